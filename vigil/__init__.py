@@ -1,0 +1,46 @@
+"""vigil: monitor and maintain machine-learning models in production.
+
+The public API is re-exported here and loaded lazily, so ``import vigil`` stays light
+inside an inference service (no FastAPI, SQLAlchemy, scipy or scikit-learn until used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from vigil._version import __version__
+
+if TYPE_CHECKING:
+    from vigil.drift import DriftReport, detect_drift
+    from vigil.errors import VigilError
+    from vigil.profile import Profile
+    from vigil.schema import Feature, FeatureKind, ModelSchema, Task
+    from vigil.sdk import Monitor
+
+_LAZY: dict[str, str] = {
+    "DriftReport": "vigil.drift",
+    "Feature": "vigil.schema",
+    "FeatureKind": "vigil.schema",
+    "ModelSchema": "vigil.schema",
+    "Monitor": "vigil.sdk",
+    "Profile": "vigil.profile",
+    "Task": "vigil.schema",
+    "VigilError": "vigil.errors",
+    "detect_drift": "vigil.drift",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vigil' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

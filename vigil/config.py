@@ -1,0 +1,117 @@
+"""Settings, declared once: explicit argument > ``VIGIL_*`` environment > vigil.toml > default.
+
+vigil.toml is read from ``VIGIL_CONFIG`` or ./vigil.toml; its ``[settings]`` table holds
+the same names as below (the rest of the file holds rules, notifiers and policies).
+Nothing is read at import time: call :func:`load_settings` where settings are needed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vigil.errors import ConfigurationError
+
+
+class AuthMode(StrEnum):
+    """When API keys are required."""
+
+    AUTO = "auto"  # required unless the server is bound to a loopback address
+    REQUIRED = "required"
+    OFF = "off"
+
+
+class Settings(BaseSettings):
+    """Every vigil setting, with its type, default and help."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore", frozen=True)
+
+    home: Path = Field(Path("vigil-data"), description="Data folder (SQLite file, spool, artifacts).")
+    db_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the store; default sqlite:///{home}/vigil.db. "
+        "Use postgresql+psycopg://user:pass@host/db for PostgreSQL.",
+    )
+    host: str = Field("127.0.0.1", description="Address the server binds to.")
+    port: int = Field(8765, ge=0, le=65535, description="Port the server listens on.")
+    auth: AuthMode = Field(
+        AuthMode.AUTO, description="auto: keys required off loopback; required; off."
+    )
+    max_batch_records: int = Field(
+        10_000, ge=1, description="Most records one ingest request may carry."
+    )
+    max_body_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest request body accepted (decompressed)."
+    )
+    log_level: str = Field("info", description="Log level of the server.")
+
+    @model_validator(mode="after")
+    def _fill_db_url(self) -> Settings:
+        if self.db_url is None:
+            object.__setattr__(self, "db_url", f"sqlite:///{self.home / 'vigil.db'}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[override]
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        return (init_settings, env_settings, _toml_settings)
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether requests must carry an API key, given the bind address."""
+        if self.auth is AuthMode.OFF:
+            return False
+        if self.auth is AuthMode.REQUIRED:
+            return True
+        return not is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _toml_settings() -> dict[str, Any]:
+    path = Path(os.environ.get("VIGIL_CONFIG", "vigil.toml"))
+    if not path.is_file():
+        if "VIGIL_CONFIG" in os.environ:
+            raise ConfigurationError(
+                f"VIGIL_CONFIG names {str(path)!r}, which is not a file. "
+                "Point it at a vigil.toml or unset it."
+            )
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
+    table = data.get("settings", {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"[settings] in {path} must be a table.")
+    return table
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from arguments (None means unset), environment, vigil.toml and defaults."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        raise ConfigurationError(
+            f"Setting {name!r} (argument, VIGIL_{name.upper()} or [settings] in vigil.toml) "
+            f"is invalid: {err['msg']}. Got {err.get('input')!r}."
+        ) from None
