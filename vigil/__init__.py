@@ -30,7 +30,18 @@ _LAZY: dict[str, str] = {
     "detect_drift": "vigil.drift",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "DriftReport",
+    "Feature",
+    "FeatureKind",
+    "ModelSchema",
+    "Monitor",
+    "Profile",
+    "Task",
+    "VigilError",
+    "__version__",
+    "detect_drift",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore", frozen=True)
 
-    home: Path = Field(Path("vigil-data"), description="Data folder (SQLite file, spool, artifacts).")
+    home: Path = Field(
+        Path("vigil-data"), description="Data folder (SQLite file, spool, artifacts)."
+    )
     db_url: str | None = Field(
         None,
         description="SQLAlchemy URL of the store; default sqlite:///{home}/vigil.db. "

@@ -96,8 +96,10 @@ class ModelSchema:
         >>> s = ModelSchema.infer([{"age": 31, "plan": "pro"}], task="binary_classification")
         >>> [(f.name, f.kind.value) for f in s.features]
         [('age', 'numeric'), ('plan', 'categorical')]
-        >>> s.validate_inputs({"age": "old"})
-        [('inputs.age', 'expected a finite number, got str'), ('inputs.plan', 'missing required feature')]
+        >>> for problem in s.validate_inputs({"age": "old"}):
+        ...     print(problem)
+        ('inputs.age', 'expected a finite number, got str')
+        ('inputs.plan', 'missing required feature')
     """
 
     features: tuple[Feature, ...] = ()
@@ -189,7 +191,9 @@ class ModelSchema:
         return cls(tuple(features), task=data.get("task", Task.OTHER))
 
     @classmethod
-    def infer(cls, records: Iterable[Mapping[str, Any]], task: Task | str = Task.OTHER) -> ModelSchema:
+    def infer(
+        cls, records: Iterable[Mapping[str, Any]], task: Task | str = Task.OTHER
+    ) -> ModelSchema:
         """Infer feature kinds from sample input dicts (first non-null value decides)."""
         kinds: dict[str, FeatureKind | None] = {}
         dims: dict[str, int | None] = {}

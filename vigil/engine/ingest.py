@@ -1,0 +1,348 @@
+"""Ingest: validate events, store the valid ones idempotently, report the rest per field.
+
+The same :class:`Ingestor` serves the HTTP routes and the SDK's local mode, so a batch
+means the same thing whichever way it arrives: records are checked one by one, valid
+ones are stored (a known id is a duplicate, not an error) and each rejected record comes
+back with its index, id and ``{field, reason}`` list.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from vigil.engine.payload import find_non_finite
+from vigil.errors import InvalidParameterError, ModelNotFoundError, PayloadTooLargeError
+from vigil.schema import ModelSchema, Task
+from vigil.store import ModelRecord, Store
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+ID_MAX = 64
+VERSION_MAX = 100
+DEFAULT_VERSION = "default"
+FUTURE_SLACK_S = 24 * 3600
+
+_PREDICTION_KEYS = frozenset(
+    {"id", "version", "ts", "latency_s", "error", "subject_id", "inputs", "outputs", "proba"}
+)
+_LABEL_KEYS = frozenset({"prediction_id", "actual", "ts"})
+_FEEDBACK_KEYS = frozenset({"id", "prediction_id", "score", "comment", "ts"})
+
+
+@dataclass
+class IngestResult:
+    """What happened to a batch: accepted, duplicates and per-record rejections."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    unmatched: int | None = None  # labels only: how many name no stored prediction yet
+
+    def reject(self, index: int, record: Any, errors: list[tuple[str, str]]) -> None:
+        rid = record.get("id", record.get("prediction_id")) if isinstance(record, Mapping) else None
+        self.rejected.append({
+            "index": index,
+            "id": rid if isinstance(rid, str) else None,
+            "errors": [{"field": f, "reason": r} for f, r in errors],
+        })
+
+    @property
+    def all_rejected(self) -> bool:
+        return bool(self.rejected) and self.accepted == 0 and self.duplicates == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"accepted": self.accepted, "duplicates": self.duplicates,
+                               "rejected": self.rejected}
+        if self.unmatched is not None:
+            out["unmatched"] = self.unmatched
+        return out
+
+
+def new_id() -> str:
+    """A time-ordered id for events sent without one (UUIDv7 layout)."""
+    ms = time.time_ns() // 1_000_000
+    rand = uuid.uuid4().int & ((1 << 74) - 1)
+    low = rand & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | low
+    return str(uuid.UUID(int=value))
+
+
+class Ingestor:
+    """Validates and stores models and events in a :class:`Store`."""
+
+    def __init__(
+        self, store: Store, *, max_batch: int = 10_000,
+        on_predictions: Callable[[str, list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.on_predictions = on_predictions  # called with the rows really inserted
+        self._models: dict[str, tuple[ModelRecord, ModelSchema]] = {}
+
+    # -- models ----------------------------------------------------------------------
+    def register_model(self, body: Any) -> tuple[dict[str, Any], bool]:
+        """Create or update a model from ``{name, task?, schema?, description?}``."""
+        if not isinstance(body, Mapping):
+            raise InvalidParameterError("The body must be a JSON object with at least 'name'.")
+        unknown = set(body) - {"name", "task", "schema", "description"}
+        if unknown:
+            raise InvalidParameterError(
+                f"Unknown fields {sorted(unknown)}; allowed: name, task, schema, description."
+            )
+        name = body.get("name")
+        check_model_name(name)
+        schema = ModelSchema.from_dict(body.get("schema"))
+        task = body.get("task", schema.task)
+        try:
+            task = Task(task)
+        except ValueError:
+            raise InvalidParameterError(
+                f"'task' must be one of {', '.join(t.value for t in Task)}. Got {task!r}."
+            ) from None
+        description = body.get("description")
+        if description is not None and not isinstance(description, str):
+            raise InvalidParameterError("'description' must be a string.")
+        schema = ModelSchema(schema.features, task=task)
+        record, created = self.store.upsert_model(name, task.value, schema.to_dict(), description)
+        self._models.pop(name, None)
+        return self.describe(record), created
+
+    def describe(self, record: ModelRecord) -> dict[str, Any]:
+        out = record.to_dict()
+        out["versions"] = self.store.list_versions(record.id)
+        return out
+
+    def get_model(self, name: str) -> dict[str, Any]:
+        return self.describe(self._model(name)[0])
+
+    def _model(self, name: str) -> tuple[ModelRecord, ModelSchema]:
+        cached = self._models.get(name)
+        if cached is not None:
+            return cached
+        record = self.store.get_model(name)
+        if record is None:
+            raise ModelNotFoundError(
+                f"No model named {name!r} is registered. Register it with POST /api/v1/models "
+                "(the SDK's Monitor does this on first contact)."
+            )
+        entry = (record, ModelSchema.from_dict(record.schema))
+        self._models[name] = entry
+        return entry
+
+    # -- events ----------------------------------------------------------------------
+    def ingest_predictions(
+        self, name: str, records: Any, *, version: str | None = None, non_finite: bool = False
+    ) -> IngestResult:
+        """Validate and store a batch of prediction records."""
+        model, schema = self._model(name)
+        records = self._batch(records, "records")
+        default_version = version or DEFAULT_VERSION
+        now = time.time()
+        result = IngestResult()
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for i, rec in enumerate(records):
+            errors: list[tuple[str, str]] = []
+            row = _prediction_row(rec, f"records[{i}]", schema, default_version, now, errors,
+                                  non_finite)
+            row["model_id"] = model.id
+            if errors:
+                result.reject(i, rec, errors)
+            elif row["id"] in seen:
+                result.duplicates += 1
+            else:
+                seen.add(row["id"])
+                rows.append(row)
+        inserted = self.store.insert_predictions(model, rows)
+        result.accepted = len(inserted)
+        result.duplicates += len(rows) - len(inserted)
+        if self.on_predictions is not None and inserted:
+            self.on_predictions(name, [r for r in rows if r["id"] in inserted])
+        return result
+
+    def ingest_labels(self, name: str, items: Any, *, non_finite: bool = False) -> IngestResult:
+        """Validate and store labels; a re-sent label replaces the earlier one."""
+        model, _ = self._model(name)
+        items = self._batch(items, "labels")
+        result, rows, now = IngestResult(), {}, time.time()
+        for i, item in enumerate(items):
+            errors: list[tuple[str, str]] = []
+            path = f"labels[{i}]"
+            if not _object(item, path, _LABEL_KEYS, errors):
+                result.reject(i, item, errors)
+                continue
+            pid = _id(item.get("prediction_id"), f"{path}.prediction_id", errors, required=True)
+            if "actual" not in item or item["actual"] is None:
+                errors.append((f"{path}.actual", "missing: the true value is required"))
+            elif non_finite and (bad := find_non_finite(item["actual"], f"{path}.actual")):
+                errors.append((bad, "expected a finite number, got a non-finite value"))
+            ts = _ts(item.get("ts"), f"{path}.ts", now, errors)
+            if errors:
+                result.reject(i, item, errors)
+            else:
+                rows[pid] = {"prediction_id": pid, "actual": item["actual"], "ts": ts,
+                             "received_at": now}
+        result.unmatched = len(rows) - self.store.upsert_labels(model.id, list(rows.values()))
+        result.accepted = len(rows)
+        return result
+
+    def ingest_feedback(self, name: str, items: Any, *, non_finite: bool = False) -> IngestResult:
+        """Validate and store user feedback (idempotent on feedback id)."""
+        model, _ = self._model(name)
+        items = self._batch(items, "feedback")
+        result, rows, now = IngestResult(), {}, time.time()
+        for i, item in enumerate(items):
+            errors: list[tuple[str, str]] = []
+            path = f"feedback[{i}]"
+            if not _object(item, path, _FEEDBACK_KEYS, errors):
+                result.reject(i, item, errors)
+                continue
+            fid = _id(item.get("id"), f"{path}.id", errors, required=False) or new_id()
+            pid = _id(item.get("prediction_id"), f"{path}.prediction_id", errors, required=True)
+            score = _number(item.get("score"), f"{path}.score", errors, required=True)
+            comment = item.get("comment")
+            if comment is not None and not isinstance(comment, str):
+                errors.append((f"{path}.comment", "expected a string or null"))
+            ts = _ts(item.get("ts"), f"{path}.ts", now, errors)
+            if errors:
+                result.reject(i, item, errors)
+            elif fid in rows:
+                result.duplicates += 1
+            else:
+                rows[fid] = {"id": fid, "prediction_id": pid, "score": score, "comment": comment,
+                             "ts": ts, "received_at": now}
+        inserted = self.store.insert_feedback(model.id, list(rows.values()))
+        result.accepted = len(inserted)
+        result.duplicates += len(rows) - len(inserted)
+        return result
+
+    def _batch(self, items: Any, key: str) -> list[Any]:
+        if isinstance(items, Mapping):
+            if key not in items:
+                raise InvalidParameterError(
+                    f"The body must be an object with a {key!r} list (or a bare list). "
+                    f"Got keys {sorted(items)[:10]}."
+                )
+            items = items[key]
+        if not isinstance(items, list):
+            raise InvalidParameterError(f"{key!r} must be a list. Got {type(items).__name__}.")
+        if len(items) > self.max_batch:
+            raise PayloadTooLargeError(
+                f"The batch holds {len(items)} {key}; the limit is {self.max_batch} "
+                "(VIGIL_MAX_BATCH_RECORDS). Split it into smaller batches."
+            )
+        return items
+
+
+def check_model_name(name: Any) -> str:
+    """Raise unless ``name`` is a valid model name; return it."""
+    if not isinstance(name, str) or not MODEL_NAME.match(name):
+        raise InvalidParameterError(
+            "A model name must be 1-200 characters of letters, digits, '_', '.' or '-', "
+            f"starting with a letter or digit. Got {name!r}."
+        )
+    return name
+
+
+def _prediction_row(
+    rec: Any, path: str, schema: ModelSchema, default_version: str, now: float,
+    errors: list[tuple[str, str]], non_finite: bool,
+) -> dict[str, Any]:
+    if not _object(rec, path, _PREDICTION_KEYS, errors):
+        return {}
+    pid = _id(rec.get("id"), f"{path}.id", errors, required=False) or new_id()
+    version = rec.get("version", default_version)
+    if isinstance(version, int) and not isinstance(version, bool):
+        version = str(version)
+    if not isinstance(version, str) or not 0 < len(version) <= VERSION_MAX:
+        errors.append((f"{path}.version", f"expected a string of 1-{VERSION_MAX} characters"))
+    ts = _ts(rec.get("ts"), f"{path}.ts", now, errors)
+    latency = _number(rec.get("latency_s"), f"{path}.latency_s", errors, required=False)
+    if latency is not None and latency < 0:
+        errors.append((f"{path}.latency_s", f"must be >= 0 seconds, got {latency!r}"))
+    error = rec.get("error")
+    if error is True:
+        error = "error"
+    elif error is False:
+        error = None
+    elif error is not None and not isinstance(error, str):
+        errors.append((f"{path}.error", "expected a string (the error message) or null"))
+    subject = rec.get("subject_id")
+    if subject is not None and (not isinstance(subject, str) or not 0 < len(subject) <= 200):
+        errors.append((f"{path}.subject_id", "expected a string of 1-200 characters or null"))
+    if "inputs" not in rec:
+        errors.append((f"{path}.inputs", "missing: the model's input features are required"))
+    else:
+        errors.extend(schema.validate_inputs(rec["inputs"], f"{path}.inputs"))
+    if non_finite:
+        for key in ("inputs", "outputs", "proba"):
+            bad = find_non_finite(rec.get(key), f"{path}.{key}")
+            if bad and not any(f == bad for f, _ in errors):
+                errors.append((bad, "expected a finite number, got a non-finite value"))
+    return {"id": pid, "version": version, "ts": ts, "latency_s": latency, "error": error,
+            "subject_id": subject, "inputs": rec.get("inputs"), "outputs": rec.get("outputs"),
+            "proba": rec.get("proba"), "received_at": now}
+
+
+def _object(value: Any, path: str, allowed: frozenset[str], errors: list) -> bool:
+    if not isinstance(value, Mapping):
+        errors.append((path, f"expected an object, got {type(value).__name__}"))
+        return False
+    unknown = set(value) - allowed
+    if unknown:
+        errors.append((path, f"unknown fields {sorted(unknown)}; allowed: {sorted(allowed)}"))
+    return True
+
+
+def _id(value: Any, path: str, errors: list, *, required: bool) -> str | None:
+    if value is None:
+        if required:
+            errors.append((path, "missing: an id string is required"))
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= ID_MAX:
+        errors.append((path, f"expected a string of 1-{ID_MAX} characters"))
+        return None
+    return value
+
+
+def _number(value: Any, path: str, errors: list, *, required: bool) -> float | None:
+    if value is None:
+        if required:
+            errors.append((path, "missing: a number is required"))
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        errors.append((path, f"expected a number, got {type(value).__name__}"))
+        return None
+    if not math.isfinite(value):
+        errors.append((path, f"expected a finite number, got {value!r}"))
+        return None
+    return float(value)
+
+
+def _ts(value: Any, path: str, now: float, errors: list) -> float:
+    if value is None:
+        return now
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            errors.append((path, "expected unix seconds or an ISO 8601 time"))
+            return now
+        if parsed.tzinfo is None:
+            errors.append((path, "an ISO 8601 time needs a UTC offset (e.g. Z or +00:00)"))
+            return now
+        value = parsed.timestamp()
+    ts = _number(value, path, errors, required=True)
+    if ts is None:
+        return now
+    if ts <= 0:
+        errors.append((path, f"expected unix seconds after 1970, got {ts!r}"))
+    elif ts > now + FUTURE_SLACK_S:
+        errors.append((path, f"lies more than a day in the future ({ts!r}); check the clock"))
+    return ts

@@ -1,0 +1,87 @@
+"""Request bodies: gzip, size limits, JSON parsing that keeps non-finite numbers visible.
+
+Python's ``json.dumps`` writes ``NaN`` and ``Infinity`` by default, so a client may send
+them. Rather than refuse the whole batch (and lose its valid records), such bodies are
+parsed with the standard library, the constants kept as :class:`NonFinite` markers, and
+only the records holding them are rejected, with the field path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from typing import Any
+
+import orjson
+
+from vigil.errors import InvalidParameterError, PayloadTooLargeError
+
+
+class NonFinite(float):
+    """A NaN or ±Infinity that arrived in a JSON body."""
+
+
+def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body after Content-Encoding (identity or gzip), refusing more than ``limit`` bytes."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding in ("identity", ""):
+        if len(body) > limit:
+            raise PayloadTooLargeError(
+                f"The request body is {len(body)} bytes; the limit is {limit} "
+                "(VIGIL_MAX_BODY_BYTES). Send smaller batches."
+            )
+        return body
+    if encoding != "gzip":
+        raise InvalidParameterError(
+            f"Content-Encoding {encoding!r} is not supported; send identity or gzip."
+        )
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidParameterError(f"The gzip body could not be decompressed: {exc}.") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLargeError(
+            f"The decompressed body exceeds {limit} bytes (VIGIL_MAX_BODY_BYTES). "
+            "Send smaller batches."
+        )
+    return out
+
+
+def parse_json(body: bytes) -> tuple[Any, bool]:
+    """Parse ``body``; return the value and whether it held non-finite numbers."""
+    if not body.strip():
+        raise InvalidParameterError("The request body is empty; send a JSON object.")
+    try:
+        return orjson.loads(body), False
+    except orjson.JSONDecodeError as fast_error:
+        try:
+            value = json.loads(body, parse_constant=NonFinite, parse_float=_float)
+        except (ValueError, RecursionError):
+            raise InvalidParameterError(
+                f"The request body is not valid JSON: {fast_error}."
+            ) from None
+        return value, True
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else NonFinite(value)
+
+
+def find_non_finite(value: Any, path: str) -> str | None:
+    """The path of the first non-finite number inside ``value``, or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = find_non_finite(v, f"{path}.{k}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = find_non_finite(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None

@@ -1,0 +1,47 @@
+"""The FastAPI app factory: everything the app needs is built here and passed down."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from vigil._version import __version__
+from vigil.config import Settings, load_settings
+from vigil.engine.ingest import Ingestor
+from vigil.server.auth import Authenticator
+from vigil.server.errors import install_error_handlers
+from vigil.server.prom import ServerMetrics
+from vigil.server.routes import events, health, keys, metrics, models
+from vigil.store import Store, open_store
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    """Build the app. Opens (and migrates) the store from ``settings`` unless one is given;
+    a store opened here is closed on shutdown."""
+    settings = settings or load_settings()
+    owned = store is None
+    store = store or open_store(settings.db_url)
+    prom = ServerMetrics()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            store.close()
+
+    app = FastAPI(
+        title="vigil", version=__version__, lifespan=lifespan,
+        description="Monitor and maintain machine-learning models in production.",
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.metrics = prom
+    app.state.auth = Authenticator(store, settings.auth_required)
+    app.state.ingestor = Ingestor(store, max_batch=settings.max_batch_records,
+                                  on_predictions=prom.observe_predictions)
+    install_error_handlers(app)
+    for module in (health, models, events, metrics, keys):
+        app.include_router(module.router)
+    return app

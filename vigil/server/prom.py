@@ -1,0 +1,52 @@
+"""Prometheus metrics of one server process, on a registry of its own (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LABELS = ("model_name", "model_version")
+
+
+class ServerMetrics:
+    """Counters and histograms fed by ingest; exposed at ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.predictions = Counter(
+            "vigil_predictions", "Predictions ingested.", LABELS, registry=self.registry)
+        self.errors = Counter(
+            "vigil_prediction_errors", "Predictions that ended in an error.", LABELS,
+            registry=self.registry)
+        self.latency = Histogram(
+            "vigil_prediction_latency_seconds", "Model latency reported with each prediction.",
+            LABELS, buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.labels = Counter(
+            "vigil_labels", "Ground-truth labels ingested.", ("model_name",),
+            registry=self.registry)
+        self.feedback = Counter(
+            "vigil_feedback", "Feedback events ingested.", ("model_name",), registry=self.registry)
+        self.rejected = Counter(
+            "vigil_ingest_rejected_records", "Records rejected at ingest.",
+            ("model_name", "kind"), registry=self.registry)
+
+    def observe_predictions(self, model: str, rows: Sequence[dict[str, Any]]) -> None:
+        children: dict[str, tuple[Any, Any, Any]] = {}
+        for row in rows:
+            version = row["version"]
+            child = children.get(version)
+            if child is None:
+                child = children[version] = (
+                    self.predictions.labels(model, version), self.errors.labels(model, version),
+                    self.latency.labels(model, version))
+            child[0].inc()
+            if row["error"] is not None:
+                child[1].inc()
+            if row["latency_s"] is not None:
+                child[2].observe(row["latency_s"])
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

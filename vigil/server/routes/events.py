@@ -1,0 +1,72 @@
+"""Event ingest: predictions, labels and feedback, batched and idempotent."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from vigil.engine.ingest import IngestResult
+from vigil.server.auth import Principal, require
+from vigil.server.body import json_body
+from vigil.server.errors import JsonResponse
+
+router = APIRouter(prefix="/api/v1/models/{name}", tags=["events"])
+
+_RESPONSES = {
+    207: {"description": "Some records were stored, some rejected (listed per field)."},
+    422: {"description": "Every record was rejected; details hold the per-record result."},
+}
+
+
+def _answer(request: Request, name: str, kind: str, result: IngestResult) -> JsonResponse:
+    if result.rejected:
+        request.app.state.metrics.rejected.labels(name, kind).inc(len(result.rejected))
+    body = result.to_dict()
+    if result.all_rejected:
+        return JsonResponse({"error": {
+            "code": "validation_failed",
+            "message": f"Every {kind} record was rejected; see details.rejected.",
+            "details": body}}, status_code=422)
+    return JsonResponse(body, status_code=207 if result.rejected else 200)
+
+
+@router.post("/predictions", responses=_RESPONSES)
+async def ingest_predictions(
+    name: str, request: Request,
+    version: str | None = Query(None, description="Version for records that name none."),
+    _: Principal = Depends(require("ingest")),
+) -> JsonResponse:
+    """Store a batch ``{"records": [...]}``; known ids count as duplicates."""
+    body, non_finite = await json_body(request)
+    result = await run_in_threadpool(
+        request.app.state.ingestor.ingest_predictions, name, body, version=version,
+        non_finite=non_finite)
+    return _answer(request, name, "prediction", result)
+
+
+@router.post("/labels", responses=_RESPONSES)
+async def ingest_labels(
+    name: str, request: Request, _: Principal = Depends(require("ingest"))
+) -> JsonResponse:
+    """Store ``{"labels": [...]}`` or one ``{prediction_id, actual}``; the latest label wins."""
+    body, non_finite = await json_body(request)
+    if isinstance(body, dict) and "prediction_id" in body:
+        body = [body]
+    result = await run_in_threadpool(
+        request.app.state.ingestor.ingest_labels, name, body, non_finite=non_finite)
+    request.app.state.metrics.labels.labels(name).inc(result.accepted)
+    return _answer(request, name, "label", result)
+
+
+@router.post("/feedback", responses=_RESPONSES)
+async def ingest_feedback(
+    name: str, request: Request, _: Principal = Depends(require("ingest"))
+) -> JsonResponse:
+    """Store ``{"feedback": [...]}`` or one ``{prediction_id, score, comment}``."""
+    body, non_finite = await json_body(request)
+    if isinstance(body, dict) and "prediction_id" in body:
+        body = [body]
+    result = await run_in_threadpool(
+        request.app.state.ingestor.ingest_feedback, name, body, non_finite=non_finite)
+    request.app.state.metrics.feedback.labels(name).inc(result.accepted)
+    return _answer(request, name, "feedback", result)

@@ -1,0 +1,32 @@
+"""Window metrics of a model: traffic, errors, latency quantiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from vigil.engine.metrics import window_metrics
+from vigil.server.auth import Principal, require
+
+router = APIRouter(prefix="/api/v1/models/{name}", tags=["metrics"])
+
+
+@router.get("/metrics")
+async def model_metrics(
+    name: str, request: Request,
+    start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
+    end: float | None = Query(None, description="Unix seconds; default now."),
+    step: int | None = Query(None, description="Window seconds, a multiple of 60."),
+    version: str | None = Query(None),
+    _: Principal = Depends(require("read")),
+) -> dict[str, Any]:
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        model, _schema = state.ingestor._model(name)
+        return window_metrics(state.store, model, start=start, end=end, step=step,
+                              version=version)
+
+    return await run_in_threadpool(run)

@@ -1,0 +1,64 @@
+"""Engine construction per URL scheme: SQLite (WAL, one writer) or PostgreSQL (psycopg 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from vigil.errors import ConfigurationError
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for ``url`` with vigil's pragmas and orjson serialisation.
+
+    SQLite runs in WAL mode (readers never block the writer) with a busy timeout; write
+    transactions start with ``BEGIN IMMEDIATE`` so two writers queue instead of failing
+    mid-transaction. PostgreSQL needs the psycopg 3 driver (``postgresql+psycopg://``).
+    """
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigurationError(
+            f"VIGIL_DB_URL / --db must be a database URL such as sqlite:///vigil-data/vigil.db "
+            f"or postgresql+psycopg://user:pass@host/db. Got {url!r}."
+        ) from None
+    backend = parsed.get_backend_name()
+    common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+    if backend == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, **common)
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() not in ("psycopg",):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, **common)
+    raise ConfigurationError(
+        f"vigil stores data in SQLite or PostgreSQL; the URL {url!r} names {backend!r}."
+    )
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # vigil emits BEGIN itself (see _on_begin)
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("vigil_write") else "BEGIN")

@@ -1,0 +1,324 @@
+"""The store: every read and write vigil makes, on SQLite or PostgreSQL, behind one API.
+
+Callers get plain records (:mod:`vigil.store.entities`) and vigil errors; SQL and driver
+exceptions stay in here. Writes go through :meth:`Store.write`, which serialises writers
+on SQLite and maps database failures to :class:`~vigil.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from vigil.errors import SchemaOutdatedError, StoreError
+from vigil.schema import ModelSchema
+from vigil.store import migrate
+from vigil.store import tables as t
+from vigil.store.engine import make_engine
+from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
+from vigil.store.rollups import build_deltas, merge_row
+
+KEY_PREFIX = "vgl_"
+
+
+class Store:
+    """vigil's database, opened from a URL (see :func:`open_store`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.backend = self.engine.dialect.name
+        self._insert = postgresql.insert if self.backend == "postgresql" else sqlite.insert
+        # SQLite has one writer; a process-wide lock keeps this process's threads in line.
+        self._write_lock = threading.Lock() if self.backend == "sqlite" else None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def upgrade(self) -> None:
+        """Bring the schema to this vigil's newest migration."""
+        with self._guard():
+            migrate.upgrade(self.engine)
+
+    def check_schema(self) -> None:
+        """Raise :class:`SchemaOutdatedError` unless the database is at the newest migration."""
+        current, head = migrate.current_revision(self.engine), migrate.head_revision()
+        if current != head:
+            raise SchemaOutdatedError(
+                f"The database at {self.engine.url.render_as_string(hide_password=True)} is at "
+                f"schema revision {current or 'none'}, this vigil needs {head}. "
+                "Run `vigil db upgrade` (with the same --db / VIGIL_DB_URL) first."
+            )
+
+    def ping(self) -> None:
+        """Raise :class:`StoreError` unless the database answers."""
+        with self.read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions ----------------------------------------------------------------
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"The database failed: {exc.orig or exc}") from exc
+        except sa.exc.InterfaceError as exc:
+            raise StoreError(f"The database connection failed: {exc.orig or exc}") from exc
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._guard(), self.engine.connect() as conn:
+                conn.info["vigil_write"] = True
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    conn.info.pop("vigil_write", None)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read-only transaction."""
+        with self._guard(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -- models ----------------------------------------------------------------------
+    def get_model(self, name: str) -> ModelRecord | None:
+        with self.read() as conn:
+            row = conn.execute(sa.select(t.models).where(t.models.c.name == name)).first()
+        return _model(row) if row else None
+
+    def list_models(self) -> list[ModelRecord]:
+        with self.read() as conn:
+            rows = conn.execute(sa.select(t.models).order_by(t.models.c.name)).all()
+        return [_model(r) for r in rows]
+
+    def upsert_model(
+        self, name: str, task: str, schema: dict[str, Any], description: str | None = None
+    ) -> tuple[ModelRecord, bool]:
+        """Create the model or update its task, schema and description; say which."""
+        now = time.time()
+        with self.write() as conn:
+            existing = conn.execute(
+                sa.select(t.models.c.id).where(t.models.c.name == name)
+            ).scalar()
+            values = {"task": task, "schema": schema, "description": description,
+                      "updated_at": now}
+            if existing is None:
+                conn.execute(t.models.insert().values(name=name, created_at=now, **values))
+            else:
+                conn.execute(t.models.update().where(t.models.c.id == existing).values(**values))
+            row = conn.execute(sa.select(t.models).where(t.models.c.name == name)).one()
+        return _model(row), existing is None
+
+    def list_versions(self, model_id: int) -> list[dict[str, Any]]:
+        v = t.model_versions
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(v.c.version, v.c.created_at)
+                .where(v.c.model_id == model_id)
+                .order_by(v.c.created_at, v.c.version)
+            ).all()
+        return [{"version": r.version, "created_at": r.created_at} for r in rows]
+
+    def _ensure_versions(self, conn: sa.Connection, model_id: int, versions: set[str]) -> None:
+        now = time.time()
+        stmt = self._insert(t.model_versions).on_conflict_do_nothing()
+        conn.execute(stmt, [{"model_id": model_id, "version": v, "created_at": now}
+                            for v in sorted(versions)])
+
+    # -- events ----------------------------------------------------------------------
+    def insert_predictions(
+        self, model: ModelRecord, rows: Sequence[dict[str, Any]]
+    ) -> set[str]:
+        """Insert predictions not stored yet and roll them up; return the ids inserted.
+
+        Rows whose id is already stored are skipped (idempotent ingest); only the rows
+        really inserted reach the rollups, in the same transaction.
+        """
+        if not rows:
+            return set()
+        schema = ModelSchema.from_dict(model.schema)
+        stmt = self._insert(t.predictions).on_conflict_do_nothing().returning(t.predictions.c.id)
+        with self.write() as conn:
+            self._ensure_versions(conn, model.id, {r["version"] for r in rows})
+            inserted = set(conn.execute(stmt, list(rows)).scalars())
+            fresh = [r for r in rows if r["id"] in inserted]
+            self._merge_rollups(conn, model.id, fresh, schema)
+        return inserted
+
+    def _merge_rollups(
+        self, conn: sa.Connection, model_id: int, rows: list[dict[str, Any]],
+        schema: ModelSchema,
+    ) -> None:
+        r = t.rollups
+        for delta in build_deltas(rows):
+            key = (r.c.model_id == model_id) & (r.c.version == delta.version) & (
+                r.c.minute == delta.minute)
+            query = sa.select(r).where(key)
+            if self.backend == "postgresql":
+                conn.execute(self._insert(r).values(
+                    model_id=model_id, version=delta.version, minute=delta.minute, count=0,
+                    errors=0, latency_count=0, latency_sum=0.0).on_conflict_do_nothing())
+                query = query.with_for_update()
+            existing = conn.execute(query).mappings().first()
+            merged = merge_row(existing, delta, schema)
+            if existing is None:
+                conn.execute(r.insert().values(model_id=model_id, **merged))
+            else:
+                conn.execute(r.update().where(key).values(**merged))
+
+    def upsert_labels(self, model_id: int, rows: Sequence[dict[str, Any]]) -> int:
+        """Store labels (a re-sent label replaces the earlier one); return how many match
+        a stored prediction of this model."""
+        if not rows:
+            return 0
+        stmt = self._insert(t.labels)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.labels.c.prediction_id],
+            set_={"actual": stmt.excluded.actual, "ts": stmt.excluded.ts,
+                  "received_at": stmt.excluded.received_at},
+        )
+        ids = [r["prediction_id"] for r in rows]
+        p = t.predictions
+        with self.write() as conn:
+            conn.execute(stmt, [{**r, "model_id": model_id} for r in rows])
+            matched = conn.execute(
+                sa.select(sa.func.count()).select_from(p)
+                .where(p.c.model_id == model_id, p.c.id.in_(ids))
+            ).scalar_one()
+        return int(matched)
+
+    def insert_feedback(self, model_id: int, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert feedback not stored yet; return the ids inserted."""
+        if not rows:
+            return set()
+        stmt = self._insert(t.feedback).on_conflict_do_nothing().returning(t.feedback.c.id)
+        with self.write() as conn:
+            return set(conn.execute(stmt, [{**r, "model_id": model_id} for r in rows]).scalars())
+
+    def count(self, table: str, model_id: int | None = None) -> int:
+        """Rows in one of the event tables (predictions, labels, feedback), per model."""
+        tbl = {"predictions": t.predictions, "labels": t.labels, "feedback": t.feedback}[table]
+        query = sa.select(sa.func.count()).select_from(tbl)
+        if model_id is not None:
+            query = query.where(tbl.c.model_id == model_id)
+        with self.read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def rollup_rows(
+        self, model_id: int, start: float, end: float, version: str | None = None
+    ) -> list[RollupRow]:
+        """Minute rollups with ``start <= minute < end``, oldest first."""
+        r = t.rollups
+        query = sa.select(
+            r.c.version, r.c.minute, r.c.count, r.c.errors, r.c.latency_count,
+            r.c.latency_sum, r.c.latency_sketch, r.c.profile,
+        ).where(r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end)
+        if version is not None:
+            query = query.where(r.c.version == version)
+        with self.read() as conn:
+            rows = conn.execute(query.order_by(r.c.minute)).all()
+        return [RollupRow(*row) for row in rows]
+
+    # -- API keys --------------------------------------------------------------------
+    def create_api_key(self, name: str, scopes: Sequence[str]) -> tuple[ApiKeyRecord, str]:
+        """Make a key; return its record and the secret, which is shown once only."""
+        key_id = secrets.token_hex(6)
+        secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        now = time.time()
+        with self.write() as conn:
+            conn.execute(t.api_keys.insert().values(
+                id=key_id, name=name, key_hash=hash_key(secret),
+                scopes=",".join(sorted(set(scopes))), created_at=now))
+        return ApiKeyRecord(key_id, name, frozenset(scopes), now, None, None), secret
+
+    def find_api_key(self, secret: str) -> ApiKeyRecord | None:
+        """The key whose hash matches ``secret`` (revoked keys included)."""
+        with self.read() as conn:
+            row = conn.execute(
+                sa.select(t.api_keys).where(t.api_keys.c.key_hash == hash_key(secret))
+            ).first()
+        return _key(row) if row else None
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        with self.read() as conn:
+            rows = conn.execute(sa.select(t.api_keys).order_by(t.api_keys.c.created_at)).all()
+        return [_key(r) for r in rows]
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        with self.write() as conn:
+            result = conn.execute(
+                t.api_keys.update()
+                .where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            )
+        return result.rowcount > 0
+
+    def touch_api_key(self, key_id: str, when: float) -> None:
+        with self.write() as conn:
+            conn.execute(t.api_keys.update().where(t.api_keys.c.id == key_id)
+                         .values(last_used_at=when))
+
+    # -- audit log -------------------------------------------------------------------
+    def audit(self, actor: str, action: str, target: str | None = None,
+              details: dict[str, Any] | None = None) -> None:
+        """Append one entry to the audit log."""
+        with self.write() as conn:
+            conn.execute(t.audit_log.insert().values(
+                ts=time.time(), actor=actor, action=action, target=target, details=details))
+
+    def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
+        a = t.audit_log
+        with self.read() as conn:
+            rows = conn.execute(sa.select(a).order_by(a.c.id.desc()).limit(limit)).mappings()
+            return [dict(r) for r in rows]
+
+
+def hash_key(secret: str) -> str:
+    """SHA-256 of an API key. Keys carry 256 random bits, so a fast hash is safe here."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def open_store(url: str, *, upgrade: bool = True) -> Store:
+    """Open the store at ``url``; migrate it to the newest schema unless ``upgrade`` is false,
+    in which case an outdated schema raises :class:`SchemaOutdatedError`."""
+    store = Store(url)
+    try:
+        if upgrade:
+            store.upgrade()
+        else:
+            store.check_schema()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _model(row: Any) -> ModelRecord:
+    return ModelRecord(row.id, row.name, row.task, row.schema, row.description,
+                       row.created_at, row.updated_at)
+
+
+def _key(row: Any) -> ApiKeyRecord:
+    scopes = frozenset(s for s in row.scopes.split(",") if s)
+    return ApiKeyRecord(row.id, row.name, scopes, row.created_at, row.last_used_at,
+                        row.revoked_at)
+
+

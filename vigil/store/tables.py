@@ -1,0 +1,125 @@
+"""SQLAlchemy Core tables: the one place that knows vigil's relational layout.
+
+Times are unix seconds (double precision); ids made by the SDK are strings. JSON columns
+are JSONB on PostgreSQL and TEXT on SQLite (serialised with orjson by the engine).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+Json = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+Blob = sa.LargeBinary()
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("task", sa.String(50), nullable=False),
+    sa.Column("schema", Json, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("latency_s", sa.Double, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("subject_id", sa.String(200), nullable=True),
+    sa.Column("inputs", Json, nullable=False),
+    sa.Column("outputs", Json, nullable=True),
+    sa.Column("proba", Json, nullable=True),
+    sa.Column("received_at", sa.Double, nullable=False),
+    sa.Index("ix_predictions_model_ts", "model_id", "ts"),
+    sa.Index("ix_predictions_subject", "subject_id"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("prediction_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("actual", Json, nullable=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("received_at", sa.Double, nullable=False),
+    sa.Index("ix_labels_model_ts", "model_id", "ts"),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("prediction_id", sa.String(64), nullable=False),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("score", sa.Double, nullable=False),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("received_at", sa.Double, nullable=False),
+    sa.Index("ix_feedback_prediction", "prediction_id"),
+)
+
+rollups = sa.Table(
+    "rollups",
+    metadata,
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("minute", sa.BigInteger, primary_key=True),  # unix seconds of the minute's start
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.Column("latency_count", sa.BigInteger, nullable=False),
+    sa.Column("latency_sum", sa.Double, nullable=False),
+    sa.Column("latency_sketch", Blob, nullable=True),  # KLL sketch of latency seconds
+    sa.Column("profile", Blob, nullable=True),  # vigil.Profile of the inputs
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("last_used_at", sa.Double, nullable=True),
+    sa.Column("revoked_at", sa.Double, nullable=True),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("target", sa.String(400), nullable=True),
+    sa.Column("details", Json, nullable=True),
+    sa.Index("ix_audit_log_ts", "ts"),
+)
