@@ -233,7 +233,7 @@ class ColumnProfile:
             )
         if self._kll is None or self._kll.is_empty():
             return None
-        return float(self._kll.get_quantile(q))
+        return float(self._kll.get_quantile(q, True))
 
     def frequent_items(self, k: int = 10) -> list[tuple[str, int]]:
         """The ``k`` most frequent values with their estimated counts, most frequent first.

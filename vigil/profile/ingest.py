@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -162,7 +162,13 @@ def _item_counts(values: Any) -> tuple[int, dict[str, int]]:
         keys, counts = np.unique(values, return_counts=True)
         return nulls, _fold(zip(keys.tolist(), counts.tolist(), strict=True))
     if isinstance(values, np.ndarray | list):
-        raw = Counter(values.tolist() if isinstance(values, np.ndarray) else values)
+        try:
+            raw = Counter(values.tolist() if isinstance(values, np.ndarray) else values)
+        except TypeError:  # unhashable values: lists, dicts
+            bad = next(v for v in values if not isinstance(v, Hashable))
+            raise InvalidParameterError(
+                f"A categorical value must be a string, number or boolean. Got {bad!r:.80}."
+            ) from None
         nulls = 0
         pairs = []
         for key, c in raw.items():
