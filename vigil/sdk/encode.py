@@ -1,0 +1,154 @@
+"""Turn queued hot-path tuples into the JSON bodies of the ingest API (background only).
+
+The hot path appends small tuples; this module, run by the sender thread, makes the ids
+it deferred, picks the inputs of a tracked call, builds the record dicts of
+``POST /api/v1/models/{name}/predictions`` (and of labels and feedback) and serialises a
+batch with orjson. A value orjson cannot encode natively (a pandas Series, a set, a
+custom object) is converted (``tolist``, ``to_dict``, ``list``, ``str``); a record that
+still cannot be encoded is dropped alone, never its neighbours.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from vigil.sdk.ids import id_at
+
+log = logging.getLogger("vigil.sdk")
+
+# Tags of queued tuples (first element).
+TRACKED = 0  # (TRACKED, args, kwargs, output, latency_ns, ts, error)
+PREDICTION = 1  # (PREDICTION, inputs, output, proba, latency_s, error, subject_id, id, ts)
+LABEL = 2  # (LABEL, prediction_id, actual, ts)
+FEEDBACK = 3  # (FEEDBACK, id, prediction_id, score, comment, ts)
+
+_OPTS = orjson.OPT_SERIALIZE_NUMPY
+_OPTS_ANY_KEYS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_ERROR_MAX = 2000
+
+
+def call_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The inputs of a tracked call: its first mapping argument, else its keyword arguments.
+
+    Examples:
+        >>> call_inputs(({"age": 3},), {})
+        {'age': 3}
+        >>> call_inputs(("self", {"age": 3}), {})
+        {'age': 3}
+        >>> call_inputs((), {"age": 3})
+        {'age': 3}
+        >>> call_inputs(([1.0, 2.0],), {})
+        {'input': [1.0, 2.0]}
+    """
+    for arg in args:
+        if isinstance(arg, Mapping):
+            return arg
+    if kwargs or not args:
+        return kwargs
+    return {"input": args[0] if len(args) == 1 else list(args)}
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"TypeName: message"`` of an exception, shortened; never raises."""
+    try:
+        text = f"{type(exc).__qualname__}: {exc}"
+    except Exception:  # a broken __str__ must not break the caller
+        text = type(exc).__qualname__
+    return text if len(text) <= _ERROR_MAX else text[: _ERROR_MAX - 3] + "..."
+
+
+def to_records(items: list[tuple[Any, ...]], version: str) -> dict[str, list[dict[str, Any]]]:
+    """Group queued tuples by batch kind and build their JSON-ready dicts."""
+    predictions: list[dict[str, Any]] = []
+    labels: list[dict[str, Any]] = []
+    feedback: list[dict[str, Any]] = []
+    for item in items:
+        tag = item[0]
+        if tag == TRACKED:
+            _, args, kwargs, output, latency_ns, ts, error = item
+            predictions.append(
+                {
+                    "id": id_at(ts),
+                    "version": version,
+                    "ts": ts,
+                    "latency_s": latency_ns / 1e9,
+                    "error": error,
+                    "subject_id": None,
+                    "inputs": call_inputs(args, kwargs),
+                    "outputs": output,
+                    "proba": None,
+                }
+            )
+        elif tag == PREDICTION:
+            _, inputs, output, proba, latency_s, error, subject_id, pid, ts = item
+            predictions.append(
+                {
+                    "id": pid,
+                    "version": version,
+                    "ts": ts,
+                    "latency_s": latency_s,
+                    "error": error,
+                    "subject_id": subject_id,
+                    "inputs": inputs,
+                    "outputs": output,
+                    "proba": proba,
+                }
+            )
+        elif tag == LABEL:
+            _, pid, actual, ts = item
+            labels.append({"prediction_id": pid, "actual": actual, "ts": ts})
+        else:
+            _, fid, pid, score, comment, ts = item
+            feedback.append(
+                {"id": fid, "prediction_id": pid, "score": score, "comment": comment, "ts": ts}
+            )
+    return {"predictions": predictions, "labels": labels, "feedback": feedback}
+
+
+def _default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):  # numpy scalars/arrays not covered natively, pandas Series
+        return obj.tolist()
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=repr)
+    if isinstance(obj, Decimal):
+        return float(obj)
+    if isinstance(obj, bytes | bytearray):
+        return bytes(obj).decode("utf-8", "replace")
+    return str(obj)
+
+
+def dumps(value: Any) -> bytes:
+    """orjson with vigil's conversions; raises ``orjson.JSONEncodeError`` if impossible."""
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTS)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(value, default=_default, option=_OPTS_ANY_KEYS)
+
+
+def encode(key: str, items: list[dict[str, Any]]) -> tuple[bytes, int]:
+    """The body ``{key: items}`` and how many items it holds (unencodable ones left out).
+
+    Examples:
+        >>> encode("labels", [{"prediction_id": "a", "actual": 1, "ts": 1.5}])
+        (b'{"labels":[{"prediction_id":"a","actual":1,"ts":1.5}]}', 1)
+    """
+    try:
+        return dumps({key: items}), len(items)
+    except orjson.JSONEncodeError:
+        pass
+    parts = []
+    for item in items:
+        try:
+            parts.append(dumps(item))
+        except orjson.JSONEncodeError as exc:
+            log.error("vigil: dropped a record that cannot be encoded as JSON (%s): id=%s",
+                      exc, item.get("id") or item.get("prediction_id"))
+    body = b'{"' + key.encode() + b'":[' + b",".join(parts) + b"]}"
+    return body, len(parts)

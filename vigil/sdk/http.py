@@ -1,0 +1,113 @@
+"""Send events to a vigil server over HTTP (httpx, keep-alive, gzip for large bodies)."""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from vigil._version import __version__
+from vigil.sdk.transport import GZIP_LEVEL, GZIP_MIN_BYTES, SendError
+
+
+class HttpTransport:
+    """A :class:`~vigil.sdk.transport.Transport` that talks to ``{endpoint}/api/v1``.
+
+    Args:
+        endpoint: the server's base URL, e.g. ``http://127.0.0.1:8765``.
+        api_key: sent as ``Authorization: Bearer KEY`` when given.
+        timeout_s: connect/read/write timeout of each request.
+        transport: an httpx transport to use instead of the network (tests).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"User-Agent": f"vigil-sdk/{__version__}", "Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.endpoint = endpoint.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.endpoint + "/api/v1",
+            headers=headers,
+            timeout=timeout_s,
+            transport=transport,
+        )
+
+    def _request(self, method: str, path: str, body: bytes | None = None) -> httpx.Response:
+        headers = {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            if len(body) > GZIP_MIN_BYTES:
+                body = gzip.compress(body, GZIP_LEVEL)
+                headers["Content-Encoding"] = "gzip"
+        try:
+            return self._client.request(method, path, content=body, headers=headers)
+        except httpx.TransportError as exc:  # connect/read/write errors and timeouts
+            raise SendError(
+                f"{method} {self.endpoint}/api/v1{path} failed: {type(exc).__name__}: {exc}",
+                status=None,
+            ) from exc
+
+    def get_model(self, name: str) -> dict[str, Any] | None:
+        resp = self._request("GET", f"/models/{quote(name, safe='')}")
+        if resp.status_code == 404 and _error_code(resp) == "model_not_found":
+            return None
+        return _json_or_raise(resp)
+
+    def register_model(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return _json_or_raise(self._request("POST", "/models", orjson.dumps(payload)))
+
+    def send(self, model: str, kind: str, body: bytes) -> dict[str, Any]:
+        resp = self._request("POST", f"/models/{quote(model, safe='')}/{kind}", body)
+        if resp.status_code == 422:
+            details = _error_body(resp).get("details")
+            if isinstance(details, dict) and "rejected" in details:
+                return details  # every record was rejected: the result is in the details
+        return _json_or_raise(resp)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _error_body(resp: httpx.Response) -> dict[str, Any]:
+    try:
+        data = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        return {}
+    err = data.get("error") if isinstance(data, dict) else None
+    return err if isinstance(err, dict) else {}
+
+
+def _error_code(resp: httpx.Response) -> str | None:
+    code = _error_body(resp).get("code")
+    return code if isinstance(code, str) else None
+
+
+def _json_or_raise(resp: httpx.Response) -> dict[str, Any]:
+    if resp.status_code < 300:
+        try:
+            data = orjson.loads(resp.content)
+        except orjson.JSONDecodeError as exc:
+            raise SendError(
+                f"{resp.request.method} {resp.request.url} answered {resp.status_code} "
+                f"with a body that is not JSON: {resp.content[:200]!r}",
+                status=502,
+            ) from exc
+        return data if isinstance(data, dict) else {"result": data}
+    err = _error_body(resp)
+    message = err.get("message") or resp.text[:500]
+    raise SendError(
+        f"{resp.request.method} {resp.request.url} answered {resp.status_code}: {message}",
+        status=resp.status_code,
+        error_code=err.get("code"),
+        details=err.get("details"),
+    )

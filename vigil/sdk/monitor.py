@@ -1,0 +1,405 @@
+"""``vigil.Monitor``: record a model's predictions, labels and feedback from inference code.
+
+The calls made in the inference path (a tracked function, ``observe``, the ``log_*``
+methods) only read clocks and append a tuple to a bounded buffer; ids for tracked calls,
+record dicts, JSON, compression and network all happen in a background thread
+(:mod:`vigil.sdk.sender`). The SDK never raises into a tracked call: a full buffer drops
+and counts, an instrumentation failure is logged and counted, and the model's own
+exceptions are recorded and re-raised unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import weakref
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from time import perf_counter_ns, time
+from typing import Any, TypeVar
+
+from vigil.errors import InvalidParameterError
+from vigil.schema import ModelSchema, Task
+from vigil.sdk.encode import FEEDBACK, LABEL, PREDICTION, TRACKED, describe_error
+from vigil.sdk.ids import id_at, new_id
+from vigil.sdk.local import LocalTransport, is_local_endpoint
+from vigil.sdk.sender import Sender
+from vigil.sdk.spool import Spool
+from vigil.sdk.transport import Transport
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MAX_BATCH = 10_000  # the server's default limit per ingest request
+
+
+class Monitor:
+    """Records one model version's traffic and sends it to vigil in the background.
+
+    Args:
+        model: the model name (registered on first contact when it does not exist yet).
+        version: the model version every record is tagged with.
+        endpoint: the server's URL, or a database URL (``sqlite:///path.db``,
+            ``postgresql+psycopg://...``) to write to a store directly (local mode).
+        api_key: sent as a bearer token to the server.
+        schema: the model's input features (a :class:`~vigil.schema.ModelSchema` or its
+            dict form); inferred from the first records when not given.
+        task: the model's task (``binary_classification``, ``regression``, ...); default
+            the schema's task, else ``other``.
+        batch_size: records per request (at most 10,000).
+        flush_interval_s: the longest a record waits in the buffer before it is sent.
+        queue_size: the most records the buffer holds; more are dropped and counted.
+        spool_dir: where undeliverable batches wait; default ``VIGIL_HOME/spool/<model>``.
+        spool_max_bytes: the spool's size bound; the oldest batches give way.
+        timeout_s: the timeout of each request, and of the flush at exit.
+        max_retries: retries of a failed request before its batch goes to the spool.
+        backoff_s: the first retry delay; it doubles each retry, with jitter.
+        max_backoff_s: the longest delay between retries and spool replays.
+        transport: where to send instead of ``endpoint`` (e.g.
+            :class:`~vigil.sdk.transport.MemoryTransport` in tests and notebooks).
+
+    Examples:
+        >>> from vigil.sdk import MemoryTransport
+        >>> sink = MemoryTransport()
+        >>> mon = Monitor("churn", version="2", transport=sink, task="binary_classification")
+        >>> @mon.track
+        ... def predict(features):
+        ...     return int(features["age"] > 40)
+        >>> predict({"age": 52, "plan": "pro"})
+        1
+        >>> pid = mon.log_prediction({"age": 30, "plan": "free"}, 0, proba=[0.8, 0.2])
+        >>> mon.log_label(pid, 1)
+        >>> mon.flush()
+        True
+        >>> sorted(r["outputs"] for r in sink.predictions.values())
+        [0, 1]
+        >>> [f["name"] for f in sink.models["churn"]["schema"]["features"]]
+        ['age', 'plan']
+        >>> mon.stats["sent"], mon.stats["dropped_queue_full"]
+        (3, 0)
+        >>> mon.close()
+        True
+    """
+
+    def __init__(
+        self,
+        model: str,
+        version: str | int = "1",
+        endpoint: str = "http://127.0.0.1:8765",
+        api_key: str | None = None,
+        schema: ModelSchema | Mapping[str, Any] | None = None,
+        *,
+        task: Task | str | None = None,
+        batch_size: int = 1000,
+        flush_interval_s: float = 1.0,
+        queue_size: int = 100_000,
+        spool_dir: str | Path | None = None,
+        spool_max_bytes: int = 256 * 1024 * 1024,
+        timeout_s: float = 10.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.1,
+        max_backoff_s: float = 10.0,
+        transport: Transport | None = None,
+    ) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise InvalidParameterError(f"'model' must be a non-empty string. Got {model!r}.")
+        _check_int("batch_size", batch_size, 1, _MAX_BATCH)
+        _check_int("queue_size", queue_size, 1, None)
+        _check_int("max_retries", max_retries, 0, None)
+        _check_int("spool_max_bytes", spool_max_bytes, 1, None)
+        for name, value in (("flush_interval_s", flush_interval_s), ("timeout_s", timeout_s),
+                            ("backoff_s", backoff_s), ("max_backoff_s", max_backoff_s)):
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise InvalidParameterError(
+                    f"'{name}' of Monitor must be a positive number of seconds. Got {value!r}."
+                )
+        if schema is not None and not isinstance(schema, ModelSchema):
+            schema = ModelSchema.from_dict(schema)
+        resolved_task = Task(task) if task is not None else (
+            schema.task if schema is not None else Task.OTHER
+        )
+        if schema is not None and schema.task is not resolved_task:
+            schema = ModelSchema(schema.features, task=resolved_task)
+        self.model = model
+        self.version = str(version)
+        self.endpoint = endpoint
+        self.timeout_s = float(timeout_s)
+        if transport is None:
+            if is_local_endpoint(endpoint):
+                transport = LocalTransport(endpoint)
+            else:
+                from vigil.sdk.http import HttpTransport
+
+                transport = HttpTransport(endpoint, api_key=api_key, timeout_s=timeout_s)
+        self.transport = transport
+        if spool_dir is None:
+            from vigil.config import load_settings
+
+            spool_dir = Path(load_settings().home) / "spool" / _safe_name(model)
+        self._sender = Sender(
+            model=model,
+            version=self.version,
+            transport=transport,
+            spool=Spool(spool_dir, max_bytes=spool_max_bytes),
+            schema=schema,
+            task=resolved_task.value,
+            batch_size=batch_size,
+            flush_interval_s=float(flush_interval_s),
+            queue_size=queue_size,
+            max_retries=max_retries,
+            backoff_s=float(backoff_s),
+            max_backoff_s=float(max_backoff_s),
+        )
+        # Closes (flushes) when the Monitor is garbage-collected and at interpreter exit;
+        # it holds the sender, not the Monitor, so it does not keep the Monitor alive.
+        self._finalizer = weakref.finalize(self, self._sender.close, self.timeout_s)
+
+    def __repr__(self) -> str:
+        return f"Monitor({self.model!r}, version={self.version!r}, endpoint={self.endpoint!r})"
+
+    # -- recording -------------------------------------------------------------------------
+
+    def track(self, fn: F) -> F:
+        """Decorate a predict function to record each call: inputs, output, latency, error.
+
+        The inputs are the call's first mapping argument (so methods work), else its
+        keyword arguments, else ``{"input": first argument}``. An exception raised by the
+        function is recorded as the prediction's error and re-raised unchanged. Coroutine
+        functions are supported. Do not mutate the inputs or output after the call: they
+        are serialised later, in the background.
+        """
+        sender = self._sender
+        buf = sender.buf
+        monitor = self  # the wrapper keeps its Monitor alive
+
+        def record_error(args: Any, kwargs: Any, latency_ns: int, ts: float,
+                         exc: BaseException) -> None:
+            try:
+                sender.put((TRACKED, args, kwargs, None, latency_ns, ts, describe_error(exc)))
+            except Exception:  # never mask the model's own exception
+                sender.counts["internal_errors"] += 1
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_tracked(*args: Any, **kwargs: Any) -> Any:
+                ts = time()
+                t0 = perf_counter_ns()
+                try:
+                    out = await fn(*args, **kwargs)
+                except Exception as exc:
+                    record_error(args, kwargs, perf_counter_ns() - t0, ts, exc)
+                    raise
+                latency = perf_counter_ns() - t0
+                n = len(buf)
+                if n < sender.cap:
+                    buf.append((TRACKED, args, kwargs, out, latency, ts, None))
+                    if n == sender.trigger:
+                        sender.wake.set()
+                else:
+                    sender.put(())  # counts the drop
+                return out
+
+            async_tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
+            return async_tracked  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def tracked(*args: Any, **kwargs: Any) -> Any:
+            ts = time()
+            t0 = perf_counter_ns()
+            try:
+                out = fn(*args, **kwargs)
+            except Exception as exc:
+                record_error(args, kwargs, perf_counter_ns() - t0, ts, exc)
+                raise
+            latency = perf_counter_ns() - t0
+            n = len(buf)
+            if n < sender.cap:
+                buf.append((TRACKED, args, kwargs, out, latency, ts, None))
+                if n == sender.trigger:
+                    sender.wake.set()
+            else:
+                sender.put(())  # counts the drop
+            return out
+
+        tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
+        return tracked  # type: ignore[return-value]
+
+    def observe(self, inputs: Any, *, subject_id: str | None = None,
+                id: str | None = None) -> Observation:
+        """A context manager that records one prediction made inside its block.
+
+        Set ``obs.output`` (and optionally ``obs.proba``) inside the block; ``obs.id`` is
+        the prediction id, for labels and feedback later. An exception in the block is
+        recorded as the prediction's error and propagates unchanged.
+
+        Examples:
+            >>> from vigil.sdk import MemoryTransport
+            >>> mon = Monitor("m", transport=MemoryTransport())
+            >>> with mon.observe({"x": 1.0}, subject_id="u42") as obs:
+            ...     obs.output = 2.0
+            >>> len(obs.id), obs.latency_s >= 0
+            (36, True)
+            >>> mon.close()
+            True
+        """
+        return Observation(self._sender, inputs, subject_id, new_id() if id is None else id)
+
+    def log_prediction(
+        self,
+        inputs: Any,
+        prediction: Any,
+        proba: Any = None,
+        latency_s: float | None = None,
+        error: str | BaseException | None = None,
+        subject_id: str | None = None,
+        id: str | None = None,
+        ts: float | None = None,
+    ) -> str:
+        """Record a prediction made elsewhere; return its id (given or made here).
+
+        Raises:
+            InvalidParameterError: ``id``, ``ts``, ``latency_s`` or ``subject_id`` has a
+                wrong type (a programming error, raised before anything is queued).
+        """
+        if id is not None and not isinstance(id, str):
+            raise InvalidParameterError(f"'id' must be a string. Got {type(id).__name__}.")
+        if subject_id is not None and not isinstance(subject_id, str):
+            raise InvalidParameterError(
+                f"'subject_id' must be a string. Got {type(subject_id).__name__}."
+            )
+        _check_number("latency_s", latency_s)
+        _check_number("ts", ts)
+        if ts is None:
+            ts = time()
+            pid = new_id() if id is None else id
+        else:
+            pid = id_at(ts) if id is None else id
+        if isinstance(error, BaseException):
+            error = describe_error(error)
+        elif error is not None:
+            error = str(error)
+        self._sender.put((PREDICTION, inputs, prediction, proba, latency_s, error, subject_id,
+                          pid, ts))
+        return pid
+
+    def log_label(self, prediction_id: str, actual: Any, ts: float | None = None) -> None:
+        """Record the true outcome of a prediction (it may arrive hours later)."""
+        if not isinstance(prediction_id, str):
+            raise InvalidParameterError(
+                f"'prediction_id' must be the string id of a prediction. "
+                f"Got {type(prediction_id).__name__}."
+            )
+        _check_number("ts", ts)
+        self._sender.put((LABEL, prediction_id, actual, time() if ts is None else ts))
+
+    def log_feedback(self, prediction_id: str, score: float, comment: str | None = None,
+                     *, id: str | None = None, ts: float | None = None) -> str:
+        """Record a user's score (and comment) of a prediction; return the feedback id."""
+        if not isinstance(prediction_id, str):
+            raise InvalidParameterError(
+                f"'prediction_id' must be the string id of a prediction. "
+                f"Got {type(prediction_id).__name__}."
+            )
+        _check_number("score", score)
+        if score is None:
+            raise InvalidParameterError("'score' of log_feedback must be a number. Got None.")
+        if comment is not None and not isinstance(comment, str):
+            raise InvalidParameterError(f"'comment' must be a string. Got {comment!r}.")
+        _check_number("ts", ts)
+        fid = new_id() if id is None else id
+        self._sender.put((FEEDBACK, fid, prediction_id, score, comment,
+                          time() if ts is None else ts))
+        return fid
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def flush(self, timeout_s: float | None = 30.0) -> bool:
+        """Send everything recorded so far; True when it was all delivered.
+
+        False means the time ran out or the server is unreachable (the records wait in
+        the spool and are replayed later).
+        """
+        return self._sender.flush(timeout_s)
+
+    def close(self, timeout_s: float | None = 30.0) -> bool:
+        """Flush, stop the background thread and release the transport (idempotent).
+
+        Records made after ``close`` are dropped and counted as ``dropped_closed``.
+        """
+        self._finalizer.detach()
+        return self._sender.close(timeout_s)
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: queued, sent, accepted, duplicates, rejected, dropped_queue_full,
+        dropped_closed, spooled, replayed, spool_dropped, spool_files, send_errors,
+        retries, batches, internal_errors."""
+        return self._sender.stats()
+
+
+class Observation:
+    """One prediction being observed by :meth:`Monitor.observe`.
+
+    Attributes:
+        inputs: the inputs given to ``observe``.
+        output: set it to the model's answer inside the block.
+        proba: optionally set the class probabilities or scores.
+        subject_id: the data subject the prediction is about.
+        id: the prediction id.
+        ts: the Unix time the block started.
+        latency_s: the block's duration, after it ended.
+    """
+
+    __slots__ = ("_sender", "_t0", "id", "inputs", "latency_s", "output", "proba",
+                 "subject_id", "ts")
+
+    def __init__(self, sender: Sender, inputs: Any, subject_id: str | None, pid: str) -> None:
+        self._sender = sender
+        self.inputs = inputs
+        self.subject_id = subject_id
+        self.id = pid
+        self.output: Any = None
+        self.proba: Any = None
+        self.latency_s: float | None = None
+
+    def __enter__(self) -> Observation:
+        self.ts = time()
+        self._t0 = perf_counter_ns()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        self.latency_s = (perf_counter_ns() - self._t0) / 1e9
+        try:
+            error = describe_error(exc) if isinstance(exc, Exception) else None
+            self._sender.put((PREDICTION, self.inputs, self.output, self.proba,
+                              self.latency_s, error, self.subject_id, self.id, self.ts))
+        except Exception:  # never mask the block's own exception
+            self._sender.counts["internal_errors"] += 1
+        return False
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "model"
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
+    if (not isinstance(value, int) or isinstance(value, bool) or value < low
+            or (high is not None and value > high)):
+        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise InvalidParameterError(
+            f"'{name}' of Monitor must be an integer {bound}. Got {value!r} instead."
+        )
+
+
+def _check_number(name: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+        raise InvalidParameterError(
+            f"'{name}' must be a number (or None). Got {type(value).__name__} instead."
+        )

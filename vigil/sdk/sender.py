@@ -1,0 +1,349 @@
+"""The background half of a Monitor: a bounded buffer and the daemon thread that drains it.
+
+The hot path calls :meth:`Sender.put` (or inlines it): a length check and a
+``deque.append``; when the buffer is full the item is dropped and counted, nothing
+blocks. The thread wakes every ``flush_interval_s`` or as soon as a batch is full,
+builds and encodes batches (:mod:`vigil.sdk.encode`), registers the model on first
+contact, and delivers through the :class:`~vigil.sdk.transport.Transport`:
+
+* connection errors, timeouts, 408, 429 and 5xx are retried with exponential backoff and
+  jitter; once the retries are spent the batch goes to the :class:`~vigil.sdk.spool.Spool`;
+* while the spool holds batches, new ones queue behind them, and the spool is replayed
+  oldest first on a backoff schedule (and at once by ``flush``/``close``);
+* any other 4xx is not retried: the batch is logged and counted as rejected; a 413 splits
+  the batch in halves; a 404 ``model_not_found`` registers the model again once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import orjson
+
+from vigil.schema import ModelSchema
+from vigil.sdk.encode import encode, to_records
+from vigil.sdk.spool import Spool
+from vigil.sdk.transport import BODY_KEYS, SendError, Transport
+
+log = logging.getLogger("vigil.sdk")
+
+_KINDS = ("predictions", "labels", "feedback")  # delivery order within a cycle
+
+
+def backoff_delay(attempt: int, base_s: float, max_s: float) -> float:
+    """Exponential backoff with equal jitter: in ``[d/2, d]`` for ``d = base * 2**attempt``.
+
+    Examples:
+        >>> all(0.05 <= backoff_delay(0, 0.1, 5.0) <= 0.1 for _ in range(100))
+        True
+        >>> all(2.5 <= backoff_delay(10, 0.1, 5.0) <= 5.0 for _ in range(100))
+        True
+    """
+    d = min(max_s, base_s * (2 ** min(attempt, 30)))
+    return d / 2 + random.random() * d / 2
+
+
+class _Counter:
+    """An exact counter safe to bump from many threads without a lock."""
+
+    __slots__ = ("_count",)
+
+    def __init__(self) -> None:
+        self._count = itertools.count()
+
+    def bump(self) -> None:
+        next(self._count)
+
+    @property
+    def value(self) -> int:
+        return int(repr(self._count)[6:-1])  # "count(N)"; reading does not advance it
+
+
+class Sender:
+    """Owns the buffer, the thread and the delivery policy of one Monitor."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        version: str,
+        transport: Transport,
+        spool: Spool,
+        schema: ModelSchema | None,
+        task: str,
+        batch_size: int,
+        flush_interval_s: float,
+        queue_size: int,
+        max_retries: int,
+        backoff_s: float,
+        max_backoff_s: float,
+    ) -> None:
+        self.model = model
+        self.version = version
+        self.transport = transport
+        self.spool = spool
+        self.schema = schema
+        self.task = task
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        # Read by the hot path.
+        self.buf: deque[tuple[Any, ...]] = deque()
+        self.cap = queue_size
+        self.trigger = batch_size - 1  # wake the thread when an append fills a batch
+        self.wake = threading.Event()
+        self.dropped = _Counter()
+        self.dropped_closed = _Counter()
+        # Written by the sender thread only.
+        self.counts = dict.fromkeys(
+            ("sent", "accepted", "duplicates", "rejected", "spooled", "replayed",
+             "spool_dropped", "send_errors", "retries", "batches", "internal_errors"),
+            0,
+        )
+        self._ensured: set[str] = set()
+        self._spool_pending = len(spool) > 0  # batches left by an earlier run: replay them
+        self._replay_failures = 0
+        self._next_replay = 0.0
+        self._closing = threading.Event()
+        self._cond = threading.Condition()
+        self._flush_req = 0
+        self._flush_done = 0
+        self._flush_ok = True
+        self._thread = threading.Thread(target=self._run, name=f"vigil-sender[{model}]",
+                                        daemon=True)
+        self._thread.start()
+
+    # -- producer side (any thread) -------------------------------------------------------
+
+    def put(self, item: tuple[Any, ...]) -> None:
+        """Enqueue one item, or drop and count it when the buffer is full. Never blocks."""
+        buf = self.buf
+        n = len(buf)
+        if n < self.cap:
+            buf.append(item)
+            if n == self.trigger:
+                self.wake.set()
+        elif self._closing.is_set():
+            self.dropped_closed.bump()
+        else:
+            self.dropped.bump()
+
+    def flush(self, timeout_s: float | None) -> bool:
+        """Deliver what was queued before the call; True when nothing is left pending."""
+        with self._cond:
+            if not self._thread.is_alive():
+                return not self.buf and not self._spool_pending
+            self._flush_req += 1
+            req = self._flush_req
+            self.wake.set()
+            done = self._cond.wait_for(lambda: self._flush_done >= req, timeout_s)
+            return done and self._flush_ok
+
+    def close(self, timeout_s: float | None) -> bool:
+        """Stop taking records, deliver (or spool) the rest, stop the thread."""
+        if self._closing.is_set():
+            return not self._thread.is_alive()
+        self._closing.set()
+        self.cap = 0
+        ok = self.flush(timeout_s)
+        self.wake.set()
+        self._thread.join(timeout_s)
+        try:
+            self.transport.close()
+        except Exception:
+            log.exception("vigil: closing the transport failed")
+        return ok and not self._thread.is_alive()
+
+    def stats(self) -> dict[str, int]:
+        out = dict(self.counts)
+        out["queued"] = len(self.buf)
+        out["dropped_queue_full"] = self.dropped.value
+        out["dropped_closed"] = self.dropped_closed.value
+        out["spool_files"] = len(self.spool) if self._spool_pending else 0
+        return out
+
+    # -- the thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait(self.flush_interval_s)
+            self.wake.clear()
+            with self._cond:
+                req = self._flush_req
+            closing = self._closing.is_set()
+            try:
+                self._cycle(force_replay=req > self._flush_done or closing)
+                ok = not self._spool_pending
+            except Exception:  # a bug here must not kill the thread
+                self.counts["internal_errors"] += 1
+                log.exception("vigil: the sender failed; continuing")
+                ok = False
+            if req > self._flush_done:
+                with self._cond:
+                    self._flush_ok = ok
+                    self._flush_done = req
+                    self._cond.notify_all()
+            if closing:
+                return
+
+    def _cycle(self, *, force_replay: bool) -> None:
+        buf = self.buf
+        n = len(buf)
+        while n > 0:
+            k = min(n, self.batch_size)
+            n -= k
+            items = [buf.popleft() for _ in range(k)]
+            try:
+                groups = to_records(items, self.version)
+            except Exception:
+                self.counts["internal_errors"] += k
+                log.exception("vigil: could not build records; dropped %d", k)
+                continue
+            for kind in _KINDS:
+                records = groups[kind]
+                if records:
+                    body, count = encode(BODY_KEYS[kind], records)
+                    self.counts["internal_errors"] += len(records) - count
+                    if count:
+                        self._deliver(self.model, kind, count, body)
+        self._replay(force=force_replay)
+
+    def _deliver(self, model: str, kind: str, n: int, body: bytes) -> None:
+        if not self._spool_pending:
+            if self._send(model, kind, n, body, retries=self.max_retries):
+                return
+            self._next_replay = time.monotonic() + backoff_delay(
+                0, self.backoff_s * 4, self.max_backoff_s
+            )
+        self._to_spool(model, kind, n, body)
+
+    def _to_spool(self, model: str, kind: str, n: int, body: bytes) -> None:
+        try:
+            lost = self.spool.put(model, kind, n, body)
+        except OSError as exc:
+            self.counts["spool_dropped"] += n
+            log.error("vigil: could not write %d %s to the spool at %s (%s); they are lost",
+                      n, kind, self.spool.directory, exc)
+            return
+        self.counts["spool_dropped"] += lost
+        if lost < n:
+            self.counts["spooled"] += n
+            self._spool_pending = True
+
+    def _replay(self, *, force: bool) -> None:
+        if not self._spool_pending or (not force and time.monotonic() < self._next_replay):
+            return
+        while True:
+            batch = self.spool.oldest()
+            if batch is None:
+                self._spool_pending = False
+                self._replay_failures = 0
+                return
+            if not self._send(batch.model, batch.kind, batch.n, batch.body, retries=0):
+                self._replay_failures += 1
+                self._next_replay = time.monotonic() + backoff_delay(
+                    self._replay_failures, self.backoff_s * 4, self.max_backoff_s
+                )
+                return
+            self.spool.remove(batch.path)
+            self.counts["replayed"] += batch.n
+
+    def _send(self, model: str, kind: str, n: int, body: bytes, *, retries: int) -> bool:
+        """Deliver one batch; False when it should be kept for later (retryable failure)."""
+        attempt = 0
+        registered_again = False
+        while True:
+            try:
+                self._ensure_model(model, kind, body)
+                result = self.transport.send(model, kind, body)
+            except SendError as exc:
+                self.counts["send_errors"] += 1
+                if exc.error_code == "model_not_found" and not registered_again:
+                    registered_again = True
+                    self._ensured.discard(model)
+                    continue
+                if exc.status == 413 and n > 1:
+                    return self._send_halves(model, kind, body, retries)
+                if not exc.retryable:
+                    self._reject(model, kind, n, exc)
+                    return True
+                error: Exception = exc
+            except Exception as exc:  # a transport bug: keep the batch, it may work later
+                self.counts["send_errors"] += 1
+                log.exception("vigil: the transport raised unexpectedly")
+                error = exc
+            else:
+                self._count(kind, n, result)
+                return True
+            if attempt >= retries or self._closing.is_set():
+                log.warning("vigil: could not deliver %d %s of %r (%s); keeping them in the "
+                            "spool", n, kind, model, error)
+                return False
+            self.counts["retries"] += 1
+            self._closing.wait(backoff_delay(attempt, self.backoff_s, self.max_backoff_s))
+            attempt += 1
+
+    def _send_halves(self, model: str, kind: str, body: bytes, retries: int) -> bool:
+        key = BODY_KEYS[kind]
+        items = _loads(body)[key]
+        mid = len(items) // 2
+        for part in (items[:mid], items[mid:]):
+            part_body, count = encode(key, part)
+            if not self._send(model, kind, count, part_body, retries=retries):
+                self._to_spool(model, kind, count, part_body)  # keep the undelivered half
+        return True
+
+    def _ensure_model(self, model: str, kind: str, body: bytes) -> None:
+        if model in self._ensured:
+            return
+        if self.transport.get_model(model) is None:
+            own = model == self.model
+            if kind != "predictions" and not (own and self.schema is not None):
+                raise SendError(
+                    f"Model {model!r} is not registered and {kind} cannot describe it; "
+                    "log its predictions first or give Monitor a schema.",
+                    status=404, error_code="model_not_registered",
+                )
+            schema = self.schema if own else None
+            task = self.task if own else "other"
+            if schema is None:
+                inputs = [r.get("inputs") for r in _loads(body).get("records", [])]
+                schema = ModelSchema.infer(
+                    [i for i in inputs if isinstance(i, dict)], task=task
+                )
+            self.transport.register_model(
+                {"name": model, "task": task, "schema": schema.to_dict()}
+            )
+            log.info("vigil: registered model %r (%d features)", model, len(schema.features))
+        self._ensured.add(model)
+
+    def _count(self, kind: str, n: int, result: dict[str, Any]) -> None:
+        c = self.counts
+        rejected = result.get("rejected") or []
+        c["batches"] += 1
+        c["accepted"] += int(result.get("accepted", 0))
+        c["duplicates"] += int(result.get("duplicates", 0))
+        c["rejected"] += len(rejected)
+        c["sent"] += n - len(rejected)
+        if rejected:
+            first = rejected[0]
+            log.warning("vigil: the server rejected %d of %d %s; first: %s", len(rejected), n,
+                        kind, first.get("errors", first))
+
+    def _reject(self, model: str, kind: str, n: int, exc: SendError) -> None:
+        self.counts["rejected"] += n
+        log.error("vigil: %d %s of %r were rejected and will not be retried: %s", n, kind,
+                  model, exc)
+
+
+def _loads(body: bytes) -> dict[str, Any]:
+    data = orjson.loads(body)
+    return data if isinstance(data, dict) else {}
