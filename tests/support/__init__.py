@@ -1,0 +1,1 @@
+"""Test support: real PostgreSQL and real server processes for vigil's tests."""

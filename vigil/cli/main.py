@@ -1,0 +1,73 @@
+"""The ``vigil`` console script."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from vigil._version import __version__
+from vigil.cli import db, demo, keys
+from vigil.cli.common import err_console
+from vigil.cli.server import server
+
+app = typer.Typer(
+    name="vigil", no_args_is_help=True, add_completion=False,
+    help="Monitor and maintain machine-learning models in production.",
+    pretty_exceptions_enable=False,
+)
+app.command("server")(server)
+app.command("demo")(demo.demo)
+app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
+
+_DEBUG = {"on": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vigil {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    _DEBUG["on"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; vigil errors print one line (tracebacks only with --debug)."""
+    from vigil.errors import VigilError
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        code = app(args, standalone_mode=False)
+    except VigilError as exc:
+        if "--debug" in args:
+            raise
+        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        sys.exit(1)
+    except typer.Abort:
+        err_console.print("Aborted.")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors are handled below; others are bugs
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
