@@ -65,7 +65,7 @@ def test_predictions_are_idempotent_and_rolled_up_once(store):
     rows = [_row(i, model.id, minute + 1, error="boom" if i == 0 else None) for i in range(10)]
     assert store.insert_predictions(model, rows) == {f"p{i}" for i in range(10)}
     # the same batch again, plus two new records: only the new ones count
-    more = rows + [_row(10, model.id, minute + 2), _row(11, model.id, minute + 2, version="2")]
+    more = [*rows, _row(10, model.id, minute + 2), _row(11, model.id, minute + 2, version="2")]
     assert store.insert_predictions(model, more) == {"p10", "p11"}
     assert store.count("predictions", model.id) == 12
     rollups = {(r.version, r.minute): r for r in store.rollup_rows(model.id, minute, minute + 60)}
