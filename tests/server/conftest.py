@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
+from support.records import SCHEMA
 from support.servers import thread_server
 
 from vigil.config import load_settings
-
-SCHEMA = {
-    "task": "binary_classification",
-    "features": [
-        {"name": "age", "kind": "numeric"},
-        {"name": "plan", "kind": "categorical"},
-        {"name": "note", "kind": "text", "required": False},
-        {"name": "emb", "kind": "embedding", "dim": 2, "required": False},
-    ],
-}
-
-
-def record(i: int, **over):
-    rec = {"id": f"p{i}", "version": "1", "latency_s": 0.01 * (1 + i % 5),
-           "inputs": {"age": 30 + i, "plan": "pro" if i % 2 else "free"}, "outputs": i % 2}
-    rec.update(over)
-    return rec
 
 
 @pytest.fixture
@@ -47,9 +29,9 @@ def server_factory(store, tmp_path):
 
 
 @pytest.fixture
-def api(server_factory) -> Iterator[httpx.Client]:
+def api(server_factory) -> httpx.Client:
     """A client of an open server (auth off) with model 'churn' registered."""
     client = server_factory(auth="off")
     r = client.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA})
     assert r.status_code == 201, r.text
-    yield client
+    return client

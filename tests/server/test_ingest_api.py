@@ -7,7 +7,7 @@ import time
 
 import orjson
 import pytest
-from conftest import SCHEMA, record
+from support.records import SCHEMA, record
 
 PRED = "/api/v1/models/churn/predictions"
 

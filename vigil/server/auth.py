@@ -67,9 +67,10 @@ ANONYMOUS = Principal(None, frozenset(SCOPES))
 class Authenticator:
     """Resolves ``Authorization: Bearer KEY`` to a :class:`Principal`, with a short cache."""
 
-    def __init__(self, store: Store, required: bool) -> None:
+    def __init__(self, store: Store, required: bool, cache_ttl_s: float = _CACHE_TTL_S) -> None:
         self.store = store
         self.required = required
+        self.cache_ttl_s = cache_ttl_s
         self._cache: dict[str, tuple[float, ApiKeyRecord | None]] = {}
         self._touched: dict[str, float] = {}
 
@@ -91,7 +92,7 @@ class Authenticator:
     def _lookup(self, secret: str) -> ApiKeyRecord | None:
         now = time.monotonic()
         hit = self._cache.get(secret)
-        if hit is not None and now - hit[0] < _CACHE_TTL_S:
+        if hit is not None and now - hit[0] < self.cache_ttl_s:
             return hit[1]
         record = self.store.find_api_key(secret)
         if len(self._cache) > 10_000:

@@ -1,0 +1,121 @@
+"""API keys and scopes on every route, and the auto/required/off modes."""
+
+from __future__ import annotations
+
+import pytest
+from support.records import SCHEMA, record
+
+from vigil.config import load_settings
+from vigil.server.app import create_app
+from vigil.server.auth import Authenticator
+
+OPEN = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# scopes that may call each route (method, path) — anything not listed needs admin
+ALLOWED = {
+    ("POST", "/api/v1/models"): {"ingest", "write", "admin"},
+    ("GET", "/api/v1/models"): {"read", "write", "admin"},
+    ("GET", "/api/v1/models/{name}"): {"read", "ingest", "write", "admin"},
+    ("GET", "/api/v1/models/{name}/versions"): {"read", "write", "admin"},
+    ("POST", "/api/v1/models/{name}/predictions"): {"ingest", "write", "admin"},
+    ("POST", "/api/v1/models/{name}/labels"): {"ingest", "write", "admin"},
+    ("POST", "/api/v1/models/{name}/feedback"): {"ingest", "write", "admin"},
+    ("GET", "/api/v1/models/{name}/metrics"): {"read", "write", "admin"},
+    ("GET", "/metrics"): {"read", "write", "admin"},
+    ("GET", "/"): {"read", "write", "admin"},
+}
+
+
+def _routes(app):
+    """Every (method, path) the app serves, from its OpenAPI description."""
+    for path, operations in app.openapi()["paths"].items():
+        if path not in OPEN:
+            for method in operations:
+                yield method.upper(), path
+
+
+@pytest.fixture
+def keys(store):
+    out = {}
+    for scope in ("ingest", "read", "write", "admin"):
+        _, out[scope] = store.create_api_key(f"test-{scope}", [scope])
+    revoked, out["revoked"] = store.create_api_key("old", ["admin"])
+    store.revoke_api_key(revoked.id)
+    return out
+
+
+def test_every_route_checks_key_and_scope(server_factory, store, keys, tmp_path):
+    client = server_factory(auth="required")
+    app = create_app(load_settings(home=tmp_path, auth="required"), store)
+    routes = sorted(set(_routes(app)))
+    assert len(routes) >= 13
+    admin = {"Authorization": f"Bearer {keys['admin']}"}
+    assert client.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA},
+                       headers=admin).status_code == 201
+    for method, path in routes:
+        url = path.replace("{name}", "churn").replace("{key_id}", "nokey")
+        assert client.request(method, url).status_code == 401, (method, path)
+        bad = {"Authorization": f"Bearer {keys['revoked']}"}
+        assert client.request(method, url, headers=bad).status_code == 401, (method, path)
+        assert client.request(method, url, headers={"Authorization": "Basic abc"}
+                              ).status_code == 401
+        allowed = ALLOWED.get((method, path), {"admin"})
+        for scope in ("ingest", "read", "write", "admin"):
+            headers = {"Authorization": f"Bearer {keys[scope]}"}
+            status = client.request(method, url, headers=headers, json={}).status_code
+            if scope in allowed:
+                assert status not in (401, 403), (method, path, scope, status)
+            else:
+                assert status == 403, (method, path, scope, status)
+    for path in ("/healthz", "/readyz"):
+        assert client.get(path).status_code == 200
+
+
+def test_ingest_key_creates_but_cannot_change_a_model(server_factory, keys):
+    client = server_factory(auth="required")
+    ingest = {"Authorization": f"Bearer {keys['ingest']}"}
+    body = {"name": "churn", "schema": SCHEMA}
+    assert client.post("/api/v1/models", json=body, headers=ingest).status_code == 201
+    r = client.post("/api/v1/models", json=body, headers=ingest)
+    assert r.status_code == 403
+    assert "write scope" in r.json()["error"]["message"]
+    ok = client.post("/api/v1/models/churn/predictions", json={"records": [record(0)]},
+                     headers=ingest)
+    assert ok.json()["accepted"] == 1
+
+
+def test_keys_api_creates_lists_and_revokes(server_factory, keys, store):
+    client = server_factory(auth="required")
+    admin = {"Authorization": f"Bearer {keys['admin']}"}
+    made = client.post("/api/v1/keys", json={"name": "etl", "scopes": ["ingest"]},
+                       headers=admin)
+    assert made.status_code == 201
+    secret, key_id = made.json()["key"], made.json()["id"]
+    listed = client.get("/api/v1/keys", headers=admin).json()["keys"]
+    assert key_id in {k["id"] for k in listed}
+    assert all("key" not in k and "key_hash" not in k for k in listed)
+    bad = client.post("/api/v1/keys", json={"name": "x", "scopes": ["root"]}, headers=admin)
+    assert bad.status_code == 400
+    assert "ingest, read, write, admin" in bad.json()["error"]["message"]
+    assert client.delete(f"/api/v1/keys/{key_id}", headers=admin).status_code == 200
+    assert client.delete(f"/api/v1/keys/{key_id}", headers=admin).status_code == 404
+    assert store.find_api_key(secret).revoked_at is not None
+    actions = [e["action"] for e in client.get("/api/v1/audit-log", headers=admin).json()[
+        "entries"]]
+    assert actions[:2] == ["key.revoke", "key.create"]
+
+
+def test_revoked_key_stops_working_after_the_cache_ttl(store, keys):
+    auth = Authenticator(store, required=True, cache_ttl_s=0.0)
+    record_ = auth._lookup(keys["read"])
+    assert record_ is not None
+    store.revoke_api_key(record_.id)
+    assert auth._lookup(keys["read"]).revoked_at is not None
+
+
+@pytest.mark.parametrize(("host", "mode", "required"), [
+    ("127.0.0.1", "auto", False), ("localhost", "auto", False), ("::1", "auto", False),
+    ("0.0.0.0", "auto", True), ("10.1.2.3", "auto", True),
+    ("127.0.0.1", "required", True), ("0.0.0.0", "off", False),
+])
+def test_auth_modes(host, mode, required):
+    assert load_settings(host=host, auth=mode).auth_required is required
