@@ -115,7 +115,7 @@ class Monitor:
                 )
         if schema is not None and not isinstance(schema, ModelSchema):
             schema = ModelSchema.from_dict(schema)
-        resolved_task = Task(task) if task is not None else (
+        resolved_task = _task(task) if task is not None else (
             schema.task if schema is not None else Task.OTHER
         )
         if schema is not None and schema.task is not resolved_task:
@@ -383,6 +383,16 @@ class Observation:
         except Exception:  # never mask the block's own exception
             self._sender.counts["internal_errors"] += 1
         return False
+
+
+def _task(task: Task | str) -> Task:
+    try:
+        return Task(task)
+    except ValueError:
+        tasks = ", ".join(t.value for t in Task)
+        raise InvalidParameterError(
+            f"'task' of Monitor must be one of {tasks}. Got {task!r} instead."
+        ) from None
 
 
 def _safe_name(name: str) -> str:
