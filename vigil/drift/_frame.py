@@ -28,7 +28,7 @@ def table_columns(data: Any, label: str) -> dict[str, np.ndarray]:
         >>> import pandas as pd
         >>> cols = table_columns(pd.DataFrame({"a": [1, 2], "b": ["x", None]}), "reference")
         >>> {k: v.tolist() for k, v in cols.items()}
-        {'a': [1, 2], 'b': ['x', None]}
+        {'a': [1.0, 2.0], 'b': ['x', nan]}
     """
     module = type(data).__module__.split(".")[0]
     if module == "pandas" and hasattr(data, "columns"):
@@ -129,7 +129,7 @@ def guess_kind(values: np.ndarray) -> FeatureKind:
         return FeatureKind.NUMERIC
     if values.dtype.kind == "b":
         return FeatureKind.CATEGORICAL
-    sample = [v for v in values[: _SAMPLE * 5] if v is not None and v == v][:_SAMPLE]
+    sample = [v for v in values[: _SAMPLE * 5] if not is_missing(v)][:_SAMPLE]
     if not sample:
         return FeatureKind.NUMERIC
     kinds = [infer_kind(v.tolist() if isinstance(v, np.ndarray) else v) for v in sample]
@@ -139,6 +139,15 @@ def guess_kind(values: np.ndarray) -> FeatureKind:
         return FeatureKind.EMBEDDING
     text = sum(k is FeatureKind.TEXT for k in kinds)
     return FeatureKind.TEXT if text * 2 > len(kinds) else FeatureKind.CATEGORICAL
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, ``pd.NA`` or ``NaT`` — but never an array (embeddings)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def as_numeric(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -167,7 +176,7 @@ def as_matrix(values: np.ndarray, dim: int | None = None) -> tuple[np.ndarray, i
     rows = []
     dropped = 0
     for v in values.tolist() if values.dtype == object else list(values):
-        if v is None or (dim is not None and len(v) != dim):
+        if is_missing(v) or (dim is not None and len(v) != dim):
             dropped += 1
             continue
         row = np.asarray(v, dtype=np.float64)

@@ -40,7 +40,8 @@ def pca_drift(
         x_cur: current rows with the same columns.
         alpha: significance level.
         min_ratio: the mean-error ratio a significant result must reach.
-        variance: share of reference variance the components keep.
+        variance: share of reference variance the components keep (at most all but one
+            component, so there is always a residual).
         max_rows: rows used per side at most.
         random_state: seed for subsampling and the split.
         columns: column names, reported in ``details``.
@@ -78,21 +79,24 @@ def pca_drift(
     fit_rows = (x_ref[idx[:half]] - mu) / sd
     held = (x_ref[idx[half:]] - mu) / sd
     cur = (x_cur[rng.permutation(n_cur)[:max_rows]] - mu) / sd
-    pca = PCA(n_components=variance, svd_solver="full", random_state=random_state)
-    pca.fit(fit_rows)
+    pca = PCA(svd_solver="full", random_state=random_state).fit(fit_rows)
+    cum = np.cumsum(pca.explained_variance_ratio_)
+    k = int(min(np.searchsorted(cum, variance) + 1, x_ref.shape[1] - 1))
+    basis, centre = pca.components_[:k], pca.mean_
 
     def errors(x: np.ndarray) -> np.ndarray:
-        return np.sum((x - pca.inverse_transform(pca.transform(x))) ** 2, axis=1)
+        z = x - centre
+        return np.sum((z - (z @ basis.T) @ basis) ** 2, axis=1)
 
     e_ref, e_cur = errors(held), errors(cur)
     p = float(stats.mannwhitneyu(e_cur, e_ref, alternative="greater").pvalue)
     ratio = float(e_cur.mean() / max(e_ref.mean(), 1e-12))
     drifted = p < alpha and ratio >= min_ratio
-    details.update({"components": int(pca.n_components_), "mean_error_reference":
+    details.update({"components": k, "mean_error_reference":
                     float(e_ref.mean()), "mean_error_current": float(e_cur.mean())})
     reason = (
         f"{'drift' if drifted else 'no drift'}: current rows reconstruct {ratio:.3g}× as "
-        f"badly as held-out reference rows from {pca.n_components_} components "
+        f"badly as held-out reference rows from {k} of {x_ref.shape[1]} components "
         f"(p = {p:.3g}; drift needs p < {alpha:g} and ratio >= {min_ratio:g})."
     )
     return MultivariateDrift(

@@ -1,0 +1,336 @@
+"""``detect_drift`` and :class:`DriftDetector`: the default drift policy over a table.
+
+Policy (documented in :func:`detect_drift`): each column gets one test; the p-values of
+all columns tested together are corrected by Benjamini–Hochberg; a column drifts when its
+corrected p-value is below ``alpha`` AND its effect size reaches the method's minimum (so
+a million-row window does not alarm on a 0.01σ shift). Distances (PSI, JS, ...) drift at
+their threshold. The data set drifts when the share of drifted columns reaches
+``drift_share`` or a multivariate test detects drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from vigil.errors import InvalidParameterError
+from vigil.schema import FeatureKind, ModelSchema
+
+from ._columns import PreparedColumn
+from ._frame import guess_kind, table_columns
+from .batch import CATALOG, get_test
+from .report import ColumnDrift, DriftReport, MultivariateDrift
+
+MULTIVARIATE_METHODS = ("classifier", "mmd", "pca")
+
+
+class DriftDetector:
+    """A reference table prepared once and compared with any number of windows.
+
+    Args:
+        reference: pandas or polars DataFrame, pyarrow Table, or mapping of columns.
+        method: ``"auto"`` or a catalog method for every column it applies to.
+        per_column: method per column name, overriding ``method``.
+        schema: a :class:`~vigil.schema.ModelSchema` giving column kinds (and the columns
+            to compare); None infers kinds from the reference.
+        columns: compare only these columns.
+        alpha: significance level (after correction).
+        min_effect: minimum effect size for tests — one float for every column, a
+            mapping column → float, or None for each method's default.
+        correction: ``"bh"`` (Benjamini–Hochberg) or ``"none"``.
+        drift_share: share of drifted columns that makes the data set drift.
+        multivariate: multivariate tests on the numeric and categorical columns
+            (``"classifier"``, ``"mmd"``, ``"pca"``, a sequence of them, or None).
+        bins: bins for binned distances on numeric columns.
+        max_rows: rows per side used by classifiers (subsampled).
+        embedding_method: ``"classifier"`` or ``"mmd"`` for embedding columns.
+        random_state: seed of every subsample, split and permutation.
+
+    Examples:
+        >>> import numpy as np, pandas as pd
+        >>> rng = np.random.default_rng(0)
+        >>> abc = ["a", "b", "c"]
+        >>> ref = pd.DataFrame({"x": rng.normal(size=2000), "c": rng.choice(abc, 2000)})
+        >>> detector = DriftDetector(ref, multivariate=None)
+        >>> cur = pd.DataFrame({"x": rng.normal(0.5, 1, 1000), "c": rng.choice(abc, 1000)})
+        >>> detector.compare(cur).drifted_columns
+        ['x']
+    """
+
+    def __init__(
+        self,
+        reference: Any,
+        *,
+        method: str = "auto",
+        per_column: Mapping[str, str] | None = None,
+        schema: ModelSchema | None = None,
+        columns: Sequence[str] | None = None,
+        alpha: float = 0.05,
+        min_effect: float | Mapping[str, float] | None = None,
+        correction: str = "bh",
+        drift_share: float = 0.5,
+        multivariate: str | Sequence[str] | None = "classifier",
+        bins: int = 10,
+        max_rows: int = 5000,
+        embedding_method: str = "classifier",
+        random_state: int = 0,
+    ) -> None:
+        _check_fraction("alpha", alpha, open_right=True)
+        _check_fraction("drift_share", drift_share, open_right=False)
+        if correction not in ("bh", "none"):
+            raise InvalidParameterError(
+                f"'correction' must be 'bh' or 'none'. Got {correction!r} instead."
+            )
+        if embedding_method not in ("classifier", "mmd"):
+            raise InvalidParameterError(
+                f"'embedding_method' must be 'classifier' or 'mmd'. Got {embedding_method!r}."
+            )
+        if method != "auto":
+            get_test(method)
+        self.multivariate = _multivariate_list(multivariate)
+        self.alpha, self.correction, self.drift_share = alpha, correction, drift_share
+        self.random_state, self.max_rows = random_state, max_rows
+        data = table_columns(reference, "reference")
+        names = list(data)
+        if schema is not None:
+            names = [f.name for f in schema.features if f.name in data]
+        if columns is not None:
+            unknown = [c for c in columns if c not in data]
+            if unknown:
+                raise InvalidParameterError(
+                    f"Columns {unknown} are not in the reference. It has: {list(data)[:20]}."
+                )
+            names = [c for c in names if c in set(columns)]
+        per_column = dict(per_column or {})
+        unknown = sorted(set(per_column) - set(names))
+        if unknown:
+            raise InvalidParameterError(
+                f"'per_column' names columns not in the reference: {unknown}."
+            )
+        self.notes_: list[str] = []
+        if schema is not None:
+            absent = [f.name for f in schema.features if f.name not in data]
+            if absent:
+                self.notes_.append(f"Schema features absent from the reference: {absent}.")
+        self.n_reference_ = next(iter(data.values())).shape[0] if data else 0
+        options = {"max_rows": max_rows, "random_state": random_state,
+                   "embedding_method": embedding_method}
+        skipped: list[str] = []
+        self.columns_: dict[str, PreparedColumn] = {}
+        for name in names:
+            feature = schema.feature(name) if schema is not None else None
+            kind = feature.kind if feature is not None else guess_kind(data[name])
+            col_method = per_column.get(name, method)
+            if kind in (FeatureKind.TEXT, FeatureKind.EMBEDDING):
+                if name in per_column:
+                    raise InvalidParameterError(
+                        f"Column {name!r} is {kind.value}; per-column methods apply to "
+                        "numeric and categorical columns only."
+                    )
+                col_method = "auto"
+            elif col_method != "auto":
+                if name in per_column:
+                    get_test(col_method, kind)
+                elif kind not in CATALOG[col_method].kinds:
+                    skipped.append(name)
+                    col_method = "auto"
+            eff = min_effect.get(name) if isinstance(min_effect, Mapping) else min_effect
+            self.columns_[name] = PreparedColumn(
+                name, kind, data[name], col_method, bins=bins, min_effect=eff,
+                alpha=alpha, options=options,
+            )
+        if skipped:
+            self.notes_.append(
+                f"Method {method!r} does not apply to columns {skipped}; they use 'auto'."
+            )
+        self._tabular = [n for n, c in self.columns_.items()
+                         if c.kind in (FeatureKind.NUMERIC, FeatureKind.CATEGORICAL)]
+
+    def compare(self, current: Any) -> DriftReport:
+        """Compare a window with the prepared reference.
+
+        Args:
+            current: a table of the same kind as accepted for the reference.
+        """
+        data = table_columns(current, "current")
+        n_current = next(iter(data.values())).shape[0] if data else 0
+        notes = list(self.notes_)
+        missing = [n for n in self.columns_ if n not in data]
+        extra = [n for n in data if n not in self.columns_]
+        if missing:
+            notes.append(f"Columns missing from the current data, not compared: {missing}.")
+        if extra:
+            notes.append(f"Columns only in the current data, not compared: {extra}.")
+        if n_current == 0:
+            notes.append("The current window has no rows.")
+        results: list[ColumnDrift] = []
+        extras: list[str] = []
+        plots: dict[str, dict[str, Any]] = {}
+        for name, col in self.columns_.items():
+            if name not in data:
+                continue
+            result, plot, extra = col.compare(data[name])
+            results.append(result)
+            extras.append(extra)
+            plots[name] = plot
+        results = self._apply_policy(results, extras)
+        multivariate = self._multivariate(data) if self.multivariate else []
+        tested = [c for c in results if c.statistic is not None]
+        share = sum(c.drifted for c in tested) / len(tested) if tested else 0.0
+        dataset = bool(tested) and (
+            share >= self.drift_share or any(m.drifted for m in multivariate)
+        )
+        return DriftReport(
+            columns=results, multivariate=multivariate, dataset_drift=dataset,
+            drift_share=share, drift_share_threshold=self.drift_share, alpha=self.alpha,
+            correction=self.correction, n_reference=self.n_reference_, n_current=n_current,
+            missing_columns=missing, extra_columns=extra, notes=notes, distributions=plots,
+        )
+
+    # -- policy -------------------------------------------------------------------------
+    def _apply_policy(self, results: list[ColumnDrift], extras: list[str]) -> list[ColumnDrift]:
+        idx = [i for i, c in enumerate(results) if c.p_value is not None]
+        if not idx:
+            return results
+        raw = np.array([results[i].p_value for i in idx], dtype=np.float64)
+        adjusted = stats.false_discovery_control(raw, method="bh") if (
+            self.correction == "bh" and raw.size > 1) else raw
+        out = list(results)
+        for i, p_adj in zip(idx, adjusted.tolist(), strict=True):
+            c = results[i]
+            significant = p_adj < self.alpha
+            large = c.effect_size is None or c.effect_size >= (c.min_effect or 0.0)
+            drifted = significant and large
+            label = "BH-adjusted p" if self.correction == "bh" and raw.size > 1 else "p"
+            verdict = ("drift" if drifted else "no drift (significant but the effect is "
+                       "too small to matter)" if significant else "no drift")
+            effect = ""
+            if c.effect_size is not None and c.min_effect is not None:
+                effect = (f"; effect size {c.effect_size:.3g} "
+                          f"{'>=' if large else '<'} minimum {c.min_effect:.3g}")
+            reason = (f"{verdict}: {label} = {p_adj:.3g} {'<' if significant else '>='} "
+                      f"{self.alpha:g}{effect} (test {c.method}, statistic "
+                      f"{c.statistic:.3g}, raw p = {c.p_value:.3g}).")
+            if extras[i]:
+                reason += " " + extras[i]
+            out[i] = replace(c, p_value_adjusted=p_adj, drifted=drifted, reason=reason)
+        return out
+
+    # -- multivariate -------------------------------------------------------------------
+    def _matrices(self, data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        from ._frame import as_numeric
+
+        names = [n for n in self._tabular if n in data]
+        ref_cols, cur_cols = [], []
+        for n in names:
+            col = self.columns_[n]
+            if col.kind is FeatureKind.NUMERIC:
+                ref_cols.append(col.raw)
+                cur_cols.append(as_numeric(data[n])[0])
+            else:  # frequency encoding: each category replaced by its reference share
+                s = col.sample
+                freq = {lv: c / s.n for lv, c in zip(s.levels.tolist(), s.counts.tolist(),
+                                                      strict=True)}
+                ref_cols.append(_encode(col.raw, freq))
+                cur_cols.append(_encode(data[n], freq))
+        if not names:
+            return np.empty((self.n_reference_, 0)), np.empty((0, 0)), names
+        return np.column_stack(ref_cols), np.column_stack(cur_cols), names
+
+    def _multivariate(self, data: dict[str, np.ndarray]) -> list[MultivariateDrift]:
+        from .multivariate import classifier_drift, mmd_drift, pca_drift
+
+        x_ref, x_cur, names = self._matrices(data)
+        out = []
+        for method in self.multivariate:
+            if not names or x_cur.shape[0] == 0:
+                out.append(MultivariateDrift(
+                    method, None, None, None, self.alpha, 0.0, False, x_ref.shape[0],
+                    x_cur.shape[0], "No numeric or categorical column with current rows to "
+                    "compare; not tested.", {"columns": names}))
+                continue
+            x_r = np.where(np.isinf(x_ref), np.nan, x_ref)
+            x_c = np.where(np.isinf(x_cur), np.nan, x_cur)
+            common = {"alpha": self.alpha, "random_state": self.random_state,
+                      "columns": names}
+            if method == "classifier":
+                out.append(classifier_drift(x_r, x_c, max_rows=self.max_rows, **common))
+            elif method == "mmd":
+                out.append(mmd_drift(x_r, x_c, **common))
+            else:
+                out.append(pca_drift(x_r, x_c, **common))
+        return out
+
+
+def _encode(values: np.ndarray, freq: dict[str, float]) -> np.ndarray:
+    import pandas as pd
+
+    s = pd.Series(values, dtype=object)
+    keys = s.where(s.isna(), s.astype(str)).fillna("<missing>")
+    return keys.map(freq).fillna(0.0).to_numpy(dtype=np.float64)
+
+
+def _check_fraction(name: str, value: Any, *, open_right: bool) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0 and (
+        value < 1 if open_right else value <= 1)
+    if not ok:
+        interval = "(0, 1)" if open_right else "(0, 1]"
+        raise InvalidParameterError(
+            f"The '{name}' parameter must be a float in {interval}. Got {value!r} instead."
+        )
+
+
+def _multivariate_list(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    methods = (value,) if isinstance(value, str) else tuple(value)
+    bad = [m for m in methods if m not in MULTIVARIATE_METHODS]
+    if bad:
+        raise InvalidParameterError(
+            f"'multivariate' must be None or among {list(MULTIVARIATE_METHODS)}. Got {bad}."
+        )
+    return methods
+
+
+def detect_drift(reference: Any, current: Any, method: str = "auto", **options: Any) -> DriftReport:
+    """Compare a current table with a reference table, column by column and as a whole.
+
+    Every column gets one test: ``auto`` uses Kolmogorov–Smirnov for numeric columns,
+    chi-squared for categorical ones (z-test or Fisher's exact test when binary), a TF-IDF
+    domain classifier plus descriptor tests for text, and a domain classifier for
+    embeddings. P-values are corrected by Benjamini–Hochberg across the columns. A column
+    drifts when its corrected p-value is below ``alpha`` (0.05) and its effect size
+    reaches the method's minimum: 0.1 reference σ of Wasserstein distance for numeric
+    tests, 0.05 total variation for chi-squared, 0.1 Cohen's h for binary tests, AUC 0.55
+    for classifiers. Significance alone would flag any shift in a large enough window;
+    the effect floor keeps the alarms to changes that matter. Distances (``psi``, ``js``,
+    ...) drift at their thresholds. The data set drifts when at least ``drift_share``
+    (0.5) of the tested columns drift or the domain classifier on all numeric and
+    categorical columns detects drift.
+
+    Missing values are ignored in numeric columns and form a ``<missing>`` category in
+    categorical ones; infinities are ignored; categories unseen in the reference count
+    as their own; empty or all-missing columns are reported as not tested; columns present
+    on one side only are listed in the report. The reason of each column says what happened.
+
+    Args:
+        reference: pandas or polars DataFrame, pyarrow Table, or mapping of columns.
+        current: the window to compare, of any of the same types.
+        method: ``"auto"`` or a catalog method name for every column it applies to.
+        **options: any keyword of :class:`DriftDetector` (``per_column``, ``schema``,
+            ``alpha``, ``min_effect``, ``correction``, ``multivariate``, ...).
+
+    Examples:
+        >>> import numpy as np, pandas as pd
+        >>> rng = np.random.default_rng(1)
+        >>> ref = pd.DataFrame({"x": rng.normal(size=3000), "y": rng.normal(size=3000)})
+        >>> cur = pd.DataFrame({"x": rng.normal(size=3000), "y": rng.normal(1, 1, 3000)})
+        >>> report = detect_drift(ref, cur)
+        >>> report.drifted_columns, report.dataset_drift
+        (['y'], True)
+    """
+    return DriftDetector(reference, method=method, **options).compare(current)
