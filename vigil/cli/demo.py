@@ -64,13 +64,6 @@ def demo(
     mon = vigil.Monitor(MODEL, version="1", endpoint=url, task="binary_classification",
                         spool_dir=settings.home / "spool")
 
-    @mon.track
-    def predict(features: dict) -> int:
-        if rng.random() < error_rate:
-            raise TimeoutError("feature store timed out")
-        label, _proba = model.predict(features)
-        return label
-
     import numpy as np
 
     rng = np.random.default_rng(1)
@@ -86,13 +79,15 @@ def demo(
                 tick = time.time()
                 for features in make_applicants(max(1, int(rate / 10)), rng):
                     try:
-                        predict(features)
+                        with mon.observe(features) as obs:
+                            if rng.random() < error_rate:
+                                raise TimeoutError("feature store timed out")
+                            obs.output, obs.proba = model.predict(features)
                     except TimeoutError:
                         failures += 1
                     sent += 1
-                    pid = mon.last_prediction_id
                     actual = int(rng.random() < true_default_probability(features))
-                    pending.append((tick + label_delay, pid, actual))
+                    pending.append((tick + label_delay, obs.id, actual))
                 while pending and pending[0][0] <= tick:
                     _, pid, actual = pending.popleft()
                     mon.log_label(pid, actual)
@@ -110,7 +105,7 @@ def demo(
         server.should_exit = True
         thread.join(timeout=10)
         store.close()
-    console.print(f"Sent {sent} predictions ({failures} failed) and {labels} labels. "
+    console.print(f"\nSent {sent} predictions ({failures} failed) and {labels} labels. "
                   f"Run `vigil server` to keep exploring {settings.home}.")
 
 
@@ -146,6 +141,7 @@ def _view(summary: dict, sent: int, labels: int, failures: int, elapsed: float) 
 
 def _check_port_free(host: str, port: int) -> None:
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
             sock.bind((host, port))
         except OSError:

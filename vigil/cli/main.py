@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     except VigilError as exc:
         if "--debug" in args:
             raise
-        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except typer.Abort:
         err_console.print("Aborted.")
