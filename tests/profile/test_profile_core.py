@@ -149,6 +149,24 @@ def test_embeddings_track_norms() -> None:
     assert q.distinct_estimate == pytest.approx(2, abs=0.5)
     arrow = Profile.from_columns({"e": pa.array([[3.0, 4.0], None])})["e"]
     assert (arrow.kind, arrow.count, arrow.mean) == (FeatureKind.EMBEDDING, 1, 5.0)
+    polars = Profile.from_frame(pl.DataFrame({"e": [[3.0, 4.0], None]}))["e"]
+    assert (polars.kind, polars.count, polars.mean) == (FeatureKind.EMBEDDING, 1, 5.0)
+
+
+def test_pandas_extension_dtypes() -> None:
+    df = pd.DataFrame(
+        {
+            "c": pd.Categorical(["a", "b", None, "a"]),
+            "i": pd.array([1, None, 3, 4], dtype="Int64"),
+            "s": pd.array(["x y z", None, "a b", "q r"], dtype="string"),
+        }
+    )
+    p = Profile.from_frame(df)
+    assert (p["c"].kind, p["c"].null_count, p["c"].frequent_items(1)) == (
+        FeatureKind.CATEGORICAL, 1, [("a", 2)],
+    )  # fmt: skip
+    assert (p["i"].kind, p["i"].null_count, p["i"].mean) == (FeatureKind.NUMERIC, 1, 8 / 3)
+    assert (p["s"].kind, p["s"].null_count, p["s"].max) == (FeatureKind.TEXT, 1, 5.0)
 
 
 def test_categories_keep_string_form_across_containers() -> None:

@@ -220,7 +220,10 @@ def _embedding(col: ColumnProfile, values: Any) -> None:
     if isinstance(values, np.ndarray) and values.ndim == 2:
         rows: list[Any] = list(values.astype(np.float64, copy=False))
     else:
-        items = values.tolist() if not isinstance(values, list) else values
+        if isinstance(values, list):
+            items = values
+        else:
+            items = values.tolist() if isinstance(values, np.ndarray) else values.to_pylist()
         rows = []
         for v in items:
             if v is None:
