@@ -231,3 +231,24 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_many_categories_keep_heavy_hitters_with_an_error_bound() -> None:
+    rng = np.random.default_rng(4)
+    values = np.concatenate(
+        [np.repeat(["hot", "warm"], [20_000, 10_000]), rng.integers(0, 50_000, 30_000).astype(str)]
+    )
+    col = Profile.from_columns({"c": values.tolist()})["c"]
+    assert col.items_error > 0
+    (top, n_top), (second, n_second) = col.frequent_items(2)
+    assert (top, second) == ("hot", "warm")
+    assert abs(n_top - 20_000) <= col.items_error
+    assert abs(n_second - 10_000) <= col.items_error
+    assert col.distinct_estimate == pytest.approx(len(set(values.tolist())), rel=0.05)
+    from vigil.profile import profile_drift
+
+    res = profile_drift(
+        Profile.from_columns({"c": values.tolist()}), Profile.from_columns({"c": values.tolist()})
+    )
+    assert res.columns["c"].error_bound > 0
+    assert not res.columns["c"].drifted
