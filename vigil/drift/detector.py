@@ -173,9 +173,9 @@ class DriftDetector:
         for name, col in self.columns_.items():
             if name not in data:
                 continue
-            result, plot, extra = col.compare(data[name])
+            result, plot, note = col.compare(data[name])
             results.append(result)
-            extras.append(extra)
+            extras.append(note)
             plots[name] = plot
         results = self._apply_policy(results, extras)
         multivariate = self._multivariate(data) if self.multivariate else []
