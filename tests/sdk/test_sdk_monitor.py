@@ -316,3 +316,31 @@ def test_log_methods_reject_wrong_types(make_monitor):
     with pytest.raises(InvalidParameterError, match="'ts'"):
         mon.log_prediction({}, 1, ts="yesterday")
     assert mon.stats["queued"] == 0
+
+
+def test_a_forked_child_gets_its_own_sender(tmp_path, child_env):
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from vigil.sdk import MemoryTransport, Monitor
+
+        sink = MemoryTransport()
+        mon = Monitor("m", transport=sink, spool_dir=sys.argv[1], flush_interval_s=3600)
+        mon.log_prediction({"x": 0}, 0)
+        assert mon.flush(timeout_s=10)
+        pid = os.fork()
+        if pid == 0:
+            for i in range(3):
+                mon.log_prediction({"x": i}, i)
+            ok = mon.flush(timeout_s=10) and len(sink.predictions) == 4
+            os._exit(0 if ok and mon.stats["sent"] == 3 else 1)
+        _, status = os.waitpid(pid, 0)
+        mon.log_prediction({"x": 9}, 9)
+        assert mon.flush(timeout_s=10) and len(sink.predictions) == 2
+        print("child", os.waitstatus_to_exitcode(status))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                         text=True, timeout=60, env=child_env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "child 0"

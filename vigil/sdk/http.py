@@ -35,12 +35,17 @@ class HttpTransport:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.endpoint = endpoint.rstrip("/")
-        self._client = httpx.Client(
+        self._make_client = lambda: httpx.Client(
             base_url=self.endpoint + "/api/v1",
             headers=headers,
-            timeout=timeout_s,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)),
             transport=transport,
         )
+        self._client = self._make_client()
+
+    def after_fork(self) -> None:
+        """In a forked child: use new connections, never the parent's sockets."""
+        self._client = self._make_client()
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> httpx.Response:
         headers = {}

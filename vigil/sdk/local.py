@@ -34,12 +34,19 @@ class LocalTransport:
     """
 
     def __init__(self, url: str) -> None:
+        self.url = url
+        self._open()
+
+    def _open(self) -> None:
         from vigil.engine.ingest import Ingestor
         from vigil.store import open_store
 
-        self.url = url
-        self._store = open_store(url)
+        self._store = open_store(self.url)
         self._ingestor = Ingestor(self._store)
+
+    def after_fork(self) -> None:
+        """In a forked child: open the store again rather than share the parent's pool."""
+        self._open()
 
     def get_model(self, name: str) -> dict[str, Any] | None:
         try:
@@ -50,7 +57,8 @@ class LocalTransport:
             raise
 
     def register_model(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._call(self._ingestor.register_model, payload)
+        answer = self._call(self._ingestor.register_model, payload)
+        return answer[0] if isinstance(answer, tuple) else answer  # (model, created)
 
     def send(self, model: str, kind: str, body: bytes) -> dict[str, Any]:
         items = orjson.loads(body)[BODY_KEYS[kind]]

@@ -197,7 +197,7 @@ class Monitor:
                     if n == sender.trigger:
                         sender.wake.set()
                 else:
-                    sender.put(())  # counts the drop
+                    sender.drop()
                 return out
 
             async_tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
@@ -219,7 +219,7 @@ class Monitor:
                 if n == sender.trigger:
                     sender.wake.set()
             else:
-                sender.put(())  # counts the drop
+                sender.drop()
             return out
 
         tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]

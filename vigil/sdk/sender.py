@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import random
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any
 
@@ -117,9 +119,35 @@ class Sender:
         self._flush_req = 0
         self._flush_done = 0
         self._flush_ok = True
-        self._thread = threading.Thread(target=self._run, name=f"vigil-sender[{model}]",
-                                        daemon=True)
-        self._thread.start()
+        self._thread = self._start_thread()
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _restart_in_child(ref))
+
+    def _start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name=f"vigil-sender[{self.model}]",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+    def restart_after_fork(self) -> None:
+        """In a forked child: the thread did not survive the fork; start a fresh one.
+
+        Records the parent had queued are the parent's to send; the child starts with an
+        empty buffer and new connections (a transport may offer ``after_fork()``).
+        """
+        if self._closing.is_set():
+            return
+        self.buf.clear()
+        self.wake = threading.Event()
+        self._cond = threading.Condition()
+        self._flush_req = self._flush_done = 0
+        self.counts = dict.fromkeys(self.counts, 0)
+        self.dropped = _Counter()
+        self.dropped_closed = _Counter()
+        reset = getattr(self.transport, "after_fork", None)
+        if reset is not None:
+            reset()
+        self._thread = self._start_thread()
 
     # -- producer side (any thread) -------------------------------------------------------
 
@@ -131,7 +159,12 @@ class Sender:
             buf.append(item)
             if n == self.trigger:
                 self.wake.set()
-        elif self._closing.is_set():
+        else:
+            self.drop()
+
+    def drop(self) -> None:
+        """Count one record that did not fit (or came after ``close``)."""
+        if self._closing.is_set():
             self.dropped_closed.bump()
         else:
             self.dropped.bump()
@@ -335,13 +368,25 @@ class Sender:
         c["sent"] += n - len(rejected)
         if rejected:
             first = rejected[0]
+            errors = first.get("errors", first) if isinstance(first, dict) else first
+            if isinstance(errors, list) and len(errors) > 3:
+                errors = [*errors[:3], f"... {len(errors) - 3} more"]
             log.warning("vigil: the server rejected %d of %d %s; first: %s", len(rejected), n,
-                        kind, first.get("errors", first))
+                        kind, errors)
 
     def _reject(self, model: str, kind: str, n: int, exc: SendError) -> None:
         self.counts["rejected"] += n
         log.error("vigil: %d %s of %r were rejected and will not be retried: %s", n, kind,
                   model, exc)
+
+
+def _restart_in_child(ref: weakref.ref[Sender]) -> None:
+    sender = ref()
+    if sender is not None:
+        try:
+            sender.restart_after_fork()
+        except Exception:
+            log.exception("vigil: could not restart the sender after fork")
 
 
 def _loads(body: bytes) -> dict[str, Any]:
