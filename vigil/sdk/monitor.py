@@ -140,7 +140,7 @@ class Monitor:
             model=model,
             version=self.version,
             transport=transport,
-            spool=Spool(spool_dir, max_bytes=spool_max_bytes),
+            spool=Spool(Path(spool_dir).absolute(), max_bytes=spool_max_bytes),
             schema=schema,
             task=resolved_task.value,
             batch_size=batch_size,
