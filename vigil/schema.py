@@ -37,6 +37,7 @@ class Task(StrEnum):
 
 
 _NAME_MAX = 200
+_MISSING = object()
 _TEXT_CATEGORY_CUTOFF = 50  # inferred strings longer than this are text, not categories
 
 
@@ -104,9 +105,12 @@ class ModelSchema:
 
     features: tuple[Feature, ...] = ()
     task: Task = Task.OTHER
-    _checks: tuple[tuple[str, bool, Callable[[Any], str | None]], ...] = field(
-        default=(), init=False, repr=False, compare=False
+    _by_name: dict[str, tuple[bool, Callable[[Any], str | None]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
     )
+    _numeric: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    _categorical: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    _others: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple(self.features))
@@ -121,8 +125,14 @@ class ModelSchema:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise InvalidParameterError(f"Feature names must be unique. Repeated: {dupes}.")
-        checks = tuple((f.name, f.required, _checker(f)) for f in self.features)
-        object.__setattr__(self, "_checks", checks)
+        object.__setattr__(
+            self, "_by_name", {f.name: (f.required, _checker(f)) for f in self.features}
+        )
+        by_kind = {k: tuple(f.name for f in self.features if f.kind is k) for k in FeatureKind}
+        object.__setattr__(self, "_numeric", by_kind[FeatureKind.NUMERIC])
+        object.__setattr__(self, "_categorical", by_kind[FeatureKind.CATEGORICAL])
+        others = by_kind[FeatureKind.TEXT] + by_kind[FeatureKind.EMBEDDING]
+        object.__setattr__(self, "_others", others)
 
     @property
     def feature_names(self) -> list[str]:
@@ -140,18 +150,39 @@ class ModelSchema:
         if not isinstance(inputs, Mapping):
             return [(prefix, f"expected an object of feature values, got {_type(inputs)}")]
         problems: list[tuple[str, str]] = []
-        for name, required, check in self._checks:
-            if name not in inputs:
-                if required:
-                    problems.append((f"{prefix}.{name}", "missing required feature"))
+        get, missing, float_, int_, str_ = inputs.get, _MISSING, float, int, str
+        # fast paths for the common valid values; anything else goes to the full check
+        for name in self._numeric:
+            value = get(name, missing)
+            kind = type(value)
+            if (kind is float_ and value - value == 0.0) or kind is int_:
                 continue
-            value = inputs[name]
-            if value is None:
+            self._slow_check(name, value, problems, prefix)
+        for name in self._categorical:
+            value = get(name, missing)
+            if type(value) is str_:
                 continue
-            reason = check(value)
-            if reason is not None:
-                problems.append((f"{prefix}.{name}", reason))
+            self._slow_check(name, value, problems, prefix)
+        for name in self._others:
+            self._slow_check(name, get(name, missing), problems, prefix)
+        if len(problems) > 1:
+            order = {n: i for i, n in enumerate(self.feature_names)}
+            problems.sort(key=lambda p: order[p[0][len(prefix) + 1:]])
         return problems
+
+    def _slow_check(
+        self, name: str, value: Any, problems: list[tuple[str, str]], prefix: str
+    ) -> None:
+        if value is None:
+            return
+        required, check = self._by_name[name]
+        if value is _MISSING:
+            if required:
+                problems.append((f"{prefix}.{name}", "missing required feature"))
+            return
+        reason = check(value)
+        if reason is not None:
+            problems.append((f"{prefix}.{name}", reason))
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task.value, "features": [f.to_dict() for f in self.features]}

@@ -9,6 +9,7 @@ import typer
 from vigil._version import __version__
 from vigil.cli import db, demo, keys
 from vigil.cli.common import err_console
+from vigil.cli.profile import profile_command
 from vigil.cli.server import server
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.command("server")(server)
 app.command("demo")(demo.demo)
+app.command("profile")(profile_command)
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 

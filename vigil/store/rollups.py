@@ -31,17 +31,21 @@ class RollupDelta:
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    sketch: kll_doubles_sketch | None = None
+    profile: Profile | None = None
 
-    def latency_sketch(self) -> kll_doubles_sketch | None:
-        if not self.latencies:
-            return None
-        sketch = kll_doubles_sketch(KLL_K)
-        sketch.update(np.asarray(self.latencies, dtype=np.float64))
-        return sketch
+    def prepare(self, schema: ModelSchema) -> RollupDelta:
+        """Build the latency sketch and input profile (done before the write lock)."""
+        if self.latencies:
+            self.sketch = kll_doubles_sketch(KLL_K)
+            self.sketch.update(np.asarray(self.latencies, dtype=np.float64))
+        self.profile = Profile.from_records(
+            self.inputs, schema=schema if schema.features else None)
+        return self
 
 
-def build_deltas(rows: Sequence[dict[str, Any]]) -> list[RollupDelta]:
-    """Group inserted prediction rows into per-(version, minute) deltas."""
+def build_deltas(rows: Sequence[dict[str, Any]], schema: ModelSchema) -> list[RollupDelta]:
+    """Group prediction rows into prepared per-(version, minute) deltas."""
     buckets: dict[tuple[str, int], RollupDelta] = {}
     for row in rows:
         key = (row["version"], int(row["ts"] // 60) * 60)
@@ -55,21 +59,20 @@ def build_deltas(rows: Sequence[dict[str, Any]]) -> list[RollupDelta]:
         if latency is not None:
             delta.latencies.append(latency)
         delta.inputs.append(row["inputs"])
-    return list(buckets.values())
+    return [delta.prepare(schema) for delta in buckets.values()]
 
 
-def merge_row(
-    existing: dict[str, Any] | None, delta: RollupDelta, schema: ModelSchema
-) -> dict[str, Any]:
-    """The stored row after adding ``delta`` (``existing`` None for a new bucket)."""
-    sketch = delta.latency_sketch()
+def merge_row(existing: dict[str, Any] | None, delta: RollupDelta) -> dict[str, Any]:
+    """The stored row after adding a prepared ``delta`` (``existing`` None for a new bucket)."""
+    sketch = delta.sketch
     old_sketch = existing["latency_sketch"] if existing else None
     if old_sketch is not None:
         merged = kll_doubles_sketch.deserialize(old_sketch)
         if sketch is not None:
             merged.merge(sketch)
         sketch = merged
-    profile = Profile.from_records(delta.inputs, schema=schema if schema.features else None)
+    profile = delta.profile
+    assert profile is not None, "merge_row needs a prepared delta"
     if existing and existing["profile"] is not None:
         profile = Profile.from_bytes(existing["profile"]).merge(profile)
     return {

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -24,9 +25,18 @@ from vigil.store import migrate
 from vigil.store import tables as t
 from vigil.store.engine import make_engine
 from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
-from vigil.store.rollups import build_deltas, merge_row
+from vigil.store.rollups import RollupDelta, build_deltas, merge_row
 
 KEY_PREFIX = "vgl_"
+_SQLITE_CHUNK = 900  # below SQLite's oldest default limit of 999 bound parameters
+_SQLITE_INSERT = (
+    "INSERT OR IGNORE INTO predictions (id, model_id, version, ts, latency_s, error, "
+    "subject_id, inputs, outputs, proba, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 class Store:
@@ -150,25 +160,54 @@ class Store:
         """Insert predictions not stored yet and roll them up; return the ids inserted.
 
         Rows whose id is already stored are skipped (idempotent ingest); only the rows
-        really inserted reach the rollups, in the same transaction.
+        really inserted reach the rollups, in the same transaction. Sketches and profiles
+        are built before the write lock, assuming every row is new (the usual case), and
+        rebuilt inside it only when some rows turn out to be duplicates.
         """
         if not rows:
             return set()
         schema = ModelSchema.from_dict(model.schema)
-        stmt = self._insert(t.predictions).on_conflict_do_nothing().returning(t.predictions.c.id)
+        deltas = build_deltas(rows, schema)
         with self.write() as conn:
             self._ensure_versions(conn, model.id, {r["version"] for r in rows})
-            inserted = set(conn.execute(stmt, list(rows)).scalars())
-            fresh = [r for r in rows if r["id"] in inserted]
-            self._merge_rollups(conn, model.id, fresh, schema)
+            inserted = self._insert_new(conn, rows)
+            if len(inserted) != len(rows):
+                deltas = build_deltas([r for r in rows if r["id"] in inserted], schema)
+            self._merge_rollups(conn, model.id, deltas)
         return inserted
 
+    def _insert_new(self, conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+        if self.backend != "sqlite":
+            stmt = (self._insert(t.predictions).on_conflict_do_nothing()
+                    .returning(t.predictions.c.id))
+            return set(conn.execute(stmt, list(rows)).scalars())
+        # SQLite: this transaction holds the only write lock (BEGIN IMMEDIATE), so "not
+        # stored yet" read here stays true until commit; the driver's executemany with
+        # pre-serialised JSON is several times cheaper than compiled multi-row INSERTs.
+        ids = [r["id"] for r in rows]
+        existing: set[str] = set()
+        for i in range(0, len(ids), _SQLITE_CHUNK):
+            chunk = ids[i:i + _SQLITE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            existing.update(conn.exec_driver_sql(
+                f"SELECT id FROM predictions WHERE id IN ({marks})", tuple(chunk)).scalars())
+        dumps = _dumps
+        fresh = [
+            (r["id"], r["model_id"], r["version"], r["ts"], r["latency_s"], r["error"],
+             r["subject_id"], dumps(r["inputs"]),
+             None if r["outputs"] is None else dumps(r["outputs"]),
+             None if r["proba"] is None else dumps(r["proba"]), r["received_at"])
+            for r in rows if r["id"] not in existing
+        ]
+        if fresh:
+            conn.exec_driver_sql(_SQLITE_INSERT, fresh)
+        return {row[0] for row in fresh}
+
     def _merge_rollups(
-        self, conn: sa.Connection, model_id: int, rows: list[dict[str, Any]],
-        schema: ModelSchema,
+        self, conn: sa.Connection, model_id: int, deltas: list[RollupDelta]
     ) -> None:
         r = t.rollups
-        for delta in build_deltas(rows):
+        for delta in deltas:
             key = (r.c.model_id == model_id) & (r.c.version == delta.version) & (
                 r.c.minute == delta.minute)
             query = sa.select(r).where(key)
@@ -178,7 +217,7 @@ class Store:
                     errors=0, latency_count=0, latency_sum=0.0).on_conflict_do_nothing())
                 query = query.with_for_update()
             existing = conn.execute(query).mappings().first()
-            merged = merge_row(existing, delta, schema)
+            merged = merge_row(existing, delta)
             if existing is None:
                 conn.execute(r.insert().values(model_id=model_id, **merged))
             else:
