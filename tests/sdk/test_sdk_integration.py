@@ -127,10 +127,11 @@ def test_a_new_process_replays_the_spool_of_one_that_died(tmp_path, child_env):
         kill(server)
 
 
-def test_local_mode_writes_to_the_store_directly(tmp_path):
-    db = tmp_path / "local.db"
-    with Monitor(MODEL, version="2", endpoint=f"sqlite:///{db}",
-                 spool_dir=tmp_path / "spool", task="binary_classification") as mon:
+def test_local_mode_writes_to_the_store_directly(tmp_path, db_url):
+    import sqlalchemy as sa
+
+    with Monitor(MODEL, version="2", endpoint=db_url, spool_dir=tmp_path / "spool",
+                 task="binary_classification") as mon:
         predict = mon.track(lambda row: int(row["age"] > 40))
         for i in range(120):
             predict(features(i))
@@ -142,13 +143,19 @@ def test_local_mode_writes_to_the_store_directly(tmp_path):
         stats = mon.stats
     assert stats["sent"] == 123
     assert stats["rejected"] == 1
-    assert stored_counts(db, MODEL) == (121, 121)
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM labels").fetchone() == (1,)
-        assert conn.execute("SELECT count(*) FROM feedback").fetchone() == (1,)
-        assert conn.execute("SELECT task FROM models WHERE name = ?", (MODEL,)).fetchone() == (
-            "binary_classification",
-        )
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            def one(sql: str):
+                return conn.execute(sa.text(sql), {"m": MODEL}).one()
+
+            assert one("SELECT count(*), count(DISTINCT p.id) FROM predictions p JOIN models m"
+                       " ON m.id = p.model_id WHERE m.name = :m") == (121, 121)
+            assert one("SELECT count(*) FROM labels WHERE :m = :m") == (1,)
+            assert one("SELECT count(*) FROM feedback WHERE :m = :m") == (1,)
+            assert one("SELECT task FROM models WHERE name = :m") == ("binary_classification",)
+    finally:
+        engine.dispose()
 
 
 def test_http_mode_registers_sends_gzip_and_answers_rejections(tmp_path, child_env):

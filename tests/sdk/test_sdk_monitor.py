@@ -344,3 +344,17 @@ def test_a_forked_child_gets_its_own_sender(tmp_path, child_env):
                          text=True, timeout=60, env=child_env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "child 0"
+
+
+def test_track_with_parentheses_and_interrupts_are_not_predictions(make_monitor, sink):
+    mon = make_monitor()
+
+    @mon.track()
+    def predict(features):
+        return 5
+
+    assert predict({"x": 1}) == 5
+    with pytest.raises(KeyboardInterrupt), mon.observe({"x": 2}):
+        raise KeyboardInterrupt
+    assert mon.flush(timeout_s=10)
+    assert [r["outputs"] for r in records(sink)] == [5]

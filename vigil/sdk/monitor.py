@@ -159,8 +159,10 @@ class Monitor:
 
     # -- recording -------------------------------------------------------------------------
 
-    def track(self, fn: F) -> F:
+    def track(self, fn: F | None = None) -> Any:
         """Decorate a predict function to record each call: inputs, output, latency, error.
+
+        Use as ``@mon.track`` or ``@mon.track()``.
 
         The inputs are the call's first mapping argument (so methods work), else its
         keyword arguments, else ``{"input": first argument}``. An exception raised by the
@@ -168,6 +170,8 @@ class Monitor:
         functions are supported. Do not mutate the inputs or output after the call: they
         are serialised later, in the background.
         """
+        if fn is None:
+            return self.track
         sender = self._sender
         buf = sender.buf
         monitor = self  # the wrapper keeps its Monitor alive
@@ -225,7 +229,7 @@ class Monitor:
         tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
         return tracked  # type: ignore[return-value]
 
-    def observe(self, inputs: Any, *, subject_id: str | None = None,
+    def observe(self, features: Any, *, subject_id: str | None = None,
                 id: str | None = None) -> Observation:
         """A context manager that records one prediction made inside its block.
 
@@ -243,11 +247,11 @@ class Monitor:
             >>> mon.close()
             True
         """
-        return Observation(self._sender, inputs, subject_id, new_id() if id is None else id)
+        return Observation(self._sender, features, subject_id, new_id() if id is None else id)
 
     def log_prediction(
         self,
-        inputs: Any,
+        features: Any,
         prediction: Any,
         proba: Any = None,
         latency_s: float | None = None,
@@ -279,7 +283,7 @@ class Monitor:
             error = describe_error(error)
         elif error is not None:
             error = str(error)
-        self._sender.put((PREDICTION, inputs, prediction, proba, latency_s, error, subject_id,
+        self._sender.put((PREDICTION, features, prediction, proba, latency_s, error, subject_id,
                           pid, ts))
         return pid
 
@@ -376,8 +380,10 @@ class Observation:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         self.latency_s = (perf_counter_ns() - self._t0) / 1e9
+        if exc is not None and not isinstance(exc, Exception):
+            return False  # KeyboardInterrupt, SystemExit...: no prediction was made
         try:
-            error = describe_error(exc) if isinstance(exc, Exception) else None
+            error = None if exc is None else describe_error(exc)
             self._sender.put((PREDICTION, self.inputs, self.output, self.proba,
                               self.latency_s, error, self.subject_id, self.id, self.ts))
         except Exception:  # never mask the block's own exception
