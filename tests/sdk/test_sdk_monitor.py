@@ -358,3 +358,14 @@ def test_track_with_parentheses_and_interrupts_are_not_predictions(make_monitor,
         raise KeyboardInterrupt
     assert mon.flush(timeout_s=10)
     assert [r["outputs"] for r in records(sink)] == [5]
+
+
+def test_close_never_waits_for_a_sender_that_already_stopped(tmp_path):
+    sink = MemoryTransport()
+    for i in range(40):  # the sender cycles constantly: close races with its cycles
+        mon = Monitor("m", transport=sink, spool_dir=tmp_path, flush_interval_s=0.0005)
+        mon.log_prediction({"x": i}, i)
+        t0 = time.monotonic()
+        assert mon.close(timeout_s=5)
+        assert time.monotonic() - t0 < 2
+    assert len(sink.predictions) == 40

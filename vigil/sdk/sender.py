@@ -119,6 +119,7 @@ class Sender:
         self._flush_req = 0
         self._flush_done = 0
         self._flush_ok = True
+        self._stopped = False
         self._thread = self._start_thread()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _restart_in_child(ref))
@@ -141,6 +142,7 @@ class Sender:
         self.wake = threading.Event()
         self._cond = threading.Condition()
         self._flush_req = self._flush_done = 0
+        self._stopped = False
         self.counts = dict.fromkeys(self.counts, 0)
         self.dropped = _Counter()
         self.dropped_closed = _Counter()
@@ -172,7 +174,7 @@ class Sender:
     def flush(self, timeout_s: float | None) -> bool:
         """Deliver what was queued before the call; True when nothing is left pending."""
         with self._cond:
-            if not self._thread.is_alive():
+            if self._stopped or not self._thread.is_alive():
                 return not self.buf and not self._spool_pending
             self._flush_req += 1
             req = self._flush_req
@@ -225,7 +227,10 @@ class Sender:
                     self._flush_done = req
                     self._cond.notify_all()
             if closing:
-                return
+                with self._cond:  # a flush asked for meanwhile still gets its cycle
+                    if self._flush_req <= self._flush_done:
+                        self._stopped = True
+                        return
 
     def _cycle(self, *, force_replay: bool) -> None:
         buf = self.buf
