@@ -34,19 +34,23 @@ class ServerMetrics:
             ("model_name", "kind"), registry=self.registry)
 
     def observe_predictions(self, model: str, rows: Sequence[dict[str, Any]]) -> None:
-        children: dict[str, tuple[Any, Any, Any]] = {}
+        """Count inserted rows per version and observe their latencies."""
+        per_version: dict[str, list[Any]] = {}
         for row in rows:
-            version = row["version"]
-            child = children.get(version)
-            if child is None:
-                child = children[version] = (
-                    self.predictions.labels(model, version), self.errors.labels(model, version),
-                    self.latency.labels(model, version))
-            child[0].inc()
+            acc = per_version.get(row["version"])
+            if acc is None:
+                acc = per_version[row["version"]] = [0, 0, []]
+            acc[0] += 1
             if row["error"] is not None:
-                child[1].inc()
+                acc[1] += 1
             if row["latency_s"] is not None:
-                child[2].observe(row["latency_s"])
+                acc[2].append(row["latency_s"])
+        for version, (count, errors, latencies) in per_version.items():
+            self.predictions.labels(model, version).inc(count)
+            self.errors.labels(model, version).inc(errors)
+            observe = self.latency.labels(model, version).observe
+            for latency in latencies:
+                observe(latency)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
