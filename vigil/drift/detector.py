@@ -225,6 +225,7 @@ class DriftDetector:
         from ._frame import as_numeric
 
         names = [n for n in self._tabular if n in data]
+        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_encoded_reference", {})
         ref_cols, cur_cols = [], []
         for n in names:
             col = self.columns_[n]
@@ -235,7 +236,9 @@ class DriftDetector:
                 s = col.sample
                 freq = {lv: c / s.n for lv, c in zip(s.levels.tolist(), s.counts.tolist(),
                                                       strict=True)}
-                ref_cols.append(_encode(col.raw, freq))
+                if n not in cache:
+                    cache[n] = _encode(col.raw, freq)
+                ref_cols.append(cache[n])
                 cur_cols.append(_encode(data[n], freq))
         if not names:
             return np.empty((self.n_reference_, 0)), np.empty((0, 0)), names
