@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 from support.pg import pg_bindir, start_postgres
+from support.servers import thread_server
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +70,26 @@ def store(db_url: str):
     s = open_store(db_url)
     yield s
     s.close()
+
+
+@pytest.fixture
+def server_factory(store, tmp_path):
+    """Start real HTTP servers on the test's store with settings overrides (an httpx
+    client is returned per server); stop them afterwards."""
+    import httpx
+
+    from vigil.config import load_settings
+
+    stack = []
+
+    def start(**settings):
+        ctx = thread_server(load_settings(home=tmp_path, **settings), store)
+        url = ctx.__enter__()
+        client = httpx.Client(base_url=url, timeout=30)
+        stack.append((ctx, client))
+        return client
+
+    yield start
+    for ctx, client in reversed(stack):
+        client.close()
+        ctx.__exit__(None, None, None)

@@ -30,7 +30,7 @@ def test_db_upgrade_and_current(tmp_path):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     up = vigil("db", "upgrade", "--db", url)
     assert up.returncode == 0
-    assert "-> 0001" in up.stdout
+    assert "-> 0001 (newest)" in up.stdout
     assert "database: 0001" in vigil("db", "current", "--db", url).stdout
     down = vigil("db", "downgrade", "base", "--db", url, "--yes")
     assert down.returncode == 0

@@ -5,27 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 from support.records import SCHEMA
-from support.servers import thread_server
-
-from vigil.config import load_settings
-
-
-@pytest.fixture
-def server_factory(store, tmp_path):
-    """Start servers on the test's store with settings overrides; stop them afterwards."""
-    stack = []
-
-    def start(**settings) -> httpx.Client:
-        ctx = thread_server(load_settings(home=tmp_path, **settings), store)
-        url = ctx.__enter__()
-        client = httpx.Client(base_url=url, timeout=30)
-        stack.append((ctx, client))
-        return client
-
-    yield start
-    for ctx, client in reversed(stack):
-        client.close()
-        ctx.__exit__(None, None, None)
 
 
 @pytest.fixture

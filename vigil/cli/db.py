@@ -26,7 +26,7 @@ def upgrade(db: str | None = DbOption, home: Path | None = HomeOption) -> None:
         after = migrate.current_revision(engine)
     finally:
         engine.dispose()
-    console.print(f"Schema {before or 'empty'} -> {after} (head).")
+    console.print(f"Schema {before or 'empty'} -> {after} (newest).")
 
 
 @app.command()

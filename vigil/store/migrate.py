@@ -20,20 +20,34 @@ def _config(connection: sa.Connection | None = None) -> Config:
     return cfg
 
 
+def head_revisions() -> frozenset[str]:
+    """The newest migration of each branch this vigil ships.
+
+    Each concern (store core, registry, alerts, ...) may keep its own branch of
+    migrations off the initial one, so there can be several heads; the database is
+    current when it is at all of them.
+    """
+    return frozenset(ScriptDirectory.from_config(_config()).get_heads())
+
+
 def head_revision() -> str:
-    """The newest migration this vigil ships."""
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
-    return head
+    """The heads as one sorted, comma-separated string (for messages)."""
+    return ",".join(sorted(head_revisions()))
+
+
+def current_revisions(engine: sa.Engine) -> frozenset[str]:
+    """The migrations the database is at (empty for an empty database)."""
+    with engine.connect() as conn:
+        return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
 def current_revision(engine: sa.Engine) -> str | None:
-    """The migration the database is at (None for an empty database)."""
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    """The database's revisions as one sorted string, or None for an empty database."""
+    revisions = current_revisions(engine)
+    return ",".join(sorted(revisions)) if revisions else None
 
 
-def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+def upgrade(engine: sa.Engine, revision: str = "heads") -> None:
     """Migrate the database up to ``revision``."""
     with engine.connect() as conn:
         conn.info["vigil_write"] = True

@@ -59,7 +59,7 @@ class Store:
     def check_schema(self) -> None:
         """Raise :class:`SchemaOutdatedError` unless the database is at the newest migration."""
         current, head = migrate.current_revision(self.engine), migrate.head_revision()
-        if current != head:
+        if migrate.current_revisions(self.engine) != migrate.head_revisions():
             raise SchemaOutdatedError(
                 f"The database at {self.engine.url.render_as_string(hide_password=True)} is at "
                 f"schema revision {current or 'none'}, this vigil needs {head}. "
