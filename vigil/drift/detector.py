@@ -222,26 +222,34 @@ class DriftDetector:
 
     # -- multivariate -------------------------------------------------------------------
     def _matrices(self, data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Row subsamples (at most ``max(max_rows, 20,000)`` per side) as numeric matrices."""
         from ._frame import as_numeric
 
         names = [n for n in self._tabular if n in data]
-        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_encoded_reference", {})
+        if not names:
+            return np.empty((self.n_reference_, 0)), np.empty((0, 0)), names
+        limit = max(self.max_rows, 20_000)
+        rng = np.random.default_rng(self.random_state)
+        n_cur = next(iter(data.values())).shape[0]
+        if "_reference_rows" not in self.__dict__:
+            self._reference_rows = _rows(rng, self.n_reference_, limit)
+            self._encoded_reference: dict[str, np.ndarray] = {}
+        r_rows, c_rows = self._reference_rows, _rows(rng, n_cur, limit)
+        cache = self._encoded_reference
         ref_cols, cur_cols = [], []
         for n in names:
             col = self.columns_[n]
             if col.kind is FeatureKind.NUMERIC:
-                ref_cols.append(col.raw)
-                cur_cols.append(as_numeric(data[n])[0])
+                ref_cols.append(col.raw[r_rows])
+                cur_cols.append(as_numeric(data[n][c_rows])[0])
             else:  # frequency encoding: each category replaced by its reference share
                 s = col.sample
                 freq = {lv: c / s.n for lv, c in zip(s.levels.tolist(), s.counts.tolist(),
                                                       strict=True)}
                 if n not in cache:
-                    cache[n] = _encode(col.raw, freq)
+                    cache[n] = _encode(col.raw[r_rows], freq)
                 ref_cols.append(cache[n])
-                cur_cols.append(_encode(data[n], freq))
-        if not names:
-            return np.empty((self.n_reference_, 0)), np.empty((0, 0)), names
+                cur_cols.append(_encode(data[n][c_rows], freq))
         return np.column_stack(ref_cols), np.column_stack(cur_cols), names
 
     def _multivariate(self, data: dict[str, np.ndarray]) -> list[MultivariateDrift]:
@@ -267,6 +275,10 @@ class DriftDetector:
             else:
                 out.append(pca_drift(x_r, x_c, **common))
         return out
+
+
+def _rows(rng: np.random.Generator, n: int, limit: int) -> np.ndarray:
+    return np.sort(rng.permutation(n)[:limit]) if n > limit else np.arange(n)
 
 
 def _encode(values: np.ndarray, freq: dict[str, float]) -> np.ndarray:
