@@ -65,7 +65,7 @@ def _reviews(seed: int, n: int, slang: bool) -> list[str]:
     rng = np.random.default_rng(seed)
     words = ["good", "bad", "service", "food", "price", "staff", "quick", "slow"]
     extra = ["lit", "mid", "bussin"] if slang else ["decent", "fine", "okay"]
-    return [" ".join(rng.choice(words, 6).tolist() + [str(rng.choice(extra))])
+    return [" ".join([*rng.choice(words, 6).tolist(), str(rng.choice(extra))])
             for _ in range(n)]
 
 
