@@ -1,0 +1,191 @@
+"""The metrics rules can watch: a registry from a metric name to the function computing it.
+
+A metric function takes ``(store, model, version, start, end)`` — a :class:`Store`, the
+:class:`~vigil.store.ModelRecord`, a version (None for all versions) and a window in unix
+seconds — and returns a float, or None when the window holds too little data to say
+(a rule then neither fires nor resolves on it; see :mod:`vigil.engine.rules`).
+
+The backbone's traffic, error and latency metrics are registered here. Other concerns
+(quality, resources, drift) register theirs with :func:`register_metric` in their own
+module and name that module in :data:`PROVIDER_MODULES`, which is imported the first time
+the registry is read, so every process (server, CLI) sees the same metrics.
+
+Examples:
+    >>> sorted(m.name for m in list_metrics())[:3]
+    ['count', 'error_rate', 'latency_p50']
+    >>> get_metric("latency_p95").unit
+    'seconds'
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from vigil.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from vigil.store import ModelRecord, Store
+
+# Modules that register metrics when imported (one line each; order does not matter).
+PROVIDER_MODULES: tuple[str, ...] = ()
+
+_NAME = re.compile(r"^[a-z][a-z0-9_.:]{0,99}$")
+
+
+class MetricFunction(Protocol):
+    """Computes one metric of one model (and version) over ``[start, end)``."""
+
+    def __call__(self, store: Store, model: ModelRecord, version: str | None,
+                 start: float, end: float) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSource:
+    """A registered metric: its name, function, description and unit."""
+
+    name: str
+    fn: MetricFunction
+    description: str
+    unit: str = ""
+
+    def compute(self, store: Store, model: ModelRecord, version: str | None,
+                start: float, end: float) -> float | None:
+        """The metric over ``[start, end)``; None when there is too little data."""
+        value = self.fn(store, model, version, start, end)
+        return None if value is None else float(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "unit": self.unit}
+
+
+_registry: dict[str, MetricSource] = {}
+_lock = threading.RLock()
+_loaded = {"providers": False}
+
+
+def register_metric(name: str, fn: MetricFunction | Callable[..., float | None],
+                    description: str, *, unit: str = "", replace: bool = False) -> MetricSource:
+    """Register ``fn`` as metric ``name``; return its :class:`MetricSource`.
+
+    Args:
+        name: Lower-case name (letters, digits, ``_ . :``), e.g. ``"accuracy"`` or
+            ``"drift.share"``.
+        fn: ``fn(store, model, version, start, end) -> float | None``.
+        description: One line for ``vigil rules metrics`` and ``/api/v1/rules/metrics``.
+        unit: Base unit (``"seconds"``, ``"ratio"``, ``"per_second"``, ...), if any.
+        replace: Allow replacing an existing registration (otherwise a clash raises).
+
+    Raises:
+        InvalidParameterError: A bad name, a non-callable ``fn``, or a name taken.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidParameterError(
+            f"A metric name must be lower-case letters, digits, '_', '.' or ':' starting "
+            f"with a letter. Got {name!r}.")
+    if not callable(fn):
+        raise InvalidParameterError(f"The function of metric {name!r} must be callable.")
+    source = MetricSource(name, fn, description, unit)  # type: ignore[arg-type]
+    with _lock:
+        old = _registry.get(name)
+        if old is not None and not replace and old.fn is not fn:
+            raise InvalidParameterError(
+                f"Metric {name!r} is already registered; pass replace=True to replace it.")
+        _registry[name] = source
+    return source
+
+
+def unregister_metric(name: str) -> None:
+    """Remove a registered metric (no error when absent)."""
+    with _lock:
+        _registry.pop(name, None)
+
+
+def _load_providers() -> None:
+    if _loaded["providers"]:
+        return
+    with _lock:
+        if _loaded["providers"]:
+            return
+        _loaded["providers"] = True
+        for module in PROVIDER_MODULES:
+            importlib.import_module(module)
+
+
+def get_metric(name: str) -> MetricSource:
+    """The metric called ``name``.
+
+    Raises:
+        InvalidParameterError: No such metric; the message lists the known ones.
+    """
+    _load_providers()
+    source = _registry.get(name)
+    if source is None:
+        raise InvalidParameterError(
+            f"Unknown metric {name!r}. Known metrics: {', '.join(sorted(_registry))}.")
+    return source
+
+
+def list_metrics() -> list[MetricSource]:
+    """Every registered metric, sorted by name."""
+    _load_providers()
+    with _lock:
+        return [_registry[k] for k in sorted(_registry)]
+
+
+# -- the backbone's metrics, from the per-minute rollups ----------------------------------
+
+def _window(store: Store, model: ModelRecord, version: str | None, start: float,
+            end: float) -> dict[str, Any] | None:
+    from vigil.store.rollups import merge_windows
+
+    rows = store.rollup_rows(model.id, start, end, version)
+    return merge_windows(rows, 1 << 62).get(0)
+
+
+def _count(store: Store, model: ModelRecord, version: str | None, start: float,
+           end: float) -> float:
+    window = _window(store, model, version, start, end)
+    return float(window["count"]) if window else 0.0
+
+
+def _throughput(store: Store, model: ModelRecord, version: str | None, start: float,
+                end: float) -> float:
+    return _count(store, model, version, start, end) / max(end - start, 1.0)
+
+
+def _error_rate(store: Store, model: ModelRecord, version: str | None, start: float,
+                end: float) -> float | None:
+    window = _window(store, model, version, start, end)
+    if not window or not window["count"]:
+        return None
+    return window["errors"] / window["count"]
+
+
+def _latency(q: float) -> Callable[..., float | None]:
+    def latency(store: Store, model: ModelRecord, version: str | None, start: float,
+                end: float) -> float | None:
+        window = _window(store, model, version, start, end)
+        sketch = window["sketch"] if window else None
+        if sketch is None or sketch.is_empty():
+            return None
+        return float(sketch.get_quantile(q))
+
+    latency.__name__ = f"latency_p{round(q * 100)}"
+    return latency
+
+
+register_metric("count", _count, "Predictions in the window.", unit="predictions")
+register_metric("throughput", _throughput, "Predictions per second over the window.",
+                unit="per_second")
+register_metric("error_rate", _error_rate,
+                "Share of predictions that ended in an error (None without predictions).",
+                unit="ratio")
+for _q in (0.5, 0.95, 0.99):
+    register_metric(f"latency_p{round(_q * 100)}", _latency(_q),
+                    f"{round(_q * 100)}th percentile of model latency (KLL sketch).",
+                    unit="seconds")
