@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 from vigil._version import __version__
 
 if TYPE_CHECKING:
-    from vigil.drift import DriftReport, detect_drift
+    from vigil.drift import DriftDetector, DriftReport, detect_drift
     from vigil.errors import VigilError
     from vigil.profile import Profile
     from vigil.schema import Feature, FeatureKind, ModelSchema, Task
     from vigil.sdk import Monitor
 
 _LAZY: dict[str, str] = {
+    "DriftDetector": "vigil.drift",
     "DriftReport": "vigil.drift",
     "Feature": "vigil.schema",
     "FeatureKind": "vigil.schema",
@@ -31,6 +32,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "DriftDetector",
     "DriftReport",
     "Feature",
     "FeatureKind",
@@ -44,7 +46,13 @@ __all__ = [
 ]
 
 
+# subpackages reachable as attributes after a plain ``import vigil`` (e.g. vigil.registry.load)
+_SUBPACKAGES = frozenset({"drift", "profile", "registry", "schema", "sdk"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"vigil.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'vigil' has no attribute {name!r}")

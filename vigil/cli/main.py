@@ -7,7 +7,7 @@ import sys
 import typer
 
 from vigil._version import __version__
-from vigil.cli import db, demo, keys
+from vigil.cli import db, demo, keys, report
 from vigil.cli.common import err_console
 from vigil.cli.profile import profile_command
 from vigil.cli.server import server
@@ -21,6 +21,7 @@ app.command("server")(server)
 app.command("demo")(demo.demo)
 app.command("profile")(profile_command)
 app.add_typer(db.app, name="db")
+app.add_typer(report.app, name="report")
 app.add_typer(keys.app, name="keys")
 
 _DEBUG = {"on": False}
