@@ -66,7 +66,10 @@ def test_parquet_streamed_in_batches_matches_in_memory(tmp_path: Path, frame) ->
             w.min,
             w.max,
         )
-        assert s.mean == pytest.approx(w.mean, rel=1e-12)
+        if w.mean is None:  # categorical columns have no moments
+            assert s.mean is None
+        else:
+            assert s.mean == pytest.approx(w.mean, rel=1e-12)
         assert s.frequent_items(3) == w.frequent_items(3)
     summary = orjson.loads((tmp_path / "p.json").read_bytes())
     assert summary["n_rows"] == 5000
