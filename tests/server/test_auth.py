@@ -20,6 +20,9 @@ ALLOWED = {
     ("POST", "/api/v1/models/{name}/labels"): {"ingest", "write", "admin"},
     ("POST", "/api/v1/models/{name}/feedback"): {"ingest", "write", "admin"},
     ("GET", "/api/v1/models/{name}/metrics"): {"read", "write", "admin"},
+    ("POST", "/api/v1/models/{name}/reference"): {"write", "admin"},
+    ("GET", "/api/v1/models/{name}/reference"): {"read", "write", "admin"},
+    ("GET", "/api/v1/models/{name}/drift"): {"read", "write", "admin"},
     ("GET", "/metrics"): {"read", "write", "admin"},
     ("GET", "/"): {"read", "write", "admin"},
 }

@@ -13,7 +13,7 @@ from vigil.engine.ingest import Ingestor
 from vigil.server.auth import Authenticator
 from vigil.server.errors import install_error_handlers
 from vigil.server.prom import ServerMetrics
-from vigil.server.routes import events, health, keys, metrics, models
+from vigil.server.routes import drift, events, health, keys, metrics, models
 from vigil.store import Store, open_store
 
 
@@ -42,6 +42,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.ingestor = Ingestor(store, max_batch=settings.max_batch_records,
                                   on_predictions=prom.observe_predictions)
     install_error_handlers(app)
-    for module in (health, models, events, metrics, keys):
+    for module in (health, models, events, metrics, drift, keys):
         app.include_router(module.router)
     return app

@@ -12,6 +12,11 @@ from vigil.errors import PayloadTooLargeError
 
 async def json_body(request: Request) -> tuple[Any, bool]:
     """The parsed JSON body and whether it held NaN/Infinity."""
+    return parse_json(await raw_body(request))
+
+
+async def raw_body(request: Request) -> bytes:
+    """The body after Content-Encoding, refusing more than VIGIL_MAX_BODY_BYTES."""
     limit: int = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -25,5 +30,4 @@ async def json_body(request: Request) -> tuple[Any, bool]:
             raise PayloadTooLargeError(
                 f"The request body exceeds {limit} bytes (VIGIL_MAX_BODY_BYTES)."
             )
-    body = decompress(bytes(raw), request.headers.get("content-encoding"), limit)
-    return parse_json(body)
+    return decompress(bytes(raw), request.headers.get("content-encoding"), limit)

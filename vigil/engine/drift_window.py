@@ -1,0 +1,148 @@
+"""Drift of a model's live inputs against its reference data set.
+
+The reference is uploaded once (Parquet, CSV or JSON records) and kept as a profile of
+every row plus a bounded random sample. A window with at most ``EXACT_LIMIT``
+predictions is tested exactly on its raw inputs against the sample
+(:func:`vigil.detect_drift`, scipy-exact tests); a larger one is tested from the merged
+per-minute rollup profiles (:func:`vigil.profile.profile_drift`, sketch-based, whole
+minutes), so a 30-day window costs what a 30-minute one does.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from vigil.errors import InvalidParameterError, NotFoundError
+from vigil.schema import ModelSchema
+from vigil.store import ModelRecord, Store
+from vigil.store.references import (
+    count_window,
+    get_reference,
+    save_reference,
+    window_inputs,
+)
+
+SAMPLE_ROWS = 50_000
+EXACT_LIMIT = 20_000
+
+
+def read_table(body: bytes, content_type: str | None) -> Any:
+    """A pandas DataFrame from a Parquet, CSV or JSON-records body."""
+    import pandas as pd
+
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if not body:
+        raise InvalidParameterError("The reference body is empty; send Parquet, CSV or JSON.")
+    try:
+        if body[:4] == b"PAR1" or "parquet" in ctype:
+            import pyarrow.parquet as pq
+
+            return pq.read_table(io.BytesIO(body)).to_pandas()
+        if ctype in ("text/csv", "application/csv"):
+            return pd.read_csv(io.BytesIO(body))
+    except Exception as exc:  # pyarrow and pandas raise many types for unreadable files
+        raise InvalidParameterError(f"The reference could not be read as {ctype or 'Parquet'}: "
+                                    f"{exc}".strip()) from None
+    import orjson
+
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidParameterError(
+            "The reference must be Parquet, CSV (Content-Type: text/csv) or JSON records "
+            f"({{\"records\": [{{...}}, ...]}}); the body is none of these: {exc}."
+        ) from None
+    if isinstance(data, dict):
+        data = data.get("records")
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise InvalidParameterError(
+            "JSON references must be a list of objects or {\"records\": [objects]}."
+        )
+    return pd.DataFrame.from_records(data)
+
+
+def set_reference(store: Store, model: ModelRecord, frame: Any, source: str | None) -> dict:
+    """Profile ``frame``, keep a bounded sample, store both as the model's reference."""
+    from vigil.profile import Profile
+
+    schema = ModelSchema.from_dict(model.schema)
+    if len(frame) == 0:
+        raise InvalidParameterError("The reference has no rows.")
+    if schema.features:
+        missing = [f.name for f in schema.features if f.required and f.name not in frame]
+        if missing:
+            raise InvalidParameterError(
+                f"The reference lacks the model's features {missing}; it has "
+                f"{[str(c) for c in frame.columns][:20]}."
+            )
+        frame = frame[[f.name for f in schema.features if f.name in frame]]
+    frame.columns = [str(c) for c in frame.columns]
+    profile = Profile.from_frame(frame, schema=schema if schema.features else None)
+    sample = frame.sample(n=SAMPLE_ROWS, random_state=0) if len(frame) > SAMPLE_ROWS else frame
+    buffer = io.BytesIO()
+    sample.reset_index(drop=True).to_parquet(buffer, index=False)
+    save_reference(store, model.id, n_rows=len(frame), sample_rows=len(sample),
+                   columns=list(frame.columns), profile=profile.to_bytes(),
+                   sample=buffer.getvalue(), source=source)
+    return {"model": model.name, "n_rows": len(frame), "sample_rows": len(sample),
+            "columns": list(frame.columns)}
+
+
+def window_drift(
+    store: Store, model: ModelRecord, *, start: float, end: float,
+    version: str | None = None, method: str = "auto",
+) -> dict[str, Any]:
+    """Per-feature and data set drift of ``[start, end)`` against the reference."""
+    reference = get_reference(store, model.id)
+    if reference is None:
+        raise NotFoundError(
+            f"Model {model.name!r} has no reference data set; upload one with "
+            f"POST /api/v1/models/{model.name}/reference (Parquet, CSV or JSON records)."
+        )
+    if not end > start:
+        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
+    n = count_window(store, model.id, start, end, version)
+    out: dict[str, Any] = {"model": model.name, "version": version, "start": start,
+                           "end": end, "n_current": n, "n_reference": reference.n_rows}
+    if n == 0:
+        return {**out, "mode": "none", "dataset_drift": False, "drift_share": 0.0,
+                "drifted_columns": [], "columns": {},
+                "reason": "no predictions in the window; nothing was tested"}
+    schema = ModelSchema.from_dict(model.schema)
+    if n <= EXACT_LIMIT:
+        return {**out, "mode": "exact", **_exact(reference, schema, store, model, start, end,
+                                                 version, method)}
+    return {**out, "mode": "sketch", **_sketch(reference, store, model, start, end, version,
+                                               method)}
+
+
+def _exact(reference: Any, schema: ModelSchema, store: Store, model: ModelRecord,
+           start: float, end: float, version: str | None, method: str) -> dict[str, Any]:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from vigil.drift import detect_drift
+
+    ref = pq.read_table(io.BytesIO(reference.sample)).to_pandas()
+    cur = pd.DataFrame.from_records(window_inputs(store, model.id, start, end, version),
+                                    columns=reference.columns)
+    report = detect_drift(ref, cur, method=method,
+                          schema=schema if schema.features else None).to_dict()
+    report.pop("n_current", None)
+    report["n_reference_tested"] = report.pop("n_reference", len(ref))
+    return report
+
+
+def _sketch(reference: Any, store: Store, model: ModelRecord, start: float, end: float,
+            version: str | None, method: str) -> dict[str, Any]:
+    from vigil.profile import Profile, profile_drift
+
+    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version) if r.profile]
+    current = Profile.merge_all([Profile.from_bytes(b) for b in rows])
+    result = profile_drift(Profile.from_bytes(reference.profile), current,
+                           method=method).to_dict()
+    share = result["share_drifted"]
+    return {"dataset_drift": share >= 0.5, "drift_share": share,
+            "drifted_columns": result["drifted_columns"], "columns": result["columns"],
+            "note": "tested from per-minute rollup sketches (whole minutes)"}

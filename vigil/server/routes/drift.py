@@ -1,0 +1,77 @@
+"""Reference data and drift of a model's live inputs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from vigil.engine.drift_window import read_table, set_reference, window_drift
+from vigil.server.auth import Principal, require
+from vigil.server.body import raw_body
+from vigil.server.errors import JsonResponse
+from vigil.store.references import get_reference
+
+router = APIRouter(prefix="/api/v1/models/{name}", tags=["drift"])
+
+
+@router.post("/reference", status_code=201)
+async def upload_reference(
+    name: str, request: Request, who: Principal = Depends(require("write"))
+) -> JsonResponse:
+    """Set the model's reference data: Parquet, CSV (``text/csv``) or JSON records."""
+    body = await raw_body(request)
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        model, _ = state.ingestor._model(name)
+        frame = read_table(body, request.headers.get("content-type"))
+        summary = set_reference(state.store, model, frame,
+                                request.headers.get("x-vigil-source"))
+        state.store.audit(who.actor, "reference.set", name,
+                          {"n_rows": summary["n_rows"], "columns": summary["columns"]})
+        return summary
+
+    return JsonResponse(await run_in_threadpool(run), status_code=201)
+
+
+@router.get("/reference")
+async def reference_summary(
+    name: str, request: Request, _: Principal = Depends(require("read"))
+) -> dict[str, Any]:
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        from vigil.errors import NotFoundError
+
+        model, _ = state.ingestor._model(name)
+        ref = get_reference(state.store, model.id)
+        if ref is None:
+            raise NotFoundError(f"Model {name!r} has no reference data set.")
+        return {"model": name, **ref.summary()}
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/drift")
+async def drift(
+    name: str, request: Request,
+    start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
+    end: float | None = Query(None, description="Unix seconds; default now."),
+    version: str | None = Query(None),
+    method: str = Query("auto", description="Drift method for every column (catalog name)."),
+    _: Principal = Depends(require("read")),
+) -> dict[str, Any]:
+    """Per-feature and data set drift of the window against the reference."""
+    state = request.app.state
+    stop = time.time() if end is None else end
+    begin = stop - 3600 if start is None else start
+
+    def run() -> dict[str, Any]:
+        model, _ = state.ingestor._model(name)
+        return window_drift(state.store, model, start=begin, end=stop, version=version,
+                            method=method)
+
+    return await run_in_threadpool(run)
