@@ -20,12 +20,15 @@ def _demo(tmp_path, *args: str) -> subprocess.Popen:
 
 @pytest.mark.integration
 def test_demo_streams_predictions_and_late_labels(tmp_path):
-    proc = _demo(tmp_path, "--duration", "8", "--label-delay", "2", "--rate", "300")
+    proc = _demo(tmp_path, "--duration", "8", "--label-delay", "2", "--rate", "300",
+                 "--drift-after", "3")
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     assert "held-out accuracy" in out
     assert "predictions/s" in out
     assert "latency p50 / p95 / p99" in out
+    assert "drifted features" in out
+    assert "income" in out  # the injected drift is found against the training reference
     db = sqlite3.connect(tmp_path / "vigil-data" / "vigil.db")
     predictions = db.execute("SELECT count(*), sum(error IS NOT NULL) FROM predictions").fetchone()
     labels = db.execute("SELECT count(*) FROM labels l JOIN predictions p "

@@ -32,6 +32,8 @@ def demo(
     label_delay: float = typer.Option(5.0, "--label-delay", help="Seconds before a "
                                       "prediction's label arrives."),
     error_rate: float = typer.Option(0.01, "--error-rate", help="Share of calls that fail."),
+    drift_after: float = typer.Option(60.0, "--drift-after", help="Seconds before applicants' "
+                                      "incomes drop (injected drift); negative: never."),
 ) -> None:
     """Run a server, a model and its traffic; print where to look and a live summary."""
     import httpx
@@ -61,6 +63,10 @@ def demo(
     console.print(f"Dashboard: {url}/   API docs: {url}/docs   Prometheus: {url}/metrics")
     console.print(f"Metrics:   {url}/api/v1/models/{MODEL}/metrics      Ctrl-C stops.\n")
 
+    client = httpx.Client(base_url=url, timeout=10.0)
+    schema = vigil.ModelSchema.infer(model.reference[:200], task="binary_classification")
+    client.post("/api/v1/models", json={"name": MODEL, "schema": schema.to_dict()})
+    client.post(f"/api/v1/models/{MODEL}/reference", json={"records": model.reference})
     mon = vigil.Monitor(MODEL, version="1", endpoint=url, task="binary_classification",
                         spool_dir=settings.home / "spool")
 
@@ -71,13 +77,14 @@ def demo(
     started = time.time()
     stop_at = started + duration if duration else float("inf")
     sent = labels = failures = 0
-    client = httpx.Client(base_url=url, timeout=5.0)
-    next_view = 0.0
+    next_view = next_drift = 0.0
+    drift: dict = {}
     try:
-        with Live(_view({}, 0, 0, 0, 0.0), console=console, refresh_per_second=2) as live:
+        with Live(_view({}, {}, 0, 0, 0, 0.0), console=console, refresh_per_second=2) as live:
             while time.time() < stop_at:
                 tick = time.time()
-                for features in make_applicants(max(1, int(rate / 10)), rng):
+                shift = -0.6 if 0 <= drift_after <= tick - started else 0.0
+                for features in make_applicants(max(1, int(rate / 10)), rng, shift):
                     try:
                         with mon.observe(features) as obs:
                             if rng.random() < error_rate:
@@ -92,9 +99,15 @@ def demo(
                     _, pid, actual = pending.popleft()
                     mon.log_label(pid, actual)
                     labels += 1
+                if tick >= next_drift:
+                    next_drift = tick + 5.0
+                    drift = _get(client, f"/api/v1/models/{MODEL}/drift",
+                                 {"start": tick - 30})
                 if tick >= next_view:
                     next_view = tick + 1.0
-                    live.update(_view(_summary(client, started), sent, labels, failures,
+                    summary = _get(client, f"/api/v1/models/{MODEL}/metrics",
+                                   {"start": started - 60, "step": 60}).get("summary", {})
+                    live.update(_view(summary, drift, sent, labels, failures,
                                       time.time() - started))
                 time.sleep(max(0.0, 0.1 - (time.time() - tick)))
     except KeyboardInterrupt:
@@ -109,16 +122,16 @@ def demo(
                   f"Run `vigil server` to keep exploring {settings.home}.")
 
 
-def _summary(client: object, started: float) -> dict:
+def _get(client: object, path: str, params: dict) -> dict:
     try:
-        answer = client.get(f"/api/v1/models/{MODEL}/metrics",  # type: ignore[attr-defined]
-                            params={"start": started - 60, "step": 60})
-        return answer.json().get("summary", {}) if answer.status_code == 200 else {}
+        answer = client.get(path, params=params)  # type: ignore[attr-defined]
+        return answer.json() if answer.status_code == 200 else {}
     except Exception:  # the view is best-effort; the next refresh tries again
         return {}
 
 
-def _view(summary: dict, sent: int, labels: int, failures: int, elapsed: float) -> Table:
+def _view(summary: dict, drift: dict, sent: int, labels: int, failures: int,
+          elapsed: float) -> Table:
     def ms(key: str) -> str:
         value = summary.get(key)
         return "-" if value is None else f"{value * 1000:.2f} ms"
@@ -136,6 +149,10 @@ def _view(summary: dict, sent: int, labels: int, failures: int, elapsed: float) 
     table.add_row("error rate", "-" if rate is None else f"{rate:.2%}")
     table.add_row("sent by the SDK (failed)", f"{sent} ({failures})")
     table.add_row("labels sent (delayed)", f"{labels}")
+    if drift.get("n_current"):
+        drifted = ", ".join(drift.get("drifted_columns", [])) or "none"
+        table.add_row("drifted features (last 30 s)",
+                      f"{drifted} ({drift['n_current']} rows, {drift.get('mode')})")
     return table
 
 

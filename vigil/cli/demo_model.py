@@ -52,6 +52,7 @@ class CreditModel:
 
     pipeline: Any
     accuracy: float
+    reference: list[dict[str, Any]]  # the training records, the demo's drift reference
 
     def predict(self, rec: dict[str, Any]) -> tuple[int, float]:
         """The predicted class and its default probability."""
@@ -73,4 +74,4 @@ def train(seed: int = 7, n: int = 5000) -> CreditModel:
     pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
     pipe.fit(x[:split], y[:split])
     accuracy = float((pipe.predict(x[split:]) == y[split:]).mean())
-    return CreditModel(pipe, accuracy)
+    return CreditModel(pipe, accuracy, recs[:split])
