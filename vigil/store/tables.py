@@ -53,7 +53,13 @@ predictions = sa.Table(
     sa.Column("proba", Json, nullable=True),
     sa.Column("received_at", sa.Double, nullable=False),
     sa.Index("ix_predictions_model_ts", "model_id", "ts"),
-    sa.Index("ix_predictions_subject", "subject_id"),
+    # partial: most predictions have no subject, and erasure looks up by a given subject
+    sa.Index(
+        "ix_predictions_subject",
+        "subject_id",
+        sqlite_where=sa.text("subject_id IS NOT NULL"),
+        postgresql_where=sa.text("subject_id IS NOT NULL"),
+    ),
 )
 
 labels = sa.Table(

@@ -57,7 +57,11 @@ def upgrade() -> None:
         sa.Column("received_at", sa.Double, nullable=False),
     )
     op.create_index("ix_predictions_model_ts", "predictions", ["model_id", "ts"])
-    op.create_index("ix_predictions_subject", "predictions", ["subject_id"])
+    op.create_index(
+        "ix_predictions_subject", "predictions", ["subject_id"],
+        sqlite_where=sa.text("subject_id IS NOT NULL"),
+        postgresql_where=sa.text("subject_id IS NOT NULL"),
+    )
     op.create_table(
         "labels",
         sa.Column("prediction_id", sa.String(64), primary_key=True),
