@@ -1,0 +1,156 @@
+"""What every integration shares: the sink protocol, fail-soft delivery and counters.
+
+SDK-side integrations are *record sinks*: ``Monitor.add_sink(sink)`` hands them each
+batch of records in the sender's background thread (never in the tracked call), before
+the batch goes to vigil. A sink that talks to a network keeps what it could not deliver
+in a bounded buffer, backs off, and tries again on the next batch; a down backend costs
+one short timeout per backoff period, is counted in :attr:`NetworkSink.stats` and
+logged, and never raises into the sender.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger("vigil.integrations")
+
+
+@runtime_checkable
+class RecordSink(Protocol):
+    """Receives a Monitor's records in the background; attach with ``Monitor.add_sink``."""
+
+    def emit(self, model: str, kind: str, records: list[dict[str, Any]]) -> None:
+        """Take one batch: ``kind`` is predictions, labels or feedback; must not raise."""
+        ...
+
+    def close(self) -> None:
+        """Deliver what is left (bounded by the sink's timeout) and release resources."""
+        ...
+
+
+class DeliveryError(Exception):
+    """A delivery attempt failed; ``retry`` holds the items worth sending again."""
+
+    def __init__(self, message: str, retry: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class NetworkSink:
+    """Base of sinks that push items to a backend: bounded buffer, backoff, counters.
+
+    Subclasses implement :meth:`items` (records to wire items) and :meth:`deliver`
+    (send a list of items; raise :class:`DeliveryError` with the items to retry, or
+    return the number of items the backend refused for good).
+
+    Args:
+        max_pending: most undelivered items kept; the oldest give way (counted).
+        batch_size: most items per request.
+        backoff_s: first wait after a failure; doubles up to ``max_backoff_s``.
+    """
+
+    name = "sink"
+
+    def __init__(self, *, max_pending: int = 10_000, batch_size: int = 500,
+                 backoff_s: float = 1.0, max_backoff_s: float = 60.0) -> None:
+        self.pending: deque[Any] = deque()
+        self.max_pending = max_pending
+        self.batch_size = batch_size
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.stats = dict.fromkeys(("delivered", "rejected", "dropped", "failures",
+                                    "retried_items", "internal_errors"), 0)
+        self._failures = 0
+        self._next_try = 0.0
+        self._lock = threading.Lock()
+
+    # -- to implement ----------------------------------------------------------------------
+    def items(self, model: str, kind: str, records: list[dict[str, Any]]) -> Iterable[Any]:
+        raise NotImplementedError
+
+    def deliver(self, items: list[Any]) -> int:
+        raise NotImplementedError
+
+    # -- the sink protocol -----------------------------------------------------------------
+    def emit(self, model: str, kind: str, records: list[dict[str, Any]]) -> None:
+        try:
+            new = list(self.items(model, kind, records))
+        except Exception:
+            self.stats["internal_errors"] += len(records)
+            log.exception("vigil: %s could not convert %d %s", self.name, len(records), kind)
+            return
+        with self._lock:
+            self._queue(new)
+            if time.monotonic() >= self._next_try:
+                self._drain()
+
+    def flush(self) -> bool:
+        """Try to deliver everything pending now; True when nothing is left."""
+        with self._lock:
+            self._drain()
+            return not self.pending
+
+    def close(self) -> None:
+        self.flush()
+        if self.pending:
+            self.stats["dropped"] += len(self.pending)
+            log.warning("vigil: %s closed with %d undelivered items; they are lost",
+                        self.name, len(self.pending))
+            self.pending.clear()
+
+    # -- internals -------------------------------------------------------------------------
+    def _queue(self, items: list[Any]) -> None:
+        self.pending.extend(items)
+        excess = len(self.pending) - self.max_pending
+        if excess > 0:
+            for _ in range(excess):
+                self.pending.popleft()
+            self.stats["dropped"] += excess
+            log.warning("vigil: %s buffer full; dropped the %d oldest items", self.name, excess)
+
+    def _drain(self) -> None:
+        while self.pending:
+            batch = [self.pending.popleft() for _ in range(min(self.batch_size,
+                                                               len(self.pending)))]
+            try:
+                refused = self.deliver(batch)
+            except DeliveryError as exc:
+                retry = batch if exc.retry is None else exc.retry
+                self._fail(exc, batch, retry)
+                return
+            except Exception as exc:  # transport errors: keep the whole batch
+                self._fail(exc, batch, batch)
+                return
+            self.stats["delivered"] += len(batch) - refused
+            self.stats["rejected"] += refused
+            self._failures = 0
+
+    def _fail(self, exc: Exception, batch: list[Any], retry: list[Any]) -> None:
+        self.stats["failures"] += 1
+        delivered = len(batch) - len(retry)
+        self.stats["delivered"] += max(delivered, 0)
+        self.stats["retried_items"] += len(retry)
+        self.pending.extendleft(reversed(retry))
+        delay = min(self.max_backoff_s, self.backoff_s * 2 ** min(self._failures, 20))
+        self._failures += 1
+        self._next_try = time.monotonic() + delay / 2 + random.random() * delay / 2
+        log.warning("vigil: %s delivery failed (%s); %d items kept for a retry", self.name,
+                    exc, len(retry))
+
+
+def iso_ts(ts: float) -> str:
+    """An RFC 3339 UTC timestamp with milliseconds.
+
+    Examples:
+        >>> iso_ts(1700000000.1234)
+        '2023-11-14T22:13:20.123Z'
+    """
+    ms = round(ts * 1000)
+    secs, ms = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
