@@ -13,7 +13,7 @@ from vigil.engine.ingest import Ingestor
 from vigil.server.auth import Authenticator
 from vigil.server.errors import install_error_handlers
 from vigil.server.prom import ServerMetrics
-from vigil.server.routes import drift, events, health, keys, metrics, models
+from vigil.server.routes import drift, events, health, keys, metrics, models, registry
 from vigil.store import Store, open_store
 
 
@@ -27,7 +27,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop_registry_loop = registry.start_policy_loop(app)
         yield
+        await stop_registry_loop()
         if owned:
             store.close()
 
@@ -42,6 +44,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.ingestor = Ingestor(store, max_batch=settings.max_batch_records,
                                   on_predictions=prom.observe_predictions)
     install_error_handlers(app)
-    for module in (health, models, events, metrics, drift, keys):
+    for module in (health, models, events, metrics, drift, keys, registry):
         app.include_router(module.router)
     return app

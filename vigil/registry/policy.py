@@ -1,0 +1,176 @@
+"""Automatic rollback: watch a newly promoted version and return the alias when it breaches.
+
+A policy on an alias names metrics (any registered in
+:mod:`vigil.engine.metric_sources`: ``error_rate``, ``latency_p95``, quality metrics...)
+with a ceiling (``max``) or a floor (``min``). For ``watch_s`` seconds after a promotion,
+:func:`check_rollback_policies` computes them for the promoted version over the last
+``window_s`` seconds (never before the promotion); once the version has served at least
+``min_count`` predictions, any breach rolls the alias back to the version promoted before,
+with the reason in the alias history and the audit log. The server's background loop calls
+it every ``VIGIL_REGISTRY_CHECK_INTERVAL_S`` seconds.
+
+Examples:
+    >>> check_policy({"max": {"error_rate": 0.1}})["watch_s"]
+    3600.0
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from vigil.errors import InvalidParameterError, VigilError
+from vigil.registry.errors import StaleAliasError
+from vigil.store import Store
+from vigil.store import registry as q
+
+log = logging.getLogger("vigil.registry")
+
+ACTOR = "vigil:rollback-policy"
+DEFAULTS = {"watch_s": 3600.0, "window_s": 300.0, "min_count": 20}
+_KEYS = {"watch_s", "window_s", "min_count", "max", "min"}
+
+
+def check_policy(policy: Any) -> dict[str, Any]:
+    """Validate a policy and fill its defaults.
+
+    Raises:
+        InvalidParameterError: unknown keys or metrics, bad numbers, no condition.
+    """
+    from vigil.engine.metric_sources import get_metric
+
+    if not isinstance(policy, dict):
+        raise InvalidParameterError(f"A rollback policy must be an object. Got {policy!r}.")
+    unknown = set(policy) - _KEYS
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown rollback policy fields {sorted(unknown)}; allowed: {sorted(_KEYS)}.")
+    out: dict[str, Any] = {**DEFAULTS, "max": {}, "min": {}}
+    for key in ("watch_s", "window_s", "min_count"):
+        value = policy.get(key, DEFAULTS[key])
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise InvalidParameterError(
+                f"'{key}' of a rollback policy must be a positive number. Got {value!r}.")
+        out[key] = int(value) if key == "min_count" else float(value)
+    for bound in ("max", "min"):
+        conditions = policy.get(bound, {})
+        if not isinstance(conditions, dict):
+            raise InvalidParameterError(
+                f"'{bound}' of a rollback policy maps metric names to thresholds.")
+        for metric, threshold in conditions.items():
+            get_metric(metric)
+            if not isinstance(threshold, int | float) or isinstance(threshold, bool):
+                raise InvalidParameterError(
+                    f"The threshold of '{bound}.{metric}' must be a number. Got {threshold!r}.")
+            out[bound][metric] = float(threshold)
+    if not out["max"] and not out["min"]:
+        raise InvalidParameterError(
+            "A rollback policy needs at least one condition, e.g. "
+            '{"max": {"error_rate": 0.05}}.')
+    return out
+
+
+def breaches(store: Store, model: Any, version: str, policy: dict[str, Any], start: float,
+             end: float) -> tuple[list[str], float]:
+    """The conditions ``version`` breaches over ``[start, end)`` and its prediction count.
+
+    Nothing is reported below ``min_count`` predictions (too few to judge).
+    """
+    from vigil.engine.metric_sources import get_metric
+
+    count = get_metric("count").compute(store, model, version, start, end) or 0.0
+    if count < policy["min_count"]:
+        return [], count
+    found = []
+    for bound, sign in (("max", ">"), ("min", "<")):
+        for metric, threshold in policy[bound].items():
+            value = get_metric(metric).compute(store, model, version, start, end)
+            if value is None:
+                continue
+            if (value > threshold) if sign == ">" else (value < threshold):
+                found.append(f"{metric} {value:.4g} {sign} {threshold:g}")
+    return found, count
+
+
+def check_rollback_policies(
+    store: Store, now: float | None = None, *,
+    notify: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every enabled rollback policy once; return the rollbacks made.
+
+    Args:
+        store: the store.
+        now: the evaluation time (default the clock).
+        notify: called with each rollback (model, alias, from, to, reason).
+    """
+    from vigil.registry.registry import Registry
+
+    now = time.time() if now is None else now
+    done = []
+    for row in q.enabled_policies(store):
+        model, alias = row["model"], row["alias"]
+        try:
+            action = _check_one(store, Registry(store, ".", actor=ACTOR), model, alias,
+                                check_policy(row["policy"]), now)
+        except StaleAliasError:
+            continue  # a person moved the alias meanwhile; their decision stands
+        except VigilError as exc:
+            log.warning("rollback policy of %s@%s could not be evaluated: %s", model, alias, exc)
+            continue
+        if action is None:
+            continue
+        done.append(action)
+        if notify is not None:
+            try:
+                notify(action)
+            except Exception:
+                log.exception("notifying the rollback of %s@%s failed", model, alias)
+    return done
+
+
+def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict[str, Any],
+               now: float) -> dict[str, Any] | None:
+    history = registry.history(model, alias, limit=1)
+    if not history or history[-1]["action"] != "promote":
+        return None  # nothing newly promoted (or already rolled back)
+    last = history[-1]
+    if now - last["ts"] > policy["watch_s"] or last["version"] is None:
+        return None
+    target = registry.rollback_target(model, alias)
+    if target is None:
+        return None
+    version = last["version"]
+    start = max(last["ts"], now - policy["window_s"])
+    found, count = breaches(store, registry.model(model), version, policy, start, now)
+    if not found:
+        return None
+    reason = (f"version {version} breached its rollback policy within "
+              f"{now - last['ts']:.0f} s of promotion ({int(count)} predictions): "
+              f"{'; '.join(found)}")
+    row = registry.rollback(model, alias, target, reason=reason, actor=ACTOR,
+                            expected_revision=last["revision"], automatic=True)
+    log.warning("rolled %s@%s back from %s to %s: %s", model, alias, version, target, reason)
+    return {"model": model, "alias": alias, "from": version, "to": row["resolved_version"],
+            "reason": reason, "revision": row["revision"]}
+
+
+def set_rollback_policy(store: Store, model: str, alias: str, policy: dict[str, Any] | None,
+                        actor: str = "python") -> dict[str, Any] | None:
+    """Create, replace (``policy``) or disable (``None``) the rollback policy of an alias."""
+    from vigil.registry.registry import Registry, check_alias
+
+    record = Registry(store, ".").model(model)
+    check_alias(alias)
+    if policy is None:
+        existing = q.get_policy(store, record.id, alias)
+        if existing is None:
+            return None
+        q.set_policy(store, record.id, alias, existing["policy"], actor, enabled=False)
+        store.audit(actor, "registry.policy.disable", f"{model}@{alias}")
+        return None
+    checked = check_policy(policy)
+    q.set_policy(store, record.id, alias, checked, actor)
+    store.audit(actor, "registry.policy.set", f"{model}@{alias}", checked)
+    return checked

@@ -1,0 +1,383 @@
+"""The model registry: register versions with signed artifacts, move aliases, verify, load.
+
+:class:`Registry` works on a :class:`~vigil.store.Store` (SQLite or PostgreSQL) and a data
+folder (``VIGIL_HOME``) holding the artifacts and keys. The server, the CLI and
+:func:`vigil.registry.load` all go through it, so every promotion, rollback and refused
+artifact lands in the same audit log.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from vigil.errors import InvalidParameterError, ModelNotFoundError, VigilError
+from vigil.registry.artifacts import ArtifactStore, check_name
+from vigil.registry.errors import (
+    AliasNotFoundError,
+    ArtifactNotFoundError,
+    IntegrityError,
+    UnsafeArtifactError,
+    VersionExistsError,
+    VersionNotFoundError,
+)
+from vigil.registry.lineage import build_lineage
+from vigil.registry.scan import scan_artifact
+from vigil.registry.signing import KeyRing
+from vigil.store import ModelRecord, Store
+from vigil.store import registry as q
+
+VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,99}$")
+ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,99}$")
+REF = re.compile(r"^(?P<model>[^@:]+)(?:@(?P<alias>[^@:]+)|:(?P<version>[^@:]+))$")
+
+
+def check_version(version: Any) -> str:
+    """A version name: letters, digits, ``_ . + -``, at most 100 characters."""
+    if isinstance(version, int) and not isinstance(version, bool):
+        version = str(version)
+    if not isinstance(version, str) or not VERSION.match(version):
+        raise InvalidParameterError(
+            "A version must be 1-100 letters, digits, '_', '.', '+' or '-' starting with a "
+            f"letter or digit. Got {version!r}.")
+    return version
+
+
+def check_alias(alias: Any) -> str:
+    """An alias name (``production``, ``staging``, ``canary``, ...)."""
+    if not isinstance(alias, str) or not ALIAS.match(alias):
+        raise InvalidParameterError(
+            "An alias must be 1-100 letters, digits, '_', '.' or '-' starting with a letter. "
+            f"Got {alias!r}.")
+    return alias
+
+
+def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
+    """``"name@alias"`` or ``"name:version"`` → ``(model, alias, version)``.
+
+    Examples:
+        >>> parse_ref("sentiment@production")
+        ('sentiment', 'production', None)
+        >>> parse_ref("sentiment:3")
+        ('sentiment', None, '3')
+    """
+    match = REF.match(ref) if isinstance(ref, str) else None
+    if match is None:
+        raise InvalidParameterError(
+            f"A model reference is 'name@alias' or 'name:version'. Got {ref!r}.")
+    return match["model"], match["alias"], match["version"]
+
+
+class Registry:
+    """Versions, artifacts, aliases and their history for the models of one store.
+
+    Args:
+        store: the store.
+        home: the data folder; artifacts go to ``home/artifacts``, keys to ``home/keys``.
+        signing_key: a PEM Ed25519 private key to sign with (default ``home/keys/signing.pem``,
+            created on first use).
+        actor: who is acting, for the history and the audit log.
+    """
+
+    def __init__(self, store: Store, home: str | Path, *, signing_key: str | Path | None = None,
+                 actor: str = "python") -> None:
+        self.store = store
+        self.home = Path(home)
+        self.artifacts = ArtifactStore(self.home / "artifacts")
+        self.keys = KeyRing(self.home / "keys", signing_key)
+        self.actor = actor
+        self._owned = False
+
+    @classmethod
+    def open(cls, db: str | None = None, home: str | Path | None = None,
+             **kwargs: Any) -> Registry:
+        """A registry on the store at ``db`` (default from settings), upgraded if needed;
+        :meth:`close` closes the store."""
+        from vigil.config import load_settings
+        from vigil.store import open_store
+
+        settings = load_settings(db_url=db, home=home)
+        registry = cls(open_store(settings.db_url), settings.home, **kwargs)
+        registry._owned = True
+        return registry
+
+    def close(self) -> None:
+        """Close the store if :meth:`open` opened it."""
+        if self._owned:
+            self.store.close()
+
+    # -- models and versions ------------------------------------------------------------
+    def model(self, name: str) -> ModelRecord:
+        """The model record, or :class:`ModelNotFoundError` naming the known models."""
+        record = self.store.get_model(name)
+        if record is None:
+            known = ", ".join(m.name for m in self.store.list_models()) or "none"
+            raise ModelNotFoundError(f"Model {name!r} is not registered. Known models: {known}.")
+        return record
+
+    def register(
+        self, model: str, version: str | int, artifact: str | Path | None = None, *,
+        framework: str | None = None, metadata: dict[str, Any] | None = None,
+        notes: str | None = None, metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None, lineage: dict[str, Any] | None = None,
+        data: Iterable[str | Path] = (), dvc: Iterable[str | Path] = (),
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        """Register a version: hash, store and sign its artifact, record its metadata.
+
+        The model is created (task ``other``) when it does not exist yet.
+
+        Args:
+            model: the model name.
+            version: the new version's name (versions are immutable).
+            artifact: a file or directory, hashed and copied into the artifact store.
+            framework: e.g. ``"sklearn"``, ``"pytorch"``.
+            metadata: free-form JSON metadata.
+            notes: notes or changelog of this version.
+            metrics: offline metrics (``{"auc": 0.91}``).
+            tags: string tags.
+            lineage: e.g. ``{"code_commit": "abc123"}``.
+            data: training-data files whose SHA-256 fingerprints go into the lineage.
+            dvc: DVC ``.dvc`` files whose recorded hashes go into the lineage.
+            actor: who registers (default the registry's actor).
+
+        Raises:
+            VersionExistsError: the version exists already.
+            ArtifactNotFoundError: ``artifact`` does not exist.
+        """
+        version = check_version(version)
+        for name, value in (("metadata", metadata), ("metrics", metrics), ("tags", tags),
+                            ("lineage", lineage)):
+            if value is not None and not isinstance(value, dict):
+                raise InvalidParameterError(f"'{name}' must be an object. Got {value!r}.")
+        record = self.store.get_model(model)
+        if record is None:
+            from vigil.engine.ingest import check_model_name
+
+            check_model_name(model)
+            record, _ = self.store.upsert_model(model, "other", {"features": []})
+        elif q.get_version(self.store, record.id, version) is not None:
+            raise VersionExistsError(
+                f"Version {version!r} of {model!r} is registered already; versions are "
+                "immutable, register a new version name instead.")
+        values: dict[str, Any] = {
+            "version": version, "framework": framework, "meta": metadata, "notes": notes,
+            "metrics": metrics, "tags": tags,
+            "lineage": build_lineage(lineage, data, dvc),
+            "created_by": actor or self.actor, "created_at": time.time(),
+        }
+        if artifact is not None:
+            stored = self.artifacts.put(artifact)
+            values.update(artifact_kind=stored.kind, artifact_digest=stored.digest,
+                          artifact_size=stored.size, manifest=stored.manifest,
+                          signature=self.keys.sign(model, stored.manifest))
+        row = q.insert_version(self.store, record.id, values)
+        self.store.audit(actor or self.actor, "registry.register", f"{model}:{version}",
+                         {"artifact_digest": values.get("artifact_digest"),
+                          "key_id": self.keys.key_id if artifact is not None else None})
+        return _public(row)
+
+    def get(self, model: str, version: str) -> dict[str, Any]:
+        """The full version record (with manifest and signature)."""
+        record = self.model(model)
+        row = q.get_version(self.store, record.id, check_version(version))
+        if row is None:
+            known = [v["version"] for v in q.list_versions(self.store, record.id)]
+            raise VersionNotFoundError(
+                f"Model {model!r} has no version {version!r}. Registered versions: "
+                f"{', '.join(known) or 'none'}.")
+        return {"model": model, **row}
+
+    def versions(self, model: str) -> list[dict[str, Any]]:
+        """Every registered version of ``model``, oldest first."""
+        return [_public(v) for v in q.list_versions(self.store, self.model(model).id)]
+
+    # -- aliases -------------------------------------------------------------------------
+    def alias(self, model: str, alias: str) -> dict[str, Any]:
+        """Where ``alias`` points: ``version``, ``resolved_version``, ``revision``..."""
+        row = q.get_alias(self.store, self.model(model).id, check_alias(alias))
+        if row is None:
+            raise AliasNotFoundError(f"Model {model!r} has no alias {alias!r}.")
+        return {"model": model, **row}
+
+    def aliases(self, model: str) -> list[dict[str, Any]]:
+        return q.list_aliases(self.store, self.model(model).id)
+
+    def history(self, model: str, alias: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every change of ``alias``, oldest first: who, when, why, from which version."""
+        return q.alias_history(self.store, self.model(model).id, check_alias(alias), limit)
+
+    def promote(
+        self, model: str, alias: str, version: str | int | None = None, *,
+        follow: str | None = None, reason: str | None = None, actor: str | None = None,
+        expected_revision: int | None = None, expected_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Point ``alias`` at ``version`` (or make it follow alias ``follow``).
+
+        Pass ``expected_revision`` (or ``expected_version``) from a read of the alias to
+        make sure nobody moved it meanwhile: a stale one raises
+        :class:`~vigil.registry.errors.StaleAliasError` (HTTP 409).
+        """
+        if (version is None) == (follow is None):
+            raise InvalidParameterError("Give either a version or an alias to follow.")
+        record = self.model(model)
+        row = q.set_alias(
+            self.store, record.id, check_alias(alias),
+            version=None if version is None else check_version(version),
+            target_alias=None if follow is None else check_alias(follow), action="promote",
+            actor=actor or self.actor, reason=reason, expected_revision=expected_revision,
+            expected_version=expected_version)
+        self.store.audit(actor or self.actor, "registry.promote", f"{model}@{alias}", {
+            "version": row["resolved_version"], "follows": follow, "revision": row["revision"],
+            "reason": reason})
+        return {"model": model, **row}
+
+    def rollback_target(self, model: str, alias: str) -> str | None:
+        """The version a rollback without target returns to (the one promoted before)."""
+        stack: list[str | None] = []
+        for entry in self.history(model, alias):
+            version = entry["version"]
+            if entry["action"] == "promote":
+                stack.append(version)
+            else:
+                while stack and stack[-1] != version:
+                    stack.pop()
+                if not stack:
+                    stack.append(version)
+        return stack[-2] if len(stack) >= 2 else None
+
+    def rollback(
+        self, model: str, alias: str, to: str | int | None = None, *,
+        reason: str | None = None, actor: str | None = None,
+        expected_revision: int | None = None, automatic: bool = False,
+    ) -> dict[str, Any]:
+        """Return ``alias`` to version ``to``, by default to the version promoted before."""
+        current = self.alias(model, alias)
+        if to is None:
+            to = self.rollback_target(model, alias)
+            if to is None:
+                raise InvalidParameterError(
+                    f"Alias {alias!r} of {model!r} has no earlier version to roll back to; "
+                    "name the version to go to.")
+        action = "auto_rollback" if automatic else "rollback"
+        row = q.set_alias(
+            self.store, self.model(model).id, alias,
+            version=check_version(to), action=action, actor=actor or self.actor,
+            reason=reason, expected_revision=expected_revision)
+        self.store.audit(actor or self.actor, f"registry.{action}", f"{model}@{alias}", {
+            "from": current["resolved_version"], "to": row["resolved_version"],
+            "revision": row["revision"], "reason": reason})
+        return {"model": model, "from": current["resolved_version"], **row}
+
+    # -- integrity -----------------------------------------------------------------------
+    def resolve(self, ref: str) -> dict[str, Any]:
+        """The version record a ``name@alias`` or ``name:version`` reference names."""
+        model, alias, version = parse_ref(ref)
+        if alias is not None:
+            version = self.alias(model, alias)["resolved_version"]
+            if version is None:
+                raise AliasNotFoundError(f"Alias {alias!r} of {model!r} points at no version.")
+        return self.get(model, version)  # type: ignore[arg-type]
+
+    def verify(self, model: str, version: str, *, allow: Iterable[str] = (),
+               allow_unparsed: bool = False, actor: str | None = None) -> dict[str, Any]:
+        """Check signature, digests and pickle safety; return the verified path and report.
+
+        A refusal (unsigned, tampered, missing or unsafe artifact) is written to the audit
+        log before the error is raised.
+        """
+        row = self.get(model, version)
+        if row["manifest"] is None:
+            raise InvalidParameterError(f"Version {version!r} of {model!r} has no artifact.")
+        try:
+            manifest = row["manifest"]
+            for entry in manifest:
+                check_name(entry.get("name"))
+            signed = self.keys.verify(row["signature"], model, manifest)
+            if signed["subject_digest"] != row["artifact_digest"]:
+                raise IntegrityError(f"The recorded digest of {model}:{version} was altered.")
+            path = self.artifacts.checkout(manifest, row["artifact_kind"])
+            root = path if row["artifact_kind"] == "dir" else path.parent
+            scan = scan_artifact(root, allow=allow)
+            if allow_unparsed:
+                scan.unparsed = []
+            scan.check(f"Version {version!r} of {model!r}")
+        except (IntegrityError, UnsafeArtifactError, ArtifactNotFoundError,
+                InvalidParameterError) as exc:
+            self.store.audit(actor or self.actor, "registry.refused", f"{model}:{version}", {
+                "code": exc.code, "reason": exc.message})
+            raise
+        return {"model": model, "version": version, "path": str(path), "key_id": signed["keyid"],
+                "digest": row["artifact_digest"], "scan": scan.to_dict()}
+
+    def load(self, ref: str, *, deserialize: bool = False, allow: Iterable[str] = (),
+             allow_unparsed: bool = False) -> Any:
+        """The verified artifact of ``ref``: its path, or with ``deserialize`` the object
+        of a ``.pkl``/``.pickle``/``.joblib`` file (after the pickle scan)."""
+        row = self.resolve(ref)
+        result = self.verify(row["model"], row["version"], allow=allow,
+                             allow_unparsed=allow_unparsed)
+        path = Path(result["path"])
+        if not deserialize:
+            return path
+        suffix = path.suffix.lower()
+        if path.is_file() and suffix in (".pkl", ".pickle"):
+            import pickle
+
+            with open(path, "rb") as f:
+                return pickle.load(f)  # scanned above
+        if path.is_file() and suffix == ".joblib":
+            import joblib
+
+            return joblib.load(path)
+        raise InvalidParameterError(
+            f"vigil can deserialize .pkl, .pickle and .joblib files; {path.name!r} is "
+            "returned as a path instead (call load without deserialize).")
+
+    # -- comparison ----------------------------------------------------------------------
+    def compare(self, model: str, a: str, b: str, *, start: float | None = None,
+                end: float | None = None) -> dict[str, Any]:
+        """Two versions side by side: offline metrics, live metrics, files changed."""
+        from vigil.engine.metric_sources import list_metrics
+
+        record = self.model(model)
+        rows = {v: self.get(model, v) for v in (a, b)}
+        end = time.time() if end is None else end
+        start = end - 24 * 3600 if start is None else start
+        live: dict[str, dict[str, float | None]] = {}
+        for source in list_metrics():
+            values: dict[str, float | None] = {}
+            for v in (a, b):
+                try:
+                    values[v] = source.compute(self.store, record, v, start, end)
+                except (VigilError, ValueError, TypeError, ZeroDivisionError):
+                    values[v] = None
+            live[source.name] = values
+        files_a = {e["name"]: e["digest"] for e in rows[a]["manifest"] or []}
+        files_b = {e["name"]: e["digest"] for e in rows[b]["manifest"] or []}
+        offline = sorted(set(rows[a]["metrics"] or {}) | set(rows[b]["metrics"] or {}))
+        return {
+            "model": model, "a": a, "b": b, "start": start, "end": end,
+            "versions": {v: _public(r) for v, r in rows.items()},
+            "offline_metrics": {k: {v: (rows[v]["metrics"] or {}).get(k) for v in (a, b)}
+                                for k in offline},
+            "live_metrics": live,
+            "files": {
+                "added": sorted(set(files_b) - set(files_a)),
+                "removed": sorted(set(files_a) - set(files_b)),
+                "changed": sorted(n for n in set(files_a) & set(files_b)
+                                  if files_a[n] != files_b[n]),
+            },
+        }
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k not in ("manifest", "signature")}
+    out["metadata"] = out.pop("meta", None)
+    if row.get("manifest") is not None:
+        out["files"] = len(row["manifest"])
+    return out
+

@@ -1,0 +1,253 @@
+"""Registry routes: versions, comparison, verification, aliases with history and policies.
+
+``GET /models/{m}/versions`` (the list) lives in :mod:`vigil.server.routes.models`; the
+rest of the registry is here. Aliases carry an ETag (``"<revision>:<version>"``): a GET
+with ``If-None-Match`` answers 304 while the alias has not moved (the SDK polls this way)
+and a PUT with ``If-Match`` (or ``expected_revision``) answers 409 when it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from vigil.errors import InvalidParameterError
+from vigil.registry import Registry, check_rollback_policies, set_rollback_policy
+from vigil.server.auth import Principal, require
+from vigil.server.errors import JsonResponse
+from vigil.store import registry as q
+
+router = APIRouter(prefix="/api/v1", tags=["registry"])
+log = logging.getLogger("vigil.server")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VersionRequest(_Body):
+    version: str = Field(min_length=1, max_length=100)
+    framework: str | None = Field(None, max_length=100)
+    metadata: dict[str, Any] | None = None
+    notes: str | None = None
+    metrics: dict[str, float] | None = None
+    tags: dict[str, str] | None = None
+    lineage: dict[str, Any] | None = None
+
+
+class AliasRequest(_Body):
+    version: str | None = Field(None, max_length=100)
+    follow: str | None = Field(None, max_length=100, description="Alias to follow instead.")
+    reason: str | None = None
+    expected_revision: int | None = None
+    expected_version: str | None = None
+
+
+class RollbackRequest(_Body):
+    to: str | None = Field(None, max_length=100, description="Default: the previous version.")
+    reason: str | None = None
+    expected_revision: int | None = None
+
+
+class PolicyRequest(_Body):
+    watch_s: float | None = None
+    window_s: float | None = None
+    min_count: int | None = None
+    max: dict[str, float] | None = None
+    min: dict[str, float] | None = None
+
+
+def _registry(request: Request, who: Principal) -> Registry:
+    state = request.app.state
+    return Registry(state.store, state.settings.home, actor=who.actor)
+
+
+def etag(alias: dict[str, Any]) -> str:
+    """The alias's ETag: revision and resolved version."""
+    return f'"{alias["revision"]}:{alias["resolved_version"]}"'
+
+
+def _if_match(request: Request) -> int | None:
+    value = request.headers.get("if-match")
+    if not value:
+        return None
+    rev = value.strip().removeprefix("W/").strip('"').split(":", 1)[0]
+    if not rev.isdigit():
+        raise InvalidParameterError(f"If-Match must be an alias ETag. Got {value!r}.")
+    return int(rev)
+
+
+@router.post("/models/{name}/versions", status_code=201)
+async def register_version(
+    name: str, body: VersionRequest, request: Request,
+    who: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Register a version without artifact (artifacts are registered with the CLI or
+    Python API on the server's data folder, where they are hashed and signed)."""
+    reg = _registry(request, who)
+    fields = body.model_dump(exclude={"version"})
+    row = await run_in_threadpool(reg.register, name, body.version, **fields)
+    return JsonResponse({"model": name, **row}, status_code=201)
+
+
+@router.get("/models/{name}/versions/compare")
+async def compare_versions(
+    name: str, a: str, b: str, request: Request, start: float | None = None,
+    end: float | None = None, who: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """Two versions side by side: offline and live metrics, files changed."""
+    reg = _registry(request, who)
+    return JsonResponse(await run_in_threadpool(reg.compare, name, a, b, start=start, end=end))
+
+
+@router.get("/models/{name}/versions/{version}")
+async def get_version(
+    name: str, version: str, request: Request, who: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """A version with its manifest (per-file digests) and signature bundle."""
+    row = await run_in_threadpool(_registry(request, who).get, name, version)
+    row["metadata"] = row.pop("meta", None)
+    return JsonResponse(row)
+
+
+@router.post("/models/{name}/versions/{version}/verify")
+async def verify_version(
+    name: str, version: str, request: Request, who: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """Check signature, digests and pickle safety (409 when refused, with an audit entry)."""
+    reg = _registry(request, who)
+    return JsonResponse(await run_in_threadpool(reg.verify, name, version))
+
+
+@router.get("/models/{name}/aliases")
+async def list_aliases(
+    name: str, request: Request, who: Principal = Depends(require("read")),
+) -> JsonResponse:
+    rows = await run_in_threadpool(_registry(request, who).aliases, name)
+    return JsonResponse({"model": name, "aliases": rows})
+
+
+@router.get("/models/{name}/aliases/{alias}")
+async def get_alias(
+    name: str, alias: str, request: Request,
+    who: Principal = Depends(require("read", "ingest")),
+) -> Response:
+    """Where the alias points (``ingest`` keys may read it, to follow it from the SDK)."""
+    row = await run_in_threadpool(_registry(request, who).alias, name, alias)
+    tag = etag(row)
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers={"ETag": tag})
+    return JsonResponse(row, headers={"ETag": tag})
+
+
+@router.put("/models/{name}/aliases/{alias}")
+async def set_alias(
+    name: str, alias: str, body: AliasRequest, request: Request,
+    who: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Promote: point the alias at a version (or make it follow another alias)."""
+    expected = body.expected_revision if body.expected_revision is not None else _if_match(
+        request)
+    row = await run_in_threadpool(
+        lambda: _registry(request, who).promote(
+            name, alias, body.version, follow=body.follow, reason=body.reason,
+            expected_revision=expected, expected_version=body.expected_version))
+    return JsonResponse(row, headers={"ETag": etag(row)})
+
+
+@router.post("/models/{name}/aliases/{alias}/rollback")
+async def rollback_alias(
+    name: str, alias: str, request: Request, body: RollbackRequest | None = None,
+    who: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Return the alias to ``to``, or to the version promoted before the current one."""
+    body = body or RollbackRequest()
+    expected = body.expected_revision if body.expected_revision is not None else _if_match(
+        request)
+    row = await run_in_threadpool(
+        lambda: _registry(request, who).rollback(
+            name, alias, body.to, reason=body.reason, expected_revision=expected))
+    return JsonResponse(row, headers={"ETag": etag(row)})
+
+
+@router.get("/models/{name}/aliases/{alias}/history")
+async def alias_history(
+    name: str, alias: str, request: Request, limit: int = Query(100, ge=1, le=10_000),
+    who: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """Every change of the alias, oldest first: action, version, who, when and why."""
+    rows = await run_in_threadpool(_registry(request, who).history, name, alias, limit)
+    return JsonResponse({"model": name, "alias": alias, "history": rows})
+
+
+@router.get("/models/{name}/aliases/{alias}/policy")
+async def get_policy(
+    name: str, alias: str, request: Request, who: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """The alias's automatic rollback policy (404 when it has none)."""
+    store = request.app.state.store
+    record = await run_in_threadpool(_registry(request, who).model, name)
+    row = await run_in_threadpool(q.get_policy, store, record.id, alias)
+    if row is None:
+        from vigil.errors import NotFoundError
+
+        raise NotFoundError(f"Alias {alias!r} of {name!r} has no rollback policy.")
+    return JsonResponse({"model": name, "alias": alias, **row})
+
+
+@router.put("/models/{name}/aliases/{alias}/policy")
+async def put_policy(
+    name: str, alias: str, body: PolicyRequest, request: Request,
+    who: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Set the automatic rollback policy: e.g. ``{"max": {"error_rate": 0.05}}``."""
+    policy = body.model_dump(exclude_none=True)
+    checked = await run_in_threadpool(set_rollback_policy, request.app.state.store, name,
+                                      alias, policy, who.actor)
+    return JsonResponse({"model": name, "alias": alias, "policy": checked, "enabled": True})
+
+
+@router.delete("/models/{name}/aliases/{alias}/policy")
+async def delete_policy(
+    name: str, alias: str, request: Request, who: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Disable the alias's rollback policy."""
+    await run_in_threadpool(set_rollback_policy, request.app.state.store, name, alias, None,
+                            who.actor)
+    return JsonResponse({"model": name, "alias": alias, "enabled": False})
+
+
+def start_policy_loop(app: FastAPI) -> Callable[[], Awaitable[None]]:
+    """Start checking rollback policies every ``registry_check_interval_s`` seconds;
+    return the coroutine function that stops it (0 disables the loop)."""
+    interval = float(app.state.settings.registry_check_interval_s)
+    if interval <= 0:
+        async def noop() -> None:
+            return None
+
+        return noop
+    store = app.state.store
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await run_in_threadpool(check_rollback_policies, store)
+            except Exception:  # the loop must survive a failing database
+                log.exception("checking rollback policies failed")
+
+    task = asyncio.get_running_loop().create_task(loop(), name="vigil-rollback-policies")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return stop
