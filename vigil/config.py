@@ -53,9 +53,9 @@ class Settings(BaseSettings):
         64 * 1024 * 1024, ge=1024, description="Largest request body accepted (decompressed)."
     )
     log_level: str = Field("info", description="Log level of the server.")
-    registry_check_interval_s: float = Field(
-        30.0, ge=0, description="Seconds between checks of the registry's automatic rollback "
-        "policies; 0 disables them."
+    rules_interval_s: float = Field(
+        30.0, ge=0, description="Seconds between evaluations of the alert rules in the "
+        "server; 0 disables the background evaluation."
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,66 @@
+"""``vigil export``: Prometheus alerting rules and Grafana dashboards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vigil.cli.common import DbOption, HomeOption, console, settings_from
+
+app = typer.Typer(help="Export to other tools: prometheus-rules, grafana.", no_args_is_help=True)
+
+
+@app.command("prometheus-rules")
+def prometheus_rules(
+    out: Path = typer.Option(..., "-o", "--output", help="Rule file to write (YAML)."),
+    config: Path | None = typer.Option(None, "--from", help="Read the rules from this TOML "
+                                       "instead of the store."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Write the vigil rules PromQL can express as a Prometheus alerting-rules file."""
+    from vigil.engine.rules import Rule
+    from vigil.integrations.prometheus_rules import render
+
+    if config is not None:
+        from vigil.engine.rules_apply import parse_config
+        from vigil.errors import InvalidParameterError
+
+        try:
+            text = config.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidParameterError(f"Cannot read {config}: {exc}") from None
+        specs = parse_config(text, str(config))["rules"]
+    else:
+        from vigil.store import open_store
+        from vigil.store.alerts import AlertStore
+
+        store = open_store(settings_from(db, home).db_url)
+        try:
+            specs = AlertStore(store).list_rules()
+        finally:
+            store.close()
+    rules = [Rule.from_dict({k: v for k, v in s.items() if v is not None}) for s in specs]
+    text, skipped = render(rules)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"Wrote {len(rules) - len(skipped)} alerting rules to {out}"
+                  + (f"; skipped {len(skipped)} (see the file's header)." if skipped else "."),
+                  highlight=False)
+
+
+@app.command()
+def grafana(
+    out: Path = typer.Option(..., "-o", "--output", help="Folder to write."),
+    prometheus_url: str = typer.Option("http://localhost:9090", "--prometheus-url",
+                                       help="Where Grafana reaches Prometheus."),
+    dashboards_path: str | None = typer.Option(
+        None, "--dashboards-path", help="The dashboards folder as Grafana sees it (default: "
+        "the absolute path written here)."),
+) -> None:
+    """Write a Grafana dashboard and its provisioning files (data source, dashboards)."""
+    from vigil.integrations.grafana import write_grafana
+
+    paths = write_grafana(out, prometheus_url=prometheus_url, dashboards_path=dashboards_path)
+    for path in paths:
+        console.print(f"Wrote {path}", highlight=False)

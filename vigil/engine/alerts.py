@@ -1,0 +1,248 @@
+"""Rule evaluation and the alert lifecycle: pending → firing → resolved.
+
+:meth:`AlertEngine.evaluate` reads every enabled rule, computes its metric from the
+rollups for each model it targets, and moves that (rule, labels) alert through its states
+as Prometheus does: a condition that holds opens a *pending* alert, which *fires* once it
+has held for the rule's ``for`` duration (at once when ``for`` is 0); a condition that no
+longer holds *resolves* a firing alert and drops a pending one (state *inactive*). One
+alert is active per rule and label set (its fingerprint), so re-evaluating never
+duplicates. Firing and resolving are handed to a dispatcher (notifiers and actions run in
+the background); silenced alerts change state but notify nobody; acknowledged ones are
+not re-notified by ``repeat``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from vigil.engine.metric_sources import get_metric
+from vigil.engine.rules import Rule
+from vigil.errors import InvalidParameterError
+from vigil.notify.base import Notification
+from vigil.store import ModelRecord, Store
+from vigil.store.alerts import AlertStore
+
+log = logging.getLogger("vigil.alerts")
+
+
+class Dispatch(Protocol):
+    """Where the engine hands notifications (see :class:`vigil.engine.alerts_dispatch`)."""
+
+    def notify(self, rule: Rule, notification: Notification) -> None: ...
+
+    def act(self, rule: Rule, notification: Notification) -> None: ...
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    """A stable id of a label set (32 hex digits)."""
+    return hashlib.sha256(orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def silence_matches(matchers: dict[str, Any], labels: dict[str, str]) -> bool:
+    """All matchers equal the alert's labels (``alertname`` is the rule)."""
+    return all(labels.get(k) == v for k, v in matchers.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One rule on one model: the value seen and whether the condition holds."""
+
+    rule: Rule
+    labels: dict[str, str]
+    value: float | None
+    holds: bool | None  # None: too little data and on_no_data = keep
+
+
+class AlertEngine:
+    """Evaluates rules against a store and keeps the alerts' states there."""
+
+    def __init__(self, store: Store, dispatch: Dispatch | None = None, *,
+                 metrics: Any = None, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.alerts = AlertStore(store)
+        self.dispatch = dispatch
+        self.metrics = metrics
+        self.clock = clock
+
+    # -- evaluation --------------------------------------------------------------------
+    def rules(self) -> list[Rule]:
+        """Enabled rules; a stored rule that no longer validates is logged and skipped."""
+        out = []
+        for spec in self.alerts.list_rules():
+            try:
+                rule = Rule.from_dict(_spec_input(spec))
+            except InvalidParameterError as exc:
+                log.error("rule %s is invalid and skipped: %s", spec.get("name"), exc)
+                if self.metrics is not None:
+                    self.metrics.evaluation_failed(str(spec.get("name")))
+                continue
+            if rule.enabled:
+                out.append(rule)
+        return out
+
+    def evaluate_rule(self, rule: Rule, now: float,
+                      models: list[ModelRecord] | None = None) -> list[Evaluation]:
+        """Evaluate one rule on each model it targets (without changing any alert)."""
+        if rule.model == "*":
+            targets = models if models is not None else self.store.list_models()
+        else:
+            model = self.store.get_model(rule.model)
+            targets = [model] if model is not None else []
+        out = []
+        for model in targets:
+            labels = {"alertname": rule.name, "model": model.name, "metric": rule.metric,
+                      "severity": rule.severity, **rule.labels}
+            if rule.version:
+                labels["version"] = rule.version
+            value = self._value(rule, model, now)
+            if value is None:
+                holds = {"keep": None, "ok": False, "alert": True}[rule.on_no_data]
+            else:
+                holds = rule.holds(value)
+            out.append(Evaluation(rule, labels, value, holds))
+        return out
+
+    def _value(self, rule: Rule, model: ModelRecord, now: float) -> float | None:
+        metric = get_metric(rule.metric)
+        start, end = now - rule.window_s, now
+        if rule.min_count and rule.kind != "no_data":
+            count = get_metric("count").compute(self.store, model, rule.version, start, end)
+            if (count or 0) < rule.min_count:
+                return None
+        value = metric.compute(self.store, model, rule.version, start, end)
+        if rule.kind != "change" or value is None:
+            return value
+        offset = rule.baseline_s or 0.0
+        base = metric.compute(self.store, model, rule.version, start - offset, end - offset)
+        if base is None:
+            return None
+        if rule.change == "difference":
+            return value - base
+        if base == 0:
+            return 1.0 if value == 0 else float("inf")
+        return value / base
+
+    def evaluate(self, now: float | None = None) -> list[Notification]:
+        """Evaluate every enabled rule once, move alerts, dispatch; return what was sent."""
+        now = self.clock() if now is None else now
+        started = time.perf_counter()
+        active = self.alerts.active_alerts()
+        silences = self.alerts.list_silences(active_at=now)
+        models = self.store.list_models()
+        sent: list[Notification] = []
+        seen: set[str] = set()
+        for rule in self.rules():
+            try:
+                evaluations = self.evaluate_rule(rule, now, models)
+            except Exception:
+                log.exception("rule %s failed to evaluate", rule.name)
+                if self.metrics is not None:
+                    self.metrics.evaluation_failed(rule.name)
+                continue
+            for ev in evaluations:
+                fp = fingerprint(ev.labels)
+                seen.add(fp)
+                if self.metrics is not None:
+                    self.metrics.rule_value(ev.rule, ev.labels, ev.value)
+                note = self._step(ev, fp, active.get(fp), now, silences)
+                if note is not None:
+                    sent.append(note)
+        # alerts whose rule was deleted or no longer targets their model
+        for fp, row in active.items():
+            if fp not in seen:
+                self.alerts.update_alert(row["id"], {"state": "inactive" if row["state"] ==
+                                                     "pending" else "resolved",
+                                                     "resolved_at": now, "updated_at": now},
+                                         {"ts": now, "kind": "orphaned",
+                                          "details": {"reason": "rule removed or changed"}})
+        if self.metrics is not None:
+            self.metrics.evaluated(time.perf_counter() - started,
+                                   self.alerts.active_alerts().values())
+        return sent
+
+    # -- the state machine -------------------------------------------------------------
+    def _step(self, ev: Evaluation, fp: str, row: dict[str, Any] | None, now: float,
+              silences: list[dict[str, Any]]) -> Notification | None:
+        rule = ev.rule
+        if ev.holds is None:
+            if row is not None:
+                self.alerts.update_alert(row["id"], {"updated_at": now})
+            return None
+        summary = rule.summary or rule.describe()
+        if not ev.holds:
+            if row is None:
+                return None
+            if row["state"] == "pending":
+                self.alerts.update_alert(row["id"], {"state": "inactive", "value": ev.value,
+                                                     "updated_at": now},
+                                         {"ts": now, "kind": "inactive",
+                                          "details": {"value": ev.value}})
+                return None
+            self.alerts.update_alert(row["id"], {"state": "resolved", "value": ev.value,
+                                                 "resolved_at": now, "updated_at": now},
+                                     {"ts": now, "kind": "resolved",
+                                      "details": {"value": ev.value}})
+            row = {**row, "state": "resolved", "value": ev.value, "resolved_at": now}
+            return self._send(rule, row, "resolved", silences, now)
+        if row is None:
+            values = {"fingerprint": fp, "rule": rule.name, "labels": ev.labels,
+                      "severity": rule.severity, "state": "pending", "value": ev.value,
+                      "summary": summary, "started_at": now, "updated_at": now}
+            alert_id = self.alerts.open_alert(values, {"ts": now, "kind": "pending",
+                                                       "details": {"value": ev.value}})
+            row = {**values, "id": alert_id, "fired_at": None, "resolved_at": None,
+                   "notified_at": None, "acked_at": None, "ack_until": None}
+        if row["state"] == "pending":
+            if now - row["started_at"] + 1e-9 < rule.for_s:
+                self.alerts.update_alert(row["id"], {"value": ev.value, "updated_at": now})
+                return None
+            self.alerts.update_alert(row["id"], {"state": "firing", "value": ev.value,
+                                                 "fired_at": now, "updated_at": now,
+                                                 "notified_at": now},
+                                     {"ts": now, "kind": "firing",
+                                      "details": {"value": ev.value}})
+            row = {**row, "state": "firing", "value": ev.value, "fired_at": now}
+            note = self._send(rule, row, "firing", silences, now)
+            if note is not None and self.dispatch is not None and rule.actions:
+                self.dispatch.act(rule, note)
+            return note
+        # firing and still bad: re-notify after `repeat` unless acknowledged
+        acked = row["acked_at"] is not None and (row["ack_until"] is None
+                                                 or row["ack_until"] > now)
+        due = rule.repeat_s and now - (row["notified_at"] or row["fired_at"]) >= rule.repeat_s
+        self.alerts.update_alert(row["id"], {"value": ev.value, "updated_at": now,
+                                             **({"notified_at": now} if due and not acked
+                                                else {})})
+        if due and not acked:
+            return self._send(rule, {**row, "value": ev.value}, "firing", silences, now)
+        return None
+
+    def _send(self, rule: Rule, row: dict[str, Any], status: str,
+              silences: list[dict[str, Any]], now: float) -> Notification | None:
+        labels = row["labels"]
+        silence = next((s for s in silences if silence_matches(s["matchers"], labels)), None)
+        if silence is not None:
+            self.alerts.add_event(row["id"], "silenced", {"silence_id": silence["id"],
+                                                          "status": status}, ts=now)
+            return None
+        note = Notification(
+            status=status, alert_id=row["id"], rule=rule.name, fingerprint=row["fingerprint"],
+            labels=labels, severity=rule.severity, summary=row["summary"] or rule.describe(),
+            value=row["value"], threshold=rule.threshold,
+            started_at=row["fired_at"] or row["started_at"],
+            ended_at=row.get("resolved_at") if status == "resolved" else None)
+        if self.dispatch is not None and rule.notifiers:
+            self.dispatch.notify(rule, note)
+        return note
+
+
+def _spec_input(spec: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec (``to_dict`` form) as input to :meth:`Rule.from_dict`."""
+    return {k: v for k, v in spec.items() if v is not None}

@@ -1,0 +1,231 @@
+"""Alert rules: what to watch, when it is bad, for how long, and who to tell.
+
+A rule is validated once into a frozen :class:`Rule` (from TOML, JSON or the API) and
+evaluated by :mod:`vigil.engine.alerts`. Three kinds:
+
+- ``threshold``: ``metric op threshold`` over the last ``window``.
+- ``change``: the metric over the last ``window`` compared with the same window
+  ``baseline`` earlier (e.g. ``baseline = "7d"``: last week's same hour); ``change = "ratio"``
+  compares ``value / baseline`` with the threshold, ``"difference"`` ``value - baseline``.
+- ``no_data``: fires when the model sent no prediction in the last ``window``.
+
+When a window holds too little data (the metric answers None, or fewer than
+``min_count`` predictions), ``on_no_data`` decides: ``keep`` (default; the alert stays as
+it is), ``ok`` (counts as healthy) or ``alert`` (counts as bad).
+
+Examples:
+    >>> rule = Rule.from_dict({"name": "slow", "model": "churn", "metric": "latency_p95",
+    ...                        "op": ">", "threshold": 0.5, "window": "5m", "for": "2m"})
+    >>> rule.window_s, rule.for_s, rule.kind
+    (300.0, 120.0, 'threshold')
+    >>> parse_duration("1h30m")
+    5400.0
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vigil.errors import ValidationFailedError
+
+KINDS = ("threshold", "change", "no_data")
+OPS = (">", ">=", "<", "<=", "==", "!=")
+SEVERITIES = ("info", "warning", "critical")
+NO_DATA = ("keep", "ok", "alert")
+CHANGES = ("ratio", "difference")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_FIELDS = {"name", "model", "version", "kind", "metric", "op", "threshold", "window", "for",
+           "baseline", "change", "min_count", "on_no_data", "severity", "notifiers",
+           "actions", "labels", "summary", "repeat", "enabled"}
+
+
+def parse_duration(value: Any, field_name: str = "duration") -> float:
+    """Seconds from ``"90s"``, ``"5m"``, ``"1h30m"``, ``"7d"`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValidationFailedError(f"'{field_name}' must be a duration like '5m'. Got {value!r}.")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValidationFailedError(f"'{field_name}' must not be negative. Got {value!r}.")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        parts = _DURATION.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return float(sum(float(n) * _UNIT[u] for n, u in parts))
+    raise ValidationFailedError(
+        f"'{field_name}' must be a duration like '30s', '5m', '1h30m', '7d' or a number of "
+        f"seconds. Got {value!r}.",
+        details=[{"field": field_name, "reason": "not a duration"}])
+
+
+def format_duration(seconds: float) -> str:
+    """``5400.0`` -> ``"1h30m"`` (the shortest exact form)."""
+    if seconds == 0:
+        return "0s"
+    out, rest = [], seconds
+    for unit in ("w", "d", "h", "m", "s"):
+        n = int(rest // _UNIT[unit])
+        if n:
+            out.append(f"{n}{unit}")
+            rest -= n * _UNIT[unit]
+    if rest > 1e-9:
+        out.append(f"{round(rest * 1000)}ms")
+    return "".join(out)
+
+
+def _bad(field_name: str, reason: str, got: Any) -> ValidationFailedError:
+    return ValidationFailedError(
+        f"Rule field '{field_name}' {reason}. Got {got!r}.",
+        details=[{"field": field_name, "reason": reason}])
+
+
+def _names(value: Any, field_name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise _bad(field_name, "must be a list of names", value)
+    return tuple(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One validated alert rule (see the module docstring for the semantics)."""
+
+    name: str
+    metric: str
+    model: str = "*"
+    version: str | None = None
+    kind: str = "threshold"
+    op: str = ">"
+    threshold: float = 0.0
+    window_s: float = 300.0
+    for_s: float = 0.0
+    baseline_s: float | None = None
+    change: str = "ratio"
+    min_count: int = 0
+    on_no_data: str = "keep"
+    severity: str = "warning"
+    notifiers: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    summary: str | None = None
+    repeat_s: float = 0.0
+    enabled: bool = True
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Rule:
+        """Validate a rule given as a mapping (TOML table, JSON object).
+
+        Raises:
+            ValidationFailedError: naming the field and the reason.
+        """
+        from vigil.engine.metric_sources import get_metric
+
+        if not isinstance(data, dict):
+            raise ValidationFailedError(f"A rule must be a table/object. Got {data!r}.")
+        unknown = set(data) - _FIELDS
+        if unknown:
+            raise _bad(sorted(unknown)[0], f"is unknown; allowed: {', '.join(sorted(_FIELDS))}",
+                       data[sorted(unknown)[0]])
+        name = data.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise _bad("name", "must be 1-200 letters, digits, '_', '.', ':' or '-'", name)
+        kind = data.get("kind", "threshold")
+        if kind not in KINDS:
+            raise _bad("kind", f"must be one of {', '.join(KINDS)}", kind)
+        metric = data.get("metric", "count" if kind == "no_data" else None)
+        if not isinstance(metric, str):
+            raise _bad("metric", "is required (see `vigil rules metrics`)", metric)
+        try:
+            get_metric(metric)
+        except ValueError as exc:
+            raise _bad("metric", str(exc).rstrip("."), metric) from None
+        model = data.get("model", "*")
+        if not isinstance(model, str) or not model:
+            raise _bad("model", "must be a model name or '*' for every model", model)
+        version = data.get("version")
+        if version is not None and (not isinstance(version, str) or not version):
+            raise _bad("version", "must be a version string", version)
+        op = data.get("op", "<" if kind == "no_data" else ">")
+        if op not in OPS:
+            raise _bad("op", f"must be one of {' '.join(OPS)}", op)
+        default_threshold = 1.0 if kind == "no_data" else None
+        threshold = data.get("threshold", default_threshold)
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or \
+                threshold != threshold:
+            raise _bad("threshold", "must be a number", threshold)
+        window_s = parse_duration(data.get("window", "5m"), "window")
+        if window_s < 60:
+            raise _bad("window", "must be at least 1m (rollups are per minute)",
+                       data.get("window"))
+        baseline = data.get("baseline")
+        baseline_s = None if baseline is None else parse_duration(baseline, "baseline")
+        if kind == "change" and not baseline_s:
+            raise _bad("baseline", "is required for a change rule (e.g. '7d')", baseline)
+        change = data.get("change", "ratio")
+        if change not in CHANGES:
+            raise _bad("change", f"must be one of {', '.join(CHANGES)}", change)
+        min_count = data.get("min_count", 0)
+        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
+            raise _bad("min_count", "must be a non-negative integer", min_count)
+        on_no_data = data.get("on_no_data", "keep")
+        if on_no_data not in NO_DATA:
+            raise _bad("on_no_data", f"must be one of {', '.join(NO_DATA)}", on_no_data)
+        severity = data.get("severity", "warning")
+        if severity not in SEVERITIES:
+            raise _bad("severity", f"must be one of {', '.join(SEVERITIES)}", severity)
+        labels = data.get("labels", {})
+        if not isinstance(labels, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+            raise _bad("labels", "must be a table of string values", labels)
+        summary = data.get("summary")
+        if summary is not None and not isinstance(summary, str):
+            raise _bad("summary", "must be a string", summary)
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise _bad("enabled", "must be true or false", enabled)
+        return cls(
+            name=name, metric=metric, model=model, version=version, kind=kind, op=op,
+            threshold=float(threshold), window_s=window_s,
+            for_s=parse_duration(data.get("for", 0), "for"), baseline_s=baseline_s,
+            change=change, min_count=min_count, on_no_data=on_no_data, severity=severity,
+            notifiers=_names(data.get("notifiers"), "notifiers"),
+            actions=_names(data.get("actions"), "actions"), labels=dict(labels),
+            summary=summary, repeat_s=parse_duration(data.get("repeat", 0), "repeat"),
+            enabled=enabled)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as it is stored and served (durations as strings, defaults included)."""
+        out = asdict(self)
+        out["window"] = format_duration(out.pop("window_s"))
+        out["for"] = format_duration(out.pop("for_s"))
+        baseline = out.pop("baseline_s")
+        out["baseline"] = None if baseline is None else format_duration(baseline)
+        out["repeat"] = format_duration(out.pop("repeat_s"))
+        out["notifiers"], out["actions"] = list(self.notifiers), list(self.actions)
+        return out
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` (the metric, or its change) is in the alerting condition."""
+        t = self.threshold
+        return {">": value > t, ">=": value >= t, "<": value < t, "<=": value <= t,
+                "==": value == t, "!=": value != t}[self.op]
+
+    def describe(self) -> str:
+        """One line: ``error_rate > 0.05 over 5m for 2m``."""
+        scope = self.model + (f"@{self.version}" if self.version else "")
+        if self.kind == "no_data":
+            return f"{scope}: no predictions for {format_duration(self.window_s)}"
+        what = self.metric
+        if self.kind == "change":
+            base = format_duration(self.baseline_s or 0)
+            what = (f"{self.metric} / ({self.metric} {base} earlier)" if self.change == "ratio"
+                    else f"{self.metric} - ({self.metric} {base} earlier)")
+        text = f"{scope}: {what} {self.op} {self.threshold:g} over {format_duration(self.window_s)}"
+        return text + (f" for {format_duration(self.for_s)}" if self.for_s else "")

@@ -1,0 +1,72 @@
+"""Email over SMTP, with optional STARTTLS (or implicit TLS) and login."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+
+from vigil.notify.base import Notification, NotifierBase, NotifyError, RetryableNotifyError
+
+
+def email_message(n: Notification, sender: str, to: list[str]) -> EmailMessage:
+    """The message for one notification."""
+    msg = EmailMessage()
+    msg["Subject"] = f"{n.title}: {n.summary}"[:250]
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    lines = [n.title, "", n.summary, "", f"severity: {n.severity}", f"rule: {n.rule}"]
+    lines += [f"{k}: {v}" for k, v in sorted(n.labels.items())]
+    if n.value is not None:
+        lines.append(f"value: {n.value:g} (threshold {n.threshold:g})")
+    lines.append(f"alert id: {n.alert_id}")
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
+class EmailNotifier(NotifierBase):
+    """Sends through ``host``:``port``; ``starttls`` upgrades the connection, ``ssl`` uses
+    implicit TLS, ``ca_file`` trusts a private CA, ``username``/``password`` log in."""
+
+    type = "email"
+    required = frozenset({"host", "from", "to"})
+    optional = frozenset({"port", "starttls", "ssl", "ca_file", "username", "password"})
+
+    def __init__(self, name: str, config: dict) -> None:
+        super().__init__(name, config)
+        to = self.config["to"]
+        self.to = [to] if isinstance(to, str) else list(to)
+        if not self.to or not all(isinstance(a, str) and "@" in a for a in self.to):
+            from vigil.errors import ValidationFailedError
+
+            raise ValidationFailedError(f"Email notifier {name!r}: 'to' must be addresses. "
+                                        f"Got {to!r}.", details=[{"field": "to",
+                                                                  "reason": "not addresses"}])
+
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.config.get("ca_file"))
+
+    def send(self, notification: Notification) -> None:
+        cfg = self.config
+        msg = email_message(notification, cfg["from"], self.to)
+        cls = smtplib.SMTP_SSL if cfg.get("ssl") else smtplib.SMTP
+        kwargs = {"context": self._context()} if cfg.get("ssl") else {}
+        try:
+            with cls(cfg["host"], int(cfg.get("port", 465 if cfg.get("ssl") else 25)),
+                     timeout=self.timeout_s, **kwargs) as smtp:
+                if cfg.get("starttls"):
+                    smtp.starttls(context=self._context())
+                if cfg.get("username"):
+                    smtp.login(cfg["username"], cfg.get("password", ""))
+                smtp.send_message(msg)
+        except smtplib.SMTPResponseException as exc:
+            text = f"email {self.name}: SMTP {exc.smtp_code} {exc.smtp_error!r}"
+            if 400 <= exc.smtp_code < 500:
+                raise RetryableNotifyError(text) from None
+            raise NotifyError(text) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise NotifyError(f"email {self.name}: recipients refused {exc.recipients}") \
+                from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise RetryableNotifyError(f"email {self.name}: {type(exc).__name__}: {exc}") \
+                from None
