@@ -1,0 +1,252 @@
+"""``vigil registry``: register, list, show, promote, rollback, verify, diff, history, policy.
+
+The commands work on the store (``--db``) and data folder (``--home``) directly, like
+``vigil keys``: artifacts are hashed, copied and signed on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.errors import InvalidParameterError
+
+app = typer.Typer(help="Model registry: versions, signed artifacts, aliases, rollback.",
+                  no_args_is_help=True)
+
+ACTOR = "cli"
+
+
+def _open(db: str | None, home: Path | None, signing_key: Path | None = None) -> Any:
+    from vigil.registry import Registry
+    from vigil.store import open_store
+
+    settings = settings_from(db, home)
+    return Registry(open_store(settings.db_url), settings.home, signing_key=signing_key,
+                    actor=ACTOR)
+
+
+def _pairs(items: list[str], what: str, number: bool = False) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidParameterError(f"--{what} takes KEY=VALUE. Got {item!r}.")
+        if number:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise InvalidParameterError(
+                    f"--{what} {key} must be a number. Got {value!r}.") from None
+        else:
+            out[key] = value
+    return out or None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+@app.command()
+def register(
+    model: str, version: str,
+    artifact: Path | None = typer.Argument(None, help="File or directory of the model."),
+    framework: str | None = typer.Option(None, help="sklearn, pytorch, onnx, ..."),
+    notes: str | None = typer.Option(None, help="Notes or changelog of this version."),
+    metric: list[str] = typer.Option([], help="Offline metric NAME=VALUE; repeat."),
+    tag: list[str] = typer.Option([], help="Tag KEY=VALUE; repeat."),
+    commit: str | None = typer.Option(None, help="Code commit the model was built from."),
+    data: list[Path] = typer.Option([], help="Training-data file to fingerprint; repeat."),
+    dvc: list[Path] = typer.Option([], help="DVC .dvc file whose hashes to record; repeat."),
+    signing_key: Path | None = typer.Option(None, help="Ed25519 private key (PEM) to sign "
+                                            "with; default VIGIL_HOME/keys/signing.pem."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Register a version: hash, store and sign its artifact."""
+    reg = _open(db, home, signing_key)
+    try:
+        row = reg.register(model, version, artifact, framework=framework, notes=notes,
+                           metrics=_pairs(metric, "metric", number=True),
+                           tags=_pairs(tag, "tag"),
+                           lineage={"code_commit": commit} if commit else None,
+                           data=data, dvc=dvc)
+        key = reg.keys.key_id if artifact is not None else None
+    finally:
+        reg.store.close()
+    size = f", {row['artifact_size']} bytes in {row['files']} file(s)" if artifact else ""
+    console.print(f"Registered {model}:{version}{size}"
+                  + (f", signed by key {key[:12]}" if key else "") + ".", highlight=False)
+
+
+@app.command("list")
+def list_versions(model: str, db: str | None = DbOption,
+                  home: Path | None = HomeOption) -> None:
+    """List a model's versions and aliases."""
+    reg = _open(db, home)
+    try:
+        versions, aliases = reg.versions(model), reg.aliases(model)
+    finally:
+        reg.store.close()
+    by_version: dict[str, list[str]] = {}
+    for a in aliases:
+        by_version.setdefault(a["resolved_version"], []).append(a["alias"])
+    table = Table("version", "aliases", "framework", "files", "size", "created by")
+    for v in versions:
+        table.add_row(v["version"], ", ".join(by_version.get(v["version"], [])),
+                      v["framework"] or "", str(v.get("files", "")),
+                      str(v["artifact_size"] or ""), v["created_by"])
+    console.print(table)
+
+
+@app.command()
+def show(ref: str, db: str | None = DbOption, home: Path | None = HomeOption) -> None:
+    """Print a version (``name:version`` or ``name@alias``) as JSON, manifest included."""
+    reg = _open(db, home)
+    try:
+        row = reg.resolve(ref)
+    finally:
+        reg.store.close()
+    row["metadata"] = row.pop("meta", None)
+    _print_json(row)
+
+
+@app.command()
+def promote(
+    model: str, alias: str, version: str | None = typer.Argument(None),
+    follow: str | None = typer.Option(None, help="Follow another alias instead."),
+    reason: str | None = typer.Option(None, help="Why (kept in the history)."),
+    expect_revision: int | None = typer.Option(
+        None, help="Fail unless the alias is still at this revision."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Point ALIAS at VERSION (or make it follow another alias)."""
+    reg = _open(db, home)
+    try:
+        row = reg.promote(model, alias, version, follow=follow, reason=reason,
+                          expected_revision=expect_revision)
+    finally:
+        reg.store.close()
+    console.print(f"{model}@{alias} -> {row['resolved_version']} (revision {row['revision']}).",
+                  highlight=False)
+
+
+@app.command()
+def rollback(
+    model: str, alias: str,
+    to: str | None = typer.Option(None, help="Version to go to; default the previous one."),
+    reason: str | None = typer.Option(None, help="Why (kept in the history)."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Return ALIAS to the version promoted before (or to --to)."""
+    reg = _open(db, home)
+    try:
+        row = reg.rollback(model, alias, to, reason=reason)
+    finally:
+        reg.store.close()
+    console.print(f"{model}@{alias}: {row['from']} -> {row['resolved_version']} "
+                  f"(revision {row['revision']}).", highlight=False)
+
+
+@app.command()
+def verify(
+    ref: str,
+    allow: list[str] = typer.Option([], help="Import to accept although it is dangerous "
+                                    "(module.name); repeat."),
+    allow_unparsed: bool = typer.Option(False, help="Accept pickles the scanner cannot parse."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Check signature, per-file SHA-256 and pickle safety; exit 1 when refused."""
+    reg = _open(db, home)
+    try:
+        row = reg.resolve(ref)
+        result = reg.verify(row["model"], row["version"], allow=allow,
+                            allow_unparsed=allow_unparsed)
+    finally:
+        reg.store.close()
+    scan = result["scan"]
+    console.print(f"OK {row['model']}:{row['version']} sha256 {result['digest'][:16]}..., "
+                  f"signed by {result['key_id'][:12]}, {len(scan['scanned'])} pickle(s) "
+                  f"scanned, {len(scan['suspicious'])} unknown import(s): {result['path']}",
+                  highlight=False, soft_wrap=True)
+
+
+@app.command()
+def diff(
+    model: str, a: str, b: str,
+    hours: float = typer.Option(24.0, help="Live metrics over the last HOURS."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Compare two versions: offline metrics, live metrics, files changed."""
+    import time
+
+    reg = _open(db, home)
+    try:
+        now = time.time()
+        result = reg.compare(model, a, b, start=now - hours * 3600, end=now)
+    finally:
+        reg.store.close()
+    if as_json:
+        _print_json(result)
+        return
+    table = Table("metric", a, b)
+    rows = [(f"offline {k}", v) for k, v in result["offline_metrics"].items()]
+    rows += [(k, v) for k, v in result["live_metrics"].items()
+             if v[a] is not None or v[b] is not None]
+    for name, values in rows:
+        table.add_row(name, *("" if values[x] is None else f"{values[x]:.4g}" for x in (a, b)))
+    console.print(table)
+    files = result["files"]
+    console.print(f"files: {len(files['added'])} added, {len(files['removed'])} removed, "
+                  f"{len(files['changed'])} changed", highlight=False)
+
+
+@app.command()
+def history(model: str, alias: str, db: str | None = DbOption,
+            home: Path | None = HomeOption) -> None:
+    """Every change of ALIAS: when, what, who and why."""
+    import datetime as dt
+
+    reg = _open(db, home)
+    try:
+        rows = reg.history(model, alias)
+    finally:
+        reg.store.close()
+    table = Table("when (UTC)", "action", "version", "from", "by", "reason")
+    for h in rows:
+        when = dt.datetime.fromtimestamp(h["ts"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(when, h["action"], h["version"] or f"@{h['target_alias']}",
+                      h["previous_version"] or "", h["actor"], h["reason"] or "")
+    console.print(table)
+
+
+@app.command()
+def policy(
+    model: str, alias: str,
+    max_: list[str] = typer.Option([], "--max", help="Roll back when METRIC > VALUE; repeat."),
+    min_: list[str] = typer.Option([], "--min", help="Roll back when METRIC < VALUE; repeat."),
+    watch_s: float = typer.Option(3600.0, help="Seconds a promoted version is watched."),
+    window_s: float = typer.Option(300.0, help="Seconds of traffic each check looks at."),
+    min_count: int = typer.Option(20, help="Predictions needed before judging."),
+    disable: bool = typer.Option(False, help="Disable the alias's policy."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Set (or --disable) the automatic rollback policy of ALIAS."""
+    from vigil.registry import set_rollback_policy
+
+    spec = None if disable else {
+        "max": _pairs(max_, "max", number=True) or {},
+        "min": _pairs(min_, "min", number=True) or {},
+        "watch_s": watch_s, "window_s": window_s, "min_count": min_count}
+    reg = _open(db, home)
+    try:
+        checked = set_rollback_policy(reg.store, model, alias, spec, ACTOR)
+    finally:
+        reg.store.close()
+    console.print(f"Policy of {model}@{alias}: "
+                  + ("disabled" if checked is None else json.dumps(checked)), highlight=False)
