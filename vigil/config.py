@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Seconds between evaluations of the alert rules in the "
         "server; 0 disables the background evaluation."
     )
+    registry_check_interval_s: float = Field(
+        30.0, ge=0, description="Seconds between checks of the registry's automatic rollback "
+        "policies; 0 disables them."
+    )
 
     @model_validator(mode="after")
     def _fill_db_url(self) -> Settings:

@@ -157,6 +157,18 @@ class Monitor:
     def __repr__(self) -> str:
         return f"Monitor({self.model!r}, version={self.version!r}, endpoint={self.endpoint!r})"
 
+    def add_sink(self, sink: Any) -> None:
+        """Also hand every batch of records to ``sink`` (see :mod:`vigil.integrations`).
+
+        ``sink.emit(model, kind, records)`` runs in the background thread, never in the
+        tracked call; ``sink.close()`` runs at ``close``; ``sink.on_exception(exc, ts)``,
+        when the sink has it, gets each exception a tracked prediction raised.
+        """
+        self._sender.sinks.append(sink)
+        hook = getattr(sink, "on_exception", None)
+        if hook is not None:
+            self._sender.exception_hooks.append(hook)
+
     # -- recording -------------------------------------------------------------------------
 
     def track(self, fn: F | None = None) -> Any:
@@ -179,6 +191,8 @@ class Monitor:
         def record_error(args: Any, kwargs: Any, latency_ns: int, ts: float,
                          exc: BaseException) -> None:
             try:
+                if sender.exception_hooks:
+                    sender.report_exception(exc, ts)
                 sender.put((TRACKED, args, kwargs, None, latency_ns, ts, describe_error(exc)))
             except Exception:  # never mask the model's own exception
                 sender.counts["internal_errors"] += 1
@@ -280,6 +294,8 @@ class Monitor:
         else:
             pid = id_at(ts) if id is None else id
         if isinstance(error, BaseException):
+            if self._sender.exception_hooks:
+                self._sender.report_exception(error, ts)
             error = describe_error(error)
         elif error is not None:
             error = str(error)
@@ -383,6 +399,8 @@ class Observation:
         if exc is not None and not isinstance(exc, Exception):
             return False  # KeyboardInterrupt, SystemExit...: no prediction was made
         try:
+            if exc is not None and self._sender.exception_hooks:
+                self._sender.report_exception(exc, self.ts)
             error = None if exc is None else describe_error(exc)
             self._sender.put((PREDICTION, self.inputs, self.output, self.proba,
                               self.latency_s, error, self.subject_id, self.id, self.ts))

@@ -111,6 +111,10 @@ class Sender:
             0,
         )
         self._ensured: set[str] = set()
+        # Integrations (vigil.integrations): sinks get each batch's records in this thread
+        # before delivery; exception hooks get the model's exceptions (error path only).
+        self.sinks: list[Any] = []
+        self.exception_hooks: list[Any] = []
         self._spool_pending = len(spool) > 0  # batches left by an earlier run: replay them
         self._replay_failures = 0
         self._next_replay = 0.0
@@ -195,7 +199,20 @@ class Sender:
             self.transport.close()
         except Exception:
             log.exception("vigil: closing the transport failed")
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception:
+                log.exception("vigil: closing the sink %r failed", sink)
         return ok and not self._thread.is_alive()
+
+    def report_exception(self, exc: BaseException, ts: float) -> None:
+        """Hand a model's exception to the exception hooks; never raises."""
+        for hook in self.exception_hooks:
+            try:
+                hook(exc, ts)
+            except Exception:
+                self.counts["internal_errors"] += 1
 
     def stats(self) -> dict[str, int]:
         out = dict(self.counts)
@@ -245,6 +262,8 @@ class Sender:
                 self.counts["internal_errors"] += k
                 log.exception("vigil: could not build records; dropped %d", k)
                 continue
+            if self.sinks:
+                self._emit(groups)
             for kind in _KINDS:
                 records = groups[kind]
                 if records:
@@ -253,6 +272,16 @@ class Sender:
                     if count:
                         self._deliver(self.model, kind, count, body)
         self._replay(force=force_replay)
+
+    def _emit(self, groups: dict[str, list[dict[str, Any]]]) -> None:
+        for sink in self.sinks:
+            for kind in _KINDS:
+                if groups.get(kind):
+                    try:
+                        sink.emit(self.model, kind, groups[kind])
+                    except Exception:  # a sink bug must not stop delivery to vigil
+                        self.counts["internal_errors"] += 1
+                        log.exception("vigil: the sink %r failed", sink)
 
     def _deliver(self, model: str, kind: str, n: int, body: bytes) -> None:
         if not self._spool_pending:

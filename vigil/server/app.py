@@ -14,7 +14,7 @@ from vigil.server.auth import Authenticator
 from vigil.server.errors import install_error_handlers
 from vigil.server.prom import ServerMetrics
 from vigil.server.routes import alerts as alert_routes
-from vigil.server.routes import drift, events, health, keys, metrics, models
+from vigil.server.routes import drift, events, health, keys, metrics, models, registry
 from vigil.server.routes import rules as rule_routes
 from vigil.store import Store, open_store
 
@@ -29,9 +29,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop_registry_loop = registry.start_policy_loop(app)
         app.state.rules.start()
         yield
         await app.state.rules.stop()
+        await stop_registry_loop()
         if owned:
             store.close()
 
@@ -46,7 +48,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.ingestor = Ingestor(store, max_batch=settings.max_batch_records,
                                   on_predictions=prom.observe_predictions)
     install_error_handlers(app)
-    for module in (health, models, events, metrics, drift, keys, rule_routes, alert_routes):
+    for module in (health, models, events, metrics, drift, keys, registry, rule_routes,
+                   alert_routes):
         app.include_router(module.router)
     rule_routes.install(app)  # alert engine, notifiers, its background loop and gauges
     return app
