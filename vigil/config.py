@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Seconds between checks of the registry's automatic rollback "
         "policies; 0 disables them."
     )
+    retention_interval_s: float = Field(
+        3600.0, ge=0, description="Seconds between runs of the retention job; 0 disables it."
+    )
+    rate_limit_per_minute: int = Field(
+        0, ge=0, description="Requests per minute allowed per API key (or client address "
+        "without one); 0 means no limit."
+    )
 
     @model_validator(mode="after")
     def _fill_db_url(self) -> Settings:

@@ -8,6 +8,8 @@ import typer
 
 from vigil._version import __version__
 from vigil.cli import alerts, db, demo, export, keys, report, rules
+from vigil.cli import audit as audit_cli
+from vigil.cli import privacy as privacy_cli
 from vigil.cli import registry as registry_cli
 from vigil.cli.common import err_console
 from vigil.cli.profile import profile_command
@@ -25,6 +27,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(report.app, name="report")
 app.add_typer(keys.app, name="keys")
 app.add_typer(registry_cli.app, name="registry")
+app.add_typer(privacy_cli.app, name="privacy")
+app.add_typer(audit_cli.app, name="audit")
 app.add_typer(rules.app, name="rules")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(export.app, name="export")

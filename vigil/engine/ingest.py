@@ -79,10 +79,12 @@ class Ingestor:
     def __init__(
         self, store: Store, *, max_batch: int = 10_000,
         on_predictions: Callable[[str, list[dict[str, Any]]], None] | None = None,
+        redactor: Callable[[ModelRecord, list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.store = store
         self.max_batch = max_batch
         self.on_predictions = on_predictions  # called with the rows really inserted
+        self.redactor = redactor  # rewrites valid rows in place before anything is stored
         self._models: dict[str, tuple[ModelRecord, ModelSchema]] = {}
 
     # -- models ----------------------------------------------------------------------
@@ -159,6 +161,8 @@ class Ingestor:
             else:
                 seen.add(row["id"])
                 rows.append(row)
+        if self.redactor is not None and rows:
+            self.redactor(model, rows)
         inserted = self.store.insert_predictions(model, rows)
         result.accepted = len(inserted)
         result.duplicates += len(rows) - len(inserted)

@@ -35,11 +35,18 @@ class RecordSink(Protocol):
 
 
 class DeliveryError(Exception):
-    """A delivery attempt failed; ``retry`` holds the items worth sending again."""
+    """A delivery failed in part or whole.
 
-    def __init__(self, message: str, retry: list[Any] | None = None) -> None:
+    Attributes:
+        retry: the items worth sending again (None: the whole batch).
+        refused: how many items the backend refused for good (not retried).
+    """
+
+    def __init__(self, message: str, retry: list[Any] | None = None,
+                 refused: int = 0) -> None:
         super().__init__(message)
         self.retry = retry
+        self.refused = refused
 
 
 class NetworkSink:
@@ -122,19 +129,19 @@ class NetworkSink:
                 refused = self.deliver(batch)
             except DeliveryError as exc:
                 retry = batch if exc.retry is None else exc.retry
-                self._fail(exc, batch, retry)
+                self._fail(exc, batch, retry, exc.refused)
                 return
             except Exception as exc:  # transport errors: keep the whole batch
-                self._fail(exc, batch, batch)
+                self._fail(exc, batch, batch, 0)
                 return
             self.stats["delivered"] += len(batch) - refused
             self.stats["rejected"] += refused
             self._failures = 0
 
-    def _fail(self, exc: Exception, batch: list[Any], retry: list[Any]) -> None:
+    def _fail(self, exc: Exception, batch: list[Any], retry: list[Any], refused: int) -> None:
         self.stats["failures"] += 1
-        delivered = len(batch) - len(retry)
-        self.stats["delivered"] += max(delivered, 0)
+        self.stats["delivered"] += max(len(batch) - len(retry) - refused, 0)
+        self.stats["rejected"] += refused
         self.stats["retried_items"] += len(retry)
         self.pending.extendleft(reversed(retry))
         delay = min(self.max_backoff_s, self.backoff_s * 2 ** min(self._failures, 20))

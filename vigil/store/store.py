@@ -318,10 +318,11 @@ class Store:
     # -- audit log -------------------------------------------------------------------
     def audit(self, actor: str, action: str, target: str | None = None,
               details: dict[str, Any] | None = None) -> None:
-        """Append one entry to the audit log."""
+        """Append one entry to the audit log, hash-chained (see vigil.store.audit_chain)."""
+        from vigil.store import audit_chain
+
         with self.write() as conn:
-            conn.execute(t.audit_log.insert().values(
-                ts=time.time(), actor=actor, action=action, target=target, details=details))
+            audit_chain.append(conn, time.time(), actor, action, target, details)
 
     def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
         a = t.audit_log

@@ -1,0 +1,239 @@
+"""The compliance report of one model: a checklist with evidence and a reason per item.
+
+Each item passes, fails or is ``unknown`` (nothing recorded to judge by, e.g. no
+evaluation run yet); the report passes when no item fails. Items read what other parts of
+vigil record — the registry's signatures and refusals, evaluation runs, alerts — and skip
+to ``unknown`` when that part has no table in this database.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from vigil.errors import ModelNotFoundError
+from vigil.schema import FeatureKind, ModelSchema
+from vigil.store import Store
+from vigil.store import privacy as q
+from vigil.store import tables as t
+from vigil.store.audit_chain import verify_chain
+
+STALE_KEY_DAYS = 90
+DISPARATE_IMPACT_MIN = 0.8  # the four-fifths rule
+PARITY_DIFFERENCE_MAX = 0.1
+
+
+@dataclass(slots=True)
+class Check:
+    """One checklist item."""
+
+    id: str
+    title: str
+    status: str  # pass | fail | unknown
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def compliance_report(store: Store, model: str, *, now: float | None = None,
+                      retention_interval_s: float = 3600.0) -> dict[str, Any]:
+    """Build the checklist for ``model`` (see the module docstring)."""
+    now = time.time() if now is None else now
+    record = store.get_model(model)
+    if record is None:
+        raise ModelNotFoundError(f"No model named {model!r} is registered.")
+    schema = ModelSchema.from_dict(record.schema)
+    with store.read() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        checks = [
+            _artifact(conn, tables, record.id, model),
+            _pii_coverage(store, record.id, schema),
+            *_retention(store, record.id, now, retention_interval_s),
+            _erasure(store),
+            _keys(store, now),
+            _audit_chain(conn),
+            *_evaluation(conn, tables, record.id),
+            _alerts(conn, tables, model),
+        ]
+    failed = [c.id for c in checks if c.status == "fail"]
+    return {"model": model, "generated_at": now, "passed": not failed, "failed": failed,
+            "checks": [asdict(c) for c in checks]}
+
+
+def _artifact(conn: sa.Connection, tables: set[str], model_id: int, model: str) -> Check:
+    title = "Artifact signed and scanned"
+    if "registry_versions" not in tables:
+        return Check("artifact", title, "unknown", "the model registry is not installed")
+    rv = sa.table("registry_versions", sa.column("model_id"), sa.column("version"),
+                  sa.column("signature"), sa.column("artifact_digest"),
+                  sa.column("created_at"))
+    row = conn.execute(sa.select(rv).where(rv.c.model_id == model_id)
+                       .order_by(rv.c.created_at.desc()).limit(1)).first()
+    if row is None:
+        return Check("artifact", title, "unknown", "no version of the model is registered")
+    evidence = {"version": row.version, "digest": row.artifact_digest}
+    if row.signature is None or row.artifact_digest is None:
+        return Check("artifact", title, "fail", f"version {row.version} has no signed "
+                     "artifact", evidence)
+    a = t.audit_log
+    refused = conn.execute(
+        sa.select(a.c.ts, a.c.details).where(a.c.action == "registry.refused",
+                                             a.c.target == f"{model}:{row.version}")
+        .order_by(a.c.id.desc()).limit(1)).first()
+    if refused is not None:
+        evidence["refused"] = refused.details
+        return Check("artifact", title, "fail", f"loading version {row.version} was refused "
+                     "(signature, digest or pickle scan)", evidence)
+    return Check("artifact", title, "pass", f"version {row.version} is signed; no load was "
+                 "refused", evidence)
+
+
+def _pii_coverage(store: Store, model_id: int, schema: ModelSchema) -> Check:
+    title = "PII redaction covers the text features"
+    text = [f.name for f in schema.features if f.kind is FeatureKind.TEXT]
+    policies = {p.field: p.action for p in q.get_policies(store, model_id)}
+    evidence = {"text_features": text, "policies": policies}
+    if not text:
+        return Check("pii_policy", title, "pass", "the schema has no text features", evidence)
+    uncovered = [f for f in text if f not in policies and "*" not in policies]
+    if uncovered:
+        return Check("pii_policy", title, "fail", f"no redaction policy for {uncovered}",
+                     evidence)
+    return Check("pii_policy", title, "pass", "every text feature is redacted at ingest",
+                 evidence)
+
+
+def _retention(store: Store, model_id: int, now: float, interval_s: float) -> list[Check]:
+    policies = q.list_retention(store, model_id)
+    if not policies:
+        return [Check("retention_configured", "Retention configured", "fail",
+                      "no retention policy: raw events are kept forever"),
+                Check("retention_enforced", "Retention enforced", "unknown",
+                      "nothing to enforce")]
+    policy = policies[0]
+    evidence = policy.to_dict()
+    configured = Check("retention_configured", "Retention configured", "pass",
+                       f"raw events are kept {policy.days} days", evidence)
+    limit = max(2 * interval_s, 86_400.0)
+    if policy.last_run_at is None or now - policy.last_run_at > limit:
+        return [configured, Check("retention_enforced", "Retention enforced", "fail",
+                                  f"the retention job has not run in the last {limit:.0f} s",
+                                  evidence)]
+    return [configured, Check("retention_enforced", "Retention enforced", "pass",
+                              f"last run {now - policy.last_run_at:.0f} s ago", evidence)]
+
+
+def _erasure(store: Store) -> Check:
+    title = "Erasure requests handled"
+    receipts = q.list_receipts(store, limit=1)
+    if not receipts:
+        return Check("erasure", title, "pass", "no erasure was requested")
+    last = receipts[0]
+    return Check("erasure", title, "pass", "the last erasure request completed",
+                 {"receipt": last["id"], "completed_at": last["completed_at"],
+                  "deleted": last["deleted"]})
+
+
+def _keys(store: Store, now: float) -> Check:
+    title = "API keys scoped and in use"
+    active = [k for k in store.list_api_keys() if k.revoked_at is None]
+    by_scope: dict[str, int] = {}
+    for k in active:
+        for s in k.scopes:
+            by_scope[s] = by_scope.get(s, 0) + 1
+    stale = [k.id for k in active
+             if now - (k.last_used_at or k.created_at) > STALE_KEY_DAYS * 86_400]
+    evidence = {"active": len(active), "by_scope": by_scope, "stale": stale}
+    if stale:
+        return Check("keys", title, "fail", f"{len(stale)} active keys unused for "
+                     f"{STALE_KEY_DAYS} days; revoke them", evidence)
+    return Check("keys", title, "pass", f"{len(active)} active keys, none stale", evidence)
+
+
+def _audit_chain(conn: sa.Connection) -> Check:
+    title = "Audit log intact"
+    report = verify_chain(conn)
+    if report.ok:
+        return Check("audit_log", title, "pass", f"{report.entries} entries, chain verified",
+                     report.to_dict())
+    return Check("audit_log", title, "fail", f"entry {report.first_bad_id}: {report.reason}",
+                 report.to_dict())
+
+
+def _find(metrics: Any, key: str) -> float | None:
+    if isinstance(metrics, dict):
+        value = metrics.get(key)
+        if isinstance(value, dict) and isinstance(value.get("value"), int | float):
+            return float(value["value"])
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        for v in metrics.values():
+            found = _find(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _evaluation(conn: sa.Connection, tables: set[str], model_id: int) -> list[Check]:
+    if "evaluation_runs" not in tables:
+        return [Check("evaluation", "Last evaluation", "unknown", "evaluations are not "
+                      "installed"), Check("fairness", "Fairness", "unknown", "no evaluation")]
+    ev = sa.table("evaluation_runs", sa.column("model_id"), sa.column("id"),
+                  sa.column("version"), sa.column("status"), sa.column("finished_at"),
+                  sa.column("metrics", t.Json), sa.column("error"))
+    row = conn.execute(sa.select(ev).where(ev.c.model_id == model_id)
+                       .order_by(ev.c.finished_at.desc()).limit(1)).first()
+    if row is None:
+        return [Check("evaluation", "Last evaluation", "unknown", "no evaluation has run"),
+                Check("fairness", "Fairness", "unknown", "no evaluation has run")]
+    evidence = {"run": row.id, "version": row.version, "finished_at": row.finished_at}
+    evaluation = Check("evaluation", "Last evaluation", "pass" if row.status == "succeeded"
+                       else "fail", f"run {row.id} {row.status}" +
+                       (f": {row.error}" if row.error else ""), evidence)
+    di = _find(row.metrics, "disparate_impact_ratio")
+    dp = _find(row.metrics, "demographic_parity_difference")
+    if di is None and dp is None:
+        return [evaluation, Check("fairness", "Fairness", "unknown",
+                                  "the last evaluation recorded no fairness metrics")]
+    bad = []
+    if di is not None and di < DISPARATE_IMPACT_MIN:
+        bad.append(f"disparate impact {di:.3f} < {DISPARATE_IMPACT_MIN}")
+    if dp is not None and dp > PARITY_DIFFERENCE_MAX:
+        bad.append(f"parity difference {dp:.3f} > {PARITY_DIFFERENCE_MAX}")
+    fair = Check("fairness", "Fairness", "fail" if bad else "pass",
+                 "; ".join(bad) or "within thresholds",
+                 {"disparate_impact_ratio": di, "demographic_parity_difference": dp})
+    return [evaluation, fair]
+
+
+def _alerts(conn: sa.Connection, tables: set[str], model: str) -> Check:
+    if "alerts" not in tables:
+        return Check("alerts", "No open alerts", "unknown", "alerting is not installed")
+    al = sa.table("alerts", sa.column("id"), sa.column("rule"), sa.column("labels", t.Json),
+                  sa.column("state"), sa.column("active"), sa.column("severity"))
+    rows = conn.execute(sa.select(al).where(al.c.active.is_(True))).all()
+    mine = [r for r in rows if not isinstance(r.labels, dict)
+            or r.labels.get("model") in (None, model)]
+    evidence = {"open": [{"id": r.id, "rule": r.rule, "severity": r.severity} for r in mine]}
+    if mine:
+        return Check("alerts", "No open alerts", "fail", f"{len(mine)} alerts open", evidence)
+    return Check("alerts", "No open alerts", "pass", "no alert is open", evidence)
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The report as one self-contained HTML page (values escaped)."""
+    from datetime import UTC, datetime
+
+    import orjson
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("vigil.audit", "templates"),
+                      autoescape=select_autoescape(["html"]))
+    checks = [{**c, "evidence_json": orjson.dumps(
+        c["evidence"], option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()}
+        for c in report["checks"]]
+    generated = datetime.fromtimestamp(report["generated_at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return env.get_template("compliance.html").render(
+        report={**report, "checks": checks}, generated=generated)

@@ -1,0 +1,124 @@
+"""``vigil audit``: verify the audit log, compliance report, scan a data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.errors import InvalidParameterError
+
+app = typer.Typer(help="Audits: the audit log's hash chain, compliance report, data scan.",
+                  no_args_is_help=True)
+
+
+def _json(data: Any) -> str:
+    import orjson
+
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+@app.command("verify-log")
+def verify_log(db: str | None = DbOption, home: Path | None = HomeOption) -> None:
+    """Recompute the audit log's hash chain; exit 1 where it is broken."""
+    from vigil.store import open_store
+    from vigil.store.audit_chain import verify_chain
+
+    store = open_store(settings_from(db, home).db_url)
+    try:
+        with store.read() as conn:
+            report = verify_chain(conn)
+    finally:
+        store.close()
+    if not report.ok:
+        console.print(f"[red]audit log BROKEN[/red] at entry {report.first_bad_id}: "
+                      f"{report.reason} ({report.entries} entries verified before it).",
+                      highlight=False)
+        raise typer.Exit(1)
+    console.print(f"audit log intact: {report.entries} entries, head {report.head_hash}",
+                  highlight=False)
+
+
+@app.command()
+def compliance(
+    model: str = typer.Option(..., "--model", help="The model to report on."),
+    output: Path = typer.Option(..., "-o", "--output", help="report.html or report.json"),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Write MODEL's compliance checklist (HTML or JSON by extension); exit 1 on a fail."""
+    from vigil.audit.compliance import compliance_report, render_html
+    from vigil.store import open_store
+
+    suffix = output.suffix.lower()
+    if suffix not in (".html", ".htm", ".json"):
+        raise InvalidParameterError(
+            f"-o must end in .html or .json. Got {output.name!r}.")
+    settings = settings_from(db, home)
+    store = open_store(settings.db_url)
+    try:
+        report = compliance_report(store, model,
+                                   retention_interval_s=settings.retention_interval_s)
+    finally:
+        store.close()
+    output.write_text(_json(report) if suffix == ".json" else render_html(report),
+                      encoding="utf-8")
+    table = Table("item", "status", "reason")
+    for c in report["checks"]:
+        colour = {"pass": "green", "fail": "red"}.get(c["status"], "yellow")
+        table.add_row(c["title"], f"[{colour}]{c['status']}[/{colour}]", c["reason"])
+    console.print(table)
+    console.print(f"Wrote {output}.", highlight=False)
+    if not report["passed"]:
+        raise typer.Exit(1)
+
+
+def _read(path: Path) -> Any:
+    import pandas as pd
+
+    if not path.is_file():
+        raise InvalidParameterError(f"{path} is not a file.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(path, lines=True)
+    except (ValueError, OSError) as exc:
+        raise InvalidParameterError(f"Could not read {path}: {exc}") from None
+    raise InvalidParameterError(
+        f"{path.name}: the data must be .parquet, .csv or .jsonl. Got {suffix or 'no suffix'!r}.")
+
+
+@app.command()
+def data(
+    path: Path,
+    reference: Path | None = typer.Option(None, "--reference", help="Reference data: rows "
+                                          "unlike it are counted as out of distribution."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the result here."),
+    fail_on_findings: bool = typer.Option(False, "--fail-on-findings",
+                                          help="Exit 1 when PII or injection is found."),
+) -> None:
+    """Scan PATH (Parquet, CSV, JSONL) for PII, prompt injection and OOD rows."""
+    from vigil.audit.scan import scan_data
+
+    frame = _read(path)
+    result = scan_data(frame, _read(reference) if reference is not None else None)
+    table = Table("column", "PII found", "injection rows")
+    found = False
+    for name, col in result["columns"].items():
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(col["pii"].items())) or "-"
+        table.add_row(name, kinds, str(len(col["injection_rows"])))
+        found = found or bool(col["pii"]) or bool(col["injection_rows"])
+    console.print(table)
+    if "ood" in result:
+        console.print(f"out of distribution: {result['ood']['flagged']} of {result['rows']} "
+                      f"rows", highlight=False)
+    if json_out is not None:
+        json_out.write_text(_json(result), encoding="utf-8")
+    if fail_on_findings and found:
+        raise typer.Exit(1)

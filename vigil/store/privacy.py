@@ -1,0 +1,221 @@
+"""Privacy queries: redaction policies, retention, subject erasure and export.
+
+Erasure and retention delete a prediction together with everything keyed to it: every
+table that has a ``prediction_id`` column (labels, feedback and whatever later features
+add) and every other table with a ``subject_id`` column. Rollups keep only aggregates
+(counts, quantile sketches, frequent items); see docs/security.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from vigil.store import tables as t
+from vigil.store.privacy_tables import (
+    erasure_receipts,
+    privacy_policies,
+    privacy_secrets,
+    retention_policies,
+)
+from vigil.store.store import Store
+
+_KEEP = frozenset({"predictions", "erasure_receipts"})
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    """How one field of one model is redacted at ingest."""
+
+    field: str
+    action: str
+    kinds: tuple[str, ...] | None
+    updated_by: str
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["kinds"] = list(self.kinds) if self.kinds is not None else None
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRecord:
+    """How long a model's raw events are kept, and when that was last enforced."""
+
+    model_id: int
+    days: int
+    updated_by: str
+    updated_at: float
+    last_run_at: float | None
+    last_deleted: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        del out["model_id"]
+        return out
+
+
+def subject_hash(subject_id: str) -> str:
+    """SHA-256 of a subject id: receipts and the audit log never hold the id itself."""
+    return hashlib.sha256(subject_id.encode()).hexdigest()
+
+
+# -- policies ------------------------------------------------------------------------------
+def get_policies(store: Store, model_id: int) -> list[PolicyRecord]:
+    p = privacy_policies
+    with store.read() as conn:
+        rows = conn.execute(sa.select(p).where(p.c.model_id == model_id)
+                            .order_by(p.c.field)).all()
+    return [PolicyRecord(r.field, r.action, tuple(r.kinds) if r.kinds is not None else None,
+                         r.updated_by, r.updated_at) for r in rows]
+
+
+def set_policy(store: Store, model_id: int, field: str, action: str,
+               kinds: list[str] | None, actor: str) -> None:
+    values = {"action": action, "kinds": kinds, "updated_by": actor, "updated_at": time.time()}
+    stmt = store._insert(privacy_policies).values(model_id=model_id, field=field, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[privacy_policies.c.model_id, privacy_policies.c.field], set_=values)
+    with store.write() as conn:
+        conn.execute(stmt)
+
+
+def delete_policy(store: Store, model_id: int, field: str) -> bool:
+    p = privacy_policies
+    with store.write() as conn:
+        done = conn.execute(p.delete().where(p.c.model_id == model_id, p.c.field == field))
+    return done.rowcount > 0
+
+
+def redaction_key(store: Store) -> bytes:
+    """The database's secret for keyed hashes, made on first use."""
+    s = privacy_secrets
+    with store.read() as conn:
+        value = conn.execute(sa.select(s.c.value).where(s.c.name == "redaction_key")).scalar()
+    if value is None:
+        stmt = store._insert(s).values(name="redaction_key", value=secrets.token_hex(32),
+                                       created_at=time.time()).on_conflict_do_nothing()
+        with store.write() as conn:
+            conn.execute(stmt)
+            value = conn.execute(
+                sa.select(s.c.value).where(s.c.name == "redaction_key")).scalar_one()
+    return bytes.fromhex(value)
+
+
+# -- retention -----------------------------------------------------------------------------
+def set_retention(store: Store, model_id: int, days: int, actor: str) -> None:
+    values = {"days": days, "updated_by": actor, "updated_at": time.time()}
+    stmt = store._insert(retention_policies).values(model_id=model_id, **values)
+    stmt = stmt.on_conflict_do_update(index_elements=[retention_policies.c.model_id],
+                                      set_=values)
+    with store.write() as conn:
+        conn.execute(stmt)
+
+
+def delete_retention(store: Store, model_id: int) -> bool:
+    r = retention_policies
+    with store.write() as conn:
+        return conn.execute(r.delete().where(r.c.model_id == model_id)).rowcount > 0
+
+
+def list_retention(store: Store, model_id: int | None = None) -> list[RetentionRecord]:
+    r = retention_policies
+    query = sa.select(r).order_by(r.c.model_id)
+    if model_id is not None:
+        query = query.where(r.c.model_id == model_id)
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    return [RetentionRecord(x.model_id, x.days, x.updated_by, x.updated_at, x.last_run_at,
+                            x.last_deleted) for x in rows]
+
+
+def purge_before(store: Store, model_id: int, cutoff: float) -> dict[str, int]:
+    """Delete the model's predictions older than ``cutoff`` and what is keyed to them."""
+    p = t.predictions
+    doomed = sa.select(p.c.id).where(p.c.model_id == model_id, p.c.ts < cutoff)
+    with store.write() as conn:
+        deleted = _delete_dependents(conn, doomed, None)
+        deleted["predictions"] = conn.execute(
+            p.delete().where(p.c.model_id == model_id, p.c.ts < cutoff)).rowcount
+        conn.execute(retention_policies.update()
+                     .where(retention_policies.c.model_id == model_id)
+                     .values(last_run_at=time.time(), last_deleted=sum(deleted.values())))
+    return deleted
+
+
+# -- subjects ------------------------------------------------------------------------------
+def erase_subject(store: Store, subject_id: str, actor: str) -> dict[str, Any]:
+    """Delete every event of a data subject; store and return a receipt."""
+    requested = time.time()
+    p = t.predictions
+    doomed = sa.select(p.c.id).where(p.c.subject_id == subject_id)
+    with store.write() as conn:
+        models = sorted(conn.execute(
+            sa.select(t.models.c.name).distinct()
+            .join(p, p.c.model_id == t.models.c.id).where(p.c.subject_id == subject_id)
+        ).scalars())
+        deleted = _delete_dependents(conn, doomed, subject_id)
+        deleted["predictions"] = conn.execute(
+            p.delete().where(p.c.subject_id == subject_id)).rowcount
+        receipt = {
+            "id": secrets.token_hex(8), "subject_hash": subject_hash(subject_id),
+            "requested_by": actor, "requested_at": requested, "completed_at": time.time(),
+            "deleted": deleted, "models": models,
+        }
+        conn.execute(erasure_receipts.insert().values(**receipt))
+    return receipt
+
+
+def list_receipts(store: Store, subject_id: str | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+    e = erasure_receipts
+    query = sa.select(e).order_by(e.c.completed_at.desc()).limit(limit)
+    if subject_id is not None:
+        query = query.where(e.c.subject_hash == subject_hash(subject_id))
+    with store.read() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def export_subject(store: Store, subject_id: str) -> dict[str, Any]:
+    """Every stored event of a data subject, for an access request."""
+    p, lab, fb = t.predictions, t.labels, t.feedback
+    with store.read() as conn:
+        preds = [dict(r) for r in conn.execute(
+            sa.select(p, t.models.c.name.label("model"))
+            .join(t.models, t.models.c.id == p.c.model_id)
+            .where(p.c.subject_id == subject_id).order_by(p.c.ts)).mappings()]
+        ids = sa.select(p.c.id).where(p.c.subject_id == subject_id)
+        labels = [dict(r) for r in conn.execute(
+            sa.select(lab).where(lab.c.prediction_id.in_(ids))).mappings()]
+        feedback = [dict(r) for r in conn.execute(
+            sa.select(fb).where(fb.c.prediction_id.in_(ids))).mappings()]
+    for row in [*preds, *labels, *feedback]:
+        row.pop("model_id", None)
+    return {"subject_id": subject_id, "exported_at": time.time(), "predictions": preds,
+            "labels": labels, "feedback": feedback}
+
+
+def _delete_dependents(conn: sa.Connection, doomed: sa.Select,
+                       subject_id: str | None) -> dict[str, int]:
+    """Delete rows keyed to the ``doomed`` prediction ids (and to the subject) everywhere."""
+    inspector = sa.inspect(conn)
+    deleted: dict[str, int] = {}
+    for name in sorted(inspector.get_table_names()):
+        if name in _KEEP:
+            continue
+        columns = {c["name"] for c in inspector.get_columns(name)}
+        if "prediction_id" in columns:
+            tbl = sa.table(name, sa.column("prediction_id"))
+            deleted[name] = conn.execute(
+                tbl.delete().where(tbl.c.prediction_id.in_(doomed))).rowcount
+        elif subject_id is not None and "subject_id" in columns:
+            tbl = sa.table(name, sa.column("subject_id"))
+            deleted[name] = conn.execute(
+                tbl.delete().where(tbl.c.subject_id == subject_id)).rowcount
+    return deleted

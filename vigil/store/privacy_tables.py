@@ -1,0 +1,74 @@
+"""Tables of privacy and compliance: redaction policies, retention, erasure receipts.
+
+The audit log's hash chain adds two columns to ``audit_log`` (migration 0006_privacy);
+:mod:`vigil.store.audit_chain` reads and writes them through a lightweight view so the
+core table definition stays as it is.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from vigil.store.tables import Json, metadata
+
+
+def _model_fk(primary_key: bool) -> sa.Column:
+    return sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
+                     primary_key=primary_key, nullable=False)
+
+
+privacy_policies = sa.Table(
+    "privacy_policies",
+    metadata,
+    _model_fk(True),
+    sa.Column("field", sa.String(200), primary_key=True),  # input feature, "outputs" or "*"
+    sa.Column("action", sa.String(10), nullable=False),  # mask | hash | drop
+    sa.Column("kinds", Json, nullable=True),  # PII kinds to mask (null: all)
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+retention_policies = sa.Table(
+    "retention_policies",
+    metadata,
+    _model_fk(True),
+    sa.Column("days", sa.Integer, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("last_run_at", sa.Double, nullable=True),
+    sa.Column("last_deleted", sa.BigInteger, nullable=True),
+)
+
+erasure_receipts = sa.Table(
+    "erasure_receipts",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("subject_hash", sa.String(64), nullable=False),  # SHA-256 of the subject id
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("requested_at", sa.Double, nullable=False),
+    sa.Column("completed_at", sa.Double, nullable=False),
+    sa.Column("deleted", Json, nullable=False),  # {table: rows}
+    sa.Column("models", Json, nullable=False),  # names of the models that held events
+    sa.Index("ix_erasure_receipts_subject", "subject_hash"),
+)
+
+privacy_secrets = sa.Table(
+    "privacy_secrets",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+# The audit log with its chain columns, for reads and writes of the chain only.
+audit_chain_view = sa.table(
+    "audit_log",
+    sa.column("id", sa.Integer),
+    sa.column("ts", sa.Double),
+    sa.column("actor", sa.String),
+    sa.column("action", sa.String),
+    sa.column("target", sa.String),
+    sa.column("details", Json),
+    sa.column("prev_hash", sa.String),
+    sa.column("hash", sa.String),
+)
