@@ -39,10 +39,11 @@ class LocalTransport:
 
     def _open(self) -> None:
         from vigil.engine.ingest import Ingestor
+        from vigil.engine.privacy import Redactor
         from vigil.store import open_store
 
         self._store = open_store(self.url)
-        self._ingestor = Ingestor(self._store)
+        self._ingestor = Ingestor(self._store, redactor=Redactor(self._store))
 
     def after_fork(self) -> None:
         """In a forked child: open the store again rather than share the parent's pool."""

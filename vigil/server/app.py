@@ -10,11 +10,14 @@ from fastapi import FastAPI
 from vigil._version import __version__
 from vigil.config import Settings, load_settings
 from vigil.engine.ingest import Ingestor
+from vigil.engine.privacy import Redactor, RetentionJob
 from vigil.server.auth import Authenticator
 from vigil.server.errors import install_error_handlers
 from vigil.server.prom import ServerMetrics
+from vigil.server.ratelimit import RateLimitMiddleware
 from vigil.server.routes import alerts as alert_routes
 from vigil.server.routes import drift, events, health, keys, metrics, models, registry
+from vigil.server.routes import privacy as privacy_routes
 from vigil.server.routes import rules as rule_routes
 from vigil.store import Store, open_store
 
@@ -26,13 +29,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     owned = store is None
     store = store or open_store(settings.db_url)
     prom = ServerMetrics()
+    retention = RetentionJob(store, settings.retention_interval_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.retention_interval_s > 0:
+            retention.start()
         stop_registry_loop = registry.start_policy_loop(app)
         app.state.rules.start()
         yield
         await app.state.rules.stop()
+        await retention.stop()
         await stop_registry_loop()
         if owned:
             store.close()
@@ -45,11 +52,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.store = store
     app.state.metrics = prom
     app.state.auth = Authenticator(store, settings.auth_required)
+    app.state.redactor = Redactor(store)
+    app.state.retention = retention
     app.state.ingestor = Ingestor(store, max_batch=settings.max_batch_records,
-                                  on_predictions=prom.observe_predictions)
+                                  on_predictions=prom.observe_predictions,
+                                  redactor=app.state.redactor)
     install_error_handlers(app)
     for module in (health, models, events, metrics, drift, keys, registry, rule_routes,
-                   alert_routes):
+                   alert_routes, privacy_routes):
         app.include_router(module.router)
     rule_routes.install(app)  # alert engine, notifiers, its background loop and gauges
+    if settings.rate_limit_per_minute:
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     return app
