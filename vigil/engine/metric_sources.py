@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from vigil.store import ModelRecord, Store
 
 # Modules that register metrics when imported (one line each; order does not matter).
-PROVIDER_MODULES: tuple[str, ...] = ()
+PROVIDER_MODULES: tuple[str, ...] = (
+    "vigil.engine.quality_sources",
+)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.:]{0,99}$")
 
