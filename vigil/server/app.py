@@ -18,6 +18,7 @@ from vigil.server.ratelimit import RateLimitMiddleware
 from vigil.server.routes import alerts as alert_routes
 from vigil.server.routes import drift, events, health, keys, metrics, models, registry
 from vigil.server.routes import privacy as privacy_routes
+from vigil.server.routes import quality as quality_routes
 from vigil.server.routes import rules as rule_routes
 from vigil.store import Store, open_store
 
@@ -37,7 +38,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             retention.start()
         stop_registry_loop = registry.start_policy_loop(app)
         app.state.rules.start()
+        app.state.quality_jobs.start()
         yield
+        app.state.quality_jobs.stop()
         await app.state.rules.stop()
         await retention.stop()
         await stop_registry_loop()
@@ -59,9 +62,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                                   redactor=app.state.redactor)
     install_error_handlers(app)
     for module in (health, models, events, metrics, drift, keys, registry, rule_routes,
-                   alert_routes, privacy_routes):
+                   alert_routes, privacy_routes, quality_routes):
         app.include_router(module.router)
     rule_routes.install(app)  # alert engine, notifiers, its background loop and gauges
+    quality_routes.install(app)  # quality gauges, scheduled evaluations, concept drift
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     return app
