@@ -57,6 +57,13 @@ class Monitor:
         max_backoff_s: the longest delay between retries and spool replays.
         transport: where to send instead of ``endpoint`` (e.g.
             :class:`~vigil.sdk.transport.MemoryTransport` in tests and notebooks).
+        version_from: follow a registry alias (``"sentiment@production"``): the version is
+            read at start and polled every ``follow_interval_s`` seconds (with ETags); when
+            the alias moves, ``on_version_change(version)`` runs (load the new model there)
+            and predictions recorded from then on carry the new version.
+        on_version_change: called with the new version when the followed alias moves; if
+            it raises, the Monitor stays on the old version and asks again next poll.
+        follow_interval_s: seconds between polls of ``version_from``.
 
     Examples:
         >>> from vigil.sdk import MemoryTransport
@@ -100,6 +107,9 @@ class Monitor:
         backoff_s: float = 0.1,
         max_backoff_s: float = 10.0,
         transport: Transport | None = None,
+        version_from: str | None = None,
+        on_version_change: Callable[[str], Any] | None = None,
+        follow_interval_s: float = 30.0,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise InvalidParameterError(f"'model' must be a non-empty string. Got {model!r}.")
@@ -153,6 +163,17 @@ class Monitor:
         # Closes (flushes) when the Monitor is garbage-collected and at interpreter exit;
         # it holds the sender, not the Monitor, so it does not keep the Monitor alive.
         self._finalizer = weakref.finalize(self, self._sender.close, self.timeout_s)
+        self._follower = None
+        if version_from is not None:
+            from vigil.sdk.follow import start_following
+
+            try:
+                self._follower = start_following(self, version_from, on_version_change,
+                                                 follow_interval_s, api_key)
+            except BaseException:
+                self.close(0)
+                raise
+            weakref.finalize(self, self._follower.stop)
 
     def __repr__(self) -> str:
         return f"Monitor({self.model!r}, version={self.version!r}, endpoint={self.endpoint!r})"
@@ -348,6 +369,8 @@ class Monitor:
         Records made after ``close`` are dropped and counted as ``dropped_closed``.
         """
         self._finalizer.detach()
+        if self._follower is not None:
+            self._follower.stop()
         return self._sender.close(timeout_s)
 
     def __enter__(self) -> Monitor:

@@ -16,6 +16,7 @@ contact, and delivers through the :class:`~vigil.sdk.transport.Transport`:
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import os
@@ -111,6 +112,7 @@ class Sender:
             0,
         )
         self._ensured: set[str] = set()
+        self._switches: list[tuple[float, str]] = []  # (from ts, version): switch_version
         # Integrations (vigil.integrations): sinks get each batch's records in this thread
         # before delivery; exception hooks get the model's exceptions (error path only).
         self.sinks: list[Any] = []
@@ -214,6 +216,20 @@ class Sender:
             except Exception:
                 self.counts["internal_errors"] += 1
 
+    def switch_version(self, version: str, at: float) -> None:
+        """Tag predictions recorded from time ``at`` on with ``version``; earlier ones keep
+        the version they were recorded under, even when they are sent later."""
+        if not self._switches:
+            self._switches.append((float("-inf"), self.version))
+        self._switches.append((at, version))
+        self.version = version
+
+    def _attribute(self, predictions: list[dict[str, Any]]) -> None:
+        switches = list(self._switches)
+        times = [t for t, _ in switches]
+        for rec in predictions:
+            rec["version"] = switches[max(bisect.bisect_right(times, rec["ts"]) - 1, 0)][1]
+
     def stats(self) -> dict[str, int]:
         out = dict(self.counts)
         out["queued"] = len(self.buf)
@@ -262,6 +278,8 @@ class Sender:
                 self.counts["internal_errors"] += k
                 log.exception("vigil: could not build records; dropped %d", k)
                 continue
+            if self._switches:
+                self._attribute(groups["predictions"])
             if self.sinks:
                 self._emit(groups)
             for kind in _KINDS:
