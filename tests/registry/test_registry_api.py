@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
 import time
 
 import pytest
@@ -22,6 +25,28 @@ def api(server_factory, store, tmp_path, artifacts):
     reg.register("churn", "1", artifacts / "model1.pkl", metrics={"auc": 0.8})
     reg.register("churn", "2", artifacts / "model2.pkl", metrics={"auc": 0.9})
     return client
+
+
+@pytest.fixture
+def hook():
+    """A real HTTP receiver recording the JSON bodies posted to it."""
+    bodies: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
+    server.shutdown()
+    server.server_close()
 
 
 def _error(resp, status, code):
@@ -106,11 +131,16 @@ def test_policy_validation(api):
 
 
 @pytest.mark.integration
-def test_bad_release_is_rolled_back_automatically(api, store):
-    """Register v1 and v2, promote v2, feed errors: the server's loop returns to v1."""
+def test_bad_release_is_rolled_back_automatically(api, store, hook):
+    """Register v1 and v2, promote v2, feed errors: the server's loop returns to v1, writes
+    the audit trail and tells the notifier."""
+    from vigil.store.alerts import AlertStore
+
+    url, bodies = hook
+    AlertStore(store).put_receiver("notifier", "oncall", "webhook", {"url": url})
     api.put(f"{BASE}/aliases/production/policy", json={
         "max": {"error_rate": 0.2, "latency_p95": 5.0}, "min_count": 20, "window_s": 600,
-        "watch_s": 600})
+        "watch_s": 600, "notify": ["oncall", "missing"]})
     api.put(f"{BASE}/aliases/production", json={"version": "1"})
     healthy = [record(i, version="1") for i in range(30)]
     assert api.post(f"{BASE}/predictions", json={"records": healthy}).status_code == 200
@@ -134,5 +164,19 @@ def test_bad_release_is_rolled_back_automatically(api, store):
     audit = [e for e in store.audit_entries() if e["action"] == "registry.auto_rollback"]
     assert audit[0]["target"] == "churn@production"
     assert audit[0]["details"]["from"] == "2" and audit[0]["details"]["to"] == "1"
+    _wait_for(lambda: bodies)
+    alert = bodies[0]["alerts"][0]
+    assert alert["labels"]["model"] == "churn" and alert["labels"]["version"] == "2"
+    assert alert["annotations"]["rolled_back_to"] == "1"
+    assert "error_rate" in alert["annotations"]["summary"]
+    failed = [e for e in store.audit_entries() if e["action"] == "registry.notify_failed"]
+    assert "'missing' is not configured" in failed[0]["details"]["error"]
     time.sleep(0.5)  # no second rollback: the last change is not a promotion
     assert len(api.get(f"{BASE}/aliases/production/history").json()["history"]) == 3
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)

@@ -61,8 +61,9 @@ def test_registry_cli_workflow(cli, artifacts, tmp_path):
     assert code == 0 and "churn@production: 2 -> 1" in out
     code, out, _ = cli("history", "churn", "production")
     assert code == 0 and "rollback" in out and "launch" in out
-    code, out, _ = cli("policy", "churn", "production", "--max", "error_rate=0.1")
-    assert code == 0 and '"error_rate": 0.1' in out
+    code, out, _ = cli("policy", "churn", "production", "--max", "error_rate=0.1",
+                       "--notify", "oncall")
+    assert code == 0 and '"error_rate": 0.1' in out and '"notify": ["oncall"]' in out
     code, out, _ = cli("policy", "churn", "production", "--disable")
     assert code == 0 and "disabled" in out
 

@@ -233,6 +233,7 @@ def policy(
     watch_s: float = typer.Option(3600.0, help="Seconds a promoted version is watched."),
     window_s: float = typer.Option(300.0, help="Seconds of traffic each check looks at."),
     min_count: int = typer.Option(20, help="Predictions needed before judging."),
+    notify: list[str] = typer.Option([], help="Notifier told of a rollback; repeat."),
     disable: bool = typer.Option(False, help="Disable the alias's policy."),
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
@@ -242,7 +243,7 @@ def policy(
     spec = None if disable else {
         "max": _pairs(max_, "max", number=True) or {},
         "min": _pairs(min_, "min", number=True) or {},
-        "watch_s": watch_s, "window_s": window_s, "min_count": min_count}
+        "watch_s": watch_s, "window_s": window_s, "min_count": min_count, "notify": notify}
     reg = _open(db, home)
     try:
         checked = set_rollback_policy(reg.store, model, alias, spec, ACTOR)

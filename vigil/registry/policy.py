@@ -6,8 +6,9 @@ with a ceiling (``max``) or a floor (``min``). For ``watch_s`` seconds after a p
 :func:`check_rollback_policies` computes them for the promoted version over the last
 ``window_s`` seconds (never before the promotion); once the version has served at least
 ``min_count`` predictions, any breach rolls the alias back to the version promoted before,
-with the reason in the alias history and the audit log. The server's background loop calls
-it every ``VIGIL_REGISTRY_CHECK_INTERVAL_S`` seconds.
+with the reason in the alias history and the audit log, and the notifiers the policy
+names under ``notify`` (configured with ``vigil rules apply``) are told. The server's
+background loop calls it every ``VIGIL_REGISTRY_CHECK_INTERVAL_S`` seconds.
 
 Examples:
     >>> check_policy({"max": {"error_rate": 0.1}})["watch_s"]
@@ -30,7 +31,7 @@ log = logging.getLogger("vigil.registry")
 
 ACTOR = "vigil:rollback-policy"
 DEFAULTS = {"watch_s": 3600.0, "window_s": 300.0, "min_count": 20}
-_KEYS = {"watch_s", "window_s", "min_count", "max", "min"}
+_KEYS = {"watch_s", "window_s", "min_count", "max", "min", "notify"}
 
 
 def check_policy(policy: Any) -> dict[str, Any]:
@@ -47,7 +48,12 @@ def check_policy(policy: Any) -> dict[str, Any]:
     if unknown:
         raise InvalidParameterError(
             f"Unknown rollback policy fields {sorted(unknown)}; allowed: {sorted(_KEYS)}.")
-    out: dict[str, Any] = {**DEFAULTS, "max": {}, "min": {}}
+    out: dict[str, Any] = {**DEFAULTS, "max": {}, "min": {}, "notify": []}
+    notify = policy.get("notify", [])
+    if not isinstance(notify, list) or not all(isinstance(n, str) and n for n in notify):
+        raise InvalidParameterError(
+            f"'notify' of a rollback policy must be a list of notifier names. Got {notify!r}.")
+    out["notify"] = list(notify)
     for key in ("watch_s", "window_s", "min_count"):
         value = policy.get(key, DEFAULTS[key])
         if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
@@ -73,8 +79,9 @@ def check_policy(policy: Any) -> dict[str, Any]:
 
 
 def breaches(store: Store, model: Any, version: str, policy: dict[str, Any], start: float,
-             end: float) -> tuple[list[str], float]:
-    """The conditions ``version`` breaches over ``[start, end)`` and its prediction count.
+             end: float) -> tuple[list[tuple[str, float, str, float]], float]:
+    """The conditions ``version`` breaches over ``[start, end)`` — ``(metric, value, op,
+    threshold)`` each — and its prediction count.
 
     Nothing is reported below ``min_count`` predictions (too few to judge).
     """
@@ -90,7 +97,7 @@ def breaches(store: Store, model: Any, version: str, policy: dict[str, Any], sta
             if value is None:
                 continue
             if (value > threshold) if sign == ">" else (value < threshold):
-                found.append(f"{metric} {value:.4g} {sign} {threshold:g}")
+                found.append((metric, value, sign, threshold))
     return found, count
 
 
@@ -148,12 +155,53 @@ def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict
         return None
     reason = (f"version {version} breached its rollback policy within "
               f"{now - last['ts']:.0f} s of promotion ({int(count)} predictions): "
-              f"{'; '.join(found)}")
+              f"{'; '.join(f'{m} {v:.4g} {op} {t:g}' for m, v, op, t in found)}")
     row = registry.rollback(model, alias, target, reason=reason, actor=ACTOR,
                             expected_revision=last["revision"], automatic=True)
     log.warning("rolled %s@%s back from %s to %s: %s", model, alias, version, target, reason)
-    return {"model": model, "alias": alias, "from": version, "to": row["resolved_version"],
-            "reason": reason, "revision": row["revision"]}
+    action = {"model": model, "alias": alias, "from": version, "to": row["resolved_version"],
+              "reason": reason, "revision": row["revision"], "notified": []}
+    metric, value, _, threshold = found[0]
+    for name in policy["notify"]:
+        error = _notify(store, name, action, metric, value, threshold, now)
+        if error is None:
+            action["notified"].append(name)
+        else:
+            log.error("could not notify %s of the rollback of %s@%s: %s", name, model, alias,
+                      error)
+            store.audit(ACTOR, "registry.notify_failed", f"{model}@{alias}",
+                        {"notifier": name, "error": error})
+    return action
+
+
+def _notify(store: Store, name: str, action: dict[str, Any], metric: str, value: float,
+            threshold: float, now: float) -> str | None:
+    """Tell notifier ``name`` (an alerting receiver) about a rollback; the error, or None."""
+    import hashlib
+
+    try:
+        from vigil.notify.base import Notification, build_notifier, deliver
+        from vigil.store.alerts import AlertStore
+
+        receiver = next((r for r in AlertStore(store).list_receivers("notifier")
+                         if r["name"] == name), None)
+        if receiver is None:
+            return f"notifier {name!r} is not configured (vigil rules apply)"
+        target = f"{action['model']}@{action['alias']}"
+        note = Notification(
+            status="firing", alert_id=0, rule=f"rollback-policy {target}",
+            fingerprint=hashlib.sha256(f"{target}:{action['revision']}".encode()).hexdigest()[:16],
+            labels={"model": action["model"], "alias": action["alias"],
+                    "version": action["from"], "metric": metric},
+            severity="critical", summary=f"{target} rolled back to {action['to']}: "
+            f"{action['reason']}", value=value, threshold=threshold, started_at=now,
+            annotations={"rolled_back_to": str(action["to"]), "action": "auto_rollback"})
+        deliver(build_notifier(name, receiver["type"], receiver["config"]), note)
+    except VigilError as exc:
+        return exc.message
+    except Exception as exc:  # a notifier bug must not stop the policy loop
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def set_rollback_policy(store: Store, model: str, alias: str, policy: dict[str, Any] | None,

@@ -62,6 +62,7 @@ class PolicyRequest(_Body):
     min_count: int | None = None
     max: dict[str, float] | None = None
     min: dict[str, float] | None = None
+    notify: list[str] | None = Field(None, description="Notifiers told of a rollback.")
 
 
 def _registry(request: Request, who: Principal) -> Registry:
