@@ -47,6 +47,7 @@ ALLOWED = {
     ("GET", "/api/v1/models/{name}/drift"): {"read", "write", "admin"},
     ("GET", "/metrics"): {"read", "write", "admin"},
     ("GET", "/"): {"read", "write", "admin"},
+    ("GET", "/ui/models/{name}"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/privacy"): {"read", "write", "admin"},
     ("PUT", "/api/v1/models/{name}/privacy/policies/{field}"): {"write", "admin"},
     ("DELETE", "/api/v1/models/{name}/privacy/policies/{field}"): {"write", "admin"},

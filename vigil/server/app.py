@@ -20,6 +20,7 @@ from vigil.server.routes import drift, events, health, keys, metrics, models, re
 from vigil.server.routes import privacy as privacy_routes
 from vigil.server.routes import quality as quality_routes
 from vigil.server.routes import rules as rule_routes
+from vigil.server.routes import ui as ui_routes
 from vigil.store import Store, open_store
 
 
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.include_router(module.router)
     rule_routes.install(app)  # alert engine, notifiers, its background loop and gauges
     quality_routes.install(app)  # quality gauges, scheduled evaluations, concept drift
+    app.include_router(ui_routes.router)  # the dashboard: /, /ui/...
+    ui_routes.install(app)  # its stylesheet and script under /ui/static
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     return app

@@ -1,0 +1,96 @@
+"""The dashboard in a real headless Chromium (system binary, driven by Playwright)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from ui_support import fill_demo, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+@pytest.fixture
+def site(tmp_path, server_factory):
+    """A server (auth off) on a SQLite store holding demo traffic; its base URL."""
+    fill_demo(f"sqlite:///{tmp_path / 'vigil.db'}", models=("credit-risk", "churn"),
+              minutes=45)
+    return str(server_factory(auth="off").base_url)
+
+
+@pytest.fixture(params=["sqlite"])
+def db_url(request, tmp_path):
+    """Browser tests run on SQLite only: PostgreSQL is covered by the HTTP page tests."""
+    return f"sqlite:///{tmp_path / 'vigil.db'}"
+
+
+def test_overview_shows_every_model_and_keyboard_reaches_the_model_page(page, site):
+    page.goto(site + "/")
+    rows = page.locator("table#models tbody tr")
+    assert rows.count() == 2
+    assert page.locator("tr[data-model=credit-risk] .badge").inner_text() == "OK"
+    assert page.locator("svg.spark polyline").count() == 4
+    screenshot(page, "overview")
+    # the first Tab lands on the skip link; it moves focus to the main content
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    # then Tab walks the picker and the model links; Enter opens one
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "churn":
+            break
+    else:
+        pytest.fail("the model link was not reachable with the keyboard")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # a visible focus ring
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/ui/models/churn"))
+    assert page.locator("h1").inner_text().startswith("churn")
+
+
+def test_model_page_draws_every_chart_with_data(page, site):
+    page.goto(site + "/ui/models/credit-risk?range=1h")
+    for key in ("traffic", "latency", "errors"):
+        page.wait_for_selector(f"#chart-{key}[data-drawn=true]")
+    traces = page.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('[data-chart]')].map(el => [el.dataset.chart,
+          el.data.map(t => ({name: t.name, points: t.y.filter(v => v !== null).length}))]))""")
+    assert [t["name"] for t in traces["latency"]] == ["p50", "p95", "p99"]
+    assert all(t["points"] >= 40 for t in traces["latency"]), traces
+    assert traces["traffic"][0]["points"] >= 45 and traces["errors"][0]["points"] >= 45
+    # Plotly drew SVG paths for the lines and the bars
+    assert page.locator("#chart-latency .scatterlayer .trace path.js-line").count() == 3
+    assert page.locator("#chart-errors .barlayer .point").count() > 0
+    screenshot(page, "model")
+    # the version filter and range picker are labelled form controls
+    page.get_by_label("Version", exact=True).select_option("2")
+    page.get_by_label("Time range").select_option("6h")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"range=6h&version=2"))
+    page.wait_for_selector("#chart-traffic[data-drawn=true]")
+    assert "version 2" in page.locator("p.sub").inner_text()
+
+
+def test_sign_in_once_per_browser_session(page, store, server_factory, tmp_path):
+    _, secret = store.create_api_key("viewer", ["read"])
+    base = str(server_factory(auth="required").base_url)
+    page.goto(base + "/?range=6h")
+    assert page.get_by_label("API key").is_visible()
+    screenshot(page, "login")
+    page.get_by_label("API key").fill("not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    assert "unknown or revoked" in page.locator("[role=alert]").inner_text()
+    page.get_by_label("API key").fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/\?range=6h$"))
+    assert page.locator("h1").inner_text() == "Models"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "vigil_key")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] == -1
+    assert page.evaluate("document.cookie").find(secret) == -1  # scripts cannot read it
+    page.goto(base + "/ui/models/nope")  # kept: no second prompt
+    assert page.locator("h1").inner_text() == "Not found"
+    page.goto(base + "/")
+    page.get_by_role("button", name="Sign out").click()
+    assert page.get_by_label("API key").is_visible()

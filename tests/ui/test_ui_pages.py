@@ -1,0 +1,91 @@
+"""Dashboard pages over real HTTP on SQLite and PostgreSQL: content, errors, assets."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from ui_support import fill_demo
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def demo(db_url, store, server_factory):
+    """A server on a store holding two demo models with two versions each."""
+    fill_demo(db_url, models=("credit-risk", "churn"), minutes=30)
+    return server_factory(auth="off")
+
+
+def test_overview_lists_every_model_with_state_and_numbers(demo):
+    r = demo.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    rows = re.findall(r'<tr data-model="([^"]+)">(.*?)</tr>', html, re.S)
+    assert [name for name, _ in rows] == ["churn", "credit-risk"]
+    for _, row in rows:
+        assert '<span class="badge ok"' in row and ">OK<" in row  # a text badge, not colour
+        assert ">360<" in row  # 2 versions x 30 minutes x 6
+        assert re.search(r"\d+\.\d\d %", row)  # error rate
+        assert re.search(r"\d+(\.\d)? ms", row)  # p95 latency
+        assert row.count("<polyline") == 2  # traffic and latency sparklines
+    assert "https://" not in html and "http://cdn" not in html  # nothing from the internet
+    html = demo.get("/", params={"range": "24h"}).text
+    assert '<option value="24h" selected>' in html and "Last 24 hours" in html
+    assert ">360<" in html
+
+
+def test_model_page_charts_versions_and_filter(demo):
+    r = demo.get("/ui/models/credit-risk", params={"range": "1h"})
+    assert r.status_code == 200
+    html = r.text
+    for key in ("traffic", "latency", "errors"):
+        assert f'data-chart="{key}"' in html
+    data = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html,
+                     re.S).group(1)
+    assert '"name":"p99"' in data and '"type":"bar"' in data
+    assert re.search(r'<script src="/ui/assets/plotly-[\d.]+\.min\.js">', html)
+    versions = re.search(r'<table class="data" id="per-version">(.*?)</table>', html, re.S)
+    assert versions.group(1).count('<th scope="row">') == 2
+    one = demo.get("/ui/models/credit-risk", params={"version": "2"}).text
+    assert '<option value="2" selected>' in one and "version 2" in one
+    assert re.search(r'id="per-version">.*?<th scope="row">.*?>2</a>', one, re.S)
+    assert demo.get("/ui/models/credit-risk", params={"version": ""}).status_code == 200
+
+
+BAD = [
+    ("/ui/models/nope", 404, "No model is named &#39;nope&#39;."),
+    ("/ui/models/churn?version=9", 400, "has no version &#39;9&#39;; it has 1, 2."),
+    ("/ui/models/churn?range=forever", 400, "The range must be one of"),
+    ("/?range=7d", 400, "The range must be one of 15m, 1h, 6h, 24h. Got &#39;7d&#39;."),
+    ("/ui/models/churn?range=2h", 400,
+     "The range must be one of 15m, 1h, 6h, 24h, 7d, 30d. Got &#39;2h&#39;."),
+]
+
+
+def test_bad_input_is_a_clear_html_4xx(demo):
+    for path, status, message in BAD:
+        r = demo.get(path)
+        assert r.status_code == status, (path, r.text)
+        assert "text/html" in r.headers["content-type"] and message in r.text, path
+
+
+def test_plotly_is_served_from_the_installed_package(demo):
+    import plotly
+    from plotly.offline import get_plotlyjs
+
+    path = f"/ui/assets/plotly-{plotly.__version__}.min.js"
+    r = demo.get(path, headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert r.text == get_plotlyjs()
+    assert "immutable" in r.headers["cache-control"]
+    again = demo.get(path, headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert demo.get("/ui/assets/plotly-0.0.1.min.js").status_code == 404
+    css = demo.get("/ui/static/vigil.css")
+    assert css.status_code == 200 and ".badge" in css.text
+
+
+def test_empty_store_says_how_to_start(server_factory):
+    r = server_factory(auth="off").get("/")
+    assert r.status_code == 200 and "No models yet" in r.text and "vigil demo" in r.text

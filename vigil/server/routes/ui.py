@@ -1,0 +1,228 @@
+"""The dashboard's pages, its sign-in form and its assets (Plotly from the installed package).
+
+Pages are HTML: a missing key answers the sign-in form with 401, a key without the read
+scope an explanation with 403, bad input a page with 400 or 404 — never a JSON error or a
+500. Pages read the store through :mod:`vigil.ui.views` in a worker thread.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+import vigil.ui
+from vigil._version import __version__
+from vigil.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    VigilError,
+    http_status,
+)
+from vigil.server.auth import Principal
+from vigil.ui import session, views
+from vigil.ui.charts import model_charts
+from vigil.ui.render import render
+
+router = APIRouter(tags=["dashboard"])
+
+RangeQuery = Query(None, alias="range", description="15m, 1h, 6h, 24h, 7d or 30d (the "
+                   "overview: up to 24h); default 1h.")
+
+
+def install(app: FastAPI) -> None:
+    """Serve the dashboard's stylesheet and script under ``/ui/static``."""
+    static = Path(vigil.ui.__file__).parent / "static"
+    app.mount("/ui/static", StaticFiles(directory=static), name="ui-static")
+
+
+@lru_cache(maxsize=1)
+def _plotly() -> tuple[str, bytes, bytes, str]:
+    """Plotly's bundle from the installed package: (version, plain, gzipped, ETag)."""
+    import plotly
+    from plotly.offline import get_plotlyjs
+
+    body = get_plotlyjs().encode()
+    return (plotly.__version__, body, gzip.compress(body, 6),
+            '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
+def plotly_url() -> str:
+    from plotly import __version__ as plotly_version
+
+    return f"/ui/assets/plotly-{plotly_version}.min.js"
+
+
+@router.get("/ui/assets/plotly-{version}.min.js", include_in_schema=False)
+async def plotly_js(version: str, request: Request) -> Response:
+    """Plotly's JavaScript, cached for a year (the version is in the path)."""
+    current, body, zipped, etag = await run_in_threadpool(_plotly)
+    if version != current:
+        raise NotFoundError(f"This server has Plotly {current}, not {version!r}.")
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": etag,
+               "Vary": "Accept-Encoding"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        body = zipped
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page with what every page needs; keep this browser's CSRF cookie."""
+    token = session.csrf_token(request)
+    signed_in = request.app.state.auth.required and session.KEY_COOKIE in request.cookies
+    html = render(template, version=__version__, csrf=token, signed_in=signed_in,
+                  base_url=str(request.base_url).rstrip("/"),
+                  **{"ranges": views.RANGE_LABELS, "notice": None, **context})
+    response = HTMLResponse(html, status_code=status,
+                            headers={"Cache-Control": "no-store",
+                                     "X-Frame-Options": "DENY",
+                                     "Referrer-Policy": "same-origin"})
+    session.set_csrf_cookie(request, response, token)
+    return response
+
+
+def _next_path(request: Request) -> str:
+    path = request.url.path
+    return f"{path}?{request.url.query}" if request.url.query else path
+
+
+def login_page(request: Request, message: str | None, status: int,
+               next_path: str | None = None) -> HTMLResponse:
+    return page(request, "login.html", status, error=message,
+                next=_safe_next(next_path or _next_path(request)))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this server (no scheme, host or protocol-relative URL)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def error_page(request: Request, exc: VigilError) -> HTMLResponse:
+    status = http_status(exc)
+    heading = {400: "Invalid request", 403: "Not allowed", 404: "Not found",
+               413: "Too large", 422: "Invalid request"}.get(status, "Something failed")
+    return page(request, "error.html", status, heading=heading, message=exc.message)
+
+
+async def viewer(request: Request, scope: str = "read") -> Principal | HTMLResponse:
+    """The principal allowed to see a page, or the page to answer instead."""
+    try:
+        return await session.principal(request, scope)
+    except AuthenticationError as exc:
+        return login_page(request, None if "Sign in" in exc.message else exc.message, 401)
+    except PermissionDeniedError as exc:
+        return error_page(request, exc)
+
+
+async def render_view(request: Request, template: str, build: Callable[[], dict[str, Any]],
+                      **extra: Any) -> HTMLResponse:
+    """Authorise, compute the page's data in a worker thread, render it (errors as pages)."""
+    who = await viewer(request)
+    if isinstance(who, HTMLResponse):
+        return who
+    try:
+        context = await run_in_threadpool(build)
+    except VigilError as exc:
+        return error_page(request, exc)
+    return page(request, template, principal=who, **context, **extra)
+
+
+# -- pages ---------------------------------------------------------------------------------
+@router.get("/", response_class=HTMLResponse, summary="Dashboard: every model at a glance")
+async def overview_page(request: Request, range_: str | None = RangeQuery) -> HTMLResponse:
+    store = request.app.state.store
+
+    def build() -> dict[str, Any]:
+        window = views.resolve_range(range_, allowed=views.OVERVIEW_RANGES)
+        return {"window": window, "rows": views.overview(store, window)}
+
+    ranges = {k: views.RANGE_LABELS[k] for k in views.OVERVIEW_RANGES}
+    return await render_view(request, "overview.html", build, nav="overview", ranges=ranges)
+
+
+@router.get("/ui/models/{name}", response_class=HTMLResponse,
+            summary="Dashboard: one model's traffic, latency and errors")
+async def model_page(
+    name: str, request: Request, range_: str | None = RangeQuery,
+    version: str | None = Query(None, description="One version; empty for all."),
+) -> HTMLResponse:
+    store = request.app.state.store
+
+    def build() -> dict[str, Any]:
+        window = views.resolve_range(range_)
+        model = views.get_model(store, name)
+        data = views.model_page(store, model, window, version or None)
+        return {"window": window, "page": data,
+                "charts": model_charts(data["series"], window.step)}
+
+    return await render_view(request, "model.html", build, plotly_url=plotly_url())
+
+
+# -- signing in and out --------------------------------------------------------------------
+@router.get("/ui/login", response_class=HTMLResponse, include_in_schema=False)
+async def login_form(request: Request, next_: str | None = Query(None, alias="next")
+                     ) -> Response:
+    if not request.app.state.auth.required:
+        return RedirectResponse(_safe_next(next_), status_code=303)
+    return login_page(request, None, 200, next_ or "/")
+
+
+@router.post("/ui/login", response_class=HTMLResponse, include_in_schema=False)
+async def login(request: Request) -> Response:
+    """Check the key from the form; keep it in the session cookie; go where asked."""
+    try:
+        form = await session.read_form(request)
+        session.check_csrf(request, form)
+    except VigilError as exc:
+        return error_page(request, exc)
+    target = _safe_next(form.get("next"))
+    if not request.app.state.auth.required:
+        return RedirectResponse(target, status_code=303)
+    secret = form.get("key", "").strip()
+    if not secret:
+        return login_page(request, "Enter an API key.", 401, target)
+    try:
+        who = await request.app.state.auth.principal(
+            SimpleNamespace(headers={"authorization": f"Bearer {secret}"}))
+    except AuthenticationError:
+        return login_page(request, "That API key is unknown or revoked.", 401, target)
+    if not who.has("read"):
+        return login_page(request, "That key cannot read dashboards: it has the "
+                          f"{', '.join(sorted(who.scopes))} scope. Use a read, write or "
+                          "admin key.", 403, target)
+    response = RedirectResponse(target, status_code=303)
+    session.set_key_cookie(request, response, secret)
+    return response
+
+
+@router.post("/ui/logout", include_in_schema=False)
+async def logout(request: Request) -> Response:
+    try:
+        session.check_csrf(request, await session.read_form(request))
+    except VigilError as exc:
+        return error_page(request, exc)
+    response = RedirectResponse("/ui/login", status_code=303)
+    session.clear_key_cookie(response)
+    return response
+
+
+def model_url(name: str, **query: str) -> str:
+    """The model page's path (name quoted), with an optional query."""
+    args = "&".join(f"{k}={quote(v)}" for k, v in query.items() if v)
+    return f"/ui/models/{quote(name, safe='')}" + (f"?{args}" if args else "")

@@ -1,0 +1,98 @@
+"""Charts of the dashboard: Plotly figure specs (plain dicts, drawn by the browser with the
+Plotly bundle the server serves) and inline SVG sparklines (no JavaScript needed)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+_LAYOUT: dict[str, Any] = {
+    "margin": {"l": 56, "r": 56, "t": 12, "b": 40},
+    "height": 280,
+    "hovermode": "x unified",
+    "legend": {"orientation": "h", "y": -0.2},
+    "xaxis": {"type": "date"},
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+}
+# colour-blind-safe (Okabe-Ito); lines also differ by dash so colour is not the only cue
+_COLOURS = ("#0072B2", "#E69F00", "#D55E00", "#009E73")
+_DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def _iso(ts: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _layout(y_title: str) -> dict[str, Any]:
+    return {**_LAYOUT, "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"}}
+
+
+def model_charts(series: Sequence[dict[str, Any]], step: int) -> dict[str, dict[str, Any]]:
+    """Traffic, latency quantiles and errors of a model page, as Plotly figure specs.
+
+    Examples:
+        >>> s = [{"ts": 0, "count": 120, "errors": 3, "error_rate": 0.025,
+        ...       "latency_p50_s": 0.01, "latency_p95_s": 0.02, "latency_p99_s": 0.05}]
+        >>> figs = model_charts(s, 120)
+        >>> sorted(figs), figs["traffic"]["data"][0]["y"]
+        (['errors', 'latency', 'traffic'], [60.0])
+        >>> [t["name"] for t in figs["latency"]["data"]]
+        ['p50', 'p95', 'p99']
+    """
+    x = [_iso(p["ts"]) for p in series]
+    per_min = 60.0 / step
+    traffic = {"data": [{"type": "scatter", "mode": "lines", "name": "predictions / min",
+                         "x": x, "y": [p["count"] * per_min for p in series],
+                         "line": {"color": _COLOURS[0]}, "fill": "tozeroy"}],
+               "layout": _layout("predictions / min")}
+    latency = {"data": [
+        {"type": "scatter", "mode": "lines", "name": name, "x": x,
+         "y": [_ms(p[f"latency_{name}_s"]) for p in series],
+         "line": {"color": _COLOURS[i], "dash": _DASHES[i]}, "connectgaps": False}
+        for i, name in enumerate(("p50", "p95", "p99"))
+    ], "layout": _layout("milliseconds")}
+    errors = {"data": [
+        {"type": "bar", "name": "errors", "x": x, "y": [p["errors"] for p in series],
+         "marker": {"color": _COLOURS[2]}},
+        {"type": "scatter", "mode": "lines", "name": "error rate (%)", "x": x, "yaxis": "y2",
+         "y": [None if p["error_rate"] is None else p["error_rate"] * 100 for p in series],
+         "line": {"color": _COLOURS[0], "dash": "dot"}},
+    ], "layout": {**_layout("failed predictions"),
+                  "yaxis2": {"title": {"text": "error rate (%)"}, "overlaying": "y",
+                             "side": "right", "rangemode": "tozero"}}}
+    return {"traffic": traffic, "latency": latency, "errors": errors}
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+def sparkline(values: Sequence[float | None], width: int = 120, height: int = 28) -> str:
+    """The ``points`` attribute of an SVG polyline drawing ``values`` (gaps at None).
+
+    Examples:
+        >>> sparkline([0, 5, 10], width=20, height=10)
+        '1.0,9.0 10.0,5.0 19.0,1.0'
+        >>> sparkline([None, None])
+        ''
+    """
+    known = [v for v in values if v is not None and math.isfinite(v)]
+    if not known:
+        return ""
+    low, high = min(known), max(known)
+    if high == low:
+        low, high = low - 1.0, high + 1.0
+    n = max(len(values) - 1, 1)
+    pad = 1.0
+    points = []
+    for i, v in enumerate(values):
+        if v is None or not math.isfinite(v):
+            continue
+        x = pad + (width - 2 * pad) * i / n
+        y = height - pad - (height - 2 * pad) * (v - low) / (high - low)
+        points.append(f"{x:.1f},{y:.1f}")
+    return " ".join(points)

@@ -1,0 +1,149 @@
+"""What the dashboard pages show, computed from the store through the engine.
+
+Every function here takes a :class:`~vigil.store.Store` and returns plain dicts that the
+templates render; nothing here knows HTTP. Windows come from the minute rollups
+(:func:`vigil.engine.metrics.window_metrics`), so a page costs the same over a thousand
+or a billion stored predictions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from vigil.engine.metrics import window_metrics
+from vigil.errors import InvalidParameterError, ModelNotFoundError
+from vigil.store import ModelRecord, Store
+from vigil.ui.charts import sparkline
+
+# the time-range picker: label -> seconds
+RANGES: dict[str, int] = {
+    "15m": 15 * 60, "1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600,
+    "7d": 7 * 86400, "30d": 30 * 86400,
+}
+RANGE_LABELS = {"15m": "Last 15 minutes", "1h": "Last hour", "6h": "Last 6 hours",
+                "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
+DEFAULT_RANGE = "1h"
+# the overview is about now: its ranges stop at a day (every model's minutes are merged)
+OVERVIEW_RANGES = ("15m", "1h", "6h", "24h")
+_POINTS = 60  # about this many windows per chart
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A resolved time range: [start, end) in unix seconds and its window step."""
+
+    key: str
+    start: float
+    end: float
+    step: int
+
+    @property
+    def label(self) -> str:
+        return RANGE_LABELS[self.key]
+
+
+def resolve_range(key: str | None, now: float | None = None,
+                  allowed: tuple[str, ...] = tuple(RANGES)) -> Window:
+    """The window for a picker value; the end is aligned to the next minute.
+
+    Examples:
+        >>> w = resolve_range("24h", now=7_200_030.0)
+        >>> w.end - w.start, w.step
+        (86400.0, 1440)
+        >>> resolve_range("2h")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        vigil.errors.InvalidParameterError: The range must be one of 15m, 1h, ... Got '2h'.
+    """
+    key = key or DEFAULT_RANGE
+    if key not in allowed:
+        raise InvalidParameterError(
+            f"The range must be one of {', '.join(allowed)}. Got {key!r}.")
+    now = time.time() if now is None else now
+    end = float((int(now) // 60 + 1) * 60)
+    seconds = RANGES[key]
+    step = max(60, seconds // _POINTS // 60 * 60)
+    return Window(key, end - seconds, end, step)
+
+
+def get_model(store: Store, name: str) -> ModelRecord:
+    model = store.get_model(name)
+    if model is None:
+        raise ModelNotFoundError(f"No model is named {name!r}.")
+    return model
+
+
+def overview(store: Store, window: Window) -> list[dict[str, Any]]:
+    """One row per model: health state, traffic, error rate, p95 latency, sparklines."""
+    rows = []
+    for model in store.list_models():
+        metrics = window_metrics(store, model, start=window.start, end=window.end,
+                                 step=window.step)
+        summary = metrics["summary"]
+        series = _dense(metrics["series"], window)
+        rows.append({
+            "name": model.name,
+            "task": model.task,
+            "state": health_state(summary),
+            "count": summary["count"],
+            "per_min": summary["count"] / ((window.end - window.start) / 60),
+            "error_rate": summary["error_rate"],
+            "p95": summary["latency_p95_s"],
+            "traffic": [p["count"] for p in series],
+            "traffic_points": sparkline([p["count"] for p in series]),
+            "latency_points": sparkline([p["latency_p95_s"] for p in series]),
+        })
+    return rows
+
+
+def health_state(summary: dict[str, Any]) -> dict[str, str]:
+    """The state badge of a model: its label, CSS class and a sentence for screen readers.
+
+    A model with no traffic in the window is *idle*; otherwise it is *OK*.
+    """
+    if not summary["count"]:
+        return {"label": "idle", "css": "idle", "text": "No predictions in this range."}
+    return {"label": "OK", "css": "ok", "text": "Serving."}
+
+
+def model_page(store: Store, model: ModelRecord, window: Window,
+               version: str | None) -> dict[str, Any]:
+    """The model page's numbers: summary, per-window series and a per-version table."""
+    versions = [v["version"] for v in store.list_versions(model.id)]
+    if version is not None and version not in versions:
+        raise InvalidParameterError(
+            f"Model {model.name!r} has no version {version!r}; it has "
+            f"{', '.join(versions) or 'none yet'}.")
+    metrics = window_metrics(store, model, start=window.start, end=window.end,
+                             step=window.step, version=version)
+    per_version = []
+    for v in versions if version is None else [version]:
+        summary = window_metrics(store, model, start=window.start, end=window.end,
+                                 step=int(window.end - window.start), version=v)["summary"]
+        per_version.append({"version": v, **summary})
+    return {
+        "model": model,
+        "versions": versions,
+        "version": version,
+        "summary": metrics["summary"],
+        "state": health_state(metrics["summary"]),
+        "series": _dense(metrics["series"], window),
+        "per_version": per_version,
+    }
+
+
+def _dense(series: list[dict[str, Any]], window: Window) -> list[dict[str, Any]]:
+    """The series with an empty point for every window that had no traffic."""
+    by_ts = {p["ts"]: p for p in series}
+    first = int(window.start // window.step) * window.step
+    out = []
+    for ts in range(first, int(window.end), window.step):
+        point = by_ts.get(ts)
+        out.append(point if point is not None else {
+            "ts": ts, "count": 0, "errors": 0, "error_rate": None, "throughput_per_s": 0.0,
+            "latency_mean_s": None, "latency_p50_s": None, "latency_p95_s": None,
+            "latency_p99_s": None,
+        })
+    return out
