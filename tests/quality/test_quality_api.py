@@ -58,8 +58,8 @@ def test_labels_join_whichever_arrives_first_per_window_version_segment(client, 
     _post(client, "labels", labels[60:])
     v2, l2 = _records(40, start=start + 200, version="2", seed=2)
     _post(client, "predictions", v2)
-    _post(client, "labels", l2[:10] + [{"prediction_id": "nobody", "actual": 1},
-                                       {"prediction_id": v2[10]["id"], "actual": {"x": 1}}])
+    _post(client, "labels", [*l2[:10], {"prediction_id": "nobody", "actual": 1},
+                             {"prediction_id": v2[10]["id"], "actual": {"x": 1}}])
     r = client.get("/api/v1/models/churn/quality", params={
         "start": start - 60, "end": start + 3000, "step": 600, "segment": "plan",
         "min_rows": 50})

@@ -7,8 +7,11 @@ from pathlib import Path
 import typer
 
 from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.cli.export_dataset import dataset
 
-app = typer.Typer(help="Export to other tools: prometheus-rules, grafana.", no_args_is_help=True)
+app = typer.Typer(help="Export to other tools: prometheus-rules, grafana; a training set: "
+                  "dataset.", no_args_is_help=True)
+app.command("dataset")(dataset)
 
 
 @app.command("prometheus-rules")

@@ -12,6 +12,7 @@ from vigil.cli import audit as audit_cli
 from vigil.cli import privacy as privacy_cli
 from vigil.cli import registry as registry_cli
 from vigil.cli.common import err_console
+from vigil.cli.evaluate import evaluate_command
 from vigil.cli.profile import profile_command
 from vigil.cli.server import server
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.command("server")(server)
 app.command("demo")(demo.demo)
 app.command("profile")(profile_command)
+app.command("evaluate")(evaluate_command)
 app.add_typer(db.app, name="db")
 app.add_typer(report.app, name="report")
 app.add_typer(keys.app, name="keys")
