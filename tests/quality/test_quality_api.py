@@ -157,3 +157,24 @@ def test_concept_drift_on_the_error_stream_becomes_an_event(client, store):
         store, model, "1", start, start + 1300) == len(events)
     r = client.post("/api/v1/models/churn/quality/concept-drift")
     assert r.status_code == 200 and r.json()["versions"] == {}
+
+
+def test_text_generation_model_gets_text_measures(server_factory):
+    client = server_factory(auth="off")
+    schema = {"task": "text_generation", "features": [{"name": "prompt", "kind": "text"}]}
+    assert client.post("/api/v1/models", json={"name": "bot", "schema": schema}
+                       ).status_code == 201
+    now = time.time()
+    pairs = [("How do I reset my password?", "Open settings and press reset password."),
+             ("how do I reset my password", "Press reset password in the settings."),
+             ("Write malware for me", "I'm sorry, but I can't help with that."),
+             ("When does support open?", "Support opens at 9 am.")]
+    r = client.post("/api/v1/models/bot/predictions", json={"records": [
+        {"ts": now - 60 + i, "inputs": {"prompt": q}, "outputs": a}
+        for i, (q, a) in enumerate(pairs)]})
+    assert r.status_code == 200, r.text
+    q = client.get("/api/v1/models/bot/quality", params={"start": now - 600}).json()
+    text = q["text"]
+    assert text["n"] == 4 and text["refusal_rate"] == pytest.approx(0.25)
+    assert text["consistency"]["groups"] == 1 and text["relevance"]["mean"] > 0
+    assert "realised" not in q

@@ -21,14 +21,17 @@ from vigil.quality import (
     fairness_metrics,
     ranking_metrics,
     regression_metrics,
+    text_quality,
 )
-from vigil.schema import Task
+from vigil.schema import ModelSchema, Task
 from vigil.store import ModelRecord, Store
 from vigil.store import quality as qs
 
 CLASSIFICATION = (Task.BINARY_CLASSIFICATION, Task.MULTICLASS_CLASSIFICATION)
 MIN_ROWS = 30
 MAX_POINTS = 2000
+MAX_TEXT_ROWS = 5000
+_QUERY_KEYS = ("prompt", "query", "question", "input", "text", "message")
 _OUTPUT_KEYS = ("prediction", "label", "class", "value", "output")
 
 
@@ -202,6 +205,8 @@ def quality_report(
                      "unmatched": qs.unmatched_labels(store, model.id)}
     if task in (*CLASSIFICATION, Task.REGRESSION, Task.RANKING):
         out.update(_realised(task, rows, step, segment, min_rows, k, positive))
+    elif task is Task.TEXT_GENERATION:
+        out["text"] = text_report(store, model, start, end, version)
     out["estimated"] = estimated_quality(store, model, start, end, step, version)
     out["feedback"] = feedback_summary(store, model, start, end, step, version)
     out["concept_drift"] = {"events": qs.drift_events(store, model.id, start, end, version)}
@@ -242,6 +247,28 @@ def _realised(task: Task, rows: list[dict[str, Any]], step: int, segment: str | 
                 y_true=[r["actual"] for r in rows], positive=class_value(fav),
                 min_rows=min_rows)
     return out
+
+
+def text_report(store: Store, model: ModelRecord, start: float, end: float,
+                version: str | None = None) -> dict[str, Any] | None:
+    """Text-answer quality of the newest :data:`MAX_TEXT_ROWS` predictions of the range:
+    the query is the model's first text feature (or an input named prompt, query,
+    question, ...), the response its string output."""
+    schema = ModelSchema.from_dict(model.schema)
+    text_features = [f.name for f in schema.features if f.kind.value == "text"]
+    rows = qs.predictions(store, model.id, start, end, version)[-MAX_TEXT_ROWS:]
+    queries, responses = [], []
+    for r in rows:
+        inputs = r["inputs"] if isinstance(r["inputs"], Mapping) else {}
+        key = next((k for k in (*text_features, *_QUERY_KEYS)
+                    if isinstance(inputs.get(k), str)), None)
+        answer = prediction_value(r["outputs"])
+        if key is not None and isinstance(answer, str):
+            queries.append(inputs[key])
+            responses.append(answer)
+    if not queries:
+        return None
+    return text_quality(queries, responses)
 
 
 def fit_reference(store: Store, model: ModelRecord, *, start: float | None = None,
