@@ -67,7 +67,9 @@ class IntegrationSettings(BaseSettings):
     # Elastic Common Schema logs (SDK side).
     ecs_log_path: str | None = Field(
         None, description="File (or '-' for stdout) for ECS JSON prediction logs (enables).")
-    ecs_service_name: str = Field("vigil", description="service.name of ECS documents.")
+    ecs_service_name: str = Field(
+        "vigil", description="service.name of ECS documents, Loki and OTLP resources.")
+    ecs_server_logs: bool = Field(False, description="Format the server's logs as ECS JSON.")
     # Elasticsearch _bulk sink (SDK side).
     elasticsearch_url: str | None = Field(
         None, description="Elasticsearch base URL for the _bulk sink (enables it).")
@@ -93,6 +95,11 @@ class IntegrationSettings(BaseSettings):
                                description="json, or protobuf (needs extra 'otel').")
     otlp_interval_s: float = Field(
         60.0, gt=0, description="Seconds between exports of finished minutes.")
+    # Shared by the server-side exporters (CloudWatch, OTLP).
+    export_lag_s: float = Field(
+        30.0, ge=0, description="A minute is published once it ended this many seconds ago.")
+    export_backfill_s: float = Field(
+        0.0, ge=0, description="On start, also publish the minutes that ended this far back.")
     # Shared by the network sinks.
     sink_timeout_s: float = Field(5.0, gt=0, description="Timeout of each sink request.")
 

@@ -73,16 +73,18 @@ class ExportLoop:
         interval_s: seconds between ticks.
         lag_s: a minute is published once it ended this long ago.
         max_backlog_s: the oldest unpublished range kept for retries.
+        backfill_s: on start, also publish the minutes that ended this far back.
     """
 
     def __init__(self, store: Any, exporters: list[MinuteExporter], *, interval_s: float = 60.0,
-                 lag_s: float = 30.0, max_backlog_s: float = 3600.0) -> None:
+                 lag_s: float = 30.0, max_backlog_s: float = 3600.0,
+                 backfill_s: float = 0.0) -> None:
         self.store = store
         self.exporters = exporters
         self.interval_s = interval_s
         self.lag_s = lag_s
         self.max_backlog_s = max_backlog_s
-        start = self._horizon(time.time())
+        start = self._horizon(time.time()) - int(backfill_s // 60) * 60
         self.cursor = {e.name: start for e in exporters}
         self.stats = {e.name: {"exports": 0, "failures": 0, "skipped_minutes": 0}
                       for e in exporters}

@@ -11,6 +11,7 @@ from vigil._version import __version__
 from vigil.config import Settings, load_settings
 from vigil.engine.ingest import Ingestor
 from vigil.engine.privacy import Redactor, RetentionJob
+from vigil.integrations.setup import start_exporters, stop_exporters
 from vigil.server.auth import Authenticator
 from vigil.server.errors import install_error_handlers
 from vigil.server.prom import ServerMetrics
@@ -40,11 +41,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         stop_registry_loop = registry.start_policy_loop(app)
         app.state.rules.start()
         app.state.quality_jobs.start()
+        exporters = start_exporters(store)  # CloudWatch, OTLP: off until configured
         yield
         app.state.quality_jobs.stop()
         await app.state.rules.stop()
         await retention.stop()
         await stop_registry_loop()
+        stop_exporters(exporters)
         if owned:
             store.close()
 
