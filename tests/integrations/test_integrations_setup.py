@@ -94,3 +94,21 @@ def test_the_server_publishes_window_metrics_while_it_runs(tmp_path, monkeypatch
         assert time.monotonic() < deadline, "the exporter thread outlived the server"
         time.sleep(0.05)
     store.close()
+
+
+def test_every_integration_setting_is_documented_and_the_toml_example_loads(tmp_path,
+                                                                            monkeypatch):
+    import re
+    from pathlib import Path
+
+    from vigil.integrations.config import IntegrationSettings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Integrations", 1)[1].split("\n## ", 1)[0]
+    for name in IntegrationSettings.model_fields:
+        assert f"VIGIL_{name.upper()}" in section, name
+    block = re.search(r"```toml\n(\[integrations\.cloudwatch\].*?)```", section, re.S).group(1)
+    (tmp_path / "vigil.toml").write_text(block)
+    monkeypatch.setenv("VIGIL_CONFIG", str(tmp_path / "vigil.toml"))
+    s = load_integration_settings()
+    assert s.enabled() == ["cloudwatch", "loki"] and s.cloudwatch_dimensions == {"Env": "prod"}
