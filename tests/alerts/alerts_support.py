@@ -16,10 +16,10 @@ NOW = float(int(time.time() // 60) * 60 - 1800)  # a clock for the test, minute-
 class Traffic:
     """Registers models and sends predictions stamped at chosen times."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store, start: int = 0) -> None:
         self.store = store
         self.ingestor = Ingestor(store)
-        self.n = 0
+        self.n = start  # prediction ids are f"{model}-{n}"
 
     def model(self, name: str = "churn") -> None:
         self.ingestor.register_model({"name": name, "schema": SCHEMA})
@@ -57,3 +57,59 @@ class Recorder:
 
     def act(self, rule, note) -> None:
         self.acts.append(note)
+
+
+class Receiver:
+    """A real local HTTP server that records each request and answers scripted statuses."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[dict] = []
+        self.statuses = list(statuses or [])
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                outer.requests.append({"path": self.path, "headers": dict(self.headers),
+                                       "body": self.rfile.read(length)})
+                status = outer.statuses.pop(0) if outer.statuses else 202
+                body = b'{"status": "success"}' if status < 300 else b'{"error": "no"}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def json(self, i: int = -1) -> dict:
+        import orjson
+
+        return orjson.loads(self.requests[i]["body"])
+
+
+def note(status: str = "firing", **over):
+    """A notification as the engine makes one."""
+    from vigil.notify import Notification
+
+    values = {"status": status, "alert_id": 7, "rule": "errors", "fingerprint": "f" * 32,
+                  "labels": {"alertname": "errors", "model": "churn", "metric": "error_rate",
+                          "severity": "critical"},
+                  "severity": "critical", "summary": "churn: error_rate > 0.05 over 5m",
+                  "value": 0.12, "threshold": 0.05, "started_at": 1_700_000_000.0,
+                  "ended_at": 1_700_000_600.0 if status == "resolved" else None}
+    values.update(over)
+    return Notification(**values)

@@ -36,6 +36,7 @@ SEVERITIES = ("info", "warning", "critical")
 NO_DATA = ("keep", "ok", "alert")
 CHANGES = ("ratio", "difference")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _FIELDS = {"name", "model", "version", "kind", "metric", "op", "threshold", "window", "for",
@@ -157,6 +158,8 @@ class Rule:
             raise _bad("op", f"must be one of {' '.join(OPS)}", op)
         default_threshold = 1.0 if kind == "no_data" else None
         threshold = data.get("threshold", default_threshold)
+        if threshold is None:
+            raise _bad("threshold", "is required (a number)", threshold)
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or \
                 threshold != threshold:
             raise _bad("threshold", "must be a number", threshold)
@@ -182,8 +185,10 @@ class Rule:
             raise _bad("severity", f"must be one of {', '.join(SEVERITIES)}", severity)
         labels = data.get("labels", {})
         if not isinstance(labels, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
-            raise _bad("labels", "must be a table of string values", labels)
+                isinstance(k, str) and _LABEL.match(k) and isinstance(v, str)
+                for k, v in labels.items()):
+            raise _bad("labels", "must be a table of string values with names like "
+                       "'team' (letters, digits, '_')", labels)
         summary = data.get("summary")
         if summary is not None and not isinstance(summary, str):
             raise _bad("summary", "must be a string", summary)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from vigil.store import alerts_tables as at
@@ -202,8 +203,11 @@ class AlertStore:
                          sa.func.count().label("feedback_count"),
                          sa.func.max(fb.c.comment).label("feedback_comment"))
                .where(fb.c.model_id == model_id).group_by(fb.c.prediction_id).subquery())
-        query = (sa.select(p.c.id, p.c.version, p.c.ts, p.c.latency_s, p.c.error, p.c.inputs,
-                           p.c.outputs, p.c.proba, lab.c.actual.label("label"),
+        # JSON read back as text: SQLite's NUMERIC affinity turns a JSON "1" into 1
+        json_cols = {"inputs": p.c.inputs, "outputs": p.c.outputs, "proba": p.c.proba,
+                     "label": lab.c.actual}
+        query = (sa.select(p.c.id, p.c.version, p.c.ts, p.c.latency_s, p.c.error,
+                           *(sa.cast(c, sa.Text).label(k) for k, c in json_cols.items()),
                            agg.c.feedback_score, agg.c.feedback_count, agg.c.feedback_comment)
                  .select_from(p.outerjoin(lab, lab.c.prediction_id == p.c.id)
                               .outerjoin(agg, agg.c.prediction_id == p.c.id))
@@ -212,4 +216,9 @@ class AlertStore:
         if version is not None:
             query = query.where(p.c.version == version)
         with self.store.read() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        for row in rows:
+            for key in json_cols:
+                if row[key] is not None:
+                    row[key] = orjson.loads(row[key])
+        return rows

@@ -1,0 +1,147 @@
+"""Real Prometheus (Debian's `prometheus` package): promtool checks the exported rules, and a
+Prometheus started here scrapes a running vigil server and answers PromQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import httpx
+import pytest
+import yaml
+from support.records import SCHEMA
+from support.servers import free_port
+
+from vigil.engine.rules import Rule
+from vigil.integrations.grafana import panel_queries, write_grafana
+from vigil.integrations.prometheus_rules import render
+
+RULES = [
+    {"name": "errors", "model": "churn", "metric": "error_rate", "threshold": 0.05,
+     "window": "5m", "for": "2m", "severity": "critical", "labels": {"team": "ml"}},
+    {"name": "slow", "metric": "latency_p99", "threshold": 0.5, "window": "10m"},
+    {"name": "busy", "model": "churn", "version": "3", "metric": "throughput", "op": "<",
+     "threshold": 1, "window": "1h30m"},
+    {"name": "spike", "model": "churn", "kind": "change", "metric": "error_rate",
+     "baseline": "7d", "threshold": 3, "window": "1h"},
+    {"name": "drop", "kind": "change", "metric": "count", "baseline": "1d",
+     "change": "difference", "op": "<", "threshold": -100, "window": "1h"},
+    {"name": "silent", "model": "churn", "kind": "no_data", "window": "15m"},
+    {"name": "silent-any", "kind": "no_data", "window": "15m"},
+]
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not found (apt-get install prometheus)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}: the Prometheus tests must run in CI")
+        pytest.skip(message)
+    return path
+
+
+def _rules_file(tmp_path):
+    from vigil.engine.metric_sources import register_metric, unregister_metric
+
+    register_metric("test.store_only", lambda *a: 1.0, "a metric PromQL cannot see")
+    try:
+        rules = [Rule.from_dict(r) for r in RULES]
+        rules.append(Rule.from_dict({"name": "quality", "metric": "test.store_only",
+                                     "threshold": 0.5}))
+    finally:
+        unregister_metric("test.store_only")
+    text, skipped = render(rules)
+    path = tmp_path / "vigil-rules.yml"
+    path.write_text(text)
+    return path, skipped
+
+
+def test_promtool_accepts_the_exported_rules(tmp_path):
+    promtool = _tool("promtool")
+    path, skipped = _rules_file(tmp_path)
+    assert skipped == [("quality", "metric 'test.store_only' has no PromQL form")]
+    out = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SUCCESS: {len(RULES)} rules found" in out.stdout
+    doc = yaml.safe_load(path.read_text())
+    first = doc["groups"][0]["rules"][0]
+    assert first["alert"] == "errors" and first["for"] == "2m"
+    assert first["labels"] == {"severity": "critical", "vigil_rule": "errors", "team": "ml"}
+
+
+@pytest.mark.integration
+def test_prometheus_scrapes_vigil_and_answers_promql(server_factory, tmp_path):
+    binary = _tool("prometheus")
+    api = server_factory(auth="off", rules_interval_s=0)
+    assert api.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA}).status_code == 201
+    records = [{"id": f"p{i}", "version": "2", "latency_s": 0.02,
+                "inputs": {"age": i, "plan": "a"}, "outputs": 0} for i in range(37)]
+    assert api.post("/api/v1/models/churn/predictions", json={"records": records}
+                    ).json()["accepted"] == 37
+    rules_path, _ = _rules_file(tmp_path)
+    target = str(api.base_url).removeprefix("http://").rstrip("/")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules_path)],
+        "scrape_configs": [{"job_name": "vigil", "metrics_path": "/metrics",
+                            "static_configs": [{"targets": [target]}]}],
+    }))
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    prom = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
+    try:
+        deadline = time.monotonic() + 30
+        value = None
+        query = 'sum(vigil_predictions_total{model_name="churn",model_version="2"})'
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            try:
+                answer = prom.get("/api/v1/query", params={"query": query})
+            except httpx.HTTPError:  # not listening yet
+                answer = None
+            if answer is not None and answer.status_code == 200:  # 503 while starting
+                result = answer.json()["data"]["result"]
+                value = float(result[0]["value"][1]) if result else None
+                if value == 37:
+                    break
+            time.sleep(0.2)
+        assert value == 37
+        # the exported alerting rules loaded and evaluate without errors
+        groups = prom.get("/api/v1/rules").json()["data"]["groups"]
+        loaded = {r["name"]: r for g in groups for r in g["rules"]}
+        assert set(loaded) == {r["name"] for r in RULES}
+        # every Grafana panel query is valid PromQL against this Prometheus
+        for expr in panel_queries():
+            q = expr.replace("$model", ".*").replace("$__rate_interval", "1m")
+            answer = prom.get("/api/v1/query", params={"query": q}).json()
+            assert answer["status"] == "success", (q, answer)
+    finally:
+        prom.close()
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stderr.close()
+
+
+def test_grafana_export_files(tmp_path):
+    import orjson
+
+    paths = write_grafana(tmp_path / "grafana", prometheus_url="http://prom:9090")
+    dash = orjson.loads(paths[0].read_bytes())
+    assert dash["uid"] == "vigil-overview" and len(dash["panels"]) == 6
+    assert dash["templating"]["list"][0]["name"] == "model"
+    assert all(t["datasource"]["uid"] == "vigil-prometheus" for p in dash["panels"]
+               for t in p["targets"])
+    ds = yaml.safe_load(paths[1].read_text())
+    assert ds["datasources"][0]["url"] == "http://prom:9090"
+    assert ds["datasources"][0]["uid"] == "vigil-prometheus"
+    prov = yaml.safe_load(paths[2].read_text())
+    assert prov["providers"][0]["options"]["path"] == str((tmp_path / "grafana" /
+                                                            "dashboards").resolve())
