@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 # Modules that register metrics when imported (one line each; order does not matter).
 PROVIDER_MODULES: tuple[str, ...] = (
+    "vigil.engine.resources_metrics",
     "vigil.engine.quality_sources",
 )
 

@@ -26,6 +26,7 @@ TRACKED = 0  # (TRACKED, args, kwargs, output, latency_ns, ts, error)
 PREDICTION = 1  # (PREDICTION, inputs, output, proba, latency_s, error, subject_id, id, ts)
 LABEL = 2  # (LABEL, prediction_id, actual, ts)
 FEEDBACK = 3  # (FEEDBACK, id, prediction_id, score, comment, ts)
+RESOURCE = 4  # (RESOURCE, sample dict) from vigil.sdk.resources
 
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 _OPTS_ANY_KEYS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -67,6 +68,7 @@ def to_records(items: list[tuple[Any, ...]], version: str) -> dict[str, list[dic
     predictions: list[dict[str, Any]] = []
     labels: list[dict[str, Any]] = []
     feedback: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = []
     for item in items:
         tag = item[0]
         if tag == TRACKED:
@@ -102,12 +104,15 @@ def to_records(items: list[tuple[Any, ...]], version: str) -> dict[str, list[dic
         elif tag == LABEL:
             _, pid, actual, ts = item
             labels.append({"prediction_id": pid, "actual": actual, "ts": ts})
+        elif tag == RESOURCE:
+            resources.append({**item[1], "version": version})
         else:
             _, fid, pid, score, comment, ts = item
             feedback.append(
                 {"id": fid, "prediction_id": pid, "score": score, "comment": comment, "ts": ts}
             )
-    return {"predictions": predictions, "labels": labels, "feedback": feedback}
+    return {"predictions": predictions, "labels": labels, "feedback": feedback,
+            "resources": resources}
 
 
 def _default(obj: Any) -> Any:

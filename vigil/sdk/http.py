@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+from collections import deque
+from time import perf_counter
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +23,10 @@ class HttpTransport:
         api_key: sent as ``Authorization: Bearer KEY`` when given.
         timeout_s: connect/read/write timeout of each request.
         transport: an httpx transport to use instead of the network (tests).
+
+    Attributes:
+        timing_sink: when set (by a resource sampler), each request appends its round
+            trip in seconds and the server's ``Server-Timing`` header.
     """
 
     def __init__(
@@ -42,6 +48,7 @@ class HttpTransport:
             transport=transport,
         )
         self._client = self._make_client()
+        self.timing_sink: deque[tuple[float, str | None]] | None = None
 
     def after_fork(self) -> None:
         """In a forked child: use new connections, never the parent's sockets."""
@@ -55,7 +62,11 @@ class HttpTransport:
                 body = gzip.compress(body, GZIP_LEVEL)
                 headers["Content-Encoding"] = "gzip"
         try:
-            return self._client.request(method, path, content=body, headers=headers)
+            t0 = perf_counter()
+            resp = self._client.request(method, path, content=body, headers=headers)
+            if self.timing_sink is not None:
+                self.timing_sink.append((perf_counter() - t0, resp.headers.get("server-timing")))
+            return resp
         except httpx.TransportError as exc:  # connect/read/write errors and timeouts
             raise SendError(
                 f"{method} {self.endpoint}/api/v1{path} failed: {type(exc).__name__}: {exc}",

@@ -67,9 +67,15 @@ class LocalTransport:
             "predictions": self._ingestor.ingest_predictions,
             "labels": self._ingestor.ingest_labels,
             "feedback": self._ingestor.ingest_feedback,
+            "resources": self._ingest_resources,
         }[kind]
         result = self._call(ingest, model, items)
         return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+
+    def _ingest_resources(self, model: str, items: Any) -> Any:
+        from vigil.engine.resources import ingest_samples
+
+        return ingest_samples(self._ingestor, model, items)[0]
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:

@@ -57,6 +57,14 @@ class Monitor:
         max_backoff_s: the longest delay between retries and spool replays.
         transport: where to send instead of ``endpoint`` (e.g.
             :class:`~vigil.sdk.transport.MemoryTransport` in tests and notebooks).
+        resources: sample this process and its host (CPU, memory, threads, open files,
+            load, NVIDIA GPUs, the network's share of each delivery) in a background
+            thread and send the samples beside the predictions
+            (:mod:`vigil.sdk.resources`).
+        resource_interval_s: seconds between resource samples.
+        cpu_time: also measure the thread CPU time of each tracked (non-async) call and
+            send its mean and p95 with the samples; needs ``resources``. Off by default:
+            it adds two CPU-clock reads to each call.
         version_from: follow a registry alias (``"sentiment@production"``): the version is
             read at start and polled every ``follow_interval_s`` seconds (with ETags); when
             the alias moves, ``on_version_change(version)`` runs (load the new model there)
@@ -107,6 +115,9 @@ class Monitor:
         backoff_s: float = 0.1,
         max_backoff_s: float = 10.0,
         transport: Transport | None = None,
+        resources: bool = False,
+        resource_interval_s: float = 10.0,
+        cpu_time: bool = False,
         version_from: str | None = None,
         on_version_change: Callable[[str], Any] | None = None,
         follow_interval_s: float = 30.0,
@@ -162,7 +173,19 @@ class Monitor:
         )
         # Closes (flushes) when the Monitor is garbage-collected and at interpreter exit;
         # it holds the sender, not the Monitor, so it does not keep the Monitor alive.
-        self._finalizer = weakref.finalize(self, self._sender.close, self.timeout_s)
+        self._resources = None
+        if resources:
+            from vigil.sdk.resources import start_sampler
+
+            self._resources = start_sampler(self._sender, transport, resource_interval_s,
+                                            cpu_time)
+        elif cpu_time:
+            raise InvalidParameterError(
+                "'cpu_time' of Monitor needs resources=True: CPU times travel in the "
+                "resource samples."
+            )
+        self._finalizer = weakref.finalize(self, _shutdown, self._resources, self._sender,
+                                           self.timeout_s)
         self._follower = None
         if version_from is not None:
             from vigil.sdk.follow import start_following
@@ -205,6 +228,11 @@ class Monitor:
         """
         if fn is None:
             return self.track
+        if (self._resources is not None and self._resources.cpu_time
+                and not inspect.iscoroutinefunction(fn)):
+            from vigil.sdk.resources import cpu_timed
+
+            fn = cpu_timed(fn, self._resources.cpu_times)
         sender = self._sender
         buf = sender.buf
         monitor = self  # the wrapper keeps its Monitor alive
@@ -353,6 +381,31 @@ class Monitor:
                           time() if ts is None else ts))
         return fid
 
+    def log_client_latency(self, latency_s: float) -> None:
+        """Record an end-to-end latency a caller measured (network and queueing included),
+        reported with the resource samples beside the model's own latency.
+
+        Raises:
+            InvalidParameterError: ``latency_s`` is not a finite number >= 0, or the
+                Monitor was made without ``resources=True``.
+        """
+        if self._resources is None:
+            raise InvalidParameterError(
+                "log_client_latency needs Monitor(..., resources=True): client latencies "
+                "travel in the resource samples."
+            )
+        if (isinstance(latency_s, bool) or not isinstance(latency_s, int | float)
+                or not latency_s >= 0 or latency_s == float("inf")):
+            raise InvalidParameterError(
+                f"'latency_s' must be a finite number of seconds >= 0. Got {latency_s!r}."
+            )
+        self._resources.client_latencies.append(float(latency_s))
+
+    @property
+    def resources(self) -> Any:
+        """The :class:`~vigil.sdk.resources.ResourceSampler`, or None when off."""
+        return self._resources
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def flush(self, timeout_s: float | None = 30.0) -> bool:
@@ -371,7 +424,7 @@ class Monitor:
         self._finalizer.detach()
         if self._follower is not None:
             self._follower.stop()
-        return self._sender.close(timeout_s)
+        return _shutdown(self._resources, self._sender, timeout_s)
 
     def __enter__(self) -> Monitor:
         return self
@@ -430,6 +483,12 @@ class Observation:
         except Exception:  # never mask the block's own exception
             self._sender.counts["internal_errors"] += 1
         return False
+
+
+def _shutdown(sampler: Any, sender: Sender, timeout_s: float | None) -> bool:
+    if sampler is not None:
+        sampler.stop(timeout_s)
+    return sender.close(timeout_s)
 
 
 def _task(task: Task | str) -> Task:

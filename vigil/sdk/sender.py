@@ -36,7 +36,7 @@ from vigil.sdk.transport import BODY_KEYS, SendError, Transport
 
 log = logging.getLogger("vigil.sdk")
 
-_KINDS = ("predictions", "labels", "feedback")  # delivery order within a cycle
+_KINDS = ("predictions", "labels", "feedback", "resources")  # delivery order within a cycle
 
 
 def backoff_delay(attempt: int, base_s: float, max_s: float) -> float:

@@ -18,7 +18,8 @@ import orjson
 from vigil.errors import TransportError
 
 #: The batch kinds and the JSON key that holds their items (the URL's last part is the kind).
-BODY_KEYS: dict[str, str] = {"predictions": "records", "labels": "labels", "feedback": "feedback"}
+BODY_KEYS: dict[str, str] = {"predictions": "records", "labels": "labels", "feedback": "feedback",
+                             "resources": "samples"}
 #: Bodies larger than this are gzip-compressed before they go over the network.
 GZIP_MIN_BYTES = 64 * 1024
 GZIP_LEVEL = 1  # JSON with repeated keys shrinks ~10x at level 1; higher levels cost CPU
@@ -107,6 +108,7 @@ class MemoryTransport:
         models: registered models by name.
         predictions: prediction records by id.
         labels: label items in arrival order.
+        resources: resource samples in arrival order.
         feedback: feedback items by id.
         bodies: ``(model, kind, bytes)`` of each delivered body when ``compress`` is on.
         calls: how many ``send`` calls arrived (failed ones included).
@@ -126,6 +128,7 @@ class MemoryTransport:
         self.models: dict[str, dict[str, Any]] = {}
         self.predictions: dict[str, dict[str, Any]] = {}
         self.labels: list[dict[str, Any]] = []
+        self.resources: list[dict[str, Any]] = []
         self.feedback: dict[str, dict[str, Any]] = {}
         self.bodies: list[tuple[str, str, bytes]] = []
         self.calls = 0
@@ -168,8 +171,8 @@ class MemoryTransport:
             items = orjson.loads(body)[BODY_KEYS[kind]]
             accepted = duplicates = 0
             for item in items:
-                if kind == "labels":
-                    self.labels.append(item)
+                if kind in ("labels", "resources"):
+                    (self.labels if kind == "labels" else self.resources).append(item)
                     accepted += 1
                     continue
                 store = self.predictions if kind == "predictions" else self.feedback

@@ -20,6 +20,7 @@ from vigil.server.routes import alerts as alert_routes
 from vigil.server.routes import drift, events, health, keys, metrics, models, registry
 from vigil.server.routes import privacy as privacy_routes
 from vigil.server.routes import quality as quality_routes
+from vigil.server.routes import resources as resource_routes
 from vigil.server.routes import rules as rule_routes
 from vigil.server.routes import ui as ui_routes
 from vigil.store import Store, open_store
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     for module in (health, models, events, metrics, drift, keys, registry, rule_routes,
                    alert_routes, privacy_routes, quality_routes):
         app.include_router(module.router)
+    app.include_router(resource_routes.router)  # resource samples and endpoint probes
+    resource_routes.install(app)  # Server-Timing header, resource gauges on /metrics
     rule_routes.install(app)  # alert engine, notifiers, its background loop and gauges
     quality_routes.install(app)  # quality gauges, scheduled evaluations, concept drift
     app.include_router(ui_routes.router)  # the dashboard: /, /ui/...

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from vigil.engine.metrics import window_metrics
+from vigil.engine.resources import resource_summary
 from vigil.server.auth import Principal, require
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["metrics"])
@@ -26,7 +27,10 @@ async def model_metrics(
 
     def run() -> dict[str, Any]:
         model, _schema = state.ingestor._model(name)
-        return window_metrics(state.store, model, start=start, end=end, step=step,
-                              version=version)
+        out = window_metrics(state.store, model, start=start, end=end, step=step,
+                             version=version)
+        out["resources"] = resource_summary(state.store, model, out["start"], out["end"],
+                                            version)
+        return out
 
     return await run_in_threadpool(run)

@@ -1,0 +1,160 @@
+"""Resource samples (ingest and query) and scheduled probes of a model's endpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from vigil.engine import probe as probes
+from vigil.engine.resources import ingest_samples, resource_report
+from vigil.errors import NotFoundError
+from vigil.server.auth import Principal, require
+from vigil.server.body import json_body
+from vigil.server.errors import JsonResponse
+from vigil.server.resources_prom import ResourceCollector
+from vigil.server.routes.events import _RESPONSES, _answer
+from vigil.server.timing import ServerTimingMiddleware
+from vigil.store import resources as rq
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    scheduler = probes.ProbeScheduler(app.state.store)
+    app.state.probes = scheduler
+    scheduler.start()
+    try:
+        yield
+    finally:
+        await scheduler.stop()
+
+
+router = APIRouter(prefix="/api/v1/models/{name}", tags=["resources"], lifespan=_lifespan)
+
+
+def install(app: FastAPI) -> None:
+    """The app-wide parts: ``Server-Timing`` on every response and the resource gauges."""
+    app.add_middleware(ServerTimingMiddleware)
+    app.state.resource_gauges = ResourceCollector()
+    app.state.metrics.registry.register(app.state.resource_gauges)
+
+
+@router.post("/resources", responses=_RESPONSES)
+async def ingest_resources(
+    name: str, request: Request,
+    version: str | None = Query(None, description="Version for samples that name none."),
+    _: Principal = Depends(require("ingest")),
+) -> JsonResponse:
+    """Store ``{"samples": [...]}`` of process, host, GPU and network resources.
+
+    Impossible samples (negative memory, CPU above 100 % x cores, used above total,
+    non-finite numbers) are rejected one by one with the field and reason.
+    """
+    body, non_finite = await json_body(request)
+    state = request.app.state
+    result, _model, rows = await run_in_threadpool(
+        ingest_samples, state.ingestor, name, body, version=version, non_finite=non_finite)
+    gauges = getattr(state, "resource_gauges", None)
+    if gauges is not None and rows:
+        gauges.observe(name, rows)
+    return _answer(request, name, "resource", result)
+
+
+@router.get("/resources")
+async def model_resources(
+    name: str, request: Request,
+    start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
+    end: float | None = Query(None, description="Unix seconds; default now."),
+    step: int | None = Query(None, description="Window seconds, a multiple of 60."),
+    version: str | None = Query(None),
+    host: str | None = Query(None),
+    _: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """Per-host resource windows, each host's last values and ``ok``/``stale`` status, and
+    the model's probes with their latency, time to first byte and failures."""
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        model, _ = state.ingestor._model(name)
+        report = resource_report(state.store, model, start=start, end=end, step=step,
+                                 version=version, host=host)
+        report["probes"] = _probe_summaries(state.store, model.id, report["start"],
+                                            report["end"])
+        return report
+
+    return JsonResponse(await run_in_threadpool(run))
+
+
+def _probe_summaries(store: Any, model_id: int, start: float, end: float) -> list[dict]:
+    out = []
+    for spec in rq.list_probes(store, model_id):
+        results = rq.probe_results(store, spec["id"], start, end)
+        out.append({**spec, "stats": probes.probe_stats(results)})
+    return out
+
+
+@router.post("/probes", status_code=201)
+async def create_probe(
+    name: str, request: Request, _: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Probe an HTTP endpoint of the model on a schedule: ``{url, method?, body?,
+    interval_s?, timeout_s?, expect_status?, name?}`` (a probe of the same name is
+    replaced)."""
+    body, _nf = await json_body(request)
+    spec = probes.validate_probe(body)
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        model, _ = state.ingestor._model(name)
+        return rq.create_probe(state.store, model.id, spec)
+
+    created = await run_in_threadpool(run)
+    scheduler = getattr(state, "probes", None)
+    if scheduler is not None:
+        scheduler.refresh()
+    return JsonResponse(created, status_code=201)
+
+
+@router.get("/probes")
+async def list_probes(
+    name: str, request: Request,
+    start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
+    end: float | None = Query(None, description="Unix seconds; default now."),
+    _: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """The model's probes with stats over ``[start, end)`` and their newest results."""
+    state = request.app.state
+
+    def run() -> list[dict[str, Any]]:
+        model, _ = state.ingestor._model(name)
+        stop = time.time() if end is None else end
+        begin = stop - 3600 if start is None else start
+        out = _probe_summaries(state.store, model.id, begin, stop)
+        for item in out:
+            item["recent"] = rq.probe_results(state.store, item["id"], begin, stop, limit=20)
+        return out
+
+    return JsonResponse({"probes": await run_in_threadpool(run)})
+
+
+@router.delete("/probes/{probe_id}")
+async def delete_probe(
+    name: str, probe_id: str, request: Request, _: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Stop a probe and delete its results."""
+    state = request.app.state
+
+    def run() -> bool:
+        model, _ = state.ingestor._model(name)
+        return rq.delete_probe(state.store, model.id, probe_id)
+
+    if not await run_in_threadpool(run):
+        raise NotFoundError(f"Model {name!r} has no probe {probe_id!r}.")
+    scheduler = getattr(state, "probes", None)
+    if scheduler is not None:
+        scheduler.refresh()
+    return JsonResponse({"deleted": probe_id})
