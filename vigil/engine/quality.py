@@ -72,20 +72,26 @@ def check_actual(task: Task, actual: Any) -> str | None:
     return None
 
 
+def _proba_row(p: Any, classes: list[Any]) -> list[float] | None:
+    """One prediction's probabilities over ``classes`` (None when not usable)."""
+    k = len(classes)
+    if isinstance(p, int | float) and not isinstance(p, bool):
+        return [1.0 - float(p), float(p)] if k == 2 else None
+    if isinstance(p, list):
+        return [float(v) for v in p] if len(p) == k else None
+    if isinstance(p, Mapping) and all(str(c) in p for c in classes):
+        return [float(p[str(c)]) for c in classes]
+    return None
+
+
 def _proba_matrix(rows: Sequence[dict[str, Any]], classes: list[Any]) -> list[list[float]] | None:
     """Probabilities as rows over ``classes``, or None unless every row has usable ones."""
-    k = len(classes)
     out = []
     for row in rows:
-        p = row.get("proba")
-        if isinstance(p, int | float) and not isinstance(p, bool) and k == 2:
-            out.append([1.0 - float(p), float(p)])
-        elif isinstance(p, list) and len(p) == k:
-            out.append([float(v) for v in p])
-        elif isinstance(p, Mapping) and all(str(c) in p for c in classes):
-            out.append([float(p[str(c)]) for c in classes])
-        else:
+        p = row["_p"] if "_p" in row else _proba_row(row.get("proba"), classes)
+        if p is None:
             return None
+        out.append(p)
     return out
 
 
@@ -218,6 +224,10 @@ def _realised(task: Task, rows: list[dict[str, Any]], step: int, segment: str | 
     classes = None
     if task in CLASSIFICATION and rows:
         classes = _classes([r["actual"] for r in rows] + [r["prediction"] for r in rows])
+        if task is Task.BINARY_CLASSIFICATION and len(classes) == 1 and classes[0] in (0, 1):
+            classes = [0, 1]
+        for r in rows:  # parsed once, reused by every window, version and segment
+            r["_p"] = _proba_row(r["proba"], classes)
     summary = metrics_for(task, rows, classes=classes, k=k)
     out: dict[str, Any] = {"realised": summary}
     by_window: dict[int, list] = defaultdict(list)
@@ -305,27 +315,31 @@ def estimated_quality(store: Store, model: ModelRecord, start: float, end: float
         return None
     est = CBPE.from_dict(saved["state"])
     task = Task(model.task)
-    rows = []
-    for r in qs.predictions(store, model.id, start, end, version):
+    rows = qs.predictions(store, model.id, start, end, version)
+    known = set(est.classes)
+    usable = []
+    for r in rows:
         pred = prediction_value(r["outputs"])
-        if pred is not None and check_actual(task, pred) is None:
-            rows.append({**r, "prediction": class_value(pred)})
-    usable = [r for r in rows if r["prediction"] in est.classes
-              and _proba_matrix([r], est.classes) is not None]
+        if pred is None or check_actual(task, pred) is not None:
+            continue
+        pred = class_value(pred)
+        p = _proba_row(r["proba"], est.classes) if pred in known else None
+        if p is not None:
+            usable.append({"ts": r["ts"], "prediction": pred, "p": p})
     out: dict[str, Any] = {"method": "cbpe", "reference_rows": saved["n_rows"],
                            "reference_metrics": saved["state"].get("reference_metrics"),
                            "n": len(usable), "skipped": len(rows) - len(usable)}
     if not usable:
         return {**out, "summary": None, "series": []}
     out["summary"] = est.estimate([r["prediction"] for r in usable],
-                                  _proba_matrix(usable, est.classes))
+                                  [r["p"] for r in usable])
     if not with_series:
         return out
     by_window: dict[int, list] = defaultdict(list)
     for r in usable:
         by_window[int(r["ts"] // step) * step].append(r)
     out["series"] = [{"ts": ts, **est.estimate([r["prediction"] for r in w],
-                                               _proba_matrix(w, est.classes), n_draws=100)}
+                                               [r["p"] for r in w], n_draws=100)}
                      for ts, w in sorted(by_window.items())]
     return out
 

@@ -38,6 +38,13 @@ def _row(row: Any, drop: str | None = None) -> dict[str, Any]:
     return {str(k): v for k, v in row.items() if k != drop}
 
 
+def _rows(result: Any) -> list[dict[str, Any]]:
+    """Every row of ``result`` as a plain dict (keys converted once, not per row)."""
+    names = result.keys()  # a Result, not a dict: its column names
+    keys = [str(k) for k in names]
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
 def _json(store: Store, column: sa.Column) -> Any:
     if store.backend != "sqlite":
         return column
@@ -72,7 +79,7 @@ def labelled_predictions(store: Store, model_id: int, start: float | None, end: 
         lab, (lab.c.prediction_id == p.c.id) & (lab.c.model_id == p.c.model_id))
     query = _window(query, model_id, start, end, version).order_by(p.c.ts, p.c.id)
     with store.read() as conn:
-        return [_row(r) for r in conn.execute(query).mappings()]
+        return _rows(conn.execute(query))
 
 
 def predictions(store: Store, model_id: int, start: float | None, end: float | None,
@@ -85,7 +92,7 @@ def predictions(store: Store, model_id: int, start: float | None, end: float | N
     if limit is not None:
         query = query.limit(limit)
     with store.read() as conn:
-        return [_row(r) for r in conn.execute(query).mappings()]
+        return _rows(conn.execute(query))
 
 
 def feedback(store: Store, model_id: int, start: float | None, end: float | None,
@@ -103,7 +110,7 @@ def feedback(store: Store, model_id: int, start: float | None, end: float | None
     if prediction_ids is not None:
         query = query.where(f.c.prediction_id.in_(list(prediction_ids)))
     with store.read() as conn:
-        return [_row(r) for r in conn.execute(query.order_by(f.c.ts, f.c.id)).mappings()]
+        return _rows(conn.execute(query.order_by(f.c.ts, f.c.id)))
 
 
 def unmatched_labels(store: Store, model_id: int) -> dict[str, Any]:
@@ -197,7 +204,7 @@ def list_schedules(store: Store, model_id: int | None = None) -> list[dict[str, 
     if model_id is not None:
         query = query.where(s.c.model_id == model_id)
     with store.read() as conn:
-        return [_row(r) for r in conn.execute(query).mappings()]
+        return _rows(conn.execute(query))
 
 
 def delete_schedule(store: Store, model_id: int, schedule_id: int) -> None:
@@ -232,7 +239,7 @@ def joined_since(store: Store, model_id: int, version: str, cursor: float, until
                     joined_at > cursor, joined_at <= until)
              .order_by(joined_at, p.c.ts, p.c.id))
     with store.read() as conn:
-        return [_row(r) for r in conn.execute(query).mappings()]
+        return _rows(conn.execute(query))
 
 
 def labelled_versions(store: Store, model_id: int) -> list[str]:
