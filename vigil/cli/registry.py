@@ -251,3 +251,30 @@ def policy(
         reg.store.close()
     console.print(f"Policy of {model}@{alias}: "
                   + ("disabled" if checked is None else json.dumps(checked)), highlight=False)
+
+
+@app.command("import-mlflow")
+def import_mlflow_command(
+    tracking_uri: str = typer.Option(..., "--tracking-uri", help="MLflow tracking URI."),
+    registry_uri: str | None = typer.Option(None, "--registry-uri",
+                                            help="MLflow registry URI if different."),
+    model: list[str] = typer.Option([], "--model", help="Model to import; repeat (default "
+                                    "all)."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Import an MLflow model registry: versions, artifacts, run metrics, aliases."""
+    from vigil.registry.mlflow_import import import_mlflow
+
+    reg = _open(db, home)
+    try:
+        summary = import_mlflow(reg, tracking_uri, registry_uri=registry_uri,
+                                models=model or None)
+    finally:
+        reg.store.close()
+    console.print(f"Imported {len(summary['versions'])} version(s), skipped "
+                  f"{len(summary['skipped'])} already there, set {len(summary['aliases'])} "
+                  f"alias(es).", highlight=False)
+    for line in summary["failed"]:
+        console.print(f"[red]failed:[/red] {line}", highlight=False, soft_wrap=True)
+    if summary["failed"]:
+        raise typer.Exit(1)
