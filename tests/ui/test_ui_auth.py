@@ -10,6 +10,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
+def db_url(tmp_path):
+    """SQLite only: Sign-in touches no SQL of its own (the page tests run on PostgreSQL too)."""
+    return f"sqlite:///{tmp_path / 'vigil.db'}"
+
+
+@pytest.fixture
 def keys(store):
     out = {}
     for scope in ("ingest", "read", "write"):

@@ -94,3 +94,54 @@ def test_sign_in_once_per_browser_session(page, store, server_factory, tmp_path)
     page.goto(base + "/")
     page.get_by_role("button", name="Sign out").click()
     assert page.get_by_label("API key").is_visible()
+
+
+def test_rollback_clicked_in_the_ui_moves_the_alias(page, site, store, tmp_path):
+    import httpx
+
+    from vigil.registry import Registry
+
+    registry = Registry(store, tmp_path)
+    for version in ("1", "2"):
+        registry.register("credit-risk", version, notes=f"release {version}")
+        registry.promote("credit-risk", "production", version, reason="release")
+    page.goto(site + "/ui/models/credit-risk")
+    row = page.locator("tr[data-alias=production]")
+    assert row.locator(".alias-version").inner_text() == "2"
+    row.get_by_role("button", name="Roll back production to version 1").click()
+    assert "It will point at version 1" in page.locator(".confirm-text").inner_text()
+    screenshot(page, "confirm-rollback")
+    page.get_by_label("Reason").fill("p95 doubled")
+    page.get_by_role("button", name="Yes, roll back to 1").click()
+    page.wait_for_url(re.compile(r"/ui/models/credit-risk\?changed=production"))
+    assert page.get_by_role("status").inner_text() == "Alias production changed."
+    assert row.locator(".alias-version").inner_text() == "1"
+    assert "rollback to 1 by anonymous — p95 doubled" in row.locator(".history").inner_text()
+    alias = httpx.get(f"{site}/api/v1/models/credit-risk/aliases/production").json()
+    assert alias["resolved_version"] == "1"
+
+
+def test_alert_acknowledged_in_the_ui_is_acknowledged_in_the_api(page, site):
+    import httpx
+
+    api = httpx.Client(base_url=site)
+    assert api.post("/api/v1/rules", json={
+        "name": "errors-high", "model": "credit-risk", "metric": "error_rate",
+        "threshold": 0.01, "window": "1h", "min_count": 1, "severity": "critical",
+    }).status_code == 201
+    assert api.post("/api/v1/rules/evaluate").status_code == 200
+    (alert,) = api.get("/api/v1/alerts", params={"state": "firing"}).json()["alerts"]
+    page.goto(site + "/")
+    assert page.locator("tr[data-model=credit-risk] .badge").inner_text() == "firing"
+    assert page.locator("tr[data-model=churn] .badge").inner_text() == "OK"
+    page.get_by_role("link", name="Alerts").click()
+    row = page.locator(f"tr[data-alert='{alert['id']}']")
+    assert row.locator(".badge").inner_text() == "firing"
+    screenshot(page, "alerts")
+    row.get_by_role("button", name=f"Acknowledge alert {alert['id']}").click()
+    assert page.get_by_role("status").inner_text() == f"Alert {alert['id']} acknowledged."
+    assert row.locator(".acked").inner_text() == "yes, by anonymous"
+    after = api.get(f"/api/v1/alerts/{alert['id']}").json()
+    assert after["acked"] is True and after["acked_by"] == "anonymous"
+    assert [e["kind"] for e in after["history"]][-1] == "acked"
+    api.close()

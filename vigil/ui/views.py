@@ -75,8 +75,14 @@ def get_model(store: Store, name: str) -> ModelRecord:
     return model
 
 
-def overview(store: Store, window: Window) -> list[dict[str, Any]]:
-    """One row per model: health state, traffic, error rate, p95 latency, sparklines."""
+def overview(store: Store, window: Window,
+             alerts: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One row per model: health state, traffic, error rate, p95 latency, sparklines.
+
+    ``alerts`` maps a model to ``firing`` or ``warning`` (a pending alert), as
+    :func:`vigil.ui.actions.alert_states_by_model` reads them.
+    """
+    alerts = alerts or {}
     rows = []
     for model in store.list_models():
         metrics = window_metrics(store, model, start=window.start, end=window.end,
@@ -86,7 +92,7 @@ def overview(store: Store, window: Window) -> list[dict[str, Any]]:
         rows.append({
             "name": model.name,
             "task": model.task,
-            "state": health_state(summary),
+            "state": health_state(summary, alerts.get(model.name)),
             "count": summary["count"],
             "per_min": summary["count"] / ((window.end - window.start) / 60),
             "error_rate": summary["error_rate"],
@@ -98,18 +104,27 @@ def overview(store: Store, window: Window) -> list[dict[str, Any]]:
     return rows
 
 
-def health_state(summary: dict[str, Any]) -> dict[str, str]:
-    """The state badge of a model: its label, CSS class and a sentence for screen readers.
+def health_state(summary: dict[str, Any], alert: str | None = None) -> dict[str, str]:
+    """The state badge of a model: its label, CSS class and a sentence for its tooltip.
 
-    A model with no traffic in the window is *idle*; otherwise it is *OK*.
+    An alert that fires makes the model *firing*, a pending one *warning*; otherwise a
+    model with no traffic in the window is *idle*, else *OK*.
+
+    Examples:
+        >>> health_state({"count": 10}, "firing")["label"], health_state({"count": 0})["label"]
+        ('firing', 'idle')
     """
+    if alert == "firing":
+        return {"label": "firing", "css": "firing", "text": "An alert is firing."}
+    if alert == "warning":
+        return {"label": "warning", "css": "warning", "text": "An alert is pending."}
     if not summary["count"]:
         return {"label": "idle", "css": "idle", "text": "No predictions in this range."}
     return {"label": "OK", "css": "ok", "text": "Serving."}
 
 
 def model_page(store: Store, model: ModelRecord, window: Window,
-               version: str | None) -> dict[str, Any]:
+               version: str | None, alert: str | None = None) -> dict[str, Any]:
     """The model page's numbers: summary, per-window series and a per-version table."""
     versions = [v["version"] for v in store.list_versions(model.id)]
     if version is not None and version not in versions:
@@ -128,7 +143,7 @@ def model_page(store: Store, model: ModelRecord, window: Window,
         "versions": versions,
         "version": version,
         "summary": metrics["summary"],
-        "state": health_state(metrics["summary"]),
+        "state": health_state(metrics["summary"], alert),
         "series": _dense(metrics["series"], window),
         "per_version": per_version,
     }

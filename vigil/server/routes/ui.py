@@ -25,13 +25,14 @@ import vigil.ui
 from vigil._version import __version__
 from vigil.errors import (
     AuthenticationError,
+    InvalidParameterError,
     NotFoundError,
     PermissionDeniedError,
     VigilError,
     http_status,
 )
 from vigil.server.auth import Principal
-from vigil.ui import session, views
+from vigil.ui import actions, session, views
 from vigil.ui.charts import model_charts
 from vigil.ui.render import render
 
@@ -116,7 +117,8 @@ def _safe_next(target: str | None) -> str:
 def error_page(request: Request, exc: VigilError) -> HTMLResponse:
     status = http_status(exc)
     heading = {400: "Invalid request", 403: "Not allowed", 404: "Not found",
-               413: "Too large", 422: "Invalid request"}.get(status, "Something failed")
+               409: "Changed meanwhile", 413: "Too large",
+               422: "Invalid request"}.get(status, "Something failed")
     return page(request, "error.html", status, heading=heading, message=exc.message)
 
 
@@ -131,9 +133,9 @@ async def viewer(request: Request, scope: str = "read") -> Principal | HTMLRespo
 
 
 async def render_view(request: Request, template: str, build: Callable[[], dict[str, Any]],
-                      **extra: Any) -> HTMLResponse:
+                      scope: str = "read", **extra: Any) -> HTMLResponse:
     """Authorise, compute the page's data in a worker thread, render it (errors as pages)."""
-    who = await viewer(request)
+    who = await viewer(request, scope)
     if isinstance(who, HTMLResponse):
         return who
     try:
@@ -150,7 +152,8 @@ async def overview_page(request: Request, range_: str | None = RangeQuery) -> HT
 
     def build() -> dict[str, Any]:
         window = views.resolve_range(range_, allowed=views.OVERVIEW_RANGES)
-        return {"window": window, "rows": views.overview(store, window)}
+        alerts = actions.alert_states_by_model(store)
+        return {"window": window, "rows": views.overview(store, window, alerts)}
 
     ranges = {k: views.RANGE_LABELS[k] for k in views.OVERVIEW_RANGES}
     return await render_view(request, "overview.html", build, nav="overview", ranges=ranges)
@@ -167,11 +170,119 @@ async def model_page(
     def build() -> dict[str, Any]:
         window = views.resolve_range(range_)
         model = views.get_model(store, name)
-        data = views.model_page(store, model, window, version or None)
+        alert = actions.alert_states_by_model(store).get(model.name)
+        data = views.model_page(store, model, window, version or None, alert)
         return {"window": window, "page": data,
-                "charts": model_charts(data["series"], window.step)}
+                "charts": model_charts(data["series"], window.step),
+                "registry": actions.registry_section(store, home, model)}
 
-    return await render_view(request, "model.html", build, plotly_url=plotly_url())
+    home = request.app.state.settings.home
+    notice = _notice(request, "changed", "Alias {} changed.")
+    return await render_view(request, "model.html", build, plotly_url=plotly_url(),
+                             notice=notice)
+
+
+def _notice(request: Request, param: str, text: str) -> str | None:
+    """A fixed confirmation sentence after a redirect (only the value is filled in)."""
+    value = request.query_params.get(param)
+    return text.format(value) if value else None
+
+
+def _alert_id(text: str) -> int:
+    if not text.isdigit():
+        raise NotFoundError(f"No alert with id {text!r}.")
+    return int(text)
+
+
+# -- actions: promote and roll back, acknowledge and silence ----------------------------------
+async def act(request: Request, do: Callable[[Principal, dict[str, str]], str]) -> Response:
+    """Authorise (write scope), read the form, check its CSRF token, run ``do`` in a worker
+    thread and redirect to the path it returns (errors as pages)."""
+    who = await viewer(request, "write")
+    if isinstance(who, HTMLResponse):
+        return who
+    try:
+        form = await session.read_form(request)
+        session.check_csrf(request, form)
+        target = await run_in_threadpool(do, who, form)
+    except VigilError as exc:
+        return error_page(request, exc)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/ui/models/{name}/aliases/{alias}/change", response_class=HTMLResponse,
+            summary="Dashboard: confirm a promotion or rollback")
+async def confirm_alias(
+    name: str, alias: str, request: Request,
+    action: str = Query("rollback", description="promote or rollback"),
+    version: str | None = Query(None, description="Target version (rollback: default the "
+                                "previous one)."),
+) -> HTMLResponse:
+    store, home = request.app.state.store, request.app.state.settings.home
+
+    def build() -> dict[str, Any]:
+        return {"change": actions.confirm_alias_change(store, home, name, alias, action,
+                                                       version or None)}
+
+    return await render_view(request, "confirm.html", build, scope="write")
+
+
+@router.post("/ui/models/{name}/aliases/{alias}/change", summary="Dashboard: promote or "
+             "roll back an alias (form, after confirmation)")
+async def change_alias(name: str, alias: str, request: Request) -> Response:
+    state = request.app.state
+
+    def do(who: Principal, form: dict[str, str]) -> str:
+        revision = form.get("revision", "")
+        if not revision.isdigit():
+            raise InvalidParameterError("The form lacks the alias revision it confirmed.")
+        actions.change_alias(state.store, state.settings.home, who.actor, name, alias,
+                             form.get("action", ""), form.get("version", ""), int(revision),
+                             form.get("reason", "").strip() or None)
+        return model_url(name, changed=alias)
+
+    return await act(request, do)
+
+
+@router.get("/ui/alerts", response_class=HTMLResponse, summary="Dashboard: alerts")
+async def alerts_page(
+    request: Request,
+    state: str = Query("active", description="active, resolved or all"),
+    model: str | None = Query(None),
+) -> HTMLResponse:
+    store = request.app.state.store
+
+    def build() -> dict[str, Any]:
+        return {"alerts": actions.alerts_page(store, state, model), "state": state,
+                "model": model or "", "states": actions.ALERT_STATES}
+
+    notice = (_notice(request, "acked", "Alert {} acknowledged.")
+              or _notice(request, "silenced", "Alert {} silenced."))
+    return await render_view(request, "alerts.html", build, nav="alerts", notice=notice)
+
+
+@router.post("/ui/alerts/{alert_id}/ack", summary="Dashboard: acknowledge an alert (form)")
+async def ack_alert(alert_id: str, request: Request) -> Response:
+    store = request.app.state.store
+
+    def do(who: Principal, form: dict[str, str]) -> str:
+        number = _alert_id(alert_id)
+        actions.acknowledge(store, who.actor, number, form.get("comment", "").strip())
+        return f"/ui/alerts?acked={number}"
+
+    return await act(request, do)
+
+
+@router.post("/ui/alerts/{alert_id}/silence", summary="Dashboard: silence an alert (form)")
+async def silence_alert(alert_id: str, request: Request) -> Response:
+    store = request.app.state.store
+
+    def do(who: Principal, form: dict[str, str]) -> str:
+        number = _alert_id(alert_id)
+        actions.silence(store, who.actor, number, form.get("for", "1h"))
+        return f"/ui/alerts?silenced={number}"
+
+    return await act(request, do)
 
 
 # -- signing in and out --------------------------------------------------------------------
