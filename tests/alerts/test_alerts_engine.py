@@ -158,3 +158,35 @@ def test_deleted_rule_closes_its_alerts_and_bad_rules_do_not_stop_others(store, 
     engine.evaluate(NOW + 10)
     assert [a["rule"] for a in AlertStore(store).list_alerts(state="firing")] == ["b"]
     assert AlertStore(store).list_alerts(rule="a")[0]["state"] == "resolved"
+
+
+def test_alert_fires_on_injected_drift_and_resolves(store, traffic):
+    import pandas as pd
+
+    from vigil.engine.drift_window import set_reference
+
+    rng = __import__("numpy").random.default_rng(0)
+    reference = pd.DataFrame({"age": rng.normal(40, 5, 500).round(1),
+                              "plan": rng.choice(["pro", "free"], 500)})
+    set_reference(store, store.get_model("churn"), reference, "test")
+    put_rule(store, name="drift", model="churn", metric="drift_share", op=">=",
+             threshold=0.5, window="5m", notifiers=["n"])
+    engine, rec = _engine(store)
+    engine.evaluate(NOW)  # no traffic yet: no data, no alert
+    assert AlertStore(store).list_alerts() == []
+
+    def send(ts, ages, plans):
+        recs = [{"id": f"d{ts}-{i}", "ts": ts, "inputs": {"age": float(a), "plan": p},
+                 "outputs": 0} for i, (a, p) in enumerate(zip(ages, plans, strict=True))]
+        assert traffic.ingestor.ingest_predictions("churn", recs).accepted == len(recs)
+
+    send(NOW - 60, rng.normal(40, 5, 200), rng.choice(["pro", "free"], 200))
+    engine.evaluate(NOW)
+    assert rec.notes == []
+    send(NOW + 300, rng.normal(70, 5, 200), ["enterprise"] * 200)  # injected drift
+    engine.evaluate(NOW + 360)
+    assert [(n.status, n.rule) for n in rec.notes] == [("firing", "drift")]
+    assert rec.notes[0].value == 1.0
+    send(NOW + 700, rng.normal(40, 5, 200), rng.choice(["pro", "free"], 200))
+    engine.evaluate(NOW + 720)
+    assert [n.status for n in rec.notes] == ["firing", "resolved"]

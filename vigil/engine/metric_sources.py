@@ -192,3 +192,26 @@ for _q in (0.5, 0.95, 0.99):
     register_metric(f"latency_p{round(_q * 100)}", _latency(_q),
                     f"{round(_q * 100)}th percentile of model latency (KLL sketch).",
                     unit="seconds")
+
+
+def _drift(key: str) -> Callable[..., float | None]:
+    def drift(store: Store, model: ModelRecord, version: str | None, start: float,
+              end: float) -> float | None:
+        from vigil.engine.drift_window import window_drift
+        from vigil.errors import NotFoundError
+
+        try:
+            out = window_drift(store, model, start=start, end=end, version=version)
+        except NotFoundError:  # no reference data set: nothing to compare with
+            return None
+        return None if not out["n_current"] else float(out[key])
+
+    drift.__name__ = key
+    return drift
+
+
+register_metric("drift_share", _drift("drift_share"),
+                "Share of input features that drifted from the reference (None without a "
+                "reference or predictions).", unit="ratio")
+register_metric("dataset_drift", _drift("dataset_drift"),
+                "1 when the inputs as a whole drifted from the reference, else 0.")
