@@ -168,3 +168,62 @@ def test_config_errors_name_the_field(monkeypatch):
     monkeypatch.setenv("PD_KEY", "from-env")
     assert build_notifier("x", "pagerduty", {"routing_key": "env:PD_KEY"}).config[
         "routing_key"] == "from-env"
+
+
+def _self_signed(tmp_path):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_email_starttls_with_a_private_ca(tmp_path):
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    messages = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            messages.append((session.ssl is not None, envelope.content))
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=context,
+                            require_starttls=True)
+    controller.start()
+    try:
+        base = {"host": "127.0.0.1", "port": port, "from": "v@example.com",
+                "to": "ops@example.com", "retries": 0}
+        deliver(build_notifier("ops", "email", {**base, "starttls": True,
+                                                "ca_file": str(cert)}), note())
+        assert messages and messages[0][0] is True  # delivered over TLS
+        with pytest.raises(NotifyError, match="SMTP 530"):  # plain text is refused
+            deliver(build_notifier("ops", "email", base), note())
+    finally:
+        controller.stop()
