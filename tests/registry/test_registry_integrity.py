@@ -24,6 +24,17 @@ from vigil.registry.signing import KeyRing, pae
 from vigil.store.registry_tables import registry_versions
 
 
+@pytest.fixture
+def store(tmp_path):
+    """SQLite only: these tests are about files and signatures; the store queries they
+    use run on both backends in test_registry_core.py."""
+    from vigil.store import open_store
+
+    s = open_store(f"sqlite:///{tmp_path / 'vigil.db'}")
+    yield s
+    s.close()
+
+
 def _refusals(registry):
     return [e for e in registry.store.audit_entries() if e["action"] == "registry.refused"]
 
