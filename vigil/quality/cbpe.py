@@ -56,6 +56,25 @@ def _auc_weighted(score: np.ndarray, weight_pos: np.ndarray) -> float | None:
     return float(np.trapezoid(np.r_[0.0, tps / pos_total], np.r_[0.0, fps / neg_total]))
 
 
+def _calibration_map(score: np.ndarray, hit: np.ndarray, min_bin: int
+                     ) -> tuple[list[float], list[float]]:
+    """A monotone map score → P(class): isotonic regression on quantile bins of at least
+    ``min_bin`` rows, interpolated between bin centres. Binning first keeps the map from
+    learning the reference's noise (plain isotonic regression puts 0 and 1 on small pools
+    at the tails, which overstates the confidence of new data)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    order = np.argsort(score, kind="mergesort")
+    n_bins = max(1, min(100, len(score) // min_bin))
+    groups = np.array_split(order, n_bins)
+    centres = np.array([score[g].mean() for g in groups])
+    rates = np.array([hit[g].mean() for g in groups])
+    weights = np.array([len(g) for g in groups], dtype=np.float64)
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    fitted = iso.fit(centres, rates, sample_weight=weights).predict(centres)
+    return centres.tolist(), fitted.tolist()
+
+
 @dataclass
 class CBPE:
     """A fitted estimator: classes and one isotonic calibration map per class.
@@ -76,7 +95,8 @@ class CBPE:
 
     @classmethod
     def fit(cls, y_true: Sequence[Any], y_pred: Sequence[Any], proba: Any,
-            classes: Sequence[Any] | None = None, *, min_rows: int = 50) -> CBPE:
+            classes: Sequence[Any] | None = None, *, min_rows: int = 50,
+            min_bin: int = 50) -> CBPE:
         """Calibrate on labelled reference predictions.
 
         Args:
@@ -86,9 +106,8 @@ class CBPE:
                 classes, the second class's probability).
             classes: every class, in order (default: sorted classes seen).
             min_rows: fewest reference rows accepted.
+            min_bin: fewest rows per calibration bin (larger is smoother).
         """
-        from sklearn.isotonic import IsotonicRegression
-
         if classes is None:
             classes = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)])).tolist()
         classes = list(classes)
@@ -107,11 +126,8 @@ class CBPE:
             raise InvalidParameterError(
                 f"Label {exc.args[0]!r} is not one of the classes {classes!r}.") from None
         columns = [1] if len(classes) == 2 else range(len(classes))
-        maps = []
-        for j in columns:
-            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            iso.fit(p[:, j], (ti == j).astype(np.float64))
-            maps.append((iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()))
+        maps = [_calibration_map(p[:, j], (ti == j).astype(np.float64), min_bin)
+                for j in columns]
         reference = classification_metrics(list(y_true), list(y_pred), p, classes=classes)
         reference.pop("confusion_matrix", None)
         return cls(classes, maps, len(p), reference)
