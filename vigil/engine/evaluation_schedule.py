@@ -26,6 +26,8 @@ MIN_INTERVAL_S = 1.0
 def parse_cron(expr: str) -> list[set[int]]:
     """Parse ``"minute hour day month weekday"`` (``*``, ``a-b``, ``*/n``, ``a-b/n``,
     lists; weekday 0 = Sunday, 7 also Sunday) into the allowed values of each field.
+    A time matches when every field matches, day and weekday included (Vixie cron
+    matches either of those two when both are restricted).
 
     Examples:
         >>> [sorted(f)[:3] for f in parse_cron("*/15 9-17 * * 1-5")][:2]

@@ -43,10 +43,11 @@ class QualityJobs:
                                             daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the loop; a pass still running (a slow endpoint) is left to finish alone."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=timeout_s)
             self._thread = None
 
     def run_once(self, *, drift: bool = True) -> None:
