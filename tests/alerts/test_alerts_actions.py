@@ -140,14 +140,20 @@ def test_rollback_through_vigils_registry(store, tmp_path):
         reg.register("churn", version, artifact)
         reg.promote("churn", "production", version)
     AlertStore(store).put_receiver("action", "act", "rollback", {})
-    put_rule(store, name="errors", model="churn", metric="error_rate", threshold=0.2,
-             window="10m", actions=["act"])
-    Traffic(store).send(time.time() - 60, count=4, errors=4, model="churn")
+    # the rule watches the version the alias points at (2): version 1's errors do not count
+    put_rule(store, name="errors", model="churn", alias="production", metric="error_rate",
+             threshold=0.2, window="10m", actions=["act"])
+    Traffic(store).send(time.time() - 60, count=4, errors=4, model="churn", version="1")
+    assert AlertEngine(store).evaluate() == []
+    Traffic(store, start=50).send(time.time() - 60, count=4, errors=4, model="churn",
+                                  version="2")
     dispatcher = Dispatcher(store, tmp_path)  # the default registry: vigil's own
     AlertEngine(store, dispatcher).evaluate()
     dispatcher.wait(30)
     dispatcher.close()
     assert reg.alias("churn", "production")["resolved_version"] == "1"
+    (alert,) = AlertStore(store).list_alerts()
+    assert alert["labels"]["alias"] == "production"
     (entry,) = _audit(store, "action.rollback")
     assert entry["details"]["outcome"] == "ok"
     assert any(e["action"] == "registry.auto_rollback" for e in store.audit_entries())

@@ -45,6 +45,8 @@ def test_bad_durations_name_the_field(bad):
     ({"labels": {"bad-name": "x"}}, "labels", "names like"),
     ({"enabled": "yes"}, "enabled", "true or false"),
     ({"treshold": 1}, "treshold", "is unknown"),
+    ({"alias": "production"}, "alias", "needs a named model"),
+    ({"model": "m", "version": "1", "alias": "production"}, "alias", "no 'version'"),
 ])
 def test_bad_fields_are_named(change, field, reason):
     spec = {**BASE, **change}
@@ -62,7 +64,7 @@ def test_round_trip_and_describe():
                            "baseline": "7d", "window": "1h", "for": "5m",
                            "notifiers": ["a"], "labels": {"team": "ml"}})
     assert Rule.from_dict({k: v for k, v in rule.to_dict().items() if v is not None}) == rule
-    assert rule.describe() == ("churn@3: error_rate / (error_rate 1w earlier) > 0.1 over 1h "
+    assert rule.describe() == ("churn:3: error_rate / (error_rate 1w earlier) > 0.1 over 1h "
                                "for 5m")
     silent = Rule.from_dict({"name": "s", "kind": "no_data", "window": "15m"})
     assert (silent.metric, silent.op, silent.threshold) == ("count", "<", 1.0)

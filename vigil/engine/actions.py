@@ -5,8 +5,9 @@
   path and reason, HMAC-signed when ``secret`` is set) or runs a ``command`` (arguments may
   contain ``{path}``, ``{reason}``, ``{model}``; the same values are in ``VIGIL_RETRAIN_PATH``,
   ``VIGIL_RETRAIN_REASON`` and ``VIGIL_MODEL``).
-- ``rollback`` moves an alias (default ``production``) back to the version promoted
-  before it, through a :class:`RegistryClient` (vigil's registry satisfies it).
+- ``rollback`` moves an alias (the action's ``alias``, else the rule's, else
+  ``production``) back to the version promoted before it, through a
+  :class:`RegistryClient` (vigil's registry satisfies it).
 
 The dispatcher writes each run to the audit log with the alert that caused it.
 """
@@ -168,6 +169,7 @@ class RollbackAction:
                                         details=[{"field": "alias", "reason": "not a name"}])
         self.name = name
         self.alias = alias
+        self.alias_given = "alias" in config  # else the rule's alias, else production
         self.to = config.get("to")
         self.registry = registry
 
@@ -175,6 +177,7 @@ class RollbackAction:
         if self.registry is None:
             raise ActionError(f"rollback {self.name}: no model registry is available.")
         model = notification.labels.get("model", "")
-        return dict(self.registry.rollback(model, self.alias, self.to,
+        alias = self.alias if self.alias_given else notification.labels.get("alias", self.alias)
+        return dict(self.registry.rollback(model, alias, self.to,
                                            reason=_reason(notification), actor="vigil-engine",
                                            automatic=True))

@@ -99,9 +99,14 @@ class AlertEngine:
         for model in targets:
             labels = {"alertname": rule.name, "model": model.name, "metric": rule.metric,
                       "severity": rule.severity, **rule.labels}
+            version = rule.version
             if rule.version:
                 labels["version"] = rule.version
-            value = self._value(rule, model, now)
+            if rule.alias:
+                labels["alias"] = rule.alias
+                version = self._resolve_alias(model, rule.alias)
+            value = None if rule.alias and version is None else self._value(
+                rule, model, now, version)
             if value is None:
                 holds = {"keep": None, "ok": False, "alert": True}[rule.on_no_data]
             else:
@@ -109,18 +114,28 @@ class AlertEngine:
             out.append(Evaluation(rule, labels, value, holds))
         return out
 
-    def _value(self, rule: Rule, model: ModelRecord, now: float) -> float | None:
+    def _resolve_alias(self, model: ModelRecord, alias: str) -> str | None:
+        """The version ``alias`` points at now (None when unknown or no registry)."""
+        try:
+            from vigil.store.registry import get_alias
+        except ImportError:
+            return None
+        row = get_alias(self.store, model.id, alias)
+        return None if row is None else row["resolved_version"]
+
+    def _value(self, rule: Rule, model: ModelRecord, now: float,
+               version: str | None) -> float | None:
         metric = get_metric(rule.metric)
         start, end = now - rule.window_s, now
         if rule.min_count and rule.kind != "no_data":
-            count = get_metric("count").compute(self.store, model, rule.version, start, end)
+            count = get_metric("count").compute(self.store, model, version, start, end)
             if (count or 0) < rule.min_count:
                 return None
-        value = metric.compute(self.store, model, rule.version, start, end)
+        value = metric.compute(self.store, model, version, start, end)
         if rule.kind != "change" or value is None:
             return value
         offset = rule.baseline_s or 0.0
-        base = metric.compute(self.store, model, rule.version, start - offset, end - offset)
+        base = metric.compute(self.store, model, version, start - offset, end - offset)
         if base is None:
             return None
         if rule.change == "difference":

@@ -9,6 +9,9 @@ evaluated by :mod:`vigil.engine.alerts`. Three kinds:
   compares ``value / baseline`` with the threshold, ``"difference"`` ``value - baseline``.
 - ``no_data``: fires when the model sent no prediction in the last ``window``.
 
+A rule watches every version of its model, one ``version``, or the version a registry
+``alias`` (e.g. ``production``) points at when it is evaluated.
+
 When a window holds too little data (the metric answers None, or fewer than
 ``min_count`` predictions), ``on_no_data`` decides: ``keep`` (default; the alert stays as
 it is), ``ok`` (counts as healthy) or ``alert`` (counts as bad).
@@ -39,8 +42,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_FIELDS = {"name", "model", "version", "kind", "metric", "op", "threshold", "window", "for",
-           "baseline", "change", "min_count", "on_no_data", "severity", "notifiers",
+_FIELDS = {"name", "model", "version", "alias", "kind", "metric", "op", "threshold", "window",
+           "for", "baseline", "change", "min_count", "on_no_data", "severity", "notifiers",
            "actions", "labels", "summary", "repeat", "enabled"}
 
 
@@ -102,6 +105,7 @@ class Rule:
     metric: str
     model: str = "*"
     version: str | None = None
+    alias: str | None = None
     kind: str = "threshold"
     op: str = ">"
     threshold: float = 0.0
@@ -153,6 +157,12 @@ class Rule:
         version = data.get("version")
         if version is not None and (not isinstance(version, str) or not version):
             raise _bad("version", "must be a version string", version)
+        alias = data.get("alias")
+        if alias is not None and (not isinstance(alias, str) or not alias):
+            raise _bad("alias", "must be a registry alias such as 'production'", alias)
+        if alias is not None and (version is not None or model == "*"):
+            raise _bad("alias", "needs a named model and no 'version' (the alias picks it)",
+                       alias)
         op = data.get("op", "<" if kind == "no_data" else ">")
         if op not in OPS:
             raise _bad("op", f"must be one of {' '.join(OPS)}", op)
@@ -196,7 +206,8 @@ class Rule:
         if not isinstance(enabled, bool):
             raise _bad("enabled", "must be true or false", enabled)
         return cls(
-            name=name, metric=metric, model=model, version=version, kind=kind, op=op,
+            name=name, metric=metric, model=model, version=version, alias=alias, kind=kind,
+            op=op,
             threshold=float(threshold), window_s=window_s,
             for_s=parse_duration(data.get("for", 0), "for"), baseline_s=baseline_s,
             change=change, min_count=min_count, on_no_data=on_no_data, severity=severity,
@@ -224,7 +235,8 @@ class Rule:
 
     def describe(self) -> str:
         """One line: ``error_rate > 0.05 over 5m for 2m``."""
-        scope = self.model + (f"@{self.version}" if self.version else "")
+        scope = self.model + (f"@{self.alias}" if self.alias else
+                              f":{self.version}" if self.version else "")
         if self.kind == "no_data":
             return f"{scope}: no predictions for {format_duration(self.window_s)}"
         what = self.metric

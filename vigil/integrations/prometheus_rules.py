@@ -66,6 +66,8 @@ def promql(rule: Rule) -> str:
     """The alerting expression of ``rule``; ValueError when it has none."""
     if rule.kind != "no_data" and rule.metric not in EXPRESSIBLE:
         raise ValueError(f"metric {rule.metric!r} has no PromQL form")
+    if rule.alias:
+        raise ValueError(f"alias {rule.alias!r} is resolved by vigil's registry, not PromQL")
     expr = metric_expr(rule)
     if rule.kind == "change":
         base = metric_expr(rule, rule.baseline_s or 0.0)
