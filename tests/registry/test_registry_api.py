@@ -180,3 +180,55 @@ def _wait_for(predicate, timeout=10.0):
     while not predicate():
         assert time.time() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def _tar(entries) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            elif name.endswith("/"):
+                info.type = tarfile.DIRTYPE
+            else:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return buf.getvalue()
+
+
+def test_upload_artifacts_over_http(api):
+    octet = {"Content-Type": "application/octet-stream"}
+    r = api.post(f"{BASE}/versions/3/artifact", params={"filename": "model.onnx",
+                                                         "framework": "onnx"},
+                 content=b"\x08\x01onnx-bytes" * 1000, headers=octet)
+    assert r.status_code == 201, r.text
+    assert r.json()["artifact_kind"] == "file" and r.json()["framework"] == "onnx"
+    assert api.post(f"{BASE}/versions/3/verify").json()["path"].endswith("model.onnx")
+    tar = {"Content-Type": "application/x-tar"}
+    r = api.post(f"{BASE}/versions/4/artifact", params={"filename": "bundle"},
+                 content=_tar([("./", b""), ("config.json", b"{}"), ("sub/w.bin", b"\x00" * 9)]),
+                 headers=tar)
+    assert r.status_code == 201, r.text
+    names = [e["name"] for e in api.get(f"{BASE}/versions/4").json()["manifest"]]
+    assert names == ["config.json", "sub/w.bin"]
+    _error(api.post(f"{BASE}/versions/4/artifact", params={"filename": "x"}, content=b"1",
+                    headers=octet), 409, "version_exists")
+    _error(api.post(f"{BASE}/versions/5/artifact", params={"filename": "../x"}, content=b"1",
+                    headers=octet), 400, "invalid_parameter")
+    for entries, needle in (([("../escape.py", b"x")], "safe relative path"),
+                            ([("ok.txt", b"x"), ("link", None)], "not a file or folder")):
+        err = _error(api.post(f"{BASE}/versions/5/artifact", params={"filename": "b"},
+                              content=_tar(entries), headers=tar), 400, "invalid_parameter")
+        assert needle in err["message"]
+    _error(api.post(f"{BASE}/versions/5/artifact", params={"filename": "b"},
+                    content=b"not a tar", headers=tar), 400, "invalid_parameter")
+    _error(api.post(f"{BASE}/versions/5/artifact", params={"filename": "b"}, content=b"{}",
+                    headers={"Content-Type": "application/json"}), 400, "invalid_parameter")
+    _error(api.post(f"{BASE}/versions/5/artifact", content=b"1", headers=octet), 422,
+           "validation_failed")
+    assert [v["version"] for v in api.get(f"{BASE}/versions").json()["versions"]] == [
+        "1", "2", "3", "4"]

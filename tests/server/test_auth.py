@@ -20,6 +20,7 @@ ALLOWED = {
     ("GET", "/api/v1/models/{name}/versions/compare"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/versions/{version}"): {"read", "write", "admin"},
     ("POST", "/api/v1/models/{name}/versions/{version}/verify"): {"read", "write", "admin"},
+    ("POST", "/api/v1/models/{name}/versions/{version}/artifact"): {"write", "admin"},
     ("GET", "/api/v1/models/{name}/aliases"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/aliases/{alias}"): {"read", "ingest", "write", "admin"},
     ("PUT", "/api/v1/models/{name}/aliases/{alias}"): {"write", "admin"},

@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tarfile
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
@@ -20,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vigil.errors import InvalidParameterError
 from vigil.registry import Registry, check_rollback_policies, set_rollback_policy
+from vigil.registry.artifacts import check_name
 from vigil.server.auth import Principal, require
 from vigil.server.errors import JsonResponse
 from vigil.store import registry as q
@@ -96,6 +100,57 @@ async def register_version(
     fields = body.model_dump(exclude={"version"})
     row = await run_in_threadpool(reg.register, name, body.version, **fields)
     return JsonResponse({"model": name, **row}, status_code=201)
+
+
+@router.post("/models/{name}/versions/{version}/artifact", status_code=201)
+async def upload_version(
+    name: str, version: str, request: Request, filename: str = Query(..., max_length=200),
+    framework: str | None = Query(None, max_length=100), notes: str | None = None,
+    who: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Register ``version`` with the artifact in the body, streamed to disk: one file
+    (``application/octet-stream``, stored as ``filename``) or a directory as a tar archive
+    (``application/x-tar``, unpacked safely: no links, no paths leaving it)."""
+    kind = request.headers.get("content-type", "application/octet-stream").split(";")[0]
+    if kind not in ("application/octet-stream", "application/x-tar"):
+        raise InvalidParameterError(
+            "Send the artifact as application/octet-stream (one file) or application/x-tar "
+            f"(a directory). Got {kind!r}.")
+    reg = _registry(request, who)
+    check_name(filename)
+    tmp = reg.home / "artifacts" / "tmp"
+    await run_in_threadpool(tmp.mkdir, parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=tmp) as work:
+        upload = Path(work) / "upload"
+        with open(upload, "wb") as f:
+            async for chunk in request.stream():
+                f.write(chunk)
+        target = Path(work) / "artifact" / filename
+        if kind == "application/x-tar":
+            await run_in_threadpool(_untar, upload, target)
+        else:
+            target.parent.mkdir()
+            upload.rename(target)
+        row = await run_in_threadpool(lambda: reg.register(
+            name, version, target, framework=framework, notes=notes))
+    return JsonResponse({"model": name, **row}, status_code=201)
+
+
+def _untar(archive: Path, target: Path) -> None:
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                name = member.name.removeprefix("./").rstrip("/")
+                if member.isdir() and name in ("", "."):
+                    continue
+                check_name(name)
+                if not (member.isfile() or member.isdir()):
+                    raise InvalidParameterError(
+                        f"The archive holds {member.name!r}, which is not a file or folder "
+                        "(links and devices are refused).")
+            tar.extractall(target, filter="data")
+    except tarfile.TarError as exc:
+        raise InvalidParameterError(f"The body is not a readable tar archive: {exc}") from None
 
 
 @router.get("/models/{name}/versions/compare")
