@@ -51,12 +51,15 @@ def _database_holds(store, needle: str) -> bool:
     return False
 
 
-@pytest.fixture
-def api(server_factory):
-    client = server_factory(auth="off")
+def _register(client):
     assert client.post("/api/v1/models", json={"name": "support", "schema": SCHEMA}
                        ).status_code == 201
     return client
+
+
+@pytest.fixture
+def api(server_factory):
+    return _register(server_factory(auth="off"))
 
 
 def _policies(api) -> None:
@@ -116,14 +119,16 @@ BAD_POLICIES = [
 ]
 
 
-def test_bad_policies_are_refused_with_the_reason(api):
+def test_bad_policies_are_refused_with_the_reason(sqlite_server):
+    api = _register(sqlite_server[0](auth="off"))
     for field, body, status, needle in BAD_POLICIES:
         r = api.put(f"{BASE}/privacy/policies/{field}", json=body)
         assert r.status_code == status, (field, body, r.text)
         assert needle in r.json()["error"]["message"], (field, body, r.text)
 
 
-def test_unknown_model_and_bad_retention(api):
+def test_unknown_model_and_bad_retention(sqlite_server):
+    api = _register(sqlite_server[0](auth="off"))
     r = api.put("/api/v1/models/nope/privacy/policies/x", json={"action": "mask"})
     assert r.status_code == 404
     assert api.put(f"{BASE}/retention", json={"days": 0}).status_code == 422

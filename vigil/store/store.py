@@ -19,7 +19,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from vigil.errors import SchemaOutdatedError, StoreError
+from vigil.errors import InvalidParameterError, SchemaOutdatedError, StoreError
 from vigil.schema import ModelSchema
 from vigil.store import migrate
 from vigil.store import tables as t
@@ -83,6 +83,13 @@ class Store:
             raise StoreError(f"The database failed: {exc.orig or exc}") from exc
         except sa.exc.InterfaceError as exc:
             raise StoreError(f"The database connection failed: {exc.orig or exc}") from exc
+        except OverflowError as exc:  # SQLite: a Python int wider than 64 bits
+            raise InvalidParameterError(
+                f"A number in the request is out of the database's range ({exc}).") from exc
+        except sa.exc.DataError as exc:  # PostgreSQL: e.g. integer out of range
+            raise InvalidParameterError(
+                f"A value in the request does not fit the database: {exc.orig or exc}"
+            ) from exc
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
