@@ -51,8 +51,12 @@ def test_overview_shows_every_model_and_keyboard_reaches_the_model_page(page, si
 
 
 def test_model_page_draws_every_chart_with_data(page, site):
+    import httpx
+
+    fitted = httpx.post(f"{site}/api/v1/models/credit-risk/quality/reference", timeout=60)
+    assert fitted.status_code == 201, fitted.text
     page.goto(site + "/ui/models/credit-risk?range=1h")
-    for key in ("traffic", "latency", "errors"):
+    for key in ("traffic", "latency", "errors", "quality"):
         page.wait_for_selector(f"#chart-{key}[data-drawn=true]")
     traces = page.evaluate("""() => Object.fromEntries(
         [...document.querySelectorAll('[data-chart]')].map(el => [el.dataset.chart,
@@ -60,6 +64,10 @@ def test_model_page_draws_every_chart_with_data(page, site):
     assert [t["name"] for t in traces["latency"]] == ["p50", "p95", "p99"]
     assert all(t["points"] >= 40 for t in traces["latency"]), traces
     assert traces["traffic"][0]["points"] >= 45 and traces["errors"][0]["points"] >= 45
+    assert [t["name"] for t in traces["quality"]][:2] == ["realised accuracy",
+                                                          "estimated accuracy"]
+    assert traces["quality"][0]["points"] >= 40 and traces["quality"][1]["points"] >= 40
+    assert "Realised accuracy" in page.locator("#quality").inner_text()
     # Plotly drew SVG paths for the lines and the bars
     assert page.locator("#chart-latency .scatterlayer .trace path.js-line").count() == 3
     assert page.locator("#chart-errors .barlayer .point").count() > 0
@@ -145,3 +153,26 @@ def test_alert_acknowledged_in_the_ui_is_acknowledged_in_the_api(page, site):
     assert after["acked"] is True and after["acked_by"] == "anonymous"
     assert [e["kind"] for e in after["history"]][-1] == "acked"
     api.close()
+
+
+def test_drift_page_draws_the_features_against_the_uploaded_reference(page, site):
+    import httpx
+    import numpy as np
+
+    from vigil.cli.demo_model import make_applicants
+
+    page.goto(site + "/ui/models/churn/drift")
+    assert "no reference data set" in page.locator("#no-reference").inner_text()
+    reference = make_applicants(300, np.random.default_rng(5), income_shift=0.6)
+    answer = httpx.post(f"{site}/api/v1/models/churn/reference", json=reference, timeout=60)
+    assert answer.status_code == 201, answer.text
+    page.goto(site + "/ui/models/churn")
+    page.get_by_role("link", name="Drift against the reference").click()
+    page.wait_for_selector("#chart-drift[data-drawn=true]", timeout=60_000)
+    income = page.locator("tr[data-feature=income]")
+    assert income.locator(".badge").inner_text() == "drifted"
+    assert page.locator("#drift-features tbody tr").count() == 6
+    bars = page.evaluate("document.getElementById('chart-drift').data[0].x.length")
+    assert bars == 6
+    assert page.locator("#chart-drift .barlayer .point").count() == 6
+    screenshot(page, "drift")

@@ -24,7 +24,7 @@ def fill_demo(db_url: str, *, models: tuple[str, ...] = ("credit-risk",),
     """Send the demo model's predictions through the SDK (local mode, straight to the
     store), spread over the last ``minutes``; return how many were sent."""
     import vigil
-    from vigil.cli.demo_model import make_applicants
+    from vigil.cli.demo_model import make_applicants, true_default_probability
 
     model = _demo_model()
     rng = np.random.default_rng(3)
@@ -43,8 +43,11 @@ def fill_demo(db_url: str, *, models: tuple[str, ...] = ("credit-risk",),
                                            error=TimeoutError("feature store timed out"))
                     else:
                         label, proba = model.predict(features)
-                        mon.log_prediction(features, label, proba=proba, latency_s=latency,
-                                           ts=ts)
+                        pid = mon.log_prediction(features, label, proba=[1 - proba, proba],
+                                                 latency_s=latency, ts=ts)
+                        if sent % 2:  # half the predictions get their label
+                            mon.log_label(pid, int(rng.random() < true_default_probability(
+                                features)))
                     sent += 1
             assert mon.flush(), "the SDK could not deliver the demo data"
             mon.close()

@@ -96,3 +96,74 @@ def sparkline(values: Sequence[float | None], width: int = 120, height: int = 28
         y = height - pad - (height - 2 * pad) * (v - low) / (high - low)
         points.append(f"{x:.1f},{y:.1f}")
     return " ".join(points)
+
+
+def drift_chart(columns: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Effect size per feature against its minimum (drifted bars are solid, others hatched,
+    so the verdict does not rest on colour).
+
+    Examples:
+        >>> fig = drift_chart([{"name": "age", "effect_size": 0.3, "min_effect": 0.1,
+        ...                     "drifted": True, "method": "ks"}])
+        >>> fig["data"][0]["y"], fig["data"][0]["x"], fig["data"][0]["text"]
+        (['age'], [0.3], ['drifted (ks)'])
+    """
+    names = [c["name"] for c in columns]
+    drifted = [bool(c.get("drifted")) for c in columns]
+    bars = {
+        "type": "bar", "orientation": "h", "name": "effect size", "y": names,
+        "x": [c.get("effect_size") for c in columns],
+        "text": [f"{'drifted' if d else 'stable'} ({c.get('method')})"
+                 for c, d in zip(columns, drifted, strict=True)],
+        "textposition": "outside", "cliponaxis": False,
+        "marker": {"color": [_COLOURS[2] if d else _COLOURS[0] for d in drifted],
+                   "pattern": {"shape": ["" if d else "/" for d in drifted]}},
+    }
+    minimum = {"type": "scatter", "mode": "markers", "name": "minimum effect", "y": names,
+               "x": [c.get("min_effect") for c in columns],
+               "marker": {"symbol": "line-ns-open", "size": 18, "color": _COLOURS[1]}}
+    layout = {**_LAYOUT, "xaxis": {"title": {"text": "effect size"}, "rangemode": "tozero"},
+              "yaxis": {"autorange": "reversed", "automargin": True}, "hovermode": "closest",
+              "margin": {**_LAYOUT["margin"], "r": 110},
+              "height": max(220, 40 * len(names) + 80)}
+    return {"data": [bars, minimum], "layout": layout}
+
+
+def quality_chart(quality: dict[str, Any]) -> dict[str, Any] | None:
+    """Realised (labelled) against estimated (CBPE, with its interval) ``metric`` per window.
+
+    Examples:
+        >>> fig = quality_chart({"metric": "accuracy",
+        ...     "series": [{"ts": 0, "accuracy": 0.8, "too_few_rows": False}],
+        ...     "estimated_series": [{"ts": 0, "accuracy": {"value": 0.75, "lower": 0.7,
+        ...                                                  "upper": 0.8}}]})
+        >>> [t["name"] for t in fig["data"]], fig["data"][0]["y"]
+        (['realised accuracy', 'estimated accuracy', 'estimate lower bound', \
+'estimate upper bound'], [0.8])
+        >>> quality_chart({"metric": None, "series": [], "estimated_series": []}) is None
+        True
+    """
+    metric = quality["metric"]
+    if metric is None:
+        return None
+    real = [p for p in quality["series"] if p.get(metric) is not None]
+    est = [p for p in quality["estimated_series"] if isinstance(p.get(metric), dict)]
+    data: list[dict[str, Any]] = [{
+        "type": "scatter", "mode": "lines+markers", "name": f"realised {metric}",
+        "x": [_iso(p["ts"]) for p in real], "y": [p[metric] for p in real],
+        "marker": {"symbol": ["circle-open" if p.get("too_few_rows") else "circle"
+                              for p in real]},
+        "line": {"color": _COLOURS[0]}}]
+    if est:
+        x = [_iso(p["ts"]) for p in est]
+        data.append({"type": "scatter", "mode": "lines", "name": f"estimated {metric}",
+                     "x": x, "y": [p[metric]["value"] for p in est],
+                     "line": {"color": _COLOURS[1], "dash": "dash"}})
+        for bound in ("lower", "upper"):
+            data.append({"type": "scatter", "mode": "lines", "x": x,
+                         "name": f"estimate {bound} bound", "showlegend": False,
+                         "y": [p[metric][bound] for p in est],
+                         "line": {"width": 0, "color": _COLOURS[1]},
+                         **({"fill": "tonexty", "fillcolor": "rgba(230,159,0,0.15)"}
+                            if bound == "upper" else {})})
+    return {"data": data, "layout": _layout(metric)}

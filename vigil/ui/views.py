@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.engine.metrics import window_metrics
-from vigil.errors import InvalidParameterError, ModelNotFoundError
+from vigil.errors import InvalidParameterError, ModelNotFoundError, NotFoundError
 from vigil.store import ModelRecord, Store
 from vigil.ui.charts import sparkline
 
@@ -162,3 +162,55 @@ def _dense(series: list[dict[str, Any]], window: Window) -> list[dict[str, Any]]
             "latency_p99_s": None,
         })
     return out
+
+
+def drift_page(store: Store, model: ModelRecord, window: Window,
+               version: str | None) -> dict[str, Any]:
+    """Per-feature and data set drift of the window against the model's reference, drifted
+    features first; ``reference`` is False (and the rest empty) when there is none."""
+    from vigil.engine.drift_window import window_drift  # scipy and scikit-learn: on demand
+
+    versions = [v["version"] for v in store.list_versions(model.id)]
+    if version is not None and version not in versions:
+        raise InvalidParameterError(
+            f"Model {model.name!r} has no version {version!r}; it has "
+            f"{', '.join(versions) or 'none yet'}.")
+    base = {"model": model, "versions": versions, "version": version}
+    try:
+        report = window_drift(store, model, start=window.start, end=window.end,
+                              version=version)
+    except NotFoundError as exc:
+        return {**base, "reference": False, "message": exc.message}
+    columns = [{"name": name, **col} for name, col in report["columns"].items()]
+    columns.sort(key=lambda c: (not c.get("drifted"), -(c.get("effect_size") or 0.0)))
+    return {**base, "reference": True, "report": report, "columns": columns}
+
+
+QUALITY_METRICS = ("accuracy", "f1", "roc_auc", "mae", "rmse", "r2", "ndcg")
+
+
+def quality_section(store: Store, model: ModelRecord, window: Window,
+                    version: str | None) -> dict[str, Any]:
+    """Realised quality (labelled predictions), estimated quality (CBPE, when fitted) and
+    feedback over the window, through :func:`vigil.engine.quality.quality_report`."""
+    from vigil.engine.quality import quality_report  # scikit-learn: on demand
+
+    report = quality_report(store, model, start=window.start, end=window.end,
+                            step=window.step, version=version)
+    realised = report.get("realised") or {}
+    estimated = report.get("estimated") or {}
+    summary = estimated.get("summary") or {}
+    metric = next((m for m in QUALITY_METRICS if realised.get(m) is not None
+                   or isinstance(summary.get(m), dict)), None)
+    return {
+        "metric": metric,
+        "labels": report["labels"],
+        "realised": realised,
+        "realised_value": realised.get(metric) if metric else None,
+        "estimated": summary.get(metric) if metric else None,
+        "estimated_n": estimated.get("n"),
+        "feedback": report.get("feedback") or {},
+        "series": report.get("series") or [],
+        "estimated_series": estimated.get("series") or [],
+        "concept_drift": report.get("concept_drift", {}).get("events", []),
+    }

@@ -33,7 +33,7 @@ from vigil.errors import (
 )
 from vigil.server.auth import Principal
 from vigil.ui import actions, session, views
-from vigil.ui.charts import model_charts
+from vigil.ui.charts import drift_chart, model_charts, quality_chart
 from vigil.ui.render import render
 
 router = APIRouter(tags=["dashboard"])
@@ -172,14 +172,34 @@ async def model_page(
         model = views.get_model(store, name)
         alert = actions.alert_states_by_model(store).get(model.name)
         data = views.model_page(store, model, window, version or None, alert)
-        return {"window": window, "page": data,
-                "charts": model_charts(data["series"], window.step),
+        quality = views.quality_section(store, model, window, version or None)
+        charts = model_charts(data["series"], window.step)
+        if (figure := quality_chart(quality)) is not None:
+            charts["quality"] = figure
+        return {"window": window, "page": data, "charts": charts, "quality": quality,
                 "registry": actions.registry_section(store, home, model)}
 
     home = request.app.state.settings.home
     notice = _notice(request, "changed", "Alias {} changed.")
     return await render_view(request, "model.html", build, plotly_url=plotly_url(),
                              notice=notice)
+
+
+@router.get("/ui/models/{name}/drift", response_class=HTMLResponse,
+            summary="Dashboard: per-feature drift of a window against the reference")
+async def drift_page(
+    name: str, request: Request, range_: str | None = RangeQuery,
+    version: str | None = Query(None, description="One version; empty for all."),
+) -> HTMLResponse:
+    store = request.app.state.store
+
+    def build() -> dict[str, Any]:
+        window = views.resolve_range(range_)
+        data = views.drift_page(store, views.get_model(store, name), window, version or None)
+        charts = {"drift": drift_chart(data["columns"])} if data.get("columns") else {}
+        return {"window": window, "page": data, "charts": charts}
+
+    return await render_view(request, "drift.html", build, plotly_url=plotly_url())
 
 
 def _notice(request: Request, param: str, text: str) -> str | None:
