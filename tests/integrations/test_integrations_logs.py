@@ -209,3 +209,30 @@ def test_down_backends_never_break_predictions(tmp_path):
         assert len(sink.pending) <= 10
     mon.close()
     assert loki.stats["dropped"] + es.stats["dropped"] == 42  # counted, never raised
+
+
+def test_ecs_lines_match_what_ecs_logging_writes():
+    import calendar
+    import logging
+    import time
+
+    ecs_logging = pytest.importorskip("ecs_logging", reason="needs the 'ecs' extra")
+    from vigil.integrations.ecs import ecs_document, ecs_line
+
+    record = {"id": "p1", "version": "2", "ts": 1_700_000_000.25, "latency_s": 0.0125,
+              "error": "ValueError: bad input", "inputs": {"a": 1}, "outputs": None,
+              "proba": [0.2, 0.8], "subject_id": None}
+    doc = ecs_document("churn", "predictions", record, service="svc")
+    ours = json.loads(ecs_line(ecs_document("churn", "predictions", record, service="svc")))
+    log_record = logging.LogRecord("vigil.predictions", logging.ERROR, __file__, 0,
+                                   doc["message"], None, None)
+    stamp = doc["@timestamp"]
+    log_record.created = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + 0.25
+    log_record.msecs = 250.0
+    for key in ("event", "vigil", "labels", "error", "service"):
+        setattr(log_record, key, doc[key])
+    formatter = ecs_logging.StdlibFormatter(
+        exclude_fields=["log.origin", "log.original", "process"])
+    theirs = json.loads(formatter.format(log_record))
+    assert list(ours)[:3] == list(theirs)[:3] == ["@timestamp", "log.level", "message"]
+    assert ours == theirs

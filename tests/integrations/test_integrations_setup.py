@@ -112,3 +112,19 @@ def test_every_integration_setting_is_documented_and_the_toml_example_loads(tmp_
     monkeypatch.setenv("VIGIL_CONFIG", str(tmp_path / "vigil.toml"))
     s = load_integration_settings()
     assert s.enabled() == ["cloudwatch", "loki"] and s.cloudwatch_dimensions == {"Env": "prod"}
+
+
+def test_integration_modules_import_their_libraries_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, vigil.integrations.setup, vigil.integrations.cloudwatch, "
+            "vigil.integrations.otlp, vigil.integrations.sentry, vigil.integrations.ecs, "
+            "vigil.integrations.loki, vigil.integrations.elasticsearch, vigil.integrations.emf, "
+            "vigil.integrations.wandb, vigil.integrations.mlflow; "
+            "print(sorted(m for m in ('boto3', 'botocore', 'sentry_sdk', 'ecs_logging', "
+            "'wandb', 'mlflow', 'google.protobuf', 'httpx', 'fastapi', 'sqlalchemy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

@@ -10,6 +10,7 @@ logged, and never raises into the sender.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -158,6 +159,10 @@ def iso_ts(ts: float) -> str:
         >>> iso_ts(1700000000.1234)
         '2023-11-14T22:13:20.123Z'
     """
-    ms = round(ts * 1000)
-    secs, ms = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
+    secs, ms = divmod(round(ts * 1000), 1000)
+    return f"{_second(secs)}.{ms:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _second(secs: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
