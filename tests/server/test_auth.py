@@ -59,6 +59,7 @@ ALLOWED = {
     ("GET", "/ui/alerts"): {"read", "write", "admin"},
     ("POST", "/ui/alerts/{alert_id}/ack"): {"write", "admin"},
     ("POST", "/ui/alerts/{alert_id}/silence"): {"write", "admin"},
+    ("GET", "/ui/models/{name}/drift"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/privacy"): {"read", "write", "admin"},
     ("PUT", "/api/v1/models/{name}/privacy/policies/{field}"): {"write", "admin"},
     ("DELETE", "/api/v1/models/{name}/privacy/policies/{field}"): {"write", "admin"},
