@@ -155,6 +155,9 @@ def test_aliases_that_follow_aliases_and_cycles(registry, artifacts):
     with pytest.raises(InvalidParameterError, match="either a version or an alias"):
         registry.promote("churn", "canary")
     assert registry.load("churn@canary").name == "model2.pkl"
+    registry.promote("churn", "canary", "1")
+    with pytest.raises(InvalidParameterError, match="no earlier version"):
+        registry.rollback("churn", "canary")  # the earlier entry followed an alias
     assert {a["alias"] for a in registry.aliases("churn")} == {"canary", "staging"}
 
 

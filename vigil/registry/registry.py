@@ -247,7 +247,9 @@ class Registry:
                     stack.pop()
                 if not stack:
                     stack.append(version)
-        return stack[-2] if len(stack) >= 2 else None
+        # the newest earlier entry naming a version (promotions that followed an alias
+        # name none and are skipped)
+        return next((v for v in reversed(stack[:-1]) if v is not None), None)
 
     def rollback(
         self, model: str, alias: str, to: str | int | None = None, *,
