@@ -1,0 +1,144 @@
+"""Scores of each prediction's inputs at ingest: out of distribution, prompt injection.
+
+:class:`InputScorer` runs in the ingest hook before redaction (so injection heuristics see
+the raw text) and stores one row per prediction in ``prediction_scores``. A model is
+scored against its stored reference (``POST /api/v1/models/{m}/reference``) with an
+:class:`~vigil.audit.ood.OODScorer` fitted once and cached; its text features get
+:func:`~vigil.audit.injection.score_injection`. A model with neither costs a cached dict
+lookup. The ``ood_rate`` and ``injection_rate`` metrics let rules alert on both.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from vigil.audit.injection import score_injection
+from vigil.audit.ood import OODScorer
+from vigil.engine.metric_sources import register_metric
+from vigil.schema import FeatureKind, ModelSchema
+from vigil.store import ModelRecord, Store
+from vigil.store.privacy_tables import prediction_scores
+
+log = logging.getLogger("vigil.audit")
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    ood: OODScorer | None
+    text: tuple[str, ...]
+
+
+class InputScorer:
+    """Scores prediction rows' inputs and stores the scores (see the module docstring)."""
+
+    def __init__(self, store: Store, ttl_s: float = 60.0) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self._plans: dict[int, tuple[float, _Plan | None]] = {}
+        self._lock = threading.Lock()
+
+    def invalidate(self, model_id: int | None = None) -> None:
+        with self._lock:
+            if model_id is None:
+                self._plans.clear()
+            else:
+                self._plans.pop(model_id, None)
+
+    def _plan(self, model: ModelRecord) -> _Plan | None:
+        now = time.monotonic()
+        cached = self._plans.get(model.id)
+        if cached is not None and now - cached[0] < self.ttl_s:
+            return cached[1]
+        schema = ModelSchema.from_dict(model.schema)
+        text = tuple(f.name for f in schema.features if f.kind is FeatureKind.TEXT)
+        ood = None
+        try:
+            ood = _fit_reference(self.store, model)
+        except Exception:  # a reference that cannot be fitted must not stop ingest
+            log.exception("could not fit the OOD scorer of model %s", model.name)
+        plan = _Plan(ood, text) if ood is not None or text else None
+        with self._lock:
+            self._plans[model.id] = (now, plan)
+        return plan
+
+    def __call__(self, model: ModelRecord, rows: list[dict[str, Any]]) -> None:
+        plan = self._plan(model)
+        if plan is None or not rows:
+            return
+        out = []
+        for row in rows:
+            inputs = row["inputs"] if isinstance(row["inputs"], dict) else {}
+            entry: dict[str, Any] = {
+                "prediction_id": row["id"], "model_id": model.id, "version": row["version"],
+                "ts": row["ts"], "ood_score": None, "ood": None, "injection_score": None,
+                "flags": None}
+            flags: list[str] = []
+            if plan.ood is not None:
+                result = plan.ood.score_one(inputs)
+                entry["ood_score"], entry["ood"] = result.score, result.is_ood
+                flags.extend(_without_values(result.flags))
+            texts = [inputs.get(name) for name in plan.text]
+            scored = [score_injection(t) for t in texts if isinstance(t, str)]
+            if scored:
+                worst = max(scored, key=lambda s: s.score)
+                entry["injection_score"] = worst.score
+                flags.extend(f"injection: {s}" for s in worst.signals)
+            entry["flags"] = flags or None
+            out.append(entry)
+        stmt = self.store._insert(prediction_scores).on_conflict_do_nothing()
+        with self.store.write() as conn:
+            conn.execute(stmt, out)
+
+
+def _without_values(flags: tuple[str, ...]) -> list[str]:
+    """OOD flags naming the feature and the problem only: a stored flag must not carry
+    an input value that the redaction policy would have removed."""
+    out = []
+    for flag in flags:
+        name = flag.split(":", 1)[0]
+        out.append(f"ood: {name} {'unseen category' if 'never seen' in flag else 'out of range'}")
+    return out
+
+
+def _fit_reference(store: Store, model: ModelRecord) -> OODScorer | None:
+    from vigil.store.references import get_reference
+
+    reference = get_reference(store, model.id)
+    if reference is None or not reference.sample:
+        return None
+    import pandas as pd
+
+    frame = pd.read_parquet(io.BytesIO(reference.sample))
+    return OODScorer().fit(frame) if len(frame) >= 2 else None
+
+
+def _rate(column: str, threshold: float | None) -> Any:
+    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
+               end: float) -> float | None:
+        s = prediction_scores
+        flagged = s.c.ood.is_(True) if threshold is None else s.c[column] >= threshold
+        query = sa.select(sa.func.count(s.c[column]),
+                          sa.func.sum(sa.case((flagged, 1), else_=0))).where(
+            s.c.model_id == model.id, s.c.ts >= start, s.c.ts < end, s.c[column].is_not(None))
+        if version is not None:
+            query = query.where(s.c.version == version)
+        with store.read() as conn:
+            total, hits = conn.execute(query).one()
+        return None if not total else float(hits or 0) / total
+
+    return metric
+
+
+register_metric("ood_rate", _rate("ood_score", None),
+                "Share of predictions whose inputs are out of distribution (vs the reference).",
+                unit="ratio", replace=True)
+register_metric("injection_rate", _rate("injection_score", 0.5),
+                "Share of predictions whose text inputs look like prompt injection.",
+                unit="ratio", replace=True)
