@@ -128,3 +128,20 @@ def test_integration_modules_import_their_libraries_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cli_status_shows_what_is_on_with_secrets_masked(monkeypatch):
+    from typer.testing import CliRunner
+
+    from vigil.cli.main import app
+
+    monkeypatch.setenv("VIGIL_SENTRY_DSN", "https://secretkey@o1.ingest.sentry.io/42")
+    monkeypatch.setenv("VIGIL_LOKI_URL", "http://loki:3100")
+    result = CliRunner().invoke(app, ["integrations", "status"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    assert lines["sentry"].split()[1] == "on" and "secretkey" not in result.output
+    assert "https://***@o1.ingest.sentry.io/42" in lines["sentry"]
+    assert lines["loki"].split()[1] == "on" and lines["cloudwatch"].split()[1] == "off"
+    rows = json.loads(CliRunner().invoke(app, ["integrations", "status", "--json"]).output)
+    assert {r["name"] for r in rows if r["enabled"]} == {"sentry", "loki"}

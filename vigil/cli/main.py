@@ -15,6 +15,7 @@ from vigil.cli.common import err_console
 from vigil.cli.evaluate import evaluate_command
 from vigil.cli.profile import profile_command
 from vigil.cli.server import server
+from vigil.integrations.cli import app as integrations_app
 
 app = typer.Typer(
     name="vigil", no_args_is_help=True, add_completion=False,
@@ -34,6 +35,7 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(rules.app, name="rules")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(export.app, name="export")
+app.add_typer(integrations_app, name="integrations")
 
 _DEBUG = {"on": False}
 
