@@ -236,3 +236,24 @@ def test_ecs_lines_match_what_ecs_logging_writes():
     theirs = json.loads(formatter.format(log_record))
     assert list(ours)[:3] == list(theirs)[:3] == ["@timestamp", "log.level", "message"]
     assert ours == theirs
+
+
+def test_server_logs_as_ecs_json(capsys):
+    import logging
+
+    pytest.importorskip("ecs_logging", reason="needs the 'ecs' extra")
+    from vigil.integrations.ecs import configure_ecs_logging
+
+    logger = logging.getLogger("vigil.test_ecs_server")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    configure_ecs_logging("vigil-server", loggers=("vigil.test_ecs_server",))
+    configure_ecs_logging("vigil-server", loggers=("vigil.test_ecs_server",))  # idempotent
+    try:
+        logger.warning("ingest slow: %d ms", 250)
+        lines = [json.loads(x) for x in capsys.readouterr().err.splitlines()]
+    finally:
+        logger.handlers.clear()
+    assert len(lines) == 1
+    assert lines[0]["message"] == "ingest slow: 250 ms" and lines[0]["log.level"] == "warning"
+    assert lines[0]["service"]["name"] == "vigil-server" and lines[0]["ecs.version"]
