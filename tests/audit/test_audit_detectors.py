@@ -117,3 +117,22 @@ def test_scan_reports_kinds_and_rows_never_values():
     assert note["injection_rows"] == [2]
     assert out["ood"]["rows"] == [3]
     assert "a@b.io" not in str(out)
+
+
+def test_robustness_audit_measures_flip_rates():
+    from vigil.audit.robustness import flip_rate
+
+    def brittle(x):  # keyword model: flips when 'good' is misspelt or replaced
+        return int("good" in x["text"].lower())
+
+    def robust(x):
+        return int(len(x["text"]) > 10)
+
+    records = [{"text": "good service", "n": 5.0}, {"text": "bad food and slow", "n": 1.0}]
+    brittle_out = flip_rate(brittle, records, perturbations=["typo", "synonym"], variants=4)
+    assert brittle_out["synonym"]["rows"] == 2 and brittle_out["synonym"]["flipped"] == [0]
+    assert brittle_out["synonym"]["rate"] == 0.5
+    assert brittle_out["typo"]["flips"] >= 1
+    assert flip_rate(robust, records, variants=4)["synonym"]["flips"] == 0
+    with pytest.raises(InvalidParameterError, match="perturbations"):
+        flip_rate(robust, records, perturbations=["rotate"])
