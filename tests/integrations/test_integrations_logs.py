@@ -257,3 +257,13 @@ def test_server_logs_as_ecs_json(capsys):
     assert len(lines) == 1
     assert lines[0]["message"] == "ingest slow: 250 ms" and lines[0]["log.level"] == "warning"
     assert lines[0]["service"]["name"] == "vigil-server" and lines[0]["ecs.version"]
+
+
+def test_ecs_lines_to_a_text_only_stdout(monkeypatch):
+    import io
+
+    out = io.StringIO()  # like a notebook's stdout: no byte buffer
+    monkeypatch.setattr("sys.stdout", out)
+    sink = EcsLogSink("-")
+    sink.emit("m", "predictions", [{"id": "p1", "version": "1", "ts": 1.0, "error": None}])
+    assert json.loads(out.getvalue())["vigil"]["prediction_id"] == "p1"

@@ -57,6 +57,7 @@ def test_window_metrics_reach_an_otlp_receiver(rollup_store, receiver, encoding)
     loop.cursor["otlp"] = base
     loop.tick(now=base + 120)
     assert exporter.stats["retries"] == 1 and loop.cursor["otlp"] == base + 120
+    assert exporter.stats["data_points"] == 6  # 2 versions x (histogram, requests, errors)
     assert collector.requests[-1].headers["authorization"] == "Bearer t"
     (request,) = collector.parsed
     resource = {a["key"]: a["value"]["stringValue"]

@@ -143,7 +143,9 @@ class EcsLogSink:
         self.include_inputs = include_inputs
         self.kinds = kinds
         self._own_stream = path != "-"
-        self.stream = open(path, "ab") if path != "-" else sys.stdout.buffer  # noqa: SIM115
+        # Standard output without a byte buffer (a notebook's) gets text.
+        self.stream = (open(path, "ab") if path != "-"  # noqa: SIM115
+                       else getattr(sys.stdout, "buffer", None) or _TextOut(sys.stdout))
         self._lock = threading.Lock()
         self.stats = {"written": 0, "internal_errors": 0}
 
@@ -171,6 +173,19 @@ class EcsLogSink:
     def close(self) -> None:
         if self._own_stream:
             self.stream.close()
+
+
+class _TextOut:
+    """Bytes written to a text stream."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data.decode("utf-8"))
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def configure_ecs_logging(service: str = "vigil",

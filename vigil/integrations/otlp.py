@@ -164,8 +164,8 @@ class OtlpExporter:
     def export(self, stats: list[MinuteStats], start: int, end: int) -> None:
         if not stats:
             return
-        body = self.encode(metrics_request(stats, service=self.service,
-                                           operation=self.operation))
+        request = metrics_request(stats, service=self.service, operation=self.operation)
+        body = self.encode(request)
         attempt = 0
         while True:
             response = self.client.post(self.url, content=body)
@@ -178,7 +178,9 @@ class OtlpExporter:
             response.raise_for_status()
             break
         self.stats["requests"] += 1
-        self.stats["data_points"] += 3 * len(stats)
+        self.stats["data_points"] += sum(
+            len(m.get("sum", m.get("histogram", {})).get("dataPoints", []))
+            for m in request["resourceMetrics"][0]["scopeMetrics"][0]["metrics"])
         self._partial(response)
 
     def _partial(self, response: Any) -> None:
