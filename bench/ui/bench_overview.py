@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--predictions", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--ranges", default="1h,24h,7d")
+    parser.add_argument("--ranges", default="15m,1h,6h,24h")
     args = parser.parse_args()
 
     from starlette.testclient import TestClient

@@ -100,3 +100,17 @@ def test_bad_action_input_is_a_clear_4xx_page(setup):
              else client.post(path, data={"csrf": csrf, **form}))
         assert r.status_code == status, (path, r.status_code, r.text[-400:])
         assert "text/html" in r.headers["content-type"] and message in r.text, path
+
+
+def test_audit_log_page_needs_admin_and_shows_dashboard_actions(setup, store):
+    client, keys, _ = setup
+    csrf = _signed_in(client, keys["write"])
+    assert client.get("/ui/audit").status_code == 403
+    client.post("/ui/models/churn/aliases/production/change",
+                data={"csrf": csrf, "action": "rollback", "version": "1", "revision": "2"})
+    _, admin = store.create_api_key("ui-admin", ["admin"])
+    page = client.get("/ui/audit", params={"action": "registry.rollback"},
+                      headers={"Authorization": f"Bearer {admin}"})
+    assert page.status_code == 200
+    rows = page.text.split('<tbody>')[1].count("<tr>")
+    assert rows == 1 and "registry.rollback" in page.text and "churn@production" in page.text

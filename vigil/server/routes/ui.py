@@ -281,6 +281,22 @@ async def alerts_page(
     return await render_view(request, "alerts.html", build, nav="alerts", notice=notice)
 
 
+@router.get("/ui/audit", response_class=HTMLResponse,
+            summary="Dashboard: the audit log (who did what, when; admin scope)")
+async def audit_page(request: Request,
+                     action: str | None = Query(None, description="Only this action.")
+                     ) -> HTMLResponse:
+    store = request.app.state.store
+
+    def build() -> dict[str, Any]:
+        entries = store.audit_entries(500)
+        if action:
+            entries = [e for e in entries if e["action"] == action]
+        return {"entries": entries, "action": action or ""}
+
+    return await render_view(request, "audit.html", build, scope="admin", nav="audit")
+
+
 @router.post("/ui/alerts/{alert_id}/ack", summary="Dashboard: acknowledge an alert (form)")
 async def ack_alert(alert_id: str, request: Request) -> Response:
     store = request.app.state.store
