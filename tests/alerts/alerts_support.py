@@ -62,7 +62,7 @@ class Recorder:
 class Receiver:
     """A real local HTTP server that records each request and answers scripted statuses."""
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None, delay_s: float = 0.0) -> None:
         import http.server
         import threading
 
@@ -72,6 +72,7 @@ class Receiver:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                time.sleep(delay_s)
                 length = int(self.headers.get("content-length") or 0)
                 outer.requests.append({"path": self.path, "headers": dict(self.headers),
                                        "body": self.rfile.read(length)})

@@ -157,3 +157,23 @@ def test_rollback_through_vigils_registry(store, tmp_path):
     (entry,) = _audit(store, "action.rollback")
     assert entry["details"]["outcome"] == "ok"
     assert any(e["action"] == "registry.auto_rollback" for e in store.audit_entries())
+
+
+def test_slow_notifiers_never_block_the_engine(store, tmp_path):
+    slow = Receiver(delay_s=1.5)
+    try:
+        AlertStore(store).put_receiver("notifier", "slow", "webhook", {"url": slow.url})
+        traffic = Traffic(store)
+        traffic.model()
+        traffic.send(time.time() - 30, count=4, errors=4)
+        put_rule(store, name="errors", model="churn", metric="error_rate", threshold=0.2,
+                 notifiers=["slow"])
+        dispatcher = Dispatcher(store, tmp_path)
+        started = time.monotonic()
+        assert len(AlertEngine(store, dispatcher).evaluate()) == 1
+        assert time.monotonic() - started < 1.0  # the send goes on in the background
+        dispatcher.wait(10)
+        dispatcher.close()
+        assert len(slow.requests) == 1
+    finally:
+        slow.close()

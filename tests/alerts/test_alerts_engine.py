@@ -158,6 +158,10 @@ def test_deleted_rule_closes_its_alerts_and_bad_rules_do_not_stop_others(store, 
     engine.evaluate(NOW + 10)
     assert [a["rule"] for a in AlertStore(store).list_alerts(state="firing")] == ["b"]
     assert AlertStore(store).list_alerts(rule="a")[0]["state"] == "resolved"
+    # a rule that fails to evaluate keeps its alert as it is (no false resolution)
+    AlertStore(store).put_rule({**AlertStore(store).get_rule("b"), "metric": "gone"})
+    engine.evaluate(NOW + 20)
+    assert [a["rule"] for a in AlertStore(store).list_alerts(state="firing")] == ["b"]
 
 
 def test_alert_fires_on_injected_drift_and_resolves(store, traffic):

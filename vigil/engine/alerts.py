@@ -72,14 +72,17 @@ class AlertEngine:
         self.clock = clock
 
     # -- evaluation --------------------------------------------------------------------
-    def rules(self) -> list[Rule]:
-        """Enabled rules; a stored rule that no longer validates is logged and skipped."""
+    def rules(self, failed: set[str] | None = None) -> list[Rule]:
+        """Enabled rules; a stored rule that no longer validates is logged, skipped and its
+        name added to ``failed``."""
         out = []
         for spec in self.alerts.list_rules():
             try:
                 rule = Rule.from_dict(_spec_input(spec))
             except InvalidParameterError as exc:
                 log.error("rule %s is invalid and skipped: %s", spec.get("name"), exc)
+                if failed is not None:
+                    failed.add(str(spec.get("name")))
                 if self.metrics is not None:
                     self.metrics.evaluation_failed(str(spec.get("name")))
                 continue
@@ -153,11 +156,13 @@ class AlertEngine:
         models = self.store.list_models()
         sent: list[Notification] = []
         seen: set[str] = set()
-        for rule in self.rules():
+        failed: set[str] = set()  # their alerts stay as they are this round
+        for rule in self.rules(failed):
             try:
                 evaluations = self.evaluate_rule(rule, now, models)
             except Exception:
                 log.exception("rule %s failed to evaluate", rule.name)
+                failed.add(rule.name)
                 if self.metrics is not None:
                     self.metrics.evaluation_failed(rule.name)
                 continue
@@ -171,7 +176,7 @@ class AlertEngine:
                     sent.append(note)
         # alerts whose rule was deleted or no longer targets their model
         for fp, row in active.items():
-            if fp not in seen:
+            if fp not in seen and row["rule"] not in failed:
                 self.alerts.update_alert(row["id"], {"state": "inactive" if row["state"] ==
                                                      "pending" else "resolved",
                                                      "resolved_at": now, "updated_at": now},
