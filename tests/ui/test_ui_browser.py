@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from ui_support import fill_demo, screenshot
@@ -55,8 +56,17 @@ def test_model_page_draws_every_chart_with_data(page, site):
 
     fitted = httpx.post(f"{site}/api/v1/models/credit-risk/quality/reference", timeout=60)
     assert fitted.status_code == 201, fitted.text
+    now = time.time()
+    samples = [{"host": host, "pid": 7, "ts": now - age, "interval_s": 10.0,
+                "process_cpu_percent": 40.0 + i, "process_rss_bytes": 512.0 * 2**20 + i,
+                "host_cpu_percent": 30.0, "host_cpu_count": 4.0, "net_network_p50_ms": 3.0}
+               for host, ages in (("web-1", range(5, 1800, 60)), ("web-2", (1500, 1200)))
+               for i, age in enumerate(ages)]
+    sent = httpx.post(f"{site}/api/v1/models/credit-risk/resources", json={"samples": samples})
+    assert sent.status_code == 200 and sent.json()["accepted"] == len(samples), sent.text
     page.goto(site + "/ui/models/credit-risk?range=1h")
-    for key in ("traffic", "latency", "errors", "quality"):
+    for key in ("traffic", "latency", "errors", "quality", "resource-cpu", "resource-memory",
+                "resource-network"):
         page.wait_for_selector(f"#chart-{key}[data-drawn=true]")
     traces = page.evaluate("""() => Object.fromEntries(
         [...document.querySelectorAll('[data-chart]')].map(el => [el.dataset.chart,
@@ -68,6 +78,10 @@ def test_model_page_draws_every_chart_with_data(page, site):
                                                           "estimated accuracy"]
     assert traces["quality"][0]["points"] >= 40 and traces["quality"][1]["points"] >= 40
     assert "Realised accuracy" in page.locator("#quality").inner_text()
+    assert page.locator("tr[data-host=web-1] .badge").inner_text() == "ok"
+    assert page.locator("tr[data-host=web-2] .badge").inner_text() == "stale"
+    assert len(traces["resource-cpu"]) == 4  # 2 hosts x process and host CPU
+    assert traces["resource-cpu"][0]["points"] == 30
     # Plotly drew SVG paths for the lines and the bars
     assert page.locator("#chart-latency .scatterlayer .trace path.js-line").count() == 3
     assert page.locator("#chart-errors .barlayer .point").count() > 0

@@ -167,3 +167,45 @@ def quality_chart(quality: dict[str, Any]) -> dict[str, Any] | None:
                          **({"fill": "tonexty", "fillcolor": "rgba(230,159,0,0.15)"}
                             if bound == "upper" else {})})
     return {"data": data, "layout": _layout(metric)}
+
+
+# (chart key, title, y axis, [(sample field, trace name, scale)])
+RESOURCE_CHARTS = (
+    ("cpu", "CPU and GPU", "percent", [("process_cpu_percent", "process CPU", 1.0),
+                                       ("host_cpu_percent", "host CPU", 1.0),
+                                       ("gpu_utilization_percent", "GPU", 1.0)]),
+    ("memory", "Memory", "MiB", [("process_rss_bytes", "process RSS", 1 / 2**20),
+                                 ("gpu_memory_used_bytes", "GPU memory", 1 / 2**20)]),
+    ("network", "Network", "milliseconds", [("net_network_p50_ms", "network p50", 1.0),
+                                            ("net_rtt_p95_ms", "round trip p95", 1.0),
+                                            ("net_server_p50_ms", "server p50", 1.0)]),
+)
+
+
+def resource_charts(series: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One figure per resource with data, one trace per host and field that has samples.
+
+    Examples:
+        >>> figs = resource_charts([{"host": "a", "ts": 0, "process_cpu_percent": 50.0,
+        ...                          "process_rss_bytes": 2.0 ** 30}])
+        >>> sorted(figs), figs["memory"]["data"][0]["y"], figs["cpu"]["data"][0]["name"]
+        (['cpu', 'memory'], [1024.0], 'a: process CPU')
+    """
+    hosts = sorted({p["host"] for p in series})
+    out = {}
+    for key, _title, unit, fields in RESOURCE_CHARTS:
+        traces = []
+        for h_index, host in enumerate(hosts):
+            points = [p for p in series if p["host"] == host]
+            for f_index, (field, name, scale) in enumerate(fields):
+                have = [p for p in points if p.get(field) is not None]
+                if not have:
+                    continue
+                traces.append({
+                    "type": "scatter", "mode": "lines+markers", "name": f"{host}: {name}",
+                    "x": [_iso(p["ts"]) for p in have], "y": [p[field] * scale for p in have],
+                    "line": {"color": _COLOURS[h_index % len(_COLOURS)],
+                             "dash": _DASHES[f_index % len(_DASHES)]}})
+        if traces:
+            out[key] = {"data": traces, "layout": _layout(unit)}
+    return out

@@ -214,3 +214,15 @@ def quality_section(store: Store, model: ModelRecord, window: Window,
         "estimated_series": estimated.get("series") or [],
         "concept_drift": report.get("concept_drift", {}).get("events", []),
     }
+
+
+def resources_section(store: Store, model: ModelRecord, window: Window,
+                      version: str | None) -> dict[str, Any]:
+    """Per-host CPU, memory, GPU and network windows and each host's status (``ok`` or
+    ``stale`` with its last values), from :func:`vigil.engine.resources.resource_report`."""
+    from vigil.engine.resources import resource_report
+
+    report = resource_report(store, model, start=window.start, end=window.end,
+                             step=window.step, version=version)
+    return {"hosts": report["hosts"], "series": report["series"],
+            "stale": report["stale_hosts"]}

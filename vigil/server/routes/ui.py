@@ -33,7 +33,13 @@ from vigil.errors import (
 )
 from vigil.server.auth import Principal
 from vigil.ui import actions, session, views
-from vigil.ui.charts import drift_chart, model_charts, quality_chart
+from vigil.ui.charts import (
+    RESOURCE_CHARTS,
+    drift_chart,
+    model_charts,
+    quality_chart,
+    resource_charts,
+)
 from vigil.ui.render import render
 
 router = APIRouter(tags=["dashboard"])
@@ -176,7 +182,11 @@ async def model_page(
         charts = model_charts(data["series"], window.step)
         if (figure := quality_chart(quality)) is not None:
             charts["quality"] = figure
+        resources = views.resources_section(store, model, window, version or None)
+        charts.update({f"resource-{k}": fig
+                       for k, fig in resource_charts(resources["series"]).items()})
         return {"window": window, "page": data, "charts": charts, "quality": quality,
+                "resources": resources, "resource_charts": RESOURCE_CHARTS,
                 "registry": actions.registry_section(store, home, model)}
 
     home = request.app.state.settings.home
