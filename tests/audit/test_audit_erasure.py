@@ -7,10 +7,17 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from support.audit_server import sqlite_servers
 from support.records import SCHEMA, record
 
 from vigil.store import privacy as q
 from vigil.store.audit_chain import verify_chain
+
+
+@pytest.fixture
+def sqlite_server(tmp_path):
+    yield from sqlite_servers(tmp_path)
+
 
 
 def _setup(api) -> None:

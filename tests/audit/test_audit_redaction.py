@@ -8,11 +8,18 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from support.audit_server import sqlite_servers
 
 from vigil.engine.ingest import Ingestor
 from vigil.engine.privacy import Redactor
 from vigil.store import privacy as q
 from vigil.store import tables
+
+
+@pytest.fixture
+def sqlite_server(tmp_path):
+    yield from sqlite_servers(tmp_path)
+
 
 SCHEMA = {
     "task": "binary_classification",
@@ -153,20 +160,23 @@ def test_local_sdk_path_redacts_too(store):
 
 
 def test_models_without_policies_cost_one_lookup_per_ttl(store, monkeypatch):
-    model, _ = store.upsert_model("fast", "binary_classification", SCHEMA)
+    schema = {"features": [{"name": "age", "kind": "numeric"},
+                           {"name": "email", "kind": "categorical"}]}
+    model, _ = store.upsert_model("fast", "binary_classification", schema)
     calls = []
     real = q.get_policies
     monkeypatch.setattr(q, "get_policies", lambda s, m: calls.append(m) or real(s, m))
-    redactor = Redactor(store, ttl_s=60)
-    rows = [{"inputs": {"note": "a@b.io"}, "outputs": None}]
+    redactor = Redactor(store, ttl_s=60)  # no reference and no text feature: nothing to score
+    rows = [{"id": "a", "version": "1", "ts": time.time(),
+             "inputs": {"age": 1, "email": "a@b.io"}, "outputs": None}]
     start = time.perf_counter()
     for _ in range(10_000):
         redactor(model, rows)
     per_call = (time.perf_counter() - start) / 10_000
     assert calls == [model.id]
-    assert rows[0]["inputs"]["note"] == "a@b.io"
+    assert rows[0]["inputs"]["email"] == "a@b.io"
     assert per_call < 20e-6
-    q.set_policy(store, model.id, "note", "mask", None, "test")
+    q.set_policy(store, model.id, "email", "mask", None, "test")
     redactor.invalidate(model.id)
     redactor(model, rows)
-    assert rows[0]["inputs"]["note"] == "<EMAIL>"
+    assert rows[0]["inputs"]["email"] == "<EMAIL>"

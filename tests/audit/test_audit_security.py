@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from support.audit_server import sqlite_servers
 from support.records import SCHEMA
+
+
+@pytest.fixture
+def sqlite_server(tmp_path):
+    yield from sqlite_servers(tmp_path)
+
 
 
 def test_rate_limit_per_key(sqlite_server):

@@ -1,19 +1,23 @@
-"""A server on SQLite only, for the audit tests about HTTP behaviour (not storage)."""
+"""A server on SQLite only, for the audit tests about HTTP behaviour (not storage).
+
+Each test module wraps :func:`sqlite_servers` in its own fixture (a conftest.py in
+tests/audit would clash with tests/conftest.py under --doctest-modules)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import httpx
-import pytest
+
 from support.servers import thread_server
-
 from vigil.config import load_settings
-from vigil.store import open_store
+from vigil.store import Store, open_store
 
 
-@pytest.fixture
-def sqlite_server(tmp_path):
+def sqlite_servers(tmp_path: Path) -> Iterator[tuple[Callable[..., httpx.Client], Store]]:
     """Start servers (settings as keyword arguments) on one fresh SQLite store; yields
-    ``(start, store)``."""
+    ``(start, store)`` and stops them afterwards."""
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
     stack = []
 
