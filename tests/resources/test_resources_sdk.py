@@ -268,3 +268,27 @@ def test_sampler_restarts_in_a_forked_child(tmp_path):
     os.close(read)
     sampler.stop()
     assert answer == b"1"
+
+
+def test_local_mode_stores_samples(db_url, tmp_path):
+    import sqlalchemy as sa
+
+    mon = Monitor("local", version="3", endpoint=db_url, spool_dir=tmp_path,
+                  schema={"features": [{"name": "x", "kind": "numeric"}]},
+                  resources=True, resource_interval_s=0.05, flush_interval_s=0.05)
+    mon.log_prediction({"x": 1.0}, 1)
+    deadline = time.monotonic() + 10
+    while mon.resources.samples < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert mon.close(timeout_s=10)
+    assert mon.stats["rejected"] == 0
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT version, pid, process_rss_bytes FROM resource_samples")).all()
+    finally:
+        engine.dispose()
+    assert len(rows) >= 2
+    assert {(r.version, r.pid) for r in rows} == {("3", os.getpid())}
+    assert all(r.process_rss_bytes > 0 for r in rows)
