@@ -35,7 +35,16 @@ def test_overview_lists_every_model_with_state_and_numbers(demo):
     assert ">360<" in html
 
 
-def test_model_page_charts_versions_and_filter(demo):
+def test_model_page_charts_versions_and_filter(demo, store):
+    from vigil.store.quality import insert_run
+
+    model = store.get_model("credit-risk")
+    for status, accuracy in (("succeeded", 0.91), ("failed", None)):
+        insert_run(store, model.id, {
+            "dataset": "golden", "version": "2", "alias": "production", "mode": "in_process",
+            "status": status, "started_at": 1.0, "finished_at": 2.0, "n_rows": 500,
+            "metrics": {"accuracy": accuracy} if accuracy else None,
+            "error": None if accuracy else "predict failed"})
     r = demo.get("/ui/models/credit-risk", params={"range": "1h"})
     assert r.status_code == 200
     html = r.text
@@ -47,6 +56,10 @@ def test_model_page_charts_versions_and_filter(demo):
     assert re.search(r'<script src="/ui/assets/plotly-[\d.]+\.min\.js">', html)
     versions = re.search(r'<table class="data" id="per-version">(.*?)</table>', html, re.S)
     assert versions.group(1).count('<th scope="row">') == 2
+    runs = re.search(r'<table class="data" id="runs".*?</table>', html, re.S).group(0)
+    assert runs.count("<tr data-run=") == 2 and ">0.910<" in runs
+    assert ">succeeded<" in runs and ">failed<" in runs and "predict failed" in runs
+    assert "Realised accuracy" in html  # half the demo predictions are labelled
     one = demo.get("/ui/models/credit-risk", params={"version": "2"}).text
     assert '<option value="2" selected>' in one and "version 2" in one
     assert re.search(r'id="per-version">.*?<th scope="row">.*?>2</a>', one, re.S)

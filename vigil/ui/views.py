@@ -194,6 +194,7 @@ def quality_section(store: Store, model: ModelRecord, window: Window,
     """Realised quality (labelled predictions), estimated quality (CBPE, when fitted) and
     feedback over the window, through :func:`vigil.engine.quality.quality_report`."""
     from vigil.engine.quality import quality_report  # scikit-learn: on demand
+    from vigil.store.quality import list_runs
 
     report = quality_report(store, model, start=window.start, end=window.end,
                             step=window.step, version=version)
@@ -213,6 +214,8 @@ def quality_section(store: Store, model: ModelRecord, window: Window,
         "series": report.get("series") or [],
         "estimated_series": estimated.get("series") or [],
         "concept_drift": report.get("concept_drift", {}).get("events", []),
+        "runs": [{**run, "metric": metric, "value": (run.get("metrics") or {}).get(metric)}
+                 for run in list_runs(store, model.id, version=version, limit=10)],
     }
 
 
