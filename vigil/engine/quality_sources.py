@@ -23,7 +23,7 @@ from vigil.schema import Task
 from vigil.store import ModelRecord, Store
 from vigil.store import quality as qs
 
-MIN_LABELLED = 1
+MIN_LABELLED = 20  # fewer labelled rows in the window: None (rules neither fire nor resolve)
 Fn = Callable[[Store, ModelRecord, "str | None", float, float], "float | None"]
 
 
