@@ -204,11 +204,14 @@ class ArtifactStore:
         """The artifact as a path (the file, or the directory), verified against the manifest.
 
         An existing checkout is re-hashed; a new one is verified from the blobs, then
-        built in a temporary folder and renamed into place.
+        built in a temporary folder (hard links to the blobs just hashed) and renamed into
+        place, so each load reads the artifact once.
         """
         digest = manifest_digest(manifest)
         target = self.root / "checkouts" / digest
-        if not target.is_dir():
+        if target.is_dir():
+            self.verify(manifest, target)
+        else:
             self.verify(manifest)
             tmp = Path(tempfile.mkdtemp(dir=self._mkdir("checkouts")))
             try:
@@ -222,12 +225,12 @@ class ArtifactStore:
                         shutil.copyfile(blob, dest)
                 try:
                     os.rename(tmp, target)
-                except OSError:  # another process made it meanwhile
+                except OSError:  # another process made it meanwhile: check theirs
                     shutil.rmtree(tmp, ignore_errors=True)
+                    self.verify(manifest, target)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-        self.verify(manifest, target)
         return target / manifest[0]["name"] if kind == "file" else target
 
     def _mkdir(self, name: str) -> Path:
