@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 _LAYOUT: dict[str, Any] = {
-    "margin": {"l": 56, "r": 56, "t": 12, "b": 40},
+    "margin": {"l": 56, "r": 56, "t": 12, "b": 30},
     "height": 280,
     "hovermode": "x unified",
-    "legend": {"orientation": "h", "y": -0.2},
-    "xaxis": {"type": "date"},
+    "legend": {"orientation": "h", "y": -0.22, "yanchor": "top"},
+    "xaxis": {"type": "date", "nticks": 5, "tickangle": 0},
     "paper_bgcolor": "rgba(0,0,0,0)",
     "plot_bgcolor": "rgba(0,0,0,0)",
 }
