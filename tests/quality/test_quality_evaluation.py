@@ -223,3 +223,27 @@ def test_export_dataset_writes_a_training_set(store, db_url, capsys):
         main(["export", "dataset", "--model", "churn", "--since", "yesterday", "-o", "x.parquet",
               "--db", db_url])
     assert "--since must be unix seconds" in capsys.readouterr().err
+
+
+def test_evaluate_resolves_an_alias_through_the_registry(store, db_url, tmp_path, capsys):
+    from vigil.registry import Registry
+
+    store.upsert_model("churn", "binary_classification", SCHEMA)
+    home = tmp_path / "home"
+    artifact = tmp_path / "model.txt"
+    artifact.write_text("weights", encoding="utf-8")
+    registry = Registry(store, home)
+    registry.register("churn", "5", artifact)
+    registry.promote("churn", "production", "5")
+    _golden(30).to_parquet("g.parquet")
+    Path("alias_model.py").write_text(
+        "def predict(frame):\n    return [1] * len(frame)\n", encoding="utf-8")
+    main(["evaluate", "--model", "churn@production", "--dataset", "g.parquet",
+          "--predict", "alias_model:predict", "--db", db_url, "--home", str(home),
+          "--json", "run.json"])
+    run = json.loads(Path("run.json").read_text())
+    assert (run["version"], run["alias"]) == ("5", "production")
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--model", "churn@staging", "--dataset", "g.parquet",
+              "--predict", "alias_model:predict", "--db", db_url, "--home", str(home)])
+    assert "staging" in capsys.readouterr().err
