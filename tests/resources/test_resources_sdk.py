@@ -292,3 +292,22 @@ def test_local_mode_stores_samples(db_url, tmp_path):
     assert len(rows) >= 2
     assert {(r.version, r.pid) for r in rows} == {("3", os.getpid())}
     assert all(r.process_rss_bytes > 0 for r in rows)
+
+
+def test_samples_wait_for_the_model_to_be_registered(tmp_path):
+    sink = MemoryTransport()
+    mon = Monitor("fresh", transport=sink, spool_dir=tmp_path, resources=True,
+                  resource_interval_s=0.1, flush_interval_s=0.02)
+    deadline = time.monotonic() + 5
+    while mon.resources.samples < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert mon.flush(timeout_s=5)
+    assert sink.resources == [] and mon.stats["rejected"] == 0  # held, not rejected
+    mon.log_prediction({"x": 1.0}, 0)  # registers the model (schema inferred)
+    assert mon.flush(timeout_s=5)
+    deadline = time.monotonic() + 5
+    while len(sink.resources) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert mon.close(timeout_s=5)
+    assert len(sink.resources) >= 3 and mon.stats["rejected"] == 0
+    assert "fresh" in sink.models

@@ -33,6 +33,7 @@ log = logging.getLogger("vigil.sdk")
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PER_CALL_MAX = 100_000  # per-call measurements kept between two samples (oldest drop)
+_HOLD_UNREGISTERED = 12  # samples held while the model is not registered yet
 
 
 def parse_server_timing(value: str | None) -> float | None:
@@ -315,8 +316,20 @@ def start_sampler(sender: Any, transport: Any, interval_s: float,
     from vigil.sdk.encode import RESOURCE
 
     put = sender.put
-    sampler = ResourceSampler(lambda sample: put((RESOURCE, sample)), interval_s=interval_s,
-                              cpu_time=cpu_time)
+    held: deque[dict[str, Any]] = deque()
+
+    def emit(sample: dict[str, Any]) -> None:
+        # Samples cannot register a model: until predictions (or a schema) have, hold the
+        # first few rather than have them rejected while the service waits for traffic.
+        if (sender.schema is None and sender.model not in sender._ensured
+                and len(held) < _HOLD_UNREGISTERED):
+            held.append(sample)
+            return
+        while held:
+            put((RESOURCE, held.popleft()))
+        put((RESOURCE, sample))
+
+    sampler = ResourceSampler(emit, interval_s=interval_s, cpu_time=cpu_time)
     if hasattr(transport, "timing_sink"):
         transport.timing_sink = sampler.send_timings
     return sampler.start()
