@@ -118,6 +118,10 @@ def test_server_runs_probes_on_schedule(server_factory, endpoint):
     assert ok["recent"][0]["status"] == 200
     assert down["stats"]["failure_rate"] == 1.0
     assert down["recent"][0]["error"].startswith("ConnectError")
+    text = api.get("/metrics").text
+    assert 'vigil_probe_up{model_name="m",probe="predict"} 1.0' in text
+    assert 'vigil_probe_up{model_name="m",probe="down"} 0.0' in text
+    assert 'vigil_probe_ttfb_seconds{model_name="m",probe="predict"}' in text
     # the probes appear with the model's resources, and as rule metrics
     res = api.get("/api/v1/models/m/resources").json()
     assert {p["name"] for p in res["probes"]} == {"predict", "down"}

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -148,11 +148,15 @@ class ProbeScheduler:
     Args:
         store: where probes are defined and results go.
         refresh_s: how often the list of probes is read again from the store.
+        on_result: called with ``(probe, result)`` after each run (live gauges).
     """
 
-    def __init__(self, store: Store, *, refresh_s: float = 5.0) -> None:
+    def __init__(self, store: Store, *, refresh_s: float = 5.0,
+                 on_result: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+                 ) -> None:
         self.store = store
         self.refresh_s = refresh_s
+        self.on_result = on_result
         self._due: dict[str, float] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -207,5 +211,7 @@ class ProbeScheduler:
         try:
             result = await run_probe(client, probe)
             await run_in_threadpool(rq.insert_probe_result, self.store, probe["id"], result)
+            if self.on_result is not None:
+                self.on_result(probe, result)
         except Exception:
             log.exception("vigil: probe %s failed to run", probe.get("name"))

@@ -54,7 +54,13 @@ class ResourceCollector(Collector):
 
     def __init__(self) -> None:
         self._latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._probes: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+
+    def observe_probe(self, probe: dict[str, Any], result: dict[str, Any]) -> None:
+        """Keep a probe's newest result (``probe`` as listed, with its ``model`` name)."""
+        with self._lock:
+            self._probes[(probe["model"], probe["name"])] = (probe["interval_s"], result)
 
     def observe(self, model: str, rows: Sequence[dict[str, Any]]) -> None:
         """Keep the newest of ``rows`` (validated samples) per version and host."""
@@ -75,6 +81,10 @@ class ResourceCollector(Collector):
                 if now - row["ts"] > stale_after_s(row.get("interval_s")):
                     del self._latest[key]
             live = list(self._latest.items())
+            for key, (interval, result) in list(self._probes.items()):
+                if now - result["ts"] > stale_after_s(interval):  # deleted or not running
+                    del self._probes[key]
+            probes = list(self._probes.items())
         cpu = CounterMetricFamily(f"{_PREFIX}process_cpu_seconds",
                                   "User and system CPU seconds of the process.", labels=LABELS)
         seen = GaugeMetricFamily(f"{_PREFIX}resource_last_sample_timestamp_seconds",
@@ -105,3 +115,26 @@ class ResourceCollector(Collector):
         yield from gauges.values()
         yield gpu_util
         yield gpu_mem
+        yield from _probe_families(probes)
+
+
+def _probe_families(probes: list[tuple[tuple[str, str], tuple[float, dict[str, Any]]]],
+                    ) -> Iterator[Metric]:
+    labels = ("model_name", "probe")
+    up = GaugeMetricFamily("vigil_probe_up", "1 when the last probe of the endpoint "
+                           "succeeded, else 0.", labels=labels)
+    latency = GaugeMetricFamily("vigil_probe_latency_seconds", "Request to full body of "
+                                "the last probe.", labels=labels)
+    ttfb = GaugeMetricFamily("vigil_probe_ttfb_seconds", "Request to response headers of "
+                             "the last probe.", labels=labels)
+    last = GaugeMetricFamily("vigil_probe_last_run_timestamp_seconds",
+                             "Unix time of the last probe.", labels=labels)
+    for key, (_, result) in probes:
+        values = list(key)
+        up.add_metric(values, 1.0 if result["ok"] else 0.0)
+        last.add_metric(values, result["ts"])
+        if result["latency_ms"] is not None:
+            latency.add_metric(values, result["latency_ms"] / 1000.0)
+        if result["ttfb_ms"] is not None:
+            ttfb.add_metric(values, result["ttfb_ms"] / 1000.0)
+    yield from (up, latency, ttfb, last)

@@ -136,13 +136,16 @@ def create_probe(store: Store, model_id: int, spec: dict[str, Any]) -> dict[str,
 
 
 def list_probes(store: Store, model_id: int | None = None) -> list[dict[str, Any]]:
-    """Probe definitions of one model, or of every model."""
+    """Probe definitions of one model, or of every model (each with its ``model`` name)."""
+    from vigil.store.tables import models
+
     p = rt.probes
-    query = sa.select(p).order_by(p.c.created_at)
+    query = (sa.select(p, models.c.name.label("model"))
+             .join(models, models.c.id == p.c.model_id).order_by(p.c.created_at))
     if model_id is not None:
         query = query.where(p.c.model_id == model_id)
     with store.read() as conn:
-        return [_probe(r) for r in conn.execute(query).mappings()]
+        return [{**_probe(r), "model": r["model"]} for r in conn.execute(query).mappings()]
 
 
 def delete_probe(store: Store, model_id: int, probe_id: str) -> bool:

@@ -24,7 +24,9 @@ from vigil.store import resources as rq
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    scheduler = probes.ProbeScheduler(app.state.store)
+    gauges = getattr(app.state, "resource_gauges", None)
+    scheduler = probes.ProbeScheduler(
+        app.state.store, on_result=gauges.observe_probe if gauges is not None else None)
     app.state.probes = scheduler
     scheduler.start()
     try:
