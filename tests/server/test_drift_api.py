@@ -86,8 +86,11 @@ def test_exact_drift_flags_the_shifted_feature_only(client):
     assert quiet["n_current"] == 800
     assert quiet["drifted_columns"] == []
     assert quiet["columns"]["x"]["method"] == "ks"
-    shifted = client.get("/api/v1/models/m/drift", params={"start": now - 1200}).json()
+    assert quiet["multivariate"] == []
+    shifted = client.get("/api/v1/models/m/drift", params={"start": now - 1200,
+                                                           "multivariate": "true"}).json()
     assert shifted["drifted_columns"] == ["x"]
+    assert shifted["multivariate"][0]["drifted"]
     assert shifted["columns"]["x"]["p_value"] < 1e-6
 
 

@@ -91,9 +91,13 @@ def set_reference(store: Store, model: ModelRecord, frame: Any, source: str | No
 
 def window_drift(
     store: Store, model: ModelRecord, *, start: float, end: float,
-    version: str | None = None, method: str = "auto",
+    version: str | None = None, method: str = "auto", multivariate: bool = False,
 ) -> dict[str, Any]:
-    """Per-feature and data set drift of ``[start, end)`` against the reference."""
+    """Per-feature and data set drift of ``[start, end)`` against the reference.
+
+    ``multivariate`` adds the domain-classifier test to the data set verdict of exact
+    windows (seconds per call; off by default so dashboards and rules stay cheap).
+    """
     reference = get_reference(store, model.id)
     if reference is None:
         raise NotFoundError(
@@ -112,13 +116,14 @@ def window_drift(
     schema = ModelSchema.from_dict(model.schema)
     if n <= EXACT_LIMIT:
         return {**out, "mode": "exact", **_exact(reference, schema, store, model, start, end,
-                                                 version, method)}
+                                                 version, method, multivariate)}
     return {**out, "mode": "sketch", **_sketch(reference, store, model, start, end, version,
                                                method)}
 
 
 def _exact(reference: Any, schema: ModelSchema, store: Store, model: ModelRecord,
-           start: float, end: float, version: str | None, method: str) -> dict[str, Any]:
+           start: float, end: float, version: str | None, method: str,
+           multivariate: bool) -> dict[str, Any]:
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -128,7 +133,8 @@ def _exact(reference: Any, schema: ModelSchema, store: Store, model: ModelRecord
     cur = pd.DataFrame.from_records(window_inputs(store, model.id, start, end, version),
                                     columns=reference.columns)
     report = detect_drift(ref, cur, method=method,
-                          schema=schema if schema.features else None).to_dict()
+                          schema=schema if schema.features else None,
+                          multivariate="classifier" if multivariate else None).to_dict()
     report.pop("n_current", None)
     report["n_reference_tested"] = report.pop("n_reference", len(ref))
     return report

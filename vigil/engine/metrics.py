@@ -7,7 +7,7 @@ from typing import Any
 
 from vigil.errors import InvalidParameterError
 from vigil.store import ModelRecord, Store
-from vigil.store.rollups import merge_windows
+from vigil.store.rollups import merge_totals, merge_windows
 
 QUANTILES = (0.5, 0.95, 0.99)
 MAX_POINTS = 10_000
@@ -35,10 +35,10 @@ def window_metrics(
         raise InvalidParameterError(
             f"start..end / step gives more than {MAX_POINTS} points; use a larger 'step'."
         )
-    rows = store.rollup_rows(model.id, start, end, version)
+    rows = store.rollup_rows(model.id, start, end, version, profiles=False)
     windows = merge_windows(rows, step)
     series = [_point(ts, w, step) for ts, w in sorted(windows.items())]
-    total = merge_windows(rows, 1 << 62).get(0)
+    total = merge_totals(windows.values())  # after the series: it merges into their sketches
     span = max(end - start, 1.0)
     summary = _point(int(start), total, span) if total else _point(int(start), None, span)
     return {"model": model.name, "version": version, "start": start, "end": end, "step": step,

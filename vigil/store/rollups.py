@@ -8,7 +8,7 @@ re-sent batch never counts twice.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,3 +105,23 @@ def merge_windows(rows: Sequence[Any], step: int) -> dict[int, dict[str, Any]]:
             else:
                 w["sketch"].merge(sketch)
     return dict(windows)
+
+
+def merge_totals(windows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """Merge windows from :func:`merge_windows` into one (None when there are none).
+
+    The first window's sketch absorbs the others, so use the windows before this.
+    """
+    total: dict[str, Any] | None = None
+    for w in windows:
+        if total is None:
+            total = dict(w)
+            continue
+        for key in ("count", "errors", "latency_count", "latency_sum"):
+            total[key] += w[key]
+        if w["sketch"] is not None:
+            if total["sketch"] is None:
+                total["sketch"] = w["sketch"]
+            else:
+                total["sketch"].merge(w["sketch"])
+    return total

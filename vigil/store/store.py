@@ -269,13 +269,18 @@ class Store:
             return int(conn.execute(query).scalar_one())
 
     def rollup_rows(
-        self, model_id: int, start: float, end: float, version: str | None = None
+        self, model_id: int, start: float, end: float, version: str | None = None,
+        *, profiles: bool = True,
     ) -> list[RollupRow]:
-        """Minute rollups with ``start <= minute < end``, oldest first."""
+        """Minute rollups with ``start <= minute < end``, oldest first.
+
+        ``profiles=False`` leaves the input profiles (the bulk of each row) unread.
+        """
         r = t.rollups
+        profile = r.c.profile if profiles else sa.null().label("profile")
         query = sa.select(
             r.c.version, r.c.minute, r.c.count, r.c.errors, r.c.latency_count,
-            r.c.latency_sum, r.c.latency_sketch, r.c.profile,
+            r.c.latency_sum, r.c.latency_sketch, profile,
         ).where(r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end)
         if version is not None:
             query = query.where(r.c.version == version)

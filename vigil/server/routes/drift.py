@@ -62,6 +62,7 @@ async def drift(
     end: float | None = Query(None, description="Unix seconds; default now."),
     version: str | None = Query(None),
     method: str = Query("auto", description="Drift method for every column (catalog name)."),
+    multivariate: bool = Query(False, description="Add the domain-classifier test (slower)."),
     _: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
     """Per-feature and data set drift of the window against the reference."""
@@ -72,6 +73,6 @@ async def drift(
     def run() -> dict[str, Any]:
         model, _ = state.ingestor._model(name)
         return window_drift(state.store, model, start=begin, end=stop, version=version,
-                            method=method)
+                            method=method, multivariate=multivariate)
 
     return await run_in_threadpool(run)
