@@ -111,37 +111,49 @@ class OODScorer:
         return self
 
     def score(self, data: Any) -> list[OODResult]:
-        """Score every row of ``data`` (records, pandas, polars or Arrow)."""
-        return [self.score_one(r) for r in _records(data)]
-
-    def score_one(self, row: Mapping[str, Any]) -> OODResult:
-        """Score one input mapping."""
+        """Score every row of ``data`` (records, pandas, polars or Arrow), vectorised."""
         from scipy.stats import chi2
 
         if not hasattr(self, "numeric_"):
             raise InvalidParameterError("Call OODScorer.fit(reference) before scoring.")
-        flags = []
-        vector = []
-        for i, name in enumerate(self.numeric_):
-            value = row.get(name)
-            if not _is_number(value):
-                vector.append(np.nan)
-                continue
-            vector.append(float(value))
-            if value < self.min_[i]:
-                flags.append(f"{name}: {value!r} below the reference minimum {self.min_[i]:.4g}")
-            elif value > self.max_[i]:
-                flags.append(f"{name}: {value!r} above the reference maximum {self.max_[i]:.4g}")
-        for name, seen in self.categories_.items():
-            value = row.get(name)
-            if value is not None and str(value) not in seen:
-                flags.append(f"{name}: category {str(value)[:50]!r} never seen in the reference")
-        distance, score = None, 0.0
-        x = np.array(vector)
-        if self.numeric_ and not np.isnan(x).any():
-            diff = x - self.mean_
-            d2 = float(max(diff @ self.precision_ @ diff, 0.0))
-            distance = round(math.sqrt(d2), 6)
-            score = round(float(chi2.cdf(d2, df=len(self.numeric_))), 6)
-        return OODResult(score, distance, tuple(flags),
-                         score >= self.threshold or bool(flags))
+        rows = _records(data)
+        if not rows:
+            return []
+        k = len(self.numeric_)
+        matrix = np.array([[float(r.get(n)) if _is_number(r.get(n)) else np.nan
+                            for n in self.numeric_] for r in rows], dtype=np.float64
+                          ).reshape(len(rows), k)
+        below = matrix < self.min_
+        above = matrix > self.max_
+        complete = ~np.isnan(matrix).any(axis=1) if k else np.zeros(len(rows), dtype=bool)
+        scores = np.zeros(len(rows))
+        distances = np.full(len(rows), np.nan)
+        if k and complete.any():
+            diff = matrix[complete] - self.mean_
+            d2 = np.maximum(np.einsum("ij,jk,ik->i", diff, self.precision_, diff), 0.0)
+            distances[complete] = np.sqrt(d2)
+            scores[complete] = chi2.cdf(d2, df=k)
+        out = []
+        for i, row in enumerate(rows):
+            flags = []
+            for j, name in enumerate(self.numeric_):
+                if below[i, j]:
+                    flags.append(f"{name}: {matrix[i, j]!r} below the reference minimum "
+                                 f"{self.min_[j]:.4g}")
+                elif above[i, j]:
+                    flags.append(f"{name}: {matrix[i, j]!r} above the reference maximum "
+                                 f"{self.max_[j]:.4g}")
+            for name, seen in self.categories_.items():
+                value = row.get(name)
+                if value is not None and str(value) not in seen:
+                    flags.append(f"{name}: category {str(value)[:50]!r} never seen in the "
+                                 "reference")
+            score = round(float(scores[i]), 6)
+            distance = None if np.isnan(distances[i]) else round(float(distances[i]), 6)
+            out.append(OODResult(score, distance, tuple(flags),
+                                 score >= self.threshold or bool(flags)))
+        return out
+
+    def score_one(self, row: Mapping[str, Any]) -> OODResult:
+        """Score one input mapping."""
+        return self.score([row])[0]

@@ -27,6 +27,7 @@ from vigil.store import ModelRecord, Store
 from vigil.store.privacy_tables import prediction_scores
 
 log = logging.getLogger("vigil.audit")
+FIT_ROWS = 20_000  # reference rows the OOD scorer is fitted on (a seeded sample)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ class InputScorer:
     def __init__(self, store: Store, ttl_s: float = 60.0) -> None:
         self.store = store
         self.ttl_s = ttl_s
-        self._plans: dict[int, tuple[float, _Plan | None]] = {}
+        self._plans: dict[int, tuple[float, float | None, _Plan | None]] = {}
         self._lock = threading.Lock()
 
     def invalidate(self, model_id: int | None = None) -> None:
@@ -52,36 +53,46 @@ class InputScorer:
                 self._plans.pop(model_id, None)
 
     def _plan(self, model: ModelRecord) -> _Plan | None:
+        """The model's cached plan; after ``ttl_s`` only the reference's time is re-read,
+        and the scorer is fitted again only when the reference changed."""
         now = time.monotonic()
         cached = self._plans.get(model.id)
         if cached is not None and now - cached[0] < self.ttl_s:
-            return cached[1]
+            return cached[2]
+        stamp = _reference_time(self.store, model.id)
+        unchanged = cached is not None and cached[1] == stamp
+        plan = cached[2] if unchanged else self._build(model, stamp)  # type: ignore[index]
+        with self._lock:
+            self._plans[model.id] = (now, stamp, plan)
+        return plan
+
+    def _build(self, model: ModelRecord, stamp: float | None) -> _Plan | None:
         schema = ModelSchema.from_dict(model.schema)
         text = tuple(f.name for f in schema.features if f.kind is FeatureKind.TEXT)
         ood = None
-        try:
-            ood = _fit_reference(self.store, model)
-        except Exception:  # a reference that cannot be fitted must not stop ingest
-            log.exception("could not fit the OOD scorer of model %s", model.name)
-        plan = _Plan(ood, text) if ood is not None or text else None
-        with self._lock:
-            self._plans[model.id] = (now, plan)
-        return plan
+        if stamp is not None:
+            try:
+                ood = _fit_reference(self.store, model)
+            except Exception:  # a reference that cannot be fitted must not stop ingest
+                log.exception("could not fit the OOD scorer of model %s", model.name)
+        return _Plan(ood, text) if ood is not None or text else None
 
     def __call__(self, model: ModelRecord, rows: list[dict[str, Any]]) -> None:
         plan = self._plan(model)
         if plan is None or not rows:
             return
         out = []
-        for row in rows:
-            inputs = row["inputs"] if isinstance(row["inputs"], dict) else {}
+        all_inputs = [r["inputs"] if isinstance(r["inputs"], dict) else {} for r in rows]
+        ood = plan.ood.score(all_inputs) if plan.ood is not None else None
+        for i, row in enumerate(rows):
+            inputs = all_inputs[i]
             entry: dict[str, Any] = {
                 "prediction_id": row["id"], "model_id": model.id, "version": row["version"],
                 "ts": row["ts"], "ood_score": None, "ood": None, "injection_score": None,
                 "flags": None}
             flags: list[str] = []
-            if plan.ood is not None:
-                result = plan.ood.score_one(inputs)
+            if ood is not None:
+                result = ood[i]
                 entry["ood_score"], entry["ood"] = result.score, result.is_ood
                 flags.extend(_without_values(result.flags))
             texts = [inputs.get(name) for name in plan.text]
@@ -107,6 +118,13 @@ def _without_values(flags: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _reference_time(store: Store, model_id: int) -> float | None:
+    from vigil.store.reference_tables import reference_data as r
+
+    with store.read() as conn:
+        return conn.execute(sa.select(r.c.created_at).where(r.c.model_id == model_id)).scalar()
+
+
 def _fit_reference(store: Store, model: ModelRecord) -> OODScorer | None:
     from vigil.store.references import get_reference
 
@@ -116,6 +134,8 @@ def _fit_reference(store: Store, model: ModelRecord) -> OODScorer | None:
     import pandas as pd
 
     frame = pd.read_parquet(io.BytesIO(reference.sample))
+    if len(frame) > FIT_ROWS:
+        frame = frame.sample(n=FIT_ROWS, random_state=0)
     return OODScorer().fit(frame) if len(frame) >= 2 else None
 
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 PROVIDER_MODULES: tuple[str, ...] = (
     "vigil.engine.resources_metrics",
     "vigil.engine.quality_sources",
+    "vigil.engine.input_scores",
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.:]{0,99}$")

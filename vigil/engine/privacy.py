@@ -79,11 +79,16 @@ class Redactor:
     Args:
         store: where policies and the hashing key live.
         ttl_s: how long a model's policies are cached before they are read again.
+        score_inputs: first store each row's OOD and prompt-injection scores (computed on
+            the raw inputs; see :mod:`vigil.engine.input_scores`).
     """
 
-    def __init__(self, store: Store, ttl_s: float = 5.0) -> None:
+    def __init__(self, store: Store, ttl_s: float = 5.0, score_inputs: bool = True) -> None:
+        from vigil.engine.input_scores import InputScorer
+
         self.store = store
         self.ttl_s = ttl_s
+        self.scorer = InputScorer(store) if score_inputs else None
         self._plans: dict[int, tuple[float, list[_Rule]]] = {}
         self._key: bytes | None = None
         self._lock = threading.Lock()
@@ -113,7 +118,12 @@ class Redactor:
         return rules
 
     def __call__(self, model: ModelRecord, rows: list[dict[str, Any]]) -> None:
-        """Redact ``rows`` (validated prediction rows of ``model``) in place."""
+        """Score, then redact ``rows`` (validated prediction rows of ``model``) in place."""
+        if self.scorer is not None:
+            try:
+                self.scorer(model, rows)
+            except Exception:  # scores are a signal; never lose the predictions for them
+                log.exception("scoring the inputs of model %s failed", model.name)
         rules = self._plan(model.id)
         if not rules:
             return

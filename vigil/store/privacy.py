@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from vigil.store import tables as t
@@ -179,26 +180,46 @@ def list_receipts(store: Store, subject_id: str | None = None,
     if subject_id is not None:
         query = query.where(e.c.subject_hash == subject_hash(subject_id))
     with store.read() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+        return [{str(k): v for k, v in r.items()} for r in conn.execute(query).mappings()]
 
 
 def export_subject(store: Store, subject_id: str) -> dict[str, Any]:
     """Every stored event of a data subject, for an access request."""
     p, lab, fb = t.predictions, t.labels, t.feedback
+    ids = sa.select(p.c.id).where(p.c.subject_id == subject_id)
     with store.read() as conn:
-        preds = [dict(r) for r in conn.execute(
-            sa.select(p, t.models.c.name.label("model"))
-            .join(t.models, t.models.c.id == p.c.model_id)
-            .where(p.c.subject_id == subject_id).order_by(p.c.ts)).mappings()]
-        ids = sa.select(p.c.id).where(p.c.subject_id == subject_id)
-        labels = [dict(r) for r in conn.execute(
-            sa.select(lab).where(lab.c.prediction_id.in_(ids))).mappings()]
-        feedback = [dict(r) for r in conn.execute(
-            sa.select(fb).where(fb.c.prediction_id.in_(ids))).mappings()]
-    for row in [*preds, *labels, *feedback]:
-        row.pop("model_id", None)
+        preds = _rows(conn, store, p, ("inputs", "outputs", "proba"),
+                      p.c.subject_id == subject_id, extra=[t.models.c.name.label("model")],
+                      join=(t.models, t.models.c.id == p.c.model_id), order=p.c.ts)
+        labels = _rows(conn, store, lab, ("actual",), lab.c.prediction_id.in_(ids))
+        feedback = _rows(conn, store, fb, (), fb.c.prediction_id.in_(ids))
     return {"subject_id": subject_id, "exported_at": time.time(), "predictions": preds,
             "labels": labels, "feedback": feedback}
+
+
+def _rows(conn: sa.Connection, store: Store, table: sa.Table, json_cols: tuple[str, ...],
+          where: Any, extra: list[Any] | None = None, join: tuple[Any, Any] | None = None,
+          order: Any = None) -> list[dict[str, Any]]:
+    """Rows of ``table`` as dicts without ``model_id``. On SQLite the JSON columns are read
+    as text and parsed here: a JSON scalar stored there may come back as a number."""
+    sqlite = store.backend == "sqlite"
+    cols = [sa.cast(c, sa.Text).label(c.name) if sqlite and c.name in json_cols else c
+            for c in table.c if c.name != "model_id"]
+    query = sa.select(*cols, *(extra or []))
+    if join is not None:
+        query = query.join(join[0], join[1])
+    query = query.where(where)
+    if order is not None:
+        query = query.order_by(order)
+    out = []
+    for row in conn.execute(query).mappings():
+        item = {str(k): v for k, v in row.items()}
+        if sqlite:
+            for name in json_cols:
+                if item[name] is not None:
+                    item[name] = orjson.loads(item[name])
+        out.append(item)
+    return out
 
 
 def _delete_dependents(conn: sa.Connection, doomed: sa.Select,

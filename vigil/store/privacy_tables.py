@@ -72,3 +72,20 @@ audit_chain_view = sa.table(
     sa.column("prev_hash", sa.String),
     sa.column("hash", sa.String),
 )
+
+# Out-of-distribution and prompt-injection scores of each prediction's inputs, computed at
+# ingest (migration 0008_input_scores); erased and expired with the prediction.
+prediction_scores = sa.Table(
+    "prediction_scores",
+    metadata,
+    sa.Column("prediction_id", sa.String(64), primary_key=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("ood_score", sa.Double, nullable=True),  # chi-squared CDF of the distance
+    sa.Column("ood", sa.Boolean, nullable=True),
+    sa.Column("injection_score", sa.Double, nullable=True),
+    sa.Column("flags", Json, nullable=True),
+    sa.Index("ix_prediction_scores_model_ts", "model_id", "ts"),
+)
