@@ -229,7 +229,10 @@ def test_prometheus_exposition(api):
     assert samples[("vigil_prediction_latency_seconds_count", labels)] == 30
     assert families["vigil_prediction_latency_seconds"].type == "histogram"
     for name, label_set in samples:
-        assert {k for k, _ in label_set} <= {"model_name", "model_version", "le", "kind"}, name
+        keys = {k for k, _ in label_set}
+        if name.startswith("vigil_prediction"):
+            assert keys <= {"model_name", "model_version", "le"}, name
+        assert not keys & {"id", "prediction_id", "subject_id", "request_id"}, name
 
 
 def test_health_and_openapi(api):
