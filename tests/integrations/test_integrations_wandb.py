@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 
 import pytest
 
@@ -30,6 +31,8 @@ def _records(path):
         if length == 0 and kind == 0:
             pos += left
             continue
+        if pos + 7 + length > len(data):  # a record still being written
+            break
         chunk = data[pos + 7:pos + 7 + length]
         pos += 7 + length
         buf = chunk if kind in (1, 2) else buf + chunk
@@ -71,7 +74,14 @@ def test_window_metrics_drift_and_evaluation_offline(rollup_store, tmp_path, mon
     wb.finish()
     assert wb.stats == {"logged": 4, "errors": 0}
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
-    records = _records(next(run_dir.glob("run-*.wandb")))
+    path = next(run_dir.glob("run-*.wandb"))
+    deadline = time.monotonic() + 30
+    while True:  # wandb-core may still be writing the log when finish() returns
+        records = _records(path)
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            break
+        assert time.monotonic() < deadline, "the run file never got its exit record"
+        time.sleep(0.2)
     history = [_items(r.history, lambda h: h.item) for r in records
                if r.WhichOneof("record_type") == "history"]
     windows = [h for h in history if "churn/1/count" in h]
