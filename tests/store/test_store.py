@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from vigil.errors import ConfigurationError, SchemaOutdatedError
 from vigil.store import migrate, open_store
+from vigil.store import tables as t
 from vigil.store.engine import make_engine
 
 SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"},
@@ -133,3 +134,17 @@ def test_audit_log_appends(store):
     entries = store.audit_entries()
     assert [e["action"] for e in entries] == ["model.update", "key.create"]
     assert entries[1]["details"] == {"scopes": ["read"]}
+
+
+@pytest.mark.parametrize("value", [1, 2.5, -3, True, "7", "text", [1, 2], {"a": 1}, 10**15])
+def test_json_values_read_back_as_written(store, value):
+    model, _ = store.upsert_model("m", "regression", SCHEMA)
+    now = time.time()
+    row = {**_row(0, model.id, now), "outputs": value, "proba": value}
+    store.insert_predictions(model, [row])
+    store.upsert_labels(model.id, [{"prediction_id": "p0", "actual": value, "ts": now,
+                                    "received_at": now}])
+    with store.read() as conn:
+        got = conn.execute(sa.select(t.predictions.c.outputs, t.predictions.c.proba)).one()
+        actual = conn.execute(sa.select(t.labels.c.actual)).scalar_one()
+    assert (got.outputs, got.proba, actual) == (value, value, value)

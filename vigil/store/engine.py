@@ -16,6 +16,14 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    # SQLite gives columns declared JSON numeric affinity, so a scalar JSON number
+    # (e.g. outputs=1) comes back as an int or float rather than its text.
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url`` with vigil's pragmas and orjson serialisation.
 
@@ -31,7 +39,7 @@ def make_engine(url: str) -> sa.Engine:
             f"or postgresql+psycopg://user:pass@host/db. Got {url!r}."
         ) from None
     backend = parsed.get_backend_name()
-    common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+    common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
     if backend == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
