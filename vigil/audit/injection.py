@@ -94,10 +94,26 @@ def _decoded(text: str) -> list[str]:
     return out
 
 
+# Every signal needs one of these words or marks; most texts have none and are answered at
+# once (substring tests on the lower-cased text cost a few microseconds).
+_KEYWORDS = (
+    "ignor", "disregard", "forget", "overrid", "bypass", "skip", "instruction", "from now on",
+    "prompt", "reveal", "dan", "do anything", "developer", "jailbr", "god mode", "bound",
+    "restrict", "filter", "limitation", "rules", "pretend", "imagine", "act as", "role",
+    "<|", "inst]", "<<", "system", "assistant",
+)
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/]{24}")
+_ZERO = InjectionResult(0.0, (), False)
+
+
 def score_injection(text: str) -> InjectionResult:
     """Score one text for prompt injection (see the module docstring)."""
     if not text:
-        return InjectionResult(0.0, (), False)
+        return _ZERO
+    low = text.lower()
+    if not any(k in low for k in _KEYWORDS) and not _LONG_TOKEN.search(text) \
+            and not _HIDDEN.search(text):
+        return _ZERO
     fired = _plain_signals(text)
     for decoded in _decoded(text):
         if _plain_signals(decoded):

@@ -24,6 +24,7 @@ from vigil.audit.ood import OODScorer
 from vigil.engine.metric_sources import register_metric
 from vigil.schema import FeatureKind, ModelSchema
 from vigil.store import ModelRecord, Store
+from vigil.store import tables as t
 from vigil.store.privacy_tables import prediction_scores
 
 log = logging.getLogger("vigil.audit")
@@ -102,7 +103,10 @@ class InputScorer:
                 entry["injection_score"] = worst.score
                 flags.extend(f"injection: {s}" for s in worst.signals)
             entry["flags"] = flags or None
-            out.append(entry)
+            if ood is not None or entry["injection_score"]:  # rows with no signal: no row
+                out.append(entry)
+        if not out:
+            return
         stmt = self.store._insert(prediction_scores).on_conflict_do_nothing()
         with self.store.write() as conn:
             conn.execute(stmt, out)
@@ -140,18 +144,23 @@ def _fit_reference(store: Store, model: ModelRecord) -> OODScorer | None:
 
 
 def _rate(column: str, threshold: float | None) -> Any:
+    """Flagged rows per prediction of the window (unscored predictions count as clean:
+    texts without any injection signal store no score row)."""
+
     def metric(store: Store, model: ModelRecord, version: str | None, start: float,
                end: float) -> float | None:
-        s = prediction_scores
+        s, p = prediction_scores, t.predictions
         flagged = s.c.ood.is_(True) if threshold is None else s.c[column] >= threshold
-        query = sa.select(sa.func.count(s.c[column]),
-                          sa.func.sum(sa.case((flagged, 1), else_=0))).where(
-            s.c.model_id == model.id, s.c.ts >= start, s.c.ts < end, s.c[column].is_not(None))
+        hits = sa.select(sa.func.count()).select_from(s).where(
+            s.c.model_id == model.id, s.c.ts >= start, s.c.ts < end, flagged)
+        total = sa.select(sa.func.count()).select_from(p).where(
+            p.c.model_id == model.id, p.c.ts >= start, p.c.ts < end)
         if version is not None:
-            query = query.where(s.c.version == version)
+            hits = hits.where(s.c.version == version)
+            total = total.where(p.c.version == version)
         with store.read() as conn:
-            total, hits = conn.execute(query).one()
-        return None if not total else float(hits or 0) / total
+            n = conn.execute(total).scalar_one()
+            return None if not n else conn.execute(hits).scalar_one() / n
 
     return metric
 
