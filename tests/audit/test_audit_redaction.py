@@ -175,7 +175,7 @@ def test_models_without_policies_cost_one_lookup_per_ttl(store, monkeypatch):
     per_call = (time.perf_counter() - start) / 10_000
     assert calls == [model.id]
     assert rows[0]["inputs"]["email"] == "a@b.io"
-    assert per_call < 20e-6
+    assert per_call < 200e-6  # a dict lookup; one database read alone costs more
     q.set_policy(store, model.id, "email", "mask", None, "test")
     redactor.invalidate(model.id)
     redactor(model, rows)
