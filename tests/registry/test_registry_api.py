@@ -169,8 +169,11 @@ def test_bad_release_is_rolled_back_automatically(api, store, hook):
     assert alert["labels"]["model"] == "churn" and alert["labels"]["version"] == "2"
     assert alert["annotations"]["rolled_back_to"] == "1"
     assert "error_rate" in alert["annotations"]["summary"]
-    failed = [e for e in store.audit_entries() if e["action"] == "registry.notify_failed"]
-    assert "'missing' is not configured" in failed[0]["details"]["error"]
+    def failed():  # told after "oncall": wait for it too
+        return [e for e in store.audit_entries() if e["action"] == "registry.notify_failed"]
+
+    _wait_for(failed)
+    assert "'missing' is not configured" in failed()[0]["details"]["error"]
     time.sleep(0.5)  # no second rollback: the last change is not a promotion
     assert len(api.get(f"{BASE}/aliases/production/history").json()["history"]) == 3
 
