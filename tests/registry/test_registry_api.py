@@ -235,3 +235,10 @@ def test_upload_artifacts_over_http(api):
            "validation_failed")
     assert [v["version"] for v in api.get(f"{BASE}/versions").json()["versions"]] == [
         "1", "2", "3", "4"]
+
+
+def test_upload_to_a_nested_filename_is_stored_not_a_server_error(api):
+    r = api.post(f"{BASE}/versions/7/artifact", params={"filename": "weights/model.bin"},
+                 content=b"\x00\x01" * 64, headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    assert api.post(f"{BASE}/versions/7/verify").status_code == 200

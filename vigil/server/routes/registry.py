@@ -129,7 +129,7 @@ async def upload_version(
         if kind == "application/x-tar":
             await run_in_threadpool(_untar, upload, target)
         else:
-            target.parent.mkdir()
+            target.parent.mkdir(parents=True)
             upload.rename(target)
         row = await run_in_threadpool(lambda: reg.register(
             name, version, target, framework=framework, notes=notes))
