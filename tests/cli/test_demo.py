@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -18,40 +19,75 @@ def _demo(tmp_path, *args: str) -> subprocess.Popen:
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _sent(out: str) -> tuple[int, int, int]:
+    """(predictions, failures, labels) from the demo's last line."""
+    found = re.search(r"Sent (\d+) predictions \((\d+) failed\) and (\d+) labels", out)
+    assert found, out
+    return int(found[1]), int(found[2]), int(found[3])
+
+
+def _wait_for_predictions(tmp_path, deadline_s: float = 180.0) -> None:
+    """Poll the demo's database until it holds a prediction (start-up is slow when loaded)."""
+    db_path = tmp_path / "vigil-data" / "vigil.db"
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if db_path.exists():
+            try:
+                with sqlite3.connect(db_path, timeout=5) as db:
+                    if db.execute("SELECT count(*) FROM predictions").fetchone()[0] > 0:
+                        return
+            except sqlite3.OperationalError:  # tables not made yet, or the writer holds it
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"the demo stored no prediction in {deadline_s} s")
+
+
 @pytest.mark.integration
 def test_demo_streams_predictions_and_late_labels(tmp_path):
     proc = _demo(tmp_path, "--duration", "8", "--label-delay", "2", "--rate", "300",
-                 "--drift-after", "3")
-    out, _ = proc.communicate(timeout=120)
+                 "--drift-after", "3", "--error-rate", "0.03")
+    out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out
     assert "held-out accuracy" in out
     assert "predictions/s" in out
     assert "latency p50 / p95 / p99" in out
     assert "drifted features" in out
     assert "income" in out  # the injected drift is found against the training reference
+    sent, failed, labelled = _sent(out)
     db = sqlite3.connect(tmp_path / "vigil-data" / "vigil.db")
-    predictions = db.execute("SELECT count(*), sum(error IS NOT NULL) FROM predictions").fetchone()
-    labels = db.execute("SELECT count(*) FROM labels l JOIN predictions p "
+    stored, errors = db.execute(
+        "SELECT count(*), sum(error IS NOT NULL) FROM predictions").fetchone()
+    joined = db.execute("SELECT count(*) FROM labels l JOIN predictions p "
                         "ON p.id = l.prediction_id").fetchone()[0]
-    assert predictions[0] >= 1000
-    assert 0 < predictions[1] < predictions[0] * 0.05
-    assert 0 < labels < predictions[0]  # labels trail predictions by --label-delay
+    # however fast the loaded machine let the demo send, everything sent is stored
+    assert sent > 0 and stored == sent and errors == failed
+    assert joined == labelled and 0 < labelled < sent  # labels trail by --label-delay
 
 
 @pytest.mark.integration
 def test_demo_stops_cleanly_on_ctrl_c(tmp_path):
     proc = _demo(tmp_path)
-    deadline = time.time() + 60
-    while time.time() < deadline and not (tmp_path / "vigil-data" / "vigil.db").exists():
-        time.sleep(0.2)
-    time.sleep(4)
+    _wait_for_predictions(tmp_path)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     assert "Stopping" in out
     assert "Traceback" not in out
+    sent, _, _ = _sent(out)
     db = sqlite3.connect(tmp_path / "vigil-data" / "vigil.db")
-    assert db.execute("SELECT count(*) FROM predictions").fetchone()[0] > 0
+    assert db.execute("SELECT count(*) FROM predictions").fetchone()[0] == sent > 0
+
+
+@pytest.mark.integration
+def test_demo_stops_cleanly_on_ctrl_c_during_start_up(tmp_path):
+    proc = _demo(tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (tmp_path / "vigil-data" / "vigil.db").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # the server is starting or the model training
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "Stopping" in out and "Traceback" not in out
 
 
 @pytest.mark.integration

@@ -115,7 +115,8 @@ def test_windows_per_host_and_stale_hosts_shown_as_stale(api):
     fresh = [sample("web-1", ts=minute + 1, process_cpu_percent=100.0, interval_s=60.0),
              sample("web-1", ts=minute + 2, process_cpu_percent=200.0, interval_s=60.0,
                     process_rss_bytes=3 * GiB)]  # fresh for 3 minutes, one window
-    gone = [sample("web-2", ts=now - 900 + i, version="2", process_cpu_percent=50.0,
+    # minute-aligned, so the three samples share one window whatever the clock says
+    gone = [sample("web-2", ts=minute - 900 + i, version="2", process_cpu_percent=50.0,
                    gpus=[{"index": 0, "utilization_percent": 70.0, "memory_used_bytes": 1.0,
                           "memory_total_bytes": 8.0}]) for i in range(3)]
     assert post(api, fresh, version="1").json()["accepted"] == 2
@@ -138,8 +139,7 @@ def test_windows_per_host_and_stale_hosts_shown_as_stale(api):
     assert points[0]["process_rss_bytes_max"] == 3 * GiB
     assert "gpu_utilization_percent" not in points[0]  # absent, not zero
     # only windows with samples appear: web-2's one window, nothing after it went quiet
-    assert [p["ts"] for p in body["series"] if p["host"] == "web-2"] == [
-        int((now - 900) // 60) * 60]
+    assert [p["ts"] for p in body["series"] if p["host"] == "web-2"] == [minute - 900]
     # filters
     only = api.get("/api/v1/models/churn/resources",
                    params={"start": now - 3600, "version": "2"}).json()

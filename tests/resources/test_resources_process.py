@@ -50,8 +50,10 @@ def test_a_child_burning_cpu_and_memory_is_seen(server_factory, store, tmp_path)
     (host,) = body["hosts"]
     assert host["host"] == socket.gethostname() and host["version"] == "2"
     assert host["status"] == "ok"
+    # idle, burning and after: how many of each a loaded (or a very fast) machine lets the
+    # 0.2 s sampler take varies, so the proof is in what the samples saw, below
     samples = sum(p["samples"] for p in body["series"])
-    assert samples >= 8
+    assert samples >= 3
     peak_rss = max(p["process_rss_bytes_max"] for p in body["series"])
     assert peak_rss > 300 * MiB, peak_rss
     # the second of CPU burned shows in the counter (whatever share of a core the

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.live import Live
@@ -36,11 +37,8 @@ def demo(
                                       "incomes drop (injected drift); negative: never."),
 ) -> None:
     """Run a server, a model and its traffic; print where to look and a live summary."""
-    import httpx
     import uvicorn
 
-    import vigil
-    from vigil.cli.demo_model import make_applicants, train, true_default_probability
     from vigil.server.app import create_app
     from vigil.store import open_store
 
@@ -48,78 +46,120 @@ def demo(
         raise ConfigurationError(f"--rate must be positive. Got {rate}.")
     settings = settings_from(None, home, host="127.0.0.1", port=port)
     _check_port_free(settings.host, port)
-    store = open_store(settings.db_url)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host=settings.host,
-                                           port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="vigil-demo-server", daemon=True)
-    thread.start()
     url = f"http://{settings.host}:{port}"
-    _wait_ready(url, thread)
-
-    with console.status("Training the demo model (scikit-learn logistic regression)..."):
-        model = train()
-    console.print(f"[bold]vigil demo[/bold]  model [cyan]{MODEL}[/cyan] v1, held-out accuracy "
-                  f"{model.accuracy:.3f}; data in {settings.home.resolve()}")
-    console.print(f"Dashboard: {url}/   API docs: {url}/docs   Prometheus: {url}/metrics")
-    console.print(f"Metrics:   {url}/api/v1/models/{MODEL}/metrics      Ctrl-C stops.\n")
-
-    client = httpx.Client(base_url=url, timeout=10.0)
-    schema = vigil.ModelSchema.infer(model.reference[:200], task="binary_classification")
-    client.post("/api/v1/models", json={"name": MODEL, "schema": schema.to_dict()})
-    client.post(f"/api/v1/models/{MODEL}/reference", json={"records": model.reference})
-    mon = vigil.Monitor(MODEL, version="1", endpoint=url, task="binary_classification",
-                        spool_dir=settings.home / "spool")
-
-    import numpy as np
-
-    rng = np.random.default_rng(1)
-    pending: collections.deque[tuple[float, str, int]] = collections.deque()
-    started = time.time()
-    stop_at = started + duration if duration else float("inf")
-    sent = labels = failures = 0
-    next_view = next_drift = 0.0
-    drift: dict = {}
-    try:
-        with Live(_view({}, {}, 0, 0, 0, 0.0), console=console, refresh_per_second=2) as live:
-            while time.time() < stop_at:
-                tick = time.time()
-                shift = -0.6 if 0 <= drift_after <= tick - started else 0.0
-                for features in make_applicants(max(1, int(rate / 10)), rng, shift):
-                    try:
-                        with mon.observe(features) as obs:
-                            if rng.random() < error_rate:
-                                raise TimeoutError("feature store timed out")
-                            obs.output, obs.proba = model.predict(features)
-                    except TimeoutError:
-                        failures += 1
-                    sent += 1
-                    actual = int(rng.random() < true_default_probability(features))
-                    pending.append((tick + label_delay, obs.id, actual))
-                while pending and pending[0][0] <= tick:
-                    _, pid, actual = pending.popleft()
-                    mon.log_label(pid, actual)
-                    labels += 1
-                if tick >= next_drift:
-                    next_drift = tick + 5.0
-                    drift = _get(client, f"/api/v1/models/{MODEL}/drift",
-                                 {"start": tick - 30})
-                if tick >= next_view:
-                    next_view = tick + 1.0
-                    summary = _get(client, f"/api/v1/models/{MODEL}/metrics",
-                                   {"start": started - 60, "step": 60}).get("summary", {})
-                    live.update(_view(summary, drift, sent, labels, failures,
-                                      time.time() - started))
-                time.sleep(max(0.0, 0.1 - (time.time() - tick)))
+    traffic = _Traffic(url, settings.home, rate, label_delay, error_rate, drift_after)
+    store = server = thread = None
+    try:  # Ctrl-C at any point, start-up included, stops cleanly
+        store = open_store(settings.db_url)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host=settings.host,
+                                               port=port, log_level="warning",
+                                               access_log=False))
+        thread = threading.Thread(target=server.run, name="vigil-demo-server", daemon=True)
+        thread.start()
+        _wait_ready(url, thread)
+        traffic.start()
+        traffic.run(duration)
     except KeyboardInterrupt:
         console.print("Stopping...")
     finally:
-        mon.close()
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=10)
-        store.close()
-    console.print(f"\nSent {sent} predictions ({failures} failed) and {labels} labels. "
-                  f"Run `vigil server` to keep exploring {settings.home}.")
+        traffic.close()
+        if server is not None and thread is not None:
+            server.should_exit = True
+            thread.join(timeout=10)
+        if store is not None:
+            store.close()
+    console.print(f"\nSent {traffic.sent} predictions ({traffic.failures} failed) and "
+                  f"{traffic.labels} labels. Run `vigil server` to keep exploring "
+                  f"{settings.home}.")
+
+
+class _Traffic:
+    """The demo's model and its traffic: trained on start, sent through the SDK."""
+
+    def __init__(self, url: str, home: Path, rate: float, label_delay: float,
+                 error_rate: float, drift_after: float) -> None:
+        self.url, self.home, self.rate = url, home, rate
+        self.label_delay, self.error_rate, self.drift_after = label_delay, error_rate, drift_after
+        self.sent = self.labels = self.failures = 0
+        self.client: Any = None
+        self.mon: Any = None
+
+    def start(self) -> None:
+        """Train the model, register it with its reference and open the Monitor."""
+        import httpx
+
+        import vigil
+        from vigil.cli.demo_model import train
+
+        with console.status("Training the demo model (scikit-learn logistic regression)..."):
+            self.model = train()
+        url = self.url
+        console.print(f"[bold]vigil demo[/bold]  model [cyan]{MODEL}[/cyan] v1, held-out "
+                      f"accuracy {self.model.accuracy:.3f}; data in {self.home.resolve()}")
+        console.print(f"Dashboard: {url}/   API docs: {url}/docs   Prometheus: {url}/metrics")
+        console.print(f"Metrics:   {url}/api/v1/models/{MODEL}/metrics      Ctrl-C stops.\n")
+        self.client = httpx.Client(base_url=url, timeout=10.0)
+        schema = vigil.ModelSchema.infer(self.model.reference[:200],
+                                         task="binary_classification")
+        self.client.post("/api/v1/models", json={"name": MODEL, "schema": schema.to_dict()})
+        self.client.post(f"/api/v1/models/{MODEL}/reference",
+                         json={"records": self.model.reference})
+        self.mon = vigil.Monitor(MODEL, version="1", endpoint=url,
+                                 task="binary_classification", spool_dir=self.home / "spool")
+
+    def run(self, duration: float | None) -> None:
+        """Send ``rate`` predictions a second (and their late labels) with a live view."""
+        import numpy as np
+
+        rng = np.random.default_rng(1)
+        pending: collections.deque[tuple[float, str, int]] = collections.deque()
+        started = time.time()
+        stop_at = started + duration if duration else float("inf")
+        next_view = next_drift = 0.0
+        drift: dict = {}
+        with Live(_view({}, {}, 0, 0, 0, 0.0), console=console, refresh_per_second=2) as live:
+            while time.time() < stop_at:
+                tick = time.time()
+                self._send(rng, tick - started, tick, pending)
+                while pending and pending[0][0] <= tick:
+                    _, pid, actual = pending.popleft()
+                    self.mon.log_label(pid, actual)
+                    self.labels += 1
+                if tick >= next_drift:
+                    next_drift = tick + 5.0
+                    drift = _get(self.client, f"/api/v1/models/{MODEL}/drift",
+                                 {"start": tick - 30})
+                if tick >= next_view:
+                    next_view = tick + 1.0
+                    summary = _get(self.client, f"/api/v1/models/{MODEL}/metrics",
+                                   {"start": started - 60, "step": 60}).get("summary", {})
+                    live.update(_view(summary, drift, self.sent, self.labels, self.failures,
+                                      time.time() - started))
+                time.sleep(max(0.0, 0.1 - (time.time() - tick)))
+
+    def _send(self, rng: Any, elapsed: float, tick: float,
+              pending: collections.deque[tuple[float, str, int]]) -> None:
+        from vigil.cli.demo_model import make_applicants, true_default_probability
+
+        shift = -0.6 if 0 <= self.drift_after <= elapsed else 0.0
+        for features in make_applicants(max(1, int(self.rate / 10)), rng, shift):
+            try:
+                with self.mon.observe(features) as obs:
+                    if rng.random() < self.error_rate:
+                        raise TimeoutError("feature store timed out")
+                    obs.output, obs.proba = self.model.predict(features)
+            except TimeoutError:
+                self.failures += 1
+            self.sent += 1
+            actual = int(rng.random() < true_default_probability(features))
+            pending.append((tick + self.label_delay, obs.id, actual))
+
+    def close(self) -> None:
+        """Deliver what the SDK holds and close the HTTP client."""
+        if self.mon is not None:
+            self.mon.close()
+        if self.client is not None:
+            self.client.close()
 
 
 def _get(client: object, path: str, params: dict) -> dict:
