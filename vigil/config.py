@@ -36,9 +36,9 @@ class Settings(BaseSettings):
     home: Path = Field(
         Path("vigil-data"), description="Data folder (SQLite file, spool, artifacts)."
     )
-    db_url: str | None = Field(
-        None,
-        description="SQLAlchemy URL of the store; default sqlite:///{home}/vigil.db. "
+    db_url: str = Field(
+        "",
+        description="SQLAlchemy URL of the store; empty means sqlite:///{home}/vigil.db. "
         "Use postgresql+psycopg://user:pass@host/db for PostgreSQL.",
     )
     host: str = Field("127.0.0.1", description="Address the server binds to.")
@@ -71,7 +71,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_db_url(self) -> Settings:
-        if self.db_url is None:
+        if not self.db_url:
             object.__setattr__(self, "db_url", f"sqlite:///{self.home / 'vigil.db'}")
         return self
 
