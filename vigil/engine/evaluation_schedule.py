@@ -13,8 +13,10 @@ from typing import Any
 
 from vigil.engine.evaluation import evaluate
 from vigil.errors import InvalidParameterError
+from vigil.registry.errors import AliasNotFoundError
 from vigil.store import ModelRecord, Store
 from vigil.store import quality as qs
+from vigil.store import registry as registry_store
 
 log = logging.getLogger("vigil.quality")
 
@@ -95,10 +97,14 @@ def _next(schedule: dict[str, Any], after: float) -> float:
 
 
 def create_schedule(store: Store, model: ModelRecord, body: Any) -> dict[str, Any]:
-    """Validate ``{dataset, endpoint, interval_s | cron, version?}`` and store it."""
+    """Validate ``{dataset, endpoint, interval_s | cron, version? | alias?}`` and store it.
+
+    A schedule naming an alias evaluates whatever version the alias serves when each run
+    starts (so after a rollback the runs land on the restored version).
+    """
     if not isinstance(body, dict):
         raise InvalidParameterError("The body must be a JSON object.")
-    allowed = {"dataset", "endpoint", "interval_s", "cron", "version"}
+    allowed = {"dataset", "endpoint", "interval_s", "cron", "version", "alias"}
     if set(body) - allowed:
         raise InvalidParameterError(
             f"Unknown fields {sorted(set(body) - allowed)}; allowed: {sorted(allowed)}.")
@@ -117,7 +123,17 @@ def create_schedule(store: Store, model: ModelRecord, body: Any) -> dict[str, An
     version = body.get("version")
     if version is not None and (not isinstance(version, str) or not 0 < len(version) <= 100):
         _bad("version", "a string of 1-100 characters", version)
-    values = {"dataset": dataset, "endpoint": endpoint, "version": version,
+    alias = body.get("alias")
+    if alias is not None:
+        if version is not None:
+            raise InvalidParameterError("Give at most one of 'version' and 'alias'.")
+        if not isinstance(alias, str) or not 0 < len(alias) <= 100:
+            _bad("alias", "the name of one of the model's registry aliases", alias)
+        if registry_store.get_alias(store, model.id, alias) is None:
+            raise AliasNotFoundError(
+                f"Model {model.name!r} has no alias {alias!r}; set it first "
+                f"(vigil registry promote {model.name} {alias} VERSION).")
+    values = {"dataset": dataset, "endpoint": endpoint, "version": version, "alias": alias,
               "interval_s": None if interval is None else float(interval), "cron": cron}
     values["next_run_at"] = _next(values, time.time())
     return qs.create_schedule(store, model.id, values)
@@ -139,15 +155,26 @@ def run_due(store: Store, now: float | None = None) -> list[dict[str, Any]]:
                                  _next(schedule, now)):
             continue
         model = models[schedule["model_id"]]
-        version = schedule["version"] or _latest_version(store, model)
         try:
+            version = serving_version(store, model, schedule)
             runs.append(evaluate(store, model, schedule["dataset"], version=version,
                                  endpoint=schedule["endpoint"], schedule_id=schedule["id"]))
-        except Exception:  # a deleted data set: log, keep the loop alive
+        except Exception:  # a deleted data set, an alias serving nothing: log, go on
             log.exception("scheduled evaluation %s failed", schedule["id"])
     return runs
 
 
-def _latest_version(store: Store, model: ModelRecord) -> str:
+def serving_version(store: Store, model: ModelRecord, schedule: dict[str, Any]) -> str:
+    """The version a run of ``schedule`` evaluates: the one named; else the one its alias
+    serves now; else the one the ``production`` alias serves; else the newest seen."""
+    if schedule.get("version"):
+        return str(schedule["version"])
+    alias = schedule.get("alias") or "production"
+    row = registry_store.get_alias(store, model.id, alias)
+    if row is not None and row["resolved_version"] is not None:
+        return str(row["resolved_version"])
+    if schedule.get("alias"):
+        raise AliasNotFoundError(
+            f"Alias {alias!r} of {model.name!r} serves no version; the run is skipped.")
     versions = store.list_versions(model.id)
     return versions[-1]["version"] if versions else "default"

@@ -59,6 +59,7 @@ evaluation_schedules = sa.Table(
     sa.Column("dataset", sa.String(200), nullable=False),
     sa.Column("endpoint", sa.Text, nullable=False),
     sa.Column("version", sa.String(100), nullable=True),
+    sa.Column("alias", sa.String(100), nullable=True),  # a registry alias, resolved per run
     sa.Column("interval_s", sa.Double, nullable=True),
     sa.Column("cron", sa.String(100), nullable=True),
     sa.Column("next_run_at", sa.Double, nullable=False),

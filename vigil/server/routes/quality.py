@@ -213,8 +213,8 @@ async def list_evaluation_schedules(
 async def create_evaluation_schedule(
     name: str, request: Request, who: Principal = Depends(require("write"))
 ) -> JsonResponse:
-    """Evaluate on a schedule: ``{dataset, endpoint, interval_s | cron, version?}``
-    (cron: five fields, UTC)."""
+    """Evaluate on a schedule: ``{dataset, endpoint, interval_s | cron, version? | alias?}``
+    (cron: five fields, UTC; an alias is resolved when each run starts)."""
     body, _ = await json_body(request)
     state = request.app.state
 

@@ -1,0 +1,98 @@
+"""Scheduled evaluations credit the version that serves: a schedule may name an alias,
+resolved when each run starts, so runs after a rollback land on the restored version."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+import pytest
+
+from vigil.engine.evaluation import register_dataset
+from vigil.engine.evaluation_schedule import create_schedule, run_due
+from vigil.errors import InvalidParameterError, NotFoundError
+from vigil.registry import Registry
+from vigil.store import quality as qs
+
+SCHEMA = {"task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """A model over HTTP: predicts 1 when x > 0."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        out = json.dumps({"prediction": int(body["inputs"]["x"] > 0)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/predict"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def churn(store, tmp_path):
+    model, _ = store.upsert_model("churn", "binary_classification", SCHEMA)
+    frame = pd.DataFrame({"x": [-1.0, -0.5, 0.5, 1.0], "label": [0, 0, 1, 1]})
+    register_dataset(store, model, "golden", frame, "label")
+    registry = Registry(store, tmp_path / "home", actor="tester")
+    for version in ("1", "2", "3"):
+        registry.register("churn", version)
+    return model, registry
+
+
+def _run_now(store, schedule) -> dict:
+    (run,) = [r for r in run_due(store, now=schedule["next_run_at"] + 1)
+              if r["schedule_id"] == schedule["id"]]
+    return run
+
+
+def test_runs_are_credited_to_the_version_the_alias_serves(store, churn, endpoint):
+    model, registry = churn
+    registry.promote("churn", "production", "1")
+    registry.promote("churn", "production", "2")
+    schedule = create_schedule(store, model, {"dataset": "golden", "endpoint": endpoint,
+                                              "interval_s": 60, "alias": "production"})
+    assert schedule["alias"] == "production" and schedule["version"] is None
+    first = _run_now(store, schedule)
+    assert first["status"] == "succeeded" and first["version"] == "2"
+    registry.rollback("churn", "production", reason="bad release")
+    (schedule,) = qs.list_schedules(store, model.id)
+    # version 3 is the newest registered, but 1 is what serves after the rollback
+    assert _run_now(store, schedule)["version"] == "1"
+
+
+def test_without_version_or_alias_the_production_alias_decides(store, churn, endpoint):
+    model, registry = churn
+    schedule = create_schedule(store, model, {"dataset": "golden", "endpoint": endpoint,
+                                              "interval_s": 60})
+    assert _run_now(store, schedule)["version"] == "3"  # no alias yet: the newest
+    registry.promote("churn", "production", "2")
+    (schedule,) = qs.list_schedules(store, model.id)
+    assert _run_now(store, schedule)["version"] == "2"
+
+
+def test_a_schedule_names_an_existing_alias_or_a_version_not_both(store, churn, endpoint):
+    model, registry = churn
+    base = {"dataset": "golden", "endpoint": endpoint, "interval_s": 60}
+    with pytest.raises(NotFoundError, match="no alias 'canary'"):
+        create_schedule(store, model, {**base, "alias": "canary"})
+    registry.promote("churn", "production", "1")
+    with pytest.raises(InvalidParameterError, match="at most one of 'version' and 'alias'"):
+        create_schedule(store, model, {**base, "alias": "production", "version": "1"})
+    with pytest.raises(InvalidParameterError, match="'alias'"):
+        create_schedule(store, model, {**base, "alias": ""})
