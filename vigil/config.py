@@ -68,6 +68,10 @@ class Settings(BaseSettings):
         0, ge=0, description="Requests per minute allowed per API key (or client address "
         "without one); 0 means no limit."
     )
+    public_url: str = Field(
+        "", description="Base URL others reach this server at (download links in retrain "
+        "webhooks); empty means http://HOST:PORT."
+    )
 
     @model_validator(mode="after")
     def _fill_db_url(self) -> Settings:
@@ -80,6 +84,14 @@ class Settings(BaseSettings):
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ):
         return (init_settings, env_settings, _toml_settings)
+
+    @property
+    def base_url(self) -> str:
+        """The server's URL as others reach it: ``public_url``, else ``http://host:port``."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def auth_required(self) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -42,36 +41,6 @@ def parse_time(text: str | None, option: str, now: float) -> float | None:
     return parsed.timestamp()
 
 
-def training_rows(store: Any, model: Any, start: float | None, end: float | None,
-                  version: str | None, labelled_only: bool) -> list[dict[str, Any]]:
-    """One row per prediction: inputs flattened to ``input.*`` columns, prediction, proba,
-    label, and its feedback (count, mean score, last comment)."""
-    from vigil.engine.quality import prediction_value
-    from vigil.store import quality as qs
-
-    preds = qs.predictions(store, model.id, start, end, version)
-    if labelled_only:
-        preds = [p for p in preds if p["actual"] is not None]
-    feedback: dict[str, list[dict[str, Any]]] = {}
-    for f in qs.feedback(store, model.id, None, None):
-        feedback.setdefault(f["prediction_id"], []).append(f)
-    rows = []
-    for p in preds:
-        row: dict[str, Any] = {"prediction_id": p["id"], "version": p["version"],
-                               "ts": p["ts"]}
-        inputs = p["inputs"] if isinstance(p["inputs"], dict) else {}
-        row.update({f"input.{k}": v for k, v in inputs.items()})
-        row["prediction"] = prediction_value(p["outputs"])
-        row["proba"] = p["proba"]
-        row["label"] = p["actual"]
-        fb = feedback.get(p["id"], [])
-        row["feedback_count"] = len(fb)
-        row["feedback_score"] = sum(f["score"] for f in fb) / len(fb) if fb else None
-        row["feedback_comment"] = fb[-1]["comment"] if fb else None
-        rows.append(row)
-    return rows
-
-
 def dataset(
     model: str = typer.Option(..., "--model", help="Model name."),
     out: Path = typer.Option(..., "-o", "--output", help="Parquet file to write."),
@@ -83,9 +52,11 @@ def dataset(
                                        "with a label."),
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
-    """Write predictions with their labels and feedback as a training set (Parquet)."""
-    import pandas as pd
+    """Write predictions with their labels and feedback as a training set (Parquet).
 
+    The columns are those of the ``retrain`` action's exports (vigil.engine.datasets).
+    """
+    from vigil.engine.datasets import labelled_count, training_table, write_parquet
     from vigil.store import open_store
 
     now = time.time()
@@ -95,17 +66,9 @@ def dataset(
         record = store.get_model(model)
         if record is None:
             raise NotFoundError(f"No model named {model!r} is registered.")
-        rows = training_rows(store, record, start, end, version, labelled_only)
+        table = training_table(store, record, start, end, version, labelled_only=labelled_only)
     finally:
         store.close()
-    frame = pd.DataFrame.from_records(rows, columns=None if rows else [
-        "prediction_id", "version", "ts", "prediction", "proba", "label", "feedback_count",
-        "feedback_score", "feedback_comment"])
-    for column in ("prediction", "label", "proba"):
-        if column in frame and frame[column].dropna().map(type).nunique() > 1:
-            frame[column] = frame[column].map(lambda v: None if v is None else str(v))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(out, index=False)
-    labelled = int(frame["label"].notna().sum()) if len(frame) else 0
-    console.print(f"Wrote {len(frame)} predictions ({labelled} labelled) to {out}",
+    write_parquet(table, out)
+    console.print(f"Wrote {len(table)} predictions ({labelled_count(table)} labelled) to {out}",
                   highlight=False)

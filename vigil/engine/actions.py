@@ -1,8 +1,10 @@
 """Maintenance actions a firing alert can trigger: ``retrain`` and ``rollback``.
 
 - ``retrain`` exports the recent window of the model's predictions with their inputs,
-  outputs, labels and feedback as Parquet, then calls a ``webhook`` (POST JSON with the
-  path and reason, HMAC-signed when ``secret`` is set) or runs a ``command`` (arguments may
+  outputs, labels and feedback as Parquet (the layout of `vigil export dataset`; only
+  labelled rows with ``labelled_only``), under a name no other export shares, then calls a
+  ``webhook`` (POST JSON with the path, an expiring download ``url``, row counts and the
+  reason, HMAC-signed when ``secret`` is set) or runs a ``command`` (arguments may
   contain ``{path}``, ``{reason}``, ``{model}``; the same values are in ``VIGIL_RETRAIN_PATH``,
   ``VIGIL_RETRAIN_REASON`` and ``VIGIL_MODEL``).
 - ``rollback`` moves an alias (the action's ``alias``, else the rule's, else
@@ -18,11 +20,14 @@ import os
 import re
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
+from vigil.engine import export_links
+from vigil.engine.export_links import exports_dir
 from vigil.engine.rules import parse_duration
 from vigil.errors import ValidationFailedError, VigilError
 from vigil.notify.base import Notification, check_config
@@ -55,10 +60,14 @@ class Action(Protocol):
 
 
 def build_action(name: str, type_: str, config: dict[str, Any], *, store: Store,
-                 home: Path, registry: RegistryClient | None = None) -> Action:
-    """An action of ``type_`` from its configuration (validated; nothing runs)."""
+                 home: Path, registry: RegistryClient | None = None,
+                 base_url: str | None = None) -> Action:
+    """An action of ``type_`` from its configuration (validated; nothing runs).
+
+    ``base_url`` is the server's URL as others reach it, for download links.
+    """
     if type_ == "retrain":
-        return RetrainAction(name, config, store=store, home=home)
+        return RetrainAction(name, config, store=store, home=home, base_url=base_url)
     if type_ == "rollback":
         return RollbackAction(name, config, registry=registry)
     raise ValidationFailedError(
@@ -75,9 +84,11 @@ class RetrainAction:
 
     type = "retrain"
 
-    def __init__(self, name: str, config: dict[str, Any], *, store: Store, home: Path) -> None:
+    def __init__(self, name: str, config: dict[str, Any], *, store: Store, home: Path,
+                 base_url: str | None = None) -> None:
         check_config("retrain", config, frozenset(),
-                     frozenset({"window", "webhook", "secret", "command", "dir", "timeout_s"}))
+                     frozenset({"window", "webhook", "secret", "command", "dir", "timeout_s",
+                                "labelled_only", "link_ttl"}))
         if ("webhook" in config) == ("command" in config):
             raise ValidationFailedError(
                 f"Retrain action {name!r} needs exactly one of 'webhook' or 'command'.",
@@ -95,34 +106,51 @@ class RetrainAction:
         self.webhook = config.get("webhook")
         self.secret = config.get("secret")
         self.command = command
-        self.dir = Path(config.get("dir") or home / "exports")
+        self.home = home
+        self.dir = Path(config.get("dir") or exports_dir(home))
         self.timeout_s = float(config.get("timeout_s", 600))
+        self.labelled_only = config.get("labelled_only", False)
+        if not isinstance(self.labelled_only, bool):
+            raise ValidationFailedError(
+                f"Retrain action {name!r}: 'labelled_only' must be true or false.",
+                details=[{"field": "labelled_only", "reason": "not a boolean"}])
+        self.link_ttl_s = parse_duration(config.get("link_ttl", "24h"), "link_ttl")
+        self.base_url = base_url
 
-    def export(self, model_name: str, end: float, version: str | None = None) -> tuple[Path, int]:
-        """Write the window ending at ``end`` as Parquet; return the path and row count."""
-        from vigil.engine.actions_export import write_window
+    def export(self, model_name: str, end: float, version: str | None = None
+               ) -> tuple[Path, int, int]:
+        """Write the window ending at ``end`` as Parquet under a name no other export
+        shares; return the path, the row count and how many rows are labelled."""
+        from vigil.engine.datasets import labelled_count, training_table, write_parquet
 
         model = self.store.get_model(model_name)
         if model is None:
             raise ActionError(f"Retrain {self.name!r}: model {model_name!r} is not registered.")
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(end))
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", model_name)
-        path = self.dir / f"{safe}-{stamp}-{os.getpid()}.parquet"
-        rows = write_window(self.store, model, end - self.window_s, end, path, version)
-        return path, rows
+        path = self.dir / f"{safe}-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+        table = training_table(self.store, model, end - self.window_s, end, version,
+                               labelled_only=self.labelled_only)
+        write_parquet(table, path)
+        return path, len(table), labelled_count(table)
 
     def run(self, notification: Notification) -> dict[str, Any]:
         model = notification.labels.get("model", "")
-        path, rows = self.export(model, time.time(), notification.labels.get("version"))
+        path, rows, labelled = self.export(model, time.time(),
+                                           notification.labels.get("version"))
         reason = _reason(notification)
-        result: dict[str, Any] = {"path": str(path), "rows": rows}
+        result: dict[str, Any] = {"path": str(path), "rows": rows, "labelled_rows": labelled}
         if self.webhook:
             from vigil.notify.http import post
             from vigil.notify.webhook import SIGNATURE_HEADER, sign
 
-            body = orjson.dumps({"action": "retrain", "model": model, "path": str(path),
-                                 "rows": rows, "reason": reason,
-                                 "alert": notification.to_dict()})
+            payload: dict[str, Any] = {"action": "retrain", "model": model, "path": str(path),
+                                       "rows": rows, "labelled_rows": labelled,
+                                       "reason": reason, "alert": notification.to_dict()}
+            if self.base_url and path.parent == exports_dir(self.home):
+                payload["url"], payload["expires_at"] = export_links.sign(
+                    self.home, self.base_url, path.name, self.link_ttl_s)
+            body = orjson.dumps(payload)
             headers = {"Content-Type": "application/json"}
             if self.secret:
                 headers[SIGNATURE_HEADER] = sign(body, self.secret)

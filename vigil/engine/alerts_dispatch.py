@@ -40,8 +40,10 @@ class Dispatcher:
     """Sends notifications and runs actions on a small thread pool."""
 
     def __init__(self, store: Store, home: Path, *, metrics: Any = None,
-                 registry: RegistryClient | None = None, workers: int = 4) -> None:
+                 registry: RegistryClient | None = None, workers: int = 4,
+                 base_url: str | None = None) -> None:
         self.store = store
+        self.base_url = base_url  # the server's URL for links in action payloads
         self.alerts = AlertStore(store)
         self.home = Path(home)
         self.metrics = metrics
@@ -128,7 +130,7 @@ class Dispatcher:
             if type_ == "rollback" and registry is None:
                 registry = default_registry(self.store, self.home)
             action = build_action(name, type_, receiver["config"], store=self.store,
-                                  home=self.home, registry=registry)
+                                  home=self.home, registry=registry, base_url=self.base_url)
             result = action.run(note)
         except Exception as exc:
             message = exc.message if isinstance(exc, VigilError) else f"{type(exc).__name__}: {exc}"

@@ -18,6 +18,7 @@ from vigil.server.prom import ServerMetrics
 from vigil.server.ratelimit import RateLimitMiddleware
 from vigil.server.routes import alerts as alert_routes
 from vigil.server.routes import drift, events, health, keys, metrics, models, registry
+from vigil.server.routes import exports as export_routes
 from vigil.server.routes import privacy as privacy_routes
 from vigil.server.routes import quality as quality_routes
 from vigil.server.routes import resources as resource_routes
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                                   redactor=app.state.redactor)
     install_error_handlers(app)
     for module in (health, models, events, metrics, drift, keys, registry, rule_routes,
-                   alert_routes, privacy_routes, quality_routes):
+                   alert_routes, privacy_routes, quality_routes, export_routes):
         app.include_router(module.router)
     app.include_router(resource_routes.router)  # resource samples and endpoint probes
     resource_routes.install(app)  # Server-Timing header, resource gauges on /metrics

@@ -31,7 +31,8 @@ def install(app: FastAPI) -> None:
     """
     state = app.state
     metrics = AlertMetrics(state.metrics.registry)
-    dispatcher = Dispatcher(state.store, state.settings.home, metrics=metrics)
+    dispatcher = Dispatcher(state.store, state.settings.home, metrics=metrics,
+                            base_url=state.settings.base_url)
     engine = AlertEngine(state.store, dispatcher, metrics=metrics)
     state.alert_engine = engine
     state.rules = RuleScheduler(engine, dispatcher, state.settings.rules_interval_s)
