@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import orjson
 
 from vigil.engine.metric_sources import get_metric
-from vigil.engine.rules import Rule
+from vigil.engine.rules import RESERVED_PREFIX, Rule
 from vigil.errors import InvalidParameterError
 from vigil.notify.base import Notification
 from vigil.store import ModelRecord, Store
@@ -174,9 +174,11 @@ class AlertEngine:
                 note = self._step(ev, fp, active.get(fp), now, silences)
                 if note is not None:
                     sent.append(note)
-        # alerts whose rule was deleted or no longer targets their model
+        # alerts whose rule was deleted or no longer targets their model (alerts of
+        # automatic changes, e.g. registry:rollback, are resolved by their own loop)
         for fp, row in active.items():
-            if fp not in seen and row["rule"] not in failed:
+            if (fp not in seen and row["rule"] not in failed
+                    and not row["rule"].startswith(RESERVED_PREFIX)):
                 self.alerts.update_alert(row["id"], {"state": "inactive" if row["state"] ==
                                                      "pending" else "resolved",
                                                      "resolved_at": now, "updated_at": now},

@@ -38,6 +38,7 @@ OPS = (">", ">=", "<", "<=", "==", "!=")
 SEVERITIES = ("info", "warning", "critical")
 NO_DATA = ("keep", "ok", "alert")
 CHANGES = ("ratio", "difference")
+RESERVED_PREFIX = "registry:"  # alerts of automatic registry changes (rollbacks, canaries)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -141,6 +142,9 @@ class Rule:
         name = data.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
             raise _bad("name", "must be 1-200 letters, digits, '_', '.', ':' or '-'", name)
+        if name.startswith(RESERVED_PREFIX):
+            raise _bad("name", f"must not start with {RESERVED_PREFIX!r} (vigil's own alerts "
+                       "of automatic changes)", name)
         kind = data.get("kind", "threshold")
         if kind not in KINDS:
             raise _bad("kind", f"must be one of {', '.join(KINDS)}", kind)

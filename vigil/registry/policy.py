@@ -6,8 +6,11 @@ with a ceiling (``max``) or a floor (``min``). For ``watch_s`` seconds after a p
 :func:`check_rollback_policies` computes them for the promoted version over the last
 ``window_s`` seconds (never before the promotion); once the version has served at least
 ``min_count`` predictions, any breach rolls the alias back to the version promoted before,
-with the reason in the alias history and the audit log, and the notifiers the policy
-names under ``notify`` (configured with ``vigil rules apply``) are told. The server's
+with the reason in the alias history and the audit log. Each rollback is also an alert
+(rule ``registry:rollback``, in ``vigil alerts``, acknowledgeable) sent as firing to the
+notifiers the policy names under ``notify`` (configured with ``vigil rules apply``); it
+resolves, and the notifiers are told, once the restored version has served ``window_s``
+seconds without breaching the policy, or when the alias is promoted again. The server's
 background loop calls it every ``VIGIL_REGISTRY_CHECK_INTERVAL_S`` seconds.
 
 Examples:
@@ -30,6 +33,7 @@ from vigil.store import registry as q
 log = logging.getLogger("vigil.registry")
 
 ACTOR = "vigil:rollback-policy"
+ALERT_RULE = "registry:rollback"  # alerts of automatic rollbacks; rules.RESERVED_PREFIX
 DEFAULTS = {"watch_s": 3600.0, "window_s": 300.0, "min_count": 20}
 _KEYS = {"watch_s", "window_s", "min_count", "max", "min", "notify"}
 
@@ -115,6 +119,7 @@ def check_rollback_policies(
     from vigil.registry.registry import Registry
 
     now = time.time() if now is None else now
+    _resolve_rollback_alerts(store, now)
     done = []
     for row in q.enabled_policies(store):
         model, alias = row["model"], row["alias"]
@@ -162,40 +167,121 @@ def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict
     action = {"model": model, "alias": alias, "from": version, "to": row["resolved_version"],
               "reason": reason, "revision": row["revision"], "notified": []}
     metric, value, _, threshold = found[0]
+    note = _open_alert(store, action, policy, metric, value, threshold, now)
+    action["alert_id"] = note.alert_id
     for name in policy["notify"]:
-        error = _notify(store, name, action, metric, value, threshold, now)
-        if error is None:
+        if _tell(store, name, note, action):
             action["notified"].append(name)
-        else:
-            log.error("could not notify %s of the rollback of %s@%s: %s", name, model, alias,
-                      error)
-            store.audit(ACTOR, "registry.notify_failed", f"{model}@{alias}",
-                        {"notifier": name, "error": error})
     return action
 
 
-def _notify(store: Store, name: str, action: dict[str, Any], metric: str, value: float,
-            threshold: float, now: float) -> str | None:
-    """Tell notifier ``name`` (an alerting receiver) about a rollback; the error, or None."""
-    import hashlib
+def _open_alert(store: Store, action: dict[str, Any], policy: dict[str, Any], metric: str,
+                value: float, threshold: float, now: float) -> Any:
+    """Record the rollback as a firing alert; return its notification."""
+    from vigil.engine.alerts import fingerprint
+    from vigil.notify.base import Notification
+    from vigil.store.alerts import AlertStore
 
+    target = f"{action['model']}@{action['alias']}"
+    labels = {"model": action["model"], "alias": action["alias"], "version": action["from"],
+              "metric": metric, "revision": str(action["revision"])}
+    summary = f"{target} rolled back to {action['to']}: {action['reason']}"
+    fp = fingerprint({"alertname": ALERT_RULE, **labels})
+    details = {"to": action["to"], "reason": action["reason"], "notify": policy["notify"],
+               "window_s": policy["window_s"], "threshold": threshold}
+    alert_id = AlertStore(store).open_alert(
+        {"fingerprint": fp, "rule": ALERT_RULE, "labels": labels, "severity": "critical",
+         "state": "firing", "value": value, "summary": summary, "started_at": now,
+         "fired_at": now, "updated_at": now, "notified_at": now},
+        {"ts": now, "kind": "firing", "details": details})
+    return Notification(
+        status="firing", alert_id=alert_id, rule=ALERT_RULE, fingerprint=fp, labels=labels,
+        severity="critical", summary=summary, value=value, threshold=threshold,
+        started_at=now, annotations={"rolled_back_to": str(action["to"]),
+                                     "action": "auto_rollback"})
+
+
+def _resolve_rollback_alerts(store: Store, now: float) -> None:
+    """Resolve rollback alerts whose restored version held for the policy's window (or
+    whose alias was promoted since), telling the notifiers that were told it fired."""
+    from vigil.notify.base import Notification
+    from vigil.registry.registry import Registry
+    from vigil.store.alerts import AlertStore
+
+    alerts = AlertStore(store)
+    for row in alerts.active_alerts().values():
+        if row["rule"] != ALERT_RULE:
+            continue
+        full = alerts.get_alert(row["id"]) or {"history": []}
+        fired = next((e["details"] for e in full["history"] if e["kind"] == "firing"), None)
+        if not fired:
+            continue
+        labels = row["labels"]
+        reason = _settled(store, Registry(store, ".", actor=ACTOR), labels, fired,
+                          row["fired_at"], now)
+        if reason is None:
+            continue
+        alerts.update_alert(row["id"], {"state": "resolved", "resolved_at": now,
+                                        "updated_at": now},
+                            {"ts": now, "kind": "resolved", "details": {"reason": reason}})
+        note = Notification(
+            status="resolved", alert_id=row["id"], rule=ALERT_RULE,
+            fingerprint=row["fingerprint"], labels=labels, severity=row["severity"],
+            summary=f"{row['summary']} — resolved: {reason}", value=row["value"],
+            threshold=float(fired.get("threshold", 0.0)), started_at=row["started_at"],
+            ended_at=now, annotations={"rolled_back_to": str(fired.get("to")),
+                                       "action": "auto_rollback"})
+        action = {"model": labels.get("model"), "alias": labels.get("alias")}
+        for name in fired.get("notify", []):
+            _tell(store, name, note, action)
+
+
+def _settled(store: Store, registry: Any, labels: dict[str, str], fired: dict[str, Any],
+             fired_at: float, now: float) -> str | None:
+    """Why a rollback alert can resolve now, or None while it cannot."""
+    model, alias = labels.get("model", ""), labels.get("alias", "")
     try:
-        from vigil.notify.base import Notification, build_notifier, deliver
+        history = registry.history(model, alias, limit=1)
+    except VigilError:
+        return "the alias no longer exists"
+    rolled_back_at = int(labels.get("revision") or 0)  # the alias revision of the rollback
+    if (history and history[-1]["revision"] > rolled_back_at
+            and history[-1]["action"] == "promote"):
+        return f"{model}@{alias} was promoted to {history[-1]['version']} since"
+    window = float(fired.get("window_s", DEFAULTS["window_s"]))
+    if now - fired_at < window:
+        return None
+    policy_row = q.get_policy(store, registry.model(model).id, alias)
+    if policy_row is not None and fired.get("to") is not None:
+        found, _ = breaches(store, registry.model(model), str(fired["to"]),
+                            check_policy(policy_row["policy"]), fired_at, now)
+        if found:
+            return None
+    return f"version {fired.get('to')} served {now - fired_at:.0f} s within the policy"
+
+
+def _tell(store: Store, name: str, note: Any, action: dict[str, Any]) -> bool:
+    """Deliver ``note`` to notifier ``name``; a failure is logged and audited."""
+    error = _notify(store, name, note)
+    if error is None:
+        return True
+    target = f"{action['model']}@{action['alias']}"
+    log.error("could not notify %s of the rollback of %s: %s", name, target, error)
+    store.audit(ACTOR, "registry.notify_failed", target, {"notifier": name, "error": error,
+                                                         "status": note.status})
+    return False
+
+
+def _notify(store: Store, name: str, note: Any) -> str | None:
+    """Tell notifier ``name`` (an alerting receiver); the error, or None."""
+    try:
+        from vigil.notify.base import build_notifier, deliver
         from vigil.store.alerts import AlertStore
 
         receiver = next((r for r in AlertStore(store).list_receivers("notifier")
                          if r["name"] == name), None)
         if receiver is None:
             return f"notifier {name!r} is not configured (vigil rules apply)"
-        target = f"{action['model']}@{action['alias']}"
-        note = Notification(
-            status="firing", alert_id=0, rule=f"rollback-policy {target}",
-            fingerprint=hashlib.sha256(f"{target}:{action['revision']}".encode()).hexdigest()[:16],
-            labels={"model": action["model"], "alias": action["alias"],
-                    "version": action["from"], "metric": metric},
-            severity="critical", summary=f"{target} rolled back to {action['to']}: "
-            f"{action['reason']}", value=value, threshold=threshold, started_at=now,
-            annotations={"rolled_back_to": str(action["to"]), "action": "auto_rollback"})
         deliver(build_notifier(name, receiver["type"], receiver["config"]), note)
     except VigilError as exc:
         return exc.message
