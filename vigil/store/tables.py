@@ -129,6 +129,7 @@ pending_batches = sa.Table(
     ),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_pending_batches_model", "model_id", "batch"),
+    sqlite_autoincrement=True,  # batch numbers are never reused (rows point at them)
 )
 
 # Records rejected at ingest, per model, version, minute and reason (a bounded set).

@@ -132,6 +132,7 @@ def upgrade() -> None:
                   primary_key=True, autoincrement=True),
         _model_fk(False),
         sa.Column("created_at", sa.Double, nullable=False),
+        sqlite_autoincrement=True,  # batch numbers are never reused (rows point at them)
     )
     op.create_index("ix_pending_batches_model", "pending_batches", ["model_id", "batch"])
     op.create_table(
