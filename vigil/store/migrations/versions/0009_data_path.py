@@ -163,10 +163,10 @@ def downgrade() -> None:
     op.drop_table("rejections")
     op.drop_index("ix_pending_batches_model", table_name="pending_batches")
     op.drop_table("pending_batches")
-    with op.batch_alter_table("models") as batch:
-        batch.drop_column("strict")
-    with op.batch_alter_table("rollups") as batch:
-        batch.drop_column("error_types")
+    # plain DROP COLUMN (SQLite >= 3.35): a batch rebuild of models would drop the table
+    # and, with foreign keys on, cascade the delete to every event row
+    op.execute("ALTER TABLE models DROP COLUMN strict")
+    op.execute("ALTER TABLE rollups DROP COLUMN error_types")
     op.drop_index("ix_predictions_model_batch", table_name="predictions")
     for name, key in (("predictions", "id"), ("labels", "prediction_id"), ("feedback", "id")):
         op.execute(
