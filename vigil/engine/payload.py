@@ -131,6 +131,10 @@ def field_problem(value: Any, max_chars: int, *, slow: bool, depth: int = 0) -> 
             if problem:
                 return problem
         return None
-    if isinstance(value, float | int):  # NonFinite markers and other number subclasses
-        return None
+    if isinstance(value, str):  # str subclasses, e.g. numpy.str_ from the SDK's local mode
+        return field_problem(str(value), max_chars, slow=slow, depth=depth)
+    if isinstance(value, int):
+        return field_problem(int(value), max_chars, slow=slow, depth=depth)
+    if isinstance(value, float) or kind.__module__ == "numpy":
+        return None  # NonFinite markers, numpy scalars and arrays: the encoder takes them
     return f"a value of type {kind.__name__} that JSON cannot hold"
