@@ -224,13 +224,14 @@ def test_prometheus_exposition(api):
                for f in families.values() for s in f.samples}
     labels = (("model_name", "churn"), ("model_version", "1"))
     assert samples[("vigil_predictions_total", labels)] == 30
-    assert samples[("vigil_prediction_errors_total", labels)] == 1
+    with_kind = tuple(sorted((*labels, ("error_type", "unknown"))))
+    assert samples[("vigil_prediction_errors_total", with_kind)] == 1
     assert samples[("vigil_prediction_latency_seconds_count", labels)] == 30
     assert families["vigil_prediction_latency_seconds"].type == "histogram"
     for name, label_set in samples:
         keys = {k for k, _ in label_set}
         if name.startswith("vigil_prediction"):
-            assert keys <= {"model_name", "model_version", "le"}, name
+            assert keys <= {"model_name", "model_version", "le", "error_type"}, name
         assert not keys & {"id", "prediction_id", "subject_id", "request_id"}, name
 
 

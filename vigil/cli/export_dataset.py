@@ -45,7 +45,7 @@ def parse_time(text: str | None, option: str, now: float) -> float | None:
 def training_rows(store: Any, model: Any, start: float | None, end: float | None,
                   version: str | None, labelled_only: bool) -> list[dict[str, Any]]:
     """One row per prediction: inputs flattened to ``input.*`` columns, prediction, proba,
-    label, and its feedback (count, mean score, last comment)."""
+    error and its kind, label, and its feedback (count, mean score, last comment)."""
     from vigil.engine.quality import prediction_value
     from vigil.store import quality as qs
 
@@ -63,6 +63,8 @@ def training_rows(store: Any, model: Any, start: float | None, end: float | None
         row.update({f"input.{k}": v for k, v in inputs.items()})
         row["prediction"] = prediction_value(p["outputs"])
         row["proba"] = p["proba"]
+        row["error"] = p["error"]
+        row["error_type"] = p["error_type"]
         row["label"] = p["actual"]
         fb = feedback.get(p["id"], [])
         row["feedback_count"] = len(fb)
@@ -99,7 +101,8 @@ def dataset(
     finally:
         store.close()
     frame = pd.DataFrame.from_records(rows, columns=None if rows else [
-        "prediction_id", "version", "ts", "prediction", "proba", "label", "feedback_count",
+        "prediction_id", "version", "ts", "prediction", "proba", "error", "error_type",
+        "label", "feedback_count",
         "feedback_score", "feedback_comment"])
     for column in ("prediction", "label", "proba"):
         if column in frame and frame[column].dropna().map(type).nunique() > 1:

@@ -66,7 +66,7 @@ def schema_history(store: Store, model_id: int) -> list[dict[str, Any]]:
             sa.select(c.c.ts, c.c.version, c.c.feature, c.c.change, c.c.kind)
             .where(c.c.model_id == model_id).order_by(c.c.ts, c.c.id)
         ).mappings().all()
-    return [dict(r) for r in rows]
+    return [{str(k): v for k, v in r.items()} for r in rows]
 
 
 def record_rejections(
@@ -100,4 +100,5 @@ def rejection_rows(
     if version is not None:
         query = query.where(rj.c.version == version)
     with store.read() as conn:
-        return [dict(r) for r in conn.execute(query.order_by(rj.c.minute)).mappings()]
+        rows = conn.execute(query.order_by(rj.c.minute)).mappings().all()
+    return [{str(k): v for k, v in r.items()} for r in rows]

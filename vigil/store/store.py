@@ -87,14 +87,13 @@ class Store:
         and transaction ids, SQL and values) goes to the server log, never to a client."""
         try:
             yield
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.InternalError,
-                sa.exc.IntegrityError) as exc:
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             code = _sqlstate(exc)
             log.warning("database error (sqlstate %s): %s", code, exc.orig or exc)
+            transient = code in _TRANSIENT or "locked" in str(exc.orig)
             raise StoreError(
                 "The database could not complete the request"
-                + (" (it is busy; retry shortly)." if code in _TRANSIENT or code is None
-                   else f" (SQLSTATE {code}).")
+                + (" (it is busy; retry shortly)." if transient else "; see the server log.")
             ) from exc
         except OverflowError as exc:  # SQLite: a Python int wider than 64 bits
             raise InvalidParameterError(
