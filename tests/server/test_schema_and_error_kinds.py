@@ -123,3 +123,13 @@ def test_errors_are_counted_by_kind_everywhere(api, store, tmp_path):
     assert frame.loc["p1", "error_type"] == "TimeoutError"
     assert frame.loc["p0", "error_type"] == "timeout"
     assert pd.isna(frame.loc["p4", "error"])
+
+
+def test_dashboard_shows_rejections_and_error_kinds(api):
+    api.post(PRED, json={"records": [record(0, error_type="timeout"),
+                                     record(1, inputs={"age": "x", "plan": "a"})]})
+    overview = api.get("/").text
+    assert 'id="rejections"' in overview and "churn" in overview
+    page = api.get("/ui/models/churn").text
+    assert 'id="rejections"' in page and "input_type 1" in page
+    assert 'id="error-kinds"' in page and "timeout 1" in page
