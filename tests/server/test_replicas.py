@@ -53,7 +53,11 @@ def _batches(now: float) -> list[list[dict]]:
                 keys = [f"d{t}-{k}" for k in range(BATCH)]
             else:  # a backfill: shared ids spread over three hours
                 keys = [f"b{k}" for k in range((t % 3) * 200, (t % 3) * 200 + BATCH)]
-            plans.append([_record(key, k, now, backfill=j == 2) for k, key in enumerate(keys)])
+            plan = [_record(key, k, now, backfill=j == 2) for k, key in enumerate(keys)]
+            if j == 1:  # a new input appears on every replica at once
+                for rec in plan:
+                    rec["inputs"]["z"] = 0.5
+            plans.append(plan)
     return plans
 
 
@@ -143,6 +147,8 @@ def test_replicas_store_each_record_once_and_rollups_match_a_recount(
             assert sum((row.error_types or {}).values()) == errors
         kinds = {k for r in rows for k in (r.error_types or {})}
         assert kinds == {"TimeoutError", "OOVError"}
+        history = httpx.get(f"{urls[-1]}/api/v1/models/m/schema", timeout=60).json()["history"]
+        assert [(h["feature"], h["kind"]) for h in history] == [("z", "numeric")]
     finally:
         for proc in procs:
             proc.terminate()

@@ -34,8 +34,8 @@ def add_features(
 
     def work(conn: sa.Connection) -> dict[str, Any]:
         query = sa.select(m.c.schema).where(m.c.id == model_id)
-        if store.backend == "postgresql":
-            query = query.with_for_update()
+        if store.backend == "postgresql":  # FOR NO KEY UPDATE: ingest's FK checks go on
+            query = query.with_for_update(key_share=True)
         schema = dict(conn.execute(query).scalar_one() or {})
         features = list(schema.get("features", []))
         known = {f["name"] for f in features}
