@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(
         3600.0, ge=0, description="Seconds between runs of the retention job; 0 disables it."
     )
+    aggregate_interval_s: float = Field(
+        1.0, ge=0, description="Seconds between rounds of the aggregator that folds ingested "
+        "batches into the minute rollups (reads fold what is pending first); 0 disables "
+        "the background loop."
+    )
+    max_field_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest string one prediction field (an input, "
+        "the output) may hold; a record with a longer one is rejected on its own."
+    )
     rate_limit_per_minute: int = Field(
         0, ge=0, description="Requests per minute allowed per API key (or client address "
         "without one); 0 means no limit."

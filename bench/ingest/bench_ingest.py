@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import orjson
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from support.servers import free_port, wait_ready  # noqa: E402
@@ -51,7 +52,9 @@ def make_batches(n_batches: int, seed: int = 0) -> list[list[dict]]:
     return batches
 
 
-def run_http(db_url: str, bodies: list[bytes], clients: int) -> float:
+def run_http(db_url: str, bodies: list[bytes], clients: int) -> tuple[float, float]:
+    """Records/s over HTTP and the server's CPU µs per record (user + system), the
+    aggregation into rollups included (the closing metrics read folds what is pending)."""
     port = free_port()
     home = tempfile.mkdtemp(prefix="vigil-bench-")
     proc = subprocess.Popen([sys.executable, "-m", "vigil.cli.main", "server", "--db", db_url,
@@ -81,6 +84,8 @@ def run_http(db_url: str, bodies: list[bytes], clients: int) -> float:
                         failures.append(r.text[:200])
 
         threads = [threading.Thread(target=client) for _ in range(clients)]
+        server = psutil.Process(proc.pid)
+        cpu0 = sum(server.cpu_times()[:2])
         t0 = time.perf_counter()
         for t in threads:
             t.start()
@@ -92,7 +97,8 @@ def run_http(db_url: str, bodies: list[bytes], clients: int) -> float:
         count = httpx.get(f"{url}/api/v1/models/bench/metrics",
                           params={"start": time.time() - 3600}).json()["summary"]["count"]
         assert count == len(bodies) * BATCH, count
-        return (len(bodies) - 1) * BATCH / elapsed
+        cpu_us = (sum(server.cpu_times()[:2]) - cpu0) / ((len(bodies) - 1) * BATCH) * 1e6
+        return (len(bodies) - 1) * BATCH / elapsed, cpu_us
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -132,9 +138,10 @@ def main() -> None:
     print(f"records: {args.batches} batches x {BATCH}, 25 features (20 numeric, 5 categorical)")
     print(f"reference  sqlite3 executemany floor (no HTTP/validation/rollups): {floor:,.0f}/s")
     folder = tempfile.mkdtemp(prefix="vigil-bench-db-")
-    rate = run_http(f"sqlite:///{folder}/vigil.db", bodies, args.clients)
+    rate, cpu = run_http(f"sqlite:///{folder}/vigil.db", bodies, args.clients)
     print(f"vigil HTTP ingest, SQLite:      {rate:,.0f} predictions/s  "
-          f"(ratio to floor {rate / floor:.2f}; target >= 50,000/s)")
+          f"(ratio to floor {rate / floor:.2f}; target >= 50,000/s); "
+          f"server CPU {cpu:.1f} us/record")
     shutil.rmtree(folder, ignore_errors=True)
     if not args.no_postgres:
         from support.pg import pg_bindir, start_postgres
@@ -145,9 +152,9 @@ def main() -> None:
         executor, base = start_postgres()
         try:
             url = f"postgresql+psycopg://postgres@127.0.0.1:{executor.port}/postgres"
-            rate = run_http(url, bodies, args.clients)
+            rate, cpu = run_http(url, bodies, args.clients)
             print(f"vigil HTTP ingest, PostgreSQL:  {rate:,.0f} predictions/s  "
-                  f"(ratio to SQLite floor {rate / floor:.2f})")
+                  f"(ratio to SQLite floor {rate / floor:.2f}); server CPU {cpu:.1f} us/record")
         finally:
             executor.stop()
             shutil.rmtree(base, ignore_errors=True)

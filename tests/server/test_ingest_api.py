@@ -69,7 +69,7 @@ def test_partial_batch_stores_valid_records_and_names_each_problem(api, store):
     records = [
         record(0),
         record(1, inputs={"age": "old", "plan": "pro"}),        # wrong type
-        record(2, inputs={"age": 3}),                            # missing feature
+        record(2, inputs={"age": 3}),                            # missing: stored as null
         record(3),
         record(4, latency_s=-1),                                 # impossible latency
         record(5, ts=time.time() + 10 * 86400),                  # future
@@ -84,12 +84,11 @@ def test_partial_batch_stores_valid_records_and_names_each_problem(api, store):
     r = api.post(PRED, json={"records": records})
     assert r.status_code == 207, r.text
     body = r.json()
-    assert body["accepted"] == 3
+    assert body["accepted"] == 4
     by_index = {rej["index"]: rej for rej in body["rejected"]}
-    assert sorted(by_index) == [1, 2, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert sorted(by_index) == [1, 4, 5, 6, 7, 8, 9, 10, 11]
     fields = {i: [e["field"] for e in rej["errors"]] for i, rej in by_index.items()}
     assert fields[1] == ["records[1].inputs.age"]
-    assert fields[2] == ["records[2].inputs.plan"]
     assert fields[4] == ["records[4].latency_s"]
     assert fields[5] == ["records[5].ts"]
     assert fields[6] == ["records[6].inputs.emb"]
@@ -100,11 +99,11 @@ def test_partial_batch_stores_valid_records_and_names_each_problem(api, store):
     assert fields[10] == ["records[10].inputs.age"]
     assert fields[11] == ["records[11].ts"]
     assert by_index[1]["id"] == "p1"
-    assert store.count("predictions") == 3
+    assert store.count("predictions") == 4
 
 
 def test_all_rejected_is_422_with_the_per_record_result(api):
-    r = api.post(PRED, json={"records": [record(0, inputs={}), record(1, inputs=[])]})
+    r = api.post(PRED, json={"records": [record(0, inputs={"age": "x"}), record(1, inputs=[])]})
     err = _error(r, 422, "validation_failed")
     assert err["details"]["accepted"] == 0
     assert [rej["index"] for rej in err["details"]["rejected"]] == [0, 1]
@@ -225,13 +224,14 @@ def test_prometheus_exposition(api):
                for f in families.values() for s in f.samples}
     labels = (("model_name", "churn"), ("model_version", "1"))
     assert samples[("vigil_predictions_total", labels)] == 30
-    assert samples[("vigil_prediction_errors_total", labels)] == 1
+    with_kind = tuple(sorted((*labels, ("error_type", "unknown"))))
+    assert samples[("vigil_prediction_errors_total", with_kind)] == 1
     assert samples[("vigil_prediction_latency_seconds_count", labels)] == 30
     assert families["vigil_prediction_latency_seconds"].type == "histogram"
     for name, label_set in samples:
         keys = {k for k, _ in label_set}
         if name.startswith("vigil_prediction"):
-            assert keys <= {"model_name", "model_version", "le"}, name
+            assert keys <= {"model_name", "model_version", "le", "error_type"}, name
         assert not keys & {"id", "prediction_id", "subject_id", "request_id"}, name
 
 

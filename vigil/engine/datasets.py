@@ -1,8 +1,8 @@
 """Training sets: a model's predictions with labels and feedback, in one column layout.
 
 `vigil export dataset` and the ``retrain`` action write the same columns:
-``prediction_id, version, ts, latency_s, error, input.<feature>..., prediction, output,
-proba, label, feedback_count, feedback_score, feedback_comment``. ``prediction`` is the
+``prediction_id, version, ts, latency_s, error, error_type, input.<feature>...,
+prediction, output, proba, label, feedback_count, feedback_score, feedback_comment``. ``prediction`` is the
 value quality metrics compare (see :func:`vigil.engine.quality.prediction_value`),
 ``output`` the stored output as sent. Columns keep their Arrow type when the values agree
 on one, and are JSON text otherwise.
@@ -19,9 +19,6 @@ import orjson
 from vigil.store import ModelRecord, Store
 from vigil.store.alerts import AlertStore
 
-LEADING = ("prediction_id", "version", "ts", "latency_s", "error")
-TRAILING = ("prediction", "output", "proba", "label", "feedback_count", "feedback_score",
-            "feedback_comment")
 _END_OF_TIME = 1e18  # far beyond any stored ts, and a finite SQL parameter
 
 
@@ -57,6 +54,7 @@ def training_table(store: Store, model: ModelRecord, start: float | None, end: f
         "ts": pa.array([r["ts"] for r in rows], type=pa.float64()),
         "latency_s": pa.array([r["latency_s"] for r in rows], type=pa.float64()),
         "error": pa.array([r["error"] for r in rows], type=pa.string()),
+        "error_type": pa.array([r["error_type"] for r in rows], type=pa.string()),
     }
     for name in features:
         columns[f"input.{name}"] = _column([

@@ -17,19 +17,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from vigil.engine.payload import find_non_finite
+from vigil.engine.payload import field_problem, find_non_finite
 from vigil.errors import InvalidParameterError, ModelNotFoundError, PayloadTooLargeError
-from vigil.schema import ModelSchema, Task
+from vigil.schema import Feature, ModelSchema, Task, infer_kind
 from vigil.store import ModelRecord, Store
+from vigil.store import schemas as schema_store
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 ID_MAX = 64
 VERSION_MAX = 100
 DEFAULT_VERSION = "default"
 FUTURE_SLACK_S = 24 * 3600
+ERROR_TYPE_MAX = 100
+DEFAULT_MAX_FIELD_CHARS = 256 * 1024
+_ERROR_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]{0,99}):")
 
 _PREDICTION_KEYS = frozenset(
-    {"id", "version", "ts", "latency_s", "error", "subject_id", "inputs", "outputs", "proba"}
+    {"id", "version", "ts", "latency_s", "error", "error_type", "subject_id", "inputs",
+     "outputs", "proba"}
 )
 _LABEL_KEYS = frozenset({"prediction_id", "actual", "ts"})
 _FEEDBACK_KEYS = frozenset({"id", "prediction_id", "score", "comment", "ts"})
@@ -80,9 +85,11 @@ class Ingestor:
         self, store: Store, *, max_batch: int = 10_000,
         on_predictions: Callable[[str, list[dict[str, Any]]], None] | None = None,
         redactor: Callable[[ModelRecord, list[dict[str, Any]]], None] | None = None,
+        max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
     ) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.max_field_chars = max_field_chars
         self.on_predictions = on_predictions  # called with the rows really inserted
         self.redactor = redactor  # rewrites valid rows in place before anything is stored
         self._models: dict[str, tuple[ModelRecord, ModelSchema]] = {}
@@ -92,11 +99,15 @@ class Ingestor:
         """Create or update a model from ``{name, task?, schema?, description?}``."""
         if not isinstance(body, Mapping):
             raise InvalidParameterError("The body must be a JSON object with at least 'name'.")
-        unknown = set(body) - {"name", "task", "schema", "description"}
+        unknown = set(body) - {"name", "task", "schema", "description", "strict"}
         if unknown:
             raise InvalidParameterError(
-                f"Unknown fields {sorted(unknown)}; allowed: name, task, schema, description."
+                f"Unknown fields {sorted(unknown)}; allowed: name, task, schema, description, "
+                "strict."
             )
+        strict = body.get("strict")
+        if strict is not None and not isinstance(strict, bool):
+            raise InvalidParameterError(f"'strict' must be true or false. Got {strict!r}.")
         name = body.get("name")
         check_model_name(name)
         schema = ModelSchema.from_dict(body.get("schema"))
@@ -111,7 +122,8 @@ class Ingestor:
         if description is not None and not isinstance(description, str):
             raise InvalidParameterError("'description' must be a string.")
         schema = ModelSchema(schema.features, task=task)
-        record, created = self.store.upsert_model(name, task.value, schema.to_dict(), description)
+        record, created = self.store.upsert_model(name, task.value, schema.to_dict(), description,
+                                                  strict)
         self._models.pop(name, None)
         return self.describe(record), created
 
@@ -133,26 +145,44 @@ class Ingestor:
                 f"No model named {name!r} is registered. Register it with POST /api/v1/models "
                 "(the SDK's Monitor does this on first contact)."
             )
-        entry = (record, ModelSchema.from_dict(record.schema))
+        entry = (record, _validation_schema(record))
         self._models[name] = entry
         return entry
+
+    def get_schema(self, name: str) -> dict[str, Any]:
+        """The model's schema as stored now, whether it is strict, and its history."""
+        record = self.store.get_model(name)
+        if record is None:
+            self._model(name)  # raises the not-found error with its fix
+            raise AssertionError("unreachable")
+        return {"model": record.name, "strict": record.strict, "schema": record.schema,
+                "history": schema_store.schema_history(self.store, record.id)}
 
     # -- events ----------------------------------------------------------------------
     def ingest_predictions(
         self, name: str, records: Any, *, version: str | None = None, non_finite: bool = False
     ) -> IngestResult:
-        """Validate and store a batch of prediction records."""
+        """Validate and store a batch of prediction records.
+
+        ``non_finite`` says the body went through the tolerant JSON parser (it held NaN,
+        Infinity, huge integers or invalid strings), so every field is checked deeply.
+        Inputs the schema does not know are added to it (unless the model is strict);
+        inputs that stop arriving are stored as missing. Each rejected record is counted
+        per version and reason.
+        """
         model, schema = self._model(name)
         records = self._batch(records, "records")
         default_version = version or DEFAULT_VERSION
         now = time.time()
         result = IngestResult()
         rows: list[dict[str, Any]] = []
+        indexes: list[int] = []
         seen: set[str] = set()
+        limit = self.max_field_chars
         for i, rec in enumerate(records):
             errors: list[tuple[str, str]] = []
             row = _prediction_row(rec, f"records[{i}]", schema, default_version, now, errors,
-                                  non_finite)
+                                  non_finite, limit, model.strict)
             row["model_id"] = model.id
             if errors:
                 result.reject(i, rec, errors)
@@ -161,14 +191,59 @@ class Ingestor:
             else:
                 seen.add(row["id"])
                 rows.append(row)
+                indexes.append(i)
+        if not model.strict and rows:
+            model, schema, rows = self._evolve(name, model, schema, rows, indexes, records,
+                                               result)
         if self.redactor is not None and rows:
             self.redactor(model, rows)
         inserted = self.store.insert_predictions(model, rows)
         result.accepted = len(inserted)
         result.duplicates += len(rows) - len(inserted)
+        if result.rejected:
+            schema_store.record_rejections(
+                self.store, model.id, _rejection_counts(result, records, default_version, now))
         if self.on_predictions is not None and inserted:
             self.on_predictions(name, [r for r in rows if r["id"] in inserted])
         return result
+
+    def _evolve(
+        self, name: str, model: ModelRecord, schema: ModelSchema, rows: list[dict[str, Any]],
+        indexes: list[int], records: list[Any], result: IngestResult,
+    ) -> tuple[ModelRecord, ModelSchema, list[dict[str, Any]]]:
+        """Add inputs the schema does not know yet (kind inferred from the first non-null
+        value); then reject only the records whose value conflicts with the kind stored."""
+        known = frozenset(schema.feature_names)
+        new: dict[str, tuple[str, str]] = {}
+        for row in rows:
+            inputs = row["inputs"]
+            if len(inputs) <= len(known) and known.issuperset(inputs):
+                continue
+            for key, value in inputs.items():
+                if key in known or key in new or value is None:
+                    continue
+                kind = infer_kind(value)
+                new[key] = (kind.value, row["version"])
+        if not new:
+            return model, schema, rows
+        bad_names = [k for k in new if not isinstance(k, str) or not 0 < len(k) <= 200]
+        for k in bad_names:
+            new.pop(k)
+        stored = schema_store.add_features(
+            self.store, model.id, [(k, kind, v) for k, (kind, v) in new.items()])
+        self._models.pop(name, None)
+        model, schema = self._model(name)
+        check = ModelSchema(tuple(f for f in schema.features if f.name in new),
+                            task=schema.task)
+        kept: list[dict[str, Any]] = []
+        for row, i in zip(rows, indexes, strict=True):
+            problems = check.validate_inputs(row["inputs"], f"records[{i}].inputs")
+            if problems:
+                result.reject(i, records[i], [(f, f"{r} (the schema holds this input as "
+                                                  f"{_kind_of(stored, f)})") for f, r in problems])
+            else:
+                kept.append(row)
+        return model, schema, kept
 
     def ingest_labels(self, name: str, items: Any, *, non_finite: bool = False) -> IngestResult:
         """Validate and store labels; a re-sent label replaces the earlier one."""
@@ -256,7 +331,8 @@ def check_model_name(name: Any) -> str:
 
 def _prediction_row(
     rec: Any, path: str, schema: ModelSchema, default_version: str, now: float,
-    errors: list[tuple[str, str]], non_finite: bool,
+    errors: list[tuple[str, str]], non_finite: bool, max_chars: int = DEFAULT_MAX_FIELD_CHARS,
+    strict: bool = False,
 ) -> dict[str, Any]:
     if not _object(rec, path, _PREDICTION_KEYS, errors):
         return {}
@@ -277,21 +353,50 @@ def _prediction_row(
         error = None
     elif error is not None and not isinstance(error, str):
         errors.append((f"{path}.error", "expected a string (the error message) or null"))
+    elif error is not None and len(error) > max_chars:
+        error = error[:max_chars]  # a message is for people: keep its head, never refuse it
+    error_type = rec.get("error_type")
+    if error_type is not None:
+        if not isinstance(error_type, str) or not 0 < len(error_type) <= ERROR_TYPE_MAX:
+            errors.append((f"{path}.error_type",
+                           f"expected a string of 1-{ERROR_TYPE_MAX} characters or null"))
+            error_type = None
+        elif error is None:
+            error = error_type  # a kind alone still marks the prediction as failed
+    elif isinstance(error, str) and (match := _ERROR_PREFIX.match(error)):
+        error_type = match.group(1)
     subject = rec.get("subject_id")
     if subject is not None and (not isinstance(subject, str) or not 0 < len(subject) <= 200):
         errors.append((f"{path}.subject_id", "expected a string of 1-200 characters or null"))
     if "inputs" not in rec:
         errors.append((f"{path}.inputs", "missing: the model's input features are required"))
     else:
-        errors.extend(schema.validate_inputs(rec["inputs"], f"{path}.inputs"))
+        inputs = rec["inputs"]
+        problems = schema.validate_inputs(inputs, f"{path}.inputs")
+        errors.extend(problems)
+        if not problems:
+            _check_inputs(inputs, f"{path}.inputs", schema, errors, non_finite, max_chars, strict)
+    for key in ("outputs", "proba"):
+        value = rec.get(key)
+        kind = type(value)
+        if not (value is None or kind is float or kind is bool
+                or (kind is str and len(value) <= max_chars and not non_finite)):
+            problem = field_problem(value, max_chars, slow=non_finite)
+            if problem:
+                errors.append((f"{path}.{key}", f"cannot be stored: {problem}"))
     if non_finite:
+        for key in ("id", "version", "error", "error_type", "subject_id"):
+            value = rec.get(key)
+            if isinstance(value, str) and field_problem(value, 1 << 62, slow=True):
+                errors.append((f"{path}.{key}", "a string that is not valid Unicode "
+                                                "(a lone surrogate)"))
         for key in ("inputs", "outputs", "proba"):
             bad = find_non_finite(rec.get(key), f"{path}.{key}")
             if bad and not any(f == bad for f, _ in errors):
                 errors.append((bad, "expected a finite number, got a non-finite value"))
     return {"id": pid, "version": version, "ts": ts, "latency_s": latency, "error": error,
-            "subject_id": subject, "inputs": rec.get("inputs"), "outputs": rec.get("outputs"),
-            "proba": rec.get("proba"), "received_at": now}
+            "error_type": error_type, "subject_id": subject, "inputs": rec.get("inputs"),
+            "outputs": rec.get("outputs"), "proba": rec.get("proba"), "received_at": now}
 
 
 def _object(value: Any, path: str, allowed: frozenset[str], errors: list) -> bool:
@@ -325,10 +430,16 @@ def _number(value: Any, path: str, errors: list, *, required: bool) -> float | N
     if isinstance(value, bool) or not isinstance(value, int | float):
         errors.append((path, f"expected a number, got {type(value).__name__}"))
         return None
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer with hundreds of digits
+        errors.append((path, "expected a finite number, got an integer too large for a "
+                             "double"))
+        return None
+    if not math.isfinite(number):
         errors.append((path, f"expected a finite number, got {value!r}"))
         return None
-    return float(value)
+    return number
 
 
 def _ts(value: Any, path: str, now: float, errors: list) -> float:
@@ -352,3 +463,89 @@ def _ts(value: Any, path: str, now: float, errors: list) -> float:
     elif ts > now + FUTURE_SLACK_S:
         errors.append((path, f"lies more than a day in the future ({ts!r}); check the clock"))
     return ts
+
+
+_REASONS = (  # (field suffix or reason text, rejection reason): a bounded set of reasons
+    (".ts", "bad_timestamp"), (".id", "bad_id"), (".version", "bad_version"),
+    (".latency_s", "bad_latency"), (".error_type", "bad_error"), (".error", "bad_error"),
+    (".subject_id", "bad_subject"), (".outputs", "bad_output"), (".proba", "bad_output"),
+)
+REJECTION_REASONS = (
+    "bad_timestamp", "bad_id", "bad_version", "bad_latency", "bad_error", "bad_subject",
+    "bad_output", "missing_input", "unknown_input", "input_type", "too_large", "non_finite",
+    "bad_record",
+)
+
+
+def rejection_reason(field_path: str, reason: str) -> str:
+    """The bounded reason a rejected record is counted under (see REJECTION_REASONS)."""
+    if "VIGIL_MAX_FIELD_BYTES" in reason:
+        return "too_large"
+    if "non-finite" in reason:
+        return "non_finite"
+    if ".inputs" in field_path:
+        if reason.startswith("missing"):
+            return "missing_input"
+        if reason.startswith("unknown input"):
+            return "unknown_input"
+        return "input_type"
+    for suffix, name in _REASONS:
+        if field_path.endswith(suffix) or f"{suffix}." in field_path or f"{suffix}[" in field_path:
+            return name
+    return "bad_record"
+
+
+def _rejection_counts(
+    result: IngestResult, records: list[Any], default_version: str, now: float
+) -> dict[tuple[str, int, str], int]:
+    minute = int(now // 60) * 60
+    counts: dict[tuple[str, int, str], int] = {}
+    for rejected in result.rejected:
+        rec = records[rejected["index"]]
+        version = rec.get("version", default_version) if isinstance(rec, Mapping) else None
+        if isinstance(version, int) and not isinstance(version, bool):
+            version = str(version)
+        if not isinstance(version, str) or not 0 < len(version) <= VERSION_MAX:
+            version = default_version
+        first = rejected["errors"][0] if rejected["errors"] else {"field": "", "reason": ""}
+        key = (version, minute, rejection_reason(first["field"], first["reason"]))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _check_inputs(
+    inputs: Mapping[str, Any], path: str, schema: ModelSchema, errors: list,
+    slow: bool, max_chars: int, strict: bool,
+) -> None:
+    """Storage limits on every input value; with a strict schema, no unknown inputs."""
+    known = frozenset(schema.feature_names) if strict else frozenset()
+    for key, value in inputs.items():
+        kind = type(value)
+        if not (kind is float or value is None or kind is bool
+                or (kind is str and len(value) <= max_chars and not slow)):
+            problem = field_problem(value, max_chars, slow=slow)
+            if problem:
+                errors.append((f"{path}.{key}", f"cannot be stored: {problem}"))
+        if slow and field_problem(key, max_chars, slow=True):
+            errors.append((path, "an input name that is not valid Unicode or too long"))
+        if strict and key not in known:
+            errors.append((f"{path}.{key}", "unknown input: the model's schema is strict "
+                                            "(register the input or set strict to false)"))
+
+
+def _validation_schema(record: ModelRecord) -> ModelSchema:
+    """The schema ingest checks records against: as stored when strict, else with every
+    input optional (an input that stops arriving is stored as missing, not refused)."""
+    schema = ModelSchema.from_dict(record.schema)
+    if record.strict:
+        return schema
+    return ModelSchema(tuple(Feature(f.name, f.kind, required=False, dim=f.dim)
+                             for f in schema.features), task=schema.task)
+
+
+def _kind_of(schema: Mapping[str, Any], field_path: str) -> str:
+    name = field_path.rsplit(".", 1)[-1]
+    for f in schema.get("features", []):
+        if f.get("name") == name:
+            return str(f.get("kind"))
+    return "unknown"

@@ -39,6 +39,7 @@ PROVIDER_MODULES: tuple[str, ...] = (
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.:]{0,99}$")
+_PARAMETER = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 
 
 class MetricFunction(Protocol):
@@ -68,6 +69,8 @@ class MetricSource:
 
 
 _registry: dict[str, MetricSource] = {}
+# metrics that take one parameter after a colon, e.g. "error_rate:timeout"
+_parameterised: dict[str, tuple[Callable[[str], MetricFunction], str, str]] = {}
 _lock = threading.RLock()
 _loaded = {"providers": False}
 
@@ -120,14 +123,34 @@ def _load_providers() -> None:
             importlib.import_module(module)
 
 
+def register_parameterised_metric(
+    base: str, factory: Callable[[str], MetricFunction], description: str, *, unit: str = ""
+) -> None:
+    """Register ``base:<parameter>`` metrics: ``factory(parameter)`` makes the function.
+
+    ``description`` may hold ``{}`` for the parameter. The parameter is 1-100 letters,
+    digits, ``_ . -`` (an error kind such as ``TimeoutError`` or ``timeout``).
+    """
+    with _lock:
+        _parameterised[base] = (factory, description, unit)
+
+
 def get_metric(name: str) -> MetricSource:
-    """The metric called ``name``.
+    """The metric called ``name`` (``base:parameter`` for parameterised metrics).
 
     Raises:
         InvalidParameterError: No such metric; the message lists the known ones.
     """
     _load_providers()
     source = _registry.get(name)
+    base, colon, parameter = name.partition(":") if isinstance(name, str) else ("", "", "")
+    if source is None and colon and base in _parameterised:
+        if not _PARAMETER.match(parameter):
+            raise InvalidParameterError(
+                f"The parameter of metric {base!r} must be 1-100 letters, digits, '_', '.' "
+                f"or '-'. Got {parameter!r} in {name!r}.")
+        factory, description, unit = _parameterised[base]
+        return MetricSource(name, factory(parameter), description.format(parameter), unit)
     if source is None:
         raise InvalidParameterError(
             f"Unknown metric {name!r}. Known metrics: {', '.join(sorted(_registry))}.")
@@ -147,7 +170,7 @@ def _window(store: Store, model: ModelRecord, version: str | None, start: float,
             end: float) -> dict[str, Any] | None:
     from vigil.store.rollups import merge_windows
 
-    rows = store.rollup_rows(model.id, start, end, version)
+    rows = store.rollup_rows(model.id, start, end, version, profiles=False)
     return merge_windows(rows, 1 << 62).get(0)
 
 
@@ -170,6 +193,32 @@ def _error_rate(store: Store, model: ModelRecord, version: str | None, start: fl
     return window["errors"] / window["count"]
 
 
+def _error_rate_of(kind: str) -> MetricFunction:
+    def error_rate(store: Store, model: ModelRecord, version: str | None, start: float,
+                   end: float) -> float | None:
+        window = _window(store, model, version, start, end)
+        if not window or not window["count"]:
+            return None
+        return (window.get("error_types") or {}).get(kind, 0) / window["count"]
+
+    return error_rate
+
+
+def _rejected_rate_of(reason: str | None) -> MetricFunction:
+    def rejected_rate(store: Store, model: ModelRecord, version: str | None, start: float,
+                      end: float) -> float | None:
+        from vigil.store.schemas import rejection_rows
+
+        rows = rejection_rows(store, model.id, start, end, version)
+        rejected = sum(int(r["count"]) for r in rows)
+        matched = sum(int(r["count"]) for r in rows if reason is None or r["reason"] == reason)
+        window = _window(store, model, version, start, end)
+        seen = (window["count"] if window else 0) + rejected
+        return matched / seen if seen else None
+
+    return rejected_rate
+
+
 def _latency(q: float) -> Callable[..., float | None]:
     def latency(store: Store, model: ModelRecord, version: str | None, start: float,
                 end: float) -> float | None:
@@ -189,6 +238,16 @@ register_metric("throughput", _throughput, "Predictions per second over the wind
 register_metric("error_rate", _error_rate,
                 "Share of predictions that ended in an error (None without predictions).",
                 unit="ratio")
+register_parameterised_metric(
+    "error_rate", _error_rate_of,
+    "Share of predictions that ended in an error of kind {} (error_type; None without "
+    "predictions).", unit="ratio")
+register_metric("rejected_rate", _rejected_rate_of(None),
+                "Share of prediction records rejected at ingest, of all received (None "
+                "when none arrived).", unit="ratio")
+register_parameterised_metric(
+    "rejected_rate", _rejected_rate_of,
+    "Share of prediction records rejected at ingest for reason {}.", unit="ratio")
 for _q in (0.5, 0.95, 0.99):
     register_metric(f"latency_p{round(_q * 100)}", _latency(_q),
                     f"{round(_q * 100)}th percentile of model latency (KLL sketch).",

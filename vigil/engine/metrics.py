@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from vigil.errors import InvalidParameterError
 from vigil.store import ModelRecord, Store
 from vigil.store.rollups import merge_totals, merge_windows
+from vigil.store.schemas import rejection_rows
 
 QUANTILES = (0.5, 0.95, 0.99)
 MAX_POINTS = 10_000
+MAX_TIME = 1e11  # unix seconds (the year 5138): anything past it is a mistake, not a range
+
+
+def check_time(value: float | None, name: str) -> None:
+    """Raise a 400-class error unless ``value`` is None or finite unix seconds in range."""
+    if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_TIME):
+        raise InvalidParameterError(
+            f"'{name}' must be unix seconds between 0 and {MAX_TIME:.0e}. Got {value!r}.",
+            details=[{"field": name, "reason": "out of range"}])
 
 
 def window_metrics(
@@ -21,8 +32,12 @@ def window_metrics(
 
     Windows are ``step`` seconds (a multiple of 60) aligned to the epoch; the default range
     is the last hour and the default step spreads it over about 60 points. Latency
-    quantiles come from merged KLL sketches (rank error about 1.65 %).
+    quantiles come from merged KLL sketches (rank error about 1.65 %). Errors are
+    broken down by kind (``errors_by_type``), and records rejected at ingest are counted
+    per reason in the summary (``rejected``, ``rejected_by_reason``, ``rejected_rate``).
     """
+    check_time(start, "start")
+    check_time(end, "end")
     end = time.time() if end is None else end
     start = end - 3600 if start is None else start
     if not end > start:
@@ -41,6 +56,13 @@ def window_metrics(
     total = merge_totals(windows.values())  # after the series: it merges into their sketches
     span = max(end - start, 1.0)
     summary = _point(int(start), total, span) if total else _point(int(start), None, span)
+    rejected: dict[str, int] = {}
+    for row in rejection_rows(store, model.id, start, end, version):
+        rejected[row["reason"]] = rejected.get(row["reason"], 0) + int(row["count"])
+    n_rejected = sum(rejected.values())
+    seen = summary["count"] + n_rejected
+    summary.update(rejected=n_rejected, rejected_by_reason=rejected,
+                   rejected_rate=n_rejected / seen if seen else None)
     return {"model": model.name, "version": version, "start": start, "end": end, "step": step,
             "series": series, "summary": summary}
 
@@ -54,6 +76,7 @@ def _point(ts: int, window: dict[str, Any] | None, seconds: float) -> dict[str, 
         "count": count,
         "errors": window["errors"],
         "error_rate": window["errors"] / count if count else None,
+        "errors_by_type": dict(sorted((window.get("error_types") or {}).items())),
         "throughput_per_s": count / seconds,
         "latency_mean_s": (window["latency_sum"] / window["latency_count"]
                            if window["latency_count"] else None),

@@ -85,3 +85,56 @@ def find_non_finite(value: Any, path: str) -> str | None:
             if found:
                 return found
     return None
+
+
+MAX_DEPTH = 32  # nesting allowed inside one prediction field (storage refuses past 255)
+_INT_MIN, _INT_MAX = -(1 << 63), 1 << 64  # what the JSON encoder and the databases hold
+
+
+def field_problem(value: Any, max_chars: int, *, slow: bool, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be stored as one prediction field, or None when it can.
+
+    Checks what would otherwise fail deep in the store and take the whole batch with it:
+    integers outside 64 bits, nesting deeper than :data:`MAX_DEPTH`, strings longer than
+    ``max_chars`` (VIGIL_MAX_FIELD_BYTES) and, for bodies parsed by the tolerant parser
+    (``slow``), strings that are not valid Unicode (a lone surrogate such as "\\ud800").
+    """
+    kind = type(value)
+    if kind is float or value is None or kind is bool:
+        return None
+    if kind is str:
+        if len(value) > max_chars:
+            return (f"a string of {len(value)} characters is longer than the limit of "
+                    f"{max_chars} (VIGIL_MAX_FIELD_BYTES)")
+        if slow:
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return "a string that is not valid Unicode (a lone surrogate)"
+        return None
+    if kind is int:
+        if _INT_MIN <= value < _INT_MAX:
+            return None
+        return "an integer outside the 64-bit range"
+    if depth >= MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels"
+    if kind is list or kind is tuple:
+        for item in value:
+            problem = field_problem(item, max_chars, slow=slow, depth=depth + 1)
+            if problem:
+                return problem
+        return None
+    if kind is dict:
+        for key, item in value.items():
+            problem = (field_problem(key, max_chars, slow=slow, depth=depth + 1)
+                       or field_problem(item, max_chars, slow=slow, depth=depth + 1))
+            if problem:
+                return problem
+        return None
+    if isinstance(value, str):  # str subclasses, e.g. numpy.str_ from the SDK's local mode
+        return field_problem(str(value), max_chars, slow=slow, depth=depth)
+    if isinstance(value, int):
+        return field_problem(int(value), max_chars, slow=slow, depth=depth)
+    if isinstance(value, float) or kind.__module__ == "numpy":
+        return None  # NonFinite markers, numpy scalars and arrays: the encoder takes them
+    return f"a value of type {kind.__name__} that JSON cannot hold"

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from vigil._version import __version__
 from vigil.config import Settings, load_settings
+from vigil.engine.aggregate import Aggregator
 from vigil.engine.ingest import Ingestor
 from vigil.engine.privacy import Redactor, RetentionJob
 from vigil.integrations.setup import start_exporters, stop_exporters
@@ -35,9 +36,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     store = store or open_store(settings.db_url)
     prom = ServerMetrics()
     retention = RetentionJob(store, settings.retention_interval_s)
+    aggregator = Aggregator(store, settings.aggregate_interval_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        aggregator.start()  # folds ingested batches into the rollups, off the request path
         if settings.retention_interval_s > 0:
             retention.start()
         stop_registry_loop = registry.start_policy_loop(app)
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         await retention.stop()
         await stop_registry_loop()
         stop_exporters(exporters)
+        await aggregator.stop()
         if owned:
             store.close()
 
@@ -63,7 +67,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.auth = Authenticator(store, settings.auth_required)
     app.state.redactor = Redactor(store)
     app.state.retention = retention
+    app.state.aggregator = aggregator
     app.state.ingestor = Ingestor(store, max_batch=settings.max_batch_records,
+                                  max_field_chars=settings.max_field_bytes,
                                   on_predictions=prom.observe_predictions,
                                   redactor=app.state.redactor)
     install_error_handlers(app)

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LABELS = ("model_name", "model_version")
+MAX_ERROR_TYPES = 20  # error_type label values per model; later kinds count as "other"
 
 
 class ServerMetrics:
@@ -19,8 +20,11 @@ class ServerMetrics:
         self.predictions = Counter(
             "vigil_predictions", "Predictions ingested.", LABELS, registry=self.registry)
         self.errors = Counter(
-            "vigil_prediction_errors", "Predictions that ended in an error.", LABELS,
+            "vigil_prediction_errors", "Predictions that ended in an error, by kind "
+            "(error_type: the exception class or the kind the caller named; at most "
+            f"{MAX_ERROR_TYPES} per model, then 'other').", (*LABELS, "error_type"),
             registry=self.registry)
+        self._error_types: dict[str, set[str]] = {}
         self.latency = Histogram(
             "vigil_prediction_latency_seconds", "Model latency reported with each prediction.",
             LABELS, buckets=LATENCY_BUCKETS, registry=self.registry)
@@ -34,23 +38,34 @@ class ServerMetrics:
             ("model_name", "kind"), registry=self.registry)
 
     def observe_predictions(self, model: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Count inserted rows per version and observe their latencies."""
+        """Count inserted rows per version (errors per kind) and observe their latencies."""
         per_version: dict[str, list[Any]] = {}
         for row in rows:
             acc = per_version.get(row["version"])
             if acc is None:
-                acc = per_version[row["version"]] = [0, 0, []]
+                acc = per_version[row["version"]] = [0, {}, []]
             acc[0] += 1
             if row["error"] is not None:
-                acc[1] += 1
+                kind = self._error_label(model, row.get("error_type") or "unknown")
+                acc[1][kind] = acc[1].get(kind, 0) + 1
             if row["latency_s"] is not None:
                 acc[2].append(row["latency_s"])
         for version, (count, errors, latencies) in per_version.items():
             self.predictions.labels(model, version).inc(count)
-            self.errors.labels(model, version).inc(errors)
+            for kind, n in errors.items():
+                self.errors.labels(model, version, kind).inc(n)
             observe = self.latency.labels(model, version).observe
             for latency in latencies:
                 observe(latency)
+
+    def _error_label(self, model: str, kind: str) -> str:
+        seen = self._error_types.setdefault(model, set())
+        if kind in seen:
+            return kind
+        if len(seen) < MAX_ERROR_TYPES:
+            seen.add(kind)
+            return kind
+        return "other"
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

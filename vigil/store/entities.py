@@ -17,6 +17,7 @@ class ModelRecord:
     description: str | None
     created_at: float
     updated_at: float
+    strict: bool = False  # unknown or missing inputs are rejected instead of evolving
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -53,3 +54,4 @@ class RollupRow:
     latency_sum: float
     latency_sketch: bytes | None
     profile: bytes | None
+    error_types: dict[str, int] | None = None  # errors per kind (top kinds + "other")

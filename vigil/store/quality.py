@@ -86,7 +86,8 @@ def predictions(store: Store, model_id: int, start: float | None, end: float | N
                 version: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Predictions in ``[start, end)`` with their label when one exists (else None)."""
     p, lab = t.predictions, t.labels
-    query = sa.select(*_event_columns(store), p.c.latency_s, p.c.error).outerjoin(
+    query = sa.select(*_event_columns(store), p.c.latency_s, p.c.error,
+                      p.c.error_type).outerjoin(
         lab, (lab.c.prediction_id == p.c.id) & (lab.c.model_id == p.c.model_id))
     query = _window(query, model_id, start, end, version).order_by(p.c.ts, p.c.id)
     if limit is not None:

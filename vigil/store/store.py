@@ -8,30 +8,36 @@ on SQLite and maps database failures to :class:`~vigil.errors.StoreError`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.errors import InvalidParameterError, SchemaOutdatedError, StoreError
-from vigil.schema import ModelSchema
 from vigil.store import migrate
 from vigil.store import tables as t
+from vigil.store.aggregation import copy_predictions
 from vigil.store.engine import make_engine
 from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
-from vigil.store.rollups import RollupDelta, build_deltas, merge_row
 
+T = TypeVar("T")
+log = logging.getLogger("vigil.store")
 KEY_PREFIX = "vgl_"
+# deadlock detected, serialization failure, lock not available: worth another try
+_TRANSIENT = frozenset({"40P01", "40001", "55P03"})
 _SQLITE_CHUNK = 900  # below SQLite's oldest default limit of 999 bound parameters
+_COLUMNS = ("model_id", "id", "version", "ts", "latency_s", "error", "error_type",
+            "subject_id", "inputs", "outputs", "proba", "received_at", "batch")
 _SQLITE_INSERT = (
-    "INSERT OR IGNORE INTO predictions (id, model_id, version, ts, latency_s, error, "
-    "subject_id, inputs, outputs, proba, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    f"INSERT OR IGNORE INTO predictions ({', '.join(_COLUMNS)}) "
+    f"VALUES ({','.join('?' * len(_COLUMNS))})"
 )
 
 
@@ -77,19 +83,27 @@ class Store:
     # -- transactions ----------------------------------------------------------------
     @contextmanager
     def _guard(self) -> Iterator[None]:
+        """Map driver errors to vigil errors; the driver's text (which may carry process
+        and transaction ids, SQL and values) goes to the server log, never to a client."""
         try:
             yield
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"The database failed: {exc.orig or exc}") from exc
-        except sa.exc.InterfaceError as exc:
-            raise StoreError(f"The database connection failed: {exc.orig or exc}") from exc
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            code = _sqlstate(exc)
+            log.warning("database error (sqlstate %s): %s", code, exc.orig or exc)
+            transient = code in _TRANSIENT or "locked" in str(exc.orig)
+            raise StoreError(
+                "The database could not complete the request"
+                + (" (it is busy; retry shortly)." if transient else "; see the server log.")
+            ) from exc
         except OverflowError as exc:  # SQLite: a Python int wider than 64 bits
             raise InvalidParameterError(
-                f"A number in the request is out of the database's range ({exc}).") from exc
-        except sa.exc.DataError as exc:  # PostgreSQL: e.g. integer out of range
-            raise InvalidParameterError(
-                f"A value in the request does not fit the database: {exc.orig or exc}"
+                "A number in the request is out of the database's range (64-bit integers)."
             ) from exc
+        except sa.exc.DataError as exc:  # PostgreSQL: e.g. integer out of range
+            log.warning("database rejected a value: %s", exc.orig or exc)
+            raise InvalidParameterError(
+                "A value in the request does not fit the database "
+                f"(SQLSTATE {_sqlstate(exc)}).") from exc
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
@@ -109,6 +123,22 @@ class Store:
             if lock is not None:
                 lock.release()
 
+    def write_retrying(self, work: Callable[[sa.Connection], T], attempts: int = 5) -> T:
+        """Run ``work`` in a write transaction, again on a transient failure (deadlock,
+        serialization failure, a locked SQLite file) a few times before giving up."""
+        for attempt in range(attempts):
+            try:
+                with self.write() as conn:
+                    return work(conn)
+            except StoreError as exc:
+                cause = exc.__cause__
+                transient = isinstance(cause, sa.exc.DBAPIError) and (
+                    _sqlstate(cause) in _TRANSIENT or "locked" in str(cause.orig))
+                if not transient or attempt == attempts - 1:
+                    raise
+                time.sleep(0.01 * 2 ** attempt + secrets.randbelow(10) / 1000)
+        raise AssertionError("unreachable")
+
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
         """A read-only transaction."""
@@ -127,9 +157,11 @@ class Store:
         return [_model(r) for r in rows]
 
     def upsert_model(
-        self, name: str, task: str, schema: dict[str, Any], description: str | None = None
+        self, name: str, task: str, schema: dict[str, Any], description: str | None = None,
+        strict: bool | None = None,
     ) -> tuple[ModelRecord, bool]:
-        """Create the model or update its task, schema and description; say which."""
+        """Create the model or update its task, schema, description and strictness (None
+        keeps it); say which."""
         now = time.time()
         with self.write() as conn:
             existing = conn.execute(
@@ -137,6 +169,8 @@ class Store:
             ).scalar()
             values = {"task": task, "schema": schema, "description": description,
                       "updated_at": now}
+            if strict is not None:
+                values["strict"] = strict
             if existing is None:
                 conn.execute(t.models.insert().values(name=name, created_at=now, **values))
             else:
@@ -164,32 +198,39 @@ class Store:
     def insert_predictions(
         self, model: ModelRecord, rows: Sequence[dict[str, Any]]
     ) -> set[str]:
-        """Insert predictions not stored yet and roll them up; return the ids inserted.
+        """Append the predictions not stored yet as one ingest batch; return the ids inserted.
 
-        Rows whose id is already stored are skipped (idempotent ingest); only the rows
-        really inserted reach the rollups, in the same transaction. Sketches and profiles
-        are built before the write lock, assuming every row is new (the usual case), and
-        rebuilt inside it only when some rows turn out to be duplicates.
+        Ids are scoped per model: a row whose (model, id) is stored is skipped (idempotent
+        ingest). Nothing else is touched on this path: the batch is recorded in
+        ``pending_batches`` in the same transaction, and the aggregator folds it into the
+        rollups later (:mod:`vigil.store.aggregation`). Rows are written in id order, so
+        concurrent writers take the index locks in one global order.
         """
         if not rows:
             return set()
-        schema = ModelSchema.from_dict(model.schema)
-        deltas = build_deltas(rows, schema)
-        with self.write() as conn:
-            self._ensure_versions(conn, model.id, {r["version"] for r in rows})
-            inserted = self._insert_new(conn, rows)
-            if len(inserted) != len(rows):
-                deltas = build_deltas([r for r in rows if r["id"] in inserted], schema)
-            self._merge_rollups(conn, model.id, deltas)
-        return inserted
+        ordered = sorted(rows, key=_by_id)
+        versions = {r["version"] for r in rows}
 
-    def _insert_new(self, conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
-        if self.backend != "sqlite":
-            stmt = (self._insert(t.predictions).on_conflict_do_nothing()
-                    .returning(t.predictions.c.id))
-            return set(conn.execute(stmt, list(rows)).scalars())
-        # SQLite: this transaction holds the only write lock (BEGIN IMMEDIATE), so "not
-        # stored yet" read here stays true until commit; the driver's executemany with
+        def work(conn: sa.Connection) -> set[str]:
+            self._ensure_versions(conn, model.id, versions)
+            batch = conn.execute(t.pending_batches.insert().values(
+                model_id=model.id, created_at=time.time())).inserted_primary_key[0]
+            if self.backend == "postgresql":
+                inserted = copy_predictions(conn, model.id, ordered, batch)
+            else:
+                inserted = self._insert_sqlite(conn, model.id, ordered, batch)
+            if not inserted:
+                conn.execute(t.pending_batches.delete().where(
+                    t.pending_batches.c.batch == batch))
+            return inserted
+
+        return self.write_retrying(work)
+
+    def _insert_sqlite(
+        self, conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int
+    ) -> set[str]:
+        # This transaction holds the only write lock (BEGIN IMMEDIATE), so "not stored
+        # yet" read here stays true until commit; the driver's executemany with
         # pre-serialised JSON is several times cheaper than compiled multi-row INSERTs.
         ids = [r["id"] for r in rows]
         existing: set[str] = set()
@@ -197,38 +238,30 @@ class Store:
             chunk = ids[i:i + _SQLITE_CHUNK]
             marks = ",".join("?" * len(chunk))
             existing.update(conn.exec_driver_sql(
-                f"SELECT id FROM predictions WHERE id IN ({marks})", tuple(chunk)).scalars())
+                f"SELECT id FROM predictions WHERE model_id = ? AND id IN ({marks})",
+                (model_id, *chunk)).scalars())
         dumps = _dumps
         fresh = [
-            (r["id"], r["model_id"], r["version"], r["ts"], r["latency_s"], r["error"],
-             r["subject_id"], dumps(r["inputs"]),
+            (model_id, r["id"], r["version"], r["ts"], r["latency_s"], r["error"],
+             r.get("error_type"), r["subject_id"], dumps(r["inputs"]),
              None if r["outputs"] is None else dumps(r["outputs"]),
-             None if r["proba"] is None else dumps(r["proba"]), r["received_at"])
+             None if r["proba"] is None else dumps(r["proba"]), r["received_at"], batch)
             for r in rows if r["id"] not in existing
         ]
         if fresh:
             conn.exec_driver_sql(_SQLITE_INSERT, fresh)
-        return {row[0] for row in fresh}
+        return {row[1] for row in fresh}
 
-    def _merge_rollups(
-        self, conn: sa.Connection, model_id: int, deltas: list[RollupDelta]
-    ) -> None:
-        r = t.rollups
-        for delta in deltas:
-            key = (r.c.model_id == model_id) & (r.c.version == delta.version) & (
-                r.c.minute == delta.minute)
-            query = sa.select(r).where(key)
-            if self.backend == "postgresql":
-                conn.execute(self._insert(r).values(
-                    model_id=model_id, version=delta.version, minute=delta.minute, count=0,
-                    errors=0, latency_count=0, latency_sum=0.0).on_conflict_do_nothing())
-                query = query.with_for_update()
-            existing = conn.execute(query).mappings().first()
-            merged = merge_row(existing, delta)
-            if existing is None:
-                conn.execute(r.insert().values(model_id=model_id, **merged))
-            else:
-                conn.execute(r.update().where(key).values(**merged))
+    def fold_pending(self, model_id: int | None = None, *, wait: bool = True) -> int:
+        """Fold pending ingest batches into the rollups; return how many were folded.
+
+        ``model_id`` limits it to one model (what a read that must be current needs);
+        ``wait=False`` skips batches another replica is folding right now (the background
+        loop), ``wait=True`` waits for them so the rollups read next include them.
+        """
+        from vigil.store import aggregation
+
+        return aggregation.fold(self, model_id, wait=wait)
 
     def upsert_labels(self, model_id: int, rows: Sequence[dict[str, Any]]) -> int:
         """Store labels (a re-sent label replaces the earlier one); return how many match
@@ -237,14 +270,15 @@ class Store:
             return 0
         stmt = self._insert(t.labels)
         stmt = stmt.on_conflict_do_update(
-            index_elements=[t.labels.c.prediction_id],
+            index_elements=[t.labels.c.model_id, t.labels.c.prediction_id],
             set_={"actual": stmt.excluded.actual, "ts": stmt.excluded.ts,
                   "received_at": stmt.excluded.received_at},
         )
         ids = [r["prediction_id"] for r in rows]
         p = t.predictions
         with self.write() as conn:
-            conn.execute(stmt, [{**r, "model_id": model_id} for r in rows])
+            conn.execute(stmt, sorted(({**r, "model_id": model_id} for r in rows),
+                                      key=lambda r: r["prediction_id"]))
             matched = conn.execute(
                 sa.select(sa.func.count()).select_from(p)
                 .where(p.c.model_id == model_id, p.c.id.in_(ids))
@@ -274,13 +308,15 @@ class Store:
     ) -> list[RollupRow]:
         """Minute rollups with ``start <= minute < end``, oldest first.
 
-        ``profiles=False`` leaves the input profiles (the bulk of each row) unread.
+        ``profiles=False`` leaves the input profiles (the bulk of each row) unread. Pending
+        ingest batches of the model are folded first, so a read sees every stored row.
         """
+        self.fold_pending(model_id)
         r = t.rollups
         profile = r.c.profile if profiles else sa.null().label("profile")
         query = sa.select(
             r.c.version, r.c.minute, r.c.count, r.c.errors, r.c.latency_count,
-            r.c.latency_sum, r.c.latency_sketch, profile,
+            r.c.latency_sum, r.c.latency_sketch, profile, r.c.error_types,
         ).where(r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end)
         if version is not None:
             query = query.where(r.c.version == version)
@@ -365,7 +401,16 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
 
 def _model(row: Any) -> ModelRecord:
     return ModelRecord(row.id, row.name, row.task, row.schema, row.description,
-                       row.created_at, row.updated_at)
+                       row.created_at, row.updated_at, bool(row.strict))
+
+
+def _by_id(row: dict[str, Any]) -> str:
+    return row["id"]
+
+
+def _sqlstate(exc: sa.exc.StatementError) -> str | None:
+    """The SQLSTATE of a PostgreSQL error (psycopg), None for other drivers."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
 
 
 def _key(row: Any) -> ApiKeyRecord:

@@ -44,6 +44,16 @@ async def ingest_predictions(
     return _answer(request, name, "prediction", result)
 
 
+@router.get("/schema")
+async def model_schema(
+    name: str, request: Request, _: Principal = Depends(require("read"))
+) -> JsonResponse:
+    """The model's schema as it stands, whether it is strict, and its history (inputs
+    that appeared, with time and version)."""
+    out = await run_in_threadpool(request.app.state.ingestor.get_schema, name)
+    return JsonResponse(out)
+
+
 @router.post("/labels", responses=_RESPONSES)
 async def ingest_labels(
     name: str, request: Request, _: Principal = Depends(require("ingest"))

@@ -1,0 +1,65 @@
+"""Append at ingest, fold off the request path: idempotent, complete, bounded error kinds."""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import sqlalchemy as sa
+
+from vigil.engine.ingest import Ingestor
+from vigil.store import tables as t
+from vigil.store.aggregation import pending_count
+from vigil.store.rollups import OTHER, TOP_ERROR_TYPES, merge_error_types
+
+SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"}]}
+
+
+def _rollups(store, model_id):
+    with store.read() as conn:
+        return [tuple(r) for r in conn.execute(
+            sa.select(t.rollups.c.version, t.rollups.c.minute, t.rollups.c.count,
+                      t.rollups.c.errors, t.rollups.c.latency_count, t.rollups.c.latency_sum,
+                      t.rollups.c.error_types)
+            .where(t.rollups.c.model_id == model_id)
+            .order_by(t.rollups.c.version, t.rollups.c.minute))]
+
+
+def test_ingest_only_appends_and_fold_is_complete_and_idempotent(store):
+    ingest = Ingestor(store)
+    ingest.register_model({"name": "m", "schema": SCHEMA})
+    model = store.get_model("m")
+    now = time.time()
+    records = [{"id": f"r{i}", "version": "ab"[i % 2], "ts": now - 60 * (i % 4),
+                "latency_s": i / 100, "inputs": {"x": i},
+                "error": "TimeoutError: slow" if i % 5 == 0 else None} for i in range(40)]
+    assert ingest.ingest_predictions("m", records).accepted == 40
+    assert _rollups(store, model.id) == []  # nothing touched on the request path
+    assert pending_count(store, model.id) == 1
+    assert store.fold_pending(model.id) == 1
+    folded = _rollups(store, model.id)
+    assert store.fold_pending(model.id) == 0  # folding again changes nothing
+    assert _rollups(store, model.id) == folded
+    # complete: equal to a recount of the raw rows
+    want = collections.Counter()
+    for r in records:
+        want[(r["version"], int(r["ts"] // 60) * 60)] += 1
+    assert {(v, m): c for v, m, c, *_ in folded} == dict(want)
+    assert sum(r[3] for r in folded) == 8
+    assert all(r[6] == {"TimeoutError": r[3]} for r in folded if r[3])
+    # a re-sent batch is all duplicates and leaves nothing pending
+    assert ingest.ingest_predictions("m", records).duplicates == 40
+    assert pending_count(store, model.id) == 0
+
+
+def test_error_kinds_keep_the_top_kinds_and_sum_the_rest():
+    parts = [{f"E{i}": i + 1 for i in range(30)}, {"E0": 100, OTHER: 4}]
+    merged = merge_error_types(*parts)
+    total = collections.Counter()
+    for part in parts:
+        total.update(part)
+    assert len(merged) == TOP_ERROR_TYPES
+    assert sum(merged.values()) == sum(total.values())
+    ranked = [k for k, _ in sorted(((k, n) for k, n in total.items() if k != OTHER),
+                                   key=lambda kv: (-kv[1], kv[0]))]
+    assert set(merged) - {OTHER} == set(ranked[:TOP_ERROR_TYPES - 1])
