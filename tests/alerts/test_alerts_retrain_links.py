@@ -82,7 +82,7 @@ def test_two_retrain_actions_on_one_alert_both_deliver_a_downloadable_data_set(
 
 
 def test_an_expired_link_is_refused(tmp_path):
-    url, expires = export_links.sign(tmp_path, "http://vigil", "churn-1.parquet", 60,
+    url, _ = export_links.sign(tmp_path, "http://vigil", "churn-1.parquet", 60,
                                      now=time.time() - 3600)
     query = dict(part.split("=") for part in url.split("?")[1].split("&"))
     with pytest.raises(Exception, match="invalid or has expired"):

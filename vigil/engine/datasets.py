@@ -2,10 +2,10 @@
 
 `vigil export dataset` and the ``retrain`` action write the same columns:
 ``prediction_id, version, ts, latency_s, error, error_type, input.<feature>...,
-prediction, output, proba, label, feedback_count, feedback_score, feedback_comment``. ``prediction`` is the
-value quality metrics compare (see :func:`vigil.engine.quality.prediction_value`),
-``output`` the stored output as sent. Columns keep their Arrow type when the values agree
-on one, and are JSON text otherwise.
+prediction, output, proba, label, feedback_count, feedback_score, feedback_comment``.
+``prediction`` is the value quality metrics compare
+(:func:`vigil.engine.quality.prediction_value`), ``output`` the stored output as sent.
+Columns keep their Arrow type when the values agree on one, and are JSON text otherwise.
 """
 
 from __future__ import annotations
