@@ -13,7 +13,10 @@ QUALITY_TABLES = {"golden_datasets", "evaluation_runs", "evaluation_schedules",
 def test_quality_branch_downgrades_alone_and_upgrades_again(store):
     tables = set(sa.inspect(store.engine).get_table_names())
     assert tables >= QUALITY_TABLES
-    migrate.downgrade(store.engine, "quality@-1")
+    for _ in range(10):  # step the quality branch down to where it left the trunk
+        migrate.downgrade(store.engine, "quality@-1")
+        if "0002_quality" not in migrate.current_revisions(store.engine):
+            break
     after = set(sa.inspect(store.engine).get_table_names())
     assert not after & QUALITY_TABLES
     assert after == tables - QUALITY_TABLES  # the other branches are untouched

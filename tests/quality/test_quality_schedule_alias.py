@@ -96,3 +96,17 @@ def test_a_schedule_names_an_existing_alias_or_a_version_not_both(store, churn, 
         create_schedule(store, model, {**base, "alias": "production", "version": "1"})
     with pytest.raises(InvalidParameterError, match="'alias'"):
         create_schedule(store, model, {**base, "alias": ""})
+
+
+@pytest.mark.integration
+def test_an_evaluation_over_http_may_name_an_alias(store, churn, endpoint, server_factory):
+    _, registry = churn
+    registry.promote("churn", "staging", "2")
+    api = server_factory(auth="off")
+    run = api.post("/api/v1/models/churn/evaluations",
+                   json={"dataset": "golden", "endpoint": endpoint, "alias": "staging"})
+    assert run.status_code == 201, run.text
+    assert run.json()["version"] == "2" and run.json()["status"] == "succeeded"
+    missing = api.post("/api/v1/models/churn/evaluations",
+                       json={"dataset": "golden", "endpoint": endpoint, "alias": "nope"})
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]

@@ -171,25 +171,29 @@ async def list_evaluations(
 async def run_evaluation(
     name: str, request: Request, who: Principal = Depends(require("write"))
 ) -> JsonResponse:
-    """Evaluate now against the model's HTTP endpoint: ``{dataset, endpoint, version?}``.
-    A failing endpoint gives a stored run with ``status: failed`` and the reason."""
+    """Evaluate now against the model's HTTP endpoint: ``{dataset, endpoint, version? |
+    alias?}`` (without either, the version the ``production`` alias serves, else the
+    newest). A failing endpoint gives a stored run with ``status: failed`` and the reason."""
     body, _ = await json_body(request)
-    if not isinstance(body, dict) or set(body) - {"dataset", "endpoint", "version"}:
+    if not isinstance(body, dict) or set(body) - {"dataset", "endpoint", "version", "alias"}:
         raise InvalidParameterError(
-            "The body must be {\"dataset\", \"endpoint\", \"version\"?}.")
+            "The body must be {\"dataset\", \"endpoint\", \"version\"? or \"alias\"?}.")
     dataset, endpoint = body.get("dataset"), body.get("endpoint")
     if not isinstance(dataset, str):
         raise InvalidParameterError(f"'dataset' must name a golden data set. Got {dataset!r}.")
     if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
         raise InvalidParameterError(f"'endpoint' must be an http(s) URL. Got {endpoint!r}.")
-    version = body.get("version")
+    version, alias = body.get("version"), body.get("alias")
     if version is not None and not isinstance(version, str):
         raise InvalidParameterError(f"'version' must be a string. Got {version!r}.")
+    if alias is not None and not isinstance(alias, str):
+        raise InvalidParameterError(f"'alias' must name a registry alias. Got {alias!r}.")
     state = request.app.state
 
     def run() -> dict[str, Any]:
         model = _model(request, name)
-        resolved = version or evaluation_schedule._latest_version(state.store, model)
+        resolved = evaluation_schedule.serving_version(
+            state.store, model, {"version": version, "alias": alias})
         out = evaluation.evaluate(state.store, model, dataset, version=resolved,
                                   endpoint=endpoint)
         state.store.audit(who.actor, "quality.evaluate", name,
