@@ -99,7 +99,7 @@ def update_concept_drift(
                 "ts": rows[i]["ts"], "detected_at": now, "detector": det.name,
                 "n_seen": seen[i],
                 "details": {"prediction_id": rows[i]["id"],
-                            "recent_error_mean": round(sum(recent) / len(recent), 6),
+                            "recent_error_mean": sum(recent) / len(recent),
                             "recent_rows": len(recent),
                             "error": "0/1 misclassification" if kind == "classification"
                             else "absolute error"}})
