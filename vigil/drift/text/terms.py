@@ -65,7 +65,7 @@ def term_tests(
         >>> cur = document_frequencies(["good food"] * 180 + ["lit food"] * 20)
         >>> r = term_tests(ref, 200, cur, 200)
         >>> [t["term"] for t in r["appeared"]], [t["term"] for t in r["vanished"]]
-        (['lit'], [])
+        (['lit'], ['good'])
     """
     from scipy import stats
 
