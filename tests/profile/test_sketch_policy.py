@@ -146,3 +146,21 @@ def test_ks_p_value_bounds_contain_scipy_and_small_d_is_not_p_one(shift) -> None
     w = stats.wasserstein_distance(a, b) / a.std()
     assert col.effect_size == pytest.approx(w, abs=0.025)  # quantile-sketch noise
     assert col.drifted is (shift >= 0.1)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.05, 0.1])
+def test_raw_reference_values_halve_the_ks_error(shift) -> None:
+    """With the raw reference at hand (the server keeps a sample) only the current sketch's
+    rank error remains; the bounds still contain scipy's p-value."""
+    rng = np.random.default_rng(21)
+    a, b = rng.normal(0, 1, 50_000), rng.normal(shift, 1, 100_000)
+    ref, cur = Profile.from_columns({"x": a}), Profile.from_columns({"x": b})
+    both = profile_drift(ref, cur).columns["x"]
+    one = profile_drift(ref, cur, reference_values={"x": a}).columns["x"]
+    oracle = stats.ks_2samp(a, b, method="asymp")
+    assert one.error_bound == pytest.approx(both.error_bound / 2, rel=0.01)
+    assert abs(one.statistic - oracle.statistic) <= one.error_bound
+    low, high = one.p_value_bounds
+    assert low <= oracle.pvalue <= high
+    assert one.details["reference"] == "raw sample" and one.n_reference == a.size
+    assert one.drifted is (shift >= 0.1)

@@ -160,10 +160,18 @@ def _sketch(reference: Any, store: Store, model: ModelRecord, start: float, end:
         sketch_method = _SKETCH_METHODS.get(method, "auto")
         if sketch_method == "auto":
             note += f"; method {method!r} needs raw rows, so sketch mode used 'auto'"
+    import pyarrow.parquet as pq
+
     rows = [r.profile for r in store.rollup_rows(model.id, start, end, version) if r.profile]
     current = Profile.merge_all([Profile.from_bytes(b) for b in rows])
-    result = profile_drift(Profile.from_bytes(reference.profile), current,
-                           method=sketch_method).to_dict()
+    ref_profile = Profile.from_bytes(reference.profile)
+    numeric = [n for n, c in ref_profile.columns.items() if c.kind.value == "numeric"]
+    sample = pq.read_table(io.BytesIO(reference.sample),
+                           columns=[c for c in numeric if c in reference.columns])
+    raw = {c: _as_float(sample.column(c).to_numpy(zero_copy_only=False))
+           for c in sample.column_names}
+    result = profile_drift(ref_profile, current, method=sketch_method,
+                           reference_values=raw).to_dict()
     share = result["share_drifted"]
     columns = result["columns"]
     for col in columns.values():
@@ -172,3 +180,11 @@ def _sketch(reference: Any, store: Store, model: ModelRecord, start: float, end:
             "drifted_columns": result["drifted_columns"], "columns": columns,
             "alpha": result["alpha"], "correction": result["correction"],
             "multivariate": [], "note": note}
+
+
+def _as_float(values: Any) -> Any:
+    """A column of the stored reference sample as floats (non-numbers become NaN)."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)

@@ -91,12 +91,16 @@ def ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
     return float(np.clip(kstwo.sf(min(d, 1.0), np.round(en)), 0.0, 1.0))
 
 
-def wasserstein_effect(ref: ColumnProfile, cur: ColumnProfile) -> float | None:
+def wasserstein_effect(ref: ColumnProfile, cur: ColumnProfile,
+                       ref_values: np.ndarray | None = None) -> float | None:
     """Wasserstein-1 between the sketches' quantile functions, in reference σ."""
     assert ref.kll is not None
     assert cur.kll is not None
     u = ((np.arange(_W_GRID) + 0.5) / _W_GRID).tolist()
-    qa = np.asarray(ref.kll.get_quantiles(u), dtype=np.float64)
+    if ref_values is not None and ref_values.size:
+        qa = np.quantile(ref_values, u, method="inverted_cdf")
+    else:
+        qa = np.asarray(ref.kll.get_quantiles(u), dtype=np.float64)
     qb = np.asarray(cur.kll.get_quantiles(u), dtype=np.float64)
     w = float(np.mean(np.abs(qa - qb)))
     std = ref.std
@@ -105,10 +109,27 @@ def wasserstein_effect(ref: ColumnProfile, cur: ColumnProfile) -> float | None:
     return w / std if std else w
 
 
-def ks_test(ref: ColumnProfile, cur: ColumnProfile) -> SketchTest:
-    """KS on the numeric tracks with its p-value interval."""
-    n, m = ref.n_numeric, cur.n_numeric
-    d, err = ks_statistic(ref, cur)
+def ks_exact_reference(ref: np.ndarray, cur: ColumnProfile) -> tuple[float, float]:
+    """``D`` between raw sorted reference values and a KLL sketch; the error is the
+    sketch's rank error alone (the reference side is exact)."""
+    assert cur.kll is not None
+    points = np.unique(np.concatenate([ref, _grid(cur)]))
+    f_ref = np.searchsorted(ref, points, side="right") / ref.size
+    f_cur = np.asarray(cur.kll.get_cdf(points.tolist(), True)[:-1])
+    return float(np.max(np.abs(f_ref - f_cur))), cur.rank_error
+
+
+def ks_test(ref: ColumnProfile, cur: ColumnProfile,
+            ref_values: np.ndarray | None = None) -> SketchTest:
+    """KS on the numeric tracks with its p-value interval; with ``ref_values`` (sorted
+    finite raw reference values) the reference CDF is exact, halving the error."""
+    m = cur.n_numeric
+    if ref_values is not None and ref_values.size:
+        n = int(ref_values.size)
+        d, err = ks_exact_reference(ref_values, cur)
+    else:
+        n = ref.n_numeric
+        d, err = ks_statistic(ref, cur)
     p = ks_pvalue(d, n, m)
     hi = ks_pvalue(max(d - err, 0.0), n, m)
     lo = ks_pvalue(d + err, n, m) if err else p
@@ -117,8 +138,9 @@ def ks_test(ref: ColumnProfile, cur: ColumnProfile) -> SketchTest:
                   f"{lo:.3g} and {hi:.3g} (estimate {p:.3g}); the verdict uses {hi:.3g}.")
     else:
         reason = f"KS D = {d:.4f}, p = {p:.3g} (sketches exact)."
-    return SketchTest("ks", d, p, hi, (lo, hi), wasserstein_effect(ref, cur),
-                      "Wasserstein/σ", err, reason)
+    effect = wasserstein_effect(ref, cur, ref_values)
+    details = {"reference": "raw sample"} if ref_values is not None and ref_values.size else {}
+    return SketchTest("ks", d, p, hi, (lo, hi), effect, "Wasserstein/σ", err, reason, details)
 
 
 # ------------------------------------------------------------------- categorical

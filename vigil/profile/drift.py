@@ -153,6 +153,7 @@ def profile_drift(
     alpha: float = 0.05,
     correction: str = "bh",
     min_effect: float | Mapping[str, float] | None = None,
+    reference_values: Mapping[str, Any] | None = None,
 ) -> ProfileDrift:
     """Compare two profiles column by column under exact mode's policy.
 
@@ -169,6 +170,9 @@ def profile_drift(
         correction: ``"bh"`` (Benjamini–Hochberg across the tested columns) or ``"none"``.
         min_effect: minimum effect size of tests — one float, a mapping column → float,
             or None for each test's default (:data:`MIN_EFFECT`).
+        reference_values: raw reference values (or a random sample of them) per numeric
+            column, when at hand: KS then uses their exact CDF, so only the current
+            sketch's rank error remains (about half the error bound).
 
     Returns:
         A :class:`ProfileDrift` with one :class:`ColumnDrift` per column in either profile.
@@ -224,8 +228,16 @@ def profile_drift(
             continue
         chosen = _resolve(name, ref.kind, per_column.get(name), method)
         eff = min_effect.get(name) if isinstance(min_effect, Mapping) else min_effect
-        results[name] = _compare(name, chosen, ref, cur, limits[chosen], n_bins, eff)
+        raw = _raw_values(reference_values, name) if ref.kind is FeatureKind.NUMERIC else None
+        results[name] = _compare(name, chosen, ref, cur, limits[chosen], n_bins, eff, raw)
     return ProfileDrift(_apply_policy(results, correction), float(alpha), correction)
+
+
+def _raw_values(values: Mapping[str, Any] | None, name: str) -> np.ndarray | None:
+    if values is None or name not in values:
+        return None
+    arr = np.asarray(values[name], dtype=np.float64).ravel()
+    return np.sort(arr[np.isfinite(arr)])
 
 
 def _apply_policy(results: dict[str, ColumnDrift], correction: str) -> dict[str, ColumnDrift]:
@@ -298,16 +310,18 @@ def _untested(
 
 def _compare(
     name: str, method: str, ref: ColumnProfile, cur: ColumnProfile, limit: float,
-    n_bins: int, min_effect: float | None,
+    n_bins: int, min_effect: float | None, raw: np.ndarray | None = None,
 ) -> ColumnDrift:
     n_ref, n_cur = _sizes(method, ref, cur)
+    if method == "ks" and raw is not None and raw.size:
+        n_ref = int(raw.size)
     kind = ref.kind.value
     if ref.count == 0 or cur.count == 0 or n_ref == 0 or n_cur == 0:
         side = "reference" if (ref.count == 0 or n_ref == 0) else "current"
         return ColumnDrift(name, None, None, None, None, False, n_ref, n_cur,
                            f"no values in the {side} profile", kind=kind)
     if method in _P_VALUE_METHODS:
-        t = ks_test(ref, cur) if method == "ks" else categorical_test(ref, cur)
+        t = ks_test(ref, cur, raw) if method == "ks" else categorical_test(ref, cur)
         floor = MIN_EFFECT[t.method] if min_effect is None else float(min_effect)
         return ColumnDrift(
             name, t.method, t.statistic, t.p_value, limit, False, n_ref, n_cur, t.reason,
