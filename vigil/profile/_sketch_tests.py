@@ -11,7 +11,10 @@ columns, effect-size floor) lives in :mod:`vigil.profile.drift`.
   ``[p(D + ε), p(D − ε)]``. The verdict uses the upper end (conservative); ``p_value``
   reports the estimate at ``D`` and ``p_value_bounds`` both ends, so a small ``D`` reads
   as "unknown within [a, b]" rather than ``p = 1``. Effect size: Wasserstein-1 distance
-  between the sketches' quantile functions in reference standard deviations.
+  between the sketches' quantile functions in reference standard deviations; it carries
+  the sketches' quantile noise (up to a few hundredths of σ with ``k = 200``), so a shift
+  right at the 0.1 σ floor may fall either side of it. With raw reference values at hand
+  (the server keeps a sample) the reference side is exact and the error bound halves.
 - **Categorical with exact counts** (both frequent-items sketches below capacity, the
   usual case up to ~768 levels): the very test exact mode runs on raw rows — two-
   proportion z-test (Fisher's exact test under 5 expected) with Cohen's h for binary
