@@ -169,3 +169,36 @@ def test_same_verdict_on_both_sides_of_the_exact_limit_and_the_page_renders(clie
     rows = dict(re.findall(r'<tr data-feature="(\w+)">.*?<span class="badge \w+">(\w+)<',
                            page.text, re.S))
     assert rows == {"x": "drifted", "c": "stable"}
+
+
+def test_sketch_mode_says_not_tested_for_a_category_it_cannot_resolve(server_factory,
+                                                                      monkeypatch):
+    """3,000 cities are more than the frequent-items sketch counts exactly and none is
+    frequent enough to stand out: the API and the page say "not tested" and why, rather
+    than a p-value computed with the wrong counts."""
+    monkeypatch.setattr(drift_window, "EXACT_LIMIT", 100)
+    client = server_factory(auth="off")
+    schema = {"task": "regression", "features": [{"name": "x", "kind": "numeric"},
+                                                 {"name": "city", "kind": "categorical"}]}
+    assert client.post("/api/v1/models", json={"name": "m", "schema": schema}).status_code == 201
+
+    def frame(n: int, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame({"x": rng.normal(0, 1, n).round(4),
+                             "city": rng.choice(3000, n).astype(str)})
+
+    r = client.post("/api/v1/models/m/reference", json={"records": frame(4000, 0)
+                                                        .to_dict("records")})
+    assert r.status_code == 201, r.text
+    now = time.time()
+    _send(client, frame(3000, 1), now - 120, "hc")
+    report = client.get("/api/v1/models/m/drift", params={"start": now - 300}).json()
+    assert report["mode"] == "sketch" and report["drifted_columns"] == []
+    city = report["columns"]["city"]
+    assert city["statistic"] is None and city["p_value"] is None
+    assert city["reason"].startswith("not tested") and city["error_bound"] > 0
+    assert report["columns"]["x"]["statistic"] is not None
+    page = client.get("/ui/models/m/drift", params={"range": "1h"})
+    assert page.status_code == 200
+    row = re.search(r'<tr data-feature="city">(.*?)</tr>', page.text, re.S).group(1)
+    assert "not tested" in row and "too many levels" in row
