@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from vigil import detect_drift
-from vigil.drift.batch import CramerVonMises, KolmogorovSmirnov
+from vigil.drift.batch import CramerVonMises, KolmogorovSmirnov, ProportionZ
 
 SEEDS = 40
 TOLERANCE = 0.05 + 2 * math.sqrt(0.05 * 0.95 / SEEDS)
@@ -59,3 +59,10 @@ def test_ks_says_its_p_value_is_conservative_with_ties() -> None:
     r = KolmogorovSmirnov().fit(a).compare(b)
     assert r.p_value == pytest.approx(stats.ks_2samp(a, b).pvalue, rel=1e-12)
     assert "conservative with ties" in r.reason
+
+
+def test_z_test_says_when_its_normal_approximation_is_unreliable() -> None:
+    r = ProportionZ().fit(["y"] * 2 + ["n"] * 98).compare(["y"] * 6 + ["n"] * 94)
+    assert "unreliable" in r.reason and "fisher" in r.reason
+    big = ProportionZ().fit(["y"] * 200 + ["n"] * 800).compare(["y"] * 260 + ["n"] * 740)
+    assert "unreliable" not in big.reason
