@@ -151,7 +151,7 @@ def test_concept_drift_on_the_error_stream_becomes_an_event(client, store):
     q = client.get("/api/v1/models/churn/quality",
                    params={"start": start - 60, "end": start + 1300}).json()
     events = q["concept_drift"]["events"]
-    assert events and events[0]["detector"] == "ddm" and events[0]["version"] == "1"
+    assert events and events[0]["detector"] == "adwin" and events[0]["version"] == "1"
     assert start + 600 <= events[0]["ts"] <= start + 700  # soon after the change
     assert events[0]["details"]["recent_error_mean"] > 0.3
     assert get_metric("concept_drift_events").compute(

@@ -141,7 +141,9 @@ class PreparedColumn:
         note = ""
         if result.drifted and details["appeared"]:
             note = f"Terms that mark current texts: {', '.join(details['appeared'][:5])}."
-        return self._from_multivariate(result, details), plot, note
+        column = self._from_multivariate(result, details)
+        # the effect gates (AUC, each term's h) are inside the combined p-value already
+        return _replace(column, min_effect=None), plot, note
 
     def _compare_embedding(
         self, values: np.ndarray
@@ -220,6 +222,10 @@ def _numeric_plot(
 
 
 def _with_reason(c: ColumnDrift, reason: str) -> ColumnDrift:
+    return _replace(c, reason=reason)
+
+
+def _replace(c: ColumnDrift, **changes: Any) -> ColumnDrift:
     from dataclasses import replace
 
-    return replace(c, reason=reason)
+    return replace(c, **changes)

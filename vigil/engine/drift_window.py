@@ -5,7 +5,9 @@ every row plus a bounded random sample. A window with at most ``EXACT_LIMIT``
 predictions is tested exactly on its raw inputs against the sample
 (:func:`vigil.detect_drift`, scipy-exact tests); a larger one is tested from the merged
 per-minute rollup profiles (:func:`vigil.profile.profile_drift`, sketch-based, whole
-minutes), so a 30-day window costs what a 30-minute one does.
+minutes), so a 30-day window costs what a 30-minute one does. Both modes apply one policy
+(Benjamini–Hochberg across the columns, the same effect-size floors) and every column
+states its ``mode`` and ``error_bound``, so a verdict does not flip at the boundary.
 """
 
 from __future__ import annotations
@@ -137,18 +139,52 @@ def _exact(reference: Any, schema: ModelSchema, store: Store, model: ModelRecord
                           multivariate="classifier" if multivariate else None).to_dict()
     report.pop("n_current", None)
     report["n_reference_tested"] = report.pop("n_reference", len(ref))
+    for col in report["columns"].values():
+        col.update(mode="exact", error_bound=0.0)
     return report
+
+
+_SKETCH_METHODS = {"ks": "ks", "chi2": "chi2", "psi": "psi", "jensenshannon": "js"}
+"""Exact-mode catalog names the sketches can answer; other methods fall back to auto."""
 
 
 def _sketch(reference: Any, store: Store, model: ModelRecord, start: float, end: float,
             version: str | None, method: str) -> dict[str, Any]:
+    from vigil.drift.batch import get_test
     from vigil.profile import Profile, profile_drift
+
+    note = "tested from per-minute rollup sketches (whole minutes)"
+    sketch_method = "auto"
+    if method != "auto":
+        get_test(method)  # an unknown name is a 400, as in exact mode
+        sketch_method = _SKETCH_METHODS.get(method, "auto")
+        if sketch_method == "auto":
+            note += f"; method {method!r} needs raw rows, so sketch mode used 'auto'"
+    import pyarrow.parquet as pq
 
     rows = [r.profile for r in store.rollup_rows(model.id, start, end, version) if r.profile]
     current = Profile.merge_all([Profile.from_bytes(b) for b in rows])
-    result = profile_drift(Profile.from_bytes(reference.profile), current,
-                           method=method).to_dict()
+    ref_profile = Profile.from_bytes(reference.profile)
+    numeric = [n for n, c in ref_profile.columns.items() if c.kind.value == "numeric"]
+    sample = pq.read_table(io.BytesIO(reference.sample),
+                           columns=[c for c in numeric if c in reference.columns])
+    raw = {c: _as_float(sample.column(c).to_numpy(zero_copy_only=False))
+           for c in sample.column_names}
+    result = profile_drift(ref_profile, current, method=sketch_method,
+                           reference_values=raw).to_dict()
     share = result["share_drifted"]
-    return {"dataset_drift": share >= 0.5, "drift_share": share,
-            "drifted_columns": result["drifted_columns"], "columns": result["columns"],
-            "note": "tested from per-minute rollup sketches (whole minutes)"}
+    columns = result["columns"]
+    for col in columns.values():
+        col.pop("column", None)
+    return {"dataset_drift": share >= 0.5, "drift_share": share, "drift_share_threshold": 0.5,
+            "drifted_columns": result["drifted_columns"], "columns": columns,
+            "alpha": result["alpha"], "correction": result["correction"],
+            "multivariate": [], "note": note}
+
+
+def _as_float(values: Any) -> Any:
+    """A column of the stored reference sample as floats (non-numbers become NaN)."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)

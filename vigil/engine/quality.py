@@ -23,6 +23,7 @@ from vigil.quality import (
     regression_metrics,
     text_quality,
 )
+from vigil.quality.fairness import segment_key
 from vigil.schema import ModelSchema, Task
 from vigil.store import ModelRecord, Store
 from vigil.store import quality as qs
@@ -153,9 +154,12 @@ def prepare(task: Task, raw: Sequence[dict[str, Any]]) -> tuple[list[dict[str, A
                   "no_prediction": no_prediction}
 
 
-def segment_value(inputs: Any, segment: str) -> str:
+def segment_value(inputs: Any, segment: str) -> Any:
+    """The row's value of the segment input, type kept (None when missing)."""
     value = inputs.get(segment) if isinstance(inputs, Mapping) else None
-    return "(missing)" if value is None else str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def _without_matrix(m: dict[str, Any]) -> dict[str, Any]:
@@ -242,13 +246,13 @@ def _realised(task: Task, rows: list[dict[str, Any]], step: int, segment: str | 
     out["versions"] = {v: _without_matrix(metrics_for(task, w, classes=classes, k=k))
                        for v, w in sorted(by_version.items())}
     if segment is not None:
-        by_segment: dict[str, list] = defaultdict(list)
+        by_segment: dict[tuple[str, Any], list] = defaultdict(list)
         for r in rows:
-            by_segment[segment_value(r["inputs"], segment)].append(r)
+            by_segment[segment_key(segment_value(r["inputs"], segment))].append(r)
         out["segments"] = [
-            {"segment": s, "too_few_rows": len(w) < min_rows,
+            {"segment": key[1], "too_few_rows": len(w) < min_rows,
              **_without_matrix(metrics_for(task, w, classes=classes, k=k))}
-            for s, w in sorted(by_segment.items())]
+            for key, w in sorted(by_segment.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))]
         if task in CLASSIFICATION and rows:
             fav = positive if positive is not None else classes[-1]  # type: ignore[index]
             out["fairness"] = fairness_metrics(
@@ -355,8 +359,8 @@ def feedback_summary(store: Store, model: ModelRecord, start: float, end: float,
     def point(items: list[dict[str, Any]]) -> dict[str, Any]:
         n = len(items)
         return {"count": n,
-                "score_mean": round(sum(r["score"] for r in items) / n, 6) if n else None,
-                "negative_rate": round(sum(r["score"] <= negative_at for r in items) / n, 6)
+                "score_mean": sum(r["score"] for r in items) / n if n else None,
+                "negative_rate": sum(r["score"] <= negative_at for r in items) / n
                 if n else None}
 
     by_window: dict[int, list] = defaultdict(list)

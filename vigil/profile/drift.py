@@ -1,28 +1,33 @@
 """Drift between two profiles, computed from their sketches alone (no raw data).
 
+This is vigil's *sketch mode*: the server uses it for windows too large to test row by
+row. It applies **the same policy as exact mode** (:func:`vigil.detect_drift`): every
+column gets one test with a valid p-value; the p-values of the columns tested together
+are corrected by Benjamini–Hochberg; a column drifts when its corrected p-value is below
+``alpha`` AND its effect size reaches the method's minimum (the same minimums as exact
+mode's catalog: Wasserstein/σ ≥ 0.1 for KS, total variation ≥ 0.05 for chi-squared,
+Cohen's h ≥ 0.1 for binary columns). Every result states ``mode="sketch"`` and its
+``error_bound``. The tests themselves are described in :mod:`vigil.profile._sketch_tests`.
+
 Methods, per column:
 
-- ``ks``: two-sample Kolmogorov–Smirnov on the KLL sketches (numeric values; value length
-  of text; vector norm of embeddings). ``D = max_x |F_ref(x) − F_cur(x)|`` is evaluated on
-  the union of both sketches' quantile grids. Each sketch's CDF is within its normalized
-  rank error ``ε`` (99% confidence), so the true ``D`` is at least ``D − ε_ref − ε_cur``;
-  the p-value is the asymptotic two-sample KS p-value (scipy's ``kstwo.sf(D, round(n·m /
-  (n+m)))``, as ``ks_2samp(method="asymp")``) at that lower bound, which makes it
-  conservative. Drift when ``p < threshold`` (default 0.05).
+- ``ks``: Kolmogorov–Smirnov on the KLL sketches (numeric values; value length of text;
+  vector norm of embeddings), with the p-value interval the rank error allows.
+- ``chi2``: categorical columns; with exact counts, exact mode's own test (z-test or
+  Fisher for binary columns, chi-squared otherwise); past the frequent-items sketch's
+  capacity, a conservative chi-squared on the categories it counts reliably, or "not
+  tested" with the reason.
 - ``psi``: Population Stability Index ``Σ (c − r)·ln(c / r)`` over bins (reference deciles
   for numeric tracks; categories plus "other" for categorical columns), empty bins floored
-  at 1e-4. Drift when ``PSI ≥ threshold`` (default 0.2: the usual "significant shift"
-  rule of thumb).
+  at 1e-4. Drift when ``PSI ≥ threshold`` (default 0.1, as exact mode).
 - ``js``: Jensen–Shannon distance (base 2, in [0, 1]) over the same bins. Drift when
   ``JS ≥ threshold`` (default 0.1).
-- ``chi2``: Pearson's chi-squared test of homogeneity on the 2×K table of category counts
-  from the frequent-items sketches (categories past the sketch's capacity pooled into
-  "other"; no continuity correction). Drift when ``p < threshold`` (default 0.05).
 
 ``auto`` uses ``ks`` for numeric, text and embedding columns and ``chi2`` for categorical.
 
 References:
     Karnin, Lang, Liberty (2016), KLL sketches; Apache DataSketches ``ks_test``.
+    Benjamini, Hochberg (1995), controlling the false discovery rate.
     Siddiqi, "Credit Risk Scorecards" (2006), PSI. Lin (1991), Jensen–Shannon divergence.
 """
 
@@ -30,12 +35,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from vigil.errors import InvalidParameterError
+from vigil.profile._sketch_tests import categorical_test, count_error, ks_test
 from vigil.profile.column import ColumnProfile
 from vigil.profile.profile import Profile
 from vigil.schema import FeatureKind
@@ -44,11 +50,13 @@ _NUMERIC = frozenset({FeatureKind.NUMERIC, FeatureKind.TEXT, FeatureKind.EMBEDDI
 _ALL = frozenset(FeatureKind)
 METHODS: dict[str, tuple[float, frozenset[FeatureKind]]] = {
     "ks": (0.05, _NUMERIC),
-    "psi": (0.2, _ALL),
+    "psi": (0.1, _ALL),
     "js": (0.1, _ALL),
     "chi2": (0.05, frozenset({FeatureKind.CATEGORICAL})),
 }
 """Method name to (default threshold, column kinds it accepts)."""
+MIN_EFFECT: dict[str, float] = {"ks": 0.1, "chi2": 0.05, "z": 0.1, "fisher": 0.1}
+"""Default minimum effect per test: the same as exact mode's catalog (a test checks)."""
 _P_VALUE_METHODS = frozenset({"ks", "chi2"})
 _FLOOR = 1e-4
 
@@ -61,14 +69,23 @@ class ColumnDrift:
         column: column name.
         method: the test or distance that ran, or None when the column was not tested.
         statistic: KS ``D``, PSI, JS distance or chi-squared statistic (None if untested).
-        p_value: the test's p-value; None for distances and untested columns.
-        threshold: the p-value level (tests) or distance (PSI, JS) that means drift.
-        drifted: the verdict.
+        p_value: the test's p-value (for KS on estimating sketches: at the sketch's ``D``);
+            None for distances and untested columns.
+        threshold: the significance level (tests) or distance (PSI, JS) that means drift.
+        drifted: the verdict (after the correction and the effect-size floor).
         n_reference: values compared on the reference side.
         n_current: values compared on the current side.
-        reason: one sentence explaining the verdict.
+        reason: why, in a sentence or two.
         error_bound: how far the sketch-based statistic may be from the exact one (KS:
             sum of rank errors; categories: largest count error as a share of the rows).
+        kind: the column kind.
+        mode: always ``"sketch"`` (exact mode is :func:`vigil.detect_drift`).
+        p_value_bounds: ``[low, high]``: the p-values the sketch error allows; the
+            verdict uses ``high``.
+        p_value_adjusted: ``high`` after the Benjamini–Hochberg correction.
+        effect_size: how much changed, free of sample size.
+        min_effect: the effect size a significant change must reach.
+        details: counts mode, categories tested, the effect's name.
     """
 
     column: str
@@ -81,6 +98,13 @@ class ColumnDrift:
     n_current: int
     reason: str
     error_bound: float = 0.0
+    kind: str = "numeric"
+    mode: str = "sketch"
+    p_value_bounds: list[float] | None = None
+    p_value_adjusted: float | None = None
+    effect_size: float | None = None
+    min_effect: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -92,6 +116,8 @@ class ProfileDrift:
     """Per-column drift verdicts between a reference and a current profile."""
 
     columns: dict[str, ColumnDrift]
+    alpha: float = 0.05
+    correction: str = "bh"
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -101,12 +127,15 @@ class ProfileDrift:
     @property
     def share_drifted(self) -> float:
         """Share of tested columns that drifted (0 when none was tested)."""
-        tested = [r for r in self.columns.values() if r.method is not None]
+        tested = [r for r in self.columns.values() if r.statistic is not None]
         return sum(r.drifted for r in tested) / len(tested) if tested else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form: share drifted and every column's verdict."""
         return {
+            "mode": "sketch",
+            "alpha": self.alpha,
+            "correction": self.correction,
             "share_drifted": self.share_drifted,
             "drifted_columns": self.drifted_columns,
             "columns": {name: r.to_dict() for name, r in self.columns.items()},
@@ -121,8 +150,12 @@ def profile_drift(
     per_column: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
     n_bins: int = 10,
+    alpha: float = 0.05,
+    correction: str = "bh",
+    min_effect: float | Mapping[str, float] | None = None,
+    reference_values: Mapping[str, Any] | None = None,
 ) -> ProfileDrift:
-    """Compare two profiles column by column.
+    """Compare two profiles column by column under exact mode's policy.
 
     Args:
         reference: the reference profile.
@@ -130,8 +163,16 @@ def profile_drift(
         method: ``"auto"``, ``"ks"``, ``"psi"``, ``"js"`` or ``"chi2"`` for every column it
             applies to (columns it does not fit use ``auto``).
         per_column: method per column name; overrides ``method``; must fit the column.
-        thresholds: threshold per method name, replacing the defaults in :data:`METHODS`.
+        thresholds: threshold per method name: the distance for PSI and JS, the
+            significance level for ``ks`` and ``chi2`` (default ``alpha``).
         n_bins: bins (reference quantiles) for PSI and JS on numeric tracks.
+        alpha: significance level after the correction.
+        correction: ``"bh"`` (Benjamini–Hochberg across the tested columns) or ``"none"``.
+        min_effect: minimum effect size of tests — one float, a mapping column → float,
+            or None for each test's default (:data:`MIN_EFFECT`).
+        reference_values: raw reference values (or a random sample of them) per numeric
+            column, when at hand: KS then uses their exact CDF, so only the current
+            sketch's rank error remains (about half the error bound).
 
     Returns:
         A :class:`ProfileDrift` with one :class:`ColumnDrift` per column in either profile.
@@ -142,8 +183,8 @@ def profile_drift(
         >>> ref = Profile.from_columns({"x": rng.normal(0, 1, 5000)})
         >>> cur = Profile.from_columns({"x": rng.normal(0.5, 1, 5000)})
         >>> r = profile_drift(ref, cur).columns["x"]
-        >>> r.method, round(r.statistic, 1), r.drifted
-        ('ks', 0.2, True)
+        >>> r.method, round(r.statistic, 1), r.drifted, round(r.effect_size, 1)
+        ('ks', 0.2, True, 0.5)
         >>> profile_drift(ref, ref).drifted_columns
         []
     """
@@ -156,7 +197,13 @@ def profile_drift(
     per_column = dict(per_column or {})
     for name, m in per_column.items():
         _check_method(f"per_column[{name!r}]", m, allow_auto=True)
+    if not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise InvalidParameterError(f"'alpha' must be a float in (0, 1). Got {alpha!r} instead.")
+    if correction not in ("bh", "none"):
+        raise InvalidParameterError(
+            f"'correction' must be 'bh' or 'none'. Got {correction!r} instead.")
     limits = {m: default for m, (default, _) in METHODS.items()}
+    limits.update(ks=float(alpha), chi2=float(alpha))
     for m, value in (thresholds or {}).items():
         _check_method("a key of 'thresholds'", m, allow_auto=False)
         if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
@@ -180,8 +227,49 @@ def profile_drift(
             results[name] = _untested(name, ref, cur, reason)
             continue
         chosen = _resolve(name, ref.kind, per_column.get(name), method)
-        results[name] = _compare(name, chosen, ref, cur, limits[chosen], n_bins)
-    return ProfileDrift(results)
+        eff = min_effect.get(name) if isinstance(min_effect, Mapping) else min_effect
+        raw = _raw_values(reference_values, name) if ref.kind is FeatureKind.NUMERIC else None
+        results[name] = _compare(name, chosen, ref, cur, limits[chosen], n_bins, eff, raw)
+    return ProfileDrift(_apply_policy(results, correction), float(alpha), correction)
+
+
+def _raw_values(values: Mapping[str, Any] | None, name: str) -> np.ndarray | None:
+    if values is None or name not in values:
+        return None
+    arr = np.asarray(values[name], dtype=np.float64).ravel()
+    return np.sort(arr[np.isfinite(arr)])
+
+
+def _apply_policy(results: dict[str, ColumnDrift], correction: str) -> dict[str, ColumnDrift]:
+    """Benjamini–Hochberg across the tested columns, then the effect-size floor."""
+    from scipy import stats
+
+    tested = [n for n, r in results.items()
+              if r.statistic is not None and r.details.get("p_value_decision") is not None]
+    if not tested:
+        return results
+    raw = np.array([results[n].details["p_value_decision"] for n in tested], dtype=np.float64)
+    use_bh = correction == "bh" and raw.size > 1
+    adjusted = stats.false_discovery_control(raw, method="bh") if use_bh else raw
+    out = dict(results)
+    for name, p_adj in zip(tested, adjusted.tolist(), strict=True):
+        c = results[name]
+        limit = float(c.threshold or 0.05)
+        significant = p_adj < limit
+        floor = c.min_effect or 0.0
+        large = c.effect_size is None or c.effect_size >= floor
+        drifted = significant and large
+        verdict = ("drift" if drifted else "no drift (significant but the effect is too "
+                   "small to matter)" if significant else "no drift")
+        label = "BH-adjusted p" if use_bh else "p"
+        effect = ""
+        if c.effect_size is not None:
+            effect = (f"; {c.details.get('effect', 'effect')} {c.effect_size:.3g} "
+                      f"{'>=' if large else '<'} minimum {floor:.3g}")
+        reason = (f"{verdict}: {label} = {p_adj:.3g} {'<' if significant else '>='} "
+                  f"{limit:g}{effect} (sketch mode). {c.reason}")
+        out[name] = replace(c, p_value_adjusted=float(p_adj), drifted=drifted, reason=reason)
+    return out
 
 
 def _check_method(label: str, m: Any, *, allow_auto: bool) -> None:
@@ -205,45 +293,45 @@ def _resolve(name: str, kind: FeatureKind, explicit: str | None, default: str) -
 
 
 def _sizes(method: str, ref: ColumnProfile, cur: ColumnProfile) -> tuple[int, int]:
-    if method == "chi2" or (ref.kind is FeatureKind.CATEGORICAL):
-        return ref.count, cur.count
+    if ref.kind is FeatureKind.CATEGORICAL:  # nulls are the "<missing>" level, as exact mode
+        return ref.count + ref.null_count, cur.count + cur.null_count
     return ref.n_numeric, cur.n_numeric
 
 
 def _untested(
     name: str, ref: ColumnProfile | None, cur: ColumnProfile | None, reason: str
 ) -> ColumnDrift:
+    kind = (ref or cur).kind.value if (ref or cur) is not None else "unknown"  # type: ignore[union-attr]
     return ColumnDrift(
         name, None, None, None, None, False,
-        ref.count if ref else 0, cur.count if cur else 0, reason,
+        ref.count if ref else 0, cur.count if cur else 0, reason, kind=kind,
     )  # fmt: skip
 
 
 def _compare(
-    name: str, method: str, ref: ColumnProfile, cur: ColumnProfile, limit: float, n_bins: int
+    name: str, method: str, ref: ColumnProfile, cur: ColumnProfile, limit: float,
+    n_bins: int, min_effect: float | None, raw: np.ndarray | None = None,
 ) -> ColumnDrift:
     n_ref, n_cur = _sizes(method, ref, cur)
-    if n_ref == 0 or n_cur == 0:
-        side = "reference" if n_ref == 0 else "current"
+    if method == "ks" and raw is not None and raw.size:
+        n_ref = int(raw.size)
+    kind = ref.kind.value
+    if ref.count == 0 or cur.count == 0 or n_ref == 0 or n_cur == 0:
+        side = "reference" if (ref.count == 0 or n_ref == 0) else "current"
+        return ColumnDrift(name, None, None, None, None, False, n_ref, n_cur,
+                           f"no values in the {side} profile", kind=kind)
+    if method in _P_VALUE_METHODS:
+        t = ks_test(ref, cur, raw) if method == "ks" else categorical_test(ref, cur)
+        floor = MIN_EFFECT[t.method] if min_effect is None else float(min_effect)
         return ColumnDrift(
-            name, None, None, None, None, False, n_ref, n_cur, f"no values in the {side} profile"
+            name, t.method, t.statistic, t.p_value, limit, False, n_ref, n_cur, t.reason,
+            t.error_bound, kind=kind, effect_size=t.effect_size,
+            min_effect=floor if t.statistic is not None else None,
+            p_value_bounds=None if t.p_value_bounds is None else list(t.p_value_bounds),
+            details={**t.details, "effect": t.effect_name,
+                     "p_value_decision": t.p_value_decision},
         )
-    if method == "ks":
-        d, err = _ks_statistic(ref, cur)
-        d_low = max(d - err, 0.0)
-        p = _ks_pvalue(d_low, n_ref, n_cur)
-        drifted = p < limit
-        reason = (
-            f"KS D={d:.4f} ± {err:.4f} (sketch error); p at D−error = {p:.3g} "
-            f"{'<' if drifted else '≥'} {limit:g}"
-        )
-        return ColumnDrift(name, method, d, p, limit, drifted, n_ref, n_cur, reason, err)
     p_ref, p_cur, err = _distributions(ref, cur, n_bins)
-    if method == "chi2":
-        stat, p = _chi2(p_ref * n_ref, p_cur * n_cur)
-        drifted = p < limit
-        reason = f"chi-squared={stat:.4g}, p={p:.3g} {'<' if drifted else '≥'} {limit:g}"
-        return ColumnDrift(name, method, stat, p, limit, drifted, n_ref, n_cur, reason, err)
     q_ref, q_cur = np.maximum(p_ref, _FLOOR), np.maximum(p_cur, _FLOOR)
     if method == "psi":
         stat = float(np.sum((q_cur - q_ref) * np.log(q_cur / q_ref)))
@@ -251,33 +339,8 @@ def _compare(
         stat = _js_distance(p_ref, p_cur)
     drifted = stat >= limit
     reason = f"{method.upper()}={stat:.4f} {'≥' if drifted else '<'} {limit:g}"
-    return ColumnDrift(name, method, stat, None, limit, drifted, n_ref, n_cur, reason, err)
-
-
-def _grid(col: ColumnProfile) -> np.ndarray:
-    sk = col.kll
-    assert sk is not None
-    m = min(4 * sk.num_retained + 1, 4001)
-    return np.asarray(sk.get_quantiles(np.linspace(0.0, 1.0, m).tolist()), dtype=np.float64)
-
-
-def _ks_statistic(ref: ColumnProfile, cur: ColumnProfile) -> tuple[float, float]:
-    points = np.unique(np.concatenate([_grid(ref), _grid(cur)])).tolist()
-    assert ref.kll is not None
-    assert cur.kll is not None
-    f_ref = np.asarray(ref.kll.get_cdf(points, True)[:-1])
-    f_cur = np.asarray(cur.kll.get_cdf(points, True)[:-1])
-    d = float(np.max(np.abs(f_ref - f_cur))) if points else 0.0
-    return d, ref.rank_error + cur.rank_error
-
-
-def _ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
-    if d <= 0.0:
-        return 1.0
-    from scipy.stats import kstwo
-
-    en = n_ref * n_cur / (n_ref + n_cur)
-    return float(np.clip(kstwo.sf(d, np.round(en)), 0.0, 1.0))
+    return ColumnDrift(name, method, stat, None, limit, drifted, n_ref, n_cur, reason, err,
+                       kind=kind, effect_size=stat)
 
 
 def _distributions(
@@ -291,7 +354,7 @@ def _distributions(
         cb = np.array([b.get(k, 0) for k in keys] + [0], dtype=np.float64)
         ca[-1] = max(ref.count - ca[:-1].sum(), 0.0)  # values past the sketch's capacity
         cb[-1] = max(cur.count - cb[:-1].sum(), 0.0)
-        err = max(ref.items_error / ref.count, cur.items_error / cur.count)
+        err = max(count_error(ref) / ref.count, count_error(cur) / cur.count)
         return ca / ca.sum(), cb / cb.sum(), err
     assert ref.kll is not None
     assert cur.kll is not None
@@ -300,18 +363,6 @@ def _distributions(
     pa = np.asarray(ref.kll.get_pmf(edges), dtype=np.float64)
     pb = np.asarray(cur.kll.get_pmf(edges), dtype=np.float64)
     return pa, pb, ref.rank_error + cur.rank_error
-
-
-def _chi2(obs_ref: np.ndarray, obs_cur: np.ndarray) -> tuple[float, float]:
-    table = np.vstack([obs_ref, obs_cur])
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2:
-        return 0.0, 1.0
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
-    stat = float(np.sum((table - expected) ** 2 / expected))
-    from scipy.special import chdtrc
-
-    return stat, float(chdtrc(table.shape[1] - 1, stat))
 
 
 def _js_distance(p: np.ndarray, q: np.ndarray) -> float:

@@ -30,8 +30,12 @@ def same_length(**arrays: Any) -> int:
     return n
 
 
-def rounded(value: float | None, digits: int = 6) -> float | None:
-    """``value`` rounded for JSON (None and NaN become None)."""
+def finite(value: float | None) -> float | None:
+    """``value`` as a JSON-safe float at full precision (None, NaN and ±inf become None).
+
+    Public metrics are never finite: an MAE of 2.4e-6 must not read 2e-06. Round only
+    where a number is displayed.
+    """
     if value is None or not np.isfinite(value):
         return None
-    return round(float(value), digits)
+    return float(value)

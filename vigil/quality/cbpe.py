@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vigil.errors import InvalidParameterError
-from vigil.quality._common import rounded
+from vigil.quality._common import finite
 from vigil.quality.classification import classification_metrics
 
 
@@ -188,12 +188,12 @@ class CBPE:
         for name, v in value.items():
             col = draws[name][np.isfinite(draws[name])]
             if v is None or not len(col):
-                out[name] = {"value": rounded(v), "lower": None, "upper": None}
+                out[name] = {"value": finite(v), "lower": None, "upper": None}
                 continue
             # a discrete draw distribution can leave its mean outside the percentiles
-            out[name] = {"value": rounded(v),
-                         "lower": rounded(min(np.percentile(col, lo), v)),
-                         "upper": rounded(max(np.percentile(col, hi), v))}
+            out[name] = {"value": finite(v),
+                         "lower": finite(min(np.percentile(col, lo), v)),
+                         "upper": finite(max(np.percentile(col, hi), v))}
         return out
 
     def _expected(self, pi: np.ndarray, q: np.ndarray, raw: np.ndarray) -> dict[str, float | None]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from vigil.errors import InvalidParameterError
-from vigil.quality._common import as_1d, rounded, same_length
+from vigil.quality._common import as_1d, finite, same_length
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, classes: Sequence[Any]) -> np.ndarray:
@@ -160,8 +160,8 @@ def classification_metrics(
 
     Examples:
         >>> m = classification_metrics([0, 1, 1, 0], [0, 1, 0, 0], [0.2, 0.9, 0.4, 0.3])
-        >>> m["accuracy"], m["f1"], m["roc_auc"]
-        (0.75, 0.666667, 1.0)
+        >>> m["accuracy"], round(m["f1"], 4), m["roc_auc"]
+        (0.75, 0.6667, 1.0)
     """
     t = as_1d(y_true, "y_true")
     p = as_1d(y_pred, "y_pred")
@@ -177,11 +177,11 @@ def classification_metrics(
     cm = confusion_matrix(t.tolist(), p.tolist(), classes)
     prf = _prf(cm)
     per_class = prf.pop("_per_class")
-    out: dict[str, Any] = {"n": n, "accuracy": rounded(np.trace(cm) / n)}
-    out.update({key: rounded(v) for key, v in prf.items()})
+    out: dict[str, Any] = {"n": n, "accuracy": finite(np.trace(cm) / n)}
+    out.update({key: finite(v) for key, v in prf.items()})
     if k == 2:
         for name in ("precision", "recall", "f1"):
-            out[name] = rounded(per_class[name][1])  # type: ignore[index]
+            out[name] = finite(per_class[name][1])  # type: ignore[index]
     out.update(roc_auc=None, pr_auc=None, log_loss=None, brier=None, ece=None)
     if proba is not None:
         out.update(_proba_metrics(t.tolist(), p.tolist(), _proba_matrix(proba, k, n), classes,
@@ -214,5 +214,5 @@ def _proba_metrics(t: list[Any], p: list[Any], proba: np.ndarray, classes: list[
         brier = float(((proba - onehot) ** 2).sum(axis=1).mean())
     ece = expected_calibration_error((pi == ti).astype(np.float64),
                                      proba[np.arange(n), pi], n_bins)
-    return {"roc_auc": rounded(auc), "pr_auc": rounded(ap), "log_loss": rounded(log_loss),
-            "brier": rounded(brier), "ece": rounded(ece)}
+    return {"roc_auc": finite(auc), "pr_auc": finite(ap), "log_loss": finite(log_loss),
+            "brier": finite(brier), "ece": finite(ece)}

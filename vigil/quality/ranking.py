@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vigil.errors import InvalidParameterError
-from vigil.quality._common import rounded
+from vigil.quality._common import finite
 
 
 def _relevance(relevant: Any, path: str) -> dict[Any, float]:
@@ -79,9 +79,9 @@ def ranking_metrics(
     return {
         "n": len(ranked),
         "k": k,
-        "precision_at_k": rounded(np.mean(prec)),
-        "recall_at_k": rounded(np.mean(rec)) if rec else None,
-        "ndcg_at_k": rounded(np.mean(ndcg)),
-        "mrr": rounded(np.mean(rr)),
-        "hit_rate": rounded(np.mean(hit)),
+        "precision_at_k": finite(np.mean(prec)),
+        "recall_at_k": finite(np.mean(rec)) if rec else None,
+        "ndcg_at_k": finite(np.mean(ndcg)),
+        "mrr": finite(np.mean(rr)),
+        "hit_rate": finite(np.mean(hit)),
     }

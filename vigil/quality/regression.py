@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vigil.quality._common import as_1d, rounded, same_length
+from vigil.quality._common import as_1d, finite, same_length
 
 
 def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, Any]:
@@ -21,8 +21,8 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, Any]:
 
     Examples:
         >>> m = regression_metrics([3.0, -0.5, 2.0, 7.0], [2.5, 0.0, 2.0, 8.0])
-        >>> m["mae"], m["rmse"], m["r2"], m["mean_error"]
-        (0.5, 0.612372, 0.948608, 0.25)
+        >>> m["mae"], round(m["rmse"], 4), round(m["r2"], 4), m["mean_error"]
+        (0.5, 0.6124, 0.9486, 0.25)
     """
     t = as_1d(y_true, "y_true", numeric=True)
     p = as_1d(y_pred, "y_pred", numeric=True)
@@ -34,9 +34,9 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, Any]:
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
     return {
         "n": n,
-        "mae": rounded(np.abs(err).mean()),
-        "rmse": rounded(np.sqrt((err ** 2).mean())),
-        "mape": rounded((np.abs(err) / np.maximum(np.abs(t), eps)).mean()),
-        "r2": rounded(r2),
-        "mean_error": rounded(err.mean()),
+        "mae": finite(np.abs(err).mean()),
+        "rmse": finite(np.sqrt((err ** 2).mean())),
+        "mape": finite((np.abs(err) / np.maximum(np.abs(t), eps)).mean()),
+        "r2": finite(r2),
+        "mean_error": finite(err.mean()),
     }

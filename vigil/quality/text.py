@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vigil.errors import InvalidParameterError
-from vigil.quality._common import rounded
+from vigil.quality._common import finite
 
 TOKEN = re.compile(r"\[UNK\]|<unk>|\ufffd|\w+(?:'\w+)?", re.IGNORECASE)
 UNKNOWN_TOKENS = frozenset({"[unk]", "<unk>", "\ufffd"})
@@ -185,15 +185,15 @@ def text_quality(
     return {
         "n": len(q),
         "similarity": name,
-        "relevance": {"mean": rounded(relevance.mean()),
-                      "p10": rounded(np.percentile(relevance, 10))},
-        "consistency": {"value": rounded(np.mean(agreement)) if agreement else None,
+        "relevance": {"mean": finite(relevance.mean()),
+                      "p10": finite(np.percentile(relevance, 10))},
+        "consistency": {"value": finite(np.mean(agreement)) if agreement else None,
                         "groups": len(groups)},
-        "oov_rate": rounded(oov),
-        "unknown_token_rate": rounded(sum(t in UNKNOWN_TOKENS for t in flat) / n_tokens)
+        "oov_rate": finite(oov),
+        "unknown_token_rate": finite(sum(t in UNKNOWN_TOKENS for t in flat) / n_tokens)
         if n_tokens else None,
-        "length": {"chars_mean": rounded(np.mean([len(t) for t in r])),
-                   "tokens_mean": rounded(token_counts.mean()),
-                   "tokens_p95": rounded(np.percentile(token_counts, 95))},
-        "refusal_rate": rounded(np.mean([bool(refusal.search(t)) for t in r])),
+        "length": {"chars_mean": finite(np.mean([len(t) for t in r])),
+                   "tokens_mean": finite(token_counts.mean()),
+                   "tokens_p95": finite(np.percentile(token_counts, 95))},
+        "refusal_rate": finite(np.mean([bool(refusal.search(t)) for t in r])),
     }

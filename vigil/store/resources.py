@@ -17,9 +17,12 @@ import sqlalchemy as sa
 from vigil.store import ModelRecord, Store
 from vigil.store import resources_tables as rt
 
+#: Fields that count events since the previous sample: a window sums them. Everything
+#: else is a gauge (``host_cpu_count`` too, although its name ends in ``_count``).
+SUMMED = frozenset({"net_sends", "request_count", "client_latency_count"})
 #: How each field is summarised over a window: mean, max or sum of the samples.
 AGGREGATE: dict[str, tuple[str, ...]] = {
-    name: ("sum",) if name.endswith("_count") or name == "net_sends"
+    name: ("sum",) if name in SUMMED
     else ("max",) if name.endswith(("_p95_ms", "_seconds", "_total_bytes", "_cpu_count"))
     else ("mean", "max")
     for name in rt.SAMPLE_FIELDS

@@ -114,6 +114,7 @@ def drift_chart(columns: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "type": "bar", "orientation": "h", "name": "effect size", "y": names,
         "x": [c.get("effect_size") for c in columns],
         "text": [f"{'drifted' if d else 'stable'} ({c.get('method')})"
+                 if c.get("statistic", 0) is not None else "not tested"
                  for c, d in zip(columns, drifted, strict=True)],
         "textposition": "outside", "cliponaxis": False,
         "marker": {"color": [_COLOURS[2] if d else _COLOURS[0] for d in drifted],

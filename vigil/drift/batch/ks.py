@@ -6,6 +6,7 @@ instead of re-sorting the pooled sample. The p-value is scipy's: exact for
 ``max(n, m) <= 10,000`` (computed by :func:`scipy.stats.ks_2samp` itself, cheap at that
 size), otherwise Smirnov's asymptotic ``kstwo.sf(D, round(n m / (n + m)))``.
 Default threshold: p < 0.05; effect size: Wasserstein distance in reference σ (min 0.1).
+Validity limit: with ties the p-value is conservative (the reason says so).
 
 References:
     Smirnov, N. (1948). Table for estimating the goodness of fit of empirical
@@ -84,5 +85,10 @@ class KolmogorovSmirnov(BatchTest):
             d = ks_statistic(ref.sorted, cur.sorted)
             p = ks_pvalue(d, n, m)
             note = ""
+        repeats = sum(int(np.count_nonzero(s.sorted[1:] == s.sorted[:-1])) for s in (ref, cur))
+        if repeats > 0.01 * (n + m):
+            note = (f"{repeats / (n + m):.0%} of the values are ties; the KS p-value assumes "
+                    "continuous data and is conservative with ties (valid, less "
+                    "powerful). " + note).strip()
         effect, effect_note = numeric_effect(ref, cur)
         return d, p, effect, " ".join(x for x in (note, effect_note) if x)

@@ -65,7 +65,12 @@ class _Binary(BatchTest):
         n, m = int(table[0].sum()), int(table[1].sum())
         p_ref, p_cur = table[0, 0] / n, table[1, 0] / m
         stat, p = self._test(table, p_ref, p_cur, n, m)
-        return stat, p, cohens_h(p_ref, p_cur), ""
+        note = ""
+        expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / max(table.sum(), 1)
+        if self.name == "z" and expected.min() < 5:
+            note = (f"An expected count is {expected.min():.2g} (< 5): the z-test's normal "
+                    "approximation is unreliable here; use 'fisher'.")
+        return stat, p, cohens_h(p_ref, p_cur), note
 
     def _test(
         self, table: np.ndarray, p_ref: float, p_cur: float, n: int, m: int
