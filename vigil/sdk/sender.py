@@ -126,6 +126,7 @@ class Sender:
         self._flush_done = 0
         self._flush_ok = True
         self._stopped = False
+        self._release_on_exit = False
         self._thread = self._start_thread()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _restart_in_child(ref))
@@ -178,7 +179,14 @@ class Sender:
             self.dropped.bump()
 
     def flush(self, timeout_s: float | None) -> bool:
-        """Deliver what was queued before the call; True when nothing is left pending."""
+        """Deliver what was queued before the call; True when nothing is left pending.
+
+        On the sender thread itself (a sink calling ``flush``) it cannot wait for that
+        thread: it wakes it for an early cycle and returns False.
+        """
+        if threading.current_thread() is self._thread:
+            self.wake.set()
+            return False
         with self._cond:
             if self._stopped or not self._thread.is_alive():
                 return not self.buf and not self._spool_pending
@@ -189,14 +197,29 @@ class Sender:
             return done and self._flush_ok
 
     def close(self, timeout_s: float | None) -> bool:
-        """Stop taking records, deliver (or spool) the rest, stop the thread."""
+        """Stop taking records, deliver (or spool) the rest, stop the thread.
+
+        Called on the sender thread itself (from a sink, or by a Monitor's finaliser that
+        the garbage collector happened to run there), it cannot wait for that thread: it
+        only marks the sender closing and returns False; the thread finishes its cycle,
+        delivers (or spools) everything queued, then releases the transport and sinks.
+        """
         if self._closing.is_set():
             return not self._thread.is_alive()
         self._closing.set()
         self.cap = 0
+        if threading.current_thread() is self._thread:
+            self._release_on_exit = True
+            self.wake.set()
+            return False
         ok = self.flush(timeout_s)
         self.wake.set()
         self._thread.join(timeout_s)
+        self._release()
+        return ok and not self._thread.is_alive()
+
+    def _release(self) -> None:
+        """Close the transport and the sinks (once the thread no longer uses them)."""
         try:
             self.transport.close()
         except Exception:
@@ -206,7 +229,6 @@ class Sender:
                 sink.close()
             except Exception:
                 log.exception("vigil: closing the sink %r failed", sink)
-        return ok and not self._thread.is_alive()
 
     def report_exception(self, exc: BaseException, ts: float) -> None:
         """Hand a model's exception to the exception hooks; never raises."""
@@ -263,7 +285,9 @@ class Sender:
                 with self._cond:  # a flush asked for meanwhile still gets its cycle
                     if self._flush_req <= self._flush_done:
                         self._stopped = True
-                        return
+                        break
+        if self._release_on_exit:  # close was called on this thread: release here
+            self._release()
 
     def _cycle(self, *, force_replay: bool) -> None:
         buf = self.buf
