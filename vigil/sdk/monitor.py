@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
+import logging
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,10 +25,12 @@ from vigil.sdk.encode import FEEDBACK, LABEL, PREDICTION, TRACKED, describe_erro
 from vigil.sdk.ids import id_at, new_id
 from vigil.sdk.local import LocalTransport, is_local_endpoint
 from vigil.sdk.sender import Sender
-from vigil.sdk.spool import Spool
+from vigil.sdk.spool import Spool, normalise_endpoint, safe_name, spool_directory
 from vigil.sdk.transport import Transport
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("vigil.sdk")
 
 _MAX_BATCH = 10_000  # the server's default limit per ingest request
 
@@ -49,7 +51,11 @@ class Monitor:
         batch_size: records per request (at most 10,000).
         flush_interval_s: the longest a record waits in the buffer before it is sent.
         queue_size: the most records the buffer holds; more are dropped and counted.
-        spool_dir: where undeliverable batches wait; default ``VIGIL_HOME/spool/<model>``.
+        spool_dir: the folder under which undeliverable batches wait, each Monitor in
+            its own ``<model>-<key>`` subfolder keyed by endpoint and model (so they are
+            replayed only to the endpoint they were meant for); default
+            ``VIGIL_SPOOL_DIR``, else ``VIGIL_HOME/spool``. The folder is logged at the
+            first spooled batch and is :attr:`spool_dir`.
         spool_max_bytes: the spool's size bound; the oldest batches give way.
         timeout_s: the timeout of each request, and of the flush at exit.
         max_retries: retries of a failed request before its batch goes to the spool.
@@ -153,15 +159,12 @@ class Monitor:
 
                 transport = HttpTransport(endpoint, api_key=api_key, timeout_s=timeout_s)
         self.transport = transport
-        if spool_dir is None:
-            from vigil.config import load_settings
-
-            spool_dir = Path(load_settings().home) / "spool" / _safe_name(model)
         self._sender = Sender(
             model=model,
             version=self.version,
             transport=transport,
-            spool=Spool(Path(spool_dir).absolute(), max_bytes=spool_max_bytes),
+            spool=_open_spool(spool_dir, getattr(transport, "endpoint", endpoint), model,
+                              spool_max_bytes),
             schema=schema,
             task=resolved_task.value,
             batch_size=batch_size,
@@ -433,6 +436,11 @@ class Monitor:
         self.close()
 
     @property
+    def spool_dir(self) -> Path:
+        """The folder where this Monitor's undeliverable batches wait."""
+        return self._sender.spool.directory
+
+    @property
     def stats(self) -> dict[str, int]:
         """Counters: queued, sent, accepted, duplicates, rejected, dropped_queue_full,
         dropped_closed, spooled, replayed, spool_dropped, spool_files, send_errors,
@@ -501,8 +509,24 @@ def _task(task: Task | str) -> Task:
         ) from None
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "model"
+def _open_spool(root: str | Path | None, endpoint: str, model: str, max_bytes: int) -> Spool:
+    """The spool of ``model`` sending to ``endpoint``, in its own folder under ``root``."""
+    if root is None:
+        from vigil.config import load_settings
+
+        settings = load_settings()
+        root = settings.spool_dir or Path(settings.home) / "spool"
+    root = Path(root).absolute()
+    legacy = root / safe_name(model)  # vigil <= 0.1 spooled per model, endpoint unknown
+    if legacy.is_dir() and any(legacy.glob("*.batch")):
+        log.warning(
+            "vigil: %s holds batches of %r spooled by an earlier vigil for an unknown "
+            "endpoint; they are not replayed automatically. Move the *.batch files into "
+            "%s to send them to %s, or delete them.", legacy, model,
+            spool_directory(root, endpoint, model), endpoint,
+        )
+    return Spool(spool_directory(root, endpoint, model), max_bytes=max_bytes,
+                 owner={"endpoint": normalise_endpoint(endpoint), "model": model})
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None) -> None:

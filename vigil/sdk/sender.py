@@ -120,6 +120,7 @@ class Sender:
         self._spool_pending = len(spool) > 0  # batches left by an earlier run: replay them
         self._replay_failures = 0
         self._next_replay = 0.0
+        self._spool_announced = False
         self._closing = threading.Event()
         self._cond = threading.Condition()
         self._flush_req = 0
@@ -343,6 +344,11 @@ class Sender:
                       n, kind, self.spool.directory, exc)
             return
         self.counts["spool_dropped"] += lost
+        if not self._spool_announced:
+            self._spool_announced = True
+            log.warning("vigil: %s of %r could not be delivered; spooling them in %s (they "
+                        "are replayed only to %s)", kind, model, self.spool.directory,
+                        (self.spool.owner or {}).get("endpoint", "the same endpoint"))
         if lost < n:
             self.counts["spooled"] += n
             self._spool_pending = True
