@@ -22,8 +22,10 @@ from vigil.sdk.ids import id_at
 log = logging.getLogger("vigil.sdk")
 
 # Tags of queued tuples (first element).
-TRACKED = 0  # (TRACKED, args, kwargs, output, latency_ns, ts, error)
-PREDICTION = 1  # (PREDICTION, inputs, output, proba, latency_s, error, subject_id, id, ts)
+# error: None or (message, error_type); budget_ns: the call's time budget (None: none).
+TRACKED = 0  # (TRACKED, args, kwargs, output, latency_ns, ts, error, budget_ns)
+PREDICTION = 1  # (PREDICTION, inputs, output, proba, latency_s, error, subject_id, id, ts,
+#                  error_type)
 LABEL = 2  # (LABEL, prediction_id, actual, ts)
 FEEDBACK = 3  # (FEEDBACK, id, prediction_id, score, comment, ts)
 RESOURCE = 4  # (RESOURCE, sample dict) from vigil.sdk.resources
@@ -31,6 +33,7 @@ RESOURCE = 4  # (RESOURCE, sample dict) from vigil.sdk.resources
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 _OPTS_ANY_KEYS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _ERROR_MAX = 2000
+ERROR_TYPE_MAX = 100  # the server's bound on error_type
 
 
 def call_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -63,6 +66,26 @@ def describe_error(exc: BaseException) -> str:
     return text if len(text) <= _ERROR_MAX else text[: _ERROR_MAX - 3] + "..."
 
 
+def error_kind(exc: BaseException) -> str:
+    """The ``error_type`` of an exception: its class name (at most 100 characters).
+
+    Examples:
+        >>> error_kind(TimeoutError("slow"))
+        'TimeoutError'
+    """
+    return type(exc).__qualname__[:ERROR_TYPE_MAX]
+
+
+def timeout_error(latency_s: float, budget_s: float) -> tuple[str, str]:
+    """The error (message, ``error_type``) of a call that ran over its time budget.
+
+    Examples:
+        >>> timeout_error(0.31234, 0.25)
+        ('timeout: took 0.312 s > budget 0.25 s', 'timeout')
+    """
+    return f"timeout: took {latency_s:.3g} s > budget {budget_s:g} s", "timeout"
+
+
 def to_records(items: list[tuple[Any, ...]], version: str) -> dict[str, list[dict[str, Any]]]:
     """Group queued tuples by batch kind and build their JSON-ready dicts."""
     predictions: list[dict[str, Any]] = []
@@ -72,35 +95,39 @@ def to_records(items: list[tuple[Any, ...]], version: str) -> dict[str, list[dic
     for item in items:
         tag = item[0]
         if tag == TRACKED:
-            _, args, kwargs, output, latency_ns, ts, error = item
-            predictions.append(
-                {
-                    "id": id_at(ts),
-                    "version": version,
-                    "ts": ts,
-                    "latency_s": latency_ns / 1e9,
-                    "error": error,
-                    "subject_id": None,
-                    "inputs": call_inputs(args, kwargs),
-                    "outputs": output,
-                    "proba": None,
-                }
-            )
+            _, args, kwargs, output, latency_ns, ts, err, budget_ns = item
+            if err is None and budget_ns is not None and latency_ns > budget_ns:
+                err = timeout_error(latency_ns / 1e9, budget_ns / 1e9)
+            rec = {
+                "id": id_at(ts),
+                "version": version,
+                "ts": ts,
+                "latency_s": latency_ns / 1e9,
+                "error": None,
+                "subject_id": None,
+                "inputs": call_inputs(args, kwargs),
+                "outputs": output,
+                "proba": None,
+            }
+            if err is not None:
+                rec["error"], rec["error_type"] = err
+            predictions.append(rec)
         elif tag == PREDICTION:
-            _, inputs, output, proba, latency_s, error, subject_id, pid, ts = item
-            predictions.append(
-                {
-                    "id": pid,
-                    "version": version,
-                    "ts": ts,
-                    "latency_s": latency_s,
-                    "error": error,
-                    "subject_id": subject_id,
-                    "inputs": inputs,
-                    "outputs": output,
-                    "proba": proba,
-                }
-            )
+            _, inputs, output, proba, latency_s, error, subject_id, pid, ts, error_type = item
+            rec = {
+                "id": pid,
+                "version": version,
+                "ts": ts,
+                "latency_s": latency_s,
+                "error": error,
+                "subject_id": subject_id,
+                "inputs": inputs,
+                "outputs": output,
+                "proba": proba,
+            }
+            if error_type is not None:
+                rec["error_type"] = error_type
+            predictions.append(rec)
         elif tag == LABEL:
             _, pid, actual, ts = item
             labels.append({"prediction_id": pid, "actual": actual, "ts": ts})

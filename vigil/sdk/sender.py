@@ -121,6 +121,7 @@ class Sender:
         self._replay_failures = 0
         self._next_replay = 0.0
         self._spool_announced = False
+        self.no_error_type = False  # set when the server proves older than error_type
         self._closing = threading.Event()
         self._cond = threading.Condition()
         self._flush_req = 0
@@ -305,6 +306,9 @@ class Sender:
                 continue
             if self._switches:
                 self._attribute(groups["predictions"])
+            if self.no_error_type:
+                for rec in groups["predictions"]:
+                    rec.pop("error_type", None)
             if self.sinks:
                 self._emit(groups)
             for kind in _KINDS:
@@ -396,6 +400,8 @@ class Sender:
                 log.exception("vigil: the transport raised unexpectedly")
                 error = exc
             else:
+                if kind == "predictions" and result.get("rejected"):
+                    n, result = self._resend_without_error_type(model, n, body, result)
                 self._count(kind, n, result)
                 return True
             if attempt >= retries or self._closing.is_set():
@@ -405,6 +411,32 @@ class Sender:
             self.counts["retries"] += 1
             self._closing.wait(backoff_delay(attempt, self.backoff_s, self.max_backoff_s))
             attempt += 1
+
+    def _resend_without_error_type(self, model: str, n: int, body: bytes,
+                                   result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A server older than this SDK rejects ``error_type`` as an unknown field: send
+        those records again without it (their ``error`` text still starts with the kind)
+        and leave it out from now on. Returns what is left to count of the first answer."""
+        rejected = result["rejected"]
+        records = _loads(body).get("records", [])
+        again = [r for r in rejected if _only_error_type_unknown(r)
+                 and 0 <= r["index"] < len(records)]
+        if not again:
+            return n, result
+        if not self.no_error_type:
+            self.no_error_type = True
+            log.warning("vigil: the server does not know the field error_type (it is older "
+                        "than this SDK); error kinds are sent inside the error text only")
+        redo = []
+        for r in again:
+            rec = records[r["index"]]
+            rec.pop("error_type", None)
+            redo.append(rec)
+        redo_body, count = encode("records", redo)
+        if not self._send(model, "predictions", count, redo_body, retries=self.max_retries):
+            self._to_spool(model, "predictions", count, redo_body)
+        left = [r for r in rejected if not any(r is a for a in again)]
+        return n - len(again), {**result, "rejected": left}
 
     def _send_halves(self, model: str, kind: str, body: bytes, retries: int) -> bool:
         key = BODY_KEYS[kind]
@@ -469,6 +501,14 @@ def _restart_in_child(ref: weakref.ref[Sender]) -> None:
             sender.restart_after_fork()
         except Exception:
             log.exception("vigil: could not restart the sender after fork")
+
+
+def _only_error_type_unknown(rejection: Any) -> bool:
+    """Whether a record was rejected only because the server does not know error_type."""
+    errors = rejection.get("errors") if isinstance(rejection, dict) else None
+    return (isinstance(errors, list) and len(errors) == 1 and isinstance(errors[0], dict)
+            and isinstance(rejection.get("index"), int)
+            and str(errors[0].get("reason", "")).startswith("unknown fields ['error_type']"))
 
 
 def _loads(body: bytes) -> dict[str, Any]:
