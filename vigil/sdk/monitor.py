@@ -1,7 +1,8 @@
 """``vigil.Monitor``: record a model's predictions, labels and feedback from inference code.
 
 The calls made in the inference path (a tracked function, ``observe``, the ``log_*``
-methods) only read clocks and append a tuple to a bounded buffer; ids for tracked calls,
+methods) only read clocks (a tracked call: the monotonic clock, twice) and append a tuple
+to a bounded buffer; ids for tracked calls,
 record dicts, JSON, compression and network all happen in a background thread
 (:mod:`vigil.sdk.sender`). The SDK never raises into a tracked call: a full buffer drops
 and counts, an instrumentation failure is logged and counted, and the model's own
@@ -278,13 +279,13 @@ class Monitor:
         buf = sender.buf
         monitor = self  # the wrapper keeps its Monitor alive
 
-        def record_error(args: Any, kwargs: Any, latency_ns: int, ts: float,
-                         exc: BaseException) -> None:
+        def record_error(args: Any, kwargs: Any, t0: int, t1: int, exc: BaseException) -> None:
             try:
+                ts = time() - (t1 - t0) / 1e9  # the record's time: hooks pair on it
                 if sender.exception_hooks:
                     sender.report_exception(exc, ts)
-                sender.put((TRACKED, args, kwargs, None, latency_ns, ts,
-                            (describe_error(exc), error_kind(exc)), budget_ns))
+                sender.put((TRACKED, args, kwargs, None, t0, t1,
+                            (describe_error(exc), error_kind(exc), ts), budget_ns))
             except Exception:  # never mask the model's own exception
                 sender.counts["internal_errors"] += 1
 
@@ -292,17 +293,16 @@ class Monitor:
 
             @functools.wraps(fn)
             async def async_tracked(*args: Any, **kwargs: Any) -> Any:
-                ts = time()
                 t0 = perf_counter_ns()
                 try:
                     out = await fn(*args, **kwargs)
                 except Exception as exc:
-                    record_error(args, kwargs, perf_counter_ns() - t0, ts, exc)
+                    record_error(args, kwargs, t0, perf_counter_ns(), exc)
                     raise
-                latency = perf_counter_ns() - t0
+                t1 = perf_counter_ns()
                 n = len(buf)
                 if n < sender.cap:
-                    buf.append((TRACKED, args, kwargs, out, latency, ts, None, budget_ns))
+                    buf.append((TRACKED, args, kwargs, out, t0, t1, None, budget_ns))
                     if n == sender.trigger:
                         sender.wake.set()
                 else:
@@ -314,17 +314,16 @@ class Monitor:
 
         @functools.wraps(fn)
         def tracked(*args: Any, **kwargs: Any) -> Any:
-            ts = time()
-            t0 = perf_counter_ns()
+            t0 = perf_counter_ns()  # the wall time of t0 is worked out in the background
             try:
                 out = fn(*args, **kwargs)
             except Exception as exc:
-                record_error(args, kwargs, perf_counter_ns() - t0, ts, exc)
+                record_error(args, kwargs, t0, perf_counter_ns(), exc)
                 raise
-            latency = perf_counter_ns() - t0
+            t1 = perf_counter_ns()
             n = len(buf)
             if n < sender.cap:
-                buf.append((TRACKED, args, kwargs, out, latency, ts, None, budget_ns))
+                buf.append((TRACKED, args, kwargs, out, t0, t1, None, budget_ns))
                 if n == sender.trigger:
                     sender.wake.set()
             else:

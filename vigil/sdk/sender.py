@@ -299,7 +299,8 @@ class Sender:
             n -= k
             items = [buf.popleft() for _ in range(k)]
             try:
-                groups = to_records(items, self.version)
+                groups = to_records(items, self.version,
+                                    time.time_ns() - time.perf_counter_ns())
             except Exception:
                 self.counts["internal_errors"] += k
                 log.exception("vigil: could not build records; dropped %d", k)
