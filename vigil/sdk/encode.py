@@ -108,7 +108,7 @@ def to_records(items: list[tuple[Any, ...]], version: str,
         if tag == TRACKED:
             _, args, kwargs, output, t0, t1, err, budget_ns = item
             ts = (t0 + clock_offset_ns) / 1e9
-            inputs = args[0] if args and type(args[0]) is dict else call_inputs(args, kwargs)
+            inputs = args[0] if args and type(args[0]) is dict else call_inputs(args, kwargs or {})
             if err is None:
                 if budget_ns is None or t1 - t0 <= budget_ns:
                     add({"id": id_at(ts), "version": version, "ts": ts,

@@ -302,7 +302,7 @@ class Monitor:
                 t1 = perf_counter_ns()
                 n = len(buf)
                 if n < sender.cap:
-                    buf.append((TRACKED, args, kwargs, out, t0, t1, None, budget_ns))
+                    buf.append((TRACKED, args, kwargs or None, out, t0, t1, None, budget_ns))
                     if n == sender.trigger:
                         sender.wake.set()
                 else:
@@ -323,7 +323,7 @@ class Monitor:
             t1 = perf_counter_ns()
             n = len(buf)
             if n < sender.cap:
-                buf.append((TRACKED, args, kwargs, out, t0, t1, None, budget_ns))
+                buf.append((TRACKED, args, kwargs or None, out, t0, t1, None, budget_ns))
                 if n == sender.trigger:
                     sender.wake.set()
             else:
