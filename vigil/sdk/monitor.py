@@ -218,8 +218,10 @@ class Monitor:
         """Also hand every batch of records to ``sink`` (see :mod:`vigil.integrations`).
 
         ``sink.emit(model, kind, records)`` runs in the background thread, never in the
-        tracked call; ``sink.close()`` runs at ``close``; ``sink.on_exception(exc, ts)``,
-        when the sink has it, gets each exception a tracked prediction raised.
+        tracked call (prediction records leave out the fields that are None: ``error``,
+        ``error_type``, ``subject_id``, ``proba``; read them with ``.get``);
+        ``sink.close()`` runs at ``close``; ``sink.on_exception(exc, ts)``, when the sink
+        has it, gets each exception a tracked prediction raised.
         """
         self._sender.sinks.append(sink)
         hook = getattr(sink, "on_exception", None)
