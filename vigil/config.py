@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     home: Path = Field(
         Path("vigil-data"), description="Data folder (SQLite file, spool, artifacts)."
     )
+    spool_dir: Path | None = Field(
+        None, description="Where the SDK keeps batches it could not deliver yet, one "
+        "subfolder per endpoint and model; default {home}/spool."
+    )
     db_url: str = Field(
         "",
         description="SQLAlchemy URL of the store; empty means sqlite:///{home}/vigil.db. "

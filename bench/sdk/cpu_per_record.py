@@ -1,24 +1,32 @@
-"""Total CPU per recorded prediction: hot path + background ids, dicts, JSON, gzip, send.
+"""Total CPU per recorded prediction: hot path + background ids, dicts, JSON, (gzip), send.
 
 A tracked function is called with 25-feature records; the process CPU time
 (``time.process_time``: every thread of this process, i.e. the caller and the SDK's
-sender thread) from the first call until ``flush`` returns, minus the CPU of the same loop
-calling the bare function, divided by the number of records. The main thread's own share
-(``time.thread_time``) is the hot path; the rest is background work.
+sender thread, user and system time) from the first call until ``flush`` returns, minus
+the CPU of the same loop calling the bare function, divided by the number of records. The
+main thread's own share (``time.thread_time``) is the hot path; the rest is background.
 
-Transports: ``memory`` (a MemoryTransport that orjson-encodes, gzips bodies over 64 KiB
-and keeps the bytes: everything but the socket) and ``http`` (a real ``vigil server`` on
-SQLite in a child process; its CPU is not ours and is not counted).
+Transports: ``memory`` (a MemoryTransport that keeps nothing: everything but the socket,
+no gzip, as to a server on loopback), ``memory-gzip`` (the same, gzipping bodies over
+64 KiB as the SDK does for a remote server) and ``http`` (a real ``vigil server`` on
+SQLite in a child process on loopback; its CPU is not ours and is not counted).
 
-Run: ``python bench/sdk/cpu_per_record.py [--records 200000] [--transport memory http]``
+``--baseline SRC`` runs the very same measurement, interleaved round by round, in a child
+Python that imports vigil from another checkout (e.g. the main branch), so "before" and
+"after" share the machine's load; the table gives the median of ``--rounds``.
+
+Run: ``python bench/sdk/cpu_per_record.py [--records 100000] [--rounds 3]
+[--transport memory memory-gzip http] [--baseline /path/to/other/checkout]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,7 +66,8 @@ def run(transport_name: str, rows: list[dict], url: str | None) -> dict[str, flo
 
     bare_cpu = min(cpu_of_loop(bare, rows) for _ in range(3))
     with tempfile.TemporaryDirectory() as spool:
-        transport = MemoryTransport(compress=True, keep=False) if url is None else None
+        transport = (MemoryTransport(compress=transport_name == "memory-gzip", keep=False)
+                     if url is None else None)
         mon = Monitor("bench-cpu", version="1", endpoint=url or "http://unused",
                       transport=transport, spool_dir=spool, queue_size=10_000_000,
                       batch_size=1000, flush_interval_s=0.5)
@@ -105,32 +114,58 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the vigil server did not start")
 
 
+def measure(name: str, rows: list[dict]) -> dict[str, float]:
+    if name != "http":
+        return run(name, rows, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_server(Path(tmp))
+        try:
+            return run(name, rows, url)
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def measure_in(src: str, name: str, n: int) -> dict[str, float]:
+    """The same measurement in a child Python that imports vigil from ``src``."""
+    env = dict(os.environ, PYTHONPATH=src)
+    out = subprocess.run([sys.executable, __file__, "--records", str(n), "--transport", name,
+                          "--json"], env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--transport", nargs="+", default=["memory", "http"],
-                        choices=["memory", "http"])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--transport", nargs="+", default=["memory", "memory-gzip", "http"],
+                        choices=["memory", "memory-gzip", "http"])
+    parser.add_argument("--baseline", help="another checkout to measure in the same run")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     rows = make_rows(args.records)
+    if args.json:  # one measurement for a parent run (see --baseline)
+        print(json.dumps(measure(args.transport[0], rows)))
+        return
     print(f"{args.records} records of {N_FEATURES} features, batches of 1000, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs, {args.rounds} round(s), medians")
     for name in args.transport:
-        if name == "memory":
-            result = run(name, rows, None)
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                proc, url = start_server(Path(tmp))
-                try:
-                    result = run(name, rows, url)
-                finally:
-                    proc.kill()
-                    proc.wait()
-        print(f"[{name:6}] total CPU per record {result['total_us']:6.2f} us "
-              f"(hot path {result['hot_us']:.2f} us + background {result['background_us']:.2f} us)"
-              f"  target <= 15 us;  wall {result['wall_s']:.2f} s, sent {result['sent']}, "
-              f"{result['batches']} batches"
-              + (f", {result['wire_bytes_per_record']:.0f} B/record on the wire"
-                 if result["wire_bytes_per_record"] else ""))
+        mine, base = [], []
+        for _ in range(args.rounds):
+            if args.baseline:
+                base.append(measure_in(args.baseline, name, args.records))
+            mine.append(measure_in(str(Path(__file__).resolve().parents[2]), name,
+                                   args.records))
+        for label, results in (("baseline", base), ("this", mine)):
+            if not results:
+                continue
+            med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+            rounds = ", ".join(f"{r['total_us']:.2f}" for r in results)
+            print(f"[{name:11}] {label:8} total CPU per record {med['total_us']:6.2f} us "
+                  f"(hot path {med['hot_us']:.2f} + background {med['background_us']:.2f})"
+                  f"  rounds: {rounds}"
+                  + (f"; {med['wire_bytes_per_record']:.0f} B/record on the wire"
+                     if med["wire_bytes_per_record"] else ""))
 
 
 if __name__ == "__main__":

@@ -139,14 +139,14 @@ def test_a_new_monitor_replays_what_an_old_one_spooled(tmp_path):
                   max_retries=0)
     ids = [old.log_prediction({"x": i}, i) for i in range(5)]
     assert old.close(timeout_s=10) is False  # could not deliver: left in the spool
-    assert len(list(tmp_path.glob("*.batch"))) == 1
+    assert len(list(old.spool_dir.glob("*.batch"))) == 1
 
     up = MemoryTransport()
     new = Monitor("m", transport=up, spool_dir=tmp_path, flush_interval_s=3600)
     assert new.flush(timeout_s=10)
     assert list(up.predictions) == ids
     assert new.stats["replayed"] == 5
-    assert not list(tmp_path.glob("*.batch"))
+    assert not list(new.spool_dir.glob("*.batch"))
     new.close(timeout_s=10)
 
 

@@ -62,6 +62,21 @@ def test_large_bodies_are_gzipped():
     assert gzip.decompress(req.content) == body
 
 
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:8765", "http://localhost:8765/",
+                                      "http://[::1]:8765", "http://127.0.1.1"])
+def test_large_bodies_go_uncompressed_to_a_loopback_server(endpoint):
+    rec = Recorder()
+    body = orjson.dumps({"records": [{"id": str(i), "inputs": {"x": i}} for i in range(5000)]})
+    t = HttpTransport(endpoint, transport=httpx.MockTransport(rec))
+    assert t.compress is False
+    t.send("m", "predictions", body)
+    assert "Content-Encoding" not in rec.requests[0].headers
+    assert rec.requests[0].content == body
+    forced = HttpTransport(endpoint, transport=httpx.MockTransport(rec), compress=True)
+    forced.send("m", "predictions", body)
+    assert rec.requests[1].headers["Content-Encoding"] == "gzip"
+
+
 def test_get_model_maps_model_not_found_to_none():
     not_found = {"error": {"code": "model_not_found", "message": "no", "details": None}}
     assert transport(Recorder(404, not_found)).get_model("m") is None

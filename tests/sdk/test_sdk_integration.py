@@ -11,7 +11,7 @@ import httpx
 import pytest
 from support.servers import free_port, start_server_process, wait_ready
 
-from vigil.sdk import Monitor
+from vigil.sdk import HttpTransport, Monitor
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +86,8 @@ def test_a_killed_and_restarted_server_loses_nothing_and_duplicates_nothing(tmp_
         with sqlite3.connect(db) as conn:
             (labels,) = conn.execute("SELECT count(*) FROM labels").fetchone()
         assert labels == 1
-        assert not list((tmp_path / "spool").glob("*.batch"))
+        assert not list(mon.spool_dir.glob("*.batch"))
+        assert mon.spool_dir.parent == tmp_path / "spool"
     finally:
         kill(server)
 
@@ -103,7 +104,7 @@ def test_a_new_process_replays_the_spool_of_one_that_died(tmp_path, child_env):
     script = textwrap.dedent(
         f"""
         import os
-        from vigil.sdk import Monitor
+        from vigil.sdk import HttpTransport, Monitor
         mon = Monitor({MODEL!r}, endpoint={url!r}, spool_dir={str(spool)!r},
                       max_retries=0, flush_interval_s=3600)
         for i in range(250):
@@ -113,7 +114,7 @@ def test_a_new_process_replays_the_spool_of_one_that_died(tmp_path, child_env):
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60, env=child_env)
-    assert len(list(spool.glob("*.batch"))) == 1  # the server was never up
+    assert len(list(spool.glob("*/*.batch"))) == 1  # the server was never up
 
     server = start_server_process(f"sqlite:///{db}", port, env=child_env)
     try:
@@ -165,7 +166,8 @@ def test_http_mode_registers_sends_gzip_and_answers_rejections(tmp_path, child_e
     server = start_server_process(f"sqlite:///{db}", port, env=child_env)
     try:
         wait_ready(url, proc=server)
-        with Monitor(MODEL, endpoint=url, spool_dir=tmp_path / "spool",
+        gzipped = HttpTransport(url, compress=True)  # loopback is not compressed by default
+        with Monitor(MODEL, endpoint=url, spool_dir=tmp_path / "spool", transport=gzipped,
                      batch_size=2000) as mon:
             for i in range(2000):  # one ~1 MB body: gzipped on the wire
                 mon.log_prediction(features(i), i % 2)

@@ -11,6 +11,7 @@ still cannot be encoded is dropped alone, never its neighbours.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -22,8 +23,11 @@ from vigil.sdk.ids import id_at
 log = logging.getLogger("vigil.sdk")
 
 # Tags of queued tuples (first element).
-TRACKED = 0  # (TRACKED, args, kwargs, output, latency_ns, ts, error)
-PREDICTION = 1  # (PREDICTION, inputs, output, proba, latency_s, error, subject_id, id, ts)
+# t0, t1: perf_counter_ns() before and after the call (its wall time is worked out in the
+# background); error: None or (message, error_type, wall ts); budget_ns: the budget or None.
+TRACKED = 0  # (TRACKED, args, kwargs, output, t0, t1, error, budget_ns)
+PREDICTION = 1  # (PREDICTION, inputs, output, proba, latency_s, error, subject_id, id, ts,
+#                  error_type)
 LABEL = 2  # (LABEL, prediction_id, actual, ts)
 FEEDBACK = 3  # (FEEDBACK, id, prediction_id, score, comment, ts)
 RESOURCE = 4  # (RESOURCE, sample dict) from vigil.sdk.resources
@@ -31,6 +35,7 @@ RESOURCE = 4  # (RESOURCE, sample dict) from vigil.sdk.resources
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 _OPTS_ANY_KEYS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _ERROR_MAX = 2000
+ERROR_TYPE_MAX = 100  # the server's bound on error_type
 
 
 def call_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -63,44 +68,70 @@ def describe_error(exc: BaseException) -> str:
     return text if len(text) <= _ERROR_MAX else text[: _ERROR_MAX - 3] + "..."
 
 
-def to_records(items: list[tuple[Any, ...]], version: str) -> dict[str, list[dict[str, Any]]]:
-    """Group queued tuples by batch kind and build their JSON-ready dicts."""
+def error_kind(exc: BaseException) -> str:
+    """The ``error_type`` of an exception: its class name (at most 100 characters).
+
+    Examples:
+        >>> error_kind(TimeoutError("slow"))
+        'TimeoutError'
+    """
+    return type(exc).__qualname__[:ERROR_TYPE_MAX]
+
+
+def timeout_error(latency_s: float, budget_s: float) -> tuple[str, str]:
+    """The error (message, ``error_type``) of a call that ran over its time budget.
+
+    Examples:
+        >>> timeout_error(0.31234, 0.25)
+        ('timeout: took 0.312 s > budget 0.25 s', 'timeout')
+    """
+    return f"timeout: took {latency_s:.3g} s > budget {budget_s:g} s", "timeout"
+
+
+def to_records(items: list[tuple[Any, ...]], version: str,
+               clock_offset_ns: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Group queued tuples by batch kind and build their JSON-ready dicts.
+
+    ``clock_offset_ns`` is ``time_ns() - perf_counter_ns()`` read now: it turns the
+    monotonic start of a tracked call into its Unix time. Fields that are None (error,
+    subject, probabilities) are left out of the records: the server reads them as null.
+    """
+    if clock_offset_ns is None:
+        clock_offset_ns = time.time_ns() - time.perf_counter_ns()
     predictions: list[dict[str, Any]] = []
     labels: list[dict[str, Any]] = []
     feedback: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []
+    add = predictions.append
     for item in items:
         tag = item[0]
         if tag == TRACKED:
-            _, args, kwargs, output, latency_ns, ts, error = item
-            predictions.append(
-                {
-                    "id": id_at(ts),
-                    "version": version,
-                    "ts": ts,
-                    "latency_s": latency_ns / 1e9,
-                    "error": error,
-                    "subject_id": None,
-                    "inputs": call_inputs(args, kwargs),
-                    "outputs": output,
-                    "proba": None,
-                }
-            )
+            _, args, kwargs, output, t0, t1, err, budget_ns = item
+            ts = (t0 + clock_offset_ns) / 1e9
+            inputs = args[0] if args and type(args[0]) is dict else call_inputs(args, kwargs or {})
+            if err is None:
+                if budget_ns is None or t1 - t0 <= budget_ns:
+                    add({"id": id_at(ts), "version": version, "ts": ts,
+                         "latency_s": (t1 - t0) / 1e9, "inputs": inputs, "outputs": output})
+                    continue
+                err = timeout_error((t1 - t0) / 1e9, budget_ns / 1e9)
+            else:
+                ts = err[2]  # an exception's wall time, as its exception hooks got it
+            add({"id": id_at(ts), "version": version, "ts": ts, "latency_s": (t1 - t0) / 1e9,
+                 "error": err[0], "error_type": err[1], "inputs": inputs, "outputs": output})
         elif tag == PREDICTION:
-            _, inputs, output, proba, latency_s, error, subject_id, pid, ts = item
-            predictions.append(
-                {
-                    "id": pid,
-                    "version": version,
-                    "ts": ts,
-                    "latency_s": latency_s,
-                    "error": error,
-                    "subject_id": subject_id,
-                    "inputs": inputs,
-                    "outputs": output,
-                    "proba": proba,
-                }
-            )
+            _, inputs, output, proba, latency_s, error, subject_id, pid, ts, error_type = item
+            rec = {"id": pid, "version": version, "ts": ts, "latency_s": latency_s,
+                   "inputs": inputs, "outputs": output}
+            if error is not None:
+                rec["error"] = error
+            if error_type is not None:
+                rec["error_type"] = error_type
+            if subject_id is not None:
+                rec["subject_id"] = subject_id
+            if proba is not None:
+                rec["proba"] = proba
+            add(rec)
         elif tag == LABEL:
             _, pid, actual, ts = item
             labels.append({"prediction_id": pid, "actual": actual, "ts": ts})

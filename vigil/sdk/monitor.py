@@ -1,7 +1,8 @@
 """``vigil.Monitor``: record a model's predictions, labels and feedback from inference code.
 
 The calls made in the inference path (a tracked function, ``observe``, the ``log_*``
-methods) only read clocks and append a tuple to a bounded buffer; ids for tracked calls,
+methods) only read clocks (a tracked call: the monotonic clock, twice) and append a tuple
+to a bounded buffer; ids for tracked calls,
 record dicts, JSON, compression and network all happen in a background thread
 (:mod:`vigil.sdk.sender`). The SDK never raises into a tracked call: a full buffer drops
 and counts, an instrumentation failure is logged and counted, and the model's own
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
+import logging
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,14 +22,25 @@ from typing import Any, TypeVar
 
 from vigil.errors import InvalidParameterError
 from vigil.schema import ModelSchema, Task
-from vigil.sdk.encode import FEEDBACK, LABEL, PREDICTION, TRACKED, describe_error
+from vigil.sdk.encode import (
+    ERROR_TYPE_MAX,
+    FEEDBACK,
+    LABEL,
+    PREDICTION,
+    TRACKED,
+    describe_error,
+    error_kind,
+    timeout_error,
+)
 from vigil.sdk.ids import id_at, new_id
 from vigil.sdk.local import LocalTransport, is_local_endpoint
 from vigil.sdk.sender import Sender
-from vigil.sdk.spool import Spool
+from vigil.sdk.spool import Spool, normalise_endpoint, safe_name, spool_directory
 from vigil.sdk.transport import Transport
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("vigil.sdk")
 
 _MAX_BATCH = 10_000  # the server's default limit per ingest request
 
@@ -49,7 +61,11 @@ class Monitor:
         batch_size: records per request (at most 10,000).
         flush_interval_s: the longest a record waits in the buffer before it is sent.
         queue_size: the most records the buffer holds; more are dropped and counted.
-        spool_dir: where undeliverable batches wait; default ``VIGIL_HOME/spool/<model>``.
+        spool_dir: the folder under which undeliverable batches wait, each Monitor in
+            its own ``<model>-<key>`` subfolder keyed by endpoint and model (so they are
+            replayed only to the endpoint they were meant for); default
+            ``VIGIL_SPOOL_DIR``, else ``VIGIL_HOME/spool``. The folder is logged at the
+            first spooled batch and is :attr:`spool_dir`.
         spool_max_bytes: the spool's size bound; the oldest batches give way.
         timeout_s: the timeout of each request, and of the flush at exit.
         max_retries: retries of a failed request before its batch goes to the spool.
@@ -153,15 +169,12 @@ class Monitor:
 
                 transport = HttpTransport(endpoint, api_key=api_key, timeout_s=timeout_s)
         self.transport = transport
-        if spool_dir is None:
-            from vigil.config import load_settings
-
-            spool_dir = Path(load_settings().home) / "spool" / _safe_name(model)
         self._sender = Sender(
             model=model,
             version=self.version,
             transport=transport,
-            spool=Spool(Path(spool_dir).absolute(), max_bytes=spool_max_bytes),
+            spool=_open_spool(spool_dir, getattr(transport, "endpoint", endpoint), model,
+                              spool_max_bytes),
             schema=schema,
             task=resolved_task.value,
             batch_size=batch_size,
@@ -205,8 +218,10 @@ class Monitor:
         """Also hand every batch of records to ``sink`` (see :mod:`vigil.integrations`).
 
         ``sink.emit(model, kind, records)`` runs in the background thread, never in the
-        tracked call; ``sink.close()`` runs at ``close``; ``sink.on_exception(exc, ts)``,
-        when the sink has it, gets each exception a tracked prediction raised.
+        tracked call (prediction records leave out the fields that are None: ``error``,
+        ``error_type``, ``subject_id``, ``proba``; read them with ``.get``);
+        ``sink.close()`` runs at ``close``; ``sink.on_exception(exc, ts)``, when the sink
+        has it, gets each exception a tracked prediction raised.
         """
         self._sender.sinks.append(sink)
         hook = getattr(sink, "on_exception", None)
@@ -215,19 +230,48 @@ class Monitor:
 
     # -- recording -------------------------------------------------------------------------
 
-    def track(self, fn: F | None = None) -> Any:
+    def track(self, fn: F | None = None, *, timeout_s: float | None = None) -> Any:
         """Decorate a predict function to record each call: inputs, output, latency, error.
 
-        Use as ``@mon.track`` or ``@mon.track()``.
+        Use as ``@mon.track``, ``@mon.track()`` or ``@mon.track(timeout_s=0.25)``.
 
         The inputs are the call's first mapping argument (so methods work), else its
         keyword arguments, else ``{"input": first argument}``. An exception raised by the
-        function is recorded as the prediction's error and re-raised unchanged. Coroutine
-        functions are supported. Do not mutate the inputs or output after the call: they
-        are serialised later, in the background.
+        function is recorded as the prediction's error, with ``error_type`` its class
+        name, and re-raised unchanged. Coroutine functions are supported. Do not mutate
+        the inputs or output after the call: they are serialised later, in the background.
+
+        Args:
+            fn: the function (when used without parentheses).
+            timeout_s: the call's time budget. A call that returns after it still returns
+                its result to the caller, and its record keeps the output, but it counts
+                as a failed prediction: ``error_type="timeout"``,
+                ``error="timeout: took X s > budget Y s"``. (The call is not interrupted;
+                an exception, even a late one, is recorded as that exception.)
+
+        Examples:
+            >>> import time
+            >>> from vigil.sdk import MemoryTransport
+            >>> sink = MemoryTransport()
+            >>> mon = Monitor("m", transport=sink)
+            >>> @mon.track(timeout_s=0.001)
+            ... def slow(features):
+            ...     time.sleep(0.01)
+            ...     return 1
+            >>> slow({"x": 1.0})
+            1
+            >>> mon.flush()
+            True
+            >>> [(r["outputs"], r["error_type"]) for r in sink.predictions.values()]
+            [(1, 'timeout')]
+            >>> mon.close()
+            True
         """
+        if timeout_s is not None:
+            _check_positive("timeout_s", timeout_s, "track")
         if fn is None:
-            return self.track
+            return functools.partial(self.track, timeout_s=timeout_s)
+        budget_ns = None if timeout_s is None else round(timeout_s * 1e9)
         if (self._resources is not None and self._resources.cpu_time
                 and not inspect.iscoroutinefunction(fn)):
             from vigil.sdk.resources import cpu_timed
@@ -237,12 +281,13 @@ class Monitor:
         buf = sender.buf
         monitor = self  # the wrapper keeps its Monitor alive
 
-        def record_error(args: Any, kwargs: Any, latency_ns: int, ts: float,
-                         exc: BaseException) -> None:
+        def record_error(args: Any, kwargs: Any, t0: int, t1: int, exc: BaseException) -> None:
             try:
+                ts = time() - (t1 - t0) / 1e9  # the record's time: hooks pair on it
                 if sender.exception_hooks:
                     sender.report_exception(exc, ts)
-                sender.put((TRACKED, args, kwargs, None, latency_ns, ts, describe_error(exc)))
+                sender.put((TRACKED, args, kwargs, None, t0, t1,
+                            (describe_error(exc), error_kind(exc), ts), budget_ns))
             except Exception:  # never mask the model's own exception
                 sender.counts["internal_errors"] += 1
 
@@ -250,17 +295,16 @@ class Monitor:
 
             @functools.wraps(fn)
             async def async_tracked(*args: Any, **kwargs: Any) -> Any:
-                ts = time()
                 t0 = perf_counter_ns()
                 try:
                     out = await fn(*args, **kwargs)
                 except Exception as exc:
-                    record_error(args, kwargs, perf_counter_ns() - t0, ts, exc)
+                    record_error(args, kwargs, t0, perf_counter_ns(), exc)
                     raise
-                latency = perf_counter_ns() - t0
+                t1 = perf_counter_ns()
                 n = len(buf)
                 if n < sender.cap:
-                    buf.append((TRACKED, args, kwargs, out, latency, ts, None))
+                    buf.append((TRACKED, args, kwargs or None, out, t0, t1, None, budget_ns))
                     if n == sender.trigger:
                         sender.wake.set()
                 else:
@@ -272,17 +316,16 @@ class Monitor:
 
         @functools.wraps(fn)
         def tracked(*args: Any, **kwargs: Any) -> Any:
-            ts = time()
-            t0 = perf_counter_ns()
+            t0 = perf_counter_ns()  # the wall time of t0 is worked out in the background
             try:
                 out = fn(*args, **kwargs)
             except Exception as exc:
-                record_error(args, kwargs, perf_counter_ns() - t0, ts, exc)
+                record_error(args, kwargs, t0, perf_counter_ns(), exc)
                 raise
-            latency = perf_counter_ns() - t0
+            t1 = perf_counter_ns()
             n = len(buf)
             if n < sender.cap:
-                buf.append((TRACKED, args, kwargs, out, latency, ts, None))
+                buf.append((TRACKED, args, kwargs or None, out, t0, t1, None, budget_ns))
                 if n == sender.trigger:
                     sender.wake.set()
             else:
@@ -293,12 +336,14 @@ class Monitor:
         return tracked  # type: ignore[return-value]
 
     def observe(self, features: Any, *, subject_id: str | None = None,
-                id: str | None = None) -> Observation:
+                id: str | None = None, timeout_s: float | None = None) -> Observation:
         """A context manager that records one prediction made inside its block.
 
         Set ``obs.output`` (and optionally ``obs.proba``) inside the block; ``obs.id`` is
         the prediction id, for labels and feedback later. An exception in the block is
-        recorded as the prediction's error and propagates unchanged.
+        recorded as the prediction's error (``error_type`` its class name) and propagates
+        unchanged. A block that ran longer than ``timeout_s`` is recorded with its output
+        as a failed prediction of kind ``timeout``, as in :meth:`track`.
 
         Examples:
             >>> from vigil.sdk import MemoryTransport
@@ -310,7 +355,10 @@ class Monitor:
             >>> mon.close()
             True
         """
-        return Observation(self._sender, features, subject_id, new_id() if id is None else id)
+        if timeout_s is not None:
+            _check_positive("timeout_s", timeout_s, "observe")
+        return Observation(self._sender, features, subject_id, new_id() if id is None else id,
+                           timeout_s)
 
     def log_prediction(
         self,
@@ -322,13 +370,20 @@ class Monitor:
         subject_id: str | None = None,
         id: str | None = None,
         ts: float | None = None,
+        error_type: str | None = None,
     ) -> str:
         """Record a prediction made elsewhere; return its id (given or made here).
 
+        ``error`` is the failure's message, or the exception itself (then ``error_type``
+        defaults to its class name); ``error_type`` names the kind of failure (``timeout``,
+        ``oov``, ...; see also :meth:`log_error`).
+
         Raises:
-            InvalidParameterError: ``id``, ``ts``, ``latency_s`` or ``subject_id`` has a
-                wrong type (a programming error, raised before anything is queued).
+            InvalidParameterError: ``id``, ``ts``, ``latency_s``, ``subject_id`` or
+                ``error_type`` has a wrong type (a programming error, raised before
+                anything is queued).
         """
+        _check_kind("error_type", error_type)
         if id is not None and not isinstance(id, str):
             raise InvalidParameterError(f"'id' must be a string. Got {type(id).__name__}.")
         if subject_id is not None and not isinstance(subject_id, str):
@@ -345,12 +400,64 @@ class Monitor:
         if isinstance(error, BaseException):
             if self._sender.exception_hooks:
                 self._sender.report_exception(error, ts)
+            if error_type is None:
+                error_type = error_kind(error)
             error = describe_error(error)
         elif error is not None:
             error = str(error)
+        elif error_type is not None:
+            error = error_type  # a kind alone still marks the prediction failed
         self._sender.put((PREDICTION, features, prediction, proba, latency_s, error, subject_id,
-                          pid, ts))
+                          pid, ts, error_type))
         return pid
+
+    def log_error(
+        self,
+        features: Any,
+        kind: str,
+        message: str | None = None,
+        *,
+        latency_s: float | None = None,
+        prediction: Any = None,
+        subject_id: str | None = None,
+        id: str | None = None,
+        ts: float | None = None,
+    ) -> str:
+        """Record a failed prediction of a named kind; return its id.
+
+        The record's ``error_type`` is ``kind`` (``"oov"``, ``"timeout"``, ``"bad_input"``,
+        ...) and its ``error`` is ``"kind: message"`` (or ``kind`` alone), so errors can be
+        counted and alerted on per kind.
+
+        Raises:
+            InvalidParameterError: ``kind`` is not a string of 1-100 characters, or another
+                argument has a wrong type (see :meth:`log_prediction`).
+
+        Examples:
+            >>> from vigil.sdk import MemoryTransport
+            >>> sink = MemoryTransport()
+            >>> mon = Monitor("m", transport=sink)
+            >>> pid = mon.log_error({"word": "zyx"}, "oov", "unknown token 'zyx'",
+            ...                     latency_s=0.002)
+            >>> mon.flush()
+            True
+            >>> rec = sink.predictions[pid]
+            >>> rec["error_type"], rec["error"]
+            ('oov', "oov: unknown token 'zyx'")
+            >>> mon.close()
+            True
+        """
+        if kind is None:
+            raise InvalidParameterError("'kind' of log_error must be a string of 1-100 "
+                                        "characters naming the failure. Got None.")
+        _check_kind("kind", kind)
+        if message is not None and not isinstance(message, str):
+            raise InvalidParameterError(
+                f"'message' of log_error must be a string. Got {type(message).__name__}."
+            )
+        error = f"{kind}: {message}" if message else kind
+        return self.log_prediction(features, prediction, latency_s=latency_s, error=error,
+                                   subject_id=subject_id, id=id, ts=ts, error_type=kind)
 
     def log_label(self, prediction_id: str, actual: Any, ts: float | None = None) -> None:
         """Record the true outcome of a prediction (it may arrive hours later)."""
@@ -433,6 +540,11 @@ class Monitor:
         self.close()
 
     @property
+    def spool_dir(self) -> Path:
+        """The folder where this Monitor's undeliverable batches wait."""
+        return self._sender.spool.directory
+
+    @property
     def stats(self) -> dict[str, int]:
         """Counters: queued, sent, accepted, duplicates, rejected, dropped_queue_full,
         dropped_closed, spooled, replayed, spool_dropped, spool_files, send_errors,
@@ -454,10 +566,12 @@ class Observation:
     """
 
     __slots__ = ("_sender", "_t0", "id", "inputs", "latency_s", "output", "proba",
-                 "subject_id", "ts")
+                 "subject_id", "timeout_s", "ts")
 
-    def __init__(self, sender: Sender, inputs: Any, subject_id: str | None, pid: str) -> None:
+    def __init__(self, sender: Sender, inputs: Any, subject_id: str | None, pid: str,
+                 timeout_s: float | None = None) -> None:
         self._sender = sender
+        self.timeout_s = timeout_s
         self.inputs = inputs
         self.subject_id = subject_id
         self.id = pid
@@ -477,9 +591,14 @@ class Observation:
         try:
             if exc is not None and self._sender.exception_hooks:
                 self._sender.report_exception(exc, self.ts)
-            error = None if exc is None else describe_error(exc)
+            error = error_type = None
+            if exc is not None:
+                error, error_type = describe_error(exc), error_kind(exc)
+            elif self.timeout_s is not None and self.latency_s > self.timeout_s:
+                error, error_type = timeout_error(self.latency_s, self.timeout_s)
             self._sender.put((PREDICTION, self.inputs, self.output, self.proba,
-                              self.latency_s, error, self.subject_id, self.id, self.ts))
+                              self.latency_s, error, self.subject_id, self.id, self.ts,
+                              error_type))
         except Exception:  # never mask the block's own exception
             self._sender.counts["internal_errors"] += 1
         return False
@@ -501,8 +620,24 @@ def _task(task: Task | str) -> Task:
         ) from None
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "model"
+def _open_spool(root: str | Path | None, endpoint: str, model: str, max_bytes: int) -> Spool:
+    """The spool of ``model`` sending to ``endpoint``, in its own folder under ``root``."""
+    if root is None:
+        from vigil.config import load_settings
+
+        settings = load_settings()
+        root = settings.spool_dir or Path(settings.home) / "spool"
+    root = Path(root).absolute()
+    legacy = root / safe_name(model)  # vigil <= 0.1 spooled per model, endpoint unknown
+    if legacy.is_dir() and any(legacy.glob("*.batch")):
+        log.warning(
+            "vigil: %s holds batches of %r spooled by an earlier vigil for an unknown "
+            "endpoint; they are not replayed automatically. Move the *.batch files into "
+            "%s to send them to %s, or delete them.", legacy, model,
+            spool_directory(root, endpoint, model), endpoint,
+        )
+    return Spool(spool_directory(root, endpoint, model), max_bytes=max_bytes,
+                 owner={"endpoint": normalise_endpoint(endpoint), "model": model})
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
@@ -511,6 +646,24 @@ def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
         bound = f"[{low}, {high}]" if high is not None else f">= {low}"
         raise InvalidParameterError(
             f"'{name}' of Monitor must be an integer {bound}. Got {value!r} instead."
+        )
+
+
+def _check_positive(name: str, value: Any, where: str) -> None:
+    if (not isinstance(value, int | float) or isinstance(value, bool) or not value > 0
+            or value == float("inf")):
+        raise InvalidParameterError(
+            f"'{name}' of {where} must be a positive number of seconds (or None). "
+            f"Got {value!r} instead."
+        )
+
+
+def _check_kind(name: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, str)
+                              or not 0 < len(value) <= ERROR_TYPE_MAX):
+        raise InvalidParameterError(
+            f"'{name}' must be a string of 1-{ERROR_TYPE_MAX} characters naming the kind "
+            f"of failure (e.g. 'timeout', 'oov'). Got {value!r} instead."
         )
 
 

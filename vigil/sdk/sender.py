@@ -120,12 +120,15 @@ class Sender:
         self._spool_pending = len(spool) > 0  # batches left by an earlier run: replay them
         self._replay_failures = 0
         self._next_replay = 0.0
+        self._spool_announced = False
+        self.no_error_type = False  # set when the server proves older than error_type
         self._closing = threading.Event()
         self._cond = threading.Condition()
         self._flush_req = 0
         self._flush_done = 0
         self._flush_ok = True
         self._stopped = False
+        self._release_on_exit = False
         self._thread = self._start_thread()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _restart_in_child(ref))
@@ -178,7 +181,14 @@ class Sender:
             self.dropped.bump()
 
     def flush(self, timeout_s: float | None) -> bool:
-        """Deliver what was queued before the call; True when nothing is left pending."""
+        """Deliver what was queued before the call; True when nothing is left pending.
+
+        On the sender thread itself (a sink calling ``flush``) it cannot wait for that
+        thread: it wakes it for an early cycle and returns False.
+        """
+        if threading.current_thread() is self._thread:
+            self.wake.set()
+            return False
         with self._cond:
             if self._stopped or not self._thread.is_alive():
                 return not self.buf and not self._spool_pending
@@ -189,14 +199,29 @@ class Sender:
             return done and self._flush_ok
 
     def close(self, timeout_s: float | None) -> bool:
-        """Stop taking records, deliver (or spool) the rest, stop the thread."""
+        """Stop taking records, deliver (or spool) the rest, stop the thread.
+
+        Called on the sender thread itself (from a sink, or by a Monitor's finaliser that
+        the garbage collector happened to run there), it cannot wait for that thread: it
+        only marks the sender closing and returns False; the thread finishes its cycle,
+        delivers (or spools) everything queued, then releases the transport and sinks.
+        """
         if self._closing.is_set():
             return not self._thread.is_alive()
         self._closing.set()
         self.cap = 0
+        if threading.current_thread() is self._thread:
+            self._release_on_exit = True
+            self.wake.set()
+            return False
         ok = self.flush(timeout_s)
         self.wake.set()
         self._thread.join(timeout_s)
+        self._release()
+        return ok and not self._thread.is_alive()
+
+    def _release(self) -> None:
+        """Close the transport and the sinks (once the thread no longer uses them)."""
         try:
             self.transport.close()
         except Exception:
@@ -206,7 +231,6 @@ class Sender:
                 sink.close()
             except Exception:
                 log.exception("vigil: closing the sink %r failed", sink)
-        return ok and not self._thread.is_alive()
 
     def report_exception(self, exc: BaseException, ts: float) -> None:
         """Hand a model's exception to the exception hooks; never raises."""
@@ -263,7 +287,9 @@ class Sender:
                 with self._cond:  # a flush asked for meanwhile still gets its cycle
                     if self._flush_req <= self._flush_done:
                         self._stopped = True
-                        return
+                        break
+        if self._release_on_exit:  # close was called on this thread: release here
+            self._release()
 
     def _cycle(self, *, force_replay: bool) -> None:
         buf = self.buf
@@ -273,13 +299,17 @@ class Sender:
             n -= k
             items = [buf.popleft() for _ in range(k)]
             try:
-                groups = to_records(items, self.version)
+                groups = to_records(items, self.version,
+                                    time.time_ns() - time.perf_counter_ns())
             except Exception:
                 self.counts["internal_errors"] += k
                 log.exception("vigil: could not build records; dropped %d", k)
                 continue
             if self._switches:
                 self._attribute(groups["predictions"])
+            if self.no_error_type:
+                for rec in groups["predictions"]:
+                    rec.pop("error_type", None)
             if self.sinks:
                 self._emit(groups)
             for kind in _KINDS:
@@ -319,6 +349,11 @@ class Sender:
                       n, kind, self.spool.directory, exc)
             return
         self.counts["spool_dropped"] += lost
+        if not self._spool_announced:
+            self._spool_announced = True
+            log.warning("vigil: %s of %r could not be delivered; spooling them in %s (they "
+                        "are replayed only to %s)", kind, model, self.spool.directory,
+                        (self.spool.owner or {}).get("endpoint", "the same endpoint"))
         if lost < n:
             self.counts["spooled"] += n
             self._spool_pending = True
@@ -366,6 +401,8 @@ class Sender:
                 log.exception("vigil: the transport raised unexpectedly")
                 error = exc
             else:
+                if kind == "predictions" and result.get("rejected"):
+                    n, result = self._resend_without_error_type(model, n, body, result)
                 self._count(kind, n, result)
                 return True
             if attempt >= retries or self._closing.is_set():
@@ -375,6 +412,32 @@ class Sender:
             self.counts["retries"] += 1
             self._closing.wait(backoff_delay(attempt, self.backoff_s, self.max_backoff_s))
             attempt += 1
+
+    def _resend_without_error_type(self, model: str, n: int, body: bytes,
+                                   result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A server older than this SDK rejects ``error_type`` as an unknown field: send
+        those records again without it (their ``error`` text still starts with the kind)
+        and leave it out from now on. Returns what is left to count of the first answer."""
+        rejected = result["rejected"]
+        records = _loads(body).get("records", [])
+        again = [r for r in rejected if _only_error_type_unknown(r)
+                 and 0 <= r["index"] < len(records)]
+        if not again:
+            return n, result
+        if not self.no_error_type:
+            self.no_error_type = True
+            log.warning("vigil: the server does not know the field error_type (it is older "
+                        "than this SDK); error kinds are sent inside the error text only")
+        redo = []
+        for r in again:
+            rec = records[r["index"]]
+            rec.pop("error_type", None)
+            redo.append(rec)
+        redo_body, count = encode("records", redo)
+        if not self._send(model, "predictions", count, redo_body, retries=self.max_retries):
+            self._to_spool(model, "predictions", count, redo_body)
+        left = [r for r in rejected if not any(r is a for a in again)]
+        return n - len(again), {**result, "rejected": left}
 
     def _send_halves(self, model: str, kind: str, body: bytes, retries: int) -> bool:
         key = BODY_KEYS[kind]
@@ -439,6 +502,14 @@ def _restart_in_child(ref: weakref.ref[Sender]) -> None:
             sender.restart_after_fork()
         except Exception:
             log.exception("vigil: could not restart the sender after fork")
+
+
+def _only_error_type_unknown(rejection: Any) -> bool:
+    """Whether a record was rejected only because the server does not know error_type."""
+    errors = rejection.get("errors") if isinstance(rejection, dict) else None
+    return (isinstance(errors, list) and len(errors) == 1 and isinstance(errors[0], dict)
+            and isinstance(rejection.get("index"), int)
+            and str(errors[0].get("reason", "")).startswith("unknown fields ['error_type']"))
 
 
 def _loads(body: bytes) -> dict[str, Any]:

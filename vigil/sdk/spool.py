@@ -1,5 +1,11 @@
 """An on-disk queue of batches that could not be delivered, replayed oldest first.
 
+Each Monitor spools into a folder of its own endpoint and model,
+``<root>/<model>-<key>/`` (:func:`spool_directory`), where ``key`` is a short hash of the
+normalised endpoint (:func:`normalise_endpoint`) and the model; an ``endpoint.json`` in
+the folder names both. Batches spooled for one server are therefore replayed only to
+that server, never to whichever endpoint the next Monitor of the same model names.
+
 Each batch is one file, written atomically (temporary file, ``fsync``, ``os.replace``) so
 a crash leaves either the whole batch or nothing. A file holds one JSON header line
 (``{"model", "kind", "n", "gzip"}``) and then the request body. Names sort in write
@@ -13,12 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import itertools
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -28,6 +37,73 @@ log = logging.getLogger("vigil.sdk")
 
 _SUFFIX = ".batch"
 _TMP_PREFIX = ".tmp-"
+META_FILE = "endpoint.json"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalise_endpoint(endpoint: str) -> str:
+    """The endpoint as one canonical string: the same server always gives the same text.
+
+    Scheme and host are lower-cased, default ports made explicit, trailing slashes and
+    passwords dropped (a rotated password must not orphan a spool), and a relative SQLite
+    path made absolute (it names a different file in another working directory).
+
+    Examples:
+        >>> normalise_endpoint("HTTP://Example.com/")
+        'http://example.com:80'
+        >>> normalise_endpoint("https://vigil.internal:8443/base/")
+        'https://vigil.internal:8443/base'
+        >>> normalise_endpoint("postgresql+psycopg://me:secret@db:5432/vigil")
+        'postgresql+psycopg://me@db:5432/vigil'
+    """
+    text = endpoint.strip()
+    if text.startswith("sqlite:"):
+        prefix, sep, path = text.partition(":///")
+        if sep and path and not path.startswith("/") and ":memory:" not in path:
+            return f"{prefix}:///{Path(path).absolute()}"
+        return text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:  # not a URL at all: its text is the key
+        return text
+    if not parts.scheme:
+        return text
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = port if port is not None else _DEFAULT_PORTS.get(scheme)
+    user = f"{parts.username}@" if parts.username else ""
+    netloc = f"{user}{host}" + (f":{port}" if port is not None else "")
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}{query}"
+
+
+def spool_key(endpoint: str, model: str) -> str:
+    """12 hex digits of SHA-256 over the normalised endpoint and the model name."""
+    text = f"{normalise_endpoint(endpoint)}\n{model}".encode()
+    return hashlib.sha256(text).hexdigest()[:12]
+
+
+def spool_directory(root: str | os.PathLike[str], endpoint: str, model: str) -> Path:
+    """The folder under ``root`` that holds the spool of ``model`` sending to ``endpoint``.
+
+    Examples:
+        >>> d = spool_directory("/var/spool/vigil", "http://127.0.0.1:8765/", "churn")
+        >>> d == spool_directory("/var/spool/vigil", "http://127.0.0.1:8765", "churn")
+        True
+        >>> d == spool_directory("/var/spool/vigil", "http://127.0.0.1:9000", "churn")
+        False
+        >>> d.name.startswith("churn-"), len(d.name)
+        (True, 18)
+    """
+    return Path(root) / f"{safe_name(model)}-{spool_key(endpoint, model)}"
+
+
+def safe_name(name: str) -> str:
+    """``name`` with every character but letters, digits, ``.``, ``_``, ``-`` replaced."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "model"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +123,9 @@ class Spool:
     Args:
         directory: where the files live; created on the first write.
         max_bytes: the most the folder may hold; older batches give way to newer ones.
+        owner: written to ``endpoint.json`` in the folder at the first write (e.g. the
+            endpoint and model whose batches it holds), so a reader can tell whose
+            records these are.
 
     Examples:
         >>> import tempfile
@@ -59,9 +138,11 @@ class Spool:
         >>> tmp.cleanup()
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int = 256 << 20) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int = 256 << 20,
+                 owner: dict[str, str] | None = None) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
+        self.owner = owner
         self._counter = itertools.count()
         self._cleaned = False
 
@@ -123,9 +204,14 @@ class Spool:
         self.directory.mkdir(parents=True, exist_ok=True)
         if not self._cleaned:
             self._clean_temporaries()
+            if self.owner is not None and not (self.directory / META_FILE).exists():
+                self._write_atomic(META_FILE, orjson.dumps(self.owner, option=orjson.OPT_INDENT_2))
         seq = next(self._counter)
-        name = f"{time.time_ns():020d}-{os.getpid():08d}-{seq:08d}{_SUFFIX}"
-        tmp = self.directory / f"{_TMP_PREFIX}{os.getpid()}-{seq}"
+        self._write_atomic(f"{time.time_ns():020d}-{os.getpid():08d}-{seq:08d}{_SUFFIX}", data)
+        return dropped
+
+    def _write_atomic(self, name: str, data: bytes) -> None:
+        tmp = self.directory / f"{_TMP_PREFIX}{os.getpid()}-{next(self._counter)}"
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -137,7 +223,6 @@ class Spool:
                 os.unlink(tmp)
             raise
         _fsync_dir(self.directory)
-        return dropped
 
     def _make_room(self, incoming: int) -> int:
         files = self._files()

@@ -20,6 +20,8 @@ from vigil.errors import TransportError
 #: The batch kinds and the JSON key that holds their items (the URL's last part is the kind).
 BODY_KEYS: dict[str, str] = {"predictions": "records", "labels": "labels", "feedback": "feedback",
                              "resources": "samples"}
+#: Prediction fields the SDK leaves out when they are None (the server reads null).
+_NULLABLE = ("error", "subject_id", "proba")
 #: Bodies larger than this are gzip-compressed before they go over the network.
 GZIP_MIN_BYTES = 64 * 1024
 GZIP_LEVEL = 1  # JSON with repeated keys shrinks ~10x at level 1; higher levels cost CPU
@@ -171,6 +173,9 @@ class MemoryTransport:
             items = orjson.loads(body)[BODY_KEYS[kind]]
             accepted = duplicates = 0
             for item in items:
+                if kind == "predictions":  # absent fields are null, as on the server
+                    for key in _NULLABLE:
+                        item.setdefault(key, None)
                 if kind in ("labels", "resources"):
                     (self.labels if kind == "labels" else self.resources).append(item)
                     accepted += 1

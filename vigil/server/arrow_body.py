@@ -1,0 +1,214 @@
+"""Columnar ingest bodies: an Arrow IPC stream turned into the JSON route's records.
+
+``POST /api/v1/models/{m}/predictions`` with ``Content-Type:
+application/vnd.apache.arrow.stream`` carries one table whose columns are the fields of a
+prediction record: ``id``, ``version``, ``ts``, ``latency_s``, ``error``, ``error_type``,
+``subject_id``, ``outputs``, ``proba`` and the inputs, either as one struct column
+``inputs`` or as one column per feature named ``inputs.<name>``. Every column is optional
+but the inputs (a record without inputs is rejected by the Ingestor, record by record,
+as in JSON). :func:`records_from_arrow` converts the table column by column (each
+column once, in Arrow's C++ code) into the list of dicts the JSON route hands the
+:class:`~vigil.engine.ingest.Ingestor`, so both bodies are validated and stored the same.
+
+``ts`` may be a number of Unix seconds or an Arrow timestamp (any unit, with or without
+a time zone: naive means UTC); ``latency_s`` a number of seconds or an Arrow duration.
+A null field is left out of its record (the Ingestor reads it as null); a null input
+is a JSON null. A stream that is not Arrow, has unknown or duplicate columns, or
+column types no JSON record could hold (binary) is refused as a whole with a 400 that
+names the column and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from vigil.errors import InvalidParameterError
+
+#: The media type of an Arrow IPC stream body.
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+_FIELDS = ("id", "version", "ts", "latency_s", "error", "error_type", "subject_id",
+           "outputs", "proba")
+_INPUT_PREFIX = "inputs."
+
+
+def records_from_arrow(body: bytes) -> tuple[list[dict[str, Any]], bool]:
+    """The prediction records of an Arrow IPC stream, and whether a float was NaN or ±inf.
+
+    The second value is what the JSON route's parser reports for NaN/Infinity, so the
+    Ingestor rejects exactly the records that hold a non-finite number.
+
+    Raises:
+        InvalidParameterError: the body is not a readable Arrow IPC stream, or its columns
+            are unknown, duplicated, ambiguous or of a type no record field can hold.
+
+    Examples:
+        >>> import pyarrow as pa
+        >>> table = pa.table({"id": ["a", "b"], "ts": [1700000000.0, 1700000001.5],
+        ...                   "inputs.age": [31, None], "outputs": [1, 0]})
+        >>> sink = pa.BufferOutputStream()
+        >>> with pa.ipc.new_stream(sink, table.schema) as writer:
+        ...     writer.write_table(table)
+        >>> records, non_finite = records_from_arrow(sink.getvalue().to_pybytes())
+        >>> records[1], non_finite
+        ({'id': 'b', 'ts': 1700000001.5, 'outputs': 0, 'inputs': {'age': None}}, False)
+    """
+    import pyarrow as pa
+
+    try:
+        with pa.ipc.open_stream(pa.py_buffer(body)) as reader:
+            table = reader.read_all()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"The body is not a readable Arrow IPC stream ({ARROW_STREAM}): {exc}. "
+            "Write it with pyarrow.ipc.new_stream (not the file format).",
+            details={"field": "body"},
+        ) from None
+    names = table.column_names
+    _check_names(names)
+    n = table.num_rows
+    non_finite = False
+    columns: dict[str, list[Any]] = {}
+    inputs: dict[str, list[Any]] = {}
+    struct_inputs: list[Any] | None = None
+    for name, column in zip(names, table.columns, strict=True):
+        values, bad = _values(name, column)
+        non_finite = non_finite or bad
+        if name == "inputs":
+            struct_inputs = values
+        elif name.startswith(_INPUT_PREFIX):
+            inputs[name[len(_INPUT_PREFIX):]] = values
+        else:
+            columns[name] = values
+    keys = list(columns)
+    # A null field is left out, as the SDK leaves it out of JSON: the same to the Ingestor.
+    records = [{k: v for k, v in zip(keys, row, strict=True) if v is not None}
+               for row in zip(*columns.values(), strict=True)] if keys else \
+        [{} for _ in range(n)]
+    if struct_inputs is not None:
+        for rec, value in zip(records, struct_inputs, strict=True):
+            rec["inputs"] = value
+    elif inputs:
+        features = list(inputs)
+        for rec, row in zip(records, zip(*inputs.values(), strict=True), strict=True):
+            rec["inputs"] = dict(zip(features, row, strict=True))
+    return records, non_finite
+
+
+def _check_names(names: list[str]) -> None:
+    seen: set[str] = set()
+    duplicates = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if duplicates:
+        raise InvalidParameterError(
+            f"The Arrow stream has duplicate columns {duplicates}; each field once.",
+            details={"field": duplicates[0]},
+        )
+    unknown = sorted(n for n in names if n not in _FIELDS and n != "inputs"
+                     and not (n.startswith(_INPUT_PREFIX) and len(n) > len(_INPUT_PREFIX)))
+    if unknown:
+        allowed = [*_FIELDS, "inputs", "inputs.<name>"]
+        raise InvalidParameterError(
+            f"The Arrow stream has unknown columns {unknown}; allowed: {allowed}.",
+            details={"field": unknown[0]},
+        )
+    if "inputs" in names and any(n.startswith(_INPUT_PREFIX) for n in names):
+        raise InvalidParameterError(
+            "The Arrow stream has both an 'inputs' struct column and 'inputs.<name>' "
+            "columns; send the inputs one way.", details={"field": "inputs"},
+        )
+
+
+def _values(name: str, column: Any) -> tuple[list[Any], bool]:
+    """The column as Python values (JSON-like), and whether it held a NaN or ±inf."""
+    import pyarrow as pa
+
+    typ = column.type
+    if pa.types.is_dictionary(typ):
+        column = column.cast(typ.value_type)
+        typ = typ.value_type
+    if _has_binary(typ):
+        raise InvalidParameterError(
+            f"The Arrow column '{name}' has type {typ}; binary values cannot be stored. "
+            "Send text as strings.", details={"field": name},
+        )
+    if name == "ts" and pa.types.is_timestamp(typ):
+        return _scaled(column.cast(pa.int64()), _UNIT_S[typ.unit]), False
+    if name == "latency_s" and pa.types.is_duration(typ):
+        return _scaled(column.cast(pa.int64()), _UNIT_S[typ.unit]), False
+    if pa.types.is_decimal(typ):
+        column = column.cast(pa.float64())
+        typ = pa.float64()
+    if pa.types.is_temporal(typ):
+        raise InvalidParameterError(
+            f"The Arrow column '{name}' has type {typ}; only 'ts' may be a timestamp and "
+            "'latency_s' a duration. Send numbers or strings.", details={"field": name},
+        )
+    non_finite = _nested_non_finite(column)
+    values = column.to_pylist()
+    if _has_map(typ):
+        values = [_maps_to_dicts(v) for v in values]
+    return values, non_finite
+
+
+_UNIT_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def _scaled(ints: Any, unit_s: float) -> list[float | None]:
+    return [None if v is None else v * unit_s for v in ints.to_pylist()]
+
+
+def _has_binary(typ: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ) or \
+            pa.types.is_fixed_size_binary(typ):
+        return True
+    return any(_has_binary(typ.field(i).type) for i in range(typ.num_fields)) \
+        if pa.types.is_nested(typ) else False
+
+
+def _has_map(typ: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_map(typ):
+        return True
+    return any(_has_map(typ.field(i).type) for i in range(typ.num_fields)) \
+        if pa.types.is_nested(typ) else False
+
+
+def _maps_to_dicts(value: Any) -> Any:
+    """Arrow maps come back as lists of (key, value) pairs: make them JSON objects."""
+    if isinstance(value, list):
+        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+            return {str(k): _maps_to_dicts(v) for k, v in value}
+        return [_maps_to_dicts(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _maps_to_dicts(v) for k, v in value.items()}
+    return value
+
+
+def _nested_non_finite(column: Any) -> bool:
+    """Whether a column holds a NaN or ±inf anywhere, nested ones included."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    typ = column.type
+    if pa.types.is_floating(typ):
+        return bool(pc.sum(pc.invert(pc.is_finite(column)).cast(pa.int64())).as_py() or 0)
+    if pa.types.is_struct(typ):
+        return any(_nested_non_finite(child) for child in column.flatten())
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or \
+            pa.types.is_fixed_size_list(typ):
+        return _nested_non_finite(pc.list_flatten(column))
+    if pa.types.is_map(typ):  # rare: look at the values themselves
+        def bad(value: Any) -> bool:
+            if isinstance(value, float):
+                return not math.isfinite(value)
+            if isinstance(value, list | tuple | dict):
+                items = value.values() if isinstance(value, dict) else value
+                return any(bad(v) for v in items)
+            return False
+
+        return any(bad(v) for v in column.to_pylist())
+    return False
