@@ -214,3 +214,31 @@ def test_a_cost_rule_fires_on_spend(server_factory, store):
     assert results == [SpanExportResult.SUCCESS]
     fired = {n["rule"] for n in api.post("/api/v1/rules/evaluate").json()["notifications"]}
     assert fired == {"spend"}  # 0.5 + 0.5 now; slow-first-token keeps firing (no new note)
+
+
+@pytest.mark.integration
+def test_resent_spans_are_stored_once(genai_api, store):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("test")
+    t0 = (int(time.time()) - 300) * S
+    ids = {_chat(tracer, t0 + i * S, latency_s=0.2, ttft_s=0.1, tokens=(5, 5),
+                 prompt=f"q{i}", answer="a") for i in range(5)}
+    spans = memory.get_finished_spans()
+    url = str(genai_api.base_url).rstrip("/")
+    exporter = otlp_http.OTLPSpanExporter(endpoint=f"{url}/v1/traces", timeout=30)
+    # an exporter retrying a batch whose answer it lost, then a batch overlapping it
+    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    assert exporter.export(spans[3:]) == SpanExportResult.SUCCESS
+    exporter.shutdown()
+    assert set(stored(store, "gpt-4o")) == ids
+    summary = genai_api.get("/api/v1/models/gpt-4o/genai",
+                            params={"start": t0 / S - 60, "end": t0 / S + 60}).json()
+    assert summary["summary"]["calls"] == 5 and summary["summary"]["input_tokens"] == 25
+    prom = genai_api.get("/metrics").text
+    assert 'vigil_otlp_spans_total{outcome="accepted"} 5.0' in prom
+    assert 'vigil_otlp_spans_total{outcome="duplicate"} 7.0' in prom

@@ -16,6 +16,7 @@ raises :class:`~vigil.errors.InvalidParameterError`.
 from __future__ import annotations
 
 import base64
+import importlib
 import math
 import re
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from typing import Any
 from vigil.errors import InvalidParameterError
 
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
+TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.trace_service_pb2"
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _MAX_DEPTH = 8  # nested arrayValue / kvlistValue levels read before giving up
@@ -100,8 +102,8 @@ def decode_protobuf(body: bytes) -> list[Span | BadSpan]:
         ProtobufUnavailableError: ``opentelemetry-proto`` is not installed.
     """
     try:
+        trace_service_pb2 = importlib.import_module(TRACE_SERVICE)
         from google.protobuf.message import DecodeError
-        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
     except ImportError:
         raise ProtobufUnavailableError(
             "OTLP protobuf needs opentelemetry-proto on the server: pip install "

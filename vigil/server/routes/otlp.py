@@ -12,6 +12,7 @@ headers (accepted, duplicates, rejected, ignored) so the body stays a valid OTLP
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from vigil.engine.genai import GENAI_SCHEMA, Price, SpanRejectedError, is_llm_sp
 from vigil.engine.genai_metrics import genai_summary
 from vigil.engine.ingest import check_model_name
 from vigil.engine.otlp_spans import (
+    TRACE_SERVICE,
     BadSpan,
     ProtobufUnavailableError,
     Span,
@@ -54,15 +56,18 @@ class SpanOutcome:
     accepted: int = 0
     duplicates: int = 0
     ignored: int = 0
-    rejected: list[str] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
     models: set[str] = field(default_factory=set)
 
-    def reject(self, path: str, span_id: str | None, field_: str, reason: str) -> None:
+    def reject(self, position: int, path: str, span_id: str | None, field_: str,
+               reason: str) -> None:
         where = f"{path} (span {span_id})" if span_id else path
-        self.rejected.append(f"{where}: {field_}: {reason}" if field_ else f"{where}: {reason}")
+        self.rejected.append(
+            (position, f"{where}: {field_}: {reason}" if field_ else f"{where}: {reason}"))
 
     def message(self) -> str:
-        shown = "; ".join(self.rejected[:MESSAGE_REASONS])
+        """The reasons, in the order of the spans in the request (the first few)."""
+        shown = "; ".join(m for _, m in sorted(self.rejected)[:MESSAGE_REASONS])
         more = len(self.rejected) - MESSAGE_REASONS
         return f"{shown}; and {more} more" if more > 0 else shown
 
@@ -147,33 +152,33 @@ def _ingest(state: Any, spans: list[Span | BadSpan], model: str | None,
     """Map, group by model, register unknown models and store (in the thread pool)."""
     out = SpanOutcome()
     prices = {k: Price(p.input, p.output) for k, p in state.settings.genai_prices.items()}
-    groups: dict[str, list[tuple[Span, dict[str, Any]]]] = {}
-    for span in spans:
+    groups: dict[str, list[tuple[int, Span, dict[str, Any]]]] = {}
+    for i, span in enumerate(spans):
         if isinstance(span, BadSpan):
-            out.reject(span.path, span.span_id, span.field, span.reason)
+            out.reject(i, span.path, span.span_id, span.field, span.reason)
         elif not is_llm_span(span):
             out.ignored += 1
         else:
             try:
                 call = to_call(span, model=model, prices=prices)
             except SpanRejectedError as exc:
-                out.reject(span.path, span.span_id, exc.field, exc.reason)
+                out.reject(i, span.path, span.span_id, exc.field, exc.reason)
                 continue
-            groups.setdefault(call.model, []).append((span, call.record))
+            groups.setdefault(call.model, []).append((i, span, call.record))
     batch = state.ingestor.max_batch
     for name, items in groups.items():
         _ensure_model(state, name, actor)
         out.models.add(name)
         for first in range(0, len(items), batch):
             chunk = items[first:first + batch]
-            result = state.ingestor.ingest_predictions(name, [r for _, r in chunk])
+            result = state.ingestor.ingest_predictions(name, [r for _, _, r in chunk])
             out.accepted += result.accepted
             out.duplicates += result.duplicates
             for rejected in result.rejected:
-                span = chunk[rejected["index"]][0]
+                i, span, _ = chunk[rejected["index"]]
                 reasons = ", ".join(f"{e['field'].partition('.')[2] or e['field']}: "
                                     f"{e['reason']}" for e in rejected["errors"])
-                out.reject(span.path, span.span_id, "", f"prediction of model {name!r} "
+                out.reject(i, span.path, span.span_id, "", f"prediction of model {name!r} "
                            f"rejected: {reasons}")
     return out
 
@@ -193,9 +198,7 @@ def _ensure_model(state: Any, name: str, actor: str) -> None:
 def _success(proto: bool, outcome: SpanOutcome) -> Response:
     headers = outcome.headers()
     if proto:
-        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-
-        answer = trace_service_pb2.ExportTraceServiceResponse()
+        answer = importlib.import_module(TRACE_SERVICE).ExportTraceServiceResponse()
         if outcome.rejected:
             answer.partial_success.rejected_spans = len(outcome.rejected)
             answer.partial_success.error_message = outcome.message()
