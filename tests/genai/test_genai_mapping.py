@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vigil.engine.genai import (
     Price,
@@ -239,3 +243,43 @@ def test_protobuf_and_json_decode_to_the_same_span():
             "events": [{"timeUnixNano": str(T0 + 1), "name": "exception", "attributes": [
                 {"key": "exception.type", "value": {"stringValue": "E"}}]}]}]}]}]}
     assert decode_protobuf(request.SerializeToString()) == decode_json(json_body)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["stringValue", "intValue", "doubleValue", "boolValue",
+                                       "arrayValue", "kvlistValue", "bytesValue", "values",
+                                       "key", "value", "spanId", "traceId", "code",
+                                       "startTimeUnixNano", "attributes", "events", "x"]),
+                      children, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(value=_json, where=st.sampled_from(["span", "attr", "event", "resource", "top"]))
+def test_any_json_is_a_clean_answer(value, where):
+    """Whatever JSON arrives, decoding and mapping end in spans, per-span rejections or one
+    InvalidParameterError, never another exception."""
+    sp = {"traceId": "ab" * 16, "spanId": "cd" * 8, "startTimeUnixNano": "1",
+          "endTimeUnixNano": "2",
+          "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "m"}}]}
+    resource: object = {"attributes": []}
+    if where == "span":
+        sp = value
+    elif where == "attr":
+        sp["attributes"].append({"key": "gen_ai.usage.input_tokens", "value": value})
+    elif where == "event":
+        sp["events"] = [{"name": "First token", "timeUnixNano": "1", "attributes": value}]
+    else:
+        resource = value
+    body = value if where == "top" else {
+        "resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": [sp]}]}]}
+    try:
+        spans = decode_json(body)
+    except InvalidParameterError:
+        return
+    for s in spans:
+        if isinstance(s, Span) and is_llm_span(s):
+            with contextlib.suppress(SpanRejectedError):
+                to_call(s, prices={"m": Price(1.0, 1.0)})

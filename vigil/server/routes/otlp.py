@@ -88,7 +88,15 @@ def install(app: FastAPI) -> None:
         app.state.otlp_spans.labels(outcome)
 
 
-@router.post("/v1/traces", responses={
+_BODY = {"requestBody": {"required": True, "content": {
+    "application/x-protobuf": {"schema": {"type": "string", "format": "binary",
+                                          "description": "ExportTraceServiceRequest"}},
+    "application/json": {"schema": {"type": "object", "properties": {
+        "resourceSpans": {"type": "array", "items": {"type": "object"}}}}},
+}}}
+
+
+@router.post("/v1/traces", openapi_extra=_BODY, responses={
     200: {"description": "ExportTraceServiceResponse (partial_success when spans were "
                          "rejected)."},
     400: {"description": "Not an OTLP trace export request."},
@@ -112,8 +120,8 @@ async def export_traces(
         if model is not None:
             check_model_name(model)
         body = await raw_body(request)
-        spans = decode_protobuf(body) if proto else decode_json(parse_json(body)[0])
-        outcome = await run_in_threadpool(_ingest, request.app.state, spans, model, who.actor)
+        outcome = await run_in_threadpool(_ingest, request.app.state, body, proto, model,
+                                          who.actor)
     except ProtobufUnavailableError as exc:
         return _failure(proto, 415, exc.code, exc.message)
     except VigilError as exc:
@@ -147,9 +155,11 @@ async def genai_windows(
     return JsonResponse(await run_in_threadpool(run))
 
 
-def _ingest(state: Any, spans: list[Span | BadSpan], model: str | None,
+def _ingest(state: Any, body: bytes, proto: bool, model: str | None,
             actor: str) -> SpanOutcome:
-    """Map, group by model, register unknown models and store (in the thread pool)."""
+    """Decode, map, group by model, register unknown models and store (in the thread
+    pool: decoding a large export is CPU work)."""
+    spans = decode_protobuf(body) if proto else decode_json(parse_json(body)[0])
     out = SpanOutcome()
     prices = {k: Price(p.input, p.output) for k, p in state.settings.genai_prices.items()}
     groups: dict[str, list[tuple[int, Span, dict[str, Any]]]] = {}
