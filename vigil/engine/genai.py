@@ -200,14 +200,16 @@ def time_to_first_token(span: Span) -> float | None:
 def prompt_text(span: Span) -> str | None:
     """The last user message of the call's input, as the instrumentation recorded it."""
     attrs = span.attributes
-    for found in (
-        _pick(_messages(attrs.get("gen_ai.input.messages")), last_user=True),
-        _pick(_indexed(attrs, "gen_ai.prompt.", ".role", ".content"), last_user=True),
-        _pick(_indexed(attrs, "llm.input_messages.", ".message.role", ".message.content"),
-              last_user=True),
-        _str(attrs.get("gen_ai.prompt")),
-        _from_value(attrs.get("input.value"), attrs.get("input.mime_type"), prompt=True),
+    for source in (
+        lambda: _pick(_messages(attrs.get("gen_ai.input.messages")), last_user=True),
+        lambda: _pick(_indexed(attrs, "gen_ai.prompt.", ".role", ".content"), last_user=True),
+        lambda: _pick(_indexed(attrs, "llm.input_messages.", ".message.role",
+                               ".message.content"), last_user=True),
+        lambda: _str(attrs.get("gen_ai.prompt")),
+        lambda: _from_value(attrs.get("input.value"), attrs.get("input.mime_type"),
+                            prompt=True),
     ):
+        found = source()
         if found:
             return found
     for event in span.events:
@@ -228,14 +230,17 @@ def prompt_text(span: Span) -> str | None:
 def completion_text(span: Span) -> str | None:
     """The first answer of the call, as the instrumentation recorded it."""
     attrs = span.attributes
-    for found in (
-        _pick(_messages(attrs.get("gen_ai.output.messages")), last_user=False),
-        _pick(_indexed(attrs, "gen_ai.completion.", ".role", ".content"), last_user=False),
-        _pick(_indexed(attrs, "llm.output_messages.", ".message.role", ".message.content"),
-              last_user=False),
-        _str(attrs.get("gen_ai.completion")),
-        _from_value(attrs.get("output.value"), attrs.get("output.mime_type"), prompt=False),
+    for source in (
+        lambda: _pick(_messages(attrs.get("gen_ai.output.messages")), last_user=False),
+        lambda: _pick(_indexed(attrs, "gen_ai.completion.", ".role", ".content"),
+                      last_user=False),
+        lambda: _pick(_indexed(attrs, "llm.output_messages.", ".message.role",
+                               ".message.content"), last_user=False),
+        lambda: _str(attrs.get("gen_ai.completion")),
+        lambda: _from_value(attrs.get("output.value"), attrs.get("output.mime_type"),
+                            prompt=False),
     ):
+        found = source()
         if found:
             return found
     for event in span.events:
