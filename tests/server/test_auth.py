@@ -53,6 +53,7 @@ ALLOWED = {
     ("GET", "/api/v1/models/{name}/drift"): {"read", "write", "admin"},
     ("POST", "/v1/traces"): {"ingest", "write", "admin"},
     ("GET", "/api/v1/models/{name}/genai"): {"read", "write", "admin"},
+    ("GET", "/api/v1/models/{name}/answers"): {"read", "write", "admin"},
     ("GET", "/metrics"): {"read", "write", "admin"},
     ("GET", "/"): {"read", "write", "admin"},
     ("GET", "/ui/models/{name}"): {"read", "write", "admin"},

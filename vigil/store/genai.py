@@ -1,9 +1,10 @@
-"""Reads for language-model calls: token counts, cost and time to first token of stored
-predictions (written by ``POST /v1/traces``; see :mod:`vigil.engine.genai`).
+"""Reads for language-model calls (written by ``POST /v1/traces``, see
+:mod:`vigil.engine.genai`, or by the SDK): token counts, cost and time to first token of
+stored predictions, and the newest prompts and answers for per-answer quality.
 
-Only the numbers are read, extracted from the ``outputs`` JSON by the database
-(``json_extract`` on SQLite, ``->>`` on PostgreSQL), so prompts and completions never
-leave it.
+For the sums only the numbers are read, extracted from the ``outputs`` JSON by the
+database (``json_extract`` on SQLite, ``->>`` on PostgreSQL), so prompts and completions
+stay in it.
 """
 
 from __future__ import annotations
@@ -51,3 +52,18 @@ def _number(store: Store, column: Any, key: str) -> Any:
     item = column.op("->")(key)
     return sa.case((sa.func.jsonb_typeof(item) == "number",
                     sa.cast(column.op("->>")(key), sa.Double)), else_=sa.null())
+
+
+def recent_predictions(store: Store, model_id: int, start: float, end: float,
+                       version: str | None, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` predictions in ``[start, end)`` (id, ts, version, inputs,
+    outputs), newest first."""
+    p = t.predictions
+    query = sa.select(p.c.id, p.c.ts, p.c.version, p.c.inputs, p.c.outputs).where(
+        p.c.model_id == model_id, p.c.ts >= start, p.c.ts < end)
+    if version is not None:
+        query = query.where(p.c.version == version)
+    with store.read() as conn:
+        rows = conn.execute(query.order_by(p.c.ts.desc(), p.c.id).limit(limit)).all()
+    return [{"id": i, "ts": ts, "version": v, "inputs": inputs, "outputs": outputs}
+            for i, ts, v, inputs, outputs in rows]

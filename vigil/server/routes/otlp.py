@@ -1,6 +1,5 @@
 """OpenTelemetry GenAI traces: ``POST /v1/traces`` (OTLP/HTTP, protobuf or JSON, gzip too)
-stores language-model spans as predictions; ``GET /api/v1/models/{name}/genai`` sums their
-tokens, cost and time to first token per window.
+stores language-model spans as predictions (their reads are in :mod:`.genai`).
 
 The answer follows OTLP/HTTP: an ``ExportTraceServiceResponse`` in the request's encoding,
 with ``partial_success`` (rejected span count and a message naming each span's path, id,
@@ -23,7 +22,6 @@ from prometheus_client import Counter
 from starlette.concurrency import run_in_threadpool
 
 from vigil.engine.genai import GENAI_SCHEMA, Price, SpanRejectedError, is_llm_span, to_call
-from vigil.engine.genai_metrics import genai_summary
 from vigil.engine.ingest import check_model_name
 from vigil.engine.otlp_spans import (
     TRACE_SERVICE,
@@ -38,6 +36,7 @@ from vigil.errors import VigilError, http_status
 from vigil.server.auth import Principal, require
 from vigil.server.body import raw_body
 from vigil.server.errors import JsonResponse
+from vigil.server.routes import genai as genai_routes
 
 router = APIRouter(tags=["otlp"])
 
@@ -79,8 +78,10 @@ class SpanOutcome:
 
 
 def install(app: FastAPI) -> None:
-    """Add the routes and the ``vigil_otlp_spans`` counter (per outcome) on /metrics."""
+    """Add the trace receiver, the GenAI reads (:mod:`.genai`) and the
+    ``vigil_otlp_spans`` counter (per outcome) on /metrics."""
     app.include_router(router)
+    app.include_router(genai_routes.router)
     app.state.otlp_spans = Counter(
         "vigil_otlp_spans", "Spans received on POST /v1/traces, by outcome.", ("outcome",),
         registry=app.state.metrics.registry)
@@ -132,27 +133,6 @@ async def export_traces(
         if count:
             counter.labels(name).inc(count)
     return _success(proto, outcome)
-
-
-@router.get("/api/v1/models/{name}/genai")
-async def genai_windows(
-    name: str, request: Request,
-    start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
-    end: float | None = Query(None, description="Unix seconds; default now."),
-    step: int | None = Query(None, description="Window seconds, a multiple of 60."),
-    version: str | None = Query(None),
-    _: Principal = Depends(require("read")),
-) -> JsonResponse:
-    """Calls, errors, input/output tokens, cost and time to first token (p50, p95) of the
-    model's LLM calls: for the range, per window and per version."""
-    state = request.app.state
-
-    def run() -> dict[str, Any]:
-        model, _schema = state.ingestor._model(name)
-        return genai_summary(state.store, model, start=start, end=end, step=step,
-                             version=version)
-
-    return JsonResponse(await run_in_threadpool(run))
 
 
 def _ingest(state: Any, body: bytes, proto: bool, model: str | None,
