@@ -242,3 +242,8 @@ def test_resent_spans_are_stored_once(genai_api, store):
     prom = genai_api.get("/metrics").text
     assert 'vigil_otlp_spans_total{outcome="accepted"} 5.0' in prom
     assert 'vigil_otlp_spans_total{outcome="duplicate"} 7.0' in prom
+    labels = 'model_name="gpt-4o",model_version="gpt-4o-2024-08-06"'
+    assert f'vigil_genai_tokens_total{{{labels},type="input"}} 25.0' in prom  # once each
+    assert f'vigil_genai_tokens_total{{{labels},type="output"}} 25.0' in prom
+    assert f"vigil_genai_cost_total{{{labels}}} {5 * (5 * 2.5 + 5 * 10.0) / 1e6!r}" in prom
+    assert f'vigil_predictions_total{{{labels}}} 5.0' in prom

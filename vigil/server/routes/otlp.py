@@ -78,15 +78,54 @@ class SpanOutcome:
 
 
 def install(app: FastAPI) -> None:
-    """Add the trace receiver, the GenAI reads (:mod:`.genai`) and the
-    ``vigil_otlp_spans`` counter (per outcome) on /metrics."""
+    """Add the trace receiver, the GenAI reads (:mod:`.genai`) and, on /metrics,
+    ``vigil_otlp_spans`` (per outcome) and the token and cost counters of every stored
+    prediction that carries them (whichever way it arrived)."""
     app.include_router(router)
     app.include_router(genai_routes.router)
+    registry = app.state.metrics.registry
     app.state.otlp_spans = Counter(
         "vigil_otlp_spans", "Spans received on POST /v1/traces, by outcome.", ("outcome",),
-        registry=app.state.metrics.registry)
+        registry=registry)
     for outcome in _OUTCOMES:
         app.state.otlp_spans.labels(outcome)
+    ingestor = app.state.ingestor
+    ingestor.on_predictions = TokenCounters(registry, ingestor.on_predictions)
+
+
+class TokenCounters:
+    """Counts ``outputs.input_tokens``, ``output_tokens`` and ``cost`` of inserted
+    predictions (``vigil_genai_tokens_total{type}``, ``vigil_genai_cost_total``), then
+    calls the ingest callback it wraps. Duplicates are never counted: the ingestor calls
+    it with the rows really inserted."""
+
+    def __init__(self, registry: Any, then: Any = None) -> None:
+        self.then = then
+        labels = ("model_name", "model_version")
+        self.tokens = Counter("vigil_genai_tokens", "Tokens of stored LLM calls, by type "
+                              "(input, output).", (*labels, "type"), registry=registry)
+        self.cost = Counter("vigil_genai_cost", "Cost of stored LLM calls "
+                            "(VIGIL_GENAI_PRICES).", labels, registry=registry)
+
+    def __call__(self, model: str, rows: list[dict[str, Any]]) -> None:
+        if self.then is not None:
+            self.then(model, rows)
+        sums: dict[tuple[str, str], float] = {}
+        for row in rows:
+            outputs = row.get("outputs")
+            if not isinstance(outputs, dict):
+                continue
+            for key, kind in (("input_tokens", "input"), ("output_tokens", "output"),
+                              ("cost", "cost")):
+                value = outputs.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool) \
+                        and 0 <= value < float("inf"):
+                    sums[(row["version"], kind)] = sums.get((row["version"], kind), 0) + value
+        for (version, kind), value in sums.items():
+            if kind == "cost":
+                self.cost.labels(model, version).inc(value)
+            else:
+                self.tokens.labels(model, version, kind).inc(value)
 
 
 _BODY = {"requestBody": {"required": True, "content": {
