@@ -4,15 +4,15 @@
 ``tokens_input``, ``tokens_output``, ``tokens_total``, ``cost_total``, ``ttft_p50`` and
 ``ttft_p95`` are registered here (this module is listed in
 :data:`vigil.engine.metric_sources.PROVIDER_MODULES`). Everything is computed from the
-stored predictions (:func:`vigil.store.genai.genai_calls`); quantiles are exact (linear
-interpolation between order statistics, numpy's default).
+stored predictions (:mod:`vigil.store.genai`: sums added up by the database, quantiles
+from the values, exact: linear interpolation between order statistics, numpy's default).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,38 +20,48 @@ import numpy as np
 from vigil.engine.metric_sources import register_metric
 from vigil.errors import InvalidParameterError
 from vigil.store import ModelRecord, Store
-from vigil.store.genai import genai_calls
+from vigil.store.genai import genai_columns, genai_sums
 
 MAX_POINTS = 10_000
+_ALL = slice(None)
 
 
-def summarise(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summarise(columns: Mapping[str, Any], rows: slice | np.ndarray = _ALL) -> dict[str, Any]:
     """Counts, token sums, cost and TTFT/latency quantiles of some calls.
+
+    Args:
+        columns: as :func:`vigil.store.genai.genai_columns` returns them (NaN: absent).
+        rows: which calls (a slice or a boolean mask); all by default.
 
     Sums are None when no call carries the number (a model without token counts is not
     a model that used no tokens).
 
     Examples:
-        >>> s = summarise([{"error": False, "latency_s": 1.0, "input_tokens": 10.0,
-        ...                 "output_tokens": 5.0, "cost": None, "ttft_s": 0.2},
-        ...                {"error": True, "latency_s": 3.0, "input_tokens": 4.0,
-        ...                 "output_tokens": None, "cost": None, "ttft_s": 0.4}])
+        >>> nan = float("nan")
+        >>> s = summarise({"error": np.array([False, True]),
+        ...                "latency_s": np.array([1.0, 3.0]),
+        ...                "input_tokens": np.array([10.0, 4.0]),
+        ...                "output_tokens": np.array([5.0, nan]),
+        ...                "cost": np.array([nan, nan]), "ttft_s": np.array([0.2, 0.4])})
         >>> s["calls"], s["errors"], s["input_tokens"], s["total_tokens"], s["cost"]
         (2, 1, 14, 19, None)
         >>> round(s["ttft_p50_s"], 3), round(s["latency_p95_s"], 3)
         (0.3, 2.9)
     """
-    out: dict[str, Any] = {"calls": len(calls), "errors": sum(1 for c in calls if c["error"])}
-    for key in ("input_tokens", "output_tokens"):
-        values = [c[key] for c in calls if c[key] is not None]
-        out[key] = int(sum(values)) if values else None
-    known = [out[k] for k in ("input_tokens", "output_tokens") if out[k] is not None]
-    out["total_tokens"] = sum(known) if known else None
-    costs = [c["cost"] for c in calls if c["cost"] is not None]
-    out["cost"] = float(sum(costs)) if costs else None
-    out["priced_calls"] = len(costs)
+    error = columns["error"][rows]
+    out: dict[str, Any] = {"calls": int(error.size), "errors": int(error.sum())}
+    for key in ("input_tokens", "output_tokens", "cost"):
+        values = columns[key][rows]
+        known = values[~np.isnan(values)]
+        out[key] = None if not known.size else (
+            float(known.sum()) if key == "cost" else int(known.sum()))
+        if key == "cost":
+            out["priced_calls"] = int(known.size)
+    known_tokens = [out[k] for k in ("input_tokens", "output_tokens") if out[k] is not None]
+    out["total_tokens"] = sum(known_tokens) if known_tokens else None
     for key, name in (("ttft_s", "ttft"), ("latency_s", "latency")):
-        values = np.array([c[key] for c in calls if c[key] is not None], dtype=float)
+        values = columns[key][rows]
+        values = values[~np.isnan(values)]
         for q in (50, 95):
             out[f"{name}_p{q}_s"] = float(np.percentile(values, q)) if values.size else None
     return out
@@ -82,44 +92,59 @@ def genai_summary(store: Store, model: ModelRecord, *, start: float | None = Non
     if (end - start) / step > MAX_POINTS:
         raise InvalidParameterError(
             f"start..end / step gives more than {MAX_POINTS} windows; use a larger 'step'.")
-    calls = genai_calls(store, model.id, start, end, version)
-    windows: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    versions: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for c in calls:
-        windows[int(c["ts"] // step) * step].append(c)
-        versions[c["version"]].append(c)
+    columns = genai_columns(store, model.id, start, end, version)
+    # rows come ordered by time, so each window is a slice
+    windows = (columns["ts"] // step).astype(np.int64) * step
+    starts = np.flatnonzero(np.r_[True, windows[1:] != windows[:-1]]) if windows.size else []
+    bounds = [*starts, windows.size]
+    series = [{"ts": int(windows[a]), **summarise(columns, slice(a, b))}
+              for a, b in itertools.pairwise(bounds)]
+    versions = np.array(columns["version"], dtype=object)
     return {
         "model": model.name, "version": version, "start": start, "end": end, "step": step,
-        "summary": summarise(calls),
-        "series": [{"ts": ts, **summarise(w)} for ts, w in sorted(windows.items())],
-        "versions": {v: summarise(w) for v, w in sorted(versions.items())},
+        "summary": summarise(columns),
+        "series": series,
+        "versions": {v: summarise(columns, versions == v) for v in sorted(set(versions))},
     }
 
 
-def _metric(key: str) -> Any:
+def _sum(key: str) -> Any:
     def metric(store: Store, model: ModelRecord, version: str | None, start: float,
                end: float) -> float | None:
-        calls = genai_calls(store, model.id, start, end, version)
-        if not calls:
-            return None
-        value = summarise(calls)[key]
-        return None if value is None else float(value)
+        fields = ("input_tokens", "output_tokens") if key == "total_tokens" else (key,)
+        sums = genai_sums(store, model.id, start, end, version, fields)
+        if key != "total_tokens":
+            return sums[key]
+        known = [sums[k] for k in ("input_tokens", "output_tokens") if sums[k] is not None]
+        return float(sum(known)) if known else None
 
     metric.__name__ = key
     return metric
 
 
-for _name, _key, _help, _unit in (
-    ("tokens_input", "input_tokens", "Input (prompt) tokens of the window's LLM calls.",
+def _ttft(q: int) -> Any:
+    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
+               end: float) -> float | None:
+        values = genai_columns(store, model.id, start, end, version, ("ttft_s",))["ttft_s"]
+        values = values[~np.isnan(values)]
+        return float(np.percentile(values, q)) if values.size else None
+
+    metric.__name__ = f"ttft_p{q}"
+    return metric
+
+
+for _name, _fn, _help, _unit in (
+    ("tokens_input", _sum("input_tokens"), "Input (prompt) tokens of the window's LLM calls.",
      "tokens"),
-    ("tokens_output", "output_tokens", "Output (completion) tokens of the window's LLM calls.",
-     "tokens"),
-    ("tokens_total", "total_tokens", "Input plus output tokens of the window's LLM calls.",
-     "tokens"),
-    ("cost_total", "cost", "Cost of the window's LLM calls (VIGIL_GENAI_PRICES).", "currency"),
-    ("ttft_p50", "ttft_p50_s", "Median time to first token of the window's LLM calls.",
+    ("tokens_output", _sum("output_tokens"),
+     "Output (completion) tokens of the window's LLM calls.", "tokens"),
+    ("tokens_total", _sum("total_tokens"),
+     "Input plus output tokens of the window's LLM calls.", "tokens"),
+    ("cost_total", _sum("cost"), "Cost of the window's LLM calls (VIGIL_GENAI_PRICES).",
+     "currency"),
+    ("ttft_p50", _ttft(50), "Median time to first token of the window's LLM calls.",
      "seconds"),
-    ("ttft_p95", "ttft_p95_s", "95th percentile of the time to first token of the window's "
+    ("ttft_p95", _ttft(95), "95th percentile of the time to first token of the window's "
      "LLM calls.", "seconds"),
 ):
-    register_metric(_name, _metric(_key), _help, unit=_unit)
+    register_metric(_name, _fn, _help, unit=_unit)
