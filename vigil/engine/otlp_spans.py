@@ -4,9 +4,10 @@ Both encodings of OTLP/HTTP give the same spans:
 
 * protobuf (``application/x-protobuf``), parsed with ``opentelemetry-proto`` (extra
   ``otel``, imported on first use);
-* the OTLP JSON mapping (``application/json``): lowerCamelCase keys (snake_case is read
-  too), trace and span ids as hex, 64-bit integers as decimal strings or numbers, enums
-  as integers (their names are read too), attribute values as ``AnyValue`` objects.
+* the OTLP JSON mapping (``application/json``, parsed into dicts and lists):
+  lowerCamelCase keys (snake_case is read too), trace and span ids as hex, 64-bit
+  integers as decimal strings or numbers, enums as integers (their names are read too),
+  attribute values as ``AnyValue`` objects.
 
 A structural mistake in one span (a bad id, a non-numeric time) rejects that span only,
 with its path in the request and the reason; a body that is not an export request at all
@@ -166,7 +167,7 @@ def decode_json(body: Any) -> list[Span | BadSpan]:
     Raises:
         InvalidParameterError: ``body`` is not an object with a ``resourceSpans`` list.
     """
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict):
         raise InvalidParameterError(
             "The body must be an OTLP ExportTraceServiceRequest object with 'resourceSpans'. "
             f"Got {type(body).__name__}.")
@@ -181,32 +182,32 @@ def decode_json(body: Any) -> list[Span | BadSpan]:
     out: list[Span | BadSpan] = []
     for r, rs in enumerate(resource_spans):
         rpath = f"resourceSpans[{r}]"
-        if not isinstance(rs, Mapping):
+        if not isinstance(rs, dict):
             raise InvalidParameterError(f"{rpath} must be an object. Got {type(rs).__name__}.")
         res = _get(rs, "resource") or {}
         try:
-            resource = _json_attributes(_get(res, "attributes") if isinstance(res, Mapping)
+            resource = _json_attributes(_get(res, "attributes") if isinstance(res, dict)
                                         else None)
         except _SpanError as exc:
             raise InvalidParameterError(f"{rpath}.resource.{exc.field}: {exc.reason}.") from None
         scope_spans = _get(rs, "scopeSpans", "scope_spans") or []
         _expect_list(scope_spans, f"{rpath}.scopeSpans")
         for s, ss in enumerate(scope_spans):
-            spans = _get(ss, "spans") if isinstance(ss, Mapping) else None
+            spans = _get(ss, "spans") if isinstance(ss, dict) else None
             _expect_list(spans or [], f"{rpath}.scopeSpans[{s}].spans")
             for i, sp in enumerate(spans or []):
                 path = f"{rpath}.scopeSpans[{s}].spans[{i}]"
                 try:
                     out.append(_json_span(sp, path, resource))
                 except _SpanError as exc:
-                    sid = _get(sp, "spanId", "span_id") if isinstance(sp, Mapping) else None
+                    sid = _get(sp, "spanId", "span_id") if isinstance(sp, dict) else None
                     ok = isinstance(sid, str) and len(sid) == 16 and _HEX.match(sid)
                     out.append(BadSpan(path, sid.lower() if ok else None, exc.field, exc.reason))
     return out
 
 
 def _json_span(sp: Any, path: str, resource: Mapping[str, Any]) -> Span:
-    if not isinstance(sp, Mapping):
+    if not isinstance(sp, dict):
         raise _SpanError("", f"expected a span object, got {type(sp).__name__}")
     span_id = _hex_id(_get(sp, "spanId", "span_id"), "spanId", 16)
     trace_id = _hex_id(_get(sp, "traceId", "trace_id"), "traceId", 32)
@@ -214,7 +215,7 @@ def _json_span(sp: Any, path: str, resource: Mapping[str, Any]) -> Span:
     if not isinstance(name, str):
         raise _SpanError("name", f"expected a string, got {type(name).__name__}")
     status = _get(sp, "status") or {}
-    if not isinstance(status, Mapping):
+    if not isinstance(status, dict):
         raise _SpanError("status", f"expected an object, got {type(status).__name__}")
     code = _get(status, "code")
     code = _STATUS_NAMES.get(code, code) if isinstance(code, str) else code
@@ -228,7 +229,7 @@ def _json_span(sp: Any, path: str, resource: Mapping[str, Any]) -> Span:
         raise _SpanError("events", f"expected a list, got {type(raw_events).__name__}")
     events = []
     for j, ev in enumerate(raw_events):
-        if not isinstance(ev, Mapping):
+        if not isinstance(ev, dict):
             raise _SpanError(f"events[{j}]", f"expected an object, got {type(ev).__name__}")
         ev_name = _get(ev, "name") or ""
         try:
@@ -287,7 +288,7 @@ def _json_attributes(items: Any) -> dict[str, Any]:
                                        f"{type(items).__name__}")
     out: dict[str, Any] = {}
     for k, kv in enumerate(items):
-        if not isinstance(kv, Mapping) or not isinstance(kv.get("key"), str):
+        if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
             raise _SpanError(f"attributes[{k}]", "expected an object {key, value} with a "
                                                  "string key")
         out[kv["key"]] = _json_value(kv.get("value"), f"attributes[{k}].value", 0)
@@ -298,7 +299,7 @@ def _json_value(value: Any, path: str, depth: int) -> Any:
     """An ``AnyValue`` in the JSON mapping as a plain Python value."""
     if value is None or depth > _MAX_DEPTH:
         return None
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise _SpanError(path, f"expected an AnyValue object, got {type(value).__name__}")
     if not value:
         return None
@@ -320,12 +321,12 @@ def _json_value(value: Any, path: str, depth: int) -> Any:
         if raw in ("NaN", "Infinity", "-Infinity"):
             return float(raw.replace("Infinity", "inf"))
     elif key in ("arrayValue", "array_value"):
-        values = raw.get("values", []) if isinstance(raw, Mapping) else None
+        values = raw.get("values", []) if isinstance(raw, dict) else None
         if isinstance(values, list):
             return [_json_value(v, f"{path}.arrayValue.values[{i}]", depth + 1)
                     for i, v in enumerate(values)]
     elif key in ("kvlistValue", "kvlist_value"):
-        values = raw.get("values", []) if isinstance(raw, Mapping) else None
+        values = raw.get("values", []) if isinstance(raw, dict) else None
         if isinstance(values, list):
             try:
                 return _json_attributes(values)
