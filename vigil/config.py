@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.errors import ConfigurationError
@@ -26,6 +26,15 @@ class AuthMode(StrEnum):
     AUTO = "auto"  # required unless the server is bound to a loopback address
     REQUIRED = "required"
     OFF = "off"
+
+
+class TokenPrice(BaseModel):
+    """What a language model's tokens cost, per million (in the currency of your choice)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float = Field(ge=0, description="Price of one million input (prompt) tokens.")
+    output: float = Field(ge=0, description="Price of one million output (completion) tokens.")
 
 
 class Settings(BaseSettings):
@@ -84,6 +93,12 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "", description="Base URL others reach this server at (download links in retrain "
         "webhooks); empty means http://HOST:PORT."
+    )
+
+    genai_prices: dict[str, TokenPrice] = Field(
+        default_factory=dict, description="Token prices per model for the cost of "
+        "OpenTelemetry GenAI spans: JSON such as {\"gpt-4o\": {\"input\": 2.5, "
+        "\"output\": 10}} (per million tokens), keyed by the response or request model."
     )
 
     @model_validator(mode="after")

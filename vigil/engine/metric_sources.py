@@ -36,6 +36,7 @@ PROVIDER_MODULES: tuple[str, ...] = (
     "vigil.engine.resources_metrics",
     "vigil.engine.quality_sources",
     "vigil.engine.input_scores",
+    "vigil.engine.genai_metrics",
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.:]{0,99}$")

@@ -18,7 +18,7 @@ from vigil.server.errors import install_error_handlers
 from vigil.server.prom import ServerMetrics
 from vigil.server.ratelimit import RateLimitMiddleware
 from vigil.server.routes import alerts as alert_routes
-from vigil.server.routes import drift, events, health, keys, metrics, models, registry
+from vigil.server.routes import drift, events, health, keys, metrics, models, otlp, registry
 from vigil.server.routes import exports as export_routes
 from vigil.server.routes import privacy as privacy_routes
 from vigil.server.routes import quality as quality_routes
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     resource_routes.install(app)  # Server-Timing header, resource gauges on /metrics
     rule_routes.install(app)  # alert engine, notifiers, its background loop and gauges
     quality_routes.install(app)  # quality gauges, scheduled evaluations, concept drift
+    otlp.install(app)  # POST /v1/traces: OpenTelemetry GenAI spans become predictions
     app.include_router(ui_routes.router)  # the dashboard: /, /ui/...
     ui_routes.install(app)  # its stylesheet and script under /ui/static
     if settings.rate_limit_per_minute:

@@ -1,0 +1,133 @@
+"""Per-answer quality: a small deterministic support bot answers over OTLP spans, one
+window is degraded (an off-topic answer, an inconsistent answer to a repeated question, a
+refusal) and the answers API names those predictions."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import orjson
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from vigil.engine.genai_quality import answer_scores
+from vigil.engine.ingest import Ingestor
+from vigil.quality.text import TOKEN
+
+S = 1_000_000_000
+FAQ = {
+    "How do I reset my password?": "Open settings, choose security and reset the password.",
+    "What are your opening hours?": "Our support hours are 9 to 5, Monday to Friday.",
+    "How can I get a refund?": "Ask for a refund within 30 days from the orders page.",
+    "Where is my parcel?": "Track your parcel from the orders page with its number.",
+    "How do I change my delivery address?": "Edit the delivery address in your account.",
+}
+
+
+def _span(n: int, start_s: float, prompt: str, answer: str) -> dict:
+    def s(key, value):
+        return {"key": key, "value": {"stringValue": value}}
+
+    return {"traceId": f"{n + 1:032x}", "spanId": f"{n + 1:016x}", "name": "chat",
+            "startTimeUnixNano": str(int(start_s * S)),
+            "endTimeUnixNano": str(int((start_s + 0.8) * S)),
+            "attributes": [s("gen_ai.request.model", "faq-bot"),
+                           s("gen_ai.operation.name", "chat"),
+                           s("gen_ai.prompt.0.role", "user"), s("gen_ai.prompt.0.content", prompt),
+                           s("gen_ai.completion.0.role", "assistant"),
+                           s("gen_ai.completion.0.content", answer)]}
+
+
+def _oracle_relevance(queries: list[str], responses: list[str]) -> np.ndarray:
+    """TF-IDF cosine of each answer to its prompt, computed here with scikit-learn."""
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    matrix = TfidfVectorizer(token_pattern=TOKEN.pattern).fit_transform(queries + responses)
+    n = len(queries)
+    return np.array([cosine_similarity(matrix[i], matrix[n + i])[0, 0] for i in range(n)])
+
+
+@pytest.mark.integration
+def test_degraded_window_names_the_bad_answers(genai_api, store):
+    base = int(time.time()) - 1800
+    spans, n = [], 0
+    for _ in range(2):  # a healthy window: every question twice, answered the same way
+        for q, a in FAQ.items():
+            spans.append(_span(n, base + n, q, a))
+            n += 1
+    bad = base + 600  # the degraded window, ten minutes later
+    off_topic = _span(n, bad, "How do I reset my password?",
+                      "The weather in Paris is sunny with light wind.")
+    first = _span(n + 1, bad + 1, "What are your opening hours?", FAQ[
+        "What are your opening hours?"])
+    changed = _span(n + 2, bad + 2, "What are your opening hours?",
+                    "Your opening hours question: shipping costs five euros abroad.")
+    refusal = _span(n + 3, bad + 3, "How can I get a refund?",
+                    "I'm sorry, but I can't help with refunds.")
+    fine = _span(n + 4, bad + 4, "Where is my parcel?", FAQ["Where is my parcel?"])
+    spans += [off_topic, first, changed, refusal, fine]
+    body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+    r = genai_api.post("/v1/traces", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and r.headers["X-Vigil-Accepted"] == str(len(spans)), r.text
+
+    window = genai_api.get("/api/v1/models/faq-bot/answers", params={
+        "start": bad - 1, "end": bad + 60, "backend": "tfidf", "worst": 3})
+    assert window.status_code == 200, window.text
+    report = window.json()
+    assert report["similarity"] == "tfidf" and report["n"] == 5 and report["skipped"] == 0
+    worst = report["worst"]
+    assert worst["relevance"][0]["id"] == off_topic["spanId"]
+    assert worst["relevance"][0]["output"].startswith("The weather in Paris")
+    assert {worst["inconsistent"][0]["a"], worst["inconsistent"][0]["b"]} == {
+        first["spanId"], changed["spanId"]}
+    assert [w["id"] for w in worst["refusals"]] == [refusal["spanId"]]
+    # relevance per answer against scikit-learn on the same texts (newest first)
+    answers = report["answers"]
+    assert [a["id"] for a in answers] == [s["spanId"] for s in reversed(spans[-5:])]
+    expected = _oracle_relevance([a["prompt"] for a in answers], [a["output"] for a in answers])
+    assert [a["relevance"] for a in answers] == pytest.approx(expected, abs=1e-9)
+    by_id = {a["id"]: a for a in answers}
+    assert by_id[first["spanId"]]["consistency"] == pytest.approx(
+        worst["inconsistent"][0]["similarity"])
+    assert by_id[fine["spanId"]]["consistency"] is None
+
+    healthy = genai_api.get("/api/v1/models/faq-bot/answers", params={
+        "start": base - 1, "end": base + 60, "backend": "tfidf"}).json()
+    assert healthy["n"] == 10 and healthy["worst"]["refusals"] == []
+    assert min(a["consistency"] for a in healthy["answers"]) == pytest.approx(1.0)
+    assert healthy["relevance_mean"] > report["relevance_mean"]
+
+
+def test_answers_of_sdk_logged_models(store):
+    """Models logged through the SDK keep their own keys: a text input and a string output."""
+    from vigil.engine.genai_quality import answer_report
+
+    ingestor = Ingestor(store)
+    ingestor.register_model({"name": "qa", "task": "text_generation", "schema": {
+        "features": [{"name": "question", "kind": "text"}]}})
+    now = time.time()
+    ingestor.ingest_predictions("qa", [
+        {"id": "p1", "ts": now - 10, "inputs": {"question": "reset password"},
+         "outputs": "reset the password in settings"},
+        {"id": "p2", "ts": now - 5, "inputs": {"question": "opening hours"},
+         "outputs": {"prediction": "as an AI I cannot say"}},
+        {"id": "p3", "ts": now - 1, "inputs": {"question": "no answer"}, "outputs": None}])
+    report = answer_report(store, store.get_model("qa"), start=now - 60, end=now + 1,
+                           backend="tfidf", limit=2)
+    assert [a["id"] for a in report["answers"]] == ["p2"]  # newest two; p3 has no answer
+    assert report["skipped"] == 1 and report["answers"][0]["refusal"] is True
+    assert answer_scores([], [], backend="tfidf")["relevance"] == []
+
+
+@pytest.mark.parametrize(("params", "needle"), [
+    ({"limit": 0}, "'limit'"), ({"limit": 5000}, "'limit'"), ({"worst": -1}, "'worst'"),
+    ({"backend": "magic"}, "'backend'"), ({"start": 10, "end": 5}, "'end'")])
+def test_bad_answer_parameters(genai_api, params, needle):
+    genai_api.post("/v1/traces", content=orjson.dumps({"resourceSpans": [{"scopeSpans": [
+        {"spans": [_span(0, time.time() - 30, "q", "a")]}]}]}),
+        headers={"Content-Type": "application/json"})
+    r = genai_api.get("/api/v1/models/faq-bot/answers", params=params)
+    assert r.status_code == 400, r.text
+    assert needle in r.json()["error"]["message"]
+    assert genai_api.get("/api/v1/models/nope/answers").status_code == 404

@@ -1,0 +1,151 @@
+"""Per-answer quality of a text model: which answers were irrelevant, inconsistent or
+refusals, not only how many.
+
+The measures are those of :func:`vigil.quality.text.text_quality`, kept per answer:
+relevance (similarity of the answer to its prompt), consistency (mean similarity of the
+answer to the other answers of the same or near-duplicate prompts), refusal, length in
+tokens and unknown tokens. :func:`answer_report` reads the newest answers of a range and
+lists the worst ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vigil.errors import InvalidParameterError
+from vigil.quality.text import (
+    REFUSAL_PATTERNS,
+    UNKNOWN_TOKENS,
+    _groups,  # the grouping text_quality uses: same rule, same groups
+    encoder,
+    tokens,
+)
+from vigil.schema import ModelSchema
+from vigil.store import ModelRecord, Store
+from vigil.store.genai import recent_predictions
+
+MAX_ANSWERS = 2000
+MAX_WORST = 100
+QUERY_KEYS = ("prompt", "query", "question", "input", "text", "message")
+ANSWER_KEYS = ("output", "prediction", "completion", "answer", "value")
+_REFUSAL = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.IGNORECASE)
+
+
+def answer_scores(queries: Sequence[str], responses: Sequence[str], *, backend: str = "auto",
+                  near_duplicate: float = 0.9) -> dict[str, Any]:
+    """Scores of each answer.
+
+    Returns:
+        ``similarity`` (the backend's name) and, one per answer: ``relevance``,
+        ``consistency`` (None outside a group of repeated prompts), ``group`` (an index,
+        or None), ``refusal``, ``tokens`` and ``unknown_tokens``; plus ``pairs``: every
+        pair of answers to one prompt group with their similarity, least similar first.
+
+    Examples:
+        >>> s = answer_scores(["reset my password", "Reset my password!", "opening hours"],
+        ...                   ["Open settings and reset the password.",
+        ...                    "Open settings and reset the password.",
+        ...                    "I'm sorry, I can't help with that."], backend="tfidf")
+        >>> [round(r, 2) for r in s["relevance"]], s["refusal"], s["group"]
+        ([0.33, 0.33, 0.0], [False, False, True], [0, 0, None])
+        >>> s["pairs"][0][:2], round(s["pairs"][0][2], 2)
+        ((0, 1), 1.0)
+    """
+    q, r = list(queries), list(responses)
+    if len(q) != len(r):
+        raise InvalidParameterError(
+            f"'queries' and 'responses' need the same length. Got {len(q)} and {len(r)}.")
+    name, encode = encoder(backend)
+    if not q:
+        return {"similarity": name, "relevance": [], "consistency": [], "group": [],
+                "refusal": [], "tokens": [], "unknown_tokens": [], "pairs": []}
+    vectors = encode(q + r)  # one fit / one batch for prompts and answers together
+    qv, rv = vectors[: len(q)], vectors[len(q):]
+    relevance = (qv * rv).sum(axis=1)
+    consistency: list[float | None] = [None] * len(q)
+    group: list[int | None] = [None] * len(q)
+    pairs: list[tuple[tuple[int, int], float]] = []
+    for gi, members in enumerate(_groups(q, qv, near_duplicate)):
+        sim = rv[members] @ rv[members].T
+        for a, i in enumerate(members):
+            group[i] = gi
+            consistency[i] = float((sim[a].sum() - sim[a, a]) / (len(members) - 1))
+            pairs.extend(((i, j), float(sim[a, b])) for b, j in enumerate(members) if b > a)
+    toks = [tokens(t) for t in r]
+    return {
+        "similarity": name,
+        "relevance": [float(v) for v in relevance],
+        "consistency": consistency,
+        "group": group,
+        "refusal": [bool(_REFUSAL.search(t)) for t in r],
+        "tokens": [len(t) for t in toks],
+        "unknown_tokens": [sum(tok in UNKNOWN_TOKENS for tok in t) for t in toks],
+        "pairs": sorted(((a, b, s) for (a, b), s in pairs), key=lambda p: p[2]),
+    }
+
+
+def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
+                  version: str | None = None, limit: int = 200, worst: int = 10,
+                  backend: str = "auto") -> dict[str, Any]:
+    """Scores of the newest ``limit`` answers in ``[start, end)`` and the ``worst`` of
+    each kind: lowest relevance, least consistent pairs, refusals.
+
+    The prompt is the model's first text input (else an input named ``prompt``,
+    ``query``, ``question``...), the answer its string output (``output``,
+    ``prediction``...); predictions without both are skipped and counted.
+    """
+    if not end > start:
+        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
+    if not 1 <= limit <= MAX_ANSWERS:
+        raise InvalidParameterError(f"'limit' must be in 1..{MAX_ANSWERS}. Got {limit}.")
+    if not 0 <= worst <= MAX_WORST:
+        raise InvalidParameterError(f"'worst' must be in 0..{MAX_WORST}. Got {worst}.")
+    schema = ModelSchema.from_dict(model.schema)
+    keys = (*[f.name for f in schema.features if f.kind.value == "text"], *QUERY_KEYS)
+    rows = recent_predictions(store, model.id, start, end, version, limit)
+    answers, queries, responses = [], [], []
+    for row in rows:
+        query, answer = _text(row["inputs"], keys), _text(row["outputs"], ANSWER_KEYS)
+        if query is None or answer is None:
+            continue
+        answers.append({"id": row["id"], "ts": row["ts"], "version": row["version"],
+                        "prompt": query, "output": answer})
+        queries.append(query)
+        responses.append(answer)
+    scores = answer_scores(queries, responses, backend=backend)
+    for i, a in enumerate(answers):
+        for key in ("relevance", "consistency", "group", "refusal", "tokens",
+                    "unknown_tokens"):
+            a[key] = scores[key][i]
+    by_relevance = sorted(range(len(answers)), key=lambda i: scores["relevance"][i])
+    return {
+        "model": model.name, "start": start, "end": end, "version": version,
+        "similarity": scores["similarity"], "n": len(answers),
+        "skipped": len(rows) - len(answers),
+        "relevance_mean": float(np.mean(scores["relevance"])) if answers else None,
+        "answers": answers,
+        "worst": {
+            "relevance": [_brief(answers[i], "relevance") for i in by_relevance[:worst]],
+            "inconsistent": [{"a": answers[a]["id"], "b": answers[b]["id"], "similarity": s,
+                              "prompt": answers[a]["prompt"]}
+                             for a, b, s in scores["pairs"][:worst]],
+            "refusals": [_brief(a, "refusal") for a in answers if a["refusal"]][:worst],
+        },
+    }
+
+
+def _text(values: Any, keys: Sequence[str]) -> str | None:
+    if isinstance(values, str):
+        return values
+    if isinstance(values, Mapping):
+        return next((values[k] for k in keys if isinstance(values.get(k), str)), None)
+    return None
+
+
+def _brief(answer: dict[str, Any], key: str) -> dict[str, Any]:
+    return {"id": answer["id"], key: answer[key], "prompt": answer["prompt"],
+            "output": answer["output"]}

@@ -1,0 +1,63 @@
+"""Reads of language-model calls: tokens, cost and time to first token per window
+(``/genai``) and per-answer quality with the worst answers (``/answers``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from vigil.engine.genai_metrics import genai_summary
+from vigil.engine.genai_quality import MAX_ANSWERS, answer_report
+from vigil.server.auth import Principal, require
+from vigil.server.errors import JsonResponse
+
+router = APIRouter(prefix="/api/v1/models/{name}", tags=["genai"])
+
+
+@router.get("/genai")
+async def genai_windows(
+    name: str, request: Request,
+    start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
+    end: float | None = Query(None, description="Unix seconds; default now."),
+    step: int | None = Query(None, description="Window seconds, a multiple of 60."),
+    version: str | None = Query(None),
+    _: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """Calls, errors, input/output tokens, cost and time to first token (p50, p95) of the
+    model's LLM calls: for the range, per window and per version."""
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        model, _schema = state.ingestor._model(name)
+        return genai_summary(state.store, model, start=start, end=end, step=step,
+                             version=version)
+
+    return JsonResponse(await run_in_threadpool(run))
+
+
+@router.get("/answers")
+async def answers(
+    name: str, request: Request,
+    start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
+    end: float | None = Query(None, description="Unix seconds; default now."),
+    version: str | None = Query(None),
+    limit: int = Query(200, description=f"Newest answers scored, 1..{MAX_ANSWERS}."),
+    worst: int = Query(10, description="Answers listed per worst-of kind."),
+    backend: str = Query("auto", description="Similarity: auto, embedding or tfidf."),
+    _: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """Relevance, consistency, refusal and length of each of the newest answers, and the
+    least relevant answers, least consistent pairs and refusals."""
+    state = request.app.state
+    stop = time.time() if end is None else end
+    begin = stop - 3600 if start is None else start
+
+    def run() -> dict[str, Any]:
+        model, _schema = state.ingestor._model(name)
+        return answer_report(state.store, model, start=begin, end=stop, version=version,
+                             limit=limit, worst=worst, backend=backend)
+
+    return JsonResponse(await run_in_threadpool(run))
