@@ -69,6 +69,20 @@ class Settings(BaseSettings):
         "without one); 0 means no limit."
     )
 
+    allowed_hosts: str = Field(
+        "", description="Comma-separated Host names the server answers (port ignored; "
+        "'*.example.com' matches subdomains, '*' any). Default: loopback names and the bind "
+        "address; any name when bound to all interfaces with keys required."
+    )
+    trust_forwarded_proto: bool = Field(
+        False, description="Behind a TLS-terminating proxy: take the scheme from "
+        "X-Forwarded-Proto (the dashboard's cookies are then marked Secure)."
+    )
+    allow_private_targets: str = Field(
+        "", description="Comma-separated networks (CIDR) or host names that probes and "
+        "webhooks may reach although loopback, private or link-local; '*' allows all."
+    )
+
     @model_validator(mode="after")
     def _fill_db_url(self) -> Settings:
         if self.db_url is None:

@@ -14,6 +14,7 @@ from vigil.engine.privacy import Redactor, RetentionJob
 from vigil.integrations.setup import start_exporters, stop_exporters
 from vigil.server.auth import Authenticator
 from vigil.server.errors import install_error_handlers
+from vigil.server.guards import RequestGuard, SecurityHeaders
 from vigil.server.prom import ServerMetrics
 from vigil.server.ratelimit import RateLimitMiddleware
 from vigil.server.routes import alerts as alert_routes
@@ -77,4 +78,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     ui_routes.install(app)  # its stylesheet and script under /ui/static
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    # outermost last: security headers on every answer, drive-by requests refused first
+    app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(SecurityHeaders)
     return app
