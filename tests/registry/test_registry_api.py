@@ -12,6 +12,9 @@ from support.records import SCHEMA, record
 
 from vigil.registry import Registry
 
+# the rollback notifications go to a receiver on loopback, refused by default
+pytestmark = pytest.mark.usefixtures("allow_private_targets")
+
 BASE = "/api/v1/models/churn"
 
 

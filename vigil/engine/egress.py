@@ -62,7 +62,7 @@ class EgressPolicy:
         >>> EgressPolicy("").check_address("169.254.169.254")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        vigil.engine.egress.EgressRefusedError: ...169.254.169.254 is link-local or ...
+        vigil.engine.egress.EgressRefusedError: The target 169.254.169.254 is an internal ...
         >>> EgressPolicy("127.0.0.0/8").check_address("127.0.0.1")
     """
 
@@ -106,7 +106,7 @@ class EgressPolicy:
             return
         shown = f"{host} ({ip})" if host and host != str(ip) else str(ip)
         raise EgressRefusedError(
-            f"The target {shown} is link-local or another internal address (loopback, private, "
+            f"The target {shown} is an internal address (loopback, private, link-local or "
             f"reserved); the server does not reach those unless {SETTING} allows it, e.g. "
             f"{SETTING}=10.0.0.0/8.",
             details=[{"field": "url", "reason": f"{ip} is an internal address"}])
