@@ -69,6 +69,20 @@ class Settings(BaseSettings):
         "without one); 0 means no limit."
     )
 
+    max_artifact_bytes: int = Field(
+        1024**3, ge=1024, description="Largest artifact upload, and the most bytes its tar "
+        "archive may unpack to."
+    )
+    max_artifact_members: int = Field(
+        10_000, ge=1, description="Most files and folders an uploaded tar archive may hold."
+    )
+    max_artifact_ratio: float = Field(
+        100.0, ge=1, description="Most times an uploaded archive may expand (unpacked size "
+        "over upload size) once it unpacks to more than 16 MiB."
+    )
+    artifact_timeout_s: float = Field(
+        300.0, gt=0, description="Seconds an artifact upload may take to arrive and unpack."
+    )
     allowed_hosts: str = Field(
         "", description="Comma-separated Host names the server answers (port ignored; "
         "'*.example.com' matches subdomains, '*' any). Default: loopback names and the bind "

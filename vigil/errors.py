@@ -49,6 +49,12 @@ class UnsupportedMediaTypeError(InvalidParameterError):
     code = "unsupported_media_type"
 
 
+class RequestTimeoutError(InvalidParameterError):
+    """A request (an upload, say) took longer than the server allows."""
+
+    code = "request_timeout"
+
+
 class NotFoundError(VigilError, LookupError):
     """A named resource does not exist."""
 
@@ -109,6 +115,7 @@ HTTP_STATUS: dict[str, int] = {
     ValidationFailedError.code: 422,
     PayloadTooLargeError.code: 413,
     UnsupportedMediaTypeError.code: 415,
+    RequestTimeoutError.code: 408,
     NotFoundError.code: 404,
     ModelNotFoundError.code: 404,
     ConflictError.code: 409,
