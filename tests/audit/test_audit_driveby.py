@@ -227,3 +227,21 @@ def test_webhooks_to_internal_targets_are_refused(receiver, kind, monkeypatch):
     monkeypatch.setenv("VIGIL_ALLOW_PRIVATE_TARGETS", "127.0.0.1/32")
     assert deliver(notifier, _note()) == 1
     assert [s["path"] for s in seen] == ["/hook"]
+
+
+def test_api_docs_are_served_without_a_cdn(api):
+    import re
+
+    page = api.get("/docs")
+    assert page.status_code == 200
+    assert "<script>" not in page.text  # no inline script: the CSP applies unchanged
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/docs/assets/") for s in sources), sources
+    for source in sources:
+        r = api.get(source)
+        assert r.status_code == 200 and len(r.content) > 100, source
+    assert "SwaggerUIBundle" in api.get("/docs/assets/swagger-ui-bundle.js").text
+    assert api.get("/docs/assets/..%2Fswagger-ui.js").status_code == 404
+    assert api.get("/docs/assets/index.html").status_code == 404
+    assert api.get("/redoc").status_code == 404
+    assert api.get("/openapi.json").status_code == 200

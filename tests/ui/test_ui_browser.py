@@ -108,8 +108,9 @@ def test_sign_in_once_per_browser_session(page, store, server_factory, tmp_path)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/\?range=6h$"))
     assert page.locator("h1").inner_text() == "Models"
-    cookie = next(c for c in page.context.cookies() if c["name"] == "vigil_key")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "vigil_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] == -1
+    assert secret not in cookie["value"]  # an opaque session id, not the key
     assert page.evaluate("document.cookie").find(secret) == -1  # scripts cannot read it
     page.goto(base + "/ui/models/nope")  # kept: no second prompt
     assert page.locator("h1").inner_text() == "Not found"

@@ -41,7 +41,7 @@ def demo(
 
     import vigil
     from vigil.cli.demo_model import make_applicants, train, true_default_probability
-    from vigil.server.app import create_app
+    from vigil.server.app import create_app, proxy_options
     from vigil.store import open_store
 
     if rate <= 0:
@@ -50,7 +50,8 @@ def demo(
     _check_port_free(settings.host, port)
     store = open_store(settings.db_url)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host=settings.host,
-                                           port=port, log_level="warning", access_log=False))
+                                           port=port, log_level="warning", access_log=False,
+                                           **proxy_options(settings)))
     thread = threading.Thread(target=server.run, name="vigil-demo-server", daemon=True)
     thread.start()
     url = f"http://{settings.host}:{port}"

@@ -23,7 +23,7 @@ def server(
     """Run the server: ingest API, queries, /metrics and the dashboard."""
     import uvicorn
 
-    from vigil.server.app import create_app
+    from vigil.server.app import create_app, proxy_options
     from vigil.store import open_store
 
     settings = settings_from(db, home, host=host, port=port, auth=auth)
@@ -36,7 +36,8 @@ def server(
     )
     try:
         uvicorn.run(app, host=settings.host, port=settings.port,
-                    log_level=settings.log_level.lower(), access_log=False)
+                    log_level=settings.log_level.lower(), access_log=False,
+                    **proxy_options(settings))
     finally:
         store.close()
 
