@@ -243,5 +243,7 @@ def test_api_docs_are_served_without_a_cdn(api):
     assert "SwaggerUIBundle" in api.get("/docs/assets/swagger-ui-bundle.js").text
     assert api.get("/docs/assets/..%2Fswagger-ui.js").status_code == 404
     assert api.get("/docs/assets/index.html").status_code == 404
-    assert api.get("/redoc").status_code == 404
+    redoc = api.get("/redoc")
+    assert redoc.status_code == 200 and "<script>" not in redoc.text
+    assert 'src="/docs/assets/redoc.standalone.js"' in redoc.text
     assert api.get("/openapi.json").status_code == 200

@@ -1,11 +1,10 @@
-"""The interactive API documentation (Swagger UI) with its assets served by vigil itself.
+"""The API documentation (Swagger UI, ReDoc) with its assets served by vigil itself.
 
-FastAPI's default /docs page loads Swagger UI from a CDN and starts it with an inline
-script: broken on an air-gapped host, a third-party script on an admin page, and
-incompatible with the Content-Security-Policy (``script-src 'self'``). Here the assets
-come from the installed ``swagger-ui-bundle`` package and the start-up script is a file.
-ReDoc is not served (no package ships it); ``/openapi.json`` is the machine-readable
-document.
+FastAPI's default /docs and /redoc pages load their scripts from a CDN and start Swagger
+UI with an inline script: broken on an air-gapped host, a third-party script on an admin
+page, and incompatible with the Content-Security-Policy (``script-src 'self'``). Here the
+assets come from the installed ``fastapi-offline`` package (only its files are used) and
+the start-up script is a file of its own.
 """
 
 from __future__ import annotations
@@ -22,7 +21,8 @@ router = APIRouter(include_in_schema=False)
 
 _ASSETS = {"swagger-ui.css": "text/css; charset=utf-8",
            "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-           "favicon-32x32.png": "image/png"}
+           "redoc.standalone.js": "text/javascript; charset=utf-8",
+           "favicon.png": "image/png"}
 _INIT = b"""window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout"});
@@ -31,29 +31,47 @@ _INIT = b"""window.addEventListener("load", function () {
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>vigil API</title>
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
-<link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png"></head>
+<link rel="icon" type="image/png" href="/docs/assets/favicon.png"></head>
 <body><div id="swagger-ui"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
 <script src="/docs/assets/init.js"></script></body></html>
 """
 
 
+_REDOC = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>vigil API</title>
+<link rel="icon" type="image/png" href="/docs/assets/favicon.png"></head>
+<body><redoc spec-url="/openapi.json" disable-search></redoc>
+<script src="/docs/assets/redoc.standalone.js"></script></body></html>
+"""
+
+
 @lru_cache(maxsize=1)
 def _folder() -> Path | None:
     try:
-        import swagger_ui_bundle
+        import fastapi_offline
     except ImportError:
         return None
-    return Path(swagger_ui_bundle.swagger_ui_path)
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
+def _page(html: str) -> HTMLResponse:
+    if _folder() is None:
+        raise NotFoundError("The API docs pages need the fastapi-offline package; "
+                            "/openapi.json is served without it.")
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/docs")
 async def docs_page() -> HTMLResponse:
     """Swagger UI for this server's OpenAPI document."""
-    if _folder() is None:
-        raise NotFoundError("The interactive docs need the swagger-ui-bundle package; "
-                            "/openapi.json is served without it.")
-    return HTMLResponse(_PAGE, headers={"Cache-Control": "no-store"})
+    return _page(_PAGE)
+
+
+@router.get("/redoc")
+async def redoc_page() -> HTMLResponse:
+    """ReDoc for this server's OpenAPI document (search off: it needs a blob: worker)."""
+    return _page(_REDOC)
 
 
 @router.get("/docs/assets/{name}")
