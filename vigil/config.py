@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     artifact_timeout_s: float = Field(
         300.0, gt=0, description="Seconds an artifact upload may take to arrive and unpack."
     )
+    min_free_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="/readyz reports unavailable when the SQLite "
+        "database's file system has less free space than this; 0 turns the check off."
+    )
     allowed_hosts: str = Field(
         "", description="Comma-separated Host names the server answers (port ignored; "
         "'*.example.com' matches subdomains, '*' any). Default: loopback names and the bind "

@@ -25,8 +25,10 @@ def server(
 
     from vigil.server.app import create_app, proxy_options
     from vigil.store import open_store
+    from vigil.store.health import check_data_folder
 
     settings = settings_from(db, home, host=host, port=port, auth=auth)
+    check_data_folder(settings.db_url)  # one line naming the path, not "unable to open"
     store = open_store(settings.db_url, upgrade=not no_upgrade)
     app = create_app(settings, store)
     mode = "required" if settings.auth_required else "off (loopback)"
