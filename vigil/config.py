@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.errors import ConfigurationError
@@ -86,6 +86,17 @@ class Settings(BaseSettings):
     min_free_bytes: int = Field(
         64 * 1024 * 1024, ge=0, description="/readyz reports unavailable when the SQLite "
         "database's file system has less free space than this; 0 turns the check off."
+    )
+    signing_key: Path | None = Field(
+        None, description="Ed25519 private key (PEM) that signs artifacts, best kept outside "
+        "the data folder; created there on first use. Default: {home}/keys/signing.pem."
+    )
+    signing_key_passphrase: SecretStr | None = Field(
+        None, description="Passphrase of the signing key (it is created encrypted with it)."
+    )
+    trusted_keys: Path | None = Field(
+        None, description="Folder of trusted public keys (*.pub), pinned: vigil only reads "
+        "it. Default: {home}/keys/trusted, to which the signing key's public key is added."
     )
     allowed_hosts: str = Field(
         "", description="Comma-separated Host names the server answers (port ignored; "

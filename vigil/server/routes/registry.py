@@ -71,7 +71,11 @@ class PolicyRequest(_Body):
 
 def _registry(request: Request, who: Principal) -> Registry:
     state = request.app.state
-    return Registry(state.store, state.settings.home, actor=who.actor)
+    settings = state.settings
+    passphrase = settings.signing_key_passphrase
+    return Registry(state.store, settings.home, actor=who.actor,
+                    signing_key=settings.signing_key, trusted_keys=settings.trusted_keys,
+                    passphrase=passphrase.get_secret_value() if passphrase else None)
 
 
 def etag(alias: dict[str, Any]) -> str:
