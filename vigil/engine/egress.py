@@ -32,6 +32,12 @@ class EgressRefusedError(InvalidParameterError):
     code = "target_not_allowed"
 
 
+class TargetUnresolvedError(EgressRefusedError):
+    """The target's host name does not resolve (now: it may later)."""
+
+    code = "target_unresolved"
+
+
 @dataclass(frozen=True)
 class PinnedRequest:
     """Where to connect (``url`` with the checked address) and what to send with it."""
@@ -127,9 +133,9 @@ class EgressPolicy:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
-            raise EgressRefusedError(f"The target host {host!r} does not resolve: {exc}.",
-                                     details=[{"field": "url", "reason": "unresolvable"}]
-                                     ) from None
+            raise TargetUnresolvedError(f"The target host {host!r} does not resolve: {exc}.",
+                                        details=[{"field": "url", "reason": "unresolvable"}]
+                                        ) from None
         addresses = list(dict.fromkeys(ipaddress.ip_address(i[4][0].split("%")[0])
                                        for i in infos))
         for ip in addresses:

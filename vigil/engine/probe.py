@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.egress import EgressPolicy, EgressRefusedError
+from vigil.engine.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.errors import InvalidParameterError, ValidationFailedError
 from vigil.store import Store
 from vigil.store import resources as rq
@@ -97,9 +97,9 @@ def check_target(spec: Mapping[str, Any], egress: EgressPolicy) -> None:
     that does not resolve yet is accepted (its runs will fail until it does)."""
     try:
         egress.resolve(spec["url"])
+    except TargetUnresolvedError:
+        return
     except EgressRefusedError as exc:
-        if "does not resolve" in exc.message:
-            return
         raise ValidationFailedError(exc.message, details=exc.details) from None
 
 
@@ -117,8 +117,10 @@ async def run_probe(client: httpx.AsyncClient, probe: Mapping[str, Any],
     try:
         target = await run_in_threadpool(policy.pin, probe["url"])
     except EgressRefusedError as exc:
+        unresolved = isinstance(exc, TargetUnresolvedError)
+        reason = exc.message if unresolved else f"refused: {exc.message}"
         return {"ts": ts, "ok": False, "status": None, "latency_ms": None, "ttfb_ms": None,
-                "error": f"refused: {exc.message}"[:500]}
+                "error": reason[:500]}
     if target.headers:
         kwargs["headers"] = target.headers
     if target.extensions:

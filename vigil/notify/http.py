@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from vigil.engine.egress import EgressPolicy, EgressRefusedError
+from vigil.engine.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.notify.base import NotifyError, RetryableNotifyError
 
 
@@ -20,6 +20,8 @@ def post(url: str, content: bytes, headers: dict[str, str], timeout_s: float,
     ``egress`` defaults to the policy of the environment and vigil.toml."""
     try:
         target = (egress or EgressPolicy.from_environment()).pin(url)
+    except TargetUnresolvedError as exc:  # DNS may answer on the next attempt
+        raise RetryableNotifyError(f"{what}: {exc.message}") from None
     except EgressRefusedError as exc:
         raise NotifyError(f"{what}: {exc.message}") from None
     try:
