@@ -247,3 +247,17 @@ def test_api_docs_are_served_without_a_cdn(api):
     assert redoc.status_code == 200 and "<script>" not in redoc.text
     assert 'src="/docs/assets/redoc.standalone.js"' in redoc.text
     assert api.get("/openapi.json").status_code == 200
+
+
+def test_behind_a_trusted_proxy_the_forwarded_host_is_the_origin(server_factory):
+    """A TLS proxy that passes Host as its upstream: the browser's Origin matches
+    X-Forwarded-Host, believed only when VIGIL_TRUST_FORWARDED_PROTO is set."""
+    proxied = {**JSON, "Origin": "https://vigil.example", "X-Forwarded-Host": "vigil.example",
+               "X-Forwarded-Proto": "https"}
+    plain = server_factory(auth="off")
+    assert plain.post("/api/v1/models", content=MODEL, headers=proxied).status_code == 403
+    trusting = server_factory(auth="off", trust_forwarded_proto=True)
+    r = trusting.post("/api/v1/models", content=MODEL, headers=proxied)
+    assert r.status_code in (200, 201), r.text
+    forged = {**proxied, "X-Forwarded-Host": "other.example"}
+    assert trusting.post("/api/v1/models", content=MODEL, headers=forged).status_code == 403
