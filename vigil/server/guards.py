@@ -62,6 +62,7 @@ class HostAllowlist:
         self.names: set[str] = set()
         self.suffixes: list[str] = []
         self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self._seen: dict[str, bool] = {}
         for raw in patterns or ():
             item = raw.strip().lower().rstrip(".")
             if not item:
@@ -88,9 +89,19 @@ class HostAllowlist:
         return cls((*LOOPBACK_HOSTS, bind))
 
     def allows(self, host: str) -> bool:
-        """Whether a Host header value (port allowed) names this server."""
+        """Whether a Host header value (port allowed) names this server (answers are
+        cached: a server sees few distinct Host values)."""
         if self.any:
             return True
+        known = self._seen.get(host)
+        if known is None:
+            known = self._allows(host)
+            if len(self._seen) > 1024:
+                self._seen.clear()
+            self._seen[host] = known
+        return known
+
+    def _allows(self, host: str) -> bool:
         name = split_host(host)
         if not name:
             return False
