@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.errors import ConfigurationError
@@ -99,6 +99,49 @@ class Settings(BaseSettings):
         default_factory=dict, description="Token prices per model for the cost of "
         "OpenTelemetry GenAI spans: JSON such as {\"gpt-4o\": {\"input\": 2.5, "
         "\"output\": 10}} (per million tokens), keyed by the response or request model."
+    )
+
+    max_artifact_bytes: int = Field(
+        1024**3, ge=1024, description="Largest artifact upload, and the most bytes its tar "
+        "archive may unpack to."
+    )
+    max_artifact_members: int = Field(
+        10_000, ge=1, description="Most files and folders an uploaded tar archive may hold."
+    )
+    max_artifact_ratio: float = Field(
+        100.0, ge=1, description="Most times an uploaded archive may expand (unpacked size "
+        "over upload size) once it unpacks to more than 16 MiB."
+    )
+    artifact_timeout_s: float = Field(
+        300.0, gt=0, description="Seconds an artifact upload may take to arrive and unpack."
+    )
+    min_free_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="/readyz reports unavailable when the SQLite "
+        "database's file system has less free space than this; 0 turns the check off."
+    )
+    signing_key: Path | None = Field(
+        None, description="Ed25519 private key (PEM) that signs artifacts, best kept outside "
+        "the data folder; created there on first use. Default: {home}/keys/signing.pem."
+    )
+    signing_key_passphrase: SecretStr | None = Field(
+        None, description="Passphrase of the signing key (it is created encrypted with it)."
+    )
+    trusted_keys: Path | None = Field(
+        None, description="Folder of trusted public keys (*.pub), pinned: vigil only reads "
+        "it. Default: {home}/keys/trusted, to which the signing key's public key is added."
+    )
+    allowed_hosts: str = Field(
+        "", description="Comma-separated Host names the server answers (port ignored; "
+        "'*.example.com' matches subdomains, '*' any). Default: loopback names and the bind "
+        "address; any name when bound to all interfaces with keys required."
+    )
+    trust_forwarded_proto: bool = Field(
+        False, description="Behind a TLS-terminating proxy: take the scheme from "
+        "X-Forwarded-Proto (the dashboard's cookies are then marked Secure)."
+    )
+    allow_private_targets: str = Field(
+        "", description="Comma-separated networks (CIDR) or host names that probes and "
+        "webhooks may reach although loopback, private or link-local; '*' allows all."
     )
 
     @model_validator(mode="after")

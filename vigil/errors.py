@@ -43,6 +43,18 @@ class PayloadTooLargeError(InvalidParameterError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(InvalidParameterError):
+    """A request body has a Content-Type the route does not accept."""
+
+    code = "unsupported_media_type"
+
+
+class RequestTimeoutError(InvalidParameterError):
+    """A request (an upload, say) took longer than the server allows."""
+
+    code = "request_timeout"
+
+
 class NotFoundError(VigilError, LookupError):
     """A named resource does not exist."""
 
@@ -102,6 +114,8 @@ HTTP_STATUS: dict[str, int] = {
     InvalidParameterError.code: 400,
     ValidationFailedError.code: 422,
     PayloadTooLargeError.code: 413,
+    UnsupportedMediaTypeError.code: 415,
+    RequestTimeoutError.code: 408,
     NotFoundError.code: 404,
     ModelNotFoundError.code: 404,
     ConflictError.code: 409,

@@ -18,6 +18,9 @@ from vigil.errors import ValidationFailedError
 from vigil.notify.webhook import SIGNATURE_HEADER, verify_signature
 from vigil.store.alerts import AlertStore
 
+# these tests send to receivers on loopback, which vigil refuses by default
+pytestmark = pytest.mark.usefixtures("allow_private_targets")
+
 
 def _fire(store, tmp_path, action: dict, registry=None):
     """Traffic with labels and feedback, a rule with ``action``, one evaluation."""

@@ -9,6 +9,9 @@ import pytest
 from alerts_support import Receiver
 from support.records import SCHEMA
 
+# these tests send to receivers on loopback, which vigil refuses by default
+pytestmark = pytest.mark.usefixtures("allow_private_targets")
+
 
 def _wait(predicate, timeout=20.0):
     deadline = time.monotonic() + timeout
@@ -51,7 +54,8 @@ def test_rules_crud_and_validation(server_factory):
     assert bad.status_code == 422 and "notifier 'pager'" in bad.json()["error"]["message"]
     bad = api.put("/api/v1/rules/other", json=rule)
     assert bad.status_code == 422 and "URL names 'other'" in bad.json()["error"]["message"]
-    assert api.post("/api/v1/rules", content=b"{nope").status_code in (400, 422)
+    assert api.post("/api/v1/rules", content=b"{nope",
+                    headers={"Content-Type": "application/json"}).status_code in (400, 422)
     metrics = {m["name"] for m in api.get("/api/v1/metric-sources").json()["metrics"]}
     assert {"throughput", "error_rate", "latency_p99"} <= metrics
     assert api.delete("/api/v1/rules/slow").status_code == 200

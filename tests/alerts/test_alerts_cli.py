@@ -8,12 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from alerts_support import Traffic, put_rule
 
 from vigil.engine.alerts import AlertEngine
 from vigil.engine.rules_apply import apply, parse_config
 from vigil.store import open_store
 from vigil.store.alerts import AlertStore
+
+# these tests send to receivers on loopback, which vigil refuses by default
+pytestmark = pytest.mark.usefixtures("allow_private_targets")
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 

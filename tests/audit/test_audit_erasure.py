@@ -60,6 +60,12 @@ def test_erasure_removes_the_subject_everywhere_and_returns_a_receipt(server_fac
     assert receipt["deleted"]["feedback"] == 1
     assert receipt["models"] == ["churn", "upsell"]
     assert receipt["subject_hash"] == q.subject_hash("u1")
+    if store.backend == "sqlite":  # deleted bytes zeroed, WAL truncated
+        assert receipt["storage"] == {"backend": "sqlite", "secure_delete": True,
+                                      "wal_truncated": True}
+    else:  # dead rows vacuumed (their space reusable)
+        assert receipt["storage"]["backend"] == "postgresql"
+        assert {"predictions", "labels", "feedback"} <= set(receipt["storage"]["vacuumed"])
 
     assert _ids(store, "predictions") == {"p3", "p4", "p6"}
     assert _ids(store, "labels", "prediction_id") == {"p3"}

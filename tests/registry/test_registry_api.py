@@ -12,6 +12,9 @@ from support.records import SCHEMA, record
 
 from vigil.registry import Registry
 
+# the rollback notifications go to a receiver on loopback, refused by default
+pytestmark = pytest.mark.usefixtures("allow_private_targets")
+
 BASE = "/api/v1/models/churn"
 
 
@@ -230,7 +233,7 @@ def test_upload_artifacts_over_http(api):
     _error(api.post(f"{BASE}/versions/5/artifact", params={"filename": "b"},
                     content=b"not a tar", headers=tar), 400, "invalid_parameter")
     _error(api.post(f"{BASE}/versions/5/artifact", params={"filename": "b"}, content=b"{}",
-                    headers={"Content-Type": "application/json"}), 400, "invalid_parameter")
+                    headers={"Content-Type": "application/json"}), 415, "unsupported_media_type")
     _error(api.post(f"{BASE}/versions/5/artifact", content=b"1", headers=octet), 422,
            "validation_failed")
     assert [v["version"] for v in api.get(f"{BASE}/versions").json()["versions"]] == [

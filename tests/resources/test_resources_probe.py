@@ -16,6 +16,9 @@ from support.servers import free_port
 from vigil.engine.probe import probe_stats, run_probe, validate_probe
 from vigil.errors import ValidationFailedError
 
+# these tests send to receivers on loopback, which vigil refuses by default
+pytestmark = pytest.mark.usefixtures("allow_private_targets")
+
 
 class _Handler(BaseHTTPRequestHandler):
     seen: ClassVar[list[tuple[str, str, bytes]]] = []

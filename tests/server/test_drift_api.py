@@ -54,10 +54,11 @@ def test_reference_formats_and_errors(client):
     bad = [
         (b"", {}, "empty"),
         (b"x,y\n1,2\n", {"content-type": "text/csv"}, "lacks the model's features ['c']"),
-        (b"PAR1garbage", {}, "could not be read"),
-        (b'{"records": 5}', {}, "list of objects"),
-        (b"not json", {}, "Parquet, CSV"),
-        (b'{"records": []}', {}, "no rows"),
+        (b"PAR1garbage", {"content-type": "application/vnd.apache.parquet"},
+         "could not be read"),
+        (b'{"records": 5}', {"content-type": "application/json"}, "list of objects"),
+        (b"not json", {"content-type": "application/json"}, "Parquet, CSV"),
+        (b'{"records": []}', {"content-type": "application/json"}, "no rows"),
     ]
     for content, headers, needle in bad:
         r = client.post("/api/v1/models/m/reference", content=content, headers=headers)

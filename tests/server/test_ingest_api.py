@@ -133,6 +133,7 @@ def test_non_finite_numbers_reject_only_their_records(api, store):
     (b"{}", {"content-encoding": "br"}, 400, "invalid_parameter", "Content-Encoding"),
 ])
 def test_malformed_bodies_are_4xx(api, content, headers, status, code, needle):
+    headers = {"content-type": "application/json", **headers}
     err = _error(api.post(PRED, content=content, headers=headers), status, code)
     assert needle in err["message"]
 
@@ -154,7 +155,8 @@ def test_oversized_batches_and_bodies_are_413(server_factory):
     big = {"records": [record(0, outputs="x" * 5000)]}
     _error(client.post(PRED, json=big), 413, "payload_too_large")
     bomb = gzip.compress(orjson.dumps(big))  # small on the wire, large inflated
-    _error(client.post(PRED, content=bomb, headers={"content-encoding": "gzip"}), 413,
+    _error(client.post(PRED, content=bomb, headers={"content-encoding": "gzip",
+                                                    "content-type": "application/json"}), 413,
            "payload_too_large")
 
 

@@ -16,7 +16,7 @@ import httpx
 import uvicorn
 
 from vigil.config import Settings
-from vigil.server.app import create_app
+from vigil.server.app import create_app, proxy_options
 from vigil.store import Store
 
 
@@ -45,7 +45,8 @@ def thread_server(settings: Settings, store: Store) -> Iterator[str]:
     """Serve ``create_app(settings, store)`` over real HTTP on a free port; yield its URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host="127.0.0.1",
-                                           port=port, log_level="warning", access_log=False))
+                                           port=port, log_level="warning", access_log=False,
+                                           **proxy_options(settings)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

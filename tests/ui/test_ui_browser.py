@@ -108,8 +108,9 @@ def test_sign_in_once_per_browser_session(page, store, server_factory, tmp_path)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/\?range=6h$"))
     assert page.locator("h1").inner_text() == "Models"
-    cookie = next(c for c in page.context.cookies() if c["name"] == "vigil_key")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "vigil_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] == -1
+    assert secret not in cookie["value"]  # an opaque session id, not the key
     assert page.evaluate("document.cookie").find(secret) == -1  # scripts cannot read it
     page.goto(base + "/ui/models/nope")  # kept: no second prompt
     assert page.locator("h1").inner_text() == "Not found"
@@ -190,3 +191,34 @@ def test_drift_page_draws_the_features_against_the_uploaded_reference(page, site
     assert bars == 6
     assert page.locator("#chart-drift .barlayer .point").count() == 6
     screenshot(page, "drift")
+
+
+def test_api_docs_render_offline_under_the_csp(page, site):
+    """Swagger UI runs from vigil's own assets with script-src 'self' (the page fixture
+    fails on any console error, CSP violations included)."""
+    external: list[str] = []
+    page.on("request", lambda req: external.append(req.url)
+            if not req.url.startswith(site) else None)
+    page.goto(site + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert page.locator(".swagger-ui .info .title").inner_text().startswith("vigil")
+    assert page.locator(".opblock").count() > 20  # every operation listed
+    assert external == []
+
+
+def test_redoc_renders_offline_and_the_csp_blocks_its_logo(browser, site):
+    """ReDoc renders from vigil's assets; the one third-party load it tries (Redocly's
+    logo) is blocked by the CSP, so nothing leaves the host."""
+    context = browser.new_context()
+    tab = context.new_page()
+    errors: list[str] = []
+    loaded: list[str] = []
+    tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("response", lambda resp: loaded.append(resp.url))
+    tab.goto(site + "/redoc")
+    tab.wait_for_selector("h1", timeout=15_000)
+    assert tab.locator("h1").first.inner_text().startswith("vigil")
+    context.close()
+    assert loaded and all(url.startswith(site) for url in loaded), loaded
+    assert all("Content Security Policy" in e and "cdn.redoc.ly" in e for e in errors), errors

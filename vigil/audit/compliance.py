@@ -1,9 +1,12 @@
 """The compliance report of one model: a checklist with evidence and a reason per item.
 
 Each item passes, fails or is ``unknown`` (nothing recorded to judge by, e.g. no
-evaluation run yet); the report passes when no item fails. Items read what other parts of
-vigil record — the registry's signatures and refusals, evaluation runs, alerts — and skip
-to ``unknown`` when that part has no table in this database.
+evaluation run yet); the report passes only when every item passes — unknown is not
+pass. Items read what other parts of vigil record — the registry's signatures and
+refusals, evaluation runs, alerts — and the data at rest itself: a sample of the stored
+rows and rollups is scanned for personal data, and the events older than the retention
+period are counted. Each item names the GDPR articles and HIPAA provisions (Safe Harbor
+identifiers, Security Rule sections) it gives evidence for.
 """
 
 from __future__ import annotations
@@ -37,9 +40,33 @@ class Check:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
+# what each item gives evidence for: GDPR articles, HIPAA (45 CFR) provisions
+MAPPING: dict[str, dict[str, list[str]]] = {
+    "artifact": {"gdpr": ["Art. 32(1)(b) integrity"],
+                 "hipaa": ["164.312(c)(1) integrity"]},
+    "pii_policy": {"gdpr": ["Art. 25 data protection by design", "Art. 5(1)(c) minimisation"],
+                   "hipaa": ["164.514(b)(2) Safe Harbor de-identification"]},
+    "pii_at_rest": {"gdpr": ["Art. 5(1)(c) minimisation", "Art. 32(1)(a) pseudonymisation"],
+                    "hipaa": ["164.514(b)(2)(i) Safe Harbor identifiers"]},
+    "retention_configured": {"gdpr": ["Art. 5(1)(e) storage limitation"], "hipaa": []},
+    "retention_enforced": {"gdpr": ["Art. 5(1)(e) storage limitation"], "hipaa": []},
+    "erasure": {"gdpr": ["Art. 17 right to erasure"], "hipaa": []},
+    "keys": {"gdpr": ["Art. 32(1)(b) confidentiality"],
+             "hipaa": ["164.312(a)(1) access control", "164.312(d) authentication"]},
+    "audit_log": {"gdpr": ["Art. 5(2) accountability", "Art. 30 records of processing"],
+                  "hipaa": ["164.312(b) audit controls"]},
+    "evaluation": {"gdpr": ["Art. 5(1)(d) accuracy"], "hipaa": []},
+    "fairness": {"gdpr": ["Art. 22 and Recital 71 automated decisions"], "hipaa": []},
+    "alerts": {"gdpr": ["Art. 32(1)(d) regular testing"],
+               "hipaa": ["164.308(a)(1)(ii)(D) information system activity review"]},
+}
+
+
 def compliance_report(store: Store, model: str, *, now: float | None = None,
-                      retention_interval_s: float = 3600.0) -> dict[str, Any]:
-    """Build the checklist for ``model`` (see the module docstring)."""
+                      retention_interval_s: float = 3600.0,
+                      auth_required: bool | None = None) -> dict[str, Any]:
+    """Build the checklist for ``model`` (see the module docstring). ``auth_required``:
+    whether the server demands API keys (None: not known to the caller)."""
     now = time.time() if now is None else now
     record = store.get_model(model)
     if record is None:
@@ -50,16 +77,46 @@ def compliance_report(store: Store, model: str, *, now: float | None = None,
         checks = [
             _artifact(conn, tables, record.id, model),
             _pii_coverage(store, record.id, schema),
+            _pii_at_rest(store, record.id),
             *_retention(store, record.id, now, retention_interval_s),
             _erasure(store),
-            _keys(store, now),
+            _keys(store, now, auth_required),
             _audit_chain(conn),
             *_evaluation(conn, tables, record.id),
             _alerts(conn, tables, model),
         ]
     failed = [c.id for c in checks if c.status == "fail"]
-    return {"model": model, "generated_at": now, "passed": not failed, "failed": failed,
-            "checks": [asdict(c) for c in checks]}
+    unknown = [c.id for c in checks if c.status == "unknown"]
+    items = [{**asdict(c), **MAPPING.get(c.id, {"gdpr": [], "hipaa": []})} for c in checks]
+    return {"model": model, "generated_at": now, "passed": not failed and not unknown,
+            "failed": failed, "unknown": unknown, "checks": items}
+
+
+def _pii_at_rest(store: Store, model_id: int) -> Check:
+    from vigil.audit.at_rest import SAFE_HARBOR, scan_at_rest
+
+    title = "No personal data at rest"
+    places = scan_at_rest(store, model_id)
+    scanned = sum(p["rows_scanned"] for p in places.values())
+    if not scanned:
+        return Check("pii_at_rest", title, "unknown", "nothing is stored to scan yet",
+                     {"places": places})
+    dirty = {name: p["pii"] for name, p in places.items() if p["pii"]}
+    kinds = sorted({k for pii in dirty.values() for k in pii})
+    evidence = {"places": places, "safe_harbor": {k: SAFE_HARBOR[k] for k in kinds
+                                                  if k in SAFE_HARBOR},
+                "not_detected": "names and street addresses (no NER backend)"}
+    if dirty:
+        where = ", ".join(f"{name} ({', '.join(sorted(pii))})" for name, pii in dirty.items())
+        return Check("pii_at_rest", title, "fail", f"personal data found in {where}; add "
+                     "redaction policies and erase or expire what is stored", evidence)
+    per_table: dict[str, int] = {}
+    for name, p in places.items():
+        table = name.split(".")[0]
+        per_table[table] = max(per_table.get(table, 0), p["rows_scanned"])
+    counted = ", ".join(f"{n} {table}" for table, n in per_table.items() if n)
+    return Check("pii_at_rest", title, "pass", f"no PII detected in the newest stored rows "
+                 f"({counted})", evidence)
 
 
 def _artifact(conn: sa.Connection, tables: set[str], model_id: int, model: str) -> Check:
@@ -121,6 +178,16 @@ def _retention(store: Store, model_id: int, now: float, interval_s: float) -> li
         return [configured, Check("retention_enforced", "Retention enforced", "fail",
                                   f"the retention job has not run in the last {limit:.0f} s",
                                   evidence)]
+    p = t.predictions
+    cutoff = now - policy.days * 86_400.0 - limit  # the job may not have run since
+    with store.read() as conn:
+        expired = conn.execute(sa.select(sa.func.count()).select_from(p).where(
+            p.c.model_id == model_id, p.c.ts < cutoff)).scalar_one()
+    evidence["expired_events"] = expired
+    if expired:
+        return [configured, Check("retention_enforced", "Retention enforced", "fail",
+                                  f"{expired} events older than {policy.days} days are still "
+                                  "stored", evidence)]
     return [configured, Check("retention_enforced", "Retention enforced", "pass",
                               f"last run {now - policy.last_run_at:.0f} s ago", evidence)]
 
@@ -136,9 +203,19 @@ def _erasure(store: Store) -> Check:
                   "deleted": last["deleted"]})
 
 
-def _keys(store: Store, now: float) -> Check:
+def _keys(store: Store, now: float, auth_required: bool | None) -> Check:
     title = "API keys scoped and in use"
     active = [k for k in store.list_api_keys() if k.revoked_at is None]
+    if auth_required is False:
+        return Check("keys", title, "fail", "the server does not require API keys: anyone "
+                     "who reaches it may read and change everything",
+                     {"active": len(active), "auth_required": False})
+    if not active:
+        return Check("keys", title, "fail" if auth_required else "unknown",
+                     "no active API key: the server can only be running without "
+                     "authentication" if auth_required is None else
+                     "no active API key exists although keys are required",
+                     {"active": 0, "auth_required": auth_required})
     by_scope: dict[str, int] = {}
     for k in active:
         for s in k.scopes:

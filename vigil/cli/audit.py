@@ -48,7 +48,8 @@ def compliance(
     output: Path = typer.Option(..., "-o", "--output", help="report.html or report.json"),
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
-    """Write MODEL's compliance checklist (HTML or JSON by extension); exit 1 on a fail."""
+    """Write MODEL's compliance checklist (HTML or JSON by extension); exit 1 unless every
+    item passes (an unknown item is not a pass)."""
     from vigil.audit.compliance import compliance_report, render_html
     from vigil.store import open_store
 
@@ -60,7 +61,8 @@ def compliance(
     store = open_store(settings.db_url)
     try:
         report = compliance_report(store, model,
-                                   retention_interval_s=settings.retention_interval_s)
+                                   retention_interval_s=settings.retention_interval_s,
+                                   auth_required=settings.auth_required)
     finally:
         store.close()
     output.write_text(_json(report) if suffix == ".json" else render_html(report),

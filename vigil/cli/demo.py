@@ -39,7 +39,7 @@ def demo(
     """Run a server, a model and its traffic; print where to look and a live summary."""
     import uvicorn
 
-    from vigil.server.app import create_app
+    from vigil.server.app import create_app, proxy_options
     from vigil.store import open_store
 
     if rate <= 0:
@@ -53,7 +53,7 @@ def demo(
         store = open_store(settings.db_url)
         server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host=settings.host,
                                                port=port, log_level="warning",
-                                               access_log=False))
+                                               access_log=False, **proxy_options(settings)))
         thread = threading.Thread(target=server.run, name="vigil-demo-server", daemon=True)
         thread.start()
         _wait_ready(url, thread)

@@ -23,10 +23,12 @@ def server(
     """Run the server: ingest API, queries, /metrics and the dashboard."""
     import uvicorn
 
-    from vigil.server.app import create_app
+    from vigil.server.app import create_app, proxy_options
     from vigil.store import open_store
+    from vigil.store.health import check_data_folder
 
     settings = settings_from(db, home, host=host, port=port, auth=auth)
+    check_data_folder(settings.db_url)  # one line naming the path, not "unable to open"
     store = open_store(settings.db_url, upgrade=not no_upgrade)
     app = create_app(settings, store)
     mode = "required" if settings.auth_required else "off (loopback)"
@@ -36,7 +38,8 @@ def server(
     )
     try:
         uvicorn.run(app, host=settings.host, port=settings.port,
-                    log_level=settings.log_level.lower(), access_log=False)
+                    log_level=settings.log_level.lower(), access_log=False,
+                    **proxy_options(settings))
     finally:
         store.close()
 

@@ -267,6 +267,8 @@ class Ingestor:
             else:
                 rows[pid] = {"prediction_id": pid, "actual": item["actual"], "ts": ts,
                              "received_at": now}
+        if (redact := getattr(self.redactor, "redact_labels", None)) is not None and rows:
+            redact(model, list(rows.values()))  # the model's "label" policy (privacy.py)
         result.unmatched = len(rows) - self.store.upsert_labels(model.id, list(rows.values()))
         result.accepted = len(rows)
         return result
@@ -296,6 +298,8 @@ class Ingestor:
             else:
                 rows[fid] = {"id": fid, "prediction_id": pid, "score": score, "comment": comment,
                              "ts": ts, "received_at": now}
+        if (redact := getattr(self.redactor, "redact_feedback", None)) is not None and rows:
+            redact(model, list(rows.values()))  # the model's "comment" policy (privacy.py)
         inserted = self.store.insert_feedback(model.id, list(rows.values()))
         result.accepted = len(inserted)
         result.duplicates += len(rows) - len(inserted)

@@ -32,6 +32,11 @@ log = logging.getLogger("vigil.privacy")
 ACTIONS = ("mask", "hash", "drop")
 ALL_FIELDS = "*"
 OUTPUTS = "outputs"
+# pseudo-fields beyond inputs and outputs (an input feature of the same name wins)
+ERROR = "error"  # a prediction's error message; drop keeps the error counted as "error"
+LABEL = "label"  # a label's value (mask and hash only: a label without a value is useless)
+COMMENT = "comment"  # a feedback comment
+EVENT_FIELDS = (ERROR, LABEL, COMMENT)
 _DAY_S = 86_400.0
 
 
@@ -55,11 +60,17 @@ def check_policy(schema: ModelSchema, field: str, action: str,
                 f"The field '*' (every text input) takes the mask action only. Got {action!r}.")
         return
     feature = schema.feature(field)
+    if feature is None and field in EVENT_FIELDS:
+        if field == LABEL and action == "drop":
+            raise InvalidParameterError(
+                "Labels can be masked or hashed, not dropped (a label without its value "
+                "is useless: do not send it instead).")
+        return
     if feature is None:
         names = ", ".join(schema.feature_names) or "none"
         raise InvalidParameterError(
-            f"'field' must be an input feature of the model ({names}), 'outputs' or '*'. "
-            f"Got {field!r}.")
+            f"'field' must be an input feature of the model ({names}), 'outputs', "
+            f"'error', 'label', 'comment' or '*'. Got {field!r}.")
     if action != "drop" and feature.kind not in (FeatureKind.TEXT, FeatureKind.CATEGORICAL):
         raise InvalidParameterError(
             f"Feature {field!r} is {feature.kind.value}; only text and categorical features "
@@ -91,6 +102,7 @@ class Redactor:
         self.scorer = InputScorer(store) if score_inputs else None
         self._plans: dict[int, tuple[float, list[_Rule]]] = {}
         self._key: bytes | None = None
+        self._feature_names: dict[int, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
     def invalidate(self, model_id: int | None = None) -> None:
@@ -117,6 +129,13 @@ class Redactor:
             self._plans[model_id] = (now, rules)
         return rules
 
+    def _features(self, model: ModelRecord) -> frozenset[str]:
+        found = self._feature_names.get(model.id)
+        if found is None or found[0] != model.updated_at:
+            found = self._feature_names[model.id] = (model.updated_at,
+                                                     frozenset(model_features(model)))
+        return found[1]
+
     def __call__(self, model: ModelRecord, rows: list[dict[str, Any]]) -> None:
         """Score, then redact ``rows`` (validated prediction rows of ``model``) in place."""
         if self.scorer is not None:
@@ -127,6 +146,7 @@ class Redactor:
         rules = self._plan(model.id)
         if not rules:
             return
+        features = self._features(model)
         for row in rows:
             inputs = row["inputs"]
             if isinstance(inputs, dict):
@@ -134,6 +154,9 @@ class Redactor:
             for rule in rules:
                 if rule.field == OUTPUTS:
                     row["outputs"] = self._apply(rule, row["outputs"])
+                elif rule.field == ERROR and ERROR not in features:
+                    if row.get("error") is not None:
+                        row["error"] = self._apply(rule, row["error"]) or "error"
                 elif not isinstance(inputs, dict):
                     continue
                 elif rule.field == ALL_FIELDS:
@@ -143,6 +166,23 @@ class Redactor:
                 elif rule.field in inputs:
                     inputs[rule.field] = self._apply(rule, inputs[rule.field])
 
+    def redact_labels(self, model: ModelRecord, rows: list[dict[str, Any]]) -> None:
+        """Apply the model's ``label`` policy to label rows (``actual``) in place."""
+        self._redact_events(model, rows, LABEL, "actual")
+
+    def redact_feedback(self, model: ModelRecord, rows: list[dict[str, Any]]) -> None:
+        """Apply the model's ``comment`` policy to feedback rows in place."""
+        self._redact_events(model, rows, COMMENT, "comment")
+
+    def _redact_events(self, model: ModelRecord, rows: list[dict[str, Any]], field: str,
+                       column: str) -> None:
+        rules = [r for r in self._plan(model.id) if r.field == field]
+        if not rules or field in self._features(model):
+            return
+        for row in rows:
+            if row.get(column) is not None:
+                row[column] = self._apply(rules[0], row[column])
+
     def _apply(self, rule: _Rule, value: Any) -> Any:
         if value is None or rule.action == "drop":
             return None
@@ -150,6 +190,14 @@ class Redactor:
             raw = value.encode() if isinstance(value, str) else orjson.dumps(value)
             return "hmac:" + hmac.new(self._key or b"", raw, hashlib.sha256).hexdigest()[:32]
         return _mask(rule.detector, value)  # type: ignore[arg-type]
+
+
+def model_features(model: ModelRecord) -> list[str]:
+    """The input feature names of a model's schema (none when it has no schema)."""
+    try:
+        return list(ModelSchema.from_dict(model.schema).feature_names) if model.schema else []
+    except Exception:  # a schema this vigil cannot read: treat as no features
+        return []
 
 
 def _mask(detector: PIIDetector, value: Any) -> Any:
@@ -181,6 +229,8 @@ def enforce_retention(store: Store, now: float | None = None,
         if any(deleted.values()):
             store.audit(actor, "retention.purge", name,
                         {"days": policy.days, "cutoff": cutoff, "deleted": deleted})
+    if any(any(d.values()) for d in done.values()):
+        q.wipe_deleted(store)  # zeroed pages in, old page images out of the WAL
     return done
 
 

@@ -94,7 +94,8 @@ def erase(store: Store, subject_id: Any, actor: str) -> dict[str, Any]:
     store.audit(actor, "subject.erase", receipt["subject_hash"],
                 {"receipt": receipt["id"], "deleted": receipt["deleted"],
                  "models": receipt["models"]})
-    return {**receipt, "subject_id": subject_id}
+    wiped = q.wipe_deleted(store)  # after the audit entry: its write is checkpointed too
+    return {**receipt, "subject_id": subject_id, "storage": wiped}
 
 
 def export(store: Store, subject_id: Any, actor: str) -> dict[str, Any]:

@@ -5,6 +5,10 @@ the time to the response headers (time to first byte), the time to the whole bod
 status and whether it counts as a success (the expected status, else any 2xx/3xx).
 Failures — connection refused, timeouts, unexpected statuses — are results too, with the
 reason. Every server replica runs the probes it finds in the store.
+
+Probe URLs on internal addresses (loopback, private, link-local: the cloud metadata
+service, the server itself) are refused at creation and before each request unless
+``VIGIL_ALLOW_PRIVATE_TARGETS`` allows them (:mod:`vigil.engine.egress`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.concurrency import run_in_threadpool
 
+from vigil.engine.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.errors import InvalidParameterError, ValidationFailedError
 from vigil.store import Store
 from vigil.store import resources as rq
@@ -87,17 +92,42 @@ def _seconds(value: Any, field: str, low: float, bad: Any) -> float | None:
     return float(value)
 
 
-async def run_probe(client: httpx.AsyncClient, probe: Mapping[str, Any]) -> dict[str, Any]:
-    """Send one probe request; return ``{ts, ok, status, latency_ms, ttfb_ms, error}``."""
+def check_target(spec: Mapping[str, Any], egress: EgressPolicy) -> None:
+    """Refuse (422, field ``url``) a probe whose URL names an internal address; a host
+    that does not resolve yet is accepted (its runs will fail until it does)."""
+    try:
+        egress.resolve(spec["url"])
+    except TargetUnresolvedError:
+        return
+    except EgressRefusedError as exc:
+        raise ValidationFailedError(exc.message, details=exc.details) from None
+
+
+async def run_probe(client: httpx.AsyncClient, probe: Mapping[str, Any],
+                    egress: EgressPolicy | None = None) -> dict[str, Any]:
+    """Send one probe request; return ``{ts, ok, status, latency_ms, ttfb_ms, error}``.
+    ``egress`` defaults to the policy of the environment and vigil.toml."""
     ts = time.time()
-    t0 = time.perf_counter()
     status = ttfb = latency = None
     error = None
     kwargs: dict[str, Any] = {"timeout": probe["timeout_s"]}
     if probe.get("body") is not None and probe["method"] == "POST":
         kwargs["json"] = probe["body"]
+    policy = egress or EgressPolicy.from_environment()
     try:
-        async with client.stream(probe["method"], probe["url"], **kwargs) as resp:
+        target = await run_in_threadpool(policy.pin, probe["url"])
+    except EgressRefusedError as exc:
+        unresolved = isinstance(exc, TargetUnresolvedError)
+        reason = exc.message if unresolved else f"refused: {exc.message}"
+        return {"ts": ts, "ok": False, "status": None, "latency_ms": None, "ttfb_ms": None,
+                "error": reason[:500]}
+    if target.headers:
+        kwargs["headers"] = target.headers
+    if target.extensions:
+        kwargs["extensions"] = target.extensions
+    t0 = time.perf_counter()
+    try:
+        async with client.stream(probe["method"], target.url, **kwargs) as resp:
             ttfb = (time.perf_counter() - t0) * 1000.0
             status = resp.status_code
             await resp.aread()
@@ -149,12 +179,14 @@ class ProbeScheduler:
         store: where probes are defined and results go.
         refresh_s: how often the list of probes is read again from the store.
         on_result: called with ``(probe, result)`` after each run (live gauges).
+        egress: which internal targets may be probed (default: environment, vigil.toml).
     """
 
     def __init__(self, store: Store, *, refresh_s: float = 5.0,
                  on_result: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
-                 ) -> None:
+                 egress: EgressPolicy | None = None) -> None:
         self.store = store
+        self.egress = egress or EgressPolicy.from_environment()
         self.refresh_s = refresh_s
         self.on_result = on_result
         self._due: dict[str, float] = {}
@@ -209,7 +241,7 @@ class ProbeScheduler:
 
     async def _run_one(self, client: httpx.AsyncClient, probe: dict[str, Any]) -> None:
         try:
-            result = await run_probe(client, probe)
+            result = await run_probe(client, probe, self.egress)
             await run_in_threadpool(rq.insert_probe_result, self.store, probe["id"], result)
             if self.on_result is not None:
                 self.on_result(probe, result)

@@ -175,9 +175,12 @@ def build_notifier(name: str, type_: str, config: dict[str, Any]) -> Notifier:
 
 
 def mask(config: dict[str, Any]) -> dict[str, Any]:
-    """The configuration with secrets replaced by ``"***"`` (``env:`` references shown)."""
-    return {k: ("***" if k in SECRET_KEYS and not str(v).startswith("env:") else v)
-            for k, v in config.items()}
+    """The configuration with secrets replaced by ``"***"`` (``env:`` references shown):
+    by key name, and inside URLs (userinfo, query, token-like path segments) and header
+    tables anywhere in it (see :mod:`vigil.notify.masking`)."""
+    from vigil.notify.masking import mask_config
+
+    return mask_config(config)
 
 
 def deliver(notifier: Notifier, notification: Notification, *,

@@ -1,4 +1,8 @@
-"""POST a body to a receiver; classify failures as retryable (429, 5xx, network) or not."""
+"""POST a body to a receiver; classify failures as retryable (429, 5xx, network) or not.
+
+Receivers on internal addresses (loopback, private, link-local) are refused unless
+``VIGIL_ALLOW_PRIVATE_TARGETS`` allows them (see :mod:`vigil.engine.egress`).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,25 @@ from typing import Any
 
 import httpx
 
+from vigil.engine.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.notify.base import NotifyError, RetryableNotifyError
 
 
 def post(url: str, content: bytes, headers: dict[str, str], timeout_s: float,
-         what: str) -> httpx.Response:
-    """POST ``content``; 2xx returns the response, anything else raises a NotifyError."""
+         what: str, egress: EgressPolicy | None = None) -> httpx.Response:
+    """POST ``content``; 2xx returns the response, anything else raises a NotifyError.
+    ``egress`` defaults to the policy of the environment and vigil.toml."""
     try:
-        response = httpx.post(url, content=content, headers=headers, timeout=timeout_s)
+        target = (egress or EgressPolicy.from_environment()).pin(url)
+    except TargetUnresolvedError as exc:  # DNS may answer on the next attempt
+        raise RetryableNotifyError(f"{what}: {exc.message}") from None
+    except EgressRefusedError as exc:
+        raise NotifyError(f"{what}: {exc.message}") from None
+    try:
+        with httpx.Client(timeout=timeout_s) as client:
+            response = client.post(target.url, content=content,
+                                   headers={**headers, **target.headers},
+                                   extensions=target.extensions)
     except httpx.HTTPError as exc:
         raise RetryableNotifyError(f"{what}: {type(exc).__name__}: {exc}") from None
     status = response.status_code

@@ -81,8 +81,8 @@ def check_name(name: Any) -> str:
     ok = isinstance(name, str) and bool(name) and "\\" not in name and "\x00" not in name
     if ok:
         path = PurePosixPath(name)
-        ok = (not path.is_absolute() and ".." not in path.parts and "." not in path.parts
-              and ":" not in path.parts[0] and str(path) == name)
+        ok = (bool(path.parts) and not path.is_absolute() and ".." not in path.parts
+              and "." not in path.parts and ":" not in path.parts[0] and str(path) == name)
     if not ok:
         raise InvalidParameterError(
             f"Artifact file name {name!r} is not a safe relative path (no '..', absolute "

@@ -71,23 +71,44 @@ def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
     return match["model"], match["alias"], match["version"]
 
 
+def _key_settings() -> tuple[Path | None, str | None, Path | None]:
+    """The key settings of the environment and vigil.toml (read when a registry is made)."""
+    from vigil.config import load_settings
+
+    settings = load_settings()
+    passphrase = settings.signing_key_passphrase
+    return (settings.signing_key,
+            passphrase.get_secret_value() if passphrase is not None else None,
+            settings.trusted_keys)
+
+
 class Registry:
     """Versions, artifacts, aliases and their history for the models of one store.
 
     Args:
         store: the store.
         home: the data folder; artifacts go to ``home/artifacts``, keys to ``home/keys``.
-        signing_key: a PEM Ed25519 private key to sign with (default ``home/keys/signing.pem``,
-            created on first use).
+        signing_key: a PEM Ed25519 private key to sign with (default ``VIGIL_SIGNING_KEY``,
+            else ``home/keys/signing.pem``, created on first use).
         actor: who is acting, for the history and the audit log.
+        passphrase: of the signing key (default ``VIGIL_SIGNING_KEY_PASSPHRASE``).
+        trusted_keys: a pinned, read-only folder of trusted public keys (default
+            ``VIGIL_TRUSTED_KEYS``, else ``home/keys/trusted``).
     """
 
     def __init__(self, store: Store, home: str | Path, *, signing_key: str | Path | None = None,
-                 actor: str = "python") -> None:
+                 actor: str = "python", passphrase: str | None = None,
+                 trusted_keys: str | Path | None = None) -> None:
         self.store = store
         self.home = Path(home)
         self.artifacts = ArtifactStore(self.home / "artifacts")
-        self.keys = KeyRing(self.home / "keys", signing_key)
+        if signing_key is None or passphrase is None or trusted_keys is None:
+            default_key, default_passphrase, default_trusted = _key_settings()
+            signing_key = signing_key or default_key
+            passphrase = passphrase or default_passphrase
+            trusted_keys = trusted_keys or default_trusted
+        self.keys = KeyRing(self.home / "keys", signing_key, passphrase=passphrase,
+                            trusted_folder=trusted_keys)
         self.actor = actor
         self._owned = False
 

@@ -6,9 +6,15 @@ serialisation, v1.0 predicate). The statement is wrapped in a DSSE envelope, and
 envelope in a Sigstore-style bundle naming the public key by its id (SHA-256 of the raw
 key), as model-signing does for key-based signing.
 
-Keys live under ``VIGIL_HOME/keys``: ``signing.pem`` (private, created on first use,
-mode 0600) and ``trusted/*.pub`` (public keys a verifier accepts; the signing key's own
-public key is placed there). Verification never trusts a key carried by the signature.
+Keys live under ``VIGIL_HOME/keys`` by default: ``signing.pem`` (private, created on first
+use, mode 0600) and ``trusted/*.pub`` (public keys a verifier accepts; the signing key's
+own public key is placed there). Verification never trusts a key carried by the signature.
+
+Whoever can write the data folder could otherwise replace both and re-sign artifacts, so
+the signing key can live elsewhere (``VIGIL_SIGNING_KEY``), encrypted with a passphrase
+(``VIGIL_SIGNING_KEY_PASSPHRASE``, PKCS#8 with the best available encryption), and the
+trusted keys can be pinned in a folder of their own (``VIGIL_TRUSTED_KEYS``) that vigil
+only reads: nothing is added to it, not even the signing key's public key.
 
 Examples:
     >>> import tempfile
@@ -77,16 +83,25 @@ def statement(model: str, manifest: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class KeyRing:
-    """The signing key and the trusted public keys kept under one folder.
+    """The signing key and the trusted public keys.
 
     Args:
         folder: usually ``VIGIL_HOME/keys``.
-        private_key: a PEM Ed25519 private key file to sign with instead of ``signing.pem``.
+        private_key: a PEM Ed25519 private key file to sign with instead of ``signing.pem``
+            (created there on first use when missing).
+        passphrase: decrypts the private key (and encrypts it when it is created).
+        trusted_folder: a pinned folder of trusted ``*.pub`` keys, only read; default
+            ``folder/trusted``, to which the signing key's public key is added.
     """
 
-    def __init__(self, folder: str | Path, private_key: str | Path | None = None) -> None:
+    def __init__(self, folder: str | Path, private_key: str | Path | None = None, *,
+                 passphrase: str | None = None,
+                 trusted_folder: str | Path | None = None) -> None:
         self.folder = Path(folder)
         self._private_path = Path(private_key) if private_key else self.folder / "signing.pem"
+        self._passphrase = passphrase.encode() if passphrase else None
+        self.pinned = trusted_folder is not None
+        self.trusted_folder = Path(trusted_folder) if trusted_folder else self.folder / "trusted"
         self._private: Ed25519PrivateKey | None = None
 
     # -- keys ----------------------------------------------------------------------------
@@ -96,22 +111,42 @@ class KeyRing:
         if self._private is None:
             path = self._private_path
             if path.is_file():
-                loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-                if not isinstance(loaded, Ed25519PrivateKey):
-                    raise InvalidParameterError(
-                        f"The signing key {str(path)!r} is not an Ed25519 private key.")
-                self._private = loaded
+                self._private = self._load(path)
             else:
                 self._private = Ed25519PrivateKey.generate()
                 path.parent.mkdir(parents=True, exist_ok=True)
+                protection: serialization.KeySerializationEncryption = (
+                    serialization.BestAvailableEncryption(self._passphrase)
+                    if self._passphrase else serialization.NoEncryption())
                 pem = self._private.private_bytes(serialization.Encoding.PEM,
-                                                  serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption())
+                                                  serialization.PrivateFormat.PKCS8, protection)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as f:
                     f.write(pem)
-            self.trust(self._private.public_key())
+            if not self.pinned:
+                self.trust(self._private.public_key())
         return self._private
+
+    def _load(self, path: Path) -> Ed25519PrivateKey:
+        try:
+            loaded = serialization.load_pem_private_key(path.read_bytes(),
+                                                        password=self._passphrase)
+        except TypeError:  # encrypted without a passphrase, or a passphrase for a plain key
+            if self._passphrase is None:
+                raise InvalidParameterError(
+                    f"The signing key {str(path)!r} is encrypted: set "
+                    "VIGIL_SIGNING_KEY_PASSPHRASE.") from None
+            raise InvalidParameterError(
+                f"The signing key {str(path)!r} is not encrypted, but a passphrase was given "
+                "(VIGIL_SIGNING_KEY_PASSPHRASE): encrypt the key or unset it.") from None
+        except ValueError:
+            raise InvalidParameterError(
+                f"The signing key {str(path)!r} could not be read: a wrong passphrase "
+                "(VIGIL_SIGNING_KEY_PASSPHRASE) or not a PEM private key.") from None
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise InvalidParameterError(
+                f"The signing key {str(path)!r} is not an Ed25519 private key.")
+        return loaded
 
     @property
     def key_id(self) -> str:
@@ -127,7 +162,13 @@ class KeyRing:
                 raise InvalidParameterError("A trusted key must be an Ed25519 public key.")
             public = loaded
         kid = key_id(public)
-        path = self.folder / "trusted" / f"{kid}.pub"
+        path = self.trusted_folder / f"{kid}.pub"
+        if self.pinned:
+            if not path.is_file():
+                raise InvalidParameterError(
+                    f"The trusted keys in {self.trusted_folder} are pinned (VIGIL_TRUSTED_KEYS) "
+                    f"and read-only to vigil: add {kid}.pub there yourself.")
+            return kid
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(public.public_bytes(serialization.Encoding.PEM,
@@ -137,7 +178,7 @@ class KeyRing:
     def trusted(self) -> dict[str, Ed25519PublicKey]:
         """The trusted public keys by id."""
         out: dict[str, Ed25519PublicKey] = {}
-        for path in sorted((self.folder / "trusted").glob("*.pub")):
+        for path in sorted(self.trusted_folder.glob("*.pub")):
             key = serialization.load_pem_public_key(path.read_bytes())
             if isinstance(key, Ed25519PublicKey):
                 out[key_id(key)] = key
@@ -198,7 +239,7 @@ class KeyRing:
             raise IntegrityError(
                 f"The artifact of {model!r} is signed by key(s) "
                 f"{', '.join(k[:12] + '...' for k, _ in sigs) or 'none'}, none of which is "
-                f"trusted (trusted keys live in {self.folder / 'trusted'}).")
+                f"trusted (trusted keys live in {self.trusted_folder}).")
         try:
             signed = json.loads(payload)
         except ValueError:

@@ -15,9 +15,11 @@ from vigil.engine.privacy import Redactor, RetentionJob
 from vigil.integrations.setup import start_exporters, stop_exporters
 from vigil.server.auth import Authenticator
 from vigil.server.errors import install_error_handlers
+from vigil.server.guards import RequestGuard, SecurityHeaders
 from vigil.server.prom import ServerMetrics
 from vigil.server.ratelimit import RateLimitMiddleware
 from vigil.server.routes import alerts as alert_routes
+from vigil.server.routes import docs as docs_routes
 from vigil.server.routes import drift, events, health, keys, metrics, models, otlp, registry
 from vigil.server.routes import exports as export_routes
 from vigil.server.routes import privacy as privacy_routes
@@ -26,6 +28,14 @@ from vigil.server.routes import resources as resource_routes
 from vigil.server.routes import rules as rule_routes
 from vigil.server.routes import ui as ui_routes
 from vigil.store import Store, open_store
+
+
+def proxy_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's proxy options: X-Forwarded-Proto/-For are believed only when
+    VIGIL_TRUST_FORWARDED_PROTO says a TLS-terminating proxy is in front (uvicorn would
+    otherwise believe them from any local process)."""
+    trust = settings.trust_forwarded_proto
+    return {"proxy_headers": trust, "forwarded_allow_ips": "*" if trust else None}
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -60,6 +70,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = FastAPI(
         title="vigil", version=__version__, lifespan=lifespan,
         description="Monitor and maintain machine-learning models in production.",
+        docs_url=None, redoc_url=None,  # /docs is served with local assets (routes/docs.py)
     )
     app.state.settings = settings
     app.state.store = store
@@ -81,8 +92,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     rule_routes.install(app)  # alert engine, notifiers, its background loop and gauges
     quality_routes.install(app)  # quality gauges, scheduled evaluations, concept drift
     otlp.install(app)  # POST /v1/traces: OpenTelemetry GenAI spans become predictions
+    app.include_router(docs_routes.router)  # Swagger UI from the installed package, no CDN
     app.include_router(ui_routes.router)  # the dashboard: /, /ui/...
     ui_routes.install(app)  # its stylesheet and script under /ui/static
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    # outermost last: security headers on every answer, drive-by requests refused first
+    app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(SecurityHeaders)
     return app

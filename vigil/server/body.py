@@ -1,4 +1,10 @@
-"""Reading request bodies: size limit, gzip and tolerant JSON (see vigil.engine.payload)."""
+"""Reading request bodies: media type, size limit, gzip and tolerant JSON (see
+vigil.engine.payload).
+
+JSON routes take ``Content-Type: application/json`` (``+json`` types too), optionally with
+``Content-Encoding: gzip``; anything else is a 415, so a web page cannot post to them
+without a CORS preflight (which vigil never grants).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,32 @@ from typing import Any
 from fastapi import Request
 
 from vigil.engine.payload import decompress, parse_json
-from vigil.errors import PayloadTooLargeError
+from vigil.errors import PayloadTooLargeError, UnsupportedMediaTypeError
+
+JSON_TYPES = ("application/json",)
+
+
+def media_type(request: Request) -> str:
+    """The request's Content-Type without parameters, lower-cased ('' when absent)."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def require_media_type(request: Request, allowed: tuple[str, ...]) -> str:
+    """The request's media type when it is one of ``allowed`` (or ``+json`` when JSON is
+    allowed), else :class:`UnsupportedMediaTypeError` naming them."""
+    kind = media_type(request)
+    if kind in allowed or ("application/json" in allowed and kind.startswith("application/")
+                           and kind.endswith("+json")):
+        return kind
+    raise UnsupportedMediaTypeError(
+        f"This route takes {' or '.join(allowed)}; the request's Content-Type is "
+        f"{kind or 'missing'!r}.",
+        details=[{"field": "Content-Type", "reason": f"expected {' or '.join(allowed)}"}])
 
 
 async def json_body(request: Request) -> tuple[Any, bool]:
-    """The parsed JSON body and whether it held NaN/Infinity."""
+    """The parsed JSON body and whether it held NaN/Infinity (JSON media type only)."""
+    require_media_type(request, JSON_TYPES)
     return parse_json(await raw_body(request))
 
 

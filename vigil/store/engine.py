@@ -65,6 +65,8 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # deleted rows are overwritten with zeros, not left in free pages (erasure, retention)
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

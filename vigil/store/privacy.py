@@ -150,6 +150,44 @@ def purge_before(store: Store, model_id: int, cutoff: float) -> dict[str, int]:
     return deleted
 
 
+def wipe_deleted(store: Store, attempts: int = 50) -> dict[str, Any]:
+    """After a deletion, make the deleted bytes unrecoverable where the backend allows.
+
+    SQLite: ``secure_delete`` (set on every connection) has zeroed the freed content in
+    the pages; the write-ahead log still holds earlier images of those pages, so it is
+    checkpointed into the database and truncated to zero bytes (retried while readers
+    hold an older snapshot). PostgreSQL: the affected tables are vacuumed (dead rows become
+    reusable space; their bytes stay in the files until overwritten, see docs/security.md).
+    Returns what was done, for the erasure receipt.
+    """
+    if store.backend != "sqlite":
+        return {"backend": store.backend, "wal_truncated": None, "vacuumed": _vacuum(store)}
+    raw = store.engine.raw_connection()
+    try:
+        for attempt in range(attempts):
+            cursor = raw.cursor()
+            busy, _log, _done = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            cursor.close()
+            if not busy:
+                return {"backend": "sqlite", "secure_delete": True, "wal_truncated": True}
+            time.sleep(min(0.01 * 2**attempt, 0.5))
+    finally:
+        raw.close()
+    return {"backend": "sqlite", "secure_delete": True, "wal_truncated": False}
+
+
+def _vacuum(store: Store) -> list[str]:
+    tables = ["predictions", "labels", "feedback", "prediction_scores"]
+    done = []
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        existing = set(sa.inspect(conn).get_table_names())
+        for name in tables:
+            if name in existing:
+                conn.exec_driver_sql(f'VACUUM "{name}"')
+                done.append(name)
+    return done
+
+
 # -- subjects ------------------------------------------------------------------------------
 def erase_subject(store: Store, subject_id: str, actor: str) -> dict[str, Any]:
     """Delete every event of a data subject; store and return a receipt."""

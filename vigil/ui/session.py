@@ -1,11 +1,14 @@
 """Who is looking at the dashboard, and protection of its forms.
 
-When the server requires API keys, the sign-in form takes a key once and keeps it in an
-``HttpOnly``, ``SameSite=Strict`` session cookie (gone when the browser closes, never
-readable by page scripts, never in a URL). Each request checks it like an
-``Authorization: Bearer`` header — the same cache, so a revoked key stops working within
-seconds on every replica and no server-side session state is needed. A request that
-carries an ``Authorization`` header is authenticated by it instead.
+When the server requires API keys, the sign-in form takes a key once, checks it and
+starts a server-side session (:mod:`vigil.store.sessions`): the browser gets only an
+opaque random id in an ``HttpOnly``, ``SameSite=Strict`` cookie (gone when the browser
+closes, never readable by page scripts, never in a URL, ``Secure`` under https — also
+behind a TLS-terminating proxy when ``VIGIL_TRUST_FORWARDED_PROTO`` is set); the key
+itself never leaves the form. Each request looks the session up, so signing out (which
+deletes it) and revoking the key end it at once on every replica; a session lasts at
+most 12 hours. A request that carries an ``Authorization`` header is authenticated by it
+instead.
 
 Actions (forms that change state) also carry a CSRF token equal to a random cookie
 (double submit): another site can neither read the cookie nor, with ``SameSite=Strict``,
@@ -16,11 +19,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from vigil.errors import (
     AuthenticationError,
@@ -28,9 +31,10 @@ from vigil.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
 )
-from vigil.server.auth import Principal
+from vigil.server.auth import Principal, granted
+from vigil.store import sessions
 
-KEY_COOKIE = "vigil_key"
+SESSION_COOKIE = "vigil_session"
 CSRF_COOKIE = "vigil_csrf"
 _MAX_FORM_BYTES = 64 * 1024
 
@@ -40,12 +44,15 @@ async def principal(request: Request, scope: str) -> Principal:
     session cookie; anyone when auth is off."""
     auth = request.app.state.auth
     if auth.required and "authorization" not in request.headers:
-        secret = request.cookies.get(KEY_COOKIE, "")
-        if not secret:
+        session_id = request.cookies.get(SESSION_COOKIE, "")
+        if not session_id:
             raise AuthenticationError("Sign in with an API key to see the dashboard.")
-        # the Authenticator reads only the header; hand it the cookie's key as one
-        who = await auth.principal(SimpleNamespace(
-            headers={"authorization": f"Bearer {secret}"}))
+        found = await run_in_threadpool(sessions.session_key, request.app.state.store,
+                                        session_id)
+        if found is None:
+            raise AuthenticationError("Your session ended (signed out, expired, or its key "
+                                      "was revoked); sign in again.")
+        who = Principal(found[0], granted(found[1]))
     else:
         who = await auth.principal(request)
     if not who.has(scope):
@@ -55,13 +62,32 @@ async def principal(request: Request, scope: str) -> Principal:
     return who
 
 
-def set_key_cookie(request: Request, response: Response, secret: str) -> None:
-    response.set_cookie(KEY_COOKIE, secret, httponly=True, samesite="strict", path="/",
-                        secure=request.url.scheme == "https")
+def is_https(request: Request) -> bool:
+    """Whether the browser talks https to us: directly, or to a TLS-terminating proxy
+    that says so in X-Forwarded-Proto (trusted only with VIGIL_TRUST_FORWARDED_PROTO)."""
+    if request.url.scheme == "https":
+        return True
+    if request.app.state.settings.trust_forwarded_proto:
+        proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        return proto == "https"
+    return False
 
 
-def clear_key_cookie(response: Response) -> None:
-    response.delete_cookie(KEY_COOKIE, path="/", httponly=True, samesite="strict")
+async def start_session(request: Request, response: Response, key_id: str) -> None:
+    """Start a server-side session for ``key_id``; the cookie holds only its id."""
+    session_id = await run_in_threadpool(sessions.create_session, request.app.state.store,
+                                         key_id)
+    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="strict", path="/",
+                        secure=is_https(request))
+
+
+async def end_session(request: Request, response: Response) -> None:
+    """Delete this browser's session on the server and its cookie."""
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    if session_id:
+        await run_in_threadpool(sessions.end_session, request.app.state.store, session_id)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=is_https(request))
 
 
 def csrf_token(request: Request) -> str:
@@ -75,7 +101,7 @@ def csrf_token(request: Request) -> str:
 def set_csrf_cookie(request: Request, response: Response, token: str) -> None:
     if request.cookies.get(CSRF_COOKIE) != token:
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/",
-                            secure=request.url.scheme == "https")
+                            secure=is_https(request))
 
 
 async def read_form(request: Request) -> dict[str, str]:

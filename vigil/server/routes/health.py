@@ -11,6 +11,7 @@ from vigil._version import __version__
 from vigil.errors import VigilError
 from vigil.server.auth import Principal, require
 from vigil.server.errors import JsonResponse
+from vigil.store.health import check_writable
 
 router = APIRouter(tags=["health"])
 
@@ -23,9 +24,12 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JsonResponse:
-    """The process can serve: the database answers."""
+    """The process can serve: the database answers and takes writes (not read-only, not
+    out of disk space)."""
+    store = request.app.state.store
     try:
-        await run_in_threadpool(request.app.state.store.ping)
+        await run_in_threadpool(store.ping)
+        await run_in_threadpool(check_writable, store, request.app.state.settings.min_free_bytes)
     except VigilError as exc:
         return JsonResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
     return JsonResponse({"status": "ready"})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tarfile
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,13 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from vigil.errors import InvalidParameterError
-from vigil.registry import Registry, check_rollback_policies, set_rollback_policy
-from vigil.registry.artifacts import check_name
+from vigil.registry import Registry, check_rollback_policies, set_rollback_policy, upload
 from vigil.server.auth import Principal, require
+from vigil.server.body import require_media_type
 from vigil.server.errors import JsonResponse
 from vigil.store import registry as q
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
+ARTIFACT_TYPES = ("application/octet-stream", "application/x-tar")
 log = logging.getLogger("vigil.server")
 
 
@@ -71,7 +71,11 @@ class PolicyRequest(_Body):
 
 def _registry(request: Request, who: Principal) -> Registry:
     state = request.app.state
-    return Registry(state.store, state.settings.home, actor=who.actor)
+    settings = state.settings
+    passphrase = settings.signing_key_passphrase
+    return Registry(state.store, settings.home, actor=who.actor,
+                    signing_key=settings.signing_key, trusted_keys=settings.trusted_keys,
+                    passphrase=passphrase.get_secret_value() if passphrase else None)
 
 
 def etag(alias: dict[str, Any]) -> str:
@@ -110,47 +114,27 @@ async def upload_version(
 ) -> JsonResponse:
     """Register ``version`` with the artifact in the body, streamed to disk: one file
     (``application/octet-stream``, stored as ``filename``) or a directory as a tar archive
-    (``application/x-tar``, unpacked safely: no links, no paths leaving it)."""
-    kind = request.headers.get("content-type", "application/octet-stream").split(";")[0]
-    if kind not in ("application/octet-stream", "application/x-tar"):
-        raise InvalidParameterError(
-            "Send the artifact as application/octet-stream (one file) or application/x-tar "
-            f"(a directory). Got {kind!r}.")
+    (``application/x-tar``, optionally gzip/bzip2/xz-compressed; unpacked safely: no links,
+    no paths leaving it, bounded in size, members, expansion and time)."""
+    kind = require_media_type(request, ARTIFACT_TYPES)
     reg = _registry(request, who)
-    check_name(filename)
+    upload.check_filename(filename)
+    limits = upload.UploadLimits.from_settings(request.app.state.settings)
+    deadline = limits.deadline()
     tmp = reg.home / "artifacts" / "tmp"
     await run_in_threadpool(tmp.mkdir, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp) as work:
-        upload = Path(work) / "upload"
-        with open(upload, "wb") as f:
-            async for chunk in request.stream():
-                f.write(chunk)
+        body = Path(work) / "upload"
+        await upload.receive(request.stream(), body, limits, deadline)
         target = Path(work) / "artifact" / filename
         if kind == "application/x-tar":
-            await run_in_threadpool(_untar, upload, target)
+            await run_in_threadpool(upload.unpack, body, target, limits, deadline)
         else:
             target.parent.mkdir(parents=True)
-            upload.rename(target)
+            body.rename(target)
         row = await run_in_threadpool(lambda: reg.register(
             name, version, target, framework=framework, notes=notes))
     return JsonResponse({"model": name, **row}, status_code=201)
-
-
-def _untar(archive: Path, target: Path) -> None:
-    try:
-        with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
-                name = member.name.removeprefix("./").rstrip("/")
-                if member.isdir() and name in ("", "."):
-                    continue
-                check_name(name)
-                if not (member.isfile() or member.isdir()):
-                    raise InvalidParameterError(
-                        f"The archive holds {member.name!r}, which is not a file or folder "
-                        "(links and devices are refused).")
-            tar.extractall(target, filter="data")
-    except tarfile.TarError as exc:
-        raise InvalidParameterError(f"The body is not a readable tar archive: {exc}") from None
 
 
 @router.get("/models/{name}/versions/compare")

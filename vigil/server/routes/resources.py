@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from vigil.engine import probe as probes
+from vigil.engine.egress import EgressPolicy
 from vigil.engine.resources import ingest_samples, resource_report
 from vigil.errors import NotFoundError
 from vigil.server.auth import Principal, require
@@ -26,7 +27,8 @@ from vigil.store import resources as rq
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gauges = getattr(app.state, "resource_gauges", None)
     scheduler = probes.ProbeScheduler(
-        app.state.store, on_result=gauges.observe_probe if gauges is not None else None)
+        app.state.store, on_result=gauges.observe_probe if gauges is not None else None,
+        egress=EgressPolicy(app.state.settings.allow_private_targets))
     app.state.probes = scheduler
     scheduler.start()
     try:
@@ -109,6 +111,8 @@ async def create_probe(
     body, _nf = await json_body(request)
     spec = probes.validate_probe(body)
     state = request.app.state
+    await run_in_threadpool(probes.check_target, spec,
+                            EgressPolicy(state.settings.allow_private_targets))
 
     def run() -> dict[str, Any]:
         model, _ = state.ingestor._model(name)

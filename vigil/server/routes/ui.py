@@ -90,7 +90,7 @@ async def plotly_js(version: str, request: Request) -> Response:
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """Render a page with what every page needs; keep this browser's CSRF cookie."""
     token = session.csrf_token(request)
-    signed_in = request.app.state.auth.required and session.KEY_COOKIE in request.cookies
+    signed_in = request.app.state.auth.required and session.SESSION_COOKIE in request.cookies
     html = render(template, version=__version__, csrf=token, signed_in=signed_in,
                   base_url=str(request.base_url).rstrip("/"),
                   **{"ranges": views.RANGE_LABELS, "notice": None, **context})
@@ -342,7 +342,8 @@ async def login_form(request: Request, next_: str | None = Query(None, alias="ne
 
 @router.post("/ui/login", response_class=HTMLResponse, include_in_schema=False)
 async def login(request: Request) -> Response:
-    """Check the key from the form; keep it in the session cookie; go where asked."""
+    """Check the key from the form; start a server-side session (the cookie holds only
+    its opaque id); go where asked."""
     try:
         form = await session.read_form(request)
         session.check_csrf(request, form)
@@ -364,7 +365,7 @@ async def login(request: Request) -> Response:
                           f"{', '.join(sorted(who.scopes))} scope. Use a read, write or "
                           "admin key.", 403, target)
     response = RedirectResponse(target, status_code=303)
-    session.set_key_cookie(request, response, secret)
+    await session.start_session(request, response, who.key_id)
     return response
 
 
@@ -375,7 +376,7 @@ async def logout(request: Request) -> Response:
     except VigilError as exc:
         return error_page(request, exc)
     response = RedirectResponse("/ui/login", status_code=303)
-    session.clear_key_cookie(response)
+    await session.end_session(request, response)
     return response
 
 
