@@ -18,6 +18,7 @@ from vigil.engine.alerts import AlertEngine
 from vigil.engine.alerts_dispatch import Dispatcher
 from vigil.store.alerts import AlertStore
 
+pytestmark = pytest.mark.usefixtures("allow_private_targets")  # receivers on loopback
 
 def _traffic(store) -> float:
     traffic = Traffic(store)

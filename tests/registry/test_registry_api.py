@@ -240,8 +240,8 @@ def test_upload_artifacts_over_http(api):
         "1", "2", "3", "4"]
 
 
-def test_upload_to_a_nested_filename_is_stored_not_a_server_error(api):
+def test_upload_to_a_nested_filename_is_a_clear_4xx_not_a_server_error(api):
     r = api.post(f"{BASE}/versions/7/artifact", params={"filename": "weights/model.bin"},
                  content=b"\x00\x01" * 64, headers={"Content-Type": "application/octet-stream"})
-    assert r.status_code == 201, r.text
-    assert api.post(f"{BASE}/versions/7/verify").status_code == 200
+    assert r.status_code == 400, r.text
+    assert "tar archive" in r.json()["error"]["message"]  # says how to upload a folder

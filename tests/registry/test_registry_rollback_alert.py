@@ -17,6 +17,7 @@ from vigil.errors import ValidationFailedError
 from vigil.registry import check_rollback_policies, set_rollback_policy
 from vigil.store.alerts import AlertStore
 
+pytestmark = pytest.mark.usefixtures("allow_private_targets")  # receivers on loopback
 
 def _feed(store, version, ts, n, errors, start=0):
     records = [{"id": f"{version}-{start + i}", "version": version, "ts": ts,

@@ -74,6 +74,7 @@ def scan_at_rest(store: Store, model_id: int, sample: int = SAMPLE_ROWS,
 
     p, lab, fb, r = t.predictions, t.labels, t.feedback, t.rollups
     mine = sa.select(p.c.id).where(p.c.model_id == model_id)
+    store.fold_pending(model_id)  # what the aggregator will keep at rest is scanned too
     with store.read() as conn:
         rows = conn.execute(
             sa.select(sa.cast(p.c.inputs, sa.Text).label("inputs"),
@@ -84,9 +85,10 @@ def scan_at_rest(store: Store, model_id: int, sample: int = SAMPLE_ROWS,
             scan("predictions.outputs", _strings(_json(row.outputs)))
             scan("predictions.error", _strings(row.error))
         for row in conn.execute(sa.select(sa.cast(lab.c.actual, sa.Text).label("actual"))
-                                .where(lab.c.prediction_id.in_(mine)).limit(sample)):
+                                .where(lab.c.model_id == model_id, lab.c.prediction_id.in_(mine))
+                                .limit(sample)):
             scan("labels.actual", _strings(_json(row.actual)))
-        for row in conn.execute(sa.select(fb.c.comment).where(fb.c.prediction_id.in_(mine))
+        for row in conn.execute(sa.select(fb.c.comment).where(fb.c.model_id == model_id)
                                 .limit(sample)):
             scan("feedback.comment", _strings(row.comment))
         for row in conn.execute(sa.select(r.c.profile).where(r.c.model_id == model_id)

@@ -91,9 +91,11 @@ class Store:
             code = _sqlstate(exc)
             log.warning("database error (sqlstate %s): %s", code, exc.orig or exc)
             transient = code in _TRANSIENT or "locked" in str(exc.orig)
+            cause = _safe_cause(code, str(exc.orig or exc))
             raise StoreError(
                 "The database could not complete the request"
-                + (" (it is busy; retry shortly)." if transient else "; see the server log.")
+                + (" (it is busy; retry shortly)." if transient
+                   else f"{cause}; see the server log.")
             ) from exc
         except OverflowError as exc:  # SQLite: a Python int wider than 64 bits
             raise InvalidParameterError(
@@ -377,6 +379,29 @@ class Store:
         with self.read() as conn:
             rows = conn.execute(sa.select(a).order_by(a.c.id.desc()).limit(limit)).mappings()
             return [dict(r) for r in rows]
+
+
+_SAFE_CAUSES = (  # (text the driver says, what an operator may be told) - no internals
+    ("readonly", "the database is read-only"),
+    ("read-only", "the database is read-only"),
+    ("disk is full", "the disk is full"),
+    ("no space left", "the disk is full"),
+    ("unable to open database file", "the database file cannot be opened"),
+    ("connection refused", "the database server refuses connections"),
+)
+_SAFE_SQLSTATES = {"25006": "the database is read-only", "53100": "the disk is full",
+                   "57P01": "the database server is shutting down",
+                   "08006": "the connection to the database failed",
+                   "08001": "the database server cannot be reached"}
+
+
+def _safe_cause(code: str | None, text: str) -> str:
+    """A short cause an operator can act on, from a fixed list (never the driver's text)."""
+    found = _SAFE_SQLSTATES.get(code or "")
+    if found is None:
+        lowered = text.lower()
+        found = next((cause for needle, cause in _SAFE_CAUSES if needle in lowered), None)
+    return f" ({found})" if found else ""
 
 
 def hash_key(secret: str) -> str:
