@@ -90,9 +90,10 @@ def test_the_spool_root_comes_from_vigil_spool_dir(tmp_path, monkeypatch):
     mon.close(timeout_s=5)
 
 
-def test_batches_of_an_older_vigil_are_left_alone_and_named(tmp_path, caplog):
-    legacy = tmp_path / MODEL
-    legacy.mkdir()
+@pytest.mark.parametrize("where", ["model folder", "spool_dir itself"])
+def test_batches_of_an_older_vigil_are_left_alone_and_named(tmp_path, caplog, where):
+    legacy = tmp_path / MODEL if where == "model folder" else tmp_path
+    legacy.mkdir(exist_ok=True)
     (legacy / "00000000000000000001-00000001-00000000.batch").write_bytes(
         b'{"model":"spool-key","kind":"predictions","n":1,"gzip":false}\n{"records":[{}]}')
     sink = MemoryTransport()

@@ -93,7 +93,8 @@ def to_records(items: list[tuple[Any, ...]], version: str,
     """Group queued tuples by batch kind and build their JSON-ready dicts.
 
     ``clock_offset_ns`` is ``time_ns() - perf_counter_ns()`` read now: it turns the
-    monotonic start of a tracked call into its Unix time. Fields that are None (error,
+    monotonic start of a tracked call into its Unix time (read within a flush interval of
+    the call, so only a wall-clock step or a suspend in between shifts it). Fields that are None (error,
     subject, probabilities) are left out of the records: the server reads them as null.
     """
     if clock_offset_ns is None:

@@ -628,15 +628,17 @@ def _open_spool(root: str | Path | None, endpoint: str, model: str, max_bytes: i
         settings = load_settings()
         root = settings.spool_dir or Path(settings.home) / "spool"
     root = Path(root).absolute()
-    legacy = root / safe_name(model)  # vigil <= 0.1 spooled per model, endpoint unknown
-    if legacy.is_dir() and any(legacy.glob("*.batch")):
-        log.warning(
-            "vigil: %s holds batches of %r spooled by an earlier vigil for an unknown "
-            "endpoint; they are not replayed automatically. Move the *.batch files into "
-            "%s to send them to %s, or delete them.", legacy, model,
-            spool_directory(root, endpoint, model), endpoint,
-        )
-    return Spool(spool_directory(root, endpoint, model), max_bytes=max_bytes,
+    directory = spool_directory(root, endpoint, model)
+    # vigil <= 0.1 spooled into <root>/<model> by default, or straight into an explicit
+    # spool_dir; the endpoint of those batches is unknown, so they are never sent on a guess.
+    for legacy in (root / safe_name(model), root):
+        if legacy.is_dir() and any(legacy.glob("*.batch")):
+            log.warning(
+                "vigil: %s holds batches spooled by an earlier vigil for an unknown "
+                "endpoint; they are not replayed automatically. Move the *.batch files "
+                "into %s to send them to %s, or delete them.", legacy, directory, endpoint,
+            )
+    return Spool(directory, max_bytes=max_bytes,
                  owner={"endpoint": normalise_endpoint(endpoint), "model": model})
 
 
