@@ -209,7 +209,8 @@ class AlertStore:
         query = (sa.select(p.c.id, p.c.version, p.c.ts, p.c.latency_s, p.c.error,
                            *(sa.cast(c, sa.Text).label(k) for k, c in json_cols.items()),
                            agg.c.feedback_score, agg.c.feedback_count, agg.c.feedback_comment)
-                 .select_from(p.outerjoin(lab, lab.c.prediction_id == p.c.id)
+                 .select_from(p.outerjoin(lab, (lab.c.prediction_id == p.c.id)
+                                          & (lab.c.model_id == p.c.model_id))
                               .outerjoin(agg, agg.c.prediction_id == p.c.id))
                  .where(p.c.model_id == model_id, p.c.ts >= start, p.c.ts < end)
                  .order_by(p.c.ts, p.c.id))
