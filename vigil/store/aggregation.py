@@ -45,7 +45,7 @@ class RecentBatches:
     the rows are exactly those inserted, so either source gives the same rollups.
     """
 
-    def __init__(self, max_rows: int = 200_000) -> None:
+    def __init__(self, max_rows: int = 50_000) -> None:
         self.max_rows = max_rows
         self._rows: OrderedDict[int, Sequence[Mapping[str, Any]]] = OrderedDict()
         self._size = 0
