@@ -111,3 +111,18 @@ def test_ten_megabyte_text_input_does_not_keep_server_memory(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_new_input_too_deep_or_too_long_rejects_its_record(api, store):
+    blob: object = 1
+    for _ in range(40):
+        blob = [blob]
+    deep = {"id": "deep", "inputs": {"age": 1, "plan": "a", "blob": blob}}
+    long = {"id": "long", "inputs": {"age": 1, "plan": "a", "essay": "y" * 300_000}}
+    r = api.post(PRED, json={"records": [record(0), deep, long]})
+    assert r.status_code == 207, r.text
+    rejected = {rej["id"]: rej["errors"][0] for rej in r.json()["rejected"]}
+    assert rejected["deep"]["field"] == "records[1].inputs.blob"
+    assert "nested deeper" in rejected["deep"]["reason"]
+    assert rejected["long"]["field"] == "records[2].inputs.essay"
+    assert store.count("predictions") == 1
