@@ -90,3 +90,22 @@ def test_folding_from_memory_equals_folding_from_the_database(store):
     assert store.recent_batches.take(mem_batch) is None  # "mem" was folded from memory
     assert folded["mem"] == folded["db"]
     assert sum(r[2] for r in folded["db"]) == 300
+
+
+def test_rows_are_stored_as_sent_whatever_their_characters(store):
+    from vigil.store import quality as qs
+
+    ingest = Ingestor(store)
+    ingest.register_model({"name": "m", "schema": {"features": [
+        {"name": "x", "kind": "numeric"}, {"name": "t", "kind": "text"}]}})
+    tricky = ["tab\there", "new\nline", "back\\slash \\N", "quote \" ' ", "é漢字🙂", "\\.", ""]
+    records = [{"id": f"r{i}", "inputs": {"x": i, "t": text}, "outputs": {"label": text},
+                "error": f"ValueError: {text}"} for i, text in enumerate(tricky)]
+    assert ingest.ingest_predictions("m", records).accepted == len(tricky)
+    model = store.get_model("m")
+    stored = {p["id"]: p for p in qs.predictions(store, model.id, None, None)}
+    for rec in records:
+        got = stored[rec["id"]]
+        assert got["inputs"] == rec["inputs"]
+        assert got["outputs"] == rec["outputs"]
+        assert got["error"] == rec["error"] and got["error_type"] == "ValueError"
