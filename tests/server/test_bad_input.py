@@ -126,3 +126,24 @@ def test_a_new_input_too_deep_or_too_long_rejects_its_record(api, store):
     assert "nested deeper" in rejected["deep"]["reason"]
     assert rejected["long"]["field"] == "records[2].inputs.essay"
     assert store.count("predictions") == 1
+
+
+@pytest.mark.parametrize(("where", "field"), [
+    ("inputs", "records[1].inputs.plan"), ("outputs", "records[1].outputs"),
+    ("id", "records[1].id"), ("new_input", "records[1].inputs.fresh")])
+def test_a_nul_character_rejects_its_record(api, store, where, field):
+    bad = {"id": "bad", "inputs": {"age": 1, "plan": "a"}}
+    if where == "inputs":
+        bad["inputs"]["plan"] = "a\u0000b"
+    elif where == "outputs":
+        bad["outputs"] = {"text": "x\u0000"}
+    elif where == "id":
+        bad["id"] = "b\u0000d"
+    else:
+        bad["inputs"]["fresh"] = "\u0000"
+    r = api.post(PRED, json={"records": [record(0), bad]})
+    assert r.status_code == 207, r.text
+    [rejected] = r.json()["rejected"]
+    assert rejected["errors"][0]["field"] == field
+    assert "NUL" in rejected["errors"][0]["reason"]
+    assert store.count("predictions") == 1

@@ -348,8 +348,9 @@ def _prediction_row(
     version = rec.get("version", default_version)
     if isinstance(version, int) and not isinstance(version, bool):
         version = str(version)
-    if not isinstance(version, str) or not 0 < len(version) <= VERSION_MAX:
-        errors.append((f"{path}.version", f"expected a string of 1-{VERSION_MAX} characters"))
+    if not isinstance(version, str) or not 0 < len(version) <= VERSION_MAX or "\x00" in version:
+        errors.append((f"{path}.version", f"expected a string of 1-{VERSION_MAX} characters "
+                                          "(no NUL)"))
     ts = _ts(rec.get("ts"), f"{path}.ts", now, errors)
     latency = _number(rec.get("latency_s"), f"{path}.latency_s", errors, required=False)
     if latency is not None and latency < 0:
@@ -361,11 +362,15 @@ def _prediction_row(
         error = None
     elif error is not None and not isinstance(error, str):
         errors.append((f"{path}.error", "expected a string (the error message) or null"))
-    elif error is not None and len(error) > max_chars:
-        error = error[:max_chars]  # a message is for people: keep its head, never refuse it
+    elif error is not None:
+        if len(error) > max_chars:  # a message is for people: keep its head, never refuse it
+            error = error[:max_chars]
+        if "\x00" in error:
+            error = error.replace("\x00", "\ufffd")
     error_type = rec.get("error_type")
     if error_type is not None:
-        if not isinstance(error_type, str) or not 0 < len(error_type) <= ERROR_TYPE_MAX:
+        if (not isinstance(error_type, str) or not 0 < len(error_type) <= ERROR_TYPE_MAX
+                or "\x00" in error_type):
             errors.append((f"{path}.error_type",
                            f"expected a string of 1-{ERROR_TYPE_MAX} characters or null"))
             error_type = None
@@ -374,7 +379,8 @@ def _prediction_row(
     elif isinstance(error, str) and (match := _ERROR_PREFIX.match(error)):
         error_type = match.group(1)
     subject = rec.get("subject_id")
-    if subject is not None and (not isinstance(subject, str) or not 0 < len(subject) <= 200):
+    if subject is not None and (not isinstance(subject, str) or not 0 < len(subject) <= 200
+                                or "\x00" in subject):
         errors.append((f"{path}.subject_id", "expected a string of 1-200 characters or null"))
     if "inputs" not in rec:
         errors.append((f"{path}.inputs", "missing: the model's input features are required"))
@@ -387,8 +393,9 @@ def _prediction_row(
     for key in ("outputs", "proba"):
         value = rec.get(key)
         kind = type(value)
-        if not (value is None or kind is float or kind is bool
-                or (kind is str and len(value) <= max_chars and not non_finite)):
+        if not (value is None or kind is float or kind is bool or (
+                kind is str and len(value) <= max_chars and not non_finite
+                and "\x00" not in value)):
             problem = field_problem(value, max_chars, slow=non_finite)
             if problem:
                 errors.append((f"{path}.{key}", f"cannot be stored: {problem}"))
@@ -424,8 +431,8 @@ def _id(value: Any, path: str, errors: list, *, required: bool) -> str | None:
         if required:
             errors.append((path, "missing: an id string is required"))
         return None
-    if not isinstance(value, str) or not 0 < len(value) <= ID_MAX:
-        errors.append((path, f"expected a string of 1-{ID_MAX} characters"))
+    if not isinstance(value, str) or not 0 < len(value) <= ID_MAX or "\x00" in value:
+        errors.append((path, f"expected a string of 1-{ID_MAX} characters (no NUL)"))
         return None
     return value
 
@@ -545,7 +552,7 @@ def _check_inputs(
         get = inputs.get
         for name in string_names:
             value = get(name)
-            if type(value) is str and len(value) > max_chars:
+            if type(value) is str and (len(value) > max_chars or "\x00" in value):
                 errors.append((f"{path}.{name}",
                                f"cannot be stored: {field_problem(value, max_chars, slow=False)}"))
     if strict and not known.issuperset(inputs):

@@ -78,6 +78,19 @@ def copy_predictions(
 ) -> set[str]:
     """PostgreSQL: COPY ``rows`` into a session staging table, then insert those not
     stored yet in id order (ON CONFLICT DO NOTHING); return the ids inserted."""
+    import psycopg
+
+    try:
+        return _copy(conn, model_id, rows, batch)
+    except psycopg.Error as exc:  # the raw driver: give the store's error mapping its type
+        kind = sa.exc.DataError if (exc.sqlstate or "").startswith("22") else \
+            sa.exc.OperationalError
+        raise kind("COPY predictions", None, exc) from exc
+
+
+def _copy(
+    conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int
+) -> set[str]:
     raw = conn.connection.driver_connection
     cols = ", ".join(_COPY_COLUMNS)
     with raw.cursor() as cur:  # type: ignore[union-attr]
