@@ -147,3 +147,19 @@ def test_a_nul_character_rejects_its_record(api, store, where, field):
     assert rejected["errors"][0]["field"] == field
     assert "NUL" in rejected["errors"][0]["reason"]
     assert store.count("predictions") == 1
+
+
+def test_bad_labels_and_feedback_reject_only_themselves(api, store):
+    api.post(PRED, json={"records": [record(0), record(1)]})
+    body = ('{"labels": [{"prediction_id": "p0", "actual": 1}, '
+            '{"prediction_id": "p1", "actual": ' + BIG_INT + "}]}")
+    r = api.post("/api/v1/models/churn/labels", content=body,
+                 headers={"content-type": "application/json"})
+    assert r.status_code == 207, r.text
+    assert r.json()["rejected"][0]["errors"][0]["field"] == "labels[1].actual"
+    r = api.post("/api/v1/models/churn/feedback", json={"feedback": [
+        {"prediction_id": "p0", "score": 1, "comment": "fine"},
+        {"prediction_id": "p1", "score": 0, "comment": "bad\u0000"}]})
+    assert r.status_code == 207, r.text
+    assert r.json()["rejected"][0]["errors"][0]["field"] == "feedback[1].comment"
+    assert store.count("labels") == 1 and store.count("feedback") == 1

@@ -269,6 +269,9 @@ class Ingestor:
                 errors.append((f"{path}.actual", "missing: the true value is required"))
             elif non_finite and (bad := find_non_finite(item["actual"], f"{path}.actual")):
                 errors.append((bad, "expected a finite number, got a non-finite value"))
+            elif problem := field_problem(item["actual"], self.max_field_chars,
+                                          slow=non_finite):
+                errors.append((f"{path}.actual", f"cannot be stored: {problem}"))
             ts = _ts(item.get("ts"), f"{path}.ts", now, errors)
             if errors:
                 result.reject(i, item, errors)
@@ -296,6 +299,9 @@ class Ingestor:
             comment = item.get("comment")
             if comment is not None and not isinstance(comment, str):
                 errors.append((f"{path}.comment", "expected a string or null"))
+            elif comment is not None and (
+                    problem := field_problem(comment, self.max_field_chars, slow=non_finite)):
+                errors.append((f"{path}.comment", f"cannot be stored: {problem}"))
             ts = _ts(item.get("ts"), f"{path}.ts", now, errors)
             if errors:
                 result.reject(i, item, errors)
