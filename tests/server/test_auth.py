@@ -43,6 +43,7 @@ ALLOWED = {
     ("POST", "/api/v1/models/{name}/labels"): {"ingest", "write", "admin"},
     ("POST", "/api/v1/models/{name}/feedback"): {"ingest", "write", "admin"},
     ("GET", "/api/v1/models/{name}/metrics"): {"read", "write", "admin"},
+    ("GET", "/api/v1/models/{name}/schema"): {"read", "write", "admin"},
     ("POST", "/api/v1/models/{name}/resources"): {"ingest", "write", "admin"},
     ("GET", "/api/v1/models/{name}/resources"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/probes"): {"read", "write", "admin"},

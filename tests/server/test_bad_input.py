@@ -111,3 +111,55 @@ def test_ten_megabyte_text_input_does_not_keep_server_memory(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_new_input_too_deep_or_too_long_rejects_its_record(api, store):
+    blob: object = 1
+    for _ in range(40):
+        blob = [blob]
+    deep = {"id": "deep", "inputs": {"age": 1, "plan": "a", "blob": blob}}
+    long = {"id": "long", "inputs": {"age": 1, "plan": "a", "essay": "y" * 300_000}}
+    r = api.post(PRED, json={"records": [record(0), deep, long]})
+    assert r.status_code == 207, r.text
+    rejected = {rej["id"]: rej["errors"][0] for rej in r.json()["rejected"]}
+    assert rejected["deep"]["field"] == "records[1].inputs.blob"
+    assert "nested deeper" in rejected["deep"]["reason"]
+    assert rejected["long"]["field"] == "records[2].inputs.essay"
+    assert store.count("predictions") == 1
+
+
+@pytest.mark.parametrize(("where", "field"), [
+    ("inputs", "records[1].inputs.plan"), ("outputs", "records[1].outputs"),
+    ("id", "records[1].id"), ("new_input", "records[1].inputs.fresh")])
+def test_a_nul_character_rejects_its_record(api, store, where, field):
+    bad = {"id": "bad", "inputs": {"age": 1, "plan": "a"}}
+    if where == "inputs":
+        bad["inputs"]["plan"] = "a\u0000b"
+    elif where == "outputs":
+        bad["outputs"] = {"text": "x\u0000"}
+    elif where == "id":
+        bad["id"] = "b\u0000d"
+    else:
+        bad["inputs"]["fresh"] = "\u0000"
+    r = api.post(PRED, json={"records": [record(0), bad]})
+    assert r.status_code == 207, r.text
+    [rejected] = r.json()["rejected"]
+    assert rejected["errors"][0]["field"] == field
+    assert "NUL" in rejected["errors"][0]["reason"]
+    assert store.count("predictions") == 1
+
+
+def test_bad_labels_and_feedback_reject_only_themselves(api, store):
+    api.post(PRED, json={"records": [record(0), record(1)]})
+    body = ('{"labels": [{"prediction_id": "p0", "actual": 1}, '
+            '{"prediction_id": "p1", "actual": ' + BIG_INT + "}]}")
+    r = api.post("/api/v1/models/churn/labels", content=body,
+                 headers={"content-type": "application/json"})
+    assert r.status_code == 207, r.text
+    assert r.json()["rejected"][0]["errors"][0]["field"] == "labels[1].actual"
+    r = api.post("/api/v1/models/churn/feedback", json={"feedback": [
+        {"prediction_id": "p0", "score": 1, "comment": "fine"},
+        {"prediction_id": "p1", "score": 0, "comment": "bad\u0000"}]})
+    assert r.status_code == 207, r.text
+    assert r.json()["rejected"][0]["errors"][0]["field"] == "feedback[1].comment"
+    assert store.count("labels") == 1 and store.count("feedback") == 1

@@ -63,3 +63,49 @@ def test_error_kinds_keep_the_top_kinds_and_sum_the_rest():
     ranked = [k for k, _ in sorted(((k, n) for k, n in total.items() if k != OTHER),
                                    key=lambda kv: (-kv[1], kv[0]))]
     assert set(merged) - {OTHER} == set(ranked[:TOP_ERROR_TYPES - 1])
+
+
+def test_folding_from_memory_equals_folding_from_the_database(store):
+    from vigil.profile import Profile
+    from vigil.store.aggregation import RecentBatches
+
+    ingest = Ingestor(store)
+    now = time.time()
+    records = [{"id": f"r{i}", "version": "ab"[i % 2], "ts": now - 60 * (i % 3),
+                "latency_s": i / 1000, "inputs": {"x": i * 0.5},
+                "error": "OOVError: z" if i % 7 == 0 else None} for i in range(300)]
+    for name in ("db", "mem"):
+        ingest.register_model({"name": name, "schema": SCHEMA})
+        ingest.ingest_predictions(name, records)
+        if name == "db":  # forget its rows: its fold reads them back from the database
+            store.recent_batches = RecentBatches()
+    mem_batch = max(store.recent_batches._rows)
+    folded = {}
+    for name in ("mem", "db"):
+        model = store.get_model(name)
+        rows = store.rollup_rows(model.id, now - 600, now + 60)
+        folded[name] = [(r.version, r.minute, r.count, r.errors, r.latency_count,
+                         round(r.latency_sum, 9), r.error_types,
+                         round(Profile.from_bytes(r.profile)["x"].mean, 9)) for r in rows]
+    assert store.recent_batches.take(mem_batch) is None  # "mem" was folded from memory
+    assert folded["mem"] == folded["db"]
+    assert sum(r[2] for r in folded["db"]) == 300
+
+
+def test_rows_are_stored_as_sent_whatever_their_characters(store):
+    from vigil.store import quality as qs
+
+    ingest = Ingestor(store)
+    ingest.register_model({"name": "m", "schema": {"features": [
+        {"name": "x", "kind": "numeric"}, {"name": "t", "kind": "text"}]}})
+    tricky = ["tab\there", "new\nline", "back\\slash \\N", "quote \" ' ", "é漢字🙂", "\\.", ""]
+    records = [{"id": f"r{i}", "inputs": {"x": i, "t": text}, "outputs": {"label": text},
+                "error": f"ValueError: {text}"} for i, text in enumerate(tricky)]
+    assert ingest.ingest_predictions("m", records).accepted == len(tricky)
+    model = store.get_model("m")
+    stored = {p["id"]: p for p in qs.predictions(store, model.id, None, None)}
+    for rec in records:
+        got = stored[rec["id"]]
+        assert got["inputs"] == rec["inputs"]
+        assert got["outputs"] == rec["outputs"]
+        assert got["error"] == rec["error"] and got["error_type"] == "ValueError"

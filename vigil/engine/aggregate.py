@@ -12,8 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from vigil.store import Store
+from vigil.store.aggregation import oldest_pending_age_s, pending_count
 
 log = logging.getLogger("vigil.engine.aggregate")
 
@@ -55,3 +60,40 @@ class Aggregator:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class AggregatorCollector(Collector):
+    """The aggregator on ``/metrics``: rounds, failed rounds, batches folded by this
+    process, and the backlog in the database (pending batches, age of the oldest), so a
+    stalled aggregator is visible and alertable."""
+
+    def __init__(self, aggregator: Aggregator) -> None:
+        self.aggregator = aggregator
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        agg = self.aggregator
+        rounds = CounterMetricFamily("vigil_aggregation_rounds",
+                                     "Aggregation rounds run by this server.")
+        rounds.add_metric([], agg.rounds)
+        failures = CounterMetricFamily("vigil_aggregation_failures",
+                                       "Aggregation rounds that failed (see the log).")
+        failures.add_metric([], agg.failures)
+        folded = CounterMetricFamily("vigil_aggregation_batches",
+                                     "Ingest batches folded into rollups by this server's loop.")
+        folded.add_metric([], agg.folded)
+        yield from (rounds, failures, folded)
+        try:
+            pending, age = pending_count(agg.store), oldest_pending_age_s(agg.store)
+        except Exception:  # /metrics must answer even when the store does not
+            log.exception("reading the aggregation backlog failed")
+            return
+        backlog = GaugeMetricFamily("vigil_aggregation_pending_batches",
+                                    "Ingest batches not folded into the rollups yet.")
+        backlog.add_metric([], pending)
+        oldest = GaugeMetricFamily("vigil_aggregation_oldest_pending_seconds",
+                                   "Age of the oldest batch waiting to be folded (0: none).")
+        oldest.add_metric([], age or 0.0)
+        yield from (backlog, oldest)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ class AlertEngine:
         self.dispatch = dispatch
         self.metrics = metrics
         self.clock = clock
+        # one round at a time in this process (the background loop and POST
+        # /rules/evaluate): two rounds reading "no active alert" would both open one
+        self._round = threading.Lock()
 
     # -- evaluation --------------------------------------------------------------------
     def rules(self, failed: set[str] | None = None) -> list[Rule]:
@@ -149,6 +153,10 @@ class AlertEngine:
 
     def evaluate(self, now: float | None = None) -> list[Notification]:
         """Evaluate every enabled rule once, move alerts, dispatch; return what was sent."""
+        with self._round:
+            return self._evaluate(now)
+
+    def _evaluate(self, now: float | None) -> list[Notification]:
         now = self.clock() if now is None else now
         started = time.perf_counter()
         active = self.alerts.active_alerts()

@@ -19,7 +19,7 @@ from typing import Any
 
 from vigil.engine.payload import field_problem, find_non_finite
 from vigil.errors import InvalidParameterError, ModelNotFoundError, PayloadTooLargeError
-from vigil.schema import Feature, ModelSchema, Task, infer_kind
+from vigil.schema import Feature, FeatureKind, ModelSchema, Task, infer_kind
 from vigil.store import ModelRecord, Store
 from vigil.store import schemas as schema_store
 
@@ -213,18 +213,23 @@ class Ingestor:
     ) -> tuple[ModelRecord, ModelSchema, list[dict[str, Any]]]:
         """Add inputs the schema does not know yet (kind inferred from the first non-null
         value); then reject only the records whose value conflicts with the kind stored."""
-        known = frozenset(schema.feature_names)
+        known = _facts(schema)[0]
         new: dict[str, tuple[str, str]] = {}
+        unfit: dict[int, list[tuple[str, str]]] = {}  # id(row): values that cannot be stored
         for row in rows:
             inputs = row["inputs"]
             if len(inputs) <= len(known) and known.issuperset(inputs):
                 continue
             for key, value in inputs.items():
-                if key in known or key in new or value is None:
+                if key in known or value is None:
                     continue
-                kind = infer_kind(value)
-                new[key] = (kind.value, row["version"])
-        if not new:
+                problem = field_problem(value, self.max_field_chars, slow=False)
+                if problem:
+                    unfit.setdefault(id(row), []).append((key, f"cannot be stored: {problem}"))
+                    continue
+                if key not in new:
+                    new[key] = (infer_kind(value).value, row["version"])
+        if not new and not unfit:
             return model, schema, rows
         bad_names = [k for k in new if not isinstance(k, str) or not 0 < len(k) <= 200]
         for k in bad_names:
@@ -238,7 +243,10 @@ class Ingestor:
         kept: list[dict[str, Any]] = []
         for row, i in zip(rows, indexes, strict=True):
             problems = check.validate_inputs(row["inputs"], f"records[{i}].inputs")
-            if problems:
+            if id(row) in unfit:
+                result.reject(i, records[i], [(f"records[{i}].inputs.{k}", r)
+                                              for k, r in unfit[id(row)]])
+            elif problems:
                 result.reject(i, records[i], [(f, f"{r} (the schema holds this input as "
                                                   f"{_kind_of(stored, f)})") for f, r in problems])
             else:
@@ -261,6 +269,9 @@ class Ingestor:
                 errors.append((f"{path}.actual", "missing: the true value is required"))
             elif non_finite and (bad := find_non_finite(item["actual"], f"{path}.actual")):
                 errors.append((bad, "expected a finite number, got a non-finite value"))
+            elif problem := field_problem(item["actual"], self.max_field_chars,
+                                          slow=non_finite):
+                errors.append((f"{path}.actual", f"cannot be stored: {problem}"))
             ts = _ts(item.get("ts"), f"{path}.ts", now, errors)
             if errors:
                 result.reject(i, item, errors)
@@ -290,6 +301,9 @@ class Ingestor:
             comment = item.get("comment")
             if comment is not None and not isinstance(comment, str):
                 errors.append((f"{path}.comment", "expected a string or null"))
+            elif comment is not None and (
+                    problem := field_problem(comment, self.max_field_chars, slow=non_finite)):
+                errors.append((f"{path}.comment", f"cannot be stored: {problem}"))
             ts = _ts(item.get("ts"), f"{path}.ts", now, errors)
             if errors:
                 result.reject(i, item, errors)
@@ -344,8 +358,9 @@ def _prediction_row(
     version = rec.get("version", default_version)
     if isinstance(version, int) and not isinstance(version, bool):
         version = str(version)
-    if not isinstance(version, str) or not 0 < len(version) <= VERSION_MAX:
-        errors.append((f"{path}.version", f"expected a string of 1-{VERSION_MAX} characters"))
+    if not isinstance(version, str) or not 0 < len(version) <= VERSION_MAX or "\x00" in version:
+        errors.append((f"{path}.version", f"expected a string of 1-{VERSION_MAX} characters "
+                                          "(no NUL)"))
     ts = _ts(rec.get("ts"), f"{path}.ts", now, errors)
     latency = _number(rec.get("latency_s"), f"{path}.latency_s", errors, required=False)
     if latency is not None and latency < 0:
@@ -357,11 +372,15 @@ def _prediction_row(
         error = None
     elif error is not None and not isinstance(error, str):
         errors.append((f"{path}.error", "expected a string (the error message) or null"))
-    elif error is not None and len(error) > max_chars:
-        error = error[:max_chars]  # a message is for people: keep its head, never refuse it
+    elif error is not None:
+        if len(error) > max_chars:  # a message is for people: keep its head, never refuse it
+            error = error[:max_chars]
+        if "\x00" in error:
+            error = error.replace("\x00", "\ufffd")
     error_type = rec.get("error_type")
     if error_type is not None:
-        if not isinstance(error_type, str) or not 0 < len(error_type) <= ERROR_TYPE_MAX:
+        if (not isinstance(error_type, str) or not 0 < len(error_type) <= ERROR_TYPE_MAX
+                or "\x00" in error_type):
             errors.append((f"{path}.error_type",
                            f"expected a string of 1-{ERROR_TYPE_MAX} characters or null"))
             error_type = None
@@ -370,7 +389,8 @@ def _prediction_row(
     elif isinstance(error, str) and (match := _ERROR_PREFIX.match(error)):
         error_type = match.group(1)
     subject = rec.get("subject_id")
-    if subject is not None and (not isinstance(subject, str) or not 0 < len(subject) <= 200):
+    if subject is not None and (not isinstance(subject, str) or not 0 < len(subject) <= 200
+                                or "\x00" in subject):
         errors.append((f"{path}.subject_id", "expected a string of 1-200 characters or null"))
     if "inputs" not in rec:
         errors.append((f"{path}.inputs", "missing: the model's input features are required"))
@@ -383,8 +403,9 @@ def _prediction_row(
     for key in ("outputs", "proba"):
         value = rec.get(key)
         kind = type(value)
-        if not (value is None or kind is float or kind is bool
-                or (kind is str and len(value) <= max_chars and not non_finite)):
+        if not (value is None or kind is float or kind is bool or (
+                kind is str and len(value) <= max_chars and not non_finite
+                and "\x00" not in value)):
             problem = field_problem(value, max_chars, slow=non_finite)
             if problem:
                 errors.append((f"{path}.{key}", f"cannot be stored: {problem}"))
@@ -420,8 +441,8 @@ def _id(value: Any, path: str, errors: list, *, required: bool) -> str | None:
         if required:
             errors.append((path, "missing: an id string is required"))
         return None
-    if not isinstance(value, str) or not 0 < len(value) <= ID_MAX:
-        errors.append((path, f"expected a string of 1-{ID_MAX} characters"))
+    if not isinstance(value, str) or not 0 < len(value) <= ID_MAX or "\x00" in value:
+        errors.append((path, f"expected a string of 1-{ID_MAX} characters (no NUL)"))
         return None
     return value
 
@@ -521,20 +542,49 @@ def _check_inputs(
     inputs: Mapping[str, Any], path: str, schema: ModelSchema, errors: list,
     slow: bool, max_chars: int, strict: bool,
 ) -> None:
-    """Storage limits on every input value; with a strict schema, no unknown inputs."""
-    known = frozenset(schema.feature_names) if strict else frozenset()
-    for key, value in inputs.items():
-        kind = type(value)
-        if not (kind is float or value is None or kind is bool
-                or (kind is str and len(value) <= max_chars and not slow)):
-            problem = field_problem(value, max_chars, slow=slow)
+    """Storage limits on input values; with a strict schema, no unknown inputs.
+
+    A body orjson parsed holds no integer beyond 64 bits and no invalid string, and the
+    schema's checks already bound the known numeric and embedding inputs, so only the
+    known string inputs need their length checked here; inputs the schema does not know
+    are checked when they are added (:meth:`Ingestor._evolve`). A body the tolerant parser
+    read (``slow``) has every value checked.
+    """
+    known, string_names = _facts(schema)
+    if slow:
+        for key, value in inputs.items():
+            problem = field_problem(value, max_chars, slow=True)
             if problem:
                 errors.append((f"{path}.{key}", f"cannot be stored: {problem}"))
-        if slow and field_problem(key, max_chars, slow=True):
-            errors.append((path, "an input name that is not valid Unicode or too long"))
-        if strict and key not in known:
-            errors.append((f"{path}.{key}", "unknown input: the model's schema is strict "
-                                            "(register the input or set strict to false)"))
+            if field_problem(key, max_chars, slow=True):
+                errors.append((path, "an input name that is not valid Unicode or too long"))
+    else:
+        get = inputs.get
+        for name in string_names:
+            value = get(name)
+            if type(value) is str and (len(value) > max_chars or "\x00" in value):
+                errors.append((f"{path}.{name}",
+                               f"cannot be stored: {field_problem(value, max_chars, slow=False)}"))
+    if strict and not known.issuperset(inputs):
+        for key in inputs:
+            if key not in known:
+                errors.append((f"{path}.{key}", "unknown input: the model's schema is strict "
+                                                "(register the input or set strict to false)"))
+
+
+_FACTS: dict[int, tuple[ModelSchema, frozenset[str], tuple[str, ...]]] = {}
+
+
+def _facts(schema: ModelSchema) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The schema's feature names and its string-valued ones, computed once per schema."""
+    entry = _FACTS.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        if len(_FACTS) > 256:
+            _FACTS.clear()
+        strings = tuple(f.name for f in schema.features
+                        if f.kind in (FeatureKind.CATEGORICAL, FeatureKind.TEXT))
+        entry = _FACTS[id(schema)] = (schema, frozenset(schema.feature_names), strings)
+    return entry[1], entry[2]
 
 
 def _validation_schema(record: ModelRecord) -> ModelSchema:

@@ -96,7 +96,8 @@ def field_problem(value: Any, max_chars: int, *, slow: bool, depth: int = 0) -> 
 
     Checks what would otherwise fail deep in the store and take the whole batch with it:
     integers outside 64 bits, nesting deeper than :data:`MAX_DEPTH`, strings longer than
-    ``max_chars`` (VIGIL_MAX_FIELD_BYTES) and, for bodies parsed by the tolerant parser
+    ``max_chars`` (VIGIL_MAX_FIELD_BYTES), NUL characters (PostgreSQL refuses them) and,
+    for bodies parsed by the tolerant parser
     (``slow``), strings that are not valid Unicode (a lone surrogate such as "\\ud800").
     """
     kind = type(value)
@@ -106,6 +107,8 @@ def field_problem(value: Any, max_chars: int, *, slow: bool, depth: int = 0) -> 
         if len(value) > max_chars:
             return (f"a string of {len(value)} characters is longer than the limit of "
                     f"{max_chars} (VIGIL_MAX_FIELD_BYTES)")
+        if "\x00" in value:
+            return "a string holding a NUL character (\\u0000), which databases refuse"
         if slow:
             try:
                 value.encode()

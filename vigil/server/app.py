@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from vigil._version import __version__
 from vigil.config import Settings, load_settings
-from vigil.engine.aggregate import Aggregator
+from vigil.engine.aggregate import Aggregator, AggregatorCollector
 from vigil.engine.ingest import Ingestor
 from vigil.engine.privacy import Redactor, RetentionJob
 from vigil.integrations.setup import start_exporters, stop_exporters
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.redactor = Redactor(store)
     app.state.retention = retention
     app.state.aggregator = aggregator
+    prom.registry.register(AggregatorCollector(aggregator))
     app.state.ingestor = Ingestor(store, max_batch=settings.max_batch_records,
                                   max_field_chars=settings.max_field_bytes,
                                   on_predictions=prom.observe_predictions,

@@ -14,9 +14,10 @@ never deadlock each other, and ingest never locks a rollup row at all.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -35,6 +36,37 @@ _COPY_COLUMNS = ("model_id", "id", "version", "ts", "latency_s", "error", "error
                  "subject_id", "inputs", "outputs", "proba", "received_at", "batch")
 
 
+class RecentBatches:
+    """Rows of the batches this process appended, by batch number, until folded.
+
+    The aggregator of the process that appended a batch folds it from these rows instead
+    of reading them back (the common case with one server); batches appended elsewhere,
+    or evicted here, are read from the database. Only committed batches are put here, and
+    the rows are exactly those inserted, so either source gives the same rollups.
+    """
+
+    def __init__(self, max_rows: int = 50_000) -> None:
+        self.max_rows = max_rows
+        self._rows: OrderedDict[int, Sequence[Mapping[str, Any]]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def put(self, batch: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        with self._lock:
+            self._rows[batch] = rows
+            self._size += len(rows)
+            while self._size > self.max_rows and self._rows:
+                _, old = self._rows.popitem(last=False)
+                self._size -= len(old)
+
+    def take(self, batch: int) -> Sequence[Mapping[str, Any]] | None:
+        with self._lock:
+            rows = self._rows.pop(batch, None)
+            if rows is not None:
+                self._size -= len(rows)
+            return rows
+
+
 def _json(value: Any) -> str | None:
     if value is None:
         return None
@@ -46,6 +78,19 @@ def copy_predictions(
 ) -> set[str]:
     """PostgreSQL: COPY ``rows`` into a session staging table, then insert those not
     stored yet in id order (ON CONFLICT DO NOTHING); return the ids inserted."""
+    import psycopg
+
+    try:
+        return _copy(conn, model_id, rows, batch)
+    except psycopg.Error as exc:  # the raw driver: give the store's error mapping its type
+        kind = sa.exc.DataError if (exc.sqlstate or "").startswith("22") else \
+            sa.exc.OperationalError
+        raise kind("COPY predictions", None, exc) from exc
+
+
+def _copy(
+    conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int
+) -> set[str]:
     raw = conn.connection.driver_connection
     cols = ", ".join(_COPY_COLUMNS)
     with raw.cursor() as cur:  # type: ignore[union-attr]
@@ -82,7 +127,7 @@ def fold(store: Store, model_id: int | None = None, *, wait: bool = True) -> int
 
 
 def _fold_once(store: Store, conn: sa.Connection, model_id: int | None, wait: bool) -> int:
-    p, pr = t.pending_batches, t.predictions
+    p = t.pending_batches
     claim = sa.select(p.c.batch, p.c.model_id).order_by(p.c.batch).limit(CLAIM_BATCHES)
     if model_id is not None:
         claim = claim.where(p.c.model_id == model_id)
@@ -99,15 +144,41 @@ def _fold_once(store: Store, conn: sa.Connection, model_id: int | None, wait: bo
         schema_json = conn.execute(
             sa.select(t.models.c.schema).where(t.models.c.id == mid)).scalar()
         schema = ModelSchema.from_dict(schema_json) if schema_json is not None else ModelSchema()
-        rows = conn.execute(
-            sa.select(pr.c.version, pr.c.ts, pr.c.latency_s, pr.c.error, pr.c.error_type,
-                      pr.c.inputs)
-            .where(pr.c.model_id == mid, pr.c.batch.in_(per_model[mid]))
-        ).mappings().all()
+        rows: list[Mapping[str, Any]] = []
+        unread = []
+        for batch in per_model[mid]:
+            cached = store.recent_batches.take(batch)
+            if cached is None:
+                unread.append(batch)
+            else:
+                rows.extend(cached)
+        if unread:
+            rows.extend(_read_rows(store, conn, mid, unread))
         work.extend((mid, delta) for delta in build_deltas(rows, schema))
     _merge(store, conn, work)  # sorted by (model, version, minute): one global lock order
     conn.execute(p.delete().where(p.c.batch.in_([b for b, _ in claimed])))
     return len(claimed)
+
+
+def _read_rows(
+    store: Store, conn: sa.Connection, model_id: int, batches: list[int]
+) -> list[Mapping[str, Any]]:
+    """The rows of ``batches`` as the aggregator needs them (inputs parsed)."""
+    pr = t.predictions
+    if store.backend == "sqlite":  # the driver's text and orjson: no per-row type processing
+        marks = ",".join("?" * len(batches))
+        cursor = conn.exec_driver_sql(
+            "SELECT version, ts, latency_s, error, error_type, inputs FROM predictions "
+            f"WHERE model_id = ? AND batch IN ({marks})", (model_id, *batches))
+        loads = orjson.loads
+        return [{"version": v, "ts": ts, "latency_s": lat, "error": err, "error_type": kind,
+                 "inputs": loads(inputs) if isinstance(inputs, str | bytes) else {}}
+                for v, ts, lat, err, kind, inputs in cursor]
+    return list(conn.execute(
+        sa.select(pr.c.version, pr.c.ts, pr.c.latency_s, pr.c.error, pr.c.error_type,
+                  pr.c.inputs)
+        .where(pr.c.model_id == model_id, pr.c.batch.in_(batches))
+    ).mappings().all())
 
 
 def _merge(store: Store, conn: sa.Connection, work: list[tuple[int, RollupDelta]]) -> None:

@@ -139,7 +139,7 @@ def list_retention(store: Store, model_id: int | None = None) -> list[RetentionR
 def purge_before(store: Store, model_id: int, cutoff: float) -> dict[str, int]:
     """Delete the model's predictions older than ``cutoff`` and what is keyed to them."""
     p = t.predictions
-    doomed = sa.select(p.c.id).where(p.c.model_id == model_id, p.c.ts < cutoff)
+    doomed = sa.select(p.c.model_id, p.c.id).where(p.c.model_id == model_id, p.c.ts < cutoff)
     with store.write() as conn:
         deleted = _delete_dependents(conn, doomed, None)
         deleted["predictions"] = conn.execute(
@@ -193,7 +193,7 @@ def erase_subject(store: Store, subject_id: str, actor: str) -> dict[str, Any]:
     """Delete every event of a data subject; store and return a receipt."""
     requested = time.time()
     p = t.predictions
-    doomed = sa.select(p.c.id).where(p.c.subject_id == subject_id)
+    doomed = sa.select(p.c.model_id, p.c.id).where(p.c.subject_id == subject_id)
     with store.write() as conn:
         models = sorted(conn.execute(
             sa.select(t.models.c.name).distinct()
@@ -224,13 +224,16 @@ def list_receipts(store: Store, subject_id: str | None = None,
 def export_subject(store: Store, subject_id: str) -> dict[str, Any]:
     """Every stored event of a data subject, for an access request."""
     p, lab, fb = t.predictions, t.labels, t.feedback
-    ids = sa.select(p.c.id).where(p.c.subject_id == subject_id)
+    ids = sa.select(p.c.model_id, p.c.id).where(p.c.subject_id == subject_id)
     with store.read() as conn:
         preds = _rows(conn, store, p, ("inputs", "outputs", "proba"),
                       p.c.subject_id == subject_id, extra=[t.models.c.name.label("model")],
                       join=(t.models, t.models.c.id == p.c.model_id), order=p.c.ts)
-        labels = _rows(conn, store, lab, ("actual",), lab.c.prediction_id.in_(ids))
-        feedback = _rows(conn, store, fb, (), fb.c.prediction_id.in_(ids))
+        # ids are per model: a label or feedback belongs to (its model, its prediction id)
+        labels = _rows(conn, store, lab, ("actual",),
+                       sa.tuple_(lab.c.model_id, lab.c.prediction_id).in_(ids))
+        feedback = _rows(conn, store, fb, (),
+                         sa.tuple_(fb.c.model_id, fb.c.prediction_id).in_(ids))
     return {"subject_id": subject_id, "exported_at": time.time(), "predictions": preds,
             "labels": labels, "feedback": feedback}
 
@@ -262,17 +265,23 @@ def _rows(conn: sa.Connection, store: Store, table: sa.Table, json_cols: tuple[s
 
 def _delete_dependents(conn: sa.Connection, doomed: sa.Select,
                        subject_id: str | None) -> dict[str, int]:
-    """Delete rows keyed to the ``doomed`` prediction ids (and to the subject) everywhere."""
+    """Delete rows keyed to the ``doomed`` (model id, prediction id) pairs (and to the
+    subject) everywhere."""
     inspector = sa.inspect(conn)
     deleted: dict[str, int] = {}
     for name in sorted(inspector.get_table_names()):
         if name in _KEEP:
             continue
         columns = {c["name"] for c in inspector.get_columns(name)}
-        if "prediction_id" in columns:
+        if "prediction_id" in columns and "model_id" in columns:  # ids are per model
+            tbl = sa.table(name, sa.column("model_id"), sa.column("prediction_id"))
+            deleted[name] = conn.execute(tbl.delete().where(
+                sa.tuple_(tbl.c.model_id, tbl.c.prediction_id).in_(doomed))).rowcount
+        elif "prediction_id" in columns:
             tbl = sa.table(name, sa.column("prediction_id"))
+            ids = sa.select(doomed.subquery().c.id)
             deleted[name] = conn.execute(
-                tbl.delete().where(tbl.c.prediction_id.in_(doomed))).rowcount
+                tbl.delete().where(tbl.c.prediction_id.in_(ids))).rowcount
         elif subject_id is not None and "subject_id" in columns:
             tbl = sa.table(name, sa.column("subject_id"))
             deleted[name] = conn.execute(

@@ -21,9 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.errors import InvalidParameterError, SchemaOutdatedError, StoreError
-from vigil.store import migrate
+from vigil.store import aggregation, migrate
 from vigil.store import tables as t
-from vigil.store.aggregation import copy_predictions
 from vigil.store.engine import make_engine
 from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
 
@@ -55,6 +54,8 @@ class Store:
         self._insert = postgresql.insert if self.backend == "postgresql" else sqlite.insert
         # SQLite has one writer; a process-wide lock keeps this process's threads in line.
         self._write_lock = threading.Lock() if self.backend == "sqlite" else None
+        # rows of batches this process appended, so its aggregator need not read them back
+        self.recent_batches = aggregation.RecentBatches()
 
     # -- lifecycle -------------------------------------------------------------------
     def upgrade(self) -> None:
@@ -213,20 +214,24 @@ class Store:
         ordered = sorted(rows, key=_by_id)
         versions = {r["version"] for r in rows}
 
-        def work(conn: sa.Connection) -> set[str]:
+        def work(conn: sa.Connection) -> tuple[int, set[str]]:
             self._ensure_versions(conn, model.id, versions)
             batch = conn.execute(t.pending_batches.insert().values(
                 model_id=model.id, created_at=time.time())).inserted_primary_key[0]
             if self.backend == "postgresql":
-                inserted = copy_predictions(conn, model.id, ordered, batch)
+                inserted = aggregation.copy_predictions(conn, model.id, ordered, batch)
             else:
                 inserted = self._insert_sqlite(conn, model.id, ordered, batch)
             if not inserted:
                 conn.execute(t.pending_batches.delete().where(
                     t.pending_batches.c.batch == batch))
-            return inserted
+            return batch, inserted
 
-        return self.write_retrying(work)
+        batch, inserted = self.write_retrying(work)
+        if inserted:  # committed: the aggregator of this process can fold from memory
+            self.recent_batches.put(batch, [r for r in ordered if r["id"] in inserted]
+                                    if len(inserted) < len(ordered) else ordered)
+        return inserted
 
     def _insert_sqlite(
         self, conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int
@@ -261,8 +266,6 @@ class Store:
         ``wait=False`` skips batches another replica is folding right now (the background
         loop), ``wait=True`` waits for them so the rollups read next include them.
         """
-        from vigil.store import aggregation
-
         return aggregation.fold(self, model_id, wait=wait)
 
     def upsert_labels(self, model_id: int, rows: Sequence[dict[str, Any]]) -> int:
