@@ -203,3 +203,30 @@ def test_sketch_mode_says_not_tested_for_a_category_it_cannot_resolve(server_fac
     assert page.status_code == 200
     row = re.search(r'<tr data-feature="city">(.*?)</tr>', page.text, re.S).group(1)
     assert "not tested" in row and "too many levels" in row
+
+
+def test_a_past_window_of_traffic_becomes_a_frozen_reference(client):
+    now = time.time()
+    _send(client, _frame(1500, seed=11), now - 3000, "base")
+    _send(client, _frame(800, shift=0.8, seed=12), now - 600, "late")
+    bad = [
+        ({"window": {"start": now - 10, "end": now - 20}}, "must be after"),
+        ({"window": {"start": "yesterday", "end": now}}, "window.start"),
+        ({"window": {"start": now - 9000, "end": now - 8000}}, "holds no predictions"),
+        ({"window": {"start": now - 9000, "end": now, "size": 3}}, "unknown fields"),
+    ]
+    for body, needle in bad:
+        r = client.post("/api/v1/models/m/reference", json=body)
+        assert r.status_code == 400, r.text
+        assert needle in r.json()["error"]["message"]
+    r = client.post("/api/v1/models/m/reference",
+                    json={"window": {"start": now - 3600, "end": now - 1200}})
+    assert r.status_code == 201, r.text
+    assert r.json()["n_rows"] == 1500
+    summary = client.get("/api/v1/models/m/reference").json()
+    assert summary["source"].startswith("window ") and summary["n_rows"] == 1500
+    # frozen: traffic arriving later inside that window does not change the reference
+    _send(client, _frame(500, shift=3.0, seed=13), now - 2000, "backfill")
+    assert client.get("/api/v1/models/m/reference").json()["n_rows"] == 1500
+    late = client.get("/api/v1/models/m/drift", params={"start": now - 900}).json()
+    assert late["drifted_columns"] == ["x"] and late["n_reference"] == 1500

@@ -221,13 +221,17 @@ class DriftDetector:
         return out
 
     # -- multivariate -------------------------------------------------------------------
-    def _matrices(self, data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Row subsamples (at most ``max(max_rows, 20,000)`` per side) as numeric matrices."""
+    def _matrices(
+        self, data: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, list[str], dict[int, tuple[np.ndarray, np.ndarray]]]:
+        """Row subsamples (at most ``max(max_rows, 20,000)`` per side) as numeric matrices,
+        and per categorical column index its category codes on both sides (one code per
+        category of the two samples together)."""
         from ._frame import as_numeric
 
         names = [n for n in self._tabular if n in data]
         if not names:
-            return np.empty((self.n_reference_, 0)), np.empty((0, 0)), names
+            return np.empty((self.n_reference_, 0)), np.empty((0, 0)), names, {}
         limit = max(self.max_rows, 20_000)
         rng = np.random.default_rng(self.random_state)
         n_cur = next(iter(data.values())).shape[0]
@@ -235,7 +239,8 @@ class DriftDetector:
             self._reference_rows = _rows(rng, self.n_reference_, limit)
         r_rows, c_rows = self._reference_rows, _rows(rng, n_cur, limit)
         ref_cols, cur_cols = [], []
-        for n in names:
+        codes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for i, n in enumerate(names):
             col = self.columns_[n]
             if col.kind is FeatureKind.NUMERIC:
                 ref_cols.append(col.raw[r_rows])
@@ -244,12 +249,14 @@ class DriftDetector:
                 freq = _pooled_shares(col.sample, CategoricalSample(data[n]))
                 ref_cols.append(_encode(col.raw[r_rows], freq))
                 cur_cols.append(_encode(data[n][c_rows], freq))
-        return np.column_stack(ref_cols), np.column_stack(cur_cols), names
+                code = {lv: float(k) for k, lv in enumerate(freq)}
+                codes[i] = (_encode(col.raw[r_rows], code), _encode(data[n][c_rows], code))
+        return np.column_stack(ref_cols), np.column_stack(cur_cols), names, codes
 
     def _multivariate(self, data: dict[str, np.ndarray]) -> list[MultivariateDrift]:
         from .multivariate import classifier_drift, mmd_drift, pca_drift
 
-        x_ref, x_cur, names = self._matrices(data)
+        x_ref, x_cur, names, codes = self._matrices(data)
         out = []
         for method in self.multivariate:
             if not names or x_cur.shape[0] == 0:
@@ -262,8 +269,11 @@ class DriftDetector:
             x_c = np.where(np.isinf(x_cur), np.nan, x_cur)
             common = {"alpha": self.alpha, "random_state": self.random_state,
                       "columns": names}
-            if method == "classifier":
-                out.append(classifier_drift(x_r, x_c, max_rows=self.max_rows, **common))
+            if method == "classifier":  # categories count-encoded on the training half only
+                for i, (ref_codes, cur_codes) in codes.items():
+                    x_r[:, i], x_c[:, i] = ref_codes, cur_codes
+                out.append(classifier_drift(x_r, x_c, max_rows=self.max_rows,
+                                            count_encode=sorted(codes), **common))
             elif method == "mmd":
                 out.append(mmd_drift(x_r, x_c, **common))
             else:
@@ -279,10 +289,11 @@ def _pooled_shares(ref: CategoricalSample, cur: CategoricalSample) -> dict[str, 
     """Each category's share of the reference and current rows together.
 
     Encoding by the *pooled* share is a symmetric function of both samples, so without
-    drift the two sides stay exchangeable and the held-out AUC is centred on 0.5. Encoding
-    by the reference share alone put categories unseen in the reference at 0.0, a value
-    no reference row has: with many levels the classifier then "detected" drift in
-    no-drift data (AUC 0.52–0.55, p down to 1e-10).
+    drift the two sides stay exchangeable (the MMD and PCA tests use it; the classifier
+    count-encodes on its training half instead, see ``classifier_drift``). Encoding by
+    the reference share alone put categories unseen in the reference at 0.0, a value no
+    reference row has: with many levels the classifier then "detected" drift in no-drift
+    data (AUC 0.52–0.55, p down to 1e-10).
     """
     total = max(ref.n + cur.n, 1)
     shares = {lv: c / total for lv, c in zip(ref.levels.tolist(), ref.counts.tolist(),

@@ -64,6 +64,56 @@ def read_table(body: bytes, content_type: str | None) -> Any:
     return pd.DataFrame.from_records(data)
 
 
+WINDOW_LIMIT = 1_000_000
+"""Most predictions a past window may hold to become the reference."""
+
+
+def window_frame(store: Store, model: ModelRecord, spec: Any) -> tuple[Any, str]:
+    """The inputs of a past window of the model's own traffic, as a reference frame.
+
+    ``spec`` is ``{"start": unix s, "end": unix s, "version": optional}``. The rows are
+    copied (profiled and sampled by :func:`set_reference`), so the reference is a frozen
+    snapshot: later traffic, retention or erasure in that window does not change it.
+    Returns the frame and a description of its source.
+    """
+    import pandas as pd
+
+    if not isinstance(spec, dict):
+        raise InvalidParameterError(
+            "'window' must be an object {\"start\": unix seconds, \"end\": unix seconds, "
+            f"\"version\": optional}}. Got {type(spec).__name__}.")
+    unknown = sorted(set(spec) - {"start", "end", "version"})
+    if unknown:
+        raise InvalidParameterError(f"'window' has unknown fields {unknown}; it takes start, "
+                                    "end and version.")
+    bounds = {}
+    for key in ("start", "end"):
+        value = spec.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidParameterError(
+                f"'window.{key}' must be a number of Unix seconds. Got {value!r}.")
+        bounds[key] = float(value)
+    version = spec.get("version")
+    if version is not None and not isinstance(version, str):
+        raise InvalidParameterError(f"'window.version' must be a string. Got {version!r}.")
+    start, end = bounds["start"], bounds["end"]
+    if not end > start:
+        raise InvalidParameterError(f"'window.end' ({end}) must be after 'window.start' "
+                                    f"({start}).")
+    n = count_window(store, model.id, start, end, version)
+    if n == 0:
+        raise InvalidParameterError(
+            f"The window [{start}, {end}){f' of version {version!r}' if version else ''} "
+            "holds no predictions; nothing to take as the reference.")
+    if n > WINDOW_LIMIT:
+        raise InvalidParameterError(
+            f"The window holds {n} predictions; a reference window may hold at most "
+            f"{WINDOW_LIMIT}. Narrow 'window.start'..'window.end'.")
+    frame = pd.DataFrame.from_records(window_inputs(store, model.id, start, end, version))
+    source = f"window {start:.0f}..{end:.0f}" + (f" version {version}" if version else "")
+    return frame, source
+
+
 def set_reference(store: Store, model: ModelRecord, frame: Any, source: str | None) -> dict:
     """Profile ``frame``, keep a bounded sample, store both as the model's reference."""
     from vigil.profile import Profile

@@ -20,7 +20,7 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,20 @@ def split_halves(
     return train, test, y_train, y_test
 
 
+def _train_shares(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes replaced by their share of the training rows (0.0 when absent from them)."""
+    levels, counts = np.unique(train, return_counts=True)
+    shares = counts / max(train.size, 1)
+
+    def lookup(codes: np.ndarray) -> np.ndarray:
+        at = np.clip(np.searchsorted(levels, codes), 0, max(levels.size - 1, 0))
+        found = levels.size > 0
+        hit = (levels[at] == codes) if found else np.zeros(codes.size, bool)
+        return np.where(hit, shares[at] if found else 0.0, 0.0)
+
+    return lookup(train), lookup(test)
+
+
 def _vstack(x: Any) -> Callable[[list[Any]], Any]:
     if hasattr(x, "tocsr"):
         from scipy import sparse
@@ -88,6 +102,7 @@ def classifier_drift(
     max_rows: int = 5000,
     random_state: int = 0,
     columns: list[str] | None = None,
+    count_encode: Sequence[int] = (),
 ) -> MultivariateDrift:
     """Domain-classifier drift between two feature matrices.
 
@@ -101,6 +116,11 @@ def classifier_drift(
         max_rows: rows used per side at most (subsampled at random).
         random_state: seed for subsampling, splitting and the model.
         columns: column names, reported in ``details``.
+        count_encode: indices of columns holding category codes (dense input only): after
+            the split each code becomes its share of the *training* rows of both sides
+            (0 when unseen there). Test rows then get features from a map fixed before
+            they are looked at, so the held-out test stays exact without drift, however
+            many categories appear on one side only.
 
     Examples:
         >>> import numpy as np
@@ -128,6 +148,8 @@ def classifier_drift(
     from threadpoolctl import threadpool_limits
 
     train, test, y_train, y_test = split_halves(x_ref, x_cur, max_rows, rng)
+    for i in count_encode:
+        train[:, i], test[:, i] = _train_shares(train[:, i], test[:, i])
     with threadpool_limits(limits=1):  # OpenMP workers busy-wait on a loaded machine
         model.fit(train, y_train)
         scores = model.predict_proba(test)[:, 1]

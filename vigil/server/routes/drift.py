@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.drift_window import read_table, set_reference, window_drift
+from vigil.engine.drift_window import read_table, set_reference, window_drift, window_frame
 from vigil.server.auth import Principal, require
 from vigil.server.body import raw_body
 from vigil.server.errors import JsonResponse
@@ -21,20 +21,39 @@ router = APIRouter(prefix="/api/v1/models/{name}", tags=["drift"])
 async def upload_reference(
     name: str, request: Request, who: Principal = Depends(require("write"))
 ) -> JsonResponse:
-    """Set the model's reference data: Parquet, CSV (``text/csv``) or JSON records."""
+    """Set the model's reference data: Parquet, CSV (``text/csv``), JSON records, or a past
+    window of the model's own traffic (``{"window": {"start", "end", "version"}}``, kept
+    as a frozen snapshot)."""
     body = await raw_body(request)
     state = request.app.state
 
     def run() -> dict[str, Any]:
         model, _ = state.ingestor._model(name)
-        frame = read_table(body, request.headers.get("content-type"))
-        summary = set_reference(state.store, model, frame,
-                                request.headers.get("x-vigil-source"))
+        spec = _window_spec(body)
+        source = request.headers.get("x-vigil-source")
+        if spec is not None:
+            frame, source = window_frame(state.store, model, spec)
+        else:
+            frame = read_table(body, request.headers.get("content-type"))
+        summary = set_reference(state.store, model, frame, source)
         state.store.audit(who.actor, "reference.set", name,
                           {"n_rows": summary["n_rows"], "columns": summary["columns"]})
         return summary
 
     return JsonResponse(await run_in_threadpool(run), status_code=201)
+
+
+def _window_spec(body: bytes) -> Any:
+    """The ``window`` of a ``{"window": {...}}`` JSON body, else None."""
+    if not body.lstrip().startswith(b"{") or b'"window"' not in body:
+        return None
+    import orjson
+
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return data["window"] if isinstance(data, dict) and "window" in data else None
 
 
 @router.get("/reference")
