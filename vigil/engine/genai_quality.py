@@ -5,13 +5,17 @@ The measures are those of :func:`vigil.quality.text.text_quality`, kept per answ
 relevance (similarity of the answer to its prompt), consistency (mean similarity of the
 answer to the other answers of the same or near-duplicate prompts), refusal, length in
 tokens and unknown tokens. :func:`answer_report` reads the newest answers of a range and
-lists the worst ones.
+lists the worst ones. Sentence embeddings (the ``text`` extra) are cached by text hash,
+so reading a window again embeds only its new answers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,7 +67,8 @@ def answer_scores(queries: Sequence[str], responses: Sequence[str], *, backend: 
     if not q:
         return {"similarity": name, "relevance": [], "consistency": [], "group": [],
                 "refusal": [], "tokens": [], "unknown_tokens": [], "pairs": []}
-    vectors = encode(q + r)  # one fit / one batch for prompts and answers together
+    # TF-IDF is fitted on the texts at hand (one fit for all); embeddings are per text
+    vectors = encode(q + r) if name == "tfidf" else _EMBEDDINGS.encode(name, encode, q + r)
     qv, rv = vectors[: len(q)], vectors[len(q):]
     relevance = (qv * rv).sum(axis=1)
     consistency: list[float | None] = [None] * len(q)
@@ -86,6 +91,50 @@ def answer_scores(queries: Sequence[str], responses: Sequence[str], *, backend: 
         "unknown_tokens": [sum(tok in UNKNOWN_TOKENS for tok in t) for t in toks],
         "pairs": sorted(((a, b, s) for (a, b), s in pairs), key=lambda p: p[2]),
     }
+
+
+class EmbeddingCache:
+    """Sentence vectors by text hash, so a text is embedded once per process (a window
+    read again, a prompt asked again); bounded, least recently used out first.
+
+    Examples:
+        >>> cache = EmbeddingCache(max_texts=2)
+        >>> calls = []
+        >>> def encode(texts):
+        ...     calls.append(list(texts))
+        ...     return np.eye(3)[[len(t) % 3 for t in texts]]
+        >>> cache.encode("toy", encode, ["a", "bb", "a"]).shape, calls
+        ((3, 3), [['a', 'bb']])
+        >>> _ = cache.encode("toy", encode, ["bb", "ccc"]); calls[-1]
+        ['ccc']
+    """
+
+    def __init__(self, max_texts: int = 20_000) -> None:
+        self.max_texts = max_texts
+        self._vectors: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, name: str, encode: Callable[[list[str]], np.ndarray],
+               texts: list[str]) -> np.ndarray:
+        """``encode(texts)``, embedding only the texts not seen before (each once)."""
+        keys = [(name, hashlib.blake2b(t.encode(), digest_size=16).digest()) for t in texts]
+        with self._lock:
+            found = {k: self._vectors[k] for k in keys if k in self._vectors}
+            for k in found:
+                self._vectors.move_to_end(k)
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            fresh = encode([texts[first[k]] for k in missing])
+            with self._lock:
+                for k, vector in zip(missing, fresh, strict=True):
+                    found[k] = self._vectors[k] = np.asarray(vector, dtype=np.float32)
+                while len(self._vectors) > self.max_texts:
+                    self._vectors.popitem(last=False)
+        return np.array([found[k] for k in keys], dtype=np.float64)
+
+
+_EMBEDDINGS = EmbeddingCache()
 
 
 def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
