@@ -13,6 +13,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from vigil.engine.genai_quality import answer_scores
 from vigil.engine.ingest import Ingestor
+from vigil.engine.metric_sources import get_metric
 from vigil.quality.text import TOKEN
 
 S = 1_000_000_000
@@ -172,3 +173,37 @@ def test_answer_scores_with_the_packaged_minilm():
     assert seen[-1] == "Where can I see my invoices?" and len(seen) == len(set(
         queries + answers)) + 1
     assert np.allclose(again[: len(answers)], first[n:], atol=1e-6)
+
+
+@pytest.mark.integration
+def test_a_relevance_rule_fires_when_answers_go_off_topic(server_factory, store):
+    api = server_factory(auth="off", rules_interval_s=0)
+    now = time.time()
+    good = [_span(i, now - 200 + i, q, a) for i, (q, a) in enumerate(FAQ.items())]
+    body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": good}]}]})
+    assert api.post("/v1/traces", content=body,
+                    headers={"Content-Type": "application/json"}).status_code == 200
+    rule = {"name": "off-topic", "model": "faq-bot", "metric": "answers_relevance_mean",
+            "op": "<", "threshold": 0.15, "window": "10m"}
+    assert api.post("/api/v1/rules", json=rule).status_code == 201, rule
+    assert api.post("/api/v1/rules/evaluate").json()["notifications"] == []
+    model = store.get_model("faq-bot")
+    healthy = get_metric("answers_relevance_mean").compute(store, model, None, now - 600,
+                                                           now + 1)
+    off = [_span(100 + i, now - 100 + i, q, "The weather in Paris is sunny with light wind.")
+           for i, q in enumerate(list(FAQ) * 5)]
+    body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": off}]}]})
+    assert api.post("/v1/traces", content=body,
+                    headers={"Content-Type": "application/json"}).status_code == 200
+    degraded = get_metric("answers_relevance_mean").compute(store, model, None, now - 600,
+                                                            now + 1)
+    assert degraded < 0.15 < healthy
+    fired = api.post("/api/v1/rules/evaluate").json()["notifications"]
+    assert [n["rule"] for n in fired] == ["off-topic"]
+    # the same answer to every repeated prompt: consistent, however irrelevant
+    assert get_metric("answers_consistency").compute(store, model, None, now - 150,
+                                                     now + 1) == pytest.approx(1.0)
+    assert get_metric("answers_refusal_rate").compute(store, model, None, now - 600,
+                                                      now + 1) == 0.0
+    assert get_metric("answers_relevance_p10").compute(store, model, None, now - 3600,
+                                                       now - 1800) is None  # no answers

@@ -34,6 +34,8 @@ from vigil.store.genai import recent_predictions
 
 MAX_ANSWERS = 2000
 MAX_WORST = 100
+RULE_ANSWERS = 500  # newest answers of a window that the rule metrics score
+MIN_ANSWERS = 5  # fewer answers in the window: no value (rules neither fire nor resolve)
 QUERY_KEYS = ("prompt", "query", "question", "input", "text", "message")
 ANSWER_KEYS = ("output", "prediction", "completion", "answer", "value")
 _REFUSAL = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.IGNORECASE)
@@ -185,6 +187,25 @@ def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
             "refusals": [_brief(a, "refusal") for a in answers if a["refusal"]][:worst],
         },
     }
+
+
+def window_answer_metrics(store: Store, model: ModelRecord, version: str | None,
+                          start: float, end: float) -> dict[str, float | None] | None:
+    """``relevance_mean``, ``relevance_p10``, ``refusal_rate`` and ``consistency`` of the
+    newest :data:`RULE_ANSWERS` answers of ``[start, end)``; None below
+    :data:`MIN_ANSWERS` answers. Consistency is the mean over answers to repeated prompts
+    (None when no prompt was repeated)."""
+    report = answer_report(store, model, start=start, end=end, version=version,
+                           limit=RULE_ANSWERS, worst=0)
+    answers = report["answers"]
+    if len(answers) < MIN_ANSWERS:
+        return None
+    relevance = np.array([a["relevance"] for a in answers])
+    consistency = [a["consistency"] for a in answers if a["consistency"] is not None]
+    return {"relevance_mean": float(relevance.mean()),
+            "relevance_p10": float(np.percentile(relevance, 10)),
+            "refusal_rate": float(np.mean([a["refusal"] for a in answers])),
+            "consistency": float(np.mean(consistency)) if consistency else None}
 
 
 def _text(values: Any, keys: Sequence[str]) -> str | None:
