@@ -50,6 +50,7 @@ SUBJECT = ("enduser.id", "user.id")
 # gen_ai spans that are not one model call: tools and agents wrap the calls they make
 NOT_CALLS = frozenset({"execute_tool", "invoke_agent", "create_agent"})
 _FIRST_TOKEN = re.compile(r"first[ _.-]?(token|chunk)", re.IGNORECASE)
+_CONTENT_PART = re.compile(r"^\.message\.contents\.(\d+)\.message_content\.text$")
 _BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 _NAME_MAX, _VERSION_MAX, _SUBJECT_MAX = 200, 100, 200
 
@@ -332,9 +333,12 @@ def _messages(value: Any) -> list[tuple[str | None, str | None]]:
 
 
 def _message_text(message: Any) -> str | None:
-    """The text of one message: its text ``parts``, or its ``content``."""
+    """The text of one message: its text ``parts``, or its ``content`` (a string or a
+    list of parts); a bare list of parts is read the same way."""
     if isinstance(message, str):
         return message or None
+    if isinstance(message, list):
+        message = {"content": message}
     if not isinstance(message, Mapping):
         return None
     parts = message.get("parts")
@@ -357,20 +361,25 @@ def _message_text(message: Any) -> str | None:
 
 def _indexed(attrs: Mapping[str, Any], prefix: str, role: str,
              content: str) -> list[tuple[str | None, str | None]]:
-    """``[(role, text)]`` of flattened messages such as ``gen_ai.prompt.0.content``."""
-    found: dict[int, list[str | None]] = {}
+    """``[(role, text)]`` of flattened messages such as ``gen_ai.prompt.0.content``; for
+    OpenInference, text parts ``...N.message.contents.K.message_content.text`` too."""
+    found: dict[int, list[Any]] = {}
     for key, value in attrs.items():
         if not key.startswith(prefix):
             continue
         index, _, rest = key[len(prefix):].partition(".")
         if not index.isdigit():
             continue
-        slot = found.setdefault(int(index), [None, None])
-        if "." + rest == role:
+        slot = found.setdefault(int(index), [None, None, {}])
+        rest = "." + rest
+        if rest == role:
             slot[0] = _str(value)
-        elif "." + rest == content:
+        elif rest == content:
             slot[1] = _message_text(_parsed(value))
-    return [(r, c) for _, (r, c) in sorted(found.items())]
+        elif (part := _CONTENT_PART.match(rest)) and _str(value):
+            slot[2][int(part.group(1))] = value
+    return [(r, c or ("\n".join(p[k] for k in sorted(p)) if p else None))
+            for _, (r, c, p) in sorted(found.items())]
 
 
 def _pick(messages: list[tuple[str | None, str | None]], *, last_user: bool) -> str | None:
