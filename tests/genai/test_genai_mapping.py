@@ -301,3 +301,15 @@ def test_multimodal_and_list_contents():
                        [{"type": "text", "text": "look at this"},
                         {"type": "image_url", "image_url": {"url": "x"}}]).decode()})
     assert prompt_text(listed) == "look at this"
+
+
+def test_long_texts_are_cut_not_rejected():
+    from vigil.engine.genai import CLIPPED, TEXT_MAX
+
+    long = "context " * 20_000
+    call = to_call(span({"gen_ai.request.model": "m", "gen_ai.prompt": long,
+                         "gen_ai.completion": "short"}))
+    prompt = call.record["inputs"]["prompt"]
+    assert len(prompt) == TEXT_MAX and prompt.endswith(CLIPPED)
+    assert prompt.startswith("context context")
+    assert call.record["outputs"]["output"] == "short"

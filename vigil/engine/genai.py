@@ -11,7 +11,8 @@ OpenTelemetry GenAI semantic conventions (``gen_ai.*``), OpenLLMetry's indexed
 * ``error``: ``"Type: message"`` when the span's status is ERROR (``error.type`` or the
   exception event's ``exception.type``; the exception message or the status message);
 * ``subject_id``: ``enduser.id`` or ``user.id`` (what ``DELETE /subjects`` erases);
-* ``inputs``: ``prompt`` (the last user message), ``provider``, ``operation``;
+* ``inputs``: ``prompt`` (the last user message), ``provider``, ``operation``; prompt and
+  completion are cut to :data:`TEXT_MAX` characters;
 * ``outputs``: ``output`` (the completion text; the key vigil's text quality reads),
   ``input_tokens``, ``output_tokens``, ``ttft_s``, ``finish_reason`` and ``cost``
   (priced with the table in force when the span arrived). Absent values are left out.
@@ -53,6 +54,8 @@ _FIRST_TOKEN = re.compile(r"first[ _.-]?(token|chunk)", re.IGNORECASE)
 _CONTENT_PART = re.compile(r"^\.message\.contents\.(\d+)\.message_content\.text$")
 _BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 _NAME_MAX, _VERSION_MAX, _SUBJECT_MAX = 200, 100, 200
+TEXT_MAX = 32_000  # characters of a prompt or completion kept (128 KB at most in UTF-8)
+CLIPPED = " […]"
 
 
 class Price(NamedTuple):
@@ -150,11 +153,12 @@ def to_call(span: Span, *, model: str | None = None,
     in_tokens = _tokens(attrs, INPUT_TOKENS)
     out_tokens = _tokens(attrs, OUTPUT_TOKENS)
     outputs: dict[str, Any] = {
-        "output": completion_text(span), "input_tokens": in_tokens, "output_tokens": out_tokens,
+        "output": _clip(completion_text(span)), "input_tokens": in_tokens,
+        "output_tokens": out_tokens,
         "ttft_s": time_to_first_token(span), "finish_reason": _finish_reason(attrs),
         "cost": _cost(prices, (responded, requested, name), in_tokens, out_tokens),
     }
-    inputs = {"prompt": prompt_text(span), "provider": _first_str(attrs, PROVIDER),
+    inputs = {"prompt": _clip(prompt_text(span)), "provider": _first_str(attrs, PROVIDER),
               "operation": _first_str(attrs, OPERATION)}
     subject = _first_str(attrs, SUBJECT)
     record: dict[str, Any] = {
@@ -260,6 +264,14 @@ def completion_text(span: Span) -> str | None:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+def _clip(text: str | None) -> str | None:
+    """At most :data:`TEXT_MAX` characters: a long context is cut (marked ``[…]``) rather
+    than costing the call its record (the ingest refuses over-long fields)."""
+    if text is None or len(text) <= TEXT_MAX:
+        return text
+    return text[:TEXT_MAX - len(CLIPPED)] + CLIPPED
+
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
