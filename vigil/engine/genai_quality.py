@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from vigil.audit.injection import THRESHOLD as INJECTION_THRESHOLD
 from vigil.errors import InvalidParameterError
 from vigil.quality.text import (
     REFUSAL_PATTERNS,
@@ -143,7 +144,8 @@ def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
                   version: str | None = None, limit: int = 200, worst: int = 10,
                   backend: str = "auto") -> dict[str, Any]:
     """Scores of the newest ``limit`` answers in ``[start, end)`` and the ``worst`` of
-    each kind: lowest relevance, least consistent pairs, refusals.
+    each kind: lowest relevance, least consistent pairs, refusals, prompts flagged as
+    injections at ingest (``injection_score`` ≥ 0.5, as ``injection_rate`` counts them).
 
     The prompt is the model's first text input (else an input named ``prompt``,
     ``query``, ``question``...), the answer its string output (``output``,
@@ -164,7 +166,9 @@ def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
         if query is None or answer is None:
             continue
         answers.append({"id": row["id"], "ts": row["ts"], "version": row["version"],
-                        "prompt": query, "output": answer})
+                        "prompt": query, "output": answer,
+                        "injection_score": row["injection_score"], "ood": row["ood"],
+                        "flags": row["flags"]})
         queries.append(query)
         responses.append(answer)
     scores = answer_scores(queries, responses, backend=backend)
@@ -185,6 +189,9 @@ def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
                               "prompt": answers[a]["prompt"]}
                              for a, b, s in scores["pairs"][:worst]],
             "refusals": [_brief(a, "refusal") for a in answers if a["refusal"]][:worst],
+            "injections": [_brief(a, "injection_score") for a in sorted(
+                (a for a in answers if (a["injection_score"] or 0) >= INJECTION_THRESHOLD),
+                key=lambda a: -a["injection_score"])][:worst],
         },
     }
 
