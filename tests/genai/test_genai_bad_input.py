@@ -49,12 +49,15 @@ def test_whole_request_errors(genai_api):
     assert status.code == 3  # INVALID_ARGUMENT
     assert "not a protobuf ExportTraceServiceRequest" in status.message
 
+    for ctype in ("application/xml", "text/plain", None):  # (text/plain: maybe refused
+        # earlier by a guard against browser-simple bodies, with its own 415 message)
+        r = genai_api.post("/v1/traces", content=_export(_span("1" * 16)),
+                           headers={"Content-Type": ctype} if ctype else {})
+        assert r.status_code == 415, (ctype, r.text)
+        assert "application/json" in r.json()["error"]["message"]
     r = genai_api.post("/v1/traces", content=_export(_span("1" * 16)),
-                       headers={"Content-Type": "text/plain"})
-    assert r.status_code == 415  # refused by the drive-by guard before the route
-    assert "application/json" in r.json()["error"]["message"]
-    r = genai_api.post("/v1/traces", content=_export(_span("1" * 16)))
-    assert r.status_code == 415
+                       headers={"Content-Type": "application/xml"})
+    assert "send application/x-protobuf or application/json" in r.json()["error"]["message"]
 
     for body, needle in [(b"{nope", "not valid JSON"), (b"[1, 2]", "resourceSpans"),
                          (b'{"spans": []}', "resourceSpans"),

@@ -283,3 +283,33 @@ def test_any_json_is_a_clean_answer(value, where):
         if isinstance(s, Span) and is_llm_span(s):
             with contextlib.suppress(SpanRejectedError):
                 to_call(s, prices={"m": Price(1.0, 1.0)})
+
+
+def test_multimodal_and_list_contents():
+    openinference = span({
+        "openinference.span.kind": "LLM", "llm.model_name": "gpt-4o",
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.contents.1.message_content.type": "image",
+        "llm.input_messages.0.message.contents.2.message_content.text": "second part",
+        "llm.input_messages.0.message.contents.0.message_content.text": "first part",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": "answer"})
+    assert prompt_text(openinference) == "first part\nsecond part"
+    assert completion_text(openinference) == "answer"
+    listed = span({"gen_ai.request.model": "m", "gen_ai.prompt.0.role": "user",
+                   "gen_ai.prompt.0.content": orjson.dumps(
+                       [{"type": "text", "text": "look at this"},
+                        {"type": "image_url", "image_url": {"url": "x"}}]).decode()})
+    assert prompt_text(listed) == "look at this"
+
+
+def test_long_texts_are_cut_not_rejected():
+    from vigil.engine.genai import CLIPPED, TEXT_MAX
+
+    long = "context " * 20_000
+    call = to_call(span({"gen_ai.request.model": "m", "gen_ai.prompt": long,
+                         "gen_ai.completion": "short"}))
+    prompt = call.record["inputs"]["prompt"]
+    assert len(prompt) == TEXT_MAX and prompt.endswith(CLIPPED)
+    assert prompt.startswith("context context")
+    assert call.record["outputs"]["output"] == "short"

@@ -52,3 +52,18 @@ def test_only_non_negative_numbers_count(store):
     empty = genai_summary(store, model, start=now - 3600, end=now - 600)
     assert empty["series"] == [] and empty["summary"]["calls"] == 0
     assert empty["summary"]["ttft_p95_s"] is None and empty["versions"] == {}
+
+
+def test_rule_metrics_are_none_for_other_tasks(store):
+    ingestor = Ingestor(store)
+    ingestor.register_model({"name": "churn", "task": "binary_classification"})
+    now = time.time()
+    ingestor.ingest_predictions("churn", [
+        {"id": f"c{i}", "ts": now - 10, "inputs": {"prompt": "q"},
+         "outputs": {"output": "a", "input_tokens": 3, "ttft_s": 0.1}} for i in range(6)])
+    model = store.get_model("churn")
+    for name in ("tokens_total", "cost_total", "ttft_p95", "answers_relevance_mean"):
+        assert get_metric(name).compute(store, model, None, now - 60, now) is None, name
+    # the summary reads any model's numbers when asked
+    summary = genai_summary(store, model, start=now - 60, end=now)["summary"]
+    assert summary["input_tokens"] == 18

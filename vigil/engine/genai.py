@@ -11,7 +11,8 @@ OpenTelemetry GenAI semantic conventions (``gen_ai.*``), OpenLLMetry's indexed
 * ``error``: ``"Type: message"`` when the span's status is ERROR (``error.type`` or the
   exception event's ``exception.type``; the exception message or the status message);
 * ``subject_id``: ``enduser.id`` or ``user.id`` (what ``DELETE /subjects`` erases);
-* ``inputs``: ``prompt`` (the last user message), ``provider``, ``operation``;
+* ``inputs``: ``prompt`` (the last user message), ``provider``, ``operation``; prompt and
+  completion are cut to :data:`TEXT_MAX` characters;
 * ``outputs``: ``output`` (the completion text; the key vigil's text quality reads),
   ``input_tokens``, ``output_tokens``, ``ttft_s``, ``finish_reason`` and ``cost``
   (priced with the table in force when the span arrived). Absent values are left out.
@@ -50,8 +51,11 @@ SUBJECT = ("enduser.id", "user.id")
 # gen_ai spans that are not one model call: tools and agents wrap the calls they make
 NOT_CALLS = frozenset({"execute_tool", "invoke_agent", "create_agent"})
 _FIRST_TOKEN = re.compile(r"first[ _.-]?(token|chunk)", re.IGNORECASE)
+_CONTENT_PART = re.compile(r"^\.message\.contents\.(\d+)\.message_content\.text$")
 _BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 _NAME_MAX, _VERSION_MAX, _SUBJECT_MAX = 200, 100, 200
+TEXT_MAX = 32_000  # characters of a prompt or completion kept (128 KB at most in UTF-8)
+CLIPPED = " […]"
 
 
 class Price(NamedTuple):
@@ -149,11 +153,12 @@ def to_call(span: Span, *, model: str | None = None,
     in_tokens = _tokens(attrs, INPUT_TOKENS)
     out_tokens = _tokens(attrs, OUTPUT_TOKENS)
     outputs: dict[str, Any] = {
-        "output": completion_text(span), "input_tokens": in_tokens, "output_tokens": out_tokens,
+        "output": _clip(completion_text(span)), "input_tokens": in_tokens,
+        "output_tokens": out_tokens,
         "ttft_s": time_to_first_token(span), "finish_reason": _finish_reason(attrs),
         "cost": _cost(prices, (responded, requested, name), in_tokens, out_tokens),
     }
-    inputs = {"prompt": prompt_text(span), "provider": _first_str(attrs, PROVIDER),
+    inputs = {"prompt": _clip(prompt_text(span)), "provider": _first_str(attrs, PROVIDER),
               "operation": _first_str(attrs, OPERATION)}
     subject = _first_str(attrs, SUBJECT)
     record: dict[str, Any] = {
@@ -260,6 +265,14 @@ def completion_text(span: Span) -> str | None:
 
 # -- helpers -------------------------------------------------------------------------------
 
+def _clip(text: str | None) -> str | None:
+    """At most :data:`TEXT_MAX` characters: a long context is cut (marked ``[…]``) rather
+    than costing the call its record (the ingest refuses over-long fields)."""
+    if text is None or len(text) <= TEXT_MAX:
+        return text
+    return text[:TEXT_MAX - len(CLIPPED)] + CLIPPED
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -332,9 +345,12 @@ def _messages(value: Any) -> list[tuple[str | None, str | None]]:
 
 
 def _message_text(message: Any) -> str | None:
-    """The text of one message: its text ``parts``, or its ``content``."""
+    """The text of one message: its text ``parts``, or its ``content`` (a string or a
+    list of parts); a bare list of parts is read the same way."""
     if isinstance(message, str):
         return message or None
+    if isinstance(message, list):
+        message = {"content": message}
     if not isinstance(message, Mapping):
         return None
     parts = message.get("parts")
@@ -357,20 +373,25 @@ def _message_text(message: Any) -> str | None:
 
 def _indexed(attrs: Mapping[str, Any], prefix: str, role: str,
              content: str) -> list[tuple[str | None, str | None]]:
-    """``[(role, text)]`` of flattened messages such as ``gen_ai.prompt.0.content``."""
-    found: dict[int, list[str | None]] = {}
+    """``[(role, text)]`` of flattened messages such as ``gen_ai.prompt.0.content``; for
+    OpenInference, text parts ``...N.message.contents.K.message_content.text`` too."""
+    found: dict[int, list[Any]] = {}
     for key, value in attrs.items():
         if not key.startswith(prefix):
             continue
         index, _, rest = key[len(prefix):].partition(".")
         if not index.isdigit():
             continue
-        slot = found.setdefault(int(index), [None, None])
-        if "." + rest == role:
+        slot = found.setdefault(int(index), [None, None, {}])
+        rest = "." + rest
+        if rest == role:
             slot[0] = _str(value)
-        elif "." + rest == content:
+        elif rest == content:
             slot[1] = _message_text(_parsed(value))
-    return [(r, c) for _, (r, c) in sorted(found.items())]
+        elif (part := _CONTENT_PART.match(rest)) and _str(value):
+            slot[2][int(part.group(1))] = value
+    return [(r, c or ("\n".join(p[k] for k in sorted(p)) if p else None))
+            for _, (r, c, p) in sorted(found.items())]
 
 
 def _pick(messages: list[tuple[str | None, str | None]], *, last_user: bool) -> str | None:

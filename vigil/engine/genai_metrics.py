@@ -1,10 +1,13 @@
 """Language-model calls over windows: tokens in and out, cost and time to first token.
 
 :func:`genai_summary` answers ``GET /api/v1/models/{m}/genai``; the rule metrics
-``tokens_input``, ``tokens_output``, ``tokens_total``, ``cost_total``, ``ttft_p50`` and
-``ttft_p95`` are registered here (this module is listed in
-:data:`vigil.engine.metric_sources.PROVIDER_MODULES`). Everything is computed from the
-stored predictions (:mod:`vigil.store.genai`: sums added up by the database, quantiles
+``tokens_input``, ``tokens_output``, ``tokens_total``, ``cost_total``, ``ttft_p50``,
+``ttft_p95`` and the answer-quality ones (``answers_relevance_mean``, ...; see
+:func:`vigil.engine.genai_quality.window_answer_metrics`) are registered here (this module
+is listed in :data:`vigil.engine.metric_sources.PROVIDER_MODULES`); they are None for
+models of another task than ``text_generation``, so comparing classifiers' versions
+costs nothing here. Everything is computed
+from the stored predictions (:mod:`vigil.store.genai`: sums added up by the database, quantiles
 from the values, exact: linear interpolation between order statistics, numpy's default).
 """
 
@@ -17,12 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from vigil.engine.genai_quality import window_answer_metrics
 from vigil.engine.metric_sources import register_metric
 from vigil.errors import InvalidParameterError
+from vigil.schema import Task
 from vigil.store import ModelRecord, Store
 from vigil.store.genai import genai_columns, genai_sums
 
 MAX_POINTS = 10_000
+TEXT_GENERATION = Task.TEXT_GENERATION.value  # the rule metrics are None for other tasks
 _ALL = slice(None)
 
 
@@ -111,6 +117,8 @@ def genai_summary(store: Store, model: ModelRecord, *, start: float | None = Non
 def _sum(key: str) -> Any:
     def metric(store: Store, model: ModelRecord, version: str | None, start: float,
                end: float) -> float | None:
+        if model.task != TEXT_GENERATION:
+            return None
         fields = ("input_tokens", "output_tokens") if key == "total_tokens" else (key,)
         sums = genai_sums(store, model.id, start, end, version, fields)
         if key != "total_tokens":
@@ -125,11 +133,25 @@ def _sum(key: str) -> Any:
 def _ttft(q: int) -> Any:
     def metric(store: Store, model: ModelRecord, version: str | None, start: float,
                end: float) -> float | None:
+        if model.task != TEXT_GENERATION:
+            return None
         values = genai_columns(store, model.id, start, end, version, ("ttft_s",))["ttft_s"]
         values = values[~np.isnan(values)]
         return float(np.percentile(values, q)) if values.size else None
 
     metric.__name__ = f"ttft_p{q}"
+    return metric
+
+
+def _answers(key: str) -> Any:
+    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
+               end: float) -> float | None:
+        if model.task != TEXT_GENERATION:
+            return None
+        values = window_answer_metrics(store, model, version, start, end)
+        return None if values is None else values[key]
+
+    metric.__name__ = f"answers_{key}"
     return metric
 
 
@@ -146,5 +168,13 @@ for _name, _fn, _help, _unit in (
      "seconds"),
     ("ttft_p95", _ttft(95), "95th percentile of the time to first token of the window's "
      "LLM calls.", "seconds"),
+    ("answers_relevance_mean", _answers("relevance_mean"), "Mean similarity of the "
+     "window's answers to their prompts (newest 500; text models).", "ratio"),
+    ("answers_relevance_p10", _answers("relevance_p10"), "10th percentile of the "
+     "similarity of the window's answers to their prompts.", "ratio"),
+    ("answers_refusal_rate", _answers("refusal_rate"), "Share of the window's answers "
+     "that are refusals.", "ratio"),
+    ("answers_consistency", _answers("consistency"), "Mean similarity of the window's "
+     "answers to the other answers of the same or near-duplicate prompts.", "ratio"),
 ):
     register_metric(_name, _fn, _help, unit=_unit)

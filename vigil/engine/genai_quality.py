@@ -5,17 +5,22 @@ The measures are those of :func:`vigil.quality.text.text_quality`, kept per answ
 relevance (similarity of the answer to its prompt), consistency (mean similarity of the
 answer to the other answers of the same or near-duplicate prompts), refusal, length in
 tokens and unknown tokens. :func:`answer_report` reads the newest answers of a range and
-lists the worst ones.
+lists the worst ones. Sentence embeddings (the ``text`` extra) are cached by text hash,
+so reading a window again embeds only its new answers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from vigil.audit.injection import THRESHOLD as INJECTION_THRESHOLD
 from vigil.errors import InvalidParameterError
 from vigil.quality.text import (
     REFUSAL_PATTERNS,
@@ -30,6 +35,8 @@ from vigil.store.genai import recent_predictions
 
 MAX_ANSWERS = 2000
 MAX_WORST = 100
+RULE_ANSWERS = 500  # newest answers of a window that the rule metrics score
+MIN_ANSWERS = 5  # fewer answers in the window: no value (rules neither fire nor resolve)
 QUERY_KEYS = ("prompt", "query", "question", "input", "text", "message")
 ANSWER_KEYS = ("output", "prediction", "completion", "answer", "value")
 _REFUSAL = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.IGNORECASE)
@@ -63,7 +70,8 @@ def answer_scores(queries: Sequence[str], responses: Sequence[str], *, backend: 
     if not q:
         return {"similarity": name, "relevance": [], "consistency": [], "group": [],
                 "refusal": [], "tokens": [], "unknown_tokens": [], "pairs": []}
-    vectors = encode(q + r)  # one fit / one batch for prompts and answers together
+    # TF-IDF is fitted on the texts at hand (one fit for all); embeddings are per text
+    vectors = encode(q + r) if name == "tfidf" else _EMBEDDINGS.encode(name, encode, q + r)
     qv, rv = vectors[: len(q)], vectors[len(q):]
     relevance = (qv * rv).sum(axis=1)
     consistency: list[float | None] = [None] * len(q)
@@ -88,11 +96,56 @@ def answer_scores(queries: Sequence[str], responses: Sequence[str], *, backend: 
     }
 
 
+class EmbeddingCache:
+    """Sentence vectors by text hash, so a text is embedded once per process (a window
+    read again, a prompt asked again); bounded, least recently used out first.
+
+    Examples:
+        >>> cache = EmbeddingCache(max_texts=2)
+        >>> calls = []
+        >>> def encode(texts):
+        ...     calls.append(list(texts))
+        ...     return np.eye(3)[[len(t) % 3 for t in texts]]
+        >>> cache.encode("toy", encode, ["a", "bb", "a"]).shape, calls
+        ((3, 3), [['a', 'bb']])
+        >>> _ = cache.encode("toy", encode, ["bb", "ccc"]); calls[-1]
+        ['ccc']
+    """
+
+    def __init__(self, max_texts: int = 20_000) -> None:
+        self.max_texts = max_texts
+        self._vectors: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, name: str, encode: Callable[[list[str]], np.ndarray],
+               texts: list[str]) -> np.ndarray:
+        """``encode(texts)``, embedding only the texts not seen before (each once)."""
+        keys = [(name, hashlib.blake2b(t.encode(), digest_size=16).digest()) for t in texts]
+        with self._lock:
+            found = {k: self._vectors[k] for k in keys if k in self._vectors}
+            for k in found:
+                self._vectors.move_to_end(k)
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            fresh = encode([texts[first[k]] for k in missing])
+            with self._lock:
+                for k, vector in zip(missing, fresh, strict=True):
+                    found[k] = self._vectors[k] = np.asarray(vector, dtype=np.float32)
+                while len(self._vectors) > self.max_texts:
+                    self._vectors.popitem(last=False)
+        return np.array([found[k] for k in keys], dtype=np.float64)
+
+
+_EMBEDDINGS = EmbeddingCache()
+
+
 def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
                   version: str | None = None, limit: int = 200, worst: int = 10,
                   backend: str = "auto") -> dict[str, Any]:
     """Scores of the newest ``limit`` answers in ``[start, end)`` and the ``worst`` of
-    each kind: lowest relevance, least consistent pairs, refusals.
+    each kind: lowest relevance, least consistent pairs, refusals, prompts flagged as
+    injections at ingest (``injection_score`` ≥ 0.5, as ``injection_rate`` counts them).
 
     The prompt is the model's first text input (else an input named ``prompt``,
     ``query``, ``question``...), the answer its string output (``output``,
@@ -113,7 +166,9 @@ def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
         if query is None or answer is None:
             continue
         answers.append({"id": row["id"], "ts": row["ts"], "version": row["version"],
-                        "prompt": query, "output": answer})
+                        "prompt": query, "output": answer,
+                        "injection_score": row["injection_score"], "ood": row["ood"],
+                        "flags": row["flags"]})
         queries.append(query)
         responses.append(answer)
     scores = answer_scores(queries, responses, backend=backend)
@@ -134,8 +189,30 @@ def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
                               "prompt": answers[a]["prompt"]}
                              for a, b, s in scores["pairs"][:worst]],
             "refusals": [_brief(a, "refusal") for a in answers if a["refusal"]][:worst],
+            "injections": [_brief(a, "injection_score") for a in sorted(
+                (a for a in answers if (a["injection_score"] or 0) >= INJECTION_THRESHOLD),
+                key=lambda a: -a["injection_score"])][:worst],
         },
     }
+
+
+def window_answer_metrics(store: Store, model: ModelRecord, version: str | None,
+                          start: float, end: float) -> dict[str, float | None] | None:
+    """``relevance_mean``, ``relevance_p10``, ``refusal_rate`` and ``consistency`` of the
+    newest :data:`RULE_ANSWERS` answers of ``[start, end)``; None below
+    :data:`MIN_ANSWERS` answers. Consistency is the mean over answers to repeated prompts
+    (None when no prompt was repeated)."""
+    report = answer_report(store, model, start=start, end=end, version=version,
+                           limit=RULE_ANSWERS, worst=0)
+    answers = report["answers"]
+    if len(answers) < MIN_ANSWERS:
+        return None
+    relevance = np.array([a["relevance"] for a in answers])
+    consistency = [a["consistency"] for a in answers if a["consistency"] is not None]
+    return {"relevance_mean": float(relevance.mean()),
+            "relevance_p10": float(np.percentile(relevance, 10)),
+            "refusal_rate": float(np.mean([a["refusal"] for a in answers])),
+            "consistency": float(np.mean(consistency)) if consistency else None}
 
 
 def _text(values: Any, keys: Sequence[str]) -> str | None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from vigil.store import Store
 from vigil.store import tables as t
+from vigil.store.privacy_tables import prediction_scores
 
 FIELDS = ("input_tokens", "output_tokens", "cost", "ttft_s")
 SUMMED = ("input_tokens", "output_tokens", "cost")
@@ -87,13 +88,16 @@ def _number(store: Store, column: Any, key: str) -> Any:
 def recent_predictions(store: Store, model_id: int, start: float, end: float,
                        version: str | None, limit: int) -> list[dict[str, Any]]:
     """The newest ``limit`` predictions in ``[start, end)`` (id, ts, version, inputs,
-    outputs), newest first."""
-    p = t.predictions
-    query = sa.select(p.c.id, p.c.ts, p.c.version, p.c.inputs, p.c.outputs).where(
+    outputs) with the input scores computed at ingest (``injection_score``, ``ood``,
+    ``flags``; None when the prediction has none), newest first."""
+    p, s = t.predictions, prediction_scores
+    query = sa.select(p.c.id, p.c.ts, p.c.version, p.c.inputs, p.c.outputs,
+                      s.c.injection_score, s.c.ood, s.c.flags).outerjoin(
+        s, (s.c.prediction_id == p.c.id) & (s.c.model_id == p.c.model_id)).where(
         p.c.model_id == model_id, p.c.ts >= start, p.c.ts < end)
     if version is not None:
         query = query.where(p.c.version == version)
     with store.read() as conn:
         rows = conn.execute(query.order_by(p.c.ts.desc(), p.c.id).limit(limit)).all()
-    return [{"id": i, "ts": ts, "version": v, "inputs": inputs, "outputs": outputs}
-            for i, ts, v, inputs, outputs in rows]
+    keys = ("id", "ts", "version", "inputs", "outputs", "injection_score", "ood", "flags")
+    return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -56,7 +56,6 @@ class SpanOutcome:
     duplicates: int = 0
     ignored: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
-    models: set[str] = field(default_factory=set)
 
     def reject(self, position: int, path: str, span_id: str | None, field_: str,
                reason: str) -> None:
@@ -197,7 +196,6 @@ def _ingest(state: Any, body: bytes, proto: bool, model: str | None,
     batch = state.ingestor.max_batch
     for name, items in groups.items():
         _ensure_model(state, name, actor)
-        out.models.add(name)
         for first in range(0, len(items), batch):
             chunk = items[first:first + batch]
             result = state.ingestor.ingest_predictions(name, [r for _, _, r in chunk])
