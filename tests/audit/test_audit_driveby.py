@@ -261,3 +261,9 @@ def test_behind_a_trusted_proxy_the_forwarded_host_is_the_origin(server_factory)
     assert r.status_code in (200, 201), r.text
     forged = {**proxied, "X-Forwarded-Host": "other.example"}
     assert trusting.post("/api/v1/models", content=MODEL, headers=forged).status_code == 403
+
+
+def test_a_wrong_method_is_405_with_allow(api):
+    r = api.delete("/api/v1/models")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}

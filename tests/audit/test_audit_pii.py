@@ -124,7 +124,8 @@ def test_precision_and_recall_on_a_labelled_set_with_look_alikes():
     data = labelled_set()
     scores = precision_recall(PIIDetector(), data)
     print({k: (round(p, 3), round(r, 3)) for k, (p, r) in scores.items()})
-    assert set(scores) == set(KINDS) - {"url"}
+    # names and street addresses: measured on their own set (test_audit_pii_names.py)
+    assert set(scores) == set(KINDS) - {"url", "street_address", "person_name"}
     for kind, (precision, recall) in scores.items():
         assert precision >= 0.98, (kind, precision)
         assert recall >= (0.6 if kind == "phone" else 0.98), (kind, recall)

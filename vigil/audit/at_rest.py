@@ -5,7 +5,7 @@ sit in the tables. :func:`scan_at_rest` reads a sample of the newest stored rows
 predictions' inputs, outputs and error messages, label values, feedback comments — and
 the rollups' serialised profiles (whose frequent-items sketches can hold raw strings),
 runs the PII detectors over every string, and reports kinds and counts per place, never
-the values. Names and street addresses are not detected (see docs/security.md).
+the values. Names are found only where the text introduces them (see docs/security.md).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ SAFE_HARBOR = {
     "iban": "(J) account numbers",
     "url": "(N) web universal resource locators",
     "ip_address": "(O) internet protocol addresses",
+    "street_address": "(B) geographic subdivisions smaller than a state",
+    "person_name": "(A) names",
 }
 
 

@@ -105,7 +105,7 @@ def _pii_at_rest(store: Store, model_id: int) -> Check:
     kinds = sorted({k for pii in dirty.values() for k in pii})
     evidence = {"places": places, "safe_harbor": {k: SAFE_HARBOR[k] for k in kinds
                                                   if k in SAFE_HARBOR},
-                "not_detected": "names and street addresses (no NER backend)"}
+                "not_detected": "names the text does not introduce (no NER backend)"}
     if dirty:
         where = ", ".join(f"{name} ({', '.join(sorted(pii))})" for name, pii in dirty.items())
         return Check("pii_at_rest", title, "fail", f"personal data found in {where}; add "

@@ -29,7 +29,7 @@ from vigil.errors import InvalidParameterError
 
 KINDS = (
     "email", "credit_card", "iban", "us_ssn", "phone", "ip_address", "date_of_birth",
-    "postal_code", "url",
+    "postal_code", "url", "street_address", "person_name",
 )
 _CONTEXT_CHARS = 40  # how far before a match a context word may stand
 
@@ -92,6 +92,22 @@ def _always(m: re.Match[str], _: str) -> bool:
     return True
 
 
+# a capitalised word of Latin letters, with inner apostrophes or hyphens (O'Brien, García)
+_NAME_WORD = ("[A-ZÀ-ÖØ-Þ](?:[a-zß-öø-ÿ]+|['’][A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+)"
+              "(?:-[A-ZÀ-ÖØ-Þa-zß-öø-ÿ][a-zß-öø-ÿ]*)*")
+_NOT_NAMES = frozenset({
+    "The", "This", "That", "Not", "Very", "So", "Just", "Also", "Still", "Here", "There",
+    "Team", "All", "Sir", "Madam", "Customer", "Support", "Sorry", "Happy", "Glad", "Sure",
+    "Unable", "Able", "Going", "Looking", "Writing", "Trying", "Interested", "Please",
+})
+
+
+def _name(m: re.Match[str], _: str) -> bool:
+    """Two or three capitalised words after a naming phrase, none a common word."""
+    words = m.group("pii").split()
+    return 2 <= len(words) <= 3 and not any(w in _NOT_NAMES for w in words)
+
+
 _SSN_WORDS = re.compile(r"\b(?:ssn|social security|soc\.? sec)", re.I)
 _DOB_WORDS = re.compile(
     r"\b(?:born|dob|d\.o\.b|date of birth|birth ?date|birthday|geboren|n[ée]e?)\b", re.I)
@@ -127,8 +143,21 @@ _RULES: list[tuple[str, re.Pattern[str], object]] = [
     ("postal_code", re.compile(
         r"\b(?:[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}|[A-Z]\d[A-Z] \d[A-Z]\d)\b"), _always),
     ("postal_code", re.compile(r"(?<![\d-])\d{5}(?:-\d{4})?(?![\d-])"), _zip),
+    # a house number, one to four capitalised words and a street type (English), or a
+    # German/Dutch/Scandinavian compound street name and a house number
+    ("street_address", re.compile(
+        r"\b\d{1,6}[A-Za-z]?,? (?:[A-Z][A-Za-z'’.-]*\.? ){1,4}(?:Street|St|Avenue|Ave|Road|Rd|"
+        r"Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Terrace|Place|Pl|Way|Square|Sq|Parkway|"
+        r"Pkwy|Highway|Hwy|Close|Crescent|Gardens|Row|Mews)\b\.?|"
+        r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|"
+        r"laan|straat|gatan|vej|veien) \d{1,4}[a-z]?\b"), _always),
+    # names only where the text introduces one (no NER model: see docs/security.md)
+    ("person_name", re.compile(
+        rf"\b(?i:my name is|i am|i'm|name:|name is|mr\.|mrs\.|ms\.|dr\.|dear|"
+        rf"patient:|signed,|regards,) (?P<pii>{_NAME_WORD}(?: {_NAME_WORD}){{1,2}})\b"),
+     _name),
 ]
-_NEEDS_DIGIT = frozenset(KINDS) - {"email", "url"}
+_NEEDS_DIGIT = frozenset(KINDS) - {"email", "url", "person_name"}
 _HAS_DIGIT = re.compile(r"\d")
 
 
@@ -201,7 +230,7 @@ class PIIDetector:
         if not text or (self._digit_only and not _HAS_DIGIT.search(text)):
             return []
         if "@" not in text and ":" not in text and not _HAS_DIGIT.search(text) \
-                and not self._custom:
+                and not self._custom and "person_name" not in self.kinds:
             return []
         taken: list[tuple[int, int]] = []
         found: list[Finding] = []
@@ -223,7 +252,8 @@ class PIIDetector:
                     if span is not None:
                         claim(kind, *span)
                 elif check(m, text):  # type: ignore[operator]
-                    claim(kind, m.start(), m.end())
+                    # a rule may match context around the PII: its "pii" group is the PII
+                    claim(kind, *(m.span("pii") if "pii" in pattern.groupindex else m.span()))
         return sorted(found, key=lambda f: f.start)
 
     def redact(self, text: str) -> str:

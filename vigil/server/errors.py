@@ -30,6 +30,23 @@ def error_response(status: int, code: str, message: str, details: object = None)
     )
 
 
+_VERBS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
+
+
+def _allowed_methods(request: Request, first: str | None) -> list[str]:
+    """The methods every route of the request's path takes (Starlette names only the
+    first matching route's): from the OpenAPI document's path templates."""
+    methods = {m.strip() for m in (first or "").split(",") if m.strip()}
+    segments = request.url.path.rstrip("/").split("/")
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        parts = template.rstrip("/").split("/")
+        if len(parts) == len(segments) and all(
+                p == s or (p.startswith("{") and p.endswith("}") and s)
+                for p, s in zip(parts, segments, strict=True)):
+            methods |= {m.upper() for m in operations if m in _VERBS}
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VigilError)
     async def _vigil(_: Request, exc: VigilError) -> JsonResponse:
@@ -47,9 +64,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "validation_failed", "The request is invalid.", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JsonResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JsonResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            first = (exc.headers or {}).get("Allow")
+            response.headers["Allow"] = ", ".join(_allowed_methods(request, first))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JsonResponse:

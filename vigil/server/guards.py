@@ -7,10 +7,11 @@ visits. Three checks close that door (DESIGN.md core idea 6):
   under its own name, so a Host header that is not one of ours answers 421.
 - **Origin** on state-changing methods: a browser names the page that sent a request; a
   page of another origin gets 403 (so does ``Sec-Fetch-Site: cross-site`` without one).
-- **Content-Type** outside the dashboard's forms: ``text/plain``, form and multipart
+- **Content-Type** on the JSON API (``/api/``): ``text/plain``, form and multipart
   bodies (the types a page may send without a CORS preflight) and bodies without a type
   answer 415; routes then accept only their documented types (see
-  :mod:`vigil.server.body`).
+  :mod:`vigil.server.body`). Other routes check their own types (the dashboard's forms
+  carry CSRF tokens; the OTLP receiver takes protobuf or JSON).
 
 :class:`SecurityHeaders` adds ``X-Content-Type-Options``, a Content-Security-Policy,
 ``X-Frame-Options`` and ``Referrer-Policy`` to every response.
@@ -33,7 +34,7 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # the request types a web page may send cross-site without a CORS preflight
 _SIMPLE_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded",
                            "multipart/form-data"})
-_FORM_PREFIXES = ("/ui/",)  # dashboard forms: CSRF token + Origin check instead
+_API_PREFIX = "/api/"  # the JSON API; other routes check their own media types
 _UNCHECKED_HOST_PATHS = frozenset({"/healthz", "/readyz"})  # orchestrators' probes
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -160,7 +161,7 @@ class RequestGuard:
                         "this server's own pages may change state.")
         elif headers.get("sec-fetch-site") == "cross-site":
             return (403, "cross_origin", "Cross-site requests are refused.")
-        if path.startswith(_FORM_PREFIXES):
+        if not path.startswith(_API_PREFIX):
             return None
         kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         has_body = (headers.get("content-length", "0").strip() not in ("", "0")

@@ -47,6 +47,10 @@ def check_writable(store: Store, min_free_bytes: int = 0) -> None:
             raise _Rollback
     except _Rollback:
         return
+    except StoreError as exc:  # name the database's own reason (read-only, disk full, ...)
+        cause = exc.__cause__
+        reason = getattr(cause, "orig", None) or cause or exc.message
+        raise StoreError(f"The database does not accept writes: {reason}") from exc
 
 
 def check_data_folder(url: str) -> None:
