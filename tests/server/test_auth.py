@@ -70,7 +70,6 @@ ALLOWED = {
     ("PUT", "/api/v1/models/{name}/retention"): {"write", "admin"},
     ("DELETE", "/api/v1/models/{name}/retention"): {"write", "admin"},
     ("GET", "/api/v1/exports/{name}"): {"read", "write", "admin"},
-    ("GET", "/api/v1/models/{name}/schema"): {"read", "write", "admin"},
     ("GET", "/api/v1/rules"): {"read", "write", "admin"},
     ("POST", "/api/v1/rules"): {"write", "admin"},
     ("POST", "/api/v1/rules/evaluate"): {"write", "admin"},

@@ -94,8 +94,9 @@ def to_records(items: list[tuple[Any, ...]], version: str,
 
     ``clock_offset_ns`` is ``time_ns() - perf_counter_ns()`` read now: it turns the
     monotonic start of a tracked call into its Unix time (read within a flush interval of
-    the call, so only a wall-clock step or a suspend in between shifts it). Fields that are None (error,
-    subject, probabilities) are left out of the records: the server reads them as null.
+    the call, so only a wall-clock step or a suspend in between shifts it). Fields that
+    are None (error, subject, probabilities) are left out of the records: the server reads
+    them as null.
     """
     if clock_offset_ns is None:
         clock_offset_ns = time.time_ns() - time.perf_counter_ns()
