@@ -46,7 +46,7 @@ def rolled_back(registry, artifacts, hook, tmp_path):
     set_rollback_policy(store, "churn", "production", {
         "max": {"error_rate": 0.2}, "min_count": 10, "window_s": 300, "notify": ["hook"]})
     _feed(store, "2", promoted + 1, 10, errors=5)
-    (done,) = check_rollback_policies(store, promoted + 30)
+    (done,) = check_rollback_policies(store, promoted + 30, base_url="http://vigil.test")
     assert (done["from"], done["to"], done["notified"]) == ("2", "1", ["hook"])
     return store, promoted + 30, done
 
@@ -63,6 +63,8 @@ def test_a_rollback_fires_and_resolves_like_any_alert(rolled_back, hook, tmp_pat
     assert alert["state"] == "firing" and alert["labels"]["version"] == "2"
     (firing,) = _sent(hook)
     assert firing["status"] == "firing"
+    assert firing["alerts"][0]["generatorURL"] == (
+        f"http://vigil.test/ui/alerts?state=all&model=churn#alert-{alert['id']}")
     fingerprint = firing["alerts"][0]["fingerprint"]
     ack_alert(store, alert["id"], "alice")
     # the rules engine does not orphan it (no rule of that name exists)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,17 @@ def default_registry(store: Store, home: Path) -> RegistryClient | None:
     return Registry(store, home, actor="vigil-engine")
 
 
+def with_dashboard_link(note: Notification, base_url: str | None) -> Notification:
+    """``note`` with ``url`` set to its alert on the dashboard's alerts page."""
+    if not base_url or note.url:
+        return note
+    from urllib.parse import quote
+
+    model = quote(note.labels.get("model", ""), safe="")
+    return replace(note, url=f"{base_url.rstrip('/')}/ui/alerts?state=all&model={model}"
+                             f"#alert-{note.alert_id}")
+
+
 class Dispatcher:
     """Sends notifications and runs actions on a small thread pool."""
 
@@ -55,12 +67,18 @@ class Dispatcher:
 
     # -- the engine's side -------------------------------------------------------------
     def notify(self, rule: Rule, notification: Notification) -> None:
+        notification = self.with_link(notification)
         for name in rule.notifiers:
             self._submit(self._notify_one, name, notification)
 
     def act(self, rule: Rule, notification: Notification) -> None:
+        notification = self.with_link(notification)
         for name in rule.actions:
             self._submit(self._act_one, name, notification)
+
+    def with_link(self, note: Notification) -> Notification:
+        """``note`` with the dashboard URL of its alert (when the server's URL is known)."""
+        return with_dashboard_link(note, self.base_url)
 
     def _submit(self, fn: Any, *args: Any) -> None:
         if self._stop.is_set():

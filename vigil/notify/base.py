@@ -61,6 +61,7 @@ class Notification:
     started_at: float
     ended_at: float | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    url: str = ""  # the alert on vigil's dashboard (empty when the server's URL is unknown)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,6 +20,8 @@ def email_message(n: Notification, sender: str, to: list[str]) -> EmailMessage:
     if n.value is not None:
         lines.append(f"value: {n.value:g} (threshold {n.threshold:g})")
     lines.append(f"alert id: {n.alert_id}")
+    if n.url:
+        lines.append(f"dashboard: {n.url}")
     msg.set_content("\n".join(lines) + "\n")
     return msg
 

@@ -41,6 +41,7 @@ def pagerduty_event(n: Notification, routing_key: str, source: str = "vigil") ->
             "custom_details": {"value": n.value, "threshold": n.threshold,
                                "labels": n.labels, "alert_id": n.alert_id},
         },
+        **({"links": [{"href": n.url, "text": "The alert in vigil"}]} if n.url else {}),
     }
 
 

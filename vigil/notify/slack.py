@@ -25,7 +25,8 @@ def slack_payload(n: Notification, channel: str | None = None) -> dict[str, Any]
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}},
             {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields[:10]]},
             {"type": "context", "elements": [
-                {"type": "mrkdwn", "text": f"vigil alert {n.alert_id} · {n.fingerprint}"}]},
+                {"type": "mrkdwn", "text": f"<{n.url}|vigil alert {n.alert_id}> · {n.fingerprint}"
+                 if n.url else f"vigil alert {n.alert_id} · {n.fingerprint}"}]},
         ],
     }
     if channel:

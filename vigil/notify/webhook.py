@@ -59,7 +59,7 @@ def alertmanager_payload(n: Notification, receiver: str,
             "annotations": annotations,
             "startsAt": rfc3339(n.started_at),
             "endsAt": rfc3339(n.ended_at),
-            "generatorURL": "",
+            "generatorURL": n.url,
             "fingerprint": n.fingerprint,
         }],
     }

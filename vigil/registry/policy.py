@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from vigil.engine.alerts_dispatch import with_dashboard_link
 from vigil.errors import InvalidParameterError, VigilError
 from vigil.registry.errors import StaleAliasError
 from vigil.store import Store
@@ -107,7 +108,7 @@ def breaches(store: Store, model: Any, version: str, policy: dict[str, Any], sta
 
 def check_rollback_policies(
     store: Store, now: float | None = None, *,
-    notify: Callable[[dict[str, Any]], None] | None = None,
+    notify: Callable[[dict[str, Any]], None] | None = None, base_url: str | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate every enabled rollback policy once; return the rollbacks made.
 
@@ -115,17 +116,18 @@ def check_rollback_policies(
         store: the store.
         now: the evaluation time (default the clock).
         notify: called with each rollback (model, alias, from, to, reason).
+        base_url: the server's URL, for the dashboard link in notifications.
     """
     from vigil.registry.registry import Registry
 
     now = time.time() if now is None else now
-    _resolve_rollback_alerts(store, now)
+    _resolve_rollback_alerts(store, now, base_url)
     done = []
     for row in q.enabled_policies(store):
         model, alias = row["model"], row["alias"]
         try:
             action = _check_one(store, Registry(store, ".", actor=ACTOR), model, alias,
-                                check_policy(row["policy"]), now)
+                                check_policy(row["policy"]), now, base_url)
         except StaleAliasError:
             continue  # a person moved the alias meanwhile; their decision stands
         except VigilError as exc:
@@ -143,7 +145,7 @@ def check_rollback_policies(
 
 
 def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict[str, Any],
-               now: float) -> dict[str, Any] | None:
+               now: float, base_url: str | None = None) -> dict[str, Any] | None:
     history = registry.history(model, alias, limit=1)
     if not history or history[-1]["action"] != "promote":
         return None  # nothing newly promoted (or already rolled back)
@@ -167,7 +169,8 @@ def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict
     action = {"model": model, "alias": alias, "from": version, "to": row["resolved_version"],
               "reason": reason, "revision": row["revision"], "notified": []}
     metric, value, _, threshold = found[0]
-    note = _open_alert(store, action, policy, metric, value, threshold, now)
+    note = with_dashboard_link(_open_alert(store, action, policy, metric, value, threshold,
+                                           now), base_url)
     action["alert_id"] = note.alert_id
     for name in policy["notify"]:
         if _tell(store, name, note, action):
@@ -201,7 +204,7 @@ def _open_alert(store: Store, action: dict[str, Any], policy: dict[str, Any], me
                                      "action": "auto_rollback"})
 
 
-def _resolve_rollback_alerts(store: Store, now: float) -> None:
+def _resolve_rollback_alerts(store: Store, now: float, base_url: str | None = None) -> None:
     """Resolve rollback alerts whose restored version held for the policy's window (or
     whose alias was promoted since), telling the notifiers that were told it fired."""
     from vigil.notify.base import Notification
@@ -231,6 +234,7 @@ def _resolve_rollback_alerts(store: Store, now: float) -> None:
             threshold=float(fired.get("threshold", 0.0)), started_at=row["started_at"],
             ended_at=now, annotations={"rolled_back_to": str(fired.get("to")),
                                        "action": "auto_rollback"})
+        note = with_dashboard_link(note, base_url)
         action = {"model": labels.get("model"), "alias": labels.get("alias")}
         for name in fired.get("notify", []):
             _tell(store, name, note, action)

@@ -273,13 +273,14 @@ def start_policy_loop(app: FastAPI) -> Callable[[], Awaitable[None]]:
             return None
 
         return noop
-    store = app.state.store
+    store, base_url = app.state.store, app.state.settings.base_url
 
     async def loop() -> None:
         while True:
             await asyncio.sleep(interval)
             try:
-                await run_in_threadpool(check_rollback_policies, store)
+                await run_in_threadpool(lambda: check_rollback_policies(store,
+                                                                        base_url=base_url))
             except Exception:  # the loop must survive a failing database
                 log.exception("checking rollback policies failed")
 
