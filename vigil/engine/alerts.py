@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from vigil.engine.alert_routing import alert_labels, inhibited_by
 from vigil.engine.metric_sources import get_metric
 from vigil.engine.rules import RESERVED_PREFIX, Rule
 from vigil.errors import InvalidParameterError
@@ -262,15 +263,38 @@ class AlertEngine:
             self.alerts.add_event(row["id"], "silenced", {"silence_id": silence["id"],
                                                           "status": status}, ts=now)
             return None
+        inhibition = self._inhibition(rule, row, status)
+        if inhibition is not None:
+            self.alerts.add_event(row["id"], "inhibited", {"inhibit": inhibition,
+                                                           "status": status}, ts=now)
+            return None
         note = Notification(
             status=status, alert_id=row["id"], rule=rule.name, fingerprint=row["fingerprint"],
             labels=labels, severity=rule.severity, summary=row["summary"] or rule.describe(),
             value=row["value"], threshold=rule.threshold,
             started_at=row["fired_at"] or row["started_at"],
             ended_at=row.get("resolved_at") if status == "resolved" else None)
-        if self.dispatch is not None and rule.notifiers:
+        if self.dispatch is not None:  # its notifiers, and routes by labels
             self.dispatch.notify(rule, note)
         return note
+
+
+    def _inhibition(self, rule: Rule, row: dict[str, Any], status: str) -> str | None:
+        """The inhibition holding this notification back (a resolve is held back when the
+        alert's firing notification was), or None."""
+        inhibits = self.alerts.list_receivers("inhibit")
+        if not inhibits:
+            return None
+        if status == "resolved":
+            history = (self.alerts.get_alert(row["id"]) or {}).get("history", [])
+            held = [e for e in history if e["kind"] == "inhibited"]
+            sent = [e for e in history if e["kind"] == "notified"]
+            return str(held[-1]["details"]["inhibit"]) if held and not sent else None
+        labels = alert_labels(rule.name, rule.severity, {**rule.labels, **row["labels"]})
+        firing = [alert_labels(a["rule"], a["severity"], a["labels"])
+                  for a in self.alerts.active_alerts().values()
+                  if a["state"] == "firing" and a["id"] != row["id"]]
+        return inhibited_by(inhibits, labels, firing)
 
 
 def _spec_input(spec: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil.engine.actions import RegistryClient, build_action
+from vigil.engine.alert_routing import alert_labels, routed_notifiers
 from vigil.engine.rules import Rule
 from vigil.errors import VigilError
 from vigil.notify.base import Notification, build_notifier, deliver
@@ -67,8 +68,14 @@ class Dispatcher:
 
     # -- the engine's side -------------------------------------------------------------
     def notify(self, rule: Rule, notification: Notification) -> None:
+        """Send to the rule's notifiers and those of every route its labels match."""
         notification = self.with_link(notification)
-        for name in rule.notifiers:
+        names = list(rule.notifiers)
+        labels = alert_labels(rule.name, rule.severity,
+                              {**rule.labels, **notification.labels})
+        names += [n for n in routed_notifiers(self.alerts.list_receivers("route"), labels)
+                  if n not in names]
+        for name in names:
             self._submit(self._notify_one, name, notification)
 
     def act(self, rule: Rule, notification: Notification) -> None:

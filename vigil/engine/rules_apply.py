@@ -1,5 +1,6 @@
-"""Config as code: apply the ``[[rules]]``, ``[notifiers.*]`` and ``[actions.*]`` of a TOML
-file to the store, idempotently, and say what changed.
+"""Config as code: apply the ``[[rules]]``, ``[notifiers.*]``, ``[actions.*]``,
+``[routes.*]`` and ``[inhibit.*]`` of a TOML file to the store, idempotently, and say what
+changed (routes and inhibitions: :mod:`vigil.engine.alert_routing`).
 
 Other tables of the file (``[settings]``, policies of other concerns) are left alone.
 Objects in the store but not in the file are kept unless ``prune`` is set.
@@ -18,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from vigil.engine.actions import ACTION_TYPES, build_action
+from vigil.engine.alert_routing import check_inhibit, check_route
 from vigil.engine.rules import Rule
 from vigil.errors import ValidationFailedError
 from vigil.notify.base import build_notifier, mask
 from vigil.store import Store
 from vigil.store.alerts import AlertStore
+
+CATEGORIES = ("notifier", "action", "route", "inhibit")
 
 
 @dataclass
@@ -55,8 +59,10 @@ def parse_config(text: str, source: str = "the file") -> dict[str, Any]:
     if not isinstance(rules, list):
         raise ValidationFailedError(f"'rules' in {source} must be an array of tables "
                                     "([[rules]]).")
-    out: dict[str, Any] = {"rules": [], "notifier": {}, "action": {}}
-    for category, key in (("notifier", "notifiers"), ("action", "actions")):
+    out: dict[str, Any] = {"rules": [], "notifier": {}, "action": {}, "route": {},
+                           "inhibit": {}}
+    for category, key in (("notifier", "notifiers"), ("action", "actions"),
+                          ("route", "routes"), ("inhibit", "inhibit")):
         table = data.get(key, {})
         if not isinstance(table, dict):
             raise ValidationFailedError(f"'{key}' in {source} must be a table of tables.")
@@ -77,7 +83,13 @@ def parse_config(text: str, source: str = "the file") -> dict[str, Any]:
 
 
 def check_receiver(category: str, name: str, spec: Any) -> dict[str, Any]:
-    """Validate a notifier or action table ``{type = ..., ...}``; return ``{type, config}``."""
+    """Validate a notifier or action table ``{type = ..., ...}`` (a route or inhibition
+    table has no type); return ``{type, config}``."""
+    if category in ("route", "inhibit"):
+        if not isinstance(spec, dict):
+            raise ValidationFailedError(f"{category} {name!r} must be a table.")
+        check = check_route if category == "route" else check_inhibit
+        return {"type": category, "config": check(name, spec)}
     if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
         raise ValidationFailedError(
             f"{category} {name!r} must be a table with a 'type'.",
@@ -123,9 +135,9 @@ def plan(store: Store, config: dict[str, Any], *, prune: bool = False) -> list[C
     """What applying ``config`` would change (secrets masked)."""
     alerts = AlertStore(store)
     changes: list[Change] = []
-    for category in ("notifier", "action"):
+    for category in CATEGORIES:
         stored = {r["name"]: r for r in alerts.list_receivers(category)}
-        for name, spec in sorted(config[category].items()):
+        for name, spec in sorted(config.get(category, {}).items()):
             old = stored.pop(name, None)
             new = {"type": spec["type"], **mask(spec["config"])}
             if old is None:
@@ -158,10 +170,17 @@ def apply(store: Store, config: dict[str, Any], *, prune: bool = False,
     for spec in config["rules"]:
         check_rule_targets(store, Rule.from_dict({k: v for k, v in spec.items()
                                                   if v is not None}), extra)
+    known = {r["name"] for r in AlertStore(store).list_receivers("notifier")} | extra["notifier"]
+    for name, spec in config.get("route", {}).items():
+        missing = [n for n in spec["config"]["notifiers"] if n not in known]
+        if missing:
+            raise ValidationFailedError(
+                f"route {name!r} names the notifier {missing[0]!r}, which is not configured.",
+                details=[{"field": f"routes.{name}.notifiers", "reason": "unknown notifier"}])
     changes = plan(store, config, prune=prune)
     alerts = AlertStore(store)
-    for category in ("notifier", "action"):
-        for name, spec in config[category].items():
+    for category in CATEGORIES:
+        for name, spec in config.get(category, {}).items():
             alerts.put_receiver(category, name, spec["type"], spec["config"])
     for spec in config["rules"]:
         alerts.put_rule(spec)
