@@ -452,7 +452,10 @@ class Sender:
     def _ensure_model(self, model: str, kind: str, body: bytes) -> None:
         if model in self._ensured:
             return
-        if self.transport.get_model(model) is None:
+        existing = self.transport.get_model(model)
+        if existing is not None and model == self.model:
+            self._reconcile(model, existing, body)
+        if existing is None:
             own = model == self.model
             if kind != "predictions" and not (own and self.schema is not None):
                 raise SendError(
@@ -472,6 +475,29 @@ class Sender:
             )
             log.info("vigil: registered model %r (%d features)", model, len(schema.features))
         self._ensured.add(model)
+
+    def _reconcile(self, model: str, existing: dict[str, Any], body: bytes) -> None:
+        """Fill in a placeholder model (made by ``vigil registry register``: task ``other``,
+        no inputs) with this Monitor's task and schema; say so loudly when a registered
+        task contradicts the Monitor's."""
+        stored_task = existing.get("task")
+        placeholder = stored_task == "other" and not (existing.get("schema") or {}).get(
+            "features")
+        if placeholder and (self.task != "other" or self.schema is not None):
+            schema = self.schema
+            if schema is None:
+                inputs = [r.get("inputs") for r in _loads(body).get("records", [])]
+                schema = ModelSchema.infer([i for i in inputs if isinstance(i, dict)],
+                                           task=self.task)
+            self.transport.register_model(
+                {"name": model, "task": self.task, "schema": schema.to_dict()})
+            log.info("vigil: filled in model %r (registered without a task or inputs) with "
+                     "task %s and %d features", model, self.task, len(schema.features))
+        elif self.task != "other" and stored_task not in (self.task, "other"):
+            log.error("vigil: model %r is registered with task %r but this Monitor says %r; "
+                      "the stored task is kept, so quality is computed as %r. Fix one of "
+                      "them (POST /api/v1/models updates the model).", model, stored_task,
+                      self.task, stored_task)
 
     def _count(self, kind: str, n: int, result: dict[str, Any]) -> None:
         c = self.counts
