@@ -6,11 +6,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from vigil.engine.ingest import IngestResult
+from vigil.server.arrow_body import records_from_arrow
 from vigil.server.auth import Principal, require
-from vigil.server.body import json_body
+from vigil.server.body import json_body, media_type, raw_body
 from vigil.server.errors import JsonResponse
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["events"])
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 _RESPONSES = {
     207: {"description": "Some records were stored, some rejected (listed per field)."},
@@ -36,8 +38,15 @@ async def ingest_predictions(
     version: str | None = Query(None, description="Version for records that name none."),
     _: Principal = Depends(require("ingest")),
 ) -> JsonResponse:
-    """Store a batch ``{"records": [...]}``; known ids count as duplicates."""
-    body, non_finite = await json_body(request)
+    """Store a batch: JSON ``{"records": [...]}``, or an Arrow IPC stream
+    (``application/vnd.apache.arrow.stream``: columns ``id, version, ts, latency_s, error,
+    error_type, subject_id, outputs, proba`` and ``inputs.<name>``); known ids count as
+    duplicates."""
+    if media_type(request) == ARROW_STREAM:
+        raw = await raw_body(request)
+        body, non_finite = await run_in_threadpool(records_from_arrow, raw)
+    else:
+        body, non_finite = await json_body(request)
     result = await run_in_threadpool(
         request.app.state.ingestor.ingest_predictions, name, body, version=version,
         non_finite=non_finite)
