@@ -33,6 +33,7 @@ class Aggregator:
         self.failures = 0
         self.folded = 0
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     def run_once(self) -> int:
         """Fold everything pending now (skipping batches another replica holds)."""
@@ -41,22 +42,32 @@ class Aggregator:
         return done
 
     def start(self) -> None:
-        if self.interval_s > 0:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        if self.interval_s > 0 and self._task is None:
+            self._stop = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._loop(),
+                                                                name="vigil-aggregate")
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await asyncio.to_thread(self.run_once)
             except Exception:  # a failed round must not stop the loop; the batch stays pending
                 self.failures += 1
                 log.exception("aggregation round failed")
             self.rounds += 1
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the loop, letting a round in progress finish (the store closes after)."""
+        self._stop.set()
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
+        except TimeoutError:
+            log.warning("aggregation did not stop within %.0fs", timeout_s)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
