@@ -21,6 +21,7 @@ from vigil.store import Store
 from vigil.store.aggregation import oldest_pending_age_s, pending_count
 
 log = logging.getLogger("vigil.engine.aggregate")
+RECENT_ROWS = 50_000  # rows of recent batches kept in memory for the loop to fold
 
 
 class Aggregator:
@@ -34,6 +35,8 @@ class Aggregator:
         self.folded = 0
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        if interval_s > 0:  # this process folds what it appends: keep those rows at hand
+            store.recent_batches.max_rows = max(store.recent_batches.max_rows, RECENT_ROWS)
 
     def run_once(self) -> int:
         """Fold everything pending now (skipping batches another replica holds)."""
