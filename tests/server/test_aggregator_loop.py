@@ -21,6 +21,7 @@ def test_the_loop_folds_batches_without_a_read(api, store):
     r = api.post("/api/v1/models/churn/predictions",
                  json={"records": [record(i) for i in range(50)]})
     assert r.json()["accepted"] == 50
+    assert store.recent_batches.max_rows > 0  # the server folds what it appends from memory
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         samples = _samples(api)

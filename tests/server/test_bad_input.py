@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import orjson
 import psutil
@@ -105,9 +103,8 @@ def test_ten_megabyte_text_input_does_not_keep_server_memory(tmp_path):
             body["records"][0] = record(i + 1)
             r = httpx.post(f"{base}{PRED}", json=body, timeout=120)
             assert r.status_code == 207, r.text
-        time.sleep(0)  # nothing to wait for: each answer came after the request finished
         grown = server.memory_info().rss - before
-        assert grown < 100 * 2**20, f"RSS grew by {grown / 2**20:.0f} MiB"
+        assert grown < 50 * 2**20, f"RSS grew by {grown / 2**20:.0f} MiB"  # 107 MiB before
     finally:
         proc.terminate()
         proc.wait(timeout=30)

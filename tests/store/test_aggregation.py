@@ -69,6 +69,8 @@ def test_folding_from_memory_equals_folding_from_the_database(store):
     from vigil.profile import Profile
     from vigil.store.aggregation import RecentBatches
 
+    assert store.recent_batches.max_rows == 0  # off unless an aggregator loop runs here
+    store.recent_batches = RecentBatches(max_rows=10_000)
     ingest = Ingestor(store)
     now = time.time()
     records = [{"id": f"r{i}", "version": "ab"[i % 2], "ts": now - 60 * (i % 3),
@@ -78,7 +80,7 @@ def test_folding_from_memory_equals_folding_from_the_database(store):
         ingest.register_model({"name": name, "schema": SCHEMA})
         ingest.ingest_predictions(name, records)
         if name == "db":  # forget its rows: its fold reads them back from the database
-            store.recent_batches = RecentBatches()
+            store.recent_batches = RecentBatches(max_rows=10_000)
     mem_batch = max(store.recent_batches._rows)
     folded = {}
     for name in ("mem", "db"):

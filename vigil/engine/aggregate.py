@@ -21,6 +21,7 @@ from vigil.store import Store
 from vigil.store.aggregation import oldest_pending_age_s, pending_count
 
 log = logging.getLogger("vigil.engine.aggregate")
+RECENT_ROWS = 50_000  # rows of recent batches kept in memory for the loop to fold
 
 
 class Aggregator:
@@ -33,6 +34,9 @@ class Aggregator:
         self.failures = 0
         self.folded = 0
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        if interval_s > 0:  # this process folds what it appends: keep those rows at hand
+            store.recent_batches.max_rows = max(store.recent_batches.max_rows, RECENT_ROWS)
 
     def run_once(self) -> int:
         """Fold everything pending now (skipping batches another replica holds)."""
@@ -41,22 +45,32 @@ class Aggregator:
         return done
 
     def start(self) -> None:
-        if self.interval_s > 0:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        if self.interval_s > 0 and self._task is None:
+            self._stop = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._loop(),
+                                                                name="vigil-aggregate")
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await asyncio.to_thread(self.run_once)
             except Exception:  # a failed round must not stop the loop; the batch stays pending
                 self.failures += 1
                 log.exception("aggregation round failed")
             self.rounds += 1
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the loop, letting a round in progress finish (the store closes after)."""
+        self._stop.set()
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
+        except TimeoutError:
+            log.warning("aggregation did not stop within %.0fs", timeout_s)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

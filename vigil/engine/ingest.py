@@ -2,8 +2,11 @@
 
 The same :class:`Ingestor` serves the HTTP routes and the SDK's local mode, so a batch
 means the same thing whichever way it arrives: records are checked one by one, valid
-ones are stored (a known id is a duplicate, not an error) and each rejected record comes
-back with its index, id and ``{field, reason}`` list.
+ones are appended (a known id of the same model is a duplicate, not an error) and each
+rejected record comes back with its index, id and ``{field, reason}`` list, and is counted
+per version and reason. Inputs the schema does not know are added to it (unless the model
+is strict); inputs that stop arriving are stored as missing. Rollups are not touched
+here: the aggregator folds appended batches (see :mod:`vigil.store.aggregation`).
 """
 
 from __future__ import annotations

@@ -42,16 +42,20 @@ class RecentBatches:
     The aggregator of the process that appended a batch folds it from these rows instead
     of reading them back (the common case with one server); batches appended elsewhere,
     or evicted here, are read from the database. Only committed batches are put here, and
-    the rows are exactly those inserted, so either source gives the same rollups.
+    the rows are exactly those inserted, so either source gives the same rollups. It is
+    off (``max_rows`` 0) unless an aggregator loop runs in the process: the SDK's local
+    mode, inside someone else's service, holds nothing.
     """
 
-    def __init__(self, max_rows: int = 50_000) -> None:
+    def __init__(self, max_rows: int = 0) -> None:
         self.max_rows = max_rows
         self._rows: OrderedDict[int, Sequence[Mapping[str, Any]]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
     def put(self, batch: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        if len(rows) > self.max_rows:  # off (0) unless an aggregator loop runs here
+            return
         with self._lock:
             self._rows[batch] = rows
             self._size += len(rows)
