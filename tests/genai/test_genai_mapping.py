@@ -64,6 +64,10 @@ def test_semantic_convention_messages_structured_and_in_events():
         "gen_ai.output.messages": [{"role": "assistant", "parts": [
             {"type": "tool_call", "name": "lookup"}, {"type": "text", "content": "done"}]}]})
     assert prompt_text(structured) == "part one\npart two"
+    capitalised = span({"gen_ai.input.messages": '[{"role": "Human", "parts": [{"content": '
+                        '"hello world", "type": "text"}]}, {"role": "AI", "parts": '
+                        '[{"content": "earlier answer", "type": "text"}]}]'})
+    assert prompt_text(capitalised) == "hello world"
     assert completion_text(structured) == "done"
     evented = span({"gen_ai.request.model": "m"}, events=(
         SpanEvent("gen_ai.system.message", T0, {"content": "sys"}),
@@ -313,3 +317,11 @@ def test_long_texts_are_cut_not_rejected():
     assert len(prompt) == TEXT_MAX and prompt.endswith(CLIPPED)
     assert prompt.startswith("context context")
     assert call.record["outputs"]["output"] == "short"
+
+
+def test_texts_hidden_by_the_instrumentation_are_absent():
+    hidden = span({"openinference.span.kind": "LLM", "llm.model_name": "m",
+                   "input.value": "__REDACTED__", "output.value": "__REDACTED__",
+                   "llm.token_count.prompt": 4})
+    call = to_call(hidden)
+    assert call.record["inputs"] == {} and call.record["outputs"] == {"input_tokens": 4}

@@ -56,6 +56,7 @@ _BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 _NAME_MAX, _VERSION_MAX, _SUBJECT_MAX = 200, 100, 200
 TEXT_MAX = 32_000  # characters of a prompt or completion kept (128 KB at most in UTF-8)
 CLIPPED = " […]"
+HIDDEN = "__REDACTED__"  # what OpenInference records for inputs and outputs it hides
 
 
 class Price(NamedTuple):
@@ -267,7 +268,10 @@ def completion_text(span: Span) -> str | None:
 
 def _clip(text: str | None) -> str | None:
     """At most :data:`TEXT_MAX` characters: a long context is cut (marked ``[…]``) rather
-    than costing the call its record (the ingest refuses over-long fields)."""
+    than costing the call its record (the ingest refuses over-long fields). A text the
+    instrumentation hid (OpenInference writes ``__REDACTED__``) is absent."""
+    if text == HIDDEN:
+        return None
     if text is None or len(text) <= TEXT_MAX:
         return text
     return text[:TEXT_MAX - len(CLIPPED)] + CLIPPED
@@ -396,7 +400,7 @@ def _indexed(attrs: Mapping[str, Any], prefix: str, role: str,
 
 def _pick(messages: list[tuple[str | None, str | None]], *, last_user: bool) -> str | None:
     """The last user message (input) or the first assistant one (output) with text."""
-    texts = [(role, text) for role, text in messages if text]
+    texts = [((role or "").lower(), text) for role, text in messages if text]
     if not texts:
         return None
     if last_user:
