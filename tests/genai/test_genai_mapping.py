@@ -12,14 +12,13 @@ from hypothesis import strategies as st
 from vigil.engine.genai import (
     Price,
     SpanRejectedError,
-    completion_text,
     error_text,
     is_llm_span,
     model_name,
-    prompt_text,
     time_to_first_token,
     to_call,
 )
+from vigil.engine.genai_text import completion_text, prompt_text
 from vigil.engine.otlp_spans import BadSpan, Span, SpanEvent, decode_json, decode_protobuf
 from vigil.errors import InvalidParameterError
 
@@ -308,7 +307,7 @@ def test_multimodal_and_list_contents():
 
 
 def test_long_texts_are_cut_not_rejected():
-    from vigil.engine.genai import CLIPPED, TEXT_MAX
+    from vigil.engine.genai_text import CLIPPED, TEXT_MAX
 
     long = "context " * 20_000
     call = to_call(span({"gen_ai.request.model": "m", "gen_ai.prompt": long,
