@@ -12,14 +12,13 @@ from hypothesis import strategies as st
 from vigil.engine.genai import (
     Price,
     SpanRejectedError,
-    completion_text,
     error_text,
     is_llm_span,
     model_name,
-    prompt_text,
     time_to_first_token,
     to_call,
 )
+from vigil.engine.genai_text import completion_text, prompt_text
 from vigil.engine.otlp_spans import BadSpan, Span, SpanEvent, decode_json, decode_protobuf
 from vigil.errors import InvalidParameterError
 
@@ -64,6 +63,10 @@ def test_semantic_convention_messages_structured_and_in_events():
         "gen_ai.output.messages": [{"role": "assistant", "parts": [
             {"type": "tool_call", "name": "lookup"}, {"type": "text", "content": "done"}]}]})
     assert prompt_text(structured) == "part one\npart two"
+    capitalised = span({"gen_ai.input.messages": '[{"role": "Human", "parts": [{"content": '
+                        '"hello world", "type": "text"}]}, {"role": "AI", "parts": '
+                        '[{"content": "earlier answer", "type": "text"}]}]'})
+    assert prompt_text(capitalised) == "hello world"
     assert completion_text(structured) == "done"
     evented = span({"gen_ai.request.model": "m"}, events=(
         SpanEvent("gen_ai.system.message", T0, {"content": "sys"}),
@@ -304,7 +307,7 @@ def test_multimodal_and_list_contents():
 
 
 def test_long_texts_are_cut_not_rejected():
-    from vigil.engine.genai import CLIPPED, TEXT_MAX
+    from vigil.engine.genai_text import CLIPPED, TEXT_MAX
 
     long = "context " * 20_000
     call = to_call(span({"gen_ai.request.model": "m", "gen_ai.prompt": long,
@@ -313,3 +316,11 @@ def test_long_texts_are_cut_not_rejected():
     assert len(prompt) == TEXT_MAX and prompt.endswith(CLIPPED)
     assert prompt.startswith("context context")
     assert call.record["outputs"]["output"] == "short"
+
+
+def test_texts_hidden_by_the_instrumentation_are_absent():
+    hidden = span({"openinference.span.kind": "LLM", "llm.model_name": "m",
+                   "input.value": "__REDACTED__", "output.value": "__REDACTED__",
+                   "llm.token_count.prompt": 4})
+    call = to_call(hidden)
+    assert call.record["inputs"] == {} and call.record["outputs"] == {"input_tokens": 4}
