@@ -90,6 +90,10 @@ class Settings(BaseSettings):
         0, ge=0, description="Requests per minute allowed per API key (or client address "
         "without one); 0 means no limit."
     )
+    builtin_rules: bool = Field(
+        True, description="Evaluate vigil's default alert rules (rejected-records); a "
+        "stored rule of the same name replaces or, with enabled = false, switches one off."
+    )
     public_url: str = Field(
         "", description="Base URL others reach this server at (download links in retrain "
         "webhooks); empty means http://HOST:PORT."

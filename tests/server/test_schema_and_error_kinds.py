@@ -76,9 +76,9 @@ def test_strict_schema_rejects_unknown_and_missing_inputs(api, store):
         store, model, None, now - 3600, now + 60) == pytest.approx(1 / 3)
     with pytest.raises(Exception, match="parameter"):
         get_metric("rejected_rate:bad reason!")
-    # the rule README suggests for every model is valid as written
-    rule = Rule.from_dict({"name": "records-rejected", "model": "*", "metric": "rejected_rate",
-                           "op": ">", "threshold": 0, "window": "5m"})
+    # the built-in rule's replacement README shows is valid as written
+    rule = Rule.from_dict({"name": "rejected-records", "model": "*", "metric": "rejected_rate",
+                           "op": ">", "threshold": 0.01, "window": "5m", "notifiers": []})
     assert rule.metric == "rejected_rate"
 
 

@@ -66,8 +66,10 @@ class AlertEngine:
     """Evaluates rules against a store and keeps the alerts' states there."""
 
     def __init__(self, store: Store, dispatch: Dispatch | None = None, *,
-                 metrics: Any = None, clock: Callable[[], float] = time.time) -> None:
+                 metrics: Any = None, clock: Callable[[], float] = time.time,
+                 builtin_rules: bool = False) -> None:
         self.store = store
+        self.builtin_rules = builtin_rules  # vigil's default rules (VIGIL_BUILTIN_RULES)
         self.alerts = AlertStore(store)
         self.dispatch = dispatch
         self.metrics = metrics
@@ -79,9 +81,15 @@ class AlertEngine:
     # -- evaluation --------------------------------------------------------------------
     def rules(self, failed: set[str] | None = None) -> list[Rule]:
         """Enabled rules; a stored rule that no longer validates is logged, skipped and its
-        name added to ``failed``."""
+        name added to ``failed``. With ``builtin_rules``, vigil's default rules come too,
+        unless a stored rule of the same name replaces (or with ``enabled = false``
+        switches off) one."""
         out = []
-        for spec in self.alerts.list_rules():
+        stored = self.alerts.list_rules()
+        if self.builtin_rules:
+            names = {spec.get("name") for spec in stored}
+            stored = stored + [spec for spec in BUILTIN_RULES if spec["name"] not in names]
+        for spec in stored:
             try:
                 rule = Rule.from_dict(_spec_input(spec))
             except InvalidParameterError as exc:
@@ -295,6 +303,15 @@ class AlertEngine:
                   for a in self.alerts.active_alerts().values()
                   if a["state"] == "firing" and a["id"] != row["id"]]
         return inhibited_by(inhibits, labels, firing)
+
+
+BUILTIN_RULES: tuple[dict[str, Any], ...] = (
+    # records refused at ingest are traffic the model served but vigil does not see
+    {"name": "rejected-records", "model": "*", "metric": "rejected_rate", "op": ">",
+     "threshold": 0.0, "window": "5m", "severity": "warning",
+     "summary": "records are being rejected at ingest (see GET /models/{m}/metrics "
+                "rejected_by_reason, and /models/{m}/schema)"},
+)
 
 
 def _spec_input(spec: dict[str, Any]) -> dict[str, Any]:

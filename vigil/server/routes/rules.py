@@ -33,7 +33,8 @@ def install(app: FastAPI) -> None:
     metrics = AlertMetrics(state.metrics.registry)
     dispatcher = Dispatcher(state.store, state.settings.home, metrics=metrics,
                             base_url=state.settings.base_url)
-    engine = AlertEngine(state.store, dispatcher, metrics=metrics)
+    engine = AlertEngine(state.store, dispatcher, metrics=metrics,
+                         builtin_rules=state.settings.builtin_rules)
     state.alert_engine = engine
     state.rules = RuleScheduler(engine, dispatcher, state.settings.rules_interval_s)
 
