@@ -7,7 +7,6 @@ import pytest
 from support.records import SCHEMA, record
 
 
-
 def _rejecting_traffic(api) -> None:
     assert api.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA,
                                             "strict": True}).status_code == 201
