@@ -209,3 +209,11 @@ def test_dataset_drift_by_share_and_by_multivariate_test() -> None:
     assert r.drifted_columns == []
     assert r.dataset_drift
     assert all(m.drifted for m in r.multivariate)
+
+
+def test_report_says_it_ran_exactly() -> None:
+    rng = np.random.default_rng(0)
+    out = detect_drift({"x": rng.normal(size=300)}, {"x": rng.normal(size=200)},
+                       multivariate=None).to_dict()
+    assert out["mode"] == "exact"
+    assert (out["columns"]["x"]["mode"], out["columns"]["x"]["error_bound"]) == ("exact", 0.0)

@@ -133,6 +133,7 @@ class DriftReport:
             distributions: include the plotted distributions (large for many columns).
         """
         out: dict[str, Any] = {
+            "mode": "exact",
             "dataset_drift": self.dataset_drift,
             "drift_share": self.drift_share,
             "drift_share_threshold": self.drift_share_threshold,
@@ -149,6 +150,7 @@ class DriftReport:
         }
         for col in out["columns"].values():
             del col["column"]
+            col.update(mode="exact", error_bound=0.0)  # raw rows; sketch mode: profile_drift
         if distributions:
             out["distributions"] = _clean(self.distributions)
         return out

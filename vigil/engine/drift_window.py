@@ -189,8 +189,6 @@ def _exact(reference: Any, schema: ModelSchema, store: Store, model: ModelRecord
                           multivariate="classifier" if multivariate else None).to_dict()
     report.pop("n_current", None)
     report["n_reference_tested"] = report.pop("n_reference", len(ref))
-    for col in report["columns"].values():
-        col.update(mode="exact", error_bound=0.0)
     return report
 
 

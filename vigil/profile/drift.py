@@ -58,6 +58,11 @@ METHODS: dict[str, tuple[float, frozenset[FeatureKind]]] = {
 MIN_EFFECT: dict[str, float] = {"ks": 0.1, "chi2": 0.05, "z": 0.1, "fisher": 0.1}
 """Default minimum effect per test: the same as exact mode's catalog (a test checks)."""
 _P_VALUE_METHODS = frozenset({"ks", "chi2"})
+_TRACK_NOTES = {
+    FeatureKind.TEXT: "Tested on text lengths only: the sketches do not compare words "
+                      "(exact mode does).",
+    FeatureKind.EMBEDDING: "Tested on vector norms only (exact mode compares the vectors).",
+}
 _FLOOR = 1e-4
 
 
@@ -322,6 +327,8 @@ def _compare(
                            f"no values in the {side} profile", kind=kind)
     if method in _P_VALUE_METHODS:
         t = ks_test(ref, cur, raw) if method == "ks" else categorical_test(ref, cur)
+        if method == "ks" and ref.kind in _TRACK_NOTES:
+            t = replace(t, reason=f"{t.reason} {_TRACK_NOTES[ref.kind]}")
         floor = MIN_EFFECT[t.method] if min_effect is None else float(min_effect)
         return ColumnDrift(
             name, t.method, t.statistic, t.p_value, limit, False, n_ref, n_cur, t.reason,

@@ -5,8 +5,13 @@ Fit once on labelled reference data: the model's probabilities are calibrated pe
 calibrated probability that each prediction is right gives the expected confusion matrix,
 hence the expected accuracy, F1 and ROC AUC. The band comes from the same model: labels
 are drawn from the calibrated probabilities (seeded Monte Carlo) and the realised metrics
-of those draws give its quantiles. The estimate holds under covariate shift (inputs move,
-``P(y | x)`` does not); it cannot see concept drift, which needs labels.
+of those draws give its quantiles. Each draw first perturbs the calibration map within
+its own sampling error (each bin's rate by a normal with the binomial variance of the
+rows it was fitted on), so the band also covers the error of calibrating on a finite
+reference: without that it covered the realised accuracy in about 84 % of windows for a
+nominal 95 % (2,000 reference rows, windows of 2,000). The estimate holds under
+covariate shift (inputs move, ``P(y | x)`` does not); it cannot see concept drift, which
+needs labels.
 
 The fitted state is plain numbers (:meth:`CBPE.to_dict`), so applying it needs only numpy.
 
@@ -57,7 +62,7 @@ def _auc_weighted(score: np.ndarray, weight_pos: np.ndarray) -> float | None:
 
 
 def _calibration_map(score: np.ndarray, hit: np.ndarray, min_bin: int
-                     ) -> tuple[list[float], list[float]]:
+                     ) -> tuple[list[float], list[float], list[float]]:
     """A monotone map score → P(class): isotonic regression on quantile bins of at least
     ``min_bin`` rows, interpolated between bin centres. Binning first keeps the map from
     learning the reference's noise (plain isotonic regression puts 0 and 1 on small pools
@@ -72,7 +77,7 @@ def _calibration_map(score: np.ndarray, hit: np.ndarray, min_bin: int
     weights = np.array([len(g) for g in groups], dtype=np.float64)
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
     fitted = iso.fit(centres, rates, sample_weight=weights).predict(centres)
-    return centres.tolist(), fitted.tolist()
+    return centres.tolist(), fitted.tolist(), weights.tolist()
 
 
 @dataclass
@@ -92,6 +97,8 @@ class CBPE:
     maps: list[tuple[list[float], list[float]]]
     n_reference: int
     reference_metrics: dict[str, Any] = field(default_factory=dict)
+    map_rows: list[list[float]] = field(default_factory=list)
+    """Reference rows behind each knot of each map (the calibration's sampling error)."""
 
     @classmethod
     def fit(cls, y_true: Sequence[Any], y_pred: Sequence[Any], proba: Any,
@@ -126,16 +133,18 @@ class CBPE:
             raise InvalidParameterError(
                 f"Label {exc.args[0]!r} is not one of the classes {classes!r}.") from None
         columns = [1] if len(classes) == 2 else range(len(classes))
-        maps = [_calibration_map(p[:, j], (ti == j).astype(np.float64), min_bin)
-                for j in columns]
+        fitted = [_calibration_map(p[:, j], (ti == j).astype(np.float64), min_bin)
+                  for j in columns]
         reference = classification_metrics(list(y_true), list(y_pred), p, classes=classes)
         reference.pop("confusion_matrix", None)
-        return cls(classes, maps, len(p), reference)
+        return cls(classes, [(x, y) for x, y, _ in fitted], len(p), reference,
+                   [w for _, _, w in fitted])
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as JSON-ready values."""
         return {"classes": self.classes, "maps": [list(m) for m in self.maps],
-                "n_reference": self.n_reference, "reference_metrics": self.reference_metrics}
+                "n_reference": self.n_reference, "reference_metrics": self.reference_metrics,
+                "map_rows": self.map_rows}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CBPE:
@@ -143,20 +152,37 @@ class CBPE:
         try:
             maps = [(list(x), list(y)) for x, y in data["maps"]]
             return cls(list(data["classes"]), maps, int(data["n_reference"]),
-                       dict(data.get("reference_metrics") or {}))
+                       dict(data.get("reference_metrics") or {}),
+                       [list(map(float, w)) for w in data.get("map_rows") or []])
         except (KeyError, TypeError, ValueError):
             raise InvalidParameterError("Not a saved CBPE state.") from None
 
-    def calibrate(self, proba: Any) -> np.ndarray:
+    def calibrate(self, proba: Any,
+                  maps: Sequence[tuple[Sequence[float], Sequence[float]]] | None = None
+                  ) -> np.ndarray:
         """Calibrated probabilities, shape ``(n, len(classes))``, rows summing to 1."""
         k = len(self.classes)
         p = _proba(proba, k)
+        maps = self.maps if maps is None else maps
         if k == 2:
-            pos = np.interp(p[:, 1], *self.maps[0])
+            pos = np.interp(p[:, 1], *maps[0])
             return np.column_stack([1.0 - pos, pos])
-        q = np.column_stack([np.interp(p[:, j], *self.maps[j]) for j in range(k)])
+        q = np.column_stack([np.interp(p[:, j], *maps[j]) for j in range(k)])
         sums = q.sum(axis=1, keepdims=True)
         return np.where(sums > 0, q / np.where(sums > 0, sums, 1.0), 1.0 / k)
+
+    def _perturbed(self, rng: np.random.Generator) -> list[tuple[list[float], np.ndarray]]:
+        """The maps with each knot moved within its binomial sampling error."""
+        out = []
+        for i, (x, y) in enumerate(self.maps):
+            rate = np.asarray(y, dtype=np.float64)
+            if i < len(self.map_rows) and len(self.map_rows[i]) == rate.size:
+                rows = np.maximum(np.asarray(self.map_rows[i], dtype=np.float64), 1.0)
+            else:  # a state saved before map_rows: equal shares of the reference
+                rows = np.full(rate.size, max(self.n_reference / max(rate.size, 1), 1.0))
+            sd = np.sqrt((rate * (1 - rate) + 0.25 / rows) / rows)
+            out.append((list(x), np.clip(rate + sd * rng.standard_normal(rate.size), 0, 1)))
+        return out
 
     def estimate(self, y_pred: Sequence[Any], proba: Any, *, confidence: float = 0.95,
                  n_draws: int = 200, seed: int = 0) -> dict[str, Any]:
@@ -182,7 +208,7 @@ class CBPE:
                 f"{self.classes!r}.") from None
         q = self.calibrate(raw)
         value = self._expected(pi, q, raw)
-        draws = self._draws(pi, q, raw, n_draws, seed)
+        draws = self._draws(pi, raw, n_draws, seed)
         lo, hi = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
         out: dict[str, Any] = {"n": len(pi), "method": "cbpe", "confidence": confidence}
         for name, v in value.items():
@@ -211,13 +237,13 @@ class CBPE:
         return {"accuracy": float(q[rows, pi].mean()), "f1": float(np.mean(f1s)),
                 "roc_auc": float(np.mean(auc_ok)) if auc_ok else None}
 
-    def _draws(self, pi: np.ndarray, q: np.ndarray, raw: np.ndarray, n_draws: int,
+    def _draws(self, pi: np.ndarray, raw: np.ndarray, n_draws: int,
                seed: int) -> dict[str, np.ndarray]:
-        """Realised accuracy, F1 and ROC AUC of ``n_draws`` label sets drawn from ``q``
-        (vectorised over draws; NaN where a metric is undefined)."""
+        """Realised accuracy, F1 and ROC AUC of ``n_draws`` label sets, each drawn from the
+        probabilities of a perturbed calibration map (vectorised over draws; NaN where a
+        metric is undefined)."""
         rng = np.random.default_rng(seed)
-        n, k = q.shape
-        cum = np.cumsum(q, axis=1)
+        n, k = raw.shape
         columns = [1] if k == 2 else list(range(k))
         orders = []
         for j in columns:
@@ -230,7 +256,9 @@ class CBPE:
         while done < n_draws:
             b = min(chunk, n_draws - done)
             done += b
-            y = np.minimum((rng.uniform(size=(b, n, 1)) > cum[None]).sum(axis=2), k - 1)
+            cum = np.stack([np.cumsum(self.calibrate(raw, self._perturbed(rng)), axis=1)
+                            for _ in range(b)])
+            y = np.minimum((rng.uniform(size=(b, n, 1)) > cum).sum(axis=2), k - 1)
             out["accuracy"].append((y == pi).mean(axis=1))
             f1s, aucs = [], []
             for j, order, idx in orders:
