@@ -267,3 +267,25 @@ def test_a_wrong_method_is_405_with_allow(api):
     r = api.delete("/api/v1/models")
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
     assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+@pytest.mark.parametrize(("kind", "key", "url"), [
+    ("notifiers", "url", "http://169.254.169.254/latest/meta-data/"),
+    ("notifiers", "url", "http://[::1]:8765/api/v1/keys"),
+    ("actions", "webhook", "http://10.1.2.3/retrain"),
+])
+def test_receivers_with_internal_targets_are_refused_when_configured(api, kind, key, url):
+    spec = ({"type": "webhook", "url": url} if kind == "notifiers"
+            else {"type": "retrain", "webhook": url})
+    r = api.put(f"/api/v1/{kind}/n", json=spec)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"] == [{"field": key, "reason": "an internal address"}]
+    assert api.get(f"/api/v1/{kind}").json()[kind] == []
+    by_env = {**spec, key: "env:HOOK_URL"}  # checked when sending, once the name is known
+    assert api.put(f"/api/v1/{kind}/n", json=by_env).status_code in (200, 201)
+
+
+def test_allowed_receivers_are_configured(server_factory):
+    api = server_factory(auth="off", allow_private_targets="10.0.0.0/8")
+    r = api.put("/api/v1/notifiers/n", json={"type": "webhook", "url": "http://10.1.2.3/h"})
+    assert r.status_code in (200, 201), r.text

@@ -135,3 +135,27 @@ def test_without_auth_pages_are_open_and_sign_in_is_skipped(server_factory):
     assert client.get("/").status_code == 200
     r = client.get("/ui/login", params={"next": "/ui/models/x"})
     assert r.status_code == 303 and r.headers["location"] == "/ui/models/x"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql",
+                                                            marks=pytest.mark.postgres)])
+def test_the_sessions_branch_downgrades_alone_and_upgrades_again(backend, tmp_path, request):
+    """Migration 0010_sessions: its table comes and goes with its branch, others stay."""
+    import sqlalchemy as sa
+
+    from vigil.store import migrate, open_store
+
+    url = (f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    store = open_store(url)
+    try:
+        tables = set(sa.inspect(store.engine).get_table_names())
+        assert "ui_sessions" in tables
+        migrate.downgrade(store.engine, "sessions@-1")
+        after = set(sa.inspect(store.engine).get_table_names())
+        assert after == tables - {"ui_sessions"}
+        migrate.upgrade(store.engine)
+        assert set(sa.inspect(store.engine).get_table_names()) == tables
+        store.check_schema()
+    finally:
+        store.close()

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from vigil.engine.alerts import AlertEngine
 from vigil.engine.alerts_dispatch import Dispatcher
 from vigil.engine.alerts_metrics import AlertMetrics
+from vigil.engine.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.engine.metric_sources import list_metrics
 from vigil.engine.rules import Rule
 from vigil.engine.rules_apply import check_receiver, check_rule_targets
@@ -121,6 +122,24 @@ async def metric_sources(_: Principal = Depends(require("read"))) -> dict[str, A
 
 
 # -- notifiers and actions (admin: their configuration holds secrets) --------------------
+_TARGET_KEYS = ("url", "webhook")  # config keys the server will send requests to
+
+
+def check_receiver_targets(config: dict[str, Any], allow: str) -> None:
+    """Refuse (422, naming the key) a receiver whose literal URL is an internal address,
+    at once rather than at its first alert (``env:`` URLs are checked when sending)."""
+    policy = EgressPolicy(allow)
+    for key in _TARGET_KEYS:
+        url = config.get(key)
+        if not isinstance(url, str) or url.startswith("env:"):
+            continue
+        try:
+            policy.resolve(url)
+        except TargetUnresolvedError:
+            continue  # may resolve later; sending reports it
+        except EgressRefusedError as exc:
+            raise ValidationFailedError(exc.message, details=[
+                {"field": key, "reason": "an internal address"}]) from None
 def _receiver_routes(category: str, path: str) -> None:
     @router.get(f"/{path}", name=f"list_{path}")
     async def list_receivers(request: Request, _: Principal = Depends(require("admin"))
@@ -133,6 +152,8 @@ def _receiver_routes(category: str, path: str) -> None:
                            who: Principal = Depends(require("admin"))) -> JsonResponse:
         body, _ = await json_body(request)
         spec = check_receiver(category, name, body)
+        await run_in_threadpool(check_receiver_targets, spec["config"],
+                                request.app.state.settings.allow_private_targets)
         outcome = await run_in_threadpool(_alerts(request).put_receiver, category, name,
                                           spec["type"], spec["config"])
         await run_in_threadpool(request.app.state.store.audit, who.actor, f"{category}.put",
