@@ -58,6 +58,7 @@ class Evaluation:
     labels: dict[str, str]
     value: float | None
     holds: bool | None  # None: too little data and on_no_data = keep
+    details: dict[str, Any] | None = None  # forecast/anomaly evidence for the history
 
 
 class AlertEngine:
@@ -108,13 +109,21 @@ class AlertEngine:
             if rule.alias:
                 labels["alias"] = rule.alias
                 version = self._resolve_alias(model, rule.alias)
-            value = None if rule.alias and version is None else self._value(
-                rule, model, now, version)
-            if value is None:
+            details = None
+            if rule.kind in ("forecast", "anomaly"):
+                from vigil.engine.insight_rules import evaluate_insight
+
+                value, verdict, details = (None, None, None) if rule.alias and version is None \
+                    else evaluate_insight(self.store, rule, model, version, now)
+            else:
+                value = None if rule.alias and version is None else self._value(
+                    rule, model, now, version)
+                verdict = None if value is None else rule.holds(value)
+            if verdict is None:
                 holds = {"keep": None, "ok": False, "alert": True}[rule.on_no_data]
             else:
-                holds = rule.holds(value)
-            out.append(Evaluation(rule, labels, value, holds))
+                holds = verdict
+            out.append(Evaluation(rule, labels, value, holds, details))
         return out
 
     def _resolve_alias(self, model: ModelRecord, alias: str) -> str | None:
@@ -218,7 +227,7 @@ class AlertEngine:
                       "severity": rule.severity, "state": "pending", "value": ev.value,
                       "summary": summary, "started_at": now, "updated_at": now}
             alert_id = self.alerts.open_alert(values, {"ts": now, "kind": "pending",
-                                                       "details": {"value": ev.value}})
+                                                       "details": _details(ev)})
             row = {**values, "id": alert_id, "fired_at": None, "resolved_at": None,
                    "notified_at": None, "acked_at": None, "ack_until": None}
         if row["state"] == "pending":
@@ -229,8 +238,9 @@ class AlertEngine:
                                                  "fired_at": now, "updated_at": now,
                                                  "notified_at": now},
                                      {"ts": now, "kind": "firing",
-                                      "details": {"value": ev.value}})
-            row = {**row, "state": "firing", "value": ev.value, "fired_at": now}
+                                      "details": _details(ev, self._explain(ev, now))})
+            row = {**row, "state": "firing", "value": ev.value, "fired_at": now,
+                   "annotations": _annotations(ev)}
             note = self._send(rule, row, "firing", silences, now)
             if note is not None and self.dispatch is not None and rule.actions:
                 self.dispatch.act(rule, note)
@@ -259,10 +269,34 @@ class AlertEngine:
             labels=labels, severity=rule.severity, summary=row["summary"] or rule.describe(),
             value=row["value"], threshold=rule.threshold,
             started_at=row["fired_at"] or row["started_at"],
-            ended_at=row.get("resolved_at") if status == "resolved" else None)
+            ended_at=row.get("resolved_at") if status == "resolved" else None,
+            annotations=dict(row.get("annotations") or {}))
         if self.dispatch is not None and rule.notifiers:
             self.dispatch.notify(rule, note)
         return note
+
+
+    def _explain(self, ev: Evaluation, now: float) -> dict[str, Any] | None:
+        """The root-cause ranking of a firing alert (None when it cannot be computed)."""
+        from vigil.engine.insight_rules import explain_for_alert
+
+        return explain_for_alert(self.store, ev.rule, ev.labels, now)
+
+
+def _details(ev: Evaluation, explain: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A history event's details: the value, forecast/anomaly evidence, the ranking."""
+    out: dict[str, Any] = {"value": ev.value}
+    if ev.details:
+        out.update(ev.details)
+    if explain is not None:
+        out["explain"] = explain
+    return out
+
+
+def _annotations(ev: Evaluation) -> dict[str, str]:
+    """Short lines for notifiers (forecast/anomaly summary)."""
+    text = (ev.details or {}).get("summary")
+    return {"insight": text} if isinstance(text, str) else {}
 
 
 def _spec_input(spec: dict[str, Any]) -> dict[str, Any]:
