@@ -51,6 +51,8 @@ ALLOWED = {
     ("POST", "/api/v1/models/{name}/reference"): {"write", "admin"},
     ("GET", "/api/v1/models/{name}/reference"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/drift"): {"read", "write", "admin"},
+    ("GET", "/api/v1/models/{name}/forecast"): {"read", "write", "admin"},
+    ("GET", "/api/v1/models/{name}/explain"): {"read", "write", "admin"},
     ("POST", "/v1/traces"): {"ingest", "write", "admin"},
     ("GET", "/api/v1/models/{name}/genai"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/answers"): {"read", "write", "admin"},
