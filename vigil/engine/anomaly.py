@@ -1,15 +1,17 @@
 """Anomalies of a metric against its robust seasonal expectation.
 
-The expectation of window ``t`` is the median of the same hour of the week in earlier
-weeks (at least ``MIN_SAME`` of them), else of the same hour of the day in earlier days,
-else of the previous day's windows. The residual ``x_t - expectation`` is scaled by the
-median absolute deviation (× 1.4826) of the history's residuals, so the outliers being
-looked for neither move the expectation nor widen the scale. Two scores are read:
+The expectation of window ``t`` is the median of the same hour of the week in the last
+four weeks (at least ``MIN_SAME`` of them), else of the same hour of the day in the last
+four days, else of the previous day's windows, plus the median residual of the week
+before the last day (so a slow, steady trend does not read as an anomaly). The residual
+``x_t - expectation`` is scaled by the median absolute deviation (× 1.4826) of the
+history's residuals, so the outliers being looked for neither move the expectation nor
+widen the scale. Two scores are read:
 
 - ``point``: the last window's robust z-score (spikes, abrupt level shifts);
-- ``sustained``: the median residual of the last day (at most ``SUSTAIN`` windows) over
-  its standard error, ``1.2533 · scale / √m`` (slow drifts and small lasting shifts that
-  no single window shows).
+- ``sustained``: the median residual of the last day (at most ``SUSTAIN`` windows, less
+  the level) over its standard error, ``1.2533 · scale / √m`` (slow drifts and small
+  lasting shifts that no single window shows).
 
 The reported score is the larger of the two in absolute value, with its sign; a rule of
 kind ``anomaly`` compares it with its threshold (``>``: above expectation, ``<``: below,
@@ -53,20 +55,24 @@ def expectations(values: np.ndarray, step: float) -> np.ndarray:
     y = np.asarray(values, dtype=np.float64)
     n = len(y)
     out = np.full(n, np.nan)
-    lags = [round(span / step) for span in (WEEK, DAY) if span >= 2 * step]
+    for span in (WEEK, DAY):
+        lag = round(span / step)
+        if span < 2 * step or lag >= n:
+            continue
+        same = np.full((4, n), np.nan)
+        for k in range(1, 5):
+            if k * lag < n:
+                same[k - 1, k * lag:] = y[:n - k * lag]
+        enough = np.count_nonzero(~np.isnan(same), axis=0) >= MIN_SAME
+        todo = enough & np.isnan(out)
+        if todo.any():
+            out[todo] = np.nanmedian(same[:, todo], axis=0)
     day = max(1, round(DAY / step))
-    for t in range(n):
-        for lag in lags:
-            same = y[t - lag::-lag][:4] if t - lag >= 0 else y[:0]
-            same = same[~np.isnan(same)]
-            if len(same) >= MIN_SAME:
-                out[t] = float(np.median(same))
-                break
-        else:
-            recent = y[max(0, t - day):t]
-            recent = recent[~np.isnan(recent)]
-            if len(recent) >= 3:
-                out[t] = float(np.median(recent))
+    for t in np.flatnonzero(np.isnan(out)):
+        recent = y[max(0, t - day):t]
+        recent = recent[~np.isnan(recent)]
+        if len(recent) >= 3:
+            out[t] = float(np.median(recent))
     return out
 
 
@@ -90,9 +96,17 @@ def score_last(values: Any, *, step: float) -> dict[str, Any]:
     y = np.asarray(values, dtype=np.float64)
     exp = expectations(y, step)
     residuals = y - exp
+    m = min(SUSTAIN, max(1, round(DAY / step)))
+    week = max(m + 3, round(WEEK / step))
+    # the level residuals sat at over the week before the sustained window: a slow trend
+    # shifts every seasonal expectation by about the same amount, which this takes out
+    before = residuals[max(0, len(y) - week):max(0, len(y) - m)]
+    before = before[np.isfinite(before)]
+    level = float(np.median(before)) if before.size >= 3 else 0.0
     history = residuals[:-1]
-    scale = robust_scale(history)
-    last, expected = float(y[-1]), float(exp[-1])
+    # the scale of the last two weeks: older residuals come from thinner expectations
+    scale = robust_scale(history[-2 * week:])
+    last, expected = float(y[-1]), float(exp[-1]) + level
     out: dict[str, Any] = {"score": None, "kind": None, "value": None if math.isnan(last)
                            else last, "expected": None if math.isnan(expected) else expected,
                            "scale": None if math.isnan(scale) else scale, "point": None,
@@ -102,10 +116,9 @@ def score_last(values: Any, *, step: float) -> dict[str, Any]:
             out["n_history"] < 3:
         return out
     point = (last - expected) / scale
-    m = min(SUSTAIN, max(1, round(DAY / step)))
     tail = residuals[-m:]
     tail = tail[np.isfinite(tail)]
-    sustained = float(np.median(tail)) / (1.2533 * scale / math.sqrt(len(tail))) \
+    sustained = (float(np.median(tail)) - level) / (1.2533 * scale / math.sqrt(len(tail))) \
         if len(tail) >= max(3, m // 2) else 0.0
     kind, score = ("point", point) if abs(point) >= abs(sustained) else \
         ("sustained", sustained)
