@@ -83,7 +83,7 @@ def explain_for_alert(store: Store, rule: Rule, labels: dict[str, str],
         out = explain(store, model, rule.metric, start=now - span, end=now,
                       baseline_start=now - span - offset, baseline_end=now - offset,
                       version=labels.get("version"))
-    except Exception:  # noqa: BLE001 - the ranking is evidence, never a reason to fail
+    except Exception:  # the ranking is evidence, never a reason for an alert not to fire
         log.exception("root-cause ranking for rule %s failed", rule.name)
         return None
     return {"verdict": out["verdict"], "change": out["change"],
