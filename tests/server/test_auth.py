@@ -53,6 +53,8 @@ ALLOWED = {
     ("GET", "/api/v1/models/{name}/drift"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/forecast"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/explain"): {"read", "write", "admin"},
+    ("GET", "/api/v1/models/{name}/suggestions"): {"read", "write", "admin"},
+    ("POST", "/api/v1/models/{name}/suggestions/{suggestion_id}/dismiss"): {"write", "admin"},
     ("POST", "/v1/traces"): {"ingest", "write", "admin"},
     ("GET", "/api/v1/models/{name}/genai"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/answers"): {"read", "write", "admin"},

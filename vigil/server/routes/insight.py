@@ -87,3 +87,40 @@ async def explain(
                     version=version)
 
     return await run_in_threadpool(run)
+
+
+@router.get("/suggestions")
+async def list_suggestions(
+    name: str, request: Request,
+    include_dismissed: bool = Query(False, description="List dismissed ones too."),
+    _: Principal = Depends(require("read")),
+) -> dict[str, Any]:
+    """Recommendations (roll back, retrain, right-size, network) with their numbers."""
+    from vigil.engine.suggest import suggestions
+
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        model, _ = state.ingestor._model(name)
+        return {"model": name, "suggestions": suggestions(
+            state.store, model, include_dismissed=include_dismissed)}
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/suggestions/{suggestion_id}/dismiss")
+async def dismiss_suggestion(
+    name: str, suggestion_id: str, request: Request,
+    who: Principal = Depends(require("write")),
+) -> dict[str, Any]:
+    """Hide one suggestion from now on (recorded in the audit log)."""
+    from vigil.engine.suggest import dismiss
+
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        model, _ = state.ingestor._model(name)
+        dismiss(state.store, model, suggestion_id, who.actor)
+        return {"model": name, "dismissed": suggestion_id}
+
+    return await run_in_threadpool(run)
