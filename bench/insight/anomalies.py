@@ -103,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     detectors = {
         f"vigil seasonal median/MAD (z > {THRESHOLD:g})": vigil_flags,
-        "static threshold (|z| of the 4-week mean/std)": static_flags,
+        "static threshold (4-week mean ± k·std)": static_flags,
         "River StandardAbsoluteDeviation (median)": river_flags(
             lambda: anomaly.StandardAbsoluteDeviation(sub_stat=stats.Quantile(0.5)), False),
         "River HalfSpaceTrees (value, hour of day/week)": river_flags(

@@ -98,8 +98,8 @@ def test_anomaly_rule_fires_on_a_spike_only(store, spike):
         return
     assert [n.status for n in notes] == ["firing"]
     assert notes[0].value > 4
-    details = [e for e in alerts.get_alert(notes[0].alert_id)["history"]
-               if e["kind"] == "firing"][0]["details"]
+    details = next(e for e in alerts.get_alert(notes[0].alert_id)["history"]
+                   if e["kind"] == "firing")["details"]
     scored = details["anomaly"]
     assert scored["kind"] == "point" and scored["value"] >= scored["expected"] + 30
     assert "where" in notes[0].annotations["insight"]

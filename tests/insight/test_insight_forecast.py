@@ -141,8 +141,8 @@ def test_forecast_rule_fires_before_the_threshold_is_crossed(store):
     assert [n.status for n in notes] == ["firing"]
     assert "may pass 0.06 in about" in notes[0].annotations["insight"]
     assert 0 < notes[0].value <= 2 * 86400  # seconds until the interval crosses
-    firing = [e for e in alerts.get_alert(notes[0].alert_id)["history"]
-              if e["kind"] == "firing"][0]["details"]
+    firing = next(e for e in alerts.get_alert(notes[0].alert_id)["history"]
+                  if e["kind"] == "firing")["details"]
     assert firing["forecast"]["method"] in ("ets", "mstl_ets")
     assert firing["forecast"]["points"][0]["upper_80"] is not None
     # far above the climb: nothing to say

@@ -19,9 +19,11 @@ before fitting.
 
 Examples:
     >>> import numpy as np
-    >>> f = forecast_values(np.full(6, 2.0) + np.arange(6) * 0.0, step=3600, horizon=3)
-    >>> f.method, [round(v, 2) for v in f.mean]
-    ('naive', [2.0, 2.0, 2.0])
+    >>> f = forecast_values([2.0, 2.5, 2.0, 2.5, 2.0, 3.0], step=3600, horizon=3)
+    >>> f.method, [round(float(v), 2) for v in f.mean]
+    ('naive', [3.0, 3.0, 3.0])
+    >>> bool((f.upper[0.95] > f.upper[0.8]).all())
+    True
 
 References:
     Hyndman & Athanasopoulos, *Forecasting: Principles and Practice* (3rd ed.), §8
