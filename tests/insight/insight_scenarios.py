@@ -12,12 +12,15 @@ SCHEMA = {"task": "binary_classification", "features": [
     {"name": "region", "kind": "categorical"},
 ]}
 REGIONS = ("eu", "us", "apac", "latam")
-SCENARIOS = ("feature", "segment", "error_kind", "version", "none", "uniform")
+SCENARIOS = ("feature", "segment", "error_kind", "version", "host", "none", "uniform")
 EXPECTED = {"feature": "feature x1", "segment": "segment region=apac",
             "error_kind": "error_kind ValueError", "version": "version 2",
+            "host": "host web-2",
             "none": "no clear cause", "uniform": "no clear cause"}
 METRIC = {"feature": "accuracy", "segment": "accuracy", "error_kind": "error_rate",
-          "version": "error_rate", "none": "accuracy", "uniform": "accuracy"}
+          "version": "error_rate", "host": "latency_p95", "none": "accuracy",
+          "uniform": "accuracy"}
+HOSTS = ("web-1", "web-2", "web-3")
 N = 1200  # predictions per window
 T0 = 1_700_000_000.0  # baseline window [T0, T0 + 3600), current [T0 + 3600, T0 + 7200)
 
@@ -51,11 +54,14 @@ def _window(rng: np.random.Generator, scenario: str, current: bool, start: float
         kinds = np.where(worse, np.where(rng.random(N) < 0.5, "TimeoutError", "ValueError"),
                          kinds)
     ts = start + np.sort(rng.uniform(0, 3599, N))
+    latency = 0.05 + rng.exponential(0.01, N)
+    if planted == "host":  # a third of the requests land on web-2, which slowed down
+        latency = np.where(rng.random(N) < 1 / 3, latency + 0.15, latency)
     records, labels = [], []
     for i in range(N):
         pid = f"{prefix}-{int(current)}-{i}"
         rec = {"id": pid, "version": str(version[i]), "ts": float(ts[i]),
-               "latency_s": float(0.05 + rng.exponential(0.01)),
+               "latency_s": float(latency[i]),
                "inputs": {"x1": float(x1[i]), "x2": float(x2[i]), "region": str(region[i])},
                "outputs": int(pred[i])}
         if kinds[i]:
@@ -65,12 +71,33 @@ def _window(rng: np.random.Generator, scenario: str, current: bool, start: float
     return records, labels
 
 
+def _samples(rng: np.random.Generator, scenario: str, current: bool,
+             start: float) -> list[dict]:
+    """A resource sample per host and minute; web-2's CPU and callers' latency rise when
+    the host scenario is planted."""
+    rows = []
+    for minute in range(60):
+        ts = start + minute * 60 + 5
+        for host in HOSTS:
+            slow = current and scenario == "host" and host == "web-2"
+            rows.append({"version": "1", "host": host, "pid": 1, "ts": ts,
+                         "minute": int(ts // 60) * 60, "received_at": ts,
+                         "process_cpu_percent": float(rng.normal(95 if slow else 40, 3)),
+                         "client_latency_p95_ms": float(rng.normal(230 if slow else 80, 5))})
+    return rows
+
+
 def plant(store, scenario: str, seed: int, model: str = "m") -> None:
-    """Register ``model`` and send a baseline hour and a current hour of traffic."""
+    """Register ``model`` and send a baseline hour and a current hour of traffic (and
+    resource samples of three hosts)."""
+    from vigil.store import resources as rq
+
     ingestor = Ingestor(store)
     ingestor.register_model({"name": model, "schema": SCHEMA})
     rng = np.random.default_rng(seed)
     for current, start in ((False, T0), (True, T0 + 3600)):
+        rq.insert_samples(store, store.get_model(model), _samples(rng, scenario, current,
+                                                                  start))
         records, labels = _window(rng, scenario, current, start, model)
         for i in range(0, N, 500):
             assert ingestor.ingest_predictions(model, records[i:i + 500]).accepted == \
