@@ -103,3 +103,21 @@ def test_anomaly_rule_fires_on_a_spike_only(store, spike):
     scored = details["anomaly"]
     assert scored["kind"] == "point" and scored["value"] >= scored["expected"] + 30
     assert "where" in notes[0].annotations["insight"]
+
+
+def test_verdicts_are_reused_within_a_window_only(store):
+    from vigil.engine.insight_rules import InsightCache, evaluate_insight
+
+    _traffic(store, spike=True)
+    rule = Rule.from_dict({"name": "odd", "model": "churn", "kind": "anomaly",
+                           "metric": "count", "threshold": 4, "window": "1h",
+                           "history": "15d"})
+    model, cache = store.get_model("churn"), InsightCache()
+    now = time.time()
+    first = evaluate_insight(store, rule, model, None, now, cache)
+    assert first[1] is True
+    boundary = math.floor(now / 3600) * 3600
+    assert evaluate_insight(store, rule, model, None, boundary + 1, cache) is first
+    # the next window is a new question: the spike is no longer the last whole window
+    later = evaluate_insight(store, rule, model, None, boundary + 3601, cache)
+    assert later is not first and later[1] is False

@@ -77,6 +77,8 @@ def test_short_histories_fall_back_as_documented():
     assert np.allclose(snaive.mean, np.arange(30.0) % 24)
     with pytest.raises(InvalidParameterError, match="at least 2 windows"):
         forecast_values([np.nan, 1.0, np.nan], step=HOUR, horizon=3)
+    flat = forecast_values(np.full(200, 7.0), step=HOUR, horizon=3)
+    assert flat.method == "constant" and np.all(flat.upper[0.95] == 7.0)
     gappy = forecast_values([1.0, np.nan, 3.0, 4.0], step=HOUR, horizon=1)
     assert gappy.n_history == 4  # the inner gap was interpolated
 

@@ -71,6 +71,7 @@ class AlertEngine:
         self.dispatch = dispatch
         self.metrics = metrics
         self.clock = clock
+        self._insight_cache: Any = None  # forecast/anomaly verdicts (insight_rules)
 
     # -- evaluation --------------------------------------------------------------------
     def rules(self, failed: set[str] | None = None) -> list[Rule]:
@@ -111,10 +112,13 @@ class AlertEngine:
                 version = self._resolve_alias(model, rule.alias)
             details = None
             if rule.kind in ("forecast", "anomaly"):
-                from vigil.engine.insight_rules import evaluate_insight
+                from vigil.engine.insight_rules import InsightCache, evaluate_insight
 
+                if self._insight_cache is None:
+                    self._insight_cache = InsightCache()
                 value, verdict, details = (None, None, None) if rule.alias and version is None \
-                    else evaluate_insight(self.store, rule, model, version, now)
+                    else evaluate_insight(self.store, rule, model, version, now,
+                                          self._insight_cache)
             else:
                 value = None if rule.alias and version is None else self._value(
                     rule, model, now, version)

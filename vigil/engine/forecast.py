@@ -15,7 +15,8 @@ The method depends on how much history there is (``step`` is the series' spacing
   the value one cycle earlier, intervals from the quantiles of past seasonal-naive errors.
 
 Gaps (windows where the metric had too little data) are filled by linear interpolation
-before fitting.
+before fitting. A constant history is forecast as constant (method ``constant``, intervals
+of zero width).
 
 Examples:
     >>> import numpy as np
@@ -152,6 +153,11 @@ def forecast_values(values: Any, *, step: float, horizon: int, start: float = 0.
             f"A forecast needs at least 2 windows with data; the history has {len(y)}.")
     periods = _periods(step, len(y))
     notes: list[str] = []
+    if float(np.ptp(y)) == 0.0:  # nothing to fit: the value stays, with no spread
+        flat = np.full(horizon, float(y[-1]))
+        return Forecast("constant", start, step, flat, dict.fromkeys(LEVELS, flat),
+                        dict.fromkeys(LEVELS, flat), len(y), (),
+                        ["the history is constant"])
     if method == "auto":
         try:
             import statsmodels  # noqa: F401

@@ -8,7 +8,12 @@ of a firing alert for its history. Both keep the engine free of statistics impor
 from __future__ import annotations
 
 import logging
+import math
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from vigil.errors import InvalidParameterError
 
@@ -18,9 +23,55 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vigil.alerts")
 MAX_FORECAST_POINTS = 48  # forecast points kept in an alert's history (the nearest ones)
+CACHE_SIZE = 512
+
+
+class InsightCache:
+    """Verdicts of forecast and anomaly rules, kept until the rule's window completes.
+
+    A verdict changes only when a window completes, so the evaluation rounds inside one
+    window (every 30 s by default) reuse it instead of refitting. One per alert engine.
+    """
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 def evaluate_insight(store: Store, rule: Rule, model: ModelRecord, version: str | None,
+                     now: float, cache: InsightCache | None = None
+                     ) -> tuple[float | None, bool | None, dict[str, Any] | None]:
+    """:func:`evaluate_uncached`, reused from ``cache`` until the rule's current window
+    completes."""
+    if cache is None:
+        return evaluate_uncached(store, rule, model, version, now)
+    boundary = math.floor(now / rule.window_s) * rule.window_s
+    key = (model.id, version, boundary,
+           orjson.dumps(rule.to_dict(), option=orjson.OPT_SORT_KEYS))
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    result = evaluate_uncached(store, rule, model, version, now)
+    if result[1] is not None:  # "too little history" is asked again next round
+        cache.put(key, result)
+    return result
+
+
+def evaluate_uncached(store: Store, rule: Rule, model: ModelRecord, version: str | None,
                      now: float) -> tuple[float | None, bool | None, dict[str, Any] | None]:
     """``(value, holds, details)`` of a forecast or anomaly rule on one model.
 

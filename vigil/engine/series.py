@@ -86,7 +86,8 @@ def _from_rollups(store: Store, model: ModelRecord, metric: str, begin: float, s
     rows = store.rollup_rows(model.id, begin, begin + n * step, version, profiles=False)
     # merge_windows buckets absolute minutes by `step`; shift so buckets start at `begin`
     offset = int(begin) % int(step)
-    windows = merge_windows([_Shifted(r, offset) for r in rows], int(step))
+    sketches = metric in _LATENCY  # the others need no sketch: skip deserialising them
+    windows = merge_windows([_Shifted(r, offset, sketches) for r in rows], int(step))
     values = np.full(n, np.nan)
     for key, w in windows.items():
         i = int((key + offset - begin) // step)
@@ -108,14 +109,15 @@ def _from_rollups(store: Store, model: ModelRecord, metric: str, begin: float, s
 
 
 class _Shifted:
-    """A rollup row seen ``offset`` seconds earlier (so step buckets start at ``begin``)."""
+    """A rollup row seen ``offset`` seconds earlier (so step buckets start at ``begin``),
+    without its latency sketch when ``sketch`` is false."""
 
     __slots__ = ("count", "error_types", "errors", "latency_count", "latency_sketch",
                  "latency_sum", "minute")
 
-    def __init__(self, row: Any, offset: int) -> None:
+    def __init__(self, row: Any, offset: int, sketch: bool = True) -> None:
         self.minute = row.minute - offset
         self.count, self.errors = row.count, row.errors
         self.error_types = row.error_types
         self.latency_count, self.latency_sum = row.latency_count, row.latency_sum
-        self.latency_sketch = row.latency_sketch
+        self.latency_sketch = row.latency_sketch if sketch else None
