@@ -35,6 +35,7 @@ def _window(rng: np.random.Generator, scenario: str, current: bool, start: float
         x2 = rng.normal(2, 1, N)    # drifted as much, but the model ignores it
     region = rng.choice(REGIONS, N, p=[0.3, 0.3, 0.2, 0.2])
     pred = (x1 > 0).astype(int)
+    p1 = 1 / (1 + np.exp(-1.7 * x1))  # ≈ P(actual = 1 | x1) = Φ(x1): calibrated
     actual = (x1 + rng.normal(0, 1, N) > 0).astype(int)
     if planted == "segment":  # apac's labels no longer follow the model
         flip = (region == "apac") & (rng.random(N) < 0.6)
@@ -63,7 +64,7 @@ def _window(rng: np.random.Generator, scenario: str, current: bool, start: float
         rec = {"id": pid, "version": str(version[i]), "ts": float(ts[i]),
                "latency_s": float(latency[i]),
                "inputs": {"x1": float(x1[i]), "x2": float(x2[i]), "region": str(region[i])},
-               "outputs": int(pred[i])}
+               "outputs": int(pred[i]), "proba": [round(1 - p1[i], 6), round(p1[i], 6)]}
         if kinds[i]:
             rec["error"], rec["error_type"] = "failed", str(kinds[i])
         records.append(rec)

@@ -39,6 +39,17 @@ def test_planted_cause_ranks_first_in_nine_of_ten_seeds(scenario_store, scenario
     assert hits >= 9, lines
 
 
+def test_label_free_estimated_accuracy_points_at_the_drifted_feature(scenario_store):
+    hits = 0
+    for seed in SEEDS:
+        out = explain(scenario_store, scenario_store.get_model(f"feature{seed}"),
+                      "estimated_accuracy", start=T0 + 3600, end=T0 + 7200)
+        hits += out["verdict"] == "feature x1"
+        assert out["change"]["current"] < out["change"]["baseline"] - 0.1
+    print(f"\nestimated_accuracy, drifted feature: {hits}/10 -> 'feature x1'")
+    assert hits >= 9
+
+
 def test_evidence_of_a_drifted_feature_and_a_collapsing_segment(scenario_store):
     out = explain(scenario_store, scenario_store.get_model("feature0"), "accuracy",
                   start=T0 + 3600, end=T0 + 7200)
@@ -65,6 +76,9 @@ def test_explain_route_and_bad_input(store, server_factory):
     body = r.json()
     assert body["verdict"] == "error_kind ValueError" and body["clear_cause"]
     assert body["baseline"] == {"start": T0, "end": T0 + 3600, "n": 1200, "n_valued": 1200}
+    backwards = client.get("/api/v1/models/churn/explain",
+                           params={"metric": "error_rate", "start": T0 + 7200, "end": T0})
+    assert backwards.status_code == 400 and "'end'" in backwards.json()["error"]["message"]
     bad = client.get("/api/v1/models/churn/explain", params={"metric": "drift_share"})
     assert bad.status_code == 400
     assert "cannot be explained" in bad.json()["error"]["message"]
@@ -88,3 +102,21 @@ def test_firing_alert_carries_the_ranking_in_its_history(store):
     ranking = firing["details"]["explain"]
     assert ranking["verdict"] == "error_kind ValueError"
     assert ranking["candidates"][0]["evidence"]["rate"] > 0.05
+
+
+def test_per_row_quantities_of_each_metric_family():
+    from vigil.engine.explain import _quantity, explainable
+
+    row = {"error": None, "error_type": None, "latency_s": 0.25, "actual": 3.0,
+           "outputs": {"prediction": 5.5}, "proba": 0.3}
+    assert _quantity("mae")(row) == 2.5 and _quantity("rmse")(row) == 2.5
+    assert _quantity("latency_p99")(row) == 0.25
+    assert _quantity("estimated_accuracy")(row) == pytest.approx(0.7)  # max(p, 1 - p)
+    assert _quantity("estimated_f1")({**row, "proba": {"a": 0.1, "b": 0.6, "c": 0.3}}) == 0.6
+    failed = {**row, "error": "boom", "error_type": "TimeoutError"}
+    assert _quantity("error_rate")(failed) == 1.0
+    assert _quantity("error_rate:TimeoutError")(failed) == 1.0
+    assert _quantity("error_rate:ValueError")(failed) == 0.0
+    assert _quantity("accuracy")(failed) is None  # a failed call has no answer to judge
+    assert _quantity("accuracy")({**row, "outputs": 1, "actual": 1.0}) == 1.0
+    assert not explainable("drift_share") and not explainable("cpu_percent")

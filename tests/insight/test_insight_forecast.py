@@ -122,7 +122,9 @@ def test_forecast_route_over_rollups(store, server_factory):
     for params, field in (({"metric": "count", "horizon": "soon"}, "horizon"),
                           ({"metric": "nope"}, "metric"),
                           ({"metric": "count", "level": 0.5}, "level"),
-                          ({"metric": "count", "op": "=="}, "op")):
+                          ({"metric": "count", "op": "=="}, "op"),
+                          ({"metric": "count", "step": "10s"}, "step"),
+                          ({"metric": "count", "step": "1m", "history": "28d"}, "step")):
         bad = client.get("/api/v1/models/churn/forecast", params=params)
         assert bad.status_code in (400, 422), (params, bad.text)
         assert field in bad.json()["error"]["message"]
