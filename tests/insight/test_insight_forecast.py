@@ -157,6 +157,15 @@ def test_forecast_rule_fires_before_the_threshold_is_crossed(store):
     assert [n.rule for n in AlertEngine(store).evaluate()] == []
 
 
+def test_default_history_fits_the_window():
+    hourly = Rule.from_dict({"name": "r", "metric": "count", "kind": "anomaly",
+                             "threshold": 4, "window": "1h"})
+    assert hourly.history_s == 28 * 86400
+    fine = Rule.from_dict({"name": "r", "metric": "count", "kind": "forecast", "op": ">",
+                           "threshold": 4, "window": "5m", "horizon": "1h"})
+    assert fine.history_s == 4000 * 300
+
+
 @pytest.mark.parametrize(("spec", "field"), [
     ({"kind": "forecast"}, "horizon"),
     ({"kind": "forecast", "horizon": "1h", "op": "=="}, "op"),

@@ -9,7 +9,7 @@ evaluated by :mod:`vigil.engine.alerts`. Three kinds:
   compares ``value / baseline`` with the threshold, ``"difference"`` ``value - baseline``.
 - ``no_data``: fires when the model sent no prediction in the last ``window``.
 - ``forecast``: the metric's series in windows of ``window`` over ``history`` (default
-  28d) is forecast ``horizon`` ahead; fires when the ``level`` (0.8 default, or 0.95)
+  28d, or 4000 windows when that is shorter) is forecast ``horizon`` ahead; fires when the ``level`` (0.8 default, or 0.95)
   prediction interval crosses ``op threshold`` within the horizon
   (:mod:`vigil.engine.forecast`).
 - ``anomaly``: the last whole ``window`` of the metric against its robust seasonal
@@ -290,7 +290,8 @@ def _insight_fields(kind: str, data: dict[str, Any], window_s: float,
                        data[key])
     if kind not in ("forecast", "anomaly"):
         return None, None, None
-    history_s = parse_duration(data.get("history", "28d"), "history")
+    default = min(28 * 86400.0, 4000 * window_s)  # 28 days, or 4000 windows when shorter
+    history_s = parse_duration(data.get("history", default), "history")
     if history_s < 10 * window_s:
         raise _bad("history", "must hold at least 10 windows", data.get("history"))
     if history_s / window_s > 5000:
