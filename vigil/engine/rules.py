@@ -9,9 +9,9 @@ evaluated by :mod:`vigil.engine.alerts`. Three kinds:
   compares ``value / baseline`` with the threshold, ``"difference"`` ``value - baseline``.
 - ``no_data``: fires when the model sent no prediction in the last ``window``.
 - ``forecast``: the metric's series in windows of ``window`` over ``history`` (default
-  28d, or 4000 windows when that is shorter) is forecast ``horizon`` ahead; fires when the ``level`` (0.8 default, or 0.95)
-  prediction interval crosses ``op threshold`` within the horizon
-  (:mod:`vigil.engine.forecast`).
+  28d, or 4000 windows when that is shorter) is forecast ``horizon`` ahead; fires when
+  the ``level`` (0.8 default, or 0.95) prediction interval crosses ``op threshold``
+  within the horizon (:mod:`vigil.engine.forecast`).
 - ``anomaly``: the last whole ``window`` of the metric against its robust seasonal
   expectation over ``history``; ``threshold`` is a robust z-score, ``op`` the direction
   (``>`` above, ``<`` below, ``!=`` either) (:mod:`vigil.engine.anomaly`).
