@@ -102,6 +102,8 @@ def test_firing_alert_carries_the_ranking_in_its_history(store):
     ranking = firing["details"]["explain"]
     assert ranking["verdict"] == "error_kind ValueError"
     assert ranking["candidates"][0]["evidence"]["rate"] > 0.05
+    # the notification (webhook, Slack, ...) names the likely cause in one line
+    assert notes[0].annotations["cause"].startswith("error_kind ValueError: ValueError errors")
 
 
 def test_per_row_quantities_of_each_metric_family():

@@ -238,13 +238,14 @@ class AlertEngine:
             if now - row["started_at"] + 1e-9 < rule.for_s:
                 self.alerts.update_alert(row["id"], {"value": ev.value, "updated_at": now})
                 return None
+            ranking = self._explain(ev, now)
             self.alerts.update_alert(row["id"], {"state": "firing", "value": ev.value,
                                                  "fired_at": now, "updated_at": now,
                                                  "notified_at": now},
                                      {"ts": now, "kind": "firing",
-                                      "details": _details(ev, self._explain(ev, now))})
+                                      "details": _details(ev, ranking)})
             row = {**row, "state": "firing", "value": ev.value, "fired_at": now,
-                   "annotations": _annotations(ev)}
+                   "annotations": _annotations(ev, ranking)}
             note = self._send(rule, row, "firing", silences, now)
             if note is not None and self.dispatch is not None and rule.actions:
                 self.dispatch.act(rule, note)
@@ -297,10 +298,15 @@ def _details(ev: Evaluation, explain: dict[str, Any] | None = None) -> dict[str,
     return out
 
 
-def _annotations(ev: Evaluation) -> dict[str, str]:
-    """Short lines for notifiers (forecast/anomaly summary)."""
+def _annotations(ev: Evaluation, ranking: dict[str, Any] | None = None) -> dict[str, str]:
+    """Short lines for notifiers: the forecast/anomaly summary and the likely cause."""
+    out = {}
     text = (ev.details or {}).get("summary")
-    return {"insight": text} if isinstance(text, str) else {}
+    if isinstance(text, str):
+        out["insight"] = text
+    if ranking is not None and ranking.get("clear_cause") and ranking["candidates"]:
+        out["cause"] = f"{ranking['verdict']}: {ranking['candidates'][0]['summary']}"
+    return out
 
 
 def _spec_input(spec: dict[str, Any]) -> dict[str, Any]:

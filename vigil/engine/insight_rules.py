@@ -137,5 +137,6 @@ def explain_for_alert(store: Store, rule: Rule, labels: dict[str, str],
     except Exception:  # the ranking is evidence, never a reason for an alert not to fire
         log.exception("root-cause ranking for rule %s failed", rule.name)
         return None
-    return {"verdict": out["verdict"], "change": out["change"],
-            "candidates": out["candidates"][:5]}
+    return {"verdict": out["verdict"], "clear_cause": out["clear_cause"],
+            "change": out["change"], "candidates": out["candidates"][:5],
+            "window": out["window"], "baseline": out["baseline"]}
