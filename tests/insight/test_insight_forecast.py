@@ -93,6 +93,7 @@ def _hourly_traffic(store, hours: int, per_hour, errors_per_hour=None, model="ch
         ts = end - (hours - h) * HOUR + 60
         n, bad = per_hour(h), errors_per_hour(h) if errors_per_hour else 0
         recs = [{"id": f"{model}-{h}-{i}", "version": "1", "ts": ts + i, "inputs": {"a": i},
+                 "latency_s": 0.01 * (1 + (h + i) % 7),
                  "outputs": 1, **({"error": "x"} if i < bad else {})} for i in range(n)]
         assert ingestor.ingest_predictions(model, recs).accepted == n
         sent.append(n)
@@ -193,3 +194,24 @@ def test_forecast_and_anomaly_rules_are_not_exported_as_promql():
     assert [r["alert"] for r in doc["groups"][0]["rules"]] == ["plain"]
     assert [name for name, _ in skipped] == ["ahead", "odd"]
     assert "evaluated by vigil" in skipped[0][1]
+
+
+@pytest.mark.parametrize("metric", ["count", "throughput", "error_rate",
+                                    "error_rate:unknown", "latency_p95"])
+def test_series_from_one_rollup_read_matches_the_metric_window_by_window(store, metric):
+    from vigil.engine.metric_sources import get_metric
+    from vigil.engine.series import metric_series
+
+    rng = np.random.default_rng(4)
+    end, _ = _hourly_traffic(store, 10, lambda h: int(rng.integers(5, 30)),
+                             lambda h: int(rng.integers(0, 4)))
+    model = store.get_model("churn")
+    step = 1800.0  # half hours: windows that do not fall on whole hours of the data
+    series = metric_series(store, model, metric, start=end - 36000, end=end, step=step)
+    source = get_metric(metric)
+    for ts, value in zip(series.times, series.values, strict=True):
+        expected = source.compute(store, model, None, ts, ts + step)
+        if expected is None:
+            assert np.isnan(value), (ts, value)
+        else:
+            assert value == pytest.approx(expected), (ts, value, expected)
