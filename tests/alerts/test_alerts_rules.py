@@ -36,7 +36,7 @@ def test_bad_durations_name_the_field(bad):
     ({"threshold": float("nan")}, "threshold", "must be a number"),
     ({"window": "30s"}, "window", "at least 1m"),
     ({"kind": "change"}, "baseline", "is required for a change rule"),
-    ({"kind": "anomaly"}, "kind", "must be one of"),
+    ({"kind": "seasonal"}, "kind", "must be one of"),  # anomaly is a kind now
     ({"severity": "page"}, "severity", "info, warning, critical"),
     ({"on_no_data": "panic"}, "on_no_data", "keep, ok, alert"),
     ({"min_count": -1}, "min_count", "non-negative integer"),

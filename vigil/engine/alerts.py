@@ -60,6 +60,7 @@ class Evaluation:
     labels: dict[str, str]
     value: float | None
     holds: bool | None  # None: too little data and on_no_data = keep
+    details: dict[str, Any] | None = None  # forecast/anomaly evidence for the history
 
 
 class AlertEngine:
@@ -77,6 +78,7 @@ class AlertEngine:
         # one round at a time in this process (the background loop and POST
         # /rules/evaluate): two rounds reading "no active alert" would both open one
         self._round = threading.Lock()
+        self._insight_cache: Any = None  # forecast/anomaly verdicts (insight_rules)
 
     # -- evaluation --------------------------------------------------------------------
     def rules(self, failed: set[str] | None = None) -> list[Rule]:
@@ -121,13 +123,24 @@ class AlertEngine:
             if rule.alias:
                 labels["alias"] = rule.alias
                 version = self._resolve_alias(model, rule.alias)
-            value = None if rule.alias and version is None else self._value(
-                rule, model, now, version)
-            if value is None:
+            details = None
+            if rule.kind in ("forecast", "anomaly"):
+                from vigil.engine.insight_rules import InsightCache, evaluate_insight
+
+                if self._insight_cache is None:
+                    self._insight_cache = InsightCache()
+                value, verdict, details = (None, None, None) if rule.alias and version is None \
+                    else evaluate_insight(self.store, rule, model, version, now,
+                                          self._insight_cache)
+            else:
+                value = None if rule.alias and version is None else self._value(
+                    rule, model, now, version)
+                verdict = None if value is None else rule.holds(value)
+            if verdict is None:
                 holds = {"keep": None, "ok": False, "alert": True}[rule.on_no_data]
             else:
-                holds = rule.holds(value)
-            out.append(Evaluation(rule, labels, value, holds))
+                holds = verdict
+            out.append(Evaluation(rule, labels, value, holds, details))
         return out
 
     def _resolve_alias(self, model: ModelRecord, alias: str) -> str | None:
@@ -235,19 +248,21 @@ class AlertEngine:
                       "severity": rule.severity, "state": "pending", "value": ev.value,
                       "summary": summary, "started_at": now, "updated_at": now}
             alert_id = self.alerts.open_alert(values, {"ts": now, "kind": "pending",
-                                                       "details": {"value": ev.value}})
+                                                       "details": _details(ev)})
             row = {**values, "id": alert_id, "fired_at": None, "resolved_at": None,
                    "notified_at": None, "acked_at": None, "ack_until": None}
         if row["state"] == "pending":
             if now - row["started_at"] + 1e-9 < rule.for_s:
                 self.alerts.update_alert(row["id"], {"value": ev.value, "updated_at": now})
                 return None
+            ranking = self._explain(ev, now)
             self.alerts.update_alert(row["id"], {"state": "firing", "value": ev.value,
                                                  "fired_at": now, "updated_at": now,
                                                  "notified_at": now},
                                      {"ts": now, "kind": "firing",
-                                      "details": {"value": ev.value}})
-            row = {**row, "state": "firing", "value": ev.value, "fired_at": now}
+                                      "details": _details(ev, ranking)})
+            row = {**row, "state": "firing", "value": ev.value, "fired_at": now,
+                   "annotations": _annotations(ev, ranking)}
             note = self._send(rule, row, "firing", silences, now)
             if note is not None and self.dispatch is not None and rule.actions:
                 self.dispatch.act(rule, note)
@@ -281,11 +296,11 @@ class AlertEngine:
             labels=labels, severity=rule.severity, summary=row["summary"] or rule.describe(),
             value=row["value"], threshold=rule.threshold,
             started_at=row["fired_at"] or row["started_at"],
-            ended_at=row.get("resolved_at") if status == "resolved" else None)
+            ended_at=row.get("resolved_at") if status == "resolved" else None,
+            annotations=dict(row.get("annotations") or {}))
         if self.dispatch is not None:  # its notifiers, and routes by labels
             self.dispatch.notify(rule, note)
         return note
-
 
     def _inhibition(self, rule: Rule, row: dict[str, Any], status: str) -> str | None:
         """The inhibition holding this notification back (a resolve is held back when the
@@ -304,6 +319,12 @@ class AlertEngine:
                   if a["state"] == "firing" and a["id"] != row["id"]]
         return inhibited_by(inhibits, labels, firing)
 
+    def _explain(self, ev: Evaluation, now: float) -> dict[str, Any] | None:
+        """The root-cause ranking of a firing alert (None when it cannot be computed)."""
+        from vigil.engine.insight_rules import explain_for_alert
+
+        return explain_for_alert(self.store, ev.rule, ev.labels, now)
+
 
 BUILTIN_RULES: tuple[dict[str, Any], ...] = (
     # records refused at ingest are traffic the model served but vigil does not see
@@ -312,6 +333,27 @@ BUILTIN_RULES: tuple[dict[str, Any], ...] = (
      "summary": "records are being rejected at ingest (see GET /models/{m}/metrics "
                 "rejected_by_reason, and /models/{m}/schema)"},
 )
+
+
+def _details(ev: Evaluation, explain: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A history event's details: the value, forecast/anomaly evidence, the ranking."""
+    out: dict[str, Any] = {"value": ev.value}
+    if ev.details:
+        out.update(ev.details)
+    if explain is not None:
+        out["explain"] = explain
+    return out
+
+
+def _annotations(ev: Evaluation, ranking: dict[str, Any] | None = None) -> dict[str, str]:
+    """Short lines for notifiers: the forecast/anomaly summary and the likely cause."""
+    out = {}
+    text = (ev.details or {}).get("summary")
+    if isinstance(text, str):
+        out["insight"] = text
+    if ranking is not None and ranking.get("clear_cause") and ranking["candidates"]:
+        out["cause"] = f"{ranking['verdict']}: {ranking['candidates'][0]['summary']}"
+    return out
 
 
 def _spec_input(spec: dict[str, Any]) -> dict[str, Any]:

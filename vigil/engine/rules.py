@@ -8,6 +8,13 @@ evaluated by :mod:`vigil.engine.alerts`. Three kinds:
   ``baseline`` earlier (e.g. ``baseline = "7d"``: last week's same hour); ``change = "ratio"``
   compares ``value / baseline`` with the threshold, ``"difference"`` ``value - baseline``.
 - ``no_data``: fires when the model sent no prediction in the last ``window``.
+- ``forecast``: the metric's series in windows of ``window`` over ``history`` (default
+  28d, or 4000 windows when that is shorter) is forecast ``horizon`` ahead; fires when
+  the ``level`` (0.8 default, or 0.95) prediction interval crosses ``op threshold``
+  within the horizon (:mod:`vigil.engine.forecast`).
+- ``anomaly``: the last whole ``window`` of the metric against its robust seasonal
+  expectation over ``history``; ``threshold`` is a robust z-score, ``op`` the direction
+  (``>`` above, ``<`` below, ``!=`` either) (:mod:`vigil.engine.anomaly`).
 
 A rule watches every version of its model, one ``version``, or the version a registry
 ``alias`` (e.g. ``production``) points at when it is evaluated.
@@ -33,7 +40,8 @@ from typing import Any
 
 from vigil.errors import ValidationFailedError
 
-KINDS = ("threshold", "change", "no_data")
+KINDS = ("threshold", "change", "no_data", "forecast", "anomaly")
+LEVELS = (0.8, 0.95)
 OPS = (">", ">=", "<", "<=", "==", "!=")
 SEVERITIES = ("info", "warning", "critical")
 NO_DATA = ("keep", "ok", "alert")
@@ -45,7 +53,8 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _FIELDS = {"name", "model", "version", "alias", "kind", "metric", "op", "threshold", "window",
            "for", "baseline", "change", "min_count", "on_no_data", "severity", "notifiers",
-           "actions", "labels", "summary", "repeat", "enabled"}
+           "actions", "labels", "summary", "repeat", "enabled", "horizon", "history",
+           "level"}
 
 
 def parse_duration(value: Any, field_name: str = "duration") -> float:
@@ -123,6 +132,9 @@ class Rule:
     summary: str | None = None
     repeat_s: float = 0.0
     enabled: bool = True
+    horizon_s: float | None = None  # forecast rules
+    history_s: float | None = None  # forecast and anomaly rules
+    level: float | None = None  # forecast rules: the interval that must cross
 
     @classmethod
     def from_dict(cls, data: Any) -> Rule:
@@ -209,6 +221,7 @@ class Rule:
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
             raise _bad("enabled", "must be true or false", enabled)
+        horizon_s, history_s, level = _insight_fields(kind, data, window_s, op)
         return cls(
             name=name, metric=metric, model=model, version=version, alias=alias, kind=kind,
             op=op,
@@ -218,7 +231,7 @@ class Rule:
             notifiers=_names(data.get("notifiers"), "notifiers"),
             actions=_names(data.get("actions"), "actions"), labels=dict(labels),
             summary=summary, repeat_s=parse_duration(data.get("repeat", 0), "repeat"),
-            enabled=enabled)
+            enabled=enabled, horizon_s=horizon_s, history_s=history_s, level=level)
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as it is stored and served (durations as strings, defaults included)."""
@@ -229,6 +242,12 @@ class Rule:
         out["baseline"] = None if baseline is None else format_duration(baseline)
         out["repeat"] = format_duration(out.pop("repeat_s"))
         out["notifiers"], out["actions"] = list(self.notifiers), list(self.actions)
+        for key in ("horizon", "history"):  # only forecast and anomaly rules have them
+            value = out.pop(f"{key}_s")
+            if value is not None:
+                out[key] = format_duration(value)
+        if out["level"] is None:
+            out.pop("level")
         return out
 
     def holds(self, value: float) -> bool:
@@ -244,9 +263,52 @@ class Rule:
         if self.kind == "no_data":
             return f"{scope}: no predictions for {format_duration(self.window_s)}"
         what = self.metric
+        if self.kind == "forecast":
+            return (f"{scope}: {self.metric} forecast ({round((self.level or 0.8) * 100)} % "
+                    f"interval) {self.op} {self.threshold:g} within "
+                    f"{format_duration(self.horizon_s or 0)}")
+        if self.kind == "anomaly":
+            side = {">": "above", ">=": "above", "<": "below", "<=": "below"}.get(
+                self.op, "away from")
+            return (f"{scope}: {self.metric} over {format_duration(self.window_s)} more than "
+                    f"{self.threshold:g} robust z {side} its seasonal expectation")
         if self.kind == "change":
             base = format_duration(self.baseline_s or 0)
             what = (f"{self.metric} / ({self.metric} {base} earlier)" if self.change == "ratio"
                     else f"{self.metric} - ({self.metric} {base} earlier)")
         text = f"{scope}: {what} {self.op} {self.threshold:g} over {format_duration(self.window_s)}"
         return text + (f" for {format_duration(self.for_s)}" if self.for_s else "")
+
+
+def _insight_fields(kind: str, data: dict[str, Any], window_s: float,
+                    op: str) -> tuple[float | None, float | None, float | None]:
+    """Validate ``horizon``, ``history`` and ``level`` (forecast and anomaly rules only)."""
+    for key, kinds in (("horizon", ("forecast",)), ("history", ("forecast", "anomaly")),
+                       ("level", ("forecast",))):
+        if data.get(key) is not None and kind not in kinds:
+            raise _bad(key, f"applies only to rules of kind {' or '.join(kinds)}",
+                       data[key])
+    if kind not in ("forecast", "anomaly"):
+        return None, None, None
+    default = min(28 * 86400.0, 4000 * window_s)  # 28 days, or 4000 windows when shorter
+    history_s = parse_duration(data.get("history", default), "history")
+    if history_s < 10 * window_s:
+        raise _bad("history", "must hold at least 10 windows", data.get("history"))
+    if history_s / window_s > 5000:
+        raise _bad("history", "must hold at most 5000 windows (use a larger 'window')",
+                   data.get("history"))
+    if kind == "anomaly":
+        if op == "==":
+            raise _bad("op", "of an anomaly rule must be >, >=, <, <= or != (direction)", op)
+        return None, history_s, None
+    if op not in (">", ">=", "<", "<="):
+        raise _bad("op", "of a forecast rule must be >, >=, < or <=", op)
+    if data.get("horizon") is None:
+        raise _bad("horizon", "is required for a forecast rule (e.g. '6h')", None)
+    horizon_s = parse_duration(data["horizon"], "horizon")
+    if not window_s <= horizon_s <= 2000 * window_s:
+        raise _bad("horizon", "must be 1 to 2000 windows", data["horizon"])
+    level = data.get("level", 0.8)
+    if level not in LEVELS:
+        raise _bad("level", "must be 0.8 or 0.95", level)
+    return horizon_s, history_s, float(level)

@@ -64,6 +64,8 @@ def metric_expr(rule: Rule, offset_s: float = 0.0) -> str:
 
 def promql(rule: Rule) -> str:
     """The alerting expression of ``rule``; ValueError when it has none."""
+    if rule.kind in ("forecast", "anomaly"):  # fitted models over history: vigil's own
+        raise ValueError(f"{rule.kind} rules are evaluated by vigil, not PromQL")
     if rule.kind != "no_data" and rule.metric not in EXPRESSIBLE:
         raise ValueError(f"metric {rule.metric!r} has no PromQL form")
     if rule.alias:

@@ -22,6 +22,7 @@ from vigil.server.routes import alerts as alert_routes
 from vigil.server.routes import docs as docs_routes
 from vigil.server.routes import drift, events, health, keys, metrics, models, otlp, registry
 from vigil.server.routes import exports as export_routes
+from vigil.server.routes import insight as insight_routes
 from vigil.server.routes import privacy as privacy_routes
 from vigil.server.routes import quality as quality_routes
 from vigil.server.routes import resources as resource_routes
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                    alert_routes, privacy_routes, quality_routes, export_routes):
         app.include_router(module.router)
     app.include_router(resource_routes.router)  # resource samples and endpoint probes
+    app.include_router(insight_routes.router)  # forecasts and root-cause ranking
     resource_routes.install(app)  # Server-Timing header, resource gauges on /metrics
     rule_routes.install(app)  # alert engine, notifiers, its background loop and gauges
     quality_routes.install(app)  # quality gauges, scheduled evaluations, concept drift
