@@ -29,7 +29,7 @@ Examples:
     >>> round(log_e_rollback(20, 1000, 30, 200), 1)  # 2 % vs 15 %: strong evidence
     18.7
     >>> round(log_e_promote(200, 10000, 20, 1000, 0.05), 1)  # at parity, 5 points allowed
-    20.1
+    17.2
 """
 
 from __future__ import annotations
