@@ -58,7 +58,7 @@ registry_alias_history = sa.Table(
         "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
     ),
     sa.Column("alias", sa.String(100), nullable=False),
-    sa.Column("action", sa.String(30), nullable=False),  # promote | rollback | auto_rollback | canary_*
+    sa.Column("action", sa.String(30), nullable=False),  # promote, rollback, canary_...
     sa.Column("version", sa.String(100), nullable=True),
     sa.Column("target_alias", sa.String(100), nullable=True),
     sa.Column("previous_version", sa.String(100), nullable=True),
