@@ -100,3 +100,20 @@ def test_canary_from_the_command_line(tmp_path, capsys):
     assert code == 0 and "canary aborted, serving 1" in out
     code, out = run("history", "churn", "production")
     assert "canary_start" in out and "canary_abort" in out
+
+
+def test_the_model_page_shows_the_canary_beside_stable(api, store):
+    from vigil.engine.ingest import Ingestor
+
+    assert api.put(f"{BASE}/canary", json={"version": "2", "share": 0.25}).status_code == 200
+    started = api.get(BASE).json()["canary"]["started_at"]
+    records = [{"id": f"{v}-{i}", "version": v, "ts": started + i * 1e-4,
+                "latency_s": 0.01, "inputs": {"age": 30, "plan": "pro"}, "outputs": 1,
+                **({"error": "boom"} if i < errors else {})}
+               for v, n, errors in (("1", 30, 3), ("2", 10, 2)) for i in range(n)]
+    assert Ingestor(store).ingest_predictions("churn", records).accepted == 40
+    page = api.get("/ui/models/churn")
+    assert page.status_code == 200, page.text[:500]
+    assert 'data-canary="2"' in page.text and "Canary of 2 on 25.0 %" in page.text
+    assert "3 / 30" in page.text and "2 / 10" in page.text
+    assert "collecting evidence" in page.text
