@@ -64,12 +64,13 @@ _KEYS = {"version", "share", "mode", "alpha", "tolerance", "metrics", "min_count
 def _number(cfg: dict[str, Any], key: str, low: float, high: float | None,
             *, open_low: bool = True) -> float:
     value = cfg.get(key, DEFAULTS.get(key))
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if open_low else value >= low) and (high is None or value <= high)
-    if not ok:
-        bound = f"({low}, {high}]" if high is not None else f"> {low}"
-        raise InvalidParameterError(f"'{key}' of a canary must be a number in {bound}. "
+    if (not isinstance(value, int | float) or isinstance(value, bool)
+            or not math.isfinite(value) or not (value > low if open_low else value >= low)
+            or (high is not None and value > high)):
+        left = "in (" if open_low else "in ["
+        bound = (f"{left}{low:g}, {high:g}]" if high is not None
+                 else f"{'>' if open_low else '>='} {low:g}")
+        raise InvalidParameterError(f"'{key}' of a canary must be a number {bound}. "
                                     f"Got {value!r}.")
     return float(value)
 
