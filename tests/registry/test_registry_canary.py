@@ -7,6 +7,9 @@ import orjson
 import pytest
 from alerts.alerts_support import Receiver
 
+from vigil.engine.alerts import AlertEngine
+from vigil.engine.alerts_admin import ack_alert
+from vigil.engine.alerts_dispatch import Dispatcher
 from vigil.engine.ingest import Ingestor
 from vigil.errors import InvalidParameterError
 from vigil.registry import check_canaries, check_rollback_policies, set_rollback_policy
@@ -86,7 +89,7 @@ def test_canary_needs_a_registered_version_and_an_alias(stable):
         stable.start_canary("churn", "production", "2", metrics=["latency_p95"])
 
 
-def test_a_failing_canary_is_rolled_back_with_evidence(stable, hook):
+def test_a_failing_canary_is_rolled_back_with_evidence(stable, hook, tmp_path):
     store = stable.store
     AlertStore(store).put_receiver("notifier", "hook", "webhook", {"url": hook.url})
     stable.start_canary("churn", "production", "2", share=0.1, notify=["hook"],
@@ -110,6 +113,12 @@ def test_a_failing_canary_is_rolled_back_with_evidence(stable, hook):
     assert any(e["action"] == "registry.canary_rollback" for e in store.audit_entries())
     (alert,) = AlertStore(store).list_alerts(state="active")
     assert alert["rule"] == "registry:canary" and alert["labels"]["decision"] == "rollback"
+    ack_alert(store, alert["id"], "alice")  # acknowledgeable like any alert
+    dispatcher = Dispatcher(store, tmp_path)
+    try:  # and the rules engine does not orphan it (no rule of that name exists)
+        AlertEngine(store, dispatcher).evaluate(t0 + 25)
+    finally:
+        dispatcher.close()
     check_canaries(store, t0 + 30)
     assert AlertStore(store).list_alerts(state="active")  # still within resolve_after_s
     check_canaries(store, t0 + 81)
