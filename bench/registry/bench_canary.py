@@ -54,6 +54,24 @@ def run(p_a: float, p_b: float, tol: float, share: float, seeds: int, step: int 
             "failures_median": float(np.median(failures))}
 
 
+def plain(p_new: float, seeds: int, ceiling: float = 0.05, min_count: int = 20,
+          step: int = 125, steps: int = 120) -> dict[str, float]:
+    """A plain promotion guarded by a threshold rollback policy (``error_rate > ceiling``
+    once ``min_count`` predictions were seen), checked every ``step`` requests for the
+    first minute (250 requests/s, a check every 0.5 s): the share of runs rolled back and
+    the median failures served before the rollback (or in the minute)."""
+    rng = np.random.default_rng(7)
+    rolled, failures = 0, []
+    for _ in range(seeds):
+        errors = np.cumsum(rng.binomial(step, p_new, size=steps))
+        n = step * np.arange(1, steps + 1)
+        breach = np.nonzero((n >= min_count) & (errors / n > ceiling))[0]
+        k = breach[0] if breach.size else steps - 1
+        rolled += bool(breach.size)
+        failures.append(int(errors[k]))
+    return {"rolled_back": rolled / seeds, "failures_median": float(np.median(failures))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=1000)
@@ -64,6 +82,11 @@ def main() -> None:
         r = run(p_a, p_b, tol, share, args.seeds)
         print(f"{name:34} {r['rollback']:8.3f} {r['promote']:8.3f} {r['undecided']:9.3f} "
               f"{r['n_median']:12.0f} {r['n_p95']:7.0f} {r['failures_median']:12.0f}")
+    print("\nplain promotion, policy error_rate > 0.05 (min 20), checked every 125 requests:")
+    for name, p_new in (("5x errors (10 %)", 0.10), ("parity (2 %)", 0.02)):
+        r = plain(p_new, args.seeds)
+        print(f"  {name:20} rolled back in the first minute {r['rolled_back']:.3f}, "
+              f"failures served p50 {r['failures_median']:.0f}")
 
 
 if __name__ == "__main__":
