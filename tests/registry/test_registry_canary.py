@@ -181,3 +181,15 @@ def test_a_person_moving_the_alias_ends_the_canary(stable, artifacts):
     assert alias["canary"] is None and alias["version"] == "3"
     assert stable.history("churn", "production")[-1]["details"] == {"canary_ended": "2"}
     assert check_canaries(stable.store) == []
+
+
+def test_the_rollback_policys_latency_ceiling_joins_the_metrics(stable):
+    set_rollback_policy(stable.store, "churn", "production",
+                        {"max": {"error_rate": 0.1, "latency_p95": 0.3}})
+    stable.start_canary("churn", "production", "2")
+    canary = stable.alias("churn", "production")["canary"]
+    assert canary["metrics"] == ["error_rate", "latency_p95"]
+    assert canary["slow_s"] == 0.3  # no recent latency of stable: the policy's ceiling
+    stable.abort_canary("churn", "production")
+    stable.start_canary("churn", "production", "2", metrics=["error_rate"])
+    assert stable.alias("churn", "production")["canary"]["metrics"] == ["error_rate"]

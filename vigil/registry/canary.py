@@ -10,8 +10,9 @@ a share of the inputs; its answers are recorded under its version, never served.
 :func:`check_canaries` (the server's registry loop) compares canary and stable on the
 failure rates of the canary's metrics since it started — ``error_rate`` (failed
 predictions) and optionally ``latency_p95`` (the share of requests slower than a
-threshold fixed at start: the stable version's p95 over the hour before, or
-``latency_threshold_s``) — with the always-valid test of
+threshold fixed at start: ``latency_threshold_s``, else the stable version's p95 over the
+hour before, else the rollback policy's ceiling; included by default when the alias's
+rollback policy has a ``latency_p95`` ceiling) — with the always-valid test of
 :mod:`vigil.registry.sequential`, at level ``alpha`` split evenly over the metrics:
 
 - rolled back (canary removed) when one metric shows the canary fails more often than
@@ -139,8 +140,14 @@ def start(registry: Any, model: str, alias: str, cfg: dict[str, Any], *,
     """Validate ``cfg`` and record the canary on the alias (see ``Registry.start_canary``)."""
     from vigil.registry.errors import AliasNotFoundError
 
-    checked = check_canary_config(cfg)
     record = registry.model(model)
+    policy = q.get_policy(registry.store, record.id, alias)
+    ceiling = None
+    if policy is not None and policy["enabled"]:
+        ceiling = (policy["policy"].get("max") or {}).get("latency_p95")
+    if "metrics" not in cfg and ceiling is not None:
+        cfg = {**cfg, "metrics": ["error_rate", "latency_p95"]}  # the policy's metrics
+    checked = check_canary_config(cfg)
     current = q.get_alias(registry.store, record.id, alias)
     if current is None:
         raise AliasNotFoundError(
@@ -162,6 +169,8 @@ def start(registry: Any, model: str, alias: str, cfg: dict[str, Any], *,
         if slow_s is None:
             slow_s = q.latency_quantile(registry.store, record.id, current["version"],
                                         now - 3600.0, now, 0.95)
+            if slow_s is None and ceiling is not None:
+                slow_s = float(ceiling)  # no recent latencies: the policy's ceiling
             if slow_s is None:
                 raise InvalidParameterError(
                     f"Version {current['version']!r} recorded no latencies in the last hour "
