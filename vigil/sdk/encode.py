@@ -95,8 +95,11 @@ def to_records(items: list[tuple[Any, ...]], version: str,
     """Group queued tuples by batch kind and build their JSON-ready dicts.
 
     ``clock_offset_ns`` is ``time_ns() - perf_counter_ns()`` read now: it turns the
-    monotonic start of a tracked call into its Unix time. Fields that are None (error,
-    subject, probabilities) are left out of the records: the server reads them as null.
+    monotonic start of a tracked call into its Unix time (read within a flush interval of
+    the call, so only a wall-clock step or a suspend in between shifts it). Fields that
+    are None (error, subject, probabilities) are left out of the records: the server reads
+    them as null.
+
     A prediction is tagged with the version it names (the one that served it: a canary's),
     else ``version_at(ts)`` (the version followed at that time), else ``version``.
     """
