@@ -99,9 +99,6 @@ def to_records(items: list[tuple[Any, ...]], version: str,
     the call, so only a wall-clock step or a suspend in between shifts it). Fields that
     are None (error, subject, probabilities) are left out of the records: the server reads
     them as null.
-
-    A prediction is tagged with the version it names (the one that served it: a canary's),
-    else ``version_at(ts)`` (the version followed at that time), else ``version``.
     """
     if clock_offset_ns is None:
         clock_offset_ns = time.time_ns() - time.perf_counter_ns()
@@ -110,6 +107,8 @@ def to_records(items: list[tuple[Any, ...]], version: str,
     feedback: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []
     add = predictions.append
+    # a prediction carries the version it names (the one that served it: a canary's),
+    # else version_at(ts) (the version followed at that time), else version
     at = version_at or (lambda _ts: version)
     for item in items:
         tag = item[0]
