@@ -193,3 +193,19 @@ def test_the_rollback_policys_latency_ceiling_joins_the_metrics(stable):
     stable.abort_canary("churn", "production")
     stable.start_canary("churn", "production", "2", metrics=["error_rate"])
     assert stable.alias("churn", "production")["canary"]["metrics"] == ["error_rate"]
+
+
+def test_a_canary_does_not_blind_the_rollback_policy(stable, artifacts):
+    store = stable.store
+    stable.register("churn", "3", artifacts / "model3.pkl")
+    stable.promote("churn", "production", "2")
+    at = stable.history("churn", "production")[-1]["ts"]
+    stable.start_canary("churn", "production", "3")
+    set_rollback_policy(store, "churn", "production", {"max": {"error_rate": 0.1},
+                                                       "min_count": 10, "window_s": 60})
+    _feed(store, "2", at + 120, 10, errors=5)
+    (rolled,) = check_rollback_policies(store, at + 130)
+    assert (rolled["from"], rolled["to"]) == ("2", "1")
+    alias = stable.alias("churn", "production")
+    assert alias["version"] == "1" and alias["canary"] is None  # the canary ended with it
+    assert stable.history("churn", "production")[-1]["details"] == {"canary_ended": "3"}

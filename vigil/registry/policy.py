@@ -146,12 +146,12 @@ def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict
                now: float) -> dict[str, Any] | None:
     from vigil.registry.registry import CANARY_ONLY
 
-    history = [h for h in registry.history(model, alias, limit=20)
-               if h["action"] not in CANARY_ONLY]  # canaries coming and going move nothing
+    recent = registry.history(model, alias, limit=20)
+    history = [h for h in recent if h["action"] not in CANARY_ONLY]  # they move nothing
     if not history or history[-1]["action"] not in ("promote", "canary_promote"):
         return None  # nothing newly promoted (or already rolled back)
     last = history[-1]
-    revision = registry.alias(model, alias)["revision"]
+    revision = recent[-1]["revision"]  # the alias as read: a later change wins
     if now - last["ts"] > policy["watch_s"] or last["version"] is None:
         return None
     target = registry.rollback_target(model, alias)
