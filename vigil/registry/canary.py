@@ -177,6 +177,8 @@ def start(registry: Any, model: str, alias: str, cfg: dict[str, Any], *,
                     "to set the canary's latency threshold; give 'latency_threshold_s'.")
         checked["slow_s"] = slow_s
     checked.update(started_at=now, started_by=actor, stable=current["version"])
+    if expected_revision is None:  # two starts racing: the second one is stale (409)
+        expected_revision = current["revision"]
     row = q.set_canary(registry.store, record.id, alias, checked, action="canary_start",
                        actor=actor, reason=reason, expected_revision=expected_revision)
     registry.store.audit(actor, "registry.canary_start", f"{model}@{alias}",
