@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     )
     registry_check_interval_s: float = Field(
         30.0, ge=0, description="Seconds between checks of the registry's automatic rollback "
-        "policies; 0 disables them."
+        "policies and running canaries; 0 disables them."
     )
     retention_interval_s: float = Field(
         3600.0, ge=0, description="Seconds between runs of the retention job; 0 disables it."

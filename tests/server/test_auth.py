@@ -29,6 +29,8 @@ ALLOWED = {
     ("GET", "/api/v1/models/{name}/aliases/{alias}/policy"): {"read", "write", "admin"},
     ("PUT", "/api/v1/models/{name}/aliases/{alias}/policy"): {"write", "admin"},
     ("DELETE", "/api/v1/models/{name}/aliases/{alias}/policy"): {"write", "admin"},
+    ("PUT", "/api/v1/models/{name}/aliases/{alias}/canary"): {"write", "admin"},
+    ("DELETE", "/api/v1/models/{name}/aliases/{alias}/canary"): {"write", "admin"},
     ("GET", "/api/v1/models/{name}/quality"): {"read", "write", "admin"},
     ("POST", "/api/v1/models/{name}/quality/reference"): {"write", "admin"},
     ("POST", "/api/v1/models/{name}/quality/concept-drift"): {"write", "admin"},

@@ -1,4 +1,5 @@
-"""``vigil registry``: register, list, show, promote, rollback, verify, diff, history, policy.
+"""``vigil registry``: register, list, show, promote, rollback, canary, verify, diff, history,
+policy.
 
 The commands work on the store (``--db``) and data folder (``--home``) directly, like
 ``vigil keys``: artifacts are hashed, copied and signed on this machine.
@@ -251,6 +252,75 @@ def policy(
         reg.store.close()
     console.print(f"Policy of {model}@{alias}: "
                   + ("disabled" if checked is None else json.dumps(checked)), highlight=False)
+
+
+@app.command()
+def canary(
+    model: str, alias: str,
+    version: str | None = typer.Argument(None, help="The candidate version (omit to show "
+                                         "the running canary and its evidence)."),
+    share: float = typer.Option(0.1, help="Share of the traffic (or of the inputs shadowed)."),
+    mode: str = typer.Option("canary", help="canary (serves its share) or shadow (runs on "
+                             "a copy of the inputs, never served)."),
+    alpha: float = typer.Option(0.05, help="Bound on each wrong decision's probability."),
+    tolerance: list[str] = typer.Option([], help="METRIC=VALUE: how much more often the "
+                                        "canary may fail than stable and still be promoted; "
+                                        "repeat."),
+    metric: list[str] = typer.Option([], help="error_rate (default) and/or latency_p95; "
+                                     "repeat."),
+    min_count: int = typer.Option(50, help="Canary predictions needed before deciding."),
+    max_duration_s: float = typer.Option(86400.0, help="Seconds before an undecided canary "
+                                         "is settled by --on-timeout."),
+    on_timeout: str = typer.Option("rollback", help="rollback or promote."),
+    latency_threshold_s: float | None = typer.Option(
+        None, help="Latency above which a call is slow (default: stable's p95 over the last "
+        "hour)."),
+    notify: list[str] = typer.Option([], help="Notifier told of the decision; repeat."),
+    reason: str | None = typer.Option(None, help="Why, for the alias history."),
+    abort: bool = typer.Option(False, help="Abort the running canary (the alias keeps its "
+                               "version)."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Start a canary (or shadow) release of VERSION on ALIAS; vigil promotes or rolls it
+    back on the evidence. Without VERSION: show the running canary; --abort ends it."""
+    import time
+
+    from vigil.registry.canary import evidence
+
+    reg = _open(db, home)
+    try:
+        if abort:
+            row = reg.abort_canary(model, alias, reason=reason)
+            console.print(f"{model}@{alias}: canary aborted, serving {row['version']} "
+                          f"(revision {row['revision']}).", highlight=False)
+            return
+        if version is None:
+            row = reg.alias(model, alias)
+            if not row.get("canary"):
+                console.print(f"{model}@{alias} serves {row['resolved_version']}; no canary.",
+                              highlight=False)
+                return
+            record = reg.model(model)
+            _print_json({"canary": row["canary"], "evidence": evidence(
+                reg.store, {**row, "model_id": record.id}, time.time())})
+            return
+        settings: dict[str, Any] = {
+            "alpha": alpha, "min_count": min_count, "max_duration_s": max_duration_s,
+            "on_timeout": on_timeout, "notify": notify}
+        if tolerance:
+            settings["tolerance"] = _pairs(tolerance, "tolerance", number=True)
+        if metric:
+            settings["metrics"] = metric
+        if latency_threshold_s is not None:
+            settings["latency_threshold_s"] = latency_threshold_s
+        row = reg.start_canary(model, alias, version, share=share, mode=mode, reason=reason,
+                               **settings)
+    finally:
+        reg.store.close()
+    c = row["canary"]
+    console.print(f"{model}@{alias}: {c['mode']} of {c['version']} on {c['share']:.0%} "
+                  f"beside {row['version']} (revision {row['revision']}); alpha {c['alpha']}.",
+                  highlight=False)
 
 
 @app.command("import-mlflow")

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from vigil.registry.canary import check_canaries
 from vigil.registry.errors import (
     AliasCycleError,
     AliasNotFoundError,
@@ -45,6 +46,7 @@ __all__ = [
     "UnsafeArtifactError",
     "VersionExistsError",
     "VersionNotFoundError",
+    "check_canaries",
     "check_rollback_policies",
     "load",
     "parse_ref",

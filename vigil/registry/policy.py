@@ -146,10 +146,14 @@ def check_rollback_policies(
 
 def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict[str, Any],
                now: float, base_url: str | None = None) -> dict[str, Any] | None:
-    history = registry.history(model, alias, limit=1)
-    if not history or history[-1]["action"] != "promote":
+    from vigil.registry.registry import CANARY_ONLY
+
+    recent = registry.history(model, alias, limit=20)
+    history = [h for h in recent if h["action"] not in CANARY_ONLY]  # they move nothing
+    if not history or history[-1]["action"] not in ("promote", "canary_promote"):
         return None  # nothing newly promoted (or already rolled back)
     last = history[-1]
+    revision = recent[-1]["revision"]  # the alias as read: a later change wins
     if now - last["ts"] > policy["watch_s"] or last["version"] is None:
         return None
     target = registry.rollback_target(model, alias)
@@ -164,7 +168,7 @@ def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict
               f"{now - last['ts']:.0f} s of promotion ({int(count)} predictions): "
               f"{'; '.join(f'{m} {v:.4g} {op} {t:g}' for m, v, op, t in found)}")
     row = registry.rollback(model, alias, target, reason=reason, actor=ACTOR,
-                            expected_revision=last["revision"], automatic=True)
+                            expected_revision=revision, automatic=True)
     log.warning("rolled %s@%s back from %s to %s: %s", model, alias, version, target, reason)
     action = {"model": model, "alias": alias, "from": version, "to": row["resolved_version"],
               "reason": reason, "revision": row["revision"], "notified": []}

@@ -32,6 +32,8 @@ from vigil.store import registry as q
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,99}$")
 ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,99}$")
+# history actions that leave the alias's version where it was
+CANARY_ONLY = ("canary_start", "canary_rollback", "canary_abort")
 REF = re.compile(r"^(?P<model>[^@:]+)(?:@(?P<alias>[^@:]+)|:(?P<version>[^@:]+))$")
 
 
@@ -256,12 +258,39 @@ class Registry:
             "reason": reason})
         return {"model": model, **row}
 
+    def start_canary(
+        self, model: str, alias: str, version: str | int, *, share: float = 0.1,
+        mode: str = "canary", reason: str | None = None, actor: str | None = None,
+        expected_revision: int | None = None, **settings: Any,
+    ) -> dict[str, Any]:
+        """Send ``share`` of the alias's traffic to ``version`` (``mode="shadow"``: run it
+        on a copy of that share of the inputs, unserved) until vigil promotes or rolls it
+        back (see :mod:`vigil.registry.canary` for ``settings``: ``alpha``,
+        ``tolerance``, ``metrics``, ``min_count``, ``max_duration_s``, ``on_timeout``,
+        ``latency_threshold_s``, ``notify``, ``resolve_after_s``).
+        """
+        from vigil.registry import canary
+
+        cfg = {"version": check_version(version), "share": share, "mode": mode, **settings}
+        return canary.start(self, model, check_alias(alias), cfg, reason=reason,
+                            actor=actor or self.actor, expected_revision=expected_revision)
+
+    def abort_canary(self, model: str, alias: str, *, reason: str | None = None,
+                     actor: str | None = None) -> dict[str, Any]:
+        """End the alias's canary without promoting it; the alias keeps its version."""
+        from vigil.registry import canary
+
+        return canary.abort(self, model, check_alias(alias), reason=reason,
+                            actor=actor or self.actor)
+
     def rollback_target(self, model: str, alias: str) -> str | None:
         """The version a rollback without target returns to (the one promoted before)."""
         stack: list[str | None] = []
         for entry in self.history(model, alias):
             version = entry["version"]
-            if entry["action"] == "promote":
+            if entry["action"] in CANARY_ONLY:
+                continue  # a canary started or ended: the alias did not move
+            if entry["action"] in ("promote", "canary_promote"):
                 stack.append(version)
             else:
                 while stack and stack[-1] != version:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +27,7 @@ log = logging.getLogger("vigil.sdk")
 # background); error: None or (message, error_type, wall ts); budget_ns: the budget or None.
 TRACKED = 0  # (TRACKED, args, kwargs, output, t0, t1, error, budget_ns)
 PREDICTION = 1  # (PREDICTION, inputs, output, proba, latency_s, error, subject_id, id, ts,
-#                  error_type)
+#                  error_type[, version that served it])
 LABEL = 2  # (LABEL, prediction_id, actual, ts)
 FEEDBACK = 3  # (FEEDBACK, id, prediction_id, score, comment, ts)
 RESOURCE = 4  # (RESOURCE, sample dict) from vigil.sdk.resources
@@ -89,7 +89,9 @@ def timeout_error(latency_s: float, budget_s: float) -> tuple[str, str]:
 
 
 def to_records(items: list[tuple[Any, ...]], version: str,
-               clock_offset_ns: int | None = None) -> dict[str, list[dict[str, Any]]]:
+               clock_offset_ns: int | None = None,
+               version_at: Callable[[float], str] | None = None,
+               ) -> dict[str, list[dict[str, Any]]]:
     """Group queued tuples by batch kind and build their JSON-ready dicts.
 
     ``clock_offset_ns`` is ``time_ns() - perf_counter_ns()`` read now: it turns the
@@ -105,6 +107,9 @@ def to_records(items: list[tuple[Any, ...]], version: str,
     feedback: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []
     add = predictions.append
+    # a prediction carries the version it names (the one that served it: a canary's),
+    # else version_at(ts) (the version followed at that time), else version
+    at = version_at or (lambda _ts: version)
     for item in items:
         tag = item[0]
         if tag == TRACKED:
@@ -113,17 +118,18 @@ def to_records(items: list[tuple[Any, ...]], version: str,
             inputs = args[0] if args and type(args[0]) is dict else call_inputs(args, kwargs or {})
             if err is None:
                 if budget_ns is None or t1 - t0 <= budget_ns:
-                    add({"id": id_at(ts), "version": version, "ts": ts,
+                    add({"id": id_at(ts), "version": at(ts), "ts": ts,
                          "latency_s": (t1 - t0) / 1e9, "inputs": inputs, "outputs": output})
                     continue
                 err = timeout_error((t1 - t0) / 1e9, budget_ns / 1e9)
             else:
                 ts = err[2]  # an exception's wall time, as its exception hooks got it
-            add({"id": id_at(ts), "version": version, "ts": ts, "latency_s": (t1 - t0) / 1e9,
+            add({"id": id_at(ts), "version": at(ts), "ts": ts, "latency_s": (t1 - t0) / 1e9,
                  "error": err[0], "error_type": err[1], "inputs": inputs, "outputs": output})
         elif tag == PREDICTION:
-            _, inputs, output, proba, latency_s, error, subject_id, pid, ts, error_type = item
-            rec = {"id": pid, "version": version, "ts": ts, "latency_s": latency_s,
+            _, inputs, output, proba, latency_s, error, subject_id, pid, ts, error_type = item[:10]
+            served_by = item[10] if len(item) > 10 else None
+            rec = {"id": pid, "version": served_by or at(ts), "ts": ts, "latency_s": latency_s,
                    "inputs": inputs, "outputs": output}
             if error is not None:
                 rec["error"] = error

@@ -7,11 +7,21 @@ first (load the new model there), then the Monitor switches: predictions recorde
 that instant on carry the new version, those recorded before keep the old one, even if
 they are sent later. The inference path is untouched: the switch only changes what the
 background sender writes.
+
+When the alias carries a canary (``vigil registry canary``), ``on_canary_change(canary)``
+runs with ``{"version", "share", "mode"}`` (load the candidate there; ``None`` when the
+canary ends) and the follower routes: :meth:`AliasFollower.serving_version` answers the
+canary's version for its share of calls — sticky per subject id (a hash of the subject
+and the canary's version into [0, 1)), random otherwise — and the stable version for the
+rest; in ``shadow`` mode it answers the stable version and
+:meth:`AliasFollower.shadow_version` picks the calls whose inputs the candidate also runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +30,28 @@ from vigil.errors import InvalidParameterError
 
 log = logging.getLogger("vigil.sdk")
 
-Fetch = Callable[[str | None], "tuple[str | None, str] | None"]
+# fetch(etag) -> None (unchanged) or (etag, resolved version, canary or None)
+Fetch = Callable[[str | None], "tuple[str | None, str, dict[str, Any] | None] | None"]
+CANARY_KEYS = ("version", "share", "mode")
+
+
+def unit_hash(salt: str, subject_id: str) -> float:
+    """A subject's fixed place in [0, 1) for a given salt (the canary's version): the same
+    subject lands on the same side of a share on every call and every replica.
+
+    Examples:
+        >>> unit_hash("4", "u42") == unit_hash("4", "u42")
+        True
+        >>> 0 <= unit_hash("4", "u42") < 1
+        True
+    """
+    digest = hashlib.blake2b(f"{salt}\x00{subject_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+def _canary(row: dict[str, Any]) -> dict[str, Any] | None:
+    c = row.get("canary")
+    return {k: c[k] for k in CANARY_KEYS} if c else None
 
 
 def parse_alias_ref(ref: Any) -> tuple[str, str]:
@@ -51,13 +82,14 @@ def http_fetch(endpoint: str, model: str, alias: str, api_key: str | None,
     client = httpx.Client(base_url=endpoint.rstrip("/"), headers=headers, timeout=timeout_s)
     path = f"/api/v1/models/{model}/aliases/{alias}"
 
-    def fetch(etag: str | None) -> tuple[str | None, str] | None:
+    def fetch(etag: str | None) -> tuple[str | None, str, dict[str, Any] | None] | None:
         resp = client.get(path, headers={"If-None-Match": etag} if etag else None)
         if resp.status_code == 304:
             return None
         if resp.status_code != 200:
             raise RuntimeError(f"GET {path} answered {resp.status_code}: {resp.text[:200]}")
-        return resp.headers.get("etag"), resp.json()["resolved_version"]
+        row = resp.json()
+        return resp.headers.get("etag"), row["resolved_version"], _canary(row)
 
     fetch.close = client.close  # type: ignore[attr-defined]
     return fetch
@@ -70,13 +102,13 @@ def store_fetch(url: str, model: str, alias: str) -> Fetch:
 
     store = open_store(url)
 
-    def fetch(etag: str | None) -> tuple[str | None, str] | None:
+    def fetch(etag: str | None) -> tuple[str | None, str, dict[str, Any] | None] | None:
         record = store.get_model(model)
         row = q.get_alias(store, record.id, alias) if record is not None else None
         if row is None:
             raise RuntimeError(f"model {model!r} has no alias {alias!r}")
         tag = f'"{row["revision"]}:{row["resolved_version"]}"'
-        return None if tag == etag else (tag, row["resolved_version"])
+        return None if tag == etag else (tag, row["resolved_version"], _canary(row))
 
     fetch.close = store.close  # type: ignore[attr-defined]
     return fetch
@@ -86,11 +118,15 @@ class AliasFollower:
     """Polls an alias and calls ``switch(version)`` when it resolves to another version."""
 
     def __init__(self, ref: str, fetch: Fetch, switch: Callable[[str], bool],
-                 current: str, interval_s: float) -> None:
+                 current: str, interval_s: float,
+                 switch_canary: Callable[[dict[str, Any] | None], bool] | None = None,
+                 ) -> None:
         self.ref = ref
         self.fetch = fetch
         self.switch = switch
+        self.switch_canary = switch_canary
         self.current = current
+        self.canary: dict[str, Any] | None = None  # the canary being routed to
         self.interval_s = interval_s
         self.etag: str | None = None
         self.polls = 0
@@ -110,15 +146,40 @@ class AliasFollower:
             return False
         if answer is None:
             return False
-        etag, version = answer
-        if version == self.current:
-            self.etag = etag
-            return False
-        if not self.switch(version):
-            return False  # the application could not load it: ask again next time
+        etag, version, canary = answer
+        changed = False
+        if version != self.current:
+            if not self.switch(version):
+                return False  # the application could not load it: ask again next time
+            self.current = version
+            changed = True
+        if canary != self.canary:
+            if self.switch_canary is not None and not self.switch_canary(canary):
+                return changed  # the candidate could not be loaded: ask again next time
+            self.canary = canary
+            changed = True
         self.etag = etag
-        self.current = version
-        return True
+        return changed
+
+    def serving_version(self, subject_id: str | None = None) -> str:
+        """The version that should serve this call: the canary's for its share of calls
+        (sticky per ``subject_id``), else the stable one."""
+        canary = self.canary
+        if canary is None or canary["mode"] != "canary":
+            return self.current
+        u = random.random() if subject_id is None else unit_hash(canary["version"],
+                                                                 str(subject_id))
+        return canary["version"] if u < canary["share"] else self.current
+
+    def shadow_version(self, subject_id: str | None = None) -> str | None:
+        """In shadow mode, the candidate's version for the calls it also runs (its share,
+        sticky per ``subject_id``); None for the others and outside shadow mode."""
+        canary = self.canary
+        if canary is None or canary["mode"] != "shadow":
+            return None
+        u = random.random() if subject_id is None else unit_hash(canary["version"],
+                                                                 str(subject_id))
+        return canary["version"] if u < canary["share"] else None
 
     def start(self) -> AliasFollower:
         self._thread = threading.Thread(target=self._run, name=f"vigil-follow[{self.ref}]",
@@ -143,7 +204,9 @@ class AliasFollower:
 
 
 def start_following(monitor: Any, ref: str, on_change: Callable[[str], Any] | None,
-                    interval_s: float, api_key: str | None) -> AliasFollower:
+                    interval_s: float, api_key: str | None,
+                    on_canary_change: Callable[[dict[str, Any] | None], Any] | None = None,
+                    ) -> AliasFollower:
     """Resolve ``ref`` now (calling ``on_change`` when it names another version than the
     Monitor's) and keep following it in a daemon thread; return the follower."""
     import time
@@ -159,6 +222,8 @@ def start_following(monitor: Any, ref: str, on_change: Callable[[str], Any] | No
             f"Got {interval_s!r}.")
     if on_change is not None and not callable(on_change):
         raise InvalidParameterError("'on_version_change' of Monitor must be callable.")
+    if on_canary_change is not None and not callable(on_canary_change):
+        raise InvalidParameterError("'on_canary_change' of Monitor must be callable.")
     endpoint = monitor.endpoint
     if is_local_endpoint(endpoint):
         fetch = store_fetch(endpoint, model, alias)
@@ -182,6 +247,19 @@ def start_following(monitor: Any, ref: str, on_change: Callable[[str], Any] | No
         log.info("vigil: %s now resolves to version %s", ref, version)
         return True
 
-    follower = AliasFollower(ref, fetch, switch, monitor.version, float(interval_s))
+    def switch_canary(canary: dict[str, Any] | None) -> bool:
+        try:
+            on_canary_change(canary)  # type: ignore[misc]
+        except Exception:
+            log.exception("vigil: on_canary_change(%r) failed; serving version %s only",
+                          canary, sender.version)
+            return False
+        log.info("vigil: %s now runs %s", ref,
+                 f"a {canary['mode']} of version {canary['version']} on "
+                 f"{canary['share']:.0%} of calls" if canary else "no canary")
+        return True
+
+    follower = AliasFollower(ref, fetch, switch, monitor.version, float(interval_s),
+                             switch_canary if on_canary_change is not None else None)
     follower.poll_once()
     return follower.start()

@@ -88,6 +88,11 @@ class Monitor:
         on_version_change: called with the new version when the followed alias moves; if
             it raises, the Monitor stays on the old version and asks again next poll.
         follow_interval_s: seconds between polls of ``version_from``.
+        on_canary_change: called with ``{"version", "share", "mode"}`` when the followed
+            alias starts a canary or shadow release (load the candidate there), and with
+            None when it ends; if it raises, calls keep going to the stable version and
+            it is asked again next poll. Route calls with :meth:`serving_version` (or
+            :meth:`serve`) and run a shadow candidate with :meth:`shadow`.
 
     Examples:
         >>> from vigil.sdk import MemoryTransport
@@ -137,6 +142,7 @@ class Monitor:
         version_from: str | None = None,
         on_version_change: Callable[[str], Any] | None = None,
         follow_interval_s: float = 30.0,
+        on_canary_change: Callable[[dict[str, Any] | None], Any] | None = None,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise InvalidParameterError(f"'model' must be a non-empty string. Got {model!r}.")
@@ -200,12 +206,13 @@ class Monitor:
         self._finalizer = weakref.finalize(self, _shutdown, self._resources, self._sender,
                                            self.timeout_s)
         self._follower = None
+        self._shadow: Any = None
         if version_from is not None:
             from vigil.sdk.follow import start_following
 
             try:
                 self._follower = start_following(self, version_from, on_version_change,
-                                                 follow_interval_s, api_key)
+                                                 follow_interval_s, api_key, on_canary_change)
             except BaseException:
                 self.close(0)
                 raise
@@ -227,6 +234,71 @@ class Monitor:
         hook = getattr(sink, "on_exception", None)
         if hook is not None:
             self._sender.exception_hooks.append(hook)
+
+    # -- canary and shadow releases (with version_from) -------------------------------------
+
+    @property
+    def canary(self) -> dict[str, Any] | None:
+        """The followed alias's canary being routed to (``version``, ``share``, ``mode``)."""
+        return self._follower.canary if self._follower is not None else None
+
+    def serving_version(self, subject_id: str | None = None) -> str:
+        """The version that should serve this call: a canary's for its share of calls
+        (sticky per ``subject_id``: a hash of it), else :attr:`version`.
+
+        Examples:
+            >>> from vigil.sdk import MemoryTransport
+            >>> mon = Monitor("m", version="3", transport=MemoryTransport())
+            >>> mon.serving_version("u42")  # no alias followed: always this version
+            '3'
+            >>> mon.close()
+            True
+        """
+        if self._follower is None:
+            return self.version
+        return self._follower.serving_version(subject_id)
+
+    def serve(self, features: Any, *, subject_id: str | None = None,
+              id: str | None = None, timeout_s: float | None = None) -> Observation:
+        """:meth:`observe` with the call routed: ``obs.version`` names the version to run
+        (see :meth:`serving_version`) and the prediction is recorded under it.
+
+        Examples:
+            >>> from vigil.sdk import MemoryTransport
+            >>> sink = MemoryTransport()
+            >>> mon = Monitor("m", version="3", transport=sink)
+            >>> models = {"3": lambda f: f["x"] * 2}
+            >>> with mon.serve({"x": 1.5}, subject_id="u42") as obs:
+            ...     obs.output = models[obs.version]({"x": 1.5})
+            >>> mon.flush()
+            True
+            >>> sink.predictions[obs.id]["version"], sink.predictions[obs.id]["outputs"]
+            ('3', 3.0)
+            >>> mon.close()
+            True
+        """
+        obs = self.observe(features, subject_id=subject_id, id=id, timeout_s=timeout_s)
+        obs.version = self.serving_version(subject_id)
+        return obs
+
+    def shadow(self, candidate: Callable[[Any], Any], inputs: Any, *,
+               subject_id: str | None = None) -> Any:
+        """In a shadow release, run ``candidate(copy of inputs)`` off the caller's thread
+        for the shadow's share of calls and record its answer, latency or exception under
+        the candidate's version (never served). Returns the
+        :class:`concurrent.futures.Future` of the run, or None when this call is not
+        shadowed (no shadow release, not in its share, or too many runs pending).
+        """
+        if self._follower is None:
+            return None
+        version = self._follower.shadow_version(subject_id)
+        if version is None:
+            return None
+        if self._shadow is None:
+            from vigil.sdk.shadow import ShadowRunner
+
+            self._shadow = ShadowRunner(self)
+        return self._shadow.submit(candidate, inputs, version, subject_id)
 
     # -- recording -------------------------------------------------------------------------
 
@@ -371,12 +443,14 @@ class Monitor:
         id: str | None = None,
         ts: float | None = None,
         error_type: str | None = None,
+        version: str | None = None,
     ) -> str:
         """Record a prediction made elsewhere; return its id (given or made here).
 
         ``error`` is the failure's message, or the exception itself (then ``error_type``
         defaults to its class name); ``error_type`` names the kind of failure (``timeout``,
-        ``oov``, ...; see also :meth:`log_error`).
+        ``oov``, ...; see also :meth:`log_error`). ``version`` names the version that
+        served it (a canary's, see :meth:`serving_version`); default :attr:`version`.
 
         Raises:
             InvalidParameterError: ``id``, ``ts``, ``latency_s``, ``subject_id`` or
@@ -384,6 +458,9 @@ class Monitor:
                 anything is queued).
         """
         _check_kind("error_type", error_type)
+        if version is not None and not isinstance(version, str):
+            raise InvalidParameterError(
+                f"'version' must be a string. Got {type(version).__name__}.")
         if id is not None and not isinstance(id, str):
             raise InvalidParameterError(f"'id' must be a string. Got {type(id).__name__}.")
         if subject_id is not None and not isinstance(subject_id, str):
@@ -408,7 +485,7 @@ class Monitor:
         elif error_type is not None:
             error = error_type  # a kind alone still marks the prediction failed
         self._sender.put((PREDICTION, features, prediction, proba, latency_s, error, subject_id,
-                          pid, ts, error_type))
+                          pid, ts, error_type, version))
         return pid
 
     def log_error(
@@ -529,6 +606,8 @@ class Monitor:
         Records made after ``close`` are dropped and counted as ``dropped_closed``.
         """
         self._finalizer.detach()
+        if self._shadow is not None:
+            self._shadow.close(timeout_s)  # its records go out with the rest
         if self._follower is not None:
             self._follower.stop()
         return _shutdown(self._resources, self._sender, timeout_s)
@@ -560,13 +639,14 @@ class Observation:
         output: set it to the model's answer inside the block.
         proba: optionally set the class probabilities or scores.
         subject_id: the data subject the prediction is about.
+        version: the version recorded as having served it (None: the Monitor's).
         id: the prediction id.
         ts: the Unix time the block started.
         latency_s: the block's duration, after it ended.
     """
 
     __slots__ = ("_sender", "_t0", "id", "inputs", "latency_s", "output", "proba",
-                 "subject_id", "timeout_s", "ts")
+                 "subject_id", "timeout_s", "ts", "version")
 
     def __init__(self, sender: Sender, inputs: Any, subject_id: str | None, pid: str,
                  timeout_s: float | None = None) -> None:
@@ -578,6 +658,7 @@ class Observation:
         self.output: Any = None
         self.proba: Any = None
         self.latency_s: float | None = None
+        self.version: str | None = None
 
     def __enter__(self) -> Observation:
         self.ts = time()
@@ -598,7 +679,7 @@ class Observation:
                 error, error_type = timeout_error(self.latency_s, self.timeout_s)
             self._sender.put((PREDICTION, self.inputs, self.output, self.proba,
                               self.latency_s, error, self.subject_id, self.id, self.ts,
-                              error_type))
+                              error_type, self.version))
         except Exception:  # never mask the block's own exception
             self._sender.counts["internal_errors"] += 1
         return False

@@ -25,6 +25,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -248,11 +249,15 @@ class Sender:
         self._switches.append((at, version))
         self.version = version
 
-    def _attribute(self, predictions: list[dict[str, Any]]) -> None:
+    def _version_at(self) -> Callable[[float], str]:
+        """The version followed at a given time (see :meth:`switch_version`)."""
         switches = list(self._switches)
         times = [t for t, _ in switches]
-        for rec in predictions:
-            rec["version"] = switches[max(bisect.bisect_right(times, rec["ts"]) - 1, 0)][1]
+
+        def at(ts: float) -> str:
+            return switches[max(bisect.bisect_right(times, ts) - 1, 0)][1]
+
+        return at
 
     def stats(self) -> dict[str, int]:
         out = dict(self.counts)
@@ -300,13 +305,12 @@ class Sender:
             items = [buf.popleft() for _ in range(k)]
             try:
                 groups = to_records(items, self.version,
-                                    time.time_ns() - time.perf_counter_ns())
+                                    time.time_ns() - time.perf_counter_ns(),
+                                    self._version_at() if self._switches else None)
             except Exception:
                 self.counts["internal_errors"] += k
                 log.exception("vigil: could not build records; dropped %d", k)
                 continue
-            if self._switches:
-                self._attribute(groups["predictions"])
             if self.no_error_type:
                 for rec in groups["predictions"]:
                     rec.pop("error_type", None)

@@ -123,8 +123,12 @@ def set_alias(
     store: Store, model_id: int, alias: str, *, version: str | None = None,
     target_alias: str | None = None, action: str, actor: str, reason: str | None = None,
     expected_revision: int | None = None, expected_version: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Point ``alias`` at ``version`` (or make it follow ``target_alias``); return the row.
+
+    A canary running on the alias ends with the move (a person's promotion or rollback
+    overrides it); the history entry's ``details`` say which one ended.
 
     Raises:
         VersionNotFoundError: ``version`` is not registered.
@@ -160,7 +164,9 @@ def set_alias(
                 "it was changed meanwhile. Read it again and retry.",
                 details={"alias": alias, "revision": revision, "version": previous})
         values = {"version": version, "target_alias": target_alias, "revision": revision + 1,
-                  "updated_by": actor, "updated_at": now}
+                  "updated_by": actor, "updated_at": now, "canary": None}
+        if current is not None and current.get("canary") and not action.startswith("canary"):
+            details = {**(details or {}), "canary_ended": current["canary"]["version"]}
         if current is None:
             insert = store._insert(a).values(model_id=model_id, alias=alias, **values)
             if conn.execute(insert.on_conflict_do_nothing().returning(a.c.alias)).first() is None:
@@ -174,7 +180,7 @@ def set_alias(
         conn.execute(h.insert().values(
             model_id=model_id, alias=alias, action=action, version=version,
             target_alias=target_alias, previous_version=previous, revision=revision + 1,
-            actor=actor, reason=reason, ts=now))
+            actor=actor, reason=reason, ts=now, details=details))
         row = _alias_row(conn, model_id, alias)
         row["resolved_version"], row["chain"] = _resolve(conn, model_id, alias)  # type: ignore[index]
     del row["model_id"]  # type: ignore[union-attr]
@@ -198,13 +204,119 @@ def alias_history(store: Store, model_id: int, alias: str,
     """Changes of an alias, oldest first (the newest ``limit`` ones when given)."""
     h = rt.registry_alias_history
     query = sa.select(h.c.id, h.c.alias, h.c.action, h.c.version, h.c.target_alias,
-                      h.c.previous_version, h.c.revision, h.c.actor, h.c.reason, h.c.ts).where(
+                      h.c.previous_version, h.c.revision, h.c.actor, h.c.reason, h.c.ts,
+                      h.c.details).where(
         h.c.model_id == model_id, h.c.alias == alias).order_by(h.c.id.desc())
     if limit is not None:
         query = query.limit(limit)
     with store.read() as conn:
         rows = conn.execute(query).mappings().all()
     return [_plain(r) for r in reversed(rows)]
+
+
+# -- canary and shadow releases -------------------------------------------------------------
+
+def set_canary(
+    store: Store, model_id: int, alias: str, canary: dict[str, Any] | None, *, action: str,
+    actor: str, reason: str | None = None, details: dict[str, Any] | None = None,
+    expected_revision: int | None = None,
+) -> dict[str, Any]:
+    """Start (``canary``) or end (``None``) the canary of an alias without moving it.
+
+    The alias's revision goes up (so followers polling with ETags see the change) and the
+    change is appended to the history: ``version`` the canary's version,
+    ``previous_version`` the stable one, ``details`` the canary or the decision's evidence.
+
+    Raises:
+        AliasNotFoundError: the alias does not exist.
+        VersionNotFoundError: the canary's version is not registered.
+        StaleAliasError: the alias is not at ``expected_revision`` or moved meanwhile.
+    """
+    a, h = rt.registry_aliases, rt.registry_alias_history
+    now = time.time()
+    with store.write() as conn:
+        current = _alias_row(conn, model_id, alias, lock=True)
+        if current is None:
+            raise AliasNotFoundError(f"Alias {alias!r} does not exist; promote a version "
+                                     "to it first.")
+        if canary is not None:
+            _require_version(conn, model_id, canary["version"])
+        revision = current["revision"]
+        if expected_revision is not None and expected_revision != revision:
+            raise StaleAliasError(
+                f"Alias {alias!r} is at revision {revision}, not {expected_revision}: it was "
+                "changed meanwhile. Read it again and retry.",
+                details={"alias": alias, "revision": revision, "version": current["version"]})
+        ended = current.get("canary")
+        done = conn.execute(a.update().where(
+            a.c.model_id == model_id, a.c.alias == alias, a.c.revision == revision,
+        ).values(canary=canary, revision=revision + 1, updated_by=actor, updated_at=now))
+        if done.rowcount != 1:
+            raise StaleAliasError(f"Alias {alias!r} was changed meanwhile; retry.")
+        subject = canary if canary is not None else (ended or {})
+        conn.execute(h.insert().values(
+            model_id=model_id, alias=alias, action=action, version=subject.get("version"),
+            target_alias=None, previous_version=current["version"], revision=revision + 1,
+            actor=actor, reason=reason, ts=now,
+            details=details if details is not None else subject or None))
+        row = _alias_row(conn, model_id, alias)
+        row["resolved_version"], row["chain"] = _resolve(conn, model_id, alias)  # type: ignore[index]
+    del row["model_id"]  # type: ignore[union-attr]
+    return row  # type: ignore[return-value]
+
+
+def running_canaries(store: Store) -> list[dict[str, Any]]:
+    """Every alias with a canary: model name and id, alias, version, revision, canary."""
+    a, m = rt.registry_aliases, t.models
+    with store.read() as conn:
+        rows = conn.execute(
+            sa.select(a.c.model_id, m.c.name.label("model"), a.c.alias, a.c.version,
+                      a.c.revision, a.c.canary)
+            .join(m, m.c.id == a.c.model_id).where(a.c.canary.is_not(None))
+            .order_by(m.c.name, a.c.alias)).mappings().all()
+    return [_plain(r) for r in rows if r["canary"]]  # JSON null is not SQL NULL everywhere
+
+
+def version_outcomes(store: Store, model_id: int, versions: list[str], start: float,
+                     end: float, slow_s: float | None = None) -> dict[str, dict[str, int]]:
+    """Per version, the predictions made in ``[start, end)`` read from the raw events (no
+    rollup lag): ``n``, ``errors`` and ``slow`` (latency above ``slow_s``).
+
+    A canary's window is short and bounded, so counting its raw rows (on the
+    ``(model_id, ts)`` index) is cheap and exact.
+    """
+    p = t.predictions
+    slow = (sa.func.sum(sa.case((p.c.latency_s > slow_s, 1), else_=0)) if slow_s is not None
+            else sa.literal(0))
+    query = (sa.select(p.c.version, sa.func.count().label("n"),
+                       sa.func.sum(sa.case((p.c.error.is_not(None), 1), else_=0))
+                       .label("errors"), slow.label("slow"))
+             .where(p.c.model_id == model_id, p.c.ts >= start, p.c.ts < end,
+                    p.c.version.in_(versions))
+             .group_by(p.c.version))
+    out = {v: {"n": 0, "errors": 0, "slow": 0} for v in versions}
+    with store.read() as conn:
+        for row in conn.execute(query).mappings():
+            out[row["version"]] = {"n": int(row["n"]), "errors": int(row["errors"] or 0),
+                                   "slow": int(row["slow"] or 0)}
+    return out
+
+
+def latency_quantile(store: Store, model_id: int, version: str, start: float, end: float,
+                     q: float) -> float | None:
+    """The ``q`` quantile of a version's latencies in ``[start, end)`` (raw events, at
+    most the newest 100,000), or None without any."""
+    p = t.predictions
+    with store.read() as conn:
+        values = conn.execute(
+            sa.select(p.c.latency_s).where(
+                p.c.model_id == model_id, p.c.version == version, p.c.ts >= start,
+                p.c.ts < end, p.c.latency_s.is_not(None))
+            .order_by(p.c.ts.desc()).limit(100_000)).scalars().all()
+    if not values:
+        return None
+    ordered = sorted(values)
+    return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
 
 # -- rollback policies ----------------------------------------------------------------------

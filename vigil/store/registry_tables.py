@@ -46,6 +46,8 @@ registry_aliases = sa.Table(
     sa.Column("revision", sa.Integer, nullable=False),
     sa.Column("updated_by", sa.String(200), nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
+    # the running canary or shadow release: {version, share, mode, started_at, ...}; 0012
+    sa.Column("canary", Json, nullable=True),
 )
 
 registry_alias_history = sa.Table(
@@ -56,7 +58,7 @@ registry_alias_history = sa.Table(
         "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
     ),
     sa.Column("alias", sa.String(100), nullable=False),
-    sa.Column("action", sa.String(30), nullable=False),  # promote | rollback | auto_rollback
+    sa.Column("action", sa.String(30), nullable=False),  # promote, rollback, canary_...
     sa.Column("version", sa.String(100), nullable=True),
     sa.Column("target_alias", sa.String(100), nullable=True),
     sa.Column("previous_version", sa.String(100), nullable=True),
@@ -64,6 +66,7 @@ registry_alias_history = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("details", Json, nullable=True),  # e.g. a canary decision's evidence; 0012
     sa.Index("ix_registry_alias_history", "model_id", "alias", "id"),
 )
 

@@ -28,8 +28,15 @@ def registry_section(store: Store, home: Any, model: ModelRecord) -> dict[str, A
     for row in registry.aliases(model.name):
         alias = row["alias"]
         history = registry.history(model.name, alias, HISTORY)
-        aliases.append({**row, "rollback_to": registry.rollback_target(model.name, alias),
-                        "history": list(reversed(history))})
+        entry = {**row, "rollback_to": registry.rollback_target(model.name, alias),
+                 "history": list(reversed(history))}
+        if row.get("canary"):  # the running canary beside stable, with its evidence so far
+            import time
+
+            from vigil.registry.canary import evidence
+
+            entry["evidence"] = evidence(store, {**row, "model_id": model.id}, time.time())
+        aliases.append(entry)
     return {"versions": registry.versions(model.name), "aliases": aliases}
 
 

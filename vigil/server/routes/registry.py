@@ -21,7 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from vigil.errors import InvalidParameterError
-from vigil.registry import Registry, check_rollback_policies, set_rollback_policy, upload
+from vigil.registry import (
+    Registry,
+    canary,
+    check_canaries,
+    check_rollback_policies,
+    set_rollback_policy,
+    upload,
+)
+from vigil.registry.registry import check_alias
 from vigil.server.auth import Principal, require
 from vigil.server.body import require_media_type
 from vigil.server.errors import JsonResponse
@@ -67,6 +75,23 @@ class PolicyRequest(_Body):
     max: dict[str, float] | None = None
     min: dict[str, float] | None = None
     notify: list[str] | None = Field(None, description="Notifiers told of a rollback.")
+
+
+class CanaryRequest(_Body):
+    version: str = Field(min_length=1, max_length=100)
+    share: float | None = Field(None, description="Share of the traffic, in (0, 1].")
+    mode: str | None = Field(None, description="'canary' (default) or 'shadow'.")
+    alpha: float | None = Field(None, description="Each wrong decision's probability bound.")
+    tolerance: float | dict[str, float] | None = None
+    metrics: list[str] | None = None
+    min_count: int | None = None
+    max_duration_s: float | None = None
+    on_timeout: str | None = None
+    latency_threshold_s: float | None = None
+    notify: list[str] | None = None
+    resolve_after_s: float | None = None
+    reason: str | None = None
+    expected_revision: int | None = None
 
 
 def _registry(request: Request, who: Principal) -> Registry:
@@ -217,6 +242,35 @@ async def rollback_alias(
     return JsonResponse(row, headers={"ETag": etag(row)})
 
 
+@router.put("/models/{name}/aliases/{alias}/canary")
+async def start_canary(
+    name: str, alias: str, body: CanaryRequest, request: Request,
+    who: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Start a canary (or ``mode: "shadow"``) of ``version`` on the alias with a traffic
+    ``share``; vigil promotes or rolls it back on the evidence (409 when the alias moved
+    since ``expected_revision`` / ``If-Match``)."""
+    cfg = body.model_dump(exclude_none=True, exclude={"reason", "expected_revision"})
+    expected = body.expected_revision if body.expected_revision is not None else _if_match(
+        request)
+    reg = _registry(request, who)
+    row = await run_in_threadpool(lambda: canary.start(
+        reg, name, check_alias(alias), cfg, reason=body.reason, actor=who.actor,
+        expected_revision=expected))
+    return JsonResponse(row, headers={"ETag": etag(row)})
+
+
+@router.delete("/models/{name}/aliases/{alias}/canary")
+async def abort_canary(
+    name: str, alias: str, request: Request, reason: str | None = Query(None, max_length=2000),
+    who: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Abort the alias's canary: it is removed, the alias keeps serving its version."""
+    row = await run_in_threadpool(
+        lambda: _registry(request, who).abort_canary(name, alias, reason=reason))
+    return JsonResponse(row, headers={"ETag": etag(row)})
+
+
 @router.get("/models/{name}/aliases/{alias}/history")
 async def alias_history(
     name: str, alias: str, request: Request, limit: int = Query(100, ge=1, le=10_000),
@@ -265,7 +319,8 @@ async def delete_policy(
 
 
 def start_policy_loop(app: FastAPI) -> Callable[[], Awaitable[None]]:
-    """Start checking rollback policies every ``registry_check_interval_s`` seconds;
+    """Start checking rollback policies and canaries every ``registry_check_interval_s``
+    seconds;
     return the coroutine function that stops it (0 disables the loop)."""
     interval = float(app.state.settings.registry_check_interval_s)
     if interval <= 0:
@@ -283,6 +338,10 @@ def start_policy_loop(app: FastAPI) -> Callable[[], Awaitable[None]]:
                                                                         base_url=base_url))
             except Exception:  # the loop must survive a failing database
                 log.exception("checking rollback policies failed")
+            try:
+                await run_in_threadpool(lambda: check_canaries(store, base_url=base_url))
+            except Exception:
+                log.exception("checking canaries failed")
 
     task = asyncio.get_running_loop().create_task(loop(), name="vigil-rollback-policies")
 
