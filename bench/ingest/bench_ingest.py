@@ -26,7 +26,7 @@ import orjson
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from support.servers import free_port, wait_ready  # noqa: E402
+from support.servers import free_port, wait_ready
 
 N_NUM, N_CAT, BATCH = 20, 5, 1000
 SCHEMA = {"task": "binary_classification",
@@ -63,7 +63,8 @@ def run_http(db_url: str, bodies: list[bytes], clients: int) -> tuple[float, flo
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc=proc)
-        httpx.post(f"{url}/api/v1/models", json={"name": "bench", "schema": SCHEMA}).raise_for_status()
+        httpx.post(f"{url}/api/v1/models",
+                   json={"name": "bench", "schema": SCHEMA}).raise_for_status()
         warm = httpx.post(f"{url}/api/v1/models/bench/predictions", content=bodies[0],
                           headers={"content-type": "application/json"}, timeout=60)
         warm.raise_for_status()

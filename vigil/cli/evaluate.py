@@ -30,14 +30,14 @@ def load_callable(spec: str) -> Callable[[Any], Any]:
     except ImportError as exc:
         raise InvalidParameterError(f"Cannot import {module_name!r} for --predict: {exc}") \
             from None
-    fn = module
+    fn: Any = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
         if fn is None:
             raise InvalidParameterError(f"{module_name!r} has no attribute {attr!r} (--predict).")
     if not callable(fn):
         raise InvalidParameterError(f"--predict {spec!r} is not callable.")
-    return fn  # type: ignore[return-value]
+    return fn
 
 
 def resolve_version(store: Any, home: Path, ref: str, version: str | None
