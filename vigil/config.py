@@ -155,7 +155,7 @@ class Settings(BaseSettings):
         return self
 
     @classmethod
-    def settings_customise_sources(  # type: ignore[override]
+    def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ):
         return (init_settings, env_settings, _toml_settings)

@@ -240,7 +240,7 @@ class ModelSchema:
         features = tuple(
             Feature(str(n), k or FeatureKind.NUMERIC, dim=dims.get(n)) for n, k in kinds.items()
         )
-        return cls(features, task=task)
+        return cls(features, task=task)  # type: ignore[arg-type]  # __post_init__ converts a str
 
 
 def infer_kind(value: Any) -> FeatureKind:

@@ -46,6 +46,7 @@ fuzz = schemathesis.pytest.from_fixture("fuzzed_api")
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # about 12 s on a loaded 2-core machine
 @fuzz.parametrize()
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck),
           database=None, derandomize=True)

@@ -43,6 +43,7 @@ def _wait_for_predictions(tmp_path, deadline_s: float = 180.0) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # about 14 s on a loaded 2-core machine
 def test_demo_streams_predictions_and_late_labels(tmp_path):
     proc = _demo(tmp_path, "--duration", "8", "--label-delay", "2", "--rate", "300",
                  "--drift-after", "3", "--error-rate", "0.03")

@@ -108,7 +108,7 @@ def test_tsv_and_explicit_format(tmp_path: Path) -> None:
     [
         (None, [], "no such file"),
         ("data.xlsx", [], "cannot tell the format"),
-        ("data.csv", ["--format", "orc"], "--format must be parquet or csv"),
+        ("data.csv", ["--format", "orc"], "format must be one of parquet, csv, tsv"),
         ("data.csv", ["--kind", "a"], "NAME=KIND"),
         ("data.csv", ["--kind", "zz=numeric"], "does not have: ['zz']"),
         ("data.csv", ["--kind", "b=numeric"], "not numbers"),

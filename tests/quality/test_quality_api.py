@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from vigil.cli.quality_view import QualityView
 from vigil.engine.metric_sources import get_metric
 from vigil.engine.quality_drift import update_concept_drift
 
@@ -180,15 +179,3 @@ def test_text_generation_model_gets_text_measures(server_factory):
     assert text["consistency"]["groups"] == 1 and text["relevance"]["mean"] > 0
     assert "realised" not in q
 
-
-def test_live_view_fits_the_reference_then_shows_both_accuracies(client):
-    start = time.time() - 1200
-    recs, labels = _records(600, start=start, seed=6)
-    _post(client, "predictions", recs)
-    _post(client, "labels", labels)
-    view = QualityView(client, "churn", reference_rows=500)
-    first = dict(view.rows(start - 60))
-    assert view.fitted and first["accuracy, realised (labelled)"].endswith("(600 labels)")
-    second = dict(view.rows(start - 60))
-    assert "accuracy, estimated (CBPE)" in second and "estimated per minute" in second
-    assert QualityView(client, "nope").rows(start) == []

@@ -117,7 +117,7 @@ def test_endpoint_evaluation_over_http_and_on_a_schedule(client, store, model_en
         if any(x["schedule_id"] == schedule["id"] for x in runs):
             break
         assert time.time() < deadline, runs
-        time.sleep(0.3)
+        time.sleep(0.1)
     scheduled = next(x for x in runs if x["schedule_id"] == schedule["id"])
     assert scheduled["status"] == "succeeded" and scheduled["dataset_sha256"]
     text = client.get("/metrics").text

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from support.polling import wait_until
 from support.servers import free_port, start_server_process, wait_ready
 
 from vigil.sdk import HttpTransport, Monitor
@@ -63,7 +63,8 @@ def test_a_killed_and_restarted_server_loses_nothing_and_duplicates_nothing(tmp_
         kill(server)  # kill -9: no graceful shutdown
         for i in range(600, 900):
             predict(features(i))
-        time.sleep(0.3)  # the sender wakes and finds the server gone
+        # the sender wakes, finds the server gone and spools
+        wait_until(lambda: mon.stats["spooled"] > 0, message="nothing was spooled")
         ids += [mon.log_prediction(features(i), 1) for i in range(900, 1200)]
         mon.log_label(ids[0], 1)
         assert mon.flush(timeout_s=30) is False  # nothing can be delivered now

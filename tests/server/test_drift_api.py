@@ -55,7 +55,7 @@ def test_reference_formats_and_errors(client):
         (b"", {}, "empty"),
         (b"x,y\n1,2\n", {"content-type": "text/csv"}, "lacks the model's features ['c']"),
         (b"PAR1garbage", {"content-type": "application/vnd.apache.parquet"},
-         "could not be read"),
+         "cannot read"),
         (b'{"records": 5}', {"content-type": "application/json"}, "list of objects"),
         (b"not json", {"content-type": "application/json"}, "Parquet, CSV"),
         (b'{"records": []}', {"content-type": "application/json"}, "no rows"),

@@ -120,7 +120,7 @@ class OODScorer:
         if not rows:
             return []
         k = len(self.numeric_)
-        matrix = np.array([[float(r.get(n)) if _is_number(r.get(n)) else np.nan
+        matrix = np.array([[float(r[n]) if _is_number(r.get(n)) else np.nan
                             for n in self.numeric_] for r in rows], dtype=np.float64
                           ).reshape(len(rows), k)
         below = matrix < self.min_

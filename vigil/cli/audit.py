@@ -78,22 +78,9 @@ def compliance(
 
 
 def _read(path: Path) -> Any:
-    import pandas as pd
+    from vigil.io import read_frame
 
-    if not path.is_file():
-        raise InvalidParameterError(f"{path} is not a file.")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True)
-    except (ValueError, OSError) as exc:
-        raise InvalidParameterError(f"Could not read {path}: {exc}") from None
-    raise InvalidParameterError(
-        f"{path.name}: the data must be .parquet, .csv or .jsonl. Got {suffix or 'no suffix'!r}.")
+    return read_frame(path)
 
 
 @app.command()

@@ -30,14 +30,14 @@ def load_callable(spec: str) -> Callable[[Any], Any]:
     except ImportError as exc:
         raise InvalidParameterError(f"Cannot import {module_name!r} for --predict: {exc}") \
             from None
-    fn = module
+    fn: Any = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
         if fn is None:
             raise InvalidParameterError(f"{module_name!r} has no attribute {attr!r} (--predict).")
     if not callable(fn):
         raise InvalidParameterError(f"--predict {spec!r} is not callable.")
-    return fn  # type: ignore[return-value]
+    return fn
 
 
 def resolve_version(store: Any, home: Path, ref: str, version: str | None
@@ -79,7 +79,8 @@ def evaluate_command(
 ) -> None:
     """Score a model on a golden data set, in-process (--predict) or over HTTP
     (--endpoint); store the metrics with the version it ran against."""
-    from vigil.engine.evaluation import evaluate, read_table, register_dataset
+    from vigil.engine.evaluation import evaluate, register_dataset
+    from vigil.io import read_frame
     from vigil.store import open_store
 
     if (predict is None) == (endpoint is None):
@@ -96,7 +97,7 @@ def evaluate_command(
             raise NotFoundError(f"No model named {model_name!r} is registered.")
         path = Path(dataset)
         if path.is_file():
-            frame = read_table(path)
+            frame = read_frame(path)
             column = target or next((c for c in _TARGETS if c in frame.columns), None)
             if column is None:
                 raise InvalidParameterError(

@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vigil.cli.common import UsageError, fail
 from vigil.errors import VigilError
+from vigil.io import file_format
 from vigil.schema import FeatureKind
 
-_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv"}
+_STREAMED = ("parquet", "csv", "tsv")  # the formats read batch by batch
 
 
 def profile_command(
@@ -42,7 +44,7 @@ def profile_command(
     console = Console(stderr=True, quiet=quiet)
     try:
         kinds = _parse_kinds(kind)
-        source = _resolve_format(data, fmt)
+        source = file_format(data, fmt, allowed=_STREAMED)
         batches, total = _open(data, source, batch_size)
         profile = _profile_batches(batches, total, kinds, console)
         _write(output, profile.to_bytes())
@@ -50,28 +52,19 @@ def profile_command(
             import orjson
 
             _write(json_out, orjson.dumps(profile.to_dict(), option=orjson.OPT_INDENT_2))
-    except _UsageError as exc:
-        _fail(str(exc))
+    except UsageError as exc:
+        fail(str(exc))
     except VigilError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     except OSError as exc:
-        _fail(f"cannot read or write a file: {exc}")
+        fail(f"cannot read or write a file: {exc}")
     except Exception as exc:  # pyarrow reports unreadable data as ArrowInvalid and friends
         if type(exc).__module__.startswith("pyarrow"):
-            _fail(f"cannot read {data} as {source}: {exc}")
+            fail(f"cannot read {data} as {source}: {exc}")
         raise
     if not quiet:
         Console().print(_table(profile, data))
     console.print(f"Wrote {output} ({profile.n_rows:,} rows, {len(profile)} columns).")
-
-
-class _UsageError(Exception):
-    """A mistake on the command line: printed as one line, exit status 1."""
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(1)
 
 
 def _parse_kinds(items: list[str]) -> dict[str, FeatureKind]:
@@ -80,25 +73,9 @@ def _parse_kinds(items: list[str]) -> dict[str, FeatureKind]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name or value not in {k.value for k in FeatureKind}:
-            raise _UsageError(f"--kind takes NAME=KIND with KIND one of {allowed}; got {item!r}.")
+            raise UsageError(f"--kind takes NAME=KIND with KIND one of {allowed}; got {item!r}.")
         kinds[name] = FeatureKind(value)
     return kinds
-
-
-def _resolve_format(data: Path, fmt: str | None) -> str:
-    if not data.is_file():
-        raise _UsageError(f"no such file: {data}")
-    if fmt is not None:
-        if fmt not in ("parquet", "csv"):
-            raise _UsageError(f"--format must be parquet or csv; got {fmt!r}.")
-        return fmt
-    source = _FORMATS.get(data.suffix.lower())
-    if source is None:
-        raise _UsageError(
-            f"cannot tell the format of {data.name!r} from its extension; use a .parquet or "
-            ".csv file or pass --format parquet|csv."
-        )
-    return source
 
 
 def _open(data: Path, source: str, batch_size: int) -> tuple[Iterator[Any], int | None]:
@@ -110,7 +87,7 @@ def _open(data: Path, source: str, batch_size: int) -> tuple[Iterator[Any], int 
         return pf.iter_batches(batch_size=batch_size), pf.metadata.num_rows
     import pyarrow.csv as pcsv
 
-    delimiter = "\t" if data.suffix.lower() == ".tsv" else ","
+    delimiter = "\t" if source == "tsv" else ","
     reader = pcsv.open_csv(
         data,
         read_options=pcsv.ReadOptions(block_size=max(batch_size * 64, 1 << 20)),
@@ -139,7 +116,7 @@ def _profile_batches(
             names = set(batch.schema.names)
             unknown = sorted(set(kinds) - names)
             if unknown and profile.n_rows == 0:
-                raise _UsageError(f"--kind names columns the file does not have: {unknown}.")
+                raise UsageError(f"--kind names columns the file does not have: {unknown}.")
             batch_kinds = {n: k for n, k in fixed.items() if n in names}
             part = Profile.from_columns(
                 {n: batch.column(i) for i, n in enumerate(batch.schema.names)}, kinds=batch_kinds

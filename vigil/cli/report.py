@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vigil.cli.common import UsageError, fail
 from vigil.errors import VigilError
+from vigil.io import read_arrow
 
 app = typer.Typer(
     help="Build reports (drift between a reference and a current data set).",
@@ -26,55 +28,12 @@ def _reports() -> None:
     """Build reports (drift between a reference and a current data set)."""
 
 
-_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv"}
-
-
-class _UsageError(Exception):
-    """A user mistake: printed as one line, exit status 1."""
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _read(path: Path, fmt: str | None) -> Any:
-    """Read a Parquet or CSV file into an Arrow table."""
-    if not path.exists():
-        raise _UsageError(f"no such file: {path}")
-    if path.is_dir():
-        raise _UsageError(f"{path} is a folder, not a Parquet or CSV file")
-    source = fmt or _FORMATS.get(path.suffix.lower())
-    if source is None:
-        raise _UsageError(
-            f"cannot tell the format of {path} from its extension; pass --format parquet "
-            "or --format csv"
-        )
-    if source not in ("parquet", "csv", "tsv"):
-        raise _UsageError(f"--format must be parquet or csv. Got {source!r}.")
-    try:
-        if source == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path)
-        from pyarrow import csv
-
-        delimiter = "\t" if source == "tsv" else ","
-        return csv.read_csv(path, parse_options=csv.ParseOptions(delimiter=delimiter))
-    except OSError as exc:
-        raise _UsageError(f"cannot read {path} as {source}: {exc}") from None
-    except Exception as exc:  # pyarrow reports unreadable data as ArrowInvalid and friends
-        if type(exc).__module__.startswith("pyarrow"):
-            raise _UsageError(f"cannot read {path} as {source}: {exc}") from None
-        raise
-
-
 def _parse_methods(items: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         name, sep, method = item.partition("=")
         if not sep or not name or not method:
-            raise _UsageError(f"--column-method must look like NAME=METHOD. Got {item!r}.")
+            raise UsageError(f"--column-method must look like NAME=METHOD. Got {item!r}.")
         out[name] = method
     return out
 
@@ -132,9 +91,9 @@ def drift(
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
             task = progress.add_task(f"Reading {reference.name}", total=None)
-            ref = _read(reference, fmt)
+            ref = read_arrow(reference, fmt)
             progress.update(task, description=f"Reading {current.name}")
-            cur = _read(current, fmt)
+            cur = read_arrow(current, fmt)
             progress.update(task, description=f"Testing {ref.num_columns} columns")
             report = detect_drift(ref, cur, method=method, per_column=per_column,
                                   alpha=alpha, multivariate=multi)
@@ -142,12 +101,12 @@ def drift(
             report.save_html(output)
             if json_out is not None:
                 report.save_json(json_out)
-    except _UsageError as exc:
-        _fail(str(exc))
+    except UsageError as exc:
+        fail(str(exc))
     except VigilError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     except OSError as exc:
-        _fail(f"cannot write the report: {exc}")
+        fail(f"cannot write the report: {exc}")
     if not quiet:
         Console().print(_summary(report))
     verdict = "drift" if report.dataset_drift else "no drift"

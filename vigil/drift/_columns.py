@@ -113,8 +113,8 @@ class PreparedColumn:
             method = auto_method(self.kind, self.sample, cur)
         test = self._test(method)
         r = test.compare(cur)
-        tested = r.statistic is not None
-        base = test.decide(r.statistic, r.p_value, r.effect_size)[1] if tested else ""
+        base = (test.decide(r.statistic, r.p_value, r.effect_size)[1]
+                if r.statistic is not None else "")
         extra = r.reason[len(base):].strip() if base and r.reason.startswith(base) else ""
         if extra:
             notes.insert(0, extra)

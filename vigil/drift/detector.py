@@ -267,7 +267,7 @@ class DriftDetector:
                 continue
             x_r = np.where(np.isinf(x_ref), np.nan, x_ref)
             x_c = np.where(np.isinf(x_cur), np.nan, x_cur)
-            common = {"alpha": self.alpha, "random_state": self.random_state,
+            common: dict[str, Any] = {"alpha": self.alpha, "random_state": self.random_state,
                       "columns": names}
             if method == "classifier":  # categories count-encoded on the training half only
                 for i, (ref_codes, cur_codes) in codes.items():

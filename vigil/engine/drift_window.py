@@ -29,41 +29,6 @@ SAMPLE_ROWS = 50_000
 EXACT_LIMIT = 20_000
 
 
-def read_table(body: bytes, content_type: str | None) -> Any:
-    """A pandas DataFrame from a Parquet, CSV or JSON-records body."""
-    import pandas as pd
-
-    ctype = (content_type or "").split(";")[0].strip().lower()
-    if not body:
-        raise InvalidParameterError("The reference body is empty; send Parquet, CSV or JSON.")
-    try:
-        if body[:4] == b"PAR1" or "parquet" in ctype:
-            import pyarrow.parquet as pq
-
-            return pq.read_table(io.BytesIO(body)).to_pandas()
-        if ctype in ("text/csv", "application/csv"):
-            return pd.read_csv(io.BytesIO(body))
-    except Exception as exc:  # pyarrow and pandas raise many types for unreadable files
-        raise InvalidParameterError(f"The reference could not be read as {ctype or 'Parquet'}: "
-                                    f"{exc}".strip()) from None
-    import orjson
-
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidParameterError(
-            "The reference must be Parquet, CSV (Content-Type: text/csv) or JSON records "
-            f"({{\"records\": [{{...}}, ...]}}); the body is none of these: {exc}."
-        ) from None
-    if isinstance(data, dict):
-        data = data.get("records")
-    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise InvalidParameterError(
-            "JSON references must be a list of objects or {\"records\": [objects]}."
-        )
-    return pd.DataFrame.from_records(data)
-
-
 WINDOW_LIMIT = 1_000_000
 """Most predictions a past window may hold to become the reference."""
 

@@ -136,7 +136,7 @@ class EgressPolicy:
             raise TargetUnresolvedError(f"The target host {host!r} does not resolve: {exc}.",
                                         details=[{"field": "url", "reason": "unresolvable"}]
                                         ) from None
-        addresses = list(dict.fromkeys(ipaddress.ip_address(i[4][0].split("%")[0])
+        addresses = list(dict.fromkeys(ipaddress.ip_address(str(i[4][0]).split("%")[0])
                                        for i in infos))
         for ip in addresses:
             self.check_address(ip, host)

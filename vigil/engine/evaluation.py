@@ -15,7 +15,6 @@ import hashlib
 import io
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,27 +26,6 @@ from vigil.store import ModelRecord, Store
 from vigil.store import quality as qs
 
 MAX_ROWS = 100_000
-
-
-def read_table(path: str | Path) -> Any:
-    """A Parquet, CSV or JSON-lines file as a pandas DataFrame."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidParameterError(f"The data set {str(path)!r} is not a file.")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".jsonl", ".json"):
-            return pd.read_json(path, lines=suffix == ".jsonl")
-    except (ValueError, OSError) as exc:
-        raise InvalidParameterError(f"Could not read {str(path)!r}: {exc}") from None
-    raise InvalidParameterError(
-        f"The data set must be .parquet, .csv, .json or .jsonl. Got {str(path)!r}.")
 
 
 def register_dataset(store: Store, model: ModelRecord, name: str, frame: Any, target: str

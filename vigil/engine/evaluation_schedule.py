@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from vigil.engine.evaluation import evaluate
 from vigil.errors import InvalidParameterError
@@ -139,7 +139,7 @@ def create_schedule(store: Store, model: ModelRecord, body: Any) -> dict[str, An
     return qs.create_schedule(store, model.id, values)
 
 
-def _bad(field: str, expected: str, got: Any) -> None:
+def _bad(field: str, expected: str, got: Any) -> NoReturn:
     raise InvalidParameterError(f"{field!r} must be {expected}. Got {got!r}.")
 
 

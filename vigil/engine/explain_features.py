@@ -49,13 +49,13 @@ def _drift(kind: str, before: list[Any], after: list[Any]) -> dict[str, Any] | N
             return None
         res = stats.ks_2samp(a, b)
         return {"method": "ks", "effect": float(res.statistic), "p_value": float(res.pvalue)}
-    a = [str(v) for v in before if v is not None]
-    b = [str(v) for v in after if v is not None]
-    if len(a) < 10 or len(b) < 10:
+    a_cat = [str(v) for v in before if v is not None]
+    b_cat = [str(v) for v in after if v is not None]
+    if len(a_cat) < 10 or len(b_cat) < 10:
         return None
-    cats = sorted(set(a) | set(b))
-    ca = np.array([a.count(c) for c in cats], dtype=np.float64)
-    cb = np.array([b.count(c) for c in cats], dtype=np.float64)
+    cats = sorted(set(a_cat) | set(b_cat))
+    ca = np.array([a_cat.count(c) for c in cats], dtype=np.float64)
+    cb = np.array([b_cat.count(c) for c in cats], dtype=np.float64)
     tvd = 0.5 * float(np.abs(ca / ca.sum() - cb / cb.sum()).sum())
     if len(cats) < 2:
         return {"method": "tvd", "effect": 0.0, "p_value": 1.0}

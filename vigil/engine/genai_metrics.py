@@ -101,7 +101,8 @@ def genai_summary(store: Store, model: ModelRecord, *, start: float | None = Non
     columns = genai_columns(store, model.id, start, end, version)
     # rows come ordered by time, so each window is a slice
     windows = (columns["ts"] // step).astype(np.int64) * step
-    starts = np.flatnonzero(np.r_[True, windows[1:] != windows[:-1]]) if windows.size else []
+    starts = (np.flatnonzero(np.r_[True, windows[1:] != windows[:-1]]) if windows.size
+              else np.empty(0, dtype=np.int64))
     bounds = [*starts, windows.size]
     series = [{"ts": int(windows[a]), **summarise(columns, slice(a, b))}
               for a, b in itertools.pairwise(bounds)]

@@ -111,8 +111,7 @@ class Ingestor:
         strict = body.get("strict")
         if strict is not None and not isinstance(strict, bool):
             raise InvalidParameterError(f"'strict' must be true or false. Got {strict!r}.")
-        name = body.get("name")
-        check_model_name(name)
+        name = check_model_name(body.get("name"))
         schema = ModelSchema.from_dict(body.get("schema"))
         task = body.get("task", schema.task)
         try:

@@ -97,7 +97,7 @@ def register_metric(name: str, fn: MetricFunction | Callable[..., float | None],
             f"with a letter. Got {name!r}.")
     if not callable(fn):
         raise InvalidParameterError(f"The function of metric {name!r} must be callable.")
-    source = MetricSource(name, fn, description, unit)  # type: ignore[arg-type]
+    source = MetricSource(name, fn, description, unit)
     with _lock:
         old = _registry.get(name)
         if old is not None and not replace and old.fn is not fn:

@@ -202,7 +202,8 @@ def decode_json(body: Any) -> list[Span | BadSpan]:
                 except _SpanError as exc:
                     sid = _get(sp, "spanId", "span_id") if isinstance(sp, dict) else None
                     ok = isinstance(sid, str) and len(sid) == 16 and _HEX.match(sid)
-                    out.append(BadSpan(path, sid.lower() if ok else None, exc.field, exc.reason))
+                    out.append(BadSpan(path, str(sid).lower() if ok else None, exc.field,
+                                       exc.reason))
     return out
 
 

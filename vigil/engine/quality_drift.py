@@ -84,7 +84,7 @@ def update_concept_drift(
         if not raw:
             continue
         # promoted after the last row fed: a fresh detector for the new role
-        rearmed = bool(saved) and promoted.get(version, 0.0) > float(saved["cursor"])
+        rearmed = bool(saved) and promoted.get(version, 0.0) > float(cursor)
         det = (StreamDetector.from_state(saved["state"]) if saved
                else make_detector(name, **defaults))
         if rearmed:  # promoted since the last run: start afresh

@@ -1,4 +1,5 @@
-"""What every integration shares: the sink protocol, fail-soft delivery and counters.
+"""What every integration shares: fail-soft delivery and counters (a sink is any object with
+``emit(model, kind, records)`` and ``close()``; see ``Monitor.add_sink``).
 
 SDK-side integrations are *record sinks*: ``Monitor.add_sink(sink)`` hands them each
 batch of records in the sender's background thread (never in the tracked call), before
@@ -17,22 +18,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 log = logging.getLogger("vigil.integrations")
-
-
-@runtime_checkable
-class RecordSink(Protocol):
-    """Receives a Monitor's records in the background; attach with ``Monitor.add_sink``."""
-
-    def emit(self, model: str, kind: str, records: list[dict[str, Any]]) -> None:
-        """Take one batch: ``kind`` is predictions, labels or feedback; must not raise."""
-        ...
-
-    def close(self) -> None:
-        """Deliver what is left (bounded by the sink's timeout) and release resources."""
-        ...
 
 
 class DeliveryError(Exception):

@@ -104,7 +104,7 @@ class IntegrationSettings(BaseSettings):
     sink_timeout_s: float = Field(5.0, gt=0, description="Timeout of each sink request.")
 
     @classmethod
-    def settings_customise_sources(  # type: ignore[override]
+    def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ):
         return (init_settings, env_settings, _toml_integrations)

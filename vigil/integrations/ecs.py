@@ -187,6 +187,10 @@ class _TextOut:
     def flush(self) -> None:
         self.stream.flush()
 
+    def close(self) -> None:
+        """Flush only: the wrapped standard output is not ours to close."""
+        self.stream.flush()
+
 
 def configure_ecs_logging(service: str = "vigil",
                           loggers: tuple[str, ...] = ("vigil", "uvicorn", "uvicorn.error",

@@ -101,7 +101,7 @@ class ElasticsearchSink(NetworkSink):
             return 0
         retry, refused, first = [], 0, None
         for item, result in zip(items, answer.get("items", []), strict=False):
-            outcome = next(iter(result.values()), {})
+            outcome: dict[str, Any] = next(iter(result.values()), {})
             code = int(outcome.get("status", 500))
             if code < 300:
                 continue

@@ -75,8 +75,8 @@ class SentryReporter:
                 "Sentry reporting needs sentry-sdk: pip install 'vigil[sentry]'.") from None
         self._sdk = sentry_sdk
         if dsn:
-            self.client = sentry_sdk.Client(dsn=dsn, environment=environment,
-                                            default_integrations=False)
+            self.client: sentry_sdk.client.BaseClient = sentry_sdk.Client(
+                dsn=dsn, environment=environment, default_integrations=False)
             self._own = True
         else:
             self.client = sentry_sdk.get_client()
@@ -114,7 +114,7 @@ class SentryReporter:
 
     def _capture(self, model: str, record: dict[str, Any]) -> None:
         with self._lock:
-            exc = self._pending.pop(record.get("ts"), None)
+            exc = self._pending.pop(record["ts"], None) if "ts" in record else None
         minute = int(time.time() // 60)
         sent_minute, sent = self._window
         sent = sent if sent_minute == minute else 0

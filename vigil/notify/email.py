@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
+from typing import Any
 
 from vigil.notify.base import Notification, NotifierBase, NotifyError, RetryableNotifyError
 
@@ -51,8 +52,8 @@ class EmailNotifier(NotifierBase):
     def send(self, notification: Notification) -> None:
         cfg = self.config
         msg = email_message(notification, cfg["from"], self.to)
-        cls = smtplib.SMTP_SSL if cfg.get("ssl") else smtplib.SMTP
-        kwargs = {"context": self._context()} if cfg.get("ssl") else {}
+        cls: type[smtplib.SMTP] = smtplib.SMTP_SSL if cfg.get("ssl") else smtplib.SMTP
+        kwargs: dict[str, Any] = {"context": self._context()} if cfg.get("ssl") else {}
         try:
             with cls(cfg["host"], int(cfg.get("port", 465 if cfg.get("ssl") else 25)),
                      timeout=self.timeout_s, **kwargs) as smtp:

@@ -58,7 +58,8 @@ class SentryNotifier(NotifierBase):
         try:
             scope = self._sdk.Scope(client=client)
             event_id = client.capture_event(
-                sentry_event(notification, self.config.get("environment")), scope=scope)
+                sentry_event(notification, self.config.get("environment")),  # type: ignore[arg-type]  # a dict with the keys of sentry's Event TypedDict
+                scope=scope)
             if event_id is None:
                 raise NotifyError(f"sentry {self.name}: the event was dropped by the client")
             client.flush(timeout=self.timeout_s)

@@ -204,8 +204,7 @@ def _text(values: Any) -> tuple[int, dict[str, int], np.ndarray]:
         strings = [v if isinstance(v, str) else str(v) for v in items if not _is_null(v)]
         nulls = len(items) - len(strings)
         lengths = np.fromiter(map(len, strings), dtype=np.float64, count=len(strings))
-        counts = Counter(strings)
-        return nulls, dict(counts), lengths
+        return nulls, dict(Counter(strings)), lengths
     import pyarrow as pa
     import pyarrow.compute as pc
 

@@ -30,7 +30,7 @@ def same_length(**arrays: Any) -> int:
     return n
 
 
-def finite(value: float | None) -> float | None:
+def finite(value: float | np.floating[Any] | None) -> float | None:
     """``value`` as a JSON-safe float at full precision (None, NaN and ±inf become None).
 
     Public metrics are never finite: an MAE of 2.4e-6 must not read 2e-06. Round only

@@ -158,7 +158,7 @@ class CBPE:
             raise InvalidParameterError("Not a saved CBPE state.") from None
 
     def calibrate(self, proba: Any,
-                  maps: Sequence[tuple[Sequence[float], Sequence[float]]] | None = None
+                  maps: Sequence[tuple[Sequence[float], Any]] | None = None
                   ) -> np.ndarray:
         """Calibrated probabilities, shape ``(n, len(classes))``, rows summing to 1."""
         k = len(self.classes)

@@ -148,7 +148,7 @@ def _archive_parse_errors(file: Path) -> list[str]:
             for info in zf.infolist():
                 if Path(info.filename).suffix.lower() in (".pkl", ".pickle"):
                     with zf.open(info) as member:
-                        error = _parse_error(io.BufferedReader(member))  # type: ignore[arg-type]
+                        error = _parse_error(io.BufferedReader(member))  # type: ignore[type-var]  # ZipExtFile is a raw stream at run time
                     if error:
                         out.append(f"{info.filename}: {error}")
     except (zipfile.BadZipFile, OSError) as exc:

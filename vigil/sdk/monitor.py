@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from time import perf_counter_ns, time
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from vigil.errors import InvalidParameterError
 from vigil.schema import ModelSchema, Task
@@ -384,7 +384,7 @@ class Monitor:
                 return out
 
             async_tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
-            return async_tracked  # type: ignore[return-value]
+            return async_tracked
 
         @functools.wraps(fn)
         def tracked(*args: Any, **kwargs: Any) -> Any:
@@ -405,7 +405,7 @@ class Monitor:
             return out
 
         tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
-        return tracked  # type: ignore[return-value]
+        return tracked
 
     def observe(self, features: Any, *, subject_id: str | None = None,
                 id: str | None = None, timeout_s: float | None = None) -> Observation:
@@ -665,7 +665,7 @@ class Observation:
         self._t0 = perf_counter_ns()
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         self.latency_s = (perf_counter_ns() - self._t0) / 1e9
         if exc is not None and not isinstance(exc, Exception):
             return False  # KeyboardInterrupt, SystemExit...: no prediction was made

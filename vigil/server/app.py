@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -31,7 +32,7 @@ from vigil.server.routes import ui as ui_routes
 from vigil.store import Store, open_store
 
 
-def proxy_options(settings: Settings) -> dict[str, object]:
+def proxy_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's proxy options: X-Forwarded-Proto/-For are believed only when
     VIGIL_TRUST_FORWARDED_PROTO says a TLS-terminating proxy is in front (uvicorn would
     otherwise believe them from any local process)."""

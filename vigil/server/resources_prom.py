@@ -81,9 +81,9 @@ class ResourceCollector(Collector):
                 if now - row["ts"] > stale_after_s(row.get("interval_s")):
                     del self._latest[key]
             live = list(self._latest.items())
-            for key, (interval, result) in list(self._probes.items()):
+            for probe_key, (interval, result) in list(self._probes.items()):
                 if now - result["ts"] > stale_after_s(interval):  # deleted or not running
-                    del self._probes[key]
+                    del self._probes[probe_key]
             probes = list(self._probes.items())
         cpu = CounterMetricFamily(f"{_PREFIX}process_cpu_seconds",
                                   "User and system CPU seconds of the process.", labels=LABELS)

@@ -166,7 +166,7 @@ def _fold_once(store: Store, conn: sa.Connection, model_id: int | None, wait: bo
 
 def _read_rows(
     store: Store, conn: sa.Connection, model_id: int, batches: list[int]
-) -> list[Mapping[str, Any]]:
+) -> list[Mapping[Any, Any]]:
     """The rows of ``batches`` as the aggregator needs them (inputs parsed)."""
     pr = t.predictions
     if store.backend == "sqlite":  # the driver's text and orjson: no per-row type processing

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from vigil.store import alerts_tables as at
 from vigil.store import tables as t
+from vigil.store.engine import inserted_id
 from vigil.store.store import Store
 
 ACTIVE_STATES = ("pending", "firing")
@@ -103,8 +104,7 @@ class AlertStore:
     def open_alert(self, values: dict[str, Any], event: dict[str, Any]) -> int:
         """Insert a new active alert and its first history event; return its id."""
         with self.store.write() as conn:
-            alert_id = conn.execute(at.alerts.insert().values(active=True, **values)
-                                    ).inserted_primary_key[0]
+            alert_id = inserted_id(conn.execute(at.alerts.insert().values(active=True, **values)))
             conn.execute(at.alert_events.insert().values(alert_id=alert_id, **event))
         return int(alert_id)
 
@@ -161,7 +161,7 @@ class AlertStore:
         values = {"matchers": matchers, "starts_at": starts_at, "ends_at": ends_at,
                   "created_by": created_by, "comment": comment, "created_at": time.time()}
         with self.store.write() as conn:
-            sid = conn.execute(at.silences.insert().values(**values)).inserted_primary_key[0]
+            sid = inserted_id(conn.execute(at.silences.insert().values(**values)))
         return {"id": int(sid), **values}
 
     def list_silences(self, active_at: float | None = None) -> list[dict[str, Any]]:

@@ -72,3 +72,12 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("vigil_write") else "BEGIN")
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT of one row generated (SQLAlchemy types it Optional because
+    statements other than a single-row INSERT have none)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("The statement inserted no row with a generated key.")
+    return int(key[0])

@@ -55,7 +55,7 @@ def genai_sums(store: Store, model_id: int, start: float, end: float,
     """``calls`` and, for each of ``fields``, the sum over ``[start, end)`` (None when no
     prediction carries the number), added up by the database."""
     p = t.predictions
-    parts = [sa.func.count()]
+    parts: list[Any] = [sa.func.count()]
     for key in fields:
         value = _number(store, p.c.outputs, key)
         parts += [sa.func.sum(value), sa.func.count(value)]
@@ -76,7 +76,7 @@ def _number(store: Store, column: Any, key: str) -> Any:
     error on another model's text)."""
     if store.backend == "sqlite":
         path = f'$."{key}"'
-        value = sa.func.json_extract(column, path)
+        value: Any = sa.func.json_extract(column, path)
         return sa.case((sa.func.json_type(column, path).in_(("integer", "real")) & (value >= 0),
                         value), else_=sa.null())
     item = column.op("->")(key)

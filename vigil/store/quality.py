@@ -14,6 +14,7 @@ from vigil.errors import ConflictError, NotFoundError
 from vigil.store import Store
 from vigil.store import quality_tables as q
 from vigil.store import tables as t
+from vigil.store.engine import inserted_id
 
 
 class _ScalarSafeJson(sa.types.TypeDecorator):
@@ -173,7 +174,7 @@ def insert_run(store: Store, model_id: int, run: dict[str, Any]) -> int:
     """Store one evaluation run; return its id."""
     with store.write() as conn:
         result = conn.execute(q.evaluation_runs.insert().values(model_id=model_id, **run))
-        return int(result.inserted_primary_key[0])
+        return inserted_id(result)
 
 
 def list_runs(store: Store, model_id: int, *, dataset: str | None = None,
@@ -193,8 +194,8 @@ def list_runs(store: Store, model_id: int, *, dataset: str | None = None,
 def create_schedule(store: Store, model_id: int, values: dict[str, Any]) -> dict[str, Any]:
     s = q.evaluation_schedules
     with store.write() as conn:
-        sid = conn.execute(s.insert().values(model_id=model_id, created_at=time.time(),
-                                             **values)).inserted_primary_key[0]
+        sid = inserted_id(conn.execute(s.insert().values(model_id=model_id,
+                                                         created_at=time.time(), **values)))
         row = conn.execute(sa.select(s).where(s.c.id == sid)).mappings().one()
     return _row(row)
 

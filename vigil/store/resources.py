@@ -27,7 +27,7 @@ AGGREGATE: dict[str, tuple[str, ...]] = {
     else ("mean", "max")
     for name in rt.SAMPLE_FIELDS
 }
-_SQL = {"mean": sa.func.avg, "max": sa.func.max, "sum": sa.func.sum}
+_SQL: dict[str, Any] = {"mean": sa.func.avg, "max": sa.func.max, "sum": sa.func.sum}
 
 
 def insert_samples(store: Store, model: ModelRecord, rows: Sequence[dict[str, Any]]) -> int:

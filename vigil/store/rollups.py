@@ -82,7 +82,7 @@ def build_deltas(rows: Sequence[Mapping[str, Any]], schema: ModelSchema) -> list
         latency = row["latency_s"]
         if latency is not None:
             delta.latencies.append(latency)
-        delta.inputs.append(row["inputs"] if isinstance(row["inputs"], Mapping) else {})
+        delta.inputs.append(dict(row["inputs"]) if isinstance(row["inputs"], Mapping) else {})
     return [buckets[key].prepare(schema) for key in sorted(buckets)]
 
 
@@ -103,7 +103,7 @@ def merge_error_types(*parts: Mapping[str, int] | None) -> dict[str, int] | None
     return kept
 
 
-def merge_row(existing: Mapping[str, Any] | None, delta: RollupDelta) -> dict[str, Any]:
+def merge_row(existing: Mapping[Any, Any] | None, delta: RollupDelta) -> dict[str, Any]:
     """The stored row after adding a prepared ``delta`` (``existing`` None for a new bucket)."""
     sketch = delta.sketch
     old_sketch = existing["latency_sketch"] if existing else None

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from vigil.errors import InvalidParameterError, SchemaOutdatedError, StoreError
 from vigil.store import aggregation, migrate
 from vigil.store import tables as t
-from vigil.store.engine import make_engine
+from vigil.store.engine import inserted_id, make_engine
 from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
 
 T = TypeVar("T")
@@ -216,8 +216,8 @@ class Store:
 
         def work(conn: sa.Connection) -> tuple[int, set[str]]:
             self._ensure_versions(conn, model.id, versions)
-            batch = conn.execute(t.pending_batches.insert().values(
-                model_id=model.id, created_at=time.time())).inserted_primary_key[0]
+            batch = inserted_id(conn.execute(t.pending_batches.insert().values(
+                model_id=model.id, created_at=time.time())))
             if self.backend == "postgresql":
                 inserted = aggregation.copy_predictions(conn, model.id, ordered, batch)
             else:

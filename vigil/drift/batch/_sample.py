@@ -57,10 +57,6 @@ class NumericSample:
         return float(self.sorted.std()) if self.n else 0.0
 
     @cached_property
-    def is_constant(self) -> bool:
-        return self.n > 0 and self.sorted[0] == self.sorted[-1]
-
-    @cached_property
     def cdf_integral(self) -> np.ndarray:
         """``H[i] = ∫ F(t) dt`` from the minimum to ``sorted[i]`` (extended precision)."""
         u = self.sorted.astype(np.longdouble)
@@ -148,10 +144,6 @@ class CategoricalSample:
     def of(cls, values: Any) -> CategoricalSample:
         """``values`` itself when already prepared, else a new sample."""
         return values if isinstance(values, CategoricalSample) else cls(values)
-
-    @property
-    def is_constant(self) -> bool:
-        return self.levels.size == 1
 
 
 def aligned_counts(

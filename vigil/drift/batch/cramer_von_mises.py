@@ -75,7 +75,7 @@ def cvm_pvalue(t: float, nx: int, ny: int) -> float:
     """The asymptotic p-value exactly as scipy computes it."""
     k, big_n = nx * ny, nx + ny
     et = (1 + 1 / big_n) / 6
-    vt = (big_n + 1) * (4 * k * big_n - 3 * (nx**2 + ny**2) - 2 * k)
+    vt: float = (big_n + 1) * (4 * k * big_n - 3 * (nx**2 + ny**2) - 2 * k)
     vt = vt / (45 * big_n**2 * 4 * k)
     tn = 1 / 6 + (t - et) / math.sqrt(45 * vt)
     if tn < 0.003:

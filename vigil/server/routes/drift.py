@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.drift_window import read_table, set_reference, window_drift, window_frame
+from vigil.engine.drift_window import set_reference, window_drift, window_frame
+from vigil.io import body_format, read_frame
 from vigil.server.auth import Principal, require
 from vigil.server.body import raw_body
 from vigil.server.errors import JsonResponse
@@ -34,7 +35,7 @@ async def upload_reference(
         if spec is not None:
             frame, source = window_frame(state.store, model, spec)
         else:
-            frame = read_table(body, request.headers.get("content-type"))
+            frame = read_frame(body, body_format(body, request.headers.get("content-type")))
         summary = set_reference(state.store, model, frame, source)
         state.store.audit(who.actor, "reference.set", name,
                           {"n_rows": summary["n_rows"], "columns": summary["columns"]})

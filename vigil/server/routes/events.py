@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -14,7 +16,7 @@ from vigil.server.errors import JsonResponse
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["events"])
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
-_RESPONSES = {
+_RESPONSES: dict[int | str, dict[str, Any]] = {
     207: {"description": "Some records were stored, some rejected (listed per field)."},
     422: {"description": "Every record was rejected; details hold the per-record result."},
 }

@@ -3,7 +3,6 @@ runs and schedules, concept drift."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -16,6 +15,7 @@ from vigil.engine.quality import MIN_ROWS, fit_reference, quality_report
 from vigil.engine.quality_drift import update_concept_drift
 from vigil.engine.quality_jobs import QualityCollector, QualityJobs
 from vigil.errors import InvalidParameterError
+from vigil.io import read_frame
 from vigil.server.auth import Principal, require
 from vigil.server.body import json_body, raw_body
 from vigil.server.errors import JsonResponse
@@ -124,11 +124,7 @@ async def register_golden_dataset(
 
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype in _PARQUET:
-        raw = await raw_body(request)
-        try:
-            frame = pd.read_parquet(io.BytesIO(raw))
-        except Exception:  # pyarrow raises several types for bad bytes
-            raise InvalidParameterError("The body is not a readable Parquet file.") from None
+        frame = read_frame(await raw_body(request), "parquet")
         set_name, set_target = dataset, target
     else:
         body, _ = await json_body(request)

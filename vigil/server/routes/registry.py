@@ -63,7 +63,8 @@ class AliasRequest(_Body):
 
 
 class RollbackRequest(_Body):
-    to: str | None = Field(None, max_length=100, description="Default: the previous version.")
+    to: str | None = Field(default=None, max_length=100,
+                           description="Default: the previous version.")
     reason: str | None = None
     expected_revision: int | None = None
 
