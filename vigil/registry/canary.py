@@ -345,43 +345,23 @@ def _open_alert(store: Store, action: dict[str, Any], c: dict[str, Any], now: fl
 
 def _resolve_alerts(store: Store, now: float, base_url: str | None = None) -> None:
     """Resolve canary alerts ``resolve_after_s`` after their decision, or once their alias
-    moved again, telling the notifiers that were told they fired."""
-    from vigil.notify.base import Notification
-    from vigil.registry.policy import _tell
-    from vigil.store.alerts import AlertStore
+    moved again."""
+    from vigil.registry.policy import resolve_change_alerts
 
-    alerts = AlertStore(store)
-    for row in alerts.active_alerts().values():
-        if row["rule"] != ALERT_RULE:
-            continue
-        full = alerts.get_alert(row["id"]) or {"history": []}
-        fired = next((e["details"] for e in full["history"] if e["kind"] == "firing"), None)
-        if not fired:
-            continue
+    def settled(row: dict[str, Any], fired: dict[str, Any]) -> str | None:
         labels = row["labels"]
-        reason = None
         record = store.get_model(labels.get("model", ""))
         current = (q.get_alias(store, record.id, labels.get("alias", ""))
                    if record is not None else None)
         if current is None:
-            reason = "the alias no longer exists"
-        elif current["revision"] > int(labels.get("revision") or 0):
-            reason = f"the alias moved since (revision {current['revision']})"
-        elif now - row["fired_at"] >= float(fired.get("resolve_after_s", 0.0)):
-            reason = f"{current['version']} served {now - row['fired_at']:.0f} s since"
-        if reason is None:
-            continue
-        alerts.update_alert(row["id"], {"state": "resolved", "resolved_at": now,
-                                        "updated_at": now},
-                            {"ts": now, "kind": "resolved", "details": {"reason": reason}})
-        note = Notification(
-            status="resolved", alert_id=row["id"], rule=ALERT_RULE,
-            fingerprint=row["fingerprint"], labels=labels, severity=row["severity"],
-            summary=f"{row['summary']} — resolved: {reason}", value=row["value"],
-            threshold=0.0, started_at=row["started_at"], ended_at=now,
-            annotations={"action": f"canary_{fired.get('decision')}",
-                         "serving": str(fired.get("to"))})
-        note = with_dashboard_link(note, base_url)
-        action = {"model": labels.get("model"), "alias": labels.get("alias")}
-        for name in fired.get("notify", []):
-            _tell(store, name, note, action)
+            return "the alias no longer exists"
+        if current["revision"] > int(labels.get("revision") or 0):
+            return f"the alias moved since (revision {current['revision']})"
+        if now - row["fired_at"] >= float(fired.get("resolve_after_s", 0.0)):
+            return f"{current['version']} served {now - row['fired_at']:.0f} s since"
+        return None
+
+    resolve_change_alerts(
+        store, ALERT_RULE, now, base_url, settled,
+        lambda fired: {"action": f"canary_{fired.get('decision')}",
+                       "serving": str(fired.get("to"))})

@@ -210,35 +210,49 @@ def _open_alert(store: Store, action: dict[str, Any], policy: dict[str, Any], me
 
 def _resolve_rollback_alerts(store: Store, now: float, base_url: str | None = None) -> None:
     """Resolve rollback alerts whose restored version held for the policy's window (or
-    whose alias was promoted since), telling the notifiers that were told it fired."""
-    from vigil.notify.base import Notification
+    whose alias was promoted since)."""
     from vigil.registry.registry import Registry
+
+    registry = Registry(store, ".", actor=ACTOR)
+    resolve_change_alerts(
+        store, ALERT_RULE, now, base_url,
+        lambda row, fired: _settled(store, registry, row["labels"], fired, row["fired_at"],
+                                    now),
+        lambda fired: {"rolled_back_to": str(fired.get("to")), "action": "auto_rollback"})
+
+
+def resolve_change_alerts(
+    store: Store, rule: str, now: float, base_url: str | None,
+    settled: Callable[[dict[str, Any], dict[str, Any]], str | None],
+    annotations: Callable[[dict[str, Any]], dict[str, str]],
+) -> None:
+    """Resolve the active alerts of an automatic change (``rule``: a rollback, a canary
+    decision) for which ``settled(alert, firing details)`` gives a reason, telling the
+    notifiers that were told they fired (same fingerprint, so an incident closes)."""
+    from vigil.notify.base import Notification
     from vigil.store.alerts import AlertStore
 
     alerts = AlertStore(store)
     for row in alerts.active_alerts().values():
-        if row["rule"] != ALERT_RULE:
+        if row["rule"] != rule:
             continue
         full = alerts.get_alert(row["id"]) or {"history": []}
         fired = next((e["details"] for e in full["history"] if e["kind"] == "firing"), None)
         if not fired:
             continue
-        labels = row["labels"]
-        reason = _settled(store, Registry(store, ".", actor=ACTOR), labels, fired,
-                          row["fired_at"], now)
+        reason = settled(row, fired)
         if reason is None:
             continue
         alerts.update_alert(row["id"], {"state": "resolved", "resolved_at": now,
                                         "updated_at": now},
                             {"ts": now, "kind": "resolved", "details": {"reason": reason}})
-        note = Notification(
-            status="resolved", alert_id=row["id"], rule=ALERT_RULE,
+        labels = row["labels"]
+        note = with_dashboard_link(Notification(
+            status="resolved", alert_id=row["id"], rule=rule,
             fingerprint=row["fingerprint"], labels=labels, severity=row["severity"],
             summary=f"{row['summary']} — resolved: {reason}", value=row["value"],
             threshold=float(fired.get("threshold", 0.0)), started_at=row["started_at"],
-            ended_at=now, annotations={"rolled_back_to": str(fired.get("to")),
-                                       "action": "auto_rollback"})
-        note = with_dashboard_link(note, base_url)
+            ended_at=now, annotations=annotations(fired)), base_url)
         action = {"model": labels.get("model"), "alias": labels.get("alias")}
         for name in fired.get("notify", []):
             _tell(store, name, note, action)
