@@ -14,7 +14,6 @@ from the values, exact: linear interpolation between order statistics, numpy's d
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,12 +21,11 @@ import numpy as np
 
 from vigil.engine.genai_quality import window_answer_metrics
 from vigil.engine.metric_sources import register_metric
-from vigil.errors import InvalidParameterError
+from vigil.engine.metrics import window_range
 from vigil.schema import Task
 from vigil.store import ModelRecord, Store
 from vigil.store.genai import genai_columns, genai_sums
 
-MAX_POINTS = 10_000
 TEXT_GENERATION = Task.TEXT_GENERATION.value  # the rule metrics are None for other tasks
 _ALL = slice(None)
 
@@ -87,17 +85,7 @@ def genai_summary(store: Store, model: ModelRecord, *, start: float | None = Non
         step: window seconds, a multiple of 60 (default about 60 windows).
         version: only this version.
     """
-    end = time.time() if end is None else float(end)
-    start = end - 3600 if start is None else float(start)
-    if not end > start:
-        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
-    if step is None:
-        step = max(60, int((end - start) / 60) // 60 * 60)
-    if step <= 0 or step % 60:
-        raise InvalidParameterError(f"'step' must be a positive multiple of 60 s. Got {step}.")
-    if (end - start) / step > MAX_POINTS:
-        raise InvalidParameterError(
-            f"start..end / step gives more than {MAX_POINTS} windows; use a larger 'step'.")
+    start, end, step = window_range(start, end, step)
     columns = genai_columns(store, model.id, start, end, version)
     # rows come ordered by time, so each window is a slice
     windows = (columns["ts"] // step).astype(np.int64) * step

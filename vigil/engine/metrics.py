@@ -24,6 +24,26 @@ def check_time(value: float | None, name: str) -> None:
             details=[{"field": name, "reason": "out of range"}])
 
 
+def window_range(start: float | None, end: float | None, step: int | None
+                 ) -> tuple[float, float, int]:
+    """Check and fill a window request: the last hour by default, ``step`` a multiple of
+    60 s spreading the range over about 60 windows, at most ``MAX_POINTS`` windows."""
+    check_time(start, "start")
+    check_time(end, "end")
+    end = time.time() if end is None else float(end)
+    start = end - 3600 if start is None else float(start)
+    if not end > start:
+        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
+    if step is None:
+        step = max(60, int((end - start) / 60) // 60 * 60)
+    if step <= 0 or step % 60:
+        raise InvalidParameterError(f"'step' must be a positive multiple of 60 s. Got {step}.")
+    if (end - start) / step > MAX_POINTS:
+        raise InvalidParameterError(
+            f"start..end / step gives more than {MAX_POINTS} points; use a larger 'step'.")
+    return start, end, step
+
+
 def window_metrics(
     store: Store, model: ModelRecord, *, start: float | None = None, end: float | None = None,
     step: int | None = None, version: str | None = None,
@@ -36,20 +56,7 @@ def window_metrics(
     broken down by kind (``errors_by_type``), and records rejected at ingest are counted
     per reason in the summary (``rejected``, ``rejected_by_reason``, ``rejected_rate``).
     """
-    check_time(start, "start")
-    check_time(end, "end")
-    end = time.time() if end is None else end
-    start = end - 3600 if start is None else start
-    if not end > start:
-        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
-    if step is None:
-        step = max(60, int((end - start) / 60) // 60 * 60)
-    if step <= 0 or step % 60:
-        raise InvalidParameterError(f"'step' must be a positive multiple of 60 s. Got {step}.")
-    if (end - start) / step > MAX_POINTS:
-        raise InvalidParameterError(
-            f"start..end / step gives more than {MAX_POINTS} points; use a larger 'step'."
-        )
+    start, end, step = window_range(start, end, step)
     rows = store.rollup_rows(model.id, start, end, version, profiles=False)
     windows = merge_windows(rows, step)
     series = [_point(ts, w, step) for ts, w in sorted(windows.items())]
