@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from vigil.errors import AuthenticationError, InvalidParameterError
+from vigil.keyfiles import create_once
 
 EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,250}\.parquet$")
 
@@ -28,22 +28,7 @@ def exports_dir(home: Path) -> Path:
 
 
 def _key(home: Path) -> bytes:
-    path = Path(home) / "keys" / "exports.key"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, key)
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
-        return key
-    except FileExistsError:  # pragma: no cover - another thread made it meanwhile
-        return path.read_bytes()
+    return create_once(Path(home) / "keys" / "exports.key", secrets.token_bytes(32))
 
 
 def _signature(home: Path, name: str, expires: int) -> str:

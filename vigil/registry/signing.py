@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vigil.errors import InvalidParameterError
+from vigil.keyfiles import create_once
 from vigil.registry.artifacts import manifest_digest
 from vigil.registry.errors import IntegrityError
 
@@ -120,9 +120,8 @@ class KeyRing:
                     if self._passphrase else serialization.NoEncryption())
                 pem = self._private.private_bytes(serialization.Encoding.PEM,
                                                   serialization.PrivateFormat.PKCS8, protection)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(pem)
+                if create_once(path, pem) != pem:  # another process made one meanwhile
+                    self._private = self._load(path)
             if not self.pinned:
                 self.trust(self._private.public_key())
         return self._private
