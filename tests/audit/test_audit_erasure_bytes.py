@@ -148,9 +148,6 @@ def test_every_sqlite_connection_sets_secure_delete(store):
         assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: per-minute rollups keep a text input's "
-                   "values in frequent-items sketches (vigil/store/rollups.py, datapath); "
-                   "erasure cannot reach them. Remove this mark when they hold no raw text.")
 def test_no_byte_of_an_erased_subjects_free_text_is_left(server_factory, tmp_path):
     api = server_factory(auth="off", retention_interval_s=0)
     schema = {"task": "binary_classification",

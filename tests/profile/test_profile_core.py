@@ -132,7 +132,8 @@ def test_text_tracks_lengths() -> None:
     p = Profile.from_columns({"t": ["ab", "abcd", None, "ab"]}, kinds={"t": "text"})
     col = p["t"]
     assert (col.count, col.null_count, col.mean, col.min, col.max) == (3, 1, 8 / 3, 2.0, 4.0)
-    assert col.frequent_items(1) == [("ab", 2)]
+    assert col.frequent_items(1) == []  # free text is never kept in a sketch (erasure)
+    assert round(col.distinct_estimate) == 2
 
 
 def test_embeddings_track_norms() -> None:

@@ -6,8 +6,8 @@ sketch:
 - a **numeric track** (count, mean, ``M2``, min, max and a KLL quantile sketch) over the
   finite values of a numeric column, the length in characters of a text column's values,
   or the Euclidean norm of an embedding column's vectors;
-- an **items track** (a frequent-strings sketch) over the values of a categorical or text
-  column, keyed by their string form.
+- an **items track** (a frequent-strings sketch) over the values of a categorical column,
+  keyed by their string form. Text columns have none: their values are never kept.
 
 Moments merge with Chan et al.'s parallel formula, sketches with their own unions, so two
 profiles built anywhere combine into the profile of the union of their rows.
@@ -39,7 +39,10 @@ FREQ_LG_MAX = 10
 """log2 of the frequent-items map: up to 768 categories are counted exactly."""
 
 _NUMERIC_TRACK = frozenset({FeatureKind.NUMERIC, FeatureKind.TEXT, FeatureKind.EMBEDDING})
-_ITEMS_TRACK = frozenset({FeatureKind.CATEGORICAL, FeatureKind.TEXT})
+_ITEMS_TRACK = frozenset({FeatureKind.CATEGORICAL})
+"""Kinds whose values a frequent-items sketch keeps. Not text: free text carries personal
+data, and a sketch kept in per-minute rollups could not be reached by a subject's erasure;
+text columns keep their lengths and a distinct count (HLL registers hold no values)."""
 _NO_FALSE_POSITIVES = ds.frequent_items_error_type.NO_FALSE_POSITIVES
 
 
