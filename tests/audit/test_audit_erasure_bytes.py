@@ -149,7 +149,7 @@ def test_every_sqlite_connection_sets_secure_delete(store):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17: per-minute rollups keep a text input's "
-                   "values in frequent-items sketches (vigil/store/rollups.py, datapath); "
+                   "values in frequent-items sketches (vigil/store/ingest/rollups.py, datapath); "
                    "erasure cannot reach them. Remove this mark when they hold no raw text.")
 def test_no_byte_of_an_erased_subjects_free_text_is_left(server_factory, tmp_path):
     api = server_factory(auth="off", retention_interval_s=0)
