@@ -14,11 +14,11 @@ import argparse
 import tempfile
 import time
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.ingest import Ingestor
-from vigil.engine.rules import Rule
+from vigil.engine.alerts.lifecycle import AlertEngine
+from vigil.engine.alerts.rules import Rule
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.store import open_store
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 RULES = [
     {"name": "errors-5m", "metric": "error_rate", "threshold": 0.2, "window": "5m",

@@ -3,7 +3,7 @@
 For each error rate, stable streams count false alarms per 100,000 predictions; abrupt
 and gradual shifts (from prediction 5,000 on) measure the detection rate and the delay
 (predictions after the change until the first alarm). vigil's default is the detector
-:data:`vigil.engine.quality_drift.DEFAULT_DETECTORS` names for classifiers, fed the way the
+:data:`vigil.engine.quality.concept_drift.DEFAULT_DETECTORS` names for classifiers, fed the way the
 server feeds it (re-armed after each detection); River's detectors run with their
 defaults and River's own reset-on-drift.
 
@@ -21,7 +21,7 @@ from river import drift
 from river.drift import binary
 
 from vigil.drift.stream import make_detector
-from vigil.engine.quality_drift import DEFAULT_DETECTORS, _feed
+from vigil.engine.quality.concept_drift import DEFAULT_DETECTORS, _feed
 
 CHANGE = 5_000
 SHIFTS = [(0.01, 0.03), (0.03, 0.06), (0.03, 0.44), (0.10, 0.20), (0.30, 0.45)]

@@ -1,5 +1,5 @@
 """Per-answer quality cost (``GET /models/{m}/answers``): 200 distinct prompt/answer pairs
-scored by :func:`vigil.engine.genai_quality.answer_scores`, the first time and again
+scored by :func:`vigil.engine.genai.quality.answer_scores`, the first time and again
 (embeddings cached by text hash), with MiniLM (needs the ``text`` extra) and TF-IDF.
 
     python bench/genai/bench_answers.py [--answers 200]
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from vigil.engine.genai_quality import answer_scores
+from vigil.engine.genai.quality import answer_scores
 from vigil.quality.text import embedding_available
 
 W = ["order", "refund", "password", "parcel", "invoice", "address", "delivery", "account"]

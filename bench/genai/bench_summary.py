@@ -14,9 +14,9 @@ import argparse
 import tempfile
 import time
 
-from vigil.engine.genai import GENAI_SCHEMA
-from vigil.engine.genai_metrics import genai_summary
-from vigil.engine.ingest import Ingestor
+from vigil.engine.genai.metrics import genai_summary
+from vigil.engine.genai.spans import GENAI_SCHEMA
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.engine.metric_sources import get_metric
 from vigil.store import open_store
 

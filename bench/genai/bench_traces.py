@@ -27,8 +27,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from support.servers import free_port, wait_ready
 
-from vigil.engine.genai import is_llm_span, to_call
-from vigil.engine.otlp_spans import decode_json, decode_protobuf
+from vigil.engine.genai.otlp import decode_json, decode_protobuf
+from vigil.engine.genai.spans import is_llm_span, to_call
 
 S = 1_000_000_000
 WORDS = ["order", "delivery", "refund", "password", "account", "invoice", "shipping",

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vigil.engine.anomaly import flagged, score_last
+from vigil.engine.insight.anomaly import flagged, score_last
 
 WEEK, TRAIN, TEST = 168, 4 * 168, 168
 ONSET = TRAIN + 84

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from vigil.engine.forecast import forecast_values
+from vigil.engine.insight.forecast import forecast_values
 
 STEP = 3600.0
 

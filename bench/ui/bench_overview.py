@@ -27,7 +27,7 @@ from vigil.cli.demo_model import make_applicants
 from vigil.profile import Profile
 from vigil.store import open_store
 from vigil.store import tables as t
-from vigil.store.rollups import KLL_K
+from vigil.store.ingest.rollups import KLL_K
 
 POOL = 64  # distinct sketches and profiles, cycled over the rows
 

@@ -6,9 +6,9 @@ import time
 
 from support.records import SCHEMA
 
-from vigil.engine.ingest import Ingestor
-from vigil.engine.rules import Rule
-from vigil.store.alerts import AlertStore
+from vigil.engine.alerts.rules import Rule
+from vigil.engine.ingest.ingestor import Ingestor
+from vigil.store.alerts.queries import AlertStore
 
 NOW = float(int(time.time() // 60) * 60 - 1800)  # a clock for the test, minute-aligned
 

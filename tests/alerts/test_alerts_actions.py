@@ -11,12 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from alerts_support import Receiver, Traffic, note, put_rule
 
-from vigil.engine.actions import ActionError, RollbackAction
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.alerts_dispatch import Dispatcher
+from vigil.engine.alerts.actions import ActionError, RollbackAction
+from vigil.engine.alerts.dispatch import Dispatcher
+from vigil.engine.alerts.lifecycle import AlertEngine
 from vigil.errors import ValidationFailedError
 from vigil.notify.webhook import SIGNATURE_HEADER, verify_signature
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 # these tests send to receivers on loopback, which vigil refuses by default
 pytestmark = pytest.mark.usefixtures("allow_private_targets")

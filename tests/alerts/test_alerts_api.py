@@ -126,7 +126,7 @@ def test_background_loop_fires_notifies_resolves(server_factory, receiver, store
 
 
 def test_evaluation_errors_never_crash_the_server(server_factory, store):
-    from vigil.store.alerts import AlertStore
+    from vigil.store.alerts.queries import AlertStore
 
     api = server_factory(auth="off", rules_interval_s=0.05)
     AlertStore(store).put_rule({"name": "broken", "metric": "no_such_metric"})

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from alerts_support import Traffic, put_rule
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.rules_apply import apply, parse_config
+from vigil.engine.alerts.apply import apply, parse_config
+from vigil.engine.alerts.lifecycle import AlertEngine
 from vigil.store import open_store
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 # these tests send to receivers on loopback, which vigil refuses by default
 pytestmark = pytest.mark.usefixtures("allow_private_targets")

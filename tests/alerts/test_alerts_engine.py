@@ -7,9 +7,9 @@ import time
 import pytest
 from alerts_support import NOW, Recorder, Traffic, put_rule
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.alerts_admin import ack_alert, create_silence
-from vigil.store.alerts import AlertStore
+from vigil.engine.alerts.admin import ack_alert, create_silence
+from vigil.engine.alerts.lifecycle import AlertEngine
+from vigil.store.alerts.queries import AlertStore
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_deleted_rule_closes_its_alerts_and_bad_rules_do_not_stop_others(store, 
 def test_alert_fires_on_injected_drift_and_resolves(store, traffic):
     import pandas as pd
 
-    from vigil.engine.drift_window import set_reference
+    from vigil.engine.windows.drift import set_reference
 
     rng = __import__("numpy").random.default_rng(0)
     reference = pd.DataFrame({"age": rng.normal(40, 5, 500).round(1),

@@ -10,13 +10,13 @@ import orjson
 import pytest
 from alerts_support import Receiver, Traffic, note, put_rule
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.alerts_dispatch import Dispatcher, with_dashboard_link
+from vigil.engine.alerts.dispatch import Dispatcher, with_dashboard_link
+from vigil.engine.alerts.lifecycle import AlertEngine
 from vigil.notify.email import email_message
 from vigil.notify.pagerduty import pagerduty_event
 from vigil.notify.slack import slack_payload
 from vigil.notify.webhook import alertmanager_payload
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 pytestmark = pytest.mark.usefixtures("allow_private_targets")  # receivers on loopback
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from support.records import SCHEMA, record
 
-from vigil.engine.ingest import Ingestor
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.engine.metric_sources import (
     get_metric,
     list_metrics,

@@ -14,7 +14,7 @@ import yaml
 from support.records import SCHEMA
 from support.servers import free_port
 
-from vigil.engine.rules import Rule
+from vigil.engine.alerts.rules import Rule
 from vigil.integrations.grafana import panel_queries, write_grafana
 from vigil.integrations.prometheus_rules import render
 

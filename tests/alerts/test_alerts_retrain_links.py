@@ -13,10 +13,10 @@ import pytest
 from alerts_support import Receiver, Traffic, put_rule
 
 from vigil.cli.main import main
-from vigil.engine import export_links
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.alerts_dispatch import Dispatcher
-from vigil.store.alerts import AlertStore
+from vigil.engine.alerts.dispatch import Dispatcher
+from vigil.engine.alerts.lifecycle import AlertEngine
+from vigil.engine.exports import links as export_links
+from vigil.store.alerts.queries import AlertStore
 
 pytestmark = pytest.mark.usefixtures("allow_private_targets")  # receivers on loopback
 
@@ -97,7 +97,7 @@ def test_an_expired_link_is_refused(tmp_path):
 
 
 def test_retrain_exports_and_export_dataset_share_one_column_layout(store, db_url, tmp_path):
-    from vigil.engine.actions import RetrainAction
+    from vigil.engine.alerts.actions import RetrainAction
 
     _traffic(store)
     action = RetrainAction("r", {"command": ["true"]}, store=store, home=tmp_path)

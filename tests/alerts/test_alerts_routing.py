@@ -9,11 +9,11 @@ import orjson
 import pytest
 from alerts_support import Receiver, Traffic
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.alerts_dispatch import Dispatcher
-from vigil.engine.rules_apply import apply, parse_config
+from vigil.engine.alerts.apply import apply, parse_config
+from vigil.engine.alerts.dispatch import Dispatcher
+from vigil.engine.alerts.lifecycle import AlertEngine
 from vigil.errors import ValidationFailedError
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 pytestmark = pytest.mark.usefixtures("allow_private_targets")  # receivers on loopback
 

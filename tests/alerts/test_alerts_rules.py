@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from vigil.engine.rules import Rule, format_duration, parse_duration
+from vigil.engine.alerts.rules import Rule, format_duration, parse_duration
 from vigil.errors import ValidationFailedError
 
 BASE = {"name": "r", "metric": "error_rate", "threshold": 0.1}
@@ -72,7 +72,7 @@ def test_round_trip_and_describe():
 
 
 def test_scheduler_survives_failures_and_stops_at_once():
-    from vigil.engine.scheduler import RuleScheduler
+    from vigil.engine.alerts.scheduler import RuleScheduler
 
     class Failing:
         metrics = None

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from vigil.audit.compliance import compliance_report, render_html
 from vigil.cli.main import app
-from vigil.engine.ingest import Ingestor
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.store import open_store
 
 runner = CliRunner()
@@ -98,7 +98,7 @@ def test_compliance_report_checklist(store, tmp_path):
     assert status["evaluation"] == "unknown"
     assert not report["passed"]
 
-    from vigil.engine import privacy_admin as admin
+    from vigil.engine.privacy import admin
 
     admin.set_policy(store, "churn", "note", "mask", None, "test")
     admin.set_retention(store, "churn", 30, "test")

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from vigil.audit.compliance import compliance_report, render_html
-from vigil.engine import privacy_admin as admin
-from vigil.engine.ingest import Ingestor
+from vigil.engine.ingest.ingestor import Ingestor
+from vigil.engine.privacy import admin
 
 SCHEMA = {"task": "binary_classification",
           "features": [{"name": "note", "kind": "text"}, {"name": "age", "kind": "numeric"}]}
@@ -27,7 +27,7 @@ def db_url(tmp_path):
 def _fold(store) -> None:
     """Bring the rollups up to date where ingest leaves them to an aggregator."""
     try:
-        from vigil.store import aggregation
+        from vigil.store.ingest import aggregation
     except ImportError:  # rollups written at ingest
         return
     aggregation.fold(store)

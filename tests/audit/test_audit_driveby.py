@@ -14,7 +14,7 @@ import pytest
 from support.records import SCHEMA
 
 from vigil.engine.egress import EgressPolicy
-from vigil.engine.probe import run_probe, validate_probe
+from vigil.engine.resources.probe import run_probe, validate_probe
 from vigil.notify import build_notifier
 from vigil.notify.base import Notification, NotifyError, deliver
 

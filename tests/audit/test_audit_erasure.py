@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from support.audit_server import sqlite_servers
 from support.records import SCHEMA, record
 
-from vigil.store import privacy as q
 from vigil.store.audit_chain import verify_chain
+from vigil.store.privacy import queries as q
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from vigil.engine.metric_sources import get_metric
-from vigil.store.privacy_tables import prediction_scores
+from vigil.store.privacy.tables import prediction_scores
 
 SCHEMA = {"task": "binary_classification", "features": [
     {"name": "income", "kind": "numeric"}, {"name": "spend", "kind": "numeric"},

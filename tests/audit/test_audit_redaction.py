@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from support.audit_server import sqlite_servers
 
-from vigil.engine.ingest import Ingestor
-from vigil.engine.privacy import Redactor
-from vigil.store import privacy as q
+from vigil.engine.ingest.ingestor import Ingestor
+from vigil.engine.privacy.policies import Redactor
 from vigil.store import tables
+from vigil.store.privacy import queries as q
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.store import Store
-from vigil.store import quality as qs
+from vigil.store.quality import queries as qs
 
 PRICES = {"gpt-4o": {"input": 2.5, "output": 10.0},
           "claude-sonnet-4-20250514": {"input": 3.0, "output": 15.0}}

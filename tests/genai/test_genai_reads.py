@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from vigil.engine.genai_metrics import genai_summary
-from vigil.engine.ingest import Ingestor
+from vigil.engine.genai.metrics import genai_summary
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.engine.metric_sources import get_metric
-from vigil.store.genai import genai_columns, genai_sums
+from vigil.store.genai.queries import genai_columns, genai_sums
 
 
 def test_only_non_negative_numbers_count(store):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vigil.engine.ingest import Ingestor
+from vigil.engine.ingest.ingestor import Ingestor
 
 SCHEMA = {"task": "binary_classification", "features": [
     {"name": "x1", "kind": "numeric"},      # the model relies on it
@@ -91,7 +91,7 @@ def _samples(rng: np.random.Generator, scenario: str, current: bool,
 def plant(store, scenario: str, seed: int, model: str = "m") -> None:
     """Register ``model`` and send a baseline hour and a current hour of traffic (and
     resource samples of three hosts)."""
-    from vigil.store import resources as rq
+    from vigil.store.resources import queries as rq
 
     ingestor = Ingestor(store)
     ingestor.register_model({"name": model, "schema": SCHEMA})

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from scipy.stats import median_abs_deviation
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.anomaly import flagged, robust_scale, score_last
-from vigil.engine.ingest import Ingestor
-from vigil.engine.rules import Rule
-from vigil.store.alerts import AlertStore
+from vigil.engine.alerts.lifecycle import AlertEngine
+from vigil.engine.alerts.rules import Rule
+from vigil.engine.ingest.ingestor import Ingestor
+from vigil.engine.insight.anomaly import flagged, robust_scale, score_last
+from vigil.store.alerts.queries import AlertStore
 
 WEEK, TRAIN, TEST = 168, 4 * 168, 72
 ONSET = TRAIN + 24
@@ -106,7 +106,7 @@ def test_anomaly_rule_fires_on_a_spike_only(store, spike):
 
 
 def test_verdicts_are_reused_within_a_window_only(store):
-    from vigil.engine.insight_rules import InsightCache, evaluate_insight
+    from vigil.engine.insight.rules import InsightCache, evaluate_insight
 
     _traffic(store, spike=True)
     rule = Rule.from_dict({"name": "odd", "model": "churn", "kind": "anomaly",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.engine.rules import Rule
+from vigil.engine.alerts.rules import Rule
 
 ROOT = Path(__file__).resolve().parents[2]
 

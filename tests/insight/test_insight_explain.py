@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from insight_scenarios import EXPECTED, METRIC, SCENARIOS, T0, plant
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.explain import explain
-from vigil.engine.rules import Rule
+from vigil.engine.alerts.lifecycle import AlertEngine
+from vigil.engine.alerts.rules import Rule
+from vigil.engine.insight.explain import explain
 from vigil.store import open_store
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 SEEDS = range(10)
 
@@ -107,7 +107,7 @@ def test_firing_alert_carries_the_ranking_in_its_history(store):
 
 
 def test_per_row_quantities_of_each_metric_family():
-    from vigil.engine.explain import _quantity, explainable
+    from vigil.engine.insight.explain import _quantity, explainable
 
     row = {"error": None, "error_type": None, "latency_s": 0.25, "actual": 3.0,
            "outputs": {"prediction": 5.5}, "proba": 0.3}

@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.forecast import forecast_values
-from vigil.engine.ingest import Ingestor
-from vigil.engine.rules import Rule
+from vigil.engine.alerts.lifecycle import AlertEngine
+from vigil.engine.alerts.rules import Rule
+from vigil.engine.ingest.ingestor import Ingestor
+from vigil.engine.insight.forecast import forecast_values
 from vigil.errors import InvalidParameterError
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 HOUR = 3600.0
 
@@ -199,8 +199,8 @@ def test_forecast_and_anomaly_rules_are_not_exported_as_promql():
 @pytest.mark.parametrize("metric", ["count", "throughput", "error_rate",
                                     "error_rate:unknown", "latency_p95"])
 def test_series_from_one_rollup_read_matches_the_metric_window_by_window(store, metric):
+    from vigil.engine.insight.series import metric_series
     from vigil.engine.metric_sources import get_metric
-    from vigil.engine.series import metric_series
 
     rng = np.random.default_rng(4)
     end, _ = _hourly_traffic(store, 10, lambda h: int(rng.integers(5, 30)),

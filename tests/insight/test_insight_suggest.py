@@ -7,11 +7,11 @@ import time
 
 import numpy as np
 
-from vigil.engine.ingest import Ingestor
-from vigil.engine.rules import Rule
-from vigil.engine.suggest import suggestions
-from vigil.store import resources as rq
-from vigil.store.alerts import AlertStore
+from vigil.engine.alerts.rules import Rule
+from vigil.engine.ingest.ingestor import Ingestor
+from vigil.engine.insight.suggest import suggestions
+from vigil.store.alerts.queries import AlertStore
+from vigil.store.resources import queries as rq
 
 DAY = 86400.0
 

@@ -85,7 +85,7 @@ SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"}]}
 @pytest.fixture
 def rollup_store(tmp_path):
     """A SQLite store with model 'churn' v1 and v2 traffic in two known minutes."""
-    from vigil.engine.ingest import Ingestor
+    from vigil.engine.ingest.ingestor import Ingestor
     from vigil.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'vigil.db'}")

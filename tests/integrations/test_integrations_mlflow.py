@@ -22,7 +22,7 @@ def test_evaluation_drift_and_windows_become_runs(rollup_store, tmp_path):
     import pandas as pd
 
     import vigil
-    from vigil.engine.metrics import window_metrics
+    from vigil.engine.windows.metrics import window_metrics
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     logger = MlflowLogger(uri, experiment="churn-monitoring")

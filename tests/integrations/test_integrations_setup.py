@@ -65,7 +65,7 @@ def test_the_server_publishes_window_metrics_while_it_runs(tmp_path, monkeypatch
     from support.servers import thread_server
 
     from vigil.config import load_settings
-    from vigil.engine.ingest import Ingestor
+    from vigil.engine.ingest.ingestor import Ingestor
     from vigil.store import open_store
 
     posts = []

@@ -53,7 +53,7 @@ def test_window_metrics_drift_and_evaluation_offline(rollup_store, tmp_path, mon
     import pandas as pd
 
     import vigil
-    from vigil.engine.metrics import window_metrics
+    from vigil.engine.windows.metrics import window_metrics
 
     monkeypatch.setenv("WANDB_SILENT", "true")
     base = rollup_store.base_minute

@@ -11,9 +11,9 @@ import pytest
 from river import drift
 
 from vigil.drift.stream import make_detector
-from vigil.engine.quality_drift import DEFAULT_DETECTORS, _feed, update_concept_drift
+from vigil.engine.quality.concept_drift import DEFAULT_DETECTORS, _feed, update_concept_drift
 from vigil.registry import Registry
-from vigil.store import quality as qs
+from vigil.store.quality import queries as qs
 
 SCHEMA = {"task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}
 

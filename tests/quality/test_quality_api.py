@@ -10,7 +10,7 @@ import pytest
 from sklearn import metrics as skm
 
 from vigil.engine.metric_sources import get_metric
-from vigil.engine.quality_drift import update_concept_drift
+from vigil.engine.quality.concept_drift import update_concept_drift
 
 SCHEMA = {"task": "binary_classification",
           "features": [{"name": "age", "kind": "numeric"},

@@ -16,7 +16,7 @@ import pytest
 from sklearn import metrics as skm
 
 from vigil.cli.main import main
-from vigil.engine.evaluation import evaluate, register_dataset
+from vigil.engine.quality.evaluation import evaluate, register_dataset
 
 SCHEMA = {"task": "binary_classification",
           "features": [{"name": "x", "kind": "numeric"}, {"name": "plan", "kind": "categorical"}]}
@@ -195,7 +195,7 @@ def test_in_process_evaluation_engine_and_cli(store, db_url, capsys):
 
 
 def test_export_dataset_writes_a_training_set(store, db_url, capsys):
-    from vigil.engine.ingest import Ingestor
+    from vigil.engine.ingest.ingestor import Ingestor
 
     ingest = Ingestor(store)
     ingest.register_model({"name": "churn", "schema": SCHEMA})

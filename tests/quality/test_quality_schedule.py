@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from vigil.engine.evaluation_schedule import next_cron, parse_cron
+from vigil.engine.quality.schedule import next_cron, parse_cron
 from vigil.errors import InvalidParameterError
 
 

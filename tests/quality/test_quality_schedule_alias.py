@@ -10,11 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
-from vigil.engine.evaluation import register_dataset
-from vigil.engine.evaluation_schedule import create_schedule, run_due
+from vigil.engine.quality.evaluation import register_dataset
+from vigil.engine.quality.schedule import create_schedule, run_due
 from vigil.errors import InvalidParameterError, NotFoundError
 from vigil.registry import Registry
-from vigil.store import quality as qs
+from vigil.store.quality import queries as qs
 
 SCHEMA = {"task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}
 

@@ -138,7 +138,7 @@ def test_policy_validation(api):
 def test_bad_release_is_rolled_back_automatically(api, store, hook):
     """Register v1 and v2, promote v2, feed errors: the server's loop returns to v1, writes
     the audit trail and tells the notifier."""
-    from vigil.store.alerts import AlertStore
+    from vigil.store.alerts.queries import AlertStore
 
     url, bodies = hook
     AlertStore(store).put_receiver("notifier", "oncall", "webhook", {"url": url})

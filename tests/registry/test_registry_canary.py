@@ -7,14 +7,14 @@ import orjson
 import pytest
 from alerts.alerts_support import Receiver
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.alerts_admin import ack_alert
-from vigil.engine.alerts_dispatch import Dispatcher
-from vigil.engine.ingest import Ingestor
+from vigil.engine.alerts.admin import ack_alert
+from vigil.engine.alerts.dispatch import Dispatcher
+from vigil.engine.alerts.lifecycle import AlertEngine
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.errors import InvalidParameterError
 from vigil.registry import check_canaries, check_rollback_policies, set_rollback_policy
 from vigil.registry.canary import check_canary_config
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 
 def _feed(store, version, ts, n, errors, start=0, latency=0.02):

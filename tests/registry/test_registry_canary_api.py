@@ -103,7 +103,7 @@ def test_canary_from_the_command_line(tmp_path, capsys):
 
 
 def test_the_model_page_shows_the_canary_beside_stable(api, store):
-    from vigil.engine.ingest import Ingestor
+    from vigil.engine.ingest.ingestor import Ingestor
 
     assert api.put(f"{BASE}/canary", json={"version": "2", "share": 0.25}).status_code == 200
     started = api.get(BASE).json()["canary"]["started_at"]

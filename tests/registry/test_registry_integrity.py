@@ -21,7 +21,7 @@ from vigil.registry import (
     scan_artifact,
 )
 from vigil.registry.signing import KeyRing, pae
-from vigil.store.registry_tables import registry_versions
+from vigil.store.registry.tables import registry_versions
 
 
 @pytest.fixture

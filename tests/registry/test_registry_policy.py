@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.engine.ingest import Ingestor
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.errors import InvalidParameterError
 from vigil.registry import check_rollback_policies, set_rollback_policy
 from vigil.registry.policy import check_policy

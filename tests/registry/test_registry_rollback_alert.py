@@ -8,14 +8,14 @@ import orjson
 import pytest
 from alerts.alerts_support import Receiver
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.alerts_admin import ack_alert
-from vigil.engine.alerts_dispatch import Dispatcher
-from vigil.engine.ingest import Ingestor
-from vigil.engine.rules import Rule
+from vigil.engine.alerts.admin import ack_alert
+from vigil.engine.alerts.dispatch import Dispatcher
+from vigil.engine.alerts.lifecycle import AlertEngine
+from vigil.engine.alerts.rules import Rule
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.errors import ValidationFailedError
 from vigil.registry import check_rollback_policies, set_rollback_policy
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 pytestmark = pytest.mark.usefixtures("allow_private_targets")  # receivers on loopback
 

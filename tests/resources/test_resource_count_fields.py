@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from vigil.store import resources as rq
-from vigil.store import resources_tables as rt
+from vigil.store.resources import queries as rq
+from vigil.store.resources import tables as rt
 
 
 def test_window_sums_event_counts_but_not_the_cpu_count(store) -> None:

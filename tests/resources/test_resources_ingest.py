@@ -8,7 +8,7 @@ import time
 import pytest
 
 from vigil.engine.metric_sources import get_metric
-from vigil.engine.resources import stale_after_s
+from vigil.engine.resources.samples import stale_after_s
 from vigil.store import migrate
 
 GiB = float(1 << 30)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from support.servers import free_port
 
-from vigil.engine.probe import probe_stats, run_probe, validate_probe
+from vigil.engine.resources.probe import probe_stats, run_probe, validate_probe
 from vigil.errors import ValidationFailedError
 
 # these tests send to receivers on loopback, which vigil refuses by default
@@ -137,9 +137,9 @@ def test_server_runs_probes_on_schedule(server_factory, endpoint):
 
 
 def test_probe_rule_metrics(store):
-    from vigil.engine.ingest import Ingestor
+    from vigil.engine.ingest.ingestor import Ingestor
     from vigil.engine.metric_sources import get_metric
-    from vigil.store import resources as rq
+    from vigil.store.resources import queries as rq
 
     Ingestor(store).register_model({"name": "m", "schema": {"features": []}})
     model = store.get_model("m")

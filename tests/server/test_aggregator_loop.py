@@ -16,7 +16,7 @@ def _samples(api) -> dict[str, float]:
 
 
 def test_the_loop_folds_batches_without_a_read(api, store):
-    from vigil.store.aggregation import pending_count
+    from vigil.store.ingest.aggregation import pending_count
 
     r = api.post("/api/v1/models/churn/predictions",
                  json={"records": [record(i) for i in range(50)]})

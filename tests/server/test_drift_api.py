@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vigil.engine import drift_window
+from vigil.engine.windows import drift as drift_window
 
 SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"},
                                              {"name": "c", "kind": "categorical"}]}

@@ -133,7 +133,7 @@ def test_replicas_store_each_record_once_and_rollups_match_a_recount(
 
         # the background loops fold what is left; a read folds the rest if they lag
         deadline = time.monotonic() + 120
-        from vigil.store.aggregation import pending_count
+        from vigil.store.ingest.aggregation import pending_count
         while pending_count(store) and time.monotonic() < deadline:
             time.sleep(0.1)
         rows = store.rollup_rows(model.id, now - 5 * 3600, now + 60)

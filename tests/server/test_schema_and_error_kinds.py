@@ -9,8 +9,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.records import SCHEMA, record
 
+from vigil.engine.alerts.rules import Rule
 from vigil.engine.metric_sources import get_metric
-from vigil.engine.rules import Rule
 
 PRED = "/api/v1/models/churn/predictions"
 

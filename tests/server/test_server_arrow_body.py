@@ -9,7 +9,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from vigil.engine.payload import parse_json
+from vigil.engine.ingest.payload import parse_json
 from vigil.errors import InvalidParameterError
 from vigil.server.arrow_body import records_from_arrow
 
@@ -143,7 +143,7 @@ def test_duplicate_columns_are_refused():
 def test_the_ingestor_answers_both_bodies_alike(store, struct_inputs):
     """Both bodies through the same Ingestor: the same accepted records, the same
     per-record rejections (here: a NaN input and a negative latency)."""
-    from vigil.engine.ingest import Ingestor
+    from vigil.engine.ingest.ingestor import Ingestor
 
     schema = {"features": [{"name": "age", "kind": "numeric"},
                            {"name": "plan", "kind": "categorical"},

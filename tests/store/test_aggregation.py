@@ -7,10 +7,10 @@ import time
 
 import sqlalchemy as sa
 
-from vigil.engine.ingest import Ingestor
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.store import tables as t
-from vigil.store.aggregation import pending_count
-from vigil.store.rollups import OTHER, TOP_ERROR_TYPES, merge_error_types
+from vigil.store.ingest.aggregation import pending_count
+from vigil.store.ingest.rollups import OTHER, TOP_ERROR_TYPES, merge_error_types
 
 SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"}]}
 
@@ -67,7 +67,7 @@ def test_error_kinds_keep_the_top_kinds_and_sum_the_rest():
 
 def test_folding_from_memory_equals_folding_from_the_database(store):
     from vigil.profile import Profile
-    from vigil.store.aggregation import RecentBatches
+    from vigil.store.ingest.aggregation import RecentBatches
 
     assert store.recent_batches.max_rows == 0  # off unless an aggregator loop runs here
     store.recent_batches = RecentBatches(max_rows=10_000)
@@ -95,7 +95,7 @@ def test_folding_from_memory_equals_folding_from_the_database(store):
 
 
 def test_rows_are_stored_as_sent_whatever_their_characters(store):
-    from vigil.store import quality as qs
+    from vigil.store.quality import queries as qs
 
     ingest = Ingestor(store)
     ingest.register_model({"name": "m", "schema": {"features": [

@@ -6,8 +6,8 @@ import time
 
 import sqlalchemy as sa
 
-from vigil.engine.ingest import Ingestor
-from vigil.store import privacy
+from vigil.engine.ingest.ingestor import Ingestor
+from vigil.store.privacy import queries as privacy
 
 SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"}]}
 

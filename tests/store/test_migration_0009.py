@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from vigil.engine.ingest import Ingestor
+from vigil.engine.ingest.ingestor import Ingestor
 from vigil.store import migrate, open_store
 from vigil.store.engine import make_engine
 

@@ -36,7 +36,7 @@ def test_overview_lists_every_model_with_state_and_numbers(demo):
 
 
 def test_model_page_charts_versions_and_filter(demo, store):
-    from vigil.store.quality import insert_run
+    from vigil.store.quality.queries import insert_run
 
     model = store.get_model("credit-risk")
     for status, accuracy in (("succeeded", 0.91), ("failed", None)):

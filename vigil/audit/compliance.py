@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from vigil.errors import ModelNotFoundError
 from vigil.schema import FeatureKind, ModelSchema
 from vigil.store import Store
-from vigil.store import privacy as q
 from vigil.store import tables as t
 from vigil.store.audit_chain import verify_chain
+from vigil.store.privacy import queries as q
 
 STALE_KEY_DAYS = 90
 DISPARATE_IMPACT_MIN = 0.8  # the four-fifths rule

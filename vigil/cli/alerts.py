@@ -33,9 +33,9 @@ def list_alerts(
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """List alerts, newest first."""
-    from vigil.engine.alerts_admin import public_alert
+    from vigil.engine.alerts.admin import public_alert
     from vigil.errors import InvalidParameterError
-    from vigil.store.alerts import AlertStore
+    from vigil.store.alerts.queries import AlertStore
 
     states = ("active", "pending", "firing", "resolved", "inactive", "all")
     if state not in states:
@@ -62,7 +62,7 @@ def list_alerts(
 def show(alert_id: int, db: str | None = DbOption, home: Path | None = HomeOption) -> None:
     """One alert with its history."""
     from vigil.errors import NotFoundError
-    from vigil.store.alerts import AlertStore
+    from vigil.store.alerts.queries import AlertStore
 
     store = _store(db, home)
     try:
@@ -88,7 +88,7 @@ def ack(
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Acknowledge an alert: no repeat notifications while acked."""
-    from vigil.engine.alerts_admin import ack_alert
+    from vigil.engine.alerts.admin import ack_alert
 
     store = _store(db, home)
     try:
@@ -109,9 +109,9 @@ def silence(
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Silence alerts for a while: they change state but notify nobody."""
-    from vigil.engine.alerts_admin import create_silence
+    from vigil.engine.alerts.admin import create_silence
     from vigil.errors import InvalidParameterError, NotFoundError
-    from vigil.store.alerts import AlertStore
+    from vigil.store.alerts.queries import AlertStore
 
     store = _store(db, home)
     try:

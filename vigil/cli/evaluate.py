@@ -79,7 +79,7 @@ def evaluate_command(
 ) -> None:
     """Score a model on a golden data set, in-process (--predict) or over HTTP
     (--endpoint); store the metrics with the version it ran against."""
-    from vigil.engine.evaluation import evaluate, register_dataset
+    from vigil.engine.quality.evaluation import evaluate, register_dataset
     from vigil.io import read_frame
     from vigil.store import open_store
 

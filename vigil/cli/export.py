@@ -22,11 +22,11 @@ def prometheus_rules(
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Write the vigil rules PromQL can express as a Prometheus alerting-rules file."""
-    from vigil.engine.rules import Rule
+    from vigil.engine.alerts.rules import Rule
     from vigil.integrations.prometheus_rules import render
 
     if config is not None:
-        from vigil.engine.rules_apply import parse_config
+        from vigil.engine.alerts.apply import parse_config
         from vigil.errors import InvalidParameterError
 
         try:
@@ -36,7 +36,7 @@ def prometheus_rules(
         specs = parse_config(text, str(config))["rules"]
     else:
         from vigil.store import open_store
-        from vigil.store.alerts import AlertStore
+        from vigil.store.alerts.queries import AlertStore
 
         store = open_store(settings_from(db, home).db_url)
         try:

@@ -54,9 +54,9 @@ def dataset(
 ) -> None:
     """Write predictions with their labels and feedback as a training set (Parquet).
 
-    The columns are those of the ``retrain`` action's exports (vigil.engine.datasets).
+    The columns are those of the ``retrain`` action's exports (vigil.engine.exports.datasets).
     """
-    from vigil.engine.datasets import labelled_count, training_table, write_parquet
+    from vigil.engine.exports.datasets import labelled_count, training_table, write_parquet
     from vigil.store import open_store
 
     now = time.time()

@@ -47,7 +47,7 @@ def _run(db: str | None, home: Path | None, fn: Callable[..., Any], *args: Any) 
 @app.command()
 def erase(subject: str, db: str | None = DbOption, home: Path | None = HomeOption) -> None:
     """Erase SUBJECT's predictions, labels and feedback everywhere; print the receipt."""
-    from vigil.engine.privacy_admin import erase as do_erase
+    from vigil.engine.privacy.admin import erase as do_erase
 
     receipt = _run(db, home, do_erase, subject, ACTOR)
     total = sum(receipt["deleted"].values())
@@ -64,7 +64,7 @@ def export(
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Export every stored event of SUBJECT as JSON (an access request)."""
-    from vigil.engine.privacy_admin import export as do_export
+    from vigil.engine.privacy.admin import export as do_export
 
     text = _json(_run(db, home, do_export, subject, ACTOR))
     if output is None:
@@ -83,7 +83,7 @@ def policy_set(
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Redact FIELD of MODEL at ingest (a feature name, 'outputs' or '*')."""
-    from vigil.engine.privacy_admin import set_policy
+    from vigil.engine.privacy.admin import set_policy
 
     _run(db, home, set_policy, model, field, action, kind or None, ACTOR)
     console.print(f"{model}.{field}: {action}.", highlight=False)
@@ -93,7 +93,7 @@ def policy_set(
 def policy_delete(model: str, field: str, db: str | None = DbOption,
                   home: Path | None = HomeOption) -> None:
     """Stop redacting FIELD of MODEL."""
-    from vigil.engine.privacy_admin import delete_policy
+    from vigil.engine.privacy.admin import delete_policy
 
     _run(db, home, delete_policy, model, field, ACTOR)
     console.print(f"{model}.{field}: no policy.", highlight=False)
@@ -102,7 +102,7 @@ def policy_delete(model: str, field: str, db: str | None = DbOption,
 @policy_app.command("list")
 def policy_list(model: str, db: str | None = DbOption, home: Path | None = HomeOption) -> None:
     """Show MODEL's redaction policies and retention."""
-    from vigil.engine.privacy_admin import describe
+    from vigil.engine.privacy.admin import describe
 
     info = _run(db, home, describe, model)
     table = Table("field", "action", "kinds")
@@ -117,7 +117,7 @@ def policy_list(model: str, db: str | None = DbOption, home: Path | None = HomeO
 def retention_set(model: str, days: int, db: str | None = DbOption,
                   home: Path | None = HomeOption) -> None:
     """Keep MODEL's raw events DAYS days."""
-    from vigil.engine.privacy_admin import set_retention
+    from vigil.engine.privacy.admin import set_retention
 
     _run(db, home, set_retention, model, days, ACTOR)
     console.print(f"{model}: raw events kept {days} days.", highlight=False)
@@ -126,6 +126,6 @@ def retention_set(model: str, days: int, db: str | None = DbOption,
 @retention_app.command("run")
 def retention_run(db: str | None = DbOption, home: Path | None = HomeOption) -> None:
     """Enforce every retention policy now; print what was deleted."""
-    from vigil.engine.privacy_admin import run_retention
+    from vigil.engine.privacy.admin import run_retention
 
     typer.echo(_json(_run(db, home, run_retention, ACTOR)))

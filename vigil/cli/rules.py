@@ -23,8 +23,8 @@ def apply(
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Make the store match FILE (idempotent) and print the diff."""
-    from vigil.engine.rules_apply import apply as apply_config
-    from vigil.engine.rules_apply import parse_config, plan
+    from vigil.engine.alerts.apply import apply as apply_config
+    from vigil.engine.alerts.apply import parse_config, plan
     from vigil.errors import InvalidParameterError
     from vigil.store import open_store
 
@@ -56,9 +56,9 @@ def apply(
 @app.command("list")
 def list_rules(db: str | None = DbOption, home: Path | None = HomeOption) -> None:
     """List the rules."""
-    from vigil.engine.rules import Rule
+    from vigil.engine.alerts.rules import Rule
     from vigil.store import open_store
-    from vigil.store.alerts import AlertStore
+    from vigil.store.alerts.queries import AlertStore
 
     store = open_store(settings_from(db, home).db_url)
     try:
@@ -89,7 +89,7 @@ def delete(name: str, db: str | None = DbOption, home: Path | None = HomeOption)
     """Delete one rule by name."""
     from vigil.errors import NotFoundError
     from vigil.store import open_store
-    from vigil.store.alerts import AlertStore
+    from vigil.store.alerts.queries import AlertStore
 
     store = open_store(settings_from(db, home).db_url)
     try:

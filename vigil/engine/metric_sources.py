@@ -3,7 +3,7 @@
 A metric function takes ``(store, model, version, start, end)`` — a :class:`Store`, the
 :class:`~vigil.store.ModelRecord`, a version (None for all versions) and a window in unix
 seconds — and returns a float, or None when the window holds too little data to say
-(a rule then neither fires nor resolves on it; see :mod:`vigil.engine.rules`).
+(a rule then neither fires nor resolves on it; see :mod:`vigil.engine.alerts.rules`).
 
 The backbone's traffic, error and latency metrics are registered here. Other concerns
 (quality, resources, drift) register theirs with :func:`register_metric` in their own
@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 
 # Modules that register metrics when imported (one line each; order does not matter).
 PROVIDER_MODULES: tuple[str, ...] = (
-    "vigil.engine.resources_metrics",
-    "vigil.engine.quality_sources",
-    "vigil.engine.input_scores",
-    "vigil.engine.genai_metrics",
+    "vigil.engine.resources.sources",
+    "vigil.engine.quality.sources",
+    "vigil.engine.ingest.input_scores",
+    "vigil.engine.genai.metrics",
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.:]{0,99}$")
@@ -169,7 +169,7 @@ def list_metrics() -> list[MetricSource]:
 
 def _window(store: Store, model: ModelRecord, version: str | None, start: float,
             end: float) -> dict[str, Any] | None:
-    from vigil.store.rollups import merge_windows
+    from vigil.store.ingest.rollups import merge_windows
 
     rows = store.rollup_rows(model.id, start, end, version, profiles=False)
     return merge_windows(rows, 1 << 62).get(0)
@@ -208,7 +208,7 @@ def _error_rate_of(kind: str) -> MetricFunction:
 def _rejected_rate_of(reason: str | None) -> MetricFunction:
     def rejected_rate(store: Store, model: ModelRecord, version: str | None, start: float,
                       end: float) -> float | None:
-        from vigil.store.schemas import rejection_rows
+        from vigil.store.ingest.schemas import rejection_rows
 
         rows = rejection_rows(store, model.id, start, end, version)
         rejected = sum(int(r["count"]) for r in rows)
@@ -258,7 +258,7 @@ for _q in (0.5, 0.95, 0.99):
 def _drift(key: str) -> Callable[..., float | None]:
     def drift(store: Store, model: ModelRecord, version: str | None, start: float,
               end: float) -> float | None:
-        from vigil.engine.drift_window import window_drift
+        from vigil.engine.windows.drift import window_drift
         from vigil.errors import NotFoundError
 
         try:

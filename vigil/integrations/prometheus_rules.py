@@ -5,7 +5,7 @@ no data) map onto the series vigil serves at ``/metrics``; rules on metrics that
 in vigil's store (quality, drift, ...) are listed as skipped.
 
 Examples:
-    >>> from vigil.engine.rules import Rule
+    >>> from vigil.engine.alerts.rules import Rule
     >>> r = Rule.from_dict({"name": "errors", "model": "churn", "metric": "error_rate",
     ...                     "threshold": 0.05, "window": "5m", "for": "2m"})
     >>> print(promql(r))  # doctest: +NORMALIZE_WHITESPACE
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from vigil.engine.rules import Rule, format_duration
+from vigil.engine.alerts.rules import Rule, format_duration
 
 EXPRESSIBLE = ("count", "throughput", "error_rate", "latency_p50", "latency_p95",
                "latency_p99")

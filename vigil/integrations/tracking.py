@@ -1,7 +1,7 @@
 """What experiment trackers (W&B, MLflow) receive: flat metrics, params and tables.
 
 Pure functions over vigil's plain results — an evaluation run (``vigil evaluate``,
-:func:`vigil.engine.evaluation.evaluate`), window metrics (``window_metrics`` or
+:func:`vigil.engine.quality.evaluation.evaluate`), window metrics (``window_metrics`` or
 ``GET /models/{m}/metrics``) and a drift report (``DriftReport`` or its ``to_dict()``) —
 so both trackers log the same names.
 

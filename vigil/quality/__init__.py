@@ -1,6 +1,6 @@
 """Model quality: metrics with labels, label-free estimation, fairness, text answers.
 
-Pure functions on arrays (no I/O); :mod:`vigil.engine.quality` feeds them from the store.
+Pure functions on arrays (no I/O); :mod:`vigil.engine.quality.windows` feeds them from the store.
 """
 
 from vigil.quality.cbpe import CBPE

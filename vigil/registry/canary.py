@@ -42,12 +42,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from vigil.engine.alerts_dispatch import with_dashboard_link
+from vigil.engine.alerts.dispatch import with_dashboard_link
 from vigil.errors import InvalidParameterError, VigilError
 from vigil.registry import sequential
 from vigil.registry.errors import StaleAliasError
 from vigil.store import Store
-from vigil.store import registry as q
+from vigil.store.registry import queries as q
 
 log = logging.getLogger("vigil.registry")
 
@@ -318,9 +318,9 @@ def _settle(store: Store, row: dict[str, Any], now: float, base_url: str | None 
 
 
 def _open_alert(store: Store, action: dict[str, Any], c: dict[str, Any], now: float) -> Any:
-    from vigil.engine.alerts import fingerprint
+    from vigil.engine.alerts.lifecycle import fingerprint
     from vigil.notify.base import Notification
-    from vigil.store.alerts import AlertStore
+    from vigil.store.alerts.queries import AlertStore
 
     labels = {"model": action["model"], "alias": action["alias"], "version": action["canary"],
               "decision": action["decision"], "revision": str(action["revision"])}

@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from vigil.engine.alerts_dispatch import with_dashboard_link
+from vigil.engine.alerts.dispatch import with_dashboard_link
 from vigil.errors import InvalidParameterError, VigilError
 from vigil.registry.errors import StaleAliasError
 from vigil.store import Store
-from vigil.store import registry as q
+from vigil.store.registry import queries as q
 
 log = logging.getLogger("vigil.registry")
 
@@ -185,9 +185,9 @@ def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict
 def _open_alert(store: Store, action: dict[str, Any], policy: dict[str, Any], metric: str,
                 value: float, threshold: float, now: float) -> Any:
     """Record the rollback as a firing alert; return its notification."""
-    from vigil.engine.alerts import fingerprint
+    from vigil.engine.alerts.lifecycle import fingerprint
     from vigil.notify.base import Notification
-    from vigil.store.alerts import AlertStore
+    from vigil.store.alerts.queries import AlertStore
 
     target = f"{action['model']}@{action['alias']}"
     labels = {"model": action["model"], "alias": action["alias"], "version": action["from"],
@@ -230,7 +230,7 @@ def resolve_change_alerts(
     decision) for which ``settled(alert, firing details)`` gives a reason, telling the
     notifiers that were told they fired (same fingerprint, so an incident closes)."""
     from vigil.notify.base import Notification
-    from vigil.store.alerts import AlertStore
+    from vigil.store.alerts.queries import AlertStore
 
     alerts = AlertStore(store)
     for row in alerts.active_alerts().values():
@@ -298,7 +298,7 @@ def _notify(store: Store, name: str, note: Any) -> str | None:
     """Tell notifier ``name`` (an alerting receiver); the error, or None."""
     try:
         from vigil.notify.base import build_notifier, deliver
-        from vigil.store.alerts import AlertStore
+        from vigil.store.alerts.queries import AlertStore
 
         receiver = next((r for r in AlertStore(store).list_receivers("notifier")
                          if r["name"] == name), None)

@@ -28,7 +28,7 @@ from vigil.registry.lineage import build_lineage
 from vigil.registry.scan import scan_artifact
 from vigil.registry.signing import KeyRing
 from vigil.store import ModelRecord, Store
-from vigil.store import registry as q
+from vigil.store.registry import queries as q
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,99}$")
 ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,99}$")
@@ -178,7 +178,7 @@ class Registry:
                 raise InvalidParameterError(f"'{name}' must be an object. Got {value!r}.")
         record = self.store.get_model(model)
         if record is None:
-            from vigil.engine.ingest import check_model_name
+            from vigil.engine.ingest.ingestor import check_model_name
 
             check_model_name(model)
             record, _ = self.store.upsert_model(model, "other", {"features": []})

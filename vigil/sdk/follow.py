@@ -98,7 +98,7 @@ def http_fetch(endpoint: str, model: str, alias: str, api_key: str | None,
 def store_fetch(url: str, model: str, alias: str) -> Fetch:
     """A fetch function reading the alias from a store (the SDK's local mode)."""
     from vigil.store import open_store
-    from vigil.store import registry as q
+    from vigil.store.registry import queries as q
 
     store = open_store(url)
 

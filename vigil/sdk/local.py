@@ -38,8 +38,8 @@ class LocalTransport:
         self._open()
 
     def _open(self) -> None:
-        from vigil.engine.ingest import Ingestor
-        from vigil.engine.privacy import Redactor
+        from vigil.engine.ingest.ingestor import Ingestor
+        from vigil.engine.privacy.policies import Redactor
         from vigil.store import open_store
 
         self._store = open_store(self.url)
@@ -73,7 +73,7 @@ class LocalTransport:
         return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
     def _ingest_resources(self, model: str, items: Any) -> Any:
-        from vigil.engine.resources import ingest_samples
+        from vigil.engine.resources.samples import ingest_samples
 
         return ingest_samples(self._ingestor, model, items)[0]
 

@@ -10,9 +10,9 @@ from fastapi import FastAPI
 
 from vigil._version import __version__
 from vigil.config import Settings, load_settings
-from vigil.engine.aggregate import Aggregator, AggregatorCollector
-from vigil.engine.ingest import Ingestor
-from vigil.engine.privacy import Redactor, RetentionJob
+from vigil.engine.ingest.ingestor import Ingestor
+from vigil.engine.privacy.policies import Redactor, RetentionJob
+from vigil.engine.windows.aggregate import Aggregator, AggregatorCollector
 from vigil.integrations.setup import start_exporters, stop_exporters
 from vigil.server.auth import Authenticator
 from vigil.server.errors import install_error_handlers

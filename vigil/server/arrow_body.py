@@ -8,7 +8,7 @@ prediction record: ``id``, ``version``, ``ts``, ``latency_s``, ``error``, ``erro
 but the inputs (a record without inputs is rejected by the Ingestor, record by record,
 as in JSON). :func:`records_from_arrow` converts the table column by column (each
 column once, in Arrow's C++ code) into the list of dicts the JSON route hands the
-:class:`~vigil.engine.ingest.Ingestor`, so both bodies are validated and stored the same.
+:class:`~vigil.engine.ingest.ingestor.Ingestor`, so both bodies are validated and stored the same.
 
 ``ts`` may be a number of Unix seconds or an Arrow timestamp (any unit, with or without
 a time zone: naive means UTC); ``latency_s`` a number of seconds or an Arrow duration.

@@ -1,5 +1,5 @@
 """Reading request bodies: media type, size limit, gzip and tolerant JSON (see
-vigil.engine.payload).
+vigil.engine.ingest.payload).
 
 JSON routes take ``Content-Type: application/json`` (``+json`` types too), optionally with
 ``Content-Encoding: gzip``; anything else is a 415, so a web page cannot post to them
@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Request
 
-from vigil.engine.payload import decompress, parse_json
+from vigil.engine.ingest.payload import decompress, parse_json
 from vigil.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 
 JSON_TYPES = ("application/json",)

@@ -4,7 +4,7 @@ The newest sample of each ``(model_name, model_version, host)`` is kept in memor
 exposed at ``/metrics`` with the standard process-exporter names under a ``vigil_model_``
 prefix (``vigil_model_process_cpu_seconds_total``,
 ``vigil_model_process_resident_memory_bytes``, ``vigil_model_process_open_fds``, ...).
-A host whose last sample is stale (see :func:`vigil.engine.resources.stale_after_s`)
+A host whose last sample is stale (see :func:`vigil.engine.resources.samples.stale_after_s`)
 disappears from the exposition rather than showing frozen values; Prometheus then marks
 its series stale. Each replica exposes the samples it received.
 """
@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from vigil.engine.resources import stale_after_s
+from vigil.engine.resources.samples import stale_after_s
 
 LABELS = ("model_name", "model_version", "host")
 # sample field -> (series name, help, factor to the series' unit)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from vigil.store.privacy_tables import audit_chain_view as _log
+from vigil.store.privacy.tables import audit_chain_view as _log
 
 _PG_LOCK_KEY = 0x76696769  # "vigi": one advisory lock serialises appends on PostgreSQL
 

@@ -21,10 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.errors import InvalidParameterError, SchemaOutdatedError, StoreError
-from vigil.store import aggregation, migrate
+from vigil.store import migrate
 from vigil.store import tables as t
 from vigil.store.engine import inserted_id, make_engine
 from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
+from vigil.store.ingest import aggregation
 
 T = TypeVar("T")
 log = logging.getLogger("vigil.store")
@@ -206,7 +207,7 @@ class Store:
         Ids are scoped per model: a row whose (model, id) is stored is skipped (idempotent
         ingest). Nothing else is touched on this path: the batch is recorded in
         ``pending_batches`` in the same transaction, and the aggregator folds it into the
-        rollups later (:mod:`vigil.store.aggregation`). Rows are written in id order, so
+        rollups later (:mod:`vigil.store.ingest.aggregation`). Rows are written in id order, so
         concurrent writers take the index locks in one global order.
         """
         if not rows:

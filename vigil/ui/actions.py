@@ -1,7 +1,7 @@
 """The dashboard's registry and alert sections, and the actions people take from them.
 
 Reads and actions go through the same engine objects as the HTTP API
-(:class:`vigil.registry.Registry`, :mod:`vigil.engine.alerts_admin`), so a rollback or an
+(:class:`vigil.registry.Registry`, :mod:`vigil.engine.alerts.admin`), so a rollback or an
 acknowledgement made in the browser is recorded, audited and notified exactly like one
 made with the API or the CLI.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from vigil.engine.alerts_admin import ack_alert, create_silence, public_alert
+from vigil.engine.alerts.admin import ack_alert, create_silence, public_alert
 from vigil.errors import InvalidParameterError, NotFoundError
 from vigil.registry import Registry
 from vigil.store import ModelRecord, Store
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 HISTORY = 5  # alias changes shown per alias
 ALERT_STATES = ("active", "resolved", "all")

@@ -2,7 +2,7 @@
 
 Every function here takes a :class:`~vigil.store.Store` and returns plain dicts that the
 templates render; nothing here knows HTTP. Windows come from the minute rollups
-(:func:`vigil.engine.metrics.window_metrics`), so a page costs the same over a thousand
+(:func:`vigil.engine.windows.metrics.window_metrics`), so a page costs the same over a thousand
 or a billion stored predictions.
 """
 
@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from vigil.engine.metrics import window_metrics
+from vigil.engine.windows.metrics import window_metrics
 from vigil.errors import InvalidParameterError, ModelNotFoundError, NotFoundError
 from vigil.store import ModelRecord, Store
 from vigil.ui.charts import sparkline
@@ -170,7 +170,7 @@ def drift_page(store: Store, model: ModelRecord, window: Window,
                version: str | None) -> dict[str, Any]:
     """Per-feature and data set drift of the window against the model's reference, drifted
     features first; ``reference`` is False (and the rest empty) when there is none."""
-    from vigil.engine.drift_window import window_drift  # scipy and scikit-learn: on demand
+    from vigil.engine.windows.drift import window_drift  # scipy and scikit-learn: on demand
 
     versions = [v["version"] for v in store.list_versions(model.id)]
     if version is not None and version not in versions:
@@ -194,9 +194,9 @@ QUALITY_METRICS = ("accuracy", "f1", "roc_auc", "mae", "rmse", "r2", "ndcg")
 def quality_section(store: Store, model: ModelRecord, window: Window,
                     version: str | None) -> dict[str, Any]:
     """Realised quality (labelled predictions), estimated quality (CBPE, when fitted) and
-    feedback over the window, through :func:`vigil.engine.quality.quality_report`."""
-    from vigil.engine.quality import quality_report  # scikit-learn: on demand
-    from vigil.store.quality import list_runs
+    feedback over the window, through :func:`vigil.engine.quality.windows.quality_report`."""
+    from vigil.engine.quality.windows import quality_report  # scikit-learn: on demand
+    from vigil.store.quality.queries import list_runs
 
     report = quality_report(store, model, start=window.start, end=window.end,
                             step=window.step, version=version)
@@ -224,8 +224,8 @@ def quality_section(store: Store, model: ModelRecord, window: Window,
 def resources_section(store: Store, model: ModelRecord, window: Window,
                       version: str | None) -> dict[str, Any]:
     """Per-host CPU, memory, GPU and network windows and each host's status (``ok`` or
-    ``stale`` with its last values), from :func:`vigil.engine.resources.resource_report`."""
-    from vigil.engine.resources import resource_report
+    ``stale`` with its last values), from :func:`vigil.engine.resources.samples.resource_report`."""
+    from vigil.engine.resources.samples import resource_report
 
     report = resource_report(store, model, start=window.start, end=window.end,
                              step=window.step, version=version)

@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.alerts_admin import ack_alert, create_silence, public_alert
+from vigil.engine.alerts.admin import ack_alert, create_silence, public_alert
 from vigil.errors import NotFoundError, ValidationFailedError
 from vigil.server.auth import Principal, require
 from vigil.server.body import json_body
 from vigil.server.errors import JsonResponse
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 STATES = ("active", "pending", "firing", "resolved", "inactive")

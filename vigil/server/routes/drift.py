@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.drift_window import set_reference, window_drift, window_frame
+from vigil.engine.windows.drift import set_reference, window_drift, window_frame
 from vigil.io import body_format, read_frame
 from vigil.server.auth import Principal, require
 from vigil.server.body import raw_body
 from vigil.server.errors import JsonResponse
-from vigil.store.references import get_reference
+from vigil.store.references.queries import get_reference
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["drift"])
 

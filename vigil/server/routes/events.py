@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.ingest import IngestResult
+from vigil.engine.ingest.ingestor import IngestResult
 from vigil.server.arrow_body import records_from_arrow
 from vigil.server.auth import Principal, require
 from vigil.server.body import json_body, media_type, raw_body

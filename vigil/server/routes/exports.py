@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from vigil.engine import export_links
+from vigil.engine.exports import links as export_links
 from vigil.errors import NotFoundError, PermissionDeniedError
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.genai_metrics import genai_summary
-from vigil.engine.genai_quality import MAX_ANSWERS, answer_report
+from vigil.engine.genai.metrics import genai_summary
+from vigil.engine.genai.quality import MAX_ANSWERS, answer_report
 from vigil.server.auth import Principal, require
 from vigil.server.errors import JsonResponse
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.rules import parse_duration
+from vigil.engine.alerts.rules import parse_duration
 from vigil.server.auth import Principal, require
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["insight"])
@@ -28,7 +28,7 @@ async def forecast(
     _: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
     """The metric's history and its forecast with 80 % and 95 % intervals."""
-    from vigil.engine.forecast import LEVELS, describe_crossing, forecast_metric
+    from vigil.engine.insight.forecast import LEVELS, describe_crossing, forecast_metric
     from vigil.errors import InvalidParameterError
 
     state = request.app.state
@@ -74,7 +74,7 @@ async def explain(
     _: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
     """Candidate causes of the metric's change, ranked, with their evidence."""
-    from vigil.engine.explain import explain as rank
+    from vigil.engine.insight.explain import explain as rank
 
     state = request.app.state
     stop = time.time() if end is None else end
@@ -96,7 +96,7 @@ async def list_suggestions(
     _: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
     """Recommendations (roll back, retrain, right-size, network) with their numbers."""
-    from vigil.engine.suggest import suggestions
+    from vigil.engine.insight.suggest import suggestions
 
     state = request.app.state
 
@@ -114,7 +114,7 @@ async def dismiss_suggestion(
     who: Principal = Depends(require("write")),
 ) -> dict[str, Any]:
     """Hide one suggestion from now on (recorded in the audit log)."""
-    from vigil.engine.suggest import dismiss
+    from vigil.engine.insight.suggest import dismiss
 
     state = request.app.state
 

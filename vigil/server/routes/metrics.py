@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.metrics import window_metrics
-from vigil.engine.resources import resource_summary
+from vigil.engine.resources.samples import resource_summary
+from vigil.engine.windows.metrics import window_metrics
 from vigil.server.auth import Principal, require
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["metrics"])

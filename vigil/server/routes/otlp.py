@@ -21,9 +21,7 @@ from fastapi.responses import Response
 from prometheus_client import Counter
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.genai import GENAI_SCHEMA, Price, SpanRejectedError, is_llm_span, to_call
-from vigil.engine.ingest import check_model_name
-from vigil.engine.otlp_spans import (
+from vigil.engine.genai.otlp import (
     TRACE_SERVICE,
     BadSpan,
     ProtobufUnavailableError,
@@ -31,7 +29,9 @@ from vigil.engine.otlp_spans import (
     decode_json,
     decode_protobuf,
 )
-from vigil.engine.payload import parse_json
+from vigil.engine.genai.spans import GENAI_SCHEMA, Price, SpanRejectedError, is_llm_span, to_call
+from vigil.engine.ingest.ingestor import check_model_name
+from vigil.engine.ingest.payload import parse_json
 from vigil.errors import VigilError, http_status
 from vigil.server.auth import Principal, require
 from vigil.server.body import raw_body

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine import privacy_admin as admin
+from vigil.engine.privacy import admin
 from vigil.server.auth import Principal, require
-from vigil.store import privacy as q
 from vigil.store.audit_chain import verify_chain
+from vigil.store.privacy import queries as q
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
 

@@ -8,18 +8,19 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-import vigil.engine.quality_sources  # noqa: F401  (registers the quality metrics for rules)
-from vigil.engine import evaluation, evaluation_schedule
-from vigil.engine.payload import parse_json
-from vigil.engine.quality import MIN_ROWS, fit_reference, quality_report
-from vigil.engine.quality_drift import update_concept_drift
-from vigil.engine.quality_jobs import QualityCollector, QualityJobs
+import vigil.engine.quality.sources  # noqa: F401  (registers the quality metrics for rules)
+from vigil.engine.ingest.payload import parse_json
+from vigil.engine.quality import evaluation
+from vigil.engine.quality import schedule as evaluation_schedule
+from vigil.engine.quality.concept_drift import update_concept_drift
+from vigil.engine.quality.jobs import QualityCollector, QualityJobs
+from vigil.engine.quality.windows import MIN_ROWS, fit_reference, quality_report
 from vigil.errors import InvalidParameterError
 from vigil.io import read_frame
 from vigil.server.auth import Principal, require
 from vigil.server.body import json_body, raw_body
 from vigil.server.errors import JsonResponse
-from vigil.store import quality as qs
+from vigil.store.quality import queries as qs
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["quality"])
 _PARQUET = ("application/vnd.apache.parquet", "application/octet-stream",

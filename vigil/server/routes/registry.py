@@ -33,7 +33,7 @@ from vigil.registry.registry import check_alias
 from vigil.server.auth import Principal, require
 from vigil.server.body import require_media_type
 from vigil.server.errors import JsonResponse
-from vigil.store import registry as q
+from vigil.store.registry import queries as q
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 ARTIFACT_TYPES = ("application/octet-stream", "application/x-tar")

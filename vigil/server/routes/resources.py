@@ -10,9 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine import probe as probes
 from vigil.engine.egress import EgressPolicy
-from vigil.engine.resources import ingest_samples, resource_report
+from vigil.engine.resources import probe as probes
+from vigil.engine.resources.samples import ingest_samples, resource_report
 from vigil.errors import NotFoundError
 from vigil.server.auth import Principal, require
 from vigil.server.body import json_body
@@ -20,7 +20,7 @@ from vigil.server.errors import JsonResponse
 from vigil.server.resources_prom import ResourceCollector
 from vigil.server.routes.events import _RESPONSES, _answer
 from vigil.server.timing import ServerTimingMiddleware
-from vigil.store import resources as rq
+from vigil.store.resources import queries as rq
 
 
 @asynccontextmanager

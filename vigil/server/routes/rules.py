@@ -7,20 +7,20 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.alerts import AlertEngine
-from vigil.engine.alerts_dispatch import Dispatcher
-from vigil.engine.alerts_metrics import AlertMetrics
+from vigil.engine.alerts.apply import check_receiver, check_rule_targets
+from vigil.engine.alerts.dispatch import Dispatcher
+from vigil.engine.alerts.lifecycle import AlertEngine
+from vigil.engine.alerts.prom import AlertMetrics
+from vigil.engine.alerts.rules import Rule
+from vigil.engine.alerts.scheduler import RuleScheduler
 from vigil.engine.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.engine.metric_sources import list_metrics
-from vigil.engine.rules import Rule
-from vigil.engine.rules_apply import check_receiver, check_rule_targets
-from vigil.engine.scheduler import RuleScheduler
 from vigil.errors import ConflictError, NotFoundError, ValidationFailedError
 from vigil.notify.base import mask
 from vigil.server.auth import Principal, require
 from vigil.server.body import json_body
 from vigil.server.errors import JsonResponse
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 router = APIRouter(prefix="/api/v1", tags=["rules"])
 

@@ -17,7 +17,7 @@ depends_on = None
 
 Json = sa.JSON().with_variant(JSONB(), "postgresql")
 
-# Frozen copy of vigil.store.resources_tables.SAMPLE_FIELDS as of this revision.
+# Frozen copy of vigil.store.resources.tables.SAMPLE_FIELDS as of this revision.
 _FIELDS = (
     "process_cpu_percent", "process_cpu_seconds", "process_rss_bytes", "process_threads",
     "process_open_files", "host_cpu_percent", "host_cpu_count", "host_memory_used_bytes",

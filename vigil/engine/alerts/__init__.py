@@ -1,0 +1,1 @@
+"""Alerting: rules, evaluation and lifecycle, routing, dispatch, actions, config as code."""

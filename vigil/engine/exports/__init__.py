@@ -1,0 +1,1 @@
+"""Exported data sets (training sets) and their expiring download links."""

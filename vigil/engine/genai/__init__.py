@@ -1,0 +1,1 @@
+"""Language-model calls: OTLP spans to predictions, their text, metrics and answer quality."""

@@ -1,0 +1,228 @@
+"""Per-answer quality of a text model: which answers were irrelevant, inconsistent or
+refusals, not only how many.
+
+The measures are those of :func:`vigil.quality.text.text_quality`, kept per answer:
+relevance (similarity of the answer to its prompt), consistency (mean similarity of the
+answer to the other answers of the same or near-duplicate prompts), refusal, length in
+tokens and unknown tokens. :func:`answer_report` reads the newest answers of a range and
+lists the worst ones. Sentence embeddings (the ``text`` extra) are cached by text hash,
+so reading a window again embeds only its new answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vigil.audit.injection import THRESHOLD as INJECTION_THRESHOLD
+from vigil.errors import InvalidParameterError
+from vigil.quality.text import (
+    REFUSAL_PATTERNS,
+    UNKNOWN_TOKENS,
+    _groups,  # the grouping text_quality uses: same rule, same groups
+    encoder,
+    tokens,
+)
+from vigil.schema import ModelSchema
+from vigil.store import ModelRecord, Store
+from vigil.store.genai.queries import recent_predictions
+
+MAX_ANSWERS = 2000
+MAX_WORST = 100
+RULE_ANSWERS = 500  # newest answers of a window that the rule metrics score
+MIN_ANSWERS = 5  # fewer answers in the window: no value (rules neither fire nor resolve)
+QUERY_KEYS = ("prompt", "query", "question", "input", "text", "message")
+ANSWER_KEYS = ("output", "prediction", "completion", "answer", "value")
+_REFUSAL = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.IGNORECASE)
+
+
+def answer_scores(queries: Sequence[str], responses: Sequence[str], *, backend: str = "auto",
+                  near_duplicate: float = 0.9) -> dict[str, Any]:
+    """Scores of each answer.
+
+    Returns:
+        ``similarity`` (the backend's name) and, one per answer: ``relevance``,
+        ``consistency`` (None outside a group of repeated prompts), ``group`` (an index,
+        or None), ``refusal``, ``tokens`` and ``unknown_tokens``; plus ``pairs``: every
+        pair of answers to one prompt group with their similarity, least similar first.
+
+    Examples:
+        >>> s = answer_scores(["reset my password", "Reset my password!", "opening hours"],
+        ...                   ["Open settings and reset the password.",
+        ...                    "Open settings and reset the password.",
+        ...                    "I'm sorry, I can't help with that."], backend="tfidf")
+        >>> [round(r, 2) for r in s["relevance"]], s["refusal"], s["group"]
+        ([0.33, 0.33, 0.0], [False, False, True], [0, 0, None])
+        >>> s["pairs"][0][:2], round(s["pairs"][0][2], 2)
+        ((0, 1), 1.0)
+    """
+    q, r = list(queries), list(responses)
+    if len(q) != len(r):
+        raise InvalidParameterError(
+            f"'queries' and 'responses' need the same length. Got {len(q)} and {len(r)}.")
+    name, encode = encoder(backend)
+    if not q:
+        return {"similarity": name, "relevance": [], "consistency": [], "group": [],
+                "refusal": [], "tokens": [], "unknown_tokens": [], "pairs": []}
+    # TF-IDF is fitted on the texts at hand (one fit for all); embeddings are per text
+    vectors = encode(q + r) if name == "tfidf" else _EMBEDDINGS.encode(name, encode, q + r)
+    qv, rv = vectors[: len(q)], vectors[len(q):]
+    relevance = (qv * rv).sum(axis=1)
+    consistency: list[float | None] = [None] * len(q)
+    group: list[int | None] = [None] * len(q)
+    pairs: list[tuple[tuple[int, int], float]] = []
+    for gi, members in enumerate(_groups(q, qv, near_duplicate)):
+        sim = rv[members] @ rv[members].T
+        for a, i in enumerate(members):
+            group[i] = gi
+            consistency[i] = float((sim[a].sum() - sim[a, a]) / (len(members) - 1))
+            pairs.extend(((i, j), float(sim[a, b])) for b, j in enumerate(members) if b > a)
+    toks = [tokens(t) for t in r]
+    return {
+        "similarity": name,
+        "relevance": [float(v) for v in relevance],
+        "consistency": consistency,
+        "group": group,
+        "refusal": [bool(_REFUSAL.search(t)) for t in r],
+        "tokens": [len(t) for t in toks],
+        "unknown_tokens": [sum(tok in UNKNOWN_TOKENS for tok in t) for t in toks],
+        "pairs": sorted(((a, b, s) for (a, b), s in pairs), key=lambda p: p[2]),
+    }
+
+
+class EmbeddingCache:
+    """Sentence vectors by text hash, so a text is embedded once per process (a window
+    read again, a prompt asked again); bounded, least recently used out first.
+
+    Examples:
+        >>> cache = EmbeddingCache(max_texts=2)
+        >>> calls = []
+        >>> def encode(texts):
+        ...     calls.append(list(texts))
+        ...     return np.eye(3)[[len(t) % 3 for t in texts]]
+        >>> cache.encode("toy", encode, ["a", "bb", "a"]).shape, calls
+        ((3, 3), [['a', 'bb']])
+        >>> _ = cache.encode("toy", encode, ["bb", "ccc"]); calls[-1]
+        ['ccc']
+    """
+
+    def __init__(self, max_texts: int = 20_000) -> None:
+        self.max_texts = max_texts
+        self._vectors: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, name: str, encode: Callable[[list[str]], np.ndarray],
+               texts: list[str]) -> np.ndarray:
+        """``encode(texts)``, embedding only the texts not seen before (each once)."""
+        keys = [(name, hashlib.blake2b(t.encode(), digest_size=16).digest()) for t in texts]
+        with self._lock:
+            found = {k: self._vectors[k] for k in keys if k in self._vectors}
+            for k in found:
+                self._vectors.move_to_end(k)
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            fresh = encode([texts[first[k]] for k in missing])
+            with self._lock:
+                for k, vector in zip(missing, fresh, strict=True):
+                    found[k] = self._vectors[k] = np.asarray(vector, dtype=np.float32)
+                while len(self._vectors) > self.max_texts:
+                    self._vectors.popitem(last=False)
+        return np.array([found[k] for k in keys], dtype=np.float64)
+
+
+_EMBEDDINGS = EmbeddingCache()
+
+
+def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
+                  version: str | None = None, limit: int = 200, worst: int = 10,
+                  backend: str = "auto") -> dict[str, Any]:
+    """Scores of the newest ``limit`` answers in ``[start, end)`` and the ``worst`` of
+    each kind: lowest relevance, least consistent pairs, refusals, prompts flagged as
+    injections at ingest (``injection_score`` ≥ 0.5, as ``injection_rate`` counts them).
+
+    The prompt is the model's first text input (else an input named ``prompt``,
+    ``query``, ``question``...), the answer its string output (``output``,
+    ``prediction``...); predictions without both are skipped and counted.
+    """
+    if not end > start:
+        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
+    if not 1 <= limit <= MAX_ANSWERS:
+        raise InvalidParameterError(f"'limit' must be in 1..{MAX_ANSWERS}. Got {limit}.")
+    if not 0 <= worst <= MAX_WORST:
+        raise InvalidParameterError(f"'worst' must be in 0..{MAX_WORST}. Got {worst}.")
+    schema = ModelSchema.from_dict(model.schema)
+    keys = (*[f.name for f in schema.features if f.kind.value == "text"], *QUERY_KEYS)
+    rows = recent_predictions(store, model.id, start, end, version, limit)
+    answers, queries, responses = [], [], []
+    for row in rows:
+        query, answer = _text(row["inputs"], keys), _text(row["outputs"], ANSWER_KEYS)
+        if query is None or answer is None:
+            continue
+        answers.append({"id": row["id"], "ts": row["ts"], "version": row["version"],
+                        "prompt": query, "output": answer,
+                        "injection_score": row["injection_score"], "ood": row["ood"],
+                        "flags": row["flags"]})
+        queries.append(query)
+        responses.append(answer)
+    scores = answer_scores(queries, responses, backend=backend)
+    for i, a in enumerate(answers):
+        for key in ("relevance", "consistency", "group", "refusal", "tokens",
+                    "unknown_tokens"):
+            a[key] = scores[key][i]
+    by_relevance = sorted(range(len(answers)), key=lambda i: scores["relevance"][i])
+    return {
+        "model": model.name, "start": start, "end": end, "version": version,
+        "similarity": scores["similarity"], "n": len(answers),
+        "skipped": len(rows) - len(answers),
+        "relevance_mean": float(np.mean(scores["relevance"])) if answers else None,
+        "answers": answers,
+        "worst": {
+            "relevance": [_brief(answers[i], "relevance") for i in by_relevance[:worst]],
+            "inconsistent": [{"a": answers[a]["id"], "b": answers[b]["id"], "similarity": s,
+                              "prompt": answers[a]["prompt"]}
+                             for a, b, s in scores["pairs"][:worst]],
+            "refusals": [_brief(a, "refusal") for a in answers if a["refusal"]][:worst],
+            "injections": [_brief(a, "injection_score") for a in sorted(
+                (a for a in answers if (a["injection_score"] or 0) >= INJECTION_THRESHOLD),
+                key=lambda a: -a["injection_score"])][:worst],
+        },
+    }
+
+
+def window_answer_metrics(store: Store, model: ModelRecord, version: str | None,
+                          start: float, end: float) -> dict[str, float | None] | None:
+    """``relevance_mean``, ``relevance_p10``, ``refusal_rate`` and ``consistency`` of the
+    newest :data:`RULE_ANSWERS` answers of ``[start, end)``; None below
+    :data:`MIN_ANSWERS` answers. Consistency is the mean over answers to repeated prompts
+    (None when no prompt was repeated)."""
+    report = answer_report(store, model, start=start, end=end, version=version,
+                           limit=RULE_ANSWERS, worst=0)
+    answers = report["answers"]
+    if len(answers) < MIN_ANSWERS:
+        return None
+    relevance = np.array([a["relevance"] for a in answers])
+    consistency = [a["consistency"] for a in answers if a["consistency"] is not None]
+    return {"relevance_mean": float(relevance.mean()),
+            "relevance_p10": float(np.percentile(relevance, 10)),
+            "refusal_rate": float(np.mean([a["refusal"] for a in answers])),
+            "consistency": float(np.mean(consistency)) if consistency else None}
+
+
+def _text(values: Any, keys: Sequence[str]) -> str | None:
+    if isinstance(values, str):
+        return values
+    if isinstance(values, Mapping):
+        return next((values[k] for k in keys if isinstance(values.get(k), str)), None)
+    return None
+
+
+def _brief(answer: dict[str, Any], key: str) -> dict[str, Any]:
+    return {"id": answer["id"], key: answer[key], "prompt": answer["prompt"],
+            "output": answer["output"]}

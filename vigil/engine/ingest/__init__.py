@@ -1,0 +1,1 @@
+"""Ingest: request bodies, per-field validation, idempotent appends, input scores."""

@@ -1,0 +1,1 @@
+"""Insight: forecasts, anomalies, root-cause ranking and suggestions."""

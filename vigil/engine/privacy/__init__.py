@@ -1,0 +1,1 @@
+"""Privacy: redaction policies at ingest, subject erasure, retention, administration."""

@@ -1,0 +1,1 @@
+"""Quality over windows: realised and estimated metrics, evaluations, concept drift."""

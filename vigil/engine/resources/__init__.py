@@ -1,0 +1,1 @@
+"""Resources: host samples (CPU, memory, GPU, network) and endpoint probes."""

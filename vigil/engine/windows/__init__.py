@@ -1,0 +1,1 @@
+"""Window metrics from minute rollups: the aggregator loop, traffic and latency, drift."""

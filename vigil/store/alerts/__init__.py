@@ -1,0 +1,1 @@
+"""Store of the alerting domain: tables and queries of rules, notifiers, alerts, silences."""

@@ -1,0 +1,84 @@
+"""Tables of rules, notifiers, actions, alerts, their history, silences and the engine lease."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from vigil.store.tables import Json, metadata
+
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("spec", Json, nullable=False),  # the validated rule (vigil.engine.alerts.rules.Rule)
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+# notifiers and actions share one shape: a named, typed configuration
+alert_receivers = sa.Table(
+    "alert_receivers",
+    metadata,
+    sa.Column("category", sa.String(20), primary_key=True),  # "notifier" or "action"
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("type", sa.String(50), nullable=False),
+    sa.Column("config", Json, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # rule + labels
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("labels", Json, nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # pending firing resolved inactive
+    sa.Column("active", sa.Boolean, nullable=False),  # pending or firing
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("summary", sa.Text, nullable=True),
+    sa.Column("started_at", sa.Double, nullable=False),
+    sa.Column("fired_at", sa.Double, nullable=True),
+    sa.Column("resolved_at", sa.Double, nullable=True),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("notified_at", sa.Double, nullable=True),
+    sa.Column("acked_by", sa.String(200), nullable=True),
+    sa.Column("acked_at", sa.Double, nullable=True),
+    sa.Column("ack_until", sa.Double, nullable=True),
+    sa.Index("ix_alerts_fingerprint_active", "fingerprint", "active"),
+    sa.Index("ix_alerts_state", "state"),
+)
+
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("details", Json, nullable=True),
+    sa.Index("ix_alert_events_alert", "alert_id", "ts"),
+)
+
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("matchers", Json, nullable=False),  # {label: value}, all must match
+    sa.Column("starts_at", sa.Double, nullable=False),
+    sa.Column("ends_at", sa.Double, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+engine_leases = sa.Table(
+    "engine_leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(100), nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Store reads of language-model calls."""

@@ -1,0 +1,223 @@
+"""Append at ingest, aggregate off the request path.
+
+Ingest appends prediction rows tagged with a batch number and one ``pending_batches``
+row per batch, in one transaction, and touches no rollup row. :func:`fold` claims
+pending batches, builds per-(version, minute) deltas from their rows, merges them into
+the rollups in sorted (model, version, minute) order and deletes the claimed batches, all
+in one transaction: a batch is folded exactly once, whichever replica folds it.
+
+On PostgreSQL claims take row locks: the background loop skips batches another replica
+holds (``FOR UPDATE SKIP LOCKED``); a read that must be current waits for them. Locks are
+always taken in one order (pending batches by number, then rollups by key), so folders
+never deadlock each other, and ingest never locks a rollup row at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import sqlalchemy as sa
+
+from vigil.schema import ModelSchema
+from vigil.store import tables as t
+from vigil.store.ingest.rollups import RollupDelta, build_deltas, merge_row
+
+if TYPE_CHECKING:
+    from vigil.store.store import Store
+
+CLAIM_BATCHES = 16  # batches folded per transaction (bounded memory and lock time)
+_STAGE = "vigil_stage_predictions"
+_COPY_COLUMNS = ("model_id", "id", "version", "ts", "latency_s", "error", "error_type",
+                 "subject_id", "inputs", "outputs", "proba", "received_at", "batch")
+
+
+class RecentBatches:
+    """Rows of the batches this process appended, by batch number, until folded.
+
+    The aggregator of the process that appended a batch folds it from these rows instead
+    of reading them back (the common case with one server); batches appended elsewhere,
+    or evicted here, are read from the database. Only committed batches are put here, and
+    the rows are exactly those inserted, so either source gives the same rollups. It is
+    off (``max_rows`` 0) unless an aggregator loop runs in the process: the SDK's local
+    mode, inside someone else's service, holds nothing.
+    """
+
+    def __init__(self, max_rows: int = 0) -> None:
+        self.max_rows = max_rows
+        self._rows: OrderedDict[int, Sequence[Mapping[str, Any]]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def put(self, batch: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        if len(rows) > self.max_rows:  # off (0) unless an aggregator loop runs here
+            return
+        with self._lock:
+            self._rows[batch] = rows
+            self._size += len(rows)
+            while self._size > self.max_rows and self._rows:
+                _, old = self._rows.popitem(last=False)
+                self._size -= len(old)
+
+    def take(self, batch: int) -> Sequence[Mapping[str, Any]] | None:
+        with self._lock:
+            rows = self._rows.pop(batch, None)
+            if rows is not None:
+                self._size -= len(rows)
+            return rows
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def copy_predictions(
+    conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int
+) -> set[str]:
+    """PostgreSQL: COPY ``rows`` into a session staging table, then insert those not
+    stored yet in id order (ON CONFLICT DO NOTHING); return the ids inserted."""
+    import psycopg
+
+    try:
+        return _copy(conn, model_id, rows, batch)
+    except psycopg.Error as exc:  # the raw driver: give the store's error mapping its type
+        kind = sa.exc.DataError if (exc.sqlstate or "").startswith("22") else \
+            sa.exc.OperationalError
+        raise kind("COPY predictions", None, exc) from exc
+
+
+def _copy(
+    conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int
+) -> set[str]:
+    raw = conn.connection.driver_connection
+    cols = ", ".join(_COPY_COLUMNS)
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
+                    "(LIKE predictions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        with cur.copy(f"COPY {_STAGE} ({cols}) FROM STDIN") as copy:
+            write = copy.write_row
+            for r in rows:
+                write((model_id, r["id"], r["version"], r["ts"], r["latency_s"], r["error"],
+                       r.get("error_type"), r["subject_id"], _json(r["inputs"]),
+                       _json(r["outputs"]), _json(r["proba"]), r["received_at"], batch))
+        cur.execute(f"INSERT INTO predictions ({cols}) SELECT {cols} FROM {_STAGE} "
+                    "ORDER BY id ON CONFLICT (model_id, id) DO NOTHING RETURNING id")
+        inserted = {row[0] for row in cur.fetchall()}
+        cur.execute(f"DELETE FROM {_STAGE}")
+    return inserted
+
+
+def fold(store: Store, model_id: int | None = None, *, wait: bool = True) -> int:
+    """Fold pending batches (of one model, or all) into the rollups; return how many."""
+    p = t.pending_batches
+    probe = sa.select(p.c.batch).limit(1)
+    if model_id is not None:
+        probe = probe.where(p.c.model_id == model_id)
+    with store.read() as conn:  # the common case, nothing pending, costs one indexed read
+        if conn.execute(probe).first() is None:
+            return 0
+    total = 0
+    while True:
+        done = store.write_retrying(lambda conn: _fold_once(store, conn, model_id, wait))
+        total += done
+        if done < CLAIM_BATCHES:
+            return total
+
+
+def _fold_once(store: Store, conn: sa.Connection, model_id: int | None, wait: bool) -> int:
+    p = t.pending_batches
+    claim = sa.select(p.c.batch, p.c.model_id).order_by(p.c.batch).limit(CLAIM_BATCHES)
+    if model_id is not None:
+        claim = claim.where(p.c.model_id == model_id)
+    if store.backend == "postgresql":
+        claim = claim.with_for_update(skip_locked=not wait)
+    claimed = conn.execute(claim).all()
+    if not claimed:
+        return 0
+    per_model: dict[int, list[int]] = defaultdict(list)
+    for batch, mid in claimed:
+        per_model[mid].append(batch)
+    work: list[tuple[int, RollupDelta]] = []
+    for mid in sorted(per_model):
+        schema_json = conn.execute(
+            sa.select(t.models.c.schema).where(t.models.c.id == mid)).scalar()
+        schema = ModelSchema.from_dict(schema_json) if schema_json is not None else ModelSchema()
+        rows: list[Mapping[str, Any]] = []
+        unread = []
+        for batch in per_model[mid]:
+            cached = store.recent_batches.take(batch)
+            if cached is None:
+                unread.append(batch)
+            else:
+                rows.extend(cached)
+        if unread:
+            rows.extend(_read_rows(store, conn, mid, unread))
+        work.extend((mid, delta) for delta in build_deltas(rows, schema))
+    _merge(store, conn, work)  # sorted by (model, version, minute): one global lock order
+    conn.execute(p.delete().where(p.c.batch.in_([b for b, _ in claimed])))
+    return len(claimed)
+
+
+def _read_rows(
+    store: Store, conn: sa.Connection, model_id: int, batches: list[int]
+) -> list[Mapping[Any, Any]]:
+    """The rows of ``batches`` as the aggregator needs them (inputs parsed)."""
+    pr = t.predictions
+    if store.backend == "sqlite":  # the driver's text and orjson: no per-row type processing
+        marks = ",".join("?" * len(batches))
+        cursor = conn.exec_driver_sql(
+            "SELECT version, ts, latency_s, error, error_type, inputs FROM predictions "
+            f"WHERE model_id = ? AND batch IN ({marks})", (model_id, *batches))
+        loads = orjson.loads
+        return [{"version": v, "ts": ts, "latency_s": lat, "error": err, "error_type": kind,
+                 "inputs": loads(inputs) if isinstance(inputs, str | bytes) else {}}
+                for v, ts, lat, err, kind, inputs in cursor]
+    return list(conn.execute(
+        sa.select(pr.c.version, pr.c.ts, pr.c.latency_s, pr.c.error, pr.c.error_type,
+                  pr.c.inputs)
+        .where(pr.c.model_id == model_id, pr.c.batch.in_(batches))
+    ).mappings().all())
+
+
+def _merge(store: Store, conn: sa.Connection, work: list[tuple[int, RollupDelta]]) -> None:
+    r = t.rollups
+    pg = store.backend == "postgresql"
+    for model_id, delta in work:
+        key = (r.c.model_id == model_id) & (r.c.version == delta.version) & (
+            r.c.minute == delta.minute)
+        query = sa.select(r).where(key)
+        if pg:
+            conn.execute(store._insert(r).values(
+                model_id=model_id, version=delta.version, minute=delta.minute, count=0,
+                errors=0, latency_count=0, latency_sum=0.0).on_conflict_do_nothing())
+            query = query.with_for_update()
+        existing = conn.execute(query).mappings().first()
+        merged = merge_row(existing, delta)
+        if existing is None:
+            conn.execute(r.insert().values(model_id=model_id, **merged))
+        else:
+            conn.execute(r.update().where(key).values(**merged))
+
+
+def pending_count(store: Store, model_id: int | None = None) -> int:
+    """Batches waiting to be folded (for /readyz-style checks and tests)."""
+    p = t.pending_batches
+    query = sa.select(sa.func.count()).select_from(p)
+    if model_id is not None:
+        query = query.where(p.c.model_id == model_id)
+    with store.read() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def oldest_pending_age_s(store: Store) -> float | None:
+    """Seconds since the oldest pending batch was appended (None when none is pending)."""
+    p = t.pending_batches
+    with store.read() as conn:
+        oldest = conn.execute(sa.select(sa.func.min(p.c.created_at))).scalar()
+    return None if oldest is None else max(0.0, time.time() - oldest)

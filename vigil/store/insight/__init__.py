@@ -1,0 +1,1 @@
+"""Store reads of the insight features (suggestions)."""

@@ -1,0 +1,1 @@
+"""Store of privacy and compliance: redaction policies, retention, erasure receipts."""

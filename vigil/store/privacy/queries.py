@@ -1,0 +1,289 @@
+"""Privacy queries: redaction policies, retention, subject erasure and export.
+
+Erasure and retention delete a prediction together with everything keyed to it: every
+table that has a ``prediction_id`` column (labels, feedback and whatever later features
+add) and every other table with a ``subject_id`` column. Rollups keep only aggregates
+(counts, quantile sketches, frequent items); see docs/security.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from vigil.store import tables as t
+from vigil.store.privacy.tables import (
+    erasure_receipts,
+    privacy_policies,
+    privacy_secrets,
+    retention_policies,
+)
+from vigil.store.store import Store
+
+_KEEP = frozenset({"predictions", "erasure_receipts"})
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    """How one field of one model is redacted at ingest."""
+
+    field: str
+    action: str
+    kinds: tuple[str, ...] | None
+    updated_by: str
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["kinds"] = list(self.kinds) if self.kinds is not None else None
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRecord:
+    """How long a model's raw events are kept, and when that was last enforced."""
+
+    model_id: int
+    days: int
+    updated_by: str
+    updated_at: float
+    last_run_at: float | None
+    last_deleted: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        del out["model_id"]
+        return out
+
+
+def subject_hash(subject_id: str) -> str:
+    """SHA-256 of a subject id: receipts and the audit log never hold the id itself."""
+    return hashlib.sha256(subject_id.encode()).hexdigest()
+
+
+# -- policies ------------------------------------------------------------------------------
+def get_policies(store: Store, model_id: int) -> list[PolicyRecord]:
+    p = privacy_policies
+    with store.read() as conn:
+        rows = conn.execute(sa.select(p).where(p.c.model_id == model_id)
+                            .order_by(p.c.field)).all()
+    return [PolicyRecord(r.field, r.action, tuple(r.kinds) if r.kinds is not None else None,
+                         r.updated_by, r.updated_at) for r in rows]
+
+
+def set_policy(store: Store, model_id: int, field: str, action: str,
+               kinds: list[str] | None, actor: str) -> None:
+    values = {"action": action, "kinds": kinds, "updated_by": actor, "updated_at": time.time()}
+    stmt = store._insert(privacy_policies).values(model_id=model_id, field=field, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[privacy_policies.c.model_id, privacy_policies.c.field], set_=values)
+    with store.write() as conn:
+        conn.execute(stmt)
+
+
+def delete_policy(store: Store, model_id: int, field: str) -> bool:
+    p = privacy_policies
+    with store.write() as conn:
+        done = conn.execute(p.delete().where(p.c.model_id == model_id, p.c.field == field))
+    return done.rowcount > 0
+
+
+def redaction_key(store: Store) -> bytes:
+    """The database's secret for keyed hashes, made on first use."""
+    s = privacy_secrets
+    with store.read() as conn:
+        value = conn.execute(sa.select(s.c.value).where(s.c.name == "redaction_key")).scalar()
+    if value is None:
+        stmt = store._insert(s).values(name="redaction_key", value=secrets.token_hex(32),
+                                       created_at=time.time()).on_conflict_do_nothing()
+        with store.write() as conn:
+            conn.execute(stmt)
+            value = conn.execute(
+                sa.select(s.c.value).where(s.c.name == "redaction_key")).scalar_one()
+    return bytes.fromhex(value)
+
+
+# -- retention -----------------------------------------------------------------------------
+def set_retention(store: Store, model_id: int, days: int, actor: str) -> None:
+    values = {"days": days, "updated_by": actor, "updated_at": time.time()}
+    stmt = store._insert(retention_policies).values(model_id=model_id, **values)
+    stmt = stmt.on_conflict_do_update(index_elements=[retention_policies.c.model_id],
+                                      set_=values)
+    with store.write() as conn:
+        conn.execute(stmt)
+
+
+def delete_retention(store: Store, model_id: int) -> bool:
+    r = retention_policies
+    with store.write() as conn:
+        return conn.execute(r.delete().where(r.c.model_id == model_id)).rowcount > 0
+
+
+def list_retention(store: Store, model_id: int | None = None) -> list[RetentionRecord]:
+    r = retention_policies
+    query = sa.select(r).order_by(r.c.model_id)
+    if model_id is not None:
+        query = query.where(r.c.model_id == model_id)
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    return [RetentionRecord(x.model_id, x.days, x.updated_by, x.updated_at, x.last_run_at,
+                            x.last_deleted) for x in rows]
+
+
+def purge_before(store: Store, model_id: int, cutoff: float) -> dict[str, int]:
+    """Delete the model's predictions older than ``cutoff`` and what is keyed to them."""
+    p = t.predictions
+    doomed = sa.select(p.c.model_id, p.c.id).where(p.c.model_id == model_id, p.c.ts < cutoff)
+    with store.write() as conn:
+        deleted = _delete_dependents(conn, doomed, None)
+        deleted["predictions"] = conn.execute(
+            p.delete().where(p.c.model_id == model_id, p.c.ts < cutoff)).rowcount
+        conn.execute(retention_policies.update()
+                     .where(retention_policies.c.model_id == model_id)
+                     .values(last_run_at=time.time(), last_deleted=sum(deleted.values())))
+    return deleted
+
+
+def wipe_deleted(store: Store, attempts: int = 50) -> dict[str, Any]:
+    """After a deletion, make the deleted bytes unrecoverable where the backend allows.
+
+    SQLite: ``secure_delete`` (set on every connection) has zeroed the freed content in
+    the pages; the write-ahead log still holds earlier images of those pages, so it is
+    checkpointed into the database and truncated to zero bytes (retried while readers
+    hold an older snapshot). PostgreSQL: the affected tables are vacuumed (dead rows become
+    reusable space; their bytes stay in the files until overwritten, see docs/security.md).
+    Returns what was done, for the erasure receipt.
+    """
+    if store.backend != "sqlite":
+        return {"backend": store.backend, "wal_truncated": None, "vacuumed": _vacuum(store)}
+    raw = store.engine.raw_connection()
+    try:
+        for attempt in range(attempts):
+            cursor = raw.cursor()
+            busy, _log, _done = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            cursor.close()
+            if not busy:
+                return {"backend": "sqlite", "secure_delete": True, "wal_truncated": True}
+            time.sleep(min(0.01 * 2**attempt, 0.5))
+    finally:
+        raw.close()
+    return {"backend": "sqlite", "secure_delete": True, "wal_truncated": False}
+
+
+def _vacuum(store: Store) -> list[str]:
+    tables = ["predictions", "labels", "feedback", "prediction_scores"]
+    done = []
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        existing = set(sa.inspect(conn).get_table_names())
+        for name in tables:
+            if name in existing:
+                conn.exec_driver_sql(f'VACUUM "{name}"')
+                done.append(name)
+    return done
+
+
+# -- subjects ------------------------------------------------------------------------------
+def erase_subject(store: Store, subject_id: str, actor: str) -> dict[str, Any]:
+    """Delete every event of a data subject; store and return a receipt."""
+    requested = time.time()
+    p = t.predictions
+    doomed = sa.select(p.c.model_id, p.c.id).where(p.c.subject_id == subject_id)
+    with store.write() as conn:
+        models = sorted(conn.execute(
+            sa.select(t.models.c.name).distinct()
+            .join(p, p.c.model_id == t.models.c.id).where(p.c.subject_id == subject_id)
+        ).scalars())
+        deleted = _delete_dependents(conn, doomed, subject_id)
+        deleted["predictions"] = conn.execute(
+            p.delete().where(p.c.subject_id == subject_id)).rowcount
+        receipt = {
+            "id": secrets.token_hex(8), "subject_hash": subject_hash(subject_id),
+            "requested_by": actor, "requested_at": requested, "completed_at": time.time(),
+            "deleted": deleted, "models": models,
+        }
+        conn.execute(erasure_receipts.insert().values(**receipt))
+    return receipt
+
+
+def list_receipts(store: Store, subject_id: str | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+    e = erasure_receipts
+    query = sa.select(e).order_by(e.c.completed_at.desc()).limit(limit)
+    if subject_id is not None:
+        query = query.where(e.c.subject_hash == subject_hash(subject_id))
+    with store.read() as conn:
+        return [{str(k): v for k, v in r.items()} for r in conn.execute(query).mappings()]
+
+
+def export_subject(store: Store, subject_id: str) -> dict[str, Any]:
+    """Every stored event of a data subject, for an access request."""
+    p, lab, fb = t.predictions, t.labels, t.feedback
+    ids = sa.select(p.c.model_id, p.c.id).where(p.c.subject_id == subject_id)
+    with store.read() as conn:
+        preds = _rows(conn, store, p, ("inputs", "outputs", "proba"),
+                      p.c.subject_id == subject_id, extra=[t.models.c.name.label("model")],
+                      join=(t.models, t.models.c.id == p.c.model_id), order=p.c.ts)
+        # ids are per model: a label or feedback belongs to (its model, its prediction id)
+        labels = _rows(conn, store, lab, ("actual",),
+                       sa.tuple_(lab.c.model_id, lab.c.prediction_id).in_(ids))
+        feedback = _rows(conn, store, fb, (),
+                         sa.tuple_(fb.c.model_id, fb.c.prediction_id).in_(ids))
+    return {"subject_id": subject_id, "exported_at": time.time(), "predictions": preds,
+            "labels": labels, "feedback": feedback}
+
+
+def _rows(conn: sa.Connection, store: Store, table: sa.Table, json_cols: tuple[str, ...],
+          where: Any, extra: list[Any] | None = None, join: tuple[Any, Any] | None = None,
+          order: Any = None) -> list[dict[str, Any]]:
+    """Rows of ``table`` as dicts without ``model_id``. On SQLite the JSON columns are read
+    as text and parsed here: a JSON scalar stored there may come back as a number."""
+    sqlite = store.backend == "sqlite"
+    cols = [sa.cast(c, sa.Text).label(c.name) if sqlite and c.name in json_cols else c
+            for c in table.c if c.name != "model_id"]
+    query = sa.select(*cols, *(extra or []))
+    if join is not None:
+        query = query.join(join[0], join[1])
+    query = query.where(where)
+    if order is not None:
+        query = query.order_by(order)
+    out = []
+    for row in conn.execute(query).mappings():
+        item = {str(k): v for k, v in row.items()}
+        if sqlite:
+            for name in json_cols:
+                if item[name] is not None:
+                    item[name] = orjson.loads(item[name])
+        out.append(item)
+    return out
+
+
+def _delete_dependents(conn: sa.Connection, doomed: sa.Select,
+                       subject_id: str | None) -> dict[str, int]:
+    """Delete rows keyed to the ``doomed`` (model id, prediction id) pairs (and to the
+    subject) everywhere."""
+    inspector = sa.inspect(conn)
+    deleted: dict[str, int] = {}
+    for name in sorted(inspector.get_table_names()):
+        if name in _KEEP:
+            continue
+        columns = {c["name"] for c in inspector.get_columns(name)}
+        if "prediction_id" in columns and "model_id" in columns:  # ids are per model
+            tbl = sa.table(name, sa.column("model_id"), sa.column("prediction_id"))
+            deleted[name] = conn.execute(tbl.delete().where(
+                sa.tuple_(tbl.c.model_id, tbl.c.prediction_id).in_(doomed))).rowcount
+        elif "prediction_id" in columns:
+            tbl = sa.table(name, sa.column("prediction_id"))
+            ids = sa.select(doomed.subquery().c.id)
+            deleted[name] = conn.execute(
+                tbl.delete().where(tbl.c.prediction_id.in_(ids))).rowcount
+        elif subject_id is not None and "subject_id" in columns:
+            tbl = sa.table(name, sa.column("subject_id"))
+            deleted[name] = conn.execute(
+                tbl.delete().where(tbl.c.subject_id == subject_id)).rowcount
+    return deleted

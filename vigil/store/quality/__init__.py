@@ -1,0 +1,1 @@
+"""Store of the quality domain: tables and queries of labels, golden sets, evaluations."""

@@ -1,0 +1,1 @@
+"""Store of reference data sets: their table and the queries of drift's two sides."""

@@ -1,0 +1,1 @@
+"""Store of the model registry: tables and queries of versions, aliases, policies."""

@@ -1,0 +1,1 @@
+"""Store of resource samples and endpoint probes: tables and queries."""
