@@ -78,8 +78,11 @@ def _cell(text: str) -> str:
 
 
 def cli_reference() -> str:
-    """Every command of ``vigil``, depth first, as Markdown."""
-    import click
+    """Every command of ``vigil``, depth first, as Markdown.
+
+    Typer may ship its own copy of Click, so the walk relies on what every Click command
+    has (``context_class``, ``params``, ``list_commands``) rather than on Click's classes.
+    """
     from typer.main import get_command
 
     from vigil.cli.main import app
@@ -87,28 +90,29 @@ def cli_reference() -> str:
     root = get_command(app)
     out: list[str] = []
 
-    def walk(cmd: click.Command, parent: click.Context | None, name: str) -> None:
-        ctx = click.Context(cmd, info_name=name, parent=parent)
+    def walk(cmd: Any, parent: Any, name: str) -> None:
+        ctx = cmd.context_class(cmd, info_name=name, parent=parent)
         path = ctx.command_path
         level = min(2 + path.count(" "), 4)
         out.append(f"{'#' * level} `{path}`\n")
         if cmd.help:
             out.append(_strip_typer_markup(cmd.help).strip() + "\n")
         out.append(f"```text\n{cmd.get_usage(ctx)}\n```\n")
-        args = [p for p in cmd.params if isinstance(p, click.Argument)]
+        args = [p.get_help_record(ctx) for p in cmd.params if p.param_type_name == "argument"]
+        args = [r for r in args if r is not None]
         if args:
-            out.append("| argument | required |\n|---|---|")
-            for arg in args:
-                out.append(f"| `{arg.human_readable_name}` | {'yes' if arg.required else 'no'} |")
+            out.append("| argument | meaning |\n|---|---|")
+            for metavar, help_text in args:
+                out.append(f"| `{_cell(metavar)}` | {_cell(help_text)} |")
             out.append("")
-        opts = [p.get_help_record(ctx) for p in cmd.params if isinstance(p, click.Option)]
+        opts = [p.get_help_record(ctx) for p in cmd.params if p.param_type_name == "option"]
         opts = [r for r in opts if r is not None]
         if opts:
             out.append("| option | meaning |\n|---|---|")
             for flags, help_text in opts:
                 out.append(f"| `{_cell(flags)}` | {_cell(help_text)} |")
             out.append("")
-        if isinstance(cmd, click.Group):
+        if hasattr(cmd, "list_commands"):
             for sub_name in cmd.list_commands(ctx):
                 sub = cmd.get_command(ctx, sub_name)
                 if sub is not None and not sub.hidden:

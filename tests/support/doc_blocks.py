@@ -34,8 +34,9 @@ from support.servers import free_port, start_server_process, wait_ready
 
 RUNNABLE = ("python", "bash")
 PARSED = ("toml", "json", "yaml")
-_FENCE = re.compile(r"^(?P<indent>[ ]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ ]*$",
-                    re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<indent>[ ]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ ]*$",
+    re.M | re.S)
 _MARK = re.compile(r"<!--\s*(not-run|file):\s*(.*?)\s*-->\s*$")
 _SERVER = re.compile(r"(?:127\.0\.0\.1|localhost):8765")
 
