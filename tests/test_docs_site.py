@@ -128,3 +128,25 @@ def test_every_http_operation_is_described(tmp_path):
             if name not in ("HTTPValidationError", "ValidationError")}
     assert [name for name, s in ours.items() if not s.get("description")] == []
     assert len(spec["paths"]) > 50
+
+
+def test_http_reference_names_each_routes_scopes():
+    """The generator reads each route's scopes from its ``require`` dependency; checked
+    against routes whose scopes tests/server/test_auth.py pins too."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vigil_docs", DOCS / "hooks" / "vigil_docs.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    document, scopes = hook.openapi_document()
+    assert scopes[("POST", "/api/v1/keys")] == ("admin",)
+    assert scopes[("POST", "/api/v1/models")] == ("ingest", "write")
+    assert scopes[("GET", "/api/v1/models/{name}")] == ("read", "ingest")
+    assert scopes[("POST", "/api/v1/rules")] == ("write",)
+    assert ("GET", "/healthz") not in scopes
+    # every guarded API operation of the document has its scopes found
+    api_ops = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops
+               if p.startswith("/api/v1/") and p != "/api/v1/exports/{name}"}
+    assert api_ops - set(scopes) == set()
+    page = hook.http_reference()
+    assert "### `POST /api/v1/keys`" in page and "Scope: `admin`" in page

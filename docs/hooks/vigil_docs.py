@@ -128,8 +128,10 @@ def _strip_typer_markup(text: str) -> str:
 
 
 # -- the HTTP API ----------------------------------------------------------------------------
-def openapi_document() -> dict[str, Any]:
-    """The server's OpenAPI document, built on a throw-away SQLite store."""
+def openapi_document() -> tuple[dict[str, Any], dict[tuple[str, str], tuple[str, ...]]]:
+    """The server's OpenAPI document, built on a throw-away SQLite store, and the scopes
+    each operation accepts (from its ``require(...)`` dependency), keyed by method and path.
+    """
     from vigil.config import Settings
     from vigil.server.app import create_app
     from vigil.store.store import open_store
@@ -138,9 +140,48 @@ def openapi_document() -> dict[str, Any]:
         settings = Settings(home=home, db_url=f"sqlite:///{home}/docs.db")
         store = open_store(settings.db_url)
         try:
-            return create_app(settings, store).openapi()
+            app = create_app(settings, store)
+            return app.openapi(), route_scopes(app)
         finally:
             store.close()
+
+
+def route_scopes(app: Any) -> dict[tuple[str, str], tuple[str, ...]]:
+    """``(METHOD, path) -> scopes`` for every route guarded by ``vigil.server.auth.require``
+    (the scopes live in the dependency's closure)."""
+    import inspect
+
+    from fastapi.routing import APIRoute
+
+    def scopes_of(dependant: Any) -> tuple[str, ...]:
+        for dep in dependant.dependencies:
+            call = dep.call
+            if getattr(call, "__qualname__", "") == "require.<locals>.dependency":
+                return tuple(inspect.getclosurevars(call).nonlocals["any_of"])
+            found = scopes_of(dep)
+            if found:
+                return found
+        return ()
+
+    import importlib
+    import pkgutil
+
+    import vigil.server.routes as package
+
+    # The app includes each module's router without a prefix, so a router's paths are the
+    # app's; a few routes are added to the app itself.
+    routes = [r for r in app.routes if isinstance(r, APIRoute)]
+    for info in pkgutil.iter_modules(package.__path__):
+        router = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "router",
+                         None)
+        routes += [r for r in getattr(router, "routes", []) if isinstance(r, APIRoute)]
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for route in routes:
+        scopes = scopes_of(route.dependant)
+        for method in route.methods:
+            if scopes:
+                out[(method, route.path)] = scopes
+    return out
 
 
 def _model_title(name: str) -> str:
@@ -164,7 +205,7 @@ def _schema_name(schema: dict[str, Any]) -> str:
 
 def http_reference() -> str:
     """Every operation of the OpenAPI document, grouped by its first tag, as Markdown."""
-    spec = openapi_document()
+    spec, scopes = openapi_document()
     by_tag: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for path, operations in spec["paths"].items():
         for method, op in operations.items():
@@ -177,6 +218,10 @@ def http_reference() -> str:
             out.append(f"### `{method} {path}`\n")
             out.append(f"**{op.get('summary', '')}**\n")
             out.append(op.get("description", "").strip() + "\n")
+            needs = scopes.get((method, path))
+            if needs:
+                out.append("Scope: " + " or ".join(f"`{s}`" for s in needs)
+                           + " (when the server requires keys).\n")
             params = op.get("parameters", [])
             if params:
                 out.append("| parameter | in | type | required | meaning |\n|---|---|---|---|---|")
