@@ -4,6 +4,7 @@ reference it is generated from describes every operation."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,20 @@ def test_http_reference_names_each_routes_scopes():
     assert api_ops - set(scopes) == set()
     page = hook.http_reference()
     assert "### `POST /api/v1/keys`" in page and "Scope: `admin`" in page
+
+
+def _github_slug(title: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to '-'."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def test_readme_contents_list_every_section():
+    """README's table of contents names every ## and ### heading, in order, with anchors
+    that resolve (headings inside code blocks are not headings)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    prose = re.sub(r"^[ ]*```.*?^[ ]*```", "", readme, flags=re.M | re.S)
+    headings = re.findall(r"^(##+) (.+)$", prose, re.M)
+    contents = readme.split("**Contents**", 1)[1].split("\n\n", 2)[1]
+    entries = re.findall(r"^( *)- \[(.+?)\]\(#(.+?)\)$", contents, re.M)
+    assert [(len(indent) // 2 + 2, title, slug) for indent, title, slug in entries] == [
+        (len(hashes), title, _github_slug(title)) for hashes, title in headings]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from support.servers import free_port, start_server_process, wait_ready
+from support.servers import free_port, wait_ready
 
 RUNNABLE = ("python", "bash")
 PARSED = ("toml", "json", "yaml")
@@ -121,9 +121,15 @@ def run_page(path: Path, workdir: Path, *, root: Path, timeout_s: float = 300) -
            "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
            "COLUMNS": "100"}
     server = None
+    server_log = workdir / "_server.log"
     if any(b.runs and _SERVER.search(b.code) for b in steps):
         port = free_port()
-        server = start_server_process(db_url, port, home=home, env=env)
+        # The server's log goes to a file: a pipe nobody reads could fill and stall it.
+        with server_log.open("wb") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "vigil.cli.main", "server", "--db", db_url,
+                 "--port", str(port), "--home", str(home)],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
         wait_ready(f"http://127.0.0.1:{port}", proc=server)
         steps = [Block(b.lang, _SERVER.sub(f"127.0.0.1:{port}", b.code), b.line, b.not_run,
                        b.file) for b in steps]
@@ -137,5 +143,7 @@ def run_page(path: Path, workdir: Path, *, root: Path, timeout_s: float = 300) -
             server.terminate()
             server.wait(timeout=30)
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{name} failed:\n{output[-6000:]}"
+    if proc.returncode != 0 and server is not None:
+        output += "\n--- server log\n" + server_log.read_text(errors="replace")[-3000:]
+    assert proc.returncode == 0, f"{name} failed:\n{output[-8000:]}"
     return output
