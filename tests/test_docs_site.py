@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from support.doc_blocks import RUNNABLE, blocks, check_static, run_page
 
+from vigil.errors import VigilError
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md"))
@@ -102,6 +104,9 @@ def test_the_docs_runner_catches_a_failing_block(tmp_path):
     text_block = blocks("```text\nsome output\n```\n")[0]
     with pytest.raises(AssertionError, match="must be runnable"):
         check_static("x.md", text_block)
+    bad_rule = blocks('```toml\n[[rules]]\nname = "r"\nmetric = "no_such_metric"\n```\n')[0]
+    with pytest.raises(VigilError):
+        check_static("x.md", bad_rule)
     with pytest.raises(ValueError, match="needs a reason"):
         blocks("<!-- not-run: -->\n```bash\nfalse\n```\n")
     assert RUNNABLE == ("python", "bash")
@@ -168,3 +173,13 @@ def test_readme_contents_list_every_section():
     entries = re.findall(r"^( *)- \[(.+?)\]\(#(.+?)\)$", contents, re.M)
     assert [(len(indent) // 2 + 2, title, slug) for indent, title, slug in entries] == [
         (len(hashes), title, _github_slug(title)) for hashes, title in headings]
+
+
+def test_readme_configuration_blocks_are_valid():
+    """README's TOML (rules as code, settings) parses, and its rules pass the validator of
+    `vigil rules apply`, like the docs pages' blocks."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    toml_blocks = [b for b in blocks(readme) if b.lang == "toml"]
+    assert len(toml_blocks) >= 3
+    for block in toml_blocks:
+        check_static("README.md", block)

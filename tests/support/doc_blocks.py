@@ -10,8 +10,9 @@ that:
 - ``<!-- file: NAME -->``: the block is written to ``NAME`` in the working folder at that
   point (a ``vigil.toml`` that the next block applies), whatever its language.
 
-Other blocks are checked for what they are: ``toml``, ``json`` and ``yaml`` must parse;
-any other language must be marked ``not-run``. When a runnable block mentions
+Other blocks are checked for what they are: ``toml``, ``json`` and ``yaml`` must parse, and
+TOML with rules, notifiers or actions must pass ``vigil rules apply``'s validation; any
+other language must be marked ``not-run``. When a runnable block mentions
 ``127.0.0.1:8765`` or ``localhost:8765``, the page gets a real ``vigil server`` on a free
 port (the address is rewritten), on the same SQLite file the page's ``vigil`` commands use.
 """
@@ -77,7 +78,12 @@ def check_static(name: str, block: Block) -> None:
     """A block that does not run must parse (configuration) or carry a not-run mark."""
     where = f"{name}:{block.line}"
     if block.lang == "toml":
-        tomllib.loads(block.code)
+        data = tomllib.loads(block.code)
+        if set(data) & {"rules", "notifiers", "actions", "routes", "inhibit"}:
+            # rules as code: vigil's own validator, as `vigil rules apply` runs it
+            from vigil.engine.rules_apply import parse_config
+
+            parse_config(block.code, where)
     elif block.lang == "json":
         json.loads(block.code)
     elif block.lang == "yaml":
