@@ -41,9 +41,12 @@ def test_mkdocs_build_is_strict_and_clean(tmp_path):
     assert "/api/v1/models/{name}/predictions" in http
     python = (tmp_path / "reference" / "python" / "index.html").read_text(encoding="utf-8")
     assert "log_prediction" in python
+    config = (tmp_path / "reference" / "configuration" / "index.html").read_text(
+        encoding="utf-8")
+    assert "VIGIL_DB_URL" in config and "VIGIL_LOKI_URL" in config
     arch = (tmp_path / "architecture" / "index.html").read_text(encoding="utf-8")
     bench = (tmp_path / "benchmarks" / "index.html").read_text(encoding="utf-8")
-    assert "vigil:include" not in arch + bench + cli + http
+    assert "<!-- vigil:" not in arch + bench + cli + http + config
     assert (ROOT / "bench" / "README.md").read_text(encoding="utf-8").splitlines()[0].lstrip(
         "# ") in bench
 

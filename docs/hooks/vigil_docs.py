@@ -5,7 +5,9 @@ A page asks for generated content with an HTML comment on a line of its own:
 - ``<!-- vigil:cli -->``: every ``vigil`` command with its usage, arguments and options,
   walked from the Typer app (the same Click objects ``vigil --help`` prints);
 - ``<!-- vigil:http -->``: every HTTP operation from ``create_app().openapi()``, grouped by
-  tag, with its parameters, request body and answers;
+  tag, with its parameters, request body, answers and the scopes it accepts;
+- ``<!-- vigil:settings -->``: every setting (``vigil.config.Settings`` and the
+  integrations' ``IntegrationSettings``) with its variable, vigil.toml key and default;
 - ``<!-- vigil:include PATH -->``: a file of the repository (``ARCHITECTURE.md``,
   ``bench/README.md``), its relative links rewritten for the page that includes it.
 """
@@ -18,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-_MARKER = re.compile(r"^<!-- vigil:(cli|http|include) ?([^>]*?) ?-->$", re.M)
+_MARKER = re.compile(r"^<!-- vigil:(cli|http|settings|include) ?([^>]*?) ?-->$", re.M)
 _LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 _ROOT: Path = Path.cwd()
 
@@ -39,6 +41,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
             return cli_reference()
         if kind == "http":
             return http_reference()
+        if kind == "settings":
+            return settings_reference()
         return include(arg, page.file.src_uri)
 
     return _MARKER.sub(expand, markdown)
@@ -259,3 +263,40 @@ def http_reference() -> str:
                                f"{_cell(prop.get('description', ''))} |")
                 out.append("")
     return "\n".join(out)
+
+
+# -- configuration ---------------------------------------------------------------------------
+def _default(field: Any) -> str:
+    from enum import Enum
+
+    value = field.get_default(call_default_factory=True)
+    if value is None:
+        return "(none)"
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool):
+        value = str(value).lower()
+    text = str(value)
+    return f"`{text}`" if text else "(empty)"
+
+
+def settings_reference() -> str:
+    """Two tables: the server and SDK settings, then the integrations' settings."""
+    from vigil.config import Settings
+    from vigil.integrations.config import IntegrationSettings
+
+    out = ["## Server and SDK\n",
+           "In `vigil.toml` these live in the `[settings]` table.\n",
+           "| variable | `[settings]` key | default | meaning |\n|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        out.append(f"| `VIGIL_{name.upper()}` | `{name}` | {_default(field)} | "
+                   f"{_cell(field.description or '')} |")
+    out += ["", "## Integrations\n",
+            "In `vigil.toml` each lives in the table of its integration, its name without "
+            "that prefix: `VIGIL_LOKI_URL` is `url` in `[integrations.loki]`.\n",
+            "| variable | vigil.toml | default | meaning |\n|---|---|---|---|"]
+    for name, field in IntegrationSettings.model_fields.items():
+        table, _, key = name.partition("_")
+        out.append(f"| `VIGIL_{name.upper()}` | `[integrations.{table}]` `{key}` | "
+                   f"{_default(field)} | {_cell(field.description or '')} |")
+    return "\n".join(out) + "\n"
