@@ -184,3 +184,21 @@ def test_readme_configuration_blocks_are_valid():
     assert len(toml_blocks) >= 3
     for block in toml_blocks:
         check_static("README.md", block)
+
+
+def test_readme_and_contributing_links_resolve():
+    """Every relative link of README.md and CONTRIBUTING.md names a file of the repository
+    (the README once linked a bench/README.md that did not exist), and every in-page
+    anchor names a heading."""
+    for name in ("README.md", "CONTRIBUTING.md"):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        prose = re.sub(r"^[ ]*```.*?^[ ]*```", "", text, flags=re.M | re.S)
+        slugs = {_github_slug(t) for t in re.findall(r"^#+ (.+)$", prose, re.M)}
+        for target in re.findall(r"\]\(([^)\s]+)\)", prose):
+            if re.match(r"^[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            if path:
+                assert (ROOT / path).exists(), f"{name} links {target}, which does not exist"
+            else:
+                assert anchor in slugs, f"{name} links #{anchor}, which is no heading"
