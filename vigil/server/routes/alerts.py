@@ -39,6 +39,8 @@ async def list_alerts(
     limit: int = Query(100, ge=1, le=1000),
     _: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
+    """Alerts that match the filters (``state``: active = pending or firing, or one state;
+    ``rule``; ``model``), at most ``limit``, each with its labels, state and times."""
     if state is not None and state not in STATES:
         raise ValidationFailedError(
             f"'state' must be one of {', '.join(STATES)}. Got {state!r}.",
@@ -84,6 +86,7 @@ async def silence_alert(alert_id: int, request: Request,
 @router.get("/silences")
 async def list_silences(request: Request, active: bool = Query(True),
                         _: Principal = Depends(require("read"))) -> dict[str, Any]:
+    """Silences in force now; ``active=false`` lists expired ones too."""
     import time
 
     rows = await run_in_threadpool(_alerts(request).list_silences,
@@ -105,6 +108,7 @@ async def post_silence(request: Request, who: Principal = Depends(require("write
 @router.delete("/silences/{silence_id}")
 async def expire_silence(silence_id: int, request: Request,
                          who: Principal = Depends(require("write"))) -> dict[str, Any]:
+    """End a silence now (404 when no silence in force has this id); audited."""
     import time
 
     if not await run_in_threadpool(_alerts(request).expire_silence, silence_id, time.time()):

@@ -39,4 +39,6 @@ async def readyz(request: Request) -> JsonResponse:
 async def prometheus_metrics(
     request: Request, _: Principal = Depends(require("read"))
 ) -> Response:
+    """Prometheus text exposition (read scope): traffic, errors and latency per model
+    and version, quality, resources, probes and the aggregator's own loop."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

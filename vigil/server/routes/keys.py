@@ -16,6 +16,8 @@ router = APIRouter(prefix="/api/v1", tags=["keys"])
 
 
 class KeyRequest(BaseModel):
+    """A new API key: a name for people and the scopes it grants (``ingest``,
+    ``read``, ``write``, ``admin``)."""
     name: str = Field(min_length=1, max_length=200)
     scopes: list[str] = Field(min_length=1)
 
@@ -37,6 +39,8 @@ async def create_key(
 async def list_keys(
     request: Request, _: Principal = Depends(require("admin"))
 ) -> dict[str, Any]:
+    """Every API key's id, name, scopes and state; never a secret (keys are stored
+    hashed)."""
     keys = await run_in_threadpool(request.app.state.store.list_api_keys)
     return {"keys": [k.to_dict() for k in keys]}
 
@@ -45,6 +49,7 @@ async def list_keys(
 async def revoke_key(
     key_id: str, request: Request, who: Principal = Depends(require("admin"))
 ) -> dict[str, Any]:
+    """Revoke a key at once (404 when no active key has this id); audited."""
     store = request.app.state.store
     if not await run_in_threadpool(store.revoke_api_key, key_id):
         raise NotFoundError(f"No active API key with id {key_id!r}.")
@@ -56,5 +61,7 @@ async def revoke_key(
 async def audit_log(
     request: Request, limit: int = 100, _: Principal = Depends(require("admin"))
 ) -> dict[str, Any]:
+    """The newest audit-log entries (``limit``, at most 1,000): who did what to
+    which object, and when."""
     entries = await run_in_threadpool(request.app.state.store.audit_entries, min(limit, 1000))
     return {"entries": entries}

@@ -23,6 +23,9 @@ async def model_metrics(
     version: str | None = Query(None),
     _: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
+    """Traffic, errors by kind, latency quantiles and rejections per window of ``step``
+    seconds, from the per-minute rollups, with a summary of the range and each host's
+    resources (``resources``)."""
     state = request.app.state
 
     def run() -> dict[str, Any]:

@@ -40,6 +40,7 @@ async def register_model(
 async def list_models(
     request: Request, _: Principal = Depends(require("read"))
 ) -> dict[str, Any]:
+    """Every registered model with its task and schema."""
     store = request.app.state.store
     models = await run_in_threadpool(store.list_models)
     return {"models": [m.to_dict() for m in models]}
@@ -49,6 +50,8 @@ async def list_models(
 async def get_model(
     name: str, request: Request, _: Principal = Depends(require("read", "ingest"))
 ) -> dict[str, Any]:
+    """One model: task, schema and versions (the ``ingest`` scope may read it, so an
+    SDK can check the model it sends to)."""
     return await run_in_threadpool(request.app.state.ingestor.get_model, name)
 
 
@@ -56,5 +59,6 @@ async def get_model(
 async def list_versions(
     name: str, request: Request, _: Principal = Depends(require("read"))
 ) -> dict[str, Any]:
+    """The versions the model has seen, from registration or ingest."""
     model = await run_in_threadpool(request.app.state.ingestor.get_model, name)
     return {"model": name, "versions": model["versions"]}

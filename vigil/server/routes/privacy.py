@@ -17,12 +17,14 @@ router = APIRouter(prefix="/api/v1", tags=["privacy"])
 
 
 class PolicyRequest(BaseModel):
+    """How one field is redacted at ingest."""
     action: str = Field(description="mask (PII spans become <KIND>), hash (keyed HMAC of "
                         "the value) or drop (stored as null).")
     kinds: list[str] | None = Field(None, description="PII kinds to mask (default: all).")
 
 
 class RetentionRequest(BaseModel):
+    """How many days the model's raw events are kept."""
     days: int = Field(ge=1, le=admin.MAX_RETENTION_DAYS)
 
 
@@ -85,6 +87,7 @@ async def set_policy(
 async def delete_policy(
     name: str, field: str, request: Request, who: Principal = Depends(require("write"))
 ) -> dict[str, Any]:
+    """Stop redacting this field: later records are stored as sent; audited."""
     out = await run_in_threadpool(admin.delete_policy, request.app.state.store, name, field,
                                   who.actor)
     _redactor_changed(request)
@@ -105,6 +108,7 @@ async def set_retention(
 async def delete_retention(
     name: str, request: Request, who: Principal = Depends(require("write"))
 ) -> dict[str, Any]:
+    """Remove the model's retention: its raw events are kept until erased; audited."""
     return await run_in_threadpool(admin.delete_retention, request.app.state.store, name,
                                    who.actor)
 

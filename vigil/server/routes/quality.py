@@ -106,6 +106,8 @@ async def run_concept_drift(
 async def list_golden_datasets(
     name: str, request: Request, _: Principal = Depends(require("read"))
 ) -> JsonResponse:
+    """The model's golden data sets: name, target, columns, rows, SHA-256, creation
+    time."""
     state = request.app.state
     rows = await run_in_threadpool(
         lambda: qs.list_datasets(state.store, _model(request, name).id))
@@ -204,6 +206,7 @@ async def run_evaluation(
 async def list_evaluation_schedules(
     name: str, request: Request, _: Principal = Depends(require("read"))
 ) -> JsonResponse:
+    """The model's evaluation schedules, oldest first."""
     state = request.app.state
     rows = await run_in_threadpool(
         lambda: qs.list_schedules(state.store, _model(request, name).id))
@@ -231,6 +234,8 @@ async def create_evaluation_schedule(
 async def delete_evaluation_schedule(
     name: str, schedule_id: str, request: Request, who: Principal = Depends(require("write"))
 ) -> JsonResponse:
+    """Stop an evaluation schedule (404 when the model has no such schedule);
+    runs already made stay in the history; audited."""
     if not schedule_id.isdigit():
         raise InvalidParameterError(f"'schedule_id' must be an integer. Got {schedule_id!r}.")
     state = request.app.state

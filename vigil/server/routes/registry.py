@@ -45,6 +45,8 @@ class _Body(BaseModel):
 
 
 class VersionRequest(_Body):
+    """A new version of a model: its name and what is known about it (framework,
+    metadata, notes, offline metrics, tags, lineage)."""
     version: str = Field(min_length=1, max_length=100)
     framework: str | None = Field(None, max_length=100)
     metadata: dict[str, Any] | None = None
@@ -55,6 +57,8 @@ class VersionRequest(_Body):
 
 
 class AliasRequest(_Body):
+    """Point an alias at a version (or make it follow another alias); the expected
+    revision or version makes the change fail if someone moved the alias meanwhile."""
     version: str | None = Field(None, max_length=100)
     follow: str | None = Field(None, max_length=100, description="Alias to follow instead.")
     reason: str | None = None
@@ -63,6 +67,7 @@ class AliasRequest(_Body):
 
 
 class RollbackRequest(_Body):
+    """Roll an alias back to an earlier version (default: the previous one)."""
     to: str | None = Field(default=None, max_length=100,
                            description="Default: the previous version.")
     reason: str | None = None
@@ -70,6 +75,8 @@ class RollbackRequest(_Body):
 
 
 class PolicyRequest(_Body):
+    """An automatic rollback policy: how long to watch a new version, over which
+    window, from how many predictions, and the metric bounds that trigger a rollback."""
     watch_s: float | None = None
     window_s: float | None = None
     min_count: int | None = None
@@ -79,6 +86,8 @@ class PolicyRequest(_Body):
 
 
 class CanaryRequest(_Body):
+    """Start a canary (or shadow) release of a version: its traffic share, the
+    metrics compared with the serving version and the sequential test's error bound."""
     version: str = Field(min_length=1, max_length=100)
     share: float | None = Field(None, description="Share of the traffic, in (0, 1].")
     mode: str | None = Field(None, description="'canary' (default) or 'shadow'.")
@@ -196,6 +205,7 @@ async def verify_version(
 async def list_aliases(
     name: str, request: Request, who: Principal = Depends(require("read")),
 ) -> JsonResponse:
+    """Every alias of the model, with the version each one resolves to."""
     rows = await run_in_threadpool(_registry(request, who).aliases, name)
     return JsonResponse({"model": name, "aliases": rows})
 

@@ -58,6 +58,7 @@ async def _rule_from(request: Request, name: str | None = None) -> Rule:
 @router.get("/rules")
 async def list_rules(request: Request, _: Principal = Depends(require("read"))
                      ) -> dict[str, Any]:
+    """Every alert rule as stored."""
     return {"rules": await run_in_threadpool(_alerts(request).list_rules)}
 
 
@@ -87,6 +88,7 @@ async def evaluate_rules(request: Request, _: Principal = Depends(require("write
 @router.get("/rules/{name}")
 async def get_rule(name: str, request: Request, _: Principal = Depends(require("read"))
                    ) -> dict[str, Any]:
+    """One alert rule as stored (404 when none has this name)."""
     spec = await run_in_threadpool(_alerts(request).get_rule, name)
     if spec is None:
         raise NotFoundError(f"No rule named {name!r}.")
@@ -109,6 +111,7 @@ async def put_rule(name: str, request: Request, who: Principal = Depends(require
 @router.delete("/rules/{name}")
 async def delete_rule(name: str, request: Request, who: Principal = Depends(require("write"))
                       ) -> dict[str, Any]:
+    """Delete an alert rule (404 when none has this name); audited."""
     if not await run_in_threadpool(_alerts(request).delete_rule, name):
         raise NotFoundError(f"No rule named {name!r}.")
     await run_in_threadpool(request.app.state.store.audit, who.actor, "rule.delete", name)
@@ -141,13 +144,19 @@ def check_receiver_targets(config: dict[str, Any], allow: str) -> None:
             raise ValidationFailedError(exc.message, details=[
                 {"field": key, "reason": "an internal address"}]) from None
 def _receiver_routes(category: str, path: str) -> None:
-    @router.get(f"/{path}", name=f"list_{path}")
+    @router.get(f"/{path}", name=f"list_{path}",
+                description=f"Every {category}, with secrets in its configuration masked "
+                            "(admin scope).")
     async def list_receivers(request: Request, _: Principal = Depends(require("admin"))
                              ) -> dict[str, Any]:
         items = await run_in_threadpool(_alerts(request).list_receivers, category)
         return {path: [{**r, "config": mask(r["config"])} for r in items]}
 
-    @router.put(f"/{path}/{{name}}", name=f"put_{category}")
+    @router.put(f"/{path}/{{name}}", name=f"put_{category}",
+                description=f"Create or replace the {category} named in the path from "
+                            "``{\"type\": ..., <its settings>}``; 201 when created, 200 "
+                            "otherwise. A literal URL to an internal address is refused (422); "
+                            "audited.")
     async def put_receiver(name: str, request: Request,
                            who: Principal = Depends(require("admin"))) -> JsonResponse:
         body, _ = await json_body(request)
@@ -162,7 +171,9 @@ def _receiver_routes(category: str, path: str) -> None:
                              "outcome": outcome},
                             status_code=201 if outcome == "created" else 200)
 
-    @router.delete(f"/{path}/{{name}}", name=f"delete_{category}")
+    @router.delete(f"/{path}/{{name}}", name=f"delete_{category}",
+                   description=f"Delete a {category} (404 when none has this name); "
+                               "audited.")
     async def delete_receiver(name: str, request: Request,
                               who: Principal = Depends(require("admin"))) -> dict[str, Any]:
         if not await run_in_threadpool(_alerts(request).delete_receiver, category, name):

@@ -154,6 +154,8 @@ async def render_view(request: Request, template: str, build: Callable[[], dict[
 # -- pages ---------------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse, summary="Dashboard: every model at a glance")
 async def overview_page(request: Request, range_: str | None = RangeQuery) -> HTMLResponse:
+    """The dashboard's overview: every model with its health, traffic, error rate
+    and p95 latency over the chosen range."""
     store = request.app.state.store
 
     def build() -> dict[str, Any]:
@@ -171,6 +173,8 @@ async def model_page(
     name: str, request: Request, range_: str | None = RangeQuery,
     version: str | None = Query(None, description="One version; empty for all."),
 ) -> HTMLResponse:
+    """The dashboard's model page: traffic, latency, errors, quality, resources,
+    aliases and versions."""
     store = request.app.state.store
 
     def build() -> dict[str, Any]:
@@ -201,6 +205,8 @@ async def drift_page(
     name: str, request: Request, range_: str | None = RangeQuery,
     version: str | None = Query(None, description="One version; empty for all."),
 ) -> HTMLResponse:
+    """The dashboard's drift page: each feature's verdict, test, adjusted p-value and
+    effect size against the reference."""
     store = request.app.state.store
 
     def build() -> dict[str, Any]:
@@ -248,6 +254,7 @@ async def confirm_alias(
     version: str | None = Query(None, description="Target version (rollback: default the "
                                 "previous one)."),
 ) -> HTMLResponse:
+    """The page that asks to confirm a promotion or a rollback before it is made."""
     store, home = request.app.state.store, request.app.state.settings.home
 
     def build() -> dict[str, Any]:
@@ -260,6 +267,8 @@ async def confirm_alias(
 @router.post("/ui/models/{name}/aliases/{alias}/change", summary="Dashboard: promote or "
              "roll back an alias (form, after confirmation)")
 async def change_alias(name: str, alias: str, request: Request) -> Response:
+    """Promote or roll back an alias from the confirmation form (write scope, CSRF
+    token); refused if the alias moved meanwhile."""
     state = request.app.state
 
     def do(who: Principal, form: dict[str, str]) -> str:
@@ -280,6 +289,8 @@ async def alerts_page(
     state: str = Query("active", description="active, resolved or all"),
     model: str | None = Query(None),
 ) -> HTMLResponse:
+    """The dashboard's alerts page: pending, firing or resolved alerts, with
+    acknowledge and silence."""
     store = request.app.state.store
 
     def build() -> dict[str, Any]:
@@ -296,6 +307,7 @@ async def alerts_page(
 async def audit_page(request: Request,
                      action: str | None = Query(None, description="Only this action.")
                      ) -> HTMLResponse:
+    """The dashboard's audit log (admin scope): who did what, when."""
     store = request.app.state.store
 
     def build() -> dict[str, Any]:
@@ -309,6 +321,7 @@ async def audit_page(request: Request,
 
 @router.post("/ui/alerts/{alert_id}/ack", summary="Dashboard: acknowledge an alert (form)")
 async def ack_alert(alert_id: str, request: Request) -> Response:
+    """Acknowledge an alert from the dashboard's form (write scope, CSRF token)."""
     store = request.app.state.store
 
     def do(who: Principal, form: dict[str, str]) -> str:
@@ -321,6 +334,8 @@ async def ack_alert(alert_id: str, request: Request) -> Response:
 
 @router.post("/ui/alerts/{alert_id}/silence", summary="Dashboard: silence an alert (form)")
 async def silence_alert(alert_id: str, request: Request) -> Response:
+    """Silence an alert's rule and labels from the dashboard's form (write scope,
+    CSRF token)."""
     store = request.app.state.store
 
     def do(who: Principal, form: dict[str, str]) -> str:
@@ -335,6 +350,7 @@ async def silence_alert(alert_id: str, request: Request) -> Response:
 @router.get("/ui/login", response_class=HTMLResponse, include_in_schema=False)
 async def login_form(request: Request, next_: str | None = Query(None, alias="next")
                      ) -> Response:
+    """The sign-in page that asks for an API key."""
     if not request.app.state.auth.required:
         return RedirectResponse(_safe_next(next_), status_code=303)
     return login_page(request, None, 200, next_ or "/")
@@ -371,6 +387,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/ui/logout", include_in_schema=False)
 async def logout(request: Request) -> Response:
+    """End the server-side session and clear its cookie."""
     try:
         session.check_csrf(request, await session.read_form(request))
     except VigilError as exc:
