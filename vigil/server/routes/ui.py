@@ -2,7 +2,7 @@
 
 Pages are HTML: a missing key answers the sign-in form with 401, a key without the read
 scope an explanation with 403, bad input a page with 400 or 404 — never a JSON error or a
-500. Pages read the store through :mod:`vigil.ui.views` in a worker thread.
+500. Pages read the store through :mod:`vigil.server.dashboard.views` in a worker thread.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-import vigil.ui
+import vigil.server.dashboard
 from vigil._version import __version__
 from vigil.errors import (
     AuthenticationError,
@@ -32,15 +32,15 @@ from vigil.errors import (
     http_status,
 )
 from vigil.server.auth import Principal
-from vigil.ui import actions, session, views
-from vigil.ui.charts import (
+from vigil.server.dashboard import actions, session, views
+from vigil.server.dashboard.charts import (
     RESOURCE_CHARTS,
     drift_chart,
     model_charts,
     quality_chart,
     resource_charts,
 )
-from vigil.ui.render import render
+from vigil.server.dashboard.render import render
 
 router = APIRouter(tags=["dashboard"])
 
@@ -50,7 +50,7 @@ RangeQuery = Query(None, alias="range", description="15m, 1h, 6h, 24h, 7d or 30d
 
 def install(app: FastAPI) -> None:
     """Serve the dashboard's stylesheet and script under ``/ui/static``."""
-    static = Path(vigil.ui.__file__).parent / "static"
+    static = Path(vigil.server.dashboard.__file__).parent / "static"
     app.mount("/ui/static", StaticFiles(directory=static), name="ui-static")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 @functools.cache

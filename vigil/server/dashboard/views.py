@@ -14,8 +14,8 @@ from typing import Any
 
 from vigil.engine.metrics import window_metrics
 from vigil.errors import InvalidParameterError, ModelNotFoundError, NotFoundError
+from vigil.server.dashboard.charts import sparkline
 from vigil.store import ModelRecord, Store
-from vigil.ui.charts import sparkline
 
 # the time-range picker: label -> seconds
 RANGES: dict[str, int] = {
@@ -80,7 +80,7 @@ def overview(store: Store, window: Window,
     """One row per model: health state, traffic, error rate, p95 latency, sparklines.
 
     ``alerts`` maps a model to ``firing`` or ``warning`` (a pending alert), as
-    :func:`vigil.ui.actions.alert_states_by_model` reads them.
+    :func:`vigil.server.dashboard.actions.alert_states_by_model` reads them.
     """
     alerts = alerts or {}
     rows = []
