@@ -27,6 +27,21 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def line_mode(values: Sequence[float | None]) -> str:
+    """``lines+markers`` when a point has no known neighbour (a line alone would not draw
+    it: one minute of data, or a window between gaps), else ``lines``.
+
+    Examples:
+        >>> line_mode([None, 0.2, None]), line_mode([0.1, 0.2, None]), line_mode([0.3])
+        ('lines+markers', 'lines', 'lines+markers')
+    """
+    known = [v is not None for v in values]
+    for i, have in enumerate(known):
+        if have and not (i > 0 and known[i - 1]) and not (i + 1 < len(known) and known[i + 1]):
+            return "lines+markers"
+    return "lines"
+
+
 def _layout(y_title: str) -> dict[str, Any]:
     return {**_LAYOUT, "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"}}
 
@@ -45,22 +60,24 @@ def model_charts(series: Sequence[dict[str, Any]], step: int) -> dict[str, dict[
     """
     x = [_iso(p["ts"]) for p in series]
     per_min = 60.0 / step
-    traffic = {"data": [{"type": "scatter", "mode": "lines", "name": "predictions / min",
+    traffic = {"data": [{"type": "scatter", "mode": line_mode([p["count"] for p in series]),
+                         "name": "predictions / min",
                          "x": x, "y": [p["count"] * per_min for p in series],
                          "line": {"color": _COLOURS[0]}, "fill": "tozeroy"}],
                "layout": _layout("predictions / min")}
+    quantiles = {name: [_ms(p[f"latency_{name}_s"]) for p in series]
+                 for name in ("p50", "p95", "p99")}
     latency = {"data": [
-        {"type": "scatter", "mode": "lines", "name": name, "x": x,
-         "y": [_ms(p[f"latency_{name}_s"]) for p in series],
+        {"type": "scatter", "mode": line_mode(y), "name": name, "x": x, "y": y,
          "line": {"color": _COLOURS[i], "dash": _DASHES[i]}, "connectgaps": False}
-        for i, name in enumerate(("p50", "p95", "p99"))
+        for i, (name, y) in enumerate(quantiles.items())
     ], "layout": _layout("milliseconds")}
+    rate = [None if p["error_rate"] is None else p["error_rate"] * 100 for p in series]
     errors = {"data": [
         {"type": "bar", "name": "errors", "x": x, "y": [p["errors"] for p in series],
          "marker": {"color": _COLOURS[2]}},
-        {"type": "scatter", "mode": "lines", "name": "error rate (%)", "x": x, "yaxis": "y2",
-         "y": [None if p["error_rate"] is None else p["error_rate"] * 100 for p in series],
-         "line": {"color": _COLOURS[0], "dash": "dot"}},
+        {"type": "scatter", "mode": line_mode(rate), "name": "error rate (%)", "x": x,
+         "yaxis": "y2", "y": rate, "line": {"color": _COLOURS[0], "dash": "dot"}},
     ], "layout": {**_layout("failed predictions"),
                   "yaxis2": {"title": {"text": "error rate (%)"}, "overlaying": "y",
                              "side": "right", "rangemode": "tozero"}}}
@@ -157,7 +174,7 @@ def quality_chart(quality: dict[str, Any]) -> dict[str, Any] | None:
         "line": {"color": _COLOURS[0]}}]
     if est:
         x = [_iso(p["ts"]) for p in est]
-        data.append({"type": "scatter", "mode": "lines", "name": f"estimated {metric}",
+        data.append({"type": "scatter", "mode": line_mode(est), "name": f"estimated {metric}",
                      "x": x, "y": [p[metric]["value"] for p in est],
                      "line": {"color": _COLOURS[1], "dash": "dash"}})
         for bound in ("lower", "upper"):
