@@ -88,3 +88,103 @@ def test_segment_windows_bad_input_is_a_4xx_naming_the_field(segmented):
     r = client.get("/api/v1/models/loans/quality", params={
         "segment": "plan", "start": start, "end": start + 3 * STEP, "step": 90})
     assert r.status_code in (400, 422) and "step" in r.text
+
+
+@pytest.fixture
+def drifting(server_factory):
+    """A reference of 2,000 rows and three 10-minute windows whose ``x`` moves away from
+    it (0, 0.4 and 1.2 standard deviations). Returns (client, start, reference, windows)."""
+    client = server_factory(auth="off")
+    assert client.post("/api/v1/models", json={"name": "loans", "schema": SCHEMA}
+                       ).status_code == 201
+    rng = np.random.default_rng(7)
+    reference = {"x": rng.normal(0, 1, 2000), "plan": rng.choice(["a", "b", "c"], 2000,
+                                                                 p=[0.5, 0.3, 0.2])}
+    body = [{"x": float(x), "plan": str(p)} for x, p in zip(*reference.values(), strict=True)]
+    r = client.post("/api/v1/models/loans/reference", json=body, timeout=60)
+    assert r.status_code == 201, r.text
+    start = (int(time.time()) // STEP - 4) * STEP
+    records, windows = [], []
+    for w, shift in enumerate((0.0, 0.4, 1.2)):
+        x = rng.normal(shift, 1, 300)
+        plan = rng.choice(["a", "b", "c"], 300, p=[0.5, 0.3, 0.2] if w < 2 else [0.2, 0.3, 0.5])
+        ts = start + w * STEP + np.sort(rng.uniform(1, STEP - 1, 300))
+        records += [{"id": f"d{w}-{i}", "ts": float(ts[i]), "version": "1",
+                     "inputs": {"x": float(x[i]), "plan": str(plan[i])}, "outputs": 0}
+                    for i in range(300)]
+        windows.append((start + w * STEP, x, plan))
+    _send(client, "loans", records, [])
+    return client, start, reference, windows
+
+
+def test_drift_history_per_window_matches_scipy(drifting):
+    from scipy import stats
+
+    client, start, reference, windows = drifting
+    r = client.get("/api/v1/models/loans/drift/history",
+                   params={"start": start, "end": start + 4 * STEP, "step": STEP})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["colour"] == "effect_size" and sorted(body["features"]) == ["plan", "x"]
+    got = body["windows"]
+    assert [w["ts"] for w in got] == [start + i * STEP for i in range(4)]
+    assert [w["n"] for w in got] == [300, 300, 300, 0] and got[3]["columns"] == {}
+    for point, (_, x, _) in zip(got, windows, strict=False):
+        cell = point["columns"]["x"]
+        assert cell["method"] == "ks"
+        assert cell["statistic"] == pytest.approx(
+            stats.ks_2samp(reference["x"], x).statistic, abs=1e-9)
+        # effect size: Wasserstein-1 distance in reference standard deviations
+        assert cell["effect_size"] == pytest.approx(
+            stats.wasserstein_distance(reference["x"], x) / np.std(reference["x"]), rel=1e-6)
+    assert [w["columns"]["x"]["drifted"] for w in got[:3]] == [False, True, True]
+    assert got[2]["columns"]["plan"]["drifted"] and not got[0]["columns"]["plan"]["drifted"]
+
+
+def test_distributions_from_sketches_match_numpy(drifting):
+    client, start, reference, windows = drifting
+    r = client.get("/api/v1/models/loans/drift/distributions",
+                   params={"start": start, "end": start + 3 * STEP, "bins": 12})
+    assert r.status_code == 200, r.text
+    by_name = {f["name"]: f for f in r.json()["features"]}
+    x = by_name["x"]
+    edges = np.array(x["edges"])
+    assert len(edges) == 13 and x["n_reference"] == 2000 and x["n_current"] == 900
+    current = np.concatenate([w[1] for w in windows])
+
+    def shares(values: np.ndarray) -> np.ndarray:
+        # bins (e0, e1], ..., with everything below e1 in the first and above e11 in the last
+        index = np.searchsorted(edges[1:-1], values, side="left")
+        return np.bincount(index, minlength=12) / len(values)
+
+    tolerance = 2 * x["rank_error"] + 1e-9
+    assert np.allclose(x["reference"], shares(reference["x"]), atol=tolerance)
+    assert np.allclose(x["current"], shares(current), atol=tolerance)
+    plan = by_name["plan"]
+    cur_plan = np.concatenate([w[2] for w in windows])
+    for i, category in enumerate(plan["categories"]):
+        assert plan["reference"][i] == pytest.approx(np.mean(reference["plan"] == category))
+        assert plan["current"][i] == pytest.approx(np.mean(cur_plan == category))
+
+
+@pytest.mark.parametrize(("path", "params", "field"), [
+    ("drift/history", {"step": 90}, "step"),
+    ("drift/history", {"start": 10_000, "end": 0}, "end"),
+    ("drift/history", {"start": 0, "end": 86400 * 3, "step": 60}, "step"),
+    ("drift/distributions", {"bins": 1}, "bins"),
+    ("drift/distributions", {"start": 10_000, "end": 0}, "end"),
+])
+def test_drift_views_bad_input_is_a_4xx_naming_the_field(drifting, path, params, field):
+    client = drifting[0]
+    r = client.get(f"/api/v1/models/loans/{path}", params=params)
+    assert r.status_code == 400, r.text
+    assert f"'{field}'" in r.json()["error"]["message"]
+
+
+def test_drift_views_need_a_reference(server_factory):
+    client = server_factory(auth="off")
+    assert client.post("/api/v1/models", json={"name": "bare", "schema": SCHEMA}
+                       ).status_code == 201
+    for path in ("drift/history", "drift/distributions"):
+        r = client.get(f"/api/v1/models/bare/{path}")
+        assert r.status_code == 404 and "no reference data set" in r.text
