@@ -13,8 +13,10 @@ states its ``mode`` and ``error_bound``, so a verdict does not flip at the bound
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
+from vigil.engine.metrics import check_time
 from vigil.errors import InvalidParameterError, NotFoundError
 from vigil.schema import ModelSchema
 from vigil.store import ModelRecord, Store
@@ -207,17 +209,19 @@ MAX_HISTORY_WINDOWS = 48
 """Most windows :func:`drift_history` tests (one drift test per window)."""
 
 
-def drift_history(store: Store, model: ModelRecord, *, start: float, end: float, step: int,
+def drift_history(store: Store, model: ModelRecord, *, start: float | None = None,
+                  end: float | None = None, step: int | None = None,
                   version: str | None = None) -> dict[str, Any]:
     """Per-feature drift of each ``step``-second window of ``[start, end)`` against the
     reference (one :func:`window_drift` per window): the rows of a windows × features heat
     map. Each cell has the feature's ``effect_size`` (the colour the dashboard draws),
     the test's ``method`` and ``statistic``, ``p_value_adjusted`` and ``drifted``; a window
-    without traffic has no cells."""
+    without traffic has no cells. Defaults: the last 24 h in about 12 windows."""
+    start, end = _time_range(start, end, 86400.0)
+    if step is None:
+        step = max(60, int((end - start) / 12) // 60 * 60)
     if not isinstance(step, int) or step <= 0 or step % 60:
         raise InvalidParameterError(f"'step' must be a positive multiple of 60 s. Got {step!r}.")
-    if not end > start:
-        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
     first = int(start // step) * step
     starts = list(range(first, int(end), step))
     if len(starts) > MAX_HISTORY_WINDOWS:
@@ -241,8 +245,9 @@ def drift_history(store: Store, model: ModelRecord, *, start: float, end: float,
             "step": step, "colour": "effect_size", "features": features, "windows": windows}
 
 
-def feature_distributions(store: Store, model: ModelRecord, *, start: float, end: float,
-                          version: str | None = None, bins: int = 20) -> dict[str, Any]:
+def feature_distributions(store: Store, model: ModelRecord, *, start: float | None = None,
+                          end: float | None = None, version: str | None = None,
+                          bins: int = 20) -> dict[str, Any]:
     """Reference against current distribution of every feature, from sketches: the
     reference profile and the merged per-minute rollup profiles of ``[start, end)``.
 
@@ -250,13 +255,13 @@ def feature_distributions(store: Store, model: ModelRecord, *, start: float, end
     percentiles and the higher of the two 99th, as shares of each side (the first and last
     bins also hold everything below and above; KLL ranks are within ``rank_error``);
     categorical ones the share of each of the 20 commonest categories on either side.
+    Default range: the last hour.
     """
     from vigil.profile import Profile
 
     if not isinstance(bins, int) or not 2 <= bins <= 100:
         raise InvalidParameterError(f"'bins' must be an integer in [2, 100]. Got {bins!r}.")
-    if not end > start:
-        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
+    start, end = _time_range(start, end, 3600.0)
     reference = get_reference(store, model.id)
     if reference is None:
         raise NotFoundError(
@@ -315,3 +320,16 @@ def _category_shares(ref: Any, cur: Any, top: int = 20) -> dict[str, Any]:
     return {"categories": categories,
             "reference": shares(ref_counts, ref.count),
             "current": shares(cur_counts, cur.count if cur is not None else 0)}
+
+
+def _time_range(start: float | None, end: float | None, span: float) -> tuple[float, float]:
+    """Checked unix-seconds bounds; ``end`` defaults to now and ``start`` to ``span``
+    before it."""
+    check_time(start, "start")
+    check_time(end, "end")
+    stop = time.time() if end is None else float(end)
+    begin = stop - span if start is None else float(start)
+    if not stop > begin:
+        raise InvalidParameterError(f"'end' ({stop}) must be after 'start' ({begin}).",
+                                    details=[{"field": "end", "reason": "not after start"}])
+    return begin, stop

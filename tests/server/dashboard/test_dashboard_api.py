@@ -171,6 +171,8 @@ def test_distributions_from_sketches_match_numpy(drifting):
     ("drift/history", {"step": 90}, "step"),
     ("drift/history", {"start": 10_000, "end": 0}, "end"),
     ("drift/history", {"start": 0, "end": 86400 * 3, "step": 60}, "step"),
+    ("drift/history", {"start": "-inf"}, "start"),
+    ("drift/distributions", {"end": "inf"}, "end"),
     ("drift/distributions", {"bins": 1}, "bins"),
     ("drift/distributions", {"start": 10_000, "end": 0}, "end"),
 ])

@@ -115,7 +115,7 @@ def plant_segments(client, name: str = "loans", minutes: int = 45, per_minute: i
     y_pred = (rng.random(n) < np.clip(0.25 + 0.5 * y_true + bias, 0, 1)).astype(int)
     records = [{"id": f"{name}-{i}", "ts": float(ts[i]), "version": "1",
                 "inputs": {"x": float(rng.normal()), "plan": str(plan[i])},
-                "outputs": int(y_pred[i]), "proba": [1 - 0.5, 0.5]} for i in range(n)]
+                "outputs": int(y_pred[i])} for i in range(n)]
     labels = [{"prediction_id": f"{name}-{i}", "actual": int(y_true[i])} for i in range(n)]
     for i in range(0, n, 500):
         r = client.post(f"/api/v1/models/{name}/predictions", json={"records": records[i:i + 500]})

@@ -256,7 +256,8 @@ def drift_heatmap(history: dict[str, Any]) -> dict[str, Any] | None:
             "text": text, "texttemplate": "%{text}", "hovertext": hover,
             "hoverinfo": "text", "colorscale": "Viridis", "zmin": 0, "xgap": 1, "ygap": 1,
             "colorbar": {"title": {"text": "effect size"}}}
-    layout = {**_LAYOUT, "hovermode": "closest", "height": max(200, 34 * len(features) + 90),
+    layout = {**_LAYOUT, "hovermode": "closest", "height": max(220, 34 * len(features) + 110),
+              "margin": {**_LAYOUT["margin"], "b": 50},
               "yaxis": {"automargin": True, "autorange": "reversed"}}
     return {"data": [heat], "layout": layout}
 
@@ -286,13 +287,13 @@ def distribution_chart(feature: dict[str, Any]) -> dict[str, Any] | None:
             return None
         x: list[Any] = [(a + b) / 2 for a, b in pairwise(edges)]
         width = edges[1] - edges[0]
-        axis: dict[str, Any] = {"title": {"text": feature["name"]}}
+        axis: dict[str, Any] = {}
     else:
         x = feature.get("categories") or []
         if not x:
             return None
         width = None
-        axis = {"type": "category", "title": {"text": feature["name"]}}
+        axis = {"type": "category"}
     data = []
     for i, side in enumerate(("reference", "current")):
         shares = feature.get(side)
@@ -306,7 +307,7 @@ def distribution_chart(feature: dict[str, Any]) -> dict[str, Any] | None:
     layout = {**_LAYOUT, "height": 220, "hovermode": "x unified",
               "barmode": "overlay" if feature["kind"] == "numeric" else "group",
               "xaxis": axis, "yaxis": {"title": {"text": "% of rows"}, "rangemode": "tozero"},
-              "margin": {**_LAYOUT["margin"], "b": 70}}
+              "legend": {**_LAYOUT["legend"], "y": -0.18}}
     return {"data": data, "layout": layout}
 
 

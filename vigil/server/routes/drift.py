@@ -117,13 +117,10 @@ async def drift_over_time(
     """Per-feature drift of each window against the reference (a windows × features heat
     map: effect size, adjusted p-value and verdict per cell)."""
     state = request.app.state
-    stop = time.time() if end is None else end
-    begin = stop - 86400 if start is None else start
-    every = step if step is not None else max(60, int((stop - begin) / 12) // 60 * 60)
 
     def run() -> dict[str, Any]:
         model, _ = state.ingestor._model(name)
-        return drift_history(state.store, model, start=begin, end=stop, step=every,
+        return drift_history(state.store, model, start=start, end=end, step=step,
                              version=version)
 
     return await run_in_threadpool(run)
@@ -141,12 +138,10 @@ async def distributions(
     """Reference against current distribution of every feature, from sketches (numeric:
     shares per bin; categorical: shares of the commonest categories)."""
     state = request.app.state
-    stop = time.time() if end is None else end
-    begin = stop - 3600 if start is None else start
 
     def run() -> dict[str, Any]:
         model, _ = state.ingestor._model(name)
-        return feature_distributions(state.store, model, start=begin, end=stop,
+        return feature_distributions(state.store, model, start=start, end=end,
                                      version=version, bins=bins)
 
     return await run_in_threadpool(run)
