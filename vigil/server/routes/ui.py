@@ -218,18 +218,19 @@ async def drift_page(
         model = views.get_model(store, name)
         data = views.drift_page(store, model, window, version or None)
         charts = {"drift": drift_chart(data["columns"])} if data.get("columns") else {}
-        heatmap, shown = None, []
+        shown: list[dict[str, Any]] = []
         if data["reference"]:
-            heatmap = drift_heatmap(views.drift_over_time(store, model, window,
-                                                          version or None))
+            history = views.drift_over_time(store, model, window, version or None)
+            if (heatmap := drift_heatmap(history)) is not None:
+                charts["heatmap"] = heatmap
+            # the features in the table's order (drifted first)
             order = {c["name"]: i for i, c in enumerate(data.get("columns") or [])}
             for feature in sorted(views.distributions(store, model, window, version or None),
                                   key=lambda f: order.get(f["name"], len(order))):
                 if (figure := distribution_chart(feature)) is not None:
-                    charts[f"dist-{len(shown)}"] = figure
-                    shown.append({**feature, "chart": f"dist-{len(shown)}"})
-        if heatmap is not None:
-            charts["heatmap"] = heatmap
+                    key = f"dist-{len(shown)}"
+                    charts[key] = figure
+                    shown.append({**feature, "chart": key})
         return {"window": window, "page": data, "charts": charts, "distributions": shown}
 
     return await render_view(request, "drift.html", build, plotly_url=plotly_url())
