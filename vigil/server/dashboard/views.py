@@ -265,11 +265,11 @@ def check_segment(model: ModelRecord, segment: str | None) -> str | None:
 
 def segment_section(quality: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
     """Per-segment metrics and fairness over the range and per window, for the page."""
+    from vigil.quality.fairness import segment_key
+
     metric = quality["metric"]
     series = report.get("segment_series") or []
     fairness = report.get("fairness") or {}
-    from vigil.quality.fairness import segment_key
-
     rates = {segment_key(e["segment"]): e for e in fairness.get("segments") or []}
     return {
         "name": report.get("segment"),
