@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.engine.metrics import window_metrics
-from vigil.errors import InvalidParameterError, ModelNotFoundError, NotFoundError
+from vigil.errors import (
+    InvalidParameterError,
+    ModelNotFoundError,
+    NotFoundError,
+    VigilError,
+)
 from vigil.server.dashboard.charts import sparkline
 from vigil.store import ModelRecord, Store
 
@@ -285,13 +290,14 @@ def segment_section(quality: dict[str, Any], report: dict[str, Any]) -> dict[str
 def drift_summary(store: Store, model: ModelRecord, window: Window, version: str | None,
                   top: int = 5) -> dict[str, Any]:
     """The model page's drift line: share of drifted features and the most drifted ones
-    (by effect size), or why there is none (no reference, no traffic)."""
+    (by effect size), or why there is none (no reference, no traffic). A drift test that
+    cannot run is said in its place: it never takes the rest of the model page down."""
     from vigil.engine.drift_window import window_drift
 
     try:
         report = window_drift(store, model, start=window.start, end=window.end,
                               version=version)
-    except NotFoundError as exc:
+    except VigilError as exc:
         return {"reference": False, "message": exc.message}
     columns = [{"name": name, **col} for name, col in report["columns"].items()]
     drifted = sorted((c for c in columns if c.get("drifted")),
