@@ -6,7 +6,7 @@ that add up to ``--predictions``. Every row carries a real KLL latency sketch an
 input profile of the demo model's records (a pool of distinct ones, cycled), so reads cost
 what they cost in production. Then the page is requested through the real app
 (in-process ASGI client) and its server time read from the ``Server-Timing`` header; the
-engine part (``vigil.ui.views.overview``) is timed alone too.
+engine part (``vigil.server.dashboard.views.overview``) is timed alone too.
 
     python bench/ui/bench_overview.py                      # SQLite in a temp folder
     python bench/ui/bench_overview.py --db postgresql+psycopg://user@host/db
@@ -83,7 +83,7 @@ def main() -> None:
 
     from vigil.config import load_settings
     from vigil.server.app import create_app
-    from vigil.ui import views
+    from vigil.server.dashboard import views
 
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"

@@ -196,7 +196,9 @@ def quality_report(
         end: unix seconds (default now).
         step: window seconds, a multiple of 60 (default about 24 windows).
         version: only this version.
-        segment: an input field whose values split the rows (e.g. ``"plan"``).
+        segment: an input field whose values split the rows (e.g. ``"plan"``): metrics
+            per segment and fairness over the range, and per window in
+            ``segment_series``.
         min_rows: segments and windows with fewer labelled rows are marked
             ``too_few_rows``.
         k: cut-off of ranking metrics.
@@ -253,13 +255,40 @@ def _realised(task: Task, rows: list[dict[str, Any]], step: int, segment: str | 
             {"segment": key[1], "too_few_rows": len(w) < min_rows,
              **_without_matrix(metrics_for(task, w, classes=classes, k=k))}
             for key, w in sorted(by_segment.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))]
+        fav = None
         if task in CLASSIFICATION and rows:
-            fav = positive if positive is not None else classes[-1]  # type: ignore[index]
-            out["fairness"] = fairness_metrics(
-                [r["prediction"] for r in rows], [segment_value(r["inputs"], segment)
-                                                  for r in rows],
-                y_true=[r["actual"] for r in rows], positive=class_value(fav),
-                min_rows=min_rows)
+            fav = class_value(positive if positive is not None
+                              else classes[-1])  # type: ignore[index]
+            out["fairness"] = _fairness(rows, segment, fav, min_rows)
+        out["segment_series"] = [
+            {"ts": ts, **segment_window(task, w, segment, classes, min_rows, k, fav)}
+            for ts, w in sorted(by_window.items())]
+    return out
+
+
+def _fairness(rows: Sequence[dict[str, Any]], segment: str, positive: Any,
+              min_rows: int) -> dict[str, Any]:
+    return fairness_metrics([r["prediction"] for r in rows],
+                            [segment_value(r["inputs"], segment) for r in rows],
+                            y_true=[r["actual"] for r in rows], positive=positive,
+                            min_rows=min_rows)
+
+
+def segment_window(task: Task, rows: Sequence[dict[str, Any]], segment: str,
+                   classes: list[Any] | None, min_rows: int, k: int,
+                   positive: Any = None) -> dict[str, Any]:
+    """One window's realised metrics per segment and, for classification (``positive``
+    set), its fairness across segments: the per-window form of ``segments`` and
+    ``fairness``, so a disparity that opens within the range shows when it opened."""
+    groups: dict[tuple[str, Any], list] = defaultdict(list)
+    for r in rows:
+        groups[segment_key(segment_value(r["inputs"], segment))].append(r)
+    out: dict[str, Any] = {"n": len(rows), "segments": [
+        {"segment": key[1], "too_few_rows": len(w) < min_rows,
+         **_without_matrix(metrics_for(task, w, classes=classes, k=k))}
+        for key, w in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))]}
+    if positive is not None and rows:
+        out["fairness"] = _fairness(rows, segment, positive, min_rows)
     return out
 
 

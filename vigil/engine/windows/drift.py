@@ -13,8 +13,10 @@ states its ``mode`` and ``error_bound``, so a verdict does not flip at the bound
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
+from vigil.engine.metrics import check_time
 from vigil.errors import InvalidParameterError, NotFoundError
 from vigil.schema import ModelSchema
 from vigil.store import ModelRecord, Store
@@ -201,3 +203,133 @@ def _as_float(values: Any) -> Any:
     import pandas as pd
 
     return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+
+
+MAX_HISTORY_WINDOWS = 48
+"""Most windows :func:`drift_history` tests (one drift test per window)."""
+
+
+def drift_history(store: Store, model: ModelRecord, *, start: float | None = None,
+                  end: float | None = None, step: int | None = None,
+                  version: str | None = None) -> dict[str, Any]:
+    """Per-feature drift of each ``step``-second window of ``[start, end)`` against the
+    reference (one :func:`window_drift` per window): the rows of a windows × features heat
+    map. Each cell has the feature's ``effect_size`` (the colour the dashboard draws),
+    the test's ``method`` and ``statistic``, ``p_value_adjusted`` and ``drifted``; a window
+    without traffic has no cells. Defaults: the last 24 h in about 12 windows."""
+    start, end = _time_range(start, end, 86400.0)
+    if step is None:
+        step = max(60, int((end - start) / 12) // 60 * 60)
+    if not isinstance(step, int) or step <= 0 or step % 60:
+        raise InvalidParameterError(f"'step' must be a positive multiple of 60 s. Got {step!r}.")
+    first = int(start // step) * step
+    starts = list(range(first, int(end), step))
+    if len(starts) > MAX_HISTORY_WINDOWS:
+        raise InvalidParameterError(
+            f"start..end / step gives {len(starts)} windows; at most {MAX_HISTORY_WINDOWS} "
+            "are tested, so use a larger 'step'.")
+    windows, features = [], []
+    for ts in starts:
+        report = window_drift(store, model, start=max(ts, start), end=min(ts + step, end),
+                              version=version)
+        cells = {name: {"effect_size": col.get("effect_size"),
+                        "drifted": bool(col.get("drifted")), "method": col.get("method"),
+                        "statistic": col.get("statistic"),
+                        "p_value_adjusted": col.get("p_value_adjusted")}
+                 for name, col in report["columns"].items()}
+        features += [name for name in cells if name not in features]
+        windows.append({"ts": ts, "n": report["n_current"], "mode": report["mode"],
+                        "drift_share": report["drift_share"],
+                        "dataset_drift": bool(report["dataset_drift"]), "columns": cells})
+    return {"model": model.name, "version": version, "start": start, "end": end,
+            "step": step, "colour": "effect_size", "features": features, "windows": windows}
+
+
+def feature_distributions(store: Store, model: ModelRecord, *, start: float | None = None,
+                          end: float | None = None, version: str | None = None,
+                          bins: int = 20) -> dict[str, Any]:
+    """Reference against current distribution of every feature, from sketches: the
+    reference profile and the merged per-minute rollup profiles of ``[start, end)``.
+
+    Numeric features get ``bins`` equal-width bins between the lower of the two 1st
+    percentiles and the higher of the two 99th, as shares of each side (the first and last
+    bins also hold everything below and above; KLL ranks are within ``rank_error``);
+    categorical ones the share of each of the 20 commonest categories on either side.
+    Default range: the last hour.
+    """
+    from vigil.profile import Profile
+
+    if not isinstance(bins, int) or not 2 <= bins <= 100:
+        raise InvalidParameterError(f"'bins' must be an integer in [2, 100]. Got {bins!r}.")
+    start, end = _time_range(start, end, 3600.0)
+    reference = get_reference(store, model.id)
+    if reference is None:
+        raise NotFoundError(
+            f"Model {model.name!r} has no reference data set; upload one with "
+            f"POST /api/v1/models/{model.name}/reference (Parquet, CSV or JSON records).")
+    ref = Profile.from_bytes(reference.profile)
+    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version) if r.profile]
+    cur = Profile.merge_all([Profile.from_bytes(b) for b in rows]) if rows else Profile()
+    features = []
+    for name, ref_col in ref.columns.items():
+        cur_col = cur.columns.get(name)
+        entry: dict[str, Any] = {"name": name, "kind": ref_col.kind.value,
+                                 "n_reference": ref_col.count,
+                                 "n_current": cur_col.count if cur_col is not None else 0}
+        if ref_col.kind.value == "numeric":
+            entry.update(_numeric_bins(ref_col, cur_col, bins))
+        elif ref_col.kind.value == "categorical":
+            entry.update(_category_shares(ref_col, cur_col))
+        else:
+            continue
+        features.append(entry)
+    return {"model": model.name, "version": version, "start": start, "end": end,
+            "bins": bins, "features": features}
+
+
+def _numeric_bins(ref: Any, cur: Any, bins: int) -> dict[str, Any]:
+    sides = [c for c in (ref, cur) if c is not None and c.kll is not None
+             and not c.kll.is_empty()]
+    if not sides:
+        return {"edges": [], "reference": [], "current": []}
+    low = min(c.quantile(0.01) for c in sides)
+    high = max(c.quantile(0.99) for c in sides)
+    if not high > low:
+        low, high = low - 0.5, high + 0.5
+    edges = [low + (high - low) * i / bins for i in range(bins + 1)]
+
+    def shares(col: Any) -> list[float] | None:
+        if col is None or col.kll is None or col.kll.is_empty():
+            return None
+        return [float(m) for m in col.kll.get_pmf(edges[1:-1], True)]
+
+    return {"edges": edges, "reference": shares(ref), "current": shares(cur),
+            "rank_error": max(c.rank_error for c in sides)}
+
+
+def _category_shares(ref: Any, cur: Any, top: int = 20) -> dict[str, Any]:
+    ref_counts = ref.item_counts()
+    cur_counts = cur.item_counts() if cur is not None else {}
+    total = {k: ref_counts.get(k, 0) + cur_counts.get(k, 0)
+             for k in {*ref_counts, *cur_counts}}
+    categories = sorted(total, key=lambda k: (-total[k], k))[:top]
+
+    def shares(counts: dict[str, int], n: int) -> list[float] | None:
+        return [counts.get(k, 0) / n for k in categories] if n else None
+
+    return {"categories": categories,
+            "reference": shares(ref_counts, ref.count),
+            "current": shares(cur_counts, cur.count if cur is not None else 0)}
+
+
+def _time_range(start: float | None, end: float | None, span: float) -> tuple[float, float]:
+    """Checked unix-seconds bounds; ``end`` defaults to now and ``start`` to ``span``
+    before it."""
+    check_time(start, "start")
+    check_time(end, "end")
+    stop = time.time() if end is None else float(end)
+    begin = stop - span if start is None else float(start)
+    if not stop > begin:
+        raise InvalidParameterError(f"'end' ({stop}) must be after 'start' ({begin}).",
+                                    details=[{"field": "end", "reason": "not after start"}])
+    return begin, stop

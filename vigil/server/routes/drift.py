@@ -8,7 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.windows.drift import set_reference, window_drift, window_frame
+from vigil.engine.drift_window import (
+    drift_history,
+    feature_distributions,
+    set_reference,
+    window_drift,
+    window_frame,
+)
 from vigil.io import body_format, read_frame
 from vigil.server.auth import Principal, require
 from vigil.server.body import raw_body
@@ -96,5 +102,48 @@ async def drift(
         model, _ = state.ingestor._model(name)
         return window_drift(state.store, model, start=begin, end=stop, version=version,
                             method=method, multivariate=multivariate)
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/drift/history")
+async def drift_over_time(
+    name: str, request: Request,
+    start: float | None = Query(None, description="Unix seconds; default end - 24 h."),
+    end: float | None = Query(None, description="Unix seconds; default now."),
+    step: int | None = Query(None, description="Window seconds, a multiple of 60; default "
+                             "about 12 windows. At most 48 windows."),
+    version: str | None = Query(None),
+    _: Principal = Depends(require("read")),
+) -> dict[str, Any]:
+    """Per-feature drift of each window against the reference (a windows × features heat
+    map: effect size, adjusted p-value and verdict per cell)."""
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        model, _ = state.ingestor._model(name)
+        return drift_history(state.store, model, start=start, end=end, step=step,
+                             version=version)
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/drift/distributions")
+async def distributions(
+    name: str, request: Request,
+    start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
+    end: float | None = Query(None, description="Unix seconds; default now."),
+    version: str | None = Query(None),
+    bins: int = Query(20, description="Bins of numeric features, 2 to 100."),
+    _: Principal = Depends(require("read")),
+) -> dict[str, Any]:
+    """Reference against current distribution of every feature, from sketches (numeric:
+    shares per bin; categorical: shares of the commonest categories)."""
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        model, _ = state.ingestor._model(name)
+        return feature_distributions(state.store, model, start=start, end=end,
+                                     version=version, bins=bins)
 
     return await run_in_threadpool(run)

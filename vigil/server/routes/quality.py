@@ -46,7 +46,8 @@ async def model_quality(
     step: int | None = Query(None, description="Window seconds, a multiple of 60."),
     version: str | None = Query(None),
     segment: str | None = Query(None, description="Input field to split by (and compare "
-                                "for fairness)."),
+                                "for fairness), over the range and per window "
+                                "(segment_series)."),
     min_rows: int = Query(MIN_ROWS, description="Windows/segments with fewer labelled rows "
                           "are marked too_few_rows."),
     k: int = Query(10, description="Cut-off of ranking metrics."),
@@ -54,7 +55,8 @@ async def model_quality(
     _: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """Realised quality per window, version and segment (labels joined by id), fairness
-    across segments, CBPE estimates, feedback and concept-drift events."""
+    across segments (also per window with a segment), CBPE estimates, feedback and
+    concept-drift events."""
 
     def run() -> dict[str, Any]:
         fav: Any = positive

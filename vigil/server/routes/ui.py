@@ -2,7 +2,7 @@
 
 Pages are HTML: a missing key answers the sign-in form with 401, a key without the read
 scope an explanation with 403, bad input a page with 400 or 404 — never a JSON error or a
-500. Pages read the store through :mod:`vigil.ui.views` in a worker thread.
+500. Pages read the store through :mod:`vigil.server.dashboard.views` in a worker thread.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-import vigil.ui
+import vigil.server.dashboard
 from vigil._version import __version__
 from vigil.errors import (
     AuthenticationError,
@@ -32,15 +32,18 @@ from vigil.errors import (
     http_status,
 )
 from vigil.server.auth import Principal
-from vigil.ui import actions, session, views
-from vigil.ui.charts import (
+from vigil.server.dashboard import actions, session, views
+from vigil.server.dashboard.charts import (
     RESOURCE_CHARTS,
+    distribution_chart,
     drift_chart,
+    drift_heatmap,
     model_charts,
     quality_chart,
     resource_charts,
+    segment_charts,
 )
-from vigil.ui.render import render
+from vigil.server.dashboard.render import render
 
 router = APIRouter(tags=["dashboard"])
 
@@ -50,7 +53,7 @@ RangeQuery = Query(None, alias="range", description="15m, 1h, 6h, 24h, 7d or 30d
 
 def install(app: FastAPI) -> None:
     """Serve the dashboard's stylesheet and script under ``/ui/static``."""
-    static = Path(vigil.ui.__file__).parent / "static"
+    static = Path(vigil.server.dashboard.__file__).parent / "static"
     app.mount("/ui/static", StaticFiles(directory=static), name="ui-static")
 
 
@@ -172,6 +175,8 @@ async def overview_page(request: Request, range_: str | None = RangeQuery) -> HT
 async def model_page(
     name: str, request: Request, range_: str | None = RangeQuery,
     version: str | None = Query(None, description="One version; empty for all."),
+    segment: str | None = Query(None, description="A categorical input: quality and "
+                                "fairness per segment and window."),
 ) -> HTMLResponse:
     """The dashboard's model page: traffic, latency, errors, quality, resources,
     aliases and versions."""
@@ -180,18 +185,23 @@ async def model_page(
     def build() -> dict[str, Any]:
         window = views.resolve_range(range_)
         model = views.get_model(store, name)
+        split = views.check_segment(model, segment)
         alert = actions.alert_states_by_model(store).get(model.name)
         data = views.model_page(store, model, window, version or None, alert)
-        quality = views.quality_section(store, model, window, version or None)
+        quality = views.quality_section(store, model, window, version or None, split)
         charts = model_charts(data["series"], window.step)
         if (figure := quality_chart(quality)) is not None:
             charts["quality"] = figure
+        if quality["segment"] is not None:
+            charts.update(segment_charts(quality["segment"]))
         resources = views.resources_section(store, model, window, version or None)
         charts.update({f"resource-{k}": fig
                        for k, fig in resource_charts(resources["series"]).items()})
         return {"window": window, "page": data, "charts": charts, "quality": quality,
                 "resources": resources, "resource_charts": RESOURCE_CHARTS,
-                "registry": actions.registry_section(store, home, model)}
+                "registry": actions.registry_section(store, home, model),
+                "alerts": actions.model_alerts(store, model.name),
+                "drift": views.drift_summary(store, model, window, version or None)}
 
     home = request.app.state.settings.home
     notice = _notice(request, "changed", "Alias {} changed.")
@@ -211,9 +221,23 @@ async def drift_page(
 
     def build() -> dict[str, Any]:
         window = views.resolve_range(range_)
-        data = views.drift_page(store, views.get_model(store, name), window, version or None)
+        model = views.get_model(store, name)
+        data = views.drift_page(store, model, window, version or None)
         charts = {"drift": drift_chart(data["columns"])} if data.get("columns") else {}
-        return {"window": window, "page": data, "charts": charts}
+        shown: list[dict[str, Any]] = []
+        if data["reference"]:
+            history = views.drift_over_time(store, model, window, version or None)
+            if (heatmap := drift_heatmap(history)) is not None:
+                charts["heatmap"] = heatmap
+            # the features in the table's order (drifted first)
+            order = {c["name"]: i for i, c in enumerate(data.get("columns") or [])}
+            for feature in sorted(views.distributions(store, model, window, version or None),
+                                  key=lambda f: order.get(f["name"], len(order))):
+                if (figure := distribution_chart(feature)) is not None:
+                    key = f"dist-{len(shown)}"
+                    charts[key] = figure
+                    shown.append({**feature, "chart": key})
+        return {"window": window, "page": data, "charts": charts, "distributions": shown}
 
     return await render_view(request, "drift.html", build, plotly_url=plotly_url())
 
@@ -300,6 +324,17 @@ async def alerts_page(
     notice = (_notice(request, "acked", "Alert {} acknowledged.")
               or _notice(request, "silenced", "Alert {} silenced."))
     return await render_view(request, "alerts.html", build, nav="alerts", notice=notice)
+
+
+@router.get("/ui/alerts/{alert_id}", response_class=HTMLResponse,
+            summary="Dashboard: one alert, its history and its likely causes")
+async def alert_page(alert_id: str, request: Request) -> HTMLResponse:
+    store = request.app.state.store
+
+    def build() -> dict[str, Any]:
+        return {"alert": actions.alert_view(store, _alert_id(alert_id))}
+
+    return await render_view(request, "alert.html", build, nav="alerts")
 
 
 @router.get("/ui/audit", response_class=HTMLResponse,

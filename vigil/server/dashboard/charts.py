@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 _LAYOUT: dict[str, Any] = {
@@ -27,6 +28,21 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def line_mode(values: Sequence[float | None]) -> str:
+    """``lines+markers`` when a point has no known neighbour (a line alone would not draw
+    it: one minute of data, or a window between gaps), else ``lines``.
+
+    Examples:
+        >>> line_mode([None, 0.2, None]), line_mode([0.1, 0.2, None]), line_mode([0.3])
+        ('lines+markers', 'lines', 'lines+markers')
+    """
+    known = [v is not None for v in values]
+    for i, have in enumerate(known):
+        if have and not (i > 0 and known[i - 1]) and not (i + 1 < len(known) and known[i + 1]):
+            return "lines+markers"
+    return "lines"
+
+
 def _layout(y_title: str) -> dict[str, Any]:
     return {**_LAYOUT, "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"}}
 
@@ -45,22 +61,24 @@ def model_charts(series: Sequence[dict[str, Any]], step: int) -> dict[str, dict[
     """
     x = [_iso(p["ts"]) for p in series]
     per_min = 60.0 / step
-    traffic = {"data": [{"type": "scatter", "mode": "lines", "name": "predictions / min",
+    traffic = {"data": [{"type": "scatter", "mode": line_mode([p["count"] for p in series]),
+                         "name": "predictions / min",
                          "x": x, "y": [p["count"] * per_min for p in series],
                          "line": {"color": _COLOURS[0]}, "fill": "tozeroy"}],
                "layout": _layout("predictions / min")}
+    quantiles = {name: [_ms(p[f"latency_{name}_s"]) for p in series]
+                 for name in ("p50", "p95", "p99")}
     latency = {"data": [
-        {"type": "scatter", "mode": "lines", "name": name, "x": x,
-         "y": [_ms(p[f"latency_{name}_s"]) for p in series],
+        {"type": "scatter", "mode": line_mode(y), "name": name, "x": x, "y": y,
          "line": {"color": _COLOURS[i], "dash": _DASHES[i]}, "connectgaps": False}
-        for i, name in enumerate(("p50", "p95", "p99"))
+        for i, (name, y) in enumerate(quantiles.items())
     ], "layout": _layout("milliseconds")}
+    rate = [None if p["error_rate"] is None else p["error_rate"] * 100 for p in series]
     errors = {"data": [
         {"type": "bar", "name": "errors", "x": x, "y": [p["errors"] for p in series],
          "marker": {"color": _COLOURS[2]}},
-        {"type": "scatter", "mode": "lines", "name": "error rate (%)", "x": x, "yaxis": "y2",
-         "y": [None if p["error_rate"] is None else p["error_rate"] * 100 for p in series],
-         "line": {"color": _COLOURS[0], "dash": "dot"}},
+        {"type": "scatter", "mode": line_mode(rate), "name": "error rate (%)", "x": x,
+         "yaxis": "y2", "y": rate, "line": {"color": _COLOURS[0], "dash": "dot"}},
     ], "layout": {**_layout("failed predictions"),
                   "yaxis2": {"title": {"text": "error rate (%)"}, "overlaying": "y",
                              "side": "right", "rangemode": "tozero"}}}
@@ -157,7 +175,7 @@ def quality_chart(quality: dict[str, Any]) -> dict[str, Any] | None:
         "line": {"color": _COLOURS[0]}}]
     if est:
         x = [_iso(p["ts"]) for p in est]
-        data.append({"type": "scatter", "mode": "lines", "name": f"estimated {metric}",
+        data.append({"type": "scatter", "mode": line_mode(est), "name": f"estimated {metric}",
                      "x": x, "y": [p[metric]["value"] for p in est],
                      "line": {"color": _COLOURS[1], "dash": "dash"}})
         for bound in ("lower", "upper"):
@@ -209,4 +227,127 @@ def resource_charts(series: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any
                              "dash": _DASHES[f_index % len(_DASHES)]}})
         if traces:
             out[key] = {"data": traces, "layout": _layout(unit)}
+    return out
+
+
+def drift_heatmap(history: dict[str, Any]) -> dict[str, Any] | None:
+    """Windows × features heat map of the drift effect size (``x`` marks a drifted cell, so
+    the verdict does not rest on colour); None when no window had traffic.
+
+    Examples:
+        >>> fig = drift_heatmap({"features": ["age"], "windows": [
+        ...     {"ts": 0, "columns": {"age": {"effect_size": 0.4, "drifted": True,
+        ...                                   "p_value_adjusted": 0.001}}},
+        ...     {"ts": 60, "columns": {}}]})
+        >>> fig["data"][0]["z"], fig["data"][0]["text"]
+        ([[0.4, None]], [['x', '']])
+    """
+    features = history["features"]
+    windows = history["windows"]
+    if not features or not any(w["columns"] for w in windows):
+        return None
+    z, text, hover = [], [], []
+    for name in features:
+        cells = [w["columns"].get(name) or {} for w in windows]
+        z.append([c.get("effect_size") for c in cells])
+        text.append(["x" if c.get("drifted") else "" for c in cells])
+        hover.append([_cell_hover(name, w, c) for w, c in zip(windows, cells, strict=True)])
+    heat = {"type": "heatmap", "x": [_iso(w["ts"]) for w in windows], "y": features, "z": z,
+            "text": text, "texttemplate": "%{text}", "hovertext": hover,
+            "hoverinfo": "text", "colorscale": "Viridis", "zmin": 0, "xgap": 1, "ygap": 1,
+            "colorbar": {"title": {"text": "effect size"}}}
+    layout = {**_LAYOUT, "hovermode": "closest", "height": max(220, 34 * len(features) + 110),
+              "margin": {**_LAYOUT["margin"], "b": 50},
+              "yaxis": {"automargin": True, "autorange": "reversed"}}
+    return {"data": [heat], "layout": layout}
+
+
+def _cell_hover(name: str, window: dict[str, Any], cell: dict[str, Any]) -> str:
+    if not cell:
+        return f"{name}, {_iso(window['ts'])}: no traffic"
+    p = cell.get("p_value_adjusted")
+    effect = cell.get("effect_size")
+    return (f"{name}, {_iso(window['ts'])}: effect size "
+            f"{'—' if effect is None else f'{effect:.3g}'}, adjusted p "
+            f"{'—' if p is None else f'{p:.3g}'}, {'drifted' if cell.get('drifted') else 'stable'}")
+
+
+def distribution_chart(feature: dict[str, Any]) -> dict[str, Any] | None:
+    """Reference against current shares of one feature (bins or categories), as bars.
+
+    Examples:
+        >>> fig = distribution_chart({"name": "plan", "kind": "categorical",
+        ...     "categories": ["a", "b"], "reference": [0.5, 0.5], "current": [0.2, 0.8]})
+        >>> [t["name"] for t in fig["data"]], fig["data"][1]["y"]
+        (['reference', 'current'], [20.0, 80.0])
+    """
+    if feature["kind"] == "numeric":
+        edges = feature.get("edges") or []
+        if not edges:
+            return None
+        x: list[Any] = [(a + b) / 2 for a, b in pairwise(edges)]
+        width = edges[1] - edges[0]
+        axis: dict[str, Any] = {}
+    else:
+        x = feature.get("categories") or []
+        if not x:
+            return None
+        width = None
+        axis = {"type": "category"}
+    data = []
+    for i, side in enumerate(("reference", "current")):
+        shares = feature.get(side)
+        if shares is None:
+            continue
+        data.append({"type": "bar", "name": side, "x": x, "y": [s * 100 for s in shares],
+                     "opacity": 0.6 if feature["kind"] == "numeric" else 1.0,
+                     **({"width": width} if width else {}),
+                     "marker": {"color": _COLOURS[i],
+                                "pattern": {"shape": "/" if i else ""}}})
+    layout = {**_LAYOUT, "height": 220, "hovermode": "x unified",
+              "barmode": "overlay" if feature["kind"] == "numeric" else "group",
+              "xaxis": axis, "yaxis": {"title": {"text": "% of rows"}, "rangemode": "tozero"},
+              "legend": {**_LAYOUT["legend"], "y": -0.18}}
+    return {"data": data, "layout": layout}
+
+
+def segment_charts(segment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-window quality of each segment and per-window fairness gaps (parity and
+    equalised odds differences), as Plotly figure specs.
+
+    Examples:
+        >>> figs = segment_charts({"name": "plan", "metric": "accuracy", "series": [
+        ...     {"ts": 0, "segments": [{"segment": "a", "accuracy": 0.9}],
+        ...      "fairness": {"demographic_parity_difference": {"value": 0.1},
+        ...                   "equalized_odds_difference": None}}]})
+        >>> figs["segment-quality"]["data"][0]["name"], figs["fairness"]["data"][0]["y"]
+        ('plan=a', [0.1])
+    """
+    metric, series = segment["metric"], segment["series"]
+    out: dict[str, dict[str, Any]] = {}
+    if metric is not None:
+        names: list[Any] = []
+        for point in series:
+            names += [s["segment"] for s in point["segments"] if s["segment"] not in names]
+        traces = []
+        for i, name in enumerate(names):
+            values = [next((s.get(metric) for s in p["segments"] if s["segment"] == name),
+                           None) for p in series]
+            traces.append({"type": "scatter", "mode": line_mode(values),
+                           "name": f"{segment['name']}={name}",
+                           "x": [_iso(p["ts"]) for p in series], "y": values,
+                           "line": {"color": _COLOURS[i % len(_COLOURS)],
+                                    "dash": _DASHES[i % len(_DASHES)]}})
+        if traces:
+            out["segment-quality"] = {"data": traces, "layout": _layout(metric)}
+    gaps = []
+    for i, (key, label) in enumerate((("demographic_parity_difference", "parity difference"),
+                                      ("equalized_odds_difference", "equalised odds diff."))):
+        values = [((p.get("fairness") or {}).get(key) or {}).get("value") for p in series]
+        if any(v is not None for v in values):
+            gaps.append({"type": "scatter", "mode": line_mode(values), "name": label,
+                         "x": [_iso(p["ts"]) for p in series], "y": values,
+                         "line": {"color": _COLOURS[i], "dash": _DASHES[i]}})
+    if gaps:
+        out["fairness"] = {"data": gaps, "layout": _layout("difference between segments")}
     return out

@@ -111,3 +111,32 @@ def silence(store: Store, actor: str, alert_id: int, duration: str) -> dict[str,
     if row is None:
         raise NotFoundError(f"No alert with id {alert_id}.")
     return create_silence(store, row["labels"], duration, actor, "from the dashboard")
+
+
+def ranking_of(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The root-cause ranking stored with an alert's latest firing event (see
+    :func:`vigil.engine.insight_rules.explain_for_alert`), or None."""
+    for event in reversed(row.get("history") or []):
+        if event["kind"] == "firing":
+            return (event.get("details") or {}).get("explain")
+    return None
+
+
+def model_alerts(store: Store, model: str) -> list[dict[str, Any]]:
+    """The model's active alerts, firing first, each with its root-cause ranking."""
+    alerts = AlertStore(store)
+    out = []
+    for row in alerts.list_alerts(state="active", model=model, limit=50):
+        full = alerts.get_alert(row["id"]) or row
+        out.append({**public_alert(row), "ranking": ranking_of(full),
+                    "since": row["fired_at"] or row["started_at"]})
+    out.sort(key=lambda a: (a["state"] != "firing", -(a["since"] or 0.0)))
+    return out
+
+
+def alert_view(store: Store, alert_id: int) -> dict[str, Any]:
+    """One alert with its history and root-cause ranking, for its page."""
+    row = AlertStore(store).get_alert(alert_id)
+    if row is None:
+        raise NotFoundError(f"No alert with id {alert_id}.")
+    return {**public_alert(row), "ranking": ranking_of(row)}

@@ -73,7 +73,40 @@ BAD = [
     ("/?range=7d", 400, "The range must be one of 15m, 1h, 6h, 24h. Got &#39;7d&#39;."),
     ("/ui/models/churn?range=2h", 400,
      "The range must be one of 15m, 1h, 6h, 24h, 7d, 30d. Got &#39;2h&#39;."),
+    ("/ui/models/churn?segment=income", 400, "&#39;segment&#39; must be a categorical input "
+     "of &#39;churn&#39; (plan, region). Got &#39;income&#39;."),
+    ("/ui/alerts/abc", 404, "No alert with id &#39;abc&#39;."),
+    ("/ui/alerts/99", 404, "No alert with id 99."),
 ]
+
+
+def test_segments_drift_summary_heat_map_and_distributions_render(demo):
+    """The new sections on both backends (the browser tests draw them on SQLite)."""
+    import json
+
+    import numpy as np
+
+    from vigil.cli.demo_model import make_applicants
+
+    html = demo.get("/ui/models/credit-risk", params={"segment": "plan"}).text
+    rows = re.findall(r'<tr data-segment="([^"]+)">', html)
+    assert sorted(rows) == ["basic", "plus", "premium"]
+    assert 'data-fairness="demographic_parity_difference"' in html
+    assert "has no reference data set" in html  # the drift summary says why it is empty
+    assert 'id="no-alerts"' in html
+    reference = make_applicants(300, np.random.default_rng(5), income_shift=0.6)
+    assert demo.post("/api/v1/models/credit-risk/reference", json=reference,
+                     timeout=60).status_code == 201
+    html = demo.get("/ui/models/credit-risk").text
+    assert re.search(r'id="drift-share">\d+\.\d\d %', html)
+    assert 'data-feature="income"' in html.split('id="top-drifted"')[1].split("</dd>")[0]
+    html = demo.get("/ui/models/credit-risk/drift").text
+    charts = json.loads(re.search(r'id="chart-data">(.*?)</script>', html, re.S).group(1))
+    heat = charts["heatmap"]["data"][0]
+    assert heat["type"] == "heatmap" and len(heat["y"]) == 6
+    assert sum(v is not None for row in heat["z"] for v in row) >= 6 * 5
+    dists = [k for k in charts if k.startswith("dist-")]
+    assert len(dists) == 6 and html.count('<figure data-feature="') == 6
 
 
 def test_bad_input_is_a_clear_html_4xx(demo):

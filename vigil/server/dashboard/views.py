@@ -12,10 +12,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from vigil.engine.windows.metrics import window_metrics
-from vigil.errors import InvalidParameterError, ModelNotFoundError, NotFoundError
+from vigil.engine.metrics import window_metrics
+from vigil.errors import (
+    InvalidParameterError,
+    ModelNotFoundError,
+    NotFoundError,
+    VigilError,
+)
+from vigil.server.dashboard.charts import sparkline
 from vigil.store import ModelRecord, Store
-from vigil.ui.charts import sparkline
 
 # the time-range picker: label -> seconds
 RANGES: dict[str, int] = {
@@ -80,7 +85,7 @@ def overview(store: Store, window: Window,
     """One row per model: health state, traffic, error rate, p95 latency, sparklines.
 
     ``alerts`` maps a model to ``firing`` or ``warning`` (a pending alert), as
-    :func:`vigil.ui.actions.alert_states_by_model` reads them.
+    :func:`vigil.server.dashboard.actions.alert_states_by_model` reads them.
     """
     alerts = alerts or {}
     rows = []
@@ -188,15 +193,17 @@ def drift_page(store: Store, model: ModelRecord, window: Window,
     return {**base, "reference": True, "report": report, "columns": columns}
 
 
+SEGMENT_WINDOWS = 12  # windows of the per-segment quality and fairness charts
 QUALITY_METRICS = ("accuracy", "f1", "roc_auc", "mae", "rmse", "r2", "ndcg")
 
 
 def quality_section(store: Store, model: ModelRecord, window: Window,
-                    version: str | None) -> dict[str, Any]:
+                    version: str | None, segment: str | None = None) -> dict[str, Any]:
     """Realised quality (labelled predictions), estimated quality (CBPE, when fitted) and
-    feedback over the window, through :func:`vigil.engine.quality.windows.quality_report`."""
-    from vigil.engine.quality.windows import quality_report  # scikit-learn: on demand
-    from vigil.store.quality.queries import list_runs
+    feedback over the window, through :func:`vigil.engine.quality.quality_report`; with
+    ``segment``, quality and fairness per segment, over the range and per window."""
+    from vigil.engine.quality import quality_report  # scikit-learn: on demand
+    from vigil.store.quality import list_runs
 
     report = quality_report(store, model, start=window.start, end=window.end,
                             step=window.step, version=version)
@@ -205,7 +212,7 @@ def quality_section(store: Store, model: ModelRecord, window: Window,
     summary = estimated.get("summary") or {}
     metric = next((m for m in QUALITY_METRICS if realised.get(m) is not None
                    or isinstance(summary.get(m), dict)), None)
-    return {
+    out = {
         "metric": metric,
         "labels": report["labels"],
         "realised": realised,
@@ -218,7 +225,15 @@ def quality_section(store: Store, model: ModelRecord, window: Window,
         "concept_drift": report.get("concept_drift", {}).get("events", []),
         "runs": [{**run, "metric": metric, "value": (run.get("metrics") or {}).get(metric)}
                  for run in list_runs(store, model.id, version=version, limit=10)],
+        "segment_inputs": segment_inputs(model),
     }
+    out["segment"] = None
+    if segment:  # coarser windows: each segment needs enough labels in every window
+        step = max(60, int((window.end - window.start) / SEGMENT_WINDOWS) // 60 * 60)
+        by_segment = quality_report(store, model, start=window.start, end=window.end,
+                                    step=step, version=version, segment=segment)
+        out["segment"] = {**segment_section(out, by_segment), "step": step}
+    return out
 
 
 def resources_section(store: Store, model: ModelRecord, window: Window,
@@ -231,3 +246,86 @@ def resources_section(store: Store, model: ModelRecord, window: Window,
                              step=window.step, version=version)
     return {"hosts": report["hosts"], "series": report["series"],
             "stale": report["stale_hosts"]}
+
+
+def segment_inputs(model: ModelRecord) -> list[str]:
+    """The model's categorical inputs: the fields quality can be split by on the page."""
+    from vigil.schema import FeatureKind, ModelSchema
+
+    schema = ModelSchema.from_dict(model.schema)
+    return [f.name for f in schema.features if f.kind is FeatureKind.CATEGORICAL]
+
+
+def check_segment(model: ModelRecord, segment: str | None) -> str | None:
+    """``segment`` when it names a categorical input of the model (None for none)."""
+    if not segment:
+        return None
+    allowed = segment_inputs(model)
+    if segment not in allowed:
+        raise InvalidParameterError(
+            f"'segment' must be a categorical input of {model.name!r} "
+            f"({', '.join(allowed) or 'it has none'}). Got {segment!r}.")
+    return segment
+
+
+def segment_section(quality: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """Per-segment metrics and fairness over the range and per window, for the page."""
+    from vigil.quality.fairness import segment_key
+
+    metric = quality["metric"]
+    series = report.get("segment_series") or []
+    fairness = report.get("fairness") or {}
+    rates = {segment_key(e["segment"]): e for e in fairness.get("segments") or []}
+    return {
+        "name": report.get("segment"),
+        "metric": metric,
+        "segments": [{**s, "value": s.get(metric) if metric else None,
+                      "rates": rates.get(segment_key(s["segment"]))}
+                     for s in report.get("segments") or []],
+        "fairness": fairness,
+        "series": series,
+    }
+
+
+def drift_summary(store: Store, model: ModelRecord, window: Window, version: str | None,
+                  top: int = 5) -> dict[str, Any]:
+    """The model page's drift line: share of drifted features and the most drifted ones
+    (by effect size), or why there is none (no reference, no traffic). A drift test that
+    cannot run is said in its place: it never takes the rest of the model page down."""
+    from vigil.engine.drift_window import window_drift
+
+    try:
+        report = window_drift(store, model, start=window.start, end=window.end,
+                              version=version)
+    except VigilError as exc:
+        return {"reference": False, "message": exc.message}
+    columns = [{"name": name, **col} for name, col in report["columns"].items()]
+    drifted = sorted((c for c in columns if c.get("drifted")),
+                     key=lambda c: -(c.get("effect_size") or 0.0))
+    return {"reference": True, "n": report["n_current"], "mode": report["mode"],
+            "dataset_drift": bool(report["dataset_drift"]),
+            "drift_share": report["drift_share"], "n_features": len(columns),
+            "n_drifted": len(drifted), "top": drifted[:top], "reason": report.get("reason")}
+
+
+HEATMAP_WINDOWS = 12  # columns of the drift heat map
+
+
+def drift_over_time(store: Store, model: ModelRecord, window: Window,
+                    version: str | None) -> dict[str, Any]:
+    """Per-feature drift in about ``HEATMAP_WINDOWS`` windows of the range (heat map)."""
+    from vigil.engine.drift_window import drift_history
+
+    span = window.end - window.start
+    step = max(60, int(span / HEATMAP_WINDOWS) // 60 * 60)
+    return drift_history(store, model, start=window.start, end=window.end, step=step,
+                         version=version)
+
+
+def distributions(store: Store, model: ModelRecord, window: Window,
+                  version: str | None) -> list[dict[str, Any]]:
+    """Reference against current histogram of every numeric and categorical feature."""
+    from vigil.engine.drift_window import feature_distributions
+
+    return feature_distributions(store, model, start=window.start, end=window.end,
+                                 version=version)["features"]

@@ -14,7 +14,7 @@ from markupsafe import Markup
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The template environment (built on first use, then shared)."""
-    env = Environment(loader=PackageLoader("vigil.ui", "templates"),
+    env = Environment(loader=PackageLoader("vigil.server.dashboard", "templates"),
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters.update(count=count, pct=pct, ms=ms, when=when, json_script=json_script)

@@ -1,7 +1,0 @@
-"""The dashboard: server-rendered pages (Jinja2), a stylesheet, a little JavaScript, and
-charts drawn by the Plotly bundle of the installed ``plotly`` package (never a CDN).
-
-:mod:`vigil.ui.views` computes what the pages show from the store, :mod:`vigil.ui.charts`
-turns it into figures, :mod:`vigil.ui.session` signs browsers in; the routes live in
-:mod:`vigil.server.routes.ui`.
-"""
