@@ -21,7 +21,11 @@ def prometheus_rules(
                                        "instead of the store."),
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
-    """Write the vigil rules PromQL can express as a Prometheus alerting-rules file."""
+    """Write vigil's rules as a Prometheus alerting-rules file.
+
+    Every enabled rule but those following a registry alias; rules on store metrics read
+    the `vigil_metric_value` series that a vigil server holding those rules serves.
+    """
     from vigil.engine.alerts.rules import Rule
     from vigil.integrations.prometheus_rules import render
 
@@ -49,7 +53,11 @@ def prometheus_rules(
     out.write_text(text, encoding="utf-8")
     console.print(f"Wrote {len(rules) - len(skipped)} alerting rules to {out}"
                   + (f"; skipped {len(skipped)} (see the file's header)." if skipped else "."),
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
+    if config is not None and "vigil_metric_value" in text:
+        console.print("Rules on store metrics read vigil_metric_value, which a server serves "
+                      f"for the rules it holds: store them too (vigil rules apply {config}).",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -61,7 +69,11 @@ def grafana(
         None, "--dashboards-path", help="The dashboards folder as Grafana sees it (default: "
         "the absolute path written here)."),
 ) -> None:
-    """Write a Grafana dashboard and its provisioning files (data source, dashboards)."""
+    """Write Grafana dashboards and their provisioning files.
+
+    Six dashboards (overview, model, quality, drift, resources, alerts) with model and
+    version variables, a Prometheus data source and a file-based dashboard provider.
+    """
     from vigil.integrations.grafana import write_grafana
 
     paths = write_grafana(out, prometheus_url=prometheus_url, dashboards_path=dashboards_path)

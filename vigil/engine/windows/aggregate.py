@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from vigil.store import Store
 from vigil.store.ingest.aggregation import oldest_pending_age_s, pending_count
 
-log = logging.getLogger("vigil.engine.aggregate")
+log = logging.getLogger("vigil.engine.windows.aggregate")
 RECENT_ROWS = 50_000  # rows of recent batches kept in memory for the loop to fold
 
 
