@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.retention = retention
     app.state.aggregator = aggregator
     prom.registry.register(AggregatorCollector(aggregator))
+    prom.watch_store(store)  # rule metrics, drift, last event, forecasts on /metrics
     app.state.ingestor = Ingestor(store, max_batch=settings.max_batch_records,
                                   max_field_chars=settings.max_field_bytes,
                                   on_predictions=prom.observe_predictions,

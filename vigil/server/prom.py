@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger("vigil.server")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LABELS = ("model_name", "model_version")
@@ -67,5 +75,224 @@ class ServerMetrics:
             return kind
         return "other"
 
+    def watch_store(self, store: Any, ttl_s: float | None = None) -> StoreGauges:
+        """Expose the store gauges (:class:`StoreGauges`) of ``store`` on this registry."""
+        gauges = StoreGauges(store, ttl_s)
+        self.registry.register(gauges)
+        return gauges
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+# -- gauges computed from the store ------------------------------------------------------
+
+STORE_GAUGES_TTL_S = 15.0  # how old the store gauges may get before a refresh starts
+MAX_VERSIONS = 20  # versions per model on the last-event gauge (newest traffic first)
+MAX_FEATURES = 50  # features per model on the per-feature drift gauges (schema order)
+DEFAULT_WINDOW_S = 3600.0  # the window of the gauges no rule asks for (dashboards)
+TEXT_METRICS = ("answers_relevance_mean", "answers_refusal_rate", "answers_consistency",
+                "injection_rate")
+# metrics with native series (counters, histograms, live samples): no window gauge needed
+NATIVE_METRICS = ("count", "throughput", "error_rate", "latency_p50", "latency_p95",
+                  "latency_p99")
+
+
+def window_label(seconds: float) -> str:
+    """The ``window`` label of a gauge over ``seconds`` (vigil's duration text, e.g. 1h)."""
+    from vigil.engine.rules import format_duration
+
+    return format_duration(seconds)
+
+
+class StoreGauges(Collector):
+    """Gauges of everything vigil can alert on that has no native series, from the store.
+
+    * ``vigil_metric_value{model_name, model_version, metric, window}``: a rule metric over
+      the last ``window``, computed exactly as vigil's rules compute it. The
+      (metric, window, model, version) sets are those of the enabled stored rules (plus
+      ``count`` for rules with ``min_count``) and, over the last hour for every model,
+      ``drift_share`` and, for text models, the text-quality metrics. ``model_version`` is
+      empty for all versions together. Bounded by rules x models.
+    * ``vigil_feature_drift_score`` / ``vigil_feature_drifted`` ``{model_name, feature}``:
+      per-feature drift over the last hour against the reference; at most
+      :data:`MAX_FEATURES` features per model, in the reference's column order.
+    * ``vigil_model_last_event_timestamp_seconds{model_name, model_version}``: start of the
+      newest minute holding predictions (event time, as the no-data rule counts them); 0
+      for a model without any; at most :data:`MAX_VERSIONS` versions per model (those with
+      the newest traffic, plus any a rule names).
+    * ``vigil_forecast_crossing_seconds`` and ``vigil_anomaly_score``
+      ``{rule, model_name, model_version}``: the value of each stored forecast rule
+      (seconds until the forecast interval crosses its threshold; absent when it does not)
+      and anomaly rule (robust z-score), reusing fits until a window completes.
+
+    Scrapes never wait on the store after the first: a stale cache (older than ``ttl_s``)
+    is served while one background thread recomputes it.
+    """
+
+    def __init__(self, store: Any, ttl_s: float | None = None) -> None:
+        self.store = store
+        self.ttl_s = STORE_GAUGES_TTL_S if ttl_s is None else ttl_s
+        self._cache: tuple[float, list[Metric]] | None = None
+        self._lock = threading.Lock()
+        self._refreshing = False
+        self._insight_cache: Any = None
+
+    def describe(self) -> list[Metric]:
+        return []  # the series depend on the store; nothing to check up front
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            cache = self._cache
+            stale = cache is None or time.monotonic() - cache[0] > self.ttl_s
+            start = stale and not self._refreshing and cache is not None
+            if start:
+                self._refreshing = True
+        if cache is None:
+            self._refresh()
+            cache = self._cache
+        elif start:
+            threading.Thread(target=self._refresh, name="vigil-store-gauges",
+                             daemon=True).start()
+        return iter(cache[1] if cache else ())
+
+    def _refresh(self) -> None:
+        try:
+            families = self.families(time.time())
+        except Exception:  # /metrics must answer even when the store does not
+            log.exception("store gauges failed")
+            families = None
+        with self._lock:
+            if families is not None:
+                self._cache = (time.monotonic(), families)
+            self._refreshing = False
+
+    # -- computing ----------------------------------------------------------------------
+    def _rules(self) -> list[Any]:
+        from vigil.engine.rules import Rule
+        from vigil.store.alerts import AlertStore
+
+        out = []
+        for spec in AlertStore(self.store).list_rules():
+            try:
+                rule = Rule.from_dict({k: v for k, v in spec.items() if v is not None})
+            except Exception:  # an invalid stored rule: the alert engine reports it
+                continue
+            if rule.enabled and not rule.alias:
+                out.append(rule)
+        return out
+
+    def families(self, now: float) -> list[Metric]:
+        """Every store gauge as of ``now`` (unix seconds)."""
+        from vigil.engine.metric_sources import get_metric
+        from vigil.store.activity import last_event_minutes
+
+        value = GaugeMetricFamily(
+            "vigil_metric_value", "A rule metric over the last `window`, as vigil's rules "
+            "compute it (model_version empty: all versions).",
+            labels=["model_name", "model_version", "metric", "window"])
+        last = GaugeMetricFamily(
+            "vigil_model_last_event_timestamp_seconds", "Start of the newest minute holding "
+            "predictions, by event time (0: none yet).", labels=["model_name", "model_version"])
+        score = GaugeMetricFamily(
+            "vigil_feature_drift_score", "Per-feature drift effect size over the last hour "
+            "against the reference.", labels=["model_name", "feature"])
+        drifted = GaugeMetricFamily(
+            "vigil_feature_drifted", "1 when the feature drifted over the last hour, else 0.",
+            labels=["model_name", "feature"])
+        forecast = GaugeMetricFamily(
+            "vigil_forecast_crossing_seconds", "Seconds until a forecast rule's prediction "
+            "interval crosses its threshold (absent: not within the horizon).",
+            labels=["rule", "model_name", "model_version"])
+        anomaly = GaugeMetricFamily(
+            "vigil_anomaly_score", "Robust z-score of an anomaly rule's last whole window.",
+            labels=["rule", "model_name", "model_version"])
+        rules = self._rules()
+        models = self.store.list_models()
+        wanted: dict[tuple[str, float], list[tuple[Any, str | None]]] = {}
+        named_versions: dict[str, set[str]] = {}
+        for rule in rules:
+            if rule.version:
+                named_versions.setdefault(rule.model, set()).add(rule.version)
+        for model in models:
+            self.store.fold_pending(model.id)
+            minutes = last_event_minutes(self.store, model.id, now)
+            keep = sorted(minutes, key=lambda v: (-minutes[v], v))[:MAX_VERSIONS]
+            keep += [v for v in sorted(named_versions.get(model.name, set())
+                                       | named_versions.get("*", set()))
+                     if v in minutes and v not in keep]
+            for version in keep:
+                last.add_metric([model.name, version], float(minutes[version]))
+            if not minutes:
+                last.add_metric([model.name, ""], 0.0)
+            self._drift(model, now, value, score, drifted)
+            if model.task == "text_generation":
+                for metric in TEXT_METRICS:
+                    wanted.setdefault((metric, DEFAULT_WINDOW_S), []).append((model, None))
+        by_name = {m.name: m for m in models}
+        for rule in rules:
+            chosen = models if rule.model == "*" else (
+                [by_name[rule.model]] if rule.model in by_name else [])
+            if rule.kind in ("forecast", "anomaly"):
+                for model in chosen:
+                    self._insight(rule, model, now, forecast, anomaly)
+                continue
+            metric = "count" if rule.kind == "no_data" else rule.metric
+            if metric not in NATIVE_METRICS and not metric.startswith("error_rate:"):
+                wanted.setdefault((metric, rule.window_s), []).extend(
+                    (m, rule.version) for m in chosen)
+            if rule.min_count or rule.kind == "no_data":
+                wanted.setdefault(("count", rule.window_s), []).extend(
+                    (m, rule.version) for m in chosen)
+        for (metric, window_s), targets in wanted.items():
+            try:
+                source = get_metric(metric)
+            except Exception:  # a rule on a metric that is gone: the engine reports it
+                continue
+            label = window_label(window_s)
+            for model, version in dict.fromkeys(targets):
+                try:
+                    result = source.compute(self.store, model, version, now - window_s, now)
+                except Exception:
+                    log.exception("metric %s of %s failed", metric, model.name)
+                    continue
+                if result is not None and math.isfinite(result):
+                    value.add_metric([model.name, version or "", metric, label], result)
+        return [value, last, score, drifted, forecast, anomaly]
+
+    def _drift(self, model: Any, now: float, value: GaugeMetricFamily,
+               score: GaugeMetricFamily, drifted: GaugeMetricFamily) -> None:
+        """drift_share and per-feature drift over the default window (one drift test)."""
+        from vigil.engine.drift_window import window_drift
+        from vigil.errors import NotFoundError
+
+        try:
+            out = window_drift(self.store, model, start=now - DEFAULT_WINDOW_S, end=now)
+        except NotFoundError:  # no reference: nothing to compare with
+            return
+        if not out["n_current"]:
+            return  # the drift_share metric is None then, too
+        value.add_metric([model.name, "", "drift_share", window_label(DEFAULT_WINDOW_S)],
+                         float(out["drift_share"]))
+        for feature, column in list((out.get("columns") or {}).items())[:MAX_FEATURES]:
+            effect = column.get("effect_size")
+            if isinstance(effect, int | float) and math.isfinite(effect):
+                score.add_metric([model.name, feature], float(effect))
+            drifted.add_metric([model.name, feature], 1.0 if column.get("drifted") else 0.0)
+
+    def _insight(self, rule: Any, model: Any, now: float, forecast: GaugeMetricFamily,
+                 anomaly: GaugeMetricFamily) -> None:
+        from vigil.engine.insight_rules import InsightCache, evaluate_insight
+
+        if self._insight_cache is None:
+            self._insight_cache = InsightCache()
+        try:
+            result, _, _ = evaluate_insight(self.store, rule, model, rule.version, now,
+                                            self._insight_cache)
+        except Exception:
+            log.exception("rule %s on %s failed", rule.name, model.name)
+            return
+        if result is None or not math.isfinite(result):
+            return
+        family = forecast if rule.kind == "forecast" else anomaly
+        family.add_metric([rule.name, model.name, rule.version or ""], float(result))
