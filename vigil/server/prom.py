@@ -209,6 +209,7 @@ class StoreGauges(Collector):
             labels=["rule", "model_name", "model_version"])
         rules = self._rules()
         models = self.store.list_models()
+        values: dict[tuple[str, str, str, str], float | None] = {}
         wanted: dict[tuple[str, float], list[tuple[Any, str | None]]] = {}
         named_versions: dict[str, set[str]] = {}
         for rule in rules:
@@ -225,7 +226,7 @@ class StoreGauges(Collector):
                 last.add_metric([model.name, version], float(minutes[version]))
             if not minutes:
                 last.add_metric([model.name, ""], 0.0)
-            self._drift(model, now, value, score, drifted)
+            self._drift(model, now, values, score, drifted)
             if model.task == "text_generation":
                 for metric in TEXT_METRICS:
                     wanted.setdefault((metric, DEFAULT_WINDOW_S), []).append((model, None))
@@ -251,16 +252,22 @@ class StoreGauges(Collector):
                 continue
             label = window_label(window_s)
             for model, version in dict.fromkeys(targets):
+                key = (model.name, version or "", metric, label)
+                if key in values:
+                    continue
                 try:
                     result = source.compute(self.store, model, version, now - window_s, now)
                 except Exception:
                     log.exception("metric %s of %s failed", metric, model.name)
                     continue
-                if result is not None and math.isfinite(result):
-                    value.add_metric([model.name, version or "", metric, label], result)
+                values[key] = result
+        for labels, result in values.items():
+            if result is not None and math.isfinite(result):
+                value.add_metric(list(labels), result)
         return [value, last, score, drifted, forecast, anomaly]
 
-    def _drift(self, model: Any, now: float, value: GaugeMetricFamily,
+    def _drift(self, model: Any, now: float,
+               values: dict[tuple[str, str, str, str], float | None],
                score: GaugeMetricFamily, drifted: GaugeMetricFamily) -> None:
         """drift_share and per-feature drift over the default window (one drift test)."""
         from vigil.engine.drift_window import window_drift
@@ -272,8 +279,8 @@ class StoreGauges(Collector):
             return
         if not out["n_current"]:
             return  # the drift_share metric is None then, too
-        value.add_metric([model.name, "", "drift_share", window_label(DEFAULT_WINDOW_S)],
-                         float(out["drift_share"]))
+        values[(model.name, "", "drift_share", window_label(DEFAULT_WINDOW_S))] = \
+            float(out["drift_share"])
         for feature, column in list((out.get("columns") or {}).items())[:MAX_FEATURES]:
             effect = column.get("effect_size")
             if isinstance(effect, int | float) and math.isfinite(effect):
