@@ -29,7 +29,7 @@ Examples:
     >>> r = Rule.from_dict({"name": "acc", "model": "churn", "metric": "accuracy",
     ...                     "op": "<", "threshold": 0.8, "window": "1h"})
     >>> print(promql(r))
-    vigil_metric_value{model_name="churn",model_version="",metric="accuracy",window="1h"} < 0.8
+    max by (model_name) (vigil_metric_value{model_name="churn",model_version="",metric="accuracy",window="1h"}) < 0.8
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def metric_expr(rule: Rule, offset_s: float = 0.0, metric: str | None = None) ->
     off = f" offset {format_duration(offset_s)}" if offset_s else ""
     window = format_duration(rule.window_s)
     if not _native(metric):
-        return _gauge(rule, metric) + off
+        return _gauge(rule, metric, off)
     sel, by = _matchers(rule), _by(rule)
     rng = f"[{window}]{off}"
     if metric == "count":
@@ -99,10 +99,12 @@ def metric_expr(rule: Rule, offset_s: float = 0.0, metric: str | None = None) ->
             f"(rate(vigil_prediction_latency_seconds_bucket{sel}{rng})))")
 
 
-def _gauge(rule: Rule, metric: str) -> str:
-    """The store gauge of ``metric`` over the rule's window."""
+def _gauge(rule: Rule, metric: str, off: str = "") -> str:
+    """The store gauge of ``metric`` over the rule's window, labelled like the rule's
+    alerts (model, and version when the rule names one)."""
     window = format_duration(rule.window_s)
-    return f"vigil_metric_value{_matchers(rule, version=True, metric=metric, window=window)}"
+    sel = _matchers(rule, version=True, metric=metric, window=window)
+    return f"max {_by(rule)} (vigil_metric_value{sel}{off})"
 
 
 def _known(rule: Rule) -> str:

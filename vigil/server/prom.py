@@ -251,7 +251,7 @@ class StoreGauges(Collector):
             except Exception:  # a rule on a metric that is gone: the engine reports it
                 continue
             label = window_label(window_s)
-            for model, version in dict.fromkeys(targets):
+            for model, version in targets:
                 key = (model.name, version or "", metric, label)
                 if key in values:
                     continue
