@@ -51,6 +51,8 @@ def _rules_file(tmp_path):
         rules = [Rule.from_dict(r) for r in RULES]
         rules.append(Rule.from_dict({"name": "quality", "metric": "test.store_only",
                                      "threshold": 0.5}))
+        rules.append(Rule.from_dict({"name": "prod", "model": "churn", "alias": "production",
+                                     "metric": "error_rate", "threshold": 0.5}))
     finally:
         unregister_metric("test.store_only")
     text, skipped = render(rules)
@@ -62,12 +64,17 @@ def _rules_file(tmp_path):
 def test_promtool_accepts_the_exported_rules(tmp_path):
     promtool = _tool("promtool")
     path, skipped = _rules_file(tmp_path)
-    assert skipped == [("quality", "metric 'test.store_only' has no PromQL form")]
+    assert skipped == [("prod", "alias 'production' is resolved by vigil's registry, not "
+                                "PromQL")]
     out = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert f"SUCCESS: {len(RULES)} rules found" in out.stdout
+    assert f"SUCCESS: {len(RULES) + 1} rules found" in out.stdout
     doc = yaml.safe_load(path.read_text())
+    exprs = {r["alert"]: r["expr"] for r in doc["groups"][0]["rules"]}
+    assert exprs["quality"] == ('max by (model_name) (vigil_metric_value{model_version="",'
+                                'metric="test.store_only",window="5m"}) > 0.5')
+    assert "vigil_model_last_event_timestamp_seconds" in exprs["silent"]
     first = doc["groups"][0]["rules"][0]
     assert first["alert"] == "errors" and first["for"] == "2m"
     assert first["labels"] == {"severity": "critical", "vigil_rule": "errors", "team": "ml"}
@@ -117,10 +124,11 @@ def test_prometheus_scrapes_vigil_and_answers_promql(server_factory, tmp_path):
         # the exported alerting rules loaded and evaluate without errors
         groups = prom.get("/api/v1/rules").json()["data"]["groups"]
         loaded = {r["name"]: r for g in groups for r in g["rules"]}
-        assert set(loaded) == {r["name"] for r in RULES}
+        assert set(loaded) == {r["name"] for r in RULES} | {"quality"}
         # every Grafana panel query is valid PromQL against this Prometheus
-        for expr in panel_queries():
-            q = expr.replace("$model", ".*").replace("$__rate_interval", "1m")
+        for _, _, expr in panel_queries():
+            q = (expr.replace("$model", ".*").replace("$version", ".*")
+                 .replace("$__rate_interval", "1m"))
             answer = prom.get("/api/v1/query", params={"query": q}).json()
             assert answer["status"] == "success", (q, answer)
     finally:
@@ -134,14 +142,18 @@ def test_grafana_export_files(tmp_path):
     import orjson
 
     paths = write_grafana(tmp_path / "grafana", prometheus_url="http://prom:9090")
-    dash = orjson.loads(paths[0].read_bytes())
-    assert dash["uid"] == "vigil-overview" and len(dash["panels"]) == 6
-    assert dash["templating"]["list"][0]["name"] == "model"
-    assert all(t["datasource"]["uid"] == "vigil-prometheus" for p in dash["panels"]
-               for t in p["targets"])
-    ds = yaml.safe_load(paths[1].read_text())
+    boards = [orjson.loads(p.read_bytes()) for p in paths[:-2]]
+    assert [d["uid"] for d in boards] == ["vigil-overview", "vigil-model", "vigil-quality",
+                                          "vigil-drift", "vigil-resources", "vigil-alerts"]
+    for dash in boards:
+        assert len(dash["panels"]) >= 4
+        assert [v["name"] for v in dash["templating"]["list"]] == ["model", "version"]
+        assert all(t["datasource"]["uid"] == "vigil-prometheus" for p in dash["panels"]
+                   for t in p["targets"])
+        assert len(dash["links"]) == 5  # to the other areas, keeping model and version
+    ds = yaml.safe_load(paths[-2].read_text())
     assert ds["datasources"][0]["url"] == "http://prom:9090"
     assert ds["datasources"][0]["uid"] == "vigil-prometheus"
-    prov = yaml.safe_load(paths[2].read_text())
+    prov = yaml.safe_load(paths[-1].read_text())
     assert prov["providers"][0]["options"]["path"] == str((tmp_path / "grafana" /
                                                             "dashboards").resolve())

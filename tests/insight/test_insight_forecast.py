@@ -181,19 +181,20 @@ def test_rule_validation_names_the_field(spec, field):
                         **spec})
 
 
-def test_forecast_and_anomaly_rules_are_not_exported_as_promql():
+def test_forecast_and_anomaly_rules_are_exported_on_their_gauges():
     from vigil.integrations.prometheus_rules import alerting_rules
 
     rules = [Rule.from_dict({"name": "ahead", "metric": "error_rate", "kind": "forecast",
                              "op": ">", "threshold": 0.05, "window": "1h",
                              "horizon": "6h"}),
              Rule.from_dict({"name": "odd", "metric": "error_rate", "kind": "anomaly",
-                             "threshold": 4, "window": "1h"}),
+                             "op": "!=", "threshold": 4, "window": "1h"}),
              Rule.from_dict({"name": "plain", "metric": "error_rate", "threshold": 0.05})]
     doc, skipped = alerting_rules(rules)
-    assert [r["alert"] for r in doc["groups"][0]["rules"]] == ["plain"]
-    assert [name for name, _ in skipped] == ["ahead", "odd"]
-    assert "evaluated by vigil" in skipped[0][1]
+    assert skipped == []
+    exprs = {r["alert"]: r["expr"] for r in doc["groups"][0]["rules"]}
+    assert exprs["ahead"] == 'vigil_forecast_crossing_seconds{model_version="",rule="ahead"} >= 0'
+    assert exprs["odd"] == 'abs(vigil_anomaly_score{model_version="",rule="odd"}) > 4'
 
 
 @pytest.mark.parametrize("metric", ["count", "throughput", "error_rate",

@@ -48,6 +48,11 @@ RULES = [
       "threshold": 0.99, "window": "1h", "min_count": 100000, "on_no_data": "alert"},
      {"churn"}),
     ({"name": "silent", "kind": "no_data", "window": "15m"}, {"quiet"}),
+    ({"name": "traffic-ahead", "model": "churn", "kind": "forecast", "metric": "count",
+      "op": ">", "threshold": 0, "window": "5m", "horizon": "30m", "history": "3h"},
+     {"churn"}),
+    ({"name": "traffic-odd", "model": "churn", "kind": "anomaly", "metric": "count",
+      "op": "!=", "threshold": 1000, "window": "5m", "history": "3h"}, set()),
     ({"name": "silent-v9", "model": "churn", "version": "9", "kind": "no_data",
       "window": "15m"}, {"churn"}),
 ]

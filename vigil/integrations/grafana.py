@@ -130,6 +130,10 @@ ALERTS: list[Panel] = [
     ("Rule evaluation time p95", "s", [
         ("histogram_quantile(0.95, sum by (le) "
          f"(rate(vigil_rule_evaluation_duration_seconds_bucket{RATE})))", "p95")]),
+    ("Forecasts: time until the threshold is crossed", "s", [
+        (f"vigil_forecast_crossing_seconds{{{M}}}", "{{rule}} {{model_name}}")]),
+    ("Anomaly scores (robust z)", "short", [
+        (f"vigil_anomaly_score{{{M}}}", "{{rule}} {{model_name}}")]),
     ("Notifications", "short", [
         (f"sum by (notifier, outcome) (increase(vigil_notifications_total{RATE}))",
          "{{notifier}} {{outcome}}")]),
