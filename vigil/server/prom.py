@@ -120,7 +120,8 @@ class StoreGauges(Collector):
     * ``vigil_model_last_event_timestamp_seconds{model_name, model_version}``: start of the
       newest minute holding predictions (event time, as the no-data rule counts them); 0
       for a model without any; at most :data:`MAX_VERSIONS` versions per model (those with
-      the newest traffic, plus any a rule names).
+      the newest traffic, plus any a rule names). Read from the rollups as the server's
+      aggregator leaves them (it folds ingested batches every second by default).
     * ``vigil_forecast_crossing_seconds`` and ``vigil_anomaly_score``
       ``{rule, model_name, model_version}``: the value of each stored forecast rule
       (seconds until the forecast interval crosses its threshold; absent when it does not)
@@ -216,7 +217,6 @@ class StoreGauges(Collector):
             if rule.version:
                 named_versions.setdefault(rule.model, set()).add(rule.version)
         for model in models:
-            self.store.fold_pending(model.id)
             minutes = last_event_minutes(self.store, model.id, now)
             keep = sorted(minutes, key=lambda v: (-minutes[v], v))[:MAX_VERSIONS]
             keep += [v for v in sorted(named_versions.get(model.name, set())
