@@ -21,7 +21,9 @@ def prometheus_rules(
                                        "instead of the store."),
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
-    """Write the vigil rules PromQL can express as a Prometheus alerting-rules file."""
+    """Write vigil's rules as a Prometheus alerting-rules file (all but registry-alias rules;
+    rules on store metrics read the `vigil_metric_value` series a vigil server holding those
+    rules serves)."""
     from vigil.engine.rules import Rule
     from vigil.integrations.prometheus_rules import render
 
@@ -61,7 +63,8 @@ def grafana(
         None, "--dashboards-path", help="The dashboards folder as Grafana sees it (default: "
         "the absolute path written here)."),
 ) -> None:
-    """Write a Grafana dashboard and its provisioning files (data source, dashboards)."""
+    """Write Grafana dashboards (overview, model, quality, drift, resources, alerts) and
+    their provisioning files (data source, dashboards)."""
     from vigil.integrations.grafana import write_grafana
 
     paths = write_grafana(out, prometheus_url=prometheus_url, dashboards_path=dashboards_path)

@@ -28,8 +28,10 @@ Examples:
      / sum by (model_name) (rate(vigil_predictions_total{model_name="churn"}[5m]))) > 0.05
     >>> r = Rule.from_dict({"name": "acc", "model": "churn", "metric": "accuracy",
     ...                     "op": "<", "threshold": 0.8, "window": "1h"})
-    >>> print(promql(r))
-    max by (model_name) (vigil_metric_value{model_name="churn",model_version="",metric="accuracy",window="1h"}) < 0.8
+    >>> print(promql(r))  # doctest: +NORMALIZE_WHITESPACE
+    max by (model_name)
+     (vigil_metric_value{model_name="churn",model_version="",metric="accuracy",window="1h"})
+     < 0.8
 """
 
 from __future__ import annotations

@@ -87,7 +87,8 @@ class ServerMetrics:
 
 # -- gauges computed from the store ------------------------------------------------------
 
-STORE_GAUGES_TTL_S = 15.0  # how old the store gauges may get before a refresh starts
+STORE_GAUGES_TTL_S = 30.0  # age at which a scrape starts a background refresh (one round
+# of the alert engine by default; a full computation costs what evaluating the rules does)
 MAX_VERSIONS = 20  # versions per model on the last-event gauge (newest traffic first)
 MAX_FEATURES = 50  # features per model on the per-feature drift gauges (schema order)
 DEFAULT_WINDOW_S = 3600.0  # the window of the gauges no rule asks for (dashboards)
