@@ -21,9 +21,11 @@ def prometheus_rules(
                                        "instead of the store."),
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
-    """Write vigil's rules as a Prometheus alerting-rules file (all but registry-alias rules;
-    rules on store metrics read the `vigil_metric_value` series a vigil server holding those
-    rules serves)."""
+    """Write vigil's rules as a Prometheus alerting-rules file.
+
+    Every enabled rule but those following a registry alias; rules on store metrics read
+    the `vigil_metric_value` series that a vigil server holding those rules serves.
+    """
     from vigil.engine.rules import Rule
     from vigil.integrations.prometheus_rules import render
 
@@ -63,8 +65,11 @@ def grafana(
         None, "--dashboards-path", help="The dashboards folder as Grafana sees it (default: "
         "the absolute path written here)."),
 ) -> None:
-    """Write Grafana dashboards (overview, model, quality, drift, resources, alerts) and
-    their provisioning files (data source, dashboards)."""
+    """Write Grafana dashboards and their provisioning files.
+
+    Six dashboards (overview, model, quality, drift, resources, alerts) with model and
+    version variables, a Prometheus data source and a file-based dashboard provider.
+    """
     from vigil.integrations.grafana import write_grafana
 
     paths = write_grafana(out, prometheus_url=prometheus_url, dashboards_path=dashboards_path)
