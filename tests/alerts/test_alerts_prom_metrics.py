@@ -75,3 +75,34 @@ def test_the_gauge_holds_what_the_engine_computes(store):
     assert {"accuracy", "f1", "log_loss", "rejected_rate", "negative_feedback_rate",
             "feedback_score"} <= {m for m, _ in served}
     assert ("accuracy", "2") in served
+
+
+def test_a_scrape_never_waits_long_for_the_store(store, monkeypatch):
+    """The first scrape waits at most FIRST_WAIT_S; later ones serve the cache while one
+    background computation runs."""
+    import threading
+
+    from prometheus_client.core import GaugeMetricFamily
+
+    monkeypatch.setattr("vigil.server.prom.FIRST_WAIT_S", 0.2)
+    release, calls = threading.Event(), []
+
+    class Slow(StoreGauges):
+        def families(self, now):
+            calls.append(now)
+            release.wait(60)
+            return [GaugeMetricFamily("vigil_slow", "A slow gauge.", value=len(calls))]
+
+    gauges = Slow(store, ttl_s=0.0)
+    started = time.monotonic()
+    assert list(gauges.collect()) == []  # still computing: answered without it
+    assert list(gauges.collect()) == []
+    assert time.monotonic() - started < 30
+    assert len(calls) == 1  # one computation at a time
+    release.set()
+    deadline = time.monotonic() + 30
+    names: list[str] = []
+    while time.monotonic() < deadline and "vigil_slow" not in names:
+        names = [f.name for f in gauges.collect()]
+        time.sleep(0.01)
+    assert "vigil_slow" in names

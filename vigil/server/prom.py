@@ -89,6 +89,7 @@ class ServerMetrics:
 
 STORE_GAUGES_TTL_S = 30.0  # age at which a scrape starts a background refresh (one round
 # of the alert engine by default; a full computation costs what evaluating the rules does)
+FIRST_WAIT_S = 2.0  # how long the first scrape waits for the first computation
 MAX_VERSIONS = 20  # versions per model on the last-event gauge (newest traffic first)
 MAX_FEATURES = 50  # features per model on the per-feature drift gauges (schema order)
 DEFAULT_WINDOW_S = 3600.0  # the window of the gauges no rule asks for (dashboards)
@@ -128,8 +129,10 @@ class StoreGauges(Collector):
       (seconds until the forecast interval crosses its threshold; absent when it does not)
       and anomaly rule (robust z-score), reusing fits until a window completes.
 
-    Scrapes never wait on the store after the first: a stale cache (older than ``ttl_s``)
-    is served while one background thread recomputes it.
+    Scrapes never wait on the store: a stale cache (older than ``ttl_s``, or twice the
+    last computation's time when that is longer, so at most half of one core goes to it)
+    is served while one background thread recomputes it; the very first scrape waits up to
+    :data:`FIRST_WAIT_S` for the first computation.
     """
 
     def __init__(self, store: Any, ttl_s: float | None = None) -> None:
@@ -137,7 +140,8 @@ class StoreGauges(Collector):
         self.ttl_s = STORE_GAUGES_TTL_S if ttl_s is None else ttl_s
         self._cache: tuple[float, list[Metric]] | None = None
         self._lock = threading.Lock()
-        self._refreshing = False
+        self._thread: threading.Thread | None = None
+        self._duration = 0.0  # seconds the last computation took
         self._insight_cache: Any = None
 
     def describe(self) -> list[Metric]:
@@ -146,19 +150,23 @@ class StoreGauges(Collector):
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             cache = self._cache
-            stale = cache is None or time.monotonic() - cache[0] > self.ttl_s
-            start = stale and not self._refreshing and cache is not None
-            if start:
-                self._refreshing = True
-        if cache is None:
-            self._refresh()
-            cache = self._cache
-        elif start:
-            threading.Thread(target=self._refresh, name="vigil-store-gauges",
-                             daemon=True).start()
+            due = cache is None or time.monotonic() - cache[0] > max(
+                self.ttl_s, 2 * self._duration)  # at most half the time spent computing
+            thread = None
+            if due and self._thread is None:
+                thread = self._thread = threading.Thread(
+                    target=self._refresh, name="vigil-store-gauges", daemon=True)
+            first = self._thread if cache is None else None
+        if thread is not None:
+            thread.start()
+        if first is not None:  # nothing computed yet: wait a little, never long
+            first.join(FIRST_WAIT_S)
+            with self._lock:
+                cache = self._cache
         return iter(cache[1] if cache else ())
 
     def _refresh(self) -> None:
+        started = time.monotonic()
         try:
             families = self.families(time.time())
         except Exception:  # /metrics must answer even when the store does not
@@ -167,7 +175,8 @@ class StoreGauges(Collector):
         with self._lock:
             if families is not None:
                 self._cache = (time.monotonic(), families)
-            self._refreshing = False
+            self._duration = time.monotonic() - started
+            self._thread = None
 
     # -- computing ----------------------------------------------------------------------
     def _rules(self) -> list[Any]:
