@@ -74,7 +74,8 @@ def _on(rule: Rule) -> str:
     return "on (model_name, model_version)" if rule.version else "on (model_name)"
 
 
-def _native(metric: str) -> bool:
+def native(metric: str) -> bool:
+    """Whether the rules on ``metric`` read the ingest counters (else a store gauge)."""
     return metric in NATIVE or metric.startswith("error_rate:")
 
 
@@ -83,7 +84,7 @@ def metric_expr(rule: Rule, offset_s: float = 0.0, metric: str | None = None) ->
     metric = metric or ("count" if rule.kind == "no_data" else rule.metric)
     off = f" offset {format_duration(offset_s)}" if offset_s else ""
     window = format_duration(rule.window_s)
-    if not _native(metric):
+    if not native(metric):
         return _gauge(rule, metric, off)
     sel, by = _matchers(rule), _by(rule)
     rng = f"[{window}]{off}"

@@ -95,9 +95,6 @@ MAX_FEATURES = 50  # features per model on the per-feature drift gauges (schema 
 DEFAULT_WINDOW_S = 3600.0  # the window of the gauges no rule asks for (dashboards)
 TEXT_METRICS = ("answers_relevance_mean", "answers_refusal_rate", "answers_consistency",
                 "injection_rate")
-# metrics with native series (counters, histograms, live samples): no window gauge needed
-NATIVE_METRICS = ("count", "throughput", "error_rate", "latency_p50", "latency_p95",
-                  "latency_p99")
 
 
 def window_label(seconds: float) -> str:
@@ -196,6 +193,7 @@ class StoreGauges(Collector):
     def families(self, now: float) -> list[Metric]:
         """Every store gauge as of ``now`` (unix seconds)."""
         from vigil.engine.metric_sources import get_metric
+        from vigil.integrations.prometheus_rules import native
         from vigil.store.activity import last_event_minutes
 
         value = GaugeMetricFamily(
@@ -249,7 +247,7 @@ class StoreGauges(Collector):
                     self._insight(rule, model, now, forecast, anomaly)
                 continue
             metric = "count" if rule.kind == "no_data" else rule.metric
-            if metric not in NATIVE_METRICS and not metric.startswith("error_rate:"):
+            if not native(metric):  # the exported rule reads the ingest counters
                 wanted.setdefault((metric, rule.window_s), []).extend(
                     (m, rule.version) for m in chosen)
             if rule.min_count or rule.kind == "no_data":
