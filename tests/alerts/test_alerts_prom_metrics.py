@@ -106,3 +106,21 @@ def test_a_scrape_never_waits_long_for_the_store(store, monkeypatch):
         names = [f.name for f in gauges.collect()]
         time.sleep(0.01)
     assert "vigil_slow" in names
+
+
+def test_export_from_a_toml_file_says_to_store_store_metric_rules(tmp_path, capsys):
+    import yaml
+
+    from vigil.cli.main import main
+
+    config = tmp_path / "rules.toml"
+    config.write_text('[[rules]]\nname = "acc"\nmodel = "churn"\nmetric = "accuracy"\n'
+                      'op = "<"\nthreshold = 0.8\nwindow = "1h"\n\n'
+                      '[[rules]]\nname = "silent"\nkind = "no_data"\nwindow = "15m"\n')
+    out = tmp_path / "rules.yml"
+    main(["export", "prometheus-rules", "--from", str(config), "-o", str(out)])
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "Wrote 2 alerting rules" in printed
+    assert f"vigil rules apply {config}" in printed
+    rules = yaml.safe_load(out.read_text())["groups"][0]["rules"]
+    assert [r["alert"] for r in rules] == ["acc", "silent"]

@@ -54,6 +54,10 @@ def prometheus_rules(
     console.print(f"Wrote {len(rules) - len(skipped)} alerting rules to {out}"
                   + (f"; skipped {len(skipped)} (see the file's header)." if skipped else "."),
                   highlight=False)
+    if config is not None and "vigil_metric_value" in text:
+        console.print("Rules on store metrics read vigil_metric_value, which a server serves "
+                      f"for the rules it holds: store them too (vigil rules apply {config}).",
+                      highlight=False)
 
 
 @app.command()
