@@ -245,6 +245,9 @@ def test_prometheus_sees_every_metric_vigil_alerts_on(server_factory, store, db_
         models = {s["metric"]["model_name"] for s in _query(
             prom, "vigil_model_last_event_timestamp_seconds") or []}
         assert models == {"churn", "quiet", "faq-bot"}
+        versions = {s["metric"].get("model_version", "") for s in _query(
+            prom, 'vigil_model_last_event_timestamp_seconds{model_name=~"churn"}') or []}
+        assert versions == {"1", "2"}
 
         # store-metric and no-data rules fire where vigil's own engine fires them
         engine = AlertEngine(store)
