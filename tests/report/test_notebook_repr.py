@@ -298,3 +298,47 @@ def test_evaluation_run_view(store) -> None:
     assert "failed" in "".join(page.text)
     assert f"ValueError: {EVIL}" in "".join(page.text)
     assert json.loads(json.dumps(failed, default=str))["status"] == "failed"
+
+
+def test_many_categories_and_bins_are_pooled_with_matching_tooltips() -> None:
+    from vigil.report.notebook import _distribution_svg
+
+    levels = [f"c{i:02d}" for i in range(40)]
+    shares = list(np.full(40, 1 / 40))
+    cat = _distribution_svg({"type": "categorical", "levels": levels,
+                             "reference": shares, "current": shares})
+    edges = list(np.linspace(-5.0, 5.0, 101))  # 100 bins, pooled 4 by 4 into 25 bars
+    ref = list(np.random.default_rng(1).dirichlet(np.ones(100)))
+    num = _distribution_svg({"type": "numeric", "edges": edges, "reference": ref,
+                             "current": ref})
+    for svg, bars in ((cat, 30), (num, 25)):
+        page = parse(f"<div>{svg}</div>")
+        assert sum(t == "rect" for t, _ in page.tags) == 2 * bars
+    cat_tips, num_tips = _Tips(), _Tips()
+    cat_tips.feed(cat)
+    num_tips.feed(num)
+    assert cat_tips.tips[:29] == [f"{lv}: {1 / 40:.3g}" for lv in levels[:29]]
+    assert cat_tips.tips[29] == f"other (11 categories): {11 / 40:.3g}"
+    assert num_tips.tips[0] == f"-5 – -4.6: {sum(ref[:4]):.3g}"
+    assert num_tips.tips[24] == f"4.6 – 5: {sum(ref[96:]):.3g}"
+
+
+class _Tips(HTMLParser):
+    """The SVG tooltips (<title> texts) of a fragment."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tips: list[str] = []
+        self._in = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in = tag == "title"
+        if self._in:
+            self.tips.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            self.tips[-1] += data

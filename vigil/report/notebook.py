@@ -117,20 +117,24 @@ def bars_svg(series: Sequence[tuple[Sequence[float], str]], *, labels: Sequence[
     pooled = [(_pool(v, _MAX_BARS), c) for v, c in series if len(v)]
     if not pooled:
         return Raw("")
+    if any(len(v) > _MAX_BARS for v, _ in series):
+        labels = ()  # pooled bars no longer match the labels: pool before calling instead
     n = max(len(v) for v, _ in pooled)
     top = max((max(v, default=0.0) for v, _ in pooled), default=0.0) or 1.0
     slot = width / n
     bar = max(slot / len(pooled) - 0.5, 0.8)
-    rects = []
+    groups = []
     for s, (values, colour) in enumerate(pooled):
+        rects = []
         for i, v in enumerate(values):
             h = max(v / top * (height - 2), 0.0)
             tip = f"<title>{esc(labels[i])}: {v:.3g}</title>" if i < len(labels) else ""
-            rects.append(f'<rect x="{i * slot + s * bar:.2f}" y="{height - h:.2f}" '
-                         f'width="{bar:.2f}" height="{h:.2f}" fill="{colour}">{tip}</rect>')
+            rects.append(f'<rect x="{i * slot + s * bar:.1f}" y="{height - h:.1f}" '
+                         f'width="{bar:.1f}" height="{h:.1f}">{tip}</rect>')
+        groups.append(f'<g fill="{colour}">{"".join(rects)}</g>')
     return Raw(f'<svg width="{width}" height="{height}" '
                f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(label)}">'
-               f'{"".join(rects)}</svg>')
+               f'{"".join(groups)}</svg>')
 
 
 def interval_svg(value: float, lower: float, upper: float, *, width: int = 90,
@@ -162,18 +166,30 @@ def legend() -> Raw:
 
 # ------------------------------------------------------------------ drift
 def _distribution_svg(dist: Mapping[str, Any] | None) -> Raw:
+    """Reference and current shares side by side, at most ``_MAX_BARS`` bars: numeric
+    bins merged by neighbours (tooltips give each bar's range), categories past the
+    first ``_MAX_BARS - 1`` summed into "other"."""
     if not dist or "reference" not in dist or "current" not in dist:
         return Raw("")
+    ref, cur = list(dist["reference"]), list(dist["current"])
+    n = min(len(ref), len(cur))
     labels: list[str] = []
     if dist.get("type") == "categorical":
-        labels = [str(v) for v in dist.get("levels", [])]
-    elif "edges" in dist:
-        e = list(dist["edges"])
-        labels = [f"{e[i]:.4g} – {e[i + 1]:.4g}" for i in range(len(e) - 1)]
-        if len(labels) > _MAX_BARS:
-            labels = []
-    return bars_svg([(list(dist["reference"]), _REF), (list(dist["current"]), _CUR)],
-                    labels=labels, label="reference and current distribution")
+        labels = [str(v) for v in dist.get("levels", [])][:n]
+        if n > _MAX_BARS:
+            keep = _MAX_BARS - 1
+            labels = [*labels[:keep], f"other ({n - keep} categories)"]
+            ref = [*ref[:keep], sum(ref[keep:n])]
+            cur = [*cur[:keep], sum(cur[keep:n])]
+    elif "edges" in dist and len(dist["edges"]) == n + 1:
+        edges = list(dist["edges"])
+        step = max(math.ceil(n / _MAX_BARS), 1)
+        starts = range(0, n, step)
+        labels = [f"{edges[i]:.4g} – {edges[min(i + step, n)]:.4g}" for i in starts]
+        ref = [sum(ref[i:i + step]) for i in starts]
+        cur = [sum(cur[i:i + step]) for i in starts]
+    return bars_svg([(ref, _REF), (cur, _CUR)], labels=labels,
+                    label="reference and current distribution")
 
 
 def _p(value: float | None, adjusted: float | None) -> Raw:
