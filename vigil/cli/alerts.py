@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.cli.common import DbOption, HomeOption, console, read_settings, settings_from
 
 app = typer.Typer(help="Alerts: list, show, ack, silence.", no_args_is_help=True)
 
@@ -17,10 +17,11 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def _store(db: str | None, home: Path | None):
+def _store(db: str | None, home: Path | None, *, read: bool = False):
+    """The store; ``read``: the command only reads, so no data means one error line."""
     from vigil.store import open_store
 
-    return open_store(settings_from(db, home).db_url)
+    return open_store((read_settings if read else settings_from)(db, home).db_url)
 
 
 @app.command("list")
@@ -41,7 +42,7 @@ def list_alerts(
     if state not in states:
         raise InvalidParameterError(f"--state must be one of {', '.join(states)}. "
                                     f"Got {state!r}.")
-    store = _store(db, home)
+    store = _store(db, home, read=True)
     try:
         rows = AlertStore(store).list_alerts(state=None if state == "all" else state,
                                              rule=rule, model=model, limit=limit)
@@ -64,7 +65,7 @@ def show(alert_id: int, db: str | None = DbOption, home: Path | None = HomeOptio
     from vigil.errors import NotFoundError
     from vigil.store.alerts.queries import AlertStore
 
-    store = _store(db, home)
+    store = _store(db, home, read=True)
     try:
         row = AlertStore(store).get_alert(alert_id)
     finally:

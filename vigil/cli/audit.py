@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.cli.common import DbOption, HomeOption, console, read_settings
 from vigil.errors import InvalidParameterError
 
 app = typer.Typer(help="Audits: the audit log's hash chain, compliance report, data scan.",
@@ -27,7 +27,7 @@ def verify_log(db: str | None = DbOption, home: Path | None = HomeOption) -> Non
     from vigil.store import open_store
     from vigil.store.audit_chain import verify_chain
 
-    store = open_store(settings_from(db, home).db_url)
+    store = open_store(read_settings(db, home).db_url)
     try:
         with store.read() as conn:
             report = verify_chain(conn)
@@ -57,7 +57,7 @@ def compliance(
     if suffix not in (".html", ".htm", ".json"):
         raise InvalidParameterError(
             f"-o must end in .html or .json. Got {output.name!r}.")
-    settings = settings_from(db, home)
+    settings = read_settings(db, home)
     store = open_store(settings.db_url)
     try:
         report = compliance_report(store, model,

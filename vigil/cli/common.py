@@ -24,6 +24,32 @@ def settings_from(db: str | None = None, home: Path | None = None, **extra: obje
     return load_settings(db_url=db, home=home, **extra)
 
 
+def read_settings(db: str | None = None, home: Path | None = None, **extra: object
+                  ) -> Settings:
+    """:func:`settings_from` for a command that only reads: exit with one line when there
+    is no data yet, so that ``vigil alerts list`` in the wrong folder never leaves an empty
+    ``./vigil-data`` behind (PostgreSQL URLs pass; the server owns their schema)."""
+    settings = settings_from(db, home, **extra)
+    require_data(settings.db_url)
+    return settings
+
+
+def require_data(db_url: str) -> None:
+    """Exit 1 with ``no vigil data at PATH`` unless the SQLite database file exists."""
+    import sqlalchemy as sa
+
+    url = sa.make_url(db_url)
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    path = Path(database.removeprefix("file:").split("?", 1)[0])
+    if path.is_file():
+        return
+    where = path if path.parent.is_dir() else path.parent
+    fail(f"no vigil data at {where.absolute()}; start `vigil server` or pass --home "
+         "(or --db)")
+
+
 class UsageError(Exception):
     """A mistake on the command line (a bad option value): printed by :func:`fail`."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.cli.common import DbOption, HomeOption, console, read_settings, settings_from
 
 app = typer.Typer(help="Database schema: upgrade, downgrade, show the revision.",
                   no_args_is_help=True)
@@ -35,7 +35,7 @@ def current(db: str | None = DbOption, home: Path | None = HomeOption) -> None:
     from vigil.store import migrate
     from vigil.store.engine import make_engine
 
-    engine = make_engine(settings_from(db, home).db_url)
+    engine = make_engine(read_settings(db, home).db_url)
     try:
         rev = migrate.current_revision(engine)
     finally:

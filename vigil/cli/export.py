@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.cli.common import DbOption, HomeOption, console, read_settings
 from vigil.cli.export_dataset import dataset
 
 app = typer.Typer(help="Export to other tools: prometheus-rules, grafana; a training set: "
@@ -42,7 +42,7 @@ def prometheus_rules(
         from vigil.store import open_store
         from vigil.store.alerts.queries import AlertStore
 
-        store = open_store(settings_from(db, home).db_url)
+        store = open_store(read_settings(db, home).db_url)
         try:
             specs = AlertStore(store).list_rules()
         finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.cli.common import DbOption, HomeOption, console, read_settings
 from vigil.errors import InvalidParameterError, NotFoundError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -61,7 +61,7 @@ def dataset(
 
     now = time.time()
     start, end = parse_time(since, "--since", now), parse_time(until, "--until", now)
-    store = open_store(settings_from(db, home).db_url)
+    store = open_store(read_settings(db, home).db_url)
     try:
         record = store.get_model(model)
         if record is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.cli.common import DbOption, HomeOption, console, read_settings, settings_from
 
 app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 
@@ -40,7 +40,7 @@ def list_keys(db: str | None = DbOption, home: Path | None = HomeOption) -> None
     """List keys (never their secrets)."""
     from vigil.store import open_store
 
-    store = open_store(settings_from(db, home).db_url)
+    store = open_store(read_settings(db, home).db_url)
     try:
         keys = store.list_api_keys()
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.cli.common import DbOption, HomeOption, console, read_settings, settings_from
 
 app = typer.Typer(help="Privacy: erase or export a data subject, redaction policies, "
                   "retention.", no_args_is_help=True)
@@ -23,10 +23,10 @@ ACTOR = "cli"
 
 
 @contextmanager
-def _store(db: str | None, home: Path | None) -> Iterator[Any]:
+def _store(db: str | None, home: Path | None, read: bool = False) -> Iterator[Any]:
     from vigil.store import open_store
 
-    store = open_store(settings_from(db, home).db_url)
+    store = open_store((read_settings if read else settings_from)(db, home).db_url)
     try:
         yield store
     finally:
@@ -39,8 +39,10 @@ def _json(data: Any) -> str:
     return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-def _run(db: str | None, home: Path | None, fn: Callable[..., Any], *args: Any) -> Any:
-    with _store(db, home) as store:
+def _run(db: str | None, home: Path | None, fn: Callable[..., Any], *args: Any,
+         read: bool = False) -> Any:
+    """``fn(store, *args)``; ``read``: it only reads, so no data means one error line."""
+    with _store(db, home, read) as store:
         return fn(store, *args)
 
 
@@ -66,7 +68,7 @@ def export(
     """Export every stored event of SUBJECT as JSON (an access request)."""
     from vigil.engine.privacy.admin import export as do_export
 
-    text = _json(_run(db, home, do_export, subject, ACTOR))
+    text = _json(_run(db, home, do_export, subject, ACTOR, read=True))
     if output is None:
         typer.echo(text)
     else:
@@ -104,7 +106,7 @@ def policy_list(model: str, db: str | None = DbOption, home: Path | None = HomeO
     """Show MODEL's redaction policies and retention."""
     from vigil.engine.privacy.admin import describe
 
-    info = _run(db, home, describe, model)
+    info = _run(db, home, describe, model, read=True)
     table = Table("field", "action", "kinds")
     for p in info["policies"]:
         table.add_row(p["field"], p["action"], ",".join(p["kinds"] or ["all"]))

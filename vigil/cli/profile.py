@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -63,7 +64,11 @@ def profile_command(
             fail(f"cannot read {data} as {source}: {exc}")
         raise
     if not quiet:
-        Console().print(_table(profile, data))
+        out = Console()
+        if out.width >= _TABLE_WIDTH:
+            out.print(_tables(profile, data))
+        else:
+            out.print(_per_column(profile, data), highlight=False, markup=False)
     console.print(f"Wrote {output} ({profile.n_rows:,} rows, {len(profile)} columns).")
 
 
@@ -140,25 +145,70 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
-def _table(profile: Any, data: Path) -> Table:
-    table = Table(title=f"{data.name}: {profile.n_rows:,} rows")
-    for header in ("column", "kind", "count", "nulls", "mean", "std", "min", "p50", "max"):
-        table.add_column(header, justify="left" if header in ("column", "kind") else "right")
-    table.add_column("distinct≈", justify="right")
-    table.add_column("top value")
-    for name, col in profile.columns.items():
+def _distinct(col: Any) -> str:
+    """The distinct-count estimate, with its 95% bounds when they are not one number."""
+    est = round(col.distinct_estimate)
+    lo, hi = (round(b) for b in col.distinct_bounds(2))
+    return f"{est:,}" if lo == hi else f"{est:,} ({lo:,}-{hi:,})"
+
+
+_TABLE_WIDTH = 72
+"""Below this many columns the summary is one block per column instead of tables."""
+_TRACK = {FeatureKind.TEXT: " (length)", FeatureKind.EMBEDDING: " (norm)"}
+
+
+def _tables(profile: Any, data: Path) -> Group:
+    """Three narrow tables (overview, numeric summary, most frequent values) that stay
+    readable at 80 columns, instead of one eleven-column table that rich squeezes to
+    ellipses."""
+    columns = profile.columns
+    overview = Table(title=f"{data.name}: {profile.n_rows:,} rows, {len(columns)} columns",
+                     box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left")
+    overview.add_column("column", overflow="fold", min_width=8)
+    overview.add_column("kind", no_wrap=True)
+    for header in ("count", "nulls"):
+        overview.add_column(header, justify="right", no_wrap=True)
+    overview.add_column("distinct", justify="right", no_wrap=True)
+    numeric = Table(title="numeric summary", box=box.SIMPLE_HEAD, title_justify="left")
+    numeric.add_column("column", overflow="fold", min_width=8)
+    for header in ("mean", "std", "min", "p50", "max"):
+        numeric.add_column(header, justify="right", overflow="fold")
+    frequent = Table(title="most frequent value", box=box.SIMPLE_HEAD, title_justify="left")
+    frequent.add_column("column", overflow="fold", min_width=8)
+    frequent.add_column("value", overflow="ellipsis", no_wrap=True, max_width=40)
+    frequent.add_column("count", justify="right", no_wrap=True)
+    for name, col in columns.items():
+        distinct = _distinct(col)
+        if "(" in distinct:
+            overview.caption = "distinct: sketch estimate (95% bounds)"
+        overview.add_row(name, col.kind.value, f"{col.count:,}", f"{col.null_count:,}",
+                         distinct)
+        if col.mean is not None:
+            numeric.add_row(name + _TRACK.get(col.kind, ""), _fmt(col.mean), _fmt(col.std),
+                            _fmt(col.min), _fmt(col.quantile(0.5)), _fmt(col.max))
         top = col.frequent_items(1)
-        table.add_row(
-            name,
-            col.kind.value,
-            f"{col.count:,}",
-            f"{col.null_count:,}",
-            _fmt(col.mean),
-            _fmt(col.std),
-            _fmt(col.min),
-            _fmt(col.quantile(0.5)),
-            _fmt(col.max),
-            f"{col.distinct_estimate:,.0f}",
-            f"{top[0][0][:30]} ({top[0][1]:,})" if top else "",
-        )
-    return table
+        if top:
+            frequent.add_row(name, top[0][0], f"{top[0][1]:,}")
+    parts: list[Table] = [overview]
+    parts += [t for t in (numeric, frequent) if t.row_count]
+    return Group(*parts)
+
+
+def _per_column(profile: Any, data: Path) -> str:
+    """One short block per column, for terminals too narrow for the tables."""
+    lines = [f"{data.name}: {profile.n_rows:,} rows, {len(profile)} columns"]
+    for name, col in profile.columns.items():
+        lines += ["", f"{name} ({col.kind.value})",
+                  f"  count {col.count:,}  nulls {col.null_count:,}",
+                  f"  distinct {_distinct(col)}"]
+        if col.mean is not None:
+            track = _TRACK.get(col.kind, "").strip(" ()")
+            lines.append(f"  {track + ' ' if track else ''}mean {_fmt(col.mean)}  "
+                         f"std {_fmt(col.std)}")
+            lines.append(f"  min {_fmt(col.min)}  p50 {_fmt(col.quantile(0.5))}  "
+                         f"max {_fmt(col.max)}")
+        top = col.frequent_items(1)
+        if top:
+            value = top[0][0] if len(top[0][0]) <= 30 else top[0][0][:29] + "…"
+            lines.append(f"  top {value} ({top[0][1]:,})")
+    return "\n".join(lines)

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.cli.common import DbOption, HomeOption, console, read_settings, settings_from
 from vigil.errors import InvalidParameterError
 
 app = typer.Typer(help="Model registry: versions, signed artifacts, aliases, rollback.",
@@ -23,11 +23,13 @@ app = typer.Typer(help="Model registry: versions, signed artifacts, aliases, rol
 ACTOR = "cli"
 
 
-def _open(db: str | None, home: Path | None, signing_key: Path | None = None) -> Any:
+def _open(db: str | None, home: Path | None, signing_key: Path | None = None, *,
+          read: bool = False) -> Any:
+    """The registry; ``read``: the command only reads, so no data means one error line."""
     from vigil.registry import Registry
     from vigil.store import open_store
 
-    settings = settings_from(db, home)
+    settings = (read_settings if read else settings_from)(db, home)
     return Registry(open_store(settings.db_url), settings.home, signing_key=signing_key,
                     actor=ACTOR)
 
@@ -88,7 +90,7 @@ def register(
 def list_versions(model: str, db: str | None = DbOption,
                   home: Path | None = HomeOption) -> None:
     """List a model's versions and aliases."""
-    reg = _open(db, home)
+    reg = _open(db, home, read=True)
     try:
         versions, aliases = reg.versions(model), reg.aliases(model)
     finally:
@@ -107,7 +109,7 @@ def list_versions(model: str, db: str | None = DbOption,
 @app.command()
 def show(ref: str, db: str | None = DbOption, home: Path | None = HomeOption) -> None:
     """Print a version (``name:version`` or ``name@alias``) as JSON, manifest included."""
-    reg = _open(db, home)
+    reg = _open(db, home, read=True)
     try:
         row = reg.resolve(ref)
     finally:
@@ -162,7 +164,7 @@ def verify(
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Check signature, per-file SHA-256 and pickle safety; exit 1 when refused."""
-    reg = _open(db, home)
+    reg = _open(db, home, read=True)
     try:
         row = reg.resolve(ref)
         result = reg.verify(row["model"], row["version"], allow=allow,
@@ -186,7 +188,7 @@ def diff(
     """Compare two versions: offline metrics, live metrics, files changed."""
     import time
 
-    reg = _open(db, home)
+    reg = _open(db, home, read=True)
     try:
         now = time.time()
         result = reg.compare(model, a, b, start=now - hours * 3600, end=now)
@@ -213,7 +215,7 @@ def history(model: str, alias: str, db: str | None = DbOption,
     """Every change of ALIAS: when, what, who and why."""
     import datetime as dt
 
-    reg = _open(db, home)
+    reg = _open(db, home, read=True)
     try:
         rows = reg.history(model, alias)
     finally:
@@ -287,7 +289,7 @@ def canary(
 
     from vigil.registry.canary import evidence
 
-    reg = _open(db, home)
+    reg = _open(db, home, read=version is None and not abort)
     try:
         if abort:
             row = reg.abort_canary(model, alias, reason=reason)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from vigil.cli.common import DbOption, HomeOption, console, settings_from
+from vigil.cli.common import DbOption, HomeOption, console, read_settings, settings_from
 
 app = typer.Typer(help="Alert rules as code: apply, list, metrics, delete.",
                   no_args_is_help=True)
@@ -60,7 +60,7 @@ def list_rules(db: str | None = DbOption, home: Path | None = HomeOption) -> Non
     from vigil.store import open_store
     from vigil.store.alerts.queries import AlertStore
 
-    store = open_store(settings_from(db, home).db_url)
+    store = open_store(read_settings(db, home).db_url)
     try:
         specs = AlertStore(store).list_rules()
     finally:

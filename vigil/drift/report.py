@@ -178,6 +178,12 @@ class DriftReport:
         p.write_text(render_drift_html(self, title=title), encoding="utf-8")
         return p
 
+    def _repr_html_(self) -> str:
+        """Jupyter's inline view: a compact, offline table with a plot per column."""
+        from vigil.report.notebook import drift_report_html
+
+        return drift_report_html(self)
+
     def __repr__(self) -> str:
         tested = sum(c.statistic is not None for c in self.columns)
         return (

@@ -267,8 +267,26 @@ class ColumnProfile:
 
     @property
     def distinct_estimate(self) -> float:
-        """Estimated number of distinct non-null values (HLL, about 1.6% error)."""
-        return float(self._hll.get_estimate())
+        """Estimated number of distinct non-null values (HLL, about 1.6% error).
+
+        Never above :attr:`count`: a column cannot hold more distinct values than values,
+        though the sketch's estimate may exceed it (2,033 for 2,000 unique values).
+        """
+        return min(float(self._hll.get_estimate()), float(self.count))
+
+    def distinct_bounds(self, num_std: int = 2) -> tuple[float, float]:
+        """Bounds on the number of distinct non-null values, ``num_std`` (1, 2 or 3)
+        standard deviations of the HLL sketch either side (2: about 95% confidence),
+        clamped to ``[min(1, count), count]``.
+        """
+        if num_std not in (1, 2, 3):
+            raise InvalidParameterError(
+                f"'num_std' must be 1, 2 or 3. Got {num_std!r} instead.")
+        if self.count == 0:
+            return 0.0, 0.0
+        top = float(self.count)
+        lo = min(max(float(self._hll.get_lower_bound(num_std)), 1.0), top)
+        return lo, min(max(float(self._hll.get_upper_bound(num_std)), lo), top)
 
     # ----------------------------------------------------------------- merging
     def merged(self, other: ColumnProfile) -> ColumnProfile:
@@ -360,6 +378,7 @@ class ColumnProfile:
             "null_count": self.null_count,
             "nonfinite_count": self.nonfinite_count,
             "distinct_estimate": round(self.distinct_estimate, 3),
+            "distinct_bounds": [round(b, 3) for b in self.distinct_bounds()],
         }
         if self._kll is not None:
             q = [self.quantile(p) for p in (0.05, 0.25, 0.5, 0.75, 0.95)]

@@ -135,6 +135,12 @@ class ProfileDrift:
         tested = [r for r in self.columns.values() if r.statistic is not None]
         return sum(r.drifted for r in tested) / len(tested) if tested else 0.0
 
+    def _repr_html_(self) -> str:
+        """Jupyter's inline view: a compact, offline table of the verdicts."""
+        from vigil.report.notebook import profile_drift_html
+
+        return profile_drift_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form: share drifted and every column's verdict."""
         return {

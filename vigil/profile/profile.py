@@ -62,6 +62,12 @@ class Profile:
     def __len__(self) -> int:
         return len(self._columns)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's inline view: one row per column with a small histogram (offline)."""
+        from vigil.report.notebook import profile_html
+
+        return profile_html(self)
+
     def __repr__(self) -> str:
         return f"Profile(n_rows={self._n_rows}, columns={list(self._columns)})"
 

@@ -14,10 +14,13 @@ from vigil.quality.classification import (
 from vigil.quality.fairness import fairness_metrics
 from vigil.quality.ranking import ranking_metrics
 from vigil.quality.regression import regression_metrics
+from vigil.quality.results import EvaluationRun, QualityResult
 from vigil.quality.text import text_quality
 
 __all__ = [
     "CBPE",
+    "EvaluationRun",
+    "QualityResult",
     "average_precision",
     "classification_metrics",
     "confusion_matrix",

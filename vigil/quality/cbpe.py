@@ -32,6 +32,7 @@ import numpy as np
 from vigil.errors import InvalidParameterError
 from vigil.quality._common import finite
 from vigil.quality.classification import classification_metrics
+from vigil.quality.results import QualityResult
 
 
 def _proba(proba: Any, k: int) -> np.ndarray:
@@ -220,7 +221,7 @@ class CBPE:
             out[name] = {"value": finite(v),
                          "lower": finite(min(np.percentile(col, lo), v)),
                          "upper": finite(max(np.percentile(col, hi), v))}
-        return out
+        return QualityResult(out, title="Estimated performance (CBPE, no labels)")
 
     def _expected(self, pi: np.ndarray, q: np.ndarray, raw: np.ndarray) -> dict[str, float | None]:
         n, k = q.shape

@@ -16,6 +16,7 @@ import numpy as np
 
 from vigil.errors import InvalidParameterError
 from vigil.quality._common import as_1d, finite, same_length
+from vigil.quality.results import QualityResult
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, classes: Sequence[Any]) -> np.ndarray:
@@ -187,7 +188,7 @@ def classification_metrics(
         out.update(_proba_metrics(t.tolist(), p.tolist(), _proba_matrix(proba, k, n), classes,
                                   n_bins))
     out["confusion_matrix"] = {"classes": classes, "matrix": cm.tolist()}
-    return out
+    return QualityResult(out, title="Classification metrics")
 
 
 def _proba_metrics(t: list[Any], p: list[Any], proba: np.ndarray, classes: list[Any],

@@ -25,6 +25,7 @@ import numpy as np
 
 from vigil.errors import InvalidParameterError
 from vigil.quality._common import finite
+from vigil.quality.results import QualityResult
 
 
 def fairness_metrics(
@@ -78,7 +79,7 @@ def fairness_metrics(
         for key in ("selection_rate", "true_positive_rate", "false_positive_rate"):
             if key in e:
                 e[key] = finite(e[key])
-    return out
+    return QualityResult(out, title="Fairness across segments")
 
 
 def segment_key(value: Any) -> tuple[str, Any]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from vigil.errors import InvalidParameterError
 from vigil.quality._common import finite
+from vigil.quality.results import QualityResult
 
 
 def _relevance(relevant: Any, path: str) -> dict[Any, float]:
@@ -76,7 +77,7 @@ def ranking_metrics(
         idcg = float((ideal * discounts[:len(ideal)]).sum())
         dcg = float((gains * discounts[:len(gains)]).sum())
         ndcg.append(dcg / idcg if idcg > 0 else 0.0)
-    return {
+    return QualityResult({
         "n": len(ranked),
         "k": k,
         "precision_at_k": finite(np.mean(prec)),
@@ -84,4 +85,4 @@ def ranking_metrics(
         "ndcg_at_k": finite(np.mean(ndcg)),
         "mrr": finite(np.mean(rr)),
         "hit_rate": finite(np.mean(hit)),
-    }
+    }, title="Ranking metrics")

@@ -26,6 +26,7 @@ import numpy as np
 
 from vigil.errors import InvalidParameterError
 from vigil.quality._common import finite
+from vigil.quality.results import QualityResult
 
 TOKEN = re.compile(r"\[UNK\]|<unk>|\ufffd|\w+(?:'\w+)?", re.IGNORECASE)
 UNKNOWN_TOKENS = frozenset({"[unk]", "<unk>", "\ufffd"})
@@ -182,7 +183,7 @@ def text_quality(
             if n_tokens else None
     refusal = re.compile("|".join(f"(?:{p})" for p in refusal_patterns), re.IGNORECASE)
     token_counts = np.array([len(t) for t in toks], dtype=np.float64)
-    return {
+    return QualityResult({
         "n": len(q),
         "similarity": name,
         "relevance": {"mean": finite(relevance.mean()),
@@ -196,4 +197,4 @@ def text_quality(
                    "tokens_mean": finite(token_counts.mean()),
                    "tokens_p95": finite(np.percentile(token_counts, 95))},
         "refusal_rate": finite(np.mean([bool(refusal.search(t)) for t in r])),
-    }
+    }, title="Text answer quality")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 
@@ -181,6 +181,9 @@ class BatchTest:
             return self._untested(f"{self.name} gave no p-value; not tested." + notes, cur.n)
         if effect is not None and not math.isfinite(effect):
             effect = None
+        effect = _residue_to_zero(effect)
+        if not self.has_p_value:  # a distance is its own effect size
+            statistic = _residue_to_zero(statistic)
         drifted, reason = self.decide(statistic, p_value, effect)
         return DriftTestResult(
             method=self.name,
@@ -241,6 +244,23 @@ class BatchTest:
     ) -> tuple[float | None, float | None, float | None, str]:
         """Return ``(statistic, p_value, effect_size, note)``."""
         raise NotImplementedError
+
+
+RESIDUE = 1e-12
+"""Effect sizes (in reference standard deviations, shares or distances) this close to 0
+are floating-point residue: identical columns report exactly 0, never -1.6e-18."""
+
+
+@overload
+def _residue_to_zero(value: float) -> float: ...
+
+
+@overload
+def _residue_to_zero(value: None) -> None: ...
+
+
+def _residue_to_zero(value: float | None) -> float | None:
+    return 0.0 if value is not None and abs(value) < RESIDUE else value
 
 
 def _data_notes(ref: Sample, cur: Sample) -> str:

@@ -150,6 +150,14 @@ def classifier_drift(
     train, test, y_train, y_test = split_halves(x_ref, x_cur, max_rows, rng)
     for i in count_encode:
         train[:, i], test[:, i] = _train_shares(train[:, i], test[:, i])
+    informative = ~np.all(np.isnan(train), axis=0)  # an all-missing column breaks the binning
+    if not informative.any():
+        return MultivariateDrift(
+            "classifier", None, None, None, alpha, min_auc, False, n_ref, n_cur,
+            "Every column is missing in the training rows. Not tested.",
+            {"columns": columns or []},
+        )
+    train, test = train[:, informative], test[:, informative]
     with threadpool_limits(limits=1):  # OpenMP workers busy-wait on a loaded machine
         model.fit(train, y_train)
         scores = model.predict_proba(test)[:, 1]

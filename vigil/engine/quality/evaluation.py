@@ -21,6 +21,7 @@ import numpy as np
 
 from vigil.engine.quality.windows import CLASSIFICATION, class_value, metrics_for, prediction_value
 from vigil.errors import InvalidParameterError, VigilError
+from vigil.quality.results import EvaluationRun
 from vigil.schema import Task
 from vigil.store import ModelRecord, Store
 from vigil.store.quality import queries as qs
@@ -167,4 +168,4 @@ def evaluate(
         run.update(status="failed", error=f"{type(exc).__name__}: {exc}")
     run["finished_at"] = time.time()
     run["id"] = qs.insert_run(store, model.id, run)
-    return {"model": model.name, **run}
+    return EvaluationRun({"model": model.name, **run})
