@@ -21,14 +21,13 @@ from urllib.parse import quote, urlsplit
 import orjson
 
 from vigil._version import __version__
+from vigil.sdk.columnar import ARROW_STREAM, arrow_available, is_columnar
 from vigil.sdk.loopback import LoopbackPoster
 from vigil.sdk.transport import GZIP_LEVEL, GZIP_MIN_BYTES, SendError
 
 if TYPE_CHECKING:
     import httpx
 
-#: The media type of a columnar (Arrow IPC stream) body; see :mod:`vigil.sdk.columnar`.
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
 @dataclass(slots=True)
@@ -55,6 +54,9 @@ class HttpTransport:
         transport: an httpx transport to use instead of the network (tests).
         compress: gzip bodies over 64 KiB; default: yes, unless the endpoint's host is a
             loopback address (``localhost``, ``127.0.0.0/8``, ``::1``).
+        columnar: let a Monitor send prediction batches as Arrow tables
+            (:mod:`vigil.sdk.columnar`); default: yes when pyarrow is installed. The
+            Monitor falls back to JSON by itself when the server refuses them (415).
 
     Attributes:
         timing_sink: when set (by a resource sampler), each request appends its round
@@ -69,7 +71,9 @@ class HttpTransport:
         timeout_s: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         compress: bool | None = None,
+        columnar: bool | None = None,
     ) -> None:
+        self.columnar = arrow_available() if columnar is None else columnar
         self.compress = not is_loopback(endpoint) if compress is None else compress
         headers = {"User-Agent": f"vigil-sdk/{__version__}", "Accept": "application/json"}
         if api_key:
@@ -147,9 +151,9 @@ class HttpTransport:
     def send(self, model: str, kind: str, body: bytes) -> dict[str, Any]:
         """POST a batch; a columnar body (Arrow IPC, see :mod:`vigil.sdk.columnar`) is
         recognised by its first bytes and sent with the Arrow media type."""
-        columnar = body[:1] == b"\xff"
         resp = self._request("POST", f"/models/{quote(model, safe='')}/{kind}", body,
-                             content_type=ARROW_STREAM if columnar else "application/json",
+                             content_type=ARROW_STREAM if is_columnar(body)
+                             else "application/json",
                              timed=True)
         if resp.status_code == 422:
             details = _error_body(resp).get("details")

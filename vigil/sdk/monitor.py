@@ -12,6 +12,7 @@ exceptions are recorded and re-raised unchanged.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import logging
 import os
@@ -77,7 +78,8 @@ class Monitor:
         resources: sample this process and its host (CPU, memory, threads, open files,
             load, NVIDIA GPUs, the network's share of each delivery) in a background
             thread and send the samples beside the predictions
-            (:mod:`vigil.sdk.resources`).
+            (:mod:`vigil.sdk.resources`). Needs psutil (``vigil[sdk-resources]``; GPUs
+            also ``vigil[gpu]``, and are left out without it).
         resource_interval_s: seconds between resource samples.
         cpu_time: also measure the thread CPU time of each tracked (non-async) call and
             send its mean and p95 with the samples; needs ``resources``. Off by default:
@@ -153,6 +155,11 @@ class Monitor:
             raise InvalidParameterError(
                 "'cpu_time' of Monitor needs resources=True: CPU times travel in the "
                 "resource samples."
+            )
+        if resources and importlib.util.find_spec("psutil") is None:
+            raise ConfigurationError(
+                "Monitor(resources=True) samples with psutil, which is not installed: "
+                "pip install \"vigil[sdk-resources]\" (GPUs also need \"vigil[gpu]\")."
             )
         schema, resolved_task = _schema_and_task(schema, task)
         self.model = model

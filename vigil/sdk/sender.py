@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from vigil.schema import ModelSchema
+from vigil.sdk.columnar import arrow_available, is_columnar, records_from_columnar, split_columnar
 from vigil.sdk.encode import encode, to_records
 from vigil.sdk.spool import Spool
 from vigil.sdk.transport import BODY_KEYS, SendError, Transport
@@ -123,6 +124,9 @@ class Sender:
         self._next_replay = 0.0
         self._spool_announced = False
         self.no_error_type = False  # set when the server proves older than error_type
+        # Prediction batches as Arrow tables when the transport takes them and pyarrow is
+        # here (vigil.sdk.columnar); off for good once the server answers 415.
+        self.columnar = bool(getattr(transport, "columnar", False)) and arrow_available()
         self._closing = threading.Event()
         self._cond = threading.Condition()
         self._flush_req = 0
@@ -317,13 +321,31 @@ class Sender:
             if self.sinks:
                 self._emit(groups)
             for kind in _KINDS:
-                records = groups[kind]
-                if records:
-                    body, count = encode(BODY_KEYS[kind], records)
-                    self.counts["internal_errors"] += len(records) - count
-                    if count:
+                if groups[kind]:
+                    for body, count in self._bodies(kind, groups[kind]):
                         self._deliver(self.model, kind, count, body)
         self._replay(force=force_replay)
+
+    def _bodies(self, kind: str, records: list[dict[str, Any]]) -> list[tuple[bytes, int]]:
+        """The encoded bodies of a batch and their record counts: predictions as one Arrow
+        table (when columnar) plus JSON for the records that do not fit it, else JSON."""
+        out = []
+        if kind == "predictions" and self.columnar:
+            try:
+                table, rest = split_columnar(records)
+            except Exception:  # a bug there must not lose the batch: JSON carries it
+                self.counts["internal_errors"] += 1
+                log.exception("vigil: could not encode a columnar batch; sending JSON")
+                table, rest = None, records
+            if table is not None:
+                out.append((table, len(records) - len(rest)))
+            records = rest
+        if records:
+            body, count = encode(BODY_KEYS[kind], records)
+            self.counts["internal_errors"] += len(records) - count
+            if count:
+                out.append((body, count))
+        return out
 
     def _emit(self, groups: dict[str, list[dict[str, Any]]]) -> None:
         for sink in self.sinks:
@@ -394,6 +416,9 @@ class Sender:
                     registered_again = True
                     self._ensured.discard(model)
                     continue
+                if is_columnar(body) and exc.status in (400, 415):
+                    body = self._as_json(body, exc)
+                    continue
                 if exc.status == 413 and n > 1:
                     return self._send_halves(model, kind, body, retries)
                 if not exc.retryable:
@@ -416,6 +441,18 @@ class Sender:
             self.counts["retries"] += 1
             self._closing.wait(backoff_delay(attempt, self.backoff_s, self.max_backoff_s))
             attempt += 1
+
+    def _as_json(self, body: bytes, exc: SendError) -> bytes:
+        """A columnar body the server refused, as JSON: a 415 (a server without Arrow
+        bodies) turns columnar batches off for good, a 400 only for this one."""
+        if exc.status == 415 and self.columnar:
+            self.columnar = False
+            log.warning("vigil: the server does not take Arrow bodies (%s); sending JSON", exc)
+        elif exc.status == 400:
+            log.warning("vigil: the server refused a columnar batch (%s); sending it as JSON",
+                        exc)
+        json_body, _ = encode("records", records_from_columnar(body))
+        return json_body
 
     def _resend_without_error_type(self, model: str, n: int, body: bytes,
                                    result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -444,13 +481,12 @@ class Sender:
         return n - len(again), {**result, "rejected": left}
 
     def _send_halves(self, model: str, kind: str, body: bytes, retries: int) -> bool:
-        key = BODY_KEYS[kind]
-        items = _loads(body)[key]
+        items = _loads(body)[BODY_KEYS[kind]]
         mid = len(items) // 2
         for part in (items[:mid], items[mid:]):
-            part_body, count = encode(key, part)
-            if not self._send(model, kind, count, part_body, retries=retries):
-                self._to_spool(model, kind, count, part_body)  # keep the undelivered half
+            for part_body, count in self._bodies(kind, part):
+                if not self._send(model, kind, count, part_body, retries=retries):
+                    self._to_spool(model, kind, count, part_body)  # keep it for later
         return True
 
     def _ensure_model(self, model: str, kind: str, body: bytes) -> None:
@@ -543,5 +579,8 @@ def _only_error_type_unknown(rejection: Any) -> bool:
 
 
 def _loads(body: bytes) -> dict[str, Any]:
+    """A body's items under their JSON key, whether it is JSON or a columnar table."""
+    if is_columnar(body):
+        return {"records": records_from_columnar(body)}
     data = orjson.loads(body)
     return data if isinstance(data, dict) else {}
