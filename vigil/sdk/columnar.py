@@ -84,7 +84,8 @@ def split_columnar(records: list[dict[str, Any]]) -> tuple[bytes | None,
         rest = [records[i] for i in sorted(odd)]
     else:
         rest = []
-    return _encode(columns, kinds), rest
+    body = _encode(columns, kinds)
+    return (body, rest) if body is not None else (None, records)
 
 
 def _common_names(inputs: list[Any], odd: set[int]) -> tuple[str, ...]:

@@ -114,6 +114,7 @@ class Sender:
             0,
         )
         self._ensured: set[str] = set()
+        self._first_batch: list[dict[str, Any]] = []  # what the model's schema is inferred from
         self._switches: list[tuple[float, str]] = []  # (from ts, version): switch_version
         # Integrations (vigil.integrations): sinks get each batch's records in this thread
         # before delivery; exception hooks get the model's exceptions (error path only).
@@ -320,6 +321,8 @@ class Sender:
                     rec.pop("error_type", None)
             if self.sinks:
                 self._emit(groups)
+            if self.model not in self._ensured and self.schema is None:
+                self._first_batch = groups["predictions"]
             for kind in _KINDS:
                 if groups[kind]:
                     for body, count in self._bodies(kind, groups[kind]):
@@ -506,15 +509,21 @@ class Sender:
             schema = self.schema if own else None
             task = self.task if own else "other"
             if schema is None:
-                inputs = [r.get("inputs") for r in _loads(body).get("records", [])]
-                schema = ModelSchema.infer(
-                    [i for i in inputs if isinstance(i, dict)], task=task
-                )
+                schema = ModelSchema.infer(self._first_inputs(model, body), task=task)
             self.transport.register_model(
                 {"name": model, "task": task, "schema": schema.to_dict()}
             )
             log.info("vigil: registered model %r (%d features)", model, len(schema.features))
         self._ensured.add(model)
+        self._first_batch = []
+
+    def _first_inputs(self, model: str, body: bytes) -> list[dict[str, Any]]:
+        """The inputs a schema is inferred from: this Monitor's whole first batch of
+        predictions (a columnar body holds only the records that fit its table), else
+        the body's."""
+        records = (self._first_batch if model == self.model else None) or \
+            _loads(body).get("records", [])
+        return [r["inputs"] for r in records if isinstance(r.get("inputs"), dict)]
 
     def _reconcile(self, model: str, existing: dict[str, Any], body: bytes) -> None:
         """Fill in a placeholder model (made by ``vigil registry register``: task ``other``,
@@ -526,9 +535,7 @@ class Sender:
         if placeholder and (self.task != "other" or self.schema is not None):
             schema = self.schema
             if schema is None:
-                inputs = [r.get("inputs") for r in _loads(body).get("records", [])]
-                schema = ModelSchema.infer([i for i in inputs if isinstance(i, dict)],
-                                           task=self.task)
+                schema = ModelSchema.infer(self._first_inputs(model, body), task=self.task)
             self.transport.register_model(
                 {"name": model, "task": self.task, "schema": schema.to_dict()})
             log.info("vigil: filled in model %r (registered without a task or inputs) with "
