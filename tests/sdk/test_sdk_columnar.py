@@ -1,8 +1,10 @@
-"""Columnar (Arrow IPC) prediction batches: the default with pyarrow, and the same store.
+"""Columnar (Arrow IPC) prediction batches: the default with pyarrow off loopback, and
+the same store as JSON.
 
-The same records go to a real `vigil server` once as Arrow tables (the default here, where
-pyarrow is installed) and once as JSON (``HttpTransport(columnar=False)``), under two model
-names; the rows and the minute rollups the server stores must be identical.
+The same records go to a real `vigil server` once as Arrow tables
+(``HttpTransport(columnar=True)``: the server is on loopback, where the default is JSON)
+and once as JSON, under two model names; the rows and the minute rollups the server
+stores must be identical.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ _LABELS = ("SELECT l.prediction_id, l.actual, l.ts FROM labels l JOIN models m "
 @pytest.mark.parametrize("odd", [False, True], ids=["uniform", "with-odd-records"])
 def test_arrow_and_json_bodies_store_the_same_rows_and_rollups(server, tmp_path, odd):
     url, db = server
-    arrow = Spy(url)
+    arrow = Spy(url, columnar=True)  # the default off loopback; forced here
     json = Spy(url, columnar=False)
     names = {arrow: f"by-arrow-{odd}", json: f"by-json-{odd}"}
     for transport, name in names.items():
@@ -152,7 +154,7 @@ def test_arrow_and_json_bodies_store_the_same_rows_and_rollups(server, tmp_path,
 @pytest.mark.integration
 def test_a_server_that_refuses_arrow_gets_json_and_loses_nothing(server, tmp_path):
     url, db = server
-    old = Spy(url, refuse_arrow=True)
+    old = Spy(url, refuse_arrow=True, columnar=True)
     with Monitor("refuses-arrow", endpoint=url, transport=old, spool_dir=tmp_path / "spool",
                  flush_interval_s=3600) as mon:
         for i in range(40):
@@ -172,6 +174,17 @@ def test_a_server_that_refuses_arrow_gets_json_and_loses_nothing(server, tmp_pat
         assert time.monotonic() < deadline
         time.sleep(0.1)
     conn.close()
+
+
+def test_arrow_is_the_default_off_loopback_when_pyarrow_is_installed(tmp_path):
+    remote = HttpTransport("https://vigil.example.com")
+    local = HttpTransport("http://127.0.0.1:8765")
+    assert remote.columnar is True and local.columnar is False
+    assert HttpTransport("http://127.0.0.1:8765", columnar=True).columnar is True
+    for transport, expected in ((remote, True), (local, False)):
+        mon = Monitor("m", transport=transport, spool_dir=tmp_path, flush_interval_s=3600)
+        assert mon._sender.columnar is expected
+        mon.close(0)
 
 
 def _rec(i: int, **over: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Columnar prediction batches: an Arrow IPC stream instead of JSON (background only).
 
 When pyarrow is installed (``vigil[sdk-arrow]``, or any environment that has it) and the
-transport speaks HTTP, the sender encodes prediction batches as one Arrow table: each
+transport is HTTP to a server off this machine (or ``HttpTransport(columnar=True)``), the
+sender encodes prediction batches as one Arrow table: each
 field and each input feature is one column, so its name travels once per batch instead
 of once per record, and the values are copied into typed buffers in C. The server reads
 it on the same route as JSON (``Content-Type: application/vnd.apache.arrow.stream``,
@@ -23,6 +24,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 from collections import Counter
+from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 #: The media type of an Arrow IPC stream body.
@@ -67,45 +70,52 @@ def split_columnar(records: list[dict[str, Any]]) -> tuple[bytes | None,
         return None, records
     inputs = [r.get("inputs") for r in records]
     odd: set[int] = set()
-    names = _common_names(inputs, odd)
+    names, values = _input_columns(inputs, odd)
     if not names or "" in names:
         return None, records  # no inputs to make columns of: JSON says it as it is
     columns = {field: [r.get(field) for r in records] for field in _FIELDS}
-    for name in names:
-        columns["inputs." + name] = (
-            [row[name] for row in inputs] if not odd
-            else [None if i in odd else row[name] for i, row in enumerate(inputs)])
-    kinds = {key: _kind(key, values, odd) for key, values in columns.items()}
+    for name, column in zip(names, values, strict=True):
+        columns["inputs." + name] = column
+    kinds = {key: _kind(key, column, odd) for key, column in columns.items()}
+    rest = []
     if odd:
         keep = [i for i in range(len(records)) if i not in odd]
         if not keep:
             return None, records
-        columns = {key: [values[i] for i in keep] for key, values in columns.items()}
+        columns = {key: [column[i] for i in keep] for key, column in columns.items()}
         rest = [records[i] for i in sorted(odd)]
-    else:
-        rest = []
     body = _encode(columns, kinds)
     return (body, rest) if body is not None else (None, records)
 
 
-def _common_names(inputs: list[Any], odd: set[int]) -> tuple[str, ...]:
-    """The input names most records have (in their order); records with others are odd."""
+def _input_columns(inputs: list[Any], odd: set[int]) -> tuple[tuple[str, ...],
+                                                               list[Sequence[Any]]]:
+    """The input names most records have (in the first such record's order) and their
+    columns; the records with other names, or no dict of inputs, are added to ``odd``
+    (their cells hold None)."""
     first = inputs[0]
-    if type(first) is dict and all(type(i) is dict and i.keys() == first.keys()
-                                   for i in inputs):
-        return tuple(first)  # the usual case: one pass, no counting
+    if (type(first) is dict and first and set(map(type, inputs)) == {dict}
+            and len(set(map(len, inputs))) == 1):
+        names = tuple(first)
+        try:  # the usual case: the same names everywhere, transposed in C
+            rows = list(map(itemgetter(*names), inputs))
+        except KeyError:
+            pass
+        else:
+            return names, list(zip(*rows, strict=True)) if len(names) > 1 else [rows]
     shapes = Counter(tuple(i) if type(i) is dict else None for i in inputs)
     shape = max((s for s in shapes if s is not None), key=lambda s: shapes[s], default=None)
     if shape is None:
         odd.update(range(len(inputs)))
-        return ()
+        return (), []
     keys = set(shape)
     odd.update(i for i, row in enumerate(inputs)
                if type(row) is not dict or row.keys() != keys)
-    return shape
+    return shape, [[None if i in odd else row[name] for i, row in enumerate(inputs)]
+                   for name in shape]
 
 
-def _kind(key: str, values: list[Any], odd: set[int]) -> Any:
+def _kind(key: str, values: Sequence[Any], odd: set[int]) -> Any:
     """The column's value type: the most common one among its non-null values; records
     holding another type are added to ``odd``. Returns a Python type, ``list`` (a list of
     floats: proba) or None (all null)."""
@@ -128,7 +138,7 @@ def _kind(key: str, values: list[Any], odd: set[int]) -> Any:
     return kind
 
 
-def _encode(columns: dict[str, list[Any]], kinds: dict[str, Any]) -> bytes | None:
+def _encode(columns: dict[str, Sequence[Any]], kinds: dict[str, Any]) -> bytes | None:
     import pyarrow as pa
 
     types = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string(),

@@ -55,8 +55,11 @@ class HttpTransport:
         compress: gzip bodies over 64 KiB; default: yes, unless the endpoint's host is a
             loopback address (``localhost``, ``127.0.0.0/8``, ``::1``).
         columnar: let a Monitor send prediction batches as Arrow tables
-            (:mod:`vigil.sdk.columnar`); default: yes when pyarrow is installed. The
-            Monitor falls back to JSON by itself when the server refuses them (415).
+            (:mod:`vigil.sdk.columnar`); default: yes when pyarrow is installed and the
+            server is not on a loopback address. There, without gzip, orjson costs the SDK
+            less CPU than building Arrow columns from Python values (bench/sdk/README.md);
+            off this machine the Arrow body is a third smaller on the wire. The Monitor
+            falls back to JSON by itself when the server refuses them (415).
 
     Attributes:
         timing_sink: when set (by a resource sampler), each request appends its round
@@ -73,7 +76,8 @@ class HttpTransport:
         compress: bool | None = None,
         columnar: bool | None = None,
     ) -> None:
-        self.columnar = arrow_available() if columnar is None else columnar
+        self.columnar = (arrow_available() and not is_loopback(endpoint)) \
+            if columnar is None else columnar
         self.compress = not is_loopback(endpoint) if compress is None else compress
         headers = {"User-Agent": f"vigil-sdk/{__version__}", "Accept": "application/json"}
         if api_key:
