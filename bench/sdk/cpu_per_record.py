@@ -18,7 +18,8 @@ Python that imports vigil from another checkout (e.g. the main branch), so "befo
 "after" share the machine's load; the table gives the median of ``--rounds``.
 
 Run: ``python bench/sdk/cpu_per_record.py [--records 100000] [--rounds 3]
-[--transport memory memory-arrow memory-gzip memory-gzip-arrow http http-arrow] [--baseline /path/to/other/checkout]``
+[--transport memory memory-arrow memory-gzip memory-gzip-arrow http http-arrow]
+[--baseline /path/to/other/checkout]``
 """
 
 from __future__ import annotations
