@@ -10,7 +10,6 @@ first request, in the sender thread, so making a Monitor never pays for it.
 from __future__ import annotations
 
 import gzip
-import http.client
 import ipaddress
 from collections import deque
 from dataclasses import dataclass
@@ -123,6 +122,8 @@ class HttpTransport:
         url = f"{self.endpoint}/api/v1{path}"
         t0 = perf_counter()
         if self._poster is not None:
+            import http.client  # loaded by the poster's first request already
+
             try:
                 status, content, timing = self._poster.request(method, path, body, headers)
             except (OSError, http.client.HTTPException) as exc:

@@ -10,8 +10,11 @@ remote servers (TLS, proxies).
 
 from __future__ import annotations
 
-import http.client
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import http.client
 
 
 class LoopbackPoster:
@@ -45,6 +48,8 @@ class LoopbackPoster:
             OSError: the server could not be reached, or it did not answer in time.
             http.client.HTTPException: the answer was not valid HTTP.
         """
+        import http.client  # on the first request (the sender thread), not in Monitor()
+
         all_headers = {**self.headers, **headers}
         while True:
             conn = self._conn
