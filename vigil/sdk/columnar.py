@@ -73,7 +73,8 @@ def split_columnar(records: list[dict[str, Any]]) -> tuple[bytes | None,
     names, values = _input_columns(inputs, odd)
     if not names or "" in names:
         return None, records  # no inputs to make columns of: JSON says it as it is
-    columns = {field: [r.get(field) for r in records] for field in _FIELDS}
+    columns: dict[str, Sequence[Any]] = {field: [r.get(field) for r in records]
+                                         for field in _FIELDS}
     for name, column in zip(names, values, strict=True):
         columns["inputs." + name] = column
     kinds = {key: _kind(key, column, odd) for key, column in columns.items()}
@@ -133,9 +134,9 @@ def _kind(key: str, values: Sequence[Any], odd: set[int]) -> Any:
         return None
     counts = Counter(t for t in map(type, values) if t is not _NONE)
     fits = [t for t in counts if t in _SCALARS]
-    kind = max(fits, key=lambda t: counts[t]) if fits else None
-    odd.update(i for i, v in enumerate(values) if v is not None and type(v) is not kind)
-    return kind
+    common = max(fits, key=lambda t: counts[t]) if fits else None
+    odd.update(i for i, v in enumerate(values) if v is not None and type(v) is not common)
+    return common
 
 
 def _encode(columns: dict[str, Sequence[Any]], kinds: dict[str, Any]) -> bytes | None:

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from time import perf_counter_ns, time
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from vigil.errors import ConfigurationError, InvalidParameterError
 from vigil.schema import ModelSchema, Task
@@ -39,6 +39,9 @@ from vigil.sdk.local import LocalTransport, is_local_endpoint
 from vigil.sdk.sender import Sender
 from vigil.sdk.spool import Spool, normalise_endpoint, safe_name, spool_directory
 from vigil.sdk.transport import Transport
+
+if TYPE_CHECKING:
+    from vigil.sdk.follow import AliasFollower
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -194,7 +197,7 @@ class Monitor:
         # it holds the sender, not the Monitor, so it does not keep the Monitor alive.
         self._finalizer = weakref.finalize(self, _shutdown, self._resources, self._sender,
                                            self.timeout_s)
-        self._follower = None
+        self._follower: AliasFollower | None = None
         self._shadow: Any = None
         if version_from is not None:
             self._follow(version_from, on_version_change, follow_interval_s, api_key,
@@ -208,12 +211,13 @@ class Monitor:
         from vigil.sdk.follow import start_following
 
         try:
-            self._follower = start_following(self, ref, on_version_change, interval_s,
-                                             api_key, on_canary_change)
+            follower = start_following(self, ref, on_version_change, interval_s, api_key,
+                                       on_canary_change)
         except BaseException:
             self.close(0)
             raise
-        weakref.finalize(self, self._follower.stop)
+        self._follower = follower
+        weakref.finalize(self, follower.stop)
 
     def __repr__(self) -> str:
         return f"Monitor({self.model!r}, version={self.version!r}, endpoint={self.endpoint!r})"
