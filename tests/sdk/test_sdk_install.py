@@ -122,12 +122,23 @@ def test_optional_features_degrade_without_their_packages(sdk_venv: Path, tmp_pa
         "    print('resources:', exc)\n"
         "from vigil.sdk.columnar import arrow_available\n"
         "print('arrow:', arrow_available())\n"
+        "try:\n"
+        "    vigil.Monitor('m', endpoint='sqlite:///local.db', spool_dir='s')\n"
+        "except ConfigurationError as exc:\n"
+        "    print('local:', exc)\n"
+        "try:\n"
+        "    vigil.detect_drift\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print('drift:', exc)\n"
     )
     out = _run([str(sdk_venv / "bin" / "python"), "-c", code], env=_clean_env(),
                cwd=tmp_path, timeout=60).stdout
     assert 'resources: Monitor(resources=True) samples with psutil' in out
     assert 'pip install "vigil[sdk-resources]"' in out
     assert "arrow: False" in out
+    assert 'local: Writing to a store directly (sqlite:///local.db) needs' in out
+    assert 'drift: vigil.detect_drift needs ' in out
+    assert out.count('pip install "vigil[server]"') == 2
 
 
 def test_readme_snippet_runs_on_the_sdk_alone_against_a_real_server(sdk_venv: Path,
