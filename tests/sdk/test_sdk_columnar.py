@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,18 +29,22 @@ T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
 class Spy(HttpTransport):
-    """A real HttpTransport that notes which bodies were columnar; ``refuse_arrow`` makes it
-    answer for the server as one older than Arrow bodies would (415, nothing sent)."""
+    """A real HttpTransport that notes which bodies were columnar; ``refuse_arrow`` (a status)
+    makes it answer Arrow bodies for the server as one older than them would (415) or one
+    that cannot read this one (400), with nothing sent."""
 
-    def __init__(self, *args: Any, refuse_arrow: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, refuse_arrow: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.refuse_arrow = refuse_arrow
+        self.down = False  # while true, deliveries fail as if the server were unreachable
         self.kinds: list[tuple[str, bool]] = []
 
     def send(self, model: str, kind: str, body: bytes) -> dict[str, Any]:
         self.kinds.append((kind, is_columnar(body)))
+        if self.down:
+            raise SendError("connection refused", status=None)
         if self.refuse_arrow and is_columnar(body):
-            raise SendError("415: this route takes application/json", status=415)
+            raise SendError(f"{self.refuse_arrow}: not this body", status=self.refuse_arrow)
         return super().send(model, kind, body)
 
 
@@ -152,27 +155,52 @@ def test_arrow_and_json_bodies_store_the_same_rows_and_rollups(server, tmp_path,
 
 
 @pytest.mark.integration
-def test_a_server_that_refuses_arrow_gets_json_and_loses_nothing(server, tmp_path):
+@pytest.mark.parametrize("status", [415, 400])
+def test_a_server_that_refuses_arrow_gets_json_and_loses_nothing(server, tmp_path, status):
     url, db = server
-    old = Spy(url, refuse_arrow=True, columnar=True)
-    with Monitor("refuses-arrow", endpoint=url, transport=old, spool_dir=tmp_path / "spool",
+    model = f"refuses-arrow-{status}"
+    old = Spy(url, refuse_arrow=status, columnar=True)
+    with Monitor(model, endpoint=url, transport=old, spool_dir=tmp_path / "spool",
                  flush_interval_s=3600) as mon:
         for i in range(40):
             mon.log_prediction({"x": float(i), "y": "a"}, 1, id=f"r{i}", ts=T0 + i)
         assert mon.flush(60)
-        assert mon._sender.columnar is False  # off for good after the 415
+        # a 415 (no Arrow on that server) turns Arrow off for good; a 400 for that batch
+        assert mon._sender.columnar is (status == 400)
         for i in range(40, 60):
             mon.log_prediction({"x": float(i), "y": "a"}, 1, id=f"r{i}", ts=T0 + i)
         assert mon.flush(60)
         assert mon.stats["sent"] == 60 and mon.stats["rejected"] == 0
-    assert old.kinds[0] == ("predictions", True)
-    assert old.kinds[1:] == [("predictions", False)] * 2  # the same batch as JSON, then JSON
+    arrow_then_json = [("predictions", True), ("predictions", False)]
+    assert old.kinds == arrow_then_json + (arrow_then_json if status == 400
+                                           else [("predictions", False)])
     conn = sqlite3.connect(db)
-    deadline = time.monotonic() + 60
-    while _rows(conn, "refuses-arrow", "SELECT count(*) FROM predictions p JOIN models m "
-                "ON m.id = p.model_id WHERE m.name = ?")[0][0] < 60:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: _rows(conn, model, "SELECT count(*) FROM predictions p JOIN models m "
+                             "ON m.id = p.model_id WHERE m.name = ?")[0][0] == 60,
+               timeout_s=60)
+    conn.close()
+
+
+@pytest.mark.integration
+def test_columnar_batches_wait_in_the_spool_and_are_replayed_as_arrow(server, tmp_path):
+    url, db = server
+    spy = Spy(url, columnar=True)
+    spy.down = True
+    with Monitor("spooled-arrow", endpoint=url, transport=spy, spool_dir=tmp_path / "spool",
+                 flush_interval_s=3600, max_retries=0, backoff_s=0.001,
+                 max_backoff_s=0.01) as mon:
+        for i in range(30):
+            mon.log_prediction({"x": float(i), "plan": "pro"}, i % 2, id=f"s{i}", ts=T0 + i)
+        assert not mon.flush(30)  # undeliverable: spooled
+        assert is_columnar(mon._sender.spool.oldest().body)
+        spy.down = False
+        assert mon.flush(60)  # replayed from the spool
+        assert mon.stats["replayed"] == 30 and mon.stats["spool_files"] == 0
+    assert spy.kinds[-1] == ("predictions", True)
+    conn = sqlite3.connect(db)
+    wait_until(lambda: _rows(conn, "spooled-arrow", "SELECT count(*) FROM predictions p "
+                             "JOIN models m ON m.id = p.model_id WHERE m.name = ?")[0][0] == 30,
+               timeout_s=60)
     conn.close()
 
 
