@@ -24,7 +24,7 @@ def _bash_blocks() -> list[str]:
 
 def test_readme_has_the_two_commands_and_ci_runs_the_second():
     install_demo, install_test = _bash_blocks()[:2]
-    assert install_demo == "python -m pip install -e . && vigil demo"
+    assert install_demo == 'python -m pip install -e ".[server]" && vigil demo'
     assert "pytest" in install_test
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert install_test in ci.splitlines()

@@ -52,13 +52,27 @@ _SUBPACKAGES = frozenset({"drift", "profile", "registry", "schema", "sdk"})
 
 def __getattr__(name: str) -> Any:
     if name in _SUBPACKAGES:
-        return importlib.import_module(f"vigil.{name}")
+        return _import(f"vigil.{name}", name)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'vigil' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_import(module, name), name)
     globals()[name] = value
     return value
+
+
+def _import(module: str, name: str) -> Any:
+    """Import ``module``; on the SDK alone (``pip install vigil``), a missing statistics
+    package says which extra brings it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "vigil").startswith("vigil"):
+            raise
+        raise ModuleNotFoundError(
+            f"vigil.{name} needs {exc.name}, which the SDK alone does not install: "
+            f'pip install "vigil[server]"', name=exc.name,
+        ) from None
 
 
 def __dir__() -> list[str]:

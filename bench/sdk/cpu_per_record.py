@@ -9,14 +9,17 @@ main thread's own share (``time.thread_time``) is the hot path; the rest is back
 Transports: ``memory`` (a MemoryTransport that keeps nothing: everything but the socket,
 no gzip, as to a server on loopback), ``memory-gzip`` (the same, gzipping bodies over
 64 KiB as the SDK does for a remote server) and ``http`` (a real ``vigil server`` on
-SQLite in a child process on loopback; its CPU is not ours and is not counted).
+SQLite in a child process on loopback; its CPU is not ours and is not counted). Each has
+an ``-arrow`` twin sending prediction batches as Arrow tables (``vigil.sdk.columnar``;
+the SDK's default off loopback) instead of JSON (its default on loopback).
 
 ``--baseline SRC`` runs the very same measurement, interleaved round by round, in a child
 Python that imports vigil from another checkout (e.g. the main branch), so "before" and
 "after" share the machine's load; the table gives the median of ``--rounds``.
 
 Run: ``python bench/sdk/cpu_per_record.py [--records 100000] [--rounds 3]
-[--transport memory memory-gzip http] [--baseline /path/to/other/checkout]``
+[--transport memory memory-arrow memory-gzip memory-gzip-arrow http http-arrow]
+[--baseline /path/to/other/checkout]``
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ from pathlib import Path
 
 import httpx
 
-from vigil.sdk import MemoryTransport, Monitor
+from vigil.sdk import HttpTransport, MemoryTransport, Monitor
 
 N_FEATURES = 25
+_TRANSPORTS = ["memory", "memory-arrow", "memory-gzip", "memory-gzip-arrow", "http",
+               "http-arrow"]
 
 
 def make_rows(n: int) -> list[dict]:
@@ -66,9 +71,14 @@ def run(transport_name: str, rows: list[dict], url: str | None) -> dict[str, flo
 
     bare_cpu = min(cpu_of_loop(bare, rows) for _ in range(3))
     with tempfile.TemporaryDirectory() as spool:
-        transport = (MemoryTransport(compress=transport_name == "memory-gzip", keep=False)
-                     if url is None else None)
-        mon = Monitor("bench-cpu", version="1", endpoint=url or "http://unused",
+        arrow = transport_name.endswith("-arrow")
+        if url is None:
+            transport = MemoryTransport(compress=transport_name.startswith("memory-gzip"),
+                                        keep=False)
+            transport.columnar = arrow  # type: ignore[attr-defined]  # as HttpTransport's
+        else:
+            transport = HttpTransport(url, columnar=arrow)
+        mon = Monitor(f"bench-cpu-{transport_name}", version="1", endpoint=url or "http://unused",
                       transport=transport, spool_dir=spool, queue_size=10_000_000,
                       batch_size=1000, flush_interval_s=0.5)
         tracked = mon.track(bare)
@@ -87,7 +97,7 @@ def run(transport_name: str, rows: list[dict], url: str | None) -> dict[str, flo
     n = len(rows)
     total = (cpu1 - cpu0 - bare_cpu) / n
     hot = (main1 - main0 - bare_cpu) / n
-    wire = sum(len(b) for _, _, b in transport.bodies) if transport is not None else 0
+    wire = sum(len(b) for _, _, b in getattr(transport, "bodies", ()))
     return {"total_us": total * 1e6, "hot_us": hot * 1e6, "background_us": (total - hot) * 1e6,
             "wall_s": wall1 - wall0, "sent": stats["sent"], "batches": stats["batches"],
             "wire_bytes_per_record": wire / n}
@@ -115,7 +125,7 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
 
 
 def measure(name: str, rows: list[dict]) -> dict[str, float]:
-    if name != "http":
+    if not name.startswith("http"):
         return run(name, rows, None)
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(Path(tmp))
@@ -139,7 +149,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--transport", nargs="+", default=["memory", "memory-gzip", "http"],
-                        choices=["memory", "memory-gzip", "http"])
+                        choices=_TRANSPORTS)
     parser.add_argument("--baseline", help="another checkout to measure in the same run")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -8,7 +8,8 @@ import sys
 import vigil
 import vigil.sdk
 
-HEAVY = ("sqlalchemy", "fastapi", "starlette", "uvicorn", "scipy", "sklearn", "alembic")
+HEAVY = ("sqlalchemy", "fastapi", "starlette", "uvicorn", "scipy", "sklearn", "alembic",
+         "numpy", "pandas", "pyarrow", "pydantic", "pydantic_settings")
 
 
 def test_importing_the_sdk_loads_no_heavy_module(child_env):
@@ -20,6 +21,21 @@ def test_importing_the_sdk_loads_no_heavy_module(child_env):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60, env=child_env)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_monitor_of_a_server_loads_no_heavy_module_nor_an_http_client(child_env, tmp_path):
+    """The spool folder from the settings (VIGIL_SPOOL_DIR) and an HTTP endpoint: neither
+    pydantic nor httpx nor http.client until the sender's first request."""
+    code = (
+        "import sys, vigil\n"
+        "mon = vigil.Monitor('m', endpoint='https://vigil.example.com')\n"
+        f"print(sorted(m for m in {(*HEAVY, 'httpx', 'http.client')!r} if m in sys.modules))\n"
+        "mon.close(0)\n"
+    )
+    env = {**child_env, "VIGIL_SPOOL_DIR": str(tmp_path / "spool")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60, env=env, cwd=tmp_path)
     assert out.stdout.strip() == "[]"
 
 

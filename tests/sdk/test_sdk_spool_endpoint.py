@@ -147,3 +147,25 @@ def test_records_spooled_for_one_server_go_to_that_server_only(tmp_path, child_e
         kill(server_a)
     assert stored_ids(db_a) == ids_a
     assert not list(dir_a.glob("*.batch"))
+
+
+@pytest.mark.parametrize(
+    ("env", "toml"),
+    [({}, None), ({"VIGIL_HOME": "h"}, None), ({"VIGIL_SPOOL_DIR": "s"}, None),
+     ({}, 'home = "th"\n'), ({}, 'spool_dir = "ts"\nhome = "th"\n'),
+     ({"VIGIL_HOME": "h"}, 'spool_dir = "ts"\n'), ({"VIGIL_SPOOL_DIR": "s"}, 'home = "th"\n')],
+)
+def test_the_spool_root_is_the_one_vigil_config_gives(tmp_path, monkeypatch, env, toml):
+    """The SDK reads the spool's settings without pydantic; vigil.config is the oracle."""
+    from vigil.config import load_settings
+    from vigil.sdk.monitor import default_spool_root
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("VIGIL_HOME", "VIGIL_SPOOL_DIR", "VIGIL_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if toml is not None:
+        (tmp_path / "vigil.toml").write_text("[settings]\n" + toml)
+    settings = load_settings()
+    assert default_spool_root() == (settings.spool_dir or settings.home / "spool")

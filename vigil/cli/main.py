@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import sys
 
-import typer
+# `pip install vigil` is the SDK alone: the commands need the `server` extra. Say so in one
+# line instead of an import traceback (a missing package that is not one of the server's
+# is a real error and is raised).
+_SERVER_PACKAGES = frozenset({
+    "typer", "click", "rich", "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic",
+    "psycopg", "pydantic", "pydantic_settings", "numpy", "scipy", "pandas", "pyarrow",
+    "datasketches", "river", "sklearn", "jinja2", "plotly", "yaml", "cryptography",
+    "picklescan", "stdnum", "fastapi_offline", "prometheus_client", "psutil",
+})
+try:
+    import typer
 
-from vigil._version import __version__
-from vigil.cli import alerts, db, demo, export, keys, report, rules
-from vigil.cli import audit as audit_cli
-from vigil.cli import privacy as privacy_cli
-from vigil.cli import registry as registry_cli
-from vigil.cli.common import err_console
-from vigil.cli.evaluate import evaluate_command
-from vigil.cli.profile import profile_command
-from vigil.cli.server import server
-from vigil.integrations.cli import app as integrations_app
+    from vigil._version import __version__
+    from vigil.cli import alerts, db, demo, export, keys, report, rules
+    from vigil.cli import audit as audit_cli
+    from vigil.cli import privacy as privacy_cli
+    from vigil.cli import registry as registry_cli
+    from vigil.cli.common import err_console
+    from vigil.cli.evaluate import evaluate_command
+    from vigil.cli.profile import profile_command
+    from vigil.cli.server import server
+    from vigil.integrations.cli import app as integrations_app
+except ModuleNotFoundError as _missing:
+    if (_missing.name or "").partition(".")[0] not in _SERVER_PACKAGES:
+        raise
+    sys.stderr.write(
+        f"vigil: this is the SDK alone ({_missing.name} is not installed); the vigil "
+        "command needs the server: pip install \"vigil[server]\"\n"
+    )
+    raise SystemExit(1) from None
 
 app = typer.Typer(
     name="vigil", no_args_is_help=True, add_completion=False,

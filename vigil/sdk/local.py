@@ -10,7 +10,13 @@ from typing import Any
 
 import orjson
 
-from vigil.errors import ModelNotFoundError, StoreError, VigilError, http_status
+from vigil.errors import (
+    ConfigurationError,
+    ModelNotFoundError,
+    StoreError,
+    VigilError,
+    http_status,
+)
 from vigil.sdk.transport import BODY_KEYS, SendError
 
 
@@ -38,9 +44,18 @@ class LocalTransport:
         self._open()
 
     def _open(self) -> None:
-        from vigil.engine.ingest.ingestor import Ingestor
-        from vigil.engine.privacy.policies import Redactor
-        from vigil.store import open_store
+        try:
+            from vigil.engine.ingest.ingestor import Ingestor
+            from vigil.engine.privacy.policies import Redactor
+            from vigil.store import open_store
+        except ModuleNotFoundError as exc:  # the SDK alone (pip install vigil)
+            if (exc.name or "vigil").startswith("vigil"):
+                raise
+            raise ConfigurationError(
+                f"Writing to a store directly ({self.url}) needs the server's packages "
+                f"({exc.name} is not installed): pip install \"vigil[server]\", or send "
+                "to a vigil server's URL."
+            ) from None
 
         self._store = open_store(self.url)
         self._ingestor = Ingestor(self._store, redactor=Redactor(self._store))

@@ -1,17 +1,20 @@
-"""A lean keep-alive HTTP/1.1 connection for posting batches to a server on this machine.
+"""A lean keep-alive HTTP/1.1 connection for requests to a server on this machine.
 
 On loopback the network costs nothing and the client's own CPU is what remains: httpx
 spends about twice the CPU of the standard library's :mod:`http.client` on a 500 kB POST
 (client bookkeeping, cookies, and a connection layer that copies the unsent rest of the
-body after each partial write). :class:`~vigil.sdk.http.HttpTransport` therefore posts
-batches to a loopback ``http://`` endpoint through this class and keeps httpx for
-everything else (remote servers, TLS, proxies, model lookups).
+body after each partial write). :class:`~vigil.sdk.http.HttpTransport` therefore sends
+every request to a loopback ``http://`` endpoint through this class and keeps httpx for
+remote servers (TLS, proxies).
 """
 
 from __future__ import annotations
 
-import http.client
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import http.client
 
 
 class LoopbackPoster:
@@ -34,12 +37,19 @@ class LoopbackPoster:
 
     def post(self, path: str, body: bytes,
              headers: dict[str, str]) -> tuple[int, bytes, str | None]:
-        """Send one POST; return (status, body, Server-Timing header).
+        """Send one POST; return (status, body, Server-Timing header)."""
+        return self.request("POST", path, body, headers)
+
+    def request(self, method: str, path: str, body: bytes | None,
+                headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+        """Send one request; return (status, body, Server-Timing header).
 
         Raises:
             OSError: the server could not be reached, or it did not answer in time.
             http.client.HTTPException: the answer was not valid HTTP.
         """
+        import http.client  # on the first request (the sender thread), not in Monitor()
+
         all_headers = {**self.headers, **headers}
         while True:
             conn = self._conn
@@ -48,7 +58,7 @@ class LoopbackPoster:
                 conn = self._conn = http.client.HTTPConnection(self.host, self.port,
                                                                timeout=self.timeout_s)
             try:
-                conn.request("POST", self.prefix + path, body=body, headers=all_headers)
+                conn.request(method, self.prefix + path, body=body, headers=all_headers)
                 resp = conn.getresponse()
                 data = resp.read()
             except (OSError, http.client.HTTPException) as exc:

@@ -12,15 +12,17 @@ exceptions are recorded and re-raised unchanged.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import logging
+import os
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from time import perf_counter_ns, time
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from vigil.errors import InvalidParameterError
+from vigil.errors import ConfigurationError, InvalidParameterError
 from vigil.schema import ModelSchema, Task
 from vigil.sdk.encode import (
     ERROR_TYPE_MAX,
@@ -37,6 +39,9 @@ from vigil.sdk.local import LocalTransport, is_local_endpoint
 from vigil.sdk.sender import Sender
 from vigil.sdk.spool import Spool, normalise_endpoint, safe_name, spool_directory
 from vigil.sdk.transport import Transport
+
+if TYPE_CHECKING:
+    from vigil.sdk.follow import AliasFollower
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,7 +81,8 @@ class Monitor:
         resources: sample this process and its host (CPU, memory, threads, open files,
             load, NVIDIA GPUs, the network's share of each delivery) in a background
             thread and send the samples beside the predictions
-            (:mod:`vigil.sdk.resources`).
+            (:mod:`vigil.sdk.resources`). Needs psutil (``vigil[sdk-resources]``; GPUs
+            also ``vigil[gpu]``, and are left out without it).
         resource_interval_s: seconds between resource samples.
         cpu_time: also measure the thread CPU time of each tracked (non-async) call and
             send its mean and p95 with the samples; needs ``resources``. Off by default:
@@ -144,36 +150,27 @@ class Monitor:
         follow_interval_s: float = 30.0,
         on_canary_change: Callable[[dict[str, Any] | None], Any] | None = None,
     ) -> None:
-        if not isinstance(model, str) or not model.strip():
-            raise InvalidParameterError(f"'model' must be a non-empty string. Got {model!r}.")
-        _check_int("batch_size", batch_size, 1, _MAX_BATCH)
-        _check_int("queue_size", queue_size, 1, None)
-        _check_int("max_retries", max_retries, 0, None)
-        _check_int("spool_max_bytes", spool_max_bytes, 1, None)
-        for name, value in (("flush_interval_s", flush_interval_s), ("timeout_s", timeout_s),
-                            ("backoff_s", backoff_s), ("max_backoff_s", max_backoff_s)):
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise InvalidParameterError(
-                    f"'{name}' of Monitor must be a positive number of seconds. Got {value!r}."
-                )
-        if schema is not None and not isinstance(schema, ModelSchema):
-            schema = ModelSchema.from_dict(schema)
-        resolved_task = _task(task) if task is not None else (
-            schema.task if schema is not None else Task.OTHER
-        )
-        if schema is not None and schema.task is not resolved_task:
-            schema = ModelSchema(schema.features, task=resolved_task)
+        _check_options(model, batch_size=batch_size, queue_size=queue_size,
+                       max_retries=max_retries, spool_max_bytes=spool_max_bytes,
+                       flush_interval_s=flush_interval_s, timeout_s=timeout_s,
+                       backoff_s=backoff_s, max_backoff_s=max_backoff_s)
+        if cpu_time and not resources:
+            raise InvalidParameterError(
+                "'cpu_time' of Monitor needs resources=True: CPU times travel in the "
+                "resource samples."
+            )
+        if resources and importlib.util.find_spec("psutil") is None:
+            raise ConfigurationError(
+                "Monitor(resources=True) samples with psutil, which is not installed: "
+                "pip install \"vigil[sdk-resources]\" (GPUs also need \"vigil[gpu]\")."
+            )
+        schema, resolved_task = _schema_and_task(schema, task)
         self.model = model
         self.version = str(version)
         self.endpoint = endpoint
         self.timeout_s = float(timeout_s)
         if transport is None:
-            if is_local_endpoint(endpoint):
-                transport = LocalTransport(endpoint)
-            else:
-                from vigil.sdk.http import HttpTransport
-
-                transport = HttpTransport(endpoint, api_key=api_key, timeout_s=timeout_s)
+            transport = _default_transport(endpoint, api_key, self.timeout_s)
         self.transport = transport
         self._sender = Sender(
             model=model,
@@ -190,33 +187,37 @@ class Monitor:
             backoff_s=float(backoff_s),
             max_backoff_s=float(max_backoff_s),
         )
-        # Closes (flushes) when the Monitor is garbage-collected and at interpreter exit;
-        # it holds the sender, not the Monitor, so it does not keep the Monitor alive.
         self._resources = None
         if resources:
             from vigil.sdk.resources import start_sampler
 
             self._resources = start_sampler(self._sender, transport, resource_interval_s,
                                             cpu_time)
-        elif cpu_time:
-            raise InvalidParameterError(
-                "'cpu_time' of Monitor needs resources=True: CPU times travel in the "
-                "resource samples."
-            )
+        # Closes (flushes) when the Monitor is garbage-collected and at interpreter exit;
+        # it holds the sender, not the Monitor, so it does not keep the Monitor alive.
         self._finalizer = weakref.finalize(self, _shutdown, self._resources, self._sender,
                                            self.timeout_s)
-        self._follower = None
+        self._follower: AliasFollower | None = None
         self._shadow: Any = None
         if version_from is not None:
-            from vigil.sdk.follow import start_following
+            self._follow(version_from, on_version_change, follow_interval_s, api_key,
+                         on_canary_change)
 
-            try:
-                self._follower = start_following(self, version_from, on_version_change,
-                                                 follow_interval_s, api_key, on_canary_change)
-            except BaseException:
-                self.close(0)
-                raise
-            weakref.finalize(self, self._follower.stop)
+    def _follow(self, ref: str, on_version_change: Callable[[str], Any] | None,
+                interval_s: float, api_key: str | None,
+                on_canary_change: Callable[[dict[str, Any] | None], Any] | None) -> None:
+        """Start following the registry alias ``ref`` (see ``version_from``); a failure to
+        start closes the Monitor before it is raised."""
+        from vigil.sdk.follow import start_following
+
+        try:
+            follower = start_following(self, ref, on_version_change, interval_s, api_key,
+                                       on_canary_change)
+        except BaseException:
+            self.close(0)
+            raise
+        self._follower = follower
+        weakref.finalize(self, follower.stop)
 
     def __repr__(self) -> str:
         return f"Monitor({self.model!r}, version={self.version!r}, endpoint={self.endpoint!r})"
@@ -685,6 +686,45 @@ class Observation:
         return False
 
 
+def _check_options(model: Any, *, batch_size: Any, queue_size: Any, max_retries: Any,
+                   spool_max_bytes: Any, **seconds: Any) -> None:
+    """Refuse a Monitor's wrong arguments before anything starts (no thread, no spool)."""
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidParameterError(f"'model' must be a non-empty string. Got {model!r}.")
+    _check_int("batch_size", batch_size, 1, _MAX_BATCH)
+    _check_int("queue_size", queue_size, 1, None)
+    _check_int("max_retries", max_retries, 0, None)
+    _check_int("spool_max_bytes", spool_max_bytes, 1, None)
+    for name, value in seconds.items():
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise InvalidParameterError(
+                f"'{name}' of Monitor must be a positive number of seconds. Got {value!r}."
+            )
+
+
+def _schema_and_task(schema: ModelSchema | Mapping[str, Any] | None,
+                     task: Task | str | None) -> tuple[ModelSchema | None, Task]:
+    """The schema (parsed from its dict form) and the task: ``task`` when given (it also
+    overrides the schema's), else the schema's, else ``other``."""
+    if schema is not None and not isinstance(schema, ModelSchema):
+        schema = ModelSchema.from_dict(schema)
+    resolved = _task(task) if task is not None else (
+        schema.task if schema is not None else Task.OTHER
+    )
+    if schema is not None and schema.task is not resolved:
+        schema = ModelSchema(schema.features, task=resolved)
+    return schema, resolved
+
+
+def _default_transport(endpoint: str, api_key: str | None, timeout_s: float) -> Transport:
+    """A store URL writes to the store directly; anything else is a server's URL."""
+    if is_local_endpoint(endpoint):
+        return LocalTransport(endpoint)
+    from vigil.sdk.http import HttpTransport  # its module loads no HTTP client yet
+
+    return HttpTransport(endpoint, api_key=api_key, timeout_s=timeout_s)
+
+
 def _shutdown(sampler: Any, sender: Sender, timeout_s: float | None) -> bool:
     if sampler is not None:
         sampler.stop(timeout_s)
@@ -704,10 +744,7 @@ def _task(task: Task | str) -> Task:
 def _open_spool(root: str | Path | None, endpoint: str, model: str, max_bytes: int) -> Spool:
     """The spool of ``model`` sending to ``endpoint``, in its own folder under ``root``."""
     if root is None:
-        from vigil.config import load_settings
-
-        settings = load_settings()
-        root = settings.spool_dir or Path(settings.home) / "spool"
+        root = default_spool_root()
     root = Path(root).absolute()
     directory = spool_directory(root, endpoint, model)
     # vigil <= 0.1 spooled into <root>/<model> by default, or straight into an explicit
@@ -721,6 +758,44 @@ def _open_spool(root: str | Path | None, endpoint: str, model: str, max_bytes: i
             )
     return Spool(directory, max_bytes=max_bytes,
                  owner={"endpoint": normalise_endpoint(endpoint), "model": model})
+
+
+def default_spool_root() -> Path:
+    """The spool root when ``spool_dir`` is not given: the ``spool_dir`` setting, else
+    ``{home}/spool``, each from ``VIGIL_*`` then vigil.toml's ``[settings]`` as in
+    :mod:`vigil.config`, read here with the standard library so that a Monitor never
+    loads pydantic (which the SDK alone does not install)."""
+    table = _toml_settings()
+
+    def setting(name: str) -> str | None:
+        value = os.environ.get(f"VIGIL_{name.upper()}")
+        if value is None:
+            value = table.get(name)
+        return None if value is None else str(value)
+
+    spool = setting("spool_dir")
+    if spool is not None:
+        return Path(spool)
+    return Path(setting("home") or "vigil-data") / "spool"
+
+
+def _toml_settings() -> dict[str, Any]:
+    """vigil.toml's ``[settings]`` (``VIGIL_CONFIG``, else ./vigil.toml); {} when absent."""
+    path = Path(os.environ.get("VIGIL_CONFIG", "vigil.toml"))
+    if not path.is_file():
+        if "VIGIL_CONFIG" in os.environ:
+            raise ConfigurationError(
+                f"VIGIL_CONFIG names {str(path)!r}, which is not a file. "
+                "Point it at a vigil.toml or unset it."
+            )
+        return {}
+    import tomllib
+
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("settings", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
+    return table if isinstance(table, dict) else {}
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from vigil.schema import ModelSchema
+from vigil.sdk.columnar import arrow_available, is_columnar, records_from_columnar, split_columnar
 from vigil.sdk.encode import encode, to_records
 from vigil.sdk.spool import Spool
 from vigil.sdk.transport import BODY_KEYS, SendError, Transport
@@ -113,6 +114,7 @@ class Sender:
             0,
         )
         self._ensured: set[str] = set()
+        self._first_batch: list[dict[str, Any]] = []  # what the model's schema is inferred from
         self._switches: list[tuple[float, str]] = []  # (from ts, version): switch_version
         # Integrations (vigil.integrations): sinks get each batch's records in this thread
         # before delivery; exception hooks get the model's exceptions (error path only).
@@ -123,6 +125,9 @@ class Sender:
         self._next_replay = 0.0
         self._spool_announced = False
         self.no_error_type = False  # set when the server proves older than error_type
+        # Prediction batches as Arrow tables when the transport takes them and pyarrow is
+        # here (vigil.sdk.columnar); off for good once the server answers 415.
+        self.columnar = bool(getattr(transport, "columnar", False)) and arrow_available()
         self._closing = threading.Event()
         self._cond = threading.Condition()
         self._flush_req = 0
@@ -316,14 +321,34 @@ class Sender:
                     rec.pop("error_type", None)
             if self.sinks:
                 self._emit(groups)
+            if self.model not in self._ensured and self.schema is None:
+                self._first_batch = groups["predictions"]
             for kind in _KINDS:
-                records = groups[kind]
-                if records:
-                    body, count = encode(BODY_KEYS[kind], records)
-                    self.counts["internal_errors"] += len(records) - count
-                    if count:
+                if groups[kind]:
+                    for body, count in self._bodies(kind, groups[kind]):
                         self._deliver(self.model, kind, count, body)
         self._replay(force=force_replay)
+
+    def _bodies(self, kind: str, records: list[dict[str, Any]]) -> list[tuple[bytes, int]]:
+        """The encoded bodies of a batch and their record counts: predictions as one Arrow
+        table (when columnar) plus JSON for the records that do not fit it, else JSON."""
+        out = []
+        if kind == "predictions" and self.columnar:
+            try:
+                table, rest = split_columnar(records)
+            except Exception:  # a bug there must not lose the batch: JSON carries it
+                self.counts["internal_errors"] += 1
+                log.exception("vigil: could not encode a columnar batch; sending JSON")
+                table, rest = None, records
+            if table is not None:
+                out.append((table, len(records) - len(rest)))
+            records = rest
+        if records:
+            body, count = encode(BODY_KEYS[kind], records)
+            self.counts["internal_errors"] += len(records) - count
+            if count:
+                out.append((body, count))
+        return out
 
     def _emit(self, groups: dict[str, list[dict[str, Any]]]) -> None:
         for sink in self.sinks:
@@ -394,6 +419,9 @@ class Sender:
                     registered_again = True
                     self._ensured.discard(model)
                     continue
+                if is_columnar(body) and exc.status in (400, 415):
+                    body = self._as_json(body, exc)
+                    continue
                 if exc.status == 413 and n > 1:
                     return self._send_halves(model, kind, body, retries)
                 if not exc.retryable:
@@ -416,6 +444,18 @@ class Sender:
             self.counts["retries"] += 1
             self._closing.wait(backoff_delay(attempt, self.backoff_s, self.max_backoff_s))
             attempt += 1
+
+    def _as_json(self, body: bytes, exc: SendError) -> bytes:
+        """A columnar body the server refused, as JSON: a 415 (a server without Arrow
+        bodies) turns columnar batches off for good, a 400 only for this one."""
+        if exc.status == 415 and self.columnar:
+            self.columnar = False
+            log.warning("vigil: the server does not take Arrow bodies (%s); sending JSON", exc)
+        elif exc.status == 400:
+            log.warning("vigil: the server refused a columnar batch (%s); sending it as JSON",
+                        exc)
+        json_body, _ = encode("records", records_from_columnar(body))
+        return json_body
 
     def _resend_without_error_type(self, model: str, n: int, body: bytes,
                                    result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -444,13 +484,12 @@ class Sender:
         return n - len(again), {**result, "rejected": left}
 
     def _send_halves(self, model: str, kind: str, body: bytes, retries: int) -> bool:
-        key = BODY_KEYS[kind]
-        items = _loads(body)[key]
+        items = _loads(body)[BODY_KEYS[kind]]
         mid = len(items) // 2
         for part in (items[:mid], items[mid:]):
-            part_body, count = encode(key, part)
-            if not self._send(model, kind, count, part_body, retries=retries):
-                self._to_spool(model, kind, count, part_body)  # keep the undelivered half
+            for part_body, count in self._bodies(kind, part):
+                if not self._send(model, kind, count, part_body, retries=retries):
+                    self._to_spool(model, kind, count, part_body)  # keep it for later
         return True
 
     def _ensure_model(self, model: str, kind: str, body: bytes) -> None:
@@ -470,15 +509,21 @@ class Sender:
             schema = self.schema if own else None
             task = self.task if own else "other"
             if schema is None:
-                inputs = [r.get("inputs") for r in _loads(body).get("records", [])]
-                schema = ModelSchema.infer(
-                    [i for i in inputs if isinstance(i, dict)], task=task
-                )
+                schema = ModelSchema.infer(self._first_inputs(model, body), task=task)
             self.transport.register_model(
                 {"name": model, "task": task, "schema": schema.to_dict()}
             )
             log.info("vigil: registered model %r (%d features)", model, len(schema.features))
         self._ensured.add(model)
+        self._first_batch = []
+
+    def _first_inputs(self, model: str, body: bytes) -> list[dict[str, Any]]:
+        """The inputs a schema is inferred from: this Monitor's whole first batch of
+        predictions (a columnar body holds only the records that fit its table), else
+        the body's."""
+        records = (self._first_batch if model == self.model else None) or \
+            _loads(body).get("records", [])
+        return [r["inputs"] for r in records if isinstance(r.get("inputs"), dict)]
 
     def _reconcile(self, model: str, existing: dict[str, Any], body: bytes) -> None:
         """Fill in a placeholder model (made by ``vigil registry register``: task ``other``,
@@ -490,9 +535,7 @@ class Sender:
         if placeholder and (self.task != "other" or self.schema is not None):
             schema = self.schema
             if schema is None:
-                inputs = [r.get("inputs") for r in _loads(body).get("records", [])]
-                schema = ModelSchema.infer([i for i in inputs if isinstance(i, dict)],
-                                           task=self.task)
+                schema = ModelSchema.infer(self._first_inputs(model, body), task=self.task)
             self.transport.register_model(
                 {"name": model, "task": self.task, "schema": schema.to_dict()})
             log.info("vigil: filled in model %r (registered without a task or inputs) with "
@@ -543,5 +586,8 @@ def _only_error_type_unknown(rejection: Any) -> bool:
 
 
 def _loads(body: bytes) -> dict[str, Any]:
+    """A body's items under their JSON key, whether it is JSON or a columnar table."""
+    if is_columnar(body):
+        return {"records": records_from_columnar(body)}
     data = orjson.loads(body)
     return data if isinstance(data, dict) else {}
