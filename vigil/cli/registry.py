@@ -27,19 +27,12 @@ ActorOption = typer.Option(None, "--actor", help="Who makes the change, for the 
                            "the audit log (default: the OS user).", show_default=False)
 
 
-def os_user() -> str:
-    """The OS user running the command (``"cli"`` when the system cannot name one)."""
-    import getpass
-
-    try:
-        return getpass.getuser() or FALLBACK_ACTOR
-    except (KeyError, OSError, ImportError):  # no passwd entry / no USER variable
-        return FALLBACK_ACTOR
-
-
 def _actor(actor: str | None) -> str:
+    """``--actor``, checked, or the OS user (``"cli"`` when the system cannot name one)."""
     if actor is None:
-        return os_user()
+        from vigil.registry.registry import os_user
+
+        return os_user(FALLBACK_ACTOR)
     actor = actor.strip()
     if not actor or len(actor) > 200:
         raise InvalidParameterError(f"--actor must be 1-200 characters. Got {actor!r}.")
@@ -116,24 +109,26 @@ def register(
 
 
 def _versions_table(versions: list[dict[str, Any]], aliases: list[dict[str, Any]],
-                    with_model: bool = False) -> Table:
-    by_version: dict[tuple[str, str], list[str]] = {}
+                    found: bool = False) -> Table:
+    """``list``: version, status, aliases, framework, files, size, creator; ``search``
+    (``found``): model, version, status, tags, metrics, creator."""
+    if found:
+        table = Table("model", "version", "status", "tags", "metrics", "created by")
+        for v in versions:
+            table.add_row(
+                v["model"], v["version"], v["status"],
+                ", ".join(f"{k}={x}" for k, x in sorted((v["tags"] or {}).items())),
+                ", ".join(f"{k}={x:g}" for k, x in sorted((v["metrics"] or {}).items())),
+                v["created_by"])
+        return table
+    by_version: dict[str, list[str]] = {}
     for a in aliases:
-        by_version.setdefault((a.get("model", ""), a["resolved_version"]), []).append(
-            a["alias"])
-    columns = ["version", "status", "aliases", "framework", "files", "size", "tags",
-               "metrics", "created by"]
-    table = Table(*(["model", *columns] if with_model else columns))
+        by_version.setdefault(a["resolved_version"], []).append(a["alias"])
+    table = Table("version", "status", "aliases", "framework", "files", "size", "created by")
     for v in versions:
-        cells = [v["version"], v["status"],
-                 ", ".join(by_version.get((v.get("model", "") if with_model else "",
-                                           v["version"]), [])),
-                 v["framework"] or "", "" if v["files"] is None else str(v["files"]),
-                 str(v["artifact_size"] or ""),
-                 ", ".join(f"{k}={x}" for k, x in sorted((v["tags"] or {}).items())),
-                 ", ".join(f"{k}={x:g}" for k, x in sorted((v["metrics"] or {}).items())),
-                 v["created_by"]]
-        table.add_row(*([v["model"], *cells] if with_model else cells))
+        table.add_row(v["version"], v["status"], ", ".join(by_version.get(v["version"], [])),
+                      v["framework"] or "", "" if v["files"] is None else str(v["files"]),
+                      str(v["artifact_size"] or ""), v["created_by"])
     return table
 
 
@@ -255,7 +250,7 @@ def search(
     if as_json:
         _print_json(rows)
         return
-    console.print(_versions_table(rows, [], with_model=True))
+    console.print(_versions_table(rows, [], found=True))
 
 
 @app.command()

@@ -73,6 +73,17 @@ def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
     return match["model"], match["alias"], match["version"]
 
 
+def os_user(fallback: str = "python") -> str:
+    """The OS user running this process, the actor of changes made without another name
+    (``fallback`` when the system cannot name one, e.g. a container without passwd)."""
+    import getpass
+
+    try:
+        return getpass.getuser() or fallback
+    except (KeyError, OSError, ImportError):
+        return fallback
+
+
 def _key_settings() -> tuple[Path | None, str | None, Path | None]:
     """The key settings of the environment and vigil.toml (read when a registry is made)."""
     from vigil.config import load_settings
@@ -92,14 +103,14 @@ class Registry:
         home: the data folder; artifacts go to ``home/artifacts``, keys to ``home/keys``.
         signing_key: a PEM Ed25519 private key to sign with (default ``VIGIL_SIGNING_KEY``,
             else ``home/keys/signing.pem``, created on first use).
-        actor: who is acting, for the history and the audit log.
+        actor: who is acting, for the histories and the audit log (default: the OS user).
         passphrase: of the signing key (default ``VIGIL_SIGNING_KEY_PASSPHRASE``).
         trusted_keys: a pinned, read-only folder of trusted public keys (default
             ``VIGIL_TRUSTED_KEYS``, else ``home/keys/trusted``).
     """
 
     def __init__(self, store: Store, home: str | Path, *, signing_key: str | Path | None = None,
-                 actor: str = "python", passphrase: str | None = None,
+                 actor: str | None = None, passphrase: str | None = None,
                  trusted_keys: str | Path | None = None) -> None:
         self.store = store
         self.home = Path(home)
@@ -111,7 +122,7 @@ class Registry:
             trusted_keys = trusted_keys or default_trusted
         self.keys = KeyRing(self.home / "keys", signing_key, passphrase=passphrase,
                             trusted_folder=trusted_keys)
-        self.actor = actor
+        self.actor = actor or os_user()
         self._owned = False
 
     @classmethod
