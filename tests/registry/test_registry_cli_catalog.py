@@ -118,6 +118,8 @@ USAGE_ERRORS = [
     (("edit", "churn", "9", "--note", "x"), 1, "error: Model 'churn' has no version '9'"),
     (("search", "--metric", "accuracy>>1"), 1, "error: A metric filter is NAME OP NUMBER"),
     (("archive", "churn", "1", "--actor", " "), 1, "error: --actor must be"),
+    (("register", "churn", "2", "--signing-key", "/nonexistent/key.pem"), 1,
+     "error: --signing-key '/nonexistent/key.pem' is not a file"),
 ]
 
 

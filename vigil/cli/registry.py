@@ -94,6 +94,11 @@ def register(
     """Register a version: hash, scan, store and sign its artifact (an artifact that
     imports dangerous code when unpickled is refused, as at load)."""
     metrics, tags = _pairs(metric, "metric", number=True), _pairs(tag, "tag")
+    if signing_key is not None and not signing_key.is_file():
+        # a mistyped path must not make (and trust) a new key
+        raise InvalidParameterError(
+            f"--signing-key {str(signing_key)!r} is not a file. Give an existing Ed25519 "
+            "private key (PEM), or leave the option out to use VIGIL_HOME/keys/signing.pem.")
     reg = _open(db, home, signing_key, actor)
     try:
         row = reg.register(model, version, artifact, framework=framework, notes=notes,
