@@ -18,6 +18,7 @@ from vigil.registry import (
     IntegrityError,
     Registry,
     UnsafeArtifactError,
+    VersionNotFoundError,
     scan_artifact,
 )
 from vigil.registry.signing import KeyRing, pae
@@ -177,11 +178,26 @@ class _Evil:
 def test_pickle_scan_refuses_dangerous_imports_unless_allowed(registry, tmp_path):
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps(_Evil()))
-    registry.register("churn", "1", evil)
+    # refused at register already: never signed, never promotable
+    with pytest.raises(UnsafeArtifactError, match=r"dangerous code .*system"):
+        registry.register("churn", "1", evil)
+    (refused,) = _refusals(registry)
+    assert refused["details"]["stage"] == "register"
+    assert refused["details"]["code"] == "unsafe_artifact"
+    assert registry.versions("churn") == []
+    with pytest.raises(VersionNotFoundError):
+        registry.promote("churn", "production", "1")
+    dangerous = scan_artifact(evil).dangerous[0].split(": ")[1]
+    # accepted only when the import is allowed by name, and the audit entry says so
+    row = registry.register("churn", "1", evil, allow=[dangerous])
+    assert row["scan"]["allowed"] == [f"evil.pkl: {dangerous}"]
+    registered = [e for e in registry.store.audit_entries()
+                  if e["action"] == "registry.register"]
+    assert registered[-1]["details"]["scan"]["allowed"] == [f"evil.pkl: {dangerous}"]
+    # load checks again: the allowance at register does not carry over
     with pytest.raises(UnsafeArtifactError, match=r"dangerous code .*system"):
         registry.load("churn:1", deserialize=True)
-    assert _refusals(registry)[0]["details"]["code"] == "unsafe_artifact"
-    dangerous = scan_artifact(evil).dangerous[0].split(": ")[1]
+    assert _refusals(registry)[-1]["details"]["code"] == "unsafe_artifact"
     assert registry.load("churn:1", allow=[dangerous]).name == "evil.pkl"
 
 
@@ -192,7 +208,9 @@ def test_unparseable_pickles_are_failures_not_clean(registry, tmp_path, content)
     bad.write_bytes(content)
     report = scan_artifact(bad)
     assert not report.ok and report.unparsed
-    registry.register("churn", "1", bad)
+    with pytest.raises(UnsafeArtifactError, match="could not be scanned"):
+        registry.register("churn", "1", bad)
+    registry.register("churn", "1", bad, allow_unparsed=True)
     with pytest.raises(UnsafeArtifactError, match="could not be scanned"):
         registry.load("churn:1")
     assert registry.load("churn:1", allow_unparsed=True).name == "model.pkl"

@@ -92,12 +92,20 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors are handled below; others are bugs
+    except Exception as exc:  # usage errors are handled below; others are bugs
         import click
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # Typer >= 0.20 vendors click: its usage errors (unknown option, bad value,
+        # missing argument) are TyperExceptions, not click's; both print Typer's usage
+        # message and exit 2 instead of a traceback
+        if isinstance(exc, click.ClickException | typer.TyperException):
+            show = getattr(exc, "show", None)
+            if callable(show):
+                show()
+            else:
+                err_console.print(f"[red]error:[/red] {exc}", highlight=False,
+                                  soft_wrap=True)
+            sys.exit(int(getattr(exc, "exit_code", 2)))
         raise
     if isinstance(code, int) and code:
         sys.exit(code)

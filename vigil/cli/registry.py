@@ -1,8 +1,10 @@
-"""``vigil registry``: register, list, show, promote, rollback, canary, verify, diff, history,
-policy.
+"""``vigil registry``: register, list, show, edit, archive, deprecate, restore, search,
+promote, rollback, canary, verify, diff, history, policy.
 
 The commands work on the store (``--db``) and data folder (``--home``) directly, like
-``vigil keys``: artifacts are hashed, copied and signed on this machine.
+``vigil keys``: artifacts are hashed, scanned, copied and signed on this machine. Changes
+are made in the name of the OS user (``--actor`` to name someone else), which the alias
+history, the version history and the audit log keep.
 """
 
 from __future__ import annotations
@@ -14,24 +16,46 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from vigil.cli.common import DbOption, HomeOption, console, read_settings, settings_from
+from vigil.cli.common import (
+    DbOption,
+    HomeOption,
+    console,
+    err_console,
+    read_settings,
+    settings_from,
+)
 from vigil.errors import InvalidParameterError
 
 app = typer.Typer(help="Model registry: versions, signed artifacts, aliases, rollback.",
                   no_args_is_help=True)
 
-ACTOR = "cli"
+FALLBACK_ACTOR = "cli"
+ActorOption = typer.Option(None, "--actor", help="Who makes the change, for the history and "
+                           "the audit log (default: the OS user).", show_default=False)
 
 
-def _open(db: str | None, home: Path | None, signing_key: Path | None = None, *,
-          read: bool = False) -> Any:
+def _actor(actor: str | None) -> str:
+    """``--actor``, checked, or the OS user (``"cli"`` when the system cannot name one)."""
+    if actor is None:
+        from vigil.registry.registry import os_user
+
+        return os_user(FALLBACK_ACTOR)
+    actor = actor.strip()
+    if not actor or len(actor) > 200:
+        raise InvalidParameterError(f"--actor must be 1-200 characters. Got {actor!r}.")
+    return actor
+
+
+def _open(db: str | None, home: Path | None, signing_key: Path | None = None,
+          actor: str | None = None, *, read: bool = False) -> Any:
     """The registry; ``read``: the command only reads, so no data means one error line."""
     from vigil.registry import Registry
     from vigil.store import open_store
 
+    who = _actor(actor)
     settings = (read_settings if read else settings_from)(db, home)
     return Registry(open_store(settings.db_url), settings.home, signing_key=signing_key,
-                    actor=ACTOR)
+                    actor=who)
 
 
 def _pairs(items: list[str], what: str, number: bool = False) -> dict[str, Any] | None:
@@ -68,16 +92,27 @@ def register(
     dvc: list[Path] = typer.Option([], help="DVC .dvc file whose hashes to record; repeat."),
     signing_key: Path | None = typer.Option(None, help="Ed25519 private key (PEM) to sign "
                                             "with; default VIGIL_HOME/keys/signing.pem."),
+    allow: list[str] = typer.Option([], help="Import to accept although it is dangerous "
+                                    "(module.name); repeat. Only for artifacts you trust."),
+    allow_unparsed: bool = typer.Option(False, help="Accept pickles the scanner cannot "
+                                        "parse."),
+    actor: str | None = ActorOption,
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
-    """Register a version: hash, store and sign its artifact."""
-    reg = _open(db, home, signing_key)
+    """Register a version: hash, scan, store and sign its artifact (an artifact that
+    imports dangerous code when unpickled is refused, as at load)."""
+    metrics, tags = _pairs(metric, "metric", number=True), _pairs(tag, "tag")
+    if signing_key is not None and not signing_key.is_file():
+        # a mistyped path must not make (and trust) a new key
+        raise InvalidParameterError(
+            f"--signing-key {str(signing_key)!r} is not a file. Give an existing Ed25519 "
+            "private key (PEM), or leave the option out to use VIGIL_HOME/keys/signing.pem.")
+    reg = _open(db, home, signing_key, actor)
     try:
         row = reg.register(model, version, artifact, framework=framework, notes=notes,
-                           metrics=_pairs(metric, "metric", number=True),
-                           tags=_pairs(tag, "tag"),
+                           metrics=metrics, tags=tags,
                            lineage={"code_commit": commit} if commit else None,
-                           data=data, dvc=dvc)
+                           data=data, dvc=dvc, allow=allow, allow_unparsed=allow_unparsed)
         key = reg.keys.key_id if artifact is not None else None
     finally:
         reg.store.close()
@@ -86,36 +121,149 @@ def register(
                   + (f", signed by key {key[:12]}" if key else "") + ".", highlight=False)
 
 
-@app.command("list")
-def list_versions(model: str, db: str | None = DbOption,
-                  home: Path | None = HomeOption) -> None:
-    """List a model's versions and aliases."""
-    reg = _open(db, home, read=True)
-    try:
-        versions, aliases = reg.versions(model), reg.aliases(model)
-    finally:
-        reg.store.close()
+def _versions_table(versions: list[dict[str, Any]], aliases: list[dict[str, Any]],
+                    found: bool = False) -> Table:
+    """``list``: version, status, aliases, framework, files, size, creator; ``search``
+    (``found``): model, version, status, tags, metrics, creator."""
+    if found:
+        table = Table("model", "version", "status", "tags", "metrics", "created by")
+        for v in versions:
+            table.add_row(
+                v["model"], v["version"], v["status"],
+                ", ".join(f"{k}={x}" for k, x in sorted((v["tags"] or {}).items())),
+                ", ".join(f"{k}={x:g}" for k, x in sorted((v["metrics"] or {}).items())),
+                v["created_by"])
+        return table
     by_version: dict[str, list[str]] = {}
     for a in aliases:
         by_version.setdefault(a["resolved_version"], []).append(a["alias"])
-    table = Table("version", "aliases", "framework", "files", "size", "created by")
+    table = Table("version", "status", "aliases", "framework", "files", "size", "created by")
     for v in versions:
-        table.add_row(v["version"], ", ".join(by_version.get(v["version"], [])),
-                      v["framework"] or "", str(v.get("files", "")),
+        table.add_row(v["version"], v["status"], ", ".join(by_version.get(v["version"], [])),
+                      v["framework"] or "", "" if v["files"] is None else str(v["files"]),
                       str(v["artifact_size"] or ""), v["created_by"])
-    console.print(table)
+    return table
+
+
+@app.command("list")
+def list_versions(
+    model: str,
+    all_: bool = typer.Option(False, "--all", help="Include archived versions."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """List a model's versions (archived ones only with --all) and aliases."""
+    reg = _open(db, home, read=True)
+    try:
+        versions, aliases = reg.versions(model, include_archived=all_), reg.aliases(model)
+    finally:
+        reg.store.close()
+    console.print(_versions_table(versions, aliases))
 
 
 @app.command()
 def show(ref: str, db: str | None = DbOption, home: Path | None = HomeOption) -> None:
-    """Print a version (``name:version`` or ``name@alias``) as JSON, manifest included."""
+    """Print a version (``name:version`` or ``name@alias``) as JSON, manifest and the
+    history of its edits included."""
     reg = _open(db, home, read=True)
     try:
         row = reg.resolve(ref)
+        row["history"] = reg.version_history(row["model"], row["version"])
     finally:
         reg.store.close()
     row["metadata"] = row.pop("meta", None)
     _print_json(row)
+
+
+@app.command()
+def edit(
+    model: str, version: str,
+    note: str | None = typer.Option(None, "--note", help="New notes (replace the old)."),
+    tag: list[str] = typer.Option([], help="Set tag KEY=VALUE; repeat."),
+    untag: list[str] = typer.Option([], help="Remove tag KEY; repeat."),
+    reason: str | None = typer.Option(None, help="Why (kept in the history)."),
+    actor: str | None = ActorOption,
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Change a version's notes and tags; each change is kept in its history."""
+    tags = _pairs(tag, "tag")
+    reg = _open(db, home, actor=actor)
+    try:
+        row = reg.edit(model, version, notes=note, tags=tags, untag=untag, reason=reason)
+    finally:
+        reg.store.close()
+    tags_now = ", ".join(f"{k}={v}" for k, v in sorted((row["tags"] or {}).items()))
+    console.print(f"{model}:{version} tags: {tags_now or 'none'}; notes: "
+                  f"{row['notes'] or 'none'}.", highlight=False, soft_wrap=True)
+
+
+def _set_status(model: str, version: str, status: str, reason: str | None,
+                actor: str | None, db: str | None, home: Path | None) -> None:
+    reg = _open(db, home, actor=actor)
+    try:
+        reg.set_status(model, version, status, reason=reason)
+    finally:
+        reg.store.close()
+    console.print(f"{model}:{version} is {status}.", highlight=False)
+
+
+@app.command()
+def archive(
+    model: str, version: str,
+    reason: str | None = typer.Option(None, help="Why (kept in the history)."),
+    actor: str | None = ActorOption,
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Archive a version: kept for the record, hidden from lists, never served by an
+    alias (refused while an alias serves it)."""
+    _set_status(model, version, "archived", reason, actor, db, home)
+
+
+@app.command()
+def deprecate(
+    model: str, version: str,
+    reason: str | None = typer.Option(None, help="Why (kept in the history)."),
+    actor: str | None = ActorOption,
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Deprecate a version: still usable, but loading it warns."""
+    _set_status(model, version, "deprecated", reason, actor, db, home)
+
+
+@app.command()
+def restore(
+    model: str, version: str,
+    reason: str | None = typer.Option(None, help="Why (kept in the history)."),
+    actor: str | None = ActorOption,
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Make an archived or deprecated version active again."""
+    _set_status(model, version, "active", reason, actor, db, home)
+
+
+@app.command()
+def search(
+    tag: list[str] = typer.Option([], help="KEY=VALUE, or KEY for any value; repeat (all "
+                                  "must match)."),
+    metric: list[str] = typer.Option([], help="Offline metric filter such as "
+                                     "'accuracy>=0.9' (>=, <=, >, <, ==, !=); repeat."),
+    model: str | None = typer.Option(None, help="Only this model's versions."),
+    status: str | None = typer.Option(None, help="Only versions in this status (active, "
+                                      "deprecated, archived)."),
+    all_: bool = typer.Option(False, "--all", help="Include archived versions."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    db: str | None = DbOption, home: Path | None = HomeOption,
+) -> None:
+    """Find versions of every model (or --model) by tag and offline metric."""
+    reg = _open(db, home, read=True)
+    try:
+        rows = reg.search(model=model, tags=tag, metrics=metric, include_archived=all_,
+                          status=status)
+    finally:
+        reg.store.close()
+    if as_json:
+        _print_json(rows)
+        return
+    console.print(_versions_table(rows, [], found=True))
 
 
 @app.command()
@@ -125,10 +273,11 @@ def promote(
     reason: str | None = typer.Option(None, help="Why (kept in the history)."),
     expect_revision: int | None = typer.Option(
         None, help="Fail unless the alias is still at this revision."),
+    actor: str | None = ActorOption,
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Point ALIAS at VERSION (or make it follow another alias)."""
-    reg = _open(db, home)
+    reg = _open(db, home, actor=actor)
     try:
         row = reg.promote(model, alias, version, follow=follow, reason=reason,
                           expected_revision=expect_revision)
@@ -143,10 +292,11 @@ def rollback(
     model: str, alias: str,
     to: str | None = typer.Option(None, help="Version to go to; default the previous one."),
     reason: str | None = typer.Option(None, help="Why (kept in the history)."),
+    actor: str | None = ActorOption,
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Return ALIAS to the version promoted before (or to --to)."""
-    reg = _open(db, home)
+    reg = _open(db, home, actor=actor)
     try:
         row = reg.rollback(model, alias, to, reason=reason)
     finally:
@@ -172,6 +322,9 @@ def verify(
     finally:
         reg.store.close()
     scan = result["scan"]
+    if (row.get("status") or "active") != "active":
+        err_console.print(f"[yellow]warning:[/yellow] {row['model']}:{row['version']} is "
+                          f"{row['status']}; choose a current version.", highlight=False)
     console.print(f"OK {row['model']}:{row['version']} sha256 {result['digest'][:16]}..., "
                   f"signed by {result['key_id'][:12]}, {len(scan['scanned'])} pickle(s) "
                   f"scanned, {len(scan['suspicious'])} unknown import(s): {result['path']}",
@@ -238,6 +391,7 @@ def policy(
     min_count: int = typer.Option(20, help="Predictions needed before judging."),
     notify: list[str] = typer.Option([], help="Notifier told of a rollback; repeat."),
     disable: bool = typer.Option(False, help="Disable the alias's policy."),
+    actor: str | None = ActorOption,
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Set (or --disable) the automatic rollback policy of ALIAS."""
@@ -247,9 +401,9 @@ def policy(
         "max": _pairs(max_, "max", number=True) or {},
         "min": _pairs(min_, "min", number=True) or {},
         "watch_s": watch_s, "window_s": window_s, "min_count": min_count, "notify": notify}
-    reg = _open(db, home)
+    reg = _open(db, home, actor=actor)
     try:
-        checked = set_rollback_policy(reg.store, model, alias, spec, ACTOR)
+        checked = set_rollback_policy(reg.store, model, alias, spec, reg.actor)
     finally:
         reg.store.close()
     console.print(f"Policy of {model}@{alias}: "
@@ -281,6 +435,7 @@ def canary(
     reason: str | None = typer.Option(None, help="Why, for the alias history."),
     abort: bool = typer.Option(False, help="Abort the running canary (the alias keeps its "
                                "version)."),
+    actor: str | None = ActorOption,
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Start a canary (or shadow) release of VERSION on ALIAS; vigil promotes or rolls it
@@ -289,7 +444,7 @@ def canary(
 
     from vigil.registry.canary import evidence
 
-    reg = _open(db, home, read=version is None and not abort)
+    reg = _open(db, home, actor=actor, read=version is None and not abort)
     try:
         if abort:
             row = reg.abort_canary(model, alias, reason=reason)
@@ -332,12 +487,13 @@ def import_mlflow_command(
                                             help="MLflow registry URI if different."),
     model: list[str] = typer.Option([], "--model", help="Model to import; repeat (default "
                                     "all)."),
+    actor: str | None = ActorOption,
     db: str | None = DbOption, home: Path | None = HomeOption,
 ) -> None:
     """Import an MLflow model registry: versions, artifacts, run metrics, aliases."""
     from vigil.registry.mlflow_import import import_mlflow
 
-    reg = _open(db, home)
+    reg = _open(db, home, actor=actor)
     try:
         summary = import_mlflow(reg, tracking_uri, registry_uri=registry_uri,
                                 models=model or None)

@@ -184,15 +184,36 @@ def mask(config: dict[str, Any]) -> dict[str, Any]:
     return mask_config(config)
 
 
-def deliver(notifier: Notifier, notification: Notification, *,
+def deliver(notifier: Notifier, notification: Any, *,
             sleep: Callable[[float], None] = time.sleep) -> int:
     """Send with retries and exponential backoff (full jitter, honouring Retry-After);
-    return the number of attempts. Raises the last :class:`NotifyError` when all failed."""
+    return the number of attempts. Raises the last :class:`NotifyError` when all failed.
+
+    ``notification`` is a :class:`Notification`, or an
+    :class:`~vigil.notify.grouping.AlertGroup` sent as one message by the notifier's
+    ``send_group`` (a notifier without one sends the group's alerts one by one).
+    """
+    from vigil.notify.grouping import AlertGroup
+
+    if isinstance(notification, AlertGroup):
+        group = notification
+        send_group = getattr(notifier, "send_group", None)
+
+        def send() -> None:
+            if send_group is not None:
+                send_group(group)
+            else:
+                for alert in group.alerts:
+                    notifier.send(alert)
+    else:
+        def send() -> None:
+            notifier.send(notification)
+
     attempt = 0
     while True:
         attempt += 1
         try:
-            notifier.send(notification)
+            send()
             return attempt
         except RetryableNotifyError as exc:
             if attempt > notifier.retries:

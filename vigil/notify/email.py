@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from vigil.notify.base import Notification, NotifierBase, NotifyError, RetryableNotifyError
+from vigil.notify.grouping import AlertGroup
 
 
 def email_message(n: Notification, sender: str, to: list[str]) -> EmailMessage:
@@ -23,6 +24,25 @@ def email_message(n: Notification, sender: str, to: list[str]) -> EmailMessage:
     lines.append(f"alert id: {n.alert_id}")
     if n.url:
         lines.append(f"dashboard: {n.url}")
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
+def email_group_message(group: AlertGroup, sender: str, to: list[str]) -> EmailMessage:
+    """The message for a group: one paragraph per alert, with its dashboard link."""
+    msg = EmailMessage()
+    msg["Subject"] = group.title[:250]
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    lines = [group.title, ""]
+    for a in group.alerts:
+        lines.append(f"- [{a.status.upper()}] {a.rule} on {a.labels.get('model', '*')} "
+                     f"({a.severity}): {a.summary}")
+        if a.value is not None:
+            lines.append(f"  value: {a.value:g} (threshold {a.threshold:g})")
+        lines.append(f"  alert id: {a.alert_id}")
+        if a.url:
+            lines.append(f"  dashboard: {a.url}")
     msg.set_content("\n".join(lines) + "\n")
     return msg
 
@@ -50,8 +70,13 @@ class EmailNotifier(NotifierBase):
         return ssl.create_default_context(cafile=self.config.get("ca_file"))
 
     def send(self, notification: Notification) -> None:
+        self._send(email_message(notification, self.config["from"], self.to))
+
+    def send_group(self, group: AlertGroup) -> None:
+        self._send(email_group_message(group, self.config["from"], self.to))
+
+    def _send(self, msg: EmailMessage) -> None:
         cfg = self.config
-        msg = email_message(notification, cfg["from"], self.to)
         cls: type[smtplib.SMTP] = smtplib.SMTP_SSL if cfg.get("ssl") else smtplib.SMTP
         kwargs: dict[str, Any] = {"context": self._context()} if cfg.get("ssl") else {}
         try:

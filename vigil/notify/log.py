@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from vigil.notify.base import Notification, NotifierBase
+from vigil.notify.grouping import AlertGroup
 
 log = logging.getLogger("vigil.alerts")
 
@@ -15,13 +16,20 @@ class LogNotifier(NotifierBase):
     type = "log"
     optional = frozenset({"level"})
 
-    def send(self, notification: Notification) -> None:
+    def _level(self, status: str) -> int:
         level = self.config.get("level")
         if level is None:
-            level = logging.WARNING if notification.status == "firing" else logging.INFO
-        else:
-            level = logging.getLevelName(str(level).upper())
+            return logging.WARNING if status == "firing" else logging.INFO
+        level = logging.getLevelName(str(level).upper())
+        return level if isinstance(level, int) else logging.WARNING
+
+    def send_group(self, group: AlertGroup) -> None:
+        listed = "; ".join(f"{a.status} {a.rule} on {a.labels.get('model', '*')} {a.url}"
+                           .rstrip() for a in group.alerts)
+        log.log(self._level(group.status), "%s: %s", group.title, listed)
+
+    def send(self, notification: Notification) -> None:
+        level = self._level(notification.status)
         labels = ",".join(f"{k}={v}" for k, v in sorted(notification.labels.items()))
-        log.log(level if isinstance(level, int) else logging.WARNING,
-                "%s: %s {%s} value=%s", notification.title, notification.summary, labels,
+        log.log(level, "%s: %s {%s} value=%s", notification.title, notification.summary, labels,
                 notification.value)

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from vigil.notify.base import Notification, NotifierBase
+from vigil.notify.grouping import AlertGroup
 from vigil.notify.http import post
 
 _EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
@@ -34,12 +35,40 @@ def slack_payload(n: Notification, channel: str | None = None) -> dict[str, Any]
     return body
 
 
+MAX_LISTED = 40  # Slack allows 50 blocks per message
+
+
+def slack_group_payload(group: AlertGroup, channel: str | None = None) -> dict[str, Any]:
+    """The incoming-webhook body for a group: one line per alert, each linking to the
+    alert on the dashboard."""
+    text = f"{_EMOJI.get(group.status, '')} {group.title}".strip()
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}]
+    for a in group.alerts[:MAX_LISTED]:
+        name = f"{a.rule} on {a.labels.get('model', '*')}"
+        link = f"<{a.url}|{name}>" if a.url else name
+        line = f"{_EMOJI.get(a.status, '')} {link} ({a.severity}, {a.status}): {a.summary}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": line.strip()}})
+    if len(group.alerts) > MAX_LISTED:
+        blocks.append({"type": "context", "elements": [{
+            "type": "mrkdwn", "text": f"and {len(group.alerts) - MAX_LISTED} more"}]})
+    body: dict[str, Any] = {"text": text, "blocks": blocks}
+    if channel:
+        body["channel"] = channel
+    return body
+
+
 class SlackNotifier(NotifierBase):
     """Posts to a Slack incoming-webhook ``url``."""
 
     type = "slack"
     required = frozenset({"url"})
     optional = frozenset({"channel"})
+
+    def send_group(self, group: AlertGroup) -> None:
+        body = orjson.dumps(slack_group_payload(group, self.config.get("channel")))
+        post(self.config["url"], body, {"Content-Type": "application/json"}, self.timeout_s,
+             f"slack {self.name}")
 
     def send(self, notification: Notification) -> None:
         body = orjson.dumps(slack_payload(notification, self.config.get("channel")))

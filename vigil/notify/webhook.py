@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from vigil.notify.base import Notification, NotifierBase, rfc3339
+from vigil.notify.grouping import AlertGroup
 from vigil.notify.http import post
 
 SIGNATURE_HEADER = "X-Vigil-Signature"
@@ -35,13 +36,52 @@ def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
     return header is not None and hmac.compare_digest(sign(body, secret), header)
 
 
+def _alert(n: Notification) -> dict[str, Any]:
+    """One entry of the ``alerts`` list (``generatorURL``: the alert on the dashboard)."""
+    return {
+        "status": n.status,
+        "labels": {"alertname": n.rule, "severity": n.severity, **n.labels},
+        "annotations": _annotations(n),
+        "startsAt": rfc3339(n.started_at),
+        "endsAt": rfc3339(n.ended_at),
+        "generatorURL": n.url,
+        "fingerprint": n.fingerprint,
+    }
+
+
+def _annotations(n: Notification) -> dict[str, str]:
+    annotations = {"summary": n.summary, **n.annotations}
+    if n.value is not None:
+        annotations.setdefault("value", f"{n.value:g}")
+    return annotations
+
+
+def alertmanager_group_payload(group: AlertGroup, receiver: str,
+                               external_url: str = "") -> dict[str, Any]:
+    """The Alertmanager v4 webhook body for a group: every alert of it, each with its
+    dashboard URL, under the group's labels."""
+    alerts = [_alert(a) for a in group.alerts]
+    common_annotations = {k: v for k, v in alerts[0]["annotations"].items()
+                          if all(a["annotations"].get(k) == v for a in alerts[1:])}
+    return {
+        "version": "4",
+        "groupKey": group.key,
+        "truncatedAlerts": 0,
+        "status": group.status,
+        "receiver": receiver,
+        "groupLabels": group.labels,
+        "commonLabels": group.common_labels(),
+        "commonAnnotations": common_annotations,
+        "externalURL": external_url,
+        "alerts": alerts,
+    }
+
+
 def alertmanager_payload(n: Notification, receiver: str,
                          external_url: str = "") -> dict[str, Any]:
     """The Alertmanager v4 webhook body for one notification."""
     labels = {"alertname": n.rule, "severity": n.severity, **n.labels}
-    annotations = {"summary": n.summary, **n.annotations}
-    if n.value is not None:
-        annotations.setdefault("value", f"{n.value:g}")
+    annotations = _annotations(n)
     group_labels = {"alertname": n.rule}
     return {
         "version": "4",
@@ -53,15 +93,7 @@ def alertmanager_payload(n: Notification, receiver: str,
         "commonLabels": labels,
         "commonAnnotations": annotations,
         "externalURL": external_url,
-        "alerts": [{
-            "status": n.status,
-            "labels": labels,
-            "annotations": annotations,
-            "startsAt": rfc3339(n.started_at),
-            "endsAt": rfc3339(n.ended_at),
-            "generatorURL": n.url,
-            "fingerprint": n.fingerprint,
-        }],
+        "alerts": [_alert(n)],
     }
 
 
@@ -73,8 +105,14 @@ class WebhookNotifier(NotifierBase):
     optional = frozenset({"secret", "headers", "external_url"})
 
     def send(self, notification: Notification) -> None:
-        body = orjson.dumps(alertmanager_payload(
-            notification, self.name, self.config.get("external_url", "")))
+        self._post(orjson.dumps(alertmanager_payload(
+            notification, self.name, self.config.get("external_url", ""))))
+
+    def send_group(self, group: AlertGroup) -> None:
+        self._post(orjson.dumps(alertmanager_group_payload(
+            group, self.name, self.config.get("external_url", ""))))
+
+    def _post(self, body: bytes) -> None:
         headers = {"Content-Type": "application/json", **self.config.get("headers", {})}
         secret = self.config.get("secret")
         if secret:

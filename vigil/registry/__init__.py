@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil.registry.canary import check_canaries
+from vigil.registry.catalog import DeprecatedVersionWarning
 from vigil.registry.errors import (
     AliasCycleError,
     AliasNotFoundError,
@@ -28,6 +29,7 @@ from vigil.registry.errors import (
     IntegrityError,
     StaleAliasError,
     UnsafeArtifactError,
+    VersionArchivedError,
     VersionExistsError,
     VersionNotFoundError,
 )
@@ -39,11 +41,13 @@ __all__ = [
     "AliasCycleError",
     "AliasNotFoundError",
     "ArtifactNotFoundError",
+    "DeprecatedVersionWarning",
     "IntegrityError",
     "Registry",
     "ScanReport",
     "StaleAliasError",
     "UnsafeArtifactError",
+    "VersionArchivedError",
     "VersionExistsError",
     "VersionNotFoundError",
     "check_canaries",

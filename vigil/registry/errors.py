@@ -51,3 +51,9 @@ class UnsafeArtifactError(ConflictError):
     """A serialized Python object imports something dangerous or cannot be scanned."""
 
     code = "unsafe_artifact"
+
+
+class VersionArchivedError(ConflictError):
+    """The version is archived: no alias may point at it or run it as a canary."""
+
+    code = "version_archived"

@@ -25,7 +25,7 @@ from vigil.registry.errors import (
     VersionNotFoundError,
 )
 from vigil.registry.lineage import build_lineage
-from vigil.registry.scan import scan_artifact
+from vigil.registry.scan import ScanReport, scan_artifact, scan_files
 from vigil.registry.signing import KeyRing
 from vigil.store import ModelRecord, Store
 from vigil.store.registry import queries as q
@@ -73,6 +73,17 @@ def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
     return match["model"], match["alias"], match["version"]
 
 
+def os_user(fallback: str = "python") -> str:
+    """The OS user running this process, the actor of changes made without another name
+    (``fallback`` when the system cannot name one, e.g. a container without passwd)."""
+    import getpass
+
+    try:
+        return getpass.getuser() or fallback
+    except (KeyError, OSError, ImportError):
+        return fallback
+
+
 def _key_settings() -> tuple[Path | None, str | None, Path | None]:
     """The key settings of the environment and vigil.toml (read when a registry is made)."""
     from vigil.config import load_settings
@@ -92,14 +103,14 @@ class Registry:
         home: the data folder; artifacts go to ``home/artifacts``, keys to ``home/keys``.
         signing_key: a PEM Ed25519 private key to sign with (default ``VIGIL_SIGNING_KEY``,
             else ``home/keys/signing.pem``, created on first use).
-        actor: who is acting, for the history and the audit log.
+        actor: who is acting, for the histories and the audit log (default: the OS user).
         passphrase: of the signing key (default ``VIGIL_SIGNING_KEY_PASSPHRASE``).
         trusted_keys: a pinned, read-only folder of trusted public keys (default
             ``VIGIL_TRUSTED_KEYS``, else ``home/keys/trusted``).
     """
 
     def __init__(self, store: Store, home: str | Path, *, signing_key: str | Path | None = None,
-                 actor: str = "python", passphrase: str | None = None,
+                 actor: str | None = None, passphrase: str | None = None,
                  trusted_keys: str | Path | None = None) -> None:
         self.store = store
         self.home = Path(home)
@@ -111,7 +122,7 @@ class Registry:
             trusted_keys = trusted_keys or default_trusted
         self.keys = KeyRing(self.home / "keys", signing_key, passphrase=passphrase,
                             trusted_folder=trusted_keys)
-        self.actor = actor
+        self.actor = actor or os_user()
         self._owned = False
 
     @classmethod
@@ -147,11 +158,15 @@ class Registry:
         notes: str | None = None, metrics: dict[str, float] | None = None,
         tags: dict[str, str] | None = None, lineage: dict[str, Any] | None = None,
         data: Iterable[str | Path] = (), dvc: Iterable[str | Path] = (),
-        actor: str | None = None,
+        actor: str | None = None, allow: Iterable[str] = (), allow_unparsed: bool = False,
     ) -> dict[str, Any]:
-        """Register a version: hash, store and sign its artifact, record its metadata.
+        """Register a version: hash, store, scan and sign its artifact, record its metadata.
 
-        The model is created (task ``other``) when it does not exist yet.
+        The model is created (task ``other``) when it does not exist yet. The stored
+        files are scanned as :meth:`load` scans them: an artifact that would be refused at
+        load (a pickle importing ``os.system``, an unscannable pickle) is refused here,
+        before it is signed, unless ``allow`` / ``allow_unparsed`` accept it; the refusal
+        goes to the audit log.
 
         Args:
             model: the model name.
@@ -166,10 +181,14 @@ class Registry:
             data: training-data files whose SHA-256 fingerprints go into the lineage.
             dvc: DVC ``.dvc`` files whose recorded hashes go into the lineage.
             actor: who registers (default the registry's actor).
+            allow: imports to accept although picklescan calls them dangerous.
+            allow_unparsed: accept pickles the scanner cannot parse (only if you trust
+                them).
 
         Raises:
             VersionExistsError: the version exists already.
             ArtifactNotFoundError: ``artifact`` does not exist.
+            UnsafeArtifactError: the artifact imports dangerous code or cannot be scanned.
         """
         version = check_version(version)
         for name, value in (("metadata", metadata), ("metrics", metrics), ("tags", tags),
@@ -192,16 +211,34 @@ class Registry:
             "lineage": build_lineage(lineage, data, dvc),
             "created_by": actor or self.actor, "created_at": time.time(),
         }
+        scan: ScanReport | None = None
         if artifact is not None:
             stored = self.artifacts.put(artifact)
+            scan = scan_files([(e["name"], self.artifacts.blob_path(e["digest"]))
+                               for e in stored.manifest], allow=allow)
+            if allow_unparsed:
+                scan.unparsed = []
+            try:
+                scan.check(f"Version {version!r} of {model!r}")
+            except UnsafeArtifactError as exc:
+                self.store.audit(actor or self.actor, "registry.refused", f"{model}:{version}",
+                                 {"stage": "register", "code": exc.code,
+                                  "reason": exc.message, "digest": stored.digest})
+                raise
             values.update(artifact_kind=stored.kind, artifact_digest=stored.digest,
                           artifact_size=stored.size, manifest=stored.manifest,
                           signature=self.keys.sign(model, stored.manifest))
         row = q.insert_version(self.store, record.id, values)
         self.store.audit(actor or self.actor, "registry.register", f"{model}:{version}",
                          {"artifact_digest": values.get("artifact_digest"),
-                          "key_id": self.keys.key_id if artifact is not None else None})
-        return _public(row)
+                          "key_id": self.keys.key_id if artifact is not None else None,
+                          "scan": None if scan is None else {
+                              "scanned": len(scan.scanned), "allowed": scan.allowed,
+                              "allowed_unparsed": bool(allow_unparsed)}})
+        out = _public(row)
+        if scan is not None:
+            out["scan"] = scan.to_dict()
+        return out
 
     def get(self, model: str, version: str) -> dict[str, Any]:
         """The full version record (with manifest and signature)."""
@@ -214,9 +251,45 @@ class Registry:
                 f"{', '.join(known) or 'none'}.")
         return {"model": model, **row}
 
-    def versions(self, model: str) -> list[dict[str, Any]]:
-        """Every registered version of ``model``, oldest first."""
-        return [_public(v) for v in q.list_versions(self.store, self.model(model).id)]
+    def versions(self, model: str, *, include_archived: bool = True) -> list[dict[str, Any]]:
+        """Every registered version of ``model``, oldest first (without the archived ones
+        when ``include_archived`` is false)."""
+        return [_public(v) for v in q.list_versions(self.store, self.model(model).id)
+                if include_archived or v["status"] != "archived"]
+
+    # -- catalog: notes, tags, status, search (see vigil.registry.catalog) ---------------
+    def edit(self, model: str, version: str, *, notes: str | None = None,
+             tags: dict[str, str] | None = None, untag: Iterable[str] = (),
+             reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
+        """Change a version's notes and tags (set ``tags``, remove ``untag``); each change
+        is kept in the version's history. Returns the version with its history."""
+        from vigil.registry import catalog
+
+        return catalog.edit(self, model, check_version(version), notes=notes, tags=tags,
+                            untag=untag, reason=reason, actor=actor or self.actor)
+
+    def set_status(self, model: str, version: str, status: str, *,
+                   reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
+        """``"deprecated"`` (loading warns), ``"archived"`` (no alias may serve it, lists
+        hide it) or ``"active"`` again; kept in the version's history."""
+        from vigil.registry import catalog
+
+        return catalog.set_status(self, model, check_version(version), status,
+                                  reason=reason, actor=actor or self.actor)
+
+    def version_history(self, model: str, version: str) -> list[dict[str, Any]]:
+        """Every edit of a version after registration, oldest first."""
+        self.get(model, version)
+        return q.version_history(self.store, self.model(model).id, check_version(version))
+
+    def search(self, *, model: str | None = None, tags: Iterable[str] = (),
+               metrics: Iterable[str] = (), include_archived: bool = False,
+               status: str | None = None) -> list[dict[str, Any]]:
+        """Versions matching every ``"key=value"`` tag and ``"metric>=x"`` filter."""
+        from vigil.registry import catalog
+
+        return catalog.search(self, model=model, tags=tags, metrics=metrics,
+                              include_archived=include_archived, status=status)
 
     # -- aliases -------------------------------------------------------------------------
     def alias(self, model: str, alias: str) -> dict[str, Any]:
@@ -298,8 +371,10 @@ class Registry:
                 if not stack:
                     stack.append(version)
         # the newest earlier entry naming a version (promotions that followed an alias
-        # name none and are skipped)
-        return next((v for v in reversed(stack[:-1]) if v is not None), None)
+        # name none and are skipped, archived versions may not be served again)
+        archived = {v["version"] for v in self.versions(model) if v["status"] == "archived"}
+        return next((v for v in reversed(stack[:-1]) if v is not None and v not in archived),
+                    None)
 
     def rollback(
         self, model: str, alias: str, to: str | int | None = None, *,
@@ -369,9 +444,12 @@ class Registry:
              allow_unparsed: bool = False) -> Any:
         """The verified artifact of ``ref``: its path, or with ``deserialize`` the object
         of a ``.pkl``/``.pickle``/``.joblib`` file (after the pickle scan)."""
+        from vigil.registry.catalog import warn_if_retired
+
         row = self.resolve(ref)
         result = self.verify(row["model"], row["version"], allow=allow,
                              allow_unparsed=allow_unparsed)
+        warn_if_retired(row)
         path = Path(result["path"])
         if not deserialize:
             return path
@@ -427,9 +505,12 @@ class Registry:
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
+    """A version record for lists and answers: no manifest or signature, the file count."""
     out = {k: v for k, v in row.items() if k not in ("manifest", "signature")}
     out["metadata"] = out.pop("meta", None)
     if row.get("manifest") is not None:
         out["files"] = len(row["manifest"])
+    out.setdefault("files", None)
+    out.setdefault("status", "active")
     return out
 

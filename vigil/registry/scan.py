@@ -60,16 +60,19 @@ class ScanReport:
             raise UnsafeArtifactError(
                 f"{what} imports dangerous code when unpickled: {', '.join(self.dangerous)}. "
                 "It is refused; allow a specific import only if you trust it "
-                "(allow=['module.name']).", details=self.to_dict())
+                "(allow=['module.name'], or --allow module.name on the command line).",
+                details=self.to_dict())
         if self.unparsed:
             raise UnsafeArtifactError(
                 f"{what} holds serialized objects that could not be scanned: "
                 f"{', '.join(self.unparsed)}. An unscannable pickle is refused "
-                "(allow_unparsed=True only for files you trust).", details=self.to_dict())
+                "(allow_unparsed=True or --allow-unparsed, only for files you trust).",
+                details=self.to_dict())
 
 
-def _is_pickle(path: Path) -> bool:
-    if path.suffix.lower() in PICKLE_EXTENSIONS:
+def _is_pickle(path: Path, name: str) -> bool:
+    """Whether ``path`` (shown as ``name``, whose extension counts) claims to be a pickle."""
+    if Path(name).suffix.lower() in PICKLE_EXTENSIONS:
         return True
     with open(path, "rb") as f:
         head = f.read(2)
@@ -101,20 +104,27 @@ def scan_artifact(path: str | Path, *, allow: Iterable[str] = (),
             dangerous.
         names: display names per file (defaults to paths relative to ``path``).
     """
-    from picklescan.scanner import SafetyLevel, scan_bytes
-
     root = Path(path)
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    return scan_files([((names or {}).get(file) or (
+        file.name if file == root else file.relative_to(root).as_posix()), file)
+        for file in files], allow=allow)
+
+
+def scan_files(files: Iterable[tuple[str, Path]], *,
+               allow: Iterable[str] = ()) -> ScanReport:
+    """Scan ``(name, path)`` pairs: the name (its extension, and in the report) may differ
+    from the path, e.g. for content-addressed blobs scanned at register."""
+    from picklescan.scanner import SafetyLevel, scan_bytes
+
     allowed = set(allow)
     report = ScanReport()
     quiet = logging.getLogger("picklescan")
     level, quiet.disabled = quiet.disabled, True  # it logs parse errors we report ourselves
     try:
-        for file in files:
-            name = (names or {}).get(file) or (
-                file.name if file == root else file.relative_to(root).as_posix())
+        for name, file in files:
             archive = zipfile.is_zipfile(file)
-            if not (archive or _is_pickle(file)):
+            if not (archive or _is_pickle(file, name)):
                 continue
             report.scanned.append(name)
             with open(file, "rb") as f:

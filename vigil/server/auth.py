@@ -52,10 +52,18 @@ class Principal:
 
     key_id: str | None
     scopes: frozenset[str]
+    name: str | None = None  # the key's name, given at `vigil keys create --name`
 
     @property
     def actor(self) -> str:
-        return f"key:{self.key_id}" if self.key_id else "anonymous"
+        """Who acts, for histories and the audit log: the key's name with its id
+        (``"alice (key:3f2a...)"``), ``key:<id>`` for a key known by id only, or
+        ``anonymous`` when auth is off."""
+        if not self.key_id:
+            return "anonymous"
+        if self.name:
+            return f"{self.name[:150]} (key:{self.key_id})"
+        return f"key:{self.key_id}"
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -87,7 +95,7 @@ class Authenticator:
         record = await run_in_threadpool(self._lookup, secret.strip())
         if record is None or record.revoked_at is not None:
             raise AuthenticationError("The API key is unknown or revoked.")
-        return Principal(record.id, granted(record.scopes))
+        return Principal(record.id, granted(record.scopes), record.name)
 
     def _lookup(self, secret: str) -> ApiKeyRecord | None:
         now = time.monotonic()

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from vigil.engine.alerts.actions import RegistryClient, build_action
-from vigil.engine.alerts.routing import alert_labels, routed_notifiers
+from vigil.engine.alerts.routing import alert_labels, grouping_routes, routed_notifiers
 from vigil.engine.alerts.rules import Rule
 from vigil.errors import VigilError
 from vigil.notify.base import Notification, build_notifier, deliver
+from vigil.notify.grouping import AlertGroup, Grouper
 from vigil.store import Store
 from vigil.store.alerts.queries import AlertStore
 
@@ -65,18 +66,38 @@ class Dispatcher:
         self._stop = threading.Event()
         self._futures: set[Future] = set()
         self._lock = threading.Lock()
+        self._grouper: Grouper | None = None
 
     # -- the engine's side -------------------------------------------------------------
     def notify(self, rule: Rule, notification: Notification) -> None:
-        """Send to the rule's notifiers and those of every route its labels match."""
+        """Send to the rule's notifiers and those of every route its labels match; the
+        notifiers of a route with ``group_by`` hear of it in its group's message."""
         notification = self.with_link(notification)
         names = list(rule.notifiers)
         labels = alert_labels(rule.name, rule.severity,
                               {**rule.labels, **notification.labels})
-        names += [n for n in routed_notifiers(self.alerts.list_receivers("route"), labels)
-                  if n not in names]
+        routes = self.alerts.list_receivers("route")
+        names += [n for n in routed_notifiers(routes, labels) if n not in names]
+        grouped = grouping_routes(routes, labels)
         for name in names:
-            self._submit(self._notify_one, name, notification)
+            if name not in grouped:
+                self._submit(self._notify_one, name, notification)
+        by_route: dict[str, tuple[dict[str, Any], list[str]]] = {}
+        for name, route in grouped.items():
+            by_route.setdefault(route["name"], (route, []))[1].append(name)
+        for route, notifiers in by_route.values():
+            key = self.grouper().add(route, notifiers, labels, notification)
+            self._record(notification.alert_id, "grouped", {
+                "route": route["name"], "group": key, "status": notification.status,
+                "notifiers": notifiers})
+
+    def grouper(self) -> Grouper:
+        """The groups of grouping routes (made, with its timer thread, on first use)."""
+        with self._lock:
+            if self._grouper is None:
+                self._grouper = Grouper(
+                    lambda name, group: self._submit(self._notify_group, name, group))
+            return self._grouper
 
     def act(self, rule: Rule, notification: Notification) -> None:
         notification = self.with_link(notification)
@@ -107,8 +128,15 @@ class Dispatcher:
             pending = set(self._futures)
         wait(pending, timeout=timeout)
 
-    def close(self) -> None:
-        """Stop retrying, drop queued work, wait for sends in flight (bounded by timeouts)."""
+    def close(self, flush_timeout_s: float = 10.0) -> None:
+        """Send the groups still waiting (up to ``flush_timeout_s``), then stop retrying,
+        drop queued work and wait for sends in flight (bounded by timeouts)."""
+        grouper = self._grouper
+        if grouper is not None:
+            waiting = grouper.pending()
+            grouper.close()
+            if waiting:
+                self.wait(flush_timeout_s)
         self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -141,6 +169,33 @@ class Dispatcher:
             return
         self._record(note.alert_id, "notified", {"notifier": name, "status": note.status,
                                                  "attempts": attempts})
+        if self.metrics is not None:
+            self.metrics.notified(name, "sent")
+
+    def _notify_group(self, name: str, group: AlertGroup) -> None:
+        try:
+            receiver = self._receiver("notifier", name)
+            if receiver is None:
+                raise VigilError(f"notifier {name!r} is not configured")
+            notifier = build_notifier(name, receiver["type"], receiver["config"])
+            attempts = deliver(notifier, group, sleep=self._sleep)
+        except _Stopped:
+            return
+        except Exception as exc:
+            message = exc.message if isinstance(exc, VigilError) else f"{type(exc).__name__}: {exc}"
+            log.error("notifier %s failed for group %s (%d alerts): %s", name, group.key,
+                      len(group.alerts), message)
+            for alert in group.alerts:
+                self._record(alert.alert_id, "notify_failed", {
+                    "notifier": name, "status": alert.status, "group": group.key,
+                    "error": message})
+            if self.metrics is not None:
+                self.metrics.notified(name, "failed")
+            return
+        for alert in group.alerts:
+            self._record(alert.alert_id, "notified", {
+                "notifier": name, "status": alert.status, "group": group.key,
+                "alerts": len(group.alerts), "attempts": attempts})
         if self.metrics is not None:
             self.metrics.notified(name, "sent")
 

@@ -11,6 +11,13 @@
   model's latency alerts). The held-back alert still changes state and its history says
   ``inhibited``; a resolved notification is held back when the firing one was.
 
+- ``group_by = ["model", "severity"]`` on a route groups its notifications as
+  Alertmanager does: alerts sharing those labels' values form one group; the first
+  notification of a new group waits ``group_wait`` (default 30 s) to collect the alerts
+  that arrive together, and lists them all; changes after that (new alerts, resolutions)
+  are sent together at most every ``group_interval`` (default 5 min). See
+  :mod:`vigil.notify.grouping`.
+
 Both are stored beside notifiers and actions (categories ``route`` and ``inhibit``) and
 applied with ``vigil rules apply``.
 """
@@ -38,12 +45,47 @@ def _matchers(category: str, name: str, key: str, value: Any, *, required: bool)
     return dict(value)
 
 
+GROUP_WAIT_S = 30.0
+GROUP_INTERVAL_S = 300.0
+_ROUTE_FIELDS = ("match", "notifiers", "group_by", "group_wait", "group_interval")
+
+
+def _grouping(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The route's grouping settings, normalised (none without ``group_by``)."""
+    from vigil.engine.alerts.rules import parse_duration
+
+    if "group_by" not in config:
+        extra = sorted({"group_wait", "group_interval"} & set(config))
+        if extra:
+            raise ValidationFailedError(
+                f"route {name!r}: {extra[0]!r} needs 'group_by' (the labels to group by).",
+                details=[{"field": f"routes.{name}.{extra[0]}", "reason": "needs group_by"}])
+        return {}
+    group_by = config["group_by"]
+    if (not isinstance(group_by, list) or not group_by
+            or not all(isinstance(g, str) and _LABEL.match(g) for g in group_by)):
+        raise ValidationFailedError(
+            f"route {name!r}: 'group_by' must be a non-empty list of label names, e.g. "
+            f"[\"model\", \"severity\"]. Got {group_by!r}.",
+            details=[{"field": f"routes.{name}.group_by", "reason": "not label names"}])
+    wait = parse_duration(config.get("group_wait", GROUP_WAIT_S), f"routes.{name}.group_wait")
+    interval = parse_duration(config.get("group_interval", GROUP_INTERVAL_S),
+                              f"routes.{name}.group_interval")
+    if interval <= 0:
+        raise ValidationFailedError(
+            f"route {name!r}: 'group_interval' must be positive. Got {interval!r}.",
+            details=[{"field": f"routes.{name}.group_interval", "reason": "not positive"}])
+    return {"group_by": list(dict.fromkeys(group_by)), "group_wait": wait,
+            "group_interval": interval}
+
+
 def check_route(name: str, config: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``{match, notifiers}``; return it normalised."""
-    unknown = set(config) - {"match", "notifiers"}
+    """Validate ``{match, notifiers, group_by?, group_wait?, group_interval?}``; return it
+    normalised (durations in seconds)."""
+    unknown = set(config) - set(_ROUTE_FIELDS)
     if unknown:
         raise ValidationFailedError(f"route {name!r}: unknown fields {sorted(unknown)}; "
-                                    "allowed: match, notifiers.")
+                                    f"allowed: {', '.join(_ROUTE_FIELDS)}.")
     notifiers = config.get("notifiers")
     if not isinstance(notifiers, list) or not notifiers or not all(
             isinstance(n, str) and n for n in notifiers):
@@ -51,7 +93,7 @@ def check_route(name: str, config: dict[str, Any]) -> dict[str, Any]:
             f"route {name!r}: 'notifiers' must be a non-empty list of notifier names.",
             details=[{"field": f"routes.{name}.notifiers", "reason": "not a list of names"}])
     return {"match": _matchers("route", name, "match", config.get("match"), required=True),
-            "notifiers": list(notifiers)}
+            "notifiers": list(notifiers), **_grouping(name, config)}
 
 
 def check_inhibit(name: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +130,19 @@ def routed_notifiers(routes: list[dict[str, Any]], labels: dict[str, str]) -> li
     for route in routes:
         if _matches(route["config"]["match"], labels):
             out.extend(n for n in route["config"]["notifiers"] if n not in out)
+    return out
+
+
+def grouping_routes(routes: list[dict[str, Any]],
+                    labels: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Notifier name → the first matching route that groups it (``{name, config}``);
+    those notifiers hear of the alert in its group's message, not on their own."""
+    out: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        config = route["config"]
+        if config.get("group_by") and _matches(config["match"], labels):
+            for notifier in config["notifiers"]:
+                out.setdefault(notifier, route)
     return out
 
 

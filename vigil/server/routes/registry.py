@@ -56,6 +56,17 @@ class VersionRequest(_Body):
     lineage: dict[str, Any] | None = None
 
 
+class EditRequest(_Body):
+    notes: str | None = Field(None, description="New notes (replace the old).")
+    tags: dict[str, str] | None = Field(None, description="Tags to set (add or replace).")
+    untag: list[str] = Field(default_factory=list, description="Tags to remove.")
+    reason: str | None = Field(None, max_length=2000)
+
+
+class StatusRequest(_Body):
+    reason: str | None = Field(None, max_length=2000)
+
+
 class AliasRequest(_Body):
     """Point an alias at a version (or make it follow another alias); the expected
     revision or version makes the change fail if someone moved the alias meanwhile."""
@@ -145,12 +156,18 @@ async def register_version(
 async def upload_version(
     name: str, version: str, request: Request, filename: str = Query(..., max_length=200),
     framework: str | None = Query(None, max_length=100), notes: str | None = None,
+    allow: list[str] = Query([], description="Import to accept although it is dangerous "
+                             "(module.name); repeat."),
+    allow_unparsed: bool = Query(False, description="Accept pickles the scanner cannot "
+                                 "parse."),
     who: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Register ``version`` with the artifact in the body, streamed to disk: one file
     (``application/octet-stream``, stored as ``filename``) or a directory as a tar archive
     (``application/x-tar``, optionally gzip/bzip2/xz-compressed; unpacked safely: no links,
-    no paths leaving it, bounded in size, members, expansion and time)."""
+    no paths leaving it, bounded in size, members, expansion and time). Pickles are
+    scanned as at load: one importing dangerous code is refused with 409 unless
+    ``allow`` names the import (``allow_unparsed`` for unscannable ones)."""
     kind = require_media_type(request, ARTIFACT_TYPES)
     reg = _registry(request, who)
     upload.check_filename(filename)
@@ -168,7 +185,8 @@ async def upload_version(
             target.parent.mkdir(parents=True)
             body.rename(target)
         row = await run_in_threadpool(lambda: reg.register(
-            name, version, target, framework=framework, notes=notes))
+            name, version, target, framework=framework, notes=notes, allow=allow,
+            allow_unparsed=allow_unparsed))
     return JsonResponse({"model": name, **row}, status_code=201)
 
 
@@ -182,13 +200,80 @@ async def compare_versions(
     return JsonResponse(await run_in_threadpool(reg.compare, name, a, b, start=start, end=end))
 
 
+@router.get("/registry/versions")
+async def search_versions(
+    request: Request,
+    tag: list[str] = Query([], description="KEY=VALUE, or KEY for any value; repeat."),
+    metric: list[str] = Query([], description="Offline metric filter, e.g. accuracy>=0.9; "
+                              "repeat."),
+    model: str | None = Query(None, description="Only this model's versions."),
+    status: str | None = Query(None, description="active, deprecated or archived."),
+    include_archived: bool = Query(False, alias="all", description="Include archived "
+                                   "versions."),
+    who: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """Versions of every model (or ``model``) whose tags and offline metrics match all
+    filters; archived versions only with ``all=true``."""
+    rows = await run_in_threadpool(lambda: _registry(request, who).search(
+        model=model, tags=tag, metrics=metric, include_archived=include_archived, status=status))
+    return JsonResponse({"versions": rows})
+
+
+@router.patch("/models/{name}/versions/{version}")
+async def edit_version(
+    name: str, version: str, body: EditRequest, request: Request,
+    who: Principal = Depends(require("write")),
+) -> JsonResponse:
+    """Change a version's notes and tags; each change goes to its history (``history``
+    in the answer) and the audit log, in the caller's name."""
+    row = await run_in_threadpool(lambda: _registry(request, who).edit(
+        name, version, notes=body.notes, tags=body.tags, untag=body.untag,
+        reason=body.reason))
+    return JsonResponse(row)
+
+
+@router.get("/models/{name}/versions/{version}/history")
+async def version_history(
+    name: str, version: str, request: Request, who: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """Every edit of the version after registration: notes, tags, status; who and why."""
+    rows = await run_in_threadpool(_registry(request, who).version_history, name, version)
+    return JsonResponse({"model": name, "version": version, "history": rows})
+
+
+def _status_route(status: str, doc: str) -> Callable[..., Awaitable[JsonResponse]]:
+    async def change(
+        name: str, version: str, request: Request, body: StatusRequest | None = None,
+        who: Principal = Depends(require("write")),
+    ) -> JsonResponse:
+        reason = body.reason if body is not None else None
+        row = await run_in_threadpool(lambda: _registry(request, who).set_status(
+            name, version, status, reason=reason))
+        return JsonResponse(row)
+
+    change.__doc__ = doc
+    return change
+
+
+for _action, _status, _doc in (
+        ("archive", "archived", "Archive the version: kept for the record, hidden from "
+         "lists, never served by an alias (409 while an alias serves it)."),
+        ("deprecate", "deprecated", "Deprecate the version: still usable, loading it warns."),
+        ("restore", "active", "Make an archived or deprecated version active again.")):
+    router.add_api_route(f"/models/{{name}}/versions/{{version}}/{_action}",
+                         _status_route(_status, _doc), methods=["POST"],
+                         name=f"{_action}_version")
+
+
 @router.get("/models/{name}/versions/{version}")
 async def get_version(
     name: str, version: str, request: Request, who: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """A version with its manifest (per-file digests) and signature bundle."""
-    row = await run_in_threadpool(_registry(request, who).get, name, version)
+    reg = _registry(request, who)
+    row = await run_in_threadpool(reg.get, name, version)
     row["metadata"] = row.pop("meta", None)
+    row["history"] = await run_in_threadpool(reg.version_history, name, version)
     return JsonResponse(row)
 
 

@@ -17,6 +17,7 @@ from vigil.registry.errors import (
     AliasCycleError,
     AliasNotFoundError,
     StaleAliasError,
+    VersionArchivedError,
     VersionExistsError,
     VersionNotFoundError,
 )
@@ -27,7 +28,7 @@ from vigil.store.registry import tables as rt
 MAX_ALIAS_DEPTH = 10
 _VERSION_COLS = ("version", "artifact_kind", "artifact_digest", "artifact_size", "manifest",
                  "signature", "framework", "meta", "notes", "metrics", "tags", "lineage",
-                 "created_by", "created_at")
+                 "created_by", "created_at", "status")
 
 
 def _plain(row: Any) -> dict[str, Any]:
@@ -65,14 +66,67 @@ def get_version(store: Store, model_id: int, version: str) -> dict[str, Any] | N
     return _plain(row) if row else None
 
 
-def list_versions(store: Store, model_id: int) -> list[dict[str, Any]]:
-    """Every registered version of the model, oldest first (manifests left out)."""
-    v = rt.registry_versions
-    cols = [v.c[c] for c in _VERSION_COLS if c not in ("manifest", "signature")]
+def list_versions(store: Store, model_id: int | None = None) -> list[dict[str, Any]]:
+    """Every registered version of the model (of every model when ``model_id`` is None,
+    with ``model``, the model's name), oldest first; manifests are left out, their file
+    counts given as ``files`` (None without artifact)."""
+    v, m = rt.registry_versions, t.models
+    cols = [v.c[c] for c in _VERSION_COLS if c != "signature"]
+    query = sa.select(m.c.name.label("model"), *cols).join(m, m.c.id == v.c.model_id)
+    if model_id is not None:
+        query = query.where(v.c.model_id == model_id)
     with store.read() as conn:
-        rows = conn.execute(sa.select(*cols).where(v.c.model_id == model_id)
-                            .order_by(v.c.created_at, v.c.version)).mappings().all()
+        rows = conn.execute(query.order_by(m.c.name, v.c.created_at, v.c.version)
+                            ).mappings().all()
+    out = []
+    for r in rows:
+        row = _plain(r)
+        manifest = row.pop("manifest")
+        row["files"] = len(manifest) if isinstance(manifest, list) else None
+        out.append(row)
+    return out
+
+
+def update_version(store: Store, model_id: int, version: str, values: dict[str, Any], *,
+                   action: str, changes: dict[str, Any], actor: str,
+                   reason: str | None = None) -> dict[str, Any]:
+    """Change a version's editable fields (``notes``, ``tags``, ``status``) and append the
+    change to its history, in one transaction; return the updated record.
+
+    Raises:
+        VersionNotFoundError: the version is not registered.
+    """
+    v, h = rt.registry_versions, rt.registry_version_history
+    with store.write() as conn:
+        done = conn.execute(v.update().where(v.c.model_id == model_id, v.c.version == version)
+                            .values(**values))
+        if done.rowcount != 1:
+            raise VersionNotFoundError(f"Version {version!r} is not registered.")
+        conn.execute(h.insert().values(model_id=model_id, version=version, action=action,
+                                       changes=changes, actor=actor, reason=reason,
+                                       ts=time.time()))
+    return get_version(store, model_id, version)  # type: ignore[return-value]
+
+
+def version_history(store: Store, model_id: int, version: str) -> list[dict[str, Any]]:
+    """Every edit of a version after registration, oldest first."""
+    h = rt.registry_version_history
+    with store.read() as conn:
+        rows = conn.execute(
+            sa.select(h.c.id, h.c.action, h.c.changes, h.c.actor, h.c.reason, h.c.ts)
+            .where(h.c.model_id == model_id, h.c.version == version).order_by(h.c.id)
+        ).mappings().all()
     return [_plain(r) for r in rows]
+
+
+def serving_aliases(store: Store, model_id: int, version: str) -> list[str]:
+    """The aliases that point at ``version`` directly or run it as their canary."""
+    a = rt.registry_aliases
+    with store.read() as conn:
+        rows = conn.execute(sa.select(a.c.alias, a.c.version, a.c.canary)
+                            .where(a.c.model_id == model_id).order_by(a.c.alias)).all()
+    return [r.alias for r in rows
+            if r.version == version or (r.canary or {}).get("version") == version]
 
 
 def _alias_row(conn: sa.Connection, model_id: int, alias: str,
@@ -188,9 +242,15 @@ def set_alias(
 
 
 def _require_version(conn: sa.Connection, model_id: int, version: str) -> None:
+    """Raise unless ``version`` is registered and not archived (an alias may serve it)."""
     v = rt.registry_versions
-    found = conn.execute(sa.select(v.c.version).where(
+    found = conn.execute(sa.select(v.c.version, v.c.status).where(
         v.c.model_id == model_id, v.c.version == version)).first()
+    if found is not None and found.status == "archived":
+        raise VersionArchivedError(
+            f"Version {version!r} is archived; an archived version cannot be promoted, "
+            "canaried or be an alias target. Restore it first (`vigil registry restore`) "
+            "or choose another version.")
     if found is None:
         known = conn.execute(sa.select(v.c.version).where(v.c.model_id == model_id)
                              .order_by(v.c.created_at)).scalars().all()

@@ -32,6 +32,26 @@ registry_versions = sa.Table(
     sa.Column("lineage", Json, nullable=True),
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+    # active | deprecated (still usable, warns on load) | archived (no alias may serve it,
+    # hidden from lists); 0013
+    sa.Column("status", sa.String(20), nullable=False, server_default="active"),
+)
+
+# every edit of a version after registration (notes, tags, status): 0013
+registry_version_history = sa.Table(
+    "registry_version_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(30), nullable=False),  # edit, archive, deprecate, restore
+    sa.Column("changes", Json, nullable=False),  # {"notes": {"from", "to"}, "tags": {...}}
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Index("ix_registry_version_history", "model_id", "version", "id"),
 )
 
 registry_aliases = sa.Table(
