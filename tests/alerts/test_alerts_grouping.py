@@ -13,12 +13,12 @@ import pytest
 from alerts_support import Traffic
 from support.servers import free_port
 
-from vigil.engine.alerts import AlertEngine
 from vigil.engine.alerts.apply import apply, parse_config
 from vigil.engine.alerts.dispatch import Dispatcher
+from vigil.engine.alerts.lifecycle import AlertEngine
 from vigil.engine.alerts.routing import check_route
 from vigil.errors import ValidationFailedError
-from vigil.store.alerts import AlertStore
+from vigil.store.alerts.queries import AlertStore
 
 pytestmark = pytest.mark.usefixtures("allow_private_targets")  # receivers on loopback
 
