@@ -16,7 +16,7 @@ import io
 import time
 from typing import Any
 
-from vigil.engine.metrics import check_time
+from vigil.engine.windows.metrics import check_time
 from vigil.errors import InvalidParameterError, NotFoundError
 from vigil.schema import ModelSchema
 from vigil.store import ModelRecord, Store

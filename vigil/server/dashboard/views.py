@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from vigil.engine.metrics import window_metrics
+from vigil.engine.windows.metrics import window_metrics
 from vigil.errors import (
     InvalidParameterError,
     ModelNotFoundError,
@@ -292,7 +292,7 @@ def drift_summary(store: Store, model: ModelRecord, window: Window, version: str
     """The model page's drift line: share of drifted features and the most drifted ones
     (by effect size), or why there is none (no reference, no traffic). A drift test that
     cannot run is said in its place: it never takes the rest of the model page down."""
-    from vigil.engine.drift_window import window_drift
+    from vigil.engine.windows.drift import window_drift
 
     try:
         report = window_drift(store, model, start=window.start, end=window.end,
@@ -314,7 +314,7 @@ HEATMAP_WINDOWS = 12  # columns of the drift heat map
 def drift_over_time(store: Store, model: ModelRecord, window: Window,
                     version: str | None) -> dict[str, Any]:
     """Per-feature drift in about ``HEATMAP_WINDOWS`` windows of the range (heat map)."""
-    from vigil.engine.drift_window import drift_history
+    from vigil.engine.windows.drift import drift_history
 
     span = window.end - window.start
     step = max(60, int(span / HEATMAP_WINDOWS) // 60 * 60)
@@ -325,7 +325,7 @@ def drift_over_time(store: Store, model: ModelRecord, window: Window,
 def distributions(store: Store, model: ModelRecord, window: Window,
                   version: str | None) -> list[dict[str, Any]]:
     """Reference against current histogram of every numeric and categorical feature."""
-    from vigil.engine.drift_window import feature_distributions
+    from vigil.engine.windows.drift import feature_distributions
 
     return feature_distributions(store, model, start=window.start, end=window.end,
                                  version=version)["features"]

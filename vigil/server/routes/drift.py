@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.drift_window import (
+from vigil.engine.windows.drift import (
     drift_history,
     feature_distributions,
     set_reference,
