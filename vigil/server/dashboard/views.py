@@ -200,10 +200,10 @@ QUALITY_METRICS = ("accuracy", "f1", "roc_auc", "mae", "rmse", "r2", "ndcg")
 def quality_section(store: Store, model: ModelRecord, window: Window,
                     version: str | None, segment: str | None = None) -> dict[str, Any]:
     """Realised quality (labelled predictions), estimated quality (CBPE, when fitted) and
-    feedback over the window, through :func:`vigil.engine.quality.quality_report`; with
+    feedback over the window, through :func:`vigil.engine.quality.windows.quality_report`; with
     ``segment``, quality and fairness per segment, over the range and per window."""
-    from vigil.engine.quality import quality_report  # scikit-learn: on demand
-    from vigil.store.quality import list_runs
+    from vigil.engine.quality.windows import quality_report  # scikit-learn: on demand
+    from vigil.store.quality.queries import list_runs
 
     report = quality_report(store, model, start=window.start, end=window.end,
                             step=window.step, version=version)
