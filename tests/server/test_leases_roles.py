@@ -16,9 +16,8 @@ import uvicorn
 from support.servers import free_port
 
 from vigil.config import load_settings
-from vigil.server.app import create_app
-
 from vigil.engine.leader import JOBS
+from vigil.server.app import create_app
 from vigil.store.leases import Leases
 
 SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"}]}
@@ -41,7 +40,8 @@ def test_ingest_role_runs_no_job_while_the_worker_runs_them_all(server_factory, 
     ready_i, ready_w = ingest.get("/readyz").json(), worker.get("/readyz").json()
     assert ready_i["role"] == "ingest" and ready_i["leads"] == []
     assert ready_w["role"] == "worker" and sorted(ready_w["leads"]) == sorted(JOBS)
-    assert ready_w["store_writable"] is True and ready_w["takeover_s"] == pytest.approx(2 * 4 / 3)
+    assert ready_w["store_writable"] is True
+    assert ready_w["takeover_s"] == pytest.approx(2 * 4 / 3)
     # both serve the API: ingest through one, read through the other
     assert ingest.post("/api/v1/models", json={"name": "m", "schema": SCHEMA}).status_code == 201
     records = [{"id": f"p{i}", "ts": time.time() - 5, "inputs": {"x": i}, "outputs": 1.0}

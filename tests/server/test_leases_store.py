@@ -62,9 +62,14 @@ def test_sub_jobs_are_fenced_by_their_lease(store):
 def test_failed_round_is_left_for_the_next_attempt_and_pruned_when_old(store):
     lead = Leadership(store, ["rules"], ttl_s=30, holder="a")
     lead.renew()
-    with pytest.raises(RuntimeError), lead.round("rules", "k") as token:
-        assert token == 1
-        raise RuntimeError("the round failed")
+
+    def failing_round() -> None:
+        with lead.round("rules", "k") as token:
+            assert token == 1
+            raise RuntimeError("the round failed")
+
+    with pytest.raises(RuntimeError):
+        failing_round()
     assert lead.leases.rounds("rules") == []
     with lead.round("rules", "k") as token:
         assert token == 1

@@ -128,9 +128,10 @@ class Leases:
     # -- rounds --------------------------------------------------------------------------
     def begin_round(self, job: str, key: str, token: int, holder: str,
                     now: float | None = None) -> bool:
-        """Claim round ``key`` of ``job`` (``lease`` or ``lease:part``) under ``token``: True when this holder should run
-        it (nobody claimed it, or an earlier leader started it and died before finishing);
-        False when it is done. Raises :class:`LeaseLostError` when the token is stale."""
+        """Claim round ``key`` of ``job`` (``lease`` or ``lease:part``) under ``token``:
+        True when this holder should run it (nobody claimed it, or an earlier leader
+        started it and died before finishing); False when it is done. Raises
+        :class:`LeaseLostError` when the token is stale."""
         now = time.time() if now is None else now
         r = job_rounds
         with self.store.write() as conn:

@@ -4,8 +4,8 @@ Started from the app's lifespan; any failure of a round is logged and counted an
 loop goes on, so the server never falls over because of a rule. With several replicas on
 one database, only the leader of the ``rules`` job evaluates (:mod:`vigil.engine.leader`),
 and each round (the interval it falls in) is claimed once under the lease's fencing
-token, so a takeover neither skips nor repeats a round. :meth:`RuleScheduler.stop` ends the loop and the notifiers
-cleanly on shutdown.
+token, so a takeover neither skips nor repeats a round. :meth:`RuleScheduler.stop` ends
+the loop and the notifiers cleanly on shutdown.
 """
 
 from __future__ import annotations
