@@ -192,6 +192,24 @@ def run(replicas: int, clients: int, seconds: float, batch: int, pg_url: str,
     }
 
 
+def _wait_for_database(url: str, timeout_s: float = 180.0) -> None:
+    """pg_ctl -w may give up first on a loaded machine: poll until the server answers."""
+    engine = sa.create_engine(url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                with engine.connect() as conn:
+                    conn.execute(sa.text("SELECT 1"))
+                return
+            except sa.exc.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 3])
@@ -203,6 +221,7 @@ def main() -> None:
     executor, base = start_postgres()
     try:
         url = f"postgresql+psycopg://{executor.user}@{executor.host}:{executor.port}/postgres"
+        _wait_for_database(url)
         rows = [run(n, args.clients, args.seconds, args.batch, url, base / "data")
                 for n in args.replicas]
     finally:
