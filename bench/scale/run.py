@@ -49,7 +49,7 @@ def _bodies(client: int, n: int, batch: int) -> list[bytes]:
     rng = np.random.default_rng(client)
     now = time.time()
     out = []
-    for b in range(n):
+    for _ in range(n):
         nums = rng.normal(size=(batch, N_NUM)).round(5)
         cats = rng.integers(0, 50, size=(batch, N_CAT))
         recs = []
