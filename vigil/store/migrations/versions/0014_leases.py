@@ -1,6 +1,6 @@
 """Job leases with fencing tokens, and the rounds each leader claimed.
 
-Revision ID: 0013_leases
+Revision ID: 0014_leases
 Revises: 0001
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_leases"
+revision = "0014_leases"
 down_revision = "0001"
 branch_labels = ("leases",)
 depends_on = None
