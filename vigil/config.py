@@ -12,7 +12,7 @@ import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +81,15 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Seconds between rounds of the aggregator that folds ingested "
         "batches into the minute rollups (reads fold what is pending first); 0 disables "
         "the background loop."
+    )
+    role: Literal["all", "ingest", "worker"] = Field(
+        "all", description="What this server runs: all (API, dashboard and background "
+        "jobs), ingest (API and dashboard; no jobs but the aggregator) or worker (jobs and "
+        "the API). Replicas of role all or worker elect one leader per job."
+    )
+    lease_ttl_s: float = Field(
+        15.0, ge=1, description="Seconds a job's lease lasts without renewal; when its "
+        "leader dies another replica takes the job over within 4/3 of this."
     )
     max_field_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest string one prediction field (an input, "

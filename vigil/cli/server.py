@@ -21,6 +21,11 @@ def server(
                                     show_default=False),
     no_upgrade: bool = typer.Option(False, "--no-upgrade", help="Refuse to start on an "
                                     "outdated schema instead of migrating it."),
+    role: str | None = typer.Option(None, "--role", help="all, ingest or worker (VIGIL_ROLE, "
+                                    "default all): ingest serves the API and dashboard and "
+                                    "runs no background jobs; worker and all also run the "
+                                    "jobs, one leader per job across replicas.",
+                                    show_default=False),
 ) -> None:
     """Run the server: ingest API, queries, /metrics and the dashboard."""
     import uvicorn
@@ -29,7 +34,7 @@ def server(
     from vigil.store import open_store
     from vigil.store.health import check_data_folder
 
-    settings = settings_from(db, home, host=host, port=port, auth=auth)
+    settings = settings_from(db, home, host=host, port=port, auth=auth, role=role)
     sock = bind(settings.host, settings.port)  # before the store: a taken port changes nothing
     try:
         check_data_folder(settings.db_url)  # one line naming the path, not "unable to open"
@@ -42,7 +47,7 @@ def server(
         mode = "required" if settings.auth_required else "off (loopback)"
         err_console.print(
             f"vigil serving on http://{settings.host}:{settings.port}  "
-            f"db={_safe(settings.db_url)}  auth={mode}"
+            f"db={_safe(settings.db_url)}  auth={mode}  role={settings.role}"
         )
         config = uvicorn.Config(app, host=settings.host, port=settings.port,
                                 log_level=settings.log_level.lower(), access_log=False,

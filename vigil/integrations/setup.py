@@ -71,7 +71,8 @@ def instrument(monitor: Any, settings: IntegrationSettings | None = None) -> lis
     return sinks
 
 
-def start_exporters(store: Any, settings: IntegrationSettings | None = None) -> list[Any]:
+def start_exporters(store: Any, settings: IntegrationSettings | None = None,
+                    leadership: Any = None) -> list[Any]:
     """Start the configured server-side exporters (CloudWatch, OTLP); return their loops.
 
     Each exporter gets its own :class:`~vigil.integrations.windows.ExportLoop` thread; stop
@@ -101,7 +102,8 @@ def start_exporters(store: Any, settings: IntegrationSettings | None = None) -> 
                 s.cloudwatch_namespace, region=s.cloudwatch_region,
                 endpoint_url=s.cloudwatch_endpoint_url, dimensions=s.cloudwatch_dimensions)
             loops.append(ExportLoop(store, [exporter], interval_s=s.cloudwatch_interval_s,
-                                    lag_s=s.export_lag_s, backfill_s=s.export_backfill_s))
+                                    lag_s=s.export_lag_s, backfill_s=s.export_backfill_s,
+                                    leadership=leadership))
         except Exception as exc:
             log.error("vigil: the CloudWatch integration is off: %s", exc)
     if s.otlp_endpoint:
@@ -111,7 +113,8 @@ def start_exporters(store: Any, settings: IntegrationSettings | None = None) -> 
             exporter = OtlpExporter(s.otlp_endpoint, headers=s.otlp_headers,
                                     encoding=s.otlp_encoding, service=s.ecs_service_name)
             loops.append(ExportLoop(store, [exporter], interval_s=s.otlp_interval_s,
-                                    lag_s=s.export_lag_s, backfill_s=s.export_backfill_s))
+                                    lag_s=s.export_lag_s, backfill_s=s.export_backfill_s,
+                                    leadership=leadership))
         except Exception as exc:
             log.error("vigil: the OTLP integration is off: %s", exc)
     for loop in loops:

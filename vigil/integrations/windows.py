@@ -6,6 +6,11 @@ late events of a minute are mostly in before it is published. :class:`ExportLoop
 exporters in one daemon thread, remembers per exporter the last minute it delivered and
 retries a failed range on the next tick (a backlog longer than ``max_backlog_s`` is
 skipped, counted and logged). A failing backend never stops the server.
+
+With several server replicas only the leader of the ``exports`` job publishes, and the
+cursor lives in the store: each range is a round claimed under the lease's fencing token
+and finished with its end, so a new leader goes on where the last finished range ended
+(a minute is published once; a range whose leader died mid-publish is published again).
 """
 
 from __future__ import annotations
@@ -74,12 +79,15 @@ class ExportLoop:
         lag_s: a minute is published once it ended this long ago.
         max_backlog_s: the oldest unpublished range kept for retries.
         backfill_s: on start, also publish the minutes that ended this far back.
+        leadership: with replicas, publish only while leading ``exports``, from the
+            cursor stored by the last leader.
     """
 
     def __init__(self, store: Any, exporters: list[MinuteExporter], *, interval_s: float = 60.0,
                  lag_s: float = 30.0, max_backlog_s: float = 3600.0,
-                 backfill_s: float = 0.0) -> None:
+                 backfill_s: float = 0.0, leadership: Any = None) -> None:
         self.store = store
+        self.leadership = leadership
         self.exporters = exporters
         self.interval_s = interval_s
         self.lag_s = lag_s
@@ -96,6 +104,17 @@ class ExportLoop:
 
     def tick(self, now: float | None = None) -> None:
         """Publish every finished minute not yet delivered, per exporter; never raises."""
+        if self.leadership is not None:
+            if not self.leadership.leads("exports"):
+                return
+            for exporter in self.exporters:  # go on where the last leader's rounds ended
+                try:
+                    done = self.leadership.leases.last_position(f"exports:{exporter.name}")
+                except Exception:
+                    log.exception("vigil: could not read the export cursor")
+                    return
+                if done is not None:
+                    self.cursor[exporter.name] = int(done)
         end = self._horizon(time.time() if now is None else now)
         todo = [e for e in self.exporters if self.cursor[e.name] < end]
         if not todo:
@@ -116,7 +135,7 @@ class ExportLoop:
                 start = oldest
             mine = [s for s in stats if start <= s.minute < end]
             try:
-                exporter.export(mine, start, end)
+                self._publish(exporter, mine, start, end)
             except Exception as exc:
                 self.stats[name]["failures"] += 1
                 log.warning("vigil: %s could not publish minutes %d..%d (%s); retrying later",
@@ -124,6 +143,16 @@ class ExportLoop:
                 continue
             self.stats[name]["exports"] += 1
             self.cursor[name] = end
+
+    def _publish(self, exporter: MinuteExporter, stats: list[MinuteStats], start: int,
+                 end: int) -> None:
+        if self.leadership is None:
+            exporter.export(stats, start, end)
+            return
+        with self.leadership.round(f"exports:{exporter.name}", str(start), end) as token:
+            if token is None:
+                raise RuntimeError("not leading the exports job, or the range is done")
+            exporter.export(stats, start, end)
 
     def start(self) -> ExportLoop:
         """Tick in a daemon thread until :meth:`stop`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from vigil._version import __version__
 from vigil.config import Settings, load_settings
 from vigil.engine.ingest.ingestor import Ingestor
+from vigil.engine.leader import JOBS, Leadership
 from vigil.engine.privacy.policies import Redactor, RetentionJob
 from vigil.engine.windows.aggregate import Aggregator, AggregatorCollector
 from vigil.integrations.setup import start_exporters, stop_exporters
@@ -47,24 +49,35 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     owned = store is None
     store = store or open_store(settings.db_url)
     prom = ServerMetrics()
-    retention = RetentionJob(store, settings.retention_interval_s)
+    # one leader per job across replicas (the ingest role leads none and starts no jobs)
+    worker = settings.role != "ingest"
+    leadership = Leadership(store, JOBS if worker else (), ttl_s=settings.lease_ttl_s)
+    retention = RetentionJob(store, settings.retention_interval_s, leadership=leadership)
     aggregator = Aggregator(store, settings.aggregate_interval_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         aggregator.start()  # folds ingested batches into the rollups, off the request path
-        if settings.retention_interval_s > 0:
-            retention.start()
-        stop_registry_loop = registry.start_policy_loop(app)
-        app.state.rules.start()
-        app.state.quality_jobs.start()
-        exporters = start_exporters(store)  # CloudWatch, OTLP: off until configured
+        exporters: list[Any] = []
+        stop_registry_loop = None
+        if worker:
+            await asyncio.to_thread(leadership.start)
+            if settings.retention_interval_s > 0:
+                retention.start()
+            stop_registry_loop = registry.start_policy_loop(app)
+            app.state.rules.start()
+            app.state.quality_jobs.start()
+            # CloudWatch, OTLP: off until configured
+            exporters = start_exporters(store, leadership=leadership)
         yield
-        app.state.quality_jobs.stop()
-        await app.state.rules.stop()
-        await retention.stop()
-        await stop_registry_loop()
-        stop_exporters(exporters)
+        if worker:
+            app.state.quality_jobs.stop()
+            await app.state.rules.stop()
+            await retention.stop()
+            if stop_registry_loop is not None:
+                await stop_registry_loop()
+            stop_exporters(exporters)
+            await asyncio.to_thread(leadership.stop)
         await aggregator.stop()
         if owned:
             store.close()
@@ -80,6 +93,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.auth = Authenticator(store, settings.auth_required)
     app.state.redactor = Redactor(store)
     app.state.retention = retention
+    app.state.leadership = leadership
     app.state.aggregator = aggregator
     prom.registry.register(AggregatorCollector(aggregator))
     prom.watch_store(store)  # rule metrics, drift, last event, forecasts on /metrics

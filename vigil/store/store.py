@@ -89,7 +89,7 @@ class Store:
         and transaction ids, SQL and values) goes to the server log, never to a client."""
         try:
             yield
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.InternalError) as exc:
             code = _sqlstate(exc)
             log.warning("database error (sqlstate %s): %s", code, exc.orig or exc)
             transient = code in _TRANSIENT or "locked" in str(exc.orig)

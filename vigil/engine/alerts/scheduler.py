@@ -2,9 +2,10 @@
 
 Started from the app's lifespan; any failure of a round is logged and counted and the
 loop goes on, so the server never falls over because of a rule. With several replicas on
-one database, a lease in the store lets one of them evaluate at a time (another takes over
-when it stops renewing). :meth:`RuleScheduler.stop` ends the loop and the notifiers
-cleanly on shutdown.
+one database, only the leader of the ``rules`` job evaluates (:mod:`vigil.engine.leader`),
+and each round (the interval it falls in) is claimed once under the lease's fencing
+token, so a takeover neither skips nor repeats a round. :meth:`RuleScheduler.stop` ends
+the loop and the notifiers cleanly on shutdown.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
+import time
 
 from starlette.concurrency import run_in_threadpool
 
 from vigil.engine.alerts.dispatch import Dispatcher
 from vigil.engine.alerts.lifecycle import AlertEngine
+from vigil.engine.leader import Leadership
 
 log = logging.getLogger("vigil.alerts")
 
@@ -29,11 +29,12 @@ LEASE = "rules"
 class RuleScheduler:
     """Runs :meth:`AlertEngine.evaluate` periodically in a worker thread."""
 
-    def __init__(self, engine: AlertEngine, dispatcher: Dispatcher, interval_s: float) -> None:
+    def __init__(self, engine: AlertEngine, dispatcher: Dispatcher, interval_s: float,
+                 leadership: Leadership | None = None) -> None:
         self.engine = engine
         self.dispatcher = dispatcher
         self.interval_s = interval_s
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.leadership = leadership  # None: evaluate every round (one process, tests)
         self.rounds = 0
         self._task: asyncio.Task | None = None
         self._stop = asyncio.Event()
@@ -60,10 +61,16 @@ class RuleScheduler:
         await run_in_threadpool(self.dispatcher.close)
 
     def run_once(self) -> None:
-        """One round: take the lease, evaluate (errors are logged, never raised)."""
+        """One round: when leading, claim this interval's round and evaluate (errors are
+        logged, never raised)."""
         try:
-            if self.engine.alerts.try_lease(LEASE, self.holder, ttl_s=3 * self.interval_s + 5):
+            if self.leadership is None:
                 self.engine.evaluate()
+            else:
+                key = str(int(time.time() // self.interval_s))
+                with self.leadership.round(LEASE, key) as token:
+                    if token is not None:
+                        self.engine.evaluate()
         except Exception:
             log.exception("rule evaluation round failed")
             if self.engine.metrics is not None:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -26,6 +26,9 @@ from vigil.errors import InvalidParameterError
 from vigil.schema import FeatureKind, ModelSchema
 from vigil.store import ModelRecord, Store
 from vigil.store.privacy import queries as q
+
+if TYPE_CHECKING:
+    from vigil.engine.leader import Leadership
 
 log = logging.getLogger("vigil.privacy")
 
@@ -239,9 +242,11 @@ class RetentionJob:
     thread pool; :meth:`stop` cancels it cleanly."""
 
     def __init__(self, store: Store, interval_s: float,
-                 run: Callable[[Store], Any] = enforce_retention) -> None:
+                 run: Callable[[Store], Any] = enforce_retention,
+                 leadership: Leadership | None = None) -> None:
         self.store = store
         self.interval_s = interval_s
+        self.leadership = leadership  # with replicas: only the "retention" leader runs
         self.runs = 0
         self._run = run
         self._task: asyncio.Task[None] | None = None
@@ -252,11 +257,23 @@ class RetentionJob:
     async def _loop(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(self._run, self.store)
+                await asyncio.to_thread(self.run_once)
             except Exception:  # one failed run must not stop the schedule
                 log.exception("retention run failed")
             self.runs += 1
-            await asyncio.sleep(self.interval_s)
+            # with a leadership, look often: each interval's round still runs once
+            await asyncio.sleep(self.interval_s if self.leadership is None
+                                else min(self.interval_s, self.leadership.renew_s))
+
+    def run_once(self) -> None:
+        """One run, or (with a leadership) this interval's round when leading it."""
+        if self.leadership is None:
+            self._run(self.store)
+            return
+        key = str(int(time.time() // max(self.interval_s, 1e-3)))
+        with self.leadership.round("retention", key) as token:
+            if token is not None:
+                self._run(self.store)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

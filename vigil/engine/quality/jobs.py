@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -19,6 +19,9 @@ from vigil.schema import Task
 from vigil.store import Store
 from vigil.store.quality import queries as qs
 
+if TYPE_CHECKING:
+    from vigil.engine.leader import Leadership
+
 log = logging.getLogger("vigil.quality")
 
 GAUGE_METRICS = ("accuracy", "f1", "f1_macro", "roc_auc", "log_loss", "brier", "ece", "mae",
@@ -29,8 +32,10 @@ WINDOW_S = 3600.0
 class QualityJobs:
     """A daemon thread: due evaluations every ``tick_s``, concept drift every ``drift_s``."""
 
-    def __init__(self, store: Store, *, tick_s: float = 1.0, drift_s: float = 15.0) -> None:
+    def __init__(self, store: Store, *, tick_s: float = 1.0, drift_s: float = 15.0,
+                 leadership: Leadership | None = None) -> None:
         self.store = store
+        self.leadership = leadership  # with replicas: only the "quality" leader runs
         self.tick_s = tick_s
         self.drift_s = drift_s
         self._stop = threading.Event()
@@ -51,7 +56,11 @@ class QualityJobs:
             self._thread = None
 
     def run_once(self, *, drift: bool = True) -> None:
-        """One pass: due evaluations, then (if ``drift``) concept drift of every model."""
+        """One pass: due evaluations, then (if ``drift``) concept drift of every model.
+        With a leadership, nothing unless this process leads the ``quality`` job (each
+        due schedule is also claimed once in the store)."""
+        if self.leadership is not None and not self.leadership.leads("quality"):
+            return
         run_due(self.store)
         if drift:
             for model in self.store.list_models():

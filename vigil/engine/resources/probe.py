@@ -4,7 +4,9 @@ Each probe sends one request every ``interval_s`` and records, from the monitori
 the time to the response headers (time to first byte), the time to the whole body, the
 status and whether it counts as a success (the expected status, else any 2xx/3xx).
 Failures — connection refused, timeouts, unexpected statuses — are results too, with the
-reason. Every server replica runs the probes it finds in the store.
+reason. With several server replicas only the leader of the ``probes`` job runs them
+(:mod:`vigil.engine.leader`); a new leader starts each probe one interval after its
+newest stored result, so a takeover neither doubles nor bunches the runs.
 
 Probe URLs on internal addresses (loopback, private, link-local: the cloud metadata
 service, the server itself) are refused at creation and before each request unless
@@ -19,7 +21,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,6 +31,9 @@ from vigil.engine.egress import EgressPolicy, EgressRefusedError, TargetUnresolv
 from vigil.errors import InvalidParameterError, ValidationFailedError
 from vigil.store import Store
 from vigil.store.resources import queries as rq
+
+if TYPE_CHECKING:
+    from vigil.engine.leader import Leadership
 
 log = logging.getLogger("vigil.probe")
 
@@ -180,12 +185,15 @@ class ProbeScheduler:
         refresh_s: how often the list of probes is read again from the store.
         on_result: called with ``(probe, result)`` after each run (live gauges).
         egress: which internal targets may be probed (default: environment, vigil.toml).
+        leadership: with replicas, probes run only while this process leads ``probes``.
     """
 
     def __init__(self, store: Store, *, refresh_s: float = 5.0,
                  on_result: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
-                 egress: EgressPolicy | None = None) -> None:
+                 egress: EgressPolicy | None = None,
+                 leadership: Leadership | None = None) -> None:
         self.store = store
+        self.leadership = leadership
         self.egress = egress or EgressPolicy.from_environment()
         self.refresh_s = refresh_s
         self.on_result = on_result
@@ -217,7 +225,23 @@ class ProbeScheduler:
         async with httpx.AsyncClient(follow_redirects=False) as client:
             probes: list[dict[str, Any]] = []
             loaded = -math.inf
+            leading = False
             while True:
+                if self.leadership is not None and not self.leadership.leads("probes"):
+                    leading = False
+                    self._due.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), 0.25)
+                    self._wake.clear()
+                    continue
+                if not leading:  # newly leading: go on from the stored results
+                    leading = True
+                    loaded = -math.inf
+                    try:
+                        probes = await run_in_threadpool(rq.list_probes, self.store)
+                        self._due = await run_in_threadpool(self._resume, probes)
+                    except Exception:
+                        log.exception("vigil: could not read the probes")
                 now = time.monotonic()
                 if now - loaded >= self.refresh_s or self._wake.is_set():
                     self._wake.clear()
@@ -238,6 +262,18 @@ class ProbeScheduler:
                 wait = min([*self._due.values(), now + self.refresh_s]) - time.monotonic()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(0.05, wait))
+
+    def _resume(self, probes: list[dict[str, Any]]) -> dict[str, float]:
+        """When each probe is next due (monotonic clock): one interval after its newest
+        stored result, at once when it has none in the last interval."""
+        wall, mono = time.time(), time.monotonic()
+        due: dict[str, float] = {}
+        for probe in probes:
+            last = rq.probe_results(self.store, probe["id"], wall - probe["interval_s"],
+                                    wall + 60, limit=1)
+            wait = last[0]["ts"] + probe["interval_s"] - wall if last else 0.0
+            due[probe["id"]] = mono + max(0.0, wait)
+        return due
 
     async def _run_one(self, client: httpx.AsyncClient, probe: dict[str, Any]) -> None:
         try:

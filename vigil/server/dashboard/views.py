@@ -200,7 +200,7 @@ QUALITY_METRICS = ("accuracy", "f1", "roc_auc", "mae", "rmse", "r2", "ndcg")
 def quality_section(store: Store, model: ModelRecord, window: Window,
                     version: str | None, segment: str | None = None) -> dict[str, Any]:
     """Realised quality (labelled predictions), estimated quality (CBPE, when fitted) and
-    feedback over the window, through :func:`vigil.engine.quality.quality_report`; with
+    feedback over the window, through :func:`vigil.engine.quality.windows.quality_report`; with
     ``segment``, quality and fairness per segment, over the range and per window."""
     from vigil.engine.quality.windows import quality_report  # scikit-learn: on demand
     from vigil.store.quality.queries import list_runs

@@ -25,14 +25,20 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request) -> JsonResponse:
     """The process can serve: the database answers and takes writes (not read-only, not
-    out of disk space)."""
-    store = request.app.state.store
+    out of disk space). Also says this replica's role, its holder id, the jobs it leads
+    now and how long a job may go leaderless after its leader dies (``takeover_s``)."""
+    state = request.app.state
+    store = state.store
+    leadership = state.leadership
+    about = {"role": state.settings.role, "holder": leadership.holder,
+             "leads": leadership.led(), "takeover_s": leadership.takeover_s}
     try:
         await run_in_threadpool(store.ping)
-        await run_in_threadpool(check_writable, store, request.app.state.settings.min_free_bytes)
+        await run_in_threadpool(check_writable, store, state.settings.min_free_bytes)
     except VigilError as exc:
-        return JsonResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
-    return JsonResponse({"status": "ready"})
+        return JsonResponse({"status": "unavailable", "reason": exc.message,
+                             "store_writable": False, **about}, status_code=503)
+    return JsonResponse({"status": "ready", "store_writable": True, **about})
 
 
 @router.get("/metrics")

@@ -31,7 +31,7 @@ def install(app: FastAPI) -> None:
     """Quality gauges on ``/metrics`` and the background loop (started by the lifespan)."""
     store = app.state.store
     app.state.metrics.registry.register(QualityCollector(store))
-    app.state.quality_jobs = QualityJobs(store)
+    app.state.quality_jobs = QualityJobs(store, leadership=app.state.leadership)
 
 
 def _model(request: Request, name: str) -> Any:

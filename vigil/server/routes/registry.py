@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -425,19 +426,33 @@ def start_policy_loop(app: FastAPI) -> Callable[[], Awaitable[None]]:
 
         return noop
     store, base_url = app.state.store, app.state.settings.base_url
+    leadership = app.state.leadership
+    # look often enough to take over within the lease's takeover time; each interval's
+    # round is still claimed once, by the leader of the "registry" job
+    pause = min(interval, leadership.renew_s)
+
+    def check() -> None:
+        try:
+            check_rollback_policies(store, base_url=base_url)
+        except Exception:  # the loop must survive a failing database
+            log.exception("checking rollback policies failed")
+        try:
+            check_canaries(store, base_url=base_url)
+        except Exception:
+            log.exception("checking canaries failed")
+
+    def round_() -> None:
+        with leadership.round("registry", str(int(time.time() // interval))) as token:
+            if token is not None:
+                check()
 
     async def loop() -> None:
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(pause)
             try:
-                await run_in_threadpool(lambda: check_rollback_policies(store,
-                                                                        base_url=base_url))
-            except Exception:  # the loop must survive a failing database
-                log.exception("checking rollback policies failed")
-            try:
-                await run_in_threadpool(lambda: check_canaries(store, base_url=base_url))
+                await run_in_threadpool(round_)
             except Exception:
-                log.exception("checking canaries failed")
+                log.exception("the registry round failed")
 
     task = asyncio.get_running_loop().create_task(loop(), name="vigil-rollback-policies")
 

@@ -28,7 +28,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gauges = getattr(app.state, "resource_gauges", None)
     scheduler = probes.ProbeScheduler(
         app.state.store, on_result=gauges.observe_probe if gauges is not None else None,
-        egress=EgressPolicy(app.state.settings.allow_private_targets))
+        egress=EgressPolicy(app.state.settings.allow_private_targets),
+        leadership=getattr(app.state, "leadership", None))
     app.state.probes = scheduler
     scheduler.start()
     try:

@@ -37,7 +37,8 @@ def install(app: FastAPI) -> None:
     engine = AlertEngine(state.store, dispatcher, metrics=metrics,
                          builtin_rules=state.settings.builtin_rules)
     state.alert_engine = engine
-    state.rules = RuleScheduler(engine, dispatcher, state.settings.rules_interval_s)
+    state.rules = RuleScheduler(engine, dispatcher, state.settings.rules_interval_s,
+                                leadership=state.leadership)
 
 
 def _alerts(request: Request) -> AlertStore:
