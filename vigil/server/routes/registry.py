@@ -58,6 +58,8 @@ class VersionRequest(_Body):
 
 
 class EditRequest(_Body):
+    """Changes to a version's notes and tags; each is kept in the version's history."""
+
     notes: str | None = Field(None, description="New notes (replace the old).")
     tags: dict[str, str] | None = Field(None, description="Tags to set (add or replace).")
     untag: list[str] = Field(default_factory=list, description="Tags to remove.")
@@ -65,6 +67,8 @@ class EditRequest(_Body):
 
 
 class StatusRequest(_Body):
+    """Why a version is archived, deprecated or restored (kept in its history)."""
+
     reason: str | None = Field(None, max_length=2000)
 
 

@@ -329,6 +329,8 @@ async def alerts_page(
 @router.get("/ui/alerts/{alert_id}", response_class=HTMLResponse,
             summary="Dashboard: one alert, its history and its likely causes")
 async def alert_page(alert_id: str, request: Request) -> HTMLResponse:
+    """The dashboard's page of one alert: its facts, its history and the root-cause
+    ranking stored when it fired."""
     store = request.app.state.store
 
     def build() -> dict[str, Any]:
