@@ -22,6 +22,7 @@ time is excluded from pandas' numbers, included in Spark's: it is a small share)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -58,10 +59,8 @@ def tree_cpu(proc: psutil.Process) -> float:
 def tree_rss(proc: psutil.Process) -> int:
     total = 0
     for p in tree(proc):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 
