@@ -54,6 +54,7 @@ ALLOWED = {
     ("POST", "/api/v1/models/{name}/reference"): {"write", "admin"},
     ("GET", "/api/v1/models/{name}/reference"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/drift"): {"read", "write", "admin"},
+    ("POST", "/api/v1/models/{name}/drift/profile"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/forecast"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/explain"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/suggestions"): {"read", "write", "admin"},

@@ -103,8 +103,8 @@ def _assert_same_profile(got: Profile, want: Profile, frame: pd.DataFrame) -> No
 
 @pytest.fixture(scope="module")
 def frames() -> dict[str, pd.DataFrame]:
-    return {"ref": _frame(60_000, 0), "same": _frame(60_000, 1),
-            "shifted": _frame(60_000, 2, shift=0.3, mix=0.15)}
+    return {"ref": _frame(40_000, 0), "same": _frame(40_000, 1),
+            "shifted": _frame(40_000, 2, shift=0.3, mix=0.15)}
 
 
 @pytest.fixture(scope="module")
@@ -188,15 +188,15 @@ def test_profiles_upload_as_reference_and_window(spark, frames, sdfs, server_fac
     cols = ["x", "cat", "u"]
     ref = spark_mod.profile(sdfs["ref"].select(*cols))
     summary = spark_mod.upload_reference(ref, url, "m")
-    assert summary == {"model": "m", "n_rows": 60_000, "sample_rows": 0, "columns": cols}
+    assert summary == {"model": "m", "n_rows": 40_000, "sample_rows": 0, "columns": cols}
     stored = client.get("/api/v1/models/m/reference").json()
-    assert (stored["n_rows"], stored["sample_rows"], stored["source"]) == (60_000, 0, "profile")
+    assert (stored["n_rows"], stored["sample_rows"], stored["source"]) == (40_000, 0, "profile")
 
     for name, expected in (("same", []), ("shifted", ["cat", "x"])):
         cur = spark_mod.profile(sdfs[name].select(*cols))
         report = spark_mod.upload_window(cur, url, "m")
         local = profile_drift(ref, cur)
-        assert report["mode"] == "sketch" and report["n_current"] == 60_000
+        assert report["mode"] == "sketch" and report["n_current"] == 40_000
         assert sorted(report["drifted_columns"]) == sorted(local.drifted_columns) == expected
 
     # live traffic against a profile reference is tested in sketch mode, even when small
