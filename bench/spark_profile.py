@@ -56,6 +56,17 @@ def tree_cpu(proc: psutil.Process) -> float:
     return total
 
 
+def tree_cpu_split(proc: psutil.Process) -> dict[str, float]:
+    """:func:`tree_cpu` per process name (``java`` for the JVM, ``python`` for the rest)."""
+    out: dict[str, float] = {}
+    for p in tree(proc):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            key = "java" if "java" in p.name() else "python"
+            out[key] = out.get(key, 0.0) + t.user + t.system + t.children_user + t.children_system
+    return out
+
+
 def tree_rss(proc: psutil.Process) -> int:
     total = 0
     for p in tree(proc):
@@ -154,6 +165,7 @@ def run_engine(args: argparse.Namespace) -> dict[str, Any]:
     out["startup_cpu_s"] = tree_cpu(me) - c0
     out["startup_wall_s"] = time.perf_counter() - w0
     c0, w0 = tree_cpu(me), time.perf_counter()
+    split0 = tree_cpu_split(me)
     if args.worker == "spark":
         import vigil.spark
 
@@ -172,6 +184,8 @@ def run_engine(args: argparse.Namespace) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown engine {args.worker!r}")
     out["cpu_s"] = tree_cpu(me) - c0
+    split1 = tree_cpu_split(me)
+    out["cpu_split_s"] = {k: round(v - split0.get(k, 0.0), 2) for k, v in split1.items()}
     out["wall_s"] = time.perf_counter() - w0
     spark.stop()
     return out

@@ -64,10 +64,11 @@ def profile(
         rows = df.mapInArrow(run, "profile binary").collect()
     except Exception as exc:
         raise _user_error(exc) from exc
-    merged = Profile.merge_all(Profile.from_bytes(bytes(r[0])) for r in rows)
-    if merged.n_rows == 0 and not merged.columns:  # no partitions at all
-        return Profile(0, {})
-    return merged
+    if not rows:  # a DataFrame without partitions: the empty profile of its columns
+        from vigil.profile import ColumnProfile
+
+        return Profile(0, {name: ColumnProfile(name, kind) for name, kind in resolved.items()})
+    return Profile.merge_all(Profile.from_bytes(bytes(r[0])) for r in rows)
 
 
 def detect_drift(

@@ -136,6 +136,12 @@ def test_empty_partitions_empty_frames_and_embeddings(spark):
     assert got["x"].m2 == pytest.approx(want["x"].m2, rel=1e-12)
     empty = spark_mod.profile(sdf.limit(0))
     assert empty.n_rows == 0 and all(c.count == 0 for c in empty.columns.values())
+    no_partitions = spark.createDataFrame(spark.sparkContext.emptyRDD(), "x double, b boolean")
+    assert no_partitions.rdd.getNumPartitions() == 0
+    none = spark_mod.profile(no_partitions)
+    assert none.n_rows == 0
+    assert {n: c.kind.value for n, c in none.columns.items()} == {"x": "numeric",
+                                                                  "b": "categorical"}
 
 
 def test_kinds_schema_and_bad_input(spark, sdfs):
