@@ -62,6 +62,7 @@ ALLOWED = {
     ("GET", "/api/v1/models/{name}/drift"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/drift/history"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/drift/distributions"): {"read", "write", "admin"},
+    ("POST", "/api/v1/models/{name}/drift/profile"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/forecast"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/explain"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/suggestions"): {"read", "write", "admin"},

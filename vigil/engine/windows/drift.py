@@ -108,6 +108,58 @@ def set_reference(store: Store, model: ModelRecord, frame: Any, source: str | No
             "columns": list(frame.columns)}
 
 
+def set_reference_profile(store: Store, model: ModelRecord, data: bytes,
+                          source: str | None) -> dict:
+    """Store a profile (``Profile.to_bytes()``, e.g. from :mod:`vigil.spark`) as the
+    model's reference. No raw rows come with it, so its windows are tested in sketch mode.
+    """
+    from vigil.profile import Profile
+
+    profile = Profile.from_bytes(data)  # ProfileFormatError (a 400) on anything else
+    if profile.n_rows == 0:
+        raise InvalidParameterError("The reference profile has no rows.")
+    schema = ModelSchema.from_dict(model.schema)
+    columns = list(profile.columns)
+    if schema.features:
+        missing = [f.name for f in schema.features if f.required and f.name not in profile]
+        if missing:
+            raise InvalidParameterError(
+                f"The reference profile lacks the model's features {missing}; it has "
+                f"{columns[:20]}.")
+        wrong = [f"{f.name} ({profile[f.name].kind.value}, schema: {f.kind.value})"
+                 for f in schema.features
+                 if f.name in profile and profile[f.name].kind is not f.kind]
+        if wrong:
+            raise InvalidParameterError(
+                f"The reference profile's kinds differ from the model's schema: {wrong}. "
+                "Profile with kinds=... or schema=... matching the model.")
+        columns = [f.name for f in schema.features if f.name in profile]
+        profile = Profile(profile.n_rows, {c: profile[c] for c in columns})
+    save_reference(store, model.id, n_rows=profile.n_rows, sample_rows=0, columns=columns,
+                   profile=profile.to_bytes(), sample=b"", source=source or "profile")
+    return {"model": model.name, "n_rows": profile.n_rows, "sample_rows": 0,
+            "columns": columns}
+
+
+def profile_window_drift(store: Store, model: ModelRecord, data: bytes,
+                         method: str = "auto") -> dict[str, Any]:
+    """Drift of an uploaded profile (a window of the model's inputs profiled elsewhere,
+    e.g. by :mod:`vigil.spark`) against the reference, in sketch mode. Nothing is stored.
+    """
+    from vigil.profile import Profile
+
+    current = Profile.from_bytes(data)
+    reference = get_reference(store, model.id)
+    if reference is None:
+        raise NotFoundError(
+            f"Model {model.name!r} has no reference data set; upload one with "
+            f"POST /api/v1/models/{model.name}/reference.")
+    out: dict[str, Any] = {"model": model.name, "version": None, "n_current": current.n_rows,
+                           "n_reference": reference.n_rows, "mode": "sketch"}
+    return {**out, **_sketch_profiles(reference, current, method,
+                                      "tested from the uploaded profile")}
+
+
 def window_drift(
     store: Store, model: ModelRecord, *, start: float, end: float,
     version: str | None = None, method: str = "auto", multivariate: bool = False,
@@ -133,7 +185,7 @@ def window_drift(
                 "drifted_columns": [], "columns": {},
                 "reason": "no predictions in the window; nothing was tested"}
     schema = ModelSchema.from_dict(model.schema)
-    if n <= EXACT_LIMIT:
+    if n <= EXACT_LIMIT and reference.sample_rows > 0:  # a profile reference: sketch
         return {**out, "mode": "exact", **_exact(reference, schema, store, model, start, end,
                                                  version, method, multivariate)}
     return {**out, "mode": "sketch", **_sketch(reference, store, model, start, end, version,
@@ -165,10 +217,18 @@ _SKETCH_METHODS = {"ks": "ks", "chi2": "chi2", "psi": "psi", "jensenshannon": "j
 
 def _sketch(reference: Any, store: Store, model: ModelRecord, start: float, end: float,
             version: str | None, method: str) -> dict[str, Any]:
+    from vigil.profile import Profile
+
+    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version) if r.profile]
+    current = Profile.merge_all([Profile.from_bytes(b) for b in rows])
+    return _sketch_profiles(reference, current, method,
+                            "tested from per-minute rollup sketches (whole minutes)")
+
+
+def _sketch_profiles(reference: Any, current: Any, method: str, note: str) -> dict[str, Any]:
     from vigil.drift.batch import get_test
     from vigil.profile import Profile, profile_drift
 
-    note = "tested from per-minute rollup sketches (whole minutes)"
     sketch_method = "auto"
     if method != "auto":
         get_test(method)  # an unknown name is a 400, as in exact mode
@@ -177,14 +237,14 @@ def _sketch(reference: Any, store: Store, model: ModelRecord, start: float, end:
             note += f"; method {method!r} needs raw rows, so sketch mode used 'auto'"
     import pyarrow.parquet as pq
 
-    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version) if r.profile]
-    current = Profile.merge_all([Profile.from_bytes(b) for b in rows])
     ref_profile = Profile.from_bytes(reference.profile)
-    numeric = [n for n, c in ref_profile.columns.items() if c.kind.value == "numeric"]
-    sample = pq.read_table(io.BytesIO(reference.sample),
-                           columns=[c for c in numeric if c in reference.columns])
-    raw = {c: _as_float(sample.column(c).to_numpy(zero_copy_only=False))
-           for c in sample.column_names}
+    raw = None
+    if reference.sample_rows > 0:  # a profile reference has no raw sample
+        numeric = [n for n, c in ref_profile.columns.items() if c.kind.value == "numeric"]
+        sample = pq.read_table(io.BytesIO(reference.sample),
+                               columns=[c for c in numeric if c in reference.columns])
+        raw = {c: _as_float(sample.column(c).to_numpy(zero_copy_only=False))
+               for c in sample.column_names}
     result = profile_drift(ref_profile, current, method=sketch_method,
                            reference_values=raw).to_dict()
     share = result["share_drifted"]

@@ -11,33 +11,44 @@ from starlette.concurrency import run_in_threadpool
 from vigil.engine.windows.drift import (
     drift_history,
     feature_distributions,
+    profile_window_drift,
     set_reference,
+    set_reference_profile,
     window_drift,
     window_frame,
 )
 from vigil.io import body_format, read_frame
 from vigil.server.auth import Principal, require
-from vigil.server.body import raw_body
+from vigil.server.body import media_type, raw_body
 from vigil.server.errors import JsonResponse
 from vigil.store.references.queries import get_reference
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["drift"])
+PROFILE_MEDIA_TYPE = "application/vnd.vigil.profile"
 
 
 @router.post("/reference", status_code=201)
 async def upload_reference(
     name: str, request: Request, who: Principal = Depends(require("write"))
 ) -> JsonResponse:
-    """Set the model's reference data: Parquet, CSV (``text/csv``), JSON records, or a past
+    """Set the model's reference data: Parquet, CSV (``text/csv``), JSON records, a past
     window of the model's own traffic (``{"window": {"start", "end", "version"}}``, kept
-    as a frozen snapshot)."""
+    as a frozen snapshot), or a profile (``application/vnd.vigil.profile``: the bytes of
+    ``Profile.to_bytes()``, e.g. from ``vigil.spark``; its windows are tested in sketch
+    mode)."""
     body = await raw_body(request)
     state = request.app.state
 
     def run() -> dict[str, Any]:
         model, _ = state.ingestor._model(name)
-        spec = _window_spec(body)
         source = request.headers.get("x-vigil-source")
+        if media_type(request) == PROFILE_MEDIA_TYPE or body[:4] == b"VGPF":
+            summary = set_reference_profile(state.store, model, body, source)
+            state.store.audit(who.actor, "reference.set", name,
+                              {"n_rows": summary["n_rows"], "columns": summary["columns"],
+                               "profile": True})
+            return summary
+        spec = _window_spec(body)
         if spec is not None:
             frame, source = window_frame(state.store, model, spec)
         else:
@@ -147,3 +158,29 @@ async def distributions(
                                      version=version, bins=bins)
 
     return await run_in_threadpool(run)
+
+
+@router.post("/drift/profile")
+async def profile_drift_route(
+    name: str, request: Request,
+    method: str = Query("auto", description="Drift method for every column (catalog name)."),
+    _: Principal = Depends(require("read")),
+) -> JsonResponse:
+    """Drift of an uploaded profile (``application/vnd.vigil.profile``: a window of the
+    model's inputs profiled elsewhere, e.g. by ``vigil.spark``) against the reference, in
+    sketch mode. Nothing is stored."""
+    from vigil.errors import UnsupportedMediaTypeError
+
+    if media_type(request) != PROFILE_MEDIA_TYPE:
+        raise UnsupportedMediaTypeError(
+            f"This route takes {PROFILE_MEDIA_TYPE} (the bytes of Profile.to_bytes()); the "
+            f"request's Content-Type is {media_type(request) or 'missing'!r}.",
+            details=[{"field": "Content-Type", "reason": f"expected {PROFILE_MEDIA_TYPE}"}])
+    body = await raw_body(request)
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        model, _ = state.ingestor._model(name)
+        return profile_window_drift(state.store, model, body, method)
+
+    return JsonResponse(await run_in_threadpool(run))
