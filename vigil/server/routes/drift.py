@@ -29,7 +29,7 @@ async def upload_reference(
     state = request.app.state
 
     def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
+        model = state.ingestor.lookup_model(name)
         spec = _window_spec(body)
         source = request.headers.get("x-vigil-source")
         if spec is not None:
@@ -66,7 +66,7 @@ async def reference_summary(
     def run() -> dict[str, Any]:
         from vigil.errors import NotFoundError
 
-        model, _ = state.ingestor._model(name)
+        model = state.ingestor.lookup_model(name)
         ref = get_reference(state.store, model.id)
         if ref is None:
             raise NotFoundError(f"Model {name!r} has no reference data set.")
@@ -91,7 +91,7 @@ async def drift(
     begin = stop - 3600 if start is None else start
 
     def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
+        model = state.ingestor.lookup_model(name)
         return window_drift(state.store, model, start=begin, end=stop, version=version,
                             method=method, multivariate=multivariate)
 
