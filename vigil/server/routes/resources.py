@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.egress import EgressPolicy
+from vigil.egress import EgressPolicy
 from vigil.engine.resources import probe as probes
 from vigil.engine.resources.samples import ingest_samples, resource_report
 from vigil.errors import NotFoundError
