@@ -59,7 +59,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
 __all__ = ["CHANGES", "KINDS", "LEVELS", "NO_DATA", "OPS", "RESERVED_PREFIX", "SEVERITIES",
-           "Rule", "format_duration", "parse_duration"]
+           "Rule", "RuleSpec", "format_duration", "parse_duration"]
 
 
 def _bad(field_name: str, reason: str, got: Any) -> ValidationFailedError:
