@@ -98,5 +98,5 @@ def server_factory(store, tmp_path):
 @pytest.fixture
 def allow_private_targets(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let probes and notifiers reach the test's own receivers on loopback (refused by
-    default: see vigil.engine.egress)."""
+    default: see vigil.egress)."""
     monkeypatch.setenv("VIGIL_ALLOW_PRIVATE_TARGETS", "127.0.0.0/8,::1")

@@ -47,6 +47,17 @@ def test_bad_durations_name_the_field(bad):
     ({"treshold": 1}, "treshold", "is unknown"),
     ({"alias": "production"}, "alias", "needs a named model"),
     ({"model": "m", "version": "1", "alias": "production"}, "alias", "no 'version'"),
+    ({"for": "soon"}, "for", "must be a duration"),
+    ({"for_": "5m"}, "for_", "is unknown"),
+    ({"threshold": True}, "threshold", "must be a number"),
+    ({"model": ""}, "model", "model name or '*'"),
+    ({"labels": {"team": 1}}, "labels", "names like"),
+    ({"summary": 3}, "summary", "must be a string"),
+    ({"history": "1d"}, "history", "applies only to rules of kind forecast or anomaly"),
+    ({"kind": "forecast", "horizon": "6h", "level": 0.9}, "level", "0.8 or 0.95"),
+    ({"kind": "forecast"}, "horizon", "is required for a forecast rule"),
+    ({"name": "registry:x"}, "name", "must not start with"),
+    ({"name": None, "treshold": 1}, "treshold", "is unknown"),  # a typo before a gap
 ])
 def test_bad_fields_are_named(change, field, reason):
     spec = {**BASE, **change}
@@ -57,6 +68,14 @@ def test_bad_fields_are_named(change, field, reason):
         Rule.from_dict(spec)
     assert info.value.details[0]["field"] == field
     assert reason in info.value.message
+
+
+def test_kind_dependent_defaults_are_filled_declaratively():
+    forecast = Rule.from_dict({**BASE, "kind": "forecast", "horizon": "6h", "window": "1h"})
+    assert (forecast.level, forecast.history_s, forecast.horizon_s) == (0.8, 28 * 86400.0,
+                                                                         6 * 3600.0)
+    assert Rule.from_dict({**BASE, "for": 90}).for_s == 90.0
+    assert Rule.from_dict({**BASE, "threshold": 1}).threshold == 1.0
 
 
 def test_round_trip_and_describe():

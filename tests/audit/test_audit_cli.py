@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
+import stat
 import subprocess
 import sys
 import time
 
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 from support.records import SCHEMA, record
 from typer.testing import CliRunner
@@ -15,7 +19,10 @@ from typer.testing import CliRunner
 from vigil.audit.compliance import compliance_report, render_html
 from vigil.cli.main import app
 from vigil.engine.ingest.ingestor import Ingestor
+from vigil.registry import IntegrityError, Registry
 from vigil.store import open_store
+from vigil.store.alerts.queries import AlertStore
+from vigil.store.registry.tables import registry_versions
 
 runner = CliRunner()
 
@@ -131,6 +138,48 @@ def test_compliance_report_checklist(store, tmp_path):
     assert "Compliance report: churn" in html and 'class="fail">fail' in html
     assert "<script" not in html
 
+
+
+def test_compliance_artifact_and_alert_items_read_the_registry_and_alerts(store, tmp_path):
+    """The artifact item passes for a signed version and fails once a load was refused or
+    the signature is gone; the alerts item fails while an alert of the model is open."""
+    def items():
+        return {c["id"]: c for c in compliance_report(store, "churn")["checks"]}
+
+    Ingestor(store).register_model({"name": "churn", "schema": SCHEMA})
+    registry = Registry(store, tmp_path / "home", actor="tester")
+    model_file = tmp_path / "model.pkl"
+    model_file.write_bytes(pickle.dumps({"w": [1, 2]}))
+    registry.register("churn", "1", model_file)
+    artifact = items()["artifact"]
+    assert artifact["status"] == "pass" and artifact["evidence"]["version"] == "1"
+    assert items()["alerts"]["status"] == "pass"
+
+    blob = registry.artifacts.blob_path(registry.get("churn", "1")["manifest"][0]["digest"])
+    os.chmod(blob, stat.S_IRUSR | stat.S_IWUSR)
+    blob.write_bytes(b"tampered")
+    with pytest.raises(IntegrityError):
+        registry.load("churn:1")
+    artifact = items()["artifact"]
+    assert artifact["status"] == "fail" and "was refused" in artifact["reason"]
+    assert artifact["evidence"]["refused"]["code"] == "integrity_error"
+
+    registry.register("churn", "2", model_file)
+    with store.write() as conn:
+        conn.execute(registry_versions.update().where(registry_versions.c.version == "2")
+                     .values(signature=None))
+    artifact = items()["artifact"]
+    assert artifact["status"] == "fail" and "no signed artifact" in artifact["reason"]
+
+    now = time.time()
+    alert_id = AlertStore(store).open_alert(
+        {"fingerprint": "f" * 64, "rule": "slow", "labels": {"model": "churn"},
+         "severity": "critical", "state": "firing", "started_at": now, "updated_at": now},
+        {"ts": now, "kind": "firing"})
+    alerts = items()["alerts"]
+    assert alerts["status"] == "fail"
+    assert alerts["evidence"]["open"] == [{"id": alert_id, "rule": "slow",
+                                           "severity": "critical"}]
 
 def test_compliance_and_data_commands_write_files(tmp_path):
     url = f"sqlite:///{tmp_path / 'v.db'}"

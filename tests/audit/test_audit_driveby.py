@@ -13,7 +13,7 @@ import httpx
 import pytest
 from support.records import SCHEMA
 
-from vigil.engine.egress import EgressPolicy
+from vigil.egress import EgressPolicy
 from vigil.engine.resources.probe import run_probe, validate_probe
 from vigil.notify import build_notifier
 from vigil.notify.base import Notification, NotifyError, deliver

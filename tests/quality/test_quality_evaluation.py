@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as skm
+from support.servers import model_server
 
 from vigil.cli.main import main
 from vigil.engine.quality.evaluation import evaluate, register_dataset
@@ -29,46 +29,20 @@ def _golden(n=80, seed=0):
     return pd.DataFrame({"x": x, "plan": np.where(x > 1, "pro", "free"), "label": y})
 
 
-class _Model(BaseHTTPRequestHandler):
-    """A model served over HTTP: POST {"inputs": {...}} -> {"prediction", "proba"}."""
+def _logistic(inputs):
+    p = 1 / (1 + np.exp(-3 * inputs["x"]))
+    return {"prediction": int(p >= 0.5), "proba": float(p)}
 
-    fail = False
 
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.fail:
-            self.send_response(500)
-            self.end_headers()
-            self.wfile.write(b"model crashed")
-            return
-        x = body["inputs"]["x"]
-        p = 1 / (1 + np.exp(-3 * x))
-        out = json.dumps({"prediction": int(p >= 0.5), "proba": float(p)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, *args):
-        pass
+def _crash(inputs):
+    raise RuntimeError("the model crashed")
 
 
 @pytest.fixture
 def model_endpoint():
-    servers = []
-
-    def start(fail=False):
-        handler = type("Handler", (_Model,), {"fail": fail})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}/predict"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    """Start a model over HTTP (``fail``: one that answers 500); returns its URL."""
+    with ExitStack() as stack:
+        yield lambda fail=False: stack.enter_context(model_server(_crash if fail else _logistic))
 
 
 @pytest.fixture

@@ -3,12 +3,9 @@ resolved when each run starts, so runs after a rollback land on the restored ver
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pandas as pd
 import pytest
+from support.servers import model_server
 
 from vigil.engine.quality.evaluation import register_dataset
 from vigil.engine.quality.schedule import create_schedule, run_due
@@ -19,29 +16,11 @@ from vigil.store.quality import queries as qs
 SCHEMA = {"task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}
 
 
-class _Echo(BaseHTTPRequestHandler):
-    """A model over HTTP: predicts 1 when x > 0."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        out = json.dumps({"prediction": int(body["inputs"]["x"] > 0)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/predict"
-    server.shutdown()
-    server.server_close()
+    """A model over HTTP: predicts 1 when x > 0."""
+    with model_server(lambda inputs: {"prediction": int(inputs["x"] > 0)}) as url:
+        yield url
 
 
 @pytest.fixture

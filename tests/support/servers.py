@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -67,3 +70,35 @@ def start_server_process(db_url: str, port: int, *extra: str, home: Path | None 
         cmd += ["--home", str(home)]
     return subprocess.Popen(cmd, env={**os.environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@contextmanager
+def model_server(predict: Callable[[dict[str, Any]], dict[str, Any]]) -> Iterator[str]:
+    """A model served over real HTTP, as evaluations call one: ``POST {"inputs": {...}}``
+    answers ``predict(inputs)`` as JSON, or 500 "model crashed" when ``predict`` raises.
+    Yields the URL to post to."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            try:
+                out, status = json.dumps(predict(body["inputs"])).encode(), 200
+            except Exception:
+                out, status = b"model crashed", 500
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json" if status == 200
+                             else "text/plain")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/predict"
+    finally:
+        server.shutdown()
+        server.server_close()

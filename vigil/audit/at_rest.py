@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 
 from vigil.audit.pii import PIIDetector
 from vigil.store import Store
-from vigil.store import tables as t
+from vigil.store.privacy.compliance import stored_at_rest
 
 SAMPLE_ROWS = 1000
 
@@ -74,28 +73,18 @@ def scan_at_rest(store: Store, model_id: int, sample: int = SAMPLE_ROWS,
             for finding in detector.detect(text):
                 counts[finding.kind] += 1
 
-    p, lab, fb, r = t.predictions, t.labels, t.feedback, t.rollups
-    mine = sa.select(p.c.id).where(p.c.model_id == model_id)
     store.fold_pending(model_id)  # what the aggregator will keep at rest is scanned too
-    with store.read() as conn:
-        rows = conn.execute(
-            sa.select(sa.cast(p.c.inputs, sa.Text).label("inputs"),
-                      sa.cast(p.c.outputs, sa.Text).label("outputs"), p.c.error)
-            .where(p.c.model_id == model_id).order_by(p.c.ts.desc()).limit(sample)).all()
-        for row in rows:
-            scan("predictions.inputs", _strings(_json(row.inputs)))
-            scan("predictions.outputs", _strings(_json(row.outputs)))
-            scan("predictions.error", _strings(row.error))
-        for row in conn.execute(sa.select(sa.cast(lab.c.actual, sa.Text).label("actual"))
-                                .where(lab.c.model_id == model_id, lab.c.prediction_id.in_(mine))
-                                .limit(sample)):
-            scan("labels.actual", _strings(_json(row.actual)))
-        for row in conn.execute(sa.select(fb.c.comment).where(fb.c.model_id == model_id)
-                                .limit(sample)):
-            scan("feedback.comment", _strings(row.comment))
-        for row in conn.execute(sa.select(r.c.profile).where(r.c.model_id == model_id)
-                                .order_by(r.c.minute.desc()).limit(sample)):
-            if row.profile:  # serialised sketches: the strings they keep are readable bytes
-                scan("rollups.profile", iter([bytes(row.profile).decode("utf-8", "replace")]))
+    stored = stored_at_rest(store, model_id, sample)
+    for inputs, outputs, error in stored["predictions"]:
+        scan("predictions.inputs", _strings(_json(inputs)))
+        scan("predictions.outputs", _strings(_json(outputs)))
+        scan("predictions.error", _strings(error))
+    for actual in stored["labels.actual"]:
+        scan("labels.actual", _strings(_json(actual)))
+    for comment in stored["feedback.comment"]:
+        scan("feedback.comment", _strings(comment))
+    for profile in stored["rollups.profile"]:
+        if profile:  # serialised sketches: the strings they keep are readable bytes
+            scan("rollups.profile", iter([bytes(profile).decode("utf-8", "replace")]))
     return {place: {"rows_scanned": scanned[place], "pii": dict(found[place])}
             for place in sorted(scanned)}

@@ -15,13 +15,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from vigil.errors import ModelNotFoundError
 from vigil.schema import FeatureKind, ModelSchema
 from vigil.store import Store
-from vigil.store import tables as t
-from vigil.store.audit_chain import verify_chain
+from vigil.store.audit_chain import verify_log
+from vigil.store.privacy import compliance as cq
 from vigil.store.privacy import queries as q
 
 STALE_KEY_DAYS = 90
@@ -72,19 +70,17 @@ def compliance_report(store: Store, model: str, *, now: float | None = None,
     if record is None:
         raise ModelNotFoundError(f"No model named {model!r} is registered.")
     schema = ModelSchema.from_dict(record.schema)
-    with store.read() as conn:
-        tables = set(sa.inspect(conn).get_table_names())
-        checks = [
-            _artifact(conn, tables, record.id, model),
-            _pii_coverage(store, record.id, schema),
-            _pii_at_rest(store, record.id),
-            *_retention(store, record.id, now, retention_interval_s),
-            _erasure(store),
-            _keys(store, now, auth_required),
-            _audit_chain(conn),
-            *_evaluation(conn, tables, record.id),
-            _alerts(conn, tables, model),
-        ]
+    checks = [
+        _artifact(store, record.id, model),
+        _pii_coverage(store, record.id, schema),
+        _pii_at_rest(store, record.id),
+        *_retention(store, record.id, now, retention_interval_s),
+        _erasure(store),
+        _keys(store, now, auth_required),
+        _audit_chain(store),
+        *_evaluation(store, record.id),
+        _alerts(store, model),
+    ]
     failed = [c.id for c in checks if c.status == "fail"]
     unknown = [c.id for c in checks if c.status == "unknown"]
     items = [{**asdict(c), **MAPPING.get(c.id, {"gdpr": [], "hipaa": []})} for c in checks]
@@ -119,31 +115,22 @@ def _pii_at_rest(store: Store, model_id: int) -> Check:
                  f"({counted})", evidence)
 
 
-def _artifact(conn: sa.Connection, tables: set[str], model_id: int, model: str) -> Check:
+def _artifact(store: Store, model_id: int, model: str) -> Check:
     title = "Artifact signed and scanned"
-    if "registry_versions" not in tables:
-        return Check("artifact", title, "unknown", "the model registry is not installed")
-    rv = sa.table("registry_versions", sa.column("model_id"), sa.column("version"),
-                  sa.column("signature"), sa.column("artifact_digest"),
-                  sa.column("created_at"))
-    row = conn.execute(sa.select(rv).where(rv.c.model_id == model_id)
-                       .order_by(rv.c.created_at.desc()).limit(1)).first()
+    row = cq.newest_version(store, model_id)
     if row is None:
         return Check("artifact", title, "unknown", "no version of the model is registered")
-    evidence = {"version": row.version, "digest": row.artifact_digest}
-    if row.signature is None or row.artifact_digest is None:
-        return Check("artifact", title, "fail", f"version {row.version} has no signed "
+    version = row["version"]
+    evidence = {"version": version, "digest": row["artifact_digest"]}
+    if row["signature"] is None or row["artifact_digest"] is None:
+        return Check("artifact", title, "fail", f"version {version} has no signed "
                      "artifact", evidence)
-    a = t.audit_log
-    refused = conn.execute(
-        sa.select(a.c.ts, a.c.details).where(a.c.action == "registry.refused",
-                                             a.c.target == f"{model}:{row.version}")
-        .order_by(a.c.id.desc()).limit(1)).first()
+    refused = cq.last_refusal(store, model, version)
     if refused is not None:
-        evidence["refused"] = refused.details
-        return Check("artifact", title, "fail", f"loading version {row.version} was refused "
+        evidence["refused"] = refused
+        return Check("artifact", title, "fail", f"loading version {version} was refused "
                      "(signature, digest or pickle scan)", evidence)
-    return Check("artifact", title, "pass", f"version {row.version} is signed; no load was "
+    return Check("artifact", title, "pass", f"version {version} is signed; no load was "
                  "refused", evidence)
 
 
@@ -178,11 +165,8 @@ def _retention(store: Store, model_id: int, now: float, interval_s: float) -> li
         return [configured, Check("retention_enforced", "Retention enforced", "fail",
                                   f"the retention job has not run in the last {limit:.0f} s",
                                   evidence)]
-    p = t.predictions
     cutoff = now - policy.days * 86_400.0 - limit  # the job may not have run since
-    with store.read() as conn:
-        expired = conn.execute(sa.select(sa.func.count()).select_from(p).where(
-            p.c.model_id == model_id, p.c.ts < cutoff)).scalar_one()
+    expired = cq.events_before(store, model_id, cutoff)
     evidence["expired_events"] = expired
     if expired:
         return [configured, Check("retention_enforced", "Retention enforced", "fail",
@@ -229,9 +213,9 @@ def _keys(store: Store, now: float, auth_required: bool | None) -> Check:
     return Check("keys", title, "pass", f"{len(active)} active keys, none stale", evidence)
 
 
-def _audit_chain(conn: sa.Connection) -> Check:
+def _audit_chain(store: Store) -> Check:
     title = "Audit log intact"
-    report = verify_chain(conn)
+    report = verify_log(store)
     if report.ok:
         return Check("audit_log", title, "pass", f"{report.entries} entries, chain verified",
                      report.to_dict())
@@ -253,24 +237,17 @@ def _find(metrics: Any, key: str) -> float | None:
     return None
 
 
-def _evaluation(conn: sa.Connection, tables: set[str], model_id: int) -> list[Check]:
-    if "evaluation_runs" not in tables:
-        return [Check("evaluation", "Last evaluation", "unknown", "evaluations are not "
-                      "installed"), Check("fairness", "Fairness", "unknown", "no evaluation")]
-    ev = sa.table("evaluation_runs", sa.column("model_id"), sa.column("id"),
-                  sa.column("version"), sa.column("status"), sa.column("finished_at"),
-                  sa.column("metrics", t.Json), sa.column("error"))
-    row = conn.execute(sa.select(ev).where(ev.c.model_id == model_id)
-                       .order_by(ev.c.finished_at.desc()).limit(1)).first()
-    if row is None:
+def _evaluation(store: Store, model_id: int) -> list[Check]:
+    run = cq.last_evaluation(store, model_id)
+    if run is None:
         return [Check("evaluation", "Last evaluation", "unknown", "no evaluation has run"),
                 Check("fairness", "Fairness", "unknown", "no evaluation has run")]
-    evidence = {"run": row.id, "version": row.version, "finished_at": row.finished_at}
-    evaluation = Check("evaluation", "Last evaluation", "pass" if row.status == "succeeded"
-                       else "fail", f"run {row.id} {row.status}" +
-                       (f": {row.error}" if row.error else ""), evidence)
-    di = _find(row.metrics, "disparate_impact_ratio")
-    dp = _find(row.metrics, "demographic_parity_difference")
+    evidence = {"run": run["id"], "version": run["version"], "finished_at": run["finished_at"]}
+    evaluation = Check("evaluation", "Last evaluation", "pass" if run["status"] == "succeeded"
+                       else "fail", f"run {run['id']} {run['status']}" +
+                       (f": {run['error']}" if run["error"] else ""), evidence)
+    di = _find(run["metrics"], "disparate_impact_ratio")
+    dp = _find(run["metrics"], "demographic_parity_difference")
     if di is None and dp is None:
         return [evaluation, Check("fairness", "Fairness", "unknown",
                                   "the last evaluation recorded no fairness metrics")]
@@ -285,15 +262,11 @@ def _evaluation(conn: sa.Connection, tables: set[str], model_id: int) -> list[Ch
     return [evaluation, fair]
 
 
-def _alerts(conn: sa.Connection, tables: set[str], model: str) -> Check:
-    if "alerts" not in tables:
-        return Check("alerts", "No open alerts", "unknown", "alerting is not installed")
-    al = sa.table("alerts", sa.column("id"), sa.column("rule"), sa.column("labels", t.Json),
-                  sa.column("state"), sa.column("active"), sa.column("severity"))
-    rows = conn.execute(sa.select(al).where(al.c.active.is_(True))).all()
-    mine = [r for r in rows if not isinstance(r.labels, dict)
-            or r.labels.get("model") in (None, model)]
-    evidence = {"open": [{"id": r.id, "rule": r.rule, "severity": r.severity} for r in mine]}
+def _alerts(store: Store, model: str) -> Check:
+    mine = [r for r in cq.open_alerts(store) if not isinstance(r["labels"], dict)
+            or r["labels"].get("model") in (None, model)]
+    evidence = {"open": [{"id": r["id"], "rule": r["rule"], "severity": r["severity"]}
+                         for r in mine]}
     if mine:
         return Check("alerts", "No open alerts", "fail", f"{len(mine)} alerts open", evidence)
     return Check("alerts", "No open alerts", "pass", "no alert is open", evidence)

@@ -24,13 +24,11 @@ def _json(data: Any) -> str:
 @app.command("verify-log")
 def verify_log(db: str | None = DbOption, home: Path | None = HomeOption) -> None:
     """Recompute the audit log's hash chain; exit 1 where it is broken."""
-    from vigil.store import open_store
-    from vigil.store.audit_chain import verify_chain
+    from vigil.store import audit_chain, open_store
 
     store = open_store(read_settings(db, home).db_url)
     try:
-        with store.read() as conn:
-            report = verify_chain(conn)
+        report = audit_chain.verify_log(store)
     finally:
         store.close()
     if not report.ok:

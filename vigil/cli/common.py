@@ -36,14 +36,10 @@ def read_settings(db: str | None = None, home: Path | None = None, **extra: obje
 
 def require_data(db_url: str) -> None:
     """Exit 1 with ``no vigil data at PATH`` unless the SQLite database file exists."""
-    import sqlalchemy as sa
+    from vigil.store.health import sqlite_path
 
-    url = sa.make_url(db_url)
-    database = url.database
-    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return
-    path = Path(database.removeprefix("file:").split("?", 1)[0])
-    if path.is_file():
+    path = sqlite_path(db_url)
+    if path is None or path.is_file():
         return
     where = path if path.parent.is_dir() else path.parent
     fail(f"no vigil data at {where.absolute()}; start `vigil server` or pass --home "

@@ -87,6 +87,6 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def _safe(url: str) -> str:
-    import sqlalchemy as sa
+    from vigil.store.engine import display_url
 
-    return sa.make_url(url).render_as_string(hide_password=True)
+    return display_url(url)

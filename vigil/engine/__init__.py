@@ -1,1 +1,2 @@
-"""vigil's engine: ingest, window rollups and (later) rules, alerts and scheduled jobs."""
+"""vigil's engine: one subpackage per domain (ingest, windows, alerts, exports, quality,
+resources, privacy, genai, insight) over the store; see ARCHITECTURE.md."""

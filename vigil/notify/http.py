@@ -1,7 +1,7 @@
 """POST a body to a receiver; classify failures as retryable (429, 5xx, network) or not.
 
 Receivers on internal addresses (loopback, private, link-local) are refused unless
-``VIGIL_ALLOW_PRIVATE_TARGETS`` allows them (see :mod:`vigil.engine.egress`).
+``VIGIL_ALLOW_PRIVATE_TARGETS`` allows them (see :mod:`vigil.egress`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from vigil.engine.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
+from vigil.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.notify.base import NotifyError, RetryableNotifyError
 
 

@@ -43,9 +43,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vigil.engine.alerts.dispatch import with_dashboard_link
-from vigil.errors import InvalidParameterError, VigilError
+from vigil.errors import InvalidParameterError
 from vigil.registry import sequential
-from vigil.registry.errors import StaleAliasError
 from vigil.store import Store
 from vigil.store.registry import queries as q
 
@@ -263,27 +262,12 @@ def check_canaries(store: Store, now: float | None = None, *,
     Returns the decisions made (model, alias, decision, from, to, reason, evidence).
     ``base_url`` (the server's URL) puts the dashboard link in the notifications.
     """
+    from vigil.registry.policy import settle_each
+
     now = time.time() if now is None else now
     _resolve_alerts(store, now, base_url)
-    done = []
-    for row in q.running_canaries(store):
-        target = f"{row['model']}@{row['alias']}"
-        try:
-            action = _settle(store, row, now, base_url)
-        except StaleAliasError:
-            continue  # a person moved the alias meanwhile; their decision stands
-        except VigilError as exc:
-            log.warning("the canary of %s could not be judged: %s", target, exc)
-            continue
-        if action is None:
-            continue
-        done.append(action)
-        if notify is not None:
-            try:
-                notify(action)
-            except Exception:
-                log.exception("notifying the canary decision of %s failed", target)
-    return done
+    return settle_each(q.running_canaries(store), "canary",
+                       lambda row: _settle(store, row, now, base_url), notify)
 
 
 def _settle(store: Store, row: dict[str, Any], now: float, base_url: str | None = None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from vigil.engine.alerts.dispatch import with_dashboard_link
@@ -122,16 +122,31 @@ def check_rollback_policies(
 
     now = time.time() if now is None else now
     _resolve_rollback_alerts(store, now, base_url)
+    return settle_each(
+        q.enabled_policies(store), "rollback policy",
+        lambda row: _check_one(store, Registry(store, ".", actor=ACTOR), row["model"],
+                               row["alias"], check_policy(row["policy"]), now, base_url),
+        notify)
+
+
+def settle_each(rows: Iterable[dict[str, Any]], kind: str,
+                decide: Callable[[dict[str, Any]], dict[str, Any] | None],
+                notify: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+    """One round of an automatic alias change (rollback policies, canaries): ``decide``
+    each row (``model``, ``alias``), notify each change made, return the changes.
+
+    A row whose alias a person moved meanwhile is skipped (their decision stands); a row
+    that cannot be judged, or a notifier that fails, is logged and does not stop the round.
+    """
     done = []
-    for row in q.enabled_policies(store):
-        model, alias = row["model"], row["alias"]
+    for row in rows:
+        target = f"{row['model']}@{row['alias']}"
         try:
-            action = _check_one(store, Registry(store, ".", actor=ACTOR), model, alias,
-                                check_policy(row["policy"]), now, base_url)
+            action = decide(row)
         except StaleAliasError:
             continue  # a person moved the alias meanwhile; their decision stands
         except VigilError as exc:
-            log.warning("rollback policy of %s@%s could not be evaluated: %s", model, alias, exc)
+            log.warning("the %s of %s could not be evaluated: %s", kind, target, exc)
             continue
         if action is None:
             continue
@@ -140,7 +155,7 @@ def check_rollback_policies(
             try:
                 notify(action)
             except Exception:
-                log.exception("notifying the rollback of %s@%s failed", model, alias)
+                log.exception("notifying the %s decision of %s failed", kind, target)
     return done
 
 

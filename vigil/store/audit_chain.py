@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
 
-from vigil.store.privacy.tables import audit_chain_view as _log
+from vigil.store.tables import Json
+
+if TYPE_CHECKING:
+    from vigil.store.store import Store
+
+# The audit log with its chain columns, for reads and writes of the chain only.
+_log = sa.table(
+    "audit_log",
+    sa.column("id", sa.Integer),
+    sa.column("ts", sa.Double),
+    sa.column("actor", sa.String),
+    sa.column("action", sa.String),
+    sa.column("target", sa.String),
+    sa.column("details", Json),
+    sa.column("prev_hash", sa.String),
+    sa.column("hash", sa.String),
+)
 
 _PG_LOCK_KEY = 0x76696769  # "vigi": one advisory lock serialises appends on PostgreSQL
 
@@ -70,6 +86,12 @@ class ChainReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def verify_log(store: Store, batch: int = 5000) -> ChainReport:
+    """:func:`verify_chain` over ``store``'s audit log, on one read connection."""
+    with store.read() as conn:
+        return verify_chain(conn, batch)
 
 
 def verify_chain(conn: sa.Connection, batch: int = 5000) -> ChainReport:

@@ -74,6 +74,11 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("vigil_write") else "BEGIN")
 
 
+def display_url(url: str) -> str:
+    """``url`` with its password masked, for logs and banners."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
 def inserted_id(result: sa.CursorResult[Any]) -> int:
     """The primary key an INSERT of one row generated (SQLAlchemy types it Optional because
     statements other than a single-row INSERT have none)."""

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from vigil.engine.alerts.rules import parse_duration
+from vigil.engine.durations import parse_duration
 from vigil.engine.exports import links as export_links
 from vigil.engine.exports.links import exports_dir
 from vigil.errors import ValidationFailedError, VigilError

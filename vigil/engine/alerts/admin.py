@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from vigil.engine.alerts.rules import parse_duration
+from vigil.engine.durations import parse_duration
 from vigil.errors import NotFoundError, ValidationFailedError
 from vigil.store import Store
 from vigil.store.alerts.queries import AlertStore

@@ -36,59 +36,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from vigil.engine.durations import format_duration, parse_duration
 from vigil.errors import ValidationFailedError
 
-KINDS = ("threshold", "change", "no_data", "forecast", "anomaly")
-LEVELS = (0.8, 0.95)
-OPS = (">", ">=", "<", "<=", "==", "!=")
-SEVERITIES = ("info", "warning", "critical")
-NO_DATA = ("keep", "ok", "alert")
-CHANGES = ("ratio", "difference")
+Kind = Literal["threshold", "change", "no_data", "forecast", "anomaly"]
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+Severity = Literal["info", "warning", "critical"]
+NoData = Literal["keep", "ok", "alert"]
+Change = Literal["ratio", "difference"]
+KINDS: tuple[str, ...] = get_args(Kind)
+OPS: tuple[str, ...] = get_args(Op)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+NO_DATA: tuple[str, ...] = get_args(NoData)
+CHANGES: tuple[str, ...] = get_args(Change)
+LEVELS: tuple[float, ...] = (0.8, 0.95)
 RESERVED_PREFIX = "registry:"  # alerts of automatic registry changes (rollbacks, canaries)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_FIELDS = {"name", "model", "version", "alias", "kind", "metric", "op", "threshold", "window",
-           "for", "baseline", "change", "min_count", "on_no_data", "severity", "notifiers",
-           "actions", "labels", "summary", "repeat", "enabled", "horizon", "history",
-           "level"}
 
-
-def parse_duration(value: Any, field_name: str = "duration") -> float:
-    """Seconds from ``"90s"``, ``"5m"``, ``"1h30m"``, ``"7d"`` or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValidationFailedError(f"'{field_name}' must be a duration like '5m'. Got {value!r}.")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValidationFailedError(f"'{field_name}' must not be negative. Got {value!r}.")
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        parts = _DURATION.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return float(sum(float(n) * _UNIT[u] for n, u in parts))
-    raise ValidationFailedError(
-        f"'{field_name}' must be a duration like '30s', '5m', '1h30m', '7d' or a number of "
-        f"seconds. Got {value!r}.",
-        details=[{"field": field_name, "reason": "not a duration"}])
-
-
-def format_duration(seconds: float) -> str:
-    """``5400.0`` -> ``"1h30m"`` (the shortest exact form)."""
-    if seconds == 0:
-        return "0s"
-    out, rest = [], seconds
-    for unit in ("w", "d", "h", "m", "s"):
-        n = int(rest // _UNIT[unit])
-        if n:
-            out.append(f"{n}{unit}")
-            rest -= n * _UNIT[unit]
-    if rest > 1e-9:
-        out.append(f"{round(rest * 1000)}ms")
-    return "".join(out)
+__all__ = ["CHANGES", "KINDS", "LEVELS", "NO_DATA", "OPS", "RESERVED_PREFIX", "SEVERITIES",
+           "Rule", "RuleSpec", "format_duration", "parse_duration"]
 
 
 def _bad(field_name: str, reason: str, got: Any) -> ValidationFailedError:
@@ -105,6 +76,167 @@ def _names(value: Any, field_name: str) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
         raise _bad(field_name, "must be a list of names", value)
     return tuple(value)
+
+
+def _duration(field_name: str) -> BeforeValidator:
+    """A duration field: ``"5m"`` or seconds in, seconds out (None stays None)."""
+    return BeforeValidator(lambda v: None if v is None else parse_duration(v, field_name))
+
+
+def _names_of(field_name: str) -> BeforeValidator:
+    return BeforeValidator(lambda v: _names(v, field_name))
+
+
+def _level(value: Any) -> Any:
+    if value is not None and (isinstance(value, bool) or value not in LEVELS):
+        raise _bad("level", _REASONS["level"], value)
+    return value
+
+
+def _label_names(value: Any) -> Any:
+    if isinstance(value, dict) and not all(isinstance(k, str) and _LABEL.match(k)
+                                           for k in value):
+        raise _bad("labels", _REASONS["labels"], value)
+    return value
+
+
+# The reason given when a field's value has the wrong type or is not one of its choices.
+_REASONS = {
+    "name": "must be 1-200 letters, digits, '_', '.', ':' or '-'",
+    "kind": f"must be one of {', '.join(KINDS)}",
+    "metric": "is required (see `vigil rules metrics`)",
+    "model": "must be a model name or '*' for every model",
+    "version": "must be a version string",
+    "alias": "must be a registry alias such as 'production'",
+    "op": f"must be one of {' '.join(OPS)}",
+    "threshold": "must be a number",
+    "change": f"must be one of {', '.join(CHANGES)}",
+    "min_count": "must be a non-negative integer",
+    "on_no_data": f"must be one of {', '.join(NO_DATA)}",
+    "severity": f"must be one of {', '.join(SEVERITIES)}",
+    "labels": "must be a table of string values with names like 'team' (letters, digits, '_')",
+    "summary": "must be a string",
+    "enabled": "must be true or false",
+    "level": "must be 0.8 or 0.95",
+}
+_Text = Annotated[str, Field(min_length=1)]
+
+
+class RuleSpec(BaseModel):
+    """A rule as written (TOML table, JSON object): the declared shape :meth:`Rule.from_dict`
+    validates against. Durations arrive as seconds; kind-dependent defaults and the checks
+    across fields are in :meth:`_across`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Annotated[str, Field(pattern=_NAME.pattern)]
+    kind: Kind = "threshold"
+    metric: str | None = None  # "count" for no_data rules
+    model: _Text = "*"
+    version: _Text | None = None
+    alias: _Text | None = None
+    op: Op | None = None  # ">" (no_data rules: "<")
+    threshold: int | float | None = None  # required (no_data rules: 1)
+    window: Annotated[float, _duration("window")] = 300.0
+    for_: Annotated[float, _duration("for"), Field(alias="for")] = 0.0
+    baseline: Annotated[float | None, _duration("baseline")] = None
+    change: Change = "ratio"
+    min_count: Annotated[int, Field(ge=0)] = 0
+    on_no_data: NoData = "keep"
+    severity: Severity = "warning"
+    notifiers: Annotated[tuple[str, ...], _names_of("notifiers")] = ()
+    actions: Annotated[tuple[str, ...], _names_of("actions")] = ()
+    labels: Annotated[dict[str, str], BeforeValidator(_label_names)] = Field(
+        default_factory=dict)
+    summary: str | None = None
+    repeat: Annotated[float, _duration("repeat")] = 0.0
+    enabled: bool = True
+    horizon: Annotated[float | None, _duration("horizon")] = None
+    history: Annotated[float | None, _duration("history")] = None
+    level: Annotated[float | None, BeforeValidator(_level)] = None
+
+    @model_validator(mode="after")
+    def _across(self) -> RuleSpec:
+        """Checks that involve more than one field, in the order a reader would make them."""
+        from vigil.engine.metric_sources import get_metric
+
+        if self.name.startswith(RESERVED_PREFIX):
+            raise _bad("name", f"must not start with {RESERVED_PREFIX!r} (vigil's own alerts "
+                       "of automatic changes)", self.name)
+        no_data = self.kind == "no_data"
+        metric = self.metric if self.metric is not None else "count" if no_data else None
+        if metric is None:
+            raise _bad("metric", _REASONS["metric"], None)
+        try:
+            get_metric(metric)
+        except ValueError as exc:
+            raise _bad("metric", str(exc).rstrip("."), metric) from None
+        if self.alias is not None and (self.version is not None or self.model == "*"):
+            raise _bad("alias", "needs a named model and no 'version' (the alias picks it)",
+                       self.alias)
+        threshold = self.threshold if self.threshold is not None else 1.0 if no_data else None
+        if threshold is None:
+            raise _bad("threshold", "is required (a number)", None)
+        if threshold != threshold:
+            raise _bad("threshold", _REASONS["threshold"], threshold)
+        if self.window < 60:
+            raise _bad("window", "must be at least 1m (rollups are per minute)", self.window)
+        if self.kind == "change" and not self.baseline:
+            raise _bad("baseline", "is required for a change rule (e.g. '7d')", self.baseline)
+        self.metric, self.threshold = metric, float(threshold)  # kind-dependent defaults
+        self.op = self.op or ("<" if no_data else ">")
+        self._insight_fields()
+        return self
+
+    def _insight_fields(self) -> None:
+        """``horizon``, ``history`` and ``level``: forecast and anomaly rules only."""
+        kind, op, window = self.kind, self.op, self.window
+        for key, kinds in (("horizon", ("forecast",)), ("history", ("forecast", "anomaly")),
+                           ("level", ("forecast",))):
+            if getattr(self, key) is not None and kind not in kinds:
+                raise _bad(key, f"applies only to rules of kind {' or '.join(kinds)}",
+                           getattr(self, key))
+        if kind not in ("forecast", "anomaly"):
+            return
+        if self.history is None:  # 28 days, or 4000 windows when shorter
+            self.history = min(28 * 86400.0, 4000 * window)
+        history = self.history or 0.0
+        if history < 10 * window:
+            raise _bad("history", "must hold at least 10 windows", format_duration(history))
+        if history / window > 5000:
+            raise _bad("history", "must hold at most 5000 windows (use a larger 'window')",
+                       format_duration(history))
+        if kind == "anomaly":
+            if op == "==":
+                raise _bad("op", "of an anomaly rule must be >, >=, <, <= or != (direction)",
+                           op)
+            return
+        if op not in (">", ">=", "<", "<="):
+            raise _bad("op", "of a forecast rule must be >, >=, < or <=", op)
+        if self.horizon is None:
+            raise _bad("horizon", "is required for a forecast rule (e.g. '6h')", None)
+        if not window <= self.horizon <= 2000 * window:
+            raise _bad("horizon", "must be 1 to 2000 windows", format_duration(self.horizon))
+        if self.level is None:
+            self.level = 0.8
+
+
+def _first_error(exc: ValidationError, data: dict[str, Any]) -> ValidationFailedError:
+    """The first problem of ``exc`` as vigil's error naming the field and the reason
+    (an unknown field first: it is most likely a typo of the field that looks missing)."""
+    errors = exc.errors()
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, ValidationFailedError):
+        return cause  # raised by a validator with its own message
+    name = str(err["loc"][0]) if err["loc"] else "rule"
+    if err["type"] == "missing":
+        return _bad(name, _REASONS.get(name, "is required"), None)
+    if err["type"] == "extra_forbidden":
+        allowed = sorted(f.alias or n for n, f in RuleSpec.model_fields.items())
+        return _bad(name, f"is unknown; allowed: {', '.join(allowed)}", data.get(name))
+    return _bad(name, _REASONS.get(name, err["msg"]), data.get(name, err.get("input")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,100 +270,27 @@ class Rule:
 
     @classmethod
     def from_dict(cls, data: Any) -> Rule:
-        """Validate a rule given as a mapping (TOML table, JSON object).
+        """Validate a rule given as a mapping (TOML table, JSON object) against
+        :class:`RuleSpec`.
 
         Raises:
             ValidationFailedError: naming the field and the reason.
         """
-        from vigil.engine.metric_sources import get_metric
-
         if not isinstance(data, dict):
             raise ValidationFailedError(f"A rule must be a table/object. Got {data!r}.")
-        unknown = set(data) - _FIELDS
-        if unknown:
-            raise _bad(sorted(unknown)[0], f"is unknown; allowed: {', '.join(sorted(_FIELDS))}",
-                       data[sorted(unknown)[0]])
-        name = data.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise _bad("name", "must be 1-200 letters, digits, '_', '.', ':' or '-'", name)
-        if name.startswith(RESERVED_PREFIX):
-            raise _bad("name", f"must not start with {RESERVED_PREFIX!r} (vigil's own alerts "
-                       "of automatic changes)", name)
-        kind = data.get("kind", "threshold")
-        if kind not in KINDS:
-            raise _bad("kind", f"must be one of {', '.join(KINDS)}", kind)
-        metric = data.get("metric", "count" if kind == "no_data" else None)
-        if not isinstance(metric, str):
-            raise _bad("metric", "is required (see `vigil rules metrics`)", metric)
         try:
-            get_metric(metric)
-        except ValueError as exc:
-            raise _bad("metric", str(exc).rstrip("."), metric) from None
-        model = data.get("model", "*")
-        if not isinstance(model, str) or not model:
-            raise _bad("model", "must be a model name or '*' for every model", model)
-        version = data.get("version")
-        if version is not None and (not isinstance(version, str) or not version):
-            raise _bad("version", "must be a version string", version)
-        alias = data.get("alias")
-        if alias is not None and (not isinstance(alias, str) or not alias):
-            raise _bad("alias", "must be a registry alias such as 'production'", alias)
-        if alias is not None and (version is not None or model == "*"):
-            raise _bad("alias", "needs a named model and no 'version' (the alias picks it)",
-                       alias)
-        op = data.get("op", "<" if kind == "no_data" else ">")
-        if op not in OPS:
-            raise _bad("op", f"must be one of {' '.join(OPS)}", op)
-        default_threshold = 1.0 if kind == "no_data" else None
-        threshold = data.get("threshold", default_threshold)
-        if threshold is None:
-            raise _bad("threshold", "is required (a number)", threshold)
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or \
-                threshold != threshold:
-            raise _bad("threshold", "must be a number", threshold)
-        window_s = parse_duration(data.get("window", "5m"), "window")
-        if window_s < 60:
-            raise _bad("window", "must be at least 1m (rollups are per minute)",
-                       data.get("window"))
-        baseline = data.get("baseline")
-        baseline_s = None if baseline is None else parse_duration(baseline, "baseline")
-        if kind == "change" and not baseline_s:
-            raise _bad("baseline", "is required for a change rule (e.g. '7d')", baseline)
-        change = data.get("change", "ratio")
-        if change not in CHANGES:
-            raise _bad("change", f"must be one of {', '.join(CHANGES)}", change)
-        min_count = data.get("min_count", 0)
-        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
-            raise _bad("min_count", "must be a non-negative integer", min_count)
-        on_no_data = data.get("on_no_data", "keep")
-        if on_no_data not in NO_DATA:
-            raise _bad("on_no_data", f"must be one of {', '.join(NO_DATA)}", on_no_data)
-        severity = data.get("severity", "warning")
-        if severity not in SEVERITIES:
-            raise _bad("severity", f"must be one of {', '.join(SEVERITIES)}", severity)
-        labels = data.get("labels", {})
-        if not isinstance(labels, dict) or not all(
-                isinstance(k, str) and _LABEL.match(k) and isinstance(v, str)
-                for k, v in labels.items()):
-            raise _bad("labels", "must be a table of string values with names like "
-                       "'team' (letters, digits, '_')", labels)
-        summary = data.get("summary")
-        if summary is not None and not isinstance(summary, str):
-            raise _bad("summary", "must be a string", summary)
-        enabled = data.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise _bad("enabled", "must be true or false", enabled)
-        horizon_s, history_s, level = _insight_fields(kind, data, window_s, op)
+            spec = RuleSpec.model_validate(data)
+        except ValidationError as exc:
+            raise _first_error(exc, data) from None
         return cls(
-            name=name, metric=metric, model=model, version=version, alias=alias, kind=kind,
-            op=op,
-            threshold=float(threshold), window_s=window_s,
-            for_s=parse_duration(data.get("for", 0), "for"), baseline_s=baseline_s,
-            change=change, min_count=min_count, on_no_data=on_no_data, severity=severity,
-            notifiers=_names(data.get("notifiers"), "notifiers"),
-            actions=_names(data.get("actions"), "actions"), labels=dict(labels),
-            summary=summary, repeat_s=parse_duration(data.get("repeat", 0), "repeat"),
-            enabled=enabled, horizon_s=horizon_s, history_s=history_s, level=level)
+            name=spec.name, metric=spec.metric or "", model=spec.model, version=spec.version,
+            alias=spec.alias, kind=spec.kind, op=spec.op or ">",
+            threshold=float(spec.threshold or 0.0), window_s=spec.window, for_s=spec.for_,
+            baseline_s=spec.baseline, change=spec.change, min_count=spec.min_count,
+            on_no_data=spec.on_no_data, severity=spec.severity, notifiers=spec.notifiers,
+            actions=spec.actions, labels=dict(spec.labels), summary=spec.summary,
+            repeat_s=spec.repeat, enabled=spec.enabled, horizon_s=spec.horizon,
+            history_s=spec.history, level=spec.level)
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as it is stored and served (durations as strings, defaults included)."""
@@ -278,37 +337,3 @@ class Rule:
                     else f"{self.metric} - ({self.metric} {base} earlier)")
         text = f"{scope}: {what} {self.op} {self.threshold:g} over {format_duration(self.window_s)}"
         return text + (f" for {format_duration(self.for_s)}" if self.for_s else "")
-
-
-def _insight_fields(kind: str, data: dict[str, Any], window_s: float,
-                    op: str) -> tuple[float | None, float | None, float | None]:
-    """Validate ``horizon``, ``history`` and ``level`` (forecast and anomaly rules only)."""
-    for key, kinds in (("horizon", ("forecast",)), ("history", ("forecast", "anomaly")),
-                       ("level", ("forecast",))):
-        if data.get(key) is not None and kind not in kinds:
-            raise _bad(key, f"applies only to rules of kind {' or '.join(kinds)}",
-                       data[key])
-    if kind not in ("forecast", "anomaly"):
-        return None, None, None
-    default = min(28 * 86400.0, 4000 * window_s)  # 28 days, or 4000 windows when shorter
-    history_s = parse_duration(data.get("history", default), "history")
-    if history_s < 10 * window_s:
-        raise _bad("history", "must hold at least 10 windows", data.get("history"))
-    if history_s / window_s > 5000:
-        raise _bad("history", "must hold at most 5000 windows (use a larger 'window')",
-                   data.get("history"))
-    if kind == "anomaly":
-        if op == "==":
-            raise _bad("op", "of an anomaly rule must be >, >=, <, <= or != (direction)", op)
-        return None, history_s, None
-    if op not in (">", ">=", "<", "<="):
-        raise _bad("op", "of a forecast rule must be >, >=, < or <=", op)
-    if data.get("horizon") is None:
-        raise _bad("horizon", "is required for a forecast rule (e.g. '6h')", None)
-    horizon_s = parse_duration(data["horizon"], "horizon")
-    if not window_s <= horizon_s <= 2000 * window_s:
-        raise _bad("horizon", "must be 1 to 2000 windows", data["horizon"])
-    level = data.get("level", 0.8)
-    if level not in LEVELS:
-        raise _bad("level", "must be 0.8 or 0.95", level)
-    return horizon_s, history_s, float(level)

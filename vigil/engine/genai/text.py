@@ -13,7 +13,8 @@ content events (``gen_ai.user.message``, ``gen_ai.choice``, ...).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,60 +27,60 @@ HIDDEN = "__REDACTED__"  # what OpenInference records for inputs and outputs it 
 _CONTENT_PART = re.compile(r"^\.message\.contents\.(\d+)\.message_content\.text$")
 
 
+@dataclass(frozen=True, slots=True)
+class _Side:
+    """Where instrumentations record one side of a call: ``io`` names it in the
+    ``gen_ai.{io}.messages``, ``llm.{io}_messages.*`` and ``{io}.value`` attributes,
+    ``what`` in ``gen_ai.{what}*`` and ``gen_ai.content.{what}``; the prompt is the last
+    user message, the completion the first answer."""
+
+    io: str
+    what: str
+    last_user: bool
+    message_event: str  # the per-message event of the older conventions
+    message_text: Callable[[Mapping[str, Any]], str | None]
+
+
+_PROMPT = _Side("input", "prompt", True, "gen_ai.user.message",
+                lambda ev: _message_text(ev.get("content")) or _str(ev.get("gen_ai.prompt")))
+_COMPLETION = _Side("output", "completion", False, "gen_ai.choice",
+                    lambda ev: _message_text(_parsed(ev.get("message")))
+                    or _str(ev.get("content")))
+
+
 def prompt_text(span: Span) -> str | None:
     """The last user message of the call's input, as the instrumentation recorded it."""
-    attrs = span.attributes
-    for source in (
-        lambda: _pick(_messages(attrs.get("gen_ai.input.messages")), last_user=True),
-        lambda: _pick(_indexed(attrs, "gen_ai.prompt.", ".role", ".content"), last_user=True),
-        lambda: _pick(_indexed(attrs, "llm.input_messages.", ".message.role",
-                               ".message.content"), last_user=True),
-        lambda: _str(attrs.get("gen_ai.prompt")),
-        lambda: _from_value(attrs.get("input.value"), attrs.get("input.mime_type"),
-                            prompt=True),
-    ):
-        found = source()
-        if found:
-            return found
-    for event in span.events:
-        ev = event.attributes
-        if event.name == "gen_ai.user.message":
-            found = _message_text(ev.get("content")) or _str(ev.get("gen_ai.prompt"))
-        elif event.name == "gen_ai.content.prompt":
-            found = _str(ev.get("gen_ai.prompt"))
-        elif event.name == "gen_ai.client.inference.operation.details":
-            found = _pick(_messages(ev.get("gen_ai.input.messages")), last_user=True)
-        else:
-            continue
-        if found:
-            return found
-    return None
+    return _text(span, _PROMPT)
 
 
 def completion_text(span: Span) -> str | None:
     """The first answer of the call, as the instrumentation recorded it."""
-    attrs = span.attributes
+    return _text(span, _COMPLETION)
+
+
+def _text(span: Span, side: _Side) -> str | None:
+    """The first convention that has ``side``'s text: attributes first, then events."""
+    attrs, io, what, last = span.attributes, side.io, side.what, side.last_user
     for source in (
-        lambda: _pick(_messages(attrs.get("gen_ai.output.messages")), last_user=False),
-        lambda: _pick(_indexed(attrs, "gen_ai.completion.", ".role", ".content"),
-                      last_user=False),
-        lambda: _pick(_indexed(attrs, "llm.output_messages.", ".message.role",
-                               ".message.content"), last_user=False),
-        lambda: _str(attrs.get("gen_ai.completion")),
-        lambda: _from_value(attrs.get("output.value"), attrs.get("output.mime_type"),
-                            prompt=False),
+        lambda: _pick(_messages(attrs.get(f"gen_ai.{io}.messages")), last_user=last),
+        lambda: _pick(_indexed(attrs, f"gen_ai.{what}.", ".role", ".content"), last_user=last),
+        lambda: _pick(_indexed(attrs, f"llm.{io}_messages.", ".message.role",
+                               ".message.content"), last_user=last),
+        lambda: _str(attrs.get(f"gen_ai.{what}")),
+        lambda: _from_value(attrs.get(f"{io}.value"), attrs.get(f"{io}.mime_type"),
+                            prompt=last),
     ):
         found = source()
         if found:
             return found
     for event in span.events:
         ev = event.attributes
-        if event.name == "gen_ai.choice":
-            found = _message_text(_parsed(ev.get("message"))) or _str(ev.get("content"))
-        elif event.name == "gen_ai.content.completion":
-            found = _str(ev.get("gen_ai.completion"))
+        if event.name == side.message_event:
+            found = side.message_text(ev)
+        elif event.name == f"gen_ai.content.{what}":
+            found = _str(ev.get(f"gen_ai.{what}"))
         elif event.name == "gen_ai.client.inference.operation.details":
-            found = _pick(_messages(ev.get("gen_ai.output.messages")), last_user=False)
+            found = _pick(_messages(ev.get(f"gen_ai.{io}.messages")), last_user=last)
         else:
             continue
         if found:

@@ -137,6 +137,14 @@ class Ingestor:
     def get_model(self, name: str) -> dict[str, Any]:
         return self.describe(self._model(name)[0])
 
+    def lookup_model(self, name: str) -> ModelRecord:
+        """The registered model named ``name``, from the same cache ingest uses.
+
+        Raises:
+            ModelNotFoundError: no model of that name, with how to register one.
+        """
+        return self._model(name)[0]
+
     def _model(self, name: str) -> tuple[ModelRecord, ModelSchema]:
         cached = self._models.get(name)
         if cached is not None:

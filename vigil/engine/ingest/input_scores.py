@@ -17,15 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
 from vigil.audit.injection import score_injection
 from vigil.audit.ood import OODScorer
 from vigil.engine.metric_sources import register_metric
 from vigil.schema import FeatureKind, ModelSchema
 from vigil.store import ModelRecord, Store
-from vigil.store import tables as t
-from vigil.store.privacy.tables import prediction_scores
+from vigil.store.privacy.scores import add_scores, flagged_share
+from vigil.store.references.queries import get_reference, reference_time
 
 log = logging.getLogger("vigil.audit")
 FIT_ROWS = 20_000  # reference rows the OOD scorer is fitted on (a seeded sample)
@@ -60,7 +58,7 @@ class InputScorer:
         cached = self._plans.get(model.id)
         if cached is not None and now - cached[0] < self.ttl_s:
             return cached[2]
-        stamp = _reference_time(self.store, model.id)
+        stamp = reference_time(self.store, model.id)
         unchanged = cached is not None and cached[1] == stamp
         plan = cached[2] if unchanged else self._build(model, stamp)  # type: ignore[index]
         with self._lock:
@@ -105,11 +103,7 @@ class InputScorer:
             entry["flags"] = flags or None
             if ood is not None or entry["injection_score"]:  # rows with no signal: no row
                 out.append(entry)
-        if not out:
-            return
-        stmt = self.store._insert(prediction_scores).on_conflict_do_nothing()
-        with self.store.write() as conn:
-            conn.execute(stmt, out)
+        add_scores(self.store, out)
 
 
 def _without_values(flags: tuple[str, ...]) -> list[str]:
@@ -122,16 +116,7 @@ def _without_values(flags: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _reference_time(store: Store, model_id: int) -> float | None:
-    from vigil.store.references.tables import reference_data as r
-
-    with store.read() as conn:
-        return conn.execute(sa.select(r.c.created_at).where(r.c.model_id == model_id)).scalar()
-
-
 def _fit_reference(store: Store, model: ModelRecord) -> OODScorer | None:
-    from vigil.store.references.queries import get_reference
-
     reference = get_reference(store, model.id)
     if reference is None or not reference.sample:
         return None
@@ -149,18 +134,7 @@ def _rate(column: str, threshold: float | None) -> Any:
 
     def metric(store: Store, model: ModelRecord, version: str | None, start: float,
                end: float) -> float | None:
-        s, p = prediction_scores, t.predictions
-        flagged = s.c.ood.is_(True) if threshold is None else s.c[column] >= threshold
-        hits = sa.select(sa.func.count()).select_from(s).where(
-            s.c.model_id == model.id, s.c.ts >= start, s.c.ts < end, flagged)
-        total = sa.select(sa.func.count()).select_from(p).where(
-            p.c.model_id == model.id, p.c.ts >= start, p.c.ts < end)
-        if version is not None:
-            hits = hits.where(s.c.version == version)
-            total = total.where(p.c.version == version)
-        with store.read() as conn:
-            n = conn.execute(total).scalar_one()
-            return None if not n else conn.execute(hits).scalar_one() / n
+        return flagged_share(store, model.id, version, start, end, column, threshold)
 
     return metric
 

@@ -292,7 +292,7 @@ def forecast_metric(store: Store, model: ModelRecord, metric: str, *, horizon_s:
 def describe_crossing(metric: str, op: str, threshold: float, index: int | None,
                       step: float) -> str:
     """``"error_rate will pass 0.05 in about 3h"`` (or that it will not within the horizon)."""
-    from vigil.engine.alerts.rules import format_duration
+    from vigil.engine.durations import format_duration
 
     verb = "pass" if op in (">", ">=") else "fall below"
     if index is None:

@@ -123,19 +123,17 @@ def _rollback(store: Store, model: ModelRecord, now: float) -> list[dict[str, An
 
 
 def _retrain(store: Store, model: ModelRecord, now: float) -> list[dict[str, Any]]:
-    from vigil.engine.alerts.rules import Rule
     from vigil.engine.insight.forecast import describe_crossing, forecast_metric
     from vigil.store.alerts.queries import AlertStore
 
     floors: dict[str, tuple[str, float]] = {}
-    for spec in AlertStore(store).list_rules():
-        try:
-            rule = Rule.from_dict({k: v for k, v in spec.items() if v is not None})
-        except InvalidParameterError:
-            continue
-        if (rule.enabled and rule.model in (model.name, "*") and rule.metric in _QUALITY
-                and rule.op in ("<", "<=") and rule.kind == "threshold"):
-            floors.setdefault(rule.metric, (rule.op, rule.threshold))
+    for spec in AlertStore(store).list_rules():  # stored as validated (Rule.to_dict)
+        threshold = spec.get("threshold")
+        if (spec.get("enabled", True) and spec.get("model", "*") in (model.name, "*")
+                and spec.get("metric") in _QUALITY and spec.get("op") in ("<", "<=")
+                and spec.get("kind", "threshold") == "threshold"
+                and isinstance(threshold, int | float) and not isinstance(threshold, bool)):
+            floors.setdefault(spec["metric"], (spec["op"], float(threshold)))
     out = []
     for metric, (op, floor) in sorted(floors.items()):
         try:

@@ -12,8 +12,7 @@ import time
 from typing import Any, NoReturn
 
 from vigil.engine.quality.evaluation import evaluate
-from vigil.errors import InvalidParameterError
-from vigil.registry.errors import AliasNotFoundError
+from vigil.errors import AliasNotFoundError, InvalidParameterError
 from vigil.store import ModelRecord, Store
 from vigil.store.quality import queries as qs
 from vigil.store.registry import queries as registry_store

@@ -10,7 +10,7 @@ newest stored result, so a takeover neither doubles nor bunches the runs.
 
 Probe URLs on internal addresses (loopback, private, link-local: the cloud metadata
 service, the server itself) are refused at creation and before each request unless
-``VIGIL_ALLOW_PRIVATE_TARGETS`` allows them (:mod:`vigil.engine.egress`).
+``VIGIL_ALLOW_PRIVATE_TARGETS`` allows them (:mod:`vigil.egress`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
+from vigil.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.errors import InvalidParameterError, ValidationFailedError
 from vigil.store import Store
 from vigil.store.resources import queries as rq

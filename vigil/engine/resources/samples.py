@@ -54,7 +54,7 @@ def ingest_samples(
     """Validate and store ``{"samples": [...]}``; return the result, the model and the rows
     that were new (for live gauges)."""
     del non_finite  # non-finite numbers are rejected by the per-field checks
-    model, _ = ingestor._model(name)
+    model = ingestor.lookup_model(name)
     items = ingestor._batch(body, "samples")
     now = time.time()
     result = IngestResult()

@@ -40,7 +40,7 @@ async def upload_reference(
     state = request.app.state
 
     def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
+        model = state.ingestor.lookup_model(name)
         source = request.headers.get("x-vigil-source")
         if media_type(request) == PROFILE_MEDIA_TYPE or body[:4] == b"VGPF":
             summary = set_reference_profile(state.store, model, body, source)
@@ -85,7 +85,7 @@ async def reference_summary(
     def run() -> dict[str, Any]:
         from vigil.errors import NotFoundError
 
-        model, _ = state.ingestor._model(name)
+        model = state.ingestor.lookup_model(name)
         ref = get_reference(state.store, model.id)
         if ref is None:
             raise NotFoundError(f"Model {name!r} has no reference data set.")
@@ -110,7 +110,7 @@ async def drift(
     begin = stop - 3600 if start is None else start
 
     def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
+        model = state.ingestor.lookup_model(name)
         return window_drift(state.store, model, start=begin, end=stop, version=version,
                             method=method, multivariate=multivariate)
 
@@ -132,7 +132,7 @@ async def drift_over_time(
     state = request.app.state
 
     def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
+        model = state.ingestor.lookup_model(name)
         return drift_history(state.store, model, start=start, end=end, step=step,
                              version=version)
 
@@ -153,7 +153,7 @@ async def distributions(
     state = request.app.state
 
     def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
+        model = state.ingestor.lookup_model(name)
         return feature_distributions(state.store, model, start=start, end=end,
                                      version=version, bins=bins)
 
@@ -180,7 +180,7 @@ async def profile_drift_route(
     state = request.app.state
 
     def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
+        model = state.ingestor.lookup_model(name)
         return profile_window_drift(state.store, model, body, method)
 
     return JsonResponse(await run_in_threadpool(run))

@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from vigil.engine.genai.metrics import genai_summary
 from vigil.engine.genai.quality import MAX_ANSWERS, answer_report
 from vigil.server.auth import Principal, require
 from vigil.server.errors import JsonResponse
+from vigil.server.routes import on_model
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["genai"])
 
@@ -28,14 +27,8 @@ async def genai_windows(
 ) -> JsonResponse:
     """Calls, errors, input/output tokens, cost and time to first token (p50, p95) of the
     model's LLM calls: for the range, per window and per version."""
-    state = request.app.state
-
-    def run() -> dict[str, Any]:
-        model, _schema = state.ingestor._model(name)
-        return genai_summary(state.store, model, start=start, end=end, step=step,
-                             version=version)
-
-    return JsonResponse(await run_in_threadpool(run))
+    return JsonResponse(await on_model(request, name, lambda store, model: genai_summary(
+        store, model, start=start, end=end, step=step, version=version)))
 
 
 @router.get("/answers")
@@ -51,13 +44,8 @@ async def answers(
 ) -> JsonResponse:
     """Relevance, consistency, refusal and length of each of the newest answers, and the
     least relevant answers, least consistent pairs and refusals."""
-    state = request.app.state
     stop = time.time() if end is None else end
     begin = stop - 3600 if start is None else start
-
-    def run() -> dict[str, Any]:
-        model, _schema = state.ingestor._model(name)
-        return answer_report(state.store, model, start=begin, end=stop, version=version,
-                             limit=limit, worst=worst, backend=backend)
-
-    return JsonResponse(await run_in_threadpool(run))
+    return JsonResponse(await on_model(request, name, lambda store, model: answer_report(
+        store, model, start=begin, end=stop, version=version, limit=limit, worst=worst,
+        backend=backend)))

@@ -6,10 +6,11 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.alerts.rules import parse_duration
+from vigil.engine.durations import parse_duration
 from vigil.server.auth import Principal, require
+from vigil.server.routes import on_model
+from vigil.store import ModelRecord, Store
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["insight"])
 
@@ -31,7 +32,6 @@ async def forecast(
     from vigil.engine.insight.forecast import LEVELS, describe_crossing, forecast_metric
     from vigil.errors import InvalidParameterError
 
-    state = request.app.state
     horizon_s = parse_duration(horizon, "horizon")
     step_s = parse_duration(step, "step")
     history_s = parse_duration(history, "history")
@@ -42,9 +42,8 @@ async def forecast(
         raise InvalidParameterError(f"'op' must be >, >=, < or <=. Got {op!r}.",
                                     details=[{"field": "op", "reason": "not a direction"}])
 
-    def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
-        fc, series = forecast_metric(state.store, model, metric, horizon_s=horizon_s,
+    def run(store: Store, model: ModelRecord) -> dict[str, Any]:
+        fc, series = forecast_metric(store, model, metric, horizon_s=horizon_s,
                                      step_s=step_s, history_s=history_s, version=version,
                                      now=time.time())
         out: dict[str, Any] = {"model": name, "metric": metric, "version": version,
@@ -58,7 +57,7 @@ async def forecast(
                 "summary": describe_crossing(metric, op, threshold, index, fc.step)}
         return out
 
-    return await run_in_threadpool(run)
+    return await on_model(request, name, run)
 
 
 @router.get("/explain")
@@ -76,17 +75,11 @@ async def explain(
     """Candidate causes of the metric's change, ranked, with their evidence."""
     from vigil.engine.insight.explain import explain as rank
 
-    state = request.app.state
     stop = time.time() if end is None else end
     begin = stop - 3600 if start is None else start
-
-    def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
-        return rank(state.store, model, metric, start=begin, end=stop,
-                    baseline_start=baseline_start, baseline_end=baseline_end,
-                    version=version)
-
-    return await run_in_threadpool(run)
+    return await on_model(request, name, lambda store, model: rank(
+        store, model, metric, start=begin, end=stop, baseline_start=baseline_start,
+        baseline_end=baseline_end, version=version))
 
 
 @router.get("/suggestions")
@@ -98,14 +91,9 @@ async def list_suggestions(
     """Recommendations (roll back, retrain, right-size, network) with their numbers."""
     from vigil.engine.insight.suggest import suggestions
 
-    state = request.app.state
-
-    def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
-        return {"model": name, "suggestions": suggestions(
-            state.store, model, include_dismissed=include_dismissed)}
-
-    return await run_in_threadpool(run)
+    return await on_model(request, name, lambda store, model: {
+        "model": name,
+        "suggestions": suggestions(store, model, include_dismissed=include_dismissed)})
 
 
 @router.post("/suggestions/{suggestion_id}/dismiss")
@@ -116,11 +104,8 @@ async def dismiss_suggestion(
     """Hide one suggestion from now on (recorded in the audit log)."""
     from vigil.engine.insight.suggest import dismiss
 
-    state = request.app.state
-
-    def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
-        dismiss(state.store, model, suggestion_id, who.actor)
+    def run(store: Store, model: ModelRecord) -> dict[str, Any]:
+        dismiss(store, model, suggestion_id, who.actor)
         return {"model": name, "dismissed": suggestion_id}
 
-    return await run_in_threadpool(run)
+    return await on_model(request, name, run)

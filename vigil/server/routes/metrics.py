@@ -29,7 +29,7 @@ async def model_metrics(
     state = request.app.state
 
     def run() -> dict[str, Any]:
-        model, _schema = state.ingestor._model(name)
+        model = state.ingestor.lookup_model(name)
         out = window_metrics(state.store, model, start=start, end=end, step=step,
                              version=version)
         out["resources"] = resource_summary(state.store, model, out["start"], out["end"],

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vigil.engine.privacy import admin
 from vigil.server.auth import Principal, require
-from vigil.store.audit_chain import verify_chain
+from vigil.store.audit_chain import verify_log
 from vigil.store.privacy import queries as q
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
@@ -129,7 +129,6 @@ async def verify_audit_log(
     store = request.app.state.store
 
     def check() -> dict[str, Any]:
-        with store.read() as conn:
-            return verify_chain(conn).to_dict()
+        return verify_log(store).to_dict()
 
     return await run_in_threadpool(check)

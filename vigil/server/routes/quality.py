@@ -35,7 +35,7 @@ def install(app: FastAPI) -> None:
 
 
 def _model(request: Request, name: str) -> Any:
-    return request.app.state.ingestor._model(name)[0]
+    return request.app.state.ingestor.lookup_model(name)
 
 
 @router.get("/quality")

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.egress import EgressPolicy
+from vigil.egress import EgressPolicy
 from vigil.engine.resources import probe as probes
 from vigil.engine.resources.samples import ingest_samples, resource_report
 from vigil.errors import NotFoundError
@@ -18,8 +18,10 @@ from vigil.server.auth import Principal, require
 from vigil.server.body import json_body
 from vigil.server.errors import JsonResponse
 from vigil.server.resources_prom import ResourceCollector
+from vigil.server.routes import on_model
 from vigil.server.routes.events import _RESPONSES, _answer
 from vigil.server.timing import ServerTimingMiddleware
+from vigil.store import ModelRecord, Store
 from vigil.store.resources import queries as rq
 
 
@@ -81,17 +83,13 @@ async def model_resources(
 ) -> JsonResponse:
     """Per-host resource windows, each host's last values and ``ok``/``stale`` status, and
     the model's probes with their latency, time to first byte and failures."""
-    state = request.app.state
-
-    def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
-        report = resource_report(state.store, model, start=start, end=end, step=step,
+    def run(store: Store, model: ModelRecord) -> dict[str, Any]:
+        report = resource_report(store, model, start=start, end=end, step=step,
                                  version=version, host=host)
-        report["probes"] = _probe_summaries(state.store, model.id, report["start"],
-                                            report["end"])
+        report["probes"] = _probe_summaries(store, model.id, report["start"], report["end"])
         return report
 
-    return JsonResponse(await run_in_threadpool(run))
+    return JsonResponse(await on_model(request, name, run))
 
 
 def _probe_summaries(store: Any, model_id: int, start: float, end: float) -> list[dict]:
@@ -115,11 +113,8 @@ async def create_probe(
     await run_in_threadpool(probes.check_target, spec,
                             EgressPolicy(state.settings.allow_private_targets))
 
-    def run() -> dict[str, Any]:
-        model, _ = state.ingestor._model(name)
-        return rq.create_probe(state.store, model.id, spec)
-
-    created = await run_in_threadpool(run)
+    created = await on_model(request, name,
+                             lambda store, model: rq.create_probe(store, model.id, spec))
     scheduler = getattr(state, "probes", None)
     if scheduler is not None:
         scheduler.refresh()
@@ -134,18 +129,15 @@ async def list_probes(
     _: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """The model's probes with stats over ``[start, end)`` and their newest results."""
-    state = request.app.state
-
-    def run() -> list[dict[str, Any]]:
-        model, _ = state.ingestor._model(name)
+    def run(store: Store, model: ModelRecord) -> list[dict[str, Any]]:
         stop = time.time() if end is None else end
         begin = stop - 3600 if start is None else start
-        out = _probe_summaries(state.store, model.id, begin, stop)
+        out = _probe_summaries(store, model.id, begin, stop)
         for item in out:
-            item["recent"] = rq.probe_results(state.store, item["id"], begin, stop, limit=20)
+            item["recent"] = rq.probe_results(store, item["id"], begin, stop, limit=20)
         return out
 
-    return JsonResponse({"probes": await run_in_threadpool(run)})
+    return JsonResponse({"probes": await on_model(request, name, run)})
 
 
 @router.delete("/probes/{probe_id}")
@@ -153,15 +145,10 @@ async def delete_probe(
     name: str, probe_id: str, request: Request, _: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Stop a probe and delete its results."""
-    state = request.app.state
-
-    def run() -> bool:
-        model, _ = state.ingestor._model(name)
-        return rq.delete_probe(state.store, model.id, probe_id)
-
-    if not await run_in_threadpool(run):
+    if not await on_model(request, name,
+                          lambda store, model: rq.delete_probe(store, model.id, probe_id)):
         raise NotFoundError(f"Model {name!r} has no probe {probe_id!r}.")
-    scheduler = getattr(state, "probes", None)
+    scheduler = getattr(request.app.state, "probes", None)
     if scheduler is not None:
         scheduler.refresh()
     return JsonResponse({"deleted": probe_id})

@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
+from vigil.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.engine.alerts.apply import check_receiver, check_rule_targets
 from vigil.engine.alerts.dispatch import Dispatcher
 from vigil.engine.alerts.lifecycle import AlertEngine
 from vigil.engine.alerts.prom import AlertMetrics
 from vigil.engine.alerts.rules import Rule
 from vigil.engine.alerts.scheduler import RuleScheduler
-from vigil.engine.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.engine.metric_sources import list_metrics
 from vigil.errors import ConflictError, NotFoundError, ValidationFailedError
 from vigil.notify.base import mask

@@ -1,8 +1,9 @@
-"""Tables of privacy and compliance: redaction policies, retention, erasure receipts.
+"""Tables of privacy and compliance: redaction policies, retention, erasure receipts,
+and the input scores of each prediction.
 
 The audit log's hash chain adds two columns to ``audit_log`` (migration 0006_privacy);
-:mod:`vigil.store.audit_chain` reads and writes them through a lightweight view so the
-core table definition stays as it is.
+:mod:`vigil.store.audit_chain` reads and writes them through its own lightweight view so
+the core table definition stays as it is.
 """
 
 from __future__ import annotations
@@ -58,19 +59,6 @@ privacy_secrets = sa.Table(
     sa.Column("name", sa.String(50), primary_key=True),
     sa.Column("value", sa.String(128), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
-)
-
-# The audit log with its chain columns, for reads and writes of the chain only.
-audit_chain_view = sa.table(
-    "audit_log",
-    sa.column("id", sa.Integer),
-    sa.column("ts", sa.Double),
-    sa.column("actor", sa.String),
-    sa.column("action", sa.String),
-    sa.column("target", sa.String),
-    sa.column("details", Json),
-    sa.column("prev_hash", sa.String),
-    sa.column("hash", sa.String),
 )
 
 # Out-of-distribution and prompt-injection scores of each prediction's inputs, computed at

@@ -30,6 +30,13 @@ class ReferenceRecord:
                 "columns": self.columns, "source": self.source, "created_at": self.created_at}
 
 
+def reference_time(store: Store, model_id: int) -> float | None:
+    """When the model's reference was stored (None: it has none); cheap, no blobs read."""
+    r = reference_data
+    with store.read() as conn:
+        return conn.execute(sa.select(r.c.created_at).where(r.c.model_id == model_id)).scalar()
+
+
 def save_reference(
     store: Store, model_id: int, *, n_rows: int, sample_rows: int, columns: list[str],
     profile: bytes, sample: bytes, source: str | None,

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vigil.registry.errors import (
+from vigil.errors import (
     AliasCycleError,
     AliasNotFoundError,
     StaleAliasError,
