@@ -196,10 +196,3 @@ def test_alert_fires_on_injected_drift_and_resolves(store, traffic):
     assert [n.status for n in rec.notes] == ["firing", "resolved"]
 
 
-def test_one_evaluator_among_replicas(store):
-    alerts = AlertStore(store)
-    assert alerts.try_lease("rules", "replica-1", 10, now=100)
-    assert not alerts.try_lease("rules", "replica-2", 10, now=105)
-    assert alerts.try_lease("rules", "replica-1", 10, now=108)  # renewed until 118
-    assert not alerts.try_lease("rules", "replica-2", 10, now=117)
-    assert alerts.try_lease("rules", "replica-2", 10, now=119)  # replica-1 stopped

@@ -97,11 +97,6 @@ def test_scheduler_survives_failures_and_stops_at_once():
         metrics = None
         calls = 0
 
-        class alerts:  # stands in for AlertStore
-            @staticmethod
-            def try_lease(*args, **kwargs):
-                return True
-
         def evaluate(self):
             Failing.calls += 1
             raise RuntimeError("boom")

@@ -179,20 +179,6 @@ class AlertStore:
             return conn.execute(s.update().where(s.c.id == silence_id, s.c.ends_at > now)
                                 .values(ends_at=now)).rowcount > 0
 
-    # -- lease: one evaluator among several server replicas --------------------------
-    def try_lease(self, name: str, holder: str, ttl_s: float, now: float | None = None) -> bool:
-        """Take or renew the lease ``name`` for ``holder``; False while another holds it."""
-        now = time.time() if now is None else now
-        lease = at.engine_leases
-        with self.store.write() as conn:
-            conn.execute(self.store._insert(lease).values(
-                name=name, holder=holder, expires_at=0.0).on_conflict_do_nothing())
-            taken = conn.execute(
-                lease.update().where(lease.c.name == name,
-                                     (lease.c.holder == holder) | (lease.c.expires_at < now))
-                .values(holder=holder, expires_at=now + ttl_s)).rowcount
-        return taken > 0
-
     # -- data for the retrain action -------------------------------------------------
     def window_events(self, model_id: int, start: float, end: float,
                       version: str | None = None) -> list[dict[str, Any]]:
