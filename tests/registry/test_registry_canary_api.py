@@ -117,3 +117,30 @@ def test_the_model_page_shows_the_canary_beside_stable(api, store):
     assert 'data-canary="2"' in page.text and "Canary of 2 on 25.0 %" in page.text
     assert "3 / 30" in page.text and "2 / 10" in page.text
     assert "collecting evidence" in page.text
+
+
+def test_the_model_page_shows_a_running_canary_beside_stable(api):
+    """The dashboard's model page shows the canary's evidence next to stable's: the same
+    failure counts the sequential test reads, per version."""
+    import re
+
+    from support.records import record
+
+    r = api.put(f"{BASE}/canary", json={"version": "2", "share": 0.3, "reason": "try v2"})
+    assert r.status_code == 200, r.text
+    records = [record(i, version="1", **({"error": "boom"} if i < 2 else {}))
+               for i in range(40)]
+    records += [record(100 + i, version="2", **({"error": "boom"} if i < 5 else {}))
+                for i in range(20)]
+    sent = api.post("/api/v1/models/churn/predictions", json={"records": records})
+    assert sent.status_code == 200 and sent.json()["accepted"] == 60, sent.text
+    page = api.get("/ui/models/churn")
+    assert page.status_code == 200
+    table = re.search(r'<table class="data canary" data-canary="2">(.*?)</table>', page.text,
+                      re.S)
+    assert table, "no canary table on the model page"
+    assert "Stable 1" in table.group(1) and "Canary 2" in table.group(1)
+    row = re.search(r'<th scope="row">error_rate</th>\s*<td>(\d+) / (\d+)</td>\s*'
+                    r'<td>(\d+) / (\d+)</td>', table.group(1))
+    assert row, table.group(1)
+    assert tuple(int(x) for x in row.groups()) == (2, 40, 5, 20)
