@@ -77,6 +77,15 @@ def test_tampered_blob_is_refused_and_audited(registry, artifacts):
     assert refusal["target"] == "churn:1" and refusal["details"]["code"] == "integrity_error"
 
 
+def test_registering_the_same_file_again_repairs_a_tampered_blob(registry, artifacts):
+    """Blobs are shared by digest: a new version of the same file must not reuse a damaged
+    copy (it would be refused at register by the scan, or served altered)."""
+    registry.register("churn", "1", artifacts / "model1.pkl")
+    _tamper(_blob(registry, "1"))
+    registry.register("churn", "2", artifacts / "model1.pkl")
+    assert registry.load("churn:2") == registry.load("churn:1")  # both intact again
+
+
 def test_tampered_checkout_and_extra_files_are_refused(registry, artifacts):
     registry.register("churn", "1", artifacts / "tree")
     path = registry.load("churn:1")

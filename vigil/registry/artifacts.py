@@ -158,9 +158,9 @@ class ArtifactStore:
                     size += len(chunk)
             digest = h.hexdigest()
             blob = self.blob_path(digest)
-            if blob.exists():
+            if blob.is_file() and sha256_file(blob)[0] == digest:
                 os.unlink(tmp)
-            else:
+            else:  # new, or a stored copy that was damaged or tampered with: write it again
                 blob.parent.mkdir(parents=True, exist_ok=True)
                 os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 os.replace(tmp, blob)
