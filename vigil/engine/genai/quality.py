@@ -251,7 +251,8 @@ def summarise_scores(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Window metrics of stored answer scores: ``answers``, ``relevance_mean``,
     ``relevance_p10``, ``consistency`` (None without repeated prompts), ``refusal_rate``,
     ``answer_tokens_mean``, ``unknown_token_rate`` (unknown tokens per answer token),
-    ``injection_rate`` and ``ood_rate`` (of the prompts, as scored at ingest)."""
+    ``injection_rate`` and ``ood_rate`` (of the prompts, as scored at ingest; ``ood_rate``
+    is None when no prompt of the window was OOD-scored)."""
     n = len(rows)
     if not n:
         return {"answers": 0, **dict.fromkeys(WINDOW_METRICS)}
@@ -259,8 +260,9 @@ def summarise_scores(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     consistency = [r["consistency"] for r in rows if r["consistency"] is not None]
     tokens_ = np.array([r["tokens"] or 0 for r in rows], dtype=np.float64)
     unknown = float(sum(r["unknown_tokens"] or 0 for r in rows))
-    injection = [r["injection_score"] for r in rows if r["injection_score"] is not None]
-    ood = [r["ood"] for r in rows if r["ood"] is not None]
+    # ingest stores input scores only for prompts with a signal: no score is a clean prompt
+    injection = [(r["injection_score"] or 0.0) >= INJECTION_THRESHOLD for r in rows]
+    ood = [bool(r["ood"]) for r in rows] if any(r["ood"] is not None for r in rows) else []
     return {
         "answers": n,
         "relevance_mean": float(relevance.mean()),
@@ -269,8 +271,7 @@ def summarise_scores(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "refusal_rate": float(np.mean([bool(r["refusal"]) for r in rows])),
         "answer_tokens_mean": float(tokens_.mean()),
         "unknown_token_rate": unknown / tokens_.sum() if tokens_.sum() else 0.0,
-        "injection_rate": (float(np.mean([v >= INJECTION_THRESHOLD for v in injection]))
-                           if injection else None),
+        "injection_rate": float(np.mean(injection)),
         "ood_rate": float(np.mean(ood)) if ood else None,
     }
 
