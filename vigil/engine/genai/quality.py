@@ -303,6 +303,57 @@ def window_answer_metrics(store: Store, model: ModelRecord, version: str | None,
     return None if values["answers"] < MIN_ANSWERS else values
 
 
+_PUNCT = re.compile(r"[\W_]+")
+
+
+def normalise_answer(text: str) -> str:
+    """Lower case, punctuation and runs of spaces folded: what exact match compares.
+
+    Examples:
+        >>> normalise_answer("  Paris!  ") == normalise_answer("paris")
+        True
+    """
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def golden_answer_metrics(answers: Sequence[Any], references: Sequence[Any], *,
+                          backend: str = "auto") -> dict[str, Any]:
+    """Golden Q/A scores of a text model: semantic similarity of each answer to its
+    reference answer (cosine of sentence embeddings, or TF-IDF without the ``text``
+    extra) and exact match after :func:`normalise_answer`.
+
+    Returns:
+        ``n``, ``similarity_mean``, ``similarity_p10``, ``similarity_min``,
+        ``exact_match`` (share of answers equal to the reference), ``non_text`` (answers
+        that were not strings: similarity 0, no match) and ``similarity`` (the backend).
+
+    Examples:
+        >>> m = golden_answer_metrics(["Paris.", "Berlin"], ["paris", "Madrid"],
+        ...                           backend="tfidf")
+        >>> m["exact_match"], round(m["similarity_mean"], 2)
+        (0.5, 0.5)
+    """
+    a, r = list(answers), list(references)
+    if len(a) != len(r) or not a:
+        raise InvalidParameterError(
+            f"Golden answers and references need the same, non-zero length. Got {len(a)} "
+            f"and {len(r)}.")
+    texts = [isinstance(x, str) and isinstance(y, str) for x, y in zip(a, r, strict=True)]
+    ans = [x if ok else "" for x, ok in zip(a, texts, strict=True)]
+    ref = [str(y) if y is not None else "" for y in r]
+    name, encode = encoder(backend)
+    vectors = encode(ans + ref) if name == "tfidf" else _EMBEDDINGS.encode(name, encode,
+                                                                            ans + ref)
+    sim = (vectors[: len(a)] * vectors[len(a):]).sum(axis=1)
+    sim = np.where(texts, sim, 0.0)
+    exact = [ok and normalise_answer(x) == normalise_answer(y)
+             for x, y, ok in zip(ans, ref, texts, strict=True)]
+    return {"n": len(a), "similarity_mean": float(sim.mean()),
+            "similarity_p10": float(np.percentile(sim, 10)), "similarity_min": float(sim.min()),
+            "exact_match": float(np.mean(exact)), "non_text": int(len(a) - sum(texts)),
+            "similarity": name}
+
+
 def _text(values: Any, keys: Sequence[str]) -> str | None:
     if isinstance(values, str):
         return values
