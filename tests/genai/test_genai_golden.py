@@ -125,3 +125,29 @@ def test_golden_answers_that_are_not_text_score_zero(store):
     assert m["similarity_min"] == 0.0
     with pytest.raises(Exception, match="same, non-zero length"):
         golden_answer_metrics([], [], backend="tfidf")
+
+
+def test_vigil_evaluate_scores_a_chatbot_on_golden_qa(store, db_url, tmp_path, monkeypatch,
+                                                       capsys):
+    import pandas as pd
+
+    from vigil.cli.main import main
+    from vigil.engine.ingest.ingestor import Ingestor
+
+    Ingestor(store).register_model({"name": "helpdesk", "task": "text_generation", "schema": {
+        "features": [{"name": "question", "kind": "text"}]}})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "faq_bot_cli.py").write_text(
+        "ANSWERS = " + repr(GOOD) + "\n"
+        "def predict(frame):\n    return [ANSWERS[q] for q in frame['question']]\n",
+        encoding="utf-8")
+    pd.DataFrame(GOLDEN).to_parquet("faq.parquet")
+    main(["evaluate", "--model", "helpdesk", "--version", "3", "--dataset", "faq.parquet",
+          "--target", "answer", "--predict", "faq_bot_cli:predict", "--db", db_url,
+          "--json", "run.json"])
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["version"] == "3" and run["status"] == "succeeded"
+    assert run["metrics"]["exact_match"] == pytest.approx(4 / 5)
+    assert 0 < run["metrics"]["similarity_mean"] <= 1
+    assert "similarity_mean" in capsys.readouterr().out
