@@ -215,7 +215,7 @@ for _name, _fn, _help, _unit in (
     ("ttft_p95", _ttft(95), "95th percentile of the time to first token of the window's "
      "LLM calls.", "seconds"),
     ("answers_relevance_mean", _answers("relevance_mean"), "Mean similarity of the "
-     "window's answers to their prompts (newest 500; text models).", "ratio"),
+     "window's answers to their prompts (stored scores; text models).", "ratio"),
     ("answers_relevance_p10", _answers("relevance_p10"), "10th percentile of the "
      "similarity of the window's answers to their prompts.", "ratio"),
     ("answers_refusal_rate", _answers("refusal_rate"), "Share of the window's answers "

@@ -37,7 +37,6 @@ from vigil.store.genai.queries import recent_predictions
 
 MAX_ANSWERS = 2000
 MAX_WORST = 100
-RULE_ANSWERS = 500  # newest answers of a window that the rule metrics score
 MIN_ANSWERS = 5  # fewer answers in the window: no value (rules neither fire nor resolve)
 QUERY_KEYS = ("prompt", "query", "question", "input", "text", "message")
 ANSWER_KEYS = ("output", "prediction", "completion", "answer", "value")
