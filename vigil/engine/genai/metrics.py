@@ -15,17 +15,25 @@ numpy's default).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
-from vigil.engine.genai.quality import window_answer_metrics
+from vigil.engine.genai.quality import summarise_scores, window_answer_metrics
 from vigil.engine.metric_sources import register_metric
 from vigil.engine.windows.metrics import window_range
 from vigil.schema import Task
 from vigil.store import ModelRecord, Store
+from vigil.store.genai.answers import stored_scores
 from vigil.store.genai.queries import genai_columns, genai_sums
+
+log = logging.getLogger("vigil.genai")
 
 TEXT_GENERATION = Task.TEXT_GENERATION.value  # the rule metrics are None for other tasks
 _ALL = slice(None)
@@ -133,6 +141,54 @@ def _ttft(q: int) -> Any:
     return metric
 
 
+class AnswerQualityCollector(Collector):
+    """``vigil_answers{model_name, model_version, metric}`` on ``/metrics``: the stored
+    answer scores of the last hour per text model and version (relevance mean and p10,
+    consistency, refusal, injection and OOD rates, ...), read at most every ``ttl_s``."""
+
+    def __init__(self, store: Store, ttl_s: float = 30.0) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self._cache: tuple[float, list[GaugeMetricFamily]] | None = None
+        self._lock = threading.Lock()
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            if self._cache is None or time.monotonic() - self._cache[0] > self.ttl_s:
+                try:
+                    self._cache = (time.monotonic(), [self._family()])
+                except Exception:  # /metrics must answer even when the store does not
+                    log.exception("answer-quality gauges failed")
+                    return iter(())
+            return iter(self._cache[1])
+
+    def _family(self) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(
+            "vigil_answers", "Answer quality of text models over the last hour (stored "
+            "per-answer scores; 'answers' is their count).",
+            labels=["model_name", "model_version", "metric"])
+        end = time.time()
+        for model in self.store.list_models():
+            if model.task != TEXT_GENERATION:
+                continue
+            by_version: dict[str, list[dict[str, Any]]] = {}
+            for row in stored_scores(self.store, model.id, end - 3600.0, end):
+                by_version.setdefault(row["version"], []).append(row)
+            for version, rows in sorted(by_version.items()):
+                for metric, value in summarise_scores(rows).items():
+                    if value is not None:
+                        family.add_metric([model.name, version, metric], float(value))
+        return family
+
+
+def install_answer_gauges(registry: Any, store: Store) -> None:
+    """Add :class:`AnswerQualityCollector` to a Prometheus registry."""
+    registry.register(AnswerQualityCollector(store))
+
+
 def _answers(key: str) -> Any:
     def metric(store: Store, model: ModelRecord, version: str | None, start: float,
                end: float) -> float | None:
@@ -159,12 +215,16 @@ for _name, _fn, _help, _unit in (
     ("ttft_p95", _ttft(95), "95th percentile of the time to first token of the window's "
      "LLM calls.", "seconds"),
     ("answers_relevance_mean", _answers("relevance_mean"), "Mean similarity of the "
-     "window's answers to their prompts (newest 500; text models).", "ratio"),
+     "window's answers to their prompts (stored scores; text models).", "ratio"),
     ("answers_relevance_p10", _answers("relevance_p10"), "10th percentile of the "
      "similarity of the window's answers to their prompts.", "ratio"),
     ("answers_refusal_rate", _answers("refusal_rate"), "Share of the window's answers "
      "that are refusals.", "ratio"),
     ("answers_consistency", _answers("consistency"), "Mean similarity of the window's "
      "answers to the other answers of the same or near-duplicate prompts.", "ratio"),
+    ("answers_tokens_mean", _answers("answer_tokens_mean"), "Mean length of the window's "
+     "answers in word tokens.", "tokens"),
+    ("answers_unknown_token_rate", _answers("unknown_token_rate"), "Unknown-token markers "
+     "([UNK], <unk>, ...) per answer token in the window's answers.", "ratio"),
 ):
     register_metric(_name, _fn, _help, unit=_unit)

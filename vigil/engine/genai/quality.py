@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -29,13 +30,13 @@ from vigil.quality.text import (
     encoder,
     tokens,
 )
-from vigil.schema import ModelSchema
+from vigil.schema import ModelSchema, Task
 from vigil.store import ModelRecord, Store
+from vigil.store.genai.answers import stored_scores, unscored_windows, write_scores
 from vigil.store.genai.queries import recent_predictions
 
 MAX_ANSWERS = 2000
 MAX_WORST = 100
-RULE_ANSWERS = 500  # newest answers of a window that the rule metrics score
 MIN_ANSWERS = 5  # fewer answers in the window: no value (rules neither fire nor resolve)
 QUERY_KEYS = ("prompt", "query", "question", "input", "text", "message")
 ANSWER_KEYS = ("output", "prediction", "completion", "answer", "value")
@@ -142,7 +143,7 @@ _EMBEDDINGS = EmbeddingCache()
 
 def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
                   version: str | None = None, limit: int = 200, worst: int = 10,
-                  backend: str = "auto") -> dict[str, Any]:
+                  backend: str = "auto", with_skipped: bool = False) -> dict[str, Any]:
     """Scores of the newest ``limit`` answers in ``[start, end)`` and the ``worst`` of
     each kind: lowest relevance, least consistent pairs, refusals, prompts flagged as
     injections at ingest (``injection_score`` ≥ 0.5, as ``injection_rate`` counts them).
@@ -160,10 +161,11 @@ def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
     schema = ModelSchema.from_dict(model.schema)
     keys = (*[f.name for f in schema.features if f.kind.value == "text"], *QUERY_KEYS)
     rows = recent_predictions(store, model.id, start, end, version, limit)
-    answers, queries, responses = [], [], []
+    answers, queries, responses, skipped = [], [], [], []
     for row in rows:
         query, answer = _text(row["inputs"], keys), _text(row["outputs"], ANSWER_KEYS)
         if query is None or answer is None:
+            skipped.append(row)
             continue
         answers.append({"id": row["id"], "ts": row["ts"], "version": row["version"],
                         "prompt": query, "output": answer,
@@ -177,7 +179,8 @@ def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
                     "unknown_tokens"):
             a[key] = scores[key][i]
     by_relevance = sorted(range(len(answers)), key=lambda i: scores["relevance"][i])
-    return {
+    extra = {"skipped_rows": skipped} if with_skipped else {}
+    return {**extra,
         "model": model.name, "start": start, "end": end, "version": version,
         "similarity": scores["similarity"], "n": len(answers),
         "skipped": len(rows) - len(answers),
@@ -196,23 +199,158 @@ def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
     }
 
 
+SCORE_STEP = 300  # the job scores 5-minute windows: consistency is within one of them
+SCORE_LOOKBACK_S = 7 * 86400  # predictions older than this are not scored afterwards
+SCORE_WINDOWS = 20  # windows per model per pass (the rest next pass)
+
+
+def score_pending(store: Store, *, now: float | None = None,
+                  backend: str = "auto") -> dict[str, int]:
+    """The background answer-quality job: score every window (:data:`SCORE_STEP`
+    seconds) of each text model that holds predictions without stored scores, and store
+    each prediction's relevance, consistency, refusal and token counts. A window is
+    scored whole (its consistency groups need all its answers); embeddings come from the
+    per-process cache, so a window scored again only embeds its new texts. Returns the
+    answers scored per model name."""
+    end = time.time() if now is None else now
+    done: dict[str, int] = {}
+    for model in store.list_models():
+        if model.task == Task.TEXT_GENERATION.value:
+            done[model.name] = score_range(store, model, end - SCORE_LOOKBACK_S, None,
+                                           backend=backend)
+    return done
+
+
+def score_range(store: Store, model: ModelRecord, start: float, end: float | None, *,
+                backend: str = "auto", windows: int = SCORE_WINDOWS) -> int:
+    """Score (and store) the windows of ``model`` with unscored predictions in
+    ``[start, end)``, at most ``windows`` of them, oldest first; the answers scored."""
+    n = 0
+    for w in unscored_windows(store, model.id, start, SCORE_STEP, windows, until=end):
+        rows = _score_window(store, model, float(w), float(w + SCORE_STEP), backend)
+        write_scores(store, model.id, rows)
+        n += len(rows)
+    return n
+
+
+def _score_window(store: Store, model: ModelRecord, start: float, end: float,
+                  backend: str) -> list[dict[str, Any]]:
+    report = answer_report(store, model, start=start, end=end, limit=MAX_ANSWERS, worst=0,
+                           backend=backend, with_skipped=True)
+    rows = [{"prediction_id": a["id"], "version": a["version"], "ts": a["ts"],
+             "similarity": report["similarity"],
+             **{k: a[k] for k in ("relevance", "consistency", "refusal", "tokens",
+                                  "unknown_tokens")}} for a in report["answers"]]
+    rows += [{"prediction_id": r["id"], "version": r["version"], "ts": r["ts"]}
+             for r in report["skipped_rows"]]
+    return rows
+
+
+def summarise_scores(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Window metrics of stored answer scores: ``answers``, ``relevance_mean``,
+    ``relevance_p10``, ``consistency`` (None without repeated prompts), ``refusal_rate``,
+    ``answer_tokens_mean``, ``unknown_token_rate`` (unknown tokens per answer token),
+    ``injection_rate`` and ``ood_rate`` (of the prompts, as scored at ingest; ``ood_rate``
+    is None when no prompt of the window was OOD-scored)."""
+    n = len(rows)
+    if not n:
+        return {"answers": 0, **dict.fromkeys(WINDOW_METRICS)}
+    relevance = np.array([r["relevance"] for r in rows], dtype=np.float64)
+    consistency = [r["consistency"] for r in rows if r["consistency"] is not None]
+    tokens_ = np.array([r["tokens"] or 0 for r in rows], dtype=np.float64)
+    unknown = float(sum(r["unknown_tokens"] or 0 for r in rows))
+    # ingest stores input scores only for prompts with a signal: no score is a clean prompt
+    injection = [(r["injection_score"] or 0.0) >= INJECTION_THRESHOLD for r in rows]
+    ood = [bool(r["ood"]) for r in rows] if any(r["ood"] is not None for r in rows) else []
+    return {
+        "answers": n,
+        "relevance_mean": float(relevance.mean()),
+        "relevance_p10": float(np.percentile(relevance, 10)),
+        "consistency": float(np.mean(consistency)) if consistency else None,
+        "refusal_rate": float(np.mean([bool(r["refusal"]) for r in rows])),
+        "answer_tokens_mean": float(tokens_.mean()),
+        "unknown_token_rate": unknown / tokens_.sum() if tokens_.sum() else 0.0,
+        "injection_rate": float(np.mean(injection)),
+        "ood_rate": float(np.mean(ood)) if ood else None,
+    }
+
+
+WINDOW_METRICS = ("relevance_mean", "relevance_p10", "consistency", "refusal_rate",
+                  "answer_tokens_mean", "unknown_token_rate", "injection_rate", "ood_rate")
+
+
+def answer_series(store: Store, model: ModelRecord, start: float, end: float, step: int,
+                  version: str | None = None) -> dict[str, Any]:
+    """The stored answer scores of ``[start, end)``: a summary and one point per
+    ``step`` window with answers (see :func:`summarise_scores`)."""
+    rows = stored_scores(store, model.id, start, end, version)
+    by_window: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_window.setdefault(int(r["ts"] // step) * step, []).append(r)
+    return {"summary": summarise_scores(rows),
+            "series": [{"ts": w, **summarise_scores(items)}
+                       for w, items in sorted(by_window.items())]}
+
+
 def window_answer_metrics(store: Store, model: ModelRecord, version: str | None,
                           start: float, end: float) -> dict[str, float | None] | None:
-    """``relevance_mean``, ``relevance_p10``, ``refusal_rate`` and ``consistency`` of the
-    newest :data:`RULE_ANSWERS` answers of ``[start, end)``; None below
-    :data:`MIN_ANSWERS` answers. Consistency is the mean over answers to repeated prompts
-    (None when no prompt was repeated)."""
-    report = answer_report(store, model, start=start, end=end, version=version,
-                           limit=RULE_ANSWERS, worst=0)
-    answers = report["answers"]
-    if len(answers) < MIN_ANSWERS:
-        return None
-    relevance = np.array([a["relevance"] for a in answers])
-    consistency = [a["consistency"] for a in answers if a["consistency"] is not None]
-    return {"relevance_mean": float(relevance.mean()),
-            "relevance_p10": float(np.percentile(relevance, 10)),
-            "refusal_rate": float(np.mean([a["refusal"] for a in answers])),
-            "consistency": float(np.mean(consistency)) if consistency else None}
+    """The :data:`WINDOW_METRICS` of the stored answer scores of ``[start, end)`` (the
+    background job writes them); None below :data:`MIN_ANSWERS` scored answers. Windows
+    the job has not reached yet are scored first, so a rule never reads a gap."""
+    score_range(store, model, start, end)
+    values = summarise_scores(stored_scores(store, model.id, start, end, version))
+    return None if values["answers"] < MIN_ANSWERS else values
+
+
+_PUNCT = re.compile(r"[\W_]+")
+
+
+def normalise_answer(text: str) -> str:
+    """Lower case, punctuation and runs of spaces folded: what exact match compares.
+
+    Examples:
+        >>> normalise_answer("  Paris!  ") == normalise_answer("paris")
+        True
+    """
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def golden_answer_metrics(answers: Sequence[Any], references: Sequence[Any], *,
+                          backend: str = "auto") -> dict[str, Any]:
+    """Golden Q/A scores of a text model: semantic similarity of each answer to its
+    reference answer (cosine of sentence embeddings, or TF-IDF without the ``text``
+    extra) and exact match after :func:`normalise_answer`.
+
+    Returns:
+        ``n``, ``similarity_mean``, ``similarity_p10``, ``similarity_min``,
+        ``exact_match`` (share of answers equal to the reference), ``non_text`` (answers
+        that were not strings: similarity 0, no match) and ``similarity`` (the backend).
+
+    Examples:
+        >>> m = golden_answer_metrics(["Paris.", "Berlin"], ["paris", "Madrid"],
+        ...                           backend="tfidf")
+        >>> m["exact_match"], round(m["similarity_mean"], 2)
+        (0.5, 0.5)
+    """
+    a, r = list(answers), list(references)
+    if len(a) != len(r) or not a:
+        raise InvalidParameterError(
+            f"Golden answers and references need the same, non-zero length. Got {len(a)} "
+            f"and {len(r)}.")
+    texts = [isinstance(x, str) and isinstance(y, str) for x, y in zip(a, r, strict=True)]
+    ans = [x if ok else "" for x, ok in zip(a, texts, strict=True)]
+    ref = [str(y) if y is not None else "" for y in r]
+    name, encode = encoder(backend)
+    vectors = encode(ans + ref) if name == "tfidf" else _EMBEDDINGS.encode(name, encode,
+                                                                            ans + ref)
+    sim = (vectors[: len(a)] * vectors[len(a):]).sum(axis=1)
+    sim = np.where(texts, sim, 0.0)
+    exact = [ok and normalise_answer(x) == normalise_answer(y)
+             for x, y, ok in zip(ans, ref, texts, strict=True)]
+    return {"n": len(a), "similarity_mean": float(sim.mean()),
+            "similarity_p10": float(np.percentile(sim, 10)), "similarity_min": float(sim.min()),
+            "exact_match": float(np.mean(exact)), "non_text": int(len(a) - sum(texts)),
+            "similarity": name}
 
 
 def _text(values: Any, keys: Sequence[str]) -> str | None:

@@ -153,14 +153,22 @@ def evaluate(
         else:
             preds, proba, latency = predict_endpoint(endpoint, features,  # type: ignore[arg-type]
                                                      headers=headers)
-        rows = []
-        for i, (actual, pred) in enumerate(zip(frame[target].tolist(), preds, strict=True)):
-            actual, pred = _jsonable(actual), _jsonable(pred)
-            if task in CLASSIFICATION:
-                actual, pred = class_value(actual), class_value(pred)
-            rows.append({"actual": actual, "prediction": pred,
-                         "proba": proba[i] if proba is not None else None})
-        run.update(status="succeeded", metrics=metrics_for(task, rows), latency=latency)
+        if task is Task.TEXT_GENERATION:  # golden Q/A: similarity to the reference answer
+            from vigil.engine.genai.quality import golden_answer_metrics
+
+            metrics = golden_answer_metrics(
+                preds, [_jsonable(v) for v in frame[target].tolist()])
+        else:
+            rows = []
+            for i, (actual, pred) in enumerate(zip(frame[target].tolist(), preds,
+                                                   strict=True)):
+                actual, pred = _jsonable(actual), _jsonable(pred)
+                if task in CLASSIFICATION:
+                    actual, pred = class_value(actual), class_value(pred)
+                rows.append({"actual": actual, "prediction": pred,
+                             "proba": proba[i] if proba is not None else None})
+            metrics = metrics_for(task, rows)
+        run.update(status="succeeded", metrics=metrics, latency=latency)
     except (VigilError, ValueError, TypeError, KeyError) as exc:
         message = exc.message if isinstance(exc, VigilError) else f"{type(exc).__name__}: {exc}"
         run.update(status="failed", error=message)

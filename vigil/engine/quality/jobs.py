@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from vigil.engine.genai.quality import score_pending
 from vigil.engine.quality.concept_drift import update_concept_drift
 from vigil.engine.quality.schedule import run_due
 from vigil.engine.quality.windows import CLASSIFICATION, estimated_quality, metrics_for, prepare
@@ -62,6 +63,7 @@ class QualityJobs:
         if self.leadership is not None and not self.leadership.leads("quality"):
             return
         run_due(self.store)
+        score_pending(self.store)  # answer quality of text models, per window
         if drift:
             for model in self.store.list_models():
                 update_concept_drift(self.store, model)

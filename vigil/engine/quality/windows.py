@@ -184,10 +184,13 @@ def _range(start: float | None, end: float | None, step: int | None) -> tuple[fl
 def quality_report(
     store: Store, model: ModelRecord, *, start: float | None = None, end: float | None = None,
     step: int | None = None, version: str | None = None, segment: str | None = None,
-    min_rows: int = MIN_ROWS, k: int = 10, positive: Any = None,
+    min_rows: int = MIN_ROWS, k: int = 10, positive: Any = None, live_text: bool = True,
 ) -> dict[str, Any]:
     """Realised quality (whole range, per window, per version, per segment, fairness),
     estimated quality (CBPE, when a reference is fitted), feedback and concept drift.
+    Text models get ``answers`` (the stored per-answer scores per window, see
+    :func:`vigil.engine.genai.quality.answer_series`) and, with ``live_text``, ``text``
+    (the measures computed now on the newest answers).
 
     Args:
         store: the store.
@@ -218,7 +221,12 @@ def quality_report(
     if task in (*CLASSIFICATION, Task.REGRESSION, Task.RANKING):
         out.update(_realised(task, rows, step, segment, min_rows, k, positive))
     elif task is Task.TEXT_GENERATION:
-        out["text"] = text_report(store, model, start, end, version)
+        from vigil.engine.genai.quality import answer_series, score_range
+
+        score_range(store, model, start, end)  # windows the background job has not reached
+        out["answers"] = answer_series(store, model, start, end, step, version)
+        if live_text:
+            out["text"] = text_report(store, model, start, end, version)
     out["estimated"] = estimated_quality(store, model, start, end, step, version)
     out["feedback"] = feedback_summary(store, model, start, end, step, version)
     out["concept_drift"] = {"events": qs.drift_events(store, model.id, start, end, version)}

@@ -351,3 +351,33 @@ def segment_charts(segment: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if gaps:
         out["fairness"] = {"data": gaps, "layout": _layout("difference between segments")}
     return out
+
+
+ANSWER_SERIES = ("relevance_mean", "relevance_p10", "consistency", "refusal_rate",
+                 "injection_rate")
+
+
+def answers_chart(series: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Answer quality of a text model per window: one line per measure of
+    :data:`ANSWER_SERIES` (a ratio, 0 to 1).
+
+    Examples:
+        >>> fig = answers_chart([{"ts": 0, "relevance_mean": 0.6, "relevance_p10": 0.2,
+        ...                       "consistency": None, "refusal_rate": 0.0,
+        ...                       "injection_rate": None}])
+        >>> [t["name"] for t in fig["data"]], fig["data"][0]["y"]
+        (['relevance_mean', 'relevance_p10', 'refusal_rate'], [0.6])
+        >>> answers_chart([]) is None
+        True
+    """
+    if not series:
+        return None
+    data = []
+    for i, key in enumerate(ANSWER_SERIES):
+        values = [p.get(key) for p in series]
+        if any(v is not None for v in values):
+            data.append({"type": "scatter", "mode": line_mode(values), "name": key,
+                         "x": [_iso(p["ts"]) for p in series], "y": values,
+                         "line": {"color": _COLOURS[i % len(_COLOURS)]}})
+    return {"data": data, "layout": {**_LAYOUT, "yaxis": {
+        "title": {"text": "ratio"}, "range": [-0.05, 1.05]}}}

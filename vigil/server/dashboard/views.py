@@ -206,7 +206,7 @@ def quality_section(store: Store, model: ModelRecord, window: Window,
     from vigil.store.quality.queries import list_runs
 
     report = quality_report(store, model, start=window.start, end=window.end,
-                            step=window.step, version=version)
+                            step=window.step, version=version, live_text=False)
     realised = report.get("realised") or {}
     estimated = report.get("estimated") or {}
     summary = estimated.get("summary") or {}

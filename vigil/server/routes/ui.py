@@ -35,6 +35,7 @@ from vigil.server.auth import Principal
 from vigil.server.dashboard import actions, session, views
 from vigil.server.dashboard.charts import (
     RESOURCE_CHARTS,
+    answers_chart,
     distribution_chart,
     drift_chart,
     drift_heatmap,
@@ -240,6 +241,44 @@ async def drift_page(
         return {"window": window, "page": data, "charts": charts, "distributions": shown}
 
     return await render_view(request, "drift.html", build, plotly_url=plotly_url())
+
+
+@router.get("/ui/models/{name}/answers", response_class=HTMLResponse,
+            summary="Dashboard: answer quality of a text model and its worst answers")
+async def answers_page(
+    name: str, request: Request, range_: str | None = RangeQuery,
+    version: str | None = Query(None, description="One version; empty for all."),
+) -> HTMLResponse:
+    """The dashboard's Answers page: relevance, consistency, refusal and injection rates
+    per window (stored scores) and the newest window's worst answers with their prompts
+    (as stored: redacted per policy)."""
+    from vigil.engine.genai.quality import answer_report, answer_series, score_range
+
+    store = request.app.state.store
+
+    def build() -> dict[str, Any]:
+        window = views.resolve_range(range_)
+        model = views.get_model(store, name)
+        page_ = {"model": model, "version": version or None,
+                 "versions": [v["version"] for v in store.list_versions(model.id)]}
+        if model.task != "text_generation":
+            return {"window": window, "page": page_, "charts": {}, "answers": None,
+                    "worst": None}
+        score_range(store, model, window.start, window.end)  # not reached by the job yet
+        answers = answer_series(store, model, window.start, window.end, window.step,
+                                version or None)
+        charts = {}
+        if (figure := answers_chart(answers["series"])) is not None:
+            charts["answers"] = figure
+        worst = None
+        if answers["series"]:  # the newest window with answers
+            last = answers["series"][-1]["ts"]
+            worst = answer_report(store, model, start=last, end=last + window.step,
+                                  version=version or None, limit=500, worst=10)
+        return {"window": window, "page": page_, "charts": charts, "answers": answers,
+                "worst": worst}
+
+    return await render_view(request, "answers.html", build, plotly_url=plotly_url())
 
 
 def _notice(request: Request, param: str, text: str) -> str | None:

@@ -101,3 +101,18 @@ def recent_predictions(store: Store, model_id: int, start: float, end: float,
         rows = conn.execute(query.order_by(p.c.ts.desc(), p.c.id).limit(limit)).all()
     keys = ("id", "ts", "version", "inputs", "outputs", "injection_score", "ood", "flags")
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def input_scores_by_id(store: Store, model_id: int,
+                       ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``injection_score`` and ``ood`` of ingest for these predictions, by id."""
+    s = prediction_scores
+    out: dict[str, dict[str, Any]] = {}
+    with store.read() as conn:
+        for i in range(0, len(ids), 500):
+            for pid, score, ood in conn.execute(
+                    sa.select(s.c.prediction_id, s.c.injection_score, s.c.ood).where(
+                        s.c.model_id == model_id,
+                        s.c.prediction_id.in_(list(ids[i:i + 500])))):
+                out[pid] = {"injection_score": score, "ood": ood}
+    return out
