@@ -171,7 +171,7 @@ def _window(store: Store, model: ModelRecord, version: str | None, start: float,
             end: float) -> dict[str, Any] | None:
     from vigil.store.ingest.rollups import merge_windows
 
-    rows = store.rollup_rows(model.id, start, end, version, profiles=False)
+    rows = store.rollup_rows(model.id, start, end, version, profiles=False, hours=True)
     return merge_windows(rows, 1 << 62).get(0)
 
 

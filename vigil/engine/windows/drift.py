@@ -177,7 +177,8 @@ def _sketch(reference: Any, store: Store, model: ModelRecord, start: float, end:
             note += f"; method {method!r} needs raw rows, so sketch mode used 'auto'"
     import pyarrow.parquet as pq
 
-    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version) if r.profile]
+    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version, hours=True)
+            if r.profile]
     current = Profile.merge_all([Profile.from_bytes(b) for b in rows])
     ref_profile = Profile.from_bytes(reference.profile)
     numeric = [n for n, c in ref_profile.columns.items() if c.kind.value == "numeric"]
@@ -268,7 +269,8 @@ def feature_distributions(store: Store, model: ModelRecord, *, start: float | No
             f"Model {model.name!r} has no reference data set; upload one with "
             f"POST /api/v1/models/{model.name}/reference (Parquet, CSV or JSON records).")
     ref = Profile.from_bytes(reference.profile)
-    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version) if r.profile]
+    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version, hours=True)
+            if r.profile]
     cur = Profile.merge_all([Profile.from_bytes(b) for b in rows]) if rows else Profile()
     features = []
     for name, ref_col in ref.columns.items():
