@@ -315,11 +315,13 @@ class Store:
 
     def rollup_rows(
         self, model_id: int, start: float, end: float, version: str | None = None,
-        *, profiles: bool = True, hours: bool = False,
+        *, profiles: bool = True, sketches: bool = True, hours: bool = False,
     ) -> list[RollupRow]:
         """Minute rollups with ``start <= minute < end``, oldest first.
 
-        ``profiles=False`` leaves the input profiles (the bulk of each row) unread. Pending
+        ``profiles=False`` leaves the input profiles (the bulk of each row) unread, and
+        ``sketches=False`` the latency sketches (reads of counts, errors and mean latency
+        need neither, and skip their transfer and decoding). Pending
         ingest batches of the model are folded first, so a read sees every stored row.
         ``hours=True`` says the caller merges rows into windows of whole hours (or the
         whole range): a range of 6 h or longer then reads each built hour inside it as one
@@ -328,15 +330,12 @@ class Store:
         """
         self.fold_pending(model_id)
         if hours:
-            rows = hourly.read_rows(self, model_id, start, end, version, profiles)
+            rows = hourly.read_rows(self, model_id, start, end, version, profiles, sketches)
             if rows is not None:
                 return rows
         r = t.rollups
-        profile = r.c.profile if profiles else sa.null().label("profile")
-        query = sa.select(
-            r.c.version, r.c.minute, r.c.count, r.c.errors, r.c.latency_count,
-            r.c.latency_sum, r.c.latency_sketch, profile, r.c.error_types,
-        ).where(r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end)
+        query = sa.select(*hourly.row_columns(r, r.c.minute, profiles, sketches)).where(
+            r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end)
         if version is not None:
             query = query.where(r.c.version == version)
         with self.read() as conn:

@@ -134,8 +134,18 @@ def whole_hours(start: float, end: float) -> tuple[int, int] | None:
     return (first, stop) if stop > first else None
 
 
+def row_columns(table: sa.Table, key: sa.Column, profiles: bool, sketches: bool
+                ) -> list[Any]:
+    """The columns of a :class:`RollupRow` from ``table``, NULL for the sketches left
+    unread (so they are neither sent by the database nor decoded)."""
+    c = table.c
+    return [c.version, key, c.count, c.errors, c.latency_count, c.latency_sum,
+            c.latency_sketch if sketches else sa.null().label("latency_sketch"),
+            c.profile if profiles else sa.null().label("profile"), c.error_types]
+
+
 def read_rows(store: Store, model_id: int, start: float, end: float, version: str | None,
-              profiles: bool) -> list[RollupRow] | None:
+              profiles: bool, sketches: bool = True) -> list[RollupRow] | None:
     """Rollup rows for [start, end): hourly rows for unmarked whole hours inside the
     range, minute rows for the rest, oldest first; None when the range is too short or
     too many of its hours are marked (the caller reads minutes)."""
@@ -150,19 +160,15 @@ def read_rows(store: Store, model_id: int, start: float, end: float, version: st
                                       p.c.hour < stop)).scalars())
         if len(marked) > MAX_MARKED_IN_READ:
             return None
-        h_profile = h.c.profile if profiles else sa.null().label("profile")
-        hq = sa.select(h.c.version, h.c.hour, h.c.count, h.c.errors, h.c.latency_count,
-                       h.c.latency_sum, h.c.latency_sketch, h_profile, h.c.error_types
-                       ).where(h.c.model_id == model_id, h.c.hour >= first, h.c.hour < stop)
+        hq = sa.select(*row_columns(h, h.c.hour, profiles, sketches)).where(
+            h.c.model_id == model_id, h.c.hour >= first, h.c.hour < stop)
         if marked:
             hq = hq.where(h.c.hour.not_in(sorted(marked)))
-        r_profile = r.c.profile if profiles else sa.null().label("profile")
         outside = sa.or_(r.c.minute < first, r.c.minute >= stop, *(
             (r.c.minute >= hour) & (r.c.minute < hour + HOUR) for hour in sorted(marked)))
-        mq = sa.select(r.c.version, r.c.minute, r.c.count, r.c.errors, r.c.latency_count,
-                       r.c.latency_sum, r.c.latency_sketch, r_profile, r.c.error_types
-                       ).where(r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60,
-                               r.c.minute < end, outside)
+        mq = sa.select(*row_columns(r, r.c.minute, profiles, sketches)).where(
+            r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end,
+            outside)
         if version is not None:
             hq = hq.where(h.c.version == version)
             mq = mq.where(r.c.version == version)
