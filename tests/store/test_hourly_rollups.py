@@ -238,3 +238,22 @@ def test_drift_profiles_from_hours_match_profiles_from_minutes(store):
     assert from_hours.n_rows == from_minutes.n_rows == len(records)
     assert from_hours["x"].mean == pytest.approx(xs.mean(), rel=1e-9)
     assert from_hours["x"].mean == pytest.approx(from_minutes["x"].mean, rel=1e-9)
+
+
+def test_the_aggregator_round_builds_settled_complete_hours(store, monkeypatch):
+    from vigil.engine.windows import aggregate
+
+    ingest = Ingestor(store)
+    ingest.register_model({"name": "m", "schema": SCHEMA})
+    past = (int(time.time()) // HOUR - 3) * HOUR + 100.0
+    records = _records(past - 9 * HOUR, 400, "r", 2)  # 8 hours ending 4 h ago
+    assert ingest.ingest_predictions("m", records).accepted == 400
+    model = store.get_model("m")
+    agg = aggregate.Aggregator(store, interval_s=0)
+    agg.run_once()  # folds; the hours were marked just now, so they have not settled
+    assert agg.hours_built == 0 and _marked(store, model.id)
+    monkeypatch.setattr(aggregate, "HOUR_SETTLE_S", 0.0)
+    agg.run_once()
+    assert agg.hours_built == len({int(r["ts"] // HOUR) for r in records})
+    assert _marked(store, model.id) == set()
+    assert sum(r.count for r in _hourly(store, model.id).values()) == 400
