@@ -168,10 +168,13 @@ def list_metrics() -> list[MetricSource]:
 # -- the backbone's metrics, from the per-minute rollups ----------------------------------
 
 def _window(store: Store, model: ModelRecord, version: str | None, start: float,
-            end: float) -> dict[str, Any] | None:
+            end: float, *, sketches: bool = False) -> dict[str, Any] | None:
+    """The range merged into one window; latency sketches are read only when asked for
+    (counts and error rates need none, and a rule round reads many windows)."""
     from vigil.store.ingest.rollups import merge_windows
 
-    rows = store.rollup_rows(model.id, start, end, version, profiles=False)
+    rows = store.rollup_rows(model.id, start, end, version, profiles=False,
+                             sketches=sketches, hours=True)
     return merge_windows(rows, 1 << 62).get(0)
 
 
@@ -223,7 +226,7 @@ def _rejected_rate_of(reason: str | None) -> MetricFunction:
 def _latency(q: float) -> Callable[..., float | None]:
     def latency(store: Store, model: ModelRecord, version: str | None, start: float,
                 end: float) -> float | None:
-        window = _window(store, model, version, start, end)
+        window = _window(store, model, version, start, end, sketches=True)
         sketch = window["sketch"] if window else None
         if sketch is None or sketch.is_empty():
             return None

@@ -50,7 +50,7 @@ def minute_stats(store: Any, start: float, end: float) -> list[MinuteStats]:
 
     out: list[MinuteStats] = []
     for model in store.list_models():
-        for row in store.rollup_rows(model.id, start, end):
+        for row in store.rollup_rows(model.id, start, end, profiles=False):
             sketch = (kll_doubles_sketch.deserialize(row.latency_sketch)
                       if row.latency_sketch is not None else None)
             out.append(MinuteStats(model.name, row.version, int(row.minute), int(row.count),

@@ -25,7 +25,7 @@ from vigil.store import migrate
 from vigil.store import tables as t
 from vigil.store.engine import inserted_id, make_engine
 from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
-from vigil.store.ingest import aggregation
+from vigil.store.ingest import aggregation, hourly
 
 T = TypeVar("T")
 log = logging.getLogger("vigil.store")
@@ -269,6 +269,11 @@ class Store:
         """
         return aggregation.fold(self, model_id, wait=wait)
 
+    def build_hours(self, *, now: float | None = None, settle_s: float = 0.0) -> int:
+        """Rebuild the hourly rollups of complete hours whose minutes changed; return how
+        many hours were built (:func:`vigil.store.ingest.hourly.build_hours`)."""
+        return hourly.build_hours(self, now=now, settle_s=settle_s)
+
     def upsert_labels(self, model_id: int, rows: Sequence[dict[str, Any]]) -> int:
         """Store labels (a re-sent label replaces the earlier one); return how many match
         a stored prediction of this model."""
@@ -310,20 +315,27 @@ class Store:
 
     def rollup_rows(
         self, model_id: int, start: float, end: float, version: str | None = None,
-        *, profiles: bool = True,
+        *, profiles: bool = True, sketches: bool = True, hours: bool = False,
     ) -> list[RollupRow]:
         """Minute rollups with ``start <= minute < end``, oldest first.
 
-        ``profiles=False`` leaves the input profiles (the bulk of each row) unread. Pending
+        ``profiles=False`` leaves the input profiles (the bulk of each row) unread, and
+        ``sketches=False`` the latency sketches (reads of counts, errors and mean latency
+        need neither, and skip their transfer and decoding). Pending
         ingest batches of the model are folded first, so a read sees every stored row.
+        ``hours=True`` says the caller merges rows into windows of whole hours (or the
+        whole range): a range of 6 h or longer then reads each built hour inside it as one
+        row of the hourly rollups (its ``minute`` is the hour's start), which merges to the
+        same numbers (:mod:`vigil.store.ingest.hourly`).
         """
         self.fold_pending(model_id)
+        if hours:
+            built = hourly.read_rows(self, model_id, start, end, version, profiles, sketches)
+            if built is not None:
+                return built
         r = t.rollups
-        profile = r.c.profile if profiles else sa.null().label("profile")
-        query = sa.select(
-            r.c.version, r.c.minute, r.c.count, r.c.errors, r.c.latency_count,
-            r.c.latency_sum, r.c.latency_sketch, profile, r.c.error_types,
-        ).where(r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end)
+        query = sa.select(*hourly.row_columns(r, r.c.minute, profiles, sketches)).where(
+            r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end)
         if version is not None:
             query = query.where(r.c.version == version)
         with self.read() as conn:

@@ -116,6 +116,38 @@ rollups = sa.Table(
     sa.Column("error_types", Json, nullable=True),
 )
 
+# The merge of each hour's minute rollups, one row per (model, version, hour): reads over
+# 6 h and longer take whole hours from here (vigil.store.ingest.hourly).
+hourly_rollups = sa.Table(
+    "hourly_rollups",
+    metadata,
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("hour", sa.BigInteger, primary_key=True),  # unix seconds of the hour's start
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.Column("latency_count", sa.BigInteger, nullable=False),
+    sa.Column("latency_sum", sa.Double, nullable=False),
+    sa.Column("latency_sketch", Blob, nullable=True),
+    sa.Column("profile", Blob, nullable=True),
+    sa.Column("error_types", Json, nullable=True),
+)
+
+# Hours whose minutes changed since their hourly rows were built: the aggregator marks an
+# hour in the transaction that changes its minutes, the hour builder clears the mark in
+# the one that rebuilds it. Reads take an hour from hourly_rollups only when unmarked.
+rollup_hours_pending = sa.Table(
+    "rollup_hours_pending",
+    metadata,
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    sa.Column("marked_at", sa.Double, nullable=False),
+)
+
 # One row per ingest batch whose predictions are not folded into the rollups yet. Ingest
 # appends it in the same transaction as the rows; the aggregator claims it, merges the
 # rows into the rollups and deletes it in one transaction (idempotent and complete).

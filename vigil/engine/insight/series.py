@@ -83,7 +83,9 @@ def _from_rollups(store: Store, model: ModelRecord, metric: str, begin: float, s
         return None
     from vigil.store.ingest.rollups import merge_windows
 
-    rows = store.rollup_rows(model.id, begin, begin + n * step, version, profiles=False)
+    whole_hours = int(step) % 3600 == 0 and int(begin) % 3600 == 0  # an hour fits one window
+    rows = store.rollup_rows(model.id, begin, begin + n * step, version, profiles=False,
+                             sketches=metric in _LATENCY, hours=whole_hours)
     # merge_windows buckets absolute minutes by `step`; shift so buckets start at `begin`
     offset = int(begin) % int(step)
     sketches = metric in _LATENCY  # the others need no sketch: skip deserialising them

@@ -75,7 +75,7 @@ def _version_stats(store: Store, model: ModelRecord, start: float,
                    end: float) -> dict[str, dict[str, Any]]:
     from vigil.store.ingest.rollups import merge_windows
 
-    rows = store.rollup_rows(model.id, start, end, None, profiles=False)
+    rows = store.rollup_rows(model.id, start, end, None, profiles=False, hours=True)
     out = {}
     for version in sorted({r.version for r in rows}):
         w = merge_windows([r for r in rows if r.version == version], 1 << 62).get(0)

@@ -1,4 +1,5 @@
-"""The aggregator's background loop: fold ingested batches into the minute rollups.
+"""The aggregator's background loop: fold ingested batches into the minute rollups, and
+rebuild the hourly rollups of complete hours whose minutes changed.
 
 Ingest only appends (see :mod:`vigil.store.ingest.aggregation`); this loop folds what is
 pending every ``interval_s`` seconds, in the server, on every replica. Replicas share
@@ -22,6 +23,9 @@ from vigil.store.ingest.aggregation import oldest_pending_age_s, pending_count
 
 log = logging.getLogger("vigil.engine.windows.aggregate")
 RECENT_ROWS = 50_000  # rows of recent batches kept in memory for the loop to fold
+# an hour is rebuilt once its minutes stopped changing this long (a backfill landing in it
+# is not rebuilt every round); reads take a changed hour from its minutes meanwhile
+HOUR_SETTLE_S = 30.0
 
 
 class Aggregator:
@@ -33,15 +37,18 @@ class Aggregator:
         self.rounds = 0
         self.failures = 0
         self.folded = 0
+        self.hours_built = 0
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         if interval_s > 0:  # this process folds what it appends: keep those rows at hand
             store.recent_batches.max_rows = max(store.recent_batches.max_rows, RECENT_ROWS)
 
     def run_once(self) -> int:
-        """Fold everything pending now (skipping batches another replica holds)."""
+        """Fold everything pending now (skipping batches another replica holds), then
+        rebuild the hourly rollups of complete hours whose minutes changed and settled."""
         done = self.store.fold_pending(wait=False)
         self.folded += done
+        self.hours_built += self.store.build_hours(settle_s=HOUR_SETTLE_S)
         return done
 
     def start(self) -> None:
@@ -98,7 +105,10 @@ class AggregatorCollector(Collector):
         folded = CounterMetricFamily("vigil_aggregation_batches",
                                      "Ingest batches folded into rollups by this server's loop.")
         folded.add_metric([], agg.folded)
-        yield from (rounds, failures, folded)
+        hours = CounterMetricFamily("vigil_aggregation_hours_built",
+                                    "Hourly rollups rebuilt from their minutes by this server.")
+        hours.add_metric([], agg.hours_built)
+        yield from (rounds, failures, folded, hours)
         try:
             pending, age = pending_count(agg.store), oldest_pending_age_s(agg.store)
         except Exception:  # /metrics must answer even when the store does not

@@ -219,7 +219,8 @@ def _sketch(reference: Any, store: Store, model: ModelRecord, start: float, end:
             version: str | None, method: str) -> dict[str, Any]:
     from vigil.profile import Profile
 
-    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version) if r.profile]
+    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version, hours=True)
+            if r.profile]
     current = Profile.merge_all([Profile.from_bytes(b) for b in rows])
     return _sketch_profiles(reference, current, method,
                             "tested from per-minute rollup sketches (whole minutes)")
@@ -328,7 +329,8 @@ def feature_distributions(store: Store, model: ModelRecord, *, start: float | No
             f"Model {model.name!r} has no reference data set; upload one with "
             f"POST /api/v1/models/{model.name}/reference (Parquet, CSV or JSON records).")
     ref = Profile.from_bytes(reference.profile)
-    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version) if r.profile]
+    rows = [r.profile for r in store.rollup_rows(model.id, start, end, version, hours=True)
+            if r.profile]
     cur = Profile.merge_all([Profile.from_bytes(b) for b in rows]) if rows else Profile()
     features = []
     for name, ref_col in ref.columns.items():

@@ -33,6 +33,7 @@ DEFAULT_RANGE = "1h"
 # the overview is about now: its ranges stop at a day (every model's minutes are merged)
 OVERVIEW_RANGES = ("15m", "1h", "6h", "24h")
 _POINTS = 60  # about this many windows per chart
+_HOURLY_FROM = 24 * 3600  # ranges this long chart whole hours (read from hourly rollups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ def resolve_range(key: str | None, now: float | None = None,
     Examples:
         >>> w = resolve_range("24h", now=7_200_030.0)
         >>> w.end - w.start, w.step
-        (86400.0, 1440)
+        (86400.0, 3600)
         >>> resolve_range("2h")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -70,6 +71,8 @@ def resolve_range(key: str | None, now: float | None = None,
     end = float((int(now) // 60 + 1) * 60)
     seconds = RANGES[key]
     step = max(60, seconds // _POINTS // 60 * 60)
+    if seconds >= _HOURLY_FROM:  # whole-hour windows: each hour is one hourly rollup row
+        step = -(-step // 3600) * 3600
     return Window(key, end - seconds, end, step)
 
 

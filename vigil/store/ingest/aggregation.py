@@ -3,12 +3,14 @@
 Ingest appends prediction rows tagged with a batch number and one ``pending_batches``
 row per batch, in one transaction, and touches no rollup row. :func:`fold` claims
 pending batches, builds per-(version, minute) deltas from their rows, merges them into
-the rollups in sorted (model, version, minute) order and deletes the claimed batches, all
-in one transaction: a batch is folded exactly once, whichever replica folds it.
+the rollups in sorted (model, version, minute) order, marks the hours it changed for the
+hour builder (:mod:`vigil.store.ingest.hourly`) and deletes the claimed batches, all in one
+transaction: a batch is folded exactly once, whichever replica folds it.
 
 On PostgreSQL claims take row locks: the background loop skips batches another replica
 holds (``FOR UPDATE SKIP LOCKED``); a read that must be current waits for them. Locks are
-always taken in one order (pending batches by number, then rollups by key), so folders
+always taken in one order (pending batches by number, then rollups by key, then hour
+marks by key), so folders
 never deadlock each other, and ingest never locks a rollup row at all.
 """
 
@@ -25,6 +27,7 @@ import sqlalchemy as sa
 
 from vigil.schema import ModelSchema
 from vigil.store import tables as t
+from vigil.store.ingest.hourly import mark_hours
 from vigil.store.ingest.rollups import RollupDelta, build_deltas, merge_row
 
 if TYPE_CHECKING:
@@ -203,6 +206,7 @@ def _merge(store: Store, conn: sa.Connection, work: list[tuple[int, RollupDelta]
             conn.execute(r.insert().values(model_id=model_id, **merged))
         else:
             conn.execute(r.update().where(key).values(**merged))
+    mark_hours(store, conn, {(mid, delta.minute // 3600 * 3600) for mid, delta in work})
 
 
 def pending_count(store: Store, model_id: int | None = None) -> int:
