@@ -150,6 +150,51 @@ def purge_before(store: Store, model_id: int, cutoff: float) -> dict[str, int]:
     return deleted
 
 
+def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int, dict[str, int]]:
+    """PostgreSQL with partitioned predictions: drop each daily partition that lies wholly
+    before the retention cutoff of every model with rows in it (``cutoffs``: per model id;
+    a model without retention keeps its partitions). What is keyed to the dropped rows
+    (labels, feedback, scores, their ids) is deleted first, in the same transaction.
+
+    Returns rows deleted per model and table. Rows of partitions only partly past a
+    cutoff are left to :func:`purge_before` (row deletes, pruned to the old partitions).
+    """
+    from vigil.store import partitions
+
+    if not cutoffs or not store.partitioned():
+        return {}
+    done: dict[int, dict[str, int]] = {}
+    with store.read() as conn:
+        candidates = [x for x in partitions.list_partitions(conn)
+                      if x.end is not None and x.end <= max(cutoffs.values())]
+    for part in candidates:
+        with store.write() as conn:
+            models = partitions.models_in(conn, part.name)
+            if not all(m in cutoffs and part.end <= cutoffs[m] for m in models):
+                continue
+            if not models and part.end > min(cutoffs.values()):
+                continue  # empty: dropped once past every retention
+            counts = dict(conn.exec_driver_sql(
+                f"SELECT model_id, count(*) FROM {part.name} GROUP BY model_id").all())
+            rows = sa.table(part.name, sa.column("model_id"), sa.column("id"))
+            for model_id in models:
+                doomed = sa.select(rows.c.model_id, rows.c.id).where(
+                    rows.c.model_id == model_id)
+                deleted = _delete_dependents(conn, doomed, None)
+                deleted["predictions"] = int(counts.get(model_id, 0))
+                total = done.setdefault(model_id, {})
+                for table, n in deleted.items():
+                    total[table] = total.get(table, 0) + n
+            # the rows go with the partition: the delete trigger does not fire, so their
+            # ids are released here
+            conn.exec_driver_sql(
+                f"DELETE FROM prediction_ids i USING {part.name} p "
+                "WHERE i.model_id = p.model_id AND i.id = p.id")
+            conn.exec_driver_sql(f"ALTER TABLE predictions DETACH PARTITION {part.name}")
+            conn.exec_driver_sql(f"DROP TABLE {part.name}")
+    return done
+
+
 def wipe_deleted(store: Store, attempts: int = 50) -> dict[str, Any]:
     """After a deletion, make the deleted bytes unrecoverable where the backend allows.
 
