@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -174,17 +175,20 @@ def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int
                 continue
             if not models and part.end > min(cutoffs.values()):
                 continue  # empty: dropped once past every retention
-            counts = dict(conn.exec_driver_sql(
-                f"SELECT model_id, count(*) FROM {part.name} GROUP BY model_id").all())
-            rows = sa.table(part.name, sa.column("model_id"), sa.column("id"))
+            counts: dict[str, Counter[int]] = {"predictions": Counter(dict(
+                conn.exec_driver_sql(
+                    f"SELECT model_id, count(*) FROM {part.name} GROUP BY model_id").all()))}
+            for name, per_model in _dependent_tables(conn):
+                # one delete per table for the whole partition, counted per model
+                key = "model_id, prediction_id" if per_model else "prediction_id"
+                doomed = f"SELECT {'model_id, ' if per_model else ''}id FROM {part.name}"
+                counts[name] = Counter(conn.exec_driver_sql(
+                    f'DELETE FROM "{name}" WHERE ({key}) IN ({doomed}) RETURNING '
+                    f"{'model_id' if per_model else '0'}").scalars())
             for model_id in models:
-                doomed = sa.select(rows.c.model_id, rows.c.id).where(
-                    rows.c.model_id == model_id)
-                deleted = _delete_dependents(conn, doomed, None)
-                deleted["predictions"] = int(counts.get(model_id, 0))
                 total = done.setdefault(model_id, {})
-                for table, n in deleted.items():
-                    total[table] = total.get(table, 0) + n
+                for table, per in counts.items():
+                    total[table] = total.get(table, 0) + int(per.get(model_id, 0))
             # the rows go with the partition: the delete trigger does not fire, so their
             # ids are released here
             conn.exec_driver_sql(
@@ -305,6 +309,19 @@ def _rows(conn: sa.Connection, store: Store, table: sa.Table, json_cols: tuple[s
                 if item[name] is not None:
                     item[name] = orjson.loads(item[name])
         out.append(item)
+    return out
+
+
+def _dependent_tables(conn: sa.Connection) -> list[tuple[str, bool]]:
+    """Tables keyed to predictions: (name, whether the key includes model_id)."""
+    inspector = sa.inspect(conn)
+    out = []
+    for name in sorted(inspector.get_table_names()):
+        if name in _KEEP or name.startswith("predictions_"):
+            continue
+        columns = {c["name"] for c in inspector.get_columns(name)}
+        if "prediction_id" in columns:
+            out.append((name, "model_id" in columns))
     return out
 
 
