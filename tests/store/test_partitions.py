@@ -18,7 +18,6 @@ from vigil.engine.privacy import admin
 from vigil.engine.privacy.policies import enforce_retention
 from vigil.store import open_store, partitions
 from vigil.store.partitions import DAY_S, partition_name
-from vigil.store.privacy import queries as privacy_q
 from vigil.store.quality import queries as quality_q
 from vigil.store.references import queries as reference_q
 
@@ -73,35 +72,37 @@ def test_partitions_are_created_ahead_and_maintenance_is_idempotent(pg_store):
 
 
 def test_duplicate_in_a_later_partition_is_detected_and_labels_join(pg_store):
+    partitions.ensure_partitions(pg_store, _day_ts(TODAY - 5))  # days -6.. have partitions
     ingest = Ingestor(pg_store)
     for name in ("a", "b"):
         ingest.register_model({"name": name, "schema": SCHEMA})
     a, b = pg_store.get_model("a"), pg_store.get_model("b")
-    first = ingest.ingest_predictions("a", [{"id": "req-1", "ts": _day_ts(TODAY - 1),
+    first = ingest.ingest_predictions("a", [{"id": "req-1", "ts": _day_ts(TODAY - 2),
                                              "inputs": {"x": 1}}])
     assert (first.accepted, first.duplicates) == (1, 0)
     # the same id with a time two days later would land in another partition: still a dup
-    again = ingest.ingest_predictions("a", [{"id": "req-1", "ts": _day_ts(TODAY + 1),
+    # (times at most a day ahead: ingest rejects later ones)
+    again = ingest.ingest_predictions("a", [{"id": "req-1", "ts": _day_ts(TODAY, 0.5),
                                              "inputs": {"x": 9}},
-                                            {"id": "req-2", "ts": _day_ts(TODAY + 1),
+                                            {"id": "req-2", "ts": _day_ts(TODAY, 0.5),
                                              "inputs": {"x": 2}},
-                                            {"id": "req-2", "ts": _day_ts(TODAY),
+                                            {"id": "req-2", "ts": _day_ts(TODAY - 1),
                                              "inputs": {"x": 3}}])
     assert (again.accepted, again.duplicates) == (1, 2)
     assert pg_store.count("predictions", a.id) == 2
-    assert _where(pg_store, a.id, "req-1") == partition_name(TODAY - 1)
-    other = ingest.ingest_predictions("b", [{"id": "req-1", "ts": _day_ts(TODAY + 1),
+    assert _where(pg_store, a.id, "req-1") == partition_name(TODAY - 2)
+    other = ingest.ingest_predictions("b", [{"id": "req-1", "ts": _day_ts(TODAY, 0.5),
                                              "inputs": {"x": 5}}])
     assert (other.accepted, other.duplicates) == (1, 0)  # ids are per model
-    assert _where(pg_store, b.id, "req-1") == partition_name(TODAY + 1)
+    assert _where(pg_store, b.id, "req-1") == partition_name(TODAY)
 
     labels = ingest.ingest_labels("a", [{"prediction_id": "req-1", "actual": 4},
                                         {"prediction_id": "nope", "actual": 1}])
     assert labels.accepted == 2
     assert pg_store.upsert_labels(a.id, [{"prediction_id": "req-1", "actual": 4,
                                           "ts": time.time(), "received_at": time.time()}]) == 1
-    joined = quality_q.labelled_predictions(pg_store, a.id, _day_ts(TODAY - 1, 0),
-                                            _day_ts(TODAY - 1, 24))
+    joined = quality_q.labelled_predictions(pg_store, a.id, _day_ts(TODAY - 2, 0),
+                                            _day_ts(TODAY - 2, 24))
     assert [(r["id"], r["inputs"], r["actual"]) for r in joined] == [("req-1", {"x": 1}, 4)]
     assert quality_q.labelled_predictions(pg_store, b.id, None, None) == []
 
@@ -117,7 +118,7 @@ def test_concurrent_writers_store_a_shared_id_once(pg_store):
         rows = [{"id": f"r{i}", "ts": _day_ts(day), "inputs": {"x": i}} for i in range(300)]
         accepted.append(ingest.ingest_predictions("a", rows).accepted)
 
-    threads = [threading.Thread(target=send, args=(TODAY - 1 + k,)) for k in range(4)]
+    threads = [threading.Thread(target=send, args=(TODAY - 4 + k,)) for k in range(4)]
     for th in threads:
         th.start()
     for th in threads:
@@ -178,12 +179,13 @@ def _relations(node: Any) -> list[str]:
 
 
 def test_time_bounded_queries_read_only_their_partitions(pg_store):
+    partitions.ensure_partitions(pg_store, _day_ts(TODAY - 5))  # days -6.. have partitions
     ingest = Ingestor(pg_store)
     ingest.register_model({"name": "a", "schema": SCHEMA})
     model = pg_store.get_model("a")
-    ingest.ingest_predictions("a", [{"id": f"p{d}-{i}", "ts": _day_ts(TODAY - 1 + d, i),
-                                     "inputs": {"x": i}} for d in range(3) for i in range(5)])
-    day = TODAY
+    ingest.ingest_predictions("a", [{"id": f"p{d}-{i}", "ts": _day_ts(TODAY - 3 + d, i),
+                                     "inputs": {"x": i}} for d in range(4) for i in range(5)])
+    day = TODAY - 2
     window = reference_q.window_inputs  # the drift window read
     reads = _plan_relations(pg_store, lambda: window(
         pg_store, model.id, _day_ts(day, 1), _day_ts(day, 3), None))
@@ -194,7 +196,8 @@ def test_time_bounded_queries_read_only_their_partitions(pg_store):
     # unbounded reads still see every partition (the control: pruning is not vacuous)
     everything = _plan_relations(pg_store, lambda: quality_q.labelled_predictions(
         pg_store, model.id, None, None))
-    assert {partition_name(TODAY - 1), partition_name(TODAY), partitions.DEFAULT} <= everything
+    assert {partition_name(TODAY - 1), partition_name(TODAY), partitions.DEFAULT,
+            partition_name(TODAY + 1)} <= everything
 
 
 def test_retention_drops_whole_partitions_and_deletes_the_rest_row_wise(pg_store):
@@ -240,8 +243,8 @@ def test_retention_drops_whole_partitions_and_deletes_the_rest_row_wise(pg_store
     # a dropped id can be sent again (its id was released with the partition)
     again = ingest.ingest_predictions("a", [{"id": "a9-1", "inputs": {"x": 1}}])
     assert again.accepted == 1
-    assert enforce_retention(pg_store, now=now)["a"] == {
-        k: 0 for k in done["a"]}  # a second run has nothing left to do
+    # a second run has nothing left to do
+    assert enforce_retention(pg_store, now=now)["a"] == dict.fromkeys(done["a"], 0)
 
 
 def test_erasure_releases_the_ids_of_erased_predictions(pg_store):
@@ -261,8 +264,8 @@ def test_sqlite_has_no_partitions_and_the_same_path_works(store):
         assert partitions.list_partitions(conn) == []
     ingest = Ingestor(store)
     ingest.register_model({"name": "a", "schema": SCHEMA})
-    first = ingest.ingest_predictions("a", [{"id": "r", "ts": _day_ts(TODAY - 1),
+    first = ingest.ingest_predictions("a", [{"id": "r", "ts": _day_ts(TODAY - 2),
                                              "inputs": {"x": 1}}])
-    dup = ingest.ingest_predictions("a", [{"id": "r", "ts": _day_ts(TODAY + 1),
+    dup = ingest.ingest_predictions("a", [{"id": "r", "ts": _day_ts(TODAY, 0.5),
                                            "inputs": {"x": 1}}])
     assert (first.accepted, dup.duplicates) == (1, 1)

@@ -229,8 +229,9 @@ def enforce_retention(store: Store, now: float | None = None,
         store, {p.model_id: now - p.days * _DAY_S for p in policies})
     for policy in policies:
         cutoff = now - policy.days * _DAY_S
-        deleted = q.purge_before(store, policy.model_id, cutoff)
-        for table, n in dropped.get(policy.model_id, {}).items():
+        gone = dropped.get(policy.model_id, {})
+        deleted = q.purge_before(store, policy.model_id, cutoff, sum(gone.values()))
+        for table, n in gone.items():
             deleted[table] = deleted.get(table, 0) + n
         name = names.get(policy.model_id, str(policy.model_id))
         done[name] = deleted

@@ -137,8 +137,10 @@ def list_retention(store: Store, model_id: int | None = None) -> list[RetentionR
                             x.last_deleted) for x in rows]
 
 
-def purge_before(store: Store, model_id: int, cutoff: float) -> dict[str, int]:
-    """Delete the model's predictions older than ``cutoff`` and what is keyed to them."""
+def purge_before(store: Store, model_id: int, cutoff: float,
+                 dropped: int = 0) -> dict[str, int]:
+    """Delete the model's predictions older than ``cutoff`` and what is keyed to them
+    (``dropped``: rows that went with whole partitions this run, for the run's record)."""
     p = t.predictions
     doomed = sa.select(p.c.model_id, p.c.id).where(p.c.model_id == model_id, p.c.ts < cutoff)
     with store.write() as conn:
@@ -147,7 +149,8 @@ def purge_before(store: Store, model_id: int, cutoff: float) -> dict[str, int]:
             p.delete().where(p.c.model_id == model_id, p.c.ts < cutoff)).rowcount
         conn.execute(retention_policies.update()
                      .where(retention_policies.c.model_id == model_id)
-                     .values(last_run_at=time.time(), last_deleted=sum(deleted.values())))
+                     .values(last_run_at=time.time(),
+                             last_deleted=sum(deleted.values()) + dropped))
     return deleted
 
 
