@@ -94,10 +94,16 @@ def ensure_partitions(store: Store, now: float | None = None,
             f"SELECT DISTINCT floor(ts / {DAY_S})::bigint AS day FROM {DEFAULT} "
             f"WHERE ts >= 0 AND ts < 1e12 ORDER BY day DESC LIMIT {MAX_MOVED_DAYS}").scalars()}
         wanted = set(range(today - 1, today + ahead_days + 1)) | stranded
+        todo = sorted(d for d in wanted if float(d * DAY_S) not in have)
+        if todo:
+            # Writers wait while partitions are made (a row routed to the default
+            # partition meanwhile would fail the attach); readers too when rows move, or
+            # a read planned before the move could miss them (not in default any more,
+            # in a partition it does not know). Held to the end of this transaction.
+            mode = "ACCESS EXCLUSIVE" if stranded & set(todo) else "SHARE ROW EXCLUSIVE"
+            conn.exec_driver_sql(f"LOCK TABLE predictions IN {mode} MODE")
         created = []
-        for day in sorted(wanted):
-            if float(day * DAY_S) in have:
-                continue
+        for day in todo:
             _create(conn, day, move=day in stranded)
             created.append(partition_name(day))
     return created
