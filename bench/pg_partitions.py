@@ -3,7 +3,7 @@
     PYTHONPATH=$PWD python bench/pg_partitions.py --rows 10000000 [--days 30] [--models 10]
 
 Starts a throw-away PostgreSQL (the test suite's helper), makes two databases at vigil's
-newest schema - one as shipped (daily partitions, migration 0013), one stepped back to
+newest schema - one as shipped (daily partitions, migration 0017), one stepped back to
 the unpartitioned layout of 0009 - and fills both with the same ``--rows`` predictions
 spread evenly over ``--days`` days and ``--models`` models, written by SQL directly
 (``INSERT ... SELECT ... FROM generate_series``, 1M rows per transaction) because the
@@ -196,7 +196,7 @@ def main() -> None:
                 conn.exec_driver_sql(f"CREATE DATABASE {db}")
             store = open_store(f"{server}/{db}")
             if layout == "unpartitioned":
-                migrate.downgrade(store.engine, "0013_partitions-1")
+                migrate.downgrade(store.engine, "0017_partitions-1")
                 store._partitioned = None
             print(f"{layout}: loading {args.rows:,} rows", flush=True)
             try:

@@ -1,4 +1,4 @@
-"""Migration 0013 on PostgreSQL with data present: the unpartitioned table of 0009 becomes
+"""Migration 0017 on PostgreSQL with data present: the unpartitioned table of 0009 becomes
 daily partitions (rows, ids and labels kept), and downgrade brings the one table back."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _rows(store) -> list[tuple]:
 
 def test_upgrade_with_data_then_downgrade(pg_url):
     store = open_store(pg_url)
-    migrate.downgrade(store.engine, "0013_partitions-1")  # the layout of the last release
+    migrate.downgrade(store.engine, "0017_partitions-1")  # the layout of the last release
     store.close()
     assert _layout(pg_url) == ("r", ["model_id", "id"])
 
@@ -80,7 +80,7 @@ def test_upgrade_with_data_then_downgrade(pg_url):
         ingest.ingest_predictions("b", [{"id": "new", "ts": TODAY * DAY_S + 60,
                                          "inputs": {"x": 4}}])
         after = _rows(store)
-        migrate.downgrade(store.engine, "0013_partitions-1")
+        migrate.downgrade(store.engine, "0017_partitions-1")
     finally:
         store.close()
 

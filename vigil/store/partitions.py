@@ -1,4 +1,4 @@
-"""Daily range partitions of ``predictions`` on PostgreSQL (see migration 0013).
+"""Daily range partitions of ``predictions`` on PostgreSQL (see migration 0017).
 
 Each UTC day has its partition ``predictions_pYYYYMMDD`` holding ``day <= ts < day + 1``;
 ``predictions_default`` holds rows of days without one (backfills far in the past, clocks
@@ -47,7 +47,7 @@ def partition_name(day: int) -> str:
 
 
 def is_partitioned(conn: sa.Connection) -> bool:
-    """Whether ``predictions`` is a partitioned table (PostgreSQL at migration 0013+)."""
+    """Whether ``predictions`` is a partitioned table (PostgreSQL at migration 0017+)."""
     if conn.dialect.name != "postgresql":
         return False
     kind = conn.exec_driver_sql(

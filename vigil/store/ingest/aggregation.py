@@ -83,7 +83,7 @@ def copy_predictions(
 ) -> set[str]:
     """PostgreSQL: COPY ``rows`` into a session staging table, then insert those not
     stored yet in id order (ON CONFLICT DO NOTHING); return the ids inserted.
-    ``partitioned``: the id is claimed in ``prediction_ids`` first (migration 0013)."""
+    ``partitioned``: the id is claimed in ``prediction_ids`` first (migration 0017)."""
     import psycopg
 
     try:

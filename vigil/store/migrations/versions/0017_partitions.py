@@ -14,7 +14,7 @@ PostgreSQL only (SQLite keeps its one table; the same code runs with no partitio
 Existing rows are copied into the new layout (create partitioned, copy, swap); downgrade
 copies them back into one table.
 
-Revision ID: 0013_partitions
+Revision ID: 0017_partitions
 Revises: 0009_data_path
 """
 
@@ -24,7 +24,7 @@ import time
 
 from alembic import op
 
-revision = "0013_partitions"
+revision = "0017_partitions"
 down_revision = "0009_data_path"
 branch_labels = ("partitions",)
 depends_on = None
@@ -62,8 +62,8 @@ _OLD_INDEXES = ("ix_predictions_model_ts", "ix_predictions_model_batch",
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("ALTER TABLE predictions RENAME TO predictions_0013")
-    op.execute("ALTER TABLE predictions_0013 DROP CONSTRAINT predictions_pkey")
+    op.execute("ALTER TABLE predictions RENAME TO predictions_0017")
+    op.execute("ALTER TABLE predictions_0017 DROP CONSTRAINT predictions_pkey")
     for name in _OLD_INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")
     op.execute(f"CREATE TABLE predictions ({_COLUMNS_DDL}, "
@@ -75,14 +75,14 @@ def upgrade() -> None:
     today = int(time.time() // _DAY)
     days = set(range(today - 1, today + _AHEAD_DAYS + 1))
     rows = op.get_bind().exec_driver_sql(
-        "SELECT DISTINCT floor(ts / 86400)::bigint AS day FROM predictions_0013 "
+        "SELECT DISTINCT floor(ts / 86400)::bigint AS day FROM predictions_0017 "
         f"ORDER BY day DESC LIMIT {_MAX_DAYS}").all()
     days.update(int(r[0]) for r in rows if 0 <= r[0] < 10**7)
     for day in sorted(days):
         op.execute(f"CREATE TABLE predictions_p{time.strftime('%Y%m%d', time.gmtime(day * _DAY))}"
                    f" PARTITION OF predictions FOR VALUES FROM ({day * _DAY}) "
                    f"TO ({(day + 1) * _DAY})")
-    op.execute(f"INSERT INTO predictions ({_COLS}) SELECT {_COLS} FROM predictions_0013")
+    op.execute(f"INSERT INTO predictions ({_COLS}) SELECT {_COLS} FROM predictions_0017")
     op.execute("""
         CREATE TABLE prediction_ids (
             model_id integer NOT NULL REFERENCES models (id) ON DELETE CASCADE,
@@ -90,8 +90,8 @@ def upgrade() -> None:
             ts double precision NOT NULL,
             CONSTRAINT prediction_ids_pkey PRIMARY KEY (model_id, id))""")
     op.execute("INSERT INTO prediction_ids (model_id, id, ts) "
-               "SELECT model_id, id, ts FROM predictions_0013")
-    op.execute("DROP TABLE predictions_0013")
+               "SELECT model_id, id, ts FROM predictions_0017")
+    op.execute("DROP TABLE predictions_0017")
     # The deleted rows are few next to the id table (one model's old rows, one subject's):
     # probe its key per row. Left to itself the planner hashes them and reads the whole
     # id table once per statement (seconds at 10M ids, per model in a retention run).
@@ -112,12 +112,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute(f"CREATE TABLE predictions_0013 ({_COLUMNS_DDL})")
-    op.execute(f"INSERT INTO predictions_0013 ({_COLS}) SELECT {_COLS} FROM predictions")
+    op.execute(f"CREATE TABLE predictions_0017 ({_COLUMNS_DDL})")
+    op.execute(f"INSERT INTO predictions_0017 ({_COLS}) SELECT {_COLS} FROM predictions")
     op.execute("DROP TABLE predictions")  # its partitions and trigger go with it
     op.execute("DROP FUNCTION vigil_forget_prediction_ids()")
     op.execute("DROP TABLE prediction_ids")
-    op.execute("ALTER TABLE predictions_0013 RENAME TO predictions")
+    op.execute("ALTER TABLE predictions_0017 RENAME TO predictions")
     op.execute("ALTER TABLE predictions ADD CONSTRAINT predictions_pkey "
                "PRIMARY KEY (model_id, id)")
     for ddl in _INDEXES:
