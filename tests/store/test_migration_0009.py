@@ -86,7 +86,7 @@ def test_downgrade_returns_to_global_ids(db_url):
             ingest.register_model({"name": name, "schema": SCHEMA})
             ingest.ingest_predictions(name, [{"id": "same", "inputs": {"x": 1}},
                                              {"id": f"own-{name}", "inputs": {"x": 2}}])
-        migrate.downgrade(store.engine, "data_path@-1")
+        migrate.downgrade(store.engine, "0009_data_path-1")  # 0013 goes first
         assert "0009_data_path" not in migrate.current_revisions(store.engine)
         with store.engine.connect() as conn:
             ids = sorted(conn.execute(sa.text("SELECT id FROM predictions")).scalars())

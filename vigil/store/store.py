@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.errors import InvalidParameterError, SchemaOutdatedError, StoreError
-from vigil.store import migrate
+from vigil.store import migrate, partitions
 from vigil.store import tables as t
 from vigil.store.engine import inserted_id, make_engine
 from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
@@ -57,12 +57,26 @@ class Store:
         self._write_lock = threading.Lock() if self.backend == "sqlite" else None
         # rows of batches this process appended, so its aggregator need not read them back
         self.recent_batches = aggregation.RecentBatches()
+        self._partitioned: bool | None = None  # predictions partitioned (PostgreSQL, 0017)
 
     # -- lifecycle -------------------------------------------------------------------
     def upgrade(self) -> None:
         """Bring the schema to this vigil's newest migration."""
         with self._guard():
             migrate.upgrade(self.engine)
+        self._partitioned = None
+        if self.backend == "postgresql":
+            partitions.ensure_partitions(self)
+
+    def partitioned(self) -> bool:
+        """Whether ``predictions`` is partitioned (PostgreSQL from migration 0017 on)."""
+        if self._partitioned is None:
+            if self.backend != "postgresql":
+                self._partitioned = False
+            else:
+                with self.read() as conn:
+                    self._partitioned = partitions.is_partitioned(conn)
+        return self._partitioned
 
     def check_schema(self) -> None:
         """Raise :class:`SchemaOutdatedError` unless the database is at the newest migration."""
@@ -214,13 +228,15 @@ class Store:
             return set()
         ordered = sorted(rows, key=_by_id)
         versions = {r["version"] for r in rows}
+        partitioned = self.partitioned()
 
         def work(conn: sa.Connection) -> tuple[int, set[str]]:
             self._ensure_versions(conn, model.id, versions)
             batch = inserted_id(conn.execute(t.pending_batches.insert().values(
                 model_id=model.id, created_at=time.time())))
             if self.backend == "postgresql":
-                inserted = aggregation.copy_predictions(conn, model.id, ordered, batch)
+                inserted = aggregation.copy_predictions(conn, model.id, ordered, batch,
+                                                        partitioned)
             else:
                 inserted = self._insert_sqlite(conn, model.id, ordered, batch)
             if not inserted:
@@ -286,7 +302,9 @@ class Store:
                   "received_at": stmt.excluded.received_at},
         )
         ids = [r["prediction_id"] for r in rows]
-        p = t.predictions
+        # partitioned: the id table answers with one index probe per id (no partition scan)
+        p = sa.table("prediction_ids", sa.column("model_id"), sa.column("id")) \
+            if self.partitioned() else t.predictions
         with self.write() as conn:
             conn.execute(stmt, sorted(({**r, "model_id": model_id} for r in rows),
                                       key=lambda r: r["prediction_id"]))

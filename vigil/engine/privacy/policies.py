@@ -25,6 +25,7 @@ from vigil.audit.pii import KINDS, PIIDetector
 from vigil.errors import InvalidParameterError
 from vigil.schema import FeatureKind, ModelSchema
 from vigil.store import ModelRecord, Store
+from vigil.store.partitions import ensure_partitions
 from vigil.store.privacy import queries as q
 
 if TYPE_CHECKING:
@@ -224,9 +225,17 @@ def enforce_retention(store: Store, now: float | None = None,
     now = time.time() if now is None else now
     names = {m.id: m.name for m in store.list_models()}
     done: dict[str, dict[str, int]] = {}
-    for policy in q.list_retention(store):
+    policies = q.list_retention(store)
+    # PostgreSQL: partitions of the coming days first, then whole expired days dropped
+    ensure_partitions(store, now)
+    dropped = q.drop_expired_partitions(
+        store, {p.model_id: now - p.days * _DAY_S for p in policies})
+    for policy in policies:
         cutoff = now - policy.days * _DAY_S
-        deleted = q.purge_before(store, policy.model_id, cutoff)
+        gone = dropped.get(policy.model_id, {})
+        deleted = q.purge_before(store, policy.model_id, cutoff, sum(gone.values()))
+        for table, n in gone.items():
+            deleted[table] = deleted.get(table, 0) + n
         name = names.get(policy.model_id, str(policy.model_id))
         done[name] = deleted
         if any(deleted.values()):

@@ -81,14 +81,16 @@ def _json(value: Any) -> str | None:
 
 
 def copy_predictions(
-    conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int
+    conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int,
+    partitioned: bool = False,
 ) -> set[str]:
     """PostgreSQL: COPY ``rows`` into a session staging table, then insert those not
-    stored yet in id order (ON CONFLICT DO NOTHING); return the ids inserted."""
+    stored yet in id order (ON CONFLICT DO NOTHING); return the ids inserted.
+    ``partitioned``: the id is claimed in ``prediction_ids`` first (migration 0017)."""
     import psycopg
 
     try:
-        return _copy(conn, model_id, rows, batch)
+        return _copy(conn, model_id, rows, batch, partitioned)
     except psycopg.Error as exc:  # the raw driver: give the store's error mapping its type
         kind = sa.exc.DataError if (exc.sqlstate or "").startswith("22") else \
             sa.exc.OperationalError
@@ -96,7 +98,8 @@ def copy_predictions(
 
 
 def _copy(
-    conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int
+    conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int,
+    partitioned: bool,
 ) -> set[str]:
     raw = conn.connection.driver_connection
     cols = ", ".join(_COPY_COLUMNS)
@@ -109,8 +112,20 @@ def _copy(
                 write((model_id, r["id"], r["version"], r["ts"], r["latency_s"], r["error"],
                        r.get("error_type"), r["subject_id"], _json(r["inputs"]),
                        _json(r["outputs"]), _json(r["proba"]), r["received_at"], batch))
-        cur.execute(f"INSERT INTO predictions ({cols}) SELECT {cols} FROM {_STAGE} "
-                    "ORDER BY id ON CONFLICT (model_id, id) DO NOTHING RETURNING id")
+        if partitioned:
+            # ids are unique per model through prediction_ids (a key on the partitioned
+            # table must include ts); the rows whose id it took are appended
+            staged = ", ".join(f"s.{c}" for c in _COPY_COLUMNS)
+            cur.execute(
+                "WITH fresh AS (INSERT INTO prediction_ids (model_id, id, ts) "
+                f"SELECT DISTINCT ON (id) model_id, id, ts FROM {_STAGE} ORDER BY id "
+                "ON CONFLICT (model_id, id) DO NOTHING RETURNING id, ts) "
+                f"INSERT INTO predictions ({cols}) SELECT DISTINCT ON (s.id) {staged} "
+                f"FROM {_STAGE} s JOIN fresh f ON f.id = s.id AND f.ts = s.ts "
+                "ORDER BY s.id RETURNING id")
+        else:
+            cur.execute(f"INSERT INTO predictions ({cols}) SELECT {cols} FROM {_STAGE} "
+                        "ORDER BY id ON CONFLICT (model_id, id) DO NOTHING RETURNING id")
         inserted = {row[0] for row in cur.fetchall()}
         cur.execute(f"DELETE FROM {_STAGE}")
     return inserted

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -136,8 +137,10 @@ def list_retention(store: Store, model_id: int | None = None) -> list[RetentionR
                             x.last_deleted) for x in rows]
 
 
-def purge_before(store: Store, model_id: int, cutoff: float) -> dict[str, int]:
-    """Delete the model's predictions older than ``cutoff`` and what is keyed to them."""
+def purge_before(store: Store, model_id: int, cutoff: float,
+                 dropped: int = 0) -> dict[str, int]:
+    """Delete the model's predictions older than ``cutoff`` and what is keyed to them
+    (``dropped``: rows that went with whole partitions this run, for the run's record)."""
     p = t.predictions
     doomed = sa.select(p.c.model_id, p.c.id).where(p.c.model_id == model_id, p.c.ts < cutoff)
     with store.write() as conn:
@@ -146,8 +149,59 @@ def purge_before(store: Store, model_id: int, cutoff: float) -> dict[str, int]:
             p.delete().where(p.c.model_id == model_id, p.c.ts < cutoff)).rowcount
         conn.execute(retention_policies.update()
                      .where(retention_policies.c.model_id == model_id)
-                     .values(last_run_at=time.time(), last_deleted=sum(deleted.values())))
+                     .values(last_run_at=time.time(),
+                             last_deleted=sum(deleted.values()) + dropped))
     return deleted
+
+
+def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int, dict[str, int]]:
+    """PostgreSQL with partitioned predictions: drop each daily partition that lies wholly
+    before the retention cutoff of every model with rows in it (``cutoffs``: per model id;
+    a model without retention keeps its partitions). What is keyed to the dropped rows
+    (labels, feedback, scores, their ids) is deleted first, in the same transaction.
+
+    Returns rows deleted per model and table. Rows of partitions only partly past a
+    cutoff are left to :func:`purge_before` (row deletes, pruned to the old partitions).
+    """
+    from vigil.store import partitions
+
+    if not cutoffs or not store.partitioned():
+        return {}
+    done: dict[int, dict[str, int]] = {}
+    with store.read() as conn:
+        candidates = [x for x in partitions.list_partitions(conn)
+                      if x.end is not None and x.end <= max(cutoffs.values())]
+    for part in candidates:
+        end = part.end
+        assert end is not None  # the candidates have an upper bound
+        with store.write() as conn:
+            models = partitions.models_in(conn, part.name)
+            if not all(m in cutoffs and end <= cutoffs[m] for m in models):
+                continue
+            if not models and end > min(cutoffs.values()):
+                continue  # empty: dropped once past every retention
+            counts: dict[str, Counter[int]] = {"predictions": Counter(dict(
+                conn.exec_driver_sql(
+                    f"SELECT model_id, count(*) FROM {part.name} GROUP BY model_id").all()))}
+            for name, per_model in _dependent_tables(conn):
+                # one delete per table for the whole partition, counted per model
+                key = "model_id, prediction_id" if per_model else "prediction_id"
+                doomed = f"SELECT {'model_id, ' if per_model else ''}id FROM {part.name}"
+                counts[name] = Counter(conn.exec_driver_sql(
+                    f'DELETE FROM "{name}" WHERE ({key}) IN ({doomed}) RETURNING '
+                    f"{'model_id' if per_model else '0'}").scalars())
+            for model_id in models:
+                total = done.setdefault(model_id, {})
+                for table, per in counts.items():
+                    total[table] = total.get(table, 0) + int(per.get(model_id, 0))
+            # the rows go with the partition: the delete trigger does not fire, so their
+            # ids are released here
+            conn.exec_driver_sql(
+                f"DELETE FROM prediction_ids i USING {part.name} p "
+                "WHERE i.model_id = p.model_id AND i.id = p.id")
+            conn.exec_driver_sql(f"ALTER TABLE predictions DETACH PARTITION {part.name}")
+            conn.exec_driver_sql(f"DROP TABLE {part.name}")
+    return done
 
 
 def wipe_deleted(store: Store, attempts: int = 50) -> dict[str, Any]:
@@ -263,14 +317,31 @@ def _rows(conn: sa.Connection, store: Store, table: sa.Table, json_cols: tuple[s
     return out
 
 
+def _dependent_tables(conn: sa.Connection) -> list[tuple[str, bool]]:
+    """Tables keyed to predictions: (name, whether the key includes model_id)."""
+    inspector = sa.inspect(conn)
+    out = []
+    for name in sorted(inspector.get_table_names()):
+        if name in _KEEP or name.startswith("predictions_"):
+            continue
+        columns = {c["name"] for c in inspector.get_columns(name)}
+        if "prediction_id" in columns:
+            out.append((name, "model_id" in columns))
+    return out
+
+
 def _delete_dependents(conn: sa.Connection, doomed: sa.Select,
                        subject_id: str | None) -> dict[str, int]:
     """Delete rows keyed to the ``doomed`` (model id, prediction id) pairs (and to the
     subject) everywhere."""
     inspector = sa.inspect(conn)
     deleted: dict[str, int] = {}
+    # partitions of a partitioned table are reached through it (its triggers fire there)
+    parts = set(conn.exec_driver_sql(
+        "SELECT relname FROM pg_class WHERE relispartition").scalars()) \
+        if conn.dialect.name == "postgresql" else set()
     for name in sorted(inspector.get_table_names()):
-        if name in _KEEP:
+        if name in _KEEP or name in parts:
             continue
         columns = {c["name"] for c in inspector.get_columns(name)}
         if "prediction_id" in columns and "model_id" in columns:  # ids are per model

@@ -1,0 +1,104 @@
+"""Migration 0017 on PostgreSQL with data present: the unpartitioned table of 0009 becomes
+daily partitions (rows, ids and labels kept), and downgrade brings the one table back."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from vigil.engine.ingest.ingestor import Ingestor
+from vigil.store import migrate, open_store, partitions
+from vigil.store.partitions import DAY_S, partition_name
+from vigil.store.quality import queries as quality_q
+
+pytestmark = pytest.mark.postgres
+SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"}]}
+TODAY = int(time.time() // DAY_S)
+OLD_DAY = TODAY - 400
+
+
+def _layout(url: str) -> tuple[str, list[str]]:
+    """(relkind of predictions, primary key columns of predictions)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            kind = conn.exec_driver_sql(
+                "SELECT relkind FROM pg_class WHERE oid = 'predictions'::regclass").scalar()
+            key = sa.inspect(conn).get_pk_constraint("predictions")["constrained_columns"]
+    finally:
+        engine.dispose()
+    return kind, key
+
+
+def _rows(store) -> list[tuple]:
+    with store.read() as conn:
+        return conn.execute(sa.text(
+            "SELECT model_id, id, ts, inputs FROM predictions ORDER BY model_id, id")).all()
+
+
+def test_upgrade_with_data_then_downgrade(pg_url):
+    store = open_store(pg_url)
+    migrate.downgrade(store.engine, "0015_partitions-1")  # the layout of the last release
+    store.close()
+    assert _layout(pg_url) == ("r", ["model_id", "id"])
+
+    store = _old_store(pg_url)
+    ingest = Ingestor(store)
+    for name in ("a", "b"):
+        ingest.register_model({"name": name, "schema": SCHEMA})
+    ingest.ingest_predictions("a", [
+        {"id": "old", "ts": OLD_DAY * DAY_S + 5, "inputs": {"x": 1}},
+        {"id": "now", "ts": TODAY * DAY_S + 5, "inputs": {"x": 2}}])
+    ingest.ingest_predictions("b", [{"id": "old", "ts": TODAY * DAY_S + 9, "inputs": {"x": 3}}])
+    ingest.ingest_labels("a", [{"prediction_id": "old", "actual": 7}])
+    before = _rows(store)
+    store.close()
+
+    store = open_store(pg_url)  # 0013: create partitioned, copy, swap
+    try:
+        assert _layout(pg_url) == ("p", ["model_id", "id", "ts"])
+        assert _rows(store) == before
+        with store.read() as conn:
+            names = [p.name for p in partitions.list_partitions(conn)]
+            where = dict(conn.execute(sa.text(
+                "SELECT id || '@' || model_id, tableoid::regclass::text FROM predictions"
+            )).all())
+            ids = conn.execute(sa.text("SELECT count(*) FROM prediction_ids")).scalar_one()
+        assert partition_name(OLD_DAY) in names  # a day with data got its partition
+        a, b = store.get_model("a"), store.get_model("b")
+        assert where == {f"old@{a.id}": partition_name(OLD_DAY),
+                         f"now@{a.id}": partition_name(TODAY),
+                         f"old@{b.id}": partition_name(TODAY)}
+        assert ids == 3
+        ingest = Ingestor(store)
+        dup = ingest.ingest_predictions("a", [{"id": "old", "inputs": {"x": 9}}])
+        assert dup.duplicates == 1  # the id table came from the existing rows
+        joined = quality_q.labelled_predictions(store, a.id, None, None)
+        assert [(r["id"], r["actual"]) for r in joined] == [("old", 7)]
+        ingest.ingest_predictions("b", [{"id": "new", "ts": TODAY * DAY_S + 60,
+                                         "inputs": {"x": 4}}])
+        after = _rows(store)
+        migrate.downgrade(store.engine, "0015_partitions-1")
+    finally:
+        store.close()
+
+    assert _layout(pg_url) == ("r", ["model_id", "id"])
+    store = _old_store(pg_url)
+    try:
+        assert _rows(store) == after
+        with store.read() as conn:
+            assert conn.exec_driver_sql(
+                "SELECT to_regclass('prediction_ids')").scalar() is None
+        again = Ingestor(store).ingest_predictions("b", [{"id": "new", "inputs": {"x": 4}}])
+        assert again.duplicates == 1
+    finally:
+        store.close()
+
+
+def _old_store(url: str):
+    """A store on a database one migration behind (what the previous release runs)."""
+    from vigil.store.store import Store
+
+    return Store(url)
