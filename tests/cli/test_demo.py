@@ -144,8 +144,13 @@ def _sections(api: httpx.Client) -> dict[str, Any]:
     alerts = api.get("/api/v1/alerts", params={"model": "credit-risk"}).json()["alerts"]
     got["drift_alert"] = [a for a in alerts if a["rule"] == "demo-input-drift"
                           and a["state"] == "firing"] or None
-    got["cause"] = [a["annotations"]["cause"] for a in alerts
-                    if "income" in (a.get("annotations") or {}).get("cause", "")] or None
+    got["cause"] = None  # the ranking in the estimated-accuracy alert's firing event
+    for alert in alerts:
+        if alert["rule"] == "demo-estimated-accuracy":
+            for event in api.get(f"/api/v1/alerts/{alert['id']}").json()["history"]:
+                ranking = (event.get("details") or {}).get("explain") or {}
+                if ranking.get("clear_cause") and ranking["candidates"][0]["name"] == "income":
+                    got["cause"] = ranking
     quality = api.get(f"{m}/quality", params={"start": time.time() - 600}).json()
     estimate = ((quality.get("estimated") or {}).get("summary") or {}).get("accuracy") or {}
     got["cbpe"] = estimate.get("value")

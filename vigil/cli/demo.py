@@ -48,9 +48,9 @@ def demo(
     label_delay: float = typer.Option(5.0, "--label-delay", help="Seconds before a "
                                       "prediction's label arrives."),
     error_rate: float = typer.Option(0.01, "--error-rate", help="Share of calls that fail."),
-    drift_after: float = typer.Option(60.0, "--drift-after", help="Seconds before applicants' "
+    drift_after: float = typer.Option(30.0, "--drift-after", help="Seconds before applicants' "
                                       "incomes drop (injected drift); negative: never."),
-    promote_after: float = typer.Option(20.0, "--promote-after", help="Seconds before "
+    promote_after: float = typer.Option(10.0, "--promote-after", help="Seconds before "
                                         "version 2 is promoted (and, failing more, rolled "
                                         "back automatically); negative: never."),
     keep: bool = typer.Option(False, "--keep", help="Keep the data of earlier runs "
@@ -239,7 +239,8 @@ class _Traffic:
             # on version 1 (the one that stays): its ranking then weighs inputs, segments
             # and hosts, not the short-lived version 2's share of the window
             {"name": "demo-estimated-accuracy", "metric": "estimated_accuracy", "op": "<",
-             "threshold": floor, "window": "1m", "severity": "critical", "version": "1",
+             "threshold": floor, "window": "1m", "for": "45s", "severity": "critical",
+             "version": "1",
              "summary": "estimated accuracy (CBPE, no labels needed) fell"},
             {"name": "demo-accuracy-ahead", "kind": "forecast",
              "metric": "estimated_accuracy", "op": "<", "threshold": floor,
@@ -309,7 +310,7 @@ class _Traffic:
               pending: collections.deque[tuple[float, str, int, int]]) -> None:
         from vigil.cli.demo_model import make_applicants, true_default_probability
 
-        shift = -0.6 if self.drift_started else 0.0
+        shift = -0.7 if self.drift_started else 0.0
         for features in make_applicants(max(1, int(self.rate / 10)), rng, shift):
             failed = False
             try:
@@ -366,9 +367,7 @@ def _summary_lines(t: _Traffic) -> Iterator[str]:
     if not alerts:
         yield "alerts: none fired"
     for alert in alerts:
-        cause = (alert.get("annotations") or {}).get("cause")
-        yield (f"alert {alert['rule']}: {alert['state']}"
-               + (f" — cause: {cause}" if cause else ""))
+        yield f"alert {alert['rule']}: {alert['state']}{_cause(t, alert['id'])}"
     history = _get(t.client, f"{API}/aliases/{ALIAS}/history", {}).get("history", [])
     moves = [f"{h.get('action')} → v{h.get('version')}" for h in history]
     yield f"alias {ALIAS}: {', '.join(moves) or 'unchanged'}"
@@ -390,6 +389,16 @@ def _summary_lines(t: _Traffic) -> Iterator[str]:
     yield from fmt_ranking(ranking)
     yield (f"feedback sent: {t.feedback}; resources sampled every 2 s; dashboard "
            f"{t.url}/ui/models/{MODEL}?range=15m")
+
+
+def _cause(t: _Traffic, alert_id: int) -> str:
+    """`` — cause: ...`` from the ranking in the alert's firing event, or nothing."""
+    history = _get(t.client, f"/api/v1/alerts/{alert_id}", {}).get("history", [])
+    for event in history:
+        ranking = (event.get("details") or {}).get("explain") or {}
+        if ranking.get("clear_cause") and ranking.get("candidates"):
+            return f" — cause: {ranking['candidates'][0]['summary']}"
+    return ""
 
 
 def _num(value: object) -> str:
