@@ -36,14 +36,15 @@ def _sent(out: str) -> tuple[int, int, int]:
 
 
 def _wait_for_predictions(tmp_path, deadline_s: float = 180.0) -> None:
-    """Poll the demo's database until it holds a prediction (start-up is slow when loaded)."""
+    """Poll the demo's database until it holds a live prediction, past the backfilled
+    history (start-up is slow when loaded)."""
     db_path = tmp_path / "vigil-data" / "vigil.db"
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if db_path.exists():
             try:
                 with sqlite3.connect(db_path, timeout=5) as db:
-                    if db.execute("SELECT count(*) FROM predictions").fetchone()[0] > 0:
+                    if db.execute("SELECT count(*) FROM predictions").fetchone()[0] > BACKFILL:
                         return
             except sqlite3.OperationalError:  # tables not made yet, or the writer holds it
                 pass
