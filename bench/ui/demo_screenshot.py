@@ -4,7 +4,8 @@ Runs the demo as a real process on a free port with an early promotion and drift
 (polling the HTTP API, generous deadline) until the estimated-accuracy alert fires and
 resources, CBPE estimates and drift are in, then opens ``/ui/models/credit-risk`` in the
 system Chromium (Playwright, as the dashboard tests do) and writes
-``docs/img/demo-dashboard.png`` (the top 1500 px: alerts, summary and charts). Usage, from the
+``docs/img/demo-dashboard.png`` (the whole page but its traffic charts and versions).
+Usage, from the
 repository root::
 
     PYTHONPATH=$PWD python bench/ui/demo_screenshot.py [--out docs/img/demo-dashboard.png]
@@ -25,6 +26,7 @@ from pathlib import Path
 import httpx
 
 MODEL_API = "/api/v1/models/credit-risk"
+HIDDEN = ["charts-h", "versions-h"]  # sections left out of the picture (traffic, versions)
 
 
 def _free_port() -> int:
@@ -55,10 +57,15 @@ def _shoot(url: str, out: Path) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True,
                                      args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1200, "height": 1500})
+        page = browser.new_page(viewport={"width": 1200, "height": 900},
+                                device_scale_factor=0.75)  # a smaller file, still legible
         page.goto(url, wait_until="networkidle")
         page.wait_for_timeout(1500)  # Plotly draws after load
-        page.screenshot(path=str(out), full_page=False)
+        # the README picture: alerts with their cause, drift, quality, resources, aliases
+        page.evaluate("""ids => ids.forEach(id => {
+            const h = document.getElementById(id);
+            if (h) h.closest('section').style.display = 'none'; })""", HIDDEN)
+        page.screenshot(path=str(out), full_page=True)
         browser.close()
 
 
