@@ -5,8 +5,7 @@ Runs the demo as a real process on a free port with an early promotion and drift
 resources, CBPE estimates and drift are in, then opens ``/ui/models/credit-risk`` in the
 system Chromium (Playwright, as the dashboard tests do) and writes
 ``docs/img/demo-dashboard.png`` (the whole page but its traffic charts and versions).
-Usage, from the
-repository root::
+Usage, from the repository root::
 
     PYTHONPATH=$PWD python bench/ui/demo_screenshot.py [--out docs/img/demo-dashboard.png]
 """
