@@ -88,17 +88,33 @@ def _prepare_home(home: Path, keep: bool) -> None:
     (home / MARKER).write_text("made by `vigil demo`; emptied by its next run\n")
 
 
+STOP = threading.Event()  # set by Ctrl-C or SIGTERM; checked between the demo's steps
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt (and hold both during the summary's shutdown)."""
+    """Turn SIGINT and SIGTERM into KeyboardInterrupt, and remember them in :data:`STOP`.
+
+    The flag matters when the interrupt lands in a callback whose exceptions Python ignores
+    (a weakref or gc callback): the exception is lost, and the next check stops the demo.
+    """
     def interrupt(signum: int, frame: object) -> None:
+        STOP.set()
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    STOP.clear()
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _check_stop() -> None:
+    """Raise the interrupt a swallowed signal could not (see :func:`_sigterm_as_interrupt`)."""
+    if STOP.is_set():
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -122,6 +138,7 @@ def _serving(settings: Settings, url: str) -> Iterator[None]:
         thread = threading.Thread(target=server.run, name="vigil-demo-server", daemon=True)
         thread.start()
         _wait_ready(url, thread)
+        _check_stop()
         yield
     finally:
         if server is not None and thread is not None:
@@ -166,11 +183,12 @@ class _Traffic:
 
         with console.status("Training the demo model (scikit-learn logistic regression)..."):
             self.model = train()
+        _check_stop()
         self.client = httpx.Client(base_url=self.url, timeout=30.0)
         with console.status("Registering versions 1 and 2, backfilling 90 minutes..."):
-            self._register()
-            self._backfill()
-            self._configure()
+            for step in (self._register, self._backfill, self._configure):
+                step()
+                _check_stop()
         self._open_monitor()
         self._banner()
 
@@ -215,6 +233,7 @@ class _Traffic:
         with vigil.Monitor(MODEL, version="1", endpoint=self.url,
                            task="binary_classification", batch_size=2000) as mon:
             for minute in range(BACKFILL_MINUTES):
+                _check_stop()
                 recs = make_applicants(BACKFILL_PER_MINUTE, rng)
                 for i, (rec, (out, p)) in enumerate(zip(recs, predict_many(self.model, recs),
                                                         strict=True)):
@@ -283,6 +302,7 @@ class _Traffic:
         drift: dict[str, Any] = {}
         with Live(_view({}, {}, self, 0.0), console=console, refresh_per_second=2) as live:
             while time.time() < stop_at:
+                _check_stop()
                 tick = time.time()
                 self._events(tick - self.started)
                 self._send(rng, tick - self.started, tick, pending)
@@ -458,6 +478,7 @@ def _wait_ready(url: str, thread: threading.Thread, timeout_s: float = 60.0) -> 
 
     deadline = time.time() + timeout_s
     while time.time() < deadline:
+        _check_stop()
         if not thread.is_alive():
             raise ConfigurationError("The demo server stopped during start-up; see above.")
         try:
