@@ -93,14 +93,17 @@ STOP = threading.Event()  # set by Ctrl-C or SIGTERM; checked between the demo's
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into KeyboardInterrupt, and remember them in :data:`STOP`.
+    """SIGINT and SIGTERM set :data:`STOP`; the demo's next check (at most a step of its
+    start-up, or 0.1 s of traffic, away) raises KeyboardInterrupt. A second signal raises
+    at once.
 
-    The flag matters when the interrupt lands in a callback whose exceptions Python ignores
-    (a weakref or gc callback): the exception is lost, and the next check stops the demo.
+    Raising from the handler itself is not reliable: an interrupt landing in a callback
+    whose exceptions Python ignores (SQLAlchemy's weakref callbacks) is printed and lost.
     """
     def interrupt(signum: int, frame: object) -> None:
+        if STOP.is_set():
+            raise KeyboardInterrupt
         STOP.set()
-        raise KeyboardInterrupt
 
     STOP.clear()
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
