@@ -122,3 +122,21 @@ def test_per_row_quantities_of_each_metric_family():
     assert _quantity("accuracy")(failed) is None  # a failed call has no answer to judge
     assert _quantity("accuracy")({**row, "outputs": 1, "actual": 1.0}) == 1.0
     assert not explainable("drift_share") and not explainable("cpu_percent")
+
+
+def test_a_long_window_is_read_from_its_newest_rows(store):
+    """explain reads at most MAX_ROWS rows per window: the newest, so that a change late in
+    the window is what it sees (oldest first would dilute it)."""
+    from vigil.engine.ingest.ingestor import Ingestor
+    from vigil.store.quality.queries import predictions
+
+    ingest = Ingestor(store)
+    ingest.register_model({"name": "m", "schema": {
+        "task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}})
+    ingest.ingest_predictions("m", [{"id": f"p{i}", "ts": 1000.0 + i, "inputs": {"x": i},
+                                     "outputs": 1} for i in range(10)])
+    model = store.get_model("m")
+    newest = predictions(store, model.id, 1000, 2000, limit=3, newest=True)
+    assert [r["id"] for r in newest] == ["p7", "p8", "p9"]
+    oldest = predictions(store, model.id, 1000, 2000, limit=3)
+    assert [r["id"] for r in oldest] == ["p0", "p1", "p2"]

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 MIN_SCORE = 0.2
 ALPHA = 0.01  # significance of a candidate
 ALPHA_CHANGE = 0.05  # significance of the change to explain
-MAX_ROWS = 20_000  # rows read per window (oldest first)
+MAX_ROWS = 20_000  # rows read per window (the newest: a late change is not diluted)
 MAX_SEGMENTS = 30  # categorical inputs with more values are not read as segments
 MIN_GROUP = 20  # rows a group needs in the window to be judged
 _QUALITY = ("accuracy", "f1", "roc_auc", "log_loss")
@@ -275,8 +275,9 @@ def explain(store: Store, model: ModelRecord, metric: str, *, start: float, end:
     if not b_end > b_start:
         raise InvalidParameterError(
             f"'baseline_end' ({b_end}) must be after 'baseline_start' ({b_start}).")
-    rows = predictions(store, model.id, start, end, version, limit=MAX_ROWS)
-    base_rows = predictions(store, model.id, b_start, b_end, version, limit=MAX_ROWS)
+    rows = predictions(store, model.id, start, end, version, limit=MAX_ROWS, newest=True)
+    base_rows = predictions(store, model.id, b_start, b_end, version, limit=MAX_ROWS,
+                            newest=True)
     v1 = np.array([_nan(quantity(r)) for r in rows], dtype=np.float64)
     v0 = np.array([_nan(quantity(r)) for r in base_rows], dtype=np.float64)
     a1, a0 = v1[~np.isnan(v1)], v0[~np.isnan(v0)]

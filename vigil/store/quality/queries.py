@@ -84,17 +84,23 @@ def labelled_predictions(store: Store, model_id: int, start: float | None, end: 
 
 
 def predictions(store: Store, model_id: int, start: float | None, end: float | None,
-                version: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Predictions in ``[start, end)`` with their label when one exists (else None)."""
+                version: str | None = None, limit: int | None = None,
+                newest: bool = False) -> list[dict[str, Any]]:
+    """Predictions in ``[start, end)`` with their label when one exists (else None), oldest
+    first; with ``limit`` and ``newest``, the ``limit`` newest of them (still oldest first),
+    so a change late in a long window is not crowded out by its early rows."""
     p, lab = t.predictions, t.labels
     query = sa.select(*_event_columns(store), p.c.latency_s, p.c.error,
                       p.c.error_type).outerjoin(
         lab, (lab.c.prediction_id == p.c.id) & (lab.c.model_id == p.c.model_id))
-    query = _window(query, model_id, start, end, version).order_by(p.c.ts, p.c.id)
+    query = _window(query, model_id, start, end, version)
+    query = (query.order_by(p.c.ts.desc(), p.c.id.desc()) if newest
+             else query.order_by(p.c.ts, p.c.id))
     if limit is not None:
         query = query.limit(limit)
     with store.read() as conn:
-        return _rows(conn.execute(query))
+        rows = _rows(conn.execute(query))
+    return rows[::-1] if newest else rows
 
 
 def feedback(store: Store, model_id: int, start: float | None, end: float | None,
