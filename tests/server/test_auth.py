@@ -79,6 +79,7 @@ ALLOWED = {
     ("POST", "/ui/alerts/{alert_id}/ack"): {"write", "admin"},
     ("POST", "/ui/alerts/{alert_id}/silence"): {"write", "admin"},
     ("GET", "/ui/models/{name}/drift"): {"read", "write", "admin"},
+    ("GET", "/ui/models/{name}/answers"): {"read", "write", "admin"},
     ("GET", "/ui/alerts/{alert_id}"): {"read", "write", "admin"},
     ("GET", "/api/v1/models/{name}/privacy"): {"read", "write", "admin"},
     ("PUT", "/api/v1/models/{name}/privacy/policies/{field}"): {"write", "admin"},

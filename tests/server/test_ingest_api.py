@@ -239,7 +239,7 @@ def test_prometheus_exposition(api):
 
 def test_health_and_openapi(api):
     assert api.get("/healthz").json()["status"] == "ok"
-    assert api.get("/readyz").json() == {"status": "ready"}
+    assert api.get("/readyz").json()["status"] == "ready"
     spec = api.get("/openapi.json").json()
     assert "/api/v1/models/{name}/predictions" in spec["paths"]
     assert "churn" in api.get("/").text
