@@ -48,8 +48,10 @@ from vigil.store.store import Store
 
 DAY = 86400
 CHUNK = 1_000_000
-SCHEMA = {"task": "classification",
-          "features": [{"name": "x", "kind": "numeric"}, {"name": "c", "kind": "categorical"}]}
+SCHEMA = {
+    "task": "classification",
+    "features": [{"name": "x", "kind": "numeric"}, {"name": "c", "kind": "categorical"}],
+}
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -64,10 +66,10 @@ def pg_cpu_s() -> float:
                 raw = fh.read()
         except OSError:
             continue
-        name = raw[raw.index(b"(") + 1:raw.rindex(b")")]
+        name = raw[raw.index(b"(") + 1 : raw.rindex(b")")]
         if not name.startswith(b"postgres"):
             continue
-        fields = raw[raw.rindex(b")") + 2:].split()
+        fields = raw[raw.rindex(b")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])
     return total / _TICKS
 
@@ -81,10 +83,13 @@ def load(store: Store, rows: int, days: int, models: int, end: float) -> float:
     partitions.ensure_partitions(store, now=start, ahead_days=days + 1)
     with store.write() as conn:
         for m in range(1, models + 1):
-            conn.execute(sa.text(
-                "INSERT INTO models (id, name, task, schema, created_at, updated_at) "
-                "VALUES (:i, :n, 'classification', :s, 0, 0)"),
-                {"i": m, "n": f"m{m}", "s": json.dumps(SCHEMA)})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO models (id, name, task, schema, created_at, updated_at) "
+                    "VALUES (:i, :n, 'classification', :s, 0, 0)"
+                ),
+                {"i": m, "n": f"m{m}", "s": json.dumps(SCHEMA)},
+            )
             conn.execute(sa.text("INSERT INTO model_versions VALUES (:i, 'v1', 0)"), {"i": m})
         conn.exec_driver_sql(f"SELECT setval('models_id_seq', {models})")
     ts = f"{start} + (g::float8 / {rows}) * {days * DAY}"
@@ -96,17 +101,20 @@ def load(store: Store, rows: int, days: int, models: int, end: float) -> float:
                 "error_type, subject_id, inputs, outputs, proba, received_at, batch) "
                 f"SELECT 1 + mod(g, {models}), 'p' || g, 'v1', {ts}, 0.01 + mod(g, 100) / 1000.0, "
                 "NULL, NULL, NULL, jsonb_build_object('x', mod(g, 1000), 'c', 'k' || mod(g, 7)), "
-                f"to_jsonb(mod(g, 2)), NULL, {ts}, NULL FROM generate_series({lo}, {hi}) g")
+                f"to_jsonb(mod(g, 2)), NULL, {ts}, NULL FROM generate_series({lo}, {hi}) g"
+            )
             if partitioned:
                 conn.exec_driver_sql(
                     f"INSERT INTO prediction_ids (model_id, id, ts) SELECT 1 + mod(g, {models}), "
-                    f"'p' || g, {ts} FROM generate_series({lo}, {hi}) g")
+                    f"'p' || g, {ts} FROM generate_series({lo}, {hi}) g"
+                )
         print(f"  loaded {hi + 1:,} rows ({time.perf_counter() - began:.0f} s)", flush=True)
     with store.write() as conn:  # labels for a tenth of model 1's last day
         conn.exec_driver_sql(
             "INSERT INTO labels (model_id, prediction_id, actual, ts, received_at) "
             "SELECT model_id, id, to_jsonb(1), ts, ts FROM predictions "
-            f"WHERE model_id = 1 AND ts >= {end - DAY} AND mod(hashtext(id), 10) = 0")
+            f"WHERE model_id = 1 AND ts >= {end - DAY} AND mod(hashtext(id), 10) = 0"
+        )
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
     return time.perf_counter() - began
@@ -131,41 +139,71 @@ def bench_layout(store: Store, args: argparse.Namespace, end: float) -> dict[str
 
     def ingest(i: int) -> None:
         for b in range(20):
-            store.insert_predictions(model, [
-                {"id": f"new-{i}-{b}-{k}", "version": "v1", "ts": end + 60, "latency_s": 0.01,
-                 "error": None, "subject_id": None, "inputs": {"x": k, "c": "k1"},
-                 "outputs": 1, "proba": None, "received_at": now} for k in range(500)])
+            store.insert_predictions(
+                model,
+                [
+                    {
+                        "id": f"new-{i}-{b}-{k}",
+                        "version": "v1",
+                        "ts": end + 60,
+                        "latency_s": 0.01,
+                        "error": None,
+                        "subject_id": None,
+                        "inputs": {"x": k, "c": "k1"},
+                        "outputs": 1,
+                        "proba": None,
+                        "received_at": now,
+                    }
+                    for k in range(500)
+                ],
+            )
 
     wall, cpu = measure(ingest)
     out["ingest 10k (20x500)"] = (wall, cpu)
 
     def overview(_i: int) -> None:
         with store.read() as conn:
-            conn.execute(sa.text("SELECT model_id, count(*) FROM predictions WHERE ts >= :s "
-                                 "AND ts < :e GROUP BY model_id"),
-                         {"s": end - DAY, "e": end}).all()
+            conn.execute(
+                sa.text(
+                    "SELECT model_id, count(*) FROM predictions WHERE ts >= :s "
+                    "AND ts < :e GROUP BY model_id"
+                ),
+                {"s": end - DAY, "e": end},
+            ).all()
 
     out["overview 24 h (all models)"] = measure(overview)
-    out["one model 24 h count"] = measure(lambda _i: reference_q.count_window(
-        store, model.id, end - DAY, end, None))
-    out["drift window read (1 h)"] = measure(lambda _i: reference_q.window_inputs(
-        store, model.id, end - 3600, end, None))
-    out["labelled join 24 h"] = measure(lambda _i: quality_q.labelled_predictions(
-        store, model.id, end - DAY, end))
+    out["one model 24 h count"] = measure(
+        lambda _i: reference_q.count_window(store, model.id, end - DAY, end, None)
+    )
+    out["drift window read (1 h)"] = measure(
+        lambda _i: reference_q.window_inputs(store, model.id, end - 3600, end, None)
+    )
+    out["labelled join 24 h"] = measure(
+        lambda _i: quality_q.labelled_predictions(store, model.id, end - DAY, end)
+    )
     with store.read() as conn:  # where the 24 h count's time goes: planning vs running
         for _ in range(3):
-            plan = conn.exec_driver_sql(
-                "EXPLAIN (ANALYZE, SUMMARY) SELECT count(*) FROM predictions WHERE "
-                f"model_id = {model.id} AND ts >= {end - DAY} AND ts < {end}").scalars().all()
+            plan = (
+                conn.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, SUMMARY) SELECT count(*) FROM predictions WHERE "
+                    f"model_id = {model.id} AND ts >= {end - DAY} AND ts < {end}"
+                )
+                .scalars()
+                .all()
+            )
     out["24 h count: planning / execution ms"] = " / ".join(
-        line.split(":")[1].strip().split()[0] for line in plan if "Time:" in line)
+        line.split(":")[1].strip().split()[0] for line in plan if "Time:" in line
+    )
     ids = [f"p{args.rows - 1 - k * args.models}" for k in range(500)]
-    out["upsert 500 labels"] = measure(lambda i: store.upsert_labels(model.id, [
-        {"prediction_id": pid, "actual": i, "ts": now, "received_at": now} for pid in ids]))
+    out["upsert 500 labels"] = measure(
+        lambda i: store.upsert_labels(
+            model.id,
+            [{"prediction_id": pid, "actual": i, "ts": now, "received_at": now} for pid in ids],
+        )
+    )
     for m in range(1, args.models + 1):
         privacy_q.set_retention(store, m, args.days - 1, "bench")
-    out["retention: oldest day"] = measure(lambda _i: enforce_retention(store, now=end),
-                                           reps=1)
+    out["retention: oldest day"] = measure(lambda _i: enforce_retention(store, now=end), reps=1)
     return out
 
 
@@ -174,8 +212,11 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--models", type=int, default=10)
-    ap.add_argument("--url", help="an existing PostgreSQL server (postgresql+psycopg://"
-                    "user@host:port); default: start a throw-away one")
+    ap.add_argument(
+        "--url",
+        help="an existing PostgreSQL server (postgresql+psycopg://"
+        "user@host:port); default: start a throw-away one",
+    )
     args = ap.parse_args()
     from support.pg import start_postgres
 
@@ -214,8 +255,10 @@ def main() -> None:
             shutil.rmtree(base, ignore_errors=True)
     part, plain = results["partitioned"], results["unpartitioned"]
     print(f"\n{args.rows:,} stored predictions, {args.days} days, {args.models} models")
-    print(f"load (SQL): partitioned {part['load_s']:.0f} s, unpartitioned "
-          f"{plain['load_s']:.0f} s; size {part['size_gb']:.2f} GB vs {plain['size_gb']:.2f} GB")
+    print(
+        f"load (SQL): partitioned {part['load_s']:.0f} s, unpartitioned "
+        f"{plain['load_s']:.0f} s; size {part['size_gb']:.2f} GB vs {plain['size_gb']:.2f} GB"
+    )
     print("| operation | partitioned wall ms | db CPU ms | unpartitioned wall ms | db CPU ms |")
     print("|---|---:|---:|---:|---:|")
     for key, value in part.items():
@@ -223,8 +266,7 @@ def main() -> None:
             print(f"| {key} | {value} | | {plain[key]} | |")
         if isinstance(value, tuple):
             other = plain[key]
-            print(f"| {key} | {value[0]:.1f} | {value[1]:.0f} | {other[0]:.1f} | "
-                  f"{other[1]:.0f} |")
+            print(f"| {key} | {value[0]:.1f} | {value[1]:.0f} | {other[0]:.1f} | {other[1]:.0f} |")
 
 
 if __name__ == "__main__":

@@ -80,11 +80,16 @@ def spark_session(parallelism: int, memory: str) -> Any:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master(f"local[{parallelism}]").appName("vigil-bench")
-             .config("spark.ui.enabled", "false").config("spark.driver.memory", memory)
-             .config("spark.sql.shuffle.partitions", str(parallelism))
-             .config("spark.python.worker.reuse", "true")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark = (
+        SparkSession.builder.master(f"local[{parallelism}]")
+        .appName("vigil-bench")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", memory)
+        .config("spark.sql.shuffle.partitions", str(parallelism))
+        .config("spark.python.worker.reuse", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
@@ -103,11 +108,17 @@ def spark_frame(spark: Any, rows: int, partitions: int) -> Any:
     for i in range(2):
         cols.append((F.rand(seed=300 + i) * 1000).cast("long").alias(f"i{i}"))
     for i, k in enumerate((5, 50, 500)):
-        cols.append(F.concat(F.lit("k"), (F.rand(seed=400 + i) * k).cast("int").cast("string"))
-                    .alias(f"c{i}"))
+        cols.append(
+            F.concat(F.lit("k"), (F.rand(seed=400 + i) * k).cast("int").cast("string")).alias(
+                f"c{i}"
+            )
+        )
     cols.append((F.rand(seed=500) < 0.3).alias("flag"))
-    cols.append(F.when(F.rand(seed=600) < 0.5, F.lit("a short text"))
-                .otherwise(F.lit("a much longer text value here")).alias("text"))
+    cols.append(
+        F.when(F.rand(seed=600) < 0.5, F.lit("a short text"))
+        .otherwise(F.lit("a much longer text value here"))
+        .alias("text")
+    )
     return spark.range(0, rows, numPartitions=partitions).select(*cols)
 
 
@@ -155,8 +166,13 @@ def run_engine(args: argparse.Namespace) -> dict[str, Any]:
             done += n
             seed += 1
             del frame
-        out.update(cpu_s=cpu, wall_s=wall, n_rows=profile.n_rows,
-                   p50_n0=profile["n0"].quantile(0.5), distinct_c2=profile["c2"].distinct_estimate)
+        out.update(
+            cpu_s=cpu,
+            wall_s=wall,
+            n_rows=profile.n_rows,
+            p50_n0=profile["n0"].quantile(0.5),
+            distinct_c2=profile["c2"].distinct_estimate,
+        )
         return out
     c0, w0 = tree_cpu(me), time.perf_counter()
     spark = spark_session(args.parallelism, args.memory)
@@ -170,8 +186,11 @@ def run_engine(args: argparse.Namespace) -> dict[str, Any]:
         import vigil.spark
 
         profile = vigil.spark.profile(df)
-        out.update(n_rows=profile.n_rows, p50_n0=profile["n0"].quantile(0.5),
-                   distinct_c2=profile["c2"].distinct_estimate)
+        out.update(
+            n_rows=profile.n_rows,
+            p50_n0=profile["n0"].quantile(0.5),
+            distinct_c2=profile["c2"].distinct_estimate,
+        )
     elif args.worker == "spark-scan":  # the floor: generate the rows, touch nothing
         df.write.format("noop").mode("overwrite").save()
     elif args.worker == "whylogs":
@@ -179,8 +198,9 @@ def run_engine(args: argparse.Namespace) -> dict[str, Any]:
 
         view = collect_dataset_profile_view(input_df=df)
         summary = view.get_column("n0").to_summary_dict()
-        out.update(n_rows=int(summary.get("counts/n", 0)),
-                   p50_n0=summary.get("distribution/median"))
+        out.update(
+            n_rows=int(summary.get("counts/n", 0)), p50_n0=summary.get("distribution/median")
+        )
     else:
         raise SystemExit(f"unknown engine {args.worker!r}")
     out["cpu_s"] = tree_cpu(me) - c0
@@ -194,9 +214,22 @@ def run_engine(args: argparse.Namespace) -> dict[str, Any]:
 # ------------------------------------------------------------------ parent: measure
 def measure(engine: str, args: argparse.Namespace) -> dict[str, Any]:
     python = args.python if engine == "whylogs" and args.python else sys.executable
-    cmd = [python, str(HERE), "--worker", engine, "--rows", str(args.rows), "--chunk",
-           str(args.chunk), "--partitions", str(args.partitions), "--parallelism",
-           str(args.parallelism), "--memory", args.memory]
+    cmd = [
+        python,
+        str(HERE),
+        "--worker",
+        engine,
+        "--rows",
+        str(args.rows),
+        "--chunk",
+        str(args.chunk),
+        "--partitions",
+        str(args.partitions),
+        "--parallelism",
+        str(args.parallelism),
+        "--memory",
+        args.memory,
+    ]
     env = {**os.environ, "PYSPARK_PYTHON": python}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
     root = psutil.Process(proc.pid)
@@ -226,8 +259,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--engines", default="spark,pandas")
     parser.add_argument("--chunk", type=int, default=1_000_000, help="pandas rows per chunk")
-    parser.add_argument("--partitions", type=int, default=0,
-                        help="Spark partitions (default: one per 1M rows, at least 2)")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=0,
+        help="Spark partitions (default: one per 1M rows, at least 2)",
+    )
     parser.add_argument("--parallelism", type=int, default=2, help="local[N]")
     parser.add_argument("--memory", default="2g", help="spark.driver.memory")
     parser.add_argument("--python", default="", help="interpreter for whylogs")

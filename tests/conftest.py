@@ -38,8 +38,9 @@ def pg_server():
 
 def _pg_database(executor) -> Iterator[str]:
     name = f"vigil_{uuid.uuid4().hex[:12]}"
-    janitor = DatabaseJanitor(user=executor.user, host=executor.host, port=executor.port,
-                              dbname=name, password=None)
+    janitor = DatabaseJanitor(
+        user=executor.user, host=executor.host, port=executor.port, dbname=name, password=None
+    )
     janitor.init()
     try:
         yield f"postgresql+psycopg://{executor.user}@{executor.host}:{executor.port}/{name}"

@@ -27,8 +27,14 @@ def _lint(root: Path) -> subprocess.CompletedProcess[str]:
     ``root`` with its pyproject.toml."""
     cmd = [sys.executable, "-c", "from importlinter.cli import lint_imports_command as c; c()"]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([*cmd, "--no-cache", str(root / "pyproject.toml")], cwd=root,
-                          env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [*cmd, "--no-cache", str(root / "pyproject.toml")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_import_contracts_hold():
@@ -41,30 +47,54 @@ def test_import_contracts_hold():
 def package_copy(tmp_path_factory):
     """vigil's Python files and pyproject.toml, copied once; each test adds to a copy."""
     base = tmp_path_factory.mktemp("arch") / "base"
-    shutil.copytree(ROOT / "vigil", base / "vigil", ignore=shutil.ignore_patterns(
-        "__pycache__", "*.pyc", "static", "templates", "*.parquet", "*.csv"))
+    shutil.copytree(
+        ROOT / "vigil",
+        base / "vigil",
+        ignore=shutil.ignore_patterns(
+            "__pycache__", "*.pyc", "static", "templates", "*.parquet", "*.csv"
+        ),
+    )
     shutil.copy(ROOT / "pyproject.toml", base / "pyproject.toml")
     return base
 
 
-@pytest.mark.parametrize(("modules", "broken"), [
-    pytest.param({"vigil/store/_violation.py": "import vigil.server.app\n"},
-                 ["The store knows tables", "Layers point one way", "vigil.store._violation"],
-                 id="store-imports-server"),
-    pytest.param({"vigil/drift/_violation.py": "import sqlalchemy\n"},
-                 ["Statistics (drift, quality, profile)", "SQL lives only in vigil.store",
-                  "vigil.drift._violation -> sqlalchemy"], id="statistics-import-sql"),
-    pytest.param({"vigil/sdk/_violation.py": "import vigil.server.auth\n"},
-                 ["The SDK never imports the server", "vigil.sdk._violation"],
-                 id="sdk-imports-server"),
-    pytest.param({"vigil/engine/_violation.py": "import vigil.cli.main\n"},
-                 ["Layers point one way", "vigil.engine._violation -> vigil.cli.main"],
-                 id="engine-imports-cli"),
-    pytest.param({"vigil/engine/windows/_violation.py": "import vigil.engine.quality.windows\n",
-                  "vigil/engine/quality/_violation.py": "import vigil.engine.windows.metrics\n"},
-                 ["No cycles between the domains", "No cycles are allowed in vigil.engine"],
-                 id="cycle-between-domains"),
-])
+@pytest.mark.parametrize(
+    ("modules", "broken"),
+    [
+        pytest.param(
+            {"vigil/store/_violation.py": "import vigil.server.app\n"},
+            ["The store knows tables", "Layers point one way", "vigil.store._violation"],
+            id="store-imports-server",
+        ),
+        pytest.param(
+            {"vigil/drift/_violation.py": "import sqlalchemy\n"},
+            [
+                "Statistics (drift, quality, profile)",
+                "SQL lives only in vigil.store",
+                "vigil.drift._violation -> sqlalchemy",
+            ],
+            id="statistics-import-sql",
+        ),
+        pytest.param(
+            {"vigil/sdk/_violation.py": "import vigil.server.auth\n"},
+            ["The SDK never imports the server", "vigil.sdk._violation"],
+            id="sdk-imports-server",
+        ),
+        pytest.param(
+            {"vigil/engine/_violation.py": "import vigil.cli.main\n"},
+            ["Layers point one way", "vigil.engine._violation -> vigil.cli.main"],
+            id="engine-imports-cli",
+        ),
+        pytest.param(
+            {
+                "vigil/engine/windows/_violation.py": "import vigil.engine.quality.windows\n",
+                "vigil/engine/quality/_violation.py": "import vigil.engine.windows.metrics\n",
+            },
+            ["No cycles between the domains", "No cycles are allowed in vigil.engine"],
+            id="cycle-between-domains",
+        ),
+    ],
+)
 def test_contracts_fail_on_a_violation(package_copy, tmp_path, modules, broken):
     """``broken``: the contracts the report must name as broken, and the offending import."""
     root = tmp_path / "pkg"

@@ -48,10 +48,11 @@ def test_every_cli_command_is_documented():
 def test_public_api_is_exported_and_light():
     for name in vigil.__all__:
         assert getattr(vigil, name) is not None
-    code = ("import sys, vigil; vigil.Monitor; heavy = [m for m in ('fastapi', 'sqlalchemy', "
-            "'scipy', 'sklearn') if m in sys.modules]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, vigil; vigil.Monitor; heavy = [m for m in ('fastapi', 'sqlalchemy', "
+        "'scipy', 'sklearn') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 

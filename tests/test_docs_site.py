@@ -30,7 +30,12 @@ def test_mkdocs_build_is_strict_and_clean(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_MKDOCS_2_WARNING": "1"}
     out = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-6000:]
     assert "WARNING" not in log, log[-6000:]
@@ -41,14 +46,14 @@ def test_mkdocs_build_is_strict_and_clean(tmp_path):
     assert "/api/v1/models/{name}/predictions" in http
     python = (tmp_path / "reference" / "python" / "index.html").read_text(encoding="utf-8")
     assert "log_prediction" in python
-    config = (tmp_path / "reference" / "configuration" / "index.html").read_text(
-        encoding="utf-8")
+    config = (tmp_path / "reference" / "configuration" / "index.html").read_text(encoding="utf-8")
     assert "VIGIL_DB_URL" in config and "VIGIL_LOKI_URL" in config
     arch = (tmp_path / "architecture" / "index.html").read_text(encoding="utf-8")
     bench = (tmp_path / "benchmarks" / "index.html").read_text(encoding="utf-8")
     assert "<!-- vigil:" not in arch + bench + cli + http + config
     assert (ROOT / "bench" / "README.md").read_text(encoding="utf-8").splitlines()[0].lstrip(
-        "# ") in bench
+        "# "
+    ) in bench
 
 
 def test_every_page_is_in_the_nav():
@@ -93,14 +98,16 @@ def test_page_code_runs_as_written(page, tmp_path):
 def test_the_docs_runner_catches_a_failing_block(tmp_path):
     """The runner is not a rubber stamp: a failing block or an unmarked text block fails."""
     page = tmp_path / "bad.md"
-    page.write_text("Intro\n\n```python\nx = 1\n```\n\n```bash\ntest \"$X\" = 2\n```\n",
-                    encoding="utf-8")
+    page.write_text(
+        'Intro\n\n```python\nx = 1\n```\n\n```bash\ntest "$X" = 2\n```\n', encoding="utf-8"
+    )
     with pytest.raises(AssertionError, match=r"bad.md:7: bash exited 1"):
         run_page(page, tmp_path / "run", root=ROOT)
     (tmp_path / "shared.md").write_text(
         "```python\nvalue = 41\n```\n\n<!-- file: v.txt -->\n```text\nhello\n```\n\n"
         "```python\nassert value + 1 == 42\nassert open('v.txt').read() == 'hello\\n'\n```\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     run_page(tmp_path / "shared.md", tmp_path / "run2", root=ROOT)
     text_block = blocks("```text\nsome output\n```\n")[0]
     with pytest.raises(AssertionError, match="must be runnable"):
@@ -126,13 +133,19 @@ def test_every_http_operation_is_described(tmp_path):
         spec = create_app(settings, store).openapi()
     finally:
         store.close()
-    missing = [f"{method.upper()} {path}: {field}"
-               for path, operations in spec["paths"].items()
-               for method, op in operations.items()
-               for field in ("summary", "description") if not op.get(field, "").strip()]
+    missing = [
+        f"{method.upper()} {path}: {field}"
+        for path, operations in spec["paths"].items()
+        for method, op in operations.items()
+        for field in ("summary", "description")
+        if not op.get(field, "").strip()
+    ]
     assert missing == []
-    ours = {name: s for name, s in spec["components"]["schemas"].items()
-            if name not in ("HTTPValidationError", "ValidationError")}
+    ours = {
+        name: s
+        for name, s in spec["components"]["schemas"].items()
+        if name not in ("HTTPValidationError", "ValidationError")
+    }
     assert [name for name, s in ours.items() if not s.get("description")] == []
     assert len(spec["paths"]) > 50
 
@@ -152,8 +165,12 @@ def test_http_reference_names_each_routes_scopes():
     assert scopes[("POST", "/api/v1/rules")] == ("write",)
     assert ("GET", "/healthz") not in scopes
     # every guarded API operation of the document has its scopes found
-    api_ops = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops
-               if p.startswith("/api/v1/") and p != "/api/v1/exports/{name}"}
+    api_ops = {
+        (m.upper(), p)
+        for p, ops in document["paths"].items()
+        for m in ops
+        if p.startswith("/api/v1/") and p != "/api/v1/exports/{name}"
+    }
     assert api_ops - set(scopes) == set()
     page = hook.http_reference()
     assert "### `POST /api/v1/keys`" in page and "Scope: `admin`" in page
@@ -173,7 +190,8 @@ def test_readme_contents_list_every_section():
     contents = readme.split("**Contents**", 1)[1].split("\n\n", 2)[1]
     entries = re.findall(r"^( *)- \[(.+?)\]\(#(.+?)\)$", contents, re.M)
     assert [(len(indent) // 2 + 2, title, slug) for indent, title, slug in entries] == [
-        (len(hashes), title, _github_slug(title)) for hashes, title in headings]
+        (len(hashes), title, _github_slug(title)) for hashes, title in headings
+    ]
 
 
 def test_readme_configuration_blocks_are_valid():

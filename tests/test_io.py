@@ -28,17 +28,20 @@ def _write(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["d.parquet", "d.pq", "d.csv", "d.tsv", "d.json", "d.jsonl",
-                                  "d.ndjson"])
+@pytest.mark.parametrize(
+    "name", ["d.parquet", "d.pq", "d.csv", "d.tsv", "d.json", "d.jsonl", "d.ndjson"]
+)
 def test_every_format_reads_back_what_pandas_wrote(tmp_path: Path, name: str) -> None:
     path = _write(tmp_path / name)
-    pd.testing.assert_frame_equal(read_frame(path)[list(FRAME.columns)], FRAME,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(read_frame(path)[list(FRAME.columns)], FRAME, check_dtype=False)
     table = read_arrow(path)
     assert table.column("plan").to_pylist() == ["pro", "free", "pro"]
     assert table.column("x").to_pylist() == [1.5, -2.0, 3.25]
-    pd.testing.assert_frame_equal(read_frame(path.read_bytes(), file_format(path))
-                                  [list(FRAME.columns)], FRAME, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        read_frame(path.read_bytes(), file_format(path))[list(FRAME.columns)],
+        FRAME,
+        check_dtype=False,
+    )
 
 
 def test_a_named_format_wins_over_the_extension(tmp_path: Path) -> None:
@@ -65,17 +68,21 @@ def test_bodies_are_told_apart_by_magic_and_content_type(tmp_path: Path) -> None
     assert body_format(b"[]", None) == "json"
 
 
-@pytest.mark.parametrize(("setup", "fmt", "message"), [
-    ("missing", None, "no such file"),
-    ("folder", None, "is a folder"),
-    ("d.xlsx", None, "cannot tell the format"),
-    ("d.csv", "orc", "the format must be one of parquet, csv, tsv, json, jsonl. Got 'orc'"),
-    ("d.parquet", None, "as parquet"),
-    ("d.json", None, "as JSON"),
-    ("list.json", None, "must be a list of objects"),
-])
-def test_the_same_one_line_errors_everywhere(tmp_path: Path, setup: str, fmt: str | None,
-                                             message: str) -> None:
+@pytest.mark.parametrize(
+    ("setup", "fmt", "message"),
+    [
+        ("missing", None, "no such file"),
+        ("folder", None, "is a folder"),
+        ("d.xlsx", None, "cannot tell the format"),
+        ("d.csv", "orc", "the format must be one of parquet, csv, tsv, json, jsonl. Got 'orc'"),
+        ("d.parquet", None, "as parquet"),
+        ("d.json", None, "as JSON"),
+        ("list.json", None, "must be a list of objects"),
+    ],
+)
+def test_the_same_one_line_errors_everywhere(
+    tmp_path: Path, setup: str, fmt: str | None, message: str
+) -> None:
     path = tmp_path / setup
     if setup == "folder":
         path.mkdir()

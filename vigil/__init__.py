@@ -71,7 +71,8 @@ def _import(module: str, name: str) -> Any:
             raise
         raise ModuleNotFoundError(
             f"vigil.{name} needs {exc.name}, which the SDK alone does not install: "
-            f'pip install "vigil[server]"', name=exc.name,
+            f'pip install "vigil[server]"',
+            name=exc.name,
         ) from None
 
 

@@ -46,8 +46,9 @@ class Settings(BaseSettings):
         Path("vigil-data"), description="Data folder (SQLite file, spool, artifacts)."
     )
     spool_dir: Path | None = Field(
-        None, description="Where the SDK keeps batches it could not deliver yet, one "
-        "subfolder per endpoint and model; default {home}/spool."
+        None,
+        description="Where the SDK keeps batches it could not deliver yet, one "
+        "subfolder per endpoint and model; default {home}/spool.",
     )
     db_url: str = Field(
         "",
@@ -67,94 +68,120 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("info", description="Log level of the server.")
     rules_interval_s: float = Field(
-        30.0, ge=0, description="Seconds between evaluations of the alert rules in the "
-        "server; 0 disables the background evaluation."
+        30.0,
+        ge=0,
+        description="Seconds between evaluations of the alert rules in the "
+        "server; 0 disables the background evaluation.",
     )
     registry_check_interval_s: float = Field(
-        30.0, ge=0, description="Seconds between checks of the registry's automatic rollback "
-        "policies and running canaries; 0 disables them."
+        30.0,
+        ge=0,
+        description="Seconds between checks of the registry's automatic rollback "
+        "policies and running canaries; 0 disables them.",
     )
     retention_interval_s: float = Field(
         3600.0, ge=0, description="Seconds between runs of the retention job; 0 disables it."
     )
     aggregate_interval_s: float = Field(
-        1.0, ge=0, description="Seconds between rounds of the aggregator that folds ingested "
+        1.0,
+        ge=0,
+        description="Seconds between rounds of the aggregator that folds ingested "
         "batches into the minute rollups (reads fold what is pending first); 0 disables "
-        "the background loop."
+        "the background loop.",
     )
     role: Literal["all", "ingest", "worker"] = Field(
-        "all", description="What this server runs: all (API, dashboard and background "
+        "all",
+        description="What this server runs: all (API, dashboard and background "
         "jobs), ingest (API and dashboard; no jobs but the aggregator) or worker (jobs and "
-        "the API). Replicas of role all or worker elect one leader per job."
+        "the API). Replicas of role all or worker elect one leader per job.",
     )
     lease_ttl_s: float = Field(
-        15.0, ge=1, description="Seconds a job's lease lasts without renewal; when its "
-        "leader dies another replica takes the job over within 4/3 of this."
+        15.0,
+        ge=1,
+        description="Seconds a job's lease lasts without renewal; when its "
+        "leader dies another replica takes the job over within 4/3 of this.",
     )
     max_field_bytes: int = Field(
-        256 * 1024, ge=1024, description="Largest string one prediction field (an input, "
-        "the output) may hold; a record with a longer one is rejected on its own."
+        256 * 1024,
+        ge=1024,
+        description="Largest string one prediction field (an input, "
+        "the output) may hold; a record with a longer one is rejected on its own.",
     )
     rate_limit_per_minute: int = Field(
-        0, ge=0, description="Requests per minute allowed per API key (or client address "
-        "without one); 0 means no limit."
+        0,
+        ge=0,
+        description="Requests per minute allowed per API key (or client address "
+        "without one); 0 means no limit.",
     )
     builtin_rules: bool = Field(
-        True, description="Evaluate vigil's default alert rules (rejected-records); a "
-        "stored rule of the same name replaces or, with enabled = false, switches one off."
+        True,
+        description="Evaluate vigil's default alert rules (rejected-records); a "
+        "stored rule of the same name replaces or, with enabled = false, switches one off.",
     )
     public_url: str = Field(
-        "", description="Base URL others reach this server at (download links in retrain "
-        "webhooks); empty means http://HOST:PORT."
+        "",
+        description="Base URL others reach this server at (download links in retrain "
+        "webhooks); empty means http://HOST:PORT.",
     )
 
     genai_prices: dict[str, TokenPrice] = Field(
-        default_factory=dict, description="Token prices per model for the cost of "
-        "OpenTelemetry GenAI spans: JSON such as {\"gpt-4o\": {\"input\": 2.5, "
-        "\"output\": 10}} (per million tokens), keyed by the response or request model."
+        default_factory=dict,
+        description="Token prices per model for the cost of "
+        'OpenTelemetry GenAI spans: JSON such as {"gpt-4o": {"input": 2.5, '
+        '"output": 10}} (per million tokens), keyed by the response or request model.',
     )
 
     max_artifact_bytes: int = Field(
-        1024**3, ge=1024, description="Largest artifact upload, and the most bytes its tar "
-        "archive may unpack to."
+        1024**3,
+        ge=1024,
+        description="Largest artifact upload, and the most bytes its tar archive may unpack to.",
     )
     max_artifact_members: int = Field(
         10_000, ge=1, description="Most files and folders an uploaded tar archive may hold."
     )
     max_artifact_ratio: float = Field(
-        100.0, ge=1, description="Most times an uploaded archive may expand (unpacked size "
-        "over upload size) once it unpacks to more than 16 MiB."
+        100.0,
+        ge=1,
+        description="Most times an uploaded archive may expand (unpacked size "
+        "over upload size) once it unpacks to more than 16 MiB.",
     )
     artifact_timeout_s: float = Field(
         300.0, gt=0, description="Seconds an artifact upload may take to arrive and unpack."
     )
     min_free_bytes: int = Field(
-        64 * 1024 * 1024, ge=0, description="/readyz reports unavailable when the SQLite "
-        "database's file system has less free space than this; 0 turns the check off."
+        64 * 1024 * 1024,
+        ge=0,
+        description="/readyz reports unavailable when the SQLite "
+        "database's file system has less free space than this; 0 turns the check off.",
     )
     signing_key: Path | None = Field(
-        None, description="Ed25519 private key (PEM) that signs artifacts, best kept outside "
-        "the data folder; created there on first use. Default: {home}/keys/signing.pem."
+        None,
+        description="Ed25519 private key (PEM) that signs artifacts, best kept outside "
+        "the data folder; created there on first use. Default: {home}/keys/signing.pem.",
     )
     signing_key_passphrase: SecretStr | None = Field(
         None, description="Passphrase of the signing key (it is created encrypted with it)."
     )
     trusted_keys: Path | None = Field(
-        None, description="Folder of trusted public keys (*.pub), pinned: vigil only reads "
-        "it. Default: {home}/keys/trusted, to which the signing key's public key is added."
+        None,
+        description="Folder of trusted public keys (*.pub), pinned: vigil only reads "
+        "it. Default: {home}/keys/trusted, to which the signing key's public key is added.",
     )
     allowed_hosts: str = Field(
-        "", description="Comma-separated Host names the server answers (port ignored; "
+        "",
+        description="Comma-separated Host names the server answers (port ignored; "
         "'*.example.com' matches subdomains, '*' any). Default: loopback names and the bind "
-        "address; any name when bound to all interfaces with keys required."
+        "address; any name when bound to all interfaces with keys required.",
     )
     trust_forwarded_proto: bool = Field(
-        False, description="Behind a TLS-terminating proxy: take the scheme from "
-        "X-Forwarded-Proto (the dashboard's cookies are then marked Secure)."
+        False,
+        description="Behind a TLS-terminating proxy: take the scheme from "
+        "X-Forwarded-Proto (the dashboard's cookies are then marked Secure).",
     )
     allow_private_targets: str = Field(
-        "", description="Comma-separated networks (CIDR) or host names that probes and "
-        "webhooks may reach although loopback, private or link-local; '*' allows all."
+        "",
+        description="Comma-separated networks (CIDR) or host names that probes and "
+        "webhooks may reach although loopback, private or link-local; '*' allows all.",
     )
 
     @model_validator(mode="after")

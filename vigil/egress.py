@@ -115,7 +115,8 @@ class EgressPolicy:
             f"The target {shown} is an internal address (loopback, private, link-local or "
             f"reserved); the server does not reach those unless {SETTING} allows it, e.g. "
             f"{SETTING}=10.0.0.0/8.",
-            details=[{"field": "url", "reason": f"{ip} is an internal address"}])
+            details=[{"field": "url", "reason": f"{ip} is an internal address"}],
+        )
 
     def resolve(self, url: str) -> list[IPAddress]:
         """The checked addresses of ``url``'s host (every one must be allowed)."""
@@ -133,11 +134,13 @@ class EgressPolicy:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
-            raise TargetUnresolvedError(f"The target host {host!r} does not resolve: {exc}.",
-                                        details=[{"field": "url", "reason": "unresolvable"}]
-                                        ) from None
-        addresses = list(dict.fromkeys(ipaddress.ip_address(str(i[4][0]).split("%")[0])
-                                       for i in infos))
+            raise TargetUnresolvedError(
+                f"The target host {host!r} does not resolve: {exc}.",
+                details=[{"field": "url", "reason": "unresolvable"}],
+            ) from None
+        addresses = list(
+            dict.fromkeys(ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos)
+        )
         for ip in addresses:
             self.check_address(ip, host)
         return addresses
@@ -159,13 +162,16 @@ class EgressPolicy:
         if parts.port:
             header_host = f"{header_host}:{parts.port}"
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-        return PinnedRequest(urlunsplit(parts._replace(netloc=netloc)), {"Host": header_host},
-                             extensions)
+        return PinnedRequest(
+            urlunsplit(parts._replace(netloc=netloc)), {"Host": header_host}, extensions
+        )
 
 
 def _host(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise EgressRefusedError(f"Expected an absolute http(s) URL, got {url[:200]!r}.",
-                                 details=[{"field": "url", "reason": "not an http(s) URL"}])
+        raise EgressRefusedError(
+            f"Expected an absolute http(s) URL, got {url[:200]!r}.",
+            details=[{"field": "url", "reason": "not an http(s) URL"}],
+        )
     return parts.hostname.lower().rstrip(".")

@@ -111,6 +111,7 @@ class TransportError(VigilError):
 
 # -- the model registry's errors (raised by vigil.registry and its store queries) --
 
+
 class VersionNotFoundError(NotFoundError):
     """The model has no registered version of that name."""
 

@@ -17,18 +17,31 @@ from vigil.errors import InvalidParameterError
 FORMATS = ("parquet", "csv", "tsv", "json", "jsonl")
 """What :func:`read_frame` and :func:`read_arrow` read."""
 
-SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
-            ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+SUFFIXES = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
-_CONTENT_TYPES = {"text/csv": "csv", "application/csv": "csv",
-                  "text/tab-separated-values": "tsv", "application/x-ndjson": "jsonl",
-                  "application/jsonl": "jsonl", "application/json": "json"}
+_CONTENT_TYPES = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "text/tab-separated-values": "tsv",
+    "application/x-ndjson": "jsonl",
+    "application/jsonl": "jsonl",
+    "application/json": "json",
+}
 
 Source = str | Path | bytes
 
 
-def file_format(path: str | Path, fmt: str | None = None,
-                allowed: tuple[str, ...] = FORMATS) -> str:
+def file_format(
+    path: str | Path, fmt: str | None = None, allowed: tuple[str, ...] = FORMATS
+) -> str:
     """The format of the file at ``path``: ``fmt`` when given, else from its extension.
 
     Raises:
@@ -42,14 +55,16 @@ def file_format(path: str | Path, fmt: str | None = None,
     if fmt is not None:
         if fmt.lower() not in allowed:
             raise InvalidParameterError(
-                f"the format must be one of {', '.join(allowed)}. Got {fmt!r}.")
+                f"the format must be one of {', '.join(allowed)}. Got {fmt!r}."
+            )
         return fmt.lower()
     found = SUFFIXES.get(path.suffix.lower())
     if found is None or found not in allowed:
         exts = ", ".join(s for s, f in SUFFIXES.items() if f in allowed)
         raise InvalidParameterError(
             f"cannot tell the format of {path.name!r} from its extension; use one of {exts} "
-            f"or name the format ({', '.join(allowed)}).")
+            f"or name the format ({', '.join(allowed)})."
+        )
     return found
 
 
@@ -97,8 +112,9 @@ def read_arrow(source: Source, fmt: str | None = None) -> Any:
         if fmt in ("csv", "tsv"):
             from pyarrow import csv
 
-            return csv.read_csv(data, parse_options=csv.ParseOptions(
-                delimiter="\t" if fmt == "tsv" else ","))
+            return csv.read_csv(
+                data, parse_options=csv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
+            )
         if fmt == "jsonl":
             from pyarrow import json
 
@@ -115,8 +131,9 @@ def _resolve(source: Source, fmt: str | None) -> tuple[str, str]:
         if not source:
             raise InvalidParameterError("The body is empty; send Parquet, CSV or JSON.")
         if fmt not in FORMATS:
-            raise InvalidParameterError(f"the format must be one of {', '.join(FORMATS)}. "
-                                        f"Got {fmt!r}.")
+            raise InvalidParameterError(
+                f"the format must be one of {', '.join(FORMATS)}. Got {fmt!r}."
+            )
         return fmt, "the body"
     return file_format(source, fmt), str(source)
 
@@ -130,12 +147,14 @@ def _json_records(source: Source, name: str) -> list[dict[str, Any]]:
     except orjson.JSONDecodeError as exc:
         raise InvalidParameterError(
             f"cannot read {name} as JSON: {exc}. Send Parquet, CSV (Content-Type: text/csv) "
-            "or JSON records ({\"records\": [{...}, ...]}).") from None
+            'or JSON records ({"records": [{...}, ...]}).'
+        ) from None
     if isinstance(data, dict):
         data = data.get("records")
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise InvalidParameterError(
-            f"{name}: JSON data must be a list of objects or {{\"records\": [objects]}}.")
+            f'{name}: JSON data must be a list of objects or {{"records": [objects]}}.'
+        )
     return data
 
 

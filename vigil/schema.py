@@ -167,7 +167,7 @@ class ModelSchema:
             self._slow_check(name, get(name, missing), problems, prefix)
         if len(problems) > 1:
             order = {n: i for i, n in enumerate(self.feature_names)}
-            problems.sort(key=lambda p: order[p[0][len(prefix) + 1:]])
+            problems.sort(key=lambda p: order[p[0][len(prefix) + 1 :]])
         return problems
 
     def _slow_check(
@@ -249,8 +249,10 @@ def infer_kind(value: Any) -> FeatureKind:
         return FeatureKind.CATEGORICAL
     if isinstance(value, int | float):
         return FeatureKind.NUMERIC
-    if isinstance(value, list | tuple) and value and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     ):
         return FeatureKind.EMBEDDING
     if isinstance(value, str) and (len(value) > _TEXT_CATEGORY_CUTOFF or " " in value.strip()):

@@ -96,8 +96,9 @@ def detect_drift(
     """
     resolved = resolve_kinds(reference_df, kinds=kinds, schema=schema)
     shared = {c: k for c, k in resolved.items() if c in set(_spark_df(current_df).columns)}
-    return profile_drift(profile(reference_df, kinds=resolved),
-                         profile(current_df, kinds=shared), **options)
+    return profile_drift(
+        profile(reference_df, kinds=resolved), profile(current_df, kinds=shared), **options
+    )
 
 
 def resolve_kinds(
@@ -114,19 +115,22 @@ def resolve_kinds(
     if schema is not None:
         if not isinstance(schema, ModelSchema):
             raise InvalidParameterError(
-                f"'schema' must be a vigil ModelSchema. Got {type(schema).__name__} instead.")
+                f"'schema' must be a vigil ModelSchema. Got {type(schema).__name__} instead."
+            )
         given.update({f.name: f.kind.value for f in schema.features if f.name in df.columns})
     unknown = sorted(set(kinds or {}) - set(df.columns))
     if unknown:
         raise InvalidParameterError(
-            f"'kinds' names columns the DataFrame lacks: {unknown}. Columns: {df.columns}.")
+            f"'kinds' names columns the DataFrame lacks: {unknown}. Columns: {df.columns}."
+        )
     for name, kind in (kinds or {}).items():
         try:
             given[name] = FeatureKind(kind).value
         except ValueError:
             allowed = ", ".join(k.value for k in FeatureKind)
             raise InvalidParameterError(
-                f"The kind of column {name!r} must be one of {allowed}. Got {kind!r}.") from None
+                f"The kind of column {name!r} must be one of {allowed}. Got {kind!r}."
+            ) from None
     if len(set(df.columns)) != len(df.columns):
         raise InvalidParameterError(f"Column names must be unique. Got {df.columns}.")
     out: dict[str, str] = {}
@@ -134,8 +138,9 @@ def resolve_kinds(
         name, dtype = field.name, field.dataType
         if name in given:
             out[name] = given[name]
-        elif isinstance(dtype, st.BooleanType | st.DateType | st.TimestampType
-                        | st.TimestampNTZType):
+        elif isinstance(
+            dtype, st.BooleanType | st.DateType | st.TimestampType | st.TimestampNTZType
+        ):
             out[name] = FeatureKind.CATEGORICAL.value
         elif isinstance(dtype, st.NumericType | st.NullType):
             out[name] = FeatureKind.NUMERIC.value
@@ -149,7 +154,12 @@ def resolve_kinds(
 
 
 def upload_reference(
-    prof: Profile, url: str, model: str, *, api_key: str | None = None, timeout: float = 60.0,
+    prof: Profile,
+    url: str,
+    model: str,
+    *,
+    api_key: str | None = None,
+    timeout: float = 60.0,
 ) -> dict[str, Any]:
     """Make ``prof`` the reference of ``model`` on the vigil server at ``url``.
 
@@ -164,15 +174,21 @@ def upload_reference(
 
 
 def upload_window(
-    prof: Profile, url: str, model: str, *, api_key: str | None = None,
-    method: str = "auto", timeout: float = 60.0,
+    prof: Profile,
+    url: str,
+    model: str,
+    *,
+    api_key: str | None = None,
+    method: str = "auto",
+    timeout: float = 60.0,
 ) -> dict[str, Any]:
     """Test ``prof`` as a window of ``model``'s inputs against its reference on the server.
 
     Returns the same report as ``GET /api/v1/models/{model}/drift`` in sketch mode.
     """
-    return _post(url, f"/api/v1/models/{model}/drift/profile?method={method}", prof,
-                 api_key, timeout)
+    return _post(
+        url, f"/api/v1/models/{model}/drift/profile?method={method}", prof, api_key, timeout
+    )
 
 
 # --------------------------------------------------------------------------- internals
@@ -182,7 +198,8 @@ def _spark_df(df: Any) -> DataFrame:
         return df
     raise InvalidParameterError(
         f"vigil.spark takes a pyspark DataFrame. Got {type(df).__name__} instead; use "
-        "vigil.Profile.from_frame for pandas, polars or Arrow.")
+        "vigil.Profile.from_frame for pandas, polars or Arrow."
+    )
 
 
 def _user_error(exc: Exception) -> Exception:
@@ -241,20 +258,21 @@ def _partition_profiler(kinds: dict[str, str], batch_rows: int) -> Any:
     return run
 
 
-def _post(url: str, path: str, prof: Profile, api_key: str | None,
-          timeout: float) -> dict[str, Any]:
+def _post(
+    url: str, path: str, prof: Profile, api_key: str | None, timeout: float
+) -> dict[str, Any]:
     import httpx
 
     from vigil.errors import TransportError
 
     if not isinstance(prof, Profile):
-        raise InvalidParameterError(
-            f"Upload a vigil Profile. Got {type(prof).__name__} instead.")
+        raise InvalidParameterError(f"Upload a vigil Profile. Got {type(prof).__name__} instead.")
     headers = {"content-type": PROFILE_MEDIA_TYPE}
     if api_key:
         headers["authorization"] = f"Bearer {api_key}"
-    response = httpx.post(url.rstrip("/") + path, content=prof.to_bytes(), headers=headers,
-                          timeout=timeout)
+    response = httpx.post(
+        url.rstrip("/") + path, content=prof.to_bytes(), headers=headers, timeout=timeout
+    )
     if response.status_code >= 400:
         try:
             message = response.json()["error"]["message"]

@@ -21,13 +21,18 @@ from vigil.store import open_store
 from vigil.store.alerts.queries import AlertStore
 
 RULES = [
-    {"name": "errors-5m", "metric": "error_rate", "threshold": 0.2, "window": "5m",
-     "for": "2m"},
+    {"name": "errors-5m", "metric": "error_rate", "threshold": 0.2, "window": "5m", "for": "2m"},
     {"name": "errors-1h", "metric": "error_rate", "threshold": 0.2, "window": "1h"},
     {"name": "slow", "metric": "latency_p99", "threshold": 0.5, "window": "15m"},
     {"name": "busy", "metric": "throughput", "op": "<", "threshold": 0.01, "window": "1h"},
-    {"name": "spike", "kind": "change", "metric": "error_rate", "baseline": "1d",
-     "threshold": 3, "window": "1h"},
+    {
+        "name": "spike",
+        "kind": "change",
+        "metric": "error_rate",
+        "baseline": "1d",
+        "threshold": 3,
+        "window": "1h",
+    },
     {"name": "silent", "kind": "no_data", "window": "15m"},
 ]
 
@@ -47,14 +52,24 @@ def main() -> None:
     for m in range(args.models):
         name = f"model{m}"
         ingestor.register_model({"name": name})
-        records = [{"id": f"{name}-{i}-{j}", "ts": now - i * 60, "latency_s": 0.01 * (1 + j),
-                    "inputs": {"x": j}, "outputs": 0,
-                    **({"error": "e"} if j == 0 and i % 7 == 0 else {})}
-                   for i in range(args.hours * 60) for j in range(3)]
+        records = [
+            {
+                "id": f"{name}-{i}-{j}",
+                "ts": now - i * 60,
+                "latency_s": 0.01 * (1 + j),
+                "inputs": {"x": j},
+                "outputs": 0,
+                **({"error": "e"} if j == 0 and i % 7 == 0 else {}),
+            }
+            for i in range(args.hours * 60)
+            for j in range(3)
+        ]
         for k in range(0, len(records), 5000):
-            ingestor.ingest_predictions(name, records[k:k + 5000])
-    print(f"setup: {args.models} models x {args.hours * 60} minutes "
-          f"({time.perf_counter() - start:.1f} s)")
+            ingestor.ingest_predictions(name, records[k : k + 5000])
+    print(
+        f"setup: {args.models} models x {args.hours * 60} minutes "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
     for spec in RULES:
         AlertStore(store).put_rule(Rule.from_dict(spec).to_dict())
     engine = AlertEngine(store)
@@ -72,12 +87,18 @@ def main() -> None:
     floor = time.perf_counter() - t0
     evaluations = len(RULES) * args.models
     best = min(times)
-    print(f"backend={store.backend} rules={len(RULES)} models={args.models} "
-          f"evaluations/round={evaluations}")
-    print(f"round: best {best * 1000:.0f} ms, median {sorted(times)[len(times) // 2] * 1000:.0f}"
-          f" ms ({best / evaluations * 1000:.2f} ms per rule x model)")
-    print(f"reference (read the rollup rows once per rule x model): {floor * 1000:.0f} ms; "
-          f"ratio {best / floor:.1f}x")
+    print(
+        f"backend={store.backend} rules={len(RULES)} models={args.models} "
+        f"evaluations/round={evaluations}"
+    )
+    print(
+        f"round: best {best * 1000:.0f} ms, median {sorted(times)[len(times) // 2] * 1000:.0f}"
+        f" ms ({best / evaluations * 1000:.2f} ms per rule x model)"
+    )
+    print(
+        f"reference (read the rollup rows once per rule x model): {floor * 1000:.0f} ms; "
+        f"ratio {best / floor:.1f}x"
+    )
     store.close()
 
 

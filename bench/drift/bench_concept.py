@@ -40,30 +40,35 @@ def river(factory):
             if det.drift_detected:
                 hits.append(i)
         return hits
+
     return run
 
 
-DETECTORS = {"vigil default (ADWIN δ=0.002, re-armed)": vigil_default,
-             "River ADWIN (defaults)": river(drift.ADWIN),
-             "River DDM (defaults)": river(binary.DDM)}
+DETECTORS = {
+    "vigil default (ADWIN δ=0.002, re-armed)": vigil_default,
+    "River ADWIN (defaults)": river(drift.ADWIN),
+    "River DDM (defaults)": river(binary.DDM),
+}
 
 
 def stable(rate: float, seeds: int, n: int = 100_000) -> dict[str, float]:
     out = {}
     for name, run in DETECTORS.items():
-        alarms = sum(len(run((np.random.default_rng(s).random(n) < rate).astype(int)))
-                     for s in range(seeds))
+        alarms = sum(
+            len(run((np.random.default_rng(s).random(n) < rate).astype(int))) for s in range(seeds)
+        )
         out[name] = alarms / (seeds * n) * 100_000
     return out
 
 
-def shifted(p0: float, p1: float, seeds: int, ramp: int = 0, n: int = 25_000
-            ) -> dict[str, tuple[float, float | None, float]]:
+def shifted(
+    p0: float, p1: float, seeds: int, ramp: int = 0, n: int = 25_000
+) -> dict[str, tuple[float, float | None, float]]:
     """Per detector: detection rate, median delay, false alarms before the change."""
     p = np.full(n, p0)
     if ramp:
-        p[CHANGE:CHANGE + ramp] = np.linspace(p0, p1, ramp)
-        p[CHANGE + ramp:] = p1
+        p[CHANGE : CHANGE + ramp] = np.linspace(p0, p1, ramp)
+        p[CHANGE + ramp :] = p1
     else:
         p[CHANGE:] = p1
     out = {}
@@ -86,22 +91,28 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     names = list(DETECTORS)
-    print(f"False alarms per 100,000 predictions on stable streams "
-          f"({args.seeds} × 100,000 per rate)\n")
+    print(
+        f"False alarms per 100,000 predictions on stable streams "
+        f"({args.seeds} × 100,000 per rate)\n"
+    )
     print("| error rate | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")
     for rate in (0.01, 0.03, 0.10, 0.30):
         row = stable(rate, args.seeds)
         print(f"| {rate:.0%} | " + " | ".join(f"{row[n]:.2f}" for n in names) + " |")
     for label, ramp in (("abrupt", 0), ("gradual (linear over 5,000)", 5_000)):
-        print(f"\n{label.capitalize()} shifts at prediction 5,000: detected share, median "
-              f"delay (predictions), false alarms before the change per stream\n")
+        print(
+            f"\n{label.capitalize()} shifts at prediction 5,000: detected share, median "
+            f"delay (predictions), false alarms before the change per stream\n"
+        )
         print("| shift | " + " | ".join(names) + " |")
         print("|---" * (len(names) + 1) + "|")
         for p0, p1 in SHIFTS:
             row = shifted(p0, p1, args.seeds, ramp)
-            cells = [f"{r:.0%}, {'—' if d is None else int(d)}, {e:.2f}"
-                     for r, d, e in (row[n] for n in names)]
+            cells = [
+                f"{r:.0%}, {'—' if d is None else int(d)}, {e:.2f}"
+                for r, d, e in (row[n] for n in names)
+            ]
             print(f"| {p0:.0%} → {p1:.0%} | " + " | ".join(cells) + " |")
     print(f"\n({time.perf_counter() - t0:.0f} s)")
 

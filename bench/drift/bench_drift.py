@@ -59,8 +59,9 @@ def floor(ref: pd.DataFrame, cur: pd.DataFrame, alpha: float = 0.05) -> list[str
             mins.append(0.05)
         names.append(name)
     adjusted = stats.false_discovery_control(np.array(pvals), method="bh")
-    return [n for n, p, e, m in zip(names, adjusted, effects, mins, strict=True)
-            if p < alpha and e >= m]
+    return [
+        n for n, p, e, m in zip(names, adjusted, effects, mins, strict=True) if p < alpha and e >= m
+    ]
 
 
 def best_of(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
@@ -75,8 +76,12 @@ def best_of(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows per side")
-    parser.add_argument("--reference-rows", type=int, default=1_000_000,
-                        help="rows of the prepared reference for the window benchmark")
+    parser.add_argument(
+        "--reference-rows",
+        type=int,
+        default=1_000_000,
+        help="rows of the prepared reference for the window benchmark",
+    )
     parser.add_argument("--windows", type=int, default=100)
     parser.add_argument("--window-rows", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
@@ -87,14 +92,19 @@ def main() -> None:
     t_vigil, report = best_of(lambda: detect_drift(ref, cur, multivariate=None), args.repeat)
     detect_drift(ref.head(2000), cur.head(2000))  # import scikit-learn outside the timing
     t_multi, report_mv = best_of(lambda: detect_drift(ref, cur), args.repeat)
-    assert sorted(report.drifted_columns) == sorted(floor_cols), (report.drifted_columns,
-                                                                   floor_cols)
+    assert sorted(report.drifted_columns) == sorted(floor_cols), (
+        report.drifted_columns,
+        floor_cols,
+    )
     print(f"rows per side: {args.rows:,}; 25 columns (20 numeric, 5 categorical)")
     print(f"  numpy/scipy floor           {t_floor:8.3f} s  drifted: {len(floor_cols)}")
-    print(f"  vigil detect_drift          {t_vigil:8.3f} s  drifted: "
-          f"{len(report.drifted_columns)}  ratio vigil/floor = {t_vigil / t_floor:.2f}")
-    print(f"  vigil + domain classifier   {t_multi:8.3f} s  dataset_drift: "
-          f"{report_mv.dataset_drift}")
+    print(
+        f"  vigil detect_drift          {t_vigil:8.3f} s  drifted: "
+        f"{len(report.drifted_columns)}  ratio vigil/floor = {t_vigil / t_floor:.2f}"
+    )
+    print(
+        f"  vigil + domain classifier   {t_multi:8.3f} s  dataset_drift: {report_mv.dataset_drift}"
+    )
 
     big = make(args.reference_rows, 2, False)
     t = time.perf_counter()
@@ -108,11 +118,15 @@ def main() -> None:
     for w in windows[:10]:
         floor(big, w)
     t_floor_w = (time.perf_counter() - t) / 10
-    print(f"windows: {args.windows} x {args.window_rows:,} rows against a "
-          f"{args.reference_rows:,}-row reference")
+    print(
+        f"windows: {args.windows} x {args.window_rows:,} rows against a "
+        f"{args.reference_rows:,}-row reference"
+    )
     print(f"  prepare reference once      {t_prepare:8.3f} s")
-    print(f"  vigil per window            {t_windows / args.windows * 1000:8.1f} ms  "
-          f"(windows with drifted columns: {alarms}, expected {args.windows // 10})")
+    print(
+        f"  vigil per window            {t_windows / args.windows * 1000:8.1f} ms  "
+        f"(windows with drifted columns: {alarms}, expected {args.windows // 10})"
+    )
     print(f"  floor per window (re-sorts) {t_floor_w * 1000:8.1f} ms")
 
 

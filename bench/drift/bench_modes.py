@@ -33,9 +33,11 @@ COLUMNS: dict[str, Callable[[np.random.Generator, int, float], np.ndarray]] = {
     "numeric": lambda rng, n, s: rng.normal(s, 1.0, n),
     "binary": lambda rng, n, s: rng.choice(["y", "n"], n, p=[0.1 + s / 4, 0.9 - s / 4]),
     "low_card (5)": lambda rng, n, s: rng.choice(
-        list("abcde"), n, p=LOW if s == 0 else LOW + np.array([-s, 0, 0, 0, s]) / 2),
+        list("abcde"), n, p=LOW if s == 0 else LOW + np.array([-s, 0, 0, 0, s]) / 2
+    ),
     "zipf (2,000)": lambda rng, n, s: rng.choice(
-        2000, n, p=_zipf(2000) if s == 0 else np.roll(_zipf(2000), 1)).astype(str),
+        2000, n, p=_zipf(2000) if s == 0 else np.roll(_zipf(2000), 1)
+    ).astype(str),
     "uniform (5,000)": lambda rng, n, s: rng.choice(5000, n).astype(str),
 }
 
@@ -57,14 +59,14 @@ def run(rows: int, seeds: int, shift: float, exact: bool) -> dict[str, dict[str,
             row = out.setdefault(name, {})
             row["sketch"] = row.get("sketch", 0) + s.drifted / seeds
             p = s.details.get("p_value_decision")
-            row["sketch p<.05"] = row.get("sketch p<.05", 0) + (p is not None and p < .05) / seeds
+            row["sketch p<.05"] = row.get("sketch p<.05", 0) + (p is not None and p < 0.05) / seeds
             row["sketch untested"] = row.get("sketch untested", 0) + (s.statistic is None) / seeds
         if exact:
             ex = detect_drift(ref, cur, multivariate=None)
             for name in COLUMNS:
                 row = out[name]
                 row["exact"] = row.get("exact", 0) + ex[name].drifted / seeds
-                row["exact p<.05"] = row.get("exact p<.05", 0) + (ex[name].p_value < .05) / seeds
+                row["exact p<.05"] = row.get("exact p<.05", 0) + (ex[name].p_value < 0.05) / seeds
     return out
 
 
@@ -72,8 +74,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[5_000, 50_000])
     ap.add_argument("--seeds", type=int, default=40)
-    ap.add_argument("--shift", type=float, default=0.25, help="σ for numeric; share moved "
-                    "for categorical columns")
+    ap.add_argument(
+        "--shift",
+        type=float,
+        default=0.25,
+        help="σ for numeric; share moved for categorical columns",
+    )
     ap.add_argument("--no-exact", action="store_true")
     args = ap.parse_args()
     for rows in args.rows:
@@ -81,8 +87,10 @@ def main() -> None:
             t0 = time.perf_counter()
             res = run(rows, args.seeds, shift, not args.no_exact)
             keys = list(next(iter(res.values())))
-            print(f"\n{rows:,} rows per side, {label}, {args.seeds} seeds "
-                  f"({time.perf_counter() - t0:.0f} s): share of data sets\n")
+            print(
+                f"\n{rows:,} rows per side, {label}, {args.seeds} seeds "
+                f"({time.perf_counter() - t0:.0f} s): share of data sets\n"
+            )
             print("| column | " + " | ".join(keys) + " |")
             print("|---" * (len(keys) + 1) + "|")
             for name, row in res.items():

@@ -27,18 +27,26 @@ from vigil.quality import CBPE
 
 def classifier(seeds: int) -> str:
     def frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
-        return pd.DataFrame({"x": rng.normal(size=n), "city": rng.choice(3000, n).astype(str),
-                             "plan": rng.choice(["a", "b", "c"], n)})
+        return pd.DataFrame(
+            {
+                "x": rng.normal(size=n),
+                "city": rng.choice(3000, n).astype(str),
+                "plan": rng.choice(["a", "b", "c"], n),
+            }
+        )
 
     ps = []
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
-        (mv,) = detect_drift(frame(rng, 5000), frame(rng, 5000),
-                             multivariate="classifier").multivariate
+        (mv,) = detect_drift(
+            frame(rng, 5000), frame(rng, 5000), multivariate="classifier"
+        ).multivariate
         ps.append(mv.p_value)
     p = np.array(ps)
-    return (f"domain classifier, no drift, {seeds} seeds: p<0.05 {np.mean(p < 0.05):.3f}, "
-            f"p<0.01 {np.mean(p < 0.01):.3f}, median AUC-test p {np.median(p):.2f}")
+    return (
+        f"domain classifier, no drift, {seeds} seeds: p<0.05 {np.mean(p < 0.05):.3f}, "
+        f"p<0.01 {np.mean(p < 0.01):.3f}, median AUC-test p {np.median(p):.2f}"
+    )
 
 
 def cvm(seeds: int) -> str:
@@ -50,8 +58,10 @@ def cvm(seeds: int) -> str:
             a, b = rng.poisson(3, n).astype(float), rng.poisson(3, m).astype(float)
             ours += CramerVonMises().fit(a).compare(b).p_value < 0.05
             theirs += stats.cramervonmises_2samp(a, b).pvalue < 0.05
-        out.append(f"CvM Poisson(3) {n} vs {m}, {seeds} seeds: vigil p<0.05 "
-                   f"{ours / seeds:.3f}, scipy asymptotic {theirs / seeds:.3f}")
+        out.append(
+            f"CvM Poisson(3) {n} vs {m}, {seeds} seeds: vigil p<0.05 "
+            f"{ours / seeds:.3f}, scipy asymptotic {theirs / seeds:.3f}"
+        )
     return "\n".join(out)
 
 
@@ -70,13 +80,17 @@ def cbpe(seeds: int) -> str:
         for shift in (-0.75, 0.0, 0.8):
             y, pred, score = data(rng, 2000, shift)
             out = est.estimate(pred, score)
-            real = {"accuracy": skm.accuracy_score(y, pred), "f1": skm.f1_score(y, pred),
-                    "roc_auc": skm.roc_auc_score(y, score)}
+            real = {
+                "accuracy": skm.accuracy_score(y, pred),
+                "f1": skm.f1_score(y, pred),
+                "roc_auc": skm.roc_auc_score(y, score),
+            }
             for k, v in real.items():
                 covered[k] += out[k]["lower"] <= v <= out[k]["upper"]
             total += 1
     return f"CBPE 95 % band coverage over {total} windows: " + ", ".join(
-        f"{k} {v / total:.3f}" for k, v in covered.items())
+        f"{k} {v / total:.3f}" for k, v in covered.items()
+    )
 
 
 def main() -> None:

@@ -32,17 +32,33 @@ from vigil.engine.quality.windows import quality_report
 from vigil.quality.text import encoder
 from vigil.store import open_store
 
-W = ["order", "refund", "password", "parcel", "invoice", "address", "delivery", "account",
-     "tomorrow", "support", "reset", "shipping"]
+W = [
+    "order",
+    "refund",
+    "password",
+    "parcel",
+    "invoice",
+    "address",
+    "delivery",
+    "account",
+    "tomorrow",
+    "support",
+    "reset",
+    "shipping",
+]
 
 
 def _pairs(n: int, offset: int = 0) -> list[tuple[str, str]]:
     out = []
     for j in range(offset, offset + n):
         i = j // 3  # each prompt about three times
-        out.append((f"How do I handle my {W[i % 12]} number {i} for {W[(i * 5) % 12]}?",
-                    f"Open the {W[i % 12]} page and follow step {i + j % 2} for your "
-                    f"{W[(i * 7) % 12]}."))
+        out.append(
+            (
+                f"How do I handle my {W[i % 12]} number {i} for {W[(i * 5) % 12]}?",
+                f"Open the {W[i % 12]} page and follow step {i + j % 2} for your "
+                f"{W[(i * 7) % 12]}.",
+            )
+        )
     return out
 
 
@@ -56,39 +72,66 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/bench.db")
         ingestor = Ingestor(store)
-        ingestor.register_model({"name": "bot", "task": "text_generation", "schema": {
-            "features": [{"name": "prompt", "kind": "text"}]}})
+        ingestor.register_model(
+            {
+                "name": "bot",
+                "task": "text_generation",
+                "schema": {"features": [{"name": "prompt", "kind": "text"}]},
+            }
+        )
         end = (time.time() // SCORE_STEP) * SCORE_STEP
         start = end - args.windows * SCORE_STEP
         per = args.answers // args.windows
         pairs = _pairs(args.answers)
-        ingestor.ingest_predictions("bot", [
-            {"id": f"p{i}", "ts": start + (i // per) * SCORE_STEP + (i % per) * SCORE_STEP / per,
-             "inputs": {"prompt": q}, "outputs": a} for i, (q, a) in enumerate(pairs)])
+        ingestor.ingest_predictions(
+            "bot",
+            [
+                {
+                    "id": f"p{i}",
+                    "ts": start + (i // per) * SCORE_STEP + (i % per) * SCORE_STEP / per,
+                    "inputs": {"prompt": q},
+                    "outputs": a,
+                }
+                for i, (q, a) in enumerate(pairs)
+            ],
+        )
         t0 = time.perf_counter()
         done = score_pending(store, now=end + 1)
         cold = time.perf_counter() - t0
         assert done == {"bot": args.answers}, done
-        print(f"backend {name}; {args.answers} answers in {args.windows} windows of "
-              f"{SCORE_STEP // 60} min")
-        print(f"  job, cold cache   {cold:8.3f} s  {args.answers / cold:10,.0f} answers/s  "
-              f"{1000 * cold / args.windows:8.1f} ms/window")
+        print(
+            f"backend {name}; {args.answers} answers in {args.windows} windows of "
+            f"{SCORE_STEP // 60} min"
+        )
+        print(
+            f"  job, cold cache   {cold:8.3f} s  {args.answers / cold:10,.0f} answers/s  "
+            f"{1000 * cold / args.windows:8.1f} ms/window"
+        )
         more = _pairs(20, offset=args.answers)
-        ingestor.ingest_predictions("bot", [
-            {"id": f"n{i}", "ts": end - 10 - i * 0.1, "inputs": {"prompt": q}, "outputs": a}
-            for i, (q, a) in enumerate(more)])
+        ingestor.ingest_predictions(
+            "bot",
+            [
+                {"id": f"n{i}", "ts": end - 10 - i * 0.1, "inputs": {"prompt": q}, "outputs": a}
+                for i, (q, a) in enumerate(more)
+            ],
+        )
         t0 = time.perf_counter()
         score_pending(store, now=end + 1)
         again = time.perf_counter() - t0
-        print(f"  job, 20 new answers in one window ({per + 20} re-scored)  "
-              f"{1000 * again:8.1f} ms")
+        print(f"  job, 20 new answers in one window ({per + 20} re-scored)  {1000 * again:8.1f} ms")
         model = store.get_model("bot")
         for label, call in (
-                ("quality_report, 1 h, stored (model page)", lambda: quality_report(
-                    store, model, start=end - 3600, end=end, live_text=False)),
-                ("rule metric answers_relevance_mean, 1 window", lambda: get_metric(
-                    "answers_relevance_mean").compute(store, model, None, end - SCORE_STEP,
-                                                      end))):
+            (
+                "quality_report, 1 h, stored (model page)",
+                lambda: quality_report(store, model, start=end - 3600, end=end, live_text=False),
+            ),
+            (
+                "rule metric answers_relevance_mean, 1 window",
+                lambda: get_metric("answers_relevance_mean").compute(
+                    store, model, None, end - SCORE_STEP, end
+                ),
+            ),
+        ):
             call()
             t0 = time.perf_counter()
             for _ in range(5):

@@ -20,16 +20,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--answers", type=int, default=200)
     n = ap.parse_args().answers
-    queries = [f"How do I handle my {W[i % 8]} number {i} for {W[(i * 3) % 8]}?"
-               for i in range(n)]
-    answers = [f"Open the {W[i % 8]} page and follow step {i} for your {W[(i * 5) % 8]}."
-               for i in range(n)]
+    queries = [f"How do I handle my {W[i % 8]} number {i} for {W[(i * 3) % 8]}?" for i in range(n)]
+    answers = [
+        f"Open the {W[i % 8]} page and follow step {i} for your {W[(i * 5) % 8]}." for i in range(n)
+    ]
     runs = [("tfidf", "tfidf")]
     answer_scores(["warm"], ["up"], backend="tfidf")  # scikit-learn's import, off the clock
     if embedding_available():
         answer_scores(["warm"], ["up"], backend="embedding")  # the model load, off the clock
-        runs = [("MiniLM, first time", "embedding"), ("MiniLM, again (cached)", "embedding"),
-                *runs]
+        runs = [("MiniLM, first time", "embedding"), ("MiniLM, again (cached)", "embedding"), *runs]
     else:
         print("the text extra is not installed: TF-IDF only")
     for label, backend in runs:

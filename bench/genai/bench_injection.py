@@ -22,9 +22,14 @@ DATA = Path(__file__).resolve().parents[2] / "tests" / "genai" / "data" / "injec
 
 
 def _rows() -> list[tuple[int, str, str]]:
-    return [(int(a), b, c) for a, b, c in (
-        line.split("\t", 2) for line in DATA.read_text(encoding="utf-8").splitlines()
-        if line and not line.startswith("#"))]
+    return [
+        (int(a), b, c)
+        for a, b, c in (
+            line.split("\t", 2)
+            for line in DATA.read_text(encoding="utf-8").splitlines()
+            if line and not line.startswith("#")
+        )
+    ]
 
 
 def _report(label: str, score: Callable[[str], Any], rows: list[tuple[int, str, str]]) -> None:
@@ -33,14 +38,15 @@ def _report(label: str, score: Callable[[str], Any], rows: list[tuple[int, str, 
     us = 1e6 * (time.perf_counter() - t0) / len(rows)
     print(f"{label}: {us:.0f} µs/text")
     for lang in ("all", "en", "other"):
-        pick = [i for i, r in enumerate(rows)
-                if lang == "all" or (r[1] == "en") == (lang == "en")]
+        pick = [i for i, r in enumerate(rows) if lang == "all" or (r[1] == "en") == (lang == "en")]
         tp = sum(rows[i][0] and flagged[i] for i in pick)
         fp = sum(not rows[i][0] and flagged[i] for i in pick)
         pos = sum(rows[i][0] for i in pick)
         precision = tp / (tp + fp) if tp + fp else float("nan")
-        print(f"  {lang:6s} positives {pos:3d}  precision {precision:.3f}  "
-              f"recall {tp / pos:.3f}  false positives {fp}")
+        print(
+            f"  {lang:6s} positives {pos:3d}  precision {precision:.3f}  "
+            f"recall {tp / pos:.3f}  false positives {fp}"
+        )
 
 
 def main() -> None:

@@ -29,9 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from support.servers import free_port, wait_ready
 
 N_NUM, N_CAT, BATCH = 20, 5, 1000
-SCHEMA = {"task": "binary_classification",
-          "features": [{"name": f"n{i}", "kind": "numeric"} for i in range(N_NUM)]
-          + [{"name": f"c{i}", "kind": "categorical"} for i in range(N_CAT)]}
+SCHEMA = {
+    "task": "binary_classification",
+    "features": [{"name": f"n{i}", "kind": "numeric"} for i in range(N_NUM)]
+    + [{"name": f"c{i}", "kind": "categorical"} for i in range(N_CAT)],
+}
 
 
 def make_batches(n_batches: int, seed: int = 0) -> list[list[dict]]:
@@ -45,9 +47,17 @@ def make_batches(n_batches: int, seed: int = 0) -> list[list[dict]]:
         for i in range(BATCH):
             inputs = {f"n{j}": float(nums[i, j]) for j in range(N_NUM)}
             inputs.update({f"c{j}": f"v{cats[i, j]}" for j in range(N_CAT)})
-            recs.append({"id": f"b{b}-{i}", "version": "1", "ts": now - 30 + i * 1e-4,
-                         "latency_s": float(abs(nums[i, 0]) / 100), "inputs": inputs,
-                         "outputs": int(nums[i, 1] > 0), "error": None})
+            recs.append(
+                {
+                    "id": f"b{b}-{i}",
+                    "version": "1",
+                    "ts": now - 30 + i * 1e-4,
+                    "latency_s": float(abs(nums[i, 0]) / 100),
+                    "inputs": inputs,
+                    "outputs": int(nums[i, 1] > 0),
+                    "error": None,
+                }
+            )
         batches.append(recs)
     return batches
 
@@ -57,16 +67,36 @@ def run_http(db_url: str, bodies: list[bytes], clients: int) -> tuple[float, flo
     aggregation into rollups included (the closing metrics read folds what is pending)."""
     port = free_port()
     home = tempfile.mkdtemp(prefix="vigil-bench-")
-    proc = subprocess.Popen([sys.executable, "-m", "vigil.cli.main", "server", "--db", db_url,
-                             "--port", str(port), "--home", home, "--auth", "off"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli.main",
+            "server",
+            "--db",
+            db_url,
+            "--port",
+            str(port),
+            "--home",
+            home,
+            "--auth",
+            "off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc=proc)
-        httpx.post(f"{url}/api/v1/models",
-                   json={"name": "bench", "schema": SCHEMA}).raise_for_status()
-        warm = httpx.post(f"{url}/api/v1/models/bench/predictions", content=bodies[0],
-                          headers={"content-type": "application/json"}, timeout=60)
+        httpx.post(
+            f"{url}/api/v1/models", json={"name": "bench", "schema": SCHEMA}
+        ).raise_for_status()
+        warm = httpx.post(
+            f"{url}/api/v1/models/bench/predictions",
+            content=bodies[0],
+            headers={"content-type": "application/json"},
+            timeout=60,
+        )
         warm.raise_for_status()
         work = list(enumerate(bodies[1:]))
         lock = threading.Lock()
@@ -79,8 +109,11 @@ def run_http(db_url: str, bodies: list[bytes], clients: int) -> tuple[float, flo
                         if not work:
                             return
                         _, body = work.pop()
-                    r = c.post("/api/v1/models/bench/predictions", content=body,
-                               headers={"content-type": "application/json"})
+                    r = c.post(
+                        "/api/v1/models/bench/predictions",
+                        content=body,
+                        headers={"content-type": "application/json"},
+                    )
                     if r.status_code != 200 or r.json()["accepted"] != BATCH:
                         failures.append(r.text[:200])
 
@@ -95,8 +128,9 @@ def run_http(db_url: str, bodies: list[bytes], clients: int) -> tuple[float, flo
         elapsed = time.perf_counter() - t0
         if failures:
             raise RuntimeError(f"{len(failures)} batches failed: {failures[0]}")
-        count = httpx.get(f"{url}/api/v1/models/bench/metrics",
-                          params={"start": time.time() - 3600}).json()["summary"]["count"]
+        count = httpx.get(
+            f"{url}/api/v1/models/bench/metrics", params={"start": time.time() - 3600}
+        ).json()["summary"]["count"]
         assert count == len(bodies) * BATCH, count
         cpu_us = (sum(server.cpu_times()[:2]) - cpu0) / ((len(bodies) - 1) * BATCH) * 1e6
         return (len(bodies) - 1) * BATCH / elapsed, cpu_us
@@ -111,15 +145,28 @@ def sqlite_floor(batches: list[list[dict]]) -> float:
     db = sqlite3.connect(Path(folder) / "floor.db", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("CREATE TABLE p (id TEXT PRIMARY KEY, version TEXT, ts REAL, latency_s REAL, "
-               "error TEXT, inputs TEXT, outputs TEXT)")
+    db.execute(
+        "CREATE TABLE p (id TEXT PRIMARY KEY, version TEXT, ts REAL, latency_s REAL, "
+        "error TEXT, inputs TEXT, outputs TEXT)"
+    )
     t0 = time.perf_counter()
     for recs in batches:
         db.execute("BEGIN")
-        db.executemany("INSERT INTO p VALUES (?,?,?,?,?,?,?)", [
-            (r["id"], r["version"], r["ts"], r["latency_s"], r["error"],
-             orjson.dumps(r["inputs"]).decode(), orjson.dumps(r["outputs"]).decode())
-            for r in recs])
+        db.executemany(
+            "INSERT INTO p VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    r["id"],
+                    r["version"],
+                    r["ts"],
+                    r["latency_s"],
+                    r["error"],
+                    orjson.dumps(r["inputs"]).decode(),
+                    orjson.dumps(r["outputs"]).decode(),
+                )
+                for r in recs
+            ],
+        )
         db.execute("COMMIT")
     elapsed = time.perf_counter() - t0
     db.close()
@@ -140,9 +187,11 @@ def main() -> None:
     print(f"reference  sqlite3 executemany floor (no HTTP/validation/rollups): {floor:,.0f}/s")
     folder = tempfile.mkdtemp(prefix="vigil-bench-db-")
     rate, cpu = run_http(f"sqlite:///{folder}/vigil.db", bodies, args.clients)
-    print(f"vigil HTTP ingest, SQLite:      {rate:,.0f} predictions/s  "
-          f"(ratio to floor {rate / floor:.2f}; target >= 50,000/s); "
-          f"server CPU {cpu:.1f} us/record")
+    print(
+        f"vigil HTTP ingest, SQLite:      {rate:,.0f} predictions/s  "
+        f"(ratio to floor {rate / floor:.2f}; target >= 50,000/s); "
+        f"server CPU {cpu:.1f} us/record"
+    )
     shutil.rmtree(folder, ignore_errors=True)
     if not args.no_postgres:
         from support.pg import pg_bindir, start_postgres
@@ -154,8 +203,10 @@ def main() -> None:
         try:
             url = f"postgresql+psycopg://postgres@127.0.0.1:{executor.port}/postgres"
             rate, cpu = run_http(url, bodies, args.clients)
-            print(f"vigil HTTP ingest, PostgreSQL:  {rate:,.0f} predictions/s  "
-                  f"(ratio to SQLite floor {rate / floor:.2f}); server CPU {cpu:.1f} us/record")
+            print(
+                f"vigil HTTP ingest, PostgreSQL:  {rate:,.0f} predictions/s  "
+                f"(ratio to SQLite floor {rate / floor:.2f}); server CPU {cpu:.1f} us/record"
+            )
         finally:
             executor.stop()
             shutil.rmtree(base, ignore_errors=True)

@@ -63,8 +63,10 @@ def main() -> None:
         store = open_store(url)
         t0 = time.perf_counter()
         total = _fill()(store, args.models, 1, 1, args.predictions)
-        print(f"rollups for {total:,} predictions, {args.models} models x 1 day of minutes "
-              f"({time.perf_counter() - t0:.1f} s, {url.split(':')[0]})")
+        print(
+            f"rollups for {total:,} predictions, {args.models} models x 1 day of minutes "
+            f"({time.perf_counter() - t0:.1f} s, {url.split(':')[0]})"
+        )
         models = store.list_models()
         first = models[0]
         frame = pd.DataFrame(make_applicants(5000, np.random.default_rng(1)))
@@ -76,13 +78,15 @@ def main() -> None:
         reads = {
             "overview 24h (10 models)": lambda: views.overview(store, window),
             "model page windows 24h": lambda: views.window_metrics(
-                store, first, start=window.start, end=window.end, step=window.step),
-            "drift sketch mode 24h": lambda: _sketch(reference, store, first, start, end,
-                                                     None, "auto"),
+                store, first, start=window.start, end=window.end, step=window.step
+            ),
+            "drift sketch mode 24h": lambda: _sketch(
+                reference, store, first, start, end, None, "auto"
+            ),
             "rule round: count+p95 over 24h, all models": lambda: [
-                (count.compute(store, m, None, start, end), p95.compute(store, m, None,
-                                                                         start, end))
-                for m in models],
+                (count.compute(store, m, None, start, end), p95.compute(store, m, None, start, end))
+                for m in models
+            ],
         }
         results: dict[str, dict[str, float]] = {k: {} for k in reads}
         for phase in ("minutes", "hours"):
@@ -94,8 +98,10 @@ def main() -> None:
                 results[name][phase] = _median_ms(fn, args.repeat)
         print(f"{'read':45} {'minutes':>10} {'hours':>10} {'ratio':>6}")
         for name, r in results.items():
-            print(f"{name:45} {r['minutes']:8.0f}ms {r['hours']:8.0f}ms "
-                  f"{r['minutes'] / r['hours']:5.1f}x")
+            print(
+                f"{name:45} {r['minutes']:8.0f}ms {r['hours']:8.0f}ms "
+                f"{r['minutes'] / r['hours']:5.1f}x"
+            )
         store.close()
 
 

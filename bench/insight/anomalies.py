@@ -30,10 +30,13 @@ THRESHOLD = 4.0
 def synthetic(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(TRAIN + TEST)
-    return (20 + rng.uniform(-0.005, 0.01) * t
-            + rng.uniform(2, 5) * np.sin(2 * np.pi * t / 24 + rng.uniform(0, 6.28))
-            + rng.uniform(1, 3) * np.sin(2 * np.pi * t / WEEK + rng.uniform(0, 6.28))
-            + rng.normal(0, 1, len(t)))
+    return (
+        20
+        + rng.uniform(-0.005, 0.01) * t
+        + rng.uniform(2, 5) * np.sin(2 * np.pi * t / 24 + rng.uniform(0, 6.28))
+        + rng.uniform(1, 3) * np.sin(2 * np.pi * t / WEEK + rng.uniform(0, 6.28))
+        + rng.normal(0, 1, len(t))
+    )
 
 
 def inject(y: np.ndarray, kind: str) -> np.ndarray:
@@ -48,9 +51,12 @@ def inject(y: np.ndarray, kind: str) -> np.ndarray:
 
 
 def vigil_flags(y: np.ndarray) -> np.ndarray:
-    return np.array([bool(s["score"] is not None and flagged(s["score"], "!=", THRESHOLD))
-                     for s in (score_last(y[:t + 1], step=3600.0)
-                               for t in range(TRAIN, len(y)))])
+    return np.array(
+        [
+            bool(s["score"] is not None and flagged(s["score"], "!=", THRESHOLD))
+            for s in (score_last(y[: t + 1], step=3600.0) for t in range(TRAIN, len(y)))
+        ]
+    )
 
 
 def _calibrated(scores: np.ndarray) -> np.ndarray:
@@ -71,8 +77,11 @@ def river_flags(make: Callable[[], object], features: bool) -> Callable[[np.ndar
         scores = np.empty(len(y))
         for t, v in enumerate(y):
             if features:  # HalfSpaceTrees wants [0, 1] features: value and time of day/week
-                x = {"y": float(np.clip((v - lo) / (hi - lo), 0, 1)),
-                     "hod": (t % 24) / 24, "how": (t % WEEK) / WEEK}
+                x = {
+                    "y": float(np.clip((v - lo) / (hi - lo), 0, 1)),
+                    "hod": (t % 24) / 24,
+                    "how": (t % WEEK) / WEEK,
+                }
                 scores[t] = model.score_one(x)
                 model.learn_one(x)
             else:
@@ -91,7 +100,7 @@ def evaluate(detect: Callable[[np.ndarray], np.ndarray], seeds: range) -> dict[s
             flags = detect(inject(synthetic(seed), kind))
             at = ONSET - TRAIN
             span = {"spike": 1, "level_shift": 24, "slow_drift": 48}[kind]
-            hits.append(bool(flags[at:at + span].any()))
+            hits.append(bool(flags[at : at + span].any()))
     return {"far": float(np.mean(far)), **{k: float(np.mean(v)) for k, v in found.items()}}
 
 
@@ -105,18 +114,23 @@ def main() -> None:
         f"vigil seasonal median/MAD (z > {THRESHOLD:g})": vigil_flags,
         "static threshold (4-week mean ± k·std)": static_flags,
         "River StandardAbsoluteDeviation (median)": river_flags(
-            lambda: anomaly.StandardAbsoluteDeviation(sub_stat=stats.Quantile(0.5)), False),
+            lambda: anomaly.StandardAbsoluteDeviation(sub_stat=stats.Quantile(0.5)), False
+        ),
         "River HalfSpaceTrees (value, hour of day/week)": river_flags(
-            lambda: anomaly.HalfSpaceTrees(n_trees=25, height=8, window_size=WEEK, seed=1),
-            True),
+            lambda: anomaly.HalfSpaceTrees(n_trees=25, height=8, window_size=WEEK, seed=1), True
+        ),
     }
-    print("| detector | false alarms / clean hour | spike recall | level shift recall "
-          "(24 h) | slow drift recall (48 h) |")
+    print(
+        "| detector | false alarms / clean hour | spike recall | level shift recall "
+        "(24 h) | slow drift recall (48 h) |"
+    )
     print("|---|---|---|---|---|")
     for name, detect in detectors.items():
         r = evaluate(detect, range(args.seeds))
-        print(f"| {name} | {r['far']:.4f} | {r['spike']:.2f} | {r['level_shift']:.2f} | "
-              f"{r['slow_drift']:.2f} |")
+        print(
+            f"| {name} | {r['far']:.4f} | {r['spike']:.2f} | {r['level_shift']:.2f} | "
+            f"{r['slow_drift']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -43,25 +43,33 @@ def backtest(seeds: range, history: int, horizon: int) -> dict[str, float]:
         lead = np.arange(horizon)
         mae_day.append(np.mean(np.abs(test - train[history - 24 + lead % 24])))
         mae_week.append(np.mean(np.abs(test - train[history - 168 + lead % 168])))
-    return {"method": f.method, "coverage_80": float(np.mean(inside[0.8])),
-            "coverage_95": float(np.mean(inside[0.95])), "mae": float(np.mean(mae)),
-            "mae_seasonal_naive_day": float(np.mean(mae_day)),
-            "mae_seasonal_naive_week": float(np.mean(mae_week)),
-            "fit_seconds": float(np.mean(seconds))}
+    return {
+        "method": f.method,
+        "coverage_80": float(np.mean(inside[0.8])),
+        "coverage_95": float(np.mean(inside[0.95])),
+        "mae": float(np.mean(mae)),
+        "mae_seasonal_naive_day": float(np.mean(mae_day)),
+        "mae_seasonal_naive_week": float(np.mean(mae_week)),
+        "fit_seconds": float(np.mean(seconds)),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=20)
     args = parser.parse_args()
-    print("| history | horizon | method | cover 80 % | cover 95 % | MAE | MAE snaive-day "
-          "| MAE snaive-week | fit s |")
+    print(
+        "| history | horizon | method | cover 80 % | cover 95 % | MAE | MAE snaive-day "
+        "| MAE snaive-week | fit s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for history, horizon in ((24 * 28, 24), (24 * 28, 72), (24 * 14, 24), (24 * 4, 24)):
         r = backtest(range(args.seeds), history, horizon)
-        print(f"| {history // 24}d | {horizon}h | {r['method']} | {r['coverage_80']:.3f} | "
-              f"{r['coverage_95']:.3f} | {r['mae']:.3f} | {r['mae_seasonal_naive_day']:.3f} | "
-              f"{r['mae_seasonal_naive_week']:.3f} | {r['fit_seconds']:.2f} |")
+        print(
+            f"| {history // 24}d | {horizon}h | {r['method']} | {r['coverage_80']:.3f} | "
+            f"{r['coverage_95']:.3f} | {r['mae']:.3f} | {r['mae_seasonal_naive_day']:.3f} | "
+            f"{r['mae_seasonal_naive_week']:.3f} | {r['fit_seconds']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

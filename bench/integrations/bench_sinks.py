@@ -64,10 +64,20 @@ def overhead_ns(mon: Monitor, calls: int, loops: int) -> float:
 
 
 def records(n: int) -> list[dict]:
-    return [{"id": f"0192{i:032d}", "version": "3", "ts": 1_700_000_000 + i * 0.001,
-             "latency_s": 0.002 + (i % 50) / 1000, "error": "ValueError: x" if i % 97 == 0
-             else None, "subject_id": None, "inputs": {"age": i % 90, "plan": "pro"},
-             "outputs": i % 2, "proba": None} for i in range(n)]
+    return [
+        {
+            "id": f"0192{i:032d}",
+            "version": "3",
+            "ts": 1_700_000_000 + i * 0.001,
+            "latency_s": 0.002 + (i % 50) / 1000,
+            "error": "ValueError: x" if i % 97 == 0 else None,
+            "subject_id": None,
+            "inputs": {"age": i % 90, "plan": "pro"},
+            "outputs": i % 2,
+            "proba": None,
+        }
+        for i in range(n)
+    ]
 
 
 def rate(fn, recs: list[dict]) -> float:
@@ -89,23 +99,33 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     with tempfile.TemporaryDirectory() as tmp:
-        plain = Monitor("bench", transport=MemoryTransport(keep=False), spool_dir=tmp,
-                        queue_size=10_000_000)
+        plain = Monitor(
+            "bench", transport=MemoryTransport(keep=False), spool_dir=tmp, queue_size=10_000_000
+        )
         base = overhead_ns(plain, args.calls, args.loops)
         plain.close()
-        with_sinks = Monitor("bench", transport=MemoryTransport(keep=False), spool_dir=tmp,
-                             queue_size=10_000_000)
-        sinks = [EcsLogSink("/dev/null"), EmfSink("vigil", "/dev/null"), LokiSink(url),
-                 ElasticsearchSink(url)]
+        with_sinks = Monitor(
+            "bench", transport=MemoryTransport(keep=False), spool_dir=tmp, queue_size=10_000_000
+        )
+        sinks = [
+            EcsLogSink("/dev/null"),
+            EmfSink("vigil", "/dev/null"),
+            LokiSink(url),
+            ElasticsearchSink(url),
+        ]
         for sink in sinks:
             with_sinks.add_sink(sink)
         attached = overhead_ns(with_sinks, args.calls, args.loops)
         with_sinks.close()
-    print(f"tracked-call overhead: no sink {base:.0f} ns, 4 sinks {attached:.0f} ns "
-          f"(ratio {attached / base:.2f}x)")
+    print(
+        f"tracked-call overhead: no sink {base:.0f} ns, 4 sinks {attached:.0f} ns "
+        f"(ratio {attached / base:.2f}x)"
+    )
     loki_errors = sinks[2].stats["failures"] + sinks[3].stats["failures"]
-    print(f"delivered: loki {sinks[2].stats['delivered']}, elasticsearch "
-          f"{sinks[3].stats['delivered']}, failures {loki_errors}")
+    print(
+        f"delivered: loki {sinks[2].stats['delivered']}, elasticsearch "
+        f"{sinks[3].stats['delivered']}, failures {loki_errors}"
+    )
 
     recs = records(args.records)
     ref = rate(lambda r: gzip.compress(encode("records", r)[0], 1), recs)
@@ -115,15 +135,20 @@ def main() -> None:
         "sdk encode+gzip (reference)": ref,
         "ecs_document": rate(lambda r: [ecs_document("m", "predictions", x) for x in r], recs),
         "ECS lines": rate(lambda r: ecs.emit("m", "predictions", r), recs),
-        "Loki push body+gzip": rate(lambda r: gzip.compress(orjson.dumps(push_body(
-            loki.items("m", "predictions", r))), 1), recs),
-        "ES _bulk NDJSON+gzip": rate(lambda r: gzip.compress(bulk_body(
-            [("i", x["id"], ecs_document("m", "predictions", x)) for x in r]), 1), recs),
+        "Loki push body+gzip": rate(
+            lambda r: gzip.compress(orjson.dumps(push_body(loki.items("m", "predictions", r))), 1),
+            recs,
+        ),
+        "ES _bulk NDJSON+gzip": rate(
+            lambda r: gzip.compress(
+                bulk_body([("i", x["id"], ecs_document("m", "predictions", x)) for x in r]), 1
+            ),
+            recs,
+        ),
         "EMF lines": rate(lambda r: [orjson.dumps(x) for x in emf_lines("v", "m", r)], recs),
     }
     for name, value in cases.items():
-        print(f"{name:30s} {value:>10,.0f} records/s  ({ref / value:.1f}x the reference's "
-              "time)")
+        print(f"{name:30s} {value:>10,.0f} records/s  ({ref / value:.1f}x the reference's time)")
     server.shutdown()
 
 

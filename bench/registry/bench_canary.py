@@ -28,8 +28,16 @@ SCENARIOS = [  # (name, stable rate, canary rate, tolerance, share)
 ]
 
 
-def run(p_a: float, p_b: float, tol: float, share: float, seeds: int, step: int = 100,
-        steps: int = 500, alpha: float = 0.05) -> dict[str, object]:
+def run(
+    p_a: float,
+    p_b: float,
+    tol: float,
+    share: float,
+    seeds: int,
+    step: int = 100,
+    steps: int = 500,
+    alpha: float = 0.05,
+) -> dict[str, object]:
     rng = np.random.default_rng(7)
     outcomes, at, failures = [], [], []
     for _ in range(seeds):
@@ -40,22 +48,32 @@ def run(p_a: float, p_b: float, tol: float, share: float, seeds: int, step: int 
         c_eb, c_nb = np.cumsum(eb), np.cumsum(nb)
         decision, k = None, steps - 1
         for k in range(steps):
-            decision = decide(int(c_ea[k]), int(c_na[k]), int(c_eb[k]), int(c_nb[k]),
-                              alpha=alpha, tolerance=tol)[0]
+            decision = decide(
+                int(c_ea[k]), int(c_na[k]), int(c_eb[k]), int(c_nb[k]), alpha=alpha, tolerance=tol
+            )[0]
             if decision is not None:
                 break
         outcomes.append(decision)
         at.append(int(c_nb[k]))
         failures.append(int(c_eb[k]))
-    return {"rollback": outcomes.count("rollback") / seeds,
-            "promote": outcomes.count("promote") / seeds,
-            "undecided": outcomes.count(None) / seeds,
-            "n_median": float(np.median(at)), "n_p95": float(np.percentile(at, 95)),
-            "failures_median": float(np.median(failures))}
+    return {
+        "rollback": outcomes.count("rollback") / seeds,
+        "promote": outcomes.count("promote") / seeds,
+        "undecided": outcomes.count(None) / seeds,
+        "n_median": float(np.median(at)),
+        "n_p95": float(np.percentile(at, 95)),
+        "failures_median": float(np.median(failures)),
+    }
 
 
-def plain(p_new: float, seeds: int, ceiling: float = 0.05, min_count: int = 20,
-          step: int = 125, steps: int = 120) -> dict[str, float]:
+def plain(
+    p_new: float,
+    seeds: int,
+    ceiling: float = 0.05,
+    min_count: int = 20,
+    step: int = 125,
+    steps: int = 120,
+) -> dict[str, float]:
     """A plain promotion guarded by a threshold rollback policy (``error_rate > ceiling``
     once ``min_count`` predictions were seen), checked every ``step`` requests for the
     first minute (250 requests/s, a check every 0.5 s): the share of runs rolled back and
@@ -76,17 +94,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=1000)
     args = parser.parse_args()
-    print(f"{'scenario':34} {'rollback':>8} {'promote':>8} {'undecided':>9} "
-          f"{'n canary p50':>12} {'p95':>7} {'failures p50':>12}")
+    print(
+        f"{'scenario':34} {'rollback':>8} {'promote':>8} {'undecided':>9} "
+        f"{'n canary p50':>12} {'p95':>7} {'failures p50':>12}"
+    )
     for name, p_a, p_b, tol, share in SCENARIOS:
         r = run(p_a, p_b, tol, share, args.seeds)
-        print(f"{name:34} {r['rollback']:8.3f} {r['promote']:8.3f} {r['undecided']:9.3f} "
-              f"{r['n_median']:12.0f} {r['n_p95']:7.0f} {r['failures_median']:12.0f}")
+        print(
+            f"{name:34} {r['rollback']:8.3f} {r['promote']:8.3f} {r['undecided']:9.3f} "
+            f"{r['n_median']:12.0f} {r['n_p95']:7.0f} {r['failures_median']:12.0f}"
+        )
     print("\nplain promotion, policy error_rate > 0.05 (min 20), checked every 125 requests:")
     for name, p_new in (("5x errors (10 %)", 0.10), ("parity (2 %)", 0.02)):
         r = plain(p_new, args.seeds)
-        print(f"  {name:20} rolled back in the first minute {r['rolled_back']:.3f}, "
-              f"failures served p50 {r['failures_median']:.0f}")
+        print(
+            f"  {name:20} rolled back in the first minute {r['rolled_back']:.3f}, "
+            f"failures served p50 {r['failures_median']:.0f}"
+        )
 
 
 if __name__ == "__main__":

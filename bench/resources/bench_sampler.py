@@ -84,19 +84,25 @@ def main() -> None:
     args = parser.parse_args()
 
     cost = per_sample(args.samples)
-    print(f"1. one sample: {cost * 1e6:,.0f} us of CPU "
-          f"-> {cost / args.interval * 100:.3f} % of one core at a {args.interval:g} s interval")
+    print(
+        f"1. one sample: {cost * 1e6:,.0f} us of CPU "
+        f"-> {cost / args.interval * 100:.3f} % of one core at a {args.interval:g} s interval"
+    )
 
     bare = bare_thread(args.interval, args.seconds)
     sampled, n = sampler_thread(args.interval, args.seconds)
     share = (sampled - bare) / args.seconds * 100
-    print(f"2. {args.seconds:g} s at {args.interval:g} s: bare loop {bare * 1e3:.1f} ms CPU, "
-          f"sampler {sampled * 1e3:.1f} ms CPU ({n} samples) -> "
-          f"{share:.3f} % of one core (target < 1 %)")
+    print(
+        f"2. {args.seconds:g} s at {args.interval:g} s: bare loop {bare * 1e3:.1f} ms CPU, "
+        f"sampler {sampled * 1e3:.1f} ms CPU ({n} samples) -> "
+        f"{share:.3f} % of one core (target < 1 %)"
+    )
 
     bare_ns, timed_ns = cpu_attribution(2000, 200)
-    print(f"3. cpu_time=True: call {bare_ns:.0f} ns bare, {timed_ns:.0f} ns with the thread "
-          f"CPU clock -> +{timed_ns - bare_ns:.0f} ns per tracked call")
+    print(
+        f"3. cpu_time=True: call {bare_ns:.0f} ns bare, {timed_ns:.0f} ns with the thread "
+        f"CPU clock -> +{timed_ns - bare_ns:.0f} ns per tracked call"
+    )
 
 
 if __name__ == "__main__":

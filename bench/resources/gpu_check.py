@@ -26,6 +26,7 @@ def _load(seconds: float) -> str:
         import torch
 
         if torch.cuda.is_available():
+
             def run() -> None:
                 a = torch.randn(4096, 4096, device="cuda")
                 end = time.monotonic() + seconds
@@ -77,14 +78,19 @@ def main() -> int:
         peak = max(peak, s.get("gpu_utilization_percent") or 0.0)
         for dev in s.get("gpus", []):
             print(json.dumps(dev))
-            util, used, total = (dev["utilization_percent"], dev["memory_used_bytes"],
-                                 dev["memory_total_bytes"])
+            util, used, total = (
+                dev["utilization_percent"],
+                dev["memory_used_bytes"],
+                dev["memory_total_bytes"],
+            )
             if util is not None and not 0 <= util <= 100:
                 ok = False
             if used is not None and total is not None and used > total:
                 ok = False
-    print(f"summary fields of the last sample: "
-          f"{ {k: v for k, v in s.items() if k.startswith('gpu_')} }")
+    print(
+        f"summary fields of the last sample: "
+        f"{ {k: v for k, v in s.items() if k.startswith('gpu_')} }"
+    )
     print(f"peak mean utilisation: {peak:.0f} %; readings {'valid' if ok else 'INVALID'}")
     sampler.stop()
     reader.close()

@@ -40,9 +40,11 @@ from support.pg import start_postgres  # noqa: E402
 from support.servers import free_port, wait_ready  # noqa: E402
 
 N_NUM, N_CAT = 20, 5
-SCHEMA = {"task": "binary_classification",
-          "features": [{"name": f"n{i}", "kind": "numeric"} for i in range(N_NUM)]
-          + [{"name": f"c{i}", "kind": "categorical"} for i in range(N_CAT)]}
+SCHEMA = {
+    "task": "binary_classification",
+    "features": [{"name": f"n{i}", "kind": "numeric"} for i in range(N_NUM)]
+    + [{"name": f"c{i}", "kind": "categorical"} for i in range(N_CAT)],
+}
 
 
 def _bodies(client: int, n: int, batch: int) -> list[bytes]:
@@ -56,9 +58,16 @@ def _bodies(client: int, n: int, batch: int) -> list[bytes]:
         for i in range(batch):
             inputs = {f"n{j}": float(nums[i, j]) for j in range(N_NUM)}
             inputs.update({f"c{j}": f"v{cats[i, j]}" for j in range(N_CAT)})
-            recs.append({"id": f"ROUND-{i}", "version": "1",
-                         "ts": now - 30 + i * 1e-4, "latency_s": float(abs(nums[i, 0]) / 100),
-                         "inputs": inputs, "outputs": int(nums[i, 1] > 0)})
+            recs.append(
+                {
+                    "id": f"ROUND-{i}",
+                    "version": "1",
+                    "ts": now - 30 + i * 1e-4,
+                    "latency_s": float(abs(nums[i, 0]) / 100),
+                    "inputs": inputs,
+                    "outputs": int(nums[i, 1] > 0),
+                }
+            )
         out.append(orjson.dumps({"records": recs}))
     return out
 
@@ -91,8 +100,16 @@ def _client(args: tuple[int, str, float, int, int, float]) -> dict:
             continue
         latencies.append(time.perf_counter() - started)
     transport.close()
-    return {"client": client, "url": url, "latencies": latencies, "records": accepted,
-            "errors": errors, "duplicates": duplicates, "began": began, "ended": time.time()}
+    return {
+        "client": client,
+        "url": url,
+        "latencies": latencies,
+        "records": accepted,
+        "errors": errors,
+        "duplicates": duplicates,
+        "began": began,
+        "ended": time.time(),
+    }
 
 
 def _pg_processes(datadir: Path) -> list[psutil.Process]:
@@ -114,41 +131,71 @@ def _cpu(procs: list[psutil.Process]) -> float:
 
 def _db_counters(engine: sa.Engine) -> dict[str, float]:
     with engine.connect() as conn:
-        wal = conn.execute(sa.text(
-            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")).scalar()
-        row = conn.execute(sa.text(
-            "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted "
-            "FROM pg_stat_database WHERE datname = current_database()")).mappings().one()
+        wal = conn.execute(sa.text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")).scalar()
+        row = (
+            conn.execute(
+                sa.text(
+                    "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted "
+                    "FROM pg_stat_database WHERE datname = current_database()"
+                )
+            )
+            .mappings()
+            .one()
+        )
     return {"wal_bytes": float(wal), **{k: float(v or 0) for k, v in row.items()}}
 
 
-def run(replicas: int, clients: int, seconds: float, batch: int, pg_url: str,
-        datadir: Path) -> dict:
+def run(
+    replicas: int, clients: int, seconds: float, batch: int, pg_url: str, datadir: Path
+) -> dict:
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:  # a clean slate per run (the schema stays)
         conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    subprocess.run([sys.executable, "-m", "vigil.cli.main", "db", "upgrade", "--db", pg_url],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", "db", "upgrade", "--db", pg_url],
+        check=True,
+        capture_output=True,
+    )
     home = Path(tempfile.mkdtemp(prefix="vigil-scale-"))
     procs, urls = [], []
     try:
         for _ in range(replicas):
             port = free_port()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "vigil.cli.main", "server", "--db", pg_url,
-                 "--port", str(port), "--home", str(home), "--auth", "off", "--no-upgrade"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "vigil.cli.main",
+                        "server",
+                        "--db",
+                        pg_url,
+                        "--port",
+                        str(port),
+                        "--home",
+                        str(home),
+                        "--auth",
+                        "off",
+                        "--no-upgrade",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             urls.append(f"http://127.0.0.1:{port}")
         for proc, url in zip(procs, urls, strict=True):
             wait_ready(url, timeout_s=120, proc=proc)
-        r = httpx.post(f"{urls[0]}/api/v1/models", json={"name": "bench", "schema": SCHEMA},
-                       timeout=60)
+        r = httpx.post(
+            f"{urls[0]}/api/v1/models", json={"name": "bench", "schema": SCHEMA}, timeout=60
+        )
         r.raise_for_status()
         servers = [psutil.Process(p.pid) for p in procs]
         start_at = time.time() + 10 + clients  # bodies are made before the clock starts
         with mp.get_context("spawn").Pool(clients) as pool:
-            pending = pool.map_async(_client, [(c, urls[c % replicas], start_at, batch, 8,
-                                                seconds) for c in range(clients)])
+            pending = pool.map_async(
+                _client,
+                [(c, urls[c % replicas], start_at, batch, 8, seconds) for c in range(clients)],
+            )
             while time.time() < start_at:
                 time.sleep(0.01)
             cpu0 = [_cpu([s]) for s in servers]
@@ -174,14 +221,23 @@ def run(replicas: int, clients: int, seconds: float, batch: int, pg_url: str,
     for i, url in enumerate(urls):
         mine = [r for r in results if r["url"] == url]
         n = sum(r["records"] for r in mine)
-        per_replica.append({"replica": i, "records_per_s": round(n / wall),
-                            "server_cpu_us_per_record": round(cpu[i] / max(n, 1) * 1e6, 1)})
+        per_replica.append(
+            {
+                "replica": i,
+                "records_per_s": round(n / wall),
+                "server_cpu_us_per_record": round(cpu[i] / max(n, 1) * 1e6, 1),
+            }
+        )
     total = sum(r["records"] for r in results)
     lat = np.array([x for r in results for x in r["latencies"]]) * 1000
     d = {k: db1[k] - db0[k] for k in db1}
     return {
-        "replicas": replicas, "clients": clients, "batch": batch, "seconds": round(wall, 1),
-        "records": total, "records_per_s": round(total / wall),
+        "replicas": replicas,
+        "clients": clients,
+        "batch": batch,
+        "seconds": round(wall, 1),
+        "records": total,
+        "records_per_s": round(total / wall),
         "per_replica": per_replica,
         "errors": sum(r["errors"] for r in results),
         "duplicates": sum(r["duplicates"] for r in results),  # must be 0: ids are new
@@ -225,8 +281,10 @@ def main() -> None:
     try:
         url = f"postgresql+psycopg://{executor.user}@{executor.host}:{executor.port}/postgres"
         _wait_for_database(url)
-        rows = [run(n, args.clients, args.seconds, args.batch, url, base / "data")
-                for n in args.replicas]
+        rows = [
+            run(n, args.clients, args.seconds, args.batch, url, base / "data")
+            for n in args.replicas
+        ]
     finally:
         executor.stop()
     for row in rows:

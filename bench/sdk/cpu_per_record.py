@@ -41,8 +41,7 @@ import httpx
 from vigil.sdk import HttpTransport, MemoryTransport, Monitor
 
 N_FEATURES = 25
-_TRANSPORTS = ["memory", "memory-arrow", "memory-gzip", "memory-gzip-arrow", "http",
-               "http-arrow"]
+_TRANSPORTS = ["memory", "memory-arrow", "memory-gzip", "memory-gzip-arrow", "http", "http-arrow"]
 
 
 def make_rows(n: int) -> list[dict]:
@@ -73,14 +72,22 @@ def run(transport_name: str, rows: list[dict], url: str | None) -> dict[str, flo
     with tempfile.TemporaryDirectory() as spool:
         arrow = transport_name.endswith("-arrow")
         if url is None:
-            transport = MemoryTransport(compress=transport_name.startswith("memory-gzip"),
-                                        keep=False)
+            transport = MemoryTransport(
+                compress=transport_name.startswith("memory-gzip"), keep=False
+            )
             transport.columnar = arrow  # type: ignore[attr-defined]  # as HttpTransport's
         else:
             transport = HttpTransport(url, columnar=arrow)
-        mon = Monitor(f"bench-cpu-{transport_name}", version="1", endpoint=url or "http://unused",
-                      transport=transport, spool_dir=spool, queue_size=10_000_000,
-                      batch_size=1000, flush_interval_s=0.5)
+        mon = Monitor(
+            f"bench-cpu-{transport_name}",
+            version="1",
+            endpoint=url or "http://unused",
+            transport=transport,
+            spool_dir=spool,
+            queue_size=10_000_000,
+            batch_size=1000,
+            flush_interval_s=0.5,
+        )
         tracked = mon.track(bare)
         tracked(rows[0])  # registers the model, opens the connection
         mon.flush()
@@ -98,9 +105,15 @@ def run(transport_name: str, rows: list[dict], url: str | None) -> dict[str, flo
     total = (cpu1 - cpu0 - bare_cpu) / n
     hot = (main1 - main0 - bare_cpu) / n
     wire = sum(len(b) for _, _, b in getattr(transport, "bodies", ()))
-    return {"total_us": total * 1e6, "hot_us": hot * 1e6, "background_us": (total - hot) * 1e6,
-            "wall_s": wall1 - wall0, "sent": stats["sent"], "batches": stats["batches"],
-            "wire_bytes_per_record": wire / n}
+    return {
+        "total_us": total * 1e6,
+        "hot_us": hot * 1e6,
+        "background_us": (total - hot) * 1e6,
+        "wall_s": wall1 - wall0,
+        "sent": stats["sent"],
+        "batches": stats["batches"],
+        "wire_bytes_per_record": wire / n,
+    }
 
 
 def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
@@ -108,11 +121,25 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root),
-                                                                    os.environ.get("PYTHONPATH")])))
-    proc = subprocess.Popen([sys.executable, "-m", "vigil.cli.main", "server", "--db",
-                             f"sqlite:///{tmp / 'bench.db'}", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli.main",
+            "server",
+            "--db",
+            f"sqlite:///{tmp / 'bench.db'}",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -139,8 +166,13 @@ def measure(name: str, rows: list[dict]) -> dict[str, float]:
 def measure_in(src: str, name: str, n: int) -> dict[str, float]:
     """The same measurement in a child Python that imports vigil from ``src``."""
     env = dict(os.environ, PYTHONPATH=src)
-    out = subprocess.run([sys.executable, __file__, "--records", str(n), "--transport", name,
-                          "--json"], env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--records", str(n), "--transport", name, "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -148,8 +180,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--transport", nargs="+", default=["memory", "memory-gzip", "http"],
-                        choices=_TRANSPORTS)
+    parser.add_argument(
+        "--transport", nargs="+", default=["memory", "memory-gzip", "http"], choices=_TRANSPORTS
+    )
     parser.add_argument("--baseline", help="another checkout to measure in the same run")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -157,25 +190,31 @@ def main() -> None:
     if args.json:  # one measurement for a parent run (see --baseline)
         print(json.dumps(measure(args.transport[0], rows)))
         return
-    print(f"{args.records} records of {N_FEATURES} features, batches of 1000, "
-          f"{os.cpu_count()} CPUs, {args.rounds} round(s), medians")
+    print(
+        f"{args.records} records of {N_FEATURES} features, batches of 1000, "
+        f"{os.cpu_count()} CPUs, {args.rounds} round(s), medians"
+    )
     for name in args.transport:
         mine, base = [], []
         for _ in range(args.rounds):
             if args.baseline:
                 base.append(measure_in(args.baseline, name, args.records))
-            mine.append(measure_in(str(Path(__file__).resolve().parents[2]), name,
-                                   args.records))
+            mine.append(measure_in(str(Path(__file__).resolve().parents[2]), name, args.records))
         for label, results in (("baseline", base), ("this", mine)):
             if not results:
                 continue
             med = {k: statistics.median(r[k] for r in results) for k in results[0]}
             rounds = ", ".join(f"{r['total_us']:.2f}" for r in results)
-            print(f"[{name:11}] {label:8} total CPU per record {med['total_us']:6.2f} us "
-                  f"(hot path {med['hot_us']:.2f} + background {med['background_us']:.2f})"
-                  f"  rounds: {rounds}"
-                  + (f"; {med['wire_bytes_per_record']:.0f} B/record on the wire"
-                     if med["wire_bytes_per_record"] else ""))
+            print(
+                f"[{name:11}] {label:8} total CPU per record {med['total_us']:6.2f} us "
+                f"(hot path {med['hot_us']:.2f} + background {med['background_us']:.2f})"
+                f"  rounds: {rounds}"
+                + (
+                    f"; {med['wire_bytes_per_record']:.0f} B/record on the wire"
+                    if med["wire_bytes_per_record"]
+                    else ""
+                )
+            )
 
 
 if __name__ == "__main__":

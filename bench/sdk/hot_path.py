@@ -40,12 +40,19 @@ def main() -> None:
         return 1
 
     with tempfile.TemporaryDirectory() as spool:
-        mon = Monitor("bench", version="1", transport=MemoryTransport(keep=False),
-                      spool_dir=spool, queue_size=10_000_000, flush_interval_s=0.2)
+        mon = Monitor(
+            "bench",
+            version="1",
+            transport=MemoryTransport(keep=False),
+            spool_dir=spool,
+            queue_size=10_000_000,
+            flush_interval_s=0.2,
+        )
         tracked = mon.track(bare)
         registry = CollectorRegistry()
-        hist = Histogram("bench_latency_seconds", "latency", ["model_name", "model_version"],
-                         registry=registry)
+        hist = Histogram(
+            "bench_latency_seconds", "latency", ["model_name", "model_version"], registry=registry
+        )
 
         def prom(x):
             hist.labels("bench", "1").observe(0.001)
@@ -53,8 +60,7 @@ def main() -> None:
         def prom_observe_only(x, child=hist.labels("bench", "1")):
             child.observe(0.001)
 
-        variants = {"bare": bare, "tracked": tracked, "prom": prom,
-                    "prom_child": prom_observe_only}
+        variants = {"bare": bare, "tracked": tracked, "prom": prom, "prom_child": prom_observe_only}
         for fn in variants.values():  # warm up
             per_call_ns(fn, features, args.calls)
         samples: dict[str, list[float]] = {k: [] for k in variants}
@@ -73,8 +79,9 @@ def main() -> None:
     print(f"vigil hot-path overhead (tracked - bare)   {overhead:8.0f} ns")
     print(f"prometheus Histogram.labels(..).observe()  {prom_cost:8.0f} ns")
     print(f"prometheus child.observe() (labels cached) {child_cost:8.0f} ns")
-    print(f"ratio vigil / labels().observe()           {overhead / prom_cost:8.2f}"
-          "  (target <= 0.5)")
+    print(
+        f"ratio vigil / labels().observe()           {overhead / prom_cost:8.2f}  (target <= 0.5)"
+    )
     print(f"ratio vigil / child.observe()              {overhead / child_cost:8.2f}")
     print(f"records sent {stats['sent']}, dropped {stats['dropped_queue_full']}")
 

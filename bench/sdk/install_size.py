@@ -32,8 +32,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"pip", "setuptools"}
-HEAVY = ("numpy", "pandas", "pyarrow", "scipy", "sklearn", "fastapi", "sqlalchemy",
-         "pydantic", "httpx")
+HEAVY = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "sklearn",
+    "fastapi",
+    "sqlalchemy",
+    "pydantic",
+    "httpx",
+)
 
 SIZES = """
 import importlib.metadata as md, json, os
@@ -115,13 +124,36 @@ def sdk_venv(tmp: Path) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "vigil", src / "vigil", ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                    str(tmp / "dist"), str(src)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(tmp / "dist"),
+            str(src),
+        ],
+        check=True,
+    )
     (wheel,) = (tmp / "dist").glob("*.whl")
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                    "--disable-pip-version-check", str(wheel)], check=True, env=clean_env())
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
+        check=True,
+        env=clean_env(),
+    )
     return venv
 
 
@@ -136,13 +168,22 @@ def timings(python: str, env: dict[str, str], runs: int, tmp: Path) -> dict[str,
     best = [float("inf")] * 3
     heavy = ""
     for i in range(runs):
-        out = subprocess.run([python, "-c", TIMING, ",".join(HEAVY)],
-                             env={**env, "VIGIL_SPOOL_DIR": str(tmp / f"spool{i}")},
-                             cwd=tmp, check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [python, "-c", TIMING, ",".join(HEAVY)],
+            env={**env, "VIGIL_SPOOL_DIR": str(tmp / f"spool{i}")},
+            cwd=tmp,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         *values, heavy = out.stdout.split()
         best = [min(b, float(v)) for b, v in zip(best, values, strict=True)]
-    return {"import_ms": best[0] * 1e3, "monitor_ms": best[1] * 1e3,
-            "close_ms": best[2] * 1e3, "heavy_loaded": heavy}
+    return {
+        "import_ms": best[0] * 1e3,
+        "monitor_ms": best[1] * 1e3,
+        "close_ms": best[2] * 1e3,
+        "heavy_loaded": heavy,
+    }
 
 
 def main() -> None:
@@ -154,28 +195,36 @@ def main() -> None:
         tmp = Path(name)
         venv = sdk_venv(tmp)
         python = str(venv / "bin" / "python")
-        sizes = json.loads(subprocess.run([python, "-c", SIZES], env=clean_env(), check=True,
-                                          capture_output=True, text=True).stdout)
+        sizes = json.loads(
+            subprocess.run(
+                [python, "-c", SIZES], env=clean_env(), check=True, capture_output=True, text=True
+            ).stdout
+        )
         sdk = {k: v for k, v in sizes.items() if k not in BASE}
         full = closure("vigil[server]")
         full_bytes = installed_size(full)
-        print(f"SDK alone (pip install vigil): {len(sdk)} distributions, "
-              f"{sum(sdk.values()) / 2**20:.1f} MiB (vigil itself "
-              f"{sizes['vigil'] / 2**20:.1f} MiB; dependencies "
-              f"{(sum(sdk.values()) - sizes['vigil']) / 2**20:.1f} MiB: "
-              f"{', '.join(sorted(k for k in sdk if k != 'vigil'))})")
-        print(f"full (vigil[server]): {len(full)} distributions, "
-              f"{full_bytes / 2**20:.1f} MiB")
-        rows = [("SDK venv", python, clean_env()),
-                ("this checkout, full env", sys.executable, clean_env(str(ROOT)))]
+        print(
+            f"SDK alone (pip install vigil): {len(sdk)} distributions, "
+            f"{sum(sdk.values()) / 2**20:.1f} MiB (vigil itself "
+            f"{sizes['vigil'] / 2**20:.1f} MiB; dependencies "
+            f"{(sum(sdk.values()) - sizes['vigil']) / 2**20:.1f} MiB: "
+            f"{', '.join(sorted(k for k in sdk if k != 'vigil'))})"
+        )
+        print(f"full (vigil[server]): {len(full)} distributions, {full_bytes / 2**20:.1f} MiB")
+        rows = [
+            ("SDK venv", python, clean_env()),
+            ("this checkout, full env", sys.executable, clean_env(str(ROOT))),
+        ]
         if args.baseline:
             rows.append(("baseline, full env", sys.executable, clean_env(args.baseline)))
         print(f"best of {args.runs} fresh processes, CPU ms (all threads):")
         for label, py, env in rows:
             t = timings(py, env, args.runs, tmp)
-            print(f"  {label:24} import vigil {t['import_ms']:6.1f}  Monitor() "
-                  f"{t['monitor_ms']:6.1f}  close() {t['close_ms']:6.1f}  "
-                  f"heavy modules loaded: {t['heavy_loaded']}")
+            print(
+                f"  {label:24} import vigil {t['import_ms']:6.1f}  Monitor() "
+                f"{t['monitor_ms']:6.1f}  close() {t['close_ms']:6.1f}  "
+                f"heavy modules loaded: {t['heavy_loaded']}"
+            )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,20 @@ def main() -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "server", "--home", str(home), "--port",
-         str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli.main",
+            "server",
+            "--home",
+            str(home),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -85,17 +97,27 @@ def main() -> None:
                 pass
             time.sleep(0.1)
         client = httpx.Client(base_url=url, timeout=600)
-        client.post("/api/v1/models", json={"name": "m", "schema": {
-            "task": "binary_classification", "features": []}})
-        for label, body in (("20,000 members", many_members(20_000)),
-                            ("1 GiB gzip bomb", bomb(1 << 30))):
+        client.post(
+            "/api/v1/models",
+            json={"name": "m", "schema": {"task": "binary_classification", "features": []}},
+        )
+        for label, body in (
+            ("20,000 members", many_members(20_000)),
+            ("1 GiB gzip bomb", bomb(1 << 30)),
+        ):
             t0 = time.monotonic()
-            r = client.post("/api/v1/models/m/versions/1/artifact", params={"filename": "d"},
-                            content=body, headers=TAR)
+            r = client.post(
+                "/api/v1/models/m/versions/1/artifact",
+                params={"filename": "d"},
+                content=body,
+                headers=TAR,
+            )
             elapsed = time.monotonic() - t0
-            print(f"{label} ({len(body):,} B): HTTP {r.status_code} in {elapsed:.2f} s, "
-                  f"{_folder_bytes(home / 'artifacts'):,} B left in artifacts/: "
-                  f"{r.json()['error']['message']}")
+            print(
+                f"{label} ({len(body):,} B): HTTP {r.status_code} in {elapsed:.2f} s, "
+                f"{_folder_bytes(home / 'artifacts'):,} B left in artifacts/: "
+                f"{r.json()['error']['message']}"
+            )
     finally:
         proc.terminate()
         proc.wait(30)

@@ -48,27 +48,47 @@ def fill(store, models: int, versions: int, days: int, predictions: int) -> int:
     first = now_minute - (minutes - 1) * 60
     total = 0
     for m in range(models):
-        model, _ = store.upsert_model(f"model-{m:03d}", "binary_classification",
-                                      {"features": [], "task": "binary_classification"})
+        model, _ = store.upsert_model(
+            f"model-{m:03d}",
+            "binary_classification",
+            {"features": [], "task": "binary_classification"},
+        )
         for v in range(versions):
             rows = []
             for i in range(minutes):
                 errors = int(rng.binomial(per_row, 0.01))
-                rows.append({"model_id": model.id, "version": str(v + 1),
-                             "minute": first + i * 60, "count": per_row, "errors": errors,
-                             "latency_count": per_row, "latency_sum": per_row * 0.02,
-                             "latency_sketch": sketches[i % POOL],
-                             "profile": profiles[i % POOL]})
+                rows.append(
+                    {
+                        "model_id": model.id,
+                        "version": str(v + 1),
+                        "minute": first + i * 60,
+                        "count": per_row,
+                        "errors": errors,
+                        "latency_count": per_row,
+                        "latency_sum": per_row * 0.02,
+                        "latency_sketch": sketches[i % POOL],
+                        "profile": profiles[i % POOL],
+                    }
+                )
                 total += per_row
             for chunk in range(0, len(rows), 5000):
                 with store.write() as conn:
-                    conn.execute(t.rollups.insert(), rows[chunk:chunk + 5000])
+                    conn.execute(t.rollups.insert(), rows[chunk : chunk + 5000])
                     # written beside the aggregator: mark the hours, as its fold does
-                    mark_hours(store, conn, {(model.id, r["minute"] // 3600 * 3600)
-                                             for r in rows[chunk:chunk + 5000]})
+                    mark_hours(
+                        store,
+                        conn,
+                        {
+                            (model.id, r["minute"] // 3600 * 3600)
+                            for r in rows[chunk : chunk + 5000]
+                        },
+                    )
             with store.write() as conn:
-                conn.execute(t.model_versions.insert().values(
-                    model_id=model.id, version=str(v + 1), created_at=time.time()))
+                conn.execute(
+                    t.model_versions.insert().values(
+                        model_id=model.id, version=str(v + 1), created_at=time.time()
+                    )
+                )
     return total
 
 
@@ -81,9 +101,12 @@ def main() -> None:
     parser.add_argument("--predictions", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--ranges", default="15m,1h,6h,24h")
-    parser.add_argument("--phases", default="minutes,hours",
-                        help="minutes: before the hourly rollups are built (every read "
-                             "merges minutes); hours: after store.build_hours()")
+    parser.add_argument(
+        "--phases",
+        default="minutes,hours",
+        help="minutes: before the hourly rollups are built (every read "
+        "merges minutes); hours: after store.build_hours()",
+    )
     args = parser.parse_args()
 
     from starlette.testclient import TestClient
@@ -98,9 +121,11 @@ def main() -> None:
         started = time.perf_counter()
         total = fill(store, args.models, args.versions, args.days, args.predictions)
         rows = store.count("predictions")  # raw events are not needed for the page
-        print(f"filled rollups for {total:,} predictions ({args.models} models x "
-              f"{args.versions} versions x {args.days} days of minutes; raw rows {rows}) "
-              f"in {time.perf_counter() - started:.1f} s on {url.split(':')[0]}")
+        print(
+            f"filled rollups for {total:,} predictions ({args.models} models x "
+            f"{args.versions} versions x {args.days} days of minutes; raw rows {rows}) "
+            f"in {time.perf_counter() - started:.1f} s on {url.split(':')[0]}"
+        )
         # no aggregator loop: it would build the hours during the "minutes" phase
         app = create_app(load_settings(home=tmp, auth="off", aggregate_interval_s=0), store)
         with TestClient(app, base_url="http://localhost") as client:
@@ -118,15 +143,20 @@ def main() -> None:
                         assert answer.status_code == 200, answer.text[:300]
                         assert answer.text.count('data-model="') == args.models
                         timing = answer.headers.get("server-timing", "")
-                        server.append(float(timing.split("dur=")[1].split(",")[0])
-                                      if "dur=" in timing else float("nan"))
+                        server.append(
+                            float(timing.split("dur=")[1].split(",")[0])
+                            if "dur=" in timing
+                            else float("nan")
+                        )
                         t0 = time.perf_counter()
                         views.overview(store, views.resolve_range(key))
                         engine.append((time.perf_counter() - t0) * 1000)
-                    print(f"[{phase}] overview range={key:>4}: Server-Timing median "
-                          f"{statistics.median(server):6.1f} ms (max {max(server):6.1f}); "
-                          f"request wall median {statistics.median(wall):6.1f} ms; "
-                          f"views.overview median {statistics.median(engine):6.1f} ms")
+                    print(
+                        f"[{phase}] overview range={key:>4}: Server-Timing median "
+                        f"{statistics.median(server):6.1f} ms (max {max(server):6.1f}); "
+                        f"request wall median {statistics.median(wall):6.1f} ms; "
+                        f"views.overview median {statistics.median(engine):6.1f} ms"
+                    )
         store.close()
 
 

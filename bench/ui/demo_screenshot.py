@@ -37,14 +37,14 @@ def _free_port() -> int:
 def _ready(api: httpx.Client) -> bool:
     """Whether the page has everything the screenshot should show."""
     try:
-        alerts = api.get("/api/v1/alerts", params={"model": "credit-risk",
-                                                   "state": "firing"}).json()["alerts"]
+        alerts = api.get(
+            "/api/v1/alerts", params={"model": "credit-risk", "state": "firing"}
+        ).json()["alerts"]
         resources = api.get(f"{MODEL_API}/resources").json()
     except (httpx.HTTPError, KeyError, ValueError):
         return False
     fired = {a["rule"] for a in alerts}
-    return {"demo-input-drift", "demo-estimated-accuracy"} <= fired and bool(
-        resources.get("hosts"))
+    return {"demo-input-drift", "demo-estimated-accuracy"} <= fired and bool(resources.get("hosts"))
 
 
 def _shoot(url: str, out: Path) -> None:
@@ -54,16 +54,21 @@ def _shoot(url: str, out: Path) -> None:
     if chromium is None:
         raise SystemExit("no chromium on PATH (apt-get install -y chromium)")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1200, "height": 900},
-                                device_scale_factor=0.75)  # a smaller file, still legible
+        browser = pw.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(
+            viewport={"width": 1200, "height": 900}, device_scale_factor=0.75
+        )  # a smaller file, still legible
         page.goto(url, wait_until="networkidle")
         page.wait_for_timeout(1500)  # Plotly draws after load
         # the README picture: alerts with their cause, drift, quality, resources, aliases
-        page.evaluate("""ids => ids.forEach(id => {
+        page.evaluate(
+            """ids => ids.forEach(id => {
             const h = document.getElementById(id);
-            if (h) h.closest('section').style.display = 'none'; })""", HIDDEN)
+            if (h) h.closest('section').style.display = 'none'; })""",
+            HIDDEN,
+        )
         page.screenshot(path=str(out), full_page=True)
         browser.close()
 
@@ -76,9 +81,24 @@ def main() -> None:
     port = _free_port()
     with tempfile.TemporaryDirectory() as work:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vigil.cli.main", "demo", "--port", str(port),
-             "--drift-after", "20", "--promote-after", "3", "--label-delay", "2"],
-            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "vigil.cli.main",
+                "demo",
+                "--port",
+                str(port),
+                "--drift-after",
+                "20",
+                "--promote-after",
+                "3",
+                "--label-delay",
+                "2",
+            ],
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + args.deadline
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:

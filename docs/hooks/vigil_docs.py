@@ -67,7 +67,7 @@ def include(path: str, page_uri: str) -> str:
         file_part, _, anchor = target.partition("#")
         repo_path = posixpath.normpath(posixpath.join(src_dir, file_part))
         if repo_path.startswith("docs/"):
-            rel = posixpath.relpath(repo_path[len("docs/"):], page_dir or ".")
+            rel = posixpath.relpath(repo_path[len("docs/") :], page_dir or ".")
             return f"{bang}[{label}]({rel}{'#' + anchor if anchor else ''})"
         if label.strip("`") == repo_path:
             return f"`{repo_path}`"
@@ -176,8 +176,7 @@ def route_scopes(app: Any) -> dict[tuple[str, str], tuple[str, ...]]:
     # app's; a few routes are added to the app itself.
     routes = [r for r in app.routes if isinstance(r, APIRoute)]
     for info in pkgutil.iter_modules(package.__path__):
-        router = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "router",
-                         None)
+        router = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "router", None)
         routes += [r for r in getattr(router, "routes", []) if isinstance(r, APIRoute)]
     out: dict[tuple[str, str], tuple[str, ...]] = {}
     for route in routes:
@@ -224,8 +223,11 @@ def http_reference() -> str:
             out.append(op.get("description", "").strip() + "\n")
             needs = scopes.get((method, path))
             if needs:
-                out.append("Scope: " + " or ".join(f"`{s}`" for s in needs)
-                           + " (when the server requires keys).\n")
+                out.append(
+                    "Scope: "
+                    + " or ".join(f"`{s}`" for s in needs)
+                    + " (when the server requires keys).\n"
+                )
             params = op.get("parameters", [])
             if params:
                 out.append("| parameter | in | type | required | meaning |\n|---|---|---|---|---|")
@@ -233,16 +235,20 @@ def http_reference() -> str:
                     out.append(
                         f"| `{p['name']}` | {p['in']} | {_schema_name(p.get('schema', {}))} | "
                         f"{'yes' if p.get('required') else 'no'} | "
-                        f"{_cell(p.get('description', ''))} |")
+                        f"{_cell(p.get('description', ''))} |"
+                    )
                 out.append("")
             body = op.get("requestBody")
             if body:
                 kinds = ", ".join(
                     f"`{ctype}` ({_schema_name(c.get('schema', {}))})"
-                    for ctype, c in body.get("content", {}).items())
+                    for ctype, c in body.get("content", {}).items()
+                )
                 out.append(f"Request body: {kinds}.\n")
-            codes = ", ".join(f"{code} {_cell(r.get('description', ''))}"
-                              for code, r in op.get("responses", {}).items())
+            codes = ", ".join(
+                f"{code} {_cell(r.get('description', ''))}"
+                for code, r in op.get("responses", {}).items()
+            )
             out.append(f"Answers: {codes}.\n")
     schemas = spec.get("components", {}).get("schemas", {})
     if schemas:
@@ -258,9 +264,11 @@ def http_reference() -> str:
                 required = set(schema.get("required", []))
                 out.append("| field | type | required | meaning |\n|---|---|---|---|")
                 for field, prop in props.items():
-                    out.append(f"| `{field}` | {_schema_name(prop)} | "
-                               f"{'yes' if field in required else 'no'} | "
-                               f"{_cell(prop.get('description', ''))} |")
+                    out.append(
+                        f"| `{field}` | {_schema_name(prop)} | "
+                        f"{'yes' if field in required else 'no'} | "
+                        f"{_cell(prop.get('description', ''))} |"
+                    )
                 out.append("")
     return "\n".join(out)
 
@@ -285,18 +293,27 @@ def settings_reference() -> str:
     from vigil.config import Settings
     from vigil.integrations.config import IntegrationSettings
 
-    out = ["## Server and SDK\n",
-           "In `vigil.toml` these live in the `[settings]` table.\n",
-           "| variable | `[settings]` key | default | meaning |\n|---|---|---|---|"]
+    out = [
+        "## Server and SDK\n",
+        "In `vigil.toml` these live in the `[settings]` table.\n",
+        "| variable | `[settings]` key | default | meaning |\n|---|---|---|---|",
+    ]
     for name, field in Settings.model_fields.items():
-        out.append(f"| `VIGIL_{name.upper()}` | `{name}` | {_default(field)} | "
-                   f"{_cell(field.description or '')} |")
-    out += ["", "## Integrations\n",
-            "In `vigil.toml` each lives in the table of its integration, its name without "
-            "that prefix: `VIGIL_LOKI_URL` is `url` in `[integrations.loki]`.\n",
-            "| variable | vigil.toml | default | meaning |\n|---|---|---|---|"]
+        out.append(
+            f"| `VIGIL_{name.upper()}` | `{name}` | {_default(field)} | "
+            f"{_cell(field.description or '')} |"
+        )
+    out += [
+        "",
+        "## Integrations\n",
+        "In `vigil.toml` each lives in the table of its integration, its name without "
+        "that prefix: `VIGIL_LOKI_URL` is `url` in `[integrations.loki]`.\n",
+        "| variable | vigil.toml | default | meaning |\n|---|---|---|---|",
+    ]
     for name, field in IntegrationSettings.model_fields.items():
         table, _, key = name.partition("_")
-        out.append(f"| `VIGIL_{name.upper()}` | `[integrations.{table}]` `{key}` | "
-                   f"{_default(field)} | {_cell(field.description or '')} |")
+        out.append(
+            f"| `VIGIL_{name.upper()}` | `[integrations.{table}]` `{key}` | "
+            f"{_default(field)} | {_cell(field.description or '')} |"
+        )
     return "\n".join(out) + "\n"

@@ -24,14 +24,26 @@ class Traffic:
     def model(self, name: str = "churn") -> None:
         self.ingestor.register_model({"name": name, "schema": SCHEMA})
 
-    def send(self, ts: float, count: int = 10, errors: int = 0, model: str = "churn",
-             version: str = "1", latency_s: float = 0.01) -> None:
+    def send(
+        self,
+        ts: float,
+        count: int = 10,
+        errors: int = 0,
+        model: str = "churn",
+        version: str = "1",
+        latency_s: float = 0.01,
+    ) -> None:
         records = []
         for i in range(count):
             self.n += 1
-            rec = {"id": f"{model}-{self.n}", "version": version, "ts": ts,
-                   "latency_s": latency_s, "inputs": {"age": 30 + i, "plan": "pro"},
-                   "outputs": i % 2}
+            rec = {
+                "id": f"{model}-{self.n}",
+                "version": version,
+                "ts": ts,
+                "latency_s": latency_s,
+                "inputs": {"age": 30 + i, "plan": "pro"},
+                "outputs": i % 2,
+            }
             if i < errors:
                 rec["error"] = "boom"
             records.append(rec)
@@ -74,8 +86,13 @@ class Receiver:
             def do_POST(self) -> None:
                 time.sleep(delay_s)
                 length = int(self.headers.get("content-length") or 0)
-                outer.requests.append({"path": self.path, "headers": dict(self.headers),
-                                       "body": self.rfile.read(length)})
+                outer.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": self.rfile.read(length),
+                    }
+                )
                 status = outer.statuses.pop(0) if outer.statuses else 202
                 body = b'{"status": "success"}' if status < 300 else b'{"error": "no"}'
                 self.send_response(status)
@@ -106,11 +123,23 @@ def note(status: str = "firing", **over):
     """A notification as the engine makes one."""
     from vigil.notify import Notification
 
-    values = {"status": status, "alert_id": 7, "rule": "errors", "fingerprint": "f" * 32,
-                  "labels": {"alertname": "errors", "model": "churn", "metric": "error_rate",
-                          "severity": "critical"},
-                  "severity": "critical", "summary": "churn: error_rate > 0.05 over 5m",
-                  "value": 0.12, "threshold": 0.05, "started_at": 1_700_000_000.0,
-                  "ended_at": 1_700_000_600.0 if status == "resolved" else None}
+    values = {
+        "status": status,
+        "alert_id": 7,
+        "rule": "errors",
+        "fingerprint": "f" * 32,
+        "labels": {
+            "alertname": "errors",
+            "model": "churn",
+            "metric": "error_rate",
+            "severity": "critical",
+        },
+        "severity": "critical",
+        "summary": "churn: error_rate > 0.05 over 5m",
+        "value": 0.12,
+        "threshold": 0.05,
+        "started_at": 1_700_000_000.0,
+        "ended_at": 1_700_000_600.0 if status == "resolved" else None,
+    }
     values.update(over)
     return Notification(**values)

@@ -28,14 +28,27 @@ def _fire(store, tmp_path, action: dict, registry=None):
     traffic.model()
     now = time.time()
     traffic.send(now - 120, count=6, errors=3)
-    traffic.ingestor.ingest_labels("churn", [{"prediction_id": "churn-1", "actual": 1},
-                                             {"prediction_id": "churn-2", "actual": 0}])
-    traffic.ingestor.ingest_feedback("churn", [
-        {"id": "fb1", "prediction_id": "churn-1", "score": 1.0},
-        {"id": "fb2", "prediction_id": "churn-1", "score": 0.0, "comment": "meh"}])
+    traffic.ingestor.ingest_labels(
+        "churn",
+        [{"prediction_id": "churn-1", "actual": 1}, {"prediction_id": "churn-2", "actual": 0}],
+    )
+    traffic.ingestor.ingest_feedback(
+        "churn",
+        [
+            {"id": "fb1", "prediction_id": "churn-1", "score": 1.0},
+            {"id": "fb2", "prediction_id": "churn-1", "score": 0.0, "comment": "meh"},
+        ],
+    )
     AlertStore(store).put_receiver("action", "act", action.pop("type"), action)
-    put_rule(store, name="errors", model="churn", metric="error_rate", threshold=0.2,
-             window="10m", actions=["act"])
+    put_rule(
+        store,
+        name="errors",
+        model="churn",
+        metric="error_rate",
+        threshold=0.2,
+        window="10m",
+        actions=["act"],
+    )
     dispatcher = Dispatcher(store, tmp_path, registry=registry)
     try:
         notes = AlertEngine(store, dispatcher).evaluate(now)
@@ -53,12 +66,20 @@ def _audit(store, action):
 def test_retrain_exports_parquet_and_runs_the_command(store, tmp_path):
     script = tmp_path / "train.py"
     out = tmp_path / "called.json"
-    script.write_text("import json, os, sys\n"
-                      "called = {'argv': sys.argv[1:], 'env': os.environ['VIGIL_RETRAIN_PATH']}\n"
-                      f"json.dump(called, open({str(out)!r}, 'w'))\n")
-    fired = _fire(store, tmp_path, {"type": "retrain", "window": "1h",
-                                    "command": [sys.executable, str(script), "{path}",
-                                                "{model}"]})
+    script.write_text(
+        "import json, os, sys\n"
+        "called = {'argv': sys.argv[1:], 'env': os.environ['VIGIL_RETRAIN_PATH']}\n"
+        f"json.dump(called, open({str(out)!r}, 'w'))\n"
+    )
+    fired = _fire(
+        store,
+        tmp_path,
+        {
+            "type": "retrain",
+            "window": "1h",
+            "command": [sys.executable, str(script), "{path}", "{model}"],
+        },
+    )
     called = orjson.loads(out.read_bytes())
     path, model = called["argv"]
     assert model == "churn" and called["env"] == path
@@ -88,8 +109,12 @@ def test_retrain_webhook_is_signed_and_a_failing_command_is_audited(store, tmp_p
         assert body["reason"].startswith("alert ")
     finally:
         hook.close()
-    AlertStore(store).put_receiver("action", "act", "retrain", {
-        "command": [sys.executable, "-c", "import sys; sys.exit('no GPU')"]})
+    AlertStore(store).put_receiver(
+        "action",
+        "act",
+        "retrain",
+        {"command": [sys.executable, "-c", "import sys; sys.exit('no GPU')"]},
+    )
     traffic = Traffic(store, start=100)
     traffic.send(time.time() - 60, count=5, errors=5)
     AlertStore(store).put_rule({**AlertStore(store).get_rule("errors"), "name": "errors2"})
@@ -118,8 +143,7 @@ class FakeRegistry:
 
 def test_rollback_through_a_registry_client(store, tmp_path):
     registry = FakeRegistry()
-    fired = _fire(store, tmp_path, {"type": "rollback", "alias": "production"},
-                  registry=registry)
+    fired = _fire(store, tmp_path, {"type": "rollback", "alias": "production"}, registry=registry)
     assert registry.history[("churn", "production")][-1] == "1"
     model, alias, reason, actor, automatic = registry.calls[0]
     assert (model, alias, actor, automatic) == ("churn", "production", "vigil-engine", True)
@@ -144,12 +168,19 @@ def test_rollback_through_vigils_registry(store, tmp_path):
         reg.promote("churn", "production", version)
     AlertStore(store).put_receiver("action", "act", "rollback", {})
     # the rule watches the version the alias points at (2): version 1's errors do not count
-    put_rule(store, name="errors", model="churn", alias="production", metric="error_rate",
-             threshold=0.2, window="10m", actions=["act"])
+    put_rule(
+        store,
+        name="errors",
+        model="churn",
+        alias="production",
+        metric="error_rate",
+        threshold=0.2,
+        window="10m",
+        actions=["act"],
+    )
     Traffic(store).send(time.time() - 60, count=4, errors=4, model="churn", version="1")
     assert AlertEngine(store).evaluate() == []
-    Traffic(store, start=50).send(time.time() - 60, count=4, errors=4, model="churn",
-                                  version="2")
+    Traffic(store, start=50).send(time.time() - 60, count=4, errors=4, model="churn", version="2")
     dispatcher = Dispatcher(store, tmp_path)  # the default registry: vigil's own
     AlertEngine(store, dispatcher).evaluate()
     dispatcher.wait(30)
@@ -169,8 +200,14 @@ def test_slow_notifiers_never_block_the_engine(store, tmp_path):
         traffic = Traffic(store)
         traffic.model()
         traffic.send(time.time() - 30, count=4, errors=4)
-        put_rule(store, name="errors", model="churn", metric="error_rate", threshold=0.2,
-                 notifiers=["slow"])
+        put_rule(
+            store,
+            name="errors",
+            model="churn",
+            metric="error_rate",
+            threshold=0.2,
+            notifiers=["slow"],
+        )
         dispatcher = Dispatcher(store, tmp_path)
         started = time.monotonic()
         assert len(AlertEngine(store, dispatcher).evaluate()) == 1

@@ -53,8 +53,9 @@ window = "15m"
 
 def vigil(*args: str) -> subprocess.CompletedProcess:
     """The real console script: one-line errors, exit codes."""
-    return subprocess.run([sys.executable, "-m", "vigil.cli.main", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def run(*args: str) -> str:
@@ -76,8 +77,11 @@ def test_rules_apply_is_idempotent_and_shows_a_diff(tmp_path):
     assert "+ rule errors" in first and "+ notifier hook" in first
     assert "applied: 4 created, 0 updated, 0 deleted, 0 unchanged." in first
     silent = '[[rules]]\nname = "silent"\nkind = "no_data"\nwindow = "15m"\n'
-    path.write_text(CONFIG.replace("threshold = 0.05", "threshold = 0.1")
-                    .replace('secret = "s3cret"', 'secret = "other"').replace(silent, ""))
+    path.write_text(
+        CONFIG.replace("threshold = 0.05", "threshold = 0.1")
+        .replace('secret = "s3cret"', 'secret = "other"')
+        .replace(silent, "")
+    )
     second = run("rules", "apply", str(path), "--db", db, "--dry-run")
     assert "~ rule errors: threshold 0.05 -> 0.1" in second
     assert "~ notifier hook: secret '***' -> '***'" in second
@@ -91,8 +95,7 @@ def test_rules_apply_is_idempotent_and_shows_a_diff(tmp_path):
     third = run("rules", "apply", str(path), "--db", db, "--prune")
     assert "- rule silent" in third and "1 deleted" in third
     assert run("rules", "apply", str(path), "--db", db).strip() == "No changes (3 unchanged)."
-    path.write_text('[[rules]]\nname = "x"\nmetric = "error_rate"\nthreshold = 1\n'
-                    'window = "10x"\n')
+    path.write_text('[[rules]]\nname = "x"\nmetric = "error_rate"\nthreshold = 1\nwindow = "10x"\n')
     bad = vigil("rules", "apply", str(path), "--db", db)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "rules[0]: 'window' must be a duration" in bad.stderr
@@ -139,7 +142,10 @@ def test_readme_example_applies(store, monkeypatch):
     block = re.search(r"```toml\n(\[notifiers\.oncall\].*?)```", README, re.S).group(1)
     config = parse_config(block, "README")
     assert [r["name"] for r in config["rules"]] == [
-        "churn-errors", "churn-errors-vs-last-week", "silent-model"]
+        "churn-errors",
+        "churn-errors-vs-last-week",
+        "silent-model",
+    ]
     changes = apply(store, config)
     assert sorted(str(c) for c in changes)[0].startswith("+ ")
     assert all(c.op == "=" for c in apply(store, config))

@@ -26,8 +26,18 @@ def _engine(store):
 
 
 def test_for_duration_pending_firing_resolved_and_dedup(store, traffic):
-    put_rule(store, name="errors", model="churn", metric="error_rate", op=">",
-             threshold=0.2, window="5m", **{"for": "2m"}, notifiers=["n"], actions=["a"])
+    put_rule(
+        store,
+        name="errors",
+        model="churn",
+        metric="error_rate",
+        op=">",
+        threshold=0.2,
+        window="5m",
+        **{"for": "2m"},
+        notifiers=["n"],
+        actions=["a"],
+    )
     engine, rec = _engine(store)
     traffic.send(NOW - 60, count=10, errors=5)
     assert engine.evaluate(NOW) == []
@@ -37,8 +47,12 @@ def test_for_duration_pending_firing_resolved_and_dedup(store, traffic):
     assert [a["state"] for a in AlertStore(store).list_alerts()] == ["pending"]
     notes = engine.evaluate(NOW + 120)
     assert [n.status for n in notes] == ["firing"]
-    assert notes[0].labels == {"alertname": "errors", "model": "churn",
-                               "metric": "error_rate", "severity": "warning"}
+    assert notes[0].labels == {
+        "alertname": "errors",
+        "model": "churn",
+        "metric": "error_rate",
+        "severity": "warning",
+    }
     assert len(rec.notes) == 1 and len(rec.acts) == 1
     engine.evaluate(NOW + 150)  # still bad: no second notification, no second alert
     assert len(rec.notes) == 1
@@ -59,8 +73,15 @@ def test_for_duration_pending_firing_resolved_and_dedup(store, traffic):
 
 
 def test_pending_that_recovers_is_dropped_without_notification(store, traffic):
-    put_rule(store, name="errors", metric="error_rate", threshold=0.2, window="1m",
-             **{"for": "5m"}, notifiers=["n"])
+    put_rule(
+        store,
+        name="errors",
+        metric="error_rate",
+        threshold=0.2,
+        window="1m",
+        **{"for": "5m"},
+        notifiers=["n"],
+    )
     engine, rec = _engine(store)
     traffic.send(NOW - 30, count=10, errors=9)
     engine.evaluate(NOW)
@@ -73,10 +94,8 @@ def test_pending_that_recovers_is_dropped_without_notification(store, traffic):
 
 def test_too_little_data_keeps_state_unless_told(store, traffic):
     put_rule(store, name="keep", metric="error_rate", threshold=0.2, window="1m")
-    put_rule(store, name="ok", metric="error_rate", threshold=0.2, window="1m",
-             on_no_data="ok")
-    put_rule(store, name="min", metric="error_rate", threshold=0.2, window="1m",
-             min_count=50)
+    put_rule(store, name="ok", metric="error_rate", threshold=0.2, window="1m", on_no_data="ok")
+    put_rule(store, name="min", metric="error_rate", threshold=0.2, window="1m", min_count=50)
     engine, _ = _engine(store)
     traffic.send(NOW - 30, count=10, errors=9)
     engine.evaluate(NOW)
@@ -105,10 +124,28 @@ def test_no_data_rule_fires_when_a_model_stops_sending(store, traffic):
 
 def test_change_against_last_week(store, traffic):
     week = 7 * 86400
-    put_rule(store, name="spike", metric="error_rate", kind="change", baseline="7d",
-             op=">", threshold=3, window="1h", notifiers=["n"])
-    put_rule(store, name="drop", metric="count", kind="change", baseline="7d",
-             change="difference", op="<", threshold=-50, window="1h")
+    put_rule(
+        store,
+        name="spike",
+        metric="error_rate",
+        kind="change",
+        baseline="7d",
+        op=">",
+        threshold=3,
+        window="1h",
+        notifiers=["n"],
+    )
+    put_rule(
+        store,
+        name="drop",
+        metric="count",
+        kind="change",
+        baseline="7d",
+        change="difference",
+        op="<",
+        threshold=-50,
+        window="1h",
+    )
     engine, rec = _engine(store)
     traffic.send(NOW - week - 600, count=100, errors=2)  # last week: 2 %
     traffic.send(NOW - 600, count=100, errors=5)  # now: 5 % (2.5×)
@@ -123,8 +160,15 @@ def test_change_against_last_week(store, traffic):
 
 
 def test_silence_and_ack(store, traffic):
-    put_rule(store, name="slow", metric="latency_p95", threshold=0.5, window="5m",
-             repeat="1m", notifiers=["n"])
+    put_rule(
+        store,
+        name="slow",
+        metric="latency_p95",
+        threshold=0.5,
+        window="5m",
+        repeat="1m",
+        notifiers=["n"],
+    )
     engine, rec = _engine(store)
     now = time.time()
     traffic.send(now - 30, latency_s=2.0)
@@ -170,18 +214,29 @@ def test_alert_fires_on_injected_drift_and_resolves(store, traffic):
     from vigil.engine.windows.drift import set_reference
 
     rng = __import__("numpy").random.default_rng(0)
-    reference = pd.DataFrame({"age": rng.normal(40, 5, 500).round(1),
-                              "plan": rng.choice(["pro", "free"], 500)})
+    reference = pd.DataFrame(
+        {"age": rng.normal(40, 5, 500).round(1), "plan": rng.choice(["pro", "free"], 500)}
+    )
     set_reference(store, store.get_model("churn"), reference, "test")
-    put_rule(store, name="drift", model="churn", metric="drift_share", op=">=",
-             threshold=0.5, window="5m", notifiers=["n"])
+    put_rule(
+        store,
+        name="drift",
+        model="churn",
+        metric="drift_share",
+        op=">=",
+        threshold=0.5,
+        window="5m",
+        notifiers=["n"],
+    )
     engine, rec = _engine(store)
     engine.evaluate(NOW)  # no traffic yet: no data, no alert
     assert AlertStore(store).list_alerts() == []
 
     def send(ts, ages, plans):
-        recs = [{"id": f"d{ts}-{i}", "ts": ts, "inputs": {"age": float(a), "plan": p},
-                 "outputs": 0} for i, (a, p) in enumerate(zip(ages, plans, strict=True))]
+        recs = [
+            {"id": f"d{ts}-{i}", "ts": ts, "inputs": {"age": float(a), "plan": p}, "outputs": 0}
+            for i, (a, p) in enumerate(zip(ages, plans, strict=True))
+        ]
         assert traffic.ingestor.ingest_predictions("churn", recs).accepted == len(recs)
 
     send(NOW - 60, rng.normal(40, 5, 200), rng.choice(["pro", "free"], 200))
@@ -194,5 +249,3 @@ def test_alert_fires_on_injected_drift_and_resolves(store, traffic):
     send(NOW + 700, rng.normal(40, 5, 200), rng.choice(["pro", "free"], 200))
     engine.evaluate(NOW + 720)
     assert [n.status for n in rec.notes] == ["firing", "resolved"]
-
-

@@ -19,9 +19,20 @@ pytestmark = pytest.mark.usefixtures("allow_private_targets")  # receivers on lo
 
 
 def _group(n: int, status: str = "firing") -> AlertGroup:
-    return AlertGroup("ml", {"model": "churn"}, tuple(
-        note(status, alert_id=i, rule=f"rule-{i}", fingerprint=f"{i:032d}",
-             url=f"http://vigil.example/ui/alerts#alert-{i}") for i in range(n)))
+    return AlertGroup(
+        "ml",
+        {"model": "churn"},
+        tuple(
+            note(
+                status,
+                alert_id=i,
+                rule=f"rule-{i}",
+                fingerprint=f"{i:032d}",
+                url=f"http://vigil.example/ui/alerts#alert-{i}",
+            )
+            for i in range(n)
+        ),
+    )
 
 
 @pytest.fixture
@@ -62,12 +73,12 @@ def test_log_writes_one_line_per_group(caplog):
 
 
 def test_grouped_webhook_is_signed(receiver):
-    hook = build_notifier("hook", "webhook", {"url": receiver.url, "secret": "s3cret",
-                                              "retries": 0})
+    hook = build_notifier(
+        "hook", "webhook", {"url": receiver.url, "secret": "s3cret", "retries": 0}
+    )
     deliver(hook, _group(2))
     (request,) = receiver.requests
-    assert verify_signature(request["body"], request["headers"]["X-Vigil-Signature"],
-                            "s3cret")
+    assert verify_signature(request["body"], request["headers"]["X-Vigil-Signature"], "s3cret")
     body = orjson.loads(request["body"])
     assert [a["fingerprint"] for a in body["alerts"]] == [f"{i:032d}" for i in (0, 1)]
 

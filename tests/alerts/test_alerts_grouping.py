@@ -122,22 +122,29 @@ def _poll(condition, what: str, deadline_s: float = 60.0):
 
 
 def _config(hook, pd, port, rules):
-    return parse_config(CONFIG.format(
-        hook=hook.url, pd=pd.url, smtp=port, wait=WAIT_S, interval=INTERVAL_S,
-        rules="".join(RULE.format(name=n, threshold=t) for n, t in rules)))
+    return parse_config(
+        CONFIG.format(
+            hook=hook.url,
+            pd=pd.url,
+            smtp=port,
+            wait=WAIT_S,
+            interval=INTERVAL_S,
+            rules="".join(RULE.format(name=n, threshold=t) for n, t in rules),
+        )
+    )
 
 
 def _alerts(body: dict) -> list[tuple[str, str, str]]:
-    return sorted((a["labels"]["alertname"], a["labels"]["model"], a["status"])
-                  for a in body["alerts"])
+    return sorted(
+        (a["labels"]["alertname"], a["labels"]["model"], a["status"]) for a in body["alerts"]
+    )
 
 
 def _of(receiver, model: str) -> list[tuple[float, dict]]:
     return [(t, b) for t, b in receiver.bodies if b["groupLabels"]["model"] == model]
 
 
-def test_alerts_of_one_group_go_out_as_one_message_then_follow_ups(store, tmp_path,
-                                                                   receivers):
+def test_alerts_of_one_group_go_out_as_one_message_then_follow_ups(store, tmp_path, receivers):
     hook, pd, inbox, port = receivers
     apply(store, _config(hook, pd, port, [("a", 0.1), ("b", 0.2), ("c", 0.3)]))
     traffic = Traffic(store)
@@ -156,14 +163,21 @@ def test_alerts_of_one_group_go_out_as_one_message_then_follow_ups(store, tmp_pa
         ((t_churn, churn),) = _of(hook, "churn")
         ((t_fraud, fraud),) = _of(hook, "fraud")
         assert t_churn - start >= WAIT_S and t_fraud - start >= WAIT_S
-        assert _alerts(churn) == [("a", "churn", "firing"), ("b", "churn", "firing"),
-                                  ("c", "churn", "firing")]
+        assert _alerts(churn) == [
+            ("a", "churn", "firing"),
+            ("b", "churn", "firing"),
+            ("c", "churn", "firing"),
+        ]
         assert _alerts(fraud) == [("a", "fraud", "firing")]
         assert churn["status"] == "firing"
         assert churn["groupLabels"] == {"model": "churn", "severity": "critical"}
         assert churn["groupKey"] == '{}/ml:{model="churn", severity="critical"}'
-        assert churn["commonLabels"] == {"model": "churn", "severity": "critical",
-                                         "team": "ml", "metric": "error_rate"}
+        assert churn["commonLabels"] == {
+            "model": "churn",
+            "severity": "critical",
+            "team": "ml",
+            "metric": "error_rate",
+        }
         links = [a["generatorURL"] for a in churn["alerts"]]
         assert all(u.startswith(f"{BASE_URL}/ui/alerts") for u in links)
         assert len(set(links)) == 3  # each alert's own dashboard link
@@ -190,24 +204,36 @@ def test_alerts_of_one_group_go_out_as_one_message_then_follow_ups(store, tmp_pa
         # the group's first flush came group_wait after the alerts, the follow-up one
         # group_interval after that flush
         assert t_follow - start >= WAIT_S + INTERVAL_S
-        assert _alerts(follow) == [("a", "churn", "firing"), ("b", "churn", "firing"),
-                                   ("c", "churn", "firing"), ("d", "churn", "firing")]
+        assert _alerts(follow) == [
+            ("a", "churn", "firing"),
+            ("b", "churn", "firing"),
+            ("c", "churn", "firing"),
+            ("d", "churn", "firing"),
+        ]
 
         # everything resolves: one resolved message per group (evaluated right after the
         # follow-up went out, so all four resolve before the group's next look)
         traffic.send(now + 650, count=20, errors=0, model="churn")
         traffic.send(now + 650, count=20, errors=0, model="fraud")
         engine.evaluate(now + 700)
-        _poll(lambda: len(_of(hook, "churn")) >= 3 and len(_of(hook, "fraud")) >= 2,
-              "the resolved messages")
+        _poll(
+            lambda: len(_of(hook, "churn")) >= 3 and len(_of(hook, "fraud")) >= 2,
+            "the resolved messages",
+        )
         (_, resolved) = _of(hook, "churn")[2]
         assert resolved["status"] == "resolved"
-        assert _alerts(resolved) == [("a", "churn", "resolved"), ("b", "churn", "resolved"),
-                                     ("c", "churn", "resolved"), ("d", "churn", "resolved")]
+        assert _alerts(resolved) == [
+            ("a", "churn", "resolved"),
+            ("b", "churn", "resolved"),
+            ("c", "churn", "resolved"),
+            ("d", "churn", "resolved"),
+        ]
         assert _alerts(_of(hook, "fraud")[1][1]) == [("a", "fraud", "resolved")]
         # the PagerDuty incident of each group resolves with the group's key
-        _poll(lambda: sum(b["event_action"] == "resolve" for _, b in pd.bodies) >= 2,
-              "the PagerDuty resolves")
+        _poll(
+            lambda: sum(b["event_action"] == "resolve" for _, b in pd.bodies) >= 2,
+            "the PagerDuty resolves",
+        )
         resolves = {b["dedup_key"] for _, b in pd.bodies if b["event_action"] == "resolve"}
         assert resolves == {triggers["churn"]["dedup_key"], triggers["fraud"]["dedup_key"]}
         _poll(lambda: len(inbox.messages) >= 5, "the follow-up and resolved emails")
@@ -223,7 +249,8 @@ def test_alerts_of_one_group_go_out_as_one_message_then_follow_ups(store, tmp_pa
     assert grouped[0]["route"] == "ml" and grouped[0]["group"] == churn["groupKey"]
     notified = [e["details"] for e in history if e["kind"] == "notified"]
     assert {(d["notifier"], d["status"]) for d in notified} == {
-        (n, s) for n in ("hook", "pd", "mail") for s in ("firing", "resolved")}
+        (n, s) for n in ("hook", "pd", "mail") for s in ("firing", "resolved")
+    }
     assert all(d["group"] == churn["groupKey"] for d in notified)
 
 
@@ -266,24 +293,30 @@ def test_an_alert_resolved_before_its_group_was_sent_is_dropped(store, tmp_path,
     dispatcher.close()  # flushes both groups
     # churn's alert fired and resolved unheard: its group sends nothing; fraud's is sent
     assert [(b["groupLabels"]["model"], _alerts(b)) for _, b in hook.bodies] == [
-        ("fraud", [("a", "fraud", "firing")])]
+        ("fraud", [("a", "fraud", "firing")])
+    ]
 
 
-@pytest.mark.parametrize(("config", "needle"), [
-    ({"group_by": "model"}, "non-empty list of label names"),
-    ({"group_by": []}, "non-empty list of label names"),
-    ({"group_by": ["model"], "group_wait": "soon"}, "duration"),
-    ({"group_by": ["model"], "group_interval": 0}, "must be positive"),
-    ({"group_wait": "30s"}, "needs 'group_by'"),
-    ({"group_by": ["model"], "group_every": "5m"}, "unknown fields"),
-])
+@pytest.mark.parametrize(
+    ("config", "needle"),
+    [
+        ({"group_by": "model"}, "non-empty list of label names"),
+        ({"group_by": []}, "non-empty list of label names"),
+        ({"group_by": ["model"], "group_wait": "soon"}, "duration"),
+        ({"group_by": ["model"], "group_interval": 0}, "must be positive"),
+        ({"group_wait": "30s"}, "needs 'group_by'"),
+        ({"group_by": ["model"], "group_every": "5m"}, "unknown fields"),
+    ],
+)
 def test_bad_grouping_settings_are_refused_with_the_field(config, needle):
     with pytest.raises(ValidationFailedError, match=needle):
         check_route("r", {"match": {"team": "ml"}, "notifiers": ["x"], **config})
 
 
 def test_grouping_defaults_follow_alertmanager():
-    route = check_route("r", {"match": {"team": "ml"}, "notifiers": ["x"],
-                              "group_by": ["model", "model", "severity"]})
+    route = check_route(
+        "r",
+        {"match": {"team": "ml"}, "notifiers": ["x"], "group_by": ["model", "model", "severity"]},
+    )
     assert route["group_by"] == ["model", "severity"]
     assert (route["group_wait"], route["group_interval"]) == (30.0, 300.0)

@@ -27,8 +27,7 @@ def test_each_format_carries_the_dashboard_link():
     assert linked.url == url
     assert alertmanager_payload(linked, "hook")["alerts"][0]["generatorURL"] == url
     assert url in orjson.dumps(slack_payload(linked)).decode()
-    assert pagerduty_event(linked, "key")["links"] == [{"href": url,
-                                                        "text": "The alert in vigil"}]
+    assert pagerduty_event(linked, "key")["links"] == [{"href": url, "text": "The alert in vigil"}]
     assert f"dashboard: {url}" in email_message(linked, "a@x", ["b@x"]).get_content()
     # without a known server URL nothing is invented
     assert with_dashboard_link(note(), None).url == ""
@@ -45,8 +44,15 @@ def test_the_link_a_webhook_receives_opens_the_alert(store, server_factory, tmp_
     hook = Receiver()
     try:
         AlertStore(store).put_receiver("notifier", "hook", "webhook", {"url": hook.url})
-        put_rule(store, name="errors", model="churn", metric="error_rate", threshold=0.2,
-                 window="10m", notifiers=["hook"])
+        put_rule(
+            store,
+            name="errors",
+            model="churn",
+            metric="error_rate",
+            threshold=0.2,
+            window="10m",
+            notifiers=["hook"],
+        )
         dispatcher = Dispatcher(store, tmp_path, base_url=str(api.base_url))
         try:
             AlertEngine(store, dispatcher).evaluate(now)

@@ -27,9 +27,12 @@ def test_backbone_metrics_over_rollups(store):
     assert ingestor.ingest_predictions("churn", recs).accepted == 100
     model = store.get_model("churn")
     start, end = now - 600, now + 60
-    values = {m.name: m.compute(store, model, None, start, end) for m in list_metrics()
-              if m.name in {"count", "throughput", "error_rate", "latency_p50", "latency_p95",
-                            "latency_p99"}}
+    values = {
+        m.name: m.compute(store, model, None, start, end)
+        for m in list_metrics()
+        if m.name
+        in {"count", "throughput", "error_rate", "latency_p50", "latency_p95", "latency_p99"}
+    }
     assert values["count"] == 100
     assert values["throughput"] == pytest.approx(100 / 660)
     assert values["error_rate"] == pytest.approx(0.1)
@@ -51,8 +54,11 @@ def test_register_lookup_and_errors():
         src = register_metric("test.constant", fn, "always one", unit="ratio")
         assert get_metric("test.constant") is src
         assert src.compute(None, None, None, 0, 1) == 1.0
-        assert src.to_dict() == {"name": "test.constant", "description": "always one",
-                                  "unit": "ratio"}
+        assert src.to_dict() == {
+            "name": "test.constant",
+            "description": "always one",
+            "unit": "ratio",
+        }
         register_metric("test.constant", fn, "same function is fine")
         with pytest.raises(InvalidParameterError, match="already registered"):
             register_metric("test.constant", lambda *a: 2, "clash")

@@ -27,8 +27,9 @@ def receiver():
 
 
 def test_webhook_alertmanager_shape_and_hmac(receiver):
-    hook = build_notifier("hook", "webhook", {"url": f"{receiver.url}/alerts",
-                                              "secret": "s3cret", "retries": 0})
+    hook = build_notifier(
+        "hook", "webhook", {"url": f"{receiver.url}/alerts", "secret": "s3cret", "retries": 0}
+    )
     assert deliver(hook, note()) == 1
     req = receiver.requests[0]
     assert req["path"] == "/alerts"
@@ -36,8 +37,15 @@ def test_webhook_alertmanager_shape_and_hmac(receiver):
     assert not verify_signature(req["body"], req["headers"][SIGNATURE_HEADER], "wrong")
     body = receiver.json()
     assert body["version"] == "4" and body["status"] == "firing" and body["receiver"] == "hook"
-    assert set(body) >= {"groupKey", "groupLabels", "commonLabels", "commonAnnotations",
-                         "externalURL", "truncatedAlerts", "alerts"}
+    assert set(body) >= {
+        "groupKey",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "truncatedAlerts",
+        "alerts",
+    }
     (alert,) = body["alerts"]
     assert alert["labels"]["alertname"] == "errors" and alert["labels"]["model"] == "churn"
     assert alert["startsAt"] == "2023-11-14T22:13:20.000Z"
@@ -62,8 +70,11 @@ def test_slack_incoming_webhook_format(receiver):
 def test_pagerduty_trigger_resolve_dedup_and_retries():
     flaky = Receiver([429, 503, 202, 202])
     try:
-        pd = build_notifier("oncall", "pagerduty", {"routing_key": "R" * 32, "url": flaky.url,
-                                                    "backoff_s": 0.01, "retries": 3})
+        pd = build_notifier(
+            "oncall",
+            "pagerduty",
+            {"routing_key": "R" * 32, "url": flaky.url, "backoff_s": 0.01, "retries": 3},
+        )
         assert deliver(pd, note()) == 3  # 429, 503, then accepted
         trigger = flaky.json()
         assert trigger["event_action"] == "trigger" and trigger["routing_key"] == "R" * 32
@@ -71,15 +82,19 @@ def test_pagerduty_trigger_resolve_dedup_and_retries():
         assert trigger["payload"]["component"] == "churn"
         deliver(pd, note("resolved"))
         resolve = flaky.json()
-        assert resolve == {"routing_key": "R" * 32, "event_action": "resolve",
-                           "dedup_key": trigger["dedup_key"]}
+        assert resolve == {
+            "routing_key": "R" * 32,
+            "event_action": "resolve",
+            "dedup_key": trigger["dedup_key"],
+        }
         assert trigger["dedup_key"] == f"vigil/{'f' * 32}"
     finally:
         flaky.close()
     bad = Receiver([400, 202])
     try:
-        pd = build_notifier("oncall", "pagerduty", {"routing_key": "x", "url": bad.url,
-                                                    "backoff_s": 0.01})
+        pd = build_notifier(
+            "oncall", "pagerduty", {"routing_key": "x", "url": bad.url, "backoff_s": 0.01}
+        )
         with pytest.raises(NotifyError, match="HTTP 400"):
             deliver(pd, note())
         assert len(bad.requests) == 1  # a 400 is not retried
@@ -115,9 +130,16 @@ def test_email_over_smtp_with_aiosmtpd():
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        mail = build_notifier("ops", "email", {"host": "127.0.0.1", "port": port,
-                                               "from": "vigil@example.com",
-                                               "to": ["a@example.com", "b@example.com"]})
+        mail = build_notifier(
+            "ops",
+            "email",
+            {
+                "host": "127.0.0.1",
+                "port": port,
+                "from": "vigil@example.com",
+                "to": ["a@example.com", "b@example.com"],
+            },
+        )
         deliver(mail, note())
         (env,) = inbox.messages
         assert env.mail_from == "vigil@example.com"
@@ -155,8 +177,10 @@ def test_log_notifier(caplog):
         deliver(build_notifier("log", "log", {}), note())
         deliver(build_notifier("log", "log", {}), note("resolved"))
     levels = [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records]
-    assert levels == [("WARNING", "[FIRING] errors on churn"),
-                      ("INFO", "[RESOLVED] errors on churn")]
+    assert levels == [
+        ("WARNING", "[FIRING] errors on churn"),
+        ("INFO", "[RESOLVED] errors on churn"),
+    ]
 
 
 def test_config_errors_name_the_field(monkeypatch):
@@ -169,8 +193,10 @@ def test_config_errors_name_the_field(monkeypatch):
     with pytest.raises(ValidationFailedError, match="PD_KEY, which is not set"):
         build_notifier("x", "pagerduty", {"routing_key": "env:PD_KEY"})
     monkeypatch.setenv("PD_KEY", "from-env")
-    assert build_notifier("x", "pagerduty", {"routing_key": "env:PD_KEY"}).config[
-        "routing_key"] == "from-env"
+    assert (
+        build_notifier("x", "pagerduty", {"routing_key": "env:PD_KEY"}).config["routing_key"]
+        == "from-env"
+    )
 
 
 def _self_signed(tmp_path):
@@ -185,19 +211,30 @@ def _self_signed(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -217,14 +254,21 @@ def test_email_starttls_with_a_private_ca(tmp_path):
             return "250 OK"
 
     port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=context,
-                            require_starttls=True)
+    controller = Controller(
+        Handler(), hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+    )
     controller.start()
     try:
-        base = {"host": "127.0.0.1", "port": port, "from": "v@example.com",
-                "to": "ops@example.com", "retries": 0}
-        deliver(build_notifier("ops", "email", {**base, "starttls": True,
-                                                "ca_file": str(cert)}), note())
+        base = {
+            "host": "127.0.0.1",
+            "port": port,
+            "from": "v@example.com",
+            "to": "ops@example.com",
+            "retries": 0,
+        }
+        deliver(
+            build_notifier("ops", "email", {**base, "starttls": True, "ca_file": str(cert)}), note()
+        )
         assert messages and messages[0][0] is True  # delivered over TLS
         with pytest.raises(NotifyError, match="SMTP 530"):  # plain text is refused
             deliver(build_notifier("ops", "email", base), note())

@@ -17,8 +17,10 @@ from vigil.integrations.prometheus_rules import NATIVE, promql
 from vigil.server.prom import StoreGauges
 from vigil.store.alerts.queries import AlertStore
 
-SCHEMA = {"task": "binary_classification",
-          "features": [{"name": "x", "kind": "numeric"}, {"name": "plan", "kind": "categorical"}]}
+SCHEMA = {
+    "task": "binary_classification",
+    "features": [{"name": "x", "kind": "numeric"}, {"name": "plan", "kind": "categorical"}],
+}
 PARAMETERISED = ["error_rate:TimeoutError", "rejected_rate:invalid"]
 
 
@@ -28,14 +30,17 @@ def _names() -> list[str]:
 
 @pytest.mark.parametrize("metric", _names())
 def test_every_rule_metric_has_a_promql_form(metric):
-    rule = Rule.from_dict({"name": "r", "model": "churn", "metric": metric, "threshold": 1,
-                           "window": "30m"})
+    rule = Rule.from_dict(
+        {"name": "r", "model": "churn", "metric": metric, "threshold": 1, "window": "30m"}
+    )
     expr = promql(rule)
     if metric in NATIVE or metric.startswith("error_rate:"):
         assert "vigil_prediction" in expr
     else:
-        assert expr == ('max by (model_name) (vigil_metric_value{model_name="churn",'
-                        f'model_version="",metric="{metric}",window="30m"}}) > 1')
+        assert expr == (
+            'max by (model_name) (vigil_metric_value{model_name="churn",'
+            f'model_version="",metric="{metric}",window="30m"}}) > 1'
+        )
 
 
 def test_the_gauge_holds_what_the_engine_computes(store):
@@ -43,27 +48,52 @@ def test_the_gauge_holds_what_the_engine_computes(store):
     ingest.register_model({"name": "churn", "schema": SCHEMA})
     now = time.time()
     rng = np.random.default_rng(5)
-    recs = [{"id": f"p{i}", "version": str(1 + i % 2), "ts": now - 1700 + i * 10,
-             "latency_s": 0.05, "inputs": {"x": float(rng.normal()), "plan": "a"},
-             "outputs": int(i % 3 == 0), "proba": float(rng.uniform()),
-             **({"error": "boom", "error_type": "TimeoutError"} if i % 7 == 0 else {})}
-            for i in range(150)]
+    recs = [
+        {
+            "id": f"p{i}",
+            "version": str(1 + i % 2),
+            "ts": now - 1700 + i * 10,
+            "latency_s": 0.05,
+            "inputs": {"x": float(rng.normal()), "plan": "a"},
+            "outputs": int(i % 3 == 0),
+            "proba": float(rng.uniform()),
+            **({"error": "boom", "error_type": "TimeoutError"} if i % 7 == 0 else {}),
+        }
+        for i in range(150)
+    ]
     ingest.ingest_predictions("churn", recs)
-    ingest.ingest_labels("churn", [{"prediction_id": f"p{i}", "actual": int(i % 2 == 0)}
-                                   for i in range(0, 150, 3)])
-    ingest.ingest_feedback("churn", [{"prediction_id": "p1", "score": -1},
-                                     {"prediction_id": "p2", "score": 1}])
+    ingest.ingest_labels(
+        "churn", [{"prediction_id": f"p{i}", "actual": int(i % 2 == 0)} for i in range(0, 150, 3)]
+    )
+    ingest.ingest_feedback(
+        "churn", [{"prediction_id": "p1", "score": -1}, {"prediction_id": "p2", "score": 1}]
+    )
     names = [n for n in _names() if n not in NATIVE and not n.startswith("error_rate:")]
-    rules = [Rule.from_dict({"name": f"r{i}", "model": "churn", "metric": n,
-                             "threshold": 1, "window": "30m"}) for i, n in enumerate(names)]
-    versioned = Rule.from_dict({"name": "v2", "model": "churn", "version": "2",
-                                "metric": "accuracy", "threshold": 1, "window": "30m"})
+    rules = [
+        Rule.from_dict(
+            {"name": f"r{i}", "model": "churn", "metric": n, "threshold": 1, "window": "30m"}
+        )
+        for i, n in enumerate(names)
+    ]
+    versioned = Rule.from_dict(
+        {
+            "name": "v2",
+            "model": "churn",
+            "version": "2",
+            "metric": "accuracy",
+            "threshold": 1,
+            "window": "30m",
+        }
+    )
     for rule in [*rules, versioned]:
         AlertStore(store).put_rule(rule.to_dict())
     at = time.time()
     families = {f.name: f for f in StoreGauges(store).families(at)}
-    served = {(s.labels["metric"], s.labels["model_version"]): s.value
-              for s in families["vigil_metric_value"].samples if s.labels["window"] == "30m"}
+    served = {
+        (s.labels["metric"], s.labels["model_version"]): s.value
+        for s in families["vigil_metric_value"].samples
+        if s.labels["window"] == "30m"
+    }
     engine = AlertEngine(store)
     computed = {}
     for rule in [*rules, versioned]:
@@ -72,8 +102,14 @@ def test_the_gauge_holds_what_the_engine_computes(store):
             computed[(rule.metric, rule.version or "")] = ev.value
     assert served == pytest.approx(computed)
     # the data make most metrics answer, so the comparison is not empty
-    assert {"accuracy", "f1", "log_loss", "rejected_rate", "negative_feedback_rate",
-            "feedback_score"} <= {m for m, _ in served}
+    assert {
+        "accuracy",
+        "f1",
+        "log_loss",
+        "rejected_rate",
+        "negative_feedback_rate",
+        "feedback_score",
+    } <= {m for m, _ in served}
     assert ("accuracy", "2") in served
 
 
@@ -114,9 +150,11 @@ def test_export_from_a_toml_file_says_to_store_store_metric_rules(tmp_path, caps
     from vigil.cli.main import main
 
     config = tmp_path / "rules.toml"
-    config.write_text('[[rules]]\nname = "acc"\nmodel = "churn"\nmetric = "accuracy"\n'
-                      'op = "<"\nthreshold = 0.8\nwindow = "1h"\n\n'
-                      '[[rules]]\nname = "silent"\nkind = "no_data"\nwindow = "15m"\n')
+    config.write_text(
+        '[[rules]]\nname = "acc"\nmodel = "churn"\nmetric = "accuracy"\n'
+        'op = "<"\nthreshold = 0.8\nwindow = "1h"\n\n'
+        '[[rules]]\nname = "silent"\nkind = "no_data"\nwindow = "15m"\n'
+    )
     out = tmp_path / "rules.yml"
     main(["export", "prometheus-rules", "--from", str(config), "-o", str(out)])
     printed = " ".join(capsys.readouterr().out.split())

@@ -31,6 +31,7 @@ def _tool(name: str) -> str:
         pytest.skip(f"{name} not found (apt-get install prometheus)")
     return path
 
+
 SCHEMA = {"task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}
 RULES = [
     {"name": "silent", "model": "churn", "kind": "no_data", "window": "15m"},
@@ -61,9 +62,19 @@ def test_exported_no_data_rules_agree_with_vigil_by_event_time(store, tmp_path):
     for name in ("churn", "quiet"):
         ingest.register_model({"name": name, "schema": SCHEMA})
     # two predictions of version 1 in minute t0+600 (at +630 and +659)
-    ingest.ingest_predictions("churn", [
-        {"id": f"p{i}", "version": "1", "ts": t0 + 630 + 29 * i, "inputs": {"x": 1.0},
-         "outputs": 1} for i in range(2)])
+    ingest.ingest_predictions(
+        "churn",
+        [
+            {
+                "id": f"p{i}",
+                "version": "1",
+                "ts": t0 + 630 + 29 * i,
+                "inputs": {"x": 1.0},
+                "outputs": 1,
+            }
+            for i in range(2)
+        ],
+    )
     rules = [Rule.from_dict(r) for r in RULES]
     from vigil.store.alerts.queries import AlertStore
 
@@ -80,12 +91,16 @@ def test_exported_no_data_rules_agree_with_vigil_by_event_time(store, tmp_path):
         families = {f.name: f for f in StoreGauges(store).families(now)}
         for sample in families["vigil_model_last_event_timestamp_seconds"].samples:
             key = "{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}"
-            series.setdefault("vigil_model_last_event_timestamp_seconds" + key, {})[offset] = \
+            series.setdefault("vigil_model_last_event_timestamp_seconds" + key, {})[offset] = (
                 sample.value - t0
+            )
         for sample in families["vigil_metric_value"].samples:
             if sample.labels["metric"] == "count":
-                key = "vigil_metric_value{" + ",".join(
-                    f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}"
+                key = (
+                    "vigil_metric_value{"
+                    + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                    + "}"
+                )
                 series.setdefault(key, {})[offset] = sample.value
     # the data are what the test means: silence starts exactly at +1560 for churn
     names = {(name, dict(labels)["model_name"]) for name, labels in expected[1559]}
@@ -111,15 +126,32 @@ def test_exported_no_data_rules_agree_with_vigil_by_event_time(store, tmp_path):
     tests = []
     for offset in offsets:
         for name, rule in by_name.items():
-            alerts = [{"exp_labels": {**dict(labels), **rule["labels"]},
-                       "exp_annotations": rule["annotations"]}
-                      for fired, labels in sorted(expected[offset]) if fired == name]
+            alerts = [
+                {
+                    "exp_labels": {**dict(labels), **rule["labels"]},
+                    "exp_annotations": rule["annotations"],
+                }
+                for fired, labels in sorted(expected[offset])
+                if fired == name
+            ]
             tests.append({"eval_time": f"{offset}s", "alertname": name, "exp_alerts": alerts})
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yml"], "evaluation_interval": "1s",
-        "tests": [{"interval": "1s", "input_series": input_series,
-                   "alert_rule_test": tests}]}))
-    out = subprocess.run([promtool, "test", "rules", "test.yml"], capture_output=True,
-                         text=True, timeout=120, cwd=tmp_path)
+    (tmp_path / "test.yml").write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": ["rules.yml"],
+                "evaluation_interval": "1s",
+                "tests": [
+                    {"interval": "1s", "input_series": input_series, "alert_rule_test": tests}
+                ],
+            }
+        )
+    )
+    out = subprocess.run(
+        [promtool, "test", "rules", "test.yml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SUCCESS" in out.stdout + out.stderr

@@ -62,13 +62,11 @@ def _bodies(receiver) -> list[tuple[str, str, str]]:
     for request in receiver.requests:
         body = orjson.loads(request["body"])
         for alert in body["alerts"]:
-            out.append((alert["labels"]["alertname"], alert["labels"]["model"],
-                        body["status"]))
+            out.append((alert["labels"]["alertname"], alert["labels"]["model"], body["status"]))
     return sorted(out)
 
 
-def test_inhibition_holds_back_the_same_models_alert_and_routes_add_notifiers(store,
-                                                                              tmp_path):
+def test_inhibition_holds_back_the_same_models_alert_and_routes_add_notifiers(store, tmp_path):
     ml, oncall = Receiver(), Receiver()
     try:
         apply(store, parse_config(CONFIG.format(ml=ml.url, oncall=oncall.url)))
@@ -94,8 +92,7 @@ def test_inhibition_holds_back_the_same_models_alert_and_routes_add_notifiers(st
         ml.close()
         oncall.close()
     alerts = AlertStore(store)
-    slow_churn = next(a for a in alerts.list_alerts(rule="slow")
-                      if a["labels"]["model"] == "churn")
+    slow_churn = next(a for a in alerts.list_alerts(rule="slow") if a["labels"]["model"] == "churn")
     assert slow_churn["state"] == "firing"  # the alert itself is real, only quiet
     history = alerts.get_alert(slow_churn["id"])["history"]
     (inhibited,) = [e for e in history if e["kind"] == "inhibited"]
@@ -130,14 +127,19 @@ def test_a_held_back_alert_stays_quiet_until_its_source_resolves(store, tmp_path
         oncall.close()
 
 
-@pytest.mark.parametrize(("table", "needle"), [
-    ('[routes.r]\nmatch = {team = "ml"}\nnotifiers = []', "non-empty list"),
-    ('[routes.r]\nmatch = "ml"\nnotifiers = ["x"]', "label = \\\"value\\\" matchers"),
-    ('[inhibit.i]\nsource = {alertname = "a"}\ntarget = {severity = 1}', "matchers"),
-    ('[inhibit.i]\nsource = {alertname = "a"}\ntarget = {x = "y"}\nequal = "model"',
-     "list of label names"),
-    ('[inhibit.i]\nsource = {a = "b"}\ntarget = {x = "y"}\ncolour = 1', "unknown fields"),
-])
+@pytest.mark.parametrize(
+    ("table", "needle"),
+    [
+        ('[routes.r]\nmatch = {team = "ml"}\nnotifiers = []', "non-empty list"),
+        ('[routes.r]\nmatch = "ml"\nnotifiers = ["x"]', 'label = \\"value\\" matchers'),
+        ('[inhibit.i]\nsource = {alertname = "a"}\ntarget = {severity = 1}', "matchers"),
+        (
+            '[inhibit.i]\nsource = {alertname = "a"}\ntarget = {x = "y"}\nequal = "model"',
+            "list of label names",
+        ),
+        ('[inhibit.i]\nsource = {a = "b"}\ntarget = {x = "y"}\ncolour = 1', "unknown fields"),
+    ],
+)
 def test_bad_routes_and_inhibitions_are_refused_with_the_reason(table, needle):
     with pytest.raises(ValidationFailedError, match=needle):
         parse_config(table)

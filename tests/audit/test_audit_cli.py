@@ -49,8 +49,19 @@ def test_privacy_commands_end_to_end(tmp_path):
     assert out.exit_code == 0, out.output
     exported = json.loads((tmp_path / "u9.json").read_text())
     assert [p["id"] for p in exported["predictions"]] == ["p1"]
-    out = _vigil("privacy", "policy", "set", "churn", "note", "--action", "mask",
-                 "--kind", "email", "--db", url)
+    out = _vigil(
+        "privacy",
+        "policy",
+        "set",
+        "churn",
+        "note",
+        "--action",
+        "mask",
+        "--kind",
+        "email",
+        "--db",
+        url,
+    )
     assert out.exit_code == 0, out.output
     listed = _vigil("privacy", "policy", "list", "churn", "--db", url).output
     assert "note" in listed and "email" in listed and "kept forever" in listed
@@ -59,7 +70,7 @@ def test_privacy_commands_end_to_end(tmp_path):
     assert ran["deleted"]["churn"]["predictions"] == 0
     erased = _vigil("privacy", "erase", "u9", "--db", url)
     assert erased.exit_code == 0
-    receipt = json.loads(erased.output[erased.output.index("{"):])
+    receipt = json.loads(erased.output[erased.output.index("{") :])
     assert receipt["deleted"]["predictions"] == 1 and receipt["deleted"]["labels"] == 1
     assert _vigil("privacy", "policy", "delete", "churn", "note", "--db", url).exit_code == 0
     verified = _vigil("audit", "verify-log", "--db", url)
@@ -70,8 +81,24 @@ def test_cli_mistakes_are_one_line_errors(tmp_path):
     url = f"sqlite:///{tmp_path / 'v.db'}"
     _seed(url)
     bad = subprocess.run(
-        [sys.executable, "-m", "vigil.cli.main", "privacy", "policy", "set", "churn", "age",
-         "--action", "hash", "--db", url], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli.main",
+            "privacy",
+            "policy",
+            "set",
+            "churn",
+            "age",
+            "--action",
+            "hash",
+            "--db",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1
     assert "only text and categorical" in bad.stderr
     assert "Traceback" not in bad.stderr
@@ -113,23 +140,37 @@ def test_compliance_report_checklist(store, tmp_path):
     admin.erase(store, "u1", "test")
     record_, _ = store.create_api_key("old", ["ingest"])
     with store.write() as conn:
-        conn.execute(sa.text("UPDATE api_keys SET created_at = :t WHERE id = :i"),
-                     {"t": time.time() - 200 * 86400, "i": record_.id})
+        conn.execute(
+            sa.text("UPDATE api_keys SET created_at = :t WHERE id = :i"),
+            {"t": time.time() - 200 * 86400, "i": record_.id},
+        )
         runs = sa.Table("evaluation_runs", sa.MetaData(), autoload_with=conn)
-        conn.execute(runs.insert().values(
-            model_id=store.get_model("churn").id, dataset="golden", version="1",
-            mode="in_process", status="succeeded", started_at=time.time(),
-            finished_at=time.time(), n_rows=100, metrics={"accuracy": 0.9, "fairness": {
-                "disparate_impact_ratio": {"value": 0.7},
-                "demographic_parity_difference": {"value": 0.05}}}))
+        conn.execute(
+            runs.insert().values(
+                model_id=store.get_model("churn").id,
+                dataset="golden",
+                version="1",
+                mode="in_process",
+                status="succeeded",
+                started_at=time.time(),
+                finished_at=time.time(),
+                n_rows=100,
+                metrics={
+                    "accuracy": 0.9,
+                    "fairness": {
+                        "disparate_impact_ratio": {"value": 0.7},
+                        "demographic_parity_difference": {"value": 0.05},
+                    },
+                },
+            )
+        )
     report = compliance_report(store, "churn")
     by_id = {c["id"]: c for c in report["checks"]}
     assert by_id["pii_policy"]["status"] == "pass"
     assert by_id["retention_configured"]["status"] == "pass"
     assert by_id["retention_enforced"]["status"] == "pass"
     assert by_id["erasure"]["evidence"]["deleted"]["predictions"] == 0
-    assert by_id["keys"]["status"] == "fail" and by_id["keys"]["evidence"]["stale"] == [
-        record_.id]
+    assert by_id["keys"]["status"] == "fail" and by_id["keys"]["evidence"]["stale"] == [record_.id]
     assert by_id["evaluation"]["status"] == "pass"
     assert by_id["fairness"]["status"] == "fail"
     assert "disparate impact 0.700 < 0.8" in by_id["fairness"]["reason"]
@@ -139,10 +180,10 @@ def test_compliance_report_checklist(store, tmp_path):
     assert "<script" not in html
 
 
-
 def test_compliance_artifact_and_alert_items_read_the_registry_and_alerts(store, tmp_path):
     """The artifact item passes for a signed version and fails once a load was refused or
     the signature is gone; the alerts item fails while an alert of the model is open."""
+
     def items():
         return {c["id"]: c for c in compliance_report(store, "churn")["checks"]}
 
@@ -166,38 +207,64 @@ def test_compliance_artifact_and_alert_items_read_the_registry_and_alerts(store,
 
     registry.register("churn", "2", model_file)
     with store.write() as conn:
-        conn.execute(registry_versions.update().where(registry_versions.c.version == "2")
-                     .values(signature=None))
+        conn.execute(
+            registry_versions.update()
+            .where(registry_versions.c.version == "2")
+            .values(signature=None)
+        )
     artifact = items()["artifact"]
     assert artifact["status"] == "fail" and "no signed artifact" in artifact["reason"]
 
     now = time.time()
     alert_id = AlertStore(store).open_alert(
-        {"fingerprint": "f" * 64, "rule": "slow", "labels": {"model": "churn"},
-         "severity": "critical", "state": "firing", "started_at": now, "updated_at": now},
-        {"ts": now, "kind": "firing"})
+        {
+            "fingerprint": "f" * 64,
+            "rule": "slow",
+            "labels": {"model": "churn"},
+            "severity": "critical",
+            "state": "firing",
+            "started_at": now,
+            "updated_at": now,
+        },
+        {"ts": now, "kind": "firing"},
+    )
     alerts = items()["alerts"]
     assert alerts["status"] == "fail"
-    assert alerts["evidence"]["open"] == [{"id": alert_id, "rule": "slow",
-                                           "severity": "critical"}]
+    assert alerts["evidence"]["open"] == [{"id": alert_id, "rule": "slow", "severity": "critical"}]
+
 
 def test_compliance_and_data_commands_write_files(tmp_path):
     url = f"sqlite:///{tmp_path / 'v.db'}"
     _seed(url)
-    out = _vigil("audit", "compliance", "--model", "churn", "-o", str(tmp_path / "r.json"),
-                 "--db", url)
+    out = _vigil(
+        "audit", "compliance", "--model", "churn", "-o", str(tmp_path / "r.json"), "--db", url
+    )
     assert out.exit_code == 1  # no redaction policy, no retention
     assert json.loads((tmp_path / "r.json").read_text())["failed"][:2] == [
-        "pii_policy", "retention_configured"]
-    assert _vigil("audit", "compliance", "--model", "churn", "-o", str(tmp_path / "r.html"),
-                  "--db", url).exit_code == 1
+        "pii_policy",
+        "retention_configured",
+    ]
+    assert (
+        _vigil(
+            "audit", "compliance", "--model", "churn", "-o", str(tmp_path / "r.html"), "--db", url
+        ).exit_code
+        == 1
+    )
     assert "<table>" in (tmp_path / "r.html").read_text()
     pd.DataFrame({"text": ["call +1 415 555 2671", "hello"], "x": [1.0, 2.0]}).to_csv(
-        tmp_path / "d.csv", index=False)
+        tmp_path / "d.csv", index=False
+    )
     pd.DataFrame({"x": [1.0, 2.0, 1.5, 1.2]}).to_csv(tmp_path / "ref.csv", index=False)
-    out = _vigil("audit", "data", str(tmp_path / "d.csv"), "--reference",
-                 str(tmp_path / "ref.csv"), "--json", str(tmp_path / "scan.json"),
-                 "--fail-on-findings")
+    out = _vigil(
+        "audit",
+        "data",
+        str(tmp_path / "d.csv"),
+        "--reference",
+        str(tmp_path / "ref.csv"),
+        "--json",
+        str(tmp_path / "scan.json"),
+        "--fail-on-findings",
+    )
     assert out.exit_code == 1
     scanned = json.loads((tmp_path / "scan.json").read_text())
     assert scanned["columns"]["text"]["pii"] == {"phone": 1}

@@ -62,25 +62,29 @@ def _code(response: httpx.Response) -> str:
 
 
 # -- bodies a page can send cross-site without a preflight -------------------------------------
-@pytest.mark.parametrize("headers", [
-    {"Content-Type": "text/plain"},
-    {"Content-Type": "text/plain;charset=UTF-8"},
-    {"Content-Type": "application/x-www-form-urlencoded"},
-    {"Content-Type": "multipart/form-data; boundary=x"},
-    {},  # fetch() with a Blob body of no type sends no Content-Type
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "text/plain"},
+        {"Content-Type": "text/plain;charset=UTF-8"},
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {"Content-Type": "multipart/form-data; boundary=x"},
+        {},  # fetch() with a Blob body of no type sends no Content-Type
+    ],
+)
 def test_cross_site_simple_bodies_are_415_and_change_nothing(api, headers):
     r = api.post("/api/v1/models", content=MODEL, headers=headers)
     assert r.status_code == 415, r.text
     assert _code(r) == "unsupported_media_type"
     assert "application/json" in r.json()["error"]["message"]
     # the routes that made state changes in the report: rules, silences, probes, versions
-    for path, body in (("/api/v1/rules", b'{"name": "r", "metric": "error_rate", "op": ">",'
-                        b' "threshold": 0.1}'),
-                       ("/api/v1/silences", b'{"matchers": {"model": "churn"}, "for": "1h"}'),
-                       ("/api/v1/models/churn/probes", b'{"url": "http://example.com/"}'),
-                       ("/api/v1/models/churn/versions", b'{"version": "9"}'),
-                       ("/api/v1/models/churn/predictions", b'{"records": []}')):
+    for path, body in (
+        ("/api/v1/rules", b'{"name": "r", "metric": "error_rate", "op": ">", "threshold": 0.1}'),
+        ("/api/v1/silences", b'{"matchers": {"model": "churn"}, "for": "1h"}'),
+        ("/api/v1/models/churn/probes", b'{"url": "http://example.com/"}'),
+        ("/api/v1/models/churn/versions", b'{"version": "9"}'),
+        ("/api/v1/models/churn/predictions", b'{"records": []}'),
+    ):
         assert api.post(path, content=body, headers=headers).status_code == 415, path
     assert api.get("/api/v1/models").json()["models"] == []
 
@@ -93,19 +97,31 @@ def test_json_routes_refuse_other_types_but_take_json_and_gzip(api):
     import gzip
 
     body = gzip.compress(b'{"records": [{"id": "p1", "inputs": {"age": 3}, "outputs": 1}]}')
-    r = api.post("/api/v1/models/churn/predictions", content=body,
-                 headers={**JSON, "Content-Encoding": "gzip"})
+    r = api.post(
+        "/api/v1/models/churn/predictions",
+        content=body,
+        headers={**JSON, "Content-Encoding": "gzip"},
+    )
     assert r.status_code == 200 and r.json()["accepted"] == 1
 
 
 # -- DNS rebinding -----------------------------------------------------------------------------
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.nip.io",
-                                  "localhost.evil.example"])
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:8765", "127.0.0.1.nip.io", "localhost.evil.example"]
+)
 def test_a_rebinding_host_is_421_on_every_route(api, host):
-    for method, path in (("GET", "/api/v1/models"), ("POST", "/api/v1/keys"),
-                         ("GET", "/"), ("GET", "/openapi.json")):
-        r = api.request(method, path, headers={"Host": host, **JSON},
-                        content=b'{"scopes": ["admin"]}' if method == "POST" else None)
+    for method, path in (
+        ("GET", "/api/v1/models"),
+        ("POST", "/api/v1/keys"),
+        ("GET", "/"),
+        ("GET", "/openapi.json"),
+    ):
+        r = api.request(
+            method,
+            path,
+            headers={"Host": host, **JSON},
+            content=b'{"scopes": ["admin"]}' if method == "POST" else None,
+        )
         assert r.status_code == 421, (method, path, r.text)
         assert _code(r) == "host_not_allowed" and "VIGIL_ALLOWED_HOSTS" in r.text
     assert api.get("/healthz", headers={"Host": host}).status_code == 200  # orchestrators
@@ -117,14 +133,19 @@ def test_loopback_names_pass_and_allowed_hosts_are_configurable(server_factory):
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "app.localhost"):
         assert api.get("/api/v1/models", headers={"Host": host}).status_code == 200, host
     named = server_factory(auth="off", allowed_hosts="vigil.internal, *.corp.example")
-    for host, status in (("vigil.internal", 200), ("a.corp.example:443", 200),
-                         ("corp.example.evil", 421), ("127.0.0.1", 421)):
+    for host, status in (
+        ("vigil.internal", 200),
+        ("a.corp.example:443", 200),
+        ("corp.example.evil", 421),
+        ("127.0.0.1", 421),
+    ):
         assert named.get("/api/v1/models", headers={"Host": host}).status_code == status, host
 
 
 # -- foreign origins ----------------------------------------------------------------------------
-@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://localhost:3000",
-                                    "https://127.0.0.1"])
+@pytest.mark.parametrize(
+    "origin", ["http://evil.example", "null", "http://localhost:3000", "https://127.0.0.1"]
+)
 def test_a_foreign_origin_cannot_change_state(api, origin):
     r = api.post("/api/v1/models", content=MODEL, headers={**JSON, "Origin": origin})
     assert r.status_code == 403 and _code(r) == "cross_origin", r.text
@@ -136,10 +157,14 @@ def test_a_foreign_origin_cannot_change_state(api, origin):
 
 def test_same_origin_and_non_browser_clients_may_change_state(api):
     own = f"http://127.0.0.1:{api.base_url.port}"
-    assert api.post("/api/v1/models", content=MODEL,
-                    headers={**JSON, "Origin": own}).status_code in (200, 201)
-    r = api.post("/api/v1/models", content=MODEL.replace(b"churn", b"b"),
-                 headers={**JSON, "Sec-Fetch-Site": "cross-site"})
+    assert api.post(
+        "/api/v1/models", content=MODEL, headers={**JSON, "Origin": own}
+    ).status_code in (200, 201)
+    r = api.post(
+        "/api/v1/models",
+        content=MODEL.replace(b"churn", b"b"),
+        headers={**JSON, "Sec-Fetch-Site": "cross-site"},
+    )
     assert r.status_code == 403
     assert [m["name"] for m in api.get("/api/v1/models").json()["models"]] == ["churn"]
 
@@ -155,18 +180,21 @@ def test_security_headers_on_api_and_pages(api):
 
 
 # -- server-side request forgery ----------------------------------------------------------------
-@pytest.mark.parametrize("url", [
-    "http://169.254.169.254/latest/meta-data/",  # cloud metadata
-    "http://127.0.0.1:8765/api/v1/keys",
-    "http://localhost/",
-    "http://[::1]/",
-    "http://[::ffff:127.0.0.1]/",
-    "http://10.0.0.7/admin",
-    "http://192.168.1.1/",
-    "http://100.64.0.1/",
-    "http://0.0.0.0/",
-    "http://2130706433/",  # 127.0.0.1 as one number
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "http://127.0.0.1:8765/api/v1/keys",
+        "http://localhost/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://10.0.0.7/admin",
+        "http://192.168.1.1/",
+        "http://100.64.0.1/",
+        "http://0.0.0.0/",
+        "http://2130706433/",  # 127.0.0.1 as one number
+    ],
+)
 def test_probes_to_internal_targets_are_refused(api, url):
     api.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA})
     r = api.post("/api/v1/models/churn/probes", json={"url": url})
@@ -180,8 +208,9 @@ def test_allowed_private_targets_are_probed(server_factory, receiver):
     url, seen = receiver
     api = server_factory(auth="off", allow_private_targets="127.0.0.0/8")
     api.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA})
-    r = api.post("/api/v1/models/churn/probes", json={"url": f"{url}/ping", "interval_s": 1,
-                                                      "timeout_s": 1})
+    r = api.post(
+        "/api/v1/models/churn/probes", json={"url": f"{url}/ping", "interval_s": 1, "timeout_s": 1}
+    )
     assert r.status_code == 201, r.text
     deadline = time.monotonic() + 30
     while not seen and time.monotonic() < deadline:
@@ -199,8 +228,11 @@ def test_a_probe_is_checked_again_when_it_runs(receiver):
 
     async def go(policy: EgressPolicy) -> dict:
         async with httpx.AsyncClient() as client:
-            return await run_probe(client, validate_probe(
-                {"url": f"http://localhost:{port}/x", "timeout_s": 5}), policy)
+            return await run_probe(
+                client,
+                validate_probe({"url": f"http://localhost:{port}/x", "timeout_s": 5}),
+                policy,
+            )
 
     refused = asyncio.run(go(EgressPolicy("")))
     assert not refused["ok"] and refused["error"].startswith("refused:")
@@ -212,9 +244,18 @@ def test_a_probe_is_checked_again_when_it_runs(receiver):
 
 
 def _note() -> Notification:
-    return Notification(status="firing", alert_id=1, rule="r", fingerprint="f",
-                        labels={"model": "churn"}, severity="critical", summary="s",
-                        value=1.0, threshold=0.5, started_at=0.0)
+    return Notification(
+        status="firing",
+        alert_id=1,
+        rule="r",
+        fingerprint="f",
+        labels={"model": "churn"},
+        severity="critical",
+        summary="s",
+        value=1.0,
+        threshold=0.5,
+        started_at=0.0,
+    )
 
 
 @pytest.mark.parametrize("kind", ["webhook", "slack"])
@@ -252,8 +293,12 @@ def test_api_docs_are_served_without_a_cdn(api):
 def test_behind_a_trusted_proxy_the_forwarded_host_is_the_origin(server_factory):
     """A TLS proxy that passes Host as its upstream: the browser's Origin matches
     X-Forwarded-Host, believed only when VIGIL_TRUST_FORWARDED_PROTO is set."""
-    proxied = {**JSON, "Origin": "https://vigil.example", "X-Forwarded-Host": "vigil.example",
-               "X-Forwarded-Proto": "https"}
+    proxied = {
+        **JSON,
+        "Origin": "https://vigil.example",
+        "X-Forwarded-Host": "vigil.example",
+        "X-Forwarded-Proto": "https",
+    }
     plain = server_factory(auth="off")
     assert plain.post("/api/v1/models", content=MODEL, headers=proxied).status_code == 403
     trusting = server_factory(auth="off", trust_forwarded_proto=True)
@@ -269,14 +314,20 @@ def test_a_wrong_method_is_405_with_allow(api):
     assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
 
 
-@pytest.mark.parametrize(("kind", "key", "url"), [
-    ("notifiers", "url", "http://169.254.169.254/latest/meta-data/"),
-    ("notifiers", "url", "http://[::1]:8765/api/v1/keys"),
-    ("actions", "webhook", "http://10.1.2.3/retrain"),
-])
+@pytest.mark.parametrize(
+    ("kind", "key", "url"),
+    [
+        ("notifiers", "url", "http://169.254.169.254/latest/meta-data/"),
+        ("notifiers", "url", "http://[::1]:8765/api/v1/keys"),
+        ("actions", "webhook", "http://10.1.2.3/retrain"),
+    ],
+)
 def test_receivers_with_internal_targets_are_refused_when_configured(api, kind, key, url):
-    spec = ({"type": "webhook", "url": url} if kind == "notifiers"
-            else {"type": "retrain", "webhook": url})
+    spec = (
+        {"type": "webhook", "url": url}
+        if kind == "notifiers"
+        else {"type": "retrain", "webhook": url}
+    )
     r = api.put(f"/api/v1/{kind}/n", json=spec)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["details"] == [{"field": key, "reason": "an internal address"}]

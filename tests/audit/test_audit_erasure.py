@@ -19,22 +19,43 @@ def sqlite_server(tmp_path):
     yield from sqlite_servers(tmp_path)
 
 
-
 def _setup(api) -> None:
     for name in ("churn", "upsell"):
-        assert api.post("/api/v1/models", json={"name": name, "schema": SCHEMA}).status_code \
-            in (200, 201)
-    api.post("/api/v1/models/churn/predictions", json={"records": [
-        record(1, subject_id="u1"), record(2, subject_id="u1"), record(3, subject_id="u2"),
-        record(4)]})
-    api.post("/api/v1/models/upsell/predictions", json={"records": [
-        record(5, subject_id="u1"), record(6, subject_id="u2")]})
-    api.post("/api/v1/models/churn/labels", json={"labels": [
-        {"prediction_id": "p1", "actual": 1}, {"prediction_id": "p3", "actual": 0}]})
+        assert api.post("/api/v1/models", json={"name": name, "schema": SCHEMA}).status_code in (
+            200,
+            201,
+        )
+    api.post(
+        "/api/v1/models/churn/predictions",
+        json={
+            "records": [
+                record(1, subject_id="u1"),
+                record(2, subject_id="u1"),
+                record(3, subject_id="u2"),
+                record(4),
+            ]
+        },
+    )
+    api.post(
+        "/api/v1/models/upsell/predictions",
+        json={"records": [record(5, subject_id="u1"), record(6, subject_id="u2")]},
+    )
+    api.post(
+        "/api/v1/models/churn/labels",
+        json={
+            "labels": [{"prediction_id": "p1", "actual": 1}, {"prediction_id": "p3", "actual": 0}]
+        },
+    )
     api.post("/api/v1/models/upsell/labels", json={"prediction_id": "p5", "actual": 1})
-    api.post("/api/v1/models/churn/feedback", json={"feedback": [
-        {"id": "f1", "prediction_id": "p2", "score": 1, "comment": "from u1"},
-        {"id": "f3", "prediction_id": "p3", "score": 0}]})
+    api.post(
+        "/api/v1/models/churn/feedback",
+        json={
+            "feedback": [
+                {"id": "f1", "prediction_id": "p2", "score": 1, "comment": "from u1"},
+                {"id": "f3", "prediction_id": "p3", "score": 0},
+            ]
+        },
+    )
 
 
 def _ids(store, table: str, column: str = "id") -> set[str]:
@@ -61,8 +82,11 @@ def test_erasure_removes_the_subject_everywhere_and_returns_a_receipt(server_fac
     assert receipt["models"] == ["churn", "upsell"]
     assert receipt["subject_hash"] == q.subject_hash("u1")
     if store.backend == "sqlite":  # deleted bytes zeroed, WAL truncated
-        assert receipt["storage"] == {"backend": "sqlite", "secure_delete": True,
-                                      "wal_truncated": True}
+        assert receipt["storage"] == {
+            "backend": "sqlite",
+            "secure_delete": True,
+            "wal_truncated": True,
+        }
     else:  # dead rows vacuumed (their space reusable)
         assert receipt["storage"]["backend"] == "postgresql"
         assert {"predictions", "labels", "feedback"} <= set(receipt["storage"]["vacuumed"])
@@ -96,16 +120,24 @@ def test_retention_deletes_old_events_and_their_labels(server_factory, store):
     api = server_factory(auth="off")
     api.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA})
     old = time.time() - 10 * 86400
-    api.post("/api/v1/models/churn/predictions", json={"records": [
-        record(1, ts=old), record(2, ts=old), record(3)]})
-    api.post("/api/v1/models/churn/labels", json={"labels": [
-        {"prediction_id": "p1", "actual": 1}, {"prediction_id": "p3", "actual": 0}]})
+    api.post(
+        "/api/v1/models/churn/predictions",
+        json={"records": [record(1, ts=old), record(2, ts=old), record(3)]},
+    )
+    api.post(
+        "/api/v1/models/churn/labels",
+        json={
+            "labels": [{"prediction_id": "p1", "actual": 1}, {"prediction_id": "p3", "actual": 0}]
+        },
+    )
     api.post("/api/v1/models/churn/feedback", json={"prediction_id": "p2", "score": 1})
-    assert api.put("/api/v1/models/churn/retention", json={"days": 7}).json()["retention"][
-        "days"] == 7
+    assert (
+        api.put("/api/v1/models/churn/retention", json={"days": 7}).json()["retention"]["days"] == 7
+    )
     ran = api.post("/api/v1/privacy/retention/run").json()["deleted"]["churn"]
     assert ran == {"labels": 1, "feedback": 1, "predictions": 2} | {
-        k: v for k, v in ran.items() if k not in ("labels", "feedback", "predictions")}
+        k: v for k, v in ran.items() if k not in ("labels", "feedback", "predictions")
+    }
     assert _ids(store, "predictions") == {"p3"}
     assert _ids(store, "labels", "prediction_id") == {"p3"}
     info = api.get("/api/v1/models/churn/privacy").json()["retention"]
@@ -120,8 +152,10 @@ def test_the_server_enforces_retention_on_its_own(server_factory, store):
     model, _ = store.upsert_model("churn", "binary_classification", SCHEMA)
     q.set_retention(store, model.id, 1, "test")
     api = server_factory(auth="off", retention_interval_s=0.2)
-    api.post("/api/v1/models/churn/predictions", json={"records": [
-        record(1, ts=time.time() - 3 * 86400), record(2)]})
+    api.post(
+        "/api/v1/models/churn/predictions",
+        json={"records": [record(1, ts=time.time() - 3 * 86400), record(2)]},
+    )
     deadline = time.time() + 15
     while "p1" in _ids(store, "predictions"):
         assert time.time() < deadline, "the retention job did not run"
@@ -134,8 +168,10 @@ def test_the_audit_log_chain_detects_tampering(store):
         store.audit("cli", "key.create", f"k{i}", {"n": i, "f": 1.5})
     with store.read() as conn:
         assert verify_chain(conn).ok
-    for statement in ("UPDATE audit_log SET actor = 'eve' WHERE target = 'k2'",
-                      "DELETE FROM audit_log WHERE target = 'k2'"):
+    for statement in (
+        "UPDATE audit_log SET actor = 'eve' WHERE target = 'k2'",
+        "DELETE FROM audit_log WHERE target = 'k2'",
+    ):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.write() as conn:
             conn.execute(sa.text(statement))  # append-only: the database refuses
     with store.write() as conn:  # someone with DDL rights drops the guard and edits

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 SUBJECT = "subject-7Qx2Lm"
-SCHEMA = {"task": "binary_classification",
-          "features": [{"name": "age", "kind": "numeric"},
-                       {"name": "income", "kind": "numeric"}]}
+SCHEMA = {
+    "task": "binary_classification",
+    "features": [{"name": "age", "kind": "numeric"}, {"name": "income", "kind": "numeric"}],
+}
 # the subject's raw values, each of which must vanish
 RAW = {
     "subject id": SUBJECT,
@@ -42,25 +43,38 @@ def _found(folder: Path, values: dict[str, str]) -> list[str]:
 
 
 def _ingest(api, subject: str, first: int, comment: str, error: str, label: str) -> None:
-    records = [{"id": f"p{first + i}", "subject_id": subject, "inputs": {"age": 40 + i,
-                "income": 1000.5 + i}, "outputs": i % 2} for i in range(3)]
+    records = [
+        {
+            "id": f"p{first + i}",
+            "subject_id": subject,
+            "inputs": {"age": 40 + i, "income": 1000.5 + i},
+            "outputs": i % 2,
+        }
+        for i in range(3)
+    ]
     records[0]["error"] = error
     r = api.post("/api/v1/models/churn/predictions", json={"records": records})
     assert r.status_code == 200 and r.json()["accepted"] == 3, r.text
-    r = api.post("/api/v1/models/churn/labels", json={"prediction_id": f"p{first + 1}",
-                                                      "actual": label})
+    r = api.post(
+        "/api/v1/models/churn/labels", json={"prediction_id": f"p{first + 1}", "actual": label}
+    )
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
-    r = api.post("/api/v1/models/churn/feedback", json={
-        "id": f"f{first}", "prediction_id": f"p{first + 2}", "score": 0, "comment": comment})
+    r = api.post(
+        "/api/v1/models/churn/feedback",
+        json={"id": f"f{first}", "prediction_id": f"p{first + 2}", "score": 0, "comment": comment},
+    )
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
 
 
 def test_no_byte_of_an_erased_subject_is_left_in_the_data_folder(server_factory, tmp_path):
     api = server_factory(auth="off", retention_interval_s=0)
-    assert api.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA}
-                    ).status_code in (200, 201)
-    comment = f"I am {RAW['comment name']}, I live at {RAW['comment address']}, SSN " \
-              f"{RAW['comment ssn']}"
+    assert api.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA}).status_code in (
+        200,
+        201,
+    )
+    comment = (
+        f"I am {RAW['comment name']}, I live at {RAW['comment address']}, SSN {RAW['comment ssn']}"
+    )
     error = f"card {RAW['error card']} declined for {RAW['error e-mail']}"
     _ingest(api, SUBJECT, 0, comment, error, RAW["label"])
     kept = {"kept comment": "Kept-Comment-of-another-subject", "kept subject": KEPT}
@@ -73,8 +87,7 @@ def test_no_byte_of_an_erased_subject_is_left_in_the_data_folder(server_factory,
     receipt = r.json()
     assert receipt["deleted"]["predictions"] == 3
     assert receipt["deleted"]["labels"] == 1 and receipt["deleted"]["feedback"] == 1
-    assert receipt["storage"] == {"backend": "sqlite", "secure_delete": True,
-                                  "wal_truncated": True}
+    assert receipt["storage"] == {"backend": "sqlite", "secure_delete": True, "wal_truncated": True}
     assert _found(tmp_path, RAW) == []
     assert (tmp_path / "vigil.db-wal").stat().st_size == 0
     # the other subject is untouched and the server still works
@@ -88,9 +101,20 @@ def test_retention_leaves_no_byte_of_expired_events(server_factory, tmp_path):
     api = server_factory(auth="off", retention_interval_s=0)
     api.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA})
     old = time.time() - 40 * 86400
-    r = api.post("/api/v1/models/churn/predictions", json={"records": [
-        {"id": "old1", "ts": old, "inputs": {"age": 1, "income": 2.0}, "outputs": 1,
-         "error": "expired-secret-Xy77 in the message"}]})
+    r = api.post(
+        "/api/v1/models/churn/predictions",
+        json={
+            "records": [
+                {
+                    "id": "old1",
+                    "ts": old,
+                    "inputs": {"age": 1, "income": 2.0},
+                    "outputs": 1,
+                    "error": "expired-secret-Xy77 in the message",
+                }
+            ]
+        },
+    )
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
     assert _found(tmp_path, {"e": "expired-secret-Xy77"}) == ["e"]
     assert api.put("/api/v1/models/churn/retention", json={"days": 30}).status_code == 200
@@ -98,9 +122,17 @@ def test_retention_leaves_no_byte_of_expired_events(server_factory, tmp_path):
     assert _found(tmp_path, {"e": "expired-secret-Xy77"}) == []
 
 
-@pytest.mark.parametrize(("field", "action"), [("comment", "mask"), ("error", "mask"),
-                                               ("label", "hash"), ("comment", "drop"),
-                                               ("error", "drop"), ("label", "mask")])
+@pytest.mark.parametrize(
+    ("field", "action"),
+    [
+        ("comment", "mask"),
+        ("error", "mask"),
+        ("label", "hash"),
+        ("comment", "drop"),
+        ("error", "drop"),
+        ("label", "mask"),
+    ],
+)
 def test_policies_redact_labels_comments_and_errors(server_factory, tmp_path, field, action):
     api = server_factory(auth="off", retention_interval_s=0)
     api.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA})
@@ -108,12 +140,20 @@ def test_policies_redact_labels_comments_and_errors(server_factory, tmp_path, fi
     assert r.status_code in (200, 201), r.text
     email = RAW["error e-mail"]
     raw = f"{field} of {email}"  # personal data only in the field under test
-    _ingest(api, SUBJECT, 0, raw if field == "comment" else "fine",
-            raw if field == "error" else "timeout", raw if field == "label" else "ok")
+    _ingest(
+        api,
+        SUBJECT,
+        0,
+        raw if field == "comment" else "fine",
+        raw if field == "error" else "timeout",
+        raw if field == "label" else "ok",
+    )
     exported = api.get(f"/api/v1/subjects/{SUBJECT}").json()
-    stored = {"comment": [f["comment"] for f in exported["feedback"]],
-              "error": [p["error"] for p in exported["predictions"] if p["error"]],
-              "label": [x["actual"] for x in exported["labels"]]}[field]
+    stored = {
+        "comment": [f["comment"] for f in exported["feedback"]],
+        "error": [p["error"] for p in exported["predictions"] if p["error"]],
+        "label": [x["actual"] for x in exported["labels"]],
+    }[field]
     if action == "mask":
         assert stored == [f"{field} of <EMAIL>"]
     elif action == "hash":
@@ -150,12 +190,15 @@ def test_every_sqlite_connection_sets_secure_delete(store):
 
 def test_no_byte_of_an_erased_subjects_free_text_is_left(server_factory, tmp_path):
     api = server_factory(auth="off", retention_interval_s=0)
-    schema = {"task": "binary_classification",
-              "features": [{"name": "note", "kind": "text"}]}
+    schema = {"task": "binary_classification", "features": [{"name": "note", "kind": "text"}]}
     api.post("/api/v1/models", json={"name": "churn", "schema": schema})
     text = "I am Johanna Schmidtbauer, I live at 742 Evergreen Terrace"
-    r = api.post("/api/v1/models/churn/predictions", json={"records": [
-        {"id": "t1", "subject_id": SUBJECT, "inputs": {"note": text}, "outputs": 1}]})
+    r = api.post(
+        "/api/v1/models/churn/predictions",
+        json={
+            "records": [{"id": "t1", "subject_id": SUBJECT, "inputs": {"note": text}, "outputs": 1}]
+        },
+    )
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
     api.get("/api/v1/models/churn/metrics")  # whatever rolls up has rolled up
     assert api.delete(f"/api/v1/subjects/{SUBJECT}").status_code == 200

@@ -33,8 +33,11 @@ def db_url(tmp_path):
 def _serving(settings, store) -> Iterator[httpx.Client]:
     """A real server that may never become ready: wait for /healthz, not /readyz."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, store), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
@@ -81,9 +84,14 @@ def test_readyz_is_503_when_the_database_is_read_only(store, tmp_path):
 
 def _start(home: str, tmp_path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    return subprocess.run([sys.executable, "-m", "vigil.cli.main", "server", "--home", home,
-                           "--port", "0"], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", "server", "--home", home, "--port", "0"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_data_folder_under_a_file_is_one_line_naming_it(tmp_path):

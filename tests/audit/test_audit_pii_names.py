@@ -8,14 +8,30 @@ import random
 
 from vigil.audit.pii import PIIDetector
 
-FIRST = ["Johanna", "Peter", "Amara", "Luis", "Mei", "Olga", "Tomasz", "Fatima", "Noah",
-         "Ingrid"]
-LAST = ["Schmidtbauer", "Okafor", "García", "Nguyen", "Kowalski", "Haddad", "Lindqvist",
-        "O'Brien", "Rossi", "Tanaka"]
+FIRST = ["Johanna", "Peter", "Amara", "Luis", "Mei", "Olga", "Tomasz", "Fatima", "Noah", "Ingrid"]
+LAST = [
+    "Schmidtbauer",
+    "Okafor",
+    "García",
+    "Nguyen",
+    "Kowalski",
+    "Haddad",
+    "Lindqvist",
+    "O'Brien",
+    "Rossi",
+    "Tanaka",
+]
 STREETS = ["Evergreen", "Baker", "Main", "Maple Grove", "Queen Victoria", "Elm", "High"]
 TYPES = ["Street", "Terrace", "Avenue", "Road", "Lane", "Drive", "St.", "Close"]
-GERMAN = ["Hauptstraße", "Bahnhofstr.", "Lindenweg", "Schillerplatz", "Kerkstraat",
-          "Storgatan", "Rosenallee"]
+GERMAN = [
+    "Hauptstraße",
+    "Bahnhofstr.",
+    "Lindenweg",
+    "Schillerplatz",
+    "Kerkstraat",
+    "Storgatan",
+    "Rosenallee",
+]
 
 
 def labelled_set(n: int = 40, seed: int = 11) -> list[tuple[str, set[str]]]:
@@ -31,12 +47,18 @@ def labelled_set(n: int = 40, seed: int = 11) -> list[tuple[str, set[str]]]:
             (f"Patient: {name}, admitted today", {"person_name"}),
             (f"Kind regards, {name}", {"person_name"}),
             (f"Mrs. {name} asked for a refund", {"person_name"}),
-            (f"Send it to {number} {rng.choice(STREETS)} {rng.choice(TYPES)}, Springfield",
-             {"street_address"}),
-            (f"Wohnhaft in der {rng.choice(GERMAN)} {rng.randint(1, 120)}, Berlin",
-             {"street_address"}),
-            (f"I'm {name} and I live at {number} {rng.choice(STREETS)} Road",
-             {"person_name", "street_address"}),
+            (
+                f"Send it to {number} {rng.choice(STREETS)} {rng.choice(TYPES)}, Springfield",
+                {"street_address"},
+            ),
+            (
+                f"Wohnhaft in der {rng.choice(GERMAN)} {rng.randint(1, 120)}, Berlin",
+                {"street_address"},
+            ),
+            (
+                f"I'm {name} and I live at {number} {rng.choice(STREETS)} Road",
+                {"person_name", "street_address"},
+            ),
             # harder positives: a name nobody introduces is missed
             (f"{name} called about the invoice", {"person_name"}),
             # look-alikes: none of these is a name or an address
@@ -80,5 +102,7 @@ def test_names_and_addresses_on_a_labelled_set():
 
 def test_masking_replaces_the_name_not_its_introduction():
     detector = PIIDetector()
-    assert detector.redact("I am Johanna Schmidtbauer, I live at 742 Evergreen Terrace") \
+    assert (
+        detector.redact("I am Johanna Schmidtbauer, I live at 742 Evergreen Terrace")
         == "I am <PERSON_NAME>, I live at <STREET_ADDRESS>"
+    )

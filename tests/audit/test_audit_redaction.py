@@ -35,11 +35,20 @@ BASE = "/api/v1/models/support"
 
 
 def _record(i: int, id: str | None = None, **inputs) -> dict:
-    values = {"age": 40 + i, "note": f"call +44 20 7946 0958 or card 4111 1111 1111 1111 #{i}",
-              "email": "jane.roe@corp.example", "ssn": "078-05-1121"}
+    values = {
+        "age": 40 + i,
+        "note": f"call +44 20 7946 0958 or card 4111 1111 1111 1111 #{i}",
+        "email": "jane.roe@corp.example",
+        "ssn": "078-05-1121",
+    }
     values.update(inputs)
-    return {"id": id or f"r{i}", "version": "1", "inputs": values,
-            "outputs": "I will write to jane.roe@corp.example", "subject_id": "u1"}
+    return {
+        "id": id or f"r{i}",
+        "version": "1",
+        "inputs": values,
+        "outputs": "I will write to jane.roe@corp.example",
+        "subject_id": "u1",
+    }
 
 
 def _database_holds(store, needle: str) -> bool:
@@ -50,17 +59,19 @@ def _database_holds(store, needle: str) -> bool:
         return any(needle.encode() in blob for blob in blobs)
     with store.read() as conn:
         for table in sa.inspect(conn).get_table_names():
-            hits = conn.execute(sa.text(
-                f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE :n'),
-                {"n": f"%{needle}%"}).scalar()
+            hits = conn.execute(
+                sa.text(f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE :n'),
+                {"n": f"%{needle}%"},
+            ).scalar()
             if hits:
                 return True
     return False
 
 
 def _register(client):
-    assert client.post("/api/v1/models", json={"name": "support", "schema": SCHEMA}
-                       ).status_code == 201
+    assert (
+        client.post("/api/v1/models", json={"name": "support", "schema": SCHEMA}).status_code == 201
+    )
     return client
 
 
@@ -70,9 +81,12 @@ def api(server_factory):
 
 
 def _policies(api) -> None:
-    for field, body in [("note", {"action": "mask"}), ("email", {"action": "hash"}),
-                        ("ssn", {"action": "drop"}), ("outputs", {"action": "mask",
-                                                                   "kinds": ["email"]})]:
+    for field, body in [
+        ("note", {"action": "mask"}),
+        ("email", {"action": "hash"}),
+        ("ssn", {"action": "drop"}),
+        ("outputs", {"action": "mask", "kinds": ["email"]}),
+    ]:
         r = api.put(f"{BASE}/privacy/policies/{field}", json=body)
         assert r.status_code == 200, r.text
 
@@ -105,14 +119,21 @@ def test_policies_are_listed_replaced_and_deleted(api):
     _policies(api)
     got = api.get(f"{BASE}/privacy").json()
     assert {p["field"]: p["action"] for p in got["policies"]} == {
-        "email": "hash", "note": "mask", "outputs": "mask", "ssn": "drop"}
+        "email": "hash",
+        "note": "mask",
+        "outputs": "mask",
+        "ssn": "drop",
+    }
     assert got["retention"] is None
     assert api.put(f"{BASE}/privacy/policies/email", json={"action": "drop"}).status_code == 200
     assert api.delete(f"{BASE}/privacy/policies/note").status_code == 200
     assert api.delete(f"{BASE}/privacy/policies/note").status_code == 404
     api.post(f"{BASE}/predictions", json={"records": [_record(1)]})
     assert {p["field"] for p in api.get(f"{BASE}/privacy").json()["policies"]} == {
-        "email", "outputs", "ssn"}
+        "email",
+        "outputs",
+        "ssn",
+    }
 
 
 BAD_POLICIES = [
@@ -160,15 +181,23 @@ def test_local_sdk_path_redacts_too(store):
 
 
 def test_models_without_policies_cost_one_lookup_per_ttl(store, monkeypatch):
-    schema = {"features": [{"name": "age", "kind": "numeric"},
-                           {"name": "email", "kind": "categorical"}]}
+    schema = {
+        "features": [{"name": "age", "kind": "numeric"}, {"name": "email", "kind": "categorical"}]
+    }
     model, _ = store.upsert_model("fast", "binary_classification", schema)
     calls = []
     real = q.get_policies
     monkeypatch.setattr(q, "get_policies", lambda s, m: calls.append(m) or real(s, m))
     redactor = Redactor(store, ttl_s=60)  # no reference and no text feature: nothing to score
-    rows = [{"id": "a", "version": "1", "ts": time.time(),
-             "inputs": {"age": 1, "email": "a@b.io"}, "outputs": None}]
+    rows = [
+        {
+            "id": "a",
+            "version": "1",
+            "ts": time.time(),
+            "inputs": {"age": 1, "email": "a@b.io"},
+            "outputs": None,
+        }
+    ]
     start = time.perf_counter()
     for _ in range(10_000):
         redactor(model, rows)

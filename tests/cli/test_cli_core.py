@@ -14,8 +14,13 @@ from vigil.store import migrate
 
 
 def vigil(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vigil.cli.main", *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def test_version_and_help():
@@ -41,8 +46,9 @@ def test_db_upgrade_and_current(tmp_path):
 
 def test_keys_create_list_revoke(tmp_path):
     url = f"sqlite:///{tmp_path / 'k.db'}"
-    made = vigil("keys", "create", "--scope", "ingest", "--scope", "read", "--name", "etl",
-                 "--db", url)
+    made = vigil(
+        "keys", "create", "--scope", "ingest", "--scope", "read", "--name", "etl", "--db", url
+    )
     assert made.returncode == 0, made.stderr
     secret = made.stdout.strip().splitlines()[-1]
     assert secret.startswith("vgl_")
@@ -55,13 +61,16 @@ def test_keys_create_list_revoke(tmp_path):
     assert "revoked" in vigil("keys", "list", "--db", url).stdout
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (("keys", "create", "--scope", "root"), "Scopes must be one or more of"),
-    (("keys", "revoke", "nope"), "No active API key"),
-    (("db", "upgrade", "--db", "mysql://u@h/db"), "SQLite or PostgreSQL"),
-    (("db", "upgrade", "--db", "::nonsense"), "VIGIL_DB_URL"),
-    (("server", "--port", "99999"), "port"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("keys", "create", "--scope", "root"), "Scopes must be one or more of"),
+        (("keys", "revoke", "nope"), "No active API key"),
+        (("db", "upgrade", "--db", "mysql://u@h/db"), "SQLite or PostgreSQL"),
+        (("db", "upgrade", "--db", "::nonsense"), "VIGIL_DB_URL"),
+        (("server", "--port", "99999"), "port"),
+    ],
+)
 def test_user_mistakes_print_one_line_and_exit_1(tmp_path, args, needle):
     if "--db" not in args:
         args = (*args, "--db", f"sqlite:///{tmp_path / 'e.db'}")
@@ -82,8 +91,9 @@ def test_env_setting_errors_name_the_variable(tmp_path):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    out = vigil("--debug", "keys", "create", "--scope", "root", "--db",
-                f"sqlite:///{tmp_path / 'e.db'}")
+    out = vigil(
+        "--debug", "keys", "create", "--scope", "root", "--db", f"sqlite:///{tmp_path / 'e.db'}"
+    )
     assert out.returncode != 0
     assert "Traceback" in out.stderr
 
@@ -108,7 +118,13 @@ def test_server_off_loopback_requires_keys(tmp_path):
 
 @pytest.mark.integration
 def test_server_refuses_outdated_schema_with_no_upgrade(tmp_path):
-    out = vigil("server", "--db", f"sqlite:///{tmp_path / 'n.db'}", "--no-upgrade",
-                "--port", str(free_port()))
+    out = vigil(
+        "server",
+        "--db",
+        f"sqlite:///{tmp_path / 'n.db'}",
+        "--no-upgrade",
+        "--port",
+        str(free_port()),
+    )
     assert out.returncode == 1
     assert "vigil db upgrade" in out.stderr

@@ -42,8 +42,14 @@ def _env() -> dict[str, str]:
 
 
 def vigil(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vigil.cli.main", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=180, env=_env())
+    return subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=_env(),
+    )
 
 
 def _tree(root: Path) -> list[str]:
@@ -95,7 +101,12 @@ def test_server_on_a_taken_port_prints_one_line(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         out = subprocess.run(
             [sys.executable, "-m", "vigil.cli.main", "server", "--port", str(port)],
-            cwd=tmp_path, capture_output=True, text=True, timeout=180, env=_env())
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=_env(),
+        )
     assert out.returncode == 1
     assert out.stderr.splitlines() == [f"error: port {port} is in use on 127.0.0.1"]
     assert out.stdout == ""
@@ -111,9 +122,24 @@ def test_server_on_a_taken_port_of_another_host_form(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         out = subprocess.run(
-            [sys.executable, "-m", "vigil.cli.main", "server", "--host", "::1", "--port",
-             str(port), "--home", str(tmp_path / "h")],
-            cwd=tmp_path, capture_output=True, text=True, timeout=180, env=_env())
+            [
+                sys.executable,
+                "-m",
+                "vigil.cli.main",
+                "server",
+                "--host",
+                "::1",
+                "--port",
+                str(port),
+                "--home",
+                str(tmp_path / "h"),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=_env(),
+        )
     assert out.returncode == 1
     assert out.stderr.splitlines() == [f"error: port {port} is in use on ::1"]
     assert not (tmp_path / "h").exists()

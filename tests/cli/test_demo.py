@@ -24,8 +24,12 @@ BACKFILL = BACKFILL_MINUTES * BACKFILL_PER_MINUTE  # labelled rows written befor
 
 def _demo(tmp_path, *args: str, port: int | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "demo", "--port", str(port or free_port()),
-         *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [sys.executable, "-m", "vigil.cli.main", "demo", "--port", str(port or free_port()), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _sent(out: str) -> tuple[int, int, int]:
@@ -55,8 +59,19 @@ def _wait_for_predictions(tmp_path, deadline_s: float = 180.0) -> None:
 @pytest.mark.integration
 @pytest.mark.slow  # about 14 s on a loaded 2-core machine
 def test_demo_streams_predictions_and_late_labels(tmp_path):
-    proc = _demo(tmp_path, "--duration", "8", "--label-delay", "2", "--rate", "300",
-                 "--drift-after", "3", "--error-rate", "0.03")
+    proc = _demo(
+        tmp_path,
+        "--duration",
+        "8",
+        "--label-delay",
+        "2",
+        "--rate",
+        "300",
+        "--drift-after",
+        "3",
+        "--error-rate",
+        "0.03",
+    )
     out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out
     assert "held-out accuracy" in out
@@ -67,9 +82,11 @@ def test_demo_streams_predictions_and_late_labels(tmp_path):
     sent, failed, labelled = _sent(out)
     db = sqlite3.connect(tmp_path / "vigil-data" / "vigil.db")
     stored, errors = db.execute(
-        "SELECT count(*), sum(error IS NOT NULL) FROM predictions").fetchone()
-    joined = db.execute("SELECT count(*) FROM labels l JOIN predictions p "
-                        "ON p.id = l.prediction_id").fetchone()[0]
+        "SELECT count(*), sum(error IS NOT NULL) FROM predictions"
+    ).fetchone()
+    joined = db.execute(
+        "SELECT count(*) FROM labels l JOIN predictions p ON p.id = l.prediction_id"
+    ).fetchone()[0]
     # however fast the loaded machine let the demo send, everything sent is stored
     assert sent > 0 and stored == sent + BACKFILL and errors == failed
     assert joined == labelled + BACKFILL and 0 < labelled < sent  # labels trail the run
@@ -113,9 +130,13 @@ def test_demo_on_a_busy_port_says_what_to_do(tmp_path):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        out = subprocess.run([sys.executable, "-m", "vigil.cli.main", "demo", "--port",
-                              str(port)], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "vigil.cli.main", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert out.returncode == 1
     assert "--port" in out.stderr
     assert "Traceback" not in out.stderr
@@ -125,9 +146,13 @@ def test_demo_on_a_busy_port_says_what_to_do(tmp_path):
 def test_demo_refuses_to_empty_a_folder_it_did_not_make(tmp_path):
     (tmp_path / "vigil-data").mkdir()
     (tmp_path / "vigil-data" / "vigil.db").write_text("someone's data")
-    out = subprocess.run([sys.executable, "-m", "vigil.cli.main", "demo", "--port",
-                          str(free_port())], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", "demo", "--port", str(free_port())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 1
     assert "--keep" in out.stderr and "Traceback" not in out.stderr
     assert (tmp_path / "vigil-data" / "vigil.db").read_text() == "someone's data"
@@ -138,13 +163,17 @@ def _sections(api: httpx.Client) -> dict[str, Any]:
     m = "/api/v1/models/credit-risk"
     got: dict[str, Any] = {}
     rules = {r["name"]: r for r in api.get("/api/v1/rules").json()["rules"]}
-    got["rules"] = rules if {"demo-input-drift", "demo-estimated-accuracy",
-                             "demo-accuracy-ahead"} <= set(rules) else None
+    got["rules"] = (
+        rules
+        if {"demo-input-drift", "demo-estimated-accuracy", "demo-accuracy-ahead"} <= set(rules)
+        else None
+    )
     notifiers = api.get("/api/v1/notifiers").json()["notifiers"]
     got["notifier"] = [n for n in notifiers if n["type"] == "log"] or None
     alerts = api.get("/api/v1/alerts", params={"model": "credit-risk"}).json()["alerts"]
-    got["drift_alert"] = [a for a in alerts if a["rule"] == "demo-input-drift"
-                          and a["state"] == "firing"] or None
+    got["drift_alert"] = [
+        a for a in alerts if a["rule"] == "demo-input-drift" and a["state"] == "firing"
+    ] or None
     got["cause"] = None  # the ranking in the estimated-accuracy alert's firing event
     for alert in alerts:
         if alert["rule"] == "demo-estimated-accuracy":
@@ -165,14 +194,23 @@ def _sections(api: httpx.Client) -> dict[str, Any]:
     got["rollback"] = [h for h in history if h["action"] == "auto_rollback"] or None
     drift = api.get(f"{m}/drift", params={"start": time.time() - 30}).json()
     got["drift"] = "income" in drift.get("drifted_columns", []) or None
-    forecast = api.get(f"{m}/forecast", params={"metric": "estimated_accuracy",
-                                                "step": "1m", "horizon": "15m",
-                                                "history": "2h"})
+    forecast = api.get(
+        f"{m}/forecast",
+        params={"metric": "estimated_accuracy", "step": "1m", "horizon": "15m", "history": "2h"},
+    )
     got["forecast"] = forecast.json()["forecast"] if forecast.status_code == 200 else None
     now = time.time()  # the last 30 s against the backfilled history before the run
-    explain = api.get(f"{m}/explain", params={
-        "metric": "estimated_accuracy", "start": now - 30, "end": now, "version": "1",
-        "baseline_start": now - 3 * 3600, "baseline_end": now - 3600}).json()
+    explain = api.get(
+        f"{m}/explain",
+        params={
+            "metric": "estimated_accuracy",
+            "start": now - 30,
+            "end": now,
+            "version": "1",
+            "baseline_start": now - 3 * 3600,
+            "baseline_end": now - 3600,
+        },
+    ).json()
     top = (explain.get("candidates") or [{}])[0]
     got["explain"] = top if top.get("name") == "income" else None
     return got
@@ -186,8 +224,9 @@ def test_demo_shows_every_section_and_ends_on_sigterm_with_its_summary(tmp_path)
     (home / MARKER).write_text("an earlier run")
     (home / "earlier-run.txt").write_text("old")  # a fresh folder per run: this goes
     port = free_port()
-    proc = _demo(tmp_path, "--drift-after", "15", "--promote-after", "3",
-                 "--label-delay", "2", port=port)
+    proc = _demo(
+        tmp_path, "--drift-after", "15", "--promote-after", "3", "--label-delay", "2", port=port
+    )
     got: dict[str, Any] = {}
     deadline = time.monotonic() + 300
     try:

@@ -153,15 +153,20 @@ def test_binned_distances_match_reference_formulas() -> None:
     p, q = _binned(a, b)
     ps, qs = np.where(p == 0, 1e-4, p), np.where(q == 0, 1e-4, q)
     assert PopulationStabilityIndex().fit(a).compare(b).statistic == pytest.approx(
-        np.sum((qs - ps) * np.log(qs / ps)), rel=REL)
+        np.sum((qs - ps) * np.log(qs / ps)), rel=REL
+    )
     assert JensenShannon().fit(a).compare(b).statistic == pytest.approx(
-        sp_distance.jensenshannon(p, q), rel=REL)
+        sp_distance.jensenshannon(p, q), rel=REL
+    )
     assert KullbackLeibler().fit(a).compare(b).statistic == pytest.approx(
-        stats.entropy(qs, ps), rel=REL)
+        stats.entropy(qs, ps), rel=REL
+    )
     assert Hellinger().fit(a).compare(b).statistic == pytest.approx(
-        np.sqrt(1 - np.sum(np.sqrt(p * q))), rel=REL)
+        np.sqrt(1 - np.sum(np.sqrt(p * q))), rel=REL
+    )
     assert TotalVariation().fit(a).compare(b).statistic == pytest.approx(
-        0.5 * np.abs(p - q).sum(), rel=REL)
+        0.5 * np.abs(p - q).sum(), rel=REL
+    )
 
 
 def test_numeric_sample_histogram_matches_numpy_bins() -> None:

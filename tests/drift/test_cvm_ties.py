@@ -37,8 +37,12 @@ def test_permutation_p_value_matches_scipys_permutation_test() -> None:
     a, b = rng.poisson(3, 300).astype(float), rng.poisson(3.4, 200).astype(float)
     r = CramerVonMises().fit(a).compare(b)
     oracle = stats.permutation_test(
-        (a, b), lambda x, y: stats.cramervonmises_2samp(x, y).statistic, n_resamples=999,
-        alternative="greater", random_state=0)
+        (a, b),
+        lambda x, y: stats.cramervonmises_2samp(x, y).statistic,
+        n_resamples=999,
+        alternative="greater",
+        random_state=0,
+    )
     assert r.statistic == pytest.approx(oracle.statistic, rel=1e-12)
     assert r.p_value == pytest.approx(oracle.pvalue, abs=0.03)  # two sets of 999 draws
     shifted = CramerVonMises().fit(a).compare(rng.poisson(5, 200).astype(float))

@@ -16,11 +16,13 @@ from vigil.schema import Feature, ModelSchema
 
 def _frame(seed: int, n: int, shift: float = 0.0, p_a: float = 0.5) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "num": rng.normal(shift, 1, n),
-        "cat": rng.choice(["a", "b", "c"], n, p=[p_a, (1 - p_a) / 2, (1 - p_a) / 2]),
-        "flag": rng.choice([True, False], n),
-    })
+    return pd.DataFrame(
+        {
+            "num": rng.normal(shift, 1, n),
+            "cat": rng.choice(["a", "b", "c"], n, p=[p_a, (1 - p_a) / 2, (1 - p_a) / 2]),
+            "flag": rng.choice([True, False], n),
+        }
+    )
 
 
 def test_public_api_is_reexported_from_vigil() -> None:
@@ -28,12 +30,15 @@ def test_public_api_is_reexported_from_vigil() -> None:
     assert vigil.DriftReport is DriftReport
 
 
-@pytest.mark.parametrize("convert", [
-    lambda df: df,
-    pl.from_pandas,
-    lambda df: pa.Table.from_pandas(df, preserve_index=False),
-    lambda df: {c: df[c].tolist() for c in df.columns},
-])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda df: df,
+        pl.from_pandas,
+        lambda df: pa.Table.from_pandas(df, preserve_index=False),
+        lambda df: {c: df[c].tolist() for c in df.columns},
+    ],
+)
 def test_pandas_polars_arrow_and_mappings_give_the_same_report(convert) -> None:  # type: ignore[no-untyped-def]
     ref, cur = _frame(0, 1500), _frame(1, 1000, shift=0.4, p_a=0.7)
     expected = detect_drift(ref, cur, multivariate=None).to_dict()
@@ -41,14 +46,26 @@ def test_pandas_polars_arrow_and_mappings_give_the_same_report(convert) -> None:
     assert got == expected
     assert got["drifted_columns"] == ["num", "cat"]
     assert {k: v["method"] for k, v in got["columns"].items()} == {
-        "num": "ks", "cat": "chi2", "flag": "z"}
+        "num": "ks",
+        "cat": "chi2",
+        "flag": "z",
+    }
 
 
 def test_to_dict_has_every_documented_field() -> None:
     report = detect_drift(_frame(0, 500), _frame(1, 500), multivariate=None)
     col = report.to_dict()["columns"]["num"]
-    for key in ("method", "statistic", "p_value", "effect_size", "threshold", "drifted",
-                "n_reference", "n_current", "reason"):
+    for key in (
+        "method",
+        "statistic",
+        "p_value",
+        "effect_size",
+        "threshold",
+        "drifted",
+        "n_reference",
+        "n_current",
+        "reason",
+    ):
         assert key in col
     assert col["n_reference"] == 500
 
@@ -59,8 +76,9 @@ def test_detector_reuses_the_prepared_reference_across_windows() -> None:
     prepared = detector.columns_["num"].sample.sorted
     for seed in range(1, 4):
         cur = _frame(seed, 2000, shift=0.3 * (seed == 3))
-        assert detector.compare(cur).to_dict() == detect_drift(
-            ref, cur, multivariate=None).to_dict()
+        assert (
+            detector.compare(cur).to_dict() == detect_drift(ref, cur, multivariate=None).to_dict()
+        )
     assert detector.columns_["num"].sample.sorted is prepared
 
 
@@ -107,7 +125,8 @@ def test_false_alarm_rate_under_no_drift_stays_at_nominal_level() -> None:
     # binomial upper tolerance: mean + 2.5 sd
     assert any_drift / runs <= alpha + 2.5 * np.sqrt(alpha * (1 - alpha) / runs)
     assert raw_rejections / (runs * cols) <= alpha + 2.5 * np.sqrt(
-        alpha * (1 - alpha) / (runs * cols))
+        alpha * (1 - alpha) / (runs * cols)
+    )
 
 
 def test_method_for_all_and_per_column() -> None:
@@ -142,14 +161,16 @@ def test_mismatched_columns_are_reported_not_crashed() -> None:
 def test_bad_data_gets_defined_answers() -> None:
     n = 200
     rng = np.random.default_rng(0)
-    ref = pd.DataFrame({
-        "with_nan": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
-        "all_nan": np.full(n, np.nan),
-        "constant": np.ones(n),
-        "with_inf": rng.normal(size=n),
-        "cat": rng.choice(["a", "b"], n),
-        "typo": rng.normal(size=n),
-    })
+    ref = pd.DataFrame(
+        {
+            "with_nan": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+            "all_nan": np.full(n, np.nan),
+            "constant": np.ones(n),
+            "with_inf": rng.normal(size=n),
+            "cat": rng.choice(["a", "b"], n),
+            "typo": rng.normal(size=n),
+        }
+    )
     cur = ref.copy()
     cur.loc[:5, "with_inf"] = np.inf
     cur["cat"] = rng.choice(["a", "b", "zzz"], n)
@@ -179,16 +200,19 @@ def test_empty_current_window() -> None:
     assert r.multivariate[0].statistic is None
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"alpha": 0}, "'alpha' parameter"),
-    ({"drift_share": 2}, "'drift_share' parameter"),
-    ({"correction": "holm"}, "'correction' must be"),
-    ({"method": "nope"}, "Unknown drift method"),
-    ({"per_column": {"missing": "ks"}}, "not in the reference"),
-    ({"per_column": {"cat": "ks"}}, "compares numeric"),
-    ({"multivariate": "lda"}, "'multivariate' must be"),
-    ({"columns": ["zz"]}, "not in the reference"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"alpha": 0}, "'alpha' parameter"),
+        ({"drift_share": 2}, "'drift_share' parameter"),
+        ({"correction": "holm"}, "'correction' must be"),
+        ({"method": "nope"}, "Unknown drift method"),
+        ({"per_column": {"missing": "ks"}}, "not in the reference"),
+        ({"per_column": {"cat": "ks"}}, "compares numeric"),
+        ({"multivariate": "lda"}, "'multivariate' must be"),
+        ({"columns": ["zz"]}, "not in the reference"),
+    ],
+)
 def test_bad_parameters_are_clear_errors(kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidParameterError, match=message):
         DriftDetector(_frame(0, 50), **kwargs)
@@ -213,7 +237,8 @@ def test_dataset_drift_by_share_and_by_multivariate_test() -> None:
 
 def test_report_says_it_ran_exactly() -> None:
     rng = np.random.default_rng(0)
-    out = detect_drift({"x": rng.normal(size=300)}, {"x": rng.normal(size=200)},
-                       multivariate=None).to_dict()
+    out = detect_drift(
+        {"x": rng.normal(size=300)}, {"x": rng.normal(size=200)}, multivariate=None
+    ).to_dict()
     assert out["mode"] == "exact"
     assert (out["columns"]["x"]["mode"], out["columns"]["x"]["error_bound"]) == ("exact", 0.0)

@@ -12,8 +12,13 @@ from vigil import detect_drift
 
 
 def _frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
-    return pd.DataFrame({"x": rng.normal(size=n), "city": rng.choice(3000, n).astype(str),
-                         "plan": rng.choice(["a", "b", "c"], n)})
+    return pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "city": rng.choice(3000, n).astype(str),
+            "plan": rng.choice(["a", "b", "c"], n),
+        }
+    )
 
 
 def test_no_drift_p_values_are_uniform_with_many_unseen_categories() -> None:

@@ -19,19 +19,31 @@ from scipy import stats
 import vigil
 from vigil.drift.batch import EnergyDistance, Wasserstein
 
-NUMERIC_METHODS = ("auto", "ks", "cvm", "anderson", "wasserstein", "energy", "psi", "jensenshannon",
-                   "hellinger", "kl")
+NUMERIC_METHODS = (
+    "auto",
+    "ks",
+    "cvm",
+    "anderson",
+    "wasserstein",
+    "energy",
+    "psi",
+    "jensenshannon",
+    "hellinger",
+    "kl",
+)
 
 
 def _frame(seed: int = 0, n: int = 2_000) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "normal": rng.normal(size=n),
-        "offset": 1e6 + rng.normal(scale=3.0, size=n),  # large magnitude, small spread
-        "ints": rng.integers(0, 5, n),
-        "ties": np.round(rng.normal(size=n) * 3) / 3,
-        "plan": rng.choice(["a", "b", "c"], n),
-    })
+    return pd.DataFrame(
+        {
+            "normal": rng.normal(size=n),
+            "offset": 1e6 + rng.normal(scale=3.0, size=n),  # large magnitude, small spread
+            "ints": rng.integers(0, 5, n),
+            "ties": np.round(rng.normal(size=n) * 3) / 3,
+            "plan": rng.choice(["a", "b", "c"], n),
+        }
+    )
 
 
 @pytest.mark.parametrize("method", NUMERIC_METHODS)
@@ -62,9 +74,23 @@ def test_cli_report_json_says_zero(tmp_path) -> None:
     df.to_parquet(path)
     out_json = tmp_path / "out.json"
     run = subprocess.run(
-        [sys.executable, "-m", "vigil.cli.main", "report", "drift", str(path), str(path),
-         "-o", str(tmp_path / "r.html"), "--json", str(out_json)],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli.main",
+            "report",
+            "drift",
+            str(path),
+            str(path),
+            "-o",
+            str(tmp_path / "r.html"),
+            "--json",
+            str(out_json),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     columns = json.loads(out_json.read_text())["columns"]
     assert {c["effect_size"] for c in columns.values()} == {0.0}
@@ -78,8 +104,7 @@ def test_small_real_differences_are_not_rounded_away(delta: float) -> None:
     b = a.copy()
     b[:10] += delta
     w = Wasserstein().fit(a).compare(b)
-    assert w.statistic == pytest.approx(stats.wasserstein_distance(a, b) / a.std(),
-                                        rel=1e-6)
+    assert w.statistic == pytest.approx(stats.wasserstein_distance(a, b) / a.std(), rel=1e-6)
     assert w.statistic > 0
     e = EnergyDistance().fit(a).compare(b)
     sd = a.std()

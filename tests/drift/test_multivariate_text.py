@@ -30,8 +30,11 @@ def test_multivariate_tests_stay_quiet_without_drift(fn) -> None:  # type: ignor
     for seed in range(6):
         rng = np.random.default_rng(seed)
         cov = [[1, 0.8, 0], [0.8, 1, 0], [0, 0, 1]]
-        r = fn(rng.multivariate_normal([0, 0, 0], cov, 800),
-               rng.multivariate_normal([0, 0, 0], cov, 800), random_state=seed)
+        r = fn(
+            rng.multivariate_normal([0, 0, 0], cov, 800),
+            rng.multivariate_normal([0, 0, 0], cov, 800),
+            random_state=seed,
+        )
         alarms += r.drifted
         assert r.p_value is not None and 0 <= r.p_value <= 1
     assert alarms <= 1
@@ -65,8 +68,7 @@ def _reviews(seed: int, n: int, slang: bool) -> list[str]:
     rng = np.random.default_rng(seed)
     words = ["good", "bad", "service", "food", "price", "staff", "quick", "slow"]
     extra = ["lit", "mid", "bussin"] if slang else ["decent", "fine", "okay"]
-    return [" ".join([*rng.choice(words, 6).tolist(), str(rng.choice(extra))])
-            for _ in range(n)]
+    return [" ".join([*rng.choice(words, 6).tolist(), str(rng.choice(extra))]) for _ in range(n)]
 
 
 def test_text_drift_names_terms_that_appeared_and_vanished() -> None:
@@ -97,10 +99,10 @@ def test_embedding_drift_classifier_and_mmd() -> None:
 
 def test_detect_drift_on_text_and_embedding_columns() -> None:
     rng = np.random.default_rng(0)
-    ref = pd.DataFrame({"review": _reviews(0, 400, False),
-                        "vec": list(rng.normal(size=(400, 8)))})
-    cur = pd.DataFrame({"review": _reviews(1, 400, True),
-                        "vec": list(rng.normal(size=(400, 8)) + 0.5)})
+    ref = pd.DataFrame({"review": _reviews(0, 400, False), "vec": list(rng.normal(size=(400, 8)))})
+    cur = pd.DataFrame(
+        {"review": _reviews(1, 400, True), "vec": list(rng.normal(size=(400, 8)) + 0.5)}
+    )
     cur.loc[0, "vec"] = None
     r = detect_drift(ref, cur, multivariate=None)
     assert r["review"].kind == "text" and r["review"].method == "tfidf_classifier"

@@ -19,8 +19,9 @@ P /= P.sum()
 SEEDS = 20
 
 
-def _corpus(rng: np.random.Generator, n: int, *, new_share: float = 0.0,
-            slang: str | None = None) -> list[str]:
+def _corpus(
+    rng: np.random.Generator, n: int, *, new_share: float = 0.0, slang: str | None = None
+) -> list[str]:
     texts = []
     for _ in range(n):
         words = rng.choice(VOCAB, int(rng.integers(8, 20)), p=P).tolist()
@@ -62,8 +63,7 @@ def test_same_corpus_false_alarms_at_or_below_nominal() -> None:
     column = oov = 0
     for seed in range(SEEDS):
         rng = np.random.default_rng(100 + seed)
-        result, details = text_drift(_corpus(rng, 800), _corpus(rng, 800),
-                                     random_state=seed)
+        result, details = text_drift(_corpus(rng, 800), _corpus(rng, 800), random_state=seed)
         column += result.drifted
         oov += details["descriptors"]["oov_rate"]["p_value"] < 0.05
     assert column / SEEDS <= tolerance

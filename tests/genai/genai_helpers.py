@@ -7,8 +7,10 @@ from typing import Any
 from vigil.store import Store
 from vigil.store.quality import queries as qs
 
-PRICES = {"gpt-4o": {"input": 2.5, "output": 10.0},
-          "claude-sonnet-4-20250514": {"input": 3.0, "output": 15.0}}
+PRICES = {
+    "gpt-4o": {"input": 2.5, "output": 10.0},
+    "claude-sonnet-4-20250514": {"input": 3.0, "output": 15.0},
+}
 
 
 def stored(store: Store, model: str) -> dict[str, dict[str, Any]]:

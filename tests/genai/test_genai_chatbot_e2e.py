@@ -13,10 +13,14 @@ import pytest
 
 from vigil.store.genai.answers import stored_scores
 
-pytest.importorskip("opentelemetry.proto.collector.trace.v1.trace_service_pb2",
-                    reason="needs the 'otel' extra (opentelemetry-proto)")
-otlp_http = pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter",
-                                reason="needs opentelemetry-exporter-otlp-proto-http")
+pytest.importorskip(
+    "opentelemetry.proto.collector.trace.v1.trace_service_pb2",
+    reason="needs the 'otel' extra (opentelemetry-proto)",
+)
+otlp_http = pytest.importorskip(
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    reason="needs opentelemetry-exporter-otlp-proto-http",
+)
 
 from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
@@ -29,12 +33,12 @@ S = 1_000_000_000
 STEP = 300  # the answer-quality job's scoring window
 FAQ = {
     "How do I reset my password?": "To reset your password, open settings and choose reset "
-                                   "password.",
+    "password.",
     "What are your opening hours?": "Our opening hours are 9 to 5, Monday to Friday.",
     "How can I get a refund?": "You can get a refund from the orders page within 30 days.",
     "Where is my parcel?": "Your parcel can be tracked on the orders page with its number.",
     "How do I change my delivery address?": "Change your delivery address in your account "
-                                            "settings.",
+    "settings.",
 }
 OFF_TOPIC = "The weather in Paris is sunny with a light breeze from the west."
 CONTRADICTION = "We never open: there are no opening hours, call back next year."
@@ -74,13 +78,22 @@ def _span(tracer, ts: float, question: str, answer: str) -> str:
     import orjson
 
     t0 = int(ts * S)
-    span = tracer.start_span("chat faq-bot", start_time=t0, attributes={
-        "gen_ai.operation.name": "chat", "gen_ai.request.model": "faq-bot",
-        "gen_ai.input.messages": orjson.dumps([
-            {"role": "user", "parts": [{"type": "text", "content": question}]}]).decode(),
-        "gen_ai.output.messages": orjson.dumps([
-            {"role": "assistant", "parts": [{"type": "text", "content": answer}]}]).decode(),
-        "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 20})
+    span = tracer.start_span(
+        "chat faq-bot",
+        start_time=t0,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "faq-bot",
+            "gen_ai.input.messages": orjson.dumps(
+                [{"role": "user", "parts": [{"type": "text", "content": question}]}]
+            ).decode(),
+            "gen_ai.output.messages": orjson.dumps(
+                [{"role": "assistant", "parts": [{"type": "text", "content": answer}]}]
+            ).decode(),
+            "gen_ai.usage.input_tokens": 12,
+            "gen_ai.usage.output_tokens": 20,
+        },
+    )
     span.end(end_time=t0 + S // 2)
     return format(span.get_span_context().span_id, "016x")
 
@@ -88,14 +101,15 @@ def _span(tracer, ts: float, question: str, answer: str) -> str:
 def _wait(condition, what: str, deadline_s: float = 180.0):
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        if (value := condition()):
+        if value := condition():
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_degraded_window_moves_metrics_fires_a_rule_and_names_the_answers(
-        server_factory, store, tmp_path):
+    server_factory, store, tmp_path
+):
     api = server_factory(auth="off", rules_interval_s=0)
     url = str(api.base_url).rstrip("/")
     now = time.time()
@@ -108,7 +122,8 @@ def test_degraded_window_moves_metrics_fires_a_rule_and_names_the_answers(
     for window, talk in ((base, healthy), (base + STEP, degraded)):
         for i, (kind, q, a) in enumerate(talk):
             span_ids.setdefault(kind if window != base else "healthy", []).append(
-                _span(tracer, window + 5 + 5 * i, q, a))
+                _span(tracer, window + 5 + 5 * i, q, a)
+            )
     provider.shutdown()
 
     # through the SDK (model sdk-bot, its own question/answer keys)
@@ -128,11 +143,15 @@ def test_degraded_window_moves_metrics_fires_a_rule_and_names_the_answers(
         model = _wait(lambda n=name: store.get_model(n), f"model {name}")
         n = len(healthy) + len(degraded)
         # the server's background job scores them (nothing here asks it to)
-        _wait(lambda m=model, n=n: len(stored_scores(store, m.id, base, base + 2 * STEP))
-              == n, f"{name}: answers scored in the background")
+        _wait(
+            lambda m=model, n=n: len(stored_scores(store, m.id, base, base + 2 * STEP)) == n,
+            f"{name}: answers scored in the background",
+        )
         ids = span_ids if name == "faq-bot" else sdk_ids
-        q = api.get(f"/api/v1/models/{name}/quality",
-                    params={"start": base, "end": base + 2 * STEP, "step": STEP}).json()
+        q = api.get(
+            f"/api/v1/models/{name}/quality",
+            params={"start": base, "end": base + 2 * STEP, "step": STEP},
+        ).json()
         good, bad = q["answers"]["series"]
         assert (good["ts"], bad["ts"]) == (base, base + STEP)
         assert (good["answers"], bad["answers"]) == (len(healthy), len(degraded))
@@ -145,13 +164,16 @@ def test_degraded_window_moves_metrics_fires_a_rule_and_names_the_answers(
         assert bad["injection_rate"] == pytest.approx(1 / len(degraded))
 
         # the worst answers of the degraded window name those predictions
-        worst = api.get(f"/api/v1/models/{name}/answers", params={
-            "start": base + STEP, "end": base + 2 * STEP, "worst": 5}).json()["worst"]
+        worst = api.get(
+            f"/api/v1/models/{name}/answers",
+            params={"start": base + STEP, "end": base + 2 * STEP, "worst": 5},
+        ).json()["worst"]
         least = {w["id"] for w in worst["relevance"]}
         assert set(ids["off"]) <= least
         # (an off-topic answer to a repeated question is inconsistent too)
-        assert ids["contradiction"][0] in {i for p in worst["inconsistent"]
-                                           for i in (p["a"], p["b"])}
+        assert ids["contradiction"][0] in {
+            i for p in worst["inconsistent"] for i in (p["a"], p["b"])
+        }
         assert [w["id"] for w in worst["injections"]] == ids["injection"]
 
         # the dashboard's Answers page shows them
@@ -161,18 +183,30 @@ def test_degraded_window_moves_metrics_fires_a_rule_and_names_the_answers(
         assert 'data-chart="answers"' in html
 
     # a rule on the window's relevance fires (10th percentile over the last 15 minutes)
-    rule = {"name": "answers-off-topic", "model": "faq-bot", "metric": "answers_relevance_p10",
-            "op": "<", "threshold": 0.1, "window": "15m"}
+    rule = {
+        "name": "answers-off-topic",
+        "model": "faq-bot",
+        "metric": "answers_relevance_p10",
+        "op": "<",
+        "threshold": 0.1,
+        "window": "15m",
+    }
     assert api.post("/api/v1/rules", json=rule).status_code == 201
     fired = api.post("/api/v1/rules/evaluate").json()["notifications"]
     assert "answers-off-topic" in [n["rule"] for n in fired]
 
     # /metrics gauges
     prom = api.get("/metrics").text
-    assert re.search(r'vigil_answers\{metric="relevance_mean",model_name="faq-bot",'
-                     r'model_version="[^"]+"\} 0\.\d+', prom), prom[-2000:]
-    assert re.search(r'vigil_answers\{metric="injection_rate",model_name="sdk-bot",'
-                     r'model_version="1"\} 0\.0[1-9]', prom), prom[-2000:]
+    assert re.search(
+        r'vigil_answers\{metric="relevance_mean",model_name="faq-bot",'
+        r'model_version="[^"]+"\} 0\.\d+',
+        prom,
+    ), prom[-2000:]
+    assert re.search(
+        r'vigil_answers\{metric="injection_rate",model_name="sdk-bot",'
+        r'model_version="1"\} 0\.0[1-9]',
+        prom,
+    ), prom[-2000:]
 
     # per-prediction scores in the dataset export
     from vigil.engine.exports.datasets import training_table

@@ -15,16 +15,23 @@ def test_prices_from_the_environment(monkeypatch):
 
 def test_prices_from_vigil_toml(monkeypatch, tmp_path):
     path = tmp_path / "vigil.toml"
-    path.write_text('[settings.genai_prices]\n"gpt-4o-mini" = { input = 0.15, output = 0.6 }\n',
-                    encoding="utf-8")
+    path.write_text(
+        '[settings.genai_prices]\n"gpt-4o-mini" = { input = 0.15, output = 0.6 }\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("VIGIL_CONFIG", str(path))
     assert load_settings().genai_prices == {"gpt-4o-mini": TokenPrice(input=0.15, output=0.6)}
 
 
-@pytest.mark.parametrize("raw", ['{"m": {"input": -1, "output": 1}}',
-                                 '{"m": {"input": 1}}',
-                                 '{"m": {"input": 1, "output": 1, "cached": 0.5}}',
-                                 '["m"]'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"m": {"input": -1, "output": 1}}',
+        '{"m": {"input": 1}}',
+        '{"m": {"input": 1, "output": 1, "cached": 0.5}}',
+        '["m"]',
+    ],
+)
 def test_bad_prices_name_the_setting(monkeypatch, raw):
     monkeypatch.setenv("VIGIL_GENAI_PRICES", raw)
     with pytest.raises(ConfigurationError, match="genai_prices"):

@@ -19,11 +19,15 @@ from vigil.quality.text import TOKEN
 
 pytestmark = pytest.mark.integration
 GOLDEN = [
-    {"question": "How do I reset my password?",
-     "answer": "Open settings and choose reset password."},
+    {
+        "question": "How do I reset my password?",
+        "answer": "Open settings and choose reset password.",
+    },
     {"question": "What are your opening hours?", "answer": "9 to 5, Monday to Friday."},
-    {"question": "How can I get a refund?",
-     "answer": "Ask for a refund on the orders page within 30 days."},
+    {
+        "question": "How can I get a refund?",
+        "answer": "Ask for a refund on the orders page within 30 days.",
+    },
     {"question": "Where is my parcel?", "answer": "Track your parcel on the orders page."},
     {"question": "What is the capital of France?", "answer": "Paris"},
 ]
@@ -69,9 +73,10 @@ def bots():
 
 
 def _oracle(answers: list[str], references: list[str]) -> np.ndarray:
-    matrix = TfidfVectorizer(token_pattern=TOKEN.pattern).fit_transform(
-        answers + references).toarray()
-    a, r = matrix[: len(answers)], matrix[len(answers):]
+    matrix = (
+        TfidfVectorizer(token_pattern=TOKEN.pattern).fit_transform(answers + references).toarray()
+    )
+    a, r = matrix[: len(answers)], matrix[len(answers) :]
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(r, axis=1)
     return np.where(norms > 0, (a * r).sum(axis=1) / np.where(norms > 0, norms, 1), 0.0)
 
@@ -79,15 +84,20 @@ def _oracle(answers: list[str], references: list[str]) -> np.ndarray:
 def test_golden_qa_similarity_and_exact_match_by_version(server_factory, bots):
     api = server_factory(auth="off")
     schema = {"task": "text_generation", "features": [{"name": "question", "kind": "text"}]}
-    assert api.post("/api/v1/models", json={"name": "helpdesk", "schema": schema}
-                    ).status_code == 201
-    r = api.post("/api/v1/models/helpdesk/golden-datasets",
-                 json={"name": "faq", "target": "answer", "records": GOLDEN})
+    assert (
+        api.post("/api/v1/models", json={"name": "helpdesk", "schema": schema}).status_code == 201
+    )
+    r = api.post(
+        "/api/v1/models/helpdesk/golden-datasets",
+        json={"name": "faq", "target": "answer", "records": GOLDEN},
+    )
     assert r.status_code == 201, r.text
     runs = {}
     for version, answers in (("1", GOOD), ("2", BAD)):
-        r = api.post("/api/v1/models/helpdesk/evaluations",
-                     json={"dataset": "faq", "endpoint": bots(answers), "version": version})
+        r = api.post(
+            "/api/v1/models/helpdesk/evaluations",
+            json={"dataset": "faq", "endpoint": bots(answers), "version": version},
+        )
         assert r.status_code == 201, r.text
         runs[version] = r.json()
         assert runs[version]["status"] == "succeeded", runs[version]
@@ -96,10 +106,15 @@ def test_golden_qa_similarity_and_exact_match_by_version(server_factory, bots):
         m = runs[version]["metrics"]
         given = [answers[g["question"]] for g in GOLDEN]
         assert m["n"] == 5 and m["non_text"] == 0
-        assert m["exact_match"] == pytest.approx(np.mean(
-            [re.sub(r"[\W_]+", " ", a.lower()).split() == re.sub(r"[\W_]+", " ", b.lower()
-                                                                 ).split()
-             for a, b in zip(given, refs, strict=True)]))
+        assert m["exact_match"] == pytest.approx(
+            np.mean(
+                [
+                    re.sub(r"[\W_]+", " ", a.lower()).split()
+                    == re.sub(r"[\W_]+", " ", b.lower()).split()
+                    for a, b in zip(given, refs, strict=True)
+                ]
+            )
+        )
         if m["similarity"] == "tfidf":
             oracle = _oracle(given, refs)
             assert m["similarity_mean"] == pytest.approx(oracle.mean(), abs=1e-9)
@@ -110,8 +125,10 @@ def test_golden_qa_similarity_and_exact_match_by_version(server_factory, bots):
     listed = api.get("/api/v1/models/helpdesk/evaluations").json()["runs"]
     assert {x["version"] for x in listed} == {"1", "2"}
     # the seed's monthly relevance check is one schedule (03:00 UTC on the 1st)
-    r = api.post("/api/v1/models/helpdesk/evaluation-schedules",
-                 json={"dataset": "faq", "endpoint": bots(GOOD), "cron": "0 3 1 * *"})
+    r = api.post(
+        "/api/v1/models/helpdesk/evaluation-schedules",
+        json={"dataset": "faq", "endpoint": bots(GOOD), "cron": "0 3 1 * *"},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["cron"] == "0 3 1 * *"
     assert normalise_answer("Paris!") == "paris"
@@ -127,25 +144,46 @@ def test_golden_answers_that_are_not_text_score_zero(store):
         golden_answer_metrics([], [], backend="tfidf")
 
 
-def test_vigil_evaluate_scores_a_chatbot_on_golden_qa(store, db_url, tmp_path, monkeypatch,
-                                                       capsys):
+def test_vigil_evaluate_scores_a_chatbot_on_golden_qa(store, db_url, tmp_path, monkeypatch, capsys):
     import pandas as pd
 
     from vigil.cli.main import main
     from vigil.engine.ingest.ingestor import Ingestor
 
-    Ingestor(store).register_model({"name": "helpdesk", "task": "text_generation", "schema": {
-        "features": [{"name": "question", "kind": "text"}]}})
+    Ingestor(store).register_model(
+        {
+            "name": "helpdesk",
+            "task": "text_generation",
+            "schema": {"features": [{"name": "question", "kind": "text"}]},
+        }
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "faq_bot_cli.py").write_text(
         "ANSWERS = " + repr(GOOD) + "\n"
         "def predict(frame):\n    return [ANSWERS[q] for q in frame['question']]\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     pd.DataFrame(GOLDEN).to_parquet("faq.parquet")
-    main(["evaluate", "--model", "helpdesk", "--version", "3", "--dataset", "faq.parquet",
-          "--target", "answer", "--predict", "faq_bot_cli:predict", "--db", db_url,
-          "--json", "run.json"])
+    main(
+        [
+            "evaluate",
+            "--model",
+            "helpdesk",
+            "--version",
+            "3",
+            "--dataset",
+            "faq.parquet",
+            "--target",
+            "answer",
+            "--predict",
+            "faq_bot_cli:predict",
+            "--db",
+            db_url,
+            "--json",
+            "run.json",
+        ]
+    )
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["version"] == "3" and run["status"] == "succeeded"
     assert run["metrics"]["exact_match"] == pytest.approx(4 / 5)

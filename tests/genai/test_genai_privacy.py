@@ -19,12 +19,21 @@ def _export(span_id: str, prompt: str, answer: str, user: str) -> bytes:
         return {"key": key, "value": {"stringValue": value}}
 
     start = (int(time.time()) - 60) * S
-    span = {"traceId": "5" * 32, "spanId": span_id, "name": "chat",
-            "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + S),
-            "attributes": [s("gen_ai.request.model", "helpdesk"), s("enduser.id", user),
-                           s("gen_ai.prompt.0.role", "user"), s("gen_ai.prompt.0.content", prompt),
-                           s("gen_ai.completion.0.content", answer),
-                           {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "12"}}]}
+    span = {
+        "traceId": "5" * 32,
+        "spanId": span_id,
+        "name": "chat",
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + S),
+        "attributes": [
+            s("gen_ai.request.model", "helpdesk"),
+            s("enduser.id", user),
+            s("gen_ai.prompt.0.role", "user"),
+            s("gen_ai.prompt.0.content", prompt),
+            s("gen_ai.completion.0.content", answer),
+            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "12"}},
+        ],
+    }
     return orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]})
 
 
@@ -32,12 +41,18 @@ def _export(span_id: str, prompt: str, answer: str, user: str) -> bytes:
 def test_policies_and_erasure_apply_to_spans(genai_api, store):
     first = _export("1" * 16, "hello", "hi", "customer-1")
     assert genai_api.post("/v1/traces", content=first, headers=JSON).status_code == 200
-    for field, body in (("prompt", {"action": "mask"}),
-                        ("outputs", {"action": "mask", "kinds": ["email"]})):
+    for field, body in (
+        ("prompt", {"action": "mask"}),
+        ("outputs", {"action": "mask", "kinds": ["email"]}),
+    ):
         r = genai_api.put(f"/api/v1/models/helpdesk/privacy/policies/{field}", json=body)
         assert r.status_code == 200, r.text
-    second = _export("2" * 16, "My e-mail is jane.doe@example.com, call +1 202 555 0143",
-                     "We wrote to jane.doe@example.com.", "customer-2")
+    second = _export(
+        "2" * 16,
+        "My e-mail is jane.doe@example.com, call +1 202 555 0143",
+        "We wrote to jane.doe@example.com.",
+        "customer-2",
+    )
     r = genai_api.post("/v1/traces", content=second, headers=JSON)
     assert r.status_code == 200 and r.headers["X-Vigil-Accepted"] == "1"
     row = stored(store, "helpdesk")["2" * 16]

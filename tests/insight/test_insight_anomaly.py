@@ -23,16 +23,22 @@ ONSET = TRAIN + 24
 def synthetic(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(TRAIN + TEST)
-    return (20 + rng.uniform(-0.005, 0.01) * t
-            + rng.uniform(2, 5) * np.sin(2 * np.pi * t / 24 + rng.uniform(0, 6.28))
-            + rng.uniform(1, 3) * np.sin(2 * np.pi * t / WEEK + rng.uniform(0, 6.28))
-            + rng.normal(0, 1, len(t)))
+    return (
+        20
+        + rng.uniform(-0.005, 0.01) * t
+        + rng.uniform(2, 5) * np.sin(2 * np.pi * t / 24 + rng.uniform(0, 6.28))
+        + rng.uniform(1, 3) * np.sin(2 * np.pi * t / WEEK + rng.uniform(0, 6.28))
+        + rng.normal(0, 1, len(t))
+    )
 
 
 def flags(y: np.ndarray, threshold: float = 4.0) -> np.ndarray:
-    return np.array([flagged(s["score"], "!=", threshold)
-                     for s in (score_last(y[:t + 1], step=3600.0)
-                               for t in range(TRAIN, len(y)))])
+    return np.array(
+        [
+            flagged(s["score"], "!=", threshold)
+            for s in (score_last(y[: t + 1], step=3600.0) for t in range(TRAIN, len(y)))
+        ]
+    )
 
 
 def test_robust_scale_is_scipys_normal_mad():
@@ -52,10 +58,10 @@ def test_false_alarms_and_recall_on_injected_anomalies():
         found["spike"] += bool(flags(spike)[at])
         shift = y.copy()
         shift[ONSET:] += 3.0
-        found["level_shift"] += bool(flags(shift)[at:at + 24].any())
+        found["level_shift"] += bool(flags(shift)[at : at + 24].any())
         drift = y.copy()
         drift[ONSET:] += 0.1 * np.arange(1, len(y) - ONSET + 1)
-        found["slow_drift"] += bool(flags(drift)[at:at + 48].any())
+        found["slow_drift"] += bool(flags(drift)[at : at + 48].any())
     print(f"\nfalse alarms per clean hour: {np.mean(clean):.4f}; found of 6: {found}")
     assert np.mean(clean) <= 0.01
     assert all(n >= 5 for n in found.values()), found
@@ -78,17 +84,28 @@ def _traffic(store, spike: bool) -> None:
         if spike and h == hours - 1:
             n += 40
         ts = end - (hours - h) * 3600 + 30
-        recs = [{"id": f"p{h}-{i}", "version": "1", "ts": ts + i, "inputs": {},
-                 "outputs": 1} for i in range(n)]
+        recs = [
+            {"id": f"p{h}-{i}", "version": "1", "ts": ts + i, "inputs": {}, "outputs": 1}
+            for i in range(n)
+        ]
         ingestor.ingest_predictions("churn", recs)
 
 
 @pytest.mark.parametrize("spike", [True, False])
 def test_anomaly_rule_fires_on_a_spike_only(store, spike):
     _traffic(store, spike)
-    rule = Rule.from_dict({"name": "odd-traffic", "model": "churn", "kind": "anomaly",
-                           "metric": "count", "op": ">", "threshold": 4, "window": "1h",
-                           "history": "15d"})
+    rule = Rule.from_dict(
+        {
+            "name": "odd-traffic",
+            "model": "churn",
+            "kind": "anomaly",
+            "metric": "count",
+            "op": ">",
+            "threshold": 4,
+            "window": "1h",
+            "history": "15d",
+        }
+    )
     assert rule.to_dict()["history"] == "2w1d"
     alerts = AlertStore(store)
     alerts.put_rule(rule.to_dict())
@@ -98,8 +115,9 @@ def test_anomaly_rule_fires_on_a_spike_only(store, spike):
         return
     assert [n.status for n in notes] == ["firing"]
     assert notes[0].value > 4
-    details = next(e for e in alerts.get_alert(notes[0].alert_id)["history"]
-                   if e["kind"] == "firing")["details"]
+    details = next(
+        e for e in alerts.get_alert(notes[0].alert_id)["history"] if e["kind"] == "firing"
+    )["details"]
     scored = details["anomaly"]
     assert scored["kind"] == "point" and scored["value"] >= scored["expected"] + 30
     assert "where" in notes[0].annotations["insight"]
@@ -109,9 +127,17 @@ def test_verdicts_are_reused_within_a_window_only(store):
     from vigil.engine.insight.rules import InsightCache, evaluate_insight
 
     _traffic(store, spike=True)
-    rule = Rule.from_dict({"name": "odd", "model": "churn", "kind": "anomaly",
-                           "metric": "count", "threshold": 4, "window": "1h",
-                           "history": "15d"})
+    rule = Rule.from_dict(
+        {
+            "name": "odd",
+            "model": "churn",
+            "kind": "anomaly",
+            "metric": "count",
+            "threshold": 4,
+            "window": "1h",
+            "history": "15d",
+        }
+    )
     model, cache = store.get_model("churn"), InsightCache()
     now = time.time()
     first = evaluate_insight(store, rule, model, None, now, cache)

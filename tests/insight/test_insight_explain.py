@@ -33,8 +33,10 @@ def test_planted_cause_ranks_first_in_nine_of_ten_seeds(scenario_store, scenario
         out = explain(scenario_store, model, METRIC[scenario], start=T0 + 3600, end=T0 + 7200)
         hits += out["verdict"] == EXPECTED[scenario]
         top = out["candidates"][0] if out["candidates"] else {"name": "-", "score": 0.0}
-        lines.append(f"seed {seed}: {out['verdict']!r} (top {top['name']} "
-                     f"{top['score']:.2f}; change {out['change']['delta']:+.3f})")
+        lines.append(
+            f"seed {seed}: {out['verdict']!r} (top {top['name']} "
+            f"{top['score']:.2f}; change {out['change']['delta']:+.3f})"
+        )
     print(f"\n{scenario}: {hits}/10 -> {EXPECTED[scenario]!r}\n  " + "\n  ".join(lines))
     assert hits >= 9, lines
 
@@ -42,8 +44,13 @@ def test_planted_cause_ranks_first_in_nine_of_ten_seeds(scenario_store, scenario
 def test_label_free_estimated_accuracy_points_at_the_drifted_feature(scenario_store):
     hits = 0
     for seed in SEEDS:
-        out = explain(scenario_store, scenario_store.get_model(f"feature{seed}"),
-                      "estimated_accuracy", start=T0 + 3600, end=T0 + 7200)
+        out = explain(
+            scenario_store,
+            scenario_store.get_model(f"feature{seed}"),
+            "estimated_accuracy",
+            start=T0 + 3600,
+            end=T0 + 7200,
+        )
         hits += out["verdict"] == "feature x1"
         assert out["change"]["current"] < out["change"]["baseline"] - 0.1
     print(f"\nestimated_accuracy, drifted feature: {hits}/10 -> 'feature x1'")
@@ -51,15 +58,25 @@ def test_label_free_estimated_accuracy_points_at_the_drifted_feature(scenario_st
 
 
 def test_evidence_of_a_drifted_feature_and_a_collapsing_segment(scenario_store):
-    out = explain(scenario_store, scenario_store.get_model("feature0"), "accuracy",
-                  start=T0 + 3600, end=T0 + 7200)
+    out = explain(
+        scenario_store,
+        scenario_store.get_model("feature0"),
+        "accuracy",
+        start=T0 + 3600,
+        end=T0 + 7200,
+    )
     by_name = {c["name"]: c for c in out["candidates"] if c["kind"] == "feature"}
     x1, x2 = by_name["x1"]["evidence"], by_name["x2"]["evidence"]
     assert x1["drifted"] and x2["drifted"]  # both drifted ...
     assert x1["importance"] > 0.8 > 0.05 > x2["importance"]  # ... the model uses one
     assert out["change"]["worse"] and out["change"]["delta"] < -0.1
-    seg = explain(scenario_store, scenario_store.get_model("segment0"), "accuracy",
-                  start=T0 + 3600, end=T0 + 7200)
+    seg = explain(
+        scenario_store,
+        scenario_store.get_model("segment0"),
+        "accuracy",
+        start=T0 + 3600,
+        end=T0 + 7200,
+    )
     apac = seg["candidates"][0]
     assert apac["name"] == "region=apac"
     # the collapse is within the segment, not a change of the traffic mix
@@ -70,29 +87,44 @@ def test_evidence_of_a_drifted_feature_and_a_collapsing_segment(scenario_store):
 def test_explain_route_and_bad_input(store, server_factory):
     plant(store, "error_kind", 3, "churn")
     client = server_factory()
-    r = client.get("/api/v1/models/churn/explain",
-                   params={"metric": "error_rate", "start": T0 + 3600, "end": T0 + 7200})
+    r = client.get(
+        "/api/v1/models/churn/explain",
+        params={"metric": "error_rate", "start": T0 + 3600, "end": T0 + 7200},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["verdict"] == "error_kind ValueError" and body["clear_cause"]
     assert body["baseline"] == {"start": T0, "end": T0 + 3600, "n": 1200, "n_valued": 1200}
-    backwards = client.get("/api/v1/models/churn/explain",
-                           params={"metric": "error_rate", "start": T0 + 7200, "end": T0})
+    backwards = client.get(
+        "/api/v1/models/churn/explain",
+        params={"metric": "error_rate", "start": T0 + 7200, "end": T0},
+    )
     assert backwards.status_code == 400 and "'end'" in backwards.json()["error"]["message"]
     bad = client.get("/api/v1/models/churn/explain", params={"metric": "drift_share"})
     assert bad.status_code == 400
     assert "cannot be explained" in bad.json()["error"]["message"]
-    assert client.get("/api/v1/models/nope/explain",
-                      params={"metric": "error_rate"}).status_code == 404
-    empty = client.get("/api/v1/models/churn/explain",
-                       params={"metric": "error_rate", "start": 0, "end": 3600}).json()
+    assert (
+        client.get("/api/v1/models/nope/explain", params={"metric": "error_rate"}).status_code
+        == 404
+    )
+    empty = client.get(
+        "/api/v1/models/churn/explain", params={"metric": "error_rate", "start": 0, "end": 3600}
+    ).json()
     assert empty["verdict"] == "no clear cause" and "too few rows" in empty["reason"]
 
 
 def test_firing_alert_carries_the_ranking_in_its_history(store):
     plant(store, "error_kind", 1, "churn")
-    rule = Rule.from_dict({"name": "errors", "model": "churn", "metric": "error_rate",
-                           "op": ">", "threshold": 0.05, "window": "1h"})
+    rule = Rule.from_dict(
+        {
+            "name": "errors",
+            "model": "churn",
+            "metric": "error_rate",
+            "op": ">",
+            "threshold": 0.05,
+            "window": "1h",
+        }
+    )
     alerts = AlertStore(store)
     alerts.put_rule(rule.to_dict())
     notes = AlertEngine(store).evaluate(now=T0 + 7200)
@@ -109,8 +141,14 @@ def test_firing_alert_carries_the_ranking_in_its_history(store):
 def test_per_row_quantities_of_each_metric_family():
     from vigil.engine.insight.explain import _quantity, explainable
 
-    row = {"error": None, "error_type": None, "latency_s": 0.25, "actual": 3.0,
-           "outputs": {"prediction": 5.5}, "proba": 0.3}
+    row = {
+        "error": None,
+        "error_type": None,
+        "latency_s": 0.25,
+        "actual": 3.0,
+        "outputs": {"prediction": 5.5},
+        "proba": 0.3,
+    }
     assert _quantity("mae")(row) == 2.5 and _quantity("rmse")(row) == 2.5
     assert _quantity("latency_p99")(row) == 0.25
     assert _quantity("estimated_accuracy")(row) == pytest.approx(0.7)  # max(p, 1 - p)
@@ -131,10 +169,19 @@ def test_a_long_window_is_read_from_its_newest_rows(store):
     from vigil.store.quality.queries import predictions
 
     ingest = Ingestor(store)
-    ingest.register_model({"name": "m", "schema": {
-        "task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}})
-    ingest.ingest_predictions("m", [{"id": f"p{i}", "ts": 1000.0 + i, "inputs": {"x": i},
-                                     "outputs": 1} for i in range(10)])
+    ingest.register_model(
+        {
+            "name": "m",
+            "schema": {
+                "task": "binary_classification",
+                "features": [{"name": "x", "kind": "numeric"}],
+            },
+        }
+    )
+    ingest.ingest_predictions(
+        "m",
+        [{"id": f"p{i}", "ts": 1000.0 + i, "inputs": {"x": i}, "outputs": 1} for i in range(10)],
+    )
     model = store.get_model("m")
     newest = predictions(store, model.id, 1000, 2000, limit=3, newest=True)
     assert [r["id"] for r in newest] == ["p7", "p8", "p9"]

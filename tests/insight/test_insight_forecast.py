@@ -23,10 +23,13 @@ def synthetic(seed: int, n: int) -> np.ndarray:
     """Trend + daily and weekly cycles + Gaussian noise (σ = 1), hourly."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
-    return (20 + rng.uniform(-0.01, 0.02) * t
-            + rng.uniform(2, 5) * np.sin(2 * np.pi * t / 24 + rng.uniform(0, 6.28))
-            + rng.uniform(1, 3) * np.sin(2 * np.pi * t / 168 + rng.uniform(0, 6.28))
-            + rng.normal(0, 1, n))
+    return (
+        20
+        + rng.uniform(-0.01, 0.02) * t
+        + rng.uniform(2, 5) * np.sin(2 * np.pi * t / 24 + rng.uniform(0, 6.28))
+        + rng.uniform(1, 3) * np.sin(2 * np.pi * t / 168 + rng.uniform(0, 6.28))
+        + rng.normal(0, 1, n)
+    )
 
 
 def test_backtest_coverage_is_near_nominal_and_beats_seasonal_naive():
@@ -45,8 +48,10 @@ def test_backtest_coverage_is_near_nominal_and_beats_seasonal_naive():
         naive_day.append(np.mean(np.abs(test - train[history - 24 + lead % 24])))
         naive_week.append(np.mean(np.abs(test - train[history - 168 + lead % 168])))
     cover80, cover95 = np.mean(inside[0.8]), np.mean(inside[0.95])
-    print(f"\ncoverage 80 %: {cover80:.3f}, 95 %: {cover95:.3f}; MAE {np.mean(mae):.3f} vs "
-          f"seasonal-naive day {np.mean(naive_day):.3f}, week {np.mean(naive_week):.3f}")
+    print(
+        f"\ncoverage 80 %: {cover80:.3f}, 95 %: {cover95:.3f}; MAE {np.mean(mae):.3f} vs "
+        f"seasonal-naive day {np.mean(naive_day):.3f}, week {np.mean(naive_week):.3f}"
+    )
     assert 0.68 <= cover80 <= 0.92
     assert 0.86 <= cover95 <= 0.995
     assert np.mean(mae) < 0.85 * min(np.mean(naive_day), np.mean(naive_week))
@@ -92,21 +97,30 @@ def _hourly_traffic(store, hours: int, per_hour, errors_per_hour=None, model="ch
     for h in range(hours):
         ts = end - (hours - h) * HOUR + 60
         n, bad = per_hour(h), errors_per_hour(h) if errors_per_hour else 0
-        recs = [{"id": f"{model}-{h}-{i}", "version": "1", "ts": ts + i, "inputs": {"a": i},
-                 "latency_s": 0.01 * (1 + (h + i) % 7),
-                 "outputs": 1, **({"error": "x"} if i < bad else {})} for i in range(n)]
+        recs = [
+            {
+                "id": f"{model}-{h}-{i}",
+                "version": "1",
+                "ts": ts + i,
+                "inputs": {"a": i},
+                "latency_s": 0.01 * (1 + (h + i) % 7),
+                "outputs": 1,
+                **({"error": "x"} if i < bad else {}),
+            }
+            for i in range(n)
+        ]
         assert ingestor.ingest_predictions(model, recs).accepted == n
         sent.append(n)
     return end, sent
 
 
 def test_forecast_route_over_rollups(store, server_factory):
-    end, sent = _hourly_traffic(store, 72, lambda h: 12 + round(6 * math.sin(
-        2 * math.pi * h / 24)))
+    end, sent = _hourly_traffic(store, 72, lambda h: 12 + round(6 * math.sin(2 * math.pi * h / 24)))
     client = server_factory()
-    r = client.get("/api/v1/models/churn/forecast",
-                   params={"metric": "count", "horizon": "6h", "history": "3d",
-                           "threshold": 1000})
+    r = client.get(
+        "/api/v1/models/churn/forecast",
+        params={"metric": "count", "horizon": "6h", "history": "3d", "threshold": 1000},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["history"]["values"] == sent  # the series is what was sent, hour by hour
@@ -120,12 +134,14 @@ def test_forecast_route_over_rollups(store, server_factory):
     assert np.corrcoef([p["mean"] for p in fc["points"]], expected)[0, 1] > 0.9
     assert body["crossing"]["at"] is None
     assert "not expected to pass 1000" in body["crossing"]["summary"]
-    for params, field in (({"metric": "count", "horizon": "soon"}, "horizon"),
-                          ({"metric": "nope"}, "metric"),
-                          ({"metric": "count", "level": 0.5}, "level"),
-                          ({"metric": "count", "op": "=="}, "op"),
-                          ({"metric": "count", "step": "10s"}, "step"),
-                          ({"metric": "count", "step": "1m", "history": "28d"}, "step")):
+    for params, field in (
+        ({"metric": "count", "horizon": "soon"}, "horizon"),
+        ({"metric": "nope"}, "metric"),
+        ({"metric": "count", "level": 0.5}, "level"),
+        ({"metric": "count", "op": "=="}, "op"),
+        ({"metric": "count", "step": "10s"}, "step"),
+        ({"metric": "count", "step": "1m", "history": "28d"}, "step"),
+    ):
         bad = client.get("/api/v1/models/churn/forecast", params=params)
         assert bad.status_code in (400, 422), (params, bad.text)
         assert field in bad.json()["error"]["message"]
@@ -134,11 +150,22 @@ def test_forecast_route_over_rollups(store, server_factory):
 def test_forecast_rule_fires_before_the_threshold_is_crossed(store):
     # error rate climbing from 1 % to 5 % over three days; the rule's threshold is 6 %
     rng = np.random.default_rng(7)
-    _hourly_traffic(store, 72, lambda h: 100,
-                    lambda h: int(rng.binomial(100, 0.01 + 0.04 * h / 71)))
-    rule = Rule.from_dict({"name": "errors-ahead", "model": "churn", "kind": "forecast",
-                           "metric": "error_rate", "op": ">", "threshold": 0.06,
-                           "window": "1h", "horizon": "2d", "history": "3d"})
+    _hourly_traffic(
+        store, 72, lambda h: 100, lambda h: int(rng.binomial(100, 0.01 + 0.04 * h / 71))
+    )
+    rule = Rule.from_dict(
+        {
+            "name": "errors-ahead",
+            "model": "churn",
+            "kind": "forecast",
+            "metric": "error_rate",
+            "op": ">",
+            "threshold": 0.06,
+            "window": "1h",
+            "horizon": "2d",
+            "history": "3d",
+        }
+    )
     assert rule.to_dict()["horizon"] == "2d" and rule.to_dict()["level"] == 0.8
     alerts = AlertStore(store)
     alerts.put_rule(rule.to_dict())
@@ -146,50 +173,93 @@ def test_forecast_rule_fires_before_the_threshold_is_crossed(store):
     assert [n.status for n in notes] == ["firing"]
     assert "may pass 0.06 in about" in notes[0].annotations["insight"]
     assert 0 < notes[0].value <= 2 * 86400  # seconds until the interval crosses
-    firing = next(e for e in alerts.get_alert(notes[0].alert_id)["history"]
-                  if e["kind"] == "firing")["details"]
+    firing = next(
+        e for e in alerts.get_alert(notes[0].alert_id)["history"] if e["kind"] == "firing"
+    )["details"]
     assert firing["forecast"]["method"] in ("ets", "mstl_ets")
     assert firing["forecast"]["points"][0]["upper_80"] is not None
     # far above the climb: nothing to say
-    calm = Rule.from_dict({"name": "calm", "model": "churn", "kind": "forecast",
-                           "metric": "error_rate", "op": ">", "threshold": 0.9,
-                           "window": "1h", "horizon": "6h", "history": "3d"})
+    calm = Rule.from_dict(
+        {
+            "name": "calm",
+            "model": "churn",
+            "kind": "forecast",
+            "metric": "error_rate",
+            "op": ">",
+            "threshold": 0.9,
+            "window": "1h",
+            "horizon": "6h",
+            "history": "3d",
+        }
+    )
     alerts.put_rule(calm.to_dict())
     assert [n.rule for n in AlertEngine(store).evaluate()] == []
 
 
 def test_default_history_fits_the_window():
-    hourly = Rule.from_dict({"name": "r", "metric": "count", "kind": "anomaly",
-                             "threshold": 4, "window": "1h"})
+    hourly = Rule.from_dict(
+        {"name": "r", "metric": "count", "kind": "anomaly", "threshold": 4, "window": "1h"}
+    )
     assert hourly.history_s == 28 * 86400
-    fine = Rule.from_dict({"name": "r", "metric": "count", "kind": "forecast", "op": ">",
-                           "threshold": 4, "window": "5m", "horizon": "1h"})
+    fine = Rule.from_dict(
+        {
+            "name": "r",
+            "metric": "count",
+            "kind": "forecast",
+            "op": ">",
+            "threshold": 4,
+            "window": "5m",
+            "horizon": "1h",
+        }
+    )
     assert fine.history_s == 4000 * 300
 
 
-@pytest.mark.parametrize(("spec", "field"), [
-    ({"kind": "forecast"}, "horizon"),
-    ({"kind": "forecast", "horizon": "1h", "op": "=="}, "op"),
-    ({"kind": "forecast", "horizon": "1h", "level": 0.5}, "level"),
-    ({"kind": "forecast", "horizon": "1h", "history": "2h"}, "history"),
-    ({"kind": "threshold", "horizon": "1h"}, "horizon"),
-    ({"kind": "anomaly", "op": "=="}, "op"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"kind": "forecast"}, "horizon"),
+        ({"kind": "forecast", "horizon": "1h", "op": "=="}, "op"),
+        ({"kind": "forecast", "horizon": "1h", "level": 0.5}, "level"),
+        ({"kind": "forecast", "horizon": "1h", "history": "2h"}, "history"),
+        ({"kind": "threshold", "horizon": "1h"}, "horizon"),
+        ({"kind": "anomaly", "op": "=="}, "op"),
+    ],
+)
 def test_rule_validation_names_the_field(spec, field):
     with pytest.raises(InvalidParameterError, match=f"'{field}'"):
-        Rule.from_dict({"name": "r", "metric": "error_rate", "threshold": 1, "window": "1h",
-                        **spec})
+        Rule.from_dict(
+            {"name": "r", "metric": "error_rate", "threshold": 1, "window": "1h", **spec}
+        )
 
 
 def test_forecast_and_anomaly_rules_are_exported_on_their_gauges():
     from vigil.integrations.prometheus_rules import alerting_rules
 
-    rules = [Rule.from_dict({"name": "ahead", "metric": "error_rate", "kind": "forecast",
-                             "op": ">", "threshold": 0.05, "window": "1h",
-                             "horizon": "6h"}),
-             Rule.from_dict({"name": "odd", "metric": "error_rate", "kind": "anomaly",
-                             "op": "!=", "threshold": 4, "window": "1h"}),
-             Rule.from_dict({"name": "plain", "metric": "error_rate", "threshold": 0.05})]
+    rules = [
+        Rule.from_dict(
+            {
+                "name": "ahead",
+                "metric": "error_rate",
+                "kind": "forecast",
+                "op": ">",
+                "threshold": 0.05,
+                "window": "1h",
+                "horizon": "6h",
+            }
+        ),
+        Rule.from_dict(
+            {
+                "name": "odd",
+                "metric": "error_rate",
+                "kind": "anomaly",
+                "op": "!=",
+                "threshold": 4,
+                "window": "1h",
+            }
+        ),
+        Rule.from_dict({"name": "plain", "metric": "error_rate", "threshold": 0.05}),
+    ]
     doc, skipped = alerting_rules(rules)
     assert skipped == []
     exprs = {r["alert"]: r["expr"] for r in doc["groups"][0]["rules"]}
@@ -197,15 +267,17 @@ def test_forecast_and_anomaly_rules_are_exported_on_their_gauges():
     assert exprs["odd"] == 'abs(vigil_anomaly_score{model_version="",rule="odd"}) > 4'
 
 
-@pytest.mark.parametrize("metric", ["count", "throughput", "error_rate",
-                                    "error_rate:unknown", "latency_p95"])
+@pytest.mark.parametrize(
+    "metric", ["count", "throughput", "error_rate", "error_rate:unknown", "latency_p95"]
+)
 def test_series_from_one_rollup_read_matches_the_metric_window_by_window(store, metric):
     from vigil.engine.insight.series import metric_series
     from vigil.engine.metric_sources import get_metric
 
     rng = np.random.default_rng(4)
-    end, _ = _hourly_traffic(store, 10, lambda h: int(rng.integers(5, 30)),
-                             lambda h: int(rng.integers(0, 4)))
+    end, _ = _hourly_traffic(
+        store, 10, lambda h: int(rng.integers(5, 30)), lambda h: int(rng.integers(0, 4))
+    )
     model = store.get_model("churn")
     step = 1800.0  # half hours: windows that do not fall on whole hours of the data
     series = metric_series(store, model, metric, start=end - 36000, end=end, step=step)

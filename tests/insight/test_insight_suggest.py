@@ -23,9 +23,18 @@ def _model(store, name="churn"):
 
 
 def _send(ingestor, version, n, errors, ts, latency=0.02, prefix="p"):
-    recs = [{"id": f"{prefix}{version}-{ts}-{i}", "version": version, "ts": ts + i * 0.01,
-             "latency_s": latency, "inputs": {}, "outputs": 1,
-             **({"error": "boom"} if i < errors else {})} for i in range(n)]
+    recs = [
+        {
+            "id": f"{prefix}{version}-{ts}-{i}",
+            "version": version,
+            "ts": ts + i * 0.01,
+            "latency_s": latency,
+            "inputs": {},
+            "outputs": 1,
+            **({"error": "boom"} if i < errors else {}),
+        }
+        for i in range(n)
+    ]
     assert ingestor.ingest_predictions("churn", recs).accepted == n
 
 
@@ -47,8 +56,9 @@ def test_rollback_suggested_with_its_numbers_and_dismissible(store, server_facto
     r = client.post("/api/v1/models/churn/suggestions/rollback:2/dismiss")
     assert r.status_code == 200, r.text
     assert client.get("/api/v1/models/churn/suggestions").json()["suggestions"] == []
-    again = client.get("/api/v1/models/churn/suggestions",
-                       params={"include_dismissed": True}).json()["suggestions"]
+    again = client.get(
+        "/api/v1/models/churn/suggestions", params={"include_dismissed": True}
+    ).json()["suggestions"]
     assert [(s["id"], s["dismissed"]) for s in again] == [("rollback:2", True)]
     assert any(e["action"] == "suggestion.dismiss" for e in store.audit_entries())
     bad = client.post("/api/v1/models/churn/suggestions/x y/dismiss")
@@ -69,9 +79,17 @@ def _samples(store, hours, **fields):
     rows = []
     for h in range(hours):
         ts = now - (hours - h) * 3600 + 10
-        rows.append({"version": "1", "host": "gpu-1", "pid": 1, "ts": ts,
-                     "minute": int(ts // 60) * 60, "received_at": ts,
-                     **{k: (v(h) if callable(v) else v) for k, v in fields.items()}})
+        rows.append(
+            {
+                "version": "1",
+                "host": "gpu-1",
+                "pid": 1,
+                "ts": ts,
+                "minute": int(ts // 60) * 60,
+                "received_at": ts,
+                **{k: (v(h) if callable(v) else v) for k, v in fields.items()},
+            }
+        )
     rq.insert_samples(store, model, rows)
 
 
@@ -79,16 +97,21 @@ def test_right_size_uses_the_p95_of_a_week(store):
     _model(store)
     rng = np.random.default_rng(5)
     gpu = rng.uniform(2, 25, 7 * 24)
-    _samples(store, 7 * 24, gpu_utilization_percent=lambda h: float(gpu[h]),
-             host_cpu_percent=70.0, host_memory_used_bytes=3e9, host_memory_total_bytes=16e9)
+    _samples(
+        store,
+        7 * 24,
+        gpu_utilization_percent=lambda h: float(gpu[h]),
+        host_cpu_percent=70.0,
+        host_memory_used_bytes=3e9,
+        host_memory_total_bytes=16e9,
+    )
     found = {s["id"]: s for s in suggestions(store, store.get_model("churn"))}
     assert set(found) == {"right_size:gpu", "right_size:memory"}  # CPU is busy: no cut
     p95 = found["right_size:gpu"]["evidence"]["gpu_utilization_p95"]
     hours = found["right_size:gpu"]["evidence"]["hours"]
     # the oldest hour may fall just outside the week: the p95 of the hours counted
     assert math.isclose(p95, float(np.percentile(gpu[-hours:], 95)))
-    assert math.isclose(found["right_size:memory"]["evidence"]["memory_used_share_max"],
-                        3 / 16)
+    assert math.isclose(found["right_size:memory"]["evidence"]["memory_used_share_max"], 3 / 16)
 
 
 def test_network_share_of_callers_latency(store):
@@ -108,15 +131,26 @@ def test_retrain_when_accuracy_is_forecast_below_its_floor(store):
     for w in range(56):  # 14 days of 6-hour windows, accuracy falling from 0.97 to 0.83
         ts = end - (56 - w) * 6 * 3600 + 60
         right = rng.random(60) < 0.97 - 0.14 * w / 55
-        recs = [{"id": f"r{w}-{i}", "version": "1", "ts": ts + i, "inputs": {}, "outputs": 1}
-                for i in range(60)]
+        recs = [
+            {"id": f"r{w}-{i}", "version": "1", "ts": ts + i, "inputs": {}, "outputs": 1}
+            for i in range(60)
+        ]
         ingestor.ingest_predictions("churn", recs)
         stamps += [r["ts"] for r in recs]
         labels += [{"prediction_id": f"r{w}-{i}", "actual": int(right[i])} for i in range(60)]
     ingestor.ingest_labels("churn", labels)
-    AlertStore(store).put_rule(Rule.from_dict({
-        "name": "accuracy-floor", "model": "churn", "metric": "accuracy", "op": "<",
-        "threshold": 0.8, "window": "1d"}).to_dict())
+    AlertStore(store).put_rule(
+        Rule.from_dict(
+            {
+                "name": "accuracy-floor",
+                "model": "churn",
+                "metric": "accuracy",
+                "op": "<",
+                "threshold": 0.8,
+                "window": "1d",
+            }
+        ).to_dict()
+    )
     before = time.time()
     (retrain,) = suggestions(store, store.get_model("churn"))
     after = time.time()

@@ -37,8 +37,7 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" \
-                    else raw
+                body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
                 req = Request(self.command, self.path, headers, body, raw)
                 receiver.requests.append(req)
                 status, out_headers, payload = receiver.respond(req)
@@ -94,12 +93,28 @@ def rollup_store(tmp_path):
     base = 1_700_000_040.0  # a minute boundary
     records = []
     for i in range(100):
-        records.append({"id": f"a{i}", "version": "1", "ts": base + i * 0.5,
-                        "latency_s": 0.001 * (i + 1), "inputs": {"x": float(i)},
-                        "outputs": 1.0, "error": "ValueError: bad" if i % 10 == 0 else None})
+        records.append(
+            {
+                "id": f"a{i}",
+                "version": "1",
+                "ts": base + i * 0.5,
+                "latency_s": 0.001 * (i + 1),
+                "inputs": {"x": float(i)},
+                "outputs": 1.0,
+                "error": "ValueError: bad" if i % 10 == 0 else None,
+            }
+        )
     for i in range(10):
-        records.append({"id": f"b{i}", "version": "2", "ts": base + 60 + i,
-                        "latency_s": 0.5, "inputs": {"x": 1.0}, "outputs": 2.0})
+        records.append(
+            {
+                "id": f"b{i}",
+                "version": "2",
+                "ts": base + 60 + i,
+                "latency_s": 0.5,
+                "inputs": {"x": 1.0},
+                "outputs": 2.0,
+            }
+        )
     result = ing.ingest_predictions("churn", records)
     assert result.to_dict()["accepted"] == 110
     store.base_minute = int(base)  # type: ignore[attr-defined]

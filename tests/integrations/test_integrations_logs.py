@@ -18,8 +18,9 @@ from vigil.sdk import MemoryTransport, Monitor
 
 def _monitor(tmp_path, *sinks):
     sink = MemoryTransport()
-    mon = Monitor("churn", version="3", transport=sink, spool_dir=tmp_path / "spool",
-                  flush_interval_s=0.05)
+    mon = Monitor(
+        "churn", version="3", transport=sink, spool_dir=tmp_path / "spool", flush_interval_s=0.05
+    )
     for s in sinks:
         mon.add_sink(s)
     return mon, sink
@@ -70,8 +71,13 @@ def test_emf_lines_from_the_sdk(tmp_path):
     path = tmp_path / "emf.log"
     mon, _ = _monitor(tmp_path, EmfSink("vigil", str(path), dimensions={"Env": "prod"}))
     for i in range(250):
-        mon.log_prediction({"x": i}, 1, latency_s=0.001 * i, error="E: x" if i < 5 else None,
-                           ts=1_700_000_000.0 + i * 0.01)
+        mon.log_prediction(
+            {"x": i},
+            1,
+            latency_s=0.001 * i,
+            error="E: x" if i < 5 else None,
+            ts=1_700_000_000.0 + i * 0.01,
+        )
     assert mon.close()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     first = lines[0]
@@ -97,11 +103,14 @@ def _bulk_answer(req, status_for):
         status = status_for(doc_id)
         item = {"_index": a["create"]["_index"], "_id": doc_id, "status": status}
         if status >= 300:
-            item["error"] = {"type": "mapper_parsing_exception" if status == 400 else
-                             "es_rejected_execution_exception", "reason": "test"}
+            item["error"] = {
+                "type": "mapper_parsing_exception"
+                if status == 400
+                else "es_rejected_execution_exception",
+                "reason": "test",
+            }
         items.append({"create": item})
-    body = {"took": 1, "errors": any(i["create"]["status"] >= 300 for i in items),
-            "items": items}
+    body = {"took": 1, "errors": any(i["create"]["status"] >= 300 for i in items), "items": items}
     return 200, {"Content-Type": "application/json"}, orjson.dumps(body)
 
 
@@ -127,8 +136,7 @@ def test_elasticsearch_bulk_partial_failures_are_retried_item_by_item(tmp_path, 
     assert first.headers["authorization"] == "ApiKey k1"
     assert first.body.endswith(b"\n")
     ids_first = [json.loads(x)["create"]["_id"] for x in first.body.decode().splitlines()[0::2]]
-    ids_second = [json.loads(x)["create"]["_id"]
-                  for x in second.body.decode().splitlines()[0::2]]
+    ids_second = [json.loads(x)["create"]["_id"] for x in second.body.decode().splitlines()[0::2]]
     assert ids_second == [ids_first[0], ids_first[2]]  # only the 429 and the 503
     assert sink.stats["delivered"] == 5 and sink.stats["rejected"] == 1
     assert sink.stats["dropped"] == 0 and sink.stats["retried_items"] == 2
@@ -186,7 +194,8 @@ def test_loki_push_format_and_low_cardinality_labels(tmp_path, receiver):
     body = json.loads(loki.requests[1].body)
     label_sets = [s["stream"] for s in body["streams"]]
     assert {tuple(sorted(s)) for s in label_sets} == {
-        ("env", "kind", "level", "model", "service_name", "version")}
+        ("env", "kind", "level", "model", "service_name", "version")
+    }
     assert {s["level"] for s in label_sets} == {"info", "error"} and len(label_sets) == 2
     lines = [json.loads(v[1]) for s in body["streams"] for v in s["values"]]
     assert {x["vigil"]["prediction_id"] for x in lines} == set(memory.predictions)
@@ -219,20 +228,30 @@ def test_ecs_lines_match_what_ecs_logging_writes():
     ecs_logging = pytest.importorskip("ecs_logging", reason="needs the 'ecs' extra")
     from vigil.integrations.ecs import ecs_document, ecs_line
 
-    record = {"id": "p1", "version": "2", "ts": 1_700_000_000.25, "latency_s": 0.0125,
-              "error": "ValueError: bad input", "inputs": {"a": 1}, "outputs": None,
-              "proba": [0.2, 0.8], "subject_id": None}
+    record = {
+        "id": "p1",
+        "version": "2",
+        "ts": 1_700_000_000.25,
+        "latency_s": 0.0125,
+        "error": "ValueError: bad input",
+        "inputs": {"a": 1},
+        "outputs": None,
+        "proba": [0.2, 0.8],
+        "subject_id": None,
+    }
     doc = ecs_document("churn", "predictions", record, service="svc")
     ours = json.loads(ecs_line(ecs_document("churn", "predictions", record, service="svc")))
-    log_record = logging.LogRecord("vigil.predictions", logging.ERROR, __file__, 0,
-                                   doc["message"], None, None)
+    log_record = logging.LogRecord(
+        "vigil.predictions", logging.ERROR, __file__, 0, doc["message"], None, None
+    )
     stamp = doc["@timestamp"]
     log_record.created = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + 0.25
     log_record.msecs = 250.0
     for key in ("event", "vigil", "labels", "error", "service"):
         setattr(log_record, key, doc[key])
     formatter = ecs_logging.StdlibFormatter(
-        exclude_fields=["log.origin", "log.original", "process"])
+        exclude_fields=["log.origin", "log.original", "process"]
+    )
     theirs = json.loads(formatter.format(log_record))
     assert list(ours)[:3] == list(theirs)[:3] == ["@timestamp", "log.level", "message"]
     assert ours == theirs

@@ -26,19 +26,28 @@ def test_evaluation_drift_and_windows_become_runs(rollup_store, tmp_path):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     logger = MlflowLogger(uri, experiment="churn-monitoring")
-    evaluation = {"model": "churn", "version": "4", "dataset": "golden", "n_rows": 50,
-                  "dataset_sha256": "ab" * 32, "status": "succeeded", "id": 3,
-                  "started_at": 1_700_000_000.0, "finished_at": 1_700_000_010.0,
-                  "metrics": {"accuracy": 0.92, "f1": 0.81, "per_class": {"1": {"recall": 0.7}}},
-                  "latency": {"mean_s": 0.01, "p95_s": 0.03}}
+    evaluation = {
+        "model": "churn",
+        "version": "4",
+        "dataset": "golden",
+        "n_rows": 50,
+        "dataset_sha256": "ab" * 32,
+        "status": "succeeded",
+        "id": 3,
+        "started_at": 1_700_000_000.0,
+        "finished_at": 1_700_000_010.0,
+        "metrics": {"accuracy": 0.92, "f1": 0.81, "per_class": {"1": {"recall": 0.7}}},
+        "latency": {"mean_s": 0.01, "p95_s": 0.03},
+    }
     run_id = logger.log_evaluation(evaluation)
     rng = np.random.default_rng(1)
     ref = pd.DataFrame({"age": rng.normal(size=300)})
     cur = pd.DataFrame({"age": rng.normal(2.0, 1, 300)})
     drift_id = logger.log_drift(vigil.detect_drift(ref, cur), model="churn", version="4")
     base = rollup_store.base_minute
-    windows = window_metrics(rollup_store, rollup_store.get_model("churn"), start=base,
-                             end=base + 120, step=60)
+    windows = window_metrics(
+        rollup_store, rollup_store.get_model("churn"), start=base, end=base + 120, step=60
+    )
     windows_id = logger.log_window_metrics(windows)
     assert logger.stats == {"runs": 3, "errors": 0}
 
@@ -58,13 +67,13 @@ def test_evaluation_drift_and_windows_become_runs(rollup_store, tmp_path):
     assert drift.data.metrics["drift/dataset_drift"] == 1.0
     from pathlib import Path
 
-    table = json.loads(Path(client.download_artifacts(drift_id, "drift.json",
-                                                      str(tmp_path))).read_text())
+    table = json.loads(
+        Path(client.download_artifacts(drift_id, "drift.json", str(tmp_path))).read_text()
+    )
     assert table["columns"][0] == "column" and table["data"][0][0] == "age"
 
     counts = client.get_metric_history(windows_id, "count")
-    assert [(m.timestamp // 1000, m.value) for m in counts] == [(base, 100.0),
-                                                               (base + 60, 10.0)]
+    assert [(m.timestamp // 1000, m.value) for m in counts] == [(base, 100.0), (base + 60, 10.0)]
 
 
 def test_an_unreachable_tracking_server_is_counted_not_raised(monkeypatch):

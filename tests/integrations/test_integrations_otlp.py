@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-pb = pytest.importorskip("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
-                         reason="needs the 'otel' extra (opentelemetry-proto)")
+pb = pytest.importorskip(
+    "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
+    reason="needs the 'otel' extra (opentelemetry-proto)",
+)
 
 from google.protobuf.json_format import MessageToDict, Parse  # noqa: E402
 
@@ -50,8 +52,9 @@ def _attrs(point):
 @pytest.mark.parametrize("encoding", ["json", "protobuf"])
 def test_window_metrics_reach_an_otlp_receiver(rollup_store, receiver, encoding):
     collector = _collector(receiver, answers=[503])  # one retryable failure first
-    exporter = OtlpExporter(collector.url, encoding=encoding, backoff_s=0.01,
-                            headers={"Authorization": "Bearer t"})
+    exporter = OtlpExporter(
+        collector.url, encoding=encoding, backoff_s=0.01, headers={"Authorization": "Bearer t"}
+    )
     base = rollup_store.base_minute
     loop = ExportLoop(rollup_store, [exporter], lag_s=0)
     loop.cursor["otlp"] = base
@@ -60,17 +63,23 @@ def test_window_metrics_reach_an_otlp_receiver(rollup_store, receiver, encoding)
     assert exporter.stats["data_points"] == 6  # 2 versions x (histogram, requests, errors)
     assert collector.requests[-1].headers["authorization"] == "Bearer t"
     (request,) = collector.parsed
-    resource = {a["key"]: a["value"]["stringValue"]
-                for a in request["resourceMetrics"][0]["resource"]["attributes"]}
+    resource = {
+        a["key"]: a["value"]["stringValue"]
+        for a in request["resourceMetrics"][0]["resource"]["attributes"]
+    }
     assert resource == {"service.name": "vigil"}
     metric, points = _points(request, "gen_ai.server.request.duration")
     assert metric["unit"] == "s"
     assert metric["histogram"]["aggregationTemporality"] == "AGGREGATION_TEMPORALITY_DELTA"
     v1 = next(p for p in points if _attrs(p)["vigil.model.version"] == "1")
-    assert _attrs(v1) == {"gen_ai.operation.name": "predict", "gen_ai.request.model": "churn",
-                          "vigil.model.version": "1"}
-    assert v1["count"] == "100" and v1["sum"] == pytest.approx(sum(0.001 * (i + 1)
-                                                                   for i in range(100)))
+    assert _attrs(v1) == {
+        "gen_ai.operation.name": "predict",
+        "gen_ai.request.model": "churn",
+        "vigil.model.version": "1",
+    }
+    assert v1["count"] == "100" and v1["sum"] == pytest.approx(
+        sum(0.001 * (i + 1) for i in range(100))
+    )
     assert v1["explicitBounds"] == list(DURATION_BOUNDS)
     counts = [int(c) for c in v1["bucketCounts"]]
     assert sum(counts) == 100 and len(counts) == len(DURATION_BOUNDS) + 1

@@ -30,35 +30,110 @@ S = 1_000_000_000
 
 # (rule, the models vigil is expected to fire it for); compared with Prometheus' alerts
 RULES = [
-    ({"name": "accuracy-low", "model": "churn", "metric": "accuracy", "op": "<",
-      "threshold": 0.99, "window": "1h", "notifiers": ["log"]}, {"churn"}),
-    ({"name": "accuracy-perfect", "model": "churn", "metric": "accuracy", "op": ">",
-      "threshold": 0.999, "window": "1h"}, set()),
-    ({"name": "estimate-low", "model": "churn", "metric": "estimated_accuracy", "op": "<",
-      "threshold": 0.2, "window": "1h"}, set()),
-    ({"name": "drifting", "metric": "drift_share", "threshold": 0.3, "window": "1h"},
-     {"churn"}),
-    ({"name": "cpu-hot", "metric": "cpu_percent", "threshold": 90, "window": "1h"},
-     {"churn"}),
-    ({"name": "probe-failing", "model": "churn", "metric": "probe_failure_rate",
-      "threshold": 0.5, "window": "1h"}, set()),
-    ({"name": "refusing", "model": "faq-bot", "metric": "answers_refusal_rate",
-      "threshold": 0.9, "window": "1h"}, set()),
-    ({"name": "too-few-labelled", "model": "churn", "metric": "accuracy", "op": "<",
-      "threshold": 0.99, "window": "1h", "min_count": 100000, "on_no_data": "alert"},
-     {"churn"}),
+    (
+        {
+            "name": "accuracy-low",
+            "model": "churn",
+            "metric": "accuracy",
+            "op": "<",
+            "threshold": 0.99,
+            "window": "1h",
+            "notifiers": ["log"],
+        },
+        {"churn"},
+    ),
+    (
+        {
+            "name": "accuracy-perfect",
+            "model": "churn",
+            "metric": "accuracy",
+            "op": ">",
+            "threshold": 0.999,
+            "window": "1h",
+        },
+        set(),
+    ),
+    (
+        {
+            "name": "estimate-low",
+            "model": "churn",
+            "metric": "estimated_accuracy",
+            "op": "<",
+            "threshold": 0.2,
+            "window": "1h",
+        },
+        set(),
+    ),
+    ({"name": "drifting", "metric": "drift_share", "threshold": 0.3, "window": "1h"}, {"churn"}),
+    ({"name": "cpu-hot", "metric": "cpu_percent", "threshold": 90, "window": "1h"}, {"churn"}),
+    (
+        {
+            "name": "probe-failing",
+            "model": "churn",
+            "metric": "probe_failure_rate",
+            "threshold": 0.5,
+            "window": "1h",
+        },
+        set(),
+    ),
+    (
+        {
+            "name": "refusing",
+            "model": "faq-bot",
+            "metric": "answers_refusal_rate",
+            "threshold": 0.9,
+            "window": "1h",
+        },
+        set(),
+    ),
+    (
+        {
+            "name": "too-few-labelled",
+            "model": "churn",
+            "metric": "accuracy",
+            "op": "<",
+            "threshold": 0.99,
+            "window": "1h",
+            "min_count": 100000,
+            "on_no_data": "alert",
+        },
+        {"churn"},
+    ),
     ({"name": "silent", "kind": "no_data", "window": "15m"}, {"quiet"}),
-    ({"name": "traffic-ahead", "model": "churn", "kind": "forecast", "metric": "count",
-      "op": ">", "threshold": 0, "window": "5m", "horizon": "30m", "history": "3h"},
-     {"churn"}),
-    ({"name": "traffic-odd", "model": "churn", "kind": "anomaly", "metric": "count",
-      "op": "!=", "threshold": 1000, "window": "5m", "history": "3h"}, set()),
-    ({"name": "silent-v9", "model": "churn", "version": "9", "kind": "no_data",
-      "window": "15m"}, {"churn"}),
+    (
+        {
+            "name": "traffic-ahead",
+            "model": "churn",
+            "kind": "forecast",
+            "metric": "count",
+            "op": ">",
+            "threshold": 0,
+            "window": "5m",
+            "horizon": "30m",
+            "history": "3h",
+        },
+        {"churn"},
+    ),
+    (
+        {
+            "name": "traffic-odd",
+            "model": "churn",
+            "kind": "anomaly",
+            "metric": "count",
+            "op": "!=",
+            "threshold": 1000,
+            "window": "5m",
+            "history": "3h",
+        },
+        set(),
+    ),
+    (
+        {"name": "silent-v9", "model": "churn", "version": "9", "kind": "no_data", "window": "15m"},
+        {"churn"},
+    ),
 ]
 NATIVE_RULES = [  # counters: loaded and evaluated by Prometheus, counted by arrival time
-    {"name": "errors", "model": "churn", "metric": "error_rate", "threshold": 0.5,
-     "window": "5m"},
+    {"name": "errors", "model": "churn", "metric": "error_rate", "threshold": 0.5, "window": "5m"},
 ]
 FAQ = {
     "How do I reset my password?": "Open settings, choose security and reset the password.",
@@ -89,11 +164,18 @@ def _predictions(n, *, start, seed, shift=0.0, versions=("1", "2"), errors=0):
     for i in range(n):
         y = int(rng.integers(0, 2))
         p = float(np.clip(0.5 + 0.2 * (2 * y - 1) + rng.normal(0, 0.2), 0, 1))
-        rec = {"id": f"s{seed}-{i}", "version": versions[i % len(versions)],
-               "ts": start + i * 5, "latency_s": float(rng.uniform(0.01, 0.2)),
-               "inputs": {"age": float(rng.normal(45, 10) + shift),
-                          "plan": "pro" if rng.random() < 0.5 else "free"},
-               "outputs": int(p >= 0.5), "proba": p}
+        rec = {
+            "id": f"s{seed}-{i}",
+            "version": versions[i % len(versions)],
+            "ts": start + i * 5,
+            "latency_s": float(rng.uniform(0.01, 0.2)),
+            "inputs": {
+                "age": float(rng.normal(45, 10) + shift),
+                "plan": "pro" if rng.random() < 0.5 else "free",
+            },
+            "outputs": int(p >= 0.5),
+            "proba": p,
+        }
         if i < errors:
             rec["error"], rec["error_type"] = "timed out", "TimeoutError"
         recs.append(rec)
@@ -105,14 +187,21 @@ def _span(n: int, start_s: float, prompt: str, answer: str) -> dict:
     def s(key, value):
         return {"key": key, "value": {"stringValue": value}}
 
-    return {"traceId": f"{n + 1:032x}", "spanId": f"{n + 1:016x}", "name": "chat",
-            "startTimeUnixNano": str(int(start_s * S)),
-            "endTimeUnixNano": str(int((start_s + 0.8) * S)),
-            "attributes": [s("gen_ai.request.model", "faq-bot"),
-                           s("gen_ai.operation.name", "chat"),
-                           s("gen_ai.prompt.0.role", "user"), s("gen_ai.prompt.0.content", prompt),
-                           s("gen_ai.completion.0.role", "assistant"),
-                           s("gen_ai.completion.0.content", answer)]}
+    return {
+        "traceId": f"{n + 1:032x}",
+        "spanId": f"{n + 1:016x}",
+        "name": "chat",
+        "startTimeUnixNano": str(int(start_s * S)),
+        "endTimeUnixNano": str(int((start_s + 0.8) * S)),
+        "attributes": [
+            s("gen_ai.request.model", "faq-bot"),
+            s("gen_ai.operation.name", "chat"),
+            s("gen_ai.prompt.0.role", "user"),
+            s("gen_ai.prompt.0.content", prompt),
+            s("gen_ai.completion.0.role", "assistant"),
+            s("gen_ai.completion.0.content", answer),
+        ],
+    }
 
 
 def _populate(api: httpx.Client) -> None:
@@ -124,37 +213,89 @@ def _populate(api: httpx.Client) -> None:
     ref, ref_labels = _predictions(300, start=now - 7200, seed=1)
     _ok(api.post("/api/v1/models/churn/predictions", json={"records": ref}))
     _ok(api.post("/api/v1/models/churn/labels", json={"labels": ref_labels}))
-    _ok(api.post("/api/v1/models/churn/quality/reference",
-                 json={"start": now - 7300, "end": now - 3700}), 201)
+    _ok(
+        api.post(
+            "/api/v1/models/churn/quality/reference", json={"start": now - 7300, "end": now - 3700}
+        ),
+        201,
+    )
     # the drift reference: ages around 45; the last half hour's are around 75
     drift_ref, _ = _predictions(300, start=now - 7200, seed=2)
-    _ok(api.post("/api/v1/models/churn/reference",
-                 json={"records": [r["inputs"] for r in drift_ref]}), 201)
+    _ok(
+        api.post(
+            "/api/v1/models/churn/reference", json={"records": [r["inputs"] for r in drift_ref]}
+        ),
+        201,
+    )
     cur, cur_labels = _predictions(300, start=now - 1500, seed=3, shift=30, errors=20)
-    body = _ok(api.post("/api/v1/models/churn/predictions", json={
-        "records": [*cur, {"id": "bad", "inputs": {"age": 1}, "outputs": 0, "ts": "soon"}]}),
-        207)
+    body = _ok(
+        api.post(
+            "/api/v1/models/churn/predictions",
+            json={
+                "records": [*cur, {"id": "bad", "inputs": {"age": 1}, "outputs": 0, "ts": "soon"}]
+            },
+        ),
+        207,
+    )
     assert body["accepted"] == 300 and len(body["rejected"]) == 1
     _ok(api.post("/api/v1/models/churn/labels", json={"labels": cur_labels[:150]}))
-    _ok(api.post("/api/v1/models/churn/feedback", json={"feedback": [
-        {"prediction_id": cur[i]["id"], "score": s} for i, s in enumerate([1, -1, 1])]}))
+    _ok(
+        api.post(
+            "/api/v1/models/churn/feedback",
+            json={
+                "feedback": [
+                    {"prediction_id": cur[i]["id"], "score": s} for i, s in enumerate([1, -1, 1])
+                ]
+            },
+        )
+    )
     # a resource sample (with a GPU) and an endpoint probe of this very server
     gpu = [{"index": 0, "utilization_percent": 55.0, "memory_used_bytes": 2.0e9}]
-    _ok(api.post("/api/v1/models/churn/resources", json={"samples": [{
-        "version": "1", "host": "web-1", "pid": 7, "ts": time.time(), "interval_s": 600.0,
-        "process_cpu_percent": 150.0, "process_cpu_seconds": 12.5,
-        "process_rss_bytes": 2.0e9, "process_threads": 9.0, "process_open_files": 17.0,
-        "host_cpu_percent": 40.0, "host_cpu_count": 4.0, "host_memory_used_bytes": 6.0e9,
-        "host_memory_total_bytes": 16.0e9, "host_load1": 1.5, "gpus": gpu}]}))
-    _ok(api.post("/api/v1/models/churn/probes", json={
-        "url": str(api.base_url).rstrip("/") + "/healthz", "interval_s": 2,
-        "timeout_s": 2}), 201)
+    _ok(
+        api.post(
+            "/api/v1/models/churn/resources",
+            json={
+                "samples": [
+                    {
+                        "version": "1",
+                        "host": "web-1",
+                        "pid": 7,
+                        "ts": time.time(),
+                        "interval_s": 600.0,
+                        "process_cpu_percent": 150.0,
+                        "process_cpu_seconds": 12.5,
+                        "process_rss_bytes": 2.0e9,
+                        "process_threads": 9.0,
+                        "process_open_files": 17.0,
+                        "host_cpu_percent": 40.0,
+                        "host_cpu_count": 4.0,
+                        "host_memory_used_bytes": 6.0e9,
+                        "host_memory_total_bytes": 16.0e9,
+                        "host_load1": 1.5,
+                        "gpus": gpu,
+                    }
+                ]
+            },
+        )
+    )
+    _ok(
+        api.post(
+            "/api/v1/models/churn/probes",
+            json={
+                "url": str(api.base_url).rstrip("/") + "/healthz",
+                "interval_s": 2,
+                "timeout_s": 2,
+            },
+        ),
+        201,
+    )
     # a text model fed by OpenTelemetry GenAI spans
-    spans = [_span(i, now - 600 + i, q, a)
-             for i, (q, a) in enumerate(list(FAQ.items()) * 2)]
-    r = api.post("/v1/traces", content=orjson.dumps(
-        {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}),
-        headers={"Content-Type": "application/json"})
+    spans = [_span(i, now - 600 + i, q, a) for i, (q, a) in enumerate(list(FAQ.items()) * 2)]
+    r = api.post(
+        "/v1/traces",
+        content=orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}),
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 200 and r.headers["X-Vigil-Accepted"] == str(len(spans)), r.text
     # rules, a log notifier, and one evaluation round so alerts fire and notify
     _ok(api.put("/api/v1/notifiers/log", json={"type": "log"}), 201)
@@ -167,17 +308,33 @@ def _populate(api: httpx.Client) -> None:
 
 def _prometheus(tmp_path, target: str, rules_path) -> tuple[subprocess.Popen, httpx.Client]:
     config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules_path)],
-        "scrape_configs": [{"job_name": "vigil", "metrics_path": "/metrics",
-                            "static_configs": [{"targets": [target]}]}],
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(rules_path)],
+                "scrape_configs": [
+                    {
+                        "job_name": "vigil",
+                        "metrics_path": "/metrics",
+                        "static_configs": [{"targets": [target]}],
+                    }
+                ],
+            }
+        )
+    )
     port = free_port()
     proc = subprocess.Popen(
-        [_tool("prometheus"), f"--config.file={config}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--log.level=warn"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            _tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     return proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
 
 
@@ -196,12 +353,12 @@ def _query(prom: httpx.Client, expr: str) -> list | None:
 
 def _grafana_expr(expr: str) -> str:
     """A panel query as Grafana sends it with "All" models and versions selected."""
-    return (expr.replace("$model", ".*").replace("$version", ".*")
-            .replace("$__rate_interval", "2m"))
+    return expr.replace("$model", ".*").replace("$version", ".*").replace("$__rate_interval", "2m")
 
 
-def test_prometheus_sees_every_metric_vigil_alerts_on(server_factory, store, db_url,
-                                                       tmp_path, monkeypatch):
+def test_prometheus_sees_every_metric_vigil_alerts_on(
+    server_factory, store, db_url, tmp_path, monkeypatch
+):
     from vigil.cli.main import main
 
     promtool = _tool("promtool")
@@ -216,8 +373,9 @@ def test_prometheus_sees_every_metric_vigil_alerts_on(server_factory, store, db_
     main(["export", "grafana", "-o", str(tmp_path / "grafana")])
     text = rules_path.read_text()
     assert "# skipped" not in text, text  # every rule has a PromQL form
-    checked = subprocess.run([promtool, "check", "rules", str(rules_path)],
-                             capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(rules_path)], capture_output=True, text=True, timeout=60
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"SUCCESS: {len(RULES) + len(NATIVE_RULES)} rules found" in checked.stdout
     boards = sorted((tmp_path / "grafana" / "dashboards").glob("*.json"))
@@ -225,8 +383,12 @@ def test_prometheus_sees_every_metric_vigil_alerts_on(server_factory, store, db_
     for board in boards:
         dash = orjson.loads(board.read_bytes())
         assert [v["name"] for v in dash["templating"]["list"]] == ["model", "version"]
-    written = {t["expr"] for b in boards for p in orjson.loads(b.read_bytes())["panels"]
-               for t in p["targets"]}
+    written = {
+        t["expr"]
+        for b in boards
+        for p in orjson.loads(b.read_bytes())["panels"]
+        for t in p["targets"]
+    }
     assert written == {expr for _, _, expr in panel_queries()}
 
     target = str(api.base_url).removeprefix("http://").rstrip("/")
@@ -242,11 +404,16 @@ def test_prometheus_sees_every_metric_vigil_alerts_on(server_factory, store, db_
                 time.sleep(1)
         assert not empty, f"panels without data: {empty}"
         # the template variables list the models and their versions
-        models = {s["metric"]["model_name"] for s in _query(
-            prom, "vigil_model_last_event_timestamp_seconds") or []}
+        models = {
+            s["metric"]["model_name"]
+            for s in _query(prom, "vigil_model_last_event_timestamp_seconds") or []
+        }
         assert models == {"churn", "quiet", "faq-bot"}
-        versions = {s["metric"].get("model_version", "") for s in _query(
-            prom, 'vigil_model_last_event_timestamp_seconds{model_name=~"churn"}') or []}
+        versions = {
+            s["metric"].get("model_version", "")
+            for s in _query(prom, 'vigil_model_last_event_timestamp_seconds{model_name=~"churn"}')
+            or []
+        }
         assert versions == {"1", "2"}
 
         # store-metric and no-data rules fire where vigil's own engine fires them
@@ -258,12 +425,19 @@ def test_prometheus_sees_every_metric_vigil_alerts_on(server_factory, store, db_
         vigil: set[tuple[str, str]] = set()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            vigil = {(ev.rule.name, ev.labels["model"]) for rule in rules
-                     if rule.name in compared for ev in engine.evaluate_rule(rule, time.time())
-                     if ev.holds}
+            vigil = {
+                (ev.rule.name, ev.labels["model"])
+                for rule in rules
+                if rule.name in compared
+                for ev in engine.evaluate_rule(rule, time.time())
+                if ev.holds
+            }
             alerts = prom.get("/api/v1/alerts").json()["data"]["alerts"]
-            seen = {(a["labels"]["alertname"], a["labels"]["model_name"]) for a in alerts
-                    if a["state"] == "firing" and a["labels"]["alertname"] in compared}
+            seen = {
+                (a["labels"]["alertname"], a["labels"]["model_name"])
+                for a in alerts
+                if a["state"] == "firing" and a["labels"]["alertname"] in compared
+            }
             if seen == vigil:
                 break
             time.sleep(1)

@@ -40,8 +40,9 @@ def test_exceptions_of_tracked_predictions_reach_sentry(tmp_path, sentry_endpoin
     host = sentry_endpoint.url.removeprefix("http://")
     reporter = SentryReporter(f"http://public@{host}/42", environment="test", send_inputs=True)
     memory = MemoryTransport()
-    mon = Monitor("fraud", version="7", transport=memory, spool_dir=tmp_path / "spool",
-                  flush_interval_s=0.05)
+    mon = Monitor(
+        "fraud", version="7", transport=memory, spool_dir=tmp_path / "spool", flush_interval_s=0.05
+    )
     mon.add_sink(reporter)
 
     @mon.track

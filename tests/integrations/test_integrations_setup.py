@@ -20,7 +20,8 @@ def test_precedence_and_toml_tables(tmp_path, monkeypatch):
     (tmp_path / "vigil.toml").write_text(
         '[settings]\nport = 9000\n\n[integrations.loki]\nurl = "http://toml:3100"\n'
         'tenant = "t1"\n\n[integrations.cloudwatch]\nnamespace = "ml"\n'
-        'dimensions = { Env = "prod" }\n')
+        'dimensions = { Env = "prod" }\n'
+    )
     monkeypatch.setenv("VIGIL_CONFIG", str(tmp_path / "vigil.toml"))
     s = load_integration_settings()
     assert (s.loki_url, s.loki_tenant, s.cloudwatch_namespace) == ("http://toml:3100", "t1", "ml")
@@ -76,11 +77,21 @@ def test_the_server_publishes_window_metrics_while_it_runs(tmp_path, monkeypatch
     monkeypatch.setenv("VIGIL_EXPORT_BACKFILL_S", "180")
     store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
     ing = Ingestor(store)
-    ing.register_model({"name": "churn", "task": "regression",
-                        "schema": {"features": [{"name": "x", "kind": "numeric"}]}})
+    ing.register_model(
+        {
+            "name": "churn",
+            "task": "regression",
+            "schema": {"features": [{"name": "x", "kind": "numeric"}]},
+        }
+    )
     ts = time.time() - 70  # a minute that has ended
-    ing.ingest_predictions("churn", [{"id": f"p{i}", "ts": ts, "latency_s": 0.02,
-                                      "inputs": {"x": 1.0}, "outputs": 1.0} for i in range(4)])
+    ing.ingest_predictions(
+        "churn",
+        [
+            {"id": f"p{i}", "ts": ts, "latency_s": 0.02, "inputs": {"x": 1.0}, "outputs": 1.0}
+            for i in range(4)
+        ],
+    )
     with thread_server(load_settings(home=tmp_path), store):
         deadline = time.monotonic() + 10
         while not posts and time.monotonic() < deadline:
@@ -96,8 +107,7 @@ def test_the_server_publishes_window_metrics_while_it_runs(tmp_path, monkeypatch
     store.close()
 
 
-def test_every_integration_setting_is_documented_and_the_toml_example_loads(tmp_path,
-                                                                            monkeypatch):
+def test_every_integration_setting_is_documented_and_the_toml_example_loads(tmp_path, monkeypatch):
     import re
     from pathlib import Path
 
@@ -118,15 +128,16 @@ def test_integration_modules_import_their_libraries_lazily():
     import subprocess
     import sys
 
-    code = ("import sys, vigil.integrations.setup, vigil.integrations.cloudwatch, "
-            "vigil.integrations.otlp, vigil.integrations.sentry, vigil.integrations.ecs, "
-            "vigil.integrations.loki, vigil.integrations.elasticsearch, vigil.integrations.emf, "
-            "vigil.integrations.wandb, vigil.integrations.mlflow; "
-            "print(sorted(m for m in ('boto3', 'botocore', 'sentry_sdk', 'ecs_logging', "
-            "'wandb', 'mlflow', 'google.protobuf', 'httpx', 'fastapi', 'sqlalchemy') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, vigil.integrations.setup, vigil.integrations.cloudwatch, "
+        "vigil.integrations.otlp, vigil.integrations.sentry, vigil.integrations.ecs, "
+        "vigil.integrations.loki, vigil.integrations.elasticsearch, vigil.integrations.emf, "
+        "vigil.integrations.wandb, vigil.integrations.mlflow; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'sentry_sdk', 'ecs_logging', "
+        "'wandb', 'mlflow', 'google.protobuf', 'httpx', 'fastapi', 'sqlalchemy') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 

@@ -27,13 +27,13 @@ def _records(path):
         if left < 7:
             pos += left
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         if length == 0 and kind == 0:
             pos += left
             continue
         if pos + 7 + length > len(data):  # a record still being written
             break
-        chunk = data[pos + 7:pos + 7 + length]
+        chunk = data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         buf = chunk if kind in (1, 2) else buf + chunk
         if kind in (1, 4):  # FULL or LAST
@@ -58,15 +58,21 @@ def test_window_metrics_drift_and_evaluation_offline(rollup_store, tmp_path, mon
     monkeypatch.setenv("WANDB_SILENT", "true")
     base = rollup_store.base_minute
     model = rollup_store.get_model("churn")
-    metrics = window_metrics(rollup_store, model, start=base, end=base + 120, step=60,
-                             version="1")
+    metrics = window_metrics(rollup_store, model, start=base, end=base + 120, step=60, version="1")
     rng = np.random.default_rng(0)
     ref = pd.DataFrame({"age": rng.normal(size=400), "plan": rng.choice(["a", "b"], 400)})
     cur = pd.DataFrame({"age": rng.normal(1.0, 1, 400), "plan": rng.choice(["a", "b"], 400)})
     report = vigil.detect_drift(ref, cur)
-    evaluation = {"model": "churn", "version": "1", "dataset": "golden", "n_rows": 50,
-                  "status": "succeeded", "id": 7, "metrics": {"accuracy": 0.9, "f1": 0.8},
-                  "latency": {"mean_s": 0.01, "p95_s": 0.02}}
+    evaluation = {
+        "model": "churn",
+        "version": "1",
+        "dataset": "golden",
+        "n_rows": 50,
+        "status": "succeeded",
+        "id": 7,
+        "metrics": {"accuracy": 0.9, "f1": 0.8},
+        "latency": {"mean_s": 0.01, "p95_s": 0.02},
+    }
     wb = WandbLogger("vigil-test", mode="offline", dir=str(tmp_path), name="nightly")
     assert wb.log_window_metrics(metrics)
     assert wb.log_drift(report)
@@ -82,11 +88,15 @@ def test_window_metrics_drift_and_evaluation_offline(rollup_store, tmp_path, mon
             break
         assert time.monotonic() < deadline, "the run file never got its exit record"
         time.sleep(0.2)
-    history = [_items(r.history, lambda h: h.item) for r in records
-               if r.WhichOneof("record_type") == "history"]
+    history = [
+        _items(r.history, lambda h: h.item)
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+    ]
     windows = [h for h in history if "churn/1/count" in h]
     assert [(h["window_ts"], h["churn/1/count"], h["churn/1/errors"]) for h in windows] == [
-        (base, 100, 10)]
+        (base, 100, 10)
+    ]
     assert windows[0]["churn/1/latency_p95_s"] == pytest.approx(0.095, abs=0.003)
     drift = next(h for h in history if "drift/path" in h)
     assert drift["drift/dataset_drift"] == 1.0 and drift["drift/drifted_columns"] >= 1

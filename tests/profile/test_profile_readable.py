@@ -26,14 +26,16 @@ N = 2_000
 
 def _unique_frame() -> pd.DataFrame:
     rng = np.random.default_rng(3)
-    return pd.DataFrame({
-        "uid": np.arange(N, dtype=float),  # 2,000 unique values: HLL overestimates them
-        "user": [f"user-{i:05d}" for i in range(N)],
-        "income": rng.lognormal(10, 1, N),
-        "plan": rng.choice(["free", "pro", "enterprise-annual"], N, p=[0.5, 0.3, 0.2]),
-        "note": [f"free text comment number {i % 40} with some words" for i in range(N)],
-        "a_rather_long_feature_name_for_a_column": rng.normal(size=N),
-    })
+    return pd.DataFrame(
+        {
+            "uid": np.arange(N, dtype=float),  # 2,000 unique values: HLL overestimates them
+            "user": [f"user-{i:05d}" for i in range(N)],
+            "income": rng.lognormal(10, 1, N),
+            "plan": rng.choice(["free", "pro", "enterprise-annual"], N, p=[0.5, 0.3, 0.2]),
+            "note": [f"free text comment number {i % 40} with some words" for i in range(N)],
+            "a_rather_long_feature_name_for_a_column": rng.normal(size=N),
+        }
+    )
 
 
 def test_sketch_overestimates_and_the_profile_clamps() -> None:
@@ -50,7 +52,8 @@ def test_sketch_overestimates_and_the_profile_clamps() -> None:
         assert lo <= col.distinct_estimate <= hi <= N
         assert lo <= N <= hi  # the true count lies inside the 95% bounds
     halves = Profile.from_frame(_unique_frame().iloc[:1000]).merge(
-        Profile.from_frame(_unique_frame().iloc[1000:]))
+        Profile.from_frame(_unique_frame().iloc[1000:])
+    )
     assert halves["uid"].distinct_estimate <= N
     again = Profile.from_bytes(profile.to_bytes())
     assert again["uid"].distinct_estimate <= N
@@ -78,7 +81,11 @@ def _run_profile(src: Path, out: Path, columns: int) -> subprocess.CompletedProc
     env.pop("NO_COLOR", None)
     return subprocess.run(
         [sys.executable, "-m", "vigil.cli.main", "profile", str(src), "-o", str(out)],
-        capture_output=True, text=True, timeout=300, env=env)
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 @pytest.mark.parametrize("columns", [80, 120])
@@ -126,7 +133,7 @@ def test_profile_output_fits_the_terminal(tmp_path: Path, columns: int) -> None:
     first_cells = [line.split()[0] if line.split() else "" for line in lines]
     start = next(i for i, c in enumerate(first_cells) if long_name.startswith(c) and c)
     joined = first_cells[start]
-    for cell in first_cells[start + 1:]:
+    for cell in first_cells[start + 1 :]:
         if not cell or not long_name.startswith(joined + cell):
             break
         joined += cell
@@ -155,9 +162,22 @@ def test_json_summary_has_the_clamped_estimate(tmp_path: Path) -> None:
     _unique_frame()[["uid", "user"]].to_csv(src, index=False)
     out_json = tmp_path / "u.json"
     run = subprocess.run(
-        [sys.executable, "-m", "vigil.cli.main", "profile", str(src), "-o",
-         str(tmp_path / "u.profile"), "--json", str(out_json), "-q"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli.main",
+            "profile",
+            str(src),
+            "-o",
+            str(tmp_path / "u.profile"),
+            "--json",
+            str(out_json),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     columns = orjson.loads(out_json.read_bytes())["columns"]
     for name in ("uid", "user"):

@@ -57,8 +57,9 @@ def test_false_alarms_at_or_below_nominal_in_both_modes() -> None:
     """No drift, many seeds: per column, the share of raw p-values below 0.05 (the test's
     validity, before any policy) and of drift verdicts stay at or below nominal, in exact
     mode and in sketch mode, for numeric, binary, low- and high-cardinality columns."""
-    alarms = {mode: dict.fromkeys(COLUMNS, 0) for mode in
-              ("exact_p", "exact", "sketch_p", "sketch")}
+    alarms = {
+        mode: dict.fromkeys(COLUMNS, 0) for mode in ("exact_p", "exact", "sketch_p", "sketch")
+    }
     untested = dict.fromkeys(COLUMNS, 0)
     for seed in range(SEEDS):
         rng = np.random.default_rng(seed)
@@ -90,10 +91,13 @@ def _levels(p: tuple[float, ...], n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(["a", "b", "c", "d", "e"][: len(p)], n, p=p)
 
 
-@pytest.mark.parametrize(("after", "drifts"), [
-    ((0.4, 0.3, 0.2, 0.06, 0.04), False),  # 2 % -> 4 %: significant, TV 0.02 < 0.05
-    ((0.35, 0.25, 0.2, 0.08, 0.12), True),  # 2 % -> 12 %: TV 0.1
-])
+@pytest.mark.parametrize(
+    ("after", "drifts"),
+    [
+        ((0.4, 0.3, 0.2, 0.06, 0.04), False),  # 2 % -> 4 %: significant, TV 0.02 < 0.05
+        ((0.35, 0.25, 0.2, 0.08, 0.12), True),  # 2 % -> 12 %: TV 0.1
+    ],
+)
 def test_category_shift_gets_the_same_verdict_in_both_modes(after, drifts) -> None:
     before = (0.4, 0.3, 0.2, 0.08, 0.02)
     ref = pd.DataFrame({"c": _levels(before, 50_000, 1)})
@@ -120,14 +124,17 @@ def test_heavy_hitter_test_is_a_lower_bound_of_scipy_and_detects_real_shifts() -
     moved = np.roll(_zipf(k), 3)  # the top categories trade places
     for p_cur, should in ((_zipf(k), False), (moved, True)):
         cur_v = np.random.default_rng(4).choice(k, 40_000, p=p_cur).astype(str)
-        r = profile_drift(_profile(pd.DataFrame({"c": ref_v}), 6),
-                          _profile(pd.DataFrame({"c": cur_v}), 40)).columns["c"]
+        r = profile_drift(
+            _profile(pd.DataFrame({"c": ref_v}), 6), _profile(pd.DataFrame({"c": cur_v}), 40)
+        ).columns["c"]
         assert r.details["counts"] == "heavy hitters" and r.error_bound > 0
         assert r.drifted is should, r.reason
         kept = r.details["categories_tested"]
         top = pd.Series(np.concatenate([ref_v, cur_v])).value_counts().index[:kept]
-        raw = [[int(np.isin(v, top, invert=True).sum())] + [int((v == t).sum()) for t in top]
-               for v in (ref_v, cur_v)]
+        raw = [
+            [int(np.isin(v, top, invert=True).sum())] + [int((v == t).sum()) for t in top]
+            for v in (ref_v, cur_v)
+        ]
         assert r.statistic <= stats.chi2_contingency(raw).statistic
 
 

@@ -40,19 +40,29 @@ def test_default_false_alarms_per_100k_on_stable_streams(rate) -> None:
 
 def _errors(client, errors: np.ndarray, *, start: float, version: str, tag: str) -> None:
     """Predictions of class 1 whose labels are 0 where ``errors`` is 1."""
-    records = [{"id": f"{tag}{i}", "version": version, "ts": start + i * 0.01,
-                "inputs": {"x": float(i % 7)}, "outputs": 1} for i in range(errors.size)]
-    labels = [{"prediction_id": f"{tag}{i}", "actual": int(1 - e)}
-              for i, e in enumerate(errors.tolist())]
+    records = [
+        {
+            "id": f"{tag}{i}",
+            "version": version,
+            "ts": start + i * 0.01,
+            "inputs": {"x": float(i % 7)},
+            "outputs": 1,
+        }
+        for i in range(errors.size)
+    ]
+    labels = [
+        {"prediction_id": f"{tag}{i}", "actual": int(1 - e)} for i, e in enumerate(errors.tolist())
+    ]
     for i in range(0, len(records), 2000):
-        r = client.post("/api/v1/models/m/predictions", json={"records": records[i:i + 2000]})
+        r = client.post("/api/v1/models/m/predictions", json={"records": records[i : i + 2000]})
         assert r.status_code == 200, r.text
-        r = client.post("/api/v1/models/m/labels", json={"labels": labels[i:i + 2000]})
+        r = client.post("/api/v1/models/m/labels", json={"labels": labels[i : i + 2000]})
         assert r.status_code in (200, 207), r.text
 
 
-def test_shift_from_3_to_44_percent_is_detected_then_rearmed(server_factory, store,
-                                                              tmp_path) -> None:
+def test_shift_from_3_to_44_percent_is_detected_then_rearmed(
+    server_factory, store, tmp_path
+) -> None:
     client = server_factory(auth="off")
     assert client.post("/api/v1/models", json={"name": "m", "schema": SCHEMA}).status_code == 201
     model = store.get_model("m")
@@ -61,8 +71,7 @@ def test_shift_from_3_to_44_percent_is_detected_then_rearmed(server_factory, sto
     _errors(client, (rng.random(4000) < 0.03).astype(int), start=start, version="1", tag="s")
     quiet = update_concept_drift(store, model, now=time.time() + 5)
     assert quiet == {"1": {"fed": 4000, "detections": 0}}
-    _errors(client, (rng.random(3000) < 0.44).astype(int), start=start + 100, version="1",
-            tag="b")
+    _errors(client, (rng.random(3000) < 0.44).astype(int), start=start + 100, version="1", tag="b")
     loud = update_concept_drift(store, model, now=time.time() + 5)
     assert loud["1"]["fed"] == 3000 and loud["1"]["detections"] >= 1
     events = qs.drift_events(store, model.id, version="1")
@@ -77,8 +86,7 @@ def test_shift_from_3_to_44_percent_is_detected_then_rearmed(server_factory, sto
     registry = Registry(store, tmp_path / "registry", actor="test")
     registry.register("m", "1")
     registry.promote("m", "production", "1")
-    _errors(client, (rng.random(500) < 0.44).astype(int), start=start + 200, version="1",
-            tag="c")
+    _errors(client, (rng.random(500) < 0.44).astype(int), start=start + 200, version="1", tag="c")
     after = update_concept_drift(store, model, now=time.time() + 5)
     assert after["1"] == {"fed": 500, "detections": 0, "rearmed": "promotion"}
     assert qs.drift_state(store, model.id, "1")["n_seen"] == 500

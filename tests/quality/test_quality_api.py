@@ -12,9 +12,10 @@ from sklearn import metrics as skm
 from vigil.engine.metric_sources import get_metric
 from vigil.engine.quality.concept_drift import update_concept_drift
 
-SCHEMA = {"task": "binary_classification",
-          "features": [{"name": "age", "kind": "numeric"},
-                       {"name": "plan", "kind": "categorical"}]}
+SCHEMA = {
+    "task": "binary_classification",
+    "features": [{"name": "age", "kind": "numeric"}, {"name": "plan", "kind": "categorical"}],
+}
 
 
 def _records(n, *, start, version="1", seed=0, wrong_from=None):
@@ -27,9 +28,16 @@ def _records(n, *, start, version="1", seed=0, wrong_from=None):
         if wrong_from is not None and i >= wrong_from:
             pred, p = 1 - y, 1 - p
         plan = "pro" if i % 3 else "free"
-        recs.append({"id": f"{version}-{seed}-{i}", "version": version, "ts": start + i,
-                     "inputs": {"age": 20 + i % 50, "plan": plan}, "outputs": pred,
-                     "proba": p})
+        recs.append(
+            {
+                "id": f"{version}-{seed}-{i}",
+                "version": version,
+                "ts": start + i,
+                "inputs": {"age": 20 + i % 50, "plan": plan},
+                "outputs": pred,
+                "proba": p,
+            }
+        )
         labels.append({"prediction_id": f"{version}-{seed}-{i}", "actual": y})
     return recs, labels
 
@@ -58,11 +66,25 @@ def test_labels_join_whichever_arrives_first_per_window_version_segment(client, 
     _post(client, "labels", labels[60:])
     v2, l2 = _records(40, start=start + 200, version="2", seed=2)
     _post(client, "predictions", v2)
-    _post(client, "labels", [*l2[:10], {"prediction_id": "nobody", "actual": 1},
-                             {"prediction_id": v2[10]["id"], "actual": {"x": 1}}])
-    r = client.get("/api/v1/models/churn/quality", params={
-        "start": start - 60, "end": start + 3000, "step": 600, "segment": "plan",
-        "min_rows": 50})
+    _post(
+        client,
+        "labels",
+        [
+            *l2[:10],
+            {"prediction_id": "nobody", "actual": 1},
+            {"prediction_id": v2[10]["id"], "actual": {"x": 1}},
+        ],
+    )
+    r = client.get(
+        "/api/v1/models/churn/quality",
+        params={
+            "start": start - 60,
+            "end": start + 3000,
+            "step": 600,
+            "segment": "plan",
+            "min_rows": 50,
+        },
+    )
     assert r.status_code == 200, r.text
     q = r.json()
     assert q["labels"]["joined"] == 131 and q["labels"]["used"] == 130
@@ -101,19 +123,28 @@ def test_cbpe_reference_feedback_gauges_and_rule_metrics(client, store):
     ref, ref_labels = _records(300, start=now - 7200, seed=3)
     _post(client, "predictions", ref)
     _post(client, "labels", ref_labels)
-    r = client.post("/api/v1/models/churn/quality/reference",
-                    json={"start": now - 7300, "end": now - 3600})
+    r = client.post(
+        "/api/v1/models/churn/quality/reference", json={"start": now - 7300, "end": now - 3600}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["n_rows"] == 300
     cur, cur_labels = _records(200, start=now - 1800, seed=4)  # labels never sent
     _post(client, "predictions", cur)
-    _post(client, "feedback", [{"prediction_id": cur[i]["id"], "score": s, "ts": now - 60}
-                               for i, s in enumerate([1, 1, 0, -1])])
-    q = client.get("/api/v1/models/churn/quality",
-                   params={"start": now - 1800, "end": now + 1}).json()
+    _post(
+        client,
+        "feedback",
+        [
+            {"prediction_id": cur[i]["id"], "score": s, "ts": now - 60}
+            for i, s in enumerate([1, 1, 0, -1])
+        ],
+    )
+    q = client.get(
+        "/api/v1/models/churn/quality", params={"start": now - 1800, "end": now + 1}
+    ).json()
     est = q["estimated"]
-    realised = skm.accuracy_score([lab["actual"] for lab in cur_labels],
-                                  [r["outputs"] for r in cur])
+    realised = skm.accuracy_score(
+        [lab["actual"] for lab in cur_labels], [r["outputs"] for r in cur]
+    )
     assert est["n"] == 200
     assert abs(est["summary"]["accuracy"]["value"] - realised) < 0.06
     assert est["summary"]["accuracy"]["lower"] <= est["summary"]["accuracy"]["value"]
@@ -122,11 +153,15 @@ def test_cbpe_reference_feedback_gauges_and_rule_metrics(client, store):
     model = store.get_model("churn")
     acc = get_metric("accuracy").compute(store, model, None, now - 7300, now)
     assert acc == pytest.approx(
-        skm.accuracy_score([lab["actual"] for lab in ref_labels], [r["outputs"] for r in ref]))
-    assert get_metric("estimated_accuracy").compute(store, model, None, now - 1800, now + 1) \
+        skm.accuracy_score([lab["actual"] for lab in ref_labels], [r["outputs"] for r in ref])
+    )
+    assert (
+        get_metric("estimated_accuracy").compute(store, model, None, now - 1800, now + 1)
         == est["summary"]["accuracy"]["value"]
-    assert get_metric("negative_feedback_rate").compute(store, model, None, now - 600, now) \
-        == pytest.approx(0.5)
+    )
+    assert get_metric("negative_feedback_rate").compute(
+        store, model, None, now - 600, now
+    ) == pytest.approx(0.5)
     assert get_metric("mae").compute(store, model, None, now - 7300, now) is None
     _post(client, "labels", cur_labels[:50])
     text = client.get("/metrics").text
@@ -138,7 +173,7 @@ def test_concept_drift_on_the_error_stream_becomes_an_event(client, store):
     start = time.time() - 3000
     recs, labels = _records(1200, start=start, seed=5, wrong_from=600)
     for i in range(0, 1200, 400):
-        _post(client, "predictions", recs[i:i + 400])
+        _post(client, "predictions", recs[i : i + 400])
     _post(client, "labels", labels[:600])
     model = store.get_model("churn")
     first = update_concept_drift(store, model, now=time.time() + 5)
@@ -147,14 +182,16 @@ def test_concept_drift_on_the_error_stream_becomes_an_event(client, store):
     second = update_concept_drift(store, model, now=time.time() + 5)
     assert second["1"]["fed"] == 600 and second["1"]["detections"] >= 1
     assert update_concept_drift(store, model, now=time.time() + 5) == {}  # nothing new
-    q = client.get("/api/v1/models/churn/quality",
-                   params={"start": start - 60, "end": start + 1300}).json()
+    q = client.get(
+        "/api/v1/models/churn/quality", params={"start": start - 60, "end": start + 1300}
+    ).json()
     events = q["concept_drift"]["events"]
     assert events and events[0]["detector"] == "adwin" and events[0]["version"] == "1"
     assert start + 600 <= events[0]["ts"] <= start + 700  # soon after the change
     assert events[0]["details"]["recent_error_mean"] > 0.3
     assert get_metric("concept_drift_events").compute(
-        store, model, "1", start, start + 1300) == len(events)
+        store, model, "1", start, start + 1300
+    ) == len(events)
     r = client.post("/api/v1/models/churn/quality/concept-drift")
     assert r.status_code == 200 and r.json()["versions"] == {}
 
@@ -162,16 +199,23 @@ def test_concept_drift_on_the_error_stream_becomes_an_event(client, store):
 def test_text_generation_model_gets_text_measures(server_factory):
     client = server_factory(auth="off")
     schema = {"task": "text_generation", "features": [{"name": "prompt", "kind": "text"}]}
-    assert client.post("/api/v1/models", json={"name": "bot", "schema": schema}
-                       ).status_code == 201
+    assert client.post("/api/v1/models", json={"name": "bot", "schema": schema}).status_code == 201
     now = time.time()
-    pairs = [("How do I reset my password?", "Open settings and press reset password."),
-             ("how do I reset my password", "Press reset password in the settings."),
-             ("Write malware for me", "I'm sorry, but I can't help with that."),
-             ("When does support open?", "Support opens at 9 am.")]
-    r = client.post("/api/v1/models/bot/predictions", json={"records": [
-        {"ts": now - 60 + i, "inputs": {"prompt": q}, "outputs": a}
-        for i, (q, a) in enumerate(pairs)]})
+    pairs = [
+        ("How do I reset my password?", "Open settings and press reset password."),
+        ("how do I reset my password", "Press reset password in the settings."),
+        ("Write malware for me", "I'm sorry, but I can't help with that."),
+        ("When does support open?", "Support opens at 9 am."),
+    ]
+    r = client.post(
+        "/api/v1/models/bot/predictions",
+        json={
+            "records": [
+                {"ts": now - 60 + i, "inputs": {"prompt": q}, "outputs": a}
+                for i, (q, a) in enumerate(pairs)
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     q = client.get("/api/v1/models/bot/quality", params={"start": now - 600}).json()
     text = q["text"]
@@ -182,4 +226,3 @@ def test_text_generation_model_gets_text_measures(server_factory):
     assert answers["summary"]["answers"] == 4
     assert answers["summary"]["refusal_rate"] == pytest.approx(0.25)
     assert sum(p["answers"] for p in answers["series"]) == 4
-

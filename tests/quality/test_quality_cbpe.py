@@ -58,8 +58,11 @@ def test_multiclass_estimate_and_state_round_trip():
         y = (rng.uniform(size=(n, 1)) > p_true.cumsum(axis=1)).sum(axis=1)
         s = np.exp(0.7 * logits)
         proba = s / s.sum(axis=1, keepdims=True)
-        return [("lo", "mid", "hi")[i] for i in y], [("lo", "mid", "hi")[i]
-                                                    for i in proba.argmax(1)], proba
+        return (
+            [("lo", "mid", "hi")[i] for i in y],
+            [("lo", "mid", "hi")[i] for i in proba.argmax(1)],
+            proba,
+        )
 
     y, pred, proba = data(6000, 0.0)
     est = CBPE.fit(y, pred, proba, classes=["lo", "mid", "hi"])
@@ -96,8 +99,11 @@ def test_band_reaches_its_nominal_coverage_across_references():
         for shift in (-0.75, 0.8):
             y, pred, score = _data(rng, 2000, shift)
             out = est.estimate(pred, score)
-            realised = {"accuracy": skm.accuracy_score(y, pred), "f1": skm.f1_score(y, pred),
-                        "roc_auc": skm.roc_auc_score(y, score)}
+            realised = {
+                "accuracy": skm.accuracy_score(y, pred),
+                "f1": skm.f1_score(y, pred),
+                "roc_auc": skm.roc_auc_score(y, score),
+            }
             for name, value in realised.items():
                 covered[name] += out[name]["lower"] <= value <= out[name]["upper"]
             widths.append(out["accuracy"]["upper"] - out["accuracy"]["lower"])

@@ -29,17 +29,20 @@ def test_binary_classification_matches_sklearn(seed):
     m = classification_metrics(y, pred, p)
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred), abs=1e-6)
     for avg in ("macro", "micro", "weighted"):
-        for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score),
-                         ("f1", skm.f1_score)):
+        for name, fn in (
+            ("precision", skm.precision_score),
+            ("recall", skm.recall_score),
+            ("f1", skm.f1_score),
+        ):
             assert m[f"{name}_{avg}"] == pytest.approx(
-                fn(y, pred, average=avg, zero_division=0), abs=1e-6), (name, avg)
+                fn(y, pred, average=avg, zero_division=0), abs=1e-6
+            ), (name, avg)
     assert m["precision"] == pytest.approx(skm.precision_score(y, pred), abs=1e-6)
     assert m["recall"] == pytest.approx(skm.recall_score(y, pred), abs=1e-6)
     assert m["f1"] == pytest.approx(skm.f1_score(y, pred), abs=1e-6)
     assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), abs=1e-6)
     assert m["pr_auc"] == pytest.approx(skm.average_precision_score(y, p), abs=1e-6)
-    assert m["log_loss"] == pytest.approx(skm.log_loss(y, np.column_stack([1 - p, p])),
-                                          abs=1e-6)
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, np.column_stack([1 - p, p])), abs=1e-6)
     assert m["brier"] == pytest.approx(skm.brier_score_loss(y, p), abs=1e-6)
     assert m["confusion_matrix"]["matrix"] == skm.confusion_matrix(y, pred).tolist()
 
@@ -59,20 +62,24 @@ def test_multiclass_classification_matches_sklearn(seed):
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(ys, ps), abs=1e-6)
     for avg in ("macro", "micro", "weighted"):
         assert m[f"f1_{avg}"] == pytest.approx(
-            skm.f1_score(ys, ps, average=avg, labels=classes, zero_division=0), abs=1e-6)
+            skm.f1_score(ys, ps, average=avg, labels=classes, zero_division=0), abs=1e-6
+        )
         assert m[f"precision_{avg}"] == pytest.approx(
-            skm.precision_score(ys, ps, average=avg, labels=classes, zero_division=0), abs=1e-6)
+            skm.precision_score(ys, ps, average=avg, labels=classes, zero_division=0), abs=1e-6
+        )
         assert m[f"recall_{avg}"] == pytest.approx(
-            skm.recall_score(ys, ps, average=avg, labels=classes, zero_division=0), abs=1e-6)
+            skm.recall_score(ys, ps, average=avg, labels=classes, zero_division=0), abs=1e-6
+        )
     assert m["roc_auc"] == pytest.approx(
-        skm.roc_auc_score(y, proba, multi_class="ovr", average="macro"), abs=1e-6)
+        skm.roc_auc_score(y, proba, multi_class="ovr", average="macro"), abs=1e-6
+    )
     onehot = np.eye(k)[y]
     assert m["pr_auc"] == pytest.approx(
-        skm.average_precision_score(onehot, proba, average="macro"), abs=1e-6)
+        skm.average_precision_score(onehot, proba, average="macro"), abs=1e-6
+    )
     assert m["log_loss"] == pytest.approx(skm.log_loss(y, proba), abs=1e-6)
     assert m["brier"] == pytest.approx(((proba - onehot) ** 2).sum(axis=1).mean(), abs=1e-6)
-    assert m["confusion_matrix"]["matrix"] == skm.confusion_matrix(
-        ys, ps, labels=classes).tolist()
+    assert m["confusion_matrix"]["matrix"] == skm.confusion_matrix(ys, ps, labels=classes).tolist()
 
 
 def test_expected_calibration_error_by_hand():
@@ -80,7 +87,7 @@ def test_expected_calibration_error_by_hand():
     correct = np.array([1, 1, 0, 1, 0])
     # bins of 0.1: (0.9,1]: {0.95} ; (0.8,0.9]: {0.9} ; (0.6,0.7]: {.62} ; (.5,.6]: {.55};
     # (.2,.3]: {.3}
-    expected = (abs(1 - .95) + abs(1 - .9) + abs(0 - .62) + abs(1 - .55) + abs(0 - .3)) / 5
+    expected = (abs(1 - 0.95) + abs(1 - 0.9) + abs(0 - 0.62) + abs(1 - 0.55) + abs(0 - 0.3)) / 5
     assert expected_calibration_error(correct, conf) == pytest.approx(expected)
     perfect = expected_calibration_error([1, 1, 0, 0], [1.0, 1.0, 0.0, 0.0])
     assert perfect == 0.0

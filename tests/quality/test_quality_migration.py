@@ -6,8 +6,14 @@ import sqlalchemy as sa
 
 from vigil.store import migrate
 
-QUALITY_TABLES = {"golden_datasets", "evaluation_runs", "evaluation_schedules",
-                  "concept_drift_state", "concept_drift_events", "cbpe_references"}
+QUALITY_TABLES = {
+    "golden_datasets",
+    "evaluation_runs",
+    "evaluation_schedules",
+    "concept_drift_state",
+    "concept_drift_events",
+    "cbpe_references",
+}
 
 
 def test_quality_branch_downgrades_alone_and_upgrades_again(store):

@@ -35,8 +35,11 @@ def churn(store, tmp_path):
 
 
 def _run_now(store, schedule) -> dict:
-    (run,) = [r for r in run_due(store, now=schedule["next_run_at"] + 1)
-              if r["schedule_id"] == schedule["id"]]
+    (run,) = [
+        r
+        for r in run_due(store, now=schedule["next_run_at"] + 1)
+        if r["schedule_id"] == schedule["id"]
+    ]
     return run
 
 
@@ -44,8 +47,11 @@ def test_runs_are_credited_to_the_version_the_alias_serves(store, churn, endpoin
     model, registry = churn
     registry.promote("churn", "production", "1")
     registry.promote("churn", "production", "2")
-    schedule = create_schedule(store, model, {"dataset": "golden", "endpoint": endpoint,
-                                              "interval_s": 60, "alias": "production"})
+    schedule = create_schedule(
+        store,
+        model,
+        {"dataset": "golden", "endpoint": endpoint, "interval_s": 60, "alias": "production"},
+    )
     assert schedule["alias"] == "production" and schedule["version"] is None
     first = _run_now(store, schedule)
     assert first["status"] == "succeeded" and first["version"] == "2"
@@ -57,8 +63,9 @@ def test_runs_are_credited_to_the_version_the_alias_serves(store, churn, endpoin
 
 def test_without_version_or_alias_the_production_alias_decides(store, churn, endpoint):
     model, registry = churn
-    schedule = create_schedule(store, model, {"dataset": "golden", "endpoint": endpoint,
-                                              "interval_s": 60})
+    schedule = create_schedule(
+        store, model, {"dataset": "golden", "endpoint": endpoint, "interval_s": 60}
+    )
     assert _run_now(store, schedule)["version"] == "3"  # no alias yet: the newest
     registry.promote("churn", "production", "2")
     (schedule,) = qs.list_schedules(store, model.id)
@@ -82,10 +89,14 @@ def test_an_evaluation_over_http_may_name_an_alias(store, churn, endpoint, serve
     _, registry = churn
     registry.promote("churn", "staging", "2")
     api = server_factory(auth="off")
-    run = api.post("/api/v1/models/churn/evaluations",
-                   json={"dataset": "golden", "endpoint": endpoint, "alias": "staging"})
+    run = api.post(
+        "/api/v1/models/churn/evaluations",
+        json={"dataset": "golden", "endpoint": endpoint, "alias": "staging"},
+    )
     assert run.status_code == 201, run.text
     assert run.json()["version"] == "2" and run.json()["status"] == "succeeded"
-    missing = api.post("/api/v1/models/churn/evaluations",
-                       json={"dataset": "golden", "endpoint": endpoint, "alias": "nope"})
+    missing = api.post(
+        "/api/v1/models/churn/evaluations",
+        json={"dataset": "golden", "endpoint": endpoint, "alias": "nope"},
+    )
     assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]

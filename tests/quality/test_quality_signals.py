@@ -31,10 +31,14 @@ def test_segments_keep_their_type() -> None:
     segs = [1, "1", True, 1.5, None] * 40
     pred = [1, 0, 1, 0, 1] * 40
     m = fairness_metrics(pred, segs, min_rows=1)
-    got = {(type(e["segment"]).__name__, e["segment"]): e["selection_rate"]
-           for e in m["segments"]}
-    assert got == {("int", 1): 1.0, ("str", "1"): 0.0, ("bool", True): 1.0,
-                   ("float", 1.5): 0.0, ("NoneType", None): 1.0}
+    got = {(type(e["segment"]).__name__, e["segment"]): e["selection_rate"] for e in m["segments"]}
+    assert got == {
+        ("int", 1): 1.0,
+        ("str", "1"): 0.0,
+        ("bool", True): 1.0,
+        ("float", 1.5): 0.0,
+        ("NoneType", None): 1.0,
+    }
 
 
 def test_equalised_odds_and_parity_match_fairlearn() -> None:
@@ -47,17 +51,23 @@ def test_equalised_odds_and_parity_match_fairlearn() -> None:
     m = fairness_metrics(y_pred.tolist(), seg.tolist(), y_true=y_true.tolist(), min_rows=1)
     eo = m["equalized_odds_difference"]
     assert eo["value"] == pytest.approx(
-        flm.equalized_odds_difference(y_true, y_pred, sensitive_features=seg), rel=1e-12)
-    frame = flm.MetricFrame(metrics={"tpr": flm.true_positive_rate,
-                                     "fpr": flm.false_positive_rate},
-                            y_true=y_true, y_pred=y_pred, sensitive_features=seg)
+        flm.equalized_odds_difference(y_true, y_pred, sensitive_features=seg), rel=1e-12
+    )
+    frame = flm.MetricFrame(
+        metrics={"tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate},
+        y_true=y_true,
+        y_pred=y_pred,
+        sensitive_features=seg,
+    )
     spread = frame.difference(method="between_groups")
     assert eo["true_positive_rate_difference"] == pytest.approx(spread["tpr"], rel=1e-12)
     assert eo["false_positive_rate_difference"] == pytest.approx(spread["fpr"], rel=1e-12)
     assert m["demographic_parity_difference"]["value"] == pytest.approx(
-        flm.demographic_parity_difference(y_true, y_pred, sensitive_features=seg), rel=1e-12)
+        flm.demographic_parity_difference(y_true, y_pred, sensitive_features=seg), rel=1e-12
+    )
     assert m["disparate_impact_ratio"]["value"] == pytest.approx(
-        flm.demographic_parity_ratio(y_true, y_pred, sensitive_features=seg), rel=1e-12)
+        flm.demographic_parity_ratio(y_true, y_pred, sensitive_features=seg), rel=1e-12
+    )
     for e in m["segments"]:
         mask = seg == e["segment"]
         tn, fp, fn, tp = skm.confusion_matrix(y_true[mask], y_pred[mask]).ravel()
@@ -67,21 +77,24 @@ def test_equalised_odds_and_parity_match_fairlearn() -> None:
 
 def test_server_segments_keep_their_type(server_factory) -> None:
     client = server_factory(auth="off")
-    schema = {"task": "binary_classification",
-              "features": [{"name": "tier", "kind": "categorical"}]}
+    schema = {
+        "task": "binary_classification",
+        "features": [{"name": "tier", "kind": "categorical"}],
+    }
     assert client.post("/api/v1/models", json={"name": "m", "schema": schema}).status_code == 201
     now = time.time() - 600
     tiers = [1, "1"] * 50
-    records = [{"id": f"p{i}", "ts": now + i, "inputs": {"tier": t}, "outputs": int(t == 1)}
-               for i, t in enumerate(tiers)]
-    assert client.post("/api/v1/models/m/predictions", json={"records": records}
-                       ).status_code == 200
+    records = [
+        {"id": f"p{i}", "ts": now + i, "inputs": {"tier": t}, "outputs": int(t == 1)}
+        for i, t in enumerate(tiers)
+    ]
+    assert client.post("/api/v1/models/m/predictions", json={"records": records}).status_code == 200
     labels = [{"prediction_id": f"p{i}", "actual": 1} for i in range(len(tiers))]
     assert client.post("/api/v1/models/m/labels", json={"labels": labels}).status_code in (200, 207)
-    q = client.get("/api/v1/models/m/quality",
-                   params={"start": now - 60, "end": now + 600, "segment": "tier",
-                           "min_rows": 1}).json()
-    segments = {(type(s["segment"]).__name__, s["segment"]): s["accuracy"]
-                for s in q["segments"]}
+    q = client.get(
+        "/api/v1/models/m/quality",
+        params={"start": now - 60, "end": now + 600, "segment": "tier", "min_rows": 1},
+    ).json()
+    segments = {(type(s["segment"]).__name__, s["segment"]): s["accuracy"] for s in q["segments"]}
     assert segments == {("int", 1): 1.0, ("str", "1"): 0.0}
     assert q["fairness"]["equalized_odds_difference"] is None  # no negative labels

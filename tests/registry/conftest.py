@@ -8,8 +8,7 @@ import pytest
 
 from vigil.registry import Registry
 
-SCHEMA = {"task": "binary_classification",
-          "features": [{"name": "x", "kind": "numeric"}]}
+SCHEMA = {"task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}
 
 
 @pytest.fixture

@@ -23,8 +23,9 @@ BASE = "/api/v1/models/churn"
 def api(server_factory, store, tmp_path, artifacts):
     """An open server (auth off, policy loop every 0.2 s) with churn v1 and v2 registered."""
     client = server_factory(auth="off", registry_check_interval_s=0.2)
-    assert client.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA}
-                       ).status_code == 201
+    assert (
+        client.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA}).status_code == 201
+    )
     reg = Registry(store, tmp_path, actor="ci")  # the server's home is tmp_path
     reg.register("churn", "1", artifacts / "model1.pkl", metrics={"auc": 0.8})
     reg.register("churn", "2", artifacts / "model2.pkl", metrics={"auc": 0.9})
@@ -59,14 +60,18 @@ def _error(resp, status, code):
 
 
 def test_versions_register_show_verify_compare(api):
-    r = api.post(f"{BASE}/versions", json={"version": "3", "notes": "metadata only",
-                                           "tags": {"stage": "exp"}})
+    r = api.post(
+        f"{BASE}/versions",
+        json={"version": "3", "notes": "metadata only", "tags": {"stage": "exp"}},
+    )
     assert r.status_code == 201, r.text
-    assert [v["version"] for v in api.get(f"{BASE}/versions").json()["versions"]] == [
-        "1", "2", "3"]
+    assert [v["version"] for v in api.get(f"{BASE}/versions").json()["versions"]] == ["1", "2", "3"]
     _error(api.post(f"{BASE}/versions", json={"version": "3"}), 409, "version_exists")
-    err = _error(api.post(f"{BASE}/versions", json={"version": "4", "colour": "red"}), 422,
-                 "validation_failed")
+    err = _error(
+        api.post(f"{BASE}/versions", json={"version": "4", "colour": "red"}),
+        422,
+        "validation_failed",
+    )
     assert err["details"][0]["field"].endswith("colour")
     _error(api.post(f"{BASE}/versions", json={"version": "a/b"}), 400, "invalid_parameter")
     body = api.get(f"{BASE}/versions/2").json()
@@ -91,43 +96,63 @@ def test_alias_etag_if_match_conflict_and_history(api):
     assert tag == '"1:1"'
     got = api.get(f"{BASE}/aliases/production")
     assert got.json()["resolved_version"] == "1" and got.headers["etag"] == tag
-    assert api.get(f"{BASE}/aliases/production", headers={"If-None-Match": tag}
-                   ).status_code == 304
+    assert api.get(f"{BASE}/aliases/production", headers={"If-None-Match": tag}).status_code == 304
     r = api.put(f"{BASE}/aliases/production", json={"version": "2"}, headers={"If-Match": tag})
     assert r.status_code == 200
-    stale = _error(api.put(f"{BASE}/aliases/production", json={"version": "1"},
-                           headers={"If-Match": tag}), 409, "alias_conflict")
+    stale = _error(
+        api.put(f"{BASE}/aliases/production", json={"version": "1"}, headers={"If-Match": tag}),
+        409,
+        "alias_conflict",
+    )
     assert stale["details"]["version"] == "2"
-    _error(api.put(f"{BASE}/aliases/production", json={"version": "1",
-                                                       "expected_revision": 1}),
-           409, "alias_conflict")
-    _error(api.put(f"{BASE}/aliases/production", json={"version": "7"}), 404,
-           "version_not_found")
+    _error(
+        api.put(f"{BASE}/aliases/production", json={"version": "1", "expected_revision": 1}),
+        409,
+        "alias_conflict",
+    )
+    _error(api.put(f"{BASE}/aliases/production", json={"version": "7"}), 404, "version_not_found")
     _error(api.put(f"{BASE}/aliases/production", json={}), 400, "invalid_parameter")
-    _error(api.put(f"{BASE}/aliases/production", json={"version": "1"},
-                   headers={"If-Match": "garbage"}), 400, "invalid_parameter")
+    _error(
+        api.put(
+            f"{BASE}/aliases/production", json={"version": "1"}, headers={"If-Match": "garbage"}
+        ),
+        400,
+        "invalid_parameter",
+    )
     api.put(f"{BASE}/aliases/canary", json={"follow": "production"})
-    _error(api.put(f"{BASE}/aliases/production", json={"follow": "canary"}), 400,
-           "alias_cycle")
+    _error(api.put(f"{BASE}/aliases/production", json={"follow": "canary"}), 400, "alias_cycle")
     back = api.post(f"{BASE}/aliases/production/rollback", json={"reason": "oops"})
     assert back.status_code == 200 and back.json()["resolved_version"] == "1"
     assert api.get(f"{BASE}/aliases/canary").json()["resolved_version"] == "1"
     _error(api.post(f"{BASE}/aliases/production/rollback"), 400, "invalid_parameter")
     history = api.get(f"{BASE}/aliases/production/history").json()["history"]
     assert [(h["action"], h["version"]) for h in history] == [
-        ("promote", "1"), ("promote", "2"), ("rollback", "1")]
+        ("promote", "1"),
+        ("promote", "2"),
+        ("rollback", "1"),
+    ]
     assert history[-1]["reason"] == "oops"
     assert {a["alias"] for a in api.get(f"{BASE}/aliases").json()["aliases"]} == {
-        "canary", "production"}
+        "canary",
+        "production",
+    }
 
 
 def test_policy_validation(api):
     _error(api.get(f"{BASE}/aliases/production/policy"), 404, "not_found")
-    _error(api.put(f"{BASE}/aliases/production/policy", json={"max": {"nope": 1}}), 400,
-           "invalid_parameter")
+    _error(
+        api.put(f"{BASE}/aliases/production/policy", json={"max": {"nope": 1}}),
+        400,
+        "invalid_parameter",
+    )
     _error(api.put(f"{BASE}/aliases/production/policy", json={}), 400, "invalid_parameter")
-    _error(api.put(f"{BASE}/aliases/production/policy",
-                   json={"max": {"error_rate": 0.1}, "watch_s": -1}), 400, "invalid_parameter")
+    _error(
+        api.put(
+            f"{BASE}/aliases/production/policy", json={"max": {"error_rate": 0.1}, "watch_s": -1}
+        ),
+        400,
+        "invalid_parameter",
+    )
     r = api.put(f"{BASE}/aliases/production/policy", json={"max": {"error_rate": 0.1}})
     assert r.json()["policy"]["watch_s"] == 3600.0
     assert api.get(f"{BASE}/aliases/production/policy").json()["enabled"] is True
@@ -142,28 +167,43 @@ def test_bad_release_is_rolled_back_automatically(api, store, hook):
 
     url, bodies = hook
     AlertStore(store).put_receiver("notifier", "oncall", "webhook", {"url": url})
-    api.put(f"{BASE}/aliases/production/policy", json={
-        "max": {"error_rate": 0.2, "latency_p95": 5.0}, "min_count": 20, "window_s": 600,
-        "watch_s": 600, "notify": ["oncall", "missing"]})
+    api.put(
+        f"{BASE}/aliases/production/policy",
+        json={
+            "max": {"error_rate": 0.2, "latency_p95": 5.0},
+            "min_count": 20,
+            "window_s": 600,
+            "watch_s": 600,
+            "notify": ["oncall", "missing"],
+        },
+    )
     api.put(f"{BASE}/aliases/production", json={"version": "1"})
     healthy = [record(i, version="1") for i in range(30)]
     assert api.post(f"{BASE}/predictions", json={"records": healthy}).status_code == 200
     api.put(f"{BASE}/aliases/production", json={"version": "2", "reason": "release 2"})
     promoted_at = api.get(f"{BASE}/aliases/production/history").json()["history"][-1]["ts"]
-    bad = [record(100 + i, version="2", error="ValueError: boom" if i % 2 else None)
-           for i in range(10)]
+    bad = [
+        record(100 + i, version="2", error="ValueError: boom" if i % 2 else None) for i in range(10)
+    ]
     assert api.post(f"{BASE}/predictions", json={"records": bad}).status_code == 200
     # below min_count nothing happens: once the 10 predictions are visible to the policy,
     # a round run here (as the server's loop runs it) neither breaches nor rolls back
-    policy = check_policy({"max": {"error_rate": 0.2, "latency_p95": 5.0}, "min_count": 20,
-                           "window_s": 600, "watch_s": 600})
+    policy = check_policy(
+        {
+            "max": {"error_rate": 0.2, "latency_p95": 5.0},
+            "min_count": 20,
+            "window_s": 600,
+            "watch_s": 600,
+        }
+    )
     model = store.get_model("churn")
     _wait_for(lambda: breaches(store, model, "2", policy, promoted_at, time.time() + 1)[1] == 10)
     assert breaches(store, model, "2", policy, promoted_at, time.time() + 1)[0] == []
     assert check_rollback_policies(store) == []
     assert api.get(f"{BASE}/aliases/production").json()["resolved_version"] == "2"
-    bad = [record(200 + i, version="2", error="ValueError: boom" if i % 2 else None)
-           for i in range(20)]
+    bad = [
+        record(200 + i, version="2", error="ValueError: boom" if i % 2 else None) for i in range(20)
+    ]
     api.post(f"{BASE}/predictions", json={"records": bad})
     deadline = time.time() + 15
     while api.get(f"{BASE}/aliases/production").json()["resolved_version"] != "1":
@@ -180,6 +220,7 @@ def test_bad_release_is_rolled_back_automatically(api, store, hook):
     assert alert["labels"]["model"] == "churn" and alert["labels"]["version"] == "2"
     assert alert["annotations"]["rolled_back_to"] == "1"
     assert "error_rate" in alert["annotations"]["summary"]
+
     def failed():  # told after "oncall": wait for it too
         return [e for e in store.audit_entries() if e["action"] == "registry.notify_failed"]
 
@@ -217,40 +258,93 @@ def _tar(entries) -> bytes:
 
 def test_upload_artifacts_over_http(api):
     octet = {"Content-Type": "application/octet-stream"}
-    r = api.post(f"{BASE}/versions/3/artifact", params={"filename": "model.onnx",
-                                                         "framework": "onnx"},
-                 content=b"\x08\x01onnx-bytes" * 1000, headers=octet)
+    r = api.post(
+        f"{BASE}/versions/3/artifact",
+        params={"filename": "model.onnx", "framework": "onnx"},
+        content=b"\x08\x01onnx-bytes" * 1000,
+        headers=octet,
+    )
     assert r.status_code == 201, r.text
     assert r.json()["artifact_kind"] == "file" and r.json()["framework"] == "onnx"
     assert api.post(f"{BASE}/versions/3/verify").json()["path"].endswith("model.onnx")
     tar = {"Content-Type": "application/x-tar"}
-    r = api.post(f"{BASE}/versions/4/artifact", params={"filename": "bundle"},
-                 content=_tar([("./", b""), ("config.json", b"{}"), ("sub/w.bin", b"\x00" * 9)]),
-                 headers=tar)
+    r = api.post(
+        f"{BASE}/versions/4/artifact",
+        params={"filename": "bundle"},
+        content=_tar([("./", b""), ("config.json", b"{}"), ("sub/w.bin", b"\x00" * 9)]),
+        headers=tar,
+    )
     assert r.status_code == 201, r.text
     names = [e["name"] for e in api.get(f"{BASE}/versions/4").json()["manifest"]]
     assert names == ["config.json", "sub/w.bin"]
-    _error(api.post(f"{BASE}/versions/4/artifact", params={"filename": "x"}, content=b"1",
-                    headers=octet), 409, "version_exists")
-    _error(api.post(f"{BASE}/versions/5/artifact", params={"filename": "../x"}, content=b"1",
-                    headers=octet), 400, "invalid_parameter")
-    for entries, needle in (([("../escape.py", b"x")], "safe relative path"),
-                            ([("ok.txt", b"x"), ("link", None)], "not a file or folder")):
-        err = _error(api.post(f"{BASE}/versions/5/artifact", params={"filename": "b"},
-                              content=_tar(entries), headers=tar), 400, "invalid_parameter")
+    _error(
+        api.post(
+            f"{BASE}/versions/4/artifact", params={"filename": "x"}, content=b"1", headers=octet
+        ),
+        409,
+        "version_exists",
+    )
+    _error(
+        api.post(
+            f"{BASE}/versions/5/artifact", params={"filename": "../x"}, content=b"1", headers=octet
+        ),
+        400,
+        "invalid_parameter",
+    )
+    for entries, needle in (
+        ([("../escape.py", b"x")], "safe relative path"),
+        ([("ok.txt", b"x"), ("link", None)], "not a file or folder"),
+    ):
+        err = _error(
+            api.post(
+                f"{BASE}/versions/5/artifact",
+                params={"filename": "b"},
+                content=_tar(entries),
+                headers=tar,
+            ),
+            400,
+            "invalid_parameter",
+        )
         assert needle in err["message"]
-    _error(api.post(f"{BASE}/versions/5/artifact", params={"filename": "b"},
-                    content=b"not a tar", headers=tar), 400, "invalid_parameter")
-    _error(api.post(f"{BASE}/versions/5/artifact", params={"filename": "b"}, content=b"{}",
-                    headers={"Content-Type": "application/json"}), 415, "unsupported_media_type")
-    _error(api.post(f"{BASE}/versions/5/artifact", content=b"1", headers=octet), 422,
-           "validation_failed")
+    _error(
+        api.post(
+            f"{BASE}/versions/5/artifact",
+            params={"filename": "b"},
+            content=b"not a tar",
+            headers=tar,
+        ),
+        400,
+        "invalid_parameter",
+    )
+    _error(
+        api.post(
+            f"{BASE}/versions/5/artifact",
+            params={"filename": "b"},
+            content=b"{}",
+            headers={"Content-Type": "application/json"},
+        ),
+        415,
+        "unsupported_media_type",
+    )
+    _error(
+        api.post(f"{BASE}/versions/5/artifact", content=b"1", headers=octet),
+        422,
+        "validation_failed",
+    )
     assert [v["version"] for v in api.get(f"{BASE}/versions").json()["versions"]] == [
-        "1", "2", "3", "4"]
+        "1",
+        "2",
+        "3",
+        "4",
+    ]
 
 
 def test_upload_to_a_nested_filename_is_a_clear_4xx_not_a_server_error(api):
-    r = api.post(f"{BASE}/versions/7/artifact", params={"filename": "weights/model.bin"},
-                 content=b"\x00\x01" * 64, headers={"Content-Type": "application/octet-stream"})
+    r = api.post(
+        f"{BASE}/versions/7/artifact",
+        params={"filename": "weights/model.bin"},
+        content=b"\x00\x01" * 64,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 400, r.text
     assert "tar archive" in r.json()["error"]["message"]  # says how to upload a folder

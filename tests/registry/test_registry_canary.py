@@ -18,9 +18,18 @@ from vigil.store.alerts.queries import AlertStore
 
 
 def _feed(store, version, ts, n, errors, start=0, latency=0.02):
-    records = [{"id": f"{version}-{start + i}", "version": version, "ts": ts + i * 1e-4,
-                "latency_s": latency, "inputs": {"x": float(i)}, "outputs": 1,
-                **({"error": "boom"} if i < errors else {})} for i in range(n)]
+    records = [
+        {
+            "id": f"{version}-{start + i}",
+            "version": version,
+            "ts": ts + i * 1e-4,
+            "latency_s": latency,
+            "inputs": {"x": float(i)},
+            "outputs": 1,
+            **({"error": "boom"} if i < errors else {}),
+        }
+        for i in range(n)
+    ]
     assert Ingestor(store).ingest_predictions("churn", records).accepted == n
 
 
@@ -47,8 +56,13 @@ def test_start_shows_on_the_alias_and_in_its_history(stable):
     assert (canary["version"], canary["share"], canary["mode"]) == ("2", 0.1, "canary")
     assert canary["started_by"] == "tester" and canary["stable"] == "1"
     entry = stable.history("churn", "production")[-1]
-    assert (entry["action"], entry["version"], entry["previous_version"], entry["actor"],
-            entry["reason"]) == ("canary_start", "2", "1", "tester", "new features")
+    assert (
+        entry["action"],
+        entry["version"],
+        entry["previous_version"],
+        entry["actor"],
+        entry["reason"],
+    ) == ("canary_start", "2", "1", "tester", "new features")
     assert entry["details"]["share"] == 0.1
     with pytest.raises(InvalidParameterError, match="runs a canary of version '2'"):
         stable.start_canary("churn", "production", "2")
@@ -61,16 +75,19 @@ def test_start_shows_on_the_alias_and_in_its_history(stable):
     assert "registry.canary_start" in audit and "registry.canary_abort" in audit
 
 
-@pytest.mark.parametrize(("cfg", "needle"), [
-    ({"version": "2", "share": 0}, "'share' of a canary"),
-    ({"version": "2", "share": 1.5}, "'share' of a canary"),
-    ({"version": "2", "mode": "blue"}, "'mode' of a canary"),
-    ({"version": "2", "metrics": ["auc"]}, "'metrics' of a canary"),
-    ({"version": "2", "alpha": 0.9}, "'alpha' of a canary"),
-    ({"version": "2", "tolerance": {"error_rate": -1}}, "'tolerance' of a canary"),
-    ({"version": "2", "colour": 1}, "Unknown canary fields"),
-    ({"version": "no spaces"}, "A version must be"),
-])
+@pytest.mark.parametrize(
+    ("cfg", "needle"),
+    [
+        ({"version": "2", "share": 0}, "'share' of a canary"),
+        ({"version": "2", "share": 1.5}, "'share' of a canary"),
+        ({"version": "2", "mode": "blue"}, "'mode' of a canary"),
+        ({"version": "2", "metrics": ["auc"]}, "'metrics' of a canary"),
+        ({"version": "2", "alpha": 0.9}, "'alpha' of a canary"),
+        ({"version": "2", "tolerance": {"error_rate": -1}}, "'tolerance' of a canary"),
+        ({"version": "2", "colour": 1}, "Unknown canary fields"),
+        ({"version": "no spaces"}, "A version must be"),
+    ],
+)
 def test_bad_canaries_name_the_field(cfg, needle):
     with pytest.raises(InvalidParameterError, match=needle):
         check_canary_config(cfg)
@@ -92,8 +109,7 @@ def test_canary_needs_a_registered_version_and_an_alias(stable):
 def test_a_failing_canary_is_rolled_back_with_evidence(stable, hook, tmp_path):
     store = stable.store
     AlertStore(store).put_receiver("notifier", "hook", "webhook", {"url": hook.url})
-    stable.start_canary("churn", "production", "2", share=0.1, notify=["hook"],
-                        resolve_after_s=60)
+    stable.start_canary("churn", "production", "2", share=0.1, notify=["hook"], resolve_after_s=60)
     t0 = stable.alias("churn", "production")["canary"]["started_at"]
     _feed(store, "1", t0 + 1, 900, errors=18)  # 2 %
     _feed(store, "2", t0 + 1, 100, errors=10)  # 10 %: too few yet to be sure
@@ -143,8 +159,9 @@ def test_a_canary_at_parity_is_promoted_and_then_watched(stable):
     assert entry["details"]["metrics"]["error_rate"]["verdict"] == "promote"
     # a promoted canary is watched by the rollback policy like any promotion
     assert stable.rollback_target("churn", "production") == "1"
-    set_rollback_policy(store, "churn", "production", {"max": {"error_rate": 0.1},
-                                                       "min_count": 10, "window_s": 60})
+    set_rollback_policy(
+        store, "churn", "production", {"max": {"error_rate": 0.1}, "min_count": 10, "window_s": 60}
+    )
     at = entry["ts"]  # a minute later: the minute rollups hold the new records alone
     _feed(store, "2", at + 120, 10, errors=5, start=2000)
     (rolled,) = check_rollback_policies(store, at + 130)
@@ -155,8 +172,14 @@ def test_latency_and_timeouts(stable):
     store = stable.store
     t = stable.history("churn", "production")[-1]["ts"]
     _feed(store, "1", t - 100, 200, errors=0, latency=0.05, start=10_000)
-    stable.start_canary("churn", "production", "2", metrics=["error_rate", "latency_p95"],
-                        max_duration_s=60, on_timeout="rollback")
+    stable.start_canary(
+        "churn",
+        "production",
+        "2",
+        metrics=["error_rate", "latency_p95"],
+        max_duration_s=60,
+        on_timeout="rollback",
+    )
     canary = stable.alias("churn", "production")["canary"]
     assert canary["slow_s"] == pytest.approx(0.05)
     t0 = canary["started_at"]
@@ -184,8 +207,9 @@ def test_a_person_moving_the_alias_ends_the_canary(stable, artifacts):
 
 
 def test_the_rollback_policys_latency_ceiling_joins_the_metrics(stable):
-    set_rollback_policy(stable.store, "churn", "production",
-                        {"max": {"error_rate": 0.1, "latency_p95": 0.3}})
+    set_rollback_policy(
+        stable.store, "churn", "production", {"max": {"error_rate": 0.1, "latency_p95": 0.3}}
+    )
     stable.start_canary("churn", "production", "2")
     canary = stable.alias("churn", "production")["canary"]
     assert canary["metrics"] == ["error_rate", "latency_p95"]
@@ -201,8 +225,9 @@ def test_a_canary_does_not_blind_the_rollback_policy(stable, artifacts):
     stable.promote("churn", "production", "2")
     at = stable.history("churn", "production")[-1]["ts"]
     stable.start_canary("churn", "production", "3")
-    set_rollback_policy(store, "churn", "production", {"max": {"error_rate": 0.1},
-                                                       "min_count": 10, "window_s": 60})
+    set_rollback_policy(
+        store, "churn", "production", {"max": {"error_rate": 0.1}, "min_count": 10, "window_s": 60}
+    )
     _feed(store, "2", at + 120, 10, errors=5)
     (rolled,) = check_rollback_policies(store, at + 130)
     assert (rolled["from"], rolled["to"]) == ("2", "1")

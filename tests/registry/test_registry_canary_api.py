@@ -16,8 +16,9 @@ def api(server_factory, store, tmp_path):
     """An open server (the registry loop off: decisions are not under test here) with churn
     v1 serving production and v2 registered."""
     client = server_factory(auth="off", registry_check_interval_s=0)
-    assert client.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA}
-                       ).status_code == 201
+    assert (
+        client.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA}).status_code == 201
+    )
     reg = Registry(store, tmp_path, actor="ci")
     for v in ("1", "2"):
         reg.register("churn", v)
@@ -34,8 +35,10 @@ def _error(resp, status, field):
 
 def test_start_show_and_abort_a_canary(api):
     before = api.get(BASE).headers["etag"]
-    r = api.put(f"{BASE}/canary", json={"version": "2", "share": 0.1, "reason": "try v2",
-                                        "tolerance": {"error_rate": 0.02}})
+    r = api.put(
+        f"{BASE}/canary",
+        json={"version": "2", "share": 0.1, "reason": "try v2", "tolerance": {"error_rate": 0.02}},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["canary"]["version"] == "2" and r.headers["etag"] != before
     shown = api.get(BASE)
@@ -48,17 +51,22 @@ def test_start_show_and_abort_a_canary(api):
     assert r.status_code == 200 and r.json()["canary"] is None
     history = api.get(f"{BASE}/history").json()["history"]
     assert [(h["action"], h["version"], h["reason"]) for h in history[-2:]] == [
-        ("canary_start", "2", "try v2"), ("canary_abort", "2", "enough")]
+        ("canary_start", "2", "try v2"),
+        ("canary_abort", "2", "enough"),
+    ]
     _error(api.delete(f"{BASE}/canary"), 400, "runs no canary")
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"version": "2", "share": 2}, "'share'"),
-    ({"version": "2", "mode": "dark"}, "'mode'"),
-    ({"version": "2", "metrics": ["auc"]}, "'metrics'"),
-    ({"version": "2", "on_timeout": "wait"}, "'on_timeout'"),
-    ({"version": "9"}, "'9'"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"version": "2", "share": 2}, "'share'"),
+        ({"version": "2", "mode": "dark"}, "'mode'"),
+        ({"version": "2", "metrics": ["auc"]}, "'metrics'"),
+        ({"version": "2", "on_timeout": "wait"}, "'on_timeout'"),
+        ({"version": "9"}, "'9'"),
+    ],
+)
 def test_bad_canaries_are_4xx_naming_the_field(api, body, field):
     r = api.put(f"{BASE}/canary", json=body)
     assert 400 <= r.status_code < 500, r.text
@@ -89,8 +97,18 @@ def test_canary_from_the_command_line(tmp_path, capsys):
     for v in ("1", "4"):
         assert run("register", "churn", v)[0] == 0
     assert run("promote", "churn", "production", "1")[0] == 0
-    code, out = run("canary", "churn", "production", "4", "--share", "0.1",
-                    "--tolerance", "error_rate=0.02", "--reason", "new features")
+    code, out = run(
+        "canary",
+        "churn",
+        "production",
+        "4",
+        "--share",
+        "0.1",
+        "--tolerance",
+        "error_rate=0.02",
+        "--reason",
+        "new features",
+    )
     assert code == 0 and "canary of 4 on 10% beside 1" in out, out
     code, out = run("canary", "churn", "production")
     assert code == 0 and '"log_e_rollback"' in out and '"share": 0.1' in out
@@ -107,10 +125,19 @@ def test_the_model_page_shows_the_canary_beside_stable(api, store):
 
     assert api.put(f"{BASE}/canary", json={"version": "2", "share": 0.25}).status_code == 200
     started = api.get(BASE).json()["canary"]["started_at"]
-    records = [{"id": f"{v}-{i}", "version": v, "ts": started + i * 1e-4,
-                "latency_s": 0.01, "inputs": {"age": 30, "plan": "pro"}, "outputs": 1,
-                **({"error": "boom"} if i < errors else {})}
-               for v, n, errors in (("1", 30, 3), ("2", 10, 2)) for i in range(n)]
+    records = [
+        {
+            "id": f"{v}-{i}",
+            "version": v,
+            "ts": started + i * 1e-4,
+            "latency_s": 0.01,
+            "inputs": {"age": 30, "plan": "pro"},
+            "outputs": 1,
+            **({"error": "boom"} if i < errors else {}),
+        }
+        for v, n, errors in (("1", 30, 3), ("2", 10, 2))
+        for i in range(n)
+    ]
     assert Ingestor(store).ingest_predictions("churn", records).accepted == 40
     page = api.get("/ui/models/churn")
     assert page.status_code == 200, page.text[:500]
@@ -128,19 +155,21 @@ def test_the_model_page_shows_a_running_canary_beside_stable(api):
 
     r = api.put(f"{BASE}/canary", json={"version": "2", "share": 0.3, "reason": "try v2"})
     assert r.status_code == 200, r.text
-    records = [record(i, version="1", **({"error": "boom"} if i < 2 else {}))
-               for i in range(40)]
-    records += [record(100 + i, version="2", **({"error": "boom"} if i < 5 else {}))
-                for i in range(20)]
+    records = [record(i, version="1", **({"error": "boom"} if i < 2 else {})) for i in range(40)]
+    records += [
+        record(100 + i, version="2", **({"error": "boom"} if i < 5 else {})) for i in range(20)
+    ]
     sent = api.post("/api/v1/models/churn/predictions", json={"records": records})
     assert sent.status_code == 200 and sent.json()["accepted"] == 60, sent.text
     page = api.get("/ui/models/churn")
     assert page.status_code == 200
-    table = re.search(r'<table class="data canary" data-canary="2">(.*?)</table>', page.text,
-                      re.S)
+    table = re.search(r'<table class="data canary" data-canary="2">(.*?)</table>', page.text, re.S)
     assert table, "no canary table on the model page"
     assert "Stable 1" in table.group(1) and "Canary 2" in table.group(1)
-    row = re.search(r'<th scope="row">error_rate</th>\s*<td>(\d+) / (\d+)</td>\s*'
-                    r'<td>(\d+) / (\d+)</td>', table.group(1))
+    row = re.search(
+        r'<th scope="row">error_rate</th>\s*<td>(\d+) / (\d+)</td>\s*'
+        r"<td>(\d+) / (\d+)</td>",
+        table.group(1),
+    )
     assert row, table.group(1)
     assert tuple(int(x) for x in row.groups()) == (2, 40, 5, 20)

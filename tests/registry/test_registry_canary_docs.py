@@ -16,8 +16,9 @@ def test_readme_canary_example_runs(tmp_path):
     subprocess.run([sys.executable, "-c", block], cwd=tmp_path, check=True, timeout=120)
     conn = sqlite3.connect(tmp_path / "canary-demo.db")
     try:
-        counts = dict(conn.execute(
-            "SELECT version, count(*) FROM predictions GROUP BY version").fetchall())
+        counts = dict(
+            conn.execute("SELECT version, count(*) FROM predictions GROUP BY version").fetchall()
+        )
     finally:
         conn.close()
     assert sum(counts.values()) == 100

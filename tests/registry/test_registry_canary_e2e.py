@@ -29,8 +29,12 @@ RATE = 250.0  # requests per second the application serves
 def server(store, tmp_path, db_url):
     """A `vigil server` process on the test's database, checking canaries twice a second."""
     port = free_port()
-    proc = start_server_process(db_url, port, home=tmp_path / "home", env={
-        "VIGIL_REGISTRY_CHECK_INTERVAL_S": "0.5", "VIGIL_AGGREGATE_INTERVAL_S": "0.5"})
+    proc = start_server_process(
+        db_url,
+        port,
+        home=tmp_path / "home",
+        env={"VIGIL_REGISTRY_CHECK_INTERVAL_S": "0.5", "VIGIL_AGGREGATE_INTERVAL_S": "0.5"},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc=proc)
@@ -74,10 +78,16 @@ def _traffic(mon, fail, done, limit_s=120.0, seed=7):
 
 
 def _monitor(url, tmp_path, loaded):
-    return vigil.Monitor("churn", endpoint=url, version_from="churn@production",
-                         on_version_change=loaded.append, on_canary_change=loaded.append,
-                         follow_interval_s=0.2, flush_interval_s=0.2,
-                         spool_dir=tmp_path / "spool")
+    return vigil.Monitor(
+        "churn",
+        endpoint=url,
+        version_from="churn@production",
+        on_version_change=loaded.append,
+        on_canary_change=loaded.append,
+        follow_interval_s=0.2,
+        flush_interval_s=0.2,
+        spool_dir=tmp_path / "spool",
+    )
 
 
 def _wait(predicate, timeout=60.0):
@@ -94,8 +104,10 @@ def test_a_bad_canary_is_rolled_back_before_500_predictions(server, tmp_path, ca
     loaded: list = []
     mon = _monitor(url, tmp_path, loaded)
     try:
-        r = httpx.put(f"{url}/api/v1/models/churn/aliases/production/canary",
-                      json={"version": "2", "share": 0.1, "reason": "e2e"})
+        r = httpx.put(
+            f"{url}/api/v1/models/churn/aliases/production/canary",
+            json={"version": "2", "share": 0.1, "reason": "e2e"},
+        )
         assert r.status_code == 200, r.text
         _wait(lambda: mon.canary is not None)
         assert mon.canary == {"version": "2", "share": 0.1, "mode": "canary"}
@@ -113,9 +125,11 @@ def test_a_bad_canary_is_rolled_back_before_500_predictions(server, tmp_path, ca
     ev = entry["details"]["metrics"]["error_rate"]
     assert 0 < ev["canary"]["n"] <= served["2"]
     with capsys.disabled():
-        print(f"\ncanary at 10 %, 5x errors: rolled back after {served['2']} canary "
-              f"predictions ({served['1']} stable); failed requests that reached users "
-              f"from the canary: {failed['2']}")
+        print(
+            f"\ncanary at 10 %, 5x errors: rolled back after {served['2']} canary "
+            f"predictions ({served['1']} stable); failed requests that reached users "
+            f"from the canary: {failed['2']}"
+        )
     (tmp_path / "canary.txt").write_text(f"{served['2']} {failed['2']}")
 
 
@@ -126,8 +140,10 @@ def test_a_canary_at_parity_is_promoted(server, tmp_path):
     loaded: list = []
     mon = _monitor(url, tmp_path, loaded)
     try:
-        r = httpx.put(f"{url}/api/v1/models/churn/aliases/production/canary",
-                      json={"version": "2", "share": 0.5, "tolerance": 0.04})
+        r = httpx.put(
+            f"{url}/api/v1/models/churn/aliases/production/canary",
+            json={"version": "2", "share": 0.5, "tolerance": 0.04},
+        )
         assert r.status_code == 200, r.text
         _wait(lambda: mon.canary is not None)
         served, _ = _traffic(mon, fail, lambda: mon.version == "2" and mon.canary is None)
@@ -145,8 +161,10 @@ def test_plain_promotion_for_comparison(server, tmp_path, capsys):
     """The same bad version promoted outright, guarded by a rollback policy."""
     url, reg = server
     fail = {"1": STABLE_FAIL, "2": 5 * STABLE_FAIL}
-    r = httpx.put(f"{url}/api/v1/models/churn/aliases/production/policy",
-                  json={"max": {"error_rate": 0.05}, "min_count": 20, "window_s": 60})
+    r = httpx.put(
+        f"{url}/api/v1/models/churn/aliases/production/policy",
+        json={"max": {"error_rate": 0.05}, "min_count": 20, "window_s": 60},
+    )
     assert r.status_code == 200, r.text
     loaded: list = []
     mon = _monitor(url, tmp_path, loaded)
@@ -158,5 +176,7 @@ def test_plain_promotion_for_comparison(server, tmp_path, capsys):
         mon.close()
     assert reg.history("churn", "production")[-1]["action"] == "auto_rollback"
     with capsys.disabled():
-        print(f"\nplain promotion, 5x errors: rolled back after {served['2']} predictions; "
-              f"failed requests that reached users from the new version: {failed['2']}")
+        print(
+            f"\nplain promotion, 5x errors: rolled back after {served['2']} predictions; "
+            f"failed requests that reached users from the new version: {failed['2']}"
+        )

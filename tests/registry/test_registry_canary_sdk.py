@@ -26,9 +26,19 @@ def _wait(predicate, timeout=20.0):
 
 def _rows(store):
     with store.read() as conn:
-        return conn.execute(sa.select(predictions.c.id, predictions.c.version,
-                                      predictions.c.outputs, predictions.c.error,
-                                      predictions.c.subject_id)).mappings().all()
+        return (
+            conn.execute(
+                sa.select(
+                    predictions.c.id,
+                    predictions.c.version,
+                    predictions.c.outputs,
+                    predictions.c.error,
+                    predictions.c.subject_id,
+                )
+            )
+            .mappings()
+            .all()
+        )
 
 
 @pytest.fixture
@@ -49,9 +59,14 @@ def test_unit_hash_is_uniform():
 
 def test_canary_routing_is_sticky_and_tagged(reg, store, tmp_path):
     changes: list = []
-    mon = vigil.Monitor("churn", endpoint=store.url, version_from="churn@production",
-                        on_canary_change=changes.append, follow_interval_s=0.05,
-                        spool_dir=tmp_path / "spool")
+    mon = vigil.Monitor(
+        "churn",
+        endpoint=store.url,
+        version_from="churn@production",
+        on_canary_change=changes.append,
+        follow_interval_s=0.05,
+        spool_dir=tmp_path / "spool",
+    )
     try:
         assert mon.canary is None and mon.serving_version("u1") == "1"
         reg.start_canary("churn", "production", "2", share=0.2)
@@ -89,9 +104,14 @@ def test_a_candidate_that_cannot_load_gets_no_traffic(reg, store, tmp_path):
         if len(calls) == 1:
             raise RuntimeError("cannot load v2")
 
-    mon = vigil.Monitor("churn", endpoint=store.url, version_from="churn@production",
-                        on_canary_change=on_canary, follow_interval_s=0.05,
-                        spool_dir=tmp_path / "spool")
+    mon = vigil.Monitor(
+        "churn",
+        endpoint=store.url,
+        version_from="churn@production",
+        on_canary_change=on_canary,
+        follow_interval_s=0.05,
+        spool_dir=tmp_path / "spool",
+    )
     try:
         reg.start_canary("churn", "production", "2", share=1.0)
         _wait(lambda: len(calls) >= 2)  # refused once, asked again next poll
@@ -102,8 +122,13 @@ def test_a_candidate_that_cannot_load_gets_no_traffic(reg, store, tmp_path):
 
 
 def test_shadow_runs_off_the_callers_thread_and_is_never_served(reg, store, tmp_path):
-    mon = vigil.Monitor("churn", endpoint=store.url, version_from="churn@production",
-                        follow_interval_s=0.05, spool_dir=tmp_path / "spool")
+    mon = vigil.Monitor(
+        "churn",
+        endpoint=store.url,
+        version_from="churn@production",
+        follow_interval_s=0.05,
+        spool_dir=tmp_path / "spool",
+    )
     threads: list[str] = []
 
     def candidate(features):

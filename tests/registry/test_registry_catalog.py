@@ -16,11 +16,22 @@ def _audit(registry, action):
 
 
 def test_notes_and_tags_are_edited_with_a_history(registry, artifacts):
-    registry.register("churn", "1", artifacts / "model1.pkl", notes="first try",
-                      tags={"team": "risk", "stage": "dev"})
-    row = registry.edit("churn", "1", notes="retrained on March data",
-                        tags={"stage": "prod", "owner": "ana"}, untag=["team"],
-                        reason="review", actor="ana")
+    registry.register(
+        "churn",
+        "1",
+        artifacts / "model1.pkl",
+        notes="first try",
+        tags={"team": "risk", "stage": "dev"},
+    )
+    row = registry.edit(
+        "churn",
+        "1",
+        notes="retrained on March data",
+        tags={"stage": "prod", "owner": "ana"},
+        untag=["team"],
+        reason="review",
+        actor="ana",
+    )
     assert row["notes"] == "retrained on March data"
     assert row["tags"] == {"stage": "prod", "owner": "ana"}
     (entry,) = row["history"]
@@ -28,9 +39,11 @@ def test_notes_and_tags_are_edited_with_a_history(registry, artifacts):
     assert entry["reason"] == "review"
     assert entry["changes"] == {
         "notes": {"from": "first try", "to": "retrained on March data"},
-        "tags": {"set": {"owner": {"from": None, "to": "ana"},
-                         "stage": {"from": "dev", "to": "prod"}},
-                 "removed": {"team": "risk"}}}
+        "tags": {
+            "set": {"owner": {"from": None, "to": "ana"}, "stage": {"from": "dev", "to": "prod"}},
+            "removed": {"team": "risk"},
+        },
+    }
     # stored, not only answered
     assert registry.get("churn", "1")["tags"] == {"stage": "prod", "owner": "ana"}
     registry.edit("churn", "1", untag=["owner", "stage"])  # the registry's actor
@@ -43,13 +56,16 @@ def test_notes_and_tags_are_edited_with_a_history(registry, artifacts):
     assert [e["target"] for e in _audit(registry, "registry.edit")] == ["churn:1"] * 2
 
 
-@pytest.mark.parametrize(("kwargs", "needle"), [
-    ({}, "Nothing to change"),
-    ({"untag": ["nope"]}, "has no tag 'nope'; its tags: team"),
-    ({"tags": {"team": "a"}, "untag": ["team"]}, "both set and removed"),
-    ({"tags": {"a=b": "c"}}, "Tags are KEY=VALUE"),
-    ({"tags": {"team": 3}}, "Tags are KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({}, "Nothing to change"),
+        ({"untag": ["nope"]}, "has no tag 'nope'; its tags: team"),
+        ({"tags": {"team": "a"}, "untag": ["team"]}, "both set and removed"),
+        ({"tags": {"a=b": "c"}}, "Tags are KEY=VALUE"),
+        ({"tags": {"team": 3}}, "Tags are KEY=VALUE"),
+    ],
+)
 def test_bad_edits_are_refused_with_the_reason(registry, kwargs, needle):
     registry.register("churn", "1", tags={"team": "risk"})
     with pytest.raises(InvalidParameterError, match=needle):
@@ -69,8 +85,7 @@ def test_an_archived_version_cannot_be_served(registry, artifacts):
     with pytest.raises(VersionArchivedError, match="production"):
         registry.set_status("churn", "3", "archived")  # the canary runs it
     registry.abort_canary("churn", "production")
-    row = registry.set_status("churn", "1", "archived", reason="leaks labels",
-                              actor="ana")
+    row = registry.set_status("churn", "1", "archived", reason="leaks labels", actor="ana")
     assert row["status"] == "archived"
     assert row["history"][-1]["changes"] == {"status": {"from": "active", "to": "archived"}}
     assert _audit(registry, "registry.archive")[-1]["details"]["reason"] == "leaks labels"
@@ -85,14 +100,11 @@ def test_an_archived_version_cannot_be_served(registry, artifacts):
     # a rollback without target skips the archived version: none is left before 2
     assert registry.rollback_target("churn", "production") is None
     # lists hide it unless asked
-    assert [v["version"] for v in registry.versions("churn", include_archived=False)] == [
-        "2", "3"]
-    assert [v["status"] for v in registry.versions("churn")] == [
-        "archived", "active", "active"]
+    assert [v["version"] for v in registry.versions("churn", include_archived=False)] == ["2", "3"]
+    assert [v["status"] for v in registry.versions("churn")] == ["archived", "active", "active"]
     registry.set_status("churn", "1", "active", reason="false alarm")
     assert registry.promote("churn", "staging", "1")["version"] == "1"
-    assert [h["action"] for h in registry.version_history("churn", "1")] == [
-        "archive", "restore"]
+    assert [h["action"] for h in registry.version_history("churn", "1")] == ["archive", "restore"]
 
 
 def test_a_deprecated_version_still_loads_with_a_warning(registry, artifacts):
@@ -107,10 +119,8 @@ def test_a_deprecated_version_still_loads_with_a_warning(registry, artifacts):
 
 def test_search_by_tag_and_metric_across_models(registry, store, artifacts):
     store.upsert_model("fraud", "binary_classification", {"features": []})
-    registry.register("churn", "1", metrics={"accuracy": 0.85, "auc": 0.9},
-                      tags={"team": "risk"})
-    registry.register("churn", "2", metrics={"accuracy": 0.92}, tags={"team": "risk",
-                                                                      "gpu": "yes"})
+    registry.register("churn", "1", metrics={"accuracy": 0.85, "auc": 0.9}, tags={"team": "risk"})
+    registry.register("churn", "2", metrics={"accuracy": 0.92}, tags={"team": "risk", "gpu": "yes"})
     registry.register("churn", "3", tags={"team": "growth"})  # no metrics at all
     registry.register("fraud", "7", metrics={"accuracy": 0.95}, tags={"team": "risk"})
     registry.register("fraud", "8", metrics={"accuracy": 0.99}, tags={"team": "risk"})
@@ -121,7 +131,10 @@ def test_search_by_tag_and_metric_across_models(registry, store, artifacts):
 
     assert found(metrics=["accuracy>=0.9"]) == [("churn", "2"), ("fraud", "7")]
     assert found(metrics=["accuracy>=0.9"], include_archived=True) == [
-        ("churn", "2"), ("fraud", "7"), ("fraud", "8")]
+        ("churn", "2"),
+        ("fraud", "7"),
+        ("fraud", "8"),
+    ]
     assert found(metrics=["accuracy<0.9"]) == [("churn", "1")]
     assert found(metrics=["accuracy > 0.9", "accuracy != 0.95"]) == [("churn", "2")]
     assert found(metrics=["accuracy==0.85", "auc>0.5"]) == [("churn", "1")]
@@ -141,4 +154,7 @@ def test_lists_give_each_versions_file_count(registry, artifacts):
     registry.register("churn", "2", artifacts / "tree")
     registry.register("churn", "3")  # metadata only
     assert [(v["version"], v["files"]) for v in registry.versions("churn")] == [
-        ("1", 1), ("2", 2), ("3", None)]
+        ("1", 1),
+        ("2", 2),
+        ("3", None),
+    ]

@@ -33,9 +33,22 @@ def cli(tmp_path, capsys):
 def test_registry_cli_workflow(cli, artifacts, tmp_path):
     data = tmp_path / "train.csv"
     data.write_text("x\n1\n")
-    code, out, _ = cli("register", "churn", "1", str(artifacts / "model1.pkl"),
-                       "--framework", "sklearn", "--metric", "auc=0.8", "--tag", "team=risk",
-                       "--commit", "abc123", "--data", str(data))
+    code, out, _ = cli(
+        "register",
+        "churn",
+        "1",
+        str(artifacts / "model1.pkl"),
+        "--framework",
+        "sklearn",
+        "--metric",
+        "auc=0.8",
+        "--tag",
+        "team=risk",
+        "--commit",
+        "abc123",
+        "--data",
+        str(data),
+    )
     assert code == 0 and "Registered churn:1" in out and "signed by key" in out
     assert cli("register", "churn", "2", str(artifacts / "tree"), "--metric", "auc=0.9")[0] == 0
     assert cli("promote", "churn", "production", "1", "--reason", "launch")[0] == 0
@@ -61,8 +74,9 @@ def test_registry_cli_workflow(cli, artifacts, tmp_path):
     assert code == 0 and "churn@production: 2 -> 1" in out
     code, out, _ = cli("history", "churn", "production")
     assert code == 0 and "rollback" in out and "launch" in out
-    code, out, _ = cli("policy", "churn", "production", "--max", "error_rate=0.1",
-                       "--notify", "oncall")
+    code, out, _ = cli(
+        "policy", "churn", "production", "--max", "error_rate=0.1", "--notify", "oncall"
+    )
     assert code == 0 and '"error_rate": 0.1' in out and '"notify": ["oncall"]' in out
     code, out, _ = cli("policy", "churn", "production", "--disable")
     assert code == 0 and "disabled" in out
@@ -78,14 +92,17 @@ def test_registry_cli_refuses_tampered_artifact_in_one_line(cli, artifacts):
     assert len(err.strip().splitlines()) <= 2  # one message (wrapped at most once)
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (("register", "churn", "1", "missing.pkl"), "does not exist"),
-    (("register", "churn", "1", "--metric", "auc"), "KEY=VALUE"),
-    (("register", "churn", "1", "--metric", "auc=high"), "must be a number"),
-    (("show", "churn"), "'name@alias' or 'name:version'"),
-    (("promote", "ghost", "production", "1"), "not registered"),
-    (("policy", "churn", "production", "--max", "nope=1"), "Unknown metric"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("register", "churn", "1", "missing.pkl"), "does not exist"),
+        (("register", "churn", "1", "--metric", "auc"), "KEY=VALUE"),
+        (("register", "churn", "1", "--metric", "auc=high"), "must be a number"),
+        (("show", "churn"), "'name@alias' or 'name:version'"),
+        (("promote", "ghost", "production", "1"), "not registered"),
+        (("policy", "churn", "production", "--max", "nope=1"), "Unknown metric"),
+    ],
+)
 def test_registry_cli_bad_input(cli, args, needle, artifacts):
     cli("register", "churn", "0", str(artifacts / "model1.pkl"))
     code, _, err = cli(*args)

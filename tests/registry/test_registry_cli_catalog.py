@@ -31,9 +31,23 @@ def vigil(tmp_path):
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "vigil.cli.main", "registry", *args,
-             "--db", f"sqlite:///{home / 'vigil.db'}", "--home", str(home)],
-            capture_output=True, text=True, env=env, timeout=120, check=False)
+            [
+                sys.executable,
+                "-m",
+                "vigil.cli.main",
+                "registry",
+                *args,
+                "--db",
+                f"sqlite:///{home / 'vigil.db'}",
+                "--home",
+                str(home),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
 
     return run
 
@@ -57,8 +71,9 @@ def test_register_refuses_a_pickle_that_runs_code_unless_allowed(vigil, tmp_path
     from vigil.registry import scan_artifact
 
     dangerous = scan_artifact(evil).dangerous[0].split(": ")[1]
-    assert "Registered churn:1" in _ok(vigil("register", "churn", "1", str(evil),
-                                            "--allow", dangerous))
+    assert "Registered churn:1" in _ok(
+        vigil("register", "churn", "1", str(evil), "--allow", dangerous)
+    )
     # load checks again without the allowance
     result = vigil("verify", "churn:1")
     assert result.returncode == 1 and "dangerous code" in result.stderr
@@ -67,13 +82,41 @@ def test_register_refuses_a_pickle_that_runs_code_unless_allowed(vigil, tmp_path
 def test_edit_archive_deprecate_search_in_the_os_users_name(vigil, tmp_path):
     model = tmp_path / "model.pkl"
     model.write_bytes(pickle.dumps({"weights": [1, 2]}))
-    _ok(vigil("register", "churn", "1", str(model), "--metric", "accuracy=0.81",
-              "--tag", "team=risk"))
-    _ok(vigil("register", "churn", "2", str(model), "--metric", "accuracy=0.93",
-              "--tag", "team=risk", "--actor", "ana"))
+    _ok(
+        vigil(
+            "register", "churn", "1", str(model), "--metric", "accuracy=0.81", "--tag", "team=risk"
+        )
+    )
+    _ok(
+        vigil(
+            "register",
+            "churn",
+            "2",
+            str(model),
+            "--metric",
+            "accuracy=0.93",
+            "--tag",
+            "team=risk",
+            "--actor",
+            "ana",
+        )
+    )
     _ok(vigil("promote", "churn", "production", "2", "--reason", "better"))
-    out = _ok(vigil("edit", "churn", "1", "--note", "baseline", "--tag", "stage=old",
-                    "--untag", "team", "--reason", "tidy"))
+    out = _ok(
+        vigil(
+            "edit",
+            "churn",
+            "1",
+            "--note",
+            "baseline",
+            "--tag",
+            "stage=old",
+            "--untag",
+            "team",
+            "--reason",
+            "tidy",
+        )
+    )
     assert "stage=old" in out and "baseline" in out
     shown = json.loads(_ok(vigil("show", "churn:1")))
     assert shown["notes"] == "baseline" and shown["tags"] == {"stage": "old"}
@@ -104,22 +147,26 @@ def test_edit_archive_deprecate_search_in_the_os_users_name(vigil, tmp_path):
     assert result.returncode == 0 and "churn:2 is deprecated" in result.stderr
     history = json.loads(_ok(vigil("show", "churn:1")))["history"]
     assert [(h["action"], h["actor"]) for h in history] == [
-        ("edit", getpass.getuser()), ("archive", "ana")]
+        ("edit", getpass.getuser()),
+        ("archive", "ana"),
+    ]
 
 
 USAGE_ERRORS = [
     (("register", "churn", "1", "--tga", "x"), 2, "No such option: --tga"),
     (("history", "churn"), 2, "Missing argument"),
-    (("canary", "churn", "production", "2", "--share", "lots"), 2,
-     "Invalid value for '--share'"),
+    (("canary", "churn", "production", "2", "--share", "lots"), 2, "Invalid value for '--share'"),
     (("list", "nobody"), 1, "error: Model 'nobody' is not registered"),
     (("show", "churn:9"), 1, "error: Model 'churn' has no version '9'"),
     (("edit", "churn", "1", "--tag", "team"), 1, "error: --tag takes KEY=VALUE"),
     (("edit", "churn", "9", "--note", "x"), 1, "error: Model 'churn' has no version '9'"),
     (("search", "--metric", "accuracy>>1"), 1, "error: A metric filter is NAME OP NUMBER"),
     (("archive", "churn", "1", "--actor", " "), 1, "error: --actor must be"),
-    (("register", "churn", "2", "--signing-key", "/nonexistent/key.pem"), 1,
-     "error: --signing-key '/nonexistent/key.pem' is not a file"),
+    (
+        ("register", "churn", "2", "--signing-key", "/nonexistent/key.pem"),
+        1,
+        "error: --signing-key '/nonexistent/key.pem' is not a file",
+    ),
 ]
 
 

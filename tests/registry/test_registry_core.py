@@ -22,8 +22,15 @@ from vigil.store import migrate
 
 
 def test_register_file_and_directory_with_per_file_digests(registry, artifacts):
-    one = registry.register("churn", "1", artifacts / "model1.pkl", framework="sklearn",
-                            metrics={"auc": 0.81}, tags={"team": "risk"}, notes="first")
+    one = registry.register(
+        "churn",
+        "1",
+        artifacts / "model1.pkl",
+        framework="sklearn",
+        metrics={"auc": 0.81},
+        tags={"team": "risk"},
+        notes="first",
+    )
     assert one["artifact_kind"] == "file" and one["files"] == 1
     tree = registry.register("churn", "2", artifacts / "tree", lineage={"code_commit": "abc"})
     assert tree["artifact_kind"] == "dir" and tree["files"] == 2
@@ -88,8 +95,13 @@ def test_promote_rollback_and_history(registry, artifacts):
     registry.rollback("churn", "production", to="3")
     history = registry.history("churn", "production")
     assert [(h["action"], h["version"], h["previous_version"]) for h in history] == [
-        ("promote", "1", None), ("promote", "2", "1"), ("promote", "3", "2"),
-        ("rollback", "2", "3"), ("rollback", "1", "2"), ("rollback", "3", "1")]
+        ("promote", "1", None),
+        ("promote", "2", "1"),
+        ("promote", "3", "2"),
+        ("rollback", "2", "3"),
+        ("rollback", "1", "2"),
+        ("rollback", "3", "1"),
+    ]
     assert history[3]["reason"] == "bad release" and history[3]["actor"] == "tester"
     actions = [e["action"] for e in registry.store.audit_entries()]
     assert actions.count("registry.promote") == 3 and actions.count("registry.rollback") == 3
@@ -198,10 +210,8 @@ def test_lineage_from_data_and_dvc_files(registry, tmp_path):
     data = tmp_path / "train.csv"
     data.write_text("x,y\n1,0\n")
     dvc = tmp_path / "train.csv.dvc"
-    dvc.write_text("outs:\n- md5: a304ebe8b2c3a3b4d8e3c6b3f6a0a1b2\n  size: 8\n"
-                   "  path: train.csv\n")
-    row = registry.register("churn", "1", lineage={"code_commit": "abc123"}, data=[data],
-                            dvc=[dvc])
+    dvc.write_text("outs:\n- md5: a304ebe8b2c3a3b4d8e3c6b3f6a0a1b2\n  size: 8\n  path: train.csv\n")
+    row = registry.register("churn", "1", lineage={"code_commit": "abc123"}, data=[data], dvc=[dvc])
     assert row["lineage"]["code_commit"] == "abc123"
     assert row["lineage"]["data"][0]["path"] == "train.csv"
     assert len(row["lineage"]["data"][0]["sha256"]) == 64

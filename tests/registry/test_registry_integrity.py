@@ -48,9 +48,11 @@ def _blob(registry, version):
 def _update(registry, version, **values):
     model = registry.store.get_model("churn")
     with registry.store.write() as conn:
-        conn.execute(registry_versions.update().where(
-            registry_versions.c.model_id == model.id,
-            registry_versions.c.version == version).values(**values))
+        conn.execute(
+            registry_versions.update()
+            .where(registry_versions.c.model_id == model.id, registry_versions.c.version == version)
+            .values(**values)
+        )
 
 
 def _tamper(path):
@@ -148,18 +150,25 @@ def test_signature_is_a_standard_dsse_envelope(registry, artifacts):
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["predicateType"] == "https://model_signing/signature/v1.0"
     assert [r["name"] for r in statement["predicate"]["resources"]] == [
-        "config.json", "sub/weights.bin"]
-    assert statement["subject"][0]["digest"]["sha256"] == registry.get("churn", "1")[
-        "artifact_digest"]
+        "config.json",
+        "sub/weights.bin",
+    ]
+    assert (
+        statement["subject"][0]["digest"]["sha256"] == registry.get("churn", "1")["artifact_digest"]
+    )
 
 
 def test_given_signing_key_and_trusted_public_key(tmp_path, store, artifacts):
     store.upsert_model("churn", "other", {"features": []})
     key = Ed25519PrivateKey.generate()
     pem = tmp_path / "release.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     signer = Registry(store, tmp_path / "ci", signing_key=pem)
     signer.register("churn", "1", artifacts / "model1.pkl")
     # another machine shares the artifacts but trusts no key yet
@@ -168,15 +177,19 @@ def test_given_signing_key_and_trusted_public_key(tmp_path, store, artifacts):
     with pytest.raises(IntegrityError, match="none of which is trusted"):
         verifier.verify("churn", "1")
     public = tmp_path / "release.pub"
-    public.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     verifier.keys.trust(public)
     assert verifier.verify("churn", "1")["key_id"] == signer.keys.key_id
     rsa_like = tmp_path / "not-ed25519.pem"
     rsa_like.write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     with pytest.raises(ValueError):  # noqa: PT011 - cryptography's own parse error
-        Registry(store, tmp_path / "x", signing_key=rsa_like).register("churn", "2",
-                                                                       artifacts / "model2.pkl")
+        Registry(store, tmp_path / "x", signing_key=rsa_like).register(
+            "churn", "2", artifacts / "model2.pkl"
+        )
 
 
 class _Evil:
@@ -200,8 +213,7 @@ def test_pickle_scan_refuses_dangerous_imports_unless_allowed(registry, tmp_path
     # accepted only when the import is allowed by name, and the audit entry says so
     row = registry.register("churn", "1", evil, allow=[dangerous])
     assert row["scan"]["allowed"] == [f"evil.pkl: {dangerous}"]
-    registered = [e for e in registry.store.audit_entries()
-                  if e["action"] == "registry.register"]
+    registered = [e for e in registry.store.audit_entries() if e["action"] == "registry.register"]
     assert registered[-1]["details"]["scan"]["allowed"] == [f"evil.pkl: {dangerous}"]
     # load checks again: the allowance at register does not carry over
     with pytest.raises(UnsafeArtifactError, match=r"dangerous code .*system"):
@@ -210,8 +222,9 @@ def test_pickle_scan_refuses_dangerous_imports_unless_allowed(registry, tmp_path
     assert registry.load("churn:1", allow=[dangerous]).name == "evil.pkl"
 
 
-@pytest.mark.parametrize("content", [b"\x80\x05garbage, not a pickle",
-                                     pickle.dumps({"a": 1})[:9], b"plain text"])
+@pytest.mark.parametrize(
+    "content", [b"\x80\x05garbage, not a pickle", pickle.dumps({"a": 1})[:9], b"plain text"]
+)
 def test_unparseable_pickles_are_failures_not_clean(registry, tmp_path, content):
     bad = tmp_path / "model.pkl"
     bad.write_bytes(content)

@@ -33,12 +33,12 @@ def _files(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-def test_the_signing_key_can_live_outside_the_data_folder(store, tmp_path, model_file,
-                                                          monkeypatch):
+def test_the_signing_key_can_live_outside_the_data_folder(store, tmp_path, model_file, monkeypatch):
     home, secrets = tmp_path / "home", tmp_path / "secrets"
     monkeypatch.setenv("VIGIL_SIGNING_KEY", str(secrets / "signing.pem"))
-    store.upsert_model("churn", "binary_classification", {"task": "binary_classification",
-                                                          "features": []})
+    store.upsert_model(
+        "churn", "binary_classification", {"task": "binary_classification", "features": []}
+    )
     reg = Registry(store, home)
     reg.register("churn", "1", model_file)
     assert reg.verify("churn", "1")["path"]  # signature, digests and scan pass
@@ -64,17 +64,23 @@ def test_a_passphrase_protects_the_signing_key(tmp_path):
     assert again.verify(bundle, "churn", files)["keyid"] == ring.key_id
 
 
-def test_pinned_trusted_keys_refuse_a_key_planted_in_the_data_folder(store, tmp_path,
-                                                                     model_file, monkeypatch):
+def test_pinned_trusted_keys_refuse_a_key_planted_in_the_data_folder(
+    store, tmp_path, model_file, monkeypatch
+):
     home, pinned, secrets = tmp_path / "home", tmp_path / "pinned", tmp_path / "secrets"
     pinned.mkdir()
     operator_key = Ed25519PrivateKey.generate()
     secrets.mkdir()
-    (secrets / "signing.pem").write_bytes(operator_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    store.upsert_model("churn", "binary_classification", {"task": "binary_classification",
-                                                          "features": []})
+    (secrets / "signing.pem").write_bytes(
+        operator_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    store.upsert_model(
+        "churn", "binary_classification", {"task": "binary_classification", "features": []}
+    )
     monkeypatch.setenv("VIGIL_SIGNING_KEY", str(secrets / "signing.pem"))
     monkeypatch.setenv("VIGIL_TRUSTED_KEYS", str(pinned))
     reg = Registry(store, home)
@@ -84,8 +90,11 @@ def test_pinned_trusted_keys_refuse_a_key_planted_in_the_data_folder(store, tmp_
         reg.keys.verify(store_signature(reg), "churn", manifest(reg))
     assert _files(pinned) == []
     kid = reg.keys.key_id
-    (pinned / f"{kid}.pub").write_bytes(operator_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (pinned / f"{kid}.pub").write_bytes(
+        operator_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     assert reg.verify("churn", "1")["path"]  # signature, digests and scan pass
     # an attacker who writes the data folder plants a key and re-signs: refused
     attacker = KeyRing(home / "keys", home / "keys" / "evil.pem")

@@ -7,8 +7,13 @@ import sqlalchemy as sa
 
 from vigil.store import migrate
 
-REGISTRY_TABLES = {"registry_versions", "registry_aliases", "registry_alias_history",
-                   "registry_policies", "registry_version_history"}
+REGISTRY_TABLES = {
+    "registry_versions",
+    "registry_aliases",
+    "registry_alias_history",
+    "registry_policies",
+    "registry_version_history",
+}
 
 
 def _columns(store, table):
@@ -34,8 +39,9 @@ def test_registry_branch_downgrades_step_by_step_and_upgrades_again(registry, st
     assert _tables(store) == tables - {"registry_version_history"}
     assert "canary" in _columns(store, "registry_aliases")
     with store.read() as conn:  # the version itself is kept
-        assert conn.execute(sa.text("SELECT version FROM registry_versions")).scalars(
-        ).all() == ["1"]
+        assert conn.execute(sa.text("SELECT version FROM registry_versions")).scalars().all() == [
+            "1"
+        ]
 
     migrate.downgrade(store.engine, "registry@-1")  # 0012_canary -> 0004_registry
     assert "0004_registry" in migrate.current_revisions(store.engine)
@@ -56,11 +62,14 @@ def test_versions_registered_before_0013_come_back_active(registry, store, tmp_p
     (tmp_path / "m.txt").write_text("weights")
     migrate.downgrade(store.engine, "0012_canary")
     with store.write() as conn:
-        model_id = conn.execute(sa.text("SELECT id FROM models WHERE name = 'churn'")
-                                ).scalar_one()
-        conn.execute(sa.text(
-            "INSERT INTO registry_versions (model_id, version, created_by, created_at) "
-            "VALUES (:m, 'old', 'someone', 1.0)"), {"m": model_id})
+        model_id = conn.execute(sa.text("SELECT id FROM models WHERE name = 'churn'")).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO registry_versions (model_id, version, created_by, created_at) "
+                "VALUES (:m, 'old', 'someone', 1.0)"
+            ),
+            {"m": model_id},
+        )
     migrate.upgrade(store.engine)
     (row,) = registry.versions("churn")
     assert (row["version"], row["status"]) == ("old", "active")

@@ -41,8 +41,9 @@ def mlflow_registry(tmp_path_factory):
         runs.append(run.info.run_id)
     client.create_registered_model("churn")
     for run_id in runs:
-        client.create_model_version("churn", f"runs:/{run_id}/model", run_id,
-                                    description=f"from {run_id[:6]}")
+        client.create_model_version(
+            "churn", f"runs:/{run_id}/model", run_id, description=f"from {run_id[:6]}"
+        )
     client.set_registered_model_alias("churn", "champion", "2")
     with pytest.warns(FutureWarning):
         client.transition_model_version_stage("churn", "1", "Staging")
@@ -87,8 +88,17 @@ def test_import_mlflow_cli(mlflow_registry, tmp_path, capsys):
     from vigil.cli.main import main
 
     common = ["--db", f"sqlite:///{tmp_path / 'cli.db'}", "--home", str(tmp_path)]
-    main(["registry", "import-mlflow", "--tracking-uri", mlflow_registry, "--model", "churn",
-          *common])
+    main(
+        [
+            "registry",
+            "import-mlflow",
+            "--tracking-uri",
+            mlflow_registry,
+            "--model",
+            "churn",
+            *common,
+        ]
+    )
     assert "Imported 2 version(s)" in capsys.readouterr().out
     with pytest.raises(SystemExit) as info:
         main(["registry", "import-mlflow", "--tracking-uri", mlflow_registry, *common])

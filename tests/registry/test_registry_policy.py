@@ -11,9 +11,18 @@ from vigil.registry.policy import check_policy
 
 
 def _feed(store, version, ts, n, errors, start=0):
-    records = [{"id": f"{version}-{start + i}", "version": version, "ts": ts, "latency_s": 0.02,
-                "inputs": {"x": float(i)}, "outputs": 1,
-                **({"error": "boom"} if i < errors else {})} for i in range(n)]
+    records = [
+        {
+            "id": f"{version}-{start + i}",
+            "version": version,
+            "ts": ts,
+            "latency_s": 0.02,
+            "inputs": {"x": float(i)},
+            "outputs": 1,
+            **({"error": "boom"} if i < errors else {}),
+        }
+        for i in range(n)
+    ]
     assert Ingestor(store).ingest_predictions("churn", records).accepted == n
 
 
@@ -29,8 +38,12 @@ def promoted(registry, artifacts):
 
 def test_breach_within_watch_period_rolls_back(registry, promoted):
     store = registry.store
-    set_rollback_policy(store, "churn", "production", {
-        "max": {"error_rate": 0.2}, "min_count": 10, "window_s": 300, "watch_s": 600})
+    set_rollback_policy(
+        store,
+        "churn",
+        "production",
+        {"max": {"error_rate": 0.2}, "min_count": 10, "window_s": 300, "watch_s": 600},
+    )
     _feed(store, "2", promoted + 1, 9, errors=5)
     assert check_rollback_policies(store, promoted + 30) == []  # 9 < min_count
     _feed(store, "2", promoted + 2, 1, errors=0, start=9)
@@ -45,16 +58,17 @@ def test_breach_within_watch_period_rolls_back(registry, promoted):
 
 def test_floor_conditions_disabled_policies_and_healthy_versions(registry, promoted):
     store = registry.store
-    set_rollback_policy(store, "churn", "production", {
-        "min": {"throughput": 10.0}, "min_count": 5, "window_s": 60})
+    set_rollback_policy(
+        store, "churn", "production", {"min": {"throughput": 10.0}, "min_count": 5, "window_s": 60}
+    )
     _feed(store, "2", promoted + 1, 5, errors=0)
     set_rollback_policy(store, "churn", "production", None)
     assert check_rollback_policies(store, promoted + 30) == []  # disabled
-    set_rollback_policy(store, "churn", "production", {
-        "max": {"error_rate": 0.5}, "min_count": 5})
+    set_rollback_policy(store, "churn", "production", {"max": {"error_rate": 0.5}, "min_count": 5})
     assert check_rollback_policies(store, promoted + 30) == []  # healthy
-    set_rollback_policy(store, "churn", "production", {
-        "min": {"throughput": 10.0}, "min_count": 5, "window_s": 60})
+    set_rollback_policy(
+        store, "churn", "production", {"min": {"throughput": 10.0}, "min_count": 5, "window_s": 60}
+    )
     done = check_rollback_policies(store, promoted + 30)
     assert "throughput" in done[0]["reason"] and " < 10" in done[0]["reason"]
     entry = next(e for e in store.audit_entries() if e["action"] == "registry.auto_rollback")
@@ -63,23 +77,25 @@ def test_floor_conditions_disabled_policies_and_healthy_versions(registry, promo
 
 def test_person_moving_the_alias_wins_over_the_policy(registry, promoted):
     store = registry.store
-    set_rollback_policy(store, "churn", "production", {"max": {"error_rate": 0.1},
-                                                       "min_count": 1})
+    set_rollback_policy(store, "churn", "production", {"max": {"error_rate": 0.1}, "min_count": 1})
     _feed(store, "2", promoted + 1, 4, errors=4)
     registry.rollback("churn", "production", reason="manual")
     assert check_rollback_policies(store, promoted + 30) == []
     assert [h["action"] for h in registry.history("churn", "production")][-1] == "rollback"
 
 
-@pytest.mark.parametrize(("policy", "needle"), [
-    ({}, "at least one condition"),
-    ({"max": {"error_rate": "high"}}, "must be a number"),
-    ({"max": {"nope": 1}}, "Unknown metric"),
-    ({"max": {"error_rate": 1}, "min_count": 0}, "positive number"),
-    ({"max": {"error_rate": 1}, "colour": 1}, "Unknown rollback policy fields"),
-    ({"max": {"error_rate": 1}, "notify": "oncall"}, "list of notifier names"),
-    ([1], "must be an object"),
-])
+@pytest.mark.parametrize(
+    ("policy", "needle"),
+    [
+        ({}, "at least one condition"),
+        ({"max": {"error_rate": "high"}}, "must be a number"),
+        ({"max": {"nope": 1}}, "Unknown metric"),
+        ({"max": {"error_rate": 1}, "min_count": 0}, "positive number"),
+        ({"max": {"error_rate": 1}, "colour": 1}, "Unknown rollback policy fields"),
+        ({"max": {"error_rate": 1}, "notify": "oncall"}, "list of notifier names"),
+        ([1], "must be an object"),
+    ],
+)
 def test_bad_policies(policy, needle):
     with pytest.raises(InvalidParameterError, match=needle):
         check_policy(policy)

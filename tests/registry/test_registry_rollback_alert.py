@@ -19,10 +19,20 @@ from vigil.store.alerts.queries import AlertStore
 
 pytestmark = pytest.mark.usefixtures("allow_private_targets")  # receivers on loopback
 
+
 def _feed(store, version, ts, n, errors, start=0):
-    records = [{"id": f"{version}-{start + i}", "version": version, "ts": ts,
-                "latency_s": 0.02, "inputs": {"x": float(i)}, "outputs": 1,
-                **({"error": "boom"} if i < errors else {})} for i in range(n)]
+    records = [
+        {
+            "id": f"{version}-{start + i}",
+            "version": version,
+            "ts": ts,
+            "latency_s": 0.02,
+            "inputs": {"x": float(i)},
+            "outputs": 1,
+            **({"error": "boom"} if i < errors else {}),
+        }
+        for i in range(n)
+    ]
     assert Ingestor(store).ingest_predictions("churn", records).accepted == n
 
 
@@ -43,8 +53,12 @@ def rolled_back(registry, artifacts, hook, tmp_path):
     registry.promote("churn", "production", "2")
     promoted = registry.history("churn", "production")[-1]["ts"]
     AlertStore(store).put_receiver("notifier", "hook", "webhook", {"url": hook.url})
-    set_rollback_policy(store, "churn", "production", {
-        "max": {"error_rate": 0.2}, "min_count": 10, "window_s": 300, "notify": ["hook"]})
+    set_rollback_policy(
+        store,
+        "churn",
+        "production",
+        {"max": {"error_rate": 0.2}, "min_count": 10, "window_s": 300, "notify": ["hook"]},
+    )
     _feed(store, "2", promoted + 1, 10, errors=5)
     (done,) = check_rollback_policies(store, promoted + 30, base_url="http://vigil.test")
     assert (done["from"], done["to"], done["notified"]) == ("2", "1", ["hook"])
@@ -64,7 +78,8 @@ def test_a_rollback_fires_and_resolves_like_any_alert(rolled_back, hook, tmp_pat
     (firing,) = _sent(hook)
     assert firing["status"] == "firing"
     assert firing["alerts"][0]["generatorURL"] == (
-        f"http://vigil.test/ui/alerts?state=all&model=churn#alert-{alert['id']}")
+        f"http://vigil.test/ui/alerts?state=all&model=churn#alert-{alert['id']}"
+    )
     fingerprint = firing["alerts"][0]["fingerprint"]
     ack_alert(store, alert["id"], "alice")
     # the rules engine does not orphan it (no rule of that name exists)
@@ -108,5 +123,11 @@ def test_a_new_promotion_resolves_the_rollback_alert(rolled_back, registry, arti
 
 def test_rule_names_of_automatic_changes_are_reserved():
     with pytest.raises(ValidationFailedError, match="registry:"):
-        Rule.from_dict({"name": "registry:rollback", "model": "churn",
-                        "metric": "error_rate", "threshold": 0.1})
+        Rule.from_dict(
+            {
+                "name": "registry:rollback",
+                "model": "churn",
+                "metric": "error_rate",
+                "threshold": 0.1,
+            }
+        )

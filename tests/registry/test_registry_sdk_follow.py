@@ -38,9 +38,15 @@ def test_monitor_follows_the_alias_over_http(server_factory, store, tmp_path, ar
         reg.register("churn", v, artifacts / f"model{v}.pkl")
         reg.promote("churn", "production", v)
     loaded: list[str] = []
-    mon = vigil.Monitor("churn", endpoint=str(client.base_url), version_from="churn@production",
-                        on_version_change=loaded.append, follow_interval_s=0.1,
-                        flush_interval_s=60, spool_dir=tmp_path / "spool")
+    mon = vigil.Monitor(
+        "churn",
+        endpoint=str(client.base_url),
+        version_from="churn@production",
+        on_version_change=loaded.append,
+        follow_interval_s=0.1,
+        flush_interval_s=60,
+        spool_dir=tmp_path / "spool",
+    )
     try:
         assert mon.version == "2" and loaded == ["2"]  # resolved at start
         before = mon.log_prediction({"age": 40, "plan": "pro"}, 1)
@@ -75,9 +81,14 @@ def test_monitor_follows_the_alias_in_local_mode(store, tmp_path, artifacts):
         if len(calls) == 1:
             raise RuntimeError("could not load the model")
 
-    mon = vigil.Monitor("churn", endpoint=store.url, version_from="churn@production",
-                        on_version_change=on_change, follow_interval_s=0.05,
-                        spool_dir=tmp_path / "spool")
+    mon = vigil.Monitor(
+        "churn",
+        endpoint=store.url,
+        version_from="churn@production",
+        on_version_change=on_change,
+        follow_interval_s=0.05,
+        spool_dir=tmp_path / "spool",
+    )
     try:
         assert mon.version == "1" and calls == []
         reg.promote("churn", "production", "2")
@@ -90,21 +101,34 @@ def test_monitor_follows_the_alias_in_local_mode(store, tmp_path, artifacts):
         mon.close()
 
 
-@pytest.mark.parametrize(("kwargs", "needle"), [
-    ({"version_from": "churn"}, "'model@alias'"),
-    ({"version_from": "churn@production", "follow_interval_s": 0}, "follow_interval_s"),
-    ({"version_from": "churn@production", "on_version_change": 3}, "callable"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"version_from": "churn"}, "'model@alias'"),
+        ({"version_from": "churn@production", "follow_interval_s": 0}, "follow_interval_s"),
+        ({"version_from": "churn@production", "on_version_change": 3}, "callable"),
+    ],
+)
 def test_bad_version_from_arguments(tmp_path, kwargs, needle):
     with pytest.raises(InvalidParameterError, match=needle):
-        vigil.Monitor("churn", endpoint=f"sqlite:///{tmp_path / 'v.db'}",
-                      spool_dir=tmp_path / "spool", **kwargs)
+        vigil.Monitor(
+            "churn",
+            endpoint=f"sqlite:///{tmp_path / 'v.db'}",
+            spool_dir=tmp_path / "spool",
+            **kwargs,
+        )
 
 
 def test_unreachable_alias_keeps_the_given_version(tmp_path):
-    mon = vigil.Monitor("churn", version="7", endpoint="http://127.0.0.1:9",
-                        version_from="churn@production", follow_interval_s=30,
-                        spool_dir=tmp_path / "spool", timeout_s=0.5)
+    mon = vigil.Monitor(
+        "churn",
+        version="7",
+        endpoint="http://127.0.0.1:9",
+        version_from="churn@production",
+        follow_interval_s=30,
+        spool_dir=tmp_path / "spool",
+        timeout_s=0.5,
+    )
     try:
         assert mon.version == "7" and mon._follower.errors == 1
     finally:

@@ -21,18 +21,28 @@ def test_mixture_is_the_beta_binomial_marginal(errors, n):
     assert sq.log_mixture(errors, n) == pytest.approx(expected, abs=1e-9)
 
 
-@pytest.mark.parametrize(("ea", "na", "eb", "nb", "tol"), [
-    (20, 1000, 2, 100, 0.01), (0, 500, 0, 50, 0.05), (30, 1000, 8, 200, 0.02),
-    (5, 100, 1, 300, 0.1)])
+@pytest.mark.parametrize(
+    ("ea", "na", "eb", "nb", "tol"),
+    [
+        (20, 1000, 2, 100, 0.01),
+        (0, 500, 0, 50, 0.05),
+        (30, 1000, 8, 200, 0.02),
+        (5, 100, 1, 300, 0.1),
+    ],
+)
 def test_promotion_null_maximum_matches_scipy(ea, na, eb, nb, tol):
     def neg(p):
-        return -(stats.binom.logpmf(ea, na, p) - math.log(special.comb(na, ea))
-                 + stats.binom.logpmf(eb, nb, p + tol) - math.log(special.comb(nb, eb)))
+        return -(
+            stats.binom.logpmf(ea, na, p)
+            - math.log(special.comb(na, ea))
+            + stats.binom.logpmf(eb, nb, p + tol)
+            - math.log(special.comb(nb, eb))
+        )
 
-    best = optimize.minimize_scalar(neg, bounds=(1e-12, 1 - tol - 1e-12), method="bounded",
-                                    options={"xatol": 1e-12})
-    mine = sq.log_mixture(ea, na) + sq.log_mixture(eb, nb) - sq.log_e_promote(
-        ea, na, eb, nb, tol)
+    best = optimize.minimize_scalar(
+        neg, bounds=(1e-12, 1 - tol - 1e-12), method="bounded", options={"xatol": 1e-12}
+    )
+    mine = sq.log_mixture(ea, na) + sq.log_mixture(eb, nb) - sq.log_e_promote(ea, na, eb, nb, tol)
     assert mine == pytest.approx(-best.fun, abs=1e-6)
 
 
@@ -57,8 +67,14 @@ def _simulate(p_stable, p_canary, tol, seeds, share=0.1, step=250, steps=80):
         cum = np.cumsum([ea, na, eb, nb], axis=1)
         decision = None
         for k in range(steps):
-            decision = sq.decide(int(cum[0, k]), int(cum[1, k]), int(cum[2, k]),
-                                 int(cum[3, k]), alpha=ALPHA, tolerance=tol)[0]
+            decision = sq.decide(
+                int(cum[0, k]),
+                int(cum[1, k]),
+                int(cum[2, k]),
+                int(cum[3, k]),
+                alpha=ALPHA,
+                tolerance=tol,
+            )[0]
             if decision is not None:
                 break
         decisions.append(decision)
@@ -68,12 +84,14 @@ def _simulate(p_stable, p_canary, tol, seeds, share=0.1, step=250, steps=80):
 def test_false_decisions_under_the_null_stay_below_alpha(capsys):
     seeds = 300
     parity = _simulate(0.05, 0.05, 0.03, seeds)  # rolling back is the wrong decision
-    worse = _simulate(0.03, 0.05, 0.02, seeds)   # worse by the tolerance: promoting is
-    bad = _simulate(0.02, 0.10, 0.01, seeds)     # 5x: must be rolled back
+    worse = _simulate(0.03, 0.05, 0.02, seeds)  # worse by the tolerance: promoting is
+    bad = _simulate(0.02, 0.10, 0.01, seeds)  # 5x: must be rolled back
     with capsys.disabled():
-        print(f"\nalpha {ALPHA}, {seeds} seeds, 20,000 requests, 10 % canary: false rollback "
-              f"at parity {parity['rollback']:.3f}; false promotion when worse by the "
-              f"tolerance {worse['promote']:.3f}; 5x errors rolled back {bad['rollback']:.3f}")
+        print(
+            f"\nalpha {ALPHA}, {seeds} seeds, 20,000 requests, 10 % canary: false rollback "
+            f"at parity {parity['rollback']:.3f}; false promotion when worse by the "
+            f"tolerance {worse['promote']:.3f}; 5x errors rolled back {bad['rollback']:.3f}"
+        )
     assert parity["rollback"] <= ALPHA
     assert worse["promote"] <= ALPHA
     assert bad["rollback"] >= 0.99 and bad["promote"] == 0

@@ -116,11 +116,13 @@ def g4(x: float) -> str:
 def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(11)
     n = 1_500
-    ref = pd.DataFrame({
-        "age": rng.normal(40, 8, n),
-        "plan": rng.choice(["free", "pro", "team"], n, p=[0.6, 0.3, 0.1]),
-        EVIL: rng.choice(["a", "<b>bold</b>"], n),
-    })
+    ref = pd.DataFrame(
+        {
+            "age": rng.normal(40, 8, n),
+            "plan": rng.choice(["free", "pro", "team"], n, p=[0.6, 0.3, 0.1]),
+            EVIL: rng.choice(["a", "<b>bold</b>"], n),
+        }
+    )
     cur = ref.copy()
     cur["age"] = rng.normal(44, 8, n)  # a clear shift
     return ref, cur
@@ -142,8 +144,9 @@ def test_drift_report_view(frames) -> None:
     assert age[7] == "drift"
     assert age[8:10] == ["1,500", "1,500"]
     plan = page.row("plan")
-    chi = stats.chi2_contingency(pd.crosstab(
-        np.r_[np.zeros(len(ref)), np.ones(len(cur))], np.r_[ref["plan"], cur["plan"]]))
+    chi = stats.chi2_contingency(
+        pd.crosstab(np.r_[np.zeros(len(ref)), np.ones(len(cur))], np.r_[ref["plan"], cur["plan"]])
+    )
     assert plan[2] == "chi2"
     assert plan[3] == g4(chi.statistic)
     assert page.row(EVIL)[0] == EVIL
@@ -205,10 +208,12 @@ def test_classification_view_matches_sklearn() -> None:
     html = result._repr_html_()
     page = parse(html)
     cells = [c for r in page.rows for c in r]
-    for name, value in (("accuracy", skm.accuracy_score(y, pred)),
-                        ("f1", skm.f1_score(y, pred)),
-                        ("roc_auc", skm.roc_auc_score(y, p)),
-                        ("log_loss", skm.log_loss(y, np.c_[1 - p, p]))):
+    for name, value in (
+        ("accuracy", skm.accuracy_score(y, pred)),
+        ("f1", skm.f1_score(y, pred)),
+        ("roc_auc", skm.roc_auc_score(y, p)),
+        ("log_loss", skm.log_loss(y, np.c_[1 - p, p])),
+    ):
         i = cells.index(name)
         assert cells[i + 1] == g4(value), name
     cm = skm.confusion_matrix(y, pred)
@@ -231,11 +236,15 @@ def test_regression_ranking_and_cbpe_views() -> None:
     prob = np.clip(0.3 * y + 0.7 * rng.random(800), 0, 1)
     pred = (prob > 0.5).astype(int)
     est = CBPE.fit(y[:600], pred[:600], np.c_[1 - prob, prob][:600]).estimate(
-        pred[600:], np.c_[1 - prob, prob][600:])
+        pred[600:], np.c_[1 - prob, prob][600:]
+    )
     page = parse(est._repr_html_())
     acc = page.row("accuracy")
-    assert acc[1:4] == [g4(est["accuracy"]["value"]), g4(est["accuracy"]["lower"]),
-                        g4(est["accuracy"]["upper"])]
+    assert acc[1:4] == [
+        g4(est["accuracy"]["value"]),
+        g4(est["accuracy"]["lower"]),
+        g4(est["accuracy"]["upper"]),
+    ]
     assert est["accuracy"]["lower"] <= est["accuracy"]["value"] <= est["accuracy"]["upper"]
     assert "200 rows" in "".join(page.text)
 
@@ -268,8 +277,7 @@ def test_results_stay_plain_dicts() -> None:
 def test_evaluation_run_view(store) -> None:
     from vigil.engine.quality.evaluation import evaluate, register_dataset
 
-    schema = {"task": "binary_classification",
-              "features": [{"name": "x", "kind": "numeric"}]}
+    schema = {"task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}
     store.upsert_model("churn", "binary_classification", schema)
     model = store.get_model("churn")
     rng = np.random.default_rng(7)
@@ -277,8 +285,9 @@ def test_evaluation_run_view(store) -> None:
     frame = pd.DataFrame({"x": x, "label": (x + rng.normal(0, 0.6, 120) > 0).astype(int)})
     register_dataset(store, model, f"golden {EVIL}", frame, "label")
 
-    run = evaluate(store, model, f"golden {EVIL}", version="7",
-                   predict=lambda f: (f["x"] > 0.2).astype(int))
+    run = evaluate(
+        store, model, f"golden {EVIL}", version="7", predict=lambda f: (f["x"] > 0.2).astype(int)
+    )
     assert isinstance(run, EvaluationRun)
     html = run._repr_html_()
     page = parse(html)
@@ -291,8 +300,13 @@ def test_evaluation_run_view(store) -> None:
     assert cells[cells.index("accuracy") + 1] == g4(expected)
     assert "total_s" in cells
 
-    failed = evaluate(store, model, f"golden {EVIL}", version="7",
-                      predict=lambda f: (_ for _ in ()).throw(ValueError(EVIL)))
+    failed = evaluate(
+        store,
+        model,
+        f"golden {EVIL}",
+        version="7",
+        predict=lambda f: (_ for _ in ()).throw(ValueError(EVIL)),
+    )
     html = failed._repr_html_()
     page = parse(html)
     assert "failed" in "".join(page.text)
@@ -305,12 +319,12 @@ def test_many_categories_and_bins_are_pooled_with_matching_tooltips() -> None:
 
     levels = [f"c{i:02d}" for i in range(40)]
     shares = list(np.full(40, 1 / 40))
-    cat = _distribution_svg({"type": "categorical", "levels": levels,
-                             "reference": shares, "current": shares})
+    cat = _distribution_svg(
+        {"type": "categorical", "levels": levels, "reference": shares, "current": shares}
+    )
     edges = list(np.linspace(-5.0, 5.0, 101))  # 100 bins, pooled 4 by 4 into 25 bars
     ref = list(np.random.default_rng(1).dirichlet(np.ones(100)))
-    num = _distribution_svg({"type": "numeric", "edges": edges, "reference": ref,
-                             "current": ref})
+    num = _distribution_svg({"type": "numeric", "edges": edges, "reference": ref, "current": ref})
     for svg, bars in ((cat, 30), (num, 25)):
         page = parse(f"<div>{svg}</div>")
         assert sum(t == "rect" for t, _ in page.tags) == 2 * bars

@@ -39,24 +39,42 @@ def test_drift_writes_html_and_json(files: tuple[Path, Path], tmp_path: Path) ->
 
 def test_fail_on_drift_and_options(files: tuple[Path, Path], tmp_path: Path) -> None:
     ref, cur = files
-    res = runner.invoke(app, ["drift", str(ref), str(cur), "-o", str(tmp_path / "r.html"),
-                              "--fail-on-drift", "--column-method", "x=psi",
-                              "--multivariate", "none", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "drift",
+            str(ref),
+            str(cur),
+            "-o",
+            str(tmp_path / "r.html"),
+            "--fail-on-drift",
+            "--column-method",
+            "x=psi",
+            "--multivariate",
+            "none",
+            "-q",
+        ],
+    )
     assert res.exit_code == 2
-    res = runner.invoke(app, ["drift", str(ref), str(ref), "-o", str(tmp_path / "s.html"),
-                              "--fail-on-drift", "-q"])
+    res = runner.invoke(
+        app, ["drift", str(ref), str(ref), "-o", str(tmp_path / "s.html"), "--fail-on-drift", "-q"]
+    )
     assert res.exit_code == 0, res.output
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["missing.parquet", "{cur}"], "no such file"),
-    (["{ref}", "{bad}"], "cannot read"),
-    (["{ref}", "{txt}"], "cannot tell the format"),
-    (["{ref}", "{cur}", "--method", "nope"], "Unknown drift method"),
-    (["{ref}", "{cur}", "--column-method", "x"], "NAME=METHOD"),
-])
-def test_user_mistakes_are_one_line_errors(files: tuple[Path, Path], tmp_path: Path,
-                                           args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.parquet", "{cur}"], "no such file"),
+        (["{ref}", "{bad}"], "cannot read"),
+        (["{ref}", "{txt}"], "cannot tell the format"),
+        (["{ref}", "{cur}", "--method", "nope"], "Unknown drift method"),
+        (["{ref}", "{cur}", "--column-method", "x"], "NAME=METHOD"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(
+    files: tuple[Path, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
     ref, cur = files
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet at all")

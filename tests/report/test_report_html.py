@@ -15,10 +15,20 @@ from vigil.drift import detect_drift
 
 def _report():  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(0)
-    ref = pd.DataFrame({"age": rng.normal(40, 10, 500), "plan": rng.choice(["a", "b"], 500),
-                        "note": ["<script>alert(1)</script> fine"] * 500})
-    cur = pd.DataFrame({"age": rng.normal(50, 10, 500), "plan": rng.choice(["a", "b"], 500),
-                        "note": ["<script>alert(1)</script> fine"] * 500})
+    ref = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, 500),
+            "plan": rng.choice(["a", "b"], 500),
+            "note": ["<script>alert(1)</script> fine"] * 500,
+        }
+    )
+    cur = pd.DataFrame(
+        {
+            "age": rng.normal(50, 10, 500),
+            "plan": rng.choice(["a", "b"], 500),
+            "note": ["<script>alert(1)</script> fine"] * 500,
+        }
+    )
     return detect_drift(ref, cur, multivariate="classifier")
 
 

@@ -15,12 +15,22 @@ GiB = float(1 << 30)
 
 
 def sample(host: str = "web-1", **over):
-    out = {"host": host, "pid": 42, "ts": time.time(), "interval_s": 10.0,
-           "process_cpu_percent": 150.0, "process_cpu_seconds": 12.5,
-           "process_rss_bytes": 2 * GiB, "process_threads": 9.0, "process_open_files": 17.0,
-           "host_cpu_percent": 40.0, "host_cpu_count": 4.0,
-           "host_memory_used_bytes": 6 * GiB, "host_memory_total_bytes": 16 * GiB,
-           "host_load1": 1.5}
+    out = {
+        "host": host,
+        "pid": 42,
+        "ts": time.time(),
+        "interval_s": 10.0,
+        "process_cpu_percent": 150.0,
+        "process_cpu_seconds": 12.5,
+        "process_rss_bytes": 2 * GiB,
+        "process_threads": 9.0,
+        "process_open_files": 17.0,
+        "host_cpu_percent": 40.0,
+        "host_cpu_count": 4.0,
+        "host_memory_used_bytes": 6 * GiB,
+        "host_memory_total_bytes": 16 * GiB,
+        "host_load1": 1.5,
+    }
     out.update(over)
     return out
 
@@ -34,8 +44,7 @@ def api(server_factory):
 
 
 def post(api, samples, **params):
-    return api.post("/api/v1/models/churn/resources", json={"samples": samples},
-                    params=params)
+    return api.post("/api/v1/models/churn/resources", json={"samples": samples}, params=params)
 
 
 def test_impossible_samples_are_rejected_with_field_and_reason(api):
@@ -56,8 +65,11 @@ def test_impossible_samples_are_rejected_with_field_and_reason(api):
     assert r.status_code == 207, r.text
     body = r.json()
     assert body["accepted"] == 1
-    reasons = {e["field"].split(".", 1)[1] if "." in e["field"] else e["field"]: e["reason"]
-               for rej in body["rejected"] for e in rej["errors"]}
+    reasons = {
+        e["field"].split(".", 1)[1] if "." in e["field"] else e["field"]: e["reason"]
+        for rej in body["rejected"]
+        for e in rej["errors"]
+    }
     assert [rej["index"] for rej in body["rejected"]] == list(range(1, len(bad) + 1))
     assert reasons["process_rss_bytes"] == "must be >= 0, got -1.0"
     assert "exceeds 100 % x 4 cores = 400 %" in reasons["process_cpu_percent"]
@@ -72,14 +84,19 @@ def test_impossible_samples_are_rejected_with_field_and_reason(api):
 
 
 def test_non_finite_numbers_rejected_and_resent_samples_are_duplicates(api):
-    body = ('{"samples": [{"host": "a", "process_cpu_percent": NaN}, '
-            '{"host": "b", "process_rss_bytes": Infinity}, {"host": "c"}]}')
-    r = api.post("/api/v1/models/churn/resources", content=body,
-                 headers={"Content-Type": "application/json"})
+    body = (
+        '{"samples": [{"host": "a", "process_cpu_percent": NaN}, '
+        '{"host": "b", "process_rss_bytes": Infinity}, {"host": "c"}]}'
+    )
+    r = api.post(
+        "/api/v1/models/churn/resources", content=body, headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 207, r.text
     errors = [rej["errors"][0] for rej in r.json()["rejected"]]
-    assert [e["field"] for e in errors] == ["samples[0].process_cpu_percent",
-                                            "samples[1].process_rss_bytes"]
+    assert [e["field"] for e in errors] == [
+        "samples[0].process_cpu_percent",
+        "samples[1].process_rss_bytes",
+    ]
     assert all("finite" in e["reason"] for e in errors)
     # resending a sample (a replayed spool batch) stores nothing twice
     s = sample()
@@ -91,7 +108,8 @@ def test_error_answers_and_server_timing(api):
     r = post(api, [sample(process_rss_bytes=-5.0)])
     assert r.status_code == 422
     assert r.json()["error"]["details"]["rejected"][0]["errors"][0]["field"] == (
-        "samples[0].process_rss_bytes")
+        "samples[0].process_rss_bytes"
+    )
     r = api.post("/api/v1/models/nope/resources", json={"samples": [sample()]})
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "model_not_found"
@@ -112,13 +130,34 @@ def test_error_answers_and_server_timing(api):
 def test_windows_per_host_and_stale_hosts_shown_as_stale(api):
     now = time.time()
     minute = int(now // 60) * 60
-    fresh = [sample("web-1", ts=minute + 1, process_cpu_percent=100.0, interval_s=60.0),
-             sample("web-1", ts=minute + 2, process_cpu_percent=200.0, interval_s=60.0,
-                    process_rss_bytes=3 * GiB)]  # fresh for 3 minutes, one window
+    fresh = [
+        sample("web-1", ts=minute + 1, process_cpu_percent=100.0, interval_s=60.0),
+        sample(
+            "web-1",
+            ts=minute + 2,
+            process_cpu_percent=200.0,
+            interval_s=60.0,
+            process_rss_bytes=3 * GiB,
+        ),
+    ]  # fresh for 3 minutes, one window
     # minute-aligned, so the three samples share one window whatever the clock says
-    gone = [sample("web-2", ts=minute - 900 + i, version="2", process_cpu_percent=50.0,
-                   gpus=[{"index": 0, "utilization_percent": 70.0, "memory_used_bytes": 1.0,
-                          "memory_total_bytes": 8.0}]) for i in range(3)]
+    gone = [
+        sample(
+            "web-2",
+            ts=minute - 900 + i,
+            version="2",
+            process_cpu_percent=50.0,
+            gpus=[
+                {
+                    "index": 0,
+                    "utilization_percent": 70.0,
+                    "memory_used_bytes": 1.0,
+                    "memory_total_bytes": 8.0,
+                }
+            ],
+        )
+        for i in range(3)
+    ]
     assert post(api, fresh, version="1").json()["accepted"] == 2
     assert post(api, gone).json()["accepted"] == 3
     r = api.get("/api/v1/models/churn/resources", params={"start": now - 3600, "step": 60})
@@ -141,8 +180,9 @@ def test_windows_per_host_and_stale_hosts_shown_as_stale(api):
     # only windows with samples appear: web-2's one window, nothing after it went quiet
     assert [p["ts"] for p in body["series"] if p["host"] == "web-2"] == [minute - 900]
     # filters
-    only = api.get("/api/v1/models/churn/resources",
-                   params={"start": now - 3600, "version": "2"}).json()
+    only = api.get(
+        "/api/v1/models/churn/resources", params={"start": now - 3600, "version": "2"}
+    ).json()
     assert {p["host"] for p in only["series"]} == {"web-2"}
     assert [h["host"] for h in only["hosts"]] == ["web-2"]
     assert only["hosts"][0]["gpus"][0]["utilization_percent"] == 70.0
@@ -159,9 +199,20 @@ def test_windows_per_host_and_stale_hosts_shown_as_stale(api):
 
 def test_prometheus_series_follow_the_newest_sample_and_drop_stale_hosts(api):
     now = time.time()
-    post(api, [sample("web-1", ts=now - 5, process_rss_bytes=1 * GiB),
-               sample("web-1", ts=now, process_rss_bytes=2 * GiB, net_rtt_p95_ms=12.0,
-                      gpus=[{"index": 1, "utilization_percent": 33.0}])], version="3")
+    post(
+        api,
+        [
+            sample("web-1", ts=now - 5, process_rss_bytes=1 * GiB),
+            sample(
+                "web-1",
+                ts=now,
+                process_rss_bytes=2 * GiB,
+                net_rtt_p95_ms=12.0,
+                gpus=[{"index": 1, "utilization_percent": 33.0}],
+            ),
+        ],
+        version="3",
+    )
     post(api, [sample("old", ts=now - 900)], version="3")
     text = api.get("/metrics").text
     labels = 'host="web-1",model_name="churn",model_version="3"'
@@ -169,17 +220,30 @@ def test_prometheus_series_follow_the_newest_sample_and_drop_stale_hosts(api):
     assert f"vigil_model_process_cpu_seconds_total{{{labels}}} 12.5" in text
     assert f"vigil_model_process_open_fds{{{labels}}} 17.0" in text
     assert f"vigil_model_network_round_trip_p95_seconds{{{labels}}} 0.012" in text
-    assert ('vigil_model_gpu_device_utilization_percent{gpu="1",host="web-1",'
-            'model_name="churn",model_version="3"} 33.0') in text
+    assert (
+        'vigil_model_gpu_device_utilization_percent{gpu="1",host="web-1",'
+        'model_name="churn",model_version="3"} 33.0'
+    ) in text
     assert 'host="old"' not in text  # stale: gone from the exposition, not frozen or 0
 
 
 def test_rule_metrics_over_samples(store, api):
     now = time.time()
-    post(api, [sample("a", ts=now - 30, process_cpu_percent=100.0, net_network_p95_ms=8.0),
-               sample("b", ts=now - 20, process_cpu_percent=300.0, process_rss_bytes=3 * GiB,
-                      gpu_utilization_percent=50.0, gpu_memory_used_bytes=1.0,
-                      gpu_memory_total_bytes=2.0)])
+    post(
+        api,
+        [
+            sample("a", ts=now - 30, process_cpu_percent=100.0, net_network_p95_ms=8.0),
+            sample(
+                "b",
+                ts=now - 20,
+                process_cpu_percent=300.0,
+                process_rss_bytes=3 * GiB,
+                gpu_utilization_percent=50.0,
+                gpu_memory_used_bytes=1.0,
+                gpu_memory_total_bytes=2.0,
+            ),
+        ],
+    )
     model = store.get_model("churn")
 
     def value(name, version=None, start=now - 600):
@@ -206,4 +270,5 @@ def test_migration_downgrades_and_upgrades(store):
     assert "models" in names
     migrate.upgrade(store.engine)
     assert {"resource_samples", "probes", "probe_results"} <= set(
-        sa.inspect(store.engine).get_table_names())
+        sa.inspect(store.engine).get_table_names()
+    )

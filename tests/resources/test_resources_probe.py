@@ -58,14 +58,17 @@ def endpoint():
 def test_run_probe_measures_ttfb_latency_and_failures(endpoint):
     async def go():
         async with httpx.AsyncClient() as client:
-            spec = validate_probe({"url": f"{endpoint}/predict", "method": "POST",
-                                   "body": {"x": 1}, "timeout_s": 2})
+            spec = validate_probe(
+                {"url": f"{endpoint}/predict", "method": "POST", "body": {"x": 1}, "timeout_s": 2}
+            )
             ok = await run_probe(client, spec)
             broken = await run_probe(client, validate_probe({"url": f"{endpoint}/broken"}))
-            expected = await run_probe(client, validate_probe(
-                {"url": f"{endpoint}/broken", "expect_status": 500}))
-            refused = await run_probe(client, validate_probe(
-                {"url": f"http://127.0.0.1:{free_port()}/", "timeout_s": 1}))
+            expected = await run_probe(
+                client, validate_probe({"url": f"{endpoint}/broken", "expect_status": 500})
+            )
+            refused = await run_probe(
+                client, validate_probe({"url": f"http://127.0.0.1:{free_port()}/", "timeout_s": 1})
+            )
             return ok, broken, expected, refused
 
     ok, broken, expected, refused = asyncio.run(go())
@@ -84,8 +87,16 @@ def test_run_probe_measures_ttfb_latency_and_failures(endpoint):
 
 def test_probe_spec_validation_names_fields():
     with pytest.raises(ValidationFailedError) as info:
-        validate_probe({"url": "ftp://x", "method": "PUT", "interval_s": 0.1,
-                        "timeout_s": -1, "expect_status": 99, "extra": 1})
+        validate_probe(
+            {
+                "url": "ftp://x",
+                "method": "PUT",
+                "interval_s": 0.1,
+                "timeout_s": -1,
+                "expect_status": 99,
+                "extra": 1,
+            }
+        )
     fields = {d["field"] for d in info.value.details}
     assert fields == {"body", "url", "method", "interval_s", "timeout_s", "expect_status"}
     with pytest.raises(ValidationFailedError, match="invalid") as info:
@@ -96,18 +107,27 @@ def test_probe_spec_validation_names_fields():
 @pytest.mark.integration
 def test_server_runs_probes_on_schedule(server_factory, endpoint):
     api = server_factory(auth="off")
-    assert api.post("/api/v1/models", json={"name": "m", "schema": {"features": []}}
-                    ).status_code == 201
+    assert (
+        api.post("/api/v1/models", json={"name": "m", "schema": {"features": []}}).status_code
+        == 201
+    )
     r = api.post("/api/v1/models/m/probes", json={"url": "ftp://nope"})
     assert r.status_code == 422
     assert r.json()["error"]["details"][0]["field"] == "url"
-    assert api.post("/api/v1/models/nope/probes", json={"url": f"{endpoint}/"}
-                    ).status_code == 404
-    good = api.post("/api/v1/models/m/probes", json={
-        "name": "predict", "url": f"{endpoint}/predict", "interval_s": 1, "timeout_s": 1})
-    bad = api.post("/api/v1/models/m/probes", json={
-        "name": "down", "url": f"http://127.0.0.1:{free_port()}/", "interval_s": 1,
-        "timeout_s": 0.5})
+    assert api.post("/api/v1/models/nope/probes", json={"url": f"{endpoint}/"}).status_code == 404
+    good = api.post(
+        "/api/v1/models/m/probes",
+        json={"name": "predict", "url": f"{endpoint}/predict", "interval_s": 1, "timeout_s": 1},
+    )
+    bad = api.post(
+        "/api/v1/models/m/probes",
+        json={
+            "name": "down",
+            "url": f"http://127.0.0.1:{free_port()}/",
+            "interval_s": 1,
+            "timeout_s": 0.5,
+        },
+    )
     assert good.status_code == bad.status_code == 201, good.text
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -146,12 +166,20 @@ def test_probe_rule_metrics(store):
     probe = rq.create_probe(store, model.id, validate_probe({"url": "http://h/"}))
     now = time.time()
     for i, (ok, ms) in enumerate([(True, 10.0), (True, 30.0), (False, None), (True, 20.0)]):
-        rq.insert_probe_result(store, probe["id"], {
-            "ts": now - 10 + i, "ok": ok, "status": 200 if ok else None, "latency_ms": ms,
-            "ttfb_ms": ms, "error": None if ok else "ConnectError"})
+        rq.insert_probe_result(
+            store,
+            probe["id"],
+            {
+                "ts": now - 10 + i,
+                "ok": ok,
+                "status": 200 if ok else None,
+                "latency_ms": ms,
+                "ttfb_ms": ms,
+                "error": None if ok else "ConnectError",
+            },
+        )
     rate = get_metric("probe_failure_rate").compute(store, model, None, now - 60, now)
     assert rate == 0.25
     p95 = get_metric("probe_latency_p95").compute(store, model, None, now - 60, now)
     assert p95 == pytest.approx(0.030)
-    assert get_metric("probe_latency_p95").compute(store, model, None, now - 600,
-                                                   now - 60) is None
+    assert get_metric("probe_latency_p95").compute(store, model, None, now - 600, now - 60) is None

@@ -38,15 +38,27 @@ CHILD = textwrap.dedent("""
 @pytest.mark.integration
 def test_a_child_burning_cpu_and_memory_is_seen(server_factory, store, tmp_path):
     api = server_factory(auth="off")
-    assert api.post("/api/v1/models", json={
-        "name": "burner", "schema": {"features": [{"name": "x", "kind": "numeric"}]},
-    }).status_code == 201
+    assert (
+        api.post(
+            "/api/v1/models",
+            json={
+                "name": "burner",
+                "schema": {"features": [{"name": "x", "kind": "numeric"}]},
+            },
+        ).status_code
+        == 201
+    )
     started = time.time()
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(api.base_url), str(tmp_path)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(api.base_url), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
-    body = api.get("/api/v1/models/burner/resources",
-                   params={"start": started - 60, "step": 60}).json()
+    body = api.get(
+        "/api/v1/models/burner/resources", params={"start": started - 60, "step": 60}
+    ).json()
     (host,) = body["hosts"]
     assert host["host"] == socket.gethostname() and host["version"] == "2"
     assert host["status"] == "ok"
@@ -61,7 +73,8 @@ def test_a_child_burning_cpu_and_memory_is_seen(server_factory, store, tmp_path)
     assert host["latest"]["process_cpu_seconds"] >= 1.0
     # the SDK measured its deliveries and the server's Server-Timing: network share known
     assert host["latest"].get("net_sends", 0) >= 1 or any(
-        p.get("net_sends") for p in body["series"])
+        p.get("net_sends") for p in body["series"]
+    )
     net = [p for p in body["series"] if "net_network_p50_ms" in p]
     assert net and all(p["net_rtt_p95_ms"] >= p["net_network_p50_ms"] >= 0 for p in net)
     assert any(p.get("client_latency_p50_ms") == 30.0 for p in body["series"])
@@ -70,14 +83,21 @@ def test_a_child_burning_cpu_and_memory_is_seen(server_factory, store, tmp_path)
     try:
         import sqlalchemy as sa
 
-        cpu = [r[0] for r in rows.execute(sa.text(
-            "SELECT process_cpu_percent FROM resource_samples ORDER BY ts")).all()
-            if r[0] is not None]
+        cpu = [
+            r[0]
+            for r in rows.execute(
+                sa.text("SELECT process_cpu_percent FROM resource_samples ORDER BY ts")
+            ).all()
+            if r[0] is not None
+        ]
     finally:
         rows.close()
     assert max(cpu) > min(cpu) + 10.0 and max(cpu) > 3 * min(cpu), cpu
     model = store.get_model("burner")
-    assert get_metric("cpu_percent_max").compute(store, model, "2", started - 60,
-                                                 time.time() + 1) == pytest.approx(max(cpu))
-    assert get_metric("memory_rss_bytes").compute(store, model, None, started - 60,
-                                                  time.time() + 1) > 300 * MiB
+    assert get_metric("cpu_percent_max").compute(
+        store, model, "2", started - 60, time.time() + 1
+    ) == pytest.approx(max(cpu))
+    assert (
+        get_metric("memory_rss_bytes").compute(store, model, None, started - 60, time.time() + 1)
+        > 300 * MiB
+    )

@@ -65,8 +65,10 @@ class FakeNvml:
         return 250_000
 
     def nvmlDeviceGetComputeRunningProcesses(self, h):
-        return [SimpleNamespace(pid=os.getpid(), usedGpuMemory=1 << 30),
-                SimpleNamespace(pid=1, usedGpuMemory=None)]
+        return [
+            SimpleNamespace(pid=os.getpid(), usedGpuMemory=1 << 30),
+            SimpleNamespace(pid=1, usedGpuMemory=None),
+        ]
 
 
 def test_gpu_reader_with_a_fake_nvml():
@@ -74,10 +76,17 @@ def test_gpu_reader_with_a_fake_nvml():
     reader = GpuReader(nvml)
     assert reader.available
     first, second = reader.read()
-    assert first == {"index": 0, "name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-h0",
-                     "utilization_percent": 55.0, "memory_used_bytes": float(4 << 30),
-                     "memory_total_bytes": float(80 << 30), "temperature_c": 64.0,
-                     "power_w": 250.0, "process_memory_bytes": float(1 << 30)}
+    assert first == {
+        "index": 0,
+        "name": "NVIDIA H100 80GB HBM3",
+        "uuid": "GPU-h0",
+        "utilization_percent": 55.0,
+        "memory_used_bytes": float(4 << 30),
+        "memory_total_bytes": float(80 << 30),
+        "temperature_c": 64.0,
+        "power_w": 250.0,
+        "process_memory_bytes": float(1 << 30),
+    }
     assert second["name"] == "NVIDIA T4" and second["power_w"] is None  # not supported
     reader.close()
     reader.close()
@@ -151,9 +160,17 @@ def test_per_call_measurements_are_drained_into_the_next_sample():
     assert "net_sends" not in again and "request_count" not in again
 
 
-@pytest.mark.parametrize(("header", "seconds"), [
-    ("vigil;dur=3.5", 0.0035), ("app;dur=1, vigil;desc=x;dur=2", 0.002),
-    ("vigil;dur=abc", None), ("vigil;dur=-1", None), ("other;dur=2", None), ("", None)])
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("vigil;dur=3.5", 0.0035),
+        ("app;dur=1, vigil;desc=x;dur=2", 0.002),
+        ("vigil;dur=abc", None),
+        ("vigil;dur=-1", None),
+        ("other;dur=2", None),
+        ("", None),
+    ],
+)
 def test_parse_server_timing(header, seconds):
     assert parse_server_timing(header) == seconds
 
@@ -194,8 +211,16 @@ def test_sampler_thread_emits_every_interval():
 
 def test_monitor_sends_resource_samples_with_its_version(tmp_path):
     sink = MemoryTransport()
-    mon = Monitor("m", version="7", transport=sink, spool_dir=tmp_path, schema={"features": []},
-                  resources=True, resource_interval_s=0.05, flush_interval_s=3600)
+    mon = Monitor(
+        "m",
+        version="7",
+        transport=sink,
+        spool_dir=tmp_path,
+        schema={"features": []},
+        resources=True,
+        resource_interval_s=0.05,
+        flush_interval_s=3600,
+    )
     deadline = time.monotonic() + 5
     while mon.resources.samples < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -220,8 +245,14 @@ def test_cpu_time_is_opt_in_and_leaves_the_default_hot_path_alone(tmp_path):
         Monitor("m", transport=sink, spool_dir=tmp_path / "b", cpu_time=True)
     with pytest.raises(InvalidParameterError, match="resources=True"):
         Monitor("m", transport=sink, spool_dir=tmp_path / "c").log_client_latency(0.1)
-    mon = Monitor("m", transport=sink, spool_dir=tmp_path / "d", resources=True,
-                  resource_interval_s=3600, cpu_time=True)
+    mon = Monitor(
+        "m",
+        transport=sink,
+        spool_dir=tmp_path / "d",
+        resources=True,
+        resource_interval_s=3600,
+        cpu_time=True,
+    )
     tracked = mon.track(predict)
     assert tracked.__wrapped__ is not predict and tracked.__wrapped__.__wrapped__ is predict
     for i in range(5):
@@ -274,9 +305,16 @@ def test_sampler_restarts_in_a_forked_child(tmp_path):
 def test_local_mode_stores_samples(db_url, tmp_path):
     import sqlalchemy as sa
 
-    mon = Monitor("local", version="3", endpoint=db_url, spool_dir=tmp_path,
-                  schema={"features": [{"name": "x", "kind": "numeric"}]},
-                  resources=True, resource_interval_s=0.05, flush_interval_s=0.05)
+    mon = Monitor(
+        "local",
+        version="3",
+        endpoint=db_url,
+        spool_dir=tmp_path,
+        schema={"features": [{"name": "x", "kind": "numeric"}]},
+        resources=True,
+        resource_interval_s=0.05,
+        flush_interval_s=0.05,
+    )
     mon.log_prediction({"x": 1.0}, 1)
     deadline = time.monotonic() + 10
     while mon.resources.samples < 2 and time.monotonic() < deadline:
@@ -286,8 +324,9 @@ def test_local_mode_stores_samples(db_url, tmp_path):
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT version, pid, process_rss_bytes FROM resource_samples")).all()
+            rows = conn.execute(
+                sa.text("SELECT version, pid, process_rss_bytes FROM resource_samples")
+            ).all()
     finally:
         engine.dispose()
     assert len(rows) >= 2
@@ -297,8 +336,14 @@ def test_local_mode_stores_samples(db_url, tmp_path):
 
 def test_samples_wait_for_the_model_to_be_registered(tmp_path):
     sink = MemoryTransport()
-    mon = Monitor("fresh", transport=sink, spool_dir=tmp_path, resources=True,
-                  resource_interval_s=0.1, flush_interval_s=0.02)
+    mon = Monitor(
+        "fresh",
+        transport=sink,
+        spool_dir=tmp_path,
+        resources=True,
+        resource_interval_s=0.1,
+        flush_interval_s=0.02,
+    )
     deadline = time.monotonic() + 5
     while mon.resources.samples < 2 and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -67,8 +67,7 @@ def unraisable(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 def test_close_from_the_sender_thread_does_not_join_itself(tmp_path, unraisable):
     sink = MemoryTransport()
     closer = ClosingSink("close")
-    mon = Monitor("m", transport=sink, spool_dir=tmp_path, flush_interval_s=3600,
-                  timeout_s=5)
+    mon = Monitor("m", transport=sink, spool_dir=tmp_path, flush_interval_s=3600, timeout_s=5)
     mon.add_sink(closer)
     ids = [mon.log_prediction({"x": i}, i) for i in range(5)]
     closer.mon = mon
@@ -91,8 +90,9 @@ def test_close_from_the_sender_thread_does_not_join_itself(tmp_path, unraisable)
 def test_records_queued_before_a_close_on_the_sender_thread_are_delivered(tmp_path):
     sink = MemoryTransport()
     closer = ClosingSink("close")
-    mon = Monitor("m", transport=sink, spool_dir=tmp_path, flush_interval_s=3600,
-                  batch_size=2, timeout_s=5)
+    mon = Monitor(
+        "m", transport=sink, spool_dir=tmp_path, flush_interval_s=3600, batch_size=2, timeout_s=5
+    )
     mon.add_sink(closer)
     closer.mon = mon
     ids = [mon.log_prediction({"x": i}, i) for i in range(7)]  # 4 batches in one cycle
@@ -105,8 +105,7 @@ def test_records_queued_before_a_close_on_the_sender_thread_are_delivered(tmp_pa
 def test_flush_from_the_sender_thread_returns_at_once(tmp_path):
     sink = MemoryTransport()
     flusher = ClosingSink("flush")
-    mon = Monitor("m", transport=sink, spool_dir=tmp_path, flush_interval_s=3600,
-                  timeout_s=5)
+    mon = Monitor("m", transport=sink, spool_dir=tmp_path, flush_interval_s=3600, timeout_s=5)
     mon.add_sink(flusher)
     flusher.mon = mon
     pid = mon.log_prediction({"x": 1}, 1)
@@ -119,13 +118,10 @@ def test_flush_from_the_sender_thread_returns_at_once(tmp_path):
     assert mon.close(timeout_s=5)
 
 
-def test_the_last_reference_dropped_on_the_sender_thread_finalises_cleanly(
-    tmp_path, unraisable
-):
+def test_the_last_reference_dropped_on_the_sender_thread_finalises_cleanly(tmp_path, unraisable):
     sink = MemoryTransport()
     dropper = ClosingSink("drop")
-    mon = Monitor("m", transport=sink, spool_dir=tmp_path, flush_interval_s=3600,
-                  timeout_s=30)
+    mon = Monitor("m", transport=sink, spool_dir=tmp_path, flush_interval_s=3600, timeout_s=30)
     mon.add_sink(dropper)
     ids = [mon.log_prediction({"x": i}, i) for i in range(3)]
     sender = mon._sender

@@ -70,11 +70,17 @@ def _log_all(mon: Monitor, odd: bool) -> None:
         if odd and i % 131 == 9:
             features["extra"] = "yes"  # an input the others lack: JSON too
         error = "ValueError: bad" if i % 50 == 0 else None
-        mon.log_prediction(features, i % 2, proba=[0.25, 0.75] if i % 3 else None,
-                           latency_s=0.001 * (i % 17), error=error,
-                           error_type="ValueError" if error else None,
-                           subject_id=f"u{i % 11}" if i % 5 == 0 else None,
-                           id=f"p{i:04d}", ts=T0 + i)
+        mon.log_prediction(
+            features,
+            i % 2,
+            proba=[0.25, 0.75] if i % 3 else None,
+            latency_s=0.001 * (i % 17),
+            error=error,
+            error_type="ValueError" if error else None,
+            subject_id=f"u{i % 11}" if i % 5 == 0 else None,
+            id=f"p{i:04d}",
+            ts=T0 + i,
+        )
         if i % 4 == 0:
             mon.log_label(f"p{i:04d}", i % 2, ts=T0 + i + 30)
 
@@ -98,16 +104,23 @@ def _rows(conn: sqlite3.Connection, model: str, sql: str) -> list[tuple[Any, ...
     return conn.execute(sql, (model,)).fetchall()
 
 
-_PREDICTIONS = ("SELECT p.id, p.version, p.ts, p.latency_s, p.error, p.error_type, "
-                "p.subject_id, p.inputs, p.outputs, p.proba FROM predictions p "
-                "JOIN models m ON m.id = p.model_id WHERE m.name = ? ORDER BY p.id")
-_ROLLUPS = ("SELECT r.version, r.minute, r.count, r.errors, r.latency_count, r.latency_sum, "
-            "r.error_types, r.profile FROM rollups r JOIN models m ON m.id = r.model_id "
-            "WHERE m.name = ? ORDER BY r.version, r.minute")
-_PENDING = ("SELECT count(*) FROM pending_batches b JOIN models m ON m.id = b.model_id "
-            "WHERE m.name = ?")
-_LABELS = ("SELECT l.prediction_id, l.actual, l.ts FROM labels l JOIN models m "
-           "ON m.id = l.model_id WHERE m.name = ? ORDER BY l.prediction_id")
+_PREDICTIONS = (
+    "SELECT p.id, p.version, p.ts, p.latency_s, p.error, p.error_type, "
+    "p.subject_id, p.inputs, p.outputs, p.proba FROM predictions p "
+    "JOIN models m ON m.id = p.model_id WHERE m.name = ? ORDER BY p.id"
+)
+_ROLLUPS = (
+    "SELECT r.version, r.minute, r.count, r.errors, r.latency_count, r.latency_sum, "
+    "r.error_types, r.profile FROM rollups r JOIN models m ON m.id = r.model_id "
+    "WHERE m.name = ? ORDER BY r.version, r.minute"
+)
+_PENDING = (
+    "SELECT count(*) FROM pending_batches b JOIN models m ON m.id = b.model_id WHERE m.name = ?"
+)
+_LABELS = (
+    "SELECT l.prediction_id, l.actual, l.ts FROM labels l JOIN models m "
+    "ON m.id = l.model_id WHERE m.name = ? ORDER BY l.prediction_id"
+)
 
 
 @pytest.mark.integration
@@ -118,9 +131,16 @@ def test_arrow_and_json_bodies_store_the_same_rows_and_rollups(server, tmp_path,
     json = Spy(url, columnar=False)
     names = {arrow: f"by-arrow-{odd}", json: f"by-json-{odd}"}
     for transport, name in names.items():
-        mon = Monitor(name, version="3", endpoint=url, transport=transport,
-                      spool_dir=tmp_path / "spool", flush_interval_s=3600, batch_size=250,
-                      task="binary_classification")
+        mon = Monitor(
+            name,
+            version="3",
+            endpoint=url,
+            transport=transport,
+            spool_dir=tmp_path / "spool",
+            flush_interval_s=3600,
+            batch_size=250,
+            task="binary_classification",
+        )
         assert mon._sender.columnar is (transport is arrow)
         _log_all(mon, odd)
         assert mon.flush(60)
@@ -148,8 +168,9 @@ def test_arrow_and_json_bodies_store_the_same_rows_and_rollups(server, tmp_path,
         other = _rows(conn, by_json, _ROLLUPS)
         assert [r[:5] + r[6:7] for r in rollups] == [r[:5] + r[6:7] for r in other]
         assert [r[5] for r in rollups] == pytest.approx([r[5] for r in other], rel=1e-12)
-    schemas = dict(conn.execute("SELECT name, schema FROM models WHERE name IN (?, ?)",
-                                (by_arrow, by_json)))
+    schemas = dict(
+        conn.execute("SELECT name, schema FROM models WHERE name IN (?, ?)", (by_arrow, by_json))
+    )
     assert schemas[by_arrow] == schemas[by_json]
     conn.close()
 
@@ -160,8 +181,9 @@ def test_a_server_that_refuses_arrow_gets_json_and_loses_nothing(server, tmp_pat
     url, db = server
     model = f"refuses-arrow-{status}"
     old = Spy(url, refuse_arrow=status, columnar=True)
-    with Monitor(model, endpoint=url, transport=old, spool_dir=tmp_path / "spool",
-                 flush_interval_s=3600) as mon:
+    with Monitor(
+        model, endpoint=url, transport=old, spool_dir=tmp_path / "spool", flush_interval_s=3600
+    ) as mon:
         for i in range(40):
             mon.log_prediction({"x": float(i), "y": "a"}, 1, id=f"r{i}", ts=T0 + i)
         assert mon.flush(60)
@@ -172,12 +194,22 @@ def test_a_server_that_refuses_arrow_gets_json_and_loses_nothing(server, tmp_pat
         assert mon.flush(60)
         assert mon.stats["sent"] == 60 and mon.stats["rejected"] == 0
     arrow_then_json = [("predictions", True), ("predictions", False)]
-    assert old.kinds == arrow_then_json + (arrow_then_json if status == 400
-                                           else [("predictions", False)])
+    assert old.kinds == arrow_then_json + (
+        arrow_then_json if status == 400 else [("predictions", False)]
+    )
     conn = sqlite3.connect(db)
-    wait_until(lambda: _rows(conn, model, "SELECT count(*) FROM predictions p JOIN models m "
-                             "ON m.id = p.model_id WHERE m.name = ?")[0][0] == 60,
-               timeout_s=60)
+    wait_until(
+        lambda: (
+            _rows(
+                conn,
+                model,
+                "SELECT count(*) FROM predictions p JOIN models m "
+                "ON m.id = p.model_id WHERE m.name = ?",
+            )[0][0]
+            == 60
+        ),
+        timeout_s=60,
+    )
     conn.close()
 
 
@@ -186,9 +218,16 @@ def test_columnar_batches_wait_in_the_spool_and_are_replayed_as_arrow(server, tm
     url, db = server
     spy = Spy(url, columnar=True)
     spy.down = True
-    with Monitor("spooled-arrow", endpoint=url, transport=spy, spool_dir=tmp_path / "spool",
-                 flush_interval_s=3600, max_retries=0, backoff_s=0.001,
-                 max_backoff_s=0.01) as mon:
+    with Monitor(
+        "spooled-arrow",
+        endpoint=url,
+        transport=spy,
+        spool_dir=tmp_path / "spool",
+        flush_interval_s=3600,
+        max_retries=0,
+        backoff_s=0.001,
+        max_backoff_s=0.01,
+    ) as mon:
         for i in range(30):
             mon.log_prediction({"x": float(i), "plan": "pro"}, i % 2, id=f"s{i}", ts=T0 + i)
         assert not mon.flush(30)  # undeliverable: spooled
@@ -198,9 +237,18 @@ def test_columnar_batches_wait_in_the_spool_and_are_replayed_as_arrow(server, tm
         assert mon.stats["replayed"] == 30 and mon.stats["spool_files"] == 0
     assert spy.kinds[-1] == ("predictions", True)
     conn = sqlite3.connect(db)
-    wait_until(lambda: _rows(conn, "spooled-arrow", "SELECT count(*) FROM predictions p "
-                             "JOIN models m ON m.id = p.model_id WHERE m.name = ?")[0][0] == 30,
-               timeout_s=60)
+    wait_until(
+        lambda: (
+            _rows(
+                conn,
+                "spooled-arrow",
+                "SELECT count(*) FROM predictions p "
+                "JOIN models m ON m.id = p.model_id WHERE m.name = ?",
+            )[0][0]
+            == 30
+        ),
+        timeout_s=60,
+    )
     conn.close()
 
 
@@ -216,8 +264,14 @@ def test_arrow_is_the_default_off_loopback_when_pyarrow_is_installed(tmp_path):
 
 
 def _rec(i: int, **over: Any) -> dict[str, Any]:
-    rec = {"id": f"r{i}", "version": "1", "ts": T0 + i, "latency_s": 0.5,
-           "inputs": {"a": float(i), "b": "s", "c": i, "d": True}, "outputs": i % 2}
+    rec = {
+        "id": f"r{i}",
+        "version": "1",
+        "ts": T0 + i,
+        "latency_s": 0.5,
+        "inputs": {"a": float(i), "b": "s", "c": i, "d": True},
+        "outputs": i % 2,
+    }
     rec.update(over)
     return rec
 
@@ -235,8 +289,10 @@ def test_records_that_do_not_type_uniformly_are_left_for_json():
 
 
 def test_nulls_and_all_null_fields_keep_their_json_meaning():
-    recs = [_rec(0, error="E", error_type="E", proba=[0.1, 0.9]),
-            _rec(1, outputs=None, latency_s=None)]
+    recs = [
+        _rec(0, error="E", error_type="E", proba=[0.1, 0.9]),
+        _rec(1, outputs=None, latency_s=None),
+    ]
     recs[1]["inputs"]["b"] = None
     body, rest = split_columnar(recs)
     assert rest == []

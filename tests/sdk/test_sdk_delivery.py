@@ -10,9 +10,22 @@ from vigil.sdk.sender import backoff_delay
 
 @pytest.mark.parametrize(
     ("status", "retry"),
-    [(None, True), (408, True), (429, True), (500, True), (502, True), (503, True),
-     (504, True), (400, False), (401, False), (403, False), (404, False), (409, False),
-     (413, False), (422, False)],
+    [
+        (None, True),
+        (408, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (409, False),
+        (413, False),
+        (422, False),
+    ],
 )
 def test_status_classification(status, retry):
     assert retryable_status(status) is retry
@@ -63,8 +76,15 @@ def test_per_record_rejections_are_counted(make_monitor):
     class Picky(MemoryTransport):
         def send(self, model, kind, body):
             result = super().send(model, kind, body)
-            result["rejected"] = [{"index": 0, "id": "x", "errors": [
-                {"field": "records[0].inputs.x", "reason": "expected a finite number"}]}]
+            result["rejected"] = [
+                {
+                    "index": 0,
+                    "id": "x",
+                    "errors": [
+                        {"field": "records[0].inputs.x", "reason": "expected a finite number"}
+                    ],
+                }
+            ]
             result["accepted"] -= 1
             return result
 
@@ -135,8 +155,7 @@ def test_unreachable_server_spools_then_replays_in_order(make_monitor, sink):
 def test_a_new_monitor_replays_what_an_old_one_spooled(tmp_path):
     down = MemoryTransport()
     down.down = True
-    old = Monitor("m", transport=down, spool_dir=tmp_path, flush_interval_s=3600,
-                  max_retries=0)
+    old = Monitor("m", transport=down, spool_dir=tmp_path, flush_interval_s=3600, max_retries=0)
     ids = [old.log_prediction({"x": i}, i) for i in range(5)]
     assert old.close(timeout_s=10) is False  # could not deliver: left in the spool
     assert len(list(old.spool_dir.glob("*.batch"))) == 1

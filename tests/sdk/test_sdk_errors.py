@@ -31,8 +31,11 @@ def test_track_is_usable_bare_and_with_arguments(make_monitor, sink, style):
     def predict(features):
         return features["x"] + 1
 
-    tracked = {"bare": mon.track(predict), "empty": mon.track()(predict),
-               "budget": mon.track(timeout_s=30)(predict)}[style]
+    tracked = {
+        "bare": mon.track(predict),
+        "empty": mon.track()(predict),
+        "budget": mon.track(timeout_s=30)(predict),
+    }[style]
     assert tracked({"x": 1}) == 2
     assert tracked.__name__ == "predict"
     assert mon.flush(timeout_s=10)
@@ -42,9 +45,7 @@ def test_track_is_usable_bare_and_with_arguments(make_monitor, sink, style):
     assert "error_type" not in rec  # older servers reject unknown fields: sent only when set
 
 
-def test_a_call_over_its_budget_returns_its_result_and_is_recorded_as_a_timeout(
-    make_monitor, sink
-):
+def test_a_call_over_its_budget_returns_its_result_and_is_recorded_as_a_timeout(make_monitor, sink):
     mon = make_monitor()
 
     @mon.track(timeout_s=0.01)
@@ -126,8 +127,9 @@ def test_observe_with_a_budget(make_monitor, sink):
 
 def test_log_error_records_a_failed_prediction_of_a_named_kind(make_monitor, sink):
     mon = make_monitor()
-    pid = mon.log_error({"word": "zyx"}, "oov", "unknown token 'zyx'", latency_s=0.002,
-                        subject_id="u1")
+    pid = mon.log_error(
+        {"word": "zyx"}, "oov", "unknown token 'zyx'", latency_s=0.002, subject_id="u1"
+    )
     bare = mon.log_error({"word": "q"}, kind="timeout")
     assert mon.flush(timeout_s=10)
     rec = sink.predictions[pid]
@@ -137,7 +139,9 @@ def test_log_error_records_a_failed_prediction_of_a_named_kind(make_monitor, sin
     assert rec["subject_id"] == "u1"
     assert rec["outputs"] is None
     assert (sink.predictions[bare]["error"], sink.predictions[bare]["error_type"]) == (
-        "timeout", "timeout")
+        "timeout",
+        "timeout",
+    )
 
 
 @pytest.mark.parametrize("kind", [None, "", "x" * 101, 3])
@@ -181,10 +185,18 @@ class OlderServer(MemoryTransport):
         ok = [r for r in records if "error_type" not in r]
         result = super().send(model, kind, orjson.dumps({"records": ok}))
         result["rejected"] = [
-            {"index": i, "id": r["id"], "errors": [{
-                "field": f"records[{i}]",
-                "reason": "unknown fields ['error_type']; allowed: ['error', 'id', ...]"}]}
-            for i, r in enumerate(records) if "error_type" in r
+            {
+                "index": i,
+                "id": r["id"],
+                "errors": [
+                    {
+                        "field": f"records[{i}]",
+                        "reason": "unknown fields ['error_type']; allowed: ['error', 'id', ...]",
+                    }
+                ],
+            }
+            for i, r in enumerate(records)
+            if "error_type" in r
         ]
         return result
 
@@ -219,8 +231,9 @@ def test_error_kinds_reach_a_real_server(tmp_path, child_env):
     server = start_server_process(f"sqlite:///{db}", port, env=child_env)
     try:
         wait_ready(url, proc=server, timeout_s=60)
-        with Monitor("kinds", endpoint=url, spool_dir=tmp_path / "spool",
-                     flush_interval_s=3600) as mon:
+        with Monitor(
+            "kinds", endpoint=url, spool_dir=tmp_path / "spool", flush_interval_s=3600
+        ) as mon:
             track = mon.track(timeout_s=0.001)(lambda f: time.sleep(0.01) or 1)
             track({"x": 1.0})
             oov = mon.log_error({"x": 2.0}, "oov", "unknown")

@@ -15,8 +15,9 @@ from vigil.sdk.transport import GZIP_MIN_BYTES
 class Recorder:
     def __init__(self, status: int = 200, payload: object = None) -> None:
         self.status = status
-        self.payload = {"accepted": 1, "duplicates": 0, "rejected": []} if payload is None \
-            else payload
+        self.payload = (
+            {"accepted": 1, "duplicates": 0, "rejected": []} if payload is None else payload
+        )
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -25,8 +26,9 @@ class Recorder:
 
 
 def transport(handler, **kwargs) -> HttpTransport:
-    return HttpTransport("http://vigil.test:8765/", transport=httpx.MockTransport(handler),
-                         **kwargs)
+    return HttpTransport(
+        "http://vigil.test:8765/", transport=httpx.MockTransport(handler), **kwargs
+    )
 
 
 def test_sends_to_the_contract_paths_with_the_api_key():
@@ -62,8 +64,10 @@ def test_large_bodies_are_gzipped():
     assert gzip.decompress(req.content) == body
 
 
-@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:8765", "http://localhost:8765/",
-                                      "http://[::1]:8765", "http://127.0.1.1"])
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://127.0.0.1:8765", "http://localhost:8765/", "http://[::1]:8765", "http://127.0.1.1"],
+)
 def test_large_bodies_go_uncompressed_to_a_loopback_server(endpoint):
     rec = Recorder()
     body = orjson.dumps({"records": [{"id": str(i), "inputs": {"x": i}} for i in range(5000)]})
@@ -84,8 +88,17 @@ def test_get_model_maps_model_not_found_to_none():
 
 
 @pytest.mark.parametrize(
-    ("status", "retryable"), [(500, True), (503, True), (429, True), (408, True),
-                              (400, False), (401, False), (403, False), (404, False)]
+    ("status", "retryable"),
+    [
+        (500, True),
+        (503, True),
+        (429, True),
+        (408, True),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+    ],
 )
 def test_error_statuses_raise_with_their_classification(status, retryable):
     error = {"error": {"code": "x_code", "message": "went wrong", "details": {"a": 1}}}
@@ -98,8 +111,7 @@ def test_error_statuses_raise_with_their_classification(status, retryable):
 
 
 def test_all_rejected_422_returns_the_result_in_details():
-    result = {"accepted": 0, "duplicates": 0, "rejected": [{"index": 0, "id": "a",
-                                                              "errors": []}]}
+    result = {"accepted": 0, "duplicates": 0, "rejected": [{"index": 0, "id": "a", "errors": []}]}
     error = {"error": {"code": "validation_failed", "message": "all bad", "details": result}}
     assert transport(Recorder(422, error)).send("m", "predictions", b"{}") == result
 

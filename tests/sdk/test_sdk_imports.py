@@ -8,8 +8,20 @@ import sys
 import vigil
 import vigil.sdk
 
-HEAVY = ("sqlalchemy", "fastapi", "starlette", "uvicorn", "scipy", "sklearn", "alembic",
-         "numpy", "pandas", "pyarrow", "pydantic", "pydantic_settings")
+HEAVY = (
+    "sqlalchemy",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "scipy",
+    "sklearn",
+    "alembic",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "pydantic_settings",
+)
 
 
 def test_importing_the_sdk_loads_no_heavy_module(child_env):
@@ -19,8 +31,14 @@ def test_importing_the_sdk_loads_no_heavy_module(child_env):
         "mon.log_prediction({'x': 1}, 1); mon.close()\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60, env=child_env)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=child_env,
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -34,8 +52,15 @@ def test_a_monitor_of_a_server_loads_no_heavy_module_nor_an_http_client(child_en
         "mon.close(0)\n"
     )
     env = {**child_env, "VIGIL_SPOOL_DIR": str(tmp_path / "spool")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60, env=env, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert out.stdout.strip() == "[]"
 
 

@@ -36,8 +36,21 @@ _DEPS_MAX_BYTES = 8 * 1024 * 1024
 _SDK_MAX_BYTES = 14 * 1024 * 1024
 
 #: Modules the SDK must never load (they come with the `server` extra only).
-HEAVY = ("pandas", "numpy", "pyarrow", "scipy", "sklearn", "fastapi", "starlette",
-         "sqlalchemy", "pydantic", "pydantic_settings", "uvicorn", "typer", "rich")
+HEAVY = (
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "scipy",
+    "sklearn",
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "pydantic",
+    "pydantic_settings",
+    "uvicorn",
+    "typer",
+    "rich",
+)
 
 _SIZES = """
 import importlib.metadata as md, json, os
@@ -68,15 +81,39 @@ def sdk_venv(tmp_path_factory) -> Path:
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(SOURCE_ROOT / name, src / name)
-    shutil.copytree(SOURCE_ROOT / "vigil", src / "vigil",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(root / "dist"),
-          str(src)], timeout=600)
+    shutil.copytree(
+        SOURCE_ROOT / "vigil", src / "vigil", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(root / "dist"),
+            str(src),
+        ],
+        timeout=600,
+    )
     (wheel,) = (root / "dist").glob("vigil-*.whl")
     venv = root / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], timeout=300)
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-          "--disable-pip-version-check", str(wheel)], timeout=600, env=_clean_env())
+    _run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
+        timeout=600,
+        env=_clean_env(),
+    )
     return venv
 
 
@@ -89,14 +126,26 @@ def _clean_env() -> dict[str, str]:
 
 def test_the_sdk_alone_is_a_few_mb_and_imports_from_the_venv(sdk_venv: Path):
     python = str(sdk_venv / "bin" / "python")
-    where = _run([python, "-c", "import vigil; print(vigil.__file__)"], env=_clean_env(),
-                 cwd=sdk_venv, timeout=60)
+    where = _run(
+        [python, "-c", "import vigil; print(vigil.__file__)"],
+        env=_clean_env(),
+        cwd=sdk_venv,
+        timeout=60,
+    )
     assert Path(where.stdout.strip()).is_relative_to(sdk_venv)
     sizes = json.loads(_run([python, "-c", _SIZES], env=_clean_env(), timeout=60).stdout)
     deps = {name: size for name, size in sizes.items() if name not in _BASE | {"vigil"}}
     assert "orjson" in deps and "httpx" in deps
-    for heavy in ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "fastapi",
-                  "sqlalchemy", "pydantic"):
+    for heavy in (
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "scipy",
+        "scikit-learn",
+        "fastapi",
+        "sqlalchemy",
+        "pydantic",
+    ):
         assert heavy not in sizes, f"{heavy} was installed with the SDK"
     assert len(deps) <= 10, sorted(deps)
     assert sum(deps.values()) <= _DEPS_MAX_BYTES, deps
@@ -104,8 +153,13 @@ def test_the_sdk_alone_is_a_few_mb_and_imports_from_the_venv(sdk_venv: Path):
 
 
 def test_the_vigil_command_says_to_install_the_server_extra(sdk_venv: Path):
-    out = subprocess.run([str(sdk_venv / "bin" / "vigil"), "server"], capture_output=True,
-                         text=True, env=_clean_env(), timeout=60)
+    out = subprocess.run(
+        [str(sdk_venv / "bin" / "vigil"), "server"],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        timeout=60,
+    )
     assert out.returncode == 1
     assert "Traceback" not in out.stderr + out.stdout
     lines = out.stderr.strip().splitlines()
@@ -131,18 +185,18 @@ def test_optional_features_degrade_without_their_packages(sdk_venv: Path, tmp_pa
         "except ModuleNotFoundError as exc:\n"
         "    print('drift:', exc)\n"
     )
-    out = _run([str(sdk_venv / "bin" / "python"), "-c", code], env=_clean_env(),
-               cwd=tmp_path, timeout=60).stdout
-    assert 'resources: Monitor(resources=True) samples with psutil' in out
+    out = _run(
+        [str(sdk_venv / "bin" / "python"), "-c", code], env=_clean_env(), cwd=tmp_path, timeout=60
+    ).stdout
+    assert "resources: Monitor(resources=True) samples with psutil" in out
     assert 'pip install "vigil[sdk-resources]"' in out
     assert "arrow: False" in out
-    assert 'local: Writing to a store directly (sqlite:///local.db) needs' in out
-    assert 'drift: vigil.detect_drift needs ' in out
+    assert "local: Writing to a store directly (sqlite:///local.db) needs" in out
+    assert "drift: vigil.detect_drift needs " in out
     assert out.count('pip install "vigil[server]"') == 2
 
 
-def test_readme_snippet_runs_on_the_sdk_alone_against_a_real_server(sdk_venv: Path,
-                                                                     tmp_path: Path):
+def test_readme_snippet_runs_on_the_sdk_alone_against_a_real_server(sdk_venv: Path, tmp_path: Path):
     readme = (SOURCE_ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"```python\n(import vigil\n.*?)```", readme, re.S).group(1)
     port = free_port()
@@ -155,8 +209,12 @@ def test_readme_snippet_runs_on_the_sdk_alone_against_a_real_server(sdk_venv: Pa
             f"print(sorted(m for m in {(*HEAVY, 'httpx')!r} if m in sys.modules))\n"
             "print(mon.stats['sent'])\n"
         )
-        out = _run([str(sdk_venv / "bin" / "python"), "-c", code], env=_clean_env(),
-                   cwd=tmp_path, timeout=120)
+        out = _run(
+            [str(sdk_venv / "bin" / "python"), "-c", code],
+            env=_clean_env(),
+            cwd=tmp_path,
+            timeout=120,
+        )
         loaded, sent = out.stdout.strip().splitlines()[-2:]
         assert loaded == "[]"  # on loopback not even httpx: http.client does it all
         assert sent == "3"  # two predictions and a label

@@ -29,7 +29,8 @@ def stored_counts(db: Path, model: str) -> tuple[int, int]:
     with sqlite3.connect(db) as conn:
         return conn.execute(
             "SELECT count(*), count(DISTINCT p.id) FROM predictions p "
-            "JOIN models m ON m.id = p.model_id WHERE m.name = ?", (model,)
+            "JOIN models m ON m.id = p.model_id WHERE m.name = ?",
+            (model,),
         ).fetchone()
 
 
@@ -41,8 +42,7 @@ def kill(proc) -> None:
         proc.stdout.close()
 
 
-def test_a_killed_and_restarted_server_loses_nothing_and_duplicates_nothing(tmp_path,
-                                                                           child_env):
+def test_a_killed_and_restarted_server_loses_nothing_and_duplicates_nothing(tmp_path, child_env):
     db = tmp_path / "vigil.db"
     url_db = f"sqlite:///{db}"
     port = free_port()
@@ -50,9 +50,19 @@ def test_a_killed_and_restarted_server_loses_nothing_and_duplicates_nothing(tmp_
     server = start_server_process(url_db, port, env=child_env)
     try:
         wait_ready(url, proc=server)
-        mon = Monitor(MODEL, version="7", endpoint=url, task="binary_classification",
-                      spool_dir=tmp_path / "spool", flush_interval_s=0.05, batch_size=200,
-                      max_retries=1, backoff_s=0.01, max_backoff_s=0.2, timeout_s=5)
+        mon = Monitor(
+            MODEL,
+            version="7",
+            endpoint=url,
+            task="binary_classification",
+            spool_dir=tmp_path / "spool",
+            flush_interval_s=0.05,
+            batch_size=200,
+            max_retries=1,
+            backoff_s=0.01,
+            max_backoff_s=0.2,
+            timeout_s=5,
+        )
         predict = mon.track(lambda row: int(row["age"] > 40))
         ids = [mon.log_prediction(features(i), i % 2, proba=[0.4, 0.6]) for i in range(300)]
         for i in range(300, 600):
@@ -132,8 +142,13 @@ def test_a_new_process_replays_the_spool_of_one_that_died(tmp_path, child_env):
 def test_local_mode_writes_to_the_store_directly(tmp_path, db_url):
     import sqlalchemy as sa
 
-    with Monitor(MODEL, version="2", endpoint=db_url, spool_dir=tmp_path / "spool",
-                 task="binary_classification") as mon:
+    with Monitor(
+        MODEL,
+        version="2",
+        endpoint=db_url,
+        spool_dir=tmp_path / "spool",
+        task="binary_classification",
+    ) as mon:
         predict = mon.track(lambda row: int(row["age"] > 40))
         for i in range(120):
             predict(features(i))
@@ -148,11 +163,14 @@ def test_local_mode_writes_to_the_store_directly(tmp_path, db_url):
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
+
             def one(sql: str):
                 return conn.execute(sa.text(sql), {"m": MODEL}).one()
 
-            assert one("SELECT count(*), count(DISTINCT p.id) FROM predictions p JOIN models m"
-                       " ON m.id = p.model_id WHERE m.name = :m") == (121, 121)
+            assert one(
+                "SELECT count(*), count(DISTINCT p.id) FROM predictions p JOIN models m"
+                " ON m.id = p.model_id WHERE m.name = :m"
+            ) == (121, 121)
             assert one("SELECT count(*) FROM labels WHERE :m = :m") == (1,)
             assert one("SELECT count(*) FROM feedback WHERE :m = :m") == (1,)
             assert one("SELECT task FROM models WHERE name = :m") == ("binary_classification",)
@@ -168,8 +186,9 @@ def test_http_mode_registers_sends_gzip_and_answers_rejections(tmp_path, child_e
     try:
         wait_ready(url, proc=server)
         gzipped = HttpTransport(url, compress=True)  # loopback is not compressed by default
-        with Monitor(MODEL, endpoint=url, spool_dir=tmp_path / "spool", transport=gzipped,
-                     batch_size=2000) as mon:
+        with Monitor(
+            MODEL, endpoint=url, spool_dir=tmp_path / "spool", transport=gzipped, batch_size=2000
+        ) as mon:
             for i in range(2000):  # one ~1 MB body: gzipped on the wire
                 mon.log_prediction(features(i), i % 2)
             # missing inputs are stored as null (schemas evolve); a type conflict is not

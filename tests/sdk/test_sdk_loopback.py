@@ -28,8 +28,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.bodies.append(body)
-        answer = orjson.dumps({"accepted": len(orjson.loads(body)["records"]),
-                               "duplicates": 0, "rejected": []})
+        answer = orjson.dumps(
+            {"accepted": len(orjson.loads(body)["records"]), "duplicates": 0, "rejected": []}
+        )
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
@@ -45,8 +46,9 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(params=[False, True], ids=["kept-alive", "dropped-when-idle"])
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, type[Handler]]]:
-    handler = type("H", (Handler,), {"drop_after_answer": request.param,
-                                      "connections": [], "bodies": []})
+    handler = type(
+        "H", (Handler,), {"drop_after_answer": request.param, "connections": [], "bodies": []}
+    )
     srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -64,8 +66,11 @@ def test_batches_go_through_the_poster_and_survive_dropped_connections(server):
     t.timing_sink = sink = deque()
     for i in range(3):
         body = orjson.dumps({"records": [{"id": str(i)}] * 700})  # > 64 KiB: not gzipped
-        assert t.send("m", "predictions", body) == {"accepted": 700, "duplicates": 0,
-                                                     "rejected": []}
+        assert t.send("m", "predictions", body) == {
+            "accepted": 700,
+            "duplicates": 0,
+            "rejected": [],
+        }
     assert [orjson.loads(b)["records"][0]["id"] for b in handler.bodies] == ["0", "1", "2"]
     expected_connections = 3 if handler.drop_after_answer else 1
     assert len(handler.connections) == expected_connections

@@ -42,7 +42,8 @@ def test_track_records_inputs_output_latency_and_registers_the_model(make_monito
     model = sink.models["m"]
     assert model["task"] == "regression"
     assert model["schema"]["features"] == [
-        {"name": "x", "kind": "numeric"}, {"name": "city", "kind": "categorical"}
+        {"name": "x", "kind": "numeric"},
+        {"name": "city", "kind": "categorical"},
     ]
 
 
@@ -67,7 +68,9 @@ def test_track_finds_inputs_in_methods_and_kwargs(make_monitor, sink):
     assert by_vector([1.0, 2.0]) == 3.0
     assert mon.flush(timeout_s=10)
     assert [r["inputs"] for r in records(sink)] == [
-        {"a": 1, "b": 2}, {"age": 4, "plan": "pro"}, {"input": [1.0, 2.0]}
+        {"a": 1, "b": 2},
+        {"age": 4, "plan": "pro"},
+        {"input": [1.0, 2.0]},
     ]
 
 
@@ -105,7 +108,8 @@ def test_async_functions_are_tracked(make_monitor, sink):
         asyncio.run(predict({"x": -1}))
     assert mon.flush(timeout_s=10)
     assert [(r["outputs"], r["error"]) for r in records(sink)] == [
-        (2, None), (None, "KeyError: 'negative'")
+        (2, None),
+        (None, "KeyError: 'negative'"),
     ]
 
 
@@ -127,10 +131,10 @@ def test_observe_records_output_proba_subject_and_errors(make_monitor, sink):
 
 def test_log_prediction_label_feedback(make_monitor, sink):
     mon = make_monitor()
-    pid = mon.log_prediction({"x": 1}, 1, proba=[0.3, 0.7], latency_s=0.01,
-                             subject_id="u1")
-    own = mon.log_prediction({"x": 2}, 0, id="my-id", ts=1_700_000_000.0,
-                             error=TimeoutError("slow"))
+    pid = mon.log_prediction({"x": 1}, 1, proba=[0.3, 0.7], latency_s=0.01, subject_id="u1")
+    own = mon.log_prediction(
+        {"x": 2}, 0, id="my-id", ts=1_700_000_000.0, error=TimeoutError("slow")
+    )
     mon.log_label(pid, 0)
     fid = mon.log_feedback(pid, 1, "good")
     assert own == "my-id"
@@ -144,8 +148,7 @@ def test_log_prediction_label_feedback(make_monitor, sink):
 
 
 def test_given_schema_is_registered_as_is(make_monitor, sink):
-    schema = {"task": "binary_classification",
-              "features": [{"name": "age", "kind": "numeric"}]}
+    schema = {"task": "binary_classification", "features": [{"name": "age", "kind": "numeric"}]}
     mon = make_monitor(schema=schema)
     mon.log_prediction({"age": 3, "extra": "x"}, 1)
     assert mon.flush(timeout_s=10)
@@ -228,8 +231,11 @@ def test_unencodable_values_are_converted(make_monitor, sink):
             return "custom!"
 
     mon = make_monitor()
-    mon.log_prediction({"v": np.float32(1.5), "arr": np.arange(3), "s": {2, 1}},
-                       Custom(), proba=np.array([0.25, 0.75]))
+    mon.log_prediction(
+        {"v": np.float32(1.5), "arr": np.arange(3), "s": {2, 1}},
+        Custom(),
+        proba=np.array([0.25, 0.75]),
+    )
     assert mon.flush(timeout_s=10)
     (rec,) = records(sink)
     assert rec["inputs"] == {"v": 1.5, "arr": [0, 1, 2], "s": [1, 2]}
@@ -287,8 +293,14 @@ def test_records_are_flushed_at_interpreter_exit(tmp_path, child_env):
         mon.log_label("some-id", 1)
         """
     )
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
-                         text=True, timeout=60, check=True, env=child_env)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=child_env,
+    )
     assert out.stdout.split("\n")[:2] == ["SENT predictions 7", "SENT labels 1"]
 
 
@@ -340,8 +352,13 @@ def test_a_forked_child_gets_its_own_sender(tmp_path, child_env):
         print("child", os.waitstatus_to_exitcode(status))
         """
     )
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
-                         text=True, timeout=60, env=child_env)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "child 0"
 

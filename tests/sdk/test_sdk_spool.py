@@ -32,7 +32,8 @@ def test_order_survives_a_new_spool_object(tmp_path):
     Spool(tmp_path).put("a", "predictions", 1, body(1))
     Spool(tmp_path).put("b", "labels", 1, b'{"labels":[]}')
     assert [(b.model, b.kind) for b in Spool(tmp_path).batches()] == [
-        ("a", "predictions"), ("b", "labels")
+        ("a", "predictions"),
+        ("b", "labels"),
     ]
 
 

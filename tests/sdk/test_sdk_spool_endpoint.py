@@ -21,10 +21,14 @@ def stored_ids(db: Path) -> set[str]:
     if not db.exists():
         return set()
     with sqlite3.connect(db) as conn:
-        return {row[0] for row in conn.execute(
-            "SELECT p.id FROM predictions p JOIN models m ON m.id = p.model_id "
-            "WHERE m.name = ?", (MODEL,)
-        )}
+        return {
+            row[0]
+            for row in conn.execute(
+                "SELECT p.id FROM predictions p JOIN models m ON m.id = p.model_id "
+                "WHERE m.name = ?",
+                (MODEL,),
+            )
+        }
 
 
 def kill(proc) -> None:
@@ -36,17 +40,27 @@ def kill(proc) -> None:
 
 
 def test_equivalent_endpoints_share_a_folder_and_different_ones_do_not(tmp_path):
-    same = {spool_directory(tmp_path, e, "m") for e in (
-        "http://127.0.0.1:8765", "http://127.0.0.1:8765/", "HTTP://127.0.0.1:8765")}
+    same = {
+        spool_directory(tmp_path, e, "m")
+        for e in ("http://127.0.0.1:8765", "http://127.0.0.1:8765/", "HTTP://127.0.0.1:8765")
+    }
     assert len(same) == 1
-    others = {spool_directory(tmp_path, e, "m") for e in (
-        "http://127.0.0.1:8765", "http://127.0.0.1:8766", "http://localhost:8765",
-        "https://127.0.0.1:8765", "http://127.0.0.1:8765/staging")}
+    others = {
+        spool_directory(tmp_path, e, "m")
+        for e in (
+            "http://127.0.0.1:8765",
+            "http://127.0.0.1:8766",
+            "http://localhost:8765",
+            "https://127.0.0.1:8765",
+            "http://127.0.0.1:8765/staging",
+        )
+    }
     assert len(others) == 5
     assert spool_directory(tmp_path, "http://h", "a") != spool_directory(tmp_path, "http://h", "b")
     # a rotated password does not orphan a spool, and is never written down
     assert normalise_endpoint("postgresql+psycopg://u:old@db/v") == normalise_endpoint(
-        "postgresql+psycopg://u:new@db/v")
+        "postgresql+psycopg://u:new@db/v"
+    )
     assert "new" not in normalise_endpoint("postgresql+psycopg://u:new@db/v")
 
 
@@ -62,8 +76,14 @@ def test_a_relative_sqlite_path_is_keyed_by_the_file_it_names(tmp_path, monkeypa
 def test_the_first_spooled_batch_names_its_folder_and_endpoint(tmp_path, caplog):
     down = MemoryTransport()
     down.down = True
-    mon = Monitor(MODEL, endpoint="http://10.1.2.3:8765/", transport=down,
-                  spool_dir=tmp_path, max_retries=0, flush_interval_s=3600)
+    mon = Monitor(
+        MODEL,
+        endpoint="http://10.1.2.3:8765/",
+        transport=down,
+        spool_dir=tmp_path,
+        max_retries=0,
+        flush_interval_s=3600,
+    )
     assert mon.spool_dir == spool_directory(tmp_path, "http://10.1.2.3:8765", MODEL)
     assert not mon.spool_dir.exists()  # nothing is created until something is spooled
     mon.log_prediction({"x": 1}, 1)
@@ -95,7 +115,8 @@ def test_batches_of_an_older_vigil_are_left_alone_and_named(tmp_path, caplog, wh
     legacy = tmp_path / MODEL if where == "model folder" else tmp_path
     legacy.mkdir(exist_ok=True)
     (legacy / "00000000000000000001-00000001-00000000.batch").write_bytes(
-        b'{"model":"spool-key","kind":"predictions","n":1,"gzip":false}\n{"records":[{}]}')
+        b'{"model":"spool-key","kind":"predictions","n":1,"gzip":false}\n{"records":[{}]}'
+    )
     sink = MemoryTransport()
     with caplog.at_level(logging.WARNING, logger="vigil.sdk"):
         mon = Monitor(MODEL, transport=sink, spool_dir=tmp_path, flush_interval_s=3600)
@@ -114,8 +135,9 @@ def test_records_spooled_for_one_server_go_to_that_server_only(tmp_path, child_e
     db_a, db_b = tmp_path / "a.db", tmp_path / "b.db"
 
     # Server A is down: its records wait in A's spool.
-    mon = Monitor(MODEL, endpoint=url_a, spool_dir=root, max_retries=0,
-                  flush_interval_s=3600, timeout_s=5)
+    mon = Monitor(
+        MODEL, endpoint=url_a, spool_dir=root, max_retries=0, flush_interval_s=3600, timeout_s=5
+    )
     ids_a = {mon.log_prediction({"x": float(i)}, i % 2, id=f"a-{i}") for i in range(40)}
     assert mon.flush(timeout_s=30) is False
     mon.close(timeout_s=30)
@@ -151,9 +173,15 @@ def test_records_spooled_for_one_server_go_to_that_server_only(tmp_path, child_e
 
 @pytest.mark.parametrize(
     ("env", "toml"),
-    [({}, None), ({"VIGIL_HOME": "h"}, None), ({"VIGIL_SPOOL_DIR": "s"}, None),
-     ({}, 'home = "th"\n'), ({}, 'spool_dir = "ts"\nhome = "th"\n'),
-     ({"VIGIL_HOME": "h"}, 'spool_dir = "ts"\n'), ({"VIGIL_SPOOL_DIR": "s"}, 'home = "th"\n')],
+    [
+        ({}, None),
+        ({"VIGIL_HOME": "h"}, None),
+        ({"VIGIL_SPOOL_DIR": "s"}, None),
+        ({}, 'home = "th"\n'),
+        ({}, 'spool_dir = "ts"\nhome = "th"\n'),
+        ({"VIGIL_HOME": "h"}, 'spool_dir = "ts"\n'),
+        ({"VIGIL_SPOOL_DIR": "s"}, 'home = "th"\n'),
+    ],
 )
 def test_the_spool_root_is_the_one_vigil_config_gives(tmp_path, monkeypatch, env, toml):
     """The SDK reads the spool's settings without pydantic; vigil.config is the oracle."""

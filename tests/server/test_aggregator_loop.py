@@ -11,15 +11,20 @@ from support.records import record
 
 def _samples(api) -> dict[str, float]:
     text = api.get("/metrics").text
-    return {s.name: s.value for fam in text_string_to_metric_families(text)
-            for s in fam.samples if s.name.startswith("vigil_aggregation")}
+    return {
+        s.name: s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name.startswith("vigil_aggregation")
+    }
 
 
 def test_the_loop_folds_batches_without_a_read(api, store):
     from vigil.store.ingest.aggregation import pending_count
 
-    r = api.post("/api/v1/models/churn/predictions",
-                 json={"records": [record(i) for i in range(50)]})
+    r = api.post(
+        "/api/v1/models/churn/predictions", json={"records": [record(i) for i in range(50)]}
+    )
     assert r.json()["accepted"] == 50
     assert store.recent_batches.max_rows > 0  # the server folds what it appends from memory
     deadline = time.monotonic() + 60

@@ -128,15 +128,20 @@ def test_every_route_checks_key_and_scope(server_factory, store, keys, tmp_path)
     routes = sorted(set(_routes(app)))
     assert len(routes) >= 13
     admin = {"Authorization": f"Bearer {keys['admin']}"}
-    assert client.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA},
-                       headers=admin).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/models", json={"name": "churn", "schema": SCHEMA}, headers=admin
+        ).status_code
+        == 201
+    )
     for method, path in routes:
         url = path.replace("{name}", "churn").replace("{key_id}", "nokey")
         assert client.request(method, url).status_code == 401, (method, path)
         bad = {"Authorization": f"Bearer {keys['revoked']}"}
         assert client.request(method, url, headers=bad).status_code == 401, (method, path)
-        assert client.request(method, url, headers={"Authorization": "Basic abc"}
-                              ).status_code == 401
+        assert (
+            client.request(method, url, headers={"Authorization": "Basic abc"}).status_code == 401
+        )
         allowed = ALLOWED.get((method, path), {"admin"})
         for scope in ("ingest", "read", "write", "admin"):
             headers = {"Authorization": f"Bearer {keys[scope]}"}
@@ -157,16 +162,16 @@ def test_ingest_key_creates_but_cannot_change_a_model(server_factory, keys):
     r = client.post("/api/v1/models", json=body, headers=ingest)
     assert r.status_code == 403
     assert "write scope" in r.json()["error"]["message"]
-    ok = client.post("/api/v1/models/churn/predictions", json={"records": [record(0)]},
-                     headers=ingest)
+    ok = client.post(
+        "/api/v1/models/churn/predictions", json={"records": [record(0)]}, headers=ingest
+    )
     assert ok.json()["accepted"] == 1
 
 
 def test_keys_api_creates_lists_and_revokes(server_factory, keys, store):
     client = server_factory(auth="required")
     admin = {"Authorization": f"Bearer {keys['admin']}"}
-    made = client.post("/api/v1/keys", json={"name": "etl", "scopes": ["ingest"]},
-                       headers=admin)
+    made = client.post("/api/v1/keys", json={"name": "etl", "scopes": ["ingest"]}, headers=admin)
     assert made.status_code == 201
     secret, key_id = made.json()["key"], made.json()["id"]
     listed = client.get("/api/v1/keys", headers=admin).json()["keys"]
@@ -178,8 +183,9 @@ def test_keys_api_creates_lists_and_revokes(server_factory, keys, store):
     assert client.delete(f"/api/v1/keys/{key_id}", headers=admin).status_code == 200
     assert client.delete(f"/api/v1/keys/{key_id}", headers=admin).status_code == 404
     assert store.find_api_key(secret).revoked_at is not None
-    actions = [e["action"] for e in client.get("/api/v1/audit-log", headers=admin).json()[
-        "entries"]]
+    actions = [
+        e["action"] for e in client.get("/api/v1/audit-log", headers=admin).json()["entries"]
+    ]
     assert actions[:2] == ["key.revoke", "key.create"]
 
 
@@ -191,10 +197,17 @@ def test_revoked_key_stops_working_after_the_cache_ttl(store, keys):
     assert auth._lookup(keys["read"]).revoked_at is not None
 
 
-@pytest.mark.parametrize(("host", "mode", "required"), [
-    ("127.0.0.1", "auto", False), ("localhost", "auto", False), ("::1", "auto", False),
-    ("0.0.0.0", "auto", True), ("10.1.2.3", "auto", True),
-    ("127.0.0.1", "required", True), ("0.0.0.0", "off", False),
-])
+@pytest.mark.parametrize(
+    ("host", "mode", "required"),
+    [
+        ("127.0.0.1", "auto", False),
+        ("localhost", "auto", False),
+        ("::1", "auto", False),
+        ("0.0.0.0", "auto", True),
+        ("10.1.2.3", "auto", True),
+        ("127.0.0.1", "required", True),
+        ("0.0.0.0", "off", False),
+    ],
+)
 def test_auth_modes(host, mode, required):
     assert load_settings(host=host, auth=mode).auth_required is required

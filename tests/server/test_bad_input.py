@@ -16,8 +16,11 @@ BIG_INT = "1" + "0" * 399  # a JSON integer of 400 digits (above 1e308)
 def _post_raw(api, bad: str):
     """Post a valid record and a hand-written bad one; return the answer."""
     body = '{"records": [' + orjson.dumps(record(0)).decode() + ", " + bad + "]}"
-    return api.post(PRED, content=body.encode("utf-8", "surrogatepass"),
-                    headers={"content-type": "application/json"})
+    return api.post(
+        PRED,
+        content=body.encode("utf-8", "surrogatepass"),
+        headers={"content-type": "application/json"},
+    )
 
 
 def _only_bad_rejected(api, store, bad: str, field: str) -> dict:
@@ -48,7 +51,8 @@ def test_huge_integer_in_a_numeric_input_rejects_its_record(api, store):
 @pytest.mark.parametrize("depth", [255, 300, 1024])
 def test_deeply_nested_outputs_reject_their_record(api, store, depth):
     bad = '{"id": "bad", "inputs": {"age": 1, "plan": "a"}, "outputs": %s}' % (
-        "[" * depth + "1" + "]" * depth)
+        "[" * depth + "1" + "]" * depth
+    )
     if depth > 1000:  # deeper than either JSON parser goes: the body itself is refused
         r = _post_raw(api, bad)
         assert r.status_code == 400, r.text
@@ -91,11 +95,19 @@ def test_ten_megabyte_text_input_does_not_keep_server_memory(tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, timeout_s=120, proc=proc)
-        assert httpx.post(f"{base}/api/v1/models", json={"name": "churn", "schema": SCHEMA},
-                          timeout=60).status_code == 201
+        assert (
+            httpx.post(
+                f"{base}/api/v1/models", json={"name": "churn", "schema": SCHEMA}, timeout=60
+            ).status_code
+            == 201
+        )
         server = psutil.Process(proc.pid)
-        body = {"records": [record(0), {"id": "huge", "inputs": {
-            "age": 1, "plan": "a", "note": "lorem ipsum " * 900_000}}]}
+        body = {
+            "records": [
+                record(0),
+                {"id": "huge", "inputs": {"age": 1, "plan": "a", "note": "lorem ipsum " * 900_000}},
+            ]
+        }
         r = httpx.post(f"{base}{PRED}", json=body, timeout=120)
         assert r.status_code == 207, r.text
         before = server.memory_info().rss
@@ -125,9 +137,15 @@ def test_a_new_input_too_deep_or_too_long_rejects_its_record(api, store):
     assert store.count("predictions") == 1
 
 
-@pytest.mark.parametrize(("where", "field"), [
-    ("inputs", "records[1].inputs.plan"), ("outputs", "records[1].outputs"),
-    ("id", "records[1].id"), ("new_input", "records[1].inputs.fresh")])
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [
+        ("inputs", "records[1].inputs.plan"),
+        ("outputs", "records[1].outputs"),
+        ("id", "records[1].id"),
+        ("new_input", "records[1].inputs.fresh"),
+    ],
+)
 def test_a_nul_character_rejects_its_record(api, store, where, field):
     bad = {"id": "bad", "inputs": {"age": 1, "plan": "a"}}
     if where == "inputs":
@@ -148,15 +166,24 @@ def test_a_nul_character_rejects_its_record(api, store, where, field):
 
 def test_bad_labels_and_feedback_reject_only_themselves(api, store):
     api.post(PRED, json={"records": [record(0), record(1)]})
-    body = ('{"labels": [{"prediction_id": "p0", "actual": 1}, '
-            '{"prediction_id": "p1", "actual": ' + BIG_INT + "}]}")
-    r = api.post("/api/v1/models/churn/labels", content=body,
-                 headers={"content-type": "application/json"})
+    body = (
+        '{"labels": [{"prediction_id": "p0", "actual": 1}, '
+        '{"prediction_id": "p1", "actual": ' + BIG_INT + "}]}"
+    )
+    r = api.post(
+        "/api/v1/models/churn/labels", content=body, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 207, r.text
     assert r.json()["rejected"][0]["errors"][0]["field"] == "labels[1].actual"
-    r = api.post("/api/v1/models/churn/feedback", json={"feedback": [
-        {"prediction_id": "p0", "score": 1, "comment": "fine"},
-        {"prediction_id": "p1", "score": 0, "comment": "bad\u0000"}]})
+    r = api.post(
+        "/api/v1/models/churn/feedback",
+        json={
+            "feedback": [
+                {"prediction_id": "p0", "score": 1, "comment": "fine"},
+                {"prediction_id": "p1", "score": 0, "comment": "bad\u0000"},
+            ]
+        },
+    )
     assert r.status_code == 207, r.text
     assert r.json()["rejected"][0]["errors"][0]["field"] == "feedback[1].comment"
     assert store.count("labels") == 1 and store.count("feedback") == 1

@@ -12,21 +12,29 @@ import pytest
 
 from vigil.engine.windows import drift as drift_window
 
-SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"},
-                                             {"name": "c", "kind": "categorical"}]}
+SCHEMA = {
+    "task": "regression",
+    "features": [{"name": "x", "kind": "numeric"}, {"name": "c", "kind": "categorical"}],
+}
 
 
 def _frame(n: int, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"x": rng.normal(shift, 1.0, n).round(4),
-                         "c": rng.choice(["a", "b", "c"], n, p=(0.5, 0.3, 0.2))})
+    return pd.DataFrame(
+        {
+            "x": rng.normal(shift, 1.0, n).round(4),
+            "c": rng.choice(["a", "b", "c"], n, p=(0.5, 0.3, 0.2)),
+        }
+    )
 
 
 def _send(client, frame: pd.DataFrame, ts: float, tag: str) -> None:
-    records = [{"id": f"{tag}{i}", "ts": ts + i * 1e-3, "inputs": row, "outputs": 0}
-               for i, row in enumerate(frame.to_dict("records"))]
+    records = [
+        {"id": f"{tag}{i}", "ts": ts + i * 1e-3, "inputs": row, "outputs": 0}
+        for i, row in enumerate(frame.to_dict("records"))
+    ]
     for i in range(0, len(records), 5000):
-        r = client.post("/api/v1/models/m/predictions", json={"records": records[i:i + 5000]})
+        r = client.post("/api/v1/models/m/predictions", json={"records": records[i : i + 5000]})
         assert r.status_code == 200, r.text
 
 
@@ -44,18 +52,23 @@ def test_reference_formats_and_errors(client):
     assert r.json()["n_rows"] == 2000
     buf = io.BytesIO()
     ref.to_parquet(buf)
-    r = client.post("/api/v1/models/m/reference", content=buf.getvalue(),
-                    headers={"content-type": "application/vnd.apache.parquet"})
+    r = client.post(
+        "/api/v1/models/m/reference",
+        content=buf.getvalue(),
+        headers={"content-type": "application/vnd.apache.parquet"},
+    )
     assert r.json()["columns"] == ["x", "c"]
-    r = client.post("/api/v1/models/m/reference", content=ref.to_csv(index=False).encode(),
-                    headers={"content-type": "text/csv"})
+    r = client.post(
+        "/api/v1/models/m/reference",
+        content=ref.to_csv(index=False).encode(),
+        headers={"content-type": "text/csv"},
+    )
     assert r.status_code == 201
     assert client.get("/api/v1/models/m/reference").json()["sample_rows"] == 2000
     bad = [
         (b"", {}, "empty"),
         (b"x,y\n1,2\n", {"content-type": "text/csv"}, "lacks the model's features ['c']"),
-        (b"PAR1garbage", {"content-type": "application/vnd.apache.parquet"},
-         "cannot read"),
+        (b"PAR1garbage", {"content-type": "application/vnd.apache.parquet"}, "cannot read"),
         (b'{"records": 5}', {"content-type": "application/json"}, "list of objects"),
         (b"not json", {"content-type": "application/json"}, "Parquet, CSV"),
         (b'{"records": []}', {"content-type": "application/json"}, "no rows"),
@@ -78,19 +91,22 @@ def test_exact_drift_flags_the_shifted_feature_only(client):
     now = time.time()
     _send(client, _frame(800, seed=1), now - 3000, "same")
     _send(client, _frame(800, shift=0.8, seed=2), now - 600, "shift")
-    empty = client.get("/api/v1/models/m/drift", params={"start": now - 7200,
-                                                          "end": now - 3600}).json()
+    empty = client.get(
+        "/api/v1/models/m/drift", params={"start": now - 7200, "end": now - 3600}
+    ).json()
     assert empty["mode"] == "none"
     assert empty["n_current"] == 0
-    quiet = client.get("/api/v1/models/m/drift", params={"start": now - 3600,
-                                                          "end": now - 1200}).json()
+    quiet = client.get(
+        "/api/v1/models/m/drift", params={"start": now - 3600, "end": now - 1200}
+    ).json()
     assert quiet["mode"] == "exact"
     assert quiet["n_current"] == 800
     assert quiet["drifted_columns"] == []
     assert quiet["columns"]["x"]["method"] == "ks"
     assert quiet["multivariate"] == []
-    shifted = client.get("/api/v1/models/m/drift", params={"start": now - 1200,
-                                                           "multivariate": "true"}).json()
+    shifted = client.get(
+        "/api/v1/models/m/drift", params={"start": now - 1200, "multivariate": "true"}
+    ).json()
     assert shifted["drifted_columns"] == ["x"]
     assert shifted["multivariate"][0]["drifted"]
     assert shifted["columns"]["x"]["p_value"] < 1e-6
@@ -113,16 +129,19 @@ def _two_percent_to_four(n: int, seed: int, shift: float) -> pd.DataFrame:
     """``x`` shifted by ``shift`` σ; category ``e`` goes from 2 % to 4 % (TV 0.02)."""
     rng = np.random.default_rng(seed)
     p = (0.5, 0.3, 0.18, 0.02) if shift == 0 else (0.5, 0.3, 0.16, 0.04)
-    return pd.DataFrame({"x": rng.normal(shift, 1.0, n).round(4),
-                         "c": rng.choice(["a", "b", "d", "e"], n, p=p)})
+    return pd.DataFrame(
+        {"x": rng.normal(shift, 1.0, n).round(4), "c": rng.choice(["a", "b", "d", "e"], n, p=p)}
+    )
 
 
 def _send_spread(client, frame: pd.DataFrame, start: float, end: float, tag: str) -> None:
     ts = np.linspace(start, end, len(frame), endpoint=False).tolist()
-    records = [{"id": f"{tag}{i}", "ts": t, "inputs": row, "outputs": 0}
-               for i, (t, row) in enumerate(zip(ts, frame.to_dict("records"), strict=True))]
+    records = [
+        {"id": f"{tag}{i}", "ts": t, "inputs": row, "outputs": 0}
+        for i, (t, row) in enumerate(zip(ts, frame.to_dict("records"), strict=True))
+    ]
     for i in range(0, len(records), 5000):
-        r = client.post("/api/v1/models/m/predictions", json={"records": records[i:i + 5000]})
+        r = client.post("/api/v1/models/m/predictions", json={"records": records[i : i + 5000]})
         assert r.status_code == 200, r.text
 
 
@@ -147,8 +166,9 @@ def test_same_verdict_on_both_sides_of_the_exact_limit_and_the_page_renders(clie
     shares = np.array(table, dtype=float) / np.array(table).sum(axis=1, keepdims=True)
     assert 0.5 * np.abs(shares[0] - shares[1]).sum() < 0.05  # ... by less than the floor
     assert stats.ks_2samp(ref.x, cur.x).pvalue < 1e-6
-    exact = client.get("/api/v1/models/m/drift",
-                       params={"start": now - 1200, "end": now - 600}).json()
+    exact = client.get(
+        "/api/v1/models/m/drift", params={"start": now - 1200, "end": now - 600}
+    ).json()
     sketch = client.get("/api/v1/models/m/drift", params={"start": now - 1200}).json()
     assert (exact["mode"], exact["n_current"]) == ("exact", 15_000)
     assert (sketch["mode"], sketch["n_current"]) == ("sketch", 21_000)
@@ -167,29 +187,33 @@ def test_same_verdict_on_both_sides_of_the_exact_limit_and_the_page_renders(clie
     page = client.get("/ui/models/m/drift", params={"range": "1h"})
     assert page.status_code == 200, page.text[-2000:]
     assert "sketch tests" in page.text and "21.0k predictions" in page.text
-    rows = dict(re.findall(r'<tr data-feature="(\w+)">.*?<span class="badge \w+">(\w+)<',
-                           page.text, re.S))
+    rows = dict(
+        re.findall(r'<tr data-feature="(\w+)">.*?<span class="badge \w+">(\w+)<', page.text, re.S)
+    )
     assert rows == {"x": "drifted", "c": "stable"}
 
 
-def test_sketch_mode_says_not_tested_for_a_category_it_cannot_resolve(server_factory,
-                                                                      monkeypatch):
+def test_sketch_mode_says_not_tested_for_a_category_it_cannot_resolve(server_factory, monkeypatch):
     """3,000 cities are more than the frequent-items sketch counts exactly and none is
     frequent enough to stand out: the API and the page say "not tested" and why, rather
     than a p-value computed with the wrong counts."""
     monkeypatch.setattr(drift_window, "EXACT_LIMIT", 100)
     client = server_factory(auth="off")
-    schema = {"task": "regression", "features": [{"name": "x", "kind": "numeric"},
-                                                 {"name": "city", "kind": "categorical"}]}
+    schema = {
+        "task": "regression",
+        "features": [{"name": "x", "kind": "numeric"}, {"name": "city", "kind": "categorical"}],
+    }
     assert client.post("/api/v1/models", json={"name": "m", "schema": schema}).status_code == 201
 
     def frame(n: int, seed: int) -> pd.DataFrame:
         rng = np.random.default_rng(seed)
-        return pd.DataFrame({"x": rng.normal(0, 1, n).round(4),
-                             "city": rng.choice(3000, n).astype(str)})
+        return pd.DataFrame(
+            {"x": rng.normal(0, 1, n).round(4), "city": rng.choice(3000, n).astype(str)}
+        )
 
-    r = client.post("/api/v1/models/m/reference", json={"records": frame(4000, 0)
-                                                        .to_dict("records")})
+    r = client.post(
+        "/api/v1/models/m/reference", json={"records": frame(4000, 0).to_dict("records")}
+    )
     assert r.status_code == 201, r.text
     now = time.time()
     _send(client, frame(3000, 1), now - 120, "hc")
@@ -219,8 +243,9 @@ def test_a_past_window_of_traffic_becomes_a_frozen_reference(client):
         r = client.post("/api/v1/models/m/reference", json=body)
         assert r.status_code == 400, r.text
         assert needle in r.json()["error"]["message"]
-    r = client.post("/api/v1/models/m/reference",
-                    json={"window": {"start": now - 3600, "end": now - 1200}})
+    r = client.post(
+        "/api/v1/models/m/reference", json={"window": {"start": now - 3600, "end": now - 1200}}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["n_rows"] == 1500
     summary = client.get("/api/v1/models/m/reference").json()

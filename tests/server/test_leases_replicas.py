@@ -68,8 +68,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with outer.lock:
-                    (outer.otlp if self.path.endswith("/v1/metrics") else outer.hooks
-                     ).append(body)
+                    (outer.otlp if self.path.endswith("/v1/metrics") else outer.hooks).append(body)
                 self._answer()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -97,11 +96,19 @@ def _ready(url: str) -> dict | None:
 def test_killing_the_leader_of_every_job_loses_and_repeats_nothing(pg_url, tmp_path):
     store = open_store(pg_url)  # migrated once, before the replicas start
     receiver = Receiver()
-    env = {**os.environ, "VIGIL_LEASE_TTL_S": str(TTL_S), "VIGIL_RULES_INTERVAL_S": "1",
-           "VIGIL_AGGREGATE_INTERVAL_S": "0.5", "VIGIL_REGISTRY_CHECK_INTERVAL_S": "1",
-           "VIGIL_OTLP_ENDPOINT": receiver.url, "VIGIL_OTLP_INTERVAL_S": "1",
-           "VIGIL_EXPORT_LAG_S": "0", "VIGIL_EXPORT_BACKFILL_S": "900",
-           "VIGIL_ALLOW_PRIVATE_TARGETS": "127.0.0.0/8", "VIGIL_AUTH": "off"}
+    env = {
+        **os.environ,
+        "VIGIL_LEASE_TTL_S": str(TTL_S),
+        "VIGIL_RULES_INTERVAL_S": "1",
+        "VIGIL_AGGREGATE_INTERVAL_S": "0.5",
+        "VIGIL_REGISTRY_CHECK_INTERVAL_S": "1",
+        "VIGIL_OTLP_ENDPOINT": receiver.url,
+        "VIGIL_OTLP_INTERVAL_S": "1",
+        "VIGIL_EXPORT_LAG_S": "0",
+        "VIGIL_EXPORT_BACKFILL_S": "900",
+        "VIGIL_ALLOW_PRIVATE_TARGETS": "127.0.0.0/8",
+        "VIGIL_AUTH": "off",
+    }
     procs: list[subprocess.Popen] = []
     urls: list[str] = []
     logs = []
@@ -111,30 +118,71 @@ def test_killing_the_leader_of_every_job_loses_and_repeats_nothing(pg_url, tmp_p
             port = free_port()
             log = open(tmp_path / f"replica{i}.log", "wb")  # noqa: SIM115
             logs.append(log)
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "vigil.cli.main", "server", "--db", pg_url,
-                 "--port", str(port), "--home", str(tmp_path), "--no-upgrade"],
-                env=env, stdout=log, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "vigil.cli.main",
+                        "server",
+                        "--db",
+                        pg_url,
+                        "--port",
+                        str(port),
+                        "--home",
+                        str(tmp_path),
+                        "--no-upgrade",
+                    ],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
             urls.append(f"http://127.0.0.1:{port}")
             wait_ready(urls[-1], timeout_s=120, proc=procs[-1])  # the first leads all
         first = _ready(urls[0])
         assert first is not None and sorted(first["leads"]) == sorted(
-            ["rules", "exports", "retention", "quality", "registry", "probes"])
+            ["rules", "exports", "retention", "quality", "registry", "probes"]
+        )
         assert first["takeover_s"] == pytest.approx(TAKEOVER_S)
         assert all(_ready(u)["leads"] == [] for u in urls[1:])
 
         api = httpx.Client(base_url=urls[1], timeout=60)
-        assert api.post("/api/v1/models", json={"name": "m", "schema": SCHEMA}
-                        ).status_code == 201
-        assert api.put("/api/v1/notifiers/hook", json={"type": "webhook", "url":
-                                                       f"{receiver.url}/hook", "retries": 0}
-                       ).status_code == 201
-        assert api.post("/api/v1/rules", json={
-            "name": "traffic", "model": "m", "metric": "count", "op": ">", "threshold": 0,
-            "window": "15m", "notifiers": ["hook"]}).status_code == 201
-        assert api.post("/api/v1/models/m/probes", json={
-            "name": "up", "url": f"{receiver.url}/probe", "interval_s": PROBE_INTERVAL_S,
-            "timeout_s": 1}).status_code == 201
+        assert api.post("/api/v1/models", json={"name": "m", "schema": SCHEMA}).status_code == 201
+        assert (
+            api.put(
+                "/api/v1/notifiers/hook",
+                json={"type": "webhook", "url": f"{receiver.url}/hook", "retries": 0},
+            ).status_code
+            == 201
+        )
+        assert (
+            api.post(
+                "/api/v1/rules",
+                json={
+                    "name": "traffic",
+                    "model": "m",
+                    "metric": "count",
+                    "op": ">",
+                    "threshold": 0,
+                    "window": "15m",
+                    "notifiers": ["hook"],
+                },
+            ).status_code
+            == 201
+        )
+        assert (
+            api.post(
+                "/api/v1/models/m/probes",
+                json={
+                    "name": "up",
+                    "url": f"{receiver.url}/probe",
+                    "interval_s": PROBE_INTERVAL_S,
+                    "timeout_s": 1,
+                },
+            ).status_code
+            == 201
+        )
 
         # mixed traffic: 3 clients, batches to the replicas in turn, reads in between;
         # a batch the dead replica did not answer goes to the next one (ids dedupe)
@@ -149,13 +197,21 @@ def test_killing_the_leader_of_every_job_loses_and_repeats_nothing(pg_url, tmp_p
                     if stop_traffic.is_set():
                         return
                     now = time.time()
-                    batch = [{"id": f"c{c}-{b}-{k}", "ts": now - (k * 37 % 600),
-                              "inputs": {"x": float(k)}, "outputs": 1.0} for k in range(50)]
+                    batch = [
+                        {
+                            "id": f"c{c}-{b}-{k}",
+                            "ts": now - (k * 37 % 600),
+                            "inputs": {"x": float(k)},
+                            "outputs": 1.0,
+                        }
+                        for k in range(50)
+                    ]
                     for _attempt in range(12):
                         base = urls[next(counter) % 3]
                         try:
-                            r = http.post(f"{base}/api/v1/models/m/predictions",
-                                          json={"records": batch})
+                            r = http.post(
+                                f"{base}/api/v1/models/m/predictions", json={"records": batch}
+                            )
                         except httpx.HTTPError:
                             continue  # the killed replica: resend elsewhere
                         if r.status_code == 200:
@@ -169,8 +225,10 @@ def test_killing_the_leader_of_every_job_loses_and_repeats_nothing(pg_url, tmp_p
                         sent.update(rec["id"] for rec in batch)
                     if b % 3 == 0:
                         with contextlib.suppress(httpx.HTTPError):
-                            http.get(f"{base}/api/v1/models/m/metrics",
-                                     params={"start": now - 900, "end": now + 60})
+                            http.get(
+                                f"{base}/api/v1/models/m/metrics",
+                                params={"start": now - 900, "end": now + 60},
+                            )
 
         clients = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(3)]
         for t in clients:
@@ -200,13 +258,20 @@ def test_killing_the_leader_of_every_job_loses_and_repeats_nothing(pg_url, tmp_p
         assert not leaders[0] & leaders[1]  # one leader per job
 
         # after the takeover: rule rounds by the new leader, probes, a new export range
-        _wait(lambda: sum(r["token"] == 2 for r in leases.rounds("rules")) >= 3, 90,
-              "rule rounds by the new leader")
+        _wait(
+            lambda: sum(r["token"] == 2 for r in leases.rounds("rules")) >= 3,
+            90,
+            "rule rounds by the new leader",
+        )
         probes_at_kill = len(receiver.probes)
         _wait(lambda: len(receiver.probes) >= probes_at_kill + 3, 90, "probes after the kill")
-        _wait(lambda: any(r["token"] == 2 and r["state"] == "done"
-                          for r in leases.rounds("exports:otlp")), 150,
-              "an export range by the new leader (at the next minute)")
+        _wait(
+            lambda: any(
+                r["token"] == 2 and r["state"] == "done" for r in leases.rounds("exports:otlp")
+            ),
+            150,
+            "an export range by the new leader (at the next minute)",
+        )
         stop_traffic.set()
         for t in clients:
             t.join(120)
@@ -228,23 +293,33 @@ def test_killing_the_leader_of_every_job_loses_and_repeats_nothing(pg_url, tmp_p
         assert {r["token"] for r in rounds} == {1, 2}
 
         # exports: the ranges tile time, and each (version, minute) point was sent once
-        ranges = sorted((int(r["round_key"]), int(r["position"]))
-                        for r in leases.rounds("exports:otlp") if r["state"] == "done")
+        ranges = sorted(
+            (int(r["round_key"]), int(r["position"]))
+            for r in leases.rounds("exports:otlp")
+            if r["state"] == "done"
+        )
         assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges)), ranges
-        points = [(p["startTimeUnixNano"], json.dumps(p["attributes"], sort_keys=True))
-                  for body in receiver.otlp for rm in body["resourceMetrics"]
-                  for sm in rm["scopeMetrics"] for m in sm["metrics"]
-                  if m["name"] == "vigil.model.requests" for p in m["sum"]["dataPoints"]]
+        points = [
+            (p["startTimeUnixNano"], json.dumps(p["attributes"], sort_keys=True))
+            for body in receiver.otlp
+            for rm in body["resourceMetrics"]
+            for sm in rm["scopeMetrics"]
+            for m in sm["metrics"]
+            if m["name"] == "vigil.model.requests"
+            for p in m["sum"]["dataPoints"]
+        ]
         assert points and len(points) == len(set(points))
 
         # probes: never twice within an interval (three replicas, one leader at a time)
         hits = sorted(receiver.probes)
         gaps = [b - a for a, b in itertools.pairwise(hits)]
         assert min(gaps) >= PROBE_INTERVAL_S / 2, gaps
-        print(f"\ntakeover per job (s): { {k: round(v, 2) for k, v in took.items()} }; "
-              f"stated {TAKEOVER_S:.1f}; predictions {len(sent)}; rule rounds {len(rounds)}; "
-              f"export ranges {len(ranges)}; probe gaps min {min(gaps):.2f} "
-              f"max {max(gaps):.2f}")
+        print(
+            f"\ntakeover per job (s): { {k: round(v, 2) for k, v in took.items()} }; "
+            f"stated {TAKEOVER_S:.1f}; predictions {len(sent)}; rule rounds {len(rounds)}; "
+            f"export ranges {len(ranges)}; probe gaps min {min(gaps):.2f} "
+            f"max {max(gaps):.2f}"
+        )
     finally:
         stop_traffic.set()
         for proc in procs:

@@ -44,10 +44,14 @@ def test_ingest_role_runs_no_job_while_the_worker_runs_them_all(server_factory, 
     assert ready_w["takeover_s"] == pytest.approx(2 * 4 / 3)
     # both serve the API: ingest through one, read through the other
     assert ingest.post("/api/v1/models", json={"name": "m", "schema": SCHEMA}).status_code == 201
-    records = [{"id": f"p{i}", "ts": time.time() - 5, "inputs": {"x": i}, "outputs": 1.0}
-               for i in range(20)]
-    assert ingest.post("/api/v1/models/m/predictions",
-                       json={"records": records}).json()["accepted"] == 20
+    records = [
+        {"id": f"p{i}", "ts": time.time() - 5, "inputs": {"x": i}, "outputs": 1.0}
+        for i in range(20)
+    ]
+    assert (
+        ingest.post("/api/v1/models/m/predictions", json={"records": records}).json()["accepted"]
+        == 20
+    )
     assert worker.get("/api/v1/models/m").status_code == 200
     leases = Leases(store)
     rounds = _wait(lambda: len(r := leases.rounds("rules")) >= 3 and r)
@@ -62,19 +66,26 @@ def test_readyz_is_503_naming_the_cause_when_the_store_cannot_write(store, tmp_p
     """SQLite: too little free space; PostgreSQL: the database turned read-only."""
     if store.backend == "postgresql":
         with store.engine.connect() as conn:
-            conn.execute(sa.text(f'ALTER DATABASE "{store.engine.url.database}" '
-                                 "SET default_transaction_read_only = on"))
+            conn.execute(
+                sa.text(
+                    f'ALTER DATABASE "{store.engine.url.database}" '
+                    "SET default_transaction_read_only = on"
+                )
+            )
             conn.commit()
         store.engine.dispose()  # new connections see the setting
-    settings = load_settings(home=tmp_path, auth="off", min_free_bytes=2**62,
-                             lease_ttl_s=2)
+    settings = load_settings(home=tmp_path, auth="off", min_free_bytes=2**62, lease_ttl_s=2)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, store), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
     try:
+
         def up() -> bool:
             try:
                 return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
@@ -98,8 +109,9 @@ def test_readyz_is_503_naming_the_cause_when_the_store_cannot_write(store, tmp_p
 
 def test_cli_role_is_validated_and_shown_in_help(tmp_path):
     run = [sys.executable, "-m", "vigil.cli.main", "server", "--home", str(tmp_path)]
-    bad = subprocess.run([*run, "--role", "leader", "--port", "0"], capture_output=True,
-                         text=True, timeout=120)
+    bad = subprocess.run(
+        [*run, "--role", "leader", "--port", "0"], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode != 0
     assert "role" in (bad.stdout + bad.stderr)
     helptext = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=120)

@@ -42,8 +42,7 @@ def test_a_deposed_holder_cannot_finish_or_begin_rounds(store):
     leases.finish_round("rules", "r1", new, position=42.0)
     assert not leases.begin_round("rules", "r1", new, "b")
     [row] = leases.rounds("rules")
-    assert (row["holder"], row["token"], row["state"], row["position"]) == ("b", new, "done",
-                                                                            42.0)
+    assert (row["holder"], row["token"], row["state"], row["position"]) == ("b", new, "done", 42.0)
     assert leases.last_position("rules") == 42.0
     assert leases.last_position("exports:otlp") is None
 

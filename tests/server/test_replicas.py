@@ -24,8 +24,10 @@ from vigil.store import open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"},
-                                              {"name": "c", "kind": "categorical"}]}
+SCHEMA = {
+    "task": "regression",
+    "features": [{"name": "x", "kind": "numeric"}, {"name": "c", "kind": "categorical"}],
+}
 BATCH = 500
 THREADS = 6
 BATCHES_PER_THREAD = 3
@@ -35,9 +37,14 @@ def _record(key: str, k: int, now: float, *, backfill: bool = False) -> dict:
     """The same id always carries the same content, whoever sends it."""
     h = sum(ord(ch) * (i + 1) for i, ch in enumerate(key))
     spread = (h % (180 * 60)) if backfill else (h % 7) * 60 + h % 50
-    rec = {"id": key, "version": "a" if h % 2 else "b", "ts": now - 600 - spread,
-           "latency_s": (h % 97) / 1000, "inputs": {"x": float(h % 13), "c": "pq"[h % 2]},
-           "outputs": h % 3}
+    rec = {
+        "id": key,
+        "version": "a" if h % 2 else "b",
+        "ts": now - 600 - spread,
+        "latency_s": (h % 97) / 1000,
+        "inputs": {"x": float(h % 13), "c": "pq"[h % 2]},
+        "outputs": h % 3,
+    }
     if h % 11 == 0:
         rec["error"] = "TimeoutError: upstream took too long" if h % 2 else "OOVError: token"
     return rec
@@ -63,9 +70,13 @@ def _batches(now: float) -> list[list[dict]]:
 
 def _recount(store, model_id: int) -> dict:
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT version, ts, latency_s, error, error_type FROM predictions "
-            "WHERE model_id = :m"), {"m": model_id}).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT version, ts, latency_s, error, error_type FROM predictions "
+                "WHERE model_id = :m"
+            ),
+            {"m": model_id},
+        ).all()
     out: dict = {}
     for version, ts, latency, error, _kind in rows:
         key = (version, int(ts // 60) * 60)
@@ -79,26 +90,34 @@ def _recount(store, model_id: int) -> dict:
 
 
 @pytest.mark.parametrize("replicas", [2, 3])
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql",
-                                                            marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def test_replicas_store_each_record_once_and_rollups_match_a_recount(
     backend, replicas, request, tmp_path
 ):
-    url = (f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite"
-           else request.getfixturevalue("pg_url"))
+    url = (
+        f"sqlite:///{tmp_path / 'shared.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
     store = open_store(url)  # migrated once, before the replicas start
     procs, urls = [], []
     try:
         for _ in range(replicas):
             port = free_port()
-            procs.append(start_server_process(
-                url, port, home=tmp_path, env={"VIGIL_AGGREGATE_INTERVAL_S": "0.2",
-                                               "VIGIL_RULES_INTERVAL_S": "0"}))
+            procs.append(
+                start_server_process(
+                    url,
+                    port,
+                    home=tmp_path,
+                    env={"VIGIL_AGGREGATE_INTERVAL_S": "0.2", "VIGIL_RULES_INTERVAL_S": "0"},
+                )
+            )
             urls.append(f"http://127.0.0.1:{port}")
         for proc, base in zip(procs, urls, strict=True):
             wait_ready(base, timeout_s=120, proc=proc)
-        r = httpx.post(f"{urls[0]}/api/v1/models", json={"name": "m", "schema": SCHEMA},
-                       timeout=60)
+        r = httpx.post(f"{urls[0]}/api/v1/models", json={"name": "m", "schema": SCHEMA}, timeout=60)
         assert r.status_code == 201, r.text
 
         now = time.time()
@@ -113,8 +132,10 @@ def test_replicas_store_each_record_once_and_rollups_match_a_recount(
                 with lock:
                     answers.append((resp.status_code, body, len(plans[i])))
                 if i % 4 == 0:  # a read that folds pending batches while others ingest
-                    m = client.get("/api/v1/models/m/metrics",
-                                   params={"start": now - 4 * 3600, "end": now + 60})
+                    m = client.get(
+                        "/api/v1/models/m/metrics",
+                        params={"start": now - 4 * 3600, "end": now + 60},
+                    )
                     with lock:
                         answers.append((m.status_code, {}, 0))
 
@@ -134,6 +155,7 @@ def test_replicas_store_each_record_once_and_rollups_match_a_recount(
         # the background loops fold what is left; a read folds the rest if they lag
         deadline = time.monotonic() + 120
         from vigil.store.ingest.aggregation import pending_count
+
         while pending_count(store) and time.monotonic() < deadline:
             time.sleep(0.1)
         rows = store.rollup_rows(model.id, now - 5 * 3600, now + 60)

@@ -14,15 +14,35 @@ from vigil.errors import InvalidParameterError
 from vigil.server.arrow_body import records_from_arrow
 
 JSON_RECORDS: list[dict[str, Any]] = [
-    {"id": "p1", "version": "3", "ts": 1_700_000_000.25, "latency_s": 0.012,
-     "inputs": {"age": 31.0, "plan": "pro", "tenure": 4.0}, "outputs": 1,
-     "proba": [0.2, 0.8], "subject_id": "u1"},
-    {"id": "p2", "version": "3", "ts": 1_700_000_001.5, "latency_s": 0.4,
-     "inputs": {"age": 54.0, "plan": None, "tenure": 12.0}, "outputs": 0,
-     "error": "timeout: took 0.4 s > budget 0.25 s", "error_type": "timeout"},
-    {"id": "p3", "version": "4", "ts": 1_700_000_002.0,
-     "inputs": {"age": 22.0, "plan": "free", "tenure": None}, "outputs": None,
-     "error": "OOVError: unknown plan", "error_type": "OOVError"},
+    {
+        "id": "p1",
+        "version": "3",
+        "ts": 1_700_000_000.25,
+        "latency_s": 0.012,
+        "inputs": {"age": 31.0, "plan": "pro", "tenure": 4.0},
+        "outputs": 1,
+        "proba": [0.2, 0.8],
+        "subject_id": "u1",
+    },
+    {
+        "id": "p2",
+        "version": "3",
+        "ts": 1_700_000_001.5,
+        "latency_s": 0.4,
+        "inputs": {"age": 54.0, "plan": None, "tenure": 12.0},
+        "outputs": 0,
+        "error": "timeout: took 0.4 s > budget 0.25 s",
+        "error_type": "timeout",
+    },
+    {
+        "id": "p3",
+        "version": "4",
+        "ts": 1_700_000_002.0,
+        "inputs": {"age": 22.0, "plan": "free", "tenure": None},
+        "outputs": None,
+        "error": "OOVError: unknown plan",
+        "error_type": "OOVError",
+    },
 ]
 
 
@@ -37,8 +57,7 @@ def stream(table: pa.Table) -> bytes:
 def columns(records: list[dict[str, Any]], *, struct_inputs: bool) -> dict[str, Any]:
     """The records as Arrow columns, built independently of the code under test."""
     out: dict[str, Any] = {}
-    for key in ("id", "version", "ts", "latency_s", "error", "error_type", "subject_id",
-                "outputs"):
+    for key in ("id", "version", "ts", "latency_s", "error", "error_type", "subject_id", "outputs"):
         out[key] = [r.get(key) for r in records]
     out["proba"] = pa.array([r.get("proba") for r in records], pa.list_(pa.float64()))
     if struct_inputs:
@@ -68,13 +87,15 @@ def test_timestamps_durations_dictionaries_decimals_and_maps_become_json_values(
     import datetime as dt
     from decimal import Decimal
 
-    table = pa.table({
-        "ts": pa.array([dt.datetime(2023, 11, 14, 22, 13, 20, 250000)], pa.timestamp("ms")),
-        "latency_s": pa.array([dt.timedelta(milliseconds=12)], pa.duration("us")),
-        "inputs.plan": pa.array(["pro"]).dictionary_encode(),
-        "inputs.price": pa.array([Decimal("9.50")], pa.decimal128(5, 2)),
-        "proba": pa.array([[("yes", 0.75), ("no", 0.25)]], pa.map_(pa.string(), pa.float64())),
-    })
+    table = pa.table(
+        {
+            "ts": pa.array([dt.datetime(2023, 11, 14, 22, 13, 20, 250000)], pa.timestamp("ms")),
+            "latency_s": pa.array([dt.timedelta(milliseconds=12)], pa.duration("us")),
+            "inputs.plan": pa.array(["pro"]).dictionary_encode(),
+            "inputs.price": pa.array([Decimal("9.50")], pa.decimal128(5, 2)),
+            "proba": pa.array([[("yes", 0.75), ("no", 0.25)]], pa.map_(pa.string(), pa.float64())),
+        }
+    )
     (rec,), _ = records_from_arrow(stream(table))
     assert set(rec) == {"ts", "latency_s", "inputs", "proba"}
     assert rec["ts"] == pytest.approx(1_700_000_000.25)
@@ -88,7 +109,8 @@ def test_timestamps_durations_dictionaries_decimals_and_maps_become_json_values(
 @pytest.mark.parametrize("column", ["inputs.age", "outputs", "proba", "inputs"])
 def test_nan_and_infinity_are_reported_like_the_json_parser_does(column):
     values: dict[str, Any] = {
-        "inputs.age": [1.0, math.nan], "outputs": [1.0, math.inf],
+        "inputs.age": [1.0, math.nan],
+        "outputs": [1.0, math.inf],
         "proba": pa.array([[0.5, 0.5], [math.nan, 1.0]], pa.list_(pa.float64())),
         "inputs": [{"x": {"deep": 1.0}}, {"x": {"deep": -math.inf}}],
     }
@@ -105,18 +127,21 @@ def test_an_empty_stream_has_no_records():
     assert records_from_arrow(stream(schema.empty_table())) == ([], False)
 
 
-@pytest.mark.parametrize(("body", "field", "needle"), [
-    (b"not arrow at all", "body", "not a readable Arrow IPC stream"),
-    (b"", "body", "not a readable Arrow IPC stream"),
-    ("file-format", "body", "not a readable Arrow IPC stream"),
-    ("truncated", "body", "not a readable Arrow IPC stream"),
-    ({"id": ["a"], "colour": ["red"]}, "colour", "unknown columns ['colour']"),
-    ({"id": ["a"], "inputs.": [1]}, "inputs.", "unknown columns"),
-    ({"inputs": [{"x": 1}], "inputs.x": [1]}, "inputs", "both an 'inputs' struct"),
-    ({"inputs.x": pa.array([b"\x00"], pa.binary())}, "inputs.x", "binary"),
-    ({"inputs": pa.array([{"b": b"x"}])}, "inputs", "binary"),
-    ({"outputs": pa.array([0], pa.date32())}, "outputs", "only 'ts' may be a timestamp"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "needle"),
+    [
+        (b"not arrow at all", "body", "not a readable Arrow IPC stream"),
+        (b"", "body", "not a readable Arrow IPC stream"),
+        ("file-format", "body", "not a readable Arrow IPC stream"),
+        ("truncated", "body", "not a readable Arrow IPC stream"),
+        ({"id": ["a"], "colour": ["red"]}, "colour", "unknown columns ['colour']"),
+        ({"id": ["a"], "inputs.": [1]}, "inputs.", "unknown columns"),
+        ({"inputs": [{"x": 1}], "inputs.x": [1]}, "inputs", "both an 'inputs' struct"),
+        ({"inputs.x": pa.array([b"\x00"], pa.binary())}, "inputs.x", "binary"),
+        ({"inputs": pa.array([{"b": b"x"}])}, "inputs", "binary"),
+        ({"outputs": pa.array([0], pa.date32())}, "outputs", "only 'ts' may be a timestamp"),
+    ],
+)
 def test_bad_streams_are_refused_naming_the_column(body, field, needle):
     if body == "file-format":
         sink = pa.BufferOutputStream()
@@ -145,12 +170,17 @@ def test_the_ingestor_answers_both_bodies_alike(store, struct_inputs):
     per-record rejections (here: a NaN input and a negative latency)."""
     from vigil.engine.ingest.ingestor import Ingestor
 
-    schema = {"features": [{"name": "age", "kind": "numeric"},
-                           {"name": "plan", "kind": "categorical"},
-                           {"name": "tenure", "kind": "numeric"}]}
-    bad = [dict(JSON_RECORDS[0], id="p4", inputs={"age": math.nan, "plan": "pro",
-                                                  "tenure": 1.0}),
-           dict(JSON_RECORDS[0], id="p5", latency_s=-1.0)]
+    schema = {
+        "features": [
+            {"name": "age", "kind": "numeric"},
+            {"name": "plan", "kind": "categorical"},
+            {"name": "tenure", "kind": "numeric"},
+        ]
+    }
+    bad = [
+        dict(JSON_RECORDS[0], id="p4", inputs={"age": math.nan, "plan": "pro", "tenure": 1.0}),
+        dict(JSON_RECORDS[0], id="p5", latency_s=-1.0),
+    ]
     # error_type left out: the server accepts it from the datapath branch on; the
     # conversion of that column is checked above.
     records = [{k: v for k, v in r.items() if k != "error_type"} for r in JSON_RECORDS + bad]
@@ -160,11 +190,14 @@ def test_the_ingestor_answers_both_bodies_alike(store, struct_inputs):
     as_arrow_records = [dict(r, id=f"a-{r['id']}") for r in records]
     for name, body_records, non_finite in (
         ("as-json", *_json_records(records)),
-        ("as-arrow", *records_from_arrow(stream(pa.table(
-            columns(as_arrow_records, struct_inputs=struct_inputs))))),
+        (
+            "as-arrow",
+            *records_from_arrow(
+                stream(pa.table(columns(as_arrow_records, struct_inputs=struct_inputs)))
+            ),
+        ),
     ):
-        ingestor.register_model({"name": name, "task": "binary_classification",
-                                 "schema": schema})
+        ingestor.register_model({"name": name, "task": "binary_classification", "schema": schema})
         result = ingestor.ingest_predictions(name, body_records, non_finite=non_finite)
         answers.append(result.to_dict())
     as_json, as_arrow = answers

@@ -45,15 +45,17 @@ def _frame(n: int, seed: int, *, shift: float = 0.0, mix: float = 0.0) -> pd.Dat
     cat = rng.choice(["a", "b", "c"], n, p=p).astype(object)
     cat[rng.random(n) < 0.02] = None
     words = np.array(["short text", "a somewhat longer sentence of text", "mid length one"])
-    frame = pd.DataFrame({
-        "x": x,
-        "u": rng.uniform(0, 100, n),
-        "ints": ints,
-        "cat": cat,
-        "flag": rng.random(n) < 0.3,
-        "text": words[rng.integers(0, 3, n)],
-        "zip": rng.integers(10000, 10400, n).astype(str),  # 400 categories
-    })
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "u": rng.uniform(0, 100, n),
+            "ints": ints,
+            "cat": cat,
+            "flag": rng.random(n) < 0.3,
+            "text": words[rng.integers(0, 3, n)],
+            "zip": rng.integers(10000, 10400, n).astype(str),  # 400 categories
+        }
+    )
     for i in range(3):
         frame[f"f{i}"] = rng.gamma(2.0 + i, 1.0, n)
     return frame
@@ -81,7 +83,12 @@ def _assert_same_profile(got: Profile, want: Profile, frame: pd.DataFrame) -> No
     for name, w in want.columns.items():
         g = got[name]
         assert (g.kind, g.count, g.null_count, g.nonfinite_count, g.n_numeric) == (
-            w.kind, w.count, w.null_count, w.nonfinite_count, w.n_numeric), name
+            w.kind,
+            w.count,
+            w.null_count,
+            w.nonfinite_count,
+            w.n_numeric,
+        ), name
         assert g.min == w.min and g.max == w.max, name
         if w.mean is not None:
             assert g.mean == pytest.approx(w.mean, rel=1e-9, abs=1e-12), name
@@ -103,8 +110,11 @@ def _assert_same_profile(got: Profile, want: Profile, frame: pd.DataFrame) -> No
 
 @pytest.fixture(scope="module")
 def frames() -> dict[str, pd.DataFrame]:
-    return {"ref": _frame(40_000, 0), "same": _frame(40_000, 1),
-            "shifted": _frame(40_000, 2, shift=0.3, mix=0.15)}
+    return {
+        "ref": _frame(40_000, 0),
+        "same": _frame(40_000, 1),
+        "shifted": _frame(40_000, 2, shift=0.3, mix=0.15),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +150,10 @@ def test_empty_partitions_empty_frames_and_embeddings(spark):
     assert no_partitions.rdd.getNumPartitions() == 0
     none = spark_mod.profile(no_partitions)
     assert none.n_rows == 0
-    assert {n: c.kind.value for n, c in none.columns.items()} == {"x": "numeric",
-                                                                  "b": "categorical"}
+    assert {n: c.kind.value for n, c in none.columns.items()} == {
+        "x": "numeric",
+        "b": "categorical",
+    }
 
 
 def test_kinds_schema_and_bad_input(spark, sdfs):
@@ -151,7 +163,8 @@ def test_kinds_schema_and_bad_input(spark, sdfs):
     assert sum(p["zip"].item_counts().values()) == p["zip"].count  # 400 categories: exact
     assert p["ints"].distinct_estimate == pytest.approx(5000, rel=HLL_TOLERANCE)
     schema = vigil.ModelSchema.from_dict(
-        {"features": [{"name": "zip", "kind": "text"}, {"name": "ints", "kind": "numeric"}]})
+        {"features": [{"name": "zip", "kind": "text"}, {"name": "ints", "kind": "numeric"}]}
+    )
     assert spark_mod.profile(sdf, schema=schema)["zip"].kind.value == "text"
     with pytest.raises(InvalidParameterError, match=r"lacks: \['nope'\]"):
         spark_mod.profile(sdf, kinds={"nope": "numeric"})
@@ -163,8 +176,7 @@ def test_kinds_schema_and_bad_input(spark, sdfs):
         spark_mod.profile(sdfs["ref"].select("cat"), kinds={"cat": "numeric"})
 
 
-@pytest.mark.parametrize(("current", "expected"), [("same", set()),
-                                                   ("shifted", {"x", "cat"})])
+@pytest.mark.parametrize(("current", "expected"), [("same", set()), ("shifted", {"x", "cat"})])
 def test_drift_verdicts_equal_the_pandas_path(spark, frames, sdfs, current, expected):
     got = spark_mod.detect_drift(sdfs["ref"], sdfs[current])
     local = profile_drift(Profile.from_frame(frames["ref"]), Profile.from_frame(frames[current]))
@@ -187,9 +199,14 @@ def test_drift_verdicts_equal_the_pandas_path(spark, frames, sdfs, current, expe
 def test_profiles_upload_as_reference_and_window(spark, frames, sdfs, server_factory):
     client = server_factory(auth="off")
     url = str(client.base_url)
-    schema = {"task": "regression", "features": [
-        {"name": "x", "kind": "numeric"}, {"name": "cat", "kind": "categorical"},
-        {"name": "u", "kind": "numeric"}]}
+    schema = {
+        "task": "regression",
+        "features": [
+            {"name": "x", "kind": "numeric"},
+            {"name": "cat", "kind": "categorical"},
+            {"name": "u", "kind": "numeric"},
+        ],
+    }
     assert client.post("/api/v1/models", json={"name": "m", "schema": schema}).status_code == 201
     cols = ["x", "cat", "u"]
     ref = spark_mod.profile(sdfs["ref"].select(*cols))
@@ -207,18 +224,25 @@ def test_profiles_upload_as_reference_and_window(spark, frames, sdfs, server_fac
 
     # live traffic against a profile reference is tested in sketch mode, even when small
     rows = frames["shifted"].head(400)[cols]
-    records = [{"id": f"r{i}", "inputs": {k: v for k, v in rec.items() if v == v and
-                                          v is not None}, "outputs": 0.0}
-               for i, rec in enumerate(rows.to_dict("records"))]
-    assert client.post("/api/v1/models/m/predictions",
-                       json={"records": records}).status_code == 200
+    records = [
+        {
+            "id": f"r{i}",
+            "inputs": {k: v for k, v in rec.items() if v == v and v is not None},
+            "outputs": 0.0,
+        }
+        for i, rec in enumerate(rows.to_dict("records"))
+    ]
+    assert client.post("/api/v1/models/m/predictions", json={"records": records}).status_code == 200
     drift = client.get("/api/v1/models/m/drift").json()
     assert drift["mode"] == "sketch" and drift["n_current"] == 400
     assert "x" in drift["drifted_columns"]
 
     # bad input: a 4xx naming what is wrong, never a 500
-    r = client.post("/api/v1/models/m/reference", content=b"VGPF-not-a-profile",
-                    headers={"content-type": spark_mod.PROFILE_MEDIA_TYPE})
+    r = client.post(
+        "/api/v1/models/m/reference",
+        content=b"VGPF-not-a-profile",
+        headers={"content-type": spark_mod.PROFILE_MEDIA_TYPE},
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_profile"
     partial = spark_mod.profile(sdfs["ref"].select("u"))
     with pytest.raises(InvalidParameterError, match=r"lacks the model's features \['x'"):
@@ -226,8 +250,11 @@ def test_profiles_upload_as_reference_and_window(spark, frames, sdfs, server_fac
     wrong = spark_mod.profile(sdfs["ref"].select(*cols), kinds={"cat": "text"})
     with pytest.raises(InvalidParameterError, match=r"cat \(text, schema: categorical\)"):
         spark_mod.upload_reference(wrong, url, "m")
-    r = client.post("/api/v1/models/m/drift/profile", content=ref.to_bytes(),
-                    headers={"content-type": "application/octet-stream"})
+    r = client.post(
+        "/api/v1/models/m/drift/profile",
+        content=ref.to_bytes(),
+        headers={"content-type": "application/octet-stream"},
+    )
     assert r.status_code == 415 and "application/vnd.vigil.profile" in r.text
     with pytest.raises(InvalidParameterError, match="404"):
         spark_mod.upload_window(ref, url, "nope")

@@ -36,4 +36,7 @@ def test_readme_spark_example_runs_as_written(spark, server_factory):
     assert out.getvalue().splitlines() == ["['x']", "['x']"]
     stored = client.get("/api/v1/models/churn/reference").json()
     assert (stored["n_rows"], stored["sample_rows"], stored["columns"]) == (
-        100_000, 0, ["x", "plan"])
+        100_000,
+        0,
+        ["x", "plan"],
+    )

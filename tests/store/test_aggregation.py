@@ -17,12 +17,22 @@ SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"}]}
 
 def _rollups(store, model_id):
     with store.read() as conn:
-        return [tuple(r) for r in conn.execute(
-            sa.select(t.rollups.c.version, t.rollups.c.minute, t.rollups.c.count,
-                      t.rollups.c.errors, t.rollups.c.latency_count, t.rollups.c.latency_sum,
-                      t.rollups.c.error_types)
-            .where(t.rollups.c.model_id == model_id)
-            .order_by(t.rollups.c.version, t.rollups.c.minute))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(
+                    t.rollups.c.version,
+                    t.rollups.c.minute,
+                    t.rollups.c.count,
+                    t.rollups.c.errors,
+                    t.rollups.c.latency_count,
+                    t.rollups.c.latency_sum,
+                    t.rollups.c.error_types,
+                )
+                .where(t.rollups.c.model_id == model_id)
+                .order_by(t.rollups.c.version, t.rollups.c.minute)
+            )
+        ]
 
 
 def test_ingest_only_appends_and_fold_is_complete_and_idempotent(store):
@@ -30,9 +40,17 @@ def test_ingest_only_appends_and_fold_is_complete_and_idempotent(store):
     ingest.register_model({"name": "m", "schema": SCHEMA})
     model = store.get_model("m")
     now = time.time()
-    records = [{"id": f"r{i}", "version": "ab"[i % 2], "ts": now - 60 * (i % 4),
-                "latency_s": i / 100, "inputs": {"x": i},
-                "error": "TimeoutError: slow" if i % 5 == 0 else None} for i in range(40)]
+    records = [
+        {
+            "id": f"r{i}",
+            "version": "ab"[i % 2],
+            "ts": now - 60 * (i % 4),
+            "latency_s": i / 100,
+            "inputs": {"x": i},
+            "error": "TimeoutError: slow" if i % 5 == 0 else None,
+        }
+        for i in range(40)
+    ]
     assert ingest.ingest_predictions("m", records).accepted == 40
     assert _rollups(store, model.id) == []  # nothing touched on the request path
     assert pending_count(store, model.id) == 1
@@ -60,9 +78,13 @@ def test_error_kinds_keep_the_top_kinds_and_sum_the_rest():
         total.update(part)
     assert len(merged) == TOP_ERROR_TYPES
     assert sum(merged.values()) == sum(total.values())
-    ranked = [k for k, _ in sorted(((k, n) for k, n in total.items() if k != OTHER),
-                                   key=lambda kv: (-kv[1], kv[0]))]
-    assert set(merged) - {OTHER} == set(ranked[:TOP_ERROR_TYPES - 1])
+    ranked = [
+        k
+        for k, _ in sorted(
+            ((k, n) for k, n in total.items() if k != OTHER), key=lambda kv: (-kv[1], kv[0])
+        )
+    ]
+    assert set(merged) - {OTHER} == set(ranked[: TOP_ERROR_TYPES - 1])
 
 
 def test_folding_from_memory_equals_folding_from_the_database(store):
@@ -73,9 +95,17 @@ def test_folding_from_memory_equals_folding_from_the_database(store):
     store.recent_batches = RecentBatches(max_rows=10_000)
     ingest = Ingestor(store)
     now = time.time()
-    records = [{"id": f"r{i}", "version": "ab"[i % 2], "ts": now - 60 * (i % 3),
-                "latency_s": i / 1000, "inputs": {"x": i * 0.5},
-                "error": "OOVError: z" if i % 7 == 0 else None} for i in range(300)]
+    records = [
+        {
+            "id": f"r{i}",
+            "version": "ab"[i % 2],
+            "ts": now - 60 * (i % 3),
+            "latency_s": i / 1000,
+            "inputs": {"x": i * 0.5},
+            "error": "OOVError: z" if i % 7 == 0 else None,
+        }
+        for i in range(300)
+    ]
     for name in ("db", "mem"):
         ingest.register_model({"name": name, "schema": SCHEMA})
         ingest.ingest_predictions(name, records)
@@ -86,9 +116,19 @@ def test_folding_from_memory_equals_folding_from_the_database(store):
     for name in ("mem", "db"):
         model = store.get_model(name)
         rows = store.rollup_rows(model.id, now - 600, now + 60)
-        folded[name] = [(r.version, r.minute, r.count, r.errors, r.latency_count,
-                         round(r.latency_sum, 9), r.error_types,
-                         round(Profile.from_bytes(r.profile)["x"].mean, 9)) for r in rows]
+        folded[name] = [
+            (
+                r.version,
+                r.minute,
+                r.count,
+                r.errors,
+                r.latency_count,
+                round(r.latency_sum, 9),
+                r.error_types,
+                round(Profile.from_bytes(r.profile)["x"].mean, 9),
+            )
+            for r in rows
+        ]
     assert store.recent_batches.take(mem_batch) is None  # "mem" was folded from memory
     assert folded["mem"] == folded["db"]
     assert sum(r[2] for r in folded["db"]) == 300
@@ -98,11 +138,24 @@ def test_rows_are_stored_as_sent_whatever_their_characters(store):
     from vigil.store.quality import queries as qs
 
     ingest = Ingestor(store)
-    ingest.register_model({"name": "m", "schema": {"features": [
-        {"name": "x", "kind": "numeric"}, {"name": "t", "kind": "text"}]}})
+    ingest.register_model(
+        {
+            "name": "m",
+            "schema": {
+                "features": [{"name": "x", "kind": "numeric"}, {"name": "t", "kind": "text"}]
+            },
+        }
+    )
     tricky = ["tab\there", "new\nline", "back\\slash \\N", "quote \" ' ", "é漢字🙂", "\\.", ""]
-    records = [{"id": f"r{i}", "inputs": {"x": i, "t": text}, "outputs": {"label": text},
-                "error": f"ValueError: {text}"} for i, text in enumerate(tricky)]
+    records = [
+        {
+            "id": f"r{i}",
+            "inputs": {"x": i, "t": text},
+            "outputs": {"label": text},
+            "error": f"ValueError: {text}",
+        }
+        for i, text in enumerate(tricky)
+    ]
     assert ingest.ingest_predictions("m", records).accepted == len(tricky)
     model = store.get_model("m")
     stored = {p["id"]: p for p in qs.predictions(store, model.id, None, None)}

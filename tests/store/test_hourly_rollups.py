@@ -18,8 +18,10 @@ from vigil.store import tables as t
 from vigil.store.ingest.hourly import HOUR, mark_hours
 from vigil.store.ingest.rollups import merge_windows
 
-SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"},
-                                             {"name": "c", "kind": "categorical"}]}
+SCHEMA = {
+    "task": "regression",
+    "features": [{"name": "x", "kind": "numeric"}, {"name": "c", "kind": "categorical"}],
+}
 RANK_ERROR = 0.0165 * 2  # KLL k=200, with margin (DataSketches' normalised rank error)
 
 
@@ -33,17 +35,26 @@ def _records(base: float, n: int, prefix: str, seed: int) -> list[dict]:
     out = []
     for i in range(n):
         err = None if i % 9 else ("TimeoutError: slow" if i % 2 else "OOVError: zz")
-        out.append({"id": f"{prefix}{i}", "version": "ab"[i % 2], "ts": float(ts[i]),
-                    "latency_s": float(lat[i]), "error": err,
-                    "inputs": {"x": float(x[i]), "c": "uvw"[i % 3]}})
+        out.append(
+            {
+                "id": f"{prefix}{i}",
+                "version": "ab"[i % 2],
+                "ts": float(ts[i]),
+                "latency_s": float(lat[i]),
+                "error": err,
+                "inputs": {"x": float(x[i]), "c": "uvw"[i % 3]},
+            }
+        )
     return out
 
 
 def _hourly(store, model_id):
     h = t.hourly_rollups
     with store.read() as conn:
-        return {(r.version, r.hour): r for r in conn.execute(
-            sa.select(h).where(h.c.model_id == model_id))}
+        return {
+            (r.version, r.hour): r
+            for r in conn.execute(sa.select(h).where(h.c.model_id == model_id))
+        }
 
 
 def _marked(store, model_id):
@@ -58,7 +69,7 @@ def _setup(store, n=3000):
     base = (int(time.time()) // HOUR - 48) * HOUR + 1234.0  # ragged: 8 h span 9 clock hours
     records = _records(base, n, "r", 1)
     for i in range(0, n, 500):
-        assert ingest.ingest_predictions("m", records[i:i + 500]).accepted == 500
+        assert ingest.ingest_predictions("m", records[i : i + 500]).accepted == 500
     model = store.get_model("m")
     store.fold_pending(model.id)
     return ingest, model, base, records
@@ -84,8 +95,7 @@ def _check_hour_equals_its_records(row, records):
     assert prof["x"].mean == pytest.approx(xs.mean(), rel=1e-9)
 
 
-def test_hours_are_built_once_complete_equal_their_minutes_and_rebuilding_changes_nothing(
-        store):
+def test_hours_are_built_once_complete_equal_their_minutes_and_rebuilding_changes_nothing(store):
     _, model, _, records = _setup(store)
     hours = {int(r["ts"] // HOUR) * HOUR for r in records}
     assert _marked(store, model.id) == hours  # the fold marked every hour it touched
@@ -99,8 +109,9 @@ def test_hours_are_built_once_complete_equal_their_minutes_and_rebuilding_change
     built = _hourly(store, model.id)
     # complete: each hour equals a recount of its raw records
     for (version, hour), row in built.items():
-        _check_hour_equals_its_records(row, [
-            r for r in records if r["version"] == version and hour <= r["ts"] < hour + HOUR])
+        _check_hour_equals_its_records(
+            row, [r for r in records if r["version"] == version and hour <= r["ts"] < hour + HOUR]
+        )
     assert set(built) == {(r["version"], int(r["ts"] // HOUR) * HOUR) for r in records}
     # and equals the merge of its minutes: counts exactly, sketches as a merge of the same
     # minutes (KLL compaction is randomised, so the same quantiles within rank error)
@@ -110,7 +121,8 @@ def test_hours_are_built_once_complete_equal_their_minutes_and_rebuilding_change
     # idempotent: nothing to do, and rows unchanged
     assert store.build_hours(now=last + HOUR) == 0
     assert {k: tuple(v) for k, v in _hourly(store, model.id).items()} == {
-        k: tuple(v) for k, v in built.items()}
+        k: tuple(v) for k, v in built.items()
+    }
     # a forced rebuild of every hour gives the same rows
     with store.write() as conn:
         mark_hours(store, conn, [(model.id, h) for h in hours])
@@ -148,8 +160,16 @@ def _from_minutes(store, model, start, end, step, version=None):
     """Windows of ``step`` merged from minute rows only (the reference read)."""
     rows = store.rollup_rows(model.id, start, end, version, profiles=False, hours=False)
     windows = merge_windows(rows, step)
-    return {ts: (w["count"], w["errors"], w["error_types"], w["latency_sum"],
-                 w["sketch"].get_quantile(0.95)) for ts, w in windows.items()}
+    return {
+        ts: (
+            w["count"],
+            w["errors"],
+            w["error_types"],
+            w["latency_sum"],
+            w["sketch"].get_quantile(0.95),
+        )
+        for ts, w in windows.items()
+    }
 
 
 def _same_numbers(metrics, reference):
@@ -159,8 +179,11 @@ def _same_numbers(metrics, reference):
     assert set(got) == set(reference)
     for ts, (count, errors, kinds, lat_sum, p95) in reference.items():
         p = got[ts]
-        assert (p["count"], p["errors"], p["errors_by_type"]) == (count, errors,
-                                                                   dict(sorted(kinds.items())))
+        assert (p["count"], p["errors"], p["errors_by_type"]) == (
+            count,
+            errors,
+            dict(sorted(kinds.items())),
+        )
         assert p["latency_mean_s"] * count == pytest.approx(lat_sum, rel=1e-9)
         assert p["latency_p95_s"] == pytest.approx(p95, rel=0.1)
     assert metrics["summary"]["count"] == sum(v[0] for v in reference.values())
@@ -172,11 +195,17 @@ def test_reads_of_six_hours_and_longer_use_hourly_rows_and_match_minute_reads(st
     minute_rows = store.rollup_rows(model.id, start, end)
     store.build_hours(now=end + HOUR)
     rows = store.rollup_rows(model.id, start, end, hours=True)
-    hourly = [r for r in rows if r.minute % HOUR == 0 and r.count > 0
-              and r.minute >= start and r.minute + HOUR <= end]
+    hourly = [
+        r
+        for r in rows
+        if r.minute % HOUR == 0 and r.count > 0 and r.minute >= start and r.minute + HOUR <= end
+    ]
     assert len(rows) < len(minute_rows) / 5  # whole hours came as one row each
-    assert sum(r.count for r in rows) == sum(r.count for r in minute_rows) == len(
-        [r for r in records if start // 60 * 60 <= r["ts"] < end])
+    assert (
+        sum(r.count for r in rows)
+        == sum(r.count for r in minute_rows)
+        == len([r for r in records if start // 60 * 60 <= r["ts"] < end])
+    )
     assert hourly, "the read used hourly rows"
     # the same numbers as a minute read, whole range and hour windows, per version too
     calls = []
@@ -188,8 +217,7 @@ def test_reads_of_six_hours_and_longer_use_hourly_rows_and_match_minute_reads(st
 
     for version in (None, "a"):
         store.rollup_rows = spy
-        metrics = window_metrics(store, model, start=start, end=end, step=3600,
-                                 version=version)
+        metrics = window_metrics(store, model, start=start, end=end, step=3600, version=version)
         store.rollup_rows = real
         _same_numbers(metrics, _from_minutes(store, model, start, end, 3600, version))
     assert calls == [True, True]  # hour windows asked for hourly rows
@@ -212,16 +240,20 @@ def test_late_data_marks_the_hour_and_reads_stay_exact_until_it_is_rebuilt(store
     everything = records + late
 
     def recount(version=None):
-        return sum(1 for r in everything if base - 1234.0 <= r["ts"] < end
-                   and (version is None or r["version"] == version))
+        return sum(
+            1
+            for r in everything
+            if base - 1234.0 <= r["ts"] < end and (version is None or r["version"] == version)
+        )
 
     rows = store.rollup_rows(model.id, base - 1234.0, end, hours=True)
     assert sum(r.count for r in rows) == recount()  # the marked hour came from minutes
     assert store.build_hours(now=end + HOUR, settle_s=3600) == 0  # not settled yet
     assert store.build_hours(now=end + HOUR) == 1
     row = _hourly(store, model.id)[("a", hour)]
-    _check_hour_equals_its_records(row, [r for r in everything if r["version"] == "a"
-                                         and hour <= r["ts"] < hour + HOUR])
+    _check_hour_equals_its_records(
+        row, [r for r in everything if r["version"] == "a" and hour <= r["ts"] < hour + HOUR]
+    )
     rows = store.rollup_rows(model.id, base - 1234.0, end, "a", hours=True)
     assert sum(r.count for r in rows) == recount("a")
 
@@ -230,10 +262,15 @@ def test_drift_profiles_from_hours_match_profiles_from_minutes(store):
     _, model, base, records = _setup(store, n=2000)
     start, end = base - 1234.0, base + 8 * HOUR + 900.0
     store.build_hours(now=end + HOUR)
-    from_hours = Profile.merge_all([Profile.from_bytes(bytes(r.profile)) for r in
-                                    store.rollup_rows(model.id, start, end, hours=True)])
-    from_minutes = Profile.merge_all([Profile.from_bytes(bytes(r.profile)) for r in
-                                      store.rollup_rows(model.id, start, end)])
+    from_hours = Profile.merge_all(
+        [
+            Profile.from_bytes(bytes(r.profile))
+            for r in store.rollup_rows(model.id, start, end, hours=True)
+        ]
+    )
+    from_minutes = Profile.merge_all(
+        [Profile.from_bytes(bytes(r.profile)) for r in store.rollup_rows(model.id, start, end)]
+    )
     xs = np.array([r["inputs"]["x"] for r in records])
     assert from_hours.n_rows == from_minutes.n_rows == len(records)
     assert from_hours["x"].mean == pytest.approx(xs.mean(), rel=1e-9)

@@ -23,8 +23,9 @@ def test_retention_and_erasure_stay_within_their_model(store):
     old = time.time() - 10 * 86400
     for name in ("a", "b"):
         ingest.register_model({"name": name, "schema": SCHEMA})
-    ingest.ingest_predictions("a", [{"id": "req", "ts": old, "inputs": {"x": 1},
-                                     "subject_id": "u1"}])
+    ingest.ingest_predictions(
+        "a", [{"id": "req", "ts": old, "inputs": {"x": 1}, "subject_id": "u1"}]
+    )
     ingest.ingest_predictions("b", [{"id": "req", "inputs": {"x": 2}}])
     for name in ("a", "b"):
         ingest.ingest_labels(name, [{"prediction_id": "req", "actual": 1}])

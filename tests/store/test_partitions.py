@@ -38,9 +38,12 @@ def _names(store) -> list[str]:
 def _where(store, model_id: int, pid: str) -> str:
     """The partition a stored prediction lives in."""
     with store.read() as conn:
-        return conn.execute(sa.text(
-            "SELECT tableoid::regclass::text FROM predictions WHERE model_id = :m AND id = :i"),
-            {"m": model_id, "i": pid}).scalar_one()
+        return conn.execute(
+            sa.text(
+                "SELECT tableoid::regclass::text FROM predictions WHERE model_id = :m AND id = :i"
+            ),
+            {"m": model_id, "i": pid},
+        ).scalar_one()
 
 
 @pytest.fixture
@@ -58,16 +61,21 @@ def test_partitions_are_created_ahead_and_maintenance_is_idempotent(pg_store):
     # ten days later the job adds the missing days, once, even when replicas race
     later = time.time() + 10 * DAY_S
     results: list[list[str]] = []
-    threads = [threading.Thread(target=lambda: results.append(
-        partitions.ensure_partitions(pg_store, later))) for _ in range(3)]
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(partitions.ensure_partitions(pg_store, later))
+        )
+        for _ in range(3)
+    ]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     added = sorted(n for r in results for n in r)
     # yesterday (seen from then) to AHEAD_DAYS ahead; the gap day before goes to default
-    assert added == [partition_name(d) for d in range(TODAY + 9,
-                                                       TODAY + 10 + partitions.AHEAD_DAYS + 1)]
+    assert added == [
+        partition_name(d) for d in range(TODAY + 9, TODAY + 10 + partitions.AHEAD_DAYS + 1)
+    ]
     assert len(_names(pg_store)) == len(names) + len(added)
 
 
@@ -77,32 +85,50 @@ def test_duplicate_in_a_later_partition_is_detected_and_labels_join(pg_store):
     for name in ("a", "b"):
         ingest.register_model({"name": name, "schema": SCHEMA})
     a, b = pg_store.get_model("a"), pg_store.get_model("b")
-    first = ingest.ingest_predictions("a", [{"id": "req-1", "ts": _day_ts(TODAY - 2),
-                                             "inputs": {"x": 1}}])
+    first = ingest.ingest_predictions(
+        "a", [{"id": "req-1", "ts": _day_ts(TODAY - 2), "inputs": {"x": 1}}]
+    )
     assert (first.accepted, first.duplicates) == (1, 0)
     # the same id with a time two days later would land in another partition: still a dup
     # (times at most a day ahead: ingest rejects later ones)
-    again = ingest.ingest_predictions("a", [{"id": "req-1", "ts": _day_ts(TODAY, 0.5),
-                                             "inputs": {"x": 9}},
-                                            {"id": "req-2", "ts": _day_ts(TODAY, 0.5),
-                                             "inputs": {"x": 2}},
-                                            {"id": "req-2", "ts": _day_ts(TODAY - 1),
-                                             "inputs": {"x": 3}}])
+    again = ingest.ingest_predictions(
+        "a",
+        [
+            {"id": "req-1", "ts": _day_ts(TODAY, 0.5), "inputs": {"x": 9}},
+            {"id": "req-2", "ts": _day_ts(TODAY, 0.5), "inputs": {"x": 2}},
+            {"id": "req-2", "ts": _day_ts(TODAY - 1), "inputs": {"x": 3}},
+        ],
+    )
     assert (again.accepted, again.duplicates) == (1, 2)
     assert pg_store.count("predictions", a.id) == 2
     assert _where(pg_store, a.id, "req-1") == partition_name(TODAY - 2)
-    other = ingest.ingest_predictions("b", [{"id": "req-1", "ts": _day_ts(TODAY, 0.5),
-                                             "inputs": {"x": 5}}])
+    other = ingest.ingest_predictions(
+        "b", [{"id": "req-1", "ts": _day_ts(TODAY, 0.5), "inputs": {"x": 5}}]
+    )
     assert (other.accepted, other.duplicates) == (1, 0)  # ids are per model
     assert _where(pg_store, b.id, "req-1") == partition_name(TODAY)
 
-    labels = ingest.ingest_labels("a", [{"prediction_id": "req-1", "actual": 4},
-                                        {"prediction_id": "nope", "actual": 1}])
+    labels = ingest.ingest_labels(
+        "a", [{"prediction_id": "req-1", "actual": 4}, {"prediction_id": "nope", "actual": 1}]
+    )
     assert labels.accepted == 2
-    assert pg_store.upsert_labels(a.id, [{"prediction_id": "req-1", "actual": 4,
-                                          "ts": time.time(), "received_at": time.time()}]) == 1
-    joined = quality_q.labelled_predictions(pg_store, a.id, _day_ts(TODAY - 2, 0),
-                                            _day_ts(TODAY - 2, 24))
+    assert (
+        pg_store.upsert_labels(
+            a.id,
+            [
+                {
+                    "prediction_id": "req-1",
+                    "actual": 4,
+                    "ts": time.time(),
+                    "received_at": time.time(),
+                }
+            ],
+        )
+        == 1
+    )
+    joined = quality_q.labelled_predictions(
+        pg_store, a.id, _day_ts(TODAY - 2, 0), _day_ts(TODAY - 2, 24)
+    )
     assert [(r["id"], r["inputs"], r["actual"]) for r in joined] == [("req-1", {"x": 1}, 4)]
     assert quality_q.labelled_predictions(pg_store, b.id, None, None) == []
 
@@ -135,8 +161,9 @@ def test_rows_of_the_default_partition_move_to_their_own_day(pg_store):
     ingest.register_model({"name": "a", "schema": SCHEMA})
     model = pg_store.get_model("a")
     old_day = TODAY - 400
-    ingest.ingest_predictions("a", [{"id": f"old-{i}", "ts": _day_ts(old_day, i),
-                                     "inputs": {"x": i}} for i in range(3)])
+    ingest.ingest_predictions(
+        "a", [{"id": f"old-{i}", "ts": _day_ts(old_day, i), "inputs": {"x": i}} for i in range(3)]
+    )
     assert _where(pg_store, model.id, "old-0") == partitions.DEFAULT
     assert partitions.ensure_partitions(pg_store) == [partition_name(old_day)]
     assert _where(pg_store, model.id, "old-0") == partition_name(old_day)
@@ -163,8 +190,9 @@ def _plan_relations(store, run) -> set[str]:
     found: set[str] = set()
     with store.engine.connect() as conn:
         for statement, parameters in captured:
-            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement,
-                                        parameters).scalar_one()
+            plan = conn.exec_driver_sql(
+                "EXPLAIN (FORMAT JSON) " + statement, parameters
+            ).scalar_one()
             found |= set(_relations(plan))
     return {n for n in found if n.startswith("predictions")}
 
@@ -183,21 +211,37 @@ def test_time_bounded_queries_read_only_their_partitions(pg_store):
     ingest = Ingestor(pg_store)
     ingest.register_model({"name": "a", "schema": SCHEMA})
     model = pg_store.get_model("a")
-    ingest.ingest_predictions("a", [{"id": f"p{d}-{i}", "ts": _day_ts(TODAY - 3 + d, i),
-                                     "inputs": {"x": i}} for d in range(4) for i in range(5)])
+    ingest.ingest_predictions(
+        "a",
+        [
+            {"id": f"p{d}-{i}", "ts": _day_ts(TODAY - 3 + d, i), "inputs": {"x": i}}
+            for d in range(4)
+            for i in range(5)
+        ],
+    )
     day = TODAY - 2
     window = reference_q.window_inputs  # the drift window read
-    reads = _plan_relations(pg_store, lambda: window(
-        pg_store, model.id, _day_ts(day, 1), _day_ts(day, 3), None))
+    reads = _plan_relations(
+        pg_store, lambda: window(pg_store, model.id, _day_ts(day, 1), _day_ts(day, 3), None)
+    )
     assert reads == {partition_name(day)}
-    joined = _plan_relations(pg_store, lambda: quality_q.labelled_predictions(
-        pg_store, model.id, _day_ts(day, 0), _day_ts(day + 1, 6)))
+    joined = _plan_relations(
+        pg_store,
+        lambda: quality_q.labelled_predictions(
+            pg_store, model.id, _day_ts(day, 0), _day_ts(day + 1, 6)
+        ),
+    )
     assert joined == {partition_name(day), partition_name(day + 1)}
     # unbounded reads still see every partition (the control: pruning is not vacuous)
-    everything = _plan_relations(pg_store, lambda: quality_q.labelled_predictions(
-        pg_store, model.id, None, None))
-    assert {partition_name(TODAY - 1), partition_name(TODAY), partitions.DEFAULT,
-            partition_name(TODAY + 1)} <= everything
+    everything = _plan_relations(
+        pg_store, lambda: quality_q.labelled_predictions(pg_store, model.id, None, None)
+    )
+    assert {
+        partition_name(TODAY - 1),
+        partition_name(TODAY),
+        partitions.DEFAULT,
+        partition_name(TODAY + 1),
+    } <= everything
 
 
 def test_retention_drops_whole_partitions_and_deletes_the_rest_row_wise(pg_store):
@@ -208,13 +252,20 @@ def test_retention_drops_whole_partitions_and_deletes_the_rest_row_wise(pg_store
     now = _day_ts(TODAY, 12)
     # partitions for the ten past days, a's rows on each; b (no retention) on day -8 only
     partitions.ensure_partitions(pg_store, now - 10 * DAY_S, ahead_days=10)
-    ingest.ingest_predictions("a", [{"id": f"a{k}-{i}", "ts": _day_ts(TODAY - k, 6 * i),
-                                     "inputs": {"x": i}} for k in range(1, 11)
-                                    for i in range(4)])
-    ingest.ingest_predictions("b", [{"id": "b-old", "ts": _day_ts(TODAY - 8, 1),
-                                     "inputs": {"x": 1}}])
-    ingest.ingest_labels("a", [{"prediction_id": "a9-1", "actual": 1},
-                               {"prediction_id": "a2-1", "actual": 2}])
+    ingest.ingest_predictions(
+        "a",
+        [
+            {"id": f"a{k}-{i}", "ts": _day_ts(TODAY - k, 6 * i), "inputs": {"x": i}}
+            for k in range(1, 11)
+            for i in range(4)
+        ],
+    )
+    ingest.ingest_predictions(
+        "b", [{"id": "b-old", "ts": _day_ts(TODAY - 8, 1), "inputs": {"x": 1}}]
+    )
+    ingest.ingest_labels(
+        "a", [{"prediction_id": "a9-1", "actual": 1}, {"prediction_id": "a2-1", "actual": 2}]
+    )
     ingest.ingest_feedback("a", [{"id": "f1", "prediction_id": "a9-1", "score": 1}])
     admin.set_retention(pg_store, "a", 5, "test")  # cutoff: now - 5 days = day -5, 12:00
 
@@ -226,15 +277,18 @@ def test_retention_drops_whole_partitions_and_deletes_the_rest_row_wise(pg_store
     assert partition_name(TODAY - 8) in names  # b keeps its row, so the day stays
     assert partition_name(TODAY - 5) in names  # partly past the cutoff: rows deleted
     with pg_store.read() as conn:
-        left = sorted(conn.execute(sa.text(
-            "SELECT id FROM predictions WHERE model_id = :m"), {"m": a.id}).scalars())
-        ids_left = conn.execute(sa.text(
-            "SELECT count(*) FROM prediction_ids WHERE model_id = :m"), {"m": a.id}).scalar()
+        left = sorted(
+            conn.execute(
+                sa.text("SELECT id FROM predictions WHERE model_id = :m"), {"m": a.id}
+            ).scalars()
+        )
+        ids_left = conn.execute(
+            sa.text("SELECT count(*) FROM prediction_ids WHERE model_id = :m"), {"m": a.id}
+        ).scalar()
         labels = sorted(conn.execute(sa.text("SELECT prediction_id FROM labels")).scalars())
         feedback = conn.execute(sa.text("SELECT count(*) FROM feedback")).scalar_one()
     # day -5 keeps 12:00 and 18:00 (ts >= cutoff), days -4..-1 keep all four
-    assert left == sorted([f"a{k}-{i}" for k in range(1, 5) for i in range(4)]
-                          + ["a5-2", "a5-3"])
+    assert left == sorted([f"a{k}-{i}" for k in range(1, 5) for i in range(4)] + ["a5-2", "a5-3"])
     assert ids_left == len(left)
     assert labels == ["a2-1"] and feedback == 0
     assert done["a"]["predictions"] == 40 - len(left)
@@ -264,8 +318,10 @@ def test_sqlite_has_no_partitions_and_the_same_path_works(store):
         assert partitions.list_partitions(conn) == []
     ingest = Ingestor(store)
     ingest.register_model({"name": "a", "schema": SCHEMA})
-    first = ingest.ingest_predictions("a", [{"id": "r", "ts": _day_ts(TODAY - 2),
-                                             "inputs": {"x": 1}}])
-    dup = ingest.ingest_predictions("a", [{"id": "r", "ts": _day_ts(TODAY, 0.5),
-                                           "inputs": {"x": 1}}])
+    first = ingest.ingest_predictions(
+        "a", [{"id": "r", "ts": _day_ts(TODAY - 2), "inputs": {"x": 1}}]
+    )
+    dup = ingest.ingest_predictions(
+        "a", [{"id": "r", "ts": _day_ts(TODAY, 0.5), "inputs": {"x": 1}}]
+    )
     assert (first.accepted, dup.duplicates) == (1, 1)

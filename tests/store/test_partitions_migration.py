@@ -25,7 +25,8 @@ def _layout(url: str) -> tuple[str, list[str]]:
     try:
         with engine.connect() as conn:
             kind = conn.exec_driver_sql(
-                "SELECT relkind FROM pg_class WHERE oid = 'predictions'::regclass").scalar()
+                "SELECT relkind FROM pg_class WHERE oid = 'predictions'::regclass"
+            ).scalar()
             key = sa.inspect(conn).get_pk_constraint("predictions")["constrained_columns"]
     finally:
         engine.dispose()
@@ -34,8 +35,9 @@ def _layout(url: str) -> tuple[str, list[str]]:
 
 def _rows(store) -> list[tuple]:
     with store.read() as conn:
-        return conn.execute(sa.text(
-            "SELECT model_id, id, ts, inputs FROM predictions ORDER BY model_id, id")).all()
+        return conn.execute(
+            sa.text("SELECT model_id, id, ts, inputs FROM predictions ORDER BY model_id, id")
+        ).all()
 
 
 def test_upgrade_with_data_then_downgrade(pg_url):
@@ -48,9 +50,13 @@ def test_upgrade_with_data_then_downgrade(pg_url):
     ingest = Ingestor(store)
     for name in ("a", "b"):
         ingest.register_model({"name": name, "schema": SCHEMA})
-    ingest.ingest_predictions("a", [
-        {"id": "old", "ts": OLD_DAY * DAY_S + 5, "inputs": {"x": 1}},
-        {"id": "now", "ts": TODAY * DAY_S + 5, "inputs": {"x": 2}}])
+    ingest.ingest_predictions(
+        "a",
+        [
+            {"id": "old", "ts": OLD_DAY * DAY_S + 5, "inputs": {"x": 1}},
+            {"id": "now", "ts": TODAY * DAY_S + 5, "inputs": {"x": 2}},
+        ],
+    )
     ingest.ingest_predictions("b", [{"id": "old", "ts": TODAY * DAY_S + 9, "inputs": {"x": 3}}])
     ingest.ingest_labels("a", [{"prediction_id": "old", "actual": 7}])
     before = _rows(store)
@@ -62,23 +68,30 @@ def test_upgrade_with_data_then_downgrade(pg_url):
         assert _rows(store) == before
         with store.read() as conn:
             names = [p.name for p in partitions.list_partitions(conn)]
-            where = dict(conn.execute(sa.text(
-                "SELECT id || '@' || model_id, tableoid::regclass::text FROM predictions"
-            )).all())
+            where = dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT id || '@' || model_id, tableoid::regclass::text FROM predictions"
+                    )
+                ).all()
+            )
             ids = conn.execute(sa.text("SELECT count(*) FROM prediction_ids")).scalar_one()
         assert partition_name(OLD_DAY) in names  # a day with data got its partition
         a, b = store.get_model("a"), store.get_model("b")
-        assert where == {f"old@{a.id}": partition_name(OLD_DAY),
-                         f"now@{a.id}": partition_name(TODAY),
-                         f"old@{b.id}": partition_name(TODAY)}
+        assert where == {
+            f"old@{a.id}": partition_name(OLD_DAY),
+            f"now@{a.id}": partition_name(TODAY),
+            f"old@{b.id}": partition_name(TODAY),
+        }
         assert ids == 3
         ingest = Ingestor(store)
         dup = ingest.ingest_predictions("a", [{"id": "old", "inputs": {"x": 9}}])
         assert dup.duplicates == 1  # the id table came from the existing rows
         joined = quality_q.labelled_predictions(store, a.id, None, None)
         assert [(r["id"], r["actual"]) for r in joined] == [("old", 7)]
-        ingest.ingest_predictions("b", [{"id": "new", "ts": TODAY * DAY_S + 60,
-                                         "inputs": {"x": 4}}])
+        ingest.ingest_predictions(
+            "b", [{"id": "new", "ts": TODAY * DAY_S + 60, "inputs": {"x": 4}}]
+        )
         after = _rows(store)
         migrate.downgrade(store.engine, "0015_partitions-1")
     finally:
@@ -89,8 +102,7 @@ def test_upgrade_with_data_then_downgrade(pg_url):
     try:
         assert _rows(store) == after
         with store.read() as conn:
-            assert conn.exec_driver_sql(
-                "SELECT to_regclass('prediction_ids')").scalar() is None
+            assert conn.exec_driver_sql("SELECT to_regclass('prediction_ids')").scalar() is None
         again = Ingestor(store).ingest_predictions("b", [{"id": "new", "inputs": {"x": 4}}])
         assert again.duplicates == 1
     finally:

@@ -22,9 +22,16 @@ def loaded(store):
     ingest = Ingestor(store)
     ingest.register_model({"name": "m", "schema": SCHEMA})
     now = time.time()
-    records = [{"id": f"r{i}", "ts": now - 60 * (i % 30), "latency_s": i / 1000,
-                "inputs": {"x": i}, "error": "TimeoutError: t" if i % 4 == 0 else None}
-               for i in range(600)]
+    records = [
+        {
+            "id": f"r{i}",
+            "ts": now - 60 * (i % 30),
+            "latency_s": i / 1000,
+            "inputs": {"x": i},
+            "error": "TimeoutError: t" if i % 4 == 0 else None,
+        }
+        for i in range(600)
+    ]
     assert ingest.ingest_predictions("m", records).accepted == 600
     model = store.get_model("m")
     store.fold_pending(model.id)
@@ -48,12 +55,14 @@ def selects(loaded):
 
 
 def _sketch_columns(columns: str) -> set[str]:
-    return {c for c in ("latency_sketch", "profile")
-            if re.search(rf"\b(rollups|hourly_rollups)\.{c}\b", columns)}
+    return {
+        c
+        for c in ("latency_sketch", "profile")
+        if re.search(rf"\b(rollups|hourly_rollups)\.{c}\b", columns)
+    }
 
 
-@pytest.mark.parametrize("metric", ["count", "throughput", "error_rate",
-                                    "error_rate:TimeoutError"])
+@pytest.mark.parametrize("metric", ["count", "throughput", "error_rate", "error_rate:TimeoutError"])
 def test_count_and_error_metrics_read_no_sketch(loaded, selects, metric):
     store, model, now = loaded
     value = get_metric(metric).compute(store, model, None, now - 3600, now + 60)

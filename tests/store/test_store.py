@@ -12,15 +12,26 @@ from vigil.store import migrate, open_store
 from vigil.store import tables as t
 from vigil.store.engine import make_engine
 
-SCHEMA = {"task": "regression", "features": [{"name": "x", "kind": "numeric"},
-                                              {"name": "c", "kind": "categorical"}]}
+SCHEMA = {
+    "task": "regression",
+    "features": [{"name": "x", "kind": "numeric"}, {"name": "c", "kind": "categorical"}],
+}
 
 
 def _row(i: int, model_id: int, ts: float, version: str = "1", error: str | None = None):
-    return {"id": f"p{i}", "model_id": model_id, "version": version, "ts": ts,
-            "latency_s": 0.001 * (i + 1), "error": error, "subject_id": None,
-            "inputs": {"x": float(i), "c": "ab"[i % 2]}, "outputs": i, "proba": None,
-            "received_at": ts}
+    return {
+        "id": f"p{i}",
+        "model_id": model_id,
+        "version": version,
+        "ts": ts,
+        "latency_s": 0.001 * (i + 1),
+        "error": error,
+        "subject_id": None,
+        "inputs": {"x": float(i), "c": "ab"[i % 2]},
+        "outputs": i,
+        "proba": None,
+        "received_at": ts,
+    }
 
 
 def test_migrations_upgrade_downgrade_roundtrip(db_url):
@@ -29,8 +40,16 @@ def test_migrations_upgrade_downgrade_roundtrip(db_url):
         migrate.upgrade(engine)
         assert migrate.current_revision(engine) == migrate.head_revision()
         names = set(sa.inspect(engine).get_table_names())
-        assert {"models", "predictions", "labels", "feedback", "rollups", "api_keys",
-                "audit_log", "model_versions"} <= names
+        assert {
+            "models",
+            "predictions",
+            "labels",
+            "feedback",
+            "rollups",
+            "api_keys",
+            "audit_log",
+            "model_versions",
+        } <= names
         migrate.downgrade(engine, "base")
         assert migrate.current_revision(engine) is None
         assert "predictions" not in set(sa.inspect(engine).get_table_names())
@@ -107,8 +126,14 @@ def test_labels_replace_and_count_matches(store):
 def test_feedback_is_idempotent(store):
     model, _ = store.upsert_model("m", "regression", SCHEMA)
     now = time.time()
-    item = {"id": "f1", "prediction_id": "p0", "score": 1.0, "comment": None, "ts": now,
-            "received_at": now}
+    item = {
+        "id": "f1",
+        "prediction_id": "p0",
+        "score": 1.0,
+        "comment": None,
+        "ts": now,
+        "received_at": now,
+    }
     assert store.insert_feedback(model.id, [item]) == {"f1"}
     assert store.insert_feedback(model.id, [item]) == set()
     assert store.count("feedback", model.id) == 1
@@ -142,8 +167,9 @@ def test_json_values_read_back_as_written(store, value):
     now = time.time()
     row = {**_row(0, model.id, now), "outputs": value, "proba": value}
     store.insert_predictions(model, [row])
-    store.upsert_labels(model.id, [{"prediction_id": "p0", "actual": value, "ts": now,
-                                    "received_at": now}])
+    store.upsert_labels(
+        model.id, [{"prediction_id": "p0", "actual": value, "ts": now, "received_at": now}]
+    )
     with store.read() as conn:
         got = conn.execute(sa.select(t.predictions.c.outputs, t.predictions.c.proba)).one()
         actual = conn.execute(sa.select(t.labels.c.actual)).scalar_one()

@@ -11,9 +11,12 @@ from vigil.errors import StoreError, http_status
 
 def test_store_errors_keep_database_details_in_the_log(store, caplog):
     caplog.set_level(logging.WARNING, logger="vigil.store")
-    statement = ("SELECT * FROM no_such_table" if store.backend == "sqlite" else
-                 "DO $$ BEGIN RAISE EXCEPTION 'no_such_table' USING ERRCODE = '57014', "
-                 "DETAIL = 'Process 4242'; END $$")  # query_canceled: an operational error
+    statement = (
+        "SELECT * FROM no_such_table"
+        if store.backend == "sqlite"
+        else "DO $$ BEGIN RAISE EXCEPTION 'no_such_table' USING ERRCODE = '57014', "
+        "DETAIL = 'Process 4242'; END $$"
+    )  # query_canceled: an operational error
     with pytest.raises(StoreError) as err, store.write() as conn:
         conn.exec_driver_sql(statement)
     message = err.value.message
@@ -28,9 +31,11 @@ def test_a_deadlock_is_retried_inside_the_store_and_never_leaks(pg_url, caplog):
 
     store = open_store(pg_url)
     attempts = []
-    raise_deadlock = ("DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING "
-                      "ERRCODE = '40P01', DETAIL = 'Process 4242 waits for ShareLock on "
-                      "transaction 777'; END $$")
+    raise_deadlock = (
+        "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING "
+        "ERRCODE = '40P01', DETAIL = 'Process 4242 waits for ShareLock on "
+        "transaction 777'; END $$"
+    )
 
     def work(conn):
         attempts.append(1)

@@ -36,8 +36,8 @@ from support.servers import free_port, wait_ready
 RUNNABLE = ("python", "bash")
 PARSED = ("toml", "json", "yaml")
 _FENCE = re.compile(
-    r"^(?P<indent>[ ]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ ]*$",
-    re.M | re.S)
+    r"^(?P<indent>[ ]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ ]*$", re.M | re.S
+)
 _MARK = re.compile(r"<!--\s*(not-run|file):\s*(.*?)\s*-->\s*$")
 _SERVER = re.compile(r"(?:127\.0\.0\.1|localhost):8765")
 
@@ -62,15 +62,20 @@ def blocks(text: str) -> list[Block]:
     out = []
     for match in _FENCE.finditer(text):
         line = text.count("\n", 0, match.start()) + 1
-        before = text[:match.start()].rstrip("\n").rsplit("\n", 1)[-1].strip()
+        before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1].strip()
         mark = _MARK.search(before)
         kind, value = (mark.group(1), mark.group(2)) if mark else (None, None)
         if kind == "not-run" and not value:
             raise ValueError(f"line {line}: a not-run mark needs a reason")
-        out.append(Block(lang=match.group("lang"), line=line,
-                         code=textwrap.dedent(match.group("body")),
-                         not_run=value if kind == "not-run" else None,
-                         file=value if kind == "file" else None))
+        out.append(
+            Block(
+                lang=match.group("lang"),
+                line=line,
+                code=textwrap.dedent(match.group("body")),
+                not_run=value if kind == "not-run" else None,
+                file=value if kind == "file" else None,
+            )
+        )
     return out
 
 
@@ -89,9 +94,11 @@ def check_static(name: str, block: Block) -> None:
     elif block.lang == "yaml":
         yaml.safe_load(block.code)
     elif not block.runs and block.not_run is None and block.file is None:
-        raise AssertionError(f"{where}: a ```{block.lang or '(no language)'} block must be "
-                             "runnable (python, bash), parse (toml, json, yaml) or be marked "
-                             "<!-- not-run: why -->")
+        raise AssertionError(
+            f"{where}: a ```{block.lang or '(no language)'} block must be "
+            "runnable (python, bash), parse (toml, json, yaml) or be marked "
+            "<!-- not-run: why -->"
+        )
 
 
 def _driver(name: str, steps: list[Block]) -> str:
@@ -122,10 +129,14 @@ def run_page(path: Path, workdir: Path, *, root: Path, timeout_s: float = 300) -
     home.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{home}/vigil.db"
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "VIGIL_HOME": str(home), "VIGIL_DB_URL": db_url,
-           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-           "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
-           "COLUMNS": "100"}
+    env = {
+        **os.environ,
+        "VIGIL_HOME": str(home),
+        "VIGIL_DB_URL": db_url,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+        "COLUMNS": "100",
+    }
     server = None
     server_log = workdir / "_server.log"
     if any(b.runs and _SERVER.search(b.code) for b in steps):
@@ -133,17 +144,38 @@ def run_page(path: Path, workdir: Path, *, root: Path, timeout_s: float = 300) -
         # The server's log goes to a file: a pipe nobody reads could fill and stall it.
         with server_log.open("wb") as log:
             server = subprocess.Popen(
-                [sys.executable, "-m", "vigil.cli.main", "server", "--db", db_url,
-                 "--port", str(port), "--home", str(home)],
-                env=env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "vigil.cli.main",
+                    "server",
+                    "--db",
+                    db_url,
+                    "--port",
+                    str(port),
+                    "--home",
+                    str(home),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_ready(f"http://127.0.0.1:{port}", proc=server)
-        steps = [Block(b.lang, _SERVER.sub(f"127.0.0.1:{port}", b.code), b.line, b.not_run,
-                       b.file) for b in steps]
+        steps = [
+            Block(b.lang, _SERVER.sub(f"127.0.0.1:{port}", b.code), b.line, b.not_run, b.file)
+            for b in steps
+        ]
     try:
         script = workdir / "_page.py"
         script.write_text(_driver(name, steps), encoding="utf-8")
-        proc = subprocess.run([sys.executable, str(script)], cwd=workdir, env=env,
-                              capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
     finally:
         if server is not None:
             server.terminate()

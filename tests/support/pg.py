@@ -48,9 +48,16 @@ def start_postgres() -> tuple[PostgreSQLExecutor, Path]:
         wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         executable = str(wrapper)
     executor = PostgreSQLExecutor(
-        executable=executable, host="127.0.0.1", port=get_port(None),
-        datadir=str(base / "data"), unixsocketdir=str(base), logfile=str(base / "pg.log"),
-        startparams="-w", dbname="vigil", user="postgres", password=None,
+        executable=executable,
+        host="127.0.0.1",
+        port=get_port(None),
+        datadir=str(base / "data"),
+        unixsocketdir=str(base),
+        logfile=str(base / "pg.log"),
+        startparams="-w",
+        dbname="vigil",
+        user="postgres",
+        password=None,
     )
     executor.start()
     executor.wait_for_postgres()

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def wait_until(predicate: Callable[[], Any], timeout_s: float = 30.0,
-               message: str = "the condition never held") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout_s: float = 30.0, message: str = "the condition never held"
+) -> Any:
     """Poll ``predicate`` until it returns something truthy (returned) or fail after
     ``timeout_s`` -- generous, so a busy 2-core machine passes too."""
     deadline = time.monotonic() + timeout_s

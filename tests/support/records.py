@@ -14,7 +14,12 @@ SCHEMA = {
 
 
 def record(i: int, **over):
-    rec = {"id": f"p{i}", "version": "1", "latency_s": 0.01 * (1 + i % 5),
-           "inputs": {"age": 30 + i, "plan": "pro" if i % 2 else "free"}, "outputs": i % 2}
+    rec = {
+        "id": f"p{i}",
+        "version": "1",
+        "latency_s": 0.01 * (1 + i % 5),
+        "inputs": {"age": 30 + i, "plan": "pro" if i % 2 else "free"},
+        "outputs": i % 2,
+    }
     rec.update(over)
     return rec

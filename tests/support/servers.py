@@ -47,9 +47,16 @@ def wait_ready(url: str, timeout_s: float = 120.0, proc: subprocess.Popen | None
 def thread_server(settings: Settings, store: Store) -> Iterator[str]:
     """Serve ``create_app(settings, store)`` over real HTTP on a free port; yield its URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, store), host="127.0.0.1",
-                                           port=port, log_level="warning", access_log=False,
-                                           **proxy_options(settings)))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, store),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            **proxy_options(settings),
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -61,15 +68,26 @@ def thread_server(settings: Settings, store: Store) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def start_server_process(db_url: str, port: int, *extra: str, home: Path | None = None,
-                         env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_server_process(
+    db_url: str, port: int, *extra: str, home: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     """``vigil server`` as a child process (not waited for)."""
-    cmd = [sys.executable, "-m", "vigil.cli.main", "server", "--db", db_url,
-           "--port", str(port), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vigil.cli.main",
+        "server",
+        "--db",
+        db_url,
+        "--port",
+        str(port),
+        *extra,
+    ]
     if home is not None:
         cmd += ["--home", str(home)]
-    return subprocess.Popen(cmd, env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 @contextmanager
@@ -86,8 +104,7 @@ def model_server(predict: Callable[[dict[str, Any]], dict[str, Any]]) -> Iterato
             except Exception:
                 out, status = b"model crashed", 500
             self.send_response(status)
-            self.send_header("Content-Type", "application/json" if status == 200
-                             else "text/plain")
+            self.send_header("Content-Type", "application/json" if status == 200 else "text/plain")
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
             self.wfile.write(out)

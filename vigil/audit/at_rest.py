@@ -58,8 +58,9 @@ def _json(value: Any) -> Any:
     return value
 
 
-def scan_at_rest(store: Store, model_id: int, sample: int = SAMPLE_ROWS,
-                 detector: PIIDetector | None = None) -> dict[str, Any]:
+def scan_at_rest(
+    store: Store, model_id: int, sample: int = SAMPLE_ROWS, detector: PIIDetector | None = None
+) -> dict[str, Any]:
     """Per place (``predictions.inputs``, ``labels.actual``, ``rollups.profile``, ...):
     rows scanned and PII found by kind, over the ``sample`` newest rows of each."""
     detector = detector or PIIDetector()
@@ -86,5 +87,7 @@ def scan_at_rest(store: Store, model_id: int, sample: int = SAMPLE_ROWS,
     for profile in stored["rollups.profile"]:
         if profile:  # serialised sketches: the strings they keep are readable bytes
             scan("rollups.profile", iter([bytes(profile).decode("utf-8", "replace")]))
-    return {place: {"rows_scanned": scanned[place], "pii": dict(found[place])}
-            for place in sorted(scanned)}
+    return {
+        place: {"rows_scanned": scanned[place], "pii": dict(found[place])}
+        for place in sorted(scanned)
+    }

@@ -57,8 +57,7 @@ def _records(data: Any) -> list[Mapping[str, Any]]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(
-        value)
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class OODScorer:
@@ -73,7 +72,8 @@ class OODScorer:
     def __init__(self, threshold: float = 0.999, ridge: float = 1e-3) -> None:
         if not 0 < threshold < 1:
             raise InvalidParameterError(
-                f"The 'threshold' of OODScorer must be in (0, 1). Got {threshold!r}.")
+                f"The 'threshold' of OODScorer must be in (0, 1). Got {threshold!r}."
+            )
         self.threshold = threshold
         self.ridge = ridge
 
@@ -82,7 +82,8 @@ class OODScorer:
         rows = _records(reference)
         if len(rows) < 2:
             raise InvalidParameterError(
-                f"OODScorer needs a reference of at least 2 rows. Got {len(rows)}.")
+                f"OODScorer needs a reference of at least 2 rows. Got {len(rows)}."
+            )
         names = sorted({k for r in rows for k in r})
         numeric, categories = [], {}
         for name in names:
@@ -95,12 +96,15 @@ class OODScorer:
                     categories[name] = seen
         self.numeric_ = numeric
         self.categories_ = categories
-        matrix = np.array([[r.get(n, np.nan) if _is_number(r.get(n)) else np.nan
-                            for n in numeric] for r in rows], dtype=np.float64)
+        matrix = np.array(
+            [[r.get(n, np.nan) if _is_number(r.get(n)) else np.nan for n in numeric] for r in rows],
+            dtype=np.float64,
+        )
         matrix = matrix[~np.isnan(matrix).any(axis=1)] if numeric else matrix
         if numeric and len(matrix) < 2:
             raise InvalidParameterError(
-                "OODScorer needs at least 2 reference rows with every numeric feature set.")
+                "OODScorer needs at least 2 reference rows with every numeric feature set."
+            )
         self.min_ = np.nanmin(matrix, axis=0) if numeric else np.array([])
         self.max_ = np.nanmax(matrix, axis=0) if numeric else np.array([])
         if numeric:
@@ -120,9 +124,13 @@ class OODScorer:
         if not rows:
             return []
         k = len(self.numeric_)
-        matrix = np.array([[float(r[n]) if _is_number(r.get(n)) else np.nan
-                            for n in self.numeric_] for r in rows], dtype=np.float64
-                          ).reshape(len(rows), k)
+        matrix = np.array(
+            [
+                [float(r[n]) if _is_number(r.get(n)) else np.nan for n in self.numeric_]
+                for r in rows
+            ],
+            dtype=np.float64,
+        ).reshape(len(rows), k)
         below = matrix < self.min_
         above = matrix > self.max_
         complete = ~np.isnan(matrix).any(axis=1) if k else np.zeros(len(rows), dtype=bool)
@@ -138,20 +146,24 @@ class OODScorer:
             flags = []
             for j, name in enumerate(self.numeric_):
                 if below[i, j]:
-                    flags.append(f"{name}: {matrix[i, j]!r} below the reference minimum "
-                                 f"{self.min_[j]:.4g}")
+                    flags.append(
+                        f"{name}: {matrix[i, j]!r} below the reference minimum {self.min_[j]:.4g}"
+                    )
                 elif above[i, j]:
-                    flags.append(f"{name}: {matrix[i, j]!r} above the reference maximum "
-                                 f"{self.max_[j]:.4g}")
+                    flags.append(
+                        f"{name}: {matrix[i, j]!r} above the reference maximum {self.max_[j]:.4g}"
+                    )
             for name, seen in self.categories_.items():
                 value = row.get(name)
                 if value is not None and str(value) not in seen:
-                    flags.append(f"{name}: category {str(value)[:50]!r} never seen in the "
-                                 "reference")
+                    flags.append(
+                        f"{name}: category {str(value)[:50]!r} never seen in the reference"
+                    )
             score = round(float(scores[i]), 6)
             distance = None if np.isnan(distances[i]) else round(float(distances[i]), 6)
-            out.append(OODResult(score, distance, tuple(flags),
-                                 score >= self.threshold or bool(flags)))
+            out.append(
+                OODResult(score, distance, tuple(flags), score >= self.threshold or bool(flags))
+            )
         return out
 
     def score_one(self, row: Mapping[str, Any]) -> OODResult:

@@ -28,8 +28,17 @@ from stdnum.us import ssn as _ssn
 from vigil.errors import InvalidParameterError
 
 KINDS = (
-    "email", "credit_card", "iban", "us_ssn", "phone", "ip_address", "date_of_birth",
-    "postal_code", "url", "street_address", "person_name",
+    "email",
+    "credit_card",
+    "iban",
+    "us_ssn",
+    "phone",
+    "ip_address",
+    "date_of_birth",
+    "postal_code",
+    "url",
+    "street_address",
+    "person_name",
 )
 _CONTEXT_CHARS = 40  # how far before a match a context word may stand
 
@@ -53,8 +62,7 @@ _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|3[068]|6(?:011|5|4[4-9])|3
 
 def _card(m: re.Match[str], _: str) -> bool:
     digits = re.sub(r"[ -]", "", m.group())
-    return 13 <= len(digits) <= 19 and bool(_CARD_PREFIX.match(digits)) and _luhn.is_valid(
-        digits)
+    return 13 <= len(digits) <= 19 and bool(_CARD_PREFIX.match(digits)) and _luhn.is_valid(digits)
 
 
 def _ssn_rule(m: re.Match[str], text: str) -> bool:
@@ -84,8 +92,9 @@ def _dob(m: re.Match[str], text: str) -> bool:
 
 
 def _zip(m: re.Match[str], text: str) -> bool:
-    return bool(_US_STATE_BEFORE.search(text[max(0, m.start() - 4):m.start()])) or _context(
-        text, m.start(), _ZIP_WORDS)
+    return bool(_US_STATE_BEFORE.search(text[max(0, m.start() - 4) : m.start()])) or _context(
+        text, m.start(), _ZIP_WORDS
+    )
 
 
 def _always(m: re.Match[str], _: str) -> bool:
@@ -93,13 +102,42 @@ def _always(m: re.Match[str], _: str) -> bool:
 
 
 # a capitalised word of Latin letters, with inner apostrophes or hyphens (O'Brien, García)
-_NAME_WORD = ("[A-ZÀ-ÖØ-Þ](?:[a-zß-öø-ÿ]+|['’][A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+)"
-              "(?:-[A-ZÀ-ÖØ-Þa-zß-öø-ÿ][a-zß-öø-ÿ]*)*")
-_NOT_NAMES = frozenset({
-    "The", "This", "That", "Not", "Very", "So", "Just", "Also", "Still", "Here", "There",
-    "Team", "All", "Sir", "Madam", "Customer", "Support", "Sorry", "Happy", "Glad", "Sure",
-    "Unable", "Able", "Going", "Looking", "Writing", "Trying", "Interested", "Please",
-})
+_NAME_WORD = (
+    "[A-ZÀ-ÖØ-Þ](?:[a-zß-öø-ÿ]+|['’][A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+)(?:-[A-ZÀ-ÖØ-Þa-zß-öø-ÿ][a-zß-öø-ÿ]*)*"
+)
+_NOT_NAMES = frozenset(
+    {
+        "The",
+        "This",
+        "That",
+        "Not",
+        "Very",
+        "So",
+        "Just",
+        "Also",
+        "Still",
+        "Here",
+        "There",
+        "Team",
+        "All",
+        "Sir",
+        "Madam",
+        "Customer",
+        "Support",
+        "Sorry",
+        "Happy",
+        "Glad",
+        "Sure",
+        "Unable",
+        "Able",
+        "Going",
+        "Looking",
+        "Writing",
+        "Trying",
+        "Interested",
+        "Please",
+    }
+)
 
 
 def _name(m: re.Match[str], _: str) -> bool:
@@ -110,65 +148,105 @@ def _name(m: re.Match[str], _: str) -> bool:
 
 _SSN_WORDS = re.compile(r"\b(?:ssn|social security|soc\.? sec)", re.I)
 _DOB_WORDS = re.compile(
-    r"\b(?:born|dob|d\.o\.b|date of birth|birth ?date|birthday|geboren|n[ée]e?)\b", re.I)
+    r"\b(?:born|dob|d\.o\.b|date of birth|birth ?date|birthday|geboren|n[ée]e?)\b", re.I
+)
 _ZIP_WORDS = re.compile(r"\b(?:zip|postal|post ?code)", re.I)
 _US_STATE_BEFORE = re.compile(
     r"\b(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|"
-    r"PA|RI|S[CD]|T[NX]|UT|V[AT]|W[AIVY]),? $")
-_MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|"
-           "december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
+    r"PA|RI|S[CD]|T[NX]|UT|V[AT]|W[AIVY]),? $"
+)
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|"
+    "december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
 
 # (kind, pattern, validator), in priority order: an earlier kind wins an overlap.
 _RULES: list[tuple[str, re.Pattern[str], object]] = [
-    ("email", re.compile(
-        r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b"), _email),
+    (
+        "email",
+        re.compile(r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b"),
+        _email,
+    ),
     ("url", re.compile(r"\bhttps?://[^\s<>\"']+", re.I), _always),
     ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){2,8}\b"), None),
-    ("credit_card", re.compile(
-        r"(?<![\w-])(?<!\d )(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2}[ -]\d{3,4}(?:[ -]?\d{1,3})?|"
-        r"\d{4}[ -]\d{6}[ -]\d{5})(?![\w-]|[ -]\d)"), _card),
-    ("us_ssn", re.compile(r"(?<![\d-])(?:\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4}|\d{9})(?![\d-])"),
-     _ssn_rule),
-    ("date_of_birth", re.compile(
-        r"\b(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{4}|"
-        rf"\d{{1,2}} (?:{_MONTHS})\.? \d{{4}}|(?:{_MONTHS})\.? \d{{1,2}},? \d{{4}})\b", re.I),
-     _dob),
-    ("ip_address", re.compile(
-        r"(?<![\w.:])(?:\d{1,3}(?:\.\d{1,3}){3}|"
-        r"(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![\w.:])"),
-     _ip),
-    ("phone", re.compile(
-        r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|"
-        r"\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?!\w)"), _phone),
-    ("postal_code", re.compile(
-        r"\b(?:[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}|[A-Z]\d[A-Z] \d[A-Z]\d)\b"), _always),
+    (
+        "credit_card",
+        re.compile(
+            r"(?<![\w-])(?<!\d )(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2}[ -]\d{3,4}(?:[ -]?\d{1,3})?|"
+            r"\d{4}[ -]\d{6}[ -]\d{5})(?![\w-]|[ -]\d)"
+        ),
+        _card,
+    ),
+    (
+        "us_ssn",
+        re.compile(r"(?<![\d-])(?:\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4}|\d{9})(?![\d-])"),
+        _ssn_rule,
+    ),
+    (
+        "date_of_birth",
+        re.compile(
+            r"\b(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{4}|"
+            rf"\d{{1,2}} (?:{_MONTHS})\.? \d{{4}}|(?:{_MONTHS})\.? \d{{1,2}},? \d{{4}})\b",
+            re.I,
+        ),
+        _dob,
+    ),
+    (
+        "ip_address",
+        re.compile(
+            r"(?<![\w.:])(?:\d{1,3}(?:\.\d{1,3}){3}|"
+            r"(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![\w.:])"
+        ),
+        _ip,
+    ),
+    (
+        "phone",
+        re.compile(
+            r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|"
+            r"\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?!\w)"
+        ),
+        _phone,
+    ),
+    (
+        "postal_code",
+        re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}|[A-Z]\d[A-Z] \d[A-Z]\d)\b"),
+        _always,
+    ),
     ("postal_code", re.compile(r"(?<![\d-])\d{5}(?:-\d{4})?(?![\d-])"), _zip),
     # a house number, one to four capitalised words and a street type (English), or a
     # German/Dutch/Scandinavian compound street name and a house number
-    ("street_address", re.compile(
-        r"\b\d{1,6}[A-Za-z]?,? (?:[A-Z][A-Za-z'’.-]*\.? ){1,4}(?:Street|St|Avenue|Ave|Road|Rd|"
-        r"Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Terrace|Place|Pl|Way|Square|Sq|Parkway|"
-        r"Pkwy|Highway|Hwy|Close|Crescent|Gardens|Row|Mews)\b\.?|"
-        r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|"
-        r"laan|straat|gatan|vej|veien) \d{1,4}[a-z]?\b"), _always),
+    (
+        "street_address",
+        re.compile(
+            r"\b\d{1,6}[A-Za-z]?,? (?:[A-Z][A-Za-z'’.-]*\.? ){1,4}(?:Street|St|Avenue|Ave|Road|Rd|"
+            r"Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Terrace|Place|Pl|Way|Square|Sq|Parkway|"
+            r"Pkwy|Highway|Hwy|Close|Crescent|Gardens|Row|Mews)\b\.?|"
+            r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|"
+            r"laan|straat|gatan|vej|veien) \d{1,4}[a-z]?\b"
+        ),
+        _always,
+    ),
     # names only where the text introduces one (no NER model: see docs/security.md)
-    ("person_name", re.compile(
-        rf"\b(?i:my name is|i am|i'm|name:|name is|mr\.|mrs\.|ms\.|dr\.|dear|"
-        rf"patient:|signed,|regards,) (?P<pii>{_NAME_WORD}(?: {_NAME_WORD}){{1,2}})\b"),
-     _name),
+    (
+        "person_name",
+        re.compile(
+            rf"\b(?i:my name is|i am|i'm|name:|name is|mr\.|mrs\.|ms\.|dr\.|dear|"
+            rf"patient:|signed,|regards,) (?P<pii>{_NAME_WORD}(?: {_NAME_WORD}){{1,2}})\b"
+        ),
+        _name,
+    ),
 ]
 _NEEDS_DIGIT = frozenset(KINDS) - {"email", "url", "person_name"}
 _HAS_DIGIT = re.compile(r"\d")
 
 
 def _context(text: str, start: int, words: re.Pattern[str]) -> bool:
-    return bool(words.search(text[max(0, start - _CONTEXT_CHARS):start]))
+    return bool(words.search(text[max(0, start - _CONTEXT_CHARS) : start]))
 
 
 def _parse_date(value: str) -> date | None:
     cleaned = value.replace(",", "").replace(".", "/").replace("-", "/").replace("sept", "sep")
-    for fmt in ("%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d %B %Y", "%d %b %Y", "%B %d %Y",
-                "%b %d %Y"):
+    for fmt in ("%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y"):
         try:
             parsed = datetime.strptime(cleaned, fmt).date()
         except ValueError:
@@ -212,7 +290,8 @@ class PIIDetector:
         unknown = chosen - set(KINDS)
         if unknown:
             raise InvalidParameterError(
-                f"Unknown PII kinds {sorted(unknown)}; choose from {', '.join(KINDS)}.")
+                f"Unknown PII kinds {sorted(unknown)}; choose from {', '.join(KINDS)}."
+            )
         self.kinds = frozenset(chosen)
         self._rules = [r for r in _RULES if r[0] in chosen]
         self._custom: list[tuple[str, re.Pattern[str]]] = []
@@ -222,15 +301,21 @@ class PIIDetector:
             except re.error as exc:
                 raise InvalidParameterError(
                     f"The pattern for PII kind {name!r} is not a valid regular expression "
-                    f"({exc}). Got {pattern!r}.") from None
+                    f"({exc}). Got {pattern!r}."
+                ) from None
         self._digit_only = not self._custom and self.kinds <= _NEEDS_DIGIT
 
     def detect(self, text: str) -> list[Finding]:
         """Every finding in ``text``, ordered by position, overlaps resolved by priority."""
         if not text or (self._digit_only and not _HAS_DIGIT.search(text)):
             return []
-        if "@" not in text and ":" not in text and not _HAS_DIGIT.search(text) \
-                and not self._custom and "person_name" not in self.kinds:
+        if (
+            "@" not in text
+            and ":" not in text
+            and not _HAS_DIGIT.search(text)
+            and not self._custom
+            and "person_name" not in self.kinds
+        ):
             return []
         taken: list[tuple[int, int]] = []
         found: list[Finding] = []
@@ -263,7 +348,7 @@ class PIIDetector:
             return text
         out, pos = [], 0
         for f in findings:
-            out.append(text[pos:f.start])
+            out.append(text[pos : f.start])
             out.append(f"<{f.kind.upper()}>")
             pos = f.end
         out.append(text[pos:])

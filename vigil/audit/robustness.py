@@ -23,11 +23,27 @@ from vigil.errors import InvalidParameterError
 
 PERTURBATIONS = ("typo", "synonym", "noise")
 SYNONYMS: dict[str, str] = {
-    "good": "fine", "great": "excellent", "bad": "poor", "terrible": "awful",
-    "happy": "glad", "sad": "unhappy", "big": "large", "small": "little", "fast": "quick",
-    "slow": "sluggish", "buy": "purchase", "help": "assist", "problem": "issue",
-    "cheap": "inexpensive", "love": "adore", "hate": "detest", "begin": "start",
-    "end": "finish", "angry": "annoyed", "easy": "simple", "hard": "difficult",
+    "good": "fine",
+    "great": "excellent",
+    "bad": "poor",
+    "terrible": "awful",
+    "happy": "glad",
+    "sad": "unhappy",
+    "big": "large",
+    "small": "little",
+    "fast": "quick",
+    "slow": "sluggish",
+    "buy": "purchase",
+    "help": "assist",
+    "problem": "issue",
+    "cheap": "inexpensive",
+    "love": "adore",
+    "hate": "detest",
+    "begin": "start",
+    "end": "finish",
+    "angry": "annoyed",
+    "easy": "simple",
+    "hard": "difficult",
 }
 _WORD = re.compile(r"[A-Za-z]{3,}")
 
@@ -39,9 +55,9 @@ def _typo(text: str, rng: random.Random) -> str:
     m = rng.choice(words)
     spots = [i for i in range(m.start(), m.end() - 1) if text[i] != text[i + 1]]
     if not spots:  # e.g. "zzz": drop a letter instead
-        return text[:m.start()] + text[m.start() + 1:]
+        return text[: m.start()] + text[m.start() + 1 :]
     i = rng.choice(spots)
-    return text[:i] + text[i + 1] + text[i] + text[i + 2:]
+    return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
 
 
 def _synonym(text: str, table: Mapping[str, str]) -> str:
@@ -55,8 +71,9 @@ def _synonym(text: str, table: Mapping[str, str]) -> str:
     return _WORD.sub(swap, text)
 
 
-def _perturb(record: Mapping[str, Any], kind: str, rng: random.Random, noise: float,
-             table: Mapping[str, str]) -> dict[str, Any]:
+def _perturb(
+    record: Mapping[str, Any], kind: str, rng: random.Random, noise: float, table: Mapping[str, str]
+) -> dict[str, Any]:
     out = dict(record)
     for key, value in record.items():
         if isinstance(value, str) and kind == "typo":
@@ -69,9 +86,14 @@ def _perturb(record: Mapping[str, Any], kind: str, rng: random.Random, noise: fl
 
 
 def flip_rate(
-    predict: Callable[[dict[str, Any]], Any], records: Iterable[Mapping[str, Any]], *,
-    perturbations: Iterable[str] = PERTURBATIONS, variants: int = 3, noise: float = 0.01,
-    synonyms: Mapping[str, str] | None = None, seed: int = 0,
+    predict: Callable[[dict[str, Any]], Any],
+    records: Iterable[Mapping[str, Any]],
+    *,
+    perturbations: Iterable[str] = PERTURBATIONS,
+    variants: int = 3,
+    noise: float = 0.01,
+    synonyms: Mapping[str, str] | None = None,
+    seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """How often ``predict`` changes its answer under each perturbation.
 
@@ -92,10 +114,12 @@ def flip_rate(
     bad = [p for p in chosen if p not in PERTURBATIONS]
     if bad or not chosen:
         raise InvalidParameterError(
-            f"'perturbations' must be among {', '.join(PERTURBATIONS)}. Got {chosen!r}.")
+            f"'perturbations' must be among {', '.join(PERTURBATIONS)}. Got {chosen!r}."
+        )
     if variants < 1 or noise <= 0:
         raise InvalidParameterError(
-            f"'variants' must be >= 1 and 'noise' > 0. Got {variants!r} and {noise!r}.")
+            f"'variants' must be >= 1 and 'noise' > 0. Got {variants!r} and {noise!r}."
+        )
     rng = random.Random(seed)
     table = SYNONYMS if synonyms is None else synonyms
     rows = [dict(r) for r in records]
@@ -115,6 +139,11 @@ def flip_rate(
             flips += hits
             if hits and len(flipped) < 20:
                 flipped.append(i)
-        out[kind] = {"rows": changed, "variants": tried, "flips": flips,
-                     "rate": flips / tried if tried else None, "flipped": flipped}
+        out[kind] = {
+            "rows": changed,
+            "variants": tried,
+            "flips": flips,
+            "rate": flips / tried if tried else None,
+            "flipped": flipped,
+        }
     return out

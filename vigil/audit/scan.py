@@ -14,8 +14,9 @@ from vigil.audit.pii import PIIDetector
 MAX_ROWS_LISTED = 20
 
 
-def scan_data(data: Any, reference: Any | None = None,
-              detector: PIIDetector | None = None) -> dict[str, Any]:
+def scan_data(
+    data: Any, reference: Any | None = None, detector: PIIDetector | None = None
+) -> dict[str, Any]:
     """Per text column: PII findings by kind and injection-flagged rows; with a
     ``reference``: how many rows are out of distribution.
 
@@ -43,6 +44,9 @@ def scan_data(data: Any, reference: Any | None = None,
     if reference is not None:
         results = OODScorer().fit(reference).score(rows)
         flagged = [i for i, r in enumerate(results) if r.is_ood]
-        out["ood"] = {"flagged": len(flagged), "rate": len(flagged) / max(len(rows), 1),
-                      "rows": flagged[:MAX_ROWS_LISTED]}
+        out["ood"] = {
+            "flagged": len(flagged),
+            "rate": len(flagged) / max(len(rows), 1),
+            "rows": flagged[:MAX_ROWS_LISTED],
+        }
     return out

@@ -26,12 +26,16 @@ def _store(db: str | None, home: Path | None, *, read: bool = False):
 
 @app.command("list")
 def list_alerts(
-    state: str = typer.Option("active", "--state", help="active (pending and firing), "
-                              "pending, firing, resolved, inactive or all."),
+    state: str = typer.Option(
+        "active",
+        "--state",
+        help="active (pending and firing), pending, firing, resolved, inactive or all.",
+    ),
     rule: str | None = typer.Option(None, "--rule"),
     model: str | None = typer.Option(None, "--model"),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """List alerts, newest first."""
     from vigil.engine.alerts.admin import public_alert
@@ -40,20 +44,28 @@ def list_alerts(
 
     states = ("active", "pending", "firing", "resolved", "inactive", "all")
     if state not in states:
-        raise InvalidParameterError(f"--state must be one of {', '.join(states)}. "
-                                    f"Got {state!r}.")
+        raise InvalidParameterError(f"--state must be one of {', '.join(states)}. Got {state!r}.")
     store = _store(db, home, read=True)
     try:
-        rows = AlertStore(store).list_alerts(state=None if state == "all" else state,
-                                             rule=rule, model=model, limit=limit)
+        rows = AlertStore(store).list_alerts(
+            state=None if state == "all" else state, rule=rule, model=model, limit=limit
+        )
     finally:
         store.close()
     table = Table("id", "state", "rule", "model", "severity", "value", "since", "acked")
     for row in map(public_alert, rows):
         value = "" if row["value"] is None else f"{row['value']:.4g}"
         since = row["resolved_at"] or row["fired_at"] or row["started_at"]
-        table.add_row(str(row["id"]), row["state"], row["rule"], row["labels"].get("model", ""),
-                      row["severity"], value, _when(since), "yes" if row["acked"] else "")
+        table.add_row(
+            str(row["id"]),
+            row["state"],
+            row["rule"],
+            row["labels"].get("model", ""),
+            row["severity"],
+            value,
+            _when(since),
+            "yes" if row["acked"] else "",
+        )
     console.print(table)
     if not rows:
         console.print(f"No {state if state != 'all' else ''} alerts.".replace("  ", " "))
@@ -72,21 +84,31 @@ def show(alert_id: int, db: str | None = DbOption, home: Path | None = HomeOptio
         store.close()
     if row is None:
         raise NotFoundError(f"No alert with id {alert_id}; see `vigil alerts list --state all`.")
-    console.print(f"alert {row['id']} [{row['state']}] {row['rule']} {row['labels']}",
-                  highlight=False, markup=False)
+    console.print(
+        f"alert {row['id']} [{row['state']}] {row['rule']} {row['labels']}",
+        highlight=False,
+        markup=False,
+    )
     console.print(row["summary"] or "", highlight=False, markup=False)
     for event in row["history"]:
-        console.print(f"  {_when(event['ts'])}  {event['kind']}  {event['details'] or ''}",
-                      highlight=False, markup=False)
+        console.print(
+            f"  {_when(event['ts'])}  {event['kind']}  {event['details'] or ''}",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()
 def ack(
     alert_id: int,
-    for_: str | None = typer.Option(None, "--for", help="Expire the ack after this long "
-                                    "(e.g. 2h); default until the alert resolves."),
+    for_: str | None = typer.Option(
+        None,
+        "--for",
+        help="Expire the ack after this long (e.g. 2h); default until the alert resolves.",
+    ),
     comment: str | None = typer.Option(None, "--comment"),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """Acknowledge an alert: no repeat notifications while acked."""
     from vigil.engine.alerts.admin import ack_alert
@@ -107,7 +129,8 @@ def silence(
     model: str | None = typer.Option(None, "--model", help="...for this model only."),
     for_: str = typer.Option("1h", "--for", help="How long (e.g. 30m, 2h, 1d)."),
     comment: str | None = typer.Option(None, "--comment"),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """Silence alerts for a while: they change state but notify nobody."""
     from vigil.engine.alerts.admin import create_silence
@@ -128,5 +151,8 @@ def silence(
         made = create_silence(store, matchers, for_, "cli", comment)
     finally:
         store.close()
-    console.print(f"Silence {made['id']} until {_when(made['ends_at'])}: {matchers}",
-                  highlight=False, markup=False)
+    console.print(
+        f"Silence {made['id']} until {_when(made['ends_at'])}: {matchers}",
+        highlight=False,
+        markup=False,
+    )

@@ -11,8 +11,9 @@ from rich.table import Table
 from vigil.cli.common import DbOption, HomeOption, console, read_settings
 from vigil.errors import InvalidParameterError
 
-app = typer.Typer(help="Audits: the audit log's hash chain, compliance report, data scan.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Audits: the audit log's hash chain, compliance report, data scan.", no_args_is_help=True
+)
 
 
 def _json(data: Any) -> str:
@@ -32,19 +33,23 @@ def verify_log(db: str | None = DbOption, home: Path | None = HomeOption) -> Non
     finally:
         store.close()
     if not report.ok:
-        console.print(f"[red]audit log BROKEN[/red] at entry {report.first_bad_id}: "
-                      f"{report.reason} ({report.entries} entries verified before it).",
-                      highlight=False)
+        console.print(
+            f"[red]audit log BROKEN[/red] at entry {report.first_bad_id}: "
+            f"{report.reason} ({report.entries} entries verified before it).",
+            highlight=False,
+        )
         raise typer.Exit(1)
-    console.print(f"audit log intact: {report.entries} entries, head {report.head_hash}",
-                  highlight=False)
+    console.print(
+        f"audit log intact: {report.entries} entries, head {report.head_hash}", highlight=False
+    )
 
 
 @app.command()
 def compliance(
     model: str = typer.Option(..., "--model", help="The model to report on."),
     output: Path = typer.Option(..., "-o", "--output", help="report.html or report.json"),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """Write MODEL's compliance checklist (HTML or JSON by extension); exit 1 unless every
     item passes (an unknown item is not a pass)."""
@@ -53,18 +58,19 @@ def compliance(
 
     suffix = output.suffix.lower()
     if suffix not in (".html", ".htm", ".json"):
-        raise InvalidParameterError(
-            f"-o must end in .html or .json. Got {output.name!r}.")
+        raise InvalidParameterError(f"-o must end in .html or .json. Got {output.name!r}.")
     settings = read_settings(db, home)
     store = open_store(settings.db_url)
     try:
-        report = compliance_report(store, model,
-                                   retention_interval_s=settings.retention_interval_s,
-                                   auth_required=settings.auth_required)
+        report = compliance_report(
+            store,
+            model,
+            retention_interval_s=settings.retention_interval_s,
+            auth_required=settings.auth_required,
+        )
     finally:
         store.close()
-    output.write_text(_json(report) if suffix == ".json" else render_html(report),
-                      encoding="utf-8")
+    output.write_text(_json(report) if suffix == ".json" else render_html(report), encoding="utf-8")
     table = Table("item", "status", "reason")
     for c in report["checks"]:
         colour = {"pass": "green", "fail": "red"}.get(c["status"], "yellow")
@@ -84,11 +90,15 @@ def _read(path: Path) -> Any:
 @app.command()
 def data(
     path: Path,
-    reference: Path | None = typer.Option(None, "--reference", help="Reference data: rows "
-                                          "unlike it are counted as out of distribution."),
+    reference: Path | None = typer.Option(
+        None,
+        "--reference",
+        help="Reference data: rows unlike it are counted as out of distribution.",
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the result here."),
-    fail_on_findings: bool = typer.Option(False, "--fail-on-findings",
-                                          help="Exit 1 when PII or injection is found."),
+    fail_on_findings: bool = typer.Option(
+        False, "--fail-on-findings", help="Exit 1 when PII or injection is found."
+    ),
 ) -> None:
     """Scan PATH (Parquet, CSV, JSONL) for PII, prompt injection and OOD rows."""
     from vigil.audit.scan import scan_data
@@ -103,8 +113,10 @@ def data(
         found = found or bool(col["pii"]) or bool(col["injection_rows"])
     console.print(table)
     if "ood" in result:
-        console.print(f"out of distribution: {result['ood']['flagged']} of {result['rows']} "
-                      f"rows", highlight=False)
+        console.print(
+            f"out of distribution: {result['ood']['flagged']} of {result['rows']} rows",
+            highlight=False,
+        )
     if json_out is not None:
         json_out.write_text(_json(result), encoding="utf-8")
     if fail_on_findings and found:

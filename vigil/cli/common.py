@@ -13,10 +13,15 @@ from vigil.config import Settings, load_settings
 console = Console()
 err_console = Console(stderr=True)
 
-DbOption = typer.Option(None, "--db", help="Database URL (default: VIGIL_DB_URL or SQLite in "
-                        "VIGIL_HOME).", show_default=False)
-HomeOption = typer.Option(None, "--home", help="Data folder (default: VIGIL_HOME or "
-                          "./vigil-data).", show_default=False)
+DbOption = typer.Option(
+    None,
+    "--db",
+    help="Database URL (default: VIGIL_DB_URL or SQLite in VIGIL_HOME).",
+    show_default=False,
+)
+HomeOption = typer.Option(
+    None, "--home", help="Data folder (default: VIGIL_HOME or ./vigil-data).", show_default=False
+)
 
 
 def settings_from(db: str | None = None, home: Path | None = None, **extra: object) -> Settings:
@@ -24,8 +29,7 @@ def settings_from(db: str | None = None, home: Path | None = None, **extra: obje
     return load_settings(db_url=db, home=home, **extra)
 
 
-def read_settings(db: str | None = None, home: Path | None = None, **extra: object
-                  ) -> Settings:
+def read_settings(db: str | None = None, home: Path | None = None, **extra: object) -> Settings:
     """:func:`settings_from` for a command that only reads: exit with one line when there
     is no data yet, so that ``vigil alerts list`` in the wrong folder never leaves an empty
     ``./vigil-data`` behind (PostgreSQL URLs pass; the server owns their schema)."""
@@ -42,8 +46,7 @@ def require_data(db_url: str) -> None:
     if path is None or path.is_file():
         return
     where = path if path.parent.is_dir() else path.parent
-    fail(f"no vigil data at {where.absolute()}; start `vigil server` or pass --home "
-         "(or --db)")
+    fail(f"no vigil data at {where.absolute()}; start `vigil server` or pass --home (or --db)")
 
 
 class UsageError(Exception):

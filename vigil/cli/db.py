@@ -8,8 +8,9 @@ import typer
 
 from vigil.cli.common import DbOption, HomeOption, console, read_settings, settings_from
 
-app = typer.Typer(help="Database schema: upgrade, downgrade, show the revision.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Database schema: upgrade, downgrade, show the revision.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -46,7 +47,8 @@ def current(db: str | None = DbOption, home: Path | None = HomeOption) -> None:
 @app.command()
 def downgrade(
     revision: str = typer.Argument(..., help="Target revision, or 'base' to drop all tables."),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Migrate the database down (destroys data of the dropped tables)."""

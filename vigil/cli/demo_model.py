@@ -25,25 +25,41 @@ def make_applicants(n: int, rng: np.random.Generator, income_shift: float = 0.0)
     plan = rng.choice(PLANS, n, p=(0.6, 0.3, 0.1))
     region = rng.choice(REGIONS, n)
     return [
-        {"income": round(float(income[i]), 2), "age": int(age[i]),
-         "debt_ratio": round(float(debt[i]), 4), "n_accounts": int(accounts[i]),
-         "plan": str(plan[i]), "region": str(region[i])}
+        {
+            "income": round(float(income[i]), 2),
+            "age": int(age[i]),
+            "debt_ratio": round(float(debt[i]), 4),
+            "n_accounts": int(accounts[i]),
+            "plan": str(plan[i]),
+            "region": str(region[i]),
+        }
         for i in range(n)
     ]
 
 
 def true_default_probability(rec: dict[str, Any]) -> float:
-    z = (-1.2 - 1.1 * (np.log(rec["income"]) - 10.8) / 0.45 + 3.5 * (rec["debt_ratio"] - 0.28)
-         - 0.015 * (rec["age"] - 45) + 0.12 * (rec["n_accounts"] - 3)
-         - 0.4 * (rec["plan"] == "premium") + 0.25 * (rec["region"] == "south"))
+    z = (
+        -1.2
+        - 1.1 * (np.log(rec["income"]) - 10.8) / 0.45
+        + 3.5 * (rec["debt_ratio"] - 0.28)
+        - 0.015 * (rec["age"] - 45)
+        + 0.12 * (rec["n_accounts"] - 3)
+        - 0.4 * (rec["plan"] == "premium")
+        + 0.25 * (rec["region"] == "south")
+    )
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
 def encode(rec: dict[str, Any]) -> list[float]:
     """The model's numeric encoding of one record (one-hot for categories)."""
-    return [np.log(rec["income"]), rec["age"], rec["debt_ratio"], rec["n_accounts"],
-            *(float(rec["plan"] == p) for p in PLANS),
-            *(float(rec["region"] == r) for r in REGIONS)]
+    return [
+        np.log(rec["income"]),
+        rec["age"],
+        rec["debt_ratio"],
+        rec["n_accounts"],
+        *(float(rec["plan"] == p) for p in PLANS),
+        *(float(rec["region"] == r) for r in REGIONS),
+    ]
 
 
 @dataclass
@@ -87,9 +103,11 @@ def fmt_ranking(ranking: dict[str, Any], top: int = 3) -> list[str]:
     """The root-cause ranking of ``GET /models/{m}/explain`` as a few summary lines."""
     if not ranking:
         return ["root cause: no ranking (too little data)"]
-    lines = [f"root cause of the {ranking.get('metric', 'metric')} change: "
-             f"{ranking.get('verdict', '?')}"]
+    lines = [
+        f"root cause of the {ranking.get('metric', 'metric')} change: {ranking.get('verdict', '?')}"
+    ]
     for i, cand in enumerate(ranking.get("candidates", [])[:top], 1):
-        lines.append(f"  {i}. {cand.get('summary', cand.get('name'))} "
-                     f"(score {cand.get('score', 0):.2f})")
+        lines.append(
+            f"  {i}. {cand.get('summary', cand.get('name'))} (score {cand.get('score', 0):.2f})"
+        )
     return lines

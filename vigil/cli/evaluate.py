@@ -28,8 +28,7 @@ def load_callable(spec: str) -> Callable[[Any], Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise InvalidParameterError(f"Cannot import {module_name!r} for --predict: {exc}") \
-            from None
+        raise InvalidParameterError(f"Cannot import {module_name!r} for --predict: {exc}") from None
     fn: Any = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
@@ -40,8 +39,9 @@ def load_callable(spec: str) -> Callable[[Any], Any]:
     return fn
 
 
-def resolve_version(store: Any, home: Path, ref: str, version: str | None
-                    ) -> tuple[str, str, str | None]:
+def resolve_version(
+    store: Any, home: Path, ref: str, version: str | None
+) -> tuple[str, str, str | None]:
     """``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS`` → ``(model, version, alias)``; an alias
     is resolved through the registry, a bare name takes ``version`` or the newest one."""
     if "@" in ref or ":" in ref:
@@ -60,22 +60,35 @@ def resolve_version(store: Any, home: Path, ref: str, version: str | None
 
 
 def evaluate_command(
-    model: str = typer.Option(..., "--model", help="NAME, NAME:VERSION or NAME@ALIAS "
-                              "(resolved in the registry)."),
-    dataset: str = typer.Option(..., "--dataset", help="A Parquet/CSV/JSONL file (registered "
-                                "as a golden set) or the name of a registered one."),
-    predict: str | None = typer.Option(None, "--predict", help="pkg.module:function taking "
-                                       "a DataFrame of inputs, returning predictions."),
-    endpoint: str | None = typer.Option(None, "--endpoint", help="URL the inputs are POSTed "
-                                        "to, one row per request."),
-    target: str | None = typer.Option(None, "--target", help="Label column (default: "
-                                      "target, label, y or actual)."),
-    name: str | None = typer.Option(None, "--name", help="Golden set name (default: the "
-                                    "file's stem)."),
-    version: str | None = typer.Option(None, "--version", help="Version evaluated (for a "
-                                       "bare model name; default its newest)."),
+    model: str = typer.Option(
+        ..., "--model", help="NAME, NAME:VERSION or NAME@ALIAS (resolved in the registry)."
+    ),
+    dataset: str = typer.Option(
+        ...,
+        "--dataset",
+        help="A Parquet/CSV/JSONL file (registered "
+        "as a golden set) or the name of a registered one.",
+    ),
+    predict: str | None = typer.Option(
+        None,
+        "--predict",
+        help="pkg.module:function taking a DataFrame of inputs, returning predictions.",
+    ),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", help="URL the inputs are POSTed to, one row per request."
+    ),
+    target: str | None = typer.Option(
+        None, "--target", help="Label column (default: target, label, y or actual)."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Golden set name (default: the file's stem)."
+    ),
+    version: str | None = typer.Option(
+        None, "--version", help="Version evaluated (for a bare model name; default its newest)."
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the run as JSON."),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """Score a model on a golden data set, in-process (--predict) or over HTTP
     (--endpoint); store the metrics with the version it ran against."""
@@ -101,13 +114,15 @@ def evaluate_command(
             column = target or next((c for c in _TARGETS if c in frame.columns), None)
             if column is None:
                 raise InvalidParameterError(
-                    f"{dataset} has no target/label/y/actual column; name it with --target.")
+                    f"{dataset} has no target/label/y/actual column; name it with --target."
+                )
             set_name = name or path.stem
             register_dataset(store, record, set_name, frame, column)
         else:
             set_name = dataset
-        run = evaluate(store, record, set_name, version=resolved, predict=fn,
-                       endpoint=endpoint, alias=alias)
+        run = evaluate(
+            store, record, set_name, version=resolved, predict=fn, endpoint=endpoint, alias=alias
+        )
     finally:
         store.close()
     if json_out is not None:
@@ -115,8 +130,11 @@ def evaluate_command(
     if run["status"] != "succeeded":
         console.print(f"[red]Evaluation failed:[/red] {run['error']}", highlight=False)
         raise typer.Exit(1)
-    table = Table("metric", "value", title=f"{model_name} {resolved} on {set_name} "
-                  f"({run['n_rows']} rows, run {run['id']})")
+    table = Table(
+        "metric",
+        "value",
+        title=f"{model_name} {resolved} on {set_name} ({run['n_rows']} rows, run {run['id']})",
+    )
     for key, value in run["metrics"].items():
         if isinstance(value, int | float):
             table.add_row(key, f"{value:.6g}")

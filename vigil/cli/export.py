@@ -9,17 +9,21 @@ import typer
 from vigil.cli.common import DbOption, HomeOption, console, read_settings
 from vigil.cli.export_dataset import dataset
 
-app = typer.Typer(help="Export to other tools: prometheus-rules, grafana; a training set: "
-                  "dataset.", no_args_is_help=True)
+app = typer.Typer(
+    help="Export to other tools: prometheus-rules, grafana; a training set: dataset.",
+    no_args_is_help=True,
+)
 app.command("dataset")(dataset)
 
 
 @app.command("prometheus-rules")
 def prometheus_rules(
     out: Path = typer.Option(..., "-o", "--output", help="Rule file to write (YAML)."),
-    config: Path | None = typer.Option(None, "--from", help="Read the rules from this TOML "
-                                       "instead of the store."),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    config: Path | None = typer.Option(
+        None, "--from", help="Read the rules from this TOML instead of the store."
+    ),
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """Write vigil's rules as a Prometheus alerting-rules file.
 
@@ -51,23 +55,32 @@ def prometheus_rules(
     text, skipped = render(rules)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    console.print(f"Wrote {len(rules) - len(skipped)} alerting rules to {out}"
-                  + (f"; skipped {len(skipped)} (see the file's header)." if skipped else "."),
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"Wrote {len(rules) - len(skipped)} alerting rules to {out}"
+        + (f"; skipped {len(skipped)} (see the file's header)." if skipped else "."),
+        highlight=False,
+        soft_wrap=True,
+    )
     if config is not None and "vigil_metric_value" in text:
-        console.print("Rules on store metrics read vigil_metric_value, which a server serves "
-                      f"for the rules it holds: store them too (vigil rules apply {config}).",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            "Rules on store metrics read vigil_metric_value, which a server serves "
+            f"for the rules it holds: store them too (vigil rules apply {config}).",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
 def grafana(
     out: Path = typer.Option(..., "-o", "--output", help="Folder to write."),
-    prometheus_url: str = typer.Option("http://localhost:9090", "--prometheus-url",
-                                       help="Where Grafana reaches Prometheus."),
+    prometheus_url: str = typer.Option(
+        "http://localhost:9090", "--prometheus-url", help="Where Grafana reaches Prometheus."
+    ),
     dashboards_path: str | None = typer.Option(
-        None, "--dashboards-path", help="The dashboards folder as Grafana sees it (default: "
-        "the absolute path written here)."),
+        None,
+        "--dashboards-path",
+        help="The dashboards folder as Grafana sees it (default: the absolute path written here).",
+    ),
 ) -> None:
     """Write Grafana dashboards and their provisioning files.
 

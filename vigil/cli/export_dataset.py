@@ -34,8 +34,8 @@ def parse_time(text: str | None, option: str, now: float) -> float | None:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidParameterError(
-            f"{option} must be unix seconds, an ISO 8601 time or a duration like 7d. "
-            f"Got {text!r}.") from None
+            f"{option} must be unix seconds, an ISO 8601 time or a duration like 7d. Got {text!r}."
+        ) from None
     if parsed.tzinfo is None:
         raise InvalidParameterError(f"{option} {text!r} needs a UTC offset (e.g. Z).")
     return parsed.timestamp()
@@ -44,13 +44,16 @@ def parse_time(text: str | None, option: str, now: float) -> float | None:
 def dataset(
     model: str = typer.Option(..., "--model", help="Model name."),
     out: Path = typer.Option(..., "-o", "--output", help="Parquet file to write."),
-    since: str | None = typer.Option(None, "--since", help="Unix seconds, ISO time or a "
-                                     "duration before now (7d, 24h)."),
+    since: str | None = typer.Option(
+        None, "--since", help="Unix seconds, ISO time or a duration before now (7d, 24h)."
+    ),
     until: str | None = typer.Option(None, "--until", help="Same forms; default now."),
     version: str | None = typer.Option(None, "--version", help="Only this version."),
-    labelled_only: bool = typer.Option(False, "--labelled-only", help="Only predictions "
-                                       "with a label."),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    labelled_only: bool = typer.Option(
+        False, "--labelled-only", help="Only predictions with a label."
+    ),
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """Write predictions with their labels and feedback as a training set (Parquet).
 
@@ -70,5 +73,7 @@ def dataset(
     finally:
         store.close()
     write_parquet(table, out)
-    console.print(f"Wrote {len(table)} predictions ({labelled_count(table)} labelled) to {out}",
-                  highlight=False)
+    console.print(
+        f"Wrote {len(table)} predictions ({labelled_count(table)} labelled) to {out}",
+        highlight=False,
+    )

@@ -14,10 +14,12 @@ app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 
 @app.command()
 def create(
-    scope: list[str] = typer.Option(..., "--scope", help="ingest, read, write or admin; repeat "
-                                    "for several."),
+    scope: list[str] = typer.Option(
+        ..., "--scope", help="ingest, read, write or admin; repeat for several."
+    ),
     name: str = typer.Option("cli", "--name", help="A label to recognise the key by."),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
     from vigil.server.auth import check_scopes
@@ -30,8 +32,9 @@ def create(
         store.audit("cli", "key.create", record.id, {"name": name, "scopes": scopes})
     finally:
         store.close()
-    console.print(f"Created key {record.id} ({', '.join(scopes)}). Store it now; it is not "
-                  "shown again:")
+    console.print(
+        f"Created key {record.id} ({', '.join(scopes)}). Store it now; it is not shown again:"
+    )
     typer.echo(secret)
 
 
@@ -47,8 +50,9 @@ def list_keys(db: str | None = DbOption, home: Path | None = HomeOption) -> None
         store.close()
     table = Table("id", "name", "scopes", "state")
     for k in keys:
-        table.add_row(k.id, k.name, ",".join(sorted(k.scopes)),
-                      "revoked" if k.revoked_at else "active")
+        table.add_row(
+            k.id, k.name, ",".join(sorted(k.scopes)), "revoked" if k.revoked_at else "active"
+        )
     console.print(table)
 
 

@@ -7,12 +7,37 @@ import sys
 # `pip install vigil` is the SDK alone: the commands need the `server` extra. Say so in one
 # line instead of an import traceback (a missing package that is not one of the server's
 # is a real error and is raised).
-_SERVER_PACKAGES = frozenset({
-    "typer", "click", "rich", "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic",
-    "psycopg", "pydantic", "pydantic_settings", "numpy", "scipy", "pandas", "pyarrow",
-    "datasketches", "river", "sklearn", "jinja2", "plotly", "yaml", "cryptography",
-    "picklescan", "stdnum", "fastapi_offline", "prometheus_client", "psutil",
-})
+_SERVER_PACKAGES = frozenset(
+    {
+        "typer",
+        "click",
+        "rich",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "sqlalchemy",
+        "alembic",
+        "psycopg",
+        "pydantic",
+        "pydantic_settings",
+        "numpy",
+        "scipy",
+        "pandas",
+        "pyarrow",
+        "datasketches",
+        "river",
+        "sklearn",
+        "jinja2",
+        "plotly",
+        "yaml",
+        "cryptography",
+        "picklescan",
+        "stdnum",
+        "fastapi_offline",
+        "prometheus_client",
+        "psutil",
+    }
+)
 try:
     import typer
 
@@ -31,12 +56,14 @@ except ModuleNotFoundError as _missing:
         raise
     sys.stderr.write(
         f"vigil: this is the SDK alone ({_missing.name} is not installed); the vigil "
-        "command needs the server: pip install \"vigil[server]\"\n"
+        'command needs the server: pip install "vigil[server]"\n'
     )
     raise SystemExit(1) from None
 
 app = typer.Typer(
-    name="vigil", no_args_is_help=True, add_completion=False,
+    name="vigil",
+    no_args_is_help=True,
+    add_completion=False,
     help="Monitor and maintain machine-learning models in production.",
     pretty_exceptions_enable=False,
 )
@@ -66,8 +93,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
     _DEBUG["on"] = debug
@@ -103,8 +131,7 @@ def main(argv: list[str] | None = None) -> None:
             if callable(show):
                 show()
             else:
-                err_console.print(f"[red]error:[/red] {exc}", highlight=False,
-                                  soft_wrap=True)
+                err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             sys.exit(int(getattr(exc, "exit_code", 2)))
         raise
     if isinstance(code, int) and code:

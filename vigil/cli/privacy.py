@@ -12,8 +12,10 @@ from rich.table import Table
 
 from vigil.cli.common import DbOption, HomeOption, console, read_settings, settings_from
 
-app = typer.Typer(help="Privacy: erase or export a data subject, redaction policies, "
-                  "retention.", no_args_is_help=True)
+app = typer.Typer(
+    help="Privacy: erase or export a data subject, redaction policies, retention.",
+    no_args_is_help=True,
+)
 policy_app = typer.Typer(help="Redaction policies applied at ingest.", no_args_is_help=True)
 retention_app = typer.Typer(help="How long raw events are kept.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
@@ -39,8 +41,9 @@ def _json(data: Any) -> str:
     return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-def _run(db: str | None, home: Path | None, fn: Callable[..., Any], *args: Any,
-         read: bool = False) -> Any:
+def _run(
+    db: str | None, home: Path | None, fn: Callable[..., Any], *args: Any, read: bool = False
+) -> Any:
     """``fn(store, *args)``; ``read``: it only reads, so no data means one error line."""
     with _store(db, home, read) as store:
         return fn(store, *args)
@@ -53,17 +56,20 @@ def erase(subject: str, db: str | None = DbOption, home: Path | None = HomeOptio
 
     receipt = _run(db, home, do_erase, subject, ACTOR)
     total = sum(receipt["deleted"].values())
-    console.print(f"Erased {total} rows of subject {subject!r} (receipt {receipt['id']}).",
-                  highlight=False)
+    console.print(
+        f"Erased {total} rows of subject {subject!r} (receipt {receipt['id']}).", highlight=False
+    )
     typer.echo(_json(receipt))
 
 
 @app.command()
 def export(
     subject: str,
-    output: Path | None = typer.Option(None, "-o", "--output", help="Write the JSON here "
-                                       "(default: print it)."),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Write the JSON here (default: print it)."
+    ),
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """Export every stored event of SUBJECT as JSON (an access request)."""
     from vigil.engine.privacy.admin import export as do_export
@@ -78,11 +84,14 @@ def export(
 
 @policy_app.command("set")
 def policy_set(
-    model: str, field: str,
+    model: str,
+    field: str,
     action: str = typer.Option(..., "--action", help="mask, hash or drop."),
-    kind: list[str] | None = typer.Option(None, "--kind", help="PII kind to mask (repeat); "
-                                          "default all."),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    kind: list[str] | None = typer.Option(
+        None, "--kind", help="PII kind to mask (repeat); default all."
+    ),
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """Redact FIELD of MODEL at ingest (a feature name, 'outputs' or '*')."""
     from vigil.engine.privacy.admin import set_policy
@@ -92,8 +101,9 @@ def policy_set(
 
 
 @policy_app.command("delete")
-def policy_delete(model: str, field: str, db: str | None = DbOption,
-                  home: Path | None = HomeOption) -> None:
+def policy_delete(
+    model: str, field: str, db: str | None = DbOption, home: Path | None = HomeOption
+) -> None:
     """Stop redacting FIELD of MODEL."""
     from vigil.engine.privacy.admin import delete_policy
 
@@ -116,8 +126,9 @@ def policy_list(model: str, db: str | None = DbOption, home: Path | None = HomeO
 
 
 @retention_app.command("set")
-def retention_set(model: str, days: int, db: str | None = DbOption,
-                  home: Path | None = HomeOption) -> None:
+def retention_set(
+    model: str, days: int, db: str | None = DbOption, home: Path | None = HomeOption
+) -> None:
     """Keep MODEL's raw events DAYS days."""
     from vigil.engine.privacy.admin import set_retention
 

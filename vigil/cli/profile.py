@@ -162,8 +162,12 @@ def _tables(profile: Any, data: Path) -> Group:
     readable at 80 columns, instead of one eleven-column table that rich squeezes to
     ellipses."""
     columns = profile.columns
-    overview = Table(title=f"{data.name}: {profile.n_rows:,} rows, {len(columns)} columns",
-                     box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left")
+    overview = Table(
+        title=f"{data.name}: {profile.n_rows:,} rows, {len(columns)} columns",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        caption_justify="left",
+    )
     overview.add_column("column", overflow="fold", min_width=8)
     overview.add_column("kind", no_wrap=True)
     for header in ("count", "nulls"):
@@ -181,11 +185,16 @@ def _tables(profile: Any, data: Path) -> Group:
         distinct = _distinct(col)
         if "(" in distinct:
             overview.caption = "distinct: sketch estimate (95% bounds)"
-        overview.add_row(name, col.kind.value, f"{col.count:,}", f"{col.null_count:,}",
-                         distinct)
+        overview.add_row(name, col.kind.value, f"{col.count:,}", f"{col.null_count:,}", distinct)
         if col.mean is not None:
-            numeric.add_row(name + _TRACK.get(col.kind, ""), _fmt(col.mean), _fmt(col.std),
-                            _fmt(col.min), _fmt(col.quantile(0.5)), _fmt(col.max))
+            numeric.add_row(
+                name + _TRACK.get(col.kind, ""),
+                _fmt(col.mean),
+                _fmt(col.std),
+                _fmt(col.min),
+                _fmt(col.quantile(0.5)),
+                _fmt(col.max),
+            )
         top = col.frequent_items(1)
         if top:
             frequent.add_row(name, top[0][0], f"{top[0][1]:,}")
@@ -198,15 +207,20 @@ def _per_column(profile: Any, data: Path) -> str:
     """One short block per column, for terminals too narrow for the tables."""
     lines = [f"{data.name}: {profile.n_rows:,} rows, {len(profile)} columns"]
     for name, col in profile.columns.items():
-        lines += ["", f"{name} ({col.kind.value})",
-                  f"  count {col.count:,}  nulls {col.null_count:,}",
-                  f"  distinct {_distinct(col)}"]
+        lines += [
+            "",
+            f"{name} ({col.kind.value})",
+            f"  count {col.count:,}  nulls {col.null_count:,}",
+            f"  distinct {_distinct(col)}",
+        ]
         if col.mean is not None:
             track = _TRACK.get(col.kind, "").strip(" ()")
-            lines.append(f"  {track + ' ' if track else ''}mean {_fmt(col.mean)}  "
-                         f"std {_fmt(col.std)}")
-            lines.append(f"  min {_fmt(col.min)}  p50 {_fmt(col.quantile(0.5))}  "
-                         f"max {_fmt(col.max)}")
+            lines.append(
+                f"  {track + ' ' if track else ''}mean {_fmt(col.mean)}  std {_fmt(col.std)}"
+            )
+            lines.append(
+                f"  min {_fmt(col.min)}  p50 {_fmt(col.quantile(0.5))}  max {_fmt(col.max)}"
+            )
         top = col.frequent_items(1)
         if top:
             value = top[0][0] if len(top[0][0]) <= 30 else top[0][0][:29] + "…"

@@ -22,7 +22,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _reports() -> None:
     """Build reports (drift between a reference and a current data set)."""
@@ -41,62 +40,86 @@ def _parse_methods(items: list[str]) -> dict[str, str]:
 def _summary(report: Any) -> Table:
     table = Table(title="Drift", show_lines=False)
     for col in ("column", "kind", "method", "statistic", "adj. p", "effect", "drift"):
-        table.add_column(col, justify="right" if col in ("statistic", "adj. p", "effect")
-                         else "left")
+        table.add_column(
+            col, justify="right" if col in ("statistic", "adj. p", "effect") else "left"
+        )
 
     def fmt(x: float | None) -> str:
         return "—" if x is None else f"{x:.3g}"
 
     for c in report.columns:
-        verdict = ("[red]drift[/red]" if c.drifted else
-                   "[dim]not tested[/dim]" if c.statistic is None else "[green]no[/green]")
+        verdict = (
+            "[red]drift[/red]"
+            if c.drifted
+            else "[dim]not tested[/dim]"
+            if c.statistic is None
+            else "[green]no[/green]"
+        )
         p = c.p_value_adjusted if c.p_value_adjusted is not None else c.p_value
-        table.add_row(c.column, c.kind, c.method, fmt(c.statistic), fmt(p),
-                      fmt(c.effect_size), verdict)
+        table.add_row(
+            c.column, c.kind, c.method, fmt(c.statistic), fmt(p), fmt(c.effect_size), verdict
+        )
     return table
 
 
 @app.command("drift")
 def drift(
-    reference: Path = typer.Argument(..., help="Reference data (Parquet or CSV).",
-                                     show_default=False),
-    current: Path = typer.Argument(..., help="Current data (Parquet or CSV).",
-                                   show_default=False),
-    output: Path = typer.Option(Path("drift-report.html"), "-o", "--output",
-                                help="Where to write the HTML report."),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON.",
-                                         show_default=False),
-    method: str = typer.Option("auto", "--method",
-                               help="Test for every column: auto, ks, psi, chi2, ..."),
+    reference: Path = typer.Argument(
+        ..., help="Reference data (Parquet or CSV).", show_default=False
+    ),
+    current: Path = typer.Argument(..., help="Current data (Parquet or CSV).", show_default=False),
+    output: Path = typer.Option(
+        Path("drift-report.html"), "-o", "--output", help="Where to write the HTML report."
+    ),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="Also write the report as JSON.", show_default=False
+    ),
+    method: str = typer.Option(
+        "auto", "--method", help="Test for every column: auto, ks, psi, chi2, ..."
+    ),
     column_method: list[str] = typer.Option(
-        [], "--column-method", help="Test for one column as NAME=METHOD; repeatable."),
+        [], "--column-method", help="Test for one column as NAME=METHOD; repeatable."
+    ),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level (BH-corrected)."),
     multivariate: str = typer.Option(
-        "classifier", "--multivariate",
-        help="Multivariate tests, comma-separated (classifier, mmd, pca) or 'none'."),
-    fmt: str | None = typer.Option(None, "--format",
-                                   help="parquet or csv (default: from the extension)."),
-    fail_on_drift: bool = typer.Option(False, "--fail-on-drift",
-                                       help="Exit with status 2 when the data set drifts."),
+        "classifier",
+        "--multivariate",
+        help="Multivariate tests, comma-separated (classifier, mmd, pca) or 'none'.",
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format", help="parquet or csv (default: from the extension)."
+    ),
+    fail_on_drift: bool = typer.Option(
+        False, "--fail-on-drift", help="Exit with status 2 when the data set drifts."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no table."),
 ) -> None:
     """Compare CURRENT with REFERENCE and write an offline HTML (and JSON) drift report."""
     from vigil.drift import detect_drift
 
     console = Console(stderr=True, quiet=quiet)
-    multi = None if multivariate.strip().lower() in ("", "none") else [
-        m.strip() for m in multivariate.split(",") if m.strip()]
+    multi = (
+        None
+        if multivariate.strip().lower() in ("", "none")
+        else [m.strip() for m in multivariate.split(",") if m.strip()]
+    )
     try:
         per_column = _parse_methods(column_method)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
             task = progress.add_task(f"Reading {reference.name}", total=None)
             ref = read_arrow(reference, fmt)
             progress.update(task, description=f"Reading {current.name}")
             cur = read_arrow(current, fmt)
             progress.update(task, description=f"Testing {ref.num_columns} columns")
-            report = detect_drift(ref, cur, method=method, per_column=per_column,
-                                  alpha=alpha, multivariate=multi)
+            report = detect_drift(
+                ref, cur, method=method, per_column=per_column, alpha=alpha, multivariate=multi
+            )
             progress.update(task, description="Writing the report")
             report.save_html(output)
             if json_out is not None:

@@ -9,18 +9,21 @@ from rich.table import Table
 
 from vigil.cli.common import DbOption, HomeOption, console, read_settings, settings_from
 
-app = typer.Typer(help="Alert rules as code: apply, list, metrics, delete.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Alert rules as code: apply, list, metrics, delete.", no_args_is_help=True)
 
 
 @app.command()
 def apply(
-    file: Path = typer.Argument(..., help="TOML with [[rules]], [notifiers.NAME], "
-                                "[actions.NAME] (other tables are ignored)."),
+    file: Path = typer.Argument(
+        ...,
+        help="TOML with [[rules]], [notifiers.NAME], [actions.NAME] (other tables are ignored).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes, apply nothing."),
-    prune: bool = typer.Option(False, "--prune", help="Delete rules, notifiers and actions "
-                               "that are not in the file."),
-    db: str | None = DbOption, home: Path | None = HomeOption,
+    prune: bool = typer.Option(
+        False, "--prune", help="Delete rules, notifiers and actions that are not in the file."
+    ),
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
 ) -> None:
     """Make the store match FILE (idempotent) and print the diff."""
     from vigil.engine.alerts.apply import apply as apply_config
@@ -49,8 +52,10 @@ def apply(
     if not any(counts[op] for op in "+~-"):
         console.print(f"No changes ({counts['=']} unchanged).")
     else:
-        console.print(f"{verb}: {counts['+']} created, {counts['~']} updated, "
-                      f"{counts['-']} deleted, {counts['=']} unchanged.")
+        console.print(
+            f"{verb}: {counts['+']} created, {counts['~']} updated, "
+            f"{counts['-']} deleted, {counts['=']} unchanged."
+        )
 
 
 @app.command("list")
@@ -68,8 +73,14 @@ def list_rules(db: str | None = DbOption, home: Path | None = HomeOption) -> Non
     table = Table("name", "rule", "severity", "notifiers", "actions", "enabled")
     for spec in specs:
         rule = Rule.from_dict({k: v for k, v in spec.items() if v is not None})
-        table.add_row(rule.name, rule.describe(), rule.severity, ",".join(rule.notifiers),
-                      ",".join(rule.actions), "yes" if rule.enabled else "no")
+        table.add_row(
+            rule.name,
+            rule.describe(),
+            rule.severity,
+            ",".join(rule.notifiers),
+            ",".join(rule.actions),
+            "yes" if rule.enabled else "no",
+        )
     console.print(table)
 
 

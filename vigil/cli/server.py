@@ -12,20 +12,29 @@ from vigil.cli.common import DbOption, HomeOption, err_console, fail, settings_f
 
 
 def server(
-    db: str | None = DbOption, home: Path | None = HomeOption,
-    host: str | None = typer.Option(None, "--host", help="Bind address (VIGIL_HOST, "
-                                    "default 127.0.0.1).", show_default=False),
-    port: int | None = typer.Option(None, "--port", help="Port (VIGIL_PORT, default 8765).",
-                                    show_default=False),
-    auth: str | None = typer.Option(None, "--auth", help="auto, required or off (VIGIL_AUTH).",
-                                    show_default=False),
-    no_upgrade: bool = typer.Option(False, "--no-upgrade", help="Refuse to start on an "
-                                    "outdated schema instead of migrating it."),
-    role: str | None = typer.Option(None, "--role", help="all, ingest or worker (VIGIL_ROLE, "
-                                    "default all): ingest serves the API and dashboard and "
-                                    "runs no background jobs; worker and all also run the "
-                                    "jobs, one leader per job across replicas.",
-                                    show_default=False),
+    db: str | None = DbOption,
+    home: Path | None = HomeOption,
+    host: str | None = typer.Option(
+        None, "--host", help="Bind address (VIGIL_HOST, default 127.0.0.1).", show_default=False
+    ),
+    port: int | None = typer.Option(
+        None, "--port", help="Port (VIGIL_PORT, default 8765).", show_default=False
+    ),
+    auth: str | None = typer.Option(
+        None, "--auth", help="auto, required or off (VIGIL_AUTH).", show_default=False
+    ),
+    no_upgrade: bool = typer.Option(
+        False, "--no-upgrade", help="Refuse to start on an outdated schema instead of migrating it."
+    ),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        help="all, ingest or worker (VIGIL_ROLE, "
+        "default all): ingest serves the API and dashboard and "
+        "runs no background jobs; worker and all also run the "
+        "jobs, one leader per job across replicas.",
+        show_default=False,
+    ),
 ) -> None:
     """Run the server: ingest API, queries, /metrics and the dashboard."""
     import uvicorn
@@ -49,9 +58,14 @@ def server(
             f"vigil serving on http://{settings.host}:{settings.port}  "
             f"db={_safe(settings.db_url)}  auth={mode}  role={settings.role}"
         )
-        config = uvicorn.Config(app, host=settings.host, port=settings.port,
-                                log_level=settings.log_level.lower(), access_log=False,
-                                **proxy_options(settings))
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            **proxy_options(settings),
+        )
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
@@ -79,8 +93,10 @@ def bind(host: str, port: int) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             fail(f"port {port} is in use on {host}")
         if exc.errno == errno.EACCES:
-            fail(f"no permission to listen on port {port} of {host} (ports below 1024 "
-                 "need privileges; pick another with --port)")
+            fail(
+                f"no permission to listen on port {port} of {host} (ports below 1024 "
+                "need privileges; pick another with --port)"
+            )
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     sock.set_inheritable(True)
     return sock

@@ -113,16 +113,27 @@ class PreparedColumn:
             method = auto_method(self.kind, self.sample, cur)
         test = self._test(method)
         r = test.compare(cur)
-        base = (test.decide(r.statistic, r.p_value, r.effect_size)[1]
-                if r.statistic is not None else "")
-        extra = r.reason[len(base):].strip() if base and r.reason.startswith(base) else ""
+        base = (
+            test.decide(r.statistic, r.p_value, r.effect_size)[1] if r.statistic is not None else ""
+        )
+        extra = r.reason[len(base) :].strip() if base and r.reason.startswith(base) else ""
         if extra:
             notes.insert(0, extra)
-        reason = r.reason + ("" if not notes else " " + " ".join(notes[1 if extra else 0:]))
+        reason = r.reason + ("" if not notes else " " + " ".join(notes[1 if extra else 0 :]))
         column = ColumnDrift(
-            self.name, self.kind.value, r.method, r.statistic, r.p_value, None,
-            r.effect_size, r.threshold, test.min_effect if test.has_p_value else None,
-            r.drifted, r.n_reference, r.n_current, reason,
+            self.name,
+            self.kind.value,
+            r.method,
+            r.statistic,
+            r.p_value,
+            None,
+            r.effect_size,
+            r.threshold,
+            test.min_effect if test.has_p_value else None,
+            r.drifted,
+            r.n_reference,
+            r.n_current,
+            reason,
         )
         return column, self._plot(cur), " ".join(notes)
 
@@ -132,7 +143,10 @@ class PreparedColumn:
 
         texts = [str(v) for v in values.tolist() if not is_missing(v)]
         result, details = text_drift(
-            self.sample, texts, alpha=self.alpha, max_rows=self.options["max_rows"],
+            self.sample,
+            texts,
+            alpha=self.alpha,
+            max_rows=self.options["max_rows"],
             random_state=self.options["random_state"],
         )
         ref_len = self.sample.descriptors_["length"]
@@ -145,9 +159,7 @@ class PreparedColumn:
         # the effect gates (AUC, each term's h) are inside the combined p-value already
         return _replace(column, min_effect=None), plot, note
 
-    def _compare_embedding(
-        self, values: np.ndarray
-    ) -> tuple[ColumnDrift, dict[str, Any], str]:
+    def _compare_embedding(self, values: np.ndarray) -> tuple[ColumnDrift, dict[str, Any], str]:
         from .text.embedding import embedding_drift
 
         dim = self.sample.shape[1] if self.sample.shape[0] else None
@@ -160,35 +172,52 @@ class PreparedColumn:
             )
         if min(self.sample.shape[0], matrix.shape[0]) < 20:
             result = MultivariateDrift(
-                "embedding_classifier", None, None, None, self.alpha, 0.55, False,
-                self.sample.shape[0], matrix.shape[0],
+                "embedding_classifier",
+                None,
+                None,
+                None,
+                self.alpha,
+                0.55,
+                False,
+                self.sample.shape[0],
+                matrix.shape[0],
                 f"Needs at least 20 vectors on each side; got {self.sample.shape[0]} and "
                 f"{matrix.shape[0]}. Not tested.",
             )
         else:
             result = embedding_drift(
-                self.sample, matrix, method=self.options["embedding_method"],
-                alpha=self.alpha, max_rows=self.options["max_rows"],
+                self.sample,
+                matrix,
+                method=self.options["embedding_method"],
+                alpha=self.alpha,
+                max_rows=self.options["max_rows"],
                 random_state=self.options["random_state"],
             )
         column = self._from_multivariate(result, dict(result.details))
         if notes:
             column = _with_reason(column, column.reason + " " + " ".join(notes))
         norms = NumericSample(np.linalg.norm(matrix, axis=1) if matrix.size else [])
-        ref_norms = NumericSample(
-            np.linalg.norm(self.sample, axis=1) if self.sample.size else []
-        )
+        ref_norms = NumericSample(np.linalg.norm(self.sample, axis=1) if self.sample.size else [])
         plot = _numeric_plot(ref_norms, norms)
         plot["label"] = "vector norm"
         return column, plot, " ".join(notes)
 
-    def _from_multivariate(
-        self, r: MultivariateDrift, details: dict[str, Any]
-    ) -> ColumnDrift:
+    def _from_multivariate(self, r: MultivariateDrift, details: dict[str, Any]) -> ColumnDrift:
         return ColumnDrift(
-            self.name, self.kind.value, r.method, r.statistic, r.p_value, None,
-            r.effect_size, r.threshold, r.min_effect, r.drifted, r.n_reference,
-            r.n_current, r.reason, details,
+            self.name,
+            self.kind.value,
+            r.method,
+            r.statistic,
+            r.p_value,
+            None,
+            r.effect_size,
+            r.threshold,
+            r.min_effect,
+            r.drifted,
+            r.n_reference,
+            r.n_current,
+            r.reason,
+            details,
         )
 
     # -- plotting data ------------------------------------------------------------------
@@ -199,10 +228,12 @@ class PreparedColumn:
         top = ref.levels[:_PLOT_LEVELS].tolist()
         unseen = [lv for lv in cur.levels.tolist() if lv not in ref.index][:5]
         levels = top + unseen
-        ref_p = [ref.counts[ref.index[lv]] / max(ref.n, 1) if lv in ref.index else 0.0
-                 for lv in levels]
-        cur_p = [cur.counts[cur.index[lv]] / max(cur.n, 1) if lv in cur.index else 0.0
-                 for lv in levels]
+        ref_p = [
+            ref.counts[ref.index[lv]] / max(ref.n, 1) if lv in ref.index else 0.0 for lv in levels
+        ]
+        cur_p = [
+            cur.counts[cur.index[lv]] / max(cur.n, 1) if lv in cur.index else 0.0 for lv in levels
+        ]
         return {"type": "categorical", "levels": levels, "reference": ref_p, "current": cur_p}
 
 

@@ -45,8 +45,7 @@ def table_columns(data: Any, label: str) -> dict[str, np.ndarray]:
         lengths = {v.shape[0] for v in out.values()}
         if len(lengths) > 1:
             raise InvalidParameterError(
-                f"The {label} columns must all have the same length. Got lengths "
-                f"{sorted(lengths)}."
+                f"The {label} columns must all have the same length. Got lengths {sorted(lengths)}."
             )
         return out
     raise InvalidParameterError(

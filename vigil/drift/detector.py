@@ -117,8 +117,11 @@ class DriftDetector:
             if absent:
                 self.notes_.append(f"Schema features absent from the reference: {absent}.")
         self.n_reference_ = next(iter(data.values())).shape[0] if data else 0
-        options = {"max_rows": max_rows, "random_state": random_state,
-                   "embedding_method": embedding_method}
+        options = {
+            "max_rows": max_rows,
+            "random_state": random_state,
+            "embedding_method": embedding_method,
+        }
         skipped: list[str] = []
         self.columns_: dict[str, PreparedColumn] = {}
         for name in names:
@@ -140,15 +143,24 @@ class DriftDetector:
                     col_method = "auto"
             eff = min_effect.get(name) if isinstance(min_effect, Mapping) else min_effect
             self.columns_[name] = PreparedColumn(
-                name, kind, data[name], col_method, bins=bins, min_effect=eff,
-                alpha=alpha, options=options,
+                name,
+                kind,
+                data[name],
+                col_method,
+                bins=bins,
+                min_effect=eff,
+                alpha=alpha,
+                options=options,
             )
         if skipped:
             self.notes_.append(
                 f"Method {method!r} does not apply to columns {skipped}; they use 'auto'."
             )
-        self._tabular = [n for n, c in self.columns_.items()
-                         if c.kind in (FeatureKind.NUMERIC, FeatureKind.CATEGORICAL)]
+        self._tabular = [
+            n
+            for n, c in self.columns_.items()
+            if c.kind in (FeatureKind.NUMERIC, FeatureKind.CATEGORICAL)
+        ]
 
     def compare(self, current: Any) -> DriftReport:
         """Compare a window with the prepared reference.
@@ -185,10 +197,19 @@ class DriftDetector:
             share >= self.drift_share or any(m.drifted for m in multivariate)
         )
         return DriftReport(
-            columns=results, multivariate=multivariate, dataset_drift=dataset,
-            drift_share=share, drift_share_threshold=self.drift_share, alpha=self.alpha,
-            correction=self.correction, n_reference=self.n_reference_, n_current=n_current,
-            missing_columns=missing, extra_columns=extra, notes=notes, distributions=plots,
+            columns=results,
+            multivariate=multivariate,
+            dataset_drift=dataset,
+            drift_share=share,
+            drift_share_threshold=self.drift_share,
+            alpha=self.alpha,
+            correction=self.correction,
+            n_reference=self.n_reference_,
+            n_current=n_current,
+            missing_columns=missing,
+            extra_columns=extra,
+            notes=notes,
+            distributions=plots,
         )
 
     # -- policy -------------------------------------------------------------------------
@@ -197,8 +218,11 @@ class DriftDetector:
         if not idx:
             return results
         raw = np.array([results[i].p_value for i in idx], dtype=np.float64)
-        adjusted = stats.false_discovery_control(raw, method="bh") if (
-            self.correction == "bh" and raw.size > 1) else raw
+        adjusted = (
+            stats.false_discovery_control(raw, method="bh")
+            if (self.correction == "bh" and raw.size > 1)
+            else raw
+        )
         out = list(results)
         for i, p_adj in zip(idx, adjusted.tolist(), strict=True):
             c = results[i]
@@ -206,15 +230,24 @@ class DriftDetector:
             large = c.effect_size is None or c.effect_size >= (c.min_effect or 0.0)
             drifted = significant and large
             label = "BH-adjusted p" if self.correction == "bh" and raw.size > 1 else "p"
-            verdict = ("drift" if drifted else "no drift (significant but the effect is "
-                       "too small to matter)" if significant else "no drift")
+            verdict = (
+                "drift"
+                if drifted
+                else "no drift (significant but the effect is too small to matter)"
+                if significant
+                else "no drift"
+            )
             effect = ""
             if c.effect_size is not None and c.min_effect is not None:
-                effect = (f"; effect size {c.effect_size:.3g} "
-                          f"{'>=' if large else '<'} minimum {c.min_effect:.3g}")
-            reason = (f"{verdict}: {label} = {p_adj:.3g} {'<' if significant else '>='} "
-                      f"{self.alpha:g}{effect} (test {c.method}, statistic "
-                      f"{c.statistic:.3g}, raw p = {c.p_value:.3g}).")
+                effect = (
+                    f"; effect size {c.effect_size:.3g} "
+                    f"{'>=' if large else '<'} minimum {c.min_effect:.3g}"
+                )
+            reason = (
+                f"{verdict}: {label} = {p_adj:.3g} {'<' if significant else '>='} "
+                f"{self.alpha:g}{effect} (test {c.method}, statistic "
+                f"{c.statistic:.3g}, raw p = {c.p_value:.3g})."
+            )
             if extras[i]:
                 reason += " " + extras[i]
             out[i] = replace(c, p_value_adjusted=p_adj, drifted=drifted, reason=reason)
@@ -260,20 +293,38 @@ class DriftDetector:
         out = []
         for method in self.multivariate:
             if not names or x_cur.shape[0] == 0:
-                out.append(MultivariateDrift(
-                    method, None, None, None, self.alpha, 0.0, False, x_ref.shape[0],
-                    x_cur.shape[0], "No numeric or categorical column with current rows to "
-                    "compare; not tested.", {"columns": names}))
+                out.append(
+                    MultivariateDrift(
+                        method,
+                        None,
+                        None,
+                        None,
+                        self.alpha,
+                        0.0,
+                        False,
+                        x_ref.shape[0],
+                        x_cur.shape[0],
+                        "No numeric or categorical column with current rows to "
+                        "compare; not tested.",
+                        {"columns": names},
+                    )
+                )
                 continue
             x_r = np.where(np.isinf(x_ref), np.nan, x_ref)
             x_c = np.where(np.isinf(x_cur), np.nan, x_cur)
-            common: dict[str, Any] = {"alpha": self.alpha, "random_state": self.random_state,
-                      "columns": names}
+            common: dict[str, Any] = {
+                "alpha": self.alpha,
+                "random_state": self.random_state,
+                "columns": names,
+            }
             if method == "classifier":  # categories count-encoded on the training half only
                 for i, (ref_codes, cur_codes) in codes.items():
                     x_r[:, i], x_c[:, i] = ref_codes, cur_codes
-                out.append(classifier_drift(x_r, x_c, max_rows=self.max_rows,
-                                            count_encode=sorted(codes), **common))
+                out.append(
+                    classifier_drift(
+                        x_r, x_c, max_rows=self.max_rows, count_encode=sorted(codes), **common
+                    )
+                )
             elif method == "mmd":
                 out.append(mmd_drift(x_r, x_c, **common))
             else:
@@ -296,8 +347,7 @@ def _pooled_shares(ref: CategoricalSample, cur: CategoricalSample) -> dict[str, 
     data (AUC 0.52–0.55, p down to 1e-10).
     """
     total = max(ref.n + cur.n, 1)
-    shares = {lv: c / total for lv, c in zip(ref.levels.tolist(), ref.counts.tolist(),
-                                              strict=True)}
+    shares = {lv: c / total for lv, c in zip(ref.levels.tolist(), ref.counts.tolist(), strict=True)}
     for lv, c in zip(cur.levels.tolist(), cur.counts.tolist(), strict=True):
         shares[lv] = shares.get(lv, 0.0) + c / total
     return shares
@@ -312,8 +362,12 @@ def _encode(values: np.ndarray, freq: dict[str, float]) -> np.ndarray:
 
 
 def _check_fraction(name: str, value: Any, *, open_right: bool) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0 and (
-        value < 1 if open_right else value <= 1)
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value > 0
+        and (value < 1 if open_right else value <= 1)
+    )
     if not ok:
         interval = "(0, 1)" if open_right else "(0, 1]"
         raise InvalidParameterError(

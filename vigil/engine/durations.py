@@ -35,7 +35,8 @@ def parse_duration(value: Any, field_name: str = "duration") -> float:
     raise ValidationFailedError(
         f"'{field_name}' must be a duration like '30s', '5m', '1h30m', '7d' or a number of "
         f"seconds. Got {value!r}.",
-        details=[{"field": field_name, "reason": "not a duration"}])
+        details=[{"field": field_name, "reason": "not a duration"}],
+    )
 
 
 def format_duration(seconds: float) -> str:

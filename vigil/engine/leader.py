@@ -47,8 +47,14 @@ class Leadership:
         holder: this process's id (default: host, pid, random).
     """
 
-    def __init__(self, store: Store, jobs: Iterable[str] = JOBS, *, ttl_s: float = 15.0,
-                 holder: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        jobs: Iterable[str] = JOBS,
+        *,
+        ttl_s: float = 15.0,
+        holder: str | None = None,
+    ) -> None:
         self.store = store
         self.leases = Leases(store)
         self.jobs = tuple(jobs)
@@ -91,8 +97,7 @@ class Leadership:
             try:
                 token = self.leases.acquire(job, self.holder, self.ttl_s)
             except Exception:
-                log.warning("could not renew the lease of %s; not leading it", job,
-                            exc_info=True)
+                log.warning("could not renew the lease of %s; not leading it", job, exc_info=True)
                 self.store_ok = False
                 token = None
             else:
@@ -118,8 +123,7 @@ class Leadership:
         if self.jobs and self._thread is None:
             self._stop.clear()
             self.renew()
-            self._thread = threading.Thread(target=self._run, name="vigil-leases",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="vigil-leases", daemon=True)
             self._thread.start()
         return self
 
@@ -144,8 +148,7 @@ class Leadership:
 
     # -- rounds --------------------------------------------------------------------------
     @contextlib.contextmanager
-    def round(self, job: str, key: str,
-              position: float | None = None) -> Iterator[int | None]:
+    def round(self, job: str, key: str, position: float | None = None) -> Iterator[int | None]:
         """Run round ``key`` of ``job`` at most once across replicas.
 
         Yields the fencing token when this process should run the round (it leads the

@@ -46,8 +46,9 @@ _PARAMETER = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 class MetricFunction(Protocol):
     """Computes one metric of one model (and version) over ``[start, end)``."""
 
-    def __call__(self, store: Store, model: ModelRecord, version: str | None,
-                 start: float, end: float) -> float | None: ...
+    def __call__(
+        self, store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +60,9 @@ class MetricSource:
     description: str
     unit: str = ""
 
-    def compute(self, store: Store, model: ModelRecord, version: str | None,
-                start: float, end: float) -> float | None:
+    def compute(
+        self, store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         """The metric over ``[start, end)``; None when there is too little data."""
         value = self.fn(store, model, version, start, end)
         return None if value is None else float(value)
@@ -76,8 +78,14 @@ _lock = threading.RLock()
 _loaded = {"providers": False}
 
 
-def register_metric(name: str, fn: MetricFunction | Callable[..., float | None],
-                    description: str, *, unit: str = "", replace: bool = False) -> MetricSource:
+def register_metric(
+    name: str,
+    fn: MetricFunction | Callable[..., float | None],
+    description: str,
+    *,
+    unit: str = "",
+    replace: bool = False,
+) -> MetricSource:
     """Register ``fn`` as metric ``name``; return its :class:`MetricSource`.
 
     Args:
@@ -94,7 +102,8 @@ def register_metric(name: str, fn: MetricFunction | Callable[..., float | None],
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidParameterError(
             f"A metric name must be lower-case letters, digits, '_', '.' or ':' starting "
-            f"with a letter. Got {name!r}.")
+            f"with a letter. Got {name!r}."
+        )
     if not callable(fn):
         raise InvalidParameterError(f"The function of metric {name!r} must be callable.")
     source = MetricSource(name, fn, description, unit)
@@ -102,7 +111,8 @@ def register_metric(name: str, fn: MetricFunction | Callable[..., float | None],
         old = _registry.get(name)
         if old is not None and not replace and old.fn is not fn:
             raise InvalidParameterError(
-                f"Metric {name!r} is already registered; pass replace=True to replace it.")
+                f"Metric {name!r} is already registered; pass replace=True to replace it."
+            )
         _registry[name] = source
     return source
 
@@ -149,12 +159,14 @@ def get_metric(name: str) -> MetricSource:
         if not _PARAMETER.match(parameter):
             raise InvalidParameterError(
                 f"The parameter of metric {base!r} must be 1-100 letters, digits, '_', '.' "
-                f"or '-'. Got {parameter!r} in {name!r}.")
+                f"or '-'. Got {parameter!r} in {name!r}."
+            )
         factory, description, unit = _parameterised[base]
         return MetricSource(name, factory(parameter), description.format(parameter), unit)
     if source is None:
         raise InvalidParameterError(
-            f"Unknown metric {name!r}. Known metrics: {', '.join(sorted(_registry))}.")
+            f"Unknown metric {name!r}. Known metrics: {', '.join(sorted(_registry))}."
+        )
     return source
 
 
@@ -167,30 +179,42 @@ def list_metrics() -> list[MetricSource]:
 
 # -- the backbone's metrics, from the per-minute rollups ----------------------------------
 
-def _window(store: Store, model: ModelRecord, version: str | None, start: float,
-            end: float, *, sketches: bool = False) -> dict[str, Any] | None:
+
+def _window(
+    store: Store,
+    model: ModelRecord,
+    version: str | None,
+    start: float,
+    end: float,
+    *,
+    sketches: bool = False,
+) -> dict[str, Any] | None:
     """The range merged into one window; latency sketches are read only when asked for
     (counts and error rates need none, and a rule round reads many windows)."""
     from vigil.store.ingest.rollups import merge_windows
 
-    rows = store.rollup_rows(model.id, start, end, version, profiles=False,
-                             sketches=sketches, hours=True)
+    rows = store.rollup_rows(
+        model.id, start, end, version, profiles=False, sketches=sketches, hours=True
+    )
     return merge_windows(rows, 1 << 62).get(0)
 
 
-def _count(store: Store, model: ModelRecord, version: str | None, start: float,
-           end: float) -> float:
+def _count(
+    store: Store, model: ModelRecord, version: str | None, start: float, end: float
+) -> float:
     window = _window(store, model, version, start, end)
     return float(window["count"]) if window else 0.0
 
 
-def _throughput(store: Store, model: ModelRecord, version: str | None, start: float,
-                end: float) -> float:
+def _throughput(
+    store: Store, model: ModelRecord, version: str | None, start: float, end: float
+) -> float:
     return _count(store, model, version, start, end) / max(end - start, 1.0)
 
 
-def _error_rate(store: Store, model: ModelRecord, version: str | None, start: float,
-                end: float) -> float | None:
+def _error_rate(
+    store: Store, model: ModelRecord, version: str | None, start: float, end: float
+) -> float | None:
     window = _window(store, model, version, start, end)
     if not window or not window["count"]:
         return None
@@ -198,8 +222,9 @@ def _error_rate(store: Store, model: ModelRecord, version: str | None, start: fl
 
 
 def _error_rate_of(kind: str) -> MetricFunction:
-    def error_rate(store: Store, model: ModelRecord, version: str | None, start: float,
-                   end: float) -> float | None:
+    def error_rate(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         window = _window(store, model, version, start, end)
         if not window or not window["count"]:
             return None
@@ -209,8 +234,9 @@ def _error_rate_of(kind: str) -> MetricFunction:
 
 
 def _rejected_rate_of(reason: str | None) -> MetricFunction:
-    def rejected_rate(store: Store, model: ModelRecord, version: str | None, start: float,
-                      end: float) -> float | None:
+    def rejected_rate(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         from vigil.store.ingest.schemas import rejection_rows
 
         rows = rejection_rows(store, model.id, start, end, version)
@@ -224,8 +250,9 @@ def _rejected_rate_of(reason: str | None) -> MetricFunction:
 
 
 def _latency(q: float) -> Callable[..., float | None]:
-    def latency(store: Store, model: ModelRecord, version: str | None, start: float,
-                end: float) -> float | None:
+    def latency(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         window = _window(store, model, version, start, end, sketches=True)
         sketch = window["sketch"] if window else None
         if sketch is None or sketch.is_empty():
@@ -237,30 +264,47 @@ def _latency(q: float) -> Callable[..., float | None]:
 
 
 register_metric("count", _count, "Predictions in the window.", unit="predictions")
-register_metric("throughput", _throughput, "Predictions per second over the window.",
-                unit="per_second")
-register_metric("error_rate", _error_rate,
-                "Share of predictions that ended in an error (None without predictions).",
-                unit="ratio")
+register_metric(
+    "throughput", _throughput, "Predictions per second over the window.", unit="per_second"
+)
+register_metric(
+    "error_rate",
+    _error_rate,
+    "Share of predictions that ended in an error (None without predictions).",
+    unit="ratio",
+)
 register_parameterised_metric(
-    "error_rate", _error_rate_of,
+    "error_rate",
+    _error_rate_of,
     "Share of predictions that ended in an error of kind {} (error_type; None without "
-    "predictions).", unit="ratio")
-register_metric("rejected_rate", _rejected_rate_of(None),
-                "Share of prediction records rejected at ingest, of all received (None "
-                "when none arrived).", unit="ratio")
+    "predictions).",
+    unit="ratio",
+)
+register_metric(
+    "rejected_rate",
+    _rejected_rate_of(None),
+    "Share of prediction records rejected at ingest, of all received (None when none arrived).",
+    unit="ratio",
+)
 register_parameterised_metric(
-    "rejected_rate", _rejected_rate_of,
-    "Share of prediction records rejected at ingest for reason {}.", unit="ratio")
+    "rejected_rate",
+    _rejected_rate_of,
+    "Share of prediction records rejected at ingest for reason {}.",
+    unit="ratio",
+)
 for _q in (0.5, 0.95, 0.99):
-    register_metric(f"latency_p{round(_q * 100)}", _latency(_q),
-                    f"{round(_q * 100)}th percentile of model latency (KLL sketch).",
-                    unit="seconds")
+    register_metric(
+        f"latency_p{round(_q * 100)}",
+        _latency(_q),
+        f"{round(_q * 100)}th percentile of model latency (KLL sketch).",
+        unit="seconds",
+    )
 
 
 def _drift(key: str) -> Callable[..., float | None]:
-    def drift(store: Store, model: ModelRecord, version: str | None, start: float,
-              end: float) -> float | None:
+    def drift(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         from vigil.engine.windows.drift import window_drift
         from vigil.errors import NotFoundError
 
@@ -274,8 +318,15 @@ def _drift(key: str) -> Callable[..., float | None]:
     return drift
 
 
-register_metric("drift_share", _drift("drift_share"),
-                "Share of input features that drifted from the reference (None without a "
-                "reference or predictions).", unit="ratio")
-register_metric("dataset_drift", _drift("dataset_drift"),
-                "1 when the inputs as a whole drifted from the reference, else 0.")
+register_metric(
+    "drift_share",
+    _drift("drift_share"),
+    "Share of input features that drifted from the reference (None without a "
+    "reference or predictions).",
+    unit="ratio",
+)
+register_metric(
+    "dataset_drift",
+    _drift("dataset_drift"),
+    "1 when the inputs as a whole drifted from the reference, else 0.",
+)

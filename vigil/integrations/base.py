@@ -31,8 +31,7 @@ class DeliveryError(Exception):
         refused: how many items the backend refused for good (not retried).
     """
 
-    def __init__(self, message: str, retry: list[Any] | None = None,
-                 refused: int = 0) -> None:
+    def __init__(self, message: str, retry: list[Any] | None = None, refused: int = 0) -> None:
         super().__init__(message)
         self.retry = retry
         self.refused = refused
@@ -53,15 +52,22 @@ class NetworkSink:
 
     name = "sink"
 
-    def __init__(self, *, max_pending: int = 10_000, batch_size: int = 500,
-                 backoff_s: float = 1.0, max_backoff_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_pending: int = 10_000,
+        batch_size: int = 500,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+    ) -> None:
         self.pending: deque[Any] = deque()
         self.max_pending = max_pending
         self.batch_size = batch_size
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self.stats = dict.fromkeys(("delivered", "rejected", "dropped", "failures",
-                                    "retried_items", "internal_errors"), 0)
+        self.stats = dict.fromkeys(
+            ("delivered", "rejected", "dropped", "failures", "retried_items", "internal_errors"), 0
+        )
         self._failures = 0
         self._next_try = 0.0
         self._lock = threading.Lock()
@@ -96,8 +102,11 @@ class NetworkSink:
         self.flush()
         if self.pending:
             self.stats["dropped"] += len(self.pending)
-            log.warning("vigil: %s closed with %d undelivered items; they are lost",
-                        self.name, len(self.pending))
+            log.warning(
+                "vigil: %s closed with %d undelivered items; they are lost",
+                self.name,
+                len(self.pending),
+            )
             self.pending.clear()
 
     # -- internals -------------------------------------------------------------------------
@@ -112,8 +121,7 @@ class NetworkSink:
 
     def _drain(self) -> None:
         while self.pending:
-            batch = [self.pending.popleft() for _ in range(min(self.batch_size,
-                                                               len(self.pending)))]
+            batch = [self.pending.popleft() for _ in range(min(self.batch_size, len(self.pending)))]
             try:
                 refused = self.deliver(batch)
             except DeliveryError as exc:
@@ -136,8 +144,9 @@ class NetworkSink:
         delay = min(self.max_backoff_s, self.backoff_s * 2 ** min(self._failures, 20))
         self._failures += 1
         self._next_try = time.monotonic() + delay / 2 + random.random() * delay / 2
-        log.warning("vigil: %s delivery failed (%s); %d items kept for a retry", self.name,
-                    exc, len(retry))
+        log.warning(
+            "vigil: %s delivery failed (%s); %d items kept for a retry", self.name, exc, len(retry)
+        )
 
 
 def iso_ts(ts: float) -> str:

@@ -11,8 +11,9 @@ import typer
 
 from vigil.integrations.config import SWITCHES, load_integration_settings
 
-app = typer.Typer(no_args_is_help=True,
-                  help="Integrations (CloudWatch, ECS/Elasticsearch, Loki, Sentry, OTLP).")
+app = typer.Typer(
+    no_args_is_help=True, help="Integrations (CloudWatch, ECS/Elasticsearch, Loki, Sentry, OTLP)."
+)
 
 #: integration -> (where it runs, the module it needs, the extra that installs it)
 NEEDS: dict[str, tuple[str, str | None, str | None]] = {
@@ -47,9 +48,17 @@ def status_rows() -> list[dict[str, object]]:
         side, module, extra = NEEDS[name]
         value = getattr(settings, field)
         installed = module is None or importlib.util.find_spec(module) is not None
-        rows.append({"name": name, "enabled": bool(value), "side": side,
-                     "target": mask(str(value)) if value else None, "library": module,
-                     "installed": installed, "extra": extra})
+        rows.append(
+            {
+                "name": name,
+                "enabled": bool(value),
+                "side": side,
+                "target": mask(str(value)) if value else None,
+                "library": module,
+                "installed": installed,
+                "extra": extra,
+            }
+        )
     return rows
 
 

@@ -30,9 +30,17 @@ MAX_METRICS_PER_CALL = 1000  # PutMetricData: MetricData has at most 1,000 items
 MAX_DIMENSIONS = 30  # per metric
 MAX_DIMENSION_NAME = 255
 MAX_DIMENSION_VALUE = 1024
-THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "ThrottledException",
-                              "RequestLimitExceeded", "TooManyRequestsException",
-                              "RequestThrottled", "SlowDown"})
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "SlowDown",
+    }
+)
 
 
 def check_dimensions(dimensions: list[dict[str, str]]) -> None:
@@ -49,7 +57,8 @@ def check_dimensions(dimensions: list[dict[str, str]]) -> None:
     if len(dimensions) > MAX_DIMENSIONS:
         raise ConfigurationError(
             f"A CloudWatch metric has at most {MAX_DIMENSIONS} dimensions. "
-            f"Got {len(dimensions)}: remove some of VIGIL_CLOUDWATCH_DIMENSIONS.")
+            f"Got {len(dimensions)}: remove some of VIGIL_CLOUDWATCH_DIMENSIONS."
+        )
     names = [d["Name"] for d in dimensions]
     if len(set(names)) != len(names):
         raise ConfigurationError(f"CloudWatch dimension names must be unique. Got {names}.")
@@ -59,11 +68,13 @@ def check_dimensions(dimensions: list[dict[str, str]]) -> None:
         if not 1 <= len(d["Value"]) <= MAX_DIMENSION_VALUE:
             raise ConfigurationError(
                 f"CloudWatch dimension values have 1 to {MAX_DIMENSION_VALUE} characters. "
-                f"Got {len(d['Value'])} for {d['Name']!r}.")
+                f"Got {len(d['Value'])} for {d['Name']!r}."
+            )
 
 
-def chunks(data: list[dict[str, Any]], size: int = MAX_METRICS_PER_CALL
-           ) -> Iterator[list[dict[str, Any]]]:
+def chunks(
+    data: list[dict[str, Any]], size: int = MAX_METRICS_PER_CALL
+) -> Iterator[list[dict[str, Any]]]:
     """``data`` in consecutive pieces of at most ``size`` metrics.
 
     Examples:
@@ -71,40 +82,61 @@ def chunks(data: list[dict[str, Any]], size: int = MAX_METRICS_PER_CALL
         [1000, 1000, 1]
     """
     for i in range(0, len(data), size):
-        yield data[i:i + size]
+        yield data[i : i + size]
 
 
-def metric_data(stats: list[MinuteStats], extra_dimensions: Mapping[str, str] | None = None,
-                *, per_model: bool = True) -> list[dict[str, Any]]:
+def metric_data(
+    stats: list[MinuteStats],
+    extra_dimensions: Mapping[str, str] | None = None,
+    *,
+    per_model: bool = True,
+) -> list[dict[str, Any]]:
     """The ``MetricData`` items for some minutes, dimensions checked."""
     extra = [{"Name": k, "Value": str(v)} for k, v in (extra_dimensions or {}).items()]
     out: list[dict[str, Any]] = []
     by_model: dict[tuple[str, int], list[MinuteStats]] = {}
     for s in stats:
         by_model.setdefault((s.model, s.minute), []).append(s)
-        dims = [{"Name": "Model", "Value": s.model}, {"Name": "Version", "Value": s.version or
-                                                      "-"}, *extra]
-        out.extend(_datums(dims, s.minute, s.count, s.errors, s.latency_count, s.latency_sum,
-                           [s]))
+        dims = [
+            {"Name": "Model", "Value": s.model},
+            {"Name": "Version", "Value": s.version or "-"},
+            *extra,
+        ]
+        out.extend(_datums(dims, s.minute, s.count, s.errors, s.latency_count, s.latency_sum, [s]))
     if per_model:
         for (model, minute), group in by_model.items():
             dims = [{"Name": "Model", "Value": model}, *extra]
-            out.extend(_datums(dims, minute, sum(s.count for s in group),
-                               sum(s.errors for s in group),
-                               sum(s.latency_count for s in group),
-                               sum(s.latency_sum for s in group), group))
+            out.extend(
+                _datums(
+                    dims,
+                    minute,
+                    sum(s.count for s in group),
+                    sum(s.errors for s in group),
+                    sum(s.latency_count for s in group),
+                    sum(s.latency_sum for s in group),
+                    group,
+                )
+            )
     for datum in out:
         check_dimensions(datum["Dimensions"])
     return out
 
 
-def _datums(dims: list[dict[str, str]], minute: int, count: int, errors: int,
-            latency_count: int, latency_sum: float, group: list[MinuteStats]
-            ) -> list[dict[str, Any]]:
+def _datums(
+    dims: list[dict[str, str]],
+    minute: int,
+    count: int,
+    errors: int,
+    latency_count: int,
+    latency_sum: float,
+    group: list[MinuteStats],
+) -> list[dict[str, Any]]:
     ts = datetime.fromtimestamp(minute, UTC)
     base = {"Dimensions": dims, "Timestamp": ts, "StorageResolution": 60}
-    items = [{**base, "MetricName": "Predictions", "Value": float(count), "Unit": "Count"},
-             {**base, "MetricName": "Errors", "Value": float(errors), "Unit": "Count"}]
+    items = [
+        {**base, "MetricName": "Predictions", "Value": float(count), "Unit": "Count"},
+        {**base, "MetricName": "Errors", "Value": float(errors), "Unit": "Count"},
+    ]
     sketches = [s.sketch for s in group if s.sketch is not None and not s.sketch.is_empty()]
     if latency_count and sketches:
         sketch = sketches[0]
@@ -114,12 +146,28 @@ def _datums(dims: list[dict[str, str]], minute: int, count: int, errors: int,
             sketch = kll_doubles_sketch.deserialize(sketches[0].serialize())
             for other in sketches[1:]:
                 sketch.merge(other)
-        items.append({**base, "MetricName": "Latency", "Unit": "Seconds", "StatisticValues": {
-            "SampleCount": float(latency_count), "Sum": float(latency_sum),
-            "Minimum": float(sketch.get_min_value()), "Maximum": float(sketch.get_max_value())}})
+        items.append(
+            {
+                **base,
+                "MetricName": "Latency",
+                "Unit": "Seconds",
+                "StatisticValues": {
+                    "SampleCount": float(latency_count),
+                    "Sum": float(latency_sum),
+                    "Minimum": float(sketch.get_min_value()),
+                    "Maximum": float(sketch.get_max_value()),
+                },
+            }
+        )
         for q in (50, 95, 99):
-            items.append({**base, "MetricName": f"LatencyP{q}", "Unit": "Seconds",
-                          "Value": float(sketch.get_quantile(q / 100))})
+            items.append(
+                {
+                    **base,
+                    "MetricName": f"LatencyP{q}",
+                    "Unit": "Seconds",
+                    "Value": float(sketch.get_quantile(q / 100)),
+                }
+            )
     return items
 
 
@@ -138,30 +186,49 @@ class CloudWatchExporter:
 
     name = "cloudwatch"
 
-    def __init__(self, namespace: str, *, region: str | None = None,
-                 endpoint_url: str | None = None, dimensions: Mapping[str, str] | None = None,
-                 client: Any = None, max_retries: int = 5, backoff_s: float = 0.2,
-                 max_backoff_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        dimensions: Mapping[str, str] | None = None,
+        client: Any = None,
+        max_retries: int = 5,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 10.0,
+    ) -> None:
         if not namespace or namespace.startswith("AWS/") or len(namespace) > 255:
             raise ConfigurationError(
                 f"VIGIL_CLOUDWATCH_NAMESPACE must be 1-255 characters and not start with "
-                f"'AWS/'. Got {namespace!r}.")
+                f"'AWS/'. Got {namespace!r}."
+            )
         self.namespace = namespace
         self.dimensions = dict(dimensions or {})
-        check_dimensions([{"Name": "Model", "Value": "m"}, {"Name": "Version", "Value": "v"},
-                          *({"Name": k, "Value": str(v)} for k, v in self.dimensions.items())])
+        check_dimensions(
+            [
+                {"Name": "Model", "Value": "m"},
+                {"Name": "Version", "Value": "v"},
+                *({"Name": k, "Value": str(v)} for k, v in self.dimensions.items()),
+            ]
+        )
         if client is None:
             try:
                 import boto3
                 from botocore.config import Config
             except ImportError:
                 raise ConfigurationError(
-                    "CloudWatch needs boto3: pip install 'vigil[aws]'.") from None
+                    "CloudWatch needs boto3: pip install 'vigil[aws]'."
+                ) from None
             # vigil retries throttling itself (below), so botocore makes one attempt.
-            config = Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                            connect_timeout=5, read_timeout=10)
-            client = boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint_url,
-                                  config=config)
+            config = Config(
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=10,
+            )
+            client = boto3.client(
+                "cloudwatch", region_name=region, endpoint_url=endpoint_url, config=config
+            )
         self.client = client
         self.max_retries = max_retries
         self.backoff_s = backoff_s
@@ -186,7 +253,7 @@ class CloudWatchExporter:
                     self.stats["failed_calls"] += 1
                     raise
                 self.stats["throttled"] += 1
-                delay = min(self.max_backoff_s, self.backoff_s * 2 ** attempt)
+                delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
                 time.sleep(delay / 2 + random.random() * delay / 2)
                 attempt += 1
                 continue

@@ -50,56 +50,76 @@ class IntegrationSettings(BaseSettings):
 
     # Amazon CloudWatch (server side, PutMetricData; extra ``aws``).
     cloudwatch_namespace: str | None = Field(
-        None, description="CloudWatch namespace to publish window metrics to (enables it).")
+        None, description="CloudWatch namespace to publish window metrics to (enables it)."
+    )
     cloudwatch_region: str | None = Field(
-        None, description="AWS region; default boto3's (AWS_REGION, ~/.aws/config).")
+        None, description="AWS region; default boto3's (AWS_REGION, ~/.aws/config)."
+    )
     cloudwatch_endpoint_url: str | None = Field(
-        None, description="Custom CloudWatch endpoint (LocalStack, moto, VPC endpoint).")
+        None, description="Custom CloudWatch endpoint (LocalStack, moto, VPC endpoint)."
+    )
     cloudwatch_dimensions: dict[str, str] = Field(
-        default_factory=dict, description="Static dimensions added to every metric (JSON).")
+        default_factory=dict, description="Static dimensions added to every metric (JSON)."
+    )
     cloudwatch_interval_s: float = Field(
-        60.0, gt=0, description="Seconds between publications of finished minutes.")
+        60.0, gt=0, description="Seconds between publications of finished minutes."
+    )
     # CloudWatch Embedded Metric Format (SDK side, log lines, no API calls).
     emf_namespace: str | None = Field(
-        None, description="Namespace of EMF log lines written by the SDK (enables them).")
+        None, description="Namespace of EMF log lines written by the SDK (enables them)."
+    )
     emf_path: str | None = Field(
-        None, description="File EMF lines are appended to; default standard output.")
+        None, description="File EMF lines are appended to; default standard output."
+    )
     # Elastic Common Schema logs (SDK side).
     ecs_log_path: str | None = Field(
-        None, description="File (or '-' for stdout) for ECS JSON prediction logs (enables).")
+        None, description="File (or '-' for stdout) for ECS JSON prediction logs (enables)."
+    )
     ecs_service_name: str = Field(
-        "vigil", description="service.name of ECS documents, Loki and OTLP resources.")
+        "vigil", description="service.name of ECS documents, Loki and OTLP resources."
+    )
     ecs_server_logs: bool = Field(False, description="Format the server's logs as ECS JSON.")
     # Elasticsearch _bulk sink (SDK side).
     elasticsearch_url: str | None = Field(
-        None, description="Elasticsearch base URL for the _bulk sink (enables it).")
+        None, description="Elasticsearch base URL for the _bulk sink (enables it)."
+    )
     elasticsearch_index: str = Field(
-        "vigil-predictions", description="Index or data stream the documents go to.")
+        "vigil-predictions", description="Index or data stream the documents go to."
+    )
     elasticsearch_api_key: str | None = Field(
-        None, description="Elasticsearch API key (sent as 'Authorization: ApiKey ...').")
+        None, description="Elasticsearch API key (sent as 'Authorization: ApiKey ...')."
+    )
     # Grafana Loki push (SDK side).
     loki_url: str | None = Field(None, description="Loki base URL (enables the push sink).")
     loki_tenant: str | None = Field(None, description="X-Scope-OrgID for multi-tenant Loki.")
     # Sentry (SDK side; extra ``sentry``).
     sentry_dsn: str | None = Field(
-        None, description="Sentry DSN for exceptions raised in tracked predictions.")
+        None, description="Sentry DSN for exceptions raised in tracked predictions."
+    )
     sentry_environment: str | None = Field(None, description="Sentry environment tag.")
     sentry_send_inputs: bool = Field(
-        False, description="Attach the inputs (after PII redaction) to Sentry events.")
+        False, description="Attach the inputs (after PII redaction) to Sentry events."
+    )
     # OpenTelemetry OTLP/HTTP metrics (server side; extra ``otel`` for protobuf).
     otlp_endpoint: str | None = Field(
-        None, description="OTLP/HTTP base URL, e.g. http://collector:4318 (enables it).")
+        None, description="OTLP/HTTP base URL, e.g. http://collector:4318 (enables it)."
+    )
     otlp_headers: dict[str, str] = Field(
-        default_factory=dict, description="Extra headers, e.g. an authorization token.")
-    otlp_encoding: str = Field("json", pattern="^(json|protobuf)$",
-                               description="json, or protobuf (needs extra 'otel').")
+        default_factory=dict, description="Extra headers, e.g. an authorization token."
+    )
+    otlp_encoding: str = Field(
+        "json", pattern="^(json|protobuf)$", description="json, or protobuf (needs extra 'otel')."
+    )
     otlp_interval_s: float = Field(
-        60.0, gt=0, description="Seconds between exports of finished minutes.")
+        60.0, gt=0, description="Seconds between exports of finished minutes."
+    )
     # Shared by the server-side exporters (CloudWatch, OTLP).
     export_lag_s: float = Field(
-        30.0, ge=0, description="A minute is published once it ended this many seconds ago.")
+        30.0, ge=0, description="A minute is published once it ended this many seconds ago."
+    )
     export_backfill_s: float = Field(
-        0.0, ge=0, description="On start, also publish the minutes that ended this far back.")
+        0.0, ge=0, description="On start, also publish the minutes that ended this far back."
+    )
     # Shared by the network sinks.
     sink_timeout_s: float = Field(5.0, gt=0, description="Timeout of each sink request.")
 
@@ -130,7 +150,8 @@ def _toml_integrations() -> dict[str, Any]:
         if not isinstance(values, dict):
             raise ConfigurationError(
                 f"[integrations.{name}] in {path} must be a table, e.g. "
-                f"[integrations.loki] url = \"http://loki:3100\". Got {values!r}.")
+                f'[integrations.loki] url = "http://loki:3100". Got {values!r}.'
+            )
         for key, value in values.items():
             flat[f"{name}_{key}"] = value
     return flat

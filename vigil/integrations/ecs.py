@@ -39,22 +39,42 @@ log = logging.getLogger("vigil.integrations")
 _ACTIONS = {"predictions": "prediction", "labels": "label", "feedback": "feedback"}
 
 
-def ecs_document(model: str, kind: str, record: dict[str, Any], *, service: str = "vigil",
-                 include_inputs: bool = False) -> dict[str, Any]:
+def ecs_document(
+    model: str,
+    kind: str,
+    record: dict[str, Any],
+    *,
+    service: str = "vigil",
+    include_inputs: bool = False,
+) -> dict[str, Any]:
     """The ECS document of one record of ``kind`` (predictions, labels or feedback)."""
     action = _ACTIONS.get(kind, kind)
     ts = float(record.get("ts") or 0.0)
     vigil: dict[str, Any] = {"model": model, "kind": action}
-    event: dict[str, Any] = {"kind": "event", "category": ["process"], "type": ["info"],
-                             "action": action, "dataset": f"vigil.{kind}", "module": "vigil"}
-    doc: dict[str, Any] = {"@timestamp": iso_ts(ts), "log": {"level": "info",
-                                                             "logger": "vigil.predictions"},
-                           "service": {"name": service}, "event": event, "vigil": vigil}
+    event: dict[str, Any] = {
+        "kind": "event",
+        "category": ["process"],
+        "type": ["info"],
+        "action": action,
+        "dataset": f"vigil.{kind}",
+        "module": "vigil",
+    }
+    doc: dict[str, Any] = {
+        "@timestamp": iso_ts(ts),
+        "log": {"level": "info", "logger": "vigil.predictions"},
+        "service": {"name": service},
+        "event": event,
+        "vigil": vigil,
+    }
     if kind == "predictions":
         error = record.get("error")
         version = str(record.get("version") or "")
-        vigil.update(version=version, prediction_id=record.get("id"),
-                     output=record.get("outputs"), latency_s=record.get("latency_s"))
+        vigil.update(
+            version=version,
+            prediction_id=record.get("id"),
+            output=record.get("outputs"),
+            latency_s=record.get("latency_s"),
+        )
         if record.get("proba") is not None:
             vigil["proba"] = record["proba"]
         if record.get("subject_id") is not None:
@@ -71,15 +91,20 @@ def ecs_document(model: str, kind: str, record: dict[str, Any], *, service: str 
             doc["error"] = {"type": kind_name, "message": message or str(error)}
             doc["log"]["level"] = "error"
             event["type"] = ["error"]
-        doc["message"] = (f"{model} v{version} prediction {record.get('id')} "
-                          + (f"failed: {error}" if error else "ok"))
+        doc["message"] = f"{model} v{version} prediction {record.get('id')} " + (
+            f"failed: {error}" if error else "ok"
+        )
     elif kind == "labels":
         vigil.update(prediction_id=record.get("prediction_id"), actual=record.get("actual"))
         doc["labels"] = {"model": model}
         doc["message"] = f"{model} label for prediction {record.get('prediction_id')}"
     else:
-        vigil.update(feedback_id=record.get("id"), prediction_id=record.get("prediction_id"),
-                     score=record.get("score"), comment=record.get("comment"))
+        vigil.update(
+            feedback_id=record.get("id"),
+            prediction_id=record.get("prediction_id"),
+            score=record.get("score"),
+            comment=record.get("comment"),
+        )
         event["id"] = record.get("id")
         doc["labels"] = {"model": model}
         doc["message"] = f"{model} feedback on prediction {record.get('prediction_id')}"
@@ -106,13 +131,15 @@ def ecs_line(doc: dict[str, Any]) -> bytes:
     """
     doc = _strip(doc)
     log_fields = dict(doc.pop("log", {}))
-    head = {"@timestamp": doc.pop("@timestamp"), "log.level": log_fields.pop("level", "info"),
-            "message": doc.pop("message", "")}
+    head = {
+        "@timestamp": doc.pop("@timestamp"),
+        "log.level": log_fields.pop("level", "info"),
+        "message": doc.pop("message", ""),
+    }
     rest = {"ecs.version": ECS_VERSION, **doc}
     if log_fields:
         rest["log"] = log_fields
-    body = orjson.dumps(rest, default=str,
-                        option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    body = orjson.dumps(rest, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
     return orjson.dumps(head)[:-1] + b"," + body[1:]
 
 
@@ -137,15 +164,24 @@ class EcsLogSink:
         kinds: which record kinds to log.
     """
 
-    def __init__(self, path: str = "-", *, service: str = "vigil", include_inputs: bool = False,
-                 kinds: tuple[str, ...] = ("predictions", "labels", "feedback")) -> None:
+    def __init__(
+        self,
+        path: str = "-",
+        *,
+        service: str = "vigil",
+        include_inputs: bool = False,
+        kinds: tuple[str, ...] = ("predictions", "labels", "feedback"),
+    ) -> None:
         self.service = service
         self.include_inputs = include_inputs
         self.kinds = kinds
         self._own_stream = path != "-"
         # Standard output without a byte buffer (a notebook's) gets text.
-        self.stream = (open(path, "ab") if path != "-"  # noqa: SIM115
-                       else getattr(sys.stdout, "buffer", None) or _TextOut(sys.stdout))
+        self.stream = (
+            open(path, "ab")  # noqa: SIM115
+            if path != "-"
+            else getattr(sys.stdout, "buffer", None) or _TextOut(sys.stdout)
+        )
         self._lock = threading.Lock()
         self.stats = {"written": 0, "internal_errors": 0}
 
@@ -155,8 +191,17 @@ class EcsLogSink:
         lines = []
         for record in records:
             try:
-                lines.append(ecs_line(ecs_document(model, kind, record, service=self.service,
-                                                   include_inputs=self.include_inputs)))
+                lines.append(
+                    ecs_line(
+                        ecs_document(
+                            model,
+                            kind,
+                            record,
+                            service=self.service,
+                            include_inputs=self.include_inputs,
+                        )
+                    )
+                )
             except Exception:
                 self.stats["internal_errors"] += 1
                 log.exception("vigil: could not format an ECS log line")
@@ -192,9 +237,10 @@ class _TextOut:
         self.stream.flush()
 
 
-def configure_ecs_logging(service: str = "vigil",
-                          loggers: tuple[str, ...] = ("vigil", "uvicorn", "uvicorn.error",
-                                                      "uvicorn.access")) -> None:
+def configure_ecs_logging(
+    service: str = "vigil",
+    loggers: tuple[str, ...] = ("vigil", "uvicorn", "uvicorn.error", "uvicorn.access"),
+) -> None:
     """Format the server's logs as ECS JSON on standard error (idempotent)."""
     formatter = _formatter(service)
     for name in loggers:

@@ -58,9 +58,17 @@ class ElasticsearchSink(NetworkSink):
 
     name = "elasticsearch"
 
-    def __init__(self, url: str, *, index: str = "vigil-predictions", api_key: str | None = None,
-                 service: str = "vigil", include_inputs: bool = False, timeout_s: float = 5.0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        index: str = "vigil-predictions",
+        api_key: str | None = None,
+        service: str = "vigil",
+        include_inputs: bool = False,
+        timeout_s: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         import httpx
 
@@ -74,13 +82,21 @@ class ElasticsearchSink(NetworkSink):
         self.stats["duplicates"] = 0
         self.client = httpx.Client(timeout=timeout_s, headers=headers)
 
-    def items(self, model: str, kind: str, records: list[dict[str, Any]]
-              ) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    def items(
+        self, model: str, kind: str, records: list[dict[str, Any]]
+    ) -> Iterable[tuple[str, str, dict[str, Any]]]:
         if kind not in ("predictions", "labels", "feedback"):
             return []
-        return [(self.index, _doc_id(kind, r),
-                 ecs_document(model, kind, r, service=self.service,
-                              include_inputs=self.include_inputs)) for r in records]
+        return [
+            (
+                self.index,
+                _doc_id(kind, r),
+                ecs_document(
+                    model, kind, r, service=self.service, include_inputs=self.include_inputs
+                ),
+            )
+            for r in records
+        ]
 
     def deliver(self, items: list[Any]) -> int:
         import httpx
@@ -93,8 +109,12 @@ class ElasticsearchSink(NetworkSink):
         if status == 429 or status >= 500:
             raise DeliveryError(f"_bulk answered {status}")
         if status >= 400:  # the whole request is wrong: retrying it will not help
-            log.error("vigil: Elasticsearch refused a bulk request of %d items (%d): %s",
-                      len(items), status, response.text[:500])
+            log.error(
+                "vigil: Elasticsearch refused a bulk request of %d items (%d): %s",
+                len(items),
+                status,
+                response.text[:500],
+            )
             return len(items)
         answer = response.json()
         if not answer.get("errors"):
@@ -113,11 +133,15 @@ class ElasticsearchSink(NetworkSink):
                 refused += 1
                 first = first or outcome.get("error")
         if first is not None:
-            log.error("vigil: Elasticsearch refused %d documents for good; first: %s",
-                      refused, first)
+            log.error(
+                "vigil: Elasticsearch refused %d documents for good; first: %s", refused, first
+            )
         if retry:
-            raise DeliveryError(f"{len(retry)} of {len(items)} bulk items were throttled or "
-                                "failed", retry=retry, refused=refused)
+            raise DeliveryError(
+                f"{len(retry)} of {len(items)} bulk items were throttled or failed",
+                retry=retry,
+                refused=refused,
+            )
         return refused
 
     def close(self) -> None:

@@ -36,8 +36,12 @@ MAX_VALUES = 100  # values of one metric in one EMF line
 MAX_DIMENSIONS = 30  # dimensions in one dimension set
 
 
-def emf_lines(namespace: str, model: str, records: list[dict[str, Any]],
-              dimensions: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+def emf_lines(
+    namespace: str,
+    model: str,
+    records: list[dict[str, Any]],
+    dimensions: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """The EMF documents for a batch of prediction records."""
     extra = dict(dimensions or {})
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -46,33 +50,47 @@ def emf_lines(namespace: str, model: str, records: list[dict[str, Any]],
         groups.setdefault((str(r.get("version") or "-"), int(ts // 60)), []).append(r)
     keys = ["Model", "Version", *extra]
     if len(keys) > MAX_DIMENSIONS:
-        raise ConfigurationError(f"An EMF dimension set has at most {MAX_DIMENSIONS} "
-                                 f"dimensions. Got {len(keys)}.")
+        raise ConfigurationError(
+            f"An EMF dimension set has at most {MAX_DIMENSIONS} dimensions. Got {len(keys)}."
+        )
     sets = [keys, ["Model", *extra]]
     out = []
     for (version, _), group in groups.items():
         ts_ms = int(max(float(r.get("ts") or 0.0) for r in group) * 1000)
-        latencies = [round(float(r["latency_s"]) * 1000, 3) for r in group
-                     if r.get("latency_s") is not None]
+        latencies = [
+            round(float(r["latency_s"]) * 1000, 3) for r in group if r.get("latency_s") is not None
+        ]
         base = {"Model": model, "Version": version, **extra}
         metrics = [{"Name": "Predictions", "Unit": "Count"}, {"Name": "Errors", "Unit": "Count"}]
-        first = {**base, "Predictions": len(group),
-                 "Errors": sum(1 for r in group if r.get("error"))}
+        first = {
+            **base,
+            "Predictions": len(group),
+            "Errors": sum(1 for r in group if r.get("error")),
+        }
         if latencies:
             metrics.append({"Name": "Latency", "Unit": "Milliseconds"})
             first["Latency"] = latencies[:MAX_VALUES]
         out.append({"_aws": _directive(namespace, ts_ms, sets, metrics), **first})
         for i in range(MAX_VALUES, len(latencies), MAX_VALUES):
-            out.append({"_aws": _directive(namespace, ts_ms, sets,
-                                           [{"Name": "Latency", "Unit": "Milliseconds"}]),
-                        **base, "Latency": latencies[i:i + MAX_VALUES]})
+            out.append(
+                {
+                    "_aws": _directive(
+                        namespace, ts_ms, sets, [{"Name": "Latency", "Unit": "Milliseconds"}]
+                    ),
+                    **base,
+                    "Latency": latencies[i : i + MAX_VALUES],
+                }
+            )
     return out
 
 
-def _directive(namespace: str, ts_ms: int, sets: list[list[str]],
-               metrics: list[dict[str, str]]) -> dict[str, Any]:
-    return {"Timestamp": ts_ms, "CloudWatchMetrics": [
-        {"Namespace": namespace, "Dimensions": sets, "Metrics": metrics}]}
+def _directive(
+    namespace: str, ts_ms: int, sets: list[list[str]], metrics: list[dict[str, str]]
+) -> dict[str, Any]:
+    return {
+        "Timestamp": ts_ms,
+        "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": sets, "Metrics": metrics}],
+    }
 
 
 class EmfSink:
@@ -84,11 +102,13 @@ class EmfSink:
         dimensions: static dimensions added to each line (e.g. ``{"Env": "prod"}``).
     """
 
-    def __init__(self, namespace: str, path: str | None = None,
-                 dimensions: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, namespace: str, path: str | None = None, dimensions: Mapping[str, str] | None = None
+    ) -> None:
         if not namespace or namespace.startswith("AWS/"):
             raise ConfigurationError(
-                f"VIGIL_EMF_NAMESPACE must be set and not start with 'AWS/'. Got {namespace!r}.")
+                f"VIGIL_EMF_NAMESPACE must be set and not start with 'AWS/'. Got {namespace!r}."
+            )
         self.namespace = namespace
         self.dimensions = dict(dimensions or {})
         self._own = path is not None

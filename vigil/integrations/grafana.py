@@ -29,114 +29,276 @@ def _value(metric: str) -> str:
 
 
 OVERVIEW: list[Panel] = [
-    ("Predictions per second", "reqps", [
-        (f"sum by (model_name, model_version) (rate(vigil_predictions_total{{{MV}}}{RATE}))",
-         "{{model_name}} v{{model_version}}")]),
-    ("Error rate", "percentunit", [
-        (f"sum by (model_name) (rate(vigil_prediction_errors_total{{{MV}}}{RATE})) / "
-         f"sum by (model_name) (rate(vigil_predictions_total{{{MV}}}{RATE}))", "{{model_name}}")]),
-    ("Latency p95", "s", [
-        (f"histogram_quantile(0.95, sum by (le, model_name) "
-         f"(rate(vigil_prediction_latency_seconds_bucket{{{MV}}}{RATE})))", "{{model_name}}")]),
-    ("Time since the newest prediction (event time)", "s", [
-        (f"time() - max by (model_name) (vigil_model_last_event_timestamp_seconds{{{M}}})",
-         "{{model_name}}")]),
-    ("Accuracy: realised and estimated (last hour)", "percentunit", [
-        (f'vigil_quality{{{MV},metric="accuracy"}}', "{{model_name}} v{{model_version}}"),
-        (f'vigil_quality_estimated{{{M},metric="accuracy",bound="value"}}',
-         "{{model_name}} estimated")]),
-    ("Drift share (last hour)", "percentunit", [
-        (_value("drift_share"), "{{model_name}}")]),
-    ("Firing and pending alerts", "short", [
-        (f"sum by (model_name, state) (vigil_alert_active{{{M}}})",
-         "{{model_name}} {{state}}")]),
+    (
+        "Predictions per second",
+        "reqps",
+        [
+            (
+                f"sum by (model_name, model_version) (rate(vigil_predictions_total{{{MV}}}{RATE}))",
+                "{{model_name}} v{{model_version}}",
+            )
+        ],
+    ),
+    (
+        "Error rate",
+        "percentunit",
+        [
+            (
+                f"sum by (model_name) (rate(vigil_prediction_errors_total{{{MV}}}{RATE})) / "
+                f"sum by (model_name) (rate(vigil_predictions_total{{{MV}}}{RATE}))",
+                "{{model_name}}",
+            )
+        ],
+    ),
+    (
+        "Latency p95",
+        "s",
+        [
+            (
+                f"histogram_quantile(0.95, sum by (le, model_name) "
+                f"(rate(vigil_prediction_latency_seconds_bucket{{{MV}}}{RATE})))",
+                "{{model_name}}",
+            )
+        ],
+    ),
+    (
+        "Time since the newest prediction (event time)",
+        "s",
+        [
+            (
+                f"time() - max by (model_name) (vigil_model_last_event_timestamp_seconds{{{M}}})",
+                "{{model_name}}",
+            )
+        ],
+    ),
+    (
+        "Accuracy: realised and estimated (last hour)",
+        "percentunit",
+        [
+            (f'vigil_quality{{{MV},metric="accuracy"}}', "{{model_name}} v{{model_version}}"),
+            (
+                f'vigil_quality_estimated{{{M},metric="accuracy",bound="value"}}',
+                "{{model_name}} estimated",
+            ),
+        ],
+    ),
+    ("Drift share (last hour)", "percentunit", [(_value("drift_share"), "{{model_name}}")]),
+    (
+        "Firing and pending alerts",
+        "short",
+        [(f"sum by (model_name, state) (vigil_alert_active{{{M}}})", "{{model_name}} {{state}}")],
+    ),
 ]
 
 MODEL: list[Panel] = [
-    ("Predictions per second by version", "reqps", [
-        (f"sum by (model_version) (rate(vigil_predictions_total{{{MV}}}{RATE}))",
-         "v{{model_version}}")]),
-    ("Latency quantiles", "s", [
-        (f"histogram_quantile({q}, sum by (le, model_version) "
-         f"(rate(vigil_prediction_latency_seconds_bucket{{{MV}}}{RATE})))",
-         f"p{round(q * 100)} v{{{{model_version}}}}") for q in (0.5, 0.95, 0.99)]),
-    ("Errors per second by kind", "reqps", [
-        (f"sum by (error_type) (rate(vigil_prediction_errors_total{{{MV}}}{RATE}))",
-         "{{error_type}}")]),
-    ("Labels and feedback per second", "reqps", [
-        (f"sum by (model_name) (rate(vigil_labels_total{{{M}}}{RATE}))", "labels"),
-        (f"sum by (model_name) (rate(vigil_feedback_total{{{M}}}{RATE}))", "feedback")]),
-    ("Records rejected at ingest", "short", [
-        (f"sum by (kind) (increase(vigil_ingest_rejected_records_total{{{M}}}{RATE}))",
-         "{{kind}}")]),
-    ("Newest prediction by version (event time)", "dateTimeAsIso", [
-        (f"vigil_model_last_event_timestamp_seconds{{{MV}}} * 1000", "v{{model_version}}")]),
+    (
+        "Predictions per second by version",
+        "reqps",
+        [
+            (
+                f"sum by (model_version) (rate(vigil_predictions_total{{{MV}}}{RATE}))",
+                "v{{model_version}}",
+            )
+        ],
+    ),
+    (
+        "Latency quantiles",
+        "s",
+        [
+            (
+                f"histogram_quantile({q}, sum by (le, model_version) "
+                f"(rate(vigil_prediction_latency_seconds_bucket{{{MV}}}{RATE})))",
+                f"p{round(q * 100)} v{{{{model_version}}}}",
+            )
+            for q in (0.5, 0.95, 0.99)
+        ],
+    ),
+    (
+        "Errors per second by kind",
+        "reqps",
+        [
+            (
+                f"sum by (error_type) (rate(vigil_prediction_errors_total{{{MV}}}{RATE}))",
+                "{{error_type}}",
+            )
+        ],
+    ),
+    (
+        "Labels and feedback per second",
+        "reqps",
+        [
+            (f"sum by (model_name) (rate(vigil_labels_total{{{M}}}{RATE}))", "labels"),
+            (f"sum by (model_name) (rate(vigil_feedback_total{{{M}}}{RATE}))", "feedback"),
+        ],
+    ),
+    (
+        "Records rejected at ingest",
+        "short",
+        [
+            (
+                f"sum by (kind) (increase(vigil_ingest_rejected_records_total{{{M}}}{RATE}))",
+                "{{kind}}",
+            )
+        ],
+    ),
+    (
+        "Newest prediction by version (event time)",
+        "dateTimeAsIso",
+        [(f"vigil_model_last_event_timestamp_seconds{{{MV}}} * 1000", "v{{model_version}}")],
+    ),
 ]
 
 QUALITY: list[Panel] = [
-    ("Realised quality (last hour, labelled predictions)", "short", [
-        (f"vigil_quality{{{MV}}}", "{{metric}} v{{model_version}}")]),
-    ("Estimated quality without labels (CBPE, last hour)", "short", [
-        (f'vigil_quality_estimated{{{M},bound="value"}}', "{{metric}}"),
-        (f'vigil_quality_estimated{{{M},bound="lower"}}', "{{metric}} lower"),
-        (f'vigil_quality_estimated{{{M},bound="upper"}}', "{{metric}} upper")]),
-    ("Text quality (last hour)", "percentunit", [
-        (_value("answers_relevance_mean|answers_refusal_rate|answers_consistency|"
-                "injection_rate"), "{{model_name}} {{metric}}")]),
-    ("Quality metrics rules watch", "short", [
-        (_value("accuracy|f1|roc_auc|log_loss|mae|rmse|r2|ndcg_at_k|estimated_.*|"
-                "feedback_score|negative_feedback_rate"),
-         "{{model_name}} {{metric}} ({{window}})")]),
+    (
+        "Realised quality (last hour, labelled predictions)",
+        "short",
+        [(f"vigil_quality{{{MV}}}", "{{metric}} v{{model_version}}")],
+    ),
+    (
+        "Estimated quality without labels (CBPE, last hour)",
+        "short",
+        [
+            (f'vigil_quality_estimated{{{M},bound="value"}}', "{{metric}}"),
+            (f'vigil_quality_estimated{{{M},bound="lower"}}', "{{metric}} lower"),
+            (f'vigil_quality_estimated{{{M},bound="upper"}}', "{{metric}} upper"),
+        ],
+    ),
+    (
+        "Text quality (last hour)",
+        "percentunit",
+        [
+            (
+                _value(
+                    "answers_relevance_mean|answers_refusal_rate|answers_consistency|injection_rate"
+                ),
+                "{{model_name}} {{metric}}",
+            )
+        ],
+    ),
+    (
+        "Quality metrics rules watch",
+        "short",
+        [
+            (
+                _value(
+                    "accuracy|f1|roc_auc|log_loss|mae|rmse|r2|ndcg_at_k|estimated_.*|"
+                    "feedback_score|negative_feedback_rate"
+                ),
+                "{{model_name}} {{metric}} ({{window}})",
+            )
+        ],
+    ),
 ]
 
 DRIFT: list[Panel] = [
-    ("Share of features drifted (last hour)", "percentunit", [
-        (_value("drift_share"), "{{model_name}} ({{window}})")]),
-    ("Features drifted (last hour)", "short", [
-        (f"sum by (model_name) (vigil_feature_drifted{{{M}}})", "{{model_name}}")]),
-    ("Drift effect size per feature (last hour)", "short", [
-        (f"vigil_feature_drift_score{{{M}}}", "{{model_name}} {{feature}}")]),
-    ("Drifted features", "short", [
-        (f"vigil_feature_drifted{{{M}}} == 1", "{{model_name}} {{feature}}")]),
+    (
+        "Share of features drifted (last hour)",
+        "percentunit",
+        [(_value("drift_share"), "{{model_name}} ({{window}})")],
+    ),
+    (
+        "Features drifted (last hour)",
+        "short",
+        [(f"sum by (model_name) (vigil_feature_drifted{{{M}}})", "{{model_name}}")],
+    ),
+    (
+        "Drift effect size per feature (last hour)",
+        "short",
+        [(f"vigil_feature_drift_score{{{M}}}", "{{model_name}} {{feature}}")],
+    ),
+    (
+        "Drifted features",
+        "short",
+        [(f"vigil_feature_drifted{{{M}}} == 1", "{{model_name}} {{feature}}")],
+    ),
 ]
 
 RESOURCES: list[Panel] = [
-    ("Process CPU (% of one core)", "percent", [
-        (f"vigil_model_process_cpu_percent{{{MV}}}", "{{model_name}} v{{model_version}} "
-         "{{host}}")]),
-    ("Resident memory", "bytes", [
-        (f"vigil_model_process_resident_memory_bytes{{{MV}}}", "{{model_name}} "
-         "v{{model_version}} {{host}}")]),
-    ("Threads and open files", "short", [
-        (f"vigil_model_process_threads{{{MV}}}", "threads {{host}}"),
-        (f"vigil_model_process_open_fds{{{MV}}}", "open files {{host}}")]),
-    ("Host CPU (% of all cores)", "percent", [
-        (f"vigil_model_host_cpu_percent{{{MV}}}", "{{host}}")]),
-    ("GPU utilisation", "percent", [
-        (f"vigil_model_gpu_utilization_percent{{{MV}}}", "{{host}}")]),
-    ("Endpoint probes up", "short", [
-        (f"vigil_probe_up{{{M}}}", "{{model_name}} {{probe}}")]),
-    ("Endpoint probe latency", "s", [
-        (f"vigil_probe_latency_seconds{{{M}}}", "{{model_name}} {{probe}}")]),
+    (
+        "Process CPU (% of one core)",
+        "percent",
+        [
+            (
+                f"vigil_model_process_cpu_percent{{{MV}}}",
+                "{{model_name}} v{{model_version}} {{host}}",
+            )
+        ],
+    ),
+    (
+        "Resident memory",
+        "bytes",
+        [
+            (
+                f"vigil_model_process_resident_memory_bytes{{{MV}}}",
+                "{{model_name}} v{{model_version}} {{host}}",
+            )
+        ],
+    ),
+    (
+        "Threads and open files",
+        "short",
+        [
+            (f"vigil_model_process_threads{{{MV}}}", "threads {{host}}"),
+            (f"vigil_model_process_open_fds{{{MV}}}", "open files {{host}}"),
+        ],
+    ),
+    (
+        "Host CPU (% of all cores)",
+        "percent",
+        [(f"vigil_model_host_cpu_percent{{{MV}}}", "{{host}}")],
+    ),
+    ("GPU utilisation", "percent", [(f"vigil_model_gpu_utilization_percent{{{MV}}}", "{{host}}")]),
+    ("Endpoint probes up", "short", [(f"vigil_probe_up{{{M}}}", "{{model_name}} {{probe}}")]),
+    (
+        "Endpoint probe latency",
+        "s",
+        [(f"vigil_probe_latency_seconds{{{M}}}", "{{model_name}} {{probe}}")],
+    ),
 ]
 
 ALERTS: list[Panel] = [
-    ("Active alerts", "short", [
-        (f"vigil_alert_active{{{M}}}", "{{alertname}} {{model_name}} ({{state}})")]),
-    ("Alerts by state and severity", "short", [
-        ("sum by (state, severity) (vigil_alerts)", "{{state}} {{severity}}")]),
-    ("Rule values", "short", [
-        (f"vigil_rule_value{{{M}}}", "{{rule}} {{model_name}}")]),
-    ("Rule evaluation time p95", "s", [
-        ("histogram_quantile(0.95, sum by (le) "
-         f"(rate(vigil_rule_evaluation_duration_seconds_bucket{RATE})))", "p95")]),
-    ("Forecasts: time until the threshold is crossed", "s", [
-        (f"vigil_forecast_crossing_seconds{{{M}}}", "{{rule}} {{model_name}}")]),
-    ("Anomaly scores (robust z)", "short", [
-        (f"vigil_anomaly_score{{{M}}}", "{{rule}} {{model_name}}")]),
-    ("Notifications", "short", [
-        (f"sum by (notifier, outcome) (increase(vigil_notifications_total{RATE}))",
-         "{{notifier}} {{outcome}}")]),
+    (
+        "Active alerts",
+        "short",
+        [(f"vigil_alert_active{{{M}}}", "{{alertname}} {{model_name}} ({{state}})")],
+    ),
+    (
+        "Alerts by state and severity",
+        "short",
+        [("sum by (state, severity) (vigil_alerts)", "{{state}} {{severity}}")],
+    ),
+    ("Rule values", "short", [(f"vigil_rule_value{{{M}}}", "{{rule}} {{model_name}}")]),
+    (
+        "Rule evaluation time p95",
+        "s",
+        [
+            (
+                "histogram_quantile(0.95, sum by (le) "
+                f"(rate(vigil_rule_evaluation_duration_seconds_bucket{RATE})))",
+                "p95",
+            )
+        ],
+    ),
+    (
+        "Forecasts: time until the threshold is crossed",
+        "s",
+        [(f"vigil_forecast_crossing_seconds{{{M}}}", "{{rule}} {{model_name}}")],
+    ),
+    (
+        "Anomaly scores (robust z)",
+        "short",
+        [(f"vigil_anomaly_score{{{M}}}", "{{rule}} {{model_name}}")],
+    ),
+    (
+        "Notifications",
+        "short",
+        [
+            (
+                f"sum by (notifier, outcome) (increase(vigil_notifications_total{RATE}))",
+                "{{notifier}} {{outcome}}",
+            )
+        ],
+    ),
 ]
 
 DASHBOARDS: list[tuple[str, str, list[Panel]]] = [
@@ -148,15 +310,25 @@ DASHBOARDS: list[tuple[str, str, list[Panel]]] = [
     ("vigil-alerts", "vigil — alerts", ALERTS),
 ]
 _MODELS = "label_values(vigil_model_last_event_timestamp_seconds, model_name)"
-_VERSIONS = ('label_values(vigil_model_last_event_timestamp_seconds{model_name=~"$model"}, '
-             "model_version)")
+_VERSIONS = (
+    'label_values(vigil_model_last_event_timestamp_seconds{model_name=~"$model"}, model_version)'
+)
 
 
 def _variable(name: str, label: str, query: str) -> dict[str, Any]:
-    return {"name": name, "label": label, "type": "query", "datasource": _DS,
-            "query": {"query": query, "refId": name}, "definition": query,
-            "includeAll": True, "allValue": ".*", "multi": True, "refresh": 2,
-            "current": {"text": "All", "value": "$__all"}}
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": _DS,
+        "query": {"query": query, "refId": name},
+        "definition": query,
+        "includeAll": True,
+        "allValue": ".*",
+        "multi": True,
+        "refresh": 2,
+        "current": {"text": "All", "value": "$__all"},
+    }
 
 
 def dashboard(uid: str = DASHBOARD_UID) -> dict[str, Any]:
@@ -164,24 +336,48 @@ def dashboard(uid: str = DASHBOARD_UID) -> dict[str, Any]:
     title, panel_specs = next((t, p) for u, t, p in DASHBOARDS if u == uid)
     panels = []
     for i, (name, unit, targets) in enumerate(panel_specs):
-        panels.append({
-            "id": i + 1, "type": "timeseries", "title": name, "datasource": _DS,
-            "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
-            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-            "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
-            "targets": [{"refId": chr(65 + j), "datasource": _DS, "expr": expr,
-                         "legendFormat": legend} for j, (expr, legend) in enumerate(targets)],
-        })
-    links = [{"title": t, "type": "link", "url": f"/d/{u}?${{__url_time_range}}"
-              "&${model:queryparam}&${version:queryparam}"} for u, t, _ in DASHBOARDS
-             if u != uid]
+        panels.append(
+            {
+                "id": i + 1,
+                "type": "timeseries",
+                "title": name,
+                "datasource": _DS,
+                "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
+                "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+                "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+                "targets": [
+                    {"refId": chr(65 + j), "datasource": _DS, "expr": expr, "legendFormat": legend}
+                    for j, (expr, legend) in enumerate(targets)
+                ],
+            }
+        )
+    links = [
+        {
+            "title": t,
+            "type": "link",
+            "url": f"/d/{u}?${{__url_time_range}}&${{model:queryparam}}&${{version:queryparam}}",
+        }
+        for u, t, _ in DASHBOARDS
+        if u != uid
+    ]
     return {
-        "uid": uid, "title": title, "tags": ["vigil"],
-        "schemaVersion": 39, "version": 1, "editable": True, "refresh": "30s",
-        "time": {"from": "now-6h", "to": "now"}, "timezone": "",
-        "templating": {"list": [_variable("model", "Model", _MODELS),
-                                _variable("version", "Version", _VERSIONS)]},
-        "annotations": {"list": []}, "links": links,
+        "uid": uid,
+        "title": title,
+        "tags": ["vigil"],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "timezone": "",
+        "templating": {
+            "list": [
+                _variable("model", "Model", _MODELS),
+                _variable("version", "Version", _VERSIONS),
+            ]
+        },
+        "annotations": {"list": []},
+        "links": links,
         "panels": panels,
     }
 
@@ -189,12 +385,20 @@ def dashboard(uid: str = DASHBOARD_UID) -> dict[str, Any]:
 def panel_queries() -> list[tuple[str, str, str]]:
     """``(dashboard uid, panel title, PromQL)`` of every panel target of every dashboard
     (for checking against a Prometheus)."""
-    return [(uid, title, expr) for uid, _, specs in DASHBOARDS
-            for title, _, targets in specs for expr, _ in targets]
+    return [
+        (uid, title, expr)
+        for uid, _, specs in DASHBOARDS
+        for title, _, targets in specs
+        for expr, _ in targets
+    ]
 
 
-def write_grafana(out_dir: Path, *, prometheus_url: str = "http://localhost:9090",
-                  dashboards_path: str | None = None) -> list[Path]:
+def write_grafana(
+    out_dir: Path,
+    *,
+    prometheus_url: str = "http://localhost:9090",
+    dashboards_path: str | None = None,
+) -> list[Path]:
     """Write the dashboards and provisioning files under ``out_dir``; return their paths
     (the dashboards first, then the data source and the dashboard provider).
 
@@ -218,14 +422,45 @@ def write_grafana(out_dir: Path, *, prometheus_url: str = "http://localhost:9090
         path.write_bytes(orjson.dumps(dashboard(uid), option=orjson.OPT_INDENT_2))
         boards.append(path)
     ds = ds_dir / "vigil.yaml"
-    ds.write_text(yaml.safe_dump({"apiVersion": 1, "datasources": [{
-        "name": "vigil-prometheus", "type": "prometheus", "uid": DATASOURCE_UID,
-        "access": "proxy", "url": prometheus_url, "isDefault": False, "editable": True,
-        "jsonData": {"timeInterval": "15s"}}]}, sort_keys=False), encoding="utf-8")
+    ds.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": 1,
+                "datasources": [
+                    {
+                        "name": "vigil-prometheus",
+                        "type": "prometheus",
+                        "uid": DATASOURCE_UID,
+                        "access": "proxy",
+                        "url": prometheus_url,
+                        "isDefault": False,
+                        "editable": True,
+                        "jsonData": {"timeInterval": "15s"},
+                    }
+                ],
+            },
+            sort_keys=False,
+        ),
+        encoding="utf-8",
+    )
     prov = prov_dir / "vigil.yaml"
-    prov.write_text(yaml.safe_dump({"apiVersion": 1, "providers": [{
-        "name": "vigil", "folder": "vigil", "type": "file", "disableDeletion": False,
-        "allowUiUpdates": True,
-        "options": {"path": dashboards_path or str(dash_dir.resolve())}}]}, sort_keys=False),
-        encoding="utf-8")
+    prov.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": 1,
+                "providers": [
+                    {
+                        "name": "vigil",
+                        "folder": "vigil",
+                        "type": "file",
+                        "disableDeletion": False,
+                        "allowUiUpdates": True,
+                        "options": {"path": dashboards_path or str(dash_dir.resolve())},
+                    }
+                ],
+            },
+            sort_keys=False,
+        ),
+        encoding="utf-8",
+    )
     return [*boards, ds, prov]

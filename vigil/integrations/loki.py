@@ -49,10 +49,17 @@ def push_body(entries: Iterable[tuple[Mapping[str, str], float, str]]) -> dict[s
     streams: dict[tuple[tuple[str, str], ...], list[tuple[float, str]]] = {}
     for labels, ts, line in entries:
         streams.setdefault(tuple(sorted(labels.items())), []).append((ts, line))
-    return {"streams": [
-        {"stream": dict(key), "values": [[ns_string(ts), line] for ts, line in
-                                         sorted(values, key=lambda v: v[0])]}
-        for key, values in streams.items()]}
+    return {
+        "streams": [
+            {
+                "stream": dict(key),
+                "values": [
+                    [ns_string(ts), line] for ts, line in sorted(values, key=lambda v: v[0])
+                ],
+            }
+            for key, values in streams.items()
+        ]
+    }
 
 
 class LokiSink(NetworkSink):
@@ -69,9 +76,17 @@ class LokiSink(NetworkSink):
 
     name = "loki"
 
-    def __init__(self, url: str, *, labels: Mapping[str, str] | None = None,
-                 tenant: str | None = None, service: str = "vigil",
-                 include_inputs: bool = False, timeout_s: float = 5.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        tenant: str | None = None,
+        service: str = "vigil",
+        include_inputs: bool = False,
+        timeout_s: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         import httpx
 
@@ -79,11 +94,13 @@ class LokiSink(NetworkSink):
         bad = [k for k in self.labels if not LABEL_NAME.match(k)]
         if bad:
             raise ConfigurationError(
-                f"Loki label names must match [a-zA-Z_][a-zA-Z0-9_]*. Got {bad}.")
+                f"Loki label names must match [a-zA-Z_][a-zA-Z0-9_]*. Got {bad}."
+            )
         if len(self.labels) + 4 > MAX_LABELS:
             raise ConfigurationError(
                 f"Loki allows {MAX_LABELS} labels per stream and vigil adds 4 (model, "
-                f"version, kind, level). Got {len(self.labels)} static labels.")
+                f"version, kind, level). Got {len(self.labels)} static labels."
+            )
         headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
         if tenant:
             headers["X-Scope-OrgID"] = tenant
@@ -92,16 +109,22 @@ class LokiSink(NetworkSink):
         self.include_inputs = include_inputs
         self.client = httpx.Client(timeout=timeout_s, headers=headers)
 
-    def items(self, model: str, kind: str, records: list[dict[str, Any]]
-              ) -> Iterable[tuple[dict[str, str], float, str]]:
+    def items(
+        self, model: str, kind: str, records: list[dict[str, Any]]
+    ) -> Iterable[tuple[dict[str, str], float, str]]:
         if kind not in _KIND:
             return []
         out = []
         for r in records:
-            doc = ecs_document(model, kind, r, service=self.service,
-                               include_inputs=self.include_inputs)
-            labels = {**self.labels, "model": model, "kind": _KIND[kind],
-                      "level": doc["log"]["level"]}
+            doc = ecs_document(
+                model, kind, r, service=self.service, include_inputs=self.include_inputs
+            )
+            labels = {
+                **self.labels,
+                "model": model,
+                "kind": _KIND[kind],
+                "level": doc["log"]["level"],
+            }
             if kind == "predictions":
                 labels["version"] = str(r.get("version") or "")
             line = orjson.dumps(doc, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
@@ -120,8 +143,9 @@ class LokiSink(NetworkSink):
         if status == 429 or status >= 500:
             raise DeliveryError(f"Loki answered {status}")
         if status >= 400:
-            log.error("vigil: Loki refused %d lines (%d): %s", len(items), status,
-                      response.text[:500])
+            log.error(
+                "vigil: Loki refused %d lines (%d): %s", len(items), status, response.text[:500]
+            )
             return len(items)
         return 0
 

@@ -41,7 +41,8 @@ class MlflowLogger:
             from mlflow import MlflowClient
         except ImportError:
             raise ConfigurationError(
-                "MLflow logging needs mlflow-skinny: pip install 'vigil[mlflow]'.") from None
+                "MLflow logging needs mlflow-skinny: pip install 'vigil[mlflow]'."
+            ) from None
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.experiment = experiment
         self._experiment_id: str | None = None
@@ -51,14 +52,18 @@ class MlflowLogger:
     def experiment_id(self) -> str:
         if self._experiment_id is None:
             found = self.client.get_experiment_by_name(self.experiment)
-            self._experiment_id = (found.experiment_id if found is not None
-                                   else self.client.create_experiment(self.experiment))
+            self._experiment_id = (
+                found.experiment_id
+                if found is not None
+                else self.client.create_experiment(self.experiment)
+            )
         return self._experiment_id
 
     def _run(self, name: str, tags: Mapping[str, str], fill: Any) -> str | None:
         try:
-            run = self.client.create_run(self.experiment_id, run_name=name,
-                                         tags={"vigil.source": "vigil", **tags})
+            run = self.client.create_run(
+                self.experiment_id, run_name=name, tags={"vigil.source": "vigil", **tags}
+            )
         except Exception as exc:
             self.stats["errors"] += 1
             log.error("vigil: could not create an MLflow run: %s", exc)
@@ -88,23 +93,29 @@ class MlflowLogger:
         def fill(run_id: str) -> None:
             when = int(float(run.get("finished_at") or run.get("started_at") or 0) * 1000)
             self.client.log_batch(
-                run_id, params=[Param(k, v) for k, v in params.items()],
-                metrics=[Metric(k, v, when, 0) for k, v in metrics.items()], synchronous=True)
+                run_id,
+                params=[Param(k, v) for k, v in params.items()],
+                metrics=[Metric(k, v, when, 0) for k, v in metrics.items()],
+                synchronous=True,
+            )
 
         name = f"{run.get('model')} v{run.get('version')} on {run.get('dataset')}"
         return self._run(name, {**tags, "vigil.kind": "evaluation"}, fill)
 
-    def log_drift(self, report: Any, *, model: str | None = None,
-                  version: str | None = None) -> str | None:
+    def log_drift(
+        self, report: Any, *, model: str | None = None, version: str | None = None
+    ) -> str | None:
         """One MLflow run for a drift report: summary metrics and a ``drift.json`` table."""
         from mlflow.entities import Metric, Param
 
         def fill(run_id: str) -> None:
             params = {k: v for k, v in (("model", model), ("version", version)) if v}
             self.client.log_batch(
-                run_id, params=[Param(k, str(v)) for k, v in params.items()],
-                metrics=[Metric(f"drift/{k}", v, 0, 0)
-                         for k, v in drift_summary(report).items()], synchronous=True)
+                run_id,
+                params=[Param(k, str(v)) for k, v in params.items()],
+                metrics=[Metric(f"drift/{k}", v, 0, 0) for k, v in drift_summary(report).items()],
+                synchronous=True,
+            )
             columns, rows = drift_table(report)
             # MLflow's table layout (columns + data), written without pandas.
             self.client.log_dict(run_id, {"columns": columns, "data": rows}, "drift.json")
@@ -116,13 +127,22 @@ class MlflowLogger:
         from mlflow.entities import Metric, Param
 
         def fill(run_id: str) -> None:
-            batch = [Metric(name, value, ts * 1000, step)
-                     for step, (ts, values) in enumerate(window_points(metrics))
-                     for name, value in values.items()]
-            params = [Param(k, str(metrics[k])) for k in ("model", "version", "step")
-                      if metrics.get(k) is not None]
+            batch = [
+                Metric(name, value, ts * 1000, step)
+                for step, (ts, values) in enumerate(window_points(metrics))
+                for name, value in values.items()
+            ]
+            params = [
+                Param(k, str(metrics[k]))
+                for k in ("model", "version", "step")
+                if metrics.get(k) is not None
+            ]
             for i in range(0, max(len(batch), 1), 1000):  # log_batch takes 1,000 metrics
-                self.client.log_batch(run_id, metrics=batch[i:i + 1000],
-                                      params=params if i == 0 else [], synchronous=True)
+                self.client.log_batch(
+                    run_id,
+                    metrics=batch[i : i + 1000],
+                    params=params if i == 0 else [],
+                    synchronous=True,
+                )
 
         return self._run(f"windows {metrics.get('model')}", {"vigil.kind": "windows"}, fill)

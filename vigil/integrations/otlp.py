@@ -37,17 +37,32 @@ from vigil.integrations.windows import MinuteStats
 log = logging.getLogger("vigil.integrations")
 
 #: Bucket boundaries the GenAI conventions recommend for gen_ai.server.request.duration.
-DURATION_BOUNDS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
-                   40.96, 81.92)
+DURATION_BOUNDS = (
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
+)
 DELTA = 1  # AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
-def bucket_counts(bounds: list[float] | tuple[float, ...], cdf: list[float], count: int
-                  ) -> list[int]:
+def bucket_counts(
+    bounds: list[float] | tuple[float, ...], cdf: list[float], count: int
+) -> list[int]:
     """Histogram bucket counts from cumulative fractions at ``bounds`` (plus the last 1.0),
     rounded so they are never negative and sum to ``count``."""
-    cumulative = [round(f * count) for f in cdf[:len(bounds)]] + [count]
+    cumulative = [round(f * count) for f in cdf[: len(bounds)]] + [count]
     out, previous = [], 0
     for c in cumulative:
         c = min(max(c, previous), count)
@@ -71,44 +86,80 @@ def _attrs(values: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def metrics_request(stats: list[MinuteStats], *, service: str = "vigil",
-                    operation: str = "predict",
-                    resource: Mapping[str, str] | None = None) -> dict[str, Any]:
+def metrics_request(
+    stats: list[MinuteStats],
+    *,
+    service: str = "vigil",
+    operation: str = "predict",
+    resource: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The ExportMetricsServiceRequest (OTLP JSON mapping) for some finished minutes."""
     durations, requests, errors = [], [], []
     for s in stats:
-        attrs = _attrs({"gen_ai.operation.name": operation, "gen_ai.request.model": s.model,
-                        "vigil.model.version": s.version})
-        span = {"startTimeUnixNano": str(s.minute * 10**9),
-                "timeUnixNano": str((s.minute + 60) * 10**9)}
+        attrs = _attrs(
+            {
+                "gen_ai.operation.name": operation,
+                "gen_ai.request.model": s.model,
+                "vigil.model.version": s.version,
+            }
+        )
+        span = {
+            "startTimeUnixNano": str(s.minute * 10**9),
+            "timeUnixNano": str((s.minute + 60) * 10**9),
+        }
         requests.append({"attributes": attrs, **span, "asInt": str(s.count)})
         errors.append({"attributes": attrs, **span, "asInt": str(s.errors)})
         if s.latency_count and s.sketch is not None and not s.sketch.is_empty():
             cdf = list(s.sketch.get_cdf(list(DURATION_BOUNDS)))
-            durations.append({
-                "attributes": attrs, **span, "count": str(s.latency_count),
-                "sum": s.latency_sum,
-                "bucketCounts": [str(c) for c in bucket_counts(DURATION_BOUNDS, cdf,
-                                                               s.latency_count)],
-                "explicitBounds": list(DURATION_BOUNDS),
-                "min": float(s.sketch.get_min_value()), "max": float(s.sketch.get_max_value()),
-            })
+            durations.append(
+                {
+                    "attributes": attrs,
+                    **span,
+                    "count": str(s.latency_count),
+                    "sum": s.latency_sum,
+                    "bucketCounts": [
+                        str(c) for c in bucket_counts(DURATION_BOUNDS, cdf, s.latency_count)
+                    ],
+                    "explicitBounds": list(DURATION_BOUNDS),
+                    "min": float(s.sketch.get_min_value()),
+                    "max": float(s.sketch.get_max_value()),
+                }
+            )
     metrics: list[dict[str, Any]] = [
-        {"name": "vigil.model.requests", "unit": "{request}",
-         "description": "Predictions recorded by vigil.",
-         "sum": {"aggregationTemporality": DELTA, "isMonotonic": True, "dataPoints": requests}},
-        {"name": "vigil.model.errors", "unit": "{request}",
-         "description": "Predictions that ended in an error.",
-         "sum": {"aggregationTemporality": DELTA, "isMonotonic": True, "dataPoints": errors}},
+        {
+            "name": "vigil.model.requests",
+            "unit": "{request}",
+            "description": "Predictions recorded by vigil.",
+            "sum": {"aggregationTemporality": DELTA, "isMonotonic": True, "dataPoints": requests},
+        },
+        {
+            "name": "vigil.model.errors",
+            "unit": "{request}",
+            "description": "Predictions that ended in an error.",
+            "sum": {"aggregationTemporality": DELTA, "isMonotonic": True, "dataPoints": errors},
+        },
     ]
     if durations:
-        metrics.insert(0, {"name": "gen_ai.server.request.duration", "unit": "s",
-                           "description": "Model inference latency (vigil rollups).",
-                           "histogram": {"aggregationTemporality": DELTA,
-                                         "dataPoints": durations}})
+        metrics.insert(
+            0,
+            {
+                "name": "gen_ai.server.request.duration",
+                "unit": "s",
+                "description": "Model inference latency (vigil rollups).",
+                "histogram": {"aggregationTemporality": DELTA, "dataPoints": durations},
+            },
+        )
     attributes = _attrs({"service.name": service, **(resource or {})})
-    return {"resourceMetrics": [{"resource": {"attributes": attributes}, "scopeMetrics": [
-        {"scope": {"name": "vigil", "version": __version__}, "metrics": metrics}]}]}
+    return {
+        "resourceMetrics": [
+            {
+                "resource": {"attributes": attributes},
+                "scopeMetrics": [
+                    {"scope": {"name": "vigil", "version": __version__}, "metrics": metrics}
+                ],
+            }
+        ]
+    }
 
 
 class OtlpExporter:
@@ -126,20 +177,32 @@ class OtlpExporter:
 
     name = "otlp"
 
-    def __init__(self, endpoint: str, *, headers: Mapping[str, str] | None = None,
-                 encoding: str = "json", service: str = "vigil", operation: str = "predict",
-                 timeout_s: float = 10.0, max_retries: int = 3, backoff_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        encoding: str = "json",
+        service: str = "vigil",
+        operation: str = "predict",
+        timeout_s: float = 10.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+    ) -> None:
         import httpx
 
         if encoding not in ("json", "protobuf"):
             raise ConfigurationError(
-                f"VIGIL_OTLP_ENCODING must be json or protobuf. Got {encoding!r}.")
+                f"VIGIL_OTLP_ENCODING must be json or protobuf. Got {encoding!r}."
+            )
         if encoding == "protobuf":
             try:
                 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
             except ImportError:
-                raise ConfigurationError("OTLP protobuf needs opentelemetry-proto: pip "
-                                         "install 'vigil[otel]' or use encoding json.") from None
+                raise ConfigurationError(
+                    "OTLP protobuf needs opentelemetry-proto: pip "
+                    "install 'vigil[otel]' or use encoding json."
+                ) from None
             self._pb = metrics_service_pb2
         base = endpoint.rstrip("/")
         self.url = base if base.endswith("/v1/metrics") else base + "/v1/metrics"
@@ -149,10 +212,12 @@ class OtlpExporter:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         content_type = "application/json" if encoding == "json" else "application/x-protobuf"
-        self.client = httpx.Client(timeout=timeout_s,
-                                   headers={"Content-Type": content_type, **(headers or {})})
-        self.stats = dict.fromkeys(("requests", "data_points", "retries",
-                                    "rejected_data_points"), 0)
+        self.client = httpx.Client(
+            timeout=timeout_s, headers={"Content-Type": content_type, **(headers or {})}
+        )
+        self.stats = dict.fromkeys(
+            ("requests", "data_points", "retries", "rejected_data_points"), 0
+        )
 
     def encode(self, request: dict[str, Any]) -> bytes:
         if self.encoding == "json":
@@ -171,7 +236,7 @@ class OtlpExporter:
             response = self.client.post(self.url, content=body)
             if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
                 self.stats["retries"] += 1
-                delay = self.backoff_s * 2 ** attempt
+                delay = self.backoff_s * 2**attempt
                 time.sleep(delay / 2 + random.random() * delay / 2)
                 attempt += 1
                 continue
@@ -180,7 +245,8 @@ class OtlpExporter:
         self.stats["requests"] += 1
         self.stats["data_points"] += sum(
             len(m.get("sum", m.get("histogram", {})).get("dataPoints", []))
-            for m in request["resourceMetrics"][0]["scopeMetrics"][0]["metrics"])
+            for m in request["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+        )
         self._partial(response)
 
     def _partial(self, response: Any) -> None:
@@ -197,8 +263,7 @@ class OtlpExporter:
             message = answer.partial_success.error_message
         if rejected:
             self.stats["rejected_data_points"] += rejected
-            log.warning("vigil: the OTLP endpoint rejected %d data points: %s", rejected,
-                        message)
+            log.warning("vigil: the OTLP endpoint rejected %d data points: %s", rejected, message)
 
     def close(self) -> None:
         self.client.close()

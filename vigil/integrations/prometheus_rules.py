@@ -95,11 +95,15 @@ def metric_expr(rule: Rule, offset_s: float = 0.0, metric: str | None = None) ->
     if metric == "error_rate" or metric.startswith("error_rate:"):
         kind = metric.partition(":")[2]
         errors = _matchers(rule, error_type=kind) if kind else _matchers(rule)
-        return (f"(sum {by} (rate(vigil_prediction_errors_total{errors}{rng}))\n"
-                f" / sum {by} (rate(vigil_predictions_total{sel}{rng})))")
+        return (
+            f"(sum {by} (rate(vigil_prediction_errors_total{errors}{rng}))\n"
+            f" / sum {by} (rate(vigil_predictions_total{sel}{rng})))"
+        )
     q = int(metric.removeprefix("latency_p")) / 100
-    return (f"histogram_quantile({q:g}, sum {_by(rule, 'le')} "
-            f"(rate(vigil_prediction_latency_seconds_bucket{sel}{rng})))")
+    return (
+        f"histogram_quantile({q:g}, sum {_by(rule, 'le')} "
+        f"(rate(vigil_prediction_latency_seconds_bucket{sel}{rng})))"
+    )
 
 
 def _gauge(rule: Rule, metric: str, off: str = "") -> str:
@@ -186,8 +190,10 @@ def alerting_rules(rules: Iterable[Rule]) -> tuple[dict[str, Any], list[tuple[st
         if rule.for_s:
             entry["for"] = format_duration(rule.for_s)
         entry["labels"] = labels
-        entry["annotations"] = {"summary": rule.summary or rule.describe(),
-                                "description": f"vigil rule {rule.name}: {rule.describe()}"}
+        entry["annotations"] = {
+            "summary": rule.summary or rule.describe(),
+            "description": f"vigil rule {rule.name}: {rule.describe()}",
+        }
         out.append(entry)
     return {"groups": [{"name": "vigil", "rules": out}]}, skipped
 
@@ -197,9 +203,11 @@ def render(rules: Iterable[Rule]) -> tuple[str, list[tuple[str, str]]]:
     import yaml
 
     doc, skipped = alerting_rules(rules)
-    header = ("# Prometheus alerting rules exported by `vigil export prometheus-rules`.\n"
-              "# Rules on store metrics read vigil_metric_value, which a vigil server serves\n"
-              "# for the (metric, window) pairs of the rules stored in its database.\n")
+    header = (
+        "# Prometheus alerting rules exported by `vigil export prometheus-rules`.\n"
+        "# Rules on store metrics read vigil_metric_value, which a vigil server serves\n"
+        "# for the (metric, window) pairs of the rules stored in its database.\n"
+    )
     for name, reason in skipped:
         header += f"# skipped {name}: {reason}\n"
     return header + yaml.safe_dump(doc, sort_keys=False, width=100), skipped

@@ -65,18 +65,26 @@ class SentryReporter:
         max_pending: most exceptions kept while waiting for their records.
     """
 
-    def __init__(self, dsn: str | None = None, *, environment: str | None = None,
-                 send_inputs: bool = False, max_events_per_minute: int = 60,
-                 max_pending: int = 1000) -> None:
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        environment: str | None = None,
+        send_inputs: bool = False,
+        max_events_per_minute: int = 60,
+        max_pending: int = 1000,
+    ) -> None:
         try:
             import sentry_sdk
         except ImportError:
             raise ConfigurationError(
-                "Sentry reporting needs sentry-sdk: pip install 'vigil[sentry]'.") from None
+                "Sentry reporting needs sentry-sdk: pip install 'vigil[sentry]'."
+            ) from None
         self._sdk = sentry_sdk
         if dsn:
             self.client: sentry_sdk.client.BaseClient = sentry_sdk.Client(
-                dsn=dsn, environment=environment, default_integrations=False)
+                dsn=dsn, environment=environment, default_integrations=False
+            )
             self._own = True
         else:
             self.client = sentry_sdk.get_client()
@@ -84,15 +92,17 @@ class SentryReporter:
             if not self.client.is_active():
                 raise ConfigurationError(
                     "SentryReporter needs a DSN (VIGIL_SENTRY_DSN) or sentry_sdk.init() "
-                    "called before it.")
+                    "called before it."
+                )
         self.send_inputs = send_inputs
         self.max_events_per_minute = max_events_per_minute
         self.max_pending = max_pending
         self._pending: OrderedDict[float, BaseException] = OrderedDict()
         self._lock = threading.Lock()
         self._window = (0, 0)  # (minute, events sent in it)
-        self.stats = dict.fromkeys(("captured", "rate_limited", "without_traceback",
-                                    "internal_errors"), 0)
+        self.stats = dict.fromkeys(
+            ("captured", "rate_limited", "without_traceback", "internal_errors"), 0
+        )
 
     def on_exception(self, exc: BaseException, ts: float) -> None:
         """Keep the exception until its record reaches :meth:`emit` (error path only)."""
@@ -126,8 +136,10 @@ class SentryReporter:
             from sentry_sdk.utils import event_from_exception
 
             event, hint = event_from_exception(
-                exc, client_options=self.client.options,
-                mechanism={"type": "vigil", "handled": False})
+                exc,
+                client_options=self.client.options,
+                mechanism={"type": "vigil", "handled": False},
+            )
             for value in event.get("exception", {}).get("values", []):
                 for frame in (value.get("stacktrace") or {}).get("frames", []):
                     frame.pop("vars", None)  # local variables hold the raw inputs
@@ -136,8 +148,13 @@ class SentryReporter:
             event, hint = {"message": str(record["error"]), "level": "error"}, {}
         version = str(record.get("version") or "")
         event["logger"] = "vigil.sdk"
-        event.setdefault("tags", {}).update({"vigil.model": model, "vigil.version": version,
-                                             "vigil.prediction_id": str(record.get("id"))})
+        event.setdefault("tags", {}).update(
+            {
+                "vigil.model": model,
+                "vigil.version": version,
+                "vigil.prediction_id": str(record.get("id")),
+            }
+        )
         context: dict[str, Any] = {"latency_s": record.get("latency_s"), "ts": record.get("ts")}
         if self.send_inputs:
             context["inputs"] = redact(record.get("inputs"))

@@ -40,20 +40,43 @@ def sinks_from_settings(settings: IntegrationSettings) -> list[Any]:
     if s.elasticsearch_url:
         from vigil.integrations.elasticsearch import ElasticsearchSink
 
-        makers.append(("elasticsearch", lambda: ElasticsearchSink(
-            s.elasticsearch_url, index=s.elasticsearch_index, api_key=s.elasticsearch_api_key,
-            service=s.ecs_service_name, timeout_s=s.sink_timeout_s)))
+        makers.append(
+            (
+                "elasticsearch",
+                lambda: ElasticsearchSink(
+                    s.elasticsearch_url,
+                    index=s.elasticsearch_index,
+                    api_key=s.elasticsearch_api_key,
+                    service=s.ecs_service_name,
+                    timeout_s=s.sink_timeout_s,
+                ),
+            )
+        )
     if s.loki_url:
         from vigil.integrations.loki import LokiSink
 
-        makers.append(("loki", lambda: LokiSink(s.loki_url, tenant=s.loki_tenant,
-                                                service=s.ecs_service_name,
-                                                timeout_s=s.sink_timeout_s)))
+        makers.append(
+            (
+                "loki",
+                lambda: LokiSink(
+                    s.loki_url,
+                    tenant=s.loki_tenant,
+                    service=s.ecs_service_name,
+                    timeout_s=s.sink_timeout_s,
+                ),
+            )
+        )
     if s.sentry_dsn:
         from vigil.integrations.sentry import SentryReporter
 
-        makers.append(("sentry", lambda: SentryReporter(
-            s.sentry_dsn, environment=s.sentry_environment, send_inputs=s.sentry_send_inputs)))
+        makers.append(
+            (
+                "sentry",
+                lambda: SentryReporter(
+                    s.sentry_dsn, environment=s.sentry_environment, send_inputs=s.sentry_send_inputs
+                ),
+            )
+        )
     sinks = []
     for name, make in makers:
         try:
@@ -71,8 +94,9 @@ def instrument(monitor: Any, settings: IntegrationSettings | None = None) -> lis
     return sinks
 
 
-def start_exporters(store: Any, settings: IntegrationSettings | None = None,
-                    leadership: Any = None) -> list[Any]:
+def start_exporters(
+    store: Any, settings: IntegrationSettings | None = None, leadership: Any = None
+) -> list[Any]:
     """Start the configured server-side exporters (CloudWatch, OTLP); return their loops.
 
     Each exporter gets its own :class:`~vigil.integrations.windows.ExportLoop` thread; stop
@@ -99,28 +123,52 @@ def start_exporters(store: Any, settings: IntegrationSettings | None = None,
             from vigil.integrations.cloudwatch import CloudWatchExporter
 
             exporter: Any = CloudWatchExporter(
-                s.cloudwatch_namespace, region=s.cloudwatch_region,
-                endpoint_url=s.cloudwatch_endpoint_url, dimensions=s.cloudwatch_dimensions)
-            loops.append(ExportLoop(store, [exporter], interval_s=s.cloudwatch_interval_s,
-                                    lag_s=s.export_lag_s, backfill_s=s.export_backfill_s,
-                                    leadership=leadership))
+                s.cloudwatch_namespace,
+                region=s.cloudwatch_region,
+                endpoint_url=s.cloudwatch_endpoint_url,
+                dimensions=s.cloudwatch_dimensions,
+            )
+            loops.append(
+                ExportLoop(
+                    store,
+                    [exporter],
+                    interval_s=s.cloudwatch_interval_s,
+                    lag_s=s.export_lag_s,
+                    backfill_s=s.export_backfill_s,
+                    leadership=leadership,
+                )
+            )
         except Exception as exc:
             log.error("vigil: the CloudWatch integration is off: %s", exc)
     if s.otlp_endpoint:
         try:
             from vigil.integrations.otlp import OtlpExporter
 
-            exporter = OtlpExporter(s.otlp_endpoint, headers=s.otlp_headers,
-                                    encoding=s.otlp_encoding, service=s.ecs_service_name)
-            loops.append(ExportLoop(store, [exporter], interval_s=s.otlp_interval_s,
-                                    lag_s=s.export_lag_s, backfill_s=s.export_backfill_s,
-                                    leadership=leadership))
+            exporter = OtlpExporter(
+                s.otlp_endpoint,
+                headers=s.otlp_headers,
+                encoding=s.otlp_encoding,
+                service=s.ecs_service_name,
+            )
+            loops.append(
+                ExportLoop(
+                    store,
+                    [exporter],
+                    interval_s=s.otlp_interval_s,
+                    lag_s=s.export_lag_s,
+                    backfill_s=s.export_backfill_s,
+                    leadership=leadership,
+                )
+            )
         except Exception as exc:
             log.error("vigil: the OTLP integration is off: %s", exc)
     for loop in loops:
         loop.start()
-        log.info("vigil: publishing window metrics to %s every %.0f s",
-                 loop.exporters[0].name, loop.interval_s)
+        log.info(
+            "vigil: publishing window metrics to %s every %.0f s",
+            loop.exporters[0].name,
+            loop.interval_s,
+        )
     return loops
 
 

@@ -21,10 +21,27 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-DRIFT_COLUMNS = ("method", "statistic", "p_value", "p_value_adjusted", "effect_size",
-                 "threshold", "drifted", "n_reference", "n_current")
-WINDOW_FIELDS = ("count", "errors", "error_rate", "throughput_per_s", "latency_mean_s",
-                 "latency_p50_s", "latency_p95_s", "latency_p99_s")
+DRIFT_COLUMNS = (
+    "method",
+    "statistic",
+    "p_value",
+    "p_value_adjusted",
+    "effect_size",
+    "threshold",
+    "drifted",
+    "n_reference",
+    "n_current",
+)
+WINDOW_FIELDS = (
+    "count",
+    "errors",
+    "error_rate",
+    "throughput_per_s",
+    "latency_mean_s",
+    "latency_p50_s",
+    "latency_p95_s",
+    "latency_p99_s",
+)
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -39,12 +56,24 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     return out
 
 
-def evaluation_record(run: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, float],
-                                                        dict[str, str]]:
+def evaluation_record(
+    run: Mapping[str, Any],
+) -> tuple[dict[str, str], dict[str, float], dict[str, str]]:
     """``(params, metrics, tags)`` of an evaluation run."""
-    params = {k: str(run[k]) for k in ("model", "version", "alias", "dataset",
-                                        "dataset_sha256", "mode", "n_rows", "endpoint")
-              if run.get(k) is not None}
+    params = {
+        k: str(run[k])
+        for k in (
+            "model",
+            "version",
+            "alias",
+            "dataset",
+            "dataset_sha256",
+            "mode",
+            "n_rows",
+            "endpoint",
+        )
+        if run.get(k) is not None
+    }
     metrics = flatten(run.get("metrics") or {})
     metrics.update(flatten(run.get("latency") or {}, "latency/"))
     tags = {"vigil.status": str(run.get("status", "unknown"))}

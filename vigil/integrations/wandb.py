@@ -44,17 +44,32 @@ class WandbLogger:
         config: extra run configuration.
     """
 
-    def __init__(self, project: str, *, entity: str | None = None, mode: str | None = None,
-                 dir: str | None = None, name: str | None = None,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        project: str,
+        *,
+        entity: str | None = None,
+        mode: str | None = None,
+        dir: str | None = None,
+        name: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
         try:
             import wandb
         except ImportError:
             raise ConfigurationError(
-                "W&B logging needs wandb: pip install 'vigil[wandb]'.") from None
+                "W&B logging needs wandb: pip install 'vigil[wandb]'."
+            ) from None
         self._wandb = wandb
-        self._kwargs = {"project": project, "entity": entity, "mode": mode, "dir": dir,
-                        "name": name, "config": dict(config or {}), "job_type": "monitoring"}
+        self._kwargs = {
+            "project": project,
+            "entity": entity,
+            "mode": mode,
+            "dir": dir,
+            "name": name,
+            "config": dict(config or {}),
+            "job_type": "monitoring",
+        }
         self._run: Any = None
         self.stats = {"logged": 0, "errors": 0}
 
@@ -64,8 +79,9 @@ class WandbLogger:
         if self._run is None:
             wandb = self._wandb
             settings = wandb.Settings(silent=True, console="off", x_disable_stats=True)
-            self._run = wandb.init(**{k: v for k, v in self._kwargs.items() if v is not None},
-                                   settings=settings)
+            self._run = wandb.init(
+                **{k: v for k, v in self._kwargs.items() if v is not None}, settings=settings
+            )
             self._run.define_metric("window_ts")
         return self._run
 
@@ -86,13 +102,13 @@ class WandbLogger:
         def log_all() -> None:
             self.run.define_metric(f"{prefix}/*", step_metric="window_ts")
             for ts, values in window_points(metrics):
-                self.run.log({"window_ts": ts, **{f"{prefix}/{k}": v
-                                                   for k, v in values.items()}})
+                self.run.log({"window_ts": ts, **{f"{prefix}/{k}": v for k, v in values.items()}})
 
         return self._safely("window metrics", log_all)
 
     def log_drift(self, report: Any, key: str = "drift") -> bool:
         """Log a drift report as a table under ``key`` and its summary numbers."""
+
         def log_table() -> None:
             columns, rows = drift_table(report)
             table = self._wandb.Table(columns=columns, data=rows)
@@ -103,10 +119,12 @@ class WandbLogger:
 
     def log_evaluation(self, run: Mapping[str, Any]) -> bool:
         """Log an evaluation run: params to the config, metrics to the summary."""
+
         def log_eval() -> None:
             params, metrics, tags = evaluation_record(run)
-            self.run.config.update({f"eval/{k}": v for k, v in params.items()},
-                                   allow_val_change=True)
+            self.run.config.update(
+                {f"eval/{k}": v for k, v in params.items()}, allow_val_change=True
+            )
             for name, value in {**metrics, **tags}.items():
                 self.run.summary[f"eval/{name}"] = value
 

@@ -51,11 +51,23 @@ def minute_stats(store: Any, start: float, end: float) -> list[MinuteStats]:
     out: list[MinuteStats] = []
     for model in store.list_models():
         for row in store.rollup_rows(model.id, start, end, profiles=False):
-            sketch = (kll_doubles_sketch.deserialize(row.latency_sketch)
-                      if row.latency_sketch is not None else None)
-            out.append(MinuteStats(model.name, row.version, int(row.minute), int(row.count),
-                                   int(row.errors), int(row.latency_count),
-                                   float(row.latency_sum), sketch))
+            sketch = (
+                kll_doubles_sketch.deserialize(row.latency_sketch)
+                if row.latency_sketch is not None
+                else None
+            )
+            out.append(
+                MinuteStats(
+                    model.name,
+                    row.version,
+                    int(row.minute),
+                    int(row.count),
+                    int(row.errors),
+                    int(row.latency_count),
+                    float(row.latency_sum),
+                    sketch,
+                )
+            )
     return out
 
 
@@ -83,9 +95,17 @@ class ExportLoop:
             cursor stored by the last leader.
     """
 
-    def __init__(self, store: Any, exporters: list[MinuteExporter], *, interval_s: float = 60.0,
-                 lag_s: float = 30.0, max_backlog_s: float = 3600.0,
-                 backfill_s: float = 0.0, leadership: Any = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        exporters: list[MinuteExporter],
+        *,
+        interval_s: float = 60.0,
+        lag_s: float = 30.0,
+        max_backlog_s: float = 3600.0,
+        backfill_s: float = 0.0,
+        leadership: Any = None,
+    ) -> None:
         self.store = store
         self.leadership = leadership
         self.exporters = exporters
@@ -94,8 +114,9 @@ class ExportLoop:
         self.max_backlog_s = max_backlog_s
         start = self._horizon(time.time()) - int(backfill_s // 60) * 60
         self.cursor = {e.name: start for e in exporters}
-        self.stats = {e.name: {"exports": 0, "failures": 0, "skipped_minutes": 0}
-                      for e in exporters}
+        self.stats = {
+            e.name: {"exports": 0, "failures": 0, "skipped_minutes": 0} for e in exporters
+        }
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -130,22 +151,32 @@ class ExportLoop:
             start = self.cursor[name]
             if start < oldest:
                 self.stats[name]["skipped_minutes"] += (oldest - start) // 60
-                log.warning("vigil: %s skipped %d unpublished minutes older than %d s",
-                            name, (oldest - start) // 60, self.max_backlog_s)
+                log.warning(
+                    "vigil: %s skipped %d unpublished minutes older than %d s",
+                    name,
+                    (oldest - start) // 60,
+                    self.max_backlog_s,
+                )
                 start = oldest
             mine = [s for s in stats if start <= s.minute < end]
             try:
                 self._publish(exporter, mine, start, end)
             except Exception as exc:
                 self.stats[name]["failures"] += 1
-                log.warning("vigil: %s could not publish minutes %d..%d (%s); retrying later",
-                            name, start, end, exc)
+                log.warning(
+                    "vigil: %s could not publish minutes %d..%d (%s); retrying later",
+                    name,
+                    start,
+                    end,
+                    exc,
+                )
                 continue
             self.stats[name]["exports"] += 1
             self.cursor[name] = end
 
-    def _publish(self, exporter: MinuteExporter, stats: list[MinuteStats], start: int,
-                 end: int) -> None:
+    def _publish(
+        self, exporter: MinuteExporter, stats: list[MinuteStats], start: int, end: int
+    ) -> None:
         if self.leadership is None:
             exporter.export(stats, start, end)
             return

@@ -77,8 +77,7 @@ def rfc3339(ts: float | None) -> str:
     """Unix seconds as RFC 3339 UTC (Alertmanager's zero time for None)."""
     if ts is None:
         return "0001-01-01T00:00:00Z"
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Notifier(Protocol):
@@ -117,8 +116,9 @@ def _expand(key: str, value: Any) -> Any:
         var = value[4:]
         if var not in os.environ:
             raise ValidationFailedError(
-                f"Notifier setting {key!r} names the environment variable {var}, which is "
-                "not set.", details=[{"field": key, "reason": f"{var} is not set"}])
+                f"Notifier setting {key!r} names the environment variable {var}, which is not set.",
+                details=[{"field": key, "reason": f"{var} is not set"}],
+            )
         return os.environ[var]
     return value
 
@@ -126,23 +126,26 @@ def _expand(key: str, value: Any) -> Any:
 def _int(config: dict[str, Any], key: str, default: int) -> int:
     value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationFailedError(f"Notifier setting {key!r} must be a non-negative integer. "
-                                    f"Got {value!r}.", details=[{"field": key,
-                                                                 "reason": "not an integer"}])
+        raise ValidationFailedError(
+            f"Notifier setting {key!r} must be a non-negative integer. Got {value!r}.",
+            details=[{"field": key, "reason": "not an integer"}],
+        )
     return value
 
 
 def _float(config: dict[str, Any], key: str, default: float) -> float:
     value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValidationFailedError(f"Notifier setting {key!r} must be a non-negative number. "
-                                    f"Got {value!r}.", details=[{"field": key,
-                                                                 "reason": "not a number"}])
+        raise ValidationFailedError(
+            f"Notifier setting {key!r} must be a non-negative number. Got {value!r}.",
+            details=[{"field": key, "reason": "not a number"}],
+        )
     return float(value)
 
 
-def check_config(type_: str, config: Any, required: frozenset[str],
-                 optional: frozenset[str]) -> None:
+def check_config(
+    type_: str, config: Any, required: frozenset[str], optional: frozenset[str]
+) -> None:
     """Raise :class:`ValidationFailedError` naming a missing or unknown key."""
     if not isinstance(config, dict):
         raise ValidationFailedError(f"The {type_} configuration must be a table. Got {config!r}.")
@@ -150,13 +153,15 @@ def check_config(type_: str, config: Any, required: frozenset[str],
     if missing:
         raise ValidationFailedError(
             f"The {type_} notifier needs {', '.join(repr(m) for m in missing)}.",
-            details=[{"field": m, "reason": "required"} for m in missing])
+            details=[{"field": m, "reason": "required"} for m in missing],
+        )
     unknown = sorted(set(config) - required - optional - COMMON)
     if unknown:
         allowed = ", ".join(sorted(required | optional | COMMON))
         raise ValidationFailedError(
             f"Unknown {type_} notifier setting {unknown[0]!r}; allowed: {allowed}.",
-            details=[{"field": u, "reason": "unknown"} for u in unknown])
+            details=[{"field": u, "reason": "unknown"} for u in unknown],
+        )
 
 
 def notifier_types() -> list[str]:
@@ -170,7 +175,9 @@ def build_notifier(name: str, type_: str, config: dict[str, Any]) -> Notifier:
     if target is None:
         raise ValidationFailedError(
             f"Notifier {name!r} has unknown type {type_!r}; use one of "
-            f"{', '.join(sorted(_TYPES))}.", details=[{"field": "type", "reason": "unknown"}])
+            f"{', '.join(sorted(_TYPES))}.",
+            details=[{"field": "type", "reason": "unknown"}],
+        )
     module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)(name, dict(config))
 
@@ -184,8 +191,9 @@ def mask(config: dict[str, Any]) -> dict[str, Any]:
     return mask_config(config)
 
 
-def deliver(notifier: Notifier, notification: Any, *,
-            sleep: Callable[[float], None] = time.sleep) -> int:
+def deliver(
+    notifier: Notifier, notification: Any, *, sleep: Callable[[float], None] = time.sleep
+) -> int:
     """Send with retries and exponential backoff (full jitter, honouring Retry-After);
     return the number of attempts. Raises the last :class:`NotifyError` when all failed.
 
@@ -206,6 +214,7 @@ def deliver(notifier: Notifier, notification: Any, *,
                 for alert in group.alerts:
                     notifier.send(alert)
     else:
+
         def send() -> None:
             notifier.send(notification)
 
@@ -221,6 +230,11 @@ def deliver(notifier: Notifier, notification: Any, *,
             delay = exc.retry_after_s
             if delay is None:
                 delay = random.uniform(0.5, 1.0) * notifier.backoff_s * 2 ** (attempt - 1)
-            log.info("notifier %s failed (%s); retry %d in %.2fs", notifier.name, exc.message,
-                     attempt, delay)
+            log.info(
+                "notifier %s failed (%s); retry %d in %.2fs",
+                notifier.name,
+                exc.message,
+                attempt,
+                delay,
+            )
             sleep(min(delay, 60.0))

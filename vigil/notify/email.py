@@ -36,8 +36,10 @@ def email_group_message(group: AlertGroup, sender: str, to: list[str]) -> EmailM
     msg["To"] = ", ".join(to)
     lines = [group.title, ""]
     for a in group.alerts:
-        lines.append(f"- [{a.status.upper()}] {a.rule} on {a.labels.get('model', '*')} "
-                     f"({a.severity}): {a.summary}")
+        lines.append(
+            f"- [{a.status.upper()}] {a.rule} on {a.labels.get('model', '*')} "
+            f"({a.severity}): {a.summary}"
+        )
         if a.value is not None:
             lines.append(f"  value: {a.value:g} (threshold {a.threshold:g})")
         lines.append(f"  alert id: {a.alert_id}")
@@ -62,9 +64,10 @@ class EmailNotifier(NotifierBase):
         if not self.to or not all(isinstance(a, str) and "@" in a for a in self.to):
             from vigil.errors import ValidationFailedError
 
-            raise ValidationFailedError(f"Email notifier {name!r}: 'to' must be addresses. "
-                                        f"Got {to!r}.", details=[{"field": "to",
-                                                                  "reason": "not addresses"}])
+            raise ValidationFailedError(
+                f"Email notifier {name!r}: 'to' must be addresses. Got {to!r}.",
+                details=[{"field": "to", "reason": "not addresses"}],
+            )
 
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.config.get("ca_file"))
@@ -80,8 +83,12 @@ class EmailNotifier(NotifierBase):
         cls: type[smtplib.SMTP] = smtplib.SMTP_SSL if cfg.get("ssl") else smtplib.SMTP
         kwargs: dict[str, Any] = {"context": self._context()} if cfg.get("ssl") else {}
         try:
-            with cls(cfg["host"], int(cfg.get("port", 465 if cfg.get("ssl") else 25)),
-                     timeout=self.timeout_s, **kwargs) as smtp:
+            with cls(
+                cfg["host"],
+                int(cfg.get("port", 465 if cfg.get("ssl") else 25)),
+                timeout=self.timeout_s,
+                **kwargs,
+            ) as smtp:
                 if cfg.get("starttls"):
                     smtp.starttls(context=self._context())
                 if cfg.get("username"):
@@ -93,8 +100,6 @@ class EmailNotifier(NotifierBase):
                 raise RetryableNotifyError(text) from None
             raise NotifyError(text) from None
         except smtplib.SMTPRecipientsRefused as exc:
-            raise NotifyError(f"email {self.name}: recipients refused {exc.recipients}") \
-                from None
+            raise NotifyError(f"email {self.name}: recipients refused {exc.recipients}") from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise RetryableNotifyError(f"email {self.name}: {type(exc).__name__}: {exc}") \
-                from None
+            raise RetryableNotifyError(f"email {self.name}: {type(exc).__name__}: {exc}") from None

@@ -73,8 +73,7 @@ class AlertGroup:
         """``[FIRING:3] route (model=churn, severity=critical)``."""
         count = len(self.firing) if self.status == "firing" else len(self.alerts)
         labels = ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
-        return f"[{self.status.upper()}:{count}] {self.route}" + (f" ({labels})"
-                                                                   if labels else "")
+        return f"[{self.status.upper()}:{count}] {self.route}" + (f" ({labels})" if labels else "")
 
     def common_labels(self) -> dict[str, str]:
         """The labels (rule, severity and alert labels) every alert shares."""
@@ -84,8 +83,13 @@ class AlertGroup:
         return {k: v for k, v in sets[0].items() if all(s.get(k) == v for s in sets[1:])}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"route": self.route, "key": self.key, "status": self.status,
-                "labels": self.labels, "alerts": [a.to_dict() for a in self.alerts]}
+        return {
+            "route": self.route,
+            "key": self.key,
+            "status": self.status,
+            "labels": self.labels,
+            "alerts": [a.to_dict() for a in self.alerts],
+        }
 
 
 @dataclass
@@ -110,8 +114,9 @@ class Grouper:
         clock: a monotonic clock (tests may pass their own).
     """
 
-    def __init__(self, send: Callable[[str, AlertGroup], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, send: Callable[[str, AlertGroup], None], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._send = send
         self._clock = clock
         self._groups: dict[tuple[Any, ...], _Group] = {}
@@ -119,8 +124,13 @@ class Grouper:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def add(self, route: dict[str, Any], notifiers: list[str], labels: dict[str, str],
-            note: Notification) -> str:
+    def add(
+        self,
+        route: dict[str, Any],
+        notifiers: list[str],
+        labels: dict[str, str],
+        note: Notification,
+    ) -> str:
         """Put ``note`` (whose routing labels are ``labels``) into its group of ``route``
         (``{name, config}``) for ``notifiers``; return the group's key."""
         config = route["config"]
@@ -129,9 +139,14 @@ class Grouper:
         with self._cond:
             group = self._groups.get(key)
             if group is None:
-                group = _Group(route["name"], values, [], float(config["group_wait"]),
-                               float(config["group_interval"]),
-                               self._clock() + float(config["group_wait"]))
+                group = _Group(
+                    route["name"],
+                    values,
+                    [],
+                    float(config["group_wait"]),
+                    float(config["group_interval"]),
+                    self._clock() + float(config["group_wait"]),
+                )
                 self._groups[key] = group
             group.notifiers.extend(n for n in notifiers if n not in group.notifiers)
             group.alerts[note.alert_id] = note
@@ -159,8 +174,9 @@ class Grouper:
     # -- the timer thread ----------------------------------------------------------------
     def _start(self) -> None:
         if self._thread is None and not self._closed:
-            self._thread = threading.Thread(target=self._run, name="vigil-notify-groups",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="vigil-notify-groups", daemon=True
+            )
             self._thread.start()
 
     def _run(self) -> None:
@@ -189,8 +205,11 @@ class Grouper:
                 return
             group.changed = False
             # resolved alerts nobody heard firing are dropped, as Alertmanager does
-            alerts = [a for a in group.alerts.values()
-                      if a.status == "firing" or group.notified.get(a.alert_id) == "firing"]
+            alerts = [
+                a
+                for a in group.alerts.values()
+                if a.status == "firing" or group.notified.get(a.alert_id) == "firing"
+            ]
             for alert_id in [i for i, a in group.alerts.items() if a.status != "firing"]:
                 del group.alerts[alert_id]
                 group.notified.pop(alert_id, None)
@@ -201,9 +220,11 @@ class Grouper:
             self._drop_if_empty(group)
         if not alerts:
             return
-        message = AlertGroup(group.route, dict(group.labels),
-                             tuple(sorted(alerts, key=lambda a: (a.status != "firing",
-                                                                 a.started_at, a.alert_id))))
+        message = AlertGroup(
+            group.route,
+            dict(group.labels),
+            tuple(sorted(alerts, key=lambda a: (a.status != "firing", a.started_at, a.alert_id))),
+        )
         for name in notifiers:
             self._send(name, message)
 

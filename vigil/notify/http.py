@@ -14,8 +14,14 @@ from vigil.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.notify.base import NotifyError, RetryableNotifyError
 
 
-def post(url: str, content: bytes, headers: dict[str, str], timeout_s: float,
-         what: str, egress: EgressPolicy | None = None) -> httpx.Response:
+def post(
+    url: str,
+    content: bytes,
+    headers: dict[str, str],
+    timeout_s: float,
+    what: str,
+    egress: EgressPolicy | None = None,
+) -> httpx.Response:
     """POST ``content``; 2xx returns the response, anything else raises a NotifyError.
     ``egress`` defaults to the policy of the environment and vigil.toml."""
     try:
@@ -26,9 +32,12 @@ def post(url: str, content: bytes, headers: dict[str, str], timeout_s: float,
         raise NotifyError(f"{what}: {exc.message}") from None
     try:
         with httpx.Client(timeout=timeout_s) as client:
-            response = client.post(target.url, content=content,
-                                   headers={**headers, **target.headers},
-                                   extensions=target.extensions)
+            response = client.post(
+                target.url,
+                content=content,
+                headers={**headers, **target.headers},
+                extensions=target.extensions,
+            )
     except httpx.HTTPError as exc:
         raise RetryableNotifyError(f"{what}: {type(exc).__name__}: {exc}") from None
     status = response.status_code
@@ -36,8 +45,9 @@ def post(url: str, content: bytes, headers: dict[str, str], timeout_s: float,
         return response
     text = response.text[:200]
     if status == 429 or status >= 500:
-        raise RetryableNotifyError(f"{what}: HTTP {status} {text}",
-                                   retry_after_s=_retry_after(response.headers))
+        raise RetryableNotifyError(
+            f"{what}: HTTP {status} {text}", retry_after_s=_retry_after(response.headers)
+        )
     raise NotifyError(f"{what}: HTTP {status} {text}")
 
 

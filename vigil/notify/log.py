@@ -24,12 +24,20 @@ class LogNotifier(NotifierBase):
         return level if isinstance(level, int) else logging.WARNING
 
     def send_group(self, group: AlertGroup) -> None:
-        listed = "; ".join(f"{a.status} {a.rule} on {a.labels.get('model', '*')} {a.url}"
-                           .rstrip() for a in group.alerts)
+        listed = "; ".join(
+            f"{a.status} {a.rule} on {a.labels.get('model', '*')} {a.url}".rstrip()
+            for a in group.alerts
+        )
         log.log(self._level(group.status), "%s: %s", group.title, listed)
 
     def send(self, notification: Notification) -> None:
         level = self._level(notification.status)
         labels = ",".join(f"{k}={v}" for k, v in sorted(notification.labels.items()))
-        log.log(level, "%s: %s {%s} value=%s", notification.title, notification.summary, labels,
-                notification.value)
+        log.log(
+            level,
+            "%s: %s {%s} value=%s",
+            notification.title,
+            notification.summary,
+            labels,
+            notification.value,
+        )

@@ -18,7 +18,9 @@ MASK = "***"
 # configuration keys and header names whose values are secrets
 _SECRET_NAME = re.compile(
     r"secret|token|password|passwd|pwd|dsn|routing_key|api[-_]?key|apikey|auth|credential|"
-    r"cookie|session|signature|private|access[-_]?key", re.IGNORECASE)
+    r"cookie|session|signature|private|access[-_]?key",
+    re.IGNORECASE,
+)
 # query parameters whose values are secrets (besides the names above)
 _SECRET_PARAM = re.compile(r"^(key|sig|code|pass|p|k|s|x-amz-.*|x-goog-.*)$", re.IGNORECASE)
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
@@ -65,8 +67,12 @@ def _mask_list(items: list[Any], key: str | None) -> list[Any]:
             out.append(f"{flag}={MASK}" if _SECRET_NAME.search(flag) else mask_config(item))
         else:
             out.append(mask_config(item, key))
-        after_flag = (isinstance(item, str) and item.startswith("-") and "=" not in item
-                      and bool(_SECRET_NAME.search(item)))
+        after_flag = (
+            isinstance(item, str)
+            and item.startswith("-")
+            and "=" not in item
+            and bool(_SECRET_NAME.search(item))
+        )
     return out
 
 
@@ -102,9 +108,13 @@ def mask_url(url: str) -> str:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = "&".join(
             f"{quote(k, safe='')}="
-            + (MASK if _SECRET_NAME.search(k) or _SECRET_PARAM.match(k) or _looks_secret(v)
-               else quote(v, safe=''))
-            for k, v in pairs)
+            + (
+                MASK
+                if _SECRET_NAME.search(k) or _SECRET_PARAM.match(k) or _looks_secret(v)
+                else quote(v, safe="")
+            )
+            for k, v in pairs
+        )
     fragment = MASK if parts.fragment and _looks_secret(parts.fragment) else parts.fragment
     return urlunsplit((parts.scheme, netloc, path, query, fragment))
 

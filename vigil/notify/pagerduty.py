@@ -26,8 +26,7 @@ def dedup_key(n: Notification) -> str:
 def pagerduty_event(n: Notification, routing_key: str, source: str = "vigil") -> dict[str, Any]:
     """The Events API v2 body for one notification."""
     if n.status == "resolved":
-        return {"routing_key": routing_key, "event_action": "resolve",
-                "dedup_key": dedup_key(n)}
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key(n)}
     return {
         "routing_key": routing_key,
         "event_action": "trigger",
@@ -40,8 +39,12 @@ def pagerduty_event(n: Notification, routing_key: str, source: str = "vigil") ->
             "component": n.labels.get("model", "*"),
             "group": n.rule,
             "class": n.labels.get("metric", ""),
-            "custom_details": {"value": n.value, "threshold": n.threshold,
-                               "labels": n.labels, "alert_id": n.alert_id},
+            "custom_details": {
+                "value": n.value,
+                "threshold": n.threshold,
+                "labels": n.labels,
+                "alert_id": n.alert_id,
+            },
         },
         **({"links": [{"href": n.url, "text": "The alert in vigil"}]} if n.url else {}),
     }
@@ -52,35 +55,58 @@ def group_dedup_key(group: AlertGroup) -> str:
     return "vigil/group/" + hashlib.sha256(group.key.encode()).hexdigest()[:32]
 
 
-def pagerduty_group_event(group: AlertGroup, routing_key: str,
-                          source: str = "vigil") -> dict[str, Any]:
+def pagerduty_group_event(
+    group: AlertGroup, routing_key: str, source: str = "vigil"
+) -> dict[str, Any]:
     """The Events API v2 body for a group: one incident triggered while any of its alerts
     fires (the details list them all, with their dashboard links), resolved when none
     does — as Alertmanager keys PagerDuty incidents by group."""
     if group.status == "resolved":
-        return {"routing_key": routing_key, "event_action": "resolve",
-                "dedup_key": group_dedup_key(group)}
+        return {
+            "routing_key": routing_key,
+            "event_action": "resolve",
+            "dedup_key": group_dedup_key(group),
+        }
     firing = group.firing
-    worst = min((a.severity for a in firing), key=lambda s: list(_SEVERITY).index(s)
-                if s in _SEVERITY else -1)
-    links = [{"href": a.url, "text": f"{a.rule} on {a.labels.get('model', '*')}"}
-             for a in group.alerts if a.url]
+    worst = min(
+        (a.severity for a in firing),
+        key=lambda s: list(_SEVERITY).index(s) if s in _SEVERITY else -1,
+    )
+    links = [
+        {"href": a.url, "text": f"{a.rule} on {a.labels.get('model', '*')}"}
+        for a in group.alerts
+        if a.url
+    ]
     return {
         "routing_key": routing_key,
         "event_action": "trigger",
         "dedup_key": group_dedup_key(group),
         "payload": {
-            "summary": (group.title + ": " + "; ".join(
-                f"{a.rule} on {a.labels.get('model', '*')}" for a in firing))[:1024],
+            "summary": (
+                group.title
+                + ": "
+                + "; ".join(f"{a.rule} on {a.labels.get('model', '*')}" for a in firing)
+            )[:1024],
             "source": source,
             "severity": _SEVERITY.get(worst, "error"),
             "timestamp": rfc3339(min(a.started_at for a in firing)),
             "component": group.labels.get("model", "*"),
             "group": group.route,
-            "custom_details": {"group_labels": group.labels, "alerts": [{
-                "alert_id": a.alert_id, "rule": a.rule, "status": a.status,
-                "labels": a.labels, "value": a.value, "threshold": a.threshold,
-                "url": a.url} for a in group.alerts]},
+            "custom_details": {
+                "group_labels": group.labels,
+                "alerts": [
+                    {
+                        "alert_id": a.alert_id,
+                        "rule": a.rule,
+                        "status": a.status,
+                        "labels": a.labels,
+                        "value": a.value,
+                        "threshold": a.threshold,
+                        "url": a.url,
+                    }
+                    for a in group.alerts
+                ],
+            },
         },
         **({"links": links} if links else {}),
     }
@@ -94,13 +120,25 @@ class PagerDutyNotifier(NotifierBase):
     optional = frozenset({"url", "source"})
 
     def send_group(self, group: AlertGroup) -> None:
-        event = pagerduty_group_event(group, self.config["routing_key"],
-                                      self.config.get("source", "vigil"))
-        post(self.config.get("url", EVENTS_URL), orjson.dumps(event),
-             {"Content-Type": "application/json"}, self.timeout_s, f"pagerduty {self.name}")
+        event = pagerduty_group_event(
+            group, self.config["routing_key"], self.config.get("source", "vigil")
+        )
+        post(
+            self.config.get("url", EVENTS_URL),
+            orjson.dumps(event),
+            {"Content-Type": "application/json"},
+            self.timeout_s,
+            f"pagerduty {self.name}",
+        )
 
     def send(self, notification: Notification) -> None:
-        event = pagerduty_event(notification, self.config["routing_key"],
-                                self.config.get("source", "vigil"))
-        post(self.config.get("url", EVENTS_URL), orjson.dumps(event),
-             {"Content-Type": "application/json"}, self.timeout_s, f"pagerduty {self.name}")
+        event = pagerduty_event(
+            notification, self.config["routing_key"], self.config.get("source", "vigil")
+        )
+        post(
+            self.config.get("url", EVENTS_URL),
+            orjson.dumps(event),
+            {"Content-Type": "application/json"},
+            self.timeout_s,
+            f"pagerduty {self.name}",
+        )

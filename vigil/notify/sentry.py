@@ -13,16 +13,24 @@ _LEVEL = {"critical": "error", "warning": "warning", "info": "info"}
 
 def sentry_event(n: Notification, environment: str | None = None) -> dict[str, Any]:
     """The Sentry event for one notification."""
-    tags = {"alertname": n.rule, "severity": n.severity, "status": n.status,
-            **{k: str(v) for k, v in n.labels.items()}}
+    tags = {
+        "alertname": n.rule,
+        "severity": n.severity,
+        "status": n.status,
+        **{k: str(v) for k, v in n.labels.items()},
+    }
     event: dict[str, Any] = {
         "message": f"{n.title}: {n.summary}",
         "level": _LEVEL.get(n.severity, "error") if n.status == "firing" else "info",
         "logger": "vigil.alerts",
         "tags": tags,
         "fingerprint": ["vigil", n.fingerprint, n.status],
-        "extra": {"value": n.value, "threshold": n.threshold, "alert_id": n.alert_id,
-                  "started_at": n.started_at},
+        "extra": {
+            "value": n.value,
+            "threshold": n.threshold,
+            "alert_id": n.alert_id,
+            "started_at": n.started_at,
+        },
     }
     if environment:
         event["environment"] = environment
@@ -42,7 +50,8 @@ class SentryNotifier(NotifierBase):
             import sentry_sdk
         except ImportError:
             raise ConfigurationError(
-                f"Notifier {name!r} needs sentry-sdk: pip install 'vigil[sentry]'.") from None
+                f"Notifier {name!r} needs sentry-sdk: pip install 'vigil[sentry]'."
+            ) from None
         self._sdk = sentry_sdk
 
     def send(self, notification: Notification) -> None:
@@ -50,16 +59,20 @@ class SentryNotifier(NotifierBase):
             return
         try:
             client = self._sdk.Client(
-                dsn=self.config["dsn"], default_integrations=False,
+                dsn=self.config["dsn"],
+                default_integrations=False,
                 auto_enabling_integrations=False,
-                environment=self.config.get("environment"), shutdown_timeout=self.timeout_s)
+                environment=self.config.get("environment"),
+                shutdown_timeout=self.timeout_s,
+            )
         except Exception as exc:  # sentry-sdk raises BadDsn and friends
             raise NotifyError(f"sentry {self.name}: {exc}") from None
         try:
             scope = self._sdk.Scope(client=client)
             event_id = client.capture_event(
                 sentry_event(notification, self.config.get("environment")),  # type: ignore[arg-type]  # a dict with the keys of sentry's Event TypedDict
-                scope=scope)
+                scope=scope,
+            )
             if event_id is None:
                 raise NotifyError(f"sentry {self.name}: the event was dropped by the client")
             client.flush(timeout=self.timeout_s)

@@ -25,9 +25,17 @@ def slack_payload(n: Notification, channel: str | None = None) -> dict[str, Any]
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}},
             {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields[:10]]},
-            {"type": "context", "elements": [
-                {"type": "mrkdwn", "text": f"<{n.url}|vigil alert {n.alert_id}> · {n.fingerprint}"
-                 if n.url else f"vigil alert {n.alert_id} · {n.fingerprint}"}]},
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"<{n.url}|vigil alert {n.alert_id}> · {n.fingerprint}"
+                        if n.url
+                        else f"vigil alert {n.alert_id} · {n.fingerprint}",
+                    }
+                ],
+            },
         ],
     }
     if channel:
@@ -43,15 +51,22 @@ def slack_group_payload(group: AlertGroup, channel: str | None = None) -> dict[s
     alert on the dashboard."""
     text = f"{_EMOJI.get(group.status, '')} {group.title}".strip()
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}]
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}
+    ]
     for a in group.alerts[:MAX_LISTED]:
         name = f"{a.rule} on {a.labels.get('model', '*')}"
         link = f"<{a.url}|{name}>" if a.url else name
         line = f"{_EMOJI.get(a.status, '')} {link} ({a.severity}, {a.status}): {a.summary}"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": line.strip()}})
     if len(group.alerts) > MAX_LISTED:
-        blocks.append({"type": "context", "elements": [{
-            "type": "mrkdwn", "text": f"and {len(group.alerts) - MAX_LISTED} more"}]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": f"and {len(group.alerts) - MAX_LISTED} more"}
+                ],
+            }
+        )
     body: dict[str, Any] = {"text": text, "blocks": blocks}
     if channel:
         body["channel"] = channel
@@ -67,10 +82,20 @@ class SlackNotifier(NotifierBase):
 
     def send_group(self, group: AlertGroup) -> None:
         body = orjson.dumps(slack_group_payload(group, self.config.get("channel")))
-        post(self.config["url"], body, {"Content-Type": "application/json"}, self.timeout_s,
-             f"slack {self.name}")
+        post(
+            self.config["url"],
+            body,
+            {"Content-Type": "application/json"},
+            self.timeout_s,
+            f"slack {self.name}",
+        )
 
     def send(self, notification: Notification) -> None:
         body = orjson.dumps(slack_payload(notification, self.config.get("channel")))
-        post(self.config["url"], body, {"Content-Type": "application/json"}, self.timeout_s,
-             f"slack {self.name}")
+        post(
+            self.config["url"],
+            body,
+            {"Content-Type": "application/json"},
+            self.timeout_s,
+            f"slack {self.name}",
+        )

@@ -56,13 +56,17 @@ def _annotations(n: Notification) -> dict[str, str]:
     return annotations
 
 
-def alertmanager_group_payload(group: AlertGroup, receiver: str,
-                               external_url: str = "") -> dict[str, Any]:
+def alertmanager_group_payload(
+    group: AlertGroup, receiver: str, external_url: str = ""
+) -> dict[str, Any]:
     """The Alertmanager v4 webhook body for a group: every alert of it, each with its
     dashboard URL, under the group's labels."""
     alerts = [_alert(a) for a in group.alerts]
-    common_annotations = {k: v for k, v in alerts[0]["annotations"].items()
-                          if all(a["annotations"].get(k) == v for a in alerts[1:])}
+    common_annotations = {
+        k: v
+        for k, v in alerts[0]["annotations"].items()
+        if all(a["annotations"].get(k) == v for a in alerts[1:])
+    }
     return {
         "version": "4",
         "groupKey": group.key,
@@ -77,8 +81,7 @@ def alertmanager_group_payload(group: AlertGroup, receiver: str,
     }
 
 
-def alertmanager_payload(n: Notification, receiver: str,
-                         external_url: str = "") -> dict[str, Any]:
+def alertmanager_payload(n: Notification, receiver: str, external_url: str = "") -> dict[str, Any]:
     """The Alertmanager v4 webhook body for one notification."""
     labels = {"alertname": n.rule, "severity": n.severity, **n.labels}
     annotations = _annotations(n)
@@ -105,12 +108,18 @@ class WebhookNotifier(NotifierBase):
     optional = frozenset({"secret", "headers", "external_url"})
 
     def send(self, notification: Notification) -> None:
-        self._post(orjson.dumps(alertmanager_payload(
-            notification, self.name, self.config.get("external_url", ""))))
+        self._post(
+            orjson.dumps(
+                alertmanager_payload(notification, self.name, self.config.get("external_url", ""))
+            )
+        )
 
     def send_group(self, group: AlertGroup) -> None:
-        self._post(orjson.dumps(alertmanager_group_payload(
-            group, self.name, self.config.get("external_url", ""))))
+        self._post(
+            orjson.dumps(
+                alertmanager_group_payload(group, self.name, self.config.get("external_url", ""))
+            )
+        )
 
     def _post(self, body: bytes) -> None:
         headers = {"Content-Type": "application/json", **self.config.get("headers", {})}

@@ -94,8 +94,9 @@ def ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
     return float(np.clip(kstwo.sf(min(d, 1.0), np.round(en)), 0.0, 1.0))
 
 
-def wasserstein_effect(ref: ColumnProfile, cur: ColumnProfile,
-                       ref_values: np.ndarray | None = None) -> float | None:
+def wasserstein_effect(
+    ref: ColumnProfile, cur: ColumnProfile, ref_values: np.ndarray | None = None
+) -> float | None:
     """Wasserstein-1 between the sketches' quantile functions, in reference σ."""
     assert ref.kll is not None
     assert cur.kll is not None
@@ -122,8 +123,9 @@ def ks_exact_reference(ref: np.ndarray, cur: ColumnProfile) -> tuple[float, floa
     return float(np.max(np.abs(f_ref - f_cur))), cur.rank_error
 
 
-def ks_test(ref: ColumnProfile, cur: ColumnProfile,
-            ref_values: np.ndarray | None = None) -> SketchTest:
+def ks_test(
+    ref: ColumnProfile, cur: ColumnProfile, ref_values: np.ndarray | None = None
+) -> SketchTest:
     """KS on the numeric tracks with its p-value interval; with ``ref_values`` (sorted
     finite raw reference values) the reference CDF is exact, halving the error."""
     m = cur.n_numeric
@@ -137,8 +139,10 @@ def ks_test(ref: ColumnProfile, cur: ColumnProfile,
     hi = ks_pvalue(max(d - err, 0.0), n, m)
     lo = ks_pvalue(d + err, n, m) if err else p
     if err:
-        reason = (f"KS D = {d:.4f} ± {err:.4f} (sketch rank error), so p is between "
-                  f"{lo:.3g} and {hi:.3g} (estimate {p:.3g}); the verdict uses {hi:.3g}.")
+        reason = (
+            f"KS D = {d:.4f} ± {err:.4f} (sketch rank error), so p is between "
+            f"{lo:.3g} and {hi:.3g} (estimate {p:.3g}); the verdict uses {hi:.3g}."
+        )
     else:
         reason = f"KS D = {d:.4f}, p = {p:.3g} (sketches exact)."
     effect = wasserstein_effect(ref, cur, ref_values)
@@ -186,8 +190,14 @@ def _exact_counts(a: dict[str, int], b: dict[str, int]) -> SketchTest:
     cb = np.array([b.get(k, 0) for k in keys], dtype=np.float64)
     n, m = ra.sum(), cb.sum()
     unseen = int(np.sum((ra == 0) & (cb > 0)))
-    note = (f" {unseen} categories unseen in the reference ({cb[ra == 0].sum() / m:.1%} of "
-            "the window).") if unseen else ""
+    note = (
+        (
+            f" {unseen} categories unseen in the reference ({cb[ra == 0].sum() / m:.1%} of "
+            "the window)."
+        )
+        if unseen
+        else ""
+    )
     details = {"categories": len(keys), "counts": "exact"}
     if len(keys) <= 2:
         if len(keys) == 1:
@@ -201,22 +211,35 @@ def _exact_counts(a: dict[str, int], b: dict[str, int]) -> SketchTest:
             z = (p_cur - p_ref) / math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
             p = float(2 * stats.norm.sf(abs(z)))
             reason = f"two-proportion z = {z:.3g}, p = {p:.3g} (exact counts)."
-            return SketchTest("z", float(z), p, p, (p, p), h, "Cohen's h", 0.0,
-                              reason + note, details)
+            return SketchTest(
+                "z", float(z), p, p, (p, p), h, "Cohen's h", 0.0, reason + note, details
+            )
         p = float(stats.fisher_exact(table.astype(np.int64)).pvalue)
         reason = f"Fisher's exact p = {p:.3g} (exact counts)."
-        return SketchTest("fisher", float(p_cur - p_ref), p, p, (p, p), h, "Cohen's h",
-                          0.0, reason + note, details)
+        return SketchTest(
+            "fisher",
+            float(p_cur - p_ref),
+            p,
+            p,
+            (p, p),
+            h,
+            "Cohen's h",
+            0.0,
+            reason + note,
+            details,
+        )
     tv = float(0.5 * np.abs(ra / n - cb / m).sum())
     res = stats.chi2_contingency(np.vstack([ra, cb]))
     stat, p = float(res.statistic), float(res.pvalue)
     low = float(np.mean(res.expected_freq < 5))
     if low > 0.2:
-        note += (f" {low:.0%} of expected counts are below 5, so the chi-squared "
-                 "approximation is rough.")
+        note += (
+            f" {low:.0%} of expected counts are below 5, so the chi-squared approximation is rough."
+        )
     reason = f"chi-squared = {stat:.4g}, p = {p:.3g} (exact counts)."
-    return SketchTest("chi2", stat, p, p, (p, p), tv, "total variation", 0.0,
-                      reason + note, details)
+    return SketchTest(
+        "chi2", stat, p, p, (p, p), tv, "total variation", 0.0, reason + note, details
+    )
 
 
 def _side_bounds(col: ColumnProfile, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -248,16 +271,23 @@ def _heavy_hitters(ref: ColumnProfile, cur: ColumnProfile) -> SketchTest:
     # keep categories counted to within half their pooled count, at least 10 of them pooled
     keep = (la + lb >= 10) & ((ua - la) + (ub - lb) <= 0.5 * (la + lb))
     keys = [k for k, ok in zip(candidates, keep.tolist(), strict=True) if ok]
-    details: dict[str, Any] = {"counts": "heavy hitters", "categories_tested": len(keys),
-                               "count_error_reference": err_a, "count_error_current": err_b}
+    details: dict[str, Any] = {
+        "counts": "heavy hitters",
+        "categories_tested": len(keys),
+        "count_error_reference": err_a,
+        "count_error_current": err_b,
+    }
     error_bound = max(err_a / max(n, 1), err_b / max(m, 1))
     if not keys:
-        reason = (f"not tested: the frequent-items sketches count no category to within "
-                  f"its error (±{err_a} of {n} reference rows, ±{err_b} of {m} current "
-                  "rows); too many levels for a sketch-based test. Narrow the window to "
-                  "test raw rows.")
-        return SketchTest("chi2", None, None, None, None, None, "total variation",
-                          error_bound, reason, details)
+        reason = (
+            f"not tested: the frequent-items sketches count no category to within "
+            f"its error (±{err_a} of {n} reference rows, ±{err_b} of {m} current "
+            "rows); too many levels for a sketch-based test. Narrow the window to "
+            "test raw rows."
+        )
+        return SketchTest(
+            "chi2", None, None, None, None, None, "total variation", error_bound, reason, details
+        )
     la, ua, lb, ub = la[keep], ua[keep], lb[keep], ub[keep]
     # "other": everything else, its count bounded by the kept categories' bounds
     la = np.append(la, max(n - ua.sum(), 0.0))
@@ -273,9 +303,21 @@ def _heavy_hitters(ref: ColumnProfile, cur: ColumnProfile) -> SketchTest:
     tv = float(0.5 * diff.sum())
     coverage = float((la[:-1].sum() + lb[:-1].sum()) / (n + m))
     details.update(coverage_at_least=coverage)
-    reason = (f"chi-squared ≥ {stat:.4g} on the {len(keys)} categories the sketches count "
-              f"to within their error (≥ {coverage:.0%} of rows) plus 'other', p ≤ {p:.3g}: "
-              "a lower bound over every count the sketches allow, so the p-value is "
-              "conservative.")
-    return SketchTest("chi2", stat, p, p, (0.0, p), tv, "total variation (lower bound)",
-                      error_bound, reason, details)
+    reason = (
+        f"chi-squared ≥ {stat:.4g} on the {len(keys)} categories the sketches count "
+        f"to within their error (≥ {coverage:.0%} of rows) plus 'other', p ≤ {p:.3g}: "
+        "a lower bound over every count the sketches allow, so the p-value is "
+        "conservative."
+    )
+    return SketchTest(
+        "chi2",
+        stat,
+        p,
+        p,
+        (0.0, p),
+        tv,
+        "total variation (lower bound)",
+        error_bound,
+        reason,
+        details,
+    )

@@ -280,8 +280,7 @@ class ColumnProfile:
         clamped to ``[min(1, count), count]``.
         """
         if num_std not in (1, 2, 3):
-            raise InvalidParameterError(
-                f"'num_std' must be 1, 2 or 3. Got {num_std!r} instead.")
+            raise InvalidParameterError(f"'num_std' must be 1, 2 or 3. Got {num_std!r} instead.")
         if self.count == 0:
             return 0.0, 0.0
         top = float(self.count)

@@ -60,7 +60,7 @@ MIN_EFFECT: dict[str, float] = {"ks": 0.1, "chi2": 0.05, "z": 0.1, "fisher": 0.1
 _P_VALUE_METHODS = frozenset({"ks", "chi2"})
 _TRACK_NOTES = {
     FeatureKind.TEXT: "Tested on text lengths only: the sketches do not compare words "
-                      "(exact mode does).",
+    "(exact mode does).",
     FeatureKind.EMBEDDING: "Tested on vector norms only (exact mode compares the vectors).",
 }
 _FLOOR = 1e-4
@@ -212,7 +212,8 @@ def profile_drift(
         raise InvalidParameterError(f"'alpha' must be a float in (0, 1). Got {alpha!r} instead.")
     if correction not in ("bh", "none"):
         raise InvalidParameterError(
-            f"'correction' must be 'bh' or 'none'. Got {correction!r} instead.")
+            f"'correction' must be 'bh' or 'none'. Got {correction!r} instead."
+        )
     limits = {m: default for m, (default, _) in METHODS.items()}
     limits.update(ks=float(alpha), chi2=float(alpha))
     for m, value in (thresholds or {}).items():
@@ -255,8 +256,11 @@ def _apply_policy(results: dict[str, ColumnDrift], correction: str) -> dict[str,
     """Benjamini–Hochberg across the tested columns, then the effect-size floor."""
     from scipy import stats
 
-    tested = [n for n, r in results.items()
-              if r.statistic is not None and r.details.get("p_value_decision") is not None]
+    tested = [
+        n
+        for n, r in results.items()
+        if r.statistic is not None and r.details.get("p_value_decision") is not None
+    ]
     if not tested:
         return results
     raw = np.array([results[n].details["p_value_decision"] for n in tested], dtype=np.float64)
@@ -270,15 +274,24 @@ def _apply_policy(results: dict[str, ColumnDrift], correction: str) -> dict[str,
         floor = c.min_effect or 0.0
         large = c.effect_size is None or c.effect_size >= floor
         drifted = significant and large
-        verdict = ("drift" if drifted else "no drift (significant but the effect is too "
-                   "small to matter)" if significant else "no drift")
+        verdict = (
+            "drift"
+            if drifted
+            else "no drift (significant but the effect is too small to matter)"
+            if significant
+            else "no drift"
+        )
         label = "BH-adjusted p" if use_bh else "p"
         effect = ""
         if c.effect_size is not None:
-            effect = (f"; {c.details.get('effect', 'effect')} {c.effect_size:.3g} "
-                      f"{'>=' if large else '<'} minimum {floor:.3g}")
-        reason = (f"{verdict}: {label} = {p_adj:.3g} {'<' if significant else '>='} "
-                  f"{limit:g}{effect} (sketch mode). {c.reason}")
+            effect = (
+                f"; {c.details.get('effect', 'effect')} {c.effect_size:.3g} "
+                f"{'>=' if large else '<'} minimum {floor:.3g}"
+            )
+        reason = (
+            f"{verdict}: {label} = {p_adj:.3g} {'<' if significant else '>='} "
+            f"{limit:g}{effect} (sketch mode). {c.reason}"
+        )
         out[name] = replace(c, p_value_adjusted=float(p_adj), drifted=drifted, reason=reason)
     return out
 
@@ -320,8 +333,14 @@ def _untested(
 
 
 def _compare(
-    name: str, method: str, ref: ColumnProfile, cur: ColumnProfile, limit: float,
-    n_bins: int, min_effect: float | None, raw: np.ndarray | None = None,
+    name: str,
+    method: str,
+    ref: ColumnProfile,
+    cur: ColumnProfile,
+    limit: float,
+    n_bins: int,
+    min_effect: float | None,
+    raw: np.ndarray | None = None,
 ) -> ColumnDrift:
     n_ref, n_cur = _sizes(method, ref, cur)
     if method == "ks" and raw is not None and raw.size:
@@ -329,20 +348,39 @@ def _compare(
     kind = ref.kind.value
     if ref.count == 0 or cur.count == 0 or n_ref == 0 or n_cur == 0:
         side = "reference" if (ref.count == 0 or n_ref == 0) else "current"
-        return ColumnDrift(name, None, None, None, None, False, n_ref, n_cur,
-                           f"no values in the {side} profile", kind=kind)
+        return ColumnDrift(
+            name,
+            None,
+            None,
+            None,
+            None,
+            False,
+            n_ref,
+            n_cur,
+            f"no values in the {side} profile",
+            kind=kind,
+        )
     if method in _P_VALUE_METHODS:
         t = ks_test(ref, cur, raw) if method == "ks" else categorical_test(ref, cur)
         if method == "ks" and ref.kind in _TRACK_NOTES:
             t = replace(t, reason=f"{t.reason} {_TRACK_NOTES[ref.kind]}")
         floor = MIN_EFFECT[t.method] if min_effect is None else float(min_effect)
         return ColumnDrift(
-            name, t.method, t.statistic, t.p_value, limit, False, n_ref, n_cur, t.reason,
-            t.error_bound, kind=kind, effect_size=t.effect_size,
+            name,
+            t.method,
+            t.statistic,
+            t.p_value,
+            limit,
+            False,
+            n_ref,
+            n_cur,
+            t.reason,
+            t.error_bound,
+            kind=kind,
+            effect_size=t.effect_size,
             min_effect=floor if t.statistic is not None else None,
             p_value_bounds=None if t.p_value_bounds is None else list(t.p_value_bounds),
-            details={**t.details, "effect": t.effect_name,
-                     "p_value_decision": t.p_value_decision},
+            details={**t.details, "effect": t.effect_name, "p_value_decision": t.p_value_decision},
         )
     p_ref, p_cur, err = _distributions(ref, cur, n_bins)
     q_ref, q_cur = np.maximum(p_ref, _FLOOR), np.maximum(p_cur, _FLOOR)
@@ -352,8 +390,20 @@ def _compare(
         stat = _js_distance(p_ref, p_cur)
     drifted = stat >= limit
     reason = f"{method.upper()}={stat:.4f} {'≥' if drifted else '<'} {limit:g}"
-    return ColumnDrift(name, method, stat, None, limit, drifted, n_ref, n_cur, reason, err,
-                       kind=kind, effect_size=stat)
+    return ColumnDrift(
+        name,
+        method,
+        stat,
+        None,
+        limit,
+        drifted,
+        n_ref,
+        n_cur,
+        reason,
+        err,
+        kind=kind,
+        effect_size=stat,
+    )
 
 
 def _distributions(

@@ -42,7 +42,8 @@ def _proba(proba: Any, k: int) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != k:
         raise InvalidParameterError(
             f"'proba' must have one column per class ({k}); for two classes the positive "
-            f"class's probability may be given alone. Got shape {arr.shape}.")
+            f"class's probability may be given alone. Got shape {arr.shape}."
+        )
     if not np.isfinite(arr).all():
         raise InvalidParameterError("'proba' holds non-finite numbers.")
     return arr
@@ -62,8 +63,9 @@ def _auc_weighted(score: np.ndarray, weight_pos: np.ndarray) -> float | None:
     return float(np.trapezoid(np.r_[0.0, tps / pos_total], np.r_[0.0, fps / neg_total]))
 
 
-def _calibration_map(score: np.ndarray, hit: np.ndarray, min_bin: int
-                     ) -> tuple[list[float], list[float], list[float]]:
+def _calibration_map(
+    score: np.ndarray, hit: np.ndarray, min_bin: int
+) -> tuple[list[float], list[float], list[float]]:
     """A monotone map score → P(class): isotonic regression on quantile bins of at least
     ``min_bin`` rows, interpolated between bin centres. Binning first keeps the map from
     learning the reference's noise (plain isotonic regression puts 0 and 1 on small pools
@@ -102,9 +104,16 @@ class CBPE:
     """Reference rows behind each knot of each map (the calibration's sampling error)."""
 
     @classmethod
-    def fit(cls, y_true: Sequence[Any], y_pred: Sequence[Any], proba: Any,
-            classes: Sequence[Any] | None = None, *, min_rows: int = 50,
-            min_bin: int = 50) -> CBPE:
+    def fit(
+        cls,
+        y_true: Sequence[Any],
+        y_pred: Sequence[Any],
+        proba: Any,
+        classes: Sequence[Any] | None = None,
+        *,
+        min_rows: int = 50,
+        min_bin: int = 50,
+    ) -> CBPE:
         """Calibrate on labelled reference predictions.
 
         Args:
@@ -126,41 +135,51 @@ class CBPE:
             raise InvalidParameterError("'y_true', 'y_pred' and 'proba' need equal lengths.")
         if len(p) < min_rows:
             raise InvalidParameterError(
-                f"CBPE needs at least {min_rows} labelled reference rows. Got {len(p)}.")
+                f"CBPE needs at least {min_rows} labelled reference rows. Got {len(p)}."
+            )
         index = {c: i for i, c in enumerate(classes)}
         try:
             ti = np.array([index[v] for v in y_true])
         except KeyError as exc:
             raise InvalidParameterError(
-                f"Label {exc.args[0]!r} is not one of the classes {classes!r}.") from None
+                f"Label {exc.args[0]!r} is not one of the classes {classes!r}."
+            ) from None
         columns = [1] if len(classes) == 2 else range(len(classes))
-        fitted = [_calibration_map(p[:, j], (ti == j).astype(np.float64), min_bin)
-                  for j in columns]
+        fitted = [_calibration_map(p[:, j], (ti == j).astype(np.float64), min_bin) for j in columns]
         reference = classification_metrics(list(y_true), list(y_pred), p, classes=classes)
         reference.pop("confusion_matrix", None)
-        return cls(classes, [(x, y) for x, y, _ in fitted], len(p), reference,
-                   [w for _, _, w in fitted])
+        return cls(
+            classes, [(x, y) for x, y, _ in fitted], len(p), reference, [w for _, _, w in fitted]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as JSON-ready values."""
-        return {"classes": self.classes, "maps": [list(m) for m in self.maps],
-                "n_reference": self.n_reference, "reference_metrics": self.reference_metrics,
-                "map_rows": self.map_rows}
+        return {
+            "classes": self.classes,
+            "maps": [list(m) for m in self.maps],
+            "n_reference": self.n_reference,
+            "reference_metrics": self.reference_metrics,
+            "map_rows": self.map_rows,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CBPE:
         """Restore from :meth:`to_dict`."""
         try:
             maps = [(list(x), list(y)) for x, y in data["maps"]]
-            return cls(list(data["classes"]), maps, int(data["n_reference"]),
-                       dict(data.get("reference_metrics") or {}),
-                       [list(map(float, w)) for w in data.get("map_rows") or []])
+            return cls(
+                list(data["classes"]),
+                maps,
+                int(data["n_reference"]),
+                dict(data.get("reference_metrics") or {}),
+                [list(map(float, w)) for w in data.get("map_rows") or []],
+            )
         except (KeyError, TypeError, ValueError):
             raise InvalidParameterError("Not a saved CBPE state.") from None
 
-    def calibrate(self, proba: Any,
-                  maps: Sequence[tuple[Sequence[float], Any]] | None = None
-                  ) -> np.ndarray:
+    def calibrate(
+        self, proba: Any, maps: Sequence[tuple[Sequence[float], Any]] | None = None
+    ) -> np.ndarray:
         """Calibrated probabilities, shape ``(n, len(classes))``, rows summing to 1."""
         k = len(self.classes)
         p = _proba(proba, k)
@@ -185,8 +204,15 @@ class CBPE:
             out.append((list(x), np.clip(rate + sd * rng.standard_normal(rate.size), 0, 1)))
         return out
 
-    def estimate(self, y_pred: Sequence[Any], proba: Any, *, confidence: float = 0.95,
-                 n_draws: int = 200, seed: int = 0) -> dict[str, Any]:
+    def estimate(
+        self,
+        y_pred: Sequence[Any],
+        proba: Any,
+        *,
+        confidence: float = 0.95,
+        n_draws: int = 200,
+        seed: int = 0,
+    ) -> dict[str, Any]:
         """Estimated accuracy, F1 (positive class, or macro) and ROC AUC with a band.
 
         Returns:
@@ -205,8 +231,8 @@ class CBPE:
             pi = np.array([index[v] for v in y_pred])
         except KeyError as exc:
             raise InvalidParameterError(
-                f"Prediction {exc.args[0]!r} is not one of the reference classes "
-                f"{self.classes!r}.") from None
+                f"Prediction {exc.args[0]!r} is not one of the reference classes {self.classes!r}."
+            ) from None
         q = self.calibrate(raw)
         value = self._expected(pi, q, raw)
         draws = self._draws(pi, raw, n_draws, seed)
@@ -218,16 +244,18 @@ class CBPE:
                 out[name] = {"value": finite(v), "lower": None, "upper": None}
                 continue
             # a discrete draw distribution can leave its mean outside the percentiles
-            out[name] = {"value": finite(v),
-                         "lower": finite(min(np.percentile(col, lo), v)),
-                         "upper": finite(max(np.percentile(col, hi), v))}
+            out[name] = {
+                "value": finite(v),
+                "lower": finite(min(np.percentile(col, lo), v)),
+                "upper": finite(max(np.percentile(col, hi), v)),
+            }
         return QualityResult(out, title="Estimated performance (CBPE, no labels)")
 
     def _expected(self, pi: np.ndarray, q: np.ndarray, raw: np.ndarray) -> dict[str, float | None]:
         n, k = q.shape
         rows = np.arange(n)
         f1s, aucs = [], []
-        for j in ([1] if k == 2 else range(k)):
+        for j in [1] if k == 2 else range(k):
             chosen = pi == j
             tp = q[chosen, j].sum()
             fp = (1.0 - q[chosen, j]).sum()
@@ -235,11 +263,15 @@ class CBPE:
             f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else 0.0)
             aucs.append(_auc_weighted(raw[:, j], q[:, j]))
         auc_ok = [a for a in aucs if a is not None]
-        return {"accuracy": float(q[rows, pi].mean()), "f1": float(np.mean(f1s)),
-                "roc_auc": float(np.mean(auc_ok)) if auc_ok else None}
+        return {
+            "accuracy": float(q[rows, pi].mean()),
+            "f1": float(np.mean(f1s)),
+            "roc_auc": float(np.mean(auc_ok)) if auc_ok else None,
+        }
 
-    def _draws(self, pi: np.ndarray, raw: np.ndarray, n_draws: int,
-               seed: int) -> dict[str, np.ndarray]:
+    def _draws(
+        self, pi: np.ndarray, raw: np.ndarray, n_draws: int, seed: int
+    ) -> dict[str, np.ndarray]:
         """Realised accuracy, F1 and ROC AUC of ``n_draws`` label sets, each drawn from the
         probabilities of a perturbed calibration map (vectorised over draws; NaN where a
         metric is undefined)."""
@@ -257,8 +289,9 @@ class CBPE:
         while done < n_draws:
             b = min(chunk, n_draws - done)
             done += b
-            cum = np.stack([np.cumsum(self.calibrate(raw, self._perturbed(rng)), axis=1)
-                            for _ in range(b)])
+            cum = np.stack(
+                [np.cumsum(self.calibrate(raw, self._perturbed(rng)), axis=1) for _ in range(b)]
+            )
             y = np.minimum((rng.uniform(size=(b, n, 1)) > cum).sum(axis=2), k - 1)
             out["accuracy"].append((y == pi).mean(axis=1))
             f1s, aucs = [], []
@@ -278,7 +311,11 @@ class CBPE:
             with np.errstate(invalid="ignore"):
                 aucs_arr = np.array(aucs)
                 valid = np.isfinite(aucs_arr)
-                mean = np.where(valid.any(axis=0), np.nansum(np.where(valid, aucs_arr, 0), axis=0)
-                                / np.maximum(valid.sum(axis=0), 1), np.nan)
+                mean = np.where(
+                    valid.any(axis=0),
+                    np.nansum(np.where(valid, aucs_arr, 0), axis=0)
+                    / np.maximum(valid.sum(axis=0), 1),
+                    np.nan,
+                )
             out["roc_auc"].append(mean)
         return {key: np.concatenate(v) for key, v in out.items()}

@@ -33,7 +33,8 @@ def confusion_matrix(y_true: Any, y_pred: Any, classes: Sequence[Any]) -> np.nda
         p = np.fromiter((index[v] for v in y_pred), dtype=np.int64)
     except KeyError as exc:
         raise InvalidParameterError(
-            f"Class {exc.args[0]!r} is not one of the classes {list(classes)!r}.") from None
+            f"Class {exc.args[0]!r} is not one of the classes {list(classes)!r}."
+        ) from None
     return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
 
 
@@ -132,14 +133,19 @@ def _proba_matrix(proba: Any, k: int, n: int) -> np.ndarray:
     if arr.shape != (n, k):
         raise InvalidParameterError(
             f"'proba' must have one row per prediction and one column per class ({n}, {k}) "
-            f"(or, for two classes, the positive class's probability). Got shape {arr.shape}.")
+            f"(or, for two classes, the positive class's probability). Got shape {arr.shape}."
+        )
     if not np.isfinite(arr).all() or (arr < 0).any() or (arr > 1).any():
         raise InvalidParameterError("'proba' must hold probabilities in [0, 1].")
     return arr
 
 
 def classification_metrics(
-    y_true: Any, y_pred: Any, proba: Any = None, *, classes: Sequence[Any] | None = None,
+    y_true: Any,
+    y_pred: Any,
+    proba: Any = None,
+    *,
+    classes: Sequence[Any] | None = None,
     n_bins: int = 10,
 ) -> dict[str, Any]:
     """Accuracy, precision/recall/F1 (macro, micro, weighted), and with ``proba`` ROC AUC,
@@ -172,7 +178,8 @@ def classification_metrics(
             classes = np.unique(np.concatenate([t, p])).tolist()
         except TypeError:
             raise InvalidParameterError(
-                "The classes mix types that cannot be ordered; pass 'classes'.") from None
+                "The classes mix types that cannot be ordered; pass 'classes'."
+            ) from None
     classes = list(classes)
     k = len(classes)
     cm = confusion_matrix(t.tolist(), p.tolist(), classes)
@@ -185,14 +192,16 @@ def classification_metrics(
             out[name] = finite(per_class[name][1])  # type: ignore[index]
     out.update(roc_auc=None, pr_auc=None, log_loss=None, brier=None, ece=None)
     if proba is not None:
-        out.update(_proba_metrics(t.tolist(), p.tolist(), _proba_matrix(proba, k, n), classes,
-                                  n_bins))
+        out.update(
+            _proba_metrics(t.tolist(), p.tolist(), _proba_matrix(proba, k, n), classes, n_bins)
+        )
     out["confusion_matrix"] = {"classes": classes, "matrix": cm.tolist()}
     return QualityResult(out, title="Classification metrics")
 
 
-def _proba_metrics(t: list[Any], p: list[Any], proba: np.ndarray, classes: list[Any],
-                   n_bins: int) -> dict[str, float | None]:
+def _proba_metrics(
+    t: list[Any], p: list[Any], proba: np.ndarray, classes: list[Any], n_bins: int
+) -> dict[str, float | None]:
     index = {c: i for i, c in enumerate(classes)}
     ti = np.fromiter((index[v] for v in t), dtype=np.int64)
     pi = np.fromiter((index[v] for v in p), dtype=np.int64)
@@ -213,7 +222,11 @@ def _proba_metrics(t: list[Any], p: list[Any], proba: np.ndarray, classes: list[
         auc = float(np.mean(aucs_ok)) if aucs_ok else None
         ap = float(np.mean(aps_ok)) if aps_ok else None
         brier = float(((proba - onehot) ** 2).sum(axis=1).mean())
-    ece = expected_calibration_error((pi == ti).astype(np.float64),
-                                     proba[np.arange(n), pi], n_bins)
-    return {"roc_auc": finite(auc), "pr_auc": finite(ap), "log_loss": finite(log_loss),
-            "brier": finite(brier), "ece": finite(ece)}
+    ece = expected_calibration_error((pi == ti).astype(np.float64), proba[np.arange(n), pi], n_bins)
+    return {
+        "roc_auc": finite(auc),
+        "pr_auc": finite(ap),
+        "log_loss": finite(log_loss),
+        "brier": finite(brier),
+        "ece": finite(ece),
+    }

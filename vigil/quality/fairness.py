@@ -29,8 +29,12 @@ from vigil.quality.results import QualityResult
 
 
 def fairness_metrics(
-    y_pred: Sequence[Any], segments: Sequence[Any], *, y_true: Sequence[Any] | None = None,
-    positive: Any = 1, min_rows: int = 30,
+    y_pred: Sequence[Any],
+    segments: Sequence[Any],
+    *,
+    y_true: Sequence[Any] | None = None,
+    positive: Any = 1,
+    min_rows: int = 30,
 ) -> dict[str, Any]:
     """Selection rate and TPR per segment, with parity differences between segments.
 
@@ -58,8 +62,12 @@ def fairness_metrics(
     for seg in sorted(values, key=lambda k: (k[0], str(k[1]))):
         mask = np.array([s == seg for s in seg_keys])
         n = int(mask.sum())
-        entry: dict[str, Any] = {"segment": values[seg], "n": n, "too_few_rows": n < min_rows,
-                                 "selection_rate": float(pred[mask].mean())}
+        entry: dict[str, Any] = {
+            "segment": values[seg],
+            "n": n,
+            "too_few_rows": n < min_rows,
+            "selection_rate": float(pred[mask].mean()),
+        }
         if true is not None:
             pos, neg = mask & true, mask & ~true
             entry["n_positive"] = int(pos.sum())
@@ -67,14 +75,18 @@ def fairness_metrics(
             entry["false_positive_rate"] = float(pred[neg].mean()) if neg.any() else None
         per.append(entry)
     compared = [e for e in per if not e["too_few_rows"]]
-    out: dict[str, Any] = {"positive": positive, "min_rows": min_rows, "segments": per,
-                           "compared": [e["segment"] for e in compared]}
+    out: dict[str, Any] = {
+        "positive": positive,
+        "min_rows": min_rows,
+        "segments": per,
+        "compared": [e["segment"] for e in compared],
+    }
     out["demographic_parity_difference"] = _spread(compared, "selection_rate", "difference")
     out["disparate_impact_ratio"] = _spread(compared, "selection_rate", "ratio")
     out["equal_opportunity_difference"] = (
-        _spread(compared, "true_positive_rate", "difference") if true is not None else None)
-    out["equalized_odds_difference"] = (
-        _equalized_odds(compared) if true is not None else None)
+        _spread(compared, "true_positive_rate", "difference") if true is not None else None
+    )
+    out["equalized_odds_difference"] = _equalized_odds(compared) if true is not None else None
     for e in per:
         for key in ("selection_rate", "true_positive_rate", "false_positive_rate"):
             if key in e:
@@ -95,9 +107,12 @@ def _equalized_odds(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     if tpr is None or fpr is None:
         return None
     worst = tpr if tpr["value"] >= fpr["value"] else fpr
-    return {**worst, "rate": "true_positive_rate" if worst is tpr else "false_positive_rate",
-            "true_positive_rate_difference": tpr["value"],
-            "false_positive_rate_difference": fpr["value"]}
+    return {
+        **worst,
+        "rate": "true_positive_rate" if worst is tpr else "false_positive_rate",
+        "true_positive_rate_difference": tpr["value"],
+        "false_positive_rate_difference": fpr["value"],
+    }
 
 
 def _spread(entries: list[dict[str, Any]], key: str, kind: str) -> dict[str, Any] | None:
@@ -110,5 +125,10 @@ def _spread(entries: list[dict[str, Any]], key: str, kind: str) -> dict[str, Any
         value = high[key] - low[key]
     else:
         value = low[key] / high[key] if high[key] > 0 else None
-    return {"value": finite(value), "lowest": low["segment"], "highest": high["segment"],
-            "lowest_value": finite(low[key]), "highest_value": finite(high[key])}
+    return {
+        "value": finite(value),
+        "lowest": low["segment"],
+        "highest": high["segment"],
+        "lowest_value": finite(low[key]),
+        "highest_value": finite(high[key]),
+    }

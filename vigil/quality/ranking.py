@@ -24,14 +24,16 @@ def _relevance(relevant: Any, path: str) -> dict[Any, float]:
         for item, grade in relevant.items():
             if isinstance(grade, bool) or not isinstance(grade, int | float) or grade < 0:
                 raise InvalidParameterError(
-                    f"{path}[{item!r}] must be a relevance grade >= 0. Got {grade!r}.")
+                    f"{path}[{item!r}] must be a relevance grade >= 0. Got {grade!r}."
+                )
             out[item] = float(grade)
         return out
     if isinstance(relevant, Iterable) and not isinstance(relevant, str | bytes):
         return dict.fromkeys(relevant, 1.0)
     raise InvalidParameterError(
         f"{path} must be a list of relevant items or a mapping item -> grade. "
-        f"Got {type(relevant).__name__}.")
+        f"Got {type(relevant).__name__}."
+    )
 
 
 def ranking_metrics(
@@ -54,7 +56,8 @@ def ranking_metrics(
     if len(ranked) != len(relevant):
         raise InvalidParameterError(
             f"'ranked' and 'relevant' need one entry per query. Got {len(ranked)} and "
-            f"{len(relevant)}.")
+            f"{len(relevant)}."
+        )
     if not ranked:
         raise InvalidParameterError("No queries; ranking metrics need at least one.")
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
@@ -74,15 +77,18 @@ def ranking_metrics(
         first = next((r for r, item in enumerate(items, 1) if item in relevant_items), None)
         rr.append(1.0 / first if first else 0.0)
         ideal = np.sort(np.fromiter(grades.values(), dtype=np.float64))[::-1][:k]
-        idcg = float((ideal * discounts[:len(ideal)]).sum())
-        dcg = float((gains * discounts[:len(gains)]).sum())
+        idcg = float((ideal * discounts[: len(ideal)]).sum())
+        dcg = float((gains * discounts[: len(gains)]).sum())
         ndcg.append(dcg / idcg if idcg > 0 else 0.0)
-    return QualityResult({
-        "n": len(ranked),
-        "k": k,
-        "precision_at_k": finite(np.mean(prec)),
-        "recall_at_k": finite(np.mean(rec)) if rec else None,
-        "ndcg_at_k": finite(np.mean(ndcg)),
-        "mrr": finite(np.mean(rr)),
-        "hit_rate": finite(np.mean(hit)),
-    }, title="Ranking metrics")
+    return QualityResult(
+        {
+            "n": len(ranked),
+            "k": k,
+            "precision_at_k": finite(np.mean(prec)),
+            "recall_at_k": finite(np.mean(rec)) if rec else None,
+            "ndcg_at_k": finite(np.mean(ndcg)),
+            "mrr": finite(np.mean(rr)),
+            "hit_rate": finite(np.mean(hit)),
+        },
+        title="Ranking metrics",
+    )

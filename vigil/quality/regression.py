@@ -30,14 +30,17 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, Any]:
     n = same_length(y_true=t, y_pred=p)
     err = p - t
     eps = np.finfo(np.float64).eps
-    ss_res = float((err ** 2).sum())
+    ss_res = float((err**2).sum())
     ss_tot = float(((t - t.mean()) ** 2).sum())
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
-    return QualityResult({
-        "n": n,
-        "mae": finite(np.abs(err).mean()),
-        "rmse": finite(np.sqrt((err ** 2).mean())),
-        "mape": finite((np.abs(err) / np.maximum(np.abs(t), eps)).mean()),
-        "r2": finite(r2),
-        "mean_error": finite(err.mean()),
-    }, title="Regression metrics")
+    return QualityResult(
+        {
+            "n": n,
+            "mae": finite(np.abs(err).mean()),
+            "rmse": finite(np.sqrt((err**2).mean())),
+            "mape": finite((np.abs(err) / np.maximum(np.abs(t), eps)).mean()),
+            "r2": finite(r2),
+            "mean_error": finite(err.mean()),
+        },
+        title="Regression metrics",
+    )

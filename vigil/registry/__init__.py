@@ -59,9 +59,15 @@ __all__ = [
 ]
 
 
-def load(ref: str, *, db: str | None = None, home: str | Path | None = None,
-         deserialize: bool = False, allow: Iterable[str] = (),
-         allow_unparsed: bool = False) -> Any:
+def load(
+    ref: str,
+    *,
+    db: str | None = None,
+    home: str | Path | None = None,
+    deserialize: bool = False,
+    allow: Iterable[str] = (),
+    allow_unparsed: bool = False,
+) -> Any:
     """The verified artifact of ``"name@alias"`` or ``"name:version"``.
 
     Checks the signature and every file's SHA-256, scans pickles, and returns the path
@@ -78,7 +84,8 @@ def load(ref: str, *, db: str | None = None, home: str | Path | None = None,
     """
     registry = Registry.open(db=db, home=home, actor="load")
     try:
-        return registry.load(ref, deserialize=deserialize, allow=allow,
-                             allow_unparsed=allow_unparsed)
+        return registry.load(
+            ref, deserialize=deserialize, allow=allow, allow_unparsed=allow_unparsed
+        )
     finally:
         registry.close()

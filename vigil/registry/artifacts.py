@@ -81,12 +81,19 @@ def check_name(name: Any) -> str:
     ok = isinstance(name, str) and bool(name) and "\\" not in name and "\x00" not in name
     if ok:
         path = PurePosixPath(name)
-        ok = (bool(path.parts) and not path.is_absolute() and ".." not in path.parts
-              and "." not in path.parts and ":" not in path.parts[0] and str(path) == name)
+        ok = (
+            bool(path.parts)
+            and not path.is_absolute()
+            and ".." not in path.parts
+            and "." not in path.parts
+            and ":" not in path.parts[0]
+            and str(path) == name
+        )
     if not ok:
         raise InvalidParameterError(
             f"Artifact file name {name!r} is not a safe relative path (no '..', absolute "
-            "paths or backslashes).")
+            "paths or backslashes)."
+        )
     return name
 
 
@@ -127,8 +134,9 @@ class ArtifactStore:
         if not src.exists():
             raise ArtifactNotFoundError(f"The artifact {str(src)!r} does not exist.")
         if src.is_symlink():
-            raise InvalidParameterError(f"The artifact {str(src)!r} is a symbolic link; give "
-                                        "the file it points at.")
+            raise InvalidParameterError(
+                f"The artifact {str(src)!r} is a symbolic link; give the file it points at."
+            )
         if src.is_file():
             files = [(check_name(src.name), src)]
             kind = "file"
@@ -138,11 +146,13 @@ class ArtifactStore:
             if not files:
                 raise InvalidParameterError(f"The artifact directory {str(src)!r} is empty.")
         else:
-            raise InvalidParameterError(f"The artifact {str(src)!r} is not a regular file or "
-                                        "directory.")
+            raise InvalidParameterError(
+                f"The artifact {str(src)!r} is not a regular file or directory."
+            )
         manifest = [self._put_file(name, path) for name, path in files]
-        return StoredArtifact(kind, manifest, manifest_digest(manifest),
-                              sum(e["size"] for e in manifest))
+        return StoredArtifact(
+            kind, manifest, manifest_digest(manifest), sum(e["size"] for e in manifest)
+        )
 
     def _put_file(self, name: str, path: Path) -> dict[str, Any]:
         tmp_dir = self.root / "tmp"
@@ -178,13 +188,17 @@ class ArtifactStore:
             IntegrityError: a file's digest or size differs (the artifact was altered).
         """
         if where is not None:
-            present = {p.relative_to(where).as_posix() for p in where.rglob("*")
-                       if p.is_file() or p.is_symlink()}
+            present = {
+                p.relative_to(where).as_posix()
+                for p in where.rglob("*")
+                if p.is_file() or p.is_symlink()
+            }
             extra = sorted(present - {e.get("name") for e in manifest})
             if extra:
                 raise IntegrityError(
                     f"The artifact holds files that were not registered: {', '.join(extra)}.",
-                    details={"extra": extra})
+                    details={"extra": extra},
+                )
         for entry in manifest:
             name = check_name(entry.get("name"))
             digest = _check_digest(entry.get("digest"))
@@ -192,13 +206,15 @@ class ArtifactStore:
             if not path.is_file():
                 raise ArtifactNotFoundError(
                     f"The artifact file {name!r} (sha256 {digest[:12]}...) is missing from "
-                    f"{path.parent}.")
+                    f"{path.parent}."
+                )
             actual, size = sha256_file(path)
             if actual != digest or size != entry.get("size"):
                 raise IntegrityError(
                     f"The artifact file {name!r} was altered: its SHA-256 is {actual[:12]}... "
                     f"but {digest[:12]}... was registered.",
-                    details={"file": name, "expected": digest, "actual": actual})
+                    details={"file": name, "expected": digest, "actual": actual},
+                )
 
     def checkout(self, manifest: list[dict[str, Any]], kind: str) -> Path:
         """The artifact as a path (the file, or the directory), verified against the manifest.
@@ -246,11 +262,13 @@ def _walk(root: Path) -> Iterator[tuple[str, Path]]:
             if (base / d).is_symlink():
                 raise InvalidParameterError(
                     f"The artifact holds a symbolic link {str(base / d)!r}; links are refused "
-                    "(they could point outside the artifact).")
+                    "(they could point outside the artifact)."
+                )
         for f in filenames:
             path = base / f
             if path.is_symlink() or not path.is_file():
                 raise InvalidParameterError(
                     f"The artifact holds {str(path)!r}, which is not a regular file (links "
-                    "and special files are refused).")
+                    "and special files are refused)."
+                )
             yield check_name(path.relative_to(root).as_posix()), path

@@ -55,24 +55,49 @@ ALERT_RULE = "registry:canary"  # alerts of canary decisions; rules.RESERVED_PRE
 MODES = ("canary", "shadow")
 METRICS = ("error_rate", "latency_p95")
 DEFAULT_TOLERANCE = {"error_rate": 0.01, "latency_p95": 0.025}
-DEFAULTS: dict[str, Any] = {"mode": "canary", "share": 0.1, "alpha": 0.05, "min_count": 50,
-                            "max_duration_s": 86400.0, "on_timeout": "rollback",
-                            "resolve_after_s": 300.0}
-_KEYS = {"version", "share", "mode", "alpha", "tolerance", "metrics", "min_count",
-         "max_duration_s", "on_timeout", "latency_threshold_s", "notify", "resolve_after_s"}
+DEFAULTS: dict[str, Any] = {
+    "mode": "canary",
+    "share": 0.1,
+    "alpha": 0.05,
+    "min_count": 50,
+    "max_duration_s": 86400.0,
+    "on_timeout": "rollback",
+    "resolve_after_s": 300.0,
+}
+_KEYS = {
+    "version",
+    "share",
+    "mode",
+    "alpha",
+    "tolerance",
+    "metrics",
+    "min_count",
+    "max_duration_s",
+    "on_timeout",
+    "latency_threshold_s",
+    "notify",
+    "resolve_after_s",
+}
 
 
-def _number(cfg: dict[str, Any], key: str, low: float, high: float | None,
-            *, open_low: bool = True) -> float:
+def _number(
+    cfg: dict[str, Any], key: str, low: float, high: float | None, *, open_low: bool = True
+) -> float:
     value = cfg.get(key, DEFAULTS.get(key))
-    if (not isinstance(value, int | float) or isinstance(value, bool)
-            or not math.isfinite(value) or not (value > low if open_low else value >= low)
-            or (high is not None and value > high)):
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not (value > low if open_low else value >= low)
+        or (high is not None and value > high)
+    ):
         left = "in (" if open_low else "in ["
-        bound = (f"{left}{low:g}, {high:g}]" if high is not None
-                 else f"{'>' if open_low else '>='} {low:g}")
-        raise InvalidParameterError(f"'{key}' of a canary must be a number {bound}. "
-                                    f"Got {value!r}.")
+        bound = (
+            f"{left}{low:g}, {high:g}]"
+            if high is not None
+            else f"{'>' if open_low else '>='} {low:g}"
+        )
+        raise InvalidParameterError(f"'{key}' of a canary must be a number {bound}. Got {value!r}.")
     return float(value)
 
 
@@ -89,7 +114,8 @@ def check_canary_config(cfg: Any) -> dict[str, Any]:
     unknown = set(cfg) - _KEYS
     if unknown:
         raise InvalidParameterError(
-            f"Unknown canary fields {sorted(unknown)}; allowed: {sorted(_KEYS)}.")
+            f"Unknown canary fields {sorted(unknown)}; allowed: {sorted(_KEYS)}."
+        )
     out: dict[str, Any] = {"version": check_version(cfg.get("version"))}
     mode = cfg.get("mode", DEFAULTS["mode"])
     if mode not in MODES:
@@ -103,13 +129,14 @@ def check_canary_config(cfg: Any) -> dict[str, Any]:
     on_timeout = cfg.get("on_timeout", DEFAULTS["on_timeout"])
     if on_timeout not in ("rollback", "promote"):
         raise InvalidParameterError(
-            f"'on_timeout' of a canary is 'rollback' or 'promote'. Got {on_timeout!r}.")
+            f"'on_timeout' of a canary is 'rollback' or 'promote'. Got {on_timeout!r}."
+        )
     out["on_timeout"] = on_timeout
     metrics = cfg.get("metrics", ["error_rate"])
-    if (not isinstance(metrics, list) or not metrics
-            or any(m not in METRICS for m in metrics)):
+    if not isinstance(metrics, list) or not metrics or any(m not in METRICS for m in metrics):
         raise InvalidParameterError(
-            f"'metrics' of a canary is a non-empty list of {list(METRICS)}. Got {metrics!r}.")
+            f"'metrics' of a canary is a non-empty list of {list(METRICS)}. Got {metrics!r}."
+        )
     out["metrics"] = sorted(set(metrics), key=METRICS.index)
     tolerance = cfg.get("tolerance", {})
     if isinstance(tolerance, int | float) and not isinstance(tolerance, bool):
@@ -117,7 +144,8 @@ def check_canary_config(cfg: Any) -> dict[str, Any]:
     if not isinstance(tolerance, dict) or set(tolerance) - set(METRICS):
         raise InvalidParameterError(
             "'tolerance' of a canary is a number or maps metrics to how much more often the "
-            f"canary may fail than stable (e.g. {{'error_rate': 0.01}}). Got {tolerance!r}.")
+            f"canary may fail than stable (e.g. {{'error_rate': 0.01}}). Got {tolerance!r}."
+        )
     out["tolerance"] = {}
     for metric in out["metrics"]:
         value = tolerance.get(metric, DEFAULT_TOLERANCE[metric])
@@ -129,14 +157,22 @@ def check_canary_config(cfg: Any) -> dict[str, Any]:
     notify = cfg.get("notify", [])
     if not isinstance(notify, list) or not all(isinstance(n, str) and n for n in notify):
         raise InvalidParameterError(
-            f"'notify' of a canary must be a list of notifier names. Got {notify!r}.")
+            f"'notify' of a canary must be a list of notifier names. Got {notify!r}."
+        )
     out["notify"] = list(notify)
     return out
 
 
-def start(registry: Any, model: str, alias: str, cfg: dict[str, Any], *,
-          reason: str | None, actor: str,
-          expected_revision: int | None = None) -> dict[str, Any]:
+def start(
+    registry: Any,
+    model: str,
+    alias: str,
+    cfg: dict[str, Any],
+    *,
+    reason: str | None,
+    actor: str,
+    expected_revision: int | None = None,
+) -> dict[str, Any]:
     """Validate ``cfg`` and record the canary on the alias (see ``Registry.start_canary``)."""
     from vigil.registry.errors import AliasNotFoundError
 
@@ -151,53 +187,83 @@ def start(registry: Any, model: str, alias: str, cfg: dict[str, Any], *,
     current = q.get_alias(registry.store, record.id, alias)
     if current is None:
         raise AliasNotFoundError(
-            f"Model {model!r} has no alias {alias!r}; promote a version to it first.")
+            f"Model {model!r} has no alias {alias!r}; promote a version to it first."
+        )
     if current["version"] is None:
         raise InvalidParameterError(
             f"Alias {alias!r} of {model!r} follows alias {current['target_alias']!r}; a "
-            "canary needs an alias that names a version.")
+            "canary needs an alias that names a version."
+        )
     if current.get("canary"):
         raise InvalidParameterError(
             f"Alias {alias!r} of {model!r} runs a canary of version "
-            f"{current['canary']['version']!r} already; abort it first.")
+            f"{current['canary']['version']!r} already; abort it first."
+        )
     if checked["version"] == current["version"]:
         raise InvalidParameterError(
-            f"Version {checked['version']!r} is the version {alias!r} serves already.")
+            f"Version {checked['version']!r} is the version {alias!r} serves already."
+        )
     now = time.time()
     if "latency_p95" in checked["metrics"]:
         slow_s = checked["latency_threshold_s"]
         if slow_s is None:
-            slow_s = q.latency_quantile(registry.store, record.id, current["version"],
-                                        now - 3600.0, now, 0.95)
+            slow_s = q.latency_quantile(
+                registry.store, record.id, current["version"], now - 3600.0, now, 0.95
+            )
             if slow_s is None and ceiling is not None:
                 slow_s = float(ceiling)  # no recent latencies: the policy's ceiling
             if slow_s is None:
                 raise InvalidParameterError(
                     f"Version {current['version']!r} recorded no latencies in the last hour "
-                    "to set the canary's latency threshold; give 'latency_threshold_s'.")
+                    "to set the canary's latency threshold; give 'latency_threshold_s'."
+                )
         checked["slow_s"] = slow_s
     checked.update(started_at=now, started_by=actor, stable=current["version"])
     if expected_revision is None:  # two starts racing: the second one is stale (409)
         expected_revision = current["revision"]
-    row = q.set_canary(registry.store, record.id, alias, checked, action="canary_start",
-                       actor=actor, reason=reason, expected_revision=expected_revision)
-    registry.store.audit(actor, "registry.canary_start", f"{model}@{alias}",
-                         {**checked, "reason": reason, "revision": row["revision"]})
+    row = q.set_canary(
+        registry.store,
+        record.id,
+        alias,
+        checked,
+        action="canary_start",
+        actor=actor,
+        reason=reason,
+        expected_revision=expected_revision,
+    )
+    registry.store.audit(
+        actor,
+        "registry.canary_start",
+        f"{model}@{alias}",
+        {**checked, "reason": reason, "revision": row["revision"]},
+    )
     return {"model": model, **row}
 
 
-def abort(registry: Any, model: str, alias: str, *, reason: str | None,
-          actor: str) -> dict[str, Any]:
+def abort(
+    registry: Any, model: str, alias: str, *, reason: str | None, actor: str
+) -> dict[str, Any]:
     """End the alias's canary without promoting it (see ``Registry.abort_canary``)."""
     record = registry.model(model)
     current = registry.alias(model, alias)
     if not current.get("canary"):
         raise InvalidParameterError(f"Alias {alias!r} of {model!r} runs no canary.")
-    row = q.set_canary(registry.store, record.id, alias, None, action="canary_abort",
-                       actor=actor, reason=reason, expected_revision=current["revision"])
-    registry.store.audit(actor, "registry.canary_abort", f"{model}@{alias}", {
-        "version": current["canary"]["version"], "reason": reason,
-        "revision": row["revision"]})
+    row = q.set_canary(
+        registry.store,
+        record.id,
+        alias,
+        None,
+        action="canary_abort",
+        actor=actor,
+        reason=reason,
+        expected_revision=current["revision"],
+    )
+    registry.store.audit(
+        actor,
+        "registry.canary_abort",
+        f"{model}@{alias}",
+        {"version": current["canary"]["version"], "reason": reason, "revision": row["revision"]},
+    )
     return {"model": model, **row}
 
 
@@ -205,8 +271,9 @@ def evidence(store: Store, row: dict[str, Any], now: float) -> dict[str, Any]:
     """The canary's counts per metric, its e-values and the decision they support."""
     c = row["canary"]
     stable, cand = row["version"], c["version"]
-    counts = q.version_outcomes(store, row["model_id"], [stable, cand], c["started_at"], now,
-                                c.get("slow_s"))
+    counts = q.version_outcomes(
+        store, row["model_id"], [stable, cand], c["started_at"], now, c.get("slow_s")
+    )
     a, b = counts[stable], counts[cand]
     alpha_each = c["alpha"] / len(c["metrics"])
     per: dict[str, Any] = {}
@@ -214,16 +281,26 @@ def evidence(store: Store, row: dict[str, Any], now: float) -> dict[str, Any]:
     for metric in c["metrics"]:
         key = "errors" if metric == "error_rate" else "slow"
         tol = c["tolerance"][metric]
-        verdict, roll, prom = sequential.decide(a[key], a["n"], b[key], b["n"],
-                                                alpha=alpha_each, tolerance=tol)
+        verdict, roll, prom = sequential.decide(
+            a[key], a["n"], b[key], b["n"], alpha=alpha_each, tolerance=tol
+        )
         verdicts.append(verdict)
         per[metric] = {
-            "stable": {"n": a["n"], "failures": a[key],
-                       "rate": round(a[key] / a["n"], 6) if a["n"] else None},
-            "canary": {"n": b["n"], "failures": b[key],
-                       "rate": round(b[key] / b["n"], 6) if b["n"] else None},
-            "tolerance": tol, "log_e_rollback": round(roll, 4),
-            "log_e_promote": round(prom, 4), "verdict": verdict}
+            "stable": {
+                "n": a["n"],
+                "failures": a[key],
+                "rate": round(a[key] / a["n"], 6) if a["n"] else None,
+            },
+            "canary": {
+                "n": b["n"],
+                "failures": b[key],
+                "rate": round(b[key] / b["n"], 6) if b["n"] else None,
+            },
+            "tolerance": tol,
+            "log_e_rollback": round(roll, 4),
+            "log_e_promote": round(prom, 4),
+            "verdict": verdict,
+        }
         if metric == "latency_p95":
             per[metric]["threshold_s"] = c.get("slow_s")
     decision = None
@@ -236,27 +313,44 @@ def evidence(store: Store, row: dict[str, Any], now: float) -> dict[str, Any]:
     timed_out = decision is None and elapsed >= c["max_duration_s"]
     if timed_out:
         decision = c["on_timeout"]
-    return {"decision": decision, "timed_out": timed_out, "alpha": c["alpha"],
-            "alpha_per_metric": alpha_each, "log_threshold": round(math.log(1 / alpha_each), 4),
-            "elapsed_s": round(elapsed, 3), "stable": stable, "canary": cand,
-            "mode": c["mode"], "share": c["share"], "metrics": per}
+    return {
+        "decision": decision,
+        "timed_out": timed_out,
+        "alpha": c["alpha"],
+        "alpha_per_metric": alpha_each,
+        "log_threshold": round(math.log(1 / alpha_each), 4),
+        "elapsed_s": round(elapsed, 3),
+        "stable": stable,
+        "canary": cand,
+        "mode": c["mode"],
+        "share": c["share"],
+        "metrics": per,
+    }
 
 
 def _reason(ev: dict[str, Any]) -> str:
     parts = []
     for metric, m in ev["metrics"].items():
-        parts.append(f"{metric}: canary {m['canary']['failures']}/{m['canary']['n']} vs "
-                     f"stable {m['stable']['failures']}/{m['stable']['n']} "
-                     f"(log e rollback {m['log_e_rollback']:.2f}, promote "
-                     f"{m['log_e_promote']:.2f}, threshold {ev['log_threshold']:.2f})")
+        parts.append(
+            f"{metric}: canary {m['canary']['failures']}/{m['canary']['n']} vs "
+            f"stable {m['stable']['failures']}/{m['stable']['n']} "
+            f"(log e rollback {m['log_e_rollback']:.2f}, promote "
+            f"{m['log_e_promote']:.2f}, threshold {ev['log_threshold']:.2f})"
+        )
     why = "timed out undecided; " if ev["timed_out"] else ""
-    return (f"canary {ev['canary']} {'promoted' if ev['decision'] == 'promote' else 'rolled back'}"
-            f" after {ev['elapsed_s']:.0f} s: {why}{'; '.join(parts)}")
+    return (
+        f"canary {ev['canary']} {'promoted' if ev['decision'] == 'promote' else 'rolled back'}"
+        f" after {ev['elapsed_s']:.0f} s: {why}{'; '.join(parts)}"
+    )
 
 
-def check_canaries(store: Store, now: float | None = None, *,
-                   notify: Callable[[dict[str, Any]], None] | None = None,
-                   base_url: str | None = None) -> list[dict[str, Any]]:
+def check_canaries(
+    store: Store,
+    now: float | None = None,
+    *,
+    notify: Callable[[dict[str, Any]], None] | None = None,
+    base_url: str | None = None,
+) -> list[dict[str, Any]]:
     """Judge every running canary once; promote or roll back those the evidence settles.
 
     Returns the decisions made (model, alias, decision, from, to, reason, evidence).
@@ -266,31 +360,62 @@ def check_canaries(store: Store, now: float | None = None, *,
 
     now = time.time() if now is None else now
     _resolve_alerts(store, now, base_url)
-    return settle_each(q.running_canaries(store), "canary",
-                       lambda row: _settle(store, row, now, base_url), notify)
+    return settle_each(
+        q.running_canaries(store), "canary", lambda row: _settle(store, row, now, base_url), notify
+    )
 
 
-def _settle(store: Store, row: dict[str, Any], now: float, base_url: str | None = None
-            ) -> dict[str, Any] | None:
+def _settle(
+    store: Store, row: dict[str, Any], now: float, base_url: str | None = None
+) -> dict[str, Any] | None:
     ev = evidence(store, row, now)
     if ev["decision"] is None:
         return None
     model, alias, c = row["model"], row["alias"], row["canary"]
     reason = _reason(ev)
     if ev["decision"] == "promote":
-        new = q.set_alias(store, row["model_id"], alias, version=c["version"],
-                          action="canary_promote", actor=ACTOR, reason=reason,
-                          expected_revision=row["revision"], details=ev)
+        new = q.set_alias(
+            store,
+            row["model_id"],
+            alias,
+            version=c["version"],
+            action="canary_promote",
+            actor=ACTOR,
+            reason=reason,
+            expected_revision=row["revision"],
+            details=ev,
+        )
     else:
-        new = q.set_canary(store, row["model_id"], alias, None, action="canary_rollback",
-                           actor=ACTOR, reason=reason, details=ev,
-                           expected_revision=row["revision"])
-    store.audit(ACTOR, f"registry.canary_{ev['decision']}", f"{model}@{alias}",
-                {**ev, "revision": new["revision"]})
+        new = q.set_canary(
+            store,
+            row["model_id"],
+            alias,
+            None,
+            action="canary_rollback",
+            actor=ACTOR,
+            reason=reason,
+            details=ev,
+            expected_revision=row["revision"],
+        )
+    store.audit(
+        ACTOR,
+        f"registry.canary_{ev['decision']}",
+        f"{model}@{alias}",
+        {**ev, "revision": new["revision"]},
+    )
     log.warning("%s@%s: %s", model, alias, reason)
-    action = {"model": model, "alias": alias, "decision": ev["decision"],
-              "from": row["version"], "to": new["version"], "canary": c["version"],
-              "reason": reason, "evidence": ev, "revision": new["revision"], "notified": []}
+    action = {
+        "model": model,
+        "alias": alias,
+        "decision": ev["decision"],
+        "from": row["version"],
+        "to": new["version"],
+        "canary": c["version"],
+        "reason": reason,
+        "evidence": ev,
+        "revision": new["revision"],
+        "notified": [],
+    }
     note = with_dashboard_link(_open_alert(store, action, c, now), base_url)
     action["alert_id"] = note.alert_id
     from vigil.registry.policy import _tell
@@ -306,25 +431,54 @@ def _open_alert(store: Store, action: dict[str, Any], c: dict[str, Any], now: fl
     from vigil.notify.base import Notification
     from vigil.store.alerts.queries import AlertStore
 
-    labels = {"model": action["model"], "alias": action["alias"], "version": action["canary"],
-              "decision": action["decision"], "revision": str(action["revision"])}
+    labels = {
+        "model": action["model"],
+        "alias": action["alias"],
+        "version": action["canary"],
+        "decision": action["decision"],
+        "revision": str(action["revision"]),
+    }
     summary = f"{action['model']}@{action['alias']}: {action['reason']}"
     severity = "warning" if action["decision"] == "rollback" else "info"
     fp = fingerprint({"alertname": ALERT_RULE, **labels})
     metric = c["metrics"][0]
     value = action["evidence"]["metrics"][metric]["canary"]["rate"] or 0.0
-    details = {"decision": action["decision"], "to": action["to"], "notify": c.get("notify", []),
-               "resolve_after_s": c.get("resolve_after_s", DEFAULTS["resolve_after_s"]),
-               "evidence": action["evidence"]}
+    details = {
+        "decision": action["decision"],
+        "to": action["to"],
+        "notify": c.get("notify", []),
+        "resolve_after_s": c.get("resolve_after_s", DEFAULTS["resolve_after_s"]),
+        "evidence": action["evidence"],
+    }
     alert_id = AlertStore(store).open_alert(
-        {"fingerprint": fp, "rule": ALERT_RULE, "labels": labels, "severity": severity,
-         "state": "firing", "value": value, "summary": summary, "started_at": now,
-         "fired_at": now, "updated_at": now, "notified_at": now},
-        {"ts": now, "kind": "firing", "details": details})
+        {
+            "fingerprint": fp,
+            "rule": ALERT_RULE,
+            "labels": labels,
+            "severity": severity,
+            "state": "firing",
+            "value": value,
+            "summary": summary,
+            "started_at": now,
+            "fired_at": now,
+            "updated_at": now,
+            "notified_at": now,
+        },
+        {"ts": now, "kind": "firing", "details": details},
+    )
     return Notification(
-        status="firing", alert_id=alert_id, rule=ALERT_RULE, fingerprint=fp, labels=labels,
-        severity=severity, summary=summary, value=value, threshold=0.0, started_at=now,
-        annotations={"action": f"canary_{action['decision']}", "serving": str(action["to"])})
+        status="firing",
+        alert_id=alert_id,
+        rule=ALERT_RULE,
+        fingerprint=fp,
+        labels=labels,
+        severity=severity,
+        summary=summary,
+        value=value,
+        threshold=0.0,
+        started_at=now,
+        annotations={"action": f"canary_{action['decision']}", "serving": str(action["to"])},
+    )
 
 
 def _resolve_alerts(store: Store, now: float, base_url: str | None = None) -> None:
@@ -335,8 +489,9 @@ def _resolve_alerts(store: Store, now: float, base_url: str | None = None) -> No
     def settled(row: dict[str, Any], fired: dict[str, Any]) -> str | None:
         labels = row["labels"]
         record = store.get_model(labels.get("model", ""))
-        current = (q.get_alias(store, record.id, labels.get("alias", ""))
-                   if record is not None else None)
+        current = (
+            q.get_alias(store, record.id, labels.get("alias", "")) if record is not None else None
+        )
         if current is None:
             return "the alias no longer exists"
         if current["revision"] > int(labels.get("revision") or 0):
@@ -346,6 +501,13 @@ def _resolve_alerts(store: Store, now: float, base_url: str | None = None) -> No
         return None
 
     resolve_change_alerts(
-        store, ALERT_RULE, now, base_url, settled,
-        lambda fired: {"action": f"canary_{fired.get('decision')}",
-                       "serving": str(fired.get("to"))})
+        store,
+        ALERT_RULE,
+        now,
+        base_url,
+        settled,
+        lambda fired: {
+            "action": f"canary_{fired.get('decision')}",
+            "serving": str(fired.get("to")),
+        },
+    )

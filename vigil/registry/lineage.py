@@ -59,8 +59,9 @@ def dvc_outputs(path: str | Path) -> list[dict[str, Any]]:
     return result
 
 
-def build_lineage(lineage: dict[str, Any] | None, data: Iterable[str | Path],
-                  dvc: Iterable[str | Path]) -> dict[str, Any] | None:
+def build_lineage(
+    lineage: dict[str, Any] | None, data: Iterable[str | Path], dvc: Iterable[str | Path]
+) -> dict[str, Any] | None:
     """The lineage to store: what was given plus data fingerprints and DVC hashes."""
     out = dict(lineage or {})
     fingerprints = [fingerprint(p) for p in data]

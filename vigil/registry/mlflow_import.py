@@ -20,8 +20,13 @@ from vigil.errors import ConfigurationError, VigilError
 ACTOR = "mlflow-import"
 
 
-def import_mlflow(registry: Any, tracking_uri: str, *, registry_uri: str | None = None,
-                  models: list[str] | None = None) -> dict[str, Any]:
+def import_mlflow(
+    registry: Any,
+    tracking_uri: str,
+    *,
+    registry_uri: str | None = None,
+    models: list[str] | None = None,
+) -> dict[str, Any]:
     """Copy the MLflow registry at ``tracking_uri`` into ``registry``; return a summary.
 
     Args:
@@ -48,8 +53,9 @@ def import_mlflow(registry: Any, tracking_uri: str, *, registry_uri: str | None 
         if wanted is not None and rm.name not in wanted:
             continue
         existing = _existing(registry, rm.name)
-        versions = sorted(client.search_model_versions(f"name='{rm.name}'"),
-                          key=lambda mv: int(mv.version))
+        versions = sorted(
+            client.search_model_versions(f"name='{rm.name}'"), key=lambda mv: int(mv.version)
+        )
         for mv in versions:
             ref = f"{rm.name}:{mv.version}"
             if str(mv.version) in existing:
@@ -70,8 +76,13 @@ def import_mlflow(registry: Any, tracking_uri: str, *, registry_uri: str | None 
             try:
                 current = _current(registry, rm.name, alias)
                 if current != str(version):
-                    registry.promote(rm.name, alias, str(version), actor=ACTOR,
-                                     reason=f"imported from MLflow {tracking_uri}")
+                    registry.promote(
+                        rm.name,
+                        alias,
+                        str(version),
+                        actor=ACTOR,
+                        reason=f"imported from MLflow {tracking_uri}",
+                    )
                     summary["aliases"].append(f"{rm.name}@{alias} -> {version}")
             except VigilError as exc:
                 summary["failed"].append(f"{rm.name}@{alias}: {exc.message}")
@@ -92,25 +103,39 @@ def _current(registry: Any, model: str, alias: str) -> str | None:
         return None
 
 
-def _import_version(registry: Any, client: Any, artifacts: Any, model: str, mv: Any,
-                    tracking_uri: str) -> None:
+def _import_version(
+    registry: Any, client: Any, artifacts: Any, model: str, mv: Any, tracking_uri: str
+) -> None:
     metrics: dict[str, float] = {}
-    meta: dict[str, Any] = {"source": mv.source, "run_id": mv.run_id, "status": mv.status,
-                            "tags": dict(mv.tags or {})}
+    meta: dict[str, Any] = {
+        "source": mv.source,
+        "run_id": mv.run_id,
+        "status": mv.status,
+        "tags": dict(mv.tags or {}),
+    }
     lineage: dict[str, Any] = {}
     if mv.run_id:
         run = client.get_run(mv.run_id)
         metrics = {k: float(v) for k, v in run.data.metrics.items()}
         meta["params"] = dict(run.data.params)
-        meta["run_tags"] = {k: v for k, v in run.data.tags.items()
-                            if not k.startswith("mlflow.log-model")}
+        meta["run_tags"] = {
+            k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.log-model")
+        }
         commit = run.data.tags.get("mlflow.source.git.commit")
         if commit:
             lineage["code_commit"] = commit
     uri = client.get_model_version_download_uri(model, mv.version)
     with tempfile.TemporaryDirectory(prefix="vigil-mlflow-") as tmp:
-        local = Path(artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp,
-                                                  tracking_uri=tracking_uri))
-        registry.register(model, str(mv.version), local, notes=mv.description or None,
-                          metrics=metrics or None, metadata={"mlflow": meta},
-                          lineage=lineage or None, actor=ACTOR)
+        local = Path(
+            artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri)
+        )
+        registry.register(
+            model,
+            str(mv.version),
+            local,
+            notes=mv.description or None,
+            metrics=metrics or None,
+            metadata={"mlflow": meta},
+            lineage=lineage or None,
+            actor=ACTOR,
+        )

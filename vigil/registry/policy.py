@@ -52,39 +52,45 @@ def check_policy(policy: Any) -> dict[str, Any]:
     unknown = set(policy) - _KEYS
     if unknown:
         raise InvalidParameterError(
-            f"Unknown rollback policy fields {sorted(unknown)}; allowed: {sorted(_KEYS)}.")
+            f"Unknown rollback policy fields {sorted(unknown)}; allowed: {sorted(_KEYS)}."
+        )
     out: dict[str, Any] = {**DEFAULTS, "max": {}, "min": {}, "notify": []}
     notify = policy.get("notify", [])
     if not isinstance(notify, list) or not all(isinstance(n, str) and n for n in notify):
         raise InvalidParameterError(
-            f"'notify' of a rollback policy must be a list of notifier names. Got {notify!r}.")
+            f"'notify' of a rollback policy must be a list of notifier names. Got {notify!r}."
+        )
     out["notify"] = list(notify)
     for key in ("watch_s", "window_s", "min_count"):
         value = policy.get(key, DEFAULTS[key])
         if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
             raise InvalidParameterError(
-                f"'{key}' of a rollback policy must be a positive number. Got {value!r}.")
+                f"'{key}' of a rollback policy must be a positive number. Got {value!r}."
+            )
         out[key] = int(value) if key == "min_count" else float(value)
     for bound in ("max", "min"):
         conditions = policy.get(bound, {})
         if not isinstance(conditions, dict):
             raise InvalidParameterError(
-                f"'{bound}' of a rollback policy maps metric names to thresholds.")
+                f"'{bound}' of a rollback policy maps metric names to thresholds."
+            )
         for metric, threshold in conditions.items():
             get_metric(metric)
             if not isinstance(threshold, int | float) or isinstance(threshold, bool):
                 raise InvalidParameterError(
-                    f"The threshold of '{bound}.{metric}' must be a number. Got {threshold!r}.")
+                    f"The threshold of '{bound}.{metric}' must be a number. Got {threshold!r}."
+                )
             out[bound][metric] = float(threshold)
     if not out["max"] and not out["min"]:
         raise InvalidParameterError(
-            "A rollback policy needs at least one condition, e.g. "
-            '{"max": {"error_rate": 0.05}}.')
+            'A rollback policy needs at least one condition, e.g. {"max": {"error_rate": 0.05}}.'
+        )
     return out
 
 
-def breaches(store: Store, model: Any, version: str, policy: dict[str, Any], start: float,
-             end: float) -> tuple[list[tuple[str, float, str, float]], float]:
+def breaches(
+    store: Store, model: Any, version: str, policy: dict[str, Any], start: float, end: float
+) -> tuple[list[tuple[str, float, str, float]], float]:
     """The conditions ``version`` breaches over ``[start, end)`` — ``(metric, value, op,
     threshold)`` each — and its prediction count.
 
@@ -107,8 +113,11 @@ def breaches(store: Store, model: Any, version: str, policy: dict[str, Any], sta
 
 
 def check_rollback_policies(
-    store: Store, now: float | None = None, *,
-    notify: Callable[[dict[str, Any]], None] | None = None, base_url: str | None = None,
+    store: Store,
+    now: float | None = None,
+    *,
+    notify: Callable[[dict[str, Any]], None] | None = None,
+    base_url: str | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate every enabled rollback policy once; return the rollbacks made.
 
@@ -123,15 +132,27 @@ def check_rollback_policies(
     now = time.time() if now is None else now
     _resolve_rollback_alerts(store, now, base_url)
     return settle_each(
-        q.enabled_policies(store), "rollback policy",
-        lambda row: _check_one(store, Registry(store, ".", actor=ACTOR), row["model"],
-                               row["alias"], check_policy(row["policy"]), now, base_url),
-        notify)
+        q.enabled_policies(store),
+        "rollback policy",
+        lambda row: _check_one(
+            store,
+            Registry(store, ".", actor=ACTOR),
+            row["model"],
+            row["alias"],
+            check_policy(row["policy"]),
+            now,
+            base_url,
+        ),
+        notify,
+    )
 
 
-def settle_each(rows: Iterable[dict[str, Any]], kind: str,
-                decide: Callable[[dict[str, Any]], dict[str, Any] | None],
-                notify: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+def settle_each(
+    rows: Iterable[dict[str, Any]],
+    kind: str,
+    decide: Callable[[dict[str, Any]], dict[str, Any] | None],
+    notify: Callable[[dict[str, Any]], None] | None,
+) -> list[dict[str, Any]]:
     """One round of an automatic alias change (rollback policies, canaries): ``decide``
     each row (``model``, ``alias``), notify each change made, return the changes.
 
@@ -159,8 +180,15 @@ def settle_each(rows: Iterable[dict[str, Any]], kind: str,
     return done
 
 
-def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict[str, Any],
-               now: float, base_url: str | None = None) -> dict[str, Any] | None:
+def _check_one(
+    store: Store,
+    registry: Any,
+    model: str,
+    alias: str,
+    policy: dict[str, Any],
+    now: float,
+    base_url: str | None = None,
+) -> dict[str, Any] | None:
     from vigil.registry.registry import CANARY_ONLY
 
     recent = registry.history(model, alias, limit=20)
@@ -179,17 +207,28 @@ def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict
     found, count = breaches(store, registry.model(model), version, policy, start, now)
     if not found:
         return None
-    reason = (f"version {version} breached its rollback policy within "
-              f"{now - last['ts']:.0f} s of promotion ({int(count)} predictions): "
-              f"{'; '.join(f'{m} {v:.4g} {op} {t:g}' for m, v, op, t in found)}")
-    row = registry.rollback(model, alias, target, reason=reason, actor=ACTOR,
-                            expected_revision=revision, automatic=True)
+    reason = (
+        f"version {version} breached its rollback policy within "
+        f"{now - last['ts']:.0f} s of promotion ({int(count)} predictions): "
+        f"{'; '.join(f'{m} {v:.4g} {op} {t:g}' for m, v, op, t in found)}"
+    )
+    row = registry.rollback(
+        model, alias, target, reason=reason, actor=ACTOR, expected_revision=revision, automatic=True
+    )
     log.warning("rolled %s@%s back from %s to %s: %s", model, alias, version, target, reason)
-    action = {"model": model, "alias": alias, "from": version, "to": row["resolved_version"],
-              "reason": reason, "revision": row["revision"], "notified": []}
+    action = {
+        "model": model,
+        "alias": alias,
+        "from": version,
+        "to": row["resolved_version"],
+        "reason": reason,
+        "revision": row["revision"],
+        "notified": [],
+    }
     metric, value, _, threshold = found[0]
-    note = with_dashboard_link(_open_alert(store, action, policy, metric, value, threshold,
-                                           now), base_url)
+    note = with_dashboard_link(
+        _open_alert(store, action, policy, metric, value, threshold, now), base_url
+    )
     action["alert_id"] = note.alert_id
     for name in policy["notify"]:
         if _tell(store, name, note, action):
@@ -197,30 +236,66 @@ def _check_one(store: Store, registry: Any, model: str, alias: str, policy: dict
     return action
 
 
-def _open_alert(store: Store, action: dict[str, Any], policy: dict[str, Any], metric: str,
-                value: float, threshold: float, now: float) -> Any:
+def _open_alert(
+    store: Store,
+    action: dict[str, Any],
+    policy: dict[str, Any],
+    metric: str,
+    value: float,
+    threshold: float,
+    now: float,
+) -> Any:
     """Record the rollback as a firing alert; return its notification."""
     from vigil.engine.alerts.lifecycle import fingerprint
     from vigil.notify.base import Notification
     from vigil.store.alerts.queries import AlertStore
 
     target = f"{action['model']}@{action['alias']}"
-    labels = {"model": action["model"], "alias": action["alias"], "version": action["from"],
-              "metric": metric, "revision": str(action["revision"])}
+    labels = {
+        "model": action["model"],
+        "alias": action["alias"],
+        "version": action["from"],
+        "metric": metric,
+        "revision": str(action["revision"]),
+    }
     summary = f"{target} rolled back to {action['to']}: {action['reason']}"
     fp = fingerprint({"alertname": ALERT_RULE, **labels})
-    details = {"to": action["to"], "reason": action["reason"], "notify": policy["notify"],
-               "window_s": policy["window_s"], "threshold": threshold}
+    details = {
+        "to": action["to"],
+        "reason": action["reason"],
+        "notify": policy["notify"],
+        "window_s": policy["window_s"],
+        "threshold": threshold,
+    }
     alert_id = AlertStore(store).open_alert(
-        {"fingerprint": fp, "rule": ALERT_RULE, "labels": labels, "severity": "critical",
-         "state": "firing", "value": value, "summary": summary, "started_at": now,
-         "fired_at": now, "updated_at": now, "notified_at": now},
-        {"ts": now, "kind": "firing", "details": details})
+        {
+            "fingerprint": fp,
+            "rule": ALERT_RULE,
+            "labels": labels,
+            "severity": "critical",
+            "state": "firing",
+            "value": value,
+            "summary": summary,
+            "started_at": now,
+            "fired_at": now,
+            "updated_at": now,
+            "notified_at": now,
+        },
+        {"ts": now, "kind": "firing", "details": details},
+    )
     return Notification(
-        status="firing", alert_id=alert_id, rule=ALERT_RULE, fingerprint=fp, labels=labels,
-        severity="critical", summary=summary, value=value, threshold=threshold,
-        started_at=now, annotations={"rolled_back_to": str(action["to"]),
-                                     "action": "auto_rollback"})
+        status="firing",
+        alert_id=alert_id,
+        rule=ALERT_RULE,
+        fingerprint=fp,
+        labels=labels,
+        severity="critical",
+        summary=summary,
+        value=value,
+        threshold=threshold,
+        started_at=now,
+        annotations={"rolled_back_to": str(action["to"]), "action": "auto_rollback"},
+    )
 
 
 def _resolve_rollback_alerts(store: Store, now: float, base_url: str | None = None) -> None:
@@ -230,14 +305,20 @@ def _resolve_rollback_alerts(store: Store, now: float, base_url: str | None = No
 
     registry = Registry(store, ".", actor=ACTOR)
     resolve_change_alerts(
-        store, ALERT_RULE, now, base_url,
-        lambda row, fired: _settled(store, registry, row["labels"], fired, row["fired_at"],
-                                    now),
-        lambda fired: {"rolled_back_to": str(fired.get("to")), "action": "auto_rollback"})
+        store,
+        ALERT_RULE,
+        now,
+        base_url,
+        lambda row, fired: _settled(store, registry, row["labels"], fired, row["fired_at"], now),
+        lambda fired: {"rolled_back_to": str(fired.get("to")), "action": "auto_rollback"},
+    )
 
 
 def resolve_change_alerts(
-    store: Store, rule: str, now: float, base_url: str | None,
+    store: Store,
+    rule: str,
+    now: float,
+    base_url: str | None,
     settled: Callable[[dict[str, Any], dict[str, Any]], str | None],
     annotations: Callable[[dict[str, Any]], dict[str, str]],
 ) -> None:
@@ -258,23 +339,42 @@ def resolve_change_alerts(
         reason = settled(row, fired)
         if reason is None:
             continue
-        alerts.update_alert(row["id"], {"state": "resolved", "resolved_at": now,
-                                        "updated_at": now},
-                            {"ts": now, "kind": "resolved", "details": {"reason": reason}})
+        alerts.update_alert(
+            row["id"],
+            {"state": "resolved", "resolved_at": now, "updated_at": now},
+            {"ts": now, "kind": "resolved", "details": {"reason": reason}},
+        )
         labels = row["labels"]
-        note = with_dashboard_link(Notification(
-            status="resolved", alert_id=row["id"], rule=rule,
-            fingerprint=row["fingerprint"], labels=labels, severity=row["severity"],
-            summary=f"{row['summary']} — resolved: {reason}", value=row["value"],
-            threshold=float(fired.get("threshold", 0.0)), started_at=row["started_at"],
-            ended_at=now, annotations=annotations(fired)), base_url)
+        note = with_dashboard_link(
+            Notification(
+                status="resolved",
+                alert_id=row["id"],
+                rule=rule,
+                fingerprint=row["fingerprint"],
+                labels=labels,
+                severity=row["severity"],
+                summary=f"{row['summary']} — resolved: {reason}",
+                value=row["value"],
+                threshold=float(fired.get("threshold", 0.0)),
+                started_at=row["started_at"],
+                ended_at=now,
+                annotations=annotations(fired),
+            ),
+            base_url,
+        )
         action = {"model": labels.get("model"), "alias": labels.get("alias")}
         for name in fired.get("notify", []):
             _tell(store, name, note, action)
 
 
-def _settled(store: Store, registry: Any, labels: dict[str, str], fired: dict[str, Any],
-             fired_at: float, now: float) -> str | None:
+def _settled(
+    store: Store,
+    registry: Any,
+    labels: dict[str, str],
+    fired: dict[str, Any],
+    fired_at: float,
+    now: float,
+) -> str | None:
     """Why a rollback alert can resolve now, or None while it cannot."""
     model, alias = labels.get("model", ""), labels.get("alias", "")
     try:
@@ -282,16 +382,21 @@ def _settled(store: Store, registry: Any, labels: dict[str, str], fired: dict[st
     except VigilError:
         return "the alias no longer exists"
     rolled_back_at = int(labels.get("revision") or 0)  # the alias revision of the rollback
-    if (history and history[-1]["revision"] > rolled_back_at
-            and history[-1]["action"] == "promote"):
+    if history and history[-1]["revision"] > rolled_back_at and history[-1]["action"] == "promote":
         return f"{model}@{alias} was promoted to {history[-1]['version']} since"
     window = float(fired.get("window_s", DEFAULTS["window_s"]))
     if now - fired_at < window:
         return None
     policy_row = q.get_policy(store, registry.model(model).id, alias)
     if policy_row is not None and fired.get("to") is not None:
-        found, _ = breaches(store, registry.model(model), str(fired["to"]),
-                            check_policy(policy_row["policy"]), fired_at, now)
+        found, _ = breaches(
+            store,
+            registry.model(model),
+            str(fired["to"]),
+            check_policy(policy_row["policy"]),
+            fired_at,
+            now,
+        )
         if found:
             return None
     return f"version {fired.get('to')} served {now - fired_at:.0f} s within the policy"
@@ -304,8 +409,12 @@ def _tell(store: Store, name: str, note: Any, action: dict[str, Any]) -> bool:
         return True
     target = f"{action['model']}@{action['alias']}"
     log.error("could not notify %s of the rollback of %s: %s", name, target, error)
-    store.audit(ACTOR, "registry.notify_failed", target, {"notifier": name, "error": error,
-                                                         "status": note.status})
+    store.audit(
+        ACTOR,
+        "registry.notify_failed",
+        target,
+        {"notifier": name, "error": error, "status": note.status},
+    )
     return False
 
 
@@ -315,8 +424,9 @@ def _notify(store: Store, name: str, note: Any) -> str | None:
         from vigil.notify.base import build_notifier, deliver
         from vigil.store.alerts.queries import AlertStore
 
-        receiver = next((r for r in AlertStore(store).list_receivers("notifier")
-                         if r["name"] == name), None)
+        receiver = next(
+            (r for r in AlertStore(store).list_receivers("notifier") if r["name"] == name), None
+        )
         if receiver is None:
             return f"notifier {name!r} is not configured (vigil rules apply)"
         deliver(build_notifier(name, receiver["type"], receiver["config"]), note)
@@ -327,8 +437,9 @@ def _notify(store: Store, name: str, note: Any) -> str | None:
     return None
 
 
-def set_rollback_policy(store: Store, model: str, alias: str, policy: dict[str, Any] | None,
-                        actor: str = "python") -> dict[str, Any] | None:
+def set_rollback_policy(
+    store: Store, model: str, alias: str, policy: dict[str, Any] | None, actor: str = "python"
+) -> dict[str, Any] | None:
     """Create, replace (``policy``) or disable (``None``) the rollback policy of an alias."""
     from vigil.registry.registry import Registry, check_alias
 

@@ -44,7 +44,8 @@ def check_version(version: Any) -> str:
     if not isinstance(version, str) or not VERSION.match(version):
         raise InvalidParameterError(
             "A version must be 1-100 letters, digits, '_', '.', '+' or '-' starting with a "
-            f"letter or digit. Got {version!r}.")
+            f"letter or digit. Got {version!r}."
+        )
     return version
 
 
@@ -53,7 +54,8 @@ def check_alias(alias: Any) -> str:
     if not isinstance(alias, str) or not ALIAS.match(alias):
         raise InvalidParameterError(
             "An alias must be 1-100 letters, digits, '_', '.' or '-' starting with a letter. "
-            f"Got {alias!r}.")
+            f"Got {alias!r}."
+        )
     return alias
 
 
@@ -69,7 +71,8 @@ def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
     match = REF.match(ref) if isinstance(ref, str) else None
     if match is None:
         raise InvalidParameterError(
-            f"A model reference is 'name@alias' or 'name:version'. Got {ref!r}.")
+            f"A model reference is 'name@alias' or 'name:version'. Got {ref!r}."
+        )
     return match["model"], match["alias"], match["version"]
 
 
@@ -90,9 +93,11 @@ def _key_settings() -> tuple[Path | None, str | None, Path | None]:
 
     settings = load_settings()
     passphrase = settings.signing_key_passphrase
-    return (settings.signing_key,
-            passphrase.get_secret_value() if passphrase is not None else None,
-            settings.trusted_keys)
+    return (
+        settings.signing_key,
+        passphrase.get_secret_value() if passphrase is not None else None,
+        settings.trusted_keys,
+    )
 
 
 class Registry:
@@ -109,9 +114,16 @@ class Registry:
             ``VIGIL_TRUSTED_KEYS``, else ``home/keys/trusted``).
     """
 
-    def __init__(self, store: Store, home: str | Path, *, signing_key: str | Path | None = None,
-                 actor: str | None = None, passphrase: str | None = None,
-                 trusted_keys: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        home: str | Path,
+        *,
+        signing_key: str | Path | None = None,
+        actor: str | None = None,
+        passphrase: str | None = None,
+        trusted_keys: str | Path | None = None,
+    ) -> None:
         self.store = store
         self.home = Path(home)
         self.artifacts = ArtifactStore(self.home / "artifacts")
@@ -120,14 +132,14 @@ class Registry:
             signing_key = signing_key or default_key
             passphrase = passphrase or default_passphrase
             trusted_keys = trusted_keys or default_trusted
-        self.keys = KeyRing(self.home / "keys", signing_key, passphrase=passphrase,
-                            trusted_folder=trusted_keys)
+        self.keys = KeyRing(
+            self.home / "keys", signing_key, passphrase=passphrase, trusted_folder=trusted_keys
+        )
         self.actor = actor or os_user()
         self._owned = False
 
     @classmethod
-    def open(cls, db: str | None = None, home: str | Path | None = None,
-             **kwargs: Any) -> Registry:
+    def open(cls, db: str | None = None, home: str | Path | None = None, **kwargs: Any) -> Registry:
         """A registry on the store at ``db`` (default from settings), upgraded if needed;
         :meth:`close` closes the store."""
         from vigil.config import load_settings
@@ -153,12 +165,22 @@ class Registry:
         return record
 
     def register(
-        self, model: str, version: str | int, artifact: str | Path | None = None, *,
-        framework: str | None = None, metadata: dict[str, Any] | None = None,
-        notes: str | None = None, metrics: dict[str, float] | None = None,
-        tags: dict[str, str] | None = None, lineage: dict[str, Any] | None = None,
-        data: Iterable[str | Path] = (), dvc: Iterable[str | Path] = (),
-        actor: str | None = None, allow: Iterable[str] = (), allow_unparsed: bool = False,
+        self,
+        model: str,
+        version: str | int,
+        artifact: str | Path | None = None,
+        *,
+        framework: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        notes: str | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+        lineage: dict[str, Any] | None = None,
+        data: Iterable[str | Path] = (),
+        dvc: Iterable[str | Path] = (),
+        actor: str | None = None,
+        allow: Iterable[str] = (),
+        allow_unparsed: bool = False,
     ) -> dict[str, Any]:
         """Register a version: hash, store, scan and sign its artifact, record its metadata.
 
@@ -191,8 +213,12 @@ class Registry:
             UnsafeArtifactError: the artifact imports dangerous code or cannot be scanned.
         """
         version = check_version(version)
-        for name, value in (("metadata", metadata), ("metrics", metrics), ("tags", tags),
-                            ("lineage", lineage)):
+        for name, value in (
+            ("metadata", metadata),
+            ("metrics", metrics),
+            ("tags", tags),
+            ("lineage", lineage),
+        ):
             if value is not None and not isinstance(value, dict):
                 raise InvalidParameterError(f"'{name}' must be an object. Got {value!r}.")
         record = self.store.get_model(model)
@@ -204,37 +230,67 @@ class Registry:
         elif q.get_version(self.store, record.id, version) is not None:
             raise VersionExistsError(
                 f"Version {version!r} of {model!r} is registered already; versions are "
-                "immutable, register a new version name instead.")
+                "immutable, register a new version name instead."
+            )
         values: dict[str, Any] = {
-            "version": version, "framework": framework, "meta": metadata, "notes": notes,
-            "metrics": metrics, "tags": tags,
+            "version": version,
+            "framework": framework,
+            "meta": metadata,
+            "notes": notes,
+            "metrics": metrics,
+            "tags": tags,
             "lineage": build_lineage(lineage, data, dvc),
-            "created_by": actor or self.actor, "created_at": time.time(),
+            "created_by": actor or self.actor,
+            "created_at": time.time(),
         }
         scan: ScanReport | None = None
         if artifact is not None:
             stored = self.artifacts.put(artifact)
-            scan = scan_files([(e["name"], self.artifacts.blob_path(e["digest"]))
-                               for e in stored.manifest], allow=allow)
+            scan = scan_files(
+                [(e["name"], self.artifacts.blob_path(e["digest"])) for e in stored.manifest],
+                allow=allow,
+            )
             if allow_unparsed:
                 scan.unparsed = []
             try:
                 scan.check(f"Version {version!r} of {model!r}")
             except UnsafeArtifactError as exc:
-                self.store.audit(actor or self.actor, "registry.refused", f"{model}:{version}",
-                                 {"stage": "register", "code": exc.code,
-                                  "reason": exc.message, "digest": stored.digest})
+                self.store.audit(
+                    actor or self.actor,
+                    "registry.refused",
+                    f"{model}:{version}",
+                    {
+                        "stage": "register",
+                        "code": exc.code,
+                        "reason": exc.message,
+                        "digest": stored.digest,
+                    },
+                )
                 raise
-            values.update(artifact_kind=stored.kind, artifact_digest=stored.digest,
-                          artifact_size=stored.size, manifest=stored.manifest,
-                          signature=self.keys.sign(model, stored.manifest))
+            values.update(
+                artifact_kind=stored.kind,
+                artifact_digest=stored.digest,
+                artifact_size=stored.size,
+                manifest=stored.manifest,
+                signature=self.keys.sign(model, stored.manifest),
+            )
         row = q.insert_version(self.store, record.id, values)
-        self.store.audit(actor or self.actor, "registry.register", f"{model}:{version}",
-                         {"artifact_digest": values.get("artifact_digest"),
-                          "key_id": self.keys.key_id if artifact is not None else None,
-                          "scan": None if scan is None else {
-                              "scanned": len(scan.scanned), "allowed": scan.allowed,
-                              "allowed_unparsed": bool(allow_unparsed)}})
+        self.store.audit(
+            actor or self.actor,
+            "registry.register",
+            f"{model}:{version}",
+            {
+                "artifact_digest": values.get("artifact_digest"),
+                "key_id": self.keys.key_id if artifact is not None else None,
+                "scan": None
+                if scan is None
+                else {
+                    "scanned": len(scan.scanned),
+                    "allowed": scan.allowed,
+                    "allowed_unparsed": bool(allow_unparsed),
+                },
+            },
+        )
         out = _public(row)
         if scan is not None:
             out["scan"] = scan.to_dict()
@@ -248,48 +304,88 @@ class Registry:
             known = [v["version"] for v in q.list_versions(self.store, record.id)]
             raise VersionNotFoundError(
                 f"Model {model!r} has no version {version!r}. Registered versions: "
-                f"{', '.join(known) or 'none'}.")
+                f"{', '.join(known) or 'none'}."
+            )
         return {"model": model, **row}
 
     def versions(self, model: str, *, include_archived: bool = True) -> list[dict[str, Any]]:
         """Every registered version of ``model``, oldest first (without the archived ones
         when ``include_archived`` is false)."""
-        return [_public(v) for v in q.list_versions(self.store, self.model(model).id)
-                if include_archived or v["status"] != "archived"]
+        return [
+            _public(v)
+            for v in q.list_versions(self.store, self.model(model).id)
+            if include_archived or v["status"] != "archived"
+        ]
 
     # -- catalog: notes, tags, status, search (see vigil.registry.catalog) ---------------
-    def edit(self, model: str, version: str, *, notes: str | None = None,
-             tags: dict[str, str] | None = None, untag: Iterable[str] = (),
-             reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
+    def edit(
+        self,
+        model: str,
+        version: str,
+        *,
+        notes: str | None = None,
+        tags: dict[str, str] | None = None,
+        untag: Iterable[str] = (),
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
         """Change a version's notes and tags (set ``tags``, remove ``untag``); each change
         is kept in the version's history. Returns the version with its history."""
         from vigil.registry import catalog
 
-        return catalog.edit(self, model, check_version(version), notes=notes, tags=tags,
-                            untag=untag, reason=reason, actor=actor or self.actor)
+        return catalog.edit(
+            self,
+            model,
+            check_version(version),
+            notes=notes,
+            tags=tags,
+            untag=untag,
+            reason=reason,
+            actor=actor or self.actor,
+        )
 
-    def set_status(self, model: str, version: str, status: str, *,
-                   reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
+    def set_status(
+        self,
+        model: str,
+        version: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
         """``"deprecated"`` (loading warns), ``"archived"`` (no alias may serve it, lists
         hide it) or ``"active"`` again; kept in the version's history."""
         from vigil.registry import catalog
 
-        return catalog.set_status(self, model, check_version(version), status,
-                                  reason=reason, actor=actor or self.actor)
+        return catalog.set_status(
+            self, model, check_version(version), status, reason=reason, actor=actor or self.actor
+        )
 
     def version_history(self, model: str, version: str) -> list[dict[str, Any]]:
         """Every edit of a version after registration, oldest first."""
         self.get(model, version)
         return q.version_history(self.store, self.model(model).id, check_version(version))
 
-    def search(self, *, model: str | None = None, tags: Iterable[str] = (),
-               metrics: Iterable[str] = (), include_archived: bool = False,
-               status: str | None = None) -> list[dict[str, Any]]:
+    def search(
+        self,
+        *,
+        model: str | None = None,
+        tags: Iterable[str] = (),
+        metrics: Iterable[str] = (),
+        include_archived: bool = False,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Versions matching every ``"key=value"`` tag and ``"metric>=x"`` filter."""
         from vigil.registry import catalog
 
-        return catalog.search(self, model=model, tags=tags, metrics=metrics,
-                              include_archived=include_archived, status=status)
+        return catalog.search(
+            self,
+            model=model,
+            tags=tags,
+            metrics=metrics,
+            include_archived=include_archived,
+            status=status,
+        )
 
     # -- aliases -------------------------------------------------------------------------
     def alias(self, model: str, alias: str) -> dict[str, Any]:
@@ -307,9 +403,16 @@ class Registry:
         return q.alias_history(self.store, self.model(model).id, check_alias(alias), limit)
 
     def promote(
-        self, model: str, alias: str, version: str | int | None = None, *,
-        follow: str | None = None, reason: str | None = None, actor: str | None = None,
-        expected_revision: int | None = None, expected_version: str | None = None,
+        self,
+        model: str,
+        alias: str,
+        version: str | int | None = None,
+        *,
+        follow: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+        expected_revision: int | None = None,
+        expected_version: str | None = None,
     ) -> dict[str, Any]:
         """Point ``alias`` at ``version`` (or make it follow alias ``follow``).
 
@@ -321,20 +424,42 @@ class Registry:
             raise InvalidParameterError("Give either a version or an alias to follow.")
         record = self.model(model)
         row = q.set_alias(
-            self.store, record.id, check_alias(alias),
+            self.store,
+            record.id,
+            check_alias(alias),
             version=None if version is None else check_version(version),
-            target_alias=None if follow is None else check_alias(follow), action="promote",
-            actor=actor or self.actor, reason=reason, expected_revision=expected_revision,
-            expected_version=expected_version)
-        self.store.audit(actor or self.actor, "registry.promote", f"{model}@{alias}", {
-            "version": row["resolved_version"], "follows": follow, "revision": row["revision"],
-            "reason": reason})
+            target_alias=None if follow is None else check_alias(follow),
+            action="promote",
+            actor=actor or self.actor,
+            reason=reason,
+            expected_revision=expected_revision,
+            expected_version=expected_version,
+        )
+        self.store.audit(
+            actor or self.actor,
+            "registry.promote",
+            f"{model}@{alias}",
+            {
+                "version": row["resolved_version"],
+                "follows": follow,
+                "revision": row["revision"],
+                "reason": reason,
+            },
+        )
         return {"model": model, **row}
 
     def start_canary(
-        self, model: str, alias: str, version: str | int, *, share: float = 0.1,
-        mode: str = "canary", reason: str | None = None, actor: str | None = None,
-        expected_revision: int | None = None, **settings: Any,
+        self,
+        model: str,
+        alias: str,
+        version: str | int,
+        *,
+        share: float = 0.1,
+        mode: str = "canary",
+        reason: str | None = None,
+        actor: str | None = None,
+        expected_revision: int | None = None,
+        **settings: Any,
     ) -> dict[str, Any]:
         """Send ``share`` of the alias's traffic to ``version`` (``mode="shadow"``: run it
         on a copy of that share of the inputs, unserved) until vigil promotes or rolls it
@@ -345,16 +470,25 @@ class Registry:
         from vigil.registry import canary
 
         cfg = {"version": check_version(version), "share": share, "mode": mode, **settings}
-        return canary.start(self, model, check_alias(alias), cfg, reason=reason,
-                            actor=actor or self.actor, expected_revision=expected_revision)
+        return canary.start(
+            self,
+            model,
+            check_alias(alias),
+            cfg,
+            reason=reason,
+            actor=actor or self.actor,
+            expected_revision=expected_revision,
+        )
 
-    def abort_canary(self, model: str, alias: str, *, reason: str | None = None,
-                     actor: str | None = None) -> dict[str, Any]:
+    def abort_canary(
+        self, model: str, alias: str, *, reason: str | None = None, actor: str | None = None
+    ) -> dict[str, Any]:
         """End the alias's canary without promoting it; the alias keeps its version."""
         from vigil.registry import canary
 
-        return canary.abort(self, model, check_alias(alias), reason=reason,
-                            actor=actor or self.actor)
+        return canary.abort(
+            self, model, check_alias(alias), reason=reason, actor=actor or self.actor
+        )
 
     def rollback_target(self, model: str, alias: str) -> str | None:
         """The version a rollback without target returns to (the one promoted before)."""
@@ -373,13 +507,18 @@ class Registry:
         # the newest earlier entry naming a version (promotions that followed an alias
         # name none and are skipped, archived versions may not be served again)
         archived = {v["version"] for v in self.versions(model) if v["status"] == "archived"}
-        return next((v for v in reversed(stack[:-1]) if v is not None and v not in archived),
-                    None)
+        return next((v for v in reversed(stack[:-1]) if v is not None and v not in archived), None)
 
     def rollback(
-        self, model: str, alias: str, to: str | int | None = None, *,
-        reason: str | None = None, actor: str | None = None,
-        expected_revision: int | None = None, automatic: bool = False,
+        self,
+        model: str,
+        alias: str,
+        to: str | int | None = None,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        expected_revision: int | None = None,
+        automatic: bool = False,
     ) -> dict[str, Any]:
         """Return ``alias`` to version ``to``, by default to the version promoted before."""
         current = self.alias(model, alias)
@@ -388,15 +527,30 @@ class Registry:
             if to is None:
                 raise InvalidParameterError(
                     f"Alias {alias!r} of {model!r} has no earlier version to roll back to; "
-                    "name the version to go to.")
+                    "name the version to go to."
+                )
         action = "auto_rollback" if automatic else "rollback"
         row = q.set_alias(
-            self.store, self.model(model).id, alias,
-            version=check_version(to), action=action, actor=actor or self.actor,
-            reason=reason, expected_revision=expected_revision)
-        self.store.audit(actor or self.actor, f"registry.{action}", f"{model}@{alias}", {
-            "from": current["resolved_version"], "to": row["resolved_version"],
-            "revision": row["revision"], "reason": reason})
+            self.store,
+            self.model(model).id,
+            alias,
+            version=check_version(to),
+            action=action,
+            actor=actor or self.actor,
+            reason=reason,
+            expected_revision=expected_revision,
+        )
+        self.store.audit(
+            actor or self.actor,
+            f"registry.{action}",
+            f"{model}@{alias}",
+            {
+                "from": current["resolved_version"],
+                "to": row["resolved_version"],
+                "revision": row["revision"],
+                "reason": reason,
+            },
+        )
         return {"model": model, "from": current["resolved_version"], **row}
 
     # -- integrity -----------------------------------------------------------------------
@@ -409,8 +563,15 @@ class Registry:
                 raise AliasNotFoundError(f"Alias {alias!r} of {model!r} points at no version.")
         return self.get(model, version)  # type: ignore[arg-type]
 
-    def verify(self, model: str, version: str, *, allow: Iterable[str] = (),
-               allow_unparsed: bool = False, actor: str | None = None) -> dict[str, Any]:
+    def verify(
+        self,
+        model: str,
+        version: str,
+        *,
+        allow: Iterable[str] = (),
+        allow_unparsed: bool = False,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
         """Check signature, digests and pickle safety; return the verified path and report.
 
         A refusal (unsigned, tampered, missing or unsafe artifact) is written to the audit
@@ -432,23 +593,44 @@ class Registry:
             if allow_unparsed:
                 scan.unparsed = []
             scan.check(f"Version {version!r} of {model!r}")
-        except (IntegrityError, UnsafeArtifactError, ArtifactNotFoundError,
-                InvalidParameterError) as exc:
-            self.store.audit(actor or self.actor, "registry.refused", f"{model}:{version}", {
-                "code": exc.code, "reason": exc.message})
+        except (
+            IntegrityError,
+            UnsafeArtifactError,
+            ArtifactNotFoundError,
+            InvalidParameterError,
+        ) as exc:
+            self.store.audit(
+                actor or self.actor,
+                "registry.refused",
+                f"{model}:{version}",
+                {"code": exc.code, "reason": exc.message},
+            )
             raise
-        return {"model": model, "version": version, "path": str(path), "key_id": signed["keyid"],
-                "digest": row["artifact_digest"], "scan": scan.to_dict()}
+        return {
+            "model": model,
+            "version": version,
+            "path": str(path),
+            "key_id": signed["keyid"],
+            "digest": row["artifact_digest"],
+            "scan": scan.to_dict(),
+        }
 
-    def load(self, ref: str, *, deserialize: bool = False, allow: Iterable[str] = (),
-             allow_unparsed: bool = False) -> Any:
+    def load(
+        self,
+        ref: str,
+        *,
+        deserialize: bool = False,
+        allow: Iterable[str] = (),
+        allow_unparsed: bool = False,
+    ) -> Any:
         """The verified artifact of ``ref``: its path, or with ``deserialize`` the object
         of a ``.pkl``/``.pickle``/``.joblib`` file (after the pickle scan)."""
         from vigil.registry.catalog import warn_if_retired
 
         row = self.resolve(ref)
-        result = self.verify(row["model"], row["version"], allow=allow,
-                             allow_unparsed=allow_unparsed)
+        result = self.verify(
+            row["model"], row["version"], allow=allow, allow_unparsed=allow_unparsed
+        )
         warn_if_retired(row)
         path = Path(result["path"])
         if not deserialize:
@@ -465,11 +647,13 @@ class Registry:
             return joblib.load(path)
         raise InvalidParameterError(
             f"vigil can deserialize .pkl, .pickle and .joblib files; {path.name!r} is "
-            "returned as a path instead (call load without deserialize).")
+            "returned as a path instead (call load without deserialize)."
+        )
 
     # -- comparison ----------------------------------------------------------------------
-    def compare(self, model: str, a: str, b: str, *, start: float | None = None,
-                end: float | None = None) -> dict[str, Any]:
+    def compare(
+        self, model: str, a: str, b: str, *, start: float | None = None, end: float | None = None
+    ) -> dict[str, Any]:
         """Two versions side by side: offline metrics, live metrics, files changed."""
         from vigil.engine.metric_sources import list_metrics
 
@@ -490,16 +674,22 @@ class Registry:
         files_b = {e["name"]: e["digest"] for e in rows[b]["manifest"] or []}
         offline = sorted(set(rows[a]["metrics"] or {}) | set(rows[b]["metrics"] or {}))
         return {
-            "model": model, "a": a, "b": b, "start": start, "end": end,
+            "model": model,
+            "a": a,
+            "b": b,
+            "start": start,
+            "end": end,
             "versions": {v: _public(r) for v, r in rows.items()},
-            "offline_metrics": {k: {v: (rows[v]["metrics"] or {}).get(k) for v in (a, b)}
-                                for k in offline},
+            "offline_metrics": {
+                k: {v: (rows[v]["metrics"] or {}).get(k) for v in (a, b)} for k in offline
+            },
             "live_metrics": live,
             "files": {
                 "added": sorted(set(files_b) - set(files_a)),
                 "removed": sorted(set(files_a) - set(files_b)),
-                "changed": sorted(n for n in set(files_a) & set(files_b)
-                                  if files_a[n] != files_b[n]),
+                "changed": sorted(
+                    n for n in set(files_a) & set(files_b) if files_a[n] != files_b[n]
+                ),
             },
         }
 
@@ -513,4 +703,3 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("files", None)
     out.setdefault("status", "active")
     return out
-

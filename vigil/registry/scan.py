@@ -50,9 +50,14 @@ class ScanReport:
         return not self.dangerous and not self.unparsed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "scanned": self.scanned, "dangerous": self.dangerous,
-                "suspicious": self.suspicious, "unparsed": self.unparsed,
-                "allowed": self.allowed}
+        return {
+            "ok": self.ok,
+            "scanned": self.scanned,
+            "dangerous": self.dangerous,
+            "suspicious": self.suspicious,
+            "unparsed": self.unparsed,
+            "allowed": self.allowed,
+        }
 
     def check(self, what: str) -> None:
         """Raise :class:`UnsafeArtifactError` unless the scan is clean."""
@@ -61,13 +66,15 @@ class ScanReport:
                 f"{what} imports dangerous code when unpickled: {', '.join(self.dangerous)}. "
                 "It is refused; allow a specific import only if you trust it "
                 "(allow=['module.name'], or --allow module.name on the command line).",
-                details=self.to_dict())
+                details=self.to_dict(),
+            )
         if self.unparsed:
             raise UnsafeArtifactError(
                 f"{what} holds serialized objects that could not be scanned: "
                 f"{', '.join(self.unparsed)}. An unscannable pickle is refused "
                 "(allow_unparsed=True or --allow-unparsed, only for files you trust).",
-                details=self.to_dict())
+                details=self.to_dict(),
+            )
 
 
 def _is_pickle(path: Path, name: str) -> bool:
@@ -94,8 +101,9 @@ def _parse_error(stream: IO[bytes]) -> str | None:
         return f"not a complete pickle stream after {count} pickle(s) ({exc})"
 
 
-def scan_artifact(path: str | Path, *, allow: Iterable[str] = (),
-                  names: dict[Path, str] | None = None) -> ScanReport:
+def scan_artifact(
+    path: str | Path, *, allow: Iterable[str] = (), names: dict[Path, str] | None = None
+) -> ScanReport:
     """Scan a file or every file under a directory.
 
     Args:
@@ -106,13 +114,20 @@ def scan_artifact(path: str | Path, *, allow: Iterable[str] = (),
     """
     root = Path(path)
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    return scan_files([((names or {}).get(file) or (
-        file.name if file == root else file.relative_to(root).as_posix()), file)
-        for file in files], allow=allow)
+    return scan_files(
+        [
+            (
+                (names or {}).get(file)
+                or (file.name if file == root else file.relative_to(root).as_posix()),
+                file,
+            )
+            for file in files
+        ],
+        allow=allow,
+    )
 
 
-def scan_files(files: Iterable[tuple[str, Path]], *,
-               allow: Iterable[str] = ()) -> ScanReport:
+def scan_files(files: Iterable[tuple[str, Path]], *, allow: Iterable[str] = ()) -> ScanReport:
     """Scan ``(name, path)`` pairs: the name (its extension, and in the report) may differ
     from the path, e.g. for content-addressed blobs scanned at register."""
     from picklescan.scanner import SafetyLevel, scan_bytes
@@ -133,7 +148,8 @@ def scan_files(files: Iterable[tuple[str, Path]], *,
                 ref = f"{g.module}.{g.name}"
                 if g.safety is SafetyLevel.Dangerous:
                     (report.allowed if ref in allowed else report.dangerous).append(
-                        f"{name}: {ref}")
+                        f"{name}: {ref}"
+                    )
                 elif g.safety is SafetyLevel.Suspicious:
                     report.suspicious.append(f"{name}: {ref}")
             problems = _archive_parse_errors(file) if archive else _file_parse_error(file)

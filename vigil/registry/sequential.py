@@ -49,8 +49,14 @@ def log_mixture(errors: int, n: int, a: float = _JEFFREYS, b: float = _JEFFREYS)
         >>> round(log_mixture(1, 1), 4)  # the first outcome has probability 1/2
         -0.6931
     """
-    return (math.lgamma(a + errors) + math.lgamma(b + n - errors) - math.lgamma(a + b + n)
-            - math.lgamma(a) - math.lgamma(b) + math.lgamma(a + b))
+    return (
+        math.lgamma(a + errors)
+        + math.lgamma(b + n - errors)
+        - math.lgamma(a + b + n)
+        - math.lgamma(a)
+        - math.lgamma(b)
+        + math.lgamma(a + b)
+    )
 
 
 def log_likelihood(errors: int, n: int, p: float) -> float:
@@ -84,8 +90,9 @@ def log_e_rollback(ea: int, na: int, eb: int, nb: int) -> float:
 def _boundary_max(ea: int, na: int, eb: int, nb: int, tol: float) -> float:
     """max over ``p`` in [0, 1 - tol] of ``ll(ea, na, p) + ll(eb, nb, p + tol)`` (concave:
     bisection on the derivative)."""
+
     def slope(p: float) -> float:
-        return (ea / p - (na - ea) / (1 - p) + eb / (p + tol) - (nb - eb) / (1 - p - tol))
+        return ea / p - (na - ea) / (1 - p) + eb / (p + tol) - (nb - eb) / (1 - p - tol)
 
     lo, hi = 1e-15, 1.0 - tol - 1e-15
     if hi <= lo:
@@ -119,8 +126,9 @@ def log_e_promote(ea: int, na: int, eb: int, nb: int, tolerance: float) -> float
     return log_mixture(ea, na) + log_mixture(eb, nb) - null_max
 
 
-def decide(ea: int, na: int, eb: int, nb: int, *, alpha: float,
-           tolerance: float) -> tuple[str | None, float, float]:
+def decide(
+    ea: int, na: int, eb: int, nb: int, *, alpha: float, tolerance: float
+) -> tuple[str | None, float, float]:
     """``("rollback" | "promote" | None, log_e_rollback, log_e_promote)`` at level
     ``alpha``: each wrong decision has probability at most ``alpha``.
 

@@ -74,10 +74,16 @@ def statement(model: str, manifest: list[dict[str, Any]]) -> dict[str, Any]:
         "subject": [{"name": model, "digest": {"sha256": manifest_digest(manifest)}}],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
-            "serialization": {"method": "files", "hash_type": "sha256",
-                              "allow_symlinks": False, "ignore_paths": []},
-            "resources": [{"name": e["name"], "algorithm": "sha256", "digest": e["digest"]}
-                          for e in sorted(manifest, key=lambda e: e["name"])],
+            "serialization": {
+                "method": "files",
+                "hash_type": "sha256",
+                "allow_symlinks": False,
+                "ignore_paths": [],
+            },
+            "resources": [
+                {"name": e["name"], "algorithm": "sha256", "digest": e["digest"]}
+                for e in sorted(manifest, key=lambda e: e["name"])
+            ],
         },
     }
 
@@ -94,9 +100,14 @@ class KeyRing:
             ``folder/trusted``, to which the signing key's public key is added.
     """
 
-    def __init__(self, folder: str | Path, private_key: str | Path | None = None, *,
-                 passphrase: str | None = None,
-                 trusted_folder: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        private_key: str | Path | None = None,
+        *,
+        passphrase: str | None = None,
+        trusted_folder: str | Path | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self._private_path = Path(private_key) if private_key else self.folder / "signing.pem"
         self._passphrase = passphrase.encode() if passphrase else None
@@ -117,9 +128,12 @@ class KeyRing:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 protection: serialization.KeySerializationEncryption = (
                     serialization.BestAvailableEncryption(self._passphrase)
-                    if self._passphrase else serialization.NoEncryption())
-                pem = self._private.private_bytes(serialization.Encoding.PEM,
-                                                  serialization.PrivateFormat.PKCS8, protection)
+                    if self._passphrase
+                    else serialization.NoEncryption()
+                )
+                pem = self._private.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protection
+                )
                 if create_once(path, pem) != pem:  # another process made one meanwhile
                     self._private = self._load(path)
             if not self.pinned:
@@ -128,23 +142,27 @@ class KeyRing:
 
     def _load(self, path: Path) -> Ed25519PrivateKey:
         try:
-            loaded = serialization.load_pem_private_key(path.read_bytes(),
-                                                        password=self._passphrase)
+            loaded = serialization.load_pem_private_key(
+                path.read_bytes(), password=self._passphrase
+            )
         except TypeError:  # encrypted without a passphrase, or a passphrase for a plain key
             if self._passphrase is None:
                 raise InvalidParameterError(
-                    f"The signing key {str(path)!r} is encrypted: set "
-                    "VIGIL_SIGNING_KEY_PASSPHRASE.") from None
+                    f"The signing key {str(path)!r} is encrypted: set VIGIL_SIGNING_KEY_PASSPHRASE."
+                ) from None
             raise InvalidParameterError(
                 f"The signing key {str(path)!r} is not encrypted, but a passphrase was given "
-                "(VIGIL_SIGNING_KEY_PASSPHRASE): encrypt the key or unset it.") from None
+                "(VIGIL_SIGNING_KEY_PASSPHRASE): encrypt the key or unset it."
+            ) from None
         except ValueError:
             raise InvalidParameterError(
                 f"The signing key {str(path)!r} could not be read: a wrong passphrase "
-                "(VIGIL_SIGNING_KEY_PASSPHRASE) or not a PEM private key.") from None
+                "(VIGIL_SIGNING_KEY_PASSPHRASE) or not a PEM private key."
+            ) from None
         if not isinstance(loaded, Ed25519PrivateKey):
             raise InvalidParameterError(
-                f"The signing key {str(path)!r} is not an Ed25519 private key.")
+                f"The signing key {str(path)!r} is not an Ed25519 private key."
+            )
         return loaded
 
     @property
@@ -166,12 +184,16 @@ class KeyRing:
             if not path.is_file():
                 raise InvalidParameterError(
                     f"The trusted keys in {self.trusted_folder} are pinned (VIGIL_TRUSTED_KEYS) "
-                    f"and read-only to vigil: add {kid}.pub there yourself.")
+                    f"and read-only to vigil: add {kid}.pub there yourself."
+                )
             return kid
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(public.public_bytes(serialization.Encoding.PEM,
-                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
+            path.write_bytes(
+                public.public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            )
         return kid
 
     def trusted(self) -> dict[str, Ed25519PublicKey]:
@@ -186,8 +208,9 @@ class KeyRing:
     # -- signatures ----------------------------------------------------------------------
     def sign(self, model: str, manifest: list[dict[str, Any]]) -> dict[str, Any]:
         """A bundle with a DSSE envelope signing the statement of ``manifest``."""
-        payload = json.dumps(statement(model, manifest), sort_keys=True,
-                             separators=(",", ":")).encode()
+        payload = json.dumps(
+            statement(model, manifest), sort_keys=True, separators=(",", ":")
+        ).encode()
         sig = self.private.sign(pae(PAYLOAD_TYPE, payload))
         return {
             "mediaType": BUNDLE_MEDIA_TYPE,
@@ -199,8 +222,13 @@ class KeyRing:
             },
         }
 
-    def verify(self, bundle: Any, model: str, manifest: list[dict[str, Any]],
-               public_key: Ed25519PublicKey | None = None) -> dict[str, Any]:
+    def verify(
+        self,
+        bundle: Any,
+        model: str,
+        manifest: list[dict[str, Any]],
+        public_key: Ed25519PublicKey | None = None,
+    ) -> dict[str, Any]:
         """Check a bundle against trusted keys (or ``public_key``) and the manifest.
 
         Returns:
@@ -215,8 +243,9 @@ class KeyRing:
         env = bundle["dsseEnvelope"]
         try:
             payload = base64.b64decode(env["payload"], validate=True)
-            sigs = [(s["keyid"], base64.b64decode(s["sig"], validate=True))
-                    for s in env["signatures"]]
+            sigs = [
+                (s["keyid"], base64.b64decode(s["sig"], validate=True)) for s in env["signatures"]
+            ]
             payload_type = env["payloadType"]
         except (KeyError, TypeError, ValueError):
             raise IntegrityError(f"The signature of {model!r} is malformed.") from None
@@ -231,14 +260,16 @@ class KeyRing:
             except InvalidSignature:
                 raise IntegrityError(
                     f"The signature of {model!r} by key {kid[:12]}... is invalid: the signed "
-                    "statement was altered.") from None
+                    "statement was altered."
+                ) from None
             valid = kid
             break
         if valid is None:
             raise IntegrityError(
                 f"The artifact of {model!r} is signed by key(s) "
                 f"{', '.join(k[:12] + '...' for k, _ in sigs) or 'none'}, none of which is "
-                f"trusted (trusted keys live in {self.trusted_folder}).")
+                f"trusted (trusted keys live in {self.trusted_folder})."
+            )
         try:
             signed = json.loads(payload)
         except ValueError:
@@ -246,5 +277,6 @@ class KeyRing:
         if signed != statement(model, manifest):
             raise IntegrityError(
                 f"The signed statement of {model!r} does not match the registered files "
-                "(names, digests or model name differ).")
+                "(names, digests or model name differ)."
+            )
         return {"keyid": valid, "subject_digest": manifest_digest(manifest)}

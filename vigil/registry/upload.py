@@ -39,8 +39,12 @@ class UploadLimits:
 
     @classmethod
     def from_settings(cls, settings: Any) -> UploadLimits:
-        return cls(settings.max_artifact_bytes, settings.max_artifact_members,
-                   settings.max_artifact_ratio, settings.artifact_timeout_s)
+        return cls(
+            settings.max_artifact_bytes,
+            settings.max_artifact_members,
+            settings.max_artifact_ratio,
+            settings.artifact_timeout_s,
+        )
 
     def deadline(self) -> float:
         return time.monotonic() + self.timeout_s
@@ -53,12 +57,14 @@ def check_filename(filename: str) -> str:
         raise InvalidParameterError(
             f"filename must be a plain file name without folders; got {filename!r}. Upload "
             "a folder as a tar archive (application/x-tar) instead.",
-            details=[{"field": "filename", "reason": "contains '/'"}])
+            details=[{"field": "filename", "reason": "contains '/'"}],
+        )
     return filename
 
 
-async def receive(stream: AsyncIterator[bytes], dest: Path, limits: UploadLimits,
-                  deadline: float) -> int:
+async def receive(
+    stream: AsyncIterator[bytes], dest: Path, limits: UploadLimits, deadline: float
+) -> int:
     """Write the body to ``dest``; return its size. 413 past the byte limit, 408 when it
     has not arrived by ``deadline`` (a stalled sender included)."""
     size = 0
@@ -70,12 +76,13 @@ async def receive(stream: AsyncIterator[bytes], dest: Path, limits: UploadLimits
                     if size > limits.max_bytes:
                         raise PayloadTooLargeError(
                             f"The artifact exceeds {limits.max_bytes} bytes "
-                            "(VIGIL_MAX_ARTIFACT_BYTES).")
+                            "(VIGIL_MAX_ARTIFACT_BYTES)."
+                        )
                     f.write(chunk)
     except TimeoutError:
         raise RequestTimeoutError(
-            f"The upload did not arrive within {limits.timeout_s:g} s "
-            "(VIGIL_ARTIFACT_TIMEOUT_S).") from None
+            f"The upload did not arrive within {limits.timeout_s:g} s (VIGIL_ARTIFACT_TIMEOUT_S)."
+        ) from None
     return size
 
 
@@ -94,7 +101,8 @@ def unpack(archive: Path, target: Path, limits: UploadLimits, deadline: float) -
                 if members > limits.max_members:
                     raise PayloadTooLargeError(
                         f"The archive holds more than {limits.max_members} members "
-                        "(VIGIL_MAX_ARTIFACT_MEMBERS).")
+                        "(VIGIL_MAX_ARTIFACT_MEMBERS)."
+                    )
                 _check_time(deadline, limits)
                 name = _member_name(member)
                 if name is None:
@@ -119,7 +127,8 @@ def unpack(archive: Path, target: Path, limits: UploadLimits, deadline: float) -
         if isinstance(exc, OSError) and exc.errno is not None:
             raise  # the server's disk (full, read-only): not the archive's fault
         raise InvalidParameterError(  # a truncated or corrupt compressed stream
-            f"The archive could not be unpacked: {type(exc).__name__}: {exc}") from None
+            f"The archive could not be unpacked: {type(exc).__name__}: {exc}"
+        ) from None
     if not kinds:
         raise InvalidParameterError("The archive holds no files.")
     return total
@@ -142,7 +151,8 @@ def _kind(member: tarfile.TarInfo) -> str:
         return "file"
     raise InvalidParameterError(
         f"The archive holds {member.name!r}, which is not a file or folder "
-        "(links, devices and sparse files are refused).")
+        "(links, devices and sparse files are refused)."
+    )
 
 
 def _check_place(name: str, kind: str, kinds: dict[str, str]) -> None:
@@ -150,36 +160,43 @@ def _check_place(name: str, kind: str, kinds: dict[str, str]) -> None:
     seen = kinds.get(name)
     if seen is not None and not (seen == kind == "dir"):
         what = "twice" if seen == kind else f"as both a {seen} and a {kind}"
-        raise InvalidParameterError(f"The archive holds {name!r} {what}; names must be "
-                                    "unique and a file cannot share a folder's name.",
-                                    details=[{"field": name, "reason": "duplicate name"}])
+        raise InvalidParameterError(
+            f"The archive holds {name!r} {what}; names must be "
+            "unique and a file cannot share a folder's name.",
+            details=[{"field": name, "reason": "duplicate name"}],
+        )
     for parent in PurePosixPath(name).parents:
         if kinds.get(str(parent)) == "file":
             raise InvalidParameterError(
                 f"The archive holds {name!r} inside {str(parent)!r}, which it also holds as a "
-                "file.", details=[{"field": name, "reason": "parent is a file"}])
+                "file.",
+                details=[{"field": name, "reason": "parent is a file"}],
+            )
 
 
 def _check_size(total: int, uploaded: int, limits: UploadLimits) -> None:
     if total > limits.max_bytes:
         raise PayloadTooLargeError(
-            f"The archive unpacks to more than {limits.max_bytes} bytes "
-            "(VIGIL_MAX_ARTIFACT_BYTES).")
+            f"The archive unpacks to more than {limits.max_bytes} bytes (VIGIL_MAX_ARTIFACT_BYTES)."
+        )
     if total > _RATIO_FLOOR_BYTES and total > limits.max_ratio * uploaded:
         raise PayloadTooLargeError(
             f"The archive expands more than {limits.max_ratio:g} times its {uploaded}-byte "
-            "upload (VIGIL_MAX_ARTIFACT_RATIO); a compression bomb is refused.")
+            "upload (VIGIL_MAX_ARTIFACT_RATIO); a compression bomb is refused."
+        )
 
 
 def _check_time(deadline: float, limits: UploadLimits) -> None:
     if time.monotonic() > deadline:
         raise RequestTimeoutError(
             f"Unpacking the archive took longer than {limits.timeout_s:g} s "
-            "(VIGIL_ARTIFACT_TIMEOUT_S).")
+            "(VIGIL_ARTIFACT_TIMEOUT_S)."
+        )
 
 
-def _copy(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, deadline: float,
-          limits: UploadLimits) -> None:
+def _copy(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, deadline: float, limits: UploadLimits
+) -> None:
     source = tar.extractfile(member)
     if source is None:  # pragma: no cover - regular files always have a reader
         raise InvalidParameterError(f"The archive member {member.name!r} cannot be read.")

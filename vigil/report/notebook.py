@@ -22,11 +22,15 @@ _REF = "#9aa5b1"  # reference series: grey
 _CUR = "#1f77b4"  # current series: blue
 _BAD = "#c0392b"
 _OK = "#2e7d32"
-_BOX = ("font-family:system-ui,-apple-system,Segoe UI,sans-serif;font-size:13px;"
-        "line-height:1.35;max-width:100%;overflow-x:auto")
+_BOX = (
+    "font-family:system-ui,-apple-system,Segoe UI,sans-serif;font-size:13px;"
+    "line-height:1.35;max-width:100%;overflow-x:auto"
+)
 _TABLE = "border-collapse:collapse;margin:4px 0 10px 0"
-_TH = ("text-align:left;padding:3px 8px;border-bottom:2px solid #ccc;font-weight:600;"
-       "white-space:nowrap")
+_TH = (
+    "text-align:left;padding:3px 8px;border-bottom:2px solid #ccc;font-weight:600;"
+    "white-space:nowrap"
+)
 _TD = "padding:3px 8px;border-bottom:1px solid #eee;vertical-align:middle"
 _MAX_BARS = 30
 
@@ -65,28 +69,35 @@ def _cell(value: Any) -> str:
     return value if isinstance(value, Raw) else num(value)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
-          numeric: Sequence[bool] | None = None) -> Raw:
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[bool] | None = None
+) -> Raw:
     """An HTML table; cells that are :class:`Raw` go in as is, others through :func:`num`."""
     numeric = numeric or [False] * len(headers)
     head = "".join(
         f'<th style="{_TH};text-align:{"right" if n else "left"}">{esc(h)}</th>'
-        for h, n in zip(headers, numeric, strict=True))
+        for h, n in zip(headers, numeric, strict=True)
+    )
     body = []
     for row in rows:
         cells = "".join(
             f'<td style="{_TD};text-align:{"right" if n else "left"}">{_cell(v)}</td>'
-            for v, n in zip(row, numeric, strict=True))
+            for v, n in zip(row, numeric, strict=True)
+        )
         body.append(f"<tr>{cells}</tr>")
-    return Raw(f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead>'
-               f'<tbody>{"".join(body)}</tbody></table>')
+    return Raw(
+        f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def box(title: str, summary: str, *parts: str) -> Raw:
     """The outer block: a title line, a one-line summary (already HTML) and the parts."""
-    return Raw(f'<div class="vigil-repr" style="{_BOX}"><div style="font-weight:600;'
-               f'font-size:14px">{esc(title)}</div><div style="margin:2px 0 6px 0">'
-               f'{summary}</div>{"".join(parts)}</div>')
+    return Raw(
+        f'<div class="vigil-repr" style="{_BOX}"><div style="font-weight:600;'
+        f'font-size:14px">{esc(title)}</div><div style="margin:2px 0 6px 0">'
+        f"{summary}</div>{''.join(parts)}</div>"
+    )
 
 
 def verdict(drifted: bool) -> Raw:
@@ -102,11 +113,17 @@ def _pool(values: Sequence[float], n: int) -> list[float]:
     if len(values) <= n:
         return values
     step = math.ceil(len(values) / n)
-    return [sum(values[i:i + step]) for i in range(0, len(values), step)]
+    return [sum(values[i : i + step]) for i in range(0, len(values), step)]
 
 
-def bars_svg(series: Sequence[tuple[Sequence[float], str]], *, labels: Sequence[str] = (),
-             width: int = 140, height: int = 30, label: str = "distribution") -> Raw:
+def bars_svg(
+    series: Sequence[tuple[Sequence[float], str]],
+    *,
+    labels: Sequence[str] = (),
+    width: int = 140,
+    height: int = 30,
+    label: str = "distribution",
+) -> Raw:
     """Side-by-side bars of one or more series of shares (an inline SVG sparkline).
 
     Args:
@@ -129,16 +146,21 @@ def bars_svg(series: Sequence[tuple[Sequence[float], str]], *, labels: Sequence[
         for i, v in enumerate(values):
             h = max(v / top * (height - 2), 0.0)
             tip = f"<title>{esc(labels[i])}: {v:.3g}</title>" if i < len(labels) else ""
-            rects.append(f'<rect x="{i * slot + s * bar:.1f}" y="{height - h:.1f}" '
-                         f'width="{bar:.1f}" height="{h:.1f}">{tip}</rect>')
+            rects.append(
+                f'<rect x="{i * slot + s * bar:.1f}" y="{height - h:.1f}" '
+                f'width="{bar:.1f}" height="{h:.1f}">{tip}</rect>'
+            )
         groups.append(f'<g fill="{colour}">{"".join(rects)}</g>')
-    return Raw(f'<svg width="{width}" height="{height}" '
-               f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(label)}">'
-               f'{"".join(groups)}</svg>')
+    return Raw(
+        f'<svg width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(label)}">'
+        f"{''.join(groups)}</svg>"
+    )
 
 
-def interval_svg(value: float, lower: float, upper: float, *, width: int = 90,
-                 height: int = 12) -> Raw:
+def interval_svg(
+    value: float, lower: float, upper: float, *, width: int = 90, height: int = 12
+) -> Raw:
     """A point with its interval on a 0..1 axis (estimated metrics)."""
     if not all(isinstance(x, int | float) and 0.0 <= x <= 1.0 for x in (value, lower, upper)):
         return Raw("")
@@ -153,14 +175,19 @@ def interval_svg(value: float, lower: float, upper: float, *, width: int = 90,
         f'<line x1="1" y1="{mid}" x2="{width - 1}" y2="{mid}" stroke="#eee" stroke-width="2"/>'
         f'<line x1="{x(lower):.1f}" y1="{mid}" x2="{x(upper):.1f}" y2="{mid}" '
         f'stroke="{_CUR}" stroke-width="3"/>'
-        f'<circle cx="{x(value):.1f}" cy="{mid}" r="3" fill="{_CUR}"/></svg>')
+        f'<circle cx="{x(value):.1f}" cy="{mid}" r="3" fill="{_CUR}"/></svg>'
+    )
 
 
 def legend() -> Raw:
     """The two-colour key of the distribution plots."""
+
     def swatch(colour: str) -> str:
-        return (f'<span style="display:inline-block;width:9px;height:9px;background:{colour};'
-                'margin:0 3px 0 8px"></span>')
+        return (
+            f'<span style="display:inline-block;width:9px;height:9px;background:{colour};'
+            'margin:0 3px 0 8px"></span>'
+        )
+
     return Raw(f'<span style="color:#555">{swatch(_REF)}reference{swatch(_CUR)}current</span>')
 
 
@@ -186,10 +213,11 @@ def _distribution_svg(dist: Mapping[str, Any] | None) -> Raw:
         step = max(math.ceil(n / _MAX_BARS), 1)
         starts = range(0, n, step)
         labels = [f"{edges[i]:.4g} – {edges[min(i + step, n)]:.4g}" for i in starts]
-        ref = [sum(ref[i:i + step]) for i in starts]
-        cur = [sum(cur[i:i + step]) for i in starts]
-    return bars_svg([(ref, _REF), (cur, _CUR)], labels=labels,
-                    label="reference and current distribution")
+        ref = [sum(ref[i : i + step]) for i in starts]
+        cur = [sum(cur[i : i + step]) for i in starts]
+    return bars_svg(
+        [(ref, _REF), (cur, _CUR)], labels=labels, label="reference and current distribution"
+    )
 
 
 def _p(value: float | None, adjusted: float | None) -> Raw:
@@ -197,7 +225,7 @@ def _p(value: float | None, adjusted: float | None) -> Raw:
         return Raw("—")
     if adjusted is None or adjusted == value:
         return num(value)
-    return Raw(f"{num(value)} <span style=\"color:#777\">(adj. {num(adjusted)})</span>")
+    return Raw(f'{num(value)} <span style="color:#777">(adj. {num(adjusted)})</span>')
 
 
 def _reason(text: str) -> Raw:
@@ -213,30 +241,79 @@ def drift_report_html(report: DriftReport) -> str:
         f"columns drifted (share {num(report.drift_share)}, threshold "
         f"{num(report.drift_share_threshold)}) · reference {num(report.n_reference)} rows, "
         f"current {num(report.n_current)} rows · α {num(report.alpha)}, correction "
-        f"{esc(report.correction)}")
+        f"{esc(report.correction)}"
+    )
     rows = []
     for c in report.columns:
-        rows.append([
-            esc(c.column), esc(c.kind), esc(c.method), c.statistic,
-            _p(c.p_value, c.p_value_adjusted), c.effect_size, c.threshold,
-            verdict(c.drifted) if c.statistic is not None else Raw("not tested"),
-            c.n_reference, c.n_current, _distribution_svg(report.distributions.get(c.column)),
-            _reason(c.reason),
-        ])
-    parts = [table(
-        ["column", "kind", "method", "statistic", "p-value", "effect", "threshold", "verdict",
-         "n ref", "n cur", "distribution", "reason"], rows,
-        [False, False, False, True, True, True, True, False, True, True, False, False])]
+        rows.append(
+            [
+                esc(c.column),
+                esc(c.kind),
+                esc(c.method),
+                c.statistic,
+                _p(c.p_value, c.p_value_adjusted),
+                c.effect_size,
+                c.threshold,
+                verdict(c.drifted) if c.statistic is not None else Raw("not tested"),
+                c.n_reference,
+                c.n_current,
+                _distribution_svg(report.distributions.get(c.column)),
+                _reason(c.reason),
+            ]
+        )
+    parts = [
+        table(
+            [
+                "column",
+                "kind",
+                "method",
+                "statistic",
+                "p-value",
+                "effect",
+                "threshold",
+                "verdict",
+                "n ref",
+                "n cur",
+                "distribution",
+                "reason",
+            ],
+            rows,
+            [False, False, False, True, True, True, True, False, True, True, False, False],
+        )
+    ]
     if report.distributions:
         parts.insert(0, Raw(f'<div style="margin-bottom:2px">{legend()}</div>'))
     if report.multivariate:
-        parts.append(table(
-            ["multivariate", "statistic", "p-value", "effect", "threshold", "verdict",
-             "n ref", "n cur", "reason"],
-            [[esc(m.method), m.statistic, num(m.p_value), m.effect_size, m.threshold,
-              verdict(m.drifted), m.n_reference, m.n_current, _reason(m.reason)]
-             for m in report.multivariate],
-            [False, True, True, True, True, False, True, True, False]))
+        parts.append(
+            table(
+                [
+                    "multivariate",
+                    "statistic",
+                    "p-value",
+                    "effect",
+                    "threshold",
+                    "verdict",
+                    "n ref",
+                    "n cur",
+                    "reason",
+                ],
+                [
+                    [
+                        esc(m.method),
+                        m.statistic,
+                        num(m.p_value),
+                        m.effect_size,
+                        m.threshold,
+                        verdict(m.drifted),
+                        m.n_reference,
+                        m.n_current,
+                        _reason(m.reason),
+                    ]
+                    for m in report.multivariate
+                ],
+                [False, True, True, True, True, False, True, True, False],
+            )
+        )
     notes = list(report.notes)
     if report.missing_columns:
         notes.append(f"missing in current: {', '.join(report.missing_columns)}")
@@ -251,18 +328,48 @@ def profile_drift_html(result: ProfileDrift) -> str:
     """:class:`vigil.profile.ProfileDrift` (sketch mode) as a compact table."""
     cols = list(result.columns.values())
     tested = [c for c in cols if c.statistic is not None]
-    summary = (f"{len(result.drifted_columns)} of {len(tested)} tested columns drifted "
-               f"(share {num(result.share_drifted)}) · sketch mode · α {num(result.alpha)}, "
-               f"correction {esc(result.correction)}")
-    rows = [[esc(c.column), esc(c.kind), esc(c.method or "—"), c.statistic,
-             _p(c.p_value, c.p_value_adjusted), c.effect_size, c.error_bound,
-             verdict(c.drifted) if c.statistic is not None else Raw("not tested"),
-             c.n_reference, c.n_current, _reason(c.reason)]
-            for c in cols]
-    return box("Drift between profiles", summary, table(
-        ["column", "kind", "method", "statistic", "p-value", "effect", "± sketch error",
-         "verdict", "n ref", "n cur", "reason"], rows,
-        [False, False, False, True, True, True, True, False, True, True, False]))
+    summary = (
+        f"{len(result.drifted_columns)} of {len(tested)} tested columns drifted "
+        f"(share {num(result.share_drifted)}) · sketch mode · α {num(result.alpha)}, "
+        f"correction {esc(result.correction)}"
+    )
+    rows = [
+        [
+            esc(c.column),
+            esc(c.kind),
+            esc(c.method or "—"),
+            c.statistic,
+            _p(c.p_value, c.p_value_adjusted),
+            c.effect_size,
+            c.error_bound,
+            verdict(c.drifted) if c.statistic is not None else Raw("not tested"),
+            c.n_reference,
+            c.n_current,
+            _reason(c.reason),
+        ]
+        for c in cols
+    ]
+    return box(
+        "Drift between profiles",
+        summary,
+        table(
+            [
+                "column",
+                "kind",
+                "method",
+                "statistic",
+                "p-value",
+                "effect",
+                "± sketch error",
+                "verdict",
+                "n ref",
+                "n cur",
+                "reason",
+            ],
+            rows,
+            [False, False, False, True, True, True, True, False, True, True, False],
+        ),
+    )
 
 
 # ------------------------------------------------------------------ profiles
@@ -277,8 +384,11 @@ def _column_plot(col: Any) -> Raw:
         return bars_svg([(pmf, _CUR)], labels=labels, label="histogram")
     top = col.frequent_items(8)
     if top and col.count:
-        return bars_svg([([c / col.count for _, c in top], _CUR)],
-                        labels=[v for v, _ in top], label="most frequent values")
+        return bars_svg(
+            [([c / col.count for _, c in top], _CUR)],
+            labels=[v for v, _ in top],
+            label="most frequent values",
+        )
     return Raw("")
 
 
@@ -292,23 +402,53 @@ def profile_html(profile: Profile) -> str:
         lo, hi = col.distinct_bounds()
         distinct = num(round(col.distinct_estimate))
         if round(lo) != round(hi):
-            distinct = Raw(f'{distinct} <span style="color:#777">({round(lo):,}–'
-                           f'{round(hi):,})</span>')
+            distinct = Raw(
+                f'{distinct} <span style="color:#777">({round(lo):,}–{round(hi):,})</span>'
+            )
         top = col.frequent_items(1)
         what = track.get(col.kind)
-        rows.append([
-            esc(name), esc(col.kind.value + (f" ({what})" if what else "")), col.count,
-            col.null_count, distinct, col.mean, col.std, col.min, col.quantile(0.5)
-            if col.mean is not None else None, col.max,
-            Raw(f"{esc(top[0][0][:40])} ({top[0][1]:,})") if top else Raw(""),
-            _column_plot(col),
-        ])
-    summary = (f"{num(profile.n_rows)} rows · {len(profile)} columns · distinct counts are "
-               "sketch estimates (95% bounds); quantiles within the KLL rank error")
-    return box("Profile", summary, table(
-        ["column", "kind", "count", "nulls", "distinct", "mean", "std", "min", "p50", "max",
-         "top value", "distribution"], rows,
-        [False, False, True, True, True, True, True, True, True, True, False, False]))
+        rows.append(
+            [
+                esc(name),
+                esc(col.kind.value + (f" ({what})" if what else "")),
+                col.count,
+                col.null_count,
+                distinct,
+                col.mean,
+                col.std,
+                col.min,
+                col.quantile(0.5) if col.mean is not None else None,
+                col.max,
+                Raw(f"{esc(top[0][0][:40])} ({top[0][1]:,})") if top else Raw(""),
+                _column_plot(col),
+            ]
+        )
+    summary = (
+        f"{num(profile.n_rows)} rows · {len(profile)} columns · distinct counts are "
+        "sketch estimates (95% bounds); quantiles within the KLL rank error"
+    )
+    return box(
+        "Profile",
+        summary,
+        table(
+            [
+                "column",
+                "kind",
+                "count",
+                "nulls",
+                "distinct",
+                "mean",
+                "std",
+                "min",
+                "p50",
+                "max",
+                "top value",
+                "distribution",
+            ],
+            rows,
+            [False, False, True, True, True, True, True, True, True, True, False, False],
+        ),
+    )
 
 
 # ------------------------------------------------------------------ quality
@@ -330,11 +470,15 @@ def _confusion(cm: Mapping[str, Any]) -> Raw:
     for cls, row in zip(classes, matrix, strict=True):
         cells = "".join(
             f'<td style="{_TD};text-align:right;background:rgba(31,119,180,'
-            f'{0.08 + 0.6 * v / top:.2f})">{v:,}</td>' for v in row)
+            f'{0.08 + 0.6 * v / top:.2f})">{v:,}</td>'
+            for v in row
+        )
         body.append(f'<tr><th style="{_TH}">{esc(cls)}</th>{cells}</tr>')
-    return Raw(f'<div style="color:#555">confusion matrix (rows: actual, columns: '
-               f'predicted)</div><table style="{_TABLE}"><thead><tr><th style="{_TH}"></th>'
-               f'{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+    return Raw(
+        f'<div style="color:#555">confusion matrix (rows: actual, columns: '
+        f'predicted)</div><table style="{_TABLE}"><thead><tr><th style="{_TH}"></th>'
+        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
@@ -344,8 +488,7 @@ def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
         for k, v in value.items():
             out += _flat(f"{prefix}.{k}" if prefix else str(k), v)
         return out
-    if isinstance(value, list | tuple) and not all(isinstance(v, int | float | str)
-                                                   for v in value):
+    if isinstance(value, list | tuple) and not all(isinstance(v, int | float | str) for v in value):
         return [(prefix, f"{len(value)} items")]
     return [(prefix, ", ".join(map(str, value)) if isinstance(value, list | tuple) else value)]
 
@@ -357,37 +500,76 @@ def metrics_parts(result: Mapping[str, Any]) -> list[str]:
     for key, value in result.items():
         if key == "confusion_matrix" and isinstance(value, Mapping):
             extra.append(_confusion(value))
-        elif key == "segments" and isinstance(value, list) and value and all(
-                isinstance(s, Mapping) for s in value):
+        elif (
+            key == "segments"
+            and isinstance(value, list)
+            and value
+            and all(isinstance(s, Mapping) for s in value)
+        ):
             headers = list(dict.fromkeys(k for s in value for k in s))
-            extra.append(table(headers, [[esc(s.get(h)) if h == "segment" else s.get(h)
-                                          for h in headers] for s in value],
-                               [h != "segment" for h in headers]))
+            extra.append(
+                table(
+                    headers,
+                    [
+                        [esc(s.get(h)) if h == "segment" else s.get(h) for h in headers]
+                        for s in value
+                    ],
+                    [h != "segment" for h in headers],
+                )
+            )
         elif _is_interval(value):
-            intervals.append([esc(key), value["value"], value["lower"], value["upper"],
-                              interval_svg(value["value"], value["lower"], value["upper"])])
+            intervals.append(
+                [
+                    esc(key),
+                    value["value"],
+                    value["lower"],
+                    value["upper"],
+                    interval_svg(value["value"], value["lower"], value["upper"]),
+                ]
+            )
         elif _is_spread(value):
-            spreads.append([esc(key), value["value"], esc(value["lowest"]),
-                            value.get("lowest_value"), esc(value["highest"]),
-                            value.get("highest_value")])
+            spreads.append(
+                [
+                    esc(key),
+                    value["value"],
+                    esc(value["lowest"]),
+                    value.get("lowest_value"),
+                    esc(value["highest"]),
+                    value.get("highest_value"),
+                ]
+            )
         else:
-            scalars += [[esc(k), v if isinstance(v, int | float | None) else esc(v)]
-                        for k, v in _flat(str(key), value)]
+            scalars += [
+                [esc(k), v if isinstance(v, int | float | None) else esc(v)]
+                for k, v in _flat(str(key), value)
+            ]
     parts: list[str] = []
     if len(scalars) > 8:  # side by side, three metrics a row, instead of one long list
         per_row = 3
-        grid = [[cell for pair in scalars[i:i + per_row] for cell in pair]
-                for i in range(0, len(scalars), per_row)]
+        grid = [
+            [cell for pair in scalars[i : i + per_row] for cell in pair]
+            for i in range(0, len(scalars), per_row)
+        ]
         grid[-1] += [Raw(""), Raw("")] * (per_row - len(grid[-1]) // 2)
         parts.append(table(["metric", "value"] * per_row, grid, [False, True] * per_row))
     elif scalars:
         parts.append(table(["metric", "value"], scalars, [False, True]))
     if intervals:
-        parts.append(table(["metric", "estimate", "lower", "upper", ""], intervals,
-                           [False, True, True, True, False]))
+        parts.append(
+            table(
+                ["metric", "estimate", "lower", "upper", ""],
+                intervals,
+                [False, True, True, True, False],
+            )
+        )
     if spreads:
-        parts.append(table(["gap", "value", "lowest", "rate", "highest", "rate"], spreads,
-                           [False, True, False, True, False, True]))
+        parts.append(
+            table(
+                ["gap", "value", "lowest", "rate", "highest", "rate"],
+                spreads,
+                [False, True, False, True, False, True],
+            )
+        )
     return parts + extra
 
 
@@ -404,19 +586,29 @@ def quality_html(result: Mapping[str, Any], title: str) -> str:
 def evaluation_html(run: Mapping[str, Any]) -> str:
     """An evaluation run: what ran on which data set, its status, metrics and latency."""
     ok = run.get("status") == "succeeded"
-    status = (Raw(f'<b style="color:{_OK}">succeeded</b>') if ok
-              else Raw(f'<b style="color:{_BAD}">{esc(run.get("status"))}</b>'))
-    summary = (f"{esc(run.get('model'))} version {esc(run.get('version'))}"
-               + (f" (@{esc(run['alias'])})" if run.get("alias") else "")
-               + f" on {esc(run.get('dataset'))} · {num(run.get('n_rows'))} rows · "
-               f"{esc(run.get('mode'))} · {status}")
+    status = (
+        Raw(f'<b style="color:{_OK}">succeeded</b>')
+        if ok
+        else Raw(f'<b style="color:{_BAD}">{esc(run.get("status"))}</b>')
+    )
+    summary = (
+        f"{esc(run.get('model'))} version {esc(run.get('version'))}"
+        + (f" (@{esc(run['alias'])})" if run.get("alias") else "")
+        + f" on {esc(run.get('dataset'))} · {num(run.get('n_rows'))} rows · "
+        f"{esc(run.get('mode'))} · {status}"
+    )
     parts: list[str] = []
     if run.get("error"):
         parts.append(f'<div style="color:{_BAD}">{esc(run["error"])}</div>')
     if isinstance(run.get("metrics"), Mapping):
         parts += metrics_parts(run["metrics"])
     if isinstance(run.get("latency"), Mapping):
-        parts.append(table(["latency", "value"], [[esc(k), v] for k, v in
-                                                  run["latency"].items()], [False, True]))
+        parts.append(
+            table(
+                ["latency", "value"],
+                [[esc(k), v] for k, v in run["latency"].items()],
+                [False, True],
+            )
+        )
     title = f"Evaluation run {run['id']}" if run.get("id") is not None else "Evaluation run"
     return box(title, summary, *parts)

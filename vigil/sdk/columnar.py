@@ -31,8 +31,17 @@ from typing import Any
 #: The media type of an Arrow IPC stream body.
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 #: Record fields sent as top-level columns (``inputs`` becomes ``inputs.<name>`` columns).
-_FIELDS = ("id", "version", "ts", "latency_s", "error", "error_type", "subject_id",
-           "outputs", "proba")
+_FIELDS = (
+    "id",
+    "version",
+    "ts",
+    "latency_s",
+    "error",
+    "error_type",
+    "subject_id",
+    "outputs",
+    "proba",
+)
 _SCALARS = (bool, int, float, str)
 _NONE = type(None)
 
@@ -53,8 +62,7 @@ def is_columnar(body: bytes) -> bool:
     return body[:1] == b"\xff"
 
 
-def split_columnar(records: list[dict[str, Any]]) -> tuple[bytes | None,
-                                                          list[dict[str, Any]]]:
+def split_columnar(records: list[dict[str, Any]]) -> tuple[bytes | None, list[dict[str, Any]]]:
     """Encode the records that fit one Arrow table; return its body (None when none fit,
     or pyarrow is missing) and the records left for JSON, in their order.
 
@@ -73,8 +81,9 @@ def split_columnar(records: list[dict[str, Any]]) -> tuple[bytes | None,
     names, values = _input_columns(inputs, odd)
     if not names or "" in names:
         return None, records  # no inputs to make columns of: JSON says it as it is
-    columns: dict[str, Sequence[Any]] = {field: [r.get(field) for r in records]
-                                         for field in _FIELDS}
+    columns: dict[str, Sequence[Any]] = {
+        field: [r.get(field) for r in records] for field in _FIELDS
+    }
     for name, column in zip(names, values, strict=True):
         columns["inputs." + name] = column
     kinds = {key: _kind(key, column, odd) for key, column in columns.items()}
@@ -89,14 +98,17 @@ def split_columnar(records: list[dict[str, Any]]) -> tuple[bytes | None,
     return (body, rest) if body is not None else (None, records)
 
 
-def _input_columns(inputs: list[Any], odd: set[int]) -> tuple[tuple[str, ...],
-                                                               list[Sequence[Any]]]:
+def _input_columns(inputs: list[Any], odd: set[int]) -> tuple[tuple[str, ...], list[Sequence[Any]]]:
     """The input names most records have (in the first such record's order) and their
     columns; the records with other names, or no dict of inputs, are added to ``odd``
     (their cells hold None)."""
     first = inputs[0]
-    if (type(first) is dict and first and set(map(type, inputs)) == {dict}
-            and len(set(map(len, inputs))) == 1):
+    if (
+        type(first) is dict
+        and first
+        and set(map(type, inputs)) == {dict}
+        and len(set(map(len, inputs))) == 1
+    ):
         names = tuple(first)
         try:  # the usual case: the same names everywhere, transposed in C
             rows = list(map(itemgetter(*names), inputs))
@@ -110,10 +122,10 @@ def _input_columns(inputs: list[Any], odd: set[int]) -> tuple[tuple[str, ...],
         odd.update(range(len(inputs)))
         return (), []
     keys = set(shape)
-    odd.update(i for i, row in enumerate(inputs)
-               if type(row) is not dict or row.keys() != keys)
-    return shape, [[None if i in odd else row[name] for i, row in enumerate(inputs)]
-                   for name in shape]
+    odd.update(i for i, row in enumerate(inputs) if type(row) is not dict or row.keys() != keys)
+    return shape, [
+        [None if i in odd else row[name] for i, row in enumerate(inputs)] for name in shape
+    ]
 
 
 def _kind(key: str, values: Sequence[Any], odd: set[int]) -> Any:
@@ -127,8 +139,11 @@ def _kind(key: str, values: Sequence[Any], odd: set[int]) -> Any:
         if kind in _SCALARS:
             return kind
         if kind is list and key == "proba":
-            odd.update(i for i, v in enumerate(values) if v is not None and not all(
-                type(x) is float for x in v))
+            odd.update(
+                i
+                for i, v in enumerate(values)
+                if v is not None and not all(type(x) is float for x in v)
+            )
             return list
     elif not types:
         return None
@@ -142,8 +157,14 @@ def _kind(key: str, values: Sequence[Any], odd: set[int]) -> Any:
 def _encode(columns: dict[str, Sequence[Any]], kinds: dict[str, Any]) -> bytes | None:
     import pyarrow as pa
 
-    types = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string(),
-             list: pa.list_(pa.float64()), None: pa.null()}
+    types = {
+        bool: pa.bool_(),
+        int: pa.int64(),
+        float: pa.float64(),
+        str: pa.string(),
+        list: pa.list_(pa.float64()),
+        None: pa.null(),
+    }
     arrays, names = [], []
     for key, values in columns.items():
         kind = kinds[key]
@@ -172,7 +193,7 @@ def records_from_columnar(body: bytes) -> list[dict[str, Any]]:
     features = [n for n in table.column_names if n.startswith("inputs.")]
     field_values = [table.column(n).to_pylist() for n in fields]
     feature_values = [table.column(n).to_pylist() for n in features]
-    names = [n[len("inputs."):] for n in features]
+    names = [n[len("inputs.") :] for n in features]
     records = []
     for i in range(table.num_rows):
         rec = {f: v[i] for f, v in zip(fields, field_values, strict=True) if v[i] is not None}

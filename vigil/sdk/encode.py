@@ -88,10 +88,12 @@ def timeout_error(latency_s: float, budget_s: float) -> tuple[str, str]:
     return f"timeout: took {latency_s:.3g} s > budget {budget_s:g} s", "timeout"
 
 
-def to_records(items: list[tuple[Any, ...]], version: str,
-               clock_offset_ns: int | None = None,
-               version_at: Callable[[float], str] | None = None,
-               ) -> dict[str, list[dict[str, Any]]]:
+def to_records(
+    items: list[tuple[Any, ...]],
+    version: str,
+    clock_offset_ns: int | None = None,
+    version_at: Callable[[float], str] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
     """Group queued tuples by batch kind and build their JSON-ready dicts.
 
     ``clock_offset_ns`` is ``time_ns() - perf_counter_ns()`` read now: it turns the
@@ -118,19 +120,43 @@ def to_records(items: list[tuple[Any, ...]], version: str,
             inputs = args[0] if args and type(args[0]) is dict else call_inputs(args, kwargs or {})
             if err is None:
                 if budget_ns is None or t1 - t0 <= budget_ns:
-                    add({"id": id_at(ts), "version": at(ts), "ts": ts,
-                         "latency_s": (t1 - t0) / 1e9, "inputs": inputs, "outputs": output})
+                    add(
+                        {
+                            "id": id_at(ts),
+                            "version": at(ts),
+                            "ts": ts,
+                            "latency_s": (t1 - t0) / 1e9,
+                            "inputs": inputs,
+                            "outputs": output,
+                        }
+                    )
                     continue
                 err = timeout_error((t1 - t0) / 1e9, budget_ns / 1e9)
             else:
                 ts = err[2]  # an exception's wall time, as its exception hooks got it
-            add({"id": id_at(ts), "version": at(ts), "ts": ts, "latency_s": (t1 - t0) / 1e9,
-                 "error": err[0], "error_type": err[1], "inputs": inputs, "outputs": output})
+            add(
+                {
+                    "id": id_at(ts),
+                    "version": at(ts),
+                    "ts": ts,
+                    "latency_s": (t1 - t0) / 1e9,
+                    "error": err[0],
+                    "error_type": err[1],
+                    "inputs": inputs,
+                    "outputs": output,
+                }
+            )
         elif tag == PREDICTION:
             _, inputs, output, proba, latency_s, error, subject_id, pid, ts, error_type = item[:10]
             served_by = item[10] if len(item) > 10 else None
-            rec = {"id": pid, "version": served_by or at(ts), "ts": ts, "latency_s": latency_s,
-                   "inputs": inputs, "outputs": output}
+            rec = {
+                "id": pid,
+                "version": served_by or at(ts),
+                "ts": ts,
+                "latency_s": latency_s,
+                "inputs": inputs,
+                "outputs": output,
+            }
             if error is not None:
                 rec["error"] = error
             if error_type is not None:
@@ -150,8 +176,12 @@ def to_records(items: list[tuple[Any, ...]], version: str,
             feedback.append(
                 {"id": fid, "prediction_id": pid, "score": score, "comment": comment, "ts": ts}
             )
-    return {"predictions": predictions, "labels": labels, "feedback": feedback,
-            "resources": resources}
+    return {
+        "predictions": predictions,
+        "labels": labels,
+        "feedback": feedback,
+        "resources": resources,
+    }
 
 
 def _default(obj: Any) -> Any:
@@ -192,7 +222,10 @@ def encode(key: str, items: list[dict[str, Any]]) -> tuple[bytes, int]:
         try:
             parts.append(dumps(item))
         except orjson.JSONEncodeError as exc:
-            log.error("vigil: dropped a record that cannot be encoded as JSON (%s): id=%s",
-                      exc, item.get("id") or item.get("prediction_id"))
+            log.error(
+                "vigil: dropped a record that cannot be encoded as JSON (%s): id=%s",
+                exc,
+                item.get("id") or item.get("prediction_id"),
+            )
     body = b'{"' + key.encode() + b'":[' + b",".join(parts) + b"]}"
     return body, len(parts)

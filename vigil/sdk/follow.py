@@ -65,12 +65,14 @@ def parse_alias_ref(ref: Any) -> tuple[str, str]:
     if not sep or not model or not alias or "@" in alias:
         raise InvalidParameterError(
             f"'version_from' of Monitor must be 'model@alias', e.g. 'sentiment@production'. "
-            f"Got {ref!r}.")
+            f"Got {ref!r}."
+        )
     return model, alias
 
 
-def http_fetch(endpoint: str, model: str, alias: str, api_key: str | None,
-               timeout_s: float) -> Fetch:
+def http_fetch(
+    endpoint: str, model: str, alias: str, api_key: str | None, timeout_s: float
+) -> Fetch:
     """A fetch function polling ``GET /api/v1/models/{model}/aliases/{alias}``."""
     import httpx
 
@@ -117,10 +119,15 @@ def store_fetch(url: str, model: str, alias: str) -> Fetch:
 class AliasFollower:
     """Polls an alias and calls ``switch(version)`` when it resolves to another version."""
 
-    def __init__(self, ref: str, fetch: Fetch, switch: Callable[[str], bool],
-                 current: str, interval_s: float,
-                 switch_canary: Callable[[dict[str, Any] | None], bool] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        ref: str,
+        fetch: Fetch,
+        switch: Callable[[str], bool],
+        current: str,
+        interval_s: float,
+        switch_canary: Callable[[dict[str, Any] | None], bool] | None = None,
+    ) -> None:
         self.ref = ref
         self.fetch = fetch
         self.switch = switch
@@ -141,8 +148,9 @@ class AliasFollower:
             answer = self.fetch(self.etag)
         except Exception as exc:  # a network or server problem: keep the current version
             self.errors += 1
-            log.warning("vigil: could not read %s (%s); staying on version %s", self.ref, exc,
-                        self.current)
+            log.warning(
+                "vigil: could not read %s (%s); staying on version %s", self.ref, exc, self.current
+            )
             return False
         if answer is None:
             return False
@@ -167,8 +175,7 @@ class AliasFollower:
         canary = self.canary
         if canary is None or canary["mode"] != "canary":
             return self.current
-        u = random.random() if subject_id is None else unit_hash(canary["version"],
-                                                                 str(subject_id))
+        u = random.random() if subject_id is None else unit_hash(canary["version"], str(subject_id))
         return canary["version"] if u < canary["share"] else self.current
 
     def shadow_version(self, subject_id: str | None = None) -> str | None:
@@ -177,13 +184,13 @@ class AliasFollower:
         canary = self.canary
         if canary is None or canary["mode"] != "shadow":
             return None
-        u = random.random() if subject_id is None else unit_hash(canary["version"],
-                                                                 str(subject_id))
+        u = random.random() if subject_id is None else unit_hash(canary["version"], str(subject_id))
         return canary["version"] if u < canary["share"] else None
 
     def start(self) -> AliasFollower:
-        self._thread = threading.Thread(target=self._run, name=f"vigil-follow[{self.ref}]",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"vigil-follow[{self.ref}]", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -203,10 +210,14 @@ class AliasFollower:
                 log.exception("vigil: closing the alias follower failed")
 
 
-def start_following(monitor: Any, ref: str, on_change: Callable[[str], Any] | None,
-                    interval_s: float, api_key: str | None,
-                    on_canary_change: Callable[[dict[str, Any] | None], Any] | None = None,
-                    ) -> AliasFollower:
+def start_following(
+    monitor: Any,
+    ref: str,
+    on_change: Callable[[str], Any] | None,
+    interval_s: float,
+    api_key: str | None,
+    on_canary_change: Callable[[dict[str, Any] | None], Any] | None = None,
+) -> AliasFollower:
     """Resolve ``ref`` now (calling ``on_change`` when it names another version than the
     Monitor's) and keep following it in a daemon thread; return the follower."""
     import time
@@ -215,11 +226,11 @@ def start_following(monitor: Any, ref: str, on_change: Callable[[str], Any] | No
     from vigil.sdk.local import is_local_endpoint
 
     model, alias = parse_alias_ref(ref)
-    if (not isinstance(interval_s, int | float) or isinstance(interval_s, bool)
-            or interval_s <= 0):
+    if not isinstance(interval_s, int | float) or isinstance(interval_s, bool) or interval_s <= 0:
         raise InvalidParameterError(
             f"'follow_interval_s' of Monitor must be a positive number of seconds. "
-            f"Got {interval_s!r}.")
+            f"Got {interval_s!r}."
+        )
     if on_change is not None and not callable(on_change):
         raise InvalidParameterError("'on_version_change' of Monitor must be callable.")
     if on_canary_change is not None and not callable(on_canary_change):
@@ -237,8 +248,11 @@ def start_following(monitor: Any, ref: str, on_change: Callable[[str], Any] | No
             try:
                 on_change(version)
             except Exception:
-                log.exception("vigil: on_version_change(%r) failed; staying on version %s",
-                              version, sender.version)
+                log.exception(
+                    "vigil: on_version_change(%r) failed; staying on version %s",
+                    version,
+                    sender.version,
+                )
                 return False
         sender.switch_version(version, time.time())
         mon = owner()
@@ -251,15 +265,28 @@ def start_following(monitor: Any, ref: str, on_change: Callable[[str], Any] | No
         try:
             on_canary_change(canary)  # type: ignore[misc]
         except Exception:
-            log.exception("vigil: on_canary_change(%r) failed; serving version %s only",
-                          canary, sender.version)
+            log.exception(
+                "vigil: on_canary_change(%r) failed; serving version %s only",
+                canary,
+                sender.version,
+            )
             return False
-        log.info("vigil: %s now runs %s", ref,
-                 f"a {canary['mode']} of version {canary['version']} on "
-                 f"{canary['share']:.0%} of calls" if canary else "no canary")
+        log.info(
+            "vigil: %s now runs %s",
+            ref,
+            f"a {canary['mode']} of version {canary['version']} on {canary['share']:.0%} of calls"
+            if canary
+            else "no canary",
+        )
         return True
 
-    follower = AliasFollower(ref, fetch, switch, monitor.version, float(interval_s),
-                             switch_canary if on_canary_change is not None else None)
+    follower = AliasFollower(
+        ref,
+        fetch,
+        switch,
+        monitor.version,
+        float(interval_s),
+        switch_canary if on_canary_change is not None else None,
+    )
     follower.poll_once()
     return follower.start()

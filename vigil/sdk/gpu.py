@@ -96,22 +96,30 @@ class GpuReader:
         for index, handle, name, uuid in self._handles:
             util = self._try(nvml.nvmlDeviceGetUtilizationRates, handle)
             mem = self._try(nvml.nvmlDeviceGetMemoryInfo, handle)
-            temp = self._try(nvml.nvmlDeviceGetTemperature, handle,
-                             getattr(nvml, "NVML_TEMPERATURE_GPU", 0))
+            temp = self._try(
+                nvml.nvmlDeviceGetTemperature, handle, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
+            )
             power = self._try(nvml.nvmlDeviceGetPowerUsage, handle)  # milliwatts
             procs = self._try(nvml.nvmlDeviceGetComputeRunningProcesses, handle) or ()
-            own = [p.usedGpuMemory for p in procs
-                   if getattr(p, "pid", None) == pid
-                   and isinstance(getattr(p, "usedGpuMemory", None), int)]
-            out.append({
-                "index": index, "name": name, "uuid": uuid,
-                "utilization_percent": _float(getattr(util, "gpu", None)),
-                "memory_used_bytes": _float(getattr(mem, "used", None)),
-                "memory_total_bytes": _float(getattr(mem, "total", None)),
-                "temperature_c": _float(temp),
-                "power_w": None if power is None else float(power) / 1000.0,
-                "process_memory_bytes": float(sum(own)) if own else None,
-            })
+            own = [
+                p.usedGpuMemory
+                for p in procs
+                if getattr(p, "pid", None) == pid
+                and isinstance(getattr(p, "usedGpuMemory", None), int)
+            ]
+            out.append(
+                {
+                    "index": index,
+                    "name": name,
+                    "uuid": uuid,
+                    "utilization_percent": _float(getattr(util, "gpu", None)),
+                    "memory_used_bytes": _float(getattr(mem, "used", None)),
+                    "memory_total_bytes": _float(getattr(mem, "total", None)),
+                    "temperature_c": _float(temp),
+                    "power_w": None if power is None else float(power) / 1000.0,
+                    "process_memory_bytes": float(sum(own)) if own else None,
+                }
+            )
         return out
 
     def close(self) -> None:

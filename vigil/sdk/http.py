@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     import httpx
 
 
-
 @dataclass(slots=True)
 class _Answer:
     """A server's answer, whichever client got it."""
@@ -75,8 +74,9 @@ class HttpTransport:
         compress: bool | None = None,
         columnar: bool | None = None,
     ) -> None:
-        self.columnar = (arrow_available() and not is_loopback(endpoint)) \
-            if columnar is None else columnar
+        self.columnar = (
+            (arrow_available() and not is_loopback(endpoint)) if columnar is None else columnar
+        )
         self.compress = not is_loopback(endpoint) if compress is None else compress
         headers = {"User-Agent": f"vigil-sdk/{__version__}", "Accept": "application/json"}
         if api_key:
@@ -86,9 +86,13 @@ class HttpTransport:
         self._timeout_s = timeout_s
         self._mock = transport
         self._client: httpx.Client | None = None  # made on first use (httpx loads then)
-        self._poster = (LoopbackPoster(self.endpoint + "/api/v1", headers, timeout_s)
-                        if transport is None and self.endpoint.startswith("http://")
-                        and is_loopback(self.endpoint) else None)
+        self._poster = (
+            LoopbackPoster(self.endpoint + "/api/v1", headers, timeout_s)
+            if transport is None
+            and self.endpoint.startswith("http://")
+            and is_loopback(self.endpoint)
+            else None
+        )
         self.timing_sink: deque[tuple[float, str | None]] | None = None
 
     def _http(self) -> httpx.Client:
@@ -110,8 +114,15 @@ class HttpTransport:
         if self._poster is not None:
             self._poster._conn = None  # the parent's socket: leave it to the parent
 
-    def _request(self, method: str, path: str, body: bytes | None = None, *,
-                 content_type: str = "application/json", timed: bool = False) -> _Answer:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        content_type: str = "application/json",
+        timed: bool = False,
+    ) -> _Answer:
         """One request: through the loopback poster when there is one, else httpx."""
         headers = {}
         if body is not None:
@@ -127,16 +138,18 @@ class HttpTransport:
             try:
                 status, content, timing = self._poster.request(method, path, body, headers)
             except (OSError, http.client.HTTPException) as exc:
-                raise SendError(f"{method} {url} failed: {type(exc).__name__}: {exc}",
-                                status=None) from exc
+                raise SendError(
+                    f"{method} {url} failed: {type(exc).__name__}: {exc}", status=None
+                ) from exc
         else:
             import httpx
 
             try:
                 resp = self._http().request(method, path, content=body, headers=headers)
             except httpx.TransportError as exc:  # connect/read/write errors and timeouts
-                raise SendError(f"{method} {url} failed: {type(exc).__name__}: {exc}",
-                                status=None) from exc
+                raise SendError(
+                    f"{method} {url} failed: {type(exc).__name__}: {exc}", status=None
+                ) from exc
             status, content = resp.status_code, resp.content
             timing = resp.headers.get("server-timing")
             url = str(resp.request.url)
@@ -156,10 +169,13 @@ class HttpTransport:
     def send(self, model: str, kind: str, body: bytes) -> dict[str, Any]:
         """POST a batch; a columnar body (Arrow IPC, see :mod:`vigil.sdk.columnar`) is
         recognised by its first bytes and sent with the Arrow media type."""
-        resp = self._request("POST", f"/models/{quote(model, safe='')}/{kind}", body,
-                             content_type=ARROW_STREAM if is_columnar(body)
-                             else "application/json",
-                             timed=True)
+        resp = self._request(
+            "POST",
+            f"/models/{quote(model, safe='')}/{kind}",
+            body,
+            content_type=ARROW_STREAM if is_columnar(body) else "application/json",
+            timed=True,
+        )
         if resp.status_code == 422:
             details = _error_body(resp).get("details")
             if isinstance(details, dict) and "rejected" in details:

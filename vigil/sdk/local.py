@@ -53,7 +53,7 @@ class LocalTransport:
                 raise
             raise ConfigurationError(
                 f"Writing to a store directly ({self.url}) needs the server's packages "
-                f"({exc.name} is not installed): pip install \"vigil[server]\", or send "
+                f'({exc.name} is not installed): pip install "vigil[server]", or send '
                 "to a vigil server's URL."
             ) from None
 

@@ -35,13 +35,15 @@ class LoopbackPoster:
         self.timeout_s = timeout_s
         self._conn: http.client.HTTPConnection | None = None
 
-    def post(self, path: str, body: bytes,
-             headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+    def post(
+        self, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, str | None]:
         """Send one POST; return (status, body, Server-Timing header)."""
         return self.request("POST", path, body, headers)
 
-    def request(self, method: str, path: str, body: bytes | None,
-                headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+    def request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes, str | None]:
         """Send one request; return (status, body, Server-Timing header).
 
         Raises:
@@ -55,8 +57,9 @@ class LoopbackPoster:
             conn = self._conn
             fresh = conn is None
             if conn is None:
-                conn = self._conn = http.client.HTTPConnection(self.host, self.port,
-                                                               timeout=self.timeout_s)
+                conn = self._conn = http.client.HTTPConnection(
+                    self.host, self.port, timeout=self.timeout_s
+                )
             try:
                 conn.request(method, self.prefix + path, body=body, headers=all_headers)
                 resp = conn.getresponse()

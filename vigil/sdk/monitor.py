@@ -150,10 +150,17 @@ class Monitor:
         follow_interval_s: float = 30.0,
         on_canary_change: Callable[[dict[str, Any] | None], Any] | None = None,
     ) -> None:
-        _check_options(model, batch_size=batch_size, queue_size=queue_size,
-                       max_retries=max_retries, spool_max_bytes=spool_max_bytes,
-                       flush_interval_s=flush_interval_s, timeout_s=timeout_s,
-                       backoff_s=backoff_s, max_backoff_s=max_backoff_s)
+        _check_options(
+            model,
+            batch_size=batch_size,
+            queue_size=queue_size,
+            max_retries=max_retries,
+            spool_max_bytes=spool_max_bytes,
+            flush_interval_s=flush_interval_s,
+            timeout_s=timeout_s,
+            backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s,
+        )
         if cpu_time and not resources:
             raise InvalidParameterError(
                 "'cpu_time' of Monitor needs resources=True: CPU times travel in the "
@@ -162,7 +169,7 @@ class Monitor:
         if resources and importlib.util.find_spec("psutil") is None:
             raise ConfigurationError(
                 "Monitor(resources=True) samples with psutil, which is not installed: "
-                "pip install \"vigil[sdk-resources]\" (GPUs also need \"vigil[gpu]\")."
+                'pip install "vigil[sdk-resources]" (GPUs also need "vigil[gpu]").'
             )
         schema, resolved_task = _schema_and_task(schema, task)
         self.model = model
@@ -176,8 +183,9 @@ class Monitor:
             model=model,
             version=self.version,
             transport=transport,
-            spool=_open_spool(spool_dir, getattr(transport, "endpoint", endpoint), model,
-                              spool_max_bytes),
+            spool=_open_spool(
+                spool_dir, getattr(transport, "endpoint", endpoint), model, spool_max_bytes
+            ),
             schema=schema,
             task=resolved_task.value,
             batch_size=batch_size,
@@ -191,28 +199,35 @@ class Monitor:
         if resources:
             from vigil.sdk.resources import start_sampler
 
-            self._resources = start_sampler(self._sender, transport, resource_interval_s,
-                                            cpu_time)
+            self._resources = start_sampler(self._sender, transport, resource_interval_s, cpu_time)
         # Closes (flushes) when the Monitor is garbage-collected and at interpreter exit;
         # it holds the sender, not the Monitor, so it does not keep the Monitor alive.
-        self._finalizer = weakref.finalize(self, _shutdown, self._resources, self._sender,
-                                           self.timeout_s)
+        self._finalizer = weakref.finalize(
+            self, _shutdown, self._resources, self._sender, self.timeout_s
+        )
         self._follower: AliasFollower | None = None
         self._shadow: Any = None
         if version_from is not None:
-            self._follow(version_from, on_version_change, follow_interval_s, api_key,
-                         on_canary_change)
+            self._follow(
+                version_from, on_version_change, follow_interval_s, api_key, on_canary_change
+            )
 
-    def _follow(self, ref: str, on_version_change: Callable[[str], Any] | None,
-                interval_s: float, api_key: str | None,
-                on_canary_change: Callable[[dict[str, Any] | None], Any] | None) -> None:
+    def _follow(
+        self,
+        ref: str,
+        on_version_change: Callable[[str], Any] | None,
+        interval_s: float,
+        api_key: str | None,
+        on_canary_change: Callable[[dict[str, Any] | None], Any] | None,
+    ) -> None:
         """Start following the registry alias ``ref`` (see ``version_from``); a failure to
         start closes the Monitor before it is raised."""
         from vigil.sdk.follow import start_following
 
         try:
-            follower = start_following(self, ref, on_version_change, interval_s, api_key,
-                                       on_canary_change)
+            follower = start_following(
+                self, ref, on_version_change, interval_s, api_key, on_canary_change
+            )
         except BaseException:
             self.close(0)
             raise
@@ -259,8 +274,14 @@ class Monitor:
             return self.version
         return self._follower.serving_version(subject_id)
 
-    def serve(self, features: Any, *, subject_id: str | None = None,
-              id: str | None = None, timeout_s: float | None = None) -> Observation:
+    def serve(
+        self,
+        features: Any,
+        *,
+        subject_id: str | None = None,
+        id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Observation:
         """:meth:`observe` with the call routed: ``obs.version`` names the version to run
         (see :meth:`serving_version`) and the prediction is recorded under it.
 
@@ -282,8 +303,9 @@ class Monitor:
         obs.version = self.serving_version(subject_id)
         return obs
 
-    def shadow(self, candidate: Callable[[Any], Any], inputs: Any, *,
-               subject_id: str | None = None) -> Any:
+    def shadow(
+        self, candidate: Callable[[Any], Any], inputs: Any, *, subject_id: str | None = None
+    ) -> Any:
         """In a shadow release, run ``candidate(copy of inputs)`` off the caller's thread
         for the shadow's share of calls and record its answer, latency or exception under
         the candidate's version (never served). Returns the
@@ -345,8 +367,11 @@ class Monitor:
         if fn is None:
             return functools.partial(self.track, timeout_s=timeout_s)
         budget_ns = None if timeout_s is None else round(timeout_s * 1e9)
-        if (self._resources is not None and self._resources.cpu_time
-                and not inspect.iscoroutinefunction(fn)):
+        if (
+            self._resources is not None
+            and self._resources.cpu_time
+            and not inspect.iscoroutinefunction(fn)
+        ):
             from vigil.sdk.resources import cpu_timed
 
             fn = cpu_timed(fn, self._resources.cpu_times)
@@ -359,8 +384,18 @@ class Monitor:
                 ts = time() - (t1 - t0) / 1e9  # the record's time: hooks pair on it
                 if sender.exception_hooks:
                     sender.report_exception(exc, ts)
-                sender.put((TRACKED, args, kwargs, None, t0, t1,
-                            (describe_error(exc), error_kind(exc), ts), budget_ns))
+                sender.put(
+                    (
+                        TRACKED,
+                        args,
+                        kwargs,
+                        None,
+                        t0,
+                        t1,
+                        (describe_error(exc), error_kind(exc), ts),
+                        budget_ns,
+                    )
+                )
             except Exception:  # never mask the model's own exception
                 sender.counts["internal_errors"] += 1
 
@@ -408,8 +443,14 @@ class Monitor:
         tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
         return tracked
 
-    def observe(self, features: Any, *, subject_id: str | None = None,
-                id: str | None = None, timeout_s: float | None = None) -> Observation:
+    def observe(
+        self,
+        features: Any,
+        *,
+        subject_id: str | None = None,
+        id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Observation:
         """A context manager that records one prediction made inside its block.
 
         Set ``obs.output`` (and optionally ``obs.proba``) inside the block; ``obs.id`` is
@@ -430,8 +471,9 @@ class Monitor:
         """
         if timeout_s is not None:
             _check_positive("timeout_s", timeout_s, "observe")
-        return Observation(self._sender, features, subject_id, new_id() if id is None else id,
-                           timeout_s)
+        return Observation(
+            self._sender, features, subject_id, new_id() if id is None else id, timeout_s
+        )
 
     def log_prediction(
         self,
@@ -461,7 +503,8 @@ class Monitor:
         _check_kind("error_type", error_type)
         if version is not None and not isinstance(version, str):
             raise InvalidParameterError(
-                f"'version' must be a string. Got {type(version).__name__}.")
+                f"'version' must be a string. Got {type(version).__name__}."
+            )
         if id is not None and not isinstance(id, str):
             raise InvalidParameterError(f"'id' must be a string. Got {type(id).__name__}.")
         if subject_id is not None and not isinstance(subject_id, str):
@@ -485,8 +528,21 @@ class Monitor:
             error = str(error)
         elif error_type is not None:
             error = error_type  # a kind alone still marks the prediction failed
-        self._sender.put((PREDICTION, features, prediction, proba, latency_s, error, subject_id,
-                          pid, ts, error_type, version))
+        self._sender.put(
+            (
+                PREDICTION,
+                features,
+                prediction,
+                proba,
+                latency_s,
+                error,
+                subject_id,
+                pid,
+                ts,
+                error_type,
+                version,
+            )
+        )
         return pid
 
     def log_error(
@@ -526,16 +582,26 @@ class Monitor:
             True
         """
         if kind is None:
-            raise InvalidParameterError("'kind' of log_error must be a string of 1-100 "
-                                        "characters naming the failure. Got None.")
+            raise InvalidParameterError(
+                "'kind' of log_error must be a string of 1-100 "
+                "characters naming the failure. Got None."
+            )
         _check_kind("kind", kind)
         if message is not None and not isinstance(message, str):
             raise InvalidParameterError(
                 f"'message' of log_error must be a string. Got {type(message).__name__}."
             )
         error = f"{kind}: {message}" if message else kind
-        return self.log_prediction(features, prediction, latency_s=latency_s, error=error,
-                                   subject_id=subject_id, id=id, ts=ts, error_type=kind)
+        return self.log_prediction(
+            features,
+            prediction,
+            latency_s=latency_s,
+            error=error,
+            subject_id=subject_id,
+            id=id,
+            ts=ts,
+            error_type=kind,
+        )
 
     def log_label(self, prediction_id: str, actual: Any, ts: float | None = None) -> None:
         """Record the true outcome of a prediction (it may arrive hours later)."""
@@ -547,8 +613,15 @@ class Monitor:
         _check_number("ts", ts)
         self._sender.put((LABEL, prediction_id, actual, time() if ts is None else ts))
 
-    def log_feedback(self, prediction_id: str, score: float, comment: str | None = None,
-                     *, id: str | None = None, ts: float | None = None) -> str:
+    def log_feedback(
+        self,
+        prediction_id: str,
+        score: float,
+        comment: str | None = None,
+        *,
+        id: str | None = None,
+        ts: float | None = None,
+    ) -> str:
         """Record a user's score (and comment) of a prediction; return the feedback id."""
         if not isinstance(prediction_id, str):
             raise InvalidParameterError(
@@ -562,8 +635,9 @@ class Monitor:
             raise InvalidParameterError(f"'comment' must be a string. Got {comment!r}.")
         _check_number("ts", ts)
         fid = new_id() if id is None else id
-        self._sender.put((FEEDBACK, fid, prediction_id, score, comment,
-                          time() if ts is None else ts))
+        self._sender.put(
+            (FEEDBACK, fid, prediction_id, score, comment, time() if ts is None else ts)
+        )
         return fid
 
     def log_client_latency(self, latency_s: float) -> None:
@@ -579,8 +653,12 @@ class Monitor:
                 "log_client_latency needs Monitor(..., resources=True): client latencies "
                 "travel in the resource samples."
             )
-        if (isinstance(latency_s, bool) or not isinstance(latency_s, int | float)
-                or not latency_s >= 0 or latency_s == float("inf")):
+        if (
+            isinstance(latency_s, bool)
+            or not isinstance(latency_s, int | float)
+            or not latency_s >= 0
+            or latency_s == float("inf")
+        ):
             raise InvalidParameterError(
                 f"'latency_s' must be a finite number of seconds >= 0. Got {latency_s!r}."
             )
@@ -646,11 +724,28 @@ class Observation:
         latency_s: the block's duration, after it ended.
     """
 
-    __slots__ = ("_sender", "_t0", "id", "inputs", "latency_s", "output", "proba",
-                 "subject_id", "timeout_s", "ts", "version")
+    __slots__ = (
+        "_sender",
+        "_t0",
+        "id",
+        "inputs",
+        "latency_s",
+        "output",
+        "proba",
+        "subject_id",
+        "timeout_s",
+        "ts",
+        "version",
+    )
 
-    def __init__(self, sender: Sender, inputs: Any, subject_id: str | None, pid: str,
-                 timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        sender: Sender,
+        inputs: Any,
+        subject_id: str | None,
+        pid: str,
+        timeout_s: float | None = None,
+    ) -> None:
         self._sender = sender
         self.timeout_s = timeout_s
         self.inputs = inputs
@@ -678,16 +773,35 @@ class Observation:
                 error, error_type = describe_error(exc), error_kind(exc)
             elif self.timeout_s is not None and self.latency_s > self.timeout_s:
                 error, error_type = timeout_error(self.latency_s, self.timeout_s)
-            self._sender.put((PREDICTION, self.inputs, self.output, self.proba,
-                              self.latency_s, error, self.subject_id, self.id, self.ts,
-                              error_type, self.version))
+            self._sender.put(
+                (
+                    PREDICTION,
+                    self.inputs,
+                    self.output,
+                    self.proba,
+                    self.latency_s,
+                    error,
+                    self.subject_id,
+                    self.id,
+                    self.ts,
+                    error_type,
+                    self.version,
+                )
+            )
         except Exception:  # never mask the block's own exception
             self._sender.counts["internal_errors"] += 1
         return False
 
 
-def _check_options(model: Any, *, batch_size: Any, queue_size: Any, max_retries: Any,
-                   spool_max_bytes: Any, **seconds: Any) -> None:
+def _check_options(
+    model: Any,
+    *,
+    batch_size: Any,
+    queue_size: Any,
+    max_retries: Any,
+    spool_max_bytes: Any,
+    **seconds: Any,
+) -> None:
     """Refuse a Monitor's wrong arguments before anything starts (no thread, no spool)."""
     if not isinstance(model, str) or not model.strip():
         raise InvalidParameterError(f"'model' must be a non-empty string. Got {model!r}.")
@@ -702,14 +816,15 @@ def _check_options(model: Any, *, batch_size: Any, queue_size: Any, max_retries:
             )
 
 
-def _schema_and_task(schema: ModelSchema | Mapping[str, Any] | None,
-                     task: Task | str | None) -> tuple[ModelSchema | None, Task]:
+def _schema_and_task(
+    schema: ModelSchema | Mapping[str, Any] | None, task: Task | str | None
+) -> tuple[ModelSchema | None, Task]:
     """The schema (parsed from its dict form) and the task: ``task`` when given (it also
     overrides the schema's), else the schema's, else ``other``."""
     if schema is not None and not isinstance(schema, ModelSchema):
         schema = ModelSchema.from_dict(schema)
-    resolved = _task(task) if task is not None else (
-        schema.task if schema is not None else Task.OTHER
+    resolved = (
+        _task(task) if task is not None else (schema.task if schema is not None else Task.OTHER)
     )
     if schema is not None and schema.task is not resolved:
         schema = ModelSchema(schema.features, task=resolved)
@@ -754,10 +869,16 @@ def _open_spool(root: str | Path | None, endpoint: str, model: str, max_bytes: i
             log.warning(
                 "vigil: %s holds batches spooled by an earlier vigil for an unknown "
                 "endpoint; they are not replayed automatically. Move the *.batch files "
-                "into %s to send them to %s, or delete them.", legacy, directory, endpoint,
+                "into %s to send them to %s, or delete them.",
+                legacy,
+                directory,
+                endpoint,
             )
-    return Spool(directory, max_bytes=max_bytes,
-                 owner={"endpoint": normalise_endpoint(endpoint), "model": model})
+    return Spool(
+        directory,
+        max_bytes=max_bytes,
+        owner={"endpoint": normalise_endpoint(endpoint), "model": model},
+    )
 
 
 def default_spool_root() -> Path:
@@ -799,8 +920,12 @@ def _toml_settings() -> dict[str, Any]:
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
-    if (not isinstance(value, int) or isinstance(value, bool) or value < low
-            or (high is not None and value > high)):
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
         bound = f"[{low}, {high}]" if high is not None else f">= {low}"
         raise InvalidParameterError(
             f"'{name}' of Monitor must be an integer {bound}. Got {value!r} instead."
@@ -808,8 +933,12 @@ def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
 
 
 def _check_positive(name: str, value: Any, where: str) -> None:
-    if (not isinstance(value, int | float) or isinstance(value, bool) or not value > 0
-            or value == float("inf")):
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not value > 0
+        or value == float("inf")
+    ):
         raise InvalidParameterError(
             f"'{name}' of {where} must be a positive number of seconds (or None). "
             f"Got {value!r} instead."
@@ -817,8 +946,7 @@ def _check_positive(name: str, value: Any, where: str) -> None:
 
 
 def _check_kind(name: str, value: Any) -> None:
-    if value is not None and (not isinstance(value, str)
-                              or not 0 < len(value) <= ERROR_TYPE_MAX):
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= ERROR_TYPE_MAX):
         raise InvalidParameterError(
             f"'{name}' must be a string of 1-{ERROR_TYPE_MAX} characters naming the kind "
             f"of failure (e.g. 'timeout', 'oov'). Got {value!r} instead."

@@ -134,8 +134,12 @@ class ResourceSampler:
         host: str | None = None,
         cpu_time: bool = False,
     ) -> None:
-        if (isinstance(interval_s, bool) or not isinstance(interval_s, int | float)
-                or not math.isfinite(interval_s) or interval_s <= 0):
+        if (
+            isinstance(interval_s, bool)
+            or not isinstance(interval_s, int | float)
+            or not math.isfinite(interval_s)
+            or interval_s <= 0
+        ):
             raise InvalidParameterError(
                 f"'interval_s' of the resource sampler must be a positive number of seconds. "
                 f"Got {interval_s!r}."
@@ -194,9 +198,14 @@ class ResourceSampler:
         busy, total = self._host_cpu()
         vm = ps.virtual_memory()
         out: dict[str, Any] = {
-            "host": self.host, "pid": self._pid, "ts": ts, "interval_s": self.interval_s,
-            "process_cpu_seconds": cpu_s, "process_rss_bytes": float(rss),
-            "process_threads": float(threads), "process_open_files": float(files),
+            "host": self.host,
+            "pid": self._pid,
+            "ts": ts,
+            "interval_s": self.interval_s,
+            "process_cpu_seconds": cpu_s,
+            "process_rss_bytes": float(rss),
+            "process_threads": float(threads),
+            "process_open_files": float(files),
             "host_cpu_count": float(self.cores),
             "host_memory_used_bytes": float(vm.total - vm.available),
             "host_memory_total_bytes": float(vm.total),
@@ -254,8 +263,7 @@ class ResourceSampler:
         """Start sampling in a daemon thread (the first sample comes after one interval)."""
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="vigil-resources",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="vigil-resources", daemon=True)
             self._thread.start()
         return self
 
@@ -309,8 +317,9 @@ def _restart_in_child(ref: weakref.ref[ResourceSampler]) -> None:
             log.exception("vigil: could not restart the resource sampler after fork")
 
 
-def start_sampler(sender: Any, transport: Any, interval_s: float,
-                  cpu_time: bool) -> ResourceSampler:
+def start_sampler(
+    sender: Any, transport: Any, interval_s: float, cpu_time: bool
+) -> ResourceSampler:
     """A started sampler whose samples go into ``sender``'s queue, fed with the
     transport's delivery timings when it offers them (the Monitor's wiring)."""
     from vigil.sdk.encode import RESOURCE
@@ -321,8 +330,11 @@ def start_sampler(sender: Any, transport: Any, interval_s: float,
     def emit(sample: dict[str, Any]) -> None:
         # Samples cannot register a model: until predictions (or a schema) have, hold the
         # first few rather than have them rejected while the service waits for traffic.
-        if (sender.schema is None and sender.model not in sender._ensured
-                and len(held) < _HOLD_UNREGISTERED):
+        if (
+            sender.schema is None
+            and sender.model not in sender._ensured
+            and len(held) < _HOLD_UNREGISTERED
+        ):
             held.append(sample)
             return
         while held:

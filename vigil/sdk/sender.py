@@ -109,8 +109,19 @@ class Sender:
         self.dropped_closed = _Counter()
         # Written by the sender thread only.
         self.counts = dict.fromkeys(
-            ("sent", "accepted", "duplicates", "rejected", "spooled", "replayed",
-             "spool_dropped", "send_errors", "retries", "batches", "internal_errors"),
+            (
+                "sent",
+                "accepted",
+                "duplicates",
+                "rejected",
+                "spooled",
+                "replayed",
+                "spool_dropped",
+                "send_errors",
+                "retries",
+                "batches",
+                "internal_errors",
+            ),
             0,
         )
         self._ensured: set[str] = set()
@@ -140,8 +151,7 @@ class Sender:
         os.register_at_fork(after_in_child=lambda: _restart_in_child(ref))
 
     def _start_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self._run, name=f"vigil-sender[{self.model}]",
-                                  daemon=True)
+        thread = threading.Thread(target=self._run, name=f"vigil-sender[{self.model}]", daemon=True)
         thread.start()
         return thread
 
@@ -309,9 +319,12 @@ class Sender:
             n -= k
             items = [buf.popleft() for _ in range(k)]
             try:
-                groups = to_records(items, self.version,
-                                    time.time_ns() - time.perf_counter_ns(),
-                                    self._version_at() if self._switches else None)
+                groups = to_records(
+                    items,
+                    self.version,
+                    time.time_ns() - time.perf_counter_ns(),
+                    self._version_at() if self._switches else None,
+                )
             except Exception:
                 self.counts["internal_errors"] += k
                 log.exception("vigil: could not build records; dropped %d", k)
@@ -374,15 +387,25 @@ class Sender:
             lost = self.spool.put(model, kind, n, body)
         except OSError as exc:
             self.counts["spool_dropped"] += n
-            log.error("vigil: could not write %d %s to the spool at %s (%s); they are lost",
-                      n, kind, self.spool.directory, exc)
+            log.error(
+                "vigil: could not write %d %s to the spool at %s (%s); they are lost",
+                n,
+                kind,
+                self.spool.directory,
+                exc,
+            )
             return
         self.counts["spool_dropped"] += lost
         if not self._spool_announced:
             self._spool_announced = True
-            log.warning("vigil: %s of %r could not be delivered; spooling them in %s (they "
-                        "are replayed only to %s)", kind, model, self.spool.directory,
-                        (self.spool.owner or {}).get("endpoint", "the same endpoint"))
+            log.warning(
+                "vigil: %s of %r could not be delivered; spooling them in %s (they "
+                "are replayed only to %s)",
+                kind,
+                model,
+                self.spool.directory,
+                (self.spool.owner or {}).get("endpoint", "the same endpoint"),
+            )
         if lost < n:
             self.counts["spooled"] += n
             self._spool_pending = True
@@ -438,8 +461,13 @@ class Sender:
                 self._count(kind, n, result)
                 return True
             if attempt >= retries or self._closing.is_set():
-                log.warning("vigil: could not deliver %d %s of %r (%s); keeping them in the "
-                            "spool", n, kind, model, error)
+                log.warning(
+                    "vigil: could not deliver %d %s of %r (%s); keeping them in the spool",
+                    n,
+                    kind,
+                    model,
+                    error,
+                )
                 return False
             self.counts["retries"] += 1
             self._closing.wait(backoff_delay(attempt, self.backoff_s, self.max_backoff_s))
@@ -452,26 +480,29 @@ class Sender:
             self.columnar = False
             log.warning("vigil: the server does not take Arrow bodies (%s); sending JSON", exc)
         elif exc.status == 400:
-            log.warning("vigil: the server refused a columnar batch (%s); sending it as JSON",
-                        exc)
+            log.warning("vigil: the server refused a columnar batch (%s); sending it as JSON", exc)
         json_body, _ = encode("records", records_from_columnar(body))
         return json_body
 
-    def _resend_without_error_type(self, model: str, n: int, body: bytes,
-                                   result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _resend_without_error_type(
+        self, model: str, n: int, body: bytes, result: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         """A server older than this SDK rejects ``error_type`` as an unknown field: send
         those records again without it (their ``error`` text still starts with the kind)
         and leave it out from now on. Returns what is left to count of the first answer."""
         rejected = result["rejected"]
         records = _loads(body).get("records", [])
-        again = [r for r in rejected if _only_error_type_unknown(r)
-                 and 0 <= r["index"] < len(records)]
+        again = [
+            r for r in rejected if _only_error_type_unknown(r) and 0 <= r["index"] < len(records)
+        ]
         if not again:
             return n, result
         if not self.no_error_type:
             self.no_error_type = True
-            log.warning("vigil: the server does not know the field error_type (it is older "
-                        "than this SDK); error kinds are sent inside the error text only")
+            log.warning(
+                "vigil: the server does not know the field error_type (it is older "
+                "than this SDK); error kinds are sent inside the error text only"
+            )
         redo = []
         for r in again:
             rec = records[r["index"]]
@@ -504,15 +535,14 @@ class Sender:
                 raise SendError(
                     f"Model {model!r} is not registered and {kind} cannot describe it; "
                     "log its predictions first or give Monitor a schema.",
-                    status=404, error_code="model_not_registered",
+                    status=404,
+                    error_code="model_not_registered",
                 )
             schema = self.schema if own else None
             task = self.task if own else "other"
             if schema is None:
                 schema = ModelSchema.infer(self._first_inputs(model, body), task=task)
-            self.transport.register_model(
-                {"name": model, "task": task, "schema": schema.to_dict()}
-            )
+            self.transport.register_model({"name": model, "task": task, "schema": schema.to_dict()})
             log.info("vigil: registered model %r (%d features)", model, len(schema.features))
         self._ensured.add(model)
         self._first_batch = []
@@ -521,8 +551,9 @@ class Sender:
         """The inputs a schema is inferred from: this Monitor's whole first batch of
         predictions (a columnar body holds only the records that fit its table), else
         the body's."""
-        records = (self._first_batch if model == self.model else None) or \
-            _loads(body).get("records", [])
+        records = (self._first_batch if model == self.model else None) or _loads(body).get(
+            "records", []
+        )
         return [r["inputs"] for r in records if isinstance(r.get("inputs"), dict)]
 
     def _reconcile(self, model: str, existing: dict[str, Any], body: bytes) -> None:
@@ -530,21 +561,31 @@ class Sender:
         no inputs) with this Monitor's task and schema; say so loudly when a registered
         task contradicts the Monitor's."""
         stored_task = existing.get("task")
-        placeholder = stored_task == "other" and not (existing.get("schema") or {}).get(
-            "features")
+        placeholder = stored_task == "other" and not (existing.get("schema") or {}).get("features")
         if placeholder and (self.task != "other" or self.schema is not None):
             schema = self.schema
             if schema is None:
                 schema = ModelSchema.infer(self._first_inputs(model, body), task=self.task)
             self.transport.register_model(
-                {"name": model, "task": self.task, "schema": schema.to_dict()})
-            log.info("vigil: filled in model %r (registered without a task or inputs) with "
-                     "task %s and %d features", model, self.task, len(schema.features))
+                {"name": model, "task": self.task, "schema": schema.to_dict()}
+            )
+            log.info(
+                "vigil: filled in model %r (registered without a task or inputs) with "
+                "task %s and %d features",
+                model,
+                self.task,
+                len(schema.features),
+            )
         elif self.task != "other" and stored_task not in (self.task, "other"):
-            log.error("vigil: model %r is registered with task %r but this Monitor says %r; "
-                      "the stored task is kept, so quality is computed as %r. Fix one of "
-                      "them (POST /api/v1/models updates the model).", model, stored_task,
-                      self.task, stored_task)
+            log.error(
+                "vigil: model %r is registered with task %r but this Monitor says %r; "
+                "the stored task is kept, so quality is computed as %r. Fix one of "
+                "them (POST /api/v1/models updates the model).",
+                model,
+                stored_task,
+                self.task,
+                stored_task,
+            )
 
     def _count(self, kind: str, n: int, result: dict[str, Any]) -> None:
         c = self.counts
@@ -559,13 +600,15 @@ class Sender:
             errors = first.get("errors", first) if isinstance(first, dict) else first
             if isinstance(errors, list) and len(errors) > 3:
                 errors = [*errors[:3], f"... {len(errors) - 3} more"]
-            log.warning("vigil: the server rejected %d of %d %s; first: %s", len(rejected), n,
-                        kind, errors)
+            log.warning(
+                "vigil: the server rejected %d of %d %s; first: %s", len(rejected), n, kind, errors
+            )
 
     def _reject(self, model: str, kind: str, n: int, exc: SendError) -> None:
         self.counts["rejected"] += n
-        log.error("vigil: %d %s of %r were rejected and will not be retried: %s", n, kind,
-                  model, exc)
+        log.error(
+            "vigil: %d %s of %r were rejected and will not be retried: %s", n, kind, model, exc
+        )
 
 
 def _restart_in_child(ref: weakref.ref[Sender]) -> None:
@@ -580,9 +623,13 @@ def _restart_in_child(ref: weakref.ref[Sender]) -> None:
 def _only_error_type_unknown(rejection: Any) -> bool:
     """Whether a record was rejected only because the server does not know error_type."""
     errors = rejection.get("errors") if isinstance(rejection, dict) else None
-    return (isinstance(errors, list) and len(errors) == 1 and isinstance(errors[0], dict)
-            and isinstance(rejection.get("index"), int)
-            and str(errors[0].get("reason", "")).startswith("unknown fields ['error_type']"))
+    return (
+        isinstance(errors, list)
+        and len(errors) == 1
+        and isinstance(errors[0], dict)
+        and isinstance(rejection.get("index"), int)
+        and str(errors[0].get("reason", "")).startswith("unknown fields ['error_type']")
+    )
 
 
 def _loads(body: bytes) -> dict[str, Any]:

@@ -34,8 +34,9 @@ class ShadowRunner:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-shadow")
 
-    def submit(self, candidate: Callable[[Any], Any], inputs: Any, version: str,
-               subject_id: str | None) -> Future[Any] | None:
+    def submit(
+        self, candidate: Callable[[Any], Any], inputs: Any, version: str, subject_id: str | None
+    ) -> Future[Any] | None:
         """Queue one run; None when too many are pending (dropped and counted)."""
         with self._lock:
             if self.pending >= self.max_pending:
@@ -52,8 +53,9 @@ class ShadowRunner:
             log.exception("vigil: could not queue a shadow run of version %s", version)
             return None
 
-    def _run(self, candidate: Callable[[Any], Any], inputs: Any, version: str,
-             subject_id: str | None) -> Any:
+    def _run(
+        self, candidate: Callable[[Any], Any], inputs: Any, version: str, subject_id: str | None
+    ) -> Any:
         try:
             t0 = perf_counter_ns()
             error: BaseException | None = None
@@ -63,8 +65,14 @@ class ShadowRunner:
             except Exception as exc:
                 error = exc
             latency = (perf_counter_ns() - t0) / 1e9
-            self.monitor.log_prediction(inputs, output, latency_s=latency, error=error,
-                                        subject_id=subject_id, version=version)
+            self.monitor.log_prediction(
+                inputs,
+                output,
+                latency_s=latency,
+                error=error,
+                subject_id=subject_id,
+                version=version,
+            )
             self.runs += 1
             if error is not None:
                 raise error

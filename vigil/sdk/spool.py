@@ -138,8 +138,13 @@ class Spool:
         >>> tmp.cleanup()
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int = 256 << 20,
-                 owner: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_bytes: int = 256 << 20,
+        owner: dict[str, str] | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.owner = owner
@@ -197,8 +202,13 @@ class Spool:
         header = orjson.dumps({"model": model, "kind": kind, "n": n, "gzip": gz})
         data = header + b"\n" + body
         if len(data) > self.max_bytes:
-            log.warning("vigil spool: a batch of %d bytes exceeds the %d-byte bound; "
-                        "dropped its %d records", len(data), self.max_bytes, n)
+            log.warning(
+                "vigil spool: a batch of %d bytes exceeds the %d-byte bound; "
+                "dropped its %d records",
+                len(data),
+                self.max_bytes,
+                n,
+            )
             return n
         dropped = self._make_room(len(data))
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -239,8 +249,9 @@ class Spool:
                 continue  # another process replayed it meanwhile
             total -= size
             dropped += n
-            log.warning("vigil spool is full (%d bytes): dropped %d records of %s",
-                        self.max_bytes, n, name)
+            log.warning(
+                "vigil spool is full (%d bytes): dropped %d records of %s", self.max_bytes, n, name
+            )
         return dropped
 
     def batches(self) -> list[SpooledBatch]:

@@ -18,8 +18,12 @@ import orjson
 from vigil.errors import TransportError
 
 #: The batch kinds and the JSON key that holds their items (the URL's last part is the kind).
-BODY_KEYS: dict[str, str] = {"predictions": "records", "labels": "labels", "feedback": "feedback",
-                             "resources": "samples"}
+BODY_KEYS: dict[str, str] = {
+    "predictions": "records",
+    "labels": "labels",
+    "feedback": "feedback",
+    "resources": "samples",
+}
 #: Prediction fields the SDK leaves out when they are None (the server reads null).
 _NULLABLE = ("error", "subject_id", "proba")
 #: Bodies larger than this are gzip-compressed before they go over the network.

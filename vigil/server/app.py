@@ -84,9 +84,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             store.close()
 
     app = FastAPI(
-        title="vigil", version=__version__, lifespan=lifespan,
+        title="vigil",
+        version=__version__,
+        lifespan=lifespan,
         description="Monitor and maintain machine-learning models in production.",
-        docs_url=None, redoc_url=None,  # /docs is served with local assets (routes/docs.py)
+        docs_url=None,
+        redoc_url=None,  # /docs is served with local assets (routes/docs.py)
     )
     app.state.settings = settings
     app.state.store = store
@@ -98,13 +101,28 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.aggregator = aggregator
     prom.registry.register(AggregatorCollector(aggregator))
     prom.watch_store(store)  # rule metrics, drift, last event, forecasts on /metrics
-    app.state.ingestor = Ingestor(store, max_batch=settings.max_batch_records,
-                                  max_field_chars=settings.max_field_bytes,
-                                  on_predictions=prom.observe_predictions,
-                                  redactor=app.state.redactor)
+    app.state.ingestor = Ingestor(
+        store,
+        max_batch=settings.max_batch_records,
+        max_field_chars=settings.max_field_bytes,
+        on_predictions=prom.observe_predictions,
+        redactor=app.state.redactor,
+    )
     install_error_handlers(app)
-    for module in (health, models, events, metrics, drift, keys, registry, rule_routes,
-                   alert_routes, privacy_routes, quality_routes, export_routes):
+    for module in (
+        health,
+        models,
+        events,
+        metrics,
+        drift,
+        keys,
+        registry,
+        rule_routes,
+        alert_routes,
+        privacy_routes,
+        quality_routes,
+        export_routes,
+    ):
         app.include_router(module.router)
     app.include_router(resource_routes.router)  # resource samples and endpoint probes
     app.include_router(insight_routes.router)  # forecasts and root-cause ranking

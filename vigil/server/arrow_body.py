@@ -28,8 +28,17 @@ from vigil.errors import InvalidParameterError
 #: The media type of an Arrow IPC stream body.
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
-_FIELDS = ("id", "version", "ts", "latency_s", "error", "error_type", "subject_id",
-           "outputs", "proba")
+_FIELDS = (
+    "id",
+    "version",
+    "ts",
+    "latency_s",
+    "error",
+    "error_type",
+    "subject_id",
+    "outputs",
+    "proba",
+)
 _INPUT_PREFIX = "inputs."
 
 
@@ -78,14 +87,19 @@ def records_from_arrow(body: bytes) -> tuple[list[dict[str, Any]], bool]:
         if name == "inputs":
             struct_inputs = values
         elif name.startswith(_INPUT_PREFIX):
-            inputs[name[len(_INPUT_PREFIX):]] = values
+            inputs[name[len(_INPUT_PREFIX) :]] = values
         else:
             columns[name] = values
     keys = list(columns)
     # A null field is left out, as the SDK leaves it out of JSON: the same to the Ingestor.
-    records = [{k: v for k, v in zip(keys, row, strict=True) if v is not None}
-               for row in zip(*columns.values(), strict=True)] if keys else \
-        [{} for _ in range(n)]
+    records = (
+        [
+            {k: v for k, v in zip(keys, row, strict=True) if v is not None}
+            for row in zip(*columns.values(), strict=True)
+        ]
+        if keys
+        else [{} for _ in range(n)]
+    )
     if struct_inputs is not None:
         for rec, value in zip(records, struct_inputs, strict=True):
             rec["inputs"] = value
@@ -104,8 +118,13 @@ def _check_names(names: list[str]) -> None:
             f"The Arrow stream has duplicate columns {duplicates}; each field once.",
             details={"field": duplicates[0]},
         )
-    unknown = sorted(n for n in names if n not in _FIELDS and n != "inputs"
-                     and not (n.startswith(_INPUT_PREFIX) and len(n) > len(_INPUT_PREFIX)))
+    unknown = sorted(
+        n
+        for n in names
+        if n not in _FIELDS
+        and n != "inputs"
+        and not (n.startswith(_INPUT_PREFIX) and len(n) > len(_INPUT_PREFIX))
+    )
     if unknown:
         allowed = [*_FIELDS, "inputs", "inputs.<name>"]
         raise InvalidParameterError(
@@ -115,7 +134,8 @@ def _check_names(names: list[str]) -> None:
     if "inputs" in names and any(n.startswith(_INPUT_PREFIX) for n in names):
         raise InvalidParameterError(
             "The Arrow stream has both an 'inputs' struct column and 'inputs.<name>' "
-            "columns; send the inputs one way.", details={"field": "inputs"},
+            "columns; send the inputs one way.",
+            details={"field": "inputs"},
         )
 
 
@@ -130,7 +150,8 @@ def _values(name: str, column: Any) -> tuple[list[Any], bool]:
     if _has_binary(typ):
         raise InvalidParameterError(
             f"The Arrow column '{name}' has type {typ}; binary values cannot be stored. "
-            "Send text as strings.", details={"field": name},
+            "Send text as strings.",
+            details={"field": name},
         )
     if name == "ts" and pa.types.is_timestamp(typ):
         return _scaled(column.cast(pa.int64()), _UNIT_S[typ.unit]), False
@@ -142,7 +163,8 @@ def _values(name: str, column: Any) -> tuple[list[Any], bool]:
     if pa.types.is_temporal(typ):
         raise InvalidParameterError(
             f"The Arrow column '{name}' has type {typ}; only 'ts' may be a timestamp and "
-            "'latency_s' a duration. Send numbers or strings.", details={"field": name},
+            "'latency_s' a duration. Send numbers or strings.",
+            details={"field": name},
         )
     non_finite = _nested_non_finite(column)
     values = column.to_pylist()
@@ -161,11 +183,17 @@ def _scaled(ints: Any, unit_s: float) -> list[float | None]:
 def _has_binary(typ: Any) -> bool:
     import pyarrow as pa
 
-    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ) or \
-            pa.types.is_fixed_size_binary(typ):
+    if (
+        pa.types.is_binary(typ)
+        or pa.types.is_large_binary(typ)
+        or pa.types.is_fixed_size_binary(typ)
+    ):
         return True
-    return any(_has_binary(typ.field(i).type) for i in range(typ.num_fields)) \
-        if pa.types.is_nested(typ) else False
+    return (
+        any(_has_binary(typ.field(i).type) for i in range(typ.num_fields))
+        if pa.types.is_nested(typ)
+        else False
+    )
 
 
 def _has_map(typ: Any) -> bool:
@@ -173,8 +201,11 @@ def _has_map(typ: Any) -> bool:
 
     if pa.types.is_map(typ):
         return True
-    return any(_has_map(typ.field(i).type) for i in range(typ.num_fields)) \
-        if pa.types.is_nested(typ) else False
+    return (
+        any(_has_map(typ.field(i).type) for i in range(typ.num_fields))
+        if pa.types.is_nested(typ)
+        else False
+    )
 
 
 def _maps_to_dicts(value: Any) -> Any:
@@ -198,10 +229,10 @@ def _nested_non_finite(column: Any) -> bool:
         return bool(pc.sum(pc.invert(pc.is_finite(column)).cast(pa.int64())).as_py() or 0)
     if pa.types.is_struct(typ):
         return any(_nested_non_finite(child) for child in column.flatten())
-    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or \
-            pa.types.is_fixed_size_list(typ):
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
         return _nested_non_finite(pc.list_flatten(column))
     if pa.types.is_map(typ):  # rare: look at the values themselves
+
         def bad(value: Any) -> bool:
             if isinstance(value, float):
                 return not math.isfinite(value)

@@ -27,13 +27,15 @@ def require_media_type(request: Request, allowed: tuple[str, ...]) -> str:
     """The request's media type when it is one of ``allowed`` (or ``+json`` when JSON is
     allowed), else :class:`UnsupportedMediaTypeError` naming them."""
     kind = media_type(request)
-    if kind in allowed or ("application/json" in allowed and kind.startswith("application/")
-                           and kind.endswith("+json")):
+    if kind in allowed or (
+        "application/json" in allowed and kind.startswith("application/") and kind.endswith("+json")
+    ):
         return kind
     raise UnsupportedMediaTypeError(
         f"This route takes {' or '.join(allowed)}; the request's Content-Type is "
         f"{kind or 'missing'!r}.",
-        details=[{"field": "Content-Type", "reason": f"expected {' or '.join(allowed)}"}])
+        details=[{"field": "Content-Type", "reason": f"expected {' or '.join(allowed)}"}],
+    )
 
 
 async def json_body(request: Request) -> tuple[Any, bool]:

@@ -41,8 +41,9 @@ def _allowed_methods(request: Request, first: str | None) -> list[str]:
     for template, operations in request.app.openapi().get("paths", {}).items():
         parts = template.rstrip("/").split("/")
         if len(parts) == len(segments) and all(
-                p == s or (p.startswith("{") and p.endswith("}") and s)
-                for p, s in zip(parts, segments, strict=True)):
+            p == s or (p.startswith("{") and p.endswith("}") and s)
+            for p, s in zip(parts, segments, strict=True)
+        ):
             methods |= {m.upper() for m in operations if m in _VERBS}
     return sorted(methods)
 

@@ -32,14 +32,17 @@ LOOPBACK_HOSTS = ("localhost", "*.localhost", "127.0.0.0/8", "::1")
 _WILDCARD_BINDS = frozenset({"0.0.0.0", "::", "[::]", ""})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # the request types a web page may send cross-site without a CORS preflight
-_SIMPLE_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded",
-                           "multipart/form-data"})
+_SIMPLE_TYPES = frozenset(
+    {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
 _API_PREFIX = "/api/"  # the JSON API; other routes check their own media types
 _UNCHECKED_HOST_PATHS = frozenset({"/healthz", "/readyz"})  # orchestrators' probes
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"content-security-policy", CSP.encode()),
@@ -148,29 +151,40 @@ class RequestGuard:
         path: str = scope.get("path", "")
         host = headers.get("host")
         if host is not None and path not in _UNCHECKED_HOST_PATHS and not self.hosts.allows(host):
-            return (421, "host_not_allowed",
-                    f"This server does not answer to Host {host[:100]!r} (a DNS-rebinding "
-                    "guard). Add the name to VIGIL_ALLOWED_HOSTS if it is yours.")
+            return (
+                421,
+                "host_not_allowed",
+                f"This server does not answer to Host {host[:100]!r} (a DNS-rebinding "
+                "guard). Add the name to VIGIL_ALLOWED_HOSTS if it is yours.",
+            )
         if scope.get("method", "GET") in _SAFE_METHODS:
             return None
         origin = headers.get("origin")
         if origin is not None:
             if not self._same_origin(origin, headers):
-                return (403, "cross_origin",
-                        f"Requests from the web page at {origin[:100]!r} are refused: only "
-                        "this server's own pages may change state.")
+                return (
+                    403,
+                    "cross_origin",
+                    f"Requests from the web page at {origin[:100]!r} are refused: only "
+                    "this server's own pages may change state.",
+                )
         elif headers.get("sec-fetch-site") == "cross-site":
             return (403, "cross_origin", "Cross-site requests are refused.")
         if not path.startswith(_API_PREFIX):
             return None
         kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        has_body = (headers.get("content-length", "0").strip() not in ("", "0")
-                    or "transfer-encoding" in headers)
+        has_body = (
+            headers.get("content-length", "0").strip() not in ("", "0")
+            or "transfer-encoding" in headers
+        )
         if kind in _SIMPLE_TYPES or (has_body and not kind):
-            return (415, "unsupported_media_type",
-                    f"The API does not accept a {kind or 'body without Content-Type'!r}: "
-                    "send JSON with Content-Type: application/json (or the route's "
-                    "documented binary type).")
+            return (
+                415,
+                "unsupported_media_type",
+                f"The API does not accept a {kind or 'body without Content-Type'!r}: "
+                "send JSON with Content-Type: application/json (or the route's "
+                "documented binary type).",
+            )
         return None
 
     def _same_origin(self, origin: str, headers: dict[str, str]) -> bool:
@@ -181,7 +195,8 @@ class RequestGuard:
         if self.trust_proxy and "x-forwarded-host" in headers:
             ours.add(headers["x-forwarded-host"].split(",")[0].strip().lower())
         return _with_default_port(parts.netloc.lower(), parts.scheme) in {
-            _with_default_port(o, parts.scheme) for o in ours if o}
+            _with_default_port(o, parts.scheme) for o in ours if o
+        }
 
 
 def _with_default_port(netloc: str, scheme: str) -> str:

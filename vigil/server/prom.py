@@ -26,24 +26,36 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.predictions = Counter(
-            "vigil_predictions", "Predictions ingested.", LABELS, registry=self.registry)
+            "vigil_predictions", "Predictions ingested.", LABELS, registry=self.registry
+        )
         self.errors = Counter(
-            "vigil_prediction_errors", "Predictions that ended in an error, by kind "
+            "vigil_prediction_errors",
+            "Predictions that ended in an error, by kind "
             "(error_type: the exception class or the kind the caller named; at most "
-            f"{MAX_ERROR_TYPES} per model, then 'other').", (*LABELS, "error_type"),
-            registry=self.registry)
+            f"{MAX_ERROR_TYPES} per model, then 'other').",
+            (*LABELS, "error_type"),
+            registry=self.registry,
+        )
         self._error_types: dict[str, set[str]] = {}
         self.latency = Histogram(
-            "vigil_prediction_latency_seconds", "Model latency reported with each prediction.",
-            LABELS, buckets=LATENCY_BUCKETS, registry=self.registry)
+            "vigil_prediction_latency_seconds",
+            "Model latency reported with each prediction.",
+            LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.labels = Counter(
-            "vigil_labels", "Ground-truth labels ingested.", ("model_name",),
-            registry=self.registry)
+            "vigil_labels", "Ground-truth labels ingested.", ("model_name",), registry=self.registry
+        )
         self.feedback = Counter(
-            "vigil_feedback", "Feedback events ingested.", ("model_name",), registry=self.registry)
+            "vigil_feedback", "Feedback events ingested.", ("model_name",), registry=self.registry
+        )
         self.rejected = Counter(
-            "vigil_ingest_rejected_records", "Records rejected at ingest.",
-            ("model_name", "kind"), registry=self.registry)
+            "vigil_ingest_rejected_records",
+            "Records rejected at ingest.",
+            ("model_name", "kind"),
+            registry=self.registry,
+        )
 
     def observe_predictions(self, model: str, rows: Sequence[dict[str, Any]]) -> None:
         """Count inserted rows per version (errors per kind) and observe their latencies."""
@@ -93,8 +105,12 @@ FIRST_WAIT_S = 2.0  # how long the first scrape waits for the first computation
 MAX_VERSIONS = 20  # versions per model on the last-event gauge (newest traffic first)
 MAX_FEATURES = 50  # features per model on the per-feature drift gauges (schema order)
 DEFAULT_WINDOW_S = 3600.0  # the window of the gauges no rule asks for (dashboards)
-TEXT_METRICS = ("answers_relevance_mean", "answers_refusal_rate", "answers_consistency",
-                "injection_rate")
+TEXT_METRICS = (
+    "answers_relevance_mean",
+    "answers_refusal_rate",
+    "answers_consistency",
+    "injection_rate",
+)
 
 
 def window_label(seconds: float) -> str:
@@ -148,11 +164,13 @@ class StoreGauges(Collector):
         with self._lock:
             cache = self._cache
             due = cache is None or time.monotonic() - cache[0] > max(
-                self.ttl_s, 2 * self._duration)  # at most half the time spent computing
+                self.ttl_s, 2 * self._duration
+            )  # at most half the time spent computing
             thread = None
             if due and self._thread is None:
                 thread = self._thread = threading.Thread(
-                    target=self._refresh, name="vigil-store-gauges", daemon=True)
+                    target=self._refresh, name="vigil-store-gauges", daemon=True
+                )
             first = self._thread if cache is None else None
         if thread is not None:
             thread.start()
@@ -197,25 +215,37 @@ class StoreGauges(Collector):
         from vigil.store.ingest.activity import last_event_minutes
 
         value = GaugeMetricFamily(
-            "vigil_metric_value", "A rule metric over the last `window`, as vigil's rules "
+            "vigil_metric_value",
+            "A rule metric over the last `window`, as vigil's rules "
             "compute it (model_version empty: all versions).",
-            labels=["model_name", "model_version", "metric", "window"])
+            labels=["model_name", "model_version", "metric", "window"],
+        )
         last = GaugeMetricFamily(
-            "vigil_model_last_event_timestamp_seconds", "Start of the newest minute holding "
-            "predictions, by event time (0: none yet).", labels=["model_name", "model_version"])
+            "vigil_model_last_event_timestamp_seconds",
+            "Start of the newest minute holding predictions, by event time (0: none yet).",
+            labels=["model_name", "model_version"],
+        )
         score = GaugeMetricFamily(
-            "vigil_feature_drift_score", "Per-feature drift effect size over the last hour "
-            "against the reference.", labels=["model_name", "feature"])
+            "vigil_feature_drift_score",
+            "Per-feature drift effect size over the last hour against the reference.",
+            labels=["model_name", "feature"],
+        )
         drifted = GaugeMetricFamily(
-            "vigil_feature_drifted", "1 when the feature drifted over the last hour, else 0.",
-            labels=["model_name", "feature"])
+            "vigil_feature_drifted",
+            "1 when the feature drifted over the last hour, else 0.",
+            labels=["model_name", "feature"],
+        )
         forecast = GaugeMetricFamily(
-            "vigil_forecast_crossing_seconds", "Seconds until a forecast rule's prediction "
+            "vigil_forecast_crossing_seconds",
+            "Seconds until a forecast rule's prediction "
             "interval crosses its threshold (absent: not within the horizon).",
-            labels=["rule", "model_name", "model_version"])
+            labels=["rule", "model_name", "model_version"],
+        )
         anomaly = GaugeMetricFamily(
-            "vigil_anomaly_score", "Robust z-score of an anomaly rule's last whole window.",
-            labels=["rule", "model_name", "model_version"])
+            "vigil_anomaly_score",
+            "Robust z-score of an anomaly rule's last whole window.",
+            labels=["rule", "model_name", "model_version"],
+        )
         rules = self._rules()
         models = self.store.list_models()
         values: dict[tuple[str, str, str, str], float | None] = {}
@@ -227,9 +257,13 @@ class StoreGauges(Collector):
         for model in models:
             minutes = last_event_minutes(self.store, model.id, now)
             keep = sorted(minutes, key=lambda v: (-minutes[v], v))[:MAX_VERSIONS]
-            keep += [v for v in sorted(named_versions.get(model.name, set())
-                                       | named_versions.get("*", set()))
-                     if v in minutes and v not in keep]
+            keep += [
+                v
+                for v in sorted(
+                    named_versions.get(model.name, set()) | named_versions.get("*", set())
+                )
+                if v in minutes and v not in keep
+            ]
             for kept in keep:
                 last.add_metric([model.name, kept], float(minutes[kept]))
             if not minutes:
@@ -240,8 +274,11 @@ class StoreGauges(Collector):
                     wanted.setdefault((metric, DEFAULT_WINDOW_S), []).append((model, None))
         by_name = {m.name: m for m in models}
         for rule in rules:
-            chosen = models if rule.model == "*" else (
-                [by_name[rule.model]] if rule.model in by_name else [])
+            chosen = (
+                models
+                if rule.model == "*"
+                else ([by_name[rule.model]] if rule.model in by_name else [])
+            )
             if rule.kind in ("forecast", "anomaly"):
                 for model in chosen:
                     self._insight(rule, model, now, forecast, anomaly)
@@ -249,10 +286,12 @@ class StoreGauges(Collector):
             metric = "count" if rule.kind == "no_data" else rule.metric
             if not native(metric):  # the exported rule reads the ingest counters
                 wanted.setdefault((metric, rule.window_s), []).extend(
-                    (m, rule.version) for m in chosen)
+                    (m, rule.version) for m in chosen
+                )
             if rule.min_count or rule.kind == "no_data":
                 wanted.setdefault(("count", rule.window_s), []).extend(
-                    (m, rule.version) for m in chosen)
+                    (m, rule.version) for m in chosen
+                )
         for (metric, window_s), targets in wanted.items():
             try:
                 source = get_metric(metric)
@@ -274,9 +313,14 @@ class StoreGauges(Collector):
                 value.add_metric(list(labels), result)
         return [value, last, score, drifted, forecast, anomaly]
 
-    def _drift(self, model: Any, now: float,
-               values: dict[tuple[str, str, str, str], float | None],
-               score: GaugeMetricFamily, drifted: GaugeMetricFamily) -> None:
+    def _drift(
+        self,
+        model: Any,
+        now: float,
+        values: dict[tuple[str, str, str, str], float | None],
+        score: GaugeMetricFamily,
+        drifted: GaugeMetricFamily,
+    ) -> None:
         """drift_share and per-feature drift over the default window (one drift test)."""
         from vigil.engine.windows.drift import window_drift
         from vigil.errors import NotFoundError
@@ -287,23 +331,31 @@ class StoreGauges(Collector):
             return
         if not out["n_current"]:
             return  # the drift_share metric is None then, too
-        values[(model.name, "", "drift_share", window_label(DEFAULT_WINDOW_S))] = \
-            float(out["drift_share"])
+        values[(model.name, "", "drift_share", window_label(DEFAULT_WINDOW_S))] = float(
+            out["drift_share"]
+        )
         for feature, column in list((out.get("columns") or {}).items())[:MAX_FEATURES]:
             effect = column.get("effect_size")
             if isinstance(effect, int | float) and math.isfinite(effect):
                 score.add_metric([model.name, feature], float(effect))
             drifted.add_metric([model.name, feature], 1.0 if column.get("drifted") else 0.0)
 
-    def _insight(self, rule: Any, model: Any, now: float, forecast: GaugeMetricFamily,
-                 anomaly: GaugeMetricFamily) -> None:
+    def _insight(
+        self,
+        rule: Any,
+        model: Any,
+        now: float,
+        forecast: GaugeMetricFamily,
+        anomaly: GaugeMetricFamily,
+    ) -> None:
         from vigil.engine.insight.rules import InsightCache, evaluate_insight
 
         if self._insight_cache is None:
             self._insight_cache = InsightCache()
         try:
-            result, _, _ = evaluate_insight(self.store, rule, model, rule.version, now,
-                                            self._insight_cache)
+            result, _, _ = evaluate_insight(
+                self.store, rule, model, rule.version, now, self._insight_cache
+            )
         except Exception:
             log.exception("rule %s on %s failed", rule.name, model.name)
             return

@@ -58,13 +58,26 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         retry = str(max(1, math.ceil(wait)))
-        body = orjson.dumps({"error": {
-            "code": "rate_limited",
-            "message": f"Too many requests for this API key: the limit is "
-                       f"{int(self.capacity)} per minute (VIGIL_RATE_LIMIT_PER_MINUTE). "
-                       f"Retry in {retry} s.",
-            "details": {"retry_after_s": int(retry)}}})
-        await send({"type": "http.response.start", "status": 429, "headers": [
-            (b"content-type", b"application/json"), (b"retry-after", retry.encode()),
-            (b"content-length", str(len(body)).encode())]})
+        body = orjson.dumps(
+            {
+                "error": {
+                    "code": "rate_limited",
+                    "message": f"Too many requests for this API key: the limit is "
+                    f"{int(self.capacity)} per minute (VIGIL_RATE_LIMIT_PER_MINUTE). "
+                    f"Retry in {retry} s.",
+                    "details": {"retry_after_s": int(retry)},
+                }
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"retry-after", retry.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

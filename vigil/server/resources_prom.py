@@ -34,17 +34,23 @@ GAUGES: dict[str, tuple[str, str, float]] = {
     "host_memory_total_bytes": ("host_memory_total_bytes", "Host memory in all.", 1.0),
     "host_load1": ("host_load1", "Host 1-minute load average.", 1.0),
     "gpu_utilization_percent": ("gpu_utilization_percent", "Mean GPU utilisation.", 1.0),
-    "gpu_memory_used_bytes": ("gpu_memory_used_bytes", "GPU memory in use, all devices.",
-                              1.0),
-    "net_rtt_p95_ms": ("network_round_trip_p95_seconds",
-                       "p95 round trip of the SDK's deliveries.", 1e-3),
-    "net_network_p95_ms": ("network_latency_p95_seconds",
-                           "p95 network share of a delivery (round trip minus handling).",
-                           1e-3),
-    "client_latency_p95_ms": ("client_latency_p95_seconds",
-                              "p95 end-to-end latency reported by callers.", 1e-3),
-    "request_cpu_ms_mean": ("request_cpu_mean_seconds", "Mean CPU time of a tracked call.",
-                            1e-3),
+    "gpu_memory_used_bytes": ("gpu_memory_used_bytes", "GPU memory in use, all devices.", 1.0),
+    "net_rtt_p95_ms": (
+        "network_round_trip_p95_seconds",
+        "p95 round trip of the SDK's deliveries.",
+        1e-3,
+    ),
+    "net_network_p95_ms": (
+        "network_latency_p95_seconds",
+        "p95 network share of a delivery (round trip minus handling).",
+        1e-3,
+    ),
+    "client_latency_p95_ms": (
+        "client_latency_p95_seconds",
+        "p95 end-to-end latency reported by callers.",
+        1e-3,
+    ),
+    "request_cpu_ms_mean": ("request_cpu_mean_seconds", "Mean CPU time of a tracked call.", 1e-3),
 }
 _PREFIX = "vigil_model_"
 
@@ -85,17 +91,27 @@ class ResourceCollector(Collector):
                 if now - result["ts"] > stale_after_s(interval):  # deleted or not running
                     del self._probes[probe_key]
             probes = list(self._probes.items())
-        cpu = CounterMetricFamily(f"{_PREFIX}process_cpu_seconds",
-                                  "User and system CPU seconds of the process.", labels=LABELS)
-        seen = GaugeMetricFamily(f"{_PREFIX}resource_last_sample_timestamp_seconds",
-                                 "Unix time of the newest resource sample.", labels=LABELS)
-        gauges = {f: GaugeMetricFamily(_PREFIX + name, help_, labels=LABELS)
-                  for f, (name, help_, _) in GAUGES.items()}
+        cpu = CounterMetricFamily(
+            f"{_PREFIX}process_cpu_seconds",
+            "User and system CPU seconds of the process.",
+            labels=LABELS,
+        )
+        seen = GaugeMetricFamily(
+            f"{_PREFIX}resource_last_sample_timestamp_seconds",
+            "Unix time of the newest resource sample.",
+            labels=LABELS,
+        )
+        gauges = {
+            f: GaugeMetricFamily(_PREFIX + name, help_, labels=LABELS)
+            for f, (name, help_, _) in GAUGES.items()
+        }
         device = ("model_name", "model_version", "host", "gpu")
-        gpu_util = GaugeMetricFamily(f"{_PREFIX}gpu_device_utilization_percent",
-                                     "GPU utilisation per device.", labels=device)
-        gpu_mem = GaugeMetricFamily(f"{_PREFIX}gpu_device_memory_used_bytes",
-                                    "GPU memory in use per device.", labels=device)
+        gpu_util = GaugeMetricFamily(
+            f"{_PREFIX}gpu_device_utilization_percent", "GPU utilisation per device.", labels=device
+        )
+        gpu_mem = GaugeMetricFamily(
+            f"{_PREFIX}gpu_device_memory_used_bytes", "GPU memory in use per device.", labels=device
+        )
         for key, row in live:
             labels = list(key)
             seen.add_metric(labels, row["ts"])
@@ -118,17 +134,22 @@ class ResourceCollector(Collector):
         yield from _probe_families(probes)
 
 
-def _probe_families(probes: list[tuple[tuple[str, str], tuple[float, dict[str, Any]]]],
-                    ) -> Iterator[Metric]:
+def _probe_families(
+    probes: list[tuple[tuple[str, str], tuple[float, dict[str, Any]]]],
+) -> Iterator[Metric]:
     labels = ("model_name", "probe")
-    up = GaugeMetricFamily("vigil_probe_up", "1 when the last probe of the endpoint "
-                           "succeeded, else 0.", labels=labels)
-    latency = GaugeMetricFamily("vigil_probe_latency_seconds", "Request to full body of "
-                                "the last probe.", labels=labels)
-    ttfb = GaugeMetricFamily("vigil_probe_ttfb_seconds", "Request to response headers of "
-                             "the last probe.", labels=labels)
-    last = GaugeMetricFamily("vigil_probe_last_run_timestamp_seconds",
-                             "Unix time of the last probe.", labels=labels)
+    up = GaugeMetricFamily(
+        "vigil_probe_up", "1 when the last probe of the endpoint succeeded, else 0.", labels=labels
+    )
+    latency = GaugeMetricFamily(
+        "vigil_probe_latency_seconds", "Request to full body of the last probe.", labels=labels
+    )
+    ttfb = GaugeMetricFamily(
+        "vigil_probe_ttfb_seconds", "Request to response headers of the last probe.", labels=labels
+    )
+    last = GaugeMetricFamily(
+        "vigil_probe_last_run_timestamp_seconds", "Unix time of the last probe.", labels=labels
+    )
     for key, (_, result) in probes:
         values = list(key)
         up.add_metric(values, 1.0 if result["ok"] else 0.0)

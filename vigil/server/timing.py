@@ -36,4 +36,3 @@ class ServerTimingMiddleware:
             await send(message)
 
         await self.app(scope, receive, timed)
-

@@ -47,8 +47,9 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def entry_hash(prev_hash: str | None, ts: float, actor: str, action: str,
-               target: str | None, details: Any) -> str:
+def entry_hash(
+    prev_hash: str | None, ts: float, actor: str, action: str, target: str | None, details: Any
+) -> str:
     """SHA-256 over the previous hash and one entry's content, canonically serialised.
 
     Examples:
@@ -57,20 +58,35 @@ def entry_hash(prev_hash: str | None, ts: float, actor: str, action: str,
     """
     payload = orjson.dumps(
         [prev_hash or "", float(ts), actor, action, target, _canonical(details)],
-        option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY,
+    )
     return hashlib.sha256(payload).hexdigest()
 
 
-def append(conn: sa.Connection, ts: float, actor: str, action: str, target: str | None,
-           details: dict[str, Any] | None) -> str:
+def append(
+    conn: sa.Connection,
+    ts: float,
+    actor: str,
+    action: str,
+    target: str | None,
+    details: dict[str, Any] | None,
+) -> str:
     """Append one entry inside the caller's write transaction; return its hash."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    prev = conn.execute(
-        sa.select(_log.c.hash).order_by(_log.c.id.desc()).limit(1)).scalar()
+    prev = conn.execute(sa.select(_log.c.hash).order_by(_log.c.id.desc()).limit(1)).scalar()
     digest = entry_hash(prev, ts, actor, action, target, details)
-    conn.execute(_log.insert().values(ts=ts, actor=actor, action=action, target=target,
-                                      details=details, prev_hash=prev, hash=digest))
+    conn.execute(
+        _log.insert().values(
+            ts=ts,
+            actor=actor,
+            action=action,
+            target=target,
+            details=details,
+            prev_hash=prev,
+            hash=digest,
+        )
+    )
     return digest
 
 
@@ -100,16 +116,26 @@ def verify_chain(conn: sa.Connection, batch: int = 5000) -> ChainReport:
     count, last_id = 0, 0
     while True:
         rows = conn.execute(
-            sa.select(_log).where(_log.c.id > last_id).order_by(_log.c.id).limit(batch)).all()
+            sa.select(_log).where(_log.c.id > last_id).order_by(_log.c.id).limit(batch)
+        ).all()
         if not rows:
             return ChainReport(True, count, prev)
         for row in rows:
             if row.prev_hash != prev:
-                return ChainReport(False, count, prev, row.id,
-                                   "its prev_hash does not match the entry before it "
-                                   "(an entry was removed or inserted)")
-            if row.hash != entry_hash(prev, row.ts, row.actor, row.action, row.target,
-                                      row.details):
-                return ChainReport(False, count, prev, row.id,
-                                   "its content does not match its hash (it was changed)")
+                return ChainReport(
+                    False,
+                    count,
+                    prev,
+                    row.id,
+                    "its prev_hash does not match the entry before it "
+                    "(an entry was removed or inserted)",
+                )
+            if row.hash != entry_hash(prev, row.ts, row.actor, row.action, row.target, row.details):
+                return ChainReport(
+                    False,
+                    count,
+                    prev,
+                    row.id,
+                    "its content does not match its hash (it was changed)",
+                )
             prev, count, last_id = row.hash, count + 1, row.id

@@ -38,8 +38,10 @@ def check_writable(store: Store, min_free_bytes: int = 0) -> None:
     if path is not None and min_free_bytes:
         free = shutil.disk_usage(path.parent).free
         if free < min_free_bytes:
-            raise StoreError(f"Only {free} bytes are free on the file system of {path.parent} "
-                             f"(VIGIL_MIN_FREE_BYTES is {min_free_bytes}).")
+            raise StoreError(
+                f"Only {free} bytes are free on the file system of {path.parent} "
+                f"(VIGIL_MIN_FREE_BYTES is {min_free_bytes})."
+            )
     try:
         with store.write() as conn:
             # a write statement that changes nothing: refused by a read-only database
@@ -65,18 +67,22 @@ def check_data_folder(url: str) -> None:
     except OSError as exc:
         raise ConfigurationError(
             f"Cannot create the data folder {folder}: {exc.strerror or exc} "
-            "(set VIGIL_HOME / --home or VIGIL_DB_URL / --db to a writable place).") from None
+            "(set VIGIL_HOME / --home or VIGIL_DB_URL / --db to a writable place)."
+        ) from None
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
         raise ConfigurationError(
             f"The data folder {folder} is not writable: {exc.strerror or exc} "
-            "(set VIGIL_HOME / --home or VIGIL_DB_URL / --db to a writable place).") from None
+            "(set VIGIL_HOME / --home or VIGIL_DB_URL / --db to a writable place)."
+        ) from None
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if candidate.exists() and not os.access(candidate, os.R_OK | os.W_OK):
-            raise ConfigurationError(f"The database file {candidate} is not writable by "
-                                     "this process: fix its owner or mode.")
+            raise ConfigurationError(
+                f"The database file {candidate} is not writable by "
+                "this process: fix its owner or mode."
+            )
         if candidate.exists():
             try:
                 with open(candidate, "r+b"):
@@ -84,4 +90,5 @@ def check_data_folder(url: str) -> None:
             except OSError as exc:
                 raise ConfigurationError(
                     f"The database file {candidate} cannot be opened for writing: "
-                    f"{exc.strerror or exc}.") from None
+                    f"{exc.strerror or exc}."
+                ) from None

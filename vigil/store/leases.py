@@ -78,41 +78,48 @@ class Leases:
             stmt = stmt.with_for_update()
         return conn.execute(stmt).first()
 
-    def acquire(self, job: str, holder: str, ttl_s: float,
-                now: float | None = None) -> int | None:
+    def acquire(self, job: str, holder: str, ttl_s: float, now: float | None = None) -> int | None:
         """Take or renew ``job``'s lease for ``holder``; its fencing token, or None while
         another holder's lease has not expired. A new holder gets the old token + 1; a
         renewal (also one after a lapse nobody used) keeps the token."""
         now = time.time() if now is None else now
         with self.store.write() as conn:
-            conn.execute(self.store._insert(job_leases).values(
-                job=job, holder="", token=0, acquired_at=now, expires_at=0.0
-            ).on_conflict_do_nothing())
+            conn.execute(
+                self.store._insert(job_leases)
+                .values(job=job, holder="", token=0, acquired_at=now, expires_at=0.0)
+                .on_conflict_do_nothing()
+            )
             row = self._locked(conn, job)
             if row.holder == holder:
-                conn.execute(job_leases.update().where(job_leases.c.job == job)
-                             .values(expires_at=now + ttl_s))
+                conn.execute(
+                    job_leases.update()
+                    .where(job_leases.c.job == job)
+                    .values(expires_at=now + ttl_s)
+                )
                 return int(row.token)
             if row.expires_at >= now:
                 return None
             token = int(row.token) + 1
-            conn.execute(job_leases.update().where(job_leases.c.job == job).values(
-                holder=holder, token=token, acquired_at=now, expires_at=now + ttl_s))
+            conn.execute(
+                job_leases.update()
+                .where(job_leases.c.job == job)
+                .values(holder=holder, token=token, acquired_at=now, expires_at=now + ttl_s)
+            )
             return token
 
     def release(self, holder: str) -> None:
         """Let every lease of ``holder`` lapse now (a clean shutdown hands over at once);
         the tokens stay, so the next holder's is higher."""
         with self.store.write() as conn:
-            conn.execute(job_leases.update().where(job_leases.c.holder == holder)
-                         .values(expires_at=0.0))
+            conn.execute(
+                job_leases.update().where(job_leases.c.holder == holder).values(expires_at=0.0)
+            )
 
     def all(self) -> list[LeaseInfo]:
         """Every job's lease, by job name."""
         with self.store.read() as conn:
             rows = conn.execute(sa.select(job_leases).order_by(job_leases.c.job)).all()
-        return [LeaseInfo(r.job, r.holder, int(r.token), r.acquired_at, r.expires_at)
-                for r in rows]
+        return [LeaseInfo(r.job, r.holder, int(r.token), r.acquired_at, r.expires_at) for r in rows]
 
     # -- fencing -------------------------------------------------------------------------
     def fence(self, conn: sa.Connection, job: str, token: int) -> None:
@@ -123,11 +130,13 @@ class Leases:
         if row is None or int(row.token) != token:
             raise LeaseLostError(
                 f"The lease of job {job!r} passed to another replica (token "
-                f"{None if row is None else int(row.token)}, this one held {token}).")
+                f"{None if row is None else int(row.token)}, this one held {token})."
+            )
 
     # -- rounds --------------------------------------------------------------------------
-    def begin_round(self, job: str, key: str, token: int, holder: str,
-                    now: float | None = None) -> bool:
+    def begin_round(
+        self, job: str, key: str, token: int, holder: str, now: float | None = None
+    ) -> bool:
         """Claim round ``key`` of ``job`` (``lease`` or ``lease:part``) under ``token``:
         True when this holder should run it (nobody claimed it, or an earlier leader
         started it and died before finishing); False when it is done. Raises
@@ -136,55 +145,85 @@ class Leases:
         r = job_rounds
         with self.store.write() as conn:
             self.fence(conn, lease_of(job), token)
-            inserted = conn.execute(self.store._insert(r).values(
-                job=job, round_key=key, token=token, holder=holder, state="started",
-                started_at=now).on_conflict_do_nothing().returning(r.c.job)).first()
+            inserted = conn.execute(
+                self.store._insert(r)
+                .values(
+                    job=job,
+                    round_key=key,
+                    token=token,
+                    holder=holder,
+                    state="started",
+                    started_at=now,
+                )
+                .on_conflict_do_nothing()
+                .returning(r.c.job)
+            ).first()
             if inserted is not None:  # (rowcount of ON CONFLICT DO NOTHING is -1 on psycopg)
                 return True
-            row = conn.execute(sa.select(r.c.state, r.c.token).where(
-                r.c.job == job, r.c.round_key == key)).one()
+            row = conn.execute(
+                sa.select(r.c.state, r.c.token).where(r.c.job == job, r.c.round_key == key)
+            ).one()
             if row.state == "done":
                 return False
-            conn.execute(r.update().where(r.c.job == job, r.c.round_key == key).values(
-                token=token, holder=holder, started_at=now))
+            conn.execute(
+                r.update()
+                .where(r.c.job == job, r.c.round_key == key)
+                .values(token=token, holder=holder, started_at=now)
+            )
             return True
 
-    def finish_round(self, job: str, key: str, token: int, position: float | None = None,
-                     now: float | None = None) -> None:
+    def finish_round(
+        self,
+        job: str,
+        key: str,
+        token: int,
+        position: float | None = None,
+        now: float | None = None,
+    ) -> None:
         """Mark round ``key`` done (with how far the job got); refused when deposed."""
         now = time.time() if now is None else now
         r = job_rounds
         with self.store.write() as conn:
             self.fence(conn, lease_of(job), token)
-            conn.execute(r.update().where(r.c.job == job, r.c.round_key == key,
-                                          r.c.token == token)
-                         .values(state="done", position=position, finished_at=now))
+            conn.execute(
+                r.update()
+                .where(r.c.job == job, r.c.round_key == key, r.c.token == token)
+                .values(state="done", position=position, finished_at=now)
+            )
 
     def abandon_round(self, job: str, key: str, token: int) -> None:
         """Forget a round that failed, so the next attempt runs it again."""
         r = job_rounds
         with self.store.write() as conn:
-            conn.execute(r.delete().where(r.c.job == job, r.c.round_key == key,
-                                          r.c.token == token, r.c.state == "started"))
+            conn.execute(
+                r.delete().where(
+                    r.c.job == job, r.c.round_key == key, r.c.token == token, r.c.state == "started"
+                )
+            )
 
     def last_position(self, job: str) -> float | None:
         """The furthest position a finished round of ``job`` reached, or None."""
         r = job_rounds
         with self.store.read() as conn:
-            return conn.execute(sa.select(sa.func.max(r.c.position)).where(
-                r.c.job == job, r.c.state == "done")).scalar()
+            return conn.execute(
+                sa.select(sa.func.max(r.c.position)).where(r.c.job == job, r.c.state == "done")
+            ).scalar()
 
     def rounds(self, job: str) -> list[dict[str, Any]]:
         """Every stored round of ``job``, oldest first (tests, operators)."""
         r = job_rounds
         with self.store.read() as conn:
-            rows = conn.execute(sa.select(r).where(r.c.job == job)
-                                .order_by(r.c.started_at)).mappings().all()
+            rows = (
+                conn.execute(sa.select(r).where(r.c.job == job).order_by(r.c.started_at))
+                .mappings()
+                .all()
+            )
         return [dict(row) for row in rows]
 
     def prune_rounds(self, before: float) -> int:
         """Delete finished rounds started before ``before``; how many went."""
         r = job_rounds
         with self.store.write() as conn:
-            return conn.execute(r.delete().where(r.c.started_at < before,
-                                                 r.c.state == "done")).rowcount
+            return conn.execute(
+                r.delete().where(r.c.started_at < before, r.c.state == "done")
+            ).rowcount

@@ -51,7 +51,8 @@ def is_partitioned(conn: sa.Connection) -> bool:
     if conn.dialect.name != "postgresql":
         return False
     kind = conn.exec_driver_sql(
-        "SELECT relkind FROM pg_class WHERE oid = to_regclass('predictions')").scalar()
+        "SELECT relkind FROM pg_class WHERE oid = to_regclass('predictions')"
+    ).scalar()
     return kind == "p"
 
 
@@ -62,7 +63,8 @@ def list_partitions(conn: sa.Connection) -> list[Partition]:
     rows = conn.exec_driver_sql(
         "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
         "JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'predictions'::regclass").all()
+        "WHERE i.inhparent = 'predictions'::regclass"
+    ).all()
     out = []
     for name, bound in rows:
         found = _BOUND.search(bound or "")
@@ -73,8 +75,9 @@ def list_partitions(conn: sa.Connection) -> list[Partition]:
     return sorted(out, key=lambda p: (p.start is None, p.start or 0.0))
 
 
-def ensure_partitions(store: Store, now: float | None = None,
-                      ahead_days: int = AHEAD_DAYS) -> list[str]:
+def ensure_partitions(
+    store: Store, now: float | None = None, ahead_days: int = AHEAD_DAYS
+) -> list[str]:
     """Create the partitions of yesterday, today and ``ahead_days`` days ahead, and give
     days whose rows landed in the default partition a partition of their own (rows moved).
 
@@ -90,9 +93,13 @@ def ensure_partitions(store: Store, now: float | None = None,
             return []
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
         have = {p.start for p in list_partitions(conn) if p.start is not None}
-        stranded = {int(d) for d in conn.exec_driver_sql(
-            f"SELECT DISTINCT floor(ts / {DAY_S})::bigint AS day FROM {DEFAULT} "
-            f"WHERE ts >= 0 AND ts < 1e12 ORDER BY day DESC LIMIT {MAX_MOVED_DAYS}").scalars()}
+        stranded = {
+            int(d)
+            for d in conn.exec_driver_sql(
+                f"SELECT DISTINCT floor(ts / {DAY_S})::bigint AS day FROM {DEFAULT} "
+                f"WHERE ts >= 0 AND ts < 1e12 ORDER BY day DESC LIMIT {MAX_MOVED_DAYS}"
+            ).scalars()
+        }
         wanted = set(range(today - 1, today + ahead_days + 1)) | stranded
         todo = sorted(d for d in wanted if float(d * DAY_S) not in have)
         if todo:
@@ -117,18 +124,24 @@ def _create(conn: sa.Connection, day: int, move: bool) -> None:
     if move:  # deleted from the partition directly: the ids stay (the rows only move)
         conn.exec_driver_sql(
             f"WITH moved AS (DELETE FROM {DEFAULT} WHERE ts >= {lo} AND ts < {hi} "
-            f"RETURNING *) INSERT INTO {name} SELECT * FROM moved")
+            f"RETURNING *) INSERT INTO {name} SELECT * FROM moved"
+        )
     conn.exec_driver_sql(
-        f"ALTER TABLE predictions ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi})")
+        f"ALTER TABLE predictions ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi})"
+    )
 
 
 def models_in(conn: sa.Connection, name: str) -> list[int]:
     """The models with rows in partition ``name``: a loose index scan of its (model_id,
     ts) index, one probe per model instead of a scan of the rows."""
-    return [int(m) for m in conn.exec_driver_sql(
-        f"WITH RECURSIVE m(id) AS (SELECT min(model_id) FROM {name} UNION ALL "
-        f"SELECT (SELECT min(model_id) FROM {name} WHERE model_id > m.id) FROM m "
-        "WHERE m.id IS NOT NULL) SELECT id FROM m WHERE id IS NOT NULL").scalars()]
+    return [
+        int(m)
+        for m in conn.exec_driver_sql(
+            f"WITH RECURSIVE m(id) AS (SELECT min(model_id) FROM {name} UNION ALL "
+            f"SELECT (SELECT min(model_id) FROM {name} WHERE model_id > m.id) FROM m "
+            "WHERE m.id IS NOT NULL) SELECT id FROM m WHERE id IS NOT NULL"
+        ).scalars()
+    ]
 
 
 def maintain_partitions(store: Store) -> list[str]:

@@ -23,8 +23,9 @@ ui_sessions = sa.Table(
     "ui_sessions",
     metadata,
     sa.Column("id_hash", sa.String(64), primary_key=True),
-    sa.Column("key_id", sa.String(32), sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "key_id", sa.String(32), sa.ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("expires_at", sa.Double, nullable=False),
 )
@@ -41,8 +42,11 @@ def create_session(store: Store, key_id: str, ttl_s: float = SESSION_TTL_S) -> s
     now = time.time()
     with store.write() as conn:
         conn.execute(sa.delete(ui_sessions).where(ui_sessions.c.expires_at < now))
-        conn.execute(sa.insert(ui_sessions).values(
-            id_hash=_digest(session_id), key_id=key_id, created_at=now, expires_at=now + ttl_s))
+        conn.execute(
+            sa.insert(ui_sessions).values(
+                id_hash=_digest(session_id), key_id=key_id, created_at=now, expires_at=now + ttl_s
+            )
+        )
     return session_id
 
 
@@ -54,9 +58,11 @@ def session_key(store: Store, session_id: str) -> tuple[str, frozenset[str]] | N
         row = conn.execute(
             sa.select(t.api_keys.c.id, t.api_keys.c.scopes)
             .select_from(ui_sessions.join(t.api_keys, ui_sessions.c.key_id == t.api_keys.c.id))
-            .where(ui_sessions.c.id_hash == _digest(session_id),
-                   ui_sessions.c.expires_at > time.time(),
-                   t.api_keys.c.revoked_at.is_(None))
+            .where(
+                ui_sessions.c.id_hash == _digest(session_id),
+                ui_sessions.c.expires_at > time.time(),
+                t.api_keys.c.revoked_at.is_(None),
+            )
         ).first()
     if row is None:
         return None
@@ -67,5 +73,6 @@ def end_session(store: Store, session_id: str) -> bool:
     """Delete the session (sign-out); whether it existed."""
     with store.write() as conn:
         result = conn.execute(
-            sa.delete(ui_sessions).where(ui_sessions.c.id_hash == _digest(session_id)))
+            sa.delete(ui_sessions).where(ui_sessions.c.id_hash == _digest(session_id))
+        )
     return bool(result.rowcount)

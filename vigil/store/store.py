@@ -33,8 +33,21 @@ KEY_PREFIX = "vgl_"
 # deadlock detected, serialization failure, lock not available: worth another try
 _TRANSIENT = frozenset({"40P01", "40001", "55P03"})
 _SQLITE_CHUNK = 900  # below SQLite's oldest default limit of 999 bound parameters
-_COLUMNS = ("model_id", "id", "version", "ts", "latency_s", "error", "error_type",
-            "subject_id", "inputs", "outputs", "proba", "received_at", "batch")
+_COLUMNS = (
+    "model_id",
+    "id",
+    "version",
+    "ts",
+    "latency_s",
+    "error",
+    "error_type",
+    "subject_id",
+    "inputs",
+    "outputs",
+    "proba",
+    "received_at",
+    "batch",
+)
 _SQLITE_INSERT = (
     f"INSERT OR IGNORE INTO predictions ({', '.join(_COLUMNS)}) "
     f"VALUES ({','.join('?' * len(_COLUMNS))})"
@@ -110,8 +123,11 @@ class Store:
             cause = _safe_cause(code, str(exc.orig or exc))
             raise StoreError(
                 "The database could not complete the request"
-                + (" (it is busy; retry shortly)." if transient
-                   else f"{cause}; see the server log.")
+                + (
+                    " (it is busy; retry shortly)."
+                    if transient
+                    else f"{cause}; see the server log."
+                )
             ) from exc
         except OverflowError as exc:  # SQLite: a Python int wider than 64 bits
             raise InvalidParameterError(
@@ -120,8 +136,8 @@ class Store:
         except sa.exc.DataError as exc:  # PostgreSQL: e.g. integer out of range
             log.warning("database rejected a value: %s", exc.orig or exc)
             raise InvalidParameterError(
-                "A value in the request does not fit the database "
-                f"(SQLSTATE {_sqlstate(exc)}).") from exc
+                f"A value in the request does not fit the database (SQLSTATE {_sqlstate(exc)})."
+            ) from exc
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
@@ -151,10 +167,11 @@ class Store:
             except StoreError as exc:
                 cause = exc.__cause__
                 transient = isinstance(cause, sa.exc.DBAPIError) and (
-                    _sqlstate(cause) in _TRANSIENT or "locked" in str(cause.orig))
+                    _sqlstate(cause) in _TRANSIENT or "locked" in str(cause.orig)
+                )
                 if not transient or attempt == attempts - 1:
                     raise
-                time.sleep(0.01 * 2 ** attempt + secrets.randbelow(10) / 1000)
+                time.sleep(0.01 * 2**attempt + secrets.randbelow(10) / 1000)
         raise AssertionError("unreachable")
 
     @contextmanager
@@ -175,7 +192,11 @@ class Store:
         return [_model(r) for r in rows]
 
     def upsert_model(
-        self, name: str, task: str, schema: dict[str, Any], description: str | None = None,
+        self,
+        name: str,
+        task: str,
+        schema: dict[str, Any],
+        description: str | None = None,
         strict: bool | None = None,
     ) -> tuple[ModelRecord, bool]:
         """Create the model or update its task, schema, description and strictness (None
@@ -185,8 +206,7 @@ class Store:
             existing = conn.execute(
                 sa.select(t.models.c.id).where(t.models.c.name == name)
             ).scalar()
-            values = {"task": task, "schema": schema, "description": description,
-                      "updated_at": now}
+            values = {"task": task, "schema": schema, "description": description, "updated_at": now}
             if strict is not None:
                 values["strict"] = strict
             if existing is None:
@@ -209,13 +229,13 @@ class Store:
     def _ensure_versions(self, conn: sa.Connection, model_id: int, versions: set[str]) -> None:
         now = time.time()
         stmt = self._insert(t.model_versions).on_conflict_do_nothing()
-        conn.execute(stmt, [{"model_id": model_id, "version": v, "created_at": now}
-                            for v in sorted(versions)])
+        conn.execute(
+            stmt,
+            [{"model_id": model_id, "version": v, "created_at": now} for v in sorted(versions)],
+        )
 
     # -- events ----------------------------------------------------------------------
-    def insert_predictions(
-        self, model: ModelRecord, rows: Sequence[dict[str, Any]]
-    ) -> set[str]:
+    def insert_predictions(self, model: ModelRecord, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Append the predictions not stored yet as one ingest batch; return the ids inserted.
 
         Ids are scoped per model: a row whose (model, id) is stored is skipped (idempotent
@@ -232,22 +252,27 @@ class Store:
 
         def work(conn: sa.Connection) -> tuple[int, set[str]]:
             self._ensure_versions(conn, model.id, versions)
-            batch = inserted_id(conn.execute(t.pending_batches.insert().values(
-                model_id=model.id, created_at=time.time())))
+            batch = inserted_id(
+                conn.execute(
+                    t.pending_batches.insert().values(model_id=model.id, created_at=time.time())
+                )
+            )
             if self.backend == "postgresql":
-                inserted = aggregation.copy_predictions(conn, model.id, ordered, batch,
-                                                        partitioned)
+                inserted = aggregation.copy_predictions(conn, model.id, ordered, batch, partitioned)
             else:
                 inserted = self._insert_sqlite(conn, model.id, ordered, batch)
             if not inserted:
-                conn.execute(t.pending_batches.delete().where(
-                    t.pending_batches.c.batch == batch))
+                conn.execute(t.pending_batches.delete().where(t.pending_batches.c.batch == batch))
             return batch, inserted
 
         batch, inserted = self.write_retrying(work)
         if inserted:  # committed: the aggregator of this process can fold from memory
-            self.recent_batches.put(batch, [r for r in ordered if r["id"] in inserted]
-                                    if len(inserted) < len(ordered) else ordered)
+            self.recent_batches.put(
+                batch,
+                [r for r in ordered if r["id"] in inserted]
+                if len(inserted) < len(ordered)
+                else ordered,
+            )
         return inserted
 
     def _insert_sqlite(
@@ -259,18 +284,33 @@ class Store:
         ids = [r["id"] for r in rows]
         existing: set[str] = set()
         for i in range(0, len(ids), _SQLITE_CHUNK):
-            chunk = ids[i:i + _SQLITE_CHUNK]
+            chunk = ids[i : i + _SQLITE_CHUNK]
             marks = ",".join("?" * len(chunk))
-            existing.update(conn.exec_driver_sql(
-                f"SELECT id FROM predictions WHERE model_id = ? AND id IN ({marks})",
-                (model_id, *chunk)).scalars())
+            existing.update(
+                conn.exec_driver_sql(
+                    f"SELECT id FROM predictions WHERE model_id = ? AND id IN ({marks})",
+                    (model_id, *chunk),
+                ).scalars()
+            )
         dumps = _dumps
         fresh = [
-            (model_id, r["id"], r["version"], r["ts"], r["latency_s"], r["error"],
-             r.get("error_type"), r["subject_id"], dumps(r["inputs"]),
-             None if r["outputs"] is None else dumps(r["outputs"]),
-             None if r["proba"] is None else dumps(r["proba"]), r["received_at"], batch)
-            for r in rows if r["id"] not in existing
+            (
+                model_id,
+                r["id"],
+                r["version"],
+                r["ts"],
+                r["latency_s"],
+                r["error"],
+                r.get("error_type"),
+                r["subject_id"],
+                dumps(r["inputs"]),
+                None if r["outputs"] is None else dumps(r["outputs"]),
+                None if r["proba"] is None else dumps(r["proba"]),
+                r["received_at"],
+                batch,
+            )
+            for r in rows
+            if r["id"] not in existing
         ]
         if fresh:
             conn.exec_driver_sql(_SQLITE_INSERT, fresh)
@@ -298,18 +338,29 @@ class Store:
         stmt = self._insert(t.labels)
         stmt = stmt.on_conflict_do_update(
             index_elements=[t.labels.c.model_id, t.labels.c.prediction_id],
-            set_={"actual": stmt.excluded.actual, "ts": stmt.excluded.ts,
-                  "received_at": stmt.excluded.received_at},
+            set_={
+                "actual": stmt.excluded.actual,
+                "ts": stmt.excluded.ts,
+                "received_at": stmt.excluded.received_at,
+            },
         )
         ids = [r["prediction_id"] for r in rows]
         # partitioned: the id table answers with one index probe per id (no partition scan)
-        p = sa.table("prediction_ids", sa.column("model_id"), sa.column("id")) \
-            if self.partitioned() else t.predictions
+        p = (
+            sa.table("prediction_ids", sa.column("model_id"), sa.column("id"))
+            if self.partitioned()
+            else t.predictions
+        )
         with self.write() as conn:
-            conn.execute(stmt, sorted(({**r, "model_id": model_id} for r in rows),
-                                      key=lambda r: r["prediction_id"]))
+            conn.execute(
+                stmt,
+                sorted(
+                    ({**r, "model_id": model_id} for r in rows), key=lambda r: r["prediction_id"]
+                ),
+            )
             matched = conn.execute(
-                sa.select(sa.func.count()).select_from(p)
+                sa.select(sa.func.count())
+                .select_from(p)
                 .where(p.c.model_id == model_id, p.c.id.in_(ids))
             ).scalar_one()
         return int(matched)
@@ -332,8 +383,15 @@ class Store:
             return int(conn.execute(query).scalar_one())
 
     def rollup_rows(
-        self, model_id: int, start: float, end: float, version: str | None = None,
-        *, profiles: bool = True, sketches: bool = True, hours: bool = False,
+        self,
+        model_id: int,
+        start: float,
+        end: float,
+        version: str | None = None,
+        *,
+        profiles: bool = True,
+        sketches: bool = True,
+        hours: bool = False,
     ) -> list[RollupRow]:
         """Minute rollups with ``start <= minute < end``, oldest first.
 
@@ -353,7 +411,8 @@ class Store:
                 return built
         r = t.rollups
         query = sa.select(*hourly.row_columns(r, r.c.minute, profiles, sketches)).where(
-            r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end)
+            r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end
+        )
         if version is not None:
             query = query.where(r.c.version == version)
         with self.read() as conn:
@@ -367,9 +426,15 @@ class Store:
         secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         now = time.time()
         with self.write() as conn:
-            conn.execute(t.api_keys.insert().values(
-                id=key_id, name=name, key_hash=hash_key(secret),
-                scopes=",".join(sorted(set(scopes))), created_at=now))
+            conn.execute(
+                t.api_keys.insert().values(
+                    id=key_id,
+                    name=name,
+                    key_hash=hash_key(secret),
+                    scopes=",".join(sorted(set(scopes))),
+                    created_at=now,
+                )
+            )
         return ApiKeyRecord(key_id, name, frozenset(scopes), now, None, None), secret
 
     def find_api_key(self, secret: str) -> ApiKeyRecord | None:
@@ -396,12 +461,18 @@ class Store:
 
     def touch_api_key(self, key_id: str, when: float) -> None:
         with self.write() as conn:
-            conn.execute(t.api_keys.update().where(t.api_keys.c.id == key_id)
-                         .values(last_used_at=when))
+            conn.execute(
+                t.api_keys.update().where(t.api_keys.c.id == key_id).values(last_used_at=when)
+            )
 
     # -- audit log -------------------------------------------------------------------
-    def audit(self, actor: str, action: str, target: str | None = None,
-              details: dict[str, Any] | None = None) -> None:
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        target: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         """Append one entry to the audit log, hash-chained (see vigil.store.audit_chain)."""
         from vigil.store import audit_chain
 
@@ -423,10 +494,13 @@ _SAFE_CAUSES = (  # (text the driver says, what an operator may be told) - no in
     ("unable to open database file", "the database file cannot be opened"),
     ("connection refused", "the database server refuses connections"),
 )
-_SAFE_SQLSTATES = {"25006": "the database is read-only", "53100": "the disk is full",
-                   "57P01": "the database server is shutting down",
-                   "08006": "the connection to the database failed",
-                   "08001": "the database server cannot be reached"}
+_SAFE_SQLSTATES = {
+    "25006": "the database is read-only",
+    "53100": "the disk is full",
+    "57P01": "the database server is shutting down",
+    "08006": "the connection to the database failed",
+    "08001": "the database server cannot be reached",
+}
 
 
 def _safe_cause(code: str | None, text: str) -> str:
@@ -459,8 +533,16 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
 
 
 def _model(row: Any) -> ModelRecord:
-    return ModelRecord(row.id, row.name, row.task, row.schema, row.description,
-                       row.created_at, row.updated_at, bool(row.strict))
+    return ModelRecord(
+        row.id,
+        row.name,
+        row.task,
+        row.schema,
+        row.description,
+        row.created_at,
+        row.updated_at,
+        bool(row.strict),
+    )
 
 
 def _by_id(row: dict[str, Any]) -> str:
@@ -474,7 +556,4 @@ def _sqlstate(exc: sa.exc.StatementError) -> str | None:
 
 def _key(row: Any) -> ApiKeyRecord:
     scopes = frozenset(s for s in row.scopes.split(",") if s)
-    return ApiKeyRecord(row.id, row.name, scopes, row.created_at, row.last_used_at,
-                        row.revoked_at)
-
-
+    return ApiKeyRecord(row.id, row.name, scopes, row.created_at, row.last_used_at, row.revoked_at)

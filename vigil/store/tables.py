@@ -154,8 +154,12 @@ rollup_hours_pending = sa.Table(
 pending_batches = sa.Table(
     "pending_batches",
     metadata,
-    sa.Column("batch", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    sa.Column(
+        "batch",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column(
         "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
     ),

@@ -31,13 +31,15 @@ def _csrf(html: str) -> str:
 def _sign_in(client, key: str, next_path: str = "/"):
     form = client.get("/ui/login", params={"next": next_path})
     assert form.status_code == 200
-    return client.post("/ui/login", data={"key": key, "next": next_path,
-                                          "csrf": _csrf(form.text)})
+    return client.post("/ui/login", data={"key": key, "next": next_path, "csrf": _csrf(form.text)})
 
 
 def _session_cookie(response) -> str:
-    return next(v for k, v in response.headers.multi_items()
-                if k == "set-cookie" and v.startswith("vigil_session="))
+    return next(
+        v
+        for k, v in response.headers.multi_items()
+        if k == "set-cookie" and v.startswith("vigil_session=")
+    )
 
 
 def test_pages_ask_for_a_key_once_and_keep_only_a_session_id(server_factory, keys, tmp_path):
@@ -83,15 +85,21 @@ def test_cookies_are_secure_behind_a_trusted_tls_proxy(server_factory, keys):
     proxied = {"X-Forwarded-Proto": "https"}
     untrusting = server_factory(auth="required")
     form = untrusting.get("/ui/login", headers=proxied)
-    r = untrusting.post("/ui/login", headers=proxied, data={
-        "key": keys["read"], "next": "/", "csrf": _csrf(form.text)})
+    r = untrusting.post(
+        "/ui/login",
+        headers=proxied,
+        data={"key": keys["read"], "next": "/", "csrf": _csrf(form.text)},
+    )
     assert "Secure" not in _session_cookie(r)  # anyone can send the header: not trusted
     trusting = server_factory(auth="required", trust_forwarded_proto=True)
     form = trusting.get("/ui/login", headers=proxied)
     assert "Secure" in form.headers["set-cookie"]  # the CSRF cookie too
     token = _csrf(form.text)  # the client keeps Secure cookies for https: send it by hand
-    r = trusting.post("/ui/login", headers={**proxied, "Cookie": f"vigil_csrf={token}"},
-                      data={"key": keys["read"], "next": "/", "csrf": token})
+    r = trusting.post(
+        "/ui/login",
+        headers={**proxied, "Cookie": f"vigil_csrf={token}"},
+        data={"key": keys["read"], "next": "/", "csrf": token},
+    )
     assert r.status_code == 303 and "Secure" in _session_cookie(r)
 
 
@@ -118,8 +126,9 @@ def test_forms_need_this_browsers_csrf_token(server_factory, keys):
     client.get("/ui/login")  # sets the CSRF cookie
     r = client.post("/ui/login", data={"key": keys["read"], "csrf": "forged"})
     assert r.status_code == 403 and "security token" in r.text
-    r = client.post("/ui/login", content=b'{"key": 1}',
-                    headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/ui/login", content=b'{"key": 1}', headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 400 and "HTML form" in r.text
 
 
@@ -137,16 +146,20 @@ def test_without_auth_pages_are_open_and_sign_in_is_skipped(server_factory):
     assert r.status_code == 303 and r.headers["location"] == "/ui/models/x"
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql",
-                                                            marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def test_the_sessions_branch_downgrades_alone_and_upgrades_again(backend, tmp_path, request):
     """Migration 0010_sessions: its table comes and goes with its branch, others stay."""
     import sqlalchemy as sa
 
     from vigil.store import migrate, open_store
 
-    url = (f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite"
-           else request.getfixturevalue("pg_url"))
+    url = (
+        f"sqlite:///{tmp_path / 'm.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
     store = open_store(url)
     try:
         tables = set(sa.inspect(store.engine).get_table_names())

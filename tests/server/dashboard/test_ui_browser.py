@@ -14,8 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 @pytest.fixture
 def site(tmp_path, server_factory):
     """A server (auth off) on a SQLite store holding demo traffic; its base URL."""
-    fill_demo(f"sqlite:///{tmp_path / 'vigil.db'}", models=("credit-risk", "churn"),
-              minutes=45)
+    fill_demo(f"sqlite:///{tmp_path / 'vigil.db'}", models=("credit-risk", "churn"), minutes=45)
     return str(server_factory(auth="off").base_url)
 
 
@@ -57,16 +56,33 @@ def test_model_page_draws_every_chart_with_data(page, site):
     fitted = httpx.post(f"{site}/api/v1/models/credit-risk/quality/reference", timeout=60)
     assert fitted.status_code == 201, fitted.text
     now = time.time()
-    samples = [{"host": host, "pid": 7, "ts": now - age, "interval_s": 10.0,
-                "process_cpu_percent": 40.0 + i, "process_rss_bytes": 512.0 * 2**20 + i,
-                "host_cpu_percent": 30.0, "host_cpu_count": 4.0, "net_network_p50_ms": 3.0}
-               for host, ages in (("web-1", range(5, 1800, 60)), ("web-2", (1500, 1200)))
-               for i, age in enumerate(ages)]
+    samples = [
+        {
+            "host": host,
+            "pid": 7,
+            "ts": now - age,
+            "interval_s": 10.0,
+            "process_cpu_percent": 40.0 + i,
+            "process_rss_bytes": 512.0 * 2**20 + i,
+            "host_cpu_percent": 30.0,
+            "host_cpu_count": 4.0,
+            "net_network_p50_ms": 3.0,
+        }
+        for host, ages in (("web-1", range(5, 1800, 60)), ("web-2", (1500, 1200)))
+        for i, age in enumerate(ages)
+    ]
     sent = httpx.post(f"{site}/api/v1/models/credit-risk/resources", json={"samples": samples})
     assert sent.status_code == 200 and sent.json()["accepted"] == len(samples), sent.text
     page.goto(site + "/ui/models/credit-risk?range=1h")
-    for key in ("traffic", "latency", "errors", "quality", "resource-cpu", "resource-memory",
-                "resource-network"):
+    for key in (
+        "traffic",
+        "latency",
+        "errors",
+        "quality",
+        "resource-cpu",
+        "resource-memory",
+        "resource-network",
+    ):
         page.wait_for_selector(f"#chart-{key}[data-drawn=true]")
     traces = page.evaluate("""() => Object.fromEntries(
         [...document.querySelectorAll('[data-chart]')].map(el => [el.dataset.chart,
@@ -74,8 +90,7 @@ def test_model_page_draws_every_chart_with_data(page, site):
     assert [t["name"] for t in traces["latency"]] == ["p50", "p95", "p99"]
     assert all(t["points"] >= 40 for t in traces["latency"]), traces
     assert traces["traffic"][0]["points"] >= 45 and traces["errors"][0]["points"] >= 45
-    assert [t["name"] for t in traces["quality"]][:2] == ["realised accuracy",
-                                                          "estimated accuracy"]
+    assert [t["name"] for t in traces["quality"]][:2] == ["realised accuracy", "estimated accuracy"]
     assert traces["quality"][0]["points"] >= 40 and traces["quality"][1]["points"] >= 40
     assert "Realised accuracy" in page.locator("#quality").inner_text()
     assert page.locator("tr[data-host=web-1] .badge").inner_text() == "ok"
@@ -148,10 +163,21 @@ def test_alert_acknowledged_in_the_ui_is_acknowledged_in_the_api(page, site):
     import httpx
 
     api = httpx.Client(base_url=site)
-    assert api.post("/api/v1/rules", json={
-        "name": "errors-high", "model": "credit-risk", "metric": "error_rate",
-        "threshold": 0.01, "window": "1h", "min_count": 1, "severity": "critical",
-    }).status_code == 201
+    assert (
+        api.post(
+            "/api/v1/rules",
+            json={
+                "name": "errors-high",
+                "model": "credit-risk",
+                "metric": "error_rate",
+                "threshold": 0.01,
+                "window": "1h",
+                "min_count": 1,
+                "severity": "critical",
+            },
+        ).status_code
+        == 201
+    )
     assert api.post("/api/v1/rules/evaluate").status_code == 200
     (alert,) = api.get("/api/v1/alerts", params={"state": "firing"}).json()["alerts"]
     page.goto(site + "/")
@@ -197,8 +223,9 @@ def test_api_docs_render_offline_under_the_csp(page, site):
     """Swagger UI runs from vigil's own assets with script-src 'self' (the page fixture
     fails on any console error, CSP violations included)."""
     external: list[str] = []
-    page.on("request", lambda req: external.append(req.url)
-            if not req.url.startswith(site) else None)
+    page.on(
+        "request", lambda req: external.append(req.url) if not req.url.startswith(site) else None
+    )
     page.goto(site + "/docs")
     page.wait_for_selector(".swagger-ui .info .title")
     assert page.locator(".swagger-ui .info .title").inner_text().startswith("vigil")

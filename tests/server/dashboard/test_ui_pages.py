@@ -40,18 +40,30 @@ def test_model_page_charts_versions_and_filter(demo, store):
 
     model = store.get_model("credit-risk")
     for status, accuracy in (("succeeded", 0.91), ("failed", None)):
-        insert_run(store, model.id, {
-            "dataset": "golden", "version": "2", "alias": "production", "mode": "in_process",
-            "status": status, "started_at": 1.0, "finished_at": 2.0, "n_rows": 500,
-            "metrics": {"accuracy": accuracy} if accuracy else None,
-            "error": None if accuracy else "predict failed"})
+        insert_run(
+            store,
+            model.id,
+            {
+                "dataset": "golden",
+                "version": "2",
+                "alias": "production",
+                "mode": "in_process",
+                "status": status,
+                "started_at": 1.0,
+                "finished_at": 2.0,
+                "n_rows": 500,
+                "metrics": {"accuracy": accuracy} if accuracy else None,
+                "error": None if accuracy else "predict failed",
+            },
+        )
     r = demo.get("/ui/models/credit-risk", params={"range": "1h"})
     assert r.status_code == 200
     html = r.text
     for key in ("traffic", "latency", "errors"):
         assert f'data-chart="{key}"' in html
-    data = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html,
-                     re.S).group(1)
+    data = re.search(
+        r'<script type="application/json" id="chart-data">(.*?)</script>', html, re.S
+    ).group(1)
     assert '"name":"p99"' in data and '"type":"bar"' in data
     assert re.search(r'<script src="/ui/assets/plotly-[\d.]+\.min\.js">', html)
     versions = re.search(r'<table class="data" id="per-version">(.*?)</table>', html, re.S)
@@ -71,10 +83,17 @@ BAD = [
     ("/ui/models/churn?version=9", 400, "has no version &#39;9&#39;; it has 1, 2."),
     ("/ui/models/churn?range=forever", 400, "The range must be one of"),
     ("/?range=7d", 400, "The range must be one of 15m, 1h, 6h, 24h. Got &#39;7d&#39;."),
-    ("/ui/models/churn?range=2h", 400,
-     "The range must be one of 15m, 1h, 6h, 24h, 7d, 30d. Got &#39;2h&#39;."),
-    ("/ui/models/churn?segment=income", 400, "&#39;segment&#39; must be a categorical input "
-     "of &#39;churn&#39; (plan, region). Got &#39;income&#39;."),
+    (
+        "/ui/models/churn?range=2h",
+        400,
+        "The range must be one of 15m, 1h, 6h, 24h, 7d, 30d. Got &#39;2h&#39;.",
+    ),
+    (
+        "/ui/models/churn?segment=income",
+        400,
+        "&#39;segment&#39; must be a categorical input "
+        "of &#39;churn&#39; (plan, region). Got &#39;income&#39;.",
+    ),
     ("/ui/alerts/abc", 404, "No alert with id &#39;abc&#39;."),
     ("/ui/alerts/99", 404, "No alert with id 99."),
 ]
@@ -95,8 +114,10 @@ def test_segments_drift_summary_heat_map_and_distributions_render(demo):
     assert "has no reference data set" in html  # the drift summary says why it is empty
     assert 'id="no-alerts"' in html
     reference = make_applicants(300, np.random.default_rng(5), income_shift=0.6)
-    assert demo.post("/api/v1/models/credit-risk/reference", json=reference,
-                     timeout=60).status_code == 201
+    assert (
+        demo.post("/api/v1/models/credit-risk/reference", json=reference, timeout=60).status_code
+        == 201
+    )
     html = demo.get("/ui/models/credit-risk").text
     assert re.search(r'id="drift-share">\d+\.\d\d %', html)
     assert 'data-feature="income"' in html.split('id="top-drifted"')[1].split("</dd>")[0]

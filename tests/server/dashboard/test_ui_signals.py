@@ -35,10 +35,22 @@ def test_firing_alert_is_listed_on_the_model_page_with_its_ranking(page, server_
     client = server_factory(auth="off")
     site = str(client.base_url)
     plant_segment_errors(client)
-    assert client.post("/api/v1/rules", json={
-        "name": "fraud-errors", "model": "fraud", "metric": "error_rate", "op": ">",
-        "threshold": 0.03, "window": "1h", "min_count": 1, "severity": "critical",
-    }).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/rules",
+            json={
+                "name": "fraud-errors",
+                "model": "fraud",
+                "metric": "error_rate",
+                "op": ">",
+                "threshold": 0.03,
+                "window": "1h",
+                "min_count": 1,
+                "severity": "critical",
+            },
+        ).status_code
+        == 201
+    )
     assert client.post("/api/v1/rules/evaluate", timeout=120).status_code == 200
     (alert,) = client.get("/api/v1/alerts", params={"state": "firing"}).json()["alerts"]
     page.goto(site + "/ui/models/fraud")
@@ -89,16 +101,19 @@ def test_segments_and_fairness_per_window_are_drawn(page, server_factory):
     plan, y_true, y_pred = sent["plan"], sent["y_true"], sent["y_pred"]
     shown = page.locator("[data-fairness=demographic_parity_difference]").inner_text()
     assert float(shown.split()[0]) == pytest.approx(
-        flm.demographic_parity_difference(y_true, y_pred, sensitive_features=plan), abs=5e-4)
+        flm.demographic_parity_difference(y_true, y_pred, sensitive_features=plan), abs=5e-4
+    )
     shown = page.locator("[data-fairness=equalized_odds_difference]").inner_text()
     assert float(shown.split()[0]) == pytest.approx(
-        flm.equalized_odds_difference(y_true, y_pred, sensitive_features=plan), abs=5e-4)
+        flm.equalized_odds_difference(y_true, y_pred, sensitive_features=plan), abs=5e-4
+    )
     for seg in ("a", "b", "c"):
         row = page.locator(f"#segments tr[data-segment={seg}] td.num")
         mask = plan == seg
         assert int(row.nth(0).inner_text()) == int(mask.sum())
         assert float(row.nth(1).inner_text()) == pytest.approx(
-            skm.accuracy_score(y_true[mask], y_pred[mask]), abs=5e-4)
+            skm.accuracy_score(y_true[mask], y_pred[mask]), abs=5e-4
+        )
     screenshot(page, "segments")
 
 
@@ -106,8 +121,7 @@ def test_drift_summary_heat_map_and_distributions(page, site):
     from vigil.cli.demo_model import make_applicants
 
     reference = make_applicants(400, np.random.default_rng(5), income_shift=0.6)
-    answer = httpx.post(f"{site}/api/v1/models/credit-risk/reference", json=reference,
-                        timeout=60)
+    answer = httpx.post(f"{site}/api/v1/models/credit-risk/reference", json=reference, timeout=60)
     assert answer.status_code == 201, answer.text
     page.goto(site + "/ui/models/credit-risk?range=1h")
     summary = page.locator("#drift-summary")
@@ -124,8 +138,7 @@ def test_drift_summary_heat_map_and_distributions(page, site):
     income = page.evaluate("""() => { const t = document.getElementById('chart-heatmap').data[0];
         return t.text[t.y.indexOf('income')]; }""")
     assert income.count("x") >= 8, income  # income drifted in (nearly) every window
-    assert page.locator("#chart-heatmap .heatmaplayer image, #chart-heatmap .hm image"
-                        ).count() >= 1
+    assert page.locator("#chart-heatmap .heatmaplayer image, #chart-heatmap .hm image").count() >= 1
     figures = page.locator("#distributions figure")
     assert figures.count() == 6
     for i in range(6):
@@ -133,8 +146,10 @@ def test_drift_summary_heat_map_and_distributions(page, site):
     income = page.locator("#distributions figure[data-feature=income]")
     bars = income.locator(".barlayer .point")
     assert bars.count() == 40  # 20 bins, reference and current
-    names = page.evaluate("id => document.getElementById(id).data.map(t => t.name)",
-                          income.locator(".chart").get_attribute("id"))
+    names = page.evaluate(
+        "id => document.getElementById(id).data.map(t => t.name)",
+        income.locator(".chart").get_attribute("id"),
+    )
     assert names == ["reference", "current"]
     screenshot(page, "drift-heatmap")
 
@@ -142,12 +157,27 @@ def test_drift_summary_heat_map_and_distributions(page, site):
 def test_one_minute_of_data_is_drawn(page, server_factory):
     client = server_factory(auth="off")
     site = str(client.base_url)
-    assert client.post("/api/v1/models", json={
-        "name": "tiny", "schema": {"task": "regression", "features": [
-            {"name": "x", "kind": "numeric"}]}}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/models",
+            json={
+                "name": "tiny",
+                "schema": {"task": "regression", "features": [{"name": "x", "kind": "numeric"}]},
+            },
+        ).status_code
+        == 201
+    )
     minute = (int(time.time()) // 60 - 3) * 60
-    records = [{"id": f"t{i}", "ts": minute + 5 + i, "latency_s": 0.01 * (1 + i % 3),
-                "inputs": {"x": float(i)}, "outputs": 1.0} for i in range(20)]
+    records = [
+        {
+            "id": f"t{i}",
+            "ts": minute + 5 + i,
+            "latency_s": 0.01 * (1 + i % 3),
+            "inputs": {"x": float(i)},
+            "outputs": 1.0,
+        }
+        for i in range(20)
+    ]
     r = client.post("/api/v1/models/tiny/predictions", json={"records": records})
     assert r.status_code == 200 and r.json()["accepted"] == 20, r.text
     deadline = time.monotonic() + 60
@@ -159,7 +189,10 @@ def test_one_minute_of_data_is_drawn(page, server_factory):
             break
         time.sleep(0.5)
     assert [(t["name"], t["points"], t["mode"]) for t in traces] == [
-        ("p50", 1, "lines+markers"), ("p95", 1, "lines+markers"), ("p99", 1, "lines+markers")]
+        ("p50", 1, "lines+markers"),
+        ("p95", 1, "lines+markers"),
+        ("p99", 1, "lines+markers"),
+    ]
     assert page.locator("#chart-latency .scatterlayer .trace .points path").count() == 3
     page.goto(site + "/?range=1h")
     assert page.locator("tr[data-model=tiny] svg.spark circle.dot").count() == 1

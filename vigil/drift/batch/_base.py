@@ -208,9 +208,7 @@ class BatchTest:
             return drifted, f"{self.name} = {_fmt(statistic)} {rel} threshold {limit}."
         significant = p_value < self.threshold
         large = effect is None or effect >= self.min_effect
-        sig = (
-            f"p = {_fmt(p_value)} {'<' if significant else '>='} {_fmt(self.threshold)}"
-        )
+        sig = f"p = {_fmt(p_value)} {'<' if significant else '>='} {_fmt(self.threshold)}"
         eff = ""
         if effect is not None:
             eff = (
@@ -239,9 +237,7 @@ class BatchTest:
             reason=reason,
         )
 
-    def _compute(
-        self, ref: Any, cur: Any
-    ) -> tuple[float | None, float | None, float | None, str]:
+    def _compute(self, ref: Any, cur: Any) -> tuple[float | None, float | None, float | None, str]:
         """Return ``(statistic, p_value, effect_size, note)``."""
         raise NotImplementedError
 

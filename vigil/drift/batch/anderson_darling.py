@@ -51,8 +51,11 @@ def anderson_ksamp_2(ref: NumericSample, cur: NumericSample) -> tuple[float, flo
         mij = right.astype(float)
         fij = right - s.searchsorted(zstar, "left")
         mij -= fij / 2.0
-        inner = lj / float(big_n) * (big_n * mij - bj * n_i) ** 2 / (
-            bj * (big_n - bj) - big_n * lj / 4.0
+        inner = (
+            lj
+            / float(big_n)
+            * (big_n * mij - bj * n_i) ** 2
+            / (bj * (big_n - bj) - big_n * lj / 4.0)
         )
         a2akn += inner.sum() / n_i
     a2akn *= (big_n - 1.0) / big_n

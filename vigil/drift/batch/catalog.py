@@ -101,7 +101,8 @@ def get_test(method: str, kind: FeatureKind | str | None = None) -> CatalogEntry
 
 
 def auto_method(
-    kind: FeatureKind, reference: CategoricalSample | None = None,
+    kind: FeatureKind,
+    reference: CategoricalSample | None = None,
     current: CategoricalSample | None = None,
 ) -> str:
     """The method ``auto`` chooses for a column.

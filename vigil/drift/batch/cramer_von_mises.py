@@ -110,7 +110,10 @@ def _u_statistics(ranks: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 def cvm_permutation_pvalue(
-    ref: NumericSample, cur: NumericSample, *, permutations: int = _PERMUTATIONS,
+    ref: NumericSample,
+    cur: NumericSample,
+    *,
+    permutations: int = _PERMUTATIONS,
     seed: int = 0,
 ) -> tuple[float, int]:
     """Permutation p-value of the statistic (valid with ties) and the permutations used."""
@@ -129,8 +132,7 @@ def cvm_permutation_pvalue(
     while done < permutations:
         b = min(chunk, permutations - done)
         masks = rng.permuted(np.broadcast_to(labels, (b, big_n)), axis=1)
-        at_least += int(np.count_nonzero(_u_statistics(ranks, masks)
-                                         >= observed * (1 - 1e-12)))
+        at_least += int(np.count_nonzero(_u_statistics(ranks, masks) >= observed * (1 - 1e-12)))
         done += b
     return (at_least + 1) / (permutations + 1), permutations
 
@@ -171,7 +173,8 @@ class CramerVonMises(BatchTest):
                 notes.append(
                     f"{ties:.0%} of the values are ties, which makes the asymptotic CvM "
                     f"p-value invalid; p is from {b} permutations (resolution "
-                    f"{1 / (b + 1):.2g}).")
+                    f"{1 / (b + 1):.2g})."
+                )
             else:
                 p = cvm_pvalue(t, ref.n, cur.n)
         effect, note = numeric_effect(ref, cur)

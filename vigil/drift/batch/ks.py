@@ -87,8 +87,10 @@ class KolmogorovSmirnov(BatchTest):
             note = ""
         repeats = sum(int(np.count_nonzero(s.sorted[1:] == s.sorted[:-1])) for s in (ref, cur))
         if repeats > 0.01 * (n + m):
-            note = (f"{repeats / (n + m):.0%} of the values are ties; the KS p-value assumes "
-                    "continuous data and is conservative with ties (valid, less "
-                    "powerful). " + note).strip()
+            note = (
+                f"{repeats / (n + m):.0%} of the values are ties; the KS p-value assumes "
+                "continuous data and is conservative with ties (valid, less "
+                "powerful). " + note
+            ).strip()
         effect, effect_note = numeric_effect(ref, cur)
         return d, p, effect, " ".join(x for x in (note, effect_note) if x)

@@ -58,9 +58,14 @@ class _Binary(BatchTest):
         table = binary_table(ref, cur)
         if table is None:
             k = len(set(ref.levels.tolist()) | set(cur.levels.tolist()))
-            return None, None, None, (
-                f"{self.name} needs a binary column; this one has {k} levels (use chi2); "
-                "not tested."
+            return (
+                None,
+                None,
+                None,
+                (
+                    f"{self.name} needs a binary column; this one has {k} levels (use chi2); "
+                    "not tested."
+                ),
             )
         n, m = int(table[0].sum()), int(table[1].sum())
         p_ref, p_cur = table[0, 0] / n, table[1, 0] / m
@@ -68,8 +73,10 @@ class _Binary(BatchTest):
         note = ""
         expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / max(table.sum(), 1)
         if self.name == "z" and expected.min() < 5:
-            note = (f"An expected count is {expected.min():.2g} (< 5): the z-test's normal "
-                    "approximation is unreliable here; use 'fisher'.")
+            note = (
+                f"An expected count is {expected.min():.2g} (< 5): the z-test's normal "
+                "approximation is unreliable here; use 'fisher'."
+            )
         return stat, p, cohens_h(p_ref, p_cur), note
 
     def _test(

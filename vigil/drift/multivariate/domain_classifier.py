@@ -135,7 +135,15 @@ def classifier_drift(
     n_ref, n_cur = x_ref.shape[0], x_cur.shape[0]
     if min(n_ref, n_cur) < 20:
         return MultivariateDrift(
-            "classifier", None, None, None, alpha, min_auc, False, n_ref, n_cur,
+            "classifier",
+            None,
+            None,
+            None,
+            alpha,
+            min_auc,
+            False,
+            n_ref,
+            n_cur,
             f"Needs at least 20 rows on each side; got {n_ref} and {n_cur}. Not tested.",
             {"columns": columns or []},
         )
@@ -153,7 +161,15 @@ def classifier_drift(
     informative = ~np.all(np.isnan(train), axis=0)  # an all-missing column breaks the binning
     if not informative.any():
         return MultivariateDrift(
-            "classifier", None, None, None, alpha, min_auc, False, n_ref, n_cur,
+            "classifier",
+            None,
+            None,
+            None,
+            alpha,
+            min_auc,
+            False,
+            n_ref,
+            n_cur,
             "Every column is missing in the training rows. Not tested.",
             {"columns": columns or []},
         )

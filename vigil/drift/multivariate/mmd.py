@@ -62,9 +62,17 @@ def mmd_drift(
     details: dict[str, Any] = {"columns": columns or [], "permutations": permutations}
     if min(n_ref, n_cur) < 5:
         return MultivariateDrift(
-            "mmd", None, None, None, alpha, min_effect, False, n_ref, n_cur,
-            f"Needs at least 5 complete rows on each side; got {n_ref} and {n_cur}. "
-            "Not tested.", details,
+            "mmd",
+            None,
+            None,
+            None,
+            alpha,
+            min_effect,
+            False,
+            n_ref,
+            n_cur,
+            f"Needs at least 5 complete rows on each side; got {n_ref} and {n_cur}. Not tested.",
+            details,
         )
     mu, sd = x_ref.mean(axis=0), x_ref.std(axis=0)
     sd[sd == 0] = 1.0

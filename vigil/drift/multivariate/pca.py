@@ -67,7 +67,15 @@ def pca_drift(
     details: dict[str, Any] = {"columns": columns or []}
     if n_ref < 20 or n_cur < 5 or x_ref.shape[1] < 2:
         return MultivariateDrift(
-            "pca", None, None, None, alpha, min_ratio, False, n_ref, n_cur,
+            "pca",
+            None,
+            None,
+            None,
+            alpha,
+            min_ratio,
+            False,
+            n_ref,
+            n_cur,
             "Needs at least 2 numeric columns, 20 complete reference rows and 5 current "
             f"rows; got {x_ref.shape[1]} columns, {n_ref} and {n_cur} rows. Not tested.",
             details,
@@ -92,8 +100,13 @@ def pca_drift(
     p = float(stats.mannwhitneyu(e_cur, e_ref, alternative="greater").pvalue)
     ratio = float(e_cur.mean() / max(e_ref.mean(), 1e-12))
     drifted = p < alpha and ratio >= min_ratio
-    details.update({"components": k, "mean_error_reference":
-                    float(e_ref.mean()), "mean_error_current": float(e_cur.mean())})
+    details.update(
+        {
+            "components": k,
+            "mean_error_reference": float(e_ref.mean()),
+            "mean_error_current": float(e_cur.mean()),
+        }
+    )
     reason = (
         f"{'drift' if drifted else 'no drift'}: current rows reconstruct {ratio:.3g}× as "
         f"badly as held-out reference rows from {k} of {x_ref.shape[1]} components "

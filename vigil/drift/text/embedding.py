@@ -47,12 +47,19 @@ def embedding_drift(
 
     if method == "classifier":
         result = classifier_drift(
-            reference, current, model=LogisticRegression(max_iter=1000), alpha=alpha,
-            max_rows=max_rows, random_state=random_state,
+            reference,
+            current,
+            model=LogisticRegression(max_iter=1000),
+            alpha=alpha,
+            max_rows=max_rows,
+            random_state=random_state,
         )
     else:
         result = mmd_drift(
-            reference, current, alpha=alpha, max_rows=min(max_rows, 500),
+            reference,
+            current,
+            alpha=alpha,
+            max_rows=min(max_rows, 500),
             random_state=random_state,
         )
     details = dict(result.details)

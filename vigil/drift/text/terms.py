@@ -39,8 +39,15 @@ def document_frequencies(texts: Iterable[str]) -> Counter[str]:
 
 
 def term_tests(
-    ref_df: Counter[str], n_ref: int, cur_df: Counter[str], n_cur: int, *,
-    alpha: float = 0.05, min_effect: float = 0.1, min_docs: int = 5, top: int = 10,
+    ref_df: Counter[str],
+    n_ref: int,
+    cur_df: Counter[str],
+    n_cur: int,
+    *,
+    alpha: float = 0.05,
+    min_effect: float = 0.1,
+    min_docs: int = 5,
+    top: int = 10,
 ) -> dict[str, Any]:
     """Test every frequent enough term's document share; name those that moved.
 
@@ -69,12 +76,19 @@ def term_tests(
     """
     from scipy import stats
 
-    out: dict[str, Any] = {"tested": 0, "p_value": 1.0, "appeared": [], "vanished": [],
-                           "min_docs": min_docs, "min_effect": min_effect}
+    out: dict[str, Any] = {
+        "tested": 0,
+        "p_value": 1.0,
+        "appeared": [],
+        "vanished": [],
+        "min_docs": min_docs,
+        "min_effect": min_effect,
+    }
     if n_ref == 0 or n_cur == 0:
         return out
-    terms = [t for t in set(ref_df) | set(cur_df) if ref_df.get(t, 0) + cur_df.get(t, 0)
-             >= min_docs]
+    terms = [
+        t for t in set(ref_df) | set(cur_df) if ref_df.get(t, 0) + cur_df.get(t, 0) >= min_docs
+    ]
     if not terms:
         return out
     terms.sort()
@@ -95,9 +109,12 @@ def term_tests(
     hits = np.flatnonzero(big & (adjusted < alpha))
     hits = hits[np.argsort(adjusted[hits], kind="stable")]
     for i in hits.tolist():
-        entry = {"term": terms[i], "reference_share": float(share_ref[i]),
-                 "current_share": float(share_cur[i]),
-                 "p_value_adjusted": float(adjusted[i])}
+        entry = {
+            "term": terms[i],
+            "reference_share": float(share_ref[i]),
+            "current_share": float(share_cur[i]),
+            "p_value_adjusted": float(adjusted[i]),
+        }
         key = "appeared" if share_cur[i] > share_ref[i] else "vanished"
         if len(out[key]) < top:
             out[key].append(entry)

@@ -100,8 +100,14 @@ def text_drift(
         descriptors[name] = test.compare(NumericSample(cur_desc[name])).to_dict()
     counts = Counter(tok for t in current for tok in tokens(t) if tok not in ref.vocabulary_)
     n_ref, n_cur = len(ref.texts), len(current)
-    terms = term_tests(ref.document_frequencies_, n_ref, document_frequencies(current), n_cur,
-                       alpha=alpha, top=top_terms)
+    terms = term_tests(
+        ref.document_frequencies_,
+        n_ref,
+        document_frequencies(current),
+        n_cur,
+        alpha=alpha,
+        top=top_terms,
+    )
     details: dict[str, Any] = {
         "descriptors": descriptors,
         "new_terms": [t for t, _ in counts.most_common(top_terms)],
@@ -111,7 +117,15 @@ def text_drift(
     }
     if min(n_ref, n_cur) < 20:
         return MultivariateDrift(
-            "tfidf_classifier", None, None, None, alpha, min_auc, False, n_ref, n_cur,
+            "tfidf_classifier",
+            None,
+            None,
+            None,
+            alpha,
+            min_auc,
+            False,
+            n_ref,
+            n_cur,
             f"Needs at least 20 texts on each side; got {n_ref} and {n_cur}. Not tested.",
             {},
         ), details
@@ -146,6 +160,5 @@ def text_drift(
     if drifted and details["appeared"]:
         reason += f" Terms that mark current texts: {', '.join(details['appeared'][:5])}."
     return MultivariateDrift(
-        "tfidf_classifier", auc, combined, auc, alpha, min_auc, drifted, n_ref, n_cur,
-        reason, {}
+        "tfidf_classifier", auc, combined, auc, alpha, min_auc, drifted, n_ref, n_cur, reason, {}
     ), details

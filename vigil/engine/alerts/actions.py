@@ -45,9 +45,16 @@ class ActionError(VigilError):
 class RegistryClient(Protocol):
     """What the rollback action needs of a model registry."""
 
-    def rollback(self, model: str, alias: str, to: str | int | None = None, *,
-                 reason: str | None = None, actor: str | None = None,
-                 automatic: bool = False) -> dict[str, Any]: ...
+    def rollback(
+        self,
+        model: str,
+        alias: str,
+        to: str | int | None = None,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        automatic: bool = False,
+    ) -> dict[str, Any]: ...
 
 
 class Action(Protocol):
@@ -59,9 +66,16 @@ class Action(Protocol):
     def run(self, notification: Notification) -> dict[str, Any]: ...
 
 
-def build_action(name: str, type_: str, config: dict[str, Any], *, store: Store,
-                 home: Path, registry: RegistryClient | None = None,
-                 base_url: str | None = None) -> Action:
+def build_action(
+    name: str,
+    type_: str,
+    config: dict[str, Any],
+    *,
+    store: Store,
+    home: Path,
+    registry: RegistryClient | None = None,
+    base_url: str | None = None,
+) -> Action:
     """An action of ``type_`` from its configuration (validated; nothing runs).
 
     ``base_url`` is the server's URL as others reach it, for download links.
@@ -72,7 +86,8 @@ def build_action(name: str, type_: str, config: dict[str, Any], *, store: Store,
         return RollbackAction(name, config, registry=registry)
     raise ValidationFailedError(
         f"Action {name!r} has unknown type {type_!r}; use one of {', '.join(ACTION_TYPES)}.",
-        details=[{"field": "type", "reason": "unknown"}])
+        details=[{"field": "type", "reason": "unknown"}],
+    )
 
 
 def _reason(n: Notification) -> str:
@@ -84,22 +99,48 @@ class RetrainAction:
 
     type = "retrain"
 
-    def __init__(self, name: str, config: dict[str, Any], *, store: Store, home: Path,
-                 base_url: str | None = None) -> None:
-        check_config("retrain", config, frozenset(),
-                     frozenset({"window", "webhook", "secret", "command", "dir", "timeout_s",
-                                "labelled_only", "link_ttl"}))
+    def __init__(
+        self,
+        name: str,
+        config: dict[str, Any],
+        *,
+        store: Store,
+        home: Path,
+        base_url: str | None = None,
+    ) -> None:
+        check_config(
+            "retrain",
+            config,
+            frozenset(),
+            frozenset(
+                {
+                    "window",
+                    "webhook",
+                    "secret",
+                    "command",
+                    "dir",
+                    "timeout_s",
+                    "labelled_only",
+                    "link_ttl",
+                }
+            ),
+        )
         if ("webhook" in config) == ("command" in config):
             raise ValidationFailedError(
                 f"Retrain action {name!r} needs exactly one of 'webhook' or 'command'.",
-                details=[{"field": "webhook", "reason": "give webhook or command"}])
+                details=[{"field": "webhook", "reason": "give webhook or command"}],
+            )
         command = config.get("command")
-        if command is not None and (not isinstance(command, list) or not command
-                                    or not all(isinstance(a, str) for a in command)):
+        if command is not None and (
+            not isinstance(command, list)
+            or not command
+            or not all(isinstance(a, str) for a in command)
+        ):
             raise ValidationFailedError(
                 f"Retrain action {name!r}: 'command' must be a list of strings, like "
-                f"[\"python\", \"train.py\", \"{{path}}\"]. Got {command!r}.",
-                details=[{"field": "command", "reason": "not a list of strings"}])
+                f'["python", "train.py", "{{path}}"]. Got {command!r}.',
+                details=[{"field": "command", "reason": "not a list of strings"}],
+            )
         self.name = name
         self.store = store
         self.window_s = parse_duration(config.get("window", "7d"), "window")
@@ -113,12 +154,14 @@ class RetrainAction:
         if not isinstance(self.labelled_only, bool):
             raise ValidationFailedError(
                 f"Retrain action {name!r}: 'labelled_only' must be true or false.",
-                details=[{"field": "labelled_only", "reason": "not a boolean"}])
+                details=[{"field": "labelled_only", "reason": "not a boolean"}],
+            )
         self.link_ttl_s = parse_duration(config.get("link_ttl", "24h"), "link_ttl")
         self.base_url = base_url
 
-    def export(self, model_name: str, end: float, version: str | None = None
-               ) -> tuple[Path, int, int]:
+    def export(
+        self, model_name: str, end: float, version: str | None = None
+    ) -> tuple[Path, int, int]:
         """Write the window ending at ``end`` as Parquet under a name no other export
         shares; return the path, the row count and how many rows are labelled."""
         from vigil.engine.exports.datasets import labelled_count, training_table, write_parquet
@@ -129,27 +172,34 @@ class RetrainAction:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(end))
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", model_name)
         path = self.dir / f"{safe}-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
-        table = training_table(self.store, model, end - self.window_s, end, version,
-                               labelled_only=self.labelled_only)
+        table = training_table(
+            self.store, model, end - self.window_s, end, version, labelled_only=self.labelled_only
+        )
         write_parquet(table, path)
         return path, len(table), labelled_count(table)
 
     def run(self, notification: Notification) -> dict[str, Any]:
         model = notification.labels.get("model", "")
-        path, rows, labelled = self.export(model, time.time(),
-                                           notification.labels.get("version"))
+        path, rows, labelled = self.export(model, time.time(), notification.labels.get("version"))
         reason = _reason(notification)
         result: dict[str, Any] = {"path": str(path), "rows": rows, "labelled_rows": labelled}
         if self.webhook:
             from vigil.notify.http import post
             from vigil.notify.webhook import SIGNATURE_HEADER, sign
 
-            payload: dict[str, Any] = {"action": "retrain", "model": model, "path": str(path),
-                                       "rows": rows, "labelled_rows": labelled,
-                                       "reason": reason, "alert": notification.to_dict()}
+            payload: dict[str, Any] = {
+                "action": "retrain",
+                "model": model,
+                "path": str(path),
+                "rows": rows,
+                "labelled_rows": labelled,
+                "reason": reason,
+                "alert": notification.to_dict(),
+            }
             if self.base_url and path.parent == exports_dir(self.home):
                 payload["url"], payload["expires_at"] = export_links.sign(
-                    self.home, self.base_url, path.name, self.link_ttl_s)
+                    self.home, self.base_url, path.name, self.link_ttl_s
+                )
             body = orjson.dumps(payload)
             headers = {"Content-Type": "application/json"}
             if self.secret:
@@ -162,16 +212,23 @@ class RetrainAction:
             return result
         values = {"{path}": str(path), "{reason}": reason, "{model}": model}
         argv = [_fill(arg, values) for arg in self.command or []]
-        env = {**os.environ, "VIGIL_RETRAIN_PATH": str(path), "VIGIL_RETRAIN_REASON": reason,
-               "VIGIL_MODEL": model}
+        env = {
+            **os.environ,
+            "VIGIL_RETRAIN_PATH": str(path),
+            "VIGIL_RETRAIN_REASON": reason,
+            "VIGIL_MODEL": model,
+        }
         try:
-            done = subprocess.run(argv, env=env, capture_output=True, text=True,
-                                  timeout=self.timeout_s, check=False)
+            done = subprocess.run(
+                argv, env=env, capture_output=True, text=True, timeout=self.timeout_s, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ActionError(f"retrain {self.name}: {type(exc).__name__}: {exc}") from None
         if done.returncode != 0:
-            raise ActionError(f"retrain {self.name}: command exited {done.returncode}: "
-                              f"{done.stderr.strip()[-300:]}")
+            raise ActionError(
+                f"retrain {self.name}: command exited {done.returncode}: "
+                f"{done.stderr.strip()[-300:]}"
+            )
         result["returncode"] = 0
         result["stdout"] = done.stdout.strip()[-300:]
         return result
@@ -188,13 +245,16 @@ class RollbackAction:
 
     type = "rollback"
 
-    def __init__(self, name: str, config: dict[str, Any], *,
-                 registry: RegistryClient | None) -> None:
+    def __init__(
+        self, name: str, config: dict[str, Any], *, registry: RegistryClient | None
+    ) -> None:
         check_config("rollback", config, frozenset(), frozenset({"alias", "to"}))
         alias = config.get("alias", "production")
         if not isinstance(alias, str) or not alias:
-            raise ValidationFailedError(f"Rollback action {name!r}: 'alias' must be a name.",
-                                        details=[{"field": "alias", "reason": "not a name"}])
+            raise ValidationFailedError(
+                f"Rollback action {name!r}: 'alias' must be a name.",
+                details=[{"field": "alias", "reason": "not a name"}],
+            )
         self.name = name
         self.alias = alias
         self.alias_given = "alias" in config  # else the rule's alias, else production
@@ -206,6 +266,13 @@ class RollbackAction:
             raise ActionError(f"rollback {self.name}: no model registry is available.")
         model = notification.labels.get("model", "")
         alias = self.alias if self.alias_given else notification.labels.get("alias", self.alias)
-        return dict(self.registry.rollback(model, alias, self.to,
-                                           reason=_reason(notification), actor="vigil-engine",
-                                           automatic=True))
+        return dict(
+            self.registry.rollback(
+                model,
+                alias,
+                self.to,
+                reason=_reason(notification),
+                actor="vigil-engine",
+                automatic=True,
+            )
+        )

@@ -42,8 +42,10 @@ class Change:
     def __str__(self) -> str:
         text = f"{self.op} {self.kind} {self.name}"
         if self.fields:
-            text += ": " + ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in
-                                     ((k, *v) for k, v in sorted(self.fields.items())))
+            text += ": " + ", ".join(
+                f"{k} {a!r} -> {b!r}"
+                for k, a, b in ((k, *v) for k, v in sorted(self.fields.items()))
+            )
         if self.op == "?":
             text += " (not in the file; kept, use --prune to delete)"
         return text
@@ -57,12 +59,14 @@ def parse_config(text: str, source: str = "the file") -> dict[str, Any]:
         raise ValidationFailedError(f"{source} is not valid TOML: {exc}") from None
     rules = data.get("rules", [])
     if not isinstance(rules, list):
-        raise ValidationFailedError(f"'rules' in {source} must be an array of tables "
-                                    "([[rules]]).")
-    out: dict[str, Any] = {"rules": [], "notifier": {}, "action": {}, "route": {},
-                           "inhibit": {}}
-    for category, key in (("notifier", "notifiers"), ("action", "actions"),
-                          ("route", "routes"), ("inhibit", "inhibit")):
+        raise ValidationFailedError(f"'rules' in {source} must be an array of tables ([[rules]]).")
+    out: dict[str, Any] = {"rules": [], "notifier": {}, "action": {}, "route": {}, "inhibit": {}}
+    for category, key in (
+        ("notifier", "notifiers"),
+        ("action", "actions"),
+        ("route", "routes"),
+        ("inhibit", "inhibit"),
+    ):
         table = data.get(key, {})
         if not isinstance(table, dict):
             raise ValidationFailedError(f"'{key}' in {source} must be a table of tables.")
@@ -73,8 +77,7 @@ def parse_config(text: str, source: str = "the file") -> dict[str, Any]:
         try:
             rule = Rule.from_dict(spec)
         except ValidationFailedError as exc:
-            raise ValidationFailedError(f"rules[{i}]: {exc.message}", details=exc.details) \
-                from None
+            raise ValidationFailedError(f"rules[{i}]: {exc.message}", details=exc.details) from None
         if rule.name in names:
             raise ValidationFailedError(f"rules[{i}]: the name {rule.name!r} is used twice.")
         names.add(rule.name)
@@ -93,42 +96,52 @@ def check_receiver(category: str, name: str, spec: Any) -> dict[str, Any]:
     if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
         raise ValidationFailedError(
             f"{category} {name!r} must be a table with a 'type'.",
-            details=[{"field": f"{category}s.{name}.type", "reason": "required"}])
+            details=[{"field": f"{category}s.{name}.type", "reason": "required"}],
+        )
     config = {k: v for k, v in spec.items() if k != "type"}
     try:
         if category == "notifier":
-            build_notifier(name, spec["type"], {  # env: values are read when sending
-                k: "env-value" if isinstance(v, str) and v.startswith("env:") else v
-                for k, v in config.items()})
+            build_notifier(
+                name,
+                spec["type"],
+                {  # env: values are read when sending
+                    k: "env-value" if isinstance(v, str) and v.startswith("env:") else v
+                    for k, v in config.items()
+                },
+            )
         else:
             if spec["type"] not in ACTION_TYPES:
                 raise ValidationFailedError(
-                    f"unknown type {spec['type']!r}; use one of {', '.join(ACTION_TYPES)}")
+                    f"unknown type {spec['type']!r}; use one of {', '.join(ACTION_TYPES)}"
+                )
             build_action(name, spec["type"], config, store=None, home=Path("."))  # type: ignore[arg-type]
     except ValidationFailedError as exc:
-        raise ValidationFailedError(f"{category} {name!r}: {exc.message}",
-                                    details=exc.details) from None
+        raise ValidationFailedError(
+            f"{category} {name!r}: {exc.message}", details=exc.details
+        ) from None
     return {"type": spec["type"], "config": config}
 
 
-def check_rule_targets(store: Store, rule: Rule, extra: dict[str, set[str]] | None = None
-                       ) -> None:
+def check_rule_targets(store: Store, rule: Rule, extra: dict[str, set[str]] | None = None) -> None:
     """Raise when the rule names a notifier or action that is not configured."""
     alerts = AlertStore(store)
     for category, names in (("notifier", rule.notifiers), ("action", rule.actions)):
         known = {r["name"] for r in alerts.list_receivers(category)} | (extra or {}).get(
-            category, set())
+            category, set()
+        )
         missing = [n for n in names if n not in known]
         if missing:
             raise ValidationFailedError(
                 f"Rule {rule.name!r} names the {category} {missing[0]!r}, which is not "
                 f"configured. Known: {', '.join(sorted(known)) or 'none'}.",
-                details=[{"field": f"{category}s", "reason": f"unknown {missing[0]!r}"}])
+                details=[{"field": f"{category}s", "reason": f"unknown {missing[0]!r}"}],
+            )
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    return {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k)}
+    return {
+        k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+    }
 
 
 def plan(store: Store, config: dict[str, Any], *, prune: bool = False) -> list[Change]:
@@ -145,8 +158,9 @@ def plan(store: Store, config: dict[str, Any], *, prune: bool = False) -> list[C
             else:
                 fields = _diff({"type": old["type"], **mask(old["config"])}, new)
                 if old["type"] != spec["type"] or old["config"] != spec["config"]:
-                    changes.append(Change("~", category, name, fields or
-                                          {"secret": ("***", "***")}))
+                    changes.append(
+                        Change("~", category, name, fields or {"secret": ("***", "***")})
+                    )
                 else:
                     changes.append(Change("=", category, name))
         changes += [Change("-" if prune else "?", category, name) for name in sorted(stored)]
@@ -163,20 +177,23 @@ def plan(store: Store, config: dict[str, Any], *, prune: bool = False) -> list[C
     return changes
 
 
-def apply(store: Store, config: dict[str, Any], *, prune: bool = False,
-          actor: str = "cli") -> list[Change]:
+def apply(
+    store: Store, config: dict[str, Any], *, prune: bool = False, actor: str = "cli"
+) -> list[Change]:
     """Make the store match ``config``; return the changes (audit-logged)."""
     extra = {c: set(config[c]) for c in ("notifier", "action")}
     for spec in config["rules"]:
-        check_rule_targets(store, Rule.from_dict({k: v for k, v in spec.items()
-                                                  if v is not None}), extra)
+        check_rule_targets(
+            store, Rule.from_dict({k: v for k, v in spec.items() if v is not None}), extra
+        )
     known = {r["name"] for r in AlertStore(store).list_receivers("notifier")} | extra["notifier"]
     for name, spec in config.get("route", {}).items():
         missing = [n for n in spec["config"]["notifiers"] if n not in known]
         if missing:
             raise ValidationFailedError(
                 f"route {name!r} names the notifier {missing[0]!r}, which is not configured.",
-                details=[{"field": f"routes.{name}.notifiers", "reason": "unknown notifier"}])
+                details=[{"field": f"routes.{name}.notifiers", "reason": "unknown notifier"}],
+            )
     changes = plan(store, config, prune=prune)
     alerts = AlertStore(store)
     for category in CATEGORIES:

@@ -46,16 +46,24 @@ def with_dashboard_link(note: Notification, base_url: str | None) -> Notificatio
     from urllib.parse import quote
 
     model = quote(note.labels.get("model", ""), safe="")
-    return replace(note, url=f"{base_url.rstrip('/')}/ui/alerts?state=all&model={model}"
-                             f"#alert-{note.alert_id}")
+    return replace(
+        note, url=f"{base_url.rstrip('/')}/ui/alerts?state=all&model={model}#alert-{note.alert_id}"
+    )
 
 
 class Dispatcher:
     """Sends notifications and runs actions on a small thread pool."""
 
-    def __init__(self, store: Store, home: Path, *, metrics: Any = None,
-                 registry: RegistryClient | None = None, workers: int = 4,
-                 base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        home: Path,
+        *,
+        metrics: Any = None,
+        registry: RegistryClient | None = None,
+        workers: int = 4,
+        base_url: str | None = None,
+    ) -> None:
         self.store = store
         self.base_url = base_url  # the server's URL for links in action payloads
         self.alerts = AlertStore(store)
@@ -74,8 +82,7 @@ class Dispatcher:
         notifiers of a route with ``group_by`` hear of it in its group's message."""
         notification = self.with_link(notification)
         names = list(rule.notifiers)
-        labels = alert_labels(rule.name, rule.severity,
-                              {**rule.labels, **notification.labels})
+        labels = alert_labels(rule.name, rule.severity, {**rule.labels, **notification.labels})
         routes = self.alerts.list_receivers("route")
         names += [n for n in routed_notifiers(routes, labels) if n not in names]
         grouped = grouping_routes(routes, labels)
@@ -87,16 +94,24 @@ class Dispatcher:
             by_route.setdefault(route["name"], (route, []))[1].append(name)
         for route, notifiers in by_route.values():
             key = self.grouper().add(route, notifiers, labels, notification)
-            self._record(notification.alert_id, "grouped", {
-                "route": route["name"], "group": key, "status": notification.status,
-                "notifiers": notifiers})
+            self._record(
+                notification.alert_id,
+                "grouped",
+                {
+                    "route": route["name"],
+                    "group": key,
+                    "status": notification.status,
+                    "notifiers": notifiers,
+                },
+            )
 
     def grouper(self) -> Grouper:
         """The groups of grouping routes (made, with its timer thread, on first use)."""
         with self._lock:
             if self._grouper is None:
                 self._grouper = Grouper(
-                    lambda name, group: self._submit(self._notify_group, name, group))
+                    lambda name, group: self._submit(self._notify_group, name, group)
+                )
             return self._grouper
 
     def act(self, rule: Rule, notification: Notification) -> None:
@@ -146,8 +161,7 @@ class Dispatcher:
 
     # -- the workers' side -------------------------------------------------------------
     def _receiver(self, category: str, name: str) -> dict[str, Any] | None:
-        return next((r for r in self.alerts.list_receivers(category) if r["name"] == name),
-                    None)
+        return next((r for r in self.alerts.list_receivers(category) if r["name"] == name), None)
 
     def _notify_one(self, name: str, note: Notification) -> None:
         try:
@@ -160,15 +174,26 @@ class Dispatcher:
             return
         except Exception as exc:
             message = exc.message if isinstance(exc, VigilError) else f"{type(exc).__name__}: {exc}"
-            log.error("notifier %s failed for alert %s (%s): %s", name, note.alert_id,
-                      note.status, message)
-            self._record(note.alert_id, "notify_failed", {"notifier": name, "status": note.status,
-                                                          "error": message})
+            log.error(
+                "notifier %s failed for alert %s (%s): %s",
+                name,
+                note.alert_id,
+                note.status,
+                message,
+            )
+            self._record(
+                note.alert_id,
+                "notify_failed",
+                {"notifier": name, "status": note.status, "error": message},
+            )
             if self.metrics is not None:
                 self.metrics.notified(name, "failed")
             return
-        self._record(note.alert_id, "notified", {"notifier": name, "status": note.status,
-                                                 "attempts": attempts})
+        self._record(
+            note.alert_id,
+            "notified",
+            {"notifier": name, "status": note.status, "attempts": attempts},
+        )
         if self.metrics is not None:
             self.metrics.notified(name, "sent")
 
@@ -183,19 +208,39 @@ class Dispatcher:
             return
         except Exception as exc:
             message = exc.message if isinstance(exc, VigilError) else f"{type(exc).__name__}: {exc}"
-            log.error("notifier %s failed for group %s (%d alerts): %s", name, group.key,
-                      len(group.alerts), message)
+            log.error(
+                "notifier %s failed for group %s (%d alerts): %s",
+                name,
+                group.key,
+                len(group.alerts),
+                message,
+            )
             for alert in group.alerts:
-                self._record(alert.alert_id, "notify_failed", {
-                    "notifier": name, "status": alert.status, "group": group.key,
-                    "error": message})
+                self._record(
+                    alert.alert_id,
+                    "notify_failed",
+                    {
+                        "notifier": name,
+                        "status": alert.status,
+                        "group": group.key,
+                        "error": message,
+                    },
+                )
             if self.metrics is not None:
                 self.metrics.notified(name, "failed")
             return
         for alert in group.alerts:
-            self._record(alert.alert_id, "notified", {
-                "notifier": name, "status": alert.status, "group": group.key,
-                "alerts": len(group.alerts), "attempts": attempts})
+            self._record(
+                alert.alert_id,
+                "notified",
+                {
+                    "notifier": name,
+                    "status": alert.status,
+                    "group": group.key,
+                    "alerts": len(group.alerts),
+                    "attempts": attempts,
+                },
+            )
         if self.metrics is not None:
             self.metrics.notified(name, "sent")
 
@@ -209,21 +254,40 @@ class Dispatcher:
             registry = self.registry
             if type_ == "rollback" and registry is None:
                 registry = default_registry(self.store, self.home)
-            action = build_action(name, type_, receiver["config"], store=self.store,
-                                  home=self.home, registry=registry, base_url=self.base_url)
+            action = build_action(
+                name,
+                type_,
+                receiver["config"],
+                store=self.store,
+                home=self.home,
+                registry=registry,
+                base_url=self.base_url,
+            )
             result = action.run(note)
         except Exception as exc:
             message = exc.message if isinstance(exc, VigilError) else f"{type(exc).__name__}: {exc}"
             log.error("action %s failed for alert %s: %s", name, note.alert_id, message)
-            details = {"alert_id": note.alert_id, "rule": note.rule, "action": name,
-                       "type": type_, "outcome": "failed", "error": message}
+            details = {
+                "alert_id": note.alert_id,
+                "rule": note.rule,
+                "action": name,
+                "type": type_,
+                "outcome": "failed",
+                "error": message,
+            }
             self._audit(type_, note, details)
             self._record(note.alert_id, "action_failed", details)
             if self.metrics is not None:
                 self.metrics.acted(name, "failed")
             return
-        details = {"alert_id": note.alert_id, "rule": note.rule, "action": name, "type": type_,
-                   "outcome": "ok", "result": result}
+        details = {
+            "alert_id": note.alert_id,
+            "rule": note.rule,
+            "action": name,
+            "type": type_,
+            "outcome": "ok",
+            "result": result,
+        }
         log.warning("action %s ran for alert %s: %s", name, note.alert_id, result)
         self._audit(type_, note, details)
         self._record(note.alert_id, "action", details)
@@ -232,8 +296,7 @@ class Dispatcher:
 
     def _audit(self, type_: str, note: Notification, details: dict[str, Any]) -> None:
         try:
-            self.store.audit("vigil-engine", f"action.{type_}", note.labels.get("model"),
-                             details)
+            self.store.audit("vigil-engine", f"action.{type_}", note.labels.get("model"), details)
         except VigilError as exc:
             log.error("could not audit action for alert %s: %s", note.alert_id, exc.message)
 

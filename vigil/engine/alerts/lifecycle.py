@@ -66,9 +66,15 @@ class Evaluation:
 class AlertEngine:
     """Evaluates rules against a store and keeps the alerts' states there."""
 
-    def __init__(self, store: Store, dispatch: Dispatch | None = None, *,
-                 metrics: Any = None, clock: Callable[[], float] = time.time,
-                 builtin_rules: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        dispatch: Dispatch | None = None,
+        *,
+        metrics: Any = None,
+        clock: Callable[[], float] = time.time,
+        builtin_rules: bool = False,
+    ) -> None:
         self.store = store
         self.builtin_rules = builtin_rules  # vigil's default rules (VIGIL_BUILTIN_RULES)
         self.alerts = AlertStore(store)
@@ -105,8 +111,9 @@ class AlertEngine:
                 out.append(rule)
         return out
 
-    def evaluate_rule(self, rule: Rule, now: float,
-                      models: list[ModelRecord] | None = None) -> list[Evaluation]:
+    def evaluate_rule(
+        self, rule: Rule, now: float, models: list[ModelRecord] | None = None
+    ) -> list[Evaluation]:
         """Evaluate one rule on each model it targets (without changing any alert)."""
         if rule.model == "*":
             targets = models if models is not None else self.store.list_models()
@@ -115,8 +122,13 @@ class AlertEngine:
             targets = [model] if model is not None else []
         out = []
         for model in targets:
-            labels = {"alertname": rule.name, "model": model.name, "metric": rule.metric,
-                      "severity": rule.severity, **rule.labels}
+            labels = {
+                "alertname": rule.name,
+                "model": model.name,
+                "metric": rule.metric,
+                "severity": rule.severity,
+                **rule.labels,
+            }
             version = rule.version
             if rule.version:
                 labels["version"] = rule.version
@@ -129,12 +141,19 @@ class AlertEngine:
 
                 if self._insight_cache is None:
                     self._insight_cache = InsightCache()
-                value, verdict, details = (None, None, None) if rule.alias and version is None \
-                    else evaluate_insight(self.store, rule, model, version, now,
-                                          self._insight_cache)
+                value, verdict, details = (
+                    (None, None, None)
+                    if rule.alias and version is None
+                    else evaluate_insight(
+                        self.store, rule, model, version, now, self._insight_cache
+                    )
+                )
             else:
-                value = None if rule.alias and version is None else self._value(
-                    rule, model, now, version)
+                value = (
+                    None
+                    if rule.alias and version is None
+                    else self._value(rule, model, now, version)
+                )
                 verdict = None if value is None else rule.holds(value)
             if verdict is None:
                 holds = {"keep": None, "ok": False, "alert": True}[rule.on_no_data]
@@ -152,8 +171,9 @@ class AlertEngine:
         row = get_alias(self.store, model.id, alias)
         return None if row is None else row["resolved_version"]
 
-    def _value(self, rule: Rule, model: ModelRecord, now: float,
-               version: str | None) -> float | None:
+    def _value(
+        self, rule: Rule, model: ModelRecord, now: float, version: str | None
+    ) -> float | None:
         metric = get_metric(rule.metric)
         start, end = now - rule.window_s, now
         if rule.min_count and rule.kind != "no_data":
@@ -207,21 +227,39 @@ class AlertEngine:
         # alerts whose rule was deleted or no longer targets their model (alerts of
         # automatic changes, e.g. registry:rollback, are resolved by their own loop)
         for fp, row in active.items():
-            if (fp not in seen and row["rule"] not in failed
-                    and not row["rule"].startswith(RESERVED_PREFIX)):
-                self.alerts.update_alert(row["id"], {"state": "inactive" if row["state"] ==
-                                                     "pending" else "resolved",
-                                                     "resolved_at": now, "updated_at": now},
-                                         {"ts": now, "kind": "orphaned",
-                                          "details": {"reason": "rule removed or changed"}})
+            if (
+                fp not in seen
+                and row["rule"] not in failed
+                and not row["rule"].startswith(RESERVED_PREFIX)
+            ):
+                self.alerts.update_alert(
+                    row["id"],
+                    {
+                        "state": "inactive" if row["state"] == "pending" else "resolved",
+                        "resolved_at": now,
+                        "updated_at": now,
+                    },
+                    {
+                        "ts": now,
+                        "kind": "orphaned",
+                        "details": {"reason": "rule removed or changed"},
+                    },
+                )
         if self.metrics is not None:
-            self.metrics.evaluated(time.perf_counter() - started,
-                                   self.alerts.active_alerts().values())
+            self.metrics.evaluated(
+                time.perf_counter() - started, self.alerts.active_alerts().values()
+            )
         return sent
 
     # -- the state machine -------------------------------------------------------------
-    def _step(self, ev: Evaluation, fp: str, row: dict[str, Any] | None, now: float,
-              silences: list[dict[str, Any]]) -> Notification | None:
+    def _step(
+        self,
+        ev: Evaluation,
+        fp: str,
+        row: dict[str, Any] | None,
+        now: float,
+        silences: list[dict[str, Any]],
+    ) -> Notification | None:
         rule = ev.rule
         if ev.holds is None:
             if row is not None:
@@ -232,72 +270,120 @@ class AlertEngine:
             if row is None:
                 return None
             if row["state"] == "pending":
-                self.alerts.update_alert(row["id"], {"state": "inactive", "value": ev.value,
-                                                     "updated_at": now},
-                                         {"ts": now, "kind": "inactive",
-                                          "details": {"value": ev.value}})
+                self.alerts.update_alert(
+                    row["id"],
+                    {"state": "inactive", "value": ev.value, "updated_at": now},
+                    {"ts": now, "kind": "inactive", "details": {"value": ev.value}},
+                )
                 return None
-            self.alerts.update_alert(row["id"], {"state": "resolved", "value": ev.value,
-                                                 "resolved_at": now, "updated_at": now},
-                                     {"ts": now, "kind": "resolved",
-                                      "details": {"value": ev.value}})
+            self.alerts.update_alert(
+                row["id"],
+                {"state": "resolved", "value": ev.value, "resolved_at": now, "updated_at": now},
+                {"ts": now, "kind": "resolved", "details": {"value": ev.value}},
+            )
             row = {**row, "state": "resolved", "value": ev.value, "resolved_at": now}
             return self._send(rule, row, "resolved", silences, now)
         if row is None:
-            values = {"fingerprint": fp, "rule": rule.name, "labels": ev.labels,
-                      "severity": rule.severity, "state": "pending", "value": ev.value,
-                      "summary": summary, "started_at": now, "updated_at": now}
-            alert_id = self.alerts.open_alert(values, {"ts": now, "kind": "pending",
-                                                       "details": _details(ev)})
-            row = {**values, "id": alert_id, "fired_at": None, "resolved_at": None,
-                   "notified_at": None, "acked_at": None, "ack_until": None}
+            values = {
+                "fingerprint": fp,
+                "rule": rule.name,
+                "labels": ev.labels,
+                "severity": rule.severity,
+                "state": "pending",
+                "value": ev.value,
+                "summary": summary,
+                "started_at": now,
+                "updated_at": now,
+            }
+            alert_id = self.alerts.open_alert(
+                values, {"ts": now, "kind": "pending", "details": _details(ev)}
+            )
+            row = {
+                **values,
+                "id": alert_id,
+                "fired_at": None,
+                "resolved_at": None,
+                "notified_at": None,
+                "acked_at": None,
+                "ack_until": None,
+            }
         if row["state"] == "pending":
             if now - row["started_at"] + 1e-9 < rule.for_s:
                 self.alerts.update_alert(row["id"], {"value": ev.value, "updated_at": now})
                 return None
             ranking = self._explain(ev, now)
-            self.alerts.update_alert(row["id"], {"state": "firing", "value": ev.value,
-                                                 "fired_at": now, "updated_at": now,
-                                                 "notified_at": now},
-                                     {"ts": now, "kind": "firing",
-                                      "details": _details(ev, ranking)})
-            row = {**row, "state": "firing", "value": ev.value, "fired_at": now,
-                   "annotations": _annotations(ev, ranking)}
+            self.alerts.update_alert(
+                row["id"],
+                {
+                    "state": "firing",
+                    "value": ev.value,
+                    "fired_at": now,
+                    "updated_at": now,
+                    "notified_at": now,
+                },
+                {"ts": now, "kind": "firing", "details": _details(ev, ranking)},
+            )
+            row = {
+                **row,
+                "state": "firing",
+                "value": ev.value,
+                "fired_at": now,
+                "annotations": _annotations(ev, ranking),
+            }
             note = self._send(rule, row, "firing", silences, now)
             if note is not None and self.dispatch is not None and rule.actions:
                 self.dispatch.act(rule, note)
             return note
         # firing and still bad: re-notify after `repeat` unless acknowledged
-        acked = row["acked_at"] is not None and (row["ack_until"] is None
-                                                 or row["ack_until"] > now)
+        acked = row["acked_at"] is not None and (row["ack_until"] is None or row["ack_until"] > now)
         due = rule.repeat_s and now - (row["notified_at"] or row["fired_at"]) >= rule.repeat_s
-        self.alerts.update_alert(row["id"], {"value": ev.value, "updated_at": now,
-                                             **({"notified_at": now} if due and not acked
-                                                else {})})
+        self.alerts.update_alert(
+            row["id"],
+            {
+                "value": ev.value,
+                "updated_at": now,
+                **({"notified_at": now} if due and not acked else {}),
+            },
+        )
         if due and not acked:
             return self._send(rule, {**row, "value": ev.value}, "firing", silences, now)
         return None
 
-    def _send(self, rule: Rule, row: dict[str, Any], status: str,
-              silences: list[dict[str, Any]], now: float) -> Notification | None:
+    def _send(
+        self,
+        rule: Rule,
+        row: dict[str, Any],
+        status: str,
+        silences: list[dict[str, Any]],
+        now: float,
+    ) -> Notification | None:
         labels = row["labels"]
         silence = next((s for s in silences if silence_matches(s["matchers"], labels)), None)
         if silence is not None:
-            self.alerts.add_event(row["id"], "silenced", {"silence_id": silence["id"],
-                                                          "status": status}, ts=now)
+            self.alerts.add_event(
+                row["id"], "silenced", {"silence_id": silence["id"], "status": status}, ts=now
+            )
             return None
         inhibition = self._inhibition(rule, row, status)
         if inhibition is not None:
-            self.alerts.add_event(row["id"], "inhibited", {"inhibit": inhibition,
-                                                           "status": status}, ts=now)
+            self.alerts.add_event(
+                row["id"], "inhibited", {"inhibit": inhibition, "status": status}, ts=now
+            )
             return None
         note = Notification(
-            status=status, alert_id=row["id"], rule=rule.name, fingerprint=row["fingerprint"],
-            labels=labels, severity=rule.severity, summary=row["summary"] or rule.describe(),
-            value=row["value"], threshold=rule.threshold,
+            status=status,
+            alert_id=row["id"],
+            rule=rule.name,
+            fingerprint=row["fingerprint"],
+            labels=labels,
+            severity=rule.severity,
+            summary=row["summary"] or rule.describe(),
+            value=row["value"],
+            threshold=rule.threshold,
             started_at=row["fired_at"] or row["started_at"],
             ended_at=row.get("resolved_at") if status == "resolved" else None,
-            annotations=dict(row.get("annotations") or {}))
+            annotations=dict(row.get("annotations") or {}),
+        )
         if self.dispatch is not None:  # its notifiers, and routes by labels
             self.dispatch.notify(rule, note)
         return note
@@ -314,9 +400,11 @@ class AlertEngine:
             sent = [e for e in history if e["kind"] == "notified"]
             return str(held[-1]["details"]["inhibit"]) if held and not sent else None
         labels = alert_labels(rule.name, rule.severity, {**rule.labels, **row["labels"]})
-        firing = [alert_labels(a["rule"], a["severity"], a["labels"])
-                  for a in self.alerts.active_alerts().values()
-                  if a["state"] == "firing" and a["id"] != row["id"]]
+        firing = [
+            alert_labels(a["rule"], a["severity"], a["labels"])
+            for a in self.alerts.active_alerts().values()
+            if a["state"] == "firing" and a["id"] != row["id"]
+        ]
         return inhibited_by(inhibits, labels, firing)
 
     def _explain(self, ev: Evaluation, now: float) -> dict[str, Any] | None:
@@ -328,10 +416,17 @@ class AlertEngine:
 
 BUILTIN_RULES: tuple[dict[str, Any], ...] = (
     # records refused at ingest are traffic the model served but vigil does not see
-    {"name": "rejected-records", "model": "*", "metric": "rejected_rate", "op": ">",
-     "threshold": 0.0, "window": "5m", "severity": "warning",
-     "summary": "records are being rejected at ingest (see GET /models/{m}/metrics "
-                "rejected_by_reason, and /models/{m}/schema)"},
+    {
+        "name": "rejected-records",
+        "model": "*",
+        "metric": "rejected_rate",
+        "op": ">",
+        "threshold": 0.0,
+        "window": "5m",
+        "severity": "warning",
+        "summary": "records are being rejected at ingest (see GET /models/{m}/metrics "
+        "rejected_by_reason, and /models/{m}/schema)",
+    },
 )
 
 

@@ -35,13 +35,18 @@ _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 def _matchers(category: str, name: str, key: str, value: Any, *, required: bool) -> dict[str, str]:
     if value is None and not required:
         return {}
-    if (not isinstance(value, dict) or not value or not all(
-            isinstance(k, str) and _LABEL.match(k) and isinstance(v, str)
-            for k, v in value.items())):
+    if (
+        not isinstance(value, dict)
+        or not value
+        or not all(
+            isinstance(k, str) and _LABEL.match(k) and isinstance(v, str) for k, v in value.items()
+        )
+    ):
         raise ValidationFailedError(
             f"{category} {name!r}: '{key}' must be a table of label = \"value\" matchers, "
-            f"e.g. {{severity = \"critical\"}}. Got {value!r}.",
-            details=[{"field": f"{category}.{name}.{key}", "reason": "not label matchers"}])
+            f'e.g. {{severity = "critical"}}. Got {value!r}.',
+            details=[{"field": f"{category}.{name}.{key}", "reason": "not label matchers"}],
+        )
     return dict(value)
 
 
@@ -59,24 +64,34 @@ def _grouping(name: str, config: dict[str, Any]) -> dict[str, Any]:
         if extra:
             raise ValidationFailedError(
                 f"route {name!r}: {extra[0]!r} needs 'group_by' (the labels to group by).",
-                details=[{"field": f"routes.{name}.{extra[0]}", "reason": "needs group_by"}])
+                details=[{"field": f"routes.{name}.{extra[0]}", "reason": "needs group_by"}],
+            )
         return {}
     group_by = config["group_by"]
-    if (not isinstance(group_by, list) or not group_by
-            or not all(isinstance(g, str) and _LABEL.match(g) for g in group_by)):
+    if (
+        not isinstance(group_by, list)
+        or not group_by
+        or not all(isinstance(g, str) and _LABEL.match(g) for g in group_by)
+    ):
         raise ValidationFailedError(
             f"route {name!r}: 'group_by' must be a non-empty list of label names, e.g. "
-            f"[\"model\", \"severity\"]. Got {group_by!r}.",
-            details=[{"field": f"routes.{name}.group_by", "reason": "not label names"}])
+            f'["model", "severity"]. Got {group_by!r}.',
+            details=[{"field": f"routes.{name}.group_by", "reason": "not label names"}],
+        )
     wait = parse_duration(config.get("group_wait", GROUP_WAIT_S), f"routes.{name}.group_wait")
-    interval = parse_duration(config.get("group_interval", GROUP_INTERVAL_S),
-                              f"routes.{name}.group_interval")
+    interval = parse_duration(
+        config.get("group_interval", GROUP_INTERVAL_S), f"routes.{name}.group_interval"
+    )
     if interval <= 0:
         raise ValidationFailedError(
             f"route {name!r}: 'group_interval' must be positive. Got {interval!r}.",
-            details=[{"field": f"routes.{name}.group_interval", "reason": "not positive"}])
-    return {"group_by": list(dict.fromkeys(group_by)), "group_wait": wait,
-            "group_interval": interval}
+            details=[{"field": f"routes.{name}.group_interval", "reason": "not positive"}],
+        )
+    return {
+        "group_by": list(dict.fromkeys(group_by)),
+        "group_wait": wait,
+        "group_interval": interval,
+    }
 
 
 def check_route(name: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -84,35 +99,47 @@ def check_route(name: str, config: dict[str, Any]) -> dict[str, Any]:
     normalised (durations in seconds)."""
     unknown = set(config) - set(_ROUTE_FIELDS)
     if unknown:
-        raise ValidationFailedError(f"route {name!r}: unknown fields {sorted(unknown)}; "
-                                    f"allowed: {', '.join(_ROUTE_FIELDS)}.")
+        raise ValidationFailedError(
+            f"route {name!r}: unknown fields {sorted(unknown)}; "
+            f"allowed: {', '.join(_ROUTE_FIELDS)}."
+        )
     notifiers = config.get("notifiers")
-    if not isinstance(notifiers, list) or not notifiers or not all(
-            isinstance(n, str) and n for n in notifiers):
+    if (
+        not isinstance(notifiers, list)
+        or not notifiers
+        or not all(isinstance(n, str) and n for n in notifiers)
+    ):
         raise ValidationFailedError(
             f"route {name!r}: 'notifiers' must be a non-empty list of notifier names.",
-            details=[{"field": f"routes.{name}.notifiers", "reason": "not a list of names"}])
-    return {"match": _matchers("route", name, "match", config.get("match"), required=True),
-            "notifiers": list(notifiers), **_grouping(name, config)}
+            details=[{"field": f"routes.{name}.notifiers", "reason": "not a list of names"}],
+        )
+    return {
+        "match": _matchers("route", name, "match", config.get("match"), required=True),
+        "notifiers": list(notifiers),
+        **_grouping(name, config),
+    }
 
 
 def check_inhibit(name: str, config: dict[str, Any]) -> dict[str, Any]:
     """Validate ``{source, target, equal?}``; return it normalised."""
     unknown = set(config) - {"source", "target", "equal"}
     if unknown:
-        raise ValidationFailedError(f"inhibit {name!r}: unknown fields {sorted(unknown)}; "
-                                    "allowed: source, target, equal.")
+        raise ValidationFailedError(
+            f"inhibit {name!r}: unknown fields {sorted(unknown)}; allowed: source, target, equal."
+        )
     equal = config.get("equal", [])
-    if not isinstance(equal, list) or not all(isinstance(e, str) and _LABEL.match(e)
-                                              for e in equal):
+    if not isinstance(equal, list) or not all(
+        isinstance(e, str) and _LABEL.match(e) for e in equal
+    ):
         raise ValidationFailedError(
             f"inhibit {name!r}: 'equal' must be a list of label names, e.g. [\"model\"].",
-            details=[{"field": f"inhibit.{name}.equal", "reason": "not label names"}])
-    return {"source": _matchers("inhibit", name, "source", config.get("source"),
-                                required=True),
-            "target": _matchers("inhibit", name, "target", config.get("target"),
-                                required=True),
-            "equal": list(equal)}
+            details=[{"field": f"inhibit.{name}.equal", "reason": "not label names"}],
+        )
+    return {
+        "source": _matchers("inhibit", name, "source", config.get("source"), required=True),
+        "target": _matchers("inhibit", name, "target", config.get("target"), required=True),
+        "equal": list(equal),
+    }
 
 
 def alert_labels(rule_name: str, severity: str, labels: dict[str, str]) -> dict[str, str]:
@@ -133,8 +160,9 @@ def routed_notifiers(routes: list[dict[str, Any]], labels: dict[str, str]) -> li
     return out
 
 
-def grouping_routes(routes: list[dict[str, Any]],
-                    labels: dict[str, str]) -> dict[str, dict[str, Any]]:
+def grouping_routes(
+    routes: list[dict[str, Any]], labels: dict[str, str]
+) -> dict[str, dict[str, Any]]:
     """Notifier name → the first matching route that groups it (``{name, config}``);
     those notifiers hear of the alert in its group's message, not on their own."""
     out: dict[str, dict[str, Any]] = {}
@@ -146,8 +174,9 @@ def grouping_routes(routes: list[dict[str, Any]],
     return out
 
 
-def inhibited_by(inhibits: list[dict[str, Any]], labels: dict[str, str],
-                 firing: list[dict[str, str]]) -> str | None:
+def inhibited_by(
+    inhibits: list[dict[str, Any]], labels: dict[str, str], firing: list[dict[str, str]]
+) -> str | None:
     """The name of the inhibition that holds back an alert with ``labels`` while the
     alerts with ``firing`` labels fire, or None."""
     for rule in inhibits:

@@ -58,14 +58,26 @@ RESERVED_PREFIX = "registry:"  # alerts of automatic registry changes (rollbacks
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
-__all__ = ["CHANGES", "KINDS", "LEVELS", "NO_DATA", "OPS", "RESERVED_PREFIX", "SEVERITIES",
-           "Rule", "RuleSpec", "format_duration", "parse_duration"]
+__all__ = [
+    "CHANGES",
+    "KINDS",
+    "LEVELS",
+    "NO_DATA",
+    "OPS",
+    "RESERVED_PREFIX",
+    "SEVERITIES",
+    "Rule",
+    "RuleSpec",
+    "format_duration",
+    "parse_duration",
+]
 
 
 def _bad(field_name: str, reason: str, got: Any) -> ValidationFailedError:
     return ValidationFailedError(
         f"Rule field '{field_name}' {reason}. Got {got!r}.",
-        details=[{"field": field_name, "reason": reason}])
+        details=[{"field": field_name, "reason": reason}],
+    )
 
 
 def _names(value: Any, field_name: str) -> tuple[str, ...]:
@@ -94,8 +106,7 @@ def _level(value: Any) -> Any:
 
 
 def _label_names(value: Any) -> Any:
-    if isinstance(value, dict) and not all(isinstance(k, str) and _LABEL.match(k)
-                                           for k in value):
+    if isinstance(value, dict) and not all(isinstance(k, str) and _LABEL.match(k) for k in value):
         raise _bad("labels", _REASONS["labels"], value)
     return value
 
@@ -146,8 +157,7 @@ class RuleSpec(BaseModel):
     severity: Severity = "warning"
     notifiers: Annotated[tuple[str, ...], _names_of("notifiers")] = ()
     actions: Annotated[tuple[str, ...], _names_of("actions")] = ()
-    labels: Annotated[dict[str, str], BeforeValidator(_label_names)] = Field(
-        default_factory=dict)
+    labels: Annotated[dict[str, str], BeforeValidator(_label_names)] = Field(default_factory=dict)
     summary: str | None = None
     repeat: Annotated[float, _duration("repeat")] = 0.0
     enabled: bool = True
@@ -161,8 +171,12 @@ class RuleSpec(BaseModel):
         from vigil.engine.metric_sources import get_metric
 
         if self.name.startswith(RESERVED_PREFIX):
-            raise _bad("name", f"must not start with {RESERVED_PREFIX!r} (vigil's own alerts "
-                       "of automatic changes)", self.name)
+            raise _bad(
+                "name",
+                f"must not start with {RESERVED_PREFIX!r} (vigil's own alerts "
+                "of automatic changes)",
+                self.name,
+            )
         no_data = self.kind == "no_data"
         metric = self.metric if self.metric is not None else "count" if no_data else None
         if metric is None:
@@ -172,8 +186,9 @@ class RuleSpec(BaseModel):
         except ValueError as exc:
             raise _bad("metric", str(exc).rstrip("."), metric) from None
         if self.alias is not None and (self.version is not None or self.model == "*"):
-            raise _bad("alias", "needs a named model and no 'version' (the alias picks it)",
-                       self.alias)
+            raise _bad(
+                "alias", "needs a named model and no 'version' (the alias picks it)", self.alias
+            )
         threshold = self.threshold if self.threshold is not None else 1.0 if no_data else None
         if threshold is None:
             raise _bad("threshold", "is required (a number)", None)
@@ -191,11 +206,15 @@ class RuleSpec(BaseModel):
     def _insight_fields(self) -> None:
         """``horizon``, ``history`` and ``level``: forecast and anomaly rules only."""
         kind, op, window = self.kind, self.op, self.window
-        for key, kinds in (("horizon", ("forecast",)), ("history", ("forecast", "anomaly")),
-                           ("level", ("forecast",))):
+        for key, kinds in (
+            ("horizon", ("forecast",)),
+            ("history", ("forecast", "anomaly")),
+            ("level", ("forecast",)),
+        ):
             if getattr(self, key) is not None and kind not in kinds:
-                raise _bad(key, f"applies only to rules of kind {' or '.join(kinds)}",
-                           getattr(self, key))
+                raise _bad(
+                    key, f"applies only to rules of kind {' or '.join(kinds)}", getattr(self, key)
+                )
         if kind not in ("forecast", "anomaly"):
             return
         if self.history is None:  # 28 days, or 4000 windows when shorter
@@ -204,12 +223,14 @@ class RuleSpec(BaseModel):
         if history < 10 * window:
             raise _bad("history", "must hold at least 10 windows", format_duration(history))
         if history / window > 5000:
-            raise _bad("history", "must hold at most 5000 windows (use a larger 'window')",
-                       format_duration(history))
+            raise _bad(
+                "history",
+                "must hold at most 5000 windows (use a larger 'window')",
+                format_duration(history),
+            )
         if kind == "anomaly":
             if op == "==":
-                raise _bad("op", "of an anomaly rule must be >, >=, <, <= or != (direction)",
-                           op)
+                raise _bad("op", "of an anomaly rule must be >, >=, <, <= or != (direction)", op)
             return
         if op not in (">", ">=", "<", "<="):
             raise _bad("op", "of a forecast rule must be >, >=, < or <=", op)
@@ -283,14 +304,31 @@ class Rule:
         except ValidationError as exc:
             raise _first_error(exc, data) from None
         return cls(
-            name=spec.name, metric=spec.metric or "", model=spec.model, version=spec.version,
-            alias=spec.alias, kind=spec.kind, op=spec.op or ">",
-            threshold=float(spec.threshold or 0.0), window_s=spec.window, for_s=spec.for_,
-            baseline_s=spec.baseline, change=spec.change, min_count=spec.min_count,
-            on_no_data=spec.on_no_data, severity=spec.severity, notifiers=spec.notifiers,
-            actions=spec.actions, labels=dict(spec.labels), summary=spec.summary,
-            repeat_s=spec.repeat, enabled=spec.enabled, horizon_s=spec.horizon,
-            history_s=spec.history, level=spec.level)
+            name=spec.name,
+            metric=spec.metric or "",
+            model=spec.model,
+            version=spec.version,
+            alias=spec.alias,
+            kind=spec.kind,
+            op=spec.op or ">",
+            threshold=float(spec.threshold or 0.0),
+            window_s=spec.window,
+            for_s=spec.for_,
+            baseline_s=spec.baseline,
+            change=spec.change,
+            min_count=spec.min_count,
+            on_no_data=spec.on_no_data,
+            severity=spec.severity,
+            notifiers=spec.notifiers,
+            actions=spec.actions,
+            labels=dict(spec.labels),
+            summary=spec.summary,
+            repeat_s=spec.repeat,
+            enabled=spec.enabled,
+            horizon_s=spec.horizon,
+            history_s=spec.history,
+            level=spec.level,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as it is stored and served (durations as strings, defaults included)."""
@@ -312,28 +350,43 @@ class Rule:
     def holds(self, value: float) -> bool:
         """Whether ``value`` (the metric, or its change) is in the alerting condition."""
         t = self.threshold
-        return {">": value > t, ">=": value >= t, "<": value < t, "<=": value <= t,
-                "==": value == t, "!=": value != t}[self.op]
+        return {
+            ">": value > t,
+            ">=": value >= t,
+            "<": value < t,
+            "<=": value <= t,
+            "==": value == t,
+            "!=": value != t,
+        }[self.op]
 
     def describe(self) -> str:
         """One line: ``error_rate > 0.05 over 5m for 2m``."""
-        scope = self.model + (f"@{self.alias}" if self.alias else
-                              f":{self.version}" if self.version else "")
+        scope = self.model + (
+            f"@{self.alias}" if self.alias else f":{self.version}" if self.version else ""
+        )
         if self.kind == "no_data":
             return f"{scope}: no predictions for {format_duration(self.window_s)}"
         what = self.metric
         if self.kind == "forecast":
-            return (f"{scope}: {self.metric} forecast ({round((self.level or 0.8) * 100)} % "
-                    f"interval) {self.op} {self.threshold:g} within "
-                    f"{format_duration(self.horizon_s or 0)}")
+            return (
+                f"{scope}: {self.metric} forecast ({round((self.level or 0.8) * 100)} % "
+                f"interval) {self.op} {self.threshold:g} within "
+                f"{format_duration(self.horizon_s or 0)}"
+            )
         if self.kind == "anomaly":
             side = {">": "above", ">=": "above", "<": "below", "<=": "below"}.get(
-                self.op, "away from")
-            return (f"{scope}: {self.metric} over {format_duration(self.window_s)} more than "
-                    f"{self.threshold:g} robust z {side} its seasonal expectation")
+                self.op, "away from"
+            )
+            return (
+                f"{scope}: {self.metric} over {format_duration(self.window_s)} more than "
+                f"{self.threshold:g} robust z {side} its seasonal expectation"
+            )
         if self.kind == "change":
             base = format_duration(self.baseline_s or 0)
-            what = (f"{self.metric} / ({self.metric} {base} earlier)" if self.change == "ratio"
-                    else f"{self.metric} - ({self.metric} {base} earlier)")
+            what = (
+                f"{self.metric} / ({self.metric} {base} earlier)"
+                if self.change == "ratio"
+                else f"{self.metric} - ({self.metric} {base} earlier)"
+            )
         text = f"{scope}: {what} {self.op} {self.threshold:g} over {format_duration(self.window_s)}"
         return text + (f" for {format_duration(self.for_s)}" if self.for_s else "")

@@ -29,8 +29,13 @@ LEASE = "rules"
 class RuleScheduler:
     """Runs :meth:`AlertEngine.evaluate` periodically in a worker thread."""
 
-    def __init__(self, engine: AlertEngine, dispatcher: Dispatcher, interval_s: float,
-                 leadership: Leadership | None = None) -> None:
+    def __init__(
+        self,
+        engine: AlertEngine,
+        dispatcher: Dispatcher,
+        interval_s: float,
+        leadership: Leadership | None = None,
+    ) -> None:
         self.engine = engine
         self.dispatcher = dispatcher
         self.interval_s = interval_s
@@ -43,8 +48,7 @@ class RuleScheduler:
         """Start the loop on the running event loop (no-op when the interval is 0)."""
         if self.interval_s > 0 and self._task is None:
             self._stop = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="vigil-rules")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="vigil-rules")
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the loop (letting a round in progress finish) and the dispatcher."""

@@ -29,20 +29,31 @@ def _column(values: list[Any]) -> Any:
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-        return pa.array([None if v is None else orjson.dumps(v).decode() for v in values],
-                        type=pa.string())
+        return pa.array(
+            [None if v is None else orjson.dumps(v).decode() for v in values], type=pa.string()
+        )
 
 
-def training_table(store: Store, model: ModelRecord, start: float | None, end: float | None,
-                   version: str | None = None, *, labelled_only: bool = False) -> Any:
+def training_table(
+    store: Store,
+    model: ModelRecord,
+    start: float | None,
+    end: float | None,
+    version: str | None = None,
+    *,
+    labelled_only: bool = False,
+) -> Any:
     """Predictions with ``start <= ts < end`` (None: unbounded) as a pyarrow Table."""
     import pyarrow as pa
 
     from vigil.engine.quality.windows import prediction_value
 
     rows = AlertStore(store).window_events(
-        model.id, -_END_OF_TIME if start is None else start,
-        _END_OF_TIME if end is None else end, version)
+        model.id,
+        -_END_OF_TIME if start is None else start,
+        _END_OF_TIME if end is None else end,
+        version,
+    )
     if labelled_only:
         rows = [r for r in rows if r["label"] is not None]
     features = [f["name"] for f in model.schema.get("features", [])]
@@ -58,17 +69,16 @@ def training_table(store: Store, model: ModelRecord, start: float | None, end: f
         "error_type": pa.array([r["error_type"] for r in rows], type=pa.string()),
     }
     for name in features:
-        columns[f"input.{name}"] = _column([
-            r["inputs"].get(name) if isinstance(r["inputs"], dict) else None for r in rows])
+        columns[f"input.{name}"] = _column(
+            [r["inputs"].get(name) if isinstance(r["inputs"], dict) else None for r in rows]
+        )
     columns["prediction"] = _column([prediction_value(r["outputs"]) for r in rows])
     columns["output"] = _column([r["outputs"] for r in rows])
     columns["proba"] = _column([r["proba"] for r in rows])
     columns["label"] = _column([r["label"] for r in rows])
-    columns["feedback_count"] = pa.array([r["feedback_count"] or 0 for r in rows],
-                                         type=pa.int64())
+    columns["feedback_count"] = pa.array([r["feedback_count"] or 0 for r in rows], type=pa.int64())
     columns["feedback_score"] = pa.array([r["feedback_score"] for r in rows], type=pa.float64())
-    columns["feedback_comment"] = pa.array([r["feedback_comment"] for r in rows],
-                                           type=pa.string())
+    columns["feedback_comment"] = pa.array([r["feedback_comment"] for r in rows], type=pa.string())
     if model.task == "text_generation":
         columns.update(_answer_columns(store, model, [r["id"] for r in rows]))
     return pa.table(columns)
@@ -89,12 +99,16 @@ def _answer_columns(store: Store, model: ModelRecord, ids: list[str]) -> dict[st
     answers = scores_by_id(store, model.id, ids)
     inputs = input_scores_by_id(store, model.id, ids)
     out: dict[str, Any] = {}
-    for key, kind in (("relevance", pa.float64()), ("consistency", pa.float64()),
-                      ("refusal", pa.bool_()), ("tokens", pa.int64())):
-        out[f"answer_{key}"] = pa.array([(answers.get(i) or {}).get(key) for i in ids],
-                                        type=kind)
-    out["injection_score"] = pa.array([(inputs.get(i) or {}).get("injection_score")
-                                       for i in ids], type=pa.float64())
+    for key, kind in (
+        ("relevance", pa.float64()),
+        ("consistency", pa.float64()),
+        ("refusal", pa.bool_()),
+        ("tokens", pa.int64()),
+    ):
+        out[f"answer_{key}"] = pa.array([(answers.get(i) or {}).get(key) for i in ids], type=kind)
+    out["injection_score"] = pa.array(
+        [(inputs.get(i) or {}).get("injection_score") for i in ids], type=pa.float64()
+    )
     out["ood"] = pa.array([(inputs.get(i) or {}).get("ood") for i in ids], type=pa.bool_())
     return out
 

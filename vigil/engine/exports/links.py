@@ -36,18 +36,20 @@ def _signature(home: Path, name: str, expires: int) -> str:
     return hmac.new(_key(home), message, hashlib.sha256).hexdigest()
 
 
-def sign(home: Path, base_url: str, name: str, ttl_s: float, now: float | None = None
-         ) -> tuple[str, int]:
+def sign(
+    home: Path, base_url: str, name: str, ttl_s: float, now: float | None = None
+) -> tuple[str, int]:
     """The download URL of export ``name`` valid for ``ttl_s`` seconds, and its expiry."""
     check_name(name)
     expires = int((time.time() if now is None else now) + ttl_s)
-    url = (f"{base_url.rstrip('/')}/api/v1/exports/{quote(name)}"
-           f"?expires={expires}&signature={_signature(home, name, expires)}")
+    url = (
+        f"{base_url.rstrip('/')}/api/v1/exports/{quote(name)}"
+        f"?expires={expires}&signature={_signature(home, name, expires)}"
+    )
     return url, expires
 
 
-def verify(home: Path, name: str, expires: str, signature: str,
-           now: float | None = None) -> Path:
+def verify(home: Path, name: str, expires: str, signature: str, now: float | None = None) -> Path:
     """The file a link names, or :class:`AuthenticationError` when the link is forged or
     expired (the same answer for both, so a prober learns nothing)."""
     check_name(name)

@@ -66,8 +66,9 @@ def summarise(columns: Mapping[str, Any], rows: slice | np.ndarray = _ALL) -> di
     for key in ("input_tokens", "output_tokens", "cost"):
         values = columns[key][rows]
         known = values[~np.isnan(values)]
-        out[key] = None if not known.size else (
-            float(known.sum()) if key == "cost" else int(known.sum()))
+        out[key] = (
+            None if not known.size else (float(known.sum()) if key == "cost" else int(known.sum()))
+        )
         if key == "cost":
             out["priced_calls"] = int(known.size)
     known_tokens = [out[k] for k in ("input_tokens", "output_tokens") if out[k] is not None]
@@ -80,9 +81,15 @@ def summarise(columns: Mapping[str, Any], rows: slice | np.ndarray = _ALL) -> di
     return out
 
 
-def genai_summary(store: Store, model: ModelRecord, *, start: float | None = None,
-                  end: float | None = None, step: int | None = None,
-                  version: str | None = None) -> dict[str, Any]:
+def genai_summary(
+    store: Store,
+    model: ModelRecord,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    step: int | None = None,
+    version: str | None = None,
+) -> dict[str, Any]:
     """The model's calls over ``[start, end)``: a summary and one point per ``step``
     window (windows without calls are left out).
 
@@ -98,14 +105,23 @@ def genai_summary(store: Store, model: ModelRecord, *, start: float | None = Non
     columns = genai_columns(store, model.id, start, end, version)
     # rows come ordered by time, so each window is a slice
     windows = (columns["ts"] // step).astype(np.int64) * step
-    starts = (np.flatnonzero(np.r_[True, windows[1:] != windows[:-1]]) if windows.size
-              else np.empty(0, dtype=np.int64))
+    starts = (
+        np.flatnonzero(np.r_[True, windows[1:] != windows[:-1]])
+        if windows.size
+        else np.empty(0, dtype=np.int64)
+    )
     bounds = [*starts, windows.size]
-    series = [{"ts": int(windows[a]), **summarise(columns, slice(a, b))}
-              for a, b in itertools.pairwise(bounds)]
+    series = [
+        {"ts": int(windows[a]), **summarise(columns, slice(a, b))}
+        for a, b in itertools.pairwise(bounds)
+    ]
     versions = np.array(columns["version"], dtype=object)
     return {
-        "model": model.name, "version": version, "start": start, "end": end, "step": step,
+        "model": model.name,
+        "version": version,
+        "start": start,
+        "end": end,
+        "step": step,
         "summary": summarise(columns),
         "series": series,
         "versions": {v: summarise(columns, versions == v) for v in sorted(set(versions))},
@@ -113,8 +129,9 @@ def genai_summary(store: Store, model: ModelRecord, *, start: float | None = Non
 
 
 def _sum(key: str) -> Any:
-    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
-               end: float) -> float | None:
+    def metric(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         if model.task != TEXT_GENERATION:
             return None
         fields = ("input_tokens", "output_tokens") if key == "total_tokens" else (key,)
@@ -129,8 +146,9 @@ def _sum(key: str) -> Any:
 
 
 def _ttft(q: int) -> Any:
-    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
-               end: float) -> float | None:
+    def metric(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         if model.task != TEXT_GENERATION:
             return None
         values = genai_columns(store, model.id, start, end, version, ("ttft_s",))["ttft_s"]
@@ -167,9 +185,11 @@ class AnswerQualityCollector(Collector):
 
     def _family(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
-            "vigil_answers", "Answer quality of text models over the last hour (stored "
+            "vigil_answers",
+            "Answer quality of text models over the last hour (stored "
             "per-answer scores; 'answers' is their count).",
-            labels=["model_name", "model_version", "metric"])
+            labels=["model_name", "model_version", "metric"],
+        )
         end = time.time()
         for model in self.store.list_models():
             if model.task != TEXT_GENERATION:
@@ -190,8 +210,9 @@ def install_answer_gauges(registry: Any, store: Store) -> None:
 
 
 def _answers(key: str) -> Any:
-    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
-               end: float) -> float | None:
+    def metric(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         if model.task != TEXT_GENERATION:
             return None
         values = window_answer_metrics(store, model, version, start, end)
@@ -202,29 +223,73 @@ def _answers(key: str) -> Any:
 
 
 for _name, _fn, _help, _unit in (
-    ("tokens_input", _sum("input_tokens"), "Input (prompt) tokens of the window's LLM calls.",
-     "tokens"),
-    ("tokens_output", _sum("output_tokens"),
-     "Output (completion) tokens of the window's LLM calls.", "tokens"),
-    ("tokens_total", _sum("total_tokens"),
-     "Input plus output tokens of the window's LLM calls.", "tokens"),
-    ("cost_total", _sum("cost"), "Cost of the window's LLM calls (VIGIL_GENAI_PRICES).",
-     "currency"),
-    ("ttft_p50", _ttft(50), "Median time to first token of the window's LLM calls.",
-     "seconds"),
-    ("ttft_p95", _ttft(95), "95th percentile of the time to first token of the window's "
-     "LLM calls.", "seconds"),
-    ("answers_relevance_mean", _answers("relevance_mean"), "Mean similarity of the "
-     "window's answers to their prompts (stored scores; text models).", "ratio"),
-    ("answers_relevance_p10", _answers("relevance_p10"), "10th percentile of the "
-     "similarity of the window's answers to their prompts.", "ratio"),
-    ("answers_refusal_rate", _answers("refusal_rate"), "Share of the window's answers "
-     "that are refusals.", "ratio"),
-    ("answers_consistency", _answers("consistency"), "Mean similarity of the window's "
-     "answers to the other answers of the same or near-duplicate prompts.", "ratio"),
-    ("answers_tokens_mean", _answers("answer_tokens_mean"), "Mean length of the window's "
-     "answers in word tokens.", "tokens"),
-    ("answers_unknown_token_rate", _answers("unknown_token_rate"), "Unknown-token markers "
-     "([UNK], <unk>, ...) per answer token in the window's answers.", "ratio"),
+    (
+        "tokens_input",
+        _sum("input_tokens"),
+        "Input (prompt) tokens of the window's LLM calls.",
+        "tokens",
+    ),
+    (
+        "tokens_output",
+        _sum("output_tokens"),
+        "Output (completion) tokens of the window's LLM calls.",
+        "tokens",
+    ),
+    (
+        "tokens_total",
+        _sum("total_tokens"),
+        "Input plus output tokens of the window's LLM calls.",
+        "tokens",
+    ),
+    (
+        "cost_total",
+        _sum("cost"),
+        "Cost of the window's LLM calls (VIGIL_GENAI_PRICES).",
+        "currency",
+    ),
+    ("ttft_p50", _ttft(50), "Median time to first token of the window's LLM calls.", "seconds"),
+    (
+        "ttft_p95",
+        _ttft(95),
+        "95th percentile of the time to first token of the window's LLM calls.",
+        "seconds",
+    ),
+    (
+        "answers_relevance_mean",
+        _answers("relevance_mean"),
+        "Mean similarity of the window's answers to their prompts (stored scores; text models).",
+        "ratio",
+    ),
+    (
+        "answers_relevance_p10",
+        _answers("relevance_p10"),
+        "10th percentile of the similarity of the window's answers to their prompts.",
+        "ratio",
+    ),
+    (
+        "answers_refusal_rate",
+        _answers("refusal_rate"),
+        "Share of the window's answers that are refusals.",
+        "ratio",
+    ),
+    (
+        "answers_consistency",
+        _answers("consistency"),
+        "Mean similarity of the window's "
+        "answers to the other answers of the same or near-duplicate prompts.",
+        "ratio",
+    ),
+    (
+        "answers_tokens_mean",
+        _answers("answer_tokens_mean"),
+        "Mean length of the window's answers in word tokens.",
+        "tokens",
+    ),
+    (
+        "answers_unknown_token_rate",
+        _answers("unknown_token_rate"),
+        "Unknown-token markers ([UNK], <unk>, ...) per answer token in the window's answers.",
+        "ratio",
+    ),
 ):
     register_metric(_name, _fn, _help, unit=_unit)

@@ -95,6 +95,7 @@ class _SpanError(Exception):
 
 # -- protobuf ------------------------------------------------------------------------------
 
+
 def decode_protobuf(body: bytes) -> list[Span | BadSpan]:
     """Spans of a protobuf ``ExportTraceServiceRequest``.
 
@@ -116,7 +117,8 @@ def decode_protobuf(body: bytes) -> list[Span | BadSpan]:
     except (DecodeError, ValueError, RecursionError) as exc:
         raise InvalidParameterError(
             f"The body is not a protobuf ExportTraceServiceRequest: {exc}. Send OTLP/HTTP "
-            "protobuf, or JSON with Content-Type: application/json.") from None
+            "protobuf, or JSON with Content-Type: application/json."
+        ) from None
     out: list[Span | BadSpan] = []
     for r, rs in enumerate(request.resource_spans):
         resource = _pb_attributes(rs.resource.attributes)
@@ -136,12 +138,22 @@ def _pb_span(sp: Any, path: str, resource: Mapping[str, Any]) -> Span:
         raise _SpanError("spanId", f"expected 8 bytes, got {len(sp.span_id)}")
     if len(sp.trace_id) != 16:
         raise _SpanError("traceId", f"expected 16 bytes, got {len(sp.trace_id)}")
-    events = tuple(SpanEvent(e.name, int(e.time_unix_nano), _pb_attributes(e.attributes))
-                   for e in sp.events)
-    return Span(path=path, trace_id=sp.trace_id.hex(), span_id=sp.span_id.hex(), name=sp.name,
-                start_ns=int(sp.start_time_unix_nano), end_ns=int(sp.end_time_unix_nano),
-                status_code=int(sp.status.code), status_message=sp.status.message,
-                attributes=_pb_attributes(sp.attributes), events=events, resource=resource)
+    events = tuple(
+        SpanEvent(e.name, int(e.time_unix_nano), _pb_attributes(e.attributes)) for e in sp.events
+    )
+    return Span(
+        path=path,
+        trace_id=sp.trace_id.hex(),
+        span_id=sp.span_id.hex(),
+        name=sp.name,
+        start_ns=int(sp.start_time_unix_nano),
+        end_ns=int(sp.end_time_unix_nano),
+        status_code=int(sp.status.code),
+        status_message=sp.status.message,
+        attributes=_pb_attributes(sp.attributes),
+        events=events,
+        resource=resource,
+    )
 
 
 def _pb_attributes(items: Any) -> dict[str, Any]:
@@ -161,6 +173,7 @@ def _pb_value(value: Any, depth: int) -> Any:
 
 # -- JSON ----------------------------------------------------------------------------------
 
+
 def decode_json(body: Any) -> list[Span | BadSpan]:
     """Spans of an ``ExportTraceServiceRequest`` in the OTLP JSON mapping (parsed JSON).
 
@@ -170,13 +183,15 @@ def decode_json(body: Any) -> list[Span | BadSpan]:
     if not isinstance(body, dict):
         raise InvalidParameterError(
             "The body must be an OTLP ExportTraceServiceRequest object with 'resourceSpans'. "
-            f"Got {type(body).__name__}.")
+            f"Got {type(body).__name__}."
+        )
     resource_spans = _get(body, "resourceSpans", "resource_spans")
     if resource_spans is None:
         if body:
             raise InvalidParameterError(
                 "The body must be an OTLP ExportTraceServiceRequest object with "
-                f"'resourceSpans'. Got keys {sorted(map(str, body))[:10]}.")
+                f"'resourceSpans'. Got keys {sorted(map(str, body))[:10]}."
+            )
         return []
     _expect_list(resource_spans, "resourceSpans")
     out: list[Span | BadSpan] = []
@@ -186,8 +201,7 @@ def decode_json(body: Any) -> list[Span | BadSpan]:
             raise InvalidParameterError(f"{rpath} must be an object. Got {type(rs).__name__}.")
         res = _get(rs, "resource") or {}
         try:
-            resource = _json_attributes(_get(res, "attributes") if isinstance(res, dict)
-                                        else None)
+            resource = _json_attributes(_get(res, "attributes") if isinstance(res, dict) else None)
         except _SpanError as exc:
             raise InvalidParameterError(f"{rpath}.resource.{exc.field}: {exc.reason}.") from None
         scope_spans = _get(rs, "scopeSpans", "scope_spans") or []
@@ -202,8 +216,9 @@ def decode_json(body: Any) -> list[Span | BadSpan]:
                 except _SpanError as exc:
                     sid = _get(sp, "spanId", "span_id") if isinstance(sp, dict) else None
                     ok = isinstance(sid, str) and len(sid) == 16 and _HEX.match(sid)
-                    out.append(BadSpan(path, str(sid).lower() if ok else None, exc.field,
-                                       exc.reason))
+                    out.append(
+                        BadSpan(path, str(sid).lower() if ok else None, exc.field, exc.reason)
+                    )
     return out
 
 
@@ -237,16 +252,26 @@ def _json_span(sp: Any, path: str, resource: Mapping[str, Any]) -> Span:
             attrs = _json_attributes(_get(ev, "attributes"))
         except _SpanError as exc:
             raise _SpanError(f"events[{j}].{exc.field}", exc.reason) from None
-        events.append(SpanEvent(str(ev_name), _nanos(_get(ev, "timeUnixNano", "time_unix_nano"),
-                                                     f"events[{j}].timeUnixNano"), attrs))
-    return Span(path=path, trace_id=trace_id, span_id=span_id, name=name,
-                start_ns=_nanos(_get(sp, "startTimeUnixNano", "start_time_unix_nano"),
-                                "startTimeUnixNano"),
-                end_ns=_nanos(_get(sp, "endTimeUnixNano", "end_time_unix_nano"),
-                              "endTimeUnixNano"),
-                status_code=code, status_message=str(message),
-                attributes=_json_attributes(_get(sp, "attributes")), events=tuple(events),
-                resource=resource)
+        events.append(
+            SpanEvent(
+                str(ev_name),
+                _nanos(_get(ev, "timeUnixNano", "time_unix_nano"), f"events[{j}].timeUnixNano"),
+                attrs,
+            )
+        )
+    return Span(
+        path=path,
+        trace_id=trace_id,
+        span_id=span_id,
+        name=name,
+        start_ns=_nanos(_get(sp, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano"),
+        end_ns=_nanos(_get(sp, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano"),
+        status_code=code,
+        status_message=str(message),
+        attributes=_json_attributes(_get(sp, "attributes")),
+        events=tuple(events),
+        resource=resource,
+    )
 
 
 def _get(obj: Mapping[str, Any], *keys: str) -> Any:
@@ -285,13 +310,15 @@ def _json_attributes(items: Any) -> dict[str, Any]:
     if items is None:
         return {}
     if not isinstance(items, list):
-        raise _SpanError("attributes", f"expected a list of {{key, value}}, got "
-                                       f"{type(items).__name__}")
+        raise _SpanError(
+            "attributes", f"expected a list of {{key, value}}, got {type(items).__name__}"
+        )
     out: dict[str, Any] = {}
     for k, kv in enumerate(items):
         if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
-            raise _SpanError(f"attributes[{k}]", "expected an object {key, value} with a "
-                                                 "string key")
+            raise _SpanError(
+                f"attributes[{k}]", "expected an object {key, value} with a string key"
+            )
         out[kv["key"]] = _json_value(kv.get("value"), f"attributes[{k}].value", 0)
     return out
 
@@ -324,8 +351,10 @@ def _json_value(value: Any, path: str, depth: int) -> Any:
     elif key in ("arrayValue", "array_value"):
         values = raw.get("values", []) if isinstance(raw, dict) else None
         if isinstance(values, list):
-            return [_json_value(v, f"{path}.arrayValue.values[{i}]", depth + 1)
-                    for i, v in enumerate(values)]
+            return [
+                _json_value(v, f"{path}.arrayValue.values[{i}]", depth + 1)
+                for i, v in enumerate(values)
+            ]
     elif key in ("kvlistValue", "kvlist_value"):
         values = raw.get("values", []) if isinstance(raw, dict) else None
         if isinstance(values, list):
@@ -346,5 +375,4 @@ def _json_value(value: Any, path: str, depth: int) -> Any:
 
 def finite(value: Any) -> bool:
     """Whether ``value`` is a finite real number (not a bool)."""
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

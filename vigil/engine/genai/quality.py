@@ -43,8 +43,13 @@ ANSWER_KEYS = ("output", "prediction", "completion", "answer", "value")
 _REFUSAL = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.IGNORECASE)
 
 
-def answer_scores(queries: Sequence[str], responses: Sequence[str], *, backend: str = "auto",
-                  near_duplicate: float = 0.9) -> dict[str, Any]:
+def answer_scores(
+    queries: Sequence[str],
+    responses: Sequence[str],
+    *,
+    backend: str = "auto",
+    near_duplicate: float = 0.9,
+) -> dict[str, Any]:
     """Scores of each answer.
 
     Returns:
@@ -66,14 +71,23 @@ def answer_scores(queries: Sequence[str], responses: Sequence[str], *, backend: 
     q, r = list(queries), list(responses)
     if len(q) != len(r):
         raise InvalidParameterError(
-            f"'queries' and 'responses' need the same length. Got {len(q)} and {len(r)}.")
+            f"'queries' and 'responses' need the same length. Got {len(q)} and {len(r)}."
+        )
     name, encode = encoder(backend)
     if not q:
-        return {"similarity": name, "relevance": [], "consistency": [], "group": [],
-                "refusal": [], "tokens": [], "unknown_tokens": [], "pairs": []}
+        return {
+            "similarity": name,
+            "relevance": [],
+            "consistency": [],
+            "group": [],
+            "refusal": [],
+            "tokens": [],
+            "unknown_tokens": [],
+            "pairs": [],
+        }
     # TF-IDF is fitted on the texts at hand (one fit for all); embeddings are per text
     vectors = encode(q + r) if name == "tfidf" else _EMBEDDINGS.encode(name, encode, q + r)
-    qv, rv = vectors[: len(q)], vectors[len(q):]
+    qv, rv = vectors[: len(q)], vectors[len(q) :]
     relevance = (qv * rv).sum(axis=1)
     consistency: list[float | None] = [None] * len(q)
     group: list[int | None] = [None] * len(q)
@@ -118,8 +132,9 @@ class EmbeddingCache:
         self._vectors: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def encode(self, name: str, encode: Callable[[list[str]], np.ndarray],
-               texts: list[str]) -> np.ndarray:
+    def encode(
+        self, name: str, encode: Callable[[list[str]], np.ndarray], texts: list[str]
+    ) -> np.ndarray:
         """``encode(texts)``, embedding only the texts not seen before (each once)."""
         keys = [(name, hashlib.blake2b(t.encode(), digest_size=16).digest()) for t in texts]
         with self._lock:
@@ -141,9 +156,18 @@ class EmbeddingCache:
 _EMBEDDINGS = EmbeddingCache()
 
 
-def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
-                  version: str | None = None, limit: int = 200, worst: int = 10,
-                  backend: str = "auto", with_skipped: bool = False) -> dict[str, Any]:
+def answer_report(
+    store: Store,
+    model: ModelRecord,
+    *,
+    start: float,
+    end: float,
+    version: str | None = None,
+    limit: int = 200,
+    worst: int = 10,
+    backend: str = "auto",
+    with_skipped: bool = False,
+) -> dict[str, Any]:
     """Scores of the newest ``limit`` answers in ``[start, end)`` and the ``worst`` of
     each kind: lowest relevance, least consistent pairs, refusals, prompts flagged as
     injections at ingest (``injection_score`` ≥ 0.5, as ``injection_rate`` counts them).
@@ -167,34 +191,56 @@ def answer_report(store: Store, model: ModelRecord, *, start: float, end: float,
         if query is None or answer is None:
             skipped.append(row)
             continue
-        answers.append({"id": row["id"], "ts": row["ts"], "version": row["version"],
-                        "prompt": query, "output": answer,
-                        "injection_score": row["injection_score"], "ood": row["ood"],
-                        "flags": row["flags"]})
+        answers.append(
+            {
+                "id": row["id"],
+                "ts": row["ts"],
+                "version": row["version"],
+                "prompt": query,
+                "output": answer,
+                "injection_score": row["injection_score"],
+                "ood": row["ood"],
+                "flags": row["flags"],
+            }
+        )
         queries.append(query)
         responses.append(answer)
     scores = answer_scores(queries, responses, backend=backend)
     for i, a in enumerate(answers):
-        for key in ("relevance", "consistency", "group", "refusal", "tokens",
-                    "unknown_tokens"):
+        for key in ("relevance", "consistency", "group", "refusal", "tokens", "unknown_tokens"):
             a[key] = scores[key][i]
     by_relevance = sorted(range(len(answers)), key=lambda i: scores["relevance"][i])
     extra = {"skipped_rows": skipped} if with_skipped else {}
-    return {**extra,
-        "model": model.name, "start": start, "end": end, "version": version,
-        "similarity": scores["similarity"], "n": len(answers),
+    return {
+        **extra,
+        "model": model.name,
+        "start": start,
+        "end": end,
+        "version": version,
+        "similarity": scores["similarity"],
+        "n": len(answers),
         "skipped": len(rows) - len(answers),
         "relevance_mean": float(np.mean(scores["relevance"])) if answers else None,
         "answers": answers,
         "worst": {
             "relevance": [_brief(answers[i], "relevance") for i in by_relevance[:worst]],
-            "inconsistent": [{"a": answers[a]["id"], "b": answers[b]["id"], "similarity": s,
-                              "prompt": answers[a]["prompt"]}
-                             for a, b, s in scores["pairs"][:worst]],
+            "inconsistent": [
+                {
+                    "a": answers[a]["id"],
+                    "b": answers[b]["id"],
+                    "similarity": s,
+                    "prompt": answers[a]["prompt"],
+                }
+                for a, b, s in scores["pairs"][:worst]
+            ],
             "refusals": [_brief(a, "refusal") for a in answers if a["refusal"]][:worst],
-            "injections": [_brief(a, "injection_score") for a in sorted(
-                (a for a in answers if (a["injection_score"] or 0) >= INJECTION_THRESHOLD),
-                key=lambda a: -a["injection_score"])][:worst],
+            "injections": [
+                _brief(a, "injection_score")
+                for a in sorted(
+                    (a for a in answers if (a["injection_score"] or 0) >= INJECTION_THRESHOLD),
+                    key=lambda a: -a["injection_score"],
+                )
+            ][:worst],
         },
     }
 
@@ -204,8 +250,9 @@ SCORE_LOOKBACK_S = 7 * 86400  # predictions older than this are not scored after
 SCORE_WINDOWS = 20  # windows per model per pass (the rest next pass)
 
 
-def score_pending(store: Store, *, now: float | None = None,
-                  backend: str = "auto") -> dict[str, int]:
+def score_pending(
+    store: Store, *, now: float | None = None, backend: str = "auto"
+) -> dict[str, int]:
     """The background answer-quality job: score every window (:data:`SCORE_STEP`
     seconds) of each text model that holds predictions without stored scores, and store
     each prediction's relevance, consistency, refusal and token counts. A window is
@@ -216,13 +263,21 @@ def score_pending(store: Store, *, now: float | None = None,
     done: dict[str, int] = {}
     for model in store.list_models():
         if model.task == Task.TEXT_GENERATION.value:
-            done[model.name] = score_range(store, model, end - SCORE_LOOKBACK_S, None,
-                                           backend=backend)
+            done[model.name] = score_range(
+                store, model, end - SCORE_LOOKBACK_S, None, backend=backend
+            )
     return done
 
 
-def score_range(store: Store, model: ModelRecord, start: float, end: float | None, *,
-                backend: str = "auto", windows: int = SCORE_WINDOWS) -> int:
+def score_range(
+    store: Store,
+    model: ModelRecord,
+    start: float,
+    end: float | None,
+    *,
+    backend: str = "auto",
+    windows: int = SCORE_WINDOWS,
+) -> int:
     """Score (and store) the windows of ``model`` with unscored predictions in
     ``[start, end)``, at most ``windows`` of them, oldest first; the answers scored."""
     n = 0
@@ -233,16 +288,35 @@ def score_range(store: Store, model: ModelRecord, start: float, end: float | Non
     return n
 
 
-def _score_window(store: Store, model: ModelRecord, start: float, end: float,
-                  backend: str) -> list[dict[str, Any]]:
-    report = answer_report(store, model, start=start, end=end, limit=MAX_ANSWERS, worst=0,
-                           backend=backend, with_skipped=True)
-    rows = [{"prediction_id": a["id"], "version": a["version"], "ts": a["ts"],
-             "similarity": report["similarity"],
-             **{k: a[k] for k in ("relevance", "consistency", "refusal", "tokens",
-                                  "unknown_tokens")}} for a in report["answers"]]
-    rows += [{"prediction_id": r["id"], "version": r["version"], "ts": r["ts"]}
-             for r in report["skipped_rows"]]
+def _score_window(
+    store: Store, model: ModelRecord, start: float, end: float, backend: str
+) -> list[dict[str, Any]]:
+    report = answer_report(
+        store,
+        model,
+        start=start,
+        end=end,
+        limit=MAX_ANSWERS,
+        worst=0,
+        backend=backend,
+        with_skipped=True,
+    )
+    rows = [
+        {
+            "prediction_id": a["id"],
+            "version": a["version"],
+            "ts": a["ts"],
+            "similarity": report["similarity"],
+            **{
+                k: a[k] for k in ("relevance", "consistency", "refusal", "tokens", "unknown_tokens")
+            },
+        }
+        for a in report["answers"]
+    ]
+    rows += [
+        {"prediction_id": r["id"], "version": r["version"], "ts": r["ts"]}
+        for r in report["skipped_rows"]
+    ]
     return rows
 
 
@@ -275,25 +349,41 @@ def summarise_scores(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-WINDOW_METRICS = ("relevance_mean", "relevance_p10", "consistency", "refusal_rate",
-                  "answer_tokens_mean", "unknown_token_rate", "injection_rate", "ood_rate")
+WINDOW_METRICS = (
+    "relevance_mean",
+    "relevance_p10",
+    "consistency",
+    "refusal_rate",
+    "answer_tokens_mean",
+    "unknown_token_rate",
+    "injection_rate",
+    "ood_rate",
+)
 
 
-def answer_series(store: Store, model: ModelRecord, start: float, end: float, step: int,
-                  version: str | None = None) -> dict[str, Any]:
+def answer_series(
+    store: Store,
+    model: ModelRecord,
+    start: float,
+    end: float,
+    step: int,
+    version: str | None = None,
+) -> dict[str, Any]:
     """The stored answer scores of ``[start, end)``: a summary and one point per
     ``step`` window with answers (see :func:`summarise_scores`)."""
     rows = stored_scores(store, model.id, start, end, version)
     by_window: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_window.setdefault(int(r["ts"] // step) * step, []).append(r)
-    return {"summary": summarise_scores(rows),
-            "series": [{"ts": w, **summarise_scores(items)}
-                       for w, items in sorted(by_window.items())]}
+    return {
+        "summary": summarise_scores(rows),
+        "series": [{"ts": w, **summarise_scores(items)} for w, items in sorted(by_window.items())],
+    }
 
 
-def window_answer_metrics(store: Store, model: ModelRecord, version: str | None,
-                          start: float, end: float) -> dict[str, float | None] | None:
+def window_answer_metrics(
+    store: Store, model: ModelRecord, version: str | None, start: float, end: float
+) -> dict[str, float | None] | None:
     """The :data:`WINDOW_METRICS` of the stored answer scores of ``[start, end)`` (the
     background job writes them); None below :data:`MIN_ANSWERS` scored answers. Windows
     the job has not reached yet are scored first, so a rule never reads a gap."""
@@ -315,8 +405,9 @@ def normalise_answer(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", text.lower()).split())
 
 
-def golden_answer_metrics(answers: Sequence[Any], references: Sequence[Any], *,
-                          backend: str = "auto") -> dict[str, Any]:
+def golden_answer_metrics(
+    answers: Sequence[Any], references: Sequence[Any], *, backend: str = "auto"
+) -> dict[str, Any]:
     """Golden Q/A scores of a text model: semantic similarity of each answer to its
     reference answer (cosine of sentence embeddings, or TF-IDF without the ``text``
     extra) and exact match after :func:`normalise_answer`.
@@ -336,21 +427,28 @@ def golden_answer_metrics(answers: Sequence[Any], references: Sequence[Any], *,
     if len(a) != len(r) or not a:
         raise InvalidParameterError(
             f"Golden answers and references need the same, non-zero length. Got {len(a)} "
-            f"and {len(r)}.")
+            f"and {len(r)}."
+        )
     texts = [isinstance(x, str) and isinstance(y, str) for x, y in zip(a, r, strict=True)]
     ans = [x if ok else "" for x, ok in zip(a, texts, strict=True)]
     ref = [str(y) if y is not None else "" for y in r]
     name, encode = encoder(backend)
-    vectors = encode(ans + ref) if name == "tfidf" else _EMBEDDINGS.encode(name, encode,
-                                                                            ans + ref)
-    sim = (vectors[: len(a)] * vectors[len(a):]).sum(axis=1)
+    vectors = encode(ans + ref) if name == "tfidf" else _EMBEDDINGS.encode(name, encode, ans + ref)
+    sim = (vectors[: len(a)] * vectors[len(a) :]).sum(axis=1)
     sim = np.where(texts, sim, 0.0)
-    exact = [ok and normalise_answer(x) == normalise_answer(y)
-             for x, y, ok in zip(ans, ref, texts, strict=True)]
-    return {"n": len(a), "similarity_mean": float(sim.mean()),
-            "similarity_p10": float(np.percentile(sim, 10)), "similarity_min": float(sim.min()),
-            "exact_match": float(np.mean(exact)), "non_text": int(len(a) - sum(texts)),
-            "similarity": name}
+    exact = [
+        ok and normalise_answer(x) == normalise_answer(y)
+        for x, y, ok in zip(ans, ref, texts, strict=True)
+    ]
+    return {
+        "n": len(a),
+        "similarity_mean": float(sim.mean()),
+        "similarity_p10": float(np.percentile(sim, 10)),
+        "similarity_min": float(sim.min()),
+        "exact_match": float(np.mean(exact)),
+        "non_text": int(len(a) - sum(texts)),
+        "similarity": name,
+    }
 
 
 def _text(values: Any, keys: Sequence[str]) -> str | None:
@@ -362,5 +460,9 @@ def _text(values: Any, keys: Sequence[str]) -> str | None:
 
 
 def _brief(answer: dict[str, Any], key: str) -> dict[str, Any]:
-    return {"id": answer["id"], key: answer[key], "prompt": answer["prompt"],
-            "output": answer["output"]}
+    return {
+        "id": answer["id"],
+        key: answer[key],
+        "prompt": answer["prompt"],
+        "output": answer["output"],
+    }

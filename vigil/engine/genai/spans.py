@@ -30,22 +30,37 @@ from vigil.engine.genai.otlp import STATUS_ERROR, Span
 from vigil.engine.genai.text import clip, completion_text, prompt_text
 
 # A schema for models registered on first sight of their spans (all inputs optional).
-GENAI_SCHEMA: dict[str, Any] = {"task": "text_generation", "features": [
-    {"name": "prompt", "kind": "text", "required": False},
-    {"name": "provider", "kind": "categorical", "required": False},
-    {"name": "operation", "kind": "categorical", "required": False},
-]}
+GENAI_SCHEMA: dict[str, Any] = {
+    "task": "text_generation",
+    "features": [
+        {"name": "prompt", "kind": "text", "required": False},
+        {"name": "provider", "kind": "categorical", "required": False},
+        {"name": "operation", "kind": "categorical", "required": False},
+    ],
+}
 
 REQUEST_MODEL = ("gen_ai.request.model", "llm.model_name", "llm.request.model")
 RESPONSE_MODEL = ("gen_ai.response.model", "llm.response.model")
 PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 OPERATION = ("gen_ai.operation.name", "llm.request.type")
-INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-                "llm.token_count.prompt", "llm.usage.prompt_tokens")
-OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-                 "llm.token_count.completion", "llm.usage.completion_tokens")
-TTFT = ("gen_ai.response.time_to_first_chunk", "gen_ai.response.time_to_first_token",
-        "gen_ai.server.time_to_first_token", "llm.time_to_first_token")
+INPUT_TOKENS = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "llm.token_count.prompt",
+    "llm.usage.prompt_tokens",
+)
+OUTPUT_TOKENS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+    "llm.usage.completion_tokens",
+)
+TTFT = (
+    "gen_ai.response.time_to_first_chunk",
+    "gen_ai.response.time_to_first_token",
+    "gen_ai.server.time_to_first_token",
+    "llm.time_to_first_token",
+)
 SUBJECT = ("enduser.id", "user.id")
 # gen_ai spans that are not one model call: tools and agents wrap the calls they make
 NOT_CALLS = frozenset({"execute_tool", "invoke_agent", "create_agent"})
@@ -103,8 +118,9 @@ def model_name(value: Any) -> str | None:
     return name or None
 
 
-def to_call(span: Span, *, model: str | None = None,
-            prices: Mapping[str, Price] | None = None) -> LlmCall:
+def to_call(
+    span: Span, *, model: str | None = None, prices: Mapping[str, Price] | None = None
+) -> LlmCall:
     """The prediction record of an LLM span.
 
     Args:
@@ -134,31 +150,45 @@ def to_call(span: Span, *, model: str | None = None,
     if span.end_ns <= 0:
         raise SpanRejectedError("endTimeUnixNano", "missing: only finished spans can be stored")
     if span.end_ns < span.start_ns:
-        raise SpanRejectedError("endTimeUnixNano", f"{span.end_ns} lies before "
-                                f"startTimeUnixNano {span.start_ns}")
+        raise SpanRejectedError(
+            "endTimeUnixNano", f"{span.end_ns} lies before startTimeUnixNano {span.start_ns}"
+        )
     requested = _first_str(attrs, REQUEST_MODEL)
     responded = _first_str(attrs, RESPONSE_MODEL)
-    name = model or model_name(requested) or model_name(responded) or model_name(
-        span.resource.get("service.name"))
+    name = (
+        model
+        or model_name(requested)
+        or model_name(responded)
+        or model_name(span.resource.get("service.name"))
+    )
     if name is None:
-        raise SpanRejectedError("attributes.gen_ai.request.model", "missing: no model name in "
-                                "gen_ai.request.model, llm.model_name, gen_ai.response.model "
-                                "or the resource's service.name; or pass ?model=")
+        raise SpanRejectedError(
+            "attributes.gen_ai.request.model",
+            "missing: no model name in "
+            "gen_ai.request.model, llm.model_name, gen_ai.response.model "
+            "or the resource's service.name; or pass ?model=",
+        )
     version = responded or (requested if requested and model_name(requested) != name else None)
     version = version or _str(span.resource.get("service.version"))
     in_tokens = _tokens(attrs, INPUT_TOKENS)
     out_tokens = _tokens(attrs, OUTPUT_TOKENS)
     outputs: dict[str, Any] = {
-        "output": clip(completion_text(span)), "input_tokens": in_tokens,
+        "output": clip(completion_text(span)),
+        "input_tokens": in_tokens,
         "output_tokens": out_tokens,
-        "ttft_s": time_to_first_token(span), "finish_reason": _finish_reason(attrs),
+        "ttft_s": time_to_first_token(span),
+        "finish_reason": _finish_reason(attrs),
         "cost": _cost(prices, (responded, requested, name), in_tokens, out_tokens),
     }
-    inputs = {"prompt": clip(prompt_text(span)), "provider": _first_str(attrs, PROVIDER),
-              "operation": _first_str(attrs, OPERATION)}
+    inputs = {
+        "prompt": clip(prompt_text(span)),
+        "provider": _first_str(attrs, PROVIDER),
+        "operation": _first_str(attrs, OPERATION),
+    }
     subject = _first_str(attrs, SUBJECT)
     record: dict[str, Any] = {
-        "id": span.span_id, "ts": span.start_ns / 1e9,
+        "id": span.span_id,
+        "ts": span.start_ns / 1e9,
         "latency_s": (span.end_ns - span.start_ns) / 1e9,
         "error": error_text(span),
         "inputs": {k: v for k, v in inputs.items() if v is not None},
@@ -189,8 +219,9 @@ def time_to_first_token(span: Span) -> float | None:
         value = span.attributes.get(key)
         if value is not None:
             if not _finite(value) or value < 0:
-                raise SpanRejectedError(f"attributes.{key}",
-                                        f"expected non-negative seconds, got {value!r}")
+                raise SpanRejectedError(
+                    f"attributes.{key}", f"expected non-negative seconds, got {value!r}"
+                )
             return float(value)
     for event in span.events:
         if _FIRST_TOKEN.search(event.name) and event.time_ns >= span.start_ns > 0:
@@ -199,6 +230,7 @@ def time_to_first_token(span: Span) -> float | None:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
@@ -213,8 +245,7 @@ def _first_str(attrs: Mapping[str, Any], keys: Iterable[str]) -> str | None:
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(
-        value)
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _tokens(attrs: Mapping[str, Any], keys: Iterable[str]) -> int | None:
@@ -226,8 +257,9 @@ def _tokens(attrs: Mapping[str, Any], keys: Iterable[str]) -> int | None:
             return int(value)
         if _finite(value) and value >= 0 and float(value).is_integer():
             return int(value)
-        raise SpanRejectedError(f"attributes.{key}",
-                                f"expected a non-negative integer token count, got {value!r}")
+        raise SpanRejectedError(
+            f"attributes.{key}", f"expected a non-negative integer token count, got {value!r}"
+        )
     return None
 
 
@@ -238,13 +270,15 @@ def _finish_reason(attrs: Mapping[str, Any]) -> str | None:
     return _str(value) or _str(attrs.get("gen_ai.completion.0.finish_reason"))
 
 
-def _cost(prices: Mapping[str, Price] | None, names: Iterable[str | None],
-          in_tokens: int | None, out_tokens: int | None) -> float | None:
+def _cost(
+    prices: Mapping[str, Price] | None,
+    names: Iterable[str | None],
+    in_tokens: int | None,
+    out_tokens: int | None,
+) -> float | None:
     if not prices or (in_tokens is None and out_tokens is None):
         return None
     price = next((prices[n] for n in names if n is not None and n in prices), None)
     if price is None:
         return None
     return ((in_tokens or 0) * price.input + (out_tokens or 0) * price.output) / 1e6
-
-

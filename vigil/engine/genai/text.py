@@ -41,11 +41,20 @@ class _Side:
     message_text: Callable[[Mapping[str, Any]], str | None]
 
 
-_PROMPT = _Side("input", "prompt", True, "gen_ai.user.message",
-                lambda ev: _message_text(ev.get("content")) or _str(ev.get("gen_ai.prompt")))
-_COMPLETION = _Side("output", "completion", False, "gen_ai.choice",
-                    lambda ev: _message_text(_parsed(ev.get("message")))
-                    or _str(ev.get("content")))
+_PROMPT = _Side(
+    "input",
+    "prompt",
+    True,
+    "gen_ai.user.message",
+    lambda ev: _message_text(ev.get("content")) or _str(ev.get("gen_ai.prompt")),
+)
+_COMPLETION = _Side(
+    "output",
+    "completion",
+    False,
+    "gen_ai.choice",
+    lambda ev: _message_text(_parsed(ev.get("message"))) or _str(ev.get("content")),
+)
 
 
 def prompt_text(span: Span) -> str | None:
@@ -64,11 +73,12 @@ def _text(span: Span, side: _Side) -> str | None:
     for source in (
         lambda: _pick(_messages(attrs.get(f"gen_ai.{io}.messages")), last_user=last),
         lambda: _pick(_indexed(attrs, f"gen_ai.{what}.", ".role", ".content"), last_user=last),
-        lambda: _pick(_indexed(attrs, f"llm.{io}_messages.", ".message.role",
-                               ".message.content"), last_user=last),
+        lambda: _pick(
+            _indexed(attrs, f"llm.{io}_messages.", ".message.role", ".message.content"),
+            last_user=last,
+        ),
         lambda: _str(attrs.get(f"gen_ai.{what}")),
-        lambda: _from_value(attrs.get(f"{io}.value"), attrs.get(f"{io}.mime_type"),
-                            prompt=last),
+        lambda: _from_value(attrs.get(f"{io}.value"), attrs.get(f"{io}.mime_type"), prompt=last),
     ):
         found = source()
         if found:
@@ -96,7 +106,7 @@ def clip(text: str | None) -> str | None:
         return None
     if text is None or len(text) <= TEXT_MAX:
         return text
-    return text[:TEXT_MAX - len(CLIPPED)] + CLIPPED
+    return text[: TEXT_MAX - len(CLIPPED)] + CLIPPED
 
 
 def _parsed(value: Any) -> Any:
@@ -118,8 +128,9 @@ def _messages(value: Any) -> list[tuple[str | None, str | None]]:
         value = [value]
     if not isinstance(value, list):
         return []
-    return [(_str(m.get("role")) if isinstance(m, Mapping) else None, _message_text(m))
-            for m in value]
+    return [
+        (_str(m.get("role")) if isinstance(m, Mapping) else None, _message_text(m)) for m in value
+    ]
 
 
 def _message_text(message: Any) -> str | None:
@@ -133,14 +144,22 @@ def _message_text(message: Any) -> str | None:
         return None
     parts = message.get("parts")
     if isinstance(parts, list):
-        texts = [p["content"] for p in parts if isinstance(p, Mapping)
-                 and p.get("type", "text") == "text" and isinstance(p.get("content"), str)]
+        texts = [
+            p["content"]
+            for p in parts
+            if isinstance(p, Mapping)
+            and p.get("type", "text") == "text"
+            and isinstance(p.get("content"), str)
+        ]
         if texts:
             return "\n".join(texts)
     content = message.get("content")
     if isinstance(content, list):
-        texts = [c if isinstance(c, str) else c.get("text") or c.get("content")
-                 for c in content if isinstance(c, str | Mapping)]
+        texts = [
+            c if isinstance(c, str) else c.get("text") or c.get("content")
+            for c in content
+            if isinstance(c, str | Mapping)
+        ]
         content = "\n".join(t for t in texts if isinstance(t, str)) or None
     if isinstance(content, str) and content:
         return content
@@ -149,15 +168,16 @@ def _message_text(message: Any) -> str | None:
     return _str(message.get("text"))
 
 
-def _indexed(attrs: Mapping[str, Any], prefix: str, role: str,
-             content: str) -> list[tuple[str | None, str | None]]:
+def _indexed(
+    attrs: Mapping[str, Any], prefix: str, role: str, content: str
+) -> list[tuple[str | None, str | None]]:
     """``[(role, text)]`` of flattened messages such as ``gen_ai.prompt.0.content``; for
     OpenInference, text parts ``...N.message.contents.K.message_content.text`` too."""
     found: dict[int, list[Any]] = {}
     for key, value in attrs.items():
         if not key.startswith(prefix):
             continue
-        index, _, rest = key[len(prefix):].partition(".")
+        index, _, rest = key[len(prefix) :].partition(".")
         if not index.isdigit():
             continue
         slot = found.setdefault(int(index), [None, None, {}])
@@ -168,8 +188,10 @@ def _indexed(attrs: Mapping[str, Any], prefix: str, role: str,
             slot[1] = _message_text(_parsed(value))
         elif (part := _CONTENT_PART.match(rest)) and _str(value):
             slot[2][int(part.group(1))] = value
-    return [(r, c or ("\n".join(p[k] for k in sorted(p)) if p else None))
-            for _, (r, c, p) in sorted(found.items())]
+    return [
+        (r, c or ("\n".join(p[k] for k in sorted(p)) if p else None))
+        for _, (r, c, p) in sorted(found.items())
+    ]
 
 
 def _pick(messages: list[tuple[str | None, str | None]], *, last_user: bool) -> str | None:

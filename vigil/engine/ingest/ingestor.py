@@ -36,8 +36,18 @@ DEFAULT_MAX_FIELD_CHARS = 256 * 1024
 _ERROR_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]{0,99}):")
 
 _PREDICTION_KEYS = frozenset(
-    {"id", "version", "ts", "latency_s", "error", "error_type", "subject_id", "inputs",
-     "outputs", "proba"}
+    {
+        "id",
+        "version",
+        "ts",
+        "latency_s",
+        "error",
+        "error_type",
+        "subject_id",
+        "inputs",
+        "outputs",
+        "proba",
+    }
 )
 _LABEL_KEYS = frozenset({"prediction_id", "actual", "ts"})
 _FEEDBACK_KEYS = frozenset({"id", "prediction_id", "score", "comment", "ts"})
@@ -54,19 +64,24 @@ class IngestResult:
 
     def reject(self, index: int, record: Any, errors: list[tuple[str, str]]) -> None:
         rid = record.get("id", record.get("prediction_id")) if isinstance(record, Mapping) else None
-        self.rejected.append({
-            "index": index,
-            "id": rid if isinstance(rid, str) else None,
-            "errors": [{"field": f, "reason": r} for f, r in errors],
-        })
+        self.rejected.append(
+            {
+                "index": index,
+                "id": rid if isinstance(rid, str) else None,
+                "errors": [{"field": f, "reason": r} for f, r in errors],
+            }
+        )
 
     @property
     def all_rejected(self) -> bool:
         return bool(self.rejected) and self.accepted == 0 and self.duplicates == 0
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"accepted": self.accepted, "duplicates": self.duplicates,
-                               "rejected": self.rejected}
+        out: dict[str, Any] = {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+        }
         if self.unmatched is not None:
             out["unmatched"] = self.unmatched
         return out
@@ -85,7 +100,10 @@ class Ingestor:
     """Validates and stores models and events in a :class:`Store`."""
 
     def __init__(
-        self, store: Store, *, max_batch: int = 10_000,
+        self,
+        store: Store,
+        *,
+        max_batch: int = 10_000,
         on_predictions: Callable[[str, list[dict[str, Any]]], None] | None = None,
         redactor: Callable[[ModelRecord, list[dict[str, Any]]], None] | None = None,
         max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
@@ -124,8 +142,9 @@ class Ingestor:
         if description is not None and not isinstance(description, str):
             raise InvalidParameterError("'description' must be a string.")
         schema = ModelSchema(schema.features, task=task)
-        record, created = self.store.upsert_model(name, task.value, schema.to_dict(), description,
-                                                  strict)
+        record, created = self.store.upsert_model(
+            name, task.value, schema.to_dict(), description, strict
+        )
         self._models.pop(name, None)
         return self.describe(record), created
 
@@ -165,8 +184,12 @@ class Ingestor:
         if record is None:
             self._model(name)  # raises the not-found error with its fix
             raise AssertionError("unreachable")
-        return {"model": record.name, "strict": record.strict, "schema": record.schema,
-                "history": schema_store.schema_history(self.store, record.id)}
+        return {
+            "model": record.name,
+            "strict": record.strict,
+            "schema": record.schema,
+            "history": schema_store.schema_history(self.store, record.id),
+        }
 
     # -- events ----------------------------------------------------------------------
     def ingest_predictions(
@@ -191,8 +214,17 @@ class Ingestor:
         limit = self.max_field_chars
         for i, rec in enumerate(records):
             errors: list[tuple[str, str]] = []
-            row = _prediction_row(rec, f"records[{i}]", schema, default_version, now, errors,
-                                  non_finite, limit, model.strict)
+            row = _prediction_row(
+                rec,
+                f"records[{i}]",
+                schema,
+                default_version,
+                now,
+                errors,
+                non_finite,
+                limit,
+                model.strict,
+            )
             row["model_id"] = model.id
             if errors:
                 result.reject(i, rec, errors)
@@ -203,8 +235,7 @@ class Ingestor:
                 rows.append(row)
                 indexes.append(i)
         if not model.strict and rows:
-            model, schema, rows = self._evolve(name, model, schema, rows, indexes, records,
-                                               result)
+            model, schema, rows = self._evolve(name, model, schema, rows, indexes, records, result)
         if self.redactor is not None and rows:
             self.redactor(model, rows)
         inserted = self.store.insert_predictions(model, rows)
@@ -212,14 +243,21 @@ class Ingestor:
         result.duplicates += len(rows) - len(inserted)
         if result.rejected:
             schema_store.record_rejections(
-                self.store, model.id, _rejection_counts(result, records, default_version, now))
+                self.store, model.id, _rejection_counts(result, records, default_version, now)
+            )
         if self.on_predictions is not None and inserted:
             self.on_predictions(name, [r for r in rows if r["id"] in inserted])
         return result
 
     def _evolve(
-        self, name: str, model: ModelRecord, schema: ModelSchema, rows: list[dict[str, Any]],
-        indexes: list[int], records: list[Any], result: IngestResult,
+        self,
+        name: str,
+        model: ModelRecord,
+        schema: ModelSchema,
+        rows: list[dict[str, Any]],
+        indexes: list[int],
+        records: list[Any],
+        result: IngestResult,
     ) -> tuple[ModelRecord, ModelSchema, list[dict[str, Any]]]:
         """Add inputs the schema does not know yet (kind inferred from the first non-null
         value); then reject only the records whose value conflicts with the kind stored."""
@@ -245,20 +283,27 @@ class Ingestor:
         for k in bad_names:
             new.pop(k)
         stored = schema_store.add_features(
-            self.store, model.id, [(k, kind, v) for k, (kind, v) in new.items()])
+            self.store, model.id, [(k, kind, v) for k, (kind, v) in new.items()]
+        )
         self._models.pop(name, None)
         model, schema = self._model(name)
-        check = ModelSchema(tuple(f for f in schema.features if f.name in new),
-                            task=schema.task)
+        check = ModelSchema(tuple(f for f in schema.features if f.name in new), task=schema.task)
         kept: list[dict[str, Any]] = []
         for row, i in zip(rows, indexes, strict=True):
             problems = check.validate_inputs(row["inputs"], f"records[{i}].inputs")
             if id(row) in unfit:
-                result.reject(i, records[i], [(f"records[{i}].inputs.{k}", r)
-                                              for k, r in unfit[id(row)]])
+                result.reject(
+                    i, records[i], [(f"records[{i}].inputs.{k}", r) for k, r in unfit[id(row)]]
+                )
             elif problems:
-                result.reject(i, records[i], [(f, f"{r} (the schema holds this input as "
-                                                  f"{_kind_of(stored, f)})") for f, r in problems])
+                result.reject(
+                    i,
+                    records[i],
+                    [
+                        (f, f"{r} (the schema holds this input as {_kind_of(stored, f)})")
+                        for f, r in problems
+                    ],
+                )
             else:
                 kept.append(row)
         return model, schema, kept
@@ -279,15 +324,18 @@ class Ingestor:
                 errors.append((f"{path}.actual", "missing: the true value is required"))
             elif non_finite and (bad := find_non_finite(item["actual"], f"{path}.actual")):
                 errors.append((bad, "expected a finite number, got a non-finite value"))
-            elif problem := field_problem(item["actual"], self.max_field_chars,
-                                          slow=non_finite):
+            elif problem := field_problem(item["actual"], self.max_field_chars, slow=non_finite):
                 errors.append((f"{path}.actual", f"cannot be stored: {problem}"))
             ts = _ts(item.get("ts"), f"{path}.ts", now, errors)
             if errors:
                 result.reject(i, item, errors)
             else:
-                rows[pid] = {"prediction_id": pid, "actual": item["actual"], "ts": ts,
-                             "received_at": now}
+                rows[pid] = {
+                    "prediction_id": pid,
+                    "actual": item["actual"],
+                    "ts": ts,
+                    "received_at": now,
+                }
         if (redact := getattr(self.redactor, "redact_labels", None)) is not None and rows:
             redact(model, list(rows.values()))  # the model's "label" policy (privacy.py)
         result.unmatched = len(rows) - self.store.upsert_labels(model.id, list(rows.values()))
@@ -312,7 +360,8 @@ class Ingestor:
             if comment is not None and not isinstance(comment, str):
                 errors.append((f"{path}.comment", "expected a string or null"))
             elif comment is not None and (
-                    problem := field_problem(comment, self.max_field_chars, slow=non_finite)):
+                problem := field_problem(comment, self.max_field_chars, slow=non_finite)
+            ):
                 errors.append((f"{path}.comment", f"cannot be stored: {problem}"))
             ts = _ts(item.get("ts"), f"{path}.ts", now, errors)
             if errors:
@@ -320,8 +369,14 @@ class Ingestor:
             elif fid in rows:
                 result.duplicates += 1
             else:
-                rows[fid] = {"id": fid, "prediction_id": pid, "score": score, "comment": comment,
-                             "ts": ts, "received_at": now}
+                rows[fid] = {
+                    "id": fid,
+                    "prediction_id": pid,
+                    "score": score,
+                    "comment": comment,
+                    "ts": ts,
+                    "received_at": now,
+                }
         if (redact := getattr(self.redactor, "redact_feedback", None)) is not None and rows:
             redact(model, list(rows.values()))  # the model's "comment" policy (privacy.py)
         inserted = self.store.insert_feedback(model.id, list(rows.values()))
@@ -358,8 +413,14 @@ def check_model_name(name: Any) -> str:
 
 
 def _prediction_row(
-    rec: Any, path: str, schema: ModelSchema, default_version: str, now: float,
-    errors: list[tuple[str, str]], non_finite: bool, max_chars: int = DEFAULT_MAX_FIELD_CHARS,
+    rec: Any,
+    path: str,
+    schema: ModelSchema,
+    default_version: str,
+    now: float,
+    errors: list[tuple[str, str]],
+    non_finite: bool,
+    max_chars: int = DEFAULT_MAX_FIELD_CHARS,
     strict: bool = False,
 ) -> dict[str, Any]:
     if not _object(rec, path, _PREDICTION_KEYS, errors):
@@ -369,8 +430,9 @@ def _prediction_row(
     if isinstance(version, int) and not isinstance(version, bool):
         version = str(version)
     if not isinstance(version, str) or not 0 < len(version) <= VERSION_MAX or "\x00" in version:
-        errors.append((f"{path}.version", f"expected a string of 1-{VERSION_MAX} characters "
-                                          "(no NUL)"))
+        errors.append(
+            (f"{path}.version", f"expected a string of 1-{VERSION_MAX} characters (no NUL)")
+        )
     ts = _ts(rec.get("ts"), f"{path}.ts", now, errors)
     latency = _number(rec.get("latency_s"), f"{path}.latency_s", errors, required=False)
     if latency is not None and latency < 0:
@@ -389,18 +451,26 @@ def _prediction_row(
             error = error.replace("\x00", "\ufffd")
     error_type = rec.get("error_type")
     if error_type is not None:
-        if (not isinstance(error_type, str) or not 0 < len(error_type) <= ERROR_TYPE_MAX
-                or "\x00" in error_type):
-            errors.append((f"{path}.error_type",
-                           f"expected a string of 1-{ERROR_TYPE_MAX} characters or null"))
+        if (
+            not isinstance(error_type, str)
+            or not 0 < len(error_type) <= ERROR_TYPE_MAX
+            or "\x00" in error_type
+        ):
+            errors.append(
+                (
+                    f"{path}.error_type",
+                    f"expected a string of 1-{ERROR_TYPE_MAX} characters or null",
+                )
+            )
             error_type = None
         elif error is None:
             error = error_type  # a kind alone still marks the prediction as failed
     elif isinstance(error, str) and (match := _ERROR_PREFIX.match(error)):
         error_type = match.group(1)
     subject = rec.get("subject_id")
-    if subject is not None and (not isinstance(subject, str) or not 0 < len(subject) <= 200
-                                or "\x00" in subject):
+    if subject is not None and (
+        not isinstance(subject, str) or not 0 < len(subject) <= 200 or "\x00" in subject
+    ):
         errors.append((f"{path}.subject_id", "expected a string of 1-200 characters or null"))
     if "inputs" not in rec:
         errors.append((f"{path}.inputs", "missing: the model's input features are required"))
@@ -413,9 +483,12 @@ def _prediction_row(
     for key in ("outputs", "proba"):
         value = rec.get(key)
         kind = type(value)
-        if not (value is None or kind is float or kind is bool or (
-                kind is str and len(value) <= max_chars and not non_finite
-                and "\x00" not in value)):
+        if not (
+            value is None
+            or kind is float
+            or kind is bool
+            or (kind is str and len(value) <= max_chars and not non_finite and "\x00" not in value)
+        ):
             problem = field_problem(value, max_chars, slow=non_finite)
             if problem:
                 errors.append((f"{path}.{key}", f"cannot be stored: {problem}"))
@@ -423,15 +496,26 @@ def _prediction_row(
         for key in ("id", "version", "error", "error_type", "subject_id"):
             value = rec.get(key)
             if isinstance(value, str) and field_problem(value, 1 << 62, slow=True):
-                errors.append((f"{path}.{key}", "a string that is not valid Unicode "
-                                                "(a lone surrogate)"))
+                errors.append(
+                    (f"{path}.{key}", "a string that is not valid Unicode (a lone surrogate)")
+                )
         for key in ("inputs", "outputs", "proba"):
             bad = find_non_finite(rec.get(key), f"{path}.{key}")
             if bad and not any(f == bad for f, _ in errors):
                 errors.append((bad, "expected a finite number, got a non-finite value"))
-    return {"id": pid, "version": version, "ts": ts, "latency_s": latency, "error": error,
-            "error_type": error_type, "subject_id": subject, "inputs": rec.get("inputs"),
-            "outputs": rec.get("outputs"), "proba": rec.get("proba"), "received_at": now}
+    return {
+        "id": pid,
+        "version": version,
+        "ts": ts,
+        "latency_s": latency,
+        "error": error,
+        "error_type": error_type,
+        "subject_id": subject,
+        "inputs": rec.get("inputs"),
+        "outputs": rec.get("outputs"),
+        "proba": rec.get("proba"),
+        "received_at": now,
+    }
 
 
 def _object(value: Any, path: str, allowed: frozenset[str], errors: list) -> bool:
@@ -468,8 +552,7 @@ def _number(value: Any, path: str, errors: list, *, required: bool) -> float | N
     try:
         number = float(value)
     except OverflowError:  # a JSON integer with hundreds of digits
-        errors.append((path, "expected a finite number, got an integer too large for a "
-                             "double"))
+        errors.append((path, "expected a finite number, got an integer too large for a double"))
         return None
     if not math.isfinite(number):
         errors.append((path, f"expected a finite number, got {value!r}"))
@@ -501,13 +584,29 @@ def _ts(value: Any, path: str, now: float, errors: list) -> float:
 
 
 _REASONS = (  # (field suffix or reason text, rejection reason): a bounded set of reasons
-    (".ts", "bad_timestamp"), (".id", "bad_id"), (".version", "bad_version"),
-    (".latency_s", "bad_latency"), (".error_type", "bad_error"), (".error", "bad_error"),
-    (".subject_id", "bad_subject"), (".outputs", "bad_output"), (".proba", "bad_output"),
+    (".ts", "bad_timestamp"),
+    (".id", "bad_id"),
+    (".version", "bad_version"),
+    (".latency_s", "bad_latency"),
+    (".error_type", "bad_error"),
+    (".error", "bad_error"),
+    (".subject_id", "bad_subject"),
+    (".outputs", "bad_output"),
+    (".proba", "bad_output"),
 )
 REJECTION_REASONS = (
-    "bad_timestamp", "bad_id", "bad_version", "bad_latency", "bad_error", "bad_subject",
-    "bad_output", "missing_input", "unknown_input", "input_type", "too_large", "non_finite",
+    "bad_timestamp",
+    "bad_id",
+    "bad_version",
+    "bad_latency",
+    "bad_error",
+    "bad_subject",
+    "bad_output",
+    "missing_input",
+    "unknown_input",
+    "input_type",
+    "too_large",
+    "non_finite",
     "bad_record",
 )
 
@@ -549,8 +648,13 @@ def _rejection_counts(
 
 
 def _check_inputs(
-    inputs: Mapping[str, Any], path: str, schema: ModelSchema, errors: list,
-    slow: bool, max_chars: int, strict: bool,
+    inputs: Mapping[str, Any],
+    path: str,
+    schema: ModelSchema,
+    errors: list,
+    slow: bool,
+    max_chars: int,
+    strict: bool,
 ) -> None:
     """Storage limits on input values; with a strict schema, no unknown inputs.
 
@@ -573,13 +677,22 @@ def _check_inputs(
         for name in string_names:
             value = get(name)
             if type(value) is str and (len(value) > max_chars or "\x00" in value):
-                errors.append((f"{path}.{name}",
-                               f"cannot be stored: {field_problem(value, max_chars, slow=False)}"))
+                errors.append(
+                    (
+                        f"{path}.{name}",
+                        f"cannot be stored: {field_problem(value, max_chars, slow=False)}",
+                    )
+                )
     if strict and not known.issuperset(inputs):
         for key in inputs:
             if key not in known:
-                errors.append((f"{path}.{key}", "unknown input: the model's schema is strict "
-                                                "(register the input or set strict to false)"))
+                errors.append(
+                    (
+                        f"{path}.{key}",
+                        "unknown input: the model's schema is strict "
+                        "(register the input or set strict to false)",
+                    )
+                )
 
 
 _FACTS: dict[int, tuple[ModelSchema, frozenset[str], tuple[str, ...]]] = {}
@@ -591,8 +704,9 @@ def _facts(schema: ModelSchema) -> tuple[frozenset[str], tuple[str, ...]]:
     if entry is None or entry[0] is not schema:
         if len(_FACTS) > 256:
             _FACTS.clear()
-        strings = tuple(f.name for f in schema.features
-                        if f.kind in (FeatureKind.CATEGORICAL, FeatureKind.TEXT))
+        strings = tuple(
+            f.name for f in schema.features if f.kind in (FeatureKind.CATEGORICAL, FeatureKind.TEXT)
+        )
         entry = _FACTS[id(schema)] = (schema, frozenset(schema.feature_names), strings)
     return entry[1], entry[2]
 
@@ -603,8 +717,10 @@ def _validation_schema(record: ModelRecord) -> ModelSchema:
     schema = ModelSchema.from_dict(record.schema)
     if record.strict:
         return schema
-    return ModelSchema(tuple(Feature(f.name, f.kind, required=False, dim=f.dim)
-                             for f in schema.features), task=schema.task)
+    return ModelSchema(
+        tuple(Feature(f.name, f.kind, required=False, dim=f.dim) for f in schema.features),
+        task=schema.task,
+    )
 
 
 def _kind_of(schema: Mapping[str, Any], field_path: str) -> str:

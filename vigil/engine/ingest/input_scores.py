@@ -86,9 +86,15 @@ class InputScorer:
         for i, row in enumerate(rows):
             inputs = all_inputs[i]
             entry: dict[str, Any] = {
-                "prediction_id": row["id"], "model_id": model.id, "version": row["version"],
-                "ts": row["ts"], "ood_score": None, "ood": None, "injection_score": None,
-                "flags": None}
+                "prediction_id": row["id"],
+                "model_id": model.id,
+                "version": row["version"],
+                "ts": row["ts"],
+                "ood_score": None,
+                "ood": None,
+                "injection_score": None,
+                "flags": None,
+            }
             flags: list[str] = []
             if ood is not None:
                 result = ood[i]
@@ -132,16 +138,25 @@ def _rate(column: str, threshold: float | None) -> Any:
     """Flagged rows per prediction of the window (unscored predictions count as clean:
     texts without any injection signal store no score row)."""
 
-    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
-               end: float) -> float | None:
+    def metric(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         return flagged_share(store, model.id, version, start, end, column, threshold)
 
     return metric
 
 
-register_metric("ood_rate", _rate("ood_score", None),
-                "Share of predictions whose inputs are out of distribution (vs the reference).",
-                unit="ratio", replace=True)
-register_metric("injection_rate", _rate("injection_score", 0.5),
-                "Share of predictions whose text inputs look like prompt injection.",
-                unit="ratio", replace=True)
+register_metric(
+    "ood_rate",
+    _rate("ood_score", None),
+    "Share of predictions whose inputs are out of distribution (vs the reference).",
+    unit="ratio",
+    replace=True,
+)
+register_metric(
+    "injection_rate",
+    _rate("injection_score", 0.5),
+    "Share of predictions whose text inputs look like prompt injection.",
+    unit="ratio",
+    replace=True,
+)

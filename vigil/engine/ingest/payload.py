@@ -105,8 +105,10 @@ def field_problem(value: Any, max_chars: int, *, slow: bool, depth: int = 0) -> 
         return None
     if kind is str:
         if len(value) > max_chars:
-            return (f"a string of {len(value)} characters is longer than the limit of "
-                    f"{max_chars} (VIGIL_MAX_FIELD_BYTES)")
+            return (
+                f"a string of {len(value)} characters is longer than the limit of "
+                f"{max_chars} (VIGIL_MAX_FIELD_BYTES)"
+            )
         if "\x00" in value:
             return "a string holding a NUL character (\\u0000), which databases refuse"
         if slow:
@@ -129,8 +131,9 @@ def field_problem(value: Any, max_chars: int, *, slow: bool, depth: int = 0) -> 
         return None
     if kind is dict:
         for key, item in value.items():
-            problem = (field_problem(key, max_chars, slow=slow, depth=depth + 1)
-                       or field_problem(item, max_chars, slow=slow, depth=depth + 1))
+            problem = field_problem(key, max_chars, slow=slow, depth=depth + 1) or field_problem(
+                item, max_chars, slow=slow, depth=depth + 1
+            )
             if problem:
                 return problem
         return None

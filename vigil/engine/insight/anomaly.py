@@ -62,14 +62,14 @@ def expectations(values: np.ndarray, step: float) -> np.ndarray:
         same = np.full((4, n), np.nan)
         for k in range(1, 5):
             if k * lag < n:
-                same[k - 1, k * lag:] = y[:n - k * lag]
+                same[k - 1, k * lag :] = y[: n - k * lag]
         enough = np.count_nonzero(~np.isnan(same), axis=0) >= MIN_SAME
         todo = enough & np.isnan(out)
         if todo.any():
             out[todo] = np.nanmedian(same[:, todo], axis=0)
     day = max(1, round(DAY / step))
     for t in np.flatnonzero(np.isnan(out)):
-        recent = y[max(0, t - day):t]
+        recent = y[max(0, t - day) : t]
         recent = recent[~np.isnan(recent)]
         if len(recent) >= 3:
             out[t] = float(np.median(recent))
@@ -100,30 +100,41 @@ def score_last(values: Any, *, step: float) -> dict[str, Any]:
     week = max(m + 3, round(WEEK / step))
     # the level residuals sat at over the week before the sustained window: a slow trend
     # shifts every seasonal expectation by about the same amount, which this takes out
-    before = residuals[max(0, len(y) - week):max(0, len(y) - m)]
+    before = residuals[max(0, len(y) - week) : max(0, len(y) - m)]
     before = before[np.isfinite(before)]
     level = float(np.median(before)) if before.size >= 3 else 0.0
     history = residuals[:-1]
     # the scale of the last two weeks: older residuals come from thinner expectations
-    scale = robust_scale(history[-2 * week:])
+    scale = robust_scale(history[-2 * week :])
     last, expected = float(y[-1]), float(exp[-1]) + level
-    out: dict[str, Any] = {"score": None, "kind": None, "value": None if math.isnan(last)
-                           else last, "expected": None if math.isnan(expected) else expected,
-                           "scale": None if math.isnan(scale) else scale, "point": None,
-                           "sustained": None,
-                           "n_history": int(np.count_nonzero(np.isfinite(history)))}
-    if math.isnan(last) or math.isnan(expected) or math.isnan(scale) or \
-            out["n_history"] < 3:
+    out: dict[str, Any] = {
+        "score": None,
+        "kind": None,
+        "value": None if math.isnan(last) else last,
+        "expected": None if math.isnan(expected) else expected,
+        "scale": None if math.isnan(scale) else scale,
+        "point": None,
+        "sustained": None,
+        "n_history": int(np.count_nonzero(np.isfinite(history))),
+    }
+    if math.isnan(last) or math.isnan(expected) or math.isnan(scale) or out["n_history"] < 3:
         return out
     point = (last - expected) / scale
     tail = residuals[-m:]
     tail = tail[np.isfinite(tail)]
-    sustained = (float(np.median(tail)) - level) / (1.2533 * scale / math.sqrt(len(tail))) \
-        if len(tail) >= max(3, m // 2) else 0.0
-    kind, score = ("point", point) if abs(point) >= abs(sustained) else \
-        ("sustained", sustained)
-    return {**out, "score": float(score), "kind": kind, "point": float(point),
-            "sustained": float(sustained)}
+    sustained = (
+        (float(np.median(tail)) - level) / (1.2533 * scale / math.sqrt(len(tail)))
+        if len(tail) >= max(3, m // 2)
+        else 0.0
+    )
+    kind, score = ("point", point) if abs(point) >= abs(sustained) else ("sustained", sustained)
+    return {
+        **out,
+        "score": float(score),
+        "kind": kind,
+        "point": float(point),
+        "sustained": float(sustained),
+    }
 
 
 def flagged(score: float, op: str, threshold: float) -> bool:
@@ -135,21 +146,38 @@ def flagged(score: float, op: str, threshold: float) -> bool:
     return abs(score) > abs(threshold)
 
 
-def score_metric(store: Store, model: ModelRecord, metric: str, *, step_s: float,
-                 history_s: float, version: str | None = None,
-                 now: float | None = None) -> dict[str, Any]:
+def score_metric(
+    store: Store,
+    model: ModelRecord,
+    metric: str,
+    *,
+    step_s: float,
+    history_s: float,
+    version: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
     """Score the last whole ``step_s`` window of ``metric`` against its history."""
     from vigil.engine.insight.series import metric_series
 
     now = time.time() if now is None else now
     end = math.floor(now / step_s) * step_s
-    series = metric_series(store, model, metric, start=end - history_s, end=end, step=step_s,
-                           version=version)
+    series = metric_series(
+        store, model, metric, start=end - history_s, end=end, step=step_s, version=version
+    )
     values = series.values
     if metric.partition(":")[0] in ("count", "throughput"):  # zeros before the first data
         nonzero = np.flatnonzero(values > 0)
-        values = values[nonzero[0]:] if nonzero.size else values[:0]
+        values = values[nonzero[0] :] if nonzero.size else values[:0]
     if len(values) == 0:
-        return {"score": None, "kind": None, "value": None, "expected": None, "scale": None,
-                "point": None, "sustained": None, "n_history": 0, "window_end": end}
+        return {
+            "score": None,
+            "kind": None,
+            "value": None,
+            "expected": None,
+            "scale": None,
+            "point": None,
+            "sustained": None,
+            "n_history": 0,
+            "window_end": end,
+        }
     return {**score_last(values, step=step_s), "window_end": end}

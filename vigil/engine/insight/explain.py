@@ -63,8 +63,14 @@ MAX_SEGMENTS = 30  # categorical inputs with more values are not read as segment
 MIN_GROUP = 20  # rows a group needs in the window to be judged
 _QUALITY = ("accuracy", "f1", "roc_auc", "log_loss")
 _REGRESSION = ("mae", "rmse", "r2")
-_HOST_FIELDS = ("client_latency_p95_ms", "net_network_p95_ms", "process_cpu_percent",
-                "host_cpu_percent", "gpu_utilization_percent", "process_rss_bytes")
+_HOST_FIELDS = (
+    "client_latency_p95_ms",
+    "net_network_p95_ms",
+    "process_cpu_percent",
+    "host_cpu_percent",
+    "gpu_utilization_percent",
+    "process_rss_bytes",
+)
 
 
 def explainable(metric: str) -> bool:
@@ -83,13 +89,15 @@ def _quantity(metric: str) -> Callable[[dict[str, Any]], float | None] | None:
     if base in ("latency_p50", "latency_p95", "latency_p99"):
         return lambda r: None if r["latency_s"] is None else float(r["latency_s"])
     if base in _QUALITY:
+
         def correct(r: dict[str, Any]) -> float | None:
             if r["actual"] is None or r["error"] is not None:
                 return None
-            return float(class_value(prediction_value(r["outputs"])) ==
-                         class_value(r["actual"]))
+            return float(class_value(prediction_value(r["outputs"])) == class_value(r["actual"]))
+
         return correct
     if base.startswith("estimated_"):
+
         def confidence(r: dict[str, Any]) -> float | None:
             p = r["proba"]
             if isinstance(p, dict):
@@ -99,14 +107,20 @@ def _quantity(metric: str) -> Callable[[dict[str, Any]], float | None] | None:
             if isinstance(p, list) and p and all(isinstance(v, int | float) for v in p):
                 return float(max(p)) if len(p) > 1 else max(float(p[0]), 1 - float(p[0]))
             return None
+
         return confidence
     if base in _REGRESSION:
+
         def abs_error(r: dict[str, Any]) -> float | None:
             pred = prediction_value(r["outputs"])
-            if r["actual"] is None or not isinstance(pred, int | float) or \
-                    not isinstance(r["actual"], int | float):
+            if (
+                r["actual"] is None
+                or not isinstance(pred, int | float)
+                or not isinstance(r["actual"], int | float)
+            ):
                 return None
             return abs(float(pred) - float(r["actual"]))
+
         return abs_error
     return None
 
@@ -144,8 +158,9 @@ def _var_mean(a: np.ndarray) -> float:
     return max(float(np.var(a, ddof=1)), 1.0 / n) / n
 
 
-def _interaction(cur: np.ndarray, cur_rest: np.ndarray, before: np.ndarray | None,
-                 before_rest: np.ndarray | None) -> float:
+def _interaction(
+    cur: np.ndarray, cur_rest: np.ndarray, before: np.ndarray | None, before_rest: np.ndarray | None
+) -> float:
     """p-value that a group changed like the rest of the traffic: the difference of the
     two changes (difference in differences) over its standard error; a group new in the
     window (``before`` None) is compared with the rest of the window."""
@@ -163,8 +178,9 @@ def _interaction(cur: np.ndarray, cur_rest: np.ndarray, before: np.ndarray | Non
     return float(2 * stats.norm.sf(abs(diff) / math.sqrt(var)))
 
 
-def _groups(rows: Sequence[dict[str, Any]], values: np.ndarray,
-            key: Callable[[dict[str, Any]], Any]) -> dict[Any, np.ndarray]:
+def _groups(
+    rows: Sequence[dict[str, Any]], values: np.ndarray, key: Callable[[dict[str, Any]], Any]
+) -> dict[Any, np.ndarray]:
     out: dict[Any, list[float]] = defaultdict(list)
     for r, v in zip(rows, values, strict=True):
         if not math.isnan(v):
@@ -172,9 +188,14 @@ def _groups(rows: Sequence[dict[str, Any]], values: np.ndarray,
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def _decompose(kind: str, name: str, base: dict[Any, np.ndarray],
-               cur: dict[Any, np.ndarray], delta: float,
-               all_base: np.ndarray) -> list[dict[str, Any]]:
+def _decompose(
+    kind: str,
+    name: str,
+    base: dict[Any, np.ndarray],
+    cur: dict[Any, np.ndarray],
+    delta: float,
+    all_base: np.ndarray,
+) -> list[dict[str, Any]]:
     """Candidates of one grouping (a segment input, or versions)."""
     n0 = sum(len(v) for v in base.values()) or 1
     n1 = sum(len(v) for v in cur.values()) or 1
@@ -192,27 +213,40 @@ def _decompose(kind: str, name: str, base: dict[Any, np.ndarray],
         cur_rest = np.concatenate(rest) if rest else np.empty(0)
         if len(before) >= MIN_GROUP:
             base_rest = [v for g, v in base.items() if g != group]
-            p = _interaction(values, cur_rest, before,
-                             np.concatenate(base_rest) if base_rest else np.empty(0))
+            p = _interaction(
+                values, cur_rest, before, np.concatenate(base_rest) if base_rest else np.empty(0)
+            )
         else:
             p = _interaction(values, cur_rest, None, None)
         score = (contribution - w1 * delta) / delta if delta else 0.0
         score = min(max(score, 0.0), 1.0) if p < ALPHA else 0.0
         label = f"{name}={group}" if kind == "segment" else str(group)
-        out.append({
-            "kind": kind, "name": label, "score": round(score, 4),
-            "evidence": {"weight_baseline": round(w0, 4), "weight": round(w1, 4),
-                         "mean_baseline": None if not len(before) else round(m0, 6),
-                         "mean": round(m1, 6), "contribution": round(contribution, 6),
-                         "within": round(w1 * (m1 - m0), 6),
-                         "mix": round((w1 - w0) * (m0 - m0_all), 6),
-                         "p_value": p, "n_baseline": len(before), "n": len(values)},
-            "summary": f"{label}: {m0:.4g} -> {m1:.4g} on {w1:.0%} of the traffic"})
+        out.append(
+            {
+                "kind": kind,
+                "name": label,
+                "score": round(score, 4),
+                "evidence": {
+                    "weight_baseline": round(w0, 4),
+                    "weight": round(w1, 4),
+                    "mean_baseline": None if not len(before) else round(m0, 6),
+                    "mean": round(m1, 6),
+                    "contribution": round(contribution, 6),
+                    "within": round(w1 * (m1 - m0), 6),
+                    "mix": round((w1 - w0) * (m0 - m0_all), 6),
+                    "p_value": p,
+                    "n_baseline": len(before),
+                    "n": len(values),
+                },
+                "summary": f"{label}: {m0:.4g} -> {m1:.4g} on {w1:.0%} of the traffic",
+            }
+        )
     return out
 
 
-def _error_kinds(base_rows: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]],
-                 delta: float) -> list[dict[str, Any]]:
+def _error_kinds(
+    base_rows: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], delta: float
+) -> list[dict[str, Any]]:
     def counts(rs: Sequence[dict[str, Any]]) -> dict[str, int]:
         c: dict[str, int] = defaultdict(int)
         for r in rs:
@@ -230,30 +264,52 @@ def _error_kinds(base_rows: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
         share = c0.get(kind, 0) / e0 if e0 else 1 / len(kinds)
         rise = r1 - r0
         a = np.zeros(n1)
-        a[:c1.get(kind, 0)] = 1
+        a[: c1.get(kind, 0)] = 1
         b = np.zeros(n0)
-        b[:c0.get(kind, 0)] = 1
+        b[: c0.get(kind, 0)] = 1
         p = _test(a, b)
         score = (rise - share * delta) / delta if delta else 0.0
         score = min(max(score, 0.0), 1.0) if p < ALPHA else 0.0
-        out.append({"kind": "error_kind", "name": kind, "score": round(score, 4),
-                    "evidence": {"rate_baseline": round(r0, 6), "rate": round(r1, 6),
-                                 "share_of_baseline_errors": round(share, 4),
-                                 "p_value": p},
-                    "summary": f"{kind} errors: {r0:.2%} -> {r1:.2%} of predictions"})
+        out.append(
+            {
+                "kind": "error_kind",
+                "name": kind,
+                "score": round(score, 4),
+                "evidence": {
+                    "rate_baseline": round(r0, 6),
+                    "rate": round(r1, 6),
+                    "share_of_baseline_errors": round(share, 4),
+                    "p_value": p,
+                },
+                "summary": f"{kind} errors: {r0:.2%} -> {r1:.2%} of predictions",
+            }
+        )
     return out
 
 
-def _features(model: ModelRecord, base_rows: Sequence[dict[str, Any]],
-              rows: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+def _features(
+    model: ModelRecord,
+    base_rows: Sequence[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
+    seed: int,
+) -> list[dict[str, Any]]:
     from vigil.engine.insight.explain_features import feature_candidates
 
     return feature_candidates(model, base_rows, rows, alpha=ALPHA, seed=seed)
 
 
-def explain(store: Store, model: ModelRecord, metric: str, *, start: float, end: float,
-            baseline_start: float | None = None, baseline_end: float | None = None,
-            version: str | None = None, seed: int = 0) -> dict[str, Any]:
+def explain(
+    store: Store,
+    model: ModelRecord,
+    metric: str,
+    *,
+    start: float,
+    end: float,
+    baseline_start: float | None = None,
+    baseline_end: float | None = None,
+    version: str | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Rank the candidate causes of the change of ``metric`` from the baseline window
     (default: the window of the same length just before ``start``) to ``[start, end)``.
 
@@ -267,37 +323,50 @@ def explain(store: Store, model: ModelRecord, metric: str, *, start: float, end:
         raise InvalidParameterError(
             f"Metric {metric!r} cannot be explained: root cause needs error_rate, "
             "error_rate:<kind>, latency_p50/p95/p99, a quality metric (accuracy, f1, "
-            "roc_auc, log_loss, mae, rmse, r2) or an estimated_* one.")
+            "roc_auc, log_loss, mae, rmse, r2) or an estimated_* one."
+        )
     if not end > start:
         raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
     b_end = start if baseline_end is None else baseline_end
     b_start = b_end - (end - start) if baseline_start is None else baseline_start
     if not b_end > b_start:
         raise InvalidParameterError(
-            f"'baseline_end' ({b_end}) must be after 'baseline_start' ({b_start}).")
+            f"'baseline_end' ({b_end}) must be after 'baseline_start' ({b_start})."
+        )
     rows = predictions(store, model.id, start, end, version, limit=MAX_ROWS, newest=True)
-    base_rows = predictions(store, model.id, b_start, b_end, version, limit=MAX_ROWS,
-                            newest=True)
+    base_rows = predictions(store, model.id, b_start, b_end, version, limit=MAX_ROWS, newest=True)
     v1 = np.array([_nan(quantity(r)) for r in rows], dtype=np.float64)
     v0 = np.array([_nan(quantity(r)) for r in base_rows], dtype=np.float64)
     a1, a0 = v1[~np.isnan(v1)], v0[~np.isnan(v0)]
     out: dict[str, Any] = {
-        "model": model.name, "metric": metric, "version": version,
+        "model": model.name,
+        "metric": metric,
+        "version": version,
         "window": {"start": start, "end": end, "n": len(rows), "n_valued": int(a1.size)},
-        "baseline": {"start": b_start, "end": b_end, "n": len(base_rows),
-                     "n_valued": int(a0.size)},
-        "change": None, "candidates": [], "verdict": "no clear cause", "clear_cause": False}
+        "baseline": {"start": b_start, "end": b_end, "n": len(base_rows), "n_valued": int(a0.size)},
+        "change": None,
+        "candidates": [],
+        "verdict": "no clear cause",
+        "clear_cause": False,
+    }
     if a1.size < MIN_GROUP or a0.size < MIN_GROUP:
-        out["reason"] = (f"too few rows with a value of {metric} (window {a1.size}, baseline "
-                         f"{a0.size}; {MIN_GROUP} needed in each)")
+        out["reason"] = (
+            f"too few rows with a value of {metric} (window {a1.size}, baseline "
+            f"{a0.size}; {MIN_GROUP} needed in each)"
+        )
         return out
     m0, m1 = float(a0.mean()), float(a1.mean())
     delta = m1 - m0
     p_change = _test(a1, a0)
     worse = delta > 0 if _bad_when_higher(metric) else delta < 0
-    out["change"] = {"baseline": round(m0, 6), "current": round(m1, 6),
-                     "delta": round(delta, 6), "p_value": p_change, "worse": bool(worse),
-                     "quantity": "mean per row"}
+    out["change"] = {
+        "baseline": round(m0, 6),
+        "current": round(m1, 6),
+        "delta": round(delta, 6),
+        "p_value": p_change,
+        "worse": bool(worse),
+        "quantity": "mean per row",
+    }
     candidates: list[dict[str, Any]] = []
     from vigil.schema import FeatureKind, ModelSchema
 
@@ -309,23 +378,30 @@ def explain(store: Store, model: ModelRecord, metric: str, *, start: float, end:
         cur_groups = _groups(rows, v1, key)
         if len(cur_groups) > MAX_SEGMENTS:
             continue
-        candidates += _decompose("segment", feature.name, _groups(base_rows, v0, key),
-                                 cur_groups, delta, a0)
+        candidates += _decompose(
+            "segment", feature.name, _groups(base_rows, v0, key), cur_groups, delta, a0
+        )
     versions = _groups(rows, v1, lambda r: r["version"])
-    if version is None and (len(versions) > 1 or
-                            set(versions) != set(_groups(base_rows, v0,
-                                                         lambda r: r["version"]))):
-        candidates += _decompose("version", "version",
-                                 _groups(base_rows, v0, lambda r: r["version"]), versions,
-                                 delta, a0)
+    if version is None and (
+        len(versions) > 1 or set(versions) != set(_groups(base_rows, v0, lambda r: r["version"]))
+    ):
+        candidates += _decompose(
+            "version",
+            "version",
+            _groups(base_rows, v0, lambda r: r["version"]),
+            versions,
+            delta,
+            a0,
+        )
     if metric == "error_rate":
         candidates += _error_kinds(base_rows, rows, delta)
     candidates += _features(model, base_rows, rows, seed)
     if metric.partition(":")[0] in ("error_rate", "latency_p50", "latency_p95", "latency_p99"):
         from vigil.engine.insight.explain_features import host_candidates
 
-        candidates += host_candidates(store, model, (b_start, b_end), (start, end), version,
-                                      _HOST_FIELDS)
+        candidates += host_candidates(
+            store, model, (b_start, b_end), (start, end), version, _HOST_FIELDS
+        )
     candidates.sort(key=lambda c: (-c["score"], c["kind"], c["name"]))
     out["candidates"] = candidates
     top = candidates[0] if candidates else None
@@ -347,6 +423,6 @@ def _input_key(name: str) -> Callable[[dict[str, Any]], Any]:
     def key(r: dict[str, Any]) -> Any:
         inputs = r["inputs"]
         value = inputs.get(name) if isinstance(inputs, dict) else None
-        return value if value is None or isinstance(value, str | int | float | bool) \
-            else str(value)
+        return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
     return key

@@ -32,8 +32,13 @@ def _column(rows: Sequence[dict[str, Any]], name: str) -> list[Any]:
 
 
 def _numeric(values: list[Any]) -> np.ndarray:
-    out = np.array([float(v) if isinstance(v, int | float) and not isinstance(v, bool)
-                    else np.nan for v in values], dtype=np.float64)
+    out = np.array(
+        [
+            float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
+            for v in values
+        ],
+        dtype=np.float64,
+    )
     return out
 
 
@@ -63,8 +68,9 @@ def _drift(kind: str, before: list[Any], after: list[Any]) -> dict[str, Any] | N
     return {"method": "tvd", "effect": tvd, "p_value": p}
 
 
-def importances(features: list[tuple[str, str]], rows: Sequence[dict[str, Any]],
-                seed: int = 0) -> dict[str, float] | None:
+def importances(
+    features: list[tuple[str, str]], rows: Sequence[dict[str, Any]], seed: int = 0
+) -> dict[str, float] | None:
     """Each feature's share of the surrogate's permutation importance (summing to 1), or
     None when there are too few rows with a recorded output."""
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -74,8 +80,11 @@ def importances(features: list[tuple[str, str]], rows: Sequence[dict[str, Any]],
     from vigil.engine.quality.windows import class_value, prediction_value
 
     outputs = [prediction_value(r["outputs"]) for r in rows]
-    keep = [i for i, y in enumerate(outputs) if y is not None and
-            isinstance(y, str | int | float | bool)]
+    keep = [
+        i
+        for i, y in enumerate(outputs)
+        if y is not None and isinstance(y, str | int | float | bool)
+    ]
     if len(keep) < MIN_SURROGATE_ROWS:
         return None
     rng = np.random.default_rng(seed)
@@ -91,37 +100,46 @@ def importances(features: list[tuple[str, str]], rows: Sequence[dict[str, Any]],
             col[np.isnan(col)] = np.nanmedian(col) if np.isfinite(col).any() else 0.0
         else:
             codes: dict[str, int] = {}
-            col = np.array([codes.setdefault(str(v), len(codes)) for v in values],
-                           dtype=np.float64)
+            col = np.array([codes.setdefault(str(v), len(codes)) for v in values], dtype=np.float64)
         columns.append(col)
     x = np.column_stack(columns)
     numeric_y = all(isinstance(v, int | float) and not isinstance(v, bool) for v in y_raw)
     regression = numeric_y and len(set(y_raw)) > 20
-    y = np.asarray(y_raw, dtype=np.float64) if regression else np.asarray(
-        [str(v) for v in y_raw])
+    y = np.asarray(y_raw, dtype=np.float64) if regression else np.asarray([str(v) for v in y_raw])
     if not regression and len(set(y.tolist())) < 2:
         return dict.fromkeys((n for n, _ in features), 0.0)
     x_fit, x_test, y_fit, y_test = train_test_split(x, y, test_size=0.3, random_state=seed)
     cls = RandomForestRegressor if regression else RandomForestClassifier
-    surrogate = cls(n_estimators=60, max_depth=8, min_samples_leaf=3, random_state=seed,
-                    n_jobs=1).fit(x_fit, y_fit)
-    result = permutation_importance(surrogate, x_test, y_test, n_repeats=3,
-                                    random_state=seed, n_jobs=1)
+    surrogate = cls(
+        n_estimators=60, max_depth=8, min_samples_leaf=3, random_state=seed, n_jobs=1
+    ).fit(x_fit, y_fit)
+    result = permutation_importance(
+        surrogate, x_test, y_test, n_repeats=3, random_state=seed, n_jobs=1
+    )
     raw = np.clip(result.importances_mean, 0.0, None)
     total = float(raw.sum())
-    return {name: float(raw[i] / total) if total > 0 else 0.0
-            for i, (name, _) in enumerate(features)}
+    return {
+        name: float(raw[i] / total) if total > 0 else 0.0 for i, (name, _) in enumerate(features)
+    }
 
 
-def feature_candidates(model: ModelRecord, base_rows: Sequence[dict[str, Any]],
-                       rows: Sequence[dict[str, Any]], *, alpha: float,
-                       seed: int = 0) -> list[dict[str, Any]]:
+def feature_candidates(
+    model: ModelRecord,
+    base_rows: Sequence[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
+    *,
+    alpha: float,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
     """One candidate per numeric or categorical input: drift effect × importance."""
     from vigil.schema import FeatureKind, ModelSchema
 
     schema = ModelSchema.from_dict(model.schema)
-    features = [(f.name, f.kind.value) for f in schema.features
-                if f.kind in (FeatureKind.NUMERIC, FeatureKind.CATEGORICAL)]
+    features = [
+        (f.name, f.kind.value)
+        for f in schema.features
+        if f.kind in (FeatureKind.NUMERIC, FeatureKind.CATEGORICAL)
+    ]
     if not features or not rows or not base_rows:
         return []
     shares = importances(features, list(base_rows) + list(rows), seed)
@@ -134,21 +152,39 @@ def feature_candidates(model: ModelRecord, base_rows: Sequence[dict[str, Any]],
         share = shares[name] if shares is not None else 1.0 / len(features)
         drifted = drift["p_value"] < cutoff and drift["effect"] >= MIN_EFFECT
         score = drift["effect"] * share if drifted else 0.0
-        out.append({
-            "kind": "feature", "name": name, "score": round(min(score, 1.0), 4),
-            "evidence": {**drift, "drifted": drifted, "importance": round(share, 4),
-                         "importance_method": "surrogate permutation" if shares is not None
-                         else "equal (no recorded outputs)", "p_threshold": cutoff},
-            "summary": (f"{name} drifted ({drift['method']} {drift['effect']:.2f}) and "
-                        f"carries {share:.0%} of the model's importance" if drifted else
-                        f"{name}: no significant drift ({drift['method']} "
-                        f"{drift['effect']:.2f})")})
+        out.append(
+            {
+                "kind": "feature",
+                "name": name,
+                "score": round(min(score, 1.0), 4),
+                "evidence": {
+                    **drift,
+                    "drifted": drifted,
+                    "importance": round(share, 4),
+                    "importance_method": "surrogate permutation"
+                    if shares is not None
+                    else "equal (no recorded outputs)",
+                    "p_threshold": cutoff,
+                },
+                "summary": (
+                    f"{name} drifted ({drift['method']} {drift['effect']:.2f}) and "
+                    f"carries {share:.0%} of the model's importance"
+                    if drifted
+                    else f"{name}: no significant drift ({drift['method']} {drift['effect']:.2f})"
+                ),
+            }
+        )
     return out
 
 
-def host_candidates(store: Store, model: ModelRecord, baseline: tuple[float, float],
-                    window: tuple[float, float], version: str | None,
-                    fields: Sequence[str]) -> list[dict[str, Any]]:
+def host_candidates(
+    store: Store,
+    model: ModelRecord,
+    baseline: tuple[float, float],
+    window: tuple[float, float],
+    version: str | None,
+    fields: Sequence[str],
+) -> list[dict[str, Any]]:
     """One candidate per host with resource samples in both windows."""
     from vigil.store.resources import queries as rq
 
@@ -179,9 +215,19 @@ def host_candidates(store: Store, model: ModelRecord, baseline: tuple[float, flo
             if excess > best:
                 best_field, best = f, excess
         score = min(best, 1.0) * 0.5
-        out.append({"kind": "host", "name": host, "score": round(score, 4),
-                    "evidence": {"field": best_field, "rise_beyond_other_hosts": round(best, 4),
-                                 "rises": {f: round(v, 4) for f, v in by_field.items()}},
-                    "summary": f"host {host}: {best_field} rose {best:.0%} beyond the other "
-                               f"hosts" if best_field else f"host {host}: no outlying rise"})
+        out.append(
+            {
+                "kind": "host",
+                "name": host,
+                "score": round(score, 4),
+                "evidence": {
+                    "field": best_field,
+                    "rise_beyond_other_hosts": round(best, 4),
+                    "rises": {f: round(v, 4) for f, v in by_field.items()},
+                },
+                "summary": f"host {host}: {best_field} rose {best:.0%} beyond the other hosts"
+                if best_field
+                else f"host {host}: no outlying rise",
+            }
+        )
     return out

@@ -80,7 +80,8 @@ class Forecast:
             hit = bound < threshold if op == "<" else bound <= threshold
         else:
             raise InvalidParameterError(
-                f"A forecast can be compared with '>', '>=', '<' or '<='. Got {op!r}.")
+                f"A forecast can be compared with '>', '>=', '<' or '<='. Got {op!r}."
+            )
         idx = np.flatnonzero(hit)
         return int(idx[0]) if idx.size else None
 
@@ -94,9 +95,15 @@ class Forecast:
                 point[f"lower_{key}"] = _num(self.lower[level][i])
                 point[f"upper_{key}"] = _num(self.upper[level][i])
             points.append(point)
-        return {"method": self.method, "step": self.step, "n_history": self.n_history,
-                "periods": list(self.periods), "levels": list(LEVELS), "notes": self.notes,
-                "points": points}
+        return {
+            "method": self.method,
+            "step": self.step,
+            "n_history": self.n_history,
+            "periods": list(self.periods),
+            "levels": list(LEVELS),
+            "notes": self.notes,
+            "points": points,
+        }
 
 
 def _num(value: float) -> float | None:
@@ -109,7 +116,7 @@ def _fill(values: np.ndarray) -> np.ndarray:
     ok = np.flatnonzero(~np.isnan(y))
     if ok.size == 0:
         return y[:0]
-    y = y[ok[0]:ok[-1] + 1]
+    y = y[ok[0] : ok[-1] + 1]
     gaps = np.isnan(y)
     if gaps.any():
         idx = np.arange(len(y))
@@ -133,8 +140,9 @@ def _z(level: float) -> float:
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 
-def forecast_values(values: Any, *, step: float, horizon: int, start: float = 0.0,
-                    method: str = "auto") -> Forecast:
+def forecast_values(
+    values: Any, *, step: float, horizon: int, start: float = 0.0, method: str = "auto"
+) -> Forecast:
     """Forecast ``horizon`` windows after ``values`` (spaced ``step`` seconds apart).
 
     ``start`` is the time of the first forecast window. ``method`` forces one of
@@ -146,24 +154,35 @@ def forecast_values(values: Any, *, step: float, horizon: int, start: float = 0.
     """
     if not 1 <= horizon <= MAX_HORIZON:
         raise InvalidParameterError(
-            f"The forecast horizon must be 1 to {MAX_HORIZON} steps. Got {horizon}.")
+            f"The forecast horizon must be 1 to {MAX_HORIZON} steps. Got {horizon}."
+        )
     y = _fill(values)
     if len(y) < 2:
         raise InvalidParameterError(
-            f"A forecast needs at least 2 windows with data; the history has {len(y)}.")
+            f"A forecast needs at least 2 windows with data; the history has {len(y)}."
+        )
     periods = _periods(step, len(y))
     notes: list[str] = []
     if float(np.ptp(y)) == 0.0:  # nothing to fit: the value stays, with no spread
         flat = np.full(horizon, float(y[-1]))
-        return Forecast("constant", start, step, flat, dict.fromkeys(LEVELS, flat),
-                        dict.fromkeys(LEVELS, flat), len(y), (),
-                        ["the history is constant"])
+        return Forecast(
+            "constant",
+            start,
+            step,
+            flat,
+            dict.fromkeys(LEVELS, flat),
+            dict.fromkeys(LEVELS, flat),
+            len(y),
+            (),
+            ["the history is constant"],
+        )
     if method == "auto":
         try:
             import statsmodels  # noqa: F401
         except ImportError:
-            notes.append("statsmodels is not installed (pip install 'vigil[forecast]'); "
-                         "used a naive method")
+            notes.append(
+                "statsmodels is not installed (pip install 'vigil[forecast]'); used a naive method"
+            )
             method = "seasonal_naive" if periods else "naive"
         else:
             method = "mstl_ets" if periods else "ets" if len(y) >= MIN_ETS else "naive"
@@ -181,14 +200,24 @@ def forecast_values(values: Any, *, step: float, horizon: int, start: float = 0.
         mean, lower, upper = _naive(y, horizon)
     else:
         raise InvalidParameterError(
-            f"Unknown forecast method {method!r}; use auto, mstl_ets, ets, seasonal_naive "
-            f"or naive.")
-    return Forecast(method, start, step, mean, lower, upper, len(y),
-                    periods if method in ("mstl_ets", "seasonal_naive") else (), notes)
+            f"Unknown forecast method {method!r}; use auto, mstl_ets, ets, seasonal_naive or naive."
+        )
+    return Forecast(
+        method,
+        start,
+        step,
+        mean,
+        lower,
+        upper,
+        len(y),
+        periods if method in ("mstl_ets", "seasonal_naive") else (),
+        notes,
+    )
 
 
-def _ets(y: np.ndarray, horizon: int, periods: tuple[int, ...]
-         ) -> tuple[np.ndarray, dict[float, np.ndarray], dict[float, np.ndarray]]:
+def _ets(
+    y: np.ndarray, horizon: int, periods: tuple[int, ...]
+) -> tuple[np.ndarray, dict[float, np.ndarray], dict[float, np.ndarray]]:
     import pandas as pd
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
@@ -205,11 +234,12 @@ def _ets(y: np.ndarray, horizon: int, periods: tuple[int, ...]
         windows = [2 * c + 1 for c in cycles]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            parts = MSTL(y, periods=list(periods), windows=windows,
-                         stl_kwargs={"seasonal_deg": 0}).fit()
+            parts = MSTL(
+                y, periods=list(periods), windows=windows, stl_kwargs={"seasonal_deg": 0}
+            ).fit()
         seasonal = np.asarray(parts.seasonal, dtype=np.float64).reshape(n, -1)
         for k, p in enumerate(periods):
-            last = seasonal[n - p:, k]
+            last = seasonal[n - p :, k]
             seasonal_ahead += last[np.arange(horizon) % p]
         rest = y - seasonal.sum(axis=1)
         # each seasonal value is a mean of `c` noisy points: the fit absorbs ~1/c of the
@@ -235,8 +265,9 @@ def _ets(y: np.ndarray, horizon: int, periods: tuple[int, ...]
     return mean + seasonal_ahead, lower, upper
 
 
-def _naive(y: np.ndarray, horizon: int
-           ) -> tuple[np.ndarray, dict[float, np.ndarray], dict[float, np.ndarray]]:
+def _naive(
+    y: np.ndarray, horizon: int
+) -> tuple[np.ndarray, dict[float, np.ndarray], dict[float, np.ndarray]]:
     last = float(y[-1])
     sigma = float(np.std(np.diff(y), ddof=1)) if len(y) > 2 else abs(float(np.diff(y)[0]))
     lead = np.sqrt(np.arange(1, horizon + 1))
@@ -246,8 +277,9 @@ def _naive(y: np.ndarray, horizon: int
     return mean, lower, upper
 
 
-def _seasonal_naive(y: np.ndarray, horizon: int, period: int
-                    ) -> tuple[np.ndarray, dict[float, np.ndarray], dict[float, np.ndarray]]:
+def _seasonal_naive(
+    y: np.ndarray, horizon: int, period: int
+) -> tuple[np.ndarray, dict[float, np.ndarray], dict[float, np.ndarray]]:
     n = len(y)
     mean = y[n - period + np.arange(horizon) % period]
     errors = y[period:] - y[:-period]
@@ -260,10 +292,18 @@ def _seasonal_naive(y: np.ndarray, horizon: int, period: int
     return mean, lower, upper
 
 
-def forecast_metric(store: Store, model: ModelRecord, metric: str, *, horizon_s: float,
-                    step_s: float = 3600.0, history_s: float = 28 * DAY,
-                    version: str | None = None, now: float | None = None,
-                    method: str = "auto") -> tuple[Forecast, Any]:
+def forecast_metric(
+    store: Store,
+    model: ModelRecord,
+    metric: str,
+    *,
+    horizon_s: float,
+    step_s: float = 3600.0,
+    history_s: float = 28 * DAY,
+    version: str | None = None,
+    now: float | None = None,
+    method: str = "auto",
+) -> tuple[Forecast, Any]:
     """Forecast ``metric`` of ``model`` for ``horizon_s`` after the last whole window.
 
     The history is the ``history_s`` before the current (incomplete) window, in windows of
@@ -274,23 +314,25 @@ def forecast_metric(store: Store, model: ModelRecord, metric: str, *, horizon_s:
 
     now = time.time() if now is None else now
     end = math.floor(now / step_s) * step_s
-    series = metric_series(store, model, metric, start=end - history_s, end=end, step=step_s,
-                           version=version)
+    series = metric_series(
+        store, model, metric, start=end - history_s, end=end, step=step_s, version=version
+    )
     values = series.values
     if metric.partition(":")[0] in ("count", "throughput"):  # zeros before the first data
         nonzero = np.flatnonzero(values > 0)
-        values = values[nonzero[0]:] if nonzero.size else values[:0]
+        values = values[nonzero[0] :] if nonzero.size else values[:0]
     horizon = max(1, math.ceil(horizon_s / step_s))
     if np.count_nonzero(~np.isnan(values)) < 2:
         raise InvalidParameterError(
             f"Too little history to forecast {metric!r} of model {model.name!r}: fewer than "
-            f"2 windows of {step_s:g}s with data in the last {history_s:g}s.")
-    return forecast_values(values, step=step_s, horizon=horizon, start=end,
-                           method=method), series
+            f"2 windows of {step_s:g}s with data in the last {history_s:g}s."
+        )
+    return forecast_values(values, step=step_s, horizon=horizon, start=end, method=method), series
 
 
-def describe_crossing(metric: str, op: str, threshold: float, index: int | None,
-                      step: float) -> str:
+def describe_crossing(
+    metric: str, op: str, threshold: float, index: int | None, step: float
+) -> str:
     """``"error_rate will pass 0.05 in about 3h"`` (or that it will not within the horizon)."""
     from vigil.engine.durations import format_duration
 

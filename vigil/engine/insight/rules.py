@@ -52,16 +52,20 @@ class InsightCache:
                 self._items.popitem(last=False)
 
 
-def evaluate_insight(store: Store, rule: Rule, model: ModelRecord, version: str | None,
-                     now: float, cache: InsightCache | None = None
-                     ) -> tuple[float | None, bool | None, dict[str, Any] | None]:
+def evaluate_insight(
+    store: Store,
+    rule: Rule,
+    model: ModelRecord,
+    version: str | None,
+    now: float,
+    cache: InsightCache | None = None,
+) -> tuple[float | None, bool | None, dict[str, Any] | None]:
     """:func:`evaluate_uncached`, reused from ``cache`` until the rule's current window
     completes."""
     if cache is None:
         return evaluate_uncached(store, rule, model, version, now)
     boundary = math.floor(now / rule.window_s) * rule.window_s
-    key = (model.id, version, boundary,
-           orjson.dumps(rule.to_dict(), option=orjson.OPT_SORT_KEYS))
+    key = (model.id, version, boundary, orjson.dumps(rule.to_dict(), option=orjson.OPT_SORT_KEYS))
     hit = cache.get(key)
     if hit is not None:
         return hit
@@ -71,8 +75,9 @@ def evaluate_insight(store: Store, rule: Rule, model: ModelRecord, version: str 
     return result
 
 
-def evaluate_uncached(store: Store, rule: Rule, model: ModelRecord, version: str | None,
-                     now: float) -> tuple[float | None, bool | None, dict[str, Any] | None]:
+def evaluate_uncached(
+    store: Store, rule: Rule, model: ModelRecord, version: str | None, now: float
+) -> tuple[float | None, bool | None, dict[str, Any] | None]:
     """``(value, holds, details)`` of a forecast or anomaly rule on one model.
 
     Forecast: the value is the seconds until the interval first crosses (None when it
@@ -85,40 +90,55 @@ def evaluate_uncached(store: Store, rule: Rule, model: ModelRecord, version: str
         from vigil.engine.insight.forecast import describe_crossing, forecast_metric
 
         try:
-            forecast, _ = forecast_metric(store, model, rule.metric,
-                                          horizon_s=rule.horizon_s or rule.window_s,
-                                          step_s=rule.window_s, history_s=history,
-                                          version=version, now=now)
+            forecast, _ = forecast_metric(
+                store,
+                model,
+                rule.metric,
+                horizon_s=rule.horizon_s or rule.window_s,
+                step_s=rule.window_s,
+                history_s=history,
+                version=version,
+                now=now,
+            )
         except InvalidParameterError as exc:
             return None, None, {"reason": str(exc)}
         level = rule.level or 0.8
         index = forecast.crossing(rule.op, rule.threshold, level)
-        summary = describe_crossing(rule.metric, rule.op, rule.threshold, index,
-                                    forecast.step)
+        summary = describe_crossing(rule.metric, rule.op, rule.threshold, index, forecast.step)
         data = forecast.to_dict()
         data["points"] = data["points"][:MAX_FORECAST_POINTS]
-        details = {"summary": summary, "level": level, "forecast": data,
-                   "crosses_at": None if index is None
-                   else forecast.start + index * forecast.step}
+        details = {
+            "summary": summary,
+            "level": level,
+            "forecast": data,
+            "crosses_at": None if index is None else forecast.start + index * forecast.step,
+        }
         if index is None:
             return None, False, details
         return float((index + 1) * forecast.step), True, details
     from vigil.engine.insight.anomaly import flagged, score_metric
 
-    scored = score_metric(store, model, rule.metric, step_s=rule.window_s, history_s=history,
-                          version=version, now=now)
+    scored = score_metric(
+        store, model, rule.metric, step_s=rule.window_s, history_s=history, version=version, now=now
+    )
     if scored["score"] is None:
-        return None, None, {"reason": "too little history for a seasonal expectation",
-                            "anomaly": scored}
+        return (
+            None,
+            None,
+            {"reason": "too little history for a seasonal expectation", "anomaly": scored},
+        )
     score = scored["score"]
     holds = flagged(score, rule.op, rule.threshold)
-    summary = (f"{rule.metric} = {scored['value']:.4g} where {scored['expected']:.4g} was "
-               f"expected ({scored['kind']} score {score:+.1f})")
+    summary = (
+        f"{rule.metric} = {scored['value']:.4g} where {scored['expected']:.4g} was "
+        f"expected ({scored['kind']} score {score:+.1f})"
+    )
     return score, holds, {"summary": summary, "anomaly": scored}
 
 
-def explain_for_alert(store: Store, rule: Rule, labels: dict[str, str],
-                      now: float) -> dict[str, Any] | None:
+def explain_for_alert(
+    store: Store, rule: Rule, labels: dict[str, str], now: float
+) -> dict[str, Any] | None:
     """The root-cause ranking for a firing alert, or None when the metric has no
     row-level meaning or it fails (an alert must fire whatever happens here)."""
     from vigil.engine.insight.explain import explain, explainable
@@ -131,12 +151,24 @@ def explain_for_alert(store: Store, rule: Rule, labels: dict[str, str],
     span = max(rule.window_s, 3600.0)
     offset = rule.baseline_s or span
     try:
-        out = explain(store, model, rule.metric, start=now - span, end=now,
-                      baseline_start=now - span - offset, baseline_end=now - offset,
-                      version=labels.get("version"))
+        out = explain(
+            store,
+            model,
+            rule.metric,
+            start=now - span,
+            end=now,
+            baseline_start=now - span - offset,
+            baseline_end=now - offset,
+            version=labels.get("version"),
+        )
     except Exception:  # the ranking is evidence, never a reason for an alert not to fire
         log.exception("root-cause ranking for rule %s failed", rule.name)
         return None
-    return {"verdict": out["verdict"], "clear_cause": out["clear_cause"],
-            "change": out["change"], "candidates": out["candidates"][:5],
-            "window": out["window"], "baseline": out["baseline"]}
+    return {
+        "verdict": out["verdict"],
+        "clear_cause": out["clear_cause"],
+        "change": out["change"],
+        "candidates": out["candidates"][:5],
+        "window": out["window"],
+        "baseline": out["baseline"],
+    }

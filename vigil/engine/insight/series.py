@@ -39,12 +39,24 @@ class Series:
         return self.start + self.step * np.arange(len(self.values))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "start": self.start, "step": self.step,
-                "values": [None if math.isnan(v) else float(v) for v in self.values]}
+        return {
+            "metric": self.metric,
+            "start": self.start,
+            "step": self.step,
+            "values": [None if math.isnan(v) else float(v) for v in self.values],
+        }
 
 
-def metric_series(store: Store, model: ModelRecord, metric: str, *, start: float, end: float,
-                  step: float, version: str | None = None) -> Series:
+def metric_series(
+    store: Store,
+    model: ModelRecord,
+    metric: str,
+    *,
+    start: float,
+    end: float,
+    step: float,
+    version: str | None = None,
+) -> Series:
     """The series of ``metric`` over ``[start, end)`` in windows of ``step`` seconds.
 
     ``start`` is aligned down to a multiple of ``step`` so windows fall on the same
@@ -61,7 +73,8 @@ def metric_series(store: Store, model: ModelRecord, metric: str, *, start: float
     if n > MAX_POINTS:
         raise InvalidParameterError(
             f"The series of {metric!r} would have {n} points (more than {MAX_POINTS}); use a "
-            f"larger step or a shorter history.")
+            f"larger step or a shorter history."
+        )
     fast = _from_rollups(store, model, metric, begin, step, n, version)
     if fast is not None:
         return Series(metric, begin, step, fast)
@@ -73,8 +86,15 @@ def metric_series(store: Store, model: ModelRecord, metric: str, *, start: float
     return Series(metric, begin, step, values)
 
 
-def _from_rollups(store: Store, model: ModelRecord, metric: str, begin: float, step: float,
-                  n: int, version: str | None) -> np.ndarray | None:
+def _from_rollups(
+    store: Store,
+    model: ModelRecord,
+    metric: str,
+    begin: float,
+    step: float,
+    n: int,
+    version: str | None,
+) -> np.ndarray | None:
     """The backbone metrics from one rollup read; None for any other metric."""
     base, _, kind = metric.partition(":")
     if base not in ("count", "throughput", "error_rate") and metric not in _LATENCY:
@@ -84,8 +104,15 @@ def _from_rollups(store: Store, model: ModelRecord, metric: str, begin: float, s
     from vigil.store.ingest.rollups import merge_windows
 
     whole_hours = int(step) % 3600 == 0 and int(begin) % 3600 == 0  # an hour fits one window
-    rows = store.rollup_rows(model.id, begin, begin + n * step, version, profiles=False,
-                             sketches=metric in _LATENCY, hours=whole_hours)
+    rows = store.rollup_rows(
+        model.id,
+        begin,
+        begin + n * step,
+        version,
+        profiles=False,
+        sketches=metric in _LATENCY,
+        hours=whole_hours,
+    )
     # merge_windows buckets absolute minutes by `step`; shift so buckets start at `begin`
     offset = int(begin) % int(step)
     sketches = metric in _LATENCY  # the others need no sketch: skip deserialising them
@@ -114,8 +141,15 @@ class _Shifted:
     """A rollup row seen ``offset`` seconds earlier (so step buckets start at ``begin``),
     without its latency sketch when ``sketch`` is false."""
 
-    __slots__ = ("count", "error_types", "errors", "latency_count", "latency_sketch",
-                 "latency_sum", "minute")
+    __slots__ = (
+        "count",
+        "error_types",
+        "errors",
+        "latency_count",
+        "latency_sketch",
+        "latency_sum",
+        "minute",
+    )
 
     def __init__(self, row: Any, offset: int, sketch: bool = True) -> None:
         self.minute = row.minute - offset

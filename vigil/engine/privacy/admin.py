@@ -23,14 +23,16 @@ def model_or_404(store: Store, name: str) -> ModelRecord:
     if record is None:
         raise ModelNotFoundError(
             f"No model named {name!r} is registered; see GET /api/v1/models or `vigil "
-            "privacy policy list`.")
+            "privacy policy list`."
+        )
     return record
 
 
 def check_subject(subject_id: Any) -> str:
     if not isinstance(subject_id, str) or not 0 < len(subject_id) <= 200:
         raise InvalidParameterError(
-            f"A subject id must be a string of 1-200 characters. Got {subject_id!r}.")
+            f"A subject id must be a string of 1-200 characters. Got {subject_id!r}."
+        )
     return subject_id
 
 
@@ -38,18 +40,23 @@ def describe(store: Store, name: str) -> dict[str, Any]:
     """A model's redaction policies and retention."""
     model = model_or_404(store, name)
     retention = q.list_retention(store, model.id)
-    return {"model": name, "policies": [p.to_dict() for p in q.get_policies(store, model.id)],
-            "retention": retention[0].to_dict() if retention else None}
+    return {
+        "model": name,
+        "policies": [p.to_dict() for p in q.get_policies(store, model.id)],
+        "retention": retention[0].to_dict() if retention else None,
+    }
 
 
-def set_policy(store: Store, name: str, field: str, action: str, kinds: list[str] | None,
-               actor: str) -> dict[str, Any]:
+def set_policy(
+    store: Store, name: str, field: str, action: str, kinds: list[str] | None, actor: str
+) -> dict[str, Any]:
     """Create or replace the redaction policy of one field (checked against the schema)."""
     model = model_or_404(store, name)
     check_policy(ModelSchema.from_dict(model.schema), field, action, kinds)
     q.set_policy(store, model.id, field, action, kinds, actor)
-    store.audit(actor, "privacy.policy.set", name, {"field": field, "action": action,
-                                                     "kinds": kinds})
+    store.audit(
+        actor, "privacy.policy.set", name, {"field": field, "action": action, "kinds": kinds}
+    )
     return describe(store, name)
 
 
@@ -63,11 +70,10 @@ def delete_policy(store: Store, name: str, field: str, actor: str) -> dict[str, 
 
 def set_retention(store: Store, name: str, days: Any, actor: str) -> dict[str, Any]:
     """Keep the model's raw events ``days`` days (enforced by the retention job)."""
-    if isinstance(days, bool) or not isinstance(days, int) or not (
-            1 <= days <= MAX_RETENTION_DAYS):
+    if isinstance(days, bool) or not isinstance(days, int) or not (1 <= days <= MAX_RETENTION_DAYS):
         raise InvalidParameterError(
-            f"'days' must be a whole number of days in [1, {MAX_RETENTION_DAYS}]. "
-            f"Got {days!r}.")
+            f"'days' must be a whole number of days in [1, {MAX_RETENTION_DAYS}]. Got {days!r}."
+        )
     model = model_or_404(store, name)
     q.set_retention(store, model.id, days, actor)
     store.audit(actor, "retention.set", name, {"days": days})
@@ -91,9 +97,12 @@ def erase(store: Store, subject_id: Any, actor: str) -> dict[str, Any]:
     """Erase a data subject everywhere; the receipt (stored, audited) is returned."""
     subject_id = check_subject(subject_id)
     receipt = q.erase_subject(store, subject_id, actor)
-    store.audit(actor, "subject.erase", receipt["subject_hash"],
-                {"receipt": receipt["id"], "deleted": receipt["deleted"],
-                 "models": receipt["models"]})
+    store.audit(
+        actor,
+        "subject.erase",
+        receipt["subject_hash"],
+        {"receipt": receipt["id"], "deleted": receipt["deleted"], "models": receipt["models"]},
+    )
     wiped = q.wipe_deleted(store)  # after the audit entry: its write is checkpointed too
     return {**receipt, "subject_id": subject_id, "storage": wiped}
 
@@ -102,6 +111,10 @@ def export(store: Store, subject_id: Any, actor: str) -> dict[str, Any]:
     """Every event of a data subject (an access request), audited."""
     subject_id = check_subject(subject_id)
     data = q.export_subject(store, subject_id)
-    store.audit(actor, "subject.export", q.subject_hash(subject_id),
-                {"predictions": len(data["predictions"])})
+    store.audit(
+        actor,
+        "subject.export",
+        q.subject_hash(subject_id),
+        {"predictions": len(data["predictions"])},
+    )
     return data

@@ -44,41 +44,47 @@ EVENT_FIELDS = (ERROR, LABEL, COMMENT)
 _DAY_S = 86_400.0
 
 
-def check_policy(schema: ModelSchema, field: str, action: str,
-                 kinds: list[str] | None) -> None:
+def check_policy(schema: ModelSchema, field: str, action: str, kinds: list[str] | None) -> None:
     """Raise :class:`InvalidParameterError` unless the policy fits the model's schema."""
     if action not in ACTIONS:
         raise InvalidParameterError(
-            f"'action' must be one of {', '.join(ACTIONS)}. Got {action!r}.")
+            f"'action' must be one of {', '.join(ACTIONS)}. Got {action!r}."
+        )
     if kinds is not None:
         bad = [k for k in kinds if k not in KINDS]
         if bad or not kinds:
             raise InvalidParameterError(
-                f"'kinds' must list PII kinds from {', '.join(KINDS)}. Got {kinds!r}.")
+                f"'kinds' must list PII kinds from {', '.join(KINDS)}. Got {kinds!r}."
+            )
         if action != "mask":
             raise InvalidParameterError(
-                f"'kinds' applies to the mask action only; {action} acts on the whole value.")
+                f"'kinds' applies to the mask action only; {action} acts on the whole value."
+            )
     if field in (ALL_FIELDS, OUTPUTS):
         if field == ALL_FIELDS and action != "mask":
             raise InvalidParameterError(
-                f"The field '*' (every text input) takes the mask action only. Got {action!r}.")
+                f"The field '*' (every text input) takes the mask action only. Got {action!r}."
+            )
         return
     feature = schema.feature(field)
     if feature is None and field in EVENT_FIELDS:
         if field == LABEL and action == "drop":
             raise InvalidParameterError(
                 "Labels can be masked or hashed, not dropped (a label without its value "
-                "is useless: do not send it instead).")
+                "is useless: do not send it instead)."
+            )
         return
     if feature is None:
         names = ", ".join(schema.feature_names) or "none"
         raise InvalidParameterError(
             f"'field' must be an input feature of the model ({names}), 'outputs', "
-            f"'error', 'label', 'comment' or '*'. Got {field!r}.")
+            f"'error', 'label', 'comment' or '*'. Got {field!r}."
+        )
     if action != "drop" and feature.kind not in (FeatureKind.TEXT, FeatureKind.CATEGORICAL):
         raise InvalidParameterError(
             f"Feature {field!r} is {feature.kind.value}; only text and categorical features "
-            f"can be masked or hashed (drop works on any). Got {action!r}.")
+            f"can be masked or hashed (drop works on any). Got {action!r}."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +129,7 @@ class Redactor:
         if cached is not None and now - cached[0] < self.ttl_s:
             return cached[1]
         rules = [
-            _Rule(p.field, p.action,
-                  PIIDetector(kinds=p.kinds) if p.action == "mask" else None)
+            _Rule(p.field, p.action, PIIDetector(kinds=p.kinds) if p.action == "mask" else None)
             for p in q.get_policies(self.store, model_id)
         ]
         if any(r.action == "hash" for r in rules) and self._key is None:
@@ -136,8 +141,10 @@ class Redactor:
     def _features(self, model: ModelRecord) -> frozenset[str]:
         found = self._feature_names.get(model.id)
         if found is None or found[0] != model.updated_at:
-            found = self._feature_names[model.id] = (model.updated_at,
-                                                     frozenset(model_features(model)))
+            found = self._feature_names[model.id] = (
+                model.updated_at,
+                frozenset(model_features(model)),
+            )
         return found[1]
 
     def __call__(self, model: ModelRecord, rows: list[dict[str, Any]]) -> None:
@@ -178,8 +185,9 @@ class Redactor:
         """Apply the model's ``comment`` policy to feedback rows in place."""
         self._redact_events(model, rows, COMMENT, "comment")
 
-    def _redact_events(self, model: ModelRecord, rows: list[dict[str, Any]], field: str,
-                       column: str) -> None:
+    def _redact_events(
+        self, model: ModelRecord, rows: list[dict[str, Any]], field: str, column: str
+    ) -> None:
         rules = [r for r in self._plan(model.id) if r.field == field]
         if not rules or field in self._features(model):
             return
@@ -215,8 +223,9 @@ def _mask(detector: PIIDetector, value: Any) -> Any:
 
 
 # -- retention -------------------------------------------------------------------------------
-def enforce_retention(store: Store, now: float | None = None,
-                      actor: str = "retention") -> dict[str, dict[str, int]]:
+def enforce_retention(
+    store: Store, now: float | None = None, actor: str = "retention"
+) -> dict[str, dict[str, int]]:
     """Delete raw events older than each model's retention; audit what was deleted.
 
     Returns:
@@ -229,7 +238,8 @@ def enforce_retention(store: Store, now: float | None = None,
     # PostgreSQL: partitions of the coming days first, then whole expired days dropped
     ensure_partitions(store, now)
     dropped = q.drop_expired_partitions(
-        store, {p.model_id: now - p.days * _DAY_S for p in policies})
+        store, {p.model_id: now - p.days * _DAY_S for p in policies}
+    )
     for policy in policies:
         cutoff = now - policy.days * _DAY_S
         gone = dropped.get(policy.model_id, {})
@@ -239,8 +249,12 @@ def enforce_retention(store: Store, now: float | None = None,
         name = names.get(policy.model_id, str(policy.model_id))
         done[name] = deleted
         if any(deleted.values()):
-            store.audit(actor, "retention.purge", name,
-                        {"days": policy.days, "cutoff": cutoff, "deleted": deleted})
+            store.audit(
+                actor,
+                "retention.purge",
+                name,
+                {"days": policy.days, "cutoff": cutoff, "deleted": deleted},
+            )
     if any(any(d.values()) for d in done.values()):
         q.wipe_deleted(store)  # zeroed pages in, old page images out of the WAL
     return done
@@ -250,9 +264,13 @@ class RetentionJob:
     """Runs :func:`enforce_retention` every ``interval_s`` seconds on the event loop's
     thread pool; :meth:`stop` cancels it cleanly."""
 
-    def __init__(self, store: Store, interval_s: float,
-                 run: Callable[[Store], Any] = enforce_retention,
-                 leadership: Leadership | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        interval_s: float,
+        run: Callable[[Store], Any] = enforce_retention,
+        leadership: Leadership | None = None,
+    ) -> None:
         self.store = store
         self.interval_s = interval_s
         self.leadership = leadership  # with replicas: only the "retention" leader runs
@@ -271,8 +289,11 @@ class RetentionJob:
                 log.exception("retention run failed")
             self.runs += 1
             # with a leadership, look often: each interval's round still runs once
-            await asyncio.sleep(self.interval_s if self.leadership is None
-                                else min(self.interval_s, self.leadership.renew_s))
+            await asyncio.sleep(
+                self.interval_s
+                if self.leadership is None
+                else min(self.interval_s, self.leadership.renew_s)
+            )
 
     def run_once(self) -> None:
         """One run, or (with a leadership) this interval's round when leading it."""

@@ -44,8 +44,12 @@ def _errors(task: Task, rows: list[dict[str, Any]]) -> list[float]:
 
 
 def update_concept_drift(
-    store: Store, model: ModelRecord, *, now: float | None = None,
-    detector: str | None = None, params: dict[str, Any] | None = None,
+    store: Store,
+    model: ModelRecord,
+    *,
+    now: float | None = None,
+    detector: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Feed every version's newly joined labels to its detector; store detections.
 
@@ -85,8 +89,9 @@ def update_concept_drift(
             continue
         # promoted after the last row fed: a fresh detector for the new role
         rearmed = bool(saved) and promoted.get(version, 0.0) > float(cursor)
-        det = (StreamDetector.from_state(saved["state"]) if saved
-               else make_detector(name, **defaults))
+        det = (
+            StreamDetector.from_state(saved["state"]) if saved else make_detector(name, **defaults)
+        )
         if rearmed:  # promoted since the last run: start afresh
             det.reset()
         rows, _ = prepare(task, raw)
@@ -94,21 +99,34 @@ def update_concept_drift(
         hits, seen = _feed(det, errors)
         events = []
         for i in hits:
-            recent = errors[max(0, i - RECENT + 1): i + 1]
-            events.append({
-                "ts": rows[i]["ts"], "detected_at": now, "detector": det.name,
-                "n_seen": seen[i],
-                "details": {"prediction_id": rows[i]["id"],
-                            "recent_error_mean": sum(recent) / len(recent),
-                            "recent_rows": len(recent),
-                            "error": "0/1 misclassification" if kind == "classification"
-                            else "absolute error"}})
-        state = {"detector": det.name, "state": det.to_state(),
-                 "cursor": max(r["joined_at"] for r in raw), "n_seen": det.n_seen,
-                 "updated_at": now}
+            recent = errors[max(0, i - RECENT + 1) : i + 1]
+            events.append(
+                {
+                    "ts": rows[i]["ts"],
+                    "detected_at": now,
+                    "detector": det.name,
+                    "n_seen": seen[i],
+                    "details": {
+                        "prediction_id": rows[i]["id"],
+                        "recent_error_mean": sum(recent) / len(recent),
+                        "recent_rows": len(recent),
+                        "error": "0/1 misclassification"
+                        if kind == "classification"
+                        else "absolute error",
+                    },
+                }
+            )
+        state = {
+            "detector": det.name,
+            "state": det.to_state(),
+            "cursor": max(r["joined_at"] for r in raw),
+            "n_seen": det.n_seen,
+            "updated_at": now,
+        }
         try:
-            qs.save_drift(store, model.id, version, saved["cursor"] if saved else None, state,
-                          events)
+            qs.save_drift(
+                store, model.id, version, saved["cursor"] if saved else None, state, events
+            )
         except ConflictError:  # another replica fed these rows first
             continue
         out[version] = {"fed": len(errors), "detections": len(events)}

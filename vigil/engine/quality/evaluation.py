@@ -29,23 +29,32 @@ from vigil.store.quality import queries as qs
 MAX_ROWS = 100_000
 
 
-def register_dataset(store: Store, model: ModelRecord, name: str, frame: Any, target: str
-                     ) -> tuple[dict[str, Any], bool]:
+def register_dataset(
+    store: Store, model: ModelRecord, name: str, frame: Any, target: str
+) -> tuple[dict[str, Any], bool]:
     """Store ``frame`` as golden data set ``name`` of ``model``; say whether it is new."""
     if not isinstance(name, str) or not 0 < len(name) <= 200:
         raise InvalidParameterError(f"'name' must be a string of 1-200 characters. Got {name!r}.")
     if target not in frame.columns:
         raise InvalidParameterError(
             f"The target column {target!r} is not in the data set; columns: "
-            f"{', '.join(map(str, frame.columns))}.")
+            f"{', '.join(map(str, frame.columns))}."
+        )
     if len(frame) == 0 or len(frame) > MAX_ROWS:
-        raise InvalidParameterError(
-            f"A golden data set needs 1-{MAX_ROWS} rows. Got {len(frame)}.")
+        raise InvalidParameterError(f"A golden data set needs 1-{MAX_ROWS} rows. Got {len(frame)}.")
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     data = buf.getvalue()
-    return qs.put_dataset(store, model.id, name, target, [str(c) for c in frame.columns],
-                          len(frame), data, hashlib.sha256(data).hexdigest())
+    return qs.put_dataset(
+        store,
+        model.id,
+        name,
+        target,
+        [str(c) for c in frame.columns],
+        len(frame),
+        data,
+        hashlib.sha256(data).hexdigest(),
+    )
 
 
 def load_dataset(store: Store, model: ModelRecord, name: str) -> tuple[Any, dict[str, Any]]:
@@ -68,8 +77,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _records(features: Any) -> list[dict[str, Any]]:
-    return [{k: _jsonable(v) for k, v in row.items()}
-            for row in features.to_dict(orient="records")]
+    return [{k: _jsonable(v) for k, v in row.items()} for row in features.to_dict(orient="records")]
 
 
 def predict_in_process(fn: Callable[[Any], Any], features: Any) -> tuple[list, list | None, dict]:
@@ -85,14 +93,16 @@ def predict_in_process(fn: Callable[[Any], Any], features: Any) -> tuple[list, l
     preds = [_jsonable(v) for v in (out.tolist() if hasattr(out, "tolist") else list(out))]
     if len(preds) != len(features):
         raise InvalidParameterError(
-            f"predict returned {len(preds)} predictions for {len(features)} rows.")
+            f"predict returned {len(preds)} predictions for {len(features)} rows."
+        )
     if proba is not None:
         proba = proba.tolist() if hasattr(proba, "tolist") else list(proba)
     return preds, proba, {"total_s": round(seconds, 6), "per_row_s": seconds / len(features)}
 
 
-def predict_endpoint(url: str, features: Any, *, timeout: float = 30.0,
-                     headers: dict[str, str] | None = None) -> tuple[list, list | None, dict]:
+def predict_endpoint(
+    url: str, features: Any, *, timeout: float = 30.0, headers: dict[str, str] | None = None
+) -> tuple[list, list | None, dict]:
     """POST each row to ``url``; return predictions, probabilities and round-trip times."""
     import httpx
 
@@ -108,25 +118,37 @@ def predict_endpoint(url: str, features: Any, *, timeout: float = 30.0,
             if resp.status_code >= 400:
                 raise VigilError(
                     f"The model endpoint {url} answered {resp.status_code} on row {i}: "
-                    f"{resp.text[:200]}")
+                    f"{resp.text[:200]}"
+                )
             try:
                 body = resp.json()
             except ValueError:
-                raise VigilError(f"The model endpoint {url} answered non-JSON on row {i}.") \
-                    from None
+                raise VigilError(
+                    f"The model endpoint {url} answered non-JSON on row {i}."
+                ) from None
             probas.append(body.get("proba") if isinstance(body, dict) else None)
             preds.append(prediction_value(body))
     arr = np.asarray(times)
-    latency = {"mean_s": round(float(arr.mean()), 6), "p50_s": round(float(np.median(arr)), 6),
-               "p95_s": round(float(np.percentile(arr, 95)), 6),
-               "max_s": round(float(arr.max()), 6), "requests": len(times)}
+    latency = {
+        "mean_s": round(float(arr.mean()), 6),
+        "p50_s": round(float(np.median(arr)), 6),
+        "p95_s": round(float(np.percentile(arr, 95)), 6),
+        "max_s": round(float(arr.max()), 6),
+        "requests": len(times),
+    }
     return preds, (probas if all(p is not None for p in probas) else None), latency
 
 
 def evaluate(
-    store: Store, model: ModelRecord, dataset: str, *, version: str,
-    predict: Callable[[Any], Any] | None = None, endpoint: str | None = None,
-    alias: str | None = None, schedule_id: int | None = None,
+    store: Store,
+    model: ModelRecord,
+    dataset: str,
+    *,
+    version: str,
+    predict: Callable[[Any], Any] | None = None,
+    endpoint: str | None = None,
+    alias: str | None = None,
+    schedule_id: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` on golden data set ``dataset`` and store the run.
@@ -141,32 +163,46 @@ def evaluate(
     target = meta["target"]
     features = frame.drop(columns=[target])
     started = time.time()
-    run: dict[str, Any] = {"dataset": dataset, "dataset_sha256": meta["sha256"],
-                           "version": version, "alias": alias,
-                           "mode": "in_process" if predict else "endpoint",
-                           "endpoint": endpoint, "started_at": started, "n_rows": len(frame),
-                           "schedule_id": schedule_id, "metrics": None, "latency": None,
-                           "error": None}
+    run: dict[str, Any] = {
+        "dataset": dataset,
+        "dataset_sha256": meta["sha256"],
+        "version": version,
+        "alias": alias,
+        "mode": "in_process" if predict else "endpoint",
+        "endpoint": endpoint,
+        "started_at": started,
+        "n_rows": len(frame),
+        "schedule_id": schedule_id,
+        "metrics": None,
+        "latency": None,
+        "error": None,
+    }
     try:
         if predict is not None:
             preds, proba, latency = predict_in_process(predict, features)
         else:
-            preds, proba, latency = predict_endpoint(endpoint, features,  # type: ignore[arg-type]
-                                                     headers=headers)
+            preds, proba, latency = predict_endpoint(
+                endpoint,  # type: ignore[arg-type]
+                features,
+                headers=headers,
+            )
         if task is Task.TEXT_GENERATION:  # golden Q/A: similarity to the reference answer
             from vigil.engine.genai.quality import golden_answer_metrics
 
-            metrics = golden_answer_metrics(
-                preds, [_jsonable(v) for v in frame[target].tolist()])
+            metrics = golden_answer_metrics(preds, [_jsonable(v) for v in frame[target].tolist()])
         else:
             rows = []
-            for i, (actual, pred) in enumerate(zip(frame[target].tolist(), preds,
-                                                   strict=True)):
+            for i, (actual, pred) in enumerate(zip(frame[target].tolist(), preds, strict=True)):
                 actual, pred = _jsonable(actual), _jsonable(pred)
                 if task in CLASSIFICATION:
                     actual, pred = class_value(actual), class_value(pred)
-                rows.append({"actual": actual, "prediction": pred,
-                             "proba": proba[i] if proba is not None else None})
+                rows.append(
+                    {
+                        "actual": actual,
+                        "prediction": pred,
+                        "proba": proba[i] if proba is not None else None,
+                    }
+                )
             metrics = metrics_for(task, rows)
         run.update(status="succeeded", metrics=metrics, latency=latency)
     except (VigilError, ValueError, TypeError, KeyError) as exc:

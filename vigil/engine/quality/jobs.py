@@ -25,16 +25,37 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vigil.quality")
 
-GAUGE_METRICS = ("accuracy", "f1", "f1_macro", "roc_auc", "log_loss", "brier", "ece", "mae",
-                 "rmse", "mape", "r2", "mean_error", "ndcg_at_k", "precision_at_k", "mrr")
+GAUGE_METRICS = (
+    "accuracy",
+    "f1",
+    "f1_macro",
+    "roc_auc",
+    "log_loss",
+    "brier",
+    "ece",
+    "mae",
+    "rmse",
+    "mape",
+    "r2",
+    "mean_error",
+    "ndcg_at_k",
+    "precision_at_k",
+    "mrr",
+)
 WINDOW_S = 3600.0
 
 
 class QualityJobs:
     """A daemon thread: due evaluations every ``tick_s``, concept drift every ``drift_s``."""
 
-    def __init__(self, store: Store, *, tick_s: float = 1.0, drift_s: float = 15.0,
-                 leadership: Leadership | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        tick_s: float = 1.0,
+        drift_s: float = 15.0,
+        leadership: Leadership | None = None,
+    ) -> None:
         self.store = store
         self.leadership = leadership  # with replicas: only the "quality" leader runs
         self.tick_s = tick_s
@@ -45,8 +66,7 @@ class QualityJobs:
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="vigil-quality",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="vigil-quality", daemon=True)
             self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -107,17 +127,25 @@ class QualityCollector(Collector):
 
     def _families(self) -> list[GaugeMetricFamily]:
         realised = GaugeMetricFamily(
-            "vigil_quality", "Realised quality over the last hour (labelled predictions).",
-            labels=["model_name", "model_version", "metric"])
+            "vigil_quality",
+            "Realised quality over the last hour (labelled predictions).",
+            labels=["model_name", "model_version", "metric"],
+        )
         estimated = GaugeMetricFamily(
-            "vigil_quality_estimated", "CBPE estimate over the last hour (no labels needed).",
-            labels=["model_name", "metric", "bound"])
+            "vigil_quality_estimated",
+            "CBPE estimate over the last hour (no labels needed).",
+            labels=["model_name", "metric", "bound"],
+        )
         evaluation = GaugeMetricFamily(
-            "vigil_evaluation", "Metrics of the newest evaluation run per golden data set.",
-            labels=["model_name", "model_version", "dataset", "metric"])
+            "vigil_evaluation",
+            "Metrics of the newest evaluation run per golden data set.",
+            labels=["model_name", "model_version", "dataset", "metric"],
+        )
         drift = GaugeMetricFamily(
-            "vigil_concept_drift_detections", "Concept-drift detections in the last hour.",
-            labels=["model_name", "model_version"])
+            "vigil_concept_drift_detections",
+            "Concept-drift detections in the last hour.",
+            labels=["model_name", "model_version"],
+        )
         end = time.time()
         start = end - WINDOW_S
         for model in self.store.list_models():
@@ -125,8 +153,9 @@ class QualityCollector(Collector):
             if task in (*CLASSIFICATION, Task.REGRESSION, Task.RANKING):
                 self._realised(realised, model, task, start, end)
             if task in CLASSIFICATION:
-                est = estimated_quality(self.store, model, start, end, int(WINDOW_S),
-                                        with_series=False)
+                est = estimated_quality(
+                    self.store, model, start, end, int(WINDOW_S), with_series=False
+                )
                 for metric, band in ((est or {}).get("summary") or {}).items():
                     if isinstance(band, dict):
                         for bound in ("value", "lower", "upper"):
@@ -139,8 +168,9 @@ class QualityCollector(Collector):
                 seen.add(run["dataset"])
                 for metric, value in (run["metrics"] or {}).items():
                     if isinstance(value, int | float) and metric != "n":
-                        evaluation.add_metric([model.name, run["version"], run["dataset"],
-                                               metric], float(value))
+                        evaluation.add_metric(
+                            [model.name, run["version"], run["dataset"], metric], float(value)
+                        )
             counts: dict[str, int] = {}
             for event in qs.drift_events(self.store, model.id, start, end):
                 counts[event["version"]] = counts.get(event["version"], 0) + 1
@@ -148,8 +178,9 @@ class QualityCollector(Collector):
                 drift.add_metric([model.name, version], count)
         return [realised, estimated, evaluation, drift]
 
-    def _realised(self, family: GaugeMetricFamily, model: Any, task: Task, start: float,
-                  end: float) -> None:
+    def _realised(
+        self, family: GaugeMetricFamily, model: Any, task: Task, start: float, end: float
+    ) -> None:
         rows, _ = prepare(task, qs.labelled_predictions(self.store, model.id, start, end))
         by_version: dict[str, list] = {}
         for r in rows:

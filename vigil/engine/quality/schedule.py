@@ -19,8 +19,7 @@ from vigil.store.registry import queries as registry_store
 
 log = logging.getLogger("vigil.quality")
 
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12),
-           ("weekday", 0, 6))
+_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 6))
 MIN_INTERVAL_S = 1.0
 
 
@@ -37,7 +36,8 @@ def parse_cron(expr: str) -> list[set[int]]:
     parts = expr.split() if isinstance(expr, str) else []
     if len(parts) != 5:
         raise InvalidParameterError(
-            f"'cron' must have five fields (minute hour day month weekday). Got {expr!r}.")
+            f"'cron' must have five fields (minute hour day month weekday). Got {expr!r}."
+        )
     out = []
     for text, (name, lo, hi) in zip(parts, _FIELDS, strict=True):
         values: set[int] = set()
@@ -53,11 +53,13 @@ def parse_cron(expr: str) -> list[set[int]]:
                     a = b = int(rng)
             except ValueError:
                 raise InvalidParameterError(
-                    f"Cron field {name} {text!r} is not a number, range or */step.") from None
+                    f"Cron field {name} {text!r} is not a number, range or */step."
+                ) from None
             top = 7 if name == "weekday" else hi
             if step < 1 or not lo <= a <= b <= top:
                 raise InvalidParameterError(
-                    f"Cron field {name} {text!r} must lie in {lo}-{hi} with a step >= 1.")
+                    f"Cron field {name} {text!r} must lie in {lo}-{hi} with a step >= 1."
+                )
             values.update(v % 7 if name == "weekday" else v for v in range(a, b + 1, step))
         out.append(values)
     return out
@@ -106,7 +108,8 @@ def create_schedule(store: Store, model: ModelRecord, body: Any) -> dict[str, An
     allowed = {"dataset", "endpoint", "interval_s", "cron", "version", "alias"}
     if set(body) - allowed:
         raise InvalidParameterError(
-            f"Unknown fields {sorted(set(body) - allowed)}; allowed: {sorted(allowed)}.")
+            f"Unknown fields {sorted(set(body) - allowed)}; allowed: {sorted(allowed)}."
+        )
     dataset, endpoint = body.get("dataset"), body.get("endpoint")
     if not isinstance(dataset, str):
         _bad("dataset", "the name of a registered golden data set", dataset)
@@ -116,8 +119,11 @@ def create_schedule(store: Store, model: ModelRecord, body: Any) -> dict[str, An
     interval, cron = body.get("interval_s"), body.get("cron")
     if (interval is None) == (cron is None):
         raise InvalidParameterError("Give exactly one of 'interval_s' and 'cron'.")
-    if interval is not None and (isinstance(interval, bool) or not isinstance(
-            interval, int | float) or not interval >= MIN_INTERVAL_S):
+    if interval is not None and (
+        isinstance(interval, bool)
+        or not isinstance(interval, int | float)
+        or not interval >= MIN_INTERVAL_S
+    ):
         _bad("interval_s", f"a number of seconds >= {MIN_INTERVAL_S}", interval)
     version = body.get("version")
     if version is not None and (not isinstance(version, str) or not 0 < len(version) <= 100):
@@ -131,9 +137,16 @@ def create_schedule(store: Store, model: ModelRecord, body: Any) -> dict[str, An
         if registry_store.get_alias(store, model.id, alias) is None:
             raise AliasNotFoundError(
                 f"Model {model.name!r} has no alias {alias!r}; set it first "
-                f"(vigil registry promote {model.name} {alias} VERSION).")
-    values = {"dataset": dataset, "endpoint": endpoint, "version": version, "alias": alias,
-              "interval_s": None if interval is None else float(interval), "cron": cron}
+                f"(vigil registry promote {model.name} {alias} VERSION)."
+            )
+    values = {
+        "dataset": dataset,
+        "endpoint": endpoint,
+        "version": version,
+        "alias": alias,
+        "interval_s": None if interval is None else float(interval),
+        "cron": cron,
+    }
     values["next_run_at"] = _next(values, time.time())
     return qs.create_schedule(store, model.id, values)
 
@@ -150,14 +163,23 @@ def run_due(store: Store, now: float | None = None) -> list[dict[str, Any]]:
     for schedule in qs.list_schedules(store):
         if schedule["next_run_at"] > now or schedule["model_id"] not in models:
             continue
-        if not qs.claim_schedule(store, schedule["id"], schedule["next_run_at"],
-                                 _next(schedule, now)):
+        if not qs.claim_schedule(
+            store, schedule["id"], schedule["next_run_at"], _next(schedule, now)
+        ):
             continue
         model = models[schedule["model_id"]]
         try:
             version = serving_version(store, model, schedule)
-            runs.append(evaluate(store, model, schedule["dataset"], version=version,
-                                 endpoint=schedule["endpoint"], schedule_id=schedule["id"]))
+            runs.append(
+                evaluate(
+                    store,
+                    model,
+                    schedule["dataset"],
+                    version=version,
+                    endpoint=schedule["endpoint"],
+                    schedule_id=schedule["id"],
+                )
+            )
         except Exception:  # a deleted data set, an alias serving nothing: log, go on
             log.exception("scheduled evaluation %s failed", schedule["id"])
     return runs
@@ -174,6 +196,7 @@ def serving_version(store: Store, model: ModelRecord, schedule: dict[str, Any]) 
         return str(row["resolved_version"])
     if schedule.get("alias"):
         raise AliasNotFoundError(
-            f"Alias {alias!r} of {model.name!r} serves no version; the run is skipped.")
+            f"Alias {alias!r} of {model.name!r} serves no version; the run is skipped."
+        )
     versions = store.list_versions(model.id)
     return versions[-1]["version"] if versions else "default"

@@ -32,8 +32,9 @@ def _step(start: float, end: float) -> int:
 
 
 def _realised(key: str, tasks: tuple[Task, ...]) -> Fn:
-    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
-               end: float) -> float | None:
+    def metric(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         task = Task(model.task)
         if task not in tasks:
             return None
@@ -50,12 +51,14 @@ def _realised(key: str, tasks: tuple[Task, ...]) -> Fn:
 
 
 def _estimated(key: str) -> Fn:
-    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
-               end: float) -> float | None:
+    def metric(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         if Task(model.task) not in CLASSIFICATION:
             return None
-        est = estimated_quality(store, model, start, end, _step(start, end), version,
-                                with_series=False)
+        est = estimated_quality(
+            store, model, start, end, _step(start, end), version, with_series=False
+        )
         if not est or not est["summary"]:
             return None
         return est["summary"][key]["value"]
@@ -65,21 +68,24 @@ def _estimated(key: str) -> Fn:
 
 
 def _feedback(key: str) -> Fn:
-    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
-               end: float) -> float | None:
+    def metric(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         return feedback_summary(store, model, start, end, _step(start, end), version)[key]
 
     return metric
 
 
-def _drift_events(store: Store, model: ModelRecord, version: str | None, start: float,
-                  end: float) -> float:
+def _drift_events(
+    store: Store, model: ModelRecord, version: str | None, start: float, end: float
+) -> float:
     return float(len(qs.drift_events(store, model.id, start, end, version)))
 
 
 def _evaluation(key: str) -> Fn:
-    def metric(store: Store, model: ModelRecord, version: str | None, start: float,
-               end: float) -> float | None:
+    def metric(
+        store: Store, model: ModelRecord, version: str | None, start: float, end: float
+    ) -> float | None:
         for run in qs.list_runs(store, model.id, version=version, limit=50):
             if start <= run["started_at"] < end and run["status"] == "succeeded":
                 value: Any = (run["metrics"] or {}).get(key)
@@ -100,17 +106,35 @@ for _key, _tasks, _desc in (
     ("r2", (Task.REGRESSION,), "R² of the labelled predictions."),
     ("ndcg_at_k", (Task.RANKING,), "NDCG@10 of the labelled rankings."),
 ):
-    register_metric(_key, _realised(_key, _tasks), _desc, unit="ratio" if _key in (
-        "accuracy", "f1", "roc_auc") else "")
+    register_metric(
+        _key,
+        _realised(_key, _tasks),
+        _desc,
+        unit="ratio" if _key in ("accuracy", "f1", "roc_auc") else "",
+    )
 for _key in ("accuracy", "f1", "roc_auc"):
-    register_metric(f"estimated_{_key}", _estimated(_key),
-                    f"CBPE estimate of {_key} without labels (needs a fitted reference).",
-                    unit="ratio")
+    register_metric(
+        f"estimated_{_key}",
+        _estimated(_key),
+        f"CBPE estimate of {_key} without labels (needs a fitted reference).",
+        unit="ratio",
+    )
 register_metric("feedback_score", _feedback("score_mean"), "Mean feedback score.")
-register_metric("negative_feedback_rate", _feedback("negative_rate"),
-                "Share of feedback with a score <= 0.", unit="ratio")
-register_metric("concept_drift_events", _drift_events,
-                "Concept-drift detections on the error stream in the window.", unit="events")
+register_metric(
+    "negative_feedback_rate",
+    _feedback("negative_rate"),
+    "Share of feedback with a score <= 0.",
+    unit="ratio",
+)
+register_metric(
+    "concept_drift_events",
+    _drift_events,
+    "Concept-drift detections on the error stream in the window.",
+    unit="events",
+)
 for _key in ("accuracy", "f1_macro", "roc_auc", "mae", "rmse"):
-    register_metric(f"evaluation_{_key}", _evaluation(_key),
-                    f"{_key} of the newest golden-set evaluation run in the window.")
+    register_metric(
+        f"evaluation_{_key}",
+        _evaluation(_key),
+        f"{_key} of the newest golden-set evaluation run in the window.",
+    )

@@ -60,16 +60,23 @@ def check_actual(task: Task, actual: Any) -> str | None:
     """Why ``actual`` cannot be a label of ``task`` (None when it can)."""
     if task in CLASSIFICATION:
         ok = isinstance(actual, str | int | bool) or (
-            isinstance(actual, float) and actual.is_integer())
+            isinstance(actual, float) and actual.is_integer()
+        )
         return None if ok else f"a class label must be a string or integer, got {actual!r}"
     if task is Task.REGRESSION:
-        ok = isinstance(actual, int | float) and not isinstance(actual, bool) and math.isfinite(
-            actual)
+        ok = (
+            isinstance(actual, int | float)
+            and not isinstance(actual, bool)
+            and math.isfinite(actual)
+        )
         return None if ok else f"a regression label must be a finite number, got {actual!r}"
     if task is Task.RANKING:
         ok = isinstance(actual, list | dict)
-        return None if ok else f"a ranking label must be a list or mapping of relevant items, " \
-            f"got {actual!r}"
+        return (
+            None
+            if ok
+            else f"a ranking label must be a list or mapping of relevant items, got {actual!r}"
+        )
     return None
 
 
@@ -106,8 +113,9 @@ def _classes(values: Sequence[Any], declared: Any = None) -> list[Any]:
         return sorted(uniq, key=str)
 
 
-def metrics_for(task: Task, rows: Sequence[dict[str, Any]], *, classes: list[Any] | None = None,
-                k: int = 10) -> dict[str, Any]:
+def metrics_for(
+    task: Task, rows: Sequence[dict[str, Any]], *, classes: list[Any] | None = None, k: int = 10
+) -> dict[str, Any]:
     """The realised metrics of ``task`` on joined rows (``prediction`` and ``actual`` set)."""
     if not rows:
         return {"n": 0}
@@ -129,7 +137,8 @@ def metrics_for(task: Task, rows: Sequence[dict[str, Any]], *, classes: list[Any
         return ranking_metrics([r["prediction"] for r in rows], [r["actual"] for r in rows], k=k)
     raise InvalidParameterError(
         f"Realised quality needs a classification, regression or ranking task; this model's "
-        f"task is {task.value}. Change it with POST /api/v1/models.")
+        f"task is {task.value}. Change it with POST /api/v1/models."
+    )
 
 
 def prepare(task: Task, raw: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict]:
@@ -150,8 +159,11 @@ def prepare(task: Task, raw: Sequence[dict[str, Any]]) -> tuple[list[dict[str, A
         else:
             row = {**r, "prediction": pred}
         rows.append(row)
-    return rows, {"invalid": len(invalid), "invalid_examples": invalid[:5],
-                  "no_prediction": no_prediction}
+    return rows, {
+        "invalid": len(invalid),
+        "invalid_examples": invalid[:5],
+        "no_prediction": no_prediction,
+    }
 
 
 def segment_value(inputs: Any, segment: str) -> Any:
@@ -177,14 +189,24 @@ def _range(start: float | None, end: float | None, step: int | None) -> tuple[fl
         raise InvalidParameterError(f"'step' must be a positive multiple of 60 s. Got {step}.")
     if (end - start) / step > MAX_POINTS:
         raise InvalidParameterError(
-            f"start..end / step gives more than {MAX_POINTS} windows; use a larger 'step'.")
+            f"start..end / step gives more than {MAX_POINTS} windows; use a larger 'step'."
+        )
     return start, end, step
 
 
 def quality_report(
-    store: Store, model: ModelRecord, *, start: float | None = None, end: float | None = None,
-    step: int | None = None, version: str | None = None, segment: str | None = None,
-    min_rows: int = MIN_ROWS, k: int = 10, positive: Any = None, live_text: bool = True,
+    store: Store,
+    model: ModelRecord,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    step: int | None = None,
+    version: str | None = None,
+    segment: str | None = None,
+    min_rows: int = MIN_ROWS,
+    k: int = 10,
+    positive: Any = None,
+    live_text: bool = True,
 ) -> dict[str, Any]:
     """Realised quality (whole range, per window, per version, per segment, fairness),
     estimated quality (CBPE, when a reference is fitted), feedback and concept drift.
@@ -211,13 +233,24 @@ def quality_report(
     if not isinstance(min_rows, int) or min_rows < 1:
         raise InvalidParameterError(f"'min_rows' must be an integer >= 1. Got {min_rows!r}.")
     task = Task(model.task)
-    out: dict[str, Any] = {"model": model.name, "task": task.value, "start": start, "end": end,
-                           "step": step, "version": version, "segment": segment,
-                           "min_rows": min_rows}
+    out: dict[str, Any] = {
+        "model": model.name,
+        "task": task.value,
+        "start": start,
+        "end": end,
+        "step": step,
+        "version": version,
+        "segment": segment,
+        "min_rows": min_rows,
+    }
     raw = qs.labelled_predictions(store, model.id, start, end, version)
     rows, left_out = prepare(task, raw)
-    out["labels"] = {"joined": len(raw), "used": len(rows), **left_out,
-                     "unmatched": qs.unmatched_labels(store, model.id)}
+    out["labels"] = {
+        "joined": len(raw),
+        "used": len(rows),
+        **left_out,
+        "unmatched": qs.unmatched_labels(store, model.id),
+    }
     if task in (*CLASSIFICATION, Task.REGRESSION, Task.RANKING):
         out.update(_realised(task, rows, step, segment, min_rows, k, positive))
     elif task is Task.TEXT_GENERATION:
@@ -233,8 +266,15 @@ def quality_report(
     return out
 
 
-def _realised(task: Task, rows: list[dict[str, Any]], step: int, segment: str | None,
-              min_rows: int, k: int, positive: Any) -> dict[str, Any]:
+def _realised(
+    task: Task,
+    rows: list[dict[str, Any]],
+    step: int,
+    segment: str | None,
+    min_rows: int,
+    k: int,
+    positive: Any,
+) -> dict[str, Any]:
     classes = None
     if task in CLASSIFICATION and rows:
         classes = _classes([r["actual"] for r in rows] + [r["prediction"] for r in rows])
@@ -250,58 +290,86 @@ def _realised(task: Task, rows: list[dict[str, Any]], step: int, segment: str | 
         by_window[int(r["ts"] // step) * step].append(r)
         by_version[r["version"]].append(r)
     out["series"] = [
-        {"ts": ts, "too_few_rows": len(w) < min_rows,
-         **_without_matrix(metrics_for(task, w, classes=classes, k=k))}
-        for ts, w in sorted(by_window.items())]
-    out["versions"] = {v: _without_matrix(metrics_for(task, w, classes=classes, k=k))
-                       for v, w in sorted(by_version.items())}
+        {
+            "ts": ts,
+            "too_few_rows": len(w) < min_rows,
+            **_without_matrix(metrics_for(task, w, classes=classes, k=k)),
+        }
+        for ts, w in sorted(by_window.items())
+    ]
+    out["versions"] = {
+        v: _without_matrix(metrics_for(task, w, classes=classes, k=k))
+        for v, w in sorted(by_version.items())
+    }
     if segment is not None:
         by_segment: dict[tuple[str, Any], list] = defaultdict(list)
         for r in rows:
             by_segment[segment_key(segment_value(r["inputs"], segment))].append(r)
         out["segments"] = [
-            {"segment": key[1], "too_few_rows": len(w) < min_rows,
-             **_without_matrix(metrics_for(task, w, classes=classes, k=k))}
-            for key, w in sorted(by_segment.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))]
+            {
+                "segment": key[1],
+                "too_few_rows": len(w) < min_rows,
+                **_without_matrix(metrics_for(task, w, classes=classes, k=k)),
+            }
+            for key, w in sorted(by_segment.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
+        ]
         fav = None
         if task in CLASSIFICATION and rows:
-            fav = class_value(positive if positive is not None
-                              else classes[-1])  # type: ignore[index]
+            fav = class_value(positive if positive is not None else classes[-1])  # type: ignore[index]
             out["fairness"] = _fairness(rows, segment, fav, min_rows)
         out["segment_series"] = [
             {"ts": ts, **segment_window(task, w, segment, classes, min_rows, k, fav)}
-            for ts, w in sorted(by_window.items())]
+            for ts, w in sorted(by_window.items())
+        ]
     return out
 
 
-def _fairness(rows: Sequence[dict[str, Any]], segment: str, positive: Any,
-              min_rows: int) -> dict[str, Any]:
-    return fairness_metrics([r["prediction"] for r in rows],
-                            [segment_value(r["inputs"], segment) for r in rows],
-                            y_true=[r["actual"] for r in rows], positive=positive,
-                            min_rows=min_rows)
+def _fairness(
+    rows: Sequence[dict[str, Any]], segment: str, positive: Any, min_rows: int
+) -> dict[str, Any]:
+    return fairness_metrics(
+        [r["prediction"] for r in rows],
+        [segment_value(r["inputs"], segment) for r in rows],
+        y_true=[r["actual"] for r in rows],
+        positive=positive,
+        min_rows=min_rows,
+    )
 
 
-def segment_window(task: Task, rows: Sequence[dict[str, Any]], segment: str,
-                   classes: list[Any] | None, min_rows: int, k: int,
-                   positive: Any = None) -> dict[str, Any]:
+def segment_window(
+    task: Task,
+    rows: Sequence[dict[str, Any]],
+    segment: str,
+    classes: list[Any] | None,
+    min_rows: int,
+    k: int,
+    positive: Any = None,
+) -> dict[str, Any]:
     """One window's realised metrics per segment and, for classification (``positive``
     set), its fairness across segments: the per-window form of ``segments`` and
     ``fairness``, so a disparity that opens within the range shows when it opened."""
     groups: dict[tuple[str, Any], list] = defaultdict(list)
     for r in rows:
         groups[segment_key(segment_value(r["inputs"], segment))].append(r)
-    out: dict[str, Any] = {"n": len(rows), "segments": [
-        {"segment": key[1], "too_few_rows": len(w) < min_rows,
-         **_without_matrix(metrics_for(task, w, classes=classes, k=k))}
-        for key, w in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))]}
+    out: dict[str, Any] = {
+        "n": len(rows),
+        "segments": [
+            {
+                "segment": key[1],
+                "too_few_rows": len(w) < min_rows,
+                **_without_matrix(metrics_for(task, w, classes=classes, k=k)),
+            }
+            for key, w in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
+        ],
+    }
     if positive is not None and rows:
         out["fairness"] = _fairness(rows, segment, positive, min_rows)
     return out
 
 
-def text_report(store: Store, model: ModelRecord, start: float, end: float,
-                version: str | None = None) -> dict[str, Any] | None:
+def text_report(
+    store: Store, model: ModelRecord, start: float, end: float, version: str | None = None
+) -> dict[str, Any] | None:
     """Text-answer quality of the newest :data:`MAX_TEXT_ROWS` predictions of the range:
     the query is the model's first text feature (or an input named prompt, query,
     question, ...), the response its string output."""
@@ -311,8 +379,9 @@ def text_report(store: Store, model: ModelRecord, start: float, end: float,
     queries, responses = [], []
     for r in rows:
         inputs = r["inputs"] if isinstance(r["inputs"], Mapping) else {}
-        key = next((k for k in (*text_features, *_QUERY_KEYS)
-                    if isinstance(inputs.get(k), str)), None)
+        key = next(
+            (k for k in (*text_features, *_QUERY_KEYS) if isinstance(inputs.get(k), str)), None
+        )
         answer = prediction_value(r["outputs"])
         if key is not None and isinstance(answer, str):
             queries.append(inputs[key])
@@ -322,14 +391,21 @@ def text_report(store: Store, model: ModelRecord, start: float, end: float,
     return text_quality(queries, responses)
 
 
-def fit_reference(store: Store, model: ModelRecord, *, start: float | None = None,
-                  end: float | None = None, version: str | None = None) -> dict[str, Any]:
+def fit_reference(
+    store: Store,
+    model: ModelRecord,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    version: str | None = None,
+) -> dict[str, Any]:
     """Fit CBPE on the labelled predictions with probabilities in ``[start, end)`` and
     store it as the model's reference."""
     task = Task(model.task)
     if task not in CLASSIFICATION:
         raise InvalidParameterError(
-            f"Estimated quality (CBPE) needs a classifier; this model's task is {task.value}.")
+            f"Estimated quality (CBPE) needs a classifier; this model's task is {task.value}."
+        )
     raw = qs.labelled_predictions(store, model.id, start, end, version)
     rows, _ = prepare(task, raw)
     classes = _classes([r["actual"] for r in rows] + [r["prediction"] for r in rows])
@@ -339,17 +415,30 @@ def fit_reference(store: Store, model: ModelRecord, *, start: float | None = Non
     if not rows or proba is None:
         raise InvalidParameterError(
             f"CBPE needs labelled predictions with probabilities ('proba' per prediction, "
-            f"one per class {classes}); {len(rows)} labelled rows here, not all with proba.")
-    est = CBPE.fit([r["actual"] for r in rows], [r["prediction"] for r in rows], proba,
-                   classes=classes)
+            f"one per class {classes}); {len(rows)} labelled rows here, not all with proba."
+        )
+    est = CBPE.fit(
+        [r["actual"] for r in rows], [r["prediction"] for r in rows], proba, classes=classes
+    )
     qs.save_reference(store, model.id, est.to_dict(), len(rows))
-    return {"model": model.name, "n_rows": len(rows), "classes": classes,
-            "reference_metrics": est.reference_metrics}
+    return {
+        "model": model.name,
+        "n_rows": len(rows),
+        "classes": classes,
+        "reference_metrics": est.reference_metrics,
+    }
 
 
-def estimated_quality(store: Store, model: ModelRecord, start: float, end: float, step: int,
-                      version: str | None = None, *, with_series: bool = True
-                      ) -> dict[str, Any] | None:
+def estimated_quality(
+    store: Store,
+    model: ModelRecord,
+    start: float,
+    end: float,
+    step: int,
+    version: str | None = None,
+    *,
+    with_series: bool = True,
+) -> dict[str, Any] | None:
     """CBPE estimates over the whole range and per window (None without a reference)."""
     saved = qs.load_reference(store, model.id)
     if saved is None:
@@ -367,26 +456,37 @@ def estimated_quality(store: Store, model: ModelRecord, start: float, end: float
         p = _proba_row(r["proba"], est.classes) if pred in known else None
         if p is not None:
             usable.append({"ts": r["ts"], "prediction": pred, "p": p})
-    out: dict[str, Any] = {"method": "cbpe", "reference_rows": saved["n_rows"],
-                           "reference_metrics": saved["state"].get("reference_metrics"),
-                           "n": len(usable), "skipped": len(rows) - len(usable)}
+    out: dict[str, Any] = {
+        "method": "cbpe",
+        "reference_rows": saved["n_rows"],
+        "reference_metrics": saved["state"].get("reference_metrics"),
+        "n": len(usable),
+        "skipped": len(rows) - len(usable),
+    }
     if not usable:
         return {**out, "summary": None, "series": []}
-    out["summary"] = est.estimate([r["prediction"] for r in usable],
-                                  [r["p"] for r in usable])
+    out["summary"] = est.estimate([r["prediction"] for r in usable], [r["p"] for r in usable])
     if not with_series:
         return out
     by_window: dict[int, list] = defaultdict(list)
     for r in usable:
         by_window[int(r["ts"] // step) * step].append(r)
-    out["series"] = [{"ts": ts, **est.estimate([r["prediction"] for r in w],
-                                               [r["p"] for r in w], n_draws=100)}
-                     for ts, w in sorted(by_window.items())]
+    out["series"] = [
+        {"ts": ts, **est.estimate([r["prediction"] for r in w], [r["p"] for r in w], n_draws=100)}
+        for ts, w in sorted(by_window.items())
+    ]
     return out
 
 
-def feedback_summary(store: Store, model: ModelRecord, start: float, end: float, step: int,
-                     version: str | None = None, negative_at: float = 0.0) -> dict[str, Any]:
+def feedback_summary(
+    store: Store,
+    model: ModelRecord,
+    start: float,
+    end: float,
+    step: int,
+    version: str | None = None,
+    negative_at: float = 0.0,
+) -> dict[str, Any]:
     """Feedback count, mean score and negative rate (score <= ``negative_at``), overall
     and per window of feedback time."""
     rows = qs.feedback(store, model.id, start, end)
@@ -395,13 +495,17 @@ def feedback_summary(store: Store, model: ModelRecord, start: float, end: float,
 
     def point(items: list[dict[str, Any]]) -> dict[str, Any]:
         n = len(items)
-        return {"count": n,
-                "score_mean": sum(r["score"] for r in items) / n if n else None,
-                "negative_rate": sum(r["score"] <= negative_at for r in items) / n
-                if n else None}
+        return {
+            "count": n,
+            "score_mean": sum(r["score"] for r in items) / n if n else None,
+            "negative_rate": sum(r["score"] <= negative_at for r in items) / n if n else None,
+        }
 
     by_window: dict[int, list] = defaultdict(list)
     for r in rows:
         by_window[int(r["ts"] // step) * step].append(r)
-    return {**point(rows), "negative_at": negative_at,
-            "series": [{"ts": ts, **point(w)} for ts, w in sorted(by_window.items())]}
+    return {
+        **point(rows),
+        "negative_at": negative_at,
+        "series": [{"ts": ts, **point(w)} for ts, w in sorted(by_window.items())],
+    }

@@ -37,8 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vigil.probe")
 
-_KEYS = frozenset({"name", "url", "method", "body", "interval_s", "timeout_s",
-                   "expect_status"})
+_KEYS = frozenset({"name", "url", "method", "body", "interval_s", "timeout_s", "expect_status"})
 _METHODS = ("GET", "POST", "HEAD")
 MIN_INTERVAL_S = 1.0
 
@@ -75,8 +74,9 @@ def validate_probe(body: Any) -> dict[str, Any]:
     if interval is not None and timeout is not None and timeout > interval:
         bad("timeout_s", f"must not exceed interval_s ({interval:g} s), got {timeout:g}")
     expect = body.get("expect_status")
-    if expect is not None and (isinstance(expect, bool) or not isinstance(expect, int)
-                               or not 100 <= expect <= 599):
+    if expect is not None and (
+        isinstance(expect, bool) or not isinstance(expect, int) or not 100 <= expect <= 599
+    ):
         bad("expect_status", f"expected an HTTP status (100-599) or null, got {expect!r}")
     name = body.get("name")
     if name is None and parts is not None and parts.netloc:
@@ -85,13 +85,24 @@ def validate_probe(body: Any) -> dict[str, Any]:
         bad("name", f"expected a string of 1-200 characters, got {name!r}")
     if errors:
         raise ValidationFailedError("The probe is invalid; see details.", details=errors)
-    return {"name": name, "url": url, "method": method, "body": body.get("body"),
-            "interval_s": interval, "timeout_s": timeout, "expect_status": expect}
+    return {
+        "name": name,
+        "url": url,
+        "method": method,
+        "body": body.get("body"),
+        "interval_s": interval,
+        "timeout_s": timeout,
+        "expect_status": expect,
+    }
 
 
 def _seconds(value: Any, field: str, low: float, bad: Any) -> float | None:
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not math.isfinite(value) or value < low):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < low
+    ):
         bad(field, f"expected a number of seconds >= {low:g}, got {value!r}")
         return None
     return float(value)
@@ -108,8 +119,9 @@ def check_target(spec: Mapping[str, Any], egress: EgressPolicy) -> None:
         raise ValidationFailedError(exc.message, details=exc.details) from None
 
 
-async def run_probe(client: httpx.AsyncClient, probe: Mapping[str, Any],
-                    egress: EgressPolicy | None = None) -> dict[str, Any]:
+async def run_probe(
+    client: httpx.AsyncClient, probe: Mapping[str, Any], egress: EgressPolicy | None = None
+) -> dict[str, Any]:
     """Send one probe request; return ``{ts, ok, status, latency_ms, ttfb_ms, error}``.
     ``egress`` defaults to the policy of the environment and vigil.toml."""
     ts = time.time()
@@ -124,8 +136,14 @@ async def run_probe(client: httpx.AsyncClient, probe: Mapping[str, Any],
     except EgressRefusedError as exc:
         unresolved = isinstance(exc, TargetUnresolvedError)
         reason = exc.message if unresolved else f"refused: {exc.message}"
-        return {"ts": ts, "ok": False, "status": None, "latency_ms": None, "ttfb_ms": None,
-                "error": reason[:500]}
+        return {
+            "ts": ts,
+            "ok": False,
+            "status": None,
+            "latency_ms": None,
+            "ttfb_ms": None,
+            "error": reason[:500],
+        }
     if target.headers:
         kwargs["headers"] = target.headers
     if target.extensions:
@@ -143,8 +161,14 @@ async def run_probe(client: httpx.AsyncClient, probe: Mapping[str, Any],
     ok = status is not None and (status == expect if expect else 200 <= status < 400)
     if status is not None and not ok:
         error = f"unexpected status {status}" + (f" (expected {expect})" if expect else "")
-    return {"ts": ts, "ok": ok, "status": status, "latency_ms": latency, "ttfb_ms": ttfb,
-            "error": error}
+    return {
+        "ts": ts,
+        "ok": ok,
+        "status": status,
+        "latency_ms": latency,
+        "ttfb_ms": ttfb,
+        "error": error,
+    }
 
 
 def probe_stats(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -162,10 +186,13 @@ def probe_stats(results: list[dict[str, Any]]) -> dict[str, Any]:
     ttfbs = sorted(r["ttfb_ms"] for r in results if r["ttfb_ms"] is not None)
     failures = sum(1 for r in results if not r["ok"])
     return {
-        "count": len(results), "failures": failures,
+        "count": len(results),
+        "failures": failures,
         "failure_rate": failures / len(results) if results else None,
-        "latency_p50_ms": _quantile(latencies, 0.5), "latency_p95_ms": _quantile(latencies, 0.95),
-        "ttfb_p50_ms": _quantile(ttfbs, 0.5), "ttfb_p95_ms": _quantile(ttfbs, 0.95),
+        "latency_p50_ms": _quantile(latencies, 0.5),
+        "latency_p95_ms": _quantile(latencies, 0.95),
+        "ttfb_p50_ms": _quantile(ttfbs, 0.5),
+        "ttfb_p95_ms": _quantile(ttfbs, 0.95),
         "last": max(results, key=lambda r: r["ts"]) if results else None,
     }
 
@@ -188,10 +215,15 @@ class ProbeScheduler:
         leadership: with replicas, probes run only while this process leads ``probes``.
     """
 
-    def __init__(self, store: Store, *, refresh_s: float = 5.0,
-                 on_result: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
-                 egress: EgressPolicy | None = None,
-                 leadership: Leadership | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        refresh_s: float = 5.0,
+        on_result: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+        egress: EgressPolicy | None = None,
+        leadership: Leadership | None = None,
+    ) -> None:
         self.store = store
         self.leadership = leadership
         self.egress = egress or EgressPolicy.from_environment()
@@ -269,8 +301,9 @@ class ProbeScheduler:
         wall, mono = time.time(), time.monotonic()
         due: dict[str, float] = {}
         for probe in probes:
-            last = rq.probe_results(self.store, probe["id"], wall - probe["interval_s"],
-                                    wall + 60, limit=1)
+            last = rq.probe_results(
+                self.store, probe["id"], wall - probe["interval_s"], wall + 60, limit=1
+            )
             wait = last[0]["ts"] + probe["interval_s"] - wall if last else 0.0
             due[probe["id"]] = mono + max(0.0, wait)
         return due

@@ -54,8 +54,9 @@ class Aggregator:
     def start(self) -> None:
         if self.interval_s > 0 and self._task is None:
             self._stop = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._loop(),
-                                                                name="vigil-aggregate")
+            self._task = asyncio.get_running_loop().create_task(
+                self._loop(), name="vigil-aggregate"
+            )
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
@@ -96,17 +97,22 @@ class AggregatorCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         agg = self.aggregator
-        rounds = CounterMetricFamily("vigil_aggregation_rounds",
-                                     "Aggregation rounds run by this server.")
+        rounds = CounterMetricFamily(
+            "vigil_aggregation_rounds", "Aggregation rounds run by this server."
+        )
         rounds.add_metric([], agg.rounds)
-        failures = CounterMetricFamily("vigil_aggregation_failures",
-                                       "Aggregation rounds that failed (see the log).")
+        failures = CounterMetricFamily(
+            "vigil_aggregation_failures", "Aggregation rounds that failed (see the log)."
+        )
         failures.add_metric([], agg.failures)
-        folded = CounterMetricFamily("vigil_aggregation_batches",
-                                     "Ingest batches folded into rollups by this server's loop.")
+        folded = CounterMetricFamily(
+            "vigil_aggregation_batches", "Ingest batches folded into rollups by this server's loop."
+        )
         folded.add_metric([], agg.folded)
-        hours = CounterMetricFamily("vigil_aggregation_hours_built",
-                                    "Hourly rollups rebuilt from their minutes by this server.")
+        hours = CounterMetricFamily(
+            "vigil_aggregation_hours_built",
+            "Hourly rollups rebuilt from their minutes by this server.",
+        )
         hours.add_metric([], agg.hours_built)
         yield from (rounds, failures, folded, hours)
         try:
@@ -114,10 +120,13 @@ class AggregatorCollector(Collector):
         except Exception:  # /metrics must answer even when the store does not
             log.exception("reading the aggregation backlog failed")
             return
-        backlog = GaugeMetricFamily("vigil_aggregation_pending_batches",
-                                    "Ingest batches not folded into the rollups yet.")
+        backlog = GaugeMetricFamily(
+            "vigil_aggregation_pending_batches", "Ingest batches not folded into the rollups yet."
+        )
         backlog.add_metric([], pending)
-        oldest = GaugeMetricFamily("vigil_aggregation_oldest_pending_seconds",
-                                   "Age of the oldest batch waiting to be folded (0: none).")
+        oldest = GaugeMetricFamily(
+            "vigil_aggregation_oldest_pending_seconds",
+            "Age of the oldest batch waiting to be folded (0: none).",
+        )
         oldest.add_metric([], age or 0.0)
         yield from (backlog, oldest)

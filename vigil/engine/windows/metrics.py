@@ -21,11 +21,13 @@ def check_time(value: float | None, name: str) -> None:
     if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_TIME):
         raise InvalidParameterError(
             f"'{name}' must be unix seconds between 0 and {MAX_TIME:.0e}. Got {value!r}.",
-            details=[{"field": name, "reason": "out of range"}])
+            details=[{"field": name, "reason": "out of range"}],
+        )
 
 
-def window_range(start: float | None, end: float | None, step: int | None
-                 ) -> tuple[float, float, int]:
+def window_range(
+    start: float | None, end: float | None, step: int | None
+) -> tuple[float, float, int]:
     """Check and fill a window request: the last hour by default, ``step`` a multiple of
     60 s spreading the range over about 60 windows, at most ``MAX_POINTS`` windows."""
     check_time(start, "start")
@@ -40,13 +42,19 @@ def window_range(start: float | None, end: float | None, step: int | None
         raise InvalidParameterError(f"'step' must be a positive multiple of 60 s. Got {step}.")
     if (end - start) / step > MAX_POINTS:
         raise InvalidParameterError(
-            f"start..end / step gives more than {MAX_POINTS} points; use a larger 'step'.")
+            f"start..end / step gives more than {MAX_POINTS} points; use a larger 'step'."
+        )
     return start, end, step
 
 
 def window_metrics(
-    store: Store, model: ModelRecord, *, start: float | None = None, end: float | None = None,
-    step: int | None = None, version: str | None = None,
+    store: Store,
+    model: ModelRecord,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    step: int | None = None,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """Per-window and whole-range traffic, errors and latency quantiles.
 
@@ -58,8 +66,7 @@ def window_metrics(
     """
     start, end, step = window_range(start, end, step)
     # windows of whole hours (epoch-aligned) can take each hour as one hourly row
-    rows = store.rollup_rows(model.id, start, end, version, profiles=False,
-                             hours=step % 3600 == 0)
+    rows = store.rollup_rows(model.id, start, end, version, profiles=False, hours=step % 3600 == 0)
     windows = merge_windows(rows, step)
     series = [_point(ts, w, step) for ts, w in sorted(windows.items())]
     total = merge_totals(windows.values())  # after the series: it merges into their sketches
@@ -70,10 +77,20 @@ def window_metrics(
         rejected[row["reason"]] = rejected.get(row["reason"], 0) + int(row["count"])
     n_rejected = sum(rejected.values())
     seen = summary["count"] + n_rejected
-    summary.update(rejected=n_rejected, rejected_by_reason=rejected,
-                   rejected_rate=n_rejected / seen if seen else None)
-    return {"model": model.name, "version": version, "start": start, "end": end, "step": step,
-            "series": series, "summary": summary}
+    summary.update(
+        rejected=n_rejected,
+        rejected_by_reason=rejected,
+        rejected_rate=n_rejected / seen if seen else None,
+    )
+    return {
+        "model": model.name,
+        "version": version,
+        "start": start,
+        "end": end,
+        "step": step,
+        "series": series,
+        "summary": summary,
+    }
 
 
 def _point(ts: int, window: dict[str, Any] | None, seconds: float) -> dict[str, Any]:
@@ -87,8 +104,9 @@ def _point(ts: int, window: dict[str, Any] | None, seconds: float) -> dict[str, 
         "error_rate": window["errors"] / count if count else None,
         "errors_by_type": dict(sorted((window.get("error_types") or {}).items())),
         "throughput_per_s": count / seconds,
-        "latency_mean_s": (window["latency_sum"] / window["latency_count"]
-                           if window["latency_count"] else None),
+        "latency_mean_s": (
+            window["latency_sum"] / window["latency_count"] if window["latency_count"] else None
+        ),
     }
     for q in QUANTILES:
         point[f"latency_p{round(q * 100)}_s"] = (

@@ -28,8 +28,11 @@ def registry_section(store: Store, home: Any, model: ModelRecord) -> dict[str, A
     for row in registry.aliases(model.name):
         alias = row["alias"]
         history = registry.history(model.name, alias, HISTORY)
-        entry = {**row, "rollback_to": registry.rollback_target(model.name, alias),
-                 "history": list(reversed(history))}
+        entry = {
+            **row,
+            "rollback_to": registry.rollback_target(model.name, alias),
+            "history": list(reversed(history)),
+        }
         if row.get("canary"):  # the running canary beside stable, with its evidence so far
             import time
 
@@ -40,8 +43,9 @@ def registry_section(store: Store, home: Any, model: ModelRecord) -> dict[str, A
     return {"versions": registry.versions(model.name), "aliases": aliases}
 
 
-def confirm_alias_change(store: Store, home: Any, model: str, alias: str, action: str,
-                         version: str | None) -> dict[str, Any]:
+def confirm_alias_change(
+    store: Store, home: Any, model: str, alias: str, action: str, version: str | None
+) -> dict[str, Any]:
     """What a promotion or rollback is about to do, for its confirmation page."""
     registry = Registry(store, home)
     current = registry.alias(model, alias)
@@ -49,7 +53,8 @@ def confirm_alias_change(store: Store, home: Any, model: str, alias: str, action
         target = version or registry.rollback_target(model, alias)
         if target is None:
             raise InvalidParameterError(
-                f"Alias {alias!r} of {model!r} has no earlier version to roll back to.")
+                f"Alias {alias!r} of {model!r} has no earlier version to roll back to."
+            )
     elif action == "promote":
         if not version:
             raise InvalidParameterError("Choose the version to promote.")
@@ -57,32 +62,41 @@ def confirm_alias_change(store: Store, home: Any, model: str, alias: str, action
         target = version
     else:
         raise InvalidParameterError(f"Unknown action {action!r}; use promote or rollback.")
-    return {"model": model, "alias": alias, "action": action, "current": current,
-            "target": target}
+    return {"model": model, "alias": alias, "action": action, "current": current, "target": target}
 
 
-def change_alias(store: Store, home: Any, actor: str, model: str, alias: str, action: str,
-                 version: str, revision: int, reason: str | None) -> dict[str, Any]:
+def change_alias(
+    store: Store,
+    home: Any,
+    actor: str,
+    model: str,
+    alias: str,
+    action: str,
+    version: str,
+    revision: int,
+    reason: str | None,
+) -> dict[str, Any]:
     """Promote or roll back, refusing if someone moved the alias since the confirmation."""
     registry = Registry(store, home, actor=actor)
     reason = reason or f"from the dashboard by {actor}"
     if action == "rollback":
-        return registry.rollback(model, alias, version, reason=reason,
-                                 expected_revision=revision)
+        return registry.rollback(model, alias, version, reason=reason, expected_revision=revision)
     if action == "promote":
-        return registry.promote(model, alias, version, reason=reason,
-                                expected_revision=revision)
+        return registry.promote(model, alias, version, reason=reason, expected_revision=revision)
     raise InvalidParameterError(f"Unknown action {action!r}; use promote or rollback.")
 
 
-def alerts_page(store: Store, state: str, model: str | None, limit: int = 200
-                ) -> list[dict[str, Any]]:
+def alerts_page(
+    store: Store, state: str, model: str | None, limit: int = 200
+) -> list[dict[str, Any]]:
     """Alerts newest first: ``active`` (pending and firing), ``resolved`` or ``all``."""
     if state not in ALERT_STATES:
         raise InvalidParameterError(
-            f"The alert state must be one of {', '.join(ALERT_STATES)}. Got {state!r}.")
-    rows = AlertStore(store).list_alerts(state=None if state == "all" else state,
-                                         model=model or None, limit=limit)
+            f"The alert state must be one of {', '.join(ALERT_STATES)}. Got {state!r}."
+        )
+    rows = AlertStore(store).list_alerts(
+        state=None if state == "all" else state, model=model or None, limit=limit
+    )
     return [public_alert(r) for r in rows]
 
 
@@ -100,8 +114,7 @@ def alert_states_by_model(store: Store) -> dict[str, str]:
     return out
 
 
-def acknowledge(store: Store, actor: str, alert_id: int, comment: str | None
-                ) -> dict[str, Any]:
+def acknowledge(store: Store, actor: str, alert_id: int, comment: str | None) -> dict[str, Any]:
     return public_alert(ack_alert(store, alert_id, actor, None, comment or None))
 
 
@@ -128,8 +141,13 @@ def model_alerts(store: Store, model: str) -> list[dict[str, Any]]:
     out = []
     for row in alerts.list_alerts(state="active", model=model, limit=50):
         full = alerts.get_alert(row["id"]) or row
-        out.append({**public_alert(row), "ranking": ranking_of(full),
-                    "since": row["fired_at"] or row["started_at"]})
+        out.append(
+            {
+                **public_alert(row),
+                "ranking": ranking_of(full),
+                "since": row["fired_at"] or row["started_at"],
+            }
+        )
     out.sort(key=lambda a: (a["state"] != "firing", -(a["since"] or 0.0)))
     return out
 

@@ -61,27 +61,68 @@ def model_charts(series: Sequence[dict[str, Any]], step: int) -> dict[str, dict[
     """
     x = [_iso(p["ts"]) for p in series]
     per_min = 60.0 / step
-    traffic = {"data": [{"type": "scatter", "mode": line_mode([p["count"] for p in series]),
-                         "name": "predictions / min",
-                         "x": x, "y": [p["count"] * per_min for p in series],
-                         "line": {"color": _COLOURS[0]}, "fill": "tozeroy"}],
-               "layout": _layout("predictions / min")}
-    quantiles = {name: [_ms(p[f"latency_{name}_s"]) for p in series]
-                 for name in ("p50", "p95", "p99")}
-    latency = {"data": [
-        {"type": "scatter", "mode": line_mode(y), "name": name, "x": x, "y": y,
-         "line": {"color": _COLOURS[i], "dash": _DASHES[i]}, "connectgaps": False}
-        for i, (name, y) in enumerate(quantiles.items())
-    ], "layout": _layout("milliseconds")}
+    traffic = {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": line_mode([p["count"] for p in series]),
+                "name": "predictions / min",
+                "x": x,
+                "y": [p["count"] * per_min for p in series],
+                "line": {"color": _COLOURS[0]},
+                "fill": "tozeroy",
+            }
+        ],
+        "layout": _layout("predictions / min"),
+    }
+    quantiles = {
+        name: [_ms(p[f"latency_{name}_s"]) for p in series] for name in ("p50", "p95", "p99")
+    }
+    latency = {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": line_mode(y),
+                "name": name,
+                "x": x,
+                "y": y,
+                "line": {"color": _COLOURS[i], "dash": _DASHES[i]},
+                "connectgaps": False,
+            }
+            for i, (name, y) in enumerate(quantiles.items())
+        ],
+        "layout": _layout("milliseconds"),
+    }
     rate = [None if p["error_rate"] is None else p["error_rate"] * 100 for p in series]
-    errors = {"data": [
-        {"type": "bar", "name": "errors", "x": x, "y": [p["errors"] for p in series],
-         "marker": {"color": _COLOURS[2]}},
-        {"type": "scatter", "mode": line_mode(rate), "name": "error rate (%)", "x": x,
-         "yaxis": "y2", "y": rate, "line": {"color": _COLOURS[0], "dash": "dot"}},
-    ], "layout": {**_layout("failed predictions"),
-                  "yaxis2": {"title": {"text": "error rate (%)"}, "overlaying": "y",
-                             "side": "right", "rangemode": "tozero"}}}
+    errors = {
+        "data": [
+            {
+                "type": "bar",
+                "name": "errors",
+                "x": x,
+                "y": [p["errors"] for p in series],
+                "marker": {"color": _COLOURS[2]},
+            },
+            {
+                "type": "scatter",
+                "mode": line_mode(rate),
+                "name": "error rate (%)",
+                "x": x,
+                "yaxis": "y2",
+                "y": rate,
+                "line": {"color": _COLOURS[0], "dash": "dot"},
+            },
+        ],
+        "layout": {
+            **_layout("failed predictions"),
+            "yaxis2": {
+                "title": {"text": "error rate (%)"},
+                "overlaying": "y",
+                "side": "right",
+                "rangemode": "tozero",
+            },
+        },
+    }
     return {"traffic": traffic, "latency": latency, "errors": errors}
 
 
@@ -129,22 +170,40 @@ def drift_chart(columns: Sequence[dict[str, Any]]) -> dict[str, Any]:
     names = [c["name"] for c in columns]
     drifted = [bool(c.get("drifted")) for c in columns]
     bars = {
-        "type": "bar", "orientation": "h", "name": "effect size", "y": names,
+        "type": "bar",
+        "orientation": "h",
+        "name": "effect size",
+        "y": names,
         "x": [c.get("effect_size") for c in columns],
-        "text": [f"{'drifted' if d else 'stable'} ({c.get('method')})"
-                 if c.get("statistic", 0) is not None else "not tested"
-                 for c, d in zip(columns, drifted, strict=True)],
-        "textposition": "outside", "cliponaxis": False,
-        "marker": {"color": [_COLOURS[2] if d else _COLOURS[0] for d in drifted],
-                   "pattern": {"shape": ["" if d else "/" for d in drifted]}},
+        "text": [
+            f"{'drifted' if d else 'stable'} ({c.get('method')})"
+            if c.get("statistic", 0) is not None
+            else "not tested"
+            for c, d in zip(columns, drifted, strict=True)
+        ],
+        "textposition": "outside",
+        "cliponaxis": False,
+        "marker": {
+            "color": [_COLOURS[2] if d else _COLOURS[0] for d in drifted],
+            "pattern": {"shape": ["" if d else "/" for d in drifted]},
+        },
     }
-    minimum = {"type": "scatter", "mode": "markers", "name": "minimum effect", "y": names,
-               "x": [c.get("min_effect") for c in columns],
-               "marker": {"symbol": "line-ns-open", "size": 18, "color": _COLOURS[1]}}
-    layout = {**_LAYOUT, "xaxis": {"title": {"text": "effect size"}, "rangemode": "tozero"},
-              "yaxis": {"autorange": "reversed", "automargin": True}, "hovermode": "closest",
-              "margin": {**_LAYOUT["margin"], "r": 110},
-              "height": max(220, 40 * len(names) + 80)}
+    minimum = {
+        "type": "scatter",
+        "mode": "markers",
+        "name": "minimum effect",
+        "y": names,
+        "x": [c.get("min_effect") for c in columns],
+        "marker": {"symbol": "line-ns-open", "size": 18, "color": _COLOURS[1]},
+    }
+    layout = {
+        **_LAYOUT,
+        "xaxis": {"title": {"text": "effect size"}, "rangemode": "tozero"},
+        "yaxis": {"autorange": "reversed", "automargin": True},
+        "hovermode": "closest",
+        "margin": {**_LAYOUT["margin"], "r": 110},
+        "height": max(220, 40 * len(names) + 80),
+    }
     return {"data": [bars, minimum], "layout": layout}
 
 
@@ -167,37 +226,82 @@ def quality_chart(quality: dict[str, Any]) -> dict[str, Any] | None:
         return None
     real = [p for p in quality["series"] if p.get(metric) is not None]
     est = [p for p in quality["estimated_series"] if isinstance(p.get(metric), dict)]
-    data: list[dict[str, Any]] = [{
-        "type": "scatter", "mode": "lines+markers", "name": f"realised {metric}",
-        "x": [_iso(p["ts"]) for p in real], "y": [p[metric] for p in real],
-        "marker": {"symbol": ["circle-open" if p.get("too_few_rows") else "circle"
-                              for p in real]},
-        "line": {"color": _COLOURS[0]}}]
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": f"realised {metric}",
+            "x": [_iso(p["ts"]) for p in real],
+            "y": [p[metric] for p in real],
+            "marker": {
+                "symbol": ["circle-open" if p.get("too_few_rows") else "circle" for p in real]
+            },
+            "line": {"color": _COLOURS[0]},
+        }
+    ]
     if est:
         x = [_iso(p["ts"]) for p in est]
-        data.append({"type": "scatter", "mode": line_mode(est), "name": f"estimated {metric}",
-                     "x": x, "y": [p[metric]["value"] for p in est],
-                     "line": {"color": _COLOURS[1], "dash": "dash"}})
+        data.append(
+            {
+                "type": "scatter",
+                "mode": line_mode(est),
+                "name": f"estimated {metric}",
+                "x": x,
+                "y": [p[metric]["value"] for p in est],
+                "line": {"color": _COLOURS[1], "dash": "dash"},
+            }
+        )
         for bound in ("lower", "upper"):
-            data.append({"type": "scatter", "mode": "lines", "x": x,
-                         "name": f"estimate {bound} bound", "showlegend": False,
-                         "y": [p[metric][bound] for p in est],
-                         "line": {"width": 0, "color": _COLOURS[1]},
-                         **({"fill": "tonexty", "fillcolor": "rgba(230,159,0,0.15)"}
-                            if bound == "upper" else {})})
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": x,
+                    "name": f"estimate {bound} bound",
+                    "showlegend": False,
+                    "y": [p[metric][bound] for p in est],
+                    "line": {"width": 0, "color": _COLOURS[1]},
+                    **(
+                        {"fill": "tonexty", "fillcolor": "rgba(230,159,0,0.15)"}
+                        if bound == "upper"
+                        else {}
+                    ),
+                }
+            )
     return {"data": data, "layout": _layout(metric)}
 
 
 # (chart key, title, y axis, [(sample field, trace name, scale)])
 RESOURCE_CHARTS = (
-    ("cpu", "CPU and GPU", "percent", [("process_cpu_percent", "process CPU", 1.0),
-                                       ("host_cpu_percent", "host CPU", 1.0),
-                                       ("gpu_utilization_percent", "GPU", 1.0)]),
-    ("memory", "Memory", "MiB", [("process_rss_bytes", "process RSS", 1 / 2**20),
-                                 ("gpu_memory_used_bytes", "GPU memory", 1 / 2**20)]),
-    ("network", "Network", "milliseconds", [("net_network_p50_ms", "network p50", 1.0),
-                                            ("net_rtt_p95_ms", "round trip p95", 1.0),
-                                            ("net_server_p50_ms", "server p50", 1.0)]),
+    (
+        "cpu",
+        "CPU and GPU",
+        "percent",
+        [
+            ("process_cpu_percent", "process CPU", 1.0),
+            ("host_cpu_percent", "host CPU", 1.0),
+            ("gpu_utilization_percent", "GPU", 1.0),
+        ],
+    ),
+    (
+        "memory",
+        "Memory",
+        "MiB",
+        [
+            ("process_rss_bytes", "process RSS", 1 / 2**20),
+            ("gpu_memory_used_bytes", "GPU memory", 1 / 2**20),
+        ],
+    ),
+    (
+        "network",
+        "Network",
+        "milliseconds",
+        [
+            ("net_network_p50_ms", "network p50", 1.0),
+            ("net_rtt_p95_ms", "round trip p95", 1.0),
+            ("net_server_p50_ms", "server p50", 1.0),
+        ],
+    ),
 )
 
 
@@ -220,11 +324,19 @@ def resource_charts(series: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any
                 have = [p for p in points if p.get(field) is not None]
                 if not have:
                     continue
-                traces.append({
-                    "type": "scatter", "mode": "lines+markers", "name": f"{host}: {name}",
-                    "x": [_iso(p["ts"]) for p in have], "y": [p[field] * scale for p in have],
-                    "line": {"color": _COLOURS[h_index % len(_COLOURS)],
-                             "dash": _DASHES[f_index % len(_DASHES)]}})
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "mode": "lines+markers",
+                        "name": f"{host}: {name}",
+                        "x": [_iso(p["ts"]) for p in have],
+                        "y": [p[field] * scale for p in have],
+                        "line": {
+                            "color": _COLOURS[h_index % len(_COLOURS)],
+                            "dash": _DASHES[f_index % len(_DASHES)],
+                        },
+                    }
+                )
         if traces:
             out[key] = {"data": traces, "layout": _layout(unit)}
     return out
@@ -252,13 +364,28 @@ def drift_heatmap(history: dict[str, Any]) -> dict[str, Any] | None:
         z.append([c.get("effect_size") for c in cells])
         text.append(["x" if c.get("drifted") else "" for c in cells])
         hover.append([_cell_hover(name, w, c) for w, c in zip(windows, cells, strict=True)])
-    heat = {"type": "heatmap", "x": [_iso(w["ts"]) for w in windows], "y": features, "z": z,
-            "text": text, "texttemplate": "%{text}", "hovertext": hover,
-            "hoverinfo": "text", "colorscale": "Viridis", "zmin": 0, "xgap": 1, "ygap": 1,
-            "colorbar": {"title": {"text": "effect size"}}}
-    layout = {**_LAYOUT, "hovermode": "closest", "height": max(220, 34 * len(features) + 110),
-              "margin": {**_LAYOUT["margin"], "b": 50},
-              "yaxis": {"automargin": True, "autorange": "reversed"}}
+    heat = {
+        "type": "heatmap",
+        "x": [_iso(w["ts"]) for w in windows],
+        "y": features,
+        "z": z,
+        "text": text,
+        "texttemplate": "%{text}",
+        "hovertext": hover,
+        "hoverinfo": "text",
+        "colorscale": "Viridis",
+        "zmin": 0,
+        "xgap": 1,
+        "ygap": 1,
+        "colorbar": {"title": {"text": "effect size"}},
+    }
+    layout = {
+        **_LAYOUT,
+        "hovermode": "closest",
+        "height": max(220, 34 * len(features) + 110),
+        "margin": {**_LAYOUT["margin"], "b": 50},
+        "yaxis": {"automargin": True, "autorange": "reversed"},
+    }
     return {"data": [heat], "layout": layout}
 
 
@@ -267,9 +394,11 @@ def _cell_hover(name: str, window: dict[str, Any], cell: dict[str, Any]) -> str:
         return f"{name}, {_iso(window['ts'])}: no traffic"
     p = cell.get("p_value_adjusted")
     effect = cell.get("effect_size")
-    return (f"{name}, {_iso(window['ts'])}: effect size "
-            f"{'—' if effect is None else f'{effect:.3g}'}, adjusted p "
-            f"{'—' if p is None else f'{p:.3g}'}, {'drifted' if cell.get('drifted') else 'stable'}")
+    return (
+        f"{name}, {_iso(window['ts'])}: effect size "
+        f"{'—' if effect is None else f'{effect:.3g}'}, adjusted p "
+        f"{'—' if p is None else f'{p:.3g}'}, {'drifted' if cell.get('drifted') else 'stable'}"
+    )
 
 
 def distribution_chart(feature: dict[str, Any]) -> dict[str, Any] | None:
@@ -299,15 +428,26 @@ def distribution_chart(feature: dict[str, Any]) -> dict[str, Any] | None:
         shares = feature.get(side)
         if shares is None:
             continue
-        data.append({"type": "bar", "name": side, "x": x, "y": [s * 100 for s in shares],
-                     "opacity": 0.6 if feature["kind"] == "numeric" else 1.0,
-                     **({"width": width} if width else {}),
-                     "marker": {"color": _COLOURS[i],
-                                "pattern": {"shape": "/" if i else ""}}})
-    layout = {**_LAYOUT, "height": 220, "hovermode": "x unified",
-              "barmode": "overlay" if feature["kind"] == "numeric" else "group",
-              "xaxis": axis, "yaxis": {"title": {"text": "% of rows"}, "rangemode": "tozero"},
-              "legend": {**_LAYOUT["legend"], "y": -0.18}}
+        data.append(
+            {
+                "type": "bar",
+                "name": side,
+                "x": x,
+                "y": [s * 100 for s in shares],
+                "opacity": 0.6 if feature["kind"] == "numeric" else 1.0,
+                **({"width": width} if width else {}),
+                "marker": {"color": _COLOURS[i], "pattern": {"shape": "/" if i else ""}},
+            }
+        )
+    layout = {
+        **_LAYOUT,
+        "height": 220,
+        "hovermode": "x unified",
+        "barmode": "overlay" if feature["kind"] == "numeric" else "group",
+        "xaxis": axis,
+        "yaxis": {"title": {"text": "% of rows"}, "rangemode": "tozero"},
+        "legend": {**_LAYOUT["legend"], "y": -0.18},
+    }
     return {"data": data, "layout": layout}
 
 
@@ -331,30 +471,50 @@ def segment_charts(segment: dict[str, Any]) -> dict[str, dict[str, Any]]:
             names += [s["segment"] for s in point["segments"] if s["segment"] not in names]
         traces = []
         for i, name in enumerate(names):
-            values = [next((s.get(metric) for s in p["segments"] if s["segment"] == name),
-                           None) for p in series]
-            traces.append({"type": "scatter", "mode": line_mode(values),
-                           "name": f"{segment['name']}={name}",
-                           "x": [_iso(p["ts"]) for p in series], "y": values,
-                           "line": {"color": _COLOURS[i % len(_COLOURS)],
-                                    "dash": _DASHES[i % len(_DASHES)]}})
+            values = [
+                next((s.get(metric) for s in p["segments"] if s["segment"] == name), None)
+                for p in series
+            ]
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": line_mode(values),
+                    "name": f"{segment['name']}={name}",
+                    "x": [_iso(p["ts"]) for p in series],
+                    "y": values,
+                    "line": {
+                        "color": _COLOURS[i % len(_COLOURS)],
+                        "dash": _DASHES[i % len(_DASHES)],
+                    },
+                }
+            )
         if traces:
             out["segment-quality"] = {"data": traces, "layout": _layout(metric)}
     gaps = []
-    for i, (key, label) in enumerate((("demographic_parity_difference", "parity difference"),
-                                      ("equalized_odds_difference", "equalised odds diff."))):
+    for i, (key, label) in enumerate(
+        (
+            ("demographic_parity_difference", "parity difference"),
+            ("equalized_odds_difference", "equalised odds diff."),
+        )
+    ):
         values = [((p.get("fairness") or {}).get(key) or {}).get("value") for p in series]
         if any(v is not None for v in values):
-            gaps.append({"type": "scatter", "mode": line_mode(values), "name": label,
-                         "x": [_iso(p["ts"]) for p in series], "y": values,
-                         "line": {"color": _COLOURS[i], "dash": _DASHES[i]}})
+            gaps.append(
+                {
+                    "type": "scatter",
+                    "mode": line_mode(values),
+                    "name": label,
+                    "x": [_iso(p["ts"]) for p in series],
+                    "y": values,
+                    "line": {"color": _COLOURS[i], "dash": _DASHES[i]},
+                }
+            )
     if gaps:
         out["fairness"] = {"data": gaps, "layout": _layout("difference between segments")}
     return out
 
 
-ANSWER_SERIES = ("relevance_mean", "relevance_p10", "consistency", "refusal_rate",
-                 "injection_rate")
+ANSWER_SERIES = ("relevance_mean", "relevance_p10", "consistency", "refusal_rate", "injection_rate")
 
 
 def answers_chart(series: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -376,8 +536,17 @@ def answers_chart(series: list[dict[str, Any]]) -> dict[str, Any] | None:
     for i, key in enumerate(ANSWER_SERIES):
         values = [p.get(key) for p in series]
         if any(v is not None for v in values):
-            data.append({"type": "scatter", "mode": line_mode(values), "name": key,
-                         "x": [_iso(p["ts"]) for p in series], "y": values,
-                         "line": {"color": _COLOURS[i % len(_COLOURS)]}})
-    return {"data": data, "layout": {**_LAYOUT, "yaxis": {
-        "title": {"text": "ratio"}, "range": [-0.05, 1.05]}}}
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": line_mode(values),
+                    "name": key,
+                    "x": [_iso(p["ts"]) for p in series],
+                    "y": values,
+                    "line": {"color": _COLOURS[i % len(_COLOURS)]},
+                }
+            )
+    return {
+        "data": data,
+        "layout": {**_LAYOUT, "yaxis": {"title": {"text": "ratio"}, "range": [-0.05, 1.05]}},
+    }

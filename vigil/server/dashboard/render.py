@@ -14,9 +14,12 @@ from markupsafe import Markup
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The template environment (built on first use, then shared)."""
-    env = Environment(loader=PackageLoader("vigil.server.dashboard", "templates"),
-                      autoescape=select_autoescape(["html"]), trim_blocks=True,
-                      lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("vigil.server.dashboard", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(count=count, pct=pct, ms=ms, when=when, json_script=json_script)
     return env
 
@@ -81,5 +84,4 @@ def when(ts: float | None) -> str:
 def json_script(data: Any) -> Markup:
     """JSON safe inside a ``<script type="application/json">`` element."""
     text = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e")
-                  .replace("&", "\\u0026"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))

@@ -47,18 +47,19 @@ async def principal(request: Request, scope: str) -> Principal:
         session_id = request.cookies.get(SESSION_COOKIE, "")
         if not session_id:
             raise AuthenticationError("Sign in with an API key to see the dashboard.")
-        found = await run_in_threadpool(sessions.session_key, request.app.state.store,
-                                        session_id)
+        found = await run_in_threadpool(sessions.session_key, request.app.state.store, session_id)
         if found is None:
-            raise AuthenticationError("Your session ended (signed out, expired, or its key "
-                                      "was revoked); sign in again.")
+            raise AuthenticationError(
+                "Your session ended (signed out, expired, or its key was revoked); sign in again."
+            )
         who = Principal(found[0], granted(found[1]))
     else:
         who = await auth.principal(request)
     if not who.has(scope):
         raise PermissionDeniedError(
             f"This needs an API key with the {scope} scope; the key has "
-            f"{', '.join(sorted(who.scopes)) or 'no scopes'}.")
+            f"{', '.join(sorted(who.scopes)) or 'no scopes'}."
+        )
     return who
 
 
@@ -75,10 +76,15 @@ def is_https(request: Request) -> bool:
 
 async def start_session(request: Request, response: Response, key_id: str) -> None:
     """Start a server-side session for ``key_id``; the cookie holds only its id."""
-    session_id = await run_in_threadpool(sessions.create_session, request.app.state.store,
-                                         key_id)
-    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="strict", path="/",
-                        secure=is_https(request))
+    session_id = await run_in_threadpool(sessions.create_session, request.app.state.store, key_id)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=is_https(request),
+    )
 
 
 async def end_session(request: Request, response: Response) -> None:
@@ -86,8 +92,9 @@ async def end_session(request: Request, response: Response) -> None:
     session_id = request.cookies.get(SESSION_COOKIE, "")
     if session_id:
         await run_in_threadpool(sessions.end_session, request.app.state.store, session_id)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
-                           secure=is_https(request))
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request)
+    )
 
 
 def csrf_token(request: Request) -> str:
@@ -100,8 +107,9 @@ def csrf_token(request: Request) -> str:
 
 def set_csrf_cookie(request: Request, response: Response, token: str) -> None:
     if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/",
-                            secure=is_https(request))
+        response.set_cookie(
+            CSRF_COOKIE, token, httponly=True, samesite="strict", path="/", secure=is_https(request)
+        )
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -115,7 +123,8 @@ async def read_form(request: Request) -> dict[str, str]:
     if kind != "application/x-www-form-urlencoded":
         raise InvalidParameterError(
             "Dashboard actions take an HTML form (application/x-www-form-urlencoded). "
-            f"Got {kind or 'no content type'!r}; use the JSON API under /api/v1 instead.")
+            f"Got {kind or 'no content type'!r}; use the JSON API under /api/v1 instead."
+        )
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
@@ -131,4 +140,5 @@ def check_csrf(request: Request, form: dict[str, Any]) -> None:
     sent = form.get("csrf", "")
     if not cookie or not isinstance(sent, str) or not hmac.compare_digest(cookie, sent):
         raise PermissionDeniedError(
-            "The form's security token is missing or stale; reload the page and try again.")
+            "The form's security token is missing or stale; reload the page and try again."
+        )

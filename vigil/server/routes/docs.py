@@ -19,10 +19,12 @@ from vigil.errors import NotFoundError
 
 router = APIRouter(include_in_schema=False)
 
-_ASSETS = {"swagger-ui.css": "text/css; charset=utf-8",
-           "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-           "redoc.standalone.js": "text/javascript; charset=utf-8",
-           "favicon.png": "image/png"}
+_ASSETS = {
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "redoc.standalone.js": "text/javascript; charset=utf-8",
+    "favicon.png": "image/png",
+}
 _INIT = b"""window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout"});
@@ -57,8 +59,10 @@ def _folder() -> Path | None:
 
 def _page(html: str) -> HTMLResponse:
     if _folder() is None:
-        raise NotFoundError("The API docs pages need the fastapi-offline package; "
-                            "/openapi.json is served without it.")
+        raise NotFoundError(
+            "The API docs pages need the fastapi-offline package; "
+            "/openapi.json is served without it."
+        )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
@@ -82,5 +86,8 @@ async def docs_asset(name: str) -> Response:
     folder = _folder()
     if folder is None or name not in _ASSETS:
         raise NotFoundError(f"No docs asset {name!r}.")
-    return Response((folder / name).read_bytes(), media_type=_ASSETS[name],
-                    headers={"Cache-Control": "public, max-age=86400"})
+    return Response(
+        (folder / name).read_bytes(),
+        media_type=_ASSETS[name],
+        headers={"Cache-Control": "public, max-age=86400"},
+    )

@@ -44,9 +44,12 @@ async def upload_reference(
         source = request.headers.get("x-vigil-source")
         if media_type(request) == PROFILE_MEDIA_TYPE or body[:4] == b"VGPF":
             summary = set_reference_profile(state.store, model, body, source)
-            state.store.audit(who.actor, "reference.set", name,
-                              {"n_rows": summary["n_rows"], "columns": summary["columns"],
-                               "profile": True})
+            state.store.audit(
+                who.actor,
+                "reference.set",
+                name,
+                {"n_rows": summary["n_rows"], "columns": summary["columns"], "profile": True},
+            )
             return summary
         spec = _window_spec(body)
         if spec is not None:
@@ -54,8 +57,12 @@ async def upload_reference(
         else:
             frame = read_frame(body, body_format(body, request.headers.get("content-type")))
         summary = set_reference(state.store, model, frame, source)
-        state.store.audit(who.actor, "reference.set", name,
-                          {"n_rows": summary["n_rows"], "columns": summary["columns"]})
+        state.store.audit(
+            who.actor,
+            "reference.set",
+            name,
+            {"n_rows": summary["n_rows"], "columns": summary["columns"]},
+        )
         return summary
 
     return JsonResponse(await run_in_threadpool(run), status_code=201)
@@ -96,7 +103,8 @@ async def reference_summary(
 
 @router.get("/drift")
 async def drift(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
     end: float | None = Query(None, description="Unix seconds; default now."),
     version: str | None = Query(None),
@@ -111,19 +119,30 @@ async def drift(
 
     def run() -> dict[str, Any]:
         model = state.ingestor.lookup_model(name)
-        return window_drift(state.store, model, start=begin, end=stop, version=version,
-                            method=method, multivariate=multivariate)
+        return window_drift(
+            state.store,
+            model,
+            start=begin,
+            end=stop,
+            version=version,
+            method=method,
+            multivariate=multivariate,
+        )
 
     return await run_in_threadpool(run)
 
 
 @router.get("/drift/history")
 async def drift_over_time(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     start: float | None = Query(None, description="Unix seconds; default end - 24 h."),
     end: float | None = Query(None, description="Unix seconds; default now."),
-    step: int | None = Query(None, description="Window seconds, a multiple of 60; default "
-                             "about 12 windows. At most 48 windows."),
+    step: int | None = Query(
+        None,
+        description="Window seconds, a multiple of 60; default "
+        "about 12 windows. At most 48 windows.",
+    ),
     version: str | None = Query(None),
     _: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
@@ -133,15 +152,15 @@ async def drift_over_time(
 
     def run() -> dict[str, Any]:
         model = state.ingestor.lookup_model(name)
-        return drift_history(state.store, model, start=start, end=end, step=step,
-                             version=version)
+        return drift_history(state.store, model, start=start, end=end, step=step, version=version)
 
     return await run_in_threadpool(run)
 
 
 @router.get("/drift/distributions")
 async def distributions(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
     end: float | None = Query(None, description="Unix seconds; default now."),
     version: str | None = Query(None),
@@ -154,15 +173,17 @@ async def distributions(
 
     def run() -> dict[str, Any]:
         model = state.ingestor.lookup_model(name)
-        return feature_distributions(state.store, model, start=start, end=end,
-                                     version=version, bins=bins)
+        return feature_distributions(
+            state.store, model, start=start, end=end, version=version, bins=bins
+        )
 
     return await run_in_threadpool(run)
 
 
 @router.post("/drift/profile")
 async def profile_drift_route(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     method: str = Query("auto", description="Drift method for every column (catalog name)."),
     _: Principal = Depends(require("read")),
 ) -> JsonResponse:
@@ -175,7 +196,8 @@ async def profile_drift_route(
         raise UnsupportedMediaTypeError(
             f"This route takes {PROFILE_MEDIA_TYPE} (the bytes of Profile.to_bytes()); the "
             f"request's Content-Type is {media_type(request) or 'missing'!r}.",
-            details=[{"field": "Content-Type", "reason": f"expected {PROFILE_MEDIA_TYPE}"}])
+            details=[{"field": "Content-Type", "reason": f"expected {PROFILE_MEDIA_TYPE}"}],
+        )
     body = await raw_body(request)
     state = request.app.state
 

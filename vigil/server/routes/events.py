@@ -27,16 +27,23 @@ def _answer(request: Request, name: str, kind: str, result: IngestResult) -> Jso
         request.app.state.metrics.rejected.labels(name, kind).inc(len(result.rejected))
     body = result.to_dict()
     if result.all_rejected:
-        return JsonResponse({"error": {
-            "code": "validation_failed",
-            "message": f"Every {kind} record was rejected; see details.rejected.",
-            "details": body}}, status_code=422)
+        return JsonResponse(
+            {
+                "error": {
+                    "code": "validation_failed",
+                    "message": f"Every {kind} record was rejected; see details.rejected.",
+                    "details": body,
+                }
+            },
+            status_code=422,
+        )
     return JsonResponse(body, status_code=207 if result.rejected else 200)
 
 
 @router.post("/predictions", responses=_RESPONSES)
 async def ingest_predictions(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     version: str | None = Query(None, description="Version for records that name none."),
     _: Principal = Depends(require("ingest")),
 ) -> JsonResponse:
@@ -50,8 +57,12 @@ async def ingest_predictions(
     else:
         body, non_finite = await json_body(request)
     result = await run_in_threadpool(
-        request.app.state.ingestor.ingest_predictions, name, body, version=version,
-        non_finite=non_finite)
+        request.app.state.ingestor.ingest_predictions,
+        name,
+        body,
+        version=version,
+        non_finite=non_finite,
+    )
     return _answer(request, name, "prediction", result)
 
 
@@ -74,7 +85,8 @@ async def ingest_labels(
     if isinstance(body, dict) and "prediction_id" in body:
         body = [body]
     result = await run_in_threadpool(
-        request.app.state.ingestor.ingest_labels, name, body, non_finite=non_finite)
+        request.app.state.ingestor.ingest_labels, name, body, non_finite=non_finite
+    )
     request.app.state.metrics.labels.labels(name).inc(result.accepted)
     return _answer(request, name, "label", result)
 
@@ -88,6 +100,7 @@ async def ingest_feedback(
     if isinstance(body, dict) and "prediction_id" in body:
         body = [body]
     result = await run_in_threadpool(
-        request.app.state.ingestor.ingest_feedback, name, body, non_finite=non_finite)
+        request.app.state.ingestor.ingest_feedback, name, body, non_finite=non_finite
+    )
     request.app.state.metrics.feedback.labels(name).inc(result.accepted)
     return _answer(request, name, "feedback", result)

@@ -12,8 +12,9 @@ router = APIRouter(prefix="/api/v1", tags=["exports"])
 
 
 @router.get("/exports/{name}")
-async def download_export(name: str, request: Request, expires: str | None = None,
-                          signature: str | None = None) -> FileResponse:
+async def download_export(
+    name: str, request: Request, expires: str | None = None, signature: str | None = None
+) -> FileResponse:
     """Download an exported data set (Parquet). A link from a retrain webhook carries
     ``expires`` and ``signature`` and needs no key; otherwise the read scope is needed."""
     home = request.app.state.settings.home
@@ -23,7 +24,8 @@ async def download_export(name: str, request: Request, expires: str | None = Non
         principal = await request.app.state.auth.principal(request)
         if not principal.has("read"):
             raise PermissionDeniedError(
-                f"This route needs the read scope; the key has {sorted(principal.scopes)}.")
+                f"This route needs the read scope; the key has {sorted(principal.scopes)}."
+            )
         path = export_links.exports_dir(home) / export_links.check_name(name)
     if not path.is_file():
         raise NotFoundError(f"No exported data set named {name!r} (removed or never made).")

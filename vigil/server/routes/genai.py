@@ -18,7 +18,8 @@ router = APIRouter(prefix="/api/v1/models/{name}", tags=["genai"])
 
 @router.get("/genai")
 async def genai_windows(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
     end: float | None = Query(None, description="Unix seconds; default now."),
     step: int | None = Query(None, description="Window seconds, a multiple of 60."),
@@ -27,13 +28,21 @@ async def genai_windows(
 ) -> JsonResponse:
     """Calls, errors, input/output tokens, cost and time to first token (p50, p95) of the
     model's LLM calls: for the range, per window and per version."""
-    return JsonResponse(await on_model(request, name, lambda store, model: genai_summary(
-        store, model, start=start, end=end, step=step, version=version)))
+    return JsonResponse(
+        await on_model(
+            request,
+            name,
+            lambda store, model: genai_summary(
+                store, model, start=start, end=end, step=step, version=version
+            ),
+        )
+    )
 
 
 @router.get("/answers")
 async def answers(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
     end: float | None = Query(None, description="Unix seconds; default now."),
     version: str | None = Query(None),
@@ -46,6 +55,19 @@ async def answers(
     least relevant answers, least consistent pairs and refusals."""
     stop = time.time() if end is None else end
     begin = stop - 3600 if start is None else start
-    return JsonResponse(await on_model(request, name, lambda store, model: answer_report(
-        store, model, start=begin, end=stop, version=version, limit=limit, worst=worst,
-        backend=backend)))
+    return JsonResponse(
+        await on_model(
+            request,
+            name,
+            lambda store, model: answer_report(
+                store,
+                model,
+                start=begin,
+                end=stop,
+                version=version,
+                limit=limit,
+                worst=worst,
+                backend=backend,
+            ),
+        )
+    )

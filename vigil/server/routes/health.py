@@ -30,21 +30,25 @@ async def readyz(request: Request) -> JsonResponse:
     state = request.app.state
     store = state.store
     leadership = state.leadership
-    about = {"role": state.settings.role, "holder": leadership.holder,
-             "leads": leadership.led(), "takeover_s": leadership.takeover_s}
+    about = {
+        "role": state.settings.role,
+        "holder": leadership.holder,
+        "leads": leadership.led(),
+        "takeover_s": leadership.takeover_s,
+    }
     try:
         await run_in_threadpool(store.ping)
         await run_in_threadpool(check_writable, store, state.settings.min_free_bytes)
     except VigilError as exc:
-        return JsonResponse({"status": "unavailable", "reason": exc.message,
-                             "store_writable": False, **about}, status_code=503)
+        return JsonResponse(
+            {"status": "unavailable", "reason": exc.message, "store_writable": False, **about},
+            status_code=503,
+        )
     return JsonResponse({"status": "ready", "store_writable": True, **about})
 
 
 @router.get("/metrics")
-async def prometheus_metrics(
-    request: Request, _: Principal = Depends(require("read"))
-) -> Response:
+async def prometheus_metrics(request: Request, _: Principal = Depends(require("read"))) -> Response:
     """Prometheus text exposition (read scope): traffic, errors and latency per model
     and version, quality, resources, probes and the aggregator's own loop."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -17,7 +17,8 @@ router = APIRouter(prefix="/api/v1/models/{name}", tags=["insight"])
 
 @router.get("/forecast")
 async def forecast(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     metric: str = Query(..., description="A rule metric (see /api/v1/rules/metrics)."),
     horizon: str = Query("24h", description="How far ahead, e.g. '6h' or '3d'."),
     step: str = Query("1h", description="Window of each point, at least 1m."),
@@ -36,25 +37,44 @@ async def forecast(
     step_s = parse_duration(step, "step")
     history_s = parse_duration(history, "history")
     if level not in LEVELS:
-        raise InvalidParameterError(f"'level' must be 0.8 or 0.95. Got {level!r}.",
-                                    details=[{"field": "level", "reason": "not 0.8 or 0.95"}])
+        raise InvalidParameterError(
+            f"'level' must be 0.8 or 0.95. Got {level!r}.",
+            details=[{"field": "level", "reason": "not 0.8 or 0.95"}],
+        )
     if op not in (">", ">=", "<", "<="):
-        raise InvalidParameterError(f"'op' must be >, >=, < or <=. Got {op!r}.",
-                                    details=[{"field": "op", "reason": "not a direction"}])
+        raise InvalidParameterError(
+            f"'op' must be >, >=, < or <=. Got {op!r}.",
+            details=[{"field": "op", "reason": "not a direction"}],
+        )
 
     def run(store: Store, model: ModelRecord) -> dict[str, Any]:
-        fc, series = forecast_metric(store, model, metric, horizon_s=horizon_s,
-                                     step_s=step_s, history_s=history_s, version=version,
-                                     now=time.time())
-        out: dict[str, Any] = {"model": name, "metric": metric, "version": version,
-                               "history": series.to_dict(), "forecast": fc.to_dict()}
+        fc, series = forecast_metric(
+            store,
+            model,
+            metric,
+            horizon_s=horizon_s,
+            step_s=step_s,
+            history_s=history_s,
+            version=version,
+            now=time.time(),
+        )
+        out: dict[str, Any] = {
+            "model": name,
+            "metric": metric,
+            "version": version,
+            "history": series.to_dict(),
+            "forecast": fc.to_dict(),
+        }
         if threshold is not None:
             index = fc.crossing(op, threshold, level)
             out["crossing"] = {
-                "op": op, "threshold": threshold, "level": level,
+                "op": op,
+                "threshold": threshold,
+                "level": level,
                 "at": None if index is None else fc.start + index * fc.step,
                 "in_seconds": None if index is None else (index + 1) * fc.step,
-                "summary": describe_crossing(metric, op, threshold, index, fc.step)}
+                "summary": describe_crossing(metric, op, threshold, index, fc.step),
+            }
         return out
 
     return await on_model(request, name, run)
@@ -62,12 +82,14 @@ async def forecast(
 
 @router.get("/explain")
 async def explain(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     metric: str = Query(..., description="error_rate, latency_p95, accuracy, ..."),
     start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
     end: float | None = Query(None, description="Unix seconds; default now."),
-    baseline_start: float | None = Query(None, description="Default: the window of the "
-                                         "same length just before start."),
+    baseline_start: float | None = Query(
+        None, description="Default: the window of the same length just before start."
+    ),
     baseline_end: float | None = Query(None),
     version: str | None = Query(None),
     _: Principal = Depends(require("read")),
@@ -77,28 +99,47 @@ async def explain(
 
     stop = time.time() if end is None else end
     begin = stop - 3600 if start is None else start
-    return await on_model(request, name, lambda store, model: rank(
-        store, model, metric, start=begin, end=stop, baseline_start=baseline_start,
-        baseline_end=baseline_end, version=version))
+    return await on_model(
+        request,
+        name,
+        lambda store, model: rank(
+            store,
+            model,
+            metric,
+            start=begin,
+            end=stop,
+            baseline_start=baseline_start,
+            baseline_end=baseline_end,
+            version=version,
+        ),
+    )
 
 
 @router.get("/suggestions")
 async def list_suggestions(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     include_dismissed: bool = Query(False, description="List dismissed ones too."),
     _: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
     """Recommendations (roll back, retrain, right-size, network) with their numbers."""
     from vigil.engine.insight.suggest import suggestions
 
-    return await on_model(request, name, lambda store, model: {
-        "model": name,
-        "suggestions": suggestions(store, model, include_dismissed=include_dismissed)})
+    return await on_model(
+        request,
+        name,
+        lambda store, model: {
+            "model": name,
+            "suggestions": suggestions(store, model, include_dismissed=include_dismissed),
+        },
+    )
 
 
 @router.post("/suggestions/{suggestion_id}/dismiss")
 async def dismiss_suggestion(
-    name: str, suggestion_id: str, request: Request,
+    name: str,
+    suggestion_id: str,
+    request: Request,
     who: Principal = Depends(require("write")),
 ) -> dict[str, Any]:
     """Hide one suggestion from now on (recorded in the audit log)."""

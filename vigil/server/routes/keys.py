@@ -18,6 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["keys"])
 class KeyRequest(BaseModel):
     """A new API key: a name for people and the scopes it grants (``ingest``,
     ``read``, ``write``, ``admin``)."""
+
     name: str = Field(min_length=1, max_length=200)
     scopes: list[str] = Field(min_length=1)
 
@@ -30,15 +31,14 @@ async def create_key(
     scopes = check_scopes(body.scopes)
     store = request.app.state.store
     record, secret = await run_in_threadpool(store.create_api_key, body.name, scopes)
-    await run_in_threadpool(store.audit, who.actor, "key.create", record.id,
-                            {"name": body.name, "scopes": scopes})
+    await run_in_threadpool(
+        store.audit, who.actor, "key.create", record.id, {"name": body.name, "scopes": scopes}
+    )
     return JsonResponse({**record.to_dict(), "key": secret}, status_code=201)
 
 
 @router.get("/keys")
-async def list_keys(
-    request: Request, _: Principal = Depends(require("admin"))
-) -> dict[str, Any]:
+async def list_keys(request: Request, _: Principal = Depends(require("admin"))) -> dict[str, Any]:
     """Every API key's id, name, scopes and state; never a secret (keys are stored
     hashed)."""
     keys = await run_in_threadpool(request.app.state.store.list_api_keys)

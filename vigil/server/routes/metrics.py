@@ -16,7 +16,8 @@ router = APIRouter(prefix="/api/v1/models/{name}", tags=["metrics"])
 
 @router.get("/metrics")
 async def model_metrics(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
     end: float | None = Query(None, description="Unix seconds; default now."),
     step: int | None = Query(None, description="Window seconds, a multiple of 60."),
@@ -30,10 +31,8 @@ async def model_metrics(
 
     def run() -> dict[str, Any]:
         model = state.ingestor.lookup_model(name)
-        out = window_metrics(state.store, model, start=start, end=end, step=step,
-                             version=version)
-        out["resources"] = resource_summary(state.store, model, out["start"], out["end"],
-                                            version)
+        out = window_metrics(state.store, model, start=start, end=end, step=step, version=version)
+        out["resources"] = resource_summary(state.store, model, out["start"], out["end"], version)
         return out
 
     return await run_in_threadpool(run)

@@ -31,15 +31,17 @@ async def register_model(
             )
     model, created = await run_in_threadpool(state.ingestor.register_model, body)
     await run_in_threadpool(
-        state.store.audit, who.actor, "model.create" if created else "model.update",
-        model["name"], {"task": model["task"]})
+        state.store.audit,
+        who.actor,
+        "model.create" if created else "model.update",
+        model["name"],
+        {"task": model["task"]},
+    )
     return JsonResponse(model, status_code=201 if created else 200)
 
 
 @router.get("/models")
-async def list_models(
-    request: Request, _: Principal = Depends(require("read"))
-) -> dict[str, Any]:
+async def list_models(request: Request, _: Principal = Depends(require("read"))) -> dict[str, Any]:
     """Every registered model with its task and schema."""
     store = request.app.state.store
     models = await run_in_threadpool(store.list_models)

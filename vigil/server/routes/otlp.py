@@ -57,11 +57,13 @@ class SpanOutcome:
     ignored: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
 
-    def reject(self, position: int, path: str, span_id: str | None, field_: str,
-               reason: str) -> None:
+    def reject(
+        self, position: int, path: str, span_id: str | None, field_: str, reason: str
+    ) -> None:
         where = f"{path} (span {span_id})" if span_id else path
         self.rejected.append(
-            (position, f"{where}: {field_}: {reason}" if field_ else f"{where}: {reason}"))
+            (position, f"{where}: {field_}: {reason}" if field_ else f"{where}: {reason}")
+        )
 
     def message(self) -> str:
         """The reasons, in the order of the spans in the request (the first few)."""
@@ -70,10 +72,12 @@ class SpanOutcome:
         return f"{shown}; and {more} more" if more > 0 else shown
 
     def headers(self) -> dict[str, str]:
-        return {"X-Vigil-Accepted": str(self.accepted),
-                "X-Vigil-Duplicates": str(self.duplicates),
-                "X-Vigil-Rejected": str(len(self.rejected)),
-                "X-Vigil-Ignored": str(self.ignored)}
+        return {
+            "X-Vigil-Accepted": str(self.accepted),
+            "X-Vigil-Duplicates": str(self.duplicates),
+            "X-Vigil-Rejected": str(len(self.rejected)),
+            "X-Vigil-Ignored": str(self.ignored),
+        }
 
 
 def install(app: FastAPI) -> None:
@@ -84,8 +88,11 @@ def install(app: FastAPI) -> None:
     app.include_router(genai_routes.router)
     registry = app.state.metrics.registry
     app.state.otlp_spans = Counter(
-        "vigil_otlp_spans", "Spans received on POST /v1/traces, by outcome.", ("outcome",),
-        registry=registry)
+        "vigil_otlp_spans",
+        "Spans received on POST /v1/traces, by outcome.",
+        ("outcome",),
+        registry=registry,
+    )
     for outcome in _OUTCOMES:
         app.state.otlp_spans.labels(outcome)
     ingestor = app.state.ingestor
@@ -101,10 +108,18 @@ class TokenCounters:
     def __init__(self, registry: Any, then: Any = None) -> None:
         self.then = then
         labels = ("model_name", "model_version")
-        self.tokens = Counter("vigil_genai_tokens", "Tokens of stored LLM calls, by type "
-                              "(input, output).", (*labels, "type"), registry=registry)
-        self.cost = Counter("vigil_genai_cost", "Cost of stored LLM calls "
-                            "(VIGIL_GENAI_PRICES).", labels, registry=registry)
+        self.tokens = Counter(
+            "vigil_genai_tokens",
+            "Tokens of stored LLM calls, by type (input, output).",
+            (*labels, "type"),
+            registry=registry,
+        )
+        self.cost = Counter(
+            "vigil_genai_cost",
+            "Cost of stored LLM calls (VIGIL_GENAI_PRICES).",
+            labels,
+            registry=registry,
+        )
 
     def __call__(self, model: str, rows: list[dict[str, Any]]) -> None:
         if self.then is not None:
@@ -114,11 +129,17 @@ class TokenCounters:
             outputs = row.get("outputs")
             if not isinstance(outputs, dict):
                 continue
-            for key, kind in (("input_tokens", "input"), ("output_tokens", "output"),
-                              ("cost", "cost")):
+            for key, kind in (
+                ("input_tokens", "input"),
+                ("output_tokens", "output"),
+                ("cost", "cost"),
+            ):
                 value = outputs.get(key)
-                if isinstance(value, int | float) and not isinstance(value, bool) \
-                        and 0 <= value < float("inf"):
+                if (
+                    isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and 0 <= value < float("inf")
+                ):
                     sums[(row["version"], kind)] = sums.get((row["version"], kind), 0) + value
         for (version, kind), value in sums.items():
             if kind == "cost":
@@ -127,54 +148,83 @@ class TokenCounters:
                 self.tokens.labels(model, version, kind).inc(value)
 
 
-_BODY = {"requestBody": {"required": True, "content": {
-    "application/x-protobuf": {"schema": {"type": "string", "format": "binary",
-                                          "description": "ExportTraceServiceRequest"}},
-    "application/json": {"schema": {"type": "object", "properties": {
-        "resourceSpans": {"type": "array", "items": {"type": "object"}}}}},
-}}}
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-protobuf": {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "ExportTraceServiceRequest",
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"resourceSpans": {"type": "array", "items": {"type": "object"}}},
+                }
+            },
+        },
+    }
+}
 
 
-@router.post("/v1/traces", openapi_extra=_BODY, responses={
-    200: {"description": "ExportTraceServiceResponse (partial_success when spans were "
-                         "rejected)."},
-    400: {"description": "Not an OTLP trace export request."},
-    415: {"description": "Content-Type is neither application/x-protobuf nor "
-                         "application/json (or protobuf support is not installed)."},
-})
+@router.post(
+    "/v1/traces",
+    openapi_extra=_BODY,
+    responses={
+        200: {
+            "description": "ExportTraceServiceResponse (partial_success when spans were rejected)."
+        },
+        400: {"description": "Not an OTLP trace export request."},
+        415: {
+            "description": "Content-Type is neither application/x-protobuf nor "
+            "application/json (or protobuf support is not installed)."
+        },
+    },
+)
 async def export_traces(
     request: Request,
-    model: str | None = Query(None, description="File every LLM span under this model "
-                              "(default: gen_ai.request.model, else service.name)."),
+    model: str | None = Query(
+        None,
+        description="File every LLM span under this model "
+        "(default: gen_ai.request.model, else service.name).",
+    ),
     who: Principal = Depends(require("ingest")),
 ) -> Response:
     """Store the LLM spans of an OTLP/HTTP trace export as predictions."""
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     proto = ctype in PROTOBUF_TYPES
     if not proto and ctype not in JSON_TYPES:
-        return _failure(False, 415, "unsupported_media_type",
-                        f"Content-Type {ctype or None!r} is not OTLP/HTTP; send "
-                        "application/x-protobuf or application/json.")
+        return _failure(
+            False,
+            415,
+            "unsupported_media_type",
+            f"Content-Type {ctype or None!r} is not OTLP/HTTP; send "
+            "application/x-protobuf or application/json.",
+        )
     try:
         if model is not None:
             check_model_name(model)
         body = await raw_body(request)
-        outcome = await run_in_threadpool(_ingest, request.app.state, body, proto, model,
-                                          who.actor)
+        outcome = await run_in_threadpool(_ingest, request.app.state, body, proto, model, who.actor)
     except ProtobufUnavailableError as exc:
         return _failure(proto, 415, exc.code, exc.message)
     except VigilError as exc:
         return _failure(proto, http_status(exc), exc.code, exc.message)
     counter = request.app.state.otlp_spans
-    for name, count in zip(_OUTCOMES, (outcome.accepted, outcome.duplicates,
-                                       len(outcome.rejected), outcome.ignored), strict=True):
+    for name, count in zip(
+        _OUTCOMES,
+        (outcome.accepted, outcome.duplicates, len(outcome.rejected), outcome.ignored),
+        strict=True,
+    ):
         if count:
             counter.labels(name).inc(count)
     return _success(proto, outcome)
 
 
-def _ingest(state: Any, body: bytes, proto: bool, model: str | None,
-            actor: str) -> SpanOutcome:
+def _ingest(state: Any, body: bytes, proto: bool, model: str | None, actor: str) -> SpanOutcome:
     """Decode, map, group by model, register unknown models and store (in the thread
     pool: decoding a large export is CPU work)."""
     spans = decode_protobuf(body) if proto else decode_json(parse_json(body)[0])
@@ -197,16 +247,23 @@ def _ingest(state: Any, body: bytes, proto: bool, model: str | None,
     for name, items in groups.items():
         _ensure_model(state, name, actor)
         for first in range(0, len(items), batch):
-            chunk = items[first:first + batch]
+            chunk = items[first : first + batch]
             result = state.ingestor.ingest_predictions(name, [r for _, _, r in chunk])
             out.accepted += result.accepted
             out.duplicates += result.duplicates
             for rejected in result.rejected:
                 i, span, _ = chunk[rejected["index"]]
-                reasons = ", ".join(f"{e['field'].partition('.')[2] or e['field']}: "
-                                    f"{e['reason']}" for e in rejected["errors"])
-                out.reject(i, span.path, span.span_id, "", f"prediction of model {name!r} "
-                           f"rejected: {reasons}")
+                reasons = ", ".join(
+                    f"{e['field'].partition('.')[2] or e['field']}: {e['reason']}"
+                    for e in rejected["errors"]
+                )
+                out.reject(
+                    i,
+                    span.path,
+                    span.span_id,
+                    "",
+                    f"prediction of model {name!r} rejected: {reasons}",
+                )
     return out
 
 
@@ -214,12 +271,18 @@ def _ensure_model(state: Any, name: str, actor: str) -> None:
     """Register ``name`` as a text-generation model on first sight of its spans."""
     if state.store.get_model(name) is not None:
         return
-    model, created = state.ingestor.register_model({
-        "name": name, "task": "text_generation", "schema": GENAI_SCHEMA,
-        "description": "Registered by POST /v1/traces (OpenTelemetry GenAI spans)."})
+    model, created = state.ingestor.register_model(
+        {
+            "name": name,
+            "task": "text_generation",
+            "schema": GENAI_SCHEMA,
+            "description": "Registered by POST /v1/traces (OpenTelemetry GenAI spans).",
+        }
+    )
     if created:
-        state.store.audit(actor, "model.create", model["name"],
-                          {"task": model["task"], "source": "otlp"})
+        state.store.audit(
+            actor, "model.create", model["name"], {"task": model["task"], "source": "otlp"}
+        )
 
 
 def _success(proto: bool, outcome: SpanOutcome) -> Response:
@@ -229,21 +292,28 @@ def _success(proto: bool, outcome: SpanOutcome) -> Response:
         if outcome.rejected:
             answer.partial_success.rejected_spans = len(outcome.rejected)
             answer.partial_success.error_message = outcome.message()
-        return Response(answer.SerializeToString(), media_type="application/x-protobuf",
-                        headers=headers)
+        return Response(
+            answer.SerializeToString(), media_type="application/x-protobuf", headers=headers
+        )
     body: dict[str, Any] = {}
     if outcome.rejected:  # int64 as a decimal string, as the OTLP JSON mapping writes it
-        body["partialSuccess"] = {"rejectedSpans": str(len(outcome.rejected)),
-                                  "errorMessage": outcome.message()}
+        body["partialSuccess"] = {
+            "rejectedSpans": str(len(outcome.rejected)),
+            "errorMessage": outcome.message(),
+        }
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
 def _failure(proto: bool, status: int, code: str, message: str) -> Response:
     if not proto:
-        return JsonResponse({"error": {"code": code, "message": message, "details": None}},
-                            status_code=status)
-    return Response(rpc_status(_RPC_CODE.get(status, 2), message), status_code=status,
-                    media_type="application/x-protobuf")
+        return JsonResponse(
+            {"error": {"code": code, "message": message, "details": None}}, status_code=status
+        )
+    return Response(
+        rpc_status(_RPC_CODE.get(status, 2), message),
+        status_code=status,
+        media_type="application/x-protobuf",
+    )
 
 
 def rpc_status(code: int, message: str) -> bytes:

@@ -18,13 +18,17 @@ router = APIRouter(prefix="/api/v1", tags=["privacy"])
 
 class PolicyRequest(BaseModel):
     """How one field is redacted at ingest."""
-    action: str = Field(description="mask (PII spans become <KIND>), hash (keyed HMAC of "
-                        "the value) or drop (stored as null).")
+
+    action: str = Field(
+        description="mask (PII spans become <KIND>), hash (keyed HMAC of "
+        "the value) or drop (stored as null)."
+    )
     kinds: list[str] | None = Field(None, description="PII kinds to mask (default: all).")
 
 
 class RetentionRequest(BaseModel):
     """How many days the model's raw events are kept."""
+
     days: int = Field(ge=1, le=admin.MAX_RETENTION_DAYS)
 
 
@@ -40,8 +44,7 @@ async def erase_subject(
 ) -> dict[str, Any]:
     """Erase a data subject's predictions, labels and feedback everywhere; the answer is
     the receipt."""
-    return await run_in_threadpool(admin.erase, request.app.state.store, subject_id,
-                                   who.actor)
+    return await run_in_threadpool(admin.erase, request.app.state.store, subject_id, who.actor)
 
 
 @router.get("/subjects/{subject_id}")
@@ -49,8 +52,7 @@ async def export_subject(
     subject_id: str, request: Request, who: Principal = Depends(require("admin"))
 ) -> dict[str, Any]:
     """Every stored event of a data subject (an access request)."""
-    return await run_in_threadpool(admin.export, request.app.state.store, subject_id,
-                                   who.actor)
+    return await run_in_threadpool(admin.export, request.app.state.store, subject_id, who.actor)
 
 
 @router.get("/privacy/erasures")
@@ -58,8 +60,9 @@ async def list_erasures(
     request: Request, limit: int = 100, _: Principal = Depends(require("admin"))
 ) -> dict[str, Any]:
     """Erasure receipts, newest first."""
-    receipts = await run_in_threadpool(q.list_receipts, request.app.state.store, None,
-                                       max(1, min(limit, 1000)))
+    receipts = await run_in_threadpool(
+        q.list_receipts, request.app.state.store, None, max(1, min(limit, 1000))
+    )
     return {"receipts": receipts}
 
 
@@ -73,12 +76,16 @@ async def get_privacy(
 
 @router.put("/models/{name}/privacy/policies/{field}")
 async def set_policy(
-    name: str, field: str, body: PolicyRequest, request: Request,
+    name: str,
+    field: str,
+    body: PolicyRequest,
+    request: Request,
     who: Principal = Depends(require("write")),
 ) -> dict[str, Any]:
     """Redact one input feature (or ``outputs``, or ``*`` for every text input) at ingest."""
-    out = await run_in_threadpool(admin.set_policy, request.app.state.store, name, field,
-                                  body.action, body.kinds, who.actor)
+    out = await run_in_threadpool(
+        admin.set_policy, request.app.state.store, name, field, body.action, body.kinds, who.actor
+    )
     _redactor_changed(request)
     return out
 
@@ -88,20 +95,24 @@ async def delete_policy(
     name: str, field: str, request: Request, who: Principal = Depends(require("write"))
 ) -> dict[str, Any]:
     """Stop redacting this field: later records are stored as sent; audited."""
-    out = await run_in_threadpool(admin.delete_policy, request.app.state.store, name, field,
-                                  who.actor)
+    out = await run_in_threadpool(
+        admin.delete_policy, request.app.state.store, name, field, who.actor
+    )
     _redactor_changed(request)
     return out
 
 
 @router.put("/models/{name}/retention")
 async def set_retention(
-    name: str, body: RetentionRequest, request: Request,
+    name: str,
+    body: RetentionRequest,
+    request: Request,
     who: Principal = Depends(require("write")),
 ) -> dict[str, Any]:
     """Keep the model's raw events this many days (the retention job deletes older ones)."""
-    return await run_in_threadpool(admin.set_retention, request.app.state.store, name,
-                                   body.days, who.actor)
+    return await run_in_threadpool(
+        admin.set_retention, request.app.state.store, name, body.days, who.actor
+    )
 
 
 @router.delete("/models/{name}/retention")
@@ -109,8 +120,7 @@ async def delete_retention(
     name: str, request: Request, who: Principal = Depends(require("write"))
 ) -> dict[str, Any]:
     """Remove the model's retention: its raw events are kept until erased; audited."""
-    return await run_in_threadpool(admin.delete_retention, request.app.state.store, name,
-                                   who.actor)
+    return await run_in_threadpool(admin.delete_retention, request.app.state.store, name, who.actor)
 
 
 @router.post("/privacy/retention/run")

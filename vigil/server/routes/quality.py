@@ -23,8 +23,7 @@ from vigil.server.errors import JsonResponse
 from vigil.store.quality import queries as qs
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["quality"])
-_PARQUET = ("application/vnd.apache.parquet", "application/octet-stream",
-            "application/x-parquet")
+_PARQUET = ("application/vnd.apache.parquet", "application/octet-stream", "application/x-parquet")
 
 
 def install(app: FastAPI) -> None:
@@ -40,16 +39,21 @@ def _model(request: Request, name: str) -> Any:
 
 @router.get("/quality")
 async def model_quality(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     start: float | None = Query(None, description="Unix seconds; default end - 24 h."),
     end: float | None = Query(None, description="Unix seconds; default now."),
     step: int | None = Query(None, description="Window seconds, a multiple of 60."),
     version: str | None = Query(None),
-    segment: str | None = Query(None, description="Input field to split by (and compare "
-                                "for fairness), over the range and per window "
-                                "(segment_series)."),
-    min_rows: int = Query(MIN_ROWS, description="Windows/segments with fewer labelled rows "
-                          "are marked too_few_rows."),
+    segment: str | None = Query(
+        None,
+        description="Input field to split by (and compare "
+        "for fairness), over the range and per window "
+        "(segment_series).",
+    ),
+    min_rows: int = Query(
+        MIN_ROWS, description="Windows/segments with fewer labelled rows are marked too_few_rows."
+    ),
     k: int = Query(10, description="Cut-off of ranking metrics."),
     positive: str | None = Query(None, description="Favourable class for fairness."),
     _: Principal = Depends(require("read")),
@@ -62,9 +66,18 @@ async def model_quality(
         fav: Any = positive
         if positive is not None and positive.lstrip("-").isdigit():
             fav = int(positive)
-        return quality_report(request.app.state.store, _model(request, name), start=start,
-                              end=end, step=step, version=version, segment=segment,
-                              min_rows=min_rows, k=k, positive=fav)
+        return quality_report(
+            request.app.state.store,
+            _model(request, name),
+            start=start,
+            end=end,
+            step=step,
+            version=version,
+            segment=segment,
+            min_rows=min_rows,
+            k=k,
+            positive=fav,
+        )
 
     return JsonResponse(await run_in_threadpool(run))
 
@@ -79,13 +92,18 @@ async def fit_quality_reference(
     body = parse_json(raw)[0] if raw.strip() else {}
     if not isinstance(body, dict) or set(body) - {"start", "end", "version"}:
         raise InvalidParameterError(
-            "The body must be an object with optional 'start', 'end' (unix seconds) and "
-            "'version'.")
+            "The body must be an object with optional 'start', 'end' (unix seconds) and 'version'."
+        )
     state = request.app.state
 
     def run() -> dict[str, Any]:
-        out = fit_reference(state.store, _model(request, name), start=body.get("start"),
-                            end=body.get("end"), version=body.get("version"))
+        out = fit_reference(
+            state.store,
+            _model(request, name),
+            start=body.get("start"),
+            end=body.get("end"),
+            version=body.get("version"),
+        )
         state.store.audit(who.actor, "quality.reference", name, {"n_rows": out["n_rows"]})
         return out
 
@@ -99,8 +117,7 @@ async def run_concept_drift(
     """Feed newly joined labels to each version's detector now (the server also does it
     every few seconds); answer what was fed and detected."""
     state = request.app.state
-    out = await run_in_threadpool(
-        lambda: update_concept_drift(state.store, _model(request, name)))
+    out = await run_in_threadpool(lambda: update_concept_drift(state.store, _model(request, name)))
     return JsonResponse({"model": name, "versions": out})
 
 
@@ -111,14 +128,14 @@ async def list_golden_datasets(
     """The model's golden data sets: name, target, columns, rows, SHA-256, creation
     time."""
     state = request.app.state
-    rows = await run_in_threadpool(
-        lambda: qs.list_datasets(state.store, _model(request, name).id))
+    rows = await run_in_threadpool(lambda: qs.list_datasets(state.store, _model(request, name).id))
     return JsonResponse({"model": name, "datasets": rows})
 
 
 @router.post("/golden-datasets", status_code=201)
 async def register_golden_dataset(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     dataset: str | None = Query(None, description="Name, for a Parquet body."),
     target: str | None = Query(None, description="Target column, for a Parquet body."),
     who: Principal = Depends(require("write")),
@@ -133,11 +150,16 @@ async def register_golden_dataset(
         set_name, set_target = dataset, target
     else:
         body, _ = await json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("records"), list) or \
-                not body["records"] or not all(isinstance(r, dict) for r in body["records"]):
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("records"), list)
+            or not body["records"]
+            or not all(isinstance(r, dict) for r in body["records"])
+        ):
             raise InvalidParameterError(
-                "The body must be {\"name\", \"target\", \"records\": [objects]} or Parquet "
-                "with ?dataset=&target=.")
+                'The body must be {"name", "target", "records": [objects]} or Parquet '
+                "with ?dataset=&target=."
+            )
         frame = pd.DataFrame.from_records(body["records"])
         set_name, set_target = body.get("name"), body.get("target")
     if not isinstance(set_target, str):
@@ -145,10 +167,19 @@ async def register_golden_dataset(
     state = request.app.state
 
     def run() -> tuple[dict[str, Any], bool]:
-        meta, created = evaluation.register_dataset(state.store, _model(request, name),
-                                                    set_name, frame, set_target)  # type: ignore[arg-type]
-        state.store.audit(who.actor, "quality.dataset", f"{name}/{set_name}",
-                          {"rows": meta["n_rows"], "sha256": meta["sha256"]})
+        meta, created = evaluation.register_dataset(
+            state.store,
+            _model(request, name),
+            set_name,  # type: ignore[arg-type]
+            frame,
+            set_target,
+        )
+        state.store.audit(
+            who.actor,
+            "quality.dataset",
+            f"{name}/{set_name}",
+            {"rows": meta["n_rows"], "sha256": meta["sha256"]},
+        )
         return meta, created
 
     meta, created = await run_in_threadpool(run)
@@ -157,14 +188,20 @@ async def register_golden_dataset(
 
 @router.get("/evaluations")
 async def list_evaluations(
-    name: str, request: Request, dataset: str | None = Query(None),
-    version: str | None = Query(None), limit: int = Query(100, ge=1, le=1000),
+    name: str,
+    request: Request,
+    dataset: str | None = Query(None),
+    version: str | None = Query(None),
+    limit: int = Query(100, ge=1, le=1000),
     _: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """Evaluation runs, newest first, with their metrics and round-trip latency."""
     state = request.app.state
-    runs = await run_in_threadpool(lambda: qs.list_runs(
-        state.store, _model(request, name).id, dataset=dataset, version=version, limit=limit))
+    runs = await run_in_threadpool(
+        lambda: qs.list_runs(
+            state.store, _model(request, name).id, dataset=dataset, version=version, limit=limit
+        )
+    )
     return JsonResponse({"model": name, "runs": runs})
 
 
@@ -178,7 +215,8 @@ async def run_evaluation(
     body, _ = await json_body(request)
     if not isinstance(body, dict) or set(body) - {"dataset", "endpoint", "version", "alias"}:
         raise InvalidParameterError(
-            "The body must be {\"dataset\", \"endpoint\", \"version\"? or \"alias\"?}.")
+            'The body must be {"dataset", "endpoint", "version"? or "alias"?}.'
+        )
     dataset, endpoint = body.get("dataset"), body.get("endpoint")
     if not isinstance(dataset, str):
         raise InvalidParameterError(f"'dataset' must name a golden data set. Got {dataset!r}.")
@@ -194,11 +232,12 @@ async def run_evaluation(
     def run() -> dict[str, Any]:
         model = _model(request, name)
         resolved = evaluation_schedule.serving_version(
-            state.store, model, {"version": version, "alias": alias})
-        out = evaluation.evaluate(state.store, model, dataset, version=resolved,
-                                  endpoint=endpoint)
-        state.store.audit(who.actor, "quality.evaluate", name,
-                          {"run": out["id"], "status": out["status"]})
+            state.store, model, {"version": version, "alias": alias}
+        )
+        out = evaluation.evaluate(state.store, model, dataset, version=resolved, endpoint=endpoint)
+        state.store.audit(
+            who.actor, "quality.evaluate", name, {"run": out["id"], "status": out["status"]}
+        )
         return out
 
     return JsonResponse(await run_in_threadpool(run), status_code=201)
@@ -210,8 +249,7 @@ async def list_evaluation_schedules(
 ) -> JsonResponse:
     """The model's evaluation schedules, oldest first."""
     state = request.app.state
-    rows = await run_in_threadpool(
-        lambda: qs.list_schedules(state.store, _model(request, name).id))
+    rows = await run_in_threadpool(lambda: qs.list_schedules(state.store, _model(request, name).id))
     return JsonResponse({"model": name, "schedules": rows})
 
 

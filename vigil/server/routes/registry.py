@@ -48,6 +48,7 @@ class _Body(BaseModel):
 class VersionRequest(_Body):
     """A new version of a model: its name and what is known about it (framework,
     metadata, notes, offline metrics, tags, lineage)."""
+
     version: str = Field(min_length=1, max_length=100)
     framework: str | None = Field(None, max_length=100)
     metadata: dict[str, Any] | None = None
@@ -75,6 +76,7 @@ class StatusRequest(_Body):
 class AliasRequest(_Body):
     """Point an alias at a version (or make it follow another alias); the expected
     revision or version makes the change fail if someone moved the alias meanwhile."""
+
     version: str | None = Field(None, max_length=100)
     follow: str | None = Field(None, max_length=100, description="Alias to follow instead.")
     reason: str | None = None
@@ -84,8 +86,10 @@ class AliasRequest(_Body):
 
 class RollbackRequest(_Body):
     """Roll an alias back to an earlier version (default: the previous one)."""
-    to: str | None = Field(default=None, max_length=100,
-                           description="Default: the previous version.")
+
+    to: str | None = Field(
+        default=None, max_length=100, description="Default: the previous version."
+    )
     reason: str | None = None
     expected_revision: int | None = None
 
@@ -93,6 +97,7 @@ class RollbackRequest(_Body):
 class PolicyRequest(_Body):
     """An automatic rollback policy: how long to watch a new version, over which
     window, from how many predictions, and the metric bounds that trigger a rollback."""
+
     watch_s: float | None = None
     window_s: float | None = None
     min_count: int | None = None
@@ -104,6 +109,7 @@ class PolicyRequest(_Body):
 class CanaryRequest(_Body):
     """Start a canary (or shadow) release of a version: its traffic share, the
     metrics compared with the serving version and the sequential test's error bound."""
+
     version: str = Field(min_length=1, max_length=100)
     share: float | None = Field(None, description="Share of the traffic, in (0, 1].")
     mode: str | None = Field(None, description="'canary' (default) or 'shadow'.")
@@ -124,9 +130,14 @@ def _registry(request: Request, who: Principal) -> Registry:
     state = request.app.state
     settings = state.settings
     passphrase = settings.signing_key_passphrase
-    return Registry(state.store, settings.home, actor=who.actor,
-                    signing_key=settings.signing_key, trusted_keys=settings.trusted_keys,
-                    passphrase=passphrase.get_secret_value() if passphrase else None)
+    return Registry(
+        state.store,
+        settings.home,
+        actor=who.actor,
+        signing_key=settings.signing_key,
+        trusted_keys=settings.trusted_keys,
+        passphrase=passphrase.get_secret_value() if passphrase else None,
+    )
 
 
 def etag(alias: dict[str, Any]) -> str:
@@ -146,7 +157,9 @@ def _if_match(request: Request) -> int | None:
 
 @router.post("/models/{name}/versions", status_code=201)
 async def register_version(
-    name: str, body: VersionRequest, request: Request,
+    name: str,
+    body: VersionRequest,
+    request: Request,
     who: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Register a version without artifact (artifacts are registered with the CLI or
@@ -159,12 +172,16 @@ async def register_version(
 
 @router.post("/models/{name}/versions/{version}/artifact", status_code=201)
 async def upload_version(
-    name: str, version: str, request: Request, filename: str = Query(..., max_length=200),
-    framework: str | None = Query(None, max_length=100), notes: str | None = None,
-    allow: list[str] = Query([], description="Import to accept although it is dangerous "
-                             "(module.name); repeat."),
-    allow_unparsed: bool = Query(False, description="Accept pickles the scanner cannot "
-                                 "parse."),
+    name: str,
+    version: str,
+    request: Request,
+    filename: str = Query(..., max_length=200),
+    framework: str | None = Query(None, max_length=100),
+    notes: str | None = None,
+    allow: list[str] = Query(
+        [], description="Import to accept although it is dangerous (module.name); repeat."
+    ),
+    allow_unparsed: bool = Query(False, description="Accept pickles the scanner cannot parse."),
     who: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Register ``version`` with the artifact in the body, streamed to disk: one file
@@ -189,16 +206,29 @@ async def upload_version(
         else:
             target.parent.mkdir(parents=True)
             body.rename(target)
-        row = await run_in_threadpool(lambda: reg.register(
-            name, version, target, framework=framework, notes=notes, allow=allow,
-            allow_unparsed=allow_unparsed))
+        row = await run_in_threadpool(
+            lambda: reg.register(
+                name,
+                version,
+                target,
+                framework=framework,
+                notes=notes,
+                allow=allow,
+                allow_unparsed=allow_unparsed,
+            )
+        )
     return JsonResponse({"model": name, **row}, status_code=201)
 
 
 @router.get("/models/{name}/versions/compare")
 async def compare_versions(
-    name: str, a: str, b: str, request: Request, start: float | None = None,
-    end: float | None = None, who: Principal = Depends(require("read")),
+    name: str,
+    a: str,
+    b: str,
+    request: Request,
+    start: float | None = None,
+    end: float | None = None,
+    who: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """Two versions side by side: offline and live metrics, files changed."""
     reg = _registry(request, who)
@@ -209,37 +239,46 @@ async def compare_versions(
 async def search_versions(
     request: Request,
     tag: list[str] = Query([], description="KEY=VALUE, or KEY for any value; repeat."),
-    metric: list[str] = Query([], description="Offline metric filter, e.g. accuracy>=0.9; "
-                              "repeat."),
+    metric: list[str] = Query([], description="Offline metric filter, e.g. accuracy>=0.9; repeat."),
     model: str | None = Query(None, description="Only this model's versions."),
     status: str | None = Query(None, description="active, deprecated or archived."),
-    include_archived: bool = Query(False, alias="all", description="Include archived "
-                                   "versions."),
+    include_archived: bool = Query(False, alias="all", description="Include archived versions."),
     who: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """Versions of every model (or ``model``) whose tags and offline metrics match all
     filters; archived versions only with ``all=true``."""
-    rows = await run_in_threadpool(lambda: _registry(request, who).search(
-        model=model, tags=tag, metrics=metric, include_archived=include_archived, status=status))
+    rows = await run_in_threadpool(
+        lambda: _registry(request, who).search(
+            model=model, tags=tag, metrics=metric, include_archived=include_archived, status=status
+        )
+    )
     return JsonResponse({"versions": rows})
 
 
 @router.patch("/models/{name}/versions/{version}")
 async def edit_version(
-    name: str, version: str, body: EditRequest, request: Request,
+    name: str,
+    version: str,
+    body: EditRequest,
+    request: Request,
     who: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Change a version's notes and tags; each change goes to its history (``history``
     in the answer) and the audit log, in the caller's name."""
-    row = await run_in_threadpool(lambda: _registry(request, who).edit(
-        name, version, notes=body.notes, tags=body.tags, untag=body.untag,
-        reason=body.reason))
+    row = await run_in_threadpool(
+        lambda: _registry(request, who).edit(
+            name, version, notes=body.notes, tags=body.tags, untag=body.untag, reason=body.reason
+        )
+    )
     return JsonResponse(row)
 
 
 @router.get("/models/{name}/versions/{version}/history")
 async def version_history(
-    name: str, version: str, request: Request, who: Principal = Depends(require("read")),
+    name: str,
+    version: str,
+    request: Request,
+    who: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """Every edit of the version after registration: notes, tags, status; who and why."""
     rows = await run_in_threadpool(_registry(request, who).version_history, name, version)
@@ -248,12 +287,16 @@ async def version_history(
 
 def _status_route(status: str, doc: str) -> Callable[..., Awaitable[JsonResponse]]:
     async def change(
-        name: str, version: str, request: Request, body: StatusRequest | None = None,
+        name: str,
+        version: str,
+        request: Request,
+        body: StatusRequest | None = None,
         who: Principal = Depends(require("write")),
     ) -> JsonResponse:
         reason = body.reason if body is not None else None
-        row = await run_in_threadpool(lambda: _registry(request, who).set_status(
-            name, version, status, reason=reason))
+        row = await run_in_threadpool(
+            lambda: _registry(request, who).set_status(name, version, status, reason=reason)
+        )
         return JsonResponse(row)
 
     change.__doc__ = doc
@@ -261,18 +304,29 @@ def _status_route(status: str, doc: str) -> Callable[..., Awaitable[JsonResponse
 
 
 for _action, _status, _doc in (
-        ("archive", "archived", "Archive the version: kept for the record, hidden from "
-         "lists, never served by an alias (409 while an alias serves it)."),
-        ("deprecate", "deprecated", "Deprecate the version: still usable, loading it warns."),
-        ("restore", "active", "Make an archived or deprecated version active again.")):
-    router.add_api_route(f"/models/{{name}}/versions/{{version}}/{_action}",
-                         _status_route(_status, _doc), methods=["POST"],
-                         name=f"{_action}_version")
+    (
+        "archive",
+        "archived",
+        "Archive the version: kept for the record, hidden from "
+        "lists, never served by an alias (409 while an alias serves it).",
+    ),
+    ("deprecate", "deprecated", "Deprecate the version: still usable, loading it warns."),
+    ("restore", "active", "Make an archived or deprecated version active again."),
+):
+    router.add_api_route(
+        f"/models/{{name}}/versions/{{version}}/{_action}",
+        _status_route(_status, _doc),
+        methods=["POST"],
+        name=f"{_action}_version",
+    )
 
 
 @router.get("/models/{name}/versions/{version}")
 async def get_version(
-    name: str, version: str, request: Request, who: Principal = Depends(require("read")),
+    name: str,
+    version: str,
+    request: Request,
+    who: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """A version with its manifest (per-file digests) and signature bundle."""
     reg = _registry(request, who)
@@ -284,7 +338,10 @@ async def get_version(
 
 @router.post("/models/{name}/versions/{version}/verify")
 async def verify_version(
-    name: str, version: str, request: Request, who: Principal = Depends(require("read")),
+    name: str,
+    version: str,
+    request: Request,
+    who: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """Check signature, digests and pickle safety (409 when refused, with an audit entry)."""
     reg = _registry(request, who)
@@ -293,7 +350,9 @@ async def verify_version(
 
 @router.get("/models/{name}/aliases")
 async def list_aliases(
-    name: str, request: Request, who: Principal = Depends(require("read")),
+    name: str,
+    request: Request,
+    who: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """Every alias of the model, with the version each one resolves to."""
     rows = await run_in_threadpool(_registry(request, who).aliases, name)
@@ -302,7 +361,9 @@ async def list_aliases(
 
 @router.get("/models/{name}/aliases/{alias}")
 async def get_alias(
-    name: str, alias: str, request: Request,
+    name: str,
+    alias: str,
+    request: Request,
     who: Principal = Depends(require("read", "ingest")),
 ) -> Response:
     """Where the alias points (``ingest`` keys may read it, to follow it from the SDK)."""
@@ -315,66 +376,96 @@ async def get_alias(
 
 @router.put("/models/{name}/aliases/{alias}")
 async def set_alias(
-    name: str, alias: str, body: AliasRequest, request: Request,
+    name: str,
+    alias: str,
+    body: AliasRequest,
+    request: Request,
     who: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Promote: point the alias at a version (or make it follow another alias)."""
-    expected = body.expected_revision if body.expected_revision is not None else _if_match(
-        request)
+    expected = body.expected_revision if body.expected_revision is not None else _if_match(request)
     row = await run_in_threadpool(
         lambda: _registry(request, who).promote(
-            name, alias, body.version, follow=body.follow, reason=body.reason,
-            expected_revision=expected, expected_version=body.expected_version))
+            name,
+            alias,
+            body.version,
+            follow=body.follow,
+            reason=body.reason,
+            expected_revision=expected,
+            expected_version=body.expected_version,
+        )
+    )
     return JsonResponse(row, headers={"ETag": etag(row)})
 
 
 @router.post("/models/{name}/aliases/{alias}/rollback")
 async def rollback_alias(
-    name: str, alias: str, request: Request, body: RollbackRequest | None = None,
+    name: str,
+    alias: str,
+    request: Request,
+    body: RollbackRequest | None = None,
     who: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Return the alias to ``to``, or to the version promoted before the current one."""
     body = body or RollbackRequest()
-    expected = body.expected_revision if body.expected_revision is not None else _if_match(
-        request)
+    expected = body.expected_revision if body.expected_revision is not None else _if_match(request)
     row = await run_in_threadpool(
         lambda: _registry(request, who).rollback(
-            name, alias, body.to, reason=body.reason, expected_revision=expected))
+            name, alias, body.to, reason=body.reason, expected_revision=expected
+        )
+    )
     return JsonResponse(row, headers={"ETag": etag(row)})
 
 
 @router.put("/models/{name}/aliases/{alias}/canary")
 async def start_canary(
-    name: str, alias: str, body: CanaryRequest, request: Request,
+    name: str,
+    alias: str,
+    body: CanaryRequest,
+    request: Request,
     who: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Start a canary (or ``mode: "shadow"``) of ``version`` on the alias with a traffic
     ``share``; vigil promotes or rolls it back on the evidence (409 when the alias moved
     since ``expected_revision`` / ``If-Match``)."""
     cfg = body.model_dump(exclude_none=True, exclude={"reason", "expected_revision"})
-    expected = body.expected_revision if body.expected_revision is not None else _if_match(
-        request)
+    expected = body.expected_revision if body.expected_revision is not None else _if_match(request)
     reg = _registry(request, who)
-    row = await run_in_threadpool(lambda: canary.start(
-        reg, name, check_alias(alias), cfg, reason=body.reason, actor=who.actor,
-        expected_revision=expected))
+    row = await run_in_threadpool(
+        lambda: canary.start(
+            reg,
+            name,
+            check_alias(alias),
+            cfg,
+            reason=body.reason,
+            actor=who.actor,
+            expected_revision=expected,
+        )
+    )
     return JsonResponse(row, headers={"ETag": etag(row)})
 
 
 @router.delete("/models/{name}/aliases/{alias}/canary")
 async def abort_canary(
-    name: str, alias: str, request: Request, reason: str | None = Query(None, max_length=2000),
+    name: str,
+    alias: str,
+    request: Request,
+    reason: str | None = Query(None, max_length=2000),
     who: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Abort the alias's canary: it is removed, the alias keeps serving its version."""
     row = await run_in_threadpool(
-        lambda: _registry(request, who).abort_canary(name, alias, reason=reason))
+        lambda: _registry(request, who).abort_canary(name, alias, reason=reason)
+    )
     return JsonResponse(row, headers={"ETag": etag(row)})
 
 
 @router.get("/models/{name}/aliases/{alias}/history")
 async def alias_history(
-    name: str, alias: str, request: Request, limit: int = Query(100, ge=1, le=10_000),
+    name: str,
+    alias: str,
+    request: Request,
+    limit: int = Query(100, ge=1, le=10_000),
     who: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """Every change of the alias, oldest first: action, version, who, when and why."""
@@ -384,7 +475,10 @@ async def alias_history(
 
 @router.get("/models/{name}/aliases/{alias}/policy")
 async def get_policy(
-    name: str, alias: str, request: Request, who: Principal = Depends(require("read")),
+    name: str,
+    alias: str,
+    request: Request,
+    who: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """The alias's automatic rollback policy (404 when it has none)."""
     store = request.app.state.store
@@ -399,23 +493,31 @@ async def get_policy(
 
 @router.put("/models/{name}/aliases/{alias}/policy")
 async def put_policy(
-    name: str, alias: str, body: PolicyRequest, request: Request,
+    name: str,
+    alias: str,
+    body: PolicyRequest,
+    request: Request,
     who: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Set the automatic rollback policy: e.g. ``{"max": {"error_rate": 0.05}}``."""
     policy = body.model_dump(exclude_none=True)
-    checked = await run_in_threadpool(set_rollback_policy, request.app.state.store, name,
-                                      alias, policy, who.actor)
+    checked = await run_in_threadpool(
+        set_rollback_policy, request.app.state.store, name, alias, policy, who.actor
+    )
     return JsonResponse({"model": name, "alias": alias, "policy": checked, "enabled": True})
 
 
 @router.delete("/models/{name}/aliases/{alias}/policy")
 async def delete_policy(
-    name: str, alias: str, request: Request, who: Principal = Depends(require("write")),
+    name: str,
+    alias: str,
+    request: Request,
+    who: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Disable the alias's rollback policy."""
-    await run_in_threadpool(set_rollback_policy, request.app.state.store, name, alias, None,
-                            who.actor)
+    await run_in_threadpool(
+        set_rollback_policy, request.app.state.store, name, alias, None, who.actor
+    )
     return JsonResponse({"model": name, "alias": alias, "enabled": False})
 
 
@@ -425,6 +527,7 @@ def start_policy_loop(app: FastAPI) -> Callable[[], Awaitable[None]]:
     return the coroutine function that stops it (0 disables the loop)."""
     interval = float(app.state.settings.registry_check_interval_s)
     if interval <= 0:
+
         async def noop() -> None:
             return None
 

@@ -29,9 +29,11 @@ from vigil.store.resources import queries as rq
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gauges = getattr(app.state, "resource_gauges", None)
     scheduler = probes.ProbeScheduler(
-        app.state.store, on_result=gauges.observe_probe if gauges is not None else None,
+        app.state.store,
+        on_result=gauges.observe_probe if gauges is not None else None,
         egress=EgressPolicy(app.state.settings.allow_private_targets),
-        leadership=getattr(app.state, "leadership", None))
+        leadership=getattr(app.state, "leadership", None),
+    )
     app.state.probes = scheduler
     scheduler.start()
     try:
@@ -52,7 +54,8 @@ def install(app: FastAPI) -> None:
 
 @router.post("/resources", responses=_RESPONSES)
 async def ingest_resources(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     version: str | None = Query(None, description="Version for samples that name none."),
     _: Principal = Depends(require("ingest")),
 ) -> JsonResponse:
@@ -64,7 +67,8 @@ async def ingest_resources(
     body, non_finite = await json_body(request)
     state = request.app.state
     result, _model, rows = await run_in_threadpool(
-        ingest_samples, state.ingestor, name, body, version=version, non_finite=non_finite)
+        ingest_samples, state.ingestor, name, body, version=version, non_finite=non_finite
+    )
     gauges = getattr(state, "resource_gauges", None)
     if gauges is not None and rows:
         gauges.observe(name, rows)
@@ -73,7 +77,8 @@ async def ingest_resources(
 
 @router.get("/resources")
 async def model_resources(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
     end: float | None = Query(None, description="Unix seconds; default now."),
     step: int | None = Query(None, description="Window seconds, a multiple of 60."),
@@ -83,9 +88,11 @@ async def model_resources(
 ) -> JsonResponse:
     """Per-host resource windows, each host's last values and ``ok``/``stale`` status, and
     the model's probes with their latency, time to first byte and failures."""
+
     def run(store: Store, model: ModelRecord) -> dict[str, Any]:
-        report = resource_report(store, model, start=start, end=end, step=step,
-                                 version=version, host=host)
+        report = resource_report(
+            store, model, start=start, end=end, step=step, version=version, host=host
+        )
         report["probes"] = _probe_summaries(store, model.id, report["start"], report["end"])
         return report
 
@@ -102,7 +109,9 @@ def _probe_summaries(store: Any, model_id: int, start: float, end: float) -> lis
 
 @router.post("/probes", status_code=201)
 async def create_probe(
-    name: str, request: Request, _: Principal = Depends(require("write")),
+    name: str,
+    request: Request,
+    _: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Probe an HTTP endpoint of the model on a schedule: ``{url, method?, body?,
     interval_s?, timeout_s?, expect_status?, name?}`` (a probe of the same name is
@@ -110,11 +119,13 @@ async def create_probe(
     body, _nf = await json_body(request)
     spec = probes.validate_probe(body)
     state = request.app.state
-    await run_in_threadpool(probes.check_target, spec,
-                            EgressPolicy(state.settings.allow_private_targets))
+    await run_in_threadpool(
+        probes.check_target, spec, EgressPolicy(state.settings.allow_private_targets)
+    )
 
-    created = await on_model(request, name,
-                             lambda store, model: rq.create_probe(store, model.id, spec))
+    created = await on_model(
+        request, name, lambda store, model: rq.create_probe(store, model.id, spec)
+    )
     scheduler = getattr(state, "probes", None)
     if scheduler is not None:
         scheduler.refresh()
@@ -123,12 +134,14 @@ async def create_probe(
 
 @router.get("/probes")
 async def list_probes(
-    name: str, request: Request,
+    name: str,
+    request: Request,
     start: float | None = Query(None, description="Unix seconds; default end - 1 h."),
     end: float | None = Query(None, description="Unix seconds; default now."),
     _: Principal = Depends(require("read")),
 ) -> JsonResponse:
     """The model's probes with stats over ``[start, end)`` and their newest results."""
+
     def run(store: Store, model: ModelRecord) -> list[dict[str, Any]]:
         stop = time.time() if end is None else end
         begin = stop - 3600 if start is None else start
@@ -142,11 +155,15 @@ async def list_probes(
 
 @router.delete("/probes/{probe_id}")
 async def delete_probe(
-    name: str, probe_id: str, request: Request, _: Principal = Depends(require("write")),
+    name: str,
+    probe_id: str,
+    request: Request,
+    _: Principal = Depends(require("write")),
 ) -> JsonResponse:
     """Stop a probe and delete its results."""
-    if not await on_model(request, name,
-                          lambda store, model: rq.delete_probe(store, model.id, probe_id)):
+    if not await on_model(
+        request, name, lambda store, model: rq.delete_probe(store, model.id, probe_id)
+    ):
         raise NotFoundError(f"Model {name!r} has no probe {probe_id!r}.")
     scheduler = getattr(request.app.state, "probes", None)
     if scheduler is not None:

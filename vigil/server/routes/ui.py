@@ -48,8 +48,11 @@ from vigil.server.dashboard.render import render
 
 router = APIRouter(tags=["dashboard"])
 
-RangeQuery = Query(None, alias="range", description="15m, 1h, 6h, 24h, 7d or 30d (the "
-                   "overview: up to 24h); default 1h.")
+RangeQuery = Query(
+    None,
+    alias="range",
+    description="15m, 1h, 6h, 24h, 7d or 30d (the overview: up to 24h); default 1h.",
+)
 
 
 def install(app: FastAPI) -> None:
@@ -65,8 +68,12 @@ def _plotly() -> tuple[str, bytes, bytes, str]:
     from plotly.offline import get_plotlyjs
 
     body = get_plotlyjs().encode()
-    return (plotly.__version__, body, gzip.compress(body, 6),
-            '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    return (
+        plotly.__version__,
+        body,
+        gzip.compress(body, 6),
+        '"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+    )
 
 
 def plotly_url() -> str:
@@ -81,8 +88,11 @@ async def plotly_js(version: str, request: Request) -> Response:
     current, body, zipped, etag = await run_in_threadpool(_plotly)
     if version != current:
         raise NotFoundError(f"This server has Plotly {current}, not {version!r}.")
-    headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": etag,
-               "Vary": "Accept-Encoding"}
+    headers = {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "ETag": etag,
+        "Vary": "Accept-Encoding",
+    }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", ""):
@@ -95,13 +105,23 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     """Render a page with what every page needs; keep this browser's CSRF cookie."""
     token = session.csrf_token(request)
     signed_in = request.app.state.auth.required and session.SESSION_COOKIE in request.cookies
-    html = render(template, version=__version__, csrf=token, signed_in=signed_in,
-                  base_url=str(request.base_url).rstrip("/"),
-                  **{"ranges": views.RANGE_LABELS, "notice": None, **context})
-    response = HTMLResponse(html, status_code=status,
-                            headers={"Cache-Control": "no-store",
-                                     "X-Frame-Options": "DENY",
-                                     "Referrer-Policy": "same-origin"})
+    html = render(
+        template,
+        version=__version__,
+        csrf=token,
+        signed_in=signed_in,
+        base_url=str(request.base_url).rstrip("/"),
+        **{"ranges": views.RANGE_LABELS, "notice": None, **context},
+    )
+    response = HTMLResponse(
+        html,
+        status_code=status,
+        headers={
+            "Cache-Control": "no-store",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "same-origin",
+        },
+    )
     session.set_csrf_cookie(request, response, token)
     return response
 
@@ -111,10 +131,16 @@ def _next_path(request: Request) -> str:
     return f"{path}?{request.url.query}" if request.url.query else path
 
 
-def login_page(request: Request, message: str | None, status: int,
-               next_path: str | None = None) -> HTMLResponse:
-    return page(request, "login.html", status, error=message,
-                next=_safe_next(next_path or _next_path(request)))
+def login_page(
+    request: Request, message: str | None, status: int, next_path: str | None = None
+) -> HTMLResponse:
+    return page(
+        request,
+        "login.html",
+        status,
+        error=message,
+        next=_safe_next(next_path or _next_path(request)),
+    )
 
 
 def _safe_next(target: str | None) -> str:
@@ -126,9 +152,14 @@ def _safe_next(target: str | None) -> str:
 
 def error_page(request: Request, exc: VigilError) -> HTMLResponse:
     status = http_status(exc)
-    heading = {400: "Invalid request", 403: "Not allowed", 404: "Not found",
-               409: "Changed meanwhile", 413: "Too large",
-               422: "Invalid request"}.get(status, "Something failed")
+    heading = {
+        400: "Invalid request",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Changed meanwhile",
+        413: "Too large",
+        422: "Invalid request",
+    }.get(status, "Something failed")
     return page(request, "error.html", status, heading=heading, message=exc.message)
 
 
@@ -142,8 +173,13 @@ async def viewer(request: Request, scope: str = "read") -> Principal | HTMLRespo
         return error_page(request, exc)
 
 
-async def render_view(request: Request, template: str, build: Callable[[], dict[str, Any]],
-                      scope: str = "read", **extra: Any) -> HTMLResponse:
+async def render_view(
+    request: Request,
+    template: str,
+    build: Callable[[], dict[str, Any]],
+    scope: str = "read",
+    **extra: Any,
+) -> HTMLResponse:
     """Authorise, compute the page's data in a worker thread, render it (errors as pages)."""
     who = await viewer(request, scope)
     if isinstance(who, HTMLResponse):
@@ -171,13 +207,19 @@ async def overview_page(request: Request, range_: str | None = RangeQuery) -> HT
     return await render_view(request, "overview.html", build, nav="overview", ranges=ranges)
 
 
-@router.get("/ui/models/{name}", response_class=HTMLResponse,
-            summary="Dashboard: one model's traffic, latency and errors")
+@router.get(
+    "/ui/models/{name}",
+    response_class=HTMLResponse,
+    summary="Dashboard: one model's traffic, latency and errors",
+)
 async def model_page(
-    name: str, request: Request, range_: str | None = RangeQuery,
+    name: str,
+    request: Request,
+    range_: str | None = RangeQuery,
     version: str | None = Query(None, description="One version; empty for all."),
-    segment: str | None = Query(None, description="A categorical input: quality and "
-                                "fairness per segment and window."),
+    segment: str | None = Query(
+        None, description="A categorical input: quality and fairness per segment and window."
+    ),
 ) -> HTMLResponse:
     """The dashboard's model page: traffic, latency, errors, quality, resources,
     aliases and versions."""
@@ -196,24 +238,35 @@ async def model_page(
         if quality["segment"] is not None:
             charts.update(segment_charts(quality["segment"]))
         resources = views.resources_section(store, model, window, version or None)
-        charts.update({f"resource-{k}": fig
-                       for k, fig in resource_charts(resources["series"]).items()})
-        return {"window": window, "page": data, "charts": charts, "quality": quality,
-                "resources": resources, "resource_charts": RESOURCE_CHARTS,
-                "registry": actions.registry_section(store, home, model),
-                "alerts": actions.model_alerts(store, model.name),
-                "drift": views.drift_summary(store, model, window, version or None)}
+        charts.update(
+            {f"resource-{k}": fig for k, fig in resource_charts(resources["series"]).items()}
+        )
+        return {
+            "window": window,
+            "page": data,
+            "charts": charts,
+            "quality": quality,
+            "resources": resources,
+            "resource_charts": RESOURCE_CHARTS,
+            "registry": actions.registry_section(store, home, model),
+            "alerts": actions.model_alerts(store, model.name),
+            "drift": views.drift_summary(store, model, window, version or None),
+        }
 
     home = request.app.state.settings.home
     notice = _notice(request, "changed", "Alias {} changed.")
-    return await render_view(request, "model.html", build, plotly_url=plotly_url(),
-                             notice=notice)
+    return await render_view(request, "model.html", build, plotly_url=plotly_url(), notice=notice)
 
 
-@router.get("/ui/models/{name}/drift", response_class=HTMLResponse,
-            summary="Dashboard: per-feature drift of a window against the reference")
+@router.get(
+    "/ui/models/{name}/drift",
+    response_class=HTMLResponse,
+    summary="Dashboard: per-feature drift of a window against the reference",
+)
 async def drift_page(
-    name: str, request: Request, range_: str | None = RangeQuery,
+    name: str,
+    request: Request,
+    range_: str | None = RangeQuery,
     version: str | None = Query(None, description="One version; empty for all."),
 ) -> HTMLResponse:
     """The dashboard's drift page: each feature's verdict, test, adjusted p-value and
@@ -232,8 +285,10 @@ async def drift_page(
                 charts["heatmap"] = heatmap
             # the features in the table's order (drifted first)
             order = {c["name"]: i for i, c in enumerate(data.get("columns") or [])}
-            for feature in sorted(views.distributions(store, model, window, version or None),
-                                  key=lambda f: order.get(f["name"], len(order))):
+            for feature in sorted(
+                views.distributions(store, model, window, version or None),
+                key=lambda f: order.get(f["name"], len(order)),
+            ):
                 if (figure := distribution_chart(feature)) is not None:
                     key = f"dist-{len(shown)}"
                     charts[key] = figure
@@ -243,10 +298,15 @@ async def drift_page(
     return await render_view(request, "drift.html", build, plotly_url=plotly_url())
 
 
-@router.get("/ui/models/{name}/answers", response_class=HTMLResponse,
-            summary="Dashboard: answer quality of a text model and its worst answers")
+@router.get(
+    "/ui/models/{name}/answers",
+    response_class=HTMLResponse,
+    summary="Dashboard: answer quality of a text model and its worst answers",
+)
 async def answers_page(
-    name: str, request: Request, range_: str | None = RangeQuery,
+    name: str,
+    request: Request,
+    range_: str | None = RangeQuery,
     version: str | None = Query(None, description="One version; empty for all."),
 ) -> HTMLResponse:
     """The dashboard's Answers page: relevance, consistency, refusal and injection rates
@@ -259,24 +319,39 @@ async def answers_page(
     def build() -> dict[str, Any]:
         window = views.resolve_range(range_)
         model = views.get_model(store, name)
-        page_ = {"model": model, "version": version or None,
-                 "versions": [v["version"] for v in store.list_versions(model.id)]}
+        page_ = {
+            "model": model,
+            "version": version or None,
+            "versions": [v["version"] for v in store.list_versions(model.id)],
+        }
         if model.task != "text_generation":
-            return {"window": window, "page": page_, "charts": {}, "answers": None,
-                    "worst": None}
+            return {"window": window, "page": page_, "charts": {}, "answers": None, "worst": None}
         score_range(store, model, window.start, window.end)  # not reached by the job yet
-        answers = answer_series(store, model, window.start, window.end, window.step,
-                                version or None)
+        answers = answer_series(
+            store, model, window.start, window.end, window.step, version or None
+        )
         charts = {}
         if (figure := answers_chart(answers["series"])) is not None:
             charts["answers"] = figure
         worst = None
         if answers["series"]:  # the newest window with answers
             last = answers["series"][-1]["ts"]
-            worst = answer_report(store, model, start=last, end=last + window.step,
-                                  version=version or None, limit=500, worst=10)
-        return {"window": window, "page": page_, "charts": charts, "answers": answers,
-                "worst": worst}
+            worst = answer_report(
+                store,
+                model,
+                start=last,
+                end=last + window.step,
+                version=version or None,
+                limit=500,
+                worst=10,
+            )
+        return {
+            "window": window,
+            "page": page_,
+            "charts": charts,
+            "answers": answers,
+            "worst": worst,
+        }
 
     return await render_view(request, "answers.html", build, plotly_url=plotly_url())
 
@@ -309,26 +384,37 @@ async def act(request: Request, do: Callable[[Principal, dict[str, str]], str]) 
     return RedirectResponse(target, status_code=303)
 
 
-@router.get("/ui/models/{name}/aliases/{alias}/change", response_class=HTMLResponse,
-            summary="Dashboard: confirm a promotion or rollback")
+@router.get(
+    "/ui/models/{name}/aliases/{alias}/change",
+    response_class=HTMLResponse,
+    summary="Dashboard: confirm a promotion or rollback",
+)
 async def confirm_alias(
-    name: str, alias: str, request: Request,
+    name: str,
+    alias: str,
+    request: Request,
     action: str = Query("rollback", description="promote or rollback"),
-    version: str | None = Query(None, description="Target version (rollback: default the "
-                                "previous one)."),
+    version: str | None = Query(
+        None, description="Target version (rollback: default the previous one)."
+    ),
 ) -> HTMLResponse:
     """The page that asks to confirm a promotion or a rollback before it is made."""
     store, home = request.app.state.store, request.app.state.settings.home
 
     def build() -> dict[str, Any]:
-        return {"change": actions.confirm_alias_change(store, home, name, alias, action,
-                                                       version or None)}
+        return {
+            "change": actions.confirm_alias_change(
+                store, home, name, alias, action, version or None
+            )
+        }
 
     return await render_view(request, "confirm.html", build, scope="write")
 
 
-@router.post("/ui/models/{name}/aliases/{alias}/change", summary="Dashboard: promote or "
-             "roll back an alias (form, after confirmation)")
+@router.post(
+    "/ui/models/{name}/aliases/{alias}/change",
+    summary="Dashboard: promote or roll back an alias (form, after confirmation)",
+)
 async def change_alias(name: str, alias: str, request: Request) -> Response:
     """Promote or roll back an alias from the confirmation form (write scope, CSRF
     token); refused if the alias moved meanwhile."""
@@ -338,9 +424,17 @@ async def change_alias(name: str, alias: str, request: Request) -> Response:
         revision = form.get("revision", "")
         if not revision.isdigit():
             raise InvalidParameterError("The form lacks the alias revision it confirmed.")
-        actions.change_alias(state.store, state.settings.home, who.actor, name, alias,
-                             form.get("action", ""), form.get("version", ""), int(revision),
-                             form.get("reason", "").strip() or None)
+        actions.change_alias(
+            state.store,
+            state.settings.home,
+            who.actor,
+            name,
+            alias,
+            form.get("action", ""),
+            form.get("version", ""),
+            int(revision),
+            form.get("reason", "").strip() or None,
+        )
         return model_url(name, changed=alias)
 
     return await act(request, do)
@@ -357,16 +451,24 @@ async def alerts_page(
     store = request.app.state.store
 
     def build() -> dict[str, Any]:
-        return {"alerts": actions.alerts_page(store, state, model), "state": state,
-                "model": model or "", "states": actions.ALERT_STATES}
+        return {
+            "alerts": actions.alerts_page(store, state, model),
+            "state": state,
+            "model": model or "",
+            "states": actions.ALERT_STATES,
+        }
 
-    notice = (_notice(request, "acked", "Alert {} acknowledged.")
-              or _notice(request, "silenced", "Alert {} silenced."))
+    notice = _notice(request, "acked", "Alert {} acknowledged.") or _notice(
+        request, "silenced", "Alert {} silenced."
+    )
     return await render_view(request, "alerts.html", build, nav="alerts", notice=notice)
 
 
-@router.get("/ui/alerts/{alert_id}", response_class=HTMLResponse,
-            summary="Dashboard: one alert, its history and its likely causes")
+@router.get(
+    "/ui/alerts/{alert_id}",
+    response_class=HTMLResponse,
+    summary="Dashboard: one alert, its history and its likely causes",
+)
 async def alert_page(alert_id: str, request: Request) -> HTMLResponse:
     """The dashboard's page of one alert: its facts, its history and the root-cause
     ranking stored when it fired."""
@@ -378,11 +480,14 @@ async def alert_page(alert_id: str, request: Request) -> HTMLResponse:
     return await render_view(request, "alert.html", build, nav="alerts")
 
 
-@router.get("/ui/audit", response_class=HTMLResponse,
-            summary="Dashboard: the audit log (who did what, when; admin scope)")
-async def audit_page(request: Request,
-                     action: str | None = Query(None, description="Only this action.")
-                     ) -> HTMLResponse:
+@router.get(
+    "/ui/audit",
+    response_class=HTMLResponse,
+    summary="Dashboard: the audit log (who did what, when; admin scope)",
+)
+async def audit_page(
+    request: Request, action: str | None = Query(None, description="Only this action.")
+) -> HTMLResponse:
     """The dashboard's audit log (admin scope): who did what, when."""
     store = request.app.state.store
 
@@ -424,8 +529,7 @@ async def silence_alert(alert_id: str, request: Request) -> Response:
 
 # -- signing in and out --------------------------------------------------------------------
 @router.get("/ui/login", response_class=HTMLResponse, include_in_schema=False)
-async def login_form(request: Request, next_: str | None = Query(None, alias="next")
-                     ) -> Response:
+async def login_form(request: Request, next_: str | None = Query(None, alias="next")) -> Response:
     """The sign-in page that asks for an API key."""
     if not request.app.state.auth.required:
         return RedirectResponse(_safe_next(next_), status_code=303)
@@ -449,13 +553,19 @@ async def login(request: Request) -> Response:
         return login_page(request, "Enter an API key.", 401, target)
     try:
         who = await request.app.state.auth.principal(
-            SimpleNamespace(headers={"authorization": f"Bearer {secret}"}))
+            SimpleNamespace(headers={"authorization": f"Bearer {secret}"})
+        )
     except AuthenticationError:
         return login_page(request, "That API key is unknown or revoked.", 401, target)
     if not who.has("read"):
-        return login_page(request, "That key cannot read dashboards: it has the "
-                          f"{', '.join(sorted(who.scopes))} scope. Use a read, write or "
-                          "admin key.", 403, target)
+        return login_page(
+            request,
+            "That key cannot read dashboards: it has the "
+            f"{', '.join(sorted(who.scopes))} scope. Use a read, write or "
+            "admin key.",
+            403,
+            target,
+        )
     response = RedirectResponse(target, status_code=303)
     await session.start_session(request, response, who.key_id)
     return response

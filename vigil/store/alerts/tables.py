@@ -55,8 +55,9 @@ alert_events = sa.Table(
     "alert_events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("ts", sa.Double, nullable=False),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("details", Json, nullable=True),

@@ -11,8 +11,9 @@ answer_scores = sa.Table(
     "answer_scores",
     metadata,
     sa.Column("prediction_id", sa.String(64), primary_key=True),
-    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-              primary_key=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("version", sa.String(100), nullable=False),
     sa.Column("ts", sa.Double, nullable=False),
     # all None for a prediction without both a prompt and a text answer (looked at, skipped)

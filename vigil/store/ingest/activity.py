@@ -27,13 +27,23 @@ def last_event_minutes(store: Store, model_id: int, before: float) -> dict[str, 
     """
     r = t.rollups
     with store.read() as conn:
-        versions = conn.execute(sa.select(t.model_versions.c.version)
-                                .where(t.model_versions.c.model_id == model_id)).scalars().all()
+        versions = (
+            conn.execute(
+                sa.select(t.model_versions.c.version).where(t.model_versions.c.model_id == model_id)
+            )
+            .scalars()
+            .all()
+        )
         out = {}
         for version in versions:
-            minute = conn.execute(sa.select(sa.func.max(r.c.minute)).where(
-                r.c.model_id == model_id, r.c.version == version, r.c.minute < before,
-                r.c.count > 0)).scalar()
+            minute = conn.execute(
+                sa.select(sa.func.max(r.c.minute)).where(
+                    r.c.model_id == model_id,
+                    r.c.version == version,
+                    r.c.minute < before,
+                    r.c.count > 0,
+                )
+            ).scalar()
             if minute is not None:
                 out[version] = int(minute)
     return out

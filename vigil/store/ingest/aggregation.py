@@ -35,8 +35,21 @@ if TYPE_CHECKING:
 
 CLAIM_BATCHES = 16  # batches folded per transaction (bounded memory and lock time)
 _STAGE = "vigil_stage_predictions"
-_COPY_COLUMNS = ("model_id", "id", "version", "ts", "latency_s", "error", "error_type",
-                 "subject_id", "inputs", "outputs", "proba", "received_at", "batch")
+_COPY_COLUMNS = (
+    "model_id",
+    "id",
+    "version",
+    "ts",
+    "latency_s",
+    "error",
+    "error_type",
+    "subject_id",
+    "inputs",
+    "outputs",
+    "proba",
+    "received_at",
+    "batch",
+)
 
 
 class RecentBatches:
@@ -81,7 +94,10 @@ def _json(value: Any) -> str | None:
 
 
 def copy_predictions(
-    conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int,
+    conn: sa.Connection,
+    model_id: int,
+    rows: Sequence[dict[str, Any]],
+    batch: int,
     partitioned: bool = False,
 ) -> set[str]:
     """PostgreSQL: COPY ``rows`` into a session staging table, then insert those not
@@ -92,26 +108,46 @@ def copy_predictions(
     try:
         return _copy(conn, model_id, rows, batch, partitioned)
     except psycopg.Error as exc:  # the raw driver: give the store's error mapping its type
-        kind = sa.exc.DataError if (exc.sqlstate or "").startswith("22") else \
-            sa.exc.OperationalError
+        kind = (
+            sa.exc.DataError if (exc.sqlstate or "").startswith("22") else sa.exc.OperationalError
+        )
         raise kind("COPY predictions", None, exc) from exc
 
 
 def _copy(
-    conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int,
+    conn: sa.Connection,
+    model_id: int,
+    rows: Sequence[dict[str, Any]],
+    batch: int,
     partitioned: bool,
 ) -> set[str]:
     raw = conn.connection.driver_connection
     cols = ", ".join(_COPY_COLUMNS)
     with raw.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
-                    "(LIKE predictions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
+            "(LIKE predictions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
         with cur.copy(f"COPY {_STAGE} ({cols}) FROM STDIN") as copy:
             write = copy.write_row
             for r in rows:
-                write((model_id, r["id"], r["version"], r["ts"], r["latency_s"], r["error"],
-                       r.get("error_type"), r["subject_id"], _json(r["inputs"]),
-                       _json(r["outputs"]), _json(r["proba"]), r["received_at"], batch))
+                write(
+                    (
+                        model_id,
+                        r["id"],
+                        r["version"],
+                        r["ts"],
+                        r["latency_s"],
+                        r["error"],
+                        r.get("error_type"),
+                        r["subject_id"],
+                        _json(r["inputs"]),
+                        _json(r["outputs"]),
+                        _json(r["proba"]),
+                        r["received_at"],
+                        batch,
+                    )
+                )
         if partitioned:
             # ids are unique per model through prediction_ids (a key on the partitioned
             # table must include ts); the rows whose id it took are appended
@@ -122,10 +158,13 @@ def _copy(
                 "ON CONFLICT (model_id, id) DO NOTHING RETURNING id, ts) "
                 f"INSERT INTO predictions ({cols}) SELECT DISTINCT ON (s.id) {staged} "
                 f"FROM {_STAGE} s JOIN fresh f ON f.id = s.id AND f.ts = s.ts "
-                "ORDER BY s.id RETURNING id")
+                "ORDER BY s.id RETURNING id"
+            )
         else:
-            cur.execute(f"INSERT INTO predictions ({cols}) SELECT {cols} FROM {_STAGE} "
-                        "ORDER BY id ON CONFLICT (model_id, id) DO NOTHING RETURNING id")
+            cur.execute(
+                f"INSERT INTO predictions ({cols}) SELECT {cols} FROM {_STAGE} "
+                "ORDER BY id ON CONFLICT (model_id, id) DO NOTHING RETURNING id"
+            )
         inserted = {row[0] for row in cur.fetchall()}
         cur.execute(f"DELETE FROM {_STAGE}")
     return inserted
@@ -164,7 +203,8 @@ def _fold_once(store: Store, conn: sa.Connection, model_id: int | None, wait: bo
     work: list[tuple[int, RollupDelta]] = []
     for mid in sorted(per_model):
         schema_json = conn.execute(
-            sa.select(t.models.c.schema).where(t.models.c.id == mid)).scalar()
+            sa.select(t.models.c.schema).where(t.models.c.id == mid)
+        ).scalar()
         schema = ModelSchema.from_dict(schema_json) if schema_json is not None else ModelSchema()
         rows: list[Mapping[str, Any]] = []
         unread = []
@@ -191,29 +231,56 @@ def _read_rows(
         marks = ",".join("?" * len(batches))
         cursor = conn.exec_driver_sql(
             "SELECT version, ts, latency_s, error, error_type, inputs FROM predictions "
-            f"WHERE model_id = ? AND batch IN ({marks})", (model_id, *batches))
+            f"WHERE model_id = ? AND batch IN ({marks})",
+            (model_id, *batches),
+        )
         loads = orjson.loads
-        return [{"version": v, "ts": ts, "latency_s": lat, "error": err, "error_type": kind,
-                 "inputs": loads(inputs) if isinstance(inputs, str | bytes) else {}}
-                for v, ts, lat, err, kind, inputs in cursor]
-    return list(conn.execute(
-        sa.select(pr.c.version, pr.c.ts, pr.c.latency_s, pr.c.error, pr.c.error_type,
-                  pr.c.inputs)
-        .where(pr.c.model_id == model_id, pr.c.batch.in_(batches))
-    ).mappings().all())
+        return [
+            {
+                "version": v,
+                "ts": ts,
+                "latency_s": lat,
+                "error": err,
+                "error_type": kind,
+                "inputs": loads(inputs) if isinstance(inputs, str | bytes) else {},
+            }
+            for v, ts, lat, err, kind, inputs in cursor
+        ]
+    return list(
+        conn.execute(
+            sa.select(
+                pr.c.version, pr.c.ts, pr.c.latency_s, pr.c.error, pr.c.error_type, pr.c.inputs
+            ).where(pr.c.model_id == model_id, pr.c.batch.in_(batches))
+        )
+        .mappings()
+        .all()
+    )
 
 
 def _merge(store: Store, conn: sa.Connection, work: list[tuple[int, RollupDelta]]) -> None:
     r = t.rollups
     pg = store.backend == "postgresql"
     for model_id, delta in work:
-        key = (r.c.model_id == model_id) & (r.c.version == delta.version) & (
-            r.c.minute == delta.minute)
+        key = (
+            (r.c.model_id == model_id)
+            & (r.c.version == delta.version)
+            & (r.c.minute == delta.minute)
+        )
         query = sa.select(r).where(key)
         if pg:
-            conn.execute(store._insert(r).values(
-                model_id=model_id, version=delta.version, minute=delta.minute, count=0,
-                errors=0, latency_count=0, latency_sum=0.0).on_conflict_do_nothing())
+            conn.execute(
+                store._insert(r)
+                .values(
+                    model_id=model_id,
+                    version=delta.version,
+                    minute=delta.minute,
+                    count=0,
+                    errors=0,
+                    latency_count=0,
+                    latency_sum=0.0,
+                )
+                .on_conflict_do_nothing()
+            )
             query = query.with_for_update()
         existing = conn.execute(query).mappings().first()
         merged = merge_row(existing, delta)

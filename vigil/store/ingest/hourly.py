@@ -47,9 +47,13 @@ def mark_hours(store: Store, conn: sa.Connection, keys: Iterable[tuple[int, int]
         return
     stmt = store._insert(t.rollup_hours_pending)
     # DO UPDATE, not DO NOTHING: it takes the row lock, so it waits for a build in progress
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=[t.rollup_hours_pending.c.model_id, t.rollup_hours_pending.c.hour],
-        set_={"marked_at": stmt.excluded.marked_at}), rows)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[t.rollup_hours_pending.c.model_id, t.rollup_hours_pending.c.hour],
+            set_={"marked_at": stmt.excluded.marked_at},
+        ),
+        rows,
+    )
 
 
 def merge_minutes(rows: Sequence[sa.RowMapping]) -> dict[str, Any]:
@@ -79,26 +83,31 @@ def merge_minutes(rows: Sequence[sa.RowMapping]) -> dict[str, Any]:
     }
 
 
-def build_hours(store: Store, *, now: float | None = None, settle_s: float = 0.0,
-                model_id: int | None = None) -> int:
+def build_hours(
+    store: Store, *, now: float | None = None, settle_s: float = 0.0, model_id: int | None = None
+) -> int:
     """Rebuild the marked hours complete at ``now`` (default: the clock) and last marked
     at least ``settle_s`` ago (so a backfill in progress is not rebuilt every round);
     return how many."""
     now = time.time() if now is None else now
     total = 0
     while True:
-        done = store.write_retrying(
-            lambda conn: _build_once(store, conn, now, settle_s, model_id))
+        done = store.write_retrying(lambda conn: _build_once(store, conn, now, settle_s, model_id))
         total += done
         if done < CLAIM_HOURS:
             return total
 
 
-def _build_once(store: Store, conn: sa.Connection, now: float, settle_s: float,
-                model_id: int | None) -> int:
+def _build_once(
+    store: Store, conn: sa.Connection, now: float, settle_s: float, model_id: int | None
+) -> int:
     p, r, h = t.rollup_hours_pending, t.rollups, t.hourly_rollups
-    claim = (sa.select(p.c.model_id, p.c.hour).where(p.c.hour <= now - HOUR)
-             .order_by(p.c.model_id, p.c.hour).limit(CLAIM_HOURS))
+    claim = (
+        sa.select(p.c.model_id, p.c.hour)
+        .where(p.c.hour <= now - HOUR)
+        .order_by(p.c.model_id, p.c.hour)
+        .limit(CLAIM_HOURS)
+    )
     if settle_s > 0:  # by the wall clock: marks carry the time they were made
         claim = claim.where(p.c.marked_at <= time.time() - settle_s)
     if model_id is not None:
@@ -107,19 +116,36 @@ def _build_once(store: Store, conn: sa.Connection, now: float, settle_s: float,
         claim = claim.with_for_update(skip_locked=True)
     claimed = conn.execute(claim).all()
     for mid, hour in claimed:
-        minutes = conn.execute(
-            sa.select(r.c.version, r.c.count, r.c.errors, r.c.latency_count, r.c.latency_sum,
-                      r.c.latency_sketch, r.c.profile, r.c.error_types)
-            .where(r.c.model_id == mid, r.c.minute >= hour, r.c.minute < hour + HOUR)
-            .order_by(r.c.version, r.c.minute)).mappings().all()
+        minutes = (
+            conn.execute(
+                sa.select(
+                    r.c.version,
+                    r.c.count,
+                    r.c.errors,
+                    r.c.latency_count,
+                    r.c.latency_sum,
+                    r.c.latency_sketch,
+                    r.c.profile,
+                    r.c.error_types,
+                )
+                .where(r.c.model_id == mid, r.c.minute >= hour, r.c.minute < hour + HOUR)
+                .order_by(r.c.version, r.c.minute)
+            )
+            .mappings()
+            .all()
+        )
         by_version: dict[str, list[sa.RowMapping]] = {}
         for row in minutes:
             by_version.setdefault(row["version"], []).append(row)
         conn.execute(h.delete().where(h.c.model_id == mid, h.c.hour == hour))
         if by_version:
-            conn.execute(h.insert(), [
-                {"model_id": mid, "version": v, "hour": hour, **merge_minutes(rows)}
-                for v, rows in sorted(by_version.items())])
+            conn.execute(
+                h.insert(),
+                [
+                    {"model_id": mid, "version": v, "hour": hour, **merge_minutes(rows)}
+                    for v, rows in sorted(by_version.items())
+                ],
+            )
         conn.execute(p.delete().where(p.c.model_id == mid, p.c.hour == hour))
     return len(claimed)
 
@@ -134,18 +160,32 @@ def whole_hours(start: float, end: float) -> tuple[int, int] | None:
     return (first, stop) if stop > first else None
 
 
-def row_columns(table: sa.Table, key: sa.Column, profiles: bool, sketches: bool
-                ) -> list[Any]:
+def row_columns(table: sa.Table, key: sa.Column, profiles: bool, sketches: bool) -> list[Any]:
     """The columns of a :class:`RollupRow` from ``table``, NULL for the sketches left
     unread (so they are neither sent by the database nor decoded)."""
     c = table.c
-    return [c.version, key, c.count, c.errors, c.latency_count, c.latency_sum,
-            c.latency_sketch if sketches else sa.null().label("latency_sketch"),
-            c.profile if profiles else sa.null().label("profile"), c.error_types]
+    return [
+        c.version,
+        key,
+        c.count,
+        c.errors,
+        c.latency_count,
+        c.latency_sum,
+        c.latency_sketch if sketches else sa.null().label("latency_sketch"),
+        c.profile if profiles else sa.null().label("profile"),
+        c.error_types,
+    ]
 
 
-def read_rows(store: Store, model_id: int, start: float, end: float, version: str | None,
-              profiles: bool, sketches: bool = True) -> list[RollupRow] | None:
+def read_rows(
+    store: Store,
+    model_id: int,
+    start: float,
+    end: float,
+    version: str | None,
+    profiles: bool,
+    sketches: bool = True,
+) -> list[RollupRow] | None:
     """Rollup rows for [start, end): hourly rows for unmarked whole hours inside the
     range, minute rows for the rest, oldest first; None when the range is too short or
     too many of its hours are marked (the caller reads minutes)."""
@@ -155,20 +195,28 @@ def read_rows(store: Store, model_id: int, start: float, end: float, version: st
     first, stop = span
     p, r, h = t.rollup_hours_pending, t.rollups, t.hourly_rollups
     with store.read() as conn:
-        marked = set(conn.execute(
-            sa.select(p.c.hour).where(p.c.model_id == model_id, p.c.hour >= first,
-                                      p.c.hour < stop)).scalars())
+        marked = set(
+            conn.execute(
+                sa.select(p.c.hour).where(
+                    p.c.model_id == model_id, p.c.hour >= first, p.c.hour < stop
+                )
+            ).scalars()
+        )
         if len(marked) > MAX_MARKED_IN_READ:
             return None
         hq = sa.select(*row_columns(h, h.c.hour, profiles, sketches)).where(
-            h.c.model_id == model_id, h.c.hour >= first, h.c.hour < stop)
+            h.c.model_id == model_id, h.c.hour >= first, h.c.hour < stop
+        )
         if marked:
             hq = hq.where(h.c.hour.not_in(sorted(marked)))
-        outside = sa.or_(r.c.minute < first, r.c.minute >= stop, *(
-            (r.c.minute >= hour) & (r.c.minute < hour + HOUR) for hour in sorted(marked)))
+        outside = sa.or_(
+            r.c.minute < first,
+            r.c.minute >= stop,
+            *((r.c.minute >= hour) & (r.c.minute < hour + HOUR) for hour in sorted(marked)),
+        )
         mq = sa.select(*row_columns(r, r.c.minute, profiles, sketches)).where(
-            r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end,
-            outside)
+            r.c.model_id == model_id, r.c.minute >= int(start // 60) * 60, r.c.minute < end, outside
+        )
         if version is not None:
             hq = hq.where(h.c.version == version)
             mq = mq.where(r.c.version == version)

@@ -57,7 +57,8 @@ class RollupDelta:
                 inputs = self.inputs
                 columns = {n: [rec.get(n) for rec in inputs] for n in names}
                 self.profile = Profile.from_columns(
-                    columns, kinds={f.name: f.kind for f in schema.features})
+                    columns, kinds={f.name: f.kind for f in schema.features}
+                )
             else:
                 self.profile = Profile(len(self.inputs), {})
         except Exception:  # a value that does not fit its column must not block the batch
@@ -98,8 +99,8 @@ def merge_error_types(*parts: Mapping[str, int] | None) -> dict[str, int] | None
         return total
     other = total.pop(OTHER, 0)
     ranked = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
-    kept = dict(ranked[:TOP_ERROR_TYPES - 1])
-    kept[OTHER] = other + sum(n for _, n in ranked[TOP_ERROR_TYPES - 1:])
+    kept = dict(ranked[: TOP_ERROR_TYPES - 1])
+    kept[OTHER] = other + sum(n for _, n in ranked[TOP_ERROR_TYPES - 1 :])
     return kept
 
 
@@ -125,16 +126,23 @@ def merge_row(existing: Mapping[Any, Any] | None, delta: RollupDelta) -> dict[st
         "latency_sum": (existing["latency_sum"] if existing else 0.0) + float(sum(delta.latencies)),
         "latency_sketch": sketch.serialize() if sketch is not None else None,
         "profile": profile.to_bytes(),
-        "error_types": merge_error_types(existing["error_types"] if existing else None,
-                                         delta.error_types),
+        "error_types": merge_error_types(
+            existing["error_types"] if existing else None, delta.error_types
+        ),
     }
 
 
 def merge_windows(rows: Sequence[Any], step: int) -> dict[int, dict[str, Any]]:
     """Merge minute rows into windows of ``step`` seconds: counts, errors, latency sketch."""
     windows: dict[int, dict[str, Any]] = defaultdict(
-        lambda: {"count": 0, "errors": 0, "latency_count": 0, "latency_sum": 0.0, "sketch": None,
-                 "error_types": None}
+        lambda: {
+            "count": 0,
+            "errors": 0,
+            "latency_count": 0,
+            "latency_sum": 0.0,
+            "sketch": None,
+            "error_types": None,
+        }
     )
     for row in rows:
         w = windows[int(row.minute // step) * step]

@@ -46,12 +46,19 @@ def add_features(
                 continue
             known.add(name)
             features.append({"name": name, "kind": kind, "required": False})
-            changes.append({"model_id": model_id, "ts": now, "version": version,
-                            "feature": name, "change": "added", "kind": kind})
+            changes.append(
+                {
+                    "model_id": model_id,
+                    "ts": now,
+                    "version": version,
+                    "feature": name,
+                    "change": "added",
+                    "kind": kind,
+                }
+            )
         if changes:
             schema["features"] = features
-            conn.execute(m.update().where(m.c.id == model_id)
-                         .values(schema=schema, updated_at=now))
+            conn.execute(m.update().where(m.c.id == model_id).values(schema=schema, updated_at=now))
             conn.execute(t.schema_changes.insert(), changes)
         return schema
 
@@ -62,10 +69,15 @@ def schema_history(store: Store, model_id: int) -> list[dict[str, Any]]:
     """The recorded schema changes of a model, oldest first."""
     c = t.schema_changes
     with store.read() as conn:
-        rows = conn.execute(
-            sa.select(c.c.ts, c.c.version, c.c.feature, c.c.change, c.c.kind)
-            .where(c.c.model_id == model_id).order_by(c.c.ts, c.c.id)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(c.c.ts, c.c.version, c.c.feature, c.c.change, c.c.kind)
+                .where(c.c.model_id == model_id)
+                .order_by(c.c.ts, c.c.id)
+            )
+            .mappings()
+            .all()
+        )
     return [{str(k): v for k, v in r.items()} for r in rows]
 
 
@@ -76,8 +88,10 @@ def record_rejections(
     if not counts:
         return
     rj = t.rejections
-    rows = [{"model_id": model_id, "version": v, "minute": minute, "reason": reason,
-             "count": n} for (v, minute, reason), n in sorted(counts.items())]
+    rows = [
+        {"model_id": model_id, "version": v, "minute": minute, "reason": reason, "count": n}
+        for (v, minute, reason), n in sorted(counts.items())
+    ]
     stmt = store._insert(rj)
     stmt = stmt.on_conflict_do_update(
         index_elements=[rj.c.model_id, rj.c.version, rj.c.minute, rj.c.reason],
@@ -96,7 +110,8 @@ def rejection_rows(
     """Rejection counts with ``start <= minute < end``: version, minute, reason, count."""
     rj = t.rejections
     query = sa.select(rj.c.version, rj.c.minute, rj.c.reason, rj.c.count).where(
-        rj.c.model_id == model_id, rj.c.minute >= int(start // 60) * 60, rj.c.minute < end)
+        rj.c.model_id == model_id, rj.c.minute >= int(start // 60) * 60, rj.c.minute < end
+    )
     if version is not None:
         query = query.where(rj.c.version == version)
     with store.read() as conn:

@@ -15,8 +15,9 @@ from vigil.store.store import Store
 def dismissed_suggestions(store: Store, model_name: str) -> set[str]:
     """Ids of the model's suggestions someone dismissed."""
     a = t.audit_log
-    query = sa.select(a.c.details).where(a.c.action == "suggestion.dismiss",
-                                         a.c.target == model_name)
+    query = sa.select(a.c.details).where(
+        a.c.action == "suggestion.dismiss", a.c.target == model_name
+    )
     with store.read() as conn:
         rows = conn.execute(query).scalars().all()
     return {str(d["id"]) for d in rows if isinstance(d, dict) and d.get("id")}

@@ -22,7 +22,9 @@ def newest_version(store: Store, model_id: int) -> dict[str, Any] | None:
         row = conn.execute(
             sa.select(rv.c.version, rv.c.signature, rv.c.artifact_digest)
             .where(rv.c.model_id == model_id)
-            .order_by(rv.c.created_at.desc()).limit(1)).first()
+            .order_by(rv.c.created_at.desc())
+            .limit(1)
+        ).first()
     return None if row is None else dict(row._mapping)
 
 
@@ -31,9 +33,11 @@ def last_refusal(store: Store, model: str, version: str) -> Any:
     a = t.audit_log
     with store.read() as conn:
         row = conn.execute(
-            sa.select(a.c.details).where(a.c.action == "registry.refused",
-                                         a.c.target == f"{model}:{version}")
-            .order_by(a.c.id.desc()).limit(1)).first()
+            sa.select(a.c.details)
+            .where(a.c.action == "registry.refused", a.c.target == f"{model}:{version}")
+            .order_by(a.c.id.desc())
+            .limit(1)
+        ).first()
     return None if row is None else row.details
 
 
@@ -41,8 +45,13 @@ def events_before(store: Store, model_id: int, cutoff: float) -> int:
     """How many of the model's predictions are older than ``cutoff`` (unix seconds)."""
     p = t.predictions
     with store.read() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(p).where(
-            p.c.model_id == model_id, p.c.ts < cutoff)).scalar_one())
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(p)
+                .where(p.c.model_id == model_id, p.c.ts < cutoff)
+            ).scalar_one()
+        )
 
 
 def last_evaluation(store: Store, model_id: int) -> dict[str, Any] | None:
@@ -51,10 +60,13 @@ def last_evaluation(store: Store, model_id: int) -> dict[str, Any] | None:
     ev = evaluation_runs
     with store.read() as conn:
         row = conn.execute(
-            sa.select(ev.c.id, ev.c.version, ev.c.status, ev.c.finished_at, ev.c.metrics,
-                      ev.c.error)
+            sa.select(
+                ev.c.id, ev.c.version, ev.c.status, ev.c.finished_at, ev.c.metrics, ev.c.error
+            )
             .where(ev.c.model_id == model_id)
-            .order_by(ev.c.finished_at.desc()).limit(1)).first()
+            .order_by(ev.c.finished_at.desc())
+            .limit(1)
+        ).first()
     return None if row is None else dict(row._mapping)
 
 
@@ -62,8 +74,9 @@ def open_alerts(store: Store) -> list[dict[str, Any]]:
     """Every active alert: ``id``, ``rule``, ``labels``, ``severity``."""
     al = alerts
     with store.read() as conn:
-        rows = conn.execute(sa.select(al.c.id, al.c.rule, al.c.labels, al.c.severity)
-                            .where(al.c.active.is_(True))).all()
+        rows = conn.execute(
+            sa.select(al.c.id, al.c.rule, al.c.labels, al.c.severity).where(al.c.active.is_(True))
+        ).all()
     return [dict(r._mapping) for r in rows]
 
 
@@ -76,18 +89,38 @@ def stored_at_rest(store: Store, model_id: int, sample: int) -> dict[str, list[A
     out: dict[str, list[Any]] = {}
     with store.read() as conn:
         rows = conn.execute(
-            sa.select(sa.cast(p.c.inputs, sa.Text).label("inputs"),
-                      sa.cast(p.c.outputs, sa.Text).label("outputs"), p.c.error)
-            .where(p.c.model_id == model_id).order_by(p.c.ts.desc()).limit(sample)).all()
+            sa.select(
+                sa.cast(p.c.inputs, sa.Text).label("inputs"),
+                sa.cast(p.c.outputs, sa.Text).label("outputs"),
+                p.c.error,
+            )
+            .where(p.c.model_id == model_id)
+            .order_by(p.c.ts.desc())
+            .limit(sample)
+        ).all()
         out["predictions"] = [(row.inputs, row.outputs, row.error) for row in rows]
-        out["labels.actual"] = list(conn.execute(
-            sa.select(sa.cast(lab.c.actual, sa.Text))
-            .where(lab.c.model_id == model_id, lab.c.prediction_id.in_(mine))
-            .limit(sample)).scalars().all())
-        out["feedback.comment"] = list(conn.execute(
-            sa.select(fb.c.comment).where(fb.c.model_id == model_id)
-            .limit(sample)).scalars().all())
-        out["rollups.profile"] = list(conn.execute(
-            sa.select(r.c.profile).where(r.c.model_id == model_id)
-            .order_by(r.c.minute.desc()).limit(sample)).scalars().all())
+        out["labels.actual"] = list(
+            conn.execute(
+                sa.select(sa.cast(lab.c.actual, sa.Text))
+                .where(lab.c.model_id == model_id, lab.c.prediction_id.in_(mine))
+                .limit(sample)
+            )
+            .scalars()
+            .all()
+        )
+        out["feedback.comment"] = list(
+            conn.execute(sa.select(fb.c.comment).where(fb.c.model_id == model_id).limit(sample))
+            .scalars()
+            .all()
+        )
+        out["rollups.profile"] = list(
+            conn.execute(
+                sa.select(r.c.profile)
+                .where(r.c.model_id == model_id)
+                .order_by(r.c.minute.desc())
+                .limit(sample)
+            )
+            .scalars()
+            .all()
+        )
     return out

@@ -72,18 +72,27 @@ def subject_hash(subject_id: str) -> str:
 def get_policies(store: Store, model_id: int) -> list[PolicyRecord]:
     p = privacy_policies
     with store.read() as conn:
-        rows = conn.execute(sa.select(p).where(p.c.model_id == model_id)
-                            .order_by(p.c.field)).all()
-    return [PolicyRecord(r.field, r.action, tuple(r.kinds) if r.kinds is not None else None,
-                         r.updated_by, r.updated_at) for r in rows]
+        rows = conn.execute(sa.select(p).where(p.c.model_id == model_id).order_by(p.c.field)).all()
+    return [
+        PolicyRecord(
+            r.field,
+            r.action,
+            tuple(r.kinds) if r.kinds is not None else None,
+            r.updated_by,
+            r.updated_at,
+        )
+        for r in rows
+    ]
 
 
-def set_policy(store: Store, model_id: int, field: str, action: str,
-               kinds: list[str] | None, actor: str) -> None:
+def set_policy(
+    store: Store, model_id: int, field: str, action: str, kinds: list[str] | None, actor: str
+) -> None:
     values = {"action": action, "kinds": kinds, "updated_by": actor, "updated_at": time.time()}
     stmt = store._insert(privacy_policies).values(model_id=model_id, field=field, **values)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[privacy_policies.c.model_id, privacy_policies.c.field], set_=values)
+        index_elements=[privacy_policies.c.model_id, privacy_policies.c.field], set_=values
+    )
     with store.write() as conn:
         conn.execute(stmt)
 
@@ -101,12 +110,16 @@ def redaction_key(store: Store) -> bytes:
     with store.read() as conn:
         value = conn.execute(sa.select(s.c.value).where(s.c.name == "redaction_key")).scalar()
     if value is None:
-        stmt = store._insert(s).values(name="redaction_key", value=secrets.token_hex(32),
-                                       created_at=time.time()).on_conflict_do_nothing()
+        stmt = (
+            store._insert(s)
+            .values(name="redaction_key", value=secrets.token_hex(32), created_at=time.time())
+            .on_conflict_do_nothing()
+        )
         with store.write() as conn:
             conn.execute(stmt)
             value = conn.execute(
-                sa.select(s.c.value).where(s.c.name == "redaction_key")).scalar_one()
+                sa.select(s.c.value).where(s.c.name == "redaction_key")
+            ).scalar_one()
     return bytes.fromhex(value)
 
 
@@ -114,8 +127,7 @@ def redaction_key(store: Store) -> bytes:
 def set_retention(store: Store, model_id: int, days: int, actor: str) -> None:
     values = {"days": days, "updated_by": actor, "updated_at": time.time()}
     stmt = store._insert(retention_policies).values(model_id=model_id, **values)
-    stmt = stmt.on_conflict_do_update(index_elements=[retention_policies.c.model_id],
-                                      set_=values)
+    stmt = stmt.on_conflict_do_update(index_elements=[retention_policies.c.model_id], set_=values)
     with store.write() as conn:
         conn.execute(stmt)
 
@@ -133,12 +145,15 @@ def list_retention(store: Store, model_id: int | None = None) -> list[RetentionR
         query = query.where(r.c.model_id == model_id)
     with store.read() as conn:
         rows = conn.execute(query).all()
-    return [RetentionRecord(x.model_id, x.days, x.updated_by, x.updated_at, x.last_run_at,
-                            x.last_deleted) for x in rows]
+    return [
+        RetentionRecord(
+            x.model_id, x.days, x.updated_by, x.updated_at, x.last_run_at, x.last_deleted
+        )
+        for x in rows
+    ]
 
 
-def purge_before(store: Store, model_id: int, cutoff: float,
-                 dropped: int = 0) -> dict[str, int]:
+def purge_before(store: Store, model_id: int, cutoff: float, dropped: int = 0) -> dict[str, int]:
     """Delete the model's predictions older than ``cutoff`` and what is keyed to them
     (``dropped``: rows that went with whole partitions this run, for the run's record)."""
     p = t.predictions
@@ -146,11 +161,13 @@ def purge_before(store: Store, model_id: int, cutoff: float,
     with store.write() as conn:
         deleted = _delete_dependents(conn, doomed, None)
         deleted["predictions"] = conn.execute(
-            p.delete().where(p.c.model_id == model_id, p.c.ts < cutoff)).rowcount
-        conn.execute(retention_policies.update()
-                     .where(retention_policies.c.model_id == model_id)
-                     .values(last_run_at=time.time(),
-                             last_deleted=sum(deleted.values()) + dropped))
+            p.delete().where(p.c.model_id == model_id, p.c.ts < cutoff)
+        ).rowcount
+        conn.execute(
+            retention_policies.update()
+            .where(retention_policies.c.model_id == model_id)
+            .values(last_run_at=time.time(), last_deleted=sum(deleted.values()) + dropped)
+        )
     return deleted
 
 
@@ -169,8 +186,11 @@ def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int
         return {}
     done: dict[int, dict[str, int]] = {}
     with store.read() as conn:
-        candidates = [x for x in partitions.list_partitions(conn)
-                      if x.end is not None and x.end <= max(cutoffs.values())]
+        candidates = [
+            x
+            for x in partitions.list_partitions(conn)
+            if x.end is not None and x.end <= max(cutoffs.values())
+        ]
     for part in candidates:
         end = part.end
         assert end is not None  # the candidates have an upper bound
@@ -180,16 +200,25 @@ def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int
                 continue
             if not models and end > min(cutoffs.values()):
                 continue  # empty: dropped once past every retention
-            counts: dict[str, Counter[int]] = {"predictions": Counter(dict(
-                conn.exec_driver_sql(
-                    f"SELECT model_id, count(*) FROM {part.name} GROUP BY model_id").all()))}
+            counts: dict[str, Counter[int]] = {
+                "predictions": Counter(
+                    dict(
+                        conn.exec_driver_sql(
+                            f"SELECT model_id, count(*) FROM {part.name} GROUP BY model_id"
+                        ).all()
+                    )
+                )
+            }
             for name, per_model in _dependent_tables(conn):
                 # one delete per table for the whole partition, counted per model
                 key = "model_id, prediction_id" if per_model else "prediction_id"
                 doomed = f"SELECT {'model_id, ' if per_model else ''}id FROM {part.name}"
-                counts[name] = Counter(conn.exec_driver_sql(
-                    f'DELETE FROM "{name}" WHERE ({key}) IN ({doomed}) RETURNING '
-                    f"{'model_id' if per_model else '0'}").scalars())
+                counts[name] = Counter(
+                    conn.exec_driver_sql(
+                        f'DELETE FROM "{name}" WHERE ({key}) IN ({doomed}) RETURNING '
+                        f"{'model_id' if per_model else '0'}"
+                    ).scalars()
+                )
             for model_id in models:
                 total = done.setdefault(model_id, {})
                 for table, per in counts.items():
@@ -198,7 +227,8 @@ def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int
             # ids are released here
             conn.exec_driver_sql(
                 f"DELETE FROM prediction_ids i USING {part.name} p "
-                "WHERE i.model_id = p.model_id AND i.id = p.id")
+                "WHERE i.model_id = p.model_id AND i.id = p.id"
+            )
             conn.exec_driver_sql(f"ALTER TABLE predictions DETACH PARTITION {part.name}")
             conn.exec_driver_sql(f"DROP TABLE {part.name}")
     return done
@@ -249,24 +279,34 @@ def erase_subject(store: Store, subject_id: str, actor: str) -> dict[str, Any]:
     p = t.predictions
     doomed = sa.select(p.c.model_id, p.c.id).where(p.c.subject_id == subject_id)
     with store.write() as conn:
-        models = sorted(conn.execute(
-            sa.select(t.models.c.name).distinct()
-            .join(p, p.c.model_id == t.models.c.id).where(p.c.subject_id == subject_id)
-        ).scalars())
+        models = sorted(
+            conn.execute(
+                sa.select(t.models.c.name)
+                .distinct()
+                .join(p, p.c.model_id == t.models.c.id)
+                .where(p.c.subject_id == subject_id)
+            ).scalars()
+        )
         deleted = _delete_dependents(conn, doomed, subject_id)
         deleted["predictions"] = conn.execute(
-            p.delete().where(p.c.subject_id == subject_id)).rowcount
+            p.delete().where(p.c.subject_id == subject_id)
+        ).rowcount
         receipt = {
-            "id": secrets.token_hex(8), "subject_hash": subject_hash(subject_id),
-            "requested_by": actor, "requested_at": requested, "completed_at": time.time(),
-            "deleted": deleted, "models": models,
+            "id": secrets.token_hex(8),
+            "subject_hash": subject_hash(subject_id),
+            "requested_by": actor,
+            "requested_at": requested,
+            "completed_at": time.time(),
+            "deleted": deleted,
+            "models": models,
         }
         conn.execute(erasure_receipts.insert().values(**receipt))
     return receipt
 
 
-def list_receipts(store: Store, subject_id: str | None = None,
-                  limit: int = 100) -> list[dict[str, Any]]:
+def list_receipts(
+    store: Store, subject_id: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     e = erasure_receipts
     query = sa.select(e).order_by(e.c.completed_at.desc()).limit(limit)
     if subject_id is not None:
@@ -280,26 +320,48 @@ def export_subject(store: Store, subject_id: str) -> dict[str, Any]:
     p, lab, fb = t.predictions, t.labels, t.feedback
     ids = sa.select(p.c.model_id, p.c.id).where(p.c.subject_id == subject_id)
     with store.read() as conn:
-        preds = _rows(conn, store, p, ("inputs", "outputs", "proba"),
-                      p.c.subject_id == subject_id, extra=[t.models.c.name.label("model")],
-                      join=(t.models, t.models.c.id == p.c.model_id), order=p.c.ts)
+        preds = _rows(
+            conn,
+            store,
+            p,
+            ("inputs", "outputs", "proba"),
+            p.c.subject_id == subject_id,
+            extra=[t.models.c.name.label("model")],
+            join=(t.models, t.models.c.id == p.c.model_id),
+            order=p.c.ts,
+        )
         # ids are per model: a label or feedback belongs to (its model, its prediction id)
-        labels = _rows(conn, store, lab, ("actual",),
-                       sa.tuple_(lab.c.model_id, lab.c.prediction_id).in_(ids))
-        feedback = _rows(conn, store, fb, (),
-                         sa.tuple_(fb.c.model_id, fb.c.prediction_id).in_(ids))
-    return {"subject_id": subject_id, "exported_at": time.time(), "predictions": preds,
-            "labels": labels, "feedback": feedback}
+        labels = _rows(
+            conn, store, lab, ("actual",), sa.tuple_(lab.c.model_id, lab.c.prediction_id).in_(ids)
+        )
+        feedback = _rows(conn, store, fb, (), sa.tuple_(fb.c.model_id, fb.c.prediction_id).in_(ids))
+    return {
+        "subject_id": subject_id,
+        "exported_at": time.time(),
+        "predictions": preds,
+        "labels": labels,
+        "feedback": feedback,
+    }
 
 
-def _rows(conn: sa.Connection, store: Store, table: sa.Table, json_cols: tuple[str, ...],
-          where: Any, extra: list[Any] | None = None, join: tuple[Any, Any] | None = None,
-          order: Any = None) -> list[dict[str, Any]]:
+def _rows(
+    conn: sa.Connection,
+    store: Store,
+    table: sa.Table,
+    json_cols: tuple[str, ...],
+    where: Any,
+    extra: list[Any] | None = None,
+    join: tuple[Any, Any] | None = None,
+    order: Any = None,
+) -> list[dict[str, Any]]:
     """Rows of ``table`` as dicts without ``model_id``. On SQLite the JSON columns are read
     as text and parsed here: a JSON scalar stored there may come back as a number."""
     sqlite = store.backend == "sqlite"
-    cols = [sa.cast(c, sa.Text).label(c.name) if sqlite and c.name in json_cols else c
-            for c in table.c if c.name != "model_id"]
+    cols = [
+        sa.cast(c, sa.Text).label(c.name) if sqlite and c.name in json_cols else c
+        for c in table.c
+        if c.name != "model_id"
+    ]
     query = sa.select(*cols, *(extra or []))
     if join is not None:
         query = query.join(join[0], join[1])
@@ -330,31 +392,35 @@ def _dependent_tables(conn: sa.Connection) -> list[tuple[str, bool]]:
     return out
 
 
-def _delete_dependents(conn: sa.Connection, doomed: sa.Select,
-                       subject_id: str | None) -> dict[str, int]:
+def _delete_dependents(
+    conn: sa.Connection, doomed: sa.Select, subject_id: str | None
+) -> dict[str, int]:
     """Delete rows keyed to the ``doomed`` (model id, prediction id) pairs (and to the
     subject) everywhere."""
     inspector = sa.inspect(conn)
     deleted: dict[str, int] = {}
     # partitions of a partitioned table are reached through it (its triggers fire there)
-    parts = set(conn.exec_driver_sql(
-        "SELECT relname FROM pg_class WHERE relispartition").scalars()) \
-        if conn.dialect.name == "postgresql" else set()
+    parts = (
+        set(conn.exec_driver_sql("SELECT relname FROM pg_class WHERE relispartition").scalars())
+        if conn.dialect.name == "postgresql"
+        else set()
+    )
     for name in sorted(inspector.get_table_names()):
         if name in _KEEP or name in parts:
             continue
         columns = {c["name"] for c in inspector.get_columns(name)}
         if "prediction_id" in columns and "model_id" in columns:  # ids are per model
             tbl = sa.table(name, sa.column("model_id"), sa.column("prediction_id"))
-            deleted[name] = conn.execute(tbl.delete().where(
-                sa.tuple_(tbl.c.model_id, tbl.c.prediction_id).in_(doomed))).rowcount
+            deleted[name] = conn.execute(
+                tbl.delete().where(sa.tuple_(tbl.c.model_id, tbl.c.prediction_id).in_(doomed))
+            ).rowcount
         elif "prediction_id" in columns:
             tbl = sa.table(name, sa.column("prediction_id"))
             ids = sa.select(doomed.subquery().c.id)
-            deleted[name] = conn.execute(
-                tbl.delete().where(tbl.c.prediction_id.in_(ids))).rowcount
+            deleted[name] = conn.execute(tbl.delete().where(tbl.c.prediction_id.in_(ids))).rowcount
         elif subject_id is not None and "subject_id" in columns:
             tbl = sa.table(name, sa.column("subject_id"))
             deleted[name] = conn.execute(
-                tbl.delete().where(tbl.c.subject_id == subject_id)).rowcount
+                tbl.delete().where(tbl.c.subject_id == subject_id)
+            ).rowcount
     return deleted

@@ -25,8 +25,15 @@ def add_scores(store: Store, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(stmt, list(rows))
 
 
-def flagged_share(store: Store, model_id: int, version: str | None, start: float, end: float,
-                  column: str, threshold: float | None) -> float | None:
+def flagged_share(
+    store: Store,
+    model_id: int,
+    version: str | None,
+    start: float,
+    end: float,
+    column: str,
+    threshold: float | None,
+) -> float | None:
     """Flagged predictions per prediction of ``[start, end)``: ``ood`` true when
     ``threshold`` is None, else ``column >= threshold``. None without predictions.
 
@@ -34,10 +41,16 @@ def flagged_share(store: Store, model_id: int, version: str | None, start: float
     """
     s, p = prediction_scores, t.predictions
     flagged = s.c.ood.is_(True) if threshold is None else s.c[column] >= threshold
-    hits = sa.select(sa.func.count()).select_from(s).where(
-        s.c.model_id == model_id, s.c.ts >= start, s.c.ts < end, flagged)
-    total = sa.select(sa.func.count()).select_from(p).where(
-        p.c.model_id == model_id, p.c.ts >= start, p.c.ts < end)
+    hits = (
+        sa.select(sa.func.count())
+        .select_from(s)
+        .where(s.c.model_id == model_id, s.c.ts >= start, s.c.ts < end, flagged)
+    )
+    total = (
+        sa.select(sa.func.count())
+        .select_from(p)
+        .where(p.c.model_id == model_id, p.c.ts >= start, p.c.ts < end)
+    )
     if version is not None:
         hits = hits.where(s.c.version == version)
         total = total.where(p.c.version == version)

@@ -14,8 +14,13 @@ from vigil.store.tables import Json, metadata
 
 
 def _model_fk(primary_key: bool) -> sa.Column:
-    return sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                     primary_key=primary_key, nullable=False)
+    return sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("models.id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
 
 
 privacy_policies = sa.Table(
@@ -67,8 +72,9 @@ prediction_scores = sa.Table(
     "prediction_scores",
     metadata,
     sa.Column("prediction_id", sa.String(64), primary_key=True),
-    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("version", sa.String(100), nullable=False),
     sa.Column("ts", sa.Double, nullable=False),
     sa.Column("ood_score", sa.Double, nullable=True),  # chi-squared CDF of the distance

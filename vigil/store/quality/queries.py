@@ -54,12 +54,20 @@ def _json(store: Store, column: sa.Column) -> Any:
 
 def _event_columns(store: Store) -> tuple[Any, ...]:
     p = t.predictions
-    return (p.c.id, p.c.version, p.c.ts, _json(store, p.c.inputs), _json(store, p.c.outputs),
-            _json(store, p.c.proba), _json(store, t.labels.c.actual))
+    return (
+        p.c.id,
+        p.c.version,
+        p.c.ts,
+        _json(store, p.c.inputs),
+        _json(store, p.c.outputs),
+        _json(store, p.c.proba),
+        _json(store, t.labels.c.actual),
+    )
 
 
-def _window(query: Any, model_id: int, start: float | None, end: float | None,
-            version: str | None) -> Any:
+def _window(
+    query: Any, model_id: int, start: float | None, end: float | None, version: str | None
+) -> Any:
     p = t.predictions
     query = query.where(p.c.model_id == model_id)
     if start is not None:
@@ -71,31 +79,40 @@ def _window(query: Any, model_id: int, start: float | None, end: float | None,
     return query
 
 
-def labelled_predictions(store: Store, model_id: int, start: float | None, end: float | None,
-                         version: str | None = None) -> list[dict[str, Any]]:
+def labelled_predictions(
+    store: Store, model_id: int, start: float | None, end: float | None, version: str | None = None
+) -> list[dict[str, Any]]:
     """Predictions in ``[start, end)`` (by prediction time) joined to their labels by id,
     whichever arrived first; oldest first."""
     p, lab = t.predictions, t.labels
     query = sa.select(*_event_columns(store), lab.c.received_at.label("label_at")).join(
-        lab, (lab.c.prediction_id == p.c.id) & (lab.c.model_id == p.c.model_id))
+        lab, (lab.c.prediction_id == p.c.id) & (lab.c.model_id == p.c.model_id)
+    )
     query = _window(query, model_id, start, end, version).order_by(p.c.ts, p.c.id)
     with store.read() as conn:
         return _rows(conn.execute(query))
 
 
-def predictions(store: Store, model_id: int, start: float | None, end: float | None,
-                version: str | None = None, limit: int | None = None,
-                newest: bool = False) -> list[dict[str, Any]]:
+def predictions(
+    store: Store,
+    model_id: int,
+    start: float | None,
+    end: float | None,
+    version: str | None = None,
+    limit: int | None = None,
+    newest: bool = False,
+) -> list[dict[str, Any]]:
     """Predictions in ``[start, end)`` with their label when one exists (else None), oldest
     first; with ``limit`` and ``newest``, the ``limit`` newest of them (still oldest first),
     so a change late in a long window is not crowded out by its early rows."""
     p, lab = t.predictions, t.labels
-    query = sa.select(*_event_columns(store), p.c.latency_s, p.c.error,
-                      p.c.error_type).outerjoin(
-        lab, (lab.c.prediction_id == p.c.id) & (lab.c.model_id == p.c.model_id))
+    query = sa.select(*_event_columns(store), p.c.latency_s, p.c.error, p.c.error_type).outerjoin(
+        lab, (lab.c.prediction_id == p.c.id) & (lab.c.model_id == p.c.model_id)
+    )
     query = _window(query, model_id, start, end, version)
-    query = (query.order_by(p.c.ts.desc(), p.c.id.desc()) if newest
-             else query.order_by(p.c.ts, p.c.id))
+    query = (
+        query.order_by(p.c.ts.desc(), p.c.id.desc()) if newest else query.order_by(p.c.ts, p.c.id)
+    )
     if limit is not None:
         query = query.limit(limit)
     with store.read() as conn:
@@ -103,14 +120,20 @@ def predictions(store: Store, model_id: int, start: float | None, end: float | N
     return rows[::-1] if newest else rows
 
 
-def feedback(store: Store, model_id: int, start: float | None, end: float | None,
-             prediction_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def feedback(
+    store: Store,
+    model_id: int,
+    start: float | None,
+    end: float | None,
+    prediction_ids: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
     """Feedback events (by feedback time), with the version of their prediction if known."""
     f, p = t.feedback, t.predictions
-    query = sa.select(f.c.id, f.c.prediction_id, f.c.score, f.c.comment, f.c.ts,
-                      p.c.version).outerjoin(
-        p, (p.c.id == f.c.prediction_id) & (p.c.model_id == f.c.model_id)
-    ).where(f.c.model_id == model_id)
+    query = (
+        sa.select(f.c.id, f.c.prediction_id, f.c.score, f.c.comment, f.c.ts, p.c.version)
+        .outerjoin(p, (p.c.id == f.c.prediction_id) & (p.c.model_id == f.c.model_id))
+        .where(f.c.model_id == model_id)
+    )
     if start is not None:
         query = query.where(f.c.ts >= start)
     if end is not None:
@@ -126,19 +149,34 @@ def unmatched_labels(store: Store, model_id: int) -> dict[str, Any]:
     lab, p = t.labels, t.predictions
     missing = ~sa.exists().where((p.c.id == lab.c.prediction_id) & (p.c.model_id == model_id))
     query = sa.select(sa.func.count(), sa.func.min(lab.c.received_at)).where(
-        lab.c.model_id == model_id, missing)
+        lab.c.model_id == model_id, missing
+    )
     with store.read() as conn:
         count, oldest = conn.execute(query).one()
     return {"count": int(count), "oldest_received_at": oldest}
 
 
 # -- golden data sets ------------------------------------------------------------------
-def put_dataset(store: Store, model_id: int, name: str, target: str, columns: list[str],
-                n_rows: int, data: bytes, sha256: str) -> tuple[dict[str, Any], bool]:
+def put_dataset(
+    store: Store,
+    model_id: int,
+    name: str,
+    target: str,
+    columns: list[str],
+    n_rows: int,
+    data: bytes,
+    sha256: str,
+) -> tuple[dict[str, Any], bool]:
     """Store a golden data set (a new one, or replace the one of that name)."""
     g = q.golden_datasets
-    values = {"target": target, "columns": columns, "n_rows": n_rows, "data": data,
-              "sha256": sha256, "created_at": time.time()}
+    values = {
+        "target": target,
+        "columns": columns,
+        "n_rows": n_rows,
+        "data": data,
+        "sha256": sha256,
+        "created_at": time.time(),
+    }
     key = (g.c.model_id == model_id) & (g.c.name == name)
     with store.write() as conn:
         exists = conn.execute(sa.select(g.c.id).where(key)).scalar()
@@ -149,29 +187,36 @@ def put_dataset(store: Store, model_id: int, name: str, target: str, columns: li
     return get_dataset(store, model_id, name, with_data=False), exists is None
 
 
-def get_dataset(store: Store, model_id: int, name: str, *, with_data: bool = True
-                ) -> dict[str, Any]:
+def get_dataset(
+    store: Store, model_id: int, name: str, *, with_data: bool = True
+) -> dict[str, Any]:
     """A golden data set by name (``data`` holds its Parquet bytes when ``with_data``)."""
     g = q.golden_datasets
     cols = [g.c.name, g.c.target, g.c.columns, g.c.n_rows, g.c.sha256, g.c.created_at]
     if with_data:
         cols.append(g.c.data)
     with store.read() as conn:
-        row = conn.execute(sa.select(*cols).where(g.c.model_id == model_id, g.c.name == name)
-                           ).mappings().first()
+        row = (
+            conn.execute(sa.select(*cols).where(g.c.model_id == model_id, g.c.name == name))
+            .mappings()
+            .first()
+        )
     if row is None:
         raise NotFoundError(
             f"No golden data set {name!r} for this model; register it with POST "
-            "/api/v1/models/{m}/golden-datasets or `vigil evaluate --dataset FILE`.")
+            "/api/v1/models/{m}/golden-datasets or `vigil evaluate --dataset FILE`."
+        )
     return _row(row)
 
 
 def list_datasets(store: Store, model_id: int) -> list[dict[str, Any]]:
     g = q.golden_datasets
     with store.read() as conn:
-        rows = conn.execute(sa.select(g.c.name, g.c.target, g.c.columns, g.c.n_rows, g.c.sha256,
-                                      g.c.created_at).where(g.c.model_id == model_id)
-                            .order_by(g.c.name)).mappings()
+        rows = conn.execute(
+            sa.select(g.c.name, g.c.target, g.c.columns, g.c.n_rows, g.c.sha256, g.c.created_at)
+            .where(g.c.model_id == model_id)
+            .order_by(g.c.name)
+        ).mappings()
         return [_row(r) for r in rows]
 
 
@@ -183,8 +228,14 @@ def insert_run(store: Store, model_id: int, run: dict[str, Any]) -> int:
         return inserted_id(result)
 
 
-def list_runs(store: Store, model_id: int, *, dataset: str | None = None,
-              version: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_runs(
+    store: Store,
+    model_id: int,
+    *,
+    dataset: str | None = None,
+    version: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     """Evaluation runs, newest first."""
     r = q.evaluation_runs
     query = sa.select(r).where(r.c.model_id == model_id)
@@ -200,8 +251,9 @@ def list_runs(store: Store, model_id: int, *, dataset: str | None = None,
 def create_schedule(store: Store, model_id: int, values: dict[str, Any]) -> dict[str, Any]:
     s = q.evaluation_schedules
     with store.write() as conn:
-        sid = inserted_id(conn.execute(s.insert().values(model_id=model_id,
-                                                         created_at=time.time(), **values)))
+        sid = inserted_id(
+            conn.execute(s.insert().values(model_id=model_id, created_at=time.time(), **values))
+        )
         row = conn.execute(sa.select(s).where(s.c.id == sid)).mappings().one()
     return _row(row)
 
@@ -228,24 +280,32 @@ def claim_schedule(store: Store, schedule_id: int, due_at: float, next_run_at: f
     several replicas never run the same due evaluation twice)."""
     s = q.evaluation_schedules
     with store.write() as conn:
-        moved = conn.execute(s.update().where(s.c.id == schedule_id, s.c.next_run_at == due_at)
-                             .values(next_run_at=next_run_at, last_run_at=time.time()))
+        moved = conn.execute(
+            s.update()
+            .where(s.c.id == schedule_id, s.c.next_run_at == due_at)
+            .values(next_run_at=next_run_at, last_run_at=time.time())
+        )
     return moved.rowcount == 1
 
 
 # -- concept drift ---------------------------------------------------------------------
-def joined_since(store: Store, model_id: int, version: str, cursor: float, until: float
-                 ) -> list[dict[str, Any]]:
+def joined_since(
+    store: Store, model_id: int, version: str, cursor: float, until: float
+) -> list[dict[str, Any]]:
     """Labelled predictions of ``version`` whose join completed in ``(cursor, until]``
     (the later of the prediction's and the label's arrival), in that order."""
     p, lab = t.predictions, t.labels
-    joined_at = sa.case((lab.c.received_at > p.c.received_at, lab.c.received_at),
-                        else_=p.c.received_at).label("joined_at")
-    query = (sa.select(*_event_columns(store), joined_at)
-             .join(lab, (lab.c.prediction_id == p.c.id) & (lab.c.model_id == p.c.model_id))
-             .where(p.c.model_id == model_id, p.c.version == version,
-                    joined_at > cursor, joined_at <= until)
-             .order_by(joined_at, p.c.ts, p.c.id))
+    joined_at = sa.case(
+        (lab.c.received_at > p.c.received_at, lab.c.received_at), else_=p.c.received_at
+    ).label("joined_at")
+    query = (
+        sa.select(*_event_columns(store), joined_at)
+        .join(lab, (lab.c.prediction_id == p.c.id) & (lab.c.model_id == p.c.model_id))
+        .where(
+            p.c.model_id == model_id, p.c.version == version, joined_at > cursor, joined_at <= until
+        )
+        .order_by(joined_at, p.c.ts, p.c.id)
+    )
     with store.read() as conn:
         return _rows(conn.execute(query))
 
@@ -253,20 +313,32 @@ def joined_since(store: Store, model_id: int, version: str, cursor: float, until
 def labelled_versions(store: Store, model_id: int) -> list[str]:
     v = t.model_versions
     with store.read() as conn:
-        return list(conn.execute(sa.select(v.c.version).where(v.c.model_id == model_id)
-                                 .order_by(v.c.version)).scalars())
+        return list(
+            conn.execute(
+                sa.select(v.c.version).where(v.c.model_id == model_id).order_by(v.c.version)
+            ).scalars()
+        )
 
 
 def drift_state(store: Store, model_id: int, version: str) -> dict[str, Any] | None:
     s = q.concept_drift_state
     with store.read() as conn:
-        row = conn.execute(sa.select(s).where(s.c.model_id == model_id, s.c.version == version)
-                           ).mappings().first()
+        row = (
+            conn.execute(sa.select(s).where(s.c.model_id == model_id, s.c.version == version))
+            .mappings()
+            .first()
+        )
     return _row(row) if row else None
 
 
-def save_drift(store: Store, model_id: int, version: str, previous_cursor: float | None,
-               state: dict[str, Any], events: Sequence[dict[str, Any]]) -> None:
+def save_drift(
+    store: Store,
+    model_id: int,
+    version: str,
+    previous_cursor: float | None,
+    state: dict[str, Any],
+    events: Sequence[dict[str, Any]],
+) -> None:
     """Save the detector state and its detections together, unless another process moved
     the cursor meanwhile (then :class:`ConflictError`, and nothing is written)."""
     s = q.concept_drift_state
@@ -278,17 +350,25 @@ def save_drift(store: Store, model_id: int, version: str, previous_cursor: float
                 raise ConflictError("The concept-drift state changed meanwhile.")
             conn.execute(s.insert().values(model_id=model_id, version=version, **state))
         else:
-            moved = conn.execute(s.update().where(key, s.c.cursor == previous_cursor)
-                                 .values(**state))
+            moved = conn.execute(
+                s.update().where(key, s.c.cursor == previous_cursor).values(**state)
+            )
             if moved.rowcount != 1:
                 raise ConflictError("The concept-drift state changed meanwhile.")
         if events:
-            conn.execute(q.concept_drift_events.insert(),
-                         [{"model_id": model_id, "version": version, **e} for e in events])
+            conn.execute(
+                q.concept_drift_events.insert(),
+                [{"model_id": model_id, "version": version, **e} for e in events],
+            )
 
 
-def drift_events(store: Store, model_id: int, start: float | None = None,
-                 end: float | None = None, version: str | None = None) -> list[dict[str, Any]]:
+def drift_events(
+    store: Store,
+    model_id: int,
+    start: float | None = None,
+    end: float | None = None,
+    version: str | None = None,
+) -> list[dict[str, Any]]:
     e = q.concept_drift_events
     query = sa.select(e).where(e.c.model_id == model_id)
     if start is not None:
@@ -305,11 +385,17 @@ def drift_events(store: Store, model_id: int, start: float | None = None,
 # -- CBPE references -------------------------------------------------------------------
 def save_reference(store: Store, model_id: int, state: dict[str, Any], n_rows: int) -> None:
     c = q.cbpe_references
-    stmt = store._insert(c).values(model_id=model_id, state=state, n_rows=n_rows,
-                                   created_at=time.time())
-    stmt = stmt.on_conflict_do_update(index_elements=[c.c.model_id], set_={
-        "state": stmt.excluded.state, "n_rows": stmt.excluded.n_rows,
-        "created_at": stmt.excluded.created_at})
+    stmt = store._insert(c).values(
+        model_id=model_id, state=state, n_rows=n_rows, created_at=time.time()
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c.c.model_id],
+        set_={
+            "state": stmt.excluded.state,
+            "n_rows": stmt.excluded.n_rows,
+            "created_at": stmt.excluded.created_at,
+        },
+    )
     with store.write() as conn:
         conn.execute(stmt)
 

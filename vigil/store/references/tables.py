@@ -9,8 +9,9 @@ from vigil.store.tables import Json, metadata
 reference_data = sa.Table(
     "reference_data",
     metadata,
-    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-              primary_key=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("n_rows", sa.BigInteger, nullable=False),
     sa.Column("sample_rows", sa.BigInteger, nullable=False),
     sa.Column("columns", Json, nullable=False),

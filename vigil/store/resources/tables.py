@@ -80,7 +80,9 @@ probe_results = sa.Table(
     "probe_results",
     metadata,
     sa.Column(
-        "probe_id", sa.String(32), sa.ForeignKey("probes.id", ondelete="CASCADE"),
+        "probe_id",
+        sa.String(32),
+        sa.ForeignKey("probes.id", ondelete="CASCADE"),
         primary_key=True,
     ),
     sa.Column("ts", sa.Double, primary_key=True),

@@ -37,8 +37,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "model_versions",
-        sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("version", sa.String(100), primary_key=True),
         sa.Column("created_at", sa.Double, nullable=False),
     )
@@ -58,7 +59,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_predictions_model_ts", "predictions", ["model_id", "ts"])
     op.create_index(
-        "ix_predictions_subject", "predictions", ["subject_id"],
+        "ix_predictions_subject",
+        "predictions",
+        ["subject_id"],
         sqlite_where=sa.text("subject_id IS NOT NULL"),
         postgresql_where=sa.text("subject_id IS NOT NULL"),
     )
@@ -84,8 +87,9 @@ def upgrade() -> None:
     op.create_index("ix_feedback_prediction", "feedback", ["prediction_id"])
     op.create_table(
         "rollups",
-        sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("version", sa.String(100), primary_key=True),
         sa.Column("minute", sa.BigInteger, primary_key=True),
         sa.Column("count", sa.BigInteger, nullable=False),
@@ -118,6 +122,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("audit_log", "api_keys", "rollups", "feedback", "labels", "predictions",
-                  "model_versions", "models"):
+    for table in (
+        "audit_log",
+        "api_keys",
+        "rollups",
+        "feedback",
+        "labels",
+        "predictions",
+        "model_versions",
+        "models",
+    ):
         op.drop_table(table)

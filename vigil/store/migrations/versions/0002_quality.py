@@ -19,8 +19,13 @@ Json = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def _model_fk(primary_key: bool = False) -> sa.Column:
-    return sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                     nullable=False, primary_key=primary_key)
+    return sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("models.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=primary_key,
+    )
 
 
 def upgrade() -> None:
@@ -56,8 +61,9 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
         sa.Column("schedule_id", sa.Integer),
     )
-    op.create_index("ix_evaluation_runs_model_started", "evaluation_runs",
-                    ["model_id", "started_at"])
+    op.create_index(
+        "ix_evaluation_runs_model_started", "evaluation_runs", ["model_id", "started_at"]
+    )
     op.create_table(
         "evaluation_schedules",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -92,8 +98,7 @@ def upgrade() -> None:
         sa.Column("n_seen", sa.BigInteger, nullable=False),
         sa.Column("details", Json),
     )
-    op.create_index("ix_concept_drift_events_model_ts", "concept_drift_events",
-                    ["model_id", "ts"])
+    op.create_index("ix_concept_drift_events_model_ts", "concept_drift_events", ["model_id", "ts"])
     op.create_table(
         "cbpe_references",
         _model_fk(primary_key=True),
@@ -104,6 +109,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("cbpe_references", "concept_drift_events", "concept_drift_state",
-                  "evaluation_schedules", "evaluation_runs", "golden_datasets"):
+    for table in (
+        "cbpe_references",
+        "concept_drift_events",
+        "concept_drift_state",
+        "evaluation_schedules",
+        "evaluation_runs",
+        "golden_datasets",
+    ):
         op.drop_table(table)

@@ -60,8 +60,9 @@ def upgrade() -> None:
     op.create_table(
         "alert_events",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("ts", sa.Double, nullable=False),
         sa.Column("kind", sa.String(40), nullable=False),
         sa.Column("details", Json),
@@ -89,6 +90,12 @@ def downgrade() -> None:
     op.drop_index("ix_alert_events_alert", table_name="alert_events")
     op.drop_index("ix_alerts_state", table_name="alerts")
     op.drop_index("ix_alerts_fingerprint_active", table_name="alerts")
-    for table in ("engine_leases", "silences", "alert_events", "alerts", "alert_receivers",
-                  "alert_rules"):
+    for table in (
+        "engine_leases",
+        "silences",
+        "alert_events",
+        "alerts",
+        "alert_receivers",
+        "alert_rules",
+    ):
         op.drop_table(table)

@@ -19,8 +19,13 @@ Json = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def _model_fk(primary_key: bool) -> sa.Column:
-    return sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                     primary_key=primary_key, nullable=False)
+    return sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("models.id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
 
 
 def upgrade() -> None:
@@ -66,8 +71,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text),
         sa.Column("ts", sa.Double, nullable=False),
     )
-    op.create_index("ix_registry_alias_history", "registry_alias_history",
-                    ["model_id", "alias", "id"])
+    op.create_index(
+        "ix_registry_alias_history", "registry_alias_history", ["model_id", "alias", "id"]
+    )
     op.create_table(
         "registry_policies",
         _model_fk(True),
@@ -81,6 +87,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_registry_alias_history", table_name="registry_alias_history")
-    for table in ("registry_policies", "registry_alias_history", "registry_aliases",
-                  "registry_versions"):
+    for table in (
+        "registry_policies",
+        "registry_alias_history",
+        "registry_aliases",
+        "registry_versions",
+    ):
         op.drop_table(table)

@@ -34,8 +34,13 @@ _PG_TRIGGER = (
 
 
 def _model_fk(primary_key: bool) -> sa.Column:
-    return sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                     primary_key=primary_key, nullable=False)
+    return sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("models.id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
 
 
 def upgrade() -> None:
@@ -89,8 +94,9 @@ def _chain_existing_entries() -> None:
     from vigil.store.audit_chain import entry_hash
 
     conn = op.get_bind()
-    rows = conn.execute(sa.text(
-        "SELECT id, ts, actor, action, target, details FROM audit_log ORDER BY id")).all()
+    rows = conn.execute(
+        sa.text("SELECT id, ts, actor, action, target, details FROM audit_log ORDER BY id")
+    ).all()
     prev = None
     for row in rows:
         details = row.details
@@ -99,8 +105,10 @@ def _chain_existing_entries() -> None:
 
             details = json.loads(details)
         digest = entry_hash(prev, row.ts, row.actor, row.action, row.target, details)
-        conn.execute(sa.text("UPDATE audit_log SET prev_hash = :p, hash = :h WHERE id = :i"),
-                     {"p": prev, "h": digest, "i": row.id})
+        conn.execute(
+            sa.text("UPDATE audit_log SET prev_hash = :p, hash = :h WHERE id = :i"),
+            {"p": prev, "h": digest, "i": row.id},
+        )
         prev = digest
 
 

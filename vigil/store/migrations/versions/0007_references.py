@@ -19,8 +19,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "reference_data",
-        sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("n_rows", sa.BigInteger, nullable=False),
         sa.Column("sample_rows", sa.BigInteger, nullable=False),
         sa.Column("columns", sa.JSON().with_variant(JSONB(), "postgresql"), nullable=False),

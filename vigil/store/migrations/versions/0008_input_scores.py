@@ -22,8 +22,9 @@ def upgrade() -> None:
     op.create_table(
         "prediction_scores",
         sa.Column("prediction_id", sa.String(64), primary_key=True),
-        sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("version", sa.String(100), nullable=False),
         sa.Column("ts", sa.Double, nullable=False),
         sa.Column("ood_score", sa.Double),

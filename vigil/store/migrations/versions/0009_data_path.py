@@ -27,8 +27,13 @@ Json = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def _model_fk(primary_key: bool) -> sa.Column:
-    return sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                     nullable=False, primary_key=primary_key)
+    return sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("models.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=primary_key,
+    )
 
 
 # Frozen copies of the event tables' columns as of this revision (old key -> new key).
@@ -92,7 +97,9 @@ def _rebuild_sqlite(name: str, columns: list[sa.Column], keep: list[str]) -> Non
         op.create_index(ix, name, cols_)
     if name == "predictions":
         op.create_index(
-            "ix_predictions_subject", name, ["subject_id"],
+            "ix_predictions_subject",
+            name,
+            ["subject_id"],
             sqlite_where=sa.text("subject_id IS NOT NULL"),
         )
 
@@ -103,8 +110,19 @@ def _swap_pk_postgres(name: str, columns: list[str]) -> None:
 
 
 _OLD = {
-    "predictions": ["id", "model_id", "version", "ts", "latency_s", "error", "subject_id",
-                    "inputs", "outputs", "proba", "received_at"],
+    "predictions": [
+        "id",
+        "model_id",
+        "version",
+        "ts",
+        "latency_s",
+        "error",
+        "subject_id",
+        "inputs",
+        "outputs",
+        "proba",
+        "received_at",
+    ],
     "labels": ["prediction_id", "model_id", "actual", "ts", "received_at"],
     "feedback": ["id", "prediction_id", "model_id", "score", "comment", "ts", "received_at"],
 }
@@ -124,12 +142,17 @@ def upgrade() -> None:
         _swap_pk_postgres("feedback", ["model_id", "id"])
     op.create_index("ix_predictions_model_batch", "predictions", ["model_id", "batch"])
     op.add_column("rollups", sa.Column("error_types", Json))
-    op.add_column("models", sa.Column("strict", sa.Boolean, nullable=False,
-                                      server_default=sa.false()))
+    op.add_column(
+        "models", sa.Column("strict", sa.Boolean, nullable=False, server_default=sa.false())
+    )
     op.create_table(
         "pending_batches",
-        sa.Column("batch", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-                  primary_key=True, autoincrement=True),
+        sa.Column(
+            "batch",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         _model_fk(False),
         sa.Column("created_at", sa.Double, nullable=False),
         sqlite_autoincrement=True,  # batch numbers are never reused (rows point at them)

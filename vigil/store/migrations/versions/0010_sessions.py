@@ -19,8 +19,12 @@ def upgrade() -> None:
     op.create_table(
         "ui_sessions",
         sa.Column("id_hash", sa.String(64), primary_key=True),
-        sa.Column("key_id", sa.String(32), sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "key_id",
+            sa.String(32),
+            sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("created_at", sa.Double, nullable=False),
         sa.Column("expires_at", sa.Double, nullable=False),
     )

@@ -21,13 +21,15 @@ Json = sa.JSON().with_variant(JSONB(), "postgresql")
 
 def upgrade() -> None:
     with op.batch_alter_table("registry_versions") as batch:
-        batch.add_column(sa.Column("status", sa.String(20), nullable=False,
-                                   server_default="active"))
+        batch.add_column(
+            sa.Column("status", sa.String(20), nullable=False, server_default="active")
+        )
     op.create_table(
         "registry_version_history",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("version", sa.String(100), nullable=False),
         sa.Column("action", sa.String(30), nullable=False),
         sa.Column("changes", Json, nullable=False),
@@ -35,8 +37,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text),
         sa.Column("ts", sa.Double, nullable=False),
     )
-    op.create_index("ix_registry_version_history", "registry_version_history",
-                    ["model_id", "version", "id"])
+    op.create_index(
+        "ix_registry_version_history", "registry_version_history", ["model_id", "version", "id"]
+    )
 
 
 def downgrade() -> None:

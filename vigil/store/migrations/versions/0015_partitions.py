@@ -32,8 +32,10 @@ depends_on = None
 _DAY = 86400
 _AHEAD_DAYS = 7
 _MAX_DAYS = 1000
-_COLS = ("model_id, id, version, ts, latency_s, error, error_type, subject_id, inputs, "
-         "outputs, proba, received_at, batch")
+_COLS = (
+    "model_id, id, version, ts, latency_s, error, error_type, subject_id, inputs, "
+    "outputs, proba, received_at, batch"
+)
 _COLUMNS_DDL = """
     model_id integer NOT NULL
         CONSTRAINT predictions_model_id_fkey REFERENCES models (id) ON DELETE CASCADE,
@@ -55,8 +57,7 @@ _INDEXES = (
     "CREATE INDEX ix_predictions_model_batch ON {t} (model_id, batch)",
     "CREATE INDEX ix_predictions_subject ON {t} (subject_id) WHERE subject_id IS NOT NULL",
 )
-_OLD_INDEXES = ("ix_predictions_model_ts", "ix_predictions_model_batch",
-                "ix_predictions_subject")
+_OLD_INDEXES = ("ix_predictions_model_ts", "ix_predictions_model_batch", "ix_predictions_subject")
 
 
 def upgrade() -> None:
@@ -66,22 +67,31 @@ def upgrade() -> None:
     op.execute("ALTER TABLE predictions_0017 DROP CONSTRAINT predictions_pkey")
     for name in _OLD_INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")
-    op.execute(f"CREATE TABLE predictions ({_COLUMNS_DDL}, "
-               "CONSTRAINT predictions_pkey PRIMARY KEY (model_id, id, ts)) "
-               "PARTITION BY RANGE (ts)")
+    op.execute(
+        f"CREATE TABLE predictions ({_COLUMNS_DDL}, "
+        "CONSTRAINT predictions_pkey PRIMARY KEY (model_id, id, ts)) "
+        "PARTITION BY RANGE (ts)"
+    )
     for ddl in _INDEXES:
         op.execute(ddl.format(t="predictions"))
     op.execute("CREATE TABLE predictions_default PARTITION OF predictions DEFAULT")
     today = int(time.time() // _DAY)
     days = set(range(today - 1, today + _AHEAD_DAYS + 1))
-    rows = op.get_bind().exec_driver_sql(
-        "SELECT DISTINCT floor(ts / 86400)::bigint AS day FROM predictions_0017 "
-        f"ORDER BY day DESC LIMIT {_MAX_DAYS}").all()
+    rows = (
+        op.get_bind()
+        .exec_driver_sql(
+            "SELECT DISTINCT floor(ts / 86400)::bigint AS day FROM predictions_0017 "
+            f"ORDER BY day DESC LIMIT {_MAX_DAYS}"
+        )
+        .all()
+    )
     days.update(int(r[0]) for r in rows if 0 <= r[0] < 10**7)
     for day in sorted(days):
-        op.execute(f"CREATE TABLE predictions_p{time.strftime('%Y%m%d', time.gmtime(day * _DAY))}"
-                   f" PARTITION OF predictions FOR VALUES FROM ({day * _DAY}) "
-                   f"TO ({(day + 1) * _DAY})")
+        op.execute(
+            f"CREATE TABLE predictions_p{time.strftime('%Y%m%d', time.gmtime(day * _DAY))}"
+            f" PARTITION OF predictions FOR VALUES FROM ({day * _DAY}) "
+            f"TO ({(day + 1) * _DAY})"
+        )
     op.execute(f"INSERT INTO predictions ({_COLS}) SELECT {_COLS} FROM predictions_0017")
     op.execute("""
         CREATE TABLE prediction_ids (
@@ -89,8 +99,10 @@ def upgrade() -> None:
             id varchar(64) NOT NULL,
             ts double precision NOT NULL,
             CONSTRAINT prediction_ids_pkey PRIMARY KEY (model_id, id))""")
-    op.execute("INSERT INTO prediction_ids (model_id, id, ts) "
-               "SELECT model_id, id, ts FROM predictions_0017")
+    op.execute(
+        "INSERT INTO prediction_ids (model_id, id, ts) "
+        "SELECT model_id, id, ts FROM predictions_0017"
+    )
     op.execute("DROP TABLE predictions_0017")
     # The deleted rows are few next to the id table (one model's old rows, one subject's):
     # probe its key per row. Left to itself the planner hashes them and reads the whole
@@ -104,9 +116,11 @@ def upgrade() -> None:
             WHERE i.model_id = g.model_id AND i.id = g.id AND i.ts = g.ts;
             RETURN NULL;
         END $$""")
-    op.execute("CREATE TRIGGER predictions_forget_ids AFTER DELETE ON predictions "
-               "REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
-               "EXECUTE FUNCTION vigil_forget_prediction_ids()")
+    op.execute(
+        "CREATE TRIGGER predictions_forget_ids AFTER DELETE ON predictions "
+        "REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
+        "EXECUTE FUNCTION vigil_forget_prediction_ids()"
+    )
 
 
 def downgrade() -> None:
@@ -118,7 +132,6 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION vigil_forget_prediction_ids()")
     op.execute("DROP TABLE prediction_ids")
     op.execute("ALTER TABLE predictions_0017 RENAME TO predictions")
-    op.execute("ALTER TABLE predictions ADD CONSTRAINT predictions_pkey "
-               "PRIMARY KEY (model_id, id)")
+    op.execute("ALTER TABLE predictions ADD CONSTRAINT predictions_pkey PRIMARY KEY (model_id, id)")
     for ddl in _INDEXES:
         op.execute(ddl.format(t="predictions"))

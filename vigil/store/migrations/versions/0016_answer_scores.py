@@ -19,8 +19,9 @@ def upgrade() -> None:
     op.create_table(
         "answer_scores",
         sa.Column("prediction_id", sa.String(64), primary_key=True),
-        sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("version", sa.String(100), nullable=False),
         sa.Column("ts", sa.Double, nullable=False),
         sa.Column("relevance", sa.Double),

@@ -27,8 +27,13 @@ Blob = sa.LargeBinary
 
 
 def _model_fk(primary_key: bool) -> sa.Column:
-    return sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"),
-                     nullable=False, primary_key=primary_key)
+    return sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("models.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=primary_key,
+    )
 
 
 def upgrade() -> None:
@@ -51,10 +56,12 @@ def upgrade() -> None:
         sa.Column("hour", sa.BigInteger, primary_key=True),
         sa.Column("marked_at", sa.Double, nullable=False),
     )
-    op.execute(sa.text(
-        "INSERT INTO rollup_hours_pending (model_id, hour, marked_at) "
-        "SELECT DISTINCT model_id, (minute / 3600) * 3600, :now FROM rollups"
-    ).bindparams(now=time.time()))
+    op.execute(
+        sa.text(
+            "INSERT INTO rollup_hours_pending (model_id, hour, marked_at) "
+            "SELECT DISTINCT model_id, (minute / 3600) * 3600, :now FROM rollups"
+        ).bindparams(now=time.time())
+    )
 
 
 def downgrade() -> None:
