@@ -73,7 +73,11 @@ prediction_scores = sa.Table(
     metadata,
     sa.Column("prediction_id", sa.String(64), primary_key=True),
     sa.Column(
-        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("models.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=True,  # ids are unique per model (0018_scores_per_model)
     ),
     sa.Column("version", sa.String(100), nullable=False),
     sa.Column("ts", sa.Double, nullable=False),
