@@ -129,7 +129,8 @@ def test_error_answers_and_server_timing(api):
 
 def test_windows_per_host_and_stale_hosts_shown_as_stale(api):
     now = time.time()
-    minute = int(now // 60) * 60
+    # a minute whose two samples are both in the past (a read ends at now by default)
+    minute = int((now - 5) // 60) * 60
     fresh = [
         sample("web-1", ts=minute + 1, process_cpu_percent=100.0, interval_s=60.0),
         sample(

@@ -289,7 +289,8 @@ def test_killing_the_leader_of_every_job_loses_and_repeats_nothing(pg_url, tmp_p
         # may have left its last round started)
         rounds = leases.rounds("rules")
         assert len({r["round_key"] for r in rounds}) == len(rounds)
-        assert all(r["state"] == "done" for r in rounds if r["token"] == 2)
+        # (oldest first: the new leader's newest round may still be running)
+        assert all(r["state"] == "done" for r in [r for r in rounds if r["token"] == 2][:-1])
         assert {r["token"] for r in rounds} == {1, 2}
 
         # exports: the ranges tile time, and each (version, minute) point was sent once
