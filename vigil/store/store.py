@@ -33,21 +33,7 @@ KEY_PREFIX = "vgl_"
 # deadlock detected, serialization failure, lock not available: worth another try
 _TRANSIENT = frozenset({"40P01", "40001", "55P03"})
 _SQLITE_CHUNK = 900  # below SQLite's oldest default limit of 999 bound parameters
-_COLUMNS = (
-    "model_id",
-    "id",
-    "version",
-    "ts",
-    "latency_s",
-    "error",
-    "error_type",
-    "subject_id",
-    "inputs",
-    "outputs",
-    "proba",
-    "received_at",
-    "batch",
-)
+_COLUMNS = aggregation.APPEND_COLUMNS
 _SQLITE_INSERT = (
     f"INSERT OR IGNORE INTO predictions ({', '.join(_COLUMNS)}) "
     f"VALUES ({','.join('?' * len(_COLUMNS))})"

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 CLAIM_BATCHES = 16  # batches folded per transaction (bounded memory and lock time)
 _STAGE = "vigil_stage_predictions"
-_COPY_COLUMNS = (
+APPEND_COLUMNS = (  # the predictions columns ingest writes (SQLite insert, PostgreSQL COPY)
     "model_id",
     "id",
     "version",
@@ -122,7 +122,7 @@ def _copy(
     partitioned: bool,
 ) -> set[str]:
     raw = conn.connection.driver_connection
-    cols = ", ".join(_COPY_COLUMNS)
+    cols = ", ".join(APPEND_COLUMNS)
     with raw.cursor() as cur:  # type: ignore[union-attr]
         cur.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
@@ -151,7 +151,7 @@ def _copy(
         if partitioned:
             # ids are unique per model through prediction_ids (a key on the partitioned
             # table must include ts); the rows whose id it took are appended
-            staged = ", ".join(f"s.{c}" for c in _COPY_COLUMNS)
+            staged = ", ".join(f"s.{c}" for c in APPEND_COLUMNS)
             cur.execute(
                 "WITH fresh AS (INSERT INTO prediction_ids (model_id, id, ts) "
                 f"SELECT DISTINCT ON (id) model_id, id, ts FROM {_STAGE} ORDER BY id "
