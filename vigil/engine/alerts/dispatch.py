@@ -163,86 +163,67 @@ class Dispatcher:
     def _receiver(self, category: str, name: str) -> dict[str, Any] | None:
         return next((r for r in self.alerts.list_receivers(category) if r["name"] == name), None)
 
-    def _notify_one(self, name: str, note: Notification) -> None:
+    def _send(self, name: str, payload: Notification | AlertGroup) -> tuple[int, str | None] | None:
+        """Deliver ``payload`` through notifier ``name`` and count the outcome: (attempts,
+        None) when sent, (0, the error) when it failed, None when the dispatcher stopped."""
         try:
             receiver = self._receiver("notifier", name)
             if receiver is None:
                 raise VigilError(f"notifier {name!r} is not configured")
             notifier = build_notifier(name, receiver["type"], receiver["config"])
-            attempts = deliver(notifier, note, sleep=self._sleep)
+            attempts = deliver(notifier, payload, sleep=self._sleep)
         except _Stopped:
-            return
+            return None
         except Exception as exc:
             message = exc.message if isinstance(exc, VigilError) else f"{type(exc).__name__}: {exc}"
+            if self.metrics is not None:
+                self.metrics.notified(name, "failed")
+            return 0, message
+        if self.metrics is not None:
+            self.metrics.notified(name, "sent")
+        return attempts, None
+
+    def _notify_one(self, name: str, note: Notification) -> None:
+        outcome = self._send(name, note)
+        if outcome is None:
+            return
+        attempts, error = outcome
+        if error is not None:
             log.error(
-                "notifier %s failed for alert %s (%s): %s",
-                name,
-                note.alert_id,
-                note.status,
-                message,
+                "notifier %s failed for alert %s (%s): %s", name, note.alert_id, note.status, error
             )
             self._record(
                 note.alert_id,
                 "notify_failed",
-                {"notifier": name, "status": note.status, "error": message},
+                {"notifier": name, "status": note.status, "error": error},
             )
-            if self.metrics is not None:
-                self.metrics.notified(name, "failed")
             return
         self._record(
             note.alert_id,
             "notified",
             {"notifier": name, "status": note.status, "attempts": attempts},
         )
-        if self.metrics is not None:
-            self.metrics.notified(name, "sent")
 
     def _notify_group(self, name: str, group: AlertGroup) -> None:
-        try:
-            receiver = self._receiver("notifier", name)
-            if receiver is None:
-                raise VigilError(f"notifier {name!r} is not configured")
-            notifier = build_notifier(name, receiver["type"], receiver["config"])
-            attempts = deliver(notifier, group, sleep=self._sleep)
-        except _Stopped:
+        outcome = self._send(name, group)
+        if outcome is None:
             return
-        except Exception as exc:
-            message = exc.message if isinstance(exc, VigilError) else f"{type(exc).__name__}: {exc}"
+        attempts, error = outcome
+        if error is not None:
             log.error(
                 "notifier %s failed for group %s (%d alerts): %s",
                 name,
                 group.key,
                 len(group.alerts),
-                message,
+                error,
             )
-            for alert in group.alerts:
-                self._record(
-                    alert.alert_id,
-                    "notify_failed",
-                    {
-                        "notifier": name,
-                        "status": alert.status,
-                        "group": group.key,
-                        "error": message,
-                    },
-                )
-            if self.metrics is not None:
-                self.metrics.notified(name, "failed")
-            return
         for alert in group.alerts:
-            self._record(
-                alert.alert_id,
-                "notified",
-                {
-                    "notifier": name,
-                    "status": alert.status,
-                    "group": group.key,
-                    "alerts": len(group.alerts),
-                    "attempts": attempts,
-                },
-            )
-        if self.metrics is not None:
-            self.metrics.notified(name, "sent")
+            details: dict[str, Any] = {"notifier": name, "status": alert.status, "group": group.key}
+            if error is not None:
+                self._record(alert.alert_id, "notify_failed", {**details, "error": error})
+            else:
+                details.update(alerts=len(group.alerts), attempts=attempts)
+                self._record(alert.alert_id, "notified", details)
 
     def _act_one(self, name: str, note: Notification) -> None:
         type_ = "?"
