@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import httpx
 import orjson
 import psutil
@@ -60,6 +62,20 @@ def test_deeply_nested_outputs_reject_their_record(api, store, depth):
         return
     err = _only_bad_rejected(api, store, bad, "records[1].outputs")
     assert "nested deeper" in err["reason"]
+
+
+def test_too_deep_body_is_refused_whatever_the_recursion_limit(api, store):
+    """Libraries (hypothesis, mkdocs) raise the recursion limit; the answer must not move."""
+    bad = '{"id": "bad", "outputs": %s}' % ("[" * 1024 + "1" + "]" * 1024)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)
+    try:
+        r = _post_raw(api, bad)
+    finally:
+        sys.setrecursionlimit(old)
+    assert r.status_code == 400, r.text
+    assert "depth limit" in r.json()["error"]["message"]
+    assert store.count("predictions") == 0
 
 
 def test_lone_surrogate_in_a_categorical_input_rejects_its_record(api, store):

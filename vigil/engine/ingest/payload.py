@@ -56,6 +56,12 @@ def parse_json(body: bytes) -> tuple[Any, bool]:
     try:
         return orjson.loads(body), False
     except orjson.JSONDecodeError as fast_error:
+        if "depth limit" in str(fast_error):
+            # The stdlib parser's limit moves with the interpreter's recursion limit
+            # (libraries raise it); refuse here so the answer never depends on that.
+            raise InvalidParameterError(
+                f"The request body is not valid JSON: {fast_error}."
+            ) from None
         try:
             value = json.loads(body, parse_constant=NonFinite, parse_float=_float)
         except (ValueError, RecursionError):
