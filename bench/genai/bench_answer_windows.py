@@ -14,7 +14,9 @@ a fresh SQLite store, then times:
   ``answers_relevance_mean`` of one window.
 
 The backend is MiniLM when the ``text`` extra is installed (on the GPU when torch sees
-one), else TF-IDF; the script says which.
+one), else TF-IDF; the script says which, with the device, precision and torch threads.
+Each timing gives wall seconds and this process's CPU seconds (``time.process_time``):
+on a shared machine the wall time moves with the load, the CPU time much less.
 
     python bench/genai/bench_answer_windows.py [--answers 2000] [--windows 10]
 """
@@ -22,6 +24,7 @@ one), else TF-IDF; the script says which.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 
@@ -29,7 +32,7 @@ from vigil.engine.genai.quality import SCORE_STEP, score_pending
 from vigil.engine.ingest.ingestor import Ingestor
 from vigil.engine.metric_sources import get_metric
 from vigil.engine.quality.windows import quality_report
-from vigil.quality.text import encoder
+from vigil.quality.text import TEXT_MODEL, encoder
 from vigil.store import open_store
 
 W = [
@@ -69,6 +72,7 @@ def main() -> None:
     args = ap.parse_args()
     name, encode = encoder("auto")
     encode(["warm up", "the model"])  # the one model load per process, off the clock
+    about = TEXT_MODEL.describe() if name != "tfidf" else {}
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/bench.db")
         ingestor = Ingestor(store)
@@ -95,17 +99,19 @@ def main() -> None:
                 for i, (q, a) in enumerate(pairs)
             ],
         )
-        t0 = time.perf_counter()
-        done = score_pending(store, now=end + 1)
-        cold = time.perf_counter() - t0
+        load = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
+        done = score_pending(store, now=end + 1, wait=True)
+        cold, cpu = time.perf_counter() - t0, time.process_time() - c0
         assert done == {"bot": args.answers}, done
         print(
-            f"backend {name}; {args.answers} answers in {args.windows} windows of "
-            f"{SCORE_STEP // 60} min"
+            f"backend {name} {about}; {args.answers} answers in {args.windows} windows of "
+            f"{SCORE_STEP // 60} min; load average {load:.1f} -> {os.getloadavg()[0]:.1f}"
         )
         print(
             f"  job, cold cache   {cold:8.3f} s  {args.answers / cold:10,.0f} answers/s  "
-            f"{1000 * cold / args.windows:8.1f} ms/window"
+            f"{1000 * cold / args.windows:8.1f} ms/window  (CPU {cpu:.3f} s: "
+            f"{args.answers / cpu:,.0f} answers per CPU second)"
         )
         more = _pairs(20, offset=args.answers)
         ingestor.ingest_predictions(
@@ -115,10 +121,13 @@ def main() -> None:
                 for i, (q, a) in enumerate(more)
             ],
         )
-        t0 = time.perf_counter()
-        score_pending(store, now=end + 1)
-        again = time.perf_counter() - t0
-        print(f"  job, 20 new answers in one window ({per + 20} re-scored)  {1000 * again:8.1f} ms")
+        t0, c0 = time.perf_counter(), time.process_time()
+        score_pending(store, now=end + 1, wait=True)
+        again, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(
+            f"  job, 20 new answers in one window ({per + 20} re-scored)  {1000 * again:8.1f} ms"
+            f"  (CPU {1000 * cpu:.1f} ms)"
+        )
         model = store.get_model("bot")
         for label, call in (
             (

@@ -1,6 +1,7 @@
 """Per-answer quality cost (``GET /models/{m}/answers``): 200 distinct prompt/answer pairs
 scored by :func:`vigil.engine.genai.quality.answer_scores`, the first time and again
-(embeddings cached by text hash), with MiniLM (needs the ``text`` extra) and TF-IDF.
+(embeddings cached by text hash), with MiniLM (needs the ``text`` extra) and TF-IDF;
+wall and CPU seconds (``time.process_time``) of this process.
 
     python bench/genai/bench_answers.py [--answers 200]
 """
@@ -32,10 +33,13 @@ def main() -> None:
     else:
         print("the text extra is not installed: TF-IDF only")
     for label, backend in runs:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         answer_scores(queries, answers, backend=backend)
-        seconds = time.perf_counter() - start
-        print(f"  {label:24s} {seconds:8.3f} s  {n / seconds:10,.0f} answers/s")
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        print(
+            f"  {label:24s} {seconds:8.3f} s  {n / seconds:10,.0f} answers/s"
+            f"  (CPU {cpu:.3f} s, {n / max(cpu, 1e-9):,.0f} answers per CPU second)"
+        )
 
 
 if __name__ == "__main__":

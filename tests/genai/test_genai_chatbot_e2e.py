@@ -182,13 +182,15 @@ def test_degraded_window_moves_metrics_fires_a_rule_and_names_the_answers(
             assert f'data-prediction="{pid}"' in html or f'data-other="{pid}"' in html, pid
         assert 'data-chart="answers"' in html
 
-    # a rule on the window's relevance fires (10th percentile over the last 15 minutes)
+    # a rule on the window's relevance fires (10th percentile over the last 15 minutes:
+    # both windows, 21 answers, so the third-lowest: MiniLM puts the three off-topic
+    # answers at 0.01-0.11, TF-IDF at 0; the on-topic ones at 0.6 and more with MiniLM)
     rule = {
         "name": "answers-off-topic",
         "model": "faq-bot",
         "metric": "answers_relevance_p10",
         "op": "<",
-        "threshold": 0.1,
+        "threshold": 0.2,
         "window": "15m",
     }
     assert api.post("/api/v1/rules", json=rule).status_code == 201

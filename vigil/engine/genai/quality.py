@@ -11,12 +11,9 @@ so reading a window again embeds only its new answers.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,14 +22,21 @@ from vigil.audit.injection import THRESHOLD as INJECTION_THRESHOLD
 from vigil.errors import InvalidParameterError
 from vigil.quality.text import (
     REFUSAL_PATTERNS,
+    TEXT_MODEL,
     UNKNOWN_TOKENS,
     _groups,  # the grouping text_quality uses: same rule, same groups
     encoder,
     tokens,
+    uses_embedding,
 )
 from vigil.schema import ModelSchema, Task
 from vigil.store import ModelRecord, Store
-from vigil.store.genai.answers import stored_scores, unscored_windows, write_scores
+from vigil.store.genai.answers import (
+    scores_by_id,
+    stored_scores,
+    unscored_windows,
+    write_scores,
+)
 from vigil.store.genai.queries import recent_predictions
 
 MAX_ANSWERS = 2000
@@ -41,6 +45,28 @@ MIN_ANSWERS = 5  # fewer answers in the window: no value (rules neither fire nor
 QUERY_KEYS = ("prompt", "query", "question", "input", "text", "message")
 ANSWER_KEYS = ("output", "prediction", "completion", "answer", "value")
 _REFUSAL = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.IGNORECASE)
+_SCORE_KEYS = ("relevance", "consistency", "refusal", "tokens", "unknown_tokens")
+
+
+def backend_ready(backend: str = "auto") -> bool:
+    """Whether answers can be scored with ``backend`` now: TF-IDF always, the text model
+    once loaded. Asking starts its load in the background (once per process), so the
+    first request or job pass after start triggers it and never waits for it."""
+    if not uses_embedding(backend):
+        return True
+    TEXT_MODEL.start()
+    return TEXT_MODEL.ready()
+
+
+def backend_status(backend: str = "auto") -> dict[str, Any]:
+    """The similarity backend as answers report it: ``name``, ``state`` (``ready``,
+    ``loading``, ``failed``...), ``device`` (``cpu``, ``cuda:0``), ``precision``,
+    ``threads`` and ``load_s`` for the text model; ``{"name": "tfidf", "state":
+    "ready"}`` without it."""
+    if not uses_embedding(backend):
+        return {"name": "tfidf", "state": "ready"}
+    TEXT_MODEL.start()
+    return TEXT_MODEL.describe()
 
 
 def answer_scores(
@@ -86,7 +112,7 @@ def answer_scores(
             "pairs": [],
         }
     # TF-IDF is fitted on the texts at hand (one fit for all); embeddings are per text
-    vectors = encode(q + r) if name == "tfidf" else _EMBEDDINGS.encode(name, encode, q + r)
+    vectors = encode(q + r)  # embeddings cached by text hash (see encoder)
     qv, rv = vectors[: len(q)], vectors[len(q) :]
     relevance = (qv * rv).sum(axis=1)
     consistency: list[float | None] = [None] * len(q)
@@ -111,51 +137,6 @@ def answer_scores(
     }
 
 
-class EmbeddingCache:
-    """Sentence vectors by text hash, so a text is embedded once per process (a window
-    read again, a prompt asked again); bounded, least recently used out first.
-
-    Examples:
-        >>> cache = EmbeddingCache(max_texts=2)
-        >>> calls = []
-        >>> def encode(texts):
-        ...     calls.append(list(texts))
-        ...     return np.eye(3)[[len(t) % 3 for t in texts]]
-        >>> cache.encode("toy", encode, ["a", "bb", "a"]).shape, calls
-        ((3, 3), [['a', 'bb']])
-        >>> _ = cache.encode("toy", encode, ["bb", "ccc"]); calls[-1]
-        ['ccc']
-    """
-
-    def __init__(self, max_texts: int = 20_000) -> None:
-        self.max_texts = max_texts
-        self._vectors: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def encode(
-        self, name: str, encode: Callable[[list[str]], np.ndarray], texts: list[str]
-    ) -> np.ndarray:
-        """``encode(texts)``, embedding only the texts not seen before (each once)."""
-        keys = [(name, hashlib.blake2b(t.encode(), digest_size=16).digest()) for t in texts]
-        with self._lock:
-            found = {k: self._vectors[k] for k in keys if k in self._vectors}
-            for k in found:
-                self._vectors.move_to_end(k)
-        missing = list(dict.fromkeys(k for k in keys if k not in found))
-        if missing:
-            first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            fresh = encode([texts[first[k]] for k in missing])
-            with self._lock:
-                for k, vector in zip(missing, fresh, strict=True):
-                    found[k] = self._vectors[k] = np.asarray(vector, dtype=np.float32)
-                while len(self._vectors) > self.max_texts:
-                    self._vectors.popitem(last=False)
-        return np.array([found[k] for k in keys], dtype=np.float64)
-
-
-_EMBEDDINGS = EmbeddingCache()
-
-
 def answer_report(
     store: Store,
     model: ModelRecord,
@@ -167,6 +148,7 @@ def answer_report(
     worst: int = 10,
     backend: str = "auto",
     with_skipped: bool = False,
+    wait: bool = True,
 ) -> dict[str, Any]:
     """Scores of the newest ``limit`` answers in ``[start, end)`` and the ``worst`` of
     each kind: lowest relevance, least consistent pairs, refusals, prompts flagged as
@@ -175,6 +157,13 @@ def answer_report(
     The prompt is the model's first text input (else an input named ``prompt``,
     ``query``, ``question``...), the answer its string output (``output``,
     ``prediction``...); predictions without both are skipped and counted.
+
+    ``backend`` in the answer describes the similarity backend (the text model's state,
+    device and precision). With ``wait=False`` (request paths) and the text model still
+    loading, nothing is embedded: ``scoring`` is ``"pending"`` and each answer carries
+    the scores the background job stored for it (None where it has none yet); the
+    inconsistent pairs need the vectors and stay empty. Otherwise ``scoring`` is
+    ``"done"``.
     """
     if not end > start:
         raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
@@ -205,11 +194,18 @@ def answer_report(
         )
         queries.append(query)
         responses.append(answer)
-    scores = answer_scores(queries, responses, backend=backend)
+    if wait or backend_ready(backend):
+        scores, scoring = answer_scores(queries, responses, backend=backend), "done"
+    else:
+        scores, scoring = _stored_answer_scores(store, model, answers), "pending"
     for i, a in enumerate(answers):
-        for key in ("relevance", "consistency", "group", "refusal", "tokens", "unknown_tokens"):
+        for key in ("group", *_SCORE_KEYS):
             a[key] = scores[key][i]
-    by_relevance = sorted(range(len(answers)), key=lambda i: scores["relevance"][i])
+    relevance = [v for v in scores["relevance"] if v is not None]
+    by_relevance = sorted(
+        (i for i, v in enumerate(scores["relevance"]) if v is not None),
+        key=lambda i: scores["relevance"][i],
+    )
     extra = {"skipped_rows": skipped} if with_skipped else {}
     return {
         **extra,
@@ -218,9 +214,11 @@ def answer_report(
         "end": end,
         "version": version,
         "similarity": scores["similarity"],
+        "backend": backend_status(backend),
+        "scoring": scoring,
         "n": len(answers),
         "skipped": len(rows) - len(answers),
-        "relevance_mean": float(np.mean(scores["relevance"])) if answers else None,
+        "relevance_mean": float(np.mean(relevance)) if relevance else None,
         "answers": answers,
         "worst": {
             "relevance": [_brief(answers[i], "relevance") for i in by_relevance[:worst]],
@@ -245,26 +243,46 @@ def answer_report(
     }
 
 
+def _stored_answer_scores(
+    store: Store, model: ModelRecord, answers: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The scores :func:`answer_scores` would give, as the background job stored them
+    (None for answers it has not scored yet); no groups or pairs (they need vectors)."""
+    stored = scores_by_id(store, model.id, [a["id"] for a in answers])
+    found = [stored.get(a["id"], {}) for a in answers]
+    names = {f["similarity"] for f in found if f.get("similarity")}
+    return {
+        "similarity": names.pop() if len(names) == 1 else None,
+        "group": [None] * len(answers),
+        "pairs": [],
+        **{key: [f.get(key) for f in found] for key in _SCORE_KEYS},
+    }
+
+
 SCORE_STEP = 300  # the job scores 5-minute windows: consistency is within one of them
 SCORE_LOOKBACK_S = 7 * 86400  # predictions older than this are not scored afterwards
 SCORE_WINDOWS = 20  # windows per model per pass (the rest next pass)
 
 
 def score_pending(
-    store: Store, *, now: float | None = None, backend: str = "auto"
+    store: Store, *, now: float | None = None, backend: str = "auto", wait: bool = False
 ) -> dict[str, int]:
     """The background answer-quality job: score every window (:data:`SCORE_STEP`
     seconds) of each text model that holds predictions without stored scores, and store
     each prediction's relevance, consistency, refusal and token counts. A window is
     scored whole (its consistency groups need all its answers); embeddings come from the
     per-process cache, so a window scored again only embeds its new texts. Returns the
-    answers scored per model name."""
+    answers scored per model name.
+
+    The first pass starts loading the text model in its own thread; until it is loaded
+    a pass scores nothing (0 per model) rather than holding up the server's other
+    quality jobs, unless ``wait``."""
     end = time.time() if now is None else now
     done: dict[str, int] = {}
     for model in store.list_models():
         if model.task == Task.TEXT_GENERATION.value:
             done[model.name] = score_range(
-                store, model, end - SCORE_LOOKBACK_S, None, backend=backend
+                store, model, end - SCORE_LOOKBACK_S, None, backend=backend, wait=wait
             )
     return done
 
@@ -277,9 +295,14 @@ def score_range(
     *,
     backend: str = "auto",
     windows: int = SCORE_WINDOWS,
+    wait: bool = True,
 ) -> int:
     """Score (and store) the windows of ``model`` with unscored predictions in
-    ``[start, end)``, at most ``windows`` of them, oldest first; the answers scored."""
+    ``[start, end)``, at most ``windows`` of them, oldest first; the answers scored.
+    With ``wait=False`` (request paths, rule metrics, the job) nothing is scored while
+    the text model is still loading: 0, and the load goes on in the background."""
+    if not wait and not backend_ready(backend):
+        return 0
     n = 0
     for w in unscored_windows(store, model.id, start, SCORE_STEP, windows, until=end):
         rows = _score_window(store, model, float(w), float(w + SCORE_STEP), backend)
@@ -300,6 +323,7 @@ def _score_window(
         worst=0,
         backend=backend,
         with_skipped=True,
+        wait=True,
     )
     rows = [
         {
@@ -433,7 +457,7 @@ def golden_answer_metrics(
     ans = [x if ok else "" for x, ok in zip(a, texts, strict=True)]
     ref = [str(y) if y is not None else "" for y in r]
     name, encode = encoder(backend)
-    vectors = encode(ans + ref) if name == "tfidf" else _EMBEDDINGS.encode(name, encode, ans + ref)
+    vectors = encode(ans + ref)
     sim = (vectors[: len(a)] * vectors[len(a) :]).sum(axis=1)
     sim = np.where(texts, sim, 0.0)
     exact = [

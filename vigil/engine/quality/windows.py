@@ -254,12 +254,22 @@ def quality_report(
     if task in (*CLASSIFICATION, Task.REGRESSION, Task.RANKING):
         out.update(_realised(task, rows, step, segment, min_rows, k, positive))
     elif task is Task.TEXT_GENERATION:
-        from vigil.engine.genai.quality import answer_series, score_range
+        from vigil.engine.genai.quality import (
+            answer_series,
+            backend_ready,
+            backend_status,
+            score_range,
+        )
 
-        score_range(store, model, start, end)  # windows the background job has not reached
+        # windows the background job has not reached (none while the text model loads:
+        # a request never waits for it, the answer says so)
+        ready = backend_ready()
+        score_range(store, model, start, end, wait=False)
         out["answers"] = answer_series(store, model, start, end, step, version)
-        if live_text:
-            out["text"] = text_report(store, model, start, end, version)
+        out["answers"]["backend"] = backend_status()
+        out["answers"]["scoring"] = "done" if ready else "pending"
+        if live_text:  # None while the text model loads
+            out["text"] = text_report(store, model, start, end, version) if ready else None
     out["estimated"] = estimated_quality(store, model, start, end, step, version)
     out["feedback"] = feedback_summary(store, model, start, end, step, version)
     out["concept_drift"] = {"events": qs.drift_events(store, model.id, start, end, version)}

@@ -68,6 +68,7 @@ async def answers(
                 limit=limit,
                 worst=worst,
                 backend=backend,
+                wait=False,  # while the text model loads: stored scores, "pending"
             ),
         )
     )

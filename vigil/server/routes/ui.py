@@ -326,7 +326,8 @@ async def answers_page(
         }
         if model.task != "text_generation":
             return {"window": window, "page": page_, "charts": {}, "answers": None, "worst": None}
-        score_range(store, model, window.start, window.end)  # not reached by the job yet
+        # windows not reached by the job yet (none while the text model loads)
+        score_range(store, model, window.start, window.end, wait=False)
         answers = answer_series(
             store, model, window.start, window.end, window.step, version or None
         )
@@ -344,6 +345,7 @@ async def answers_page(
                 version=version or None,
                 limit=500,
                 worst=10,
+                wait=False,
             )
         return {
             "window": window,
