@@ -59,6 +59,7 @@ def tokens(text: str) -> list[str]:
 
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+DIMENSIONS = 384  # of its sentence vectors
 MAX_SEQ_TOKENS = 256  # word pieces per text (the model's own limit); longer texts are cut
 BATCH_SIZE = 64  # texts per forward pass (sentence-transformers sorts them by length first)
 
@@ -82,7 +83,7 @@ class TextModel:
     for it or, with ``wait=False``, answers None while it loads, so a request never pays
     for the load. On a GPU when torch sees one (CUDA, fp32); on a CPU with native
     bfloat16 matrix units (AMX or AVX512-BF16) the forward pass runs under bfloat16
-    autocast (cosine to the fp32 vectors ≥ 0.9999, about 2.5 times the speed).
+    autocast (cosine to the fp32 vectors ≥ 0.9999, about 2.2 times the speed).
     """
 
     def __init__(self) -> None:
@@ -152,6 +153,8 @@ class TextModel:
         import torch
 
         model = self.get()
+        if not texts:
+            return np.zeros((0, DIMENSIONS))
         with torch.inference_mode(), self._autocast(torch):
             vectors = model.encode(
                 texts,
