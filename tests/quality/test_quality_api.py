@@ -217,7 +217,14 @@ def test_text_generation_model_gets_text_measures(server_factory):
         },
     )
     assert r.status_code == 200, r.text
-    q = client.get("/api/v1/models/bot/quality", params={"start": now - 600}).json()
+    # with the text extra, the first answers may come while the model loads ("pending")
+    deadline = time.monotonic() + 300
+    while True:
+        q = client.get("/api/v1/models/bot/quality", params={"start": now - 600}).json()
+        if q["answers"]["scoring"] == "done" or time.monotonic() > deadline:
+            break
+        assert q["text"] is None and q["answers"]["backend"]["state"] == "loading"
+        time.sleep(0.2)
     text = q["text"]
     assert text["n"] == 4 and text["refusal_rate"] == pytest.approx(0.25)
     assert text["consistency"]["groups"] == 1 and text["relevance"]["mean"] > 0

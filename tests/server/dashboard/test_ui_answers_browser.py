@@ -55,6 +55,13 @@ def test_answers_page_draws_the_series_and_names_the_worst_answers(page, server_
     )
     sent = httpx.post(f"{site}/api/v1/models/helpdesk/predictions", json={"records": records})
     assert sent.status_code == 200, sent.text
+    # with the text extra the model loads in the background first: wait until scored
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        q = httpx.get(f"{site}/api/v1/models/helpdesk/quality", params={"start": base}, timeout=60)
+        if q.json()["answers"]["summary"]["answers"] == len(records):
+            break
+        time.sleep(0.2)
 
     page.goto(site + "/ui/models/helpdesk?range=1h")
     page.locator("#answers-link").click()
