@@ -99,13 +99,12 @@ def test_quality_answers_at_once_while_the_text_model_loads(tmp_path):
         # the first reads, while the model loads (the load takes seconds: importing
         # torch alone is more than a request here)
         quality, quality_s = _get(base, "/api/v1/models/bot/quality", {**span, "step": 300})
-        answers, answers_s = _get(base, "/api/v1/models/bot/answers", span)
+        answers, _ = _get(base, "/api/v1/models/bot/answers", span)
         first = quality["answers"]["backend"]
         assert first["name"] == "all-MiniLM-L6-v2" and first["state"] == "loading", first
         assert quality["answers"]["scoring"] == "pending" and quality["text"] is None
-        assert quality_s < 10, quality_s
         if answers["backend"]["state"] == "loading":
-            assert answers["scoring"] == "pending" and answers_s < 10, answers_s
+            assert answers["scoring"] == "pending"
             assert answers["n"] == len(records)
             assert all(a["relevance"] is None for a in answers["answers"])  # not scored yet
             assert {a["prompt"] for a in answers["answers"]} == {q for q, _ in faq}
@@ -123,6 +122,8 @@ def test_quality_answers_at_once_while_the_text_model_loads(tmp_path):
         assert ready["state"] == "ready" and quality["answers"]["scoring"] == "done"
         assert ready["device"] == "cpu" or ready["device"].startswith("cuda"), ready
         assert ready["load_s"] > 0 and quality["text"]["similarity"] == "all-MiniLM-L6-v2"
+        # the first read did not wait for the load (it began after the load did)
+        assert quality_s < ready["load_s"], (quality_s, ready)
         answers, _ = _get(base, "/api/v1/models/bot/answers", {**span, "worst": 3})
         assert answers["scoring"] == "done" and answers["backend"] == ready  # the same load
         assert answers["worst"]["relevance"][0]["output"] == "The weather in Paris is sunny today."
