@@ -55,8 +55,11 @@ def pg_store(pg_url):
 
 def test_partitions_are_created_ahead_and_maintenance_is_idempotent(pg_store):
     names = _names(pg_store)
-    expected = [partition_name(d) for d in range(TODAY - 1, TODAY + partitions.AHEAD_DAYS + 1)]
-    assert names == [*expected, partitions.DEFAULT]
+    days = range(TODAY - 1, TODAY + partitions.AHEAD_DAYS + 1)
+    for table in partitions.TABLES:  # every event table has the same days
+        with pg_store.read() as conn:
+            have = [p.name for p in partitions.list_partitions(conn, table)]
+        assert have == [*(partition_name(d, table) for d in days), f"{table}_default"]
     assert partitions.ensure_partitions(pg_store) == []  # a second run changes nothing
     # ten days later the job adds the missing days, once, even when replicas race
     later = time.time() + 10 * DAY_S
@@ -73,9 +76,12 @@ def test_partitions_are_created_ahead_and_maintenance_is_idempotent(pg_store):
         th.join()
     added = sorted(n for r in results for n in r)
     # yesterday (seen from then) to AHEAD_DAYS ahead; the gap day before goes to default
-    assert added == [
-        partition_name(d) for d in range(TODAY + 9, TODAY + 10 + partitions.AHEAD_DAYS + 1)
-    ]
+    assert added == sorted(
+        partition_name(d, table)
+        for table in partitions.TABLES
+        for d in range(TODAY + 9, TODAY + 10 + partitions.AHEAD_DAYS + 1)
+    )
+    added = [n for n in added if n.startswith("predictions_")]
     assert len(_names(pg_store)) == len(names) + len(added)
 
 
@@ -242,6 +248,75 @@ def test_time_bounded_queries_read_only_their_partitions(pg_store):
         partitions.DEFAULT,
         partition_name(TODAY + 1),
     } <= everything
+
+
+def test_aggregator_reads_a_batch_back_from_its_days_partitions_only(pg_store, pg_url):
+    partitions.ensure_partitions(pg_store, _day_ts(TODAY - 5))  # days -6.. have partitions
+    ingest = Ingestor(pg_store)
+    ingest.register_model({"name": "a", "schema": SCHEMA})
+    model = pg_store.get_model("a")
+    day = TODAY - 3
+    rows = [{"id": f"r{i}", "ts": _day_ts(day, i), "inputs": {"x": i}} for i in range(5)]
+    ingest.ingest_predictions("a", rows)
+    # rows on other days, folded already, so the read-back below has something to skip
+    ingest.ingest_predictions(
+        "a", [{"id": f"o{d}", "ts": _day_ts(d), "inputs": {"x": 1}} for d in (TODAY - 1, TODAY)]
+    )
+    pg_store.fold_pending(model.id)
+    # a batch appended by another replica: this process has not its rows in memory
+    other = open_store(pg_url)
+    try:
+        other.insert_predictions(
+            model,
+            [
+                {
+                    "id": f"late-{i}",
+                    "version": "1",
+                    "ts": _day_ts(day, 10 + i),
+                    "latency_s": None,
+                    "error": None,
+                    "subject_id": None,
+                    "inputs": {"x": i},
+                    "outputs": None,
+                    "proba": None,
+                    "received_at": time.time(),
+                }
+                for i in range(3)
+            ],
+        )
+    finally:
+        other.close()
+    reads = _plan_relations(pg_store, lambda: pg_store.fold_pending(model.id))
+    assert reads == {partition_name(day)}
+    rollups = pg_store.rollup_rows(model.id, _day_ts(day, 0), _day_ts(day, 24))
+    assert sum(r.count for r in rollups) == 8  # every row folded once
+
+    # control: a batch without bounds (appended before 0019) reads every partition
+    other = open_store(pg_url)
+    try:
+        other.insert_predictions(
+            model,
+            [
+                {
+                    "id": "unbounded",
+                    "version": "1",
+                    "ts": _day_ts(day, 20),
+                    "latency_s": None,
+                    "error": None,
+                    "subject_id": None,
+                    "inputs": {"x": 1},
+                    "outputs": None,
+                    "proba": None,
+                    "received_at": time.time(),
+                }
+            ],
+        )
+    finally:
+        other.close()
+    with pg_store.write() as conn:
+        conn.execute(sa.text("UPDATE pending_batches SET ts_min = NULL, ts_max = NULL"))
+    reads = _plan_relations(pg_store, lambda: pg_store.fold_pending(model.id))
+    assert {partition_name(day), partition_name(TODAY), partitions.DEFAULT} <= reads
 
 
 def test_retention_drops_whole_partitions_and_deletes_the_rest_row_wise(pg_store):

@@ -235,12 +235,15 @@ class Store:
         ordered = sorted(rows, key=_by_id)
         versions = {r["version"] for r in rows}
         partitioned = self.partitioned()
+        ts_min, ts_max = min(r["ts"] for r in rows), max(r["ts"] for r in rows)
 
         def work(conn: sa.Connection) -> tuple[int, set[str]]:
             self._ensure_versions(conn, model.id, versions)
             batch = inserted_id(
                 conn.execute(
-                    t.pending_batches.insert().values(model_id=model.id, created_at=time.time())
+                    t.pending_batches.insert().values(
+                        model_id=model.id, created_at=time.time(), ts_min=ts_min, ts_max=ts_max
+                    )
                 )
             )
             if self.backend == "postgresql":
