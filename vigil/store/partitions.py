@@ -38,7 +38,7 @@ MAX_MOVED_DAYS = 100  # days moved out of a default partition per run (bounded w
 # the partitioned tables; predictions first (the others follow its days)
 TABLES = ("predictions", "labels", "feedback", "prediction_scores", "answer_scores")
 DEFAULT = "predictions_default"
-_LOCK_KEY = 0x76_69_67_69_6C_70_74  # pg_advisory_xact_lock key: one maintainer at a time
+LOCK_KEY = 0x76_69_67_69_6C_70_74  # pg_advisory_xact_lock key: one maintainer at a time
 _BOUND = re.compile(r"FROM \('?([-0-9.e+]+)'?\) TO \('?([-0-9.e+]+)'?\)")
 
 
@@ -124,7 +124,7 @@ def ensure_partitions(
         tables = partitioned_tables(conn)
         if not tables:
             return []
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
         for table in tables:
             have = {p.start for p in list_partitions(conn, table) if p.start is not None}
             stranded = {

@@ -228,6 +228,9 @@ def enforce_retention(
 ) -> dict[str, dict[str, int]]:
     """Delete raw events older than each model's retention; audit what was deleted.
 
+    On partitioned PostgreSQL whole days go (partitions dropped; a row is kept until its
+    UTC day is wholly past the cutoff), each table's rows by their own time.
+
     Returns:
         Per model name, rows deleted per table (models with nothing to delete included).
     """
@@ -236,12 +239,12 @@ def enforce_retention(
     done: dict[str, dict[str, int]] = {}
     policies = q.list_retention(store)
     # PostgreSQL: partitions of the coming days first, then whole expired days dropped
+    # (partitioned, retention goes by whole days: see retention_cutoff)
     ensure_partitions(store, now)
-    dropped = q.drop_expired_partitions(
-        store, {p.model_id: now - p.days * _DAY_S for p in policies}
-    )
+    cutoffs = {p.model_id: q.retention_cutoff(store, now - p.days * _DAY_S) for p in policies}
+    dropped = q.drop_expired_partitions(store, cutoffs)
     for policy in policies:
-        cutoff = now - policy.days * _DAY_S
+        cutoff = cutoffs[policy.model_id]
         gone = dropped.get(policy.model_id, {})
         deleted = q.purge_before(store, policy.model_id, cutoff, sum(gone.values()))
         for table, n in gone.items():
