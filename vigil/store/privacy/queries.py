@@ -12,6 +12,7 @@ import hashlib
 import secrets
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -281,18 +282,22 @@ def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int
     return done
 
 
-def wipe_deleted(store: Store, attempts: int = 50) -> dict[str, Any]:
+def wipe_deleted(
+    store: Store, tables: Collection[str] | None = None, attempts: int = 50
+) -> dict[str, Any]:
     """After a deletion, make the deleted bytes unrecoverable where the backend allows.
 
     SQLite: ``secure_delete`` (set on every connection) has zeroed the freed content in
     the pages; the write-ahead log still holds earlier images of those pages, so it is
     checkpointed into the database and truncated to zero bytes (retried while readers
     hold an older snapshot). PostgreSQL: the affected tables are vacuumed (dead rows become
-    reusable space; their bytes stay in the files until overwritten, see docs/security.md).
-    Returns what was done, for the erasure receipt.
+    reusable space; their bytes stay in the files until overwritten, see docs/security.md):
+    ``tables``, by default every event table. Returns what was done, for the erasure
+    receipt.
     """
     if store.backend != "sqlite":
-        return {"backend": store.backend, "wal_truncated": None, "vacuumed": _vacuum(store)}
+        vacuumed = _vacuum(store, tables)
+        return {"backend": store.backend, "wal_truncated": None, "vacuumed": vacuumed}
     raw = store.engine.raw_connection()
     try:
         for attempt in range(attempts):
@@ -307,8 +312,10 @@ def wipe_deleted(store: Store, attempts: int = 50) -> dict[str, Any]:
     return {"backend": "sqlite", "secure_delete": True, "wal_truncated": False}
 
 
-def _vacuum(store: Store) -> list[str]:
-    tables = ["predictions", "labels", "feedback", "prediction_scores"]
+def _vacuum(store: Store, only: Collection[str] | None = None) -> list[str]:
+    tables = ["predictions", "labels", "feedback", "prediction_scores", "answer_scores"]
+    if only is not None:
+        tables = [name for name in tables if name in only]
     done = []
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         existing = set(sa.inspect(conn).get_table_names())
