@@ -76,7 +76,7 @@ def partitioned_tables(conn: sa.Connection) -> list[str]:
     """The tables of :data:`TABLES` that are partitioned in this database."""
     if conn.dialect.name != "postgresql":
         return []
-    kinds = dict(
+    kinds: dict[str, str] = dict(
         conn.exec_driver_sql(
             "SELECT relname, relkind FROM pg_class WHERE relname = ANY(%(names)s) "
             "AND relnamespace = to_regnamespace(current_schema())::oid",

@@ -244,7 +244,7 @@ def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int
                 continue
             if not models and end > min(cutoffs.values()):
                 continue  # empty: dropped once past every retention
-            counts = (
+            counts: dict[int, int] = (
                 dict(
                     conn.exec_driver_sql(
                         f"SELECT model_id, count(*) FROM {part.name} GROUP BY model_id"
