@@ -1,4 +1,4 @@
-"""Migration 0017 on PostgreSQL with data present: the unpartitioned table of 0009 becomes
+"""Migration 0015 on PostgreSQL with data present: the unpartitioned table of 0009 becomes
 daily partitions (rows, ids and labels kept), and downgrade brings the one table back."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_upgrade_with_data_then_downgrade(pg_url):
     before = _rows(store)
     store.close()
 
-    store = open_store(pg_url)  # 0013: create partitioned, copy, swap
+    store = open_store(pg_url)  # 0015 and 0019: create partitioned, copy, swap
     try:
         assert _layout(pg_url) == ("p", ["model_id", "id", "ts"])
         assert _rows(store) == before

@@ -56,7 +56,7 @@ class Store:
         self._write_lock = threading.Lock() if self.backend == "sqlite" else None
         # rows of batches this process appended, so its aggregator need not read them back
         self.recent_batches = aggregation.RecentBatches()
-        self._partitioned: bool | None = None  # predictions partitioned (PostgreSQL, 0017)
+        self._partitioned: bool | None = None  # predictions partitioned (PostgreSQL, 0015)
 
     # -- lifecycle -------------------------------------------------------------------
     def upgrade(self) -> None:
@@ -68,7 +68,7 @@ class Store:
             partitions.ensure_partitions(self)
 
     def partitioned(self) -> bool:
-        """Whether ``predictions`` is partitioned (PostgreSQL from migration 0017 on)."""
+        """Whether the event tables are partitioned (PostgreSQL from migration 0015 on)."""
         if self._partitioned is None:
             if self.backend != "postgresql":
                 self._partitioned = False
