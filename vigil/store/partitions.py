@@ -37,6 +37,8 @@ AHEAD_DAYS = 7  # partitions created ahead of today
 MAX_MOVED_DAYS = 100  # days moved out of a default partition per run (bounded work)
 # the partitioned tables; predictions first (the others follow its days)
 TABLES = ("predictions", "labels", "feedback", "prediction_scores", "answer_scores")
+# tables whose ts is their prediction's (the same day's partition)
+SAME_DAY = ("prediction_scores", "answer_scores")
 DEFAULT = "predictions_default"
 LOCK_KEY = 0x76_69_67_69_6C_70_74  # pg_advisory_xact_lock key: one maintainer at a time
 _BOUND = re.compile(r"FROM \('?([-0-9.e+]+)'?\) TO \('?([-0-9.e+]+)'?\)")

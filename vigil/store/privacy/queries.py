@@ -254,7 +254,9 @@ def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int
                 else {}
             )
             if table == "predictions":
-                for name, per_model in _dependent_tables(conn):
+                # the scores share their prediction's day: they go with their own drop
+                shared = frozenset(partitions.SAME_DAY) & frozenset(tables)
+                for name, per_model in _dependent_tables(conn, skip=shared):
                     key = "model_id, prediction_id" if per_model else "prediction_id"
                     doomed = f"SELECT {'model_id, ' if per_model else ''}id FROM {part.name}"
                     # rows of a partitioned table from before the day's end go by their
@@ -433,27 +435,41 @@ def _rows(
     return out
 
 
-def _partitions(conn: sa.Connection) -> set[str]:
-    """Names of the partitions in this database (reached through their tables)."""
-    if conn.dialect.name != "postgresql":
-        return set()
-    return set(conn.exec_driver_sql("SELECT relname FROM pg_class WHERE relispartition").scalars())
+_KEY_COLUMNS = ("model_id", "prediction_id", "subject_id")
+
+
+def _key_columns(conn: sa.Connection) -> dict[str, set[str]]:
+    """Per table (partitions left out: they are reached through their table, whose
+    triggers fire there), which of model_id, prediction_id and subject_id it has."""
+    if conn.dialect.name == "postgresql":  # one catalog query, however many partitions
+        rows = conn.exec_driver_sql(
+            "SELECT c.relname, a.attname FROM pg_class c "
+            "JOIN pg_attribute a ON a.attrelid = c.oid "
+            "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
+            "AND c.relnamespace = to_regnamespace(current_schema())::oid "
+            "AND NOT a.attisdropped AND a.attname = ANY(%(cols)s)",
+            {"cols": list(_KEY_COLUMNS)},
+        ).all()
+        out: dict[str, set[str]] = {}
+        for name, column in rows:
+            out.setdefault(name, set()).add(column)
+        return out
+    inspector = sa.inspect(conn)
+    return {
+        name: {c["name"] for c in inspector.get_columns(name)} & set(_KEY_COLUMNS)
+        for name in inspector.get_table_names()
+    }
 
 
 def _dependent_tables(
     conn: sa.Connection, skip: frozenset[str] = frozenset()
 ) -> list[tuple[str, bool]]:
     """Tables keyed to predictions: (name, whether the key includes model_id)."""
-    inspector = sa.inspect(conn)
-    parts = _partitions(conn)
-    out = []
-    for name in sorted(inspector.get_table_names()):
-        if name in _KEEP or name in parts or name in skip:
-            continue
-        columns = {c["name"] for c in inspector.get_columns(name)}
-        if "prediction_id" in columns:
-            out.append((name, "model_id" in columns))
-    return out
+    return [
+        (name, "model_id" in columns)
+        for name, columns in sorted(_key_columns(conn).items())
+        if name not in _KEEP and name not in skip and "prediction_id" in columns
+    ]
 
 
 def _delete_dependents(
@@ -464,14 +480,10 @@ def _delete_dependents(
 ) -> dict[str, int]:
     """Delete rows keyed to the ``doomed`` (model id, prediction id) pairs (and to the
     subject) everywhere but in the ``skip`` tables."""
-    inspector = sa.inspect(conn)
     deleted: dict[str, int] = {}
-    # partitions of a partitioned table are reached through it (its triggers fire there)
-    parts = _partitions(conn)
-    for name in sorted(inspector.get_table_names()):
-        if name in _KEEP or name in parts or name in skip:
+    for name, columns in sorted(_key_columns(conn).items()):
+        if name in _KEEP or name in skip:
             continue
-        columns = {c["name"] for c in inspector.get_columns(name)}
         if "prediction_id" in columns and "model_id" in columns:  # ids are per model
             tbl = sa.table(name, sa.column("model_id"), sa.column("prediction_id"))
             deleted[name] = conn.execute(
