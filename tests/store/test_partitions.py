@@ -1,6 +1,8 @@
-"""Partitioned predictions on a real PostgreSQL: partitions created ahead (idempotently),
-exact per-model duplicate detection across partitions, labels joining, pruning shown by
-EXPLAIN, and retention by dropping whole partitions. SQLite runs the same code unchanged.
+"""Partitioned event tables on a real PostgreSQL: partitions of every table created ahead
+(idempotently), exact per-model duplicate detection across partitions, labels joining,
+one label, feedback and score per key, pruning shown by EXPLAIN (windows, joins, the
+aggregator's read-back), and retention by dropping whole days of every table, exact to
+the row. SQLite runs the same code unchanged.
 """
 
 from __future__ import annotations

@@ -230,20 +230,31 @@ def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int
             for part in partitions.list_partitions(conn, table)
             if part.start is not None and part.end is not None and part.end <= latest
         ]
+
+    def droppable(conn: sa.Connection, name: str, end: float) -> list[int] | None:
+        """The models with rows in partition ``name`` when it may go, else None."""
+        if conn.exec_driver_sql(f"SELECT to_regclass('{name}')").scalar() is None:
+            return None  # dropped by another replica meanwhile
+        models = partitions.models_in(conn, name)
+        if not all(m in cutoffs and end <= cutoffs[m] for m in models):
+            return None
+        if not models and end > min(cutoffs.values()):
+            return None  # empty: dropped once past every retention
+        return models
+
     for table, part in candidates:
         start, end = part.start or 0.0, part.end or 0.0  # the candidates are bounded
+        with store.read() as conn:  # days kept for another model: no lock taken for them
+            if droppable(conn, part.name, end) is None:
+                continue
         with store.write() as conn:
             # one maintainer at a time (as ensure_partitions); writers of the table wait
             # from here (a row must not land in the day between the check and the drop)
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({partitions.LOCK_KEY})")
             conn.exec_driver_sql(f"LOCK TABLE ONLY {table} IN SHARE ROW EXCLUSIVE MODE")
-            if conn.exec_driver_sql(f"SELECT to_regclass('{part.name}')").scalar() is None:
-                continue  # dropped by another replica meanwhile
-            models = partitions.models_in(conn, part.name)
-            if not all(m in cutoffs and end <= cutoffs[m] for m in models):
+            models = droppable(conn, part.name, end)  # again, now that nothing can land
+            if models is None:
                 continue
-            if not models and end > min(cutoffs.values()):
-                continue  # empty: dropped once past every retention
             counts: dict[int, int] = (
                 dict(
                     conn.exec_driver_sql(
