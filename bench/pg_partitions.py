@@ -3,11 +3,14 @@
     PYTHONPATH=$PWD python bench/pg_partitions.py --rows 10000000 [--days 30] [--models 10]
 
 Starts a throw-away PostgreSQL (the test suite's helper), makes two databases at vigil's
-newest schema - one as shipped (daily partitions, migration 0017), one stepped back to
-the unpartitioned layout of 0009 - and fills both with the same ``--rows`` predictions
-spread evenly over ``--days`` days and ``--models`` models, written by SQL directly
-(``INSERT ... SELECT ... FROM generate_series``, 1M rows per transaction) because the
-HTTP path would take hours at this size. ANALYZE, then per layout:
+newest schema - one as shipped (daily partitions of predictions, labels, feedback and
+scores, migrations 0015 and 0019), one stepped back to the unpartitioned layout of 0009 -
+and fills both with the same ``--rows`` predictions spread evenly over ``--days`` whole
+UTC days (ending at today's midnight) and ``--models`` models, with labels for a tenth of
+them (a third of those a day late, a third two days late), feedback for one in fifty and
+input scores for one in five, written by SQL directly (``INSERT ... SELECT ... FROM
+generate_series``, 1M rows per transaction) because the HTTP path would take hours at
+this size. ANALYZE, then per layout:
 
 - ingest: 20 batches of 500 through ``Store.insert_predictions`` (the server's path);
 - overview: per-model counts of the last 24 h from the raw rows;
@@ -15,8 +18,10 @@ HTTP path would take hours at this size. ANALYZE, then per layout:
 - drift window read: one model's inputs of the last hour (``window_inputs``);
 - labelled join: one model's labelled predictions of the last 24 h;
 - label matching: ``upsert_labels`` of 500 labels (ids looked up per model);
-- retention of the oldest day (every model keeps ``--days - 1`` days): partition drop
-  vs row deletes.
+- aggregator read-back: 20 batches of 500 appended, then folded with the process's
+  cache of them emptied (what a replica that did not append them does);
+- retention of the oldest day (every model keeps ``--days - 1`` days, so exactly one
+  whole day of every table is past it): partition drops vs row deletes.
 
 Wall time is the median of 5 runs (retention: one run); database CPU is the user+system
 time of every PostgreSQL process over the runs (from /proc), divided by the runs.
@@ -41,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from vigil.engine.privacy.policies import enforce_retention
 from vigil.store import migrate, open_store, partitions
+from vigil.store.ingest.aggregation import RecentBatches
 from vigil.store.privacy import queries as privacy_q
 from vigil.store.quality import queries as quality_q
 from vigil.store.references import queries as reference_q
@@ -49,7 +55,7 @@ from vigil.store.store import Store
 DAY = 86400
 CHUNK = 1_000_000
 SCHEMA = {
-    "task": "classification",
+    "task": "binary_classification",
     "features": [{"name": "x", "kind": "numeric"}, {"name": "c", "kind": "categorical"}],
 }
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -86,7 +92,7 @@ def load(store: Store, rows: int, days: int, models: int, end: float) -> float:
             conn.execute(
                 sa.text(
                     "INSERT INTO models (id, name, task, schema, created_at, updated_at) "
-                    "VALUES (:i, :n, 'classification', :s, 0, 0)"
+                    "VALUES (:i, :n, 'binary_classification', :s, 0, 0)"
                 ),
                 {"i": m, "n": f"m{m}", "s": json.dumps(SCHEMA)},
             )
@@ -109,12 +115,27 @@ def load(store: Store, rows: int, days: int, models: int, end: float) -> float:
                     f"'p' || g, {ts} FROM generate_series({lo}, {hi}) g"
                 )
         print(f"  loaded {hi + 1:,} rows ({time.perf_counter() - began:.0f} s)", flush=True)
-    with store.write() as conn:  # labels for a tenth of model 1's last day
-        conn.exec_driver_sql(
-            "INSERT INTO labels (model_id, prediction_id, actual, ts, received_at) "
-            "SELECT model_id, id, to_jsonb(1), ts, ts FROM predictions "
-            f"WHERE model_id = 1 AND ts >= {end - DAY} AND mod(hashtext(id), 10) = 0"
-        )
+    for lo in range(0, rows, CHUNK):  # what belongs to the predictions, by their ids
+        hi = min(rows, lo + CHUNK) - 1
+        with store.write() as conn:
+            conn.exec_driver_sql(  # a tenth labelled: on time, a day late, two days late
+                "INSERT INTO labels (model_id, prediction_id, actual, ts, received_at) "
+                f"SELECT 1 + mod(g, {models}), 'p' || g, to_jsonb(mod(g, 2)), "
+                f"{ts} + mod(g / 10, 3) * {DAY}, {ts} FROM generate_series({lo}, {hi}) g "
+                "WHERE mod(g, 10) = 3"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO feedback (model_id, id, prediction_id, score, ts, received_at) "
+                f"SELECT 1 + mod(g, {models}), 'f' || g, 'p' || g, 1, {ts} + 3600, {ts} "
+                f"FROM generate_series({lo}, {hi}) g WHERE mod(g, 50) = 7"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO prediction_scores (model_id, prediction_id, version, ts, "
+                f"ood_score, ood) SELECT 1 + mod(g, {models}), 'p' || g, 'v1', {ts}, "
+                f"mod(g, 97) / 97.0, mod(g, 97) > 90 FROM generate_series({lo}, {hi}) g "
+                "WHERE mod(g, 5) = 1"
+            )
+        print(f"  children of {hi + 1:,} rows ({time.perf_counter() - began:.0f} s)", flush=True)
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
     return time.perf_counter() - began
@@ -201,10 +222,51 @@ def bench_layout(store: Store, args: argparse.Namespace, end: float) -> dict[str
             [{"prediction_id": pid, "actual": i, "ts": now, "received_at": now} for pid in ids],
         )
     )
+    out["aggregator read-back (20 batches of 500)"] = measure_fold(store, model, end)
     for m in range(1, args.models + 1):
         privacy_q.set_retention(store, m, args.days - 1, "bench")
-    out["retention: oldest day"] = measure(lambda _i: enforce_retention(store, now=end), reps=1)
+    removed: dict[str, int] = {}
+
+    def retention(_i: int) -> None:
+        for per_model in enforce_retention(store, now=end).values():
+            for table, n in per_model.items():
+                removed[table] = removed.get(table, 0) + n
+
+    out["retention: oldest day"] = measure(retention, reps=1)
+    out["retention removed"] = ", ".join(f"{t} {n:,}" for t, n in sorted(removed.items()) if n)
     return out
+
+
+def measure_fold(store: Store, model: Any, end: float, reps: int = 5) -> tuple[float, float]:
+    """(median wall ms, database CPU ms) of folding 20 batches read back from the table."""
+    walls, cpu = [], 0.0
+    for i in range(reps):
+        for b in range(20):
+            store.insert_predictions(
+                model,
+                [
+                    {
+                        "id": f"fold-{i}-{b}-{k}",
+                        "version": "v1",
+                        "ts": end - 1800 + k,
+                        "latency_s": 0.01,
+                        "error": None,
+                        "subject_id": None,
+                        "inputs": {"x": k, "c": "k2"},
+                        "outputs": 1,
+                        "proba": None,
+                        "received_at": end,
+                    }
+                    for k in range(500)
+                ],
+            )
+        store.recent_batches = RecentBatches()  # as on a replica that did not append them
+        cpu0 = pg_cpu_s()
+        t0 = time.perf_counter()
+        store.fold_pending(model.id)
+        walls.append(time.perf_counter() - t0)
+        cpu += pg_cpu_s() - cpu0
+    return statistics.median(walls) * 1000, cpu / reps * 1000
 
 
 def main() -> None:
@@ -226,7 +288,7 @@ def main() -> None:
         server = f"postgresql+psycopg://postgres@127.0.0.1:{executor.port}"
     else:
         server = args.url.rstrip("/")
-    end = time.time()
+    end = float(time.time() // DAY * DAY)  # today's midnight: the days are whole
     results: dict[str, dict[str, Any]] = {}
     try:
         admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
@@ -239,6 +301,11 @@ def main() -> None:
             if layout == "unpartitioned":
                 migrate.downgrade(store.engine, "0015_partitions-1")
                 store._partitioned = None
+                with store.write() as conn:  # this code writes the batch bounds of 0019
+                    conn.exec_driver_sql(
+                        "ALTER TABLE pending_batches ADD COLUMN ts_min float8, "
+                        "ADD COLUMN ts_max float8"
+                    )
             print(f"{layout}: loading {args.rows:,} rows", flush=True)
             try:
                 results[layout] = bench_layout(store, args, end)

@@ -1,6 +1,8 @@
-"""Partitioned predictions on a real PostgreSQL: partitions created ahead (idempotently),
-exact per-model duplicate detection across partitions, labels joining, pruning shown by
-EXPLAIN, and retention by dropping whole partitions. SQLite runs the same code unchanged.
+"""Partitioned event tables on a real PostgreSQL: partitions of every table created ahead
+(idempotently), exact per-model duplicate detection across partitions, labels joining,
+one label, feedback and score per key, pruning shown by EXPLAIN (windows, joins, the
+aggregator's read-back), and retention by dropping whole days of every table, exact to
+the row. SQLite runs the same code unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from vigil.engine.ingest.ingestor import Ingestor
 from vigil.engine.privacy import admin
 from vigil.engine.privacy.policies import enforce_retention
 from vigil.store import open_store, partitions
+from vigil.store.genai.answers import write_scores
 from vigil.store.partitions import DAY_S, partition_name
+from vigil.store.privacy.scores import add_scores
 from vigil.store.quality import queries as quality_q
 from vigil.store.references import queries as reference_q
 
@@ -55,8 +59,11 @@ def pg_store(pg_url):
 
 def test_partitions_are_created_ahead_and_maintenance_is_idempotent(pg_store):
     names = _names(pg_store)
-    expected = [partition_name(d) for d in range(TODAY - 1, TODAY + partitions.AHEAD_DAYS + 1)]
-    assert names == [*expected, partitions.DEFAULT]
+    days = range(TODAY - 1, TODAY + partitions.AHEAD_DAYS + 1)
+    for table in partitions.TABLES:  # every event table has the same days
+        with pg_store.read() as conn:
+            have = [p.name for p in partitions.list_partitions(conn, table)]
+        assert have == [*(partition_name(d, table) for d in days), f"{table}_default"]
     assert partitions.ensure_partitions(pg_store) == []  # a second run changes nothing
     # ten days later the job adds the missing days, once, even when replicas race
     later = time.time() + 10 * DAY_S
@@ -73,9 +80,12 @@ def test_partitions_are_created_ahead_and_maintenance_is_idempotent(pg_store):
         th.join()
     added = sorted(n for r in results for n in r)
     # yesterday (seen from then) to AHEAD_DAYS ahead; the gap day before goes to default
-    assert added == [
-        partition_name(d) for d in range(TODAY + 9, TODAY + 10 + partitions.AHEAD_DAYS + 1)
-    ]
+    assert added == sorted(
+        partition_name(d, table)
+        for table in partitions.TABLES
+        for d in range(TODAY + 9, TODAY + 10 + partitions.AHEAD_DAYS + 1)
+    )
+    added = [n for n in added if n.startswith("predictions_")]
     assert len(_names(pg_store)) == len(names) + len(added)
 
 
@@ -244,13 +254,93 @@ def test_time_bounded_queries_read_only_their_partitions(pg_store):
     } <= everything
 
 
-def test_retention_drops_whole_partitions_and_deletes_the_rest_row_wise(pg_store):
+def test_aggregator_reads_a_batch_back_from_its_days_partitions_only(pg_store, pg_url):
+    partitions.ensure_partitions(pg_store, _day_ts(TODAY - 5))  # days -6.. have partitions
+    ingest = Ingestor(pg_store)
+    ingest.register_model({"name": "a", "schema": SCHEMA})
+    model = pg_store.get_model("a")
+    day = TODAY - 3
+    rows = [{"id": f"r{i}", "ts": _day_ts(day, i), "inputs": {"x": i}} for i in range(5)]
+    ingest.ingest_predictions("a", rows)
+    # rows on other days, folded already, so the read-back below has something to skip
+    ingest.ingest_predictions(
+        "a", [{"id": f"o{d}", "ts": _day_ts(d), "inputs": {"x": 1}} for d in (TODAY - 1, TODAY)]
+    )
+    pg_store.fold_pending(model.id)
+    # a batch appended by another replica: this process has not its rows in memory
+    other = open_store(pg_url)
+    try:
+        other.insert_predictions(
+            model,
+            [
+                {
+                    "id": f"late-{i}",
+                    "version": "1",
+                    "ts": _day_ts(day, 10 + i),
+                    "latency_s": None,
+                    "error": None,
+                    "subject_id": None,
+                    "inputs": {"x": i},
+                    "outputs": None,
+                    "proba": None,
+                    "received_at": time.time(),
+                }
+                for i in range(3)
+            ],
+        )
+    finally:
+        other.close()
+    reads = _plan_relations(pg_store, lambda: pg_store.fold_pending(model.id))
+    assert reads == {partition_name(day)}
+    rollups = pg_store.rollup_rows(model.id, _day_ts(day, 0), _day_ts(day, 24))
+    assert sum(r.count for r in rollups) == 8  # every row folded once
+
+    # control: a batch without bounds (appended before 0019) reads every partition
+    other = open_store(pg_url)
+    try:
+        other.insert_predictions(
+            model,
+            [
+                {
+                    "id": "unbounded",
+                    "version": "1",
+                    "ts": _day_ts(day, 20),
+                    "latency_s": None,
+                    "error": None,
+                    "subject_id": None,
+                    "inputs": {"x": 1},
+                    "outputs": None,
+                    "proba": None,
+                    "received_at": time.time(),
+                }
+            ],
+        )
+    finally:
+        other.close()
+    with pg_store.write() as conn:
+        conn.execute(sa.text("UPDATE pending_batches SET ts_min = NULL, ts_max = NULL"))
+    reads = _plan_relations(pg_store, lambda: pg_store.fold_pending(model.id))
+    assert {partition_name(day), partition_name(TODAY), partitions.DEFAULT} <= reads
+
+
+def _keys(store, table: str) -> set[tuple[str, str]]:
+    """(model name, row key) of every stored row of ``table``."""
+    key = {"predictions": "id", "feedback": "id"}.get(table, "prediction_id")
+    with store.read() as conn:
+        rows = conn.execute(
+            sa.text(f"SELECT m.name, t.{key} FROM {table} t JOIN models m ON m.id = t.model_id")
+        ).all()
+    return {(m, k) for m, k in rows}
+
+
+def test_retention_drops_whole_days_of_every_table_and_keeps_the_rest(pg_store):
     ingest = Ingestor(pg_store)
     for name in ("a", "b"):
         ingest.register_model({"name": name, "schema": SCHEMA})
     a, b = pg_store.get_model("a"), pg_store.get_model("b")
     now = _day_ts(TODAY, 12)
-    # partitions for the ten past days, a's rows on each; b (no retention) on day -8 only
+    # partitions for the eleven past days, a's rows on days -1..-10; b (no retention)
+    # on day -8 only
     partitions.ensure_partitions(pg_store, now - 10 * DAY_S, ahead_days=10)
     ingest.ingest_predictions(
         "a",
@@ -263,42 +353,160 @@ def test_retention_drops_whole_partitions_and_deletes_the_rest_row_wise(pg_store
     ingest.ingest_predictions(
         "b", [{"id": "b-old", "ts": _day_ts(TODAY - 8, 1), "inputs": {"x": 1}}]
     )
-    ingest.ingest_labels(
-        "a", [{"prediction_id": "a9-1", "actual": 1}, {"prediction_id": "a2-1", "actual": 2}]
+    labels = {  # prediction id: the label's own day
+        "a9-1": -9,  # its day goes (only a's labels in it)
+        "a2-1": -1,  # kept
+        "a5-0": -5,  # kept: day -5 is not wholly past the cutoff
+        "a7-0": -1,  # came late for a prediction whose day is dropped: goes with it
+        "a8-2": -2,  # came late for a prediction deleted row-wise (day -8 is b's too)
+        "a3-0": -7,  # its own day is past, its prediction's is not: goes by its own day
+        "a8-0": -8,  # day -8 of labels is b's too: deleted row-wise
+    }
+    for pid, day in labels.items():
+        ingest.ingest_labels("a", [{"prediction_id": pid, "actual": 1, "ts": _day_ts(TODAY + day)}])
+    ingest.ingest_labels("b", [{"prediction_id": "b-old", "actual": 0, "ts": _day_ts(TODAY - 8)}])
+    ingest.ingest_feedback(
+        "a",
+        [
+            {"id": "f1", "prediction_id": "a9-1", "score": 1, "ts": _day_ts(TODAY - 9)},
+            {"id": "f2", "prediction_id": "a9-1", "score": 1, "ts": _day_ts(TODAY - 1)},
+            {"id": "f3", "prediction_id": "a1-0", "score": 1, "ts": now},
+        ],
     )
-    ingest.ingest_feedback("a", [{"id": "f1", "prediction_id": "a9-1", "score": 1}])
-    admin.set_retention(pg_store, "a", 5, "test")  # cutoff: now - 5 days = day -5, 12:00
+    for model, pid, day, hour in (
+        (a, "a9-1", -9, 6),
+        (a, "a8-1", -8, 6),
+        (b, "b-old", -8, 1),
+        (a, "a5-0", -5, 0),
+    ):
+        add_scores(
+            pg_store,
+            [
+                {
+                    "prediction_id": pid,
+                    "model_id": model.id,
+                    "version": "1",
+                    "ts": _day_ts(TODAY + day, hour),
+                    "ood_score": 0.5,
+                    "ood": False,
+                    "injection_score": None,
+                    "flags": None,
+                }
+            ],
+        )
+    write_scores(
+        pg_store,
+        a.id,
+        [
+            {"prediction_id": pid, "version": "1", "ts": _day_ts(TODAY + day, 0), "tokens": 3}
+            for pid, day in (("a10-0", -10), ("a4-0", -4))
+        ],
+    )
+    admin.set_retention(pg_store, "a", 5, "test")  # cutoff: day -5, 12:00 -> day -5 00:00
 
     done = enforce_retention(pg_store, now=now)
 
-    names = _names(pg_store)
-    dropped = {partition_name(TODAY - k) for k in (6, 7, 9, 10)}  # only a's, wholly past
-    assert not dropped & set(names)
-    assert partition_name(TODAY - 8) in names  # b keeps its row, so the day stays
-    assert partition_name(TODAY - 5) in names  # partly past the cutoff: rows deleted
+    # whole days went: every table's days -6 and older holding only a's rows (or none)
+    for table in partitions.TABLES:
+        with pg_store.read() as conn:
+            names = {p.name for p in partitions.list_partitions(conn, table)}
+        shared = {-8} if table in ("predictions", "labels", "prediction_scores") else set()
+        for k in range(5, 12):
+            assert (partition_name(TODAY - k, table) in names) == (k == 5 or -k in shared), (
+                table,
+                k,
+            )
+    kept = {f"a{k}-{i}" for k in range(1, 6) for i in range(4)}
+    assert _keys(pg_store, "predictions") == {("a", k) for k in kept} | {("b", "b-old")}
+    assert _keys(pg_store, "labels") == {("a", "a2-1"), ("a", "a5-0"), ("b", "b-old")}
+    assert _keys(pg_store, "feedback") == {("a", "f3")}
+    assert _keys(pg_store, "prediction_scores") == {("a", "a5-0"), ("b", "b-old")}
+    assert _keys(pg_store, "answer_scores") == {("a", "a4-0")}
+    assert done["a"] == {
+        "predictions": 20,
+        "labels": 5,
+        "feedback": 2,
+        "prediction_scores": 2,
+        "answer_scores": 1,
+    }
+    assert "b" not in done  # no retention: nothing of b is looked at
     with pg_store.read() as conn:
-        left = sorted(
+        ids = set(
             conn.execute(
-                sa.text("SELECT id FROM predictions WHERE model_id = :m"), {"m": a.id}
+                sa.text("SELECT id FROM prediction_ids WHERE model_id = :m"), {"m": a.id}
             ).scalars()
         )
-        ids_left = conn.execute(
-            sa.text("SELECT count(*) FROM prediction_ids WHERE model_id = :m"), {"m": a.id}
-        ).scalar()
-        labels = sorted(conn.execute(sa.text("SELECT prediction_id FROM labels")).scalars())
-        feedback = conn.execute(sa.text("SELECT count(*) FROM feedback")).scalar_one()
-    # day -5 keeps 12:00 and 18:00 (ts >= cutoff), days -4..-1 keep all four
-    assert left == sorted([f"a{k}-{i}" for k in range(1, 5) for i in range(4)] + ["a5-2", "a5-3"])
-    assert ids_left == len(left)
-    assert labels == ["a2-1"] and feedback == 0
-    assert done["a"]["predictions"] == 40 - len(left)
-    assert done["a"]["labels"] == 1 and done["a"]["feedback"] == 1
-    assert pg_store.count("predictions", b.id) == 1
-    # a dropped id can be sent again (its id was released with the partition)
-    again = ingest.ingest_predictions("a", [{"id": "a9-1", "inputs": {"x": 1}}])
-    assert again.accepted == 1
+    assert ids == kept  # the ids of dropped and deleted rows were released
+    # a dropped id and a deleted one can be sent again
+    again = ingest.ingest_predictions(
+        "a", [{"id": "a9-1", "inputs": {"x": 1}}, {"id": "a8-0", "inputs": {"x": 1}}]
+    )
+    assert again.accepted == 2
     # a second run has nothing left to do
-    assert enforce_retention(pg_store, now=now)["a"] == dict.fromkeys(done["a"], 0)
+    assert not any(enforce_retention(pg_store, now=now)["a"].values())
+
+
+def test_relabels_refeedback_and_rescoring_keep_one_row_per_key(pg_store):
+    """Keys of the partitioned tables hold ts: the writers keep one row per id."""
+    ingest = Ingestor(pg_store)
+    ingest.register_model({"name": "a", "schema": SCHEMA})
+    a = pg_store.get_model("a")
+    ingest.ingest_predictions("a", [{"id": "p", "ts": _day_ts(TODAY - 1), "inputs": {"x": 1}}])
+    ingest.ingest_labels("a", [{"prediction_id": "p", "actual": 1, "ts": _day_ts(TODAY - 1)}])
+    ingest.ingest_labels("a", [{"prediction_id": "p", "actual": 2, "ts": _day_ts(TODAY, 0.5)}])
+    with pg_store.read() as conn:
+        assert conn.execute(sa.text("SELECT actual FROM labels")).scalars().all() == [2]
+    first = ingest.ingest_feedback(
+        "a", [{"id": "f", "prediction_id": "p", "score": 1, "ts": _day_ts(TODAY - 1)}]
+    )
+    second = ingest.ingest_feedback(
+        "a", [{"id": "f", "prediction_id": "p", "score": 0, "ts": _day_ts(TODAY, 0.5)}]
+    )
+    assert (first.accepted, second.accepted, second.duplicates) == (1, 0, 1)
+    with pg_store.read() as conn:
+        assert conn.execute(sa.text("SELECT score FROM feedback")).scalars().all() == [1]
+    for ts in (_day_ts(TODAY - 1), _day_ts(TODAY, 0.5)):  # a duplicate prediction's score
+        row = {"prediction_id": "p", "model_id": a.id, "version": "1", "ts": ts}
+        add_scores(
+            pg_store,
+            [{**row, "ood_score": 0.1, "ood": False, "injection_score": None, "flags": None}],
+        )
+    with pg_store.read() as conn:
+        assert conn.execute(sa.text("SELECT ts FROM prediction_scores")).scalars().all() == [
+            _day_ts(TODAY - 1)
+        ]
+
+    # writers racing on the same ids each with their own times still leave one row per id
+    barrier = threading.Barrier(4)
+
+    def relabel(k: int) -> None:
+        barrier.wait()
+        pg_store.upsert_labels(
+            a.id,
+            [
+                {
+                    "prediction_id": f"r{i}",
+                    "actual": k,
+                    "ts": _day_ts(TODAY - k),
+                    "received_at": 1.0,
+                }
+                for i in range(200)
+            ],
+        )
+
+    threads = [threading.Thread(target=relabel, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    with pg_store.read() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT count(*), count(DISTINCT prediction_id) FROM labels "
+                "WHERE prediction_id LIKE 'r%'"
+            )
+        ).one()
+    assert tuple(rows) == (200, 200)
 
 
 def test_erasure_releases_the_ids_of_erased_predictions(pg_store):

@@ -1,4 +1,4 @@
-"""Migration 0017 on PostgreSQL with data present: the unpartitioned table of 0009 becomes
+"""Migration 0015 on PostgreSQL with data present: the unpartitioned table of 0009 becomes
 daily partitions (rows, ids and labels kept), and downgrade brings the one table back."""
 
 from __future__ import annotations
@@ -46,23 +46,12 @@ def test_upgrade_with_data_then_downgrade(pg_url):
     store.close()
     assert _layout(pg_url) == ("r", ["model_id", "id"])
 
+    _write_old(pg_url)  # what the previous release stored (its code, by SQL here)
     store = _old_store(pg_url)
-    ingest = Ingestor(store)
-    for name in ("a", "b"):
-        ingest.register_model({"name": name, "schema": SCHEMA})
-    ingest.ingest_predictions(
-        "a",
-        [
-            {"id": "old", "ts": OLD_DAY * DAY_S + 5, "inputs": {"x": 1}},
-            {"id": "now", "ts": TODAY * DAY_S + 5, "inputs": {"x": 2}},
-        ],
-    )
-    ingest.ingest_predictions("b", [{"id": "old", "ts": TODAY * DAY_S + 9, "inputs": {"x": 3}}])
-    ingest.ingest_labels("a", [{"prediction_id": "old", "actual": 7}])
     before = _rows(store)
     store.close()
 
-    store = open_store(pg_url)  # 0013: create partitioned, copy, swap
+    store = open_store(pg_url)  # 0015 and 0019: create partitioned, copy, swap
     try:
         assert _layout(pg_url) == ("p", ["model_id", "id", "ts"])
         assert _rows(store) == before
@@ -103,10 +92,41 @@ def test_upgrade_with_data_then_downgrade(pg_url):
         assert _rows(store) == after
         with store.read() as conn:
             assert conn.exec_driver_sql("SELECT to_regclass('prediction_ids')").scalar() is None
-        again = Ingestor(store).ingest_predictions("b", [{"id": "new", "inputs": {"x": 4}}])
-        assert again.duplicates == 1
     finally:
         store.close()
+
+
+def _write_old(url: str) -> None:
+    """Two models' predictions and a label in the layout before 0015 (written by SQL:
+    this vigil's code writes the batch bounds of 0019, which that layout lacks)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO models (id, name, task, schema, created_at, updated_at) VALUES "
+                    "(1, 'a', 'regression', :s, 1, 1), (2, 'b', 'regression', :s, 1, 1)"
+                ),
+                {"s": '{"task": "regression", "features": [{"name": "x", "kind": "numeric"}]}'},
+            )
+            conn.exec_driver_sql("SELECT setval('models_id_seq', 2)")
+            conn.execute(
+                sa.text(
+                    "INSERT INTO predictions (model_id, id, version, ts, inputs, received_at) "
+                    "VALUES (1, 'old', '1', :old, '{\"x\": 1}', :old), "
+                    "(1, 'now', '1', :now, '{\"x\": 2}', :now), "
+                    "(2, 'old', '1', :now2, '{\"x\": 3}', :now2)"
+                ),
+                {"old": OLD_DAY * DAY_S + 5, "now": TODAY * DAY_S + 5, "now2": TODAY * DAY_S + 9},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO labels (model_id, prediction_id, actual, ts, received_at) "
+                    "VALUES (1, 'old', '7', 1, 1)"
+                )
+            )
+    finally:
+        engine.dispose()
 
 
 def _old_store(url: str):

@@ -56,7 +56,7 @@ class Store:
         self._write_lock = threading.Lock() if self.backend == "sqlite" else None
         # rows of batches this process appended, so its aggregator need not read them back
         self.recent_batches = aggregation.RecentBatches()
-        self._partitioned: bool | None = None  # predictions partitioned (PostgreSQL, 0017)
+        self._partitioned: bool | None = None  # predictions partitioned (PostgreSQL, 0015)
 
     # -- lifecycle -------------------------------------------------------------------
     def upgrade(self) -> None:
@@ -68,7 +68,7 @@ class Store:
             partitions.ensure_partitions(self)
 
     def partitioned(self) -> bool:
-        """Whether ``predictions`` is partitioned (PostgreSQL from migration 0017 on)."""
+        """Whether the event tables are partitioned (PostgreSQL from migration 0015 on)."""
         if self._partitioned is None:
             if self.backend != "postgresql":
                 self._partitioned = False
@@ -235,12 +235,15 @@ class Store:
         ordered = sorted(rows, key=_by_id)
         versions = {r["version"] for r in rows}
         partitioned = self.partitioned()
+        ts_min, ts_max = min(r["ts"] for r in rows), max(r["ts"] for r in rows)
 
         def work(conn: sa.Connection) -> tuple[int, set[str]]:
             self._ensure_versions(conn, model.id, versions)
             batch = inserted_id(
                 conn.execute(
-                    t.pending_batches.insert().values(model_id=model.id, created_at=time.time())
+                    t.pending_batches.insert().values(
+                        model_id=model.id, created_at=time.time(), ts_min=ts_min, ts_max=ts_max
+                    )
                 )
             )
             if self.backend == "postgresql":
@@ -338,12 +341,29 @@ class Store:
             else t.predictions
         )
         with self.write() as conn:
-            conn.execute(
-                stmt,
-                sorted(
-                    ({**r, "model_id": model_id} for r in rows), key=lambda r: r["prediction_id"]
-                ),
-            )
+            if self.partitioned():
+                # the key holds ts (a re-sent label may bring another): replace the stored
+                # label of each id, one writer per model at a time
+                partitions.lock_model_rows(conn, "labels", model_id)
+                last = {r["prediction_id"]: r for r in rows}  # a batch's last label wins
+                lab = t.labels
+                for chunk in _chunks(sorted(last), 1000):
+                    conn.execute(
+                        lab.delete().where(
+                            lab.c.model_id == model_id, lab.c.prediction_id.in_(chunk)
+                        )
+                    )
+                conn.execute(
+                    lab.insert(), [{**last[i], "model_id": model_id} for i in sorted(last)]
+                )
+            else:
+                conn.execute(
+                    stmt,
+                    sorted(
+                        ({**r, "model_id": model_id} for r in rows),
+                        key=lambda r: r["prediction_id"],
+                    ),
+                )
             matched = conn.execute(
                 sa.select(sa.func.count())
                 .select_from(p)
@@ -357,7 +377,27 @@ class Store:
             return set()
         stmt = self._insert(t.feedback).on_conflict_do_nothing().returning(t.feedback.c.id)
         with self.write() as conn:
-            return set(conn.execute(stmt, [{**r, "model_id": model_id} for r in rows]).scalars())
+            if not self.partitioned():
+                return set(
+                    conn.execute(stmt, [{**r, "model_id": model_id} for r in rows]).scalars()
+                )
+            # the key holds ts: skip the ids stored already, one writer per model at a time
+            partitions.lock_model_rows(conn, "feedback", model_id)
+            fb = t.feedback
+            first: dict[str, dict[str, Any]] = {}
+            for r in rows:
+                first.setdefault(r["id"], r)
+            stored: set[str] = set()
+            for chunk in _chunks(sorted(first), 1000):
+                stored.update(
+                    conn.execute(
+                        sa.select(fb.c.id).where(fb.c.model_id == model_id, fb.c.id.in_(chunk))
+                    ).scalars()
+                )
+            fresh = [{**r, "model_id": model_id} for i, r in first.items() if i not in stored]
+            if fresh:
+                conn.execute(fb.insert(), fresh)
+            return {r["id"] for r in fresh}
 
     def count(self, table: str, model_id: int | None = None) -> int:
         """Rows in one of the event tables (predictions, labels, feedback), per model."""
@@ -543,3 +583,8 @@ def _sqlstate(exc: sa.exc.StatementError) -> str | None:
 def _key(row: Any) -> ApiKeyRecord:
     scopes = frozenset(s for s in row.scopes.split(",") if s)
     return ApiKeyRecord(row.id, row.name, scopes, row.created_at, row.last_used_at, row.revoked_at)
+
+
+def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+    """``items`` in slices of at most ``size`` (bounded IN lists)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]

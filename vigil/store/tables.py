@@ -164,6 +164,10 @@ pending_batches = sa.Table(
         "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
     ),
     sa.Column("created_at", sa.Double, nullable=False),
+    # the time range of the batch's rows: its read-back reads only those days' partitions
+    # (0019; null for batches appended before)
+    sa.Column("ts_min", sa.Double, nullable=True),
+    sa.Column("ts_max", sa.Double, nullable=True),
     sa.Index("ix_pending_batches_model", "model_id", "batch"),
     sqlite_autoincrement=True,  # batch numbers are never reused (rows point at them)
 )

@@ -228,6 +228,9 @@ def enforce_retention(
 ) -> dict[str, dict[str, int]]:
     """Delete raw events older than each model's retention; audit what was deleted.
 
+    On partitioned PostgreSQL whole days go (partitions dropped; a row is kept until its
+    UTC day is wholly past the cutoff), each table's rows by their own time.
+
     Returns:
         Per model name, rows deleted per table (models with nothing to delete included).
     """
@@ -236,14 +239,16 @@ def enforce_retention(
     done: dict[str, dict[str, int]] = {}
     policies = q.list_retention(store)
     # PostgreSQL: partitions of the coming days first, then whole expired days dropped
+    # (partitioned, retention goes by whole days: see retention_cutoff)
     ensure_partitions(store, now)
-    dropped = q.drop_expired_partitions(
-        store, {p.model_id: now - p.days * _DAY_S for p in policies}
-    )
+    cutoffs = {p.model_id: q.retention_cutoff(store, now - p.days * _DAY_S) for p in policies}
+    dropped = q.drop_expired_partitions(store, cutoffs)
+    rowwise: set[str] = set()  # tables with rows deleted (dropped days leave nothing)
     for policy in policies:
-        cutoff = now - policy.days * _DAY_S
+        cutoff = cutoffs[policy.model_id]
         gone = dropped.get(policy.model_id, {})
         deleted = q.purge_before(store, policy.model_id, cutoff, sum(gone.values()))
+        rowwise.update(table for table, n in deleted.items() if n)
         for table, n in gone.items():
             deleted[table] = deleted.get(table, 0) + n
         name = names.get(policy.model_id, str(policy.model_id))
@@ -255,8 +260,10 @@ def enforce_retention(
                 name,
                 {"days": policy.days, "cutoff": cutoff, "deleted": deleted},
             )
-    if any(any(d.values()) for d in done.values()):
+    if store.backend == "sqlite" and any(any(d.values()) for d in done.values()):
         q.wipe_deleted(store)  # zeroed pages in, old page images out of the WAL
+    elif rowwise:  # PostgreSQL: vacuum what had rows deleted (a dropped day's files are gone)
+        q.wipe_deleted(store, rowwise)
     return done
 
 

@@ -189,7 +189,11 @@ def fold(store: Store, model_id: int | None = None, *, wait: bool = True) -> int
 
 def _fold_once(store: Store, conn: sa.Connection, model_id: int | None, wait: bool) -> int:
     p = t.pending_batches
-    claim = sa.select(p.c.batch, p.c.model_id).order_by(p.c.batch).limit(CLAIM_BATCHES)
+    claim = (
+        sa.select(p.c.batch, p.c.model_id, p.c.ts_min, p.c.ts_max)
+        .order_by(p.c.batch)
+        .limit(CLAIM_BATCHES)
+    )
     if model_id is not None:
         claim = claim.where(p.c.model_id == model_id)
     if store.backend == "postgresql":
@@ -198,8 +202,10 @@ def _fold_once(store: Store, conn: sa.Connection, model_id: int | None, wait: bo
     if not claimed:
         return 0
     per_model: dict[int, list[int]] = defaultdict(list)
-    for batch, mid in claimed:
+    spans: dict[int, tuple[float | None, float | None]] = {}
+    for batch, mid, lo, hi in claimed:
         per_model[mid].append(batch)
+        spans[batch] = (lo, hi)
     work: list[tuple[int, RollupDelta]] = []
     for mid in sorted(per_model):
         schema_json = conn.execute(
@@ -215,18 +221,28 @@ def _fold_once(store: Store, conn: sa.Connection, model_id: int | None, wait: bo
             else:
                 rows.extend(cached)
         if unread:
-            rows.extend(_read_rows(store, conn, mid, unread))
+            rows.extend(_read_rows(store, conn, mid, unread, [spans[b] for b in unread]))
         work.extend((mid, delta) for delta in build_deltas(rows, schema))
     _merge(store, conn, work)  # sorted by (model, version, minute): one global lock order
-    conn.execute(p.delete().where(p.c.batch.in_([b for b, _ in claimed])))
+    conn.execute(p.delete().where(p.c.batch.in_([b for b, *_ in claimed])))
     return len(claimed)
 
 
 def _read_rows(
-    store: Store, conn: sa.Connection, model_id: int, batches: list[int]
+    store: Store,
+    conn: sa.Connection,
+    model_id: int,
+    batches: list[int],
+    spans: Sequence[tuple[float | None, float | None]] = (),
 ) -> list[Mapping[Any, Any]]:
-    """The rows of ``batches`` as the aggregator needs them (inputs parsed)."""
+    """The rows of ``batches`` as the aggregator needs them (inputs parsed).
+
+    ``spans``: each batch's (ts_min, ts_max); when all are known the read is bounded by
+    them, so PostgreSQL reads only the partitions of those days."""
     pr = t.predictions
+    lows = [lo for lo, _ in spans if lo is not None]
+    highs = [hi for _, hi in spans if hi is not None]
+    bounded = bool(spans) and len(lows) == len(highs) == len(spans)
     if store.backend == "sqlite":  # the driver's text and orjson: no per-row type processing
         marks = ",".join("?" * len(batches))
         cursor = conn.exec_driver_sql(
@@ -250,7 +266,9 @@ def _read_rows(
         conn.execute(
             sa.select(
                 pr.c.version, pr.c.ts, pr.c.latency_s, pr.c.error, pr.c.error_type, pr.c.inputs
-            ).where(pr.c.model_id == model_id, pr.c.batch.in_(batches))
+            )
+            .where(pr.c.model_id == model_id, pr.c.batch.in_(batches))
+            .where(pr.c.ts.between(min(lows), max(highs)) if bounded else sa.true())
         )
         .mappings()
         .all()

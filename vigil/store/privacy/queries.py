@@ -12,6 +12,7 @@ import hashlib
 import secrets
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -153,16 +154,45 @@ def list_retention(store: Store, model_id: int | None = None) -> list[RetentionR
     ]
 
 
+def retention_cutoff(store: Store, cutoff: float) -> float:
+    """The cutoff retention applies: ``cutoff`` itself, or on partitioned PostgreSQL the
+    start of its UTC day, so that retention removes whole days (a row goes once its day
+    is wholly past the cutoff: it is kept ``days`` to ``days + 1`` days)."""
+    from vigil.store import partitions
+
+    if not store.partitioned():
+        return cutoff
+    return float(cutoff // partitions.DAY_S * partitions.DAY_S)
+
+
 def purge_before(store: Store, model_id: int, cutoff: float, dropped: int = 0) -> dict[str, int]:
-    """Delete the model's predictions older than ``cutoff`` and what is keyed to them
-    (``dropped``: rows that went with whole partitions this run, for the run's record)."""
+    """Delete the model's rows older than ``cutoff`` row by row (``dropped``: rows that
+    went with whole partitions this run, for the run's record).
+
+    The predictions older than ``cutoff`` and everything keyed to them; partitioned
+    (PostgreSQL), also the rows of every partitioned table older than ``cutoff`` by that
+    table's own time (a label's or feedback's; the scores share their prediction's), read
+    from the old partitions only. Left to do after :func:`drop_expired_partitions` are
+    the old rows of models that share their days with models keeping them.
+    """
+    from vigil.store import partitions
+
     p = t.predictions
     doomed = sa.select(p.c.model_id, p.c.id).where(p.c.model_id == model_id, p.c.ts < cutoff)
     with store.write() as conn:
         deleted = _delete_dependents(conn, doomed, None)
-        deleted["predictions"] = conn.execute(
-            p.delete().where(p.c.model_id == model_id, p.c.ts < cutoff)
-        ).rowcount
+        if store.partitioned():
+            for name in partitions.partitioned_tables(conn):
+                tbl = sa.table(name, sa.column("model_id"), sa.column("ts"))
+                deleted[name] = deleted.get(name, 0) + (
+                    conn.execute(
+                        tbl.delete().where(tbl.c.model_id == model_id, tbl.c.ts < cutoff)
+                    ).rowcount
+                )
+        else:
+            deleted["predictions"] = conn.execute(
+                p.delete().where(p.c.model_id == model_id, p.c.ts < cutoff)
+            ).rowcount
         conn.execute(
             retention_policies.update()
             .where(retention_policies.c.model_id == model_id)
@@ -172,80 +202,115 @@ def purge_before(store: Store, model_id: int, cutoff: float, dropped: int = 0) -
 
 
 def drop_expired_partitions(store: Store, cutoffs: dict[int, float]) -> dict[int, dict[str, int]]:
-    """PostgreSQL with partitioned predictions: drop each daily partition that lies wholly
-    before the retention cutoff of every model with rows in it (``cutoffs``: per model id;
-    a model without retention keeps its partitions). What is keyed to the dropped rows
-    (labels, feedback, scores, their ids) is deleted first, in the same transaction.
+    """PostgreSQL with partitioned tables: drop each daily partition of every
+    partitioned table (predictions, labels, feedback, scores) that lies wholly before the
+    retention cutoff of every model with rows in it (``cutoffs``: per model id; a model
+    without retention keeps its days).
 
-    Returns rows deleted per model and table. Rows of partitions only partly past a
-    cutoff are left to :func:`purge_before` (row deletes, pruned to the old partitions).
+    A drop is DDL, not row deletes: the day's prediction ids leave ``prediction_ids`` by
+    one range delete on its ``ts``. Labels and feedback go by their own day, and those
+    that came after their prediction's day (in later partitions) are deleted with it,
+    looked up by one join of the dropped day's ids with those later rows. Writers wait
+    while a day is dropped (its rows are counted and its ids released); readers do not.
+
+    Returns rows dropped per model and table. Rows of days only partly past a cutoff, or
+    shared with a model that keeps them, are left to :func:`purge_before`.
     """
     from vigil.store import partitions
 
     if not cutoffs or not store.partitioned():
         return {}
     done: dict[int, dict[str, int]] = {}
+    latest = max(cutoffs.values())
     with store.read() as conn:
+        tables = partitions.partitioned_tables(conn)
         candidates = [
-            x
-            for x in partitions.list_partitions(conn)
-            if x.end is not None and x.end <= max(cutoffs.values())
+            (table, part)
+            for table in tables
+            for part in partitions.list_partitions(conn, table)
+            if part.start is not None and part.end is not None and part.end <= latest
         ]
-    for part in candidates:
-        end = part.end
-        assert end is not None  # the candidates have an upper bound
-        with store.write() as conn:
-            models = partitions.models_in(conn, part.name)
-            if not all(m in cutoffs and end <= cutoffs[m] for m in models):
+
+    def droppable(conn: sa.Connection, name: str, end: float) -> list[int] | None:
+        """The models with rows in partition ``name`` when it may go, else None."""
+        if conn.exec_driver_sql(f"SELECT to_regclass('{name}')").scalar() is None:
+            return None  # dropped by another replica meanwhile
+        models = partitions.models_in(conn, name)
+        if not all(m in cutoffs and end <= cutoffs[m] for m in models):
+            return None
+        if not models and end > min(cutoffs.values()):
+            return None  # empty: dropped once past every retention
+        return models
+
+    for table, part in candidates:
+        start, end = part.start or 0.0, part.end or 0.0  # the candidates are bounded
+        with store.read() as conn:  # days kept for another model: no lock taken for them
+            if droppable(conn, part.name, end) is None:
                 continue
-            if not models and end > min(cutoffs.values()):
-                continue  # empty: dropped once past every retention
-            counts: dict[str, Counter[int]] = {
-                "predictions": Counter(
-                    dict(
-                        conn.exec_driver_sql(
-                            f"SELECT model_id, count(*) FROM {part.name} GROUP BY model_id"
-                        ).all()
-                    )
-                )
-            }
-            for name, per_model in _dependent_tables(conn):
-                # one delete per table for the whole partition, counted per model
-                key = "model_id, prediction_id" if per_model else "prediction_id"
-                doomed = f"SELECT {'model_id, ' if per_model else ''}id FROM {part.name}"
-                counts[name] = Counter(
+        with store.write() as conn:
+            # one maintainer at a time (as ensure_partitions); writers of the table wait
+            # from here (a row must not land in the day between the check and the drop)
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({partitions.LOCK_KEY})")
+            conn.exec_driver_sql(f"LOCK TABLE ONLY {table} IN SHARE ROW EXCLUSIVE MODE")
+            models = droppable(conn, part.name, end)  # again, now that nothing can land
+            if models is None:
+                continue
+            counts: dict[int, int] = (
+                dict(
                     conn.exec_driver_sql(
-                        f'DELETE FROM "{name}" WHERE ({key}) IN ({doomed}) RETURNING '
+                        f"SELECT model_id, count(*) FROM {part.name} GROUP BY model_id"
+                    ).all()
+                )
+                if models
+                else {}
+            )
+            if table == "predictions":
+                # the scores share their prediction's day: they go with their own drop
+                shared = frozenset(partitions.SAME_DAY) & frozenset(tables)
+                for name, per_model in _dependent_tables(conn, skip=shared):
+                    key = "model_id, prediction_id" if per_model else "prediction_id"
+                    doomed = f"SELECT {'model_id, ' if per_model else ''}id FROM {part.name}"
+                    # rows of a partitioned table from before the day's end go by their
+                    # own day (dropped, or deleted by purge_before): only later ones (a
+                    # label that came after its prediction) are looked up here
+                    later = f" AND ts >= {end}" if name in tables else ""
+                    gone = conn.exec_driver_sql(
+                        f'DELETE FROM "{name}" WHERE ({key}) IN ({doomed}){later} RETURNING '
                         f"{'model_id' if per_model else '0'}"
                     ).scalars()
+                    for model_id, n in Counter(gone).items():
+                        per = done.setdefault(model_id, {})
+                        per[name] = per.get(name, 0) + n
+                # the rows go with the partition (no delete trigger fires): their ids are
+                # released here, the day's range of the id table's ts
+                conn.exec_driver_sql(
+                    f"DELETE FROM prediction_ids WHERE ts >= {start} AND ts < {end}"
                 )
-            for model_id in models:
-                total = done.setdefault(model_id, {})
-                for table, per in counts.items():
-                    total[table] = total.get(table, 0) + int(per.get(model_id, 0))
-            # the rows go with the partition: the delete trigger does not fire, so their
-            # ids are released here
-            conn.exec_driver_sql(
-                f"DELETE FROM prediction_ids i USING {part.name} p "
-                "WHERE i.model_id = p.model_id AND i.id = p.id"
-            )
-            conn.exec_driver_sql(f"ALTER TABLE predictions DETACH PARTITION {part.name}")
+            # all partitions of the table, parent first: the order every query takes
+            conn.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
             conn.exec_driver_sql(f"DROP TABLE {part.name}")
+            for model_id, n in counts.items():
+                per = done.setdefault(int(model_id), {})
+                per[table] = per.get(table, 0) + int(n)
     return done
 
 
-def wipe_deleted(store: Store, attempts: int = 50) -> dict[str, Any]:
+def wipe_deleted(
+    store: Store, tables: Collection[str] | None = None, attempts: int = 50
+) -> dict[str, Any]:
     """After a deletion, make the deleted bytes unrecoverable where the backend allows.
 
     SQLite: ``secure_delete`` (set on every connection) has zeroed the freed content in
     the pages; the write-ahead log still holds earlier images of those pages, so it is
     checkpointed into the database and truncated to zero bytes (retried while readers
     hold an older snapshot). PostgreSQL: the affected tables are vacuumed (dead rows become
-    reusable space; their bytes stay in the files until overwritten, see docs/security.md).
-    Returns what was done, for the erasure receipt.
+    reusable space; their bytes stay in the files until overwritten, see docs/security.md):
+    ``tables``, by default every event table. Returns what was done, for the erasure
+    receipt.
     """
     if store.backend != "sqlite":
-        return {"backend": store.backend, "wal_truncated": None, "vacuumed": _vacuum(store)}
+        vacuumed = _vacuum(store, tables)
+        return {"backend": store.backend, "wal_truncated": None, "vacuumed": vacuumed}
     raw = store.engine.raw_connection()
     try:
         for attempt in range(attempts):
@@ -260,8 +325,10 @@ def wipe_deleted(store: Store, attempts: int = 50) -> dict[str, Any]:
     return {"backend": "sqlite", "secure_delete": True, "wal_truncated": False}
 
 
-def _vacuum(store: Store) -> list[str]:
-    tables = ["predictions", "labels", "feedback", "prediction_scores"]
+def _vacuum(store: Store, only: Collection[str] | None = None) -> list[str]:
+    tables = ["predictions", "labels", "feedback", "prediction_scores", "answer_scores"]
+    if only is not None:
+        tables = [name for name in tables if name in only]
     done = []
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         existing = set(sa.inspect(conn).get_table_names())
@@ -379,36 +446,55 @@ def _rows(
     return out
 
 
-def _dependent_tables(conn: sa.Connection) -> list[tuple[str, bool]]:
-    """Tables keyed to predictions: (name, whether the key includes model_id)."""
+_KEY_COLUMNS = ("model_id", "prediction_id", "subject_id")
+
+
+def _key_columns(conn: sa.Connection) -> dict[str, set[str]]:
+    """Per table (partitions left out: they are reached through their table, whose
+    triggers fire there), which of model_id, prediction_id and subject_id it has."""
+    if conn.dialect.name == "postgresql":  # one catalog query, however many partitions
+        rows = conn.exec_driver_sql(
+            "SELECT c.relname, a.attname FROM pg_class c "
+            "JOIN pg_attribute a ON a.attrelid = c.oid "
+            "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
+            "AND c.relnamespace = to_regnamespace(current_schema())::oid "
+            "AND NOT a.attisdropped AND a.attname = ANY(%(cols)s)",
+            {"cols": list(_KEY_COLUMNS)},
+        ).all()
+        out: dict[str, set[str]] = {}
+        for name, column in rows:
+            out.setdefault(name, set()).add(column)
+        return out
     inspector = sa.inspect(conn)
-    out = []
-    for name in sorted(inspector.get_table_names()):
-        if name in _KEEP or name.startswith("predictions_"):
-            continue
-        columns = {c["name"] for c in inspector.get_columns(name)}
-        if "prediction_id" in columns:
-            out.append((name, "model_id" in columns))
-    return out
+    return {
+        name: {c["name"] for c in inspector.get_columns(name)} & set(_KEY_COLUMNS)
+        for name in inspector.get_table_names()
+    }
+
+
+def _dependent_tables(
+    conn: sa.Connection, skip: frozenset[str] = frozenset()
+) -> list[tuple[str, bool]]:
+    """Tables keyed to predictions: (name, whether the key includes model_id)."""
+    return [
+        (name, "model_id" in columns)
+        for name, columns in sorted(_key_columns(conn).items())
+        if name not in _KEEP and name not in skip and "prediction_id" in columns
+    ]
 
 
 def _delete_dependents(
-    conn: sa.Connection, doomed: sa.Select, subject_id: str | None
+    conn: sa.Connection,
+    doomed: sa.Select,
+    subject_id: str | None,
+    skip: frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """Delete rows keyed to the ``doomed`` (model id, prediction id) pairs (and to the
-    subject) everywhere."""
-    inspector = sa.inspect(conn)
+    subject) everywhere but in the ``skip`` tables."""
     deleted: dict[str, int] = {}
-    # partitions of a partitioned table are reached through it (its triggers fire there)
-    parts = (
-        set(conn.exec_driver_sql("SELECT relname FROM pg_class WHERE relispartition").scalars())
-        if conn.dialect.name == "postgresql"
-        else set()
-    )
-    for name in sorted(inspector.get_table_names()):
-        if name in _KEEP or name in parts:
+    for name, columns in sorted(_key_columns(conn).items()):
+        if name in _KEEP or name in skip:
             continue
-        columns = {c["name"] for c in inspector.get_columns(name)}
         if "prediction_id" in columns and "model_id" in columns:  # ids are per model
             tbl = sa.table(name, sa.column("model_id"), sa.column("prediction_id"))
             deleted[name] = conn.execute(

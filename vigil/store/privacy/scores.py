@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from vigil.store import partitions
 from vigil.store import tables as t
 from vigil.store.privacy.tables import prediction_scores
 from vigil.store.store import Store
@@ -22,7 +23,31 @@ def add_scores(store: Store, rows: Sequence[dict[str, Any]]) -> None:
         return
     stmt = store._insert(prediction_scores).on_conflict_do_nothing()
     with store.write() as conn:
-        conn.execute(stmt, list(rows))
+        if not store.partitioned():
+            conn.execute(stmt, list(rows))
+            return
+        # partitioned, the key holds ts: a duplicate prediction sent with another time
+        # would add a second row; skip the ids scored already, one writer per model
+        s = prediction_scores
+        for model_id in sorted({r["model_id"] for r in rows}):
+            partitions.lock_model_rows(conn, "prediction_scores", model_id)
+            first: dict[str, dict[str, Any]] = {}
+            for r in rows:
+                if r["model_id"] == model_id:
+                    first.setdefault(r["prediction_id"], r)
+            ids = sorted(first)
+            stored: set[str] = set()
+            for i in range(0, len(ids), 1000):
+                stored.update(
+                    conn.execute(
+                        sa.select(s.c.prediction_id).where(
+                            s.c.model_id == model_id, s.c.prediction_id.in_(ids[i : i + 1000])
+                        )
+                    ).scalars()
+                )
+            fresh = [r for i, r in first.items() if i not in stored]
+            if fresh:
+                conn.execute(s.insert(), fresh)
 
 
 def flagged_share(
