@@ -24,7 +24,6 @@ _TYPES = {
     "sentry": "vigil.notify.sentry:SentryNotifier",
     "log": "vigil.notify.log:LogNotifier",
 }
-SECRET_KEYS = frozenset({"secret", "routing_key", "password", "dsn", "token"})
 
 
 class NotifyError(VigilError):
