@@ -62,7 +62,7 @@ Url = Annotated[str, AfterValidator(_url)]
 Address = Annotated[str, AfterValidator(_address)]
 
 
-class Settings(BaseModel):
+class ReceiverSettings(BaseModel):
     """What every notifier (and action) settings model shares: unknown keys and values of
     the wrong type are refused, not coerced (``"3"`` is not a number of retries)."""
 
@@ -73,7 +73,7 @@ class Settings(BaseModel):
     reasons: ClassVar[Mapping[str, str]] = {}
 
 
-class NotifierSettings(Settings):
+class NotifierSettings(ReceiverSettings):
     """Retries and timeouts every notifier takes."""
 
     retries: Annotated[int, Field(ge=0)] = 3
@@ -168,7 +168,7 @@ class LogSettings(NotifierSettings):
     }
 
 
-S = TypeVar("S", bound=Settings)
+S = TypeVar("S", bound=ReceiverSettings)
 
 NOTIFIER_SETTINGS: dict[str, type[NotifierSettings]] = {
     "webhook": WebhookSettings,
@@ -217,12 +217,12 @@ def notifier_settings(type_: str, config: Any, *, resolve_env: bool = True) -> N
     return settings_of(NOTIFIER_SETTINGS[type_], type_, config, resolve_env=resolve_env)
 
 
-def _allowed(model: type[Settings]) -> list[str]:
+def _allowed(model: type[ReceiverSettings]) -> list[str]:
     return sorted(f.alias or n for n, f in model.model_fields.items())
 
 
 def validation_error(
-    exc: ValidationError, model: type[Settings], type_: str, data: Mapping[str, Any]
+    exc: ValidationError, model: type[ReceiverSettings], type_: str, data: Mapping[str, Any]
 ) -> ValidationFailedError:
     """The first problem of ``exc`` as one line naming the setting and the reason.
 

@@ -32,7 +32,7 @@ from vigil.engine.exports import links as export_links
 from vigil.engine.exports.links import exports_dir
 from vigil.errors import ValidationFailedError, VigilError
 from vigil.notify.base import Notification
-from vigil.notify.config import Settings, Text, Url, settings_of
+from vigil.notify.config import ReceiverSettings, Text, Url, settings_of
 from vigil.store import Store
 
 
@@ -41,7 +41,7 @@ def _duration(field_name: str) -> BeforeValidator:
     return BeforeValidator(lambda v: parse_duration(v, field_name))
 
 
-class ActionSettings(Settings):
+class ActionSettings(ReceiverSettings):
     """What every action's settings share."""
 
     kind: ClassVar[str] = "action"
