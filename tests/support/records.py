@@ -23,3 +23,23 @@ def record(i: int, **over):
     }
     rec.update(over)
     return rec
+
+
+def feed(store, version, ts, n, errors, start=0, *, latency=0.02, spread=0.0, model="churn"):
+    """Ingest ``n`` predictions of ``version`` at ``ts`` (``spread`` seconds apart), the
+    first ``errors`` of them failed, ids ``<version>-<start + i>``; all must be accepted."""
+    from vigil.engine.ingest.ingestor import Ingestor
+
+    records = [
+        {
+            "id": f"{version}-{start + i}",
+            "version": version,
+            "ts": ts + i * spread,
+            "latency_s": latency,
+            "inputs": {"x": float(i)},
+            "outputs": 1,
+            **({"error": "boom"} if i < errors else {}),
+        }
+        for i in range(n)
+    ]
+    assert Ingestor(store).ingest_predictions(model, records).accepted == n
