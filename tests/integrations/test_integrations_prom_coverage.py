@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 import pytest
 from support.prometheus import start_prometheus, tool
-from support.records import SCHEMA
+from support.records import SCHEMA, chat_span
 
 from vigil.engine.alerts.lifecycle import AlertEngine
 from vigil.engine.alerts.rules import Rule
@@ -23,7 +23,6 @@ from vigil.integrations.grafana import DASHBOARDS, panel_queries
 from vigil.store.alerts.queries import AlertStore
 
 pytestmark = pytest.mark.integration
-S = 1_000_000_000
 
 # (rule, the models vigil is expected to fire it for); compared with Prometheus' alerts
 RULES = [
@@ -171,25 +170,7 @@ def _predictions(n, *, start, seed, shift=0.0, versions=("1", "2"), errors=0):
     return recs, labels
 
 
-def _span(n: int, start_s: float, prompt: str, answer: str) -> dict:
-    def s(key, value):
-        return {"key": key, "value": {"stringValue": value}}
-
-    return {
-        "traceId": f"{n + 1:032x}",
-        "spanId": f"{n + 1:016x}",
-        "name": "chat",
-        "startTimeUnixNano": str(int(start_s * S)),
-        "endTimeUnixNano": str(int((start_s + 0.8) * S)),
-        "attributes": [
-            s("gen_ai.request.model", "faq-bot"),
-            s("gen_ai.operation.name", "chat"),
-            s("gen_ai.prompt.0.role", "user"),
-            s("gen_ai.prompt.0.content", prompt),
-            s("gen_ai.completion.0.role", "assistant"),
-            s("gen_ai.completion.0.content", answer),
-        ],
-    }
+_span = chat_span
 
 
 def _populate(api: httpx.Client) -> None:
