@@ -21,17 +21,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata as md
-import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE = {"pip", "setuptools"}
+sys.path.insert(0, str(ROOT / "tests"))
+from support.sdk_venv import (  # noqa: E402  (the venv the SDK install test builds too)
+    BASE,
+    build_sdk_venv,
+    clean_env,
+    distribution_sizes,
+)
+
 HEAVY = (
     "numpy",
     "pandas",
@@ -43,20 +48,6 @@ HEAVY = (
     "pydantic",
     "httpx",
 )
-
-SIZES = """
-import importlib.metadata as md, json, os
-sizes = {}
-for dist in md.distributions():
-    total = 0
-    for f in dist.files or []:
-        try:
-            total += os.path.getsize(dist.locate_file(f))
-        except OSError:
-            pass
-    sizes[dist.metadata["Name"].lower()] = total
-print(json.dumps(sizes))
-"""
 
 TIMING = """
 import sys, time
@@ -118,52 +109,6 @@ def installed_size(names: set[str]) -> int:
     return total
 
 
-def sdk_venv(tmp: Path) -> Path:
-    src = tmp / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "vigil", src / "vigil", ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "-w",
-            str(tmp / "dist"),
-            str(src),
-        ],
-        check=True,
-    )
-    (wheel,) = (tmp / "dist").glob("*.whl")
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            str(wheel),
-        ],
-        check=True,
-        env=clean_env(),
-    )
-    return venv
-
-
-def clean_env(pythonpath: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    return env
-
-
 def timings(python: str, env: dict[str, str], runs: int, tmp: Path) -> dict[str, object]:
     best = [float("inf")] * 3
     heavy = ""
@@ -193,13 +138,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        venv = sdk_venv(tmp)
+        venv = build_sdk_venv(ROOT, tmp)
         python = str(venv / "bin" / "python")
-        sizes = json.loads(
-            subprocess.run(
-                [python, "-c", SIZES], env=clean_env(), check=True, capture_output=True, text=True
-            ).stdout
-        )
+        sizes = distribution_sizes(python)
         sdk = {k: v for k, v in sizes.items() if k not in BASE}
         full = closure("vigil[server]")
         full_bytes = installed_size(full)

@@ -152,7 +152,7 @@ def test_rollback_through_a_registry_client(store, tmp_path):
     assert entry["target"] == "churn" and entry["details"]["result"]["resolved_version"] == "1"
     with pytest.raises(ActionError, match="no model registry"):
         RollbackAction("rb", {}, registry=None).run(note())
-    with pytest.raises(ValidationFailedError, match="Unknown rollback notifier setting"):
+    with pytest.raises(ValidationFailedError, match="Unknown rollback action setting 'aliass'"):
         RollbackAction("rb", {"aliass": "x"}, registry=registry)
 
 

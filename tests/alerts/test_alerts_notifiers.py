@@ -148,7 +148,7 @@ def test_email_over_smtp_with_aiosmtpd():
         assert "Subject: [FIRING] errors on churn" in text and "value: 0.12" in text
     finally:
         controller.stop()
-    with pytest.raises(ValidationFailedError, match="'to' must be addresses"):
+    with pytest.raises(ValidationFailedError, match="'to' must be an email address"):
         build_notifier("ops", "email", {"host": "h", "from": "x@y", "to": ["nobody"]})
 
 

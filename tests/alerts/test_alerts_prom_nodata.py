@@ -10,27 +10,13 @@ import subprocess
 import time
 
 import yaml
+from support.prometheus import tool
 
 from vigil.engine.alerts.lifecycle import AlertEngine
 from vigil.engine.alerts.rules import Rule
 from vigil.engine.ingest.ingestor import Ingestor
 from vigil.integrations.prometheus_rules import alerting_rules
 from vigil.server.prom import StoreGauges
-
-
-def _tool(name: str) -> str:
-    import os
-    import shutil
-
-    import pytest
-
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} not found: the Prometheus tests must run in CI")
-        pytest.skip(f"{name} not found (apt-get install prometheus)")
-    return path
-
 
 SCHEMA = {"task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}
 RULES = [
@@ -56,7 +42,7 @@ def _vigil_firing(store, rules, now):
 
 
 def test_exported_no_data_rules_agree_with_vigil_by_event_time(store, tmp_path):
-    promtool = _tool("promtool")
+    promtool = tool("promtool")
     t0 = math.floor(time.time() / 60) * 60 - 6 * 3600  # a minute boundary in the past
     ingest = Ingestor(store)
     for name in ("churn", "quiet"):

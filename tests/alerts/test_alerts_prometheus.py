@@ -3,16 +3,14 @@ Prometheus started here scrapes a running vigil server and answers PromQL."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 
 import httpx
 import pytest
 import yaml
+from support.prometheus import start_prometheus, tool
 from support.records import SCHEMA
-from support.servers import free_port
 
 from vigil.engine.alerts.rules import Rule
 from vigil.integrations.grafana import panel_queries, write_grafana
@@ -63,16 +61,6 @@ RULES = [
 ]
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} not found (apt-get install prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}: the Prometheus tests must run in CI")
-        pytest.skip(message)
-    return path
-
-
 def _rules_file(tmp_path):
     from vigil.engine.metric_sources import register_metric, unregister_metric
 
@@ -102,7 +90,7 @@ def _rules_file(tmp_path):
 
 
 def test_promtool_accepts_the_exported_rules(tmp_path):
-    promtool = _tool("promtool")
+    promtool = tool("promtool")
     path, skipped = _rules_file(tmp_path)
     assert skipped == [("prod", "alias 'production' is resolved by vigil's registry, not PromQL")]
     out = subprocess.run(
@@ -124,7 +112,7 @@ def test_promtool_accepts_the_exported_rules(tmp_path):
 
 @pytest.mark.integration
 def test_prometheus_scrapes_vigil_and_answers_promql(server_factory, tmp_path):
-    binary = _tool("prometheus")
+    tool("prometheus")  # skipped (or failed in CI) before any work without it
     api = server_factory(auth="off", rules_interval_s=0)
     assert api.post("/api/v1/models", json={"name": "churn", "schema": SCHEMA}).status_code == 201
     records = [
@@ -143,35 +131,7 @@ def test_prometheus_scrapes_vigil_and_answers_promql(server_factory, tmp_path):
     )
     rules_path, _ = _rules_file(tmp_path)
     target = str(api.base_url).removeprefix("http://").rstrip("/")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(rules_path)],
-                "scrape_configs": [
-                    {
-                        "job_name": "vigil",
-                        "metrics_path": "/metrics",
-                        "static_configs": [{"targets": [target]}],
-                    }
-                ],
-            }
-        )
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    prom = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
+    proc, prom = start_prometheus(tmp_path, target, rules_path, timeout_s=5)
     try:
         deadline = time.monotonic() + 30
         value = None

@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
+from support.records import chat_span
 
 from vigil.engine.genai import quality
 from vigil.engine.genai.quality import answer_scores
@@ -18,7 +19,6 @@ from vigil.engine.ingest.ingestor import Ingestor
 from vigil.engine.metric_sources import get_metric
 from vigil.quality.text import TOKEN
 
-S = 1_000_000_000
 FAQ = {
     "How do I reset my password?": "Open settings, choose security and reset the password.",
     "What are your opening hours?": "Our support hours are 9 to 5, Monday to Friday.",
@@ -28,25 +28,7 @@ FAQ = {
 }
 
 
-def _span(n: int, start_s: float, prompt: str, answer: str) -> dict:
-    def s(key, value):
-        return {"key": key, "value": {"stringValue": value}}
-
-    return {
-        "traceId": f"{n + 1:032x}",
-        "spanId": f"{n + 1:016x}",
-        "name": "chat",
-        "startTimeUnixNano": str(int(start_s * S)),
-        "endTimeUnixNano": str(int((start_s + 0.8) * S)),
-        "attributes": [
-            s("gen_ai.request.model", "faq-bot"),
-            s("gen_ai.operation.name", "chat"),
-            s("gen_ai.prompt.0.role", "user"),
-            s("gen_ai.prompt.0.content", prompt),
-            s("gen_ai.completion.0.role", "assistant"),
-            s("gen_ai.completion.0.content", answer),
-        ],
-    }
+_span = chat_span
 
 
 def _oracle_relevance(queries: list[str], responses: list[str]) -> np.ndarray:

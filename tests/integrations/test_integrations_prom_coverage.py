@@ -7,8 +7,6 @@ engine says they should."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 
@@ -16,9 +14,8 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-import yaml
-from support.records import SCHEMA
-from support.servers import free_port
+from support.prometheus import start_prometheus, tool
+from support.records import SCHEMA, chat_span
 
 from vigil.engine.alerts.lifecycle import AlertEngine
 from vigil.engine.alerts.rules import Rule
@@ -26,7 +23,6 @@ from vigil.integrations.grafana import DASHBOARDS, panel_queries
 from vigil.store.alerts.queries import AlertStore
 
 pytestmark = pytest.mark.integration
-S = 1_000_000_000
 
 # (rule, the models vigil is expected to fire it for); compared with Prometheus' alerts
 RULES = [
@@ -144,15 +140,6 @@ FAQ = {
 }
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} not found: the Prometheus tests must run in CI")
-        pytest.skip(f"{name} not found (apt-get install prometheus)")
-    return path
-
-
 def _ok(r: httpx.Response, status: int = 200) -> dict:
     assert r.status_code == status, r.text
     return r.json()
@@ -183,25 +170,7 @@ def _predictions(n, *, start, seed, shift=0.0, versions=("1", "2"), errors=0):
     return recs, labels
 
 
-def _span(n: int, start_s: float, prompt: str, answer: str) -> dict:
-    def s(key, value):
-        return {"key": key, "value": {"stringValue": value}}
-
-    return {
-        "traceId": f"{n + 1:032x}",
-        "spanId": f"{n + 1:016x}",
-        "name": "chat",
-        "startTimeUnixNano": str(int(start_s * S)),
-        "endTimeUnixNano": str(int((start_s + 0.8) * S)),
-        "attributes": [
-            s("gen_ai.request.model", "faq-bot"),
-            s("gen_ai.operation.name", "chat"),
-            s("gen_ai.prompt.0.role", "user"),
-            s("gen_ai.prompt.0.content", prompt),
-            s("gen_ai.completion.0.role", "assistant"),
-            s("gen_ai.completion.0.content", answer),
-        ],
-    }
+_span = chat_span
 
 
 def _populate(api: httpx.Client) -> None:
@@ -306,38 +275,6 @@ def _populate(api: httpx.Client) -> None:
     _ok(api.post("/api/v1/rules/evaluate"))
 
 
-def _prometheus(tmp_path, target: str, rules_path) -> tuple[subprocess.Popen, httpx.Client]:
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(rules_path)],
-                "scrape_configs": [
-                    {
-                        "job_name": "vigil",
-                        "metrics_path": "/metrics",
-                        "static_configs": [{"targets": [target]}],
-                    }
-                ],
-            }
-        )
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            _tool("prometheus"),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    return proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-
-
 def _query(prom: httpx.Client, expr: str) -> list | None:
     """The query's result vector, or None while Prometheus is not answering yet."""
     try:
@@ -361,8 +298,8 @@ def test_prometheus_sees_every_metric_vigil_alerts_on(
 ):
     from vigil.cli.main import main
 
-    promtool = _tool("promtool")
-    _tool("prometheus")
+    promtool = tool("promtool")
+    tool("prometheus")
     monkeypatch.setattr("vigil.server.prom.STORE_GAUGES_TTL_S", 1.0)
     api = server_factory(auth="off", rules_interval_s=0, allow_private_targets="127.0.0.0/8")
     _populate(api)
@@ -392,7 +329,7 @@ def test_prometheus_sees_every_metric_vigil_alerts_on(
     assert written == {expr for _, _, expr in panel_queries()}
 
     target = str(api.base_url).removeprefix("http://").rstrip("/")
-    proc, prom = _prometheus(tmp_path, target, rules_path)
+    proc, prom = start_prometheus(tmp_path, target, rules_path)
     try:
         # every panel of every dashboard answers with data
         deadline = time.monotonic() + 180

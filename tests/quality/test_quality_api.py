@@ -106,6 +106,22 @@ def test_labels_join_whichever_arrives_first_per_window_version_segment(client, 
     assert q["fairness"]["demographic_parity_difference"] is None  # only one comparable
 
 
+def test_millisecond_timestamps_get_the_same_400_as_metrics(client):
+    """Quality and metrics share one range check: a millisecond timestamp (a common slip
+    for unix seconds) is refused by both with the same 400 naming the field."""
+    ms = time.time() * 1000
+    for field in ("start", "end"):
+        params = {"start": ms - 3_600_000, "end": ms} if field == "start" else {"end": ms}
+        answers = [
+            client.get(f"/api/v1/models/churn/{path}", params=params)
+            for path in ("quality", "metrics")
+        ]
+        for r in answers:
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["details"] == [{"field": field, "reason": "out of range"}]
+        assert answers[0].json()["error"] == answers[1].json()["error"]
+
+
 def test_bad_queries_are_clear_4xx(client):
     assert client.get("/api/v1/models/nope/quality").status_code == 404
     r = client.get("/api/v1/models/churn/quality", params={"start": 10, "end": 5})

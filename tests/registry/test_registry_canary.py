@@ -3,34 +3,22 @@ rolled back with the evidence in the history, the audit log, the alerts and the 
 
 from __future__ import annotations
 
+import functools
+
 import orjson
 import pytest
 from alerts.alerts_support import Receiver
+from support.records import feed
 
 from vigil.engine.alerts.admin import ack_alert
 from vigil.engine.alerts.dispatch import Dispatcher
 from vigil.engine.alerts.lifecycle import AlertEngine
-from vigil.engine.ingest.ingestor import Ingestor
 from vigil.errors import InvalidParameterError
 from vigil.registry import check_canaries, check_rollback_policies, set_rollback_policy
 from vigil.registry.canary import check_canary_config
 from vigil.store.alerts.queries import AlertStore
 
-
-def _feed(store, version, ts, n, errors, start=0, latency=0.02):
-    records = [
-        {
-            "id": f"{version}-{start + i}",
-            "version": version,
-            "ts": ts + i * 1e-4,
-            "latency_s": latency,
-            "inputs": {"x": float(i)},
-            "outputs": 1,
-            **({"error": "boom"} if i < errors else {}),
-        }
-        for i in range(n)
-    ]
-    assert Ingestor(store).ingest_predictions("churn", records).accepted == n
+_feed = functools.partial(feed, spread=1e-4)  # distinct times
 
 
 @pytest.fixture

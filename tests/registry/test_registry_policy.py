@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from support.records import feed
 
-from vigil.engine.ingest.ingestor import Ingestor
 from vigil.errors import InvalidParameterError
 from vigil.registry import check_rollback_policies, set_rollback_policy
 from vigil.registry.policy import check_policy
 
-
-def _feed(store, version, ts, n, errors, start=0):
-    records = [
-        {
-            "id": f"{version}-{start + i}",
-            "version": version,
-            "ts": ts,
-            "latency_s": 0.02,
-            "inputs": {"x": float(i)},
-            "outputs": 1,
-            **({"error": "boom"} if i < errors else {}),
-        }
-        for i in range(n)
-    ]
-    assert Ingestor(store).ingest_predictions("churn", records).accepted == n
+_feed = feed
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from __future__ import annotations
 import orjson
 import pytest
 from alerts.alerts_support import Receiver
+from support.records import feed
 
 from vigil.engine.alerts.admin import ack_alert
 from vigil.engine.alerts.dispatch import Dispatcher
 from vigil.engine.alerts.lifecycle import AlertEngine
 from vigil.engine.alerts.rules import Rule
-from vigil.engine.ingest.ingestor import Ingestor
 from vigil.errors import ValidationFailedError
 from vigil.registry import check_rollback_policies, set_rollback_policy
 from vigil.store.alerts.queries import AlertStore
@@ -20,20 +20,7 @@ from vigil.store.alerts.queries import AlertStore
 pytestmark = pytest.mark.usefixtures("allow_private_targets")  # receivers on loopback
 
 
-def _feed(store, version, ts, n, errors, start=0):
-    records = [
-        {
-            "id": f"{version}-{start + i}",
-            "version": version,
-            "ts": ts,
-            "latency_s": 0.02,
-            "inputs": {"x": float(i)},
-            "outputs": 1,
-            **({"error": "boom"} if i < errors else {}),
-        }
-        for i in range(n)
-    ]
-    assert Ingestor(store).ingest_predictions("churn", records).accepted == n
+_feed = feed
 
 
 @pytest.fixture

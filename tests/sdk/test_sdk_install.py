@@ -8,17 +8,14 @@ this test run, and the server's store must hold what it sent.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from support.sdk_venv import BASE, build_sdk_venv, clean_env, distribution_sizes, run
 from support.servers import free_port, start_server_process, wait_ready
 
 import vigil
@@ -28,8 +25,6 @@ SOURCE_ROOT = Path(vigil.__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-#: Distributions every venv has, left out of the SDK's size.
-_BASE = {"pip", "setuptools"}
 #: The SDK's dependencies (beyond vigil itself) may take at most this much disk.
 _DEPS_MAX_BYTES = 8 * 1024 * 1024
 #: And vigil with them (its wheel also holds the server's code, unused by the SDK).
@@ -52,89 +47,28 @@ HEAVY = (
     "rich",
 )
 
-_SIZES = """
-import importlib.metadata as md, json, os
-sizes = {}
-for dist in md.distributions():
-    total = 0
-    for f in dist.files or []:
-        try:
-            total += os.path.getsize(dist.locate_file(f))
-        except OSError:
-            pass
-    sizes[dist.metadata["Name"].lower()] = total
-print(json.dumps(sizes))
-"""
-
-
-def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    assert out.returncode == 0, f"{cmd} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
-    return out
-
 
 @pytest.fixture(scope="module")
 def sdk_venv(tmp_path_factory) -> Path:
     """A fresh venv holding `pip install <wheel of this checkout>` (the SDK alone)."""
-    root = tmp_path_factory.mktemp("sdk-install")
-    src = root / "src"  # a copy, so building leaves no build/ or egg-info in the checkout
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(SOURCE_ROOT / name, src / name)
-    shutil.copytree(
-        SOURCE_ROOT / "vigil", src / "vigil", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "-w",
-            str(root / "dist"),
-            str(src),
-        ],
-        timeout=600,
-    )
-    (wheel,) = (root / "dist").glob("vigil-*.whl")
-    venv = root / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)], timeout=300)
-    _run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            str(wheel),
-        ],
-        timeout=600,
-        env=_clean_env(),
-    )
-    return venv
+    return build_sdk_venv(SOURCE_ROOT, tmp_path_factory.mktemp("sdk-install"))
 
 
 def _clean_env() -> dict[str, str]:
-    """This environment without PYTHONPATH (which points at the checkout, not the venv)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
+    return clean_env(write_bytecode=False)
 
 
 def test_the_sdk_alone_is_a_few_mb_and_imports_from_the_venv(sdk_venv: Path):
     python = str(sdk_venv / "bin" / "python")
-    where = _run(
+    where = run(
         [python, "-c", "import vigil; print(vigil.__file__)"],
         env=_clean_env(),
         cwd=sdk_venv,
         timeout=60,
     )
     assert Path(where.stdout.strip()).is_relative_to(sdk_venv)
-    sizes = json.loads(_run([python, "-c", _SIZES], env=_clean_env(), timeout=60).stdout)
-    deps = {name: size for name, size in sizes.items() if name not in _BASE | {"vigil"}}
+    sizes = distribution_sizes(python)
+    deps = {name: size for name, size in sizes.items() if name not in BASE | {"vigil"}}
     assert "orjson" in deps and "httpx" in deps
     for heavy in (
         "numpy",
@@ -185,7 +119,7 @@ def test_optional_features_degrade_without_their_packages(sdk_venv: Path, tmp_pa
         "except ModuleNotFoundError as exc:\n"
         "    print('drift:', exc)\n"
     )
-    out = _run(
+    out = run(
         [str(sdk_venv / "bin" / "python"), "-c", code], env=_clean_env(), cwd=tmp_path, timeout=60
     ).stdout
     assert "resources: Monitor(resources=True) samples with psutil" in out
@@ -209,7 +143,7 @@ def test_readme_snippet_runs_on_the_sdk_alone_against_a_real_server(sdk_venv: Pa
             f"print(sorted(m for m in {(*HEAVY, 'httpx')!r} if m in sys.modules))\n"
             "print(mon.stats['sent'])\n"
         )
-        out = _run(
+        out = run(
             [str(sdk_venv / "bin" / "python"), "-c", code],
             env=_clean_env(),
             cwd=tmp_path,

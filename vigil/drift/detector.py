@@ -79,38 +79,13 @@ class DriftDetector:
         embedding_method: str = "classifier",
         random_state: int = 0,
     ) -> None:
-        _check_fraction("alpha", alpha, open_right=True)
-        _check_fraction("drift_share", drift_share, open_right=False)
-        if correction not in ("bh", "none"):
-            raise InvalidParameterError(
-                f"'correction' must be 'bh' or 'none'. Got {correction!r} instead."
-            )
-        if embedding_method not in ("classifier", "mmd"):
-            raise InvalidParameterError(
-                f"'embedding_method' must be 'classifier' or 'mmd'. Got {embedding_method!r}."
-            )
-        if method != "auto":
-            get_test(method)
+        _check_detector_options(alpha, drift_share, correction, embedding_method, method)
         self.multivariate = _multivariate_list(multivariate)
         self.alpha, self.correction, self.drift_share = alpha, correction, drift_share
         self.random_state, self.max_rows = random_state, max_rows
         data = table_columns(reference, "reference")
-        names = list(data)
-        if schema is not None:
-            names = [f.name for f in schema.features if f.name in data]
-        if columns is not None:
-            unknown = [c for c in columns if c not in data]
-            if unknown:
-                raise InvalidParameterError(
-                    f"Columns {unknown} are not in the reference. It has: {list(data)[:20]}."
-                )
-            names = [c for c in names if c in set(columns)]
         per_column = dict(per_column or {})
-        unknown = sorted(set(per_column) - set(names))
-        if unknown:
-            raise InvalidParameterError(
-                f"'per_column' names columns not in the reference: {unknown}."
-            )
+        names = _column_names(data, schema, columns, per_column)
         self.notes_: list[str] = []
         if schema is not None:
             absent = [f.name for f in schema.features if f.name not in data]
@@ -127,20 +102,10 @@ class DriftDetector:
         for name in names:
             feature = schema.feature(name) if schema is not None else None
             kind = feature.kind if feature is not None else guess_kind(data[name])
-            col_method = per_column.get(name, method)
-            if kind in (FeatureKind.TEXT, FeatureKind.EMBEDDING):
-                if name in per_column:
-                    raise InvalidParameterError(
-                        f"Column {name!r} is {kind.value}; per-column methods apply to "
-                        "numeric and categorical columns only."
-                    )
+            col_method = _column_method(name, kind, method, per_column)
+            if col_method is None:  # the method does not apply to this kind
+                skipped.append(name)
                 col_method = "auto"
-            elif col_method != "auto":
-                if name in per_column:
-                    get_test(col_method, kind)
-                elif kind not in CATALOG[col_method].kinds:
-                    skipped.append(name)
-                    col_method = "auto"
             eff = min_effect.get(name) if isinstance(min_effect, Mapping) else min_effect
             self.columns_[name] = PreparedColumn(
                 name,
@@ -425,3 +390,67 @@ def detect_drift(reference: Any, current: Any, method: str = "auto", **options: 
         (['y'], True)
     """
     return DriftDetector(reference, method=method, **options).compare(current)
+
+
+def _check_detector_options(
+    alpha: float, drift_share: float, correction: str, embedding_method: str, method: str
+) -> None:
+    """Refuse a bad option of :class:`DriftDetector` with a message naming it."""
+    _check_fraction("alpha", alpha, open_right=True)
+    _check_fraction("drift_share", drift_share, open_right=False)
+    if correction not in ("bh", "none"):
+        raise InvalidParameterError(
+            f"'correction' must be 'bh' or 'none'. Got {correction!r} instead."
+        )
+    if embedding_method not in ("classifier", "mmd"):
+        raise InvalidParameterError(
+            f"'embedding_method' must be 'classifier' or 'mmd'. Got {embedding_method!r}."
+        )
+    if method != "auto":
+        get_test(method)
+
+
+def _column_names(
+    data: Mapping[str, Any],
+    schema: ModelSchema | None,
+    columns: Sequence[str] | None,
+    per_column: Mapping[str, str],
+) -> list[str]:
+    """The reference columns to watch: the schema's features (else every column), cut to
+    ``columns``; unknown ``columns`` or ``per_column`` names are refused."""
+    names = list(data)
+    if schema is not None:
+        names = [f.name for f in schema.features if f.name in data]
+    if columns is not None:
+        unknown = [c for c in columns if c not in data]
+        if unknown:
+            raise InvalidParameterError(
+                f"Columns {unknown} are not in the reference. It has: {list(data)[:20]}."
+            )
+        names = [c for c in names if c in set(columns)]
+    unknown = sorted(set(per_column) - set(names))
+    if unknown:
+        raise InvalidParameterError(f"'per_column' names columns not in the reference: {unknown}.")
+    return names
+
+
+def _column_method(
+    name: str, kind: FeatureKind, method: str, per_column: Mapping[str, str]
+) -> str | None:
+    """The test of one column: its ``per_column`` method (checked against its kind), else
+    ``method``; ``"auto"`` for text and embeddings; None when the detector-wide ``method``
+    does not apply to the column's kind (it falls back to auto, with a note)."""
+    col_method = per_column.get(name, method)
+    if kind in (FeatureKind.TEXT, FeatureKind.EMBEDDING):
+        if name in per_column:
+            raise InvalidParameterError(
+                f"Column {name!r} is {kind.value}; per-column methods apply to "
+                "numeric and categorical columns only."
+            )
+        return "auto"
+    if col_method != "auto":
+        if name in per_column:
+            get_test(col_method, kind)
+        elif kind not in CATALOG[col_method].kinds:
+            return None
+    return col_method

@@ -28,276 +28,228 @@ def _value(metric: str) -> str:
     return f'vigil_metric_value{{{MV},metric=~"{metric}"}}'
 
 
+def _rate(metric: str, by: str, sel: str = MV, fn: str = "rate") -> str:
+    """``sum by (by) (rate(metric{sel}[$__rate_interval]))``."""
+    return f"sum by ({by}) ({fn}({metric}{{{sel}}}{RATE}))"
+
+
+def _quantile(q: float, metric: str, by: str, sel: str = MV) -> str:
+    """The ``q`` quantile of a histogram over the rate interval, per ``by``."""
+    inner = f"{metric}{{{sel}}}" if sel else metric
+    return f"histogram_quantile({q}, sum by ({by}) (rate({inner}{RATE})))"
+
+
+def _panel(title: str, unit: str, expr: str, legend: str) -> Panel:
+    """A panel of one query (most are)."""
+    return (title, unit, [(expr, legend)])
+
+
+_BY_MODEL = "{{model_name}}"
+_BY_VERSION = "{{model_name}} v{{model_version}}"
+_LATENCY = "vigil_prediction_latency_seconds_bucket"
+
 OVERVIEW: list[Panel] = [
-    (
+    _panel(
         "Predictions per second",
         "reqps",
-        [
-            (
-                f"sum by (model_name, model_version) (rate(vigil_predictions_total{{{MV}}}{RATE}))",
-                "{{model_name}} v{{model_version}}",
-            )
-        ],
+        _rate("vigil_predictions_total", "model_name, model_version"),
+        _BY_VERSION,
     ),
-    (
+    _panel(
         "Error rate",
         "percentunit",
-        [
-            (
-                f"sum by (model_name) (rate(vigil_prediction_errors_total{{{MV}}}{RATE})) / "
-                f"sum by (model_name) (rate(vigil_predictions_total{{{MV}}}{RATE}))",
-                "{{model_name}}",
-            )
-        ],
+        f"{_rate('vigil_prediction_errors_total', 'model_name')} / "
+        f"{_rate('vigil_predictions_total', 'model_name')}",
+        _BY_MODEL,
     ),
-    (
-        "Latency p95",
-        "s",
-        [
-            (
-                f"histogram_quantile(0.95, sum by (le, model_name) "
-                f"(rate(vigil_prediction_latency_seconds_bucket{{{MV}}}{RATE})))",
-                "{{model_name}}",
-            )
-        ],
-    ),
-    (
+    _panel("Latency p95", "s", _quantile(0.95, _LATENCY, "le, model_name"), _BY_MODEL),
+    _panel(
         "Time since the newest prediction (event time)",
         "s",
-        [
-            (
-                f"time() - max by (model_name) (vigil_model_last_event_timestamp_seconds{{{M}}})",
-                "{{model_name}}",
-            )
-        ],
+        f"time() - max by (model_name) (vigil_model_last_event_timestamp_seconds{{{M}}})",
+        _BY_MODEL,
     ),
     (
         "Accuracy: realised and estimated (last hour)",
         "percentunit",
         [
-            (f'vigil_quality{{{MV},metric="accuracy"}}', "{{model_name}} v{{model_version}}"),
+            (f'vigil_quality{{{MV},metric="accuracy"}}', _BY_VERSION),
             (
                 f'vigil_quality_estimated{{{M},metric="accuracy",bound="value"}}',
                 "{{model_name}} estimated",
             ),
         ],
     ),
-    ("Drift share (last hour)", "percentunit", [(_value("drift_share"), "{{model_name}}")]),
-    (
+    _panel("Drift share (last hour)", "percentunit", _value("drift_share"), _BY_MODEL),
+    _panel(
         "Firing and pending alerts",
         "short",
-        [(f"sum by (model_name, state) (vigil_alert_active{{{M}}})", "{{model_name}} {{state}}")],
+        f"sum by (model_name, state) (vigil_alert_active{{{M}}})",
+        "{{model_name}} {{state}}",
     ),
 ]
 
 MODEL: list[Panel] = [
-    (
+    _panel(
         "Predictions per second by version",
         "reqps",
-        [
-            (
-                f"sum by (model_version) (rate(vigil_predictions_total{{{MV}}}{RATE}))",
-                "v{{model_version}}",
-            )
-        ],
+        _rate("vigil_predictions_total", "model_version"),
+        "v{{model_version}}",
     ),
     (
         "Latency quantiles",
         "s",
         [
             (
-                f"histogram_quantile({q}, sum by (le, model_version) "
-                f"(rate(vigil_prediction_latency_seconds_bucket{{{MV}}}{RATE})))",
+                _quantile(q, _LATENCY, "le, model_version"),
                 f"p{round(q * 100)} v{{{{model_version}}}}",
             )
             for q in (0.5, 0.95, 0.99)
         ],
     ),
-    (
+    _panel(
         "Errors per second by kind",
         "reqps",
-        [
-            (
-                f"sum by (error_type) (rate(vigil_prediction_errors_total{{{MV}}}{RATE}))",
-                "{{error_type}}",
-            )
-        ],
+        _rate("vigil_prediction_errors_total", "error_type"),
+        "{{error_type}}",
     ),
     (
         "Labels and feedback per second",
         "reqps",
-        [
-            (f"sum by (model_name) (rate(vigil_labels_total{{{M}}}{RATE}))", "labels"),
-            (f"sum by (model_name) (rate(vigil_feedback_total{{{M}}}{RATE}))", "feedback"),
-        ],
+        [(_rate(f"vigil_{kind}_total", "model_name", M), kind) for kind in ("labels", "feedback")],
     ),
-    (
+    _panel(
         "Records rejected at ingest",
         "short",
-        [
-            (
-                f"sum by (kind) (increase(vigil_ingest_rejected_records_total{{{M}}}{RATE}))",
-                "{{kind}}",
-            )
-        ],
+        _rate("vigil_ingest_rejected_records_total", "kind", M, "increase"),
+        "{{kind}}",
     ),
-    (
+    _panel(
         "Newest prediction by version (event time)",
         "dateTimeAsIso",
-        [(f"vigil_model_last_event_timestamp_seconds{{{MV}}} * 1000", "v{{model_version}}")],
+        f"vigil_model_last_event_timestamp_seconds{{{MV}}} * 1000",
+        "v{{model_version}}",
     ),
 ]
 
 QUALITY: list[Panel] = [
-    (
+    _panel(
         "Realised quality (last hour, labelled predictions)",
         "short",
-        [(f"vigil_quality{{{MV}}}", "{{metric}} v{{model_version}}")],
+        f"vigil_quality{{{MV}}}",
+        "{{metric}} v{{model_version}}",
     ),
     (
         "Estimated quality without labels (CBPE, last hour)",
         "short",
         [
-            (f'vigil_quality_estimated{{{M},bound="value"}}', "{{metric}}"),
-            (f'vigil_quality_estimated{{{M},bound="lower"}}', "{{metric}} lower"),
-            (f'vigil_quality_estimated{{{M},bound="upper"}}', "{{metric}} upper"),
+            (f'vigil_quality_estimated{{{M},bound="{bound}"}}', f"{{{{metric}}}}{suffix}")
+            for bound, suffix in (("value", ""), ("lower", " lower"), ("upper", " upper"))
         ],
     ),
-    (
+    _panel(
         "Text quality (last hour)",
         "percentunit",
-        [
-            (
-                _value(
-                    "answers_relevance_mean|answers_refusal_rate|answers_consistency|injection_rate"
-                ),
-                "{{model_name}} {{metric}}",
-            )
-        ],
+        _value("answers_relevance_mean|answers_refusal_rate|answers_consistency|injection_rate"),
+        "{{model_name}} {{metric}}",
     ),
-    (
+    _panel(
         "Quality metrics rules watch",
         "short",
-        [
-            (
-                _value(
-                    "accuracy|f1|roc_auc|log_loss|mae|rmse|r2|ndcg_at_k|estimated_.*|"
-                    "feedback_score|negative_feedback_rate"
-                ),
-                "{{model_name}} {{metric}} ({{window}})",
-            )
-        ],
+        _value(
+            "accuracy|f1|roc_auc|log_loss|mae|rmse|r2|ndcg_at_k|estimated_.*|"
+            "feedback_score|negative_feedback_rate"
+        ),
+        "{{model_name}} {{metric}} ({{window}})",
     ),
 ]
 
+_FEATURE = "{{model_name}} {{feature}}"
 DRIFT: list[Panel] = [
-    (
+    _panel(
         "Share of features drifted (last hour)",
         "percentunit",
-        [(_value("drift_share"), "{{model_name}} ({{window}})")],
+        _value("drift_share"),
+        "{{model_name}} ({{window}})",
     ),
-    (
+    _panel(
         "Features drifted (last hour)",
         "short",
-        [(f"sum by (model_name) (vigil_feature_drifted{{{M}}})", "{{model_name}}")],
+        f"sum by (model_name) (vigil_feature_drifted{{{M}}})",
+        _BY_MODEL,
     ),
-    (
+    _panel(
         "Drift effect size per feature (last hour)",
         "short",
-        [(f"vigil_feature_drift_score{{{M}}}", "{{model_name}} {{feature}}")],
+        f"vigil_feature_drift_score{{{M}}}",
+        _FEATURE,
     ),
-    (
-        "Drifted features",
-        "short",
-        [(f"vigil_feature_drifted{{{M}}} == 1", "{{model_name}} {{feature}}")],
-    ),
+    _panel("Drifted features", "short", f"vigil_feature_drifted{{{M}}} == 1", _FEATURE),
 ]
 
+_HOST = "{{host}}"
+_BY_HOST = "{{model_name}} v{{model_version}} {{host}}"
+_PROBE = "{{model_name}} {{probe}}"
 RESOURCES: list[Panel] = [
-    (
+    _panel(
         "Process CPU (% of one core)",
         "percent",
-        [
-            (
-                f"vigil_model_process_cpu_percent{{{MV}}}",
-                "{{model_name}} v{{model_version}} {{host}}",
-            )
-        ],
+        f"vigil_model_process_cpu_percent{{{MV}}}",
+        _BY_HOST,
     ),
-    (
+    _panel(
         "Resident memory",
         "bytes",
-        [
-            (
-                f"vigil_model_process_resident_memory_bytes{{{MV}}}",
-                "{{model_name}} v{{model_version}} {{host}}",
-            )
-        ],
+        f"vigil_model_process_resident_memory_bytes{{{MV}}}",
+        _BY_HOST,
     ),
     (
         "Threads and open files",
         "short",
         [
-            (f"vigil_model_process_threads{{{MV}}}", "threads {{host}}"),
-            (f"vigil_model_process_open_fds{{{MV}}}", "open files {{host}}"),
+            (f"vigil_model_process_{metric}{{{MV}}}", f"{what} {_HOST}")
+            for metric, what in (("threads", "threads"), ("open_fds", "open files"))
         ],
     ),
-    (
-        "Host CPU (% of all cores)",
-        "percent",
-        [(f"vigil_model_host_cpu_percent{{{MV}}}", "{{host}}")],
-    ),
-    ("GPU utilisation", "percent", [(f"vigil_model_gpu_utilization_percent{{{MV}}}", "{{host}}")]),
-    ("Endpoint probes up", "short", [(f"vigil_probe_up{{{M}}}", "{{model_name}} {{probe}}")]),
-    (
-        "Endpoint probe latency",
-        "s",
-        [(f"vigil_probe_latency_seconds{{{M}}}", "{{model_name}} {{probe}}")],
-    ),
+    _panel("Host CPU (% of all cores)", "percent", f"vigil_model_host_cpu_percent{{{MV}}}", _HOST),
+    _panel("GPU utilisation", "percent", f"vigil_model_gpu_utilization_percent{{{MV}}}", _HOST),
+    _panel("Endpoint probes up", "short", f"vigil_probe_up{{{M}}}", _PROBE),
+    _panel("Endpoint probe latency", "s", f"vigil_probe_latency_seconds{{{M}}}", _PROBE),
 ]
 
+_RULE = "{{rule}} {{model_name}}"
 ALERTS: list[Panel] = [
-    (
+    _panel(
         "Active alerts",
         "short",
-        [(f"vigil_alert_active{{{M}}}", "{{alertname}} {{model_name}} ({{state}})")],
+        f"vigil_alert_active{{{M}}}",
+        "{{alertname}} {{model_name}} ({{state}})",
     ),
-    (
+    _panel(
         "Alerts by state and severity",
         "short",
-        [("sum by (state, severity) (vigil_alerts)", "{{state}} {{severity}}")],
+        "sum by (state, severity) (vigil_alerts)",
+        "{{state}} {{severity}}",
     ),
-    ("Rule values", "short", [(f"vigil_rule_value{{{M}}}", "{{rule}} {{model_name}}")]),
-    (
+    _panel("Rule values", "short", f"vigil_rule_value{{{M}}}", _RULE),
+    _panel(
         "Rule evaluation time p95",
         "s",
-        [
-            (
-                "histogram_quantile(0.95, sum by (le) "
-                f"(rate(vigil_rule_evaluation_duration_seconds_bucket{RATE})))",
-                "p95",
-            )
-        ],
+        _quantile(0.95, "vigil_rule_evaluation_duration_seconds_bucket", "le", ""),
+        "p95",
     ),
-    (
+    _panel(
         "Forecasts: time until the threshold is crossed",
         "s",
-        [(f"vigil_forecast_crossing_seconds{{{M}}}", "{{rule}} {{model_name}}")],
+        f"vigil_forecast_crossing_seconds{{{M}}}",
+        _RULE,
     ),
-    (
-        "Anomaly scores (robust z)",
-        "short",
-        [(f"vigil_anomaly_score{{{M}}}", "{{rule}} {{model_name}}")],
-    ),
-    (
+    _panel("Anomaly scores (robust z)", "short", f"vigil_anomaly_score{{{M}}}", _RULE),
+    _panel(
         "Notifications",
         "short",
-        [
-            (
-                f"sum by (notifier, outcome) (increase(vigil_notifications_total{RATE}))",
-                "{{notifier}} {{outcome}}",
-            )
-        ],
+        f"sum by (notifier, outcome) (increase(vigil_notifications_total{RATE}))",
+        "{{notifier}} {{outcome}}",
     ),
 ]
 

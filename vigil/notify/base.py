@@ -1,10 +1,9 @@
-"""What every notifier shares: the notification, the protocol, config checks and retries."""
+"""What every notifier shares: the notification, the protocol, settings and retries."""
 
 from __future__ import annotations
 
 import importlib
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
@@ -25,8 +24,6 @@ _TYPES = {
     "sentry": "vigil.notify.sentry:SentryNotifier",
     "log": "vigil.notify.log:LogNotifier",
 }
-COMMON = frozenset({"retries", "backoff_s", "timeout_s"})
-SECRET_KEYS = frozenset({"secret", "routing_key", "password", "dsn", "token"})
 
 
 class NotifyError(VigilError):
@@ -93,75 +90,24 @@ class Notifier(Protocol):
 class NotifierBase:
     """Config handling shared by the built-in notifiers.
 
-    Subclasses declare ``type``, ``required`` and ``optional`` config keys; string values
-    ``"env:NAME"`` are read from the environment when the notifier is built, so secrets
-    can stay out of vigil.toml and the database.
+    Subclasses declare ``type``; their settings are validated against the type's model in
+    :mod:`vigil.notify.config` (``self.settings``). String values ``"env:NAME"`` are read
+    from the environment when the notifier is built, so secrets can stay out of
+    vigil.toml and the database; with ``resolve_env=False`` (validating a configuration
+    that will be sent from elsewhere) they are kept as written.
     """
 
     type = ""
-    required: frozenset[str] = frozenset()
-    optional: frozenset[str] = frozenset()
 
-    def __init__(self, name: str, config: dict[str, Any]) -> None:
+    def __init__(self, name: str, config: dict[str, Any], *, resolve_env: bool = True) -> None:
+        from vigil.notify.config import expand_env, notifier_settings
+
         self.name = name
-        check_config(self.type, config, self.required, self.optional)
-        self.config = {k: _expand(k, v) for k, v in config.items()}
-        self.retries = _int(config, "retries", 3)
-        self.backoff_s = _float(config, "backoff_s", 1.0)
-        self.timeout_s = _float(config, "timeout_s", 10.0)
-
-
-def _expand(key: str, value: Any) -> Any:
-    if isinstance(value, str) and value.startswith("env:"):
-        var = value[4:]
-        if var not in os.environ:
-            raise ValidationFailedError(
-                f"Notifier setting {key!r} names the environment variable {var}, which is not set.",
-                details=[{"field": key, "reason": f"{var} is not set"}],
-            )
-        return os.environ[var]
-    return value
-
-
-def _int(config: dict[str, Any], key: str, default: int) -> int:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationFailedError(
-            f"Notifier setting {key!r} must be a non-negative integer. Got {value!r}.",
-            details=[{"field": key, "reason": "not an integer"}],
-        )
-    return value
-
-
-def _float(config: dict[str, Any], key: str, default: float) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValidationFailedError(
-            f"Notifier setting {key!r} must be a non-negative number. Got {value!r}.",
-            details=[{"field": key, "reason": "not a number"}],
-        )
-    return float(value)
-
-
-def check_config(
-    type_: str, config: Any, required: frozenset[str], optional: frozenset[str]
-) -> None:
-    """Raise :class:`ValidationFailedError` naming a missing or unknown key."""
-    if not isinstance(config, dict):
-        raise ValidationFailedError(f"The {type_} configuration must be a table. Got {config!r}.")
-    missing = sorted(required - set(config))
-    if missing:
-        raise ValidationFailedError(
-            f"The {type_} notifier needs {', '.join(repr(m) for m in missing)}.",
-            details=[{"field": m, "reason": "required"} for m in missing],
-        )
-    unknown = sorted(set(config) - required - optional - COMMON)
-    if unknown:
-        allowed = ", ".join(sorted(required | optional | COMMON))
-        raise ValidationFailedError(
-            f"Unknown {type_} notifier setting {unknown[0]!r}; allowed: {allowed}.",
-            details=[{"field": u, "reason": "unknown"} for u in unknown],
-        )
+        self.settings = notifier_settings(self.type, config, resolve_env=resolve_env)
+        self.config = expand_env(config) if resolve_env else dict(config)
+        self.retries = self.settings.retries
+        self.backoff_s = self.settings.backoff_s
+        self.timeout_s = self.settings.timeout_s
 
 
 def notifier_types() -> list[str]:
@@ -169,8 +115,11 @@ def notifier_types() -> list[str]:
     return sorted(_TYPES)
 
 
-def build_notifier(name: str, type_: str, config: dict[str, Any]) -> Notifier:
-    """A notifier of ``type_`` from its configuration (validated; nothing is sent)."""
+def build_notifier(
+    name: str, type_: str, config: dict[str, Any], *, resolve_env: bool = True
+) -> Notifier:
+    """A notifier of ``type_`` from its configuration (validated; nothing is sent).
+    ``resolve_env=False`` keeps ``env:`` values unread: to check a configuration only."""
     target = _TYPES.get(type_)
     if target is None:
         raise ValidationFailedError(
@@ -179,7 +128,10 @@ def build_notifier(name: str, type_: str, config: dict[str, Any]) -> Notifier:
             details=[{"field": "type", "reason": "unknown"}],
         )
     module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)(name, dict(config))
+    notifier: Notifier = getattr(importlib.import_module(module), cls)(
+        name, dict(config), resolve_env=resolve_env
+    )
+    return notifier
 
 
 def mask(config: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from vigil.notify.base import Notification, NotifierBase, NotifyError, RetryableNotifyError
+from vigil.notify.config import EmailSettings
 from vigil.notify.grouping import AlertGroup
 
 
@@ -54,45 +55,36 @@ class EmailNotifier(NotifierBase):
     implicit TLS, ``ca_file`` trusts a private CA, ``username``/``password`` log in."""
 
     type = "email"
-    required = frozenset({"host", "from", "to"})
-    optional = frozenset({"port", "starttls", "ssl", "ca_file", "username", "password"})
+    settings: EmailSettings
 
-    def __init__(self, name: str, config: dict) -> None:
-        super().__init__(name, config)
-        to = self.config["to"]
-        self.to = [to] if isinstance(to, str) else list(to)
-        if not self.to or not all(isinstance(a, str) and "@" in a for a in self.to):
-            from vigil.errors import ValidationFailedError
-
-            raise ValidationFailedError(
-                f"Email notifier {name!r}: 'to' must be addresses. Got {to!r}.",
-                details=[{"field": "to", "reason": "not addresses"}],
-            )
+    @property
+    def to(self) -> list[str]:
+        return self.settings.to
 
     def _context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.config.get("ca_file"))
+        return ssl.create_default_context(cafile=self.settings.ca_file)
 
     def send(self, notification: Notification) -> None:
-        self._send(email_message(notification, self.config["from"], self.to))
+        self._send(email_message(notification, self.settings.from_, self.to))
 
     def send_group(self, group: AlertGroup) -> None:
-        self._send(email_group_message(group, self.config["from"], self.to))
+        self._send(email_group_message(group, self.settings.from_, self.to))
 
     def _send(self, msg: EmailMessage) -> None:
-        cfg = self.config
-        cls: type[smtplib.SMTP] = smtplib.SMTP_SSL if cfg.get("ssl") else smtplib.SMTP
-        kwargs: dict[str, Any] = {"context": self._context()} if cfg.get("ssl") else {}
+        cfg = self.settings
+        cls: type[smtplib.SMTP] = smtplib.SMTP_SSL if cfg.ssl else smtplib.SMTP
+        kwargs: dict[str, Any] = {"context": self._context()} if cfg.ssl else {}
         try:
             with cls(
-                cfg["host"],
-                int(cfg.get("port", 465 if cfg.get("ssl") else 25)),
+                cfg.host,
+                cfg.port or (465 if cfg.ssl else 25),
                 timeout=self.timeout_s,
                 **kwargs,
             ) as smtp:
-                if cfg.get("starttls"):
+                if cfg.starttls:
                     smtp.starttls(context=self._context())
-                if cfg.get("username"):
-                    smtp.login(cfg["username"], cfg.get("password", ""))
+                if cfg.username:
+                    smtp.login(cfg.username, cfg.password or "")
                 smtp.send_message(msg)
         except smtplib.SMTPResponseException as exc:
             text = f"email {self.name}: SMTP {exc.smtp_code} {exc.smtp_error!r}"

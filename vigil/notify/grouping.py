@@ -97,9 +97,8 @@ class _Group:
     route: str
     labels: dict[str, str]
     notifiers: list[str]
-    wait_s: float
     interval_s: float
-    due: float
+    due: float  # the first send waits group_wait; each later one interval_s
     alerts: dict[int, Notification] = field(default_factory=dict)
     notified: dict[int, str] = field(default_factory=dict)  # alert id -> status last sent
     changed: bool = False
@@ -143,7 +142,6 @@ class Grouper:
                     route["name"],
                     values,
                     [],
-                    float(config["group_wait"]),
                     float(config["group_interval"]),
                     self._clock() + float(config["group_wait"]),
                 )

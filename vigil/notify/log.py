@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from vigil.notify.base import Notification, NotifierBase
+from vigil.notify.config import LogSettings
 from vigil.notify.grouping import AlertGroup
 
 log = logging.getLogger("vigil.alerts")
@@ -14,14 +15,13 @@ class LogNotifier(NotifierBase):
     """Writes one line per notification."""
 
     type = "log"
-    optional = frozenset({"level"})
+    settings: LogSettings
 
     def _level(self, status: str) -> int:
-        level = self.config.get("level")
+        level = self.settings.level
         if level is None:
             return logging.WARNING if status == "firing" else logging.INFO
-        level = logging.getLevelName(str(level).upper())
-        return level if isinstance(level, int) else logging.WARNING
+        return logging.getLevelNamesMapping()[level.upper()]
 
     def send_group(self, group: AlertGroup) -> None:
         listed = "; ".join(

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from vigil.notify.base import Notification, NotifierBase, rfc3339
+from vigil.notify.config import PagerDutySettings
 from vigil.notify.grouping import AlertGroup
 from vigil.notify.http import post
 
@@ -116,27 +117,19 @@ class PagerDutyNotifier(NotifierBase):
     """Sends events with ``routing_key`` to ``url`` (default the PagerDuty endpoint)."""
 
     type = "pagerduty"
-    required = frozenset({"routing_key"})
-    optional = frozenset({"url", "source"})
+    settings: PagerDutySettings
 
     def send_group(self, group: AlertGroup) -> None:
-        event = pagerduty_group_event(
-            group, self.config["routing_key"], self.config.get("source", "vigil")
-        )
-        post(
-            self.config.get("url", EVENTS_URL),
-            orjson.dumps(event),
-            {"Content-Type": "application/json"},
-            self.timeout_s,
-            f"pagerduty {self.name}",
-        )
+        s = self.settings
+        self._post(pagerduty_group_event(group, s.routing_key, s.source))
 
     def send(self, notification: Notification) -> None:
-        event = pagerduty_event(
-            notification, self.config["routing_key"], self.config.get("source", "vigil")
-        )
+        s = self.settings
+        self._post(pagerduty_event(notification, s.routing_key, s.source))
+
+    def _post(self, event: dict[str, Any]) -> None:
         post(
-            self.config.get("url", EVENTS_URL),
+            self.settings.url or EVENTS_URL,
             orjson.dumps(event),
             {"Content-Type": "application/json"},
             self.timeout_s,

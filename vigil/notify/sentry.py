@@ -7,6 +7,7 @@ from typing import Any
 
 from vigil.errors import ConfigurationError
 from vigil.notify.base import Notification, NotifierBase, NotifyError, RetryableNotifyError
+from vigil.notify.config import SentrySettings
 
 _LEVEL = {"critical": "error", "warning": "warning", "info": "info"}
 
@@ -41,11 +42,10 @@ class SentryNotifier(NotifierBase):
     """Captures events to ``dsn``; resolutions too unless ``send_resolved = false``."""
 
     type = "sentry"
-    required = frozenset({"dsn"})
-    optional = frozenset({"environment", "send_resolved"})
+    settings: SentrySettings
 
-    def __init__(self, name: str, config: dict) -> None:
-        super().__init__(name, config)
+    def __init__(self, name: str, config: dict[str, Any], *, resolve_env: bool = True) -> None:
+        super().__init__(name, config, resolve_env=resolve_env)
         try:
             import sentry_sdk
         except ImportError:
@@ -55,14 +55,14 @@ class SentryNotifier(NotifierBase):
         self._sdk = sentry_sdk
 
     def send(self, notification: Notification) -> None:
-        if notification.status == "resolved" and not self.config.get("send_resolved", True):
+        if notification.status == "resolved" and not self.settings.send_resolved:
             return
         try:
             client = self._sdk.Client(
-                dsn=self.config["dsn"],
+                dsn=self.settings.dsn,
                 default_integrations=False,
                 auto_enabling_integrations=False,
-                environment=self.config.get("environment"),
+                environment=self.settings.environment,
                 shutdown_timeout=self.timeout_s,
             )
         except Exception as exc:  # sentry-sdk raises BadDsn and friends
@@ -70,7 +70,7 @@ class SentryNotifier(NotifierBase):
         try:
             scope = self._sdk.Scope(client=client)
             event_id = client.capture_event(
-                sentry_event(notification, self.config.get("environment")),  # type: ignore[arg-type]  # a dict with the keys of sentry's Event TypedDict
+                sentry_event(notification, self.settings.environment),  # type: ignore[arg-type]  # a dict with the keys of sentry's Event TypedDict
                 scope=scope,
             )
             if event_id is None:

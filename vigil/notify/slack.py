@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from vigil.notify.base import Notification, NotifierBase
+from vigil.notify.config import SlackSettings
 from vigil.notify.grouping import AlertGroup
 from vigil.notify.http import post
 
@@ -77,24 +78,18 @@ class SlackNotifier(NotifierBase):
     """Posts to a Slack incoming-webhook ``url``."""
 
     type = "slack"
-    required = frozenset({"url"})
-    optional = frozenset({"channel"})
+    settings: SlackSettings
 
     def send_group(self, group: AlertGroup) -> None:
-        body = orjson.dumps(slack_group_payload(group, self.config.get("channel")))
-        post(
-            self.config["url"],
-            body,
-            {"Content-Type": "application/json"},
-            self.timeout_s,
-            f"slack {self.name}",
-        )
+        self._post(slack_group_payload(group, self.settings.channel))
 
     def send(self, notification: Notification) -> None:
-        body = orjson.dumps(slack_payload(notification, self.config.get("channel")))
+        self._post(slack_payload(notification, self.settings.channel))
+
+    def _post(self, payload: dict[str, Any]) -> None:
         post(
-            self.config["url"],
-            body,
+            self.settings.url,
+            orjson.dumps(payload),
             {"Content-Type": "application/json"},
             self.timeout_s,
             f"slack {self.name}",

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from vigil.notify.base import Notification, NotifierBase, rfc3339
+from vigil.notify.config import WebhookSettings
 from vigil.notify.grouping import AlertGroup
 from vigil.notify.http import post
 
@@ -104,26 +105,17 @@ class WebhookNotifier(NotifierBase):
     """POSTs the Alertmanager v4 JSON to ``url``; signs it when ``secret`` is set."""
 
     type = "webhook"
-    required = frozenset({"url"})
-    optional = frozenset({"secret", "headers", "external_url"})
+    settings: WebhookSettings
 
     def send(self, notification: Notification) -> None:
-        self._post(
-            orjson.dumps(
-                alertmanager_payload(notification, self.name, self.config.get("external_url", ""))
-            )
-        )
+        self._post(alertmanager_payload(notification, self.name, self.settings.external_url))
 
     def send_group(self, group: AlertGroup) -> None:
-        self._post(
-            orjson.dumps(
-                alertmanager_group_payload(group, self.name, self.config.get("external_url", ""))
-            )
-        )
+        self._post(alertmanager_group_payload(group, self.name, self.settings.external_url))
 
-    def _post(self, body: bytes) -> None:
-        headers = {"Content-Type": "application/json", **self.config.get("headers", {})}
-        secret = self.config.get("secret")
-        if secret:
-            headers[SIGNATURE_HEADER] = sign(body, secret)
-        post(self.config["url"], body, headers, self.timeout_s, f"webhook {self.name}")
+    def _post(self, payload: dict[str, Any]) -> None:
+        body = orjson.dumps(payload)
+        headers = {"Content-Type": "application/json", **self.settings.headers}
+        if self.settings.secret:
+            headers[SIGNATURE_HEADER] = sign(body, self.settings.secret)
+        post(self.settings.url, body, headers, self.timeout_s, f"webhook {self.name}")

@@ -427,9 +427,7 @@ def _settle(
 
 
 def _open_alert(store: Store, action: dict[str, Any], c: dict[str, Any], now: float) -> Any:
-    from vigil.engine.alerts.lifecycle import fingerprint
-    from vigil.notify.base import Notification
-    from vigil.store.alerts.queries import AlertStore
+    from vigil.registry.policy import open_change_alert
 
     labels = {
         "model": action["model"],
@@ -438,11 +436,7 @@ def _open_alert(store: Store, action: dict[str, Any], c: dict[str, Any], now: fl
         "decision": action["decision"],
         "revision": str(action["revision"]),
     }
-    summary = f"{action['model']}@{action['alias']}: {action['reason']}"
-    severity = "warning" if action["decision"] == "rollback" else "info"
-    fp = fingerprint({"alertname": ALERT_RULE, **labels})
     metric = c["metrics"][0]
-    value = action["evidence"]["metrics"][metric]["canary"]["rate"] or 0.0
     details = {
         "decision": action["decision"],
         "to": action["to"],
@@ -450,34 +444,17 @@ def _open_alert(store: Store, action: dict[str, Any], c: dict[str, Any], now: fl
         "resolve_after_s": c.get("resolve_after_s", DEFAULTS["resolve_after_s"]),
         "evidence": action["evidence"],
     }
-    alert_id = AlertStore(store).open_alert(
-        {
-            "fingerprint": fp,
-            "rule": ALERT_RULE,
-            "labels": labels,
-            "severity": severity,
-            "state": "firing",
-            "value": value,
-            "summary": summary,
-            "started_at": now,
-            "fired_at": now,
-            "updated_at": now,
-            "notified_at": now,
-        },
-        {"ts": now, "kind": "firing", "details": details},
-    )
-    return Notification(
-        status="firing",
-        alert_id=alert_id,
-        rule=ALERT_RULE,
-        fingerprint=fp,
-        labels=labels,
-        severity=severity,
-        summary=summary,
-        value=value,
+    return open_change_alert(
+        store,
+        ALERT_RULE,
+        labels,
+        severity="warning" if action["decision"] == "rollback" else "info",
+        summary=f"{action['model']}@{action['alias']}: {action['reason']}",
+        value=action["evidence"]["metrics"][metric]["canary"]["rate"] or 0.0,
         threshold=0.0,
-        started_at=now,
+        details=details,
         annotations={"action": f"canary_{action['decision']}", "serving": str(action["to"])},
+        now=now,
     )
 
 

@@ -246,10 +246,6 @@ def _open_alert(
     now: float,
 ) -> Any:
     """Record the rollback as a firing alert; return its notification."""
-    from vigil.engine.alerts.lifecycle import fingerprint
-    from vigil.notify.base import Notification
-    from vigil.store.alerts.queries import AlertStore
-
     target = f"{action['model']}@{action['alias']}"
     labels = {
         "model": action["model"],
@@ -258,8 +254,6 @@ def _open_alert(
         "metric": metric,
         "revision": str(action["revision"]),
     }
-    summary = f"{target} rolled back to {action['to']}: {action['reason']}"
-    fp = fingerprint({"alertname": ALERT_RULE, **labels})
     details = {
         "to": action["to"],
         "reason": action["reason"],
@@ -267,12 +261,46 @@ def _open_alert(
         "window_s": policy["window_s"],
         "threshold": threshold,
     }
+    return open_change_alert(
+        store,
+        ALERT_RULE,
+        labels,
+        severity="critical",
+        summary=f"{target} rolled back to {action['to']}: {action['reason']}",
+        value=value,
+        threshold=threshold,
+        details=details,
+        annotations={"rolled_back_to": str(action["to"]), "action": "auto_rollback"},
+        now=now,
+    )
+
+
+def open_change_alert(
+    store: Store,
+    rule: str,
+    labels: dict[str, str],
+    *,
+    severity: str,
+    summary: str,
+    value: float,
+    threshold: float,
+    details: dict[str, Any],
+    annotations: dict[str, str],
+    now: float,
+) -> Any:
+    """Record an automatic change (``rule``: a rollback, a canary decision) as a firing
+    alert, already notified; return the notification to send for it."""
+    from vigil.engine.alerts.lifecycle import fingerprint
+    from vigil.notify.base import Notification
+    from vigil.store.alerts.queries import AlertStore
+
+    fp = fingerprint({"alertname": rule, **labels})
     alert_id = AlertStore(store).open_alert(
         {
             "fingerprint": fp,
-            "rule": ALERT_RULE,
+            "rule": rule,
             "labels": labels,
-            "severity": "critical",
+            "severity": severity,
             "state": "firing",
             "value": value,
             "summary": summary,
@@ -286,15 +314,15 @@ def _open_alert(
     return Notification(
         status="firing",
         alert_id=alert_id,
-        rule=ALERT_RULE,
+        rule=rule,
         fingerprint=fp,
         labels=labels,
-        severity="critical",
+        severity=severity,
         summary=summary,
         value=value,
         threshold=threshold,
         started_at=now,
-        annotations={"rolled_back_to": str(action["to"]), "action": "auto_rollback"},
+        annotations=annotations,
     )
 
 

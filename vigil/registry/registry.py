@@ -221,17 +221,7 @@ class Registry:
         ):
             if value is not None and not isinstance(value, dict):
                 raise InvalidParameterError(f"'{name}' must be an object. Got {value!r}.")
-        record = self.store.get_model(model)
-        if record is None:
-            from vigil.engine.ingest.ingestor import check_model_name
-
-            check_model_name(model)
-            record, _ = self.store.upsert_model(model, "other", {"features": []})
-        elif q.get_version(self.store, record.id, version) is not None:
-            raise VersionExistsError(
-                f"Version {version!r} of {model!r} is registered already; versions are "
-                "immutable, register a new version name instead."
-            )
+        record = self._model_for(model, version)
         values: dict[str, Any] = {
             "version": version,
             "framework": framework,
@@ -245,34 +235,8 @@ class Registry:
         }
         scan: ScanReport | None = None
         if artifact is not None:
-            stored = self.artifacts.put(artifact)
-            scan = scan_files(
-                [(e["name"], self.artifacts.blob_path(e["digest"])) for e in stored.manifest],
-                allow=allow,
-            )
-            if allow_unparsed:
-                scan.unparsed = []
-            try:
-                scan.check(f"Version {version!r} of {model!r}")
-            except UnsafeArtifactError as exc:
-                self.store.audit(
-                    actor or self.actor,
-                    "registry.refused",
-                    f"{model}:{version}",
-                    {
-                        "stage": "register",
-                        "code": exc.code,
-                        "reason": exc.message,
-                        "digest": stored.digest,
-                    },
-                )
-                raise
-            values.update(
-                artifact_kind=stored.kind,
-                artifact_digest=stored.digest,
-                artifact_size=stored.size,
-                manifest=stored.manifest,
-                signature=self.keys.sign(model, stored.manifest),
+            scan = self._store_artifact(
+                model, version, artifact, values, allow, allow_unparsed, actor or self.actor
             )
         row = q.insert_version(self.store, record.id, values)
         self.store.audit(
@@ -295,6 +259,65 @@ class Registry:
         if scan is not None:
             out["scan"] = scan.to_dict()
         return out
+
+    def _model_for(self, model: str, version: str) -> ModelRecord:
+        """The model a new ``version`` is registered under, created (task ``other``)
+        when missing; raises when the version exists already."""
+        record = self.store.get_model(model)
+        if record is None:
+            from vigil.engine.ingest.ingestor import check_model_name
+
+            check_model_name(model)
+            record, _ = self.store.upsert_model(model, "other", {"features": []})
+        elif q.get_version(self.store, record.id, version) is not None:
+            raise VersionExistsError(
+                f"Version {version!r} of {model!r} is registered already; versions are "
+                "immutable, register a new version name instead."
+            )
+        return record
+
+    def _store_artifact(
+        self,
+        model: str,
+        version: str,
+        artifact: str | Path,
+        values: dict[str, Any],
+        allow: Iterable[str],
+        allow_unparsed: bool,
+        actor: str,
+    ) -> ScanReport:
+        """Store the artifact, scan it (a refusal is audited and raised) and sign it;
+        its digest, manifest and signature go into ``values``."""
+        stored = self.artifacts.put(artifact)
+        scan = scan_files(
+            [(e["name"], self.artifacts.blob_path(e["digest"])) for e in stored.manifest],
+            allow=allow,
+        )
+        if allow_unparsed:
+            scan.unparsed = []
+        try:
+            scan.check(f"Version {version!r} of {model!r}")
+        except UnsafeArtifactError as exc:
+            self.store.audit(
+                actor,
+                "registry.refused",
+                f"{model}:{version}",
+                {
+                    "stage": "register",
+                    "code": exc.code,
+                    "reason": exc.message,
+                    "digest": stored.digest,
+                },
+            )
+            raise
+        values.update(
+            artifact_kind=stored.kind,
+            artifact_digest=stored.digest,
+            artifact_size=stored.size,
+            manifest=stored.manifest,
+            signature=self.keys.sign(model, stored.manifest),
+        )
+        return scan
 
     def get(self, model: str, version: str) -> dict[str, Any]:
         """The full version record (with manifest and signature)."""

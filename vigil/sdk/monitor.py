@@ -161,16 +161,7 @@ class Monitor:
             backoff_s=backoff_s,
             max_backoff_s=max_backoff_s,
         )
-        if cpu_time and not resources:
-            raise InvalidParameterError(
-                "'cpu_time' of Monitor needs resources=True: CPU times travel in the "
-                "resource samples."
-            )
-        if resources and importlib.util.find_spec("psutil") is None:
-            raise ConfigurationError(
-                "Monitor(resources=True) samples with psutil, which is not installed: "
-                'pip install "vigil[sdk-resources]" (GPUs also need "vigil[gpu]").'
-            )
+        _check_resources(resources, cpu_time)
         schema, resolved_task = _schema_and_task(schema, task)
         self.model = model
         self.version = str(version)
@@ -375,73 +366,7 @@ class Monitor:
             from vigil.sdk.resources import cpu_timed
 
             fn = cpu_timed(fn, self._resources.cpu_times)
-        sender = self._sender
-        buf = sender.buf
-        monitor = self  # the wrapper keeps its Monitor alive
-
-        def record_error(args: Any, kwargs: Any, t0: int, t1: int, exc: BaseException) -> None:
-            try:
-                ts = time() - (t1 - t0) / 1e9  # the record's time: hooks pair on it
-                if sender.exception_hooks:
-                    sender.report_exception(exc, ts)
-                sender.put(
-                    (
-                        TRACKED,
-                        args,
-                        kwargs,
-                        None,
-                        t0,
-                        t1,
-                        (describe_error(exc), error_kind(exc), ts),
-                        budget_ns,
-                    )
-                )
-            except Exception:  # never mask the model's own exception
-                sender.counts["internal_errors"] += 1
-
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def async_tracked(*args: Any, **kwargs: Any) -> Any:
-                t0 = perf_counter_ns()
-                try:
-                    out = await fn(*args, **kwargs)
-                except Exception as exc:
-                    record_error(args, kwargs, t0, perf_counter_ns(), exc)
-                    raise
-                t1 = perf_counter_ns()
-                n = len(buf)
-                if n < sender.cap:
-                    buf.append((TRACKED, args, kwargs or None, out, t0, t1, None, budget_ns))
-                    if n == sender.trigger:
-                        sender.wake.set()
-                else:
-                    sender.drop()
-                return out
-
-            async_tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
-            return async_tracked
-
-        @functools.wraps(fn)
-        def tracked(*args: Any, **kwargs: Any) -> Any:
-            t0 = perf_counter_ns()  # the wall time of t0 is worked out in the background
-            try:
-                out = fn(*args, **kwargs)
-            except Exception as exc:
-                record_error(args, kwargs, t0, perf_counter_ns(), exc)
-                raise
-            t1 = perf_counter_ns()
-            n = len(buf)
-            if n < sender.cap:
-                buf.append((TRACKED, args, kwargs or None, out, t0, t1, None, budget_ns))
-                if n == sender.trigger:
-                    sender.wake.set()
-            else:
-                sender.drop()
-            return out
-
-        tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
-        return tracked
+        return _tracking(self, fn, budget_ns)
 
     def observe(
         self,
@@ -791,6 +716,93 @@ class Observation:
         except Exception:  # never mask the block's own exception
             self._sender.counts["internal_errors"] += 1
         return False
+
+
+def _tracking(monitor: Monitor, fn: Callable[..., Any], budget_ns: int | None) -> Any:
+    """The wrapper :meth:`Monitor.track` returns: it appends each call to the sender's
+    buffer (serialised later, in the background) and records an exception as the
+    prediction's error before re-raising it. The wrapper keeps its Monitor alive."""
+    sender = monitor._sender
+    buf = sender.buf
+
+    def record_error(args: Any, kwargs: Any, t0: int, t1: int, exc: BaseException) -> None:
+        try:
+            ts = time() - (t1 - t0) / 1e9  # the record's time: hooks pair on it
+            if sender.exception_hooks:
+                sender.report_exception(exc, ts)
+            sender.put(
+                (
+                    TRACKED,
+                    args,
+                    kwargs,
+                    None,
+                    t0,
+                    t1,
+                    (describe_error(exc), error_kind(exc), ts),
+                    budget_ns,
+                )
+            )
+        except Exception:  # never mask the model's own exception
+            sender.counts["internal_errors"] += 1
+
+    def record(args: Any, kwargs: Any, out: Any, t0: int, t1: int) -> None:
+        n = len(buf)
+        if n < sender.cap:
+            buf.append((TRACKED, args, kwargs or None, out, t0, t1, None, budget_ns))
+            if n == sender.trigger:
+                sender.wake.set()
+        else:
+            sender.drop()
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_tracked(*args: Any, **kwargs: Any) -> Any:
+            t0 = perf_counter_ns()
+            try:
+                out = await fn(*args, **kwargs)
+            except Exception as exc:
+                record_error(args, kwargs, t0, perf_counter_ns(), exc)
+                raise
+            record(args, kwargs, out, t0, perf_counter_ns())
+            return out
+
+        async_tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
+        return async_tracked
+
+    @functools.wraps(fn)
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        t0 = perf_counter_ns()  # the wall time of t0 is worked out in the background
+        try:
+            out = fn(*args, **kwargs)
+        except Exception as exc:
+            record_error(args, kwargs, t0, perf_counter_ns(), exc)
+            raise
+        t1 = perf_counter_ns()  # what record() does, inlined: this is every call's cost
+        n = len(buf)
+        if n < sender.cap:
+            buf.append((TRACKED, args, kwargs or None, out, t0, t1, None, budget_ns))
+            if n == sender.trigger:
+                sender.wake.set()
+        else:
+            sender.drop()
+        return out
+
+    tracked.__vigil_monitor__ = monitor  # type: ignore[attr-defined]
+    return tracked
+
+
+def _check_resources(resources: bool, cpu_time: bool) -> None:
+    """``cpu_time`` needs ``resources``; ``resources`` needs psutil (extra sdk-resources)."""
+    if cpu_time and not resources:
+        raise InvalidParameterError(
+            "'cpu_time' of Monitor needs resources=True: CPU times travel in the resource samples."
+        )
+    if resources and importlib.util.find_spec("psutil") is None:
+        raise ConfigurationError(
+            "Monitor(resources=True) samples with psutil, which is not installed: "
+            'pip install "vigil[sdk-resources]" (GPUs also need "vigil[gpu]").'
+        )
 
 
 def _check_options(

@@ -210,42 +210,7 @@ class StoreGauges(Collector):
 
     def families(self, now: float) -> list[Metric]:
         """Every store gauge as of ``now`` (unix seconds)."""
-        from vigil.engine.metric_sources import get_metric
-        from vigil.integrations.prometheus_rules import native
-        from vigil.store.ingest.activity import last_event_minutes
-
-        value = GaugeMetricFamily(
-            "vigil_metric_value",
-            "A rule metric over the last `window`, as vigil's rules "
-            "compute it (model_version empty: all versions).",
-            labels=["model_name", "model_version", "metric", "window"],
-        )
-        last = GaugeMetricFamily(
-            "vigil_model_last_event_timestamp_seconds",
-            "Start of the newest minute holding predictions, by event time (0: none yet).",
-            labels=["model_name", "model_version"],
-        )
-        score = GaugeMetricFamily(
-            "vigil_feature_drift_score",
-            "Per-feature drift effect size over the last hour against the reference.",
-            labels=["model_name", "feature"],
-        )
-        drifted = GaugeMetricFamily(
-            "vigil_feature_drifted",
-            "1 when the feature drifted over the last hour, else 0.",
-            labels=["model_name", "feature"],
-        )
-        forecast = GaugeMetricFamily(
-            "vigil_forecast_crossing_seconds",
-            "Seconds until a forecast rule's prediction "
-            "interval crosses its threshold (absent: not within the horizon).",
-            labels=["rule", "model_name", "model_version"],
-        )
-        anomaly = GaugeMetricFamily(
-            "vigil_anomaly_score",
-            "Robust z-score of an anomaly rule's last whole window.",
-            labels=["rule", "model_name", "model_version"],
-        )
+        value, last, score, drifted, forecast, anomaly = _gauges()
         rules = self._rules()
         models = self.store.list_models()
         values: dict[tuple[str, str, str, str], float | None] = {}
@@ -255,19 +220,8 @@ class StoreGauges(Collector):
             if rule.version:
                 named_versions.setdefault(rule.model, set()).add(rule.version)
         for model in models:
-            minutes = last_event_minutes(self.store, model.id, now)
-            keep = sorted(minutes, key=lambda v: (-minutes[v], v))[:MAX_VERSIONS]
-            keep += [
-                v
-                for v in sorted(
-                    named_versions.get(model.name, set()) | named_versions.get("*", set())
-                )
-                if v in minutes and v not in keep
-            ]
-            for kept in keep:
-                last.add_metric([model.name, kept], float(minutes[kept]))
-            if not minutes:
-                last.add_metric([model.name, ""], 0.0)
+            versions = named_versions.get(model.name, set()) | named_versions.get("*", set())
+            self._last_events(model, now, versions, last)
             self._drift(model, now, values, score, drifted)
             if model.task == "text_generation":
                 for metric in TEXT_METRICS:
@@ -283,15 +237,38 @@ class StoreGauges(Collector):
                 for model in chosen:
                     self._insight(rule, model, now, forecast, anomaly)
                 continue
-            metric = "count" if rule.kind == "no_data" else rule.metric
-            if not native(metric):  # the exported rule reads the ingest counters
-                wanted.setdefault((metric, rule.window_s), []).extend(
-                    (m, rule.version) for m in chosen
-                )
-            if rule.min_count or rule.kind == "no_data":
-                wanted.setdefault(("count", rule.window_s), []).extend(
-                    (m, rule.version) for m in chosen
-                )
+            _want(wanted, rule, chosen)
+        self._compute(wanted, now, values)
+        for labels, result in values.items():
+            if result is not None and math.isfinite(result):
+                value.add_metric(list(labels), result)
+        return [value, last, score, drifted, forecast, anomaly]
+
+    def _last_events(
+        self, model: Any, now: float, named: set[str], last: GaugeMetricFamily
+    ) -> None:
+        """The newest minute of the model's busiest versions and of those rules name
+        (0 for a model without predictions)."""
+        from vigil.store.ingest.activity import last_event_minutes
+
+        minutes = last_event_minutes(self.store, model.id, now)
+        keep = sorted(minutes, key=lambda v: (-minutes[v], v))[:MAX_VERSIONS]
+        keep += [v for v in sorted(named) if v in minutes and v not in keep]
+        for kept in keep:
+            last.add_metric([model.name, kept], float(minutes[kept]))
+        if not minutes:
+            last.add_metric([model.name, ""], 0.0)
+
+    def _compute(
+        self,
+        wanted: dict[tuple[str, float], list[tuple[Any, str | None]]],
+        now: float,
+        values: dict[tuple[str, str, str, str], float | None],
+    ) -> None:
+        """Each wanted (metric, window) of each (model, version) once, into ``values``;
+        a metric that is gone or fails is left out (the engine reports it)."""
+        from vigil.engine.metric_sources import get_metric
+
         for (metric, window_s), targets in wanted.items():
             try:
                 source = get_metric(metric)
@@ -308,10 +285,6 @@ class StoreGauges(Collector):
                     log.exception("metric %s of %s failed", metric, model.name)
                     continue
                 values[key] = result
-        for labels, result in values.items():
-            if result is not None and math.isfinite(result):
-                value.add_metric(list(labels), result)
-        return [value, last, score, drifted, forecast, anomaly]
 
     def _drift(
         self,
@@ -363,3 +336,56 @@ class StoreGauges(Collector):
             return
         family = forecast if rule.kind == "forecast" else anomaly
         family.add_metric([rule.name, model.name, rule.version or ""], float(result))
+
+
+def _gauges() -> tuple[GaugeMetricFamily, ...]:
+    """The store gauges, empty: rule metric values, newest events, feature drift,
+    forecast crossings and anomaly scores."""
+    return (
+        GaugeMetricFamily(
+            "vigil_metric_value",
+            "A rule metric over the last `window`, as vigil's rules "
+            "compute it (model_version empty: all versions).",
+            labels=["model_name", "model_version", "metric", "window"],
+        ),
+        GaugeMetricFamily(
+            "vigil_model_last_event_timestamp_seconds",
+            "Start of the newest minute holding predictions, by event time (0: none yet).",
+            labels=["model_name", "model_version"],
+        ),
+        GaugeMetricFamily(
+            "vigil_feature_drift_score",
+            "Per-feature drift effect size over the last hour against the reference.",
+            labels=["model_name", "feature"],
+        ),
+        GaugeMetricFamily(
+            "vigil_feature_drifted",
+            "1 when the feature drifted over the last hour, else 0.",
+            labels=["model_name", "feature"],
+        ),
+        GaugeMetricFamily(
+            "vigil_forecast_crossing_seconds",
+            "Seconds until a forecast rule's prediction "
+            "interval crosses its threshold (absent: not within the horizon).",
+            labels=["rule", "model_name", "model_version"],
+        ),
+        GaugeMetricFamily(
+            "vigil_anomaly_score",
+            "Robust z-score of an anomaly rule's last whole window.",
+            labels=["rule", "model_name", "model_version"],
+        ),
+    )
+
+
+def _want(
+    wanted: dict[tuple[str, float], list[tuple[Any, str | None]]], rule: Any, chosen: list[Any]
+) -> None:
+    """Add what a threshold, change or no-data rule reads to ``wanted``: its metric (unless
+    Prometheus computes it from the ingest counters) and the count it needs."""
+    from vigil.integrations.prometheus_rules import native
+
+    metric = "count" if rule.kind == "no_data" else rule.metric
+    if not native(metric):  # the exported rule reads the ingest counters
+        wanted.setdefault((metric, rule.window_s), []).extend((m, rule.version) for m in chosen)
+    if rule.min_count or rule.kind == "no_data":
+        wanted.setdefault(("count", rule.window_s), []).extend((m, rule.version) for m in chosen)

@@ -22,18 +22,92 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 import orjson
+from pydantic import BeforeValidator, Field, model_validator
 
 from vigil.engine.durations import parse_duration
 from vigil.engine.exports import links as export_links
 from vigil.engine.exports.links import exports_dir
 from vigil.errors import ValidationFailedError, VigilError
-from vigil.notify.base import Notification, check_config
+from vigil.notify.base import Notification
+from vigil.notify.config import ReceiverSettings, Text, Url, settings_of
 from vigil.store import Store
 
-ACTION_TYPES = ("retrain", "rollback")
+
+def _duration(field_name: str) -> BeforeValidator:
+    """A duration setting: ``"7d"`` or seconds in, seconds out."""
+    return BeforeValidator(lambda v: parse_duration(v, field_name))
+
+
+class ActionSettings(ReceiverSettings):
+    """What every action's settings share."""
+
+    kind: ClassVar[str] = "action"
+
+
+class RetrainSettings(ActionSettings):
+    """``[actions.NAME] type = "retrain"``: export ``window`` of predictions, then call
+    ``webhook`` or run ``command`` (exactly one)."""
+
+    window: Annotated[float, _duration("window"), Field(gt=0)] = 7 * 86400.0
+    webhook: Url | None = None
+    secret: Text | None = None
+    command: Annotated[list[str], Field(min_length=1)] | None = None
+    dir: Text | None = None
+    timeout_s: Annotated[float, Field(gt=0)] = 600.0
+    labelled_only: bool = False
+    link_ttl: Annotated[float, _duration("link_ttl"), Field(gt=0)] = 86400.0
+
+    reasons: ClassVar[dict[str, str]] = {
+        "window": "must be a positive duration like '7d'",
+        "link_ttl": "must be a positive duration like '24h'",
+        "webhook": "must be an http:// or https:// URL",
+        "secret": "must be a non-empty string",
+        "command": 'must be a list of strings, like ["python", "train.py", "{path}"]',
+        "dir": "must be a folder path",
+        "timeout_s": "must be a positive number of seconds",
+        "labelled_only": "must be true or false",
+    }
+
+    @model_validator(mode="after")
+    def _webhook_or_command(self) -> RetrainSettings:
+        if (self.webhook is None) == (self.command is None):
+            raise ValueError("needs exactly one of 'webhook' or 'command'")
+        return self
+
+
+class RollbackSettings(ActionSettings):
+    """``type = "rollback"``: move ``alias`` (else the rule's, else production) back, or
+    to version ``to``."""
+
+    alias: Text | None = None
+    to: Text | int | None = None
+
+    reasons: ClassVar[dict[str, str]] = {
+        "alias": "must be a registry alias such as 'production'",
+        "to": "must be a version (a string or an integer)",
+    }
+
+
+ACTION_SETTINGS: dict[str, type[ActionSettings]] = {
+    "retrain": RetrainSettings,
+    "rollback": RollbackSettings,
+}
+ACTION_TYPES = tuple(ACTION_SETTINGS)
+
+
+def action_settings(name: str, type_: str, config: Any) -> ActionSettings:
+    """The validated settings of action ``name`` of ``type_``; raises
+    :class:`ValidationFailedError` naming the setting and the reason."""
+    model = ACTION_SETTINGS.get(type_)
+    if model is None:
+        raise ValidationFailedError(
+            f"Action {name!r} has unknown type {type_!r}; use one of {', '.join(ACTION_TYPES)}.",
+            details=[{"field": "type", "reason": "unknown"}],
+        )
+    return settings_of(model, type_, config, resolve_env=False)
 
 
 class ActionError(VigilError):
@@ -80,14 +154,10 @@ def build_action(
 
     ``base_url`` is the server's URL as others reach it, for download links.
     """
+    action_settings(name, type_, config)
     if type_ == "retrain":
         return RetrainAction(name, config, store=store, home=home, base_url=base_url)
-    if type_ == "rollback":
-        return RollbackAction(name, config, registry=registry)
-    raise ValidationFailedError(
-        f"Action {name!r} has unknown type {type_!r}; use one of {', '.join(ACTION_TYPES)}.",
-        details=[{"field": "type", "reason": "unknown"}],
-    )
+    return RollbackAction(name, config, registry=registry)
 
 
 def _reason(n: Notification) -> str:
@@ -108,55 +178,18 @@ class RetrainAction:
         home: Path,
         base_url: str | None = None,
     ) -> None:
-        check_config(
-            "retrain",
-            config,
-            frozenset(),
-            frozenset(
-                {
-                    "window",
-                    "webhook",
-                    "secret",
-                    "command",
-                    "dir",
-                    "timeout_s",
-                    "labelled_only",
-                    "link_ttl",
-                }
-            ),
-        )
-        if ("webhook" in config) == ("command" in config):
-            raise ValidationFailedError(
-                f"Retrain action {name!r} needs exactly one of 'webhook' or 'command'.",
-                details=[{"field": "webhook", "reason": "give webhook or command"}],
-            )
-        command = config.get("command")
-        if command is not None and (
-            not isinstance(command, list)
-            or not command
-            or not all(isinstance(a, str) for a in command)
-        ):
-            raise ValidationFailedError(
-                f"Retrain action {name!r}: 'command' must be a list of strings, like "
-                f'["python", "train.py", "{{path}}"]. Got {command!r}.',
-                details=[{"field": "command", "reason": "not a list of strings"}],
-            )
+        settings = settings_of(RetrainSettings, "retrain", config, resolve_env=False)
         self.name = name
         self.store = store
-        self.window_s = parse_duration(config.get("window", "7d"), "window")
-        self.webhook = config.get("webhook")
-        self.secret = config.get("secret")
-        self.command = command
+        self.window_s = settings.window
+        self.webhook = settings.webhook
+        self.secret = settings.secret
+        self.command = settings.command
         self.home = home
-        self.dir = Path(config.get("dir") or exports_dir(home))
-        self.timeout_s = float(config.get("timeout_s", 600))
-        self.labelled_only = config.get("labelled_only", False)
-        if not isinstance(self.labelled_only, bool):
-            raise ValidationFailedError(
-                f"Retrain action {name!r}: 'labelled_only' must be true or false.",
-                details=[{"field": "labelled_only", "reason": "not a boolean"}],
-            )
-        self.link_ttl_s = parse_duration(config.get("link_ttl", "24h"), "link_ttl")
+        self.dir = Path(settings.dir or exports_dir(home))
+        self.timeout_s = settings.timeout_s
+        self.labelled_only = settings.labelled_only
+        self.link_ttl_s = settings.link_ttl
         self.base_url = base_url
 
     def export(
@@ -248,17 +281,11 @@ class RollbackAction:
     def __init__(
         self, name: str, config: dict[str, Any], *, registry: RegistryClient | None
     ) -> None:
-        check_config("rollback", config, frozenset(), frozenset({"alias", "to"}))
-        alias = config.get("alias", "production")
-        if not isinstance(alias, str) or not alias:
-            raise ValidationFailedError(
-                f"Rollback action {name!r}: 'alias' must be a name.",
-                details=[{"field": "alias", "reason": "not a name"}],
-            )
+        settings = settings_of(RollbackSettings, "rollback", config, resolve_env=False)
         self.name = name
-        self.alias = alias
-        self.alias_given = "alias" in config  # else the rule's alias, else production
-        self.to = config.get("to")
+        self.alias = settings.alias or "production"
+        self.alias_given = settings.alias is not None  # else the rule's alias, else production
+        self.to = settings.to
         self.registry = registry
 
     def run(self, notification: Notification) -> dict[str, Any]:

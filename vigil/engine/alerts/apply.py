@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from vigil.engine.alerts.actions import ACTION_TYPES, build_action
+from vigil.engine.alerts.actions import action_settings
 from vigil.engine.alerts.routing import check_inhibit, check_route
 from vigil.engine.alerts.rules import Rule
 from vigil.errors import ValidationFailedError
@@ -100,21 +99,10 @@ def check_receiver(category: str, name: str, spec: Any) -> dict[str, Any]:
         )
     config = {k: v for k, v in spec.items() if k != "type"}
     try:
-        if category == "notifier":
-            build_notifier(
-                name,
-                spec["type"],
-                {  # env: values are read when sending
-                    k: "env-value" if isinstance(v, str) and v.startswith("env:") else v
-                    for k, v in config.items()
-                },
-            )
+        if category == "notifier":  # env: values are read when sending
+            build_notifier(name, spec["type"], config, resolve_env=False)
         else:
-            if spec["type"] not in ACTION_TYPES:
-                raise ValidationFailedError(
-                    f"unknown type {spec['type']!r}; use one of {', '.join(ACTION_TYPES)}"
-                )
-            build_action(name, spec["type"], config, store=None, home=Path("."))  # type: ignore[arg-type]
+            action_settings(name, spec["type"], config)
     except ValidationFailedError as exc:
         raise ValidationFailedError(
             f"{category} {name!r}: {exc.message}", details=exc.details

@@ -260,81 +260,105 @@ class AlertEngine:
         now: float,
         silences: list[dict[str, Any]],
     ) -> Notification | None:
-        rule = ev.rule
+        """One evaluation's move of its alert: unknown (no data) keeps it, a condition
+        that no longer holds ends it, one that holds opens it (pending), fires it once
+        pending ``for`` long, or re-notifies a firing one every ``repeat``."""
         if ev.holds is None:
             if row is not None:
                 self.alerts.update_alert(row["id"], {"updated_at": now})
             return None
-        summary = rule.summary or rule.describe()
         if not ev.holds:
-            if row is None:
-                return None
-            if row["state"] == "pending":
-                self.alerts.update_alert(
-                    row["id"],
-                    {"state": "inactive", "value": ev.value, "updated_at": now},
-                    {"ts": now, "kind": "inactive", "details": {"value": ev.value}},
-                )
-                return None
-            self.alerts.update_alert(
-                row["id"],
-                {"state": "resolved", "value": ev.value, "resolved_at": now, "updated_at": now},
-                {"ts": now, "kind": "resolved", "details": {"value": ev.value}},
-            )
-            row = {**row, "state": "resolved", "value": ev.value, "resolved_at": now}
-            return self._send(rule, row, "resolved", silences, now)
+            return None if row is None else self._clear(ev, row, now, silences)
         if row is None:
-            values = {
-                "fingerprint": fp,
-                "rule": rule.name,
-                "labels": ev.labels,
-                "severity": rule.severity,
-                "state": "pending",
-                "value": ev.value,
-                "summary": summary,
-                "started_at": now,
-                "updated_at": now,
-            }
-            alert_id = self.alerts.open_alert(
-                values, {"ts": now, "kind": "pending", "details": _details(ev)}
-            )
-            row = {
-                **values,
-                "id": alert_id,
-                "fired_at": None,
-                "resolved_at": None,
-                "notified_at": None,
-                "acked_at": None,
-                "ack_until": None,
-            }
+            row = self._open(ev, fp, now)
         if row["state"] == "pending":
-            if now - row["started_at"] + 1e-9 < rule.for_s:
+            if now - row["started_at"] + 1e-9 < ev.rule.for_s:
                 self.alerts.update_alert(row["id"], {"value": ev.value, "updated_at": now})
                 return None
-            ranking = self._explain(ev, now)
+            return self._fire(ev, row, now, silences)
+        return self._repeat(ev, row, now, silences)
+
+    def _clear(
+        self, ev: Evaluation, row: dict[str, Any], now: float, silences: list[dict[str, Any]]
+    ) -> Notification | None:
+        """The condition no longer holds: a pending alert goes inactive quietly, a firing
+        one resolves and says so."""
+        if row["state"] == "pending":
             self.alerts.update_alert(
                 row["id"],
-                {
-                    "state": "firing",
-                    "value": ev.value,
-                    "fired_at": now,
-                    "updated_at": now,
-                    "notified_at": now,
-                },
-                {"ts": now, "kind": "firing", "details": _details(ev, ranking)},
+                {"state": "inactive", "value": ev.value, "updated_at": now},
+                {"ts": now, "kind": "inactive", "details": {"value": ev.value}},
             )
-            row = {
-                **row,
+            return None
+        self.alerts.update_alert(
+            row["id"],
+            {"state": "resolved", "value": ev.value, "resolved_at": now, "updated_at": now},
+            {"ts": now, "kind": "resolved", "details": {"value": ev.value}},
+        )
+        row = {**row, "state": "resolved", "value": ev.value, "resolved_at": now}
+        return self._send(ev.rule, row, "resolved", silences, now)
+
+    def _open(self, ev: Evaluation, fp: str, now: float) -> dict[str, Any]:
+        """A new pending alert for a condition that started to hold; its row."""
+        rule = ev.rule
+        values = {
+            "fingerprint": fp,
+            "rule": rule.name,
+            "labels": ev.labels,
+            "severity": rule.severity,
+            "state": "pending",
+            "value": ev.value,
+            "summary": rule.summary or rule.describe(),
+            "started_at": now,
+            "updated_at": now,
+        }
+        alert_id = self.alerts.open_alert(
+            values, {"ts": now, "kind": "pending", "details": _details(ev)}
+        )
+        return {
+            **values,
+            "id": alert_id,
+            "fired_at": None,
+            "resolved_at": None,
+            "notified_at": None,
+            "acked_at": None,
+            "ack_until": None,
+        }
+
+    def _fire(
+        self, ev: Evaluation, row: dict[str, Any], now: float, silences: list[dict[str, Any]]
+    ) -> Notification | None:
+        """Pending long enough: fire (with the root-cause ranking), notify, run actions."""
+        rule = ev.rule
+        ranking = self._explain(ev, now)
+        self.alerts.update_alert(
+            row["id"],
+            {
                 "state": "firing",
                 "value": ev.value,
                 "fired_at": now,
-                "annotations": _annotations(ev, ranking),
-            }
-            note = self._send(rule, row, "firing", silences, now)
-            if note is not None and self.dispatch is not None and rule.actions:
-                self.dispatch.act(rule, note)
-            return note
-        # firing and still bad: re-notify after `repeat` unless acknowledged
+                "updated_at": now,
+                "notified_at": now,
+            },
+            {"ts": now, "kind": "firing", "details": _details(ev, ranking)},
+        )
+        row = {
+            **row,
+            "state": "firing",
+            "value": ev.value,
+            "fired_at": now,
+            "annotations": _annotations(ev, ranking),
+        }
+        note = self._send(rule, row, "firing", silences, now)
+        if note is not None and self.dispatch is not None and rule.actions:
+            self.dispatch.act(rule, note)
+        return note
+
+    def _repeat(
+        self, ev: Evaluation, row: dict[str, Any], now: float, silences: list[dict[str, Any]]
+    ) -> Notification | None:
+        """Firing and still bad: re-notify after ``repeat`` unless acknowledged."""
+        rule = ev.rule
         acked = row["acked_at"] is not None and (row["ack_until"] is None or row["ack_until"] > now)
         due = rule.repeat_s and now - (row["notified_at"] or row["fired_at"]) >= rule.repeat_s
         self.alerts.update_alert(

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
+from vigil.engine.collectors import CachedCollector
 from vigil.engine.genai.quality import summarise_scores, window_answer_metrics
 from vigil.engine.metric_sources import register_metric
 from vigil.engine.windows.metrics import window_range
@@ -159,29 +158,16 @@ def _ttft(q: int) -> Any:
     return metric
 
 
-class AnswerQualityCollector(Collector):
+class AnswerQualityCollector(CachedCollector):
     """``vigil_answers{model_name, model_version, metric}`` on ``/metrics``: the stored
     answer scores of the last hour per text model and version (relevance mean and p10,
     consistency, refusal, injection and OOD rates, ...), read at most every ``ttl_s``."""
 
-    def __init__(self, store: Store, ttl_s: float = 30.0) -> None:
-        self.store = store
-        self.ttl_s = ttl_s
-        self._cache: tuple[float, list[GaugeMetricFamily]] | None = None
-        self._lock = threading.Lock()
+    what = "answer-quality gauges"
+    logger = log
 
-    def describe(self) -> list[GaugeMetricFamily]:
-        return []
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self._lock:
-            if self._cache is None or time.monotonic() - self._cache[0] > self.ttl_s:
-                try:
-                    self._cache = (time.monotonic(), [self._family()])
-                except Exception:  # /metrics must answer even when the store does not
-                    log.exception("answer-quality gauges failed")
-                    return iter(())
-            return iter(self._cache[1])
+    def families(self) -> list[GaugeMetricFamily]:
+        return [self._family()]
 
     def _family(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily(

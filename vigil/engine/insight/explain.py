@@ -325,14 +325,7 @@ def explain(
             "error_rate:<kind>, latency_p50/p95/p99, a quality metric (accuracy, f1, "
             "roc_auc, log_loss, mae, rmse, r2) or an estimated_* one."
         )
-    if not end > start:
-        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
-    b_end = start if baseline_end is None else baseline_end
-    b_start = b_end - (end - start) if baseline_start is None else baseline_start
-    if not b_end > b_start:
-        raise InvalidParameterError(
-            f"'baseline_end' ({b_end}) must be after 'baseline_start' ({b_start})."
-        )
+    b_start, b_end = _baseline(start, end, baseline_start, baseline_end)
     rows = predictions(store, model.id, start, end, version, limit=MAX_ROWS, newest=True)
     base_rows = predictions(store, model.id, b_start, b_end, version, limit=MAX_ROWS, newest=True)
     v1 = np.array([_nan(quantity(r)) for r in rows], dtype=np.float64)
@@ -367,9 +360,59 @@ def explain(
         "worse": bool(worse),
         "quantity": "mean per row",
     }
-    candidates: list[dict[str, Any]] = []
+    candidates = _candidates(
+        store,
+        model,
+        metric,
+        version,
+        (base_rows, v0, (b_start, b_end)),
+        (rows, v1, (start, end)),
+        delta,
+        a0,
+        seed,
+    )
+    candidates.sort(key=lambda c: (-c["score"], c["kind"], c["name"]))
+    out["candidates"] = candidates
+    _verdict(out, candidates, metric, p_change)
+    return out
+
+
+def _baseline(
+    start: float, end: float, baseline_start: float | None, baseline_end: float | None
+) -> tuple[float, float]:
+    """The baseline window: as given, else the window of the same length before ``start``."""
+    if not end > start:
+        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
+    b_end = start if baseline_end is None else baseline_end
+    b_start = b_end - (end - start) if baseline_start is None else baseline_start
+    if not b_end > b_start:
+        raise InvalidParameterError(
+            f"'baseline_end' ({b_end}) must be after 'baseline_start' ({b_start})."
+        )
+    return b_start, b_end
+
+
+Side = tuple[list[dict[str, Any]], np.ndarray, tuple[float, float]]  # rows, values, window
+
+
+def _candidates(
+    store: Store,
+    model: ModelRecord,
+    metric: str,
+    version: str | None,
+    baseline: Side,
+    current: Side,
+    delta: float,
+    a0: np.ndarray,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Every candidate cause, unsorted: segments of categorical inputs, versions, error
+    kinds (error_rate), input features and, for errors and latency, the hosts."""
     from vigil.schema import FeatureKind, ModelSchema
 
+    base_rows, v0, b_window = baseline
+    rows, v1, window = current
+    candidates: list[dict[str, Any]] = []
     schema = ModelSchema.from_dict(model.schema)
     for feature in schema.features:
         if feature.kind is not FeatureKind.CATEGORICAL:
@@ -382,28 +425,24 @@ def explain(
             "segment", feature.name, _groups(base_rows, v0, key), cur_groups, delta, a0
         )
     versions = _groups(rows, v1, lambda r: r["version"])
-    if version is None and (
-        len(versions) > 1 or set(versions) != set(_groups(base_rows, v0, lambda r: r["version"]))
-    ):
-        candidates += _decompose(
-            "version",
-            "version",
-            _groups(base_rows, v0, lambda r: r["version"]),
-            versions,
-            delta,
-            a0,
-        )
+    base_versions = _groups(base_rows, v0, lambda r: r["version"])
+    if version is None and (len(versions) > 1 or set(versions) != set(base_versions)):
+        candidates += _decompose("version", "version", base_versions, versions, delta, a0)
     if metric == "error_rate":
         candidates += _error_kinds(base_rows, rows, delta)
     candidates += _features(model, base_rows, rows, seed)
     if metric.partition(":")[0] in ("error_rate", "latency_p50", "latency_p95", "latency_p99"):
         from vigil.engine.insight.explain_features import host_candidates
 
-        candidates += host_candidates(
-            store, model, (b_start, b_end), (start, end), version, _HOST_FIELDS
-        )
-    candidates.sort(key=lambda c: (-c["score"], c["kind"], c["name"]))
-    out["candidates"] = candidates
+        candidates += host_candidates(store, model, b_window, window, version, _HOST_FIELDS)
+    return candidates
+
+
+def _verdict(
+    out: dict[str, Any], candidates: list[dict[str, Any]], metric: str, p_change: float
+) -> None:
+    """A clear cause when the change is significant and the top candidate explains
+    enough of it; else the reason there is none."""
     top = candidates[0] if candidates else None
     if p_change >= ALPHA_CHANGE:
         out["reason"] = f"the change of {metric} is not significant (p = {p_change:.3g})"
@@ -412,7 +451,6 @@ def explain(
     else:
         out["verdict"] = f"{top['kind']} {top['name']}"
         out["clear_cause"] = True
-    return out
 
 
 def _nan(value: float | None) -> float:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
+from vigil.engine.collectors import CachedCollector
 from vigil.engine.genai.quality import score_pending
 from vigil.engine.quality.concept_drift import update_concept_drift
 from vigil.engine.quality.schedule import run_due
@@ -101,31 +100,15 @@ class QualityJobs:
                 last_drift = now
 
 
-class QualityCollector(Collector):
+class QualityCollector(CachedCollector):
     """Quality gauges on ``/metrics``, computed at most every ``ttl_s`` seconds:
     realised metrics over the last hour per model version, CBPE estimates, the newest
     evaluation run's metrics and the concept-drift detections of the last hour."""
 
-    def __init__(self, store: Store, ttl_s: float = 30.0) -> None:
-        self.store = store
-        self.ttl_s = ttl_s
-        self._cache: tuple[float, list[GaugeMetricFamily]] | None = None
-        self._lock = threading.Lock()
+    what = "quality gauges"
+    logger = log
 
-    def describe(self) -> list[GaugeMetricFamily]:
-        return []
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self._lock:
-            if self._cache is None or time.monotonic() - self._cache[0] > self.ttl_s:
-                try:
-                    self._cache = (time.monotonic(), self._families())
-                except Exception:  # /metrics must answer even when the store does not
-                    log.exception("quality gauges failed")
-                    return iter(())
-            return iter(self._cache[1])
-
-    def _families(self) -> list[GaugeMetricFamily]:
+    def families(self) -> list[GaugeMetricFamily]:
         realised = GaugeMetricFamily(
             "vigil_quality",
             "Realised quality over the last hour (labelled predictions).",

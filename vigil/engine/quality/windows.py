@@ -9,11 +9,11 @@ left out and counted with the reason, never silently coerced.
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vigil.engine.windows.metrics import window_range
 from vigil.errors import InvalidParameterError
 from vigil.quality import (
     CBPE,
@@ -178,22 +178,6 @@ def _without_matrix(m: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in m.items() if k != "confusion_matrix"}
 
 
-def _range(start: float | None, end: float | None, step: int | None) -> tuple[float, float, int]:
-    end = time.time() if end is None else float(end)
-    start = end - 86400 if start is None else float(start)
-    if not end > start:
-        raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
-    if step is None:
-        step = max(60, int((end - start) / 24) // 60 * 60)
-    if step <= 0 or step % 60:
-        raise InvalidParameterError(f"'step' must be a positive multiple of 60 s. Got {step}.")
-    if (end - start) / step > MAX_POINTS:
-        raise InvalidParameterError(
-            f"start..end / step gives more than {MAX_POINTS} windows; use a larger 'step'."
-        )
-    return start, end, step
-
-
 def quality_report(
     store: Store,
     model: ModelRecord,
@@ -229,7 +213,9 @@ def quality_report(
         k: cut-off of ranking metrics.
         positive: favourable class for fairness (default the second class).
     """
-    start, end, step = _range(start, end, step)
+    start, end, step = window_range(
+        start, end, step, default_span_s=86400.0, target_windows=24, max_windows=MAX_POINTS
+    )
     if not isinstance(min_rows, int) or min_rows < 1:
         raise InvalidParameterError(f"'min_rows' must be an integer >= 1. Got {min_rows!r}.")
     task = Task(model.task)

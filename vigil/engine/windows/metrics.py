@@ -26,23 +26,32 @@ def check_time(value: float | None, name: str) -> None:
 
 
 def window_range(
-    start: float | None, end: float | None, step: int | None
+    start: float | None,
+    end: float | None,
+    step: int | None,
+    *,
+    default_span_s: float = 3600.0,
+    target_windows: int = 60,
+    max_windows: int = MAX_POINTS,
 ) -> tuple[float, float, int]:
-    """Check and fill a window request: the last hour by default, ``step`` a multiple of
-    60 s spreading the range over about 60 windows, at most ``MAX_POINTS`` windows."""
+    """Check and fill a window request: ``start`` and ``end`` unix seconds (a millisecond
+    timestamp is refused, naming the field), the last ``default_span_s`` by default,
+    ``step`` a multiple of 60 s spreading the range over about ``target_windows`` windows,
+    at most ``max_windows`` windows. Metrics and quality requests share it, so both answer
+    a bad range with the same 400."""
     check_time(start, "start")
     check_time(end, "end")
     end = time.time() if end is None else float(end)
-    start = end - 3600 if start is None else float(start)
+    start = end - default_span_s if start is None else float(start)
     if not end > start:
         raise InvalidParameterError(f"'end' ({end}) must be after 'start' ({start}).")
     if step is None:
-        step = max(60, int((end - start) / 60) // 60 * 60)
+        step = max(60, int((end - start) / target_windows) // 60 * 60)
     if step <= 0 or step % 60:
         raise InvalidParameterError(f"'step' must be a positive multiple of 60 s. Got {step}.")
-    if (end - start) / step > MAX_POINTS:
+    if (end - start) / step > max_windows:
         raise InvalidParameterError(
-            f"start..end / step gives more than {MAX_POINTS} points; use a larger 'step'."
+            f"start..end / step gives more than {max_windows} windows; use a larger 'step'."
         )
     return start, end, step
 

@@ -75,11 +75,3 @@ silences = sa.Table(
     sa.Column("comment", sa.Text, nullable=True),
     sa.Column("created_at", sa.Double, nullable=False),
 )
-
-engine_leases = sa.Table(
-    "engine_leases",
-    metadata,
-    sa.Column("name", sa.String(100), primary_key=True),
-    sa.Column("holder", sa.String(100), nullable=False),
-    sa.Column("expires_at", sa.Double, nullable=False),
-)
