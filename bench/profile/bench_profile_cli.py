@@ -1,0 +1,101 @@
+"""Benchmark: peak memory and time of ``vigil profile`` on Parquet files of growing size.
+
+Run::
+
+    python bench/profile/bench_profile_cli.py [--rows 1000000 10000000] [--row-group 1000000]
+
+Each file (seeded; written once into a temporary folder, not timed) has eight normal
+float columns, one integer column (0..999) and one categorical string column of 100
+levels, snappy-compressed, in row groups of ``--row-group`` rows. ``vigil profile`` runs
+in a child process (the real CLI entry point); the child reports its own peak resident
+memory (VmHWM from ``/proc/self/status``) and CPU time at exit; wall time is measured
+around it. Bounded memory means the peak stays flat as the rows grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_CHILD = """
+import json, resource, sys
+from pathlib import Path
+from vigil.cli.main import main
+sys.argv[0] = "vigil"
+report = Path(sys.argv.pop())
+try:
+    main()
+finally:
+    hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    report.write_text(json.dumps({"hwm_kib": int(hwm.split()[1]),
+                                  "cpu_s": ru.ru_utime + ru.ru_stime}))
+"""
+
+
+def write(path: Path, rows: int, row_group: int) -> None:
+    """Write ``rows`` rows in row groups of ``row_group`` rows, one group in memory at a time."""
+    rng = np.random.default_rng(0)
+    levels = np.array([f"level_{i:03d}" for i in range(100)])
+    writer = None
+    for start in range(0, rows, row_group):
+        n = min(row_group, rows - start)
+        cols = {f"x{i}": rng.normal(size=n) for i in range(8)}
+        cols["i"] = rng.integers(0, 1000, n)
+        cols["plan"] = pa.array(levels[rng.integers(0, levels.size, n)])
+        table = pa.table(cols)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table, row_group_size=row_group)
+    assert writer is not None
+    writer.close()
+
+
+def run(data: Path, out: Path) -> dict[str, float]:
+    """Profile ``data`` in a child; its peak RSS (MiB), CPU and wall seconds."""
+    report = out.with_suffix(".json")
+    argv = [sys.executable, "-c", _CHILD, "profile", str(data), "-o", str(out), "-q"]
+    t0 = time.perf_counter()
+    subprocess.run([*argv, str(report)], check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    child = json.loads(report.read_text())
+    return {"peak_mib": child["hwm_kib"] / 1024, "cpu_s": child["cpu_s"], "wall_s": wall}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--row-group", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    print(
+        f"python {sys.version.split()[0]}, pyarrow {pa.__version__}, "
+        f"load average {os.getloadavg()[0]:.2f}, row groups of {args.row_group:,} rows"
+    )
+    print("| rows | file MB | peak RSS MiB | CPU s | wall s |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows in args.rows:
+            data = Path(tmp) / f"data_{rows}.parquet"
+            write(data, rows, args.row_group)
+            got = run(data, Path(tmp) / f"data_{rows}.profile")
+            size = data.stat().st_size / 1e6
+            print(
+                f"| {rows:,} | {size:.0f} | {got['peak_mib']:.0f} | {got['cpu_s']:.1f} "
+                f"| {got['wall_s']:.1f} |",
+                flush=True,
+            )
+            data.unlink()
+
+
+if __name__ == "__main__":
+    main()
