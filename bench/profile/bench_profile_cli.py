@@ -5,8 +5,8 @@ Run::
     python bench/profile/bench_profile_cli.py [--rows 1000000 10000000] [--row-group 1000000]
 
 Each file (seeded; written once into a temporary folder, not timed) has eight normal
-float columns, one integer column (0..999) and one categorical string column of 100
-levels, snappy-compressed, in row groups of ``--row-group`` rows. ``vigil profile`` runs
+float columns, one integer column (0..999), one categorical string column of 100 levels
+and one string id per row (unique, as user or request ids are), snappy-compressed, in row groups of ``--row-group`` rows. ``vigil profile`` runs
 in a child process (the real CLI entry point); the child reports its own peak resident
 memory (VmHWM from ``/proc/self/status``) and CPU time at exit; wall time is measured
 around it. Bounded memory means the peak stays flat as the rows grow.
@@ -53,6 +53,7 @@ def write(path: Path, rows: int, row_group: int) -> None:
         cols = {f"x{i}": rng.normal(size=n) for i in range(8)}
         cols["i"] = rng.integers(0, 1000, n)
         cols["plan"] = pa.array(levels[rng.integers(0, levels.size, n)])
+        cols["id"] = pa.array([f"u{j:09d}" for j in range(start, start + n)])
         table = pa.table(cols)
         if writer is None:
             writer = pq.ParquetWriter(path, table.schema)
