@@ -3,13 +3,17 @@
 Run::
 
     python bench/profile/bench_profile_cli.py [--rows 1000000 10000000] [--row-group 1000000]
+    python bench/profile/bench_profile_cli.py --rows 1000000 4000000 --row-group 100000 \
+        --compression none
 
 Each file (seeded; written once into a temporary folder, not timed) has eight normal
 float columns, one integer column (0..999), one categorical string column of 100 levels
-and one string id per row (unique, as user or request ids are), snappy-compressed, in row groups of ``--row-group`` rows. ``vigil profile`` runs
-in a child process (the real CLI entry point); the child reports its own peak resident
-memory (VmHWM from ``/proc/self/status``) and CPU time at exit; wall time is measured
-around it. Bounded memory means the peak stays flat as the rows grow.
+and one string id per row (unique, as user or request ids are), in row groups of
+``--row-group`` rows, snappy-compressed unless ``--compression`` says otherwise.
+``vigil profile`` runs in a child process (the real CLI entry point) started from this
+file's folder, so the ``vigil`` imported is the one on PYTHONPATH; the child reports its
+own peak resident memory (VmHWM from ``/proc/self/status``) and CPU time at exit; wall
+time is measured around it. Bounded memory means the peak stays flat as rows grow.
 """
 
 from __future__ import annotations
@@ -43,8 +47,10 @@ finally:
 """
 
 
-def write(path: Path, rows: int, row_group: int) -> None:
-    """Write ``rows`` rows in row groups of ``row_group`` rows, one group in memory at a time."""
+def write(path: Path, rows: int, row_group: int, compression: str = "snappy") -> None:
+    """Write ``rows`` rows in row groups of ``row_group`` rows, one group in memory at a
+    time (``compression="none"``: uncompressed and plain-encoded, the layout on which
+    pyarrow's pre-buffering was seen to keep every row group)."""
     rng = np.random.default_rng(0)
     levels = np.array([f"level_{i:03d}" for i in range(100)])
     writer = None
@@ -56,7 +62,10 @@ def write(path: Path, rows: int, row_group: int) -> None:
         cols["id"] = pa.array([f"u{j:09d}" for j in range(start, start + n)])
         table = pa.table(cols)
         if writer is None:
-            writer = pq.ParquetWriter(path, table.schema)
+            plain = compression == "none"
+            writer = pq.ParquetWriter(
+                path, table.schema, compression=compression, use_dictionary=not plain
+            )
         writer.write_table(table, row_group_size=row_group)
     assert writer is not None
     writer.close()
@@ -67,7 +76,8 @@ def run(data: Path, out: Path) -> dict[str, float]:
     report = out.with_suffix(".json")
     argv = [sys.executable, "-c", _CHILD, "profile", str(data), "-o", str(out), "-q"]
     t0 = time.perf_counter()
-    subprocess.run([*argv, str(report)], check=True, capture_output=True)
+    # cwd: not the repository root, whose ``vigil`` would shadow the one on PYTHONPATH
+    subprocess.run([*argv, str(report)], check=True, capture_output=True, cwd=Path(__file__).parent)
     wall = time.perf_counter() - t0
     child = json.loads(report.read_text())
     return {"peak_mib": child["hwm_kib"] / 1024, "cpu_s": child["cpu_s"], "wall_s": wall}
@@ -77,17 +87,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--row-group", type=int, default=1_000_000)
+    parser.add_argument("--compression", default="snappy", help="snappy, zstd or none")
     args = parser.parse_args(argv)
     print(
         f"python {sys.version.split()[0]}, pyarrow {pa.__version__}, "
-        f"load average {os.getloadavg()[0]:.2f}, row groups of {args.row_group:,} rows"
+        f"load average {os.getloadavg()[0]:.2f}, row groups of {args.row_group:,} rows, "
+        f"compression {args.compression}"
     )
     print("| rows | file MB | peak RSS MiB | CPU s | wall s |")
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for rows in args.rows:
             data = Path(tmp) / f"data_{rows}.parquet"
-            write(data, rows, args.row_group)
+            write(data, rows, args.row_group, args.compression)
             got = run(data, Path(tmp) / f"data_{rows}.profile")
             size = data.stat().st_size / 1e6
             print(
