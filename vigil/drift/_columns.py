@@ -56,8 +56,6 @@ class PreparedColumn:
             if bad:
                 self.notes.append(f"{bad} reference values are not numbers and were ignored.")
             self.sample: Any = NumericSample(numeric)
-            if self.sample.n:
-                self.sample.cdf_integral  # noqa: B018 - prepared now, not on the first window
             self.raw = numeric
             s = self.sample.sorted
             lo, hi = (float(s[0]), float(s[-1])) if s.size else (0.0, 1.0)

@@ -71,11 +71,37 @@ class NumericSample:
         return np.concatenate([np.zeros(1, dtype=np.longdouble), np.cumsum(steps)])
 
     @cached_property
+    def n_repeats(self) -> int:
+        """How many sorted values equal their predecessor (ties), counted once."""
+        return int(np.count_nonzero(self.sorted[1:] == self.sorted[:-1])) if self.n else 0
+
+    def ranks_in(self, ref: NumericSample) -> np.ndarray:
+        """For each of this sample's sorted values, how many ``ref`` values are ``<=`` it.
+
+        One binary search of the window in the reference, shared by the KS statistic and
+        the Wasserstein effect size of the same pair (cached for the last ``ref``).
+        """
+        cached = self.__dict__.get("_ranks")
+        if cached is not None and cached[0] is ref:
+            return cached[1]
+        ranks = np.searchsorted(ref.sorted, self.sorted, side="right")
+        self.__dict__["_ranks"] = (ref, ranks)
+        return ranks
+
+    @cached_property
     def self_ranks(self) -> tuple[np.ndarray, np.ndarray]:
         """For each sorted value: how many values are smaller, and how many are equal."""
         less = np.searchsorted(self.sorted, self.sorted, side="left")
         equal = np.searchsorted(self.sorted, self.sorted, side="right") - less
         return less, equal
+
+    def integral_at(self, x: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """``∫ F(t) dt`` from -inf to each ``x`` given ``ranks = #values <= x``."""
+        u = self.sorted
+        km1 = np.maximum(ranks - 1, 0)
+        xl = np.asarray(x, dtype=np.longdouble)
+        val = self.cdf_integral[km1] + ranks.astype(np.longdouble) / self.n * (xl - u[km1])
+        return np.where(ranks > 0, val, np.longdouble(0))
 
     def integral_to(self, x: np.ndarray, power: int = 1) -> np.ndarray:
         """``∫ F(t)^power dt`` from -inf to each ``x`` (F: this sample's right-continuous ECDF).

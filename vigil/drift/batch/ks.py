@@ -28,16 +28,28 @@ from ._sample import NumericSample
 _MAX_EXACT_N = 10_000  # scipy's MAX_AUTO_N: 'auto' is exact up to this size
 
 
-def ks_statistic(ref: np.ndarray, cur: np.ndarray) -> float:
-    """``D`` for two sorted arrays, bit-identical to :func:`scipy.stats.ks_2samp`'s."""
-    n, m = ref.size, cur.size
+def ks_statistic(ref: NumericSample, cur: NumericSample) -> float:
+    """``D`` for two prepared samples, bit-identical to :func:`scipy.stats.ks_2samp`'s.
+
+    ``D`` is reached at the last value of a tie group of the window or just before its
+    first one, so only the window's distinct values are looked at. Their ranks in the
+    reference come from the one search shared with the effect size
+    (:meth:`NumericSample.ranks_in`); the left ranks need a second search only for the
+    few window values that occur in the reference too.
+    """
+    u, v = ref.sorted, cur.sorted
+    n, m = u.size, v.size
     last = np.empty(m, dtype=bool)
-    np.not_equal(cur[1:], cur[:-1], out=last[:-1])
+    np.not_equal(v[1:], v[:-1], out=last[:-1])
     last[-1] = True
-    w = cur[last]
+    w = v[last]
     right_cur = np.flatnonzero(last) + 1
-    left_ref = np.searchsorted(ref, w, side="left")
-    right_ref = np.searchsorted(ref, w, side="right")
+    right_ref = cur.ranks_in(ref)[last]
+    left_ref = right_ref.copy()
+    shared = np.flatnonzero(u[np.maximum(right_ref - 1, 0)] == w)
+    shared = shared[right_ref[shared] > 0]
+    if shared.size:
+        left_ref[shared] = np.searchsorted(u, w[shared], side="left")
     at = right_ref / n - right_cur / m
     prev = np.concatenate([[0], right_cur[:-1]]) / m
     between = left_ref / n - prev
@@ -82,10 +94,10 @@ class KolmogorovSmirnov(BatchTest):
             d, p = float(res.statistic), float(res.pvalue)
             note = " ".join(str(w.message) for w in caught)
         else:
-            d = ks_statistic(ref.sorted, cur.sorted)
+            d = ks_statistic(ref, cur)
             p = ks_pvalue(d, n, m)
             note = ""
-        repeats = sum(int(np.count_nonzero(s.sorted[1:] == s.sorted[:-1])) for s in (ref, cur))
+        repeats = ref.n_repeats + cur.n_repeats  # the reference's is counted once
         if repeats > 0.01 * (n + m):
             note = (
                 f"{repeats / (n + m):.0%} of the values are ties; the KS p-value assumes "

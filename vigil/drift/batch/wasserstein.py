@@ -1,10 +1,23 @@
 """Wasserstein-1 distance normalised by the reference standard deviation.
 
 ``W1 = ∫ |F_ref(x) - F_cur(x)| dx``, divided by the reference's σ so it reads as "how many
-reference standard deviations the mass moved" (a shift of 0.2σ gives 0.2). Computed in
-``O(m log n)`` per window from the running integral of the reference ECDF prepared once;
-equal to :func:`scipy.stats.wasserstein_distance` up to rounding. Default threshold 0.1.
-With a constant reference (σ = 0) the distance is reported unscaled.
+reference standard deviations the mass moved" (a shift of 0.2σ gives 0.2). Default
+threshold 0.1. With a constant reference (σ = 0) the distance is reported unscaled.
+
+Two ways to the same integral, both after the one binary search of the sorted window in
+the sorted reference that the KS statistic shares (:meth:`NumericSample.ranks_in`):
+
+* Comparable sizes (``detect_drift``): the two sorted samples are merged in ``O(n + m)``
+  and ``Σ |c_ref m - c_cur n| Δx / (n m)`` summed over the merged gaps in float64. Every
+  count product is an exact integer below 2⁵³ and every term is non-negative, so the
+  result's relative error is at most ``(log₂(n + m) + 130) · 2⁻⁵³`` (≈ 2e-14 at a million
+  rows per side: one rounding per gap, per product and numpy's pairwise sum); identical
+  samples give exactly 0.
+* A window much smaller than a prepared reference (``m <= n / 4``): ``O(m)`` from the
+  running integral of the reference ECDF, prepared once per reference in long double so
+  that differences of that integral keep 1e-13 of relative precision.
+
+Both equal :func:`scipy.stats.wasserstein_distance` to 1e-12 relative (tested at 1e-9).
 
 References:
     Villani, C. (2009). Optimal Transport: Old and New, ch. 6. Springer.
@@ -19,27 +32,61 @@ from vigil.schema import FeatureKind
 from ._base import BatchTest
 from ._sample import NumericSample
 
+_PREPARED_RATIO = 4  # windows at most n / 4 long use the prepared running integral
+
 
 def wasserstein_sorted(ref: NumericSample, cur: NumericSample) -> float:
-    """Unscaled W1 between two prepared samples, ``O(m log n)`` given the reference."""
-    u, v = ref.sorted, cur.sorted
-    n, m = u.size, v.size
+    """Unscaled W1 between two prepared samples."""
+    n, m = ref.n, cur.n
     if n == 0 or m == 0:
         return float("nan")
+    if "cdf_integral" in ref.__dict__ or m * _PREPARED_RATIO <= n:
+        return _from_integral(ref, cur)
+    return _merged(ref, cur)
+
+
+def _merged(ref: NumericSample, cur: NumericSample) -> float:
+    """W1 over the merge of both sorted samples, ``O(n + m)`` in float64 (see module)."""
+    u, v = ref.sorted, cur.sorted
+    n, m = u.size, v.size
+    total = n + m
+    from_cur = np.zeros(total, dtype=bool)
+    from_cur[cur.ranks_in(ref) + np.arange(m)] = True  # window values after equal ones
+    x = np.empty(total)
+    x[from_cur] = v
+    x[~from_cur] = u
+    # over the gap after merged value i: c_cur = cumsum, c_ref = i + 1 - c_cur, and
+    # c_ref m - c_cur n = (i + 1) m - c_cur (n + m): exact integers in float64
+    gap = np.cumsum(from_cur[:-1], dtype=np.float64)
+    gap *= -float(total)
+    gap += np.arange(1, total, dtype=np.float64) * m
+    np.abs(gap, out=gap)
+    gap *= np.diff(x)
+    return float(gap.sum()) / n / m
+
+
+def _from_integral(ref: NumericSample, cur: NumericSample) -> float:
+    """W1 in ``O(m)`` given the reference's prepared running integral ``H``."""
+    u, v = ref.sorted, cur.sorted
+    n, m = u.size, v.size
+    table = ref.cdf_integral
+    k = cur.ranks_in(ref)
+    h_v = ref.integral_at(v, k)
     big = max(u[-1], v[-1])
-    h_v = ref.integral_to(v)
+    h_big = table[-1] + (np.longdouble(big) - u[-1])  # F_ref = 1 past its maximum
     left = h_v[0]
-    right = (np.longdouble(big) - v[-1]) - (ref.integral_to(np.array([big]))[0] - h_v[-1])
+    right = (np.longdouble(big) - v[-1]) - (h_big - h_v[-1])
     lo = min(u[0], v[0])
     if m == 1:
         return _floor(float(left + right), big - lo)
     a, b = v[:-1], v[1:]
     j = np.arange(1, m, dtype=np.int64)
     c = j.astype(np.longdouble) / m
-    kstar = (j * n + m - 1) // m  # ceil(j n / m): first k with k/n >= j/m
-    q = u[np.minimum(kstar, n) - 1]
+    kstar = np.minimum((j * n + m - 1) // m, n)  # ceil(j n / m): first k with k/n >= j/m
+    q = u[kstar - 1]  # F_ref crosses c at q; H(q) is the table's entry there
+    h_a, h_b = h_v[:-1], h_v[1:]
+    h_mid = np.where(q < a, h_a, np.where(q > b, h_b, table[kstar - 1]))
     mid = np.clip(q, a, b)
-    h_a, h_b, h_mid = h_v[:-1], h_v[1:], ref.integral_to(mid)
     al, bl, ml = (x.astype(np.longdouble) for x in (a, b, mid))
     pieces = c * (ml - al) - (h_mid - h_a) + (h_b - h_mid) - c * (bl - ml)
     return _floor(float(left + right + pieces.sum()), big - lo)
