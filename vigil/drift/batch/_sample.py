@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 MISSING_LEVEL = "<missing>"
+_BLOCK = 64  # values per block of the float64 running integral
 
 
 class NumericSample:
@@ -62,6 +63,30 @@ class NumericSample:
         u = self.sorted.astype(np.longdouble)
         steps = np.arange(1, self.n, dtype=np.longdouble) / self.n * np.diff(u)
         return np.concatenate([np.zeros(1, dtype=np.longdouble), np.cumsum(steps)])
+
+    @cached_property
+    def cdf_integral_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """:attr:`cdf_integral` as two float64 parts, ``H[i] = hi[i] + lo[i]``.
+
+        Built in blocks of 64 values: within a block a float64 running sum of the
+        non-negative steps (relative error below 64 ε of the block's own sum), the
+        blocks' starts summed in long double and split into a float64 head (``hi``) and
+        its remainder (added to ``lo``). Differences ``H[j] - H[i]`` then keep about
+        1e-14 of relative precision, and only ``n / 64`` values are long doubles (the
+        whole table in long double took 0.1 s per million rows).
+        """
+        n = self.n
+        steps = np.zeros(-(-n // _BLOCK) * _BLOCK)
+        if n > 1:
+            np.multiply(np.arange(1, n) / n, np.diff(self.sorted), out=steps[1:n])
+        local = np.cumsum(steps.reshape(-1, _BLOCK), axis=1)
+        totals = local[:, -1].astype(np.longdouble)
+        starts = np.concatenate([np.zeros(1, dtype=np.longdouble), np.cumsum(totals)[:-1]])
+        head = starts.astype(np.float64)
+        rest = (starts - head).astype(np.float64)
+        hi = np.repeat(head, _BLOCK)[:n]
+        lo = (local + rest[:, None]).ravel()[:n]
+        return hi, lo
 
     @cached_property
     def cdf_sq_integral(self) -> np.ndarray:
