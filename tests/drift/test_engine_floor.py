@@ -9,13 +9,14 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 import vigil
 from vigil.drift import DriftDetector
 from vigil.drift._frame import table_columns
 from vigil.drift.batch import CategoricalSample, KolmogorovSmirnov, NumericSample
 from vigil.drift.batch._sample import CodedColumn
+from vigil.drift.batch.ks import ks_pvalue, smirnov_tail
 from vigil.drift.batch.wasserstein import _from_integral, _merged, wasserstein_sorted
 
 # the module's documented bound is ~2e-14 at a million rows; 1e-12 leaves room for scipy's
@@ -160,3 +161,19 @@ def test_a_prepared_detector_gives_what_a_fresh_one_gives() -> None:
                 assert again["columns"][name][key] == pytest.approx(
                     fresh["columns"][name][key], rel=1e-12
                 ), (name, key)
+
+
+@pytest.mark.parametrize("n", [141, 1_000, 9_901, 50_000, 50_001, 200_000])
+def test_ks_asymptotic_pvalue_matches_scipy_in_every_branch(n: int) -> None:
+    # D from below the Pelz-Good range through the Smirnov tail to p = 0
+    for d in np.geomspace(0.3 / np.sqrt(n), 0.49, 40):
+        for m in (n, 3 * n):  # round(n m / (n + m)) = n / 2 or 3 n / 4
+            en = np.round(n * m / (n + m))
+            expected = stats.kstwo.sf(d, en)
+            assert ks_pvalue(d, n, m) == pytest.approx(expected, rel=1e-10, abs=1e-300), (n, m, d)
+
+
+@pytest.mark.parametrize("n", [200, 9_901, 50_000])
+def test_smirnov_tail_matches_scipy(n: int) -> None:
+    for x in np.geomspace(np.sqrt(2.2 / n), min(np.sqrt(370 / n), 0.49), 25):
+        assert smirnov_tail(n, x) == pytest.approx(special.smirnov(n, x), rel=1e-10, abs=1e-300)

@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 from scipy import stats
+from scipy.special import gammaln
 
 from vigil.schema import FeatureKind
 
@@ -59,10 +60,53 @@ def ks_statistic(ref: NumericSample, cur: NumericSample) -> float:
 
 
 def ks_pvalue(d: float, n: int, m: int) -> float:
-    """Smirnov's asymptotic two-sided p-value as scipy computes it for large samples."""
+    """Smirnov's asymptotic two-sided p-value as scipy computes it for large samples.
+
+    ``kstwo.sf(D, round(n m / (n + m)))``, with scipy's own choice of method. Where that
+    choice is twice the one-sided exact Smirnov tail (``2.2 <= N D² < 370``, i.e. p below
+    about 0.03: drifted columns), scipy sums its ``N`` Birnbaum–Tingey terms one by one,
+    10 ms at ``N`` = 10,000 and 0.7 s at 500,000; up to ``N`` = 50,000 the same sum is
+    taken here in one vectorised pass (:func:`smirnov_tail`, within 1e-10 of scipy's).
+    ``N D² >= 370`` gives 0 as in scipy; everything else is scipy's ``kstwo.sf`` itself.
+    """
     big, small = sorted([float(n), float(m)], reverse=True)
-    en = big * small / (big + small)
-    return float(np.clip(stats.kstwo.sf(np.float64(d), np.round(en)), 0, 1))
+    en = float(np.round(big * small / (big + small)))
+    x = float(d)
+    t, nx2 = en * x, en * x * x
+    if en > 140 and 0 < x < 0.5 and 1 < t < en - 1 and nx2 >= 2.2:
+        if nx2 >= 370:
+            return 0.0
+        if en <= _MAX_VECTOR_N:
+            return float(np.clip(2 * smirnov_tail(int(en), x), 0, 1))
+    return float(np.clip(stats.kstwo.sf(np.float64(d), en), 0, 1))
+
+
+_MAX_VECTOR_N = 50_000  # beyond, lgamma's rounding (ε · n log n) passes 1e-10 of the tail
+
+
+def smirnov_tail(n: int, x: float) -> float:
+    """``P(D⁺_n >= x)``, the exact one-sided tail (Birnbaum and Tingey 1951), vectorised.
+
+    ``x Σ_j C(n, j) (x + j/n)^(j-1) (1 - x - j/n)^(n-j)`` over ``j <= n (1 - x)``, each
+    term in logs (``log C`` from ``gammaln``, absolute error about ``ε n log n``, so
+    relative 2e-11 at n = 10,000 and 6e-11 at 50,000), summed after scaling by the largest.
+    Equal to :func:`scipy.special.smirnov` within 1e-10 for ``n <= 50,000`` (tested).
+
+    References:
+        Birnbaum, Z. W. and Tingey, F. H. (1951). One-sided confidence contours for
+        probability distribution functions. Annals of Mathematical Statistics 22(4).
+    """
+    j = np.arange(0, int(np.floor(n * (1 - x))) + 1, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        at = x + j / n
+        log_terms = (
+            np.log(x)
+            + (gammaln(n + 1) - gammaln(j + 1) - gammaln(n - j + 1))
+            + (j - 1) * np.log(at)
+            + (n - j) * np.log1p(-at)
+        )
+    top = float(log_terms.max())
+    return float(np.exp(top) * np.exp(log_terms - top).sum())
 
 
 class KolmogorovSmirnov(BatchTest):
