@@ -54,9 +54,9 @@ def test_the_dispatch_uses_the_prepared_integral_only_for_small_windows() -> Non
     a, b = _pair(40_000, 20_000, "plain", 0.1, 1)
     ref = NumericSample(a)
     wasserstein_sorted(ref, NumericSample(b))
-    assert "cdf_integral_split" not in ref.__dict__  # comparable sizes: merged, no table
+    assert "cdf_blocks" not in ref.__dict__  # comparable sizes: merged, no table
     wasserstein_sorted(ref, NumericSample(b[:1_000]))
-    assert "cdf_integral_split" in ref.__dict__  # prepared once, then reused
+    assert "cdf_blocks" in ref.__dict__  # prepared once, then reused
     expected = stats.wasserstein_distance(a, b)
     assert wasserstein_sorted(ref, NumericSample(b)) == pytest.approx(expected, rel=RTOL)
 

@@ -65,15 +65,17 @@ class NumericSample:
         return np.concatenate([np.zeros(1, dtype=np.longdouble), np.cumsum(steps)])
 
     @cached_property
-    def cdf_integral_split(self) -> tuple[np.ndarray, np.ndarray]:
-        """:attr:`cdf_integral` as two float64 parts, ``H[i] = hi[i] + lo[i]``.
+    def cdf_blocks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:attr:`cdf_integral` in float64 parts: ``(pairs, head, rest)`` with
+        ``pairs[i] = (sorted[i], local[i])`` and ``H[i] = head[b] + (rest[b] + local[i])``,
+        ``b = i // 64``.
 
         Built in blocks of 64 values: within a block a float64 running sum of the
-        non-negative steps (relative error below 64 ε of the block's own sum), the
-        blocks' starts summed in long double and split into a float64 head (``hi``) and
-        its remainder (added to ``lo``). Differences ``H[j] - H[i]`` then keep about
-        1e-14 of relative precision, and only ``n / 64`` values are long doubles (the
-        whole table in long double took 0.1 s per million rows).
+        non-negative steps (``local``, relative error below 64 ε of the block's own sum),
+        the blocks' starts summed in long double and split into a float64 ``head`` and its
+        remainder ``rest``. Differences ``H[j] - H[i]`` keep about 1e-14 of relative
+        precision; only ``n / 64`` values are long doubles (the whole table in long double
+        took 0.1 s per million rows), and a window's look-ups touch one ``pairs`` row each.
         """
         n = self.n
         steps = np.zeros(-(-n // _BLOCK) * _BLOCK)
@@ -84,9 +86,10 @@ class NumericSample:
         starts = np.concatenate([np.zeros(1, dtype=np.longdouble), np.cumsum(totals)[:-1]])
         head = starts.astype(np.float64)
         rest = (starts - head).astype(np.float64)
-        hi = np.repeat(head, _BLOCK)[:n]
-        lo = (local + rest[:, None]).ravel()[:n]
-        return hi, lo
+        pairs = np.empty((n, 2))
+        pairs[:, 0] = self.sorted
+        pairs[:, 1] = local.ravel()[:n]
+        return pairs, head, rest
 
     @cached_property
     def cdf_sq_integral(self) -> np.ndarray:

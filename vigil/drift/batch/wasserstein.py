@@ -31,9 +31,10 @@ import numpy as np
 from vigil.schema import FeatureKind
 
 from ._base import BatchTest
-from ._sample import NumericSample
+from ._sample import _BLOCK, NumericSample
 
 _PREPARED_RATIO = 4  # windows at most n / 4 long use the prepared running integral
+_SHIFT = _BLOCK.bit_length() - 1  # index // _BLOCK as a shift
 
 
 def wasserstein_sorted(ref: NumericSample, cur: NumericSample) -> float:
@@ -41,7 +42,7 @@ def wasserstein_sorted(ref: NumericSample, cur: NumericSample) -> float:
     n, m = ref.n, cur.n
     if n == 0 or m == 0:
         return float("nan")
-    if "cdf_integral_split" in ref.__dict__ or m * _PREPARED_RATIO <= n:
+    if "cdf_blocks" in ref.__dict__ or m * _PREPARED_RATIO <= n:
         return _from_integral(ref, cur)
     return _merged(ref, cur)
 
@@ -69,37 +70,42 @@ def _merged(ref: NumericSample, cur: NumericSample) -> float:
 def _from_integral(ref: NumericSample, cur: NumericSample) -> float:
     """W1 in ``O(m)`` given the reference's prepared running integral ``H``.
 
-    ``H`` is held as two float64 tables (``hi + lo``, rounded from long double), so that
+    ``H`` is held in float64 parts (:attr:`NumericSample.cdf_blocks`), so that
     differences ``H(b) - H(a)`` keep their precision while the per-window arithmetic
     runs in float64.
     """
     u, v = ref.sorted, cur.sorted
     n, m = u.size, v.size
-    hi, lo = ref.cdf_integral_split
+    pairs, head, rest = ref.cdf_blocks
     k = cur.ranks_in(ref)
     below = np.maximum(k - 1, 0)
-    # H(v) = hi[k-1] + lo[k-1] + tail, tail = (k / n)(v - u[k-1]); 0 below the minimum
-    tail = k / n * (v - u[below])
-    h_hi, h_lo = hi[below], lo[below]
+    rows = pairs[below]  # one gathered row per window value: (u[k-1], local[k-1])
+    # H(v) = hi + lo + tail, tail = (k / n)(v - u[k-1]); all 0 below the reference minimum
+    h_hi = head[below >> _SHIFT]
+    h_lo = rest[below >> _SHIFT] + rows[:, 1]
+    tail = k / n * (v - rows[:, 0])
     none = k == 0
     if none.any():
         h_hi, h_lo, tail = (np.where(none, 0.0, x) for x in (h_hi, h_lo, tail))
+    last = (n - 1) >> _SHIFT
     big = max(u[-1], v[-1])
     # right of the window's maximum F_cur = 1: ∫ (1 - F_ref) = (big - v_m) - (H(big) - H(v_m))
-    h_big = (hi[-1] - h_hi[-1]) + (lo[-1] - h_lo[-1]) + ((big - u[-1]) - tail[-1])
+    h_big = (head[last] - h_hi[-1]) + ((rest[last] + pairs[-1, 1]) - h_lo[-1])
+    h_big += (big - u[-1]) - tail[-1]
     total = (h_hi[0] + h_lo[0] + tail[0]) + ((big - v[-1]) - h_big)
     if m > 1:
         a, b = v[:-1], v[1:]
         j = np.arange(1, m, dtype=np.int64)
         c = j / m
-        kstar = np.minimum((j * n + m - 1) // m, n)  # ceil(j n / m): first k with k/n >= j/m
-        q = u[kstar - 1]  # F_ref crosses c at q, where H is the table's entry
+        at = np.minimum((j * n + m - 1) // m, n) - 1  # ceil(j n / m) - 1: F_ref crosses c
+        cross = pairs[at]  # at q = u[at], where H is the table's entry (tail 0)
+        q = cross[:, 0]
         mid = np.clip(q, a, b)
         # H(mid) - H(a) and H(b) - H(mid), as differences of (hi, lo, tail) parts
-        at_a = q < a
-        at_b = q > b
-        m_hi = np.where(at_a, h_hi[:-1], np.where(at_b, h_hi[1:], hi[kstar - 1]))
-        m_lo = np.where(at_a, h_lo[:-1], np.where(at_b, h_lo[1:], lo[kstar - 1]))
+        at_a, at_b = q < a, q > b
+        m_hi = np.where(at_a, h_hi[:-1], np.where(at_b, h_hi[1:], head[at >> _SHIFT]))
+        q_lo = rest[at >> _SHIFT] + cross[:, 1]
+        m_lo = np.where(at_a, h_lo[:-1], np.where(at_b, h_lo[1:], q_lo))
         m_tail = np.where(at_a, tail[:-1], np.where(at_b, tail[1:], 0.0))
         up = (m_hi - h_hi[:-1]) + (m_lo - h_lo[:-1]) + (m_tail - tail[:-1])
         down = (h_hi[1:] - m_hi) + (h_lo[1:] - m_lo) + (tail[1:] - m_tail)
