@@ -68,7 +68,7 @@ def _list_column(values: list[Any]) -> np.ndarray:
     return np.asarray(values, dtype=object if any(v is None for v in values) else None)
 
 
-def _pandas_column(series: Any) -> np.ndarray:
+def _pandas_column(series: Any) -> np.ndarray | CodedColumn:
     import pandas as pd
 
     dtype = series.dtype
@@ -79,6 +79,8 @@ def _pandas_column(series: Any) -> np.ndarray:
         return CodedColumn(codes, np.asarray(uniques, dtype=object))
     if pd.api.types.is_bool_dtype(dtype):
         return series.astype(object).where(series.notna(), None).to_numpy()
+    if dtype == np.float64:  # NaN is its own missing value: a view, not a copy
+        return series.to_numpy(dtype=np.float64, copy=False)
     if pd.api.types.is_numeric_dtype(dtype):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     if pd.api.types.is_datetime64_any_dtype(dtype):
@@ -86,7 +88,7 @@ def _pandas_column(series: Any) -> np.ndarray:
     return series.to_numpy(dtype=object)
 
 
-def _polars_column(series: Any) -> np.ndarray:
+def _polars_column(series: Any) -> np.ndarray | CodedColumn:
     dtype = str(series.dtype)
     if dtype.startswith(("Int", "UInt", "Float", "Decimal")):
         return series.cast(float).to_numpy()
@@ -102,7 +104,7 @@ def _polars_column(series: Any) -> np.ndarray:
     return arr.astype(object) if arr.dtype != object else arr
 
 
-def _arrow_column(column: Any) -> np.ndarray:
+def _arrow_column(column: Any) -> np.ndarray | CodedColumn:
     import pyarrow as pa
     import pyarrow.types as pat
 
