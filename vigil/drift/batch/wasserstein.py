@@ -95,22 +95,34 @@ def _from_integral(ref: NumericSample, cur: NumericSample) -> float:
     total = (h_hi[0] + h_lo[0] + tail[0]) + ((big - v[-1]) - h_big)
     if m > 1:
         a, b = v[:-1], v[1:]
-        j = np.arange(1, m, dtype=np.int64)
-        c = j / m
-        at = np.minimum((j * n + m - 1) // m, n) - 1  # ceil(j n / m) - 1: F_ref crosses c
-        cross = pairs[at]  # at q = u[at], where H is the table's entry (tail 0)
-        q = cross[:, 0]
+        c, q, q_hi, q_lo = _crossings(ref, m)
         mid = np.clip(q, a, b)
         # H(mid) - H(a) and H(b) - H(mid), as differences of (hi, lo, tail) parts
         at_a, at_b = q < a, q > b
-        m_hi = np.where(at_a, h_hi[:-1], np.where(at_b, h_hi[1:], head[at >> _SHIFT]))
-        q_lo = rest[at >> _SHIFT] + cross[:, 1]
+        m_hi = np.where(at_a, h_hi[:-1], np.where(at_b, h_hi[1:], q_hi))
         m_lo = np.where(at_a, h_lo[:-1], np.where(at_b, h_lo[1:], q_lo))
         m_tail = np.where(at_a, tail[:-1], np.where(at_b, tail[1:], 0.0))
         up = (m_hi - h_hi[:-1]) + (m_lo - h_lo[:-1]) + (m_tail - tail[:-1])
         down = (h_hi[1:] - m_hi) + (h_lo[1:] - m_lo) + (tail[1:] - m_tail)
         total += float((c * (mid - a) - up).sum() + (down - c * (b - mid)).sum())
     return _floor(float(total), big - min(u[0], v[0]))
+
+
+def _crossings(ref: NumericSample, m: int) -> tuple[np.ndarray, ...]:
+    """Where ``F_ref`` first reaches each level ``j / m`` of a window of ``m`` values, and
+    ``H`` there: ``(levels, q, hi, lo)``. They depend on the window's size only, so they
+    are kept for the last size (windows of one size skip these look-ups)."""
+    cached = ref.__dict__.get("_crossings")
+    if cached is not None and cached[0] == m:
+        return cached[1]
+    n = ref.n
+    pairs, head, rest = ref.cdf_blocks
+    j = np.arange(1, m, dtype=np.int64)
+    at = np.minimum((j * n + m - 1) // m, n) - 1  # ceil(j n / m) - 1
+    cross = pairs[at]  # q = u[at]: the table's entry, no tail
+    out = (j / m, cross[:, 0].copy(), head[at >> _SHIFT], rest[at >> _SHIFT] + cross[:, 1])
+    ref.__dict__["_crossings"] = (m, out)
+    return out
 
 
 def _floor(distance: float, span: float) -> float:
