@@ -177,3 +177,27 @@ def test_ks_asymptotic_pvalue_matches_scipy_in_every_branch(n: int) -> None:
 def test_smirnov_tail_matches_scipy(n: int) -> None:
     for x in np.geomspace(np.sqrt(2.2 / n), min(np.sqrt(370 / n), 0.49), 25):
         assert smirnov_tail(n, x) == pytest.approx(special.smirnov(n, x), rel=1e-10, abs=1e-300)
+
+
+def test_the_domain_classifier_fits_on_one_thread() -> None:
+    """OpenMP workers busy-wait on a loaded machine (30-56 s of wall time for under a
+    CPU-second): the classifier must fit and predict with one thread whatever the host."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_info
+
+    from vigil.drift.multivariate import classifier_drift
+
+    seen: list[int] = []
+
+    class Recording(HistGradientBoostingClassifier):
+        def fit(self, x, y, sample_weight=None):  # type: ignore[no-untyped-def]
+            seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp")
+            return super().fit(x, y, sample_weight=sample_weight)
+
+    rng = np.random.default_rng(11)
+    model = Recording(max_iter=20, random_state=0)
+    result = classifier_drift(
+        rng.normal(size=(2_000, 4)), rng.normal(0.5, 1, (2_000, 4)), model=model
+    )
+    assert result.drifted
+    assert seen and set(seen) == {1}, seen
