@@ -17,7 +17,12 @@ from vigil.drift._frame import table_columns
 from vigil.drift.batch import CategoricalSample, KolmogorovSmirnov, NumericSample
 from vigil.drift.batch._sample import CodedColumn
 from vigil.drift.batch.ks import ks_pvalue, smirnov_tail
-from vigil.drift.batch.wasserstein import _from_integral, _merged, wasserstein_sorted
+from vigil.drift.batch.wasserstein import _from_integral, merged_statistics, wasserstein_sorted
+
+
+def _merged(ref: NumericSample, cur: NumericSample) -> float:
+    return merged_statistics(ref, cur)[1]
+
 
 # the module's documented bound is ~2e-14 at a million rows; 1e-12 leaves room for scipy's
 # own rounding (it sums in float64 too)
