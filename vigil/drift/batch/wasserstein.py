@@ -66,20 +66,30 @@ def merged_statistics(ref: NumericSample, cur: NumericSample) -> tuple[float, fl
     u, v = ref.sorted, cur.sorted
     n, m = u.size, v.size
     total = n + m
+    # positions in the merge: window values after equal reference ones. Scatters by
+    # index and a repeat instead of boolean masks and a cumsum: a mask that alternates
+    # at random costs a branch misprediction per value (10x slower at a million rows)
+    at_v = cur.ranks_in(ref) + np.arange(m)
     from_cur = np.zeros(total, dtype=bool)
-    from_cur[cur.ranks_in(ref) + np.arange(m)] = True  # window values after equal ones
+    from_cur[at_v] = True
     x = np.empty(total)
-    x[from_cur] = v
-    x[~from_cur] = u
-    c_cur = np.cumsum(from_cur, dtype=np.float64)  # exact integers
+    x[at_v] = v
+    x[np.flatnonzero(~from_cur)] = u
     del from_cur
-    ends = np.empty(total, dtype=bool)  # last of each run of equal values
-    np.not_equal(x[1:], x[:-1], out=ends[:-1])
-    ends[-1] = True
-    at_cur = c_cur[ends]
-    seen = np.flatnonzero(ends) + 1.0
-    del ends
-    diffs = (seen - at_cur) / n - at_cur / m
+    runs = np.diff(at_v, prepend=0, append=total)  # merged values before each window value
+    c_cur = np.repeat(np.arange(m + 1, dtype=np.float64), runs)  # window values seen so far
+    del runs
+    repeats = np.count_nonzero(x[1:] == x[:-1])
+    if repeats:  # ties: D is taken at the last value of each run of equal values
+        ends = np.empty(total, dtype=bool)
+        np.not_equal(x[1:], x[:-1], out=ends[:-1])
+        ends[-1] = True
+        at_cur = c_cur[ends]
+        seen = np.flatnonzero(ends) + 1.0
+        del ends
+    else:
+        at_cur, seen = c_cur, np.arange(1, total + 1, dtype=np.float64)
+    diffs = (seen - at_cur) / n - at_cur / m  # F_ref - F_cur, exactly as scipy divides
     max_s, min_s = diffs.max(), np.clip(-diffs.min(), 0, 1)
     d = float(min_s if min_s > max_s else max_s)
     del diffs, at_cur, seen
