@@ -1,8 +1,10 @@
 """Two-sample Kolmogorov–Smirnov test on a prepared (sorted) reference.
 
-Statistic ``D = sup_x |F_ref(x) - F_cur(x)|``. The supremum is found by binary search of
-the current window's distinct values in the sorted reference, ``O(m log n)`` per window
-instead of re-sorting the pooled sample. The p-value is scipy's: exact for
+Statistic ``D = sup_x |F_ref(x) - F_cur(x)|``, from the one binary search of the sorted
+window in the sorted reference that the Wasserstein effect size shares: for comparable
+sizes within the same ``O(n + m)`` merge, for a window much shorter than a prepared
+reference at the window's distinct values only (``O(m log n)``), never by re-sorting the
+pooled sample. Bit-identical to scipy's either way. The p-value is scipy's: exact for
 ``max(n, m) <= 10,000`` (computed by :func:`scipy.stats.ks_2samp` itself, cheap at that
 size), otherwise Smirnov's asymptotic ``kstwo.sf(D, round(n m / (n + m)))``.
 Default threshold: p < 0.05; effect size: Wasserstein distance in reference σ (min 0.1).
@@ -32,8 +34,11 @@ _MAX_EXACT_N = 10_000  # scipy's MAX_AUTO_N: 'auto' is exact up to this size
 def ks_statistic(ref: NumericSample, cur: NumericSample) -> float:
     """``D`` for two prepared samples, bit-identical to :func:`scipy.stats.ks_2samp`'s.
 
-    ``D`` is reached at the last value of a tie group of the window or just before its
-    first one, so only the window's distinct values are looked at. Their ranks in the
+    Comparable sizes: from the merge the Wasserstein integral takes too
+    (:func:`~vigil.drift.batch.wasserstein.merged_statistics`). A short window against a
+    long reference: ``D`` is reached at the last value of a tie group of the window or
+    just before its first one, so only the window's distinct values are looked at. Their
+    ranks in the
     reference come from the one search shared with the effect size
     (:meth:`NumericSample.ranks_in`); the left ranks need a second search only for the
     few window values that occur in the reference too.
