@@ -46,22 +46,20 @@ class PreparedColumn:
         min_effect: float | None,
         alpha: float,
         options: dict[str, Any],
+        lazy: bool = False,
     ) -> None:
         self.name, self.kind, self.method, self.bins = name, kind, method, bins
         self.min_effect, self.alpha, self.options = min_effect, alpha, options
         self.notes: list[str] = []
         self._tests: dict[str, BatchTest] = {}
+        self.sample: Any
         if kind is FeatureKind.NUMERIC:
             numeric, bad = as_numeric(values)
             if bad:
                 self.notes.append(f"{bad} reference values are not numbers and were ignored.")
-            self.sample: Any = NumericSample(numeric)
-            if self.sample.n:
-                self.sample.cdf_integral  # noqa: B018 - prepared now, not on the first window
             self.raw = numeric
-            s = self.sample.sorted
-            lo, hi = (float(s[0]), float(s[-1])) if s.size else (0.0, 1.0)
-            self.plot_edges = np.linspace(lo, hi if hi > lo else lo + 1.0, _PLOT_BINS + 1)
+            if not lazy:
+                self._prepare_numeric()
         elif kind is FeatureKind.CATEGORICAL:
             self.sample = CategoricalSample(values)
             self.raw = values
@@ -78,6 +76,19 @@ class PreparedColumn:
                     f"{dropped} reference vectors were missing, ragged or not finite and "
                     "were ignored."
                 )
+
+    def _prepare_numeric(self) -> None:
+        self.sample = NumericSample(self.raw)
+        s = self.sample.sorted
+        lo, hi = (float(s[0]), float(s[-1])) if s.size else (0.0, 1.0)
+        self.plot_edges = np.linspace(lo, hi if hi > lo else lo + 1.0, _PLOT_BINS + 1)
+
+    def release(self) -> None:
+        """Drop a numeric column's sorted reference (prepared again if compared again):
+        ``detect_drift`` compares once, so only one column's copy is held at a time."""
+        if self.kind is FeatureKind.NUMERIC and "sample" in self.__dict__:
+            del self.sample
+            self._tests.clear()
 
     # -- univariate tests ---------------------------------------------------------------
     def _test(self, method: str) -> BatchTest:
@@ -102,6 +113,8 @@ class PreparedColumn:
             return self._compare_embedding(values)
         notes = list(self.notes)
         if self.kind is FeatureKind.NUMERIC:
+            if "sample" not in self.__dict__:
+                self._prepare_numeric()
             numeric, bad = as_numeric(values)
             if bad:
                 notes.append(f"{bad} current values are not numbers and were ignored.")

@@ -14,11 +14,17 @@ import numpy as np
 from vigil.errors import InvalidParameterError
 from vigil.schema import FeatureKind, infer_kind
 
+from .batch._sample import CodedColumn
+
 _SAMPLE = 200  # values looked at to guess the kind of an object column
 
 
-def table_columns(data: Any, label: str) -> dict[str, np.ndarray]:
+def table_columns(data: Any, label: str) -> dict[str, Any]:
     """The columns of a pandas/polars DataFrame, pyarrow Table or mapping as 1-D arrays.
+
+    String and categorical columns of pandas, polars and Arrow tables come back as a
+    :class:`~vigil.drift.batch._sample.CodedColumn` (integer codes and distinct values),
+    which quacks like an object array but holds no Python object per row.
 
     Args:
         data: the table.
@@ -28,7 +34,7 @@ def table_columns(data: Any, label: str) -> dict[str, np.ndarray]:
         >>> import pandas as pd
         >>> cols = table_columns(pd.DataFrame({"a": [1, 2], "b": ["x", None]}), "reference")
         >>> {k: v.tolist() for k, v in cols.items()}
-        {'a': [1.0, 2.0], 'b': ['x', nan]}
+        {'a': [1.0, 2.0], 'b': ['x', None]}
     """
     module = type(data).__module__.split(".")[0]
     if module == "pandas" and hasattr(data, "columns"):
@@ -62,14 +68,19 @@ def _list_column(values: list[Any]) -> np.ndarray:
     return np.asarray(values, dtype=object if any(v is None for v in values) else None)
 
 
-def _pandas_column(series: Any) -> np.ndarray:
+def _pandas_column(series: Any) -> np.ndarray | CodedColumn:
     import pandas as pd
 
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        return series.astype(object).to_numpy()
+        return CodedColumn(series.cat.codes.to_numpy(), series.cat.categories.to_numpy(object))
+    if isinstance(dtype, pd.StringDtype):
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        return CodedColumn(codes, np.asarray(uniques, dtype=object))
     if pd.api.types.is_bool_dtype(dtype):
         return series.astype(object).where(series.notna(), None).to_numpy()
+    if dtype == np.float64:  # NaN is its own missing value: a view, not a copy
+        return series.to_numpy(dtype=np.float64, copy=False)
     if pd.api.types.is_numeric_dtype(dtype):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     if pd.api.types.is_datetime64_any_dtype(dtype):
@@ -77,7 +88,7 @@ def _pandas_column(series: Any) -> np.ndarray:
     return series.to_numpy(dtype=object)
 
 
-def _polars_column(series: Any) -> np.ndarray:
+def _polars_column(series: Any) -> np.ndarray | CodedColumn:
     dtype = str(series.dtype)
     if dtype.startswith(("Int", "UInt", "Float", "Decimal")):
         return series.cast(float).to_numpy()
@@ -85,13 +96,15 @@ def _polars_column(series: Any) -> np.ndarray:
         return np.asarray(series.to_list(), dtype=object)
     if dtype.startswith(("List", "Array")):
         return _list_column(series.to_list())
+    if dtype.startswith(("String", "Utf8", "Categorical", "Enum")):
+        return _arrow_coded(series.to_arrow())
     arr = series.to_numpy()
     if arr.dtype.kind in "mM":
         return _datetimes(arr)
     return arr.astype(object) if arr.dtype != object else arr
 
 
-def _arrow_column(column: Any) -> np.ndarray:
+def _arrow_column(column: Any) -> np.ndarray | CodedColumn:
     import pyarrow as pa
     import pyarrow.types as pat
 
@@ -104,7 +117,23 @@ def _arrow_column(column: Any) -> np.ndarray:
         return _datetimes(column.to_numpy())
     if pat.is_dictionary(t):
         column = column.cast(t.value_type)
+        t = t.value_type
+    if pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t):
+        return _arrow_coded(column)
     return np.asarray(column.to_pylist(), dtype=object)
+
+
+def _arrow_coded(column: Any) -> CodedColumn:
+    """An Arrow string or dictionary column as codes and distinct values."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    encoded = column.dictionary_encode()
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return CodedColumn(codes, np.asarray(encoded.dictionary.to_pylist(), dtype=object))
 
 
 def _datetimes(arr: np.ndarray) -> np.ndarray:

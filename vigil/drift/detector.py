@@ -61,6 +61,8 @@ class DriftDetector:
         ['x']
     """
 
+    _one_shot = False  # see _OneShot
+
     def __init__(
         self,
         reference: Any,
@@ -116,6 +118,7 @@ class DriftDetector:
                 min_effect=eff,
                 alpha=alpha,
                 options=options,
+                lazy=self._one_shot,
             )
         if skipped:
             self.notes_.append(
@@ -151,6 +154,8 @@ class DriftDetector:
             if name not in data:
                 continue
             result, plot, note = col.compare(data[name])
+            if self._one_shot:
+                col.release()
             results.append(result)
             extras.append(note)
             plots[name] = plot
@@ -389,7 +394,7 @@ def detect_drift(reference: Any, current: Any, method: str = "auto", **options: 
         >>> report.drifted_columns, report.dataset_drift
         (['y'], True)
     """
-    return DriftDetector(reference, method=method, **options).compare(current)
+    return _OneShot(reference, method=method, **options).compare(current)
 
 
 def _check_detector_options(
@@ -454,3 +459,11 @@ def _column_method(
         elif kind not in CATALOG[col_method].kinds:
             return None
     return col_method
+
+
+class _OneShot(DriftDetector):
+    """A detector compared once (``detect_drift``): each numeric reference column is
+    sorted when its turn comes and dropped after, so a wide table holds one sorted copy
+    at a time instead of all of them (peak memory near the numpy/scipy floor's)."""
+
+    _one_shot = True
