@@ -62,6 +62,15 @@ def make_batches(n_batches: int, seed: int = 0) -> list[list[dict]]:
     return batches
 
 
+def arrow_body(records: list[dict]) -> bytes:
+    """The SDK's columnar body for ``records`` (every record fits the table here)."""
+    from vigil.sdk.columnar import split_columnar
+
+    body, rest = split_columnar(records)
+    assert body is not None and not rest, "bench records must all fit one Arrow table"
+    return body
+
+
 def run_http(db_url: str, bodies: list[bytes], clients: int) -> tuple[float, float]:
     """Records/s over HTTP and the server's CPU µs per record (user + system), the
     aggregation into rollups included (the closing metrics read folds what is pending)."""
