@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -71,10 +70,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             app.state.quality_jobs.start()
             # CloudWatch, OTLP: off until configured
             exporters = start_exporters(store, leadership=leadership)
-        # what startup built lives as long as the server: keep it out of the collector's
-        # full passes, which otherwise walk it again and again under ingest (~3 µs/record)
-        gc.collect()
-        gc.freeze()
         yield
         if worker:
             app.state.quality_jobs.stop()
