@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import gzip
 import pstats
 import shutil
@@ -26,7 +27,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import BATCH, SCHEMA, arrow_body, make_batches  # noqa: E402
+from bench_ingest import BATCH, SCHEMA, arrow_body, make_batches
 
 
 def floor_us(bodies: list[bytes]) -> float:
@@ -88,6 +89,8 @@ def vigil_us(bodies: list[bytes], arrow: bool, profile: str | None, fold_every: 
     app = create_app(load_settings(), store=store)
     ingestor = app.state.ingestor
     ingestor.register_model({"name": "bench", "schema": SCHEMA})
+    gc.collect()
+    gc.freeze()  # as `vigil server` does once started
     limit = 64 << 20
 
     def one(i: int, body: bytes) -> None:
