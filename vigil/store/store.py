@@ -226,7 +226,7 @@ class Store:
         model: ModelRecord,
         rows: Sequence[dict[str, Any]],
         *,
-        input_columns: Mapping[str, list[Any]] | None = None,
+        input_columns: Mapping[str, Any] | None = None,
     ) -> set[str]:
         """Append the predictions not stored yet as one ingest batch; return the ids inserted.
 
@@ -267,7 +267,10 @@ class Store:
                 keep = [i for i, r in enumerate(rows) if r["id"] in inserted]
                 kept = [rows[i] for i in keep]
                 if input_columns is not None:
-                    input_columns = {k: [c[i] for i in keep] for k, c in input_columns.items()}
+                    input_columns = {
+                        k: c[keep] if hasattr(c, "dtype") else [c[i] for i in keep]
+                        for k, c in input_columns.items()
+                    }
             self.recent_batches.put(batch, BatchColumns.from_rows(kept, input_columns))
         return inserted
 

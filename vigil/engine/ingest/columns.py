@@ -72,17 +72,23 @@ class PredictionColumns:
     odd: set[int] = field(default_factory=set)
     non_finite: set[int] = field(default_factory=set)
     absent_inputs: bool = False  # some record lacks an input others have
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # numeric inputs, by the checks
 
     def input_columns(self, index: list[int] | None) -> dict[str, list[Any]] | None:
         """The inputs as columns for the rollups (None for a missing value), of the records
         at ``index`` (None: all of them)."""
         if self.inputs is None:
             return None
-        out = self.inputs
+        out: dict[str, Any] = dict(self.inputs)
         if self.absent_inputs:
             out = {k: [None if v is ABSENT else v for v in c] for k, c in out.items()}
+        out.update(self.arrays)  # the numeric ones as checked: float64, NaN when missing
         if index is not None:
-            out = {k: [c[i] for i in index] for k, c in out.items()}
+            pick = np.asarray(index, dtype=np.intp)
+            out = {
+                k: c[pick] if isinstance(c, np.ndarray) else [c[i] for i in index]
+                for k, c in out.items()
+            }
         return out
 
     def record(self, i: int) -> Any:
@@ -219,7 +225,16 @@ def check_columns(
                 if strict and feat.required:
                     slow.update(range(n))
                 continue
-            _input(column, feat.kind, feat.required and strict, max_chars, slow, schema, feat.name)
+            _input(
+                column,
+                feat.kind,
+                feat.required and strict,
+                max_chars,
+                slow,
+                schema,
+                feat.name,
+                cols.arrays,
+            )
     return Checked(slow, unknown)
 
 
@@ -314,16 +329,29 @@ def _input(
     slow: set[int],
     schema: ModelSchema,
     name: str,
+    arrays: dict[str, np.ndarray],
 ) -> None:
-    """Flag the input values the per-record check must look at."""
+    """Flag the input values the per-record check must look at; a numeric input's values
+    go to ``arrays`` as float64 (NaN for a missing value) for the rollups."""
     types = set(map(type, column))
     if required and _ABSENT_T in types:
         slow.update(i for i, v in enumerate(column) if v is ABSENT)
     if kind is FeatureKind.NUMERIC:
         if not _NUMBERS.issuperset(types):
             slow.update(i for i, v in enumerate(column) if type(v) not in _NUMBERS)
+        if types <= {float, int, _NONE}:
+            values = np.array(column, dtype=np.float64)  # None: NaN
+        else:
+            values = np.array(
+                [v if type(v) is float or type(v) is int else None for v in column],
+                dtype=np.float64,
+            )
         if float in types:
-            _finite_floats(column, slow, types)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                # a NaN here is a null unless the value itself is a float (NaN)
+                slow.update(i for i in np.flatnonzero(bad).tolist() if type(column[i]) is float)
+        arrays[name] = values
     elif kind is FeatureKind.CATEGORICAL or kind is FeatureKind.TEXT:
         allowed = _CATEGORIES if kind is FeatureKind.CATEGORICAL else _STRINGS
         if not allowed.issuperset(types):

@@ -32,7 +32,8 @@ log = logging.getLogger("vigil.store")
 class BatchColumns:
     """What the rollups need of some appended prediction rows, as columns.
 
-    ``inputs`` maps an input name to its values (None where a row lacks it). Ingest hands
+    ``inputs`` maps an input name to its values (None where a row lacks it; a numeric
+    input may be a float64 array, NaN where a row lacks it). Ingest hands
     the columns it validated straight to the aggregator (no record is looked at again);
     rows read back from the database are transposed once by :meth:`from_rows`.
     """
@@ -43,13 +44,13 @@ class BatchColumns:
     latency_s: list[float | None]
     error: list[str | None]
     error_type: list[str | None]
-    inputs: dict[str, list[Any]]
+    inputs: dict[str, Any]
 
     @classmethod
     def from_rows(
         cls,
         rows: Sequence[Mapping[str, Any]],
-        inputs: Mapping[str, list[Any]] | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> BatchColumns:
         """Columns of prediction rows; ``inputs`` when the caller has the inputs as
         columns already (aligned with ``rows``)."""
@@ -67,6 +68,7 @@ class BatchColumns:
     def take(self, index: list[int]) -> BatchColumns:
         """The rows at ``index``, as columns."""
         pick = itemgetter(*index) if len(index) > 1 else (lambda c: (c[index[0]],))
+        rows = np.asarray(index, dtype=np.intp)
         return BatchColumns(
             len(index),
             list(pick(self.version)),
@@ -74,7 +76,10 @@ class BatchColumns:
             list(pick(self.latency_s)),
             list(pick(self.error)),
             list(pick(self.error_type)),
-            {k: list(pick(c)) for k, c in self.inputs.items()},
+            {
+                k: c[rows] if isinstance(c, np.ndarray) else list(pick(c))
+                for k, c in self.inputs.items()
+            },
         )
 
     def groups(self) -> dict[tuple[str, int], BatchColumns]:
@@ -146,9 +151,7 @@ class RollupDelta:
         names = schema.feature_names
         try:
             if names:
-                columns = {
-                    n: _concat([p.inputs.get(n) or [None] * p.n for p in parts]) for n in names
-                }
+                columns = {n: _concat([_column(p, n) for p in parts]) for n in names}
                 self.profile = Profile.from_columns(
                     columns, kinds={f.name: f.kind for f in schema.features}
                 )
@@ -160,12 +163,20 @@ class RollupDelta:
         return self
 
 
-def _concat(columns: list[list[Any]]) -> list[Any]:
+def _column(part: BatchColumns, name: str) -> Any:
+    column = part.inputs.get(name)
+    return [None] * part.n if column is None else column
+
+
+def _concat(columns: list[Any]) -> Any:
+    """One column from the parts' (lists, or float64 arrays of numeric inputs)."""
     if len(columns) == 1:
         return columns[0]
+    if all(isinstance(c, np.ndarray) for c in columns):
+        return np.concatenate(columns)
     out: list[Any] = []
     for c in columns:
-        out.extend(c)
+        out.extend(c.tolist() if isinstance(c, np.ndarray) else c)
     return out
 
 
