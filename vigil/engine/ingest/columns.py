@@ -220,13 +220,13 @@ def check_columns(
                 if name not in known:
                     slow.update(i for i, v in enumerate(column) if v is not ABSENT)
         for feat in schema.features:
-            column = cols.inputs.get(feat.name)
-            if column is None:
+            values = cols.inputs.get(feat.name)
+            if values is None:
                 if strict and feat.required:
                     slow.update(range(n))
                 continue
             _input(
-                column,
+                values,
                 feat.kind,
                 feat.required and strict,
                 max_chars,
