@@ -71,6 +71,11 @@ def server(
         # full passes, which otherwise walk it again and again under ingest (~3 µs/record)
         gc.collect()
         gc.freeze()
+        # one BLAS thread: the server's vectors are small (a minute's values), and idle
+        # OpenBLAS threads spin after each call, taking CPU from ingest (~3 µs/record)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
