@@ -80,7 +80,6 @@ def vigil_us(bodies: list[bytes], arrow: bool, profile: str | None, fold_every: 
     from vigil.config import load_settings
     from vigil.engine.ingest.payload import decompress, parse_json
     from vigil.server.app import create_app
-    from vigil.server.arrow_body import columns_from_arrow
     from vigil.store import open_store
 
     folder = tempfile.mkdtemp()
@@ -90,12 +89,17 @@ def vigil_us(bodies: list[bytes], arrow: bool, profile: str | None, fold_every: 
     ingestor = app.state.ingestor
     ingestor.register_model({"name": "bench", "schema": SCHEMA})
     gc.collect()
-    gc.freeze()  # as `vigil server` does once started
+    gc.freeze()  # as `vigil server` does once started, and one BLAS thread
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
     limit = 64 << 20
 
     def one(i: int, body: bytes) -> None:
         raw = decompress(body, "gzip", limit)
         if arrow:
+            from vigil.server.arrow_body import columns_from_arrow
+
             records, non_finite = columns_from_arrow(raw), False
         else:
             records, non_finite = parse_json(raw)
