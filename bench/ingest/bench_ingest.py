@@ -239,7 +239,16 @@ def postgres_floor(admin_url: str, bodies: list[bytes]) -> tuple[float, float]:
     into a fresh ``predictions`` table of vigil's own schema on the same server."""
     import psycopg
 
-    with psycopg.connect(admin_url, autocommit=True) as admin:
+    deadline = time.monotonic() + 60
+    while True:  # "the database system is starting up" right after pg_ctl -w, at times
+        try:
+            admin = psycopg.connect(admin_url, autocommit=True)
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    with admin:
         admin.execute("DROP DATABASE IF EXISTS floor")
         admin.execute("CREATE DATABASE floor")
     url = admin_url.rsplit("/", 1)[0] + "/floor"
