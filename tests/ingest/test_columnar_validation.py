@@ -336,3 +336,40 @@ def test_json_and_arrow_bodies_reject_the_same_values_alike_and_store_the_same(
     arrow_rows, arrow_rollups = _stored(store, store.get_model("as-arrow").id)
     assert len(json_rows) == 28 and arrow_rows == json_rows
     assert sum(r[2] for r in json_rollups) == 28 and arrow_rollups == json_rollups
+
+
+def test_rollups_from_columns_count_missing_inputs_as_nulls(tmp_path):
+    """Records lacking an input, or sending it as null, are nulls in the minute profile,
+    whether the aggregator folds the batch from the ingest columns or reads it back."""
+    from vigil.store.ingest.aggregation import RecentBatches
+
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    ing = Ingestor(store)
+    now = time.time() // 60 * 60 - 120  # one whole minute, two minutes ago
+    records = []
+    for i in range(300):
+        inputs: dict[str, Any] = {"age": float(i) if i % 5 else None, "plan": "ab"[i % 2]}
+        if i % 3 == 0:
+            del inputs["plan"]
+        records.append({"id": f"r{i}", "ts": now + i * 0.1, "inputs": inputs, "outputs": 1})
+    expected = {
+        "age": (sum(1 for r in records if r["inputs"]["age"] is not None), 300),
+        "plan": (sum(1 for r in records if "plan" in r["inputs"]), 300),
+    }
+    profiles = []
+    for name, memory in (("from-columns", True), ("read-back", False)):
+        store.recent_batches = RecentBatches(max_rows=10_000 if memory else 0)
+        ing.register_model({"name": name, "schema": HTTP_SCHEMA})
+        assert ing.ingest_predictions(name, records).accepted == 300
+        model_id = store.get_model(name).id
+        if memory:
+            assert store.recent_batches._rows  # the batch waits in memory as columns
+        _, summary = _stored(store, model_id)
+        assert not store.recent_batches._rows
+        ((_, _, count, _, _, n_rows, cols),) = summary
+        assert count == n_rows == 300
+        for feature, (non_null, total) in expected.items():
+            assert cols[feature][0] == non_null and sum(cols[feature][:2]) == total
+        profiles.append(summary)
+    assert profiles[0] == profiles[1]
+    store.close()
