@@ -21,9 +21,12 @@ names the column and the reason.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigil.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from vigil.engine.ingest.columns import PredictionColumns
 
 #: The media type of an Arrow IPC stream body.
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -63,17 +66,7 @@ def records_from_arrow(body: bytes) -> tuple[list[dict[str, Any]], bool]:
         >>> records[1], non_finite
         ({'id': 'b', 'ts': 1700000001.5, 'outputs': 0, 'inputs': {'age': None}}, False)
     """
-    import pyarrow as pa
-
-    try:
-        with pa.ipc.open_stream(pa.py_buffer(body)) as reader:
-            table = reader.read_all()
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise InvalidParameterError(
-            f"The body is not a readable Arrow IPC stream ({ARROW_STREAM}): {exc}. "
-            "Write it with pyarrow.ipc.new_stream (not the file format).",
-            details={"field": "body"},
-        ) from None
+    table = _read(body)
     names = table.column_names
     _check_names(names)
     n = table.num_rows
@@ -108,6 +101,98 @@ def records_from_arrow(body: bytes) -> tuple[list[dict[str, Any]], bool]:
         for rec, row in zip(records, zip(*inputs.values(), strict=True), strict=True):
             rec["inputs"] = dict(zip(features, row, strict=True))
     return records, non_finite
+
+
+def columns_from_arrow(body: bytes) -> PredictionColumns:
+    """The Arrow IPC stream as columns for the Ingestor's per-column checks.
+
+    The same table :func:`records_from_arrow` reads, left as columns: no record dict is
+    built for a record unless a column check flags it. The records holding a NaN or ±inf
+    (anywhere, nested values included) are listed, so only they get the deep check.
+
+    Raises:
+        InvalidParameterError: as :func:`records_from_arrow`.
+    """
+    from vigil.engine.ingest.columns import ABSENT, FIELDS, PredictionColumns
+
+    table = _read(body)
+    names = table.column_names
+    _check_names(names)
+    n = table.num_rows
+    fields: dict[str, list[Any]] = {}
+    inputs: dict[str, list[Any]] = {}
+    input_dicts: list[Any] | None = None
+    non_finite: set[int] = set()
+    for name, column in zip(names, table.columns, strict=True):
+        values, bad = _values(name, column)
+        if bad:
+            non_finite.update(_non_finite_rows(column.combine_chunks()))
+        if name == "inputs":
+            input_dicts = values
+        elif name.startswith(_INPUT_PREFIX):
+            inputs[name[len(_INPUT_PREFIX) :]] = values
+        else:
+            fields[name] = [ABSENT if v is None else v for v in values]
+    for name in FIELDS:
+        fields.setdefault(name, [ABSENT] * n)
+    if input_dicts is not None:
+        # the struct's rows are dicts (None where the struct is null: rejected as in JSON)
+        cols = PredictionColumns.from_records([{"inputs": v} for v in input_dicts])
+        inputs, odd, absent = cols.inputs or {}, cols.odd, cols.absent_inputs
+    else:
+        odd = set() if inputs else set(range(n))  # no inputs: rejected record by record
+        absent = False
+    return PredictionColumns(n, fields, inputs, input_dicts, None, odd, non_finite, absent)
+
+
+def _read(body: bytes) -> Any:
+    import pyarrow as pa
+
+    try:
+        with pa.ipc.open_stream(pa.py_buffer(body)) as reader:
+            return reader.read_all()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"The body is not a readable Arrow IPC stream ({ARROW_STREAM}): {exc}. "
+            "Write it with pyarrow.ipc.new_stream (not the file format).",
+            details={"field": "body"},
+        ) from None
+
+
+def _non_finite_rows(array: Any) -> list[int]:
+    """The rows of an Arrow array holding a NaN or ±inf, nested values included."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    typ = array.type
+    if pa.types.is_dictionary(typ):
+        array = array.cast(typ.value_type)
+        typ = typ.value_type
+    if pa.types.is_floating(typ):
+        bad = pc.fill_null(pc.invert(pc.is_finite(array)), False)
+        return np.flatnonzero(bad.to_numpy(zero_copy_only=False)).tolist()
+    if pa.types.is_struct(typ):
+        rows: set[int] = set()
+        for child in array.flatten():
+            rows.update(_non_finite_rows(child))
+        return sorted(rows)
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+        parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
+        inner = _non_finite_rows(pc.list_flatten(array))
+        return sorted(set(parents[inner].tolist())) if inner else []
+    if pa.types.is_decimal(typ):
+        return []
+    return [i for i, v in enumerate(_values("", pa.chunked_array([array]))[0]) if _bad(v)]
+
+
+def _bad(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list | tuple | dict):
+        items = value.values() if isinstance(value, dict) else value
+        return any(_bad(v) for v in items)
+    return False
 
 
 def _check_names(names: list[str]) -> None:

@@ -12,7 +12,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -26,13 +26,13 @@ from vigil.store import tables as t
 from vigil.store.engine import inserted_id, make_engine
 from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
 from vigil.store.ingest import aggregation, hourly
+from vigil.store.ingest.rollups import BatchColumns
 
 T = TypeVar("T")
 log = logging.getLogger("vigil.store")
 KEY_PREFIX = "vgl_"
 # deadlock detected, serialization failure, lock not available: worth another try
 _TRANSIENT = frozenset({"40P01", "40001", "55P03"})
-_SQLITE_CHUNK = 900  # below SQLite's oldest default limit of 999 bound parameters
 _COLUMNS = aggregation.APPEND_COLUMNS
 _SQLITE_INSERT = (
     f"INSERT OR IGNORE INTO predictions ({', '.join(_COLUMNS)}) "
@@ -221,18 +221,25 @@ class Store:
         )
 
     # -- events ----------------------------------------------------------------------
-    def insert_predictions(self, model: ModelRecord, rows: Sequence[dict[str, Any]]) -> set[str]:
+    def insert_predictions(
+        self,
+        model: ModelRecord,
+        rows: Sequence[dict[str, Any]],
+        *,
+        input_columns: Mapping[str, Any] | None = None,
+    ) -> set[str]:
         """Append the predictions not stored yet as one ingest batch; return the ids inserted.
 
         Ids are scoped per model: a row whose (model, id) is stored is skipped (idempotent
         ingest). Nothing else is touched on this path: the batch is recorded in
         ``pending_batches`` in the same transaction, and the aggregator folds it into the
-        rollups later (:mod:`vigil.store.ingest.aggregation`). Rows are written in id order, so
-        concurrent writers take the index locks in one global order.
+        rollups later (:mod:`vigil.store.ingest.aggregation`). On PostgreSQL rows are
+        written in id order, so concurrent writers take the index locks in one global
+        order (SQLite has one writer). ``input_columns``: the rows' inputs as columns
+        (aligned with ``rows``), when the caller has them, for the aggregator.
         """
         if not rows:
             return set()
-        ordered = sorted(rows, key=_by_id)
         versions = {r["version"] for r in rows}
         partitioned = self.partitioned()
         ts_min, ts_max = min(r["ts"] for r in rows), max(r["ts"] for r in rows)
@@ -247,40 +254,36 @@ class Store:
                 )
             )
             if self.backend == "postgresql":
+                ordered = sorted(rows, key=_by_id)
                 inserted = aggregation.copy_predictions(conn, model.id, ordered, batch, partitioned)
             else:
-                inserted = self._insert_sqlite(conn, model.id, ordered, batch)
+                inserted = self._insert_sqlite(conn, model.id, rows, batch)
             if not inserted:
                 conn.execute(t.pending_batches.delete().where(t.pending_batches.c.batch == batch))
             return batch, inserted
 
         batch, inserted = self.write_retrying(work)
-        if inserted:  # committed: the aggregator of this process can fold from memory
-            self.recent_batches.put(
-                batch,
-                [r for r in ordered if r["id"] in inserted]
-                if len(inserted) < len(ordered)
-                else ordered,
-            )
+        if inserted and self.recent_batches.wants(len(inserted)):
+            # committed: the aggregator of this process can fold it from memory
+            kept: Sequence[dict[str, Any]] = rows
+            if len(inserted) < len(rows):
+                keep = [i for i, r in enumerate(rows) if r["id"] in inserted]
+                kept = [rows[i] for i in keep]
+                if input_columns is not None:
+                    input_columns = {
+                        k: c[keep] if hasattr(c, "dtype") else [c[i] for i in keep]
+                        for k, c in input_columns.items()
+                    }
+            self.recent_batches.put(batch, BatchColumns.from_rows(kept, input_columns))
         return inserted
 
     def _insert_sqlite(
         self, conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int
     ) -> set[str]:
-        # This transaction holds the only write lock (BEGIN IMMEDIATE), so "not stored
-        # yet" read here stays true until commit; the driver's executemany with
-        # pre-serialised JSON is several times cheaper than compiled multi-row INSERTs.
-        ids = [r["id"] for r in rows]
-        existing: set[str] = set()
-        for i in range(0, len(ids), _SQLITE_CHUNK):
-            chunk = ids[i : i + _SQLITE_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            existing.update(
-                conn.exec_driver_sql(
-                    f"SELECT id FROM predictions WHERE model_id = ? AND id IN ({marks})",
-                    (model_id, *chunk),
-                ).scalars()
-            )
+        # This transaction holds the only write lock (BEGIN IMMEDIATE). The driver's
+        # executemany with pre-serialised JSON is several times cheaper than compiled
+        # multi-row INSERTs; a row whose (model, id) is stored is ignored, and when the
+        # count says some were, the rows of this batch are read back by its number.
         dumps = _dumps
         fresh = [
             (
@@ -299,11 +302,15 @@ class Store:
                 batch,
             )
             for r in rows
-            if r["id"] not in existing
         ]
-        if fresh:
-            conn.exec_driver_sql(_SQLITE_INSERT, fresh)
-        return {row[1] for row in fresh}
+        count = conn.exec_driver_sql(_SQLITE_INSERT, fresh).rowcount
+        if count == len(fresh):
+            return {row[1] for row in fresh}
+        return set(
+            conn.exec_driver_sql(
+                "SELECT id FROM predictions WHERE model_id = ? AND batch = ?", (model_id, batch)
+            ).scalars()
+        )
 
     def fold_pending(self, model_id: int | None = None, *, wait: bool = True) -> int:
         """Fold pending ingest batches into the rollups; return how many were folded.

@@ -12,6 +12,7 @@ here: the aggregator folds appended batches (see :mod:`vigil.store.ingest.aggreg
 from __future__ import annotations
 
 import math
+import operator
 import re
 import time
 import uuid
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from vigil.engine.ingest.columns import ABSENT, PredictionColumns, check_columns
 from vigil.engine.ingest.payload import field_problem, find_non_finite
 from vigil.errors import InvalidParameterError, ModelNotFoundError, PayloadTooLargeError
 from vigil.schema import Feature, FeatureKind, ModelSchema, Task, infer_kind
@@ -204,10 +206,61 @@ class Ingestor:
         per version and reason.
         """
         model, schema = self._model(name)
-        records = self._batch(records, "records")
+        if isinstance(records, PredictionColumns):
+            cols: PredictionColumns | None = records
+            self._check_size(records.n, "records")
+        else:
+            records = self._batch(records, "records")
+            # a body the tolerant parser read is checked deeply, record by record
+            cols = None if non_finite else PredictionColumns.from_records(records)
         default_version = version or DEFAULT_VERSION
         now = time.time()
         result = IngestResult()
+        if cols is None:
+            rows, indexes = self._rows_per_record(
+                records, model, schema, default_version, now, non_finite, result
+            )
+            unknown = True
+        else:
+            records = cols.record_list()
+            rows, indexes, unknown = self._rows_per_column(
+                cols, model, schema, default_version, now, result
+            )
+        if not model.strict and rows and unknown:
+            model, schema, rows = self._evolve(name, model, schema, rows, indexes, records, result)
+            cols = None  # rows were dropped after the columns were taken: let the store
+        given = [r["inputs"] for r in rows] if cols is not None else None
+        if self.redactor is not None and rows:
+            self.redactor(model, rows)
+        input_columns = None
+        if (
+            cols is not None
+            and given is not None
+            and all(map(operator.is_, (r["inputs"] for r in rows), given))
+        ):  # the inputs are those the columns were taken from (not redacted)
+            input_columns = cols.input_columns(None if len(rows) == cols.n else indexes)
+        inserted = self.store.insert_predictions(model, rows, input_columns=input_columns)
+        result.accepted = len(inserted)
+        result.duplicates += len(rows) - len(inserted)
+        if result.rejected:
+            schema_store.record_rejections(
+                self.store, model.id, _rejection_counts(result, records, default_version, now)
+            )
+        if self.on_predictions is not None and inserted:
+            self.on_predictions(name, [r for r in rows if r["id"] in inserted])
+        return result
+
+    def _rows_per_record(
+        self,
+        records: list[Any],
+        model: ModelRecord,
+        schema: ModelSchema,
+        default_version: str,
+        now: float,
+        non_finite: bool,
+        result: IngestResult,
+    ) -> tuple[list[dict[str, Any]], list[int]]:
+        """Check every record on its own (bodies the tolerant JSON parser read)."""
         rows: list[dict[str, Any]] = []
         indexes: list[int] = []
         seen: set[str] = set()
@@ -234,20 +287,104 @@ class Ingestor:
                 seen.add(row["id"])
                 rows.append(row)
                 indexes.append(i)
-        if not model.strict and rows:
-            model, schema, rows = self._evolve(name, model, schema, rows, indexes, records, result)
-        if self.redactor is not None and rows:
-            self.redactor(model, rows)
-        inserted = self.store.insert_predictions(model, rows)
-        result.accepted = len(inserted)
-        result.duplicates += len(rows) - len(inserted)
-        if result.rejected:
-            schema_store.record_rejections(
-                self.store, model.id, _rejection_counts(result, records, default_version, now)
+        return rows, indexes
+
+    def _rows_per_column(
+        self,
+        cols: PredictionColumns,
+        model: ModelRecord,
+        schema: ModelSchema,
+        default_version: str,
+        now: float,
+        result: IngestResult,
+    ) -> tuple[list[dict[str, Any]], list[int], bool]:
+        """Check the batch per column; build the clean records' rows from the columns and
+        send only the flagged ones through the per-record check (same answers, in order).
+        Returns the rows, their record indexes and whether an input is new to the schema."""
+        limit = self.max_field_chars
+        checked = check_columns(
+            cols,
+            schema,
+            now=now,
+            future_slack_s=FUTURE_SLACK_S,
+            max_chars=limit,
+            strict=model.strict,
+            limits={"id": ID_MAX, "version": VERSION_MAX},
+        )
+        slow = checked.slow
+        f = cols.fields
+        if cols.input_dicts is not None:
+            inputs: list[Any] = cols.input_dicts
+        else:
+            assert cols.inputs is not None  # an Arrow table always has its inputs columns
+            names = list(cols.inputs)
+            inputs = [
+                dict(zip(names, vals, strict=True))
+                for vals in zip(*cols.inputs.values(), strict=True)
+            ]
+            if not names:
+                inputs = [{} for _ in range(cols.n)]
+        rows: list[dict[str, Any]] = []
+        indexes: list[int] = []
+        seen: set[str] = set()
+        model_id, absent, float_ = model.id, ABSENT, float
+        for i, (pid, version, ts, latency, subject, outputs, proba, inp) in enumerate(
+            zip(
+                f["id"],
+                f["version"],
+                f["ts"],
+                f["latency_s"],
+                f["subject_id"],
+                f["outputs"],
+                f["proba"],
+                inputs,
+                strict=True,
             )
-        if self.on_predictions is not None and inserted:
-            self.on_predictions(name, [r for r in rows if r["id"] in inserted])
-        return result
+        ):
+            if slow and i in slow:
+                errors: list[tuple[str, str]] = []
+                rec = cols.record(i)
+                row = _prediction_row(
+                    rec,
+                    f"records[{i}]",
+                    schema,
+                    default_version,
+                    now,
+                    errors,
+                    i in cols.non_finite,
+                    limit,
+                    model.strict,
+                )
+                if errors:
+                    result.reject(i, rec, errors)
+                    continue
+                row["model_id"] = model_id
+            else:
+                if type(ts) is not float_:
+                    ts = now if ts is None or ts is absent else float(ts)
+                if latency is not None and type(latency) is not float_:
+                    latency = None if latency is absent else float(latency)
+                row = {
+                    "id": new_id() if pid is None or pid is absent else pid,
+                    "version": default_version if version is absent else version,
+                    "ts": ts,
+                    "latency_s": latency,
+                    "error": None,
+                    "error_type": None,
+                    "subject_id": None if subject is absent else subject,
+                    "inputs": inp,
+                    "outputs": None if outputs is absent else outputs,
+                    "proba": None if proba is absent else proba,
+                    "received_at": now,
+                    "model_id": model_id,
+                }
+            if row["id"] in seen:
+                result.duplicates += 1
+            else:
+                seen.add(row["id"])
+                rows.append(row)
+                indexes.append(i)
+        return rows, indexes, checked.unknown_inputs
 
     def _evolve(
         self,
@@ -384,6 +521,13 @@ class Ingestor:
         result.duplicates += len(rows) - len(inserted)
         return result
 
+    def _check_size(self, n: int, key: str) -> None:
+        if n > self.max_batch:
+            raise PayloadTooLargeError(
+                f"The batch holds {n} {key}; the limit is {self.max_batch} "
+                "(VIGIL_MAX_BATCH_RECORDS). Split it into smaller batches."
+            )
+
     def _batch(self, items: Any, key: str) -> list[Any]:
         if isinstance(items, Mapping):
             if key not in items:
@@ -394,11 +538,7 @@ class Ingestor:
             items = items[key]
         if not isinstance(items, list):
             raise InvalidParameterError(f"{key!r} must be a list. Got {type(items).__name__}.")
-        if len(items) > self.max_batch:
-            raise PayloadTooLargeError(
-                f"The batch holds {len(items)} {key}; the limit is {self.max_batch} "
-                "(VIGIL_MAX_BATCH_RECORDS). Split it into smaller batches."
-            )
+        self._check_size(len(items), key)
         return items
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from vigil.engine.ingest.ingestor import IngestResult
-from vigil.server.arrow_body import records_from_arrow
+from vigil.server.arrow_body import columns_from_arrow
 from vigil.server.auth import Principal, require
 from vigil.server.body import json_body, media_type, raw_body
 from vigil.server.errors import JsonResponse
@@ -53,7 +53,7 @@ async def ingest_predictions(
     duplicates."""
     if media_type(request) == ARROW_STREAM:
         raw = await raw_body(request)
-        body, non_finite = await run_in_threadpool(records_from_arrow, raw)
+        body, non_finite = await run_in_threadpool(columns_from_arrow, raw), False
     else:
         body, non_finite = await json_body(request)
     result = await run_in_threadpool(

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from vigil.schema import ModelSchema
 from vigil.store import tables as t
 from vigil.store.ingest.hourly import mark_hours
-from vigil.store.ingest.rollups import RollupDelta, build_deltas, merge_row
+from vigil.store.ingest.rollups import BatchColumns, RollupDelta, build_deltas, merge_row
 
 if TYPE_CHECKING:
     from vigil.store.store import Store
@@ -53,38 +53,42 @@ APPEND_COLUMNS = (  # the predictions columns ingest writes (SQLite insert, Post
 
 
 class RecentBatches:
-    """Rows of the batches this process appended, by batch number, until folded.
+    """The columns of the batches this process appended, by batch number, until folded.
 
-    The aggregator of the process that appended a batch folds it from these rows instead
-    of reading them back (the common case with one server); batches appended elsewhere,
-    or evicted here, are read from the database. Only committed batches are put here, and
-    the rows are exactly those inserted, so either source gives the same rollups. It is
-    off (``max_rows`` 0) unless an aggregator loop runs in the process: the SDK's local
-    mode, inside someone else's service, holds nothing.
+    The aggregator of the process that appended a batch folds it from these columns
+    instead of reading its rows back (the common case with one server); batches appended
+    elsewhere, or evicted here, are read from the database. Only committed batches are put
+    here, and the columns are exactly the rows inserted, so either source gives the same
+    rollups. It is off (``max_rows`` 0) unless an aggregator loop runs in the process: the
+    SDK's local mode, inside someone else's service, holds nothing.
     """
 
     def __init__(self, max_rows: int = 0) -> None:
         self.max_rows = max_rows
-        self._rows: OrderedDict[int, Sequence[Mapping[str, Any]]] = OrderedDict()
+        self._rows: OrderedDict[int, BatchColumns] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
-    def put(self, batch: int, rows: Sequence[Mapping[str, Any]]) -> None:
-        if len(rows) > self.max_rows:  # off (0) unless an aggregator loop runs here
+    def wants(self, n: int) -> bool:
+        """Whether a batch of ``n`` rows would be kept (build its columns only then)."""
+        return 0 < n <= self.max_rows
+
+    def put(self, batch: int, columns: BatchColumns) -> None:
+        if not self.wants(columns.n):  # off (0) unless an aggregator loop runs here
             return
         with self._lock:
-            self._rows[batch] = rows
-            self._size += len(rows)
+            self._rows[batch] = columns
+            self._size += columns.n
             while self._size > self.max_rows and self._rows:
                 _, old = self._rows.popitem(last=False)
-                self._size -= len(old)
+                self._size -= old.n
 
-    def take(self, batch: int) -> Sequence[Mapping[str, Any]] | None:
+    def take(self, batch: int) -> BatchColumns | None:
         with self._lock:
-            rows = self._rows.pop(batch, None)
-            if rows is not None:
-                self._size -= len(rows)
-            return rows
+            columns = self._rows.pop(batch, None)
+            if columns is not None:
+                self._size -= columns.n
+            return columns
 
 
 def _json(value: Any) -> str | None:
@@ -212,17 +216,17 @@ def _fold_once(store: Store, conn: sa.Connection, model_id: int | None, wait: bo
             sa.select(t.models.c.schema).where(t.models.c.id == mid)
         ).scalar()
         schema = ModelSchema.from_dict(schema_json) if schema_json is not None else ModelSchema()
-        rows: list[Mapping[str, Any]] = []
+        parts: list[BatchColumns | Sequence[Mapping[str, Any]]] = []
         unread = []
         for batch in per_model[mid]:
             cached = store.recent_batches.take(batch)
             if cached is None:
                 unread.append(batch)
             else:
-                rows.extend(cached)
+                parts.append(cached)
         if unread:
-            rows.extend(_read_rows(store, conn, mid, unread, [spans[b] for b in unread]))
-        work.extend((mid, delta) for delta in build_deltas(rows, schema))
+            parts.append(_read_rows(store, conn, mid, unread, [spans[b] for b in unread]))
+        work.extend((mid, delta) for delta in build_deltas(parts, schema))
     _merge(store, conn, work)  # sorted by (model, version, minute): one global lock order
     conn.execute(p.delete().where(p.c.batch.in_([b for b, *_ in claimed])))
     return len(claimed)

@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -28,62 +29,172 @@ log = logging.getLogger("vigil.store")
 
 
 @dataclass(slots=True)
+class BatchColumns:
+    """What the rollups need of some appended prediction rows, as columns.
+
+    ``inputs`` maps an input name to its values (None where a row lacks it; a numeric
+    input may be a float64 array, NaN where a row lacks it). Ingest hands
+    the columns it validated straight to the aggregator (no record is looked at again);
+    rows read back from the database are transposed once by :meth:`from_rows`.
+    """
+
+    n: int
+    version: list[str]
+    ts: list[float]
+    latency_s: list[float | None]
+    error: list[str | None]
+    error_type: list[str | None]
+    inputs: dict[str, Any]
+
+    @classmethod
+    def from_rows(
+        cls,
+        rows: Sequence[Mapping[str, Any]],
+        inputs: Mapping[str, Any] | None = None,
+    ) -> BatchColumns:
+        """Columns of prediction rows; ``inputs`` when the caller has the inputs as
+        columns already (aligned with ``rows``)."""
+        n = len(rows)
+        if not n:
+            return cls(0, [], [], [], [], [], {})
+        get = itemgetter("version", "ts", "latency_s", "error", "error_type")
+        version, ts, latency, error, error_type = (
+            list(c) for c in zip(*map(get, rows), strict=True)
+        )
+        if inputs is None:
+            inputs = _input_columns([r["inputs"] for r in rows])
+        return cls(n, version, ts, latency, error, error_type, dict(inputs))
+
+    def take(self, index: list[int]) -> BatchColumns:
+        """The rows at ``index``, as columns."""
+        pick = itemgetter(*index) if len(index) > 1 else (lambda c: (c[index[0]],))
+        rows = np.asarray(index, dtype=np.intp)
+        return BatchColumns(
+            len(index),
+            list(pick(self.version)),
+            list(pick(self.ts)),
+            list(pick(self.latency_s)),
+            list(pick(self.error)),
+            list(pick(self.error_type)),
+            {
+                k: c[rows] if isinstance(c, np.ndarray) else list(pick(c))
+                for k, c in self.inputs.items()
+            },
+        )
+
+    def groups(self) -> dict[tuple[str, int], BatchColumns]:
+        """The rows per (version, minute), the usual single bucket without copying."""
+        minutes = (np.asarray(self.ts, dtype=np.float64) // 60).astype(np.int64) * 60
+        versions = set(self.version)
+        if len(versions) == 1 and (minutes == minutes[0]).all():
+            return {(self.version[0], int(minutes[0])): self}
+        index: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for i, key in enumerate(zip(self.version, minutes.tolist(), strict=True)):
+            index[key].append(i)
+        return {key: self.take(idx) for key, idx in index.items()}
+
+
+def _input_columns(inputs: list[Any]) -> dict[str, list[Any]]:
+    """One list per input name over rows' inputs objects (None where one lacks it)."""
+    dicts = [i if isinstance(i, Mapping) else {} for i in inputs]
+    if not dicts:
+        return {}
+    names = list(dicts[0])
+    if names and len(set(map(len, dicts))) == 1:
+        try:  # the same names in every row: transposed in C
+            rows = list(map(itemgetter(*names), dicts))
+        except KeyError:
+            pass
+        else:
+            if len(names) == 1:
+                return {names[0]: rows}
+            return {k: list(c) for k, c in zip(names, zip(*rows, strict=True), strict=True)}
+    seen = dict.fromkeys(k for d in dicts for k in d)
+    return {k: [d.get(k) for d in dicts] for k in seen}
+
+
+@dataclass(slots=True)
 class RollupDelta:
-    """What one batch adds to one (version, minute) bucket."""
+    """What one fold adds to one (version, minute) bucket."""
 
     version: str
     minute: int
+    parts: list[BatchColumns] = field(default_factory=list)
     count: int = 0
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
-    inputs: list[dict[str, Any]] = field(default_factory=list)
     error_types: dict[str, int] = field(default_factory=dict)
     sketch: kll_doubles_sketch | None = None
     profile: Profile | None = None
 
     def prepare(self, schema: ModelSchema) -> RollupDelta:
-        """Build the latency sketch and the input profile of the schema's features.
+        """Count, and build the latency sketch and the input profile of the schema's
+        features, from the parts' columns in bulk.
 
         Only features in the schema are profiled (inputs that appear are added to the
         schema at ingest); a profile that cannot be built is logged and left out rather
         than holding the batch back, so the counts stay complete.
         """
+        parts = self.parts
+        self.count = sum(p.n for p in parts)
+        for part in parts:
+            self.latencies.extend(v for v in part.latency_s if v is not None)
+            if any(e is not None for e in part.error):
+                for err, kind in zip(part.error, part.error_type, strict=True):
+                    if err is not None:
+                        self.errors += 1
+                        kind = kind or UNKNOWN
+                        self.error_types[kind] = self.error_types.get(kind, 0) + 1
         if self.latencies:
             self.sketch = kll_doubles_sketch(KLL_K)
             self.sketch.update(np.asarray(self.latencies, dtype=np.float64))
         names = schema.feature_names
         try:
             if names:
-                inputs = self.inputs
-                columns = {n: [rec.get(n) for rec in inputs] for n in names}
+                columns = {n: _concat([_column(p, n) for p in parts]) for n in names}
                 self.profile = Profile.from_columns(
                     columns, kinds={f.name: f.kind for f in schema.features}
                 )
             else:
-                self.profile = Profile(len(self.inputs), {})
+                self.profile = Profile(self.count, {})
         except Exception:  # a value that does not fit its column must not block the batch
             log.exception("profiling minute %s of version %s failed", self.minute, self.version)
-            self.profile = Profile(len(self.inputs), {})
+            self.profile = Profile(self.count, {})
         return self
 
 
-def build_deltas(rows: Sequence[Mapping[str, Any]], schema: ModelSchema) -> list[RollupDelta]:
-    """Group prediction rows into prepared deltas, sorted by (version, minute)."""
+def _column(part: BatchColumns, name: str) -> Any:
+    column = part.inputs.get(name)
+    return [None] * part.n if column is None else column
+
+
+def _concat(columns: list[Any]) -> Any:
+    """One column from the parts' (lists, or float64 arrays of numeric inputs)."""
+    if len(columns) == 1:
+        return columns[0]
+    if all(isinstance(c, np.ndarray) for c in columns):
+        return np.concatenate(columns)
+    out: list[Any] = []
+    for c in columns:
+        out.extend(c.tolist() if isinstance(c, np.ndarray) else c)
+    return out
+
+
+def build_deltas(
+    parts: Sequence[BatchColumns | Sequence[Mapping[str, Any]]], schema: ModelSchema
+) -> list[RollupDelta]:
+    """Group appended rows (as :class:`BatchColumns`, or row mappings) into prepared
+    deltas, one per (version, minute), sorted by that key."""
     buckets: dict[tuple[str, int], RollupDelta] = {}
-    for row in rows:
-        key = (row["version"], int(row["ts"] // 60) * 60)
-        delta = buckets.get(key)
-        if delta is None:
-            delta = buckets[key] = RollupDelta(*key)
-        delta.count += 1
-        if row["error"] is not None:
-            delta.errors += 1
-            kind = row.get("error_type") or UNKNOWN
-            delta.error_types[kind] = delta.error_types.get(kind, 0) + 1
-        latency = row["latency_s"]
-        if latency is not None:
-            delta.latencies.append(latency)
-        delta.inputs.append(dict(row["inputs"]) if isinstance(row["inputs"], Mapping) else {})
+    for part in parts:
+        cols = part if isinstance(part, BatchColumns) else BatchColumns.from_rows(part)
+        if not cols.n:
+            continue
+        for key, group in cols.groups().items():
+            delta = buckets.get(key)
+            if delta is None:
+                delta = buckets[key] = RollupDelta(*key)
+            delta.parts.append(group)
     return [buckets[key].prepare(schema) for key in sorted(buckets)]
 
 
