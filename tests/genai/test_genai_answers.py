@@ -281,3 +281,11 @@ def test_a_relevance_rule_fires_when_answers_go_off_topic(server_factory, store)
         get_metric("answers_relevance_p10").compute(store, model, None, now - 3600, now - 1800)
         is None
     )  # no answers
+
+
+def test_answers_page_of_a_tabular_model_says_so_without_touching_the_text_model(genai_api):
+    schema = {"task": "binary_classification", "features": [{"name": "x", "kind": "numeric"}]}
+    assert genai_api.post("/api/v1/models", json={"name": "churn", "schema": schema}).is_success
+    html = genai_api.get("/ui/models/churn/answers").text
+    assert 'id="no-answers"' in html and "binary_classification model" in html
+    assert 'id="answers-backend"' not in html

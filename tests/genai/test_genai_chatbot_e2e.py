@@ -181,6 +181,7 @@ def test_degraded_window_moves_metrics_fires_a_rule_and_names_the_answers(
         for pid in (*ids["off"], *ids["contradiction"], *ids["injection"]):
             assert f'data-prediction="{pid}"' in html or f'data-other="{pid}"' in html, pid
         assert 'data-chart="answers"' in html
+        assert 'id="answers-backend"' in html  # names the similarity backend and its state
 
     # a rule on the window's relevance fires (10th percentile over the last 15 minutes:
     # both windows, 21 answers, so the third-lowest: MiniLM puts the three off-topic

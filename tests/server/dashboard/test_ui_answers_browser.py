@@ -63,10 +63,15 @@ def test_answers_page_draws_the_series_and_names_the_worst_answers(page, server_
             break
         time.sleep(0.2)
 
+    backend = q.json()["answers"]["backend"]
     page.goto(site + "/ui/models/helpdesk?range=1h")
     page.locator("#answers-link").click()
     page.wait_for_url(re.compile(r"/ui/models/helpdesk/answers"))
     page.wait_for_selector("#chart-answers[data-drawn=true]")
+    # the page names the similarity backend and its state, as the API does
+    assert page.locator("#answers-backend").get_attribute("data-state") == backend["state"]
+    assert backend["name"] in page.locator("#answers-backend").inner_text()
+    assert page.locator("#answers-pending").count() == (backend["state"] != "ready")
     names = page.evaluate("() => document.querySelector('#chart-answers').data.map(t => t.name)")
     assert names[:2] == ["relevance_mean", "relevance_p10"]
     assert page.locator("#answer-series tbody tr").count() == 2

@@ -312,7 +312,12 @@ async def answers_page(
     """The dashboard's Answers page: relevance, consistency, refusal and injection rates
     per window (stored scores) and the newest window's worst answers with their prompts
     (as stored: redacted per policy)."""
-    from vigil.engine.genai.quality import answer_report, answer_series, score_range
+    from vigil.engine.genai.quality import (
+        answer_report,
+        answer_series,
+        backend_status,
+        score_range,
+    )
 
     store = request.app.state.store
 
@@ -325,7 +330,14 @@ async def answers_page(
             "versions": [v["version"] for v in store.list_versions(model.id)],
         }
         if model.task != "text_generation":
-            return {"window": window, "page": page_, "charts": {}, "answers": None, "worst": None}
+            return {
+                "window": window,
+                "page": page_,
+                "charts": {},
+                "answers": None,
+                "worst": None,
+                "backend": None,  # asking would start loading the text model
+            }
         # windows not reached by the job yet (none while the text model loads)
         score_range(store, model, window.start, window.end, wait=False)
         answers = answer_series(
@@ -353,6 +365,7 @@ async def answers_page(
             "charts": charts,
             "answers": answers,
             "worst": worst,
+            "backend": backend_status(),
         }
 
     return await render_view(request, "answers.html", build, plotly_url=plotly_url())
