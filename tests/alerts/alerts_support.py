@@ -8,6 +8,7 @@ from support.records import SCHEMA
 
 from vigil.engine.alerts.rules import Rule
 from vigil.engine.ingest.ingestor import Ingestor
+from vigil.notify.base import Notification
 from vigil.store.alerts.queries import AlertStore
 
 NOW = float(int(time.time() // 60) * 60 - 1800)  # a clock for the test, minute-aligned
@@ -64,11 +65,19 @@ class Recorder:
         self.notes: list = []
         self.acts: list = []
 
-    def notify(self, rule, note) -> None:
-        self.notes.append(note)
+    def plan(self, rule, note, *, act: bool) -> list[dict]:
+        entries = [{"kind": "notify", "target": "recorder", "payload": note.to_dict()}]
+        if act and rule.actions:
+            entries.append({"kind": "action", "target": "recorder", "payload": note.to_dict()})
+        return entries
 
-    def act(self, rule, note) -> None:
-        self.acts.append(note)
+    def start(self, queued) -> None:
+        for _, entry in queued:
+            note = Notification(**entry["payload"])
+            (self.notes if entry["kind"] == "notify" else self.acts).append(note)
+
+    def recover(self) -> int:
+        return 0
 
 
 class Receiver:

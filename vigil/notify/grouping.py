@@ -15,8 +15,10 @@ Alertmanager documents for ``group_wait`` / ``group_interval``:
   heard of it firing), as Alertmanager drops resolved-only alerts never notified.
 
 Groups live in memory, in the process whose engine evaluates the rules (one replica holds
-the rules lease), and are flushed when the dispatcher closes, so a restart loses at most
-the wait of a group in progress, never its alerts' state (that is in the store).
+the rules lease), and are flushed when the dispatcher closes. Each alert's place in a
+group for a notifier is also an entry of the store's outbox (``outbox`` ids), finished
+when a message carrying it has been sent: if the process dies first, the next leader
+puts the alert back into its group, which waits ``group_wait`` again.
 
 Examples:
     >>> from vigil.notify import Notification
@@ -102,21 +104,29 @@ class _Group:
     alerts: dict[int, Notification] = field(default_factory=dict)
     notified: dict[int, str] = field(default_factory=dict)  # alert id -> status last sent
     changed: bool = False
+    owed: dict[str, list[int]] = field(default_factory=dict)  # notifier -> outbox ids
 
 
 class Grouper:
     """Collects notifications into groups and hands each due group to ``send``.
 
     Args:
-        send: called as ``send(notifier_name, group)`` for each notifier of the route
-            (on the grouper's thread; it should only queue the delivery).
+        send: called as ``send(notifier_name, group, outbox_ids)`` for each notifier of the
+            route (on the grouper's thread; it should only queue the delivery), with the
+            outbox ids the message settles for that notifier.
+        drop: called with outbox ids settled without a message (every alert of the group
+            resolved before anyone heard it fire).
         clock: a monotonic clock (tests may pass their own).
     """
 
     def __init__(
-        self, send: Callable[[str, AlertGroup], None], clock: Callable[[], float] = time.monotonic
+        self,
+        send: Callable[[str, AlertGroup, list[int]], None],
+        drop: Callable[[list[int]], object] = lambda ids: None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._send = send
+        self._drop = drop
         self._clock = clock
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._cond = threading.Condition()
@@ -129,9 +139,13 @@ class Grouper:
         notifiers: list[str],
         labels: dict[str, str],
         note: Notification,
+        outbox: dict[str, int] | None = None,
+        heard_firing: bool = False,
     ) -> str:
         """Put ``note`` (whose routing labels are ``labels``) into its group of ``route``
-        (``{name, config}``) for ``notifiers``; return the group's key."""
+        (``{name, config}``) for ``notifiers`` (with their outbox entry ids); return the
+        group's key. ``heard_firing``: the alert's firing was sent in an earlier message
+        (by another process), so its resolve is not dropped."""
         config = route["config"]
         values = {k: labels.get(k, "") for k in config["group_by"]}
         key = (route["name"], tuple(values.items()))
@@ -148,6 +162,10 @@ class Grouper:
                 self._groups[key] = group
             group.notifiers.extend(n for n in notifiers if n not in group.notifiers)
             group.alerts[note.alert_id] = note
+            if heard_firing:
+                group.notified.setdefault(note.alert_id, "firing")
+            for name, entry in (outbox or {}).items():
+                group.owed.setdefault(name, []).append(entry)
             group.changed = True
             self._start()
             self._cond.notify_all()
@@ -215,8 +233,12 @@ class Grouper:
                 if a.status == "firing":
                     group.notified[a.alert_id] = "firing"
             notifiers = list(group.notifiers)
+            owed = {name: group.owed.pop(name, []) for name in notifiers}
             self._drop_if_empty(group)
         if not alerts:
+            settled = [i for ids in owed.values() for i in ids]
+            if settled:
+                self._drop(settled)
             return
         message = AlertGroup(
             group.route,
@@ -224,7 +246,7 @@ class Grouper:
             tuple(sorted(alerts, key=lambda a: (a.status != "firing", a.started_at, a.alert_id))),
         )
         for name in notifiers:
-            self._send(name, message)
+            self._send(name, message, owed[name])
 
     def _drop_if_empty(self, group: _Group) -> None:
         if not group.alerts:

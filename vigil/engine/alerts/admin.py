@@ -18,6 +18,7 @@ def public_alert(row: dict[str, Any]) -> dict[str, Any]:
     now = time.time()
     out = dict(row)
     out.pop("active", None)
+    out.pop("dispatch_pending", None)  # the engine's delivery bookkeeping
     out["acked"] = row.get("acked_at") is not None and (
         row.get("ack_until") is None or row["ack_until"] > now
     )

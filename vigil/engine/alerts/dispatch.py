@@ -3,12 +3,21 @@
 Each notifier gets its retries (see :func:`vigil.notify.deliver`); the outcome goes to the
 alert's history, the log and the ``vigil_notifications_total`` counter. Each action's
 outcome also goes to the audit log with the alert that caused it.
+
+Nothing waits only in memory: the engine stores an alert's change together with a
+``dispatch_pending`` mark, :meth:`Dispatcher.plan` lists who must hear of it, and the
+entries go into the store's outbox in the transaction that clears the mark; each entry is
+closed with its outcome. A leader that dies leaves marks and open entries behind, and the
+next one re-plans the marks and re-sends the entries (:meth:`Dispatcher.recover`): a
+notification is delivered at least once (twice only when a leader died between sending
+it and recording that it did), an action at most once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +33,7 @@ from vigil.store import Store
 from vigil.store.alerts.queries import AlertStore
 
 log = logging.getLogger("vigil.alerts")
+_OUTBOX_KEEP_S = 86400.0  # finished outbox entries are kept a day (for inspection)
 
 
 class _Stopped(Exception):
@@ -75,49 +85,111 @@ class Dispatcher:
         self._futures: set[Future] = set()
         self._lock = threading.Lock()
         self._grouper: Grouper | None = None
+        self._inflight: set[int] = set()  # outbox ids this process is delivering
 
     # -- the engine's side -------------------------------------------------------------
-    def notify(self, rule: Rule, notification: Notification) -> None:
-        """Send to the rule's notifiers and those of every route its labels match; the
-        notifiers of a route with ``group_by`` hear of it in its group's message."""
-        notification = self.with_link(notification)
+    def plan(self, rule: Rule, notification: Notification, *, act: bool) -> list[dict[str, Any]]:
+        """The outbox entries of one alert change (reads only): one per notifier of the
+        rule and of every route its labels match (``group`` for a route with
+        ``group_by``), and with ``act`` one per action of the rule."""
+        note = self.with_link(notification)
+        payload = note.to_dict()
         names = list(rule.notifiers)
-        labels = alert_labels(rule.name, rule.severity, {**rule.labels, **notification.labels})
+        labels = alert_labels(rule.name, rule.severity, {**rule.labels, **note.labels})
         routes = self.alerts.list_receivers("route")
         names += [n for n in routed_notifiers(routes, labels) if n not in names]
         grouped = grouping_routes(routes, labels)
-        for name in names:
-            if name not in grouped:
-                self._submit(self._notify_one, name, notification)
-        by_route: dict[str, tuple[dict[str, Any], list[str]]] = {}
+        entries: list[dict[str, Any]] = [
+            {"kind": "notify", "target": name, "payload": payload}
+            for name in names
+            if name not in grouped
+        ]
         for name, route in grouped.items():
-            by_route.setdefault(route["name"], (route, []))[1].append(name)
-        for route, notifiers in by_route.values():
-            key = self.grouper().add(route, notifiers, labels, notification)
+            entries.append(
+                {
+                    "kind": "group",
+                    "target": name,
+                    "payload": {
+                        "note": payload,
+                        "route": {"name": route["name"], "config": route["config"]},
+                        "labels": labels,
+                    },
+                }
+            )
+        if act:
+            entries += [
+                {"kind": "action", "target": name, "payload": payload} for name in rule.actions
+            ]
+        return entries
+
+    def start(self, queued: list[tuple[int, dict[str, Any]]]) -> None:
+        """Deliver queued outbox entries (``(id, entry)``) in the background; grouped ones
+        join their group's next message."""
+        with self._lock:
+            self._inflight.update(entry_id for entry_id, _ in queued)
+        by_route: dict[tuple[int, str], tuple[dict[str, Any], dict[str, int], dict[str, Any]]] = {}
+        for entry_id, entry in queued:
+            kind, target, payload = entry["kind"], entry["target"], entry["payload"]
+            if kind == "notify":
+                self._submit(self._notify_one, entry_id, target, Notification(**payload))
+            elif kind == "action":
+                self._submit(self._act_one, entry_id, target, Notification(**payload))
+            else:
+                note = payload["note"]
+                route_key = (note["alert_id"], payload["route"]["name"])
+                by_route.setdefault(route_key, (payload, {}, note))[1][target] = entry_id
+        for payload, owed, note_dict in by_route.values():
+            note = Notification(**note_dict)
+            route = payload["route"]
+            heard = note.status != "firing" and self._heard_firing(note.alert_id, route["name"])
+            group_key = self.grouper().add(
+                route, list(owed), payload["labels"], note, owed, heard_firing=heard
+            )
             self._record(
-                notification.alert_id,
+                note.alert_id,
                 "grouped",
                 {
                     "route": route["name"],
-                    "group": key,
-                    "status": notification.status,
-                    "notifiers": notifiers,
+                    "group": group_key,
+                    "status": note.status,
+                    "notifiers": list(owed),
                 },
             )
+
+    def _heard_firing(self, alert_id: int, route: str) -> bool:
+        """Whether a group message of ``route`` carried the alert's firing (its history
+        says so): a group made by this process does not know what an earlier leader sent."""
+        row = self.alerts.get_alert(alert_id) or {}
+        prefix = f"{{}}/{route}:"
+        return any(
+            e["kind"] == "notified"
+            and (e["details"] or {}).get("status") == "firing"
+            and str((e["details"] or {}).get("group", "")).startswith(prefix)
+            for e in row.get("history", [])
+        )
+
+    def recover(self) -> int:
+        """Deliver what the outbox holds that no delivery of this process owns (a leader
+        died with it queued); return how many entries that was. Entries finished more
+        than a day ago are deleted."""
+        self.alerts.prune_outbox(time.time() - _OUTBOX_KEEP_S)
+        rows = self.alerts.open_outbox()
+        with self._lock:
+            orphans = [r for r in rows if r["id"] not in self._inflight]
+        if orphans:
+            log.warning("re-sending %d queued notifications left by a stopped leader", len(orphans))
+            self.start([(r["id"], r) for r in orphans])
+        return len(orphans)
 
     def grouper(self) -> Grouper:
         """The groups of grouping routes (made, with its timer thread, on first use)."""
         with self._lock:
             if self._grouper is None:
                 self._grouper = Grouper(
-                    lambda name, group: self._submit(self._notify_group, name, group)
+                    lambda name, group, ids: self._submit(self._notify_group, name, group, ids),
+                    drop=lambda ids: self._finish(ids, []),
                 )
             return self._grouper
-
-    def act(self, rule: Rule, notification: Notification) -> None:
-        notification = self.with_link(notification)
-        for name in rule.actions:
-            self._submit(self._act_one, name, notification)
 
     def with_link(self, note: Notification) -> Notification:
         """``note`` with the dashboard URL of its alert (when the server's URL is known)."""
@@ -183,7 +255,7 @@ class Dispatcher:
             self.metrics.notified(name, "sent")
         return attempts, None
 
-    def _notify_one(self, name: str, note: Notification) -> None:
+    def _notify_one(self, entry_id: int, name: str, note: Notification) -> None:
         outcome = self._send(name, note)
         if outcome is None:
             return
@@ -192,19 +264,13 @@ class Dispatcher:
             log.error(
                 "notifier %s failed for alert %s (%s): %s", name, note.alert_id, note.status, error
             )
-            self._record(
-                note.alert_id,
-                "notify_failed",
-                {"notifier": name, "status": note.status, "error": error},
-            )
+            details = {"notifier": name, "status": note.status, "error": error}
+            self._finish([entry_id], [(note.alert_id, "notify_failed", details)])
             return
-        self._record(
-            note.alert_id,
-            "notified",
-            {"notifier": name, "status": note.status, "attempts": attempts},
-        )
+        sent = {"notifier": name, "status": note.status, "attempts": attempts}
+        self._finish([entry_id], [(note.alert_id, "notified", sent)])
 
-    def _notify_group(self, name: str, group: AlertGroup) -> None:
+    def _notify_group(self, name: str, group: AlertGroup, entry_ids: list[int]) -> None:
         outcome = self._send(name, group)
         if outcome is None:
             return
@@ -217,15 +283,22 @@ class Dispatcher:
                 len(group.alerts),
                 error,
             )
+        events = []
         for alert in group.alerts:
             details: dict[str, Any] = {"notifier": name, "status": alert.status, "group": group.key}
             if error is not None:
-                self._record(alert.alert_id, "notify_failed", {**details, "error": error})
+                events.append((alert.alert_id, "notify_failed", {**details, "error": error}))
             else:
                 details.update(alerts=len(group.alerts), attempts=attempts)
-                self._record(alert.alert_id, "notified", details)
+                events.append((alert.alert_id, "notified", details))
+        self._finish(entry_ids, events)
 
-    def _act_one(self, name: str, note: Notification) -> None:
+    def _act_one(self, entry_id: int, name: str, note: Notification) -> None:
+        # at most once: the entry is closed before the action runs, so a rollback or a
+        # retraining trigger is never repeated by the next leader (an action cut short by
+        # a crash is not re-run; its alert's history shows no outcome for it)
+        if not self._finish([entry_id], []):
+            return
         type_ = "?"
         try:
             receiver = self._receiver("action", name)
@@ -280,6 +353,17 @@ class Dispatcher:
             self.store.audit("vigil-engine", f"action.{type_}", note.labels.get("model"), details)
         except VigilError as exc:
             log.error("could not audit action for alert %s: %s", note.alert_id, exc.message)
+
+    def _finish(self, entry_ids: list[int], events: list[tuple[int, str, dict[str, Any]]]) -> int:
+        """Close outbox entries with their history events (see :meth:`AlertStore.finish`)."""
+        try:
+            return self.alerts.finish(entry_ids, events)
+        except VigilError as exc:
+            log.error("could not record the delivery of %s: %s", entry_ids, exc.message)
+            return 0
+        finally:
+            with self._lock:
+                self._inflight.difference_update(entry_ids)
 
     def _record(self, alert_id: int, kind: str, details: dict[str, Any]) -> None:
         try:

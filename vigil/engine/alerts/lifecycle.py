@@ -35,11 +35,17 @@ log = logging.getLogger("vigil.alerts")
 
 
 class Dispatch(Protocol):
-    """Where the engine hands notifications (see :class:`vigil.engine.alerts.dispatch`)."""
+    """Where the engine hands notifications (see :class:`vigil.engine.alerts.dispatch`):
+    it plans the outbox entries of a change, the engine stores them, then the dispatcher
+    delivers them; ``recover`` re-sends entries that a stopped process left open."""
 
-    def notify(self, rule: Rule, notification: Notification) -> None: ...
+    def plan(
+        self, rule: Rule, notification: Notification, *, act: bool
+    ) -> list[dict[str, Any]]: ...
 
-    def act(self, rule: Rule, notification: Notification) -> None: ...
+    def start(self, queued: list[tuple[int, dict[str, Any]]]) -> None: ...
+
+    def recover(self) -> int: ...
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -201,6 +207,8 @@ class AlertEngine:
     def _evaluate(self, now: float | None) -> list[Notification]:
         now = self.clock() if now is None else now
         started = time.perf_counter()
+        if self.dispatch is not None:
+            self._recover(now)
         active = self.alerts.active_alerts()
         silences = self.alerts.list_silences(active_at=now)
         models = self.store.list_models()
@@ -292,7 +300,13 @@ class AlertEngine:
             return None
         self.alerts.update_alert(
             row["id"],
-            {"state": "resolved", "value": ev.value, "resolved_at": now, "updated_at": now},
+            {
+                "state": "resolved",
+                "value": ev.value,
+                "resolved_at": now,
+                "updated_at": now,
+                **self._pending("resolved"),
+            },
             {"ts": now, "kind": "resolved", "details": {"value": ev.value}},
         )
         row = {**row, "state": "resolved", "value": ev.value, "resolved_at": now}
@@ -339,6 +353,7 @@ class AlertEngine:
                 "fired_at": now,
                 "updated_at": now,
                 "notified_at": now,
+                **self._pending("firing"),
             },
             {"ts": now, "kind": "firing", "details": _details(ev, ranking)},
         )
@@ -349,10 +364,7 @@ class AlertEngine:
             "fired_at": now,
             "annotations": _annotations(ev, ranking),
         }
-        note = self._send(rule, row, "firing", silences, now)
-        if note is not None and self.dispatch is not None and rule.actions:
-            self.dispatch.act(rule, note)
-        return note
+        return self._send(rule, row, "firing", silences, now, act=True)
 
     def _repeat(
         self, ev: Evaluation, row: dict[str, Any], now: float, silences: list[dict[str, Any]]
@@ -366,12 +378,40 @@ class AlertEngine:
             {
                 "value": ev.value,
                 "updated_at": now,
-                **({"notified_at": now} if due and not acked else {}),
+                **({"notified_at": now, **self._pending("repeat")} if due and not acked else {}),
             },
         )
         if due and not acked:
             return self._send(rule, {**row, "value": ev.value}, "firing", silences, now)
         return None
+
+    def _pending(self, change: str) -> dict[str, Any]:
+        """The ``dispatch_pending`` mark stored with a change that notifies (``firing``,
+        ``repeat`` or ``resolved``), when a dispatcher will clear it."""
+        return {} if self.dispatch is None else {"dispatch_pending": change}
+
+    def _recover(self, now: float) -> None:
+        """Finish what a stopped leader left: changes stored without their notifications
+        queued are planned again (with today's silences and routes), then the outbox
+        entries nobody delivers are re-sent."""
+        assert self.dispatch is not None
+        rules = {rule.name: rule for rule in self.rules()}
+        silences = self.alerts.list_silences(active_at=now)
+        for row in self.alerts.undispatched():
+            change = row["dispatch_pending"]
+            rule = rules.get(row["rule"])
+            if rule is None:
+                self.alerts.queue(
+                    row["id"],
+                    [],
+                    [{"kind": "dispatch_dropped", "details": {"reason": "rule removed"}}],
+                    now,
+                )
+                continue
+            log.warning("notifying %s of alert %s (left by a stopped leader)", change, row["id"])
+            status = "resolved" if change == "resolved" else "firing"
+            self._send(rule, row, status, silences, now, act=change == "firing")
+        self.dispatch.recover()
 
     def _send(
         self,
@@ -380,19 +420,21 @@ class AlertEngine:
         status: str,
         silences: list[dict[str, Any]],
         now: float,
+        act: bool = False,
     ) -> Notification | None:
+        """Notify ``status`` of the alert in ``row`` (and with ``act`` run the rule's
+        actions) unless a silence or an inhibition holds it back; that decision and the
+        outbox entries are stored in one transaction, which clears the change's mark."""
         labels = row["labels"]
         silence = next((s for s in silences if silence_matches(s["matchers"], labels)), None)
         if silence is not None:
-            self.alerts.add_event(
-                row["id"], "silenced", {"silence_id": silence["id"], "status": status}, ts=now
+            self._settle(
+                row["id"], "silenced", {"silence_id": silence["id"], "status": status}, now
             )
             return None
         inhibition = self._inhibition(rule, row, status)
         if inhibition is not None:
-            self.alerts.add_event(
-                row["id"], "inhibited", {"inhibit": inhibition, "status": status}, ts=now
-            )
+            self._settle(row["id"], "inhibited", {"inhibit": inhibition, "status": status}, now)
             return None
         note = Notification(
             status=status,
@@ -408,9 +450,19 @@ class AlertEngine:
             ended_at=row.get("resolved_at") if status == "resolved" else None,
             annotations=dict(row.get("annotations") or {}),
         )
-        if self.dispatch is not None:  # its notifiers, and routes by labels
-            self.dispatch.notify(rule, note)
+        if self.dispatch is not None:  # its notifiers, routes by labels, actions
+            entries = self.dispatch.plan(rule, note, act=act)
+            ids = self.alerts.queue(row["id"], entries, now=now)
+            self.dispatch.start(list(zip(ids, entries, strict=True)))
         return note
+
+    def _settle(self, alert_id: int, kind: str, details: dict[str, Any], now: float) -> None:
+        """Record why a change notifies nobody (and clear its mark)."""
+        event = {"kind": kind, "details": details}
+        if self.dispatch is None:
+            self.alerts.add_event(alert_id, kind, details, ts=now)
+        else:
+            self.alerts.queue(alert_id, [], [event], now)
 
     def _inhibition(self, rule: Rule, row: dict[str, Any], status: str) -> str | None:
         """The inhibition holding this notification back (a resolve is held back when the

@@ -161,6 +161,83 @@ class AlertStore:
                 )
             )
 
+    # -- the outbox: what an alert's change still owes its notifiers and actions ------
+    def queue(
+        self,
+        alert_id: int,
+        entries: list[dict[str, Any]],
+        events: list[dict[str, Any]] | None = None,
+        now: float | None = None,
+    ) -> list[int]:
+        """In one transaction: add ``entries`` (``kind``, ``target``, ``payload``) to the
+        outbox and ``events`` (``kind``, ``details``) to the alert's history, and clear its
+        ``dispatch_pending``; return the entries' ids in order."""
+        now = time.time() if now is None else now
+        ids = []
+        with self.store.write() as conn:
+            for entry in entries:
+                ids.append(
+                    int(
+                        inserted_id(
+                            conn.execute(
+                                at.notification_outbox.insert().values(
+                                    alert_id=alert_id, created_at=now, **entry
+                                )
+                            )
+                        )
+                    )
+                )
+            for event in events or []:
+                conn.execute(at.alert_events.insert().values(alert_id=alert_id, ts=now, **event))
+            conn.execute(
+                at.alerts.update().where(at.alerts.c.id == alert_id).values(dispatch_pending=None)
+            )
+        return ids
+
+    def finish(self, outbox_ids: list[int], events: list[tuple[int, str, dict[str, Any]]]) -> int:
+        """In one transaction: mark the outbox entries delivered (or given up on) and add
+        the history ``events`` (alert id, kind, details); return how many entries were
+        still open (0: another replica finished them first, and no event is added)."""
+        o = at.notification_outbox
+        now = time.time()
+        with self.store.write() as conn:
+            done = conn.execute(
+                o.update().where(o.c.id.in_(outbox_ids), o.c.done_at.is_(None)).values(done_at=now)
+            ).rowcount
+            if done or not outbox_ids:
+                for alert_id, kind, details in events:
+                    conn.execute(
+                        at.alert_events.insert().values(
+                            alert_id=alert_id, ts=now, kind=kind, details=details
+                        )
+                    )
+        return int(done)
+
+    def prune_outbox(self, before: float) -> int:
+        """Delete outbox entries finished before ``before``; return how many."""
+        o = at.notification_outbox
+        with self.store.write() as conn:
+            return int(conn.execute(o.delete().where(o.c.done_at < before)).rowcount)
+
+    def open_outbox(self) -> list[dict[str, Any]]:
+        """Outbox entries not delivered yet, oldest first."""
+        o = at.notification_outbox
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(o).where(o.c.done_at.is_(None)).order_by(o.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def undispatched(self) -> list[dict[str, Any]]:
+        """Alerts whose last change was stored but whose notifications were never queued
+        (the process stopped in between)."""
+        a = at.alerts
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(a).where(a.c.dispatch_pending.is_not(None)).order_by(a.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
     def list_alerts(
         self,
         *,

@@ -47,6 +47,8 @@ alerts = sa.Table(
     sa.Column("acked_by", sa.String(200), nullable=True),
     sa.Column("acked_at", sa.Double, nullable=True),
     sa.Column("ack_until", sa.Double, nullable=True),
+    # the status of a change whose notifications are not queued yet (see the outbox)
+    sa.Column("dispatch_pending", sa.String(20), nullable=True),
     sa.Index("ix_alerts_fingerprint_active", "fingerprint", "active"),
     sa.Index("ix_alerts_state", "state"),
 )
@@ -62,6 +64,22 @@ alert_events = sa.Table(
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("details", Json, nullable=True),
     sa.Index("ix_alert_events_alert", "alert_id", "ts"),
+)
+
+# what notifiers, grouping routes and actions still owe an alert's change (0021)
+notification_outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("kind", sa.String(10), nullable=False),  # notify, group or action
+    sa.Column("target", sa.String(200), nullable=False),  # notifier or action name
+    sa.Column("payload", Json, nullable=False),  # the notification (and a group's route)
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("done_at", sa.Double, nullable=True),  # delivered, or failed after retries
+    sa.Index("ix_notification_outbox_done", "done_at"),
 )
 
 silences = sa.Table(
