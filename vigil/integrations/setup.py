@@ -18,6 +18,7 @@ Examples:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from vigil.integrations.config import IntegrationSettings, load_integration_settings
@@ -117,51 +118,47 @@ def start_exporters(
             configure_ecs_logging(s.ecs_service_name)
         except Exception as exc:
             log.error("vigil: ECS server logs are off: %s", exc)
-    loops = []
+
+    def cloudwatch() -> Any:
+        from vigil.integrations.cloudwatch import CloudWatchExporter
+
+        return CloudWatchExporter(
+            str(s.cloudwatch_namespace),  # set: see `wanted` below
+            region=s.cloudwatch_region,
+            endpoint_url=s.cloudwatch_endpoint_url,
+            dimensions=s.cloudwatch_dimensions,
+        )
+
+    def otlp() -> Any:
+        from vigil.integrations.otlp import OtlpExporter
+
+        return OtlpExporter(
+            str(s.otlp_endpoint),
+            headers=s.otlp_headers,
+            encoding=s.otlp_encoding,
+            service=s.ecs_service_name,
+        )
+
+    wanted: list[tuple[str, Callable[[], Any], float]] = []
     if s.cloudwatch_namespace:
-        try:
-            from vigil.integrations.cloudwatch import CloudWatchExporter
-
-            exporter: Any = CloudWatchExporter(
-                s.cloudwatch_namespace,
-                region=s.cloudwatch_region,
-                endpoint_url=s.cloudwatch_endpoint_url,
-                dimensions=s.cloudwatch_dimensions,
-            )
-            loops.append(
-                ExportLoop(
-                    store,
-                    [exporter],
-                    interval_s=s.cloudwatch_interval_s,
-                    lag_s=s.export_lag_s,
-                    backfill_s=s.export_backfill_s,
-                    leadership=leadership,
-                )
-            )
-        except Exception as exc:
-            log.error("vigil: the CloudWatch integration is off: %s", exc)
+        wanted.append(("CloudWatch", cloudwatch, s.cloudwatch_interval_s))
     if s.otlp_endpoint:
+        wanted.append(("OTLP", otlp, s.otlp_interval_s))
+    loops = []
+    for name, make, interval_s in wanted:
         try:
-            from vigil.integrations.otlp import OtlpExporter
-
-            exporter = OtlpExporter(
-                s.otlp_endpoint,
-                headers=s.otlp_headers,
-                encoding=s.otlp_encoding,
-                service=s.ecs_service_name,
-            )
             loops.append(
                 ExportLoop(
                     store,
-                    [exporter],
-                    interval_s=s.otlp_interval_s,
+                    [make()],
+                    interval_s=interval_s,
                     lag_s=s.export_lag_s,
                     backfill_s=s.export_backfill_s,
                     leadership=leadership,
                 )
             )
         except Exception as exc:
-            log.error("vigil: the OTLP integration is off: %s", exc)
+            log.error("vigil: the %s integration is off: %s", name, exc)
     for loop in loops:
         loop.start()
         log.info(
