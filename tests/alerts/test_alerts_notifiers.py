@@ -183,6 +183,16 @@ def test_log_notifier(caplog):
     ]
 
 
+def test_log_notifier_says_the_likely_cause_and_links_the_alert(caplog):
+    cause = "input drift: plan moved (TV 0.41)"
+    firing = note(annotations={"cause": cause}, url="http://vigil/ui/alerts#alert-7")
+    with caplog.at_level(logging.INFO, logger="vigil.alerts"):
+        deliver(build_notifier("log", "log", {}), firing)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert f"cause={cause!r}" in line
+    assert line.endswith(" http://vigil/ui/alerts#alert-7")
+
+
 def test_config_errors_name_the_field(monkeypatch):
     with pytest.raises(ValidationFailedError, match="needs 'url'"):
         build_notifier("x", "webhook", {})

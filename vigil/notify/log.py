@@ -33,11 +33,16 @@ class LogNotifier(NotifierBase):
     def send(self, notification: Notification) -> None:
         level = self._level(notification.status)
         labels = ",".join(f"{k}={v}" for k, v in sorted(notification.labels.items()))
+        # the likely cause and the forecast/anomaly summary, then the dashboard link
+        extra = "".join(f" {k}={v!r}" for k, v in sorted(notification.annotations.items()))
+        link = f" {notification.url}" if notification.url else ""
         log.log(
             level,
-            "%s: %s {%s} value=%s",
+            "%s: %s {%s} value=%s%s%s",
             notification.title,
             notification.summary,
             labels,
             notification.value,
+            extra,
+            link,
         )
