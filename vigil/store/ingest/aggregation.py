@@ -20,6 +20,7 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,6 +30,7 @@ from vigil.schema import ModelSchema
 from vigil.store import tables as t
 from vigil.store.ingest.hourly import mark_hours
 from vigil.store.ingest.rollups import BatchColumns, RollupDelta, build_deltas, merge_row
+from vigil.store.ingest.rows import PredictionRows
 
 if TYPE_CHECKING:
     from vigil.store.store import Store
@@ -100,13 +102,14 @@ def _json(value: Any) -> str | None:
 def copy_predictions(
     conn: sa.Connection,
     model_id: int,
-    rows: Sequence[dict[str, Any]],
+    rows: PredictionRows,
     batch: int,
     partitioned: bool = False,
 ) -> set[str]:
-    """PostgreSQL: COPY ``rows`` into a session staging table, then insert those not
-    stored yet in id order (ON CONFLICT DO NOTHING); return the ids inserted.
-    ``partitioned``: the id is claimed in ``prediction_ids`` first (migration 0017)."""
+    """PostgreSQL: COPY ``rows`` into a session staging table, in id order (so concurrent
+    writers take the index locks in one global order), then insert those not stored yet
+    (ON CONFLICT DO NOTHING); return the ids inserted. ``partitioned``: the id is claimed
+    in ``prediction_ids`` first (migration 0017)."""
     import psycopg
 
     try:
@@ -121,12 +124,36 @@ def copy_predictions(
 def _copy(
     conn: sa.Connection,
     model_id: int,
-    rows: Sequence[dict[str, Any]],
+    rows: PredictionRows,
     batch: int,
     partitioned: bool,
 ) -> set[str]:
     raw = conn.connection.driver_connection
     cols = ", ".join(APPEND_COLUMNS)
+    n = len(rows)
+    ids = rows.column("id")
+    order = sorted(range(n), key=ids.__getitem__)
+    received = (
+        repeat(rows.received_at, n) if rows.uniform("received_at") else rows.column("received_at")
+    )
+    staged_rows = list(
+        zip(
+            repeat(model_id, n),
+            ids,
+            rows.column("version"),
+            rows.column("ts"),
+            rows.column("latency_s"),
+            rows.column("error"),
+            rows.column("error_type"),
+            rows.column("subject_id"),
+            map(_json, rows.column("inputs")),
+            map(_json, rows.column("outputs")),
+            map(_json, rows.column("proba")),
+            received,
+            repeat(batch, n),
+            strict=False,
+        )
+    )
     with raw.cursor() as cur:  # type: ignore[union-attr]
         cur.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
@@ -134,24 +161,8 @@ def _copy(
         )
         with cur.copy(f"COPY {_STAGE} ({cols}) FROM STDIN") as copy:
             write = copy.write_row
-            for r in rows:
-                write(
-                    (
-                        model_id,
-                        r["id"],
-                        r["version"],
-                        r["ts"],
-                        r["latency_s"],
-                        r["error"],
-                        r.get("error_type"),
-                        r["subject_id"],
-                        _json(r["inputs"]),
-                        _json(r["outputs"]),
-                        _json(r["proba"]),
-                        r["received_at"],
-                        batch,
-                    )
-                )
+            for i in order:
+                write(staged_rows[i])
         if partitioned:
             # ids are unique per model through prediction_ids (a key on the partitioned
             # table must include ts); the rows whose id it took are appended
