@@ -575,7 +575,7 @@ def _clean_batch(
     if len(set(ids)) != n:
         return None
     version = f["version"]
-    if any(v is absent for v in version):
+    if absent in version:  # identity first, in C (strings never equal the marker)
         version = [default_version if v is absent else v for v in version]
     ts = f["ts"]
     if set(map(type, ts)) - {float_}:
