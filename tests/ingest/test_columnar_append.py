@@ -301,3 +301,57 @@ def test_observe_many_matches_observe_on_bucket_edges():
     observe_many(bulk, [])
     assert [b.get() for b in bulk._buckets] == [b.get() for b in one._buckets] == [3, 2, 2, 2]
     assert bulk._sum.get() == pytest.approx(one._sum.get())
+
+
+TRICKY = [
+    "plain",
+    "tab\there",
+    "line\nbreak",
+    "carriage\rreturn",
+    "back\\slash",
+    "\\N",
+    "\\.",
+    "quote\"s and 'apostrophes'",
+    "unicode é ✓ 𝄞",
+    "",
+]
+
+
+def test_stored_values_read_back_exactly_with_any_characters(store):
+    """What the store writes (SQLite statement, PostgreSQL COPY text) reads back as the
+    values given: strings with tabs, line breaks, backslashes and COPY's own markers,
+    floats to the last bit, JSON with escapes."""
+    model, _ = store.upsert_model("m", "binary_classification", SCHEMA)
+    rng = random.Random(3)
+    n = len(TRICKY) * 3
+    columns: dict[str, list[Any]] = {
+        "id": [f"{TRICKY[i % len(TRICKY)]}-{i}" for i in range(n)],
+        "version": [TRICKY[(i + 1) % len(TRICKY)] or "v" for i in range(n)],
+        "ts": [NOW - rng.random() * 1e4 for _ in range(n)],
+        "latency_s": [None if i % 4 == 0 else rng.random() / 7 for i in range(n)],
+        "error": [None if i % 3 else f"Err: {TRICKY[i % len(TRICKY)]}" for i in range(n)],
+        "error_type": [None if i % 3 else "Err" for i in range(n)],
+        "subject_id": [None if i % 2 else TRICKY[i % len(TRICKY)] or "s" for i in range(n)],
+        "inputs": [
+            {"age": rng.random() * 1e6, "plan": TRICKY[i % len(TRICKY)], "k\\ey": [1, "a\tb"]}
+            for i in range(n)
+        ],
+        "outputs": [rng.choice([None, 1, 0.375, "yes\\no", {"a": "b\nc"}]) for _ in range(n)],
+        "proba": [None if i % 2 else [0.25, 1 / 3] for i in range(n)],
+    }
+    received = NOW + 0.123456789
+    assert store.insert_predictions(model, PredictionRows(columns, received, model.id)) == set(
+        columns["id"]
+    )
+    stored = {r[0]: r for r in _predictions(store, model.id)}
+    assert len(stored) == n
+    for i, pid in enumerate(columns["id"]):
+        row = stored[pid]
+        expected = tuple(columns[k][i] for k in ("version", "ts", "latency_s", "error"))
+        assert row[1:5] == expected
+        assert row[5:7] == (columns["error_type"][i], columns["subject_id"][i])
+        assert json.loads(row[7]) == columns["inputs"][i]
+        for k, pos in (("outputs", 8), ("proba", 9)):
+            want = columns[k][i]
+            assert (None if row[pos] is None else json.loads(row[pos])) == want
+        assert row[10] == received

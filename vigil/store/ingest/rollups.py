@@ -159,8 +159,12 @@ class RollupDelta:
         parts = self.parts
         self.count = sum(p.n for p in parts)
         for part in parts:
-            self.latencies.extend(v for v in part.latency_s if v is not None)
-            if any(e is not None for e in part.error):
+            latency = part.latency_s
+            # membership and counts of None run in C (no generator per value)
+            self.latencies.extend(
+                [v for v in latency if v is not None] if None in latency else latency
+            )
+            if part.error.count(None) != len(part.error):
                 for err, kind in zip(part.error, part.error_type, strict=True):
                     if err is not None:
                         self.errors += 1
