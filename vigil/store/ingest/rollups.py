@@ -161,9 +161,10 @@ class RollupDelta:
         for part in parts:
             latency = part.latency_s
             # membership and counts of None run in C (no generator per value)
-            self.latencies.extend(
-                [v for v in latency if v is not None] if None in latency else latency
-            )
+            if None in latency:
+                self.latencies.extend(v for v in latency if v is not None)
+            else:
+                self.latencies.extend(latency)  # type: ignore[arg-type]  # no None in it
             if part.error.count(None) != len(part.error):
                 for err, kind in zip(part.error, part.error_type, strict=True):
                     if err is not None:
