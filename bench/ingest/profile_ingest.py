@@ -7,7 +7,13 @@ fold. Beside it the floor of issue 14: gunzip + orjson + executemany into the sa
 ``predictions`` table layout. HTTP itself (uvicorn, routing) is not in this figure; the
 end-to-end one is ``bench_ingest.py``.
 
-    python bench/ingest/profile_ingest.py [--batches 60] [--arrow] [--profile out.pstats]
+    python bench/ingest/profile_ingest.py [--batches 60] [--arrow] [--postgres]
+        [--profile out.pstats]
+
+``--postgres`` runs both on a throw-away PostgreSQL 15 server (the installed binaries):
+the floor is then gunzip + orjson + psycopg ``COPY`` into the same table (client CPU,
+as in ``bench_ingest.py``), and vigil's figure is this process's CPU (the database's
+own CPU is in neither).
 """
 
 from __future__ import annotations
@@ -76,14 +82,16 @@ def floor_us(bodies: list[bytes]) -> float:
     return cpu / (len(bodies) * BATCH) * 1e6
 
 
-def vigil_us(bodies: list[bytes], arrow: bool, profile: str | None, fold_every: int) -> float:
+def vigil_us(
+    bodies: list[bytes], arrow: bool, profile: str | None, fold_every: int, db_url: str | None
+) -> float:
     from vigil.config import load_settings
     from vigil.engine.ingest.payload import decompress, parse_json
     from vigil.server.app import create_app
     from vigil.store import open_store
 
     folder = tempfile.mkdtemp()
-    store = open_store(f"sqlite:///{folder}/vigil.db")
+    store = open_store(db_url or f"sqlite:///{folder}/vigil.db")
     store.recent_batches.max_rows = 50_000  # as with the aggregator loop on
     app = create_app(load_settings(), store=store)
     ingestor = app.state.ingestor
@@ -109,7 +117,7 @@ def vigil_us(bodies: list[bytes], arrow: bool, profile: str | None, fold_every: 
             store.fold_pending(wait=False)
 
     one(0, bodies[0])
-    prof = cProfile.Profile() if profile else None
+    prof = cProfile.Profile(time.process_time) if profile else None  # CPU, not waits
     if prof:
         prof.enable()
     t0 = time.process_time()
@@ -136,15 +144,34 @@ def main() -> None:
         default=8,
         help="batches between folds (the server's loop folds what a second brought)",
     )
+    ap.add_argument("--postgres", action="store_true", help="on PostgreSQL (floor: COPY)")
     args = ap.parse_args()
     batches = make_batches(args.batches)
     json_bodies = [gzip.compress(orjson.dumps({"records": b}), 1) for b in batches]
     bodies = [gzip.compress(arrow_body(b), 1) for b in batches] if args.arrow else json_bodies
-    floor = floor_us(json_bodies)
-    ours = vigil_us(bodies, args.arrow, args.profile, args.fold_every)
     kind = "Arrow" if args.arrow else "JSON"
-    print(f"floor (gunzip + orjson + executemany): {floor:.1f} us/record")
-    print(f"vigil {kind} ingest + fold, in-process:   {ours:.1f} us/record  ({ours / floor:.2f}x)")
+    if not args.postgres:
+        floor = floor_us(json_bodies)
+        ours = vigil_us(bodies, args.arrow, args.profile, args.fold_every, None)
+        print(f"floor (gunzip + orjson + executemany): {floor:.1f} us/record")
+        print(f"vigil {kind} ingest + fold, in-process: {ours:.1f} us/record ({ours / floor:.2f}x)")
+        return
+    from bench_ingest import postgres_floor
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+    from support.pg import start_postgres
+
+    executor, base = start_postgres()
+    try:
+        admin = f"postgresql://postgres@127.0.0.1:{executor.port}/postgres"
+        floor = postgres_floor(admin, json_bodies)[1]
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{executor.port}/postgres"
+        ours = vigil_us(bodies, args.arrow, args.profile, args.fold_every, url)
+    finally:
+        executor.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"floor PostgreSQL (gunzip + orjson + COPY): {floor:.1f} us/record")
+    print(f"vigil {kind} ingest + fold on PostgreSQL: {ours:.1f} us/record ({ours / floor:.2f}x)")
 
 
 if __name__ == "__main__":

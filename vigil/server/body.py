@@ -46,17 +46,28 @@ async def json_body(request: Request) -> tuple[Any, bool]:
 
 async def raw_body(request: Request) -> bytes:
     """The body after Content-Encoding, refusing more than VIGIL_MAX_BODY_BYTES."""
+    body, encoding, limit = await encoded_body(request)
+    return decompress(body, encoding, limit)
+
+
+async def encoded_body(request: Request) -> tuple[bytes, str | None, int]:
+    """The body as sent (before Content-Encoding), its Content-Encoding and the size limit,
+    refusing a body over VIGIL_MAX_BODY_BYTES as sent. For routes that decompress and
+    parse it off the event loop, in the thread that uses it (:func:`decompress`)."""
     limit: int = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(
             f"The request body is {declared} bytes; the limit is {limit} (VIGIL_MAX_BODY_BYTES)."
         )
-    raw = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
             raise PayloadTooLargeError(
                 f"The request body exceeds {limit} bytes (VIGIL_MAX_BODY_BYTES)."
             )
-    return decompress(bytes(raw), request.headers.get("content-encoding"), limit)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return body, request.headers.get("content-encoding"), limit

@@ -9,9 +9,12 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from vigil.store.ingest.rows import PredictionRows
 
 log = logging.getLogger("vigil.server")
 
@@ -58,25 +61,46 @@ class ServerMetrics:
         )
 
     def observe_predictions(self, model: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Count inserted rows per version (errors per kind) and observe their latencies."""
-        per_version: dict[str, list[Any]] = {}
-        for row in rows:
-            acc = per_version.get(row["version"])
-            if acc is None:
-                acc = per_version[row["version"]] = [0, {}, []]
-            acc[0] += 1
-            if row["error"] is not None:
-                kind = self._error_label(model, row.get("error_type") or "unknown")
-                acc[1][kind] = acc[1].get(kind, 0) + 1
-            if row["latency_s"] is not None:
-                acc[2].append(row["latency_s"])
-        for version, (count, errors, latencies) in per_version.items():
-            self.predictions.labels(model, version).inc(count)
-            for kind, n in errors.items():
-                self.errors.labels(model, version, kind).inc(n)
-            observe = self.latency.labels(model, version).observe
-            for latency in latencies:
-                observe(latency)
+        """Count inserted rows per version (errors per kind) and observe their latencies,
+        per batch: one ``inc`` per counter and one per histogram bucket."""
+        batch = PredictionRows.from_rows(rows)
+        version = batch.column("version")
+        latency = batch.column("latency_s")
+        error = batch.column("error")
+        if len(set(version)) == 1:
+            groups: dict[str, list[int] | None] = {version[0]: None}  # the usual: one version
+        else:
+            groups = {}
+            for i, v in enumerate(version):
+                index = groups.get(v)
+                if index is None:
+                    index = groups[v] = []
+                index.append(i)
+        labels: list[str | None] = []
+        if error.count(None) != len(error):  # kinds labelled in row order (the first 20)
+            label_of, kinds = self._error_label, batch.column("error_type")
+            labels = [
+                None if e is None else label_of(model, k or "unknown")
+                for e, k in zip(error, kinds, strict=True)
+            ]
+        for v, index in groups.items():
+            if index is None:
+                count, lat, lab = batch.n, latency, labels
+            else:
+                count = len(index)
+                lat = [latency[i] for i in index]
+                lab = [labels[i] for i in index] if labels else labels
+            self.predictions.labels(model, v).inc(count)
+            if lab:
+                errors: dict[str, int] = {}
+                for label in lab:
+                    if label is not None:
+                        errors[label] = errors.get(label, 0) + 1
+                for label, n in errors.items():
+                    self.errors.labels(model, v, label).inc(n)
+            observed = [x for x in lat if x is not None] if None in lat else lat
+            if observed:
+                observe_many(self.latency.labels(model, v), observed)
 
     def _error_label(self, model: str, kind: str) -> str:
         seen = self._error_types.setdefault(model, set())
@@ -95,6 +119,28 @@ class ServerMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """Observe ``values`` on a histogram child in bulk: the bucket counts and the count
+    are those of one ``observe`` per value (a value goes to the first bucket whose bound
+    is >= it); the sum is the same up to floating-point rounding (added once).
+
+    prometheus_client has no bulk observe; this writes the child's bucket and sum values
+    (``_buckets``, ``_sum``, ``_upper_bounds``) the way ``observe`` does, one ``inc`` per
+    bucket hit.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if not array.size:
+        return
+    bounds = histogram._upper_bounds
+    # the first bound >= the value; NaN compares with no bound, as in observe()
+    slots = np.searchsorted(np.asarray(bounds, dtype=np.float64), array, side="left")
+    counts = np.bincount(slots, minlength=len(bounds) + 1)
+    buckets = histogram._buckets
+    for i in np.flatnonzero(counts[: len(bounds)]).tolist():
+        buckets[i].inc(int(counts[i]))
+    histogram._sum.inc(float(array.sum()))
 
 
 # -- gauges computed from the store ------------------------------------------------------

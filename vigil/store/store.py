@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from typing import Any, TypeVar
 
 import orjson
@@ -27,21 +28,28 @@ from vigil.store.engine import inserted_id, make_engine
 from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
 from vigil.store.ingest import aggregation, hourly
 from vigil.store.ingest.rollups import BatchColumns
+from vigil.store.ingest.rows import PredictionRows
 
 T = TypeVar("T")
 log = logging.getLogger("vigil.store")
 KEY_PREFIX = "vgl_"
 # deadlock detected, serialization failure, lock not available: worth another try
 _TRANSIENT = frozenset({"40P01", "40001", "55P03"})
-_COLUMNS = aggregation.APPEND_COLUMNS
-_SQLITE_INSERT = (
-    f"INSERT OR IGNORE INTO predictions ({', '.join(_COLUMNS)}) "
-    f"VALUES ({','.join('?' * len(_COLUMNS))})"
-)
+_SQLITE_INSERTS: dict[tuple[str, ...], str] = {}  # by the columns a batch writes
+_JSON_OPTION = orjson.OPT_SERIALIZE_NUMPY
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+def _json_column(values: list[Any], *, nullable: bool) -> list[str | None]:
+    """Each value as JSON text (None stays null where the column is nullable)."""
+    dumps, option = orjson.dumps, _JSON_OPTION
+    if not nullable:
+        return [dumps(v, option=option).decode() for v in values]
+    return [None if v is None else dumps(v, option=option).decode() for v in values]
+
+
+def _all_none(values: list[Any]) -> bool:
+    """Whether every value is None (checked in C: a list of Nones equals its count)."""
+    return values.count(None) == len(values)
 
 
 class Store:
@@ -224,7 +232,7 @@ class Store:
     def insert_predictions(
         self,
         model: ModelRecord,
-        rows: Sequence[dict[str, Any]],
+        rows: Sequence[dict[str, Any]] | PredictionRows,
         *,
         input_columns: Mapping[str, Any] | None = None,
     ) -> set[str]:
@@ -235,14 +243,18 @@ class Store:
         ``pending_batches`` in the same transaction, and the aggregator folds it into the
         rollups later (:mod:`vigil.store.ingest.aggregation`). On PostgreSQL rows are
         written in id order, so concurrent writers take the index locks in one global
-        order (SQLite has one writer). ``input_columns``: the rows' inputs as columns
-        (aligned with ``rows``), when the caller has them, for the aggregator.
+        order (SQLite has one writer). ``rows``: row dicts, or ingest's columns
+        (:class:`~vigil.store.ingest.rows.PredictionRows`, read without building dicts);
+        ``input_columns``: the rows' inputs as columns (aligned with ``rows``), when the
+        caller has them, for the aggregator.
         """
         if not rows:
             return set()
-        versions = {r["version"] for r in rows}
+        batch_rows = PredictionRows.from_rows(rows)
+        versions = set(batch_rows.column("version"))
+        ts = batch_rows.column("ts")
         partitioned = self.partitioned()
-        ts_min, ts_max = min(r["ts"] for r in rows), max(r["ts"] for r in rows)
+        ts_min, ts_max = min(ts), max(ts)
 
         def work(conn: sa.Connection) -> tuple[int, set[str]]:
             self._ensure_versions(conn, model.id, versions)
@@ -254,10 +266,11 @@ class Store:
                 )
             )
             if self.backend == "postgresql":
-                ordered = sorted(rows, key=_by_id)
-                inserted = aggregation.copy_predictions(conn, model.id, ordered, batch, partitioned)
+                inserted = aggregation.copy_predictions(
+                    conn, model.id, batch_rows, batch, partitioned
+                )
             else:
-                inserted = self._insert_sqlite(conn, model.id, rows, batch)
+                inserted = self._insert_sqlite(conn, model.id, batch_rows, batch)
             if not inserted:
                 conn.execute(t.pending_batches.delete().where(t.pending_batches.c.batch == batch))
             return batch, inserted
@@ -265,47 +278,53 @@ class Store:
         batch, inserted = self.write_retrying(work)
         if inserted and self.recent_batches.wants(len(inserted)):
             # committed: the aggregator of this process can fold it from memory
-            kept: Sequence[dict[str, Any]] = rows
-            if len(inserted) < len(rows):
-                keep = [i for i, r in enumerate(rows) if r["id"] in inserted]
-                kept = [rows[i] for i in keep]
+            kept = batch_rows
+            if len(inserted) < len(batch_rows):
+                keep = [i for i, r in enumerate(batch_rows.column("id")) if r in inserted]
+                kept = batch_rows.take(keep)
                 if input_columns is not None:
                     input_columns = {
                         k: c[keep] if hasattr(c, "dtype") else [c[i] for i in keep]
                         for k, c in input_columns.items()
                     }
-            self.recent_batches.put(batch, BatchColumns.from_rows(kept, input_columns))
+            self.recent_batches.put(batch, BatchColumns.from_prediction_rows(kept, input_columns))
         return inserted
 
     def _insert_sqlite(
-        self, conn: sa.Connection, model_id: int, rows: Sequence[dict[str, Any]], batch: int
+        self, conn: sa.Connection, model_id: int, rows: PredictionRows, batch: int
     ) -> set[str]:
         # This transaction holds the only write lock (BEGIN IMMEDIATE). The driver's
         # executemany with pre-serialised JSON is several times cheaper than compiled
         # multi-row INSERTs; a row whose (model, id) is stored is ignored, and when the
         # count says some were, the rows of this batch are read back by its number.
-        dumps = _dumps
-        fresh = [
-            (
-                model_id,
-                r["id"],
-                r["version"],
-                r["ts"],
-                r["latency_s"],
-                r["error"],
-                r.get("error_type"),
-                r["subject_id"],
-                dumps(r["inputs"]),
-                None if r["outputs"] is None else dumps(r["outputs"]),
-                None if r["proba"] is None else dumps(r["proba"]),
-                r["received_at"],
-                batch,
+        # Tuples are zipped from the columns, and a column that is null in every row is
+        # left out of the statement (its default is null): the driver binds None through
+        # its adapter lookup, which costs more per value than a stored double.
+        n = len(rows)
+        ids = rows.column("id")
+        columns: dict[str, Any] = {"model_id": repeat(model_id, n), "id": ids}
+        for name in ("version", "ts", "latency_s", "error", "error_type", "subject_id"):
+            columns[name] = rows.column(name)
+        columns["inputs"] = _json_column(rows.column("inputs"), nullable=False)
+        for name in ("outputs", "proba"):
+            columns[name] = _json_column(rows.column(name), nullable=True)
+        columns["received_at"] = (
+            repeat(rows.received_at, n)
+            if rows.uniform("received_at")
+            else rows.column("received_at")
+        )
+        columns["batch"] = repeat(batch, n)
+        names = tuple(k for k, c in columns.items() if not isinstance(c, list) or not _all_none(c))
+        sql = _SQLITE_INSERTS.get(names)
+        if sql is None:
+            sql = _SQLITE_INSERTS[names] = (
+                f"INSERT OR IGNORE INTO predictions ({', '.join(names)}) "
+                f"VALUES ({','.join('?' * len(names))})"
             )
-            for r in rows
-        ]
-        count = conn.exec_driver_sql(_SQLITE_INSERT, fresh).rowcount
-        if count == len(fresh):
-            return {row[1] for row in fresh}
+        fresh = list(zip(*(columns[k] for k in names), strict=False))
+        count = conn.exec_driver_sql(sql, fresh).rowcount
+        if count == n:
+            return set(ids)
         return set(
             conn.exec_driver_sql(
                 "SELECT id FROM predictions WHERE model_id = ? AND batch = ?", (model_id, batch)
@@ -576,10 +595,6 @@ def _model(row: Any) -> ModelRecord:
         row.updated_at,
         bool(row.strict),
     )
-
-
-def _by_id(row: dict[str, Any]) -> str:
-    return row["id"]
 
 
 def _sqlstate(exc: sa.exc.StatementError) -> str | None:

@@ -16,7 +16,7 @@ import operator
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,7 @@ from vigil.errors import InvalidParameterError, ModelNotFoundError, PayloadTooLa
 from vigil.schema import Feature, FeatureKind, ModelSchema, Task, infer_kind
 from vigil.store import ModelRecord, Store
 from vigil.store.ingest import schemas as schema_store
+from vigil.store.ingest.rows import PredictionRows
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 ID_MAX = 64
@@ -106,8 +107,8 @@ class Ingestor:
         store: Store,
         *,
         max_batch: int = 10_000,
-        on_predictions: Callable[[str, list[dict[str, Any]]], None] | None = None,
-        redactor: Callable[[ModelRecord, list[dict[str, Any]]], None] | None = None,
+        on_predictions: Callable[[str, Sequence[dict[str, Any]]], None] | None = None,
+        redactor: Callable[[ModelRecord, Sequence[dict[str, Any]]], None] | None = None,
         max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
     ) -> None:
         self.store = store
@@ -220,34 +221,41 @@ class Ingestor:
             rows, indexes = self._rows_per_record(
                 records, model, schema, default_version, now, non_finite, result
             )
+            batch = PredictionRows.from_rows(rows)
             unknown = True
         else:
             records = cols.record_list()
-            rows, indexes, unknown = self._rows_per_column(
+            batch, indexes, unknown = self._rows_per_column(
                 cols, model, schema, default_version, now, result
             )
-        if not model.strict and rows and unknown:
-            model, schema, rows = self._evolve(name, model, schema, rows, indexes, records, result)
+        if not model.strict and batch and unknown:
+            model, schema, kept = self._evolve(
+                name, model, schema, batch.rows(), indexes, records, result
+            )
+            batch = PredictionRows.from_rows(kept)
             cols = None  # rows were dropped after the columns were taken: let the store
-        given = [r["inputs"] for r in rows] if cols is not None else None
-        if self.redactor is not None and rows:
-            self.redactor(model, rows)
+        given = batch.column("inputs") if cols is not None else None
+        if self.redactor is not None and batch:
+            self.redactor(model, batch)  # builds row dicts only when a policy applies
         input_columns = None
         if (
             cols is not None
             and given is not None
-            and all(map(operator.is_, (r["inputs"] for r in rows), given))
+            and (not batch.materialized or all(map(operator.is_, batch.column("inputs"), given)))
         ):  # the inputs are those the columns were taken from (not redacted)
-            input_columns = cols.input_columns(None if len(rows) == cols.n else indexes)
-        inserted = self.store.insert_predictions(model, rows, input_columns=input_columns)
+            input_columns = cols.input_columns(None if len(batch) == cols.n else indexes)
+        inserted = self.store.insert_predictions(model, batch, input_columns=input_columns)
         result.accepted = len(inserted)
-        result.duplicates += len(rows) - len(inserted)
+        result.duplicates += len(batch) - len(inserted)
         if result.rejected:
             schema_store.record_rejections(
                 self.store, model.id, _rejection_counts(result, records, default_version, now)
             )
         if self.on_predictions is not None and inserted:
-            self.on_predictions(name, [r for r in rows if r["id"] in inserted])
+            if len(inserted) < len(batch):
+                ids = batch.column("id")
+                batch = batch.take([i for i in range(len(batch)) if ids[i] in inserted])
+            self.on_predictions(name, batch)
         return result
 
     def _rows_per_record(
@@ -297,10 +305,11 @@ class Ingestor:
         default_version: str,
         now: float,
         result: IngestResult,
-    ) -> tuple[list[dict[str, Any]], list[int], bool]:
+    ) -> tuple[PredictionRows, list[int], bool]:
         """Check the batch per column; build the clean records' rows from the columns and
         send only the flagged ones through the per-record check (same answers, in order).
-        Returns the rows, their record indexes and whether an input is new to the schema."""
+        Returns the rows, their record indexes and whether an input is new to the schema.
+        A batch with no flagged record and no repeated id stays columns end to end."""
         limit = self.max_field_chars
         checked = check_columns(
             cols,
@@ -324,6 +333,10 @@ class Ingestor:
             ]
             if not names:
                 inputs = [{} for _ in range(cols.n)]
+        if not slow:
+            fast = _clean_batch(cols, inputs, default_version, now, model.id)
+            if fast is not None:
+                return fast, list(range(cols.n)), checked.unknown_inputs
         rows: list[dict[str, Any]] = []
         indexes: list[int] = []
         seen: set[str] = set()
@@ -384,7 +397,7 @@ class Ingestor:
                 seen.add(row["id"])
                 rows.append(row)
                 indexes.append(i)
-        return rows, indexes, checked.unknown_inputs
+        return PredictionRows.from_rows(rows), indexes, checked.unknown_inputs
 
     def _evolve(
         self,
@@ -540,6 +553,68 @@ class Ingestor:
             raise InvalidParameterError(f"{key!r} must be a list. Got {type(items).__name__}.")
         self._check_size(len(items), key)
         return items
+
+
+def _clean_batch(
+    cols: PredictionColumns,
+    inputs: list[Any],
+    default_version: str,
+    now: float,
+    model_id: int,
+) -> PredictionRows | None:
+    """The rows of a batch whose every record passed the column checks, as columns: the
+    same values the per-record loop of :meth:`Ingestor._rows_per_column` gives each row
+    (absent fields as null, the default version, ``now`` for a missing time, ints as
+    floats, a new id where none was sent). None when ids repeat within the batch (the
+    loop counts the later ones as duplicates)."""
+    f = cols.fields
+    absent, float_, n = ABSENT, float, cols.n
+    ids = f["id"]
+    if set(map(type, ids)) & _ABSENT_OR_NONE:
+        ids = [new_id() if v is None or v is absent else v for v in ids]
+    if len(set(ids)) != n:
+        return None
+    version = f["version"]
+    if absent in version:  # identity first, in C (strings never equal the marker)
+        version = [default_version if v is absent else v for v in version]
+    ts = f["ts"]
+    if set(map(type, ts)) - {float_}:
+        ts = [v if type(v) is float_ else now if v is None or v is absent else float(v) for v in ts]
+    latency = f["latency_s"]
+    if set(map(type, latency)) - _FLOAT_OR_NONE:
+        latency = [
+            v if v is None or type(v) is float_ else None if v is absent else float(v)
+            for v in latency
+        ]
+    nulls = [None] * n  # error and error_type: any value sent sends its record the slow way
+    return PredictionRows(
+        {
+            "id": ids,
+            "version": version,
+            "ts": ts,
+            "latency_s": latency,
+            "error": nulls,
+            "error_type": nulls,
+            "subject_id": _absent_as_none(f["subject_id"]),
+            "inputs": inputs,
+            "outputs": _absent_as_none(f["outputs"]),
+            "proba": _absent_as_none(f["proba"]),
+        },
+        now,
+        model_id,
+    )
+
+
+_ABSENT_OR_NONE = frozenset({type(ABSENT), type(None)})
+_FLOAT_OR_NONE = frozenset({float, type(None)})
+
+
+def _absent_as_none(column: list[Any]) -> list[Any]:
+    """``column`` with :data:`ABSENT` as None (the same list when nothing is absent)."""
+    if type(ABSENT) not in set(map(type, column)):
+        return column
+    absent = ABSENT
+    return [None if v is absent else v for v in column]
 
 
 def check_model_name(name: Any) -> str:

@@ -14,6 +14,7 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +77,7 @@ class InputScorer:
                 log.exception("could not fit the OOD scorer of model %s", model.name)
         return _Plan(ood, text) if ood is not None or text else None
 
-    def __call__(self, model: ModelRecord, rows: list[dict[str, Any]]) -> None:
+    def __call__(self, model: ModelRecord, rows: Sequence[dict[str, Any]]) -> None:
         plan = self._plan(model)
         if plan is None or not rows:
             return

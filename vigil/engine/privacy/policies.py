@@ -15,7 +15,7 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -147,7 +147,7 @@ class Redactor:
             )
         return found[1]
 
-    def __call__(self, model: ModelRecord, rows: list[dict[str, Any]]) -> None:
+    def __call__(self, model: ModelRecord, rows: Sequence[dict[str, Any]]) -> None:
         """Score, then redact ``rows`` (validated prediction rows of ``model``) in place."""
         if self.scorer is not None:
             try:

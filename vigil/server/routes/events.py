@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from vigil.engine.ingest.ingestor import IngestResult
+from vigil.engine.ingest.ingestor import Ingestor, IngestResult
+from vigil.engine.ingest.payload import decompress, parse_json
 from vigil.server.arrow_body import columns_from_arrow
 from vigil.server.auth import Principal, require
-from vigil.server.body import json_body, media_type, raw_body
+from vigil.server.body import JSON_TYPES, encoded_body, json_body, media_type, require_media_type
 from vigil.server.errors import JsonResponse
 
 router = APIRouter(prefix="/api/v1/models/{name}", tags=["events"])
@@ -51,19 +52,33 @@ async def ingest_predictions(
     (``application/vnd.apache.arrow.stream``: columns ``id, version, ts, latency_s, error,
     error_type, subject_id, outputs, proba`` and ``inputs.<name>``); known ids count as
     duplicates."""
-    if media_type(request) == ARROW_STREAM:
-        raw = await raw_body(request)
-        body, non_finite = await run_in_threadpool(columns_from_arrow, raw), False
-    else:
-        body, non_finite = await json_body(request)
+    arrow = media_type(request) == ARROW_STREAM
+    if not arrow:
+        require_media_type(request, JSON_TYPES)
+    body, encoding, limit = await encoded_body(request)
     result = await run_in_threadpool(
-        request.app.state.ingestor.ingest_predictions,
-        name,
-        body,
-        version=version,
-        non_finite=non_finite,
+        _ingest_body, request.app.state.ingestor, name, body, encoding, limit, arrow, version
     )
     return _answer(request, name, "prediction", result)
+
+
+def _ingest_body(
+    ingestor: Ingestor,
+    name: str,
+    body: bytes,
+    encoding: str | None,
+    limit: int,
+    arrow: bool,
+    version: str | None,
+) -> IngestResult:
+    """Decompress, parse and ingest a predictions body, all in one worker thread (one
+    hand-off per request, and the parsed batch is used where it was built)."""
+    raw = decompress(body, encoding, limit)
+    if arrow:
+        records, non_finite = columns_from_arrow(raw), False
+    else:
+        records, non_finite = parse_json(raw)
+    return ingestor.ingest_predictions(name, records, version=version, non_finite=non_finite)
 
 
 @router.get("/schema")

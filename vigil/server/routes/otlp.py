@@ -12,6 +12,7 @@ headers (accepted, duplicates, rejected, ignored) so the body stays a valid OTLP
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ from vigil.server.auth import Principal, require
 from vigil.server.body import raw_body
 from vigil.server.errors import JsonResponse
 from vigil.server.routes import genai as genai_routes
+from vigil.store.ingest.rows import PredictionRows
 
 router = APIRouter(tags=["otlp"])
 
@@ -121,12 +123,15 @@ class TokenCounters:
             registry=registry,
         )
 
-    def __call__(self, model: str, rows: list[dict[str, Any]]) -> None:
+    def __call__(self, model: str, rows: Sequence[dict[str, Any]]) -> None:
         if self.then is not None:
             self.then(model, rows)
+        batch = PredictionRows.from_rows(rows)
+        outputs_column = batch.column("outputs")
+        if not any(issubclass(kind, dict) for kind in set(map(type, outputs_column))):
+            return  # no outputs object in the batch (a tabular model): nothing to count
         sums: dict[tuple[str, str], float] = {}
-        for row in rows:
-            outputs = row.get("outputs")
+        for outputs, version in zip(outputs_column, batch.column("version"), strict=True):
             if not isinstance(outputs, dict):
                 continue
             for key, kind in (
@@ -140,7 +145,7 @@ class TokenCounters:
                     and not isinstance(value, bool)
                     and 0 <= value < float("inf")
                 ):
-                    sums[(row["version"], kind)] = sums.get((row["version"], kind), 0) + value
+                    sums[(version, kind)] = sums.get((version, kind), 0) + value
         for (version, kind), value in sums.items():
             if kind == "cost":
                 self.cost.labels(model, version).inc(value)

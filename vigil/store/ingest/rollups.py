@@ -20,6 +20,7 @@ from datasketches import kll_doubles_sketch
 
 from vigil.profile import Profile
 from vigil.schema import ModelSchema
+from vigil.store.ingest.rows import PredictionRows
 
 KLL_K = 200  # normalised rank error ≈ 1.65 % at k=200 (DataSketches KLL docs)
 TOP_ERROR_TYPES = 20  # error kinds kept per bucket; the rest are summed under "other"
@@ -64,6 +65,26 @@ class BatchColumns:
         if inputs is None:
             inputs = _input_columns([r["inputs"] for r in rows])
         return cls(n, version, ts, latency, error, error_type, dict(inputs))
+
+    @classmethod
+    def from_prediction_rows(
+        cls, rows: PredictionRows, inputs: Mapping[str, Any] | None = None
+    ) -> BatchColumns:
+        """Columns of ingest's batch (its own columns, no dict per row while it has none);
+        ``inputs`` as in :meth:`from_rows`."""
+        if not rows.n:
+            return cls(0, [], [], [], [], [], {})
+        if inputs is None:
+            inputs = _input_columns(rows.column("inputs"))
+        return cls(
+            rows.n,
+            rows.column("version"),
+            rows.column("ts"),
+            rows.column("latency_s"),
+            rows.column("error"),
+            rows.column("error_type"),
+            dict(inputs),
+        )
 
     def take(self, index: list[int]) -> BatchColumns:
         """The rows at ``index``, as columns."""
@@ -138,8 +159,13 @@ class RollupDelta:
         parts = self.parts
         self.count = sum(p.n for p in parts)
         for part in parts:
-            self.latencies.extend(v for v in part.latency_s if v is not None)
-            if any(e is not None for e in part.error):
+            latency = part.latency_s
+            # membership and counts of None run in C (no generator per value)
+            if None in latency:
+                self.latencies.extend(v for v in latency if v is not None)
+            else:
+                self.latencies.extend(latency)  # type: ignore[arg-type]  # no None in it
+            if part.error.count(None) != len(part.error):
                 for err, kind in zip(part.error, part.error_type, strict=True):
                     if err is not None:
                         self.errors += 1
