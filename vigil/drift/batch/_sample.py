@@ -35,11 +35,14 @@ class NumericSample:
         if arr.dtype == object:
             arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64)
         arr = np.asarray(arr, dtype=np.float64).ravel()
-        nan = np.isnan(arr)
-        inf = np.isinf(arr)
-        self.n_missing = int(nan.sum())
-        self.n_infinite = int(inf.sum())
-        finite = arr[~(nan | inf)] if (self.n_missing or self.n_infinite) else arr
+        finite_mask = np.isfinite(arr)
+        if finite_mask.all():  # the common case: one pass, no copy before the sort
+            self.n_missing = self.n_infinite = 0
+            finite = arr
+        else:
+            self.n_missing = int(np.isnan(arr).sum())
+            self.n_infinite = int(arr.size - finite_mask.sum()) - self.n_missing
+            finite = arr[finite_mask]
         self.sorted: np.ndarray = np.sort(finite)
         self.n = int(self.sorted.size)
 

@@ -105,60 +105,116 @@ def merged_statistics(ref: NumericSample, cur: NumericSample) -> tuple[float, fl
 
 
 def _from_integral(ref: NumericSample, cur: NumericSample) -> float:
-    """W1 in ``O(m)`` given the reference's prepared running integral ``H``.
+    """W1 in ``O(m)`` given the reference's prepared running integral ``H``, searching
+    the reference only at the few window values where ``F_ref - F_cur`` changes sign.
 
-    ``H`` is held in float64 parts (:attr:`NumericSample.cdf_blocks`), so that
-    differences ``H(b) - H(a)`` keep their precision while the per-window arithmetic
-    runs in float64.
+    Between window values ``v_i <= v_{i+1}`` the window's ECDF is the level
+    ``c_i = (i+1)/m`` and the reference's rises through it at ``q_i`` (where ``F_ref``
+    first reaches ``c_i``, prepared per window size by :func:`_crossings`). So the line
+    splits into pieces of known sign of ``F_ref - F_cur`` — ``[v_i, mid_i]`` below,
+    ``[mid_i, v_{i+1}]`` above, ``mid_i = clip(q_i, v_i, v_{i+1})`` — found by comparisons
+    alone. Over a run of pieces of one sign, ``∫ |F_ref - F_cur| = ±((H(e) - H(s)) -
+    (G(e) - G(s)))`` with ``G`` the window's own running integral: ``H`` is needed only at
+    the runs' ends, a crossing ``q_i`` (prepared) or a window value (searched; about
+    ``√m`` of them without drift, a handful with). Both integrals are held in float64
+    parts (block starts summed in long double, as in :attr:`NumericSample.cdf_blocks`),
+    so their differences keep their precision.
     """
     u, v = ref.sorted, cur.sorted
     n, m = u.size, v.size
     pairs, head, rest = ref.cdf_blocks
-    k = cur.ranks_in(ref)
-    below = np.maximum(k - 1, 0)
-    rows = pairs[below]  # one gathered row per window value: (u[k-1], local[k-1])
-    # H(v) = hi + lo + tail, tail = (k / n)(v - u[k-1]); all 0 below the reference minimum
-    h_hi = head[below >> _SHIFT]
-    h_lo = rest[below >> _SHIFT] + rows[:, 1]
-    tail = k / n * (v - rows[:, 0])
-    none = k == 0
-    if none.any():
-        h_hi, h_lo, tail = (np.where(none, 0.0, x) for x in (h_hi, h_lo, tail))
-    last = (n - 1) >> _SHIFT
-    big = max(u[-1], v[-1])
-    # right of the window's maximum F_cur = 1: ∫ (1 - F_ref) = (big - v_m) - (H(big) - H(v_m))
-    h_big = (head[last] - h_hi[-1]) + ((rest[last] + pairs[-1, 1]) - h_lo[-1])
-    h_big += (big - u[-1]) - tail[-1]
-    total = (h_hi[0] + h_lo[0] + tail[0]) + ((big - v[-1]) - h_big)
+    lo, big = min(u[0], v[0]), max(u[-1], v[-1])
+    # pieces k = 0 .. 2m-1: [lo, v_0] (F_cur = 0, above), per gap i [v_i, mid_i] (k = 2i+1,
+    # below) and [mid_i, v_{i+1}] (k = 2i+2, above), then [v_{m-1}, big] (F_cur = 1, below).
+    # Marked: every piece of positive length (and a few of zero length, which only split
+    # a run in two); runs of one sign start where the parity of the marked pieces flips.
+    marked = np.empty(2 * m, dtype=bool)
+    marked[0], marked[-1] = True, big > v[-1]
+    steps = np.zeros(0)
     if m > 1:
-        a, b = v[:-1], v[1:]
-        c, q, q_hi, q_lo = _crossings(ref, m)
-        mid = np.clip(q, a, b)
-        # H(mid) - H(a) and H(b) - H(mid), as differences of (hi, lo, tail) parts
-        at_a, at_b = q < a, q > b
-        m_hi = np.where(at_a, h_hi[:-1], np.where(at_b, h_hi[1:], q_hi))
-        m_lo = np.where(at_a, h_lo[:-1], np.where(at_b, h_lo[1:], q_lo))
-        m_tail = np.where(at_a, tail[:-1], np.where(at_b, tail[1:], 0.0))
-        up = (m_hi - h_hi[:-1]) + (m_lo - h_lo[:-1]) + (m_tail - tail[:-1])
-        down = (h_hi[1:] - m_hi) + (h_lo[1:] - m_lo) + (tail[1:] - m_tail)
-        total += float((c * (mid - a) - up).sum() + (down - c * (b - mid)).sum())
-    return _floor(float(total), big - min(u[0], v[0]))
+        c, q, q_hi, q_lo, _ = _crossings(ref, m)
+        np.greater(q, v[:-1], out=marked[1:-1:2])
+        np.less(q, v[1:], out=marked[2:-1:2])
+        steps = c * np.diff(v)  # ∫ F_cur over each gap
+    kept = np.flatnonzero(marked)
+    odd = kept & 1
+    starts = kept[np.flatnonzero(odd[1:] != odd[:-1]) + 1]  # each run's first piece but the first
+    below = (starts & 1).astype(bool)
+    crossing = ~below & marked[starts - 1]  # an above piece after a below one: starts at q_i
+    i = (starts - 1) >> 1  # the window value (or the gap) a run starts at
+    # H and G as (hi, lo, tail) at lo, at each run's start, at big
+    b = starts.size
+    h, g = np.zeros((3, b + 2)), np.zeros((3, b + 2))
+    g[:2, 1:] = _prefix_at(steps, np.append(i, m - 1))  # G(v_i)
+    if crossing.any():
+        gap = i[crossing]
+        h[0, 1:-1][crossing] = q_hi[gap]
+        h[1, 1:-1][crossing] = q_lo[gap]
+        g[2, 1:-1][crossing] = c[gap] * (q[gap] - v[gap])
+    if not crossing.all():
+        h[:, 1:-1][:, ~crossing] = _integral_at(ref, v[i[~crossing]])
+    end = (n - 1) >> _SHIFT
+    h[:, -1] = head[end], rest[end] + pairs[-1, 1], big - u[-1]
+    g[2, -1] = big - v[-1]
+    dh, dg = np.diff(h, axis=1), np.diff(g, axis=1)
+    area = ((dh[0] - dg[0]) + (dh[1] - dg[1])) + (dh[2] - dg[2])
+    area[1:][below] *= -1.0
+    return _floor(float(area.sum()), big - lo)
+
+
+def _prefix_at(steps: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """``Σ steps[:i]`` for each ``i`` as float64 parts ``(hi, lo)`` (shape ``(2, len(i))``):
+    sums of non-negative steps in float64 within blocks of 64, the blocks' starts in long
+    double split in two, so that differences of two sums keep their precision."""
+    out = np.zeros((2, i.size))
+    if steps.size == 0:
+        return out
+    padded = np.zeros(-(-steps.size // _BLOCK) * _BLOCK)
+    padded[: steps.size] = steps
+    local = np.cumsum(padded.reshape(-1, _BLOCK), axis=1)
+    starts = np.cumsum(local[:, -1].astype(np.longdouble))
+    starts = np.concatenate([np.zeros(1, dtype=np.longdouble), starts[:-1]])
+    head = starts.astype(np.float64)
+    rest = (starts - head).astype(np.float64)
+    some = i > 0
+    j = i[some] - 1  # Σ steps[:i] is the inclusive sum at i - 1
+    out[0, some] = head[j >> _SHIFT]
+    out[1, some] = rest[j >> _SHIFT] + local.ravel()[j]
+    return out
+
+
+def _integral_at(ref: NumericSample, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``H(x)`` at a few points as float64 parts ``(hi, lo, tail)`` (0 below the minimum)."""
+    pairs, head, rest = ref.cdf_blocks
+    k = np.searchsorted(ref.sorted, x, side="right")
+    before = np.maximum(k - 1, 0)
+    rows = pairs[before]
+    none = k == 0
+    hi = np.where(none, 0.0, head[before >> _SHIFT])
+    lo = np.where(none, 0.0, rest[before >> _SHIFT] + rows[:, 1])
+    tail = np.where(none, 0.0, k / ref.n * (x - rows[:, 0]))
+    return hi, lo, tail
+
+
+_CROSSINGS_KEPT = 4  # window sizes whose crossings are kept per reference
 
 
 def _crossings(ref: NumericSample, m: int) -> tuple[np.ndarray, ...]:
     """Where ``F_ref`` first reaches each level ``j / m`` of a window of ``m`` values, and
-    ``H`` there: ``(levels, q, hi, lo)``. They depend on the window's size only, so they
-    are kept for the last size (windows of one size skip these look-ups)."""
-    cached = ref.__dict__.get("_crossings")
-    if cached is not None and cached[0] == m:
-        return cached[1]
+    ``H`` there: ``(levels, q, hi, lo, index)`` with ``q = sorted[index]``. They depend
+    on the window's size only, so they are kept for the last few sizes."""
+    cache: dict[int, tuple[np.ndarray, ...]] = ref.__dict__.setdefault("_crossings", {})
+    if m in cache:
+        return cache[m]
     n = ref.n
     pairs, head, rest = ref.cdf_blocks
     j = np.arange(1, m, dtype=np.int64)
     at = np.minimum((j * n + m - 1) // m, n) - 1  # ceil(j n / m) - 1
     cross = pairs[at]  # q = u[at]: the table's entry, no tail
-    out = (j / m, cross[:, 0].copy(), head[at >> _SHIFT], rest[at >> _SHIFT] + cross[:, 1])
-    ref.__dict__["_crossings"] = (m, out)
+    out = (j / m, cross[:, 0].copy(), head[at >> _SHIFT], rest[at >> _SHIFT] + cross[:, 1], at)
+    if len(cache) >= _CROSSINGS_KEPT:
+        cache.pop(next(iter(cache)))
+    cache[m] = out
     return out
 
 
