@@ -15,6 +15,7 @@ from vigil.schema import FeatureKind
 
 from ._frame import as_matrix, as_numeric, is_missing
 from .batch import CATALOG, BatchTest, CategoricalSample, NumericSample, auto_method
+from .batch._sample import aligned_counts
 from .report import ColumnDrift, MultivariateDrift
 
 _PLOT_BINS = 30
@@ -241,16 +242,15 @@ class PreparedColumn:
                 self._ref_shares: list[float] = plot["reference"]
             return _numeric_plot(self.sample, cur, self.plot_edges, self._ref_shares)
         ref = self.sample
-        top = ref.levels[:_PLOT_LEVELS].tolist()
-        unseen = [lv for lv in cur.levels.tolist() if lv not in ref.index][:5]
-        levels = top + unseen
-        ref_p = [
-            ref.counts[ref.index[lv]] / max(ref.n, 1) if lv in ref.index else 0.0 for lv in levels
-        ]
-        cur_p = [
-            cur.counts[cur.index[lv]] / max(cur.n, 1) if lv in cur.index else 0.0 for lv in levels
-        ]
-        return {"type": "categorical", "levels": levels, "reference": ref_p, "current": cur_p}
+        levels, rc, cc, _ = aligned_counts(ref, cur)  # reference levels, then unseen ones
+        k = ref.levels.size
+        shown = np.r_[0 : min(_PLOT_LEVELS, k), k : min(k + 5, levels.size)]
+        return {
+            "type": "categorical",
+            "levels": levels[shown].tolist(),
+            "reference": (rc[shown] / max(ref.n, 1)).tolist(),
+            "current": (cc[shown] / max(cur.n, 1)).tolist(),
+        }
 
 
 def _numeric_plot(

@@ -9,6 +9,7 @@ test fits on one of these, so a reference shared by several tests is prepared on
 from __future__ import annotations
 
 from functools import cached_property
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -270,7 +271,12 @@ class CategoricalSample:
         self.levels: np.ndarray = levels[order]
         self.counts: np.ndarray = cnt[order]
         self.n = int(self.counts.sum())
-        self.index: dict[str, int] = {lv: i for i, lv in enumerate(self.levels.tolist())}
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Position of each level in :attr:`levels` (built on first use: a reference's
+        is looked up by every window, a window's seldom)."""
+        return {lv: i for i, lv in enumerate(self.levels.tolist())}
 
     @classmethod
     def of(cls, values: Any) -> CategoricalSample:
@@ -281,23 +287,28 @@ class CategoricalSample:
 def aligned_counts(
     ref: CategoricalSample, cur: CategoricalSample
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Counts of both samples over the reference levels followed by unseen current ones.
+    """Counts of both samples over the reference levels followed by unseen current ones
+    (in the window's order, most frequent first). Kept on ``cur`` for the last ``ref``:
+    the choice of test, the test and the plot of a window share one alignment.
 
     Returns:
         ``(levels, ref_counts, cur_counts, n_unseen_levels)``.
     """
+    cached = cur.__dict__.get("_aligned")
+    if cached is not None and cached[0] is ref:
+        return cached[1]  # type: ignore[no-any-return]
     k = ref.levels.size
+    names = cur.levels.tolist()
+    at = np.fromiter(
+        map(ref.index.get, names, repeat(-1, len(names))), dtype=np.intp, count=len(names)
+    )
+    seen = at >= 0
     cur_aligned = np.zeros(k, dtype=np.int64)
-    unseen_levels: list[str] = []
-    unseen_counts: list[int] = []
-    for level, count in zip(cur.levels.tolist(), cur.counts.tolist(), strict=True):
-        i = ref.index.get(level)
-        if i is None:
-            unseen_levels.append(level)
-            unseen_counts.append(count)
-        else:
-            cur_aligned[i] = count
-    levels = np.concatenate([ref.levels, np.asarray(unseen_levels, dtype=object)])
-    ref_counts = np.concatenate([ref.counts, np.zeros(len(unseen_levels), dtype=np.int64)])
-    cur_counts = np.concatenate([cur_aligned, np.asarray(unseen_counts, dtype=np.int64)])
-    return levels, ref_counts, cur_counts, len(unseen_levels)
+    cur_aligned[at[seen]] = cur.counts[seen]
+    unseen = ~seen
+    levels = np.concatenate([ref.levels, cur.levels[unseen]])
+    ref_counts = np.concatenate([ref.counts, np.zeros(int(unseen.sum()), dtype=np.int64)])
+    cur_counts = np.concatenate([cur_aligned, cur.counts[unseen]])
+    out = (levels, ref_counts, cur_counts, int(unseen.sum()))
+    cur.__dict__["_aligned"] = (ref, out)
+    return out

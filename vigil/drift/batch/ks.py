@@ -74,7 +74,7 @@ def ks_statistic(ref: NumericSample, cur: NumericSample) -> float:
 
 
 _BOUNDED_FROM = 64  # shorter windows search the reference at every distinct value
-_GROUP = 8  # distinct window values bounded together in the first pass
+_GROUP = 32  # distinct window values bounded together in the first pass
 
 
 def _candidates(ref: NumericSample, m: int, w: np.ndarray, right_cur: np.ndarray) -> np.ndarray:

@@ -146,13 +146,14 @@ def _from_integral(ref: NumericSample, cur: NumericSample) -> float:
     b = starts.size
     h, g = np.zeros((3, b + 2)), np.zeros((3, b + 2))
     g[:2, 1:] = _prefix_at(steps, np.append(i, m - 1))  # G(v_i)
-    if crossing.any():
-        gap = i[crossing]
-        h[0, 1:-1][crossing] = q_hi[gap]
-        h[1, 1:-1][crossing] = q_lo[gap]
-        g[2, 1:-1][crossing] = c[gap] * (q[gap] - v[gap])
-    if not crossing.all():
-        h[:, 1:-1][:, ~crossing] = _integral_at(ref, v[i[~crossing]])
+    at_q = np.flatnonzero(crossing)
+    if at_q.size:
+        gap = i[at_q]
+        h[0, at_q + 1], h[1, at_q + 1] = q_hi[gap], q_lo[gap]
+        g[2, at_q + 1] = c[gap] * (q[gap] - v[gap])
+    at_v = np.flatnonzero(~crossing)
+    if at_v.size:
+        h[0, at_v + 1], h[1, at_v + 1], h[2, at_v + 1] = _integral_at(ref, v[i[at_v]])
     end = (n - 1) >> _SHIFT
     h[:, -1] = head[end], rest[end] + pairs[-1, 1], big - u[-1]
     g[2, -1] = big - v[-1]
@@ -163,23 +164,28 @@ def _from_integral(ref: NumericSample, cur: NumericSample) -> float:
 
 
 def _prefix_at(steps: np.ndarray, i: np.ndarray) -> np.ndarray:
-    """``Σ steps[:i]`` for each ``i`` as float64 parts ``(hi, lo)`` (shape ``(2, len(i))``):
-    sums of non-negative steps in float64 within blocks of 64, the blocks' starts in long
-    double split in two, so that differences of two sums keep their precision."""
+    """``Σ steps[:i]`` for each ``i`` as float64 parts ``(hi, lo)`` (shape ``(2, len(i))``)
+    for non-negative ``steps``: the sums of whole blocks of 64 in float64, their running
+    sum in long double split in two, and the part of the last block up to ``i`` in float64,
+    so that differences of two sums keep their precision. Only the blocks' totals and the
+    requested partial sums are formed (``add.reduceat``), no running sum of every step."""
     out = np.zeros((2, i.size))
-    if steps.size == 0:
+    some = np.flatnonzero(i > 0)
+    if steps.size == 0 or some.size == 0:
         return out
-    padded = np.zeros(-(-steps.size // _BLOCK) * _BLOCK)
-    padded[: steps.size] = steps
-    local = np.cumsum(padded.reshape(-1, _BLOCK), axis=1)
-    starts = np.cumsum(local[:, -1].astype(np.longdouble))
-    starts = np.concatenate([np.zeros(1, dtype=np.longdouble), starts[:-1]])
-    head = starts.astype(np.float64)
-    rest = (starts - head).astype(np.float64)
-    some = i > 0
-    j = i[some] - 1  # Σ steps[:i] is the inclusive sum at i - 1
-    out[0, some] = head[j >> _SHIFT]
-    out[1, some] = rest[j >> _SHIFT] + local.ravel()[j]
+    padded = np.append(steps, 0.0)  # reduceat may be asked for the slice ending at len
+    block_starts = np.arange(0, steps.size, _BLOCK)
+    totals = np.add.reduceat(padded, block_starts)[: block_starts.size]
+    starts = np.zeros(block_starts.size, dtype=np.longdouble)
+    np.cumsum(totals[:-1], dtype=np.longdouble, out=starts[1:])
+    end = i[some]  # Σ steps[:end] = starts[block of end - 1] + Σ steps[block start:end]
+    block = (end - 1) >> _SHIFT
+    bounds = np.empty(2 * end.size, dtype=np.intp)
+    bounds[0::2], bounds[1::2] = block << _SHIFT, end
+    partial = np.add.reduceat(padded, bounds)[0::2]
+    head = starts[block].astype(np.float64)
+    out[0, some] = head
+    out[1, some] = (starts[block] - head).astype(np.float64) + partial
     return out
 
 
