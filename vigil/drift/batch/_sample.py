@@ -296,7 +296,7 @@ def aligned_counts(
     """
     cached = cur.__dict__.get("_aligned")
     if cached is not None and cached[0] is ref:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     k = ref.levels.size
     names = cur.levels.tolist()
     at = np.fromiter(
