@@ -128,19 +128,24 @@ def _from_integral(ref: NumericSample, cur: NumericSample) -> float:
     # below) and [mid_i, v_{i+1}] (k = 2i+2, above), then [v_{m-1}, big] (F_cur = 1, below).
     # Marked: every piece of positive length (and a few of zero length, which only split
     # a run in two); runs of one sign start where the parity of the marked pieces flips.
-    marked = np.empty(2 * m, dtype=bool)
-    marked[0], marked[-1] = True, big > v[-1]
     steps = np.zeros(0)
-    if m > 1:
+    if m > 1 and not cur.n_repeats:  # distinct window values: the same runs, fewer passes
         c, q, q_hi, q_lo, _ = _crossings(ref, m)
-        np.greater(q, v[:-1], out=marked[1:-1:2])
-        np.less(q, v[1:], out=marked[2:-1:2])
         steps = c * np.diff(v)  # ∫ F_cur over each gap
-    kept = np.flatnonzero(marked)
-    odd = kept & 1
-    starts = kept[np.flatnonzero(odd[1:] != odd[:-1]) + 1]  # each run's first piece but the first
+        starts, crossing = _run_starts_distinct(q > v[:-1], q < v[1:], big > v[-1])
+    else:
+        marked = np.empty(2 * m, dtype=bool)
+        marked[0], marked[-1] = True, big > v[-1]
+        if m > 1:
+            c, q, q_hi, q_lo, _ = _crossings(ref, m)
+            np.greater(q, v[:-1], out=marked[1:-1:2])
+            np.less(q, v[1:], out=marked[2:-1:2])
+            steps = c * np.diff(v)
+        kept = np.flatnonzero(marked)
+        odd = kept & 1
+        starts = kept[np.flatnonzero(odd[1:] != odd[:-1]) + 1]  # each run's first piece
+        crossing = (starts & 1 == 0) & marked[starts - 1]  # after a below piece: at q_i
     below = (starts & 1).astype(bool)
-    crossing = ~below & marked[starts - 1]  # an above piece after a below one: starts at q_i
     i = (starts - 1) >> 1  # the window value (or the gap) a run starts at
     # H and G as (hi, lo, tail) at lo, at each run's start, at big
     b = starts.size
@@ -161,6 +166,28 @@ def _from_integral(ref: NumericSample, cur: NumericSample) -> float:
     area = ((dh[0] - dg[0]) + (dh[1] - dg[1])) + (dh[2] - dg[2])
     area[1:][below] *= -1.0
     return _floor(float(area.sum()), big - lo)
+
+
+def _run_starts_distinct(
+    left: np.ndarray, right: np.ndarray, tail: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The run starts of :func:`_from_integral` when the window's values are distinct:
+    ``left[i]`` (``q_i > v_i``) and ``right[i]`` (``q_i < v_{i+1}``) mark the gap's two
+    pieces, and at least one of them has positive length. A below piece ``2i+1`` starts a
+    run when the piece before it is above (``right[i-1]``, or the first piece); an above
+    piece ``2i+2`` when the one before it is below (``left[i]``, or else gap ``i-1``
+    ended below). Returns ``(starts, starts at an interior crossing q_i)``."""
+    before = np.empty(left.size, dtype=bool)
+    before[0] = True
+    before[1:] = right[:-1]
+    down = np.flatnonzero(left & before)
+    up = np.flatnonzero(right & (left | ~before))
+    ends = [2 * left.size + 1] if tail and right[-1] else []
+    starts = np.concatenate([2 * down + 1, 2 * up + 2, ends]).astype(np.intp)
+    order = np.argsort(starts, kind="stable")
+    starts = starts[order]
+    crossing = np.concatenate([np.zeros(down.size, bool), left[up], np.zeros(len(ends), bool)])
+    return starts, crossing[order]
 
 
 def _prefix_at(steps: np.ndarray, i: np.ndarray) -> np.ndarray:
