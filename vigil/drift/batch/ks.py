@@ -94,8 +94,7 @@ def _candidates(ref: NumericSample, m: int, w: np.ndarray, right_cur: np.ndarray
     from .wasserstein import _crossings
 
     n = ref.n
-    _, q, _, _, index = _crossings(ref, m)
-    index = np.concatenate([[-1], index, [n]])  # index[J]: a_J, with a_0 = -1, a_m = n
+    _, q, _, _, index = _crossings(ref, m)  # index[J]: a_J, with a_0 = -1, a_m = n
     k = w.size
     ends = np.append(np.arange(_GROUP - 1, k - 1, _GROUP), k - 1)  # last value of each group
     firsts = np.concatenate([[0], ends[:-1] + 1])

@@ -234,8 +234,9 @@ _CROSSINGS_KEPT = 4  # window sizes whose crossings are kept per reference
 
 def _crossings(ref: NumericSample, m: int) -> tuple[np.ndarray, ...]:
     """Where ``F_ref`` first reaches each level ``j / m`` of a window of ``m`` values, and
-    ``H`` there: ``(levels, q, hi, lo, index)`` with ``q = sorted[index]``. They depend
-    on the window's size only, so they are kept for the last few sizes."""
+    ``H`` there: ``(levels, q, hi, lo, index)`` with ``q[j - 1] = sorted[index[j]]``
+    (``index`` padded with -1 before and ``n`` after). They depend on the window's size
+    only, so they are kept for the last few sizes."""
     cache: dict[int, tuple[np.ndarray, ...]] = ref.__dict__.setdefault("_crossings", {})
     if m in cache:
         return cache[m]
@@ -244,7 +245,8 @@ def _crossings(ref: NumericSample, m: int) -> tuple[np.ndarray, ...]:
     j = np.arange(1, m, dtype=np.int64)
     at = np.minimum((j * n + m - 1) // m, n) - 1  # ceil(j n / m) - 1
     cross = pairs[at]  # q = u[at]: the table's entry, no tail
-    out = (j / m, cross[:, 0].copy(), head[at >> _SHIFT], rest[at >> _SHIFT] + cross[:, 1], at)
+    padded = np.concatenate([[-1], at, [n]])  # a_0 = -1, a_1 .. a_{m-1}, a_m = n
+    out = (j / m, cross[:, 0].copy(), head[at >> _SHIFT], rest[at >> _SHIFT] + cross[:, 1], padded)
     if len(cache) >= _CROSSINGS_KEPT:
         cache.pop(next(iter(cache)))
     cache[m] = out
