@@ -74,7 +74,7 @@ def ks_statistic(ref: NumericSample, cur: NumericSample) -> float:
 
 
 _BOUNDED_FROM = 64  # shorter windows search the reference at every distinct value
-_GROUP = 32  # distinct window values bounded together in the first pass
+_GROUP = 16  # distinct window values bounded together in the first pass
 
 
 def _candidates(ref: NumericSample, m: int, w: np.ndarray, right_cur: np.ndarray) -> np.ndarray:
@@ -84,8 +84,8 @@ def _candidates(ref: NumericSample, m: int, w: np.ndarray, right_cur: np.ndarray
     The reference quantiles prepared per window size (``q_j = sorted[a_j]``, the first
     point where ``F_ref >= j / m``, :func:`~vigil.drift.batch.wasserstein._crossings`)
     bound a value's rank in the reference: ``q_J <= x < q_{J+1}`` gives
-    ``a_J < #ref <= x <= a_{J+1}``. A first pass looks up every 8th value only and bounds
-    each group of 8 between its neighbours' ranks; the groups whose bound can still reach
+    ``a_J < #ref <= x <= a_{J+1}``. A first pass looks up every 16th value only and bounds
+    each group of 16 between its neighbours' ranks; the groups whose bound can still reach
     the largest lower bound of ``D`` are looked up value by value; only the values whose
     own bound can still reach it are searched in the reference (a few without drift).
     Every bound is the statistic's own float expression at a bounding integer rank, so
