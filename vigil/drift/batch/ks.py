@@ -1,10 +1,10 @@
 """Two-sample Kolmogorov–Smirnov test on a prepared (sorted) reference.
 
-Statistic ``D = sup_x |F_ref(x) - F_cur(x)|``, from the one binary search of the sorted
-window in the sorted reference that the Wasserstein effect size shares: for comparable
-sizes within the same ``O(n + m)`` merge, for a window much shorter than a prepared
-reference at the window's distinct values only (``O(m log n)``), never by re-sorting the
-pooled sample. Bit-identical to scipy's either way. The p-value is scipy's: exact for
+Statistic ``D = sup_x |F_ref(x) - F_cur(x)|``: for comparable sizes within the
+``O(n + m)`` merge the Wasserstein effect size takes too; for a window much shorter than
+a prepared reference from the reference's quantiles at the window's levels, searching the
+reference at the few window values that can reach ``D`` (:func:`_candidates`); never by
+re-sorting the pooled sample. Bit-identical to scipy's either way. The p-value is scipy's: exact for
 ``max(n, m) <= 10,000`` (computed by :func:`scipy.stats.ks_2samp` itself, cheap at that
 size), otherwise Smirnov's asymptotic ``kstwo.sf(D, round(n m / (n + m)))``.
 Default threshold: p < 0.05; effect size: Wasserstein distance in reference σ (min 0.1).

@@ -4,10 +4,11 @@
 reference standard deviations the mass moved" (a shift of 0.2σ gives 0.2). Default
 threshold 0.1. With a constant reference (σ = 0) the distance is reported unscaled.
 
-Two ways to the same integral, both after the one binary search of the sorted window in
-the sorted reference that the KS statistic shares (:meth:`NumericSample.ranks_in`):
+Two ways to the same integral:
 
-* Comparable sizes (``detect_drift``): the two sorted samples are merged in ``O(n + m)``
+* Comparable sizes (``detect_drift``): after one binary search of the sorted window in
+  the sorted reference (:meth:`NumericSample.ranks_in`, shared with KS), the two sorted
+  samples are merged in ``O(n + m)``
   and ``Σ |c_ref m - c_cur n| Δx / (n m)`` summed over the merged gaps in float64. Every
   count product is an exact integer below 2⁵³ and every term is non-negative, so the
   result's relative error is at most ``(log₂(n + m) + 130) · 2⁻⁵³`` (≈ 2e-14 at a million
@@ -16,7 +17,8 @@ the sorted reference that the KS statistic shares (:meth:`NumericSample.ranks_in
 * A window much smaller than a prepared reference (``m <= n / 4``): ``O(m)`` float64
   arithmetic from the running integral of the reference ECDF, prepared once per
   reference in long double and kept as two float64 parts, so that differences of that
-  integral keep their precision (about 1e-13 relative to W1).
+  integral keep their precision (about 1e-13 relative to W1); the reference is searched
+  only where ``F_ref - F_cur`` changes sign (:func:`_from_integral`).
 
 Both equal :func:`scipy.stats.wasserstein_distance` to 1e-12 relative (tested at 1e-9).
 
