@@ -27,6 +27,7 @@ from vigil.schema import FeatureKind
 
 from ._base import BatchTest, numeric_effect
 from ._sample import NumericSample
+from .wasserstein import _crossings, merged_statistics, use_integral
 
 _MAX_EXACT_N = 10_000  # scipy's MAX_AUTO_N: 'auto' is exact up to this size
 
@@ -41,8 +42,6 @@ def ks_statistic(ref: NumericSample, cur: NumericSample) -> float:
     reference is searched at a few of them (:func:`_candidates`). ``D`` is then the same
     expression at the same ranks as in scipy.
     """
-    from .wasserstein import merged_statistics, use_integral
-
     if not use_integral(ref, cur):  # comparable sizes: D from the merge W1 takes too
         return merged_statistics(ref, cur)[0]
     u, v = ref.sorted, cur.sorted
@@ -91,8 +90,6 @@ def _candidates(ref: NumericSample, m: int, w: np.ndarray, right_cur: np.ndarray
     Every bound is the statistic's own float expression at a bounding integer rank, so
     the rounding is monotone and the value reaching ``D`` is never dropped.
     """
-    from .wasserstein import _crossings
-
     n = ref.n
     _, q, _, _, index = _crossings(ref, m)  # index[J]: a_J, with a_0 = -1, a_m = n
     k = w.size
