@@ -232,6 +232,20 @@ def _integral_at(ref: NumericSample, x: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 _CROSSINGS_KEPT = 4  # window sizes whose crossings are kept per reference
+_LEVELS: dict[int, np.ndarray] = {}
+
+
+def _levels(m: int) -> np.ndarray:
+    """``j / m`` for ``j = 1 .. m-1``, one array per window size shared by every column
+    (it stays in the cache across a window's columns)."""
+    levels = _LEVELS.get(m)
+    if levels is None:
+        if len(_LEVELS) >= _CROSSINGS_KEPT:
+            _LEVELS.clear()  # one atomic step: safe beside other threads
+        levels = np.arange(1, m, dtype=np.int64) / m
+        levels.flags.writeable = False
+        _LEVELS[m] = levels
+    return levels
 
 
 def _crossings(ref: NumericSample, m: int) -> tuple[np.ndarray, ...]:
@@ -240,17 +254,24 @@ def _crossings(ref: NumericSample, m: int) -> tuple[np.ndarray, ...]:
     (``index`` padded with -1 before and ``n`` after). They depend on the window's size
     only, so they are kept for the last few sizes."""
     cache: dict[int, tuple[np.ndarray, ...]] = ref.__dict__.setdefault("_crossings", {})
-    if m in cache:
-        return cache[m]
+    kept = cache.get(m)
+    if kept is not None:
+        return kept
     n = ref.n
     pairs, head, rest = ref.cdf_blocks
     j = np.arange(1, m, dtype=np.int64)
     at = np.minimum((j * n + m - 1) // m, n) - 1  # ceil(j n / m) - 1
     cross = pairs[at]  # q = u[at]: the table's entry, no tail
     padded = np.concatenate([[-1], at, [n]])  # a_0 = -1, a_1 .. a_{m-1}, a_m = n
-    out = (j / m, cross[:, 0].copy(), head[at >> _SHIFT], rest[at >> _SHIFT] + cross[:, 1], padded)
+    out = (
+        _levels(m),
+        cross[:, 0].copy(),
+        head[at >> _SHIFT],
+        rest[at >> _SHIFT] + cross[:, 1],
+        padded,
+    )
     if len(cache) >= _CROSSINGS_KEPT:
-        cache.pop(next(iter(cache)))
+        cache.clear()  # one atomic step: safe beside other threads
     cache[m] = out
     return out
 
