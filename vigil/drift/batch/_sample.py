@@ -309,6 +309,8 @@ def aligned_counts(
     levels = np.concatenate([ref.levels, cur.levels[unseen]])
     ref_counts = np.concatenate([ref.counts, np.zeros(int(unseen.sum()), dtype=np.int64)])
     cur_counts = np.concatenate([cur_aligned, cur.counts[unseen]])
+    for shared in (levels, ref_counts, cur_counts):  # handed to every caller: read-only
+        shared.flags.writeable = False
     out = (levels, ref_counts, cur_counts, int(unseen.sum()))
     cur.__dict__["_aligned"] = (ref, out)
     return out
