@@ -15,6 +15,7 @@ shift appends a new term to a share ``shift / 2`` of the current texts.
     python bench/drift/bench_modes.py                       # 5k and 50k rows, 40 seeds
     python bench/drift/bench_modes.py --rows 500000 --seeds 5 --no-exact
     python bench/drift/bench_modes.py --rows 50000 --seeds 10 --columns text
+    python bench/drift/bench_modes.py --rows 500000 --seeds 20 --no-sketch --no-drift-only
 """
 
 from __future__ import annotations
@@ -83,25 +84,38 @@ def _profile(frame: pd.DataFrame, chunks: int) -> Profile:
 
 
 def run(
-    rows: int, seeds: int, shift: float, exact: bool, names: list[str]
+    rows: int,
+    seeds: int,
+    shift: float,
+    exact: bool,
+    names: list[str],
+    sketch: bool = True,
+    first_seed: int = 0,
 ) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     cols = {c: COLUMNS[c] for c in names}
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         rng = np.random.default_rng(seed)
         ref = pd.DataFrame({c: f(rng, rows, 0.0) for c, f in cols.items()})
         cur = pd.DataFrame({c: f(rng, rows, shift) for c, f in cols.items()})
-        sk = profile_drift(_profile(ref, 10), _profile(cur, 30))
         for name in cols:
-            s = sk.columns[name]
-            row = out.setdefault(name, {})
-            row["sketch"] = row.get("sketch", 0) + s.drifted / seeds
-            p = s.details.get("p_value_decision")
-            row["sketch p<.05"] = row.get("sketch p<.05", 0) + (p is not None and p < 0.05) / seeds
-            row["sketch untested"] = row.get("sketch untested", 0) + (s.statistic is None) / seeds
+            out.setdefault(name, {})
         anyrow = out.setdefault(ANY, {})
-        hit = any(sk.columns[name].drifted for name in cols)
-        anyrow["sketch"] = anyrow.get("sketch", 0) + hit / seeds
+        if sketch:
+            sk = profile_drift(_profile(ref, 10), _profile(cur, 30))
+            for name in cols:
+                s = sk.columns[name]
+                row = out[name]
+                row["sketch"] = row.get("sketch", 0) + s.drifted / seeds
+                p = s.details.get("p_value_decision")
+                row["sketch p<.05"] = (
+                    row.get("sketch p<.05", 0) + (p is not None and p < 0.05) / seeds
+                )
+                row["sketch untested"] = (
+                    row.get("sketch untested", 0) + (s.statistic is None) / seeds
+                )
+            hit = any(sk.columns[name].drifted for name in cols)
+            anyrow["sketch"] = anyrow.get("sketch", 0) + hit / seeds
         if exact:
             ex = detect_drift(ref, cur, multivariate=None)
             for name in cols:
@@ -128,12 +142,24 @@ def main() -> None:
         help="σ for numeric; share moved for categorical columns",
     )
     ap.add_argument("--no-exact", action="store_true")
+    ap.add_argument("--no-sketch", action="store_true")
+    ap.add_argument("--no-drift-only", action="store_true", help="skip the shifted data sets")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed+1, ...")
     ap.add_argument("--columns", nargs="+", choices=list(COLUMNS), default=list(COLUMNS))
     args = ap.parse_args()
     for rows in args.rows:
-        for label, shift in (("no drift", 0.0), (f"shift {args.shift}", args.shift)):
+        cases = [("no drift", 0.0), (f"shift {args.shift}", args.shift)]
+        for label, shift in cases[:1] if args.no_drift_only else cases:
             t0 = time.perf_counter()
-            res = run(rows, args.seeds, shift, not args.no_exact, args.columns)
+            res = run(
+                rows,
+                args.seeds,
+                shift,
+                not args.no_exact,
+                args.columns,
+                sketch=not args.no_sketch,
+                first_seed=args.first_seed,
+            )
             keys = list(next(iter(res.values())))
             print(
                 f"\n{rows:,} rows per side, {label}, {args.seeds} seeds "

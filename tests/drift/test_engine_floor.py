@@ -206,3 +206,67 @@ def test_the_domain_classifier_fits_on_one_thread() -> None:
     )
     assert result.drifted
     assert seen and set(seen) == {1}, seen
+
+
+@pytest.mark.parametrize("kind", ["plain", "ties"])
+def test_windows_against_a_million_row_reference_match_scipy(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10k-row windows against a prepared 1M-row reference: KS's D bit-identical to
+    scipy's, its p-value and the Wasserstein effect size to scipy's within rounding, while
+    the reference is searched at a few window values only (quantile bounds, sign runs)."""
+    rng = np.random.default_rng(21)
+    a = rng.normal(size=1_000_000)
+    if kind == "ties":
+        a = np.round(a * 20) / 20
+    test = KolmogorovSmirnov().fit(a)
+    ref = test.reference_
+    searched: list[int] = []
+    original = np.searchsorted
+
+    def counting(haystack: np.ndarray, keys: np.ndarray, *args: object, **kw: object) -> object:
+        if haystack is ref.sorted:
+            searched.append(np.size(keys))
+        return original(haystack, keys, *args, **kw)  # type: ignore[call-overload]
+
+    windows = [rng.normal(0.0, 1.0, 10_000), rng.normal(0.3, 1.0, 10_000), rng.choice(a, 10_000)]
+    for b in windows:
+        if kind == "ties":
+            b = np.round(b * 20) / 20
+        searched.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(np, "searchsorted", counting)
+            r = test.compare(b)
+        expected = stats.ks_2samp(a, b)
+        assert r.statistic == expected.statistic  # bit-identical
+        assert r.p_value == pytest.approx(expected.pvalue, rel=1e-10, abs=1e-300)
+        w = stats.wasserstein_distance(a, b) / a.std()
+        assert r.effect_size == pytest.approx(w, rel=RTOL)
+        assert 0 < sum(searched) < 1_000, searched  # never the whole window in the reference
+
+
+def test_chi_squared_shortcut_is_scipys_to_the_bit() -> None:
+    from vigil.drift.batch.chi_squared import chi2_homogeneity
+
+    rng = np.random.default_rng(22)
+    for trial in range(300):
+        k = 2 if trial % 3 == 0 else int(rng.integers(1, 80))
+        rc = rng.integers(1, 20 if trial % 2 else 100_000, k)
+        cc = rng.integers(0, 10 if trial % 2 else 50_000, k)
+        cc[0] += 1
+        statistic, p_value, expected = chi2_homogeneity(rc, cc)
+        res = stats.chi2_contingency(np.vstack([rc, cc]))
+        assert (statistic, p_value) == (res.statistic, res.pvalue), (trial, k)
+        assert np.array_equal(expected, res.expected_freq)
+
+
+def test_ks_tail_shortcut_is_scipys_kstwo_sf_to_the_bit() -> None:
+    from vigil.drift.batch.ks import _kstwo_sf
+
+    # every branch of scipy's kstwo: tiny n, Pomeranz / DMTW (n <= 140), Pelz-Good, the
+    # exact Smirnov sum (kept to N <= 2,000 here: scipy sums it term by term), 0 and 1
+    for en in (1.0, 7.0, 140.0, 141.0, 2_000.0):
+        for x in np.r_[np.linspace(0.0, 1.0, 41), np.geomspace(1e-5, 0.99, 60), 1 / en]:
+            assert _kstwo_sf(float(x), en) == stats.kstwo.sf(x, en), (en, x)
+    for x in np.geomspace(1e-4, 0.0014, 20):  # Pelz-Good at a million rows (N x² < 2.2)
+        assert _kstwo_sf(float(x), 990_099.0) == stats.kstwo.sf(x, 990_099.0), x

@@ -15,6 +15,7 @@ from vigil.schema import FeatureKind
 
 from ._frame import as_matrix, as_numeric, is_missing
 from .batch import CATALOG, BatchTest, CategoricalSample, NumericSample, auto_method
+from .batch._sample import aligned_counts
 from .report import ColumnDrift, MultivariateDrift
 
 _PLOT_BINS = 30
@@ -236,29 +237,39 @@ class PreparedColumn:
     # -- plotting data ------------------------------------------------------------------
     def _plot(self, cur: NumericSample | CategoricalSample) -> dict[str, Any]:
         if isinstance(cur, NumericSample):
-            return _numeric_plot(self.sample, cur, self.plot_edges)
+            if "_ref_shares" not in self.__dict__:  # the reference's shares: once per column
+                plot = _numeric_plot(self.sample, self.sample, self.plot_edges)
+                self._ref_shares: list[float] = plot["reference"]
+            return _numeric_plot(self.sample, cur, self.plot_edges, self._ref_shares)
         ref = self.sample
-        top = ref.levels[:_PLOT_LEVELS].tolist()
-        unseen = [lv for lv in cur.levels.tolist() if lv not in ref.index][:5]
-        levels = top + unseen
-        ref_p = [
-            ref.counts[ref.index[lv]] / max(ref.n, 1) if lv in ref.index else 0.0 for lv in levels
-        ]
-        cur_p = [
-            cur.counts[cur.index[lv]] / max(cur.n, 1) if lv in cur.index else 0.0 for lv in levels
-        ]
-        return {"type": "categorical", "levels": levels, "reference": ref_p, "current": cur_p}
+        levels, rc, cc, _ = aligned_counts(ref, cur)  # reference levels, then unseen ones
+        k = ref.levels.size
+        shown = np.r_[0 : min(_PLOT_LEVELS, k), k : min(k + 5, levels.size)]
+        return {
+            "type": "categorical",
+            "levels": levels[shown].tolist(),
+            "reference": (rc[shown] / max(ref.n, 1)).tolist(),
+            "current": (cc[shown] / max(cur.n, 1)).tolist(),
+        }
 
 
 def _numeric_plot(
-    ref: NumericSample, cur: NumericSample, edges: np.ndarray | None = None
+    ref: NumericSample,
+    cur: NumericSample,
+    edges: np.ndarray | None = None,
+    ref_shares: list[float] | None = None,
 ) -> dict[str, Any]:
+    """Shares of both samples in ``edges`` (by default 30 bins over both samples);
+    ``ref_shares``, when given, are the reference's (prepared once per column)."""
     if edges is None:
         both = [s.sorted[[0, -1]] for s in (ref, cur) if s.n]
         lo, hi = (float(np.min(both)), float(np.max(both))) if both else (0.0, 1.0)
         edges = np.linspace(lo, hi if hi > lo else lo + 1.0, _PLOT_BINS + 1)
     out: dict[str, Any] = {"type": "numeric", "edges": edges.tolist()}
     for label, s in (("reference", ref), ("current", cur)):
+        if label == "reference" and ref_shares is not None:
+            out[label] = list(ref_shares)
+            continue
         cum = np.searchsorted(s.sorted, edges[1:-1], side="left")  # sorted: O(bins log n)
         counts = np.diff(np.concatenate([[0], cum, [s.n]]))
         out[label] = (counts / max(s.n, 1)).tolist()

@@ -72,6 +72,8 @@ def _pandas_column(series: Any) -> np.ndarray | CodedColumn:
     import pandas as pd
 
     dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype == np.float64:  # the common case, checked first
+        return series.to_numpy(dtype=np.float64, copy=False)  # NaN is missing: a view
     if isinstance(dtype, pd.CategoricalDtype):
         return CodedColumn(series.cat.codes.to_numpy(), series.cat.categories.to_numpy(object))
     if isinstance(dtype, pd.StringDtype):

@@ -23,6 +23,7 @@ from vigil.schema import FeatureKind, ModelSchema
 from ._columns import PreparedColumn
 from ._frame import guess_kind, table_columns
 from .batch import CATALOG, CategoricalSample, get_test
+from .batch._sample import MISSING_LEVEL, CodedColumn
 from .report import ColumnDrift, DriftReport, MultivariateDrift
 
 MULTIVARIATE_METHODS = ("classifier", "mmd", "pca")
@@ -250,10 +251,12 @@ class DriftDetector:
                 cur_cols.append(as_numeric(data[n][c_rows])[0])
             else:  # each category replaced by its share of the POOLED rows (see _pooled_shares)
                 freq = _pooled_shares(col.sample, CategoricalSample(data[n]))
-                ref_cols.append(_encode(col.raw[r_rows], freq))
-                cur_cols.append(_encode(data[n][c_rows], freq))
                 code = {lv: float(k) for k, lv in enumerate(freq)}
-                codes[i] = (_encode(col.raw[r_rows], code), _encode(data[n][c_rows], code))
+                ref_share, ref_code = _encode(col.raw, r_rows, freq, code)
+                cur_share, cur_code = _encode(data[n], c_rows, freq, code)
+                ref_cols.append(ref_share)
+                cur_cols.append(cur_share)
+                codes[i] = (ref_code, cur_code)
         return np.column_stack(ref_cols), np.column_stack(cur_cols), names, codes
 
     def _multivariate(self, data: dict[str, np.ndarray]) -> list[MultivariateDrift]:
@@ -323,12 +326,22 @@ def _pooled_shares(ref: CategoricalSample, cur: CategoricalSample) -> dict[str, 
     return shares
 
 
-def _encode(values: np.ndarray, freq: dict[str, float]) -> np.ndarray:
+def _encode(values: Any, rows: np.ndarray, *maps: dict[str, float]) -> tuple[np.ndarray, ...]:
+    """The selected rows of a categorical column through each map (category → number;
+    every category of the rows is in the maps). A coded column maps its distinct values
+    once and indexes by code; other columns map each row's string form."""
+    if isinstance(values, CodedColumn):
+        names = [v if isinstance(v, str) else str(v) for v in values.levels.tolist()]
+        picked = values.codes[rows]  # -1 (missing) takes the table's last entry
+        return tuple(
+            np.array([m.get(k, np.nan) for k in names] + [m.get(MISSING_LEVEL, np.nan)])[picked]
+            for m in maps
+        )
     import pandas as pd
 
-    s = pd.Series(values, dtype=object)
-    keys = s.where(s.isna(), s.astype(str)).fillna("<missing>")
-    return keys.map(freq).to_numpy(dtype=np.float64)  # every value is in the pooled map
+    s = pd.Series(values[rows], dtype=object)
+    keys = s.where(s.isna(), s.astype(str)).fillna(MISSING_LEVEL)
+    return tuple(keys.map(m).to_numpy(dtype=np.float64) for m in maps)
 
 
 def _check_fraction(name: str, value: Any, *, open_right: bool) -> None:

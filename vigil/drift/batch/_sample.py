@@ -9,6 +9,7 @@ test fits on one of these, so a reference shared by several tests is prepared on
 from __future__ import annotations
 
 from functools import cached_property
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -35,11 +36,14 @@ class NumericSample:
         if arr.dtype == object:
             arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64)
         arr = np.asarray(arr, dtype=np.float64).ravel()
-        nan = np.isnan(arr)
-        inf = np.isinf(arr)
-        self.n_missing = int(nan.sum())
-        self.n_infinite = int(inf.sum())
-        finite = arr[~(nan | inf)] if (self.n_missing or self.n_infinite) else arr
+        finite_mask = np.isfinite(arr)
+        if finite_mask.all():  # the common case: one pass, no copy before the sort
+            self.n_missing = self.n_infinite = 0
+            finite = arr
+        else:
+            self.n_missing = int(np.isnan(arr).sum())
+            self.n_infinite = int(arr.size - finite_mask.sum()) - self.n_missing
+            finite = arr[finite_mask]
         self.sorted: np.ndarray = np.sort(finite)
         self.n = int(self.sorted.size)
 
@@ -267,7 +271,12 @@ class CategoricalSample:
         self.levels: np.ndarray = levels[order]
         self.counts: np.ndarray = cnt[order]
         self.n = int(self.counts.sum())
-        self.index: dict[str, int] = {lv: i for i, lv in enumerate(self.levels.tolist())}
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Position of each level in :attr:`levels` (built on first use: a reference's
+        is looked up by every window, a window's seldom)."""
+        return {lv: i for i, lv in enumerate(self.levels.tolist())}
 
     @classmethod
     def of(cls, values: Any) -> CategoricalSample:
@@ -278,23 +287,30 @@ class CategoricalSample:
 def aligned_counts(
     ref: CategoricalSample, cur: CategoricalSample
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Counts of both samples over the reference levels followed by unseen current ones.
+    """Counts of both samples over the reference levels followed by unseen current ones
+    (in the window's order, most frequent first). Kept on ``cur`` for the last ``ref``:
+    the choice of test, the test and the plot of a window share one alignment.
 
     Returns:
         ``(levels, ref_counts, cur_counts, n_unseen_levels)``.
     """
+    cached = cur.__dict__.get("_aligned")
+    if cached is not None and cached[0] is ref:
+        return cached[1]
     k = ref.levels.size
+    names = cur.levels.tolist()
+    at = np.fromiter(
+        map(ref.index.get, names, repeat(-1, len(names))), dtype=np.intp, count=len(names)
+    )
+    seen = at >= 0
     cur_aligned = np.zeros(k, dtype=np.int64)
-    unseen_levels: list[str] = []
-    unseen_counts: list[int] = []
-    for level, count in zip(cur.levels.tolist(), cur.counts.tolist(), strict=True):
-        i = ref.index.get(level)
-        if i is None:
-            unseen_levels.append(level)
-            unseen_counts.append(count)
-        else:
-            cur_aligned[i] = count
-    levels = np.concatenate([ref.levels, np.asarray(unseen_levels, dtype=object)])
-    ref_counts = np.concatenate([ref.counts, np.zeros(len(unseen_levels), dtype=np.int64)])
-    cur_counts = np.concatenate([cur_aligned, np.asarray(unseen_counts, dtype=np.int64)])
-    return levels, ref_counts, cur_counts, len(unseen_levels)
+    cur_aligned[at[seen]] = cur.counts[seen]
+    unseen = ~seen
+    levels = np.concatenate([ref.levels, cur.levels[unseen]])
+    ref_counts = np.concatenate([ref.counts, np.zeros(int(unseen.sum()), dtype=np.int64)])
+    cur_counts = np.concatenate([cur_aligned, cur.counts[unseen]])
+    for shared in (levels, ref_counts, cur_counts):  # handed to every caller: read-only
+        shared.flags.writeable = False
+    out = (levels, ref_counts, cur_counts, int(unseen.sum()))
+    cur.__dict__["_aligned"] = (ref, out)
+    return out

@@ -15,7 +15,7 @@ References:
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from vigil.schema import FeatureKind
 
@@ -53,12 +53,38 @@ class ChiSquared(BatchTest):
         effect = total_variation(rc / rc.sum(), cc / cc.sum())
         if levels.size < 2:
             return 0.0, 1.0, effect, "Both samples hold a single category."
-        table = np.vstack([rc, cc])
-        res = stats.chi2_contingency(table)
-        low = np.mean(res.expected_freq < 5)
+        statistic, p_value, expected = chi2_homogeneity(rc, cc)
+        low = np.mean(expected < 5)
         if low > 0.2:
             notes.append(
                 f"{low:.0%} of expected counts are below 5, so the chi-squared "
                 "approximation is rough; consider merging rare categories."
             )
-        return float(res.statistic), float(res.pvalue), effect, " ".join(notes)
+        return statistic, p_value, effect, " ".join(notes)
+
+
+def chi2_homogeneity(rc: np.ndarray, cc: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """``(statistic, p-value, expected counts)`` of the 2 × K table ``[rc; cc]``.
+
+    The operations of :func:`scipy.stats.chi2_contingency` in the same order (expected
+    counts from the float margins, Yates' correction when K = 2, the sum of
+    ``(observed - expected)² / expected``, ``chdtrc`` for the p-value), hence the same
+    floats (tested), without its argument checks and result objects (0.3 ms a column,
+    most of a categorical column's time in a window). Tables with an empty row or
+    column go to scipy itself.
+    """
+    observed = np.vstack([rc, cc])
+    table = observed.astype(np.float64)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True)
+    expected = expected / table.sum()
+    if not expected.all():
+        res = stats.chi2_contingency(observed)
+        return float(res.statistic), float(res.pvalue), res.expected_freq
+    dof = expected.shape[1] - 1
+    if dof == 0:
+        return 0.0, 1.0, expected
+    if dof == 1:  # Yates' continuity correction, as scipy's default
+        diff = expected - observed
+        observed = observed + np.minimum(0.5, np.abs(diff)) * np.sign(diff)
+    statistic = float(((observed - expected) ** 2 / expected).sum())
+    return statistic, float(special.chdtrc(dof, statistic)), expected

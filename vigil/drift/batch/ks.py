@@ -1,10 +1,10 @@
 """Two-sample Kolmogorov–Smirnov test on a prepared (sorted) reference.
 
-Statistic ``D = sup_x |F_ref(x) - F_cur(x)|``, from the one binary search of the sorted
-window in the sorted reference that the Wasserstein effect size shares: for comparable
-sizes within the same ``O(n + m)`` merge, for a window much shorter than a prepared
-reference at the window's distinct values only (``O(m log n)``), never by re-sorting the
-pooled sample. Bit-identical to scipy's either way. The p-value is scipy's: exact for
+Statistic ``D = sup_x |F_ref(x) - F_cur(x)|``: for comparable sizes within the
+``O(n + m)`` merge the Wasserstein effect size takes too; for a window much shorter than
+a prepared reference from the reference's quantiles at the window's levels, searching the
+reference at the few window values that can reach ``D`` (:func:`_candidates`); never by
+re-sorting the pooled sample. Bit-identical to scipy's either way. The p-value is scipy's: exact for
 ``max(n, m) <= 10,000`` (computed by :func:`scipy.stats.ks_2samp` itself, cheap at that
 size), otherwise Smirnov's asymptotic ``kstwo.sf(D, round(n m / (n + m)))``.
 Default threshold: p < 0.05; effect size: Wasserstein distance in reference σ (min 0.1).
@@ -27,6 +27,7 @@ from vigil.schema import FeatureKind
 
 from ._base import BatchTest, numeric_effect
 from ._sample import NumericSample
+from .wasserstein import _crossings, merged_statistics, use_integral
 
 _MAX_EXACT_N = 10_000  # scipy's MAX_AUTO_N: 'auto' is exact up to this size
 
@@ -37,35 +38,86 @@ def ks_statistic(ref: NumericSample, cur: NumericSample) -> float:
     Comparable sizes: from the merge the Wasserstein integral takes too
     (:func:`~vigil.drift.batch.wasserstein.merged_statistics`). A short window against a
     long reference: ``D`` is reached at the last value of a tie group of the window or
-    just before its first one, so only the window's distinct values are looked at. Their
-    ranks in the
-    reference come from the one search shared with the effect size
-    (:meth:`NumericSample.ranks_in`); the left ranks need a second search only for the
-    few window values that occur in the reference too.
+    just before its first one, so only the window's distinct values matter, and the
+    reference is searched at a few of them (:func:`_candidates`). ``D`` is then the same
+    expression at the same ranks as in scipy.
     """
-    from .wasserstein import merged_statistics, use_integral
-
     if not use_integral(ref, cur):  # comparable sizes: D from the merge W1 takes too
         return merged_statistics(ref, cur)[0]
     u, v = ref.sorted, cur.sorted
     n, m = u.size, v.size
-    last = np.empty(m, dtype=bool)
-    np.not_equal(v[1:], v[:-1], out=last[:-1])
-    last[-1] = True
-    w = v[last]
-    right_cur = np.flatnonzero(last) + 1
-    right_ref = cur.ranks_in(ref)[last]
+    if cur.n_repeats:
+        last = np.empty(m, dtype=bool)
+        np.not_equal(v[1:], v[:-1], out=last[:-1])
+        last[-1] = True
+        w, right_cur = v[last], np.flatnonzero(last) + 1
+    else:
+        w, right_cur = v, np.arange(1, m + 1)
+    if m > _BOUNDED_FROM:
+        keep = _candidates(ref, m, w, right_cur)
+        prev = np.where(keep > 0, right_cur[np.maximum(keep - 1, 0)], 0)
+        w, right_cur = w[keep], right_cur[keep]
+    else:
+        prev = np.concatenate([[0], right_cur[:-1]])
+    right_ref = np.searchsorted(u, w, side="right")
     left_ref = right_ref.copy()
     shared = np.flatnonzero(u[np.maximum(right_ref - 1, 0)] == w)
     shared = shared[right_ref[shared] > 0]
     if shared.size:
         left_ref[shared] = np.searchsorted(u, w[shared], side="left")
     at = right_ref / n - right_cur / m
-    prev = np.concatenate([[0], right_cur[:-1]]) / m
-    between = left_ref / n - prev
+    between = left_ref / n - prev / m
     max_s = max(at.max(), between.max())
     min_s = np.clip(-at.min(), 0, 1)
     return float(min_s if min_s > max_s else max_s)
+
+
+_BOUNDED_FROM = 64  # shorter windows search the reference at every distinct value
+_GROUP = 16  # distinct window values bounded together in the first pass
+
+
+def _candidates(ref: NumericSample, m: int, w: np.ndarray, right_cur: np.ndarray) -> np.ndarray:
+    """The positions in ``w`` (the window's distinct values, ``right_cur`` window values
+    at or below each) where ``F_ref - F_cur`` can reach its largest absolute value.
+
+    The reference quantiles prepared per window size (``q_j = sorted[a_j]``, the first
+    point where ``F_ref >= j / m``, :func:`~vigil.drift.batch.wasserstein._crossings`)
+    bound a value's rank in the reference: ``q_J <= x < q_{J+1}`` gives
+    ``a_J < #ref <= x <= a_{J+1}``. A first pass looks up every 16th value only and bounds
+    each group of 16 between its neighbours' ranks; the groups whose bound can still reach
+    the largest lower bound of ``D`` are looked up value by value; only the values whose
+    own bound can still reach it are searched in the reference (a few without drift).
+    Every bound is the statistic's own float expression at a bounding integer rank, so
+    the rounding is monotone and the value reaching ``D`` is never dropped.
+    """
+    n = ref.n
+    _, q, _, _, index = _crossings(ref, m)  # index[J]: a_J, with a_0 = -1, a_m = n
+    k = w.size
+    ends = np.append(np.arange(_GROUP - 1, k - 1, _GROUP), k - 1)  # last value of each group
+    firsts = np.concatenate([[0], ends[:-1] + 1])
+    j_end = np.searchsorted(q, w[ends], side="right")  # quantiles <= each group's last
+    j_before = np.concatenate([[0], j_end[:-1]])  # ... <= any value of the group
+    r_lo, r_hi = index[j_end] + 1, index[j_end + 1]  # the last value's rank bounds
+    bound = max(  # D is at least F_ref - F_cur, and at least F_cur - F_ref, anywhere
+        float((r_lo / n - right_cur[ends] / m).max()),
+        float((right_cur[ends] / m - r_hi / n).max()),
+    )
+    group_hi = index[j_end + 1] / n  # F_ref anywhere in the group is at most this
+    group_lo = (index[j_before] + 1) / n  # ... and at least this
+    prev_first = np.where(firsts > 0, right_cur[np.maximum(firsts - 1, 0)], 0)
+    open_ = np.flatnonzero(
+        (group_hi - prev_first / m >= bound) | (right_cur[ends] / m - group_lo >= bound)
+    )
+    if open_.size == 0:
+        return ends[:0]
+    pos = (firsts[open_][:, None] + np.arange(_GROUP)).ravel()
+    pos = pos[pos <= np.repeat(ends[open_], _GROUP)]
+    j = np.searchsorted(q, w[pos], side="right")
+    lo_f, hi_f = (index[j] + 1) / n, index[j + 1] / n
+    rc = right_cur[pos] / m
+    prev = np.where(pos > 0, right_cur[np.maximum(pos - 1, 0)], 0) / m
+    bound = max(bound, float((lo_f - rc).max()), float((rc - hi_f).max()))
+    return pos[(hi_f - prev >= bound) | (rc - lo_f >= bound)]
 
 
 def ks_pvalue(d: float, n: int, m: int) -> float:
@@ -87,7 +139,23 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
             return 0.0
         if en <= _MAX_VECTOR_N:
             return float(np.clip(2 * smirnov_tail(int(en), x), 0, 1))
-    return float(np.clip(stats.kstwo.sf(np.float64(d), en), 0, 1))
+    return float(np.clip(_kstwo_sf(x, en), 0, 1))
+
+
+def _kstwo_sf(x: float, en: float) -> float:
+    """``scipy.stats.kstwo.sf(x, en)`` without the distribution machinery's argument
+    checks and broadcasting (0.2 ms a call, most of a window's p-value): the function
+    ``kstwo`` itself evaluates, called with the same arguments, hence the same float.
+    Falls back to ``kstwo.sf`` if a scipy release moves it (both tested equal)."""
+    if _KOLMOGN is not None and 0.0 <= x <= 1.0 and en >= 1 and en == int(en):
+        return float(_KOLMOGN(int(en), np.float64(x), cdf=False))
+    return float(stats.kstwo.sf(np.float64(x), en))
+
+
+try:  # scipy's own two-sided Kolmogorov-Smirnov tail, behind kstwo.sf
+    from scipy.stats._ksstats import _kolmogn as _KOLMOGN
+except ImportError:  # pragma: no cover - a scipy without it falls back to kstwo.sf
+    _KOLMOGN = None
 
 
 _MAX_VECTOR_N = 50_000  # beyond, lgamma's rounding (ε · n log n) passes 1e-10 of the tail

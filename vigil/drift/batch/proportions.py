@@ -33,6 +33,8 @@ from ._sample import CategoricalSample, aligned_counts
 
 def binary_table(ref: CategoricalSample, cur: CategoricalSample) -> np.ndarray | None:
     """The 2 × 2 table ``[[ref a, ref b], [cur a, cur b]]``, or None when not binary."""
+    if ref.levels.size > 2:  # more than two levels whatever the window holds
+        return None
     _, rc, cc, _ = aligned_counts(ref, cur)
     if rc.size > 2:
         return None

@@ -110,7 +110,8 @@ def classifier_drift(
         x_ref: reference features (dense array or sparse matrix), rows are samples.
         x_cur: current features with the same columns.
         model: an unfitted scikit-learn classifier with ``predict_proba``; None uses a
-            small histogram gradient-boosting model (handles NaN).
+            small histogram gradient-boosting model (40 trees of 15 leaves, rate 0.15;
+            handles NaN).
         alpha: significance level.
         min_auc: the AUC a significant result must reach to count as drift.
         max_rows: rows used per side at most (subsampled at random).
@@ -150,8 +151,10 @@ def classifier_drift(
     if model is None:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
+        # 40 trees at rate 0.15: the held-out AUC of 60 at 0.1 (0.633 vs 0.632 on a
+        # correlation change hidden among 23 noise columns, 20 seeds) for 2/3 of the fit
         model = HistGradientBoostingClassifier(
-            max_iter=60, learning_rate=0.1, max_leaf_nodes=15, random_state=random_state
+            max_iter=40, learning_rate=0.15, max_leaf_nodes=15, random_state=random_state
         )
     from threadpoolctl import threadpool_limits
 
