@@ -54,6 +54,9 @@ def test_multivariate_tests_refuse_tiny_samples() -> None:
     for fn in (classifier_drift, mmd_drift, pca_drift):
         r = fn(tiny, tiny)
         assert r.statistic is None and not r.drifted and "Not tested" in r.reason
+    r = classifier_drift(tiny, np.zeros((40, 2)), columns=["a", "b"])
+    assert r.reason == "Needs at least 20 rows on each side; got 3 and 40. Not tested."
+    assert (r.threshold, r.details) == (0.05, {"columns": ["a", "b"]})
 
 
 def test_descriptors() -> None:

@@ -79,6 +79,35 @@ class MultivariateDrift:
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def too_few(
+        cls,
+        method: str,
+        what: str,
+        n_reference: int,
+        n_current: int,
+        threshold: float,
+        min_effect: float,
+        details: dict[str, Any] | None = None,
+        minimum: int = 20,
+    ) -> MultivariateDrift:
+        """The honest "not tested" of a test that needs ``minimum`` ``what`` (rows,
+        texts) on each side."""
+        return cls(
+            method,
+            None,
+            None,
+            None,
+            threshold,
+            min_effect,
+            False,
+            n_reference,
+            n_current,
+            f"Needs at least {minimum} {what} on each side; got {n_reference} and "
+            f"{n_current}. Not tested.",
+            details or {},
+        )
+
 
 @dataclass(slots=True)
 class DriftReport:

@@ -61,7 +61,6 @@ class Leadership:
         self.ttl_s = ttl_s
         self.renew_s = ttl_s / 3
         self.holder = holder or new_holder_id()
-        self.store_ok = True
         self._tokens: dict[str, tuple[int, float]] = {}  # job -> (token, trusted until)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -98,10 +97,7 @@ class Leadership:
                 token = self.leases.acquire(job, self.holder, self.ttl_s)
             except Exception:
                 log.warning("could not renew the lease of %s; not leading it", job, exc_info=True)
-                self.store_ok = False
                 token = None
-            else:
-                self.store_ok = True
             with self._lock:
                 before = self._tokens.get(job)
                 if token is None:

@@ -135,18 +135,8 @@ def classifier_drift(
     rng = np.random.default_rng(random_state)
     n_ref, n_cur = x_ref.shape[0], x_cur.shape[0]
     if min(n_ref, n_cur) < 20:
-        return MultivariateDrift(
-            "classifier",
-            None,
-            None,
-            None,
-            alpha,
-            min_auc,
-            False,
-            n_ref,
-            n_cur,
-            f"Needs at least 20 rows on each side; got {n_ref} and {n_cur}. Not tested.",
-            {"columns": columns or []},
+        return MultivariateDrift.too_few(
+            "classifier", "rows", n_ref, n_cur, alpha, min_auc, {"columns": columns or []}
         )
     if model is None:
         from sklearn.ensemble import HistGradientBoostingClassifier

@@ -116,18 +116,8 @@ def text_drift(
         "terms": terms,
     }
     if min(n_ref, n_cur) < 20:
-        return MultivariateDrift(
-            "tfidf_classifier",
-            None,
-            None,
-            None,
-            alpha,
-            min_auc,
-            False,
-            n_ref,
-            n_cur,
-            f"Needs at least 20 texts on each side; got {n_ref} and {n_cur}. Not tested.",
-            {},
+        return MultivariateDrift.too_few(
+            "tfidf_classifier", "texts", n_ref, n_cur, alpha, min_auc
         ), details
     rng = np.random.default_rng(random_state)
     texts = np.asarray(ref.texts + list(current), dtype=object)
