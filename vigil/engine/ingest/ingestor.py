@@ -27,7 +27,7 @@ from vigil.errors import InvalidParameterError, ModelNotFoundError, PayloadTooLa
 from vigil.schema import Feature, FeatureKind, ModelSchema, Task, infer_kind
 from vigil.store import ModelRecord, Store
 from vigil.store.ingest import schemas as schema_store
-from vigil.store.ingest.rows import PredictionRows
+from vigil.store.ingest.rows import ROW_FIELDS, PredictionRows
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 ID_MAX = 64
@@ -38,20 +38,7 @@ ERROR_TYPE_MAX = 100
 DEFAULT_MAX_FIELD_CHARS = 256 * 1024
 _ERROR_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]{0,99}):")
 
-_PREDICTION_KEYS = frozenset(
-    {
-        "id",
-        "version",
-        "ts",
-        "latency_s",
-        "error",
-        "error_type",
-        "subject_id",
-        "inputs",
-        "outputs",
-        "proba",
-    }
-)
+_PREDICTION_KEYS = frozenset(ROW_FIELDS)
 _LABEL_KEYS = frozenset({"prediction_id", "actual", "ts"})
 _FEEDBACK_KEYS = frozenset({"id", "prediction_id", "score", "comment", "ts"})
 

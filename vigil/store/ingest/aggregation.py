@@ -29,28 +29,15 @@ from vigil.schema import ModelSchema
 from vigil.store import tables as t
 from vigil.store.ingest.hourly import mark_hours
 from vigil.store.ingest.rollups import BatchColumns, RollupDelta, build_deltas, merge_row
-from vigil.store.ingest.rows import PredictionRows
+from vigil.store.ingest.rows import ROW_FIELDS, PredictionRows
 
 if TYPE_CHECKING:
     from vigil.store.store import Store
 
 CLAIM_BATCHES = 16  # batches folded per transaction (bounded memory and lock time)
 _STAGE = "vigil_stage_predictions"
-APPEND_COLUMNS = (  # the predictions columns ingest writes (SQLite insert, PostgreSQL COPY)
-    "model_id",
-    "id",
-    "version",
-    "ts",
-    "latency_s",
-    "error",
-    "error_type",
-    "subject_id",
-    "inputs",
-    "outputs",
-    "proba",
-    "received_at",
-    "batch",
-)
+# the predictions columns ingest writes (SQLite insert, PostgreSQL COPY)
+APPEND_COLUMNS = ("model_id", *ROW_FIELDS, "received_at", "batch")
 
 
 class RecentBatches:
