@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+from support.arrow_bodies import arrow_stream
 
 from vigil.engine.ingest.columns import PredictionColumns
 from vigil.engine.ingest.ingestor import Ingestor, IngestResult
@@ -265,18 +266,8 @@ def _http_records(now: float) -> list[dict[str, Any]]:
 
 
 def _arrow(records: list[dict[str, Any]]) -> bytes:
-    columns: dict[str, list[Any]] = {
-        key: [r.get(key) for r in records]
-        for key in ("id", "version", "ts", "latency_s", "subject_id", "outputs")
-    }
-    columns["inputs.age"] = [r["inputs"]["age"] for r in records]
-    columns["inputs.plan"] = [r["inputs"]["plan"] for r in records]
-    types = {"subject_id": pa.string()}
-    table = pa.table({k: pa.array(v, type=types.get(k)) for k, v in columns.items()})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    fields = ("id", "version", "ts", "latency_s", "subject_id", "outputs")
+    return arrow_stream(records, fields, types={"subject_id": pa.string()})
 
 
 def _stored(store, model_id: int) -> tuple[list, list]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-import pyarrow as pa
 import sqlalchemy as sa
+from support.arrow_bodies import arrow_stream
 
 from vigil.store import tables as t
 
@@ -33,17 +33,8 @@ def _records(now: float) -> list[dict]:
 
 
 def _stream(records: list[dict]) -> bytes:
-    columns = {
-        key: [r.get(key) for r in records]
-        for key in ("id", "version", "ts", "latency_s", "error", "error_type", "outputs")
-    }
-    columns["inputs.age"] = [r["inputs"]["age"] for r in records]
-    columns["inputs.plan"] = [r["inputs"]["plan"] for r in records]
-    table = pa.table(columns)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    fields = ("id", "version", "ts", "latency_s", "error", "error_type", "outputs")
+    return arrow_stream(records, fields)
 
 
 def _stored(store, model_id: int) -> tuple[list, list]:
