@@ -20,6 +20,7 @@ from pathlib import Path
 import orjson
 import pytest
 from alerts_support import Receiver, Traffic
+from support.polling import wait_until
 
 from vigil.engine.alerts.apply import apply, parse_config
 from vigil.engine.alerts.dispatch import Dispatcher
@@ -94,11 +95,14 @@ def _die_in_a_round(where: str, url: str, home: Path, now: float) -> None:
     assert done.returncode == 9, done.stderr[-2000:]
 
 
-def _poll(cond, what: str, deadline_s: float = 60.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
+def _firing_setup(store, hook: Receiver, grouped: Receiver) -> tuple[Traffic, float]:
+    """The config above and a model whose last minute holds 50 % errors (the rule fires)."""
+    apply(store, parse_config(CONFIG.format(hook=hook.url, grouped=grouped.url)))
+    traffic = Traffic(store)
+    traffic.model("churn")
+    now = time.time()
+    traffic.send(now - 60, count=20, errors=10, model="churn")
+    return traffic, now
 
 
 def _statuses(receiver: Receiver) -> list[str]:
@@ -110,11 +114,7 @@ def test_the_next_leader_delivers_what_a_dead_one_left_exactly_once(where, store
     hook, grouped = Receiver(), Receiver()
     alerts = AlertStore(store)
     try:
-        apply(store, parse_config(CONFIG.format(hook=hook.url, grouped=grouped.url)))
-        traffic = Traffic(store)
-        traffic.model("churn")
-        now = time.time()
-        traffic.send(now - 60, count=20, errors=10, model="churn")
+        _, now = _firing_setup(store, hook, grouped)
 
         _die_in_a_round(where, db_url, tmp_path, now)
         (row,) = alerts.list_alerts(state="firing")
@@ -128,8 +128,8 @@ def test_the_next_leader_delivers_what_a_dead_one_left_exactly_once(where, store
         dispatcher = Dispatcher(store, tmp_path)
         try:
             AlertEngine(store, dispatcher).evaluate(now + 1)
-            _poll(lambda: hook.requests and grouped.requests, "both deliveries")
-            _poll(lambda: not alerts.open_outbox(), "the outbox to be empty")
+            wait_until(lambda: hook.requests and grouped.requests, 60, "both deliveries")
+            wait_until(lambda: not alerts.open_outbox(), 60, "the outbox to be empty")
             dispatcher.wait(30)
         finally:
             dispatcher.close()
@@ -159,16 +159,12 @@ def test_a_resolve_left_by_a_dead_leader_is_sent_after_its_firing(store, db_url,
     hook, grouped = Receiver(), Receiver()
     alerts = AlertStore(store)
     try:
-        apply(store, parse_config(CONFIG.format(hook=hook.url, grouped=grouped.url)))
-        traffic = Traffic(store)
-        traffic.model("churn")
-        now = time.time()
-        traffic.send(now - 60, count=20, errors=10, model="churn")
+        traffic, now = _firing_setup(store, hook, grouped)
         dispatcher = Dispatcher(store, tmp_path)
         try:
             AlertEngine(store, dispatcher).evaluate(now)
-            _poll(lambda: hook.requests and grouped.requests, "the firing notifications")
-            _poll(lambda: not alerts.open_outbox(), "the outbox to be empty")
+            wait_until(lambda: hook.requests and grouped.requests, 60, "the firing notifications")
+            wait_until(lambda: not alerts.open_outbox(), 60, "the outbox to be empty")
         finally:
             dispatcher.close()
 
@@ -182,8 +178,8 @@ def test_a_resolve_left_by_a_dead_leader_is_sent_after_its_firing(store, db_url,
         dispatcher = Dispatcher(store, tmp_path)
         try:
             AlertEngine(store, dispatcher).evaluate(now + 901)
-            _poll(lambda: len(hook.requests) >= 2, "the resolved notification")
-            _poll(lambda: len(grouped.requests) >= 2, "the resolved group message")
+            wait_until(lambda: len(hook.requests) >= 2, 60, "the resolved notification")
+            wait_until(lambda: len(grouped.requests) >= 2, 60, "the resolved group message")
             dispatcher.wait(30)
         finally:
             dispatcher.close()

@@ -86,6 +86,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._grouper: Grouper | None = None
         self._inflight: set[int] = set()  # outbox ids this process is delivering
+        self._pruned_at = 0.0  # when finished outbox entries were last deleted
 
     # -- the engine's side -------------------------------------------------------------
     def plan(self, rule: Rule, notification: Notification, *, act: bool) -> list[dict[str, Any]]:
@@ -171,8 +172,11 @@ class Dispatcher:
     def recover(self) -> int:
         """Deliver what the outbox holds that no delivery of this process owns (a leader
         died with it queued); return how many entries that was. Entries finished more
-        than a day ago are deleted."""
-        self.alerts.prune_outbox(time.time() - _OUTBOX_KEEP_S)
+        than a day ago are deleted (at most once an hour: a delete is a write)."""
+        now = time.time()
+        if now - self._pruned_at >= 3600:
+            self.alerts.prune_outbox(now - _OUTBOX_KEEP_S)
+            self._pruned_at = now
         rows = self.alerts.open_outbox()
         with self._lock:
             orphans = [r for r in rows if r["id"] not in self._inflight]

@@ -395,9 +395,11 @@ class AlertEngine:
         queued are planned again (with today's silences and routes), then the outbox
         entries nobody delivers are re-sent."""
         assert self.dispatch is not None
-        rules = {rule.name: rule for rule in self.rules()}
-        silences = self.alerts.list_silences(active_at=now)
-        for row in self.alerts.undispatched():
+        left = self.alerts.undispatched()
+        if left:  # rare (a leader died mid-round): only then read rules and silences
+            rules = {rule.name: rule for rule in self.rules()}
+            silences = self.alerts.list_silences(active_at=now)
+        for row in left:
             change = row["dispatch_pending"]
             rule = rules.get(row["rule"])
             if rule is None:
