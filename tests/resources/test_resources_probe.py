@@ -13,8 +13,11 @@ import httpx
 import pytest
 from support.servers import free_port
 
-from vigil.engine.resources.probe import probe_stats, run_probe, validate_probe
+from vigil.engine.ingest.ingestor import Ingestor
+from vigil.engine.leader import Leadership
+from vigil.engine.resources.probe import ProbeScheduler, probe_stats, run_probe, validate_probe
 from vigil.errors import ValidationFailedError
+from vigil.store.resources import queries as rq
 
 # these tests send to receivers on loopback, which vigil refuses by default
 pytestmark = pytest.mark.usefixtures("allow_private_targets")
@@ -157,9 +160,7 @@ def test_server_runs_probes_on_schedule(server_factory, endpoint):
 
 
 def test_probe_rule_metrics(store):
-    from vigil.engine.ingest.ingestor import Ingestor
     from vigil.engine.metric_sources import get_metric
-    from vigil.store.resources import queries as rq
 
     Ingestor(store).register_model({"name": "m", "schema": {"features": []}})
     model = store.get_model("m")
@@ -183,3 +184,38 @@ def test_probe_rule_metrics(store):
     p95 = get_metric("probe_latency_p95").compute(store, model, None, now - 60, now)
     assert p95 == pytest.approx(0.030)
     assert get_metric("probe_latency_p95").compute(store, model, None, now - 600, now - 60) is None
+
+
+def test_a_run_scheduled_by_a_deposed_leader_is_not_sent(store, endpoint):
+    """Leadership is checked when a run is scheduled, but the run starts later: by then
+    another replica may lead. The run's fenced claim refuses it, and the new leader
+    resumes one interval after the deposed leader's last claimed run."""
+    Ingestor(store).register_model({"name": "m", "schema": {"features": []}})
+    model = store.get_model("m")
+    probe = rq.create_probe(store, model.id, validate_probe({"url": f"{endpoint}/up"}))
+    probe["interval_s"] = 30.0
+    leader = Leadership(store, jobs=["probes"], ttl_s=60.0).start()
+    try:
+        scheduler = ProbeScheduler(store, leadership=leader)
+
+        async def one_run() -> None:
+            async with httpx.AsyncClient() as client:
+                await scheduler._run_one(client, probe)
+
+        asyncio.run(one_run())
+        assert len(_Handler.seen) == 1  # the leader's run went out, with its result
+        assert len(rq.probe_results(store, probe["id"], 0, time.time() + 60)) == 1
+        claimed = leader.leases.last_position(f"probes:{probe['id']}")
+        assert claimed is not None
+        # another replica takes the lease (this one's renewals stalled past the expiry)
+        new = leader.leases.acquire("probes", "other", 60.0, now=time.time() + 120)
+        assert new is not None and leader.leads("probes")  # still trusts its lease locally
+        asyncio.run(one_run())  # ... but the run is refused at its claim
+        assert len(_Handler.seen) == 1
+        assert len(rq.probe_results(store, probe["id"], 0, time.time() + 60)) == 1
+        # the new leader is due one interval after the last claimed run
+        other = ProbeScheduler(store, leadership=leader)
+        due = other._resume([probe])[probe["id"]]
+        assert due - time.monotonic() == pytest.approx(claimed + 30.0 - time.time(), abs=1.0)
+    finally:
+        leader.stop()

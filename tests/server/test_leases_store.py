@@ -114,3 +114,21 @@ def test_leader_that_stops_renewing_is_replaced_within_the_takeover_time(store):
     finally:
         a.stop()
         b.stop()
+
+
+def test_periodic_runs_are_claimed_fenced_and_spaced_across_holders(store):
+    leases = Leases(store)
+    a = leases.acquire("probes", "a", 10, now=100)
+    assert leases.claim_run("probes:p1", a, "a", 5.0, now=100) is None
+    assert leases.claim_run("probes:p1", a, "a", 5.0, now=103) == 105.0  # too soon
+    assert leases.claim_run("probes:p2", a, "a", 5.0, now=103) is None  # each part alone
+    assert leases.claim_run("probes:p1", a, "a", 5.0, now=105) is None
+    assert leases.last_position("probes:p1") == 105.0
+    # b takes over; a's run, scheduled while it still led, is refused at its claim
+    b = leases.acquire("probes", "b", 10, now=116)
+    with pytest.raises(LeaseLostError):
+        leases.claim_run("probes:p1", a, "a", 5.0, now=116)
+    # b goes on from the newest claim, not from before it
+    assert leases.claim_run("probes:p1", b, "b", 5.0, now=109) == 110.0
+    assert leases.claim_run("probes:p1", b, "b", 5.0, now=116) is None
+    assert leases.last_position("probes:p1") == 116.0

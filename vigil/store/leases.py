@@ -201,6 +201,47 @@ class Leases:
                 )
             )
 
+    def claim_run(
+        self, job: str, token: int, holder: str, min_gap_s: float, now: float | None = None
+    ) -> float | None:
+        """Claim one run of a periodic job part (``probes:<id>``) under ``token``, at least
+        ``min_gap_s`` after the last run any holder claimed: None when the claim is stored
+        and this holder may run it now, else the time (``time.time()``) from which a claim
+        would succeed. Raises :class:`LeaseLostError` when the token is stale.
+
+        Checking leadership when a run is scheduled is not enough: the run starts later,
+        and by then another replica may lead and have read an older last run. The claim is
+        fenced and stored in one transaction, so a deposed holder's late run is refused and
+        a new holder resumes from the newest claim (:meth:`last_position`).
+        """
+        now = time.time() if now is None else now
+        r = job_rounds
+        key = "last-run"
+        with self.store.write() as conn:
+            self.fence(conn, lease_of(job), token)
+            last = conn.execute(
+                sa.select(r.c.position).where(r.c.job == job, r.c.round_key == key)
+            ).scalar()
+            if last is not None and now < last + min_gap_s:
+                return float(last + min_gap_s)
+            values = {
+                "token": token,
+                "holder": holder,
+                "state": "done",
+                "position": now,
+                "started_at": now,
+                "finished_at": now,
+            }
+            if last is None:
+                conn.execute(
+                    self.store._insert(r)
+                    .values(job=job, round_key=key, **values)
+                    .on_conflict_do_update(index_elements=["job", "round_key"], set_=values)
+                )
+            else:
+                conn.execute(r.update().where(r.c.job == job, r.c.round_key == key).values(values))
+            return None
+
     def last_position(self, job: str) -> float | None:
         """The furthest position a finished round of ``job`` reached, or None."""
         r = job_rounds

@@ -5,8 +5,11 @@ the time to the response headers (time to first byte), the time to the whole bod
 status and whether it counts as a success (the expected status, else any 2xx/3xx).
 Failures — connection refused, timeouts, unexpected statuses — are results too, with the
 reason. With several server replicas only the leader of the ``probes`` job runs them
-(:mod:`vigil.engine.leader`); a new leader starts each probe one interval after its
-newest stored result, so a takeover neither doubles nor bunches the runs.
+(:mod:`vigil.engine.leader`). Each run is claimed in the store under the lease's fencing
+token just before its request (:meth:`vigil.store.leases.Leases.claim_run`), and a new
+leader starts each probe one interval after its newest claim or stored result, so a
+takeover neither doubles nor bunches the runs, even when a deposed leader's run was
+scheduled before it lost the lease.
 
 Probe URLs on internal addresses (loopback, private, link-local: the cloud metadata
 service, the server itself) are refused at creation and before each request unless
@@ -30,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from vigil.egress import EgressPolicy, EgressRefusedError, TargetUnresolvedError
 from vigil.errors import InvalidParameterError, ValidationFailedError
 from vigil.store import Store
+from vigil.store.leases import LeaseLostError
 from vigil.store.resources import queries as rq
 
 if TYPE_CHECKING:
@@ -40,6 +44,12 @@ log = logging.getLogger("vigil.probe")
 _KEYS = frozenset({"name", "url", "method", "body", "interval_s", "timeout_s", "expect_status"})
 _METHODS = ("GET", "POST", "HEAD")
 MIN_INTERVAL_S = 1.0
+CLAIM_GAP = 0.9  # runs claimed across replicas are at least this share of the interval apart
+
+
+def _claim_job(probe: Mapping[str, Any]) -> str:
+    """The round job under which a probe's runs are claimed (fenced by ``probes``)."""
+    return f"probes:{probe['id']}"
 
 
 def validate_probe(body: Any) -> dict[str, Any]:
@@ -232,7 +242,8 @@ class ProbeScheduler:
         self._due: dict[str, float] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # look at the schedule again now
+        self._reload = False  # ... and read the probe list again first
 
     def start(self) -> None:
         """Start the loop (call inside a running event loop)."""
@@ -240,6 +251,7 @@ class ProbeScheduler:
 
     def refresh(self) -> None:
         """Read the probe list now (after a probe was created or deleted)."""
+        self._reload = True
         self._wake.set()
 
     async def stop(self) -> None:
@@ -275,8 +287,9 @@ class ProbeScheduler:
                     except Exception:
                         log.exception("vigil: could not read the probes")
                 now = time.monotonic()
-                if now - loaded >= self.refresh_s or self._wake.is_set():
-                    self._wake.clear()
+                self._wake.clear()
+                if now - loaded >= self.refresh_s or self._reload:
+                    self._reload = False
                     try:
                         probes = await run_in_threadpool(rq.list_probes, self.store)
                     except Exception:
@@ -304,12 +317,41 @@ class ProbeScheduler:
             last = rq.probe_results(
                 self.store, probe["id"], wall - probe["interval_s"], wall + 60, limit=1
             )
-            wait = last[0]["ts"] + probe["interval_s"] - wall if last else 0.0
+            newest = last[0]["ts"] if last else None
+            if self.leadership is not None:  # a run claimed whose result is not stored yet
+                claimed = self.leadership.leases.last_position(_claim_job(probe))
+                if claimed is not None and (newest is None or claimed > newest):
+                    newest = claimed
+            wait = newest + probe["interval_s"] - wall if newest is not None else 0.0
             due[probe["id"]] = mono + max(0.0, wait)
         return due
 
+    def _claim(self, probe: Mapping[str, Any]) -> float | None:
+        """Claim this run across replicas (fenced by the ``probes`` lease): None when it
+        may go now, else how many seconds until it may (a run claimed elsewhere, or this
+        process no longer leads: then one refresh interval)."""
+        leadership = self.leadership
+        if leadership is None:
+            return None
+        token = leadership.token("probes")
+        if token is None:
+            return self.refresh_s
+        try:
+            due = leadership.leases.claim_run(
+                _claim_job(probe), token, leadership.holder, CLAIM_GAP * probe["interval_s"]
+            )
+        except LeaseLostError:
+            return self.refresh_s
+        return None if due is None else max(0.0, due - time.time())
+
     async def _run_one(self, client: httpx.AsyncClient, probe: dict[str, Any]) -> None:
         try:
+            wait = await run_in_threadpool(self._claim, probe)
+            if wait is not None:  # not this process's run: try again when it may be
+                if probe["id"] in self._due:
+                    self._due[probe["id"]] = time.monotonic() + wait
+                    self._wake.set()
+                return
             result = await run_probe(client, probe, self.egress)
             await run_in_threadpool(rq.insert_probe_result, self.store, probe["id"], result)
             if self.on_result is not None:
