@@ -24,6 +24,17 @@ ROWS = {  # table: (key column, rows as (model id, key, ts))
     "answer_scores": ("prediction_id", [(1, "p2", TODAY)]),
 }
 
+INSERTS = {  # table: one row at the old revision, in its columns
+    "labels": "INSERT INTO labels (model_id, prediction_id, actual, ts, received_at) "
+    "VALUES (:m, :k, '1', :ts, :ts)",
+    "feedback": "INSERT INTO feedback (model_id, id, prediction_id, score, ts, received_at) "
+    "VALUES (:m, :k, 'p1', 1, :ts, :ts)",
+    "prediction_scores": "INSERT INTO prediction_scores (model_id, prediction_id, version, "
+    "ts, ood_score) VALUES (:m, :k, '1', :ts, 0.5)",
+    "answer_scores": "INSERT INTO answer_scores (model_id, prediction_id, version, ts, tokens) "
+    "VALUES (:m, :k, '1', :ts, 3)",
+}
+
 
 def _insert_old(engine: sa.Engine) -> None:
     with engine.begin() as conn:
@@ -34,38 +45,10 @@ def _insert_old(engine: sa.Engine) -> None:
             ),
             {"s": '{"task": "regression", "features": [{"name": "x", "kind": "numeric"}]}'},
         )
-        for model, key, day in ROWS["labels"][1]:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO labels (model_id, prediction_id, actual, ts, received_at) "
-                    "VALUES (:m, :k, '1', :ts, :ts)"
-                ),
-                {"m": model, "k": key, "ts": day * DAY_S + 60},
-            )
-        for model, key, day in ROWS["feedback"][1]:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO feedback (model_id, id, prediction_id, score, ts, received_at) "
-                    "VALUES (:m, :k, 'p1', 1, :ts, :ts)"
-                ),
-                {"m": model, "k": key, "ts": day * DAY_S + 60},
-            )
-        for model, key, day in ROWS["prediction_scores"][1]:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO prediction_scores (model_id, prediction_id, version, ts, "
-                    "ood_score) VALUES (:m, :k, '1', :ts, 0.5)"
-                ),
-                {"m": model, "k": key, "ts": day * DAY_S + 60},
-            )
-        for model, key, day in ROWS["answer_scores"][1]:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO answer_scores (model_id, prediction_id, version, ts, tokens) "
-                    "VALUES (:m, :k, '1', :ts, 3)"
-                ),
-                {"m": model, "k": key, "ts": day * DAY_S + 60},
-            )
+        for table, (_key, rows) in ROWS.items():
+            sql = sa.text(INSERTS[table])
+            for model, key, day in rows:
+                conn.execute(sql, {"m": model, "k": key, "ts": day * DAY_S + 60})
 
 
 def _stored(conn: sa.Connection, table: str) -> set[tuple[int, str, float]]:
