@@ -133,9 +133,13 @@ def to_sketch(registers: np.ndarray) -> ds.hll_sketch:
     # 2**-value summed over the slots: every partial sum is a multiple of 2**-63 below
     # 2**13 in magnitude, so exact in a double whatever the order (DataSketches sums in
     # slot order, and gets the same bits)
-    per_value = np.bincount(registers, minlength=64).astype(np.float64) * _INV_POW2
-    kxq0 = float(per_value[:32].sum())
-    kxq1 = float(per_value[32:].sum())
+    inverse = _INV_POW2.take(registers)
+    if int(registers.max()) < 32:  # almost always: a value of 32 has p ~ 2**-32
+        kxq0, kxq1 = float(inverse.sum()), 0.0
+    else:
+        high = registers >= 32
+        kxq0, kxq1 = float(inverse[~high].sum()), float(inverse[high].sum())
+    zeros = k - int(np.count_nonzero(registers))
     preamble = _PREAMBLE.pack(
         _HLL_PREINTS,
         _SER_VER,
@@ -148,7 +152,7 @@ def to_sketch(registers: np.ndarray) -> ds.hll_sketch:
         0.0,
         kxq0,
         kxq1,
-        int(np.count_nonzero(registers == 0)),
+        zeros,
         0,
     )
     return ds.hll_sketch.deserialize(preamble + registers.tobytes())
