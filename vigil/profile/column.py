@@ -357,13 +357,14 @@ class ColumnProfile:
                 out._kll.merge(part._kll)
             if out._freq is not None and part._freq is not None and not part._freq.is_empty():
                 out._freq.merge(part._freq)
+        # registers read before the sketches: _sketch() stores its sketch, then clears them
+        regs = [r for r in (self._regs, other._regs) if r is not None]
         union = ds.hll_union(HLL_LG_K)
         union.update(self._hll)
         union.update(other._hll)
         out._hll = union.get_result(ds.tgt_hll_type.HLL_8)
-        if self._regs is not None or other._regs is not None:  # bulk registers stay bulk
-            parts = [r for r in (self._regs, other._regs) if r is not None]
-            out._regs = np.maximum(*parts) if len(parts) == 2 else parts[0].copy()
+        if regs:  # bulk registers stay bulk until a sketch is needed
+            out._regs = np.maximum(regs[0], regs[1]) if len(regs) == 2 else regs[0].copy()
         return out
 
     # ----------------------------------------------------------------- state

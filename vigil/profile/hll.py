@@ -26,6 +26,7 @@ References:
 from __future__ import annotations
 
 import struct
+import sys
 
 import datasketches as ds
 import numpy as np
@@ -71,7 +72,8 @@ def coupons(values: np.ndarray) -> np.ndarray:
     not canonicalised here (callers pass finite values only).
     """
     bits = (np.asarray(values, dtype=np.float64) + 0.0).view(np.uint64)  # -0.0 -> 0.0
-    # tail block of an 8-byte key: k1 = bytes as little-endian u64 (x86 and ARM)
+    if sys.byteorder != "little":  # the tail block reads the double's bytes little-endian
+        bits = bits.byteswap()
     k1 = bits * _C1
     k1 = (k1 << _S31) | (k1 >> _S33)
     k1 *= _C2
