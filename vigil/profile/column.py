@@ -29,6 +29,7 @@ import datasketches as ds
 import numpy as np
 
 from vigil.errors import InvalidParameterError
+from vigil.profile import hll
 from vigil.schema import FeatureKind
 
 KLL_K = 200
@@ -37,6 +38,9 @@ HLL_LG_K = 12
 """log2 of HLL buckets: about 1.6% relative standard error on distinct counts."""
 FREQ_LG_MAX = 10
 """log2 of the frequent-items map: up to 768 categories are counted exactly."""
+_HLL_SET_MAX = 3 * (1 << (HLL_LG_K - 3)) // 4
+"""Most distinct coupons an HLL sketch keeps as a list or set (exact counts); one more
+turns it into registers. Batches with at most this many go through the sketch itself."""
 
 _NUMERIC_TRACK = frozenset({FeatureKind.NUMERIC, FeatureKind.TEXT, FeatureKind.EMBEDDING})
 _ITEMS_TRACK = frozenset({FeatureKind.CATEGORICAL})
@@ -75,6 +79,7 @@ class ColumnProfile:
         "_mean",
         "_min",
         "_n",
+        "_regs",
         "count",
         "kind",
         "name",
@@ -96,6 +101,7 @@ class ColumnProfile:
         self._kll = ds.kll_doubles_sketch(KLL_K) if self.kind in _NUMERIC_TRACK else None
         self._freq = ds.frequent_strings_sketch(FREQ_LG_MAX) if self.kind in _ITEMS_TRACK else None
         self._hll = ds.hll_sketch(HLL_LG_K)
+        self._regs: np.ndarray | None = None  # registers from bulk updates, see _sketch()
 
     # ----------------------------------------------------------------- updates
     def add_nulls(self, n: int) -> None:
@@ -121,9 +127,28 @@ class ColumnProfile:
             values = values[finite]
         self._add_finite(values)
         if distinct and values.size:
-            if values.size > 1024 and np.all(values == np.round(values)):
-                values = np.unique(values)  # integer-valued: hash each value once
+            self._add_distinct(values)
+
+    def _add_distinct(self, values: np.ndarray) -> None:
+        """Add finite values to the distinct count: one sketch update per value for a
+        few, else their coupons hashed in bulk and folded into a register array."""
+        if values.size <= _HLL_SET_MAX:
             deque(map(self._hll.update, values.tolist()), 0)
+            return
+        coupons = hll.coupons(values)
+        if self._regs is not None:
+            hll.fold(self._regs, coupons)
+            return
+        regs = np.zeros(1 << HLL_LG_K, dtype=np.uint8)
+        hll.fold(regs, coupons)
+        if np.count_nonzero(regs) <= _HLL_SET_MAX:
+            # as few distinct coupons as a list or set holds? then the sketch keeps them
+            # exactly; one value per coupon, in first-seen order, updates it as all do
+            uniq, first = np.unique(coupons, return_index=True)
+            if uniq.size <= _HLL_SET_MAX:
+                deque(map(self._hll.update, values[np.sort(first)].tolist()), 0)
+                return
+        self._regs = regs
 
     def update_items(self, counts: dict[str, int]) -> None:
         """Add categorical or text values given as ``{string form: count}``."""
@@ -136,6 +161,20 @@ class ColumnProfile:
             if freq_update is not None:
                 freq_update(key, c)
         self.count += total
+
+    def _sketch(self) -> ds.hll_sketch:
+        """The distinct-count sketch of everything added: the scalar sketch, or, after
+        bulk updates, the HLL_8 sketch of its registers and theirs (out of order, as a
+        union's result). Caches that sketch in place of both; the values are unchanged."""
+        regs = self._regs
+        if regs is None:
+            return self._hll
+        if not self._hll.is_empty():
+            regs = np.maximum(regs, hll.registers_of(self._hll))
+        sketch = hll.to_sketch(regs)
+        self._hll = sketch
+        self._regs = None
+        return sketch
 
     def update_distinct(self, keys: Iterable[str]) -> None:
         """Add keys to the distinct-count sketch only (counts are updated elsewhere)."""
@@ -154,9 +193,12 @@ class ColumnProfile:
         m2_b = float(np.dot(dev, dev))
         self._merge_moments(n_b, mean_b, m2_b, float(values.min()), float(values.max()))
         assert self._kll is not None
-        if not values.flags.writeable:  # the sketch binding refuses read-only buffers
-            values = values.copy()
-        self._kll.update(values)
+        # in sorted chunks: the sketch's compactions then sort runs that are already in
+        # order (2.5x less CPU at 8,000 values, 1.6x at 500,000, where sorting the whole
+        # array would cost more than it saves); KLL's rank error bound holds for any order
+        # of the stream. Copies, too: the sketch binding refuses read-only buffers.
+        for start in range(0, n_b, hll.CHUNK):
+            self._kll.update(np.sort(values[start : start + hll.CHUNK]))
 
     def _merge_moments(self, n_b: int, mean_b: float, m2_b: float, lo: float, hi: float) -> None:
         n_a = self._n
@@ -272,7 +314,7 @@ class ColumnProfile:
         Never above :attr:`count`: a column cannot hold more distinct values than values,
         though the sketch's estimate may exceed it (2,033 for 2,000 unique values).
         """
-        return min(float(self._hll.get_estimate()), float(self.count))
+        return min(float(self._sketch().get_estimate()), float(self.count))
 
     def distinct_bounds(self, num_std: int = 2) -> tuple[float, float]:
         """Bounds on the number of distinct non-null values, ``num_std`` (1, 2 or 3)
@@ -284,8 +326,9 @@ class ColumnProfile:
         if self.count == 0:
             return 0.0, 0.0
         top = float(self.count)
-        lo = min(max(float(self._hll.get_lower_bound(num_std)), 1.0), top)
-        return lo, min(max(float(self._hll.get_upper_bound(num_std)), lo), top)
+        sketch = self._sketch()
+        lo = min(max(float(sketch.get_lower_bound(num_std)), 1.0), top)
+        return lo, min(max(float(sketch.get_upper_bound(num_std)), lo), top)
 
     # ----------------------------------------------------------------- merging
     def merged(self, other: ColumnProfile) -> ColumnProfile:
@@ -317,10 +360,14 @@ class ColumnProfile:
                 out._kll.merge(part._kll)
             if out._freq is not None and part._freq is not None and not part._freq.is_empty():
                 out._freq.merge(part._freq)
+        # registers read before the sketches: _sketch() stores its sketch, then clears them
+        regs = [r for r in (self._regs, other._regs) if r is not None]
         union = ds.hll_union(HLL_LG_K)
         union.update(self._hll)
         union.update(other._hll)
         out._hll = union.get_result(ds.tgt_hll_type.HLL_8)
+        if regs:  # bulk registers stay bulk until a sketch is needed
+            out._regs = np.maximum(regs[0], regs[1]) if len(regs) == 2 else regs[0].copy()
         return out
 
     # ----------------------------------------------------------------- state
@@ -338,7 +385,7 @@ class ColumnProfile:
             "min": self._min if self._n else None,
             "max": self._max if self._n else None,
         }
-        blobs = {"hll": bytes(self._hll.serialize_compact())}
+        blobs = {"hll": bytes(self._sketch().serialize_compact())}
         if self._kll is not None:
             blobs["kll"] = bytes(self._kll.serialize())
         if self._freq is not None:
