@@ -83,6 +83,15 @@ class PreparedColumn:
         s = self.sample.sorted
         lo, hi = (float(s[0]), float(s[-1])) if s.size else (0.0, 1.0)
         self.plot_edges = np.linspace(lo, hi if hi > lo else lo + 1.0, _PLOT_BINS + 1)
+        self.plot_edge_list: list[float] = self.plot_edges.tolist()
+
+    @property
+    def reference_shares(self) -> list[float]:
+        """The reference's shares in :attr:`plot_edges` (numeric columns), once per column."""
+        if "_ref_shares" not in self.__dict__:
+            plot = _numeric_plot(self.sample, self.sample, self.plot_edges)
+            self._ref_shares: list[float] = plot["reference"]
+        return self._ref_shares
 
     def release(self) -> None:
         """Drop a numeric column's sorted reference (prepared again if compared again):
@@ -237,10 +246,7 @@ class PreparedColumn:
     # -- plotting data ------------------------------------------------------------------
     def _plot(self, cur: NumericSample | CategoricalSample) -> dict[str, Any]:
         if isinstance(cur, NumericSample):
-            if "_ref_shares" not in self.__dict__:  # the reference's shares: once per column
-                plot = _numeric_plot(self.sample, self.sample, self.plot_edges)
-                self._ref_shares: list[float] = plot["reference"]
-            return _numeric_plot(self.sample, cur, self.plot_edges, self._ref_shares)
+            return _numeric_plot(self.sample, cur, self.plot_edges, self.reference_shares)
         ref = self.sample
         levels, rc, cc, _ = aligned_counts(ref, cur)  # reference levels, then unseen ones
         k = ref.levels.size
