@@ -72,15 +72,24 @@ class NumericBlock:
 
 
 def compare_block(
-    block: NumericBlock, values: np.ndarray
+    block: NumericBlock, values: np.ndarray, *, in_place: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """KS's D, its p-value and the unscaled W1 of each row of ``values`` (finite, one row
     per column of ``block``), with the window's tie counts and its sorted values.
 
+    Args:
+        block: the prepared references.
+        values: the window, one row per column.
+        in_place: sort ``values`` itself (the caller's own copy) instead of a copy.
+
     Returns:
         ``(d, p, w1, n_repeats, sorted_values)``.
     """
-    v = np.sort(values, axis=1)
+    if in_place:
+        values.sort(axis=1)
+        v = values
+    else:
+        v = np.sort(values, axis=1)
     m = block.m
     equal = v[:, 1:] == v[:, :-1]
     repeats = np.count_nonzero(equal, axis=1)
@@ -158,23 +167,24 @@ def _ks_statistics(
     bound[some] = np.maximum(bound[some], np.maximum.reduceat(reach, cuts[:-1][some]))
     keep = (hi_f - prev >= bound[row]) | (rc - lo_f >= bound[row])
     row, x, rc, prev = row[keep], x[keep], right[row[keep], pos[keep]], before[row[keep], pos[keep]]
-    d = np.empty(rows)
     cuts = np.searchsorted(row, np.arange(rows + 1))
+    right_ref = np.empty(x.size, dtype=np.intp)
+    left_ref = np.empty(x.size, dtype=np.intp)
     for r in range(rows):
         a, b = cuts[r], cuts[r + 1]
         u, w = block.refs[r].sorted, x[a:b]
-        right_ref = np.searchsorted(u, w, side="right")
-        left_ref = right_ref.copy()
-        shared = np.flatnonzero(u[np.maximum(right_ref - 1, 0)] == w)
-        shared = shared[right_ref[shared] > 0]
-        if shared.size:
-            left_ref[shared] = np.searchsorted(u, w[shared], side="left")
-        nn = block.refs[r].n
-        at = right_ref / nn - rc[a:b] / m
-        between = left_ref / nn - prev[a:b] / m
-        max_s = max(at.max(), between.max())
-        min_s = np.clip(-at.min(), 0, 1)
-        d[r] = min_s if min_s > max_s else max_s
+        found = np.searchsorted(u, w, side="right")
+        right_ref[a:b] = left_ref[a:b] = found
+        shared = np.flatnonzero(u[np.maximum(found - 1, 0)] == w)
+        shared = shared[found[shared] > 0]
+        if shared.size:  # values the reference holds too: F_ref just before them
+            left_ref[a + shared] = np.searchsorted(u, w[shared], side="left")
+    nr = n[row, 0]
+    at = right_ref / nr - rc / m
+    between = left_ref / nr - prev / m
+    max_s = np.maximum(np.maximum.reduceat(at, cuts[:-1]), np.maximum.reduceat(between, cuts[:-1]))
+    min_s = np.clip(-np.minimum.reduceat(at, cuts[:-1]), 0, 1)
+    d = np.where(min_s > max_s, min_s, max_s)
     return d
 
 
@@ -189,7 +199,10 @@ def _wasserstein(block: NumericBlock, v: np.ndarray, tied: np.ndarray) -> np.nda
     c, q = block.levels, block.q
     big = np.maximum(block.u_last, v[:, -1])
     lo = np.minimum(block.u_first, v[:, 0])
-    steps = c * np.diff(v, axis=1)  # ∫ F_cur over each gap
+    padded = np.empty((rows, m))  # ∫ F_cur over each gap, then one 0 per row
+    np.subtract(v[:, 1:], v[:, :-1], out=padded[:, :-1])
+    np.multiply(c, padded[:, :-1], out=padded[:, :-1])
+    padded[:, -1] = 0.0
     row, start, crossing = _run_starts(q, v, big, tied)
     below = (start & 1).astype(bool)
     i = (start - 1) >> 1
@@ -200,7 +213,7 @@ def _wasserstein(block: NumericBlock, v: np.ndarray, tied: np.ndarray) -> np.nda
     end_point = seg_start + counts + 1
     total = int(end_point[-1]) + 1 if rows else 0
     h, g = np.zeros((3, total)), np.zeros((3, total))
-    prefix = _prefix_at(steps, np.append(row, np.arange(rows)), np.append(i, np.full(rows, m - 1)))
+    prefix = _prefix_at(padded, np.append(row, np.arange(rows)), np.append(i, np.full(rows, m - 1)))
     g[:2, point], g[:2, end_point] = prefix[:, : row.size], prefix[:, row.size :]
     at_q = np.flatnonzero(crossing)
     if at_q.size:
@@ -277,18 +290,17 @@ def _run_starts(
     return row[order], start[order], crossing[order]
 
 
-def _prefix_at(steps: np.ndarray, row: np.ndarray, i: np.ndarray) -> np.ndarray:
-    """``Σ steps[row, :i]`` as float64 parts ``(hi, lo)``: the block sums, long-double
-    block starts and partial sums of :func:`~vigil.drift.batch.wasserstein._prefix_at`,
-    over every row at once (each row's gaps padded with one 0, as there)."""
-    rows, gaps = steps.shape
-    width = gaps + 1
+def _prefix_at(padded: np.ndarray, row: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """``Σ steps[row, :i]`` as float64 parts ``(hi, lo)``, with ``padded`` the steps of
+    each row followed by one 0: the block sums, long-double block starts and partial sums
+    of :func:`~vigil.drift.batch.wasserstein._prefix_at` (which pads the same way), over
+    every row at once."""
+    rows, width = padded.shape
+    gaps = width - 1
     out = np.zeros((2, i.size))
     some = np.flatnonzero(i > 0)
     if gaps == 0 or some.size == 0:
         return out
-    padded = np.zeros((rows, width))
-    padded[:, :gaps] = steps
     flat = padded.ravel()
     block_starts = np.arange(0, gaps, _BLOCK)
     nb = block_starts.size

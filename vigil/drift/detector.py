@@ -214,7 +214,7 @@ class DriftDetector:
         ]
         if not names:
             return {}
-        values = np.stack([data[n] for n in names]).astype(np.float64, copy=False)
+        values = np.stack([data[n] for n in names], dtype=np.float64)  # our own copy
         finite = np.isfinite(values).all(axis=1)
         block = self._block(tuple(names), m)
         if not finite.all():
@@ -222,7 +222,7 @@ class DriftDetector:
             if keep.size == 0:
                 return {}
             block, values, names = block.rows(keep), values[keep], [names[i] for i in keep]
-        d, p, w, repeats, ordered = compare_block(block, values)
+        d, p, w, repeats, ordered = compare_block(block, values, in_place=True)
         columns = [self.columns_[n] for n in names]
         plots = block_plots(columns, ordered)
         out: dict[str, tuple[ColumnDrift, dict[str, Any], str]] = {}

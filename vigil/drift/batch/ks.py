@@ -188,41 +188,40 @@ def _pelz_good_sf(en: np.ndarray, x: np.ndarray) -> np.ndarray:
     vanishes = qlog < -708  # scipy's _MIN_LOG: the CDF is 0
     q = np.exp(qlog)
     k1a, k1b = -z2, _PI_SQUARED / 4
-    k2a = 6 * z6 + 2 * z4
-    k2b = (2 * z4 - 5 * z2) * _PI_SQUARED / 4
-    k2c = _PI_FOUR * (1 - 2 * z2) / 16
-    k3d = _PI_SIX * (5 - 30 * z2) / 64
-    k3c = _PI_FOUR * (-60 * z2 + 212 * z4) / 16
-    k3b = _PI_SQUARED * (135 * z4 - 96 * z6) / 4
-    k3a = -30 * z6 - 90 * z**8
+    zero = np.zeros(z.size)
+    # coefficient rows of K0..K3 in q^(8k): ((a + b j²) + c j⁴) + d j⁶ with j = 2k - 1 (the
+    # zero entries add exact zeros, so each row is scipy's expression for it)
+    a = np.stack([np.ones(z.size), k1a, 6 * z6 + 2 * z4, -30 * z6 - 90 * z**8])
+    b = np.stack(
+        [
+            zero,
+            np.full(z.size, k1b),
+            (2 * z4 - 5 * z2) * _PI_SQUARED / 4,
+            _PI_SQUARED * (135 * z4 - 96 * z6) / 4,
+        ]
+    )
+    c = np.stack([zero, zero, _PI_FOUR * (1 - 2 * z2) / 16, _PI_FOUR * (-60 * z2 + 212 * z4) / 16])
+    d = np.stack([zero, zero, zero, _PI_SIX * (5 - 30 * z2) / 64])
     maxk = np.ceil(16 * z / np.pi).astype(np.int64)
     top = int(maxk.max()) if maxk.size else 0
     terms = np.zeros((4, z.size))
     for k in range(top, 0, -1):  # Horner in q^(8k), from each element's own maxk down
-        on = k <= maxk
         j = 2 * k - 1
-        j2, j4, j6 = j**2, j**4, j**6
-        coeffs = (
-            np.ones(z.size),
-            k1a + k1b * j2,
-            k2a + k2b * j2 + k2c * j4,
-            k3a + k3b * j2 + k3c * j4 + k3d * j6,
-        )
-        qpower = np.power(q, 8 * k)
-        for row, coeff in enumerate(coeffs):
-            terms[row] = np.where(on, terms[row] * qpower + coeff, terms[row])
+        coeffs = ((a + b * j**2) + c * j**4) + d * j**6
+        step = terms * np.power(q, 8 * k) + coeffs
+        np.copyto(terms, step, where=k <= maxk)
     terms *= q
     terms *= _SQRT2PI
     terms /= np.stack([z, 6 * z4, 72 * z**7, 6480 * z**10])
     q2 = np.exp(-_PI_SQUARED / 2 / z2)
     sqrt3z = _SQRT3 * z
-    k2parts, k3parts = [], []
-    for k in range(top, 0, -1):  # numpy's sum over k = maxk .. 1, term by term
-        on = k <= maxk
-        qk = q2 ** (k * k)
-        k2parts.append(np.where(on, (k * k) * qk, np.nan))
-        kpi = np.pi * k
-        k3parts.append(np.where(on, (sqrt3z + kpi) * (sqrt3z - kpi) * (k * k) * qk, np.nan))
+    ks = np.arange(top, 0, -1)[:, None]  # numpy's sum over k = maxk .. 1, term by term
+    on = ks <= maxk
+    k2 = ks**2
+    qk = q2 ** np.broadcast_to(k2, (top, z.size))
+    kpi = np.pi * ks
+    k2parts = np.where(on, k2 * qk, np.nan)
+    k3parts = np.where(on, (sqrt3z + kpi) * (sqrt3z - kpi) * k2 * qk, np.nan)
     k2extra = _numpy_sum(k2parts, maxk) * (_PI_SQUARED * _SQRT2PI / (-36 * z3))
     k3extra = _numpy_sum(k3parts, maxk) * (_PI_SQUARED * _SQRT2PI / (216 * z6))
     terms[2] += k2extra
@@ -232,16 +231,15 @@ def _pelz_good_sf(en: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(vanishes, 1.0, 1.0 - cdf)
 
 
-def _numpy_sum(parts: list[np.ndarray], count: np.ndarray) -> np.ndarray:
-    """Per element, ``np.sum`` of its first ``count`` values in ``parts`` (NaN beyond):
+def _numpy_sum(parts: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Per column of ``parts``, ``np.sum`` of its last ``count`` rows (NaN above them):
     left to right below 8 values, numpy's pairwise pattern at 8 (scipy's series has at
     most 8 terms here, ``z² < 2.2``)."""
-    stacked = np.stack(parts) if parts else np.zeros((0, count.size))
     out = np.zeros(count.size)
-    for row in stacked:
+    for row in parts:
         out = np.where(np.isnan(row), out, out + row)
-    if stacked.shape[0] == 8:
-        r = np.nan_to_num(stacked)
+    if parts.shape[0] == 8:
+        r = np.nan_to_num(parts)
         paired = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
         out = np.where(count == 8, paired, out)
     return out
