@@ -15,7 +15,7 @@ from vigil.schema import FeatureKind
 
 from ._frame import as_matrix, as_numeric, is_missing
 from .batch import CATALOG, BatchTest, CategoricalSample, NumericSample, auto_method
-from .batch._sample import aligned_counts
+from .batch._sample import CodedColumn, aligned_counts
 from .report import ColumnDrift, MultivariateDrift
 
 _PLOT_BINS = 30
@@ -130,7 +130,11 @@ class PreparedColumn:
                 notes.append(f"{bad} current values are not numbers and were ignored.")
             cur: Any = NumericSample(numeric)
         else:
-            cur = CategoricalSample(values)
+            cur = None
+            if isinstance(values, CodedColumn) and values.arrow is not None:
+                cur = CategoricalSample.from_arrow(self.sample, values.arrow)
+            if cur is None:
+                cur = CategoricalSample(values)
         method = self.method
         if method == "auto":
             method = auto_method(self.kind, self.sample, cur)
