@@ -78,8 +78,8 @@ class PreparedColumn:
                     "were ignored."
                 )
 
-    def _prepare_numeric(self) -> None:
-        self.sample = NumericSample(self.raw)
+    def _prepare_numeric(self, out: np.ndarray | None = None) -> None:
+        self.sample = NumericSample(self.raw, out)
         s = self.sample.sorted
         lo, hi = (float(s[0]), float(s[-1])) if s.size else (0.0, 1.0)
         self.plot_edges = np.linspace(lo, hi if hi > lo else lo + 1.0, _PLOT_BINS + 1)

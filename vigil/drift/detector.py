@@ -111,6 +111,7 @@ class DriftDetector:
                 skipped.append(name)
                 col_method = "auto"
             eff = min_effect.get(name) if isinstance(min_effect, Mapping) else min_effect
+            ks_like = kind is FeatureKind.NUMERIC and col_method in ("auto", "ks")
             self.columns_[name] = PreparedColumn(
                 name,
                 kind,
@@ -120,7 +121,7 @@ class DriftDetector:
                 min_effect=eff,
                 alpha=alpha,
                 options=options,
-                lazy=self._one_shot,
+                lazy=self._one_shot or ks_like,
             )
         if skipped:
             self.notes_.append(
@@ -136,6 +137,25 @@ class DriftDetector:
             for n, c in self.columns_.items()
             if c.kind is FeatureKind.NUMERIC and c.method in ("auto", "ks")
         ]
+        self._sorted_rows: dict[str, int] = {}
+        if not self._one_shot:
+            self._prepare_ks_columns()
+
+    def _prepare_ks_columns(self) -> None:
+        """Sort the KS columns' references, those with the same number of finite values
+        into the rows of one 2-D array (no more memory than one array each): a window's
+        block then searches all of them at once (:mod:`vigil.drift._numeric_block`)."""
+        columns = [self.columns_[n] for n in self._ks_columns]
+        sizes = [int(np.count_nonzero(np.isfinite(c.raw))) for c in columns]
+        common = max(set(sizes), key=sizes.count) if sizes else 0
+        shared = [c for c, size in zip(columns, sizes, strict=True) if size == common]
+        self._sorted_buffer = np.empty((len(shared), common)) if len(shared) > 1 else None
+        for c in columns:
+            if self._sorted_buffer is not None and c in shared:
+                self._sorted_rows[c.name] = shared.index(c)
+                c._prepare_numeric(self._sorted_buffer[self._sorted_rows[c.name]])
+            else:
+                c._prepare_numeric()
 
     def compare(self, current: Any) -> DriftReport:
         """Compare a window with the prepared reference.
@@ -245,6 +265,9 @@ class DriftDetector:
             if len(blocks) >= 4:
                 blocks.clear()  # one atomic step: safe beside other threads
             block = NumericBlock([self.columns_[n].sample for n in names], m)
+            if self._sorted_rows:
+                block.buffer = self._sorted_buffer
+                block.buffer_rows = np.array([self._sorted_rows.get(n, -1) for n in names])
             blocks[(names, m)] = block
         return block
 

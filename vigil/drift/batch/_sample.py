@@ -25,6 +25,8 @@ class NumericSample:
     Args:
         values: any 1-D array-like of numbers; NaN and None count as missing, ±inf as
             infinite; both are dropped from the sorted values.
+        out: where to keep the sorted values when there are as many as it holds (a row
+            of the block the detector keeps its numeric references in), else a new array.
 
     Examples:
         >>> s = NumericSample([3.0, 1.0, float("nan"), float("inf"), 2.0])
@@ -32,7 +34,7 @@ class NumericSample:
         ([1.0, 2.0, 3.0], 3, 1, 1)
     """
 
-    def __init__(self, values: Any) -> None:
+    def __init__(self, values: Any, out: np.ndarray | None = None) -> None:
         arr = np.asarray(values)
         if arr.dtype == object:
             arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64)
@@ -45,7 +47,12 @@ class NumericSample:
             self.n_missing = int(np.isnan(arr).sum())
             self.n_infinite = int(arr.size - finite_mask.sum()) - self.n_missing
             finite = arr[finite_mask]
-        self.sorted: np.ndarray = np.sort(finite)
+        if out is not None and out.shape == finite.shape:  # sorted into the caller's row
+            out[:] = finite
+            out.sort()
+            self.sorted: np.ndarray = out
+        else:
+            self.sorted = np.sort(finite)
         self.n = int(self.sorted.size)
 
     @classmethod
