@@ -18,6 +18,7 @@ from vigil.drift import DriftDetector
 from vigil.drift.batch.ks import ks_pvalues
 
 N_REF, M = 1_000_000, 10_000
+SAME = np.random.default_rng(99).normal(size=M)  # a window whose ECDF the reference has
 
 
 def _reference(rng: np.random.Generator) -> pd.DataFrame:
@@ -33,6 +34,7 @@ def _reference(rng: np.random.Generator) -> pd.DataFrame:
             "nan_window": rng.normal(size=N_REF),
             "null_window": rng.normal(size=N_REF),
             "nan_ref": np.where(rng.random(N_REF) < 0.01, np.nan, rng.exponential(size=N_REF)),
+            "same": np.tile(SAME, N_REF // M),
         }
     )
 
@@ -52,6 +54,7 @@ def _window(rng: np.random.Generator, drift: bool) -> pd.DataFrame:
             "nan_window": nan_window,
             "null_window": np.full(M, np.nan),
             "nan_ref": rng.exponential(1.1 if drift else 1.0, M),
+            "same": rng.permutation(SAME),
         }
     )
 
@@ -88,7 +91,7 @@ def test_block_windows_match_scipy(
     reference, detector = prepared
     window = _window(np.random.default_rng(32 + drift), drift)
     # every column but the two with missing window values goes through the block
-    assert _block_rows(detector, window, monkeypatch) == 8
+    assert _block_rows(detector, window, monkeypatch) == 9
     report = detector.compare(window)
     for col in report.columns:
         a = reference[col.column].to_numpy(dtype=float)
@@ -109,6 +112,8 @@ def test_block_windows_match_scipy(
         w = stats.wasserstein_distance(a, b) / scale
         assert col.effect_size == pytest.approx(w, rel=1e-12, abs=1e-300), col.column
     by_name = {c.column: c for c in report.columns}
+    assert by_name["same"].statistic == 0.0
+    assert by_name["same"].effect_size == 0.0  # exactly: rounding residue is floored
     assert "ties" in by_name["ties"].reason
     assert "constant" in by_name["const_ref"].reason
     # a window stuck at one value drifts; the others only when built with drift

@@ -258,9 +258,9 @@ def _wasserstein(block: NumericBlock, v: np.ndarray, tied: np.ndarray) -> np.nda
     g[:2, point], g[:2, end_point] = prefix[:, : row.size], prefix[:, row.size :]
     at_q = np.flatnonzero(crossing)
     if at_q.size:
-        r, gap, pt = row[at_q], i[at_q], point[at_q]
-        h[0, pt], h[1, pt] = block.q_hi[r, gap], block.q_lo[r, gap]
-        g[2, pt] = c[gap] * (q[r, gap] - v[r, gap])
+        q_row, gap, pt = row[at_q], i[at_q], point[at_q]
+        h[0, pt], h[1, pt] = block.q_hi[q_row, gap], block.q_lo[q_row, gap]
+        g[2, pt] = c[gap] * (q[q_row, gap] - v[q_row, gap])
     at_v = np.flatnonzero(~crossing)
     if at_v.size:
         cuts = np.searchsorted(row[at_v], np.arange(rows + 1))
@@ -270,9 +270,13 @@ def _wasserstein(block: NumericBlock, v: np.ndarray, tied: np.ndarray) -> np.nda
         # rank in the reference lies between the crossings' ranks a_i and a_{i+1}
         ranks = np.zeros(at_v.size, dtype=np.intp)
         plain = np.flatnonzero(~is_tied[row[at_v]])
-        r, gap = row[at_v[plain]], i[at_v[plain]]
-        lo, hi = block.index[r, gap] + 1, block.index[r, gap + 1]
-        ranks[plain] = block.ranks(r, v[r, gap], lo, hi)
+        p_row, p_gap = row[at_v[plain]], i[at_v[plain]]
+        ranks[plain] = block.ranks(
+            p_row,
+            v[p_row, p_gap],
+            block.index[p_row, p_gap] + 1,
+            block.index[p_row, p_gap + 1],
+        )
         for r in np.flatnonzero(cuts[:-1] < cuts[1:]).tolist():
             a, b = cuts[r], cuts[r + 1]
             which = at_v[a:b]

@@ -202,6 +202,7 @@ class CodedColumn:
     ndim = 1
     arrow: Any = None
     """The column's Arrow strings when it came from them (see :meth:`from_arrow`)."""
+    _encode: Callable[[], tuple[np.ndarray, np.ndarray]]
 
     def __init__(self, codes: np.ndarray, levels: np.ndarray) -> None:
         self._coded: tuple[np.ndarray, np.ndarray] | None = (
