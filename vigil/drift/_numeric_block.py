@@ -27,7 +27,7 @@ import numpy as np
 
 from .batch._sample import _BLOCK, NumericSample
 from .batch.ks import _BOUNDED_FROM, _GROUP, _MAX_EXACT_N, ks_pvalues
-from .batch.wasserstein import _SHIFT, _crossings, _floor, _integral_at
+from .batch.wasserstein import _SHIFT, _crossings, _floor
 
 if TYPE_CHECKING:
     from ._columns import PreparedColumn
@@ -268,23 +268,20 @@ def _wasserstein(block: NumericBlock, v: np.ndarray, tied: np.ndarray) -> np.nda
         is_tied[tied] = True
         # distinct values: a run starts at v_i only where q_{i-1} < v_i < q_i, so v_i's
         # rank in the reference lies between the crossings' ranks a_i and a_{i+1}
-        ranks = np.zeros(at_v.size, dtype=np.intp)
-        plain = np.flatnonzero(~is_tied[row[at_v]])
-        p_row, p_gap = row[at_v[plain]], i[at_v[plain]]
+        v_row, v_gap = row[at_v], i[at_v]
+        x = v[v_row, v_gap]
+        plain = np.flatnonzero(~is_tied[v_row])
+        ranks = np.empty(at_v.size, dtype=np.intp)
         ranks[plain] = block.ranks(
-            p_row,
-            v[p_row, p_gap],
-            block.index[p_row, p_gap] + 1,
-            block.index[p_row, p_gap + 1],
+            v_row[plain],
+            x[plain],
+            block.index[v_row[plain], v_gap[plain]] + 1,
+            block.index[v_row[plain], v_gap[plain] + 1],
         )
-        for r in np.flatnonzero(cuts[:-1] < cuts[1:]).tolist():
+        for r in tied.tolist():  # ties: the rank searched, as _integral_at does
             a, b = cuts[r], cuts[r + 1]
-            which = at_v[a:b]
-            x = v[r, i[which]]
-            if is_tied[r]:
-                h[:, point[which]] = _integral_at(block.refs[r], x)
-            else:
-                h[:, point[which]] = _integral_at_rank(block.refs[r], x, ranks[a:b])
+            ranks[a:b] = np.searchsorted(block.refs[r].sorted, x[a:b], side="right")
+        h[:, point[at_v]] = _integral_at_ranks(block, cuts, x, ranks)
     h[0, end_point], h[1, end_point] = block.h_end_hi, block.h_end_lo
     h[2, end_point] = big - block.u_last
     g[2, end_point] = big - v[:, -1]
@@ -298,16 +295,26 @@ def _wasserstein(block: NumericBlock, v: np.ndarray, tied: np.ndarray) -> np.nda
     return out
 
 
-def _integral_at_rank(ref: NumericSample, x: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`~vigil.drift.batch.wasserstein._integral_at` given the ranks ``k = #ref <= x``."""
-    pairs, head, rest = ref.cdf_blocks
+def _integral_at_ranks(
+    block: NumericBlock, cuts: np.ndarray, x: np.ndarray, k: np.ndarray
+) -> np.ndarray:
+    """:func:`~vigil.drift.batch.wasserstein._integral_at` of the values ``x`` of every
+    row (row ``r``'s from ``cuts[r]`` to ``cuts[r + 1]``) given their ranks
+    ``k = #ref <= x``: the table rows gathered per row, the arithmetic done once."""
     before = np.maximum(k - 1, 0)
-    rows = pairs[before]
+    pair = np.empty((x.size, 2))
+    head_at, rest_at, n = np.empty(x.size), np.empty(x.size), np.empty(x.size, dtype=np.int64)
+    for r in np.flatnonzero(cuts[:-1] < cuts[1:]).tolist():
+        a, b = cuts[r], cuts[r + 1]
+        pairs, head, rest = block.refs[r].cdf_blocks
+        at = before[a:b]
+        pair[a:b], head_at[a:b], rest_at[a:b] = pairs[at], head[at >> _SHIFT], rest[at >> _SHIFT]
+        n[a:b] = block.refs[r].n
     none = k == 0
-    hi = np.where(none, 0.0, head[before >> _SHIFT])
-    lo = np.where(none, 0.0, rest[before >> _SHIFT] + rows[:, 1])
-    tail = np.where(none, 0.0, k / ref.n * (x - rows[:, 0]))
-    return hi, lo, tail
+    hi = np.where(none, 0.0, head_at)
+    lo = np.where(none, 0.0, rest_at + pair[:, 1])
+    tail = np.where(none, 0.0, k / n * (x - pair[:, 0]))
+    return np.stack([hi, lo, tail])
 
 
 def _run_starts(
