@@ -130,19 +130,38 @@ def _without_block(detector: DriftDetector, window: Any, monkeypatch: Any) -> An
     return report
 
 
+CONTINUOUS = ["plain", "shifted", "scaled", "nan_ref", "same"]  # no ties in any window
+
+
+@pytest.fixture(scope="module")
+def continuous(prepared: tuple[pd.DataFrame, DriftDetector]) -> DriftDetector:
+    return DriftDetector(prepared[0], columns=CONTINUOUS, multivariate=None)
+
+
 @pytest.mark.parametrize("seed", [40, 41, 42])
 def test_the_block_gives_what_the_one_column_path_gives(
-    prepared: tuple[pd.DataFrame, DriftDetector], seed: int, monkeypatch: pytest.MonkeyPatch
+    prepared: tuple[pd.DataFrame, DriftDetector],
+    continuous: DriftDetector,
+    seed: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Statistics, p-values, effect sizes, verdicts, reasons and plot data: the same
-    floats as each column compared alone."""
-    _, detector = prepared
+    floats as each column compared alone, with tied columns in the block and without."""
+    reference, detector = prepared
     window = _window(np.random.default_rng(seed), drift=seed % 2 == 1)
     window.loc[7, "plain"] = np.inf  # one infinite value: that column goes alone
-    fast = detector.compare(window)
-    slow = _without_block(detector, window, monkeypatch)
-    assert fast.to_dict() == slow.to_dict()
-    assert fast.distributions == slow.distributions
+    for det, frame in ((detector, window), (continuous, window[CONTINUOUS[1:]])):
+        fast = det.compare(frame)
+        slow = _without_block(det, frame, monkeypatch)
+        assert fast.to_dict() == slow.to_dict()
+        assert fast.distributions == slow.distributions
+    for col in continuous.compare(window[CONTINUOUS]).columns:  # and scipy's D, W1
+        a = reference[col.column].dropna().to_numpy()
+        b = window[col.column].to_numpy()
+        b = b[np.isfinite(b)]
+        assert col.statistic == stats.ks_2samp(a, b).statistic
+        w = stats.wasserstein_distance(a, b) / a.std()
+        assert col.effect_size == pytest.approx(w, rel=1e-12, abs=1e-300)
 
 
 def test_vectorised_pelz_good_matches_scipy_kstwo() -> None:

@@ -181,13 +181,17 @@ def _ks_statistics(
     for r in range(rows):
         j_end[r] = np.searchsorted(block.q[r], v[r, ends], side="right")
     j_before = np.concatenate([np.zeros((rows, 1), dtype=np.intp), j_end[:, :-1]], axis=1)
-    r_lo = np.take_along_axis(index, j_end, axis=1) + 1
-    r_hi = np.take_along_axis(index, j_end + 1, axis=1)
-    rc_end = right[:, ends] / m
+    flat_index = index.reshape(-1)
+    offset = (np.arange(rows) * index.shape[1])[:, None]
+    r_lo = flat_index[offset + j_end] + 1
+    r_hi = flat_index[offset + j_end + 1]
+    if tied.size:
+        rc_end, prev_first = right[:, ends] / m, before[:, firsts] / m
+    else:  # every value distinct: p + 1 values at or below position p, p below it
+        rc_end, prev_first = (ends + 1) / m, firsts / m
     bound = np.maximum((r_lo / n - rc_end).max(axis=1), (rc_end - r_hi / n).max(axis=1))
     group_hi = r_hi / n
-    group_lo = (np.take_along_axis(index, j_before, axis=1) + 1) / n
-    prev_first = before[:, firsts] / m
+    group_lo = (flat_index[offset + j_before] + 1) / n
     open_ = (group_hi - prev_first >= bound[:, None]) | (rc_end - group_lo >= bound[:, None])
     row, group = np.divmod(np.flatnonzero(open_), ends.size)
     pos = (firsts[group][:, None] + np.arange(_GROUP)).ravel()
@@ -201,16 +205,19 @@ def _ks_statistics(
         a, b = cuts[r], cuts[r + 1]
         j[a:b] = np.searchsorted(block.q[r], x[a:b], side="right")
     nr = n[row, 0]
-    lo_f, hi_f = (index[row, j] + 1) / nr, index[row, j + 1] / nr
-    rc = right[row, pos] / m
-    prev = before[row, pos] / m
+    at_j = offset[row, 0] + j
+    lo_f, hi_f = (flat_index[at_j] + 1) / nr, flat_index[at_j + 1] / nr
+    if tied.size:
+        rc, prev = right[row, pos] / m, before[row, pos] / m
+    else:
+        rc, prev = (pos + 1) / m, pos / m
     reach = np.maximum(lo_f - rc, rc - hi_f)
     some = cuts[:-1] < cuts[1:]
     bound[some] = np.maximum(bound[some], np.maximum.reduceat(reach, cuts[:-1][some]))
     keep = (hi_f - prev >= bound[row]) | (rc - lo_f >= bound[row])
-    row, x, rc, prev = row[keep], x[keep], right[row[keep], pos[keep]], before[row[keep], pos[keep]]
-    j = j[keep]
-    right_ref = block.ranks(row, x, index[row, j] + 1, index[row, j + 1])
+    row, pos, x, at_j = row[keep], pos[keep], x[keep], at_j[keep]
+    rc, prev = (right[row, pos], before[row, pos]) if tied.size else (pos + 1, pos)
+    right_ref = block.ranks(row, x, flat_index[at_j] + 1, flat_index[at_j + 1])
     left_ref = right_ref.copy()
     cuts = np.searchsorted(row, np.arange(rows + 1))
     for r in range(rows):  # values the reference holds too: F_ref just before them
@@ -388,9 +395,14 @@ def _prefix_at(padded: np.ndarray, row: np.ndarray, i: np.ndarray) -> np.ndarray
     np.cumsum(totals[:, :-1], axis=1, dtype=np.longdouble, out=starts[:, 1:])
     end, r = i[some], row[some]
     block = (end - 1) >> _SHIFT
+    first, last = r * width + (block << _SHIFT), r * width + end
+    # the pairs from the last start down: each odd slice of reduceat (from one pair's end
+    # to the next pair's start) then runs backwards and costs one element, not a sum
+    order = np.argsort(first)[::-1]
     bounds = np.empty(2 * end.size, dtype=np.intp)
-    bounds[0::2], bounds[1::2] = r * width + (block << _SHIFT), r * width + end
-    partial = np.add.reduceat(flat, bounds)[0::2]
+    bounds[0::2], bounds[1::2] = first[order], last[order]
+    partial = np.empty(end.size)
+    partial[order] = np.add.reduceat(flat, bounds)[0::2]
     begin = starts[r, block]
     head = begin.astype(np.float64)
     out[0, some] = head
