@@ -7,8 +7,10 @@ some forty calls on arrays of 600 to 10,000 values. Here the window's KS columns
 stacked (one row per column) and every step is one numpy call over all of them: the sort,
 the quantile bounds of KS's D (:func:`~vigil.drift.batch.ks._candidates`), the sign runs of
 the Wasserstein integral (:func:`~vigil.drift.batch.wasserstein._from_integral`), their
-running sums and the p-values (:func:`~vigil.drift.batch.ks.ks_pvalues`). Only the
-searches in each column's own sorted arrays stay one call per column.
+running sums and the p-values (:func:`~vigil.drift.batch.ks.ks_pvalues`). The
+references are searched for all columns at once (:meth:`NumericBlock.ranks`); only the
+searches in each column's quantiles and the look-ups in its running-integral table stay
+one call per column.
 
 The arithmetic is that of the one-column functions, element for element: D is the same
 expression at the same integer ranks as scipy's (bit-identical), W1 the same sums in the
