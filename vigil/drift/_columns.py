@@ -15,7 +15,7 @@ from vigil.schema import FeatureKind
 
 from ._frame import as_matrix, as_numeric, is_missing
 from .batch import CATALOG, BatchTest, CategoricalSample, NumericSample, auto_method
-from .batch._sample import aligned_counts
+from .batch._sample import CodedColumn, aligned_counts
 from .report import ColumnDrift, MultivariateDrift
 
 _PLOT_BINS = 30
@@ -78,11 +78,20 @@ class PreparedColumn:
                     "were ignored."
                 )
 
-    def _prepare_numeric(self) -> None:
-        self.sample = NumericSample(self.raw)
+    def _prepare_numeric(self, out: np.ndarray | None = None) -> None:
+        self.sample = NumericSample(self.raw, out)
         s = self.sample.sorted
         lo, hi = (float(s[0]), float(s[-1])) if s.size else (0.0, 1.0)
         self.plot_edges = np.linspace(lo, hi if hi > lo else lo + 1.0, _PLOT_BINS + 1)
+        self.plot_edge_list: list[float] = self.plot_edges.tolist()
+
+    @property
+    def reference_shares(self) -> list[float]:
+        """The reference's shares in :attr:`plot_edges` (numeric columns), once per column."""
+        if "_ref_shares" not in self.__dict__:
+            plot = _numeric_plot(self.sample, self.sample, self.plot_edges)
+            self._ref_shares: list[float] = plot["reference"]
+        return self._ref_shares
 
     def release(self) -> None:
         """Drop a numeric column's sorted reference (prepared again if compared again):
@@ -121,7 +130,11 @@ class PreparedColumn:
                 notes.append(f"{bad} current values are not numbers and were ignored.")
             cur: Any = NumericSample(numeric)
         else:
-            cur = CategoricalSample(values)
+            cur = None
+            if isinstance(values, CodedColumn) and values.arrow is not None:
+                cur = CategoricalSample.from_arrow(self.sample, values.arrow)
+            if cur is None:
+                cur = CategoricalSample(values)
         method = self.method
         if method == "auto":
             method = auto_method(self.kind, self.sample, cur)
@@ -237,10 +250,7 @@ class PreparedColumn:
     # -- plotting data ------------------------------------------------------------------
     def _plot(self, cur: NumericSample | CategoricalSample) -> dict[str, Any]:
         if isinstance(cur, NumericSample):
-            if "_ref_shares" not in self.__dict__:  # the reference's shares: once per column
-                plot = _numeric_plot(self.sample, self.sample, self.plot_edges)
-                self._ref_shares: list[float] = plot["reference"]
-            return _numeric_plot(self.sample, cur, self.plot_edges, self._ref_shares)
+            return _numeric_plot(self.sample, cur, self.plot_edges, self.reference_shares)
         ref = self.sample
         levels, rc, cc, _ = aligned_counts(ref, cur)  # reference levels, then unseen ones
         k = ref.levels.size

@@ -77,8 +77,10 @@ def _pandas_column(series: Any) -> np.ndarray | CodedColumn:
     if isinstance(dtype, pd.CategoricalDtype):
         return CodedColumn(series.cat.codes.to_numpy(), series.cat.categories.to_numpy(object))
     if isinstance(dtype, pd.StringDtype):
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        return CodedColumn(codes, np.asarray(uniques, dtype=object))
+        to_arrow = getattr(series.array, "__arrow_array__", None)
+        if to_arrow is not None and dtype.storage == "pyarrow":  # kept as Arrow strings
+            return CodedColumn.from_arrow(to_arrow(), lambda: _factorized(series))
+        return CodedColumn(*_factorized(series))
     if pd.api.types.is_bool_dtype(dtype):
         return series.astype(object).where(series.notna(), None).to_numpy()
     if dtype == np.float64:  # NaN is its own missing value: a view, not a copy
@@ -88,6 +90,13 @@ def _pandas_column(series: Any) -> np.ndarray | CodedColumn:
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return _datetimes(series.to_numpy())
     return series.to_numpy(dtype=object)
+
+
+def _factorized(series: Any) -> tuple[np.ndarray, np.ndarray]:
+    import pandas as pd
+
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
 
 
 def _polars_column(series: Any) -> np.ndarray | CodedColumn:
@@ -126,16 +135,21 @@ def _arrow_column(column: Any) -> np.ndarray | CodedColumn:
 
 
 def _arrow_coded(column: Any) -> CodedColumn:
-    """An Arrow string or dictionary column as codes and distinct values."""
+    """An Arrow string or dictionary column as codes and distinct values (made on first
+    use; the strings are kept for :meth:`CategoricalSample.from_arrow`)."""
     import pyarrow as pa
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    encoded = column.dictionary_encode()
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    return CodedColumn(codes, np.asarray(encoded.dictionary.to_pylist(), dtype=object))
+
+    def encode() -> tuple[np.ndarray, np.ndarray]:
+        encoded = column.dictionary_encode()
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        return codes, np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+
+    return CodedColumn.from_arrow(column, encode)
 
 
 def _datetimes(arr: np.ndarray) -> np.ndarray:

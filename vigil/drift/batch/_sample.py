@@ -8,6 +8,7 @@ test fits on one of these, so a reference shared by several tests is prepared on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from itertools import repeat
 from typing import Any
@@ -24,6 +25,8 @@ class NumericSample:
     Args:
         values: any 1-D array-like of numbers; NaN and None count as missing, ±inf as
             infinite; both are dropped from the sorted values.
+        out: where to keep the sorted values when there are as many as it holds (a row
+            of the block the detector keeps its numeric references in), else a new array.
 
     Examples:
         >>> s = NumericSample([3.0, 1.0, float("nan"), float("inf"), 2.0])
@@ -31,7 +34,7 @@ class NumericSample:
         ([1.0, 2.0, 3.0], 3, 1, 1)
     """
 
-    def __init__(self, values: Any) -> None:
+    def __init__(self, values: Any, out: np.ndarray | None = None) -> None:
         arr = np.asarray(values)
         if arr.dtype == object:
             arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64)
@@ -44,7 +47,12 @@ class NumericSample:
             self.n_missing = int(np.isnan(arr).sum())
             self.n_infinite = int(arr.size - finite_mask.sum()) - self.n_missing
             finite = arr[finite_mask]
-        self.sorted: np.ndarray = np.sort(finite)
+        if out is not None and out.shape == finite.shape:  # sorted into the caller's row
+            out[:] = finite
+            out.sort()
+            self.sorted: np.ndarray = out
+        else:
+            self.sorted = np.sort(finite)
         self.n = int(self.sorted.size)
 
     @classmethod
@@ -192,17 +200,52 @@ class CodedColumn:
 
     dtype = np.dtype(object)
     ndim = 1
+    arrow: Any = None
+    """The column's Arrow strings when it came from them (see :meth:`from_arrow`)."""
+    _encode: Callable[[], tuple[np.ndarray, np.ndarray]]
 
     def __init__(self, codes: np.ndarray, levels: np.ndarray) -> None:
-        self.codes = np.asarray(codes)
-        self.levels = np.asarray(levels, dtype=object)
+        self._coded: tuple[np.ndarray, np.ndarray] | None = (
+            np.asarray(codes),
+            np.asarray(levels, dtype=object),
+        )
+        self._length = int(self._coded[0].shape[0])
+
+    @classmethod
+    def from_arrow(
+        cls, arrow: Any, encode: Callable[[], tuple[np.ndarray, np.ndarray]]
+    ) -> CodedColumn:
+        """A column of Arrow strings whose codes and levels ``encode`` makes on first use:
+        a window compared with a prepared reference looks its strings up in the
+        reference's levels instead (:meth:`CategoricalSample.from_arrow`) and never
+        needs them."""
+        out = cls.__new__(cls)
+        out._coded, out._length = None, len(arrow)
+        out.arrow, out._encode = arrow, encode
+        return out
+
+    def _encoded(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._coded is None:
+            codes, levels = self._encode()
+            self._coded = (np.asarray(codes), np.asarray(levels, dtype=object))
+        return self._coded
+
+    @property
+    def codes(self) -> np.ndarray:
+        """One integer per row, an index into :attr:`levels` or -1 when missing."""
+        return self._encoded()[0]
+
+    @property
+    def levels(self) -> np.ndarray:
+        """The distinct values."""
+        return self._encoded()[1]
 
     @property
     def shape(self) -> tuple[int]:
-        return (int(self.codes.shape[0]),)
+        return (self._length,)
 
     def __len__(self) -> int:
-        return int(self.codes.shape[0])
+        return self._length
 
     def __getitem__(self, rows: Any) -> np.ndarray:
         codes = self.codes[rows]
@@ -271,6 +314,50 @@ class CategoricalSample:
         self.levels: np.ndarray = levels[order]
         self.counts: np.ndarray = cnt[order]
         self.n = int(self.counts.sum())
+
+    @classmethod
+    def from_arrow(cls, ref: CategoricalSample, arrow: Any) -> CategoricalSample | None:
+        """A window of Arrow strings counted over the levels of ``ref`` in one Arrow pass
+        (``index_in``: each string hashed once, no Python object, no codes of its own),
+        or None when it holds a value ``ref`` has not seen (the caller then counts it the
+        general way, which names the unseen levels). Its alignment with ``ref`` is the one
+        :func:`aligned_counts` gives, kept on it."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        lookups: dict[Any, Any] = ref.__dict__.setdefault("_arrow_levels", {})
+        value_set = lookups.get(arrow.type)
+        if value_set is None:
+            try:
+                value_set = pa.array(ref.levels.tolist(), type=arrow.type)
+            except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+                return None
+            lookups[arrow.type] = value_set
+        try:
+            found = pc.index_in(arrow, value_set=value_set)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a string type it cannot hash
+            return None
+        n_missing = arrow.null_count
+        if found.null_count != n_missing:
+            return None
+        if n_missing:
+            at = ref.index.get(MISSING_LEVEL)
+            if at is None:
+                return None
+            found = found.fill_null(at)
+        codes = found.to_numpy() if len(found) else np.empty(0, dtype=np.int64)
+        counts = np.bincount(codes, minlength=ref.levels.size).astype(np.int64)
+        out = cls.__new__(cls)
+        out.n_infinite, out.n_missing = 0, int(n_missing)
+        present = np.flatnonzero(counts)
+        order = np.argsort(-counts[present], kind="stable")
+        out.levels, out.counts = ref.levels[present][order], counts[present][order]
+        out.n = int(counts.sum())
+        aligned = (ref.levels.view(), ref.counts.view(), counts)
+        for shared in aligned:  # handed to every caller: read-only
+            shared.flags.writeable = False
+        out.__dict__["_aligned"] = (ref, (*aligned, 0))
+        return out
 
     @cached_property
     def index(self) -> dict[str, int]:

@@ -142,6 +142,109 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
     return float(np.clip(_kstwo_sf(x, en), 0, 1))
 
 
+def ks_pvalues(d: np.ndarray, n: np.ndarray, m: int) -> np.ndarray:
+    """:func:`ks_pvalue` for several columns at once (statistics ``d``, reference sizes
+    ``n``, one window size ``m``), with scipy's choice of method kept per column.
+
+    Where scipy takes the Pelz–Good series (``N D² < 2.2`` and outside the
+    Durbin-matrix range: the columns without drift, most of a window's columns), the series
+    is evaluated for all of them in one pass (:func:`_pelz_good_sf`, within 1e-12 of
+    scipy's ``kstwo.sf``); every other column goes through :func:`ks_pvalue`.
+    """
+    d = np.asarray(d, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    big, small = np.maximum(n, float(m)), np.minimum(n, float(m))
+    en = np.round(big * small / (big + small))
+    t = en * d
+    nx2 = t * d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dmtw = (en <= 100_000) & (en * d**1.5 <= 1.4)  # scipy's Durbin-matrix range
+    series = (en > 140) & (d > 0) & (d < 0.5) & (t > 1) & (t < en - 1) & (nx2 < 2.2) & ~dmtw
+    out = np.empty(d.size)
+    if series.any():
+        out[series] = np.clip(_pelz_good_sf(en[series], d[series]), 0.0, 1.0)
+    for i in np.flatnonzero(~series).tolist():
+        out[i] = ks_pvalue(float(d[i]), int(n[i]), m)
+    return out
+
+
+_PI_SQUARED, _PI_FOUR, _PI_SIX = np.pi**2, np.pi**4, np.pi**6
+_SQRT2PI, _SQRT3 = np.sqrt(2 * np.pi), np.sqrt(3)
+
+
+def _pelz_good_sf(en: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``1 - P(D_N <= x)`` by the Pelz–Good series, the arithmetic of scipy's
+    ``_kolmogn_PelzGood`` (same terms, same order of summation) on arrays: the series of
+    each element has ``ceil(16 z / π)`` terms (``z = √N x``), so shorter series are
+    masked rather than padded.
+
+    References:
+        Pelz, W. and Good, I. J. (1976). Approximating the lower tail-areas of the
+        Kolmogorov-Smirnov one-sample statistic. JRSS B 38(2), 152–156.
+    """
+    z = np.sqrt(en) * x
+    z2, z3, z4, z6 = z**2, z**3, z**4, z**6
+    qlog = -_PI_SQUARED / 8 / z2
+    vanishes = qlog < -708  # scipy's _MIN_LOG: the CDF is 0
+    q = np.exp(qlog)
+    k1a, k1b = -z2, _PI_SQUARED / 4
+    zero = np.zeros(z.size)
+    # coefficient rows of K0..K3 in q^(8k): ((a + b j²) + c j⁴) + d j⁶ with j = 2k - 1 (the
+    # zero entries add exact zeros, so each row is scipy's expression for it)
+    a = np.stack([np.ones(z.size), k1a, 6 * z6 + 2 * z4, -30 * z6 - 90 * z**8])
+    b = np.stack(
+        [
+            zero,
+            np.full(z.size, k1b),
+            (2 * z4 - 5 * z2) * _PI_SQUARED / 4,
+            _PI_SQUARED * (135 * z4 - 96 * z6) / 4,
+        ]
+    )
+    c = np.stack([zero, zero, _PI_FOUR * (1 - 2 * z2) / 16, _PI_FOUR * (-60 * z2 + 212 * z4) / 16])
+    d = np.stack([zero, zero, zero, _PI_SIX * (5 - 30 * z2) / 64])
+    maxk = np.ceil(16 * z / np.pi).astype(np.int64)
+    top = int(maxk.max()) if maxk.size else 0
+    terms = np.zeros((4, z.size))
+    for k in range(top, 0, -1):  # Horner in q^(8k), from each element's own maxk down
+        j = 2 * k - 1
+        coeffs = ((a + b * j**2) + c * j**4) + d * j**6
+        step = terms * np.power(q, 8 * k) + coeffs
+        np.copyto(terms, step, where=k <= maxk)
+    terms *= q
+    terms *= _SQRT2PI
+    terms /= np.stack([z, 6 * z4, 72 * z**7, 6480 * z**10])
+    q2 = np.exp(-_PI_SQUARED / 2 / z2)
+    sqrt3z = _SQRT3 * z
+    ks = np.arange(top, 0, -1)[:, None]  # numpy's sum over k = maxk .. 1, term by term
+    on = ks <= maxk
+    k2 = ks**2
+    qk = q2 ** np.broadcast_to(k2, (top, z.size))
+    kpi = np.pi * ks
+    k2parts = np.where(on, k2 * qk, np.nan)
+    k3parts = np.where(on, (sqrt3z + kpi) * (sqrt3z - kpi) * k2 * qk, np.nan)
+    k2extra = _numpy_sum(k2parts, maxk) * (_PI_SQUARED * _SQRT2PI / (-36 * z3))
+    k3extra = _numpy_sum(k3parts, maxk) * (_PI_SQUARED * _SQRT2PI / (216 * z6))
+    terms[2] += k2extra
+    terms[3] += k3extra
+    terms /= np.power(en[None, :] * 1.0, (np.arange(4) / 2.0)[:, None])
+    cdf = ((terms[0] + terms[1]) + terms[2]) + terms[3]  # Python's sum, left to right
+    return np.where(vanishes, 1.0, 1.0 - cdf)
+
+
+def _numpy_sum(parts: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Per column of ``parts``, ``np.sum`` of its last ``count`` rows (NaN above them):
+    left to right below 8 values, numpy's pairwise pattern at 8 (scipy's series has at
+    most 8 terms here, ``z² < 2.2``)."""
+    out = np.zeros(count.size)
+    for row in parts:
+        out = np.where(np.isnan(row), out, out + row)
+    if parts.shape[0] == 8:
+        r = np.nan_to_num(parts)
+        paired = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        out = np.where(count == 8, paired, out)
+    return out
+
+
 def _kstwo_sf(x: float, en: float) -> float:
     """``scipy.stats.kstwo.sf(x, en)`` without the distribution machinery's argument
     checks and broadcasting (0.2 ms a call, most of a window's p-value): the function
