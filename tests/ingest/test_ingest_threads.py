@@ -66,3 +66,21 @@ def test_the_threads_start_again_after_the_app_stopped(store, tmp_path):
         r = client.post("/api/v1/models/m/predictions", json=_batch(1))
         assert r.status_code == 200 and r.json()["accepted"] == 50
     assert store.count("predictions") == 100
+
+
+def test_the_sqlite_pool_hands_out_the_connection_used_last(tmp_path):
+    """Last in, first out: the next checkout gets the connection just returned, whose
+    page cache is warm, not the one idle longest (SQLite empties a connection's cache
+    once another one has written)."""
+    from vigil.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/pool.db")
+    try:
+        first, second = store.engine.connect(), store.engine.connect()
+        ids = first.connection.dbapi_connection, second.connection.dbapi_connection
+        first.close()
+        second.close()  # returned last
+        with store.engine.connect() as again:
+            assert again.connection.dbapi_connection is ids[1]
+    finally:
+        store.close()
