@@ -1,7 +1,9 @@
-"""The predictions route hands each batch to the app's ingest threads (one on SQLite)."""
+"""The predictions route hands each batch to the app's ingest threads (one on SQLite);
+the SQLite pool and the server process are set for ingest."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -84,3 +86,30 @@ def test_the_sqlite_pool_hands_out_the_connection_used_last(tmp_path):
             assert again.connection.dbapi_connection is ids[1]
     finally:
         store.close()
+
+
+def test_a_server_process_settles_the_collector_and_blas():
+    """`vigil server` freezes what it built, collects the young generation rarely (a
+    batch is thousands of live dicts) and runs BLAS on one thread; in a fresh process,
+    as the settings are process-wide."""
+    import os
+    import subprocess
+    import sys
+
+    from vigil.server.app import GC_YOUNG_THRESHOLD
+
+    code = (
+        "import gc, json\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from vigil.server.app import settle_process\n"
+        "settle_process()\n"
+        "blas = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "print(json.dumps([gc.get_threshold()[0], gc.get_freeze_count(), blas]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True
+    )
+    threshold, frozen, blas = json.loads(out.stdout)
+    assert threshold == GC_YOUNG_THRESHOLD > 700
+    assert frozen > 1000  # the imported modules and the app's objects
+    assert blas and all(n == 1 for n in blas)
