@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import gzip
 import pstats
 import shutil
@@ -87,7 +86,7 @@ def vigil_us(
 ) -> float:
     from vigil.config import load_settings
     from vigil.engine.ingest.payload import decompress, parse_json
-    from vigil.server.app import create_app
+    from vigil.server.app import create_app, settle_process
     from vigil.store import open_store
 
     folder = tempfile.mkdtemp()
@@ -96,11 +95,7 @@ def vigil_us(
     app = create_app(load_settings(), store=store)
     ingestor = app.state.ingestor
     ingestor.register_model({"name": "bench", "schema": SCHEMA})
-    gc.collect()
-    gc.freeze()  # as `vigil server` does once started, and one BLAS thread
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1, user_api="blas")
+    settle_process()  # as `vigil server` does once started: the collector, one BLAS thread
     limit = 64 << 20
 
     def one(i: int, body: bytes) -> None:

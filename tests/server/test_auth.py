@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from support.records import SCHEMA, record
 
@@ -195,6 +197,51 @@ def test_revoked_key_stops_working_after_the_cache_ttl(store, keys):
     assert record_ is not None
     store.revoke_api_key(record_.id)
     assert auth._lookup(keys["read"]).revoked_at is not None
+
+
+def test_a_cached_key_is_answered_on_the_loop_and_a_revoked_one_refused_after_the_ttl(
+    store, keys, monkeypatch
+):
+    """Within the TTL a key is answered from the cache without a thread hand-off or a
+    store read; once it is revoked, it is refused as soon as the TTL has passed."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    import vigil.server.auth as auth_module
+    from vigil.errors import AuthenticationError
+
+    auth = Authenticator(store, required=True, cache_ttl_s=0.5)
+    lookups, hops = [], []
+    find = store.find_api_key
+    monkeypatch.setattr(store, "find_api_key", lambda secret: lookups.append(1) or find(secret))
+    hop = auth_module.run_in_threadpool
+
+    async def counted(*args):
+        hops.append(1)
+        return await hop(*args)
+
+    monkeypatch.setattr(auth_module, "run_in_threadpool", counted)
+    header = [(b"authorization", f"Bearer {keys['read']}".encode())]
+    request = Request({"type": "http", "headers": header})
+
+    async def scenario() -> float:
+        first = await auth.principal(request)
+        again = await auth.principal(request)
+        assert first == again and first.has("read")
+        assert (len(lookups), len(hops)) == (1, 1)  # the second answer came from the cache
+        store.revoke_api_key(first.key_id)
+        revoked_at = time.monotonic()
+        while True:  # refused once the cached answer is older than the TTL
+            try:
+                await auth.principal(request)
+            except AuthenticationError:
+                return time.monotonic() - revoked_at
+            assert time.monotonic() - revoked_at < 30, "the revoked key was never refused"
+            await asyncio.sleep(0.02)
+
+    asyncio.run(scenario())
+    assert len(lookups) >= 2  # the store was read again after the TTL
 
 
 @pytest.mark.parametrize(

@@ -44,12 +44,13 @@ def wait_ready(url: str, timeout_s: float = 120.0, proc: subprocess.Popen | None
 
 
 @contextmanager
-def thread_server(settings: Settings, store: Store) -> Iterator[str]:
-    """Serve ``create_app(settings, store)`` over real HTTP on a free port; yield its URL."""
+def thread_server(settings: Settings, store: Store, app: Any = None) -> Iterator[str]:
+    """Serve ``app`` (default ``create_app(settings, store)``) over real HTTP on a free
+    port; yield its URL."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, store),
+            app or create_app(settings, store),
             host="127.0.0.1",
             port=port,
             log_level="warning",

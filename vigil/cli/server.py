@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import gc
 import socket
 from pathlib import Path
 
@@ -40,7 +39,7 @@ def server(
     """Run the server: ingest API, queries, /metrics and the dashboard."""
     import uvicorn
 
-    from vigil.server.app import create_app, proxy_options
+    from vigil.server.app import create_app, proxy_options, settle_process
     from vigil.store import open_store
     from vigil.store.health import check_data_folder
 
@@ -67,15 +66,7 @@ def server(
             access_log=False,
             **proxy_options(settings),
         )
-        # what is built by now lives as long as the server: keep it out of the collector's
-        # full passes, which otherwise walk it again and again under ingest (~3 µs/record)
-        gc.collect()
-        gc.freeze()
-        # one BLAS thread: the server's vectors are small (a minute's values), and idle
-        # OpenBLAS threads spin after each call, taking CPU from ingest (~3 µs/record)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1, user_api="blas")
+        settle_process()  # the collector and BLAS as a long-lived ingest server needs
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()

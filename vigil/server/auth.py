@@ -73,7 +73,12 @@ ANONYMOUS = Principal(None, frozenset(SCOPES))
 
 
 class Authenticator:
-    """Resolves ``Authorization: Bearer KEY`` to a :class:`Principal`, with a short cache."""
+    """Resolves ``Authorization: Bearer KEY`` to a :class:`Principal`, with a short cache.
+
+    A key's record is read from the store at most once per ``cache_ttl_s`` (5 s): a key
+    revoked on any replica is refused everywhere within that time. An answer from the
+    cache is given on the event loop; only a lookup goes to a worker thread.
+    """
 
     def __init__(self, store: Store, required: bool, cache_ttl_s: float = _CACHE_TTL_S) -> None:
         self.store = store
@@ -92,7 +97,12 @@ class Authenticator:
                 "This server requires an API key: send 'Authorization: Bearer KEY'. "
                 "Create one with `vigil keys create --scope ingest`."
             )
-        record = await run_in_threadpool(self._lookup, secret.strip())
+        secret = secret.strip()
+        hit = self._cache.get(secret)  # a cached answer costs no hand-off to a thread
+        if hit is not None and time.monotonic() - hit[0] < self.cache_ttl_s:
+            record = hit[1]
+        else:
+            record = await run_in_threadpool(self._lookup, secret)
         if record is None or record.revoked_at is not None:
             raise AuthenticationError("The API key is unknown or revoked.")
         return Principal(record.id, granted(record.scopes), record.name)

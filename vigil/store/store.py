@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from itertools import repeat
 from typing import Any, TypeVar
 
+import numpy as np
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,6 +46,31 @@ def _json_column(values: list[Any], *, nullable: bool) -> list[str | None]:
     if not nullable:
         return [dumps(v, option=option).decode() for v in values]
     return [None if v is None else dumps(v, option=option).decode() for v in values]
+
+
+_PLAIN_NUMBERS = frozenset({int, float, type(None)})
+_INT64_BOUND = 9.2e18  # under 2**63 with room for the float conversion's rounding
+
+
+def _sqlite_json_column(values: list[Any]) -> list[Any]:
+    """A nullable JSON column for SQLite: each value's JSON text, except in a column of
+    plain, finite numbers (and nulls), whose values are bound as they are. A JSON column
+    has numeric affinity, so SQLite stores the text of a number (``1``, ``0.5``, ``3.0``)
+    as that number anyway: the same value, without serialising it."""
+    types = set(map(type, values))
+    if types <= _PLAIN_NUMBERS and types - {type(None)}:
+        numbers = np.array(values, dtype=np.float64)  # None: NaN, told apart below
+        finite = np.isfinite(numbers)
+        if finite.all() or (type(None) in types and _nan_only_for_none(values, finite)):
+            kept = numbers[finite]
+            if not kept.size or np.abs(kept).max() < _INT64_BOUND:
+                return values
+    return _json_column(values, nullable=True)
+
+
+def _nan_only_for_none(values: list[Any], finite: np.ndarray) -> bool:
+    """Whether every non-finite entry is a None (not a NaN or infinite float)."""
+    return all(values[i] is None for i in np.flatnonzero(~finite).tolist())
 
 
 def _all_none(values: list[Any]) -> bool:
@@ -307,7 +333,7 @@ class Store:
             columns[name] = rows.column(name)
         columns["inputs"] = _json_column(rows.column("inputs"), nullable=False)
         for name in ("outputs", "proba"):
-            columns[name] = _json_column(rows.column(name), nullable=True)
+            columns[name] = _sqlite_json_column(rows.column(name))
         columns["received_at"] = (
             repeat(rows.received_at, n)
             if rows.uniform("received_at")

@@ -115,18 +115,21 @@ class PredictionColumns:
         if set(map(type, records)) - {dict}:
             odd.update(i for i, r in enumerate(records) if type(r) is not dict)
             dicts = [r if type(r) is dict else {} for r in records]
-        keys: set[str] = set().union(*dicts) if dicts else set()
+        fields = _same_keys(dicts)  # the usual batch: one pass, the inputs column included
+        keys: set[str] = set(fields) if fields is not None else set().union(*dicts)
         if not _ALLOWED.issuperset(keys):
             odd.update(i for i, r in enumerate(dicts) if not _ALLOWED.issuperset(r))
-        present = [f for f in FIELDS if f in keys]
-        fields = _transpose(dicts, present)[0]
+        if fields is None:
+            fields = _transpose(dicts, [f for f in (*FIELDS, "inputs") if f in keys])[0]
+        input_dicts = fields.pop("inputs", None) or [ABSENT] * n
         for f in FIELDS:
             if f not in fields:
                 fields[f] = [ABSENT] * n
-        input_dicts = [r.get("inputs", ABSENT) for r in dicts]
+        objects = input_dicts
         if set(map(type, input_dicts)) - {dict}:
             odd.update(i for i, v in enumerate(input_dicts) if type(v) is not dict)
-        inputs, complete = _transpose([v if type(v) is dict else {} for v in input_dicts], None)
+            objects = [v if type(v) is dict else {} for v in input_dicts]
+        inputs, complete = _transpose(objects, None)
         return cls(n, fields, inputs, input_dicts, records, odd, absent_inputs=not complete)
 
 
@@ -146,6 +149,23 @@ class _LazyRecords(Sequence[Any]):
 
     def __iter__(self) -> Iterator[Any]:
         return (self._columns.record(i) for i in range(self._columns.n))
+
+
+def _same_keys(dicts: list[dict[str, Any]]) -> dict[str, list[Any]] | None:
+    """The columns of ``dicts`` when every one has the keys of the first (one pass in C),
+    else None. Equal sizes and every key of the first found means the same key set."""
+    if not dicts or len(set(map(len, dicts))) != 1:
+        return None
+    names = list(dicts[0])
+    if not names:
+        return {}
+    try:
+        rows = list(map(itemgetter(*names), dicts))
+    except KeyError:
+        return None
+    if len(names) == 1:
+        return {names[0]: rows}
+    return {k: list(col) for k, col in zip(names, zip(*rows, strict=True), strict=True)}
 
 
 def _transpose(

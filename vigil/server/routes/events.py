@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -56,9 +58,10 @@ async def ingest_predictions(
     if not arrow:
         require_media_type(request, JSON_TYPES)
     body, encoding, limit = await encoded_body(request)
-    result = await run_in_threadpool(
-        _ingest_body, request.app.state.ingestor, name, body, encoding, limit, arrow, version
-    )
+    state = request.app.state
+    work = partial(_ingest_body, state.ingestor, name, body, encoding, limit, arrow, version)
+    pool = state.ingest_threads.executor()
+    result = await asyncio.get_running_loop().run_in_executor(pool, work)
     return _answer(request, name, "prediction", result)
 
 
