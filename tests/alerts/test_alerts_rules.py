@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from support.aio import run_async
 
 from vigil.engine.alerts.rules import Rule, format_duration, parse_duration
 from vigil.errors import ValidationFailedError
@@ -142,6 +143,6 @@ def test_scheduler_survives_failures_and_stops_at_once():
         await scheduler.stop()
         return scheduler.rounds, time.monotonic() - started
 
-    rounds, stop_s = asyncio.run(main())
+    rounds, stop_s = run_async(main())
     assert rounds >= 3 and Failing.calls == rounds
     assert stop_s < 2 and Dispatcher.closed

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from support.aio import run_async
 from support.records import SCHEMA
 
 from vigil.egress import EgressPolicy
@@ -221,7 +222,6 @@ def test_allowed_private_targets_are_probed(server_factory, receiver):
 def test_a_probe_is_checked_again_when_it_runs(receiver):
     """A name that resolved elsewhere at creation is refused when it runs, and nothing is
     sent; allowed, the connection goes to the checked address with the original Host."""
-    import asyncio
 
     url, seen = receiver
     port = url.rsplit(":", 1)[1]
@@ -234,11 +234,11 @@ def test_a_probe_is_checked_again_when_it_runs(receiver):
                 policy,
             )
 
-    refused = asyncio.run(go(EgressPolicy("")))
+    refused = run_async(go(EgressPolicy("")))
     assert not refused["ok"] and refused["error"].startswith("refused:")
     assert "127.0.0.1" in refused["error"] or "::1" in refused["error"]
     assert seen == []
-    allowed = asyncio.run(go(EgressPolicy("127.0.0.0/8,::1")))
+    allowed = run_async(go(EgressPolicy("127.0.0.0/8,::1")))
     assert allowed["ok"], allowed
     assert seen == [{"path": "/x", "host": f"localhost:{port}"}]
 

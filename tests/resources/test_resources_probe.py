@@ -3,7 +3,6 @@ first byte, failures; and the probe API's validation."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +10,7 @@ from typing import ClassVar
 
 import httpx
 import pytest
+from support.aio import run_async
 from support.servers import free_port
 
 from vigil.engine.ingest.ingestor import Ingestor
@@ -74,7 +74,7 @@ def test_run_probe_measures_ttfb_latency_and_failures(endpoint):
             )
             return ok, broken, expected, refused
 
-    ok, broken, expected, refused = asyncio.run(go())
+    ok, broken, expected, refused = run_async(go())
     assert ok["ok"] and ok["status"] == 200 and ok["error"] is None
     assert ok["latency_ms"] >= ok["ttfb_ms"] + 100  # headers first, body 150 ms later
     assert ("POST", "/predict", b'{"x":1}') in _Handler.seen
@@ -202,7 +202,7 @@ def test_a_run_scheduled_by_a_deposed_leader_is_not_sent(store, endpoint):
             async with httpx.AsyncClient() as client:
                 await scheduler._run_one(client, probe)
 
-        asyncio.run(one_run())
+        run_async(one_run())
         assert len(_Handler.seen) == 1  # the leader's run went out, with its result
         assert len(rq.probe_results(store, probe["id"], 0, time.time() + 60)) == 1
         claimed = leader.leases.last_position(f"probes:{probe['id']}")
@@ -210,7 +210,7 @@ def test_a_run_scheduled_by_a_deposed_leader_is_not_sent(store, endpoint):
         # another replica takes the lease (this one's renewals stalled past the expiry)
         new = leader.leases.acquire("probes", "other", 60.0, now=time.time() + 120)
         assert new is not None and leader.leads("probes")  # still trusts its lease locally
-        asyncio.run(one_run())  # ... but the run is refused at its claim
+        run_async(one_run())  # ... but the run is refused at its claim
         assert len(_Handler.seen) == 1
         assert len(rq.probe_results(store, probe["id"], 0, time.time() + 60)) == 1
         # the new leader is due one interval after the last claimed run

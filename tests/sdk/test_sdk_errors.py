@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from support.aio import run_async
 
 from vigil.errors import InvalidParameterError
 from vigil.sdk import MemoryTransport, Monitor
@@ -71,7 +72,7 @@ def test_async_calls_over_their_budget_are_timeouts_too(make_monitor, sink):
         await asyncio.sleep(0.05)
         return 7
 
-    assert asyncio.run(slow({"x": 1})) == 7
+    assert run_async(slow({"x": 1})) == 7
     assert mon.flush(timeout_s=10)
     assert (only(sink)["outputs"], only(sink)["error_type"]) == (7, "timeout")
 
@@ -91,7 +92,7 @@ def test_exceptions_are_recorded_with_their_class_name_as_kind(make_monitor, sin
     with pytest.raises(OOVError):
         predict({"w": "zyx"})
     with pytest.raises(TimeoutError):
-        asyncio.run(apredict({"w": "a"}))
+        run_async(apredict({"w": "a"}))
     with pytest.raises(KeyError), mon.observe({"w": "b"}):
         raise KeyError("b")
     pid = mon.log_prediction({"w": "c"}, None, error=ValueError("bad"))

@@ -11,6 +11,7 @@ import time
 import weakref
 
 import pytest
+from support.aio import run_async
 
 from vigil.errors import InvalidParameterError
 from vigil.schema import ModelSchema
@@ -103,9 +104,9 @@ def test_async_functions_are_tracked(make_monitor, sink):
             raise KeyError("negative")
         return features["x"] + 1
 
-    assert asyncio.run(predict({"x": 1})) == 2
+    assert run_async(predict({"x": 1})) == 2
     with pytest.raises(KeyError):
-        asyncio.run(predict({"x": -1}))
+        run_async(predict({"x": -1}))
     assert mon.flush(timeout_s=10)
     assert [(r["outputs"], r["error"]) for r in records(sink)] == [
         (2, None),

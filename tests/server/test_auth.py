@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from support.aio import run_async
 from support.records import SCHEMA, record
 
 from vigil.config import load_settings
@@ -240,7 +241,7 @@ def test_a_cached_key_is_answered_on_the_loop_and_a_revoked_one_refused_after_th
             assert time.monotonic() - revoked_at < 30, "the revoked key was never refused"
             await asyncio.sleep(0.02)
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert len(lookups) >= 2  # the store was read again after the TTL
 
 
