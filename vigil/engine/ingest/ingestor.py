@@ -259,30 +259,51 @@ class Ingestor:
         rows: list[dict[str, Any]] = []
         indexes: list[int] = []
         seen: set[str] = set()
-        limit = self.max_field_chars
         for i, rec in enumerate(records):
-            errors: list[tuple[str, str]] = []
-            row = _prediction_row(
-                rec,
-                f"records[{i}]",
-                schema,
-                default_version,
-                now,
-                errors,
-                non_finite,
-                limit,
-                model.strict,
+            row = self._check_record(
+                i, rec, model, schema, default_version, now, non_finite, result
             )
-            row["model_id"] = model.id
-            if errors:
-                result.reject(i, rec, errors)
-            elif row["id"] in seen:
+            if row is None:
+                continue
+            if row["id"] in seen:
                 result.duplicates += 1
             else:
                 seen.add(row["id"])
                 rows.append(row)
                 indexes.append(i)
         return rows, indexes
+
+    def _check_record(
+        self,
+        i: int,
+        rec: Any,
+        model: ModelRecord,
+        schema: ModelSchema,
+        default_version: str,
+        now: float,
+        non_finite: bool,
+        result: IngestResult,
+    ) -> dict[str, Any] | None:
+        """Record ``i`` through the per-record check: its row, or None when it is rejected
+        (its reasons go to ``result``). Both the tolerant parser's records and the ones
+        the column checks flagged take this path, so their answers are the same."""
+        errors: list[tuple[str, str]] = []
+        row = _prediction_row(
+            rec,
+            f"records[{i}]",
+            schema,
+            default_version,
+            now,
+            errors,
+            non_finite,
+            self.max_field_chars,
+            model.strict,
+        )
+        if errors:
+            result.reject(i, rec, errors)
+            return None
+        row["model_id"] = model.id
+        return row
 
     def _rows_per_column(
         self,
@@ -342,23 +363,19 @@ class Ingestor:
             )
         ):
             if slow and i in slow:
-                errors: list[tuple[str, str]] = []
-                rec = cols.record(i)
-                row = _prediction_row(
-                    rec,
-                    f"records[{i}]",
+                checked_row = self._check_record(
+                    i,
+                    cols.record(i),
+                    model,
                     schema,
                     default_version,
                     now,
-                    errors,
                     i in cols.non_finite,
-                    limit,
-                    model.strict,
+                    result,
                 )
-                if errors:
-                    result.reject(i, rec, errors)
+                if checked_row is None:
                     continue
-                row["model_id"] = model_id
+                row = checked_row
             else:
                 if type(ts) is not float_:
                     ts = now if ts is None or ts is absent else float(ts)
