@@ -21,27 +21,14 @@ names the column and the reason.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from vigil.engine.ingest.columns import ABSENT, FIELDS, PredictionColumns
 from vigil.errors import InvalidParameterError
-
-if TYPE_CHECKING:
-    from vigil.engine.ingest.columns import PredictionColumns
 
 #: The media type of an Arrow IPC stream body.
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
-_FIELDS = (
-    "id",
-    "version",
-    "ts",
-    "latency_s",
-    "error",
-    "error_type",
-    "subject_id",
-    "outputs",
-    "proba",
-)
 _INPUT_PREFIX = "inputs."
 
 
@@ -113,8 +100,6 @@ def columns_from_arrow(body: bytes) -> PredictionColumns:
     Raises:
         InvalidParameterError: as :func:`records_from_arrow`.
     """
-    from vigil.engine.ingest.columns import ABSENT, FIELDS, PredictionColumns
-
     table = _read(body)
     names = table.column_names
     _check_names(names)
@@ -206,12 +191,12 @@ def _check_names(names: list[str]) -> None:
     unknown = sorted(
         n
         for n in names
-        if n not in _FIELDS
+        if n not in FIELDS
         and n != "inputs"
         and not (n.startswith(_INPUT_PREFIX) and len(n) > len(_INPUT_PREFIX))
     )
     if unknown:
-        allowed = [*_FIELDS, "inputs", "inputs.<name>"]
+        allowed = [*FIELDS, "inputs", "inputs.<name>"]
         raise InvalidParameterError(
             f"The Arrow stream has unknown columns {unknown}; allowed: {allowed}.",
             details={"field": unknown[0]},

@@ -25,21 +25,13 @@ from typing import Any
 import numpy as np
 
 from vigil.schema import FeatureKind, ModelSchema
+from vigil.store.ingest.rows import ROW_FIELDS
 
 ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()
 """The value of a field a record does not have (JSON), told apart from an explicit null."""
 
-FIELDS = (
-    "id",
-    "version",
-    "ts",
-    "latency_s",
-    "error",
-    "error_type",
-    "subject_id",
-    "outputs",
-    "proba",
-)
+FIELDS = tuple(name for name in ROW_FIELDS if name != "inputs")
+"""The per-record fields besides the inputs, in the order rows hold them."""
 _ALLOWED = frozenset((*FIELDS, "inputs"))
 _NONE, _ABSENT_T = type(None), type(ABSENT)
 _EMPTY = frozenset({_NONE, _ABSENT_T})
