@@ -232,14 +232,11 @@ class Leases:
                 "started_at": now,
                 "finished_at": now,
             }
-            if last is None:
-                conn.execute(
-                    self.store._insert(r)
-                    .values(job=job, round_key=key, **values)
-                    .on_conflict_do_update(index_elements=["job", "round_key"], set_=values)
-                )
-            else:
-                conn.execute(r.update().where(r.c.job == job, r.c.round_key == key).values(values))
+            conn.execute(
+                self.store._insert(r)
+                .values(job=job, round_key=key, **values)
+                .on_conflict_do_update(index_elements=["job", "round_key"], set_=values)
+            )
             return None
 
     def last_position(self, job: str) -> float | None:
