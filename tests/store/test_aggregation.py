@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 
@@ -164,3 +165,44 @@ def test_rows_are_stored_as_sent_whatever_their_characters(store):
         assert got["inputs"] == rec["inputs"]
         assert got["outputs"] == rec["outputs"]
         assert got["error"] == rec["error"] and got["error_type"] == "ValueError"
+
+
+def test_the_loop_folds_early_when_the_kept_batches_fill_half_their_room(store):
+    """With an interval far beyond the test, only the memory pressure can start a round:
+    the batches are folded from memory (none read back) once they fill half the room."""
+    from support.aio import run_async
+
+    from vigil.engine.windows.aggregate import Aggregator
+
+    ingest = Ingestor(store)
+    ingest.register_model({"name": "m", "schema": SCHEMA})
+    model = store.get_model("m")
+    aggregator = Aggregator(store, interval_s=3600.0)
+    store.recent_batches.max_rows = 100  # half: 50 rows
+    now = time.time()
+
+    def batch(start: int) -> list[dict]:
+        return [{"id": f"r{i}", "ts": now, "inputs": {"x": i}} for i in range(start, start + 30)]
+
+    async def scenario() -> tuple[int, int, int]:
+        aggregator.start()
+        deadline = time.monotonic() + 60
+        while aggregator.rounds < 1 and time.monotonic() < deadline:  # the first round
+            await asyncio.sleep(0.02)
+        rounds = aggregator.rounds
+        await asyncio.to_thread(ingest.ingest_predictions, "m", batch(0))  # 30 rows: under half
+        kept_under_half = pending_count(store, model.id)
+        await asyncio.to_thread(ingest.ingest_predictions, "m", batch(30))  # 60 rows: over half
+        while pending_count(store, model.id) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await aggregator.stop()
+        return rounds, kept_under_half, aggregator.folded
+
+    rounds, kept_under_half, folded = run_async(scenario())
+    assert rounds == 1
+    assert kept_under_half == 1  # one batch under half the room waits for the interval
+    assert pending_count(store, model.id) == 0 and folded == 2
+    with store.read() as conn:
+        total = conn.execute(sa.select(sa.func.sum(t.rollups.c.count))).scalar()
+    assert total == 60
+    assert store.recent_batches.on_pressure is None  # stopped: the ingest thread calls nothing

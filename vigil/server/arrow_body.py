@@ -21,10 +21,14 @@ names the column and the reason.
 from __future__ import annotations
 
 import math
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
-from vigil.engine.ingest.columns import ABSENT, FIELDS, PredictionColumns
+from vigil.engine.ingest.columns import ABSENT, FIELDS, PredictionColumns, TypedColumn
 from vigil.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: The media type of an Arrow IPC stream body.
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -108,7 +112,14 @@ def columns_from_arrow(body: bytes) -> PredictionColumns:
     inputs: dict[str, list[Any]] = {}
     input_dicts: list[Any] | None = None
     non_finite: set[int] = set()
+    arrow_inputs: dict[str, Any] = {}
     for name, column in zip(names, table.columns, strict=True):
+        if name.startswith(_INPUT_PREFIX):
+            typed = _typed_input(column, non_finite)
+            if typed is not None:
+                inputs[name[len(_INPUT_PREFIX) :]] = typed  # type: ignore[assignment]  # a Sequence
+                arrow_inputs[name[len(_INPUT_PREFIX) :]] = column
+                continue
         values, bad = _values(name, column)
         if bad:
             non_finite.update(_non_finite_rows(column.combine_chunks()))
@@ -116,8 +127,10 @@ def columns_from_arrow(body: bytes) -> PredictionColumns:
             input_dicts = values
         elif name.startswith(_INPUT_PREFIX):
             inputs[name[len(_INPUT_PREFIX) :]] = values
-        else:
+        elif column.null_count:
             fields[name] = [ABSENT if v is None else v for v in values]
+        else:
+            fields[name] = values
     for name in FIELDS:
         fields.setdefault(name, [ABSENT] * n)
     if input_dicts is not None:
@@ -127,7 +140,111 @@ def columns_from_arrow(body: bytes) -> PredictionColumns:
     else:
         odd = set() if inputs else set(range(n))  # no inputs: rejected record by record
         absent = False
-    return PredictionColumns(n, fields, inputs, input_dicts, None, odd, non_finite, absent)
+    texts = None
+    if input_dicts is None and inputs and len(arrow_inputs) == len(inputs) and not non_finite:
+        arrays = {
+            k: c.array
+            for k, c in inputs.items()
+            if isinstance(c, TypedColumn) and c.array is not None
+        }
+        texts = _input_texts(arrow_inputs, arrays, n)
+    return PredictionColumns(
+        n, fields, inputs, input_dicts, None, odd, non_finite, absent, input_texts=texts
+    )
+
+
+_NONE = type(None)
+_ESCAPED = re.compile(rb'["\\\x00-\x1f]')
+"""Bytes JSON writes escaped: a string holding one is written by orjson, not spliced."""
+
+
+def _typed_input(column: Any, non_finite: set[int]) -> TypedColumn | None:
+    """An input column of numbers, strings or booleans as a :class:`TypedColumn` (its
+    values' types read off the Arrow type, numbers also as float64), adding the rows
+    that hold a NaN or ±inf to ``non_finite``; None for any other type. A float column's
+    Python values are built only if something reads them."""
+    import numpy as np
+    import pyarrow as pa
+
+    typ = column.type
+    if pa.types.is_dictionary(typ):
+        return None
+    nulls = frozenset({_NONE}) if column.null_count else frozenset()
+    if pa.types.is_float32(typ) or pa.types.is_float64(typ):
+        array = column.to_numpy().astype(np.float64, copy=False)  # nulls: NaN
+        bad = ~np.isfinite(array)
+        if nulls:
+            bad &= column.is_valid().to_numpy()
+        if bad.any():
+            non_finite.update(np.flatnonzero(bad).tolist())
+        return TypedColumn(column.to_pylist, frozenset({float}) | nulls, array)
+    if pa.types.is_integer(typ):
+        array = column.to_numpy().astype(np.float64, copy=False)
+        values = column.to_pylist() if nulls else column.to_numpy().tolist()
+        return TypedColumn(values, frozenset({int}) | nulls, array)
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return TypedColumn(column.to_pylist(), frozenset({str}) | nulls)
+    if pa.types.is_boolean(typ):
+        return TypedColumn(column.to_pylist(), frozenset({bool}) | nulls)
+    return None
+
+
+def _input_texts(
+    columns: dict[str, Any], arrays: dict[str, np.ndarray], n: int
+) -> list[str] | None:
+    """Each row's inputs object as the JSON text orjson writes for its dict, built per
+    column rather than per row: the float columns in one orjson pass over their float64
+    block, split and joined row-wise by Arrow's string kernels. None unless every input
+    is a float column or a string column without nulls and without a character JSON
+    escapes (then the rows' dicts are written one by one, as for a JSON body).
+
+    A null float is NaN in the block, which orjson writes as ``null``, as it writes the
+    None of a JSON body; a NaN or ±inf sent as a value flags its record for the
+    per-record check, which builds that batch's rows the other way."""
+    import numpy as np
+    import orjson
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not columns or not n:
+        return None
+    floats: list[str] = []
+    strings: dict[str, Any] = {}
+    for name, column in columns.items():
+        typ = column.type
+        if pa.types.is_float32(typ) or pa.types.is_float64(typ):
+            floats.append(name)
+        elif (pa.types.is_string(typ) or pa.types.is_large_string(typ)) and not column.null_count:
+            array = column.combine_chunks()
+            data = array.buffers()[2]
+            if data is not None and _ESCAPED.search(memoryview(data)) is not None:
+                return None
+            wide = pa.types.is_large_string(typ)
+            strings[name] = array.cast(pa.large_binary() if wide else pa.binary())
+        else:
+            return None
+    pieces: dict[str, Any] = dict(strings)
+    if floats:
+        block = np.stack([arrays[k] for k in floats])
+        text = orjson.dumps(block, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2]
+        flat = pc.split_pattern(pa.array([text.replace(b"],[", b",")], pa.binary()), b",")
+        values = flat.values
+        if len(values) != n * len(floats):  # cannot happen for numbers; be sure
+            return None
+        for j, name in enumerate(floats):
+            pieces[name] = values.slice(j * n, n)
+    args: list[Any] = []
+    before = b"{"
+    for name in columns:
+        quoted = name in strings
+        args.append(pa.scalar(before + orjson.dumps(name) + (b':"' if quoted else b":")))
+        args.append(pieces[name])
+        before = b'",' if quoted else b","
+    args.append(pa.scalar(before[:-1] + b"}"))
+    if any(pa.types.is_large_binary(p.type) for p in pieces.values()):
+        args = [a.cast(pa.large_binary()) for a in args]
+    joined = pc.binary_join_element_wise(*args, pa.scalar(b""))
+    return joined.cast(pa.string()).to_pylist()
 
 
 def _read(body: bytes) -> Any:

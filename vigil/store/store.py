@@ -29,7 +29,7 @@ from vigil.store.engine import inserted_id, make_engine
 from vigil.store.entities import ApiKeyRecord, ModelRecord, RollupRow
 from vigil.store.ingest import aggregation, hourly
 from vigil.store.ingest.rollups import BatchColumns
-from vigil.store.ingest.rows import PredictionRows
+from vigil.store.ingest.rows import JsonObjects, PredictionRows
 
 T = TypeVar("T")
 log = logging.getLogger("vigil.store")
@@ -40,8 +40,11 @@ _SQLITE_INSERTS: dict[tuple[str, ...], str] = {}  # by the columns a batch write
 _JSON_OPTION = orjson.OPT_SERIALIZE_NUMPY
 
 
-def _json_column(values: list[Any], *, nullable: bool) -> list[str | None]:
-    """Each value as JSON text (None stays null where the column is nullable)."""
+def _json_column(values: Sequence[Any], *, nullable: bool) -> list[str] | list[str | None]:
+    """Each value as JSON text (None stays null where the column is nullable); the texts
+    themselves when the values came as texts and were not read since."""
+    if isinstance(values, JsonObjects) and values.texts is not None:
+        return values.texts
     dumps, option = orjson.dumps, _JSON_OPTION
     if not nullable:
         return [dumps(v, option=option).decode() for v in values]

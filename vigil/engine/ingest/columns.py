@@ -41,6 +41,43 @@ _CATEGORIES = frozenset({str, int, bool, _NONE, _ABSENT_T})
 _SCALAR_OUTPUTS = frozenset({float, bool, int, _NONE, _ABSENT_T})
 
 
+class TypedColumn(Sequence[Any]):
+    """An input column whose values' Python types are known without looking at each one
+    (an Arrow column of a primitive type), with its float64 array (NaN for a null) when
+    it holds numbers: the column checks take both instead of passes over the values. The
+    values themselves are built only when something reads them (``values``: a list, or a
+    function that makes it)."""
+
+    __slots__ = ("_make", "_values", "array", "types")
+
+    def __init__(
+        self,
+        values: list[Any] | Callable[[], list[Any]],
+        types: frozenset[type],
+        array: np.ndarray | None = None,
+    ) -> None:
+        self._values: list[Any] | None = values if isinstance(values, list) else None
+        self._make = None if isinstance(values, list) else values
+        self.types = types
+        self.array = array
+
+    def values(self) -> list[Any]:
+        """The column's values as Python objects (built on first use)."""
+        if self._values is None:
+            assert self._make is not None
+            self._values = self._make()
+        return self._values
+
+    def __len__(self) -> int:
+        return len(self._values) if self._values is not None else len(self.values())
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.values()[i]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.values())
+
+
 @dataclass
 class PredictionColumns:
     """One batch of prediction records as columns (see the module docstring).
@@ -65,13 +102,18 @@ class PredictionColumns:
     non_finite: set[int] = field(default_factory=set)
     absent_inputs: bool = False  # some record lacks an input others have
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # numeric inputs, by the checks
+    input_texts: list[str] | None = None  # each record's inputs as JSON text (Arrow bodies)
 
     def input_columns(self, index: list[int] | None) -> dict[str, list[Any]] | None:
         """The inputs as columns for the rollups (None for a missing value), of the records
         at ``index`` (None: all of them)."""
         if self.inputs is None:
             return None
-        out: dict[str, Any] = dict(self.inputs)
+        arrays = self.arrays
+        out: dict[str, Any] = {
+            k: c.values() if isinstance(c, TypedColumn) and k not in arrays else c
+            for k, c in self.inputs.items()
+        }
         if self.absent_inputs:
             out = {k: [None if v is ABSENT else v for v in c] for k, c in out.items()}
         out.update(self.arrays)  # the numeric ones as checked: float64, NaN when missing
@@ -334,7 +376,7 @@ def _finite_floats(column: list[Any], slow: set[int], types: set[type] | None = 
 
 
 def _input(
-    column: list[Any],
+    column: Sequence[Any],
     kind: FeatureKind,
     required: bool,
     max_chars: int,
@@ -345,20 +387,25 @@ def _input(
 ) -> None:
     """Flag the input values the per-record check must look at; a numeric input's values
     go to ``arrays`` as float64 (NaN for a missing value) for the rollups."""
-    types = set(map(type, column))
+    typed = column if isinstance(column, TypedColumn) else None
+    types = typed.types if typed is not None else set(map(type, column))
+    if typed is not None and (kind is not FeatureKind.NUMERIC or typed.array is None):
+        column = typed.values()
     if required and _ABSENT_T in types:
         slow.update(i for i, v in enumerate(column) if v is ABSENT)
     if kind is FeatureKind.NUMERIC:
         if not _NUMBERS.issuperset(types):
             slow.update(i for i, v in enumerate(column) if type(v) not in _NUMBERS)
-        if types <= {float, int, _NONE}:
+        if typed is not None and typed.array is not None:
+            values = typed.array
+        elif types <= {float, int, _NONE}:
             values = np.array(column, dtype=np.float64)  # None: NaN
         else:
             values = np.array(
                 [v if type(v) is float or type(v) is int else None for v in column],
                 dtype=np.float64,
             )
-        if float in types:
+        if float in types and typed is None:  # an Arrow column's NaN rows came flagged
             bad = ~np.isfinite(values)
             if bad.any():
                 # a NaN here is a null unless the value itself is a float (NaN)

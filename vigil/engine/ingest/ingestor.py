@@ -27,7 +27,7 @@ from vigil.errors import InvalidParameterError, ModelNotFoundError, PayloadTooLa
 from vigil.schema import Feature, FeatureKind, ModelSchema, Task, infer_kind
 from vigil.store import ModelRecord, Store
 from vigil.store.ingest import schemas as schema_store
-from vigil.store.ingest.rows import ROW_FIELDS, PredictionRows
+from vigil.store.ingest.rows import ROW_FIELDS, JsonObjects, PredictionRows
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 ID_MAX = 64
@@ -331,7 +331,9 @@ class Ingestor:
         slow = checked.slow
         f = cols.fields
         if cols.input_dicts is not None:
-            inputs: list[Any] = cols.input_dicts
+            inputs: Sequence[Any] = cols.input_dicts
+        elif cols.input_texts is not None and not slow:  # stored as they are
+            inputs = JsonObjects(cols.input_texts)
         else:
             assert cols.inputs is not None  # an Arrow table always has its inputs columns
             names = list(cols.inputs)
@@ -561,7 +563,7 @@ class Ingestor:
 
 def _clean_batch(
     cols: PredictionColumns,
-    inputs: list[Any],
+    inputs: Sequence[Any],
     default_version: str,
     now: float,
     model_id: int,

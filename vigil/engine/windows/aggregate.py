@@ -2,7 +2,9 @@
 rebuild the hourly rollups of complete hours whose minutes changed.
 
 Ingest only appends (see :mod:`vigil.store.ingest.aggregation`); this loop folds what is
-pending every ``interval_s`` seconds, in the server, on every replica. Replicas share
+pending every ``interval_s`` seconds, and sooner when the batches this process appended
+fill half of the memory kept for them (so a fast stream is folded from memory rather than
+read back after the oldest were evicted), in the server, on every replica. Replicas share
 the work safely: on PostgreSQL each claims batches with ``FOR UPDATE SKIP LOCKED``, on
 SQLite the single writer lock orders them. Reads that must be current fold the pending
 batches of their model themselves, so the loop only keeps that cost small.
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from functools import partial
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -40,6 +43,7 @@ class Aggregator:
         self.hours_built = 0
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         if interval_s > 0:  # this process folds what it appends: keep those rows at hand
             store.recent_batches.max_rows = max(store.recent_batches.max_rows, RECENT_ROWS)
 
@@ -54,9 +58,10 @@ class Aggregator:
     def start(self) -> None:
         if self.interval_s > 0 and self._task is None:
             self._stop = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(
-                self._loop(), name="vigil-aggregate"
-            )
+            self._wake = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            self.store.recent_batches.on_pressure = partial(_wake_on, loop, self._wake)
+            self._task = loop.create_task(self._loop(), name="vigil-aggregate")
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
@@ -67,11 +72,14 @@ class Aggregator:
                 log.exception("aggregation round failed")
             self.rounds += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval_s)
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            self._wake.clear()
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         """Stop the loop, letting a round in progress finish (the store closes after)."""
         self._stop.set()
+        self._wake.set()
+        self.store.recent_batches.on_pressure = None
         task, self._task = self._task, None
         if task is None:
             return
@@ -82,6 +90,13 @@ class Aggregator:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _wake_on(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    """Set ``event`` from another thread (an ingest thread); a loop closed meanwhile (the
+    server stopping) is left alone: the batch is folded by the next server's loop."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(event.set)
 
 
 class AggregatorCollector(Collector):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,7 +29,7 @@ from vigil.schema import ModelSchema
 from vigil.store import tables as t
 from vigil.store.ingest.hourly import mark_hours
 from vigil.store.ingest.rollups import BatchColumns, RollupDelta, build_deltas, merge_row
-from vigil.store.ingest.rows import ROW_FIELDS, PredictionRows
+from vigil.store.ingest.rows import ROW_FIELDS, JsonObjects, PredictionRows
 
 if TYPE_CHECKING:
     from vigil.store.store import Store
@@ -48,11 +48,15 @@ class RecentBatches:
     elsewhere, or evicted here, are read from the database. Only committed batches are put
     here, and the columns are exactly the rows inserted, so either source gives the same
     rollups. It is off (``max_rows`` 0) unless an aggregator loop runs in the process: the
-    SDK's local mode, inside someone else's service, holds nothing.
+    SDK's local mode, inside someone else's service, holds nothing. ``on_pressure`` is
+    called (on the appending thread) each time a batch is put while the batches kept fill
+    half of ``max_rows`` or more: the aggregator loop folds them then, before the oldest
+    are evicted and would have to be read back.
     """
 
     def __init__(self, max_rows: int = 0) -> None:
         self.max_rows = max_rows
+        self.on_pressure: Callable[[], None] | None = None
         self._rows: OrderedDict[int, BatchColumns] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
@@ -70,6 +74,15 @@ class RecentBatches:
             while self._size > self.max_rows and self._rows:
                 _, old = self._rows.popitem(last=False)
                 self._size -= old.n
+            pressed = 2 * self._size >= self.max_rows
+        if pressed and self.on_pressure is not None:
+            self.on_pressure()
+
+    def clear(self) -> None:
+        """Drop every batch kept (folded by another process: none is pending any more)."""
+        with self._lock:
+            self._rows.clear()
+            self._size = 0
 
     def take(self, batch: int) -> BatchColumns | None:
         with self._lock:
@@ -207,9 +220,12 @@ def _copy_floats(values: list[Any]) -> list[str]:
     ]
 
 
-def _copy_json(values: list[Any]) -> list[str]:
+def _copy_json(values: Sequence[Any]) -> list[str]:
     """JSON fields (orjson's text; it escapes control characters, so only backslashes
-    need escaping for COPY), or null."""
+    need escaping for COPY), or null; texts that came as such are used as they are."""
+    if isinstance(values, JsonObjects) and values.texts is not None:
+        texts = values.texts
+        return [t.replace("\\", "\\\\") for t in texts] if "\\" in "".join(texts) else texts
     if values.count(None) == len(values):
         return [_NULL] * len(values)
     dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
@@ -227,6 +243,8 @@ def fold(store: Store, model_id: int | None = None, *, wait: bool = True) -> int
         probe = probe.where(p.c.model_id == model_id)
     with store.read() as conn:  # the common case, nothing pending, costs one indexed read
         if conn.execute(probe).first() is None:
+            if model_id is None:  # what is kept was folded elsewhere (another replica)
+                store.recent_batches.clear()
             return 0
     total = 0
     while True:

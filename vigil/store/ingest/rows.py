@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, overload
+from typing import Any, cast, overload
+
+import orjson
 
 ROW_FIELDS = (
     "id",
@@ -40,9 +42,9 @@ class PredictionRows(Sequence[dict[str, Any]]):
     __slots__ = ("_columns", "_rows", "model_id", "n", "received_at")
 
     def __init__(
-        self, columns: Mapping[str, list[Any]], received_at: float, model_id: int | None
+        self, columns: Mapping[str, Sequence[Any]], received_at: float, model_id: int | None
     ) -> None:
-        self._columns: dict[str, list[Any]] | None = {f: columns[f] for f in ROW_FIELDS}
+        self._columns: dict[str, Sequence[Any]] | None = {f: columns[f] for f in ROW_FIELDS}
         self.n = len(self._columns["id"])
         self.received_at = received_at
         self.model_id = model_id
@@ -69,14 +71,15 @@ class PredictionRows(Sequence[dict[str, Any]]):
         return self._rows is not None
 
     def column(self, name: str) -> list[Any]:
-        """The values of one field over the batch (a list the caller must not change)."""
+        """The values of one field over the batch (a list the caller must not change; the
+        inputs of an Arrow body are their :class:`JsonObjects`, read as a sequence)."""
         if self._rows is None:
             assert self._columns is not None
             if name == "received_at":
                 return [self.received_at] * self.n
             if name == "model_id":
                 return [self.model_id] * self.n
-            return self._columns[name]
+            return cast("list[Any]", self._columns[name])
         if name == "error_type":  # rows from elsewhere may lack the derived kind
             return [r.get("error_type") for r in self._rows]
         return list(map(itemgetter(name), self._rows))
@@ -130,3 +133,42 @@ class PredictionRows(Sequence[dict[str, Any]]):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.rows())
+
+
+class JsonObjects(Sequence[Any]):
+    """A column of JSON objects that arrived as their texts (an Arrow body's inputs, built
+    per column): the store writes :attr:`texts` as they are, and the objects are parsed
+    from them only when something reads one. From then on the objects are the truth
+    (a redaction policy may change them in place), so :attr:`texts` is None."""
+
+    __slots__ = ("_objects", "_texts")
+
+    def __init__(self, texts: list[str]) -> None:
+        self._texts = texts
+        self._objects: list[Any] | None = None
+
+    @property
+    def texts(self) -> list[str] | None:
+        """The JSON texts, while no object was read (else None: write the objects)."""
+        return self._texts if self._objects is None else None
+
+    def objects(self) -> list[Any]:
+        """The parsed objects (parsed once)."""
+        if self._objects is None:
+            self._objects = list(map(orjson.loads, self._texts))
+        return self._objects
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        return self.objects()[i]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.objects())
