@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 
 from vigil.engine.ingest.payload import parse_json
 from vigil.errors import InvalidParameterError
@@ -212,3 +213,70 @@ def _json_records(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
 
     value, non_finite = parse_json(json.dumps({"records": records}).encode())
     return value["records"], non_finite
+
+
+def test_the_inputs_text_built_per_column_is_what_orjson_writes_for_each_record():
+    """Arrow bodies whose inputs are float and plain string columns get each record's
+    inputs JSON built per column; it must be byte for byte the text of the dict path."""
+    from vigil.server.arrow_body import columns_from_arrow
+
+    xs = [0.1, 100.0, -0.0, 1e16, 5e-324, 1.7976931348623157e308, None, 123456.789, -2.5e-7, 3]
+    n = len(xs)
+    table = pa.table(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "inputs.x": pa.array(xs, pa.float64()),
+            "inputs.y": pa.array([i / 3 for i in range(n)], pa.float32()),
+            "inputs.plan": ["pro", "é", "日本", "", "a b", "x" * 300, "%s", "{}", "null", "'q'"],
+            'inputs.odd "key" %s': pa.array([float(i) for i in range(n)]),
+        }
+    )
+    body = stream(table)
+    cols = columns_from_arrow(body)
+    records, non_finite = records_from_arrow(body)
+    assert not non_finite
+    assert cols.input_texts == [orjson.dumps(r["inputs"]).decode() for r in records]
+    assert orjson.loads(cols.input_texts[6])["x"] is None  # a null float is a JSON null
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array(['say "hi"', "b", "c"]),
+        pa.array(["back\\slash", "b", "c"]),
+        pa.array(["new\nline", "b", "c"]),
+        pa.array(["a", None, "c"]),
+        pa.array([1, 2, 3]),
+        pa.array([True, False, True]),
+        pa.array(["a", "b", "a"]).dictionary_encode(),
+        pa.array([1.0, float("nan"), 2.0]),
+    ],
+    ids=["quote", "backslash", "control", "null-string", "int", "bool", "dictionary", "nan"],
+)
+def test_inputs_the_columns_cannot_spell_go_the_dict_way_and_store_the_same(store, column):
+    """Strings JSON escapes, nullable strings and other types are written per record
+    (no text from the columns); either way the stored inputs are those of a JSON body."""
+    from vigil.engine.ingest.ingestor import Ingestor
+    from vigil.server.arrow_body import columns_from_arrow
+
+    table = pa.table({"id": ["a", "b", "c"], "ts": [1.7e9] * 3, "inputs.v": column})
+    cols = columns_from_arrow(stream(table))
+    assert cols.input_texts is None
+    ingestor = Ingestor(store)
+    records, non_finite = records_from_arrow(stream(table))
+    stored = []
+    for name, body in (("as-arrow", cols), ("as-json", records)):
+        ingestor.register_model({"name": name, "task": "regression"})
+        ingestor.ingest_predictions(name, body, non_finite=non_finite)
+        with store.read() as conn:
+            stored.append(
+                conn.execute(
+                    sa.text(
+                        "SELECT p.id, p.inputs FROM predictions p JOIN models m ON m.id = "
+                        "p.model_id WHERE m.name = :name ORDER BY p.id"
+                    ),
+                    {"name": name},
+                ).all()
+            )
+    assert stored[0] == stored[1]
+    assert len(stored[0]) == (2 if "nan" in repr(column) else 3)
