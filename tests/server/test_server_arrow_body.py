@@ -231,12 +231,20 @@ def test_the_inputs_text_built_per_column_is_what_orjson_writes_for_each_record(
             'inputs.odd "key" %s': pa.array([float(i) for i in range(n)]),
         }
     )
-    body = stream(table)
-    cols = columns_from_arrow(body)
-    records, non_finite = records_from_arrow(body)
-    assert not non_finite
-    assert cols.input_texts == [orjson.dumps(r["inputs"]).decode() for r in records]
-    assert orjson.loads(cols.input_texts[6])["x"] is None  # a null float is a JSON null
+    orders = [
+        table.column_names,  # a float column last
+        ["id", "inputs.plan", "inputs.x", "inputs.y", 'inputs.odd "key" %s', "inputs.plan2"],
+        ["id", "inputs.plan", "inputs.plan2"],  # strings only
+        ["id", "inputs.y"],  # one float
+    ]
+    table = table.append_column("inputs.plan2", pa.array(["q"] * n))
+    for order in orders:
+        body = stream(table.select(order))
+        cols = columns_from_arrow(body)
+        records, non_finite = records_from_arrow(body)
+        assert not non_finite
+        assert cols.input_texts == [orjson.dumps(r["inputs"]).decode() for r in records], order
+    assert orjson.loads(columns_from_arrow(stream(table)).input_texts[6])["x"] is None
 
 
 @pytest.mark.parametrize(
