@@ -22,6 +22,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 import sqlalchemy as sa
 
@@ -211,9 +212,19 @@ def _copy_strings(values: list[Any]) -> list[str]:
 
 
 def _copy_floats(values: list[Any]) -> list[str]:
-    """Double precision fields: the shortest round-trip text of each value, or null."""
-    if values.count(None) == len(values):
+    """Double precision fields: the shortest round-trip text of each value, or null.
+    A column of finite numbers is written by orjson in one pass (its float64 array);
+    others value by value with ``repr``."""
+    nulls = values.count(None)
+    if nulls == len(values):
         return [_NULL] * len(values)
+    if not nulls:
+        try:
+            array = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            array = None
+        if array is not None and array.ndim == 1 and np.isfinite(array).all():
+            return orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode().split(",")
     float_ = float
     return [
         _NULL if v is None else repr(v) if type(v) is float_ else repr(float_(v)) for v in values

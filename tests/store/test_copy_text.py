@@ -1,0 +1,28 @@
+"""PostgreSQL COPY text of numbers: the shortest text that reads back as the same double."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vigil.store.ingest.aggregation import _NULL, _copy_floats
+
+
+def test_numbers_read_back_as_the_same_doubles_whichever_way_they_are_written():
+    rng = np.random.default_rng(7)
+    values = (rng.normal(size=500) * 10.0 ** rng.integers(-30, 30, 500)).tolist()
+    values += [0.0, -0.0, 100.0, 1e16, 5e-324, 1.7976931348623157e308, 3, 2**60, True]
+    texts = _copy_floats(values)
+    assert len(texts) == len(values)
+    for text, value in zip(texts, values, strict=True):
+        assert float(text) == float(value) and math.copysign(1, float(text)) == math.copysign(
+            1, float(value)
+        )
+        assert len(text) <= len(repr(float(value))) + 1  # shortest: 1e16 is not 1e+16
+
+
+def test_nulls_and_non_finite_values_are_written_one_by_one():
+    assert _copy_floats([1.5, None, 2.0]) == ["1.5", _NULL, "2.0"]
+    assert _copy_floats([None, None]) == [_NULL, _NULL]
+    assert _copy_floats([1.0, math.inf, math.nan]) == ["1.0", "inf", "nan"]
