@@ -364,3 +364,67 @@ def test_rollups_from_columns_count_missing_inputs_as_nulls(tmp_path):
         profiles.append(summary)
     assert profiles[0] == profiles[1]
     store.close()
+
+
+def test_arrow_inputs_fold_from_their_columns_to_the_rollups_of_json_lists(tmp_path):
+    """The inputs of an Arrow body reach the fold as the typed columns the checks took
+    (floats as arrays, strings as lists): the minute rollups, row subsets per version and
+    minute included, equal those of the same records sent as JSON."""
+    import sqlalchemy as sa
+    from support.arrow_bodies import arrow_stream
+
+    from vigil.profile import Profile
+    from vigil.server.arrow_body import columns_from_arrow
+    from vigil.store import open_store
+    from vigil.store import tables as t
+
+    store = open_store(f"sqlite:///{tmp_path}/v.db")
+    store.recent_batches.max_rows = 10_000  # as with the server's aggregator loop
+    ingestor = Ingestor(store)
+    schema = {
+        "features": [
+            {"name": "age", "kind": "numeric"},
+            {"name": "plan", "kind": "categorical"},
+            {"name": "note", "kind": "text"},
+        ]
+    }
+    now = time.time() // 60 * 60
+    records = [
+        {
+            "id": f"r{i}",
+            "version": "ab"[i % 2],
+            "ts": now - 120 + i,  # five minutes, two versions: the fold takes row subsets
+            "inputs": {
+                "age": float(i % 17),
+                "plan": None if i % 11 == 0 else f"plan-{i % 7}",
+                "note": f"note {i % 5} é",
+            },
+        }
+        for i in range(300)
+    ]
+    summaries = []
+    for name, body in (
+        ("as-json", records),
+        (
+            "as-arrow",
+            columns_from_arrow(
+                arrow_stream(records, ("id", "version", "ts"), ("age", "plan", "note"))
+            ),
+        ),
+    ):
+        ingestor.register_model({"name": name, "task": "regression", "schema": schema})
+        assert ingestor.ingest_predictions(name, body).accepted == 300
+        model_id = store.get_model(name).id
+        assert store.recent_batches._rows  # folded from memory, not read back
+        store.fold_pending(model_id)
+        with store.read() as conn:
+            blobs = conn.execute(
+                sa.select(t.rollups.c.version, t.rollups.c.minute, t.rollups.c.profile)
+                .where(t.rollups.c.model_id == model_id)
+                .order_by(t.rollups.c.version, t.rollups.c.minute)
+            ).all()
+        summaries.append([(v, m, Profile.from_bytes(bytes(b)).to_dict()) for v, m, b in blobs])
+    assert len(summaries[0]) == 10  # five minutes, two versions
+    assert summaries[0] == summaries[1]
+    plan = summaries[1][0][2]["columns"]["plan"]
+    assert plan["null_count"] > 0 and plan["count"] > 0
