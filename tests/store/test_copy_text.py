@@ -26,3 +26,13 @@ def test_nulls_and_non_finite_values_are_written_one_by_one():
     assert _copy_floats([1.5, None, 2.0]) == ["1.5", _NULL, "2.0"]
     assert _copy_floats([None, None]) == [_NULL, _NULL]
     assert _copy_floats([1.0, math.inf, math.nan]) == ["1.0", "inf", "nan"]
+
+
+def test_json_columns_of_plain_numbers_are_written_in_one_pass_as_value_by_value():
+    import orjson
+
+    from vigil.store.ingest.aggregation import _copy_json
+
+    values = [1, 0, None, 2.5, True, False, -3, 1e300, math.nan, 2**63]
+    assert _copy_json(values) == [_NULL if v is None else orjson.dumps(v).decode() for v in values]
+    assert _copy_json([{"a": 1}, None, [1, 2]]) == ['{"a":1}', _NULL, "[1,2]"]

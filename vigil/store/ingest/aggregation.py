@@ -100,9 +100,9 @@ def copy_predictions(
     batch: int,
     partitioned: bool = False,
 ) -> set[str]:
-    """PostgreSQL: COPY ``rows`` into a session staging table, in id order (so concurrent
-    writers take the index locks in one global order), then insert those not stored yet
-    (ON CONFLICT DO NOTHING); return the ids inserted. ``partitioned``: the id is claimed
+    """PostgreSQL: COPY ``rows`` into a session staging table, then insert those not
+    stored yet (ON CONFLICT DO NOTHING) in id order, so concurrent writers take the index
+    locks in one global order; return the ids inserted. ``partitioned``: the id is claimed
     in ``prediction_ids`` first (migration 0017)."""
     import psycopg
 
@@ -155,20 +155,24 @@ def _copy(
 
 
 _NULL = "\\N"  # COPY text format: a null field
+_SCALARS = frozenset({int, float, bool, type(None)})
 _COPY_SPECIAL = ("\\", "\n", "\r", "\t")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
 def copy_text(rows: PredictionRows, model_id: int, batch: int) -> str:
     """The rows as PostgreSQL COPY text (columns :data:`APPEND_COLUMNS`, tab-separated,
-    one line per row in id order), built a column at a time.
+    one line per row, in the batch's order: the staging table is this session's own, and
+    the insert from it orders by id), built a column at a time.
 
     One string per batch instead of a ``write_row`` per row: numbers are written as
-    ``repr`` of the float (the shortest text that reads back as the same double, what
-    psycopg writes too), JSON as orjson's text, and only a column holding a backslash,
-    tab or line break is escaped value by value.
+    the shortest text that reads back as the same double (what psycopg writes too), JSON
+    as orjson's text, and only a column holding a backslash, tab or line break is
+    escaped value by value.
     """
     n = len(rows)
+    if not n:
+        return ""
     ids = rows.column("id")
     received = rows.column("received_at") if not rows.uniform("received_at") else None
     columns: list[list[str] | None] = [
@@ -193,9 +197,7 @@ def copy_text(rows: PredictionRows, model_id: int, batch: int) -> str:
         str(int(batch)),
     ]
     filled = [c if c is not None else [constant[k]] * n for k, c in enumerate(columns)]
-    lines = list(map("\t".join, zip(*filled, strict=True)))
-    order = sorted(range(n), key=ids.__getitem__)
-    return "".join([lines[i] + "\n" for i in order])
+    return "\n".join(map("\t".join, zip(*filled, strict=True))) + "\n"
 
 
 def _copy_strings(values: list[Any]) -> list[str]:
@@ -239,6 +241,13 @@ def _copy_json(values: Sequence[Any]) -> list[str]:
         return [t.replace("\\", "\\\\") for t in texts] if "\\" in "".join(texts) else texts
     if values.count(None) == len(values):
         return [_NULL] * len(values)
+    if _SCALARS.issuperset(map(type, values)):  # plain numbers: no comma in any text
+        try:
+            texts = orjson.dumps(values).decode()[1:-1].split(",")
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits: one by one
+            pass
+        else:
+            return [_NULL if v is None else t for v, t in zip(values, texts, strict=True)]
     dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
     texts = [_NULL if v is None else dumps(v, option=option).decode() for v in values]
     if "\\" in "".join(texts):
