@@ -229,6 +229,8 @@ def test_the_inputs_text_built_per_column_is_what_orjson_writes_for_each_record(
             "inputs.y": pa.array([i / 3 for i in range(n)], pa.float32()),
             "inputs.plan": ["pro", "é", "日本", "", "a b", "x" * 300, "%s", "{}", "null", "'q'"],
             'inputs.odd "key" %s': pa.array([float(i) for i in range(n)]),
+            "inputs.count": pa.array([i * 10**15 - 7 for i in range(n)], pa.int64()),
+            "inputs.small": pa.array(list(range(n)), pa.uint8()),
         }
     )
     orders = [
@@ -236,6 +238,7 @@ def test_the_inputs_text_built_per_column_is_what_orjson_writes_for_each_record(
         ["id", "inputs.plan", "inputs.x", "inputs.y", 'inputs.odd "key" %s', "inputs.plan2"],
         ["id", "inputs.plan", "inputs.plan2"],  # strings only
         ["id", "inputs.y"],  # one float
+        ["id", "inputs.count", "inputs.plan", "inputs.small"],  # integers first and last
     ]
     table = table.append_column("inputs.plan2", pa.array(["q"] * n))
     for order in orders:
@@ -254,12 +257,23 @@ def test_the_inputs_text_built_per_column_is_what_orjson_writes_for_each_record(
         pa.array(["back\\slash", "b", "c"]),
         pa.array(["new\nline", "b", "c"]),
         pa.array(["a", None, "c"]),
-        pa.array([1, 2, 3]),
+        pa.array([1, None, 3]),
+        pa.array([1, 2, 2**64 - 1], pa.uint64()),
         pa.array([True, False, True]),
         pa.array(["a", "b", "a"]).dictionary_encode(),
         pa.array([1.0, float("nan"), 2.0]),
     ],
-    ids=["quote", "backslash", "control", "null-string", "int", "bool", "dictionary", "nan"],
+    ids=[
+        "quote",
+        "backslash",
+        "control",
+        "null-string",
+        "null-int",
+        "uint64",
+        "bool",
+        "dictionary",
+        "nan",
+    ],
 )
 def test_inputs_the_columns_cannot_spell_go_the_dict_way_and_store_the_same(store, column):
     """Strings JSON escapes, nullable strings and other types are written per record

@@ -194,31 +194,32 @@ def _input_texts(
     columns: dict[str, Any], arrays: dict[str, np.ndarray], n: int
 ) -> list[str] | None:
     """Each row's inputs object as the JSON text orjson writes for its dict, built per
-    column rather than per row. None unless every input is a float column or a string
-    column without nulls and without a character JSON escapes (then the rows' dicts are
-    written one by one, as for a JSON body).
+    column rather than per row. None unless every input is a float column, an integer
+    column without nulls or a string column without nulls and without a character JSON
+    escapes (then the rows' dicts are written one by one, as for a JSON body).
 
-    The float columns go through orjson once, as one float64 block: without its
-    brackets its text is every value followed by a comma, column after column, which
-    Arrow takes as one binary array (offsets from the commas' positions, no copy). Arrow
-    then joins each row's pieces between the keys. A null float is NaN in the block,
+    The float columns go through orjson once, as one float64 block, the integer ones as
+    one int64 block (:func:`_number_texts`); Arrow then joins each row's pieces between
+    the keys. A null float is NaN in the block,
     which orjson writes as ``null``, as it writes the None of a JSON body; a NaN or ±inf
     sent as a value flags its record for the per-record check, which builds that batch's
     rows the other way."""
     import numpy as np
-    import orjson
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not columns or not n:
         return None
     floats: list[str] = []
+    ints: list[str] = []
     pieces: dict[str, Any] = {}
     wide = False
     for name, column in columns.items():
         typ = column.type
         if pa.types.is_float32(typ) or pa.types.is_float64(typ):
             floats.append(name)
+        elif _fits_int64(typ) and not column.null_count:
+            ints.append(name)
         elif (pa.types.is_string(typ) or pa.types.is_large_string(typ)) and not column.null_count:
             array = column.combine_chunks()
             data = array.buffers()[2]
@@ -228,25 +229,21 @@ def _input_texts(
             pieces[name] = array.view(pa.large_binary() if wide else pa.binary())
         else:
             return None
-    if floats:
-        block = np.stack([arrays[k] for k in floats])
-        text = orjson.dumps(block, option=orjson.OPT_SERIALIZE_NUMPY).translate(None, b"[]")
-        text += b","
-        commas = np.flatnonzero(np.frombuffer(text, np.uint8) == ord(","))
-        if commas.size != n * len(floats) or len(text) >= 2**31:  # numbers: cannot happen
-            return None
-        offsets = np.empty(commas.size + 1, np.int32)
-        offsets[0] = 0
-        offsets[1:] = commas + 1
-        values = pa.Array.from_buffers(
-            pa.binary(), commas.size, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
-        )
-        for j, name in enumerate(floats):
-            pieces[name] = values.slice(j * n, n)  # each value with its comma
+    for group, block in (
+        (floats, lambda: np.stack([arrays[k] for k in floats])),
+        (ints, lambda: np.stack([columns[k].to_numpy().astype(np.int64) for k in ints])),
+    ):
+        if group:
+            numbers = _number_texts(block(), n)
+            if numbers is None:
+                return None
+            for j, name in enumerate(group):
+                pieces[name] = numbers.slice(j * n, n)  # each value with its comma
+    bare = set(floats) | set(ints)
     names = list(columns)
-    if names[-1] in floats:  # the last value closes the object: no comma after it
+    if names[-1] in bare:  # the last value closes the object: no comma after it
         pieces[names[-1]] = pc.binary_slice(pieces[names[-1]], 0, -1)
-    literals = _literals(tuple((k, k not in floats) for k in names), wide)
+    literals = _literals(tuple((k, k not in bare) for k in names), wide)
     args = [x for pair in zip(literals[:-1], (pieces[k] for k in names), strict=True) for x in pair]
     if wide:
         args = [
@@ -254,6 +251,35 @@ def _input_texts(
         ]
     joined = pc.binary_join_element_wise(*args, literals[-1], pa.scalar(b""))
     return joined.cast(pa.large_string() if wide else pa.string()).to_pylist()
+
+
+def _number_texts(block: np.ndarray, n: int) -> Any:
+    """The JSON text of each number of a (columns × rows) block, each followed by a
+    comma, as one Arrow binary array (column after column): orjson writes the block
+    once, and without its brackets that text is the values with their commas, so the
+    commas' positions are the array's offsets (no copy). None if it does not split
+    into one value per number (it always does for numbers)."""
+    import numpy as np
+    import orjson
+    import pyarrow as pa
+
+    text = orjson.dumps(block, option=orjson.OPT_SERIALIZE_NUMPY).translate(None, b"[]") + b","
+    commas = np.flatnonzero(np.frombuffer(text, np.uint8) == ord(","))
+    if commas.size != block.size or commas.size != n * block.shape[0] or len(text) >= 2**31:
+        return None
+    offsets = np.empty(commas.size + 1, np.int32)
+    offsets[0] = 0
+    offsets[1:] = commas + 1
+    return pa.Array.from_buffers(
+        pa.binary(), commas.size, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
+    )
+
+
+def _fits_int64(typ: Any) -> bool:
+    """Whether an Arrow integer type's values all fit an int64 (what orjson writes)."""
+    import pyarrow as pa
+
+    return bool(pa.types.is_signed_integer(typ)) or typ in (pa.uint8(), pa.uint16(), pa.uint32())
 
 
 @functools.lru_cache(maxsize=64)
