@@ -36,3 +36,12 @@ def test_json_columns_of_plain_numbers_are_written_in_one_pass_as_value_by_value
     values = [1, 0, None, 2.5, True, False, -3, 1e300, math.nan, 2**63]
     assert _copy_json(values) == [_NULL if v is None else orjson.dumps(v).decode() for v in values]
     assert _copy_json([{"a": 1}, None, [1, 2]]) == ['{"a":1}', _NULL, "[1,2]"]
+
+
+def test_text_fields_are_escaped_only_where_needed_and_nulls_marked():
+    from vigil.store.ingest.aggregation import _copy_strings
+
+    ids = ["a", "b-1", "é"]
+    assert _copy_strings(ids) == ids
+    assert _copy_strings(["tab\there", None, 7]) == ["tab\\there", _NULL, "7"]
+    assert _copy_strings(["back\\slash", "new\nline"]) == ["back\\\\slash", "new\\nline"]

@@ -156,6 +156,7 @@ def _copy(
 
 _NULL = "\\N"  # COPY text format: a null field
 _SCALARS = frozenset({int, float, bool, type(None)})
+_STR_ONLY = frozenset({str})
 _COPY_SPECIAL = ("\\", "\n", "\r", "\t")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
@@ -204,7 +205,10 @@ def _copy_strings(values: list[Any]) -> list[str]:
     """Text or null fields, escaped only when the column holds a special character."""
     if values.count(None) == len(values):
         return [_NULL] * len(values)
-    texts = [_NULL if v is None else str(v) for v in values]
+    if _STR_ONLY.issuperset(map(type, values)):
+        texts = values  # ids, versions: strings already
+    else:
+        texts = [_NULL if v is None else str(v) for v in values]
     blob = "".join(texts)
     if any(c in blob for c in _COPY_SPECIAL):
         texts = [
