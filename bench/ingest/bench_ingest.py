@@ -17,7 +17,7 @@ in-process worker option: each ``vigil server`` is one process, and several shar
 database as replicas), with ``--clients`` client threads per process.
 
     python bench/ingest/bench_ingest.py [--batches 200] [--clients 2] [--workers 1 2]
-        [--no-postgres] [--no-sqlite] [--no-arrow]
+        [--rounds 1] [--no-postgres] [--no-sqlite] [--no-arrow]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import gc
 import gzip
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -273,6 +274,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=200)
     ap.add_argument("--clients", type=int, default=2, help="client threads per server")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=1, help="repeat all; print the medians")
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--no-sqlite", action="store_true")
     ap.add_argument("--no-arrow", action="store_true")
@@ -288,18 +290,20 @@ def main() -> None:
     gc.collect()
     print(f"records: {args.batches} batches x {BATCH}, 25 features (20 numeric, 5 categorical)")
     print(f"load average at start: {', '.join(f'{x:.1f}' for x in psutil.getloadavg())}")
+    results: dict[tuple[str, str, int], list[tuple[float, float, float]]] = {}
 
-    def report(label: str, floor_cpu: float, db_url: str) -> None:
+    def report(label: str, floor_cpu: float, db_url: str, round_: int) -> None:
         for workers in args.workers:
             for kind, media, bodies in kinds:
-                model = f"bench-{kind.lower()}-{workers}"
+                model = f"bench-{kind.lower()}-{workers}-{round_}"
                 rate, cpu = run_http(db_url, list(bodies), media, args.clients, workers, model)
+                results.setdefault((label, kind, workers), []).append((rate, cpu, cpu / floor_cpu))
                 print(
                     f"vigil {label} {kind:5} {workers} worker(s): {rate:9,.0f} records/s, "
                     f"server CPU {cpu:5.1f} us/record = {cpu / floor_cpu:.2f}x the floor"
                 )
 
-    if not args.no_sqlite:
+    def sqlite_round(round_: int) -> None:
         runs = [sqlite_floor(json_bodies) for _ in range(2)]
         rate, floor_cpu = min(runs, key=lambda r: r[1])  # the cheaper of two runs
         print(
@@ -308,30 +312,47 @@ def main() -> None:
         )
         folder = tempfile.mkdtemp(prefix="vigil-bench-db-")
         try:
-            report("SQLite    ", floor_cpu, f"sqlite:///{folder}/vigil.db")
+            report("SQLite    ", floor_cpu, f"sqlite:///{folder}/vigil.db", round_)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-    if args.no_postgres:
-        return
-    from support.pg import pg_bindir, start_postgres
 
-    if pg_bindir() is None:
-        print("PostgreSQL: server binaries not installed, skipped")
-        return
-    executor, base = start_postgres()
+    executor = base = None
+    if not args.no_postgres:
+        from support.pg import pg_bindir, start_postgres
+
+        if pg_bindir() is None:
+            print("PostgreSQL: server binaries not installed, skipped")
+        else:
+            executor, base = start_postgres()
     try:
-        admin = f"postgresql://postgres@127.0.0.1:{executor.port}/postgres"
-        runs = [postgres_floor(admin, json_bodies) for _ in range(2)]
-        rate, floor_cpu = min(runs, key=lambda r: r[1])
-        print(
-            f"floor PostgreSQL (gunzip + orjson + psycopg COPY, same table): {rate:,.0f} "
-            f"records/s, {floor_cpu:.1f} us/record CPU (client side)"
-        )
-        url = f"postgresql+psycopg://postgres@127.0.0.1:{executor.port}/postgres"
-        report("PostgreSQL", floor_cpu, url)
+        for round_ in range(args.rounds):
+            if args.rounds > 1:
+                print(f"-- round {round_ + 1} of {args.rounds}")
+            if not args.no_sqlite:
+                sqlite_round(round_)
+            if executor is not None:
+                admin = f"postgresql://postgres@127.0.0.1:{executor.port}/postgres"
+                runs = [postgres_floor(admin, json_bodies) for _ in range(2)]
+                rate, floor_cpu = min(runs, key=lambda r: r[1])
+                print(
+                    f"floor PostgreSQL (gunzip + orjson + psycopg COPY, same table): {rate:,.0f} "
+                    f"records/s, {floor_cpu:.1f} us/record CPU (client side)"
+                )
+                url = f"postgresql+psycopg://postgres@127.0.0.1:{executor.port}/postgres"
+                report("PostgreSQL", floor_cpu, url, round_)
     finally:
-        executor.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        if executor is not None:
+            executor.stop()
+            shutil.rmtree(base, ignore_errors=True)
+    if args.rounds > 1:
+        print(f"medians of {args.rounds} rounds (ratio: each round against its own floor):")
+        for (label, kind, workers), rows in results.items():
+            rate, cpu, ratio = (statistics.median(r[i] for r in rows) for i in range(3))
+            spread = ", ".join(f"{r[2]:.2f}" for r in rows)
+            print(
+                f"vigil {label} {kind:5} {workers} worker(s): {rate:9,.0f} records/s, "
+                f"server CPU {cpu:5.1f} us/record = {ratio:.2f}x the floor ({spread})"
+            )
 
 
 if __name__ == "__main__":
