@@ -182,16 +182,17 @@ def _typed_input(
         floats.append((typed, column))
         return typed
     if pa.types.is_float32(typ) or pa.types.is_float64(typ):
-        array = column.to_numpy().astype(np.float64, copy=False)  # nulls: NaN
+        array = _numpy(column).astype(np.float64, copy=False)  # nulls: NaN
         bad = ~np.isfinite(array)
         if nulls:
-            bad &= column.is_valid().to_numpy()
+            bad &= _numpy(column.is_valid())
         if bad.any():
             non_finite.update(np.flatnonzero(bad).tolist())
         return TypedColumn(column.to_pylist, frozenset({float}) | nulls, array)
     if pa.types.is_integer(typ):
-        array = column.to_numpy().astype(np.float64, copy=False)
-        values = column.to_pylist() if nulls else column.to_numpy().tolist()
+        ints = _numpy(column)
+        array = ints.astype(np.float64)
+        values = column.to_pylist() if nulls else ints.tolist()
         return TypedColumn(values, frozenset({int}) | nulls, array)
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
         return TypedColumn(column.to_pylist(), frozenset({str}) | nulls)
@@ -200,12 +201,20 @@ def _typed_input(
     return None
 
 
+def _numpy(column: Any) -> np.ndarray:
+    """A chunked column's values as numpy through ``Array.to_numpy`` (no copy for one
+    chunk of numbers without nulls) rather than ``ChunkedArray.to_numpy``, which goes
+    through Arrow's pandas conversion and its thread pool."""
+    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return array.to_numpy(zero_copy_only=False)
+
+
 def _check_floats(floats: list[tuple[TypedColumn, Any]], non_finite: set[int]) -> None:
     """Give the float columns (no nulls) their float64 arrays, rows of one block, and add
     the rows holding a NaN or ±inf in any of them to ``non_finite``: one pass for all."""
     import numpy as np
 
-    block = np.stack([column.to_numpy() for _, column in floats]).astype(np.float64, copy=False)
+    block = np.stack([_numpy(column) for _, column in floats]).astype(np.float64, copy=False)
     finite = np.isfinite(block).all(axis=0)
     if not finite.all():
         non_finite.update(np.flatnonzero(~finite).tolist())
@@ -254,7 +263,7 @@ def _input_texts(
             return None
     for group, block in (
         (floats, lambda: np.stack([arrays[k] for k in floats])),
-        (ints, lambda: np.stack([columns[k].to_numpy().astype(np.int64) for k in ints])),
+        (ints, lambda: np.stack([_numpy(columns[k]).astype(np.int64) for k in ints])),
     ):
         if group:
             numbers = _number_texts(block(), n)
@@ -434,7 +443,7 @@ def _values(name: str, column: Any) -> tuple[list[Any], bool]:
     if pa.types.is_float64(typ) and not column.null_count:  # ts, latency_s: numpy, one pass
         import numpy as np
 
-        array = column.to_numpy()
+        array = _numpy(column)
         return array.tolist(), not bool(np.isfinite(array).all())
     non_finite = _nested_non_finite(column)
     values = column.to_pylist()
