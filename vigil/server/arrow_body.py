@@ -232,10 +232,9 @@ def _input_texts(
 
     The float columns go through orjson once, as one float64 block, the integer ones as
     one int64 block (:func:`_number_texts`); Arrow then joins each row's pieces between
-    the keys. A null float is NaN in the block,
-    which orjson writes as ``null``, as it writes the None of a JSON body; a NaN or ±inf
-    sent as a value flags its record for the per-record check, which builds that batch's
-    rows the other way."""
+    the keys. A null float is NaN in the block, which orjson writes as ``null``, as it
+    writes the None of a JSON body; a NaN or ±inf sent as a value flags its record for
+    the per-record check, which builds that batch's rows the other way."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -257,8 +256,9 @@ def _input_texts(
             data = array.buffers()[2]
             if data is not None and _ESCAPED.search(memoryview(data)) is not None:
                 return None
-            wide = wide or pa.types.is_large_string(typ)
-            pieces[name] = array.view(pa.large_binary() if wide else pa.binary())
+            large = pa.types.is_large_string(typ)
+            wide = wide or large
+            pieces[name] = array.view(pa.large_binary() if large else pa.binary())
         else:
             return None
     for group, block in (
@@ -266,7 +266,7 @@ def _input_texts(
         (ints, lambda: np.stack([_numpy(columns[k]).astype(np.int64) for k in ints])),
     ):
         if group:
-            numbers = _number_texts(block(), n)
+            numbers = _number_texts(block())
             if numbers is None:
                 return None
             for j, name in enumerate(group):
@@ -285,7 +285,7 @@ def _input_texts(
     return joined.cast(pa.large_string() if wide else pa.string()).to_pylist()
 
 
-def _number_texts(block: np.ndarray, n: int) -> Any:
+def _number_texts(block: np.ndarray) -> Any:
     """The JSON text of each number of a (columns × rows) block, each followed by a
     comma, as one Arrow binary array (column after column): orjson writes the block
     once, and without its brackets that text is the values with their commas, so the
@@ -297,7 +297,7 @@ def _number_texts(block: np.ndarray, n: int) -> Any:
 
     text = orjson.dumps(block, option=orjson.OPT_SERIALIZE_NUMPY).translate(None, b"[]") + b","
     commas = np.flatnonzero(np.frombuffer(text, np.uint8) == ord(","))
-    if commas.size != block.size or commas.size != n * block.shape[0] or len(text) >= 2**31:
+    if commas.size != block.size or len(text) >= 2**31:
         return None
     offsets = np.empty(commas.size + 1, np.int32)
     offsets[0] = 0

@@ -69,7 +69,7 @@ class TypedColumn(Sequence[Any]):
         return self._values
 
     def __len__(self) -> int:
-        return len(self._values) if self._values is not None else len(self.values())
+        return len(self.values())
 
     def __getitem__(self, i: Any) -> Any:
         return self.values()[i]

@@ -241,21 +241,21 @@ def _copy_json(values: Sequence[Any]) -> list[str]:
     """JSON fields (orjson's text; it escapes control characters, so only backslashes
     need escaping for COPY), or null; texts that came as such are used as they are."""
     if isinstance(values, JsonObjects) and values.texts is not None:
-        texts = values.texts
-        return [t.replace("\\", "\\\\") for t in texts] if "\\" in "".join(texts) else texts
-    if values.count(None) == len(values):
-        return [_NULL] * len(values)
-    if _SCALARS.issuperset(map(type, values)):  # plain numbers: no comma in any text
-        try:
-            texts = orjson.dumps(values).decode()[1:-1].split(",")
-        except orjson.JSONEncodeError:  # an integer beyond 64 bits: one by one
-            pass
-        else:
-            return [_NULL if v is None else t for v, t in zip(values, texts, strict=True)]
-    dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
-    texts = [_NULL if v is None else dumps(v, option=option).decode() for v in values]
-    if "\\" in "".join(texts):
-        texts = [t if values[i] is None else t.replace("\\", "\\\\") for i, t in enumerate(texts)]
+        texts = values.texts  # objects: never null
+    else:
+        if values.count(None) == len(values):
+            return [_NULL] * len(values)
+        if _SCALARS.issuperset(map(type, values)):  # plain numbers: no comma in any text
+            try:
+                texts = orjson.dumps(values).decode()[1:-1].split(",")
+            except orjson.JSONEncodeError:  # an integer beyond 64 bits: one by one
+                pass
+            else:
+                return [_NULL if v is None else t for v, t in zip(values, texts, strict=True)]
+        dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
+        texts = [_NULL if v is None else dumps(v, option=option).decode() for v in values]
+    if "\\" in "".join(texts):  # a JSON text is never the null marker's \N
+        texts = [t if t is _NULL else t.replace("\\", "\\\\") for t in texts]
     return texts
 
 
