@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from bench_ingest import ARROW, BATCH, SCHEMA, arrow_body, make_batches
+from bench_ingest import ARROW, BATCH, SCHEMA, arrow_body, make_batches, post_all
 from support.servers import free_port, wait_ready
 
 
@@ -75,28 +74,13 @@ def one_run(
             f"{url}/api/v1/models/m/predictions", content=work.pop(), headers=headers, timeout=60
         ).raise_for_status()  # warm: imports, caches, the model's schema
         sent = len(work)
-        lock = threading.Lock()
-
-        def client() -> None:
-            with httpx.Client(base_url=url, timeout=120) as c:
-                while True:
-                    with lock:
-                        if not work:
-                            return
-                        body = work.pop()
-                    r = c.post("/api/v1/models/m/predictions", content=body, headers=headers)
-                    if r.status_code != 200:
-                        raise RuntimeError(r.text[:200])
-
         server = psutil.Process(proc.pid)
         cpu0, loop0 = sum(server.cpu_times()[:2]), _thread_cpu(proc.pid, proc.pid)
         read0 = _read_bytes(proc.pid)
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        failures = post_all([url] * clients, "m", work, headers)
+        if failures:
+            raise RuntimeError(f"{len(failures)} batches failed: {failures[0]}")
         count = httpx.get(
             f"{url}/api/v1/models/m/metrics", params={"start": time.time() - 3600}, timeout=120
         ).json()["summary"]["count"]

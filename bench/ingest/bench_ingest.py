@@ -138,32 +138,10 @@ def run_http(
             )
             warm.raise_for_status()
         sent = len(bodies)
-        work = list(bodies)
-        lock = threading.Lock()
-        failures = []
-
-        def client(url: str) -> None:
-            with httpx.Client(base_url=url, timeout=120) as c:
-                while True:
-                    with lock:
-                        if not work:
-                            return
-                        body = work.pop()
-                    r = c.post(f"/api/v1/models/{model}/predictions", content=body, headers=headers)
-                    if r.status_code != 200 or r.json()["accepted"] != BATCH:
-                        failures.append(r.text[:200])
-
-        threads = [
-            threading.Thread(target=client, args=(urls[i % workers],))
-            for i in range(clients * workers)
-        ]
         procs = [psutil.Process(p.pid) for p, _, _ in servers]
         cpu0 = sum(sum(p.cpu_times()[:2]) for p in procs)
         t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        failures = post_all(urls * clients, model, bodies, headers)
         count = httpx.get(
             f"{urls[0]}/api/v1/models/{model}/metrics",
             params={"start": time.time() - 3600},
@@ -180,6 +158,33 @@ def run_http(
             proc.terminate()
             proc.wait(timeout=30)
             shutil.rmtree(home, ignore_errors=True)
+
+
+def post_all(urls: list[str], model: str, bodies: list[bytes], headers: dict) -> list[str]:
+    """Post ``bodies`` as prediction batches of ``model`` from one client thread per entry
+    of ``urls`` (each takes the next body until none is left); return the failures (a
+    status other than 200 or a batch not wholly accepted), empty when all went in."""
+    work = list(bodies)
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def client(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=120) as c:
+            while True:
+                with lock:
+                    if not work:
+                        return
+                    body = work.pop()
+                r = c.post(f"/api/v1/models/{model}/predictions", content=body, headers=headers)
+                if r.status_code != 200 or r.json()["accepted"] != BATCH:
+                    failures.append(r.text[:200])
+
+    threads = [threading.Thread(target=client, args=(url,)) for url in urls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return failures
 
 
 def _rows(recs: list[dict], model_id: int, batch: int) -> list[tuple]:
